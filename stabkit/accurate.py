@@ -1,0 +1,361 @@
+"""The accurate tier: small relative error on the whole domain, in every format.
+
+Tools used (each explained in a comment where it acts):
+
+* float64 working precision for float16, bfloat16 and float32 inputs, then
+  one correct rounding to the input format (:func:`stabkit.floats.round_float64`);
+* branch identities chosen so that no subtraction cancels
+  (``softplus(x) = max(x, 0) + log1p(exp(-|x|))``, binary cross-entropy as
+  ``y*softplus(-x) + (1-y)*softplus(x)``);
+* log1p of the sum without the maximum term (Blanchard, Higham & Higham,
+  "Accurately computing the log-sum-exp and softmax functions", IMA J. Numer.
+  Anal. 41, 2021): ``logsumexp(x) = m + log1p(sum_{i != k} exp(x_i - m))``;
+* the exact rounding error of the max shift (TwoSum) folded back into ``exp``;
+* compensated (TwoSum) summation of the row terms;
+* for the rare logsumexp rows where ``m + log1p(s)`` cancels (negative
+  maximum of about the size of the log term), an mpmath evaluation of that row.
+
+Edge contract, common to the row-wise functions (checked by the tests):
+
+* NaN anywhere in a row makes the whole row's result NaN;
+* ``-inf`` entries are masked classes: probability 0, log-probability -inf;
+* a row of only ``-inf``: logsumexp -inf, softmax and log-softmax NaN;
+* exactly one ``+inf`` in a row: softmax is 1 there and 0 elsewhere,
+  log-softmax 0 and -inf, logsumexp +inf (the limit); two or more ``+inf``:
+  softmax and log-softmax NaN (the limit depends on how they grow), logsumexp
+  +inf;
+* an empty row: logsumexp -inf (the log of an empty sum), softmax empty.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from ._common import as_input, check_same_shape, last_axis, restore_axis, sparse_labels, take_label, xmul
+from .floats import Format, round_float64, round_to_format
+
+__all__ = [
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "binary_crossentropy",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+]
+
+
+def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
+    """Round a float64 result once to the caller's format."""
+    return y64 if fmt.name == "float64" else round_float64(y64, fmt)
+
+
+def _f64(x, name="x"):
+    a, fmt = as_input(x, name)
+    return a.astype(np.float64), fmt
+
+
+# ------------------------------------------------------------ elementwise
+
+
+def _sigmoid64(x):
+    # e = exp(-|x|) is in [0, 1]: it cannot overflow. sigmoid(x) is 1/(1+e) for
+    # x >= 0 and e/(1+e) for x < 0; max(e, x >= 0) picks the numerator without
+    # a random-mask np.where (e <= 1, so the max is 1 or e). One division, no
+    # cancellation: <= 1.7 ulp in float64.
+    e = np.exp(-np.abs(x))
+    return np.maximum(e, x >= 0) / (1.0 + e)
+
+
+def _softplus64(x):
+    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): both terms are >= 0, so
+    # the sum cannot cancel, and exp only sees non-positive arguments. Unlike a
+    # threshold (x past 20), the small term is kept for every x.
+    with np.errstate(invalid="ignore"):
+        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))``.
+
+    Identity: ``e/(1+e)`` with ``e = exp(-|x|)`` below zero, ``1/(1+e)`` above.
+    Edges: ``sigmoid(+-0) = 0.5``, ``sigmoid(inf) = 1``, ``sigmoid(-inf) = 0``,
+    NaN propagates; results in the subnormal range are kept, not flushed.
+    """
+    x, fmt = _f64(x)
+    return _finish(_sigmoid64(x), fmt)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``.
+
+    Edges: ``log_sigmoid(inf) = -0.0``, ``log_sigmoid(-inf) = -inf``, NaN
+    propagates. For large x the result is ``-exp(-x)``, tiny but nonzero.
+    """
+    x, fmt = _f64(x)
+    return _finish(-_softplus64(-x), fmt)
+
+
+def softplus(x):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``.
+
+    Edges: ``softplus(inf) = inf``, ``softplus(-inf) = 0``, NaN propagates.
+    No threshold: ``softplus(30) = 30 + 9.4e-14`` in float64.
+    """
+    x, fmt = _f64(x)
+    return _finish(_softplus64(x), fmt)
+
+
+# ------------------------------------------------------------ row-wise core
+
+
+def _two_sum_err(a, b, s):
+    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum)."""
+    bb = s - a
+    return (a - (s - bb)) + (b - bb)
+
+
+def _sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum along the last axis as a pair ``hi + lo`` accurate to ~2**-104
+    relative for non-negative terms: a pairwise tree whose every addition's
+    rounding error is kept (TwoSum) and added up separately."""
+    hi = a
+    lo = np.zeros(a.shape[:-1] + (1,))
+    while hi.shape[-1] > 1:
+        if hi.shape[-1] % 2:
+            pad = np.zeros(hi.shape[:-1] + (1,))
+            hi = np.concatenate([hi, pad], axis=-1)
+            if lo.shape[-1] > 1:
+                lo = np.concatenate([lo, pad], axis=-1)
+        a1, a2 = hi[..., 0::2], hi[..., 1::2]
+        s = a1 + a2
+        err = _two_sum_err(a1, a2, s)
+        lo = err + (lo[..., 0::2] + lo[..., 1::2] if lo.shape[-1] > 1 else lo)
+        hi = s
+    hi, lo = hi[..., 0], lo[..., 0]
+    return hi, np.where(np.isfinite(hi), lo, 0.0)
+
+
+class _Rows:
+    """Shift analysis of float64 rows ``x[..., n]`` (n >= 1).
+
+    ``x_i - m = d_i + r_i`` exactly (TwoSum), ``m = max x``, and
+    ``s = sum_{i != k} exp(x_i - m)`` without the winner ``k``, kept as
+    ``s_hi + s_lo``; ``L = log1p(s)``. Rows whose maximum is not finite are
+    flagged and shifted by 0 so that nothing raises; callers patch them.
+    """
+
+    def __init__(self, x: np.ndarray):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            m = np.max(x, axis=-1, keepdims=True)
+            self.nan = np.isnan(m[..., 0])
+            self.pinf = m[..., 0] == np.inf
+            self.ninf = m[..., 0] == -np.inf
+            ms = np.where(np.isfinite(m), m, 0.0)
+            d = x - ms
+            # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
+            # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit, which
+            # exp turns into ~8000 ulp of relative error.
+            r = _two_sum_err(x, -ms, d)
+            r = np.where(np.isfinite(r), r, 0.0)
+            # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13.
+            e = np.exp(d)
+            e = e + e * r
+            k = np.argmax(x, axis=-1)[..., None]
+            ez = e.copy()
+            # Blanchard-Higham-Higham: drop the winner's exp(0) = 1 from the
+            # sum and take log1p, so small s keeps its relative accuracy.
+            np.put_along_axis(ez, k, 0.0, axis=-1)
+            s_hi, s_lo = _sum2(ez)
+            # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
+            L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
+        self.x, self.m, self.d, self.r, self.e = x, m[..., 0], d, r, e
+        self.s_hi, self.s_lo, self.L = s_hi, s_lo, L
+        self.special = self.nan | self.pinf | self.ninf
+
+    def softmax(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            denom = (1.0 + self.s_hi) + self.s_lo
+            p = self.e / denom[..., None]
+            count = np.sum(self.x == np.inf, axis=-1)
+            one_hot = (self.x == np.inf).astype(np.float64)
+        p = np.where((self.pinf & (count == 1))[..., None], one_hot, p)
+        bad = self.nan | self.ninf | (self.pinf & (count > 1))
+        return np.where(bad[..., None], np.nan, p)
+
+    def log_softmax(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
+            # sign, so nothing cancels; for the winner d = r = 0 and the result
+            # is -log1p(s), accurate even when s is 1e-300.
+            lp = (self.d - self.L[..., None]) + self.r
+            count = np.sum(self.x == np.inf, axis=-1)
+            lim = np.where(self.x == np.inf, 0.0, -np.inf)
+        lp = np.where((self.pinf & (count == 1))[..., None], lim, lp)
+        bad = self.nan | self.ninf | (self.pinf & (count > 1))
+        return np.where(bad[..., None], np.nan, lp)
+
+    def logsumexp(self, fmt: Format) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = self.m + self.L
+            # m + L cancels only when m < 0 and L ~ -m; the float64 error of L
+            # is then amplified by (|m| + L) / |m + L|. Rows amplified past what
+            # the target format can absorb are recomputed exactly.
+            amp = (np.abs(self.m) + self.L) / np.abs(out)
+        limit = 1.25 if fmt.name == "float64" else 2.0**12
+        redo = (self.m < 0) & ~self.special & (amp > limit)
+        if redo.any():
+            rows = self.x[redo]
+            out[redo] = [_logsumexp_mp(row) for row in rows]
+        out = np.where(self.nan, np.nan, out)
+        out = np.where(self.pinf, np.inf, out)
+        return np.where(self.ninf, -np.inf, out)
+
+
+def _logsumexp_mp(row: np.ndarray) -> float:
+    """log(sum(exp(row))) of one finite-max row, rounded to float64 from mpmath.
+
+    The sum of positive terms at precision p has relative error below
+    ``n * 2**(4-p)``, so ``log`` of it is off by at most ``2**(8 + log2 n - p)``
+    absolute; precision doubles until that is below 2**-64 of the result.
+    """
+    vals = [float(v) for v in row if v != -np.inf]
+    slack = 8 + len(vals).bit_length()
+    prec = 160
+    while True:
+        with mpmath.workprec(prec):
+            val = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in vals))
+            if val == 0 or prec >= 8192 or mpmath.mag(val) - 64 > slack - prec:
+                return round_to_format(val, "float64")
+        prec *= 2
+
+
+def _rows_of(x, axis):
+    x64, fmt = _f64(x)
+    xl = last_axis(x64, axis)
+    return x64, xl, fmt
+
+
+def softmax(x, axis=-1):
+    """``exp(x_i - m) / (1 + s)`` with ``s`` the sum without the maximum term.
+
+    The shift residual is folded into ``exp`` and ``s`` is summed with TwoSum,
+    so every probability, down to subnormals, has a small relative error.
+    Edges: see the module docstring (masking, all ``-inf``, ``+inf``, NaN).
+    """
+    x64, xl, fmt = _rows_of(x, axis)
+    if xl.size == 0:
+        return _finish(np.zeros(x64.shape), fmt)
+    p = _Rows(xl.reshape(-1, xl.shape[-1])).softmax().reshape(xl.shape)
+    return _finish(restore_axis(p, axis, x64.ndim), fmt)
+
+
+def log_softmax(x, axis=-1):
+    """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
+    exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
+    ``-4.2e-18``. Edges: see the module docstring."""
+    x64, xl, fmt = _rows_of(x, axis)
+    if xl.size == 0:
+        return _finish(np.zeros(x64.shape), fmt)
+    lp = _Rows(xl.reshape(-1, xl.shape[-1])).log_softmax().reshape(xl.shape)
+    return _finish(restore_axis(lp, axis, x64.ndim), fmt)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
+
+    Rows where ``m + log1p(s)`` cancels (e.g. the logsumexp of log-probabilities,
+    which is about 0) are evaluated in mpmath, so the result keeps a small
+    relative error even there. Edges: an empty row gives -inf; see the module
+    docstring for NaN, ``-inf`` and ``+inf``.
+    """
+    x64, xl, fmt = _rows_of(x, axis)
+    if xl.shape[-1] == 0:
+        out = np.full(xl.shape[:-1], -np.inf)
+    elif xl.size == 0:
+        out = np.zeros(xl.shape[:-1])
+    else:
+        out = _Rows(xl.reshape(-1, xl.shape[-1])).logsumexp(fmt).reshape(xl.shape[:-1])
+    if keepdims:
+        out = np.expand_dims(out, axis)
+    return _finish(np.asarray(out, dtype=np.float64), fmt)
+
+
+# ------------------------------------------------------------ losses
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """Elementwise binary cross-entropy; ``y_true`` is first rounded to the
+    format of ``y_pred``.
+
+    From logits: ``y * softplus(-x) + (1 - y) * softplus(x)``. For labels in
+    [0, 1] both terms are >= 0, so nothing cancels: at (x = -40, y = 0) the
+    loss is 4.2e-18, not 0. From probabilities:
+    ``-(y log p + (1 - y) log1p(-p))``, exact for tiny ``p`` where ``log(1 - p)``
+    rounds to 0. A zero weight makes its term 0 even where the log is
+    infinite (``0 log 0 = 0``). Edges: p = 0 with y > 0 gives inf; NaN
+    propagates; shapes must match (ValueError).
+    """
+    p, fmt = _f64(y_pred, "y_pred")
+    y_raw = np.asarray(y_true)
+    check_same_shape(y_raw, p)
+    y = y_raw.astype(fmt.dtype).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if from_logits:
+            loss = xmul(y, _softplus64(-p)) + xmul(1.0 - y, _softplus64(p))
+        else:
+            loss = -(xmul(y, np.log(p)) + xmul(1.0 - y, np.log1p(-p)))
+    return _finish(loss, fmt)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    """Per-row ``-log p[y]``.
+
+    From logits: ``-log_softmax(z)[y] = (log1p(s) - d_y) - r_y``, a sum of
+    non-negative terms (the loss of a confidently correct sample at a gap of 20
+    is 2.1e-9, not 0). From probabilities: ``-log(p[y])`` with ``p`` taken as
+    given (no rescaling, no clipping). Labels must be integers in
+    ``[0, n_classes)`` of the logits' shape without the class axis
+    (ValueError naming the label otherwise).
+    """
+    p, fmt = _f64(y_pred, "y_pred")
+    pl = last_axis(p, axis)
+    y = sparse_labels(y_true, pl)
+    if pl.size == 0:
+        return _finish(np.zeros(pl.shape[:-1]), fmt)
+    if from_logits:
+        logp = _Rows(pl.reshape(-1, pl.shape[-1])).log_softmax().reshape(pl.shape)
+        loss = -take_label(logp, y)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = -np.log(take_label(pl, y))
+    return _finish(loss, fmt)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    """Per-row ``-sum_i y_i log p_i`` with soft or one-hot labels (rounded to
+    the format of ``y_pred``).
+
+    From logits, ``log p`` is the accurate log-softmax; from probabilities,
+    ``log p`` as given. Zero labels contribute 0 even at masked (``-inf``)
+    logits. For non-negative labels every term is >= 0; the row sum is
+    compensated (TwoSum). Shapes must match (ValueError).
+    """
+    p, fmt = _f64(y_pred, "y_pred")
+    y_raw = np.asarray(y_true)
+    check_same_shape(y_raw, p)
+    y = y_raw.astype(fmt.dtype).astype(np.float64)
+    pl, yl = last_axis(p, axis), last_axis(y, axis)
+    if pl.shape[-1] == 0 or pl.size == 0:
+        return _finish(np.zeros(pl.shape[:-1]), fmt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if from_logits:
+            logp = _Rows(pl.reshape(-1, pl.shape[-1])).log_softmax().reshape(pl.shape)
+        else:
+            logp = np.log(pl)
+        terms = -xmul(yl, logp)
+        hi, lo = _sum2(terms)
+    return _finish(hi + lo, fmt)

@@ -1,0 +1,343 @@
+"""Floating-point formats, correct rounding and error metrics.
+
+Every format is described by one :class:`Format` record built from NumPy's or
+ml_dtypes' ``finfo``, so nothing about the bit layouts is hand-rolled. The
+error metrics follow the conventions of libm testing and of Herbie:
+
+* ulp error ``|y - exact| / ulp(exact)``, where ``exact`` is the
+  high-precision value (0.5 means correctly rounded);
+* bits of error ``log2(1 + ordinal distance)`` between ``y`` and the correctly
+  rounded reference;
+* a NaN or an infinity where the exact value is finite is a *failure*,
+  reported separately and never averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import ml_dtypes
+import mpmath
+import numpy as np
+
+__all__ = [
+    "Format",
+    "FORMATS",
+    "ARITH_FORMATS",
+    "get_format",
+    "format_of",
+    "ulp",
+    "ordinal",
+    "ordinal_distance",
+    "bits_of_error",
+    "ulp_error",
+    "is_failure",
+    "round_to_format",
+    "round_float64",
+    "split_exact",
+    "enumerate_format",
+]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A binary floating-point format: ``precision`` significand bits
+    (implicit bit included), normal exponents ``emin..emax``."""
+
+    name: str
+    dtype: np.dtype
+    precision: int
+    emin: int
+    emax: int
+    max: float
+    smallest_normal: float
+    smallest_subnormal: float
+    width: int
+    has_inf: bool
+
+    @property
+    def unsigned_view(self) -> np.dtype:
+        return np.dtype(f"u{self.width // 8}")
+
+    def __repr__(self) -> str:
+        return f"Format({self.name}: p={self.precision}, emin={self.emin}, emax={self.emax})"
+
+
+def _make(name: str, dtype) -> Format:
+    dtype = np.dtype(dtype)
+    fi = ml_dtypes.finfo(dtype)
+    precision = int(fi.nmant) + 1
+    emin = int(fi.minexp)
+    has_inf = bool(np.isinf(np.array(np.inf).astype(dtype)))
+    return Format(
+        name=name,
+        dtype=dtype,
+        precision=precision,
+        emin=emin,
+        emax=int(fi.maxexp) - 1,
+        max=float(fi.max),
+        smallest_normal=float(fi.smallest_normal),
+        smallest_subnormal=math.ldexp(1.0, emin - precision + 1),
+        width=dtype.itemsize * 8,
+        has_inf=has_inf,
+    )
+
+
+FORMATS: dict[str, Format] = {
+    "float16": _make("float16", np.float16),
+    "bfloat16": _make("bfloat16", ml_dtypes.bfloat16),
+    "float32": _make("float32", np.float32),
+    "float64": _make("float64", np.float64),
+    "float8_e4m3fn": _make("float8_e4m3fn", ml_dtypes.float8_e4m3fn),
+    "float8_e5m2": _make("float8_e5m2", ml_dtypes.float8_e5m2),
+}
+
+#: The formats the function library computes in (inputs and outputs).
+ARITH_FORMATS = ("float16", "bfloat16", "float32", "float64")
+
+
+def get_format(fmt: str | Format | np.dtype | type) -> Format:
+    """Look up a format by name, dtype or Format; ValueError names unknown ones."""
+    if isinstance(fmt, Format):
+        return fmt
+    if isinstance(fmt, str):
+        if fmt in FORMATS:
+            return FORMATS[fmt]
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    dt = np.dtype(fmt)
+    for f in FORMATS.values():
+        if f.dtype == dt:
+            return f
+    raise ValueError(f"unsupported dtype {dt}; known: {', '.join(FORMATS)}")
+
+
+def format_of(x) -> Format:
+    """The format of an array's dtype."""
+    return get_format(np.asarray(x).dtype)
+
+
+# ---------------------------------------------------------------- ulp
+
+
+def ulp(x, fmt) -> np.ndarray | float:
+    """Spacing of ``fmt`` at magnitude ``|x|``: ``2**(max(e, emin) - p + 1)``
+    with ``e = floor(log2 |x|)``.
+
+    ``ulp(0)`` is the smallest subnormal; magnitudes past the largest finite
+    value keep the top binade's spacing; ``ulp(inf)`` is inf, ``ulp(nan)`` nan.
+    Accepts floats, arrays (read as float64) and mpmath numbers.
+    """
+    f = get_format(fmt)
+    if isinstance(x, mpmath.mpf):
+        if not mpmath.isfinite(x):
+            return math.inf if mpmath.isinf(x) else math.nan
+        e = _mpf_exponent(x) if x != 0 else f.emin
+        e = min(max(e, f.emin), f.emax)
+        return math.ldexp(1.0, e - f.precision + 1)
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    _, E = np.frexp(a)
+    e = np.clip(np.where(a == 0, f.emin, E.astype(np.int64) - 1), f.emin, f.emax)
+    out = np.ldexp(1.0, e - f.precision + 1)
+    out = np.where(np.isfinite(a), out, a)  # inf -> inf, nan -> nan
+    return out if out.ndim else float(out)
+
+
+def _mpf_exponent(x: mpmath.mpf) -> int:
+    """floor(log2 |x|) of a finite nonzero mpf, exactly."""
+    sign, man, exp, bc = x._mpf_
+    return int(exp) + int(bc) - 1
+
+
+# ---------------------------------------------------------------- ordinals
+
+
+def ordinal(x, fmt=None) -> np.ndarray:
+    """Monotone integer index of each value in its format: consecutive floats
+    differ by 1, ``+0`` and ``-0`` both map to 0, ``inf`` is one past the
+    largest finite value. NaNs get no meaningful ordinal (mask them first)."""
+    f = get_format(fmt) if fmt is not None else format_of(x)
+    a = np.ascontiguousarray(np.asarray(x).astype(f.dtype))
+    bits = a.view(f.unsigned_view).astype(np.int64)
+    sign_bit = np.int64(1) << (f.width - 1)
+    mag = bits & (sign_bit - 1)
+    return np.where(bits & sign_bit, -mag, mag)
+
+
+def ordinal_distance(a, b, fmt=None) -> np.ndarray:
+    """Number of representable values between ``a`` and ``b`` (0 when equal,
+    counting ``+0 == -0``)."""
+    f = get_format(fmt) if fmt is not None else format_of(a)
+    return np.abs(ordinal(a, f) - ordinal(b, f))
+
+
+def bits_of_error(y, rounded_reference, fmt=None) -> np.ndarray:
+    """Herbie's bits of error, ``log2(1 + ordinal distance)``: 0 for the
+    correctly rounded value, up to the format's width for garbage. NaN where
+    either side is NaN."""
+    f = get_format(fmt) if fmt is not None else format_of(y)
+    y = np.asarray(y).astype(f.dtype)
+    r = np.asarray(rounded_reference).astype(f.dtype)
+    nan = np.isnan(y.astype(np.float64)) | np.isnan(r.astype(np.float64))
+    d = ordinal_distance(np.where(nan, 0, y).astype(f.dtype), np.where(nan, 0, r).astype(f.dtype), f)
+    out = np.log2(1.0 + d.astype(np.float64))
+    return np.where(nan, np.nan, out)
+
+
+# ---------------------------------------------------------------- ulp error
+
+
+def split_exact(v: mpmath.mpf) -> tuple[float, float]:
+    """Represent a high-precision value as a float64 pair ``hi + lo``:
+    ``hi`` is ``v`` correctly rounded to float64 and ``lo`` the rounded
+    remainder, enough to measure errors of float64 results to ~2**-100."""
+    hi = round_to_format(v, "float64")
+    if not math.isfinite(hi):
+        return hi, 0.0
+    # v - hi is exact: both are binary numbers within a factor of two
+    lo = round_to_format(mpmath.fsub(v, hi, exact=True), "float64")
+    return hi, lo
+
+
+def _ulp_of_exact(hi: np.ndarray, lo: np.ndarray, f: Format) -> np.ndarray:
+    """ulp in format ``f`` of the exact value ``hi + lo``. Where ``hi`` is a
+    power of two and ``lo`` pulls the value below it, the exact value sits in
+    the binade below, whose ulp is half as large."""
+    u = np.asarray(ulp(hi, f))
+    m, _ = np.frexp(np.abs(hi))
+    below = (m == 0.5) & (np.sign(lo) == -np.sign(hi)) & (lo != 0)
+    smaller = np.asarray(ulp(np.abs(hi) * (1 - 2.0**-60), f))
+    return np.where(below, smaller, u)
+
+
+def ulp_error(y, exact_hi, exact_lo=None, fmt=None) -> np.ndarray:
+    """``|y - exact| / ulp(exact)`` in the format of ``y`` (or ``fmt``).
+
+    ``exact`` is given as float64 pairs (see :func:`split_exact`). Returns
+    ``inf`` where ``y`` is NaN/inf but ``exact`` is finite (a failure, see
+    :func:`is_failure`), 0 where both are the same infinity, and NaN where
+    ``exact`` is NaN.
+    """
+    f = get_format(fmt) if fmt is not None else format_of(y)
+    y64 = np.asarray(y).astype(np.float64)
+    hi = np.asarray(exact_hi, dtype=np.float64)
+    lo = np.zeros_like(hi) if exact_lo is None else np.asarray(exact_lo, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # y - hi is exact when y and hi are within a factor of two (Sterbenz);
+        # otherwise the error is large and its last bits do not matter.
+        diff = np.abs((y64 - hi) - lo)
+        err = diff / _ulp_of_exact(hi, lo, f)
+    finite_exact = np.isfinite(hi)
+    err = np.where(finite_exact & ~np.isfinite(y64), np.inf, err)
+    same_inf = np.isinf(hi) & (y64 == hi)
+    err = np.where(same_inf, 0.0, err)
+    err = np.where(np.isinf(hi) & ~same_inf, np.inf, err)
+    err = np.where(np.isnan(hi), np.nan, err)
+    return err
+
+
+def is_failure(y, exact_hi) -> np.ndarray:
+    """True where ``y`` is NaN or infinite but the exact value is finite, or
+    ``y`` is not the exact infinity."""
+    y64 = np.asarray(y).astype(np.float64)
+    hi = np.asarray(exact_hi, dtype=np.float64)
+    bad_finite = np.isfinite(hi) & ~np.isfinite(y64)
+    bad_inf = np.isinf(hi) & (y64 != hi)
+    return bad_finite | bad_inf
+
+
+# ---------------------------------------------------------------- rounding
+
+
+def round_to_format(v, fmt) -> float:
+    """Round an mpmath number (or anything ``mpf`` accepts exactly) to the
+    nearest value of ``fmt``, ties to even, in one step.
+
+    Works on the exact integer significand, so there is no double rounding:
+    subnormals are rounded on the subnormal grid, values below half the
+    smallest subnormal go to zero (exactly half goes to zero, the even
+    neighbour), and values at or above ``max + ulp/2`` overflow to inf (NaN in
+    formats without inf). Returns a Python float holding the format's value
+    exactly (every format here fits in float64).
+    """
+    f = get_format(fmt)
+    x = v if isinstance(v, mpmath.mpf) else mpmath.mpf(v)
+    if mpmath.isnan(x):
+        return math.nan
+    if mpmath.isinf(x):
+        return (math.inf if x > 0 else -math.inf) if f.has_inf else math.nan
+    sign, man, exp, bc = x._mpf_
+    bc = int(bc)
+    if man == 0:
+        return -0.0 if sign else 0.0
+    man, exp = int(man), int(exp)
+    e = exp + bc - 1  # floor(log2 |x|)
+    if e > f.emax:  # |x| >= 2**(emax+1) > max + ulp/2: overflows
+        return (-1 if sign else 1) * (math.inf if f.has_inf else math.nan)
+    q = max(e, f.emin) - f.precision + 1  # exponent of the ulp at |x|
+    if q - exp > bc:  # |x| < half the quantum: rounds to zero (no huge shifts)
+        return -0.0 if sign else 0.0
+    if exp >= q:
+        n = man << (exp - q)
+    else:
+        shift = q - exp
+        n = man >> shift
+        rem = man & ((1 << shift) - 1)
+        half = 1 << (shift - 1)
+        # round half to even on the exact remainder
+        if rem > half or (rem == half and n & 1):
+            n += 1
+    if n == 0:
+        return -0.0 if sign else 0.0
+    mag = math.ldexp(n, q) if n.bit_length() + q < 1100 else math.inf
+    if mag > f.max:
+        mag = math.inf if f.has_inf else math.nan
+    return -mag if sign else mag
+
+
+def round_float64(x, fmt) -> np.ndarray:
+    """Round float64 values to ``fmt`` once, ties to even, and return them in
+    that format's dtype.
+
+    Needed because some casts round twice: ml_dtypes converts float64 to
+    bfloat16 through float32 (1 + 2**-8 + 2**-30 becomes 1.0, not 1 + 2**-7).
+    ``x / ulp`` and ``rint(...) * ulp`` are exact (power-of-two scaling on
+    values that stay in float64's normal range), so the only rounding is the
+    ``rint``, which rounds half to even.
+    """
+    f = get_format(fmt)
+    x = np.asarray(x, dtype=np.float64)
+    if f.name == "float64":
+        return x.copy()
+    if f.name == "float32" or f.name == "float16":
+        # NumPy's float64 -> float32/float16 casts round once (IEEE conversion).
+        with np.errstate(over="ignore"):
+            return x.astype(f.dtype)
+    q = np.asarray(ulp(x, f))
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.rint(x / q) * q
+        r = np.where(np.isfinite(x), r, x)
+        too_big = np.abs(r) > f.max
+        r = np.where(too_big, np.copysign(np.inf if f.has_inf else np.nan, x), r)
+        return r.astype(f.dtype)
+
+
+# ---------------------------------------------------------------- enumeration
+
+
+def enumerate_format(fmt, *, include_nan: bool = False, include_negative_zero: bool = True) -> np.ndarray:
+    """Every value of an 8- or 16-bit format, in bit-pattern order, as an
+    array of that format's dtype (NaNs left out unless asked for)."""
+    f = get_format(fmt)
+    if f.width > 16:
+        raise ValueError(f"{f.name} has 2**{f.width} values; enumerate only 8- and 16-bit formats")
+    bits = np.arange(2**f.width, dtype=np.uint64).astype(f.unsigned_view)
+    vals = bits.view(f.dtype)
+    keep = np.ones(vals.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        wide = vals.astype(np.float64)
+    if not include_nan:
+        keep &= ~np.isnan(wide)
+    if not include_negative_zero:
+        keep &= ~((wide == 0) & np.signbit(wide))
+    return vals[keep]

@@ -1,0 +1,347 @@
+"""Correctly rounded references from mpmath.
+
+Every oracle evaluates its function exactly at the float inputs
+(``mpf(float(x))`` is exact for every format here) in a cancellation-free
+form, inside a scoped ``workprec``. It returns, for each output value ``v``, a
+*scale* ``c`` such that the error of ``v`` is below ``c * 2**(slack - prec)``:
+
+* each mpmath operation (``exp``, ``log``, ``log1p``, a division) is accurate
+  to a couple of ulps at the working precision, and shifted logits are formed
+  exactly (``fsub(..., exact=True)``);
+* the forms add only terms of one sign, so relative errors stay relative;
+  where a form can cancel (logsumexp's ``m + log1p(s)``, losses with labels
+  outside [0, 1]) the scale is the sum of the magnitudes, an absolute bound;
+* ``slack = 10 + bit_length(n)`` covers the operation count plus a sum of
+  ``n`` terms with a wide margin.
+
+The evaluator applies Ziv's strategy: round both ends of the error interval to
+the target format; if they agree the rounding is certain, otherwise double the
+precision and try again, up to ``max_prec`` bits. A point that never settles
+(an exact tie, or a result closer to a rounding boundary than the cap
+resolves) is reported in ``unsettled``, its rounded value NaN, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+from ._common import check_same_shape, last_axis, sparse_labels
+from .floats import Format, bits_of_error, get_format, is_failure, round_to_format, split_exact, ulp_error
+
+__all__ = ["Reference", "reference", "ORACLES", "oracle_value"]
+
+mpf = mpmath.mpf
+INF, NINF, NAN = mpf("inf"), mpf("-inf"), mpf("nan")
+
+
+def _x(v) -> mpmath.mpf:
+    return mpf(float(v))
+
+
+def _xmul(a, b):
+    """a * b with 0 * anything = 0 (cross-entropy's 0 log 0 = 0)."""
+    return mpf(0) if a == 0 else a * b
+
+
+# ------------------------------------------------------------ scalar oracles
+# Each returns (values, scales): lists of mpf, one per output element.
+
+
+def _sigmoid(x):
+    if mpmath.isnan(x):
+        return [NAN], [0]
+    if mpmath.isinf(x):
+        return [mpf(1) if x > 0 else mpf(0)], [0]
+    v = 1 / (1 + mpmath.exp(-x))
+    return [v], [abs(v)]
+
+
+def _softplus(x):
+    if mpmath.isnan(x):
+        return [NAN], [0]
+    if mpmath.isinf(x):
+        return [INF if x > 0 else mpf(0)], [0]
+    v = mpmath.log1p(mpmath.exp(x))
+    return [v], [abs(v)]
+
+
+def _log_sigmoid(x):
+    (v,), (c,) = _softplus(-x)
+    return [-v], [c]
+
+
+class _Row:
+    """Exact shift analysis of one row: m, winner k, d_i = x_i - m (exact),
+    s = sum_{i != k} exp(d_i), L = log1p(s); or a special kind."""
+
+    def __init__(self, row):
+        self.row = row
+        self.n = len(row)
+        self.kind = "finite"
+        if any(mpmath.isnan(v) for v in row):
+            self.kind = "nan"
+            return
+        n_pinf = sum(1 for v in row if v == INF)
+        if n_pinf:
+            self.kind = "pinf1" if n_pinf == 1 else "pinf2"
+            return
+        if self.n == 0 or all(v == NINF for v in row):
+            self.kind = "ninf"
+            return
+        self.m = max(row)
+        self.k = row.index(self.m)
+        self.d = [NINF if v == NINF else mpmath.fsub(v, self.m, exact=True) for v in row]
+        terms = [mpmath.exp(di) for i, di in enumerate(self.d) if i != self.k and di != NINF]
+        self.s = mpmath.fsum(terms)
+        self.L = mpmath.log1p(self.s)
+
+    def log_softmax(self):
+        if self.kind == "nan" or self.kind == "ninf" or self.kind == "pinf2":
+            return [NAN] * self.n, [0] * self.n
+        if self.kind == "pinf1":
+            return [mpf(0) if v == INF else NINF for v in self.row], [0] * self.n
+        vals = [di - self.L for di in self.d]
+        return vals, [abs(v) for v in vals]
+
+
+def _softmax(row):
+    r = _Row(row)
+    if r.kind == "nan" or r.kind == "ninf" or r.kind == "pinf2":
+        return [NAN] * r.n, [0] * r.n
+    if r.kind == "pinf1":
+        return [mpf(1) if v == INF else mpf(0) for v in row], [0] * r.n
+    vals = [mpmath.exp(di) / (1 + r.s) for di in r.d]
+    return vals, [abs(v) for v in vals]
+
+
+def _log_softmax(row):
+    return _Row(row).log_softmax()
+
+
+def _logsumexp(row):
+    r = _Row(row)
+    special = {"nan": NAN, "ninf": NINF, "pinf1": INF, "pinf2": INF}
+    if r.kind in special:
+        return [special[r.kind]], [0]
+    # m + L may cancel (m < 0): the bound is absolute, scaled by |m| + L
+    return [r.m + r.L], [abs(r.m) + r.L]
+
+
+def _bce(y, x, from_logits):
+    if mpmath.isnan(y) or mpmath.isnan(x):
+        return [NAN], [0]
+    if from_logits:
+        a = _softplus(-x)[0][0]
+        b = _softplus(x)[0][0]
+        t1, t2 = _xmul(y, a), _xmul(1 - y, b)
+    else:
+        if x < 0 or x > 1:
+            return [NAN], [0]
+        t1 = -_xmul(y, mpmath.log(x) if x > 0 else NINF)
+        t2 = -_xmul(1 - y, mpmath.log1p(-x) if x < 1 else NINF)
+    v = t1 + t2
+    if mpmath.isnan(v) or mpmath.isinf(v):
+        return [v], [0]
+    return [v], [abs(t1) + abs(t2)]
+
+
+def _sparse(label, row, from_logits):
+    if from_logits:
+        vals, scales = _Row(row).log_softmax()
+        return [-vals[label]], [scales[label]]
+    p = row[label]
+    if mpmath.isnan(p) or p < 0:
+        return [NAN], [0]
+    v = -mpmath.log(p) if p > 0 else INF
+    return [v], [abs(v) if mpmath.isfinite(v) else 0]
+
+
+def _categorical(yrow, row, from_logits):
+    if from_logits:
+        logp, _ = _Row(row).log_softmax()
+    else:
+        logp = [NAN if (mpmath.isnan(p) or p < 0) else (mpmath.log(p) if p > 0 else NINF) for p in row]
+    terms = [-_xmul(y, lp) for y, lp in zip(yrow, logp)]
+    v = mpmath.fsum(terms) if terms else mpf(0)
+    if mpmath.isnan(v) or mpmath.isinf(v):
+        return [v], [0]
+    return [v], [mpmath.fsum(abs(t) for t in terms)]
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """How to evaluate one function: its scalar form and its argument shape."""
+
+    kind: str  # elementwise | rowwise | rowwise_scalar | binary_loss | sparse_loss | categorical_loss
+    fn: Callable
+
+
+ORACLES: dict[str, Oracle] = {
+    "sigmoid": Oracle("elementwise", _sigmoid),
+    "log_sigmoid": Oracle("elementwise", _log_sigmoid),
+    "softplus": Oracle("elementwise", _softplus),
+    "softmax": Oracle("rowwise", _softmax),
+    "log_softmax": Oracle("rowwise", _log_softmax),
+    "logsumexp": Oracle("rowwise_scalar", _logsumexp),
+    "binary_crossentropy": Oracle("binary_loss", _bce),
+    "sparse_categorical_crossentropy": Oracle("sparse_loss", _sparse),
+    "categorical_crossentropy": Oracle("categorical_loss", _categorical),
+}
+
+
+# ------------------------------------------------------------ the evaluator
+
+
+@dataclass
+class Reference:
+    """Correctly rounded reference values of one evaluation.
+
+    ``rounded`` is in the target format (NaN where ``unsettled``); ``hi + lo``
+    is the high-precision value as float64 pairs, for ulp errors;
+    ``precision`` holds the bits each point needed.
+    """
+
+    fmt: Format
+    rounded: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+    unsettled: np.ndarray
+    precision: np.ndarray
+
+    def ulp_error(self, y) -> np.ndarray:
+        """Ulp error of ``y`` (same shape) against the exact values."""
+        return ulp_error(np.asarray(y).astype(self.fmt.dtype), self.hi, self.lo, self.fmt)
+
+    def bits_of_error(self, y) -> np.ndarray:
+        return bits_of_error(np.asarray(y).astype(self.fmt.dtype), self.rounded, self.fmt)
+
+    def failures(self, y) -> np.ndarray:
+        """NaN/inf where the exact value is finite (or the wrong infinity)."""
+        return is_failure(np.asarray(y).astype(self.fmt.dtype), self.hi) & ~np.isnan(self.hi)
+
+
+def _settle(fn: Callable, args: tuple, fmt: Format, slack: int, start: int, max_prec: int):
+    """Ziv's loop for one point or row: (rounded, values, precision, settled)."""
+    prec = start
+    while True:
+        with mpmath.workprec(prec):
+            vals, scales = fn(*args)
+        ok = True
+        rounded = []
+        for v, c in zip(vals, scales):
+            r = round_to_format(v, fmt)
+            if c and mpmath.isfinite(v):
+                eps = mpmath.ldexp(mpf(c), slack - prec)
+                with mpmath.workprec(prec + 64):
+                    lo_r = round_to_format(v - eps, fmt)
+                    hi_r = round_to_format(v + eps, fmt)
+                if not (lo_r == hi_r or (math.isnan(lo_r) and math.isnan(hi_r))):
+                    ok = False
+            rounded.append(r)
+        if ok or prec >= max_prec:
+            return rounded, vals, prec, ok
+        prec = min(2 * prec, max_prec)
+
+
+def _iter_points(name: str, args: tuple, axis: int, from_logits: bool, fmt: Format):
+    """Yield (out_index, oracle_args, n_terms) and return the output shape."""
+    kind = ORACLES[name].kind
+    q = lambda a: np.asarray(a).astype(fmt.dtype).astype(np.float64)  # noqa: E731
+    if kind == "elementwise":
+        (x,) = args
+        x = q(x)
+        return x.shape, ((i, (_x(v),), 1) for i, v in enumerate(x.ravel()))
+    if kind == "binary_loss":
+        y, x = (np.asarray(a) for a in args)
+        check_same_shape(y, x)
+        y, x = q(y), q(x)
+        return x.shape, ((i, (_x(a), _x(b), from_logits), 2) for i, (a, b) in enumerate(zip(y.ravel(), x.ravel())))
+    if kind in ("rowwise", "rowwise_scalar"):
+        (x,) = args
+        xl = last_axis(q(x), axis)
+        rows = xl.reshape(-1, xl.shape[-1])
+        shape = xl.shape if kind == "rowwise" else xl.shape[:-1]
+        return shape, ((i, ([_x(v) for v in row],), len(row)) for i, row in enumerate(rows))
+    if kind == "sparse_loss":
+        labels, x = args
+        xl = last_axis(q(x), axis)
+        lab = sparse_labels(labels, xl).ravel()
+        rows = xl.reshape(-1, xl.shape[-1])
+        return xl.shape[:-1], ((i, (int(lab[i]), [_x(v) for v in row], from_logits), len(row)) for i, row in enumerate(rows))
+    if kind == "categorical_loss":
+        y, x = (np.asarray(a) for a in args)
+        check_same_shape(y, x)
+        yl, xl = last_axis(q(y), axis), last_axis(q(x), axis)
+        yr, rows = yl.reshape(-1, yl.shape[-1]), xl.reshape(-1, xl.shape[-1])
+        pts = ((i, ([_x(v) for v in yr[i]], [_x(v) for v in rows[i]], from_logits), 2 * rows.shape[1]) for i in range(len(rows)))
+        return xl.shape[:-1], pts
+    raise ValueError(f"no oracle kind {kind!r}")
+
+
+def reference(
+    name: str,
+    *args,
+    fmt=None,
+    axis: int = -1,
+    from_logits: bool = False,
+    max_prec: int = 4096,
+    progress: Callable[[int], None] | None = None,
+) -> Reference:
+    """Correctly rounded reference of function ``name`` at ``args``.
+
+    ``args`` are the function's array arguments (``x``; or ``y_true, y_pred``
+    for the losses). Inputs are first rounded to ``fmt`` (default: the format
+    of the last argument), exactly as the function under test would see them.
+    ``progress(k)`` is called with the number of points finished since the
+    last call. Row-wise functions return one value per row
+    (``logsumexp``, losses) or per element (``softmax``, ``log_softmax``),
+    with the class axis moved back for the latter.
+    """
+    if name not in ORACLES:
+        raise ValueError(f"unknown function {name!r}; known: {', '.join(ORACLES)}")
+    fmt = get_format(fmt) if fmt is not None else get_format(_default_format(args[-1]))
+    shape, points = _iter_points(name, args, axis, from_logits, fmt)
+    oracle = ORACLES[name]
+    n_out = int(np.prod(shape)) if shape else 1
+    rounded = np.empty(n_out, np.float64)
+    hi, lo = np.empty(n_out), np.empty(n_out)
+    unsettled = np.zeros(n_out, bool)
+    precision = np.zeros(n_out, np.int32)
+    width = shape[-1] if oracle.kind == "rowwise" and shape else 1
+    for i, pargs, n_terms in points:
+        slack = 10 + int(n_terms).bit_length()
+        start = fmt.precision + 40 + slack
+        r, vals, prec, ok = _settle(oracle.fn, pargs, fmt, slack, start, max_prec)
+        sl = slice(i * width, i * width + len(r))
+        rounded[sl] = r if ok else np.nan
+        hi[sl], lo[sl] = zip(*(split_exact(v) for v in vals)) if vals else ((), ())
+        unsettled[sl] = not ok
+        precision[sl] = prec
+        if progress is not None:
+            progress(1)
+    out = [a.reshape(shape) for a in (rounded, hi, lo, unsettled, precision)]
+    if oracle.kind == "rowwise" and len(shape) > 0:
+        out = [np.moveaxis(a, -1, axis) for a in out]
+    return Reference(fmt, out[0].astype(fmt.dtype), out[1], out[2], out[3], out[4])
+
+
+def _default_format(a) -> str:
+    a = np.asarray(a)
+    return "float64" if a.dtype.kind in "biu" else get_format(a.dtype).name
+
+
+def oracle_value(name: str, *args, prec: int = 200, from_logits: bool = False) -> list:
+    """The oracle's raw mpmath values at ``prec`` bits (for tests and pinned
+    regression values), from Python floats or lists of floats."""
+    oracle = ORACLES[name]
+    conv = [([_x(v) for v in a] if isinstance(a, (list, tuple, np.ndarray)) else (a if isinstance(a, int) and oracle.kind == "sparse_loss" else _x(a))) for a in args]
+    if oracle.kind.endswith("loss"):
+        conv.append(from_logits)
+    with mpmath.workprec(prec):
+        vals, _ = oracle.fn(*conv)
+    return vals

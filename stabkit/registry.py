@@ -1,0 +1,151 @@
+"""One record per primitive, so that later code iterates instead of listing.
+
+Each :class:`Primitive` names its arguments, its kind of shape, its three
+tiers, its reference oracle (by name, in :mod:`stabkit.reference`), the
+identities each tier uses, its domain and its named regimes (where the naive or
+stable tier is known to break).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import accurate, naive, stable
+
+__all__ = ["Regime", "Primitive", "PRIMITIVES", "TIERS", "get", "names"]
+
+TIERS = ("naive", "stable", "accurate")
+_MODULES = {"naive": naive, "stable": stable, "accurate": accurate}
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A named input region: for one-argument functions an interval of x; for
+    row-wise ones a logit gap (winner minus runner-up) interval."""
+
+    name: str
+    description: str
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    kind: str  # elementwise | rowwise | rowwise_scalar | binary_loss | sparse_loss | categorical_loss
+    args: tuple[str, ...]
+    formula: str
+    identities: dict[str, str]
+    domain: str
+    regimes: tuple[Regime, ...] = field(default=())
+
+    @property
+    def arity(self) -> int:
+        return len(self.args)
+
+    @property
+    def is_loss(self) -> bool:
+        return self.kind.endswith("loss")
+
+    @property
+    def tiers(self) -> dict[str, Callable]:
+        return {t: getattr(_MODULES[t], self.name) for t in TIERS}
+
+    def tier(self, name: str) -> Callable:
+        if name not in TIERS:
+            raise ValueError(f"unknown tier {name!r}; known: {', '.join(TIERS)}")
+        return getattr(_MODULES[name], self.name)
+
+    @property
+    def reference(self) -> str:
+        """Name of the oracle in :data:`stabkit.reference.ORACLES`."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name}({', '.join(self.args)}), {self.kind})"
+
+
+_SIG_REGIMES = (
+    Regime("naive overflow", "exp(-x) overflows float64: naive returns 0 for a representable result", -745.2, -709.79),
+    Regime("subnormal result", "sigmoid(x) below float64's smallest normal", -745.2, -708.4),
+    Regime("tiny |x|", "|x| < 2**-30: sigmoid ~ 1/2 + x/4", -(2.0**-30), 2.0**-30),
+    Regime("large positive", "x > 36.7: sigmoid rounds to 1 in float64", 36.7, 1e308),
+)
+_SP_REGIMES = (
+    Regime("past PyTorch's threshold", "x > 20: the stable tier returns x, dropping log1p(exp(-x))", 20.0, 40.0),
+    Regime("naive overflow", "exp(x) overflows float64", 709.79, 1e308),
+    Regime("tiny result", "x < -37: softplus ~ exp(x); naive log(1 + exp(x)) rounds to 0", -745.0, -37.0),
+)
+_GAP_REGIMES = (
+    Regime("moderate gap", "winner ahead by 10..36: stable log-softmax of the winner loses digits", 10.0, 36.0),
+    Regime("large gap", "winner ahead by > 36 (float64): stable returns 0 for the winner's log-probability", 36.0, 700.0),
+    Regime("naive overflow", "logits above 709.78: naive exp overflows", 709.79, 1e4),
+)
+
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p
+    for p in [
+        Primitive(
+            "sigmoid", "elementwise", ("x",), "1 / (1 + exp(-x))",
+            {"naive": "1/(1+exp(-x))", "stable": "x>=0: 1/(1+e), x<0: e/(1+e), e=exp(-|x|)",
+             "accurate": "same branches, branch-free, in float64 then one rounding"},
+            "all x", _SIG_REGIMES),
+        Primitive(
+            "log_sigmoid", "elementwise", ("x",), "-log(1 + exp(-x))",
+            {"naive": "log(1/(1+exp(-x)))", "stable": "min(x,0) - log1p(exp(-|x|))",
+             "accurate": "-(max(-x,0) + log1p(exp(-|x|))) in float64"},
+            "all x", tuple(Regime(r.name, r.description, -r.hi, -r.lo) for r in _SP_REGIMES)),
+        Primitive(
+            "softplus", "elementwise", ("x",), "log(1 + exp(x))",
+            {"naive": "log(1+exp(x))", "stable": "x if x > 20 else log1p(exp(x)) (PyTorch)",
+             "accurate": "max(x,0) + log1p(exp(-|x|)) in float64"},
+            "all x", _SP_REGIMES),
+        Primitive(
+            "softmax", "rowwise", ("x",), "exp(x_i) / sum_j exp(x_j)",
+            {"naive": "exp(x)/sum(exp(x))", "stable": "exp(x-m)/sum(exp(x-m))",
+             "accurate": "exp(d_i)(1+r_i)/(1+s), s without the max term, TwoSum residuals"},
+            "rows of any length", _GAP_REGIMES),
+        Primitive(
+            "log_softmax", "rowwise", ("x",), "x_i - log sum_j exp(x_j)",
+            {"naive": "log(softmax(x))", "stable": "(x-m) - log(sum(exp(x-m)))",
+             "accurate": "(d_i - log1p(s)) + r_i"},
+            "rows of any length", _GAP_REGIMES),
+        Primitive(
+            "logsumexp", "rowwise_scalar", ("x",), "log sum_j exp(x_j)",
+            {"naive": "log(sum(exp(x)))", "stable": "m + log(sum(exp(x-m)))",
+             "accurate": "m + log1p(s) (Blanchard-Higham-Higham); mpmath where it cancels"},
+            "rows of any length", _GAP_REGIMES),
+        Primitive(
+            "binary_crossentropy", "binary_loss", ("y_true", "y_pred"),
+            "-(y log p + (1-y) log(1-p)), p = sigmoid(z) from logits",
+            {"naive": "the formula on sigmoid(z)", "stable": "max(z,0) - z*y + log1p(exp(-|z|)); probabilities clipped to [1e-7, 1-1e-7]",
+             "accurate": "y*softplus(-z) + (1-y)*softplus(z); -(y log p + (1-y) log1p(-p))"},
+            "y in [0, 1]; p in [0, 1]",
+            (Regime("confident and right", "(z = -40, y = 0): exact 4.2e-18", -745.0, -20.0),)),
+        Primitive(
+            "sparse_categorical_crossentropy", "sparse_loss", ("y_true", "y_pred"),
+            "-log softmax(z)[y]",
+            {"naive": "-log(softmax(z)[y])", "stable": "logsumexp(z) - z_y; probabilities rescaled and clipped (Keras)",
+             "accurate": "log1p(s) - (z_y - m), TwoSum residual"},
+            "integer labels in [0, n)", _GAP_REGIMES),
+        Primitive(
+            "categorical_crossentropy", "categorical_loss", ("y_true", "y_pred"),
+            "-sum_i y_i log softmax(z)_i",
+            {"naive": "-sum(y*log(softmax(z)))", "stable": "-sum(y*log_softmax(z)); probabilities rescaled and clipped (Keras)",
+             "accurate": "-sum(y*accurate log_softmax), compensated sum, 0*log0 = 0"},
+            "labels >= 0 (one-hot or soft)", _GAP_REGIMES),
+    ]
+}
+
+
+def names() -> list[str]:
+    return list(PRIMITIVES)
+
+
+def get(name: str) -> Primitive:
+    """The primitive called ``name`` (ValueError listing the known ones)."""
+    try:
+        return PRIMITIVES[name]
+    except KeyError:
+        raise ValueError(f"unknown function {name!r}; known: {', '.join(PRIMITIVES)}") from None

@@ -1,0 +1,156 @@
+"""The stable tier: the standard remedies, as the frameworks ship them.
+
+Evaluated in the input format, operation by operation, like the CPU kernels of
+SciPy, PyTorch and Keras:
+
+* softmax, log-softmax and logsumexp shift by the row maximum, so ``exp``
+  never overflows;
+* softplus uses PyTorch's threshold (``x`` itself past 20);
+* binary cross-entropy from logits is Keras's
+  ``max(x, 0) - x*y + log1p(exp(-|x|))``;
+* cross-entropy from logits is ``logsumexp(z) - z_y``;
+* cross-entropy from probabilities follows Keras: rows are rescaled to sum to
+  1 and probabilities are clipped to ``[1e-7, 1 - 1e-7]`` before the log.
+
+None of these overflow, but they keep large *relative* errors in the tails:
+the log-softmax of a winning class, the loss of a confidently correct sample,
+softplus past the threshold, any loss whose probability was clipped.
+
+Edge contract (shared by all tiers unless a docstring says otherwise): NaN
+propagates; a row whose maximum is -inf (all masked) gives NaN probabilities;
+the output format is the input format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label
+
+__all__ = [
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "binary_crossentropy",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+]
+
+#: Keras's ``backend.epsilon()``, used to clip probabilities.
+KERAS_EPSILON = 1e-7
+#: PyTorch's default ``softplus`` threshold.
+SOFTPLUS_THRESHOLD = 20.0
+
+
+def sigmoid(x):
+    """``1/(1+exp(-x))`` for ``x >= 0`` and ``exp(x)/(1+exp(x))`` below, so
+    ``exp`` only ever sees a non-positive argument (SciPy's ``expit``)."""
+    x, _ = as_input(x)
+    e = np.exp(-np.abs(x))
+    one = np.ones((), x.dtype)
+    return np.where(x >= 0, one, e) / (one + e)
+
+
+def log_sigmoid(x):
+    """``min(x, 0) - log1p(exp(-|x|))`` (PyTorch's ``logsigmoid``)."""
+    x, _ = as_input(x)
+    return np.minimum(x, np.zeros((), x.dtype)) - np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus(x):
+    """``log1p(exp(x))``, replaced by ``x`` for ``x > 20`` (PyTorch's
+    threshold), which drops ``log1p(exp(-x))`` ~ 2e-9 relative at 20."""
+    x, _ = as_input(x)
+    with np.errstate(over="ignore"):
+        return np.where(x > SOFTPLUS_THRESHOLD, x, np.log1p(np.exp(x)))
+
+
+def _shifted(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
+    return x - m, m
+
+
+def softmax(x, axis=-1):
+    """``exp(x - max) / sum(exp(x - max))`` per row."""
+    x, _ = as_input(x)
+    last_axis(x, axis)
+    if x.size == 0:
+        return x.copy()
+    z, _ = _shifted(x, axis)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """``(x - max) - log(sum(exp(x - max)))`` per row (SciPy, PyTorch)."""
+    x, _ = as_input(x)
+    last_axis(x, axis)
+    if x.size == 0:
+        return x.copy()
+    z, _ = _shifted(x, axis)
+    with np.errstate(divide="ignore"):
+        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """``max + log(sum(exp(x - max)))`` per row; -inf for an empty row."""
+    x, _ = as_input(x)
+    last_axis(x, axis)
+    if x.shape[axis] == 0:
+        return np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf, x.dtype)
+    z, m = _shifted(x, axis)
+    with np.errstate(divide="ignore"):
+        out = m + np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """From logits: ``max(x, 0) - x*y + log1p(exp(-|x|))`` (Keras).
+    From probabilities: clip ``p`` to ``[eps, 1-eps]``, then
+    ``-(y log p + (1-y) log(1-p))``."""
+    p, fmt = as_input(y_pred, "y_pred")
+    y = np.asarray(y_true).astype(fmt.dtype)
+    check_same_shape(y, p)
+    if from_logits:
+        zero = np.zeros((), fmt.dtype)
+        return np.maximum(p, zero) - p * y + np.log1p(np.exp(-np.abs(p)))
+    one = np.ones((), fmt.dtype)
+    p = np.clip(p, KERAS_EPSILON, 1 - KERAS_EPSILON).astype(fmt.dtype)
+    return -(y * np.log(p) + (one - y) * np.log(one - p))
+
+
+def _keras_probs(p, axis):
+    """Keras's preprocessing of probabilities: rescale rows to sum 1, clip."""
+    p = p / np.sum(p, axis=axis, keepdims=True)
+    return np.clip(p, KERAS_EPSILON, 1 - KERAS_EPSILON).astype(p.dtype)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    """From logits: ``logsumexp(z) - z_y``. From probabilities (Keras): rescale,
+    clip to ``[eps, 1-eps]``, ``-log(p_y)``."""
+    p, _ = as_input(y_pred, "y_pred")
+    p_last = last_axis(p, axis)
+    y = sparse_labels(y_true, p_last)
+    if from_logits:
+        if p_last.size == 0:
+            return np.zeros(p_last.shape[:-1], p.dtype)
+        return logsumexp(p_last, axis=-1) - take_label(p_last, y)
+    return -np.log(take_label(_keras_probs(p_last, -1), y))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    """From logits: ``-sum(y * log_softmax(z))``. From probabilities (Keras):
+    rescale, clip, ``-sum(y * log p)``."""
+    p, fmt = as_input(y_pred, "y_pred")
+    y = np.asarray(y_true).astype(fmt.dtype)
+    check_same_shape(y, p)
+    last_axis(p, axis)
+    logp = log_softmax(p, axis=axis) if from_logits else np.log(_keras_probs(p, axis))
+    # a plain product, as the frameworks compute it: 0 * -inf (a masked logit
+    # with a zero target) is NaN here; the accurate tier treats it as 0
+    return -np.sum(y * logp, axis=axis)
