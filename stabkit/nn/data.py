@@ -1,0 +1,145 @@
+"""Data sets: MNIST from IDX files, scikit-learn's 8x8 digits, a seeded split.
+
+Images come back as float32 arrays of shape ``(n, pixels)`` scaled to
+``[0, 1]``, labels as int64 class indices. Every problem with a file (missing,
+truncated, wrong magic number, inconsistent counts, labels out of range) is a
+:class:`~stabkit.nn.errors.DataError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = [
+    "DataError",
+    "load_mnist",
+    "load_digits",
+    "train_test_split",
+    "read_idx",
+    "default_mnist_dir",
+    "MNIST_FILES",
+]
+
+#: (images, labels) file stems of each MNIST split, as LeCun distributes them.
+MNIST_FILES = {
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+}
+_IDX_MAGIC = {0x00000803: 3, 0x00000801: 1}  # unsigned-byte images, labels
+
+
+def default_mnist_dir() -> Path:
+    """``$STABKIT_MNIST_DIR`` if set, else ``../shared/data/mnist`` next to the
+    project (the MNIST test set is stored there and never copied)."""
+    env = os.environ.get("STABKIT_MNIST_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: corrupt gzip data ({e})") from None
+    return raw
+
+
+def read_idx(path) -> np.ndarray:
+    """One IDX file of unsigned bytes (gzipped or not), validated: magic
+    number 0x0801 (labels) or 0x0803 (images), positive dimensions, and a
+    payload of exactly the size the header promises."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise DataError(f"{path}: truncated: {len(raw)} bytes, too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise DataError(f"{path}: bad magic number 0x{magic:08x}; expected 0x00000801 (labels) or 0x00000803 (images)")
+    ndim = _IDX_MAGIC[magic]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if any(d == 0 for d in dims):
+        raise DataError(f"{path}: header declares an empty dimension {tuple(dims)}")
+    need = header + int(np.prod(dims))
+    if len(raw) != need:
+        what = "truncated" if len(raw) < need else "has trailing bytes"
+        raise DataError(f"{path}: {what}: {len(raw)} bytes, the header {tuple(dims)} needs {need}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_mnist(folder=None, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images ``(n, 784)`` float32 in ``[0, 1]`` and int64 labels from
+    the IDX files in ``folder`` (default :func:`default_mnist_dir`).
+
+    ``split`` is ``'test'`` (``t10k-*``, 10,000 images) or ``'train'``
+    (``train-*``). Files may be gzipped.
+    """
+    folder = Path(folder) if folder is not None else default_mnist_dir()
+    if split not in MNIST_FILES:
+        raise DataError(f"unknown MNIST split {split!r}; use 'test' or 'train'")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such data folder")
+    paths = [_find(folder, stem) for stem in MNIST_FILES[split]]
+    for stem, p in zip(MNIST_FILES[split], paths):
+        if p is None:
+            raise DataError(f"{folder}: no {stem} or {stem}.gz")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.ndim != 3 or labels.ndim != 1:
+        raise DataError(f"{paths[0]} must hold images and {paths[1]} labels (the magic numbers are swapped)")
+    if len(images) != len(labels):
+        raise DataError(f"{paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} labels")
+    if labels.max() > 9:
+        raise DataError(f"{paths[1]}: label {int(labels.max())} is out of range 0..9")
+    X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    return X, labels.astype(np.int64)
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (1,797 images, no download):
+    ``(1797, 64)`` float32 in ``[0, 1]`` and int64 labels."""
+    from sklearn.datasets import load_digits as _sk_digits
+
+    d = _sk_digits()
+    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def train_test_split(x, y, test_size: float | int = 0.2, seed: int | None = 0, shuffle: bool = True):
+    """``(x_train, x_test, y_train, y_test)``, in scikit-learn's order.
+
+    ``test_size`` is a fraction in (0, 1) or a number of samples. With
+    ``shuffle=False`` the last ``test_size`` samples are the test set (the
+    MNIST 8,000 / 2,000 split); otherwise a permutation seeded by ``seed``.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    n = len(x)
+    if len(y) != n:
+        raise DataError(f"x has {n} samples but y has {len(y)}")
+    k = int(round(test_size * n)) if isinstance(test_size, float) else int(test_size)
+    if not 0 < k < n:
+        raise DataError(f"test_size {test_size!r} leaves no training or no test samples out of {n}")
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    train, test = order[: n - k], order[n - k :]
+    return x[train], x[test], y[train], y[test]

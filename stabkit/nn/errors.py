@@ -1,0 +1,27 @@
+"""The one exception family of :mod:`stabkit.nn`, caught only at the CLI edge."""
+
+from __future__ import annotations
+
+__all__ = ["NNError", "DataError", "NonFiniteError"]
+
+
+class NNError(ValueError):
+    """A problem the user can fix: a bad argument, file or configuration."""
+
+
+class DataError(NNError):
+    """A data file or folder that is missing, corrupt or inconsistent."""
+
+
+class NonFiniteError(NNError):
+    """Training produced a NaN or infinite loss or gradient.
+
+    ``epoch`` and ``step`` are 1-based; ``history`` holds the epochs that
+    finished before the failure.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.history = history

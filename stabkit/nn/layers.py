@@ -1,0 +1,108 @@
+"""Layers. ``Dense`` is the only one the lecture needs.
+
+A layer owns no arrays of its own: the model packs every weight into one flat
+master vector and hands each layer views into it (``kernel``, ``bias``), into
+the flat gradient vector (``dW``, ``db``) and, in mixed precision, into a
+float16-rounded copy used for the matmuls. The optimizer then updates all
+parameters with a handful of in-place operations on one array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations
+from .errors import NNError
+
+__all__ = ["Layer", "Dense"]
+
+
+class Layer:
+    """Base class: ``forward(x, training)`` and ``backward(dLdy)``."""
+
+    def param_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def output_dim(self, input_dim: int) -> int:
+        return input_dim
+
+
+class Dense(Layer):
+    """``y = activation(x @ kernel + bias)``.
+
+    Parameters
+    ----------
+    units : int
+        Output size.
+    activation : None, 'linear', 'relu', 'sigmoid', 'softmax' or an
+        :class:`~stabkit.nn.activations.Activation`. ``None`` and ``'linear'``
+        output logits.
+    name : str, optional
+
+    The input size is inferred on the first call, as in Keras; the kernel is
+    Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
+    bias zero, Keras's defaults.
+    """
+
+    def __init__(self, units: int, activation=None, name: str | None = None):
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.name = name
+        self.input_dim: int | None = None
+        self.kernel = self.bias = None  # master weights (views)
+        self._mixed = False
+
+    def __repr__(self) -> str:
+        return f"Dense({self.units}, activation={self.activation.name!r})"
+
+    def param_shapes(self, input_dim):
+        return {"kernel": (input_dim, self.units), "bias": (self.units,)}
+
+    def output_dim(self, input_dim):
+        return self.units
+
+    def initial_weights(self, input_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Glorot-uniform kernel and zero bias, in float64."""
+        limit = np.sqrt(6.0 / (input_dim + self.units))
+        return {
+            "kernel": rng.uniform(-limit, limit, size=(input_dim, self.units)),
+            "bias": np.zeros(self.units),
+        }
+
+    def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
+        """Attach views of the model's flat buffers (see the module docstring)."""
+        self.kernel, self.bias = params["kernel"], params["bias"]
+        self.dW, self.db = grads["kernel"], grads["bias"]
+        # the matmul operands: the master weights themselves, or their
+        # float16-rounded copy held in float32 (mixed precision)
+        self.Wm, self.bm = (compute["kernel"], compute["bias"]) if mixed else (self.kernel, self.bias)
+        self._mixed = mixed
+        self.input_dim = self.kernel.shape[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # mixed precision: float16 activations, float32 matmul accumulation of
+        # float16 values (exact products, as tensor cores do), one rounding
+        xm = x.astype(np.float32) if self._mixed else x
+        z = xm @ self.Wm
+        z += self.bm
+        if self._mixed:
+            z = z.astype(np.float16)
+        a = self.activation.forward(z)
+        if training:
+            self._x, self._z, self._a = xm, z, a
+        return a
+
+    def backward(self, dLda: np.ndarray, need_input_grad: bool = True):
+        """Write ``dL/dkernel`` and ``dL/dbias`` into the gradient buffer and
+        return ``dL/dx`` (``None`` when ``need_input_grad`` is false)."""
+        dLdz = self.activation.backward(dLda, self._z, self._a)
+        if self._mixed:
+            dLdz = dLdz.astype(np.float32)
+        np.matmul(self._x.T, dLdz, out=self.dW)
+        np.sum(dLdz, axis=0, out=self.db)
+        if not need_input_grad:
+            return None
+        dLdx = dLdz @ self.Wm.T
+        return dLdx.astype(np.float16) if self._mixed else dLdx

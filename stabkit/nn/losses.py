@@ -1,0 +1,241 @@
+"""Cross-entropy losses whose values come from the function library.
+
+A loss reports per-sample values computed by one tier of stabkit
+(``tier='accurate'`` by default, ``'stable'`` as Keras computes them, or
+``'naive'``, the textbook formula) and supplies the gradient the trainer
+back-propagates:
+
+* ``from_logits=True``: the fused ``(softmax(z) - y) / batch`` (sigmoid for
+  the binary loss), evaluated max-shifted in the working dtype; the same for
+  every tier, so tiers differ only in the loss they report;
+* ``from_logits=False``: the derivative of ``-log p`` exactly as the formula
+  says, ``-1/p_y`` per sample and then ``1/batch`` for the mean, which
+  overflows in float16 once ``p_y < 1/65504``. The ``'stable'`` tier clips as
+  Keras does (rows rescaled to sum 1, ``p`` clipped to ``[1e-7, 1 - 1e-7]``,
+  zero gradient where the clip is active); ``'naive'`` and ``'accurate'`` do
+  not clip. (Autodiff frameworks multiply by ``1/batch`` *before* dividing by
+  ``p``, which postpones the float16 overflow to ``p_y < 1/(batch * 65504)``.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import accurate, naive, stable
+from .errors import NNError
+
+__all__ = [
+    "Loss",
+    "SparseCategoricalCrossentropy",
+    "CategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "TIERS",
+    "get",
+]
+
+TIERS = {"naive": naive, "stable": stable, "accurate": accurate}
+_EPS = stable.KERAS_EPSILON
+
+
+class Loss:
+    """Base class. ``loss(y_true, y_pred)`` is the batch mean, as in Keras."""
+
+    fn_name = ""
+
+    def __init__(self, from_logits: bool = False, tier: str = "accurate"):
+        if tier not in TIERS:
+            raise NNError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+        self.from_logits = bool(from_logits)
+        self.tier = tier
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r})"
+
+    def __call__(self, y_true, y_pred) -> float:
+        return float(np.mean(self.values(y_true, y_pred), dtype=np.float64))
+
+    def values(self, y_true, y_pred) -> np.ndarray:
+        """Per-sample losses from the chosen tier, in ``y_pred``'s dtype."""
+        fn = getattr(TIERS[self.tier], self.fn_name)
+        with np.errstate(all="ignore"):  # the naive tier's inf and NaN are reported, not warned
+            return fn(y_true, y_pred, from_logits=self.from_logits)
+
+    def prepare(self, y, n_outputs: int) -> np.ndarray:
+        """Validated training targets (called once per ``fit``)."""
+        raise NotImplementedError
+
+    def true_index(self, y: np.ndarray) -> np.ndarray:
+        """The true class of each sample (for accuracy and diagnostics)."""
+        raise NotImplementedError
+
+    def gradient(self, y, out: np.ndarray) -> np.ndarray:
+        """``dL/d(out)`` of the batch-mean loss, in ``out``'s dtype."""
+        raise NotImplementedError
+
+
+def _softmax_minus(out, y_onehot_or_index, sparse):
+    """``(softmax(z) - y) / n``, max-shifted, in place on a fresh array."""
+    n = out.shape[0]
+    g = out - out.max(axis=1, keepdims=True)
+    np.exp(g, out=g)
+    g /= g.sum(axis=1, keepdims=True)
+    if sparse:
+        g[np.arange(n), y_onehot_or_index] -= 1
+    else:
+        g -= y_onehot_or_index
+    g *= 1.0 / n
+    return g
+
+
+def _prob_gradient(y_dense, p, tier):
+    """``d/dp`` of ``mean(-sum(y log p))`` for probabilities ``p``.
+
+    naive, accurate: ``-y/p`` (``-1/p_y`` for one-hot rows), then ``/n``.
+    stable (Keras): ``q = p / sum(p)``, ``c = clip(q, eps, 1 - eps)``,
+    ``L = -sum(y log c)``, differentiated through the clip and the rescaling.
+    """
+    n = p.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if tier != "stable":
+            g = -(y_dense / p)  # 0/0 where y = 0 and p = 0 is set to 0 below
+            g[y_dense == 0] = 0
+            return g * p.dtype.type(1.0 / n)
+        s = p.sum(axis=1, keepdims=True)
+        q = p / s
+        inside = (q > _EPS) & (q < 1 - _EPS)
+        dq = np.where(inside & (y_dense != 0), -(y_dense / np.clip(q, _EPS, 1 - _EPS)), 0).astype(p.dtype)
+        g = dq / s - np.sum(dq * p, axis=1, keepdims=True) / (s * s)
+        return g * p.dtype.type(1.0 / n)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """``-log p_y`` for integer labels ``y`` (Keras's
+    ``SparseCategoricalCrossentropy``)."""
+
+    fn_name = "sparse_categorical_crossentropy"
+
+    def prepare(self, y, n_outputs):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise NNError(f"sparse labels must be a 1-d array of class indices, got shape {y.shape}")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y) & (y == np.round(y))):
+                raise NNError("sparse labels must be integer class indices")
+        elif y.dtype.kind not in "iu":
+            raise NNError(f"sparse labels have dtype {y.dtype}; expected integer class indices")
+        y = y.astype(np.int64)
+        if y.size and (y.min() < 0 or y.max() >= n_outputs):
+            bad = y[(y < 0) | (y >= n_outputs)][0]
+            raise NNError(f"label {bad} is out of range for a model with {n_outputs} outputs")
+        return y
+
+    def true_index(self, y):
+        return y
+
+    def gradient(self, y, out):
+        if self.from_logits:
+            return _softmax_minus(out, y, sparse=True)
+        if self.tier == "stable":
+            onehot = np.zeros_like(out)
+            onehot[np.arange(out.shape[0]), y] = 1
+            return _prob_gradient(onehot, out, "stable")
+        n = out.shape[0]
+        g = np.zeros_like(out)
+        rows = np.arange(n)
+        with np.errstate(divide="ignore", over="ignore"):
+            # -1/p_y first (the formula's derivative), then the mean's 1/n
+            g[rows, y] = -(out.dtype.type(1) / out[rows, y])
+        g *= out.dtype.type(1.0 / n)
+        return g
+
+
+class CategoricalCrossentropy(Loss):
+    """``-sum_i y_i log p_i`` for one-hot or soft labels (Keras's
+    ``CategoricalCrossentropy``)."""
+
+    fn_name = "categorical_crossentropy"
+
+    def prepare(self, y, n_outputs):
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] != n_outputs:
+            raise NNError(f"categorical labels must have shape (n, {n_outputs}), got {y.shape}")
+        return y.astype(np.float64)
+
+    def true_index(self, y):
+        return np.argmax(y, axis=1)
+
+    def gradient(self, y, out):
+        y = y.astype(out.dtype)
+        if self.from_logits:
+            # d/dz -sum(y log softmax(z)) = softmax(z) * sum(y) - y
+            total = y.sum(axis=1, keepdims=True)
+            g = _softmax_minus(out, y, sparse=False)
+            if np.any(total != 1):
+                g += (out.shape[0] * g + y) * (total - 1) / out.shape[0]
+            return g
+        return _prob_gradient(y, out, self.tier)
+
+
+class BinaryCrossentropy(Loss):
+    """Mean over outputs of ``-(y log p + (1 - y) log(1 - p))``: one
+    independent sigmoid (or logit) per output, for multi-label problems such
+    as the slides' car / bus / pedestrian detector (Keras's
+    ``BinaryCrossentropy``)."""
+
+    fn_name = "binary_crossentropy"
+
+    def values(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y_true = np.asarray(y_true).reshape(y_pred.shape)
+        return np.mean(super().values(y_true, y_pred), axis=-1)
+
+    def prepare(self, y, n_outputs):
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1 and n_outputs == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != n_outputs:
+            raise NNError(f"binary labels must have shape (n, {n_outputs}), got {y.shape}")
+        if np.any((y < 0) | (y > 1)):
+            raise NNError("binary labels must lie in [0, 1]")
+        return y
+
+    def true_index(self, y):
+        return y > 0.5
+
+    def gradient(self, y, out):
+        n, k = out.shape
+        y = y.astype(out.dtype)
+        scale = out.dtype.type(1.0 / (n * k))
+        if self.from_logits:
+            # d/dz [y softplus(-z) + (1 - y) softplus(z)] = sigmoid(z) - y
+            e = np.exp(-np.abs(out))
+            p = np.where(out >= 0, 1, e).astype(out.dtype) / (1 + e)
+            return (p - y) * scale
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.tier == "stable":
+                inside = (out > _EPS) & (out < 1 - _EPS)
+                c = np.clip(out, _EPS, 1 - _EPS).astype(out.dtype)
+                g = np.where(inside, -y / c + (1 - y) / (1 - c), 0).astype(out.dtype)
+            else:
+                g = -y / out + (1 - y) / (1 - out)
+                g[(y == 0) & (out == 0)] = 0  # 0 log 0 = 0 contributes nothing
+                g[(y == 1) & (out == 1)] = 0
+        return g * scale
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+}
+
+
+def get(loss) -> Loss:
+    """A :class:`Loss` from an instance or a Keras function name."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in _BY_NAME:
+        return _BY_NAME[loss]()
+    raise NNError(f"unknown loss {loss!r}; use a stabkit.nn.losses class or one of {', '.join(_BY_NAME)}")
