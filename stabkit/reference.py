@@ -105,8 +105,31 @@ class _Row:
             return [NAN] * self.n, [0] * self.n
         if self.kind == "pinf1":
             return [mpf(0) if v == INF else NINF for v in self.row], [0] * self.n
-        vals = [di - self.L for di in self.d]
-        return vals, [abs(v) for v in vals]
+        # d_i is exact and the subtraction is exact, so the only error is L's:
+        # the bound scales with |L|, not |d_i - L|. A relative bound would not
+        # settle d_i - L when d_i is a midpoint of the target format and L is
+        # 1e-2000 (a winner thousands of units ahead).
+        vals, scales = [], []
+        for di in self.d:
+            v, c = _exact_minus(di, self.L)
+            vals.append(v)
+            scales.append(c)
+        return vals, scales
+
+
+def _exact_minus(d, L):
+    """(d - L, error scale) with the subtraction exact; d is exact, L >= 0 carries
+    the only error. An L below every rounding boundary near d (d has at most
+    ~2100 significant bits, being a difference of two float64s) is replaced by
+    a stand-in 2**(mag(d) - 2300): d - L and d - stand-in round alike in every
+    format, and the exact subtraction stays small."""
+    if d == NINF:
+        return NINF, 0
+    if L != 0 and d != 0:
+        floor = mpmath.mag(d) - 2300
+        if mpmath.mag(L) < floor:
+            L = mpmath.ldexp(mpf(1), floor)
+    return mpmath.fsub(d, L, exact=True), abs(L)
 
 
 def _softmax(row):
@@ -213,16 +236,27 @@ class Reference:
     unsettled: np.ndarray
     precision: np.ndarray
 
+    def _overflows(self) -> np.ndarray:
+        """Where the exact value is finite but beyond the format's range, so
+        that its correct rounding is an infinity."""
+        r = self.rounded.astype(np.float64)
+        return np.isinf(r) & np.isfinite(self.hi)
+
     def ulp_error(self, y) -> np.ndarray:
-        """Ulp error of ``y`` (same shape) against the exact values."""
-        return ulp_error(np.asarray(y).astype(self.fmt.dtype), self.hi, self.lo, self.fmt)
+        """Ulp error of ``y`` (same shape) against the exact values; 0 where the
+        exact value overflows the format and ``y`` is that infinity."""
+        y = np.asarray(y).astype(self.fmt.dtype)
+        err = ulp_error(y, self.hi, self.lo, self.fmt)
+        return np.where(self._overflows() & (y.astype(np.float64) == self.rounded.astype(np.float64)), 0.0, err)
 
     def bits_of_error(self, y) -> np.ndarray:
         return bits_of_error(np.asarray(y).astype(self.fmt.dtype), self.rounded, self.fmt)
 
     def failures(self, y) -> np.ndarray:
         """NaN/inf where the exact value is finite (or the wrong infinity)."""
-        return is_failure(np.asarray(y).astype(self.fmt.dtype), self.hi) & ~np.isnan(self.hi)
+        y = np.asarray(y).astype(self.fmt.dtype)
+        ok_overflow = self._overflows() & (y.astype(np.float64) == self.rounded.astype(np.float64))
+        return is_failure(y, self.hi) & ~np.isnan(self.hi) & ~ok_overflow
 
 
 def _settle(fn: Callable, args: tuple, fmt: Format, slack: int, start: int, max_prec: int):
@@ -237,9 +271,10 @@ def _settle(fn: Callable, args: tuple, fmt: Format, slack: int, start: int, max_
             r = round_to_format(v, fmt)
             if c and mpmath.isfinite(v):
                 eps = mpmath.ldexp(mpf(c), slack - prec)
-                with mpmath.workprec(prec + 64):
-                    lo_r = round_to_format(v - eps, fmt)
-                    hi_r = round_to_format(v + eps, fmt)
+                # exact interval ends: rounding them would blur a value that
+                # lies closer to a rounding boundary than 2**-prec relative
+                lo_r = round_to_format(mpmath.fsub(v, eps, exact=True), fmt)
+                hi_r = round_to_format(mpmath.fadd(v, eps, exact=True), fmt)
                 if not (lo_r == hi_r or (math.isnan(lo_r) and math.isnan(hi_r))):
                     ok = False
             rounded.append(r)
