@@ -345,6 +345,28 @@ class Sequential:
 
     # ------------------------------------------------------------ training
 
+    def _backprop(self, xb, yb) -> np.ndarray:
+        """Forward and backward on one batch; the gradient lands in the flat
+        gradient buffer. Returns the outputs."""
+        with np.errstate(all="ignore"):  # non-finite values are detected by the caller
+            out = self._forward(xb, training=True)
+            dLdout = self.loss.gradient(yb, out)
+            for i in range(len(self.layers) - 1, -1, -1):
+                dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
+        return out
+
+    def gradients(self, x, y) -> list[np.ndarray]:
+        """``dL/dw`` of the mean loss over ``(x, y)`` as one batch, in the
+        order of :meth:`get_weights` (nothing is updated)."""
+        self._need_compiled()
+        X = self._input(x)
+        Y = self.loss.prepare(y, self.layers[-1].units)
+        if len(Y) != len(X):
+            raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
+        self._backprop(X, Y)
+        return [g.copy() for layer in self.layers for g in (layer.dW, layer.db)]
+
+
     def fit(
         self,
         x,
@@ -406,14 +428,10 @@ class Sequential:
                 s, e = step * batch_size, min(n, (step + 1) * batch_size)
                 idx = order[s:e]
                 xb, yb = X[idx], Y[idx]
-                with np.errstate(all="ignore"):  # non-finite values are detected below
-                    out = self._forward(xb, training=True)
-                    zbuf[s:e] = last._z
-                    if obuf is not zbuf:
-                        obuf[s:e] = out
-                    dLdout = loss.gradient(yb, out)
-                    for i in range(len(self.layers) - 1, -1, -1):
-                        dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
+                out = self._backprop(xb, yb)
+                zbuf[s:e] = last._z
+                if obuf is not zbuf:
+                    obuf[s:e] = out
                 if not math.isfinite(G.sum()) and not np.all(np.isfinite(G)):
                     if on_nonfinite == "raise":
                         values = loss.values(yb, out)
