@@ -257,7 +257,3 @@ def eval_cmd(
         mark = "FAIL: non-finite where the exact value is finite" if bad.any() else ("ok" if worst < 1 else "")
         t.add_row(tier, " ".join(_show(v, fmt.dtype) for v in vals), " ".join(f"{e:.3g}" for e in errs), mark)
     console.print(t)
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
