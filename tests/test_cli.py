@@ -57,7 +57,7 @@ def test_eval_json_schema(run):
     assert acc["values"] == obj["reference"] and all(e <= 0.5 for e in acc["ulp_error"])
     # naive: exp(100) overflows float32, 1/inf = 0
     assert obj["implementations"]["naive"]["values"][0] == 0.0
-    assert obj["implementations"]["naive"]["ulp_error"][0] > 30
+    assert obj["implementations"]["naive"]["ulp_error"][0] > 20  # 26.5 ulp: the whole value is lost
 
 
 def test_eval_negative_numbers_without_separator(run):
