@@ -88,7 +88,7 @@ class Adam(Optimizer):
 
     (PyTorch adds ``epsilon`` to the bias-corrected ``sqrt(v / (1 -
     beta_2**t))`` instead; the two agree when PyTorch's epsilon is
-    ``epsilon * sqrt(1 - beta_2**t)``.)
+    ``epsilon / sqrt(1 - beta_2**t)``.)
     """
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
