@@ -20,6 +20,11 @@ import zipfile
 
 import numpy as np
 
+try:  # installed with scikit-learn, a dependency; optional all the same
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .activations import Linear, Sigmoid, Softmax
@@ -27,6 +32,11 @@ from .errors import DataError, NNError, NonFiniteError
 from .layers import Dense, Layer
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
+
+#: below this many multiply-adds in a step's largest matmul, fit runs BLAS on
+#: one thread: waking a second thread costs more than it saves, and on a
+#: loaded 2-core machine spinning BLAS threads made batch-32 epochs ~6x slower
+SINGLE_THREAD_MACS = 2_000_000
 
 #: compile(dtype=...) -> (compute dtype, master dtype)
 PRECISIONS = {
@@ -410,6 +420,13 @@ class Sequential:
         if len(X) == 0:
             raise NNError("no training samples")
 
+        macs = batch_size * max(l.kernel.size for l in self.layers)
+        if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite)
+        return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite)
+
+    def _fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite):
         n, C = len(X), self.layers[-1].units
         steps = -(-n // batch_size)
         rng = np.random.default_rng(seed)
