@@ -193,7 +193,8 @@ class Sequential:
     def _sync(self) -> None:
         """Refresh the float16-rounded matmul copy of the master weights."""
         if self._mixed:
-            np.copyto(self._P16, self._P)
+            with np.errstate(over="ignore"):  # a weight past 65504 becomes inf: the next step reports it
+                np.copyto(self._P16, self._P)
             np.copyto(self._Pc, self._P16)
 
     def count_params(self) -> int:
@@ -332,8 +333,8 @@ class Sequential:
         head = f"{what} became {value} at epoch {epoch}, step {step}"
         gap, p = self._true_class(y, z, out)
         if not np.all(np.isfinite(z)):
-            zmax = float(np.max(np.abs(z[np.isfinite(z)]), initial=0))
-            return f"{head}: the logits overflowed in {dt} (largest finite |z| = {zmax:.3g}); lower the learning rate"
+            k = int(np.sum(~np.isfinite(z)))
+            return f"{head}: the logits overflowed in {dt} ({k} of {z.size} are inf or NaN); lower the learning rate"
         pmin, gmax = float(np.min(p)), float(np.max(gap))
         if not self.loss.from_logits:
             if pmin == 0:
@@ -451,6 +452,8 @@ class Sequential:
                     obuf[s:e] = out
                 if not math.isfinite(G.sum()) and not np.all(np.isfinite(G)):
                     if on_nonfinite == "raise":
+                        if bar:
+                            stream.write("\n")
                         values = loss.values(yb, out)
                         msg = self._explain(epoch, step + 1, yb, last._z, out, values, False)
                         raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
@@ -468,6 +471,8 @@ class Sequential:
                 first = int(np.argmin(finite))
                 step = first // batch_size
                 if on_nonfinite == "raise" and step not in bad_steps:
+                    if bar:
+                        stream.write("\n")
                     s, e = step * batch_size, min(n, (step + 1) * batch_size)
                     msg = self._explain(epoch, step + 1, Ye[s:e], zbuf[s:e], obuf[s:e], values[s:e], True)
                     raise NonFiniteError(

@@ -1,0 +1,136 @@
+"""``stabkit train`` through Typer's CliRunner: exit codes and what users read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import typer
+from _nn_support import mnist_dir
+from typer.testing import CliRunner
+
+from stabkit.cli_train import register
+
+
+def _app():
+    app = typer.Typer()
+
+    @app.callback()
+    def main():  # keeps `train` a subcommand, as in the real app
+        pass
+
+    register(app)
+    return app
+
+
+def _run(*args):
+    return CliRunner().invoke(_app(), ["train", *args])
+
+
+def _lead_app():
+    cli = pytest.importorskip("stabkit.cli")
+    names = {c.name for c in cli.app.registered_commands}
+    if "train" not in names:
+        pytest.skip("stabkit.cli does not register the train command yet")
+    return cli.app
+
+
+def test_json_summary_and_outputs(tmp_path):
+    r = _run("--epochs", "2", "--hidden", "8", "--json", "--out", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    run = summary["runs"]["logits"]
+    assert summary["hidden"] == [8] and summary["n_train"] == 1438
+    assert run["status"] == "ok" and 0 <= run["test_accuracy"] <= 1
+    assert len(run["history"]["loss"]) == 2 and len(run["history"]["val_accuracy"]) == 2
+    assert json.loads((tmp_path / "history.json").read_text()) == summary
+    assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_output_has_progress_and_summary():
+    r = _run("--epochs", "1", "--optimizer", "sgd", "--batch-size", "64")
+    assert r.exit_code == 0, r.output
+    assert "Epoch 1/1" in r.stdout and "[==============================]" in r.stdout
+    assert "logits: test accuracy" in r.stdout and "s/epoch" in r.stdout
+    assert "sgd lr 0.01, batch 64" in r.stdout
+
+
+def test_compare_trains_both_from_identical_weights(tmp_path):
+    r = _run("--compare", "--epochs", "2", "--dtype", "float64", "--json", "--out", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    runs = json.loads(r.stdout)["runs"]
+    assert set(runs) == {"logits", "probabilities"}
+    # identical initial weights and shuffles: in float64 the two gradients agree to round-off
+    assert runs["logits"]["history"]["loss"] == pytest.approx(runs["probabilities"]["history"]["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--batch-size", "-3"], "--batch-size"),
+        (["--dataset", "cifar"], "--dataset"),
+        (["--tier", "exact"], "--tier"),
+        (["--dtype", "int8"], "--dtype"),
+        (["--hidden", "25,x"], "--hidden"),
+        (["--hidden", "25,0"], "--hidden"),
+        (["--learning-rate", "-1"], "--learning-rate"),
+        (["--data-dir", "."], "--data-dir"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_option(args, words):
+    r = _run(*args)
+    assert r.exit_code == 2
+    assert words in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_missing_data_folder_is_one_line(tmp_path):
+    r = _run("--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere"))
+    assert r.exit_code == 1
+    assert r.stderr == f"error: {tmp_path / 'nowhere'}: no such data folder\n"
+
+
+def test_corrupt_mnist_file_is_one_line(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 10))
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    r = _run("--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert r.exit_code == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
+    assert "t10k-images-idx3-ubyte.gz: truncated header" in r.stderr
+
+
+def test_diverging_run_stops_with_one_line_and_exit_1(tmp_path):
+    """A learning rate of 1e6 with SGD overflows the float16 logits at once."""
+    r = _run("--dtype", "float16", "--optimizer", "sgd", "--learning-rate", "1e6", "--epochs", "3", "--json", "--out", str(tmp_path))
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    assert "became" in r.stderr and "at epoch" in r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["runs"]["logits"]["status"] == "stopped"
+    assert (tmp_path / "history.json").exists()
+
+
+@pytest.mark.slow
+def test_mnist_compare_float16_shows_the_naive_collapse(tmp_path):
+    if not (mnist_dir() / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the MNIST test set is not at {mnist_dir()}")
+    r = _run("--dataset", "mnist", "--data-dir", str(mnist_dir()), "--compare", "--dtype", "float16", "--epochs", "3", "--json")
+    assert r.exit_code == 0, r.output
+    runs = json.loads(r.stdout)["runs"]
+    assert runs["logits"]["status"] == "ok" and runs["logits"]["test_accuracy"] > 0.9
+    assert runs["probabilities"]["status"] == "stopped"
+    assert "1/p overflowed in float16" in runs["probabilities"]["message"]
+
+
+def test_through_the_stabkit_app():
+    app = _lead_app()
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--epochs", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["runs"]["logits"]["status"] == "ok"
+    r = runner.invoke(app, ["train", "--epochs", "0"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--epochs" in r.stderr
+    r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", "/nonexistent/mnist"])
+    assert r.exit_code == 1 and r.stderr == "error: /nonexistent/mnist: no such data folder\n"
