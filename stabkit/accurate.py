@@ -118,85 +118,133 @@ def _two_sum_err(a, b, s):
     return (a - (s - bb)) + (b - bb)
 
 
+# Rows this short are reduced column by column: NumPy's reductions along a
+# short contiguous axis are 2-4x slower than n vector operations across rows.
+_NARROW = 16
+
+
+def _rowmax(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > _NARROW:
+        return np.max(a, axis=-1)
+    m = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        # np.maximum propagates NaN, like np.max
+        np.maximum(m, a[:, j], out=m)
+    return m
+
+
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > _NARROW:
+        return np.sum(a, axis=-1)
+    s = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        s += a[:, j]
+    return s
+
+
 def _sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum along the last axis as a pair ``hi + lo`` accurate to ~2**-104
-    relative for non-negative terms: a pairwise tree whose every addition's
-    rounding error is kept (TwoSum) and added up separately."""
-    hi = a
-    lo = np.zeros(a.shape[:-1] + (1,))
-    while hi.shape[-1] > 1:
-        if hi.shape[-1] % 2:
-            pad = np.zeros(hi.shape[:-1] + (1,))
-            hi = np.concatenate([hi, pad], axis=-1)
-            if lo.shape[-1] > 1:
-                lo = np.concatenate([lo, pad], axis=-1)
-        a1, a2 = hi[..., 0::2], hi[..., 1::2]
-        s = a1 + a2
-        err = _two_sum_err(a1, a2, s)
-        lo = err + (lo[..., 0::2] + lo[..., 1::2] if lo.shape[-1] > 1 else lo)
-        hi = s
-    hi, lo = hi[..., 0], lo[..., 0]
+    """Row sums of a 2-d array as pairs ``hi + lo``, accurate to ~2**-100
+    relative for non-negative terms: every addition's rounding error is kept
+    (TwoSum) and the errors are added up separately, whose own rounding is
+    then negligible. Narrow rows go column by column, wide ones pairwise."""
+    if a.shape[-1] <= _NARROW:
+        hi, lo = a[:, 0].copy(), np.zeros(a.shape[0])
+        for j in range(1, a.shape[-1]):
+            col = a[:, j]
+            s = hi + col
+            lo += _two_sum_err(hi, col, s)
+            hi = s
+    else:
+        hi, lo = a, np.zeros(a.shape[:-1])
+        while hi.shape[-1] > 1:
+            odd = hi[:, -1] if hi.shape[-1] % 2 else None
+            a1, a2 = hi[:, 0:hi.shape[-1] - 1:2], hi[:, 1::2]
+            s = a1 + a2
+            lo = lo + _rowsum(_two_sum_err(a1, a2, s))
+            hi = s if odd is None else np.concatenate([s, odd[:, None]], axis=-1)
+        hi = hi[:, 0]
     return hi, np.where(np.isfinite(hi), lo, 0.0)
 
 
 class _Rows:
-    """Shift analysis of float64 rows ``x[..., n]`` (n >= 1).
+    """Shift analysis of a 2-d float64 array of rows (n >= 1 columns).
 
-    ``x_i - m = d_i + r_i`` exactly (TwoSum), ``m = max x``, and
-    ``s = sum_{i != k} exp(x_i - m)`` without the winner ``k``, kept as
-    ``s_hi + s_lo``; ``L = log1p(s)``. Rows whose maximum is not finite are
-    flagged and shifted by 0 so that nothing raises; callers patch them.
+    ``m`` is the row maximum and ``d_i = x_i - m``; ``s = sum exp(d_i)`` over
+    all entries but one maximum (Blanchard, Higham & Higham: log1p(s) keeps
+    its relative accuracy when s is tiny), ``L = log1p(s)``. With ``exact``
+    (float64 targets) the shift's rounding error ``r_i`` is kept (TwoSum,
+    ``x_i - m = d_i + r_i`` exactly) and ``s`` is summed with TwoSum; for
+    narrower targets float64 working precision already leaves ~2**-40 of
+    slack, and both are skipped. Rows whose maximum is not finite are shifted
+    by 0 so that nothing raises, and flagged for the callers to patch.
     """
 
-    def __init__(self, x: np.ndarray):
+    def __init__(self, x: np.ndarray, exact: bool):
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            m = np.max(x, axis=-1, keepdims=True)
-            self.nan = np.isnan(m[..., 0])
-            self.pinf = m[..., 0] == np.inf
-            self.ninf = m[..., 0] == -np.inf
-            ms = np.where(np.isfinite(m), m, 0.0)
+            m = _rowmax(x)
+            self.nan = np.isnan(m)
+            self.pinf = m == np.inf
+            self.ninf = m == -np.inf
+            ms = np.where(np.isfinite(m), m, 0.0)[:, None]
             d = x - ms
-            # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
-            # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit, which
-            # exp turns into ~8000 ulp of relative error.
-            r = _two_sum_err(x, -ms, d)
-            r = np.where(np.isfinite(r), r, 0.0)
-            # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13.
             e = np.exp(d)
-            e = e + e * r
-            k = np.argmax(x, axis=-1)[..., None]
-            ez = e.copy()
-            # Blanchard-Higham-Higham: drop the winner's exp(0) = 1 from the
-            # sum and take log1p, so small s keeps its relative accuracy.
-            np.put_along_axis(ez, k, 0.0, axis=-1)
-            s_hi, s_lo = _sum2(ez)
-            # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
-            L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
-        self.x, self.m, self.d, self.r, self.e = x, m[..., 0], d, r, e
+            r = None
+            if exact:
+                # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
+                # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
+                # which exp turns into ~8000 ulp of relative error.
+                r = _two_sum_err(x, -ms, d)
+                r[~np.isfinite(r)] = 0.0
+                # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
+                e += e * r
+            # Leave one maximum (d = 0, exp = 1) out of the sum without finding
+            # it: sum the entries below the maximum, then add the other ties,
+            # an exact integer count.
+            ties = _rowsum((d == 0).astype(np.float64)) - 1.0
+            below = np.where(d < 0, e, 0.0)
+            if exact:
+                s_hi, s_lo = _sum2(below)
+                t = s_hi + ties
+                s_lo = s_lo + _two_sum_err(s_hi, ties, t)
+                s_hi = t
+                # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
+                L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
+            else:
+                s_hi = _rowsum(below) + ties
+                s_lo = 0.0
+                L = np.log1p(s_hi)
+        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.s_hi, self.s_lo, self.L = s_hi, s_lo, L
         self.special = self.nan | self.pinf | self.ninf
 
+    def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
+        """Apply the edge contract to the flagged rows of a per-element result."""
+        if not self.special.any():
+            return out
+        single = np.zeros_like(self.pinf)
+        if self.pinf.any():
+            count = np.sum(self.x[self.pinf] == np.inf, axis=-1)
+            single[self.pinf] = count == 1
+            lim = np.where(self.x == np.inf, limit_at_inf, limit_elsewhere)
+            out = np.where(single[:, None], lim, out)
+        bad = self.nan | self.ninf | (self.pinf & ~single)
+        return np.where(bad[:, None], np.nan, out)
+
     def softmax(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             denom = (1.0 + self.s_hi) + self.s_lo
-            p = self.e / denom[..., None]
-            count = np.sum(self.x == np.inf, axis=-1)
-            one_hot = (self.x == np.inf).astype(np.float64)
-        p = np.where((self.pinf & (count == 1))[..., None], one_hot, p)
-        bad = self.nan | self.ninf | (self.pinf & (count > 1))
-        return np.where(bad[..., None], np.nan, p)
+            p = self.e / denom[:, None]
+        return self._patch(p, 1.0, 0.0)
 
     def log_softmax(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
-            # sign, so nothing cancels; for the winner d = r = 0 and the result
+            # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            lp = (self.d - self.L[..., None]) + self.r
-            count = np.sum(self.x == np.inf, axis=-1)
-            lim = np.where(self.x == np.inf, 0.0, -np.inf)
-        lp = np.where((self.pinf & (count == 1))[..., None], lim, lp)
-        bad = self.nan | self.ninf | (self.pinf & (count > 1))
-        return np.where(bad[..., None], np.nan, lp)
+            lp = self.d - self.L[:, None]
+            if self.r is not None:
+                lp += self.r
+        return self._patch(lp, 0.0, -np.inf)
 
     def logsumexp(self, fmt: Format) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -208,8 +256,7 @@ class _Rows:
         limit = 1.25 if fmt.name == "float64" else 2.0**12
         redo = (self.m < 0) & ~self.special & (amp > limit)
         if redo.any():
-            rows = self.x[redo]
-            out[redo] = [_logsumexp_mp(row) for row in rows]
+            out[redo] = [_logsumexp_mp(row) for row in self.x[redo]]
         out = np.where(self.nan, np.nan, out)
         out = np.where(self.pinf, np.inf, out)
         return np.where(self.ninf, -np.inf, out)
@@ -249,7 +296,7 @@ def softmax(x, axis=-1):
     x64, xl, fmt = _rows_of(x, axis)
     if xl.size == 0:
         return _finish(np.zeros(x64.shape), fmt)
-    p = _Rows(xl.reshape(-1, xl.shape[-1])).softmax().reshape(xl.shape)
+    p = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").softmax().reshape(xl.shape)
     return _finish(restore_axis(p, axis, x64.ndim), fmt)
 
 
@@ -260,7 +307,7 @@ def log_softmax(x, axis=-1):
     x64, xl, fmt = _rows_of(x, axis)
     if xl.size == 0:
         return _finish(np.zeros(x64.shape), fmt)
-    lp = _Rows(xl.reshape(-1, xl.shape[-1])).log_softmax().reshape(xl.shape)
+    lp = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").log_softmax().reshape(xl.shape)
     return _finish(restore_axis(lp, axis, x64.ndim), fmt)
 
 
@@ -278,7 +325,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     elif xl.size == 0:
         out = np.zeros(xl.shape[:-1])
     else:
-        out = _Rows(xl.reshape(-1, xl.shape[-1])).logsumexp(fmt).reshape(xl.shape[:-1])
+        out = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").logsumexp(fmt).reshape(xl.shape[:-1])
     if keepdims:
         out = np.expand_dims(out, axis)
     return _finish(np.asarray(out, dtype=np.float64), fmt)
@@ -327,7 +374,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if pl.size == 0:
         return _finish(np.zeros(pl.shape[:-1]), fmt)
     if from_logits:
-        logp = _Rows(pl.reshape(-1, pl.shape[-1])).log_softmax().reshape(pl.shape)
+        logp = _Rows(pl.reshape(-1, pl.shape[-1]), fmt.name == "float64").log_softmax().reshape(pl.shape)
         loss = -take_label(logp, y)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -353,9 +400,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         return _finish(np.zeros(pl.shape[:-1]), fmt)
     with np.errstate(divide="ignore", invalid="ignore"):
         if from_logits:
-            logp = _Rows(pl.reshape(-1, pl.shape[-1])).log_softmax().reshape(pl.shape)
+            logp = _Rows(pl.reshape(-1, pl.shape[-1]), fmt.name == "float64").log_softmax().reshape(pl.shape)
         else:
             logp = np.log(pl)
         terms = -xmul(yl, logp)
-        hi, lo = _sum2(terms)
-    return _finish(hi + lo, fmt)
+        hi, lo = _sum2(terms.reshape(-1, terms.shape[-1]))
+    return _finish((hi + lo).reshape(pl.shape[:-1]), fmt)
