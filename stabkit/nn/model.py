@@ -558,8 +558,8 @@ class Sequential:
                 raise
             raise DataError(f"{path}: not a weights file written by save_weights ({e})") from None
         want = [f"{i:03d}_{part}" for i in range(len(self.layers)) for part in ("kernel", "bias")]
-        if sorted(arrays) != want:
-            raise DataError(f"{path}: holds {sorted(arrays)}, but this model needs {want}")
+        if sorted(arrays) != sorted(want):
+            raise DataError(f"{path}: holds {sorted(arrays)}, but this model needs {sorted(want)}")
         try:
             self.set_weights([arrays[k] for k in want])
         except NNError as e:
