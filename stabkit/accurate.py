@@ -12,8 +12,10 @@ Tools used (each explained in a comment where it acts):
   Anal. 41, 2021): ``logsumexp(x) = m + log1p(sum_{i != k} exp(x_i - m))``;
 * the exact rounding error of the max shift (TwoSum) folded back into ``exp``;
 * compensated (TwoSum) summation of the row terms;
-* for the rare logsumexp rows where ``m + log1p(s)`` cancels (negative
-  maximum of about the size of the log term), an mpmath evaluation of that row.
+* for the logsumexp rows where ``m + log1p(s)`` cancels (a negative maximum
+  of about the size of the log term), double-double arithmetic
+  (:mod:`stabkit._dd`), and mpmath for the rows whose result is too close to 0
+  even for that (float64 log-probability rows, logsumexp ~ 1e-17).
 
 Edge contract, common to the row-wise functions (checked by the tests):
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from . import _dd
 from ._common import as_input, check_same_shape, last_axis, restore_axis, sparse_labels, take_label, xmul
 from .floats import Format, round_float64, round_to_format
 
@@ -256,10 +259,35 @@ class _Rows:
         limit = 1.25 if fmt.name == "float64" else 2.0**12
         redo = (self.m < 0) & ~self.special & (amp > limit)
         if redo.any():
-            out[redo] = [_logsumexp_mp(row) for row in self.x[redo]]
+            out[redo] = _logsumexp_cancelling(self.x[redo], fmt)
         out = np.where(self.nan, np.nan, out)
         out = np.where(self.pinf, np.inf, out)
         return np.where(self.ninf, -np.inf, out)
+
+
+def _logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
+    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
+
+    First in double-double: ``log(sum(exp(x_i)))`` with every exp, the sum and
+    the log carried to ~2**-100, an absolute error below
+    ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
+    below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
+    is ~1e-17) go on to mpmath.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        # only -inf can be non-finite here (the maximum is finite): exp -> 0
+        x = np.where(np.isfinite(rows), rows, -1000.0)
+        eh, el = _dd.exp(x, np.zeros_like(x))
+        sh, sl = _sum2(eh)
+        sl = sl + _rowsum(el)
+        sh, sl = _dd.fast_two_sum(sh, sl)
+        yh, yl = _dd.log(sh, sl)
+        out = yh + yl
+        bound = 2.0**-96 * (sh + 1.0)
+    ok = bound <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
+    if not ok.all():
+        out[~ok] = [_logsumexp_mp(row) for row in rows[~ok]]
+    return out
 
 
 def _logsumexp_mp(row: np.ndarray) -> float:
@@ -314,9 +342,10 @@ def log_softmax(x, axis=-1):
 def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
-    Rows where ``m + log1p(s)`` cancels (e.g. the logsumexp of log-probabilities,
-    which is about 0) are evaluated in mpmath, so the result keeps a small
-    relative error even there. Edges: an empty row gives -inf; see the module
+    Rows where ``m + log1p(s)`` cancels (a negative maximum; the logsumexp of
+    log-probabilities, which is about 0) are evaluated in double-double, and in
+    mpmath where even that is not enough, so the result keeps a small relative
+    error there too. Edges: an empty row gives -inf; see the module
     docstring for NaN, ``-inf`` and ``+inf``.
     """
     x64, xl, fmt = _rows_of(x, axis)
