@@ -157,18 +157,28 @@ def ordinal(x, fmt=None) -> np.ndarray:
     differ by 1, ``+0`` and ``-0`` both map to 0, ``inf`` is one past the
     largest finite value. NaNs get no meaningful ordinal (mask them first)."""
     f = get_format(fmt) if fmt is not None else format_of(x)
-    a = np.ascontiguousarray(np.asarray(x).astype(f.dtype))
-    bits = a.view(f.unsigned_view).astype(np.int64)
-    sign_bit = np.int64(1) << (f.width - 1)
-    mag = bits & (sign_bit - 1)
-    return np.where(bits & sign_bit, -mag, mag)
+    # (no ascontiguousarray: it turns a 0-d array into shape (1,); a view to
+    # an unsigned type of the same width works for any strides)
+    a = np.asarray(x).astype(f.dtype)
+    # Work on the unsigned bit patterns: float64's sign bit is 2**63, and
+    # forming 2**63 - 1 in int64 overflows. The magnitude bits (< 2**63) fit
+    # in int64 and are ordered like the magnitudes.
+    bits = a.view(f.unsigned_view).astype(np.uint64)
+    mag = (bits & np.uint64((1 << (f.width - 1)) - 1)).astype(np.int64)
+    return np.where(bits >> np.uint64(f.width - 1) != 0, -mag, mag)
 
 
 def ordinal_distance(a, b, fmt=None) -> np.ndarray:
     """Number of representable values between ``a`` and ``b`` (0 when equal,
-    counting ``+0 == -0``)."""
+    counting ``+0 == -0``), as unsigned 64-bit integers."""
     f = get_format(fmt) if fmt is not None else format_of(a)
-    return np.abs(ordinal(a, f) - ordinal(b, f))
+    oa, ob = ordinal(a, f), ordinal(b, f)
+    # float64 ordinals span +-(2**63 - 2**52): from -max to +max is almost
+    # 2**64 steps, past int64. Subtracting the smaller from the larger modulo
+    # 2**64 (uint64 wrap-around) gives the exact distance.
+    lo, hi = np.minimum(oa, ob).astype(np.uint64), np.maximum(oa, ob).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return np.asarray(hi - lo)
 
 
 def bits_of_error(y, rounded_reference, fmt=None) -> np.ndarray:
@@ -206,7 +216,10 @@ def _ulp_of_exact(hi: np.ndarray, lo: np.ndarray, f: Format) -> np.ndarray:
     u = np.asarray(ulp(hi, f))
     m, _ = np.frexp(np.abs(hi))
     below = (m == 0.5) & (np.sign(lo) == -np.sign(hi)) & (lo != 0)
-    smaller = np.asarray(ulp(np.abs(hi) * (1 - 2.0**-60), f))
+    # The float64 just below |hi| = 2**e lies in [2**(e-1), 2**e), the exact
+    # value's binade. (|hi| * (1 - 2**-60) would not do: 1 - 2**-60 rounds to
+    # 1.0 in float64, which left the ulp of the binade above.)
+    smaller = np.asarray(ulp(np.nextafter(np.abs(hi), 0.0), f))
     return np.where(below, smaller, u)
 
 
@@ -261,7 +274,9 @@ def round_to_format(v, fmt) -> float:
     exactly (every format here fits in float64).
     """
     f = get_format(fmt)
-    x = v if isinstance(v, mpmath.mpf) else mpmath.mpf(v)
+    x = _exact_mpf(v)
+    if x == 0 and isinstance(v, (float, np.floating)):
+        return math.copysign(0.0, float(v))  # mpf has no -0: keep a float's sign
     if mpmath.isnan(x):
         return math.nan
     if mpmath.isinf(x):
@@ -289,10 +304,26 @@ def round_to_format(v, fmt) -> float:
             n += 1
     if n == 0:
         return -0.0 if sign else 0.0
-    mag = math.ldexp(n, q) if n.bit_length() + q < 1100 else math.inf
+    # n * 2**q < 2**(bits(n) + q): at most 2**1024 - 2**971 when bits + q <=
+    # 1024, finite in float64. Past that (float64's max + ulp/2 rounds n up to
+    # 2**53 at q = 971) ldexp would raise OverflowError instead of giving inf.
+    mag = math.ldexp(n, q) if n.bit_length() + q <= 1024 else math.inf
     if mag > f.max:
         mag = math.inf if f.has_inf else math.nan
     return -mag if sign else mag
+
+
+def _exact_mpf(v) -> mpmath.mpf:
+    """``v`` as an mpf without rounding. ``mpf(v)`` rounds to the global
+    precision (a caller's ``mp.dps = 5`` would round 0.1 to 17 bits), so
+    floats and integers are converted through mpmath's exact constructors."""
+    if isinstance(v, mpmath.mpf):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return mpmath.mp.make_mpf(mpmath.libmp.from_int(int(v)))
+    if isinstance(v, (float, np.generic)):
+        return mpmath.mp.make_mpf(mpmath.libmp.from_float(float(v)))
+    return mpmath.mpf(v)
 
 
 def round_float64(x, fmt) -> np.ndarray:

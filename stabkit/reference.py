@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+from mpmath.libmp import from_float
 
 from ._common import check_same_shape, last_axis, sparse_labels
-from .floats import Format, bits_of_error, get_format, is_failure, round_to_format, split_exact, ulp_error
+from .floats import Format, bits_of_error, get_format, is_failure, round_float64, round_to_format, split_exact, ulp_error
 
 __all__ = ["Reference", "reference", "ORACLES", "oracle_value"]
 
@@ -40,7 +41,9 @@ INF, NINF, NAN = mpf("inf"), mpf("-inf"), mpf("nan")
 
 
 def _x(v) -> mpmath.mpf:
-    return mpf(float(v))
+    # mpf(float) rounds to the *global* precision (a caller's mp.dps = 5 would
+    # round every input to 17 bits); from_float keeps all 53 bits.
+    return mpmath.mp.make_mpf(from_float(float(v)))
 
 
 def _xmul(a, b):
@@ -270,7 +273,7 @@ def _settle(fn: Callable, args: tuple, fmt: Format, slack: int, start: int, max_
         for v, c in zip(vals, scales):
             r = round_to_format(v, fmt)
             if c and mpmath.isfinite(v):
-                eps = mpmath.ldexp(mpf(c), slack - prec)
+                eps = mpmath.ldexp(c, slack - prec)  # c as is: mpf(c) rounds to the global precision
                 # exact interval ends: rounding them would blur a value that
                 # lies closer to a rounding boundary than 2**-prec relative
                 lo_r = round_to_format(mpmath.fsub(v, eps, exact=True), fmt)
@@ -283,10 +286,18 @@ def _settle(fn: Callable, args: tuple, fmt: Format, slack: int, start: int, max_
         prec = min(2 * prec, max_prec)
 
 
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` (classes last) as a 2-d stack of rows; reshape(-1, 0) is ambiguous
+    for empty rows, so the row count is spelled out."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def _iter_points(name: str, args: tuple, axis: int, from_logits: bool, fmt: Format):
     """Yield (out_index, oracle_args, n_terms) and return the output shape."""
     kind = ORACLES[name].kind
-    q = lambda a: np.asarray(a).astype(fmt.dtype).astype(np.float64)  # noqa: E731
+    # one correct rounding to fmt: ml_dtypes' float64 -> bfloat16 cast goes
+    # through float32 and rounds twice
+    q = lambda a: round_float64(a, fmt).astype(np.float64)  # noqa: E731
     if kind == "elementwise":
         (x,) = args
         x = q(x)
@@ -299,20 +310,20 @@ def _iter_points(name: str, args: tuple, axis: int, from_logits: bool, fmt: Form
     if kind in ("rowwise", "rowwise_scalar"):
         (x,) = args
         xl = last_axis(q(x), axis)
-        rows = xl.reshape(-1, xl.shape[-1])
+        rows = _rows(xl)
         shape = xl.shape if kind == "rowwise" else xl.shape[:-1]
         return shape, ((i, ([_x(v) for v in row],), len(row)) for i, row in enumerate(rows))
     if kind == "sparse_loss":
         labels, x = args
         xl = last_axis(q(x), axis)
         lab = sparse_labels(labels, xl).ravel()
-        rows = xl.reshape(-1, xl.shape[-1])
+        rows = _rows(xl)
         return xl.shape[:-1], ((i, (int(lab[i]), [_x(v) for v in row], from_logits), len(row)) for i, row in enumerate(rows))
     if kind == "categorical_loss":
         y, x = (np.asarray(a) for a in args)
         check_same_shape(y, x)
         yl, xl = last_axis(q(y), axis), last_axis(q(x), axis)
-        yr, rows = yl.reshape(-1, yl.shape[-1]), xl.reshape(-1, xl.shape[-1])
+        yr, rows = _rows(yl), _rows(xl)
         pts = ((i, ([_x(v) for v in yr[i]], [_x(v) for v in rows[i]], from_logits), 2 * rows.shape[1]) for i in range(len(rows)))
         return xl.shape[:-1], pts
     raise ValueError(f"no oracle kind {kind!r}")
