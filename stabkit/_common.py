@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .floats import ARITH_FORMATS, Format, get_format
+from .floats import ARITH_FORMATS, Format, get_format, round_float64
 
 
 def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
@@ -24,6 +24,15 @@ def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
     if fmt.name not in ARITH_FORMATS:
         raise ValueError(f"{name} has unsupported dtype {a.dtype}; use one of {', '.join(ARITH_FORMATS)}")
     return a, fmt
+
+
+def targets_in(y_true, fmt: Format) -> np.ndarray:
+    """Soft or binary targets rounded once to the predictions' format (a plain
+    ``astype`` rounds float64 -> bfloat16 twice, through float32)."""
+    y = np.asarray(y_true)
+    if y.dtype == fmt.dtype:
+        return y
+    return round_float64(y.astype(np.float64), fmt)
 
 
 def last_axis(a: np.ndarray, axis: int) -> np.ndarray:

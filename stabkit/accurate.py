@@ -35,7 +35,7 @@ import mpmath
 import numpy as np
 
 from . import _dd
-from ._common import as_input, check_same_shape, last_axis, restore_axis, sparse_labels, take_label, xmul
+from ._common import as_input, check_same_shape, last_axis, restore_axis, sparse_labels, take_label, targets_in, xmul
 from .floats import Format, round_float64, round_to_format
 
 __all__ = [
@@ -378,7 +378,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     p, fmt = _f64(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
     check_same_shape(y_raw, p)
-    y = y_raw.astype(fmt.dtype).astype(np.float64)
+    y = targets_in(y_raw, fmt).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         if from_logits:
             loss = xmul(y, _softplus64(-p)) + xmul(1.0 - y, _softplus64(p))
@@ -423,7 +423,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     p, fmt = _f64(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
     check_same_shape(y_raw, p)
-    y = y_raw.astype(fmt.dtype).astype(np.float64)
+    y = targets_in(y_raw, fmt).astype(np.float64)
     pl, yl = last_axis(p, axis), last_axis(y, axis)
     if pl.shape[-1] == 0 or pl.size == 0:
         return _finish(np.zeros(pl.shape[:-1]), fmt)

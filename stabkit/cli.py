@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
 from . import registry
-from .floats import ARITH_FORMATS, FORMATS, get_format
+from .floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 
 __all__ = ["app", "fail", "UsageFailure"]
 
@@ -187,7 +187,7 @@ def eval_cmd(
         fail(f"unknown format {dtype!r}; use one of {', '.join(ARITH_FORMATS)}", 2)
     fmt = get_format(dtype)
     xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
-    x = xs.astype(fmt.dtype)
+    x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16)
     args: tuple
     if prim.is_loss:
         if labels is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label
+from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label, targets_in
 
 __all__ = [
     "sigmoid",
@@ -77,7 +77,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     ``p = sigmoid(y_pred)`` when ``from_logits``. ``log(1 - p)`` is -inf as soon
     as p rounds to 1, and ``0 * -inf`` is NaN."""
     p, fmt = as_input(y_pred, "y_pred")
-    y = np.asarray(y_true).astype(fmt.dtype)
+    y = targets_in(y_true, fmt)
     check_same_shape(y, p)
     if from_logits:
         p = sigmoid(p)
@@ -100,7 +100,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """``-sum(y * log(p))`` per row, with ``p = softmax(y_pred)`` when
     ``from_logits``."""
     p, fmt = as_input(y_pred, "y_pred")
-    y = np.asarray(y_true).astype(fmt.dtype)
+    y = targets_in(y_true, fmt)
     check_same_shape(y, p)
     if from_logits:
         p = softmax(p, axis=axis)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label
+from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label, targets_in
 
 __all__ = [
     "sigmoid",
@@ -114,7 +114,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     From probabilities: clip ``p`` to ``[eps, 1-eps]``, then
     ``-(y log p + (1-y) log(1-p))``."""
     p, fmt = as_input(y_pred, "y_pred")
-    y = np.asarray(y_true).astype(fmt.dtype)
+    y = targets_in(y_true, fmt)
     check_same_shape(y, p)
     if from_logits:
         zero = np.zeros((), fmt.dtype)
@@ -147,7 +147,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """From logits: ``-sum(y * log_softmax(z))``. From probabilities (Keras):
     rescale, clip, ``-sum(y * log p)``."""
     p, fmt = as_input(y_pred, "y_pred")
-    y = np.asarray(y_true).astype(fmt.dtype)
+    y = targets_in(y_true, fmt)
     check_same_shape(y, p)
     last_axis(p, axis)
     logp = log_softmax(p, axis=axis) if from_logits else np.log(_keras_probs(p, axis))
