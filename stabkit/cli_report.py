@@ -1,0 +1,295 @@
+"""``stabkit analyze | report | plot | audit``: the error-analysis commands.
+
+:func:`register` adds them to a Typer app. Each command only parses, calls
+:mod:`stabkit.analysis` / :mod:`stabkit.report` / :mod:`stabkit.plots` and
+prints. A bad argument ends in one line on stderr (``error: ...``) with exit
+code 2, a failure with exit code 1; nothing is written before the arguments
+are checked, and files are written atomically. Progress bars go to stderr,
+only on a terminal and never with ``--quiet``; rich honours ``NO_COLOR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+
+from .floats import ARITH_FORMATS
+from .registry import PRIMITIVES
+from .thirdparty import FRAMEWORKS, KNOWN_IMPLS
+
+__all__ = ["register"]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
+DeviceOpt = Annotated[str, typer.Option(help="Device for PyTorch and JAX: cpu or cuda.")]
+
+
+def _usage(option: str, message: str) -> None:
+    """A bad argument: one line on stderr, exit code 2."""
+    typer.echo(f"error: Invalid value for '{option}': {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _failure(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _check_list(option: str, text: str, known, what: str) -> list[str]:
+    items = _split(text)
+    if not items:
+        _usage(option, f"empty list {text!r}")
+    for t in items:
+        if t not in known:
+            _usage(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
+    return list(dict.fromkeys(items))
+
+
+def _check_functions(option: str, text: str) -> list[str]:
+    from .report import parse_function
+
+    items = _split(text)
+    if not items:
+        _usage(option, f"empty list {text!r}")
+    for t in items:
+        try:
+            parse_function(t)
+        except ValueError as e:
+            _usage(option, str(e))
+    return list(dict.fromkeys(items))
+
+
+def _check_samples(n: int) -> int:
+    if n <= 0:
+        _usage("--samples", f"must be a positive number of samples, got {n}")
+    return n
+
+
+def _check_device(device: str) -> str:
+    if device not in ("cpu", "cuda"):
+        _usage("--device", f"unknown device {device!r}; use cpu or cuda")
+    return device
+
+
+def _resolve(names, device):
+    from .thirdparty import resolve
+
+    try:
+        return resolve(names, device)
+    except ValueError as e:
+        _failure(str(e))
+
+
+@contextmanager
+def _progress(quiet: bool, label: str):
+    """(advance, set_total) callbacks of a rich progress bar on stderr's
+    terminal; no-ops when quiet or not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield (lambda k=1: None), (lambda n: None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield (lambda k=1: bar.advance(task, k)), (lambda n: bar.update(task, total=n))
+
+
+def _ref_total(samples) -> int:
+    from .report import _ref_points
+
+    return sum(_ref_points(g) for s in samples for g in s.groups)
+
+
+def _status(quiet: bool, text: str) -> None:
+    if not quiet:
+        typer.echo(text, err=True)
+
+
+def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: list[str]) -> None:
+    from ._io import check_out_dir
+    from .report import run, write
+
+    try:
+        check_out_dir(out)
+    except OSError as e:
+        _usage("--out", str(e))
+    with _progress(quiet, "references") as (advance, set_total):
+        rep = run(cfg, progress=advance, set_total=set_total)
+    for s in rep.skipped:
+        _status(quiet, s)
+    try:
+        paths = write(rep, out, csv_errors=csv_errors, figure_formats=tuple(figure_formats))
+    except OSError as e:
+        _failure(f"could not write the report into {out!r}: {e}")
+    _status(quiet, f"wrote {len(paths)} files into {out}/ (report.md, report.json, figures/)")
+
+
+_FIG_FORMATS = ("png", "svg", "pdf")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``analyze``, ``report``, ``plot`` and ``audit`` to ``app``."""
+
+    @app.command()
+    def analyze(
+        function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
+        dtype: Annotated[str, typer.Option(help=f"Format: {', '.join(ARITH_FORMATS)}.")] = "float32",
+        samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
+        exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format (one-argument functions).")] = False,
+        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = ",".join(KNOWN_IMPLS),
+        seed: SeedOpt = 0,
+        device: DeviceOpt = "cpu",
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Error statistics of one function in one format, per implementation."""
+        from .analysis import analyze_sample, references
+        from .report import _clean, parse_function, rows_for
+        from .sampling import make_sample
+
+        (name,) = _check_functions("FUNCTION", function)
+        name, from_logits = parse_function(name)
+        if dtype not in ARITH_FORMATS:
+            _usage("--dtype", f"unknown format {dtype!r}; known: {', '.join(ARITH_FORMATS)}")
+        _check_samples(samples)
+        impl_names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+        _check_device(device)
+        kind = PRIMITIVES[name].kind
+        if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16")):
+            _usage("--exhaustive", f"only for one-argument functions in float16 or bfloat16, not {name} in {dtype}")
+        impl_objs, skipped = _resolve(impl_names, device)
+        n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
+        # one-argument functions: sampled unless --exhaustive
+        ex = True if exhaustive else (False if kind == "elementwise" else None)
+        with _progress(quiet or as_json, "references") as (advance, set_total):
+            s = make_sample(name, dtype, n, seed, from_logits=from_logits, exhaustive=ex)
+            set_total(_ref_total([s]))
+            a = analyze_sample(s, impl_objs, references(s, advance))
+        stats = [st for st in a.stats.values() if st is not None]
+        if as_json:
+            typer.echo(json.dumps(_clean([st.as_dict() for st in stats]), indent=1))
+            return
+        for r in skipped:
+            _status(quiet, r)
+        from rich.console import Console
+        from rich.table import Table
+
+        how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
+        t = Table(title=f"{function} in {dtype}: {a.sample.size:,} outputs ({how}); ulp error vs correctly rounded mpmath")
+        for col in ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "zeros",
+                    "first fail", "first >1 ulp"):
+            t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=True)
+        g = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
+        for st in stats:
+            t.add_row(st.impl, g(st.max_ulp), g(st.p99_ulp), g(st.median_ulp), g(st.mean_ulp), g(st.max_bits),
+                      f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
+                      str(st.spurious_zeros), g(st.first_failure), g(st.first_over_1ulp))
+        # a pipe gets the full table rather than rich's default 80 columns
+        Console(width=None if sys.stdout.isatty() else 160).print(t)
+
+    @app.command()
+    def report(
+        functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
+        dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
+        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
+        samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
+        seed: SeedOpt = 0,
+        out: Annotated[str, typer.Option(help="Output folder.")] = "reports/latest",
+        csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv with every point's error.")] = False,
+        figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
+        device: DeviceOpt = "cpu",
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Write the error report (report.md, report.json, figures) into --out."""
+        from .report import DEFAULT_FUNCTIONS, ReportConfig
+
+        fns = _check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
+        fmts = _check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+        names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+        figs = _check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
+        _check_samples(samples)
+        _check_device(device)
+        cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report")
+        _write_report(cfg, out, quiet, csv, figs)
+
+    @app.command()
+    def plot(
+        function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
+        dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
+        kind: Annotated[str, typer.Option(help="error (ulp error against input), values, or cdf.")] = "error",
+        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
+        samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
+        seed: SeedOpt = 0,
+        out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf); default KIND_FUNCTION.png.")] = None,
+        device: DeviceOpt = "cpu",
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Make one slide-style figure of one function."""
+        from . import plots
+        from .analysis import analyze_sample, references
+        from .report import parse_function, rows_for
+        from .sampling import make_sample
+
+        (spec,) = _check_functions("FUNCTION", function)
+        name, from_logits = parse_function(spec)
+        fmts = list(ARITH_FORMATS) if dtype == "all" else _check_list("--dtype", dtype, ARITH_FORMATS, "format")
+        if kind not in plots.KINDS:
+            _usage("--kind", f"unknown kind {kind!r}; use one of {', '.join(plots.KINDS)}")
+        names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+        _check_samples(samples)
+        _check_device(device)
+        out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
+        stem, ext = os.path.splitext(out)
+        if ext.lstrip(".") not in _FIG_FORMATS:
+            _usage("--out", f"{out!r} must end in .png, .svg or .pdf")
+        d = os.path.dirname(out) or "."
+        if not os.path.isdir(d) or not os.access(d, os.W_OK):
+            _usage("--out", f"folder {d!r} does not exist or is not writable")
+        impl_objs, skipped = _resolve(names, device)
+        n = samples if PRIMITIVES[name].kind in ("elementwise", "binary_loss") else rows_for(samples)
+        analyses = []
+        with _progress(quiet, "references") as (advance, set_total):
+            ss = [make_sample(name, f, n, seed, from_logits=from_logits) for f in fmts]
+            set_total(_ref_total(ss))
+            analyses = [analyze_sample(s, impl_objs, references(s, advance)) for s in ss]
+        fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
+        try:
+            (path,) = plots.save(fig, stem, (ext.lstrip("."),))
+        except OSError as e:
+            _failure(f"could not write {out!r}: {e}")
+        for r in skipped:
+            _status(quiet, r)
+        _status(quiet, f"wrote {path}")
+
+    @app.command()
+    def audit(
+        frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
+        functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
+        dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
+        samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
+        seed: SeedOpt = 0,
+        device: DeviceOpt = "cpu",
+        out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
+        quiet: QuietOpt = False,
+    ) -> None:
+        """The report restricted to third-party libraries, beside stabkit's accurate tier."""
+        from .report import ReportConfig
+
+        libs = _check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
+        fns = _check_functions("--functions", functions) if functions else list(PRIMITIVES)
+        fmts = _check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+        _check_samples(samples)
+        _check_device(device)
+        cfg = ReportConfig(tuple(fns), tuple(fmts), ("accurate", *libs), samples, seed, device, "audit")
+        _write_report(cfg, out, quiet, False, ["png"])
