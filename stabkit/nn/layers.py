@@ -101,7 +101,7 @@ class Dense(Layer):
         if self._mixed:
             dLdz = dLdz.astype(np.float32)
         np.matmul(self._x.T, dLdz, out=self.dW)
-        np.sum(dLdz, axis=0, out=self.db)
+        dLdz.sum(axis=0, out=self.db)
         if not need_input_grad:
             return None
         dLdx = dLdz @ self.Wm.T

@@ -73,6 +73,18 @@ class Loss:
         raise NotImplementedError
 
 
+_ROWS: dict[int, np.ndarray] = {}
+
+
+def _rows(n: int) -> np.ndarray:
+    """``arange(n)``, cached: the row index of every training step."""
+    r = _ROWS.get(n)
+    if r is None:
+        r = _ROWS[n] = np.arange(n)
+        r.flags.writeable = False
+    return r
+
+
 def _softmax_minus(out, y_onehot_or_index, sparse):
     """``(softmax(z) - y) / n``, max-shifted, in place on a fresh array."""
     n = out.shape[0]
@@ -80,7 +92,7 @@ def _softmax_minus(out, y_onehot_or_index, sparse):
     np.exp(g, out=g)
     g /= g.sum(axis=1, keepdims=True)
     if sparse:
-        g[np.arange(n), y_onehot_or_index] -= 1
+        g[_rows(n), y_onehot_or_index] -= 1
     else:
         g -= y_onehot_or_index
     g *= 1.0 / n

@@ -34,9 +34,10 @@ from .layers import Dense, Layer
 __all__ = ["Sequential", "History", "PRECISIONS"]
 
 #: below this many multiply-adds in a step's largest matmul, fit runs BLAS on
-#: one thread: waking a second thread costs more than it saves, and on a
-#: loaded 2-core machine spinning BLAS threads made batch-32 epochs ~6x slower
-SINGLE_THREAD_MACS = 2_000_000
+#: one thread. Measured on 2 cores with the lecture network: two threads were
+#: 20% faster at batch 256 on an idle machine, but 3x to 7x slower (batch 32
+#: and 256) while another process kept a core busy, as OpenBLAS threads spin.
+SINGLE_THREAD_MACS = 8_000_000
 
 #: compile(dtype=...) -> (compute dtype, master dtype)
 PRECISIONS = {
@@ -301,22 +302,27 @@ class Sequential:
             return np.mean((out > cut) == (y > 0.5), axis=1)
         return np.argmax(out, axis=1) == self.loss.true_index(y)
 
-    def _true_class(self, y, z, out):
-        """Per-sample logit gap and true-class probability (float64)."""
+    def _true_class(self, y, z, out, values=None):
+        """Per-sample logit gap and true-class probability (float64).
+
+        For sparse labels from logits, ``values`` (the tier's losses) give
+        ``p_y = exp(-loss)`` without another softmax over the epoch."""
         last = self.layers[-1].activation
-        z64 = z.astype(np.float64)
         with np.errstate(all="ignore"):
             if isinstance(self.loss, losses_mod.BinaryCrossentropy):
-                pos = y > 0.5
+                z64, pos = z.astype(np.float64), y > 0.5
                 p = out.astype(np.float64) if isinstance(last, Sigmoid) else 1 / (1 + np.exp(-z64))
                 gap = np.max(np.where(pos, -z64, z64), axis=1)
                 return gap, np.min(np.where(pos, p, 1 - p), axis=1)
             t = self.loss.true_index(y)
             rows = np.arange(len(t))
-            gap = z64.max(axis=1) - z64[rows, t]
-            if isinstance(last, Softmax) or not isinstance(last, Linear):
-                p = out.astype(np.float64)[rows, t]
+            gap = z.max(axis=1).astype(np.float64) - z[rows, t].astype(np.float64)
+            if not isinstance(last, Linear):
+                p = out[rows, t].astype(np.float64)
+            elif values is not None and isinstance(self.loss, losses_mod.SparseCategoricalCrossentropy):
+                p = np.exp(-values.astype(np.float64))  # -log p_y is the loss itself
             else:
+                z64 = z.astype(np.float64)
                 e = np.exp(z64 - z64.max(axis=1, keepdims=True))
                 p = e[rows, t] / e.sum(axis=1)
             return gap, p
@@ -358,12 +364,12 @@ class Sequential:
 
     def _backprop(self, xb, yb) -> np.ndarray:
         """Forward and backward on one batch; the gradient lands in the flat
-        gradient buffer. Returns the outputs."""
-        with np.errstate(all="ignore"):  # non-finite values are detected by the caller
-            out = self._forward(xb, training=True)
-            dLdout = self.loss.gradient(yb, out)
-            for i in range(len(self.layers) - 1, -1, -1):
-                dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
+        gradient buffer. Returns the outputs. (Callers silence NumPy's
+        warnings: non-finite values are detected, not warned about.)"""
+        out = self._forward(xb, training=True)
+        dLdout = self.loss.gradient(yb, out)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
         return out
 
     def gradients(self, x, y) -> list[np.ndarray]:
@@ -374,7 +380,8 @@ class Sequential:
         Y = self.loss.prepare(y, self.layers[-1].units)
         if len(Y) != len(X):
             raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
-        self._backprop(X, Y)
+        with np.errstate(all="ignore"):
+            self._backprop(X, Y)
         return [g.copy() for layer in self.layers for g in (layer.dW, layer.db)]
 
 
@@ -437,32 +444,34 @@ class Sequential:
         loss, opt, P, G = self.loss, self.optimizer, self._P, self._G
         stream = sys.stdout
         history = History()
+        mixed = self._mixed
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n) if shuffle else np.arange(n)
             bar = _Progress(epoch, epochs, steps, stream) if verbose == 1 else None
             bad_steps = set()
-            for step in range(steps):
-                s, e = step * batch_size, min(n, (step + 1) * batch_size)
-                idx = order[s:e]
-                xb, yb = X[idx], Y[idx]
-                out = self._backprop(xb, yb)
-                zbuf[s:e] = last._z
-                if obuf is not zbuf:
-                    obuf[s:e] = out
-                if not math.isfinite(G.sum()) and not np.all(np.isfinite(G)):
-                    if on_nonfinite == "raise":
-                        if bar:
-                            stream.write("\n")
-                        values = loss.values(yb, out)
-                        msg = self._explain(epoch, step + 1, yb, last._z, out, values, False)
-                        raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
-                    bad_steps.add(step)
-                with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
+                for step in range(steps):
+                    s, e = step * batch_size, min(n, (step + 1) * batch_size)
+                    idx = order[s:e]
+                    xb, yb = X[idx], Y[idx]
+                    out = self._backprop(xb, yb)
+                    zbuf[s:e] = last._z
+                    if obuf is not zbuf:
+                        obuf[s:e] = out
+                    if not math.isfinite(G.sum()) and not np.all(np.isfinite(G)):
+                        if on_nonfinite == "raise":
+                            if bar:
+                                stream.write("\n")
+                            values = loss.values(yb, out)
+                            msg = self._explain(epoch, step + 1, yb, last._z, out, values, False)
+                            raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
+                        bad_steps.add(step)
                     opt.apply(P, G)
-                self._sync()
-                if bar:
-                    bar.update(step + 1)
+                    if mixed:
+                        self._sync()
+                    if bar:
+                        bar.update(step + 1)
             # the epoch's losses, from the tier, on every output of the epoch
             Ye = Y[order]
             values = loss.values(Ye, obuf)
@@ -490,7 +499,7 @@ class Sequential:
                 vx, vy = validation_data
                 vlogs = self.evaluate(vx, vy, batch_size=max(batch_size, 1024), return_dict=True)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
-            gap, p = self._true_class(Ye, zbuf, obuf)
+            gap, p = self._true_class(Ye, zbuf, obuf, values)
             logs["max_logit_gap"] = float(np.nanmax(gap)) if not np.all(np.isnan(gap)) else math.nan
             logs["min_true_prob"] = float(np.nanmin(p)) if not np.all(np.isnan(p)) else math.nan
             logs["nonfinite_steps"] = len(bad_steps)

@@ -1,0 +1,158 @@
+"""Epoch time and test accuracy of the lecture network, stabkit vs its peers.
+
+Trains Dense(25, relu) -> Dense(15, relu) -> Dense(10) with Adam(1e-3,
+epsilon 1e-7) and sparse cross-entropy from logits on the MNIST 8,000 / 2,000
+split, for stabkit and, where installed, Keras 3 on JAX, PyTorch (pinned to one
+thread) and scikit-learn's MLPClassifier, all in one run so the ratios share
+the machine's state. Seconds per epoch are the median of epochs 2..N (epoch 1
+holds JIT compilation and warm-up); the spread (min..max of those epochs) is
+printed too, because a shared machine is noisy.
+
+    python benchmarks/trainer.py [--epochs 10] [--batch-sizes 32,256]
+                                 [--data-dir DIR] [--peers keras,torch,sklearn] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stabkit.nn import Adam, Dense, Sequential, SparseCategoricalCrossentropy  # noqa: E402
+from stabkit.nn.data import DataError, default_mnist_dir, load_mnist  # noqa: E402
+
+HIDDEN = (25, 15)
+
+
+def stabkit_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"), Dense(10)])
+    model.compile(optimizer=Adam(learning_rate=1e-3), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    h = model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, seed=seed, verbose=0)
+    return h.epoch_seconds, model.evaluate(Xte, yte, batch_size=1024)[1]
+
+
+def keras_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((Xtr.shape[1],)), keras.layers.Dense(25, activation="relu"), keras.layers.Dense(15, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Timer()])
+    logits = np.asarray(model.predict(Xte, batch_size=1024, verbose=0))
+    return times, float(np.mean(logits.argmax(1) == yte))
+
+
+def torch_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(Xtr.shape[1], 25), torch.nn.ReLU(), torch.nn.Linear(25, 15), torch.nn.ReLU(), torch.nn.Linear(15, 10)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    X, y = torch.from_numpy(Xtr), torch.from_numpy(ytr)
+    lossf = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(X))
+        for s in range(0, len(X), batch):
+            idx = perm[s : s + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        acc = float((net(torch.from_numpy(Xte)).argmax(1).numpy() == yte).mean())
+    return times, acc
+
+
+def sklearn_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=HIDDEN, solver="adam", alpha=0.0, batch_size=batch, learning_rate_init=1e-3, epsilon=1e-7, random_state=seed)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        clf.partial_fit(Xtr, ytr, classes=np.arange(10))  # one epoch
+        times.append(time.perf_counter() - t0)
+    return times, float(clf.score(Xte, yte))
+
+
+PEERS = {"keras": ("Keras 3 (JAX)", keras_run, "keras"), "torch": ("PyTorch (1 thread)", torch_run, "torch"), "sklearn": ("MLPClassifier", sklearn_run, "sklearn")}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-sizes", default="32,256")
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--peers", default="keras,torch,sklearn")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    if args.epochs < 2:
+        ap.error("--epochs must be at least 2 (epoch 1 is excluded from the timing)")
+    try:
+        X, y = load_mnist(args.data_dir or default_mnist_dir())
+    except DataError as e:
+        print(f"skipped: MNIST not available ({e})", file=sys.stderr)
+        return 0
+    Xtr, ytr, Xte, yte = X[:8000], y[:8000], X[8000:], y[8000:]
+
+    runners = [("stabkit", stabkit_run)]
+    for name in [p for p in args.peers.split(",") if p]:
+        label, fn, module = PEERS[name]
+        try:
+            __import__(module)
+        except ImportError:
+            print(f"skipped {label}: {module} is not installed", file=sys.stderr)
+            continue
+        runners.append((label, fn))
+
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
+          f"MNIST 8000/2000, {args.epochs} epochs; s/epoch = median of epochs 2..{args.epochs} (min..max)")
+    results = []
+    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        rows = []
+        for label, fn in runners:
+            times, acc = fn(Xtr, ytr, Xte, yte, args.epochs, batch, args.seed)
+            t = np.array(times[1:])
+            rows.append(dict(framework=label, batch_size=batch, seconds_per_epoch=float(np.median(t)), min=float(t.min()), max=float(t.max()), test_accuracy=acc))
+        base = rows[0]["seconds_per_epoch"]
+        print(f"\nbatch {batch}")
+        print(f"{'framework':<20} {'s/epoch':>9} {'(min..max)':>18} {'stabkit/x':>10} {'test acc':>9}")
+        for r in rows:
+            r["stabkit_over_this"] = base / r["seconds_per_epoch"]
+            print(f"{r['framework']:<20} {r['seconds_per_epoch']:>9.4f} {r['min']:>8.4f}..{r['max']:<8.4f} {r['stabkit_over_this']:>10.2f} {r['test_accuracy']:>9.4f}")
+        results += rows
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
