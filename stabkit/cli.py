@@ -257,3 +257,6 @@ def eval_cmd(
         mark = "FAIL: non-finite where the exact value is finite" if bad.any() else ("ok" if worst < 1 else "")
         t.add_row(tier, " ".join(_show(v, fmt.dtype) for v in vals), " ".join(f"{e:.3g}" for e in errs), mark)
     console.print(t)
+
+from . import cli_report  # noqa: E402
+cli_report.register(app)

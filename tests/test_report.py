@@ -1,0 +1,107 @@
+"""The report: deterministic bytes, atomic files, Herbie's order, and the
+committed example still matching what the code produces."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from stabkit import report as rp
+from stabkit.report import ReportConfig, run, to_json, write
+
+SMALL = ReportConfig(functions=("softplus", "logsumexp", "binary_crossentropy:probs"), dtypes=("float32",),
+                     impls=("naive", "stable", "accurate", "scipy"), samples=300, seed=5)
+EXAMPLE = Path(__file__).parent.parent / "reports" / "example"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("r")
+    rep = run(SMALL)
+    write(rep, str(out), csv_errors=True)
+    return rep, out
+
+
+def _strict(text):
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
+def test_same_seed_same_bytes(small, tmp_path):
+    rep, out = small
+    write(run(SMALL), str(tmp_path))
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_json_contents(small):
+    rep, out = small
+    d = _strict((out / "report.json").read_text())
+    assert d["schema_version"] == rp.SCHEMA_VERSION
+    assert d["command"] == "stabkit report --functions softplus,logsumexp,binary_crossentropy:probs --dtypes float32 " \
+                           "--impls naive,stable,accurate,scipy --samples 300 --seed 5"
+    assert str(out) not in json.dumps(d)  # no absolute paths
+    r = {(x["function"], x["impl"]): x for x in d["results"]}
+    assert r[("binary_crossentropy:probs", "scipy")]["available"] is False
+    keys = {"max_ulp", "p99_ulp", "median_ulp", "mean_ulp", "max_bits", "pct_correctly_rounded", "pct_faithful",
+            "failures", "spurious_zeros", "worst", "first_failure", "first_over_1ulp"}
+    assert keys <= set(r[("softplus", "naive")])
+    assert r[("softplus", "naive")]["failures"] > 0 and r[("softplus", "accurate")]["max_ulp"] <= 0.5
+
+
+def test_markdown_order_and_command(small):
+    _, out = small
+    md = (out / "report.md").read_text()
+    order = ["## Summary", "## softplus", "Formula: `log(1 + exp(x))`", "figures/error_softplus.png", "### softplus, float32",
+             "### Worst inputs", "### Breakdown thresholds", "Reproduce: `stabkit report --functions"]
+    pos = [md.index(s) for s in order[:-1]] + [md.rindex(order[-1])]
+    assert pos == sorted(pos)
+    assert "## binary_crossentropy (from probabilities)" in md
+    assert (out / "figures" / "error_binary_crossentropy-probs.png").stat().st_size > 10000
+    assert (out / "figures" / "summary.png").exists()
+
+
+def test_csv_has_a_line_per_point(small):
+    rep, out = small
+    lines = (out / "errors.csv").read_text().splitlines()
+    assert lines[0] == "function,format,impl,coordinate,coord,value,reference,ulp_error,failure"
+    n = sum(int((~p.undefined).sum()) for a in rep.analyses for p in a.points.values() if p is not None)
+    assert len(lines) == n + 1
+
+
+def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
+    rep, _ = small
+    write(rep, str(tmp_path), figures=False)
+    before = (tmp_path / "report.json").read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rp, "markdown", boom, raising=False)
+    monkeypatch.setattr("stabkit.report_md.markdown", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write(rep, str(tmp_path), figures=False)
+    assert (tmp_path / "report.json").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary files left
+
+
+def test_committed_example_matches_the_code():
+    """Re-run cheap cells of the committed example with its own command's
+    settings; every library whose version matches must give the same entry."""
+    d = _strict((EXAMPLE / "report.json").read_text())
+    assert d["command"] == "stabkit report --out reports/example"
+    cfg = ReportConfig(functions=("softplus", "logsumexp", "binary_crossentropy"), dtypes=("float32",),
+                       samples=d["samples"], seed=d["seed"])
+    new = to_json(run(cfg))
+    same_version = {k for k, v in new["versions"].items() if d["versions"].get(k) == v}
+    old = {(r["function"], r["format"], r["impl"]): r for r in d["results"]}
+    checked = 0
+    for r in new["results"]:
+        if r["impl"] in ("naive", "stable", "accurate") or r["impl"] in same_version:
+            assert r == old[(r["function"], r["format"], r["impl"])], (r["function"], r["impl"])
+            checked += 1
+    assert checked >= 9
+    md = (EXAMPLE / "report.md").read_text()
+    from stabkit.report_md import markdown
+
+    assert md == markdown(d)  # the Markdown is the JSON rendered

@@ -1,0 +1,75 @@
+"""Adapters: detection, skipping, formats, and agreement with the libraries."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from stabkit.floats import FORMATS
+from stabkit.thirdparty import framework_impl, resolve, tier_impl
+
+BF16 = FORMATS["bfloat16"].dtype
+
+
+def test_unknown_and_missing(monkeypatch):
+    with pytest.raises(ValueError, match="unknown implementation 'tensorflow'"):
+        resolve(["accurate", "tensorflow"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "jax" else real(n, *a))
+    impls, skipped = resolve(["accurate", "jax"])
+    assert [i.name for i in impls] == ["accurate"]
+    assert skipped == ["jax: skipped, package 'jax' is not installed (pip install jax)"]
+    with pytest.raises(ValueError, match="not installed"):
+        resolve(["jax"], skip_missing=False)
+
+
+def test_tier_impl_calls_the_tier():
+    x = np.array([-800.0, 0.0, 30.0])
+    assert np.array_equal(tier_impl("stable").evaluate("softplus", "float64", (x,)), np.array([0.0, np.log(2), 30.0]))
+
+
+def test_scipy_matches_scipy_and_notes_upcasts():
+    import scipy.special as sp
+
+    s = framework_impl("scipy")
+    x = np.linspace(-30, 30, 101).astype(np.float32)
+    assert np.array_equal(s.evaluate("sigmoid", "float32", (x,)), sp.expit(x))
+    y = s.evaluate("sigmoid", "float16", (x.astype(np.float16),))
+    assert y.dtype == np.float16 and s.notes[("sigmoid", "float16")] == "returned float64, rounded to float16"
+    labels = np.array([0, 1])
+    z = np.array([[1000.0, 0.0], [0.0, 1.0]])
+    assert np.allclose(s.evaluate("sparse_categorical_crossentropy", "float64", (labels, z)), [0.0, np.log1p(np.exp(-1))])
+
+
+def test_numpy_logaddexp_forms():
+    n = framework_impl("numpy")
+    x = np.array([-1000.0, 0.0, 1000.0])
+    assert np.array_equal(n.evaluate("softplus", "float64", (x,)), np.array([0.0, np.log(2), 1000.0]))
+    assert np.allclose(n.evaluate("logsumexp", "float64", (np.array([[1000.0, 1000.0]]),)), [1000 + np.log(2)])
+
+
+def test_torch_adapter():
+    torch = pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
+    import torch.nn.functional as F
+
+    t = framework_impl("torch")
+    x = np.array([-3.0, 0.5, 25.0])
+    # F.softplus returns x past its threshold of 20: the adapter must pass that through
+    assert t.evaluate("softplus", "float64", (x,))[2] == 25.0
+    b = x.astype(BF16)
+    y = t.evaluate("sigmoid", "bfloat16", (b,))
+    assert y.dtype == BF16 and ("sigmoid", "bfloat16") not in t.notes  # computed in bfloat16 natively
+    yt, z = np.array([0.0, 1.0, 0.3]), np.array([-40.0, 2.0, 0.1])
+    want = F.binary_cross_entropy_with_logits(torch.tensor(z), torch.tensor(yt), reduction="none").numpy()
+    assert np.array_equal(t.evaluate("binary_crossentropy", "float64", (yt, z)), want)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            framework_impl("torch", "cuda")
+
+
+def test_jax_adapter():
+    pytest.importorskip("jax", reason="jax not installed (pip install jax)")
+    j = framework_impl("jax")
+    y = j.evaluate("sigmoid", "float64", (np.array([-1.0, 0.0, 1.0]),))
+    assert y.dtype == np.float64 and ("sigmoid", "float64") not in j.notes  # x64 enabled: no silent float32
+    assert np.allclose(y, 1 / (1 + np.exp([1.0, 0.0, -1.0])))
