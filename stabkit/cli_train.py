@@ -155,7 +155,7 @@ def train(
         OnNonfinite, typer.Option(help="At a NaN or inf loss or gradient: stop with a message, or continue and count.")
     ] = OnNonfinite.stop,
 ) -> None:
-    """Train Dense(25, relu) -> Dense(15, relu) -> Dense(10) and report test accuracy."""
+    """Train the lecture's network (Dense 25 relu, 15 relu, 10) and report test accuracy."""
     from .nn import NNError, NonFiniteError, Sequential, SparseCategoricalCrossentropy
     from .nn.layers import Dense
     from .nn.optimizers import SGD, Adam
