@@ -12,7 +12,12 @@ from .activations import Activation, Linear, ReLU, Sigmoid, Softmax
 from .data import load_digits, load_mnist, train_test_split
 from .errors import DataError, NNError, NonFiniteError
 from .layers import Dense, Layer
-from .losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, SparseCategoricalCrossentropy
+from .losses import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    Loss,
+    SparseCategoricalCrossentropy,
+)
 from .model import History, Sequential
 from .optimizers import SGD, Adam, Optimizer
 

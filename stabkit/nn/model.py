@@ -25,11 +25,13 @@ try:  # installed with scikit-learn, a dependency; optional all the same
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
+from . import diagnostics
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from .activations import Linear, Sigmoid, Softmax
+from .activations import Linear
 from .errors import DataError, NNError, NonFiniteError
-from .layers import Dense, Layer
+from .history import History, Progress, format_logs
+from .layers import Layer
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
 
@@ -46,58 +48,6 @@ PRECISIONS = {
     "float16": (np.float16, np.float32),  # mixed precision: never pure float16 weights
     "mixed_float16": (np.float16, np.float32),
 }
-
-
-class History:
-    """What ``fit`` returns: ``history[key]`` is a list with one value per epoch.
-
-    Keys: ``loss``, ``accuracy`` (with metrics=['accuracy']), ``val_loss``,
-    ``val_accuracy`` (with validation data), and the stability diagnostics
-    ``max_logit_gap`` (largest ``max(z) - z_y`` seen in the epoch; for
-    the binary loss, how far a logit sat on the wrong side of 0),
-    ``min_true_prob`` (smallest probability of a true class) and
-    ``nonfinite_steps`` (steps whose loss or gradient was NaN or inf).
-    ``epoch_seconds`` holds the wall time of each epoch.
-    """
-
-    def __init__(self):
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-        self.epoch_seconds: list[float] = []
-
-    def append(self, epoch: int, seconds: float, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        self.epoch_seconds.append(seconds)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-
-    def __repr__(self):
-        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items()) if self.epoch else "empty"
-        return f"History({len(self.epoch)} epochs: {last})"
-
-
-class _Progress:
-    """A Keras-style text progress bar for one epoch (verbose=1)."""
-
-    def __init__(self, epoch, epochs, steps, stream):
-        self.steps, self.stream, self.every = steps, stream, max(1, steps // 25)
-        stream.write(f"Epoch {epoch}/{epochs}\n")
-
-    def update(self, done):
-        if done % self.every == 0 or done == self.steps:
-            w = len(str(self.steps))
-            bar = "=" * (30 * done // self.steps)
-            self.stream.write(f"\r{done:>{w}}/{self.steps} [{bar:<30}]")
-            self.stream.flush()
-
-    def finish(self, seconds, logs):
-        self.stream.write(f" - {seconds:.3f}s - {_format_logs(logs)}\n")
-        self.stream.flush()
-
-
-def _format_logs(logs):
-    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
-    return " - ".join(f"{k}: {logs[k]:.4f}" for k in keys)
 
 
 class Sequential:
@@ -284,7 +234,7 @@ class Sequential:
             raise NNError(f"x has {len(out)} samples but y has {len(y)}")
         logs = {"loss": float(np.mean(self.loss.values(y, out), dtype=np.float64))}
         if self.metrics:
-            logs["accuracy"] = float(np.mean(self._correct(y, out)))
+            logs["accuracy"] = float(np.mean(diagnostics.correct(self.loss, y, out)))
         if return_dict:
             return logs
         return [logs["loss"], logs["accuracy"]] if self.metrics else logs["loss"]
@@ -292,73 +242,6 @@ class Sequential:
     def _need_compiled(self):
         if self.loss is None:
             raise NNError("the model is not compiled; call compile(optimizer=..., loss=...) first")
-
-    # ------------------------------------------------------------ diagnostics
-
-    def _correct(self, y, out) -> np.ndarray:
-        """Per-sample accuracy (Keras's accuracy for the compiled loss)."""
-        if isinstance(self.loss, losses_mod.BinaryCrossentropy):
-            cut = 0 if self.loss.from_logits else 0.5
-            return np.mean((out > cut) == (y > 0.5), axis=1)
-        return np.argmax(out, axis=1) == self.loss.true_index(y)
-
-    def _true_class(self, y, z, out, values=None):
-        """Per-sample logit gap and true-class probability (float64).
-
-        For sparse labels from logits, ``values`` (the tier's losses) give
-        ``p_y = exp(-loss)`` without another softmax over the epoch."""
-        last = self.layers[-1].activation
-        with np.errstate(all="ignore"):
-            if isinstance(self.loss, losses_mod.BinaryCrossentropy):
-                z64, pos = z.astype(np.float64), y > 0.5
-                p = out.astype(np.float64) if isinstance(last, Sigmoid) else 1 / (1 + np.exp(-z64))
-                gap = np.max(np.where(pos, -z64, z64), axis=1)
-                return gap, np.min(np.where(pos, p, 1 - p), axis=1)
-            t = self.loss.true_index(y)
-            rows = np.arange(len(t))
-            gap = z.max(axis=1).astype(np.float64) - z[rows, t].astype(np.float64)
-            if not isinstance(last, Linear):
-                p = out[rows, t].astype(np.float64)
-            elif values is not None and isinstance(self.loss, losses_mod.SparseCategoricalCrossentropy):
-                p = np.exp(-values.astype(np.float64))  # -log p_y is the loss itself
-            else:
-                z64 = z.astype(np.float64)
-                e = np.exp(z64 - z64.max(axis=1, keepdims=True))
-                p = e[rows, t] / e.sum(axis=1)
-            return gap, p
-
-    def _explain(self, epoch, step, y, z, out, loss_values, grad_ok) -> str:
-        """The one-line message for the first non-finite loss or gradient."""
-        dt = self._compute.name
-        fmax = float(np.finfo(self._compute).max)
-        bad = loss_values[~np.isfinite(loss_values)]
-        if bad.size:
-            what, value = "loss", "NaN" if np.isnan(bad).any() else "inf"
-        else:
-            what, value = "gradient", "NaN" if np.isnan(self._G).any() else "inf"
-        head = f"{what} became {value} at epoch {epoch}, step {step}"
-        gap, p = self._true_class(y, z, out)
-        if not np.all(np.isfinite(z)):
-            k = int(np.sum(~np.isfinite(z)))
-            return f"{head}: the logits overflowed in {dt} ({k} of {z.size} are inf or NaN); lower the learning rate"
-        pmin, gmax = float(np.min(p)), float(np.max(gap))
-        if not self.loss.from_logits:
-            if pmin == 0:
-                why = f"p_y underflowed to 0 in {dt} (logit gap {gmax:.3g}), so -log p_y and 1/p_y are inf"
-            elif 1 / pmin > fmax:
-                why = f"1/p overflowed in {dt} (smallest p_y = {pmin:.2g} < 1/{fmax:.6g})"
-            else:
-                why = f"the gradient through the {type(self.layers[-1].activation).__name__.lower()} output overflowed in {dt} (smallest p_y = {pmin:.2g})"
-            return f"{head}: {why}; use from_logits=True"
-        if self.loss.tier == "naive" and what == "loss":
-            zmax = float(np.max(z))
-            if zmax > math.log(fmax):
-                why = f"exp(z) overflowed in the naive softmax in {dt} (largest logit {zmax:.3g} > log max = {math.log(fmax):.3g})"
-            else:
-                why = f"the naive softmax rounded p_y to 0 in {dt} (logit gap {gmax:.3g}), so -log p_y = inf"
-            return f"{head}: {why}; use tier='stable' or 'accurate'"
-        g = np.abs(self._G[np.isfinite(self._G)])
-        return f"{head}: a gradient overflowed in {dt} (largest finite |gradient| = {float(np.max(g, initial=0)):.3g}); lower the learning rate"
 
     # ------------------------------------------------------------ training
 
@@ -448,7 +331,7 @@ class Sequential:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n) if shuffle else np.arange(n)
-            bar = _Progress(epoch, epochs, steps, stream) if verbose == 1 else None
+            bar = Progress(epoch, epochs, steps, stream) if verbose == 1 else None
             bad_steps = set()
             with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
                 for step in range(steps):
@@ -464,7 +347,7 @@ class Sequential:
                             if bar:
                                 stream.write("\n")
                             values = loss.values(yb, out)
-                            msg = self._explain(epoch, step + 1, yb, last._z, out, values, False)
+                            msg = diagnostics.explain(self.loss, last.activation, G, epoch, step + 1, yb, last._z, out, values)
                             raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
                         bad_steps.add(step)
                     opt.apply(P, G)
@@ -483,7 +366,9 @@ class Sequential:
                     if bar:
                         stream.write("\n")
                     s, e = step * batch_size, min(n, (step + 1) * batch_size)
-                    msg = self._explain(epoch, step + 1, Ye[s:e], zbuf[s:e], obuf[s:e], values[s:e], True)
+                    msg = diagnostics.explain(
+                        self.loss, last.activation, G, epoch, step + 1, Ye[s:e], zbuf[s:e], obuf[s:e], values[s:e]
+                    )
                     raise NonFiniteError(
                         msg + " (the gradient stayed finite; stopped at the end of the epoch)",
                         epoch=epoch,
@@ -493,13 +378,13 @@ class Sequential:
                 bad_steps.update(np.unique(np.nonzero(~finite)[0] // batch_size).tolist())
             logs = {"loss": float(np.mean(values, dtype=np.float64))}
             if self.metrics:
-                logs["accuracy"] = float(np.mean(self._correct(Ye, obuf)))
+                logs["accuracy"] = float(np.mean(diagnostics.correct(self.loss, Ye, obuf)))
             seconds = time.perf_counter() - t0
             if validation_data is not None:
                 vx, vy = validation_data
                 vlogs = self.evaluate(vx, vy, batch_size=max(batch_size, 1024), return_dict=True)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
-            gap, p = self._true_class(Ye, zbuf, obuf, values)
+            gap, p = diagnostics.true_class(self.loss, last.activation, Ye, zbuf, obuf, values)
             logs["max_logit_gap"] = float(np.nanmax(gap)) if not np.all(np.isnan(gap)) else math.nan
             logs["min_true_prob"] = float(np.nanmin(p)) if not np.all(np.isnan(p)) else math.nan
             logs["nonfinite_steps"] = len(bad_steps)
@@ -507,7 +392,7 @@ class Sequential:
             if bar:
                 bar.finish(seconds, logs)
             elif verbose == 2:
-                stream.write(f"Epoch {epoch}/{epochs} - {seconds:.3f}s - {_format_logs(logs)}\n")
+                stream.write(f"Epoch {epoch}/{epochs} - {seconds:.3f}s - {format_logs(logs)}\n")
         return history
 
     # ------------------------------------------------------------ weights

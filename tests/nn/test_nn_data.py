@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from _nn_support import mnist_dir
 
-from stabkit.nn.data import DataError, load_digits, load_mnist, read_idx, train_test_split
+from stabkit.nn.data import (
+    DataError,
+    load_digits,
+    load_mnist,
+    read_idx,
+    train_test_split,
+)
 
 
 def _idx(magic, dims, payload):
@@ -94,9 +100,9 @@ def test_digits_and_split():
     assert X.shape == (1797, 64) and X.max() == 1 and set(y.tolist()) == set(range(10))
     a = train_test_split(X, y, test_size=0.2, seed=3)
     b = train_test_split(X, y, test_size=0.2, seed=3)
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     assert len(a[1]) == 359 and len(a[0]) == 1438
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=2, shuffle=False)
+    _, Xte, _, _ = train_test_split(X, y, test_size=2, shuffle=False)
     assert np.array_equal(Xte, X[-2:])
     with pytest.raises(DataError, match="leaves no training"):
         train_test_split(X, y, test_size=1.0)

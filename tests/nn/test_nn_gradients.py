@@ -75,7 +75,7 @@ def test_backprop_matches_finite_differences(loss_cls, from_logits, tier, hidden
     y = _labels(loss_cls, n, k, rng)
     got = model.gradients(x, y)
     want = _fd_gradients(model, x, y)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-8)
 
 
@@ -87,7 +87,7 @@ def test_three_layer_network_matches_finite_differences(hidden):
     model.compile(loss=SparseCategoricalCrossentropy(from_logits=True), dtype="float64")
     model.build(3, seed=5)
     x, y = rng.normal(size=(7, 3)), rng.integers(0, 3, 7)
-    for g, w in zip(model.gradients(x, y), _fd_gradients(model, x, y)):
+    for g, w in zip(model.gradients(x, y), _fd_gradients(model, x, y), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-8)
 
 

@@ -17,8 +17,10 @@ from stabkit.nn import (
     NNError,
     Sequential,
     SparseCategoricalCrossentropy,
+    layers,
+    losses,
+    optimizers,
 )
-from stabkit.nn import layers, losses, optimizers
 
 rng = np.random.default_rng(0)
 X = rng.random((40, 64)).astype(np.float32)

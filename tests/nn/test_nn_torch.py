@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stabkit.nn import SGD, Adam, BinaryCrossentropy, Dense, Sequential, SparseCategoricalCrossentropy
+from stabkit.nn import (
+    SGD,
+    Adam,
+    BinaryCrossentropy,
+    Dense,
+    Sequential,
+    SparseCategoricalCrossentropy,
+)
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
 
@@ -28,7 +35,7 @@ def _pair(activations, d, seed=0):
     model.build(d, seed=seed)
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
-        for lin, layer in zip(linears, model.layers):
+        for lin, layer in zip(linears, model.layers, strict=True):
             lin.weight.copy_(torch.from_numpy(layer.kernel.astype(np.float64).T))
             lin.bias.copy_(torch.from_numpy(layer.bias.astype(np.float64)))
     return model, net, linears
@@ -59,12 +66,12 @@ def test_lecture_network_forward_loss_and_one_adam_step_agree_with_torch():
     np.testing.assert_allclose(model(x), logits.detach().numpy(), rtol=0, atol=1e-12)
     assert model.loss(y, model(x)) == pytest.approx(loss.item(), abs=1e-12)
     grads = [a for lin in linears for a in (lin.weight.grad.numpy().T, lin.bias.grad.numpy())]
-    for mine, gold in zip(model.gradients(x, y), grads):
+    for mine, gold in zip(model.gradients(x, y), grads, strict=True):
         np.testing.assert_allclose(mine, gold, rtol=0, atol=1e-12)
 
     opt.step()
     model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
-    for mine, gold in zip(model.get_weights(), _torch_weights(linears)):
+    for mine, gold in zip(model.get_weights(), _torch_weights(linears), strict=True):
         np.testing.assert_allclose(mine, gold, rtol=0, atol=1e-6)
         np.testing.assert_allclose(mine, gold, rtol=0, atol=1e-12)  # in fact to round-off
 
@@ -84,7 +91,7 @@ def test_softmax_output_with_probability_loss_agrees_with_torch():
         loss.backward()
         opt.step()
     model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
-    for mine, gold in zip(model.get_weights(), _torch_weights(linears)):
+    for mine, gold in zip(model.get_weights(), _torch_weights(linears), strict=True):
         np.testing.assert_allclose(mine, gold, rtol=0, atol=1e-12)
 
 
@@ -97,5 +104,5 @@ def test_multilabel_binary_crossentropy_agrees_with_torch():
     loss.backward()
     assert model.loss(y, model(x)) == pytest.approx(loss.item(), abs=1e-12)
     grads = [a for lin in linears for a in (lin.weight.grad.numpy().T, lin.bias.grad.numpy())]
-    for mine, gold in zip(model.gradients(x, y), grads):
+    for mine, gold in zip(model.gradients(x, y), grads, strict=True):
         np.testing.assert_allclose(mine, gold, rtol=0, atol=1e-12)

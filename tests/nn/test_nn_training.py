@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from _nn_support import REPO, lecture_model, mnist_split
 
-from stabkit.nn import SGD, Adam, BinaryCrossentropy, Dense, NonFiniteError, Sequential, SparseCategoricalCrossentropy
+from stabkit.nn import (
+    SGD,
+    Adam,
+    BinaryCrossentropy,
+    Dense,
+    NonFiniteError,
+    Sequential,
+    SparseCategoricalCrossentropy,
+)
 from stabkit.nn.data import load_digits, train_test_split
 
 
@@ -21,7 +29,7 @@ def test_lecture_network_reaches_93_percent_on_mnist():
     model = lecture_model()
     model.compile(optimizer=Adam(learning_rate=1e-3), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     history = model.fit(Xtr, ytr, epochs=10, batch_size=32, seed=0, verbose=0)
-    loss, accuracy = model.evaluate(Xte, yte)
+    _, accuracy = model.evaluate(Xte, yte)
     assert accuracy >= 0.93
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["nonfinite_steps"] == [0] * 10
@@ -102,7 +110,7 @@ def test_same_seed_gives_identical_runs_and_tiers_share_the_gradient():
         model.compile(loss=SparseCategoricalCrossentropy(from_logits=True, tier=tier), metrics=["accuracy"])
         runs[tier] = (model.fit(X[:500], y[:500], epochs=2, seed=4, verbose=0), model.get_weights())
     for tier in ("naive", "stable"):
-        for a, b in zip(runs[tier][1], runs["accurate"][1]):
+        for a, b in zip(runs[tier][1], runs["accurate"][1], strict=True):
             np.testing.assert_array_equal(a, b)  # the fused gradient does not depend on the tier
         assert runs[tier][0].history["loss"] == pytest.approx(runs["accurate"][0].history["loss"], rel=1e-5)
 

@@ -1,0 +1,57 @@
+"""What ``fit`` returns, and its Keras-style progress bar."""
+
+from __future__ import annotations
+
+__all__ = ["History", "Progress", "format_logs"]
+
+
+class History:
+    """What ``fit`` returns: ``history[key]`` is a list with one value per epoch.
+
+    Keys: ``loss``, ``accuracy`` (with metrics=['accuracy']), ``val_loss``,
+    ``val_accuracy`` (with validation data), and the stability diagnostics
+    ``max_logit_gap`` (largest ``max(z) - z_y`` seen in the epoch; for
+    the binary loss, how far a logit sat on the wrong side of 0),
+    ``min_true_prob`` (smallest probability of a true class) and
+    ``nonfinite_steps`` (steps whose loss or gradient was NaN or inf).
+    ``epoch_seconds`` holds the wall time of each epoch.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.epoch_seconds: list[float] = []
+
+    def append(self, epoch: int, seconds: float, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        self.epoch_seconds.append(seconds)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self):
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items()) if self.epoch else "empty"
+        return f"History({len(self.epoch)} epochs: {last})"
+
+
+class Progress:
+    """A Keras-style text progress bar for one epoch (verbose=1)."""
+
+    def __init__(self, epoch, epochs, steps, stream):
+        self.steps, self.stream, self.every = steps, stream, max(1, steps // 25)
+        stream.write(f"Epoch {epoch}/{epochs}\n")
+
+    def update(self, done):
+        if done % self.every == 0 or done == self.steps:
+            w = len(str(self.steps))
+            bar = "=" * (30 * done // self.steps)
+            self.stream.write(f"\r{done:>{w}}/{self.steps} [{bar:<30}]")
+            self.stream.flush()
+
+    def finish(self, seconds, logs):
+        self.stream.write(f" - {seconds:.3f}s - {format_logs(logs)}\n")
+        self.stream.flush()
+
+
+def format_logs(logs):
+    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
+    return " - ".join(f"{k}: {logs[k]:.4f}" for k in keys)
