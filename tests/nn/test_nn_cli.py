@@ -116,7 +116,9 @@ def test_diverging_run_stops_with_one_line_and_exit_1(tmp_path):
 def test_mnist_compare_float16_shows_the_naive_collapse(tmp_path):
     if not (mnist_dir() / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"the MNIST test set is not at {mnist_dir()}")
-    r = _run("--dataset", "mnist", "--data-dir", str(mnist_dir()), "--compare", "--dtype", "float16", "--epochs", "3", "--json")
+    # at learning rate 0.01 the gap passes 11 within the first epoch (every seed tried)
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir()), "--compare", "--dtype", "float16"]
+    r = _run(*args, "--learning-rate", "0.01", "--epochs", "2", "--json")
     assert r.exit_code == 0, r.output
     runs = json.loads(r.stdout)["runs"]
     assert runs["logits"]["status"] == "ok" and runs["logits"]["test_accuracy"] > 0.9
