@@ -174,6 +174,11 @@ def _threshold(coord: np.ndarray, bad: np.ndarray) -> float | None:
 
 def stats_of(sample: Sample, impl: str, p: Points, note: str = "", top_k: int = TOP_K) -> Stats:
     """The summary statistics of one implementation's points."""
+    with np.errstate(all="ignore"):  # means of errors near 1e308 ulps overflow to inf, which is the answer
+        return _stats_of(sample, impl, p, note, top_k)
+
+
+def _stats_of(sample: Sample, impl: str, p: Points, note: str, top_k: int) -> Stats:
     valid = ~p.undefined
     ok = valid & ~p.failure
     u = p.ulp[ok]

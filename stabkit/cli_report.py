@@ -10,12 +10,15 @@ only on a terminal and never with ``--quiet``; rich honours ``NO_COLOR``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from .floats import ARITH_FORMATS
@@ -138,10 +141,24 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
 _FIG_FORMATS = ("png", "svg", "pdf")
 
 
+def _quiet_numpy(fn):
+    """Run a command with NumPy's RuntimeWarnings off: overflow inside the
+    naive formulas and in axis limits near 1e308 is expected, not news."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def register(app: typer.Typer) -> None:
     """Add ``analyze``, ``report``, ``plot`` and ``audit`` to ``app``."""
 
     @app.command()
+    @_quiet_numpy
     def analyze(
         function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
         dtype: Annotated[str, typer.Option(help=f"Format: {', '.join(ARITH_FORMATS)}.")] = "float32",
@@ -199,6 +216,7 @@ def register(app: typer.Typer) -> None:
         Console(width=None if sys.stdout.isatty() else 160).print(t)
 
     @app.command()
+    @_quiet_numpy
     def report(
         functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
         dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
@@ -224,6 +242,7 @@ def register(app: typer.Typer) -> None:
         _write_report(cfg, out, quiet, csv, figs)
 
     @app.command()
+    @_quiet_numpy
     def plot(
         function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
         dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
@@ -273,6 +292,7 @@ def register(app: typer.Typer) -> None:
         _status(quiet, f"wrote {path}")
 
     @app.command()
+    @_quiet_numpy
     def audit(
         frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
         functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
