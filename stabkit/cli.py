@@ -260,3 +260,6 @@ def eval_cmd(
 
 from . import cli_report  # noqa: E402
 cli_report.register(app)
+
+from . import cli_train  # noqa: E402
+cli_train.register(app)
