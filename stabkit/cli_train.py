@@ -78,7 +78,7 @@ def _load(dataset: Dataset, data_dir: Optional[Path], seed: int):
         return Xtr, ytr, Xte, yte, "digits (scikit-learn 8x8), seeded 80/20 split"
     folder = data_dir if data_dir is not None else data.default_mnist_dir()
     X, y = data.load_mnist(folder, split="test")
-    if data._find(folder, data.MNIST_FILES["train"][0]) is not None:
+    if data.has_split(folder, "train"):
         Xtr, ytr = data.load_mnist(folder, split="train")
         return Xtr, ytr, X, y, f"MNIST train/t10k from {folder}"
     return X[:8000], y[:8000], X[8000:], y[8000:], f"MNIST t10k from {folder}: first 8,000 train, last 2,000 test"
@@ -100,7 +100,6 @@ def _plot(runs: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.ticker import MaxNLocator
 
     colors = {"logits": "tab:blue", "probabilities": "tab:red"}  # improved blue, original red

@@ -23,6 +23,7 @@ __all__ = [
     "load_digits",
     "train_test_split",
     "read_idx",
+    "has_split",
     "default_mnist_dir",
     "MNIST_FILES",
 ]
@@ -88,6 +89,11 @@ def _find(folder: Path, stem: str) -> Path | None:
         if (folder / name).is_file():
             return folder / name
     return None
+
+
+def has_split(folder, split: str) -> bool:
+    """Whether ``folder`` holds the images file of an MNIST ``split``."""
+    return Path(folder).is_dir() and _find(Path(folder), MNIST_FILES[split][0]) is not None
 
 
 def load_mnist(folder=None, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

@@ -67,7 +67,8 @@ class Sequential:
         self.loss = self.optimizer = None
         self.metrics: list[str] = []
         self._compute, self._master, self._policy = np.dtype(np.float32), np.dtype(np.float32), "float32"
-        self._P = None
+        self._P = None  # the flat master weights, once built
+        self._mixed = False
         for layer in layers or []:
             self.add(layer)
 
@@ -108,13 +109,12 @@ class Sequential:
 
     def _pack(self, weights: list[np.ndarray]) -> None:
         """Copy ``weights`` into fresh flat buffers and bind every layer to views."""
-        shapes, slots, offset = [], {}, 0
+        slots, offset = {}, 0
         for i, layer in enumerate(self.layers):
             for j, part in enumerate(("kernel", "bias")):
                 shape = weights[2 * i + j].shape
                 size = math.prod(shape)
                 slots[f"{layer.name}/{part}"] = (slice(offset, offset + size), shape)
-                shapes.append(shape)
                 offset += size
         self._mixed = self._compute != self._master
         self._P = np.empty(offset, self._master)
@@ -188,9 +188,10 @@ class Sequential:
         self._policy = "mixed_float16" if dtype == "float16" else dtype
         changed = (compute, master) != (self._compute, self._master)
         self._compute, self._master = compute, master
-        if self.built:
-            weights = self.get_weights()
-            self._pack(weights) if changed else self.optimizer.build(self._slots, self._P.size, self._master)
+        if self.built and changed:
+            self._pack(self.get_weights())  # new buffers in the new format; also resets the optimizer
+        elif self.built:
+            self.optimizer.build(self._slots, self._P.size, self._master)
 
     # ------------------------------------------------------------ forward
 
@@ -266,7 +267,6 @@ class Sequential:
         with np.errstate(all="ignore"):
             self._backprop(X, Y)
         return [g.copy() for layer in self.layers for g in (layer.dW, layer.db)]
-
 
     def fit(
         self,

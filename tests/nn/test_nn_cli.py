@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import numpy as np
 import pytest
 import typer
 from _nn_support import mnist_dir
@@ -136,3 +137,18 @@ def test_through_the_stabkit_app():
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--epochs" in r.stderr
     r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", "/nonexistent/mnist"])
     assert r.exit_code == 1 and r.stderr == "error: /nonexistent/mnist: no such data folder\n"
+
+
+def test_user_folder_with_train_and_test_files(tmp_path):
+    """A user's own MNIST folder: train-* for training, t10k-* for testing, gzipped or not."""
+    rng = np.random.default_rng(0)
+    for prefix, n, gz in (("train", 40, False), ("t10k", 12, True)):
+        images = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28)) + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes()
+        labels = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + bytes(rng.integers(0, 10, n, dtype=np.uint8))
+        for stem, raw in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
+            (tmp_path / (stem + (".gz" if gz else ""))).write_bytes(gzip.compress(raw) if gz else raw)
+    r = _run("--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1", "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert (summary["n_train"], summary["n_test"]) == (40, 12)
+    assert summary["dataset"].startswith("MNIST train/t10k")
