@@ -2,14 +2,15 @@
 
 Trains Dense(25, relu) -> Dense(15, relu) -> Dense(10) with Adam(1e-3,
 epsilon 1e-7) and sparse cross-entropy from logits on the MNIST 8,000 / 2,000
-split, for stabkit and, where installed, Keras 3 on JAX, PyTorch (pinned to one
-thread) and scikit-learn's MLPClassifier, all in one run so the ratios share
+split, for stabkit, a plain hand-written NumPy loop (the floor for NumPy) and,
+where installed, Keras 3 on JAX, PyTorch (pinned to one thread) and
+scikit-learn's MLPClassifier, all in one run so the ratios share
 the machine's state. Seconds per epoch are the median of epochs 2..N (epoch 1
 holds JIT compilation and warm-up); the spread (min..max of those epochs) is
 printed too, because a shared machine is noisy.
 
     python benchmarks/trainer.py [--epochs 10] [--batch-sizes 32,256]
-                                 [--data-dir DIR] [--peers keras,torch,sklearn] [--json FILE]
+                                 [--data-dir DIR] [--peers numpy,keras,torch,sklearn] [--json FILE]
 """
 
 from __future__ import annotations
@@ -39,6 +40,73 @@ def stabkit_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
     model.compile(optimizer=Adam(learning_rate=1e-3), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     h = model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, seed=seed, verbose=0)
     return h.epoch_seconds, model.evaluate(Xte, yte, batch_size=1024)[1]
+
+
+def numpy_loop_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    """The floor for NumPy: a hand-written loop for this one network, biases
+    folded into the matmuls (a ones column), everything preallocated, Keras's
+    Adam on one flat vector. No diagnostics, no tier losses."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(seed)
+    n, d = Xtr.shape
+    Xa = np.ones((n, d + 1), np.float32)
+    Xa[:, :d] = Xtr
+    shapes = [(d + 1, 25), (26, 15), (16, 10)]
+    size = sum(a * b for a, b in shapes)
+    P, G, m, v, tmp = (np.zeros(size, np.float32) for _ in range(5))
+    W, dW, off = [], [], 0
+    for a, b in shapes:
+        W.append(P[off : off + a * b].reshape(a, b))
+        dW.append(G[off : off + a * b].reshape(a, b))
+        W[-1][:-1] = rng.uniform(-1, 1, (a - 1, b)) * np.sqrt(6 / (a - 1 + b))
+        off += a * b
+    times, t = [], 0
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            order = rng.permutation(n)
+            for s in range(0, n, batch):
+                idx = order[s : s + batch]
+                x, y, k = Xa[idx], ytr[idx], len(idx)
+                h1, h2 = np.ones((k, 26), np.float32), np.ones((k, 16), np.float32)
+                a1, a2 = h1[:, :25], h2[:, :15]
+                np.matmul(x, W[0], out=a1)
+                np.maximum(a1, 0, out=a1)
+                np.matmul(h1, W[1], out=a2)
+                np.maximum(a2, 0, out=a2)
+                g = h2 @ W[2]
+                g -= g.max(axis=1, keepdims=True)
+                np.exp(g, out=g)
+                g /= g.sum(axis=1, keepdims=True)
+                g[np.arange(k), y] -= 1
+                g *= 1 / k
+                np.matmul(h2.T, g, out=dW[2])
+                g = g @ W[2][:-1].T
+                g *= a2 > 0
+                np.matmul(h1.T, g, out=dW[1])
+                g = g @ W[1][:-1].T
+                g *= a1 > 0
+                np.matmul(x.T, g, out=dW[0])
+                t += 1
+                alpha = 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+                np.subtract(G, m, out=tmp)
+                tmp *= 0.1
+                m += tmp
+                np.multiply(G, G, out=tmp)
+                tmp -= v
+                tmp *= 0.001
+                v += tmp
+                np.sqrt(v, out=tmp)
+                tmp += 1e-7
+                np.divide(m, tmp, out=tmp)
+                tmp *= alpha
+                P -= tmp
+            times.append(time.perf_counter() - t0)
+    h = np.maximum(np.c_[Xte, np.ones(len(Xte), np.float32)] @ W[0], 0)
+    h = np.maximum(np.c_[h, np.ones(len(h), np.float32)] @ W[1], 0)
+    logits = np.c_[h, np.ones(len(h), np.float32)] @ W[2]
+    return times, float(np.mean(logits.argmax(1) == yte))
 
 
 def keras_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
@@ -102,7 +170,7 @@ def sklearn_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
     return times, float(clf.score(Xte, yte))
 
 
-PEERS = {"keras": ("Keras 3 (JAX)", keras_run, "keras"), "torch": ("PyTorch (1 thread)", torch_run, "torch"), "sklearn": ("MLPClassifier", sklearn_run, "sklearn")}
+PEERS = {"numpy": ("plain NumPy loop", numpy_loop_run, "numpy"), "keras": ("Keras 3 (JAX)", keras_run, "keras"), "torch": ("PyTorch (1 thread)", torch_run, "torch"), "sklearn": ("MLPClassifier", sklearn_run, "sklearn")}
 
 
 def main(argv=None):
@@ -110,7 +178,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-sizes", default="32,256")
     ap.add_argument("--data-dir", type=Path, default=None)
-    ap.add_argument("--peers", default="keras,torch,sklearn")
+    ap.add_argument("--peers", default="numpy,keras,torch,sklearn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)

@@ -20,6 +20,11 @@ __all__ = ["Layer", "Dense"]
 class Layer:
     """Base class: ``forward(x, training)`` and ``backward(dLdy)``."""
 
+    name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
     def param_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
         return {}
 

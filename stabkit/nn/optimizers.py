@@ -42,6 +42,9 @@ class Optimizer:
             name: {k: flat[sl].reshape(shape) for k, flat in flats.items()} for name, (sl, shape) in slots.items()
         }
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate:g})"
+
     def _allocate(self, size, dtype) -> dict[str, np.ndarray]:
         return {}
 
