@@ -135,3 +135,19 @@ def test_fused_logit_gradient_is_softmax_minus_onehot_over_batch():
     e = np.exp(z[0] - 3)
     np.testing.assert_allclose(g[0], (e / e.sum() - [0, 0, 1]) / 2)
     np.testing.assert_allclose(g[1], np.array([1.0, -1.0, 0.0]) / 2)  # no overflow at 1000
+
+
+@pytest.mark.parametrize("loss", [SparseCategoricalCrossentropy(from_logits=True), CategoricalCrossentropy(from_logits=True)])
+def test_logit_gradient_is_shift_invariant_and_sums_to_zero(loss):
+    """softmax(z + c) = softmax(z): adding a constant to a row of logits
+    changes neither the loss nor the gradient, even at c = 1e4 where a naive
+    exp would overflow; for one-hot labels each gradient row sums to 0."""
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, 6)
+    y = y if isinstance(loss, SparseCategoricalCrossentropy) else np.eye(4)[y]
+    g = loss.gradient(y, z)
+    np.testing.assert_allclose(g.sum(axis=1), 0, atol=1e-15)
+    for c in (-1e4, 3.0, 1e4):
+        np.testing.assert_allclose(loss.gradient(y, z + c), g, atol=1e-12)
+        assert loss(y, z + c) == pytest.approx(loss(y, z), rel=1e-9)
