@@ -112,7 +112,8 @@ def logsumexp(x, axis=-1, keepdims=False):
 def binary_crossentropy(y_true, y_pred, from_logits=False):
     """From logits: ``max(x, 0) - x*y + log1p(exp(-|x|))`` (Keras).
     From probabilities: clip ``p`` to ``[eps, 1-eps]``, then
-    ``-(y log p + (1-y) log(1-p))``."""
+    ``-(y log p + (1-y) log(1-p))``. In float16 the upper clip ``1 - 1e-7``
+    rounds to 1, so ``p = 1, y = 0`` still gives inf there."""
     p, fmt = as_input(y_pred, "y_pred")
     y = targets_in(y_true, fmt)
     check_same_shape(y, p)

@@ -146,10 +146,10 @@ def test_verbose_progress_and_validation_split(capsys):
 
 
 def _docs_example():
-    text = (REPO / "docs" / "trainer.md").read_text()
+    text = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     stabkit_blocks = [b for b in blocks if "from stabkit.nn import Sequential" in b]
-    assert len(stabkit_blocks) == 1, "docs/trainer.md should hold exactly one stabkit example block"
+    assert len(stabkit_blocks) == 1, "README.md should hold exactly one stabkit trainer example block"
     return stabkit_blocks[0]
 
 
@@ -158,7 +158,7 @@ def test_docs_example_runs_as_written(monkeypatch, capsys):
     mnist_split()  # skip where the data set is absent
     monkeypatch.chdir(REPO)
     namespace = {}
-    exec(compile(_docs_example(), "docs/trainer.md", "exec"), namespace)
+    exec(compile(_docs_example(), "README.md", "exec"), namespace)
     p = namespace["f_x"]
     assert p.shape == (2000, 10)
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
