@@ -280,6 +280,7 @@ class Sequential:
         verbose: int = 1,
         seed: int | None = None,
         on_nonfinite: str = "raise",
+        on_step=None,
     ) -> History:
         """Train with mini-batch gradient descent; return a :class:`History`.
 
@@ -290,12 +291,16 @@ class Sequential:
         ``'raise'`` stops with :class:`NonFiniteError` (the weights are left
         as they were before the failing update); ``'continue'`` applies every
         update and counts the events in ``history['nonfinite_steps']``.
+        ``on_step(epoch, step)`` (1-based), if given, is called after every
+        update, e.g. to read ``model.optimizer.state`` or the weights.
         """
         self._need_compiled()
         _positive_int(epochs, "epochs")
         _positive_int(batch_size, "batch_size")
         if on_nonfinite not in ("raise", "continue"):
             raise NNError(f"on_nonfinite must be 'raise' or 'continue', got {on_nonfinite!r}")
+        if on_step is not None and not callable(on_step):
+            raise NNError(f"on_step must be callable, got {on_step!r}")
         if not 0 <= validation_split < 1:
             raise NNError(f"validation_split must be in [0, 1), got {validation_split!r}")
         x = np.asarray(x)
@@ -314,10 +319,10 @@ class Sequential:
         macs = batch_size * max(l.kernel.size for l in self.layers)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):
-                return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite)
-        return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite)
+                return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step)
+        return self._fit_loop(X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step)
 
-    def _fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite):
+    def _fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step=None):
         n, C = len(X), self.layers[-1].units
         steps = -(-n // batch_size)
         rng = np.random.default_rng(seed)
@@ -353,6 +358,8 @@ class Sequential:
                     opt.apply(P, G)
                     if mixed:
                         self._sync()
+                    if on_step is not None:
+                        on_step(epoch, step + 1)
                     if bar:
                         bar.update(step + 1)
             # the epoch's losses, from the tier, on every output of the epoch
