@@ -74,9 +74,17 @@ _INV_FACT = [_dd_const(Fraction(1, _fact)) for _fact in (1, 2, 6, 24, 120, 720, 
 _SQUARINGS = 10
 
 
-def exp(xh, xl):
-    """exp of a double-double array (results below ~1e-300 lose accuracy;
-    arguments below -745 give 0)."""
+def _reduced(xh, xl):
+    """(k, expm1(r)) with x = k ln2 + r, |r| <= ln2/2, expm1(r) in double-double.
+
+    Error (Joldes, Muller & Popescu 2017 bounds for the double-word steps,
+    u = 2**-53): r is exact up to one DW addition (3u^2 relative) and the
+    ln2 split (< 2**-150 absolute for |k| < 2**11); the Taylor sum of
+    expm1(r / 2**10) to degree 9 (truncation < 2**-125 relative) costs at most
+    ~100u^2, and ten doublings expm1(2a) = expm1(a) (2 + expm1(a)) multiply the
+    relative error by at most 1.2 each and add ~11u^2: below 1500u^2 = 2**-95.4
+    in all. Callers use 2**-90.
+    """
     xh = np.asarray(xh, dtype=np.float64)
     xl = np.asarray(xl, dtype=np.float64)
     k = np.rint(xh / _LN2_1)
@@ -95,16 +103,60 @@ def exp(xh, xl):
         # expm1(2a) = expm1(a) * (2 + expm1(a)): no cancellation for small a
         th, tl = add(eh, el, np.full_like(xh, 2.0), np.zeros_like(xh))
         eh, el = mul(eh, el, th, tl)
-    eh, el = add(np.ones_like(xh), np.zeros_like(xh), eh, el)
-    ki = k.astype(np.int64)
-    out_h, out_l = np.ldexp(eh, ki), np.ldexp(el, ki)
-    dead = xh < -745.2
+    return k.astype(np.int64), eh, el
+
+
+def exp(xh, xl):
+    """exp of a double-double array, relative error below 2**-90 while the
+    result stays above ~1e-290 (the low word must not go subnormal);
+    arguments below -745.2 give 0. Finite arguments only."""
+    k, eh, el = _reduced(xh, xl)
+    eh, el = add(np.ones_like(eh), np.zeros_like(eh), eh, el)
+    out_h, out_l = np.ldexp(eh, k), np.ldexp(el, k)
+    dead = np.asarray(xh) < -745.2
     return np.where(dead, 0.0, out_h), np.where(dead, 0.0, out_l)
+
+
+def expm1(xh, xl):
+    """exp(x) - 1 in double-double for |x| <= 1, relative error below 2**-90:
+    for k = 0 it is the reduced expm1 itself (no cancellation); otherwise
+    |exp(x) - 1| > 0.29 and the subtraction cannot cancel."""
+    k, eh, el = _reduced(xh, xl)
+    one = np.ones_like(eh)
+    fh, fl = add(one, np.zeros_like(eh), eh, el)
+    fh, fl = add(np.ldexp(fh, k), np.ldexp(fl, k), -one, np.zeros_like(eh))
+    return np.where(k == 0, eh, fh), np.where(k == 0, el, fl)
+
+
+def div(ah, al, bh, bl):
+    """(a / b) in double-double: q1 = a/b, then one correction from the exact
+    remainder a - q1 b; relative error below ~15u^2."""
+    q1 = ah / bh
+    ph, pl = mul(np.asarray(q1), np.zeros_like(q1), bh, bl)
+    rh, rl = add(ah, al, -ph, -pl)
+    q2 = rh / bh
+    return fast_two_sum(q1, q2)
+
+
+def log1p(eh, el):
+    """log(1 + e) for double-double e in [0, 1]: one Newton step from
+    y0 = log1p(e_hi), written so that nothing cancels:
+    y = y0 + t, t = (1 + e) exp(-y0) - 1 = e + m + e m with m = expm1(-y0).
+    t is O(2**-52 y) and its error is that of m (2**-90 relative, |m| ~ y),
+    so y keeps a relative error below ~2**-88 even for e = 1e-300. The
+    quadratic Newton term t**2/2 is below 2**-100 y."""
+    y0 = np.log1p(eh)
+    mh, ml = expm1(-y0, np.zeros_like(y0))
+    th, tl = add(eh, el, mh, ml)
+    ph, pl = mul(eh, el, mh, ml)
+    th, tl = add(th, tl, ph, pl)
+    return fast_two_sum(y0, th + tl)
 
 
 def log(sh, sl):
     """log of a positive double-double array: one Newton step
-    y1 = y0 + (s exp(-y0) - 1) from y0 = log(hi), doubling 53 bits to ~106."""
+    y1 = y0 + (s exp(-y0) - 1) from y0 = log(hi), doubling 53 bits to ~106
+    (absolute error ~2**-90 (1 + |y|); for s near 1 use :func:`log1p`)."""
     y0 = np.log(sh)
     eh, el = exp(-y0, np.zeros_like(y0))
     th, tl = mul(sh, sl, eh, el)

@@ -31,6 +31,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_float
 
+from . import certified as _certified
 from ._common import check_same_shape, last_axis, sparse_labels
 from .floats import Format, bits_of_error, get_format, is_failure, round_float64, round_to_format, split_exact, ulp_error
 
@@ -337,20 +338,61 @@ def reference(
     from_logits: bool = False,
     max_prec: int = 4096,
     progress: Callable[[int], None] | None = None,
+    engine: str = "auto",
+    cache: bool = False,
+    workers: int = 1,
 ) -> Reference:
     """Correctly rounded reference of function ``name`` at ``args``.
 
     ``args`` are the function's array arguments (``x``; or ``y_true, y_pred``
     for the losses). Inputs are first rounded to ``fmt`` (default: the format
     of the last argument), exactly as the function under test would see them.
-    ``progress(k)`` is called with the number of points finished since the
-    last call. Row-wise functions return one value per row
+    ``progress(k)`` is called with the number of points (or rows) finished
+    since the last call. Row-wise functions return one value per row
     (``logsumexp``, losses) or per element (``softmax``, ``log_softmax``),
     with the class axis moved back for the latter.
+
+    ``engine="auto"`` settles sigmoid, log_sigmoid and softplus with the
+    certified double-double tier (:mod:`stabkit.certified`) and sends only
+    the points it cannot certify to mpmath; ``"mpmath"`` uses mpmath for
+    every point. ``cache=True`` reads and writes the on-disk cache
+    (:mod:`stabkit.cache`). ``workers > 1`` spreads the mpmath points over
+    that many processes, in chunks.
     """
     if name not in ORACLES:
         raise ValueError(f"unknown function {name!r}; known: {', '.join(ORACLES)}")
+    if engine not in ("auto", "mpmath"):
+        raise ValueError(f"unknown engine {engine!r}; use 'auto' or 'mpmath'")
     fmt = get_format(fmt) if fmt is not None else get_format(_default_format(args[-1]))
+    oracle = ORACLES[name]
+    key = None
+    if cache:
+        from . import cache as _cache
+
+        opts = {"axis": axis, "from_logits": bool(from_logits), "max_prec": max_prec}
+        key = _cache.make_key(name, fmt.name, opts, [np.asarray(a) for a in args])
+    shape, _ = _iter_points(name, args, axis, from_logits, fmt)
+    n_out = int(np.prod(shape)) if shape else 1
+    arrays = _cache.load(key, n_out) if key else None
+    if arrays is not None:
+        if progress is not None:
+            progress(n_out // (shape[-1] if oracle.kind == "rowwise" and shape else 1))
+    else:
+        arrays = _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers)
+        if key:
+            _cache.save(key, arrays)
+    out = [arrays[f].reshape(shape) for f in ("rounded", "hi", "lo", "unsettled", "precision")]
+    if oracle.kind == "rowwise" and len(shape) > 0:
+        out = [np.moveaxis(a, -1, axis) for a in out]
+    return Reference(fmt, out[0].astype(fmt.dtype), out[1], out[2], out[3], out[4])
+
+
+#: The precision recorded for points settled by the double-double tier.
+DD_PRECISION = 106
+
+
+def _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers) -> dict:
+    """Flat arrays (rounded, hi, lo, unsettled, precision) in output order."""
     shape, points = _iter_points(name, args, axis, from_logits, fmt)
     oracle = ORACLES[name]
     n_out = int(np.prod(shape)) if shape else 1
@@ -358,22 +400,78 @@ def reference(
     hi, lo = np.empty(n_out), np.empty(n_out)
     unsettled = np.zeros(n_out, bool)
     precision = np.zeros(n_out, np.int32)
+    todo = None  # indices left for mpmath (None: all)
+    if engine == "auto" and name in _certified.CERTIFIED:
+        x = round_float64(np.asarray(args[0]), fmt)
+        r, h, lw, ok = _certified.evaluate(name, x, fmt)
+        rounded[ok], hi[ok], lo[ok], precision[ok] = r[ok], h[ok], lw[ok], DD_PRECISION
+        todo = np.flatnonzero(~ok)
+        if progress is not None and ok.any():
+            progress(int(ok.sum()))
     width = shape[-1] if oracle.kind == "rowwise" and shape else 1
-    for i, pargs, n_terms in points:
-        slack = 10 + int(n_terms).bit_length()
-        start = fmt.precision + 40 + slack
-        r, vals, prec, ok = _settle(oracle.fn, pargs, fmt, slack, start, max_prec)
+    if todo is not None:
+        wanted = set(todo.tolist())
+        points = (p for p in points if p[0] in wanted)
+    if workers > 1:
+        results = _settle_parallel(name, list(points), fmt, max_prec, workers, progress)
+    else:
+        results = (_settle_point(name, p, fmt, max_prec, progress) for p in points)
+    for i, r, pair, prec, ok in results:
         sl = slice(i * width, i * width + len(r))
         rounded[sl] = r if ok else np.nan
-        hi[sl], lo[sl] = zip(*(split_exact(v) for v in vals)) if vals else ((), ())
+        if pair:
+            hi[sl], lo[sl] = zip(*pair)
         unsettled[sl] = not ok
         precision[sl] = prec
-        if progress is not None:
-            progress(1)
-    out = [a.reshape(shape) for a in (rounded, hi, lo, unsettled, precision)]
-    if oracle.kind == "rowwise" and len(shape) > 0:
-        out = [np.moveaxis(a, -1, axis) for a in out]
-    return Reference(fmt, out[0].astype(fmt.dtype), out[1], out[2], out[3], out[4])
+    return {"rounded": rounded, "hi": hi, "lo": lo, "unsettled": unsettled, "precision": precision}
+
+
+def _settle_point(name, point, fmt, max_prec, progress=None):
+    i, pargs, n_terms = point
+    slack = 10 + int(n_terms).bit_length()
+    start = fmt.precision + 40 + slack
+    r, vals, prec, ok = _settle(ORACLES[name].fn, pargs, fmt, slack, start, max_prec)
+    if progress is not None:
+        progress(1)
+    return i, r, [split_exact(v) for v in vals], prec, ok
+
+
+def _settle_chunk(name, chunk, fmt_name, max_prec):
+    fmt = get_format(fmt_name)
+    # mpf inputs travel as floats (exact) and are rebuilt here
+    out = []
+    for i, pargs, n in chunk:
+        out.append(_settle_point(name, (i, _from_wire(pargs), n), fmt, max_prec))
+    return out
+
+
+def _to_wire(pargs):
+    return tuple([float(v) for v in a] if isinstance(a, list) else (float(a) if isinstance(a, mpmath.mpf) else a) for a in pargs)
+
+
+def _from_wire(pargs):
+    return tuple([_x(v) for v in a] if isinstance(a, list) else (_x(a) if isinstance(a, float) else a) for a in pargs)
+
+
+def _settle_parallel(name, points, fmt, max_prec, workers, progress):
+    """Settle points in ``workers`` processes, in chunks of a few hundred."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    if len(points) < 200:
+        return [_settle_point(name, p, fmt, max_prec, progress) for p in points]
+    size = max(50, min(2000, len(points) // (4 * workers)))
+    chunks = [[(i, _to_wire(a), n) for i, a, n in points[k:k + size]] for k in range(0, len(points), size)]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    results = []
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_settle_chunk, name, c, fmt.name, max_prec) for c in chunks]
+        for fut in cf.as_completed(futures):
+            part = fut.result()
+            results.extend(part)
+            if progress is not None:
+                progress(len(part))
+    return results
 
 
 def _default_format(a) -> str:
