@@ -2,21 +2,31 @@
 
 Every figure is 16:9 (12.8 x 7.2 in, 1920 x 1080 pixels at 150 dpi) with
 type of at least 18 pt, and every implementation keeps one colour from the
-Okabe-Ito palette (safe for the common colour-vision deficiencies) in every
-figure: naive vermillion and accurate blue, as Herbie draws the original in
-red and the improvement in blue.
+Okabe-Ito palette (safe for the common colour-vision deficiencies) and one
+marker in every figure: naive vermillion and accurate blue, as Herbie draws
+the original in red and the improvement in blue. Lines that coincide stay
+visible: the stabkit tiers are drawn above the libraries, and each line's
+markers sit at its own offset along the line.
 
 * :func:`error_figure`: ulp error against input, one panel per format, a faint
   dot per sample and a moving average per implementation, 1 ulp marked,
-  failures (NaN/inf) drawn in a band at the top, runs where naive fails shaded;
+  failures (NaN/inf) drawn in a band at the top, runs where naive fails
+  shaded. Row-wise functions (coordinate "logit gap") get one dot per *row*:
+  the worst element's error against the row's winner gap on a log axis, the
+  mean per quarter decade as a step line, ties (gap 0) and rows with one
+  finite entry (gap inf) in separate bands at the edges;
 * :func:`values_figure`: the values against input, the reference beside them;
 * :func:`cdf_figure`: cumulative distribution of ulp error;
 * :func:`heatmap_figure`: function x implementation, colour = worst ulp error.
+
+Tick labels are chosen by priority and any that would overlap another are
+dropped after layout (:func:`declutter`).
 """
 
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib
 
@@ -24,11 +34,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
 from ._io import atomic_write  # noqa: E402
-from .floats import ordinal  # noqa: E402
+from .floats import get_format, ordinal  # noqa: E402
 
-__all__ = ["COLORS", "STYLE", "error_figure", "values_figure", "cdf_figure", "heatmap_figure", "save", "KINDS"]
+__all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
+           "rowwise_errors", "declutter", "save"]
 
 COLORS = {
     "naive": "#D55E00",  # vermillion
@@ -41,6 +53,7 @@ COLORS = {
     "reference": "#777777",
 }
 MARKERS = {"naive": "o", "stable": "s", "accurate": "D", "scipy": "^", "numpy": "v", "torch": "P", "jax": "X"}
+TIERS = ("naive", "stable", "accurate")
 KINDS = ("error", "values", "cdf")
 
 STYLE = {
@@ -61,14 +74,36 @@ STYLE = {
 
 ULP_FLOOR = 1e-2  # errors below are drawn at the floor (all "correct")
 _MAX_DOTS = 2500  # per implementation and panel, to keep the PNGs small
+GAP = "logit gap"
 
 
 def _color(name: str) -> str:
     return COLORS.get(name, "#444444")
 
 
-def _label(fmt: str, a) -> str:
-    return f"{fmt}" + (" (all inputs)" if a.sample.exhaustive else f" ({a.sample.size:,} samples)")
+def _line_style(name: str, order: list[str]) -> dict:
+    """Colour, marker and layer of ``name``'s line: tiers above libraries, and
+    markers every 1/8 of the axes, each implementation at its own offset, so
+    an implementation whose line lies under another's still shows."""
+    k = order.index(name) if name in order else 0
+    step = 0.125
+    return {"color": _color(name), "lw": 3.5 if name in TIERS else 3, "zorder": 4 if name in TIERS else 3,
+            "marker": MARKERS.get(name, "o"), "ms": 10, "mec": "white", "mew": 1.2,
+            "markevery": (step * (k + 0.5) / max(1, len(order)), step)}
+
+
+def _styled_line(ax, x, y, name: str, order: list[str], **kw) -> None:
+    """The line, then its markers above every line (zorder 5)."""
+    st = _line_style(name, order)
+    marks = {k: st.pop(k) for k in ("marker", "ms", "mec", "mew", "markevery")}
+    ax.plot(x, y, label=name, **st, **kw)
+    ax.plot(x, y, ls="none", color=st["color"], zorder=5, **marks)
+
+
+def _label(fmt: str, a, per_row: bool = True) -> str:
+    what = "rows" if per_row and a.sample.coord_name == GAP else "outputs" if a.sample.coord_name == GAP else "samples"
+    n = len(_row_ids(a.sample)[1]) if what == "rows" else a.sample.size
+    return f"{fmt}" + (" (all inputs)" if a.sample.exhaustive else f" ({n:,} {what})")
 
 
 def _panels(n: int):
@@ -87,32 +122,206 @@ def _thin(idx: np.ndarray) -> np.ndarray:
     return idx[np.linspace(0, idx.size - 1, _MAX_DOTS).astype(int)]
 
 
-def _xpos(a, c: np.ndarray) -> np.ndarray:
-    """Horizontal positions: for inputs that span the format (x, logit z,
-    logit(p)) the *ordinal* of the value, so every float gets the same width,
-    as in Herbie's plots; logit gaps as they are (on a symlog axis)."""
-    if a.sample.coord_name == "logit gap":
-        return c
-    with np.errstate(over="ignore", invalid="ignore"):
-        return ordinal(np.where(np.isfinite(c), c, np.nan).astype(a.sample.fmt.dtype), a.sample.fmt).astype(np.float64)
+# ------------------------------------------------------------ ticks
 
 
-def _xaxis(ax, a) -> None:
-    """Ticks at 0, +-1 and +-a large power of ten, at their ordinals."""
-    ax.set_xlabel(a.sample.coord_name + ("" if a.sample.coord_name == "logit gap" else " (spaced by ordinal)"))
-    if a.sample.coord_name == "logit gap":
-        ax.set_xscale("symlog", linthresh=1e-2)
-        return
-    f = a.sample.fmt
-    big = 10.0 ** round(np.log10(f.max) * 0.6)
-    vals = [-big, -1.0, 0.0, 1.0, big]
-    ax.set_xticks(ordinal(np.array(vals).astype(f.dtype), f).astype(np.float64), [_short(v) for v in vals])
+def _set_ticks(axis, ticks: list[tuple[float, str]]) -> None:
+    """Major ticks in *priority* order (:func:`declutter` drops from the end)."""
+    axis.set_major_locator(FixedLocator([t for t, _ in ticks]))
+    axis.set_ticks([t for t, _ in ticks], [s for _, s in ticks])
+
+
+def declutter(fig, pad: float = 4.0) -> None:
+    """Drop tick labels that would overlap a label of higher priority (set
+    earlier) on the same axes, x and y together, after layout."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        kept = []
+        for axis in (ax.yaxis, ax.xaxis):
+            locs = list(axis.get_majorticklocs())
+            labels = axis.get_majorticklabels()
+            keep = []
+            for loc, t in zip(locs, labels):
+                if not t.get_visible() or not t.get_text():
+                    keep.append((loc, t.get_text()))
+                    continue
+                b = t.get_window_extent(r).expanded(1, 1).padded(pad)
+                if any(b.overlaps(o) for o in kept):
+                    continue
+                kept.append(b)
+                keep.append((loc, t.get_text()))
+            if len(keep) < len(locs):
+                _set_ticks(axis, keep)
+
+
+def _pow10(k: int) -> str:
+    return "1" if k == 0 else f"$10^{{{k}}}$"
+
+
+def _log_ticks(lo: float, hi: float, max_labels: int = 6) -> list[tuple[float, str]]:
+    """Decades in [lo, hi], every ``step``-th labelled (1 first), as (tick, label)."""
+    k0, k1 = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    step = max(1, math.ceil((k1 - k0 + 1) / max_labels))
+    ks = [k for k in range(k0, k1 + 1) if k % step == 0]
+    ks.sort(key=lambda k: (k != 0, -abs(k)))
+    return [(10.0**k, _pow10(k)) for k in ks]
+
+
+def _log_minor(axis, lo: float, hi: float) -> None:
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    m = [d * 10.0**k for k in range(k0, k1 + 1) for d in range(1, 10)]
+    axis.set_minor_locator(FixedLocator([v for v in m if lo <= v <= hi]))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _nice(k: float) -> int:
+    return int(round(k / 10) * 10 if k >= 25 else round(k / 5) * 5 if k >= 8 else round(k))
+
+
+def _ordinal_ticks(fmt, lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks for an axis spaced by ordinal over [lo, hi] (ordinals): 0, +-1,
+    then large and tiny powers of ten, in that priority."""
+    f = get_format(fmt)
+    big, tiny = math.log10(f.max), -math.log10(f.smallest_subnormal)
+    vals = [0.0, 1.0, -1.0]
+    for frac in (0.85, 0.45):
+        for v in (10.0 ** _nice(frac * big), 10.0 ** -_nice(frac * tiny)):
+            vals += [v, -v]
+    out, seen = [], set()
+    for v in vals:
+        o = float(ordinal(np.array([v]).astype(f.dtype), f)[0])
+        if lo <= o <= hi and o not in seen:
+            seen.add(o)
+            out.append((o, _short(v)))
+    return out
 
 
 def _short(v: float) -> str:
     if v == 0 or abs(v) == 1:
         return f"{v:g}"
-    return f"{'-' if v < 0 else ''}1e{int(round(np.log10(abs(v))))}"
+    return f"{'-' if v < 0 else ''}1e{round(math.log10(abs(v)))}"
+
+
+def _ordinals(v: np.ndarray, fmt) -> np.ndarray:
+    """Ordinals as float64; NaN stays NaN."""
+    f = get_format(fmt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        o = ordinal(np.where(np.isnan(v), 0.0, v).astype(f.dtype), f).astype(np.float64)
+    return np.where(np.isnan(v), np.nan, o)
+
+
+# ------------------------------------------------------------ row-wise data
+
+
+def _row_ids(sample) -> tuple[np.ndarray, np.ndarray]:
+    """Per output element the index of its row (over all groups), and per row
+    its logit gap."""
+    ids, gaps, off = [], [], 0
+    for g in sample.groups:
+        x = g.args[-1]
+        per_entry = x.ndim == 2 and g.size == x.size  # softmax-like: one output per entry
+        n = x.shape[0] if per_entry else g.size
+        ids.append((np.repeat(np.arange(n), x.shape[1]) if per_entry else np.arange(n)) + off)
+        gaps.append(g.coord.ravel()[:: x.shape[1]] if per_entry else g.coord.ravel())
+        off += n
+    return np.concatenate(ids), np.concatenate(gaps)
+
+
+def rowwise_errors(a, impl: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row with a defined output: (logit gap, ulp error of the row's worst
+    element, whether any element failed). Failures have infinite error."""
+    p = a.points[impl]
+    rid, gaps = _row_ids(a.sample)
+    ok = ~p.undefined
+    worst = np.full(gaps.size, -np.inf)
+    np.maximum.at(worst, rid[ok], np.where(np.isnan(p.ulp[ok]), 0.0, p.ulp[ok]))
+    fail = np.zeros(gaps.size, bool)
+    np.logical_or.at(fail, rid[ok], p.failure[ok])
+    has = np.zeros(gaps.size, bool)
+    has[rid[ok]] = True
+    return gaps[has], worst[has], fail[has]
+
+
+class _GapAxis:
+    """A log axis over the positive finite logit gaps of ``analyses``, with a
+    band at the left for ties (gap 0) and one at the right for rows with a
+    single finite entry (gap inf); inside a band each implementation has its
+    own column."""
+
+    def __init__(self, analyses, impls: list[str]):
+        g = np.concatenate([_row_ids(a.sample)[1] for a in analyses])
+        pos = g[(g > 0) & np.isfinite(g)]
+        self.lo = 10.0 ** math.floor(math.log10(pos.min())) if pos.size else 1e-3
+        self.hi = 10.0 ** math.ceil(math.log10(pos.max())) if pos.size else 1e3
+        span = math.log10(self.hi / self.lo)
+        self.width, sep = max(0.7, 0.09 * span), max(0.3, 0.04 * span)
+        self.tie = (math.log10(self.lo) - sep - self.width, math.log10(self.lo) - sep)
+        self.has_inf = bool(np.isinf(g).any())
+        r = math.log10(self.hi) + sep
+        self.inf = (r, r + self.width) if self.has_inf else None
+        self.impls = impls
+
+    def slot(self, impl: str, band) -> tuple[float, float]:
+        """The (left, right) log10 edges of ``impl``'s column in ``band``."""
+        k, n = self.impls.index(impl), len(self.impls)
+        w = (band[1] - band[0]) / n
+        return band[0] + w * (k + 0.2), band[0] + w * (k + 0.8)
+
+    def x(self, gaps: np.ndarray, impl: str) -> np.ndarray:
+        """Positions: positive gaps as they are, 0 and inf spread over the
+        implementation's column of their band (deterministic jitter)."""
+        out = gaps.astype(np.float64).copy()
+        for band, sel in ((self.tie, gaps == 0), (self.inf, np.isinf(gaps))):
+            if band is None or not sel.any():
+                continue
+            a, b = self.slot(impl, band)
+            jitter = (np.arange(int(sel.sum())) * 0.6180339887) % 1.0
+            out[sel] = 10.0 ** (a + (b - a) * jitter)
+        return out
+
+    def centre(self, impl: str, band) -> float:
+        a, b = self.slot(impl, band)
+        return 10.0 ** ((a + b) / 2)
+
+    def apply(self, ax) -> None:
+        ax.set_xscale("log")
+        right = self.inf[1] if self.inf else math.log10(self.hi)
+        ax.set_xlim(10.0 ** self.tie[0], 10.0**right)
+        ticks = [(10.0 ** ((self.tie[0] + self.tie[1]) / 2), "0")]
+        for band in (self.tie, self.inf):
+            if band is not None:
+                ax.axvspan(10.0 ** band[0], 10.0 ** band[1], color="#EEEEEE", lw=0, zorder=0)
+        if self.inf:
+            ticks.append((10.0 ** ((self.inf[0] + self.inf[1]) / 2), "\u221e"))
+        _set_ticks(ax.xaxis, ticks + _log_ticks(self.lo, self.hi, 5))
+        _log_minor(ax.xaxis, self.lo, self.hi)
+        ax.set_xlabel("logit gap of the row")
+
+
+def _binned(x: np.ndarray, v: np.ndarray, lo: float, hi: float, per_decade: int = 4):
+    """Geometric bin centres and the mean of ``v`` per 1/per_decade decade
+    (bins with at least two points)."""
+    edges = 10.0 ** np.arange(math.log10(lo), math.log10(hi) + 1e-9, 1.0 / per_decade)
+    k = np.digitize(x, edges) - 1
+    cs, ms = [], []
+    for i in range(edges.size - 1):
+        s = k == i
+        if s.sum() >= 2:
+            cs.append(math.sqrt(edges[i] * edges[i + 1]))
+            ms.append(float(v[s].mean()))
+    return np.array(cs), np.array(ms)
+
+
+# ------------------------------------------------------------ error against input
+
+
+def _impls(a) -> list[str]:
+    """Implementations with points, libraries first so the tiers draw on top."""
+    names = [k for k, p in a.points.items() if p is not None]
+    return [n for n in names if n not in TIERS] + [n for n in names if n in TIERS]
 
 
 def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,13 +334,36 @@ def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, n
     return c[k // 2: k // 2 + c.size - k + 1], np.convolve(v, kern, "valid")
 
 
-def _shade_naive_failures(ax, a, top: float) -> None:
+def _xpos(a, c: np.ndarray) -> np.ndarray:
+    """The *ordinal* of each input (x, logit z, logit(p)), so every float gets
+    the same width, as in Herbie's plots."""
+    return _ordinals(np.where(np.isfinite(c), c, np.nan), a.sample.fmt)
+
+
+def _ordinal_xaxis(ax, a, xs: np.ndarray) -> None:
+    fin = xs[np.isfinite(xs)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (-1.0, 1.0)
+    _set_ticks(ax.xaxis, _ordinal_ticks(a.sample.fmt, lo, hi))
+    ax.set_xlabel(a.sample.coord_name + " (spaced by ordinal)")
+
+
+def _error_yaxis(ax, top: float) -> None:
+    ax.set_yscale("log")
+    ax.set_ylim(ULP_FLOOR / 2, top * 4)
+    _set_ticks(ax.yaxis, [(top, "NaN/inf"), (1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, top / 30, 5) if t[0] != 1])
+    _log_minor(ax.yaxis, ULP_FLOOR, top / 30) if math.log10(top / ULP_FLOOR) < 6 else \
+        ax.yaxis.set_minor_locator(FixedLocator([10.0**k for k in range(-2, int(math.log10(top)))]))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
+    ax.axhline(top, color="#333333", lw=0.8, ls=":", zorder=1)
+
+
+def _shade_naive_failures(ax, a) -> None:
     p = a.points.get("naive")
     if p is None:
         return
     o = np.argsort(p.coord, kind="stable")
-    fin = np.isfinite(p.coord[o])
-    o = o[fin]
+    o = o[np.isfinite(p.coord[o])]
     c, bad = _xpos(a, p.coord[o]), (p.failure | (p.ulp > 1e3))[o]
     edges = np.flatnonzero(np.diff(np.r_[0, bad.astype(int), 0]))
     runs = [(s, e) for s, e in zip(edges[::2], edges[1::2]) if e - s >= 3][:20]
@@ -139,65 +371,133 @@ def _shade_naive_failures(ax, a, top: float) -> None:
         ax.axvspan(c[s], c[e - 1], color=COLORS["naive"], alpha=0.08, lw=0, label="naive fails" if i == 0 else None)
 
 
-def error_figure(analyses: list, title: str | None = None):
-    """Ulp error against input, one panel per format (FunctionAnalysis list)."""
+def _cap_top(a) -> tuple[float, float]:
+    finite = [p.ulp[np.isfinite(p.ulp)] for p in a.points.values() if p is not None]
+    cap = min(max([float(np.max(f)) for f in finite if f.size] + [10.0]), 1e30)
+    return cap, cap * 30
+
+
+def _error_panel(ax, a) -> None:
+    """Elementwise: a dot per input, moving average of log10(ulp) per implementation."""
+    cap, top = _cap_top(a)
+    order = _impls(a)
+    for name in order:
+        p = a.points[name]
+        ok = ~p.undefined & np.isfinite(p.coord)
+        u = np.where(p.failure, top, np.clip(p.ulp, ULP_FLOOR, cap))
+        xs = _xpos(a, p.coord)
+        idx = _thin(np.flatnonzero(ok))
+        ax.scatter(xs[idx], u[idx], s=6, alpha=0.12, color=_color(name), lw=0, rasterized=True, zorder=2)
+        c, m = _moving_average(xs[ok], np.log10(u[ok]), max(5, ok.sum() // 60))
+        _styled_line(ax, c, 10**m, name, order)
+    _shade_naive_failures(ax, a)
+    _error_yaxis(ax, top)
+    ax.set_ylabel("ulp error")
+    _ordinal_xaxis(ax, a, _xpos(a, a.sample.groups[0].coord))
+
+
+def _rowwise_panel(ax, a, gx: _GapAxis) -> None:
+    """Row-wise: a dot per row (its worst element) against the row's gap, the
+    mean of log10(ulp) per quarter decade as steps, ties and single-entry rows
+    as a dot column and a marker per implementation in the edge bands."""
+    cap, top = _cap_top(a)
+    order = _impls(a)
+    for name in order:
+        gap, worst, fail = rowwise_errors(a, name)
+        u = np.where(fail, top, np.clip(worst, ULP_FLOOR, cap))
+        xs = gx.x(gap, name)
+        idx = _thin(np.flatnonzero(np.isfinite(xs) | (gap == 0)))
+        ax.scatter(xs[idx], u[idx], s=12, alpha=0.18, color=_color(name), lw=0, rasterized=True, zorder=2)
+        pos = (gap > 0) & np.isfinite(gap)
+        c, m = _binned(gap[pos], np.log10(u[pos]), gx.lo, gx.hi)
+        _styled_line(ax, c, 10**m, name, order, drawstyle="steps-mid")
+        style = _line_style(name, order)
+        for band, sel in ((gx.tie, gap == 0), (gx.inf, np.isinf(gap))):
+            if band is not None and sel.any():
+                ax.plot([gx.centre(name, band)], [10 ** np.log10(u[sel]).mean()], ls="none", zorder=5,
+                        **{k: v for k, v in style.items() if k not in ("lw", "markevery", "zorder")})
+    _error_yaxis(ax, top)
+    ax.set_ylabel("ulp error")
+    gx.apply(ax)
+
+
+def error_figure(analyses: list, title: str | None = None, subject: str | None = None):
+    """Ulp error against input, one panel per format (FunctionAnalysis list);
+    for row-wise functions one dot per row: its worst element against its gap.
+    ``subject`` names the function in the default title (``loss:probs`` for
+    the from-probabilities variant)."""
+    rowwise = analyses[0].sample.coord_name == GAP
+    subject = subject or analyses[0].function
+    if title is None:
+        title = f"{_short_name(subject)}: worst ulp error of each row against its logit gap" if rowwise \
+            else f"{subject.replace(':probs', ' (from probabilities)')}: ulp error against input"
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
-        top = None
+        gx = _GapAxis(analyses, _impls(analyses[0])) if rowwise else None
         for ax, a in zip(axes, analyses):
-            pts = {k: p for k, p in a.points.items() if p is not None}
-            finite = [p.ulp[np.isfinite(p.ulp)] for p in pts.values()]
-            cap = min(max([float(np.max(f)) for f in finite if f.size] + [10.0]), 1e30)
-            top = cap * 30
-            for name, p in pts.items():
-                ok = ~p.undefined & np.isfinite(p.coord)
-                u = np.where(p.failure, top, np.clip(p.ulp, ULP_FLOOR, cap))
-                idx = _thin(np.flatnonzero(ok))
-                xs = _xpos(a, p.coord)
-                ax.scatter(xs[idx], u[idx], s=6, alpha=0.12, color=_color(name), lw=0, rasterized=True)
-                c, m = _moving_average(xs[ok], np.log10(u[ok]), max(5, ok.sum() // 60))
-                ax.plot(c, 10**m, color=_color(name), lw=3, label=name)
-            _shade_naive_failures(ax, a, top)
-            ax.axhline(1.0, color="#333333", lw=1, ls="--")
-            ax.axhline(top, color="#333333", lw=0.8, ls=":")
-            ax.set_yscale("log")
-            ax.set_ylim(ULP_FLOOR / 2, top * 4)
-            ax.text(0.99, top, "NaN/inf ", transform=ax.get_yaxis_transform(), va="top", ha="right", fontsize=18)
+            _rowwise_panel(ax, a, gx) if rowwise else _error_panel(ax, a)
             ax.set_title(_label(a.fmt, a))
-            ax.set_ylabel("ulp error")
-            _xaxis(ax, a)
-        _legend(fig, axes)
-        fig.suptitle(title or f"{analyses[0].function}: error against input")
+        _legend(fig, axes, analyses)
+        fig.suptitle(title)
+        declutter(fig)
     return fig
 
 
+# ------------------------------------------------------------ values, cdf
+
+
 def values_figure(analyses: list, title: str | None = None):
-    """Values against input (the winner's output for row-wise functions), the
-    reference as a grey line; NaN/inf results drawn as crosses on the top edge."""
+    """Values against input (the winner's output for row-wise functions), both
+    axes spaced by ordinal, the correctly rounded reference as a grey line;
+    failures (NaN/inf where the exact value is finite) as crosses in a band
+    at the top."""
+    rowwise = analyses[0].sample.coord_name == GAP
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
+        gx = _GapAxis(analyses, _impls(analyses[0])) if rowwise else None
         for ax, a in zip(axes, analyses):
-            pts = {k: p for k, p in a.points.items() if p is not None}
-            any_p = next(iter(pts.values()))
-            sel = any_p.winner & ~any_p.undefined & np.isfinite(any_p.coord)
+            order = _impls(a)
+            any_p = a.points[order[0]]
+            sel = any_p.winner & ~any_p.undefined & ~np.isnan(any_p.coord)
             o = np.flatnonzero(sel)[np.argsort(any_p.coord[sel], kind="stable")]
-            xs = _xpos(a, any_p.coord)
-            _xaxis(ax, a)
-            ax.plot(xs[o], any_p.exact[o], color=COLORS["reference"], lw=5, alpha=0.6, label="reference")
-            fin = any_p.exact[o][np.isfinite(any_p.exact[o])]
-            hi = float(np.max(np.abs(fin))) if fin.size else 1.0
-            for name, p in pts.items():
-                idx = _thin(o)
-                good = np.isfinite(p.y[idx])
-                ax.scatter(xs[idx][good], p.y[idx][good], s=10, alpha=0.4, color=_color(name), lw=0,
-                           marker=MARKERS.get(name, "o"), label=name, rasterized=True)
-                bad = idx[~good]
-                ax.scatter(xs[bad], np.full(bad.size, hi * 10), s=60, color=_color(name), marker="x")
-            ax.set_yscale("symlog", linthresh=1e-300 if a.fmt == "float64" else 1e-40)
+            fmt = a.sample.fmt
+            ref = _ordinals(any_p.rounded, fmt)
+            ys = {n: _ordinals(np.where(a.points[n].failure, np.nan, a.points[n].y), fmt) for n in order}
+            allv = np.concatenate([ref[o]] + [ys[n][o] for n in order])
+            allv = allv[np.isfinite(allv)]
+            lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (-1.0, 1.0)
+            band = hi + 0.2 * max(hi - lo, 1.0)
+            if rowwise:
+                xr = gx.x(any_p.coord, order[0])
+            else:
+                xr = _xpos(a, any_p.coord)
+            keep = o[np.isfinite(xr[o]) & np.isfinite(ref[o])]
+            ax.plot(xr[keep], ref[keep], color=COLORS["reference"], lw=6, alpha=0.6, zorder=1, label="reference")
+            idx = _thin(o)
+            for name in order:
+                p = a.points[name]
+                xs = gx.x(p.coord, name) if rowwise else xr
+                y = np.where(p.failure, band, ys[name])
+                good = idx[np.isfinite(y[idx]) & np.isfinite(xs[idx])]
+                fail = good[p.failure[good]]
+                ok = good[~p.failure[good]]
+                ax.scatter(xs[ok], y[ok], s=40, alpha=0.5, color=_color(name), lw=0, marker=MARKERS.get(name, "o"),
+                           rasterized=True, zorder=3 if name in TIERS else 2)
+                ax.scatter(xs[fail], y[fail], s=80, color=_color(name), marker="x", lw=2, zorder=3)
+            ax.set_ylim(lo - 0.05 * max(hi - lo, 1.0), band + 0.06 * max(hi - lo, 1.0))
+            _set_ticks(ax.yaxis, [(band, "NaN/inf")] + _ordinal_ticks(fmt, lo, hi))
+            ax.axhline(band, color="#333333", lw=0.8, ls=":", zorder=1)
+            if rowwise:
+                gx.apply(ax)
+                ax.set_ylabel("value (by ordinal)")
+            else:
+                _ordinal_xaxis(ax, a, xr[o])
+                ax.set_ylabel("value (by ordinal)")
             ax.set_title(_label(a.fmt, a))
-            ax.set_ylabel("value")
-        _legend(fig, axes)
-        fig.suptitle(title or f"{analyses[0].function}: values (x = NaN/inf on top)")
+        _legend(fig, axes, analyses, lines=False, reference=True)
+        what = "the winner's output against its row's logit gap" if rowwise else "values against input"
+        fig.suptitle(title or f"{_short_name(analyses[0].function)}: {what} (\u00d7 = NaN/inf)")
+        declutter(fig)
     return fig
 
 
@@ -207,23 +507,35 @@ def cdf_figure(analyses: list, title: str | None = None):
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
         for ax, a in zip(axes, analyses):
-            for name, p in a.points.items():
-                if p is None:
-                    continue
+            order = _impls(a)
+            hi = 10.0
+            for name in order:
+                p = a.points[name]
                 u = np.sort(np.clip(p.ulp[~p.undefined], ULP_FLOOR, None))
                 frac = np.arange(1, u.size + 1) / max(1, u.size)
                 keep = np.isfinite(u)
-                ax.step(u[keep], frac[keep], where="post", color=_color(name), lw=3, label=name)
-            ax.axvline(0.5, color="#333333", lw=1, ls="--")
-            ax.axvline(1.0, color="#333333", lw=1, ls=":")
+                if keep.any():
+                    hi = max(hi, float(u[keep][-1]))
+                _styled_line(ax, u[keep], frac[keep], name, order, drawstyle="steps-post")
+            ax.axvline(0.5, color="#333333", lw=1, ls="--", zorder=1)
+            ax.axvline(1.0, color="#333333", lw=1, ls=":", zorder=1)
             ax.set_xscale("log")
+            hi = 10.0 ** math.ceil(math.log10(hi))
+            ax.set_xlim(ULP_FLOOR / 1.5, hi * 1.5)
+            _set_ticks(ax.xaxis, _log_ticks(ULP_FLOOR, hi, 5))
+            ax.xaxis.set_minor_locator(FixedLocator([10.0**k for k in range(-2, int(math.log10(hi)) + 1)]))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_ylim(0, 1.02)
-            ax.set_xlabel("ulp error")
-            ax.set_ylabel("share of inputs")
-            ax.set_title(_label(a.fmt, a))
-        _legend(fig, axes)
+            ax.set_xlabel("ulp error (0.5 dashed, 1 dotted)")
+            ax.set_ylabel("share of outputs")
+            ax.set_title(_label(a.fmt, a, per_row=False))
+        _legend(fig, axes, analyses)
         fig.suptitle(title or f"{analyses[0].function}: cumulative ulp error")
+        declutter(fig)
     return fig
+
+
+# ------------------------------------------------------------ summary
 
 
 _SHORT = {"binary_crossentropy": "binary CE", "sparse_categorical_crossentropy": "sparse CE",
@@ -276,18 +588,25 @@ def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failure
     return fig
 
 
-def _legend(fig, axes) -> None:
-    handles, labels = {}, []
+def _legend(fig, axes, analyses, lines: bool = True, reference: bool = False) -> None:
+    """One legend for the figure: every implementation with points, in the
+    order of COLORS, with its colour and marker."""
+    from matplotlib.lines import Line2D
+
+    names = list(dict.fromkeys(n for a in analyses for n, p in a.points.items() if p is not None))
+    names.sort(key=lambda n: list(COLORS).index(n) if n in COLORS else len(COLORS))
+    handles = [Line2D([], [], color=COLORS["reference"], lw=6, alpha=0.6)] if reference else []
+    labels = ["reference"] if reference else []
+    for n in names:
+        handles.append(Line2D([], [], color=_color(n), lw=3.5 if lines else 0, marker=MARKERS.get(n, "o"), ms=12,
+                              mec="white", mew=1.2))
+        labels.append(n)
     for ax in axes:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in handles:
-                handles[l] = h
-                labels.append(l)
-    leg = fig.legend([handles[l] for l in labels], labels, loc="outside right center", ncol=1,
-                     frameon=False, markerscale=2)
-    for h in leg.legend_handles:
-        if hasattr(h, "set_alpha"):
-            h.set_alpha(1)
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab == "naive fails" and lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside right center", ncol=1, frameon=False)
 
 
 def save(fig, path: str, formats=("png",)) -> list[str]:

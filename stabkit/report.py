@@ -222,8 +222,8 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
         for a in rep.analyses:
             by_fn.setdefault(variant_name(a), []).append(a)
         for name, group in by_fn.items():
-            title = f"{name.replace(PROBS, ' (from probabilities)')}: ulp error against input"
-            written += plots.save(plots.error_figure(group, title), os.path.join(fdir, figure_name(name)), figure_formats)
+            fig = plots.error_figure(group, subject=name)
+            written += plots.save(fig, os.path.join(fdir, figure_name(name)), figure_formats)
             if progress:
                 progress(name)
         rows, impls, worst, fails = summary_matrix(rep)

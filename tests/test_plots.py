@@ -1,4 +1,7 @@
-"""Figures: produced, slide-sized, large type, one colour per implementation."""
+"""Figures: produced, slide-sized, large type, clean ticks, one colour per
+implementation, and the row-wise figure showing the stable tier's breakdown."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from stabkit.analysis import analyze
 from stabkit.thirdparty import tier_impl
 
 TIERS = [tier_impl(t) for t in ("naive", "stable", "accurate")]
+FIGURES = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}
 
 
 @pytest.fixture(scope="module")
@@ -17,21 +21,93 @@ def analyses():
     return [analyze("softplus", f, TIERS, 300, 0, exhaustive=False) for f in ("float32", "float64")]
 
 
+@pytest.fixture(scope="module")
+def rows():
+    return [analyze("log_softmax", f, TIERS, 150, 0) for f in ("float32", "float64")]
+
+
 def _texts(fig):
     return [t for t in fig.findobj(lambda o: hasattr(o, "get_fontsize") and hasattr(o, "get_text")) if t.get_text().strip()]
 
 
-@pytest.mark.parametrize("kind", ["error", "values", "cdf"])
-def test_figures_are_slides(analyses, kind, tmp_path):
-    fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
+def _overlapping_ticks(fig):
+    """Pairs of tick labels (x and y of one axes together) whose boxes overlap."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    bad = []
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(r) for t in labels]
+        bad += [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes))
+                for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+    return bad
+
+
+def _check_slide(fig, path):
     assert min(t.get_fontsize() for t in _texts(fig)) >= 18
     lines = {l.get_label(): to_hex(l.get_color()) for ax in fig.axes for l in ax.get_lines() if l.get_label() in plots.COLORS}
     assert lines and all(c == plots.COLORS[k].lower() for k, c in lines.items())
-    (png,) = plots.save(fig, str(tmp_path / kind))
+    assert not _overlapping_ticks(fig)
+    (png,) = plots.save(fig, str(path))
     im = Image.open(png)
     assert im.size == (1920, 1080) and im.info["dpi"][0] >= 149.9
     assert len(set(np.asarray(im.convert("L")).ravel().tolist())) > 10  # not blank
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(path.parent.glob(".tmp-*"))
+    return png
+
+
+@pytest.mark.parametrize("kind", ["error", "values", "cdf"])
+def test_figures_are_slides(analyses, kind, tmp_path):
+    _check_slide(FIGURES[kind](analyses), tmp_path / kind)
+
+
+@pytest.mark.parametrize("kind", ["error", "values", "cdf"])
+def test_rowwise_figures_are_slides(rows, kind, tmp_path):
+    _check_slide(FIGURES[kind](rows), tmp_path / kind)
+
+
+def test_figures_are_deterministic(rows, tmp_path):
+    a = plots.save(plots.error_figure(rows), str(tmp_path / "a"))[0]
+    b = plots.save(plots.error_figure(rows), str(tmp_path / "b"))[0]
+    assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+def test_values_ticks_do_not_crowd_zero(analyses):
+    """The values axis is spaced by ordinal: a handful of labels, none overlapping near 0."""
+    fig = plots.values_figure(analyses)
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert "NaN/inf" in labels and "0" in labels and 3 <= len(labels) <= 8
+
+
+def test_rowwise_errors_per_row(rows):
+    """One value per row (the worst element), failures marked, the gap kept."""
+    a = rows[0]
+    gap, worst, fail = plots.rowwise_errors(a, "stable")
+    n_rows = sum(g.args[0].shape[0] for g in a.sample.groups)
+    assert gap.size == worst.size == fail.size == n_rows
+    p = a.points["stable"]
+    assert worst.max() == p.ulp[~p.undefined].max()
+    g2, _, f2 = plots.rowwise_errors(a, "naive")
+    assert f2.any() and np.array_equal(gap, g2) and (gap == 0).any()
+
+
+def test_rowwise_figure_shows_the_stable_breakdown(rows):
+    """The stable tier returns 0 for the winner's log-probability past a gap
+    of about 17 (float32) / 36 (float64): the plotted step reaches > 1e6 ulp
+    (float32) and > 1e14 (float64) there, while the accurate tier stays < 1 ulp;
+    ties (gap 0) are drawn in their own band left of the log axis."""
+    fig = plots.error_figure(rows)
+    for ax, big, past in zip(fig.axes, (1e6, 1e14), ((20, 100), (40, 700))):
+        lines = {l.get_label(): l for l in ax.get_lines()}
+        assert ax.get_xscale() == "log"
+        x, y = (np.asarray(v) for v in lines["stable"].get_data())
+        assert y[(x > past[0]) & (x < past[1])].max() > big and y[x < 1].max() < 10
+        x, y = (np.asarray(v) for v in lines["accurate"].get_data())
+        assert y.max() < 1
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert labels[0] == "0" and "1" in labels
+    assert "worst ulp error of each row" in fig._suptitle.get_text()
 
 
 def test_heatmap_and_vector_formats(tmp_path):
