@@ -263,3 +263,6 @@ cli_report.register(app)
 
 from . import cli_train  # noqa: E402
 cli_train.register(app)
+
+from . import cli_slides  # noqa: E402
+cli_slides.register(app)

@@ -1,0 +1,474 @@
+"""The lecture's numerical figures: softmax, the loss curves, round-off, the
+three tiers against correctly rounded references, ``from_logits``, the
+learning rate, multi-label outputs.
+
+Each function takes ``(data, budget)`` and returns a :class:`~stabkit.slides.Slide`
+whose caption numbers are computed here, in the same run. Errors are measured
+as the report measures them: against :func:`stabkit.reference.reference`
+(mpmath, correctly rounded), in ulps, NaN/inf where the exact value is finite
+counted as failures and drawn in a band at the top.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import accurate, naive, stable
+from .plots import COLORS, MARKERS
+from .reference import reference
+from .slides import Slide, slide
+
+__all__ = [
+    "FORMAT_COLORS",
+    "TIER_MODULES",
+    "correct_digits",
+    "crossentropy_logits",
+    "gradient_descent",
+    "log_softmax_gap",
+    "loss_curves",
+    "multilabel",
+    "roundoff",
+    "sigmoid_tiers",
+    "softmax_example",
+]
+
+TIER_MODULES = {"naive": naive, "stable": stable, "accurate": accurate}
+#: colours of things that are not tiers, from the rest of the Okabe-Ito palette
+#: (the tiers keep stabkit.plots.COLORS everywhere)
+FORMAT_COLORS = {"float64": "#000000", "float32": "#009E73", "float16": "#CC79A7"}
+NEUTRAL = ("#000000", "#009E73", "#CC79A7", "#56B4E9")
+ULP_FLOOR = 1e-2  # as stabkit.plots: errors below are drawn at the floor
+
+
+def _tier_line(ax, x, y, tier: str, k: int, label: str | None = None, ls: str = "-", n: int = 3) -> None:
+    """A tier's line in its colour, with its markers at its own offset so
+    coinciding lines stay visible (as stabkit.plots draws them)."""
+    ax.plot(x, y, color=COLORS[tier], lw=3.5, ls=ls, label=label or tier, zorder=3 + k * 0.1,
+            marker=MARKERS[tier], ms=9, mec="white", mew=1.0, markevery=(0.1 * (k + 0.5) / n, 0.1))
+
+
+def _ulp_axis(ax, top: float, xlabel: str, band: bool = True) -> None:
+    """Log ulp-error axis from the floor up, with a NaN/inf band at ``top``
+    when ``band``."""
+    ax.set_yscale("log")
+    ax.set_ylim(ULP_FLOOR / 2, top * 4 if band else top / 10)
+    ks = list(range(-2, int(math.log10(top / 30)) + 1))
+    step = max(1, math.ceil(len(ks) / 6))
+    ticks = [10.0**k for k in ks if k % step == 0 or k == 0]
+    labels = [("1" if t == 1 else f"$10^{{{round(math.log10(t))}}}$") for t in ticks]
+    ax.set_yticks(ticks + [top] * band, labels + ["NaN/inf"] * band)
+    ax.minorticks_off()
+    ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
+    if band:
+        ax.axhline(top, color="#333333", lw=0.8, ls=":", zorder=1)
+    ax.set_ylabel("ulp error")
+    ax.set_xlabel(xlabel)
+
+
+def _envelope(x: np.ndarray, err: np.ndarray, fail: np.ndarray, width: int):
+    """The worst error of each run of ``width`` consecutive inputs (failures
+    excluded), at the run's middle input, and whether the run had a failure."""
+    n = x.size // width * width
+    e = np.where(fail, np.nan, err)[:n].reshape(-1, width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-failure runs give NaN
+        worst = np.nanmax(e, axis=1)
+    return x[:n].reshape(-1, width)[:, width // 2], worst, fail[:n].reshape(-1, width).any(axis=1)
+
+
+def _ulp_top(errs) -> float:
+    finite = [float(np.max(e[np.isfinite(e)])) for e in errs if np.isfinite(e).any()]
+    return 10.0 ** math.ceil(math.log10(max(finite + [10.0]) * 30))
+
+
+def _draw_errors(ax, x, err, fail, top, tier, k, ls="-", label=None, n=3):
+    """The error line (failures cut out) and a cross per failure in the band."""
+    y = np.where(fail, np.nan, np.clip(err, ULP_FLOOR, None))
+    _tier_line(ax, x, y, tier, k, label, ls, n)
+    if fail.any():
+        ax.scatter(x[fail], np.full(int(fail.sum()), top), marker="x", s=70, lw=2, color=COLORS[tier], zorder=4)
+
+
+def _fmt(v: float, digits: int = 2) -> str:
+    """A measured number for a caption: 3 significant digits, or '1.2e+07'."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    return f"{v:.{digits + 1}g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{digits}e}"
+
+
+# ------------------------------------------------------------ softmax, logistic
+
+
+@slide("02-softmax-example")
+def softmax_example(data, budget) -> Slide:
+    """z -> a for the lecture's 4-class example, and the 2-class case."""
+    z = np.array([0.80, 0.39, 0.10, 0.95])  # ln(a) + 2 for a = 0.30, 0.20, 0.15, 0.35, to two decimals
+    a = accurate.softmax(z)
+    z2 = 0.9
+    a1 = float(accurate.sigmoid(np.array(z2)))
+    two = accurate.softmax(np.array([z2, 0.0]))
+    fig, axes = plt.subplots(1, 3, layout="constrained", gridspec_kw={"width_ratios": [4, 4, 2.6]})
+    cls = [f"{j}" for j in range(1, 5)]
+    for ax, vals, title, color in ((axes[0], z, "logits $z_j$", NEUTRAL[3]), (axes[1], a, "$a_j$ = softmax$(z)_j$", NEUTRAL[1])):
+        bars = ax.bar(cls, vals, color=color, width=0.65)
+        ax.bar_label(bars, [f"{v:.2f}" for v in vals], padding=4)
+        ax.set_title(title)
+        ax.set_xlabel("class $j$")
+        ax.set_ylim(0, max(vals) * 1.22)
+    axes[1].text(0.5, 0.93, f"sum = {a.sum():.2f}", transform=axes[1].transAxes, ha="center")
+    bars = axes[2].bar(["$a_1$", "$a_2$"], [a1, 1 - a1], color=[NEUTRAL[1], "#999999"], width=0.6)
+    axes[2].bar_label(bars, [f"{a1:.2f}", f"{1 - a1:.2f}"], padding=4)
+    axes[2].set_ylim(0, 1.0)
+    axes[2].set_title(f"2 classes, $z$ = {z2}")
+    axes[2].set_xlabel("$a_1 = g(z)$, $a_2 = 1 - a_1$", fontsize=16)
+    fig.suptitle("softmax turns logits into probabilities; logistic regression is its 2-class case")
+    cap = (f"Softmax of z = ({', '.join(f'{v:.2f}' for v in z)}) gives a = ({', '.join(f'{v:.2f}' for v in a)}), "
+           f"sum {a.sum():.2f}; logistic regression at z = {z2}: a1 = sigmoid(z) = {a1:.2f}, a2 = {1 - a1:.2f}, "
+           f"the same as softmax([{z2}, 0]) = ({two[0]:.2f}, {two[1]:.2f}).")
+    return Slide(softmax_example.slide_name, fig, cap)
+
+
+@slide("03-loss-curves")
+def loss_curves(data, budget) -> Slide:
+    """-log(a) for y = 1 and -log(1 - a) for y = 0."""
+    a = np.linspace(0.0025, 0.9975, 800)
+    fig, ax = plt.subplots(layout="constrained")
+    ax.plot(a, -np.log(a), color=NEUTRAL[0], lw=3.5, label="$y = 1$: $-\\log(a)$")
+    ax.plot(a, -np.log1p(-a), color=NEUTRAL[2], lw=3.5, ls="--", label="$y = 0$: $-\\log(1 - a)$")
+    a1 = float(accurate.sigmoid(np.array(0.9)))
+    l1, l0 = -math.log(a1), -math.log1p(-a1)
+    for y, val, c, dx in ((l1, l1, NEUTRAL[0], -0.06), (l0, l0, NEUTRAL[2], 0.04)):
+        ax.plot([a1], [y], "o", ms=12, color=c, zorder=5)
+        ax.annotate(f"{val:.2f}", (a1, y), xytext=(a1 + dx, y + 0.45), ha="center",
+                    arrowprops={"arrowstyle": "-", "color": c})
+    ax.axvline(a1, color="#999999", lw=1, ls=":")
+    ax.set_ylim(0, 6)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("$a$ = predicted probability that $y = 1$")
+    ax.set_ylabel("loss")
+    ax.legend(loc="upper center", frameon=False)
+    ax.set_title(f"cross-entropy: small when $a$ agrees with $y$ (marked: $a$ = {a1:.2f})")
+    cap = (f"Binary cross-entropy -log(a) (y = 1) and -log(1 - a) (y = 0); at a = {a1:.2f} (z = 0.9) the loss is "
+           f"{l1:.2f} if y = 1 and {l0:.2f} if y = 0; both grow without bound as a reaches the wrong end.")
+    return Slide(loss_curves.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ round-off
+
+
+@slide("04-roundoff")
+def roundoff(data, budget) -> Slide:
+    """2/10000 two ways, and the relative error of (1 + t) - (1 - t) against t."""
+    x1 = 2 / 10000
+    x2 = (1 + 1 / 10000) - (1 - 1 / 10000)
+    r2 = abs(x2 - x1) / x1  # 2/10000 is the correctly rounded 2t for t = 1/10000
+    fig, (ax_t, ax) = plt.subplots(1, 2, layout="constrained", gridspec_kw={"width_ratios": [1, 1.25]})
+    ax_t.axis("off")
+    lines = [("x1 = 2/10000", f"{x1:.18f}"), ("x2 = (1 + 1/10000) - (1 - 1/10000)", f"{x2:.18f}")]
+    y = 0.86
+    for code, shown in lines:
+        ax_t.text(0.0, y, code, family="monospace", fontsize=17, transform=ax_t.transAxes)
+        ax_t.text(0.06, y - 0.09, "\u2192 " + shown, family="monospace", fontsize=20, transform=ax_t.transAxes,
+                  color=COLORS["naive"] if "1 +" in code else COLORS["accurate"])
+        y -= 0.3
+    eps64 = float(np.finfo(np.float64).eps)
+    ax_t.text(0.0, 0.2, f"Python floats (float64), printed to 18 digits\nrelative error of x2: {r2:.1e}"
+              f"\n= {r2 / eps64:.0f} \u00d7 \u03b5 (\u03b5 = {eps64:.1e})", transform=ax_t.transAxes, fontsize=17, va="top")
+    t64 = np.logspace(-17, -0.5, 6 * budget.points)
+    worst = {}
+    for fmt, ls in (("float64", "-"), ("float32", "--")):
+        dt = np.dtype(fmt)
+        t = t64.astype(dt)
+        one = dt.type(1)
+        c = (one + t) - (one - t)
+        exact = 2 * t.astype(np.float64)  # doubling is exact
+        rel = np.abs(c.astype(np.float64) - exact) / exact
+        eps = float(np.finfo(dt).eps)
+        ax.scatter(t, np.clip(rel, 1e-19, None), s=9, color=FORMAT_COLORS[fmt], alpha=0.45, lw=0, rasterized=True)
+        ax.plot(t64, np.minimum(eps / t64, 1.0), color=FORMAT_COLORS[fmt], lw=2.5, ls=ls, label=f"{fmt}: \u03b5/t")
+        ax.axhline(eps, color=FORMAT_COLORS[fmt], lw=1.2, ls=":")
+        ax.text(2e-17, eps * 1.6, f"{fmt} \u03b5", color=FORMAT_COLORS[fmt], fontsize=16)
+        worst[fmt] = (float(t[rel >= 1].max()) if (rel >= 1).any() else math.nan, eps)
+    ax.plot([1e-4], [r2], "o", ms=13, mfc="none", mec=COLORS["naive"], mew=2.5, zorder=5)
+    ax.annotate("x2", (1e-4, r2), xytext=(1e-3, r2 * 300), color=COLORS["naive"],
+                arrowprops={"arrowstyle": "-", "color": COLORS["naive"]})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-19, 30)
+    ax.set_xlim(1e-17, 1)
+    ax.set_xticks([1e-16, 1e-12, 1e-8, 1e-4, 1])
+    ax.set_yticks([1e-18, 1e-14, 1e-10, 1e-6, 1e-2, 1], ["$10^{-18}$", "$10^{-14}$", "$10^{-10}$", "$10^{-6}$", "$10^{-2}$", "1"])
+    ax.minorticks_off()
+    ax.set_xlabel("t")
+    ax.set_ylabel("relative error of (1 + t) \u2212 (1 \u2212 t)")
+    ax.legend(loc="lower left", frameon=False, fontsize=16)
+    fig.suptitle("round-off: subtracting nearly equal numbers loses digits")
+    cap = (f"2/10000 prints as {x1:.18f}, (1 + 1/10000) - (1 - 1/10000) as {x2:.18f} (relative error {r2:.1e}, "
+           f"{r2 / eps64:.0f} eps); the cancelling form's error grows as eps/t and is total (the result is 0) "
+           f"from t = {worst['float32'][0]:.1e} in float32 and {worst['float64'][0]:.1e} in float64.")
+    return Slide(roundoff.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ the tiers
+
+
+def _overflow(ax, lo, hi, text) -> None:
+    """Shade where the naive formula's exp overflows (legend entry ``text``)."""
+    ax.axvspan(lo, hi, color=COLORS["naive"], alpha=0.12, lw=0, label=text)
+
+
+@slide("05a-sigmoid-tiers")
+def sigmoid_tiers(data, budget) -> Slide:
+    """sigmoid in float32: values and ulp error of the three tiers."""
+    x = np.linspace(-110, 25, budget.points).astype(np.float32)
+    ref = reference("sigmoid", x, fmt="float32")
+    big = float(np.log(np.finfo(np.float32).max))  # exp(-x) overflows below -big
+    ys = {t: m.sigmoid(x) for t, m in TIER_MODULES.items()}
+    errs = {t: ref.ulp_error(y) for t, y in ys.items()}
+    fails = {t: ref.failures(y) for t, y in ys.items()}
+    top = _ulp_top(errs.values())
+    fig, (ax_v, ax_e) = plt.subplots(1, 2, layout="constrained")
+    zero = 1e-47
+    ax_v.plot(x, np.where(ref.rounded > 0, ref.rounded, np.nan), color=COLORS["reference"], lw=9, alpha=0.45,
+              label="exact (mpmath)", zorder=2)
+    width = max(1, x.size // 50)
+    for k, (t, y) in enumerate(ys.items()):
+        _tier_line(ax_v, x, np.where(y > 0, y, zero), t, k)
+        _draw_errors(ax_e, *_envelope(x, errs[t], fails[t], width), top, t, k)
+    ax_v.set_yscale("log")
+    ax_v.set_ylim(zero / 5, 30)
+    ax_v.set_yticks([zero, 1e-40, 1e-30, 1e-20, 1e-10, 1], ["0", "$10^{-40}$", "$10^{-30}$", "$10^{-20}$", "$10^{-10}$", "1"])
+    ax_v.minorticks_off()
+    ax_v.set_xlabel("x")
+    ax_v.set_ylabel("sigmoid(x)")
+    _ulp_axis(ax_e, top, "x", band=any(f.any() for f in fails.values()))
+    ax_e.set_ylabel(f"ulp error (worst of {width} inputs)")
+    for ax in (ax_v, ax_e):
+        _overflow(ax, -110, -big, "exp(\u2212x) overflows")
+        ax.set_xlim(-110, 25)
+    naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
+    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    fig.suptitle("sigmoid in float32: the three tiers against the exact value")
+    w = {t: float(np.nanmax(np.where(fails[t], np.nan, e))) for t, e in errs.items()}
+    cap = (f"sigmoid in float32 on {x.size} inputs in [-110, 25]: naive 1/(1+exp(-x)) returns 0 for "
+           f"{int(naive_zero.sum())} inputs from x = {float(x[naive_zero].max()):.1f} down (exp(-x) overflows past "
+           f"x = -{big:.2f}), where the exact value is as large as {float(ref.rounded[naive_zero].max()):.1e}; worst ulp error "
+           f"naive {_fmt(w['naive'])}, stable {_fmt(w['stable'])}, accurate {_fmt(w['accurate'])}.")
+    return Slide(sigmoid_tiers.slide_name, fig, cap)
+
+
+@slide("05b-log-softmax-gap")
+def log_softmax_gap(data, budget) -> Slide:
+    """log-softmax of rows (g, 0, 0, 0) in float32 as the gap g grows."""
+    g = np.logspace(-1, math.log10(300), budget.points).astype(np.float32)
+    rows = np.zeros((g.size, 4), np.float32)
+    rows[:, 0] = g
+    ref = reference("log_softmax", rows, fmt="float32")
+    big = float(np.log(np.finfo(np.float32).max))
+    ys = {t: m.log_softmax(rows) for t, m in TIER_MODULES.items()}
+    errs, fails = {}, {}
+    for t, y in ys.items():
+        e, f = ref.ulp_error(y), ref.failures(y)
+        errs[t] = np.max(np.where(f, 0, e), axis=1)
+        fails[t] = f.any(axis=1)
+    top = _ulp_top(errs.values())
+    fig, (ax_v, ax_e) = plt.subplots(1, 2, layout="constrained")
+    zero, nan_band = 1e-50, 1e4
+    width = max(1, g.size // 50)
+    exact_w = -ref.rounded[:, 0].astype(np.float64)
+    ax_v.plot(g, np.where(exact_w > 0, exact_w, np.nan), color=COLORS["reference"], lw=9, alpha=0.45,
+              label="exact (mpmath)", zorder=2)
+    for k, (t, y) in enumerate(ys.items()):
+        w = -y[:, 0].astype(np.float64)
+        bad = ~np.isfinite(w)
+        _tier_line(ax_v, g, np.where(bad, np.nan, np.where(w > 0, w, zero)), t, k)
+        if bad.any():
+            ax_v.scatter(g[bad], np.full(int(bad.sum()), nan_band), marker="x", s=70, lw=2, color=COLORS[t], zorder=4)
+        _draw_errors(ax_e, *_envelope(g, errs[t], fails[t], width), top, t, k)
+    ax_v.set_yscale("log")
+    ax_v.set_ylim(zero / 10, nan_band * 10)
+    ax_v.set_yticks([zero, 1e-40, 1e-30, 1e-20, 1e-10, 1, nan_band],
+                    ["0", "$10^{-40}$", "$10^{-30}$", "$10^{-20}$", "$10^{-10}$", "1", "NaN"])
+    ax_v.minorticks_off()
+    ax_v.set_ylabel("\u2212log softmax(z)$_{winner}$")
+    _ulp_axis(ax_e, top, "logit gap g")
+    ax_e.set_ylabel(f"ulp error (worst of {width} rows)")
+    for ax in (ax_v, ax_e):
+        ax.set_xscale("log")
+        ax.set_xlim(0.1, 300)
+        ax.set_xticks([0.1, 1, 10, 100], ["0.1", "1", "10", "100"])
+        _overflow(ax, big, 300, "exp(g) overflows")
+    ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
+    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    fig.suptitle("log-softmax in float32 as the logit gap grows")
+    zero_from = float(g[(ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0)].min())
+    nan_from = float(g[np.isnan(ys["naive"][:, 0])].min())
+    w_acc = float(np.max(errs["accurate"]))
+    i50 = int(np.argmin(np.abs(g - 50)))
+    cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
+           f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.0f}), "
+           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {_fmt(w_acc)} ulp.")
+    return Slide(log_softmax_gap.slide_name, fig, cap)
+
+
+def _ce_variants(z: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
+    """The four ways a lecture computes the loss: name -> (values, tier colour, line style)."""
+    p = stable.softmax(z)  # the softmax output layer (Keras's softmax is max-shifted)
+    return {
+        "softmax layer, \u2212log p (naive)": (naive.sparse_categorical_crossentropy(labels, p), "naive", "--"),
+        "softmax layer, Keras's clip (stable)": (stable.sparse_categorical_crossentropy(labels, p), "stable", "--"),
+        "from logits, stable (TF, PyTorch)": (stable.sparse_categorical_crossentropy(labels, z, from_logits=True), "stable", "-"),
+        "from logits, accurate (stabkit)": (accurate.sparse_categorical_crossentropy(labels, z, from_logits=True), "accurate", "-"),
+    }
+
+
+def correct_digits(y, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Correct significant decimal digits of ``y`` against the exact values
+    of ``ref``: ``-log10`` of the relative error, from 0 (100% wrong or worse)
+    up to the format's limit, which a correctly rounded result (``y`` equal
+    to ``ref.rounded``, 0 included where the exact value underflows) reaches;
+    and the failures (NaN/inf where the exact value is finite)."""
+    y64 = np.asarray(y).astype(np.float64)
+    full = -math.log10(float(np.finfo(ref.fmt.dtype).eps) / 2)
+    with np.errstate(all="ignore"):
+        rel = np.abs((y64 - ref.hi) - ref.lo) / np.abs(ref.hi)
+        d = np.clip(-np.log10(rel), 0.0, full)
+    d = np.where(y64 == ref.rounded.astype(np.float64), full, d)
+    fail = ref.failures(y)
+    return np.where(fail, np.nan, d), fail
+
+
+@slide("06-crossentropy-logits")
+def crossentropy_logits(data, budget) -> Slide:
+    """Cross-entropy from probabilities vs from logits, against the logit gap."""
+    g64 = np.logspace(-1, 3, budget.points)
+    fig, axes = plt.subplots(2, 2, layout="constrained", sharex=True)
+    found = {}
+    for i, fmt in enumerate(("float32", "float64")):
+        dt = np.dtype(fmt)
+        z = np.zeros((g64.size, 4), dt)
+        z[:, 0] = g64.astype(dt)
+        gx = z[:, 0].astype(np.float64)
+        full = -math.log10(float(np.finfo(dt).eps) / 2)
+        for j, (label, what) in enumerate(((0, "right label (the winner)"), (1, "wrong label (a loser)"))):
+            labels = np.full(g64.size, label)
+            ref = reference("sparse_categorical_crossentropy", labels, z, fmt=fmt, from_logits=True)
+            ax = axes[i, j]
+            for k, (name, (v, tier, ls)) in enumerate(_ce_variants(z, labels).items()):
+                d, fail = correct_digits(v, ref)
+                _tier_line(ax, gx, d, tier, k, name, ls, n=4)
+                if fail.any():
+                    ax.scatter(gx[fail], np.full(int(fail.sum()), -0.15 * full), marker="x", s=60, lw=2, color=COLORS[tier], zorder=4)
+                found[(fmt, label, name)] = (gx, v.astype(np.float64), ref.rounded.astype(np.float64), d, fail,
+                                             ref.ulp_error(v))
+            ax.set_xscale("log")
+            ax.set_xticks([0.1, 1, 10, 100, 1000], ["0.1", "1", "10", "100", "1000"])
+            band = -0.15 * full
+            ax.set_ylim(1.6 * band, full * 1.08)
+            mid = [4] if fmt == "float32" else [5, 10]
+            ax.set_yticks([band, 0, *mid, full], ["NaN/inf", "0", *map(str, mid), f"{full:.1f}"])
+            ax.axhline(full, color="#333333", lw=1, ls="--", zorder=1)
+            ax.axhline(band, color="#333333", lw=0.8, ls=":", zorder=1)
+            ax.set_title(f"{fmt}, {what}", fontsize=18)
+        axes[i, 0].set_ylabel("correct digits")
+    for ax in axes[1]:
+        ax.set_xlabel("logit gap g, logits (g, 0, 0, 0)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False, fontsize=17)
+    fig.suptitle("the loss from probabilities vs from_logits=True")
+
+    def first(fmt, label, name, cond):
+        gx, v, r, d, f, _ = found[(fmt, label, name)]
+        sel = cond(v, r, d, f)
+        return float(gx[sel].min()) if sel.any() else math.nan
+
+    naive_p, clip_p, stab, acc = list(_ce_variants(np.zeros((1, 4)), np.zeros(1, int)))
+    inf32 = first("float32", 1, naive_p, lambda v, r, d, f: f)
+    inf64 = first("float64", 1, naive_p, lambda v, r, d, f: f)
+    clip = float(found[("float32", 1, clip_p)][1].max())
+    clip_from = first("float32", 1, clip_p, lambda v, r, d, f: v == clip)
+    zero32 = first("float32", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
+    zero64 = first("float64", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
+    tiny = {fmt: float(np.finfo(fmt).tiny) for fmt in ("float32", "float64")}
+    low = {fmt: min(float(np.nanmin(np.where(np.abs(found[(fmt, lab, acc)][2]) >= tiny[fmt], found[(fmt, lab, acc)][3], np.inf)))
+                    for lab in (0, 1)) for fmt in tiny}
+    w_ulp = max(float(np.max(found[(fmt, lab, acc)][5])) for fmt in tiny for lab in (0, 1))
+    cap = (f"Sparse cross-entropy of logits (g, 0, 0, 0), {g64.size} gaps from 0.1 to 1000, in correct digits against mpmath: "
+           f"through a softmax layer the wrong label's -log p becomes inf from g = {inf32:.0f} in float32 ({inf64:.0f} in "
+           f"float64) and Keras's clip caps it at {clip:.1f} from g = {clip_from:.1f}; the right label's loss is 0 (no correct "
+           f"digit) from g = {zero32:.1f} (float32) / {zero64:.1f} (float64) through the softmax layer and from logits in the "
+           f"stable tier alike; the accurate tier stays within {w_ulp:.2g} ulp everywhere, at least {low['float32']:.1f} / "
+           f"{low['float64']:.1f} correct digits wherever the loss is a normal (not subnormal) float.")
+    return Slide(crossentropy_logits.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ learning rate
+
+
+@slide("08-gradient-descent")
+def gradient_descent(data, budget) -> Slide:
+    """Gradient descent on J(w) = (w - 3)^2 / 2 + 1 with four learning rates."""
+    J = lambda w: 0.5 * (w - 3.0) ** 2 + 1.0
+    dJ = lambda w: w - 3.0
+    w0, steps = 0.5, 8
+    rates = ((0.1, "too small, slow"), (0.7, "good"), (1.8, "too large, overshoots"), (2.1, "too large, diverges"))
+    fig, axes = plt.subplots(2, 2, layout="constrained", sharex=True, sharey=True)
+    ws_all = {}
+    grid = np.linspace(-3.5, 9.5, 400)
+    for ax, (alpha, what), c in zip(axes.ravel(), rates, (NEUTRAL[3], NEUTRAL[1], NEUTRAL[2], NEUTRAL[0])):
+        ws = [w0]
+        for _ in range(steps):
+            ws.append(ws[-1] - alpha * dJ(ws[-1]))
+        ws = np.array(ws)
+        ws_all[alpha] = ws
+        ax.plot(grid, J(grid), color="#777777", lw=3)
+        ax.plot(ws, J(ws), "o", color=c, ms=10, zorder=4)
+        for a, b in itertools.pairwise(ws):
+            if max(abs(a), abs(b)) < 12:
+                ax.annotate("", (b, J(b)), (a, J(a)), arrowprops={"arrowstyle": "->", "color": c, "lw": 2})
+        ax.set_title(f"\u03b1 = {alpha}: {what}", fontsize=20)
+        ax.text(0.5, 0.93, f"after {steps} steps: w = {ws[-1]:.2f}", transform=ax.transAxes, ha="center", va="top",
+                color=c, fontsize=18)
+        ax.axvline(3.0, color="#999999", lw=1, ls=":")
+        ax.set_xlim(-3.5, 9.5)
+        ax.set_ylim(0, 25)
+    for ax in axes[1]:
+        ax.set_xlabel("w")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("J(w)")
+    fig.suptitle(f"w \u2190 w \u2212 \u03b1 dJ/dw on J(w) = (w \u2212 3)\u00b2/2 + 1, from w = {w0}")
+    cap = (f"Gradient descent on J(w) = (w - 3)^2/2 + 1 from w = {w0}, {steps} steps: w ends at "
+           + ", ".join(f"{ws_all[a][-1]:.2f} (alpha = {a})" for a, _ in rates)
+           + f"; the minimum is w = 3; alpha = 2.1 overshoots further every step (|w - 3| x {abs(1 - 2.1):.1f} per step).")
+    return Slide(gradient_descent.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ multi-label
+
+
+@slide("11-multilabel")
+def multilabel(data, budget) -> Slide:
+    """Three sigmoid outputs vs one softmax on car / bus / pedestrian."""
+    names = ["car", "bus", "pedestrian"]
+    z = np.array([2.0, -1.0, 1.5])
+    sig, soft = accurate.sigmoid(z), accurate.softmax(z)
+    fig, axes = plt.subplots(1, 2, layout="constrained", sharey=True)
+    for ax, vals, title, c in ((axes[0], sig, "multi-label: 3 sigmoids", NEUTRAL[3]),
+                               (axes[1], soft, "multiclass: 1 softmax", NEUTRAL[2])):
+        bars = ax.bar(names, vals, color=c, width=0.6)
+        ax.bar_label(bars, [f"{v:.2f}" for v in vals], padding=4)
+        ax.set_title(f"{title} (sum {vals.sum():.2f})")
+        ax.set_ylim(0, 1.12)
+    axes[0].axhline(0.5, color="#333333", ls="--", lw=1.2)
+    axes[0].text(-0.45, 0.52, "0.5", ha="left", va="bottom", fontsize=16)
+    axes[0].set_ylabel("output")
+    fig.suptitle(f"the same logits z = ({', '.join(f'{v:g}' for v in z)}): each class on its own vs classes competing")
+    yes = [n for n, v in zip(names, sig) if v > 0.5]
+    cap = (f"Logits ({', '.join(f'{v:g}' for v in z)}) for car, bus, pedestrian: three sigmoids give "
+           f"({', '.join(f'{v:.2f}' for v in sig)}), sum {sig.sum():.2f}, so the image holds {' and '.join(yes)}; "
+           f"one softmax gives ({', '.join(f'{v:.2f}' for v in soft)}), sum {soft.sum():.2f}, one class only.")
+    return Slide(multilabel.slide_name, fig, cap)
