@@ -97,11 +97,18 @@ class FunctionAnalysis:
         return self.sample.fmt.name
 
 
+#: How :func:`references` runs the reference engine: ``cache`` (on-disk
+#: cache) and ``workers`` (processes for the mpmath points). Neither changes
+#: a result, only how long it takes; the CLI sets them from its options.
+REFERENCE_OPTIONS: dict = {"cache": False, "workers": 1}
+
+
 def references(sample: Sample, progress: Callable[[int], None] | None = None) -> list[Reference]:
     """Correctly rounded references for every group of ``sample``."""
     out = []
     for g in sample.groups:
-        out.append(reference(sample.function, *g.args, fmt=sample.fmt, from_logits=sample.from_logits, progress=progress))
+        out.append(reference(sample.function, *g.args, fmt=sample.fmt, from_logits=sample.from_logits, progress=progress,
+                             **REFERENCE_OPTIONS))
     return out
 
 

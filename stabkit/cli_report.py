@@ -30,6 +30,14 @@ __all__ = ["register"]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
 DeviceOpt = Annotated[str, typer.Option(help="Device for PyTorch and JAX: cpu or cuda.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
+CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
+
+
+def _engine(workers: int, cache: bool) -> None:
+    from .analysis import REFERENCE_OPTIONS
+
+    REFERENCE_OPTIONS.update(workers=workers, cache=cache)
 
 
 def _usage(option: str, message: str) -> None:
@@ -168,9 +176,12 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
         device: DeviceOpt = "cpu",
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
+        workers: WorkersOpt = 1,
+        cache: CacheOpt = True,
         quiet: QuietOpt = False,
     ) -> None:
         """Error statistics of one function in one format, per implementation."""
+        _engine(workers, cache)
         from .analysis import analyze_sample, references
         from .report import _clean, parse_function, rows_for
         from .sampling import make_sample
@@ -227,9 +238,12 @@ def register(app: typer.Typer) -> None:
         csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv with every point's error.")] = False,
         figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
         device: DeviceOpt = "cpu",
+        workers: WorkersOpt = 1,
+        cache: CacheOpt = True,
         quiet: QuietOpt = False,
     ) -> None:
         """Write the error report (report.md, report.json, figures) into --out."""
+        _engine(workers, cache)
         from .report import DEFAULT_FUNCTIONS, ReportConfig
 
         fns = _check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
@@ -252,9 +266,12 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
         out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf); default KIND_FUNCTION.png.")] = None,
         device: DeviceOpt = "cpu",
+        workers: WorkersOpt = 1,
+        cache: CacheOpt = True,
         quiet: QuietOpt = False,
     ) -> None:
         """Make one slide-style figure of one function."""
+        _engine(workers, cache)
         from . import plots
         from .analysis import analyze_sample, references
         from .report import parse_function, rows_for
@@ -301,9 +318,12 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = 0,
         device: DeviceOpt = "cpu",
         out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
+        workers: WorkersOpt = 1,
+        cache: CacheOpt = True,
         quiet: QuietOpt = False,
     ) -> None:
         """The report restricted to third-party libraries, beside stabkit's accurate tier."""
+        _engine(workers, cache)
         from .report import ReportConfig
 
         libs = _check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
