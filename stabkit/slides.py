@@ -151,7 +151,7 @@ def make_slides(data: Data, budget: Budget, log: Callable[[str], None] = lambda 
             t0 = time.perf_counter()
             s = make(data, budget)
             out.append(s)
-            log(f"{s.name}: {time.perf_counter() - t0:.1f} s")
+            log(f"{s.name}: made in {time.perf_counter() - t0:.1f} s")
     return out
 
 
@@ -214,9 +214,11 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
     slides = make_slides(data, budget, log)
     files = {}
     for s in slides:
+        t1 = time.perf_counter()
         for fmt in formats:
             files[str(Path(out) / f"{s.name}.{fmt}")] = render(s.fig, fmt)
         plt.close(s.fig)
+        log(f"{s.name}: rendered in {time.perf_counter() - t1:.1f} s")
     for path, blob in files.items():
         atomic_write(path, blob)
     readme = str(Path(out) / "README.md")

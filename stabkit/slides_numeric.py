@@ -199,7 +199,7 @@ def roundoff(data, budget) -> Slide:
                 arrowprops={"arrowstyle": "-", "color": COLORS["naive"]})
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_ylim(1e-19, 30)
+    ax.set_ylim(3e-20, 30)  # results with no error sit on the bottom edge
     ax.set_xlim(1e-17, 1)
     ax.set_xticks([1e-16, 1e-12, 1e-8, 1e-4, 1])
     ax.set_yticks([1e-18, 1e-14, 1e-10, 1e-6, 1e-2, 1], ["$10^{-18}$", "$10^{-14}$", "$10^{-10}$", "$10^{-6}$", "$10^{-2}$", "1"])

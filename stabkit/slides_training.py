@@ -41,6 +41,14 @@ def _fit(model, data, budget, **kw):
                      validation_data=(data.x_test, data.y_test), seed=budget.seed, verbose=0, **kw)
 
 
+def _loss_ticks(ax, values) -> None:
+    """Plain tick labels (0.1, 0.2, 0.5, 1, 2) on a log loss axis."""
+    v = np.asarray([x for x in values if np.isfinite(x)])
+    ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5) if v.min() / 1.3 <= t <= v.max() * 1.3]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+
+
 def _steps(data, budget) -> int:
     return -(-len(data.x_train) // budget.batch_size)
 
@@ -124,6 +132,7 @@ def float16_training(data, budget) -> Slide:
         note.append(f"{dt} naive run: gradient NaN at epoch {collapse['epoch']}, step {collapse['step']} of {steps}{py} "
                     f"(1/p overflows float16 past 65504), test accuracy then {hp['val_accuracy'][-1]:.4f}")
     ax_l.set_yscale("log")
+    _loss_ticks(ax_l, [v for hl, hp, _ in runs.values() for h in (hl, hp) for v in h["loss"]])
     ax_l.set(xlabel="epoch", ylabel="training loss (mean per epoch)")
     ax_a.set(xlabel="epoch", ylabel="test accuracy")
     ax_a.set_ylim(0, 1)
@@ -164,6 +173,7 @@ def adam_vs_sgd(data, budget) -> Slide:
         ax_e.plot(ep, h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white", label=name)
         ax_t.plot(np.cumsum(h.epoch_seconds), h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white")
     ax_e.set_yscale("log")
+    _loss_ticks(ax_e, [v for h, _ in runs.values() for v in h.history["loss"]])
     ax_e.set(xlabel="epoch", ylabel="training loss")
     ax_e.set_xticks(ep)
     ax_t.set_xlabel("wall time (s), measured: differs run to run")
@@ -232,7 +242,7 @@ def adam_step_sizes(data, budget) -> Slide:
     ax_s.set_yscale("log")
     bottom = max(1e-4, min(float(lo.min()), float(binned[:, [steady, zigzag]].min())) / 1.5)
     ax_s.set_ylim(bottom, 2)
-    ticks = [t for t in (1e-4, 1e-3, 1e-2, 1e-1, 1.0) if t >= bottom]
+    ticks = [t for t in (1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if t >= bottom]
     ax_s.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax_s.set(xlabel="step", ylabel="mean |\u0394w| / \u03b1")
     ax_w.set(xlabel="step", ylabel="w \u2212 w$_0$")
