@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -184,7 +185,7 @@ def train(
         try:
             history = model.fit(
                 Xtr, ytr, epochs=epochs, batch_size=batch_size, validation_data=(Xte, yte), seed=seed,
-                verbose=0 if as_json else 1, on_nonfinite="raise" if on_nonfinite is OnNonfinite.stop else "continue",
+                verbose=0 if as_json else (1 if sys.stdout.isatty() else 2), on_nonfinite="raise" if on_nonfinite is OnNonfinite.stop else "continue",
             )  # fmt: skip
         except NonFiniteError as e:
             history = e.history
