@@ -126,7 +126,7 @@ def softmax_example(data, budget) -> Slide:
     axes[2].set_ylim(0, 1.0)
     axes[2].set_title(f"2 classes, $z$ = {z2}")
     axes[2].set_xlabel("$a_1 = g(z)$, $a_2 = 1 - a_1$", fontsize=16)
-    fig.suptitle("softmax turns logits into probabilities; logistic regression is its 2-class case")
+    fig.suptitle("softmax: logits to probabilities; logistic regression is 2 classes")
     cap = (f"Softmax of z = ({', '.join(f'{v:.2f}' for v in z)}) gives a = ({', '.join(f'{v:.2f}' for v in a)}), "
            f"sum {a.sum():.2f}; logistic regression at z = {z2}: a1 = sigmoid(z) = {a1:.2f}, a2 = {1 - a1:.2f}, "
            f"the same as softmax([{z2}, 0]) = ({two[0]:.2f}, {two[1]:.2f}).")
@@ -466,7 +466,7 @@ def multilabel(data, budget) -> Slide:
     axes[0].axhline(0.5, color="#333333", ls="--", lw=1.2)
     axes[0].text(-0.45, 0.52, "0.5", ha="left", va="bottom", fontsize=16)
     axes[0].set_ylabel("output")
-    fig.suptitle(f"the same logits z = ({', '.join(f'{v:g}' for v in z)}): each class on its own vs classes competing")
+    fig.suptitle(f"the same logits z = ({', '.join(f'{v:g}' for v in z)}): sigmoids vs softmax")
     yes = [n for n, v in zip(names, sig) if v > 0.5]
     cap = (f"Logits ({', '.join(f'{v:g}' for v in z)}) for car, bus, pedestrian: three sigmoids give "
            f"({', '.join(f'{v:.2f}' for v in sig)}), sum {sig.sum():.2f}, so the image holds {' and '.join(yes)}; "
