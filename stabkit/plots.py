@@ -620,7 +620,10 @@ def save(fig, path: str, formats=("png",)) -> list[str]:
         buf = io.BytesIO()
         meta = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
                 "svg": {"Date": None}}.get(ext, {})
-        fig.savefig(buf, format=ext, metadata=meta)
+        # inside the style: its svg.hashsalt makes SVG ids, and so the file,
+        # the same from run to run
+        with plt.rc_context(STYLE):
+            fig.savefig(buf, format=ext, metadata=meta)
         data = buf.getvalue()
         if ext == "png":
             img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)

@@ -118,3 +118,16 @@ def test_heatmap_and_vector_formats(tmp_path):
     paths = plots.save(fig, str(tmp_path / "h"), ("png", "svg", "pdf"))
     assert [p[-3:] for p in paths] == ["png", "svg", "pdf"]
     assert all((tmp_path / f"h.{e}").stat().st_size > 1000 for e in ("png", "svg", "pdf"))
+
+
+def test_saved_files_are_byte_identical_across_saves(tmp_path):
+    # SVG ids come from a hash salt and PDFs carry dates unless stripped:
+    # saving the same figure twice must give the same bytes in every format
+    worst = np.array([[2e3, 0.5], [np.nan, 1e16]])
+    out = {}
+    for run in ("a", "b"):
+        fig = plots.heatmap_figure(["softplus", "sigmoid"], ["naive", "accurate"], worst, np.array([[3, 0], [0, 0]]))
+        for p in plots.save(fig, str(tmp_path / run), ("png", "svg", "pdf")):
+            out.setdefault(p[-3:], []).append((tmp_path / p).read_bytes())
+    for ext, (a, b) in out.items():
+        assert a == b, ext
