@@ -19,6 +19,8 @@ back-propagates:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from .. import accurate, naive, stable
@@ -37,7 +39,7 @@ TIERS = {"naive": naive, "stable": stable, "accurate": accurate}
 _EPS = stable.KERAS_EPSILON
 
 
-class Loss:
+class Loss(ABC):
     """Base class. ``loss(y_true, y_pred)`` is the batch mean, as in Keras."""
 
     fn_name = ""
@@ -60,17 +62,17 @@ class Loss:
         with np.errstate(all="ignore"):  # the naive tier's inf and NaN are reported, not warned
             return fn(y_true, y_pred, from_logits=self.from_logits)
 
+    @abstractmethod
     def prepare(self, y, n_outputs: int) -> np.ndarray:
         """Validated training targets (called once per ``fit``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def true_index(self, y: np.ndarray) -> np.ndarray:
         """The true class of each sample (for accuracy and diagnostics)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def gradient(self, y, out: np.ndarray) -> np.ndarray:
         """``dL/d(out)`` of the batch-mean loss, in ``out``'s dtype."""
-        raise NotImplementedError
 
 
 _ROWS: dict[int, np.ndarray] = {}

@@ -13,6 +13,7 @@ time on Adam's temporaries than on the matmuls.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .errors import NNError
 __all__ = ["Optimizer", "SGD", "Adam", "get"]
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads)``."""
 
     def __init__(self, learning_rate: float):
@@ -48,8 +49,9 @@ class Optimizer:
     def _allocate(self, size, dtype) -> dict[str, np.ndarray]:
         return {}
 
+    @abstractmethod
     def apply(self, params: np.ndarray, grads: np.ndarray) -> None:
-        raise NotImplementedError
+        """One update of the flat parameter vector from the flat gradients."""
 
 
 class SGD(Optimizer):
