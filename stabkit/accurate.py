@@ -115,10 +115,15 @@ def softplus(x):
 # ------------------------------------------------------------ row-wise core
 
 
-def _two_sum_err(a, b, s):
-    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum)."""
-    bb = s - a
-    return (a - (s - bb)) + (b - bb)
+def _two_sum_err(a, b, s, out=None):
+    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum), into
+    ``out`` when given (one temporary instead of four: fresh 8 MB arrays cost
+    page faults that rival the arithmetic)."""
+    bb = np.subtract(s, a)
+    t = np.subtract(s, bb, out=out)
+    np.subtract(a, t, out=t)
+    np.subtract(b, bb, out=bb)
+    return np.add(t, bb, out=t)
 
 
 # Rows this short are reduced column by column: NumPy's reductions along a
@@ -160,11 +165,12 @@ def _sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     else:
         hi, lo = a, np.zeros(a.shape[:-1])
         while hi.shape[-1] > 1:
-            odd = hi[:, -1] if hi.shape[-1] % 2 else None
-            a1, a2 = hi[:, 0:hi.shape[-1] - 1:2], hi[:, 1::2]
+            # pair the first half with the second: contiguous slices
+            h = hi.shape[-1] // 2
+            a1, a2 = hi[:, :h], hi[:, h:2 * h]
             s = a1 + a2
-            lo = lo + _rowsum(_two_sum_err(a1, a2, s))
-            hi = s if odd is None else np.concatenate([s, odd[:, None]], axis=-1)
+            lo += _rowsum(_two_sum_err(a1, a2, s))
+            hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
         hi = hi[:, 0]
     return hi, np.where(np.isfinite(hi), lo, 0.0)
 
@@ -191,20 +197,22 @@ class _Rows:
             ms = np.where(np.isfinite(m), m, 0.0)[:, None]
             d = x - ms
             e = np.exp(d)
+            below = np.empty_like(e)  # scratch, then the terms of s
             r = None
             if exact:
                 # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
                 # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
                 # which exp turns into ~8000 ulp of relative error.
                 r = _two_sum_err(x, -ms, d)
-                r[~np.isfinite(r)] = 0.0
+                if not np.isfinite(x).all():  # -inf - m leaves NaN in r
+                    r[~np.isfinite(r)] = 0.0
                 # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
-                e += e * r
+                e += np.multiply(e, r, out=below)
             # Leave one maximum (d = 0, exp = 1) out of the sum without finding
             # it: sum the entries below the maximum, then add the other ties,
             # an exact integer count.
-            ties = _rowsum((d == 0).astype(np.float64)) - 1.0
-            below = np.where(d < 0, e, 0.0)
+            ties = np.count_nonzero(d == 0, axis=-1) - 1.0
+            np.multiply(e, d < 0, out=below)
             if exact:
                 s_hi, s_lo = _sum2(below)
                 t = s_hi + ties
