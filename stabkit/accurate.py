@@ -69,8 +69,12 @@ def _sigmoid64(x):
     # x >= 0 and e/(1+e) for x < 0; max(e, x >= 0) picks the numerator without
     # a random-mask np.where (e <= 1, so the max is 1 or e). One division, no
     # cancellation: <= 1.7 ulp in float64.
-    e = np.exp(-np.abs(x))
-    return np.maximum(e, x >= 0) / (1.0 + e)
+    e = np.abs(x, out=np.empty_like(x))  # an array even for 0-d input
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    den = np.add(e, 1.0)
+    # in place: every fresh 8 MB temporary costs page faults
+    return np.divide(np.maximum(e, x >= 0, out=e), den, out=e)
 
 
 def _softplus64(x):

@@ -50,8 +50,9 @@ def sigmoid(x):
     ``exp`` only ever sees a non-positive argument (SciPy's ``expit``)."""
     x, _ = as_input(x)
     e = np.exp(-np.abs(x))
-    one = np.ones((), x.dtype)
-    return np.where(x >= 0, one, e) / (one + e)
+    # the numerator is 1 for x >= 0 and e below; e <= 1, so max(e, x >= 0)
+    # picks it without a random-mask np.where (3x slower)
+    return np.maximum(e, x >= 0).astype(x.dtype, copy=False) / (np.ones((), x.dtype) + e)
 
 
 def log_sigmoid(x):
