@@ -341,6 +341,7 @@ def reference(
     engine: str = "auto",
     cache: bool = False,
     workers: int = 1,
+    executor=None,
 ) -> Reference:
     """Correctly rounded reference of function ``name`` at ``args``.
 
@@ -357,7 +358,9 @@ def reference(
     the points it cannot certify to mpmath; ``"mpmath"`` uses mpmath for
     every point. ``cache=True`` reads and writes the on-disk cache
     (:mod:`stabkit.cache`). ``workers > 1`` spreads the mpmath points over
-    that many processes, in chunks.
+    that many processes, in chunks; ``executor`` (a
+    ``concurrent.futures.Executor``, e.g. a dask.distributed client's
+    ``get_executor()``) runs the chunks there instead. Neither changes a result.
     """
     if name not in ORACLES:
         raise ValueError(f"unknown function {name!r}; known: {', '.join(ORACLES)}")
@@ -378,7 +381,7 @@ def reference(
         if progress is not None:
             progress(n_out // (shape[-1] if oracle.kind == "rowwise" and shape else 1))
     else:
-        arrays = _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers)
+        arrays = _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers, executor)
         if key:
             _cache.save(key, arrays)
     out = [arrays[f].reshape(shape) for f in ("rounded", "hi", "lo", "unsettled", "precision")]
@@ -391,7 +394,7 @@ def reference(
 DD_PRECISION = 106
 
 
-def _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers) -> dict:
+def _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers, executor=None) -> dict:
     """Flat arrays (rounded, hi, lo, unsettled, precision) in output order."""
     shape, points = _iter_points(name, args, axis, from_logits, fmt)
     oracle = ORACLES[name]
@@ -412,8 +415,8 @@ def _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, wo
     if todo is not None:
         wanted = set(todo.tolist())
         points = (p for p in points if p[0] in wanted)
-    if workers > 1:
-        results = _settle_parallel(name, list(points), fmt, max_prec, workers, progress)
+    if workers > 1 or executor is not None:
+        results = _settle_parallel(name, list(points), fmt, max_prec, workers, progress, executor)
     else:
         results = (_settle_point(name, p, fmt, max_prec, progress) for p in points)
     for i, r, pair, prec, ok in results:
@@ -453,24 +456,34 @@ def _from_wire(pargs):
     return tuple([_x(v) for v in a] if isinstance(a, list) else (_x(a) if isinstance(a, float) else a) for a in pargs)
 
 
-def _settle_parallel(name, points, fmt, max_prec, workers, progress):
-    """Settle points in ``workers`` processes, in chunks of a few hundred."""
+def _settle_parallel(name, points, fmt, max_prec, workers, progress, executor=None):
+    """Settle points in chunks of a few hundred: in ``workers`` local
+    processes, or on ``executor`` (any ``concurrent.futures.Executor``, such
+    as a dask.distributed ``Client.get_executor()``)."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
     if len(points) < 200:
         return [_settle_point(name, p, fmt, max_prec, progress) for p in points]
-    size = max(50, min(2000, len(points) // (4 * workers)))
+    size = max(50, min(2000, len(points) // (4 * max(workers, 2))))
     chunks = [[(i, _to_wire(a), n) for i, a, n in points[k:k + size]] for k in range(0, len(points), size)]
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     results = []
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+
+    def run(pool):
         futures = [pool.submit(_settle_chunk, name, c, fmt.name, max_prec) for c in chunks]
         for fut in cf.as_completed(futures):
             part = fut.result()
             results.extend(part)
             if progress is not None:
                 progress(len(part))
+
+    if executor is not None:
+        run(executor)
+    else:
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            run(pool)
+    # chunks finish in any order; the output arrays are filled by index
     return results
 
 
