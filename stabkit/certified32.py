@@ -24,7 +24,10 @@ satisfy ``|k| <= 924``):
   ``gamma_25 * sum|c_i| |r|**i / |P(r)| <= 25.01u * e**(2 rho) <= 2**-47.35``
   (Higham, Accuracy and Stability, 5.1). Scaling by ``2**k`` is exact (the
   result stays above 2**-1000). In all ``delta_e <= 2**-47.2``.
-* sigmoid: ``c = e / (1 + e)``, ``e = exp(-|x|)``, the small side:
+* sigmoid, ``|x| <= 2**-10``: ``1/2 + t``, ``t = tanh(x/2)/2`` summed to
+  ``x**5`` (truncation ``17 x**7/80640 <= 2**-72 |t|``; ``x**2`` is exact and
+  Horner errs by ``~2.1u |t|``), as the exact double word ``TwoSum(1/2, t)``.
+* sigmoid elsewhere: ``c = e / (1 + e)``, ``e = exp(-|x|)``, the small side:
   ``delta_c <= delta_e + delta_e/2 + 2u <= 2**-46.5`` (``e/(1+e) <= 1/2``
   damps the denominator's share). The large side ``1 - c`` is kept as the
   exact double word ``TwoSum(1, -c)``: its absolute error is that of ``c``,
@@ -55,7 +58,7 @@ from . import _dd
 from .certified import CERTIFIED, _EDGE, _outer
 from .floats import get_format, round_float64
 
-__all__ = ["EPS", "CERTIFIED", "evaluate", "value"]
+__all__ = ["EPS", "CERTIFIED", "evaluate", "value", "carrier"]
 
 EPS = 2.0**-45
 _WIDE = EPS + 2.0**-51  # covers the rounding of the interval ends themselves
@@ -65,6 +68,8 @@ _C1 = float(Fraction(round(_dd._LN2 * 2**40), 2**40))
 _C2 = float(_dd._LN2 - Fraction(_C1))
 _INV_LN2 = float(1 / _dd._LN2)
 _EXP_COEF = [float(Fraction(1, _f)) for _f in (1, 1, 2, 6, 24, 120, 720, 5040, 40320, 362880, 3628800, 39916800, 479001600)]
+_TINY = 2.0**-10  # sigmoid: the series around 0 below this
+_SIG_C3, _SIG_C5 = -1.0 / 12.0, 1.0 / 120.0
 _ATANH_COEF = [1.0 / (2 * j + 1) for j in range(15)]  # Q(w) = sum w**j / (2j + 1), j <= 14
 
 
@@ -99,12 +104,23 @@ def _log1p_unit(e: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x):
-    e = _exp_neg(-np.abs(x))
+    hi, lo = np.empty_like(x), np.zeros_like(x)
+    tiny = np.abs(x) <= _TINY
+    xb = x[~tiny]
+    e = _exp_neg(-np.abs(xb))
     c = e / (1.0 + e)  # sigmoid(-|x|), no cancellation
     # the large side 1 - c as the exact double word TwoSum(1, -c)
     big_h, big_l = _dd.fast_two_sum(np.ones_like(c), -c)
-    pos = x >= 0
-    return np.where(pos, big_h, c), np.where(pos, big_l, 0.0)
+    pos = xb >= 0
+    hi[~tiny], lo[~tiny] = np.where(pos, big_h, c), np.where(pos, big_l, 0.0)
+    # near 0, 1/2 + t with t = tanh(x/2)/2 = x/4 - x**3/48 + x**5/480 - ...
+    # (truncation below 2**-72 |t| for |x| <= 2**-10, Horner ~2u), kept as the
+    # exact double word TwoSum(1/2, t): c above would bury t's digits in 1/2
+    xs = x[tiny]
+    w = xs * xs  # exact: 48 bits
+    t = (0.25 * xs) * (1.0 + w * (_SIG_C3 + w * _SIG_C5))
+    hi[tiny], lo[tiny] = _dd.fast_two_sum(np.full_like(t, 0.5), t)
+    return hi, lo
 
 
 def _softplus(x):
@@ -125,6 +141,20 @@ def value(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, lo = _softplus(-x)
         return -h, -lo
     raise ValueError(f"no fast certified form of {name!r}; known: {', '.join(CERTIFIED)}")
+
+
+def carrier(name: str, x, hi, lo) -> np.ndarray:
+    """The magnitude of the part of ``hi + lo`` that carries the error (the
+    rest is exact): sigmoid's ``t`` near 0, else ``min(s, 1 - s)``;
+    softplus's ``log1p(exp(-|x|))`` (``max(x, 0)`` is exact). The error is
+    below ``EPS`` times it, a much smaller figure where the value is, say,
+    ``1/2 + 1e-30``: it tells whether the exact value could be a value of
+    the format."""
+    x = np.asarray(x, dtype=np.float64)
+    if name == "sigmoid":
+        return np.where(np.abs(x) <= _TINY, np.abs((hi - 0.5) + lo), np.minimum(hi, (1.0 - hi) - lo))
+    z, h, lw = (x, hi, lo) if name == "softplus" else (-x, -hi, -lo)
+    return np.abs(np.where(z >= 0, (h - np.maximum(z, 0.0)) + lw, h))
 
 
 def evaluate(name: str, x, fmt) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -171,19 +171,20 @@ def register(app: typer.Typer) -> None:
         function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
         dtype: Annotated[str, typer.Option(help=f"Format: {', '.join(ARITH_FORMATS)}.")] = "float32",
         samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
-        exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format (one-argument functions).")] = False,
-        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = ",".join(KNOWN_IMPLS),
+        exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
+        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: all but jax unless named).")] = ",".join(KNOWN_IMPLS),
         seed: SeedOpt = 0,
         device: DeviceOpt = "cpu",
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
         workers: WorkersOpt = 1,
         cache: CacheOpt = True,
+        resume: Annotated[bool, typer.Option("--resume/--restart", help="float32 --exhaustive: reuse the chunks a previous run finished.")] = True,
         quiet: QuietOpt = False,
     ) -> None:
         """Error statistics of one function in one format, per implementation."""
         _engine(workers, cache)
         from .analysis import analyze_sample, references
-        from .report import _clean, parse_function, rows_for
+        from .report import parse_function, rows_for
         from .sampling import make_sample
 
         (name,) = _check_functions("FUNCTION", function)
@@ -194,8 +195,13 @@ def register(app: typer.Typer) -> None:
         impl_names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
         _check_device(device)
         kind = PRIMITIVES[name].kind
-        if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16")):
-            _usage("--exhaustive", f"only for one-argument functions in float16 or bfloat16, not {name} in {dtype}")
+        if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
+            _usage("--exhaustive", f"only for one-argument functions in float16, bfloat16 or float32, not {name} in {dtype}")
+        if exhaustive and dtype == "float32":
+            from .sweep import DEFAULT_IMPLS
+
+            names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
+            return _sweep_table(name, names, device, workers, resume, quiet, as_json)
         impl_objs, skipped = _resolve(impl_names, device)
         n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
         # one-argument functions: sampled unless --exhaustive
@@ -205,6 +211,25 @@ def register(app: typer.Typer) -> None:
             set_total(_ref_total([s]))
             a = analyze_sample(s, impl_objs, references(s, advance))
         stats = [st for st in a.stats.values() if st is not None]
+        how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
+        _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json)
+
+    def _sweep_table(name, names, device, workers, resume, quiet, as_json) -> None:
+        """float32 --exhaustive: the streamed sweep of :mod:`stabkit.sweep`."""
+        from .sweep import sweep
+
+        with _progress(quiet or as_json, "sweep") as (advance, set_total):
+            res = sweep(name, "float32", names, device=device, workers=workers if workers > 1 else None,
+                        resume=resume, progress=advance, set_total=set_total)
+        stats = [st for st in res.stats.values() if st is not None]
+        reused = f", {res.reused} of {res.chunks} chunks reused" if res.reused else ""
+        _status(quiet or as_json, f"swept {res.n:,} inputs in {res.seconds:.0f} s{reused}; "
+                                  f"{res.settled_dd_or_mpmath:,} references needed double-double or mpmath")
+        _stats_table(stats, res.skipped, f"{name} in float32: {res.n:,} outputs (all inputs)", quiet, as_json)
+
+    def _stats_table(stats, skipped, title, quiet, as_json) -> None:
+        from .report import _clean
+
         if as_json:
             typer.echo(json.dumps(_clean([st.as_dict() for st in stats]), indent=1))
             return
@@ -213,8 +238,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
-        t = Table(title=f"{function} in {dtype}: {a.sample.size:,} outputs ({how}); ulp error vs correctly rounded mpmath")
+        t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
         for col in ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "zeros",
                     "first fail", "first >1 ulp"):
             t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=True)

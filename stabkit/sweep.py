@@ -1,0 +1,522 @@
+"""Exhaustive sweeps of a one-argument function over every bit pattern of a
+format (all 2**32 float32 inputs), streamed in chunks.
+
+Each chunk of bit patterns (NaNs left out, as :func:`stabkit.floats.
+enumerate_format` leaves them out) gets certified references
+(:mod:`stabkit.certified32` first, the double-double tier and mpmath for the
+few points it cannot certify), is evaluated by every implementation and is
+reduced to *partial statistics*: counts, the maximum, the sum
+of the errors, a histogram of the ulp error, the worst inputs and the
+breakdown candidates. No per-point array outlives its chunk. The partials are
+merged into the same :class:`stabkit.analysis.Stats` that the in-memory
+analysis reports; the per-point definitions (ulp error, failure, spurious
+zero, bits of error) are those of :func:`stabkit.analysis._points`, applied
+to each chunk.
+
+p99 and the median come from the histogram: its bins are the float64 bit
+patterns of the ulp error cut to 12 mantissa bits (relative width 2**-12),
+so each order statistic is known to within 2**-13 relative (the bin's
+middle), and the quantile interpolates between the two order statistics
+around ``q (n - 1)`` as ``numpy.percentile`` does. Ulp errors are measured
+against the fast tier's double word, whose error (below 2**-45 of the value;
+for sigmoid and softplus, of its rounded part only) moves them by at most
+2**-21 ulp in float32; points whose exact value may lie that close to a
+float32 value, where it could decide "faithful", are measured against the
+double-double value instead.
+
+Every finished chunk is written atomically into a state folder keyed by the
+function, the format, the implementations with their versions, the chunk size
+and a hash of the stabkit sources that compute the numbers; a rerun reuses
+the finished chunks (``resume``), and a corrupt or foreign chunk file is
+recomputed, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import certified as _dd_tier
+from . import certified32
+from .analysis import TOP_K, Points, Stats, _points
+from .floats import Format, _ulp_of_exact, get_format
+from .reference import Reference, reference
+from .sampling import Group, Sample
+
+__all__ = ["SweepResult", "sweep", "state_dir", "DEFAULT_IMPLS", "CHUNK", "VERSION"]
+
+#: Bumped whenever a chunk's partial statistics could change.
+VERSION = 1
+#: Bit patterns per chunk: 1,024 chunks for float32.
+CHUNK = 2**22
+#: Cheap enough to run on every chunk (JAX only when asked for).
+DEFAULT_IMPLS = ("naive", "stable", "accurate", "scipy", "numpy", "torch")
+_M = 12  # mantissa bits kept by the histogram
+_E_LO = 1023 - 64  # ulp errors below 2**-64 share the first bin
+_NBINS = 512 << _M  # exponents up to 2**447
+_SOURCES = ("certified32.py", "certified.py", "_dd.py", "analysis.py", "sweep.py", "floats.py", "reference.py",
+            "naive.py", "stable.py", "accurate.py", "_common.py", "thirdparty.py")
+
+
+@dataclass
+class SweepResult:
+    """Merged statistics of a sweep (``None`` for unsupported implementations)."""
+
+    function: str
+    fmt: str
+    n: int
+    stats: dict[str, Stats | None]
+    chunks: int
+    reused: int
+    seconds: float
+    certified_fast: int = 0
+    settled_dd_or_mpmath: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"SweepResult({self.function}, {self.fmt}, {self.n:,} points, {self.chunks} chunks, {self.reused} reused)"
+
+
+def state_dir(key: str) -> Path:
+    """Where the chunks of sweep ``key`` are kept: under the reference cache."""
+    from .cache import cache_dir
+
+    return cache_dir() / "sweeps" / key[:24]
+
+
+def _sweep_key(function: str, f: Format, impls, chunk: int, start: int, stop: int) -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _SOURCES:
+        h.update((here / name).read_bytes())
+    meta = {"v": VERSION, "function": function, "fmt": f.name, "chunk": chunk, "start": start, "stop": stop,
+            "impls": [[i.name, i.version] for i in impls], "numpy": np.__version__}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------ one chunk
+
+
+def _inputs(f: Format, lo: int, hi: int) -> np.ndarray:
+    bits = np.arange(lo, hi, dtype=np.uint64).astype(f.unsigned_view)
+    x = bits.view(f.dtype)
+    with np.errstate(invalid="ignore"):
+        return x[~np.isnan(x.astype(np.float64))]
+
+
+def _references(function: str, x: np.ndarray, f: Format) -> tuple[Reference, int]:
+    """Certified references of one chunk and how many the fast tier settled."""
+    r, hi, lo, ok = certified32.evaluate(function, x, f)
+    unsettled = np.zeros(x.size, bool)
+    left = np.flatnonzero(~ok)
+    if left.size:
+        ref = reference(function, x[left], fmt=f)  # double-double, then mpmath
+        r[left], hi[left], lo[left] = ref.rounded.astype(np.float64), ref.hi, ref.lo
+        unsettled[left] = ref.unsettled
+    with np.errstate(all="ignore"):
+        # where the exact value may lie within the fast tier's error of a value
+        # of the format, a 1-ulp-off result could be faithful or not: measure
+        # those few against the double-double value
+        err = certified32.EPS * certified32.carrier(function, x.astype(np.float64), hi, lo)
+        near = np.abs((hi - r) + lo) <= 2 * err
+    near[left] = False
+    idx = np.flatnonzero(near)
+    if idx.size:
+        _, h2, l2, _ = _dd_tier.evaluate(function, x[idx], f)
+        hi[idx], lo[idx] = h2, l2
+    ref = Reference(f, r.astype(f.dtype), hi, lo, unsettled, np.zeros(x.size, np.int32))
+    return ref, int(ok.sum())
+
+
+def _hist(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    key = (u.view(np.uint64) >> np.uint64(52 - _M)).astype(np.int64) - (_E_LO << _M)
+    counts = np.bincount(np.clip(key, 0, _NBINS - 1), minlength=_NBINS)
+    keys = np.flatnonzero(counts)
+    return keys.astype(np.int32), counts[keys]
+
+
+def _bin_value(key: np.ndarray) -> np.ndarray:
+    """The middle of each histogram bin (0 for the first, which holds [0, 2**-64))."""
+    b = ((key.astype(np.int64) + (_E_LO << _M)) << (52 - _M)) | (1 << (51 - _M))
+    return np.where(key == 0, 0.0, b.astype(np.int64).view(np.float64))
+
+
+def _nearest_zero(c: np.ndarray) -> float:
+    """The value nearest to zero, the negative one on ties (sorted order)."""
+    if c.size == 0:
+        return math.nan
+    a = np.abs(c)
+    m = a.min()
+    return float(np.min(c[a == m]))
+
+
+class _Chunk:
+    """What every implementation's points share within one chunk, so that
+    :meth:`points` costs a few passes per implementation. It gives the
+    :class:`stabkit.analysis.Points` that :func:`stabkit.analysis._points`
+    gives: the common case (finite result, finite exact value that does not
+    overflow) is computed here, and every other point goes through
+    ``_points`` itself."""
+
+    def __init__(self, ref: Reference, x64: np.ndarray):
+        self.ref, self.f, self.x64 = ref, ref.fmt, x64
+        self.hi, self.lo = ref.hi, ref.lo
+        self.r64 = ref.rounded.astype(np.float64)
+        # ulps are powers of two (>= 2**-149 here), so multiplying by the
+        # reciprocal is the same as dividing
+        with np.errstate(all="ignore"):
+            self.inv_ulp = 1.0 / _ulp_of_exact(self.hi, self.lo, self.f)
+        self.plain = np.isfinite(self.hi) & np.isfinite(self.r64)
+        self.undefined = np.isnan(self.hi)
+        self.unsettled = ref.unsettled & ~self.undefined
+        self.ones = np.ones(x64.shape, bool)
+        self.ord_r = _ordinal(ref.rounded)
+
+    def points(self, y: np.ndarray) -> Points:
+        y = np.asarray(y).astype(self.f.dtype)
+        y64 = y.astype(np.float64)
+        with np.errstate(all="ignore"):
+            ulp = np.abs((y64 - self.hi) - self.lo)
+            ulp *= self.inv_ulp
+            d = np.abs(_ordinal(y) - self.ord_r).astype(np.float64)
+            bits = np.log2(1.0 + d, out=d)
+        fail = np.zeros(y.shape, bool)
+        odd = np.flatnonzero(~(self.plain & np.isfinite(y64)))
+        if odd.size:
+            sub = Reference(self.f, self.ref.rounded[odd], self.hi[odd], self.lo[odd], self.ref.unsettled[odd],
+                            self.ref.precision[odd])
+            x = self.x64[odd]
+            g = Sample("", self.f, True, "x", [Group((x,), x, np.ones(odd.size, bool))], True)
+            p = _points(g, [sub], [y[odd]])
+            ulp[odd], bits[odd], fail[odd] = p.ulp, p.bits, p.failure
+        return Points(self.x64, self.ones, self.ones, y64, self.hi, self.r64, ulp, bits, fail, self.undefined,
+                      self.unsettled)
+
+
+def _ordinal(a: np.ndarray) -> np.ndarray:
+    """:func:`stabkit.floats.ordinal` for formats of at most 32 bits, faster."""
+    f = get_format(a.dtype)
+    b = np.ascontiguousarray(a).view(f.unsigned_view).astype(np.int64)
+    sign = 1 << (f.width - 1)
+    mag = b & (sign - 1)
+    return np.where(b >= sign, -mag, mag)
+
+
+
+
+def _partial(p: Points, x: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
+    """A chunk's points reduced to mergeable arrays (see :func:`_merge`)."""
+    with np.errstate(all="ignore"):
+        valid = ~p.undefined
+        ok = valid & ~p.failure
+        u = p.ulp[ok]
+        b = p.bits[ok & ~p.unsettled]
+        spurious = valid & ~p.failure & (p.y == 0) & (p.rounded != 0) & ~np.isnan(p.rounded)
+        counts = np.array([valid.sum(), p.undefined.sum(), p.unsettled.sum(), p.failure.sum(), spurious.sum(),
+                           ok.sum(), (u <= 0.5).sum(), (u < 1.0).sum()], np.int64)
+        floats = np.array([u.max() if u.size else -np.inf, np.sum(u),
+                           b.max() if b.size else -np.inf,
+                           _nearest_zero(p.coord[p.failure & valid & p.sweep]),
+                           _nearest_zero(p.coord[(p.failure | (p.ulp > 1.0)) & valid & p.sweep])])
+        keys, cnt = _hist(u)
+        # the worst: failures first, then the largest error, then the smallest x
+        key = np.where(valid, np.where(np.isnan(p.ulp), -1.0, p.ulp), -np.inf)
+        if key.size > top_k:
+            kth = np.partition(key, key.size - top_k)[key.size - top_k]
+            cand = np.flatnonzero(key >= kth)
+        else:
+            cand = np.flatnonzero(valid)
+        cand = cand[valid[cand]]
+        i = cand
+        worst = np.stack([p.failure[i], p.ulp[i], x[i].astype(np.float64), p.y[i], p.rounded[i], p.exact[i]], axis=1)
+    # sorted keys stored as differences: small numbers, which compress well
+    return {"counts": counts, "floats": floats, "hist_keys": np.diff(keys, prepend=0).astype(np.int32),
+            "hist_counts": cnt.astype(np.int64), "worst": _top(worst.astype(np.float64), top_k)}
+
+
+def _run_chunk(function: str, fmt: str, names: tuple, device: str, lo: int, hi: int, path: str | None,
+               meta: dict) -> dict:
+    """Evaluate one chunk, write its state file (when ``path``), return it."""
+    f = get_format(fmt)
+    x = _inputs(f, lo, hi)
+    ref, n_fast = _references(function, x, f)
+    x64 = x.astype(np.float64)
+    pre = _Chunk(ref, x64)
+    out = {"n_fast": np.array([n_fast, x.size], np.int64)}
+    notes, unsupported = {}, []
+    from .thirdparty import Unsupported
+
+    for impl in _impls(names, device):
+        try:
+            y = impl.evaluate(function, f, (x,))
+        except Unsupported:
+            unsupported.append(impl.name)
+            continue
+        notes[impl.name] = impl.notes.get((function, f.name), "")
+        part = _partial(pre.points(y), x, TOP_K)
+        out.update({f"{impl.name}/{k}": v for k, v in part.items()})
+    meta = dict(meta, notes=notes, unsupported=unsupported)
+    out["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    if path:
+        _save(path, out)
+    return out
+
+
+_IMPL_CACHE: dict = {}
+
+
+def _impls(names: tuple, device: str):
+    key = (names, device)
+    if key not in _IMPL_CACHE:
+        from .thirdparty import resolve
+
+        _IMPL_CACHE[key] = resolve(list(names), device)[0]
+    return _IMPL_CACHE[key]
+
+
+def _worker_init() -> None:
+    # one thread per process: the pool already fills the cores
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _save(path: str, arrays: dict) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, p)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _load(path: Path, meta: dict, names: tuple) -> dict | None:
+    """A chunk's saved state, or None when absent, corrupt or foreign."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+        stored = json.loads(str(out["meta"]))
+        if any(stored.get(k) != v for k, v in meta.items()):
+            return None
+        done = [n for n in names if n not in stored["unsupported"]]
+        for n in done:
+            if out[f"{n}/counts"].shape != (8,) or out[f"{n}/floats"].shape != (5,) or out[f"{n}/worst"].ndim != 2:
+                return None
+            if out[f"{n}/hist_keys"].shape != out[f"{n}/hist_counts"].shape:
+                return None
+        if out["n_fast"].shape != (2,):
+            return None
+        return out
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError, EOFError):
+        return None
+
+
+# ------------------------------------------------------------ merging
+
+
+def _quantile(keys: np.ndarray, counts: np.ndarray, n: int, q: float) -> float:
+    """numpy.percentile's linear quantile from the histogram."""
+    if n == 0:
+        return math.nan
+    pos = q * (n - 1)
+    k = int(math.floor(pos))
+    frac = pos - k
+    cum = np.cumsum(counts)
+    vals = _bin_value(keys)
+    a = float(vals[np.searchsorted(cum, k + 1)])
+    b = float(vals[np.searchsorted(cum, min(k + 2, n))])
+    return a + (b - a) * frac
+
+
+class _Acc:
+    """Merged partials of one implementation. Every field merges exactly and
+    in any order (integer counts, maxima, ``math.fsum`` of the chunk sums,
+    selections under a total order), so a resumed sweep gives the same
+    statistics as an uninterrupted one."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.counts = np.zeros(8, np.int64)
+        self.hist = np.zeros(_NBINS, np.int64)
+        self.floats: list[np.ndarray] = []
+        self.worst = np.zeros((0, 6))
+
+    def add(self, part: dict) -> None:
+        n = self.name
+        self.counts += part[f"{n}/counts"]
+        keys = np.cumsum(part[f"{n}/hist_keys"].astype(np.int64))  # stored as differences
+        np.add.at(self.hist, keys, part[f"{n}/hist_counts"].astype(np.int64))
+        self.floats.append(part[f"{n}/floats"])
+        self.worst = _top(np.concatenate([self.worst, part[f"{n}/worst"]]), TOP_K)
+
+    def stats(self, function: str, f: Format, note: str) -> Stats:
+        n, undefined, unsettled, failures, spurious, n_ok, n_cr, n_faithful = (int(v) for v in self.counts)
+        fl = np.stack(self.floats)
+        keys = np.flatnonzero(self.hist)
+        cnt = self.hist[keys]
+        max_bits = float(fl[:, 2].max())
+
+        def nearest(col):
+            v = fl[:, col]
+            v = v[~np.isnan(v)]
+            return None if v.size == 0 else _nearest_zero(v)
+
+        worst = [{"input": {"x": float(r[2])}, "value": float(r[3]), "reference": float(r[4]), "exact": float(r[5]),
+                  "ulp": float(r[1]), "failure": bool(r[0])} for r in self.worst]
+        pct = (lambda m: 100.0 * m / n_ok if n_ok else math.nan)
+        return Stats(
+            function=function, format=f.name, impl=self.name, from_logits=True, n=n, undefined=undefined,
+            unsettled=unsettled, failures=failures, spurious_zeros=spurious,
+            max_ulp=float(fl[:, 0].max()) if n_ok else math.nan,
+            p99_ulp=_quantile(keys, cnt, n_ok, 0.99), median_ulp=_quantile(keys, cnt, n_ok, 0.5),
+            mean_ulp=math.fsum(fl[:, 1].tolist()) / n_ok if n_ok else math.nan,
+            max_bits=max_bits if max_bits != -np.inf else math.nan,
+            pct_correctly_rounded=pct(n_cr), pct_faithful=pct(n_faithful),
+            first_failure=nearest(3), first_over_1ulp=nearest(4), worst=worst, note=note,
+        )
+
+
+def _top(w: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` worst rows of (failure, ulp, x, value, reference, exact):
+    failures first, then the largest error, then the smallest x (+0 before
+    -0), the order of :func:`stabkit.analysis.stats_of` on sorted inputs."""
+    order = np.lexsort((np.signbit(w[:, 2]), w[:, 2], -np.where(np.isnan(w[:, 1]), -1.0, w[:, 1]), w[:, 0] == 0))
+    return w[order[:k]]
+
+
+# ------------------------------------------------------------ the driver
+
+
+def sweep(function: str, fmt="float32", impls=DEFAULT_IMPLS, *, start: int = 0, stop: int | None = None,
+          chunk: int = CHUNK, workers: int | None = None, resume: bool = True, device: str = "cpu",
+          state: str | os.PathLike | None = None, progress: Callable[[int], None] | None = None,
+          set_total: Callable[[int], None] | None = None, max_chunks: int | None = None) -> SweepResult:
+    """Every bit pattern in ``[start, stop)`` of ``fmt`` (default: all of them)
+    through every implementation in ``impls``, chunk by chunk.
+
+    ``workers`` processes (default: the CPU count) share the chunks; each
+    finished chunk is saved under ``state`` (default :func:`state_dir`), and
+    with ``resume`` a rerun reuses the saved chunks. ``progress(k)`` gets the
+    number of bit patterns finished; ``set_total(n)`` the total first.
+    ``max_chunks`` stops after computing that many new chunks (for tests of
+    an interrupted run); the result then covers only the finished chunks.
+    """
+    from .thirdparty import resolve
+
+    f = get_format(fmt)
+    if f.width > 32:
+        raise ValueError(f"{f.name} has 2**{f.width} values; sweeps are for formats of at most 32 bits")
+    if function not in certified32.CERTIFIED:
+        raise ValueError(f"sweeps cover {', '.join(certified32.CERTIFIED)}, not {function!r}")
+    stop = 2**f.width if stop is None else stop
+    if not 0 <= start < stop <= 2**f.width:
+        raise ValueError(f"bit range [{start}, {stop}) is not inside [0, 2**{f.width})")
+    impl_objs, skipped = resolve(list(impls), device)
+    names = tuple(i.name for i in impl_objs)
+    key = _sweep_key(function, f, impl_objs, chunk, start, stop)
+    folder = Path(state) if state is not None else state_dir(key)
+    bounds = [(lo, min(lo + chunk, stop)) for lo in range(start, stop, chunk)]
+    metas = [{"key": key, "version": VERSION, "index": i, "lo": lo, "hi": hi, "impls": list(names)}
+             for i, (lo, hi) in enumerate(bounds)]
+    paths = [folder / f"chunk_{i:05d}.npz" for i in range(len(bounds))]
+    if folder.is_dir():
+        for t in folder.glob("*.tmp"):  # left by an interrupted write
+            t.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    acc = _Merged(names)
+    done = set()
+    if resume:
+        for i, p in enumerate(paths):
+            got = _load(p, metas[i], names)
+            if got is not None:
+                acc.add(got)
+                done.add(i)
+    reused = len(done)
+    if set_total is not None:
+        set_total(stop - start)
+    if progress is not None and done:
+        progress(sum(bounds[i][1] - bounds[i][0] for i in done))
+    todo = [i for i in range(len(bounds)) if i not in done][:max_chunks]
+    workers = workers or os.cpu_count() or 1
+    args = [(function, f.name, names, device, *bounds[i], str(paths[i]), metas[i]) for i in todo]
+
+    def finished(i, part):
+        acc.add(part)
+        done.add(i)
+        if progress is not None:
+            progress(bounds[i][1] - bounds[i][0])
+
+    if workers == 1 or len(todo) <= 1:
+        _worker_init()
+        for i, a in zip(todo, args):
+            finished(i, _run_chunk(*a))
+    else:
+        _parallel(todo, args, workers, finished)
+    stats = acc.stats(function, f) if done else {n: None for n in names}
+    n = next((s.n for s in stats.values() if s is not None), int(acc.n_fast[1]))
+    return SweepResult(function, f.name, n, stats, len(done), reused, time.perf_counter() - t0,
+                       int(acc.n_fast[0]), int(acc.n_fast[1] - acc.n_fast[0]), skipped)
+
+
+class _Merged:
+    """The accumulators of every implementation, plus notes and support."""
+
+    def __init__(self, names: tuple):
+        self.names = names
+        self.acc = {n: _Acc(n) for n in names}
+        self.n_fast = np.zeros(2, np.int64)
+        self.notes: dict[str, str] = {}
+        self.unsupported: set[str] = set()
+
+    def add(self, part: dict) -> None:
+        meta = json.loads(str(part["meta"]))
+        self.n_fast += part["n_fast"]
+        self.unsupported |= set(meta["unsupported"])
+        for n, note in meta["notes"].items():
+            self.notes[n] = self.notes.get(n) or note
+        for n in self.names:
+            if n not in meta["unsupported"]:
+                self.acc[n].add(part)
+
+    def stats(self, function: str, f: Format) -> dict[str, Stats | None]:
+        return {n: None if n in self.unsupported else self.acc[n].stats(function, f, self.notes.get(n, ""))
+                for n in self.names}
+
+
+def _parallel(todo, args, workers, finished) -> None:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = {pool.submit(_run_chunk, *a): i for i, a in zip(todo, args)}
+        try:
+            for fut in cf.as_completed(futures):
+                finished(futures[fut], fut.result())
+        except BaseException:
+            # Ctrl-C: finished chunks are on disk; drop the queued ones
+            for fut in futures:
+                fut.cancel()
+            raise
