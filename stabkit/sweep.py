@@ -153,12 +153,15 @@ def _bin_value(key: np.ndarray) -> np.ndarray:
 
 
 def _nearest_zero(c: np.ndarray) -> float:
-    """The value nearest to zero, the negative one on ties (sorted order)."""
+    """The value nearest to zero; on ties the first in bit-pattern order (the
+    positive one, +0 before -0), as :func:`stabkit.analysis._threshold` picks
+    on an exhaustive sample."""
     if c.size == 0:
         return math.nan
     a = np.abs(c)
-    m = a.min()
-    return float(np.min(c[a == m]))
+    tie = c[a == a.min()]
+    pos = tie[~np.signbit(tie)]
+    return float(pos[0] if pos.size else tie[0])
 
 
 class _Chunk:
@@ -239,7 +242,9 @@ def _partial(p: Points, x: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
             cand = np.flatnonzero(valid)
         cand = cand[valid[cand]]
         i = cand
-        worst = np.stack([p.failure[i], p.ulp[i], x[i].astype(np.float64), p.y[i], p.rounded[i], p.exact[i]], axis=1)
+        pattern = x[i].view(get_format(x.dtype).unsigned_view).astype(np.float64)
+        worst = np.stack([p.failure[i], p.ulp[i], x[i].astype(np.float64), p.y[i], p.rounded[i], p.exact[i], pattern],
+                         axis=1)
     # sorted keys stored as differences: small numbers, which compress well
     return {"counts": counts, "floats": floats, "hist_keys": np.diff(keys, prepend=0).astype(np.int32),
             "hist_counts": cnt.astype(np.int64), "worst": _top(worst.astype(np.float64), top_k)}
@@ -322,7 +327,7 @@ def _load(path: Path, meta: dict, names: tuple) -> dict | None:
             return None
         done = [n for n in names if n not in stored["unsupported"]]
         for n in done:
-            if out[f"{n}/counts"].shape != (8,) or out[f"{n}/floats"].shape != (5,) or out[f"{n}/worst"].ndim != 2:
+            if out[f"{n}/counts"].shape != (8,) or out[f"{n}/floats"].shape != (5,) or out[f"{n}/worst"].shape[1:] != (7,):
                 return None
             if out[f"{n}/hist_keys"].shape != out[f"{n}/hist_counts"].shape:
                 return None
@@ -361,7 +366,7 @@ class _Acc:
         self.counts = np.zeros(8, np.int64)
         self.hist = np.zeros(_NBINS, np.int64)
         self.floats: list[np.ndarray] = []
-        self.worst = np.zeros((0, 6))
+        self.worst = np.zeros((0, 7))
 
     def add(self, part: dict) -> None:
         n = self.name
@@ -399,10 +404,11 @@ class _Acc:
 
 
 def _top(w: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` worst rows of (failure, ulp, x, value, reference, exact):
-    failures first, then the largest error, then the smallest x (+0 before
-    -0), the order of :func:`stabkit.analysis.stats_of` on sorted inputs."""
-    order = np.lexsort((np.signbit(w[:, 2]), w[:, 2], -np.where(np.isnan(w[:, 1]), -1.0, w[:, 1]), w[:, 0] == 0))
+    """The ``k`` worst rows of (failure, ulp, x, value, reference, exact, bit
+    pattern): failures first, then the largest error, then the first in
+    bit-pattern order, the order of :func:`stabkit.analysis.stats_of` on an
+    exhaustive (bit-pattern ordered) sample."""
+    order = np.lexsort((w[:, 6], -np.where(np.isnan(w[:, 1]), -1.0, w[:, 1]), w[:, 0] == 0))
     return w[order[:k]]
 
 
