@@ -49,7 +49,7 @@ import numpy as np
 from . import certified as _dd_tier
 from . import certified32
 from .analysis import TOP_K, Points, Stats, _points
-from .floats import Format, _ulp_of_exact, get_format
+from .floats import Format, get_format
 from .reference import Reference, reference
 from .sampling import Group, Sample
 
@@ -129,7 +129,7 @@ def _references(function: str, x: np.ndarray, f: Format) -> tuple[Reference, int
         # of the format, a 1-ulp-off result could be faithful or not: measure
         # those few against the double-double value
         err = certified32.EPS * certified32.carrier(function, x.astype(np.float64), hi, lo)
-        near = np.abs((hi - r) + lo) <= 2 * err
+        near = (np.abs((hi - r) + lo) <= 2 * err) & (err > 0)  # err = 0: the asymptotic branches
     near[left] = False
     idx = np.flatnonzero(near)
     if idx.size:
@@ -140,10 +140,19 @@ def _references(function: str, x: np.ndarray, f: Format) -> tuple[Reference, int
 
 
 def _hist(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    key = (u.view(np.uint64) >> np.uint64(52 - _M)).astype(np.int64) - (_E_LO << _M)
-    counts = np.bincount(np.clip(key, 0, _NBINS - 1), minlength=_NBINS)
+    if u.size == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    key = np.ascontiguousarray(u).view(np.int64) >> (52 - _M)  # u >= 0: sign bit clear
+    key -= _E_LO << _M
+    lo, hi = int(key.min()), int(key.max())
+    if lo < 0 or hi >= _NBINS:
+        np.clip(key, 0, _NBINS - 1, out=key)
+        lo, hi = (min(max(v, 0), _NBINS - 1) for v in (lo, hi))
+    # count over the occupied range only: a small, cache-friendly array
+    key -= lo
+    counts = np.bincount(key, minlength=hi - lo + 1)
     keys = np.flatnonzero(counts)
-    return keys.astype(np.int32), counts[keys]
+    return (keys + lo).astype(np.int32), counts[keys]
 
 
 def _bin_value(key: np.ndarray) -> np.ndarray:
@@ -176,24 +185,29 @@ class _Chunk:
         self.ref, self.f, self.x64 = ref, ref.fmt, x64
         self.hi, self.lo = ref.hi, ref.lo
         self.r64 = ref.rounded.astype(np.float64)
-        # ulps are powers of two (>= 2**-149 here), so multiplying by the
-        # reciprocal is the same as dividing
-        with np.errstate(all="ignore"):
-            self.inv_ulp = 1.0 / _ulp_of_exact(self.hi, self.lo, self.f)
+        self.inv_ulp = _inv_ulp_of_exact(self.hi, self.lo, self.f)
         self.plain = np.isfinite(self.hi) & np.isfinite(self.r64)
         self.undefined = np.isnan(self.hi)
         self.unsettled = ref.unsettled & ~self.undefined
+        self.r_nonzero = (self.r64 != 0) & ~np.isnan(self.r64) & ~self.undefined
         self.ones = np.ones(x64.shape, bool)
         self.ord_r = _ordinal(ref.rounded)
 
     def points(self, y: np.ndarray) -> Points:
-        y = np.asarray(y).astype(self.f.dtype)
+        """The points of result ``y``, except that ``bits`` holds the ordinal
+        distance ``d`` (bits of error are ``log2(1 + d)``, taken on the
+        maximum only by :func:`_partial`)."""
+        y = np.asarray(y)
+        y = y if y.dtype == self.f.dtype else y.astype(self.f.dtype)
         y64 = y.astype(np.float64)
         with np.errstate(all="ignore"):
-            ulp = np.abs((y64 - self.hi) - self.lo)
+            ulp = np.subtract(y64, self.hi)
+            ulp -= self.lo
+            np.abs(ulp, out=ulp)
             ulp *= self.inv_ulp
-            d = np.abs(_ordinal(y) - self.ord_r).astype(np.float64)
-            bits = np.log2(1.0 + d, out=d)
+            d = _ordinal(y)
+            d -= self.ord_r
+            np.abs(d, out=d)
         fail = np.zeros(y.shape, bool)
         odd = np.flatnonzero(~(self.plain & np.isfinite(y64)))
         if odd.size:
@@ -202,9 +216,26 @@ class _Chunk:
             x = self.x64[odd]
             g = Sample("", self.f, True, "x", [Group((x,), x, np.ones(odd.size, bool))], True)
             p = _points(g, [sub], [y[odd]])
-            ulp[odd], bits[odd], fail[odd] = p.ulp, p.bits, p.failure
-        return Points(self.x64, self.ones, self.ones, y64, self.hi, self.r64, ulp, bits, fail, self.undefined,
+            ulp[odd], fail[odd] = p.ulp, p.failure
+            with np.errstate(invalid="ignore"):
+                # back to distances: only finite, non-failing ones are used
+                d[odd] = np.where(np.isfinite(p.bits), np.rint(np.exp2(p.bits) - 1.0), 0).astype(np.int64)
+        return Points(self.x64, self.ones, self.ones, y64, self.hi, self.r64, ulp, d, fail, self.undefined,
                       self.unsettled)
+
+
+def _inv_ulp_of_exact(hi: np.ndarray, lo: np.ndarray, f: Format) -> np.ndarray:
+    """``1 / _ulp_of_exact(hi, lo, f)`` for finite ``hi`` (other points are
+    measured by ``_points`` itself), from the exponent alone: ulps are powers
+    of two, so multiplying by this is the same as dividing by the ulp."""
+    with np.errstate(all="ignore"):
+        m, e = np.frexp(np.abs(hi))
+        e = e.astype(np.int32) - 1  # floor(log2 |hi|)
+        # a power of two with lo pulling below it: the binade below
+        e -= (m == 0.5) & (hi * lo < 0)
+        e[hi == 0] = f.emin
+        np.clip(e, f.emin, f.emax, out=e)
+        return np.ldexp(1.0, f.precision - 1 - e)
 
 
 def _ordinal(a: np.ndarray) -> np.ndarray:
@@ -212,42 +243,59 @@ def _ordinal(a: np.ndarray) -> np.ndarray:
     f = get_format(a.dtype)
     b = np.ascontiguousarray(a).view(f.unsigned_view).astype(np.int64)
     sign = 1 << (f.width - 1)
-    mag = b & (sign - 1)
-    return np.where(b >= sign, -mag, mag)
+    neg = b >= sign
+    b &= sign - 1
+    np.negative(b, out=b, where=neg)
+    return b
 
 
-
-
-def _partial(p: Points, x: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
-    """A chunk's points reduced to mergeable arrays (see :func:`_merge`)."""
+def _partial(p: Points, x: np.ndarray, top_k: int, r_nonzero: np.ndarray) -> dict[str, np.ndarray]:
+    """A chunk's points reduced to mergeable arrays (see :class:`_Acc`): the
+    definitions of :func:`stabkit.analysis.stats_of`, with the masks skipped
+    where they are empty (no failures, no undefined or unsettled points)."""
     with np.errstate(all="ignore"):
-        valid = ~p.undefined
-        ok = valid & ~p.failure
-        u = p.ulp[ok]
-        b = p.bits[ok & ~p.unsettled]
-        spurious = valid & ~p.failure & (p.y == 0) & (p.rounded != 0) & ~np.isnan(p.rounded)
-        counts = np.array([valid.sum(), p.undefined.sum(), p.unsettled.sum(), p.failure.sum(), spurious.sum(),
-                           ok.sum(), (u <= 0.5).sum(), (u < 1.0).sum()], np.int64)
+        n_fail, n_und, n_uns = (int(np.count_nonzero(m)) for m in (p.failure, p.undefined, p.unsettled))
+        ok = ~p.undefined & ~p.failure if n_fail or n_und else None
+        u = p.ulp if ok is None else p.ulp[ok]
+        d = p.bits if not (n_fail or n_und or n_uns) else p.bits[~p.undefined & ~p.failure & ~p.unsettled]
+        zero = p.y == 0
+        zero &= r_nonzero
+        if n_fail:
+            zero &= ~p.failure
+        counts = np.array([x.size - n_und, n_und, n_uns, n_fail, np.count_nonzero(zero), u.size,
+                           np.count_nonzero(u <= 0.5), np.count_nonzero(u < 1.0)], np.int64)
+        # failures have an infinite error, so "fails or exceeds 1 ulp" is ulp > 1
         floats = np.array([u.max() if u.size else -np.inf, np.sum(u),
-                           b.max() if b.size else -np.inf,
-                           _nearest_zero(p.coord[p.failure & valid & p.sweep]),
-                           _nearest_zero(p.coord[(p.failure | (p.ulp > 1.0)) & valid & p.sweep])])
+                           math.log2(1.0 + float(d.max())) if d.size else -np.inf,
+                           _nearest_zero(p.coord[p.failure]) if n_fail else math.nan,
+                           _nearest_zero(p.coord[p.ulp > 1.0])])
         keys, cnt = _hist(u)
-        # the worst: failures first, then the largest error, then the smallest x
-        key = np.where(valid, np.where(np.isnan(p.ulp), -1.0, p.ulp), -np.inf)
-        if key.size > top_k:
-            kth = np.partition(key, key.size - top_k)[key.size - top_k]
-            cand = np.flatnonzero(key >= kth)
-        else:
-            cand = np.flatnonzero(valid)
-        cand = cand[valid[cand]]
-        i = cand
+        i = _worst_candidates(p, keys, cnt, n_fail, top_k)
         pattern = x[i].view(get_format(x.dtype).unsigned_view).astype(np.float64)
         worst = np.stack([p.failure[i], p.ulp[i], x[i].astype(np.float64), p.y[i], p.rounded[i], p.exact[i], pattern],
                          axis=1)
     # sorted keys stored as differences: small numbers, which compress well
     return {"counts": counts, "floats": floats, "hist_keys": np.diff(keys, prepend=0).astype(np.int32),
             "hist_counts": cnt.astype(np.int64), "worst": _top(worst.astype(np.float64), top_k)}
+
+
+def _worst_candidates(p: Points, keys, cnt, n_fail: int, k: int) -> np.ndarray:
+    """Indices that include the ``k`` worst points (see :func:`_top`)."""
+    if n_fail >= k:  # failures (infinite error) first, ties in chunk (bit-pattern) order
+        return np.flatnonzero(p.failure)[:k]
+    # a lower bound on the (k - n_fail)-th largest finite error: its bin's lower edge
+    above = np.cumsum(cnt[::-1])
+    j = int(np.searchsorted(above, k - n_fail))
+    if j >= keys.size:
+        return np.flatnonzero(~p.undefined)
+    key = int(keys[::-1][j])
+    edge = 0.0 if key == 0 else float(np.array(((key + (_E_LO << _M)) << (52 - _M)), np.int64).view(np.float64))
+    cand = np.flatnonzero(p.ulp >= edge)
+    if cand.size > 1_000_000:  # a crowded bin (all errors below 2**-64, say)
+        key = np.where(p.undefined, -np.inf, p.ulp)
+        kth = np.partition(key, key.size - k)[key.size - k]
+        cand = np.flatnonzero(key >= kth)
+    return cand
 
 
 def _run_chunk(function: str, fmt: str, names: tuple, device: str, lo: int, hi: int, path: str | None,
@@ -269,7 +317,7 @@ def _run_chunk(function: str, fmt: str, names: tuple, device: str, lo: int, hi: 
             unsupported.append(impl.name)
             continue
         notes[impl.name] = impl.notes.get((function, f.name), "")
-        part = _partial(pre.points(y), x, TOP_K)
+        part = _partial(pre.points(y), x, TOP_K, pre.r_nonzero)
         out.update({f"{impl.name}/{k}": v for k, v in part.items()})
     meta = dict(meta, notes=notes, unsupported=unsupported)
     out["meta"] = np.array(json.dumps(meta, sort_keys=True))
