@@ -291,10 +291,11 @@ def _worst_candidates(p: Points, keys, cnt, n_fail: int, k: int) -> np.ndarray:
     key = int(keys[::-1][j])
     edge = 0.0 if key == 0 else float(np.array(((key + (_E_LO << _M)) << (52 - _M)), np.int64).view(np.float64))
     cand = np.flatnonzero(p.ulp >= edge)
-    if cand.size > 1_000_000:  # a crowded bin (all errors below 2**-64, say)
+    if cand.size > 4096:  # a crowded bin (every error 0, say): the k-th largest exactly
         key = np.where(p.undefined, -np.inf, p.ulp)
         kth = np.partition(key, key.size - k)[key.size - k]
-        cand = np.flatnonzero(key >= kth)
+        # ties at the k-th are taken in chunk order, which is bit-pattern order
+        cand = np.concatenate([np.flatnonzero(key > kth), np.flatnonzero(key == kth)[:k]])
     return cand
 
 
