@@ -55,10 +55,10 @@ from fractions import Fraction
 import numpy as np
 
 from . import _dd
-from .certified import CERTIFIED, _EDGE, _outer
+from .certified import _EDGE, CERTIFIED, _outer
 from .floats import get_format, round_float64
 
-__all__ = ["EPS", "CERTIFIED", "evaluate", "value", "carrier"]
+__all__ = ["CERTIFIED", "EPS", "carrier", "evaluate", "value"]
 
 EPS = 2.0**-45
 _WIDE = EPS + 2.0**-51  # covers the rounding of the interval ends themselves

@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 import zipfile
@@ -53,7 +54,7 @@ from .floats import Format, get_format
 from .reference import Reference, reference
 from .sampling import Group, Sample
 
-__all__ = ["SweepResult", "sweep", "state_dir", "DEFAULT_IMPLS", "CHUNK", "VERSION"]
+__all__ = ["CHUNK", "DEFAULT_IMPLS", "VERSION", "SweepResult", "state_dir", "sweep"]
 
 #: Bumped whenever a chunk's partial statistics could change.
 VERSION = 1
@@ -395,7 +396,7 @@ def _quantile(keys: np.ndarray, counts: np.ndarray, n: int, q: float) -> float:
     if n == 0:
         return math.nan
     pos = q * (n - 1)
-    k = int(math.floor(pos))
+    k = math.floor(pos)
     frac = pos - k
     cum = np.cumsum(counts)
     vals = _bin_value(keys)
@@ -564,7 +565,9 @@ def _parallel(todo, args, workers, finished) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    # fork is quickest, but not once JAX (multithreaded) is loaded: it can deadlock
+    fork = "fork" in mp.get_all_start_methods() and "jax" not in sys.modules
+    ctx = mp.get_context("fork" if fork else "spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         futures = {pool.submit(_run_chunk, *a): i for i, a in zip(todo, args)}
         try:

@@ -55,7 +55,7 @@ def test_never_disagrees_with_mpmath_on_samples(fn, fmt):
             ordinal_uniform("float32", 1500, seed=7), ordinal_uniform("float32", 1500, seed=8, lo=-120.0, hi=120.0),
             [0.0, -0.0, np.inf, -np.inf, np.nan, 640.0, -640.0, 700.0, -700.0, 88.7, -88.7, -103.9, -104.0],
         ]), fmt)
-    r, hi, lo, ok = certified32.evaluate(fn, x, fmt)
+    r, _hi, _lo, ok = certified32.evaluate(fn, x, fmt)
     slow = ref_of(fn, x, fmt=fmt, engine="mpmath")
     assert ok.mean() > 0.99
     assert _same(r[ok], slow.rounded.astype(np.float64)[ok])
@@ -135,7 +135,7 @@ def test_float32_slice_matches_the_in_memory_analysis(lo, tmp_path):
 
 
 def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
-    kw = dict(start=0xC1000000, stop=0xC1000000 + 2**14, chunk=2**11, workers=1)
+    kw = {"start": 0xC1000000, "stop": 0xC1000000 + 2**14, "chunk": 2**11, "workers": 1}
     fresh = sw.sweep("log_sigmoid", "float32", IMPLS, state=tmp_path / "fresh", **kw)
     part = sw.sweep("log_sigmoid", "float32", IMPLS, state=tmp_path / "run", max_chunks=3, **kw)
     assert part.chunks == 3 and part.n == 3 * 2**11
@@ -146,7 +146,7 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
 
 
 def test_two_processes_give_the_same_result(tmp_path):
-    kw = dict(start=0x3E000000, stop=0x3E000000 + 2**14, chunk=2**12)
+    kw = {"start": 0x3E000000, "stop": 0x3E000000 + 2**14, "chunk": 2**12}
     one = sw.sweep("softplus", "float32", IMPLS, state=tmp_path / "a", workers=1, **kw)
     two = sw.sweep("softplus", "float32", IMPLS, state=tmp_path / "b", workers=2, **kw)
     assert one.stats == two.stats
@@ -154,7 +154,7 @@ def test_two_processes_give_the_same_result(tmp_path):
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
 def test_damaged_state_files_are_recomputed(damage, tmp_path):
-    kw = dict(start=0x40000000, stop=0x40000000 + 2**13, chunk=2**11, workers=1, state=tmp_path)
+    kw = {"start": 0x40000000, "stop": 0x40000000 + 2**13, "chunk": 2**11, "workers": 1, "state": tmp_path}
     first = sw.sweep("sigmoid", "float32", IMPLS, **kw)
     path = tmp_path / "chunk_00001.npz"
     data = path.read_bytes()
@@ -170,7 +170,7 @@ def test_damaged_state_files_are_recomputed(damage, tmp_path):
 
 
 def test_restart_ignores_the_state_and_bad_ranges_are_refused(tmp_path):
-    kw = dict(start=0x40000000, stop=0x40000000 + 2**12, chunk=2**11, workers=1, state=tmp_path)
+    kw = {"start": 0x40000000, "stop": 0x40000000 + 2**12, "chunk": 2**11, "workers": 1, "state": tmp_path}
     sw.sweep("sigmoid", "float32", ("accurate",), **kw)
     assert sw.sweep("sigmoid", "float32", ("accurate",), resume=False, **kw).reused == 0
     with pytest.raises(ValueError, match="bit range"):
