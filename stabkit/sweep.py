@@ -529,7 +529,7 @@ def sweep(function: str, fmt="float32", impls=DEFAULT_IMPLS, *, start: int = 0, 
         for i, a in zip(todo, args):
             finished(i, _run_chunk(*a))
     else:
-        _parallel(todo, args, workers, finished)
+        _parallel(todo, args, workers, finished, device)
     stats = acc.stats(function, f) if done else {n: None for n in names}
     n = next((s.n for s in stats.values() if s is not None), int(acc.n_fast[1]))
     return SweepResult(function, f.name, n, stats, len(done), reused, time.perf_counter() - t0,
@@ -561,12 +561,13 @@ class _Merged:
                 for n in self.names}
 
 
-def _parallel(todo, args, workers, finished) -> None:
+def _parallel(todo, args, workers, finished, device: str) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    # fork is quickest, but not once JAX (multithreaded) is loaded: it can deadlock
-    fork = "fork" in mp.get_all_start_methods() and "jax" not in sys.modules
+    # fork is quickest, but not once JAX (multithreaded) is loaded, where it
+    # can deadlock, nor for a GPU, whose runtime does not survive a fork
+    fork = "fork" in mp.get_all_start_methods() and "jax" not in sys.modules and device == "cpu"
     ctx = mp.get_context("fork" if fork else "spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         futures = {pool.submit(_run_chunk, *a): i for i, a in zip(todo, args)}
