@@ -98,9 +98,10 @@ class FunctionAnalysis:
 
 
 #: How :func:`references` runs the reference engine: ``cache`` (on-disk
-#: cache) and ``workers`` (processes for the mpmath points). Neither changes
-#: a result, only how long it takes; the CLI sets them from its options.
-REFERENCE_OPTIONS: dict = {"cache": False, "workers": 1}
+#: cache), ``workers`` (processes for the mpmath points) and ``executor``
+#: (a Dask executor, see :mod:`stabkit.distributed`). None changes a result,
+#: only how long it takes; the CLI sets them from its options.
+REFERENCE_OPTIONS: dict = {"cache": False, "workers": 1, "executor": None}
 
 
 def references(sample: Sample, progress: Callable[[int], None] | None = None) -> list[Reference]:

@@ -34,10 +34,29 @@ WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
 
 
-def _engine(workers: int, cache: bool) -> None:
+SchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references (and float32 sweeps) on Dask: 'local' for a LocalCluster here, or a scheduler address such as tcp://host:8786 (needs stabkit[dask]).")]
+
+
+def _engine(ctx: typer.Context, workers: int, cache: bool, scheduler: str | None = None) -> None:
+    """Set how references are computed for this command; with a scheduler,
+    connect (or start a LocalCluster) and close it when the command ends."""
     from .analysis import REFERENCE_OPTIONS
 
-    REFERENCE_OPTIONS.update(workers=workers, cache=cache)
+    REFERENCE_OPTIONS.update(workers=workers, cache=cache, executor=None)
+    if scheduler:
+        from .distributed import DistributedError, executor_for
+
+        cm = executor_for(scheduler, workers if workers > 1 else None)
+        try:
+            REFERENCE_OPTIONS["executor"] = cm.__enter__()
+        except DistributedError as e:
+            _failure(str(e))
+
+        def close() -> None:
+            REFERENCE_OPTIONS["executor"] = None
+            cm.__exit__(None, None, None)
+
+        ctx.call_on_close(close)
 
 
 def _usage(option: str, message: str) -> None:
@@ -168,6 +187,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @_quiet_numpy
     def analyze(
+        ctx: typer.Context,
         function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
         dtype: Annotated[str, typer.Option(help=f"Format: {', '.join(ARITH_FORMATS)}.")] = "float32",
         samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
@@ -178,11 +198,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
         workers: WorkersOpt = 1,
         cache: CacheOpt = True,
+        scheduler: SchedulerOpt = None,
         resume: Annotated[bool, typer.Option("--resume/--restart", help="float32 --exhaustive: reuse the chunks a previous run finished.")] = True,
         quiet: QuietOpt = False,
     ) -> None:
         """Error statistics of one function in one format, per implementation."""
-        _engine(workers, cache)
+        _engine(ctx, workers, cache, scheduler)
         from .analysis import analyze_sample, references
         from .report import parse_function, rows_for
         from .sampling import make_sample
@@ -219,8 +240,11 @@ def register(app: typer.Typer) -> None:
         from .sweep import sweep
 
         with _progress(quiet or as_json, "sweep") as (advance, set_total):
+            from .analysis import REFERENCE_OPTIONS
+
             res = sweep(name, "float32", names, device=device, workers=workers if workers > 1 else None,
-                        resume=resume, progress=advance, set_total=set_total)
+                        resume=resume, progress=advance, set_total=set_total,
+                        executor=REFERENCE_OPTIONS.get("executor"))
         stats = [st for st in res.stats.values() if st is not None]
         reused = f", {res.reused} of {res.chunks} chunks reused" if res.reused else ""
         _status(quiet or as_json, f"swept {res.n:,} inputs in {res.seconds:.0f} s{reused}; "
@@ -253,6 +277,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @_quiet_numpy
     def report(
+        ctx: typer.Context,
         functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
         dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
         impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
@@ -264,10 +289,11 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = "cpu",
         workers: WorkersOpt = 1,
         cache: CacheOpt = True,
+        scheduler: SchedulerOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         """Write the error report (report.md, report.json, figures) into --out."""
-        _engine(workers, cache)
+        _engine(ctx, workers, cache, scheduler)
         from .report import DEFAULT_FUNCTIONS, ReportConfig
 
         fns = _check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
@@ -282,6 +308,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @_quiet_numpy
     def plot(
+        ctx: typer.Context,
         function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
         dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
         kind: Annotated[str, typer.Option(help="error (ulp error against input), values, or cdf.")] = "error",
@@ -292,10 +319,11 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = "cpu",
         workers: WorkersOpt = 1,
         cache: CacheOpt = True,
+        scheduler: SchedulerOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         """Make one slide-style figure of one function."""
-        _engine(workers, cache)
+        _engine(ctx, workers, cache, scheduler)
         from . import plots
         from .analysis import analyze_sample, references
         from .report import parse_function, rows_for
@@ -335,6 +363,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @_quiet_numpy
     def audit(
+        ctx: typer.Context,
         frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
         functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
         dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
@@ -344,10 +373,11 @@ def register(app: typer.Typer) -> None:
         out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
         workers: WorkersOpt = 1,
         cache: CacheOpt = True,
+        scheduler: SchedulerOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         """The report restricted to third-party libraries, beside stabkit's accurate tier."""
-        _engine(workers, cache)
+        _engine(ctx, workers, cache, scheduler)
         from .report import ReportConfig
 
         libs = _check_list("--frameworks", frameworks, FRAMEWORKS, "framework")

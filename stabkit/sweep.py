@@ -468,7 +468,8 @@ def _top(w: np.ndarray, k: int) -> np.ndarray:
 def sweep(function: str, fmt="float32", impls=DEFAULT_IMPLS, *, start: int = 0, stop: int | None = None,
           chunk: int = CHUNK, workers: int | None = None, resume: bool = True, device: str = "cpu",
           state: str | os.PathLike | None = None, progress: Callable[[int], None] | None = None,
-          set_total: Callable[[int], None] | None = None, max_chunks: int | None = None) -> SweepResult:
+          set_total: Callable[[int], None] | None = None, max_chunks: int | None = None,
+          executor=None) -> SweepResult:
     """Every bit pattern in ``[start, stop)`` of ``fmt`` (default: all of them)
     through every implementation in ``impls``, chunk by chunk.
 
@@ -478,6 +479,10 @@ def sweep(function: str, fmt="float32", impls=DEFAULT_IMPLS, *, start: int = 0, 
     number of bit patterns finished; ``set_total(n)`` the total first.
     ``max_chunks`` stops after computing that many new chunks (for tests of
     an interrupted run); the result then covers only the finished chunks.
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. from
+    :func:`stabkit.distributed.executor_for`) runs the chunks instead of the
+    local pool; they come back here and are saved here, so the state folder
+    need not be shared with the cluster.
     """
     from .thirdparty import resolve
 
@@ -524,7 +529,9 @@ def sweep(function: str, fmt="float32", impls=DEFAULT_IMPLS, *, start: int = 0, 
         if progress is not None:
             progress(bounds[i][1] - bounds[i][0])
 
-    if workers == 1 or len(todo) <= 1:
+    if executor is not None:
+        _remote(todo, args, executor, finished)
+    elif workers == 1 or len(todo) <= 1:
         _worker_init()
         for i, a in zip(todo, args):
             finished(i, _run_chunk(*a))
@@ -579,3 +586,25 @@ def _parallel(todo, args, workers, finished, device: str) -> None:
             for fut in futures:
                 fut.cancel()
             raise
+
+
+def _run_chunk_remote(*args) -> dict:
+    """A chunk on a cluster worker: computed there, saved by the caller."""
+    _worker_init()
+    return _run_chunk(*args[:6], None, args[7])
+
+
+def _remote(todo, args, executor, finished) -> None:
+    import concurrent.futures as cf
+
+    futures = {executor.submit(_run_chunk_remote, *a): (i, a[6]) for i, a in zip(todo, args)}
+    try:
+        for fut in cf.as_completed(futures):
+            i, path = futures[fut]
+            part = fut.result()
+            _save(path, part)
+            finished(i, part)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise

@@ -33,3 +33,32 @@ def test_unreachable_scheduler_is_one_clear_error():
     with pytest.raises(DistributedError, match="cannot use the Dask scheduler 'tcp://127.0.0.1:9'"):
         with executor_for("tcp://127.0.0.1:9", timeout=1):
             pass
+
+
+def test_sweep_on_a_local_cluster_matches_the_local_run(tmp_path):
+    from stabkit import sweep as sw
+
+    kw = {"start": 0x3E000000, "stop": 0x3E000000 + 2**13, "chunk": 2**11}
+    impls = ("naive", "stable", "accurate")
+    local = sw.sweep("softplus", "float32", impls, state=tmp_path / "a", workers=1, **kw)
+    with executor_for("local", 2, processes=False) as ex:
+        remote = sw.sweep("softplus", "float32", impls, state=tmp_path / "b", executor=ex, **kw)
+    assert remote.stats == local.stats
+    # the chunks computed on the cluster were saved here: a rerun reuses them all
+    again = sw.sweep("softplus", "float32", impls, state=tmp_path / "b", workers=1, **kw)
+    assert again.reused == again.chunks and again.stats == local.stats
+
+
+def test_cli_scheduler_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from stabkit.cli import app
+
+    r = CliRunner().invoke(app, ["analyze", "log_softmax", "--dtype", "float32", "--samples", "3000",
+                                 "--impls", "stable,accurate", "--scheduler", "local", "--workers", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    local = CliRunner().invoke(app, ["analyze", "log_softmax", "--dtype", "float32", "--samples", "3000",
+                                     "--impls", "stable,accurate", "--json"])
+    assert r.stdout == local.stdout
+    bad = CliRunner().invoke(app, ["analyze", "sigmoid", "--samples", "10", "--scheduler", "tcp://127.0.0.1:9"])
+    assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "cannot use the Dask scheduler" in bad.stderr
