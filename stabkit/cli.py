@@ -30,6 +30,20 @@ class UsageFailure(TyperException):
     exit_code = 2
 
 
+def _with_value(e: TyperException) -> str:
+    """The error's message, with the rejected value when typer's pydantic
+    check left it out ("Input should be a valid integer" names no value)."""
+    msg = e.format_message()
+    errors = getattr(e.__cause__, "errors", None)
+    try:
+        first = errors()[0] if callable(errors) else None
+    except Exception:  # noqa: BLE001 - a message, never a second error
+        first = None
+    if first and "input" in first:
+        msg = f"{msg.rstrip('.')}; got {str(first['input'])!r}"
+    return " ".join(msg.split())
+
+
 class _OneLineGroup(TyperGroup):
     """Click group that reports every error as one line instead of a usage box."""
 
@@ -37,7 +51,7 @@ class _OneLineGroup(TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except TyperException as e:  # usage errors, bad parameters, UsageFailure
-            typer.echo(f"error: {e.format_message()}", err=True)
+            typer.echo(f"error: {_with_value(e)}", err=True)
             sys.exit(e.exit_code)
         except (Abort, KeyboardInterrupt):
             typer.echo("error: interrupted", err=True)

@@ -98,9 +98,36 @@ def _check_functions(option: str, text: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _check_samples(n: int) -> int:
+#: Bytes held per sampled point and format: the float64 inputs, the reference
+#: (rounded, hi, lo, flags, precision) and each implementation's output and error.
+_BYTES_PER_POINT = 64
+_BYTES_PER_POINT_IMPL = 24
+
+
+def _memory_limit() -> int:
+    """This machine's physical memory in bytes (16 GiB when it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+
+
+def _check_samples(n: int, impls: int = 1) -> int:
+    """A positive sample count whose arrays fit in memory; rejected up front
+    with the estimate otherwise (nothing is allocated or computed)."""
     if n <= 0:
         _usage("--samples", f"must be a positive number of samples, got {n}")
+    need = n * (_BYTES_PER_POINT + _BYTES_PER_POINT_IMPL * max(1, impls))
+    have = _memory_limit()
+    if need > have:
+        _usage("--samples", f"{n} samples need about {_size(need)} of memory per format; this machine has {_size(have)}")
     return n
 
 
@@ -212,8 +239,8 @@ def register(app: typer.Typer) -> None:
         name, from_logits = parse_function(name)
         if dtype not in ARITH_FORMATS:
             _usage("--dtype", f"unknown format {dtype!r}; known: {', '.join(ARITH_FORMATS)}")
-        _check_samples(samples)
         impl_names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+        _check_samples(samples, len(impl_names))
         _check_device(device)
         kind = PRIMITIVES[name].kind
         if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
@@ -300,7 +327,7 @@ def register(app: typer.Typer) -> None:
         fmts = _check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
         names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
         figs = _check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
-        _check_samples(samples)
+        _check_samples(samples, len(names))
         _check_device(device)
         cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report")
         _write_report(cfg, out, quiet, csv, figs)
@@ -335,7 +362,7 @@ def register(app: typer.Typer) -> None:
         if kind not in plots.KINDS:
             _usage("--kind", f"unknown kind {kind!r}; use one of {', '.join(plots.KINDS)}")
         names = _check_list("--impls", impls, KNOWN_IMPLS, "implementation")
-        _check_samples(samples)
+        _check_samples(samples, len(names))
         _check_device(device)
         out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
         stem, ext = os.path.splitext(out)
@@ -383,7 +410,7 @@ def register(app: typer.Typer) -> None:
         libs = _check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
         fns = _check_functions("--functions", functions) if functions else list(PRIMITIVES)
         fmts = _check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
-        _check_samples(samples)
+        _check_samples(samples, len(libs) + 1)
         _check_device(device)
         cfg = ReportConfig(tuple(fns), tuple(fmts), ("accurate", *libs), samples, seed, device, "audit")
         _write_report(cfg, out, quiet, False, ["png"])

@@ -64,6 +64,36 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _check_size(sizes: list[int], batch_size: int) -> None:
+    """Reject a network whose weights (with gradients and Adam's two moments,
+    float64 at worst) and one batch of activations would not fit in memory."""
+    import os
+
+    dims = [784, *sizes, 10]  # MNIST's 784 inputs bound both data sets
+    params = sum((a + 1) * b for a, b in zip(dims, dims[1:]))
+    need = 8 * (4 * params + 3 * min(batch_size, 70000) * sum(dims))
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 16 << 30
+    if need > have:
+        raise typer.BadParameter(f"{','.join(map(str, sizes))} needs about {need / 2**30:.3g} GiB of memory "
+                                 f"({params:,} weights); this machine has {have / 2**30:.3g} GiB", param_hint="'--hidden'")
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder or creatable as one: checked before training."""
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise typer.BadParameter(f"{str(out)!r}: {str(p)!r} exists and is not a folder", param_hint="'--out'")
+    import os
+
+    if not os.access(p, os.W_OK):
+        raise typer.BadParameter(f"{str(out)!r}: {str(p)!r} is not writable", param_hint="'--out'")
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
@@ -161,6 +191,9 @@ def train(
     from .nn.optimizers import SGD, Adam
 
     sizes = _hidden_sizes(hidden)
+    _check_size(sizes, batch_size)
+    if out is not None:
+        _check_out(out)
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise typer.BadParameter(f"{learning_rate} is not a positive number", param_hint="'--learning-rate'")
     if data_dir is not None and dataset is not Dataset.mnist:
