@@ -3,10 +3,14 @@ folder, then a rename, so an interrupted run leaves no half-written file."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import zipfile
 
-__all__ = ["atomic_write", "check_out_dir"]
+import numpy as np
+
+__all__ = ["atomic_write", "check_out_dir", "read_npz"]
 
 
 def _umask() -> int:
@@ -41,3 +45,28 @@ def check_out_dir(out: str) -> None:
         os.unlink(tmp)
     except OSError as e:
         raise OSError(f"cannot write into {out!r}: {e.strerror or e}") from None
+
+
+def read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, without pickle. Each member's header
+    is read first: one that declares more bytes than ``max_bytes`` or than the
+    member holds, or object arrays, is a ValueError before anything of that
+    size is allocated (NumPy would allocate the declared shape, then read)."""
+    fmt = np.lib.format
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"{info.filename!r} is not an array")
+            with zf.open(info) as fh:
+                version = fmt.read_magic(fh)
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename!r} holds Python objects")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > min(max_bytes, info.file_size):
+                raise ValueError(f"{info.filename!r} declares {nbytes} bytes but holds {info.file_size}")
+            with zf.open(info) as fh:
+                out[info.filename[:-4]] = fmt.read_array(fh, allow_pickle=False)
+    return out

@@ -2,7 +2,8 @@
 
 One ``.npz`` file per evaluation, named by a SHA-256 key of the function, the
 format, the options, the precision policy and the input bytes. Files are read
-with ``allow_pickle=False`` and trusted only when their stored key, version
+with ``allow_pickle=False`` (array headers checked before anything is
+allocated) and trusted only when their stored key, version
 and array shapes match; anything else (truncated, foreign, corrupt) is
 ignored and recomputed. Writes are atomic (temporary file, then rename), so
 an interrupted run leaves either the old file or the new one.
@@ -18,9 +19,12 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ._io import read_npz
 
 __all__ = ["cache_dir", "make_key", "load", "save", "VERSION"]
 
@@ -57,12 +61,12 @@ def load(key: str, n_out: int) -> dict[str, np.ndarray] | None:
     if not p.is_file():
         return None
     try:
-        with np.load(p, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("key") != key or meta.get("version") != VERSION:
-                return None
-            out = {f: z[f] for f in _FIELDS}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError):
+        z = read_npz(p, max_bytes=16 * n_out + (1 << 16))
+        meta = json.loads(str(z["meta"]))
+        if not isinstance(meta, dict) or meta.get("key") != key or meta.get("version") != VERSION:
+            return None
+        out = {f: z[f] for f in _FIELDS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError, zlib.error):
         return None
     if any(a.shape != (n_out,) for a in out.values()):
         return None

@@ -8,8 +8,9 @@ truncated, wrong magic number, inconsistent counts, labels out of range) is a
 
 from __future__ import annotations
 
-import gzip
+import math
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -48,40 +49,74 @@ def default_mnist_dir() -> Path:
 def _read_bytes(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            return f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
+
+
+class _Gunzip:
+    """gzip data decompressed on demand, never more than asked for (a small
+    file that inflates to gigabytes is read only as far as its header says)."""
+
+    def __init__(self, path: Path, raw: bytes):
+        self.path, self._d, self._tail = path, zlib.decompressobj(wbits=31), raw
+
+    def read(self, n: int) -> bytes:
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupt gzip data ({e})") from None
-    return raw
+            out = self._d.decompress(self._tail, n)
+        except zlib.error as e:
+            raise DataError(f"{self.path}: corrupt gzip data ({e})") from None
+        self._tail = self._d.unconsumed_tail
+        return out
+
+    def complete(self) -> bool:
+        """Whether the gzip stream (checksum included) ended; reads nothing more."""
+        if not self._d.eof and not self._tail:
+            try:
+                self._d.decompress(b"", 1)
+            except zlib.error as e:
+                raise DataError(f"{self.path}: corrupt gzip data ({e})") from None
+        return self._d.eof
 
 
 def read_idx(path) -> np.ndarray:
     """One IDX file of unsigned bytes (gzipped or not), validated: magic
     number 0x0801 (labels) or 0x0803 (images), positive dimensions, and a
-    payload of exactly the size the header promises."""
+    payload of exactly the size the header promises. A header declaring more
+    data than the file holds is rejected before anything of that size is
+    allocated or decompressed."""
     path = Path(path)
     raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path}: truncated: {len(raw)} bytes, too short for an IDX header")
-    magic = int.from_bytes(raw[:4], "big")
+    gz = _Gunzip(path, raw) if raw[:2] == b"\x1f\x8b" else None
+    head = gz.read(16) if gz else raw[:16]
+    if len(head) < 4:
+        raise DataError(f"{path}: truncated: {len(head)} bytes, too short for an IDX header")
+    magic = int.from_bytes(head[:4], "big")
     if magic not in _IDX_MAGIC:
         raise DataError(f"{path}: bad magic number 0x{magic:08x}; expected 0x00000801 (labels) or 0x00000803 (images)")
     ndim = _IDX_MAGIC[magic]
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if len(head) < header:
+        raise DataError(f"{path}: truncated header ({len(head)} bytes, need {header})")
+    dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     if any(d == 0 for d in dims):
         raise DataError(f"{path}: header declares an empty dimension {tuple(dims)}")
-    need = header + int(np.prod(dims))
-    if len(raw) != need:
-        what = "truncated" if len(raw) < need else "has trailing bytes"
-        raise DataError(f"{path}: {what}: {len(raw)} bytes, the header {tuple(dims)} needs {need}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    need = header + math.prod(dims)  # Python ints: no overflow for 3 x 2**32
+    if gz:
+        # one byte more reveals trailing data; never more than the stream holds
+        more = min(need + 1, sys.maxsize) - len(head)
+        body = head + gz.read(more) if more > 0 else head  # (max_length 0 would mean "all")
+        if len(body) <= need and not gz.complete():
+            raise DataError(f"{path}: corrupt gzip data (truncated: the stream ends after {len(body)} bytes, "
+                            f"the header {tuple(dims)} needs {need})")
+        size = len(body)
+    else:
+        body, size = raw, len(raw)
+    if size != need:
+        what = "truncated" if size < need else "has trailing bytes"
+        got = f"{size} bytes" if size < need or not gz else "more bytes"
+        raise DataError(f"{path}: {what}: {got}, the header {tuple(dims)} needs {need}")
+    return np.frombuffer(body, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
