@@ -7,6 +7,7 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -52,6 +53,15 @@ def read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:
     is read first: one that declares more bytes than ``max_bytes`` or than the
     member holds, or object arrays, is a ValueError before anything of that
     size is allocated (NumPy would allocate the declared shape, then read)."""
+    try:
+        return _read_npz(path, max_bytes)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        # zipfile's answers to a damaged file include NotImplementedError
+        # ("zip file version 10.9", "strong encryption") and RuntimeError
+        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+
+
+def _read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:
     fmt = np.lib.format
     out = {}
     with zipfile.ZipFile(path) as zf:

@@ -208,7 +208,9 @@ class _Rows:
                 # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
                 # which exp turns into ~8000 ulp of relative error.
                 r = _two_sum_err(x, -ms, d)
-                if not np.isfinite(x).all():  # -inf - m leaves NaN in r
+                # -inf - m, and a shift that overflows (x = -1.8e308 with
+                # m = 1.8e308: d = -inf, exp(d) = 0), leave NaN in r
+                if not np.isfinite(r).all():
                     r[~np.isfinite(r)] = 0.0
                 # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
                 e += np.multiply(e, r, out=below)

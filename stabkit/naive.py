@@ -57,6 +57,7 @@ def softplus(x):
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))``: NaN (inf/inf) once a logit overflows ``exp``."""
     x, _ = as_input(x)
+    last_axis(x, axis)  # a scalar or a bad axis: the same ValueError as the other tiers
     e = np.exp(x)
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -69,6 +70,7 @@ def log_softmax(x, axis=-1):
 def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x)))``: inf once a logit overflows ``exp``."""
     x, _ = as_input(x)
+    last_axis(x, axis)
     return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
 
 
