@@ -58,7 +58,7 @@ def read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, UnicodeDecodeError) as e:
         # zipfile's answers to a damaged file include NotImplementedError
         # ("zip file version 10.9", "strong encryption") and RuntimeError
-        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path}: not an .npz archive ({type(e).__name__}: {e})") from None
 
 
 def _read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:

@@ -253,3 +253,57 @@ def test_sweep_chunk_load(tmp_path, case):
         assert out is not None
     if out is not None:
         assert out["n_fast"].shape == (2,)
+
+
+# ------------------------------------------------------------ model weights
+
+
+def _weights_file() -> bytes:
+    from stabkit.nn import Sequential
+    from stabkit.nn.layers import Dense
+
+    m = Sequential([Dense(3, activation="relu"), Dense(2)])
+    m.build(4, seed=0)
+    buf = io.BytesIO()
+    np.savez(buf, **{f"{i:03d}_{k}": getattr(layer, k) for i, layer in enumerate(m.layers) for k in ("kernel", "bias")})
+    return buf.getvalue()
+
+
+@st.composite
+def weight_files(draw):
+    data = _weights_file()
+    kind = draw(st.sampled_from(["valid", "random", "truncated", "flip", "huge"]))
+    if kind == "random":
+        data = draw(st.binary(max_size=600))
+    elif kind == "truncated":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif kind == "flip":
+        i = draw(st.integers(0, len(data) - 1))
+        data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
+    elif kind == "huge":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            arrays = {n[:-4]: np.load(io.BytesIO(z.read(n)), allow_pickle=False) for n in z.namelist()}
+        data = _forged_npy_zip("000_kernel", (2**20, 2**20), arrays)
+    return data, kind == "valid"
+
+
+@SETTINGS
+@given(case=weight_files())
+def test_load_weights(tmp_path, case):
+    from stabkit.nn import Sequential
+    from stabkit.nn.layers import Dense
+
+    data, valid = case
+    p = tmp_path / "w.npz"
+    p.write_bytes(data)
+    m = Sequential([Dense(3, activation="relu"), Dense(2)])
+    m.build(4, seed=1)
+    tracemalloc.start()
+    try:
+        m.load_weights(p)
+    except DataError as e:
+        assert str(e).startswith(str(p)) and not valid, str(e)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < PEAK

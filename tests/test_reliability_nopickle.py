@@ -54,11 +54,12 @@ def _numpy_rooted(node) -> bool:
 
 
 def test_the_readers_are_seen():
-    """The check above is not vacuous: the three array readers are found."""
+    """The check above is not vacuous: the array reader (stabkit._io.read_npz,
+    used by the cache, the sweep state and the model weights) is found."""
     calls = 0
     for _, tree in _trees():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LOADERS \
                     and _numpy_rooted(node.func.value):
                 calls += 1
-    assert calls >= 2
+    assert calls >= 1

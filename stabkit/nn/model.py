@@ -446,17 +446,20 @@ class Sequential:
 
     def load_weights(self, path) -> None:
         """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
+        from .._io import read_npz
+
+        # a member whose header declares more than this model's weights (in
+        # float64) is refused before NumPy allocates it
+        limit = 8 * sum(layer.kernel.size + layer.bias.size for layer in self.layers) + 4096 if self.built else 1 << 31
         try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: not an .npz archive")
-            with data:
-                arrays = {k: data[k] for k in data.files}
+            arrays = read_npz(path, max_bytes=limit)
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             if isinstance(e, DataError):
                 raise
+            if "not an .npz archive" in str(e):  # read_npz's message names the path already
+                raise DataError(str(e)) from None
             raise DataError(f"{path}: not a weights file written by save_weights ({e})") from None
         want = [f"{i:03d}_{part}" for i in range(len(self.layers)) for part in ("kernel", "bias")]
         if sorted(arrays) != sorted(want):
