@@ -62,6 +62,8 @@ class _OneLineGroup(TyperGroup):
             typer.echo(f"error: internal error: {type(e).__name__}: {e} (STABKIT_DEBUG=1 shows the traceback)", err=True)
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into Exit(130) before we see it
+            typer.echo("error: interrupted", err=True)
         if standalone_mode:
             sys.exit(code)
         return rv
