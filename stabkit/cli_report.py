@@ -21,6 +21,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from ._cliutil import failure, usage_error
 from .floats import ARITH_FORMATS
 from .registry import PRIMITIVES
 from .thirdparty import FRAMEWORKS, KNOWN_IMPLS
@@ -59,15 +60,7 @@ def _engine(ctx: typer.Context, workers: int, cache: bool, scheduler: str | None
         ctx.call_on_close(close)
 
 
-def _usage(option: str, message: str) -> None:
-    """A bad argument: one line on stderr, exit code 2."""
-    typer.echo(f"error: Invalid value for '{option}': {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _failure(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+_usage, _failure = usage_error, failure
 
 
 def _split(text: str) -> list[str]:
@@ -154,7 +147,14 @@ def _progress(quiet: bool, label: str):
         yield (lambda k=1: None), (lambda n: None)
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:

@@ -14,17 +14,12 @@ from typing import Annotated
 
 import typer
 
+from ._cliutil import failure, usage_error
+
 __all__ = ["register", "slides"]
 
 
-def _usage(option: str, message: str) -> None:
-    typer.echo(f"error: Invalid value for '{option}': {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _failure(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+_usage, _failure = usage_error, failure
 
 
 def _formats(text: str) -> tuple[str, ...]:

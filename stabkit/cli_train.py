@@ -18,6 +18,8 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from ._cliutil import failure
+
 __all__ = ["register", "train"]
 
 
@@ -94,9 +96,7 @@ def _check_out(out: Path) -> None:
         raise typer.BadParameter(f"{str(out)!r}: {str(p)!r} is not writable", param_hint="'--out'")
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
+_fail = failure
 
 
 def _load(dataset: Dataset, data_dir: Optional[Path], seed: int):

@@ -609,28 +609,34 @@ def _legend(fig, axes, analyses, lines: bool = True, reference: bool = False) ->
     fig.legend(handles, labels, loc="outside right center", ncol=1, frameon=False)
 
 
-def save(fig, path: str, formats=("png",)) -> list[str]:
-    """Write ``fig`` as ``path`` + ``.png`` (and ``.svg``/``.pdf``), each
-    atomically; returns the paths written. PNGs are quantised to a 256-colour
+def render(fig, fmt: str) -> bytes:
+    """``fig`` as PNG, PDF or SVG bytes with no dates or versions inside, so
+    the same figure gives the same bytes. PNGs are quantised to a 256-colour
     palette (a third of the size, no visible change for line art)."""
     from PIL import Image
 
+    meta = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+            "svg": {"Date": None}}.get(fmt, {})
+    buf = io.BytesIO()
+    # inside the style: its svg.hashsalt makes SVG ids, and so the file,
+    # the same from run to run
+    with plt.rc_context(STYLE):
+        fig.savefig(buf, format=fmt, metadata=meta)
+    data = buf.getvalue()
+    if fmt == "png":
+        img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+        buf = io.BytesIO()
+        img.save(buf, format="png", optimize=True, dpi=(STYLE["savefig.dpi"],) * 2)
+        data = buf.getvalue()
+    return data
+
+
+def save(fig, path: str, formats=("png",)) -> list[str]:
+    """Write ``fig`` as ``path`` + ``.png`` (and ``.svg``/``.pdf``), each
+    atomically (see :func:`render`); returns the paths written."""
     out = []
     for ext in formats:
-        buf = io.BytesIO()
-        meta = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
-                "svg": {"Date": None}}.get(ext, {})
-        # inside the style: its svg.hashsalt makes SVG ids, and so the file,
-        # the same from run to run
-        with plt.rc_context(STYLE):
-            fig.savefig(buf, format=ext, metadata=meta)
-        data = buf.getvalue()
-        if ext == "png":
-            img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-            buf = io.BytesIO()
-            img.save(buf, format="png", optimize=True, dpi=(STYLE["savefig.dpi"],) * 2)
-            data = buf.getvalue()
-        atomic_write(f"{path}.{ext}", data)
+        atomic_write(f"{path}.{ext}", render(fig, ext))
         out.append(f"{path}.{ext}")
     plt.close(fig)
     return out

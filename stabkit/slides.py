@@ -19,7 +19,6 @@ exception is the Adam-vs-SGD figure, whose wall-time axis is measured.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ._io import atomic_write, check_out_dir
-from .plots import STYLE
+from .plots import STYLE, render
 
 __all__ = ["FORMATS", "Budget", "Data", "Result", "Slide", "figure_names", "load_data", "make_slides", "render", "run", "slide", "write_gallery"]
 
@@ -153,25 +152,6 @@ def make_slides(data: Data, budget: Budget, log: Callable[[str], None] = lambda 
             out.append(s)
             log(f"{s.name}: made in {time.perf_counter() - t0:.1f} s")
     return out
-
-
-def render(fig, fmt: str) -> bytes:
-    """``fig`` as PNG, PDF or SVG bytes with no dates or versions inside.
-    PNGs are quantised to 256 colours, as :func:`stabkit.plots.save` does."""
-    from PIL import Image
-
-    meta = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
-            "svg": {"Date": None}}[fmt]
-    buf = io.BytesIO()
-    with plt.rc_context(STYLE):  # svg.hashsalt: deterministic SVG ids
-        fig.savefig(buf, format=fmt, metadata=meta)
-    data = buf.getvalue()
-    if fmt == "png":
-        img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-        buf = io.BytesIO()
-        img.save(buf, format="png", optimize=True, dpi=(STYLE["savefig.dpi"],) * 2)
-        data = buf.getvalue()
-    return data
 
 
 def command(out: str, quick: bool) -> str:
