@@ -23,9 +23,17 @@ def _env(cache: Path) -> dict:
     return env
 
 
+def _default_sigint() -> None:
+    # a job started in the background by a non-interactive shell (as CI may
+    # run us) inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the default disposition back
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _report(args, cache: Path, **kw):
     return subprocess.Popen([sys.executable, "-m", "stabkit", "report", *args], env=_env(cache), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **kw)
 
 
 @pytest.mark.slow
