@@ -322,6 +322,12 @@ def _logsumexp_mp(row: np.ndarray) -> float:
         prec *= 2
 
 
+def _rows(xl: np.ndarray, fmt: Format) -> _Rows:
+    """The shift analysis of the rows of ``xl`` (classes last) as a 2-d array;
+    float64 targets get the exact residuals and compensated sums."""
+    return _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64")
+
+
 def _rows_of(x, axis):
     x64, fmt = _f64(x)
     xl = last_axis(x64, axis)
@@ -338,7 +344,7 @@ def softmax(x, axis=-1):
     x64, xl, fmt = _rows_of(x, axis)
     if xl.size == 0:
         return _finish(np.zeros(x64.shape), fmt)
-    p = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").softmax().reshape(xl.shape)
+    p = _rows(xl, fmt).softmax().reshape(xl.shape)
     return _finish(restore_axis(p, axis, x64.ndim), fmt)
 
 
@@ -349,7 +355,7 @@ def log_softmax(x, axis=-1):
     x64, xl, fmt = _rows_of(x, axis)
     if xl.size == 0:
         return _finish(np.zeros(x64.shape), fmt)
-    lp = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").log_softmax().reshape(xl.shape)
+    lp = _rows(xl, fmt).log_softmax().reshape(xl.shape)
     return _finish(restore_axis(lp, axis, x64.ndim), fmt)
 
 
@@ -368,7 +374,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     elif xl.size == 0:
         out = np.zeros(xl.shape[:-1])
     else:
-        out = _Rows(xl.reshape(-1, xl.shape[-1]), fmt.name == "float64").logsumexp(fmt).reshape(xl.shape[:-1])
+        out = _rows(xl, fmt).logsumexp(fmt).reshape(xl.shape[:-1])
     if keepdims:
         out = np.expand_dims(out, axis)
     return _finish(np.asarray(out, dtype=np.float64), fmt)
@@ -417,7 +423,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if pl.size == 0:
         return _finish(np.zeros(pl.shape[:-1]), fmt)
     if from_logits:
-        logp = _Rows(pl.reshape(-1, pl.shape[-1]), fmt.name == "float64").log_softmax().reshape(pl.shape)
+        logp = _rows(pl, fmt).log_softmax().reshape(pl.shape)
         loss = -take_label(logp, y)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -443,7 +449,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         return _finish(np.zeros(pl.shape[:-1]), fmt)
     with np.errstate(divide="ignore", invalid="ignore"):
         if from_logits:
-            logp = _Rows(pl.reshape(-1, pl.shape[-1]), fmt.name == "float64").log_softmax().reshape(pl.shape)
+            logp = _rows(pl, fmt).log_softmax().reshape(pl.shape)
         else:
             logp = np.log(pl)
         terms = -xmul(yl, logp)

@@ -374,14 +374,15 @@ def reference(
 
         opts = {"axis": axis, "from_logits": bool(from_logits), "max_prec": max_prec}
         key = _cache.make_key(name, fmt.name, opts, [np.asarray(a) for a in args])
-    shape, _ = _iter_points(name, args, axis, from_logits, fmt)
+    # inputs rounded and labels validated once; points is a lazy generator
+    shape, points = _iter_points(name, args, axis, from_logits, fmt)
     n_out = int(np.prod(shape)) if shape else 1
     arrays = _cache.load(key, n_out) if key else None
     if arrays is not None:
         if progress is not None:
             progress(n_out // (shape[-1] if oracle.kind == "rowwise" and shape else 1))
     else:
-        arrays = _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers, executor)
+        arrays = _evaluate(name, args, fmt, shape, points, max_prec, progress, engine, workers, executor)
         if key:
             _cache.save(key, arrays)
     out = [arrays[f].reshape(shape) for f in ("rounded", "hi", "lo", "unsettled", "precision")]
@@ -394,9 +395,8 @@ def reference(
 DD_PRECISION = 106
 
 
-def _evaluate(name, args, fmt, axis, from_logits, max_prec, progress, engine, workers, executor=None) -> dict:
+def _evaluate(name, args, fmt, shape, points, max_prec, progress, engine, workers, executor=None) -> dict:
     """Flat arrays (rounded, hi, lo, unsettled, precision) in output order."""
-    shape, points = _iter_points(name, args, axis, from_logits, fmt)
     oracle = ORACLES[name]
     n_out = int(np.prod(shape)) if shape else 1
     rounded = np.empty(n_out, np.float64)
