@@ -1,0 +1,298 @@
+"""The row-wise core of the accurate tier: the shift analysis of a block of
+rows (:class:`Rows`), compensated row sums, and the exact fallbacks for
+logsumexp rows that cancel.
+
+Everything here works on 2-d float64 arrays, one row per softmax, and is
+called by :mod:`stabkit.accurate` on blocks of rows small enough to stay in
+cache. The identities are Blanchard, Higham & Higham, "Accurately computing
+the log-sum-exp and softmax functions" (IMA J. Numer. Anal. 41, 2021), with
+the shift's rounding error (TwoSum) and the row sum's carried along.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from . import _dd
+from .floats import Format, round_to_format
+
+
+def _two_sum_err(a, b, s, out=None):
+    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum), into
+    ``out`` when given (one temporary instead of four: fresh 8 MB arrays cost
+    page faults that rival the arithmetic)."""
+    bb = np.subtract(s, a)
+    t = np.subtract(s, bb, out=out)
+    np.subtract(a, t, out=t)
+    np.subtract(b, bb, out=bb)
+    return np.add(t, bb, out=t)
+
+
+# Rows this short are reduced column by column: NumPy's reductions along a
+# short contiguous axis are 2-4x slower than n vector operations across rows.
+NARROW = 16
+
+
+def _rowmax(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > NARROW:
+        return np.max(a, axis=-1)
+    m = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        # np.maximum propagates NaN, like np.max
+        np.maximum(m, a[:, j], out=m)
+    return m
+
+
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > NARROW:
+        return np.sum(a, axis=-1)
+    s = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        s += a[:, j]
+    return s
+
+
+def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums of a 2-d array as pairs ``hi + lo``, accurate to ~2**-100
+    relative for non-negative terms: every addition's rounding error is kept
+    (TwoSum) and the errors are added up separately, whose own rounding is
+    then negligible. Narrow rows go column by column, wide ones pairwise."""
+    if a.shape[-1] <= NARROW:
+        hi, lo = a[:, 0].copy(), np.zeros(a.shape[0])
+        for j in range(1, a.shape[-1]):
+            col = a[:, j]
+            s = hi + col
+            lo += _two_sum_err(hi, col, s)
+            hi = s
+    else:
+        hi, lo = a, np.zeros(a.shape[:-1])
+        while hi.shape[-1] > 1:
+            # pair the first half with the second: contiguous slices
+            h = hi.shape[-1] // 2
+            a1, a2 = hi[:, :h], hi[:, h:2 * h]
+            s = a1 + a2
+            lo += _rowsum(_two_sum_err(a1, a2, s))
+            hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
+        hi = hi[:, 0]
+    return hi, np.where(np.isfinite(hi), lo, 0.0)
+
+
+class Rows:
+    """Shift analysis of a 2-d float64 array of rows (n >= 1 columns).
+
+    ``m`` is the row maximum and ``d_i = x_i - m``; ``s = sum exp(d_i)`` over
+    all entries but one maximum (Blanchard, Higham & Higham: log1p(s) keeps
+    its relative accuracy when s is tiny), ``L = log1p(s)``. With ``exact``
+    (float64 targets) the shift's rounding error ``r_i`` is kept (TwoSum,
+    ``x_i - m = d_i + r_i`` exactly) and ``s`` is summed with TwoSum; for
+    narrower targets float64 working precision already leaves ~2**-40 of
+    slack, and both are skipped. Rows whose maximum is not finite are shifted
+    by 0 so that nothing raises, and flagged for the callers to patch.
+    ``softmax`` divides the terms in place: call it last.
+    """
+
+    def __init__(self, x: np.ndarray, exact: bool):
+        n_rows, n = x.shape
+        rows = np.arange(n_rows)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            if n > NARROW:
+                top = np.argmax(x, axis=-1)  # a NaN, where a row has one
+                m = x[rows, top]
+            else:
+                m = _rowmax(x)
+            self.nan = np.isnan(m)
+            self.pinf = m == np.inf
+            self.ninf = m == -np.inf
+            ms = np.where(np.isfinite(m), m, 0.0)[:, None]
+            d = x - ms
+            e = np.exp(d)
+            r = None
+            if exact:
+                # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
+                # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
+                # which exp turns into ~8000 ulp of relative error.
+                r = _two_sum_err(x, -ms, d)
+                # -inf - m, and a shift that overflows (x = -1.8e308 with
+                # m = 1.8e308: d = -inf, exp(d) = 0), leave NaN in r
+                if not np.isfinite(r).all():
+                    r[~np.isfinite(r)] = 0.0
+                # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
+                e += e * r
+            if n > NARROW:
+                # Leave one maximum out of s: its term is exactly 1 (d = r = 0),
+                # so zero it for the sum and put it back. Other maxima (ties)
+                # stay in the sum as exact 1s.
+                kept = e[rows, top]
+                e[rows, top] = 0.0
+                s_hi, s_lo = sum2(e) if exact else (_rowsum(e), 0.0)
+                e[rows, top] = kept
+            else:
+                # Narrow rows, where indexing by row costs more than a pass:
+                # sum the terms below the maximum, then add the other maxima,
+                # an exact integer count.
+                below = d < 0
+                ties = np.full(n_rows, n - 1.0)
+                for j in range(n):
+                    ties -= below[:, j]
+                below = np.multiply(e, below)
+                if exact:
+                    s_hi, s_lo = sum2(below)
+                    t = s_hi + ties
+                    s_lo = s_lo + _two_sum_err(s_hi, ties, t)
+                    s_hi = t
+                else:
+                    s_hi, s_lo = _rowsum(below) + ties, 0.0
+            if exact:
+                # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
+                L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
+            else:
+                L = np.log1p(s_hi)
+        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
+        self.s_hi, self.s_lo, self.L = s_hi, s_lo, L
+        self.special = self.nan | self.pinf | self.ninf
+
+    def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
+        """Apply the edge contract to the flagged rows of a per-element result."""
+        if not self.special.any():
+            return out
+        single = np.zeros_like(self.pinf)
+        if self.pinf.any():
+            count = np.sum(self.x[self.pinf] == np.inf, axis=-1)
+            single[self.pinf] = count == 1
+            lim = np.where(self.x == np.inf, limit_at_inf, limit_elsewhere)
+            out = np.where(single[:, None], lim, out)
+        bad = self.nan | self.ninf | (self.pinf & ~single)
+        return np.where(bad[:, None], np.nan, out)
+
+    def softmax(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            denom = (1.0 + self.s_hi) + self.s_lo
+            p = np.divide(self.e, denom[:, None], out=self.e)
+        return self._patch(p, 1.0, 0.0)
+
+    def log_softmax(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
+            # sign, so nothing cancels; for a maximum d = r = 0 and the result
+            # is -log1p(s), accurate even when s is 1e-300.
+            lp = self.d - self.L[:, None]
+            if self.r is not None:
+                lp += self.r
+        return self._patch(lp, 0.0, -np.inf)
+
+    def log_softmax_at(self, cols: np.ndarray) -> np.ndarray:
+        """The log-softmax of one entry per row, column ``cols[i]`` of row i
+        (what a sparse cross-entropy needs, without the other entries)."""
+        rows = np.arange(cols.size)
+        with np.errstate(invalid="ignore"):
+            lp = self.d[rows, cols] - self.L
+            if self.r is not None:
+                lp += self.r[rows, cols]
+        if self.special.any():
+            lp = np.where(self.special, self.log_softmax()[rows, cols], lp)
+        return lp
+
+    def logsumexp(self, fmt: Format) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = self.m + self.L
+            # m + L cancels only when m < 0 and L ~ -m; the float64 error of L
+            # is then amplified by (|m| + L) / |m + L|. Rows amplified past what
+            # the target format can absorb are recomputed exactly.
+            amp = (np.abs(self.m) + self.L) / np.abs(out)
+        limit = 1.25 if fmt.name == "float64" else 2.0**12
+        redo = (self.m < 0) & ~self.special & (amp > limit)
+        if redo.any():
+            out[redo] = logsumexp_cancelling(self.x[redo], fmt)
+        out = np.where(self.nan, np.nan, out)
+        out = np.where(self.pinf, np.inf, out)
+        return np.where(self.ninf, -np.inf, out)
+
+
+#: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
+#: is one; elsewhere (longdouble == double) the extended step is skipped.
+EXTENDED = np.finfo(np.longdouble).nmant >= 63
+#: Largest cancellation factor the extended step may absorb: its result has a
+#: relative error below ~8 * 2**-63 before ``m + L``, so at this factor the
+#: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
+EXTENDED_AMP = 32.0
+
+
+def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``m + log1p(s)`` in the 80-bit extended format, and which rows it
+    settles (cancellation factor at most ``EXTENDED_AMP``).
+
+    Each shifted logit ``x_i - m`` rounds by at most 2**-64 of itself, so its
+    exp by ``2**-64 |x_i - m|`` relative; weighted by the terms, that is below
+    ``2**-64 (1 + log n)`` of s. ``expl`` and ``log1pl`` add a few 2**-64, so
+    L carries a relative error below 8 * 2**-63 for any n < 2**40.
+    """
+    x = rows.astype(np.longdouble)
+    r = np.arange(x.shape[0])
+    top = np.argmax(x, axis=-1)
+    m = x[r, top]
+    e = np.exp(x - m[:, None])  # -inf entries give 0
+    e[r, top] = 0.0
+    L = np.log1p(e.sum(axis=-1))
+    out = m + L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (np.abs(m) + L) <= EXTENDED_AMP * np.abs(out)
+    return out.astype(np.float64), ok
+
+
+def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
+    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
+
+    First in 80-bit extended precision where the platform has it
+    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
+    32. Then in double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
+    and the log carried to ~2**-100, an absolute error below
+    ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
+    below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
+    is ~1e-17) go on to mpmath.
+    """
+    out = np.empty(rows.shape[0])
+    todo = np.ones(rows.shape[0], dtype=bool)
+    if EXTENDED:
+        val, ok = _lse_extended(rows)
+        out[ok] = val[ok]
+        todo = ~ok
+    if todo.any():
+        out[todo] = _lse_dd(rows[todo], fmt)
+    return out
+
+
+def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
+    """The double-double step of :func:`logsumexp_cancelling`."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        # only -inf can be non-finite here (the maximum is finite): exp -> 0
+        x = np.where(np.isfinite(rows), rows, -1000.0)
+        eh, el = _dd.exp(x, np.zeros_like(x))
+        sh, sl = sum2(eh)
+        sl = sl + _rowsum(el)
+        sh, sl = _dd.fast_two_sum(sh, sl)
+        yh, yl = _dd.log(sh, sl)
+        out = yh + yl
+        bound = 2.0**-96 * (sh + 1.0)
+    ok = bound <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
+    if not ok.all():
+        out[~ok] = [_logsumexp_mp(row) for row in rows[~ok]]
+    return out
+
+
+def _logsumexp_mp(row: np.ndarray) -> float:
+    """log(sum(exp(row))) of one finite-max row, rounded to float64 from mpmath.
+
+    The sum of positive terms at precision p has relative error below
+    ``n * 2**(4-p)``, so ``log`` of it is off by at most ``2**(8 + log2 n - p)``
+    absolute; precision doubles until that is below 2**-64 of the result.
+    """
+    vals = [float(v) for v in row if v != -np.inf]
+    slack = 8 + len(vals).bit_length()
+    prec = 160
+    while True:
+        with mpmath.workprec(prec):
+            val = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in vals))
+            if val == 0 or prec >= 8192 or mpmath.mag(val) - 64 > slack - prec:
+                return round_to_format(val, "float64")
+        prec *= 2

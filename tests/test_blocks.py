@@ -1,0 +1,123 @@
+"""The accurate tier works through its input in cache-sized blocks of rows;
+a row's result must not depend on where the block boundaries fall, and the
+cancelling logsumexp rows must be as accurate on the cheap extended-precision
+path as on the double-double one."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+from _support import errors, quiet
+
+from stabkit import _accrows, accurate
+from stabkit.floats import get_format
+
+FORMATS = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]
+
+
+def _hostile(shape, dt, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * rng.choice([1.0, 10.0, 300.0], size=shape)
+    u = rng.random(shape)
+    x[u < 0.02] = -np.inf
+    x[(u > 0.02) & (u < 0.025)] = np.inf
+    x[(u > 0.025) & (u < 0.03)] = np.nan
+    x[(u > 0.03) & (u < 0.1)] += 1e4
+    x[(u > 0.1) & (u < 0.2)] -= 3.0  # some negative maxima: logsumexp cancels
+    return x.astype(dt)
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    both_nan = np.isnan(a) & np.isnan(b)
+    assert np.all(both_nan | ((a == b) & (np.signbit(a) == np.signbit(b))))
+
+
+def _all_outputs(x, axis, labels, soft):
+    return [
+        quiet(accurate.sigmoid, x),
+        quiet(accurate.log_sigmoid, x),
+        quiet(accurate.softplus, x),
+        quiet(accurate.softmax, x, axis=axis),
+        quiet(accurate.log_softmax, x, axis=axis),
+        quiet(accurate.logsumexp, x, axis=axis),
+        quiet(accurate.sparse_categorical_crossentropy, labels, x, from_logits=True, axis=axis),
+        quiet(accurate.categorical_crossentropy, soft, x, from_logits=True, axis=axis),
+        quiet(accurate.binary_crossentropy, soft, x, from_logits=True),
+    ]
+
+
+@pytest.mark.parametrize("dt", FORMATS)
+@pytest.mark.parametrize(("shape", "axis"), [((50, 3), -1), ((9, 40), -1), ((6, 40, 5), 1), ((300, 12), 0)])
+def test_results_do_not_depend_on_block_boundaries(monkeypatch, dt, shape, axis):
+    x = _hostile(shape, dt, seed=sum(shape))
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, shape[axis], size=np.delete(np.array(shape), axis % len(shape)))
+    soft = rng.random(shape)
+    whole = _all_outputs(x, axis, labels, soft)
+    # blocks of a few elements (one row for wide rows), and narrow rows in
+    # blocks of 3: every block boundary falls somewhere else
+    monkeypatch.setattr(accurate, "BLOCK", 7)
+    monkeypatch.setattr(accurate, "NARROW_BLOCK_ROWS", 3)
+    for a, b in zip(whole, _all_outputs(x, axis, labels, soft)):
+        _same(a, b)
+
+
+def test_blocks_cover_every_row_once():
+    for n_rows, n_cols in [(0, 5), (1, 1), (10, 1000), (100_000, 10), (7, 70_000), (65_537, 1)]:
+        covered = np.zeros(n_rows, dtype=int)
+        for blk in accurate._blocks(n_rows, n_cols):
+            covered[blk] += 1
+            assert blk.stop - blk.start >= 1
+        assert np.all(covered == 1)
+
+
+def _cancelling_rows(seed, n_rows=120, n=7):
+    # log-probabilities shifted by c: the maximum is negative and about the
+    # size of the log term, so m + log1p(s) = c cancels by factors from ~1 to
+    # ~1e3 (past the extended path's 32, on to double-double)
+    rng = np.random.default_rng(seed)
+    c = rng.choice([-1.0, 1.0], size=(n_rows, 1)) * 10.0 ** rng.uniform(-3, -0.3, size=(n_rows, 1))
+    return np.log(rng.dirichlet(np.ones(n), size=n_rows)) + c
+
+
+def _amplification(x, out):
+    m = x.max(axis=-1)
+    return (np.abs(m) + (out - m)) / np.abs(out)
+
+
+@pytest.mark.parametrize("extended", [True, False] if _accrows.EXTENDED else [False])
+@pytest.mark.parametrize("fmt", ["float64", "float32"])
+def test_cancelling_rows_on_either_path(monkeypatch, extended, fmt):
+    monkeypatch.setattr(_accrows, "EXTENDED", extended)
+    x = _cancelling_rows(5).astype(fmt)
+    e, f, y, _ = errors("logsumexp", "accurate", x)
+    assert not f.any()
+    amp = _amplification(x.astype(np.float64), y.astype(np.float64))
+    if fmt == "float64":
+        # both sides of the extended path's cut are present
+        assert np.sum((amp > 1.25) & (amp <= 32)) >= 20 and np.sum(amp > 32) >= 10
+        # rows that cancel are redone to within 1 ulp; the rest keep the
+        # tier's 4-ulp bound
+        assert np.max(e[amp > 1.25]) <= 1.0
+        assert np.max(e) <= 4.0
+    else:
+        assert np.max(e) <= 0.5 + 1e-6
+
+
+@pytest.mark.skipif(not _accrows.EXTENDED, reason="longdouble is float64 on this platform")
+def test_extended_path_settles_moderate_cancellation_and_passes_the_rest_on():
+    x = _cancelling_rows(6)
+    val, ok = _accrows._lse_extended(x)
+    amp = _amplification(x, accurate.logsumexp(x))
+    # settled where the cancellation factor is at most EXTENDED_AMP (rows
+    # within rounding of the cut may fall either side)
+    clear = np.abs(amp - _accrows.EXTENDED_AMP) > 1e-6 * amp
+    assert np.array_equal(ok[clear], (amp <= _accrows.EXTENDED_AMP)[clear])
+    assert ok.any() and (~ok).any()
+    # where settled, it agrees with the double-double result to float64
+    dd = _accrows._lse_dd(x[ok], get_format("float64"))
+    assert np.max(np.abs(val[ok] - dd) / np.abs(dd)) <= 2.0**-52
