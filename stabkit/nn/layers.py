@@ -58,6 +58,7 @@ class Dense(Layer):
         self.input_dim: int | None = None
         self.kernel = self.bias = None  # master weights (views)
         self._mixed = False
+        self._rows = None
 
     def __repr__(self) -> str:
         return f"Dense({self.units}, activation={self.activation.name!r})"
@@ -85,18 +86,30 @@ class Dense(Layer):
         self.Wm, self.bm = (compute["kernel"], compute["bias"]) if mixed else (self.kernel, self.bias)
         self._mixed = mixed
         self.input_dim = self.kernel.shape[0]
+        self._wbuf = None  # kernel rows gathered for a batch that skips input columns
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
+        """``activation(x @ kernel + bias)``. With ``rows`` (the trainer's
+        zero-column skip, see ``_columns``), ``x`` holds only the input
+        columns ``rows``: every other column is zero in the whole batch."""
         # mixed precision: float16 activations, float32 matmul accumulation of
         # float16 values (exact products, as tensor cores do), one rounding
         xm = x.astype(np.float32) if self._mixed else x
-        z = xm @ self.Wm
+        W = self.Wm
+        if rows is not None:
+            if self._wbuf is None:
+                self._wbuf = np.empty_like(W)
+            # a zero input column j adds x[:, j] * kernel[j] = 0 (exactly, for a
+            # finite kernel: the trainer checks) to every output, so leaving its
+            # row out changes only the order of the sum over the kept rows
+            W = np.take(W, rows, axis=0, out=self._wbuf[: len(rows)], mode="clip")
+        z = xm @ W
         z += self.bm
         if self._mixed:
             z = z.astype(np.float16)
         a = self.activation.forward(z)
         if training:
-            self._x, self._z, self._a = xm, z, a
+            self._x, self._z, self._a, self._rows = xm, z, a, rows
         return a
 
     def backward(self, dLda: np.ndarray, need_input_grad: bool = True):
@@ -105,7 +118,14 @@ class Dense(Layer):
         dLdz = self.activation.backward(dLda, self._z, self._a)
         if self._mixed:
             dLdz = dLdz.astype(np.float32)
-        np.matmul(self._x.T, dLdz, out=self.dW)
+        if self._rows is None:
+            np.matmul(self._x.T, dLdz, out=self.dW)
+        else:
+            # row j of x.T @ dLdz is x[:, j] @ dLdz: exactly 0 for a column
+            # that is zero in the batch (dLdz is finite: the trainer redoes a
+            # non-finite step densely), so only the kept rows are computed
+            self.dW.fill(0)
+            self.dW[self._rows] = self._x.T @ dLdz
         dLdz.sum(axis=0, out=self.db)
         if not need_input_grad:
             return None

@@ -25,13 +25,13 @@ try:  # installed with scikit-learn, a dependency; optional all the same
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
-from . import diagnostics
+from . import _columns, diagnostics
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .activations import Linear
 from .errors import DataError, NNError, NonFiniteError
 from .history import History, Progress, format_logs
-from .layers import Layer
+from .layers import Dense, Layer
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
 
@@ -209,8 +209,10 @@ class Sequential:
             raise NNError(f"the model expects {self.layers[0].input_dim} input features, got {x.shape[1]}")
         return x.astype(self._compute, copy=False)
 
-    def _forward(self, x, training=False):
-        for layer in self.layers:
+    def _forward(self, x, training=False, rows=None):
+        if rows is not None:  # x holds the input columns `rows` (see _columns)
+            x = self.layers[0].forward(x, training, rows)
+        for layer in self.layers[rows is not None :]:
             x = layer.forward(x, training)
         return x
 
@@ -246,11 +248,11 @@ class Sequential:
 
     # ------------------------------------------------------------ training
 
-    def _backprop(self, xb, yb) -> np.ndarray:
+    def _backprop(self, xb, yb, rows=None) -> np.ndarray:
         """Forward and backward on one batch; the gradient lands in the flat
         gradient buffer. Returns the outputs. (Callers silence NumPy's
         warnings: non-finite values are detected, not warned about.)"""
-        out = self._forward(xb, training=True)
+        out = self._forward(xb, training=True, rows=rows)
         dLdout = self.loss.gradient(yb, out)
         for i in range(len(self.layers) - 1, -1, -1):
             dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
@@ -333,21 +335,34 @@ class Sequential:
         stream = sys.stdout
         history = History()
         mixed = self._mixed
+        first = self.layers[0]
+        cols = _columns.plan(X, batch_size, first.units, epochs) if type(first) is Dense else None
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n) if shuffle else np.arange(n)
+            lows = cols.starts(order, batch_size) if cols is not None else None
             bar = Progress(epoch, epochs, steps, stream) if verbose == 1 else None
             bad_steps = set()
             with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
                 for step in range(steps):
                     s, e = step * batch_size, min(n, (step + 1) * batch_size)
                     idx = order[s:e]
-                    xb, yb = X[idx], Y[idx]
-                    out = self._backprop(xb, yb)
+                    yb, rows = Y[idx], None
+                    # skipping zero input columns is exact for a finite kernel only (0 * inf is NaN)
+                    if cols is not None and math.isfinite(first.Wm.sum()):
+                        lo = lows[step]
+                        out = self._backprop(cols.X[idx, lo:], yb, rows := cols.order[lo:])
+                    else:
+                        out = self._backprop(X[idx], yb)
+                    finite = math.isfinite(G.sum()) or np.all(np.isfinite(G))
+                    if not finite and rows is not None:
+                        # redo it densely, so NaN and inf spread through the zero columns as they would
+                        out = self._backprop(X[idx], yb)
+                        finite = math.isfinite(G.sum()) or np.all(np.isfinite(G))
                     zbuf[s:e] = last._z
                     if obuf is not zbuf:
                         obuf[s:e] = out
-                    if not math.isfinite(G.sum()) and not np.all(np.isfinite(G)):
+                    if not finite:
                         if on_nonfinite == "raise":
                             if bar:
                                 stream.write("\n")
