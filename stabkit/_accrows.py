@@ -79,7 +79,8 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Rows:
-    """Shift analysis of a 2-d float64 array of rows (n >= 1 columns).
+    """Shift analysis of a 2-d array of rows (n >= 1 columns): float64, or
+    float32 for narrower targets (everything after the shift is float64).
 
     ``m`` is the row maximum and ``d_i = x_i - m``; ``s = sum exp(d_i)`` over
     all entries but one maximum (Blanchard, Higham & Higham: log1p(s) keeps
@@ -89,7 +90,8 @@ class Rows:
     narrower targets float64 working precision already leaves ~2**-40 of
     slack, and both are skipped. Rows whose maximum is not finite are shifted
     by 0 so that nothing raises, and flagged for the callers to patch.
-    ``softmax`` divides the terms in place: call it last.
+    ``sums`` and ``L`` are computed on first use; ``softmax`` and
+    ``log_softmax`` overwrite the terms in place: call one of them, last.
     """
 
     def __init__(self, x: np.ndarray, exact: bool):
@@ -104,8 +106,9 @@ class Rows:
             self.nan = np.isnan(m)
             self.pinf = m == np.inf
             self.ninf = m == -np.inf
-            ms = np.where(np.isfinite(m), m, 0.0)[:, None]
-            d = x - ms
+            ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)[:, None]
+            # float32 rows convert to float64 inside the subtraction (exactly)
+            d = np.subtract(x, ms, dtype=np.float64)
             e = np.exp(d)
             r = None
             if exact:
@@ -119,38 +122,48 @@ class Rows:
                     r[~np.isfinite(r)] = 0.0
                 # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
                 e += e * r
-            if n > NARROW:
+        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
+        self.exact, self.top = exact, (top if n > NARROW else None)
+        self.special = self.nan | self.pinf | self.ninf
+        self._L = None
+
+    def sums(self) -> tuple[np.ndarray, np.ndarray | float]:
+        """``s = s_hi + s_lo``, the sum of the terms without one maximum."""
+        e, n_rows, n = self.e, *self.e.shape
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.top is not None:
                 # Leave one maximum out of s: its term is exactly 1 (d = r = 0),
                 # so zero it for the sum and put it back. Other maxima (ties)
                 # stay in the sum as exact 1s.
-                kept = e[rows, top]
-                e[rows, top] = 0.0
-                s_hi, s_lo = sum2(e) if exact else (_rowsum(e), 0.0)
-                e[rows, top] = kept
-            else:
-                # Narrow rows, where indexing by row costs more than a pass:
-                # sum the terms below the maximum, then add the other maxima,
-                # an exact integer count.
-                below = d < 0
-                ties = np.full(n_rows, n - 1.0)
-                for j in range(n):
-                    ties -= below[:, j]
-                below = np.multiply(e, below)
-                if exact:
-                    s_hi, s_lo = sum2(below)
-                    t = s_hi + ties
-                    s_lo = s_lo + _two_sum_err(s_hi, ties, t)
-                    s_hi = t
-                else:
-                    s_hi, s_lo = _rowsum(below) + ties, 0.0
-            if exact:
+                rows = np.arange(n_rows)
+                kept = e[rows, self.top]
+                e[rows, self.top] = 0.0
+                s_hi, s_lo = sum2(e) if self.exact else (_rowsum(e), 0.0)
+                e[rows, self.top] = kept
+                return s_hi, s_lo
+            # Narrow rows, where indexing by row costs more than a pass: sum the
+            # terms below the maximum, then add the other maxima, an exact
+            # integer count.
+            below = self.d < 0
+            ties = np.full(n_rows, n - 1.0)
+            for j in range(n):
+                ties -= below[:, j]
+            below = np.multiply(e, below)
+            if not self.exact:
+                return _rowsum(below) + ties, 0.0
+            s_hi, s_lo = sum2(below)
+            t = s_hi + ties
+            return t, s_lo + _two_sum_err(s_hi, ties, t)
+
+    @property
+    def L(self) -> np.ndarray:
+        """``log1p(s)``, the log-sum-exp of the shifted row."""
+        if self._L is None:
+            s_hi, s_lo = self.sums()
+            with np.errstate(invalid="ignore", divide="ignore"):
                 # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
-                L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
-            else:
-                L = np.log1p(s_hi)
-        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
-        self.s_hi, self.s_lo, self.L = s_hi, s_lo, L
-        self.special = self.nan | self.pinf | self.ninf
+                self._L = np.log1p(s_hi) + s_lo / (1.0 + s_hi) if self.exact else np.log1p(s_hi)
+        return self._L
 
     def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
         """Apply the edge contract to the flagged rows of a per-element result."""
@@ -167,8 +180,14 @@ class Rows:
 
     def softmax(self) -> np.ndarray:
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            denom = (1.0 + self.s_hi) + self.s_lo
-            p = np.divide(self.e, denom[:, None], out=self.e)
+            if self.exact:
+                s_hi, s_lo = self.sums()
+                p = np.divide(self.e, ((1.0 + s_hi) + s_lo)[:, None], out=self.e)
+            else:
+                # float64 working precision for a narrower target: the plain
+                # sum of every term, and one reciprocal, are accurate to
+                # ~2**-50, far below the target's half ulp
+                p = np.multiply(self.e, (1.0 / _rowsum(self.e))[:, None], out=self.e)
         return self._patch(p, 1.0, 0.0)
 
     def log_softmax(self) -> np.ndarray:
@@ -176,7 +195,7 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            lp = self.d - self.L[:, None]
+            lp = np.subtract(self.d, self.L[:, None], out=self.d)
             if self.r is not None:
                 lp += self.r
         return self._patch(lp, 0.0, -np.inf)
@@ -203,7 +222,7 @@ class Rows:
         limit = 1.25 if fmt.name == "float64" else 2.0**12
         redo = (self.m < 0) & ~self.special & (amp > limit)
         if redo.any():
-            out[redo] = logsumexp_cancelling(self.x[redo], fmt)
+            out[redo] = logsumexp_cancelling(self.x[redo].astype(np.float64), fmt)
         out = np.where(self.nan, np.nan, out)
         out = np.where(self.pinf, np.inf, out)
         return np.where(self.ninf, -np.inf, out)

@@ -61,6 +61,7 @@ def test_results_do_not_depend_on_block_boundaries(monkeypatch, dt, shape, axis)
     # blocks of a few elements (one row for wide rows), and narrow rows in
     # blocks of 3: every block boundary falls somewhere else
     monkeypatch.setattr(accurate, "BLOCK", 7)
+    monkeypatch.setattr(accurate, "ELEMENTWISE_BLOCK", 5)
     monkeypatch.setattr(accurate, "NARROW_BLOCK_ROWS", 3)
     for a, b in zip(whole, _all_outputs(x, axis, labels, soft)):
         _same(a, b)
