@@ -69,8 +69,21 @@ def softplus(x):
         return np.where(x > SOFTPLUS_THRESHOLD, x, np.log1p(np.exp(x)))
 
 
+def _rowmax(x, axis):
+    """``np.max(x, axis, keepdims=True)``; for short rows column by column, as
+    NumPy's reduction along a short contiguous axis is 3-5x slower than a few
+    elementwise maxima across rows (the maximum is exact in any order)."""
+    if x.ndim < 2 or x.shape[axis] > 16:
+        return np.max(x, axis=axis, keepdims=True)
+    xl = np.moveaxis(x, axis, -1)
+    m = xl[..., 0].copy()
+    for j in range(1, xl.shape[-1]):
+        np.maximum(m, xl[..., j], out=m)  # propagates NaN, like np.max
+    return np.expand_dims(m, axis)
+
+
 def _shifted(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = _rowmax(x, axis)
     with np.errstate(invalid="ignore"):
         m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
     return x - m, m
@@ -83,8 +96,9 @@ def softmax(x, axis=-1):
     if x.size == 0:
         return x.copy()
     z, _ = _shifted(x, axis)
-    e = np.exp(z)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    # in place: the same arithmetic as SciPy's, without two more temporaries
+    e = np.exp(z, out=z)
+    return np.divide(e, np.sum(e, axis=axis, keepdims=True), out=e)
 
 
 def log_softmax(x, axis=-1):
@@ -95,7 +109,8 @@ def log_softmax(x, axis=-1):
         return x.copy()
     z, _ = _shifted(x, axis)
     with np.errstate(divide="ignore"):
-        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        lse = np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        return np.subtract(z, lse, out=z)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
