@@ -193,3 +193,19 @@ def test_adam_state_is_kept_per_parameter():
     g = model.gradients(X, y)  # the batch gradient after one step, not the one used; check shapes only
     assert opt.state["dense/kernel"]["m"].shape == g[0].shape == (64, 25)
     assert np.any(opt.state["dense_2/bias"]["v"] > 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_step_finite_check(dtype):
+    """fit's per-step check, ``a @ a`` with an exact fallback when it overflows."""
+    from stabkit.nn.model import _finite
+
+    a = np.linspace(-1, 1, 1001).astype(dtype)
+    assert _finite(a)
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b[500] = bad
+        assert not _finite(b)
+    huge = np.full(8, np.finfo(dtype).max / 2, dtype)  # a @ a overflows, every element is finite
+    with np.errstate(over="ignore"):  # as in fit
+        assert _finite(huge) and not _finite(np.append(huge, dtype(np.nan)))
