@@ -15,67 +15,8 @@ import mpmath
 import numpy as np
 
 from . import _dd
+from ._eft import NARROW, rowmax, rowsum, sum2, sum_split, two_sum_err, workspace
 from .floats import Format, round_to_format
-
-
-def _two_sum_err(a, b, s, out=None):
-    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum), into
-    ``out`` when given (one temporary instead of four: fresh 8 MB arrays cost
-    page faults that rival the arithmetic)."""
-    bb = np.subtract(s, a)
-    t = np.subtract(s, bb, out=out)
-    np.subtract(a, t, out=t)
-    np.subtract(b, bb, out=bb)
-    return np.add(t, bb, out=t)
-
-
-# Rows this short are reduced column by column: NumPy's reductions along a
-# short contiguous axis are 2-4x slower than n vector operations across rows.
-NARROW = 16
-
-
-def _rowmax(a: np.ndarray) -> np.ndarray:
-    if a.shape[-1] > NARROW:
-        return np.max(a, axis=-1)
-    m = a[:, 0].copy()
-    for j in range(1, a.shape[-1]):
-        # np.maximum propagates NaN, like np.max
-        np.maximum(m, a[:, j], out=m)
-    return m
-
-
-def _rowsum(a: np.ndarray) -> np.ndarray:
-    if a.shape[-1] > NARROW:
-        return np.sum(a, axis=-1)
-    s = a[:, 0].copy()
-    for j in range(1, a.shape[-1]):
-        s += a[:, j]
-    return s
-
-
-def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row sums of a 2-d array as pairs ``hi + lo``, accurate to ~2**-100
-    relative for non-negative terms: every addition's rounding error is kept
-    (TwoSum) and the errors are added up separately, whose own rounding is
-    then negligible. Narrow rows go column by column, wide ones pairwise."""
-    if a.shape[-1] <= NARROW:
-        hi, lo = a[:, 0].copy(), np.zeros(a.shape[0])
-        for j in range(1, a.shape[-1]):
-            col = a[:, j]
-            s = hi + col
-            lo += _two_sum_err(hi, col, s)
-            hi = s
-    else:
-        hi, lo = a, np.zeros(a.shape[:-1])
-        while hi.shape[-1] > 1:
-            # pair the first half with the second: contiguous slices
-            h = hi.shape[-1] // 2
-            a1, a2 = hi[:, :h], hi[:, h:2 * h]
-            s = a1 + a2
-            lo += _rowsum(_two_sum_err(a1, a2, s))
-            hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
-        hi = hi[:, 0]
-    return hi, np.where(np.isfinite(hi), lo, 0.0)
 
 
 class Rows:
@@ -94,37 +35,40 @@ class Rows:
     ``log_softmax`` overwrite the terms in place: call one of them, last.
     """
 
-    def __init__(self, x: np.ndarray, exact: bool):
+    def __init__(self, x: np.ndarray, exact: bool, block_rows: int | None = None):
         n_rows, n = x.shape
         rows = np.arange(n_rows)
+        # d, e, r and two scratch arrays, reused block after block
+        D, E, R, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows or 0), n, 5))
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             if n > NARROW:
                 top = np.argmax(x, axis=-1)  # a NaN, where a row has one
                 m = x[rows, top]
             else:
-                m = _rowmax(x)
+                m = rowmax(x)
             self.nan = np.isnan(m)
             self.pinf = m == np.inf
             self.ninf = m == -np.inf
             ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)[:, None]
             # float32 rows convert to float64 inside the subtraction (exactly)
-            d = np.subtract(x, ms, dtype=np.float64)
-            e = np.exp(d)
+            d = np.subtract(x, ms, out=D)
+            e = np.exp(d, out=E)
             r = None
             if exact:
                 # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
                 # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
                 # which exp turns into ~8000 ulp of relative error.
-                r = _two_sum_err(x, -ms, d)
+                r = two_sum_err(x, -ms, d, out=R, scratch=S1)
                 # -inf - m, and a shift that overflows (x = -1.8e308 with
                 # m = 1.8e308: d = -inf, exp(d) = 0), leave NaN in r
                 if not np.isfinite(r).all():
                     r[~np.isfinite(r)] = 0.0
                 # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
-                e += e * r
+                e += np.multiply(e, r, out=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
         self.special = self.nan | self.pinf | self.ninf
+        self._scratch = (S1, S2)
         self._L = None
 
     def sums(self) -> tuple[np.ndarray, np.ndarray | float]:
@@ -138,7 +82,7 @@ class Rows:
                 rows = np.arange(n_rows)
                 kept = e[rows, self.top]
                 e[rows, self.top] = 0.0
-                s_hi, s_lo = sum2(e) if self.exact else (_rowsum(e), 0.0)
+                s_hi, s_lo = sum_split(e, *self._scratch) if self.exact else (rowsum(e), 0.0)
                 e[rows, self.top] = kept
                 return s_hi, s_lo
             # Narrow rows, where indexing by row costs more than a pass: sum the
@@ -150,10 +94,10 @@ class Rows:
                 ties -= below[:, j]
             below = np.multiply(e, below)
             if not self.exact:
-                return _rowsum(below) + ties, 0.0
+                return rowsum(below) + ties, 0.0
             s_hi, s_lo = sum2(below)
             t = s_hi + ties
-            return t, s_lo + _two_sum_err(s_hi, ties, t)
+            return t, s_lo + two_sum_err(s_hi, ties, t)
 
     @property
     def L(self) -> np.ndarray:
@@ -181,13 +125,16 @@ class Rows:
     def softmax(self) -> np.ndarray:
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             if self.exact:
-                s_hi, s_lo = self.sums()
-                p = np.divide(self.e, ((1.0 + s_hi) + s_lo)[:, None], out=self.e)
+                # the denominator is 1 + s, the sum of every term: no maximum
+                # to leave out, and no small sum to fall back on
+                e = self.e
+                hi, lo = sum_split(e, *self._scratch) if self.top is not None else sum2(e)
+                p = np.divide(e, (hi + lo)[:, None], out=e)
             else:
                 # float64 working precision for a narrower target: the plain
                 # sum of every term, and one reciprocal, are accurate to
                 # ~2**-50, far below the target's half ulp
-                p = np.multiply(self.e, (1.0 / _rowsum(self.e))[:, None], out=self.e)
+                p = np.multiply(self.e, (1.0 / rowsum(self.e))[:, None], out=self.e)
         return self._patch(p, 1.0, 0.0)
 
     def log_softmax(self) -> np.ndarray:
@@ -288,7 +235,7 @@ def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
         x = np.where(np.isfinite(rows), rows, -1000.0)
         eh, el = _dd.exp(x, np.zeros_like(x))
         sh, sl = sum2(eh)
-        sl = sl + _rowsum(el)
+        sl = sl + rowsum(el)
         sh, sl = _dd.fast_two_sum(sh, sl)
         yh, yl = _dd.log(sh, sl)
         out = yh + yl

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._accrows import NARROW, Rows, sum2
+from ._accrows import Rows
 from ._common import (
     as_input,
     check_same_shape,
@@ -44,6 +44,7 @@ from ._common import (
     targets_in,
     xmul,
 )
+from ._eft import NARROW, sum2
 from .floats import Format, round_float64
 
 __all__ = [
@@ -86,13 +87,17 @@ def _store(dst: np.ndarray, y64: np.ndarray, fmt: Format) -> None:
         dst[...] = round_float64(y64, fmt) if fmt.name == "bfloat16" else y64
 
 
+def _step(n_cols: int, block: int | None = None) -> int:
+    """Rows per block (see :func:`_blocks`)."""
+    step = max(1, (block or BLOCK) // max(n_cols, 1))
+    return max(step, NARROW_BLOCK_ROWS) if 1 < n_cols <= NARROW else step
+
+
 def _blocks(n_rows: int, n_cols: int, block: int | None = None):
     """Slices of whole rows holding at most ``block`` (default ``BLOCK``)
     elements, at least one row, or ``NARROW_BLOCK_ROWS`` rows when the rows
     are narrow."""
-    step = max(1, (block or BLOCK) // max(n_cols, 1))
-    if 1 < n_cols <= NARROW:
-        step = max(step, NARROW_BLOCK_ROWS)
+    step = _step(n_cols, block)
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
 
@@ -174,7 +179,7 @@ def softplus(x):
 def _rows(r64: np.ndarray, fmt: Format) -> Rows:
     """The shift analysis of a block of float64 rows; float64 targets get the
     exact shift residuals and compensated sums."""
-    return Rows(r64, fmt.name == "float64")
+    return Rows(r64, fmt.name == "float64", block_rows=_step(r64.shape[-1]))
 
 
 def _rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, keep32: bool = False) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""Error-free transformations and compensated row sums for the accurate tier,
+and the scratch arrays they work in.
+
+All functions take 2-d float64 arrays (one row per softmax) and write into
+caller-supplied buffers where they can: the accurate tier calls them block
+after block, and a fresh array per operation costs page faults that rival the
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+# Rows this short are reduced column by column: NumPy's reductions along a
+# short contiguous axis are 2-4x slower than n vector operations across rows.
+NARROW = 16
+
+
+def two_sum_err(a, b, s, out=None, scratch=None):
+    """Exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum: six
+    operations, no condition on the magnitudes), into ``out``."""
+    bb = np.subtract(s, a, out=scratch)
+    t = np.subtract(s, bb, out=out)
+    np.subtract(a, t, out=t)
+    np.subtract(b, bb, out=bb)
+    return np.add(t, bb, out=t)
+
+
+def rowmax(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > NARROW:
+        return np.max(a, axis=-1)
+    m = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        # np.maximum propagates NaN, like np.max
+        np.maximum(m, a[:, j], out=m)
+    return m
+
+
+def rowsum(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > NARROW:
+        return np.sum(a, axis=-1)
+    s = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        s += a[:, j]
+    return s
+
+
+def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums of a 2-d array as pairs ``hi + lo``, accurate to ~2**-100
+    relative for non-negative terms: every addition's rounding error is kept
+    (TwoSum) and the errors are added up separately, whose own rounding is
+    then negligible. Narrow rows go column by column, wide ones pairwise."""
+    if a.shape[-1] <= NARROW:
+        hi, lo = a[:, 0].copy(), np.zeros(a.shape[0])
+        for j in range(1, a.shape[-1]):
+            col = a[:, j]
+            s = hi + col
+            lo += two_sum_err(hi, col, s)
+            hi = s
+    else:
+        hi, lo = a, np.zeros(a.shape[:-1])
+        while hi.shape[-1] > 1:
+            # pair the first half with the second: contiguous slices
+            h = hi.shape[-1] // 2
+            a1, a2 = hi[:, :h], hi[:, h : 2 * h]
+            s = a1 + a2
+            lo += rowsum(two_sum_err(a1, a2, s))
+            hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
+        hi = hi[:, 0]
+    return hi, np.where(np.isfinite(hi), lo, 0.0)
+
+
+def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums ``hi + lo`` of terms in [0, 1] (n > NARROW columns), accurate
+    to 2**-60 relative, in five passes; ``q`` and ``rest`` are scratch of
+    ``e``'s shape.
+
+    Rump, Ogita & Oishi's extraction ("Accurate floating-point summation
+    part I", SIAM J. Sci. Comput. 31, 2008): with sigma a power of two above
+    2n, ``q = (e + sigma) - sigma`` is ``e`` rounded to a multiple of
+    ``ulp(sigma)``, exactly, and ``e - q`` is exact too. Every partial sum of
+    the q's is a multiple of ``ulp(sigma)`` below sigma, so ``sum(q)`` is exact
+    in any order. The n rests are below ``ulp(sigma)/2 = sigma * 2**-53 <=
+    4n * 2**-53`` each, and NumPy's pairwise sum is off by at most 32 u times
+    the sum of the magnitudes (u = 2**-53; (log2(n) + 19) u for its blocks of
+    128): below ``128 n**2 * 2**-106``, which is 2**-60 of any total above
+    ``n**2 * 2**-39``. Rows below that (every term tiny) are summed again with
+    :func:`sum2`.
+    """
+    n = e.shape[-1]
+    sigma = float(2.0 ** (n.bit_length() + 1))
+    np.add(e, sigma, out=q)
+    np.subtract(q, sigma, out=q)
+    np.subtract(e, q, out=rest)
+    hi = np.sum(q, axis=-1)
+    lo = np.sum(rest, axis=-1)
+    small = (hi + lo) < float(n) ** 2 * 2.0**-39  # False for NaN rows: the caller patches those
+    if small.any():
+        hi[small], lo[small] = sum2(e[small])
+    return hi, lo
+
+
+class _Local(threading.local):
+    buffers: dict
+
+
+_LOCAL = _Local()
+
+
+def workspace(rows: int, n: int, count: int) -> list[np.ndarray]:
+    """``count`` float64 scratch arrays of shape (rows, n), kept per thread
+    and reused from call to call while the shape stays the same (a block of
+    the accurate tier is ~1 MB; fresh ones cost page faults every call)."""
+    key = (rows, n, count)
+    cache = getattr(_LOCAL, "buffers", None)
+    if cache is None or key not in cache:
+        # one shape at a time: a new shape replaces the old buffers
+        _LOCAL.buffers = cache = {key: [np.empty((rows, n)) for _ in range(count)]}
+    return cache[key]
