@@ -15,8 +15,65 @@ import mpmath
 import numpy as np
 
 from . import _dd
-from ._eft import NARROW, rowmax, rowsum, sum2, sum_split, two_sum_err, workspace
+from ._eft import (
+    NARROW,
+    rowmax,
+    rowmin,
+    rowsum,
+    sum2,
+    sum_split,
+    two_sum_err,
+    workspace,
+)
 from .floats import Format, round_to_format
+
+#: Bounds under which softmax needs no shift (see :func:`softmax_unshifted`):
+#: exp(650) * 2**32 terms stays below float64's 1.8e308, and exp(-708) is
+#: normal (exp(-745) is the last subnormal).
+UNSHIFTED_MAX = 650.0
+UNSHIFTED_MIN = -708.0
+
+
+def unshifted_rows(x: np.ndarray, exact: bool) -> np.ndarray:
+    """Which rows :func:`softmax_unshifted` may take (decided per row, so a
+    row's result never depends on the rows beside it):
+
+    * float64 targets (``exact``): every entry in [-708, 650], so every term
+      is a normal float64 and the sum of up to 2**32 of them is finite;
+    * narrower targets: a maximum in [-600, 650]. Terms that underflow in
+      float64 (entries below -708) then belong to probabilities below
+      exp(-108) = 1e-47, which round to 0 in float32 and narrower.
+
+    NaN and ``+inf`` (and ``-inf``, for float64 targets) fail both tests:
+    such rows take the shifted path, which handles them.
+    """
+    with np.errstate(invalid="ignore"):
+        if exact:
+            return (rowmin(x) >= UNSHIFTED_MIN) & (rowmax(x) <= UNSHIFTED_MAX)
+        m = rowmax(x)
+        return (m >= -600.0) & (m <= UNSHIFTED_MAX)
+
+
+def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_rows: int) -> np.ndarray:
+    """``exp(x_i) / sum_j exp(x_j)`` for rows that :func:`unshifted_rows`
+    accepts, into ``dst`` when given.
+
+    The shift by the row maximum is there to keep ``exp`` from overflowing.
+    Where it cannot overflow, ``exp(x_i)`` of the exact input is as accurate as
+    ``exp`` of an exactly shifted value, so neither the shift nor its TwoSum
+    residual is needed: one exp, one sum (compensated for float64 targets,
+    :func:`sum_split`) and one division.
+    """
+    n_rows, n = x.shape
+    E, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows), n, 5)[1:4])
+    np.exp(x, out=E, dtype=np.float64)  # float32 blocks are converted first
+    out = E if dst is None else dst
+    if not exact:
+        # float64 working precision for a narrower target: the plain sum and
+        # one reciprocal are accurate to ~2**-50, far below its half ulp
+        return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
+    hi, lo = sum_split(E, S1, S2) if n > NARROW else sum2(E)
+    return np.divide(E, (hi + lo)[:, None], out=out)
 
 
 class Rows:
@@ -122,27 +179,33 @@ class Rows:
         bad = self.nan | self.ninf | (self.pinf & ~single)
         return np.where(bad[:, None], np.nan, out)
 
-    def softmax(self) -> np.ndarray:
+    def softmax(self, dst: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities, written into ``dst`` when given (an array of the
+        block's shape whose dtype a float64 result may be cast to with one
+        rounding); returns ``dst`` itself, or a patched copy."""
+        e = self.e
+        out = e if dst is None else dst
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             if self.exact:
                 # the denominator is 1 + s, the sum of every term: no maximum
                 # to leave out, and no small sum to fall back on
-                e = self.e
                 hi, lo = sum_split(e, *self._scratch) if self.top is not None else sum2(e)
-                p = np.divide(e, (hi + lo)[:, None], out=e)
+                p = np.divide(e, (hi + lo)[:, None], out=out)
             else:
                 # float64 working precision for a narrower target: the plain
                 # sum of every term, and one reciprocal, are accurate to
                 # ~2**-50, far below the target's half ulp
-                p = np.multiply(self.e, (1.0 / rowsum(self.e))[:, None], out=self.e)
+                p = np.multiply(e, (1.0 / rowsum(e))[:, None], out=out)
         return self._patch(p, 1.0, 0.0)
 
-    def log_softmax(self) -> np.ndarray:
+    def log_softmax(self, dst: np.ndarray | None = None) -> np.ndarray:
+        """Log-probabilities, into ``dst`` when given (as for :meth:`softmax`;
+        with the residuals, float64 only)."""
         with np.errstate(invalid="ignore"):
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            lp = np.subtract(self.d, self.L[:, None], out=self.d)
+            lp = np.subtract(self.d, self.L[:, None], out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
         return self._patch(lp, 0.0, -np.inf)

@@ -38,6 +38,15 @@ def rowmax(a: np.ndarray) -> np.ndarray:
     return m
 
 
+def rowmin(a: np.ndarray) -> np.ndarray:
+    if a.shape[-1] > NARROW:
+        return np.min(a, axis=-1)
+    m = a[:, 0].copy()
+    for j in range(1, a.shape[-1]):
+        np.minimum(m, a[:, j], out=m)
+    return m
+
+
 def rowsum(a: np.ndarray) -> np.ndarray:
     if a.shape[-1] > NARROW:
         return np.sum(a, axis=-1)

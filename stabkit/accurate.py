@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._accrows import Rows
+from ._accrows import Rows, softmax_unshifted, unshifted_rows
 from ._common import (
     as_input,
     check_same_shape,
@@ -183,18 +183,25 @@ def _rows(r64: np.ndarray, fmt: Format) -> Rows:
 
 
 def _rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, keep32: bool = False) -> np.ndarray:
-    """``fn(rows, block)`` over blocks of rows of ``a`` (classes on ``axis``,
-    at least one element), each block converted to float64 (float32 blocks
-    kept as they are with ``keep32``, for a ``fn`` that converts them itself)
-    and its result rounded once to ``fmt``. ``fn`` gives one value per row
-    when ``reduce``, else one per element; the result has ``axis`` restored,
-    or removed."""
+    """``fn(rows, block, dst)`` over blocks of rows of ``a`` (classes on
+    ``axis``, at least one element), each block converted to float64 (float32
+    blocks kept as they are with ``keep32``, for a ``fn`` that converts them
+    itself) and its result rounded once to ``fmt``. ``fn`` gives one value per
+    row when ``reduce``, else one per element; it may write its result into
+    ``dst`` (the block's slice of the output, or None) and return it. The
+    result has ``axis`` restored, or removed."""
     xl = last_axis(a, axis)
     x2 = xl.reshape(-1, xl.shape[-1])
     out = np.empty(x2.shape[:1] if reduce else x2.shape, dtype=fmt.dtype)
     work = None if keep32 and x2.dtype == np.float32 else np.float64
+    # results can be written straight into float64, float32 and float16
+    # outputs (one IEEE rounding); bfloat16 goes through round_float64
+    direct = fmt.name != "bfloat16"
     for blk in _blocks(*x2.shape):
-        _store(out[blk], fn(np.asarray(x2[blk], dtype=work), blk), fmt)
+        dst = out[blk]
+        y = fn(np.asarray(x2[blk], dtype=work), blk, dst if direct else None)
+        if y is not dst:
+            _store(dst, y, fmt)
     if reduce:
         return out.reshape(xl.shape[:-1])
     return restore_axis(out.reshape(xl.shape), axis, a.ndim)
@@ -207,16 +214,33 @@ def _class_shape(x, axis):
 
 
 def softmax(x, axis=-1):
-    """``exp(x_i - m) / (1 + s)`` with ``s`` the sum without the maximum term.
+    """``exp(x_i) / sum_j exp(x_j)`` on rows where no exp can overflow (or
+    underflow into the subnormals for float64 results), else
+    ``exp(x_i - m) / (1 + s)`` with ``s`` the sum without the maximum term.
 
-    The shift residual is folded into ``exp`` and ``s`` is summed with TwoSum,
-    so every probability, down to subnormals, has a small relative error.
-    Edges: see the module docstring (masking, all ``-inf``, ``+inf``, NaN).
+    Unshifted, ``exp`` sees the exact inputs; shifted, the shift's rounding
+    error is folded into ``exp``. Either way the row sum is compensated, so
+    every probability, down to subnormals, has a small relative error. Each
+    row's path depends on that row alone. Edges: see the module docstring
+    (masking, all ``-inf``, ``+inf``, NaN).
     """
     a, fmt, _ = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
-    return _rowwise(a, fmt, axis, lambda r, _: _rows(r, fmt).softmax(), keep32=True)
+    exact = fmt.name == "float64"
+
+    def rows(r, _, dst):
+        fast = unshifted_rows(r, exact)
+        if fast.all():
+            return softmax_unshifted(r, exact, dst, _step(r.shape[-1]))
+        if not fast.any():
+            return _rows(r, fmt).softmax(dst)
+        p = np.empty(r.shape)
+        p[fast] = softmax_unshifted(r[fast], exact, None, _step(r.shape[-1]))
+        p[~fast] = _rows(r[~fast], fmt).softmax()
+        return p
+
+    return _rowwise(a, fmt, axis, rows, keep32=True)
 
 
 def log_softmax(x, axis=-1):
@@ -226,7 +250,7 @@ def log_softmax(x, axis=-1):
     a, fmt, _ = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
-    return _rowwise(a, fmt, axis, lambda r, _: _rows(r, fmt).log_softmax(), keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: _rows(r, fmt).log_softmax(dst), keep32=True)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -244,7 +268,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     elif a.size == 0:
         out = np.zeros(shape[:-1], dtype=fmt.dtype)
     else:
-        out = _rowwise(a, fmt, axis, lambda r, _: _rows(r, fmt).logsumexp(fmt), reduce=True, keep32=True)
+        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _rows(r, fmt).logsumexp(fmt), reduce=True, keep32=True)
     if keepdims:
         out = np.expand_dims(out, axis)
     return out
@@ -303,7 +327,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         with np.errstate(divide="ignore", invalid="ignore"):
             return _finish(-np.log(take_label(pl, y).astype(np.float64)), fmt)
     labels = y.reshape(-1)
-    return _rowwise(p, fmt, axis, lambda r, blk: -_rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
+    return _rowwise(p, fmt, axis, lambda r, blk, _: -_rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
@@ -323,7 +347,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         return np.zeros(pl.shape[:-1], dtype=fmt.dtype)
     y2 = last_axis(targets_in(y_raw, fmt), axis).reshape(-1, pl.shape[-1])
 
-    def rows(r, blk):
+    def rows(r, blk, _dst):
         with np.errstate(divide="ignore", invalid="ignore"):
             logp = _rows(r, fmt).log_softmax() if from_logits else np.log(r)
             terms = -xmul(np.asarray(y2[blk], dtype=np.float64), logp)

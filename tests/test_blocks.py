@@ -122,3 +122,40 @@ def test_extended_path_settles_moderate_cancellation_and_passes_the_rest_on():
     # where settled, it agrees with the double-double result to float64
     dd = _accrows._lse_dd(x[ok], get_format("float64"))
     assert np.max(np.abs(val[ok] - dd) / np.abs(dd)) <= 2.0**-52
+
+
+@pytest.mark.parametrize("fmt", ["float64", "float32"])
+def test_softmax_either_side_of_the_unshifted_bounds(fmt):
+    # rows just inside and just outside the bounds of the unshifted path
+    # (float64: every entry in [-708, 650]; narrower: a maximum in [-600, 650])
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(12, 50)) * 3
+    rows = []
+    for top in (650.0, 651.0, 649.9, -600.0, -601.0, 0.0):
+        r = base[len(rows)] - base[len(rows)].max() + top
+        rows.append(r)
+    for low in (-708.0, -709.0, -707.9, -745.0, -800.0, -1000.0):
+        r = base[len(rows)].copy()
+        r[0] = low
+        rows.append(r)
+    # a low maximum with an entry whose exp is subnormal in float64: that
+    # probability (e**-30, e**-50) must not lose its bits
+    for top, low in ((-690.0, -720.0), (-690.0, -740.0)):
+        r = base[len(rows) % len(base)] - base[len(rows) % len(base)].max() + top
+        r[1] = low
+        rows.append(r)
+    x = np.array(rows).astype(fmt)
+    e, f, y, _ = errors("softmax", "accurate", x)
+    assert not f.any()
+    assert np.nanmax(e) <= (4.0 if fmt == "float64" else 1.0)
+    # the path is chosen row by row: alone or in a batch, the same bits
+    for i in range(x.shape[0]):
+        _same(accurate.softmax(x[i : i + 1])[0], y[i])
+
+
+def test_unshifted_rows_decision():
+    x = np.array([[650.0, 0.0], [651.0, 0.0], [-708.0, 0.0], [-709.0, 0.0], [-np.inf, 0.0], [np.nan, 0.0]])
+    assert _accrows.unshifted_rows(x, True).tolist() == [True, False, True, False, False, False]
+    y = np.array([[650.0, -1e4], [-600.0, -1e4], [-601.0, -1e4], [np.inf, 0.0], [-np.inf, 0.0]])
+    # a masked (-inf) entry is an exact 0 term: fine when the maximum is in range
+    assert _accrows.unshifted_rows(y, False).tolist() == [True, True, False, False, True]
