@@ -76,6 +76,33 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 
+def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x_i - log(sum_j exp(x_j))`` for narrower targets (float32 and below),
+    into ``dst`` (or a new float64 array), and the rows where it is accurate;
+    the caller redoes the others with the shift.
+
+    Taken where the row maximum m is in [-600, 650] (see
+    :func:`unshifted_rows`): the exps of the exact inputs then sum to S with a
+    relative error below 33u (u = 2**-53: one per exp, 32 for NumPy's pairwise
+    sum), so ``lse = log(S)`` is off by at most ``2**-48 + u |lse|``. That is
+    below 2**-40 of every ``|x_i - lse| >= lse - m`` when
+    ``lse - m >= 2**-8 + |lse| * 2**-13``: rows without a winner far ahead
+    (a gap of ~5.5 or more fails). A float32 result is then the correctly
+    rounded one unless the exact value lies within 2**-16 ulp of a rounding
+    boundary. The entries themselves are never exponentiated back, so masked
+    (-inf) and underflowing ones cost nothing.
+    """
+    n_rows, n = x.shape
+    E = workspace(max(n_rows, block_rows), n, 5)[1][:n_rows]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        np.exp(x, out=E, dtype=np.float64)
+        lse = np.log(rowsum(E))
+        m = rowmax(x).astype(np.float64)
+        ok = (m >= -600.0) & (m <= UNSHIFTED_MAX) & (lse - m >= 2.0**-8 + np.abs(lse) * 2.0**-13)
+        out = np.subtract(x, lse[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+    return out, ok
+
+
 class Rows:
     """Shift analysis of a 2-d array of rows (n >= 1 columns): float64, or
     float32 for narrower targets (everything after the shift is float64).

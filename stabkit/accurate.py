@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._accrows import Rows, softmax_unshifted, unshifted_rows
+from ._accrows import Rows, log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._common import (
     as_input,
     check_same_shape,
@@ -246,11 +246,22 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
     exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
-    ``-4.2e-18``. Edges: see the module docstring."""
+    ``-4.2e-18``. For float32 and narrower, rows without a winner far ahead
+    take ``x_i - log(sum_j exp(x_j))`` in float64, unshifted. Edges: see the
+    module docstring."""
     a, fmt, _ = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
-    return _rowwise(a, fmt, axis, lambda r, _, dst: _rows(r, fmt).log_softmax(dst), keep32=True)
+    if fmt.name == "float64":
+        return _rowwise(a, fmt, axis, lambda r, _, dst: _rows(r, fmt).log_softmax(dst), keep32=True)
+
+    def rows(r, _, dst):
+        lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
+        if not ok.all():
+            lp[~ok] = _rows(r[~ok], fmt).log_softmax()
+        return lp
+
+    return _rowwise(a, fmt, axis, rows, keep32=True)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
