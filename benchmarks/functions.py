@@ -40,6 +40,11 @@ def _scipy_sparse_ce(y, z):
     return -np.take_along_axis(sp.log_softmax(z, axis=-1), y[:, None], axis=-1)[:, 0]
 
 
+def _scipy_cce(y, z):
+    # soft labels: the cross-entropy users write from log_softmax
+    return -np.sum(y * sp.log_softmax(z, axis=-1), axis=-1)
+
+
 def _scipy_bce(y, z):
     # SciPy has no BCE: users write it from log_expit
     return -(y * sp.log_expit(z) + (1 - y) * sp.log_expit(-z))
@@ -57,6 +62,7 @@ def peers(fn: str) -> dict[str, Callable]:
         "logsumexp": (lambda z: sp.logsumexp(z, axis=-1), lambda z: np.logaddexp.reduce(z, axis=-1), "logsumexp"),
         "binary_crossentropy": (_scipy_bce, None, "bce"),
         "sparse_categorical_crossentropy": (_scipy_sparse_ce, None, "ce"),
+        "categorical_crossentropy": (_scipy_cce, None, "ce"),
     }
     if fn not in table:
         return out
@@ -97,6 +103,8 @@ def cases(quick: bool):
                 yield fn, dt, (z,), z.size, {}
             lab = rng.integers(0, shape[1], shape[0])
             yield "sparse_categorical_crossentropy", dt, (lab, z), shape[0], {"from_logits": True}
+            soft = rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dt)
+            yield "categorical_crossentropy", dt, (soft, z), shape[0], {"from_logits": True}
 
 
 def _timed(f, args, kw, to_torch):

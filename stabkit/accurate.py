@@ -44,7 +44,7 @@ from ._common import (
     targets_in,
     xmul,
 )
-from ._eft import NARROW, sum2
+from ._eft import NARROW, rowsum, sum2, sum_split_scaled, workspace
 from .floats import Format, round_float64
 
 __all__ = [
@@ -243,6 +243,15 @@ def softmax(x, axis=-1):
     return _rowwise(a, fmt, axis, rows, keep32=True)
 
 
+def _log_softmax_narrow(r: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+    """Log-softmax of a block for a float32 or narrower target: unshifted
+    where the row's bound allows, shifted elsewhere."""
+    lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
+    if not ok.all():
+        lp[~ok] = Rows(r[~ok], False, block_rows=_step(r.shape[-1])).log_softmax()
+    return lp
+
+
 def log_softmax(x, axis=-1):
     """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
     exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
@@ -255,13 +264,7 @@ def log_softmax(x, axis=-1):
     if fmt.name == "float64":
         return _rowwise(a, fmt, axis, lambda r, _, dst: _rows(r, fmt).log_softmax(dst), keep32=True)
 
-    def rows(r, _, dst):
-        lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
-        if not ok.all():
-            lp[~ok] = _rows(r[~ok], fmt).log_softmax()
-        return lp
-
-    return _rowwise(a, fmt, axis, rows, keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, dst), keep32=True)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -347,8 +350,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
 
     From logits, ``log p`` is the accurate log-softmax; from probabilities,
     ``log p`` as given. Zero labels contribute 0 even at masked (``-inf``)
-    logits. For non-negative labels every term is >= 0; the row sum is
-    compensated (TwoSum). Shapes must match (ValueError).
+    logits. For non-negative labels every term is >= 0; for float64 the row
+    sum is compensated (extraction, or TwoSum on narrow rows). Shapes must
+    match (ValueError).
     """
     p, fmt = as_input(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
@@ -358,11 +362,32 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         return np.zeros(pl.shape[:-1], dtype=fmt.dtype)
     y2 = last_axis(targets_in(y_raw, fmt), axis).reshape(-1, pl.shape[-1])
 
-    def rows(r, blk, _dst):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logp = _rows(r, fmt).log_softmax() if from_logits else np.log(r)
-            terms = -xmul(np.asarray(y2[blk], dtype=np.float64), logp)
-            hi, lo = sum2(terms)
-        return hi + lo
+    exact = fmt.name == "float64"
 
-    return _rowwise(p, fmt, axis, rows, reduce=True)
+    def rows(r, blk, _dst):
+        yb = y2[blk]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if not from_logits:
+                logp = np.log(r, dtype=np.float64)
+            elif exact:
+                logp = _rows(r, fmt).log_softmax()
+            else:
+                logp = _log_softmax_narrow(r)
+            # the sum of y_i log p_i, negated once per row
+            terms = np.multiply(yb, logp, out=logp)
+            if not exact:
+                out = -rowsum(terms)  # float64 for a narrower target: 2**-48 at worst
+            else:
+                S1, S2 = workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]
+                n_rows = r.shape[0]
+                hi, lo = sum_split_scaled(terms, S1[:n_rows], S2[:n_rows]) if r.shape[-1] > NARROW else sum2(terms)
+                out = -(hi + lo)
+            redo = np.isnan(out)
+            if redo.any():
+                # 0 * log 0 = 0: a zero label counts 0, even at a masked class
+                # (NaN logits still poison their row through the other labels)
+                t = np.where(np.asarray(yb[redo]) == 0, 0.0, terms[redo])
+                out[redo] = -np.add(*sum2(t)) if exact else -rowsum(t)
+        return out
+
+    return _rowwise(p, fmt, axis, rows, reduce=True, keep32=True)

@@ -182,3 +182,20 @@ def test_log_softmax_unshifted_path_is_within_its_bound(fmt):
         assert np.nanmax(e) <= 0.5 + 2.0**-16
     taken = [bool(_accrows.log_softmax_unshifted(r.astype(fmt)[None, :].astype(np.float64), None, 1)[1][0]) for r in rows]
     assert any(taken) and not all(taken)
+
+
+@pytest.mark.parametrize("fmt", ["float64", "float32"])
+def test_categorical_crossentropy_with_masked_classes_and_zero_labels(fmt):
+    # one-hot and soft labels, masked (-inf) logits under zero labels: the
+    # masked class counts 0 and the rest keeps the tier's accuracy, wide and
+    # narrow rows alike
+    rng = np.random.default_rng(21)
+    for n in (5, 200):
+        z = rng.normal(size=(30, n)) * 4
+        z[:, 1] = -np.inf
+        y = rng.dirichlet(np.ones(n), size=30)
+        y[:, 1] = 0.0
+        y[:10] = np.eye(n)[rng.integers(2, n, 10)]
+        e, f, out, _ = errors("categorical_crossentropy", "accurate", y.astype(fmt), z.astype(fmt), from_logits=True)
+        assert not f.any() and np.all(np.isfinite(out))
+        assert np.max(e) <= (4.0 if fmt == "float64" else 1.0)
