@@ -22,6 +22,7 @@ from ._eft import (
     rowsum,
     sum2,
     sum_split,
+    sum_split_scaled,
     two_sum_err,
     workspace,
 )
@@ -72,34 +73,41 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
         # float64 working precision for a narrower target: the plain sum and
         # one reciprocal are accurate to ~2**-50, far below its half ulp
         return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
-    hi, lo = sum_split(E, S1, S2) if n > NARROW else sum2(E)
+    # terms up to exp(650): the extraction needs a sigma per row
+    hi, lo = sum_split_scaled(E, S1, S2) if n > NARROW else sum2(E)
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 
 def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """``x_i - log(sum_j exp(x_j))`` for narrower targets (float32 and below),
-    into ``dst`` (or a new float64 array), and the rows where it is accurate;
-    the caller redoes the others with the shift.
+    """Log-softmax for narrower targets (float32 and below) without the
+    shift, into ``dst`` (or a new float64 array), and the rows it settles:
+    those whose maximum m is in [-600, 650] (see :func:`unshifted_rows`);
+    the caller shifts the others.
 
-    Taken where the row maximum m is in [-600, 650] (see
-    :func:`unshifted_rows`): the exps of the exact inputs then sum to S with a
-    relative error below 33u (u = 2**-53: one per exp, 32 for NumPy's pairwise
-    sum), so ``lse = log(S)`` is off by at most ``2**-48 + u |lse|``. That is
-    below 2**-40 of every ``|x_i - lse| >= lse - m`` when
-    ``lse - m >= 2**-8 + |lse| * 2**-13``: rows without a winner far ahead
-    (a gap of ~5.5 or more fails). A float32 result is then the correctly
-    rounded one unless the exact value lies within 2**-16 ulp of a rounding
-    boundary. The entries themselves are never exponentiated back, so masked
-    (-inf) and underflowing ones cost nothing.
+    With ``E_i = exp(x_i)`` of the exact inputs and k a maximum, the winner's
+    share ``s = sum_{i != k} E_i / E_k`` is accurate to ~34u (u = 2**-53: one
+    per exp, 32 for NumPy's pairwise sum), so is ``L = log1p(s)``, and the
+    winner gets ``-L`` (Blanchard, Higham & Higham's form: accurate at any
+    gap). The others get ``x_i - (m + L)``, off by at most
+    ``u |m + L| + 34u L``; as ``L + (m - x_i) >= log 2`` for every i (L is at
+    least ``log1p(exp(x_i - m))``), that is below ``34u + 1.45u |m + L|``, or
+    2**-43 relative for |m| <= 650. A float32 result is then the correctly
+    rounded one unless the exact value lies within 2**-19 ulp of a rounding
+    boundary. Masked (-inf) entries get -inf and cost nothing.
     """
     n_rows, n = x.shape
+    rows = np.arange(n_rows)
     E = workspace(max(n_rows, block_rows), n, 5)[1][:n_rows]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        top = np.argmax(x, axis=-1)
+        m = x[rows, top].astype(np.float64)
+        ok = (m >= -600.0) & (m <= UNSHIFTED_MAX)
         np.exp(x, out=E, dtype=np.float64)
-        lse = np.log(rowsum(E))
-        m = rowmax(x).astype(np.float64)
-        ok = (m >= -600.0) & (m <= UNSHIFTED_MAX) & (lse - m >= 2.0**-8 + np.abs(lse) * 2.0**-13)
-        out = np.subtract(x, lse[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+        winner = E[rows, top]
+        E[rows, top] = 0.0
+        L = np.log1p(rowsum(E) / winner)
+        out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+        out[rows, top] = -L
     return out, ok
 
 
@@ -111,7 +119,7 @@ class Rows:
     all entries but one maximum (Blanchard, Higham & Higham: log1p(s) keeps
     its relative accuracy when s is tiny), ``L = log1p(s)``. With ``exact``
     (float64 targets) the shift's rounding error ``r_i`` is kept (TwoSum,
-    ``x_i - m = d_i + r_i`` exactly) and ``s`` is summed with TwoSum; for
+    ``x_i - m = d_i + r_i`` exactly) and ``s`` is compensated; for
     narrower targets float64 working precision already leaves ~2**-40 of
     slack, and both are skipped. Rows whose maximum is not finite are shifted
     by 0 so that nothing raises, and flagged for the callers to patch.
@@ -143,17 +151,30 @@ class Rows:
                 # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
                 # which exp turns into ~8000 ulp of relative error.
                 r = two_sum_err(x, -ms, d, out=R, scratch=S1)
-                # -inf - m, and a shift that overflows (x = -1.8e308 with
-                # m = 1.8e308: d = -inf, exp(d) = 0), leave NaN in r
-                if not np.isfinite(r).all():
-                    r[~np.isfinite(r)] = 0.0
-                # exp(d + r) = exp(d) * (1 + r + O(r^2)), |r| <= ulp(d)/2 ~ 1e-13
-                e += np.multiply(e, r, out=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
         self.special = self.nan | self.pinf | self.ninf
         self._scratch = (S1, S2)
-        self._L = None
+        self._L = self._corr = None
+
+    def residual_sum(self) -> np.ndarray:
+        """``sum_i e_i r_i`` per row (float64 targets): what the residuals add
+        to the sum, as ``exp(d + r) = exp(d) (1 + r + O(r**2))`` with
+        ``|r| <= ulp(d)/2``; one fused pass. Masked entries (``-inf - m``) and
+        shifts that overflow (``-1.8e308 - 1.8e308``) leave NaN in r where
+        ``exp(d) = 0``: those rows get such residuals set to 0, once."""
+        if self._corr is None:
+            e, r = self.e, self.r
+            with np.errstate(invalid="ignore", over="ignore"):
+                corr = np.vecdot(e, r)
+                bad = np.isnan(corr)
+                if bad.any():
+                    rb = r[bad]
+                    rb[~np.isfinite(rb)] = 0.0
+                    r[bad] = rb
+                    corr[bad] = np.vecdot(e[bad], rb)
+            self._corr = corr
+        return self._corr
 
     def sums(self) -> tuple[np.ndarray, np.ndarray | float]:
         """``s = s_hi + s_lo``, the sum of the terms without one maximum."""
@@ -168,7 +189,7 @@ class Rows:
                 e[rows, self.top] = 0.0
                 s_hi, s_lo = sum_split(e, *self._scratch) if self.exact else (rowsum(e), 0.0)
                 e[rows, self.top] = kept
-                return s_hi, s_lo
+                return (s_hi, s_lo + self.residual_sum()) if self.exact else (s_hi, s_lo)
             # Narrow rows, where indexing by row costs more than a pass: sum the
             # terms below the maximum, then add the other maxima, an exact
             # integer count.
@@ -181,7 +202,7 @@ class Rows:
                 return rowsum(below) + ties, 0.0
             s_hi, s_lo = sum2(below)
             t = s_hi + ties
-            return t, s_lo + two_sum_err(s_hi, ties, t)
+            return t, s_lo + two_sum_err(s_hi, ties, t) + self.residual_sum()
 
     @property
     def L(self) -> np.ndarray:
@@ -214,6 +235,9 @@ class Rows:
         out = e if dst is None else dst
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             if self.exact:
+                # every probability needs its own residual: exp(d + r) = e (1 + r)
+                self.residual_sum()
+                e += np.multiply(e, self.r, out=self._scratch[0])
                 # the denominator is 1 + s, the sum of every term: no maximum
                 # to leave out, and no small sum to fall back on
                 hi, lo = sum_split(e, *self._scratch) if self.top is not None else sum2(e)
@@ -272,6 +296,9 @@ EXTENDED = np.finfo(np.longdouble).nmant >= 63
 #: relative error below ~8 * 2**-63 before ``m + L``, so at this factor the
 #: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
 EXTENDED_AMP = 32.0
+#: Up to this many entries in all, the rows left after the extended step go
+#: to mpmath directly rather than through double-double.
+MP_DIRECT = 64
 
 
 def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +328,8 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
 
     First in 80-bit extended precision where the platform has it
     (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
-    32. Then in double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
+    32. A few rows left (``MP_DIRECT`` entries) go to mpmath; more, to
+    double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
     and the log carried to ~2**-100, an absolute error below
     ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
     below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
@@ -314,7 +342,10 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
         out[ok] = val[ok]
         todo = ~ok
     if todo.any():
-        out[todo] = _lse_dd(rows[todo], fmt)
+        left = rows[todo]
+        # double-double costs ~0.6 ms of NumPy calls whatever the size, mpmath
+        # ~7 us per entry: a handful of entries go straight to mpmath
+        out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
     return out
 
 

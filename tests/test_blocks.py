@@ -90,10 +90,13 @@ def _amplification(x, out):
     return (np.abs(m) + (out - m)) / np.abs(out)
 
 
+@pytest.mark.parametrize("mp_direct", [0, 10**6])
 @pytest.mark.parametrize("extended", [True, False] if _accrows.EXTENDED else [False])
 @pytest.mark.parametrize("fmt", ["float64", "float32"])
-def test_cancelling_rows_on_either_path(monkeypatch, extended, fmt):
+def test_cancelling_rows_on_either_path(monkeypatch, extended, mp_direct, fmt):
+    # extended precision or not, then double-double (mp_direct 0) or mpmath
     monkeypatch.setattr(_accrows, "EXTENDED", extended)
+    monkeypatch.setattr(_accrows, "MP_DIRECT", mp_direct)
     x = _cancelling_rows(5).astype(fmt)
     e, f, y, _ = errors("logsumexp", "accurate", x)
     assert not f.any()
@@ -163,25 +166,38 @@ def test_unshifted_rows_decision():
 
 @pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
 def test_log_softmax_unshifted_path_is_within_its_bound(fmt):
-    # rows on both sides of the unshifted path's test (a winner ~5.5 ahead),
-    # wide and narrow, with masked entries: the unshifted rows are off by at
-    # most 2**-40 relative before the final rounding, so at most 2**-16 ulp
-    # past the half ulp of a correct rounding
+    # winners 0 to 30 ahead, ties, wide and narrow rows, masked entries,
+    # maxima from -600 to 650: the unshifted path is off by at most 2**-43
+    # relative before the final rounding, so at most 2**-19 ulp past the half
+    # ulp of a correct rounding
     rng = np.random.default_rng(12)
     rows = []
-    for i, n in enumerate([3, 10, 40, 300] * 6):
+    for i, n in enumerate([2, 3, 10, 40, 300] * 8):
         r = rng.normal(size=n) * [0.5, 3.0, 30.0][i % 3]
-        r[0] = r.max() + [0.0, 5.3, 5.7, 12.0][i % 4]
+        r -= r.max()
+        r[0] = [0.0, 1e-3, 5.3, 5.7, 12.0, 30.0][i % 6]
+        if i % 7 == 0:
+            r[1] = r[0]  # a tie at the top
         if i % 5 == 0:
             r[-1] = -np.inf
-        rows.append(r)
+        rows.append(r + [0.0, 600.0, -590.0, 40.0][i % 4])
     for r in rows:
         x = r.astype(fmt)[None, :]
+        if fmt == "float16" and not np.all(np.isfinite(x[:, :-1])):
+            continue  # +-600 is past float16's range
+        lp, ok = _accrows.log_softmax_unshifted(x.astype(np.float64), None, 1)
+        assert ok[0]
         e, f, _, _ = errors("log_softmax", "accurate", x)
         assert not f.any()
-        assert np.nanmax(e) <= 0.5 + 2.0**-16
-    taken = [bool(_accrows.log_softmax_unshifted(r.astype(fmt)[None, :].astype(np.float64), None, 1)[1][0]) for r in rows]
-    assert any(taken) and not all(taken)
+        assert np.nanmax(e) <= 0.5 + 2.0**-19
+
+
+def test_log_softmax_unshifted_leaves_out_of_range_rows_to_the_shift():
+    x = np.array([[651.0, 0.0, 1.0], [-601.0, -700.0, -650.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0], [5.0, 0.0, -np.inf]])
+    _, ok = _accrows.log_softmax_unshifted(x, None, 1)
+    assert ok.tolist() == [False, False, False, False, True]
+    out = accurate.log_softmax(x.astype(np.float32))
+    assert np.isnan(out[2]).all() and out[3].tolist() == [0.0, -np.inf, -np.inf] and out[4, 2] == -np.inf
 
 
 @pytest.mark.parametrize("fmt", ["float64", "float32"])
@@ -199,3 +215,18 @@ def test_categorical_crossentropy_with_masked_classes_and_zero_labels(fmt):
         e, f, out, _ = errors("categorical_crossentropy", "accurate", y.astype(fmt), z.astype(fmt), from_logits=True)
         assert not f.any() and np.all(np.isfinite(out))
         assert np.max(e) <= (4.0 if fmt == "float64" else 1.0)
+
+
+def test_softmax_unshifted_rows_with_large_terms_keep_the_shifted_accuracy():
+    # maxima from 5 to 640: the unshifted terms exp(x_i) reach 1e278, so the
+    # compensated sum must scale its extraction per row (a fixed one, made for
+    # terms in [0, 1], was off by ~1.5 ulp of the sum and 6 ulp in p)
+    rng = np.random.default_rng(31)
+    x = rng.normal(size=(300, 100)) * rng.choice([1.0, 3.0, 10.0], size=(300, 1))
+    x += rng.uniform(5, 640, size=(300, 1)) - x.max(axis=1, keepdims=True)
+    assert _accrows.unshifted_rows(x, True).all()
+    e, f, _, ref = errors("softmax", "accurate", x)
+    assert not f.any()
+    e_shifted = ref.ulp_error(_accrows.Rows(x, True, block_rows=300).softmax().copy())
+    assert np.max(e) <= 3.0
+    assert np.mean(e) <= np.mean(e_shifted) + 0.05
