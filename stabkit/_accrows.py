@@ -33,6 +33,10 @@ from .floats import Format, round_to_format
 #: normal (exp(-745) is the last subnormal).
 UNSHIFTED_MAX = 650.0
 UNSHIFTED_MIN = -708.0
+#: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``).
+with mpmath.workprec(200):
+    _C1000 = float(1000 * mpmath.log(2))
+    _C1000_LO = float(1000 * mpmath.log(2) - _C1000)
 
 
 def unshifted_rows(x: np.ndarray, exact: bool) -> np.ndarray:
@@ -178,6 +182,34 @@ class Rows:
 
     def sums(self) -> tuple[np.ndarray, np.ndarray | float]:
         """``s = s_hi + s_lo``, the sum of the terms without one maximum."""
+        s_hi, s_lo = self._sums()
+        if self.exact:
+            tiny = (s_hi < self.e.shape[1] * 2.0**-1020) & ~self.special
+            if tiny.any():
+                s_hi, s_lo = s_hi.copy(), np.array(s_lo, dtype=np.float64, copy=True) + np.zeros(len(s_hi))
+                s_hi[tiny], s_lo[tiny] = self._tiny_sums(tiny), 0.0
+        return s_hi, s_lo
+
+    def _tiny_sums(self, rows: np.ndarray) -> np.ndarray:
+        """s for rows where it is below ``n * 2**-1020``: its terms
+        ``exp(d_i)`` may then be subnormal, each off by up to half a subnormal
+        ulp, which summed reach tens of ulps of the winner's log-probability
+        ``-log1p(s) = -s``. Scaled by 2**1000 the terms are normal:
+        ``exp(d_i) = 2**-1000 exp(d_i + c) (1 + c_lo)`` with c the float64
+        nearest ``1000 ln 2`` and c_lo its error; ``d_i + c`` is exact for
+        ``d_i`` in [-1386, -346] (Sterbenz; terms further below are 1e-301 of
+        the scale). The scaled terms take their residuals and a compensated
+        sum, and ``ldexp`` rounds s into the subnormals once."""
+        self.residual_sum()  # residuals of masked entries set to 0
+        d, r = self.d[rows], self.r[rows]
+        with np.errstate(under="ignore", invalid="ignore"):
+            t = np.exp(d + _C1000)
+            t += t * r
+            t[d == 0] = 0.0  # the maxima: ties would make s >= 1, so only the winner
+            hi, lo = sum2(t)
+            return np.ldexp(hi + (lo + hi * _C1000_LO), -1000)
+
+    def _sums(self) -> tuple[np.ndarray, np.ndarray | float]:
         e, n_rows, n = self.e, *self.e.shape
         with np.errstate(invalid="ignore", over="ignore"):
             if self.top is not None:

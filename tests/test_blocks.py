@@ -230,3 +230,18 @@ def test_softmax_unshifted_rows_with_large_terms_keep_the_shifted_accuracy():
     e_shifted = ref.ulp_error(_accrows.Rows(x, True, block_rows=300).softmax().copy())
     assert np.max(e) <= 3.0
     assert np.mean(e) <= np.mean(e_shifted) + 0.05
+
+
+@pytest.mark.parametrize("n", [2, 10, 100])
+def test_winner_far_ahead_gets_its_subnormal_log_probability(n):
+    # every other class 690-750 behind: s = sum exp(d_i) is near or below the
+    # smallest normal float64, where each term's own rounding is half a
+    # subnormal ulp; the winner's log-probability -s must still round right
+    rng = np.random.default_rng(40 + n)
+    x = rng.normal(size=(60, n)) * 10
+    x[:, 0] = x[:, 1:].max(axis=1) + np.linspace(690, 750, 60)
+    e, f, y, _ = errors("log_softmax", "accurate", x)
+    assert not f.any()
+    assert np.sum((y[:, 0] < 0) & (y[:, 0] > -2.3e-308)) >= 20  # subnormal winners
+    assert np.max(e[:, 0]) <= 1.0
+    assert np.max(e) <= 4.0
