@@ -78,7 +78,7 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
         # one reciprocal are accurate to ~2**-50, far below its half ulp
         return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
     # terms up to exp(650): the extraction needs a sigma per row
-    hi, lo = sum_split_scaled(E, S1, S2) if n > NARROW else sum2(E)
+    hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 

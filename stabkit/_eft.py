@@ -111,16 +111,17 @@ def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarra
     return hi, lo
 
 
-def sum_split_scaled(t: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sum_split_scaled(t: np.ndarray, q: np.ndarray, rest: np.ndarray, nonneg: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Row sums ``hi + lo`` of any terms, accurate to 2**-60 of the sum of
     their magnitudes for rows of up to 7e5 terms: :func:`sum_split` with a
     sigma per row, a power of two above ``2 n M`` (M the largest magnitude
     in the row), so the bound ``128 n**2 M 2**-106`` holds without a floor.
     Rows with a non-finite term (or ``n M`` past the float64 range) get a
-    plain sum: inf or NaN, as they should."""
+    plain sum: inf or NaN, as they should. ``nonneg`` promises terms >= 0
+    (M is then the row maximum: one reduction fewer)."""
     n = t.shape[-1]
     with np.errstate(over="ignore", invalid="ignore"):
-        scale = np.maximum(rowmax(t), -rowmin(t)) * n
+        scale = (rowmax(t) if nonneg else np.maximum(rowmax(t), -rowmin(t))) * n
         ok = np.isfinite(scale)
         sigma = np.ldexp(1.0, np.frexp(np.where(ok, scale, 0.0))[1] + 1)[:, None]
         np.add(t, sigma, out=q)

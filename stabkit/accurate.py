@@ -245,7 +245,10 @@ def softmax(x, axis=-1):
 
 def _log_softmax_narrow(r: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
     """Log-softmax of a block for a float32 or narrower target: unshifted
-    where the row's bound allows, shifted elsewhere."""
+    where the row's maximum allows, shifted elsewhere and on short rows (whose
+    winner NumPy finds faster by a maximum than by an argmax)."""
+    if r.shape[-1] <= NARROW:
+        return Rows(r, False, block_rows=_step(r.shape[-1])).log_softmax(dst)
     lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
     if not ok.all():
         lp[~ok] = Rows(r[~ok], False, block_rows=_step(r.shape[-1])).log_softmax()

@@ -49,10 +49,17 @@ def sigmoid(x):
     """``1/(1+exp(-x))`` for ``x >= 0`` and ``exp(x)/(1+exp(x))`` below, so
     ``exp`` only ever sees a non-positive argument (SciPy's ``expit``)."""
     x, _ = as_input(x)
-    e = np.exp(-np.abs(x))
-    # the numerator is 1 for x >= 0 and e below; e <= 1, so max(e, x >= 0)
-    # picks it without a random-mask np.where (3x slower)
-    return np.maximum(e, x >= 0).astype(x.dtype, copy=False) / (np.ones((), x.dtype) + e)
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    # blocks of 2**15 keep the temporaries in cache (the same arithmetic)
+    for i in range(0, flat.size, 1 << 15):
+        b = flat[i : i + (1 << 15)]
+        e = np.exp(-np.abs(b))
+        # the numerator is 1 for x >= 0 and e below; e <= 1, so max(e, x >= 0)
+        # picks it without a random-mask np.where (3x slower)
+        den = np.add(np.ones((), x.dtype), e)
+        np.divide(np.maximum(e, b >= 0, out=e), den, out=out[i : i + (1 << 15)])
+    return out.reshape(x.shape)
 
 
 def log_sigmoid(x):

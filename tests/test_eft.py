@@ -83,3 +83,12 @@ def test_workspace_is_reused_for_one_shape_and_replaced_for_another():
     assert _eft.workspace(4, 5, 2) is a and a[0].shape == (4, 5)
     b = _eft.workspace(3, 5, 2)
     assert b is not a and b[0].shape == (3, 5)
+
+
+def test_sum_split_scaled_nonneg_matches_the_general_case():
+    rng = np.random.default_rng(4)
+    t = np.abs(rng.normal(size=(8, 500))) * 10.0 ** rng.uniform(-200, 200, (8, 1))
+    q, rest = np.empty_like(t), np.empty_like(t)
+    general = _eft.sum_split_scaled(t, q, rest)
+    promised = _eft.sum_split_scaled(t, q, rest, nonneg=True)
+    assert np.array_equal(general[0], promised[0]) and np.array_equal(general[1], promised[1])
