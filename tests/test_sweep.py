@@ -211,3 +211,24 @@ def test_analyze_exhaustive_bad_arguments():
     assert r.stderr.strip().count("\n") == 0 and "--exhaustive" in r.stderr
     r = CliRunner().invoke(cli.app, ["analyze", "sigmoid", "--dtype", "float64", "--exhaustive"])
     assert r.exit_code == 2 and "float32" in r.stderr
+
+
+def test_sweep_key_covers_every_module_the_tiers_compute_with():
+    # an edit to any module a tier's numbers come from must start a fresh sweep
+    import ast
+    from pathlib import Path
+
+    import stabkit.sweep as sw
+
+    pkg = Path(sw.__file__).parent
+    seen, todo = set(), ["naive.py", "stable.py", "accurate.py"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((pkg / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                mods = [node.module] if node.module else [a.name for a in node.names]
+                todo += [f"{m}.py" for m in mods if (pkg / f"{m}.py").exists()]
+    assert seen <= set(sw._SOURCES), sorted(seen - set(sw._SOURCES))
