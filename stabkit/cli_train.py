@@ -28,6 +28,10 @@ class Dataset(str, Enum):
     mnist = "mnist"
 
 
+#: epochs when --epochs is not given
+DEFAULT_EPOCHS = {Dataset.digits: 30, Dataset.mnist: 10}
+
+
 class LossKind(str, Enum):
     logits = "logits"
     probabilities = "probabilities"
@@ -172,7 +176,10 @@ def train(
     tier: Annotated[Tier, typer.Option(help="Which stabkit tier computes the loss values (and, for probabilities, Keras's clipping with 'stable').")] = Tier.accurate,
     optimizer: Annotated[OptimizerName, typer.Option(help="Optimizer (Keras defaults).")] = OptimizerName.adam,
     learning_rate: Annotated[Optional[float], typer.Option(help="Learning rate; default 1e-3 for adam, 0.01 for sgd.")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Number of epochs (positive).")] = 10,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Number of epochs (positive); default 30 for digits (0.96 test accuracy), 10 for mnist (the lecture's)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Mini-batch size (positive).")] = 32,
     dtype: Annotated[DType, typer.Option(help="float32, float64, or float16 mixed precision (float32 master weights).")] = DType.float32,
     seed: Annotated[int, typer.Option(help="Seed for the initial weights, the shuffling and the digits split.")] = 0,
@@ -199,6 +206,9 @@ def train(
     if data_dir is not None and dataset is not Dataset.mnist:
         raise typer.BadParameter("only applies to --dataset mnist", param_hint="'--data-dir'")
     lr = learning_rate if learning_rate is not None else (1e-3 if optimizer is OptimizerName.adam else 0.01)
+    if epochs is None:
+        # 10 epochs on the 1,438 digits images reach only 0.87; 30 reach 0.96
+        epochs = DEFAULT_EPOCHS[dataset]
     try:
         Xtr, ytr, Xte, yte, description = _load(dataset, data_dir, seed)
     except NNError as e:
