@@ -116,16 +116,42 @@ def _elementwise(fn, x, name: str = "x") -> np.ndarray:
 # ------------------------------------------------------------ elementwise
 
 
-def _sigmoid64(x):
+def _sigmoid64(x, narrower: bool = False):
     # e = exp(-|x|) is in [0, 1]: it cannot overflow. sigmoid(x) is 1/(1+e) for
     # x >= 0 and e/(1+e) for x < 0; max(e, x >= 0) picks the numerator without
     # a random-mask np.where (e <= 1, so the max is 1 or e). One division, no
     # cancellation: <= 1.7 ulp in float64.
     e = np.abs(x)
+    small = e < 2.0**-10
     np.negative(e, out=e)
     np.exp(e, out=e)
     den = np.add(e, 1.0)
-    return np.divide(np.maximum(e, x >= 0, out=e), den, out=e)
+    y = np.divide(np.maximum(e, x >= 0, out=e), den, out=e)
+    if small.any():
+        y[small] = _sigmoid_near_zero(x[small], narrower)
+    return y
+
+
+def _sigmoid_near_zero(x, narrower: bool):
+    """sigmoid(x) = 1/2 + x/4 - x**3/48 + O(x**5) for |x| < 2**-10.
+
+    For a float32 (or narrower) x, ``1/2 + x/4`` is exact in float64 and can
+    be exactly a float32 midpoint (x an odd multiple of 2**-24: 81 float32
+    inputs); then only the tiny ``-x**3/48``, always toward 1/2, decides the
+    rounding, and float64 loses it once it is below half an ulp of 1/2. The
+    series keeps it where it can, and where it cannot (the sum rounds back to
+    ``1/2 + x/4``) the result is nudged one float64 ulp toward 1/2 for a
+    narrower target, so that its rounding goes the right way. The x**5 term
+    is below 2**-59, 1/64 ulp of 1/2.
+    """
+    cube = x * x * x / 48.0
+    # one rounding at the end: x/4 - x**3/48 is accurate to 2**-65
+    y = 0.5 + (x / 4.0 - cube)
+    if narrower:
+        mid = 0.5 + x / 4.0
+        lost = (y == mid) & (cube != 0)
+        y[lost] = np.nextafter(mid[lost], 0.5)
+    return y
 
 
 def _softplus64(x):
@@ -152,7 +178,8 @@ def sigmoid(x):
     Edges: ``sigmoid(+-0) = 0.5``, ``sigmoid(inf) = 1``, ``sigmoid(-inf) = 0``,
     NaN propagates; results in the subnormal range are kept, not flushed.
     """
-    return _elementwise(_sigmoid64, x)
+    narrower = as_input(x)[1].name != "float64"
+    return _elementwise(lambda b: _sigmoid64(b, narrower), x)
 
 
 def log_sigmoid(x):

@@ -152,6 +152,24 @@ class TestSigmoid:
             stabkit.sigmoid(np.array([1j]))
 
 
+    def test_float32_midpoints_near_zero_are_correctly_rounded(self):
+        # x an odd multiple of 2**-24: 1/2 + x/4 is exactly a float32
+        # midpoint, and only -x**3/48 (2e-9 ulp) says which way to round; the
+        # exhaustive float32 sweep found 81 such inputs rounded the wrong way
+        k = np.arange(1, 2**14, 2, dtype=np.float64) * 2.0**-24
+        x = np.concatenate([k, -k]).astype(np.float32)
+        e, fails, y, _ = errors("sigmoid", "accurate", x)
+        assert not fails.any()
+        assert np.max(e) < 0.5
+        assert y[0] == np.float32(0.5) and y[x.size // 2] == np.float32(0.5)  # x = +-2**-24
+
+    def test_float64_near_zero_by_the_series(self):
+        rng = np.random.default_rng(6)
+        x = rng.uniform(-(2.0**-10), 2.0**-10, 3000) * 10.0 ** rng.uniform(-12, 0, 3000)
+        e, fails, _, _ = errors("sigmoid", "accurate", x)
+        assert not fails.any() and np.max(e) <= 0.6
+
+
 class TestLogSigmoid:
     def test_large_positive_keeps_tiny_result(self):
         # log_sigmoid(40) = -log1p(exp(-40)) = -4.248354255291589e-18
