@@ -82,6 +82,33 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 
+def below_ties(d: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """``d - L`` in float64 for rows of a narrower target (d = x - m exact,
+    L > 0 the row's log-sum-exp beyond its maximum), one float64 ulp further
+    down wherever the subtraction returned ``d`` itself.
+
+    ``x - m`` of two float32 values is often exactly a float32 midpoint, and
+    when L is below half a float64 ulp of it (a winner ~37 or more ahead),
+    ``d - L`` rounds back to d and the final rounding to float32 breaks the
+    tie to even, half the time the wrong way; the exact value lies just below
+    d. One ulp down settles the tie and is still far closer than float32 can
+    tell apart.
+    """
+    lp = d - L[:, None]
+    tie = (lp == d) & (L[:, None] > 0)
+    if tie.any():
+        lp[tie] = np.nextafter(d[tie], -np.inf)
+    return lp
+
+
+def _tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Rows where ``d - L`` can round back to d for some entry: L at most half
+    an ulp of the largest |d| (``span``, the maximum minus the minimum; inf
+    with masked entries, which then take the careful path too)."""
+    with np.errstate(invalid="ignore"):
+        return (L > 0) & (L <= span * 2.0**-53)
+
+
 def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Log-softmax for narrower targets (float32 and below) without the
     shift, into ``dst`` (or a new float64 array), and the rows it settles:
@@ -111,6 +138,10 @@ def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int
         E[rows, top] = 0.0
         L = np.log1p(rowsum(E) / winner)
         out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+        tied = _tie_rows(m - rowmin(x), L) & ok
+        if tied.any():
+            # m + L rounds to m there: x - m, ties settled (see below_ties)
+            out[tied] = below_ties(np.subtract(x[tied], m[tied, None], dtype=np.float64), L[tied])
         out[rows, top] = -L
     return out, ok
 
@@ -284,13 +315,20 @@ class Rows:
     def log_softmax(self, dst: np.ndarray | None = None) -> np.ndarray:
         """Log-probabilities, into ``dst`` when given (as for :meth:`softmax`;
         with the residuals, float64 only)."""
+        L, fixed = self.L, None
+        if not self.exact:
+            tied = _tie_rows(-rowmin(self.d), L) & ~self.special
+            if tied.any():
+                fixed = below_ties(self.d[tied], L[tied])
         with np.errstate(invalid="ignore"):
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            lp = np.subtract(self.d, self.L[:, None], out=self.d if dst is None else dst)
+            lp = np.subtract(self.d, L[:, None], out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
+        if fixed is not None:
+            lp[tied] = fixed
         return self._patch(lp, 0.0, -np.inf)
 
     def log_softmax_at(self, cols: np.ndarray) -> np.ndarray:
@@ -298,9 +336,10 @@ class Rows:
         (what a sparse cross-entropy needs, without the other entries)."""
         rows = np.arange(cols.size)
         with np.errstate(invalid="ignore"):
-            lp = self.d[rows, cols] - self.L
-            if self.r is not None:
-                lp += self.r[rows, cols]
+            if self.exact:
+                lp = self.d[rows, cols] - self.L + self.r[rows, cols]
+            else:
+                lp = below_ties(self.d[rows, cols][:, None], self.L)[:, 0]
         if self.special.any():
             lp = np.where(self.special, self.log_softmax()[rows, cols], lp)
         return lp

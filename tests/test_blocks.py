@@ -245,3 +245,21 @@ def test_winner_far_ahead_gets_its_subnormal_log_probability(n):
     assert np.sum((y[:, 0] < 0) & (y[:, 0] > -2.3e-308)) >= 20  # subnormal winners
     assert np.max(e[:, 0]) <= 1.0
     assert np.max(e) <= 4.0
+
+
+@pytest.mark.parametrize("n", [10, 100])
+def test_float32_log_probabilities_behind_a_far_winner_are_correctly_rounded(n):
+    # x_i - m of float32 values is often exactly a float32 midpoint; behind a
+    # winner 37+ ahead, L is below half a float64 ulp of it and only L's sign
+    # says which way to round (0.04% of such entries went the wrong way)
+    rng = np.random.default_rng(50 + n)
+    x = (rng.normal(size=(400, n)) * 3).astype(np.float32)
+    x[:, 0] = x[:, 1:].max(axis=1) + rng.uniform(37, 60, 400).astype(np.float32)
+    labels = rng.integers(1, n, 400)
+    onehot = np.eye(n, dtype=np.float32)[labels]
+    for fn, args, kw in (("log_softmax", (x,), {}),
+                         ("sparse_categorical_crossentropy", (labels, x), {"from_logits": True}),
+                         ("categorical_crossentropy", (onehot, x), {"from_logits": True})):
+        e, f, _, _ = errors(fn, "accurate", *args, **kw)
+        assert not f.any()
+        assert np.max(e) <= 0.5, fn
