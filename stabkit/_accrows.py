@@ -1,12 +1,13 @@
 """The row-wise core of the accurate tier: the shift analysis of a block of
-rows (:class:`Rows`), compensated row sums, and the exact fallbacks for
-logsumexp rows that cancel.
+rows (:class:`Rows`) and the sums that go with it.
 
-Everything here works on 2-d float64 arrays, one row per softmax, and is
-called by :mod:`stabkit.accurate` on blocks of rows small enough to stay in
-cache. The identities are Blanchard, Higham & Higham, "Accurately computing
-the log-sum-exp and softmax functions" (IMA J. Numer. Anal. 41, 2021), with
-the shift's rounding error (TwoSum) and the row sum's carried along.
+Everything here works on 2-d arrays, one row per softmax, and is called by
+:mod:`stabkit.accurate` on blocks of rows small enough to stay in cache. The
+identities are Blanchard, Higham & Higham, "Accurately computing the
+log-sum-exp and softmax functions" (IMA J. Numer. Anal. 41, 2021), with the
+shift's rounding error (TwoSum) and the row sum's carried along. Rows without
+the shift are in :mod:`stabkit._unshifted`, the cancelling logsumexp rows in
+:mod:`stabkit._lse_exact`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from . import _dd
 from ._eft import (
     NARROW,
     rowmax,
@@ -22,128 +22,17 @@ from ._eft import (
     rowsum,
     sum2,
     sum_split,
-    sum_split_scaled,
     two_sum_err,
     workspace,
 )
-from .floats import Format, round_to_format
+from ._lse_exact import logsumexp_cancelling
+from ._unshifted import _tie_rows, below_ties
+from .floats import Format
 
-#: Bounds under which softmax needs no shift (see :func:`softmax_unshifted`):
-#: exp(650) * 2**32 terms stays below float64's 1.8e308, and exp(-708) is
-#: normal (exp(-745) is the last subnormal).
-UNSHIFTED_MAX = 650.0
-UNSHIFTED_MIN = -708.0
 #: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``).
 with mpmath.workprec(200):
     _C1000 = float(1000 * mpmath.log(2))
     _C1000_LO = float(1000 * mpmath.log(2) - _C1000)
-
-
-def unshifted_rows(x: np.ndarray, exact: bool) -> np.ndarray:
-    """Which rows :func:`softmax_unshifted` may take (decided per row, so a
-    row's result never depends on the rows beside it):
-
-    * float64 targets (``exact``): every entry in [-708, 650], so every term
-      is a normal float64 and the sum of up to 2**32 of them is finite;
-    * narrower targets: a maximum in [-600, 650]. Terms that underflow in
-      float64 (entries below -708) then belong to probabilities below
-      exp(-108) = 1e-47, which round to 0 in float32 and narrower.
-
-    NaN and ``+inf`` (and ``-inf``, for float64 targets) fail both tests:
-    such rows take the shifted path, which handles them.
-    """
-    with np.errstate(invalid="ignore"):
-        if exact:
-            return (rowmin(x) >= UNSHIFTED_MIN) & (rowmax(x) <= UNSHIFTED_MAX)
-        m = rowmax(x)
-        return (m >= -600.0) & (m <= UNSHIFTED_MAX)
-
-
-def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_rows: int) -> np.ndarray:
-    """``exp(x_i) / sum_j exp(x_j)`` for rows that :func:`unshifted_rows`
-    accepts, into ``dst`` when given.
-
-    The shift by the row maximum is there to keep ``exp`` from overflowing.
-    Where it cannot overflow, ``exp(x_i)`` of the exact input is as accurate as
-    ``exp`` of an exactly shifted value, so neither the shift nor its TwoSum
-    residual is needed: one exp, one sum (compensated for float64 targets,
-    :func:`sum_split`) and one division.
-    """
-    n_rows, n = x.shape
-    E, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows), n, 5)[1:4])
-    np.exp(x, out=E, dtype=np.float64)  # float32 blocks are converted first
-    out = E if dst is None else dst
-    if not exact:
-        # float64 working precision for a narrower target: the plain sum and
-        # one reciprocal are accurate to ~2**-50, far below its half ulp
-        return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
-    # terms up to exp(650): the extraction needs a sigma per row
-    hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
-    return np.divide(E, (hi + lo)[:, None], out=out)
-
-
-def below_ties(d: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """``d - L`` in float64 for rows of a narrower target (d = x - m exact,
-    L > 0 the row's log-sum-exp beyond its maximum), one float64 ulp further
-    down wherever the subtraction returned ``d`` itself.
-
-    ``x - m`` of two float32 values is often exactly a float32 midpoint, and
-    when L is below half a float64 ulp of it (a winner ~37 or more ahead),
-    ``d - L`` rounds back to d and the final rounding to float32 breaks the
-    tie to even, half the time the wrong way; the exact value lies just below
-    d. One ulp down settles the tie and is still far closer than float32 can
-    tell apart.
-    """
-    lp = d - L[:, None]
-    tie = (lp == d) & (L[:, None] > 0)
-    if tie.any():
-        lp[tie] = np.nextafter(d[tie], -np.inf)
-    return lp
-
-
-def _tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Rows where ``d - L`` can round back to d for some entry: L at most half
-    an ulp of the largest |d| (``span``, the maximum minus the minimum; inf
-    with masked entries, which then take the careful path too)."""
-    with np.errstate(invalid="ignore"):
-        return (L > 0) & (L <= span * 2.0**-53)
-
-
-def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-softmax for narrower targets (float32 and below) without the
-    shift, into ``dst`` (or a new float64 array), and the rows it settles:
-    those whose maximum m is in [-600, 650] (see :func:`unshifted_rows`);
-    the caller shifts the others.
-
-    With ``E_i = exp(x_i)`` of the exact inputs and k a maximum, the winner's
-    share ``s = sum_{i != k} E_i / E_k`` is accurate to ~34u (u = 2**-53: one
-    per exp, 32 for NumPy's pairwise sum), so is ``L = log1p(s)``, and the
-    winner gets ``-L`` (Blanchard, Higham & Higham's form: accurate at any
-    gap). The others get ``x_i - (m + L)``, off by at most
-    ``u |m + L| + 34u L``; as ``L + (m - x_i) >= log 2`` for every i (L is at
-    least ``log1p(exp(x_i - m))``), that is below ``34u + 1.45u |m + L|``, or
-    2**-43 relative for |m| <= 650. A float32 result is then the correctly
-    rounded one unless the exact value lies within 2**-19 ulp of a rounding
-    boundary. Masked (-inf) entries get -inf and cost nothing.
-    """
-    n_rows, n = x.shape
-    rows = np.arange(n_rows)
-    E = workspace(max(n_rows, block_rows), n, 5)[1][:n_rows]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        top = np.argmax(x, axis=-1)
-        m = x[rows, top].astype(np.float64)
-        ok = (m >= -600.0) & (m <= UNSHIFTED_MAX)
-        np.exp(x, out=E, dtype=np.float64)
-        winner = E[rows, top]
-        E[rows, top] = 0.0
-        L = np.log1p(rowsum(E) / winner)
-        out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
-        tied = _tie_rows(m - rowmin(x), L) & ok
-        if tied.any():
-            # m + L rounds to m there: x - m, ties settled (see below_ties)
-            out[tied] = below_ties(np.subtract(x[tied], m[tied, None], dtype=np.float64), L[tied])
-        out[rows, top] = -L
-    return out, ok
 
 
 class Rows:
@@ -358,99 +247,3 @@ class Rows:
         out = np.where(self.nan, np.nan, out)
         out = np.where(self.pinf, np.inf, out)
         return np.where(self.ninf, -np.inf, out)
-
-
-#: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
-#: is one; elsewhere (longdouble == double) the extended step is skipped.
-EXTENDED = np.finfo(np.longdouble).nmant >= 63
-#: Largest cancellation factor the extended step may absorb: its result has a
-#: relative error below ~8 * 2**-63 before ``m + L``, so at this factor the
-#: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
-EXTENDED_AMP = 32.0
-#: Up to this many entries in all, the rows left after the extended step go
-#: to mpmath directly rather than through double-double.
-MP_DIRECT = 64
-
-
-def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``m + log1p(s)`` in the 80-bit extended format, and which rows it
-    settles (cancellation factor at most ``EXTENDED_AMP``).
-
-    Each shifted logit ``x_i - m`` rounds by at most 2**-64 of itself, so its
-    exp by ``2**-64 |x_i - m|`` relative; weighted by the terms, that is below
-    ``2**-64 (1 + log n)`` of s. ``expl`` and ``log1pl`` add a few 2**-64, so
-    L carries a relative error below 8 * 2**-63 for any n < 2**40.
-    """
-    x = rows.astype(np.longdouble)
-    r = np.arange(x.shape[0])
-    top = np.argmax(x, axis=-1)
-    m = x[r, top]
-    e = np.exp(x - m[:, None])  # -inf entries give 0
-    e[r, top] = 0.0
-    L = np.log1p(e.sum(axis=-1))
-    out = m + L
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = (np.abs(m) + L) <= EXTENDED_AMP * np.abs(out)
-    return out.astype(np.float64), ok
-
-
-def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
-    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
-
-    First in 80-bit extended precision where the platform has it
-    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
-    32. A few rows left (``MP_DIRECT`` entries) go to mpmath; more, to
-    double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
-    and the log carried to ~2**-100, an absolute error below
-    ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
-    below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
-    is ~1e-17) go on to mpmath.
-    """
-    out = np.empty(rows.shape[0])
-    todo = np.ones(rows.shape[0], dtype=bool)
-    if EXTENDED:
-        val, ok = _lse_extended(rows)
-        out[ok] = val[ok]
-        todo = ~ok
-    if todo.any():
-        left = rows[todo]
-        # double-double costs ~0.6 ms of NumPy calls whatever the size, mpmath
-        # ~7 us per entry: a handful of entries go straight to mpmath
-        out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
-    return out
-
-
-def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
-    """The double-double step of :func:`logsumexp_cancelling`."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        # only -inf can be non-finite here (the maximum is finite): exp -> 0
-        x = np.where(np.isfinite(rows), rows, -1000.0)
-        eh, el = _dd.exp(x, np.zeros_like(x))
-        sh, sl = sum2(eh)
-        sl = sl + rowsum(el)
-        sh, sl = _dd.fast_two_sum(sh, sl)
-        yh, yl = _dd.log(sh, sl)
-        out = yh + yl
-        bound = 2.0**-96 * (sh + 1.0)
-    ok = bound <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
-    if not ok.all():
-        out[~ok] = [_logsumexp_mp(row) for row in rows[~ok]]
-    return out
-
-
-def _logsumexp_mp(row: np.ndarray) -> float:
-    """log(sum(exp(row))) of one finite-max row, rounded to float64 from mpmath.
-
-    The sum of positive terms at precision p has relative error below
-    ``n * 2**(4-p)``, so ``log`` of it is off by at most ``2**(8 + log2 n - p)``
-    absolute; precision doubles until that is below 2**-64 of the result.
-    """
-    vals = [float(v) for v in row if v != -np.inf]
-    slack = 8 + len(vals).bit_length()
-    prec = 160
-    while True:
-        with mpmath.workprec(prec):
-            val = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in vals))
-            if val == 0 or prec >= 8192 or mpmath.mag(val) - 64 > slack - prec:
-                return round_to_format(val, "float64")
-        prec *= 2

@@ -68,7 +68,7 @@ _M = 12  # mantissa bits kept by the histogram
 _E_LO = 1023 - 64  # ulp errors below 2**-64 share the first bin
 _NBINS = 512 << _M  # exponents up to 2**447
 _SOURCES = ("certified32.py", "certified.py", "_dd.py", "analysis.py", "sweep.py", "floats.py", "reference.py",
-            "naive.py", "stable.py", "accurate.py", "_accrows.py", "_eft.py", "_common.py", "thirdparty.py")
+            "naive.py", "stable.py", "accurate.py", "_accrows.py", "_unshifted.py", "_lse_exact.py", "_eft.py", "_common.py", "thirdparty.py")
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _support import errors, quiet
 
-from stabkit import _accrows, accurate
+from stabkit import _accrows, _lse_exact, _unshifted, accurate
 from stabkit.floats import get_format
 
 FORMATS = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]
@@ -91,12 +91,12 @@ def _amplification(x, out):
 
 
 @pytest.mark.parametrize("mp_direct", [0, 10**6])
-@pytest.mark.parametrize("extended", [True, False] if _accrows.EXTENDED else [False])
+@pytest.mark.parametrize("extended", [True, False] if _lse_exact.EXTENDED else [False])
 @pytest.mark.parametrize("fmt", ["float64", "float32"])
 def test_cancelling_rows_on_either_path(monkeypatch, extended, mp_direct, fmt):
     # extended precision or not, then double-double (mp_direct 0) or mpmath
-    monkeypatch.setattr(_accrows, "EXTENDED", extended)
-    monkeypatch.setattr(_accrows, "MP_DIRECT", mp_direct)
+    monkeypatch.setattr(_lse_exact, "EXTENDED", extended)
+    monkeypatch.setattr(_lse_exact, "MP_DIRECT", mp_direct)
     x = _cancelling_rows(5).astype(fmt)
     e, f, y, _ = errors("logsumexp", "accurate", x)
     assert not f.any()
@@ -112,18 +112,18 @@ def test_cancelling_rows_on_either_path(monkeypatch, extended, mp_direct, fmt):
         assert np.max(e) <= 0.5 + 1e-6
 
 
-@pytest.mark.skipif(not _accrows.EXTENDED, reason="longdouble is float64 on this platform")
+@pytest.mark.skipif(not _lse_exact.EXTENDED, reason="longdouble is float64 on this platform")
 def test_extended_path_settles_moderate_cancellation_and_passes_the_rest_on():
     x = _cancelling_rows(6)
-    val, ok = _accrows._lse_extended(x)
+    val, ok = _lse_exact._lse_extended(x)
     amp = _amplification(x, accurate.logsumexp(x))
     # settled where the cancellation factor is at most EXTENDED_AMP (rows
     # within rounding of the cut may fall either side)
-    clear = np.abs(amp - _accrows.EXTENDED_AMP) > 1e-6 * amp
-    assert np.array_equal(ok[clear], (amp <= _accrows.EXTENDED_AMP)[clear])
+    clear = np.abs(amp - _lse_exact.EXTENDED_AMP) > 1e-6 * amp
+    assert np.array_equal(ok[clear], (amp <= _lse_exact.EXTENDED_AMP)[clear])
     assert ok.any() and (~ok).any()
     # where settled, it agrees with the double-double result to float64
-    dd = _accrows._lse_dd(x[ok], get_format("float64"))
+    dd = _lse_exact._lse_dd(x[ok], get_format("float64"))
     assert np.max(np.abs(val[ok] - dd) / np.abs(dd)) <= 2.0**-52
 
 
@@ -158,10 +158,10 @@ def test_softmax_either_side_of_the_unshifted_bounds(fmt):
 
 def test_unshifted_rows_decision():
     x = np.array([[650.0, 0.0], [651.0, 0.0], [-708.0, 0.0], [-709.0, 0.0], [-np.inf, 0.0], [np.nan, 0.0]])
-    assert _accrows.unshifted_rows(x, True).tolist() == [True, False, True, False, False, False]
+    assert _unshifted.unshifted_rows(x, True).tolist() == [True, False, True, False, False, False]
     y = np.array([[650.0, -1e4], [-600.0, -1e4], [-601.0, -1e4], [np.inf, 0.0], [-np.inf, 0.0]])
     # a masked (-inf) entry is an exact 0 term: fine when the maximum is in range
-    assert _accrows.unshifted_rows(y, False).tolist() == [True, True, False, False, True]
+    assert _unshifted.unshifted_rows(y, False).tolist() == [True, True, False, False, True]
 
 
 @pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
@@ -185,7 +185,7 @@ def test_log_softmax_unshifted_path_is_within_its_bound(fmt):
         x = r.astype(fmt)[None, :]
         if fmt == "float16" and not np.all(np.isfinite(x[:, :-1])):
             continue  # +-600 is past float16's range
-        lp, ok = _accrows.log_softmax_unshifted(x.astype(np.float64), None, 1)
+        lp, ok = _unshifted.log_softmax_unshifted(x.astype(np.float64), None, 1)
         assert ok[0]
         e, f, _, _ = errors("log_softmax", "accurate", x)
         assert not f.any()
@@ -194,7 +194,7 @@ def test_log_softmax_unshifted_path_is_within_its_bound(fmt):
 
 def test_log_softmax_unshifted_leaves_out_of_range_rows_to_the_shift():
     x = np.array([[651.0, 0.0, 1.0], [-601.0, -700.0, -650.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0], [5.0, 0.0, -np.inf]])
-    _, ok = _accrows.log_softmax_unshifted(x, None, 1)
+    _, ok = _unshifted.log_softmax_unshifted(x, None, 1)
     assert ok.tolist() == [False, False, False, False, True]
     out = accurate.log_softmax(x.astype(np.float32))
     assert np.isnan(out[2]).all() and out[3].tolist() == [0.0, -np.inf, -np.inf] and out[4, 2] == -np.inf
@@ -224,7 +224,7 @@ def test_softmax_unshifted_rows_with_large_terms_keep_the_shifted_accuracy():
     rng = np.random.default_rng(31)
     x = rng.normal(size=(300, 100)) * rng.choice([1.0, 3.0, 10.0], size=(300, 1))
     x += rng.uniform(5, 640, size=(300, 1)) - x.max(axis=1, keepdims=True)
-    assert _accrows.unshifted_rows(x, True).all()
+    assert _unshifted.unshifted_rows(x, True).all()
     e, f, _, ref = errors("softmax", "accurate", x)
     assert not f.any()
     e_shifted = ref.ulp_error(_accrows.Rows(x, True, block_rows=300).softmax().copy())
