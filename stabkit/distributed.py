@@ -25,7 +25,9 @@ class DistributedError(RuntimeError):
 def executor_for(scheduler: str | None, workers: int | None = None, *, processes: bool = True,
                  timeout: float = 10.0) -> Iterator:
     """A context yielding an executor for ``scheduler`` (None: yields None,
-    meaning "use the local process pool")."""
+    meaning "use the local process pool"). A ``local`` cluster without
+    ``processes`` gets one worker thread: mpmath's precision is global to a
+    process, so threads computing references side by side would race."""
     if not scheduler:
         yield None
         return
@@ -37,6 +39,11 @@ def executor_for(scheduler: str | None, workers: int | None = None, *, processes
         try:
             if scheduler == "local":
                 n = workers or os.cpu_count() or 1
+                if not processes:
+                    # mpmath keeps its working precision in one global setting:
+                    # two worker threads in one process would change it under
+                    # each other (wrong references, a leaked precision)
+                    n = 1
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None))
                 client = stack.enter_context(Client(cluster))

@@ -24,6 +24,14 @@ def test_local_cluster_gives_the_same_references():
     assert sum(seen) == 300
 
 
+def test_in_process_cluster_has_one_worker_thread():
+    # mpmath's working precision is one global setting: two worker threads in
+    # one process raced on it (a wrong reference now and then, and a
+    # precision leaked into the next test)
+    with executor_for("local", 2, processes=False) as ex:
+        assert len(ex._client.scheduler_info()["workers"]) == 1
+
+
 def test_no_scheduler_means_local():
     with executor_for(None) as ex:
         assert ex is None
