@@ -24,6 +24,7 @@ resolves) is reported in ``unsettled``, its rounded value NaN, never guessed.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -439,12 +440,19 @@ def _settle_point(name, point, fmt, max_prec, progress=None):
     return i, r, [split_exact(v) for v in vals], prec, ok
 
 
+#: mpmath keeps its working precision in one global setting per process, so
+#: chunks that run on worker threads (a Dask worker with --nthreads above 1)
+#: take turns; worker processes run side by side.
+MP_LOCK = threading.RLock()
+
+
 def _settle_chunk(name, chunk, fmt_name, max_prec):
     fmt = get_format(fmt_name)
     # mpf inputs travel as floats (exact) and are rebuilt here
     out = []
-    for i, pargs, n in chunk:
-        out.append(_settle_point(name, (i, _from_wire(pargs), n), fmt, max_prec))
+    with MP_LOCK:
+        for i, pargs, n in chunk:
+            out.append(_settle_point(name, (i, _from_wire(pargs), n), fmt, max_prec))
     return out
 
 

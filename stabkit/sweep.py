@@ -53,7 +53,7 @@ from . import certified as _dd_tier
 from . import certified32
 from .analysis import TOP_K, Points, Stats, _points
 from .floats import Format, get_format
-from .reference import Reference, reference
+from .reference import MP_LOCK, Reference, reference
 from .sampling import Group, Sample
 
 __all__ = ["CHUNK", "DEFAULT_IMPLS", "VERSION", "SweepResult", "state_dir", "sweep"]
@@ -594,9 +594,11 @@ def _parallel(todo, args, workers, finished, device: str) -> None:
 
 
 def _run_chunk_remote(*args) -> dict:
-    """A chunk on a cluster worker: computed there, saved by the caller."""
+    """A chunk on a cluster worker: computed there, saved by the caller. The
+    worker's threads take turns (see ``reference.MP_LOCK``)."""
     _worker_init()
-    return _run_chunk(*args[:6], None, args[7])
+    with MP_LOCK:
+        return _run_chunk(*args[:6], None, args[7])
 
 
 def _remote(todo, args, executor, finished) -> None:

@@ -70,3 +70,28 @@ def test_cli_scheduler_option(tmp_path):
     assert r.stdout == local.stdout
     bad = CliRunner().invoke(app, ["analyze", "sigmoid", "--samples", "10", "--scheduler", "tcp://127.0.0.1:9"])
     assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "cannot use the Dask scheduler" in bad.stderr
+
+
+def test_reference_chunks_on_threads_take_turns(monkeypatch):
+    # a Dask worker with several threads runs chunks side by side in one
+    # process; they must not change mpmath's precision under each other:
+    # every point is settled holding the process's mpmath lock
+    from concurrent.futures import ThreadPoolExecutor
+
+    import stabkit.reference as ref_mod
+
+    held = []
+    settle = ref_mod._settle_point
+
+    def spy(*args, **kw):
+        held.append(ref_mod.MP_LOCK._is_owned())
+        return settle(*args, **kw)
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(200, 6)) * 20
+    local = reference("log_softmax", x)
+    monkeypatch.setattr(ref_mod, "_settle_point", spy)
+    with ThreadPoolExecutor(4) as pool:
+        threaded = reference("log_softmax", x, executor=pool, cache=False)
+    assert held and all(held)
+    assert np.array_equal(local.rounded, threaded.rounded) and np.array_equal(local.precision, threaded.precision)
