@@ -141,11 +141,19 @@ class _Local(threading.local):
 _LOCAL = _Local()
 
 
+#: Workspaces larger than this (bytes) are not kept between calls: a single
+#: row of 10**7 classes needs 400 MB of scratch, which should not outlive it.
+KEEP_BYTES = 1 << 26
+
+
 def workspace(rows: int, n: int, count: int) -> list[np.ndarray]:
     """``count`` float64 scratch arrays of shape (rows, n), kept per thread
     and reused from call to call while the shape stays the same (a block of
-    the accurate tier is ~1 MB; fresh ones cost page faults every call)."""
+    the accurate tier is ~1 MB; fresh ones cost page faults every call), up
+    to ``KEEP_BYTES`` in all."""
     key = (rows, n, count)
+    if rows * n * count * 8 > KEEP_BYTES:
+        return [np.empty((rows, n)) for _ in range(count)]
     cache = getattr(_LOCAL, "buffers", None)
     if cache is None or key not in cache:
         # one shape at a time: a new shape replaces the old buffers

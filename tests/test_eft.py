@@ -92,3 +92,11 @@ def test_sum_split_scaled_nonneg_matches_the_general_case():
     general = _eft.sum_split_scaled(t, q, rest)
     promised = _eft.sum_split_scaled(t, q, rest, nonneg=True)
     assert np.array_equal(general[0], promised[0]) and np.array_equal(general[1], promised[1])
+
+
+def test_workspace_too_large_to_keep_is_not_kept():
+    small = _eft.workspace(2, 3, 1)
+    big = _eft.workspace(1, _eft.KEEP_BYTES // 8 + 1, 1)
+    assert big[0].shape == (1, _eft.KEEP_BYTES // 8 + 1)
+    assert _eft.workspace(1, _eft.KEEP_BYTES // 8 + 1, 1) is not big
+    assert _eft.workspace(2, 3, 1) is small  # the kept one was not replaced
