@@ -26,7 +26,7 @@ from ._eft import (
     workspace,
 )
 from ._lse_exact import logsumexp_cancelling
-from ._unshifted import _tie_rows, below_ties
+from ._unshifted import tie_rows, below_ties
 from .floats import Format
 
 #: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``).
@@ -206,7 +206,7 @@ class Rows:
         with the residuals, float64 only)."""
         L, fixed = self.L, None
         if not self.exact:
-            tied = _tie_rows(-rowmin(self.d), L) & ~self.special
+            tied = tie_rows(-rowmin(self.d), L) & ~self.special
             if tied.any():
                 fixed = below_ties(self.d[tied], L[tied])
         with np.errstate(invalid="ignore"):

@@ -20,6 +20,7 @@ from ._eft import NARROW, rowmax, rowmin, rowsum, sum2, sum_split_scaled, worksp
 UNSHIFTED_MAX = 650.0
 UNSHIFTED_MIN = -708.0
 
+
 def unshifted_rows(x: np.ndarray, exact: bool) -> np.ndarray:
     """Which rows :func:`softmax_unshifted` may take (decided per row, so a
     row's result never depends on the rows beside it):
@@ -48,7 +49,7 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
     Where it cannot overflow, ``exp(x_i)`` of the exact input is as accurate as
     ``exp`` of an exactly shifted value, so neither the shift nor its TwoSum
     residual is needed: one exp, one sum (compensated for float64 targets,
-    :func:`sum_split`) and one division.
+    :func:`stabkit._eft.sum_split_scaled`) and one division.
     """
     n_rows, n = x.shape
     E, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows), n, 5)[1:4])
@@ -82,7 +83,7 @@ def below_ties(d: np.ndarray, L: np.ndarray) -> np.ndarray:
     return lp
 
 
-def _tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
+def tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
     """Rows where ``d - L`` can round back to d for some entry: L at most half
     an ulp of the largest |d| (``span``, the maximum minus the minimum; inf
     with masked entries, which then take the careful path too)."""
@@ -119,7 +120,7 @@ def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int
         E[rows, top] = 0.0
         L = np.log1p(rowsum(E) / winner)
         out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
-        tied = _tie_rows(m - rowmin(x), L) & ok
+        tied = tie_rows(m - rowmin(x), L) & ok
         if tied.any():
             # m + L rounds to m there: x - m, ties settled (see below_ties)
             out[tied] = below_ties(np.subtract(x[tied], m[tied, None], dtype=np.float64), L[tied])
