@@ -26,7 +26,7 @@ from ._eft import (
     workspace,
 )
 from ._lse_exact import logsumexp_cancelling
-from ._unshifted import tie_rows, below_ties
+from ._unshifted import below_ties, tie_rows
 from .floats import Format
 
 #: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``).
