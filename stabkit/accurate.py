@@ -39,6 +39,7 @@ Edge contract, common to the row-wise functions (checked by the tests):
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 
 from ._accrows import Rows
@@ -163,20 +164,56 @@ def _sigmoid_near_zero(x, narrower: bool):
     return y
 
 
-def _softplus64(x):
+def _softplus64(x, to32: bool = False):
     # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): both terms are >= 0, so
     # the sum cannot cancel, and exp only sees non-positive arguments. Unlike a
     # threshold (x past 20), the small term is kept for every x.
     t = np.abs(x)
+    small = t < 2.0**-10
     np.negative(t, out=t)
     np.exp(t, out=t)
     np.log1p(t, out=t)
     with np.errstate(invalid="ignore"):
-        return np.add(np.maximum(x, 0.0), t, out=t)
+        y = np.add(np.maximum(x, 0.0), t, out=t)
+    if small.any():
+        y[small] = _softplus_near_zero(x[small], to32)
+    return y
 
 
-def _neg_softplus_neg64(x):
-    t = _softplus64(np.negative(x))
+with mpmath.workprec(200):
+    _LN2_HI = float(mpmath.log(2))
+    _LN2_LO = float(mpmath.log(2) - _LN2_HI)
+
+
+def _softplus_near_zero(x, to32: bool):
+    """softplus(x) = ln 2 + x/2 + x**2/8 - x**4/192 + x**6/2880 - ... for
+    |x| < 2**-10, in double-double: ``ln 2 + x/2`` and the ``x**2/8`` term go
+    through TwoSum, the rest (below 2**-47) is added to the low word; the x**8
+    term is below 2**-85. For a float32 target the double-double is rounded
+    once: where its high word is exactly a float32 midpoint, it moves one
+    float64 ulp the way its low word points (one float32 input of
+    log_sigmoid, x = -4.4680992e-04, lies 8e-11 ulp from a midpoint: float64
+    alone rounded it the wrong way)."""
+    x2 = x * x  # exact for float32 inputs; otherwise off by 2**-53 of x**2/8
+    s1 = _LN2_HI + x / 2.0
+    e1 = (_LN2_HI - (s1 - (s1 - _LN2_HI))) + (x / 2.0 - (s1 - _LN2_HI))
+    s2 = s1 + x2 / 8.0
+    e2 = (s1 - (s2 - (s2 - s1))) + (x2 / 8.0 - (s2 - s1))
+    hi = s2
+    lo = (_LN2_LO + e1 + e2) - x2 * x2 / 192.0 + x2 * x2 * x2 / 2880.0
+    y = hi + lo
+    if to32:
+        a = y.astype(np.float32)
+        a64 = a.astype(np.float64)
+        other = np.nextafter(a, np.where(y > a64, np.float32(np.inf), np.float32(-np.inf))).astype(np.float64)
+        lo = lo - (y - hi)  # what is left beyond y
+        tie = (y == (a64 + other) / 2) & (lo != 0)
+        y[tie] = np.nextafter(y[tie], np.where(lo[tie] > 0, np.inf, -np.inf))
+    return y
+
+
+def _neg_softplus_neg64(x, to32: bool = False):
+    t = _softplus64(np.negative(x), to32)
     return np.negative(t, out=t)
 
 
@@ -197,7 +234,8 @@ def log_sigmoid(x):
     Edges: ``log_sigmoid(inf) = -0.0``, ``log_sigmoid(-inf) = -inf``, NaN
     propagates. For large x the result is ``-exp(-x)``, tiny but nonzero.
     """
-    return _elementwise(_neg_softplus_neg64, x)
+    to32 = as_input(x)[1].name == "float32"
+    return _elementwise(lambda b: _neg_softplus_neg64(b, to32), x)
 
 
 def softplus(x):
@@ -206,7 +244,8 @@ def softplus(x):
     Edges: ``softplus(inf) = inf``, ``softplus(-inf) = 0``, NaN propagates.
     No threshold: ``softplus(30) = 30 + 9.4e-14`` in float64.
     """
-    return _elementwise(_softplus64, x)
+    to32 = as_input(x)[1].name == "float32"
+    return _elementwise(lambda b: _softplus64(b, to32), x)
 
 
 # ------------------------------------------------------------ row-wise

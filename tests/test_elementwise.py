@@ -188,6 +188,25 @@ class TestLogSigmoid:
         assert y[0] == 0.0 and y[1] == pytest.approx(-math.log(2), rel=1e-15, abs=0) and np.isnan(y[2])
 
 
+class TestNearZeroSeries:
+    def test_log_sigmoid_input_float64_rounded_the_wrong_way(self):
+        # the exhaustive float32 sweep's one miss: exact value 8e-11 ulp from a
+        # float32 midpoint; the double-double series settles it
+        x = np.array([-4.4680992e-04], dtype=np.float32)
+        for fn, arg in (("log_sigmoid", x), ("softplus", -x)):
+            e, fails, y, _ = errors(fn, "accurate", arg)
+            assert not fails.any() and e[0] < 0.5
+        assert quiet(stabkit.log_sigmoid, x)[0] == np.float32(-0.69337064)
+
+    @pytest.mark.parametrize("fmt", ["float32", "float64"])
+    @pytest.mark.parametrize("fn", ["softplus", "log_sigmoid"])
+    def test_correctly_rounded_near_zero(self, fn, fmt):
+        rng = np.random.default_rng(8)
+        x = (rng.uniform(-1, 1, 6000) * 2.0 ** rng.uniform(-40, -10, 6000)).astype(fmt)
+        e, fails, _, _ = errors(fn, "accurate", x)
+        assert not fails.any() and np.max(e) <= 0.5
+
+
 class TestSoftplus:
     def test_past_pytorch_threshold(self):
         # softplus(30) = 30 + 9.357622968839737e-14 (mpmath, 200 bits): in
