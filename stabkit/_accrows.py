@@ -106,7 +106,7 @@ class Rows:
         if self.exact:
             tiny = (s_hi < self.e.shape[1] * 2.0**-1020) & ~self.special
             if tiny.any():
-                s_hi, s_lo = s_hi.copy(), np.array(s_lo, dtype=np.float64, copy=True) + np.zeros(len(s_hi))
+                s_hi, s_lo = s_hi.copy(), np.zeros_like(s_hi) + s_lo
                 s_hi[tiny], s_lo[tiny] = self._tiny_sums(tiny), 0.0
         return s_hi, s_lo
 

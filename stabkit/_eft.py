@@ -28,32 +28,27 @@ def two_sum_err(a, b, s, out=None, scratch=None):
     return np.add(t, bb, out=t)
 
 
-def rowmax(a: np.ndarray) -> np.ndarray:
+def _rowreduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce`` along the rows of a 2-d array; short rows column by
+    column (np.maximum and np.minimum propagate NaN, like np.max and np.min)."""
     if a.shape[-1] > NARROW:
-        return np.max(a, axis=-1)
-    m = a[:, 0].copy()
+        return ufunc.reduce(a, axis=-1)
+    out = a[:, 0].copy()
     for j in range(1, a.shape[-1]):
-        # np.maximum propagates NaN, like np.max
-        np.maximum(m, a[:, j], out=m)
-    return m
+        ufunc(out, a[:, j], out=out)
+    return out
+
+
+def rowmax(a: np.ndarray) -> np.ndarray:
+    return _rowreduce(np.maximum, a)
 
 
 def rowmin(a: np.ndarray) -> np.ndarray:
-    if a.shape[-1] > NARROW:
-        return np.min(a, axis=-1)
-    m = a[:, 0].copy()
-    for j in range(1, a.shape[-1]):
-        np.minimum(m, a[:, j], out=m)
-    return m
+    return _rowreduce(np.minimum, a)
 
 
 def rowsum(a: np.ndarray) -> np.ndarray:
-    if a.shape[-1] > NARROW:
-        return np.sum(a, axis=-1)
-    s = a[:, 0].copy()
-    for j in range(1, a.shape[-1]):
-        s += a[:, j]
-    return s
+    return _rowreduce(np.add, a)
 
 
 def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -53,7 +53,7 @@ from ._common import (
     targets_in,
     xmul,
 )
-from ._eft import NARROW, rowsum, sum2, sum_split_scaled, workspace
+from ._eft import NARROW, rowsum, sum2, sum_split_scaled, two_sum_err, workspace
 from ._unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from .floats import Format, round_float64
 
@@ -196,9 +196,9 @@ def _softplus_near_zero(x, to32: bool):
     alone rounded it the wrong way)."""
     x2 = x * x  # exact for float32 inputs; otherwise off by 2**-53 of x**2/8
     s1 = _LN2_HI + x / 2.0
-    e1 = (_LN2_HI - (s1 - (s1 - _LN2_HI))) + (x / 2.0 - (s1 - _LN2_HI))
+    e1 = two_sum_err(_LN2_HI, x / 2.0, s1)
     s2 = s1 + x2 / 8.0
-    e2 = (s1 - (s2 - (s2 - s1))) + (x2 / 8.0 - (s2 - s1))
+    e2 = two_sum_err(s1, x2 / 8.0, s2)
     hi = s2
     lo = (_LN2_LO + e1 + e2) - x2 * x2 / 192.0 + x2 * x2 * x2 / 2880.0
     y = hi + lo
