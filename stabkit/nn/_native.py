@@ -1,0 +1,195 @@
+"""The trainer's compiled step (``_cstep.c``), loaded with ctypes.
+
+``fit`` runs a step in C where :func:`unsupported` finds nothing against it:
+Dense layers (at most 16) with linear, ReLU or sigmoid hidden activations, a
+linear output layer, a loss from logits (sparse or categorical
+cross-entropy, or binary cross-entropy), float32 or float64. Everything else
+(mixed float16, a softmax or sigmoid output layer with a loss on
+probabilities) runs the NumPy step, which is the reference: the C step
+evaluates the same formulas in the same format. Where the two differ, it is
+by round-off:
+
+* the first layer reads the training inputs as a sparse matrix (CSR, built
+  once per ``fit``) and visits only the nonzero inputs: a zero input adds
+  ``0 * w = 0`` exactly while the kernel is finite (a step whose first kernel
+  holds inf or NaN is left to the NumPy step);
+* matmuls and row sums add in their own order, not BLAS's.
+
+Adam's update in C is bit-identical to the NumPy passes (same operations,
+same order, no fused multiply-adds).
+
+A step reports whether its gradient is finite; ``fit`` redoes a non-finite
+step in NumPy, so non-finite values spread and are reported exactly as before.
+``STABKIT_NATIVE=0`` turns the C step off; without a C compiler at install
+time the extension is simply absent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+
+import numpy as np
+
+__all__ = ["library", "unsupported", "NativeStep", "Adam", "ACT", "LOSS"]
+
+MAXL = 16
+#: activation and loss codes of _cstep.c
+ACT = {"linear": 0, "relu": 1, "sigmoid": 2}
+LOSS = {"SparseCategoricalCrossentropy": 0, "CategoricalCrossentropy": 1, "BinaryCrossentropy": 2}
+#: step status codes of _cstep.c
+OK, NONFINITE_GRADIENT, NONFINITE_KERNEL = 0, 1, 2
+
+_i64 = ctypes.c_int64
+_p = ctypes.c_void_p
+
+
+class _Plan(ctypes.Structure):
+    """Mirror of ``plan_t`` in _cstep.c."""
+
+    _fields_ = [
+        ("L", _i64), ("d", _i64), ("kind", _i64), ("size", _i64),
+        ("koff", _i64 * MAXL), ("boff", _i64 * MAXL), ("din", _i64 * MAXL), ("dout", _i64 * MAXL), ("act", _i64 * MAXL),
+        ("P", _p), ("G", _p), ("ptr", _p), ("col", _p), ("val", _p), ("yint", _p), ("ydense", _p),
+        ("Z", _p), ("work", _p), ("Da", _p), ("Db", _p), ("Wt", _p), ("dWt", _p), ("row", _p),
+    ]  # fmt: skip
+
+
+_LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled extension, or None where it was not built (or
+    ``STABKIT_NATIVE=0``)."""
+    global _LIB
+    if os.environ.get("STABKIT_NATIVE", "1") == "0":
+        return None
+    if _LIB is False:
+        _LIB = None
+        spec = importlib.util.find_spec("._cstep", __package__) if __package__ else None
+        if spec is not None and spec.origin:
+            lib = ctypes.CDLL(spec.origin)
+            if lib.plan_size() == ctypes.sizeof(_Plan):
+                for name, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+                    step = getattr(lib, f"step_{name}")
+                    step.argtypes, step.restype = [_p, _p, _i64, _i64], ctypes.c_int
+                    adam_fn = getattr(lib, f"adam_{name}")
+                    adam_fn.argtypes = [_p, _p, _p, _p, _i64, real, real, real, real]
+                    adam_fn.restype = None
+                _LIB = lib
+    return _LIB
+
+
+def unsupported(model) -> str | None:
+    """None if ``model``'s training step runs in C, else why not."""
+    from .layers import Dense
+
+    if library() is None:
+        return "the C extension is not built" if os.environ.get("STABKIT_NATIVE", "1") != "0" else "STABKIT_NATIVE=0"
+    if model._mixed or model._compute not in (np.float32, np.float64):
+        return f"dtype {model.dtype}"
+    if len(model.layers) > MAXL:
+        return f"more than {MAXL} layers"
+    for layer in model.layers:
+        if type(layer) is not Dense:
+            return f"layer {type(layer).__name__}"
+        if layer.activation.name not in ACT:
+            return f"activation {layer.activation.name!r}"
+    if model.layers[-1].activation.name != "linear":
+        return "the output layer is not linear"
+    if type(model.loss).__name__ not in LOSS or not model.loss.from_logits:
+        return "the loss is not computed from logits"
+    return None
+
+
+def _csr(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row pointers (int64), column indices (int32) and values of ``X``'s
+    nonzero entries (NaN counts as nonzero)."""
+    nz = X != 0
+    counts = nz.sum(axis=1, dtype=np.int64)
+    ptr = np.zeros(len(X) + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    rows, cols = np.nonzero(nz)
+    return ptr, cols.astype(np.int32), np.ascontiguousarray(X[rows, cols])
+
+
+class NativeStep:
+    """The C step bound to one model, its training data and batch size."""
+
+    def __init__(self, model, X: np.ndarray, Y: np.ndarray, Z: np.ndarray, batch_size: int):
+        from .losses import SparseCategoricalCrossentropy
+
+        lib = library()
+        dt = np.dtype(model._compute)
+        self._fn = lib.step_f32 if dt == np.float32 else lib.step_f64
+        layers = model.layers
+        b = min(batch_size, len(X))
+        d, u0 = layers[0].input_dim, layers[0].units
+        # every buffer is kept on self: the plan holds raw pointers to them
+        self.ptr, self.col, self.val = _csr(np.asarray(X, dt))
+        if isinstance(model.loss, SparseCategoricalCrossentropy):
+            self.yint, self.ydense = np.ascontiguousarray(Y, np.int64), np.zeros((1, 1))
+        else:
+            self.yint, self.ydense = np.zeros(1, np.int64), np.ascontiguousarray(Y, np.float64)
+        widest = max(l.units for l in layers)
+        self.work = np.empty(b * sum(l.units for l in layers), dt)
+        self.Da, self.Db = np.empty(b * widest, dt), np.empty(b * widest, dt)
+        lanes = 32 // dt.itemsize  # the C code's vectors are 32 bytes
+        self.Wt, self.dWt = np.zeros(d * lanes, dt), np.zeros(d * lanes, dt)
+        self.row = np.zeros(-(-u0 // lanes) * lanes, dt)
+        self.Z = Z
+        self.P, self.G = model._P, model._G
+        if not (Z.flags.c_contiguous and Z.dtype == dt and self.P.flags.c_contiguous and self.G.flags.c_contiguous):
+            raise ValueError("NativeStep needs contiguous buffers in the compute dtype")
+
+        plan = _Plan(L=len(layers), d=d, kind=LOSS[type(model.loss).__name__], size=self.P.size)
+        for i, layer in enumerate(layers):
+            plan.koff[i] = model._slots[f"{layer.name}/kernel"][0].start
+            plan.boff[i] = model._slots[f"{layer.name}/bias"][0].start
+            plan.din[i], plan.dout[i], plan.act[i] = layer.input_dim, layer.units, ACT[layer.activation.name]
+        for name in ("P", "G", "ptr", "col", "val", "yint", "ydense", "Z", "work", "Da", "Db", "Wt", "dWt", "row"):
+            setattr(plan, name, getattr(self, name).ctypes.data)
+        self._plan = plan
+        self._plan_ref = ctypes.byref(plan)
+        self._order, self._base = None, 0
+
+    def _keep(self, order64: np.ndarray) -> int:
+        self._order64 = order64  # a converted copy must outlive its pointer
+        return order64.ctypes.data
+
+    def __call__(self, order: np.ndarray, start: int, stop: int) -> int:
+        """Forward and backward on the training rows ``order[start:stop]``
+        (``order``: int64, contiguous, in range): the gradient goes to the
+        model's flat gradient vector and the logits to ``Z[start:stop]``.
+        Returns OK, NONFINITE_GRADIENT or NONFINITE_KERNEL (nothing computed)."""
+        if order is not self._order:  # one pointer look-up per epoch, not per step
+            self._order, self._base = order, np.ascontiguousarray(order, np.int64)
+            self._base = self._base.ctypes.data if self._base is order else self._keep(self._base)
+        return self._fn(self._plan_ref, self._base + 8 * start, stop - start, start)
+
+
+class Adam:
+    """Adam's update in C for one set of flat buffers (see ``optimizers.Adam``)."""
+
+    def __init__(self, P: np.ndarray, G: np.ndarray, m: np.ndarray, v: np.ndarray):
+        lib = library()
+        self._fn = lib.adam_f32 if P.dtype == np.float32 else lib.adam_f64
+        # the buffers are kept here, so their pointers stay valid
+        self.buffers = (P, G, m, v)
+        self._args = tuple(a.ctypes.data for a in self.buffers) + (P.size,)
+
+    @staticmethod
+    def applies(*buffers: np.ndarray) -> bool:
+        """Whether the C update can run on these flat buffers (P, G, m, v)."""
+        P = buffers[0]
+        return (
+            library() is not None
+            and P.dtype in (np.float32, np.float64)
+            and all(a.dtype == P.dtype and a.shape == P.shape and a.ndim == 1 and a.flags.c_contiguous for a in buffers)
+        )
+
+    def __call__(self, c1: float, c2: float, alpha: float, eps: float) -> None:
+        """One update; the scalars are rounded to the buffers' format, as
+        NumPy rounds a Python float in an operation with a float32 array."""
+        self._fn(*self._args, c1, c2, alpha, eps)
