@@ -59,6 +59,7 @@ typedef struct {
     void *Da, *Db;          /* deltas for a batch, widest layer */
     void *Wt, *dWt;         /* the first kernel's last columns, one padded vector a row */
     void *row;              /* one row of the first layer's outputs, padded */
+    void *aux;              /* 3 x batch scratch values */
 } plan_t;
 
 #define T float

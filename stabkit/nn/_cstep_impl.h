@@ -234,50 +234,65 @@ static FORCE_INLINE T FN(sum)(const T *a, int64_t n)
 
 /* dL/dz of the mean loss over the n rows of the batch into Dt, from the
  * logits Zt (both c x n, one row per class): (softmax(z) - y) / n with the
- * max shift, or (sigmoid(z) - y) / (n c) for the binary loss; the formulas of
- * the NumPy losses. */
-static FORCE_INLINE void FN(loss_gradient)(const plan_t *pl, const int64_t *idx, int64_t n, const T *Zt, T *Dt)
+ * max shift, or (sigmoid(z) - y) / (n c) for the binary loss; the formulas
+ * and, per sample, the order of the NumPy losses. Every loop runs along the
+ * batch, so that it vectorises (but for exp). aux holds 3 n scratch values. */
+static FORCE_INLINE void FN(loss_gradient)(const plan_t *pl, const int64_t *idx, int64_t n, const T *Zt, T *Dt,
+                                           T *aux)
 {
     const int64_t c = pl->dout[pl->L - 1];
+    const double *ydense = pl->ydense;
     if (pl->kind == LOSS_BINARY) {
         const T scale = (T)(1.0 / ((double)n * (double)c));
-        for (int64_t i = 0; i < n; i++) {
-            const double *y = pl->ydense + idx[i] * c;
-            for (int64_t j = 0; j < c; j++) {
-                const T z = Zt[j * n + i];
-                const T e = EXP(-(z < 0 ? -z : z));
-                Dt[j * n + i] = ((z >= 0 ? (T)1 : e) / ((T)1 + e) - (T)y[j]) * scale;
-            }
+        for (int64_t j = 0; j < c; j++) {
+            const T *restrict z = Zt + j * n;
+            T *restrict g = Dt + j * n;
+            for (int64_t i = 0; i < n; i++)
+                g[i] = (FN(sigmoid)(z[i]) - (T)ydense[idx[i] * c + j]) * scale;
         }
         return;
     }
     const T scale = (T)(1.0 / (double)n);
-    for (int64_t i = 0; i < n; i++) {
-        T m = Zt[i], s = 0;
-        for (int64_t j = 1; j < c; j++) {
-            const T z = Zt[j * n + i];
-            m = (z > m || z != z) ? z : m; /* NaN wins, as in np.max */
+    T *restrict m = aux, *restrict s = aux + n, *restrict t = aux + 2 * n;
+    for (int64_t i = 0; i < n; i++)
+        m[i] = Zt[i];
+    for (int64_t j = 1; j < c; j++) {
+        const T *restrict z = Zt + j * n;
+        for (int64_t i = 0; i < n; i++)
+            m[i] = (z[i] > m[i] || z[i] != z[i]) ? z[i] : m[i]; /* NaN wins, as in np.max */
+    }
+    for (int64_t i = 0; i < n; i++)
+        s[i] = 0;
+    for (int64_t j = 0; j < c; j++) {
+        const T *restrict z = Zt + j * n;
+        T *restrict g = Dt + j * n;
+        for (int64_t i = 0; i < n; i++) {
+            g[i] = EXP(z[i] - m[i]);
+            s[i] += g[i];
         }
+    }
+    if (pl->kind == LOSS_SPARSE) {
         for (int64_t j = 0; j < c; j++) {
-            const T e = EXP(Zt[j * n + i] - m);
-            Dt[j * n + i] = e;
-            s += e;
+            T *restrict g = Dt + j * n;
+            for (int64_t i = 0; i < n; i++)
+                g[i] = g[i] / s[i];
         }
-        if (pl->kind == LOSS_SPARSE) {
-            for (int64_t j = 0; j < c; j++)
-                Dt[j * n + i] = Dt[j * n + i] / s;
+        for (int64_t i = 0; i < n; i++)
             Dt[pl->yint[idx[i]] * n + i] -= 1;
-            for (int64_t j = 0; j < c; j++)
-                Dt[j * n + i] *= scale;
-        } else {
-            /* d/dz -sum(y log softmax(z)) = softmax(z) * sum(y) - y */
-            const double *y = pl->ydense + idx[i] * c;
-            T t = 0;
-            for (int64_t j = 0; j < c; j++)
-                t += (T)y[j];
-            for (int64_t j = 0; j < c; j++)
-                Dt[j * n + i] = (Dt[j * n + i] / s * t - (T)y[j]) * scale;
-        }
+        for (int64_t k = 0; k < c * n; k++)
+            Dt[k] *= scale;
+        return;
+    }
+    /* d/dz -sum(y log softmax(z)) = softmax(z) * sum(y) - y */
+    for (int64_t i = 0; i < n; i++)
+        t[i] = 0;
+    for (int64_t j = 0; j < c; j++)
+        for (int64_t i = 0; i < n; i++)
+            t[i] += (T)ydense[idx[i] * c + j];
+    for (int64_t j = 0; j < c; j++) {
+        T *restrict g = Dt + j * n;
+        for (int64_t i = 0; i < n; i++)
+            g[i] = (g[i] / s[i] * t[i] - (T)ydense[idx[i] * c + j]) * scale;
     }
 }
 
@@ -358,7 +373,7 @@ static FORCE_INLINE int FN(step_impl)(const plan_t *pl, const int64_t *idx, int6
 
     /* backward */
     T *Dt = (T *)pl->Da, *Dn = (T *)pl->Db;
-    FN(loss_gradient)(pl, idx, n, Zt, Dt);
+    FN(loss_gradient)(pl, idx, n, Zt, Dt, (T *)pl->aux);
     for (int64_t l = L - 1; l >= 0; l--) {
         const int64_t din = pl->din[l], u = pl->dout[l];
         T *db = G + pl->boff[l];

@@ -34,6 +34,9 @@ import numpy as np
 
 __all__ = ["library", "unsupported", "NativeStep", "Adam", "ACT", "LOSS"]
 
+#: rows of the training inputs turned into CSR at a time
+CSR_BLOCK = 4096
+
 MAXL = 16
 #: activation and loss codes of _cstep.c
 ACT = {"linear": 0, "relu": 1, "sigmoid": 2}
@@ -52,7 +55,7 @@ class _Plan(ctypes.Structure):
         ("L", _i64), ("d", _i64), ("kind", _i64), ("size", _i64),
         ("koff", _i64 * MAXL), ("boff", _i64 * MAXL), ("din", _i64 * MAXL), ("dout", _i64 * MAXL), ("act", _i64 * MAXL),
         ("P", _p), ("G", _p), ("ptr", _p), ("col", _p), ("val", _p), ("yint", _p), ("ydense", _p),
-        ("Z", _p), ("work", _p), ("Da", _p), ("Db", _p), ("Wt", _p), ("dWt", _p), ("row", _p),
+        ("Z", _p), ("work", _p), ("Da", _p), ("Db", _p), ("Wt", _p), ("dWt", _p), ("row", _p), ("aux", _p),
     ]  # fmt: skip
 
 
@@ -106,12 +109,20 @@ def unsupported(model) -> str | None:
 def _csr(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row pointers (int64), column indices (int32) and values of ``X``'s
     nonzero entries (NaN counts as nonzero)."""
-    nz = X != 0
-    counts = nz.sum(axis=1, dtype=np.int64)
     ptr = np.zeros(len(X) + 1, np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    rows, cols = np.nonzero(nz)
-    return ptr, cols.astype(np.int32), np.ascontiguousarray(X[rows, cols])
+    cols, vals = [], []
+    # in blocks of rows, so the temporaries (a mask, int64 indices) stay small
+    for s in range(0, len(X), CSR_BLOCK):
+        block = X[s : s + CSR_BLOCK]
+        nz = block != 0
+        np.cumsum(nz.sum(axis=1, dtype=np.int64), out=ptr[s + 1 : s + 1 + len(block)])
+        ptr[s + 1 : s + 1 + len(block)] += ptr[s]
+        r, c = np.nonzero(nz)
+        cols.append(c.astype(np.int32))
+        vals.append(block[r, c])
+    if not cols:
+        return ptr, np.zeros(0, np.int32), np.zeros(0, X.dtype)
+    return ptr, np.concatenate(cols), np.concatenate(vals)
 
 
 class NativeStep:
@@ -138,6 +149,7 @@ class NativeStep:
         lanes = 32 // dt.itemsize  # the C code's vectors are 32 bytes
         self.Wt, self.dWt = np.zeros(d * lanes, dt), np.zeros(d * lanes, dt)
         self.row = np.zeros(-(-u0 // lanes) * lanes, dt)
+        self.aux = np.zeros(3 * b, dt)
         self.Z = Z
         self.P, self.G = model._P, model._G
         if not (Z.flags.c_contiguous and Z.dtype == dt and self.P.flags.c_contiguous and self.G.flags.c_contiguous):
@@ -148,24 +160,21 @@ class NativeStep:
             plan.koff[i] = model._slots[f"{layer.name}/kernel"][0].start
             plan.boff[i] = model._slots[f"{layer.name}/bias"][0].start
             plan.din[i], plan.dout[i], plan.act[i] = layer.input_dim, layer.units, ACT[layer.activation.name]
-        for name in ("P", "G", "ptr", "col", "val", "yint", "ydense", "Z", "work", "Da", "Db", "Wt", "dWt", "row"):
+        for name in ("P", "G", "ptr", "col", "val", "yint", "ydense", "Z", "work", "Da", "Db", "Wt", "dWt", "row", "aux"):
             setattr(plan, name, getattr(self, name).ctypes.data)
         self._plan = plan
         self._plan_ref = ctypes.byref(plan)
-        self._order, self._base = None, 0
-
-    def _keep(self, order64: np.ndarray) -> int:
-        self._order64 = order64  # a converted copy must outlive its pointer
-        return order64.ctypes.data
+        self._order = self._order64 = None
+        self._base = 0
 
     def __call__(self, order: np.ndarray, start: int, stop: int) -> int:
         """Forward and backward on the training rows ``order[start:stop]``
-        (``order``: int64, contiguous, in range): the gradient goes to the
-        model's flat gradient vector and the logits to ``Z[start:stop]``.
-        Returns OK, NONFINITE_GRADIENT or NONFINITE_KERNEL (nothing computed)."""
+        (indices in range): the gradient goes to the model's flat gradient
+        vector and the logits to ``Z[start:stop]``. Returns OK,
+        NONFINITE_GRADIENT or NONFINITE_KERNEL (then nothing is computed)."""
         if order is not self._order:  # one pointer look-up per epoch, not per step
-            self._order, self._base = order, np.ascontiguousarray(order, np.int64)
-            self._base = self._base.ctypes.data if self._base is order else self._keep(self._base)
+            self._order64 = np.ascontiguousarray(order, np.int64)  # kept: C reads it
+            self._order, self._base = order, self._order64.ctypes.data
         return self._fn(self._plan_ref, self._base + 8 * start, stop - start, start)
 
 
