@@ -14,13 +14,17 @@ class History:
     the binary loss, how far a logit sat on the wrong side of 0),
     ``min_true_prob`` (smallest probability of a true class) and
     ``nonfinite_steps`` (steps whose loss or gradient was NaN or inf).
-    ``epoch_seconds`` holds the wall time of each epoch.
+    ``epoch_seconds`` holds the wall time of each epoch, and ``params``
+    (as in Keras) ``epochs``, ``steps`` (per epoch), ``batch_size`` and
+    ``step``: which training step ran, ``'C'`` (the compiled one) or
+    ``'NumPy'``, with ``step_reason`` saying why not C.
     """
 
     def __init__(self):
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.epoch_seconds: list[float] = []
+        self.params: dict[str, object] = {}
 
     def append(self, epoch: int, seconds: float, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)

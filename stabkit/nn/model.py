@@ -337,7 +337,11 @@ class Sequential:
         mixed = self._mixed
         first = self.layers[0]
         # the step in C where it applies (see _native), else in NumPy
-        native = _native.NativeStep(self, X, Y, zbuf, batch_size) if _native.unsupported(self) is None else None
+        why_not = _native.unsupported(self)
+        native = _native.NativeStep(self, X, Y, zbuf, batch_size) if why_not is None else None
+        history.params.update(epochs=epochs, steps=steps, batch_size=batch_size, step="NumPy" if native is None else "C")
+        if why_not is not None:
+            history.params["step_reason"] = why_not
         cols = _columns.plan(X, batch_size, first.units, epochs) if type(first) is Dense and native is None else None
         # the batch's inputs are gathered into one reused buffer (measured: 56
         # us a step at batch 256 against 67 for a fresh array, 9 against 11 at 32)
