@@ -2,15 +2,16 @@
 
 Trains Dense(25, relu) -> Dense(15, relu) -> Dense(10) with Adam(1e-3,
 epsilon 1e-7) and sparse cross-entropy from logits on the MNIST 8,000 / 2,000
-split, for stabkit, a plain hand-written NumPy loop (the floor for NumPy) and,
-where installed, Keras 3 on JAX, PyTorch (pinned to one thread) and
-scikit-learn's MLPClassifier, all in one run so the ratios share
-the machine's state. Seconds per epoch are the median of epochs 2..N (epoch 1
+split, for stabkit (its C step, and its NumPy step with STABKIT_NATIVE=0), a
+plain hand-written NumPy loop (the floor for NumPy) and, where installed,
+Keras 3 on JAX, PyTorch (pinned to one thread) and scikit-learn's
+MLPClassifier, all in one run so the ratios share the machine's state. Seconds per epoch are the median of epochs 2..N (epoch 1
 holds JIT compilation and warm-up); the spread (min..max of those epochs) is
 printed too, because a shared machine is noisy.
 
     python benchmarks/trainer.py [--epochs 10] [--batch-sizes 32,256]
-                                 [--data-dir DIR] [--peers numpy,keras,torch,sklearn] [--json FILE]
+                                 [--data-dir DIR] [--json FILE]
+                                 [--peers stabkit-numpy,numpy,keras,torch,sklearn]
 """
 
 from __future__ import annotations
@@ -35,11 +36,26 @@ from stabkit.nn.data import DataError, default_mnist_dir, load_mnist  # noqa: E4
 HIDDEN = (25, 15)
 
 
-def stabkit_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
-    model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"), Dense(10)])
-    model.compile(optimizer=Adam(learning_rate=1e-3), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    h = model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, seed=seed, verbose=0)
+def stabkit_run(Xtr, ytr, Xte, yte, epochs, batch, seed, step="C"):
+    """stabkit's fit; ``step='NumPy'`` forces the NumPy step (STABKIT_NATIVE=0)."""
+    saved = os.environ.get("STABKIT_NATIVE")
+    os.environ["STABKIT_NATIVE"] = "0" if step == "NumPy" else "1"
+    try:
+        model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"), Dense(10)])
+        model.compile(optimizer=Adam(learning_rate=1e-3), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        h = model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, seed=seed, verbose=0)
+    finally:
+        if saved is None:
+            del os.environ["STABKIT_NATIVE"]
+        else:
+            os.environ["STABKIT_NATIVE"] = saved
+    if h.params["step"] != step:
+        print(f"note: stabkit ran its {h.params['step']} step ({h.params.get('step_reason')})", file=sys.stderr)
     return h.epoch_seconds, model.evaluate(Xte, yte, batch_size=1024)[1]
+
+
+def stabkit_numpy_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    return stabkit_run(Xtr, ytr, Xte, yte, epochs, batch, seed, step="NumPy")
 
 
 def numpy_loop_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
@@ -170,7 +186,7 @@ def sklearn_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
     return times, float(clf.score(Xte, yte))
 
 
-PEERS = {"numpy": ("plain NumPy loop", numpy_loop_run, "numpy"), "keras": ("Keras 3 (JAX)", keras_run, "keras"), "torch": ("PyTorch (1 thread)", torch_run, "torch"), "sklearn": ("MLPClassifier", sklearn_run, "sklearn")}
+PEERS = {"stabkit-numpy": ("stabkit, NumPy step", stabkit_numpy_run, "numpy"), "numpy": ("plain NumPy loop", numpy_loop_run, "numpy"), "keras": ("Keras 3 (JAX)", keras_run, "keras"), "torch": ("PyTorch (1 thread)", torch_run, "torch"), "sklearn": ("MLPClassifier", sklearn_run, "sklearn")}
 
 
 def main(argv=None):
@@ -178,7 +194,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-sizes", default="32,256")
     ap.add_argument("--data-dir", type=Path, default=None)
-    ap.add_argument("--peers", default="numpy,keras,torch,sklearn")
+    ap.add_argument("--peers", default="stabkit-numpy,numpy,keras,torch,sklearn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)

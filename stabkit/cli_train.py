@@ -243,6 +243,8 @@ def train(
             test_accuracy=test_acc,
             seconds_per_epoch=float(np.median(secs[1:] if len(secs) > 1 else secs)) if secs else None,
             epoch_seconds=secs,
+            step=history.params.get("step"),  # which training step ran: "C" or "NumPy"
+            step_reason=history.params.get("step_reason"),
             history=history.history,
         )
         runs[kind.value] = _finite(run)
@@ -274,7 +276,11 @@ def train(
         typer.echo(f"{description}; {len(Xtr)} train / {len(Xte)} test; {optimizer.value} lr {lr:g}, batch {batch_size}, tier {tier.value}")
         for name, run in runs.items():
             if run["status"] == "ok":
-                typer.echo(f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {run['test_loss']:.4f}, {run['seconds_per_epoch']:.4f} s/epoch")
+                step = f"{run['step']} step" + (f": {run['step_reason']}" if run["step_reason"] else "")
+                typer.echo(
+                    f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {run['test_loss']:.4f}, "
+                    f"{run['seconds_per_epoch']:.4f} s/epoch ({step})"
+                )
             else:
                 typer.echo(f"{name:>13}: stopped: {run['message']}")
         if out is not None:

@@ -97,10 +97,11 @@ def unsupported(model) -> str | None:
     for layer in model.layers:
         if type(layer) is not Dense:
             return f"layer {type(layer).__name__}"
-        if layer.activation.name not in ACT:
-            return f"activation {layer.activation.name!r}"
     if model.layers[-1].activation.name != "linear":
-        return "the output layer is not linear"
+        return f"a {model.layers[-1].activation.name} output layer"
+    for layer in model.layers:
+        if layer.activation.name not in ACT:
+            return f"a {layer.activation.name} hidden layer"
     if type(model.loss).__name__ not in LOSS or not model.loss.from_logits:
         return "the loss is not computed from logits"
     return None

@@ -210,8 +210,9 @@ def test_an_infinite_first_kernel_leaves_the_step_to_numpy():
 @pytest.mark.parametrize(
     "build, reason",
     [
-        (lambda: _model([4, 3], ["relu", "softmax"], "float32", SparseCategoricalCrossentropy()), "activation 'softmax'"),
-        (lambda: _model([4, 3], ["relu", "sigmoid"], "float32", BinaryCrossentropy()), "the output layer is not linear"),
+        (lambda: _model([4, 3], ["relu", "softmax"], "float32", SparseCategoricalCrossentropy()), "a softmax output layer"),
+        (lambda: _model([4, 3], ["relu", "sigmoid"], "float32", BinaryCrossentropy()), "a sigmoid output layer"),
+        (lambda: _model([4, 3], ["softmax", "linear"], "float32", SparseCategoricalCrossentropy(from_logits=True)), "a softmax hidden layer"),
         (lambda: _model([4, 3], ["relu", "linear"], "float32", SparseCategoricalCrossentropy()), "the loss is not computed from logits"),
         (lambda: _model([4, 3], ["relu", "linear"], "float16", SparseCategoricalCrossentropy(from_logits=True)), "dtype mixed_float16"),
     ],
