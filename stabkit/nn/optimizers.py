@@ -7,7 +7,9 @@ grads)`` updates the vector in place. The state is kept per parameter as well:
 ``m``, ``v`` per name), and ``iterations`` counts the steps (Keras's ``t``).
 Working on one vector instead of six small arrays, with preallocated
 scratch space, is what makes Adam cheap: a plain per-array loop spends more
-time on Adam's temporaries than on the matmuls.
+time on Adam's temporaries than on the matmuls. Where the C extension is
+built (see ``_native``), Adam's update runs there in one pass, bit-identical
+to the twelve NumPy passes below.
 """
 
 from __future__ import annotations
