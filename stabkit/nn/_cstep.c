@@ -10,9 +10,9 @@
  *
  * Built with -O3 -ffp-contract=off -fno-math-errno (see setup.py): no fused
  * multiply-adds, so that Adam is bit-identical to its NumPy passes, and no
- * errno, so that sqrt vectorises. On x86-64 with GCC each exported function
- * is compiled three times (AVX-512, AVX2, baseline) and the loader picks the
- * one the processor runs.
+ * errno, so that sqrt vectorises. On x86-64 with GCC and glibc each exported
+ * function is compiled three times (AVX-512, AVX2, baseline) and the loader
+ * picks the one the processor runs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,8 +33,8 @@
 
 #define FORCE_INLINE inline __attribute__((always_inline))
 #define EXPORT __attribute__((visibility("default")))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
 #endif
