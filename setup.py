@@ -10,8 +10,14 @@ import sys
 from setuptools import Extension, setup
 
 # -ffp-contract=off: no fused multiply-adds, so the C Adam is bit-identical to
-# the NumPy one; -fno-math-errno: sqrt need not set errno, so it vectorises
-flags = [] if sys.platform == "win32" else ["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=gnu11", "-Wno-psabi"]
+# the NumPy one; -fno-math-errno: sqrt need not set errno, and
+# -fno-trapping-math: a comparison may be evaluated on both arms of a select,
+# so that those loops vectorise. None of the three changes a computed value.
+flags = (
+    []
+    if sys.platform == "win32"
+    else ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11", "-Wno-psabi"]
+)
 
 setup(
     ext_modules=[

@@ -8,9 +8,10 @@
  * documents what differs (round-off only). If this file cannot be compiled
  * (no C compiler), the extension is skipped and every step runs in NumPy.
  *
- * Built with -O3 -ffp-contract=off -fno-math-errno (see setup.py): no fused
- * multiply-adds, so that Adam is bit-identical to its NumPy passes, and no
- * errno, so that sqrt vectorises. On x86-64 with GCC and glibc each exported
+ * Built with -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math (see
+ * setup.py): no fused multiply-adds, so that Adam is bit-identical to its
+ * NumPy passes; no errno and no trapping comparisons, so that sqrt and the
+ * selects vectorise. On x86-64 with GCC and glibc each exported
  * function is compiled three times (AVX-512, AVX2, baseline) and the loader
  * picks the one the processor runs.
  */
@@ -39,6 +40,50 @@
 #define CLONES
 #endif
 
+/* exp(x) for a float32 x <= 0 (or NaN: the only arguments the step passes,
+ * exp(z - max) and exp(-|z|)), evaluated in double and rounded to float32
+ * once: x = k ln2 + r with |r| <= ln2 / 2, exp(r) by its Taylor series to
+ * r^11 (truncation below 1e-14 relative), times 2^k built in the exponent
+ * bits. NaN gives NaN, -inf gives 0. The double result is within ~1e-13 of exp(x), so the float32 result
+ * is the correctly rounded one unless exp(x) lies within that of a midpoint.
+ * Only arithmetic and integer bit operations: the loops that call it
+ * vectorise, where libm's expf would be called once per element. */
+static FORCE_INLINE float exp_nonpos_f32(float xf)
+{
+    /* into [-708, 0], where 2^k is a normal double (exp(-708) rounds to 0 in
+     * float32 anyway); NaN stays NaN through both selects and the series */
+    double xc = xf > 0.0f ? 0.0 : (double)xf;
+    xc = xc < -708.0 ? -708.0 : xc;
+    /* k = round(x / ln2): adding 1.5 * 2^52 leaves k in the low bits */
+    const double shifter = 0x1.8p52;
+    const double t = xc * 0x1.71547652b82fep0 + shifter;
+    const double k = t - shifter;
+    const double r = xc - k * 0x1.62e42fefa39efp-1;
+    double p = 1.0 / 39916800.0; /* 1/11! */
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* 2^k: k is the difference of the bit patterns of t and the shifter */
+    union { double d; int64_t i; } tb = {t}, sb = {shifter}, scale;
+    scale.i = (tb.i - sb.i + 1023) << 52;
+    return (float)(p * scale.d);
+}
+
+/* exp_nonpos_f32 over an array, for the tests */
+EXPORT void exp_nonpos_f32_array(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = exp_nonpos_f32(x[i]);
+}
+
 /* Everything a step needs, filled once per fit by _native.py (which mirrors
  * this layout as a ctypes Structure). Pointers are to NumPy buffers the
  * Python side keeps alive. */
@@ -66,7 +111,7 @@ typedef struct {
 #define VT vf32
 #define V 8
 #define FN(name) name##_f32
-#define EXP expf
+#define EXP exp_nonpos_f32
 #define SQRT sqrtf
 typedef float vf32 __attribute__((vector_size(32)));
 #include "_cstep_impl.h"

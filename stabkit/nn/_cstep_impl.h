@@ -2,8 +2,8 @@
  *
  * Included twice by _cstep.c, with T = float and T = double. Before each
  * inclusion _cstep.c defines: T (the format), VT (a 32-byte vector of T), V
- * (its lanes), FN(name) (the name with the format's suffix) and EXP and SQRT
- * (the libm functions for T). Everything here is `static inline` and forced
+ * (its lanes), FN(name) (the name with the format's suffix), EXP (exp, for
+ * arguments <= 0) and SQRT. Everything here is `static inline` and forced
  * inline, so that the x86-64 clones of the exported functions (see
  * _cstep.c) compile all of it for their instruction set.
  */
