@@ -44,10 +44,11 @@
  * exp(z - max) and exp(-|z|)), evaluated in double and rounded to float32
  * once: x = k ln2 + r with |r| <= ln2 / 2, exp(r) by its Taylor series to
  * r^11 (truncation below 1e-14 relative), times 2^k built in the exponent
- * bits. NaN gives NaN, -inf gives 0. The double result is within ~1e-13 of exp(x), so the float32 result
- * is the correctly rounded one unless exp(x) lies within that of a midpoint.
- * Only arithmetic and integer bit operations: the loops that call it
- * vectorise, where libm's expf would be called once per element. */
+ * bits; NaN gives NaN, -inf gives 0. The double result is within ~1e-13 of
+ * exp(x), so the float32 result is the correctly rounded one unless exp(x)
+ * lies that close to a midpoint. Only arithmetic and integer bit operations:
+ * the loops that call it vectorise, where libm's expf would be called once
+ * per element. */
 static FORCE_INLINE float exp_nonpos_f32(float xf)
 {
     /* into [-708, 0], where 2^k is a normal double (exp(-708) rounds to 0 in

@@ -296,6 +296,8 @@ static FORCE_INLINE void FN(loss_gradient)(const plan_t *pl, const int64_t *idx,
     }
 }
 
+/* the first lines of row r of the CSR inputs, while the previous row is
+ * being worked on (the rows of a batch are scattered over the data set) */
 static FORCE_INLINE void FN(prefetch_row)(const plan_t *pl, int64_t r)
 {
     const int64_t p = pl->ptr[r];
@@ -386,11 +388,14 @@ static FORCE_INLINE int FN(step_impl)(const plan_t *pl, const int64_t *idx, int6
             memset(dW, 0, d * u * sizeof(T));
             if (nt)
                 memset(dWt, 0, d * V * sizeof(T));
+            const int64_t padded = (u + V - 1) / V * V;
+            for (int64_t j = u; j < padded; j++)
+                row[j] = 0; /* the tail vector's padding */
             for (int64_t i = 0; i < n; i++) {
                 if (i + 1 < n)
                     FN(prefetch_row)(pl, idx[i + 1]);
                 for (int64_t j = 0; j < u; j++)
-                    row[j] = Dt[j * n + i]; /* row[u:] stays zero */
+                    row[j] = Dt[j * n + i];
                 FN(first_backward_row)(pl, dW, dWt, u, idx[i], row);
             }
             if (nt)
