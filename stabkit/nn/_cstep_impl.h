@@ -134,42 +134,44 @@ static FORCE_INLINE void FN(sparse_outer)(const int64_t p0, const int64_t p1, co
     }
 }
 
-/* Call F(..., NV, ..., TAIL, ...) for the group of columns from c0: up to 4
- * whole vectors, and the tail vector with the last group that has room. The
- * switch makes NV and TAIL constants in each call. */
-#define GROUP_CASES(F, NV_EXPR, TAIL_EXPR, ...)                                                                \
-    switch ((NV_EXPR) * 2 + (TAIL_EXPR)) {                                                                     \
-    case 1: F(0, 1); break;                                                                                    \
-    case 2: F(1, 0); break;                                                                                    \
-    case 3: F(1, 1); break;                                                                                    \
-    case 4: F(2, 0); break;                                                                                    \
-    case 5: F(2, 1); break;                                                                                    \
-    case 6: F(3, 0); break;                                                                                    \
-    case 7: F(3, 1); break;                                                                                    \
-    case 8: F(4, 0); break;                                                                                    \
-    case 9: F(4, 1); break;                                                                                    \
-    default: break;                                                                                            \
-    }
+/* For the columns of a u-wide row in groups from column g * V: up to 4 whole
+ * vectors each, and the tail vector (the columns past the last whole vector)
+ * with the last group that has room, CALL(NV, TAIL) with NV and TAIL turned
+ * into constants by the switch. */
+#define FOR_EACH_GROUP(u, CALL)                                                                                \
+    do {                                                                                                       \
+        const int64_t whole_ = (u) / V, tail_ = (u) % V != 0;                                                   \
+        for (int64_t g = 0; g < whole_ + tail_; g += 4) {                                                       \
+            const int64_t nv_ = whole_ - g < 4 ? whole_ - g : 4, t_ = tail_ && whole_ - g < 4;                  \
+            switch (nv_ * 2 + t_) {                                                                            \
+            case 1: CALL(0, 1); break;                                                                         \
+            case 2: CALL(1, 0); break;                                                                         \
+            case 3: CALL(1, 1); break;                                                                         \
+            case 4: CALL(2, 0); break;                                                                         \
+            case 5: CALL(2, 1); break;                                                                         \
+            case 6: CALL(3, 0); break;                                                                         \
+            case 7: CALL(3, 1); break;                                                                         \
+            case 8: CALL(4, 0); break;                                                                         \
+            case 9: CALL(4, 1); break;                                                                         \
+            default: break;                                                                                    \
+            }                                                                                                  \
+            if (t_)                                                                                            \
+                break;                                                                                         \
+        }                                                                                                      \
+    } while (0)
 
 /* The first layer's x @ W0 for the input row r, from its nonzero inputs
  * only: a zero input adds 0 * W0[k] = 0, exactly while W0 is finite (the
- * caller checks). Whole vectors of columns go in groups of up to 4 (each
- * group one pass over the row's inputs), the remaining columns as one
- * zero-padded vector from Wt, in the last pass. */
+ * caller checks). One pass over the row's inputs per group of columns; the
+ * tail columns come from Wt, zero-padded to a whole vector. */
 static FORCE_INLINE void FN(first_forward_row)(const plan_t *pl, const T *W, const T *Wt, int64_t u, int64_t r,
                                                T *out)
 {
     const int64_t p0 = pl->ptr[r], p1 = pl->ptr[r + 1];
     const T *val = (const T *)pl->val;
-    const int64_t whole = u / V, tail = u % V != 0;
-    for (int64_t g = 0; g < whole + tail; g += 4) {
-        const int64_t nv = whole - g < 4 ? whole - g : 4, t = tail && whole - g < 4;
 #define FWD(NV, TAIL) FN(sparse_dot)(p0, p1, pl->col, val, W, u, g * V, NV, Wt, TAIL, out + g * V)
-        GROUP_CASES(FWD, nv, t)
+    FOR_EACH_GROUP(u, FWD);
 #undef FWD
-        if (t)
-            break;
-    }
 }
 
 /* dW0 += outer(x_r, d) from the nonzero inputs of row r (the tail columns
@@ -178,14 +180,23 @@ static FORCE_INLINE void FN(first_backward_row)(const plan_t *pl, T *dW, T *dWt,
 {
     const int64_t p0 = pl->ptr[r], p1 = pl->ptr[r + 1];
     const T *val = (const T *)pl->val;
-    const int64_t whole = u / V, tail = u % V != 0;
-    for (int64_t g = 0; g < whole + tail; g += 4) {
-        const int64_t nv = whole - g < 4 ? whole - g : 4, t = tail && whole - g < 4;
 #define BWD(NV, TAIL) FN(sparse_outer)(p0, p1, pl->col, val, dW, u, g * V, NV, dWt, TAIL, d + g * V)
-        GROUP_CASES(BWD, nv, t)
+    FOR_EACH_GROUP(u, BWD);
 #undef BWD
-        if (t)
-            break;
+}
+
+/* out[i] = sum(w[m * ws] * rows[m * n + i] for m < nrows), i < n: a sum of
+ * scaled rows, along the batch (m in order, as a matmul's inner loop) */
+static FORCE_INLINE void FN(combine)(T *restrict out, const T *restrict rows, int64_t nrows, int64_t n,
+                                     const T *restrict w, int64_t ws)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0;
+    for (int64_t m = 0; m < nrows; m++) {
+        const T wm = w[m * ws];
+        const T *restrict x = rows + m * n;
+        for (int64_t i = 0; i < n; i++)
+            out[i] += wm * x[i];
     }
 }
 
@@ -354,16 +365,8 @@ static FORCE_INLINE int FN(step_impl)(const plan_t *pl, const int64_t *idx, int6
         }
         const T *W = P + pl->koff[l], *Xt = work + off[l - 1];
         for (int64_t j = 0; j < u; j++) {
-            T *restrict z = At + j * n;
-            for (int64_t i = 0; i < n; i++)
-                z[i] = 0;
-            for (int64_t k = 0; k < din; k++) {
-                const T w = W[k * u + j];
-                const T *restrict x = Xt + k * n;
-                for (int64_t i = 0; i < n; i++)
-                    z[i] += w * x[i];
-            }
-            FN(activate)(z, n, bias[j], act);
+            FN(combine)(At + j * n, Xt, din, n, W + j, u); /* z_j = sum_k W[k, j] x_k */
+            FN(activate)(At + j * n, n, bias[j], act);
         }
     }
     const int64_t C = pl->dout[L - 1];
@@ -412,16 +415,8 @@ static FORCE_INLINE int FN(step_impl)(const plan_t *pl, const int64_t *idx, int6
         /* Dn = (W @ D) * act'(z), a sum of scaled rows of D per input unit */
         const int64_t act = pl->act[l - 1];
         for (int64_t k = 0; k < din; k++) {
-            T *restrict dn = Dn + k * n;
-            for (int64_t i = 0; i < n; i++)
-                dn[i] = 0;
-            for (int64_t j = 0; j < u; j++) {
-                const T w = W[k * u + j];
-                const T *restrict g = Dt + j * n;
-                for (int64_t i = 0; i < n; i++)
-                    dn[i] += w * g[i];
-            }
-            FN(derivative)(dn, Xt + k * n, n, act);
+            FN(combine)(Dn + k * n, Dt, u, n, W + k * u, 1); /* sum_j W[k, j] D_j */
+            FN(derivative)(Dn + k * n, Xt + k * n, n, act);
         }
         T *swap = Dt;
         Dt = Dn;
