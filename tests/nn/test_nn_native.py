@@ -255,3 +255,16 @@ def test_the_float32_exp_of_the_c_step_is_exp_in_double_rounded_once():
     expected = np.exp(x.astype(np.float64)).astype(np.float32)
     np.testing.assert_array_equal(y, expected)  # NaN == NaN here
     assert y[-9] == y[-8] == 1 and y[-7] == 0 and np.isnan(y[-6]) and y[-1] == 0
+
+
+def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
+    """Where the extension was not built (no C compiler at install time),
+    fit says so and trains with the NumPy step."""
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    monkeypatch.setattr(_native, "_LIB", None)
+    model = _model([6, 4], ["relu", "linear"], "float32", SparseCategoricalCrossentropy(from_logits=True))
+    assert _native.unsupported(model) == "the C extension is not built"
+    X = _inputs(np.random.default_rng(0), 64, 20, 0.5)
+    h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
+    assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": "the C extension is not built"}
+    assert model.optimizer._native[2] is None  # and Adam runs its NumPy passes
