@@ -45,11 +45,14 @@ NEUTRAL = ("#000000", "#009E73", "#CC79A7", "#56B4E9")
 ULP_FLOOR = 1e-2  # as stabkit.plots: errors below are drawn at the floor
 
 
-def _tier_line(ax, x, y, tier: str, k: int, label: str | None = None, ls: str = "-", n: int = 3) -> None:
+def _tier_line(ax, x, y, tier: str, k: int, label: str | None = None, ls: str = "-", n: int = 3,
+               hollow: bool = False) -> None:
     """A tier's line in its colour, with its markers at its own offset so
-    coinciding lines stay visible (as stabkit.plots draws them)."""
+    coinciding lines stay visible (as stabkit.plots draws them); ``hollow``
+    markers tell apart two lines of one tier."""
+    face = dict(mfc="white", mec=COLORS[tier], mew=2.0) if hollow else dict(mec="white", mew=1.0)
     ax.plot(x, y, color=COLORS[tier], lw=3.5, ls=ls, label=label or tier, zorder=3 + k * 0.1,
-            marker=MARKERS[tier], ms=9, mec="white", mew=1.0, markevery=(0.1 * (k + 0.5) / n, 0.1))
+            marker=MARKERS[tier], ms=9, markevery=(0.1 * (k + 0.5) / n, 0.1), **face)
 
 
 def _ulp_axis(ax, top: float, xlabel: str, band: bool = True) -> None:
@@ -361,7 +364,8 @@ def crossentropy_logits(data, budget) -> Slide:
             ax = axes[i, j]
             for k, (name, (v, tier, ls)) in enumerate(_ce_variants(z, labels).items()):
                 d, fail = correct_digits(v, ref)
-                _tier_line(ax, gx, d, tier, k, name, ls, n=4)
+                # through the softmax layer: dashed, hollow markers; from logits: solid, filled
+                _tier_line(ax, gx, d, tier, k, name, ls, n=4, hollow=ls == "--")
                 if fail.any():
                     ax.scatter(gx[fail], np.full(int(fail.sum()), -0.15 * full), marker="x", s=60, lw=2, color=COLORS[tier], zorder=4)
                 found[(fmt, label, name)] = (gx, v.astype(np.float64), ref.rounded.astype(np.float64), d, fail,
