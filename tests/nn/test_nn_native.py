@@ -14,6 +14,8 @@ import sysconfig
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stabkit.nn import (
     SGD,
@@ -268,3 +270,36 @@ def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
     assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": "the C extension is not built"}
     assert model.optimizer._native[2] is None  # and Adam runs its NumPy passes
+
+
+@needs_c
+@settings(max_examples=60, deadline=None)
+@given(
+    units=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    acts=st.lists(st.sampled_from(["linear", "relu", "sigmoid"]), min_size=4, max_size=4),
+    d=st.integers(1, 45),
+    n=st.integers(1, 70),
+    density=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    batch=st.integers(1, 80),
+    dtype=st.sampled_from(["float32", "float64"]),
+    which=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_any_shape_matches_the_numpy_step(units, acts, d, n, density, batch, dtype, which, seed):
+    """Random depths, widths, input sizes, densities and batch sizes: the C
+    step's gradient and logits agree with the NumPy step's (this also walks
+    every buffer size the C code computes)."""
+    rng = np.random.default_rng(seed)
+    loss = [SparseCategoricalCrossentropy(from_logits=True), CategoricalCrossentropy(from_logits=True), BinaryCrossentropy(from_logits=True)][which]
+    if which == 0 and units[-1] < 2:
+        units = units[:-1] + [2]
+    model = _model(units, acts[: len(units) - 1] + ["linear"], dtype, loss, seed=seed, d=d)
+    X = rng.normal(size=(n, d)) * (rng.random((n, d)) < density)
+    Y = _labels(loss, rng, n, units[-1])
+    idx = rng.integers(0, n, min(batch, n))
+    g_c, z_c, g_np, z_np = _c_and_numpy(model, X, Y, idx)
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    # relative to the largest gradient, or to 1/batch (a mean of order-1 terms)
+    # where every gradient is round-off (one class: softmax(z) - y is 0 in exact arithmetic)
+    np.testing.assert_allclose(g_c, g_np, rtol=0, atol=tol * max(1 / len(idx), np.abs(g_np).max()))
+    np.testing.assert_allclose(z_c, z_np, rtol=0, atol=tol * max(1.0, np.abs(z_np).max()))
