@@ -192,7 +192,12 @@ def train(
         OnNonfinite, typer.Option(help="At a NaN or inf loss or gradient: stop with a message, or continue and count.")
     ] = OnNonfinite.stop,
 ) -> None:
-    """Train the lecture's network (Dense 25 relu, 15 relu, 10) and report test accuracy."""
+    """Train the lecture's network (Dense 25 relu, 15 relu, 10) and report test accuracy.
+
+    Each step runs in stabkit's C extension where it applies (from logits,
+    float32 or float64) and in NumPy otherwise; the summary says which.
+    STABKIT_NATIVE=0 forces the NumPy step.
+    """
     from .nn import NNError, NonFiniteError, Sequential, SparseCategoricalCrossentropy
     from .nn.layers import Dense
     from .nn.optimizers import SGD, Adam
