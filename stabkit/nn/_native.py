@@ -60,27 +60,35 @@ class _Plan(ctypes.Structure):
 
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_WHY = "the C extension is not built"  # why _LIB is None
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled extension, or None where it was not built (or
-    ``STABKIT_NATIVE=0``)."""
-    global _LIB
+    """The compiled extension, or None where it was not built, cannot be
+    loaded or does not match this module (or with ``STABKIT_NATIVE=0``)."""
+    global _LIB, _WHY
     if os.environ.get("STABKIT_NATIVE", "1") == "0":
         return None
     if _LIB is False:
         _LIB = None
         spec = importlib.util.find_spec("._cstep", __package__) if __package__ else None
-        if spec is not None and spec.origin:
+        if spec is None or not spec.origin:
+            return None
+        try:
             lib = ctypes.CDLL(spec.origin)
-            if lib.plan_size() == ctypes.sizeof(_Plan):
-                for name, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-                    step = getattr(lib, f"step_{name}")
-                    step.argtypes, step.restype = [_p, _p, _i64, _i64], ctypes.c_int
-                    adam_fn = getattr(lib, f"adam_{name}")
-                    adam_fn.argtypes = [_p, _p, _p, _p, _i64, real, real, real, real]
-                    adam_fn.restype = None
-                _LIB = lib
+        except OSError as e:
+            _WHY = f"the C extension cannot be loaded ({e})"
+            return None
+        if lib.plan_size() != ctypes.sizeof(_Plan):
+            _WHY = "the C extension is stale (rebuild it: pip install -e .)"
+            return None
+        for name, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+            step = getattr(lib, f"step_{name}")
+            step.argtypes, step.restype = [_p, _p, _i64, _i64], ctypes.c_int
+            adam_fn = getattr(lib, f"adam_{name}")
+            adam_fn.argtypes = [_p, _p, _p, _p, _i64, real, real, real, real]
+            adam_fn.restype = None
+        _LIB = lib
     return _LIB
 
 
@@ -89,7 +97,7 @@ def unsupported(model) -> str | None:
     from .layers import Dense
 
     if library() is None:
-        return "the C extension is not built" if os.environ.get("STABKIT_NATIVE", "1") != "0" else "STABKIT_NATIVE=0"
+        return _WHY if os.environ.get("STABKIT_NATIVE", "1") != "0" else "STABKIT_NATIVE=0"
     if model._mixed or model._compute not in (np.float32, np.float64):
         return f"dtype {model.dtype}"
     if len(model.layers) > MAXL:
