@@ -76,6 +76,17 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, np.where(np.isfinite(hi), lo, 0.0)
 
 
+def _extract_sums(t, sigma, q, rest):
+    """Row sums of ``q = fl(t + sigma) - sigma`` (the terms' high parts, on
+    the grid of ``sigma``'s ulp, so they add exactly) and of the remainders
+    ``t - q`` (exact): :func:`sum_split`'s extraction, into the scratch
+    ``q`` and ``rest``."""
+    np.add(t, sigma, out=q)
+    np.subtract(q, sigma, out=q)
+    np.subtract(t, q, out=rest)
+    return np.sum(q, axis=-1), np.sum(rest, axis=-1)
+
+
 def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row sums ``hi + lo`` of terms in [0, 1] (n > NARROW columns), accurate
     to 2**-60 relative, in five passes; ``q`` and ``rest`` are scratch of
@@ -94,12 +105,7 @@ def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarra
     :func:`sum2`.
     """
     n = e.shape[-1]
-    sigma = float(2.0 ** (n.bit_length() + 1))
-    np.add(e, sigma, out=q)
-    np.subtract(q, sigma, out=q)
-    np.subtract(e, q, out=rest)
-    hi = np.sum(q, axis=-1)
-    lo = np.sum(rest, axis=-1)
+    hi, lo = _extract_sums(e, float(2.0 ** (n.bit_length() + 1)), q, rest)
     small = (hi + lo) < float(n) ** 2 * 2.0**-39  # False for NaN rows: the caller patches those
     if small.any():
         hi[small], lo[small] = sum2(e[small])
@@ -119,11 +125,7 @@ def sum_split_scaled(t: np.ndarray, q: np.ndarray, rest: np.ndarray, nonneg: boo
         scale = (rowmax(t) if nonneg else np.maximum(rowmax(t), -rowmin(t))) * n
         ok = np.isfinite(scale)
         sigma = np.ldexp(1.0, np.frexp(np.where(ok, scale, 0.0))[1] + 1)[:, None]
-        np.add(t, sigma, out=q)
-        np.subtract(q, sigma, out=q)
-        np.subtract(t, q, out=rest)
-        hi = np.sum(q, axis=-1)
-        lo = np.sum(rest, axis=-1)
+        hi, lo = _extract_sums(t, sigma, q, rest)
         if not ok.all():
             hi[~ok], lo[~ok] = rowsum(t[~ok]), 0.0
     return hi, lo

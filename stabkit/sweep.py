@@ -48,9 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import read_npz
 from . import certified as _dd_tier
 from . import certified32
+from ._io import read_npz
 from .analysis import TOP_K, Points, Stats, _points
 from .floats import Format, get_format
 from .reference import MP_LOCK, Reference, reference
@@ -583,14 +583,22 @@ def _parallel(todo, args, workers, finished, device: str) -> None:
     ctx = mp.get_context("fork" if fork else "spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         futures = {pool.submit(_run_chunk, *a): i for i, a in zip(todo, args)}
-        try:
-            for fut in cf.as_completed(futures):
-                finished(futures[fut], fut.result())
-        except BaseException:
-            # Ctrl-C: finished chunks are on disk; drop the queued ones
-            for fut in futures:
-                fut.cancel()
-            raise
+        _as_completed(futures, lambda fut: finished(futures[fut], fut.result()))
+
+
+def _as_completed(futures, done) -> None:
+    """``done(future)`` for each future as it finishes; on any exception
+    (Ctrl-C included) the queued ones are cancelled: finished chunks are
+    already on disk."""
+    import concurrent.futures as cf
+
+    try:
+        for fut in cf.as_completed(futures):
+            done(fut)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
 
 
 def _run_chunk_remote(*args) -> dict:
@@ -602,16 +610,13 @@ def _run_chunk_remote(*args) -> dict:
 
 
 def _remote(todo, args, executor, finished) -> None:
-    import concurrent.futures as cf
 
     futures = {executor.submit(_run_chunk_remote, *a): (i, a[6]) for i, a in zip(todo, args)}
-    try:
-        for fut in cf.as_completed(futures):
-            i, path = futures[fut]
-            part = fut.result()
-            _save(path, part)
-            finished(i, part)
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
+
+    def done(fut):
+        i, path = futures[fut]
+        part = fut.result()
+        _save(path, part)
+        finished(i, part)
+
+    _as_completed(futures, done)

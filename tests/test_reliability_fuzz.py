@@ -9,6 +9,7 @@ Memory is bounded with tracemalloc (NumPy and zlib report to it).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -26,6 +27,18 @@ from stabkit.nn.data import DataError, read_idx
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PEAK = 8 << 20  # bytes: every example here is at most a few KiB of data
+
+
+@contextlib.contextmanager
+def _bounded_memory():
+    """Trace the block's allocations; its peak must stay below PEAK."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < PEAK, peak
 
 
 def _idx(magic: int, dims, payload: bytes) -> bytes:
@@ -74,18 +87,14 @@ def test_idx_reader(tmp_path, case):
     raw, gz, intact = case
     path = tmp_path / ("f.gz" if gz else "f")
     path.write_bytes(raw)
-    tracemalloc.start()
-    try:
-        a = read_idx(path)
-    except DataError as e:
-        assert str(e).startswith(str(path)) and len(str(e).splitlines()) == 1, str(e)
-        assert not intact, str(e)
-    else:
-        assert a.dtype == np.uint8 and a.ndim in (1, 3) and a.size > 0
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert peak < PEAK, peak
+    with _bounded_memory():
+        try:
+            a = read_idx(path)
+        except DataError as e:
+            assert str(e).startswith(str(path)) and len(str(e).splitlines()) == 1, str(e)
+            assert not intact, str(e)
+        else:
+            assert a.dtype == np.uint8 and a.ndim in (1, 3) and a.size > 0
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -93,12 +102,8 @@ def test_idx_huge_declared_dimensions_do_not_allocate(tmp_path, gz):
     raw = _idx(0x803, (2**32 - 1,) * 3, b"\x00" * 100)
     path = tmp_path / "huge"
     path.write_bytes(gzip.compress(raw) if gz else raw)
-    tracemalloc.start()
-    with pytest.raises(DataError, match=r"truncated.*\(4294967295, 4294967295, 4294967295\)"):
+    with _bounded_memory(), pytest.raises(DataError, match=r"truncated.*\(4294967295, 4294967295, 4294967295\)"):
         read_idx(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < PEAK
 
 
 def test_idx_gzip_bomb_is_read_only_as_far_as_the_header_says(tmp_path):
@@ -106,12 +111,8 @@ def test_idx_gzip_bomb_is_read_only_as_far_as_the_header_says(tmp_path):
     declared 10 bytes and one more are inflated."""
     path = tmp_path / "bomb.gz"
     path.write_bytes(gzip.compress(_idx(0x801, (10,), b"\x00" * (64 << 20)), mtime=0))
-    tracemalloc.start()
-    with pytest.raises(DataError, match="trailing bytes"):
+    with _bounded_memory(), pytest.raises(DataError, match="trailing bytes"):
         read_idx(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < PEAK
 
 
 # ------------------------------------------------------------ reference cache
@@ -181,13 +182,8 @@ def test_cache_load(tmp_path, monkeypatch, case):
     p = cache._path(key)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(data)
-    tracemalloc.start()
-    try:
+    with _bounded_memory():
         out = cache.load(key, n)
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert peak < PEAK
     if valid:
         assert out is not None
     if out is not None:
@@ -242,13 +238,8 @@ def test_sweep_chunk_load(tmp_path, case):
     meta, names, data, valid = case
     p = tmp_path / "chunk.npz"
     p.write_bytes(data)
-    tracemalloc.start()
-    try:
+    with _bounded_memory():
         out = sweep._load(p, meta, names)
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert peak < PEAK
     if valid:
         assert out is not None
     if out is not None:
@@ -298,12 +289,8 @@ def test_load_weights(tmp_path, case):
     p.write_bytes(data)
     m = Sequential([Dense(3, activation="relu"), Dense(2)])
     m.build(4, seed=1)
-    tracemalloc.start()
-    try:
-        m.load_weights(p)
-    except DataError as e:
-        assert str(e).startswith(str(p)) and not valid, str(e)
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert peak < PEAK
+    with _bounded_memory():
+        try:
+            m.load_weights(p)
+        except DataError as e:
+            assert str(e).startswith(str(p)) and not valid, str(e)

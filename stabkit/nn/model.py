@@ -355,40 +355,34 @@ class Sequential:
             with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
                 for step in range(steps):
                     s, e = step * batch_size, min(n, (step + 1) * batch_size)
-                    idx = order[s:e]
-                    if native is not None and native(order, s, e) == _native.OK:
-                        # gradient in G and logits in zbuf, both finite
-                        opt.apply(P, G)
-                        if on_step is not None:
-                            on_step(epoch, step + 1)
-                        if bar:
-                            bar.update(step + 1)
-                        continue
-                    # (a C step that is not finite is redone here, so it is reported as before)
-                    yb, rows = Y[idx], None
-                    # skipping zero input columns is exact for a finite kernel only (0 * inf is NaN)
-                    if cols is not None and math.isfinite(first.Wm.sum()):
-                        lo = lows[step]
-                        xb = np.take(cols.X, idx, axis=0, out=xbuf[: e - s], mode="clip")  # idx is in range
-                        out = self._backprop(xb[:, lo:], yb, rows := cols.order[lo:])
-                    else:
-                        out = self._backprop(np.take(X, idx, axis=0, out=xbuf[: e - s], mode="clip"), yb)
-                    finite = _finite(G)
-                    if not finite and rows is not None:
-                        # redo it densely, so NaN and inf spread through the zero columns as they would
-                        out = self._backprop(X[idx], yb)
+                    # the C step leaves the gradient in G and the logits in zbuf; one that
+                    # is not finite is redone by the NumPy step, so it is reported as before
+                    if native is None or native(order, s, e) != _native.OK:
+                        idx = order[s:e]
+                        yb, rows = Y[idx], None
+                        # skipping zero input columns is exact for a finite kernel only (0 * inf is NaN)
+                        if cols is not None and math.isfinite(first.Wm.sum()):
+                            lo = lows[step]
+                            xb = np.take(cols.X, idx, axis=0, out=xbuf[: e - s], mode="clip")  # idx is in range
+                            out = self._backprop(xb[:, lo:], yb, rows := cols.order[lo:])
+                        else:
+                            out = self._backprop(np.take(X, idx, axis=0, out=xbuf[: e - s], mode="clip"), yb)
                         finite = _finite(G)
-                    zbuf[s:e] = last._z
-                    if obuf is not zbuf:
-                        obuf[s:e] = out
-                    if not finite:
-                        if on_nonfinite == "raise":
-                            if bar:
-                                stream.write("\n")
-                            values = loss.values(yb, out)
-                            msg = diagnostics.explain(self.loss, last.activation, G, epoch, step + 1, yb, last._z, out, values)
-                            raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
-                        bad_steps.add(step)
+                        if not finite and rows is not None:
+                            # redo it densely, so NaN and inf spread through the zero columns as they would
+                            out = self._backprop(X[idx], yb)
+                            finite = _finite(G)
+                        zbuf[s:e] = last._z
+                        if obuf is not zbuf:
+                            obuf[s:e] = out
+                        if not finite:
+                            if on_nonfinite == "raise":
+                                if bar:
+                                    stream.write("\n")
+                                values = loss.values(yb, out)
+                                msg = diagnostics.explain(self.loss, last.activation, G, epoch, step + 1, yb, last._z, out, values)
+                                raise NonFiniteError(msg, epoch=epoch, step=step + 1, history=history)
+                            bad_steps.add(step)
                     opt.apply(P, G)
                     if mixed:
                         self._sync()
