@@ -21,6 +21,7 @@ from ._eft import (
     rowmin,
     rowsum,
     sum2,
+    normalized,
     sum_split,
     two_sum_err,
     workspace,
@@ -29,10 +30,24 @@ from ._lse_exact import logsumexp_cancelling
 from ._unshifted import below_ties, tie_rows
 from .floats import Format
 
-#: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``).
-with mpmath.workprec(200):
-    _C1000 = float(1000 * mpmath.log(2))
-    _C1000_LO = float(1000 * mpmath.log(2) - _C1000)
+#: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``),
+#: from a private mpmath context (the global one belongs to the caller).
+_MP = mpmath.MPContext()
+_MP.prec = 200
+_C1000 = float(1000 * _MP.log(2))
+_C1000_LO = float(1000 * _MP.log(2) - _C1000)
+
+#: Largest ``L / |m + L|`` that ``m + L`` may carry for a float64 target
+#: (m < 0). L = fl(log1p(hi) + lo/(1 + hi)) from a normalised pair is off by
+#: at most 2u L (log1p, 1 ulp) + u L (the addition) + 2**-60 L (the sum),
+#: u = 2**-53; as ulp(out) > u |out|, out = fl(m + L) is off by at most
+#: 0.5 + 3.01 L/|out| ulp: 3.51 where m >= 0 (out >= L), and at most
+#: 0.5 + 3.01 * 1.125 = 3.89 ulp below this ratio. Rows past it are
+#: recomputed by :mod:`stabkit._lse_exact`.
+CANCEL64 = 1.125
+#: The same for float32 and narrower targets: float64's 3.01 u L, amplified
+#: 2**12 times, is 3.01 * 2**-41 |out|, far below their half ulp (2**-25).
+CANCEL_NARROW = 2.0**12
 
 
 class Rows:
@@ -90,13 +105,15 @@ class Rows:
         if self._corr is None:
             e, r = self.e, self.r
             with np.errstate(invalid="ignore", over="ignore"):
-                corr = np.vecdot(e, r)
+                # einsum's own loop, not vecdot: vecdot goes through a
+                # threaded BLAS, ~12 ms a row of 16,384 on a busy machine
+                corr = np.einsum("ij,ij->i", e, r)
                 bad = np.isnan(corr)
                 if bad.any():
                     rb = r[bad]
                     rb[~np.isfinite(rb)] = 0.0
                     r[bad] = rb
-                    corr[bad] = np.vecdot(e[bad], rb)
+                    corr[bad] = np.einsum("ij,ij->i", e[bad], rb)
             self._corr = corr
         return self._corr
 
@@ -162,8 +179,15 @@ class Rows:
         if self._L is None:
             s_hi, s_lo = self.sums()
             with np.errstate(invalid="ignore", divide="ignore"):
-                # log1p(s_hi + s_lo) = log1p(s_hi) + s_lo / (1 + s_hi) + O(s_lo^2)
-                self._L = np.log1p(s_hi) + s_lo / (1.0 + s_hi) if self.exact else np.log1p(s_hi)
+                if self.exact:
+                    # log1p(h + l) = log1p(h) + l/(1 + h) - l**2/(2 (1 + h)**2) + ...
+                    # The sums and the residuals leave |l| up to 2**-12 h;
+                    # normalised, |l| <= u h (u = 2**-53), and the dropped
+                    # term is below u**2 h / 2 <= u**2 L (L >= h / (1 + h)).
+                    s_hi, s_lo = normalized(s_hi, s_lo)
+                    self._L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
+                else:
+                    self._L = np.log1p(s_hi)
         return self._L
 
     def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
@@ -218,7 +242,19 @@ class Rows:
                 lp += self.r
         if fixed is not None:
             lp[tied] = fixed
+        self._signed_zeros(lp)
         return self._patch(lp, 0.0, -np.inf)
+
+    def _signed_zeros(self, lp: np.ndarray) -> None:
+        """A log-probability is ``-log1p(s) <= 0``, and exactly 0 only in a
+        row whose other entries are all masked; ``s`` below half the least
+        subnormal (a winner 745 ahead) rounds it to 0, whose sign must then be
+        negative: ``log_softmax([0, -800])[0]`` is ``-3.6e-348``, -0.0."""
+        zero = (self.L == 0) & ~self.special
+        if zero.any():
+            alive = np.sum(self.x[zero] > -np.inf, axis=-1) > 1
+            rows = np.flatnonzero(zero)[alive]
+            lp[rows] = np.where(lp[rows] == 0, -0.0, lp[rows])
 
     def log_softmax_at(self, cols: np.ndarray) -> np.ndarray:
         """The log-softmax of one entry per row, column ``cols[i]`` of row i
@@ -229,6 +265,7 @@ class Rows:
                 lp = self.d[rows, cols] - self.L + self.r[rows, cols]
             else:
                 lp = below_ties(self.d[rows, cols][:, None], self.L)[:, 0]
+        self._signed_zeros(lp)
         if self.special.any():
             lp = np.where(self.special, self.log_softmax()[rows, cols], lp)
         return lp
@@ -237,10 +274,14 @@ class Rows:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = self.m + self.L
             # m + L cancels only when m < 0 and L ~ -m; the float64 error of L
-            # is then amplified by (|m| + L) / |m + L|. Rows amplified past what
-            # the target format can absorb are recomputed exactly.
-            amp = (np.abs(self.m) + self.L) / np.abs(out)
-        limit = 1.25 if fmt.name == "float64" else 2.0**12
+            # is then amplified by L / |m + L| (CANCEL64), or, for narrower
+            # targets, by at most (|m| + L) / |m + L| (CANCEL_NARROW). Rows
+            # amplified past what the target format can absorb are recomputed
+            # exactly. A NaN ratio (0/0: out = L = 0) is no cancellation.
+            if fmt.name == "float64":
+                amp, limit = self.L / np.abs(out), CANCEL64
+            else:
+                amp, limit = (np.abs(self.m) + self.L) / np.abs(out), CANCEL_NARROW
         redo = (self.m < 0) & ~self.special & (amp > limit)
         if redo.any():
             out[redo] = logsumexp_cancelling(self.x[redo].astype(np.float64), fmt)

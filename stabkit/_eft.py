@@ -28,6 +28,22 @@ def two_sum_err(a, b, s, out=None, scratch=None):
     return np.add(t, bb, out=t)
 
 
+def normalized(hi: np.ndarray, lo) -> tuple[np.ndarray, np.ndarray]:
+    """``(hi, lo)`` renormalised by TwoSum so that ``hi = fl(hi + lo)`` and
+    ``|lo| <= ulp(hi)/2``, the same value exactly (where ``hi + lo`` is
+    finite; elsewhere ``hi + lo`` and 0).
+
+    The compensated sums below leave ``lo`` as large as ~2**-12 of ``hi``;
+    a caller that takes ``log1p(hi) + lo/(1 + hi)`` drops ``-lo**2/2``, which
+    at that size is thousands of ulps (issue 13). Normalised, the dropped
+    term is below ``u**2 hi`` (u = 2**-53) and every first-order formula in
+    ``lo`` is exact to ~2**-106."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = hi + lo
+        err = two_sum_err(hi, lo, s)
+    return s, np.where(np.isfinite(s), err, 0.0)
+
+
 def _rowreduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
     """``ufunc.reduce`` along the rows of a 2-d array; short rows column by
     column (np.maximum and np.minimum propagate NaN, like np.max and np.min)."""
@@ -73,7 +89,7 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             lo += rowsum(two_sum_err(a1, a2, s))
             hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
         hi = hi[:, 0]
-    return hi, np.where(np.isfinite(hi), lo, 0.0)
+    return normalized(hi, np.where(np.isfinite(hi), lo, 0.0))
 
 
 def _extract_sums(t, sigma, q, rest):
@@ -84,13 +100,14 @@ def _extract_sums(t, sigma, q, rest):
     np.add(t, sigma, out=q)
     np.subtract(q, sigma, out=q)
     np.subtract(t, q, out=rest)
-    return np.sum(q, axis=-1), np.sum(rest, axis=-1)
+    # sum(q) is exact, but sum(rest) can be ~2**-12 of it: normalise the pair
+    return normalized(np.sum(q, axis=-1), np.sum(rest, axis=-1))
 
 
 def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row sums ``hi + lo`` of terms in [0, 1] (n > NARROW columns), accurate
-    to 2**-60 relative, in five passes; ``q`` and ``rest`` are scratch of
-    ``e``'s shape.
+    to 2**-60 relative, in five passes, as a normalised pair
+    (``|lo| <= ulp(hi)/2``); ``q`` and ``rest`` are scratch of ``e``'s shape.
 
     Rump, Ogita & Oishi's extraction ("Accurate floating-point summation
     part I", SIAM J. Sci. Comput. 31, 2008): with sigma a power of two above
@@ -102,7 +119,9 @@ def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarra
     the sum of the magnitudes (u = 2**-53; (log2(n) + 19) u for its blocks of
     128): below ``128 n**2 * 2**-106``, which is 2**-60 of any total above
     ``n**2 * 2**-39``. Rows below that (every term tiny) are summed again with
-    :func:`sum2`.
+    :func:`sum2`. Both sides of that cut-off are 2**-60 accurate, so it only
+    decides cost; a row just above it has ``lo`` up to ``n ulp(sigma)/2``,
+    2**-12 of ``hi``, which :func:`normalized` folds back.
     """
     n = e.shape[-1]
     hi, lo = _extract_sums(e, float(2.0 ** (n.bit_length() + 1)), q, rest)

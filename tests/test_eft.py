@@ -100,3 +100,22 @@ def test_workspace_too_large_to_keep_is_not_kept():
     assert big[0].shape == (1, _eft.KEEP_BYTES // 8 + 1)
     assert _eft.workspace(1, _eft.KEEP_BYTES // 8 + 1, 1) is not big
     assert _eft.workspace(2, 3, 1) is small  # the kept one was not replaced
+
+
+@pytest.mark.parametrize("n", [17, 150, 10_000])
+def test_sum_split_returns_a_normalised_pair(n):
+    # equal terms just above the n**2 2**-39 floor: the rests all round one
+    # way and summed reached 2**-12 of hi, which log1p(hi) + lo/(1+hi) could
+    # not absorb (issue 13); normalised, |lo| <= ulp(hi)/2, same value
+    grid = 2.0 ** (n.bit_length() + 1 - 52)  # ulp(sigma): the extraction's grid
+    base = (np.floor(n * 2.0**-39 * 1.02 / grid) + 0.375) * grid  # rest 0.375 grid each
+    e = np.full((3, n), base)
+    e[1] += 8 * grid
+    e[2, ::2] += 0.25 * grid
+    q, rest = np.empty_like(e), np.empty_like(e)
+    hi, lo = _eft.sum_split(e, q, rest)
+    assert np.all(np.abs(lo) <= np.spacing(hi) / 2)
+    exact = _exact_row_sums(e)
+    assert _rel_err(hi, lo, exact, exact) <= 2.0**-60
+    h2, l2 = _eft.sum_split_scaled(e, q, rest, nonneg=True)
+    assert np.all(np.abs(l2) <= np.spacing(h2) / 2)
