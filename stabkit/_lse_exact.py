@@ -1,18 +1,18 @@
 """Exact fallbacks for the logsumexp rows that cancel: ``m + log1p(s)`` with
 a negative maximum about the size of the log term, where float64's error in
-the log term is amplified. In turn: 80-bit extended precision, mpmath for a
-few rows, double-double (:mod:`stabkit._dd`), and mpmath for the rows that
+the log term is amplified. In turn: 80-bit extended precision, MPFR for a
+few rows, double-double (:mod:`stabkit._dd`), and MPFR (gmpy2) for the rows that
 even double-double cannot settle.
 """
 
 from __future__ import annotations
 
-import mpmath
+import gmpy2
 import numpy as np
 
 from . import _dd
 from ._eft import rowsum, sum2
-from .floats import Format, round_to_format
+from .floats import Format
 
 #: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
 #: is one; elsewhere (longdouble == double) the extended step is skipped.
@@ -22,7 +22,7 @@ EXTENDED = np.finfo(np.longdouble).nmant >= 63
 #: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
 EXTENDED_AMP = 32.0
 #: Up to this many entries in all, the rows left after the extended step go
-#: to mpmath directly rather than through double-double.
+#: to MPFR directly rather than through double-double.
 MP_DIRECT = 64
 
 
@@ -53,12 +53,12 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
 
     First in 80-bit extended precision where the platform has it
     (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
-    32. A few rows left (``MP_DIRECT`` entries) go to mpmath; more, to
+    32. A few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
     double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
     and the log carried to ~2**-100, an absolute error below
     ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
     below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
-    is ~1e-17) go on to mpmath.
+    is ~1e-17) go on to MPFR (:func:`_logsumexp_mp`).
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
@@ -68,8 +68,8 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
         todo = ~ok
     if todo.any():
         left = rows[todo]
-        # double-double costs ~0.6 ms of NumPy calls whatever the size, mpmath
-        # ~7 us per entry: a handful of entries go straight to mpmath
+        # double-double costs ~0.6 ms of NumPy calls whatever the size, MPFR
+        # ~2-6 us per entry: a handful of entries go straight to MPFR
         out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
     return out
 
@@ -92,19 +92,41 @@ def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
     return out
 
 
-def _logsumexp_mp(row: np.ndarray) -> float:
-    """log(sum(exp(row))) of one finite-max row, rounded to float64 from mpmath.
+#: Working precision (bits) at which :func:`_logsumexp_mp` starts; it doubles
+#: until the result settles, up to ``MP_CAP``.
+MP_START = 192
+#: Precision past which a row is not refined further. Its error bound is then
+#: below 2**(4 + log2 n - MP_CAP), far below the least subnormal 2**-1074:
+#: the result is 0 to within a fraction of that subnormal, and only the sign
+#: of that zero can be unknown (the exact value is never 0: by
+#: Lindemann-Weierstrass, a sum of exp of distinct floats is 1 only for the
+#: row [0, -inf, ...], which does not cancel).
+MP_CAP = 1 << 13
 
-    The sum of positive terms at precision p has relative error below
-    ``n * 2**(4-p)``, so ``log`` of it is off by at most ``2**(8 + log2 n - p)``
-    absolute; precision doubles until that is below 2**-64 of the result.
+
+def _logsumexp_mp(row: np.ndarray) -> float:
+    """log(sum(exp(row))) of one finite-max row, to float64 through MPFR
+    (gmpy2), in a fresh context of its own: thread-safe, whatever the caller
+    has done to mpmath's or gmpy2's global state.
+
+    At precision p every exp, the exact-then-rounded sum (``fsum``) and the
+    log are correctly rounded, so the sum is off by at most ``2**(1-p)``
+    relative and the result by at most ``err = 2**(2-p) + 2**-p |val|``
+    absolute. Settled when ``err <= 2**-62 |val|`` (then the float64 result is
+    within 0.51 ulp), or when ``err <= 2**-1080`` with ``|val| > err`` (a
+    result in the subnormal range, or 0 of a known sign); else the precision
+    doubles, to ``MP_CAP``. ``val == 0`` (the sum rounded to 1) is never
+    taken as settled: the exact value is not 0.
     """
-    vals = [float(v) for v in row if v != -np.inf]
-    slack = 8 + len(vals).bit_length()
-    prec = 160
+    vals = [float(v) for v in row[row > -np.inf]]
+    prec = MP_START
     while True:
-        with mpmath.workprec(prec):
-            val = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in vals))
-            if val == 0 or prec >= 8192 or mpmath.mag(val) - 64 > slack - prec:
-                return round_to_format(val, "float64")
+        # a fresh context: default flags, no traps, round to nearest
+        with gmpy2.context(precision=prec):
+            val = gmpy2.log(gmpy2.fsum([gmpy2.exp(v) for v in vals]))
+            err = gmpy2.mul_2exp(gmpy2.mpfr(1), 2 - prec) + gmpy2.mul_2exp(abs(val), -prec)
+            settled = err <= gmpy2.mul_2exp(abs(val), -62) or (err <= gmpy2.mul_2exp(gmpy2.mpfr(1), -1080) and abs(val) > err)
+            if settled or prec >= MP_CAP:
+                # mpfr_get_d: one correct rounding, subnormals included
+                return float(val)
         prec *= 2
