@@ -35,9 +35,18 @@ Edge contract, common to the row-wise functions (checked by the tests):
   softmax and log-softmax NaN (the limit depends on how they grow), logsumexp
   +inf;
 * an empty row: logsumexp -inf (the log of an empty sum), softmax empty.
+
+Every function here is silent and correct under any caller's NumPy error
+state (``np.seterr(all="raise")`` included) and warning filters: it runs under
+its own ``np.errstate(all="ignore")`` and handles every edge explicitly.
+Inputs in either byte order are accepted (``>f8`` too); the result is in
+native byte order. A zero result carries the sign of the exact value
+(``log_softmax([0, -800])[0]`` is -0.0; a zero loss is +0.0).
 """
 
 from __future__ import annotations
+
+import functools
 
 import mpmath
 import numpy as np
@@ -53,8 +62,9 @@ from ._common import (
     targets_in,
     xmul,
 )
-from ._eft import NARROW, rowsum, sum2, sum_split_scaled, two_sum_err, workspace
+from ._eft import NARROW, two_sum_err, workspace
 from ._unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
+from ._xent import crossentropy_rows
 from .floats import Format, round_float64
 
 __all__ = [
@@ -82,6 +92,20 @@ ELEMENTWISE_BLOCK = 1 << 15
 #: Narrow rows are reduced column by column (see ``_accrows``), one NumPy call
 #: per column and step, so their blocks must be long to pay for the calls.
 NARROW_BLOCK_ROWS = 1 << 14
+
+
+def _silent(fn):
+    """Run a public function under ``np.errstate(all="ignore")``: its edges are
+    handled explicitly, so no caller's error state (``all="raise"``) or
+    warning filter may turn an intermediate overflow into an exception or a
+    RuntimeWarning. (np.errstate is thread- and context-local.)"""
+
+    @functools.wraps(fn)
+    def quiet(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet
 
 
 def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
@@ -180,9 +204,11 @@ def _softplus64(x, to32: bool = False):
     return y
 
 
-with mpmath.workprec(200):
-    _LN2_HI = float(mpmath.log(2))
-    _LN2_LO = float(mpmath.log(2) - _LN2_HI)
+# ln 2 from a private mpmath context: the global one belongs to the caller
+_MP = mpmath.MPContext()
+_MP.prec = 200
+_LN2_HI = float(_MP.log(2))
+_LN2_LO = float(_MP.log(2) - _LN2_HI)
 
 
 def _softplus_near_zero(x, to32: bool):
@@ -217,6 +243,7 @@ def _neg_softplus_neg64(x, to32: bool = False):
     return np.negative(t, out=t)
 
 
+@_silent
 def sigmoid(x):
     """Logistic function ``1 / (1 + exp(-x))``.
 
@@ -228,6 +255,7 @@ def sigmoid(x):
     return _elementwise(lambda b: _sigmoid64(b, narrower), x)
 
 
+@_silent
 def log_sigmoid(x):
     """``log(sigmoid(x)) = -softplus(-x)``.
 
@@ -238,6 +266,7 @@ def log_sigmoid(x):
     return _elementwise(lambda b: _neg_softplus_neg64(b, to32), x)
 
 
+@_silent
 def softplus(x):
     """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``.
 
@@ -288,6 +317,7 @@ def _class_shape(x, axis):
     return a, fmt, last_axis(a, axis).shape
 
 
+@_silent
 def softmax(x, axis=-1):
     """``exp(x_i) / sum_j exp(x_j)`` on rows where no exp can overflow (or
     underflow into the subnormals for float64 results), else
@@ -330,6 +360,7 @@ def _log_softmax_narrow(r: np.ndarray, dst: np.ndarray | None = None) -> np.ndar
     return lp
 
 
+@_silent
 def log_softmax(x, axis=-1):
     """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
     exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
@@ -345,6 +376,7 @@ def log_softmax(x, axis=-1):
     return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, dst), keep32=True)
 
 
+@_silent
 def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
@@ -373,9 +405,11 @@ def _bce64(y, p, from_logits):
     with np.errstate(invalid="ignore", divide="ignore"):
         if from_logits:
             return xmul(y, _softplus64(-p)) + xmul(1.0 - y, _softplus64(p))
-        return -(xmul(y, np.log(p)) + xmul(1.0 - y, np.log1p(-p)))
+        # 0 - (...): both logs are <= 0, so an exact 0 (p = y = 0 or 1) is +0.0
+        return 0.0 - (xmul(y, np.log(p)) + xmul(1.0 - y, np.log1p(-p)))
 
 
+@_silent
 def binary_crossentropy(y_true, y_pred, from_logits=False):
     """Elementwise binary cross-entropy; ``y_true`` is first rounded to the
     format of ``y_pred``.
@@ -399,6 +433,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     return out.reshape(p.shape)
 
 
+@_silent
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-row ``-log p[y]``.
 
@@ -417,11 +452,14 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if not from_logits:
         # only the labelled probabilities are read, then converted
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _finish(-np.log(take_label(pl, y).astype(np.float64)), fmt)
+            return _finish(0.0 - np.log(take_label(pl, y).astype(np.float64)), fmt)
     labels = y.reshape(-1)
-    return _rowwise(p, fmt, axis, lambda r, blk, _: -_rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
+    # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
+    # loss of an exact 0 (a single class) is +0.0, never -0.0
+    return _rowwise(p, fmt, axis, lambda r, blk, _: 0.0 - _rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
 
 
+@_silent
 def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-row ``-sum_i y_i log p_i`` with soft or one-hot labels (rounded to
     the format of ``y_pred``).
@@ -430,7 +468,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     ``log p`` as given. Zero labels contribute 0 even at masked (``-inf``)
     logits. For non-negative labels every term is >= 0; for float64 the row
     sum is compensated (extraction, or TwoSum on narrow rows). Shapes must
-    match (ValueError).
+    match (ValueError). Rows whose log-softmax overflows at a finite logit
+    (``[1.8e308, -1.8e308, 0]``) are summed scaled: a finite loss stays
+    finite. A zero loss is +0.0.
     """
     p, fmt = as_input(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
@@ -451,23 +491,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
                 logp = _rows(r, fmt).log_softmax()
             else:
                 logp = _log_softmax_narrow(r)
-            # the sum of y_i log p_i, negated once per row
-            if not exact:
-                # one fused pass; float64 for a narrower target: 2**-40 at worst
-                out = -np.vecdot(yb, logp)
-                terms = logp
-            else:
-                terms = np.multiply(yb, logp, out=logp)
-                S1, S2 = workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]
-                n_rows = r.shape[0]
-                hi, lo = sum_split_scaled(terms, S1[:n_rows], S2[:n_rows]) if r.shape[-1] > NARROW else sum2(terms)
-                out = -(hi + lo)
-            redo = np.isnan(out)
-            if redo.any():
-                # 0 * log 0 = 0: a zero label counts 0, even at a masked class
-                # (NaN logits still poison their row through the other labels)
-                t = np.where(np.asarray(yb[redo]) == 0, 0.0, terms[redo] if exact else yb[redo] * terms[redo])
-                out[redo] = -np.add(*sum2(t)) if exact else -rowsum(t)
-        return out
+            scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
+            return crossentropy_rows(yb, logp, exact, scratch, r if exact and from_logits else None)
 
     return _rowwise(p, fmt, axis, rows, reduce=True, keep32=True)
