@@ -3,19 +3,13 @@ measured in ulps against correctly rounded mpmath references.
 
 The top-level functions are the accurate tier (:mod:`stabkit.accurate`);
 :mod:`stabkit.naive` and :mod:`stabkit.stable` hold the same names.
+
+They are loaded on first use (PEP 562), so that ``import stabkit`` and the
+command line's ``--help`` stay fast: ``from stabkit import softmax`` and
+``stabkit.softmax`` work as usual.
 """
 
-from .accurate import (
-    binary_crossentropy,
-    categorical_crossentropy,
-    log_sigmoid,
-    log_softmax,
-    logsumexp,
-    sigmoid,
-    softmax,
-    softplus,
-    sparse_categorical_crossentropy,
-)
+import importlib
 
 __version__ = "0.1.0"
 
@@ -31,3 +25,21 @@ __all__ = [
     "categorical_crossentropy",
     "__version__",
 ]
+
+_TIERS = ("naive", "stable", "accurate")
+
+
+def __getattr__(name: str):
+    """An accurate-tier function, or a tier module, imported on first use."""
+    if name in __all__:
+        value = getattr(importlib.import_module(".accurate", __name__), name)
+    elif name in _TIERS:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | set(_TIERS))

@@ -1,8 +1,11 @@
 """Floating-point formats, correct rounding and error metrics.
 
-Every format is described by one :class:`Format` record built from NumPy's or
-ml_dtypes' ``finfo``, so nothing about the bit layouts is hand-rolled. The
-error metrics follow the conventions of libm testing and of Herbie:
+Every format is described by one :class:`Format` record: precision, exponent
+range and largest value, written out here so that importing stabkit loads
+neither ml_dtypes (over half a second) nor mpmath; a test checks every number
+against NumPy's or ml_dtypes' ``finfo``. ``Format.dtype`` imports ml_dtypes the
+first time a bfloat16 or float8 dtype is needed. The error metrics follow the
+conventions of libm testing and of Herbie:
 
 * ulp error ``|y - exact| / ulp(exact)``, where ``exact`` is the
   high-precision value (0.5 means correctly rounded);
@@ -15,11 +18,14 @@ error metrics follow the conventions of libm testing and of Herbie:
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import ml_dtypes
-import mpmath
 import numpy as np
+
+if TYPE_CHECKING:
+    import mpmath
 
 __all__ = [
     "Format",
@@ -46,7 +52,6 @@ class Format:
     (implicit bit included), normal exponents ``emin..emax``."""
 
     name: str
-    dtype: np.dtype
     precision: int
     emin: int
     emax: int
@@ -57,6 +62,16 @@ class Format:
     has_inf: bool
 
     @property
+    def dtype(self) -> np.dtype:
+        """The NumPy dtype (ml_dtypes' for bfloat16 and float8, imported here)."""
+        dt = _DTYPES.get(self.name)
+        if dt is None:
+            import ml_dtypes
+
+            dt = _DTYPES[self.name] = np.dtype(getattr(ml_dtypes, self.name))
+        return dt
+
+    @property
     def unsigned_view(self) -> np.dtype:
         return np.dtype(f"u{self.width // 8}")
 
@@ -64,33 +79,26 @@ class Format:
         return f"Format({self.name}: p={self.precision}, emin={self.emin}, emax={self.emax})"
 
 
-def _make(name: str, dtype) -> Format:
-    dtype = np.dtype(dtype)
-    fi = ml_dtypes.finfo(dtype)
-    precision = int(fi.nmant) + 1
-    emin = int(fi.minexp)
-    has_inf = bool(np.isinf(np.array(np.inf).astype(dtype)))
-    return Format(
-        name=name,
-        dtype=dtype,
-        precision=precision,
-        emin=emin,
-        emax=int(fi.maxexp) - 1,
-        max=float(fi.max),
-        smallest_normal=float(fi.smallest_normal),
-        smallest_subnormal=math.ldexp(1.0, emin - precision + 1),
-        width=dtype.itemsize * 8,
-        has_inf=has_inf,
-    )
+#: dtypes resolved so far; ml_dtypes' are added by ``Format.dtype`` on first use
+_DTYPES: dict[str, np.dtype] = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
+
+
+def _make(name: str, precision: int, emin: int, emax: int, width: int, has_inf: bool = True) -> Format:
+    """A format from its layout. The largest value has an all-ones significand,
+    but without inf (float8_e4m3fn) that pattern is NaN: one ulp lower."""
+    top = (1 << precision) - (1 if has_inf else 2)
+    return Format(name, precision, emin, emax, max=math.ldexp(top, emax - precision + 1),
+                  smallest_normal=math.ldexp(1.0, emin), smallest_subnormal=math.ldexp(1.0, emin - precision + 1),
+                  width=width, has_inf=has_inf)
 
 
 FORMATS: dict[str, Format] = {
-    "float16": _make("float16", np.float16),
-    "bfloat16": _make("bfloat16", ml_dtypes.bfloat16),
-    "float32": _make("float32", np.float32),
-    "float64": _make("float64", np.float64),
-    "float8_e4m3fn": _make("float8_e4m3fn", ml_dtypes.float8_e4m3fn),
-    "float8_e5m2": _make("float8_e5m2", ml_dtypes.float8_e5m2),
+    "float16": _make("float16", 11, -14, 15, 16),
+    "bfloat16": _make("bfloat16", 8, -126, 127, 16),
+    "float32": _make("float32", 24, -126, 127, 32),
+    "float64": _make("float64", 53, -1022, 1023, 64),
+    "float8_e4m3fn": _make("float8_e4m3fn", 4, -6, 8, 8, has_inf=False),
+    "float8_e5m2": _make("float8_e5m2", 3, -14, 15, 8),
 }
 
 #: The formats the function library computes in (inputs and outputs).
@@ -106,6 +114,9 @@ def get_format(fmt: str | Format | np.dtype | type) -> Format:
             return FORMATS[fmt]
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     dt = np.dtype(fmt)
+    f = FORMATS.get(dt.name)
+    if f is not None and f.dtype == dt:  # by name first: no ml_dtypes for NumPy's dtypes
+        return f
     for f in FORMATS.values():
         if f.dtype == dt:
             return f
@@ -129,7 +140,9 @@ def ulp(x, fmt) -> np.ndarray | float:
     Accepts floats, arrays (read as float64) and mpmath numbers.
     """
     f = get_format(fmt)
-    if isinstance(x, mpmath.mpf):
+    if _is_mpf(x):
+        import mpmath
+
         if not mpmath.isfinite(x):
             return math.inf if mpmath.isinf(x) else math.nan
         e = _mpf_exponent(x) if x != 0 else f.emin
@@ -141,6 +154,13 @@ def ulp(x, fmt) -> np.ndarray | float:
     out = np.ldexp(1.0, e - f.precision + 1)
     out = np.where(np.isfinite(a), out, a)  # inf -> inf, nan -> nan
     return out if out.ndim else float(out)
+
+
+def _is_mpf(x) -> bool:
+    """Whether ``x`` is an mpmath number, without importing mpmath: while
+    nothing has imported it, nothing can be one."""
+    mp = sys.modules.get("mpmath")
+    return mp is not None and isinstance(x, mp.mpf)
 
 
 def _mpf_exponent(x: mpmath.mpf) -> int:
@@ -201,6 +221,8 @@ def split_exact(v: mpmath.mpf) -> tuple[float, float]:
     """Represent a high-precision value as a float64 pair ``hi + lo``:
     ``hi`` is ``v`` correctly rounded to float64 and ``lo`` the rounded
     remainder, enough to measure errors of float64 results to ~2**-100."""
+    import mpmath
+
     hi = round_to_format(v, "float64")
     if not math.isfinite(hi):
         return hi, 0.0
@@ -273,6 +295,8 @@ def round_to_format(v, fmt) -> float:
     formats without inf). Returns a Python float holding the format's value
     exactly (every format here fits in float64).
     """
+    import mpmath
+
     f = get_format(fmt)
     x = _exact_mpf(v)
     if x == 0 and isinstance(v, (float, np.floating)):
@@ -317,6 +341,8 @@ def _exact_mpf(v) -> mpmath.mpf:
     """``v`` as an mpf without rounding. ``mpf(v)`` rounds to the global
     precision (a caller's ``mp.dps = 5`` would round 0.1 to 17 bits), so
     floats and integers are converted through mpmath's exact constructors."""
+    import mpmath
+
     if isinstance(v, mpmath.mpf):
         return v
     if isinstance(v, (int, np.integer)):

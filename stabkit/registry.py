@@ -8,15 +8,19 @@ stable tier is known to break).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from . import accurate, naive, stable
 
 __all__ = ["Regime", "Primitive", "PRIMITIVES", "TIERS", "get", "names"]
 
 TIERS = ("naive", "stable", "accurate")
-_MODULES = {"naive": naive, "stable": stable, "accurate": accurate}
+
+
+def _module(tier: str):
+    """The module of one tier, imported when a function of it is first needed
+    (the records themselves are static: ``stabkit list`` needs no tier)."""
+    return importlib.import_module(f"{__package__}.{tier}")
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,12 @@ class Primitive:
 
     @property
     def tiers(self) -> dict[str, Callable]:
-        return {t: getattr(_MODULES[t], self.name) for t in TIERS}
+        return {t: getattr(_module(t), self.name) for t in TIERS}
 
     def tier(self, name: str) -> Callable:
         if name not in TIERS:
             raise ValueError(f"unknown tier {name!r}; known: {', '.join(TIERS)}")
-        return getattr(_MODULES[name], self.name)
+        return getattr(_module(name), self.name)
 
     @property
     def reference(self) -> str:
