@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
 from . import registry
+from ._cliutil import plain_table, rich_table
 from .floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 
 __all__ = ["app", "fail", "UsageFailure"]
@@ -51,7 +52,8 @@ class _OneLineGroup(TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except TyperException as e:  # usage errors, bad parameters, UsageFailure
-            typer.echo(f"error: {_with_value(e)}", err=True)
+            # (empty for `stabkit` alone: typer has printed the help already)
+            typer.echo(f"error: {_with_value(e) or 'Missing command.'}", err=True)
             sys.exit(e.exit_code)
         except (Abort, KeyboardInterrupt):
             typer.echo("error: interrupted", err=True)
@@ -78,6 +80,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"stabkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print one error line and exit (2 = usage error, 1 = failure)."""
     if code == 2:
@@ -89,11 +108,32 @@ def fail(message: str, code: int = 1) -> None:
 # ------------------------------------------------------------------ list
 
 
+def _native_step() -> tuple[str, str]:
+    """The trainer's step: ``("C", "")``, ``("NumPy", why)``, or
+    ``("unknown", why)`` where :mod:`stabkit.nn._native` cannot say."""
+    try:
+        from .nn import _native
+    except Exception as e:  # noqa: BLE001 - a line of `list`, never its failure
+        return "unknown", f"stabkit.nn cannot be imported ({type(e).__name__}: {e})"
+    status = getattr(_native, "status", None)
+    if status is None:
+        return "unknown", "this version of stabkit.nn._native has no status()"
+    try:
+        step, why = status()
+    except Exception as e:  # noqa: BLE001
+        return "unknown", f"{type(e).__name__}: {e}"
+    return str(step), str(why or "")
+
+
 @app.command("list")
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
-    """List the functions, their tiers and the formats they run in."""
+    """List the functions, their tiers and the formats they run in.
+
+    On a terminal: tables that never cut a name. Through a pipe: plain
+    aligned columns, the name first (`stabkit list | awk '{print $1}'`).
+    """
     funcs = [
         {"name": p.name, "kind": p.kind, "args": list(p.args), "formula": p.formula,
          "tiers": {t: p.identities[t] for t in registry.TIERS}}
@@ -104,23 +144,27 @@ def list_cmd(
     if as_json:
         typer.echo(json.dumps({"functions": funcs, "formats": fmts, "tiers": list(registry.TIERS)}, indent=2))
         return
+    tables = [
+        ("functions (every tier: naive, stable, accurate)",
+         ["function", "arguments", "formula", "accurate tier"],
+         [[f["name"], ", ".join(f["args"]), f["formula"], f["tiers"]["accurate"]] for f in funcs]),
+        ("formats",
+         ["format", "precision (bits)", "emin", "emax", "max", "functions run in it"],
+         [[f["name"], str(f["precision"]), str(f["emin"]), str(f["emax"]), f"{f['max']:.6g}",
+           "yes" if f["arithmetic"] else "reports only"] for f in fmts]),
+    ]
+    step, why = _native_step()
+    native = f"trainer step: {step}" + (f" ({why})" if why else "")
+    if not sys.stdout.isatty():
+        typer.echo("\n\n".join(plain_table(header, rows) for _, header, rows in tables) + "\n\n" + native)
+        return
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
     console = Console()
-    t = Table(title="functions (every tier: naive, stable, accurate)")
-    for col in ("function", "arguments", "formula", "accurate tier"):
-        t.add_column(col)
-    for f in funcs:
-        t.add_row(f["name"], ", ".join(f["args"]), f["formula"], f["tiers"]["accurate"])
-    console.print(t)
-    t = Table(title="formats")
-    for col in ("format", "precision (bits)", "emin", "emax", "max", "functions run in it"):
-        t.add_column(col)
-    for f in fmts:
-        t.add_row(f["name"], str(f["precision"]), str(f["emin"]), str(f["emax"]), f"{f['max']:.6g}",
-                  "yes" if f["arithmetic"] else "reports only")
-    console.print(t)
+    for title, header, rows in tables:
+        rich_table(console, title, header, rows)
+    console.print(Text(native))
 
 
 # ------------------------------------------------------------------ eval

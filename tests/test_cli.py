@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +106,80 @@ def test_console_script_and_shim_from_a_subprocess():
     assert r.returncode == 2 and r.stderr.strip() == "error: 'x' is not a number"
     r = subprocess.run([sys.executable, "-m", "stabkit", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "eval" in r.stdout and "list" in r.stdout
+
+
+# ------------------------------------------------------------ issue 12: list at any width
+
+NAMES = ["sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp", "binary_crossentropy",
+         "sparse_categorical_crossentropy", "categorical_crossentropy"]
+FORMAT_NAMES = ["float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2"]
+
+
+def _first_words(text: str) -> list[str]:
+    """What `awk '{print $1}'` prints."""
+    return [line.split()[0] for line in text.splitlines() if line.split()]
+
+
+@pytest.mark.parametrize("columns", ["40", "80"])
+def test_list_without_a_terminal_is_plain_columns(columns):
+    r = CliRunner().invoke(app, ["list"], env={"COLUMNS": columns})
+    assert r.exit_code == 0, r.output
+    words = _first_words(r.stdout)
+    assert words[: len(NAMES) + 1] == ["function", *NAMES]
+    assert words[words.index("format") + 1 : words.index("format") + 7] == FORMAT_NAMES
+    assert not any(ch in r.stdout for ch in "│┃…\x1b")  # no box drawing, ellipsis or colour
+    assert any(line.startswith("trainer step: ") for line in r.stdout.splitlines())
+
+
+def test_list_through_a_pipe_in_a_subprocess():
+    env = {**os.environ, "COLUMNS": "40"}
+    r = subprocess.run([sys.executable, "-m", "stabkit", "list"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0 and r.stderr == ""
+    assert _first_words(r.stdout)[1 : len(NAMES) + 1] == NAMES
+    row = next(line for line in r.stdout.splitlines() if line.startswith("sparse_categorical_crossentropy "))
+    assert "-log softmax(z)[y]" in row  # cells are text, not rich markup
+
+
+def _run_in_a_terminal(args: list[str], columns: int) -> str:
+    """stdout of ``python -m stabkit ARGS`` on a pseudo-terminal COLUMNS wide."""
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "stabkit", *args], stdout=slave, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert p.wait(timeout=120) == 0
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("columns", [40, 80])
+def test_list_on_a_narrow_terminal_never_cuts_a_name(columns):
+    out = _run_in_a_terminal(["list"], columns)
+    words = set(re.findall(r"[A-Za-z0-9_]+", out))
+    assert set(NAMES) <= words and set(FORMAT_NAMES) <= words
+    assert "…" not in out
+    assert all(len(line) <= columns for line in out.splitlines())
+    assert "trainer step: " in out
+
+
+def test_list_reports_the_trainers_step(monkeypatch):
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    r = CliRunner().invoke(app, ["list"])
+    assert r.stdout.rstrip().splitlines()[-1] == "trainer step: NumPy (STABKIT_NATIVE=0)"
+    r = CliRunner().invoke(app, ["list", "--json"])
+    assert "trainer" not in r.stdout  # --json unchanged
+
+
+def test_bare_command_prints_help_and_one_error_line():
+    r = subprocess.run([sys.executable, "-m", "stabkit"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "list" in r.stdout
+    assert r.stderr == "error: Missing command.\n"
