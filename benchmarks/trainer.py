@@ -31,7 +31,18 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stabkit.nn import Adam, Dense, Sequential, SparseCategoricalCrossentropy  # noqa: E402
-from stabkit.nn.data import DataError, default_mnist_dir, load_mnist  # noqa: E402
+from stabkit.nn.data import DataError, has_split, mnist_env_dir, read_mnist  # noqa: E402
+from stabkit.nn.download import cache_dir  # noqa: E402
+
+
+def mnist_folder(data_dir: Path | None) -> Path:
+    """``--data-dir``, else ``$STABKIT_MNIST_DIR``, else the first of the
+    download cache and ``../shared/data/mnist`` (a development checkout's
+    copy) that holds the test set; nothing is downloaded."""
+    if data_dir is not None or mnist_env_dir() is not None:
+        return data_dir or mnist_env_dir()
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    return next((d for d in (cache_dir(), shared) if has_split(d, "test")), cache_dir())
 
 HIDDEN = (25, 15)
 
@@ -201,7 +212,7 @@ def main(argv=None):
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (epoch 1 is excluded from the timing)")
     try:
-        X, y = load_mnist(args.data_dir or default_mnist_dir())
+        X, y = read_mnist(mnist_folder(args.data_dir), split="test")
     except DataError as e:
         print(f"skipped: MNIST not available ({e})", file=sys.stderr)
         return 0

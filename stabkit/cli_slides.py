@@ -40,8 +40,9 @@ def slides(
     quick: Annotated[bool, typer.Option("--quick", help="Small data (2,000 MNIST images) and 3 epochs: seconds, for tests.")] = False,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Folder with the MNIST t10k IDX files; default ../shared/data/mnist (or $STABKIT_MNIST_DIR), "
-                          "else scikit-learn's 8x8 digits."),
+        typer.Option(help="Folder with the MNIST t10k IDX files; default $STABKIT_MNIST_DIR, else the download cache "
+                          "(~/.cache/stabkit/mnist; filled by `stabkit train --dataset mnist`), else scikit-learn's "
+                          "8x8 digits."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status lines on stderr.")] = False,
 ) -> None:

@@ -103,20 +103,26 @@ def _check_out(out: Path) -> None:
 _fail = failure
 
 
-def _load(dataset: Dataset, data_dir: Optional[Path], seed: int):
-    """``(x_train, y_train, x_test, y_test, description)``."""
+def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = False):
+    """``(x_train, y_train, x_test, y_test, description)``. MNIST comes from
+    ``data_dir``, else ``$STABKIT_MNIST_DIR``, else the download cache
+    (missing files downloaded, progress on stderr unless ``quiet``)."""
     from .nn import data
+    from .nn.download import fetch_mnist
 
     if dataset is Dataset.digits:
         X, y = data.load_digits()
         Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_size=0.2, seed=seed)
         return Xtr, ytr, Xte, yte, "digits (scikit-learn 8x8), seeded 80/20 split"
-    folder = data_dir if data_dir is not None else data.default_mnist_dir()
-    X, y = data.load_mnist(folder, split="test")
+    folder = data_dir if data_dir is not None else data.mnist_env_dir()
+    if folder is None:
+        folder = fetch_mnist(quiet=quiet)
+    X, y = data.read_mnist(folder, split="test")
     if data.has_split(folder, "train"):
-        Xtr, ytr = data.load_mnist(folder, split="train")
+        Xtr, ytr = data.read_mnist(folder, split="train")
         return Xtr, ytr, X, y, f"MNIST train/t10k from {folder}"
-    return X[:8000], y[:8000], X[8000:], y[8000:], f"MNIST t10k from {folder}: first 8,000 train, last 2,000 test"
+    return X[:8000], y[:8000], X[8000:], y[8000:], \
+        f"MNIST t10k from {folder} (no train-* files there): first 8,000 train, last 2,000 test"
 
 
 def _finite(v):
@@ -167,7 +173,10 @@ def _plot(runs: dict, path: Path) -> None:
 def train(
     dataset: Annotated[Dataset, typer.Option(help="Data set: scikit-learn's 8x8 digits (no download) or MNIST IDX files.")] = Dataset.digits,
     data_dir: Annotated[
-        Optional[Path], typer.Option(help="Folder with MNIST IDX files (gzipped or not); default ../shared/data/mnist or $STABKIT_MNIST_DIR.")
+        Optional[Path],
+        typer.Option(help="Folder with MNIST IDX files (gzipped or not; train-* and t10k-*, or t10k-* alone for an "
+                          "8,000/2,000 split of the test set); default $STABKIT_MNIST_DIR, else the full MNIST "
+                          "downloaded once into ~/.cache/stabkit/mnist ($STABKIT_DATA_DIR/mnist)."),
     ] = None,
     hidden: Annotated[str, typer.Option(help="Hidden ReLU layer sizes, comma separated.")] = "25,15",
     loss: Annotated[
@@ -191,12 +200,14 @@ def train(
     on_nonfinite: Annotated[
         OnNonfinite, typer.Option(help="At a NaN or inf loss or gradient: stop with a message, or continue and count.")
     ] = OnNonfinite.stop,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress; only the summary.")] = False,
 ) -> None:
     """Train the lecture's network (Dense 25 relu, 15 relu, 10) and report test accuracy.
 
     Each step runs in stabkit's C extension where it applies (from logits,
     float32 or float64) and in NumPy otherwise; the summary says which.
-    STABKIT_NATIVE=0 forces the NumPy step.
+    STABKIT_NATIVE=0 forces the NumPy step. Progress goes to stdout: a bar
+    per epoch on a terminal, one line per epoch elsewhere, none with --quiet.
     """
     from .nn import NNError, NonFiniteError, Sequential, SparseCategoricalCrossentropy
     from .nn.layers import Dense
@@ -227,13 +238,13 @@ def train(
         opt = Adam(learning_rate=lr) if optimizer is OptimizerName.adam else SGD(learning_rate=lr)
         model.compile(optimizer=opt, loss=SparseCategoricalCrossentropy(from_logits=from_logits, tier=tier.value), metrics=["accuracy"], dtype=dtype.value)
         model.build(Xtr.shape[1], seed=seed)  # identical initial weights for every run
-        if not as_json:
+        if not (as_json or quiet):
             typer.echo(f"== {kind.value}: {model!r}, {model.loss!r}, {dtype.value}")
         run = {"status": "ok", "message": None, "stopped_epoch": None, "stopped_step": None}
         try:
             history = model.fit(
                 Xtr, ytr, epochs=epochs, batch_size=batch_size, validation_data=(Xte, yte), seed=seed,
-                verbose=0 if as_json else (1 if sys.stdout.isatty() else 2), on_nonfinite="raise" if on_nonfinite is OnNonfinite.stop else "continue",
+                verbose=0 if as_json or quiet else (1 if sys.stdout.isatty() else 2), on_nonfinite="raise" if on_nonfinite is OnNonfinite.stop else "continue",
             )  # fmt: skip
         except NonFiniteError as e:
             history = e.history

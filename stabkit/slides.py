@@ -93,16 +93,18 @@ class Result:
 
 
 def load_data(data_dir: Path | None, quick: bool) -> Data:
-    """MNIST from ``data_dir`` (a :class:`~stabkit.nn.DataError` if it cannot
-    be read), else from the default folder (``../shared/data/mnist`` or
-    ``$STABKIT_MNIST_DIR``), else scikit-learn's 8x8 digits, with a note
-    saying so. The MNIST split is the test set's first 8,000 images for
-    training and last 2,000 for testing (``quick``: 2,000 and 500 of them)."""
+    """MNIST's test set from ``data_dir`` (a :class:`~stabkit.nn.DataError` if
+    it cannot be read), else from ``$STABKIT_MNIST_DIR`` or, when that is
+    unset, the download cache where they hold it, else scikit-learn's 8x8
+    digits, with a note saying so. Nothing is downloaded here. The MNIST
+    split is the test set's first 8,000 images for training and last 2,000
+    for testing (``quick``: 2,000 and 500 of them)."""
     from .nn import data
+    from .nn.download import cache_dir
 
-    folder = data_dir if data_dir is not None else data.default_mnist_dir()
+    folder = data_dir if data_dir is not None else (data.mnist_env_dir() or cache_dir())
     if data_dir is not None or data.has_split(folder, "test"):
-        X, y = data.load_mnist(folder, split="test")
+        X, y = data.read_mnist(folder, split="test")
         n_tr, n_te = (2000, 500) if quick else (8000, 2000)
         if len(X) < 10000:
             raise data.DataError(f"{folder}: {len(X)} test images; the 8,000/2,000 split needs 10,000")
@@ -111,7 +113,8 @@ def load_data(data_dir: Path | None, quick: bool) -> Data:
         return Data(X[:n_tr], y[:n_tr], X[8000:8000 + n_te], y[8000:8000 + n_te], what, 28, True)
     X, y = data.load_digits()
     Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_size=0.2, seed=0)
-    note = f"no MNIST at {folder}; using scikit-learn's 8x8 digits (pass --data-dir for MNIST)"
+    note = (f"no MNIST at {folder}; using scikit-learn's 8x8 digits (pass --data-dir, or download MNIST once "
+            "with `stabkit train --dataset mnist --epochs 1`)")
     return Data(Xtr, ytr, Xte, yte, "scikit-learn 8x8 digits, seeded 80/20 split", 8, False, note)
 
 

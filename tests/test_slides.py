@@ -112,11 +112,12 @@ def test_digits_fallback_run(tmp_path):
 
 
 def _mnist_dir() -> Path:
-    from stabkit.nn.data import default_mnist_dir, has_split
+    """``$STABKIT_MNIST_DIR``, else ``../shared/data/mnist`` beside the repository."""
+    from stabkit.nn.data import has_split, mnist_env_dir
 
-    d = default_mnist_dir()
+    d = mnist_env_dir() or (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
     if not has_split(d, "test"):
-        pytest.skip(f"the MNIST test set is not at {d}")
+        pytest.skip(f"the MNIST test set is not at {d} (set STABKIT_MNIST_DIR to its folder)")
     return d
 
 

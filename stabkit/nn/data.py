@@ -1,7 +1,10 @@
 """Data sets: MNIST from IDX files, scikit-learn's 8x8 digits, a seeded split.
 
-Images come back as float32 arrays of shape ``(n, pixels)`` scaled to
-``[0, 1]``, labels as int64 class indices. Every problem with a file (missing,
+:func:`load_mnist` is Keras's ``mnist.load_data()``: the full 60,000/10,000
+split as uint8 arrays, downloaded on first use into a cache
+(:mod:`stabkit.nn.download`). :func:`read_mnist` and :func:`load_digits`
+return what the trainer uses: float32 images of shape ``(n, pixels)`` scaled
+to ``[0, 1]`` and int64 class indices. Every problem with a file (missing,
 truncated, wrong magic number, inconsistent counts, labels out of range) is a
 :class:`~stabkit.nn.errors.DataError` naming the file and the problem.
 """
@@ -16,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from . import download
 from .errors import DataError
 
 __all__ = [
     "DataError",
     "load_mnist",
+    "read_mnist",
+    "mnist_env_dir",
     "load_digits",
     "train_test_split",
     "read_idx",
     "has_split",
-    "default_mnist_dir",
     "MNIST_FILES",
 ]
 
@@ -37,13 +42,11 @@ MNIST_FILES = {
 _IDX_MAGIC = {0x00000803: 3, 0x00000801: 1}  # unsigned-byte images, labels
 
 
-def default_mnist_dir() -> Path:
-    """``$STABKIT_MNIST_DIR`` if set, else ``../shared/data/mnist`` next to the
-    project (the MNIST test set is stored there and never copied)."""
+def mnist_env_dir() -> Path | None:
+    """``$STABKIT_MNIST_DIR`` (a folder of MNIST IDX files the user names;
+    it replaces the download cache), or ``None`` when unset."""
     env = os.environ.get("STABKIT_MNIST_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+    return Path(env).expanduser() if env else None
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -131,14 +134,8 @@ def has_split(folder, split: str) -> bool:
     return Path(folder).is_dir() and _find(Path(folder), MNIST_FILES[split][0]) is not None
 
 
-def load_mnist(folder=None, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """MNIST images ``(n, 784)`` float32 in ``[0, 1]`` and int64 labels from
-    the IDX files in ``folder`` (default :func:`default_mnist_dir`).
-
-    ``split`` is ``'test'`` (``t10k-*``, 10,000 images) or ``'train'``
-    (``train-*``). Files may be gzipped.
-    """
-    folder = Path(folder) if folder is not None else default_mnist_dir()
+def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The validated uint8 ``(images, labels)`` of one split in ``folder``."""
     if split not in MNIST_FILES:
         raise DataError(f"unknown MNIST split {split!r}; use 'test' or 'train'")
     if not folder.is_dir():
@@ -154,8 +151,43 @@ def load_mnist(folder=None, split: str = "test") -> tuple[np.ndarray, np.ndarray
         raise DataError(f"{paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} labels")
     if labels.max() > 9:
         raise DataError(f"{paths[1]}: label {int(labels.max())} is out of range 0..9")
+    return images, labels
+
+
+def read_mnist(folder, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images ``(n, 784)`` float32 in ``[0, 1]`` and int64 labels from
+    the IDX files of ``split`` in ``folder``, as the trainer uses them.
+
+    ``split`` is ``'test'`` (``t10k-*``, 10,000 images) or ``'train'``
+    (``train-*``). Files may be gzipped. Nothing is downloaded.
+    """
+    images, labels = _read_split(Path(folder), split)
     X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return X, labels.astype(np.int64)
+
+
+def load_mnist(path=None, *, quiet: bool = False):
+    """``(x_train, y_train), (x_test, y_test)`` as Keras's
+    ``mnist.load_data()`` returns them: uint8 arrays of shape
+    ``(60000, 28, 28)``, ``(60000,)``, ``(10000, 28, 28)``, ``(10000,)``.
+
+    Read from the folder ``path``, else ``$STABKIT_MNIST_DIR``; such a folder
+    must hold all four files and nothing is downloaded. Otherwise from the
+    cache (:func:`stabkit.nn.download.cache_dir`, ``$STABKIT_DATA_DIR`` to
+    move it), downloading the missing files first, verified, with a progress
+    bar on stderr (none with ``quiet``). A failed download is a
+    :class:`DataError` naming the URLs tried, the cache folder, ``--data-dir``
+    and ``$STABKIT_MNIST_DIR``.
+    """
+    folder = Path(path).expanduser() if path is not None else mnist_env_dir()
+    if folder is None:
+        folder = download.fetch_mnist(quiet=quiet)
+    elif folder.is_dir() and not has_split(folder, "train"):
+        stem = MNIST_FILES["train"][0]
+        raise DataError(f"{folder}: no {stem} or {stem}.gz; load_mnist needs the training set too "
+                        "(read_mnist(folder, split='test') reads the test set alone)")
+    splits = [_read_split(folder, split) for split in ("train", "test")]
+    return tuple((np.array(x), np.array(y)) for x, y in splits)  # writable copies, as Keras returns
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:

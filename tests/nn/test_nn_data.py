@@ -14,6 +14,7 @@ from stabkit.nn.data import (
     load_digits,
     load_mnist,
     read_idx,
+    read_mnist,
     train_test_split,
 )
 
@@ -23,10 +24,10 @@ def _idx(magic, dims, payload):
     return head + bytes(payload)
 
 
-def _write_pair(folder, n=3, labels=(0, 1, 9), gz=True, images_payload=None):
+def _write_pair(folder, n=3, labels=(0, 1, 9), gz=True, images_payload=None, split="t10k"):
     img = _idx(0x803, (n, 28, 28), images_payload if images_payload is not None else [7] * (n * 784))
     lab = _idx(0x801, (len(labels),), labels)
-    for stem, raw in (("t10k-images-idx3-ubyte", img), ("t10k-labels-idx1-ubyte", lab)):
+    for stem, raw in ((f"{split}-images-idx3-ubyte", img), (f"{split}-labels-idx1-ubyte", lab)):
         if gz:
             (folder / f"{stem}.gz").write_bytes(gzip.compress(raw))
         else:
@@ -37,7 +38,7 @@ def test_real_mnist_test_set():
     folder = mnist_dir()
     if not (folder / "t10k-labels-idx1-ubyte.gz").exists():
         pytest.skip(f"the MNIST test set is not at {folder} (set STABKIT_MNIST_DIR)")
-    X, y = load_mnist(folder)
+    X, y = read_mnist(folder)
     assert X.shape == (10000, 784) and X.dtype == np.float32 and y.dtype == np.int64
     assert X.min() == 0 and X.max() == 1
     assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -48,7 +49,7 @@ def test_real_mnist_test_set():
 @pytest.mark.parametrize("gz", [True, False])
 def test_small_idx_pair_gzipped_or_not(tmp_path, gz):
     _write_pair(tmp_path, gz=gz)
-    X, y = load_mnist(tmp_path)
+    X, y = read_mnist(tmp_path)
     assert X.shape == (3, 784) and y.tolist() == [0, 1, 9]
     np.testing.assert_allclose(X, 7 / 255, rtol=1e-6)
 
@@ -64,7 +65,7 @@ def test_small_idx_pair_gzipped_or_not(tmp_path, gz):
 def test_inconsistent_files_are_named(tmp_path, kwargs, message):
     _write_pair(tmp_path, **kwargs)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_mnist(tmp_path)
+        read_mnist(tmp_path)
 
 
 def test_bad_magic_and_corrupt_gzip(tmp_path):
@@ -84,15 +85,35 @@ def test_bad_magic_and_corrupt_gzip(tmp_path):
 
 def test_missing_folder_and_files(tmp_path):
     with pytest.raises(DataError, match="no such data folder"):
-        load_mnist(tmp_path / "absent")
+        read_mnist(tmp_path / "absent")
     with pytest.raises(DataError, match="no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz"):
-        load_mnist(tmp_path)
+        read_mnist(tmp_path)
+    with pytest.raises(DataError, match="unknown MNIST split 'val'"):
+        read_mnist(tmp_path, split="val")
 
 
-def test_env_var_overrides_default_folder(tmp_path, monkeypatch):
+def test_read_mnist_has_no_default_folder():
+    """A user's install has no development checkout beside it: no built-in path."""
+    with pytest.raises(TypeError):
+        read_mnist()
+
+
+def test_load_mnist_is_keras_shaped(tmp_path):
+    _write_pair(tmp_path, n=4, labels=(3, 1, 4, 1), split="train")
+    _write_pair(tmp_path, n=2, labels=(5, 9), gz=False)
+    (x_train, y_train), (x_test, y_test) = load_mnist(tmp_path)
+    assert x_train.shape == (4, 28, 28) and y_train.tolist() == [3, 1, 4, 1]
+    assert x_test.shape == (2, 28, 28) and y_test.tolist() == [5, 9]
+    assert {a.dtype for a in (x_train, y_train, x_test, y_test)} == {np.dtype(np.uint8)}
+    assert int(x_train.max()) == 7 and x_train.flags.writeable  # raw pixels, a writable copy as in Keras
+
+
+def test_env_var_names_the_folder_load_mnist_reads(tmp_path, monkeypatch):
+    _write_pair(tmp_path, split="train")
     _write_pair(tmp_path)
     monkeypatch.setenv("STABKIT_MNIST_DIR", str(tmp_path))
-    assert load_mnist()[0].shape == (3, 784)
+    (x_train, _), (x_test, _) = load_mnist()
+    assert x_train.shape == x_test.shape == (3, 28, 28)
 
 
 def test_digits_and_split():
