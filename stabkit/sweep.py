@@ -67,8 +67,24 @@ DEFAULT_IMPLS = ("naive", "stable", "accurate", "scipy", "numpy", "torch")
 _M = 12  # mantissa bits kept by the histogram
 _E_LO = 1023 - 64  # ulp errors below 2**-64 share the first bin
 _NBINS = 512 << _M  # exponents up to 2**447
-_SOURCES = ("certified32.py", "certified.py", "_dd.py", "analysis.py", "sweep.py", "floats.py", "reference.py",
-            "naive.py", "stable.py", "accurate.py", "_accrows.py", "_unshifted.py", "_lse_exact.py", "_eft.py", "_common.py", "thirdparty.py")
+def _sources(roots=("sweep.py", "naive.py", "stable.py", "accurate.py", "thirdparty.py")) -> tuple[str, ...]:
+    """Every module of the package that ``roots`` import, directly or not
+    (relative imports anywhere in a module, read from its syntax tree): the
+    files whose bytes key a sweep's state, so an edit to any module a number
+    comes from starts a fresh sweep."""
+    import ast
+
+    here, seen, todo = Path(__file__).parent, set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((here / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                mods = [node.module] if node.module else [a.name for a in node.names]
+                todo += [f"{m}.py" for m in mods if (here / f"{m}.py").is_file()]
+    return tuple(sorted(seen))
 
 
 @dataclass
@@ -100,7 +116,7 @@ def state_dir(key: str) -> Path:
 def _sweep_key(function: str, f: Format, impls, chunk: int, start: int, stop: int) -> str:
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in _SOURCES:
+    for name in _sources():
         h.update((here / name).read_bytes())
     meta = {"v": VERSION, "function": function, "fmt": f.name, "chunk": chunk, "start": start, "stop": stop,
             "impls": [[i.name, i.version] for i in impls], "numpy": np.__version__}
