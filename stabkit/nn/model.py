@@ -338,6 +338,8 @@ class Sequential:
         first = self.layers[0]
         # the step in C where it applies (see _native), else in NumPy
         why_not = _native.unsupported(self)
+        if why_not is not None:
+            _native.warn_if_missing(self, stacklevel=3)  # once per process: the extension is missing
         native = _native.NativeStep(self, X, Y, zbuf, batch_size) if why_not is None else None
         history.params.update(epochs=epochs, steps=steps, batch_size=batch_size, step="NumPy" if native is None else "C")
         if why_not is not None:
@@ -393,10 +395,9 @@ class Sequential:
             # the epoch's losses, from the tier, on every output of the epoch
             Ye = Y[order]
             values = loss.values(Ye, obuf)
-            finite = np.isfinite(values)
-            if not finite.all():
-                first = int(np.argmin(finite))
-                step = first // batch_size
+            good = np.isfinite(values)  # (not `finite`: the steps' flag)
+            if not good.all():
+                step = int(np.argmin(good)) // batch_size  # the first non-finite loss's step
                 if on_nonfinite == "raise" and step not in bad_steps:
                     if bar:
                         stream.write("\n")
@@ -410,7 +411,7 @@ class Sequential:
                         step=step + 1,
                         history=history,
                     )
-                bad_steps.update(np.unique(np.nonzero(~finite)[0] // batch_size).tolist())
+                bad_steps.update(np.unique(np.nonzero(~good)[0] // batch_size).tolist())
             logs = {"loss": float(np.mean(values, dtype=np.float64))}
             if self.metrics:
                 logs["accuracy"] = float(np.mean(diagnostics.correct(self.loss, Ye, obuf)))

@@ -24,7 +24,9 @@ _PLAN = _columns.plan
 
 
 def _use_plan(monkeypatch, skip):
-    """Make fit always (skip) or never use the zero-column plan."""
+    """Make fit always (skip) or never use the zero-column plan. The plan is
+    part of the NumPy step only, so the C step is turned off for both."""
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
     monkeypatch.setattr(_columns, "plan", functools.partial(_PLAN, force=True) if skip else (lambda *a: None))
 
 
@@ -174,3 +176,20 @@ def test_the_plan_is_used_only_where_it_pays():
     assert _columns.plan(sparse, 256, 25, 10) is not None
     assert _columns.plan(sparse, 4, 25, 10) is None  # too few multiply-adds skipped per step
     assert _columns.plan(sparse, 256, 25, 1) is None  # not enough steps to repay the gather
+
+
+@pytest.mark.parametrize("dtype", ["float64", "mixed_float16"])
+def test_gh12_continue_past_a_non_finite_epoch_with_the_plan(monkeypatch, dtype):
+    """Issue 12: after an epoch with a NaN loss, ``fit(on_nonfinite='continue')``
+    crashed at its next step with the plan on ('int' object has no attribute
+    'Wm': the end-of-epoch bookkeeping reused the name of the first layer).
+    It must run every epoch and count the same steps as the dense fit."""
+    X, y = _data(n=32)
+    X[-1, 6] = np.nan  # the last step of every epoch (no shuffle) is non-finite
+    runs = []
+    for skip in (False, True):
+        model, h = _fit(monkeypatch, skip=skip, dtype=dtype, X=X, y=y, epochs=3, shuffle=False, on_nonfinite="continue")
+        assert h.epoch == [1, 2, 3]
+        runs.append((np.isnan(model.layers[0].kernel), h.history["nonfinite_steps"]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and all(k >= 1 for k in runs[1][1])
