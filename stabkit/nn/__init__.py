@@ -8,6 +8,8 @@ The slide's Keras code runs with its imports changed::
     from stabkit.nn.optimizers import Adam
 """
 
+from ._native import NativeStepWarning
+from ._native import status as native_status  # ("C", "") or ("NumPy", why): which step fit can run
 from .activations import Activation, Linear, ReLU, Sigmoid, Softmax
 from .data import load_digits, load_mnist, train_test_split
 from .errors import DataError, NNError, NonFiniteError
@@ -41,6 +43,8 @@ __all__ = [
     "NNError",
     "DataError",
     "NonFiniteError",
+    "NativeStepWarning",
+    "native_status",
     "load_mnist",
     "load_digits",
     "train_test_split",

@@ -20,8 +20,11 @@ same order, no fused multiply-adds).
 
 A step reports whether its gradient is finite; ``fit`` redoes a non-finite
 step in NumPy, so non-finite values spread and are reported exactly as before.
-``STABKIT_NATIVE=0`` turns the C step off; without a C compiler at install
-time the extension is simply absent.
+``STABKIT_NATIVE=0`` turns the C step off. Without a C compiler at install
+time the extension is absent: the build says so in one warning line, and
+:func:`status` says which step is available and why. The first ``fit`` of
+a process that runs the NumPy step only because the extension is missing
+(not built, not loadable, stale) warns once with :class:`NativeStepWarning`.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import warnings
 
 import numpy as np
 
-__all__ = ["library", "unsupported", "NativeStep", "Adam", "ACT", "LOSS"]
+__all__ = ["library", "status", "unsupported", "warn_if_missing", "NativeStepWarning", "NativeStep", "Adam", "ACT", "LOSS"]
 
 #: rows of the training inputs turned into CSR at a time
 CSR_BLOCK = 4096
@@ -60,7 +64,12 @@ class _Plan(ctypes.Structure):
 
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
-_WHY = "the C extension is not built"  # why _LIB is None
+_WHY = "the C extension was not built at install time (it needs a C compiler)"  # why _LIB is None
+_WARNED = False  # whether warn_if_missing has warned in this process
+
+
+class NativeStepWarning(RuntimeWarning):
+    """The trainer runs its NumPy step because the C extension is missing."""
 
 
 def library() -> ctypes.CDLL | None:
@@ -92,12 +101,41 @@ def library() -> ctypes.CDLL | None:
     return _LIB
 
 
+def _disabled() -> bool:
+    return os.environ.get("STABKIT_NATIVE", "1") == "0"
+
+
+def status() -> tuple[str, str]:
+    """Which training step ``fit`` can run: ``("C", "")`` where the extension
+    is loaded, else ``("NumPy", why)``. (A model the C step does not handle
+    runs the NumPy step all the same: see :func:`unsupported`.)"""
+    if library() is not None:
+        return "C", ""
+    return "NumPy", "STABKIT_NATIVE=0" if _disabled() else _WHY
+
+
 def unsupported(model) -> str | None:
     """None if ``model``'s training step runs in C, else why not."""
+    if library() is None:
+        return status()[1]
+    return _unsupported_model(model)
+
+
+def warn_if_missing(model, stacklevel: int = 2) -> None:
+    """Warn, once per process, if ``model`` runs the NumPy step only because
+    the extension is missing (not for ``STABKIT_NATIVE=0``, nor for a model
+    the C step does not handle)."""
+    global _WARNED
+    if _WARNED or _disabled() or library() is not None or _unsupported_model(model) is not None:
+        return
+    _WARNED = True
+    warnings.warn(f"stabkit.nn: training runs the NumPy step, not the C step: {_WHY}", NativeStepWarning, stacklevel + 1)
+
+
+def _unsupported_model(model) -> str | None:
+    """None if the C step handles ``model``, else why not."""
     from .layers import Dense
 
-    if library() is None:
-        return _WHY if os.environ.get("STABKIT_NATIVE", "1") != "0" else "STABKIT_NATIVE=0"
     if model._mixed or model._compute not in (np.float32, np.float64):
         return f"dtype {model.dtype}"
     if len(model.layers) > MAXL:

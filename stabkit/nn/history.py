@@ -17,7 +17,9 @@ class History:
     ``epoch_seconds`` holds the wall time of each epoch, and ``params``
     (as in Keras) ``epochs``, ``steps`` (per epoch), ``batch_size`` and
     ``step``: which training step ran, ``'C'`` (the compiled one) or
-    ``'NumPy'``, with ``step_reason`` saying why not C.
+    ``'NumPy'``, with ``step_reason`` saying why not C (where that is only
+    because the extension is missing, the first such ``fit`` of the process
+    also warns, with ``stabkit.nn.NativeStepWarning``).
     """
 
     def __init__(self):

@@ -261,14 +261,17 @@ def test_the_float32_exp_of_the_c_step_is_exp_in_double_rounded_once():
 
 def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     """Where the extension was not built (no C compiler at install time),
-    fit says so and trains with the NumPy step."""
+    fit says so (and warns: see test_nn_packaging) and trains with the NumPy step."""
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     monkeypatch.setattr(_native, "_LIB", None)
+    monkeypatch.setattr(_native, "_WARNED", False)
+    why = "the C extension was not built at install time (it needs a C compiler)"
     model = _model([6, 4], ["relu", "linear"], "float32", SparseCategoricalCrossentropy(from_logits=True))
-    assert _native.unsupported(model) == "the C extension is not built"
+    assert _native.unsupported(model) == why
     X = _inputs(np.random.default_rng(0), 64, 20, 0.5)
-    h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
-    assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": "the C extension is not built"}
+    with pytest.warns(_native.NativeStepWarning, match="NumPy step"):
+        h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
+    assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": why}
     assert model.optimizer._native[2] is None  # and Adam runs its NumPy passes
 
 
