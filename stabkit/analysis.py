@@ -13,6 +13,11 @@ one at which it first exceeds 1 ulp.
 Points whose exact value is NaN (NaN inputs, rows of only ``-inf``) have no
 error and are counted as ``undefined``; points whose reference did not settle
 are counted as ``unsettled`` and left out of bits of error.
+
+A third-party implementation (``Impl.fail_soft``) that raises, or returns an
+array of the wrong shape, gets no statistics: its error
+(``"TypeError: message"``) is kept in :attr:`FunctionAnalysis.errors` and the
+other implementations go on. An exception in stabkit's own tiers propagates.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from .reference import Reference, reference
 from .sampling import Sample, make_sample
 from .thirdparty import Impl, Unsupported
 
-__all__ = ["Points", "Stats", "FunctionAnalysis", "references", "analyze_sample", "analyze", "stats_of", "TOP_K"]
+__all__ = ["Points", "Stats", "FunctionAnalysis", "references", "analyze_sample", "analyze", "stats_of", "error_text",
+           "TOP_K"]
 
 TOP_K = 5
 
@@ -81,12 +87,14 @@ class Stats:
 @dataclass
 class FunctionAnalysis:
     """One function in one format: the sample, its references and per
-    implementation the points and statistics (``None`` where unsupported)."""
+    implementation the points and statistics (``None`` where unsupported or
+    where the implementation raised; ``errors`` has the latter's message)."""
 
     sample: Sample
     refs: list[Reference]
     points: dict[str, Points | None]
     stats: dict[str, Stats | None]
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def function(self) -> str:
@@ -225,21 +233,44 @@ def _stats_of(sample: Sample, impl: str, p: Points, note: str, top_k: int) -> St
     )
 
 
+def error_text(e: BaseException, limit: int = 200) -> str:
+    """``"TypeError: first line of the message"``, at most ``limit`` characters."""
+    lines = [t.strip() for t in str(e).splitlines() if t.strip()]
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _evaluate(impl: Impl, sample: Sample, refs: list[Reference]) -> list[np.ndarray]:
+    ys = []
+    for g, ref in zip(sample.groups, refs):
+        y = impl.evaluate(sample.function, sample.fmt, g.args, sample.from_logits)
+        if np.shape(y) != ref.rounded.shape:
+            raise ValueError(f"returned shape {np.shape(y)}, expected {ref.rounded.shape}")
+        ys.append(y)
+    return ys
+
+
 def analyze_sample(sample: Sample, impls: list[Impl], refs: list[Reference] | None = None,
                    progress: Callable[[int], None] | None = None) -> FunctionAnalysis:
     """Evaluate every implementation on ``sample`` against its references."""
     refs = references(sample, progress) if refs is None else refs
-    points, stats = {}, {}
+    points, stats, errors = {}, {}, {}
     for impl in impls:
         try:
-            ys = [impl.evaluate(sample.function, sample.fmt, g.args, sample.from_logits) for g in sample.groups]
+            ys = _evaluate(impl, sample, refs)
         except Unsupported:
             points[impl.name] = stats[impl.name] = None
+            continue
+        except Exception as e:  # a library's failure is one cell's result; stabkit's own is a bug
+            if not impl.fail_soft:
+                raise
+            points[impl.name] = stats[impl.name] = None
+            errors[impl.name] = error_text(e)
             continue
         p = _points(sample, refs, ys)
         points[impl.name] = p
         stats[impl.name] = stats_of(sample, impl.name, p, impl.notes.get((sample.function, sample.fmt.name), ""))
-    return FunctionAnalysis(sample, refs, points, stats)
+    return FunctionAnalysis(sample, refs, points, stats, errors)
 
 
 def analyze(function: str, fmt, impls: list[Impl], n: int = 2000, seed: int = 0, *, from_logits: bool = True,

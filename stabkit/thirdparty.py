@@ -8,6 +8,19 @@ that format, plus a note when the library could not compute in that format
 then rounded once to the format, so an upcasting library is measured on what
 a user who casts back would see. A library that is not installed is skipped
 with a one-line reason; one that lacks a function is marked "n/a".
+
+Third-party implementations fail soft (``Impl.fail_soft``): an exception
+inside a library's call is recorded by :mod:`stabkit.analysis` as that cell's
+error and the other cells go on; an exception inside one of stabkit's own
+tiers is a bug and propagates.
+
+Upcasts decided per case, each documented at its adapter:
+
+- SciPy's ``logsumexp`` (1.17) rejects ml_dtypes' bfloat16 with a TypeError
+  (``numpy.isdtype`` refuses non-NumPy dtypes); the adapter then feeds it a
+  float32 copy (exact: float32 holds every bfloat16), as a user must, and
+  notes it. It tries bfloat16 first, so a SciPy that accepts it again is
+  measured natively.
 """
 
 from __future__ import annotations
@@ -65,12 +78,15 @@ class Unsupported(Exception):
 @dataclass
 class Impl:
     """One implementation: ``fn(function, from_logits, args) -> array`` (any
-    dtype; may raise :class:`Unsupported`)."""
+    dtype), or ``(array, note)`` when the adapter fed the library an upcast
+    copy; may raise :class:`Unsupported`. With ``fail_soft`` any other
+    exception is recorded as the cell's error instead of ending the run."""
 
     name: str
     fn: Callable
     version: str = ""
     notes: dict = field(default_factory=dict)  # (function, format) -> note
+    fail_soft: bool = False
 
     def evaluate(self, function: str, fmt, args: tuple, from_logits: bool = True) -> np.ndarray:
         """The result in ``fmt`` (rounded once from whatever the library returned)."""
@@ -78,9 +94,10 @@ class Impl:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             y = self.fn(function, from_logits, args)
+            y, note = y if isinstance(y, tuple) else (y, "")
             y = np.asarray(y)
             if y.dtype != f.dtype:
-                self.notes[(function, f.name)] = f"returned {y.dtype}, rounded to {f.name}"
+                self.notes[(function, f.name)] = note or f"returned {y.dtype}, rounded to {f.name}"
                 y = round_float64(y.astype(np.float64), f)
         return y
 
@@ -103,6 +120,20 @@ def tier_impl(tier: str) -> Impl:
 # ------------------------------------------------------------ SciPy and NumPy
 
 
+def _scipy_rows(fn, x):
+    """``fn(x, axis=-1)``; bfloat16 that SciPy rejects with a TypeError
+    (``logsumexp`` in 1.17: ``numpy.isdtype`` refuses ml_dtypes) is fed as
+    an exact float32 copy, with a note. Only bfloat16 and only that error:
+    anything else is the library's own failure and is reported as such."""
+    if x.dtype != get_format("bfloat16").dtype:
+        return fn(x, axis=-1)
+    try:
+        return fn(x, axis=-1)
+    except TypeError as e:
+        y = fn(x.astype(np.float32), axis=-1)
+        return y, f"rejects bfloat16 ({type(e).__name__}); fed a float32 copy, rounded to bfloat16"
+
+
 def _scipy_fn(function, from_logits, args):
     import scipy.special as sp
 
@@ -111,7 +142,7 @@ def _scipy_fn(function, from_logits, args):
         return one[function](args[0])
     rows = {"softmax": sp.softmax, "log_softmax": sp.log_softmax, "logsumexp": sp.logsumexp}
     if function in rows:
-        return rows[function](args[0], axis=-1)
+        return _scipy_rows(rows[function], args[0])
     if not from_logits:
         raise Unsupported  # SciPy has no probability-space losses
     # the losses as users write them from SciPy's building blocks
@@ -253,15 +284,15 @@ def framework_impl(name: str, device: str = "cpu") -> Impl:
     mod = importlib.import_module(name)
     version = f"{name} {mod.__version__}"
     if name == "scipy":
-        return Impl(name, _scipy_fn, version)
+        return Impl(name, _scipy_fn, version, fail_soft=True)
     if name == "numpy":
-        return Impl(name, _numpy_fn, version)
+        return Impl(name, _numpy_fn, version, fail_soft=True)
     if device == "cuda" and name == "torch" and not mod.cuda.is_available():
         raise ValueError("torch: --device cuda requested but torch.cuda.is_available() is False")
     if name == "torch":
-        return Impl(name, _torch_fn(device), version + (f" ({device})" if device != "cpu" else ""))
+        return Impl(name, _torch_fn(device), version + (f" ({device})" if device != "cpu" else ""), fail_soft=True)
     try:
-        return Impl(name, _jax_fn(device), version + (f" ({device})" if device != "cpu" else ""))
+        return Impl(name, _jax_fn(device), version + (f" ({device})" if device != "cpu" else ""), fail_soft=True)
     except RuntimeError as e:  # no GPU backend
         raise ValueError(f"jax: device {device!r} unavailable ({str(e).splitlines()[0]})") from None
 
