@@ -1,17 +1,23 @@
 """Atomic file writes for the report writers: a temporary file in the target
-folder, then a rename, so an interrupted run leaves no half-written file."""
+folder, then a rename, so an interrupted run leaves no half-written file; and
+:func:`staged_dir`, which does the same for a whole output folder."""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+import signal
 import tempfile
+import threading
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "check_out_dir", "read_npz"]
+__all__ = ["atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
 
 
 def _umask() -> int:
@@ -46,6 +52,74 @@ def check_out_dir(out: str) -> None:
         os.unlink(tmp)
     except OSError as e:
         raise OSError(f"cannot write into {out!r}: {e.strerror or e}") from None
+
+
+def _existing_ancestor(path: str) -> str:
+    """The nearest folder above ``path`` (or ``path`` itself) that exists."""
+    p = os.path.abspath(path)
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    return p
+
+
+def check_out_target(out: str) -> None:
+    """Check that ``out`` is, or can be created as, a writable folder, creating
+    nothing; OSError with a one-line message otherwise."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OSError(f"{out!r} exists and is not a folder")
+    base = _existing_ancestor(out)
+    if not os.path.isdir(base):
+        raise OSError(f"cannot create {out!r}: {base!r} is not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OSError(f"cannot write into {base!r}: permission denied")
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends (main thread only), so that moving
+    finished files into place is not cut in the middle."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    old = signal.signal(signal.SIGINT, lambda *a: got.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if got and old is not signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def staged_dir(out: str) -> Iterator[str]:
+    """Yield a fresh temporary folder to write the output into; when the block
+    ends normally, move its contents into ``out``, else remove it.
+
+    A run that fails or is interrupted leaves no ``out`` (when there was none)
+    and leaves an existing ``out`` as it was. A new ``out`` appears by one
+    rename; into an existing one each file is renamed over its old version
+    (Ctrl-C held meanwhile); files of ``out`` that the run did not write are
+    kept. Missing parent folders are created only at the end."""
+    existed = os.path.isdir(out)
+    parent = out if existed else _existing_ancestor(out)
+    name = os.path.basename(os.path.normpath(out)) or "out"
+    stage = tempfile.mkdtemp(prefix=".tmp-" if existed else f".{name}.tmp-", dir=parent)
+    try:
+        yield stage
+        with _sigint_deferred():
+            if not os.path.isdir(out):
+                os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+                os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes a 0700 folder
+                os.rename(stage, out)
+                return
+            for root, _, files in os.walk(stage):
+                dest = os.path.join(out, os.path.relpath(root, stage))
+                os.makedirs(dest, exist_ok=True)
+                for f in sorted(files):
+                    os.replace(os.path.join(root, f), os.path.join(dest, f))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:

@@ -4,8 +4,9 @@
 :mod:`stabkit.analysis` / :mod:`stabkit.report` / :mod:`stabkit.plots` and
 prints. A bad argument ends in one line on stderr (``error: ...``) with exit
 code 2, a failure with exit code 1; nothing is written before the arguments
-are checked, and files are written atomically. Progress bars go to stderr,
-only on a terminal and never with ``--quiet``; rich honours ``NO_COLOR``.
+are checked, and files are written atomically. Progress goes to stderr (a
+bar on a terminal, a line every few seconds elsewhere), never with
+``--quiet``; rich honours ``NO_COLOR``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import json
 import os
 import sys
 import warnings
-from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import numpy as np
 import typer
 
 from ._cliutil import failure, usage_error
+from ._progress import progress
 from .floats import ARITH_FORMATS
 from .registry import PRIMITIVES
 from .thirdparty import FRAMEWORKS, KNOWN_IMPLS
@@ -139,27 +140,10 @@ def _resolve(names, device):
         _failure(str(e))
 
 
-@contextmanager
 def _progress(quiet: bool, label: str):
-    """(advance, set_total) callbacks of a rich progress bar on stderr's
-    terminal; no-ops when quiet or not a terminal."""
-    if quiet or not sys.stderr.isatty():
-        yield (lambda k=1: None), (lambda n: None)
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield (lambda k=1: bar.advance(task, k)), (lambda n: bar.update(task, total=n))
+    """(advance, set_total) callbacks: a rich bar on stderr's terminal, a
+    plain line every few seconds when stderr is not one, no-ops when quiet."""
+    return progress(quiet, label)
 
 
 def _ref_total(samples) -> int:
@@ -173,18 +157,31 @@ def _status(quiet: bool, text: str) -> None:
         typer.echo(text, err=True)
 
 
+def _warn_errors(analyses) -> None:
+    """One ``warning:`` line on stderr per third-party cell that raised (also
+    with --quiet: the report is missing something)."""
+    from .report import variant_name
+
+    for a in analyses:
+        for impl, err in a.errors.items():
+            typer.echo(f"warning: {impl} {variant_name(a)} {a.fmt}: {err}", err=True)
+
+
 def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: list[str]) -> None:
-    from ._io import check_out_dir
+    """Run the report and write it: nothing is created in --out before the
+    whole report is ready (a failed or interrupted run leaves it as it was)."""
+    from ._io import check_out_target
     from .report import run, write
 
     try:
-        check_out_dir(out)
+        check_out_target(out)
     except OSError as e:
         _usage("--out", str(e))
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total)
     for s in rep.skipped:
         _status(quiet, s)
+    _warn_errors(rep.analyses)
     try:
         paths = write(rep, out, csv_errors=csv_errors, figure_formats=tuple(figure_formats))
     except OSError as e:
@@ -258,9 +255,11 @@ def register(app: typer.Typer) -> None:
             s = make_sample(name, dtype, n, seed, from_logits=from_logits, exhaustive=ex)
             set_total(_ref_total([s]))
             a = analyze_sample(s, impl_objs, references(s, advance))
+        _warn_errors([a])
         stats = [st for st in a.stats.values() if st is not None]
         how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
-        _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json)
+        _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json,
+                     errors=[{"function": function, "format": a.fmt, "impl": i, "error": e} for i, e in a.errors.items()])
 
     def _sweep_table(name, names, device, workers, resume, quiet, as_json) -> None:
         """float32 --exhaustive: the streamed sweep of :mod:`stabkit.sweep`."""
@@ -278,11 +277,13 @@ def register(app: typer.Typer) -> None:
                                   f"{res.settled_dd_or_mpmath:,} references needed double-double or mpmath")
         _stats_table(stats, res.skipped, f"{name} in float32: {res.n:,} outputs (all inputs)", quiet, as_json)
 
-    def _stats_table(stats, skipped, title, quiet, as_json) -> None:
+    def _stats_table(stats, skipped, title, quiet, as_json, errors=()) -> None:
+        """The table (or JSON list) of ``stats``; ``errors`` are the entries
+        of implementations that raised: {function, format, impl, error}."""
         from .report import _clean
 
         if as_json:
-            typer.echo(json.dumps(_clean([st.as_dict() for st in stats]), indent=1))
+            typer.echo(json.dumps(_clean([st.as_dict() for st in stats] + list(errors)), indent=1))
             return
         for r in skipped:
             _status(quiet, r)
@@ -298,6 +299,8 @@ def register(app: typer.Typer) -> None:
             t.add_row(st.impl, g(st.max_ulp), g(st.p99_ulp), g(st.median_ulp), g(st.mean_ulp), g(st.max_bits),
                       f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
                       str(st.spurious_zeros), g(st.first_failure), g(st.first_over_1ulp))
+        for e in errors:
+            t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * 10)
         # a pipe gets the full table rather than rich's default 80 columns
         Console(width=None if sys.stdout.isatty() else 160).print(t)
 
@@ -378,6 +381,7 @@ def register(app: typer.Typer) -> None:
             ss = [make_sample(name, f, n, seed, from_logits=from_logits) for f in fmts]
             set_total(_ref_total(ss))
             analyses = [analyze_sample(s, impl_objs, references(s, advance)) for s in ss]
+        _warn_errors(analyses)
         fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
         try:
             (path,) = plots.save(fig, stem, (ext.lstrip("."),))

@@ -293,8 +293,9 @@ def train(
         for name, run in runs.items():
             if run["status"] == "ok":
                 step = f"{run['step']} step" + (f": {run['step_reason']}" if run["step_reason"] else "")
+                loss = "nan" if run["test_loss"] is None else f"{run['test_loss']:.4f}"  # null: NaN or inf in the JSON
                 typer.echo(
-                    f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {run['test_loss']:.4f}, "
+                    f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {loss}, "
                     f"{run['seconds_per_epoch']:.4f} s/epoch ({step})"
                 )
             else:

@@ -324,6 +324,20 @@ def _impls(a) -> list[str]:
     return [n for n in names if n not in TIERS] + [n for n in names if n in TIERS]
 
 
+def _all_impls(analyses) -> list[str]:
+    """:func:`_impls` over every panel (one may lack an implementation that errored)."""
+    names = list(dict.fromkeys(k for a in analyses for k, p in a.points.items() if p is not None))
+    return [n for n in names if n not in TIERS] + [n for n in names if n in TIERS]
+
+
+def _note_errors(ax, a) -> None:
+    """Name the implementations that raised on this panel's format (no points)."""
+    if a.errors:
+        text = "\n".join(f"{n}: error ({e.split(':')[0]})" for n, e in a.errors.items())
+        ax.text(0.02, 0.03, text, transform=ax.transAxes, ha="left", va="bottom", color="#B00020", zorder=6,
+                bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0})
+
+
 def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     o = np.argsort(c, kind="stable")
     c, v = c[o], v[o]
@@ -433,9 +447,10 @@ def error_figure(analyses: list, title: str | None = None, subject: str | None =
             else f"{subject.replace(':probs', ' (from probabilities)')}: ulp error against input"
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
-        gx = _GapAxis(analyses, _impls(analyses[0])) if rowwise else None
+        gx = _GapAxis(analyses, _all_impls(analyses)) if rowwise else None
         for ax, a in zip(axes, analyses):
             _rowwise_panel(ax, a, gx) if rowwise else _error_panel(ax, a)
+            _note_errors(ax, a)
             ax.set_title(_label(a.fmt, a))
         _legend(fig, axes, analyses)
         fig.suptitle(title)
@@ -454,9 +469,13 @@ def values_figure(analyses: list, title: str | None = None):
     rowwise = analyses[0].sample.coord_name == GAP
     with plt.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
-        gx = _GapAxis(analyses, _impls(analyses[0])) if rowwise else None
+        gx = _GapAxis(analyses, _all_impls(analyses)) if rowwise else None
         for ax, a in zip(axes, analyses):
             order = _impls(a)
+            _note_errors(ax, a)
+            if not order:  # every implementation raised or lacks the function
+                ax.set_title(_label(a.fmt, a))
+                continue
             any_p = a.points[order[0]]
             sel = any_p.winner & ~any_p.undefined & ~np.isnan(any_p.coord)
             o = np.flatnonzero(sel)[np.argsort(any_p.coord[sel], kind="stable")]
@@ -517,6 +536,7 @@ def cdf_figure(analyses: list, title: str | None = None):
                 if keep.any():
                     hi = max(hi, float(u[keep][-1]))
                 _styled_line(ax, u[keep], frac[keep], name, order, drawstyle="steps-post")
+            _note_errors(ax, a)
             ax.axvline(0.5, color="#333333", lw=1, ls="--", zorder=1)
             ax.axvline(1.0, color="#333333", lw=1, ls=":", zorder=1)
             ax.set_xscale("log")
@@ -558,10 +578,15 @@ def _compact(v: float) -> str:
     return f"{m}e{int(e)}"
 
 
-def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failures: np.ndarray, title: str = ""):
+def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failures: np.ndarray, title: str = "",
+                   errors: np.ndarray | None = None):
     """Function x implementation; colour = worst ulp error (log scale, over
     the formats analysed); the text is the worst ulp, with the failure count
-    (NaN/inf results) after a cross on a second line; grey = not available."""
+    (NaN/inf results) after a cross on a second line; grey = not available;
+    "error" (grey) where ``errors`` says the implementation raised in some
+    format, since its worst error is then unknown."""
+    errors = np.zeros(worst.shape, bool) if errors is None else np.asarray(errors, bool)
+    worst = np.where(errors, np.nan, worst)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(layout="constrained")
         w = np.where(np.isnan(worst), np.nan, np.clip(np.nan_to_num(worst, posinf=1e20), 0.1, 1e20))
@@ -570,6 +595,9 @@ def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failure
         ax.set_facecolor("#DDDDDD")
         for i in range(len(rows)):
             for j in range(len(impls)):
+                if errors[i, j]:
+                    ax.text(j, i, "error", ha="center", va="center", color="#B00020", fontweight="bold")
+                    continue
                 if np.isnan(worst[i, j]):
                     ax.text(j, i, "n/a", ha="center", va="center", color="#333333")
                     continue

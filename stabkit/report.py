@@ -5,7 +5,15 @@ implementations and write ``report.json``, ``report.md``, optional
 Same options and seed -> byte-identical ``report.json`` and ``report.md``:
 nothing inside depends on the clock, the machine's paths or the order in
 which work finishes (library versions are recorded, on purpose). Each file is
-written to a temporary file in the output folder and renamed into place.
+written into a temporary folder and moved into place at the end, so a run
+that fails leaves no output folder, or the older report untouched.
+
+``report.json`` has one entry per function x format x implementation in
+``results``: ``available`` is false where the implementation has no such
+function ("n/a"); ``error`` is present only where it raised (a third-party
+library failing on that cell: ``"TypeError: message"``), and such an entry
+has no statistics. Every other available entry has the statistics of
+:class:`stabkit.analysis.Stats`.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._io import atomic_write, check_out_dir
+from ._io import atomic_write, check_out_target, staged_dir
 from .analysis import FunctionAnalysis, analyze_sample, references
 from .floats import ARITH_FORMATS
 from .registry import PRIMITIVES, get
@@ -163,8 +171,11 @@ def to_json(rep: Report, out: str | None = None) -> dict:
     results = []
     for a in rep.analyses:
         for impl, st in a.stats.items():
-            d = {"function": variant_name(a), "format": a.fmt, "impl": impl, "available": st is not None,
+            d = {"function": variant_name(a), "format": a.fmt, "impl": impl,
+                 "available": st is not None or impl in a.errors,
                  "exhaustive": a.sample.exhaustive, "coordinate": a.sample.coord_name}
+            if impl in a.errors:
+                d["error"] = a.errors[impl]
             if st is not None:
                 d.update({k: v for k, v in st.as_dict().items() if k not in d and k not in ("impl", "format")})
             results.append(d)
@@ -209,48 +220,58 @@ def figure_name(function: str) -> str:
 
 def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
           progress: Callable[[str], None] | None = None) -> list[str]:
-    """Write the report files into ``out``; returns the paths written."""
+    """Write the report files into ``out``; returns the paths written.
+
+    Everything is written into a temporary folder first and moved into
+    ``out`` at the end (:func:`stabkit._io.staged_dir`): a write that fails
+    or is interrupted leaves no ``out`` where there was none and leaves an
+    older report in ``out`` untouched."""
     from . import plots
     from .report_md import markdown
 
-    check_out_dir(out)
-    written = []
-    if figures:
-        fdir = os.path.join(out, "figures")
-        os.makedirs(fdir, exist_ok=True)
-        by_fn = {}
-        for a in rep.analyses:
-            by_fn.setdefault(variant_name(a), []).append(a)
-        for name, group in by_fn.items():
-            fig = plots.error_figure(group, subject=name)
-            written += plots.save(fig, os.path.join(fdir, figure_name(name)), figure_formats)
-            if progress:
-                progress(name)
-        rows, impls, worst, fails = summary_matrix(rep)
-        written += plots.save(plots.heatmap_figure(rows, impls, worst, fails), os.path.join(fdir, "summary"), figure_formats)
+    check_out_target(out)
     data = to_json(rep, out)
-    atomic_write(os.path.join(out, "report.json"), json.dumps(data, indent=1, sort_keys=False) + "\n")
-    atomic_write(os.path.join(out, "report.md"), markdown(data, figures=figures))
-    written += [os.path.join(out, "report.json"), os.path.join(out, "report.md")]
-    if csv_errors:
-        atomic_write(os.path.join(out, "errors.csv"), errors_csv(rep))
-        written.append(os.path.join(out, "errors.csv"))
-    return written
+    with staged_dir(out) as tmp:
+        written = []
+        if figures:
+            fdir = os.path.join(tmp, "figures")
+            os.makedirs(fdir, exist_ok=True)
+            by_fn = {}
+            for a in rep.analyses:
+                by_fn.setdefault(variant_name(a), []).append(a)
+            for name, group in by_fn.items():
+                fig = plots.error_figure(group, subject=name)
+                written += plots.save(fig, os.path.join(fdir, figure_name(name)), figure_formats)
+                if progress:
+                    progress(name)
+            rows, impls, worst, fails, errs = summary_matrix(rep)
+            written += plots.save(plots.heatmap_figure(rows, impls, worst, fails, errors=errs),
+                                  os.path.join(fdir, "summary"), figure_formats)
+        atomic_write(os.path.join(tmp, "report.json"), json.dumps(data, indent=1, sort_keys=False) + "\n")
+        atomic_write(os.path.join(tmp, "report.md"), markdown(data, figures=figures))
+        written += [os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md")]
+        if csv_errors:
+            atomic_write(os.path.join(tmp, "errors.csv"), errors_csv(rep))
+            written.append(os.path.join(tmp, "errors.csv"))
+    return [os.path.join(out, os.path.relpath(p, tmp)) for p in written]
 
 
 def summary_matrix(rep: Report):
-    """(functions, impls, worst ulp over formats, failures) for the heatmap."""
+    """(functions, impls, worst ulp over formats, failures, errors) for the
+    heatmap; ``errors`` is True where the implementation raised in a format."""
     rows = list(dict.fromkeys(variant_name(a) for a in rep.analyses))
     impls = [i.name for i in rep.impls]
     worst = np.full((len(rows), len(impls)), np.nan)
     fails = np.zeros((len(rows), len(impls)), int)
+    errs = np.zeros((len(rows), len(impls)), bool)
     for a in rep.analyses:
         i = rows.index(variant_name(a))
         for j, name in enumerate(impls):
+            errs[i, j] |= name in a.errors
             st = a.stats.get(name)
             if st is None:
                 continue
             w = st.max_ulp if not math.isnan(st.max_ulp) else 0.0
             worst[i, j] = w if np.isnan(worst[i, j]) else max(worst[i, j], w)
             fails[i, j] += st.failures
-    return rows, impls, worst, fails
+    return rows, impls, worst, fails, errs

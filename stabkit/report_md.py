@@ -3,7 +3,10 @@
 Order, after Herbie's reports: the summary first, then per function the
 formula and the identity each implementation uses, the error figure, the
 statistics per format, the worst inputs, the breakdown thresholds, and the
-command that reproduces the run.
+command that reproduces the run. Implementations that raised (a result's
+``error``) are listed in an "Errors" section before the summary, and their
+cells say **error** instead of a number; without errors the section is left
+out, so older reports render byte for byte as before.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ def _pct(v) -> str:
     return "—" if v is None else f"{v:.1f}%"
 
 
+def _thr(t) -> str:
+    """A breakdown-threshold cell: "fail / over 1 ulp", "error" or "n/a"."""
+    return "n/a" if t is None else t if isinstance(t, str) else " / ".join(_g(v) for v in t)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
@@ -59,6 +67,22 @@ def _input(d: dict) -> str:
     return s
 
 
+def _err(text: str) -> str:
+    """An error message as code, so ``<class ...>`` is not read as HTML."""
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _errors(res: list[dict]) -> list[str]:
+    """The section listing implementations that raised (none: no section)."""
+    bad = [r for r in res if "error" in r]
+    if not bad:
+        return []
+    L = ["## Errors", "", "These implementations raised an exception instead of returning a result; their cells say "
+         "**error** and have no statistics (the run went on without them).", ""]
+    L += [f"- {r['impl']}, {_label(r['function'])}, {r['format']}: {_err(r['error'])}" for r in bad]
+    return L + [""]
+
+
 def _label(fn: str) -> str:
     return fn.replace(":probs", " (from probabilities)")
 
@@ -76,6 +100,7 @@ def markdown(data: dict, figures: bool = True) -> str:
         L += [f"- {s}"]
     if data["skipped"]:
         L += [""]
+    L += _errors(res)
 
     L += ["## Summary", "", "Worst ulp error per format (over every sampled input); **failures** = NaN/inf results "
           "where the exact value is finite, summed over the formats.", ""]
@@ -89,6 +114,9 @@ def markdown(data: dict, figures: bool = True) -> str:
                 r = by.get((fn, f, impl))
                 if r is None or not r["available"]:
                     cells.append("n/a")
+                    continue
+                if "error" in r:
+                    cells.append("**error**: " + r["error"].split(":")[0])
                     continue
                 fails += r["failures"]
                 cells.append(_g(r["max_ulp"]))
@@ -114,11 +142,15 @@ def markdown(data: dict, figures: bool = True) -> str:
             cell = [(i, r) for i, r in zip(impls, cell) if r is not None and r["available"]]
             if not cell:
                 continue
-            r0 = cell[0][1]
-            how = "all inputs" if r0["exhaustive"] else "sampled"
-            L += [f"### {_label(fn)}, {f} ({r0['n']:,} outputs, {how})", ""]
+            r0 = next((r for _, r in cell if "error" not in r), None)
+            how = "all inputs" if cell[0][1]["exhaustive"] else "sampled"
+            L += [f"### {_label(fn)}, {f}" + (f" ({r0['n']:,} outputs, {how})" if r0 else ""), ""]
             rows = []
             for i, r in cell:
+                if "error" in r:
+                    rows.append([i, "**error**"] + ["—"] * 8 + [_err(r["error"])])
+                    thr_rows.setdefault(i, {})[f] = "error"
+                    continue
                 rows.append([i, _g(r["max_ulp"]), _g(r["p99_ulp"]), _g(r["median_ulp"]), _g(r["mean_ulp"]), _g(r["max_bits"]),
                              _pct(r["pct_correctly_rounded"]), _pct(r["pct_faithful"]),
                              f"**{r['failures']}**" if r["failures"] else "0", str(r["spurious_zeros"]), r["note"]])
@@ -137,6 +169,6 @@ def markdown(data: dict, figures: bool = True) -> str:
               f"The sampled {coord} nearest to 0 where each implementation first fails (NaN/inf) / first exceeds 1 ulp"
               + (" (winner's output in single-winner rows at offset 0)" if coord == "logit gap" else "") + "; — = never.", ""]
         L += _table(["implementation"] + fmts,
-                    [[i] + [" / ".join(_g(v) for v in t[f]) if f in t else "n/a" for f in fmts] for i, t in thr_rows.items()])
+                    [[i] + [_thr(t.get(f)) for f in fmts] for i, t in thr_rows.items()])
         L += [f"Reproduce: `{data['command']}`", ""]
     return "\n".join(L).rstrip() + "\n"
