@@ -54,6 +54,7 @@ def test_analyze_exhaustive(app):
     (["report", "--functions", "sigmoid,nope", "--out", "{tmp}/r"], "unknown function 'nope'"),
     (["report", "--samples", "-3", "--out", "{tmp}/r"], "got -3"),
     (["report", "--out", "{tmp}/file.txt"], "is not a folder"),
+    (["report", "--out", "{tmp}/file.txt/sub"], "is not a folder"),
     (["report", "--device", "tpu", "--out", "{tmp}/r"], "unknown device 'tpu'"),
     (["plot", "sigmoid", "--kind", "violin", "--out", "{tmp}/p.png"], "unknown kind 'violin'"),
     (["plot", "sigmoid", "--out", "{tmp}/p.gif"], "must end in .png"),

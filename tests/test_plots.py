@@ -120,6 +120,14 @@ def test_heatmap_and_vector_formats(tmp_path):
     assert all((tmp_path / f"h.{e}").stat().st_size > 1000 for e in ("png", "svg", "pdf"))
 
 
+def test_heatmap_shows_an_error_not_a_number():
+    # a library that raised in some format has no worst error: "error", not the other formats' worst
+    worst, fails = np.array([[2e3, 0.5]]), np.array([[3, 0]])
+    fig = plots.heatmap_figure(["logsumexp"], ["scipy", "accurate"], worst, fails, errors=np.array([[True, False]]))
+    texts = [t.get_text() for t in _texts(fig)]
+    assert "error" in texts and "0.5" in texts and not any(t.startswith("2e3") for t in texts)
+
+
 def test_saved_files_are_byte_identical_across_saves(tmp_path):
     # SVG ids come from a hash salt and PDFs carry dates unless stripped:
     # saving the same figure twice must give the same bytes in every format

@@ -73,3 +73,39 @@ def test_jax_adapter():
     y = j.evaluate("sigmoid", "float64", (np.array([-1.0, 0.0, 1.0]),))
     assert y.dtype == np.float64 and ("sigmoid", "float64") not in j.notes  # x64 enabled: no silent float32
     assert np.allclose(y, 1 / (1 + np.exp([1.0, 0.0, -1.0])))
+
+
+def test_scipy_logsumexp_bfloat16_gives_a_bfloat16_result():
+    # issue 12: SciPy 1.17's logsumexp raises TypeError on bfloat16 (numpy.isdtype
+    # refuses ml_dtypes); the adapter feeds it float32, or bfloat16 if it accepts it
+    s = framework_impl("scipy")
+    x = np.array([[1.0, 2.0, 3.0], [100.0, -5.0, 0.25]]).astype(BF16)
+    y = s.evaluate("logsumexp", "bfloat16", (x,))
+    assert y.dtype == BF16 and np.allclose(y.astype(np.float64), [3.40760596, 100.0], rtol=2**-8)
+    assert s.notes.get(("logsumexp", "bfloat16"), "") in (
+        "", "returned float64, rounded to bfloat16", "rejects bfloat16 (TypeError); fed a float32 copy, rounded to bfloat16")
+
+
+def test_every_adapter_runs_every_function_in_every_format():
+    """The installed libraries accept what the adapters send (a new release
+    that rejects a format or renames a call shows up here first)."""
+    from stabkit.floats import ARITH_FORMATS
+    from stabkit.registry import PRIMITIVES
+    from stabkit.thirdparty import FRAMEWORKS, Unsupported
+
+    impls, _ = resolve(FRAMEWORKS)
+    z = np.array([[2.0, -1.0, 0.5], [30.0, 0.0, -3.0]])
+    for fmt in ARITH_FORMATS:
+        dt = FORMATS[fmt].dtype
+        args = {"elementwise": (z[0].astype(dt),), "rowwise": (z.astype(dt),), "rowwise_scalar": (z.astype(dt),),
+                "binary_loss": (np.array([0.0, 1.0, 0.3]).astype(dt), z[0].astype(dt)),
+                "sparse_loss": (np.array([0, 2]), z.astype(dt)),
+                "categorical_loss": (np.eye(3)[[0, 2]].astype(dt), z.astype(dt))}
+        for name, prim in PRIMITIVES.items():
+            a = args[prim.kind]
+            for impl in impls:
+                try:
+                    y = impl.evaluate(name, fmt, a)
+                except Unsupported:
+                    continue
+                assert y.dtype == dt and np.isfinite(y.astype(np.float64)).all(), (impl.name, name, fmt)

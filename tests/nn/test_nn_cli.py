@@ -154,3 +154,16 @@ def test_user_folder_with_train_and_test_files(tmp_path):
     summary = json.loads(r.stdout)
     assert (summary["n_train"], summary["n_test"]) == (40, 12)
     assert summary["dataset"].startswith("MNIST train/t10k")
+
+
+def test_gh12_the_issue_command_continues_past_nan_and_prints_its_summary():
+    """Issue 12's command: training went on past a NaN epoch only to crash
+    (first in fit, then formatting a NaN test loss that the JSON writes as
+    null). It must finish, exit 0, and say the loss is nan."""
+    if not (mnist_dir() / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the MNIST test set is not at {mnist_dir()}")
+    r = _run("--dataset", "mnist", "--data-dir", str(mnist_dir()), "--loss", "probabilities", "--tier", "naive",
+             "--dtype", "float16", "--batch-size", "256", "--learning-rate", "0.05", "--on-nonfinite", "continue",
+             "--epochs", "2", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "test loss nan" in r.stdout and "NumPy step" in r.stdout
