@@ -61,7 +61,8 @@ class _OneLineGroup(TyperGroup):
         except Exception as e:  # the last line of defence: no traceback for users
             if os.environ.get("STABKIT_DEBUG"):
                 raise
-            typer.echo(f"error: internal error: {type(e).__name__}: {e} (STABKIT_DEBUG=1 shows the traceback)", err=True)
+            first = (str(e).strip().splitlines() or [""])[0]  # one line, whatever the exception's message holds
+            typer.echo(f"error: internal error: {type(e).__name__}: {first} (STABKIT_DEBUG=1 shows the traceback)", err=True)
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer turns Ctrl-C into Exit(130) before we see it
@@ -109,20 +110,11 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _native_step() -> tuple[str, str]:
-    """The trainer's step: ``("C", "")``, ``("NumPy", why)``, or
-    ``("unknown", why)`` where :mod:`stabkit.nn._native` cannot say."""
-    try:
-        from .nn import _native
-    except Exception as e:  # noqa: BLE001 - a line of `list`, never its failure
-        return "unknown", f"stabkit.nn cannot be imported ({type(e).__name__}: {e})"
-    status = getattr(_native, "status", None)
-    if status is None:
-        return "unknown", "this version of stabkit.nn._native has no status()"
-    try:
-        step, why = status()
-    except Exception as e:  # noqa: BLE001
-        return "unknown", f"{type(e).__name__}: {e}"
-    return str(step), str(why or "")
+    """The trainer's step: ``("C", "")`` or ``("NumPy", why)``."""
+    from .nn import native_status
+
+    step, why = native_status()
+    return step, why
 
 
 @app.command("list")

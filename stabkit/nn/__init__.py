@@ -6,46 +6,56 @@ The slide's Keras code runs with its imports changed::
     from stabkit.nn.layers import Dense
     from stabkit.nn.losses import SparseCategoricalCrossentropy
     from stabkit.nn.optimizers import Adam
+
+The names below are loaded on first use (PEP 562), so that a command that only
+asks :func:`native_status` does not import the whole trainer.
 """
 
-from ._native import NativeStepWarning
-from ._native import status as native_status  # ("C", "") or ("NumPy", why): which step fit can run
-from .activations import Activation, Linear, ReLU, Sigmoid, Softmax
-from .data import load_digits, load_mnist, train_test_split
-from .errors import DataError, NNError, NonFiniteError
-from .layers import Dense, Layer
-from .losses import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    Loss,
-    SparseCategoricalCrossentropy,
-)
-from .model import History, Sequential
-from .optimizers import SGD, Adam, Optimizer
+import importlib
 
-__all__ = [
-    "Sequential",
-    "History",
-    "Layer",
-    "Dense",
-    "Activation",
-    "Linear",
-    "ReLU",
-    "Sigmoid",
-    "Softmax",
-    "Loss",
-    "SparseCategoricalCrossentropy",
-    "CategoricalCrossentropy",
-    "BinaryCrossentropy",
-    "Optimizer",
-    "SGD",
-    "Adam",
-    "NNError",
-    "DataError",
-    "NonFiniteError",
-    "NativeStepWarning",
-    "native_status",
-    "load_mnist",
-    "load_digits",
-    "train_test_split",
-]
+#: public name -> (submodule, name there)
+_EXPORTS = {
+    "Sequential": ("model", "Sequential"),
+    "History": ("model", "History"),
+    "Layer": ("layers", "Layer"),
+    "Dense": ("layers", "Dense"),
+    "Activation": ("activations", "Activation"),
+    "Linear": ("activations", "Linear"),
+    "ReLU": ("activations", "ReLU"),
+    "Sigmoid": ("activations", "Sigmoid"),
+    "Softmax": ("activations", "Softmax"),
+    "Loss": ("losses", "Loss"),
+    "SparseCategoricalCrossentropy": ("losses", "SparseCategoricalCrossentropy"),
+    "CategoricalCrossentropy": ("losses", "CategoricalCrossentropy"),
+    "BinaryCrossentropy": ("losses", "BinaryCrossentropy"),
+    "Optimizer": ("optimizers", "Optimizer"),
+    "SGD": ("optimizers", "SGD"),
+    "Adam": ("optimizers", "Adam"),
+    "NNError": ("errors", "NNError"),
+    "DataError": ("errors", "DataError"),
+    "NonFiniteError": ("errors", "NonFiniteError"),
+    "NativeStepWarning": ("_native", "NativeStepWarning"),
+    "native_status": ("_native", "status"),  # ("C", "") or ("NumPy", why): which step fit can run
+    "load_mnist": ("data", "load_mnist"),
+    "read_mnist": ("data", "read_mnist"),
+    "fetch_mnist": ("download", "fetch_mnist"),
+    "load_digits": ("data", "load_digits"),
+    "train_test_split": ("data", "train_test_split"),
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """A public name, imported from its submodule on first use."""
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
