@@ -42,6 +42,7 @@ __all__ = [
     "round_to_format",
     "round_float64",
     "split_exact",
+    "subnormal_tail",
     "enumerate_format",
 ]
 
@@ -245,13 +246,42 @@ def _ulp_of_exact(hi: np.ndarray, lo: np.ndarray, f: Format) -> np.ndarray:
     return np.where(below, smaller, u)
 
 
-def ulp_error(y, exact_hi, exact_lo=None, fmt=None) -> np.ndarray:
+#: 2**1074 as two exact factors (2**1074 itself overflows float64): float64's
+#: smallest subnormal is 1/_SUB_SCALE
+_SUB_SCALE = 2.0**1000
+_SUB_SCALE2 = 2.0**74
+
+
+#: Below this ``hi``, ``lo`` falls below float64's normal range and keeps
+#: fewer than 53 bits (none for subnormal ``hi``): see :func:`subnormal_tail`
+TAIL_BELOW = 2.0**-969
+
+
+def subnormal_tail(v: mpmath.mpf, hi: float, lo: float) -> float:
+    """What float64 pairs cannot hold of a value whose ``hi`` is below
+    ``TAIL_BELOW`` (2**-969), where ``lo`` is rounded to the subnormal grid
+    (it is 0 for a subnormal ``hi``): ``(v - hi - lo) * 2**1074``, in units
+    of the smallest subnormal, |tail| <= 1/2. 0 for larger or non-finite
+    ``hi``."""
+    if not math.isfinite(hi) or abs(hi) >= TAIL_BELOW:
+        return 0.0
+    import mpmath
+
+    rest = mpmath.fsub(mpmath.fsub(v, _exact_mpf(hi), exact=True), _exact_mpf(lo), exact=True)
+    return round_to_format(mpmath.ldexp(rest, 1074), "float64")
+
+
+def ulp_error(y, exact_hi, exact_lo=None, fmt=None, exact_tail=None) -> np.ndarray:
     """``|y - exact| / ulp(exact)`` in the format of ``y`` (or ``fmt``).
 
-    ``exact`` is given as float64 pairs (see :func:`split_exact`). Returns
-    ``inf`` where ``y`` is NaN/inf but ``exact`` is finite (a failure, see
-    :func:`is_failure`), 0 where both are the same infinity, and NaN where
-    ``exact`` is NaN.
+    ``exact`` is given as float64 pairs (see :func:`split_exact`), plus, for
+    exact values below float64's normal range, the ``exact_tail`` that the
+    pair cannot hold (see :func:`subnormal_tail`; without it a float64
+    result below 2**-969 is measured against a ``lo`` rounded to the
+    subnormal grid, up to 0.5 ulp off).
+    Returns ``inf`` where ``y`` is NaN/inf but ``exact`` is finite (a
+    failure, see :func:`is_failure`), 0 where both are the same infinity,
+    and NaN where ``exact`` is NaN.
     """
     f = get_format(fmt) if fmt is not None else format_of(y)
     y64 = np.asarray(y).astype(np.float64)
@@ -260,8 +290,18 @@ def ulp_error(y, exact_hi, exact_lo=None, fmt=None) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         # y - hi is exact when y and hi are within a factor of two (Sterbenz);
         # otherwise the error is large and its last bits do not matter.
-        diff = np.abs((y64 - hi) - lo)
-        err = diff / _ulp_of_exact(hi, lo, f)
+        d = (y64 - hi) - lo
+        u = _ulp_of_exact(hi, lo, f)
+        if exact_tail is None:
+            err = np.abs(d) / u
+        else:
+            # below 2**-1022 the difference is a multiple of 2**-1074, and
+            # so is ulp: both scale up exactly, and the tail joins them there
+            t = np.asarray(exact_tail, dtype=np.float64)
+            small = (t != 0) & (np.abs(d) < 2.0**-1000)
+            ds = np.where(small, d, 0.0) * _SUB_SCALE * _SUB_SCALE2
+            scaled = np.abs(ds - t) / (u * _SUB_SCALE * _SUB_SCALE2)
+            err = np.where(small, scaled, np.abs(d) / u)
     finite_exact = np.isfinite(hi)
     err = np.where(finite_exact & ~np.isfinite(y64), np.inf, err)
     same_inf = np.isinf(hi) & (y64 == hi)
@@ -356,8 +396,10 @@ def round_float64(x, fmt) -> np.ndarray:
     """Round float64 values to ``fmt`` once, ties to even, and return them in
     that format's dtype.
 
-    Needed because some casts round twice: ml_dtypes converts float64 to
-    bfloat16 through float32 (1 + 2**-8 + 2**-30 becomes 1.0, not 1 + 2**-7).
+    Needed because ml_dtypes before 0.7 converts float64 to bfloat16 through
+    float32, rounding twice (1 + 2**-8 + 2**-30 becomes 1.0, not 1 + 2**-7;
+    checked with 0.4.1, 0.5.1, 0.5.4 and 0.6.0; 0.7.0 rounds once), and the
+    result must not depend on the installed version.
     ``x / ulp`` and ``rint(...) * ulp`` are exact (power-of-two scaling on
     values that stay in float64's normal range), so the only rounding is the
     ``rint``, which rounds half to even.

@@ -34,7 +34,18 @@ from mpmath.libmp import from_float
 
 from . import certified as _certified
 from ._common import check_same_shape, last_axis, sparse_labels
-from .floats import Format, bits_of_error, get_format, is_failure, round_float64, round_to_format, split_exact, ulp_error
+from .floats import (
+    Format,
+    bits_of_error,
+    get_format,
+    is_failure,
+    round_float64,
+    round_to_format,
+    TAIL_BELOW,
+    split_exact,
+    subnormal_tail,
+    ulp_error,
+)
 
 __all__ = ["Reference", "reference", "ORACLES", "oracle_value"]
 
@@ -231,7 +242,10 @@ class Reference:
 
     ``rounded`` is in the target format (NaN where ``unsettled``); ``hi + lo``
     is the high-precision value as float64 pairs, for ulp errors;
-    ``precision`` holds the bits each point needed.
+    ``precision`` holds the bits each point needed. For float64 targets,
+    ``tail`` holds what the pair cannot: ``(exact - hi - lo) * 2**1074``
+    where ``hi`` is below 2**-969 (see :func:`stabkit.floats.subnormal_tail`),
+    else 0; None measures against ``hi + lo`` alone.
     """
 
     fmt: Format
@@ -240,6 +254,7 @@ class Reference:
     lo: np.ndarray
     unsettled: np.ndarray
     precision: np.ndarray
+    tail: np.ndarray | None = None
 
     def _overflows(self) -> np.ndarray:
         """Where the exact value is finite but beyond the format's range, so
@@ -251,7 +266,7 @@ class Reference:
         """Ulp error of ``y`` (same shape) against the exact values; 0 where the
         exact value overflows the format and ``y`` is that infinity."""
         y = np.asarray(y).astype(self.fmt.dtype)
-        err = ulp_error(y, self.hi, self.lo, self.fmt)
+        err = ulp_error(y, self.hi, self.lo, self.fmt, self.tail)
         return np.where(self._overflows() & (y.astype(np.float64) == self.rounded.astype(np.float64)), 0.0, err)
 
     def bits_of_error(self, y) -> np.ndarray:
@@ -297,8 +312,8 @@ def _rows(a: np.ndarray) -> np.ndarray:
 def _iter_points(name: str, args: tuple, axis: int, from_logits: bool, fmt: Format):
     """Yield (out_index, oracle_args, n_terms) and return the output shape."""
     kind = ORACLES[name].kind
-    # one correct rounding to fmt: ml_dtypes' float64 -> bfloat16 cast goes
-    # through float32 and rounds twice
+    # one correct rounding to fmt: before ml_dtypes 0.7, the float64 ->
+    # bfloat16 cast went through float32 and rounded twice
     q = lambda a: round_float64(a, fmt).astype(np.float64)  # noqa: E731
     if kind == "elementwise":
         (x,) = args
@@ -387,9 +402,65 @@ def reference(
         if key:
             _cache.save(key, arrays)
     out = [arrays[f].reshape(shape) for f in ("rounded", "hi", "lo", "unsettled", "precision")]
+    tail = None
+    if fmt.name == "float64":
+        tail = _tails(name, args, axis, from_logits, fmt, arrays, max_prec).reshape(shape)
     if oracle.kind == "rowwise" and len(shape) > 0:
         out = [np.moveaxis(a, -1, axis) for a in out]
-    return Reference(fmt, out[0].astype(fmt.dtype), out[1], out[2], out[3], out[4])
+        tail = None if tail is None else np.moveaxis(tail, -1, axis)
+    return Reference(fmt, out[0].astype(fmt.dtype), out[1], out[2], out[3], out[4], tail)
+
+
+#: 1074 ln 2: exp(x + _SUB_LOG) = exp(x) * 2**1074
+_SUB_LOG = 1074 * math.log(2)
+
+
+def _tails(name, args, axis, from_logits, fmt, arrays, max_prec) -> np.ndarray:
+    """``(exact - hi - lo) * 2**1074`` for float64 targets (flat, output
+    order), which float64 pairs cannot hold where ``hi`` is below 2**-969
+    (``lo`` rounded to the subnormal grid): the error of such a result is up
+    to 0.5 ulp off without it.
+
+    Nonzero subnormal values are settled again in mpmath (they came from
+    there, and are few; a cached reference has no tails stored). Zeros of
+    sigmoid, softplus and log_sigmoid are ``+-exp(-|x|)`` below 2**-1075,
+    whose tail ``exp(-|x| + 1074 ln 2)`` float64 gives to 2**-40; other
+    zeros keep 0.
+    """
+    hi, lo = arrays["hi"], arrays["lo"]
+    tail = np.zeros(hi.shape)
+    sub = np.isfinite(hi) & (hi != 0) & (np.abs(hi) < TAIL_BELOW) & ~arrays["unsettled"]
+    zero = hi == 0
+    if ORACLES[name].kind == "elementwise" and name in _certified.CERTIFIED and zero.any():
+        x = round_float64(np.asarray(args[0]), fmt).ravel()
+        s = -1.0 if name == "log_sigmoid" else 1.0
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            # sigmoid, softplus ~ exp(x) for x < -745; log_sigmoid ~ -exp(-x)
+            t = s * np.exp(s * x + _SUB_LOG)
+        tail = np.where(zero & np.isfinite(x) & (s * x < -700), t, tail)
+    if not sub.any():
+        return tail
+    kind = ORACLES[name].kind
+    width = hi.size // max(1, _n_points(name, args, axis, fmt)) if kind == "rowwise" else 1
+    wanted = set((np.flatnonzero(sub) // width).tolist())
+    _, points = _iter_points(name, args, axis, from_logits, fmt)
+    for i, pargs, n_terms in points:
+        if i not in wanted:
+            continue
+        slack = 10 + int(n_terms).bit_length()
+        _, vals, _, _ = _settle(ORACLES[name].fn, pargs, fmt, slack, fmt.precision + 40 + slack, max_prec)
+        for k, v in enumerate(vals):
+            o = i * width + k
+            if sub[o]:
+                tail[o] = subnormal_tail(v, float(hi[o]), float(lo[o]))
+    return tail
+
+
+def _n_points(name, args, axis, fmt) -> int:
+    """The number of rows of a row-wise function's argument."""
+    (x,) = args
+    xl = last_axis(np.asarray(x), axis)
+    return math.prod(xl.shape[:-1])
 
 
 #: The precision recorded for points settled by the double-double tier.

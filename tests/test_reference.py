@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stabkit.floats import enumerate_format, get_format, round_float64, round_to_format
+from stabkit.floats import ulp as _ulp
 from stabkit.reference import ORACLES, Oracle, Reference, oracle_value, reference
 
 mpf = mpmath.mpf
@@ -518,7 +519,7 @@ class TestInputsAndShapes:
         assert r.hi[1] == cr(w, "float64")
 
     def test_bfloat16_inputs_rounded_once(self):
-        # float64 -> bfloat16 through ml_dtypes rounds twice (to 1.0); the
+        # float64 -> bfloat16 through ml_dtypes < 0.7 rounds twice (to 1.0); the
         # reference must see the correctly rounded input 1 + 2**-7
         x = np.array([1 + 2**-8 + 2**-30])
         r = reference("softplus", x, fmt="bfloat16")
@@ -605,6 +606,10 @@ class TestInputsAndShapes:
         assert sum(calls) == 2
 
 
+def ulp_of(y):
+    return _ulp(y, "float64")
+
+
 class TestReferenceMetrics:
     def test_rounded_scores_perfectly_and_neighbours_do_not(self):
         x = np.array([-30.0, -1.0, 0.3, 2.0, 17.0])
@@ -632,6 +637,55 @@ class TestReferenceMetrics:
         r = reference("softmax", np.array([np.inf, np.inf]))
         assert not r.failures(np.array([np.nan, np.nan])).any()
         assert np.isnan(r.ulp_error(np.array([0.5, 0.5]))).all()
+
+    @staticmethod
+    def _sub_ulps(name, x):
+        """The exact value at x in units of 2**-1074, from mpmath at 300 bits."""
+        with mpmath.workprec(300):
+            (v,) = direct(name, x, prec=300)
+            return v * mpmath.ldexp(1, 1074)
+
+    @pytest.mark.parametrize("x", [-718.7749050960244, -708.2330789452168, -680.0])
+    def test_float64_results_below_2_to_minus_969_keep_their_low_part(self, x):
+        # regression: lo = RN(exact - hi) is rounded to the subnormal grid
+        # there (0 for a subnormal hi), so the correctly rounded value scored
+        # 0.0 at -718.77 (exact ...6.4974 subnormal quanta above it) and a
+        # neighbour of a near tie at -708.23 scored 1.0 instead of 0.50013
+        w = self._sub_ulps("sigmoid", x)
+        r = reference("sigmoid", np.array([x]))
+        for y in (r.rounded[0], np.nextafter(r.rounded[0], 0.0), np.nextafter(r.rounded[0], 1.0)):
+            ulps = mpmath.ldexp(1, 1074) * float(ulp_of(y))
+            want = float(abs(mpmath.ldexp(mpmath.mpf(float(y)), 1074) - w) / ulps)
+            assert r.ulp_error(np.array([y]))[0] == pytest.approx(want, rel=1e-9, abs=1e-12)
+        if x == -718.7749050960244:
+            assert r.ulp_error(r.rounded)[0] == pytest.approx(0.4974, abs=1e-4)
+
+    def test_the_low_part_survives_the_cache(self):
+        x = np.array([-718.7749050960244, -30.0])
+        first = reference("sigmoid", x, cache=True)
+        again = reference("sigmoid", x, cache=True)
+        assert np.array_equal(first.ulp_error(first.rounded), again.ulp_error(again.rounded))
+        assert again.ulp_error(again.rounded)[0] == pytest.approx(0.4974, abs=1e-4)
+
+    def test_underflowing_results_of_the_asymptotic_tier(self):
+        # exact values below 2**-1075 round to 0; 0 is off by exact/2**-1074
+        x = np.array([-746.0, -800.0])
+        r = reference("sigmoid", x)
+        assert r.rounded.tolist() == [0.0, 0.0]
+        want = [float(self._sub_ulps("sigmoid", v)) for v in x]
+        assert r.ulp_error(r.rounded) == pytest.approx(want, rel=1e-9)
+        r = reference("log_sigmoid", -x)
+        assert r.ulp_error(r.rounded) == pytest.approx(want, rel=1e-9)
+
+    def test_subnormal_softmax_entries(self):
+        r = reference("softmax", np.array([[0.0, -720.0, -710.5]]))
+        with mpmath.workprec(300):
+            z = [mpmath.exp(mpmath.mpf(v)) for v in (0.0, -720.0, -710.5)]
+            p = [v / mpmath.fsum(z) * mpmath.ldexp(1, 1074) for v in z[1:]]
+        for k, w in zip((1, 2), p):
+            y = r.rounded[0, k]
+            want = float(abs(mpmath.ldexp(mpmath.mpf(float(y)), 1074) - w))
+            assert r.ulp_error(r.rounded)[0, k] == pytest.approx(want, rel=1e-9)
 
 
 # ---------------------------------------------------------------- sweeps
