@@ -94,11 +94,22 @@ def test_committed_example_matches_the_code():
                        samples=d["samples"], seed=d["seed"])
     new = to_json(run(cfg))
     same_version = {k for k, v in new["versions"].items() if d["versions"].get(k) == v}
+    # stabkit's tiers compute with NumPy's exp and log, whose last bits differ
+    # between NumPy releases (seen: the naive softplus's mean ulp under 2.0.0):
+    # with another NumPy, only what cannot depend on them is compared
+    if "numpy" in same_version:
+        same_version |= {"naive", "stable", "accurate"}
     old = {(r["function"], r["format"], r["impl"]): r for r in d["results"]}
     checked = 0
     for r in new["results"]:
-        if r["impl"] in ("naive", "stable", "accurate") or r["impl"] in same_version:
-            assert r == old[(r["function"], r["format"], r["impl"])], (r["function"], r["impl"])
+        o = old[(r["function"], r["format"], r["impl"])]
+        if r["impl"] in same_version:
+            assert r == o, (r["function"], r["impl"])
+            checked += 1
+        elif r["impl"] in ("naive", "stable", "accurate"):
+            assert (r["n"], r["undefined"]) == (o["n"], o["undefined"]), (r["function"], r["impl"])
+            if r["impl"] == "accurate":
+                assert r["failures"] == 0 and r["max_ulp"] < 1, r["function"]
             checked += 1
     assert checked >= 9
     md = (EXAMPLE / "report.md").read_text()
