@@ -32,7 +32,8 @@ def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
 
 def targets_in(y_true, fmt: Format) -> np.ndarray:
     """Soft or binary targets rounded once to the predictions' format (a plain
-    ``astype`` rounds float64 -> bfloat16 twice, through float32)."""
+    ``astype`` rounds float64 -> bfloat16 twice, through float32, with
+    ml_dtypes < 0.7)."""
     y = np.asarray(y_true)
     if y.dtype == fmt.dtype:
         return y

@@ -117,7 +117,8 @@ def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
 def _store(dst: np.ndarray, y64: np.ndarray, fmt: Format) -> None:
     """Write a float64 result into ``dst`` (of the caller's format), rounded once."""
     # NumPy's float64 -> float32 / float16 assignment is one IEEE rounding, so
-    # it needs no intermediate array; bfloat16's cast rounds twice.
+    # it needs no intermediate array; bfloat16's cast rounds twice with
+    # ml_dtypes < 0.7 (through float32), so stabkit rounds it itself.
     with np.errstate(over="ignore"):  # past the format's range: inf, as a rounding should
         dst[...] = round_float64(y64, fmt) if fmt.name == "bfloat16" else y64
 

@@ -239,7 +239,7 @@ def eval_cmd(
         fail(f"unknown format {dtype!r}; use one of {', '.join(ARITH_FORMATS)}", 2)
     fmt = get_format(dtype)
     xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
-    x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16)
+    x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16 with ml_dtypes < 0.7)
     args: tuple
     if prim.is_loss:
         if labels is None:
