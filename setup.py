@@ -1,4 +1,4 @@
-"""Build the optional C extension of the trainer (stabkit/nn/_cstep.c).
+"""Build the optional C extension of the trainer (stabkit/nn/_native/_cstep.c).
 
 Everything else is in pyproject.toml. The extension is optional: where it
 does not compile (no C compiler), the install goes on without it, says so in
@@ -56,10 +56,10 @@ flags = (
 setup(
     ext_modules=[
         Extension(
-            "stabkit.nn._cstep",
-            sources=["stabkit/nn/_cstep.c"],
+            "stabkit.nn._native._cstep",
+            sources=["stabkit/nn/_native/_cstep.c"],
             # listed in MANIFEST.in too: older setuptools leave `depends` out of the sdist
-            depends=["stabkit/nn/_cstep_impl.h"],
+            depends=["stabkit/nn/_native/_cstep_impl.h"],
             extra_compile_args=flags,
             optional=True,  # setuptools then tolerates the missing file (editable installs)
         )

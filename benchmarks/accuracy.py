@@ -13,7 +13,7 @@ functions: 90 adversarial rows of 2, 10, 100 and 1,000 entries (the test
 suite's ``adversarial_rows``: offsets up to +-1e4, winners up to 1e4 ahead,
 ties, masked entries, log-probability rows, spreads up to the format's
 range), plus a quarter of the adversarial families of
-``_support.family_cases`` (a winner over many equal losers, cancelling
+``tests.helpers.numerics.family_cases`` (a winner over many equal losers, cancelling
 log-probability rows, logits at +-max).
 
 Long mode, all nine functions (losses from logits): the same samples, plus
@@ -40,9 +40,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from _support import adversarial_rows, contract_bound, exhaustive, family_cases, ordinal_uniform, quiet  # noqa: E402
+from tests.helpers.numerics import adversarial_rows, contract_bound, exhaustive, family_cases, ordinal_uniform, quiet  # noqa: E402
 
 from stabkit.reference import reference  # noqa: E402
 from stabkit.registry import TIERS, get  # noqa: E402

@@ -1,5 +1,5 @@
 """``python -m stabkit ...`` runs the command line."""
 
-from .cli import app
+from .cli.main import app
 
 app(prog_name="stabkit")

@@ -11,17 +11,17 @@ Tools used (each explained in a comment where it acts):
 * log1p of the sum without the maximum term (Blanchard, Higham & Higham,
   "Accurately computing the log-sum-exp and softmax functions", IMA J. Numer.
   Anal. 41, 2021): ``logsumexp(x) = m + log1p(sum_{i != k} exp(x_i - m))``
-  (:mod:`stabkit._accrows`);
+  (:mod:`stabkit._accurate.rows`);
 * the exact rounding error of the max shift (TwoSum), its effect on the sum
   as one fused row dot, and no shift at all on rows where no exp can
-  overflow (:mod:`stabkit._unshifted`);
+  overflow (:mod:`stabkit._accurate.unshifted`);
 * compensated row sums: Rump, Ogita & Oishi's extraction, TwoSum for the
-  smallest sums (:mod:`stabkit._eft`);
+  smallest sums (:mod:`stabkit._accurate.eft`);
 * for the logsumexp rows where ``m + log1p(s)`` cancels (a negative maximum
   of about the size of the log term), 80-bit extended precision, then
-  double-double arithmetic (:mod:`stabkit._dd`), and mpmath for the rows
+  double-double arithmetic (:mod:`stabkit._accurate.double_double`), and mpmath for the rows
   whose result is too close to 0 even for that (float64 log-probability rows,
-  logsumexp ~ 1e-17) (:mod:`stabkit._lse_exact`);
+  logsumexp ~ 1e-17) (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes.
 
@@ -46,13 +46,11 @@ native byte order. A zero result carries the sign of the exact value
 
 from __future__ import annotations
 
-import functools
 
-import mpmath
 import numpy as np
 
-from ._accrows import Rows
-from ._common import (
+from ._accurate.rows import Rows
+from ._accurate.inputs import (
     as_input,
     check_same_shape,
     last_axis,
@@ -60,12 +58,13 @@ from ._common import (
     sparse_labels,
     take_label,
     targets_in,
+    silent,
     xmul,
 )
-from ._eft import NARROW, two_sum_err, workspace
-from ._sigmoid import sigmoid64
-from ._unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
-from ._xent import crossentropy_rows
+from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
+from ._accurate.eft import NARROW, workspace
+from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
+from ._accurate.crossentropy import crossentropy_rows
 from .floats import Format, round_float64
 
 __all__ = [
@@ -90,23 +89,9 @@ BLOCK = 1 << 17
 #: Elementwise functions keep more temporaries alive per element: smaller
 #: blocks (measured: 2**14-2**16 alike, 2**17 25% slower).
 ELEMENTWISE_BLOCK = 1 << 15
-#: Narrow rows are reduced column by column (see ``_accrows``), one NumPy call
+#: Narrow rows are reduced column by column (see ``_accurate.rows``), one NumPy call
 #: per column and step, so their blocks must be long to pay for the calls.
 NARROW_BLOCK_ROWS = 1 << 14
-
-
-def _silent(fn):
-    """Run a public function under ``np.errstate(all="ignore")``: its edges are
-    handled explicitly, so no caller's error state (``all="raise"``) or
-    warning filter may turn an intermediate overflow into an exception or a
-    RuntimeWarning. (np.errstate is thread- and context-local.)"""
-
-    @functools.wraps(fn)
-    def quiet(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
-
-    return quiet
 
 
 def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
@@ -152,105 +137,7 @@ def _elementwise(fn, x, name: str = "x") -> np.ndarray:
 # ------------------------------------------------------------ elementwise
 
 
-def _sigmoid64(x, narrower: bool = False):
-    if not narrower:
-        # float64 results: a double-double table of sigmoid and one rounding,
-        # within 0.54 ulp (the three roundings below reach 2.56 ulp)
-        return sigmoid64(x)
-    # For a narrower target (rounded once more): e = exp(-|x|) is in [0, 1]:
-    # it cannot overflow. sigmoid(x) is 1/(1+e) for x >= 0 and e/(1+e) for
-    # x < 0; max(e, x >= 0) picks the numerator without a random-mask
-    # np.where (e <= 1, so the max is 1 or e). One division, no cancellation:
-    # within 2.6 float64 ulps, far below the narrower format's half ulp.
-    e = np.abs(x)
-    small = e < 2.0**-10
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    den = np.add(e, 1.0)
-    y = np.divide(np.maximum(e, x >= 0, out=e), den, out=e)
-    if small.any():
-        y[small] = _sigmoid_near_zero(x[small], narrower)
-    return y
-
-
-def _sigmoid_near_zero(x, narrower: bool):
-    """sigmoid(x) = 1/2 + x/4 - x**3/48 + O(x**5) for |x| < 2**-10.
-
-    For a float32 (or narrower) x, ``1/2 + x/4`` is exact in float64 and can
-    be exactly a float32 midpoint (x an odd multiple of 2**-24: 81 float32
-    inputs); then only the tiny ``-x**3/48``, always toward 1/2, decides the
-    rounding, and float64 loses it once it is below half an ulp of 1/2. The
-    series keeps it where it can, and where it cannot (the sum rounds back to
-    ``1/2 + x/4``) the result is nudged one float64 ulp toward 1/2 for a
-    narrower target, so that its rounding goes the right way. The x**5 term
-    is below 2**-59, 1/64 ulp of 1/2.
-    """
-    cube = x * x * x / 48.0
-    # one rounding at the end: x/4 - x**3/48 is accurate to 2**-65
-    y = 0.5 + (x / 4.0 - cube)
-    if narrower:
-        mid = 0.5 + x / 4.0
-        lost = (y == mid) & (cube != 0)
-        y[lost] = np.nextafter(mid[lost], 0.5)
-    return y
-
-
-def _softplus64(x, to32: bool = False):
-    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): both terms are >= 0, so
-    # the sum cannot cancel, and exp only sees non-positive arguments. Unlike a
-    # threshold (x past 20), the small term is kept for every x.
-    t = np.abs(x)
-    small = t < 2.0**-10
-    np.negative(t, out=t)
-    np.exp(t, out=t)
-    np.log1p(t, out=t)
-    with np.errstate(invalid="ignore"):
-        y = np.add(np.maximum(x, 0.0), t, out=t)
-    if small.any():
-        y[small] = _softplus_near_zero(x[small], to32)
-    return y
-
-
-# ln 2 from a private mpmath context: the global one belongs to the caller
-_MP = mpmath.MPContext()
-_MP.prec = 200
-_LN2_HI = float(_MP.log(2))
-_LN2_LO = float(_MP.log(2) - _LN2_HI)
-
-
-def _softplus_near_zero(x, to32: bool):
-    """softplus(x) = ln 2 + x/2 + x**2/8 - x**4/192 + x**6/2880 - ... for
-    |x| < 2**-10, in double-double: ``ln 2 + x/2`` and the ``x**2/8`` term go
-    through TwoSum, the rest (below 2**-47) is added to the low word; the x**8
-    term is below 2**-85. For a float32 target the double-double is rounded
-    once: where its high word is exactly a float32 midpoint, it moves one
-    float64 ulp the way its low word points (one float32 input of
-    log_sigmoid, x = -4.4680992e-04, lies 8e-11 ulp from a midpoint: float64
-    alone rounded it the wrong way)."""
-    x2 = x * x  # exact for float32 inputs; otherwise off by 2**-53 of x**2/8
-    s1 = _LN2_HI + x / 2.0
-    e1 = two_sum_err(_LN2_HI, x / 2.0, s1)
-    s2 = s1 + x2 / 8.0
-    e2 = two_sum_err(s1, x2 / 8.0, s2)
-    hi = s2
-    lo = (_LN2_LO + e1 + e2) - x2 * x2 / 192.0 + x2 * x2 * x2 / 2880.0
-    y = hi + lo
-    if to32:
-        a = y.astype(np.float32)
-        a64 = a.astype(np.float64)
-        other = np.nextafter(a, np.where(y > a64, np.float32(np.inf), np.float32(-np.inf))).astype(np.float64)
-        lo = lo - (y - hi)  # what is left beyond y
-        tie = (y == (a64 + other) / 2) & (lo != 0)
-        y[tie] = np.nextafter(y[tie], np.where(lo[tie] > 0, np.inf, -np.inf))
-    return y
-
-
-def _neg_softplus_neg64(x, to32: bool = False):
-    t = _softplus64(np.negative(x), to32)
-    return np.negative(t, out=t)
-
-
-@_silent
+@silent
 def sigmoid(x):
     """Logistic function ``1 / (1 + exp(-x))``.
 
@@ -259,10 +146,10 @@ def sigmoid(x):
     NaN propagates; results in the subnormal range are kept, not flushed.
     """
     narrower = as_input(x)[1].name != "float64"
-    return _elementwise(lambda b: _sigmoid64(b, narrower), x)
+    return _elementwise(lambda b: sigmoid_f64(b, narrower), x)
 
 
-@_silent
+@silent
 def log_sigmoid(x):
     """``log(sigmoid(x)) = -softplus(-x)``.
 
@@ -270,10 +157,10 @@ def log_sigmoid(x):
     propagates. For large x the result is ``-exp(-x)``, tiny but nonzero.
     """
     to32 = as_input(x)[1].name == "float32"
-    return _elementwise(lambda b: _neg_softplus_neg64(b, to32), x)
+    return _elementwise(lambda b: log_sigmoid_f64(b, to32), x)
 
 
-@_silent
+@silent
 def softplus(x):
     """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``.
 
@@ -281,7 +168,7 @@ def softplus(x):
     No threshold: ``softplus(30) = 30 + 9.4e-14`` in float64.
     """
     to32 = as_input(x)[1].name == "float32"
-    return _elementwise(lambda b: _softplus64(b, to32), x)
+    return _elementwise(lambda b: softplus_f64(b, to32), x)
 
 
 # ------------------------------------------------------------ row-wise
@@ -324,7 +211,7 @@ def _class_shape(x, axis):
     return a, fmt, last_axis(a, axis).shape
 
 
-@_silent
+@silent
 def softmax(x, axis=-1):
     """``exp(x_i) / sum_j exp(x_j)`` on rows where no exp can overflow (or
     underflow into the subnormals for float64 results), else
@@ -367,7 +254,7 @@ def _log_softmax_narrow(r: np.ndarray, dst: np.ndarray | None = None) -> np.ndar
     return lp
 
 
-@_silent
+@silent
 def log_softmax(x, axis=-1):
     """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
     exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
@@ -383,7 +270,7 @@ def log_softmax(x, axis=-1):
     return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, dst), keep32=True)
 
 
-@_silent
+@silent
 def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
@@ -411,12 +298,12 @@ def logsumexp(x, axis=-1, keepdims=False):
 def _bce64(y, p, from_logits):
     with np.errstate(invalid="ignore", divide="ignore"):
         if from_logits:
-            return xmul(y, _softplus64(-p)) + xmul(1.0 - y, _softplus64(p))
+            return xmul(y, softplus_f64(-p)) + xmul(1.0 - y, softplus_f64(p))
         # 0 - (...): both logs are <= 0, so an exact 0 (p = y = 0 or 1) is +0.0
         return 0.0 - (xmul(y, np.log(p)) + xmul(1.0 - y, np.log1p(-p)))
 
 
-@_silent
+@silent
 def binary_crossentropy(y_true, y_pred, from_logits=False):
     """Elementwise binary cross-entropy; ``y_true`` is first rounded to the
     format of ``y_pred``.
@@ -440,7 +327,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     return out.reshape(p.shape)
 
 
-@_silent
+@silent
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-row ``-log p[y]``.
 
@@ -466,7 +353,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     return _rowwise(p, fmt, axis, lambda r, blk, _: 0.0 - _rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
 
 
-@_silent
+@silent
 def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-row ``-sum_i y_i log p_i`` with soft or one-hot labels (rounded to
     the format of ``y_pred``).

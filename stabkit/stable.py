@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_input, check_same_shape, last_axis, sparse_labels, take_label, targets_in
+from ._accurate.inputs import as_input, check_same_shape, last_axis, sparse_labels, take_label, targets_in
 
 __all__ = [
     "sigmoid",

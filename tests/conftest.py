@@ -1,10 +1,8 @@
 import os
-import sys
 import tempfile
-from pathlib import Path
 
-# the tests share helpers in tests/_support.py
-sys.path.insert(0, str(Path(__file__).parent))
+# the tests share helpers in tests/helpers/ (``from helpers.numerics import ...``;
+# pyproject's [tool.pytest.ini_options] puts tests/ on the path)
 
 # references computed by the tests (and by CLI runs they start) are cached in a
 # fresh folder, never in the user's cache

@@ -4,7 +4,7 @@ An outside audit found float64 inputs where the accurate tier breaks its
 contract and that the project's own samplers never produced: a winner over
 many (nearly) equal losers, log-probability rows whose logsumexp cancels to
 1e-300, float64 sigmoid in [-10, 0], and finite logits at +-max with soft
-labels. The families in ``_support.family_cases`` (built on
+labels. The families in ``helpers.numerics.family_cases`` (built on
 ``stabkit.sampling``) reach them on their own; these tests run the accurate
 tier over them against ``stabkit.reference.reference`` and assert the
 contract:
@@ -21,7 +21,7 @@ and denser sweeps.
 
 import numpy as np
 import pytest
-from _support import (
+from helpers.numerics import (
     cancelling_logprob_rows,
     contract_violations,
     dense_regime_inputs,
@@ -32,7 +32,7 @@ from _support import (
 
 from stabkit.floats import FORMATS
 from stabkit.reference import reference
-from stabkit.sampling import loser_mass_cutoffs
+from stabkit.analysis.sampling import loser_mass_cutoffs
 
 ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus", "binary_crossentropy")
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")

@@ -7,8 +7,8 @@ import pytest
 
 from stabkit import accurate
 from stabkit.analysis import analyze, analyze_sample
-from stabkit.sampling import make_sample
-from stabkit.thirdparty import Impl, Unsupported, tier_impl
+from stabkit.analysis.sampling import make_sample
+from stabkit.analysis.thirdparty import Impl, Unsupported, tier_impl
 
 TIERS = [tier_impl(t) for t in ("naive", "stable", "accurate")]
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from _support import errors, quiet
+from helpers.numerics import errors, quiet
 
-from stabkit import _accrows, _lse_exact, _unshifted, accurate
+from stabkit import accurate
+from stabkit._accurate import cancelling as _lse_exact
+from stabkit._accurate import rows as _accrows
+from stabkit._accurate import unshifted as _unshifted
 from stabkit.floats import get_format
 
 FORMATS = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]

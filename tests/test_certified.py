@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _support import ordinal_uniform
+from helpers.numerics import ordinal_uniform
 
-from stabkit import cache, certified, reference
+from stabkit.reference import cache, certified
+from stabkit.reference import ziv as reference
 from stabkit.floats import enumerate_format, round_float64, ulp
 from stabkit.reference import reference as ref_of
 

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from stabkit.cli_report import register
+from stabkit.cli.report import register
 
 
 def _apps():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from _support import errors
+from helpers.numerics import errors
 
-from stabkit import _dd
+from stabkit._accurate import double_double as _dd
 
 
 def _rel_err(hi, lo, exact):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stabkit.distributed import DistributedError, executor_for
+from stabkit.reference.executors import DistributedError, executor_for
 from stabkit.reference import reference
 
 pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'stabkit[dask]')")
@@ -44,7 +44,7 @@ def test_unreachable_scheduler_is_one_clear_error():
 
 
 def test_sweep_on_a_local_cluster_matches_the_local_run(tmp_path):
-    from stabkit import sweep as sw
+    from stabkit.analysis import sweep as sw
 
     kw = {"start": 0x3E000000, "stop": 0x3E000000 + 2**13, "chunk": 2**11}
     impls = ("naive", "stable", "accurate")
@@ -78,7 +78,7 @@ def test_reference_chunks_on_threads_take_turns(monkeypatch):
     # every point is settled holding the process's mpmath lock
     from concurrent.futures import ThreadPoolExecutor
 
-    import stabkit.reference as ref_mod
+    import stabkit.reference.ziv as ref_mod
 
     held = []
     settle = ref_mod._settle_point

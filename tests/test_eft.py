@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from stabkit import _eft
+from stabkit._accurate import eft as _eft
 
 
 def _exact_row_sums(a):

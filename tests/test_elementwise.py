@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from _support import errors, exhaustive, ordinal_uniform, quiet
+from helpers.numerics import errors, exhaustive, ordinal_uniform, quiet
 
 import stabkit
 from stabkit import accurate, naive, stable

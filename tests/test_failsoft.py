@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from stabkit import report as rp
-from stabkit import thirdparty
+from stabkit.report import build as rp
+from stabkit.analysis import thirdparty
 from stabkit._io import staged_dir
 from stabkit.analysis import analyze, analyze_sample, error_text
 from stabkit.cli import app
-from stabkit.sampling import make_sample
-from stabkit.thirdparty import Impl, tier_impl
+from stabkit.analysis.sampling import make_sample
+from stabkit.analysis.thirdparty import Impl, tier_impl
 
 runner = CliRunner()
 REAL_NUMPY_FN = thirdparty._numpy_fn
@@ -176,7 +176,7 @@ def test_a_failing_tier_exits_1_and_writes_nothing(tmp_path, monkeypatch, existi
 
 @pytest.mark.parametrize("existing", [False, True], ids=["no-out", "old-report"])
 def test_ctrl_c_during_the_run_writes_nothing(tmp_path, monkeypatch, existing):
-    import stabkit.cli_report as cr
+    import stabkit.cli.report as cr
 
     monkeypatch.setattr(cr, "_progress", _interrupting_progress)
     out = tmp_path / "rep"

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import stabkit
-from stabkit import _accrows, _lse_exact
+from stabkit._accurate import cancelling as _lse_exact
+from stabkit._accurate import rows as _accrows
 from stabkit.reference import reference
 
 MP = mpmath.MPContext()

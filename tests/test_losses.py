@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _support import adversarial_rows, errors, ordinal_uniform, quiet
+from helpers.numerics import adversarial_rows, errors, ordinal_uniform, quiet
 
 import stabkit
 from stabkit import naive, stable

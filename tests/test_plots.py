@@ -8,9 +8,9 @@ import pytest
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from stabkit import plots
+from stabkit.report import plots
 from stabkit.analysis import analyze
-from stabkit.thirdparty import tier_impl
+from stabkit.analysis.thirdparty import tier_impl
 
 TIERS = [tier_impl(t) for t in ("naive", "stable", "accurate")]
 FIGURES = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}

@@ -11,8 +11,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from stabkit import _progress
-from stabkit._progress import PlainProgress, elapsed, progress, progress_line
+from stabkit.cli import progress as _progress
+from stabkit.cli.progress import PlainProgress, elapsed, progress, progress_line
 from stabkit.cli import app
 
 LINE = re.compile(r"^references: \d+/\d+ \(\d+%\), \d:\d\d:\d\d elapsed$")

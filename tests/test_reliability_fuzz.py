@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stabkit import cache, sweep
+from stabkit.analysis import sweep
+from stabkit.reference import cache
 from stabkit.nn.data import DataError, read_idx
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -80,7 +80,7 @@ def test_peak_memory_of_a_ten_million_point_sweep_is_bounded_by_the_chunk(tmp_pa
     # 2**22 points (a few hundred bytes per point), not by the 10**7
     import tracemalloc
 
-    from stabkit import sweep as sw
+    from stabkit.analysis import sweep as sw
 
     tracemalloc.start()
     try:

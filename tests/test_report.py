@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stabkit import report as rp
+from stabkit.report import build as rp
 from stabkit.report import ReportConfig, run, to_json, write
 
 SMALL = ReportConfig(functions=("softplus", "logsumexp", "binary_crossentropy:probs"), dtypes=("float32",),
@@ -78,7 +78,7 @@ def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(rp, "markdown", boom, raising=False)
-    monkeypatch.setattr("stabkit.report_md.markdown", boom)
+    monkeypatch.setattr("stabkit.report.markdown.markdown", boom)
     with pytest.raises(KeyboardInterrupt):
         write(rep, str(tmp_path), figures=False)
     assert (tmp_path / "report.json").read_bytes() == before
@@ -113,6 +113,6 @@ def test_committed_example_matches_the_code():
             checked += 1
     assert checked >= 9
     md = (EXAMPLE / "report.md").read_text()
-    from stabkit.report_md import markdown
+    from stabkit.report.markdown import markdown
 
     assert md == markdown(d)  # the Markdown is the JSON rendered

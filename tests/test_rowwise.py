@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from _support import adversarial_rows, errors, quiet
+from helpers.numerics import adversarial_rows, errors, quiet
 
 import stabkit
 from stabkit import naive, stable

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stabkit.floats import FORMATS, ordinal
-from stabkit.sampling import edge_cases, from_ordinal, make_sample, ordinal_uniform, rng_for
+from stabkit.analysis.sampling import edge_cases, from_ordinal, make_sample, ordinal_uniform, rng_for
 
 
 @pytest.mark.parametrize("fmt", ["float16", "bfloat16", "float32", "float64"])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from stabkit import accurate
-from stabkit._sigmoid import sigmoid64
+from stabkit._accurate.sigmoid64 import sigmoid64
 from stabkit.reference import oracle_value, reference
 from stabkit.floats import round_to_format
 

@@ -134,7 +134,7 @@ def test_full_float16_run_marks_the_collapse_where_fit_stops():
     """The full run's float16 naive network stops with a NaN gradient; the
     caption names that epoch and step (measured on this split: epoch 2,
     step 134), taken from the NonFiniteError of the run."""
-    from stabkit.slides_training import float16_training
+    from stabkit.slides.training import float16_training
 
     data = slides.load_data(_mnist_dir(), quick=False)
     s = float16_training(data, slides.Budget.of(False))

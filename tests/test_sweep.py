@@ -9,16 +9,16 @@ import math
 
 import numpy as np
 import pytest
-from _support import ordinal_uniform
+from helpers.numerics import ordinal_uniform
 from typer.testing import CliRunner
 
-from stabkit import certified, certified32
-from stabkit import sweep as sw
+from stabkit.reference import certified, certified32
+from stabkit.analysis import sweep as sw
 from stabkit.analysis import analyze, analyze_sample
 from stabkit.floats import enumerate_format, round_float64, ulp
 from stabkit.reference import reference as ref_of
-from stabkit.sampling import Group, Sample
-from stabkit.thirdparty import resolve
+from stabkit.analysis.sampling import Group, Sample
+from stabkit.analysis.thirdparty import resolve
 
 FUNCS = list(certified32.CERTIFIED)
 IMPLS = ("naive", "stable", "accurate", "scipy", "numpy")
@@ -220,7 +220,7 @@ def test_sweep_key_covers_every_module_the_tiers_compute_with():
     import subprocess
     import sys
 
-    import stabkit.sweep as sw
+    import stabkit.analysis.sweep as sw
 
     code = ("import sys, numpy as np; from stabkit import naive, stable, accurate\n"
             "for t in (naive, stable, accurate):\n"

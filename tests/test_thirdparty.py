@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stabkit.floats import FORMATS
-from stabkit.thirdparty import framework_impl, resolve, tier_impl
+from stabkit.analysis.thirdparty import framework_impl, resolve, tier_impl
 
 BF16 = FORMATS["bfloat16"].dtype
 
@@ -91,7 +91,7 @@ def test_every_adapter_runs_every_function_in_every_format():
     that rejects a format or renames a call shows up here first)."""
     from stabkit.floats import ARITH_FORMATS
     from stabkit.registry import PRIMITIVES
-    from stabkit.thirdparty import FRAMEWORKS, Unsupported
+    from stabkit.analysis.thirdparty import FRAMEWORKS, Unsupported
 
     impls, _ = resolve(FRAMEWORKS)
     z = np.array([[2.0, -1.0, 0.5], [30.0, 0.0, -3.0]])

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._eft import rowmax
+from stabkit._accurate.eft import rowmax
 from .activations import Linear, Sigmoid
 from .losses import BinaryCrossentropy, Loss, SparseCategoricalCrossentropy
 

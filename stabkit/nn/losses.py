@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .. import accurate, naive, stable
+from stabkit import accurate, naive, stable
 from .errors import NNError
 
 __all__ = [

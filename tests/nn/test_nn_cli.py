@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 import typer
-from _nn_support import mnist_dir
+from helpers.nn import mnist_dir
 from typer.testing import CliRunner
 
-from stabkit.cli_train import register
+from stabkit.cli.train import register
 
 
 def _app():

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from _nn_support import mnist_dir
+from helpers.nn import mnist_dir
 
 from stabkit.nn.data import (
     DataError,

@@ -4,7 +4,7 @@ corrupt, truncated, slow and unreachable mirrors, an interrupted download).
 
 No test can reach the internet: every test empties the shipped mirror list,
 and ``urlopen`` refuses any host but 127.0.0.1 in this module
-(:func:`_nn_support.refuse_non_loopback`).
+(:func:`helpers.nn.refuse_non_loopback`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from _nn_support import MnistMirror, mnist_dir, refuse_non_loopback
+from helpers.nn import MnistMirror, mnist_dir, refuse_non_loopback
 from typer.testing import CliRunner
 
 from stabkit.nn import download

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _nn_support import REPO, lecture_model
+from helpers.nn import REPO, lecture_model
 
 import stabkit.nn as nn
 from stabkit.nn import (
@@ -198,7 +198,7 @@ def test_adam_state_is_kept_per_parameter():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_step_finite_check(dtype):
     """fit's per-step check, ``a @ a`` with an exact fallback when it overflows."""
-    from stabkit.nn.model import _finite
+    from stabkit.nn.training import _finite
 
     a = np.linspace(-1, 1, 1001).astype(dtype)
     assert _finite(a)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _nn_support import REPO
+from helpers.nn import REPO
 
 from stabkit.nn import (
     Adam,
@@ -92,9 +92,9 @@ def test_gh12_a_build_without_a_compiler_says_so_in_one_line(tmp_path):
         cwd=src, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    lines = [line for line in (run.stdout + run.stderr).splitlines() if "stabkit.nn._cstep" in line]
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "stabkit.nn._native._cstep" in line]
     assert len(lines) == 1, run.stdout + run.stderr
-    assert lines[0].startswith("WARNING: stabkit: the C extension stabkit.nn._cstep was not built (")
+    assert lines[0].startswith("WARNING: stabkit: the C extension stabkit.nn._native._cstep was not built (")
     assert "no-such-cc" in lines[0] and lines[0].endswith("the trainer will run its NumPy step")
     assert not list((src / "out").rglob("_cstep*"))
 

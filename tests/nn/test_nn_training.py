@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from _nn_support import REPO, lecture_model, mnist_dir, mnist_split
+from helpers.nn import REPO, lecture_model, mnist_dir, mnist_split
 
 from stabkit.nn import (
     SGD,
@@ -159,7 +159,7 @@ def test_docs_example_runs_as_written(monkeypatch, tmp_path):
     MNIST test set under all four names: the real download path, no internet
     (10,000 images to train on and the same 10,000 to test, so the bar is
     only that it learns)."""
-    from _nn_support import MnistMirror, refuse_non_loopback
+    from helpers.nn import MnistMirror, refuse_non_loopback
 
     from stabkit.nn import download
 

@@ -1,0 +1,13 @@
+"""The accurate tier's private machinery, behind one door: :mod:`stabkit.accurate`.
+
+* ``inputs``: input checks, axes, labels and targets shared by the tiers;
+* ``eft``: error-free transformations (TwoSum) and compensated row sums;
+* ``double_double``: double-double arithmetic;
+* ``elementwise``, ``sigmoid64``: the one-argument kernels in float64;
+* ``rows``: row analysis of softmax/logsumexp (the maximum, the loser mass);
+* ``unshifted``: rows that need no max shift;
+* ``cancelling``: logsumexp rows where ``m + log1p(s)`` cancels;
+* ``crossentropy``: the cross-entropy rows.
+
+Nothing here is public: import the functions from :mod:`stabkit.accurate`.
+"""

@@ -1,0 +1,132 @@
+"""Exact fallbacks for the logsumexp rows that cancel: ``m + log1p(s)`` with
+a negative maximum about the size of the log term, where float64's error in
+the log term is amplified. In turn: 80-bit extended precision, MPFR for a
+few rows, double-double (:mod:`stabkit._accurate.double_double`), and MPFR (gmpy2) for the rows that
+even double-double cannot settle.
+"""
+
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+
+from . import double_double as _dd
+from .eft import rowsum, sum2
+from stabkit.floats import Format
+
+#: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
+#: is one; elsewhere (longdouble == double) the extended step is skipped.
+EXTENDED = np.finfo(np.longdouble).nmant >= 63
+#: Largest cancellation factor the extended step may absorb: its result has a
+#: relative error below ~8 * 2**-63 before ``m + L``, so at this factor the
+#: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
+EXTENDED_AMP = 32.0
+#: Up to this many entries in all, the rows left after the extended step go
+#: to MPFR directly rather than through double-double.
+MP_DIRECT = 64
+
+
+def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``m + log1p(s)`` in the 80-bit extended format, and which rows it
+    settles (cancellation factor at most ``EXTENDED_AMP``).
+
+    Each shifted logit ``x_i - m`` rounds by at most 2**-64 of itself, so its
+    exp by ``2**-64 |x_i - m|`` relative; weighted by the terms, that is below
+    ``2**-64 (1 + log n)`` of s. ``expl`` and ``log1pl`` add a few 2**-64, so
+    L carries a relative error below 8 * 2**-63 for any n < 2**40.
+    """
+    x = rows.astype(np.longdouble)
+    r = np.arange(x.shape[0])
+    top = np.argmax(x, axis=-1)
+    m = x[r, top]
+    e = np.exp(x - m[:, None])  # -inf entries give 0
+    e[r, top] = 0.0
+    L = np.log1p(e.sum(axis=-1))
+    out = m + L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (np.abs(m) + L) <= EXTENDED_AMP * np.abs(out)
+    return out.astype(np.float64), ok
+
+
+def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
+    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
+
+    First in 80-bit extended precision where the platform has it
+    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
+    32. A few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
+    double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
+    and the log carried to ~2**-100, an absolute error below
+    ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
+    below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
+    is ~1e-17) go on to MPFR (:func:`_logsumexp_mp`).
+    """
+    out = np.empty(rows.shape[0])
+    todo = np.ones(rows.shape[0], dtype=bool)
+    if EXTENDED:
+        val, ok = _lse_extended(rows)
+        out[ok] = val[ok]
+        todo = ~ok
+    if todo.any():
+        left = rows[todo]
+        # double-double costs ~0.6 ms of NumPy calls whatever the size, MPFR
+        # ~2-6 us per entry: a handful of entries go straight to MPFR
+        out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
+    return out
+
+
+def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
+    """The double-double step of :func:`logsumexp_cancelling`."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        # only -inf can be non-finite here (the maximum is finite): exp -> 0
+        x = np.where(np.isfinite(rows), rows, -1000.0)
+        eh, el = _dd.exp(x, np.zeros_like(x))
+        sh, sl = sum2(eh)
+        sl = sl + rowsum(el)
+        sh, sl = _dd.fast_two_sum(sh, sl)
+        yh, yl = _dd.log(sh, sl)
+        out = yh + yl
+        bound = 2.0**-96 * (sh + 1.0)
+    ok = bound <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
+    if not ok.all():
+        out[~ok] = [_logsumexp_mp(row) for row in rows[~ok]]
+    return out
+
+
+#: Working precision (bits) at which :func:`_logsumexp_mp` starts; it doubles
+#: until the result settles, up to ``MP_CAP``.
+MP_START = 192
+#: Precision past which a row is not refined further. Its error bound is then
+#: below 2**(4 + log2 n - MP_CAP), far below the least subnormal 2**-1074:
+#: the result is 0 to within a fraction of that subnormal, and only the sign
+#: of that zero can be unknown (the exact value is never 0: by
+#: Lindemann-Weierstrass, a sum of exp of distinct floats is 1 only for the
+#: row [0, -inf, ...], which does not cancel).
+MP_CAP = 1 << 13
+
+
+def _logsumexp_mp(row: np.ndarray) -> float:
+    """log(sum(exp(row))) of one finite-max row, to float64 through MPFR
+    (gmpy2), in a fresh context of its own: thread-safe, whatever the caller
+    has done to mpmath's or gmpy2's global state.
+
+    At precision p every exp, the exact-then-rounded sum (``fsum``) and the
+    log are correctly rounded, so the sum is off by at most ``2**(1-p)``
+    relative and the result by at most ``err = 2**(2-p) + 2**-p |val|``
+    absolute. Settled when ``err <= 2**-62 |val|`` (then the float64 result is
+    within 0.51 ulp), or when ``err <= 2**-1080`` with ``|val| > err`` (a
+    result in the subnormal range, or 0 of a known sign); else the precision
+    doubles, to ``MP_CAP``. ``val == 0`` (the sum rounded to 1) is never
+    taken as settled: the exact value is not 0.
+    """
+    vals = [float(v) for v in row[row > -np.inf]]
+    prec = MP_START
+    while True:
+        # a fresh context: default flags, no traps, round to nearest
+        with gmpy2.context(precision=prec):
+            val = gmpy2.log(gmpy2.fsum([gmpy2.exp(v) for v in vals]))
+            err = gmpy2.mul_2exp(gmpy2.mpfr(1), 2 - prec) + gmpy2.mul_2exp(abs(val), -prec)
+            settled = err <= gmpy2.mul_2exp(abs(val), -62) or (err <= gmpy2.mul_2exp(gmpy2.mpfr(1), -1080) and abs(val) > err)
+            if settled or prec >= MP_CAP:
+                # mpfr_get_d: one correct rounding, subnormals included
+                return float(val)
+        prec *= 2

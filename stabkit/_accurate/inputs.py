@@ -1,0 +1,115 @@
+"""Input handling shared by the three tiers: formats, axes, labels, shapes."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from stabkit.floats import ARITH_FORMATS, Format, get_format, round_float64
+
+
+def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
+    """``x`` as an array in one of the arithmetic formats.
+
+    Integers and booleans become float64 (as the contract says); float16,
+    bfloat16, float32 and float64 are kept; anything else is a ValueError
+    naming the argument and its dtype. Non-native byte order (``>f8`` on a
+    little-endian machine) is converted to native order first, exactly; the
+    results are then in native order.
+    """
+    a = np.asarray(x)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    try:
+        fmt = get_format(a.dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} has unsupported dtype {a.dtype}; use one of {', '.join(ARITH_FORMATS)}") from None
+    if fmt.name not in ARITH_FORMATS:
+        raise ValueError(f"{name} has unsupported dtype {a.dtype}; use one of {', '.join(ARITH_FORMATS)}")
+    return a, fmt
+
+
+def targets_in(y_true, fmt: Format) -> np.ndarray:
+    """Soft or binary targets rounded once to the predictions' format (a plain
+    ``astype`` rounds float64 -> bfloat16 twice, through float32, with
+    ml_dtypes < 0.7)."""
+    y = np.asarray(y_true)
+    if y.dtype == fmt.dtype:
+        return y
+    return round_float64(y.astype(np.float64), fmt)
+
+
+def last_axis(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with ``axis`` moved last (ValueError for a 0-d array or a bad axis)."""
+    if a.ndim == 0:
+        raise ValueError("a row-wise function needs at least a 1-d array, got a scalar")
+    try:
+        return np.moveaxis(a, axis, -1)
+    except np.exceptions.AxisError:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {a.ndim}") from None
+
+
+def restore_axis(a: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """Inverse of :func:`last_axis` for an array of the original rank."""
+    return np.moveaxis(a, -1, axis if axis >= 0 else ndim + axis)
+
+
+def check_same_shape(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; they must match")
+
+
+def sparse_labels(y_true, logits_last: np.ndarray) -> np.ndarray:
+    """Validated integer class indices for rows ``logits_last[..., :]``.
+
+    Labels must have the shape of the logits without the class axis, be
+    integral (float labels such as 3.0 are accepted, as Keras does) and lie in
+    ``[0, n_classes)``; otherwise ValueError naming the offending label.
+    """
+    y = np.asarray(y_true)
+    want = logits_last.shape[:-1]
+    if y.shape != want:
+        raise ValueError(f"labels have shape {y.shape} but the logits need labels of shape {want}")
+    n = logits_last.shape[-1]
+    if y.dtype.kind == "f" or y.dtype.kind == "V":
+        yf = y.astype(np.float64)
+        bad = ~np.isfinite(yf) | (yf != np.round(yf))
+        if bad.any():
+            raise ValueError(f"label {yf[bad].flat[0]!r} is not an integer class index")
+        y = yf.astype(np.int64)
+    elif y.dtype.kind not in "iub":
+        raise ValueError(f"labels have dtype {y.dtype}; expected integer class indices")
+    y = y.astype(np.int64)
+    out = (y < 0) | (y >= n)
+    if out.any():
+        raise ValueError(f"label {int(y[out].flat[0])} is out of range for {n} classes")
+    return y
+
+
+def take_label(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``a[..., y]`` row by row (``a`` has classes last)."""
+    return np.take_along_axis(a, y[..., None], axis=-1)[..., 0]
+
+
+def xmul(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``y * v`` with ``0 * anything = 0`` (the ``0 log 0 = 0`` convention of
+    cross-entropy), so a zero label never turns an infinite log into NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.where(y == 0, np.zeros((), v.dtype), y * v)
+
+
+def silent(fn):
+    """Run a public function under ``np.errstate(all="ignore")``: its edges are
+    handled explicitly, so no caller's error state (``all="raise"``) or
+    warning filter may turn an intermediate overflow into an exception or a
+    RuntimeWarning. (np.errstate is thread- and context-local.)"""
+
+    @functools.wraps(fn)
+    def quiet(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet

@@ -1,0 +1,113 @@
+"""The options and argument checks shared by the analysis commands
+(:mod:`stabkit.cli.report`): each option declared once as an ``Annotated``
+type, each check ending in one ``error: Invalid value`` line (exit code 2)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from .common import failure, usage_error
+
+__all__ = ["QuietOpt", "SeedOpt", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
+           "check_functions", "check_samples", "check_device", "reference_options"]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
+DeviceOpt = Annotated[str, typer.Option(help="Device for PyTorch and JAX: cpu or cuda.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
+CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
+
+
+SchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references (and float32 sweeps) on Dask: 'local' for a LocalCluster here, or a scheduler address such as tcp://host:8786 (needs stabkit[dask]).")]
+
+
+def reference_options(ctx: typer.Context, workers: int, cache: bool, scheduler: str | None = None):
+    """How references are computed for this command (a ReferenceOptions passed
+    down, never a global); with a scheduler, connect (or start a LocalCluster)
+    and close it when the command ends."""
+    from stabkit.reference import ReferenceOptions
+
+    executor = None
+    if scheduler:
+        from stabkit.reference.executors import DistributedError, executor_for
+
+        cm = executor_for(scheduler, workers if workers > 1 else None)
+        try:
+            executor = cm.__enter__()
+        except DistributedError as e:
+            _failure(str(e))
+        ctx.call_on_close(lambda: cm.__exit__(None, None, None))
+    return ReferenceOptions(cache=cache, workers=workers, executor=executor)
+
+
+_usage, _failure = usage_error, failure
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def check_list(option: str, text: str, known, what: str) -> list[str]:
+    items = _split(text)
+    if not items:
+        _usage(option, f"empty list {text!r}")
+    for t in items:
+        if t not in known:
+            _usage(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
+    return list(dict.fromkeys(items))
+
+
+def check_functions(option: str, text: str) -> list[str]:
+    from stabkit.report.build import parse_function
+
+    items = _split(text)
+    if not items:
+        _usage(option, f"empty list {text!r}")
+    for t in items:
+        try:
+            parse_function(t)
+        except ValueError as e:
+            _usage(option, str(e))
+    return list(dict.fromkeys(items))
+
+
+#: Bytes held per sampled point and format: the float64 inputs, the reference
+#: (rounded, hi, lo, flags, precision) and each implementation's output and error.
+_BYTES_PER_POINT = 64
+_BYTES_PER_POINT_IMPL = 24
+
+
+def _memory_limit() -> int:
+    """This machine's physical memory in bytes (16 GiB when it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+
+
+def check_samples(n: int, impls: int = 1) -> int:
+    """A positive sample count whose arrays fit in memory; rejected up front
+    with the estimate otherwise (nothing is allocated or computed)."""
+    if n <= 0:
+        _usage("--samples", f"must be a positive number of samples, got {n}")
+    need = n * (_BYTES_PER_POINT + _BYTES_PER_POINT_IMPL * max(1, impls))
+    have = _memory_limit()
+    if need > have:
+        _usage("--samples", f"{n} samples need about {_size(need)} of memory per format; this machine has {_size(have)}")
+    return n
+
+
+def check_device(device: str) -> str:
+    if device not in ("cpu", "cuda"):
+        _usage("--device", f"unknown device {device!r}; use cpu or cuda")
+    return device

@@ -1,0 +1,278 @@
+"""The error report: run the analysis over functions x formats x
+implementations and write ``report.json``, ``report.md``, optional
+``errors.csv`` and the figures, deterministically and atomically.
+
+Same options and seed -> byte-identical ``report.json`` and ``report.md``:
+nothing inside depends on the clock, the machine's paths or the order in
+which work finishes (library versions are recorded, on purpose). Each file is
+written into a temporary folder and moved into place at the end, so a run
+that fails leaves no output folder, or the older report untouched.
+
+``report.json`` has one entry per function x format x implementation in
+``results``: ``available`` is false where the implementation has no such
+function ("n/a"); ``error`` is present only where it raised (a third-party
+library failing on that cell: ``"TypeError: message"``), and such an entry
+has no statistics. Every other available entry has the statistics of
+:class:`stabkit.analysis.Stats`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stabkit._io import atomic_write, check_out_target, staged_dir
+from stabkit.analysis.stats import FunctionAnalysis, analyze_sample, references
+from stabkit.reference import DEFAULT_OPTIONS, ReferenceOptions
+from stabkit.floats import ARITH_FORMATS
+from stabkit.registry import PRIMITIVES, get
+from stabkit.analysis.sampling import make_sample
+from stabkit.analysis.thirdparty import FRAMEWORKS, KNOWN_IMPLS, resolve
+
+__all__ = ["ReportConfig", "Report", "run", "write", "to_json", "DEFAULT_SAMPLES", "DEFAULT_FUNCTIONS",
+           "SCHEMA_VERSION", "parse_function", "rows_for", "reference_points", "jsonable", "variant_name"]
+
+SCHEMA_VERSION = 1
+DEFAULT_SAMPLES = 20000
+PROBS = ":probs"  # suffix of the from-probabilities variant of a loss
+LOSSES = [n for n, p in PRIMITIVES.items() if p.is_loss]
+DEFAULT_FUNCTIONS = tuple(PRIMITIVES) + tuple(n + PROBS for n in LOSSES)
+DEFAULT_IMPLS = KNOWN_IMPLS
+
+
+def parse_function(spec: str) -> tuple[str, bool]:
+    """``name`` or ``loss:probs`` -> (name, from_logits); ValueError if unknown."""
+    name, probs = (spec[: -len(PROBS)], True) if spec.endswith(PROBS) else (spec, False)
+    prim = get(name)
+    if probs and not prim.is_loss:
+        raise ValueError(f"{name!r} is not a loss; only losses have a {PROBS} variant")
+    return name, not probs
+
+
+def rows_for(n: int) -> int:
+    """Rows sampled for a row-wise function when ``--samples`` is ``n``."""
+    return max(1, n // 10)
+
+
+@dataclass
+class ReportConfig:
+    functions: tuple = DEFAULT_FUNCTIONS
+    dtypes: tuple = ARITH_FORMATS
+    impls: tuple = DEFAULT_IMPLS
+    samples: int = DEFAULT_SAMPLES
+    seed: int = 0
+    device: str = "cpu"
+    command: str = "report"  # the CLI verb that reproduces the run
+
+    def command_line(self, out: str | None = None) -> str:
+        """The exact command that reproduces this run (options at their
+        defaults left out; ``--out`` only when relative)."""
+        audit = self.command == "audit"
+        fns = tuple(PRIMITIVES) if audit else DEFAULT_FUNCTIONS
+        parts = [f"stabkit {self.command}"]
+        if audit:
+            parts.append("--frameworks " + ",".join(i for i in self.impls if i in FRAMEWORKS))
+        if tuple(self.functions) != fns:
+            parts.append("--functions " + ",".join(self.functions))
+        if tuple(self.dtypes) != ARITH_FORMATS:
+            parts.append("--dtypes " + ",".join(self.dtypes))
+        if not audit and tuple(self.impls) != DEFAULT_IMPLS:
+            parts.append("--impls " + ",".join(self.impls))
+        if self.samples != DEFAULT_SAMPLES:
+            parts.append(f"--samples {self.samples}")
+        if self.seed != 0:
+            parts.append(f"--seed {self.seed}")
+        if self.device != "cpu":
+            parts.append(f"--device {self.device}")
+        if out and not os.path.isabs(out):
+            parts.append(f"--out {out}")
+        return " ".join(parts)
+
+
+@dataclass
+class Report:
+    config: ReportConfig
+    analyses: list[FunctionAnalysis]
+    impls: list
+    skipped: list[str]
+    versions: dict = field(default_factory=dict)
+
+
+def _versions(impls) -> dict:
+    import mpmath
+    import scipy
+
+    from stabkit import __version__
+
+    v = {"stabkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__, "mpmath": mpmath.__version__}
+    for i in impls:
+        if i.name in ("torch", "jax"):
+            v[i.name] = i.version.split()[1]
+    return v
+
+
+def run(config: ReportConfig, progress: Callable[[int], None] | None = None,
+        set_total: Callable[[int], None] | None = None, options: ReferenceOptions = DEFAULT_OPTIONS) -> Report:
+    """Sample, compute references (with ``options``) and evaluate every implementation."""
+    impls, skipped = resolve(config.impls, config.device)
+    samples = []
+    for spec in config.functions:
+        name, from_logits = parse_function(spec)
+        for fmt in config.dtypes:
+            n = config.samples if get(name).kind in ("elementwise", "binary_loss") else rows_for(config.samples)
+            samples.append(make_sample(name, fmt, n, config.seed, from_logits=from_logits))
+    if set_total is not None:
+        set_total(sum(sum(reference_points(g) for g in s.groups) for s in samples))
+    analyses = [analyze_sample(s, impls, references(s, progress, options)) for s in samples]
+    return Report(config, analyses, impls, skipped, _versions(impls))
+
+
+def reference_points(g) -> int:
+    """Number of reference calls (points or rows) of a group: what progress counts."""
+    x = g.args[-1]
+    return int(x.shape[0]) if x.ndim == 2 else int(x.size)
+
+
+# ------------------------------------------------------------ JSON
+
+
+def jsonable(v):
+    """JSON-safe: NaN -> null, +-inf -> "inf"/"-inf", recursively."""
+    if isinstance(v, float):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else v
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def variant_name(a: FunctionAnalysis) -> str:
+    return a.function + ("" if a.sample.from_logits or not get(a.function).is_loss else PROBS)
+
+
+def to_json(rep: Report, out: str | None = None) -> dict:
+    from stabkit.analysis.thirdparty import CALLS
+
+    cfg = rep.config
+    funcs = {}
+    for spec in cfg.functions:
+        name, _ = parse_function(spec)
+        p = get(name)
+        funcs[name] = {"formula": p.formula, "kind": p.kind, "identities": p.identities,
+                       "calls": {i.name: CALLS[i.name].get(name, "") for i in rep.impls if i.name in CALLS},
+                       "regimes": [{"name": r.name, "description": r.description, "lo": r.lo, "hi": r.hi} for r in p.regimes]}
+    results = []
+    for a in rep.analyses:
+        for impl, st in a.stats.items():
+            d = {"function": variant_name(a), "format": a.fmt, "impl": impl,
+                 "available": st is not None or impl in a.errors,
+                 "exhaustive": a.sample.exhaustive, "coordinate": a.sample.coord_name}
+            if impl in a.errors:
+                d["error"] = a.errors[impl]
+            if st is not None:
+                d.update({k: v for k, v in st.as_dict().items() if k not in d and k not in ("impl", "format")})
+            results.append(d)
+    return jsonable({
+        "schema_version": SCHEMA_VERSION,
+        "command": cfg.command_line(out),
+        "seed": cfg.seed,
+        "samples": cfg.samples,
+        "functions": list(cfg.functions),
+        "formats": list(cfg.dtypes),
+        "implementations": [{"name": i.name, "version": i.version} for i in rep.impls],
+        "skipped": rep.skipped,
+        "versions": rep.versions,
+        "function_info": funcs,
+        "results": results,
+    })
+
+
+# ------------------------------------------------------------ writing
+
+
+def errors_csv(rep: Report) -> str:
+    """Per-point errors: one line per function, format, implementation and output."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["function", "format", "impl", "coordinate", "coord", "value", "reference", "ulp_error", "failure"])
+    for a in rep.analyses:
+        name = variant_name(a)
+        for impl, p in a.points.items():
+            if p is None:
+                continue
+            keep = ~p.undefined
+            for c, y, r, u, f in zip(p.coord[keep], p.y[keep], p.rounded[keep], p.ulp[keep], p.failure[keep]):
+                w.writerow([name, a.fmt, impl, a.sample.coord_name, repr(float(c)), repr(float(y)), repr(float(r)),
+                            repr(float(u)), int(f)])
+    return buf.getvalue()
+
+
+def figure_name(function: str) -> str:
+    return "error_" + function.replace(PROBS, "-probs")
+
+
+def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
+          progress: Callable[[str], None] | None = None) -> list[str]:
+    """Write the report files into ``out``; returns the paths written.
+
+    Everything is written into a temporary folder first and moved into
+    ``out`` at the end (:func:`stabkit._io.staged_dir`): a write that fails
+    or is interrupted leaves no ``out`` where there was none and leaves an
+    older report in ``out`` untouched."""
+    from . import plots
+    from .markdown import markdown
+
+    check_out_target(out)
+    data = to_json(rep, out)
+    with staged_dir(out) as tmp:
+        written = []
+        if figures:
+            fdir = os.path.join(tmp, "figures")
+            os.makedirs(fdir, exist_ok=True)
+            by_fn = {}
+            for a in rep.analyses:
+                by_fn.setdefault(variant_name(a), []).append(a)
+            for name, group in by_fn.items():
+                fig = plots.error_figure(group, subject=name)
+                written += plots.save(fig, os.path.join(fdir, figure_name(name)), figure_formats)
+                if progress:
+                    progress(name)
+            rows, impls, worst, fails, errs = summary_matrix(rep)
+            written += plots.save(plots.heatmap_figure(rows, impls, worst, fails, errors=errs),
+                                  os.path.join(fdir, "summary"), figure_formats)
+        atomic_write(os.path.join(tmp, "report.json"), json.dumps(data, indent=1, sort_keys=False) + "\n")
+        atomic_write(os.path.join(tmp, "report.md"), markdown(data, figures=figures))
+        written += [os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md")]
+        if csv_errors:
+            atomic_write(os.path.join(tmp, "errors.csv"), errors_csv(rep))
+            written.append(os.path.join(tmp, "errors.csv"))
+    return [os.path.join(out, os.path.relpath(p, tmp)) for p in written]
+
+
+def summary_matrix(rep: Report):
+    """(functions, impls, worst ulp over formats, failures, errors) for the
+    heatmap; ``errors`` is True where the implementation raised in a format."""
+    rows = list(dict.fromkeys(variant_name(a) for a in rep.analyses))
+    impls = [i.name for i in rep.impls]
+    worst = np.full((len(rows), len(impls)), np.nan)
+    fails = np.zeros((len(rows), len(impls)), int)
+    errs = np.zeros((len(rows), len(impls)), bool)
+    for a in rep.analyses:
+        i = rows.index(variant_name(a))
+        for j, name in enumerate(impls):
+            errs[i, j] |= name in a.errors
+            st = a.stats.get(name)
+            if st is None:
+                continue
+            w = st.max_ulp if not math.isnan(st.max_ulp) else 0.0
+            worst[i, j] = w if np.isnan(worst[i, j]) else max(worst[i, j], w)
+            fails[i, j] += st.failures
+    return rows, impls, worst, fails, errs

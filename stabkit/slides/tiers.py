@@ -1,0 +1,270 @@
+"""The lecture's figures of the three tiers against correctly rounded
+references: sigmoid, log_softmax's winner gap, and cross-entropy from logits.
+
+Errors are measured as the report measures them: against
+:func:`stabkit.reference.reference` (mpmath, correctly rounded), in ulps,
+NaN/inf where the exact value is finite counted as failures and drawn in a
+band at the top.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from stabkit import accurate, naive, stable
+from stabkit.reference import reference
+from stabkit.report.style import COLORS, MARKERS, subplots
+from .base import Slide, fmt_number, slide
+
+__all__ = ["TIER_MODULES", "correct_digits", "crossentropy_logits", "log_softmax_gap", "sigmoid_tiers"]
+
+TIER_MODULES = {"naive": naive, "stable": stable, "accurate": accurate}
+ULP_FLOOR = 1e-2  # as stabkit.report.plots: errors below are drawn at the floor
+
+
+def _tier_line(ax, x, y, tier: str, k: int, label: str | None = None, ls: str = "-", n: int = 3,
+               hollow: bool = False) -> None:
+    """A tier's line in its colour, with its markers at its own offset so
+    coinciding lines stay visible (as stabkit.report.plots draws them); ``hollow``
+    markers tell apart two lines of one tier."""
+    face = dict(mfc="white", mec=COLORS[tier], mew=2.0) if hollow else dict(mec="white", mew=1.0)
+    ax.plot(x, y, color=COLORS[tier], lw=3.5, ls=ls, label=label or tier, zorder=3 + k * 0.1,
+            marker=MARKERS[tier], ms=9, markevery=(0.1 * (k + 0.5) / n, 0.1), **face)
+
+
+def _ulp_axis(ax, top: float, xlabel: str, band: bool = True) -> None:
+    """Log ulp-error axis from the floor up, with a NaN/inf band at ``top``
+    when ``band``."""
+    ax.set_yscale("log")
+    ax.set_ylim(ULP_FLOOR / 2, top * 4 if band else top / 10)
+    ks = list(range(-2, int(math.log10(top / 30)) + 1))
+    step = max(1, math.ceil(len(ks) / 6))
+    ticks = [10.0**k for k in ks if k % step == 0 or k == 0]
+    labels = [("1" if t == 1 else f"$10^{{{round(math.log10(t))}}}$") for t in ticks]
+    ax.set_yticks(ticks + [top] * band, labels + ["NaN/inf"] * band)
+    ax.minorticks_off()
+    ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
+    if band:
+        ax.axhline(top, color="#333333", lw=0.8, ls=":", zorder=1)
+    ax.set_ylabel("ulp error")
+    ax.set_xlabel(xlabel)
+
+
+def _envelope(x: np.ndarray, err: np.ndarray, fail: np.ndarray, width: int):
+    """The worst error of each run of ``width`` consecutive inputs (failures
+    excluded), at the run's middle input, and whether the run had a failure."""
+    n = x.size // width * width
+    e = np.where(fail, np.nan, err)[:n].reshape(-1, width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-failure runs give NaN
+        worst = np.nanmax(e, axis=1)
+    return x[:n].reshape(-1, width)[:, width // 2], worst, fail[:n].reshape(-1, width).any(axis=1)
+
+
+def _ulp_top(errs) -> float:
+    finite = [float(np.max(e[np.isfinite(e)])) for e in errs if np.isfinite(e).any()]
+    return 10.0 ** math.ceil(math.log10(max(finite + [10.0]) * 30))
+
+
+def _draw_errors(ax, x, err, fail, top, tier, k, ls="-", label=None, n=3):
+    """The error line (failures cut out) and a cross per failure in the band."""
+    y = np.where(fail, np.nan, np.clip(err, ULP_FLOOR, None))
+    _tier_line(ax, x, y, tier, k, label, ls, n)
+    if fail.any():
+        ax.scatter(x[fail], np.full(int(fail.sum()), top), marker="x", s=70, lw=2, color=COLORS[tier], zorder=4)
+
+
+# ------------------------------------------------------------ the tiers
+
+
+def _overflow(ax, lo, hi, text) -> None:
+    """Shade where the naive formula's exp overflows (legend entry ``text``)."""
+    ax.axvspan(lo, hi, color=COLORS["naive"], alpha=0.12, lw=0, label=text)
+
+
+@slide("05a-sigmoid-tiers")
+def sigmoid_tiers(data, budget) -> Slide:
+    """sigmoid in float32: values and ulp error of the three tiers."""
+    x = np.linspace(-110, 25, budget.points).astype(np.float32)
+    ref = reference("sigmoid", x, fmt="float32")
+    big = float(np.log(np.finfo(np.float32).max))  # exp(-x) overflows below -big
+    ys = {t: m.sigmoid(x) for t, m in TIER_MODULES.items()}
+    errs = {t: ref.ulp_error(y) for t, y in ys.items()}
+    fails = {t: ref.failures(y) for t, y in ys.items()}
+    top = _ulp_top(errs.values())
+    fig, (ax_v, ax_e) = subplots(1, 2)
+    zero = 1e-47
+    ax_v.plot(x, np.where(ref.rounded > 0, ref.rounded, np.nan), color=COLORS["reference"], lw=9, alpha=0.45,
+              label="exact (mpmath)", zorder=2)
+    width = max(1, x.size // 50)
+    for k, (t, y) in enumerate(ys.items()):
+        _tier_line(ax_v, x, np.where(y > 0, y, zero), t, k)
+        _draw_errors(ax_e, *_envelope(x, errs[t], fails[t], width), top, t, k)
+    ax_v.set_yscale("log")
+    ax_v.set_ylim(zero / 5, 30)
+    ax_v.set_yticks([zero, 1e-40, 1e-30, 1e-20, 1e-10, 1], ["0", "$10^{-40}$", "$10^{-30}$", "$10^{-20}$", "$10^{-10}$", "1"])
+    ax_v.minorticks_off()
+    ax_v.set_xlabel("x")
+    ax_v.set_ylabel("sigmoid(x)")
+    _ulp_axis(ax_e, top, "x", band=any(f.any() for f in fails.values()))
+    ax_e.set_ylabel(f"ulp error (worst of {width} inputs)")
+    for ax in (ax_v, ax_e):
+        _overflow(ax, -110, -big, "exp(\u2212x) overflows")
+        ax.set_xlim(-110, 25)
+    naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
+    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    fig.suptitle("sigmoid in float32: the three tiers against the exact value")
+    w = {t: float(np.nanmax(np.where(fails[t], np.nan, e))) for t, e in errs.items()}
+    cap = (f"sigmoid in float32 on {x.size} inputs in [-110, 25]: naive 1/(1+exp(-x)) returns 0 for "
+           f"{int(naive_zero.sum())} inputs from x = {float(x[naive_zero].max()):.1f} down (exp(-x) overflows past "
+           f"x = -{big:.2f}), where the exact value is as large as {float(ref.rounded[naive_zero].max()):.1e}; worst ulp error "
+           f"naive {fmt_number(w['naive'])}, stable {fmt_number(w['stable'])}, accurate {fmt_number(w['accurate'])}.")
+    return Slide(sigmoid_tiers.slide_name, fig, cap)
+
+
+@slide("05b-log-softmax-gap")
+def log_softmax_gap(data, budget) -> Slide:
+    """log-softmax of rows (g, 0, 0, 0) in float32 as the gap g grows."""
+    g = np.logspace(-1, math.log10(300), budget.points).astype(np.float32)
+    rows = np.zeros((g.size, 4), np.float32)
+    rows[:, 0] = g
+    ref = reference("log_softmax", rows, fmt="float32")
+    big = float(np.log(np.finfo(np.float32).max))
+    ys = {t: m.log_softmax(rows) for t, m in TIER_MODULES.items()}
+    errs, fails = {}, {}
+    for t, y in ys.items():
+        e, f = ref.ulp_error(y), ref.failures(y)
+        errs[t] = np.max(np.where(f, 0, e), axis=1)
+        fails[t] = f.any(axis=1)
+    top = _ulp_top(errs.values())
+    fig, (ax_v, ax_e) = subplots(1, 2)
+    zero, nan_band = 1e-50, 1e4
+    width = max(1, g.size // 50)
+    exact_w = -ref.rounded[:, 0].astype(np.float64)
+    ax_v.plot(g, np.where(exact_w > 0, exact_w, np.nan), color=COLORS["reference"], lw=9, alpha=0.45,
+              label="exact (mpmath)", zorder=2)
+    for k, (t, y) in enumerate(ys.items()):
+        w = -y[:, 0].astype(np.float64)
+        bad = ~np.isfinite(w)
+        _tier_line(ax_v, g, np.where(bad, np.nan, np.where(w > 0, w, zero)), t, k)
+        if bad.any():
+            ax_v.scatter(g[bad], np.full(int(bad.sum()), nan_band), marker="x", s=70, lw=2, color=COLORS[t], zorder=4)
+        _draw_errors(ax_e, *_envelope(g, errs[t], fails[t], width), top, t, k)
+    ax_v.set_yscale("log")
+    ax_v.set_ylim(zero / 10, nan_band * 10)
+    ax_v.set_yticks([zero, 1e-40, 1e-30, 1e-20, 1e-10, 1, nan_band],
+                    ["0", "$10^{-40}$", "$10^{-30}$", "$10^{-20}$", "$10^{-10}$", "1", "NaN"])
+    ax_v.minorticks_off()
+    ax_v.set_ylabel("\u2212log softmax(z)$_{winner}$")
+    _ulp_axis(ax_e, top, "logit gap g")
+    ax_e.set_ylabel(f"ulp error (worst of {width} rows)")
+    for ax in (ax_v, ax_e):
+        ax.set_xscale("log")
+        ax.set_xlim(0.1, 300)
+        ax.set_xticks([0.1, 1, 10, 100], ["0.1", "1", "10", "100"])
+        _overflow(ax, big, 300, "exp(g) overflows")
+    ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
+    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    fig.suptitle("log-softmax in float32 as the logit gap grows")
+    zero_from = float(g[(ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0)].min())
+    nan_from = float(g[np.isnan(ys["naive"][:, 0])].min())
+    w_acc = float(np.max(errs["accurate"]))
+    i50 = int(np.argmin(np.abs(g - 50)))
+    cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
+           f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.0f}), "
+           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp.")
+    return Slide(log_softmax_gap.slide_name, fig, cap)
+
+
+def _ce_variants(z: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
+    """The four ways a lecture computes the loss: name -> (values, tier colour, line style)."""
+    p = stable.softmax(z)  # the softmax output layer (Keras's softmax is max-shifted)
+    return {
+        "softmax layer, \u2212log p (naive)": (naive.sparse_categorical_crossentropy(labels, p), "naive", "--"),
+        "softmax layer, Keras's clip (stable)": (stable.sparse_categorical_crossentropy(labels, p), "stable", "--"),
+        "from logits, stable (TF, PyTorch)": (stable.sparse_categorical_crossentropy(labels, z, from_logits=True), "stable", "-"),
+        "from logits, accurate (stabkit)": (accurate.sparse_categorical_crossentropy(labels, z, from_logits=True), "accurate", "-"),
+    }
+
+
+def correct_digits(y, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Correct significant decimal digits of ``y`` against the exact values
+    of ``ref``: ``-log10`` of the relative error, from 0 (100% wrong or worse)
+    up to the format's limit, which a correctly rounded result (``y`` equal
+    to ``ref.rounded``, 0 included where the exact value underflows) reaches;
+    and the failures (NaN/inf where the exact value is finite)."""
+    y64 = np.asarray(y).astype(np.float64)
+    full = -math.log10(float(np.finfo(ref.fmt.dtype).eps) / 2)
+    with np.errstate(all="ignore"):
+        rel = np.abs((y64 - ref.hi) - ref.lo) / np.abs(ref.hi)
+        d = np.clip(-np.log10(rel), 0.0, full)
+    d = np.where(y64 == ref.rounded.astype(np.float64), full, d)
+    fail = ref.failures(y)
+    return np.where(fail, np.nan, d), fail
+
+
+@slide("06-crossentropy-logits")
+def crossentropy_logits(data, budget) -> Slide:
+    """Cross-entropy from probabilities vs from logits, against the logit gap."""
+    g64 = np.logspace(-1, 3, budget.points)
+    fig, axes = subplots(2, 2, sharex=True)
+    found = {}
+    for i, fmt in enumerate(("float32", "float64")):
+        dt = np.dtype(fmt)
+        z = np.zeros((g64.size, 4), dt)
+        z[:, 0] = g64.astype(dt)
+        gx = z[:, 0].astype(np.float64)
+        full = -math.log10(float(np.finfo(dt).eps) / 2)
+        for j, (label, what) in enumerate(((0, "right label (the winner)"), (1, "wrong label (a loser)"))):
+            labels = np.full(g64.size, label)
+            ref = reference("sparse_categorical_crossentropy", labels, z, fmt=fmt, from_logits=True)
+            ax = axes[i, j]
+            for k, (name, (v, tier, ls)) in enumerate(_ce_variants(z, labels).items()):
+                d, fail = correct_digits(v, ref)
+                # through the softmax layer: dashed, hollow markers; from logits: solid, filled
+                _tier_line(ax, gx, d, tier, k, name, ls, n=4, hollow=ls == "--")
+                if fail.any():
+                    ax.scatter(gx[fail], np.full(int(fail.sum()), -0.15 * full), marker="x", s=60, lw=2, color=COLORS[tier], zorder=4)
+                found[(fmt, label, name)] = (gx, v.astype(np.float64), ref.rounded.astype(np.float64), d, fail,
+                                             ref.ulp_error(v))
+            ax.set_xscale("log")
+            ax.set_xticks([0.1, 1, 10, 100, 1000], ["0.1", "1", "10", "100", "1000"])
+            band = -0.15 * full
+            ax.set_ylim(1.6 * band, full * 1.08)
+            mid = [4] if fmt == "float32" else [5, 10]
+            ax.set_yticks([band, 0, *mid, full], ["NaN/inf", "0", *map(str, mid), f"{full:.1f}"])
+            ax.axhline(full, color="#333333", lw=1, ls="--", zorder=1)
+            ax.axhline(band, color="#333333", lw=0.8, ls=":", zorder=1)
+            ax.set_title(f"{fmt}, {what}", fontsize=18)
+        axes[i, 0].set_ylabel("correct digits")
+    for ax in axes[1]:
+        ax.set_xlabel("logit gap g, logits (g, 0, 0, 0)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False, fontsize=17)
+    fig.suptitle("the loss from probabilities vs from_logits=True")
+
+    def first(fmt, label, name, cond):
+        gx, v, r, d, f, _ = found[(fmt, label, name)]
+        sel = cond(v, r, d, f)
+        return float(gx[sel].min()) if sel.any() else math.nan
+
+    naive_p, clip_p, stab, acc = list(_ce_variants(np.zeros((1, 4)), np.zeros(1, int)))
+    inf32 = first("float32", 1, naive_p, lambda v, r, d, f: f)
+    inf64 = first("float64", 1, naive_p, lambda v, r, d, f: f)
+    clip = float(found[("float32", 1, clip_p)][1].max())
+    clip_from = first("float32", 1, clip_p, lambda v, r, d, f: v == clip)
+    zero32 = first("float32", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
+    zero64 = first("float64", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
+    tiny = {fmt: float(np.finfo(fmt).tiny) for fmt in ("float32", "float64")}
+    low = {fmt: min(float(np.nanmin(np.where(np.abs(found[(fmt, lab, acc)][2]) >= tiny[fmt], found[(fmt, lab, acc)][3], np.inf)))
+                    for lab in (0, 1)) for fmt in tiny}
+    w_ulp = max(float(np.max(found[(fmt, lab, acc)][5])) for fmt in tiny for lab in (0, 1))
+    cap = (f"Sparse cross-entropy of logits (g, 0, 0, 0), {g64.size} gaps from 0.1 to 1000, in correct digits against mpmath: "
+           f"through a softmax layer the wrong label's -log p becomes inf from g = {inf32:.0f} in float32 ({inf64:.0f} in "
+           f"float64) and Keras's clip caps it at {clip:.1f} from g = {clip_from:.1f}; the right label's loss is 0 (no correct "
+           f"digit) from g = {zero32:.1f} (float32) / {zero64:.1f} (float64) through the softmax layer and from logits in the "
+           f"stable tier alike; the accurate tier stays within {w_ulp:.2g} ulp everywhere, at least {low['float32']:.1f} / "
+           f"{low['float64']:.1f} correct digits wherever the loss is a normal (not subnormal) float.")
+    return Slide(crossentropy_logits.slide_name, fig, cap)

@@ -1,0 +1,269 @@
+"""The lecture's training figures: the data, naive vs from-logits training in
+float32 and float16, Adam vs SGD, and Adam's per-parameter step sizes.
+
+Every run trains the lecture's network (Dense 25 relu, 15 relu, 10) with
+:mod:`stabkit.nn` from the same seeded initial weights, at batch 32; the
+numbers in the captions and annotations come from these runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+import numpy as np
+
+from stabkit.report.style import COLORS, subplots
+from .base import NEUTRAL, Slide, slide
+
+__all__ = ["adam_step_sizes", "adam_vs_sgd", "digits_grid", "float16_training", "lecture_model"]
+
+
+def lecture_model(from_logits: bool = True, optimizer=None, tier: str = "accurate", dtype: str = "float32",
+                  n_inputs: int = 784, seed: int = 0):
+    """The slide's network, compiled and built from ``seed`` (so every
+    variant starts from the same weights)."""
+    from stabkit.nn import Adam, Dense, Sequential, SparseCategoricalCrossentropy
+
+    model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"),
+                        Dense(10, activation="linear" if from_logits else "softmax")])
+    model.compile(optimizer=optimizer or Adam(learning_rate=1e-3),
+                  loss=SparseCategoricalCrossentropy(from_logits=from_logits, tier=tier), metrics=["accuracy"], dtype=dtype)
+    model.build(n_inputs, seed=seed)
+    return model
+
+
+def _fit(model, data, budget, **kw):
+    return model.fit(data.x_train, data.y_train, epochs=budget.epochs, batch_size=budget.batch_size,
+                     validation_data=(data.x_test, data.y_test), seed=budget.seed, verbose=0, **kw)
+
+
+def _loss_ticks(ax, values) -> None:
+    """Plain tick labels (0.1, 0.2, 0.5, 1, 2) on a log loss axis."""
+    v = np.asarray([x for x in values if np.isfinite(x)])
+    ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5) if v.min() / 1.3 <= t <= v.max() * 1.3]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+
+
+def _steps(data, budget) -> int:
+    return -(-len(data.x_train) // budget.batch_size)
+
+
+# ------------------------------------------------------------ data
+
+
+@slide("01-mnist-digits")
+def digits_grid(data, budget) -> Slide:
+    """The first 24 training images with their labels."""
+    rows, cols = 3, 8
+    side = data.image_side
+    fig, axes = subplots(rows, cols)
+    for k, ax in enumerate(axes.ravel()):
+        ax.imshow(data.x_train[k].reshape(side, side), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"y = {int(data.y_train[k])}", fontsize=20)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_visible(False)
+    counts = np.bincount(data.y_train, minlength=10)
+    fig.suptitle(f"{'MNIST' if data.is_mnist else 'digits'}: {side}\u00d7{side} images, 10 classes "
+                 f"({len(data.x_train):,} train, {len(data.x_test):,} test)")
+    cap = (f"The first {rows * cols} training images of {data.description} ({side}x{side} pixels, labels 0-9); "
+           f"each class has {counts.min()}-{counts.max()} of the {len(data.x_train):,} training images.")
+    return Slide(digits_grid.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ naive vs logits
+
+
+_PY = re.compile(r"p_y = ([0-9.e+-]+)")
+
+
+def _run_naive_vs_logits(data, budget, dtype):
+    """(logits history, probabilities history, collapse info or None). The
+    probabilities run is first trained with on_nonfinite='raise' to find
+    where it breaks, then, if it does, again with 'continue' from the same
+    weights to draw what happens after."""
+    from stabkit.nn import NonFiniteError
+
+    n_in = data.x_train.shape[1]
+    logits = _fit(lecture_model(True, dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget)
+    collapse = None
+    try:
+        probs = _fit(lecture_model(False, tier="naive", dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget)
+    except NonFiniteError as e:
+        m = _PY.search(str(e))
+        collapse = {"epoch": e.epoch, "step": e.step, "p_y": float(m.group(1)) if m else None, "message": str(e)}
+        probs = _fit(lecture_model(False, tier="naive", dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget,
+                     on_nonfinite="continue")
+    return logits.history, probs.history, collapse
+
+
+@slide("07-training-float16")
+def float16_training(data, budget) -> Slide:
+    """Training from identical weights, softmax output + -log p (naive) vs
+    from logits, float32 and float16 mixed precision."""
+    runs = {dt: _run_naive_vs_logits(data, budget, dt) for dt in ("float32", "float16")}
+    steps = _steps(data, budget)
+    fig, (ax_l, ax_a) = subplots(1, 2)
+    ep = np.arange(1, budget.epochs + 1)
+    for dt, (hl, hp, collapse) in runs.items():
+        ls = "-" if dt == "float32" else "--"
+        for h, tier, what in ((hl, "accurate", "from logits"), (hp, "naive", "softmax + \u2212log p")):
+            lab = f"{dt}, {what}"
+            kw = {"color": COLORS[tier], "ls": ls, "lw": 3.5, "marker": "o" if dt == "float32" else "s", "ms": 9,
+                  "mec": "white", "label": lab}
+            ax_l.plot(ep, h["loss"], **kw)
+            ax_a.plot(ep, h["val_accuracy"], **kw)
+    note = []
+    for dt, (_, hp, collapse) in runs.items():
+        if collapse is None:
+            continue
+        x = collapse["epoch"] - 1 + collapse["step"] / steps
+        for ax in (ax_l, ax_a):
+            ax.axvline(x, color=COLORS["naive"], lw=2, ls=":")
+        py = f", p_y = {collapse['p_y']:.1e}" if collapse["p_y"] is not None else ""
+        ax_a.annotate(f"{dt} naive: NaN gradient\nepoch {collapse['epoch']}, step {collapse['step']}{py}",
+                      (x, 0.3), xytext=(10, 0), textcoords="offset points", color=COLORS["naive"], fontsize=16, va="center")
+        note.append(f"{dt} naive run: gradient NaN at epoch {collapse['epoch']}, step {collapse['step']} of {steps}{py} "
+                    f"(1/p overflows float16 past 65504), test accuracy then {hp['val_accuracy'][-1]:.4f}")
+    ax_l.set_yscale("log")
+    _loss_ticks(ax_l, [v for hl, hp, _ in runs.values() for h in (hl, hp) for v in h["loss"]])
+    ax_l.set(xlabel="epoch", ylabel="training loss (mean per epoch)")
+    ax_a.set(xlabel="epoch", ylabel="test accuracy")
+    ax_a.set_ylim(0, 1)
+    for ax in (ax_l, ax_a):
+        ax.set_xticks(ep)
+        ax.set_xlim(0.6, budget.epochs + 0.4)
+    fig.legend(*ax_l.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
+    fig.suptitle("same network, same start: softmax + \u2212log p vs from logits")
+    acc = {(dt, k): h["val_accuracy"][-1] for dt, (hl, hp, _) in runs.items() for k, h in (("logits", hl), ("probs", hp))}
+    cap = (f"{data.description}, Adam(1e-3), batch {budget.batch_size}, {budget.epochs} epochs, seed {budget.seed}: final test "
+           f"accuracy from logits {acc[('float32', 'logits')]:.4f} (float32) / {acc[('float16', 'logits')]:.4f} (float16), "
+           f"softmax + -log p {acc[('float32', 'probs')]:.4f} / {acc[('float16', 'probs')]:.4f}; "
+           + ("; ".join(note) if note else "no run produced a NaN here (the float16 collapse needs p_y < 1/65504)") + ".")
+    return Slide(float16_training.slide_name, fig, cap)
+
+
+# ------------------------------------------------------------ Adam vs SGD
+
+
+@slide("09-adam-vs-sgd")
+def adam_vs_sgd(data, budget) -> Slide:
+    """Training loss of Adam and plain SGD against epochs and wall time."""
+    from stabkit.nn import SGD, Adam
+
+    n_in = data.x_train.shape[1]
+    opts = {"Adam(\u03b1 = 0.001)": (lambda: Adam(learning_rate=1e-3), NEUTRAL[0]),
+            "SGD(\u03b1 = 0.01)": (lambda: SGD(learning_rate=0.01), NEUTRAL[2]),
+            "SGD(\u03b1 = 0.1)": (lambda: SGD(learning_rate=0.1), NEUTRAL[3])}
+    runs = {}
+    for name, (make, _) in opts.items():
+        t0 = time.perf_counter()
+        h = _fit(lecture_model(True, optimizer=make(), n_inputs=n_in, seed=budget.seed), data, budget)
+        runs[name] = (h, time.perf_counter() - t0)
+    fig, (ax_e, ax_t) = subplots(1, 2, sharey=True)
+    ep = np.arange(1, budget.epochs + 1)
+    for name, (h, _) in runs.items():
+        c = opts[name][1]
+        ax_e.plot(ep, h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white", label=name)
+        ax_t.plot(np.cumsum(h.epoch_seconds), h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white")
+    ax_e.set_yscale("log")
+    _loss_ticks(ax_e, [v for h, _ in runs.values() for v in h.history["loss"]])
+    ax_e.set(xlabel="epoch", ylabel="training loss")
+    ax_e.set_xticks(ep)
+    ax_t.set_xlabel("wall time (s), measured: differs run to run")
+    ax_t.set_xlim(0, None)
+    fig.legend(*ax_e.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    adam = runs["Adam(\u03b1 = 0.001)"][0].history
+    fig.suptitle("Adam vs plain gradient descent (same network, same start)")
+    parts = []
+    for name, (h, _) in runs.items():
+        if name.startswith("SGD"):
+            reach = [e for e, v in zip(ep, h.history["loss"]) if v <= adam["loss"][0]]
+            parts.append(f"{name.replace(chr(945), 'alpha')} {h.history['loss'][-1]:.3f} (test accuracy "
+                         f"{h.history['val_accuracy'][-1]:.4f}; reaches Adam's epoch-1 loss "
+                         + (f"in epoch {reach[0]})" if reach else "in no epoch)"))
+    cap = (f"{data.description}, batch {budget.batch_size}, {budget.epochs} epochs: final training loss Adam(alpha = 0.001) "
+           f"{adam['loss'][-1]:.3f} (test accuracy {adam['val_accuracy'][-1]:.4f}, epoch 1: {adam['loss'][0]:.3f}), "
+           + ", ".join(parts) + ". The wall-time panel is measured and differs from run to run (this figure is "
+           "not byte-identical across runs).")
+    return Slide(adam_vs_sgd.slide_name, fig, cap, deterministic=False)
+
+
+# ------------------------------------------------------------ Adam's step sizes
+
+
+@slide("10-adam-step-sizes")
+def adam_step_sizes(data, budget) -> Slide:
+    """Adam's effective step |dw| / alpha per parameter, during training."""
+    n_in = data.x_train.shape[1]
+    model = lecture_model(True, n_inputs=n_in, seed=budget.seed)
+    opt = model.optimizer
+    tracked = [(layer.name, layer) for layer in model.layers[1:]]  # the 25x15 and 15x10 kernels
+    trace_w, trace_v = [], []
+
+    def record(epoch, step):
+        trace_w.append(np.concatenate([lay.kernel.ravel() for _, lay in tracked]))
+        trace_v.append(np.concatenate([opt.state[f"{n}/kernel"]["v"].ravel() for n, _ in tracked]))
+
+    w0 = np.concatenate([lay.kernel.ravel() for _, lay in tracked])
+    _fit(model, data, budget, on_step=record)
+    W = np.vstack([w0[None, :], np.array(trace_w)]).astype(np.float64)
+    V = np.array(trace_v, np.float64)
+    alpha = opt.learning_rate
+    step = np.abs(np.diff(W, axis=0)) / alpha  # effective step of each parameter, in units of alpha
+    T, per_epoch = step.shape[0], _steps(data, budget)
+    # over the first epoch: one way (net displacement = path length) vs back and forth
+    net = np.abs(W[per_epoch] - W[0]) / alpha
+    consistency = net / np.maximum(step[:per_epoch].sum(axis=0), 1e-30)
+    rms = np.sqrt(V[:per_epoch].mean(axis=0))
+    active = rms >= np.median(rms)  # weights that get real gradients
+    steady = int(np.flatnonzero(active)[np.argmax(consistency[active])])
+    zigzag = int(np.flatnonzero(active)[np.argmin(consistency[active])])
+    # the mean step in 40 log-spaced bins of steps: smooth on a log axis
+    edges = np.unique(np.round(np.logspace(0, np.log10(T), 41)).astype(int))
+    ts = np.sqrt(edges[:-1] * np.maximum(edges[1:] - 1, edges[:-1]))
+    binned = np.array([step[a - 1: b - 1].mean(axis=0) if b > a else step[a - 1] for a, b in itertools.pairwise(edges)])
+    fig, (ax_w, ax_s) = subplots(1, 2)
+    labels = {steady: "keeps moving one way", zigzag: "oscillates"}
+    colors = {steady: NEUTRAL[0], zigzag: NEUTRAL[2]}
+    for i in (steady, zigzag):
+        ax_w.plot(np.arange(T + 1), (W[:, i] - W[0, i]), color=colors[i], lw=2.5, label=labels[i])
+        ax_s.plot(ts, binned[:, i], color=colors[i], lw=3.5, marker="o", ms=7, mec="white", label=labels[i])
+    lo, med, hi = (np.percentile(binned, q, axis=1) for q in (10, 50, 90))
+    ax_s.fill_between(ts, lo, hi, color="#999999", alpha=0.3, lw=0, label=f"all {step.shape[1]} weights, 10-90%")
+    ax_s.plot(ts, med, color="#555555", lw=2, ls="--", label="median weight")
+    ax_s.axhline(1.0, color="#333333", lw=1, ls=":")
+    ax_s.set_yscale("log")
+    bottom = max(1e-4, min(float(lo.min()), float(binned[:, [steady, zigzag]].min())) / 1.5)
+    ax_s.set_ylim(bottom, 2)
+    ticks = [t for t in (1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if t >= bottom]
+    ax_s.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax_s.set(xlabel="step", ylabel="mean |\u0394w| / \u03b1")
+    ax_w.set(xlabel="step", ylabel="w \u2212 w$_0$")
+    ax_w.axhline(0, color="#999999", lw=1)
+    for ax in (ax_w, ax_s):
+        ax.set_xscale("log")
+        ax.set_xlim(1, T)
+        ax.axvline(per_epoch, color="#999999", lw=1, ls=":")
+    ax_s.minorticks_off()
+    ax_w.text(per_epoch * 1.08, 0.02, "end of\nepoch 1", transform=ax_w.get_xaxis_transform(), fontsize=15, color="#555555")
+    fig.legend(*ax_s.get_legend_handles_labels(), loc="outside lower center", ncol=4, frameon=False, fontsize=16)
+    fig.suptitle("Adam: one step size per parameter (\u03b1 = 0.001)")
+
+    def first_last(i):
+        return step[:per_epoch, i].mean(), step[-per_epoch:, i].mean()
+
+    s1, sN = first_last(steady)
+    z1, zN = first_last(zigzag)
+    med1, medN = float(np.median(step[:per_epoch])), float(np.median(step[-per_epoch:]))
+    name = lambda i: "dense_1" if i < tracked[0][1].kernel.size else "dense_2"
+    cap = (f"Adam(0.001) on {data.description}, {budget.epochs} epochs: per-step |dw|/alpha of the {step.shape[1]} weights of the "
+           f"25x15 and 15x10 layers; a {name(steady)} weight that kept moving one way in epoch 1 (net/path {consistency[steady]:.2f}) "
+           f"stepped {s1:.2f} alpha in epoch 1 and {sN:.2f} in epoch {budget.epochs}, an oscillating {name(zigzag)} weight "
+           f"(net/path {consistency[zigzag]:.2f}) {z1:.2f} and {zN:.2f}; the median weight {med1:.2f} and {medN:.2f}.")
+    return Slide(adam_step_sizes.slide_name, fig, cap)
+
