@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stabkit.analysis import sweep
+from stabkit.analysis import chunks, sweep
 from stabkit.reference import cache
 from stabkit.nn.data import DataError, read_idx
 
@@ -240,7 +240,7 @@ def test_sweep_chunk_load(tmp_path, case):
     p = tmp_path / "chunk.npz"
     p.write_bytes(data)
     with _bounded_memory():
-        out = sweep._load(p, meta, names)
+        out = chunks.load_state(p, meta, names)
     if valid:
         assert out is not None
     if out is not None:

@@ -222,11 +222,13 @@ def test_sweep_key_covers_every_module_the_tiers_compute_with():
 
     import stabkit.analysis.sweep as sw
 
-    code = ("import sys, numpy as np; from stabkit import naive, stable, accurate\n"
+    code = ("import os, sys, numpy as np, stabkit; from stabkit import naive, stable, accurate\n"
             "for t in (naive, stable, accurate):\n"
             "    t.sigmoid(np.array([1.0], np.float32)); t.logsumexp(np.array([[1.0, 2.0]]))\n"
             "    t.categorical_crossentropy([[0.5, 0.5]], [[1.0, 2.0]], from_logits=True)\n"
-            "print(' '.join(m.split('.')[1] + '.py' for m in sys.modules if m.count('.') == 1 and m.startswith('stabkit.')))")
+            "top = os.path.dirname(stabkit.__file__)\n"
+            "print(' '.join(os.path.relpath(m.__file__, top).replace(os.sep, '/') for m in list(sys.modules.values())\n"
+            "               if m.__name__.startswith('stabkit.') and getattr(m, '__file__', None)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    seen = {m for m in out if m not in ("nn.py",)}
+    seen = {m for m in out if not m.startswith("nn/")}
     assert seen <= set(sw._sources()), sorted(seen - set(sw._sources()))

@@ -19,7 +19,7 @@ from stabkit.reference import certified32
 from stabkit._io import read_npz
 from .stats import TOP_K, Points, points_of
 from stabkit.floats import Format, get_format
-from stabkit.reference import Reference, reference
+from stabkit.reference.ziv import Reference, reference
 from .sampling import Group, Sample
 
 __all__ = ["M", "E_LO", "NBINS", "bin_value", "run_chunk", "worker_init", "save_state", "load_state", "nearest_zero", "top"]

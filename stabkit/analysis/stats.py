@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stabkit.reference import DEFAULT_OPTIONS, Reference, ReferenceOptions, reference
+from stabkit.reference.options import DEFAULT_OPTIONS, ReferenceOptions
+from stabkit.reference.ziv import Reference, reference
 from .sampling import Sample, make_sample
 from .thirdparty import Impl, Unsupported
 

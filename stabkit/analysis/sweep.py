@@ -48,7 +48,7 @@ import numpy as np
 from stabkit.reference import certified32
 from .stats import TOP_K, Stats
 from stabkit.floats import Format, get_format
-from stabkit.reference import MP_LOCK
+from stabkit.reference.ziv import MP_LOCK
 from .chunks import NBINS, bin_value, nearest_zero, top, load_state, run_chunk, save_state, worker_init
 
 __all__ = ["CHUNK", "DEFAULT_IMPLS", "VERSION", "SweepResult", "state_dir", "sweep"]
@@ -67,7 +67,9 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
     """Every module of the package that ``roots`` import, directly or not
     (stabkit imports anywhere in a module, read from its syntax tree), as paths
     under ``stabkit/``: the files whose bytes key a sweep's state, so an edit to
-    any module a number comes from starts a fresh sweep."""
+    any module a number comes from starts a fresh sweep. Names a package's
+    ``__init__`` loads lazily are not followed: the modules here import from
+    the submodules (``stabkit.reference.ziv``), not the package door."""
     import ast
 
     top, seen, todo = _PACKAGE_DIR, set(), list(roots)
@@ -97,6 +99,10 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
             todo += files(module)
             for a in node.names:  # names that are modules themselves
                 todo += [f for f in files(f"{module}.{a.name}") if f not in seen]
+    for f in list(seen):  # the packages above each module run first (their __init__ files)
+        for parent in list(Path(f).parents)[:-1]:
+            if (top / parent / "__init__.py").is_file():
+                seen.add((parent / "__init__.py").as_posix())
     return tuple(sorted(seen))
 
 

@@ -33,7 +33,7 @@ from stabkit.nn import (
     native_status,
 )
 
-NN = REPO / "stabkit" / "nn"
+NN = REPO / "stabkit" / "nn" / "_native"
 
 # setuptools before 68.1 (which a `--no-build-isolation` install may use,
 # whatever build-system.requires says) put an extension's `sources` in the
@@ -75,8 +75,8 @@ def test_gh12_the_sdist_carries_the_headers_of_the_c_step(tmp_path):
     (sdist,) = (tmp_path / "dist").glob("stabkit-*.tar.gz")
     with tarfile.open(sdist) as tar:
         members = {"/".join(m.split("/")[1:]) for m in tar.getnames()}
-    needed = {"stabkit/nn/_cstep.c"} | {p.relative_to(REPO).as_posix() for p in _included(NN / "_cstep.c")}
-    assert "stabkit/nn/_cstep_impl.h" in needed
+    needed = {"stabkit/nn/_native/_cstep.c"} | {p.relative_to(REPO).as_posix() for p in _included(NN / "_cstep.c")}
+    assert "stabkit/nn/_native/_cstep_impl.h" in needed
     assert needed <= members, f"missing from the sdist: {sorted(needed - members)}"
 
 
@@ -84,7 +84,7 @@ def test_gh12_a_build_without_a_compiler_says_so_in_one_line(tmp_path):
     """setup.py's build_ext: a failed compile is one warning line naming the
     reason and the NumPy step, and the build goes on (no extension)."""
     src = tmp_path / "src"
-    shutil.copytree(NN, src / "stabkit" / "nn", ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+    shutil.copytree(NN, src / "stabkit" / "nn" / "_native", ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
     shutil.copy(REPO / "setup.py", src / "setup.py")
     env = {**os.environ, "CC": str(tmp_path / "no-such-cc")}
     run = subprocess.run(
@@ -116,7 +116,7 @@ def no_extension(monkeypatch):
     find_spec = importlib.util.find_spec
 
     def hidden(name, package=None):
-        return None if name == "._cstep" and package == "stabkit.nn" else find_spec(name, package)
+        return None if name == "._cstep" and package == "stabkit.nn._native" else find_spec(name, package)
 
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     monkeypatch.setattr(_native.importlib.util, "find_spec", hidden)
