@@ -40,8 +40,9 @@ def test_log_is_accurate_to_2_to_the_minus_100():
 @pytest.mark.parametrize("fmt", ["float64", "float32"])
 @pytest.mark.parametrize("kind", ["log-probabilities", "negative logits"])
 def test_cancelling_logsumexp_rows(fmt, kind):
-    # both kinds make m + log1p(s) cancel: float32 rows go through
-    # double-double, float64 log-probability rows (logsumexp ~ 1e-17) to mpmath
+    # both kinds make m + log1p(s) cancel: float32 negative logits go through
+    # double-double, log-probability rows (logsumexp ~ 1e-17) through
+    # stabkit._td's exact sums
     rng = np.random.default_rng(2)
     if kind == "log-probabilities":
         x = np.log(rng.dirichlet(np.ones(7), size=60))
