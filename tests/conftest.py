@@ -3,6 +3,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import ml_dtypes  # noqa: F401 - registers "bfloat16" with NumPy: the tests name formats by string
+
 # the tests share helpers in tests/_support.py
 sys.path.insert(0, str(Path(__file__).parent))
 
