@@ -1,6 +1,6 @@
-"""Worst ulp error of every tier against the mpmath references: the table in
-the README's "What the accurate tier guarantees" section (short mode) and
-benchmarks/ACCURACY.md (long mode).
+"""Worst ulp error of every tier against the mpmath references: a quick look
+(short mode), and the table of benchmarks/ACCURACY.md and of the README's
+"What the accurate tier guarantees" section (long mode).
 
     python benchmarks/accuracy.py [--seed 0]             # short: ~20 s
     python benchmarks/accuracy.py --long [--seed 0]      # long: minutes, writes ACCURACY.md

@@ -1,6 +1,8 @@
 import os
 import tempfile
 
+import ml_dtypes  # noqa: F401 - registers "bfloat16" with NumPy: the tests name formats by string
+
 # the tests share helpers in tests/helpers/ (``from helpers.numerics import ...``;
 # pyproject's [tool.pytest.ini_options] puts tests/ on the path)
 

@@ -1,4 +1,4 @@
-"""Double-double exp and log (stabkit._dd) against mpmath, and the logsumexp
+"""Double-double exp and log (stabkit._accurate.double_double) against mpmath, and the logsumexp
 rows that need them."""
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def test_log_is_accurate_to_2_to_the_minus_100():
 @pytest.mark.parametrize("fmt", ["float64", "float32"])
 @pytest.mark.parametrize("kind", ["log-probabilities", "negative logits"])
 def test_cancelling_logsumexp_rows(fmt, kind):
-    # both kinds make m + log1p(s) cancel: float32 rows go through
-    # double-double, float64 log-probability rows (logsumexp ~ 1e-17) to mpmath
+    # both kinds make m + log1p(s) cancel: float32 negative logits go through
+    # double-double, log-probability rows (logsumexp ~ 1e-17) through
+    # stabkit._accurate.near_zero's exact sums
     rng = np.random.default_rng(2)
     if kind == "log-probabilities":
         x = np.log(rng.dirichlet(np.ones(7), size=60))

@@ -1,4 +1,4 @@
-"""Error-free transformations and compensated row sums (stabkit._eft)
+"""Error-free transformations and compensated row sums (stabkit._accurate.eft)
 against exact rational arithmetic."""
 
 from __future__ import annotations

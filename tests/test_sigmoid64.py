@@ -1,4 +1,4 @@
-"""float64 sigmoid (stabkit._sigmoid): within 0.54 ulp, sampled densely in value.
+"""float64 sigmoid (stabkit._accurate.sigmoid64): within 0.54 ulp, sampled densely in value.
 
 Samples uniform over bit patterns put almost no points in [-10, 0], where the
 old three-rounding formula reached 2.56 ulp (83 inputs per million above 2

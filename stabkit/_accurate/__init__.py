@@ -7,6 +7,7 @@
 * ``rows``: row analysis of softmax/logsumexp (the maximum, the loser mass);
 * ``unshifted``: rows that need no max shift;
 * ``cancelling``: logsumexp rows where ``m + log1p(s)`` cancels;
+* ``near_zero``: exact sums of rows whose logsumexp is about 0 (log-probabilities);
 * ``crossentropy``: the cross-entropy rows.
 
 Nothing here is public: import the functions from :mod:`stabkit.accurate`.

@@ -1,8 +1,11 @@
 """Exact fallbacks for the logsumexp rows that cancel: ``m + log1p(s)`` with
 a negative maximum about the size of the log term, where float64's error in
 the log term is amplified. In turn: 80-bit extended precision, MPFR for a
-few rows, double-double (:mod:`stabkit._accurate.double_double`), and MPFR (gmpy2) for the rows that
-even double-double cannot settle.
+few rows, then by the size of the result: rows whose logsumexp is about 0
+(log-probabilities) through :mod:`stabkit._accurate.near_zero`'s exact-sum
+path, the others through double-double
+(:mod:`stabkit._accurate.double_double`), and MPFR (gmpy2) for the rows that
+neither can settle.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import gmpy2
 import numpy as np
 
-from . import double_double as _dd
-from .eft import rowsum, sum2
 from stabkit.floats import Format
+
+from . import double_double as _dd
+from . import near_zero as _td
+from .eft import rowsum, sum2
 
 #: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
 #: is one; elsewhere (longdouble == double) the extended step is skipped.
@@ -51,31 +56,53 @@ def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
 
-    First in 80-bit extended precision where the platform has it
-    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at most
-    32. A few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
-    double-double: ``log(sum(exp(x_i)))`` with every exp, the sum
-    and the log carried to ~2**-100, an absolute error below
-    ``2**-96 * (S + 1)``. Rows whose result is so small that this bound is not
-    below 2**-(p + 12) of it (log-probability rows in float64, whose logsumexp
-    is ~1e-17) go on to MPFR (:func:`_logsumexp_mp`).
+    Rows whose float64 estimate ``m + log1p(s)`` is within ``NEAR / 2`` of 0
+    (its error is below ~2**-40 here, |m| and log1p(s) being below ~60; a
+    misrouted row only costs time), rows of log-probabilities, go first to
+    :func:`stabkit._td.lse_near_zero`: ~250
+    NumPy operations per entry (a row of 10**6: 0.1-0.3 s, where MPFR took
+    3-10 s). Then 80-bit extended precision where the platform has it
+    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at
+    most 32. A few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
+    double-double (:func:`_lse_dd`), and MPFR for what that cannot settle.
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
-    if EXTENDED:
-        val, ok = _lse_extended(rows)
-        out[ok] = val[ok]
-        todo = ~ok
+    # the array paths cost ~0.5 ms of NumPy calls whatever the size, MPFR
+    # ~2-6 us per entry: a handful of entries go straight to MPFR
+    if rows.size > MP_DIRECT:
+        near = np.flatnonzero(np.abs(_estimate(rows)) <= _td.NEAR / 2)
+        if near.size:
+            val, ok = _td.lse_near_zero(rows[near], fmt)
+            out[near[ok]] = val[ok]
+            todo[near[ok]] = False
+    if EXTENDED and todo.any():
+        idx = np.flatnonzero(todo)
+        val, ok = _lse_extended(rows[idx])
+        out[idx[ok]] = val[ok]
+        todo[idx[ok]] = False
     if todo.any():
         left = rows[todo]
-        # double-double costs ~0.6 ms of NumPy calls whatever the size, MPFR
-        # ~2-6 us per entry: a handful of entries go straight to MPFR
         out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
     return out
 
 
+def _estimate(rows: np.ndarray) -> np.ndarray:
+    """``m + log1p(s)`` in float64, s without one maximum (routing only)."""
+    r = np.arange(rows.shape[0])
+    top = np.argmax(rows, axis=-1)
+    m = rows[r, top]
+    with np.errstate(under="ignore"):
+        e = np.exp(rows - m[:, None])  # -inf entries give 0
+    e[r, top] = 0.0
+    return m + np.log1p(e.sum(axis=-1))
+
+
 def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
-    """The double-double step of :func:`logsumexp_cancelling`."""
+    """``log(sum(exp(x_i)))`` with every exp, the sum and the log carried to
+    ~2**-100, an absolute error below ``2**-96 * (S + 1)``. Rows whose result
+    is so small that this bound is not below 2**-(p + 12) of it go on to
+    MPFR (:func:`_logsumexp_mp`)."""
     with np.errstate(invalid="ignore", over="ignore"):
         # only -inf can be non-finite here (the maximum is finite): exp -> 0
         x = np.where(np.isfinite(rows), rows, -1000.0)

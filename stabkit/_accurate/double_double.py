@@ -64,8 +64,11 @@ def _dd_const(q: Fraction) -> tuple[float, float]:
 
 # ln 2 in three pieces; the first has 32 significant bits so that k * LN2_1 is
 # exact for every |k| < 2**21.
-with mpmath.workprec(200):
-    _man, _exp = mpmath.log(2).man_exp
+# (from a private mpmath context: the global precision belongs to the caller,
+# and another thread may be using it while this module is imported)
+_MP = mpmath.MPContext()
+_MP.prec = 200
+_man, _exp = _MP.log(2).man_exp
 _LN2 = Fraction(int(_man)) * Fraction(2) ** int(_exp)
 _LN2_1 = float(Fraction(round(_LN2 * 2**32), 2**32))
 _LN2_2 = float(_LN2 - Fraction(_LN2_1))
