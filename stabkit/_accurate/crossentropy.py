@@ -41,7 +41,10 @@ def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, log
         t = np.where(np.asarray(y[redo]) == 0, 0.0, terms[redo] if exact else y[redo] * terms[redo])
         out[redo] = np.add(*sum2(t)) if exact else rowsum(t)
     if logits is not None:
-        big = np.isinf(out) & np.all(np.isfinite(logits) | (y == 0), axis=-1)
+        # only infinite losses are checked (a pass over the block otherwise)
+        big = np.isinf(out)
+        if big.any():
+            big[big] = np.all(np.isfinite(logits[big]) | (y[big] == 0), axis=-1)
         if big.any():
             out[big] = _scaled_loss(logits[big], y[big])
     # negated once per row; 0 - (+-0) is +0

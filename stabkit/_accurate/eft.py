@@ -73,12 +73,9 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (TwoSum) and the errors are added up separately, whose own rounding is
     then negligible. Narrow rows go column by column, wide ones pairwise."""
     if a.shape[-1] <= NARROW:
-        hi, lo = a[:, 0].copy(), np.zeros(a.shape[0])
-        for j in range(1, a.shape[-1]):
-            col = a[:, j]
-            s = hi + col
-            lo += two_sum_err(hi, col, s)
-            hi = s
+        # the same column-by-column arithmetic on a transposed copy: a strided
+        # column costs a cache line per entry, a contiguous one far less
+        return sum2_cols(np.ascontiguousarray(a.T))
     else:
         hi, lo = a, np.zeros(a.shape[:-1])
         while hi.shape[-1] > 1:
@@ -92,11 +89,33 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return normalized(hi, np.where(np.isfinite(hi), lo, 0.0))
 
 
+def sum2_cols(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sum2` of narrow rows given column-major: ``cols[j]`` is column
+    j of the rows (a contiguous 2-d array, at most NARROW rows of it). The
+    same operations in the same order: ``hi`` accumulates the columns left to
+    right, ``lo`` their TwoSum errors; into buffers allocated once."""
+    hi, lo = cols[0].copy(), np.zeros(cols.shape[1])
+    s, t, u = np.empty_like(hi), np.empty_like(hi), np.empty_like(hi)
+    for col in cols[1:]:
+        np.add(hi, col, out=s)
+        lo += two_sum_err(hi, col, s, out=t, scratch=u)
+        hi, s = s, hi
+    return normalized(hi, np.where(np.isfinite(hi), lo, 0.0))
+
+
 def _extract_sums(t, sigma, q, rest):
     """Row sums of ``q = fl(t + sigma) - sigma`` (the terms' high parts, on
     the grid of ``sigma``'s ulp, so they add exactly) and of the remainders
     ``t - q`` (exact): :func:`sum_split`'s extraction, into the scratch
-    ``q`` and ``rest``."""
+    ``q`` and ``rest``. A column of sigmas (one per row) that are all equal
+    is used as the one number it is; otherwise it is spelled out in ``rest``
+    first (a full operand adds twice as fast as a broadcast column)."""
+    if isinstance(sigma, np.ndarray):
+        if sigma.size and sigma.min() == sigma.max():
+            sigma = float(sigma.flat[0])
+        else:
+            np.copyto(rest, sigma)
+            sigma = rest
     np.add(t, sigma, out=q)
     np.subtract(q, sigma, out=q)
     np.subtract(t, q, out=rest)

@@ -21,6 +21,7 @@ from .eft import (
     rowmin,
     rowsum,
     sum2,
+    sum2_cols,
     normalized,
     sum_split,
     two_sum_err,
@@ -81,15 +82,18 @@ class Rows:
             self.pinf = m == np.inf
             self.ninf = m == -np.inf
             ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)[:, None]
-            # float32 rows convert to float64 inside the subtraction (exactly)
-            d = np.subtract(x, ms, out=D)
+            # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
+            # full operand is twice as fast as a broadcast column (used twice)
+            nm = np.repeat(-ms, n, axis=1)
+            # float32 rows convert to float64 inside the addition (exactly)
+            d = np.add(x, nm, out=D)
             e = np.exp(d, out=E)
             r = None
             if exact:
                 # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
                 # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
                 # which exp turns into ~8000 ulp of relative error.
-                r = two_sum_err(x, -ms, d, out=R, scratch=S1)
+                r = two_sum_err(x, nm, d, out=R, scratch=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
         self.special = self.nan | self.pinf | self.ninf
@@ -161,15 +165,17 @@ class Rows:
                 return (s_hi, s_lo + self.residual_sum()) if self.exact else (s_hi, s_lo)
             # Narrow rows, where indexing by row costs more than a pass: sum the
             # terms below the maximum, then add the other maxima, an exact
-            # integer count.
-            below = self.d < 0
-            ties = np.full(n_rows, n - 1.0)
-            for j in range(n):
-                ties -= below[:, j]
-            below = np.multiply(e, below)
+            # integer count. Column-major, in scratch: cols[j] is column j.
+            cols = self._scratch[0].reshape(n, n_rows)
+            np.less(self.d.T, 0.0, out=cols)  # 1.0 below the maximum, else 0.0
+            ties = (n - 1.0) - np.add.reduce(cols, axis=0)
+            below = np.multiply(e.T, cols, out=cols)
             if not self.exact:
-                return rowsum(below) + ties, 0.0
-            s_hi, s_lo = sum2(below)
+                s = below[0].copy()
+                for col in below[1:]:
+                    s += col
+                return s + ties, 0.0
+            s_hi, s_lo = sum2_cols(below)
             t = s_hi + ties
             return t, s_lo + two_sum_err(s_hi, ties, t) + self.residual_sum()
 
@@ -237,7 +243,8 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            lp = np.subtract(self.d, L[:, None], out=self.d if dst is None else dst)
+            Lb = np.repeat(L[:, None], self.d.shape[1], axis=1)  # faster than a broadcast column
+            lp = np.subtract(self.d, Lb, out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
         if fixed is not None:
