@@ -1,4 +1,4 @@
-"""The faster spellings in _eft and _accrows compute exactly what the plain
+"""The faster spellings in _accurate.eft and _accurate.rows compute exactly what the plain
 ones do: the same operations on the same values, so bit for bit the same
 results (NaN signs aside)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stabkit import _eft
-from stabkit._accrows import Rows
+from stabkit._accurate import eft as _eft
+from stabkit._accurate.rows import Rows
 
 
 def _same(a, b):
