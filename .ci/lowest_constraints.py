@@ -3,8 +3,8 @@ version, read from pyproject.toml: ``name>=X`` becomes ``name==X``.
 
     python3 .ci/lowest_constraints.py [EXTRA ...] > lowest.txt
 
-The core dependencies are always pinned; extras named on the command line
-(``test``) are pinned too. A dependency without a ``>=`` bound is an error:
+The build requirements and the core dependencies are always pinned; extras
+named on the command line (``test``) are pinned too. A dependency without a ``>=`` bound is an error:
 every lower bound must be one that CI installs and tests.
 """
 
@@ -22,8 +22,9 @@ except ModuleNotFoundError:  # Python 3.10
 
 def _dependencies(text: str, extras: list[str]) -> list[str]:
     if tomllib is not None:
-        project = tomllib.loads(text)["project"]
-        deps = list(project["dependencies"])
+        config = tomllib.loads(text)
+        project = config["project"]
+        deps = list(config["build-system"]["requires"]) + list(project["dependencies"])
         for extra in extras:
             deps += project["optional-dependencies"][extra]
         return deps
