@@ -19,9 +19,11 @@ Tools used (each explained in a comment where it acts):
   smallest sums (:mod:`stabkit._accurate.eft`);
 * for the logsumexp rows where ``m + log1p(s)`` cancels (a negative maximum
   of about the size of the log term), 80-bit extended precision, then
-  double-double arithmetic (:mod:`stabkit._accurate.double_double`), and mpmath for the rows
+  double-double arithmetic (:mod:`stabkit._accurate.double_double`); rows
   whose result is too close to 0 even for that (float64 log-probability rows,
-  logsumexp ~ 1e-17) (:mod:`stabkit._accurate.cancelling`);
+  logsumexp ~ 1e-17) are summed exactly in NumPy arrays
+  (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the few rows
+  that path cannot certify (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes.
 
@@ -275,9 +277,9 @@ def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
     Rows where ``m + log1p(s)`` cancels (a negative maximum; the logsumexp of
-    log-probabilities, which is about 0) are evaluated in double-double, and in
-    mpmath where even that is not enough, so the result keeps a small relative
-    error there too. Edges: an empty row gives -inf; see the module
+    log-probabilities, which is about 0) are evaluated in double-double or
+    summed exactly, and in MPFR where neither is enough, so the result keeps
+    a small relative error there too. Edges: an empty row gives -inf; see the module
     docstring for NaN, ``-inf`` and ``+inf``.
     """
     a, fmt, shape = _class_shape(x, axis)
