@@ -4,7 +4,7 @@ modules that import it (``numeric``, ``training``); ``build`` makes and writes t
 The names below are loaded on first use (PEP 562).
 """
 
-import importlib
+from .._lazy import exports
 
 #: public name -> (submodule, name there)
 _EXPORTS = {
@@ -38,16 +38,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    """A public name, imported from its submodule on first use."""
-    try:
-        module, attr = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), attr)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
