@@ -220,6 +220,7 @@ def test_categorical_crossentropy_with_masked_classes_and_zero_labels(fmt):
         assert np.max(e) <= (4.0 if fmt == "float64" else 1.0)
 
 
+@pytest.mark.slow
 def test_softmax_unshifted_rows_with_large_terms_keep_the_shifted_accuracy():
     # maxima from 5 to 640: the unshifted terms exp(x_i) reach 1e278, so the
     # compensated sum must scale its extraction per row (a fixed one, made for
@@ -250,6 +251,7 @@ def test_winner_far_ahead_gets_its_subnormal_log_probability(n):
     assert np.max(e) <= 4.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [10, 100])
 def test_float32_log_probabilities_behind_a_far_winner_are_correctly_rounded(n):
     # x_i - m of float32 values is often exactly a float32 midpoint; behind a

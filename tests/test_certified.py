@@ -21,6 +21,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn", FUNCS)
 def test_certified_agrees_with_mpmath_on_all_float16(fn):
     x = enumerate_format("float16")

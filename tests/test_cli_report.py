@@ -88,6 +88,7 @@ def test_plot_writes_one_figure(app, tmp_path):
     assert r.exit_code == 0 and out.stat().st_size > 10000 and f"wrote {out}" in r.stderr
 
 
+@pytest.mark.slow
 def test_audit_is_third_party_beside_accurate(app, tmp_path):
     r = runner.invoke(app, ["audit", "--frameworks", "scipy,numpy", "--functions", "sigmoid", "--dtypes", "float64",
                             "--samples", "200", "--out", str(tmp_path), "--quiet"])

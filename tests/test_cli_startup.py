@@ -105,6 +105,7 @@ def test_registry_imports_a_tier_only_when_asked():
     assert p.tier("accurate") is accurate.log_softmax and p.tiers["naive"] is naive.log_softmax
 
 
+@pytest.mark.slow
 def test_ml_dtypes_loads_with_the_first_16_bit_dtype():
     r = _imported_after("from stabkit.floats import get_format\nimport numpy as np\nget_format(np.float16); get_format('bfloat16')")
     assert "ml_dtypes" not in r["modules"]

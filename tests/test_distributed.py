@@ -57,6 +57,7 @@ def test_sweep_on_a_local_cluster_matches_the_local_run(tmp_path):
     assert again.reused == again.chunks and again.stats == local.stats
 
 
+@pytest.mark.slow
 def test_cli_scheduler_option(tmp_path):
     from typer.testing import CliRunner
 

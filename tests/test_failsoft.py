@@ -70,6 +70,7 @@ def _report(out, *extra):
                                "--impls", "accurate,numpy", "--samples", "60", "--out", str(out), "--no-cache", *extra])
 
 
+@pytest.mark.slow
 def test_report_records_the_error_and_exits_0(tmp_path, monkeypatch):
     monkeypatch.setattr(thirdparty, "_numpy_fn", _numpy_but_not_bfloat16)
     out = tmp_path / "rep"
@@ -102,6 +103,7 @@ def test_summary_matrix_marks_errors(monkeypatch):
     assert errs.tolist() == [[False, True]] and worst[0, 0] <= 0.5
 
 
+@pytest.mark.slow
 def test_analyze_and_audit_tables_show_the_error(tmp_path, monkeypatch):
     monkeypatch.setattr(thirdparty, "_scipy_fn", _boom)
     r = runner.invoke(app, ["analyze", "sigmoid", "--dtype", "float32", "--impls", "scipy,accurate", "--samples", "50",
@@ -120,6 +122,7 @@ def test_analyze_and_audit_tables_show_the_error(tmp_path, monkeypatch):
     assert [x.get("error") for x in d["results"]] == [None, "RuntimeError: boom", None]
 
 
+@pytest.mark.slow
 def test_plot_skips_an_implementation_that_raised_everywhere(tmp_path, monkeypatch):
     monkeypatch.setattr(thirdparty, "_scipy_fn", _boom)
     for kind in ("values", "error", "cdf"):
@@ -186,6 +189,7 @@ def test_ctrl_c_during_the_run_writes_nothing(tmp_path, monkeypatch, existing):
     assert ({p.name: p.read_text() for p in out.iterdir()} == before) if existing else os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_writing_keeps_the_old_report(tmp_path):
     cfg = rp.ReportConfig(functions=("sigmoid",), dtypes=("float32",), impls=("accurate",), samples=50)
     rep = rp.run(cfg)

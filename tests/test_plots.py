@@ -61,11 +61,13 @@ def test_figures_are_slides(analyses, kind, tmp_path):
     _check_slide(FIGURES[kind](analyses), tmp_path / kind)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["error", "values", "cdf"])
 def test_rowwise_figures_are_slides(rows, kind, tmp_path):
     _check_slide(FIGURES[kind](rows), tmp_path / kind)
 
 
+@pytest.mark.slow
 def test_figures_are_deterministic(rows, tmp_path):
     a = plots.save(plots.error_figure(rows), str(tmp_path / "a"))[0]
     b = plots.save(plots.error_figure(rows), str(tmp_path / "b"))[0]
@@ -80,6 +82,7 @@ def test_values_ticks_do_not_crowd_zero(analyses):
         assert "NaN/inf" in labels and "0" in labels and 3 <= len(labels) <= 8
 
 
+@pytest.mark.slow
 def test_rowwise_errors_per_row(rows):
     """One value per row (the worst element), failures marked, the gap kept."""
     a = rows[0]
@@ -92,6 +95,7 @@ def test_rowwise_errors_per_row(rows):
     assert f2.any() and np.array_equal(gap, g2) and (gap == 0).any()
 
 
+@pytest.mark.slow
 def test_rowwise_figure_shows_the_stable_breakdown(rows):
     """The stable tier returns 0 for the winner's log-probability past a gap
     of about 17 (float32) / 36 (float64): the plotted step reaches > 1e6 ulp
@@ -128,6 +132,7 @@ def test_heatmap_shows_an_error_not_a_number():
     assert "error" in texts and "0.5" in texts and not any(t.startswith("2e3") for t in texts)
 
 
+@pytest.mark.slow
 def test_saved_files_are_byte_identical_across_saves(tmp_path):
     # SVG ids come from a hash salt and PDFs carry dates unless stripped:
     # saving the same figure twice must give the same bytes in every format

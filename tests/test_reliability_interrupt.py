@@ -61,6 +61,7 @@ def test_sigint_leaves_no_report_and_the_rerun_reuses_the_cache(tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
 
 
+@pytest.mark.slow
 def test_one_and_two_workers_write_identical_reports(tmp_path):
     outs = []
     for workers in ("1", "2"):

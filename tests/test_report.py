@@ -27,6 +27,7 @@ def _strict(text):
     return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(small, tmp_path):
     rep, out = small
     write(run(SMALL), str(tmp_path))
@@ -85,6 +86,7 @@ def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary files left
 
 
+@pytest.mark.slow
 def test_committed_example_matches_the_code():
     """Re-run cheap cells of the committed example with its own command's
     settings; every library whose version matches must give the same entry."""

@@ -32,6 +32,7 @@ def two_runs(tmp_path_factory):
     return a, b, results[0]
 
 
+@pytest.mark.slow
 def test_every_figure_is_written_in_every_format(two_runs):
     a, _, _ = two_runs
     names = slides.figure_names()
@@ -45,6 +46,7 @@ def test_every_figure_is_written_in_every_format(two_runs):
     assert not [p.name for p in a.iterdir() if p.name.startswith(".tmp-")]  # no half-written files
 
 
+@pytest.mark.slow
 def test_png_is_1920_by_1080(two_runs):
     from PIL import Image
 
@@ -53,6 +55,7 @@ def test_png_is_1920_by_1080(two_runs):
         assert Image.open(a / f"{name}.png").size == (1920, 1080), name
 
 
+@pytest.mark.slow
 def test_same_command_same_bytes_except_the_wall_time_figure(two_runs):
     a, b, _ = two_runs
     differ = set()
@@ -65,6 +68,7 @@ def test_same_command_same_bytes_except_the_wall_time_figure(two_runs):
     assert ra.replace(str(a), "OUT") == rb.replace(str(b), "OUT")
 
 
+@pytest.mark.slow
 def test_the_nondeterministic_figure_says_so(two_runs):
     a, _, _ = two_runs
     readme = (a / "README.md").read_text()
@@ -72,6 +76,7 @@ def test_the_nondeterministic_figure_says_so(two_runs):
     assert "differs from run to run" in row
 
 
+@pytest.mark.slow
 def test_gallery_lists_every_figure_with_thumbnail_caption_and_command(two_runs):
     a, _, _ = two_runs
     rows = [line for line in (a / "README.md").read_text().splitlines() if re.match(r"\| \d+ \|", line)]
@@ -83,6 +88,7 @@ def test_gallery_lists_every_figure_with_thumbnail_caption_and_command(two_runs)
         assert cells[3] == f"`stabkit slides --out {a} --quick`"
 
 
+@pytest.mark.slow
 def test_captions_carry_the_numbers_python_computes(two_runs):
     a, _, result = two_runs
     readme = (a / "README.md").read_text()
@@ -101,6 +107,7 @@ def test_digits_fallback_when_there_is_no_mnist(tmp_path, monkeypatch):
     assert "no MNIST" in data.note and "digits" in data.note
 
 
+@pytest.mark.slow
 def test_digits_fallback_run(tmp_path):
     """The whole quick gallery on 8x8 digits, said once on stderr."""
     out = tmp_path / "g"

@@ -134,6 +134,7 @@ def test_float32_slice_matches_the_in_memory_analysis(lo, tmp_path):
     _check_same(res.stats, a.stats)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
     kw = {"start": 0xC1000000, "stop": 0xC1000000 + 2**14, "chunk": 2**11, "workers": 1}
     fresh = sw.sweep("log_sigmoid", "float32", IMPLS, state=tmp_path / "fresh", **kw)
@@ -145,6 +146,7 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path):
     assert resumed.stats == fresh.stats
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_same_result(tmp_path):
     kw = {"start": 0x3E000000, "stop": 0x3E000000 + 2**14, "chunk": 2**12}
     one = sw.sweep("softplus", "float32", IMPLS, state=tmp_path / "a", workers=1, **kw)
@@ -182,6 +184,7 @@ def test_restart_ignores_the_state_and_bad_ranges_are_refused(tmp_path):
 # ------------------------------------------------------------ the command
 
 
+@pytest.mark.slow
 def test_analyze_exhaustive_float32(monkeypatch):
     from stabkit import cli
 

@@ -86,6 +86,7 @@ def test_scipy_logsumexp_bfloat16_gives_a_bfloat16_result():
         "", "returned float64, rounded to bfloat16", "rejects bfloat16 (TypeError); fed a float32 copy, rounded to bfloat16")
 
 
+@pytest.mark.slow
 def test_every_adapter_runs_every_function_in_every_format():
     """The installed libraries accept what the adapters send (a new release
     that rejects a format or renames a call shows up here first)."""

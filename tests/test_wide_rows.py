@@ -80,6 +80,7 @@ def test_pieces_of_dropped_entries_are_zero():
     assert all(not p.any() for p in _td._pieces(x))
 
 
+@pytest.mark.slow
 def test_grid_sums_are_exact_but_for_the_last():
     # the row sums of the q's are exact multiples of each grid; the last one,
     # of what is left, is off by at most 2**-37 * m * (last grid), m the
@@ -114,6 +115,7 @@ def test_million_entry_log_probability_row(no_mpfr):
     assert y == float(_exact_lse(x, prec=192))
 
 
+@pytest.mark.slow
 def test_many_narrow_log_probability_rows():
     # rows of 7 and 300 entries, several blocks of 2**16 entries each; the
     # array path leaves to MPFR only results below ~2**-59.5 (a few 7-entry
@@ -172,6 +174,7 @@ def test_log_softmax_rows_and_masked_entries(no_mpfr):
     assert np.max(ref.ulp_error(stabkit.logsumexp(x))) <= 0.5
 
 
+@pytest.mark.slow
 def test_float32_log_probability_rows():
     rng = np.random.default_rng(4)
     x = np.log(rng.dirichlet(np.ones(3000), size=4)).astype(np.float32)

@@ -37,6 +37,7 @@ def _lead_app():
     return cli.app
 
 
+@pytest.mark.slow
 def test_json_summary_and_outputs(tmp_path):
     r = _run("--epochs", "2", "--hidden", "8", "--json", "--out", str(tmp_path))
     assert r.exit_code == 0, r.output

@@ -48,6 +48,7 @@ def _torch_weights(linears):
 LECTURE = [(25, "relu"), (15, "relu"), (10, "linear")]
 
 
+@pytest.mark.slow
 def test_lecture_network_forward_loss_and_one_adam_step_agree_with_torch():
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 64)), rng.integers(0, 10, 32)
