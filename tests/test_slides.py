@@ -181,3 +181,26 @@ def test_help_describes_every_option():
     assert r.exit_code == 0
     for opt in ("--out", "--format", "--quick", "--data-dir", "--quiet"):
         assert opt in r.stdout
+
+
+def test_numeric_figures_draw_in_the_quick_run(tmp_path):
+    """The quick run (-m "not slow") still draws real slides: the softmax
+    example, whose caption carries softmax's own numbers, and the sigmoid
+    tiers figure, saved at the gallery's size."""
+    import matplotlib
+    from PIL import Image
+
+    from stabkit import softmax
+    from stabkit.report.style import STYLE, save
+    from stabkit.slides import numeric, tiers
+    from stabkit.slides.base import Budget, load_data
+
+    data, budget = load_data(None, quick=True), Budget.of(True)
+    with matplotlib.rc_context(STYLE), np.errstate(all="ignore"):  # as make_slides draws them
+        s = numeric.softmax_example(data, budget)
+        t = tiers.sigmoid_tiers(data, budget)
+    a = softmax(np.array([0.80, 0.39, 0.10, 0.95]))
+    assert f"a = ({', '.join(f'{v:.2f}' for v in a)})" in s.caption and s.deterministic
+    assert t.caption and t.name.startswith("05a")
+    (path,) = save(t.fig, str(tmp_path / "t"))
+    assert Image.open(path).size == (1920, 1080)
