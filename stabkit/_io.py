@@ -17,7 +17,21 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
+__all__ = ["jsonable", "atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
+
+
+def jsonable(v):
+    """The one JSON encoding of non-finite numbers, shared by ``report.json``,
+    ``eval --json``, ``analyze --json`` and ``train --json``: NaN -> ``null``,
+    +-inf -> ``"inf"`` / ``"-inf"`` (strings ``float()`` reads back),
+    recursively through dicts, lists and tuples; finite floats unchanged."""
+    if isinstance(v, float):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else v
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
 
 
 def _umask() -> int:
