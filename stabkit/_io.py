@@ -1,6 +1,7 @@
 """Atomic file writes for the report writers: a temporary file in the target
-folder, then a rename, so an interrupted run leaves no half-written file; and
-:func:`staged_dir`, which does the same for a whole output folder."""
+folder, then a rename, so an interrupted run leaves no half-written file;
+:func:`staged_dir`, which does the same for a whole output folder; and
+:func:`jsonable`, the one JSON encoding of NaN and infinities."""
 
 from __future__ import annotations
 
