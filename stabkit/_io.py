@@ -1,6 +1,7 @@
 """Atomic file writes for the report writers: a temporary file in the target
-folder, then a rename, so an interrupted run leaves no half-written file; and
-:func:`staged_dir`, which does the same for a whole output folder."""
+folder, then a rename, so an interrupted run leaves no half-written file;
+:func:`staged_dir`, which does the same for a whole output folder; and
+:func:`jsonable`, the one JSON encoding of NaN and infinities."""
 
 from __future__ import annotations
 
@@ -17,7 +18,21 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
+__all__ = ["jsonable", "atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
+
+
+def jsonable(v):
+    """The one JSON encoding of non-finite numbers, shared by ``report.json``,
+    ``eval --json``, ``analyze --json`` and ``train --json``: NaN -> ``null``,
+    +-inf -> ``"inf"`` / ``"-inf"`` (strings ``float()`` reads back),
+    recursively through dicts, lists and tuples; finite floats unchanged."""
+    if isinstance(v, float):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else v
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
 
 
 def _umask() -> int:

@@ -3,27 +3,15 @@
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from stabkit.cli.report import register
+from stabkit import cli
 
 
-def _apps():
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # keep Typer from collapsing to a single command
-    apps = [app]
-    from stabkit import cli
-
-    if any((c.name or c.callback.__name__) == "report" for c in cli.app.registered_commands):
-        apps.append(cli.app)
-    return apps
-
-
-@pytest.fixture(params=_apps(), ids=lambda a: "stabkit.cli.app" if a.info.help else "register(Typer())")
-def app(request):
-    return request.param
+@pytest.fixture
+def app():
+    """The stabkit app, into which stabkit.cli.report's own Typer app is merged."""
+    return cli.app
 
 
 runner = CliRunner()

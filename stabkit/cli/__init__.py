@@ -1,11 +1,14 @@
 """The command line (Typer): ``stabkit`` (the console script), ``python -m
 stabkit`` and ``python cli.py`` all run :data:`app`.
 
-``main`` holds the app, the error path and the small commands (``list``,
-``eval``); ``report``, ``train`` and ``slides`` each add their command group.
-The CLI only parses, calls the library and prints.
+Each command module owns a ``typer.Typer()`` (``functions``: ``list``,
+``eval``; ``report``: ``analyze``, ``report``, ``plot``, ``audit``;
+``train``; ``slides``); ``main`` merges them with ``add_typer`` and turns
+every error into one line on stderr. The CLI only parses, calls the library
+and prints.
 """
 
-from .main import UsageFailure, app, fail
+from .common import Failure, UsageFailure
+from .main import app
 
-__all__ = ["app", "fail", "UsageFailure"]
+__all__ = ["app", "Failure", "UsageFailure"]

@@ -1,23 +1,50 @@
-"""The two ways a command reports a problem (one line on stderr, then exit),
-and tables that fit a terminal or a pipe."""
+"""The one error path of the command line, the choices ``--help`` lists, and
+tables that fit a terminal or a pipe.
+
+Every problem a user can cause is an exception raised where it is found and
+printed once, by the app's group (:mod:`stabkit.cli.main`), as one
+``error: ...`` line on stderr:
+
+- ``typer.BadParameter`` (or :func:`invalid`, which builds one): a bad value
+  of a named option or argument, ``error: Invalid value for '--x': ...``,
+  exit code 2;
+- :class:`UsageFailure`: a bad command line no single option is to blame
+  for (``error: no input values given``), exit code 2;
+- :class:`Failure`: a failure while doing the work (a folder that cannot be
+  written, a data set that cannot be read), exit code 1.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
 
-__all__ = ["usage_error", "failure", "plain_table", "rich_table"]
+__all__ = ["UsageFailure", "Failure", "invalid", "Device", "plain_table", "rich_table"]
 
 
-def usage_error(option: str, message: str) -> None:
-    """A bad argument: ``error: Invalid value for 'OPTION': ...``, exit code 2."""
-    typer.echo(f"error: Invalid value for '{option}': {message}", err=True)
-    raise typer.Exit(2)
+class UsageFailure(typer.TyperException):
+    """A bad command line: ``error: MESSAGE``, exit code 2."""
+
+    exit_code = 2
 
 
-def failure(message: str) -> None:
-    """A failure while doing the work: ``error: ...``, exit code 1."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+class Failure(typer.TyperException):
+    """A failure while doing the work: ``error: MESSAGE``, exit code 1."""
+
+    exit_code = 1
+
+
+def invalid(option: str, message: str) -> typer.BadParameter:
+    """A bad value of ``option``: ``error: Invalid value for 'OPTION': MESSAGE``, exit code 2."""
+    return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+class Device(str, Enum):
+    """Where PyTorch and JAX run."""
+
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 def plain_table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,6 +1,7 @@
 """The options and argument checks shared by the analysis commands
 (:mod:`stabkit.cli.report`): each option declared once as an ``Annotated``
-type, each check ending in one ``error: Invalid value`` line (exit code 2)."""
+type, each check raising ``typer.BadParameter`` (one ``error: Invalid value``
+line, exit code 2)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import failure, usage_error
+from .common import Device, Failure, invalid
 
 __all__ = ["QuietOpt", "SeedOpt", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
-           "check_functions", "check_samples", "check_device", "reference_options"]
+           "check_functions", "check_samples", "reference_options"]
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
-DeviceOpt = Annotated[str, typer.Option(help="Device for PyTorch and JAX: cpu or cuda.")]
+DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch and JAX.")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
 
@@ -27,23 +28,18 @@ SchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references (a
 def reference_options(ctx: typer.Context, workers: int, cache: bool, scheduler: str | None = None):
     """How references are computed for this command (a ReferenceOptions passed
     down, never a global); with a scheduler, connect (or start a LocalCluster)
-    and close it when the command ends."""
+    and close it when the command ends (``ctx.with_resource``)."""
     from stabkit.reference import ReferenceOptions
 
     executor = None
     if scheduler:
         from stabkit.reference.executors import DistributedError, executor_for
 
-        cm = executor_for(scheduler, workers if workers > 1 else None)
         try:
-            executor = cm.__enter__()
+            executor = ctx.with_resource(executor_for(scheduler, workers if workers > 1 else None))
         except DistributedError as e:
-            _failure(str(e))
-        ctx.call_on_close(lambda: cm.__exit__(None, None, None))
+            raise Failure(str(e)) from None
     return ReferenceOptions(cache=cache, workers=workers, executor=executor)
-
-
-_usage, _failure = usage_error, failure
 
 
 def _split(text: str) -> list[str]:
@@ -53,10 +49,10 @@ def _split(text: str) -> list[str]:
 def check_list(option: str, text: str, known, what: str) -> list[str]:
     items = _split(text)
     if not items:
-        _usage(option, f"empty list {text!r}")
+        raise invalid(option, f"empty list {text!r}")
     for t in items:
         if t not in known:
-            _usage(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
+            raise invalid(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
     return list(dict.fromkeys(items))
 
 
@@ -65,12 +61,12 @@ def check_functions(option: str, text: str) -> list[str]:
 
     items = _split(text)
     if not items:
-        _usage(option, f"empty list {text!r}")
+        raise invalid(option, f"empty list {text!r}")
     for t in items:
         try:
             parse_function(t)
         except ValueError as e:
-            _usage(option, str(e))
+            raise invalid(option, str(e)) from None
     return list(dict.fromkeys(items))
 
 
@@ -99,15 +95,9 @@ def check_samples(n: int, impls: int = 1) -> int:
     """A positive sample count whose arrays fit in memory; rejected up front
     with the estimate otherwise (nothing is allocated or computed)."""
     if n <= 0:
-        _usage("--samples", f"must be a positive number of samples, got {n}")
+        raise invalid("--samples", f"must be a positive number of samples, got {n}")
     need = n * (_BYTES_PER_POINT + _BYTES_PER_POINT_IMPL * max(1, impls))
     have = _memory_limit()
     if need > have:
-        _usage("--samples", f"{n} samples need about {_size(need)} of memory per format; this machine has {_size(have)}")
+        raise invalid("--samples", f"{n} samples need about {_size(need)} of memory per format; this machine has {_size(have)}")
     return n
-
-
-def check_device(device: str) -> str:
-    if device not in ("cpu", "cuda"):
-        _usage("--device", f"unknown device {device!r}; use cpu or cuda")
-    return device

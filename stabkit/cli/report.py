@@ -1,6 +1,6 @@
 """``stabkit analyze | report | plot | audit``: the error-analysis commands.
 
-:func:`register` adds them to a Typer app. Each command only parses, calls
+:data:`app` holds them (merged into ``stabkit``'s). Each command only parses, calls
 :mod:`stabkit.analysis` / :mod:`stabkit.report` / :mod:`stabkit.report.plots` and
 prints. A bad argument ends in one line on stderr (``error: ...``) with exit
 code 2, a failure with exit code 1; nothing is written before the arguments
@@ -16,12 +16,14 @@ import json
 import os
 import sys
 import warnings
+from enum import Enum
 from typing import Annotated, Optional
 
 import numpy as np
 import typer
 
-from .common import failure, usage_error
+from .common import Device, Failure, invalid
+from .functions import Format
 from .options import (
     CacheOpt,
     DeviceOpt,
@@ -29,20 +31,28 @@ from .options import (
     SchedulerOpt,
     SeedOpt,
     WorkersOpt,
-    check_device,
     check_functions,
     check_list,
     check_samples,
     reference_options,
 )
 from .progress import progress
+from stabkit._io import jsonable
 from stabkit.floats import ARITH_FORMATS
 from stabkit.registry import PRIMITIVES
 from stabkit.analysis.thirdparty import FRAMEWORKS, KNOWN_IMPLS
 
-__all__ = ["register"]
+__all__ = ["app", "PlotKind"]
 
-_usage, _failure = usage_error, failure
+app = typer.Typer()
+
+
+class PlotKind(str, Enum):
+    """The figures of ``stabkit plot`` (:data:`stabkit.report.plots.KINDS`)."""
+
+    error = "error"
+    values = "values"
+    cdf = "cdf"
 
 
 def _resolve(names, device):
@@ -51,7 +61,7 @@ def _resolve(names, device):
     try:
         return resolve(names, device)
     except ValueError as e:
-        _failure(str(e))
+        raise Failure(str(e)) from None
 
 
 def _progress(quiet: bool, label: str):
@@ -90,7 +100,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
     try:
         check_out_target(out)
     except OSError as e:
-        _usage("--out", str(e))
+        raise invalid("--out", str(e)) from None
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
     for s in rep.skipped:
@@ -99,7 +109,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
     try:
         paths = write(rep, out, csv_errors=csv_errors, figure_formats=tuple(figure_formats))
     except OSError as e:
-        _failure(f"could not write the report into {out!r}: {e}")
+        raise Failure(f"could not write the report into {out!r}: {e}") from None
     _status(quiet, f"wrote {len(paths)} files into {out}/ (report.md, report.json, figures/)")
 
 
@@ -119,214 +129,207 @@ def _quiet_numpy(fn):
     return wrapper
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``analyze``, ``report``, ``plot`` and ``audit`` to ``app``."""
+@app.command()
+@_quiet_numpy
+def analyze(
+    ctx: typer.Context,
+    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
+    dtype: Annotated[Format, typer.Option(help="Format.")] = Format.float32,
+    samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
+    exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: all but jax unless named).")] = ",".join(KNOWN_IMPLS),
+    seed: SeedOpt = 0,
+    device: DeviceOpt = Device.cpu,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
+    workers: WorkersOpt = 1,
+    cache: CacheOpt = True,
+    scheduler: SchedulerOpt = None,
+    resume: Annotated[bool, typer.Option("--resume/--restart", help="float32 --exhaustive: reuse the chunks a previous run finished.")] = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Error statistics of one function in one format, per implementation."""
+    options = reference_options(ctx, workers, cache, scheduler)
+    from stabkit.analysis.stats import analyze_sample, references
+    from stabkit.report.build import parse_function, rows_for
+    from stabkit.analysis.sampling import make_sample
 
-    @app.command()
-    @_quiet_numpy
-    def analyze(
-        ctx: typer.Context,
-        function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
-        dtype: Annotated[str, typer.Option(help=f"Format: {', '.join(ARITH_FORMATS)}.")] = "float32",
-        samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
-        exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
-        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: all but jax unless named).")] = ",".join(KNOWN_IMPLS),
-        seed: SeedOpt = 0,
-        device: DeviceOpt = "cpu",
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
-        workers: WorkersOpt = 1,
-        cache: CacheOpt = True,
-        scheduler: SchedulerOpt = None,
-        resume: Annotated[bool, typer.Option("--resume/--restart", help="float32 --exhaustive: reuse the chunks a previous run finished.")] = True,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """Error statistics of one function in one format, per implementation."""
-        options = reference_options(ctx, workers, cache, scheduler)
-        from stabkit.analysis.stats import analyze_sample, references
-        from stabkit.report.build import parse_function, rows_for
-        from stabkit.analysis.sampling import make_sample
+    (name,) = check_functions("FUNCTION", function)
+    name, from_logits = parse_function(name)
+    dtype = dtype.value
+    impl_names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+    check_samples(samples, len(impl_names))
+    device = device.value
+    kind = PRIMITIVES[name].kind
+    if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
+        raise invalid("--exhaustive", f"only for one-argument functions in float16, bfloat16 or float32, not {name} in {dtype}")
+    if exhaustive and dtype == "float32":
+        from stabkit.analysis.sweep import DEFAULT_IMPLS
 
-        (name,) = check_functions("FUNCTION", function)
-        name, from_logits = parse_function(name)
-        if dtype not in ARITH_FORMATS:
-            _usage("--dtype", f"unknown format {dtype!r}; known: {', '.join(ARITH_FORMATS)}")
-        impl_names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
-        check_samples(samples, len(impl_names))
-        check_device(device)
-        kind = PRIMITIVES[name].kind
-        if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
-            _usage("--exhaustive", f"only for one-argument functions in float16, bfloat16 or float32, not {name} in {dtype}")
-        if exhaustive and dtype == "float32":
-            from stabkit.analysis.sweep import DEFAULT_IMPLS
+        names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
+        return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
+    impl_objs, skipped = _resolve(impl_names, device)
+    n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
+    # one-argument functions: sampled unless --exhaustive
+    ex = True if exhaustive else (False if kind == "elementwise" else None)
+    with _progress(quiet or as_json, "references") as (advance, set_total):
+        s = make_sample(name, dtype, n, seed, from_logits=from_logits, exhaustive=ex)
+        set_total(_ref_total([s]))
+        a = analyze_sample(s, impl_objs, references(s, advance, options))
+    _warn_errors([a])
+    stats = [st for st in a.stats.values() if st is not None]
+    how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
+    _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json,
+                 errors=[{"function": function, "format": a.fmt, "impl": i, "error": e} for i, e in a.errors.items()])
 
-            names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
-            return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
-        impl_objs, skipped = _resolve(impl_names, device)
-        n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
-        # one-argument functions: sampled unless --exhaustive
-        ex = True if exhaustive else (False if kind == "elementwise" else None)
-        with _progress(quiet or as_json, "references") as (advance, set_total):
-            s = make_sample(name, dtype, n, seed, from_logits=from_logits, exhaustive=ex)
-            set_total(_ref_total([s]))
-            a = analyze_sample(s, impl_objs, references(s, advance, options))
-        _warn_errors([a])
-        stats = [st for st in a.stats.values() if st is not None]
-        how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
-        _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json,
-                     errors=[{"function": function, "format": a.fmt, "impl": i, "error": e} for i, e in a.errors.items()])
+def _sweep_table(name, names, device, workers, resume, quiet, as_json, executor=None) -> None:
+    """float32 --exhaustive: the streamed sweep of :mod:`stabkit.analysis.sweep`."""
+    from stabkit.analysis.sweep import sweep
 
-    def _sweep_table(name, names, device, workers, resume, quiet, as_json, executor=None) -> None:
-        """float32 --exhaustive: the streamed sweep of :mod:`stabkit.analysis.sweep`."""
-        from stabkit.analysis.sweep import sweep
+    with _progress(quiet or as_json, "sweep") as (advance, set_total):
+        res = sweep(name, "float32", names, device=device, workers=workers if workers > 1 else None,
+                    resume=resume, progress=advance, set_total=set_total,
+                    executor=executor)
+    stats = [st for st in res.stats.values() if st is not None]
+    reused = f", {res.reused} of {res.chunks} chunks reused" if res.reused else ""
+    _status(quiet or as_json, f"swept {res.n:,} inputs in {res.seconds:.0f} s{reused}; "
+                              f"{res.settled_dd_or_mpmath:,} references needed double-double or mpmath")
+    _stats_table(stats, res.skipped, f"{name} in float32: {res.n:,} outputs (all inputs)", quiet, as_json)
 
-        with _progress(quiet or as_json, "sweep") as (advance, set_total):
-            res = sweep(name, "float32", names, device=device, workers=workers if workers > 1 else None,
-                        resume=resume, progress=advance, set_total=set_total,
-                        executor=executor)
-        stats = [st for st in res.stats.values() if st is not None]
-        reused = f", {res.reused} of {res.chunks} chunks reused" if res.reused else ""
-        _status(quiet or as_json, f"swept {res.n:,} inputs in {res.seconds:.0f} s{reused}; "
-                                  f"{res.settled_dd_or_mpmath:,} references needed double-double or mpmath")
-        _stats_table(stats, res.skipped, f"{name} in float32: {res.n:,} outputs (all inputs)", quiet, as_json)
+def _stats_table(stats, skipped, title, quiet, as_json, errors=()) -> None:
+    """The table (or JSON list) of ``stats``; ``errors`` are the entries
+    of implementations that raised: {function, format, impl, error}."""
+    if as_json:
+        typer.echo(json.dumps(jsonable([st.as_dict() for st in stats] + list(errors)), indent=1))
+        return
+    for r in skipped:
+        _status(quiet, r)
+    from rich.console import Console
+    from rich.table import Table
 
-    def _stats_table(stats, skipped, title, quiet, as_json, errors=()) -> None:
-        """The table (or JSON list) of ``stats``; ``errors`` are the entries
-        of implementations that raised: {function, format, impl, error}."""
-        from stabkit.report.build import jsonable
+    t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
+    for col in ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "zeros",
+                "first fail", "first >1 ulp"):
+        t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=True)
+    g = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
+    for st in stats:
+        t.add_row(st.impl, g(st.max_ulp), g(st.p99_ulp), g(st.median_ulp), g(st.mean_ulp), g(st.max_bits),
+                  f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
+                  str(st.spurious_zeros), g(st.first_failure), g(st.first_over_1ulp))
+    for e in errors:
+        t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * 10)
+    # a pipe gets the full table rather than rich's default 80 columns
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
 
-        if as_json:
-            typer.echo(json.dumps(jsonable([st.as_dict() for st in stats] + list(errors)), indent=1))
-            return
-        for r in skipped:
-            _status(quiet, r)
-        from rich.console import Console
-        from rich.table import Table
+@app.command()
+@_quiet_numpy
+def report(
+    ctx: typer.Context,
+    functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
+    dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
+    samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
+    seed: SeedOpt = 0,
+    out: Annotated[str, typer.Option(help="Output folder.")] = "reports/latest",
+    csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv with every point's error.")] = False,
+    figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
+    device: DeviceOpt = Device.cpu,
+    workers: WorkersOpt = 1,
+    cache: CacheOpt = True,
+    scheduler: SchedulerOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the error report (report.md, report.json, figures) into --out."""
+    options = reference_options(ctx, workers, cache, scheduler)
+    from stabkit.report.build import DEFAULT_FUNCTIONS, ReportConfig
 
-        t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
-        for col in ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "zeros",
-                    "first fail", "first >1 ulp"):
-            t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=True)
-        g = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
-        for st in stats:
-            t.add_row(st.impl, g(st.max_ulp), g(st.p99_ulp), g(st.median_ulp), g(st.mean_ulp), g(st.max_bits),
-                      f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
-                      str(st.spurious_zeros), g(st.first_failure), g(st.first_over_1ulp))
-        for e in errors:
-            t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * 10)
-        # a pipe gets the full table rather than rich's default 80 columns
-        Console(width=None if sys.stdout.isatty() else 160).print(t)
+    fns = check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
+    fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+    names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+    figs = check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
+    check_samples(samples, len(names))
+    device = device.value
+    cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report")
+    _write_report(cfg, out, quiet, csv, figs, options)
 
-    @app.command()
-    @_quiet_numpy
-    def report(
-        ctx: typer.Context,
-        functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
-        dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
-        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
-        samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
-        seed: SeedOpt = 0,
-        out: Annotated[str, typer.Option(help="Output folder.")] = "reports/latest",
-        csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv with every point's error.")] = False,
-        figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
-        device: DeviceOpt = "cpu",
-        workers: WorkersOpt = 1,
-        cache: CacheOpt = True,
-        scheduler: SchedulerOpt = None,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """Write the error report (report.md, report.json, figures) into --out."""
-        options = reference_options(ctx, workers, cache, scheduler)
-        from stabkit.report.build import DEFAULT_FUNCTIONS, ReportConfig
+@app.command()
+@_quiet_numpy
+def plot(
+    ctx: typer.Context,
+    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
+    dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
+    kind: Annotated[PlotKind, typer.Option(help="error (ulp error against input), values, or cdf.")] = PlotKind.error,
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
+    samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
+    seed: SeedOpt = 0,
+    out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf); default KIND_FUNCTION.png.")] = None,
+    device: DeviceOpt = Device.cpu,
+    workers: WorkersOpt = 1,
+    cache: CacheOpt = True,
+    scheduler: SchedulerOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Make one slide-style figure of one function."""
+    options = reference_options(ctx, workers, cache, scheduler)
+    from stabkit.report import plots
+    from stabkit.analysis.stats import analyze_sample, references
+    from stabkit.report.build import parse_function, rows_for
+    from stabkit.analysis.sampling import make_sample
 
-        fns = check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
-        fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
-        names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
-        figs = check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
-        check_samples(samples, len(names))
-        check_device(device)
-        cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report")
-        _write_report(cfg, out, quiet, csv, figs, options)
+    (spec,) = check_functions("FUNCTION", function)
+    name, from_logits = parse_function(spec)
+    fmts = list(ARITH_FORMATS) if dtype == "all" else check_list("--dtype", dtype, ARITH_FORMATS, "format")
+    kind = kind.value
+    names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
+    check_samples(samples, len(names))
+    device = device.value
+    out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
+    stem, ext = os.path.splitext(out)
+    if ext.lstrip(".") not in _FIG_FORMATS:
+        raise invalid("--out", f"{out!r} must end in .png, .svg or .pdf")
+    d = os.path.dirname(out) or "."
+    if not os.path.isdir(d) or not os.access(d, os.W_OK):
+        raise invalid("--out", f"folder {d!r} does not exist or is not writable")
+    impl_objs, skipped = _resolve(names, device)
+    n = samples if PRIMITIVES[name].kind in ("elementwise", "binary_loss") else rows_for(samples)
+    analyses = []
+    with _progress(quiet, "references") as (advance, set_total):
+        ss = [make_sample(name, f, n, seed, from_logits=from_logits) for f in fmts]
+        set_total(_ref_total(ss))
+        analyses = [analyze_sample(s, impl_objs, references(s, advance, options)) for s in ss]
+    _warn_errors(analyses)
+    fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
+    try:
+        (path,) = plots.save(fig, stem, (ext.lstrip("."),))
+    except OSError as e:
+        raise Failure(f"could not write {out!r}: {e}") from None
+    for r in skipped:
+        _status(quiet, r)
+    _status(quiet, f"wrote {path}")
 
-    @app.command()
-    @_quiet_numpy
-    def plot(
-        ctx: typer.Context,
-        function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
-        dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
-        kind: Annotated[str, typer.Option(help="error (ulp error against input), values, or cdf.")] = "error",
-        impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
-        samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
-        seed: SeedOpt = 0,
-        out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf); default KIND_FUNCTION.png.")] = None,
-        device: DeviceOpt = "cpu",
-        workers: WorkersOpt = 1,
-        cache: CacheOpt = True,
-        scheduler: SchedulerOpt = None,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """Make one slide-style figure of one function."""
-        options = reference_options(ctx, workers, cache, scheduler)
-        from stabkit.report import plots
-        from stabkit.analysis.stats import analyze_sample, references
-        from stabkit.report.build import parse_function, rows_for
-        from stabkit.analysis.sampling import make_sample
+@app.command()
+@_quiet_numpy
+def audit(
+    ctx: typer.Context,
+    frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
+    functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
+    dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
+    samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = Device.cpu,
+    out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
+    workers: WorkersOpt = 1,
+    cache: CacheOpt = True,
+    scheduler: SchedulerOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The report restricted to third-party libraries, beside stabkit's accurate tier."""
+    options = reference_options(ctx, workers, cache, scheduler)
+    from stabkit.report.build import ReportConfig
 
-        (spec,) = check_functions("FUNCTION", function)
-        name, from_logits = parse_function(spec)
-        fmts = list(ARITH_FORMATS) if dtype == "all" else check_list("--dtype", dtype, ARITH_FORMATS, "format")
-        if kind not in plots.KINDS:
-            _usage("--kind", f"unknown kind {kind!r}; use one of {', '.join(plots.KINDS)}")
-        names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
-        check_samples(samples, len(names))
-        check_device(device)
-        out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
-        stem, ext = os.path.splitext(out)
-        if ext.lstrip(".") not in _FIG_FORMATS:
-            _usage("--out", f"{out!r} must end in .png, .svg or .pdf")
-        d = os.path.dirname(out) or "."
-        if not os.path.isdir(d) or not os.access(d, os.W_OK):
-            _usage("--out", f"folder {d!r} does not exist or is not writable")
-        impl_objs, skipped = _resolve(names, device)
-        n = samples if PRIMITIVES[name].kind in ("elementwise", "binary_loss") else rows_for(samples)
-        analyses = []
-        with _progress(quiet, "references") as (advance, set_total):
-            ss = [make_sample(name, f, n, seed, from_logits=from_logits) for f in fmts]
-            set_total(_ref_total(ss))
-            analyses = [analyze_sample(s, impl_objs, references(s, advance, options)) for s in ss]
-        _warn_errors(analyses)
-        fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
-        try:
-            (path,) = plots.save(fig, stem, (ext.lstrip("."),))
-        except OSError as e:
-            _failure(f"could not write {out!r}: {e}")
-        for r in skipped:
-            _status(quiet, r)
-        _status(quiet, f"wrote {path}")
-
-    @app.command()
-    @_quiet_numpy
-    def audit(
-        ctx: typer.Context,
-        frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
-        functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
-        dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
-        samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
-        seed: SeedOpt = 0,
-        device: DeviceOpt = "cpu",
-        out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
-        workers: WorkersOpt = 1,
-        cache: CacheOpt = True,
-        scheduler: SchedulerOpt = None,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """The report restricted to third-party libraries, beside stabkit's accurate tier."""
-        options = reference_options(ctx, workers, cache, scheduler)
-        from stabkit.report.build import ReportConfig
-
-        libs = check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
-        fns = check_functions("--functions", functions) if functions else list(PRIMITIVES)
-        fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
-        check_samples(samples, len(libs) + 1)
-        check_device(device)
-        cfg = ReportConfig(tuple(fns), tuple(fmts), ("accurate", *libs), samples, seed, device, "audit")
-        _write_report(cfg, out, quiet, False, ["png"], options)
+    libs = check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
+    fns = check_functions("--functions", functions) if functions else list(PRIMITIVES)
+    fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+    check_samples(samples, len(libs) + 1)
+    device = device.value
+    cfg = ReportConfig(tuple(fns), tuple(fmts), ("accurate", *libs), samples, seed, device, "audit")
+    _write_report(cfg, out, quiet, False, ["png"], options)

@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 
-from .common import failure, usage_error
+from .common import Failure, invalid
 
-__all__ = ["register", "slides"]
+__all__ = ["app", "slides"]
 
-
-_usage, _failure = usage_error, failure
+app = typer.Typer()
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -27,13 +26,14 @@ def _formats(text: str) -> tuple[str, ...]:
 
     items = [t.strip().lower() for t in text.split(",") if t.strip()]
     if not items:
-        _usage("--format", f"empty list {text!r}; use png, pdf and/or svg")
+        raise invalid("--format", f"empty list {text!r}; use png, pdf and/or svg")
     for t in items:
         if t not in FORMATS:
-            _usage("--format", f"unknown figure format {t!r}; use png, pdf and/or svg")
+            raise invalid("--format", f"unknown figure format {t!r}; use png, pdf and/or svg")
     return tuple(dict.fromkeys(items))
 
 
+@app.command("slides")
 def slides(
     out: Annotated[str, typer.Option(help="Folder for the figures and the gallery README.md.")] = "reports/slides",
     format: Annotated[str, typer.Option("--format", help="Comma-separated figure formats: png, pdf, svg.")] = "png",
@@ -52,25 +52,21 @@ def slides(
 
     formats = _formats(format)
     if data_dir is not None and not data_dir.is_dir():
-        _usage("--data-dir", f"{str(data_dir)!r} is not a folder")
+        raise invalid("--data-dir", f"{str(data_dir)!r} is not a folder")
     from stabkit._io import check_out_dir
 
     try:
         check_out_dir(out)
     except OSError as e:
-        _usage("--out", str(e))
+        raise invalid("--out", str(e)) from None
     say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
     try:
         result = run(out, formats, quick=quick, data_dir=data_dir, log=say)
     except NNError as e:
-        _failure(str(e))
+        raise Failure(str(e)) from None
     except OSError as e:
-        _failure(f"could not write the figures into {out!r}: {e}")
+        raise Failure(f"could not write the figures into {out!r}: {e}") from None
     typer.echo(f"wrote {len(result.paths)} files into {out}/ in {result.seconds:.1f} s ({result.data.description})")
     for s in result.slides:
         typer.echo(f"  {s.name}: {s.caption}")
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``slides`` to the ``stabkit`` Typer app."""
-    app.command("slides")(slides)

@@ -1,9 +1,12 @@
 """``stabkit train``: train the lecture's network on digits or MNIST.
 
 Only parses, calls :mod:`stabkit.nn` and prints. Every problem a user can
-cause is one line on stderr: usage errors (exit 2) through
-``typer.BadParameter``, data and training failures (exit 1) from the
-:class:`stabkit.nn.NNError` family, caught here and nowhere else.
+cause is one line on stderr: usage errors (exit 2) as ``typer.BadParameter``
+(:func:`~stabkit.cli.common.invalid`), data and training failures (exit 1)
+from the :class:`stabkit.nn.NNError` family, caught here and nowhere else and
+raised again as :class:`~stabkit.cli.common.Failure`. ``--json`` and
+``history.json`` encode NaN as null and infinities as "inf" / "-inf", as
+``report.json`` does.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import failure
+from stabkit._io import jsonable
+from .common import Failure, invalid
 
-__all__ = ["register", "train"]
+__all__ = ["app", "train"]
+
+app = typer.Typer()
 
 
 class Dataset(str, Enum):
@@ -64,9 +70,9 @@ def _hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(p) for p in parts]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of layer sizes such as 25,15", param_hint="'--hidden'") from None
+        raise invalid("--hidden", f"{text!r} is not a comma-separated list of layer sizes such as 25,15") from None
     if any(s < 1 for s in sizes):
-        raise typer.BadParameter(f"layer sizes must be positive, got {text!r}", param_hint="'--hidden'")
+        raise invalid("--hidden", f"layer sizes must be positive, got {text!r}")
     return sizes
 
 
@@ -83,8 +89,8 @@ def _check_size(sizes: list[int], batch_size: int) -> None:
     except (ValueError, OSError, AttributeError):
         have = 16 << 30
     if need > have:
-        raise typer.BadParameter(f"{','.join(map(str, sizes))} needs about {need / 2**30:.3g} GiB of memory "
-                                 f"({params:,} weights); this machine has {have / 2**30:.3g} GiB", param_hint="'--hidden'")
+        raise invalid("--hidden", f"{','.join(map(str, sizes))} needs about {need / 2**30:.3g} GiB of memory "
+                                  f"({params:,} weights); this machine has {have / 2**30:.3g} GiB")
 
 
 def _check_out(out: Path) -> None:
@@ -93,14 +99,11 @@ def _check_out(out: Path) -> None:
     while not p.exists() and p != p.parent:
         p = p.parent
     if not p.is_dir():
-        raise typer.BadParameter(f"{str(out)!r}: {str(p)!r} exists and is not a folder", param_hint="'--out'")
+        raise invalid("--out", f"{str(out)!r}: {str(p)!r} exists and is not a folder")
     import os
 
     if not os.access(p, os.W_OK):
-        raise typer.BadParameter(f"{str(out)!r}: {str(p)!r} is not writable", param_hint="'--out'")
-
-
-_fail = failure
+        raise invalid("--out", f"{str(out)!r}: {str(p)!r} is not writable")
 
 
 def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = False):
@@ -125,15 +128,10 @@ def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = F
         f"MNIST t10k from {folder} (no train-* files there): first 8,000 train, last 2,000 test"
 
 
-def _finite(v):
-    """JSON has no NaN or inf: write them as null."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    return v
+def _number(v) -> float:
+    """A number back from the JSON encoding (:func:`stabkit._io.jsonable`):
+    null is NaN, "inf" / "-inf" are infinities."""
+    return math.nan if v is None else float(v)
 
 
 def _plot(runs: dict, path: Path) -> None:
@@ -150,7 +148,7 @@ def _plot(runs: dict, path: Path) -> None:
             epochs = list(range(1, len(h.get("loss", [])) + 1))
             for key, style, label in (("loss", "-", "train"), ("val_loss", "--", "test")):
                 if h.get(key):
-                    ax_loss.plot(epochs, [np.nan if v is None else v for v in h[key]], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
+                    ax_loss.plot(epochs, [_number(v) for v in h[key]], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
             for key, style, label in (("accuracy", "-", "train"), ("val_accuracy", "--", "test")):
                 if h.get(key):
                     ax_acc.plot(epochs, h[key], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
@@ -168,6 +166,7 @@ def _plot(runs: dict, path: Path) -> None:
         fig.savefig(path, dpi=100)
 
 
+@app.command("train")
 def train(
     dataset: Annotated[Dataset, typer.Option(help="Data set: scikit-learn's 8x8 digits (no download) or MNIST IDX files.")] = Dataset.digits,
     data_dir: Annotated[
@@ -216,9 +215,9 @@ def train(
     if out is not None:
         _check_out(out)
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise typer.BadParameter(f"{learning_rate} is not a positive number", param_hint="'--learning-rate'")
+        raise invalid("--learning-rate", f"{learning_rate} is not a positive number")
     if data_dir is not None and dataset is not Dataset.mnist:
-        raise typer.BadParameter("only applies to --dataset mnist", param_hint="'--data-dir'")
+        raise invalid("--data-dir", "only applies to --dataset mnist")
     lr = learning_rate if learning_rate is not None else (1e-3 if optimizer is OptimizerName.adam else 0.01)
     if epochs is None:
         # 10 epochs on the 1,438 digits images reach only 0.87; 30 reach 0.96
@@ -226,7 +225,7 @@ def train(
     try:
         Xtr, ytr, Xte, yte, description = _load(dataset, data_dir, seed)
     except NNError as e:
-        _fail(str(e))
+        raise Failure(str(e)) from None
     n_classes = int(max(ytr.max(), yte.max())) + 1
     kinds = [LossKind.logits, LossKind.probabilities] if compare else [loss]
     runs = {}
@@ -248,7 +247,7 @@ def train(
             history = e.history
             run.update(status="stopped", message=str(e), stopped_epoch=e.epoch, stopped_step=e.step)
         except NNError as e:
-            _fail(str(e))
+            raise Failure(str(e)) from None
         secs = history.epoch_seconds
         test_loss, test_acc = (model.evaluate(Xte, yte, batch_size=1024) if run["status"] == "ok" else (None, None))
         run.update(
@@ -261,7 +260,7 @@ def train(
             step_reason=history.params.get("step_reason"),
             history=history.history,
         )
-        runs[kind.value] = _finite(run)
+        runs[kind.value] = jsonable(run)
 
     summary = {
         "dataset": description,
@@ -283,7 +282,7 @@ def train(
             (out / "history.json").write_text(json.dumps(summary, indent=2) + "\n")
             _plot(runs, out / "training.png")
         except OSError as e:
-            _fail(f"cannot write to {out}: {e.strerror or e}")
+            raise Failure(f"cannot write to {out}: {e.strerror or e}") from None
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -291,7 +290,7 @@ def train(
         for name, run in runs.items():
             if run["status"] == "ok":
                 step = f"{run['step']} step" + (f": {run['step_reason']}" if run["step_reason"] else "")
-                loss = "nan" if run["test_loss"] is None else f"{run['test_loss']:.4f}"  # null: NaN or inf in the JSON
+                loss = f"{_number(run['test_loss']):.4f}"  # nan, inf or -inf print as such
                 typer.echo(
                     f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {loss}, "
                     f"{run['seconds_per_epoch']:.4f} s/epoch ({step})"
@@ -302,9 +301,5 @@ def train(
             typer.echo(f"wrote {out / 'history.json'} and {out / 'training.png'}")
     stopped = [r for r in runs.values() if r["status"] == "stopped"]
     if stopped and not compare:
-        _fail(stopped[0]["message"])
+        raise Failure(stopped[0]["message"])
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``train`` to the ``stabkit`` Typer app."""
-    app.command("train")(train)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stabkit._io import atomic_write, check_out_target, staged_dir
+from stabkit._io import atomic_write, check_out_target, jsonable, staged_dir
 from stabkit.analysis.stats import FunctionAnalysis, analyze_sample, references
 from stabkit.reference import DEFAULT_OPTIONS, ReferenceOptions
 from stabkit.floats import ARITH_FORMATS
@@ -141,17 +141,6 @@ def reference_points(g) -> int:
 
 
 # ------------------------------------------------------------ JSON
-
-
-def jsonable(v):
-    """JSON-safe: NaN -> null, +-inf -> "inf"/"-inf", recursively."""
-    if isinstance(v, float):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else v
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    return v
 
 
 def variant_name(a: FunctionAnalysis) -> str:

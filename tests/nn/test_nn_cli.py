@@ -7,34 +7,14 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from helpers.nn import mnist_dir
 from typer.testing import CliRunner
 
-from stabkit.cli.train import register
-
-
-def _app():
-    app = typer.Typer()
-
-    @app.callback()
-    def main():  # keeps `train` a subcommand, as in the real app
-        pass
-
-    register(app)
-    return app
+from stabkit import cli
 
 
 def _run(*args):
-    return CliRunner().invoke(_app(), ["train", *args])
-
-
-def _lead_app():
-    cli = pytest.importorskip("stabkit.cli")
-    names = {c.name for c in cli.app.registered_commands}
-    if "train" not in names:
-        pytest.skip("stabkit.cli does not register the train command yet")
-    return cli.app
+    return CliRunner().invoke(cli.app, ["train", *args])
 
 
 @pytest.mark.slow
@@ -131,7 +111,7 @@ def test_mnist_compare_float16_shows_the_naive_collapse(tmp_path):
 
 
 def test_through_the_stabkit_app():
-    app = _lead_app()
+    app = cli.app
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--epochs", "1", "--json"])
     assert r.exit_code == 0, r.output
