@@ -8,8 +8,8 @@ grads)`` updates the vector in place. The state is kept per parameter as well:
 Working on one vector instead of six small arrays, with preallocated
 scratch space, is what makes Adam cheap: a plain per-array loop spends more
 time on Adam's temporaries than on the matmuls. Where the C extension is
-built (see ``_native``), Adam's update runs there in one pass, bit-identical
-to the twelve NumPy passes below.
+built, Adam's update runs there in one pass, bit-identical to the twelve
+NumPy passes (both behind one seam: :func:`stabkit.nn.steps.adam_update`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from . import _native
+from . import steps
 from .errors import NNError
 
 __all__ = ["Optimizer", "SGD", "Adam", "get"]
@@ -116,36 +116,18 @@ class Adam(Optimizer):
 
     def _allocate(self, size, dtype):
         self._m, self._v = np.zeros(size, dtype), np.zeros(size, dtype)
-        self._native = None  # (params, grads, the C update or None), made on first use
+        self._update = None  # (params, grads, the update: C or NumPy), made on first use
         return {"m": self._m, "v": self._v}
 
     def apply(self, params, grads):
         self.iterations += 1
         t = self.iterations
         alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        m, v, tmp = self._m, self._v, self._tmp
-        key = self._native
+        key = self._update
         if key is None or key[0] is not params or key[1] is not grads:
-            key = self._native = (params, grads, _native.Adam(params, grads, m, v) if _native.Adam.applies(params, grads, m, v) else None)
-        nat = key[2]
-        if nat is not None:
-            # the same operations in C, bit-identical (see _native); ~7x faster
-            nat(1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
-            return
-        # twelve in-place passes over one vector; no temporaries
-        np.subtract(grads, m, out=tmp)
-        tmp *= 1 - self.beta_1
-        m += tmp
-        np.multiply(grads, grads, out=tmp)
-        tmp -= v
-        tmp *= 1 - self.beta_2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += self.epsilon
-        np.divide(m, tmp, out=tmp)
-        tmp *= alpha
-        params -= tmp
-
+            # in C where it applies (bit-identical, ~7x faster), else NumPy: see steps
+            key = self._update = (params, grads, steps.adam_update(params, grads, self._m, self._v, self._tmp))
+        key[2](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
 
 def get(optimizer) -> Optimizer:
     """An optimizer from an instance or a name (``'adam'``, ``'sgd'``)."""

@@ -198,7 +198,7 @@ def test_adam_state_is_kept_per_parameter():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_step_finite_check(dtype):
     """fit's per-step check, ``a @ a`` with an exact fallback when it overflows."""
-    from stabkit.nn.training import _finite
+    from stabkit.nn.steps import _finite
 
     a = np.linspace(-1, 1, 1001).astype(dtype)
     assert _finite(a)

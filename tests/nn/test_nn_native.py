@@ -27,6 +27,7 @@ from stabkit.nn import (
     Sequential,
     SparseCategoricalCrossentropy,
     _native,
+    steps,
 )
 
 needs_c = pytest.mark.skipif(_native.library() is None, reason="the C extension is not built")
@@ -71,7 +72,7 @@ def _c_and_numpy(model, X, Y, idx):
     Xc = model._input(X)
     Yp = model.loss.prepare(Y, model.layers[-1].units)
     Z = np.zeros((len(X), model.layers[-1].units), model._compute)
-    step = _native.NativeStep(model, Xc, Yp, Z, len(idx))
+    step = _native.StepKernel(model, Xc, Yp, Z, len(idx))
     assert step(idx, 0, len(idx)) == _native.OK
     g_c, z_c = model._G.copy(), Z[: len(idx)].copy()
     out = model._backprop(Xc[idx], Yp[idx])
@@ -143,7 +144,7 @@ def test_adam_in_c_is_bit_identical_to_the_numpy_passes(dtype, monkeypatch):
         for g in grads:
             G[:] = g
             opt.apply(P, G)
-        assert (opt._native[2] is not None) == (native == "1")
+        assert isinstance(opt._update[2], _native.AdamKernel) == (native == "1")
         results.append((P, opt.state["p"]["m"].copy(), opt.state["p"]["v"].copy()))
     for c, n in zip(*results):
         np.testing.assert_array_equal(c, n)
@@ -202,7 +203,7 @@ def test_an_infinite_first_kernel_leaves_the_step_to_numpy():
     model = _model([4, 3], ["relu", "linear"], "float32", loss)
     model.layers[0].kernel[2, 1] = np.inf  # input column 2 is zero everywhere
     X = _inputs(np.random.default_rng(0), 10, 20, 0.5)
-    step = _native.NativeStep(model, model._input(X), loss.prepare(np.zeros(10, int), 3), np.zeros((10, 3), np.float32), 10)
+    step = _native.StepKernel(model, model._input(X), loss.prepare(np.zeros(10, int), 3), np.zeros((10, 3), np.float32), 10)
     assert step(np.arange(10), 0, 10) == _native.NONFINITE_KERNEL
     with np.errstate(invalid="ignore"):
         model._backprop(model._input(X), np.zeros(10, int))
@@ -272,7 +273,7 @@ def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     with pytest.warns(_native.NativeStepWarning, match="NumPy step"):
         h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
     assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": why}
-    assert model.optimizer._native[2] is None  # and Adam runs its NumPy passes
+    assert isinstance(model.optimizer._update[2], steps.NumPyAdam)  # and Adam runs its NumPy passes
 
 
 @needs_c

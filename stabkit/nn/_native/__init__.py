@@ -36,7 +36,10 @@ import warnings
 
 import numpy as np
 
-__all__ = ["library", "status", "unsupported", "warn_if_missing", "NativeStepWarning", "NativeStep", "Adam", "ACT", "LOSS"]
+__all__ = [
+    "library", "status", "unsupported", "warn_if_missing", "layout_mismatch",
+    "NativeStepWarning", "StepKernel", "AdamKernel", "ACT", "LOSS",
+]  # fmt: skip
 
 #: rows of the training inputs turned into CSR at a time
 CSR_BLOCK = 4096
@@ -53,7 +56,7 @@ _p = ctypes.c_void_p
 
 
 class _Plan(ctypes.Structure):
-    """Mirror of ``plan_t`` in _cstep.c."""
+    """Mirror of ``plan_t`` in _cstep.c (checked by :func:`layout_mismatch`)."""
 
     _fields_ = [
         ("L", _i64), ("d", _i64), ("kind", _i64), ("size", _i64),
@@ -88,8 +91,9 @@ def library() -> ctypes.CDLL | None:
         except OSError as e:
             _WHY = f"the C extension cannot be loaded ({e})"
             return None
-        if lib.plan_size() != ctypes.sizeof(_Plan):
-            _WHY = "the C extension is stale (rebuild it: pip install -e .)"
+        mismatch = layout_mismatch(lib, _Plan)
+        if mismatch is not None:
+            _WHY = f"the C extension is stale ({mismatch}; rebuild it: pip install -e .)"
             return None
         for name, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
             step = getattr(lib, f"step_{name}")
@@ -99,6 +103,34 @@ def library() -> ctypes.CDLL | None:
             adam_fn.restype = None
         _LIB = lib
     return _LIB
+
+
+def layout_mismatch(lib: ctypes.CDLL, mirror: type[ctypes.Structure]) -> str | None:
+    """None if ``mirror`` has ``plan_t``'s fields, by name and in order, each
+    at the offset and with the size the C compiler gave it, else the first
+    difference. (Comparing ``sizeof`` alone misses two same-size fields
+    swapped on one side.)"""
+    try:
+        names_fn, layout_fn = lib.plan_fields, lib.plan_layout
+    except AttributeError:
+        return "it has no layout table"
+    names_fn.argtypes, names_fn.restype = [], ctypes.c_char_p
+    layout_fn.argtypes, layout_fn.restype = [_p, _i64], _i64
+    names = names_fn().decode().split()
+    table = (_i64 * (2 * len(names) + 1))()
+    if layout_fn(table, len(table)) != len(names):
+        return "its layout table is malformed"
+    ours = [name for name, _ in mirror._fields_]
+    if ours != names:
+        return f"plan_t has the fields {' '.join(names)}, the mirror {' '.join(ours)}"
+    for i, name in enumerate(names):
+        c = (table[2 * i], table[2 * i + 1])
+        py = (getattr(mirror, name).offset, getattr(mirror, name).size)
+        if c != py:
+            return f"plan_t.{name} has offset {c[0]} and size {c[1]}, the mirror {py[0]} and {py[1]}"
+    if table[-1] != ctypes.sizeof(mirror):
+        return f"plan_t has {table[-1]} bytes, the mirror {ctypes.sizeof(mirror)}"
+    return None
 
 
 def _disabled() -> bool:
@@ -172,8 +204,9 @@ def _csr(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ptr, np.concatenate(cols), np.concatenate(vals)
 
 
-class NativeStep:
-    """The C step bound to one model, its training data and batch size."""
+class StepKernel:
+    """The C step bound to one model, its training data and batch size
+    (``stabkit.nn.steps.NativeStep`` puts it behind the trainer's seam)."""
 
     def __init__(self, model, X: np.ndarray, Y: np.ndarray, Z: np.ndarray, batch_size: int):
         from stabkit.nn.losses import SparseCategoricalCrossentropy
@@ -200,7 +233,7 @@ class NativeStep:
         self.Z = Z
         self.P, self.G = model._P, model._G
         if not (Z.flags.c_contiguous and Z.dtype == dt and self.P.flags.c_contiguous and self.G.flags.c_contiguous):
-            raise ValueError("NativeStep needs contiguous buffers in the compute dtype")
+            raise ValueError("StepKernel needs contiguous buffers in the compute dtype")
 
         plan = _Plan(L=len(layers), d=d, kind=LOSS[type(model.loss).__name__], size=self.P.size)
         for i, layer in enumerate(layers):
@@ -225,8 +258,9 @@ class NativeStep:
         return self._fn(self._plan_ref, self._base + 8 * start, stop - start, start)
 
 
-class Adam:
-    """Adam's update in C for one set of flat buffers (see ``optimizers.Adam``)."""
+class AdamKernel:
+    """Adam's update in C for one set of flat buffers (see ``optimizers.Adam``;
+    ``stabkit.nn.steps.adam_update`` chooses it or the NumPy passes)."""
 
     def __init__(self, P: np.ndarray, G: np.ndarray, m: np.ndarray, v: np.ndarray):
         lib = library()

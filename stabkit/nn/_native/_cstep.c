@@ -4,7 +4,7 @@
  * arithmetic without the interpreter between the ~60 NumPy calls of a step,
  * and with the first layer reading its inputs as a sparse matrix (CSR): on
  * MNIST 81% of the pixels are zero, and a zero input adds exactly nothing
- * while the kernel is finite. stabkit/nn/_native.py loads it with ctypes and
+ * while the kernel is finite. stabkit/nn/_native/__init__.py loads it with ctypes and
  * documents what differs (round-off only). If this file cannot be compiled
  * (no C compiler), the extension is skipped and every step runs in NumPy.
  *
@@ -18,6 +18,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -85,8 +86,8 @@ EXPORT void exp_nonpos_f32_array(const float *x, float *y, int64_t n)
         y[i] = exp_nonpos_f32(x[i]);
 }
 
-/* Everything a step needs, filled once per fit by _native.py (which mirrors
- * this layout as a ctypes Structure). Pointers are to NumPy buffers the
+/* Everything a step needs, filled once per fit by _native/__init__.py (which
+ * mirrors this layout as a ctypes Structure, checked against plan_layout). Pointers are to NumPy buffers the
  * Python side keeps alive. */
 typedef struct {
     int64_t L;    /* layers */
@@ -154,8 +155,34 @@ EXPORT CLONES void adam_f64(double *P, const double *G, double *m, double *v, in
     adam_impl_f64(P, G, m, v, n, c1, c2, alpha, eps);
 }
 
-/* the layout check: _native.py compares this with its ctypes Structure */
-EXPORT int64_t plan_size(void) { return (int64_t)sizeof(plan_t); }
+/* The layout check: stabkit/nn/_native/__init__.py compares this table with
+ * its ctypes Structure field by field, so that two fields of the same size
+ * swapped on one side only (which leaves sizeof unchanged) are caught. Every
+ * field of plan_t, by name: offsetof and sizeof are the compiler's. */
+#define PLAN_FIELDS(X)                                                                                        \
+    X(L) X(d) X(kind) X(size) X(koff) X(boff) X(din) X(dout) X(act) X(P) X(G) X(ptr) X(col) X(val) X(yint)    \
+    X(ydense) X(Z) X(work) X(Da) X(Db) X(Wt) X(dWt) X(row) X(aux)
+
+#define FIELD_NAME(f) #f " "
+#define FIELD_COUNT(f) +1
+#define FIELD_LAYOUT(f) out[i++] = (int64_t)offsetof(plan_t, f), out[i++] = (int64_t)sizeof(((plan_t *)0)->f);
+
+/* the field names, separated by spaces, in the order of plan_layout */
+EXPORT const char *plan_fields(void) { return PLAN_FIELDS(FIELD_NAME); }
+
+/* offsetof and sizeof of every field into out[0 : 2 * count], and
+ * sizeof(plan_t) after them; returns count, or -1 if cap (the length of
+ * out) is too small */
+EXPORT int64_t plan_layout(int64_t *out, int64_t cap)
+{
+    const int64_t count = 0 PLAN_FIELDS(FIELD_COUNT);
+    if (cap < 2 * count + 1)
+        return -1;
+    int64_t i = 0;
+    PLAN_FIELDS(FIELD_LAYOUT)
+    out[i] = (int64_t)sizeof(plan_t);
+    return count;
+}
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cstep",
                                     "The trainer's compiled step; loaded with ctypes by stabkit.nn._native.", -1, NULL};
