@@ -26,7 +26,7 @@ __all__ = [
     "__version__",
 ]
 
-_TIERS = ("naive", "stable", "accurate")
+from .registry import TIERS as _TIERS  # noqa: E402 - static records, no tier imported
 
 
 def __getattr__(name: str):

@@ -12,14 +12,17 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Regime", "Primitive", "PRIMITIVES", "TIERS", "get", "names"]
+__all__ = ["Regime", "Primitive", "PRIMITIVES", "TIERS", "get", "names", "module"]
 
 TIERS = ("naive", "stable", "accurate")
 
 
-def _module(tier: str):
-    """The module of one tier, imported when a function of it is first needed
-    (the records themselves are static: ``stabkit list`` needs no tier)."""
+def module(tier: str):
+    """The module of one tier (``stabkit.naive``, ...), imported when a
+    function of it is first needed (the records themselves are static:
+    ``stabkit list`` needs no tier)."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
     return importlib.import_module(f"{__package__}.{tier}")
 
 
@@ -54,12 +57,10 @@ class Primitive:
 
     @property
     def tiers(self) -> dict[str, Callable]:
-        return {t: getattr(_module(t), self.name) for t in TIERS}
+        return {t: getattr(module(t), self.name) for t in TIERS}
 
     def tier(self, name: str) -> Callable:
-        if name not in TIERS:
-            raise ValueError(f"unknown tier {name!r}; known: {', '.join(TIERS)}")
-        return getattr(_module(name), self.name)
+        return getattr(module(name), self.name)
 
     @property
     def reference(self) -> str:

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from stabkit import accurate
+from stabkit import accurate, registry
 from stabkit.analysis import analyze, analyze_sample
 from stabkit.analysis.sampling import make_sample
 from stabkit.analysis.thirdparty import Impl, Unsupported, tier_impl
 
-TIERS = [tier_impl(t) for t in ("naive", "stable", "accurate")]
+TIERS = [tier_impl(t) for t in registry.TIERS]
 
 
 def test_accurate_sigmoid_bfloat16_is_correctly_rounded_on_every_input():

@@ -8,11 +8,12 @@ import pytest
 from matplotlib.colors import to_hex
 from PIL import Image
 
+from stabkit import registry
 from stabkit.report import plots
 from stabkit.analysis import analyze
 from stabkit.analysis.thirdparty import tier_impl
 
-TIERS = [tier_impl(t) for t in ("naive", "stable", "accurate")]
+TIERS = [tier_impl(t) for t in registry.TIERS]
 FIGURES = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}
 
 

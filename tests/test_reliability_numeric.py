@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stabkit import accurate, naive, stable
+from stabkit import accurate, registry
 
-TIERS = {"naive": naive, "stable": stable, "accurate": accurate}
+TIERS = {t: registry.module(t) for t in registry.TIERS}
 FLOATS = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64]
 OTHERS = [np.int8, np.int32, np.int64, np.uint8, np.bool_]
 SETTINGS = settings(max_examples=200, deadline=None)

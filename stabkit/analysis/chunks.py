@@ -4,10 +4,9 @@ histogram of the ulp error, the worst inputs), and its saved state."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from stabkit.reference import certified as _dd_tier
 from stabkit.reference import certified32
-from stabkit._io import read_npz
+from stabkit._io import atomic_write, read_npz
 from .stats import TOP_K, Points, points_of
 from stabkit.floats import Format, get_format
 from stabkit.reference.ziv import Reference, reference
@@ -273,16 +272,12 @@ def worker_init() -> None:
 def save_state(path: str, arrays: dict) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, p)
+        atomic_write(str(p), buf.getvalue())
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass  # a chunk that cannot be saved is computed again by the next run
 
 
 #: A chunk's state is a few KiB of partial statistics; far more is forged.

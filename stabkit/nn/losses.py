@@ -23,7 +23,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from stabkit import accurate, naive, stable
+from stabkit import stable
+from stabkit.registry import TIERS, module
 from .errors import NNError
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "get",
 ]
 
-TIERS = {"naive": naive, "stable": stable, "accurate": accurate}
 _EPS = stable.KERAS_EPSILON
 
 
@@ -58,7 +58,7 @@ class Loss(ABC):
 
     def values(self, y_true, y_pred) -> np.ndarray:
         """Per-sample losses from the chosen tier, in ``y_pred``'s dtype."""
-        fn = getattr(TIERS[self.tier], self.fn_name)
+        fn = getattr(module(self.tier), self.fn_name)
         with np.errstate(all="ignore"):  # the naive tier's inf and NaN are reported, not warned
             return fn(y_true, y_pred, from_logits=self.from_logits)
 

@@ -15,16 +15,16 @@ or ``~/.cache/stabkit``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from stabkit._io import read_npz
+from stabkit._io import atomic_write, read_npz
 
 __all__ = ["cache_dir", "make_key", "load", "save", "VERSION"]
 
@@ -76,14 +76,10 @@ def load(key: str, n_out: int) -> dict[str, np.ndarray] | None:
 def save(key: str, arrays: dict[str, np.ndarray]) -> None:
     """Store the arrays atomically; a failure to write only costs the cache."""
     p = _path(key)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps({"key": key, "version": VERSION})), **{f: arrays[f] for f in _FIELDS})
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps({"key": key, "version": VERSION})), **{f: arrays[f] for f in _FIELDS})
-        os.replace(tmp, p)
+        atomic_write(str(p), buf.getvalue())
     except OSError:
-        try:
-            os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
+        pass

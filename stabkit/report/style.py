@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator
 
 from stabkit._io import atomic_write
+from stabkit.registry import TIERS
 
 __all__ = ["COLORS", "MARKERS", "TIERS", "STYLE", "color", "legend", "subplots", "set_ticks", "declutter", "render", "save"]
 
@@ -31,7 +32,6 @@ COLORS = {
     "reference": "#777777",
 }
 MARKERS = {"naive": "o", "stable": "s", "accurate": "D", "scipy": "^", "numpy": "v", "torch": "P", "jax": "X"}
-TIERS = ("naive", "stable", "accurate")
 KINDS = ("error", "values", "cdf")
 
 STYLE = {

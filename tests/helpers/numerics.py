@@ -9,14 +9,14 @@ import warnings
 
 import numpy as np
 
-from stabkit import accurate, naive, stable
+from stabkit import registry
 from stabkit.analysis import sampling
 from stabkit.floats import enumerate_format, get_format
 from stabkit.reference import reference
 from stabkit.registry import get
 from stabkit.analysis.sampling import rng_for
 
-TIERS = {"naive": naive, "stable": stable, "accurate": accurate}
+TIERS = {t: registry.module(t) for t in registry.TIERS}
 
 
 def quiet(fn, *args, **kw):

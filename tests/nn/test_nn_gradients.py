@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+from stabkit import registry
 from stabkit.nn import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -16,7 +17,7 @@ from stabkit.nn import (
     SparseCategoricalCrossentropy,
 )
 
-TIERS = ["naive", "stable", "accurate"]
+TIERS = list(registry.TIERS)
 HIDDEN = ["linear", "relu", "sigmoid", "softmax"]
 rng0 = np.random.default_rng(1234)
 
