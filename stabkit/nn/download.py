@@ -7,7 +7,7 @@ The four ``.gz`` files are fetched from the mirrors in :data:`MNIST_MIRRORS`
 Verification. Each file is checked against the SHA-256 and the size of its
 *decompressed* IDX bytes (:data:`MNIST_SHA256`), not of the ``.gz`` bytes: a
 mirror that recompressed the same data (another gzip header, time stamp or
-level; ``../shared/data/mnist`` is such a copy) serves valid MNIST, and the
+level) serves valid MNIST, and the
 decompressed sums are the ones every copy agrees on. The two t10k sums were
 computed here from the canonical files (whose MD5s, 2646ac64... and
 27ae3e4e..., are the published ones); the two training sums are the values
