@@ -39,14 +39,6 @@ def _format(text: str) -> Format:
 # ------------------------------------------------------------------ list
 
 
-def _native_step() -> tuple[str, str]:
-    """The trainer's step: ``("C", "")`` or ``("NumPy", why)``."""
-    from stabkit.nn import native_status
-
-    step, why = native_status()
-    return step, why
-
-
 @app.command("list")
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
@@ -75,7 +67,9 @@ def list_cmd(
          [[f["name"], str(f["precision"]), str(f["emin"]), str(f["emax"]), f"{f['max']:.6g}",
            "yes" if f["arithmetic"] else "reports only"] for f in fmts]),
     ]
-    step, why = _native_step()
+    from stabkit.nn import native_status  # ("C", "") or ("NumPy", why)
+
+    step, why = native_status()
     native = f"trainer step: {step}" + (f" ({why})" if why else "")
     if not sys.stdout.isatty():
         typer.echo("\n\n".join(plain_table(header, rows) for _, header, rows in tables) + "\n\n" + native)

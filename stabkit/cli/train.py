@@ -128,12 +128,6 @@ def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = F
         f"MNIST t10k from {folder} (no train-* files there): first 8,000 train, last 2,000 test"
 
 
-def _number(v) -> float:
-    """A number back from the JSON encoding (:func:`stabkit._io.jsonable`):
-    null is NaN, "inf" / "-inf" are infinities."""
-    return math.nan if v is None else float(v)
-
-
 def _plot(runs: dict, path: Path) -> None:
     import matplotlib
     from matplotlib.ticker import MaxNLocator
@@ -148,7 +142,7 @@ def _plot(runs: dict, path: Path) -> None:
             epochs = list(range(1, len(h.get("loss", [])) + 1))
             for key, style, label in (("loss", "-", "train"), ("val_loss", "--", "test")):
                 if h.get(key):
-                    ax_loss.plot(epochs, [_number(v) for v in h[key]], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
+                    ax_loss.plot(epochs, h[key], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
             for key, style, label in (("accuracy", "-", "train"), ("val_accuracy", "--", "test")):
                 if h.get(key):
                     ax_acc.plot(epochs, h[key], style, marker="o", color=c, lw=2.5, label=f"{name} ({label})")
@@ -260,7 +254,7 @@ def train(
             step_reason=history.params.get("step_reason"),
             history=history.history,
         )
-        runs[kind.value] = jsonable(run)
+        runs[kind.value] = run
 
     summary = {
         "dataset": description,
@@ -279,20 +273,19 @@ def train(
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "history.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (out / "history.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
             _plot(runs, out / "training.png")
         except OSError as e:
             raise Failure(f"cannot write to {out}: {e.strerror or e}") from None
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json.dumps(jsonable(summary)))
     else:
         typer.echo(f"{description}; {len(Xtr)} train / {len(Xte)} test; {optimizer.value} lr {lr:g}, batch {batch_size}, tier {tier.value}")
         for name, run in runs.items():
             if run["status"] == "ok":
                 step = f"{run['step']} step" + (f": {run['step_reason']}" if run["step_reason"] else "")
-                loss = f"{_number(run['test_loss']):.4f}"  # nan, inf or -inf print as such
                 typer.echo(
-                    f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {loss}, "
+                    f"{name:>13}: test accuracy {run['test_accuracy']:.4f}, test loss {run['test_loss']:.4f}, "
                     f"{run['seconds_per_epoch']:.4f} s/epoch ({step})"
                 )
             else:
