@@ -1,4 +1,5 @@
-"""Layers. ``Dense`` is the only one the lecture needs.
+"""Layers. ``Dense`` is the only one the lecture needs; ``Conv2D``,
+``MaxPooling2D`` and ``Flatten`` are in :mod:`stabkit.nn.conv`.
 
 A layer owns no arrays of its own: the model packs every weight into one flat
 master vector and hands each layer views into it (``kernel``, ``bias``), into
@@ -14,13 +15,23 @@ import numpy as np
 from . import activations
 from .errors import NNError
 
-__all__ = ["Layer", "Dense"]
+__all__ = ["Layer", "Dense", "features"]
 
 
 class Layer:
-    """Base class: ``forward(x, training)`` and ``backward(dLdy)``."""
+    """Base class: ``forward(x, training)`` and ``backward(dLdy)``.
+
+    The model builds a layer from the per-sample shape of its input:
+    ``output_shape(shape)``, and ``initial_weights(shape, rng)``, a dict keyed
+    by the names in ``parts`` (their order is :meth:`Sequential.get_weights`'s;
+    empty for a layer without weights). A ``flat_input`` layer takes
+    ``(batch, features)`` (the model flattens images in front of a first such
+    layer); the others take the shape as it comes (``stabkit.nn.conv``).
+    """
 
     name: str | None = None
+    parts: tuple[str, ...] = ()
+    flat_input = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -30,6 +41,32 @@ class Layer:
 
     def output_dim(self, input_dim: int) -> int:
         return input_dim
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample output shape for per-sample inputs of ``input_shape``."""
+        return (self.output_dim(features(self, input_shape)),)
+
+    def initial_weights(self, input_dim, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {}
+
+    def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
+        """Attach views of the model's flat buffers (see the module docstring)."""
+
+    def macs(self) -> int:
+        """Multiply-adds per sample of the layer's largest matmul (for fit's
+        choice of BLAS threads); 0 without weights."""
+        return 0
+
+
+def features(layer: Layer, shape) -> int:
+    """The input size of a flat layer from an int or a per-sample shape ``(n,)``."""
+    if isinstance(shape, (int, np.integer)):
+        return int(shape)
+    if len(shape) != 1:
+        raise NNError(
+            f"{layer!r} takes flat inputs (batch, features), got per-sample shape {tuple(shape)}; put Flatten() before it"
+        )
+    return int(shape[0])
 
 
 class Dense(Layer):
@@ -48,6 +85,8 @@ class Dense(Layer):
     Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
     bias zero, Keras's defaults.
     """
+
+    parts = ("kernel", "bias")
 
     def __init__(self, units: int, activation=None, name: str | None = None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
@@ -70,12 +109,17 @@ class Dense(Layer):
         return self.units
 
     def initial_weights(self, input_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Glorot-uniform kernel and zero bias, in float64."""
+        """Glorot-uniform kernel and zero bias, in float64; ``input_dim`` is
+        an int or a per-sample shape ``(n,)``."""
+        input_dim = features(self, input_dim)
         limit = np.sqrt(6.0 / (input_dim + self.units))
         return {
             "kernel": rng.uniform(-limit, limit, size=(input_dim, self.units)),
             "bias": np.zeros(self.units),
         }
+
+    def macs(self) -> int:
+        return self.kernel.size
 
     def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
         """Attach views of the model's flat buffers (see the module docstring)."""

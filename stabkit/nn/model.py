@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover
 from . import diagnostics
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
+from . import shapes
 from .errors import DataError, NNError
 from .history import History
 from .layers import Layer
@@ -66,6 +67,7 @@ class Sequential:
         self.metrics: list[str] = []
         self._compute, self._master, self._policy = np.dtype(np.float32), np.dtype(np.float32), "float32"
         self._P = None  # the flat master weights, once built
+        self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
         for layer in layers or []:
             self.add(layer)
@@ -93,24 +95,22 @@ class Sequential:
     def __repr__(self):
         return f"Sequential([{', '.join(map(repr, self.layers))}])"
 
-    def build(self, input_dim: int, seed: int | None = None) -> None:
-        """Create Glorot-uniform weights for inputs of size ``input_dim``."""
+    def build(self, input_dim, seed: int | None = None) -> None:
+        """Create Glorot-uniform weights for inputs of size ``input_dim``, or
+        of per-sample shape ``input_dim`` (a tuple, e.g. ``(28, 28, 1)`` for
+        a Conv2D; Keras's leading ``None`` may be given)."""
         if not self.layers:
             raise NNError("the model has no layers")
-        rng = np.random.default_rng(seed)
-        weights, dim = [], int(input_dim)
-        for layer in self.layers:
-            w = layer.initial_weights(dim, rng)
-            weights += [w["kernel"], w["bias"]]
-            dim = layer.output_dim(dim)
+        weights = shapes.initial_weights(self.layers, shape := shapes.sample_shape(input_dim), np.random.default_rng(seed))
+        self._in_shape = shape
         self._pack(weights)
 
     def _pack(self, weights: list[np.ndarray]) -> None:
         """Copy ``weights`` into fresh flat buffers and bind every layer to views."""
-        slots, offset = {}, 0
-        for i, layer in enumerate(self.layers):
-            for j, part in enumerate(("kernel", "bias")):
-                shape = weights[2 * i + j].shape
+        slots, offset, shapes = {}, 0, iter([w.shape for w in weights])
+        for layer in self.layers:
+            for part in layer.parts:
+                shape = next(shapes)
                 size = math.prod(shape)
                 slots[f"{layer.name}/{part}"] = (slice(offset, offset + size), shape)
                 offset += size
@@ -128,13 +128,13 @@ class Sequential:
             v[...] = w
         P, G = views(self._P), views(self._G)
         C = views(self._Pc) if self._mixed else [None] * len(P)
-        for i, layer in enumerate(self.layers):
-            layer.bind(
-                dict(kernel=P[2 * i], bias=P[2 * i + 1]),
-                dict(kernel=G[2 * i], bias=G[2 * i + 1]),
-                dict(kernel=C[2 * i], bias=C[2 * i + 1]),
-                self._mixed,
-            )
+        k = 0
+        for layer in self.layers:
+            n = len(layer.parts)
+            layer.bind(*(dict(zip(layer.parts, v[k : k + n])) for v in (P, G, C)), self._mixed)
+            k += n
+        if self._in_shape is None:  # set_weights on a flat model before build
+            self._in_shape = (self.layers[0].input_dim,)
         self._sync()
         if self.optimizer is not None:
             self.optimizer.build(slots, offset, self._master)
@@ -152,9 +152,10 @@ class Sequential:
     def summary(self, print_fn=print) -> None:
         """Print the layers, their output shapes and parameter counts."""
         rows = [("Layer (type)", "Output Shape", "Param #")]
-        for layer in self.layers:
-            n = "?" if not self.built else f"{layer.kernel.size + layer.bias.size:,}"
-            rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {layer.units})", n))
+        outs = shapes.output_shapes(self.layers, self._in_shape) if self.built else [(getattr(l, "units", "?"),) for l in self.layers]
+        for layer, shape in zip(self.layers, outs):
+            n = "?" if not self.built else f"{sum(getattr(layer, p).size for p in layer.parts):,}"
+            rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {', '.join(map(str, shape))})", n))
         w = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
         line = "-" * sum(w)
         out = [f'Model: "{self.name}"', line]
@@ -197,14 +198,14 @@ class Sequential:
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None, :]
-        if x.ndim > 2:  # images: flatten, as a Flatten layer would
+        flat = not self.layers or self.layers[0].flat_input
+        if x.ndim > 2 and flat:  # images into a Dense layer: flatten, as a Flatten layer would
             x = x.reshape(len(x), -1)
         if x.dtype.kind not in "biuf":
             raise NNError(f"inputs must be numbers, got dtype {x.dtype}")
         if not self.built:
-            self.build(x.shape[1])
-        if x.shape[1] != self.layers[0].input_dim:
-            raise NNError(f"the model expects {self.layers[0].input_dim} input features, got {x.shape[1]}")
+            self.build(x.shape[1:])
+        shapes.check_input(x.shape[1:], self._in_shape, flat)
         return x.astype(self._compute, copy=False)
 
     def _forward(self, x, training=False, rows=None):
@@ -266,7 +267,7 @@ class Sequential:
             raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
         with np.errstate(all="ignore"):
             self._backprop(X, Y)
-        return [g.copy() for layer in self.layers for g in (layer.dW, layer.db)]
+        return [self._G[sl].reshape(shape).copy() for sl, shape in self._slots.values()]
 
     def fit(
         self,
@@ -305,7 +306,7 @@ class Sequential:
             raise NNError(f"validation_split must be in [0, 1), got {validation_split!r}")
         x = np.asarray(x)
         if not self.built and x.ndim >= 2:
-            self.build(math.prod(x.shape[1:]), seed)
+            self.build((math.prod(x.shape[1:]),) if self.layers[0].flat_input else x.shape[1:], seed)
         X = self._input(x)
         Y = self.loss.prepare(y, self.layers[-1].units)
         if len(Y) != len(X):
@@ -316,7 +317,7 @@ class Sequential:
         if len(X) == 0:
             raise NNError("no training samples")
 
-        macs = batch_size * max(l.kernel.size for l in self.layers)
+        macs = batch_size * max(l.macs() for l in self.layers)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):
                 return fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step)
@@ -328,10 +329,12 @@ class Sequential:
         """Copies of the master weights: ``[kernel_0, bias_0, kernel_1, ...]``."""
         if not self.built:
             return []
-        return [a.copy() for layer in self.layers for a in (layer.kernel, layer.bias)]
+        return [getattr(layer, p).copy() for layer in self.layers for p in layer.parts]
 
     def set_weights(self, weights) -> None:
         weights = [np.asarray(w) for w in weights]
+        if any(layer.parts != ("kernel", "bias") or not layer.flat_input for layer in self.layers):
+            return shapes.set_weights_by_shape(self, weights)
         if len(weights) != 2 * len(self.layers):
             raise NNError(f"expected {2 * len(self.layers)} arrays (kernel and bias per layer), got {len(weights)}")
         for i, layer in enumerate(self.layers):
@@ -360,7 +363,8 @@ class Sequential:
             raise NNError("the model has no weights yet; call it or fit it first")
         arrays = {}
         for i, layer in enumerate(self.layers):
-            arrays[f"{i:03d}_kernel"], arrays[f"{i:03d}_bias"] = layer.kernel, layer.bias
+            for part in layer.parts:
+                arrays[f"{i:03d}_{part}"] = getattr(layer, part)
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
@@ -370,7 +374,7 @@ class Sequential:
 
         # a member whose header declares more than this model's weights (in
         # float64) is refused before NumPy allocates it
-        limit = 8 * sum(layer.kernel.size + layer.bias.size for layer in self.layers) + 4096 if self.built else 1 << 31
+        limit = 8 * self.count_params() + 4096 if self.built else 1 << 31
         try:
             arrays = read_npz(path, max_bytes=limit)
         except FileNotFoundError:
@@ -381,7 +385,7 @@ class Sequential:
             if "not an .npz archive" in str(e):  # read_npz's message names the path already
                 raise DataError(str(e)) from None
             raise DataError(f"{path}: not a weights file written by save_weights ({e})") from None
-        want = [f"{i:03d}_{part}" for i in range(len(self.layers)) for part in ("kernel", "bias")]
+        want = [f"{i:03d}_{part}" for i, layer in enumerate(self.layers) for part in layer.parts]
         if sorted(arrays) != sorted(want):
             raise DataError(f"{path}: holds {sorted(arrays)}, but this model needs {sorted(want)}")
         try:
