@@ -12,6 +12,12 @@ printed too, because a shared machine is noisy.
     python benchmarks/trainer.py [--epochs 10] [--batch-sizes 32,256]
                                  [--data-dir DIR] [--json FILE]
                                  [--peers stabkit-numpy,numpy,keras,torch,sklearn]
+
+``--model cnn`` times the small CNN instead (Conv2D 8 3x3 relu, MaxPooling2D,
+Flatten, Dense 10; batch 32) against Keras 3 on JAX and PyTorch on one
+thread, in interleaved rounds (see ``trainer_cnn.py``):
+
+    python benchmarks/trainer.py --model cnn [--epochs 4] [--rounds 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -208,7 +214,11 @@ def main(argv=None):
     ap.add_argument("--peers", default="stabkit-numpy,numpy,keras,torch,sklearn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="the lecture network (mlp) or the small CNN")
+    ap.add_argument("--rounds", type=int, default=3, help="cnn: interleaved rounds per framework")
     args = ap.parse_args(argv)
+    if args.model == "cnn":
+        return cnn_main(args)
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (epoch 1 is excluded from the timing)")
     try:
@@ -246,6 +256,38 @@ def main(argv=None):
         results += rows
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def cnn_main(args):
+    """The CNN's interleaved rounds (``--epochs`` per round, default 4 when
+    left at 10; peers from ``--peers`` among keras and torch)."""
+    import trainer_cnn
+
+    epochs = 4 if args.epochs == 10 else args.epochs
+    if epochs < 2 or args.rounds < 1:
+        print("error: --epochs must be at least 2 and --rounds at least 1", file=sys.stderr)
+        return 2
+    try:
+        X, y = read_mnist(mnist_folder(args.data_dir), split="test")
+    except DataError as e:
+        print(f"skipped: MNIST not available ({e})", file=sys.stderr)
+        return 0
+    X = X.reshape(-1, 28, 28, 1)
+    peers = []
+    for name in [p for p in args.peers.split(",") if p in ("keras", "torch")]:
+        try:
+            __import__(name)
+        except ImportError:
+            print(f"skipped {name}: it is not installed", file=sys.stderr)
+            continue
+        peers.append(name)
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; MNIST 8000/2000")
+    rows = trainer_cnn.run(X[:8000], y[:8000], X[8000:], y[8000:], peers, epochs, args.rounds, seed=args.seed,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+    trainer_cnn.print_rows(rows, epochs, args.rounds)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
