@@ -32,7 +32,7 @@ from . import activations
 from .errors import NNError
 from .layers import Layer
 
-__all__ = ["Conv2D", "Flatten", "window", "pair", "padding_mode", "image_shape", "padded", "taps"]
+__all__ = ["Conv2D", "Flatten", "window", "pair", "padding_mode", "image_shape", "padded", "taps", "matmul_nt"]
 
 
 def pair(value, name: str) -> tuple[int, int]:
@@ -97,6 +97,31 @@ def taps(xp: np.ndarray, k: tuple[int, int], s: tuple[int, int], out: tuple[int,
     output pixel ``(r, c)``, as strided views, in row-major window order."""
     (kh, kw), (sh, sw), (Ho, Wo) = k, s, out
     return [(i, j, xp[:, i : i + sh * (Ho - 1) + 1 : sh, j : j + sw * (Wo - 1) + 1 : sw]) for i in range(kh) for j in range(kw)]
+
+
+#: the length of the pieces :func:`matmul_nt` cuts the shared axis into
+PIECE = 256
+
+
+def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a @ b.T`` for ``a`` (m, n) and ``b`` (k, n) with a long ``n``
+    and small ``m``, ``k`` (a kernel's gradient: taps x filters, summed over
+    every pixel of the batch), as one batched product of ``PIECE``-long
+    pieces whose (m, k) results are then added. OpenBLAS runs the single long
+    product 15-25x slower on these shapes (measured on (9, 21632) x (21632, 8):
+    1.56 ms against 0.06 ms); the sum also adds in shorter runs."""
+    m, n = a.shape
+    pieces = n // PIECE
+    if pieces < 2:
+        return np.matmul(a, b.T, out=out)
+    head = pieces * PIECE
+    # (pieces, m, PIECE) @ (pieces, PIECE, k): views, no copy
+    parts = np.matmul(a[:, :head].reshape(m, pieces, PIECE).transpose(1, 0, 2),
+                      b[:, :head].reshape(len(b), pieces, PIECE).transpose(1, 2, 0))  # fmt: skip
+    parts.sum(axis=0, out=out)
+    if head < n:
+        out += a[:, head:] @ b[:, head:].T
+    return out
 
 
 class Conv2D(Layer):
@@ -219,7 +244,7 @@ class Conv2D(Layer):
         # (filters, batch * pixels) in the column order of forward's patches:
         # a view where dLdz is channel-major (from ReLU and pooling), else a copy
         dz = dLdz.transpose(3, 0, 1, 2).reshape(F, -1)
-        np.matmul(self._cols, dz.T, out=self.dW.reshape(-1, F))
+        matmul_nt(self._cols, dz, out=self.dW.reshape(-1, F))
         if self.db is not None:
             dz.sum(axis=1, out=self.db)
         if not need_input_grad:

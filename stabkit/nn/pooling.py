@@ -76,8 +76,10 @@ class MaxPooling2D(Layer):
             return None
         xp_shape, top, left, H, W, Ho, Wo = self._geom
         (ph, pw), (sh, sw) = self.pool_size, self.strides
-        dxp = np.zeros_like(self._like, shape=xp_shape, dtype=dLdy.dtype)  # in x's memory order
         overlap = sh < ph or sw < pw
+        # windows that tile the padded image write every pixel once: no zeros needed
+        tiled = (ph, pw) == (sh, sw) and (Ho * sh, Wo * sw) == xp_shape[1:3]
+        dxp = (np.empty_like if tiled else np.zeros_like)(self._like, shape=xp_shape, dtype=dLdy.dtype)  # in x's memory order
         # the tap that holds a window's first maximum is the last one whose
         # value beat the running maximum (wins[k - 1] for tap k), or tap 0
         later = None  # where a later tap won
@@ -87,7 +89,7 @@ class MaxPooling2D(Layer):
             else:
                 won = self._wins[k - 1]
                 mine = won if later is None else np.greater(won, later)  # won and not later
-                later = won.copy() if later is None else np.logical_or(later, won, out=later)
+                later = won if later is None else later | won
             if overlap:
                 view += dLdy if mine is None else dLdy * mine
             elif mine is None:
