@@ -105,7 +105,7 @@ def _pair2(v):
 @pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
 def test_conv_gradients_match_central_differences(case):
     H, W, C, nf, k, s, padding = case
-    rng = np.random.default_rng(sum(map(hash, map(str, case))) % 2**32)
+    rng = np.random.default_rng(CONV_CASES.index(case))
     layer = Conv2D(nf, k, strides=s, padding=padding)  # linear: the loss below is quadratic
     w, grads = _bound(layer, (H, W, C), rng)
     x = rng.normal(size=(2, H, W, C))
