@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
+from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store
 from ._accurate.rows import Rows
 from ._accurate.inputs import (
     as_input,
@@ -64,10 +66,11 @@ from ._accurate.inputs import (
     xmul,
 )
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
+from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import crossentropy_rows
-from .floats import Format, round_float64
+from .floats import Format
 
 __all__ = [
     "sigmoid",
@@ -80,50 +83,6 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
 ]
-
-#: Elements per block. Every function works through its input in blocks of
-#: whole rows this size or smaller, so that the block, converted to float64,
-#: and its temporaries stay in the L2 cache: the same NumPy passes over a
-#: (1000, 1000) float64 array then run 2.5x faster than over the whole array,
-#: whose fresh 8 MB temporaries come from memory and are page-faulted in
-#: (measured: 2**17 elements best, 2**14 and 2**20 both ~2x slower).
-BLOCK = 1 << 17
-#: Elementwise functions keep more temporaries alive per element: smaller
-#: blocks (measured: 2**14-2**16 alike, 2**17 25% slower).
-ELEMENTWISE_BLOCK = 1 << 15
-#: Narrow rows are reduced column by column (see ``_accurate.rows``), one NumPy call
-#: per column and step, so their blocks must be long to pay for the calls.
-NARROW_BLOCK_ROWS = 1 << 14
-
-
-def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
-    """Round a float64 result once to the caller's format."""
-    return y64 if fmt.name == "float64" else round_float64(y64, fmt)
-
-
-def _store(dst: np.ndarray, y64: np.ndarray, fmt: Format) -> None:
-    """Write a float64 result into ``dst`` (of the caller's format), rounded once."""
-    # NumPy's float64 -> float32 / float16 assignment is one IEEE rounding, so
-    # it needs no intermediate array; bfloat16's cast rounds twice with
-    # ml_dtypes < 0.7 (through float32), so stabkit rounds it itself.
-    with np.errstate(over="ignore"):  # past the format's range: inf, as a rounding should
-        dst[...] = round_float64(y64, fmt) if fmt.name == "bfloat16" else y64
-
-
-def _step(n_cols: int, block: int | None = None) -> int:
-    """Rows per block (see :func:`_blocks`)."""
-    step = max(1, (block or BLOCK) // max(n_cols, 1))
-    return max(step, NARROW_BLOCK_ROWS) if 1 < n_cols <= NARROW else step
-
-
-def _blocks(n_rows: int, n_cols: int, block: int | None = None):
-    """Slices of whole rows holding at most ``block`` (default ``BLOCK``)
-    elements, at least one row, or ``NARROW_BLOCK_ROWS`` rows when the rows
-    are narrow."""
-    step = _step(n_cols, block)
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
 
 def _elementwise(fn, x, name: str = "x") -> np.ndarray:
     """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
@@ -171,6 +130,12 @@ def softplus(x):
     """
     to32 = as_input(x)[1].name == "float32"
     return _elementwise(lambda b: softplus_f64(b, to32), x)
+
+
+@silent
+def _softplus_beta(x, beta):
+    """``log(1 + exp(beta*x)) / beta`` (:func:`softplus_beta_f64`), rounded once."""
+    return _elementwise(lambda b: softplus_beta_f64(b, beta), x)
 
 
 # ------------------------------------------------------------ row-wise
@@ -391,3 +356,18 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
             return crossentropy_rows(yb, logp, exact, scratch, r if exact and from_logits else None)
 
     return _rowwise(p, fmt, axis, rows, reduce=True, keep32=True)
+
+# ------------------------------------------------------------ public signatures
+# The defs above are the cores (NumPy arrays, one int axis); the public
+# functions add the conventions shared by all tiers (stabkit._api).
+from ._api import wrap as _wrap  # noqa: E402
+
+sigmoid = _wrap.elementwise(sigmoid)
+log_sigmoid = _wrap.elementwise(log_sigmoid)
+softplus = _wrap.softplus(softplus, _softplus_beta)
+softmax = _wrap.rowwise(softmax)
+log_softmax = _wrap.rowwise(log_softmax)
+logsumexp = _wrap.logsumexp(logsumexp)
+binary_crossentropy = _wrap.loss(binary_crossentropy)
+sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
+categorical_crossentropy = _wrap.loss(categorical_crossentropy)

@@ -54,6 +54,13 @@ def softplus(x):
     return np.log(_one(x.dtype) + np.exp(x))
 
 
+def _softplus_beta(x, beta):
+    """``log(1 + exp(beta*x)) / beta``, in the input format."""
+    x, _ = as_input(x)
+    b = np.asarray(beta, dtype=x.dtype)
+    return np.log(_one(x.dtype) + np.exp(b * x)) / b
+
+
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))``: NaN (inf/inf) once a logit overflows ``exp``."""
     x, _ = as_input(x)
@@ -108,3 +115,18 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         p = softmax(p, axis=axis)
     last_axis(p, axis)
     return -np.sum(y * np.log(p), axis=axis)
+
+# ------------------------------------------------------------ public signatures
+# The defs above are the cores (NumPy arrays, one int axis); the public
+# functions add the conventions shared by all tiers (stabkit._api).
+from ._api import wrap as _wrap  # noqa: E402
+
+sigmoid = _wrap.elementwise(sigmoid)
+log_sigmoid = _wrap.elementwise(log_sigmoid)
+softplus = _wrap.softplus(softplus, _softplus_beta)
+softmax = _wrap.rowwise(softmax)
+log_softmax = _wrap.rowwise(log_softmax)
+logsumexp = _wrap.logsumexp(logsumexp)
+binary_crossentropy = _wrap.loss(binary_crossentropy)
+sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
+categorical_crossentropy = _wrap.loss(categorical_crossentropy)

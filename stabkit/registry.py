@@ -8,6 +8,7 @@ stable tier is known to break).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,10 +58,14 @@ class Primitive:
 
     @property
     def tiers(self) -> dict[str, Callable]:
-        return {t: getattr(module(t), self.name) for t in TIERS}
+        return {t: self.tier(t) for t in TIERS}
 
     def tier(self, name: str) -> Callable:
-        return getattr(module(name), self.name)
+        """The tier's function, called the way the analysis calls it: a
+        row-wise reduction (logsumexp, whose public default is SciPy's
+        ``axis=None``) reduces each row, ``axis=-1``."""
+        f = getattr(module(name), self.name)
+        return functools.partial(f, axis=-1) if self.kind == "rowwise_scalar" else f
 
     @property
     def reference(self) -> str:

@@ -69,11 +69,20 @@ def log_sigmoid(x):
 
 
 def softplus(x):
-    """``log1p(exp(x))``, replaced by ``x`` for ``x > 20`` (PyTorch's
-    threshold), which drops ``log1p(exp(-x))`` ~ 2e-9 relative at 20."""
+    """``log1p(exp(x))``; the public function replaces it by ``x`` for
+    ``x > 20`` (PyTorch's default threshold), which drops ``log1p(exp(-x))``
+    ~ 2e-9 relative at 20."""
     x, _ = as_input(x)
     with np.errstate(over="ignore"):
-        return np.where(x > SOFTPLUS_THRESHOLD, x, np.log1p(np.exp(x)))
+        return np.log1p(np.exp(x))
+
+
+def _softplus_beta(x, beta):
+    """``log1p(exp(beta*x)) / beta`` in the input format (PyTorch's formula)."""
+    x, _ = as_input(x)
+    b = np.asarray(beta, dtype=x.dtype)
+    with np.errstate(over="ignore"):
+        return np.log1p(np.exp(b * x)) / b
 
 
 def _rowmax(x, axis):
@@ -178,3 +187,18 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     # a plain product, as the frameworks compute it: 0 * -inf (a masked logit
     # with a zero target) is NaN here; the accurate tier treats it as 0
     return -np.sum(y * logp, axis=axis)
+
+# ------------------------------------------------------------ public signatures
+# The defs above are the cores (NumPy arrays, one int axis); the public
+# functions add the conventions shared by all tiers (stabkit._api).
+from ._api import wrap as _wrap  # noqa: E402
+
+sigmoid = _wrap.elementwise(sigmoid)
+log_sigmoid = _wrap.elementwise(log_sigmoid)
+softplus = _wrap.softplus(softplus, _softplus_beta, SOFTPLUS_THRESHOLD)
+softmax = _wrap.rowwise(softmax)
+log_softmax = _wrap.rowwise(log_softmax)
+logsumexp = _wrap.logsumexp(logsumexp)
+binary_crossentropy = _wrap.loss(binary_crossentropy)
+sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
+categorical_crossentropy = _wrap.loss(categorical_crossentropy)

@@ -113,13 +113,16 @@ def _row_contract(x64: np.ndarray, p, lp, lse) -> None:
 def test_rowwise(case, tier, keepdims):
     x, dt = case
     t = TIERS[tier]
-    if x.ndim == 0:
-        for fn in (t.softmax, t.log_softmax, t.logsumexp):
-            with pytest.raises(ValueError, match="at least a 1-d"):
-                _call(fn, x)
+    if x.ndim == 0:  # a scalar is a row of one (issue 15: scipy's softmax(3.0) is 1.0)
+        p, lp, lse = (_call(fn, x) for fn in (t.softmax, t.log_softmax, t.logsumexp))
+        assert np.ndim(p) == np.ndim(lp) == np.ndim(lse) == 0
+        assert np.asarray(p).dtype == np.asarray(lse).dtype == _out_dtype(dt)
+        if tier == "accurate":
+            _row_contract(x.reshape(1, 1).astype(np.float64), np.reshape(p, (1, 1)), np.reshape(lp, (1, 1)),
+                          np.reshape(lse, (1, 1)))
         return
     p, lp = _call(t.softmax, x), _call(t.log_softmax, x)
-    lse, lse_k = _call(t.logsumexp, x), _call(t.logsumexp, x, keepdims=keepdims)
+    lse, lse_k = _call(t.logsumexp, x, axis=-1), _call(t.logsumexp, x, axis=-1, keepdims=keepdims)
     want = _out_dtype(dt)
     assert p.dtype == lp.dtype == np.asarray(lse).dtype == want
     assert p.shape == lp.shape == x.shape
@@ -191,5 +194,5 @@ def test_shift_that_overflows_is_not_nan():
     x = np.array([[1.79769313e308, -1.79769313e308]])
     assert np.array_equal(accurate.softmax(x), [[1.0, 0.0]])
     assert np.array_equal(accurate.log_softmax(x), [[0.0, -np.inf]])
-    assert accurate.logsumexp(x)[0] == 1.79769313e308
+    assert accurate.logsumexp(x, axis=-1)[0] == 1.79769313e308
     assert accurate.sparse_categorical_crossentropy([0], x, from_logits=True)[0] == 0.0
