@@ -102,6 +102,8 @@ linear regime; None: no threshold).""")
 
 
 def _positive(v, name: str) -> float:
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{name} must be a positive number, got {v!r}")
     try:
         v = float(v)
     except (TypeError, ValueError):
