@@ -188,7 +188,10 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
 
     @functools.wraps(core)
     def f(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{core.__name__}(): {e}") from None
         caller = None
         for name in arrays:
             if name in bound.arguments and bound.arguments[name] is not None:
