@@ -8,8 +8,10 @@ call them), then ``on_epoch_end(epoch, logs)``; ``on_train_end(logs)``.
 ``epoch`` and ``batch`` are 0-based. Batch logs hold the running means of the
 loss and metrics over the epoch so far (computed only when a callback has a
 batch-end hook); epoch logs hold everything ``History`` gets that epoch.
-Setting ``model.stop_training = True`` ends the fit after the current batch
-(its epoch still ends, with logs over the batches run).
+Every hook gets its logs as a positional argument (an empty dict where
+Keras has none), so a ``LambdaCallback`` function takes ``(logs)`` or
+``(epoch, logs)``. Setting ``model.stop_training = True`` ends the fit after
+the current batch (its epoch still ends, with logs over the batches run).
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ class Callback:
     def on_batch_end(self, batch, logs=None): ...
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.on_batch_begin(batch, logs=logs)
+        self.on_batch_begin(batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.on_batch_end(batch, logs=logs)
+        self.on_batch_end(batch, logs)
 
     def wants_batch_logs(self) -> bool:
         """Whether this callback reads batch logs (it overrides a batch-end hook)."""

@@ -175,13 +175,13 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
     fit = _Fit(model, step, Y, W, zbuf, obuf, b, opts.on_nonfinite, opts.on_step, callbacks, history, sys.stdout)
     rng = np.random.default_rng(opts.seed)
     model.stop_training = False
-    callbacks.on_train_begin()
+    callbacks.on_train_begin({})
     logs = {}
     for epoch in range(opts.initial_epoch, opts.epochs):  # 0-based, as Keras counts
         t0 = time.perf_counter()
         order = rng.permutation(n) if opts.shuffle else np.arange(n)
         bar = Progress(epoch + 1, opts.epochs, nsteps, fit.stream) if opts.verbose == 1 else None
-        callbacks.on_epoch_begin(epoch)
+        callbacks.on_epoch_begin(epoch, {})
         bad_steps, done = _train_epoch(fit, epoch + 1, order, bar)
         # the epoch's losses, from the tier, on every output of the epoch
         Ye, We = Y[order[:done]], None if W is None else W[order[:done]]
@@ -213,7 +213,7 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
         for k in range(-(-len(order) // b)):
             start, stop = k * b, min(len(order), (k + 1) * b)
             if cbs:
-                cbs.on_train_batch_begin(k)
+                cbs.on_train_batch_begin(k, {})
             if not fit.step(order, start, stop):
                 if fit.on_nonfinite == "raise":
                     _raise_nonfinite_gradient(fit, epoch, k + 1, bar)
