@@ -206,13 +206,14 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
     on (fewer than all when a callback stopped the fit). With
     ``on_nonfinite='raise'`` the first non-finite step stops the fit before
     its update."""
-    model, b, cbs = fit.model, fit.batch_size, fit.callbacks
-    bad_steps, running = set(), _Running(fit) if cbs.batch_logs else None
+    model, b = fit.model, fit.batch_size
+    cbs = fit.callbacks if fit.callbacks else None  # None: no hook to call per batch
+    bad_steps, running = set(), _Running(fit) if cbs is not None and cbs.batch_logs else None
     stop = 0
     with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
         for k in range(-(-len(order) // b)):
             start, stop = k * b, min(len(order), (k + 1) * b)
-            if cbs:
+            if cbs is not None:
                 cbs.on_train_batch_begin(k, {})
             if not fit.step(order, start, stop):
                 if fit.on_nonfinite == "raise":
@@ -225,7 +226,7 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
                 fit.on_step(epoch, k + 1)
             if bar:
                 bar.update(k + 1)
-            if cbs:
+            if cbs is not None:
                 cbs.on_train_batch_end(k, running.add(order, start, stop) if running else {})
                 if model.stop_training:
                     break
