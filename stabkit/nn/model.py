@@ -212,8 +212,7 @@ class Sequential:
         names = [m.name for m in compiled]
         if len(set(names)) != len(names):
             raise NNError(f"metrics {names} name one metric twice")
-        self.loss = loss
-        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss, self.optimizer = loss, optimizers_mod.get(optimizer)  # checked before anything is set
         self.metrics, self._metrics = names, compiled
         compute, master = (np.dtype(d) for d in PRECISIONS[dtype])
         self._policy = "mixed_float16" if dtype == "float16" else dtype
