@@ -1,4 +1,5 @@
-"""Layers. ``Dense`` is the only one the lecture needs.
+"""Layers: ``Dense`` (the only one the lecture needs), ``Dropout``, and
+``Input`` (not a layer: the input shape a Sequential model is built for).
 
 A layer owns no arrays of its own: the model packs every weight into one flat
 master vector and hands each layer views into it (``kernel``, ``bias``), into
@@ -14,13 +15,19 @@ import numpy as np
 from . import activations
 from .errors import NNError
 
-__all__ = ["Layer", "Dense"]
+__all__ = ["Layer", "Dense", "Dropout", "Input"]
 
 
 class Layer:
-    """Base class: ``forward(x, training)`` and ``backward(dLdy)``."""
+    """Base class: ``forward(x, training)`` and ``backward(dLdy)``.
+
+    ``weight_names`` lists the layer's weights in the order of
+    ``get_weights`` (none by default); ``get_config`` returns the keyword
+    arguments that rebuild the layer (``model.save`` stores them)."""
 
     name: str | None = None
+    weight_names: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] | None = None  # Keras's ``input_shape=`` on a first layer
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -30,6 +37,44 @@ class Layer:
 
     def output_dim(self, input_dim: int) -> int:
         return input_dim
+
+    def get_config(self) -> dict:
+        raise NNError(f"{type(self).__name__} does not say how to rebuild it (no get_config); it cannot be saved")
+
+    def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
+        """Attach views of the model's flat buffers (layers with weights)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x
+
+    def backward(self, dLdy: np.ndarray, need_input_grad: bool = True):
+        return dLdy if need_input_grad else None
+
+
+def _shape(shape, what: str) -> tuple[int, ...]:
+    """``shape`` (an int or a tuple of positive ints, no batch axis) as a tuple."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) else shape
+    try:
+        out = tuple(int(d) for d in shape)
+        ok = len(out) >= 1 and all(d >= 1 and d == s for d, s in zip(out, shape))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise NNError(f"{what} must be a tuple of positive integers without the batch axis, e.g. (784,), got {shape!r}")
+    return out
+
+
+class Input:
+    """``Input(shape)``, Keras's ``keras.Input``: put first in a Sequential
+    model to build it at once for samples of this shape (no batch axis).
+    It is not a layer: ``model.layers`` does not list it, as in Keras."""
+
+    def __init__(self, shape, name: str | None = None):
+        self.shape = _shape(shape, "Input shape")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Input(shape={self.shape})"
 
 
 class Dense(Layer):
@@ -49,12 +94,15 @@ class Dense(Layer):
     bias zero, Keras's defaults.
     """
 
-    def __init__(self, units: int, activation=None, name: str | None = None):
+    weight_names = ("kernel", "bias")
+
+    def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation)
         self.name = name
+        self.input_shape = None if input_shape is None else _shape(input_shape, "input_shape")
         self.input_dim: int | None = None
         self.kernel = self.bias = None  # master weights (views)
         self._mixed = False
@@ -65,6 +113,9 @@ class Dense(Layer):
 
     def param_shapes(self, input_dim):
         return {"kernel": (input_dim, self.units), "bias": (self.units,)}
+
+    def get_config(self):
+        return {"name": self.name, "units": self.units, "activation": self.activation.name}
 
     def output_dim(self, input_dim):
         return self.units
@@ -131,3 +182,41 @@ class Dense(Layer):
             return None
         dLdx = dLdz @ self.Wm.T
         return dLdx.astype(np.float16) if self._mixed else dLdx
+
+
+class Dropout(Layer):
+    """Inverted dropout, Keras's ``Dropout(rate)``: while training, each
+    input is zeroed with probability ``rate`` and the others are scaled by
+    ``1 / (1 - rate)``, so the expected output is the input and inference
+    (``training=False``: ``predict``, ``evaluate``, ``model(x)``) is the
+    identity. ``seed`` fixes the masks (else they are drawn fresh)."""
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise NNError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate, self.seed, self.name = float(rate), seed, name
+        self._rng = np.random.default_rng(seed)
+        self._mask = None
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate:g})"
+
+    def get_config(self):
+        return {"name": self.name, "rate": self.rate, "seed": self.seed}
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        self._mask = self._rng.random(x.shape) >= self.rate
+        return self._scale(x)
+
+    def _scale(self, a):
+        # the kept values divided by the keep probability, as Keras does:
+        # E[output] = input (inverted dropout); the dropped ones are 0
+        return np.where(self._mask, a / a.dtype.type(1 - self.rate), a.dtype.type(0))
+
+    def backward(self, dLdy, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return dLdy if self._mask is None else self._scale(dLdy)
