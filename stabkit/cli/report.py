@@ -139,7 +139,7 @@ def analyze(
     dtype: Annotated[Format, typer.Option(help="Format.")] = Format.float32,
     samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
-    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: all but jax unless named).")] = ",".join(KNOWN_IMPLS),
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: the tiers, scipy, numpy and torch unless named).")] = ",".join(KNOWN_IMPLS),
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
