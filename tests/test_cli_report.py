@@ -167,6 +167,7 @@ def test_audit_reports_a_missing_tensorflow_as_skipped(app, tmp_path, monkeypatc
     assert d["skipped"] == [reason] and [i["name"] for i in d["implementations"]] == ["accurate", "numpy"]
 
 
+@pytest.mark.slow
 def test_audit_and_report_measure_keras(app, tmp_path):
     reason = available("keras")
     if reason:

@@ -257,6 +257,7 @@ def test_scipy_bfloat16_is_fed_float32_when_rejected(monkeypatch):
         s.evaluate("logsumexp", "bfloat16", (x,))
 
 
+@pytest.mark.slow
 def test_a_raising_keras_call_is_one_cells_error(tmp_path, monkeypatch):
     """Issue 17: Keras fails soft like the other libraries: one call that
     raises is that cell's error, its other functions are measured."""
