@@ -141,13 +141,19 @@ def _torch_without_cuda() -> bool:
 
 
 @pytest.mark.skipif(not _torch_without_cuda(), reason="needs PyTorch on a machine without CUDA")
-@pytest.mark.parametrize("command", ["audit", "report"])
-def test_device_cuda_without_a_gpu_is_one_line_before_any_work(app, tmp_path, monkeypatch, command):
+@pytest.mark.parametrize("args", [
+    ["report", "--impls", "accurate,torch", "--out", "{tmp}/r"],
+    ["audit", "--frameworks", "numpy,torch", "--out", "{tmp}/r"],
+    ["analyze", "sigmoid", "--impls", "accurate,torch"],
+    ["analyze", "sigmoid", "--dtype", "float32", "--exhaustive"],  # the sweep: torch is among its defaults
+])
+def test_device_cuda_without_a_gpu_is_one_line_before_any_work(app, tmp_path, monkeypatch, args):
     import stabkit.analysis.sampling as sampling
+    import stabkit.analysis.sweep as sweep
 
     monkeypatch.setattr(sampling, "make_sample", _no_work)
-    extra = ["--impls", "accurate,torch"] if command == "report" else ["--frameworks", "numpy,torch"]
-    r = runner.invoke(app, [command, "--device", "cuda", *extra, "--out", str(tmp_path / "r")])
+    monkeypatch.setattr(sweep, "sweep", _no_work)
+    r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--device", "cuda"])
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.splitlines() == ["error: Invalid value for '--device': torch: --device cuda requested but "
                                      "torch.cuda.is_available() is False"]

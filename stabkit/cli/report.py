@@ -168,6 +168,7 @@ def analyze(
         from stabkit.analysis.sweep import DEFAULT_IMPLS
 
         names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
+        _resolve(names, device)  # a library missing on --device stops here, before the sweep
         return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
     impl_objs, skipped = _resolve(impl_names, device)
     n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
