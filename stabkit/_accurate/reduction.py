@@ -83,7 +83,7 @@ class Plan:
             if self.reduction != "sum":
                 w, zero_ok = self._divisor()
                 den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
-                total = 0.0 if zero_ok and den == 0 else total / den
+                total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
             if accurate:
                 return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
             return np.asarray(total).astype(fmt.dtype)
