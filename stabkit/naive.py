@@ -7,8 +7,9 @@ gives NaN. NumPy's RuntimeWarnings are kept. These failures are the lesson;
 :mod:`stabkit.stable` and :mod:`stabkit.accurate` fix them.
 
 Contract common to all tiers: the output format is the input format (integers
-become float64); losses return one value per sample (no reduction); labels out
-of range and mismatched shapes raise ValueError.
+become float64); losses return one value per sample unless ``reduction`` says
+otherwise (options: README, "Loss options"); labels out of range and
+mismatched shapes raise ValueError.
 """
 
 from __future__ import annotations
