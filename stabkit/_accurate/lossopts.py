@@ -214,7 +214,7 @@ def binary_weights64(y: np.ndarray, ls: float, pos) -> tuple[np.ndarray, np.ndar
     else:
         # b as (1 - y)(1 - ls) + ls/2, not 1 - y': for y' near 1 that
         # subtraction would cancel, each product here is accurate (1 - y is
-        # exact for y >= 1/2, within an ulp below) and the sum has no sign change
+        # exact for y >= 1/2, within half an ulp below) and the sum has no sign change
         a, b = y * (1.0 - ls) + ls / 2, (1.0 - y) * (1.0 - ls) + ls / 2
     return (a if pos is None else a * pos), b
 
@@ -235,7 +235,6 @@ def one_hot(y: np.ndarray, n: int, keep: np.ndarray | None, dtype) -> np.ndarray
     if keep is not None:
         out[~keep] = 0
     return out
-
 
 
 def _along(w: np.ndarray, axis: int, ndim: int) -> np.ndarray:
