@@ -344,8 +344,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
-    labels = y.reshape(-1)
-    cwy = None if o.cw is None else o.cw[labels]
+    labels, cwy = y.reshape(-1), (None if o.cw is None else o.cw[y.reshape(-1)])
 
     def rows(r, blk, _):
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
@@ -363,10 +362,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     """Per-row ``-sum_i w_i y_i log p_i``, soft or one-hot labels rounded to
     ``y_pred``'s format (smoothed, class-weighted in float64). ``log p``: the
     accurate log-softmax, or ``log(p_i / S)`` (rows renormalised exactly).
-    Zero labels count 0 even at masked (``-inf``) logits; every term is >= 0,
-    compensated sums for float64. Shapes must match (ValueError). Rows whose
-    log-softmax overflows at a finite logit (``[1.8e308, -1.8e308, 0]``) are
-    summed scaled: a finite loss stays finite. A zero loss is +0.0."""
+    Zero labels count 0 even at masked logits; terms >= 0, compensated sums
+    for float64; shapes must match (ValueError); a finite loss whose
+    log-softmax overflows (``[1.8e308, -1.8e308, 0]``) stays finite; 0 is +0.0."""
     p, fmt = as_input(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
     check_same_shape(y_raw, p)
