@@ -238,7 +238,8 @@ def test_bad_options_name_the_argument(tier):
         (ValueError, r"y_true must hold targets in \[0, 1\]", lambda: cce(-np.eye(3)[y], z, True)),
         (ValueError, "pass from_logits=True", lambda: bce(p, z)),
         (ValueError, "pass from_logits=True", lambda: sce(y, z)),
-        (ValueError, "rows must sum to 1", lambda: cce(np.eye(3)[y], p * 0.5)),
+        (ValueError, r"the row at \(1,\) sums to 0.5", lambda: cce(np.eye(3)[y], p * [[1.0], [0.5], [1.0], [1.0]])),
+        (ValueError, "the row sums to 0.6", lambda: cce([1.0, 0.0], [0.3, 0.3])),
     ]
     for exc, msg, call in cases:
         with pytest.raises(exc, match=msg):

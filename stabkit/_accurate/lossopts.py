@@ -174,9 +174,10 @@ def check_rows(p_last: np.ndarray, fmt: Format) -> None:
     tol = ROW_SUM_SLACK + n * 2.0 ** (1 - fmt.precision)
     bad = np.abs(s - 1.0) > tol
     if bad.any():
-        at = tuple(int(i[0]) for i in np.nonzero(bad))
-        raise ValueError(f"y_pred rows must sum to 1 with from_logits=False (within {tol:.3g}); the row at {at} sums "
-                         f"to {s[at]:.6g}: normalise the rows" + _LOGITS_HINT)
+        at = np.unravel_index(np.flatnonzero(bad)[0], bad.shape)
+        row = f"the row at {tuple(map(int, at))}" if at else "the row"
+        raise ValueError(f"y_pred rows must sum to 1 with from_logits=False (within {tol:.3g}); {row} sums "
+                         f"to {float(s[at]):.6g}: normalise the rows" + _LOGITS_HINT)
 
 
 def labels(y_true, p_last: np.ndarray, ignore: int | None) -> tuple[np.ndarray, np.ndarray | None]:
