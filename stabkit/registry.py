@@ -137,13 +137,13 @@ PRIMITIVES: dict[str, Primitive] = {
             "sparse_categorical_crossentropy", "sparse_loss", ("y_true", "y_pred"),
             "-log softmax(z)[y]",
             {"naive": "-log(softmax(z)[y])", "stable": "logsumexp(z) - z_y; probabilities rescaled and clipped (Keras)",
-             "accurate": "log1p(s) - (z_y - m), TwoSum residual"},
+             "accurate": "log1p(s) - (z_y - m), TwoSum residual; probabilities renormalised exactly"},
             "integer labels in [0, n)", _GAP_REGIMES),
         Primitive(
             "categorical_crossentropy", "categorical_loss", ("y_true", "y_pred"),
             "-sum_i y_i log softmax(z)_i",
             {"naive": "-sum(y*log(softmax(z)))", "stable": "-sum(y*log_softmax(z)); probabilities rescaled and clipped (Keras)",
-             "accurate": "-sum(y*accurate log_softmax), compensated sum, 0*log0 = 0"},
+             "accurate": "-sum(y*accurate log_softmax), compensated sum, 0*log0 = 0; probabilities renormalised exactly"},
             "labels >= 0 (one-hot or soft)", _GAP_REGIMES),
     ]
 }

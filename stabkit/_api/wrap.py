@@ -194,7 +194,8 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
             raise TypeError(f"{core.__name__}(): {e}") from None
         caller = None
         for name in arrays:
-            if name in bound.arguments and bound.arguments[name] is not None:
+            # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
+            if name in bound.arguments and bound.arguments[name] is not None and not isinstance(bound.arguments[name], dict):
                 value, c = to_numpy(bound.arguments[name], name)
                 bound.arguments[name] = value
                 if name == "y_pred":
