@@ -96,10 +96,10 @@ def slides(
     try:
         result = run(out, formats, quick=quick, data_dir=data_dir, digits=digits, only=only, look=look,
                      quiet=quiet, log=say)
+    except NNError as e:  # before ValueError: a DataError is one
+        raise Failure(str(e)) from None
     except ValueError as e:  # a figure that needs MNIST, asked for with --digits
         raise invalid("--only", str(e)) from None
-    except NNError as e:
-        raise Failure(str(e)) from None
     except OSError as e:
         raise Failure(f"could not write the figures into {out!r}: {e}") from None
     data = f" ({result.data.description})" if result.data is not None else ""
