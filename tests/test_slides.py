@@ -295,7 +295,9 @@ def test_larger_type_on_a_narrow_slide_still_fits():
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
     assert fig.legends[0].stabkit_args[2]["ncol"] < 4
-    for t in fig.findobj(matplotlib.text.Text):
+    texts = [*fig.texts, *(t for leg in fig.legends for t in leg.get_texts())]
+    texts += [t for ax in fig.axes for t in (*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label)]
+    for t in texts:
         if t.get_visible() and t.get_text():
             box = t.get_window_extent(r)
             assert box.x0 >= -2 and box.x1 <= fig.bbox.x1 + 2, t.get_text()
@@ -312,6 +314,17 @@ def test_sigmoid_figure_explains_the_subnormal_fall():
     # sigmoid(x) ~ e^x: subnormal below log(tiny) = -87.3, rounds to 0 below log(2^-150) = -103.97
     assert -88.7 < float(m.group(1)) <= np.log(np.finfo(np.float32).tiny)
     assert -104.5 < float(m.group(2)) <= -103.9
+
+
+def test_log_softmax_figure_explains_the_subnormal_fall():
+    s = _draw("05b")
+    texts = " ".join(t.get_text() for t in s.fig.findobj(matplotlib.text.Text))
+    assert "stable returns 0 here" in texts and "not a recovery" in texts and "rounds to 0" in texts
+    m = re.search(r"From g = ([\d.]+) the exact value is subnormal.*from g = ([\d.]+) it rounds to 0", s.caption)
+    # -log softmax of the winner ~ 3 e^-g: subnormal past log(3 / tiny) = 88.5, 0 past log(3 * 2^150) = 105.1
+    step = 3000 ** (1 / (Budget.of(True).points - 1))  # ratio of neighbouring gaps, logspace(0.1, 300)
+    for got, edge in ((m.group(1), np.log(3 / np.finfo(np.float32).tiny)), (m.group(2), np.log(3 * 2.0**150))):
+        assert edge * 0.999 <= float(got) < edge * step
 
 
 def test_crossentropy_curves_stop_where_the_exact_loss_underflows():

@@ -101,9 +101,9 @@ def _scale_fonts(fig, s: float) -> None:
 
 def _fit_inside(fig, passes: int = 6) -> None:
     """Make what sticks out of ``fig`` fit: a figure legend loses columns, a
-    title too wide is broken onto two lines, any other text shrinks."""
+    title too wide is broken onto two lines, a note (a text or annotation
+    placed by the figure) shrinks."""
     for _ in range(passes):
-        legend_texts = {id(t) for leg in fig.legends for t in leg.get_texts()}
         fig.canvas.draw()
         r = fig.canvas.get_renderer()
         width = fig.bbox.width * 0.99
@@ -129,8 +129,9 @@ def _fit_inside(fig, passes: int = 6) -> None:
                 if cut:
                     sup.set_text(" ".join(words[:cut]) + "\n" + " ".join(words[cut:]) + (f"\n[{stamp}" if stamp else ""))
                     changed = True
-        for t in fig.findobj(Text):
-            if t is sup or id(t) in legend_texts or not t.get_visible() or not t.get_text() or t.get_gid() == FIXED:
+        notes = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]  # not titles, labels or ticks: layout places those
+        for t in notes:
+            if t is sup or not t.get_visible() or not t.get_text() or t.get_gid() == FIXED:
                 continue
             box = t.get_window_extent(r)
             over = max(box.x1 - fig.bbox.x1, fig.bbox.x0 - box.x0)

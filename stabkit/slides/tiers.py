@@ -121,7 +121,7 @@ def sigmoid_tiers(data, budget) -> Slide:
         _overflow(ax, -110, -big, "exp(\u2212x) overflows")
         ax.set_xlim(-110, 25)
     tiny = float(np.finfo(np.float32).tiny)
-    sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, top)
+    sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3))
     naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("sigmoid in float32: the three tiers against the exact value")
@@ -135,37 +135,42 @@ def sigmoid_tiers(data, budget) -> Slide:
     return Slide(sigmoid_tiers.slide_name, fig, cap)
 
 
-def _subnormal_marks(axes, x, rounded, tiny: float, top: float) -> tuple[float, float]:
-    """Mark where the exact result is subnormal (left of a dash-dotted line:
+def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float]) -> tuple[float, float]:
+    """Mark where the exact result is subnormal (beyond a dash-dotted line:
     its ulp is fixed, so a wrong 0 counts fewer ulps as the value shrinks)
     and where it rounds to 0 (hatched), on every axes, labelled once for
-    the legend; explain the falling error on the last axes (the ulp-error
-    panel). Returns the largest x of each range."""
+    the legend; on the last axes (the ulp-error panel) a note at
+    ``text_at`` points at the falling error of ``who``, the tier that
+    returns 0 there. Returns the x nearest the normal range of each."""
     sub = (np.abs(rounded) < tiny) & (rounded != 0)
-    zero = (rounded == 0) & (x < 0)
-    sub_from = float(x[sub].max()) if sub.any() else math.nan
-    zero_from = float(x[zero].max()) if zero.any() else math.nan
+    zero = rounded == 0
+    if not sub.any():
+        return math.nan, math.nan
+    right = float(x[sub].mean()) > float(x[~sub & ~zero].mean())  # do the tiny values lie right of the others?
+    edge = (lambda v: float(v.min())) if right else (lambda v: float(v.max()))
+    sub_from = edge(x[sub])
+    zero_from = edge(x[zero]) if zero.any() else math.nan
+    lo, hi = float(x.min()), float(x.max())
     for k, ax in enumerate(axes):
         if zero.any():
-            ax.axvspan(float(x.min()) - 10, zero_from, facecolor="none", edgecolor="#555555", hatch="//", lw=0,
-                       label=None if k else "exact value rounds to 0")
-        if sub.any():
-            ax.axvline(sub_from, color="#333333", lw=2, ls="-.", label=None if k else "left of it: exact value subnormal")
-    if sub.any():
-        ax = axes[-1]
-        i = np.flatnonzero(sub & ~zero)
-        xm = float(x[i[len(i) // 2]])  # halfway down the naive error's fall
-        ax.annotate("naive returns 0 here; the exact value\nis subnormal (1 ulp = 1.4e\u221245 fixed),\n"
-                    "so the same 0 counts fewer ulps\nas sigmoid(x) shrinks: not a recovery",
-                    (xm, 30), xytext=(-78, top / 1e3), fontsize=14, va="center",
-                    arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
+            ax.axvspan(*((zero_from, hi * 1.5) if right else (lo - 10, zero_from)), facecolor="none",
+                       edgecolor="#555555", hatch="//", lw=0, label=None if k else "exact value rounds to 0")
+        ax.axvline(sub_from, color="#333333", lw=2, ls="-.",
+                   label=None if k else f"{'right' if right else 'left'} of it: exact value subnormal")
+    i = np.flatnonzero(sub & ~zero)
+    xm = float(x[i[len(i) // 2]])  # halfway down the error's fall
+    axes[-1].annotate(f"{who} returns 0 here;\nthe exact value is\nsubnormal (fixed ulp\n1.4e\u221245): the same 0\n"
+                      "counts fewer ulps as\nit shrinks: not a recovery", (xm, 30), xytext=text_at, fontsize=14, va="center",
+                      arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
     return sub_from, zero_from
 
 
 @slide("05b-log-softmax-gap",
        reading=("Left: minus the log-probability of the winning class, tiny but not 0 (grey band: exact). The "
                 "stable, max-shifted tier returns 0 for it once the gap is large, the naive one NaN (crosses) "
-                "once exp(g) overflows. Right: ulp error per tier; only the accurate tier stays below 1 ulp."))
+                "once exp(g) overflows. Right: ulp error per tier; only the accurate tier stays below 1 ulp. "
+                "The stable tier's error comes down past the dash-dotted line only because the exact value is "
+                "subnormal there and then rounds to 0 itself (hatched): not a recovery."))
 def log_softmax_gap(data, budget) -> Slide:
     """log-softmax of rows (g, 0, 0, 0) in float32 as the gap g grows."""
     g = np.logspace(-1, math.log10(300), budget.points).astype(np.float32)
@@ -206,8 +211,10 @@ def log_softmax_gap(data, budget) -> Slide:
         ax.set_xlim(0.1, 300)
         ax.set_xticks([0.1, 1, 10, 100], ["0.1", "1", "10", "100"])
         _overflow(ax, big, 300, "exp(g) overflows")
+    tiny = float(np.finfo(np.float32).tiny)
+    sub_from, under_from = _subnormal_marks((ax_v, ax_e), g, ref.rounded[:, 0], tiny, "stable", (0.12, 3e5))
     ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
-    bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=5, frameon=False, fontsize=16)
+    bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("log-softmax in float32 as the logit gap grows")
     zero_from = float(g[(ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0)].min())
     nan_from = float(g[np.isnan(ys["naive"][:, 0])].min())
@@ -215,7 +222,9 @@ def log_softmax_gap(data, budget) -> Slide:
     i50 = int(np.argmin(np.abs(g - 50)))
     cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
            f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.0f}), "
-           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp.")
+           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp. "
+           f"From g = {sub_from:.1f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so the stable "
+           f"tier's 0 costs fewer ulps as it shrinks; from g = {under_from:.1f} it rounds to 0 itself.")
     return Slide(log_softmax_gap.slide_name, fig, cap)
 
 
