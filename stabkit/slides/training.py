@@ -166,6 +166,9 @@ def float16_training(data, budget) -> Slide:
         py = f", p_y = {collapse['p_y']:.1e}" if collapse["p_y"] is not None else ""
         ax_a.annotate(f"{dt} naive: NaN gradient\nepoch {collapse['epoch']}, step {collapse['step']}{py}",
                       (x, 0.3), xytext=(10, 0), textcoords="offset points", color=COLORS["naive"], fontsize=16, va="center")
+        if not np.isfinite(hp["loss"]).all():  # its line stops: say why where it stops
+            ax_l.annotate(f"{dt} naive: the loss\nis NaN from here on", (x, 0.97), xycoords=ax_l.get_xaxis_transform(),
+                          xytext=(10, 0), textcoords="offset points", color=COLORS["naive"], fontsize=16, va="top")
         note.append(f"{dt} naive run: gradient NaN at epoch {collapse['epoch']}, step {collapse['step']} of {steps}{py} "
                     f"(1/p overflows float16 past 65504), test accuracy then {hp['val_accuracy'][-1]:.4f}")
     ax_l.set_yscale("log")
@@ -183,7 +186,7 @@ def float16_training(data, budget) -> Slide:
            f"accuracy from logits {acc[('float32', 'logits')]:.4f} (float32) / {acc[('float16', 'logits')]:.4f} (float16), "
            f"softmax + -log p {acc[('float32', 'probs')]:.4f} / {acc[('float16', 'probs')]:.4f}; "
            + ("; ".join(note) if note else "no run produced a NaN here (the float16 collapse needs p_y < 1/65504)") + "."
-           + "".join(f" Drawn as one line (loss within 3%, accuracy within 0.01 at every epoch): {', '.join(c[0] for c in g)}."
+           + "".join(f" Drawn as one line (loss within 3%, accuracy within 0.01 at every epoch): {'; '.join(c[0] for c in g)}."
                      for g in groups if len(g) > 1).replace("\u2212", "-"))
     return Slide(float16_training.slide_name, fig, cap)
 
