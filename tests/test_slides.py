@@ -110,7 +110,7 @@ def test_gallery_shows_each_figure_with_what_it_shows_and_its_command(two_runs):
         reading = re.search(r"\*\*What it shows\.\*\* (.+)", s).group(1)
         measured = re.search(r"\*\*Measured\.\*\* (.+)", s).group(1)
         assert len(reading) > 60 and len(measured) > 40
-        assert f"Command: `{cmd}`" in s
+        assert f"Redraw it alone: `{cmd} --only {name.split('-')[0]}`" in s and "Drawn by" not in s
     index = json.loads((a / "gallery.json").read_text())
     assert [e["name"] for e in index["figures"]] == slides.figure_names() and index["full_command"] == cmd
 
@@ -201,7 +201,7 @@ def test_default_out_is_slides_in_the_current_folder(tmp_path, monkeypatch):
     r = runner.invoke(cli.app, ["slides", "--only", "11", "--quiet"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "slides" / "11-multilabel.png").is_file() and not (tmp_path / "reports").exists()
-    assert "Command: `stabkit slides --out slides --only 11`" in (tmp_path / "slides" / "README.md").read_text()
+    assert "Drawn by: `stabkit slides --out slides --only 11`" in (tmp_path / "slides" / "README.md").read_text()
 
 
 def test_only_redraws_the_chosen_figures_and_keeps_the_others(tmp_path):
@@ -215,8 +215,9 @@ def test_only_redraws_the_chosen_figures_and_keeps_the_others(tmp_path):
     readme = (out / "README.md").read_text()
     assert [s.splitlines()[0] for s in readme.split("\n## ")[1:]] == ["02-softmax-example", "03-loss-curves",
                                                                      "11-multilabel"]
-    assert f"Command: `stabkit slides --out {out} --quick --theme dark --only 02,03`" in readme
-    assert f"Command: `stabkit slides --out {out} --quick --only 11`" in readme
+    assert f"Drawn by: `stabkit slides --out {out} --quick --theme dark --only 02,03`" in readme
+    assert f"Redraw it alone: `stabkit slides --out {out} --quick --theme dark --only 03`" in readme
+    assert f"Drawn by: `stabkit slides --out {out} --quick --only 11`" in readme
     assert "Reproduce the whole gallery" not in readme  # no full run made this folder
 
 

@@ -107,10 +107,12 @@ def command(out: str, formats=("png",), quick=False, data: Data | None = None, d
     return " ".join(shlex.quote(a) for a in args)
 
 
-def _entry(s: Slide, formats, data: Data | None, needs: str, cmd: str) -> dict:
+def _entry(s: Slide, formats, data: Data | None, needs: str, cmd: str, alone: str) -> dict:
+    """The gallery's entry of one figure: ``command`` is the run that drew
+    it, ``alone`` the same with ``--only`` this figure."""
     used = "no data set (computed)" if needs == "none" or data is None else data.description
     return {"name": s.name, "files": [f"{s.name}.{f}" for f in formats], "caption": s.caption,
-            "reading": s.reading, "data": used, "command": cmd}
+            "reading": s.reading, "data": used, "command": cmd, "alone": alone}
 
 
 def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data_dir: Path | None = None,
@@ -145,7 +147,8 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
         log(f"{s.name}: rendered in {time.perf_counter() - t1:.1f} s")
     full = only is None
     cmd = command(out, formats, quick, data, digits, None if full else [m.slide_name for m in makers], look)
-    new = [_entry(s, formats, data, m.needs, cmd) for s, m in zip(slides, makers)]
+    new = [_entry(s, formats, data, m.needs, cmd, command(out, formats, quick, data, digits, [s.name], look))
+           for s, m in zip(slides, makers)]
     index = gallery.merge(gallery.load(out), new, figure_names(), cmd if full else None, skipped)
     for path, blob in files.items():
         atomic_write(path, blob)

@@ -98,10 +98,10 @@ def _said(m: dict, budget) -> str:
 
 @slide("07b-keras-programs", needs="mnist",
        reading=("The lecture's two Keras programs; the lines that differ are coloured. Under each, what it did "
-                "when run with stabkit's Keras-shaped trainer on MNIST from the same initial weights (test "
-                "accuracy in float32 and in float16, and the loss it computes for one confidently wrong "
-                "sample): the softmax output layer works in float32 but breaks in float16 and caps the loss of "
-                "a confident mistake; from_logits=True does neither."))
+                "when run with stabkit's Keras-shaped trainer from the same initial weights: the test accuracy in "
+                "float32 and in float16 (and, where a NaN gradient stopped training, the step), and the loss it "
+                "computes for one confidently wrong sample beside the exact loss. The lesson is in the "
+                "differences between the two columns."))
 def keras_programs(data, budget) -> Slide:
     """The two programs and their measured consequences."""
     measured = _measure(data, budget)

@@ -62,14 +62,15 @@ def docs_link(out: str) -> str:
 
 def readme(index_json: str, out: str) -> str:
     """The gallery's README.md: how to reproduce it, then each figure with
-    its image, what it shows, the numbers measured in its run and its
-    command."""
+    its image, what it shows, the numbers measured in its run, the command
+    that drew it (where a later ``--only`` run did) and how to redraw it
+    alone."""
     doc = json.loads(index_json)
     lines = ["# Lecture figures", "",
              f"Made by `stabkit slides` (see {docs_link(out)}). Every number under \"measured\" was computed in "
              "the run that drew the figure; \"what it shows\" says how to read it.", ""]
     if doc.get("full_command"):
-        lines += ["Reproduce the whole gallery (run from the folder it was run in):", "", "```bash",
+        lines += ["Reproduce the whole gallery (paths as given, from the folder the command was run in):", "", "```bash",
                   doc["full_command"], "```", ""]
     for name, why in doc.get("skipped", {}).items():
         lines += [f"Not drawn: `{name}` ({why}).", ""]
@@ -80,6 +81,8 @@ def readme(index_json: str, out: str) -> str:
         lines += [f'<a href="{thumb}"><img src="{thumb}" width="640" alt="{e["name"]}"></a>', ""] if thumb else []
         lines += [f"Files: {', '.join(f'[{f}]({f})' for f in files)}. Data: {e['data']}.", "",
                   f"**What it shows.** {e['reading']}", "",
-                  f"**Measured.** {e['caption']}", "",
-                  f"Command: `{e['command']}`", ""]
+                  f"**Measured.** {e['caption']}", ""]
+        if e["command"] != doc.get("full_command"):
+            lines += [f"Drawn by: `{e['command']}`", ""]
+        lines += [f"Redraw it alone: `{e['alone']}`", ""]
     return "\n".join(lines)
