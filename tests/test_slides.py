@@ -288,6 +288,17 @@ def test_aspect_sets_the_slide_size(tmp_path, aspect, size):
     assert Image.open(tmp_path / "g" / "11-multilabel.png").size == size
 
 
+def test_pdf_and_svg_as_well_as_png(tmp_path):
+    r = _run(tmp_path / "g", "--only", "11", "--format", "svg,PDF,svg", "--quiet")
+    assert r.exit_code == 0, r.output
+    g = tmp_path / "g"
+    assert (g / "11-multilabel.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in (g / "11-multilabel.svg").read_text()
+    assert not (g / "11-multilabel.png").exists()  # only what was asked for, each once
+    assert "Files: [11-multilabel.svg](11-multilabel.svg), [11-multilabel.pdf](11-multilabel.pdf)." in (
+        g / "README.md").read_text()
+
+
 def test_larger_type_on_a_narrow_slide_still_fits():
     """The 05a legend (7 entries in 4 columns at 16:9) is remade with fewer
     columns and every text stays inside the figure."""
