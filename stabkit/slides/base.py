@@ -136,8 +136,9 @@ def load_data(data_dir: Path | None, quick: bool, digits: bool = False, quiet: b
             try:
                 fetch_mnist([stem + ".gz" for stem in data.MNIST_FILES["test"]], folder, quiet=quiet)
             except DataError as e:
-                raise DataError(f"the figures trained on MNIST need its two t10k files: {e}; or pass --digits to draw the figures from scikit-learn's 8x8 digits "
-                                "(the ones whose lesson needs MNIST are then left out)") from None
+                raise DataError(f"the figures trained on MNIST need its two t10k files: {e}; or pass --digits to "
+                                "draw the figures from scikit-learn's 8x8 digits (the ones whose lesson needs MNIST "
+                                "are then left out)") from None
         named = None
     else:
         named = folder
