@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
+from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store
 from ._accurate.rows import Rows
 from ._accurate.inputs import (
     as_input,
@@ -64,10 +66,12 @@ from ._accurate.inputs import (
     xmul,
 )
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
+from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
-from ._accurate.crossentropy import crossentropy_rows
-from .floats import Format, round_float64
+from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
+from ._accurate import lossopts
+from .floats import Format
 
 __all__ = [
     "sigmoid",
@@ -80,50 +84,6 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
 ]
-
-#: Elements per block. Every function works through its input in blocks of
-#: whole rows this size or smaller, so that the block, converted to float64,
-#: and its temporaries stay in the L2 cache: the same NumPy passes over a
-#: (1000, 1000) float64 array then run 2.5x faster than over the whole array,
-#: whose fresh 8 MB temporaries come from memory and are page-faulted in
-#: (measured: 2**17 elements best, 2**14 and 2**20 both ~2x slower).
-BLOCK = 1 << 17
-#: Elementwise functions keep more temporaries alive per element: smaller
-#: blocks (measured: 2**14-2**16 alike, 2**17 25% slower).
-ELEMENTWISE_BLOCK = 1 << 15
-#: Narrow rows are reduced column by column (see ``_accurate.rows``), one NumPy call
-#: per column and step, so their blocks must be long to pay for the calls.
-NARROW_BLOCK_ROWS = 1 << 14
-
-
-def _finish(y64: np.ndarray, fmt: Format) -> np.ndarray:
-    """Round a float64 result once to the caller's format."""
-    return y64 if fmt.name == "float64" else round_float64(y64, fmt)
-
-
-def _store(dst: np.ndarray, y64: np.ndarray, fmt: Format) -> None:
-    """Write a float64 result into ``dst`` (of the caller's format), rounded once."""
-    # NumPy's float64 -> float32 / float16 assignment is one IEEE rounding, so
-    # it needs no intermediate array; bfloat16's cast rounds twice with
-    # ml_dtypes < 0.7 (through float32), so stabkit rounds it itself.
-    with np.errstate(over="ignore"):  # past the format's range: inf, as a rounding should
-        dst[...] = round_float64(y64, fmt) if fmt.name == "bfloat16" else y64
-
-
-def _step(n_cols: int, block: int | None = None) -> int:
-    """Rows per block (see :func:`_blocks`)."""
-    step = max(1, (block or BLOCK) // max(n_cols, 1))
-    return max(step, NARROW_BLOCK_ROWS) if 1 < n_cols <= NARROW else step
-
-
-def _blocks(n_rows: int, n_cols: int, block: int | None = None):
-    """Slices of whole rows holding at most ``block`` (default ``BLOCK``)
-    elements, at least one row, or ``NARROW_BLOCK_ROWS`` rows when the rows
-    are narrow."""
-    step = _step(n_cols, block)
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
 
 def _elementwise(fn, x, name: str = "x") -> np.ndarray:
     """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
@@ -171,6 +131,12 @@ def softplus(x):
     """
     to32 = as_input(x)[1].name == "float32"
     return _elementwise(lambda b: softplus_f64(b, to32), x)
+
+
+@silent
+def _softplus_beta(x, beta):
+    """``log(1 + exp(beta*x)) / beta`` (:func:`softplus_beta_f64`), rounded once."""
+    return _elementwise(lambda b: softplus_beta_f64(b, beta), x)
 
 
 # ------------------------------------------------------------ row-wise
@@ -297,97 +263,112 @@ def logsumexp(x, axis=-1, keepdims=False):
 # ------------------------------------------------------------ losses
 
 
-def _bce64(y, p, from_logits):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if from_logits:
-            return xmul(y, softplus_f64(-p)) + xmul(1.0 - y, softplus_f64(p))
-        # 0 - (...): both logs are <= 0, so an exact 0 (p = y = 0 or 1) is +0.0
-        return 0.0 - (xmul(y, np.log(p)) + xmul(1.0 - y, np.log1p(-p)))
-
-
 @silent
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, *, sample_weight=None,
+                        pos_weight=None, reduction="none"):
     """Elementwise binary cross-entropy; ``y_true`` is first rounded to the
-    format of ``y_pred``.
-
-    From logits: ``y * softplus(-x) + (1 - y) * softplus(x)``. For labels in
-    [0, 1] both terms are >= 0, so nothing cancels: at (x = -40, y = 0) the
-    loss is 4.2e-18, not 0. From probabilities:
-    ``-(y log p + (1 - y) log1p(-p))``, exact for tiny ``p`` where ``log(1 - p)``
-    rounds to 0. A zero weight makes its term 0 even where the log is
+    format of ``y_pred``. From logits: ``w y softplus(-x) + (1 - y) softplus(x)``
+    (``w`` the ``pos_weight``), two terms >= 0: at (x = -40, y = 0) the loss
+    is 4.2e-18, not 0. From probabilities: ``-(w y log p + (1 - y) log1p(-p))``,
+    exact for tiny ``p``. A zero weight makes its term 0 even where the log is
     infinite (``0 log 0 = 0``). Edges: p = 0 with y > 0 gives inf; NaN
-    propagates; shapes must match (ValueError).
-    """
+    propagates; shapes must match (ValueError). Options: README, "Loss options"."""
     p, fmt = as_input(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
     check_same_shape(y_raw, p)
-    pf, yf = p.reshape(-1), targets_in(y_raw, fmt).reshape(-1)
+    yr = targets_in(y_raw, fmt)
+    o = lossopts.binary_options(yr, p, from_logits, label_smoothing, sample_weight, pos_weight, reduction)
+    pf, yf = p.reshape(-1), yr.reshape(-1)
+    pos = None if o.pos is None else o.pos.reshape(-1)
     out = np.empty(pf.shape, dtype=fmt.dtype)
     for blk in _blocks(pf.size, 1, ELEMENTWISE_BLOCK):
         y64 = np.asarray(yf[blk], dtype=np.float64)
-        _store(out[blk], _bce64(y64, np.asarray(pf[blk], dtype=np.float64), from_logits), fmt)
-    return out.reshape(p.shape)
+        a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
+        loss = binary_terms(a, b, np.asarray(pf[blk], dtype=np.float64), from_logits)
+        _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
+    return o.finish(out.reshape(p.shape), fmt, accurate=True, weighed=True)
 
 
 @silent
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    """Per-row ``-log p[y]``.
-
-    From logits: ``-log_softmax(z)[y] = (log1p(s) - d_y) - r_y``, a sum of
-    non-negative terms (the loss of a confidently correct sample at a gap of 20
-    is 2.1e-9, not 0). From probabilities: ``-log(p[y])`` with ``p`` taken as
-    given (no rescaling, no clipping). Labels must be integers in
-    ``[0, n_classes)`` of the logits' shape without the class axis
-    (ValueError naming the label otherwise).
-    """
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, *, ignore_index=None,
+                                    class_weight=None, sample_weight=None, label_smoothing=0.0, reduction="none",
+                                    ignore_class=None):
+    """Per-row ``-w_y log p[y]`` (``w`` the class weights). From logits:
+    ``(log1p(s) - d_y) - r_y``, non-negative terms (a gap of 20 gives 2.1e-9,
+    not 0). From probabilities: ``log(S / p[y])``, rows renormalised exactly
+    (``renormalised_log_probs``). Labels: integers in ``[0, n_classes)``, shaped
+    as the rows or with a trailing 1 (ValueError naming the label otherwise).
+    Label smoothing: the categorical loss of the smoothed one-hot rows."""
     p, fmt = as_input(y_pred, "y_pred")
     pl = last_axis(p, axis)
-    y = sparse_labels(y_true, pl)
+    y, o = lossopts.sparse_options(y_true, pl, fmt, from_logits, lossopts.ignored_label(ignore_index, ignore_class),
+                                   class_weight, sample_weight, label_smoothing, reduction)
+    if o.ls:
+        t = lossopts.one_hot(y, pl.shape[-1], o.plan.keep, np.float64)
+        loss = categorical_crossentropy(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample)
+        return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:
-        return np.zeros(pl.shape[:-1], dtype=fmt.dtype)
-    if not from_logits:
-        # only the labelled probabilities are read, then converted
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return _finish(0.0 - np.log(take_label(pl, y).astype(np.float64)), fmt)
-    labels = y.reshape(-1)
-    # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
-    # loss of an exact 0 (a single class) is +0.0, never -0.0
-    return _rowwise(p, fmt, axis, lambda r, blk, _: 0.0 - _rows(r, fmt).log_softmax_at(labels[blk]), reduce=True, keep32=True)
+        return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
+    labels, cwy = y.reshape(-1), (None if o.cw is None else o.cw[y.reshape(-1)])
+
+    def rows(r, blk, _):
+        # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
+        # loss of an exact 0 (a single class) is +0.0, never -0.0
+        lp = _rows(r, fmt).log_softmax_at(labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
+        loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
+        return loss if o.plain else o.plan.apply64(loss, blk)
+
+    return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
 
 
 @silent
-def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    """Per-row ``-sum_i y_i log p_i`` with soft or one-hot labels (rounded to
-    the format of ``y_pred``).
-
-    From logits, ``log p`` is the accurate log-softmax; from probabilities,
-    ``log p`` as given. Zero labels contribute 0 even at masked (``-inf``)
-    logits. For non-negative labels every term is >= 0; for float64 the row
-    sum is compensated (extraction, or TwoSum on narrow rows). Shapes must
-    match (ValueError). Rows whose log-softmax overflows at a finite logit
-    (``[1.8e308, -1.8e308, 0]``) are summed scaled: a finite loss stays
-    finite. A zero loss is +0.0.
-    """
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, class_weight=None,
+                             sample_weight=None, reduction="none"):
+    """Per-row ``-sum_i w_i y_i log p_i``, soft or one-hot labels rounded to
+    ``y_pred``'s format (smoothed, class-weighted in float64). ``log p``: the
+    accurate log-softmax, or ``log(p_i / S)`` (rows renormalised exactly).
+    Zero labels count 0 even at masked logits; terms >= 0, compensated sums
+    for float64; shapes must match (ValueError); a finite loss whose
+    log-softmax overflows (``[1.8e308, -1.8e308, 0]``) stays finite; 0 is +0.0."""
     p, fmt = as_input(y_pred, "y_pred")
     y_raw = np.asarray(y_true)
     check_same_shape(y_raw, p)
     pl = last_axis(p, axis)
-    if pl.shape[-1] == 0 or pl.size == 0:
-        return np.zeros(pl.shape[:-1], dtype=fmt.dtype)
-    y2 = last_axis(targets_in(y_raw, fmt), axis).reshape(-1, pl.shape[-1])
-
+    yr = targets_in(y_raw, fmt)
+    o = lossopts.categorical_options(yr, pl, fmt, from_logits, label_smoothing, class_weight, sample_weight, reduction, axis)
+    if pl.size == 0:
+        return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
+    y2 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
+    y2 = y2 if o.plain else lossopts.categorical_targets64(y2, o.ls, o.cw)
     exact = fmt.name == "float64"
 
     def rows(r, blk, _dst):
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             if not from_logits:
-                logp = np.log(r, dtype=np.float64)
+                logp = renormalised_log_probs(r)
             elif exact:
                 logp = _rows(r, fmt).log_softmax()
             else:
                 logp = _log_softmax_narrow(r)
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
-            return crossentropy_rows(yb, logp, exact, scratch, r if exact and from_logits else None)
+            loss = crossentropy_rows(yb, logp, exact, scratch, r if exact and from_logits else None)
+        return loss if o.plain else o.plan.apply64(loss, blk)
 
-    return _rowwise(p, fmt, axis, rows, reduce=True, keep32=True)
+    return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
+
+
+# ------------------------------------------------------------ public signatures
+# The defs above are the cores (NumPy arrays, one int axis); the public
+# functions add the conventions shared by all tiers (stabkit._api).
+from ._api import wrap as _wrap  # noqa: E402
+
+sigmoid = _wrap.elementwise(sigmoid)
+log_sigmoid = _wrap.elementwise(log_sigmoid)
+softplus = _wrap.softplus(softplus, _softplus_beta)
+softmax = _wrap.rowwise(softmax)
+log_softmax = _wrap.rowwise(log_softmax)
+logsumexp = _wrap.logsumexp(logsumexp)
+binary_crossentropy = _wrap.loss(binary_crossentropy)
+sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
+categorical_crossentropy = _wrap.loss(categorical_crossentropy)

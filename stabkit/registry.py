@@ -8,6 +8,7 @@ stable tier is known to break).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,10 +58,14 @@ class Primitive:
 
     @property
     def tiers(self) -> dict[str, Callable]:
-        return {t: getattr(module(t), self.name) for t in TIERS}
+        return {t: self.tier(t) for t in TIERS}
 
     def tier(self, name: str) -> Callable:
-        return getattr(module(name), self.name)
+        """The tier's function, called the way the analysis calls it: a
+        row-wise reduction (logsumexp, whose public default is SciPy's
+        ``axis=None``) reduces each row, ``axis=-1``."""
+        f = getattr(module(name), self.name)
+        return functools.partial(f, axis=-1) if self.kind == "rowwise_scalar" else f
 
     @property
     def reference(self) -> str:
@@ -132,13 +137,13 @@ PRIMITIVES: dict[str, Primitive] = {
             "sparse_categorical_crossentropy", "sparse_loss", ("y_true", "y_pred"),
             "-log softmax(z)[y]",
             {"naive": "-log(softmax(z)[y])", "stable": "logsumexp(z) - z_y; probabilities rescaled and clipped (Keras)",
-             "accurate": "log1p(s) - (z_y - m), TwoSum residual"},
+             "accurate": "log1p(s) - (z_y - m), TwoSum residual; probabilities renormalised exactly"},
             "integer labels in [0, n)", _GAP_REGIMES),
         Primitive(
             "categorical_crossentropy", "categorical_loss", ("y_true", "y_pred"),
             "-sum_i y_i log softmax(z)_i",
             {"naive": "-sum(y*log(softmax(z)))", "stable": "-sum(y*log_softmax(z)); probabilities rescaled and clipped (Keras)",
-             "accurate": "-sum(y*accurate log_softmax), compensated sum, 0*log0 = 0"},
+             "accurate": "-sum(y*accurate log_softmax), compensated sum, 0*log0 = 0; probabilities renormalised exactly"},
             "labels >= 0 (one-hot or soft)", _GAP_REGIMES),
     ]
 }

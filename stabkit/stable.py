@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._accurate.inputs import as_input, check_same_shape, last_axis, sparse_labels, take_label, targets_in
+from ._accurate import lossopts
+from ._accurate.inputs import as_input, check_same_shape, last_axis, take_label, targets_in
 
 __all__ = [
     "sigmoid",
@@ -69,11 +70,20 @@ def log_sigmoid(x):
 
 
 def softplus(x):
-    """``log1p(exp(x))``, replaced by ``x`` for ``x > 20`` (PyTorch's
-    threshold), which drops ``log1p(exp(-x))`` ~ 2e-9 relative at 20."""
+    """``log1p(exp(x))``; the public function replaces it by ``x`` for
+    ``x > 20`` (PyTorch's default threshold), which drops ``log1p(exp(-x))``
+    ~ 2e-9 relative at 20."""
     x, _ = as_input(x)
     with np.errstate(over="ignore"):
-        return np.where(x > SOFTPLUS_THRESHOLD, x, np.log1p(np.exp(x)))
+        return np.log1p(np.exp(x))
+
+
+def _softplus_beta(x, beta):
+    """``log1p(exp(beta*x)) / beta`` in the input format (PyTorch's formula)."""
+    x, _ = as_input(x)
+    b = np.asarray(beta, dtype=x.dtype)
+    with np.errstate(over="ignore"):
+        return np.log1p(np.exp(b * x)) / b
 
 
 def _rowmax(x, axis):
@@ -132,20 +142,29 @@ def logsumexp(x, axis=-1, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
-    """From logits: ``max(x, 0) - x*y + log1p(exp(-|x|))`` (Keras).
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, *, sample_weight=None,
+                        pos_weight=None, reduction="none"):
+    """From logits: ``max(x, 0) - x*y + log1p(exp(-|x|))`` (Keras); with a
+    ``pos_weight`` w, PyTorch's ``(1-y) x + (1 + (w-1) y)(log1p(exp(-|x|)) + max(-x, 0))``.
     From probabilities: clip ``p`` to ``[eps, 1-eps]``, then
-    ``-(y log p + (1-y) log(1-p))``. In float16 the upper clip ``1 - 1e-7``
+    ``-(w y log p + (1-y) log(1-p))``. In float16 the upper clip ``1 - 1e-7``
     rounds to 1, so ``p = 1, y = 0`` still gives inf there."""
     p, fmt = as_input(y_pred, "y_pred")
     y = targets_in(y_true, fmt)
     check_same_shape(y, p)
-    if from_logits:
-        zero = np.zeros((), fmt.dtype)
-        return np.maximum(p, zero) - p * y + np.log1p(np.exp(-np.abs(p)))
-    one = np.ones((), fmt.dtype)
-    p = np.clip(p, KERAS_EPSILON, 1 - KERAS_EPSILON).astype(fmt.dtype)
-    return -(y * np.log(p) + (one - y) * np.log(one - p))
+    o = lossopts.binary_options(y, p, from_logits, label_smoothing, sample_weight, pos_weight, reduction)
+    y = lossopts.smooth(y, o.ls, 2)
+    one, zero = np.ones((), fmt.dtype), np.zeros((), fmt.dtype)
+    if from_logits and o.pos is None:
+        loss = np.maximum(p, zero) - p * y + np.log1p(np.exp(-np.abs(p)))
+    elif from_logits:
+        log_weight = one + (o.pos.astype(fmt.dtype) - one) * y
+        loss = (one - y) * p + log_weight * (np.log1p(np.exp(-np.abs(p))) + np.maximum(-p, zero))
+    else:
+        p = np.clip(p, KERAS_EPSILON, 1 - KERAS_EPSILON).astype(fmt.dtype)
+        a = y if o.pos is None else o.pos.astype(fmt.dtype) * y
+        loss = -(a * np.log(p) + (one - y) * np.log(one - p))
+    return o.finish(loss, fmt)
 
 
 def _keras_probs(p, axis):
@@ -154,27 +173,57 @@ def _keras_probs(p, axis):
     return np.clip(p, KERAS_EPSILON, 1 - KERAS_EPSILON).astype(p.dtype)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    """From logits: ``logsumexp(z) - z_y``. From probabilities (Keras): rescale,
-    clip to ``[eps, 1-eps]``, ``-log(p_y)``."""
-    p, _ = as_input(y_pred, "y_pred")
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, *, ignore_index=None,
+                                    class_weight=None, sample_weight=None, label_smoothing=0.0, reduction="none",
+                                    ignore_class=None):
+    """From logits: ``w_y (logsumexp(z) - z_y)``. From probabilities (Keras):
+    rescale, clip to ``[eps, 1-eps]``, ``-w_y log(p_y)``. With label smoothing:
+    the categorical loss of the smoothed one-hot rows (PyTorch's)."""
+    p, fmt = as_input(y_pred, "y_pred")
     p_last = last_axis(p, axis)
-    y = sparse_labels(y_true, p_last)
+    y, o = lossopts.sparse_options(y_true, p_last, fmt, from_logits, lossopts.ignored_label(ignore_index, ignore_class),
+                                   class_weight, sample_weight, label_smoothing, reduction)
+    if o.ls:
+        t = lossopts.one_hot(y, p_last.shape[-1], o.plan.keep, fmt.dtype)
+        loss = categorical_crossentropy(t, p_last, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample)
+        return o.finish(o.plan.kept(loss), fmt, weighed=True)
     if from_logits:
         if p_last.size == 0:
-            return np.zeros(p_last.shape[:-1], p.dtype)
-        return logsumexp(p_last, axis=-1) - take_label(p_last, y)
-    return -np.log(take_label(_keras_probs(p_last, -1), y))
+            loss = np.zeros(p_last.shape[:-1], p.dtype)
+        else:
+            loss = logsumexp(p_last, axis=-1) - take_label(p_last, y)
+    else:
+        loss = -np.log(take_label(_keras_probs(p_last, -1), y))
+    return o.finish(loss if o.cw is None else loss * o.cw[y].astype(fmt.dtype), fmt)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    """From logits: ``-sum(y * log_softmax(z))``. From probabilities (Keras):
-    rescale, clip, ``-sum(y * log p)``."""
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, class_weight=None,
+                             sample_weight=None, reduction="none"):
+    """From logits: ``-sum(w * y * log_softmax(z))``. From probabilities
+    (Keras): rescale, clip, ``-sum(w * y * log p)``."""
     p, fmt = as_input(y_pred, "y_pred")
     y = targets_in(y_true, fmt)
     check_same_shape(y, p)
-    last_axis(p, axis)
+    o = lossopts.categorical_options(y, last_axis(p, axis), fmt, from_logits, label_smoothing, class_weight,
+                                     sample_weight, reduction, axis)
+    y = y if o.plain else o.categorical_targets(y, axis)
     logp = log_softmax(p, axis=axis) if from_logits else np.log(_keras_probs(p, axis))
     # a plain product, as the frameworks compute it: 0 * -inf (a masked logit
     # with a zero target) is NaN here; the accurate tier treats it as 0
-    return -np.sum(y * logp, axis=axis)
+    return o.finish(-np.sum(y * logp, axis=axis), fmt)
+
+
+# ------------------------------------------------------------ public signatures
+# The defs above are the cores (NumPy arrays, one int axis); the public
+# functions add the conventions shared by all tiers (stabkit._api).
+from ._api import wrap as _wrap  # noqa: E402
+
+sigmoid = _wrap.elementwise(sigmoid)
+log_sigmoid = _wrap.elementwise(log_sigmoid)
+softplus = _wrap.softplus(softplus, _softplus_beta, SOFTPLUS_THRESHOLD)
+softmax = _wrap.rowwise(softmax)
+log_softmax = _wrap.rowwise(log_softmax)
+logsumexp = _wrap.logsumexp(logsumexp)
+binary_crossentropy = _wrap.loss(binary_crossentropy)
+sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
+categorical_crossentropy = _wrap.loss(categorical_crossentropy)

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import tempfile
 
@@ -15,3 +16,9 @@ os.environ["STABKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="stabkit-test-cache-")
 # folder (tests that exercise the download serve a loopback mirror of their own)
 os.environ["STABKIT_DATA_DIR"] = tempfile.mkdtemp(prefix="stabkit-test-data-")
 os.environ["STABKIT_MNIST_MIRROR"] = "http://127.0.0.1:9/"
+
+# Keras 3 loads the backend KERAS_BACKEND names, else the one in ~/.keras/keras.json
+# (tensorflow by default); where none is named and JAX is installed the tests run
+# Keras on JAX. This is the tests' choice: stabkit itself never picks a backend.
+if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("jax") is not None:
+    os.environ["KERAS_BACKEND"] = "jax"

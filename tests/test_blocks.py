@@ -119,7 +119,7 @@ def test_cancelling_rows_on_either_path(monkeypatch, extended, mp_direct, fmt):
 def test_extended_path_settles_moderate_cancellation_and_passes_the_rest_on():
     x = _cancelling_rows(6)
     val, ok = _lse_exact._lse_extended(x)
-    amp = _amplification(x, accurate.logsumexp(x))
+    amp = _amplification(x, accurate.logsumexp(x, axis=-1))
     # settled where the cancellation factor is at most EXTENDED_AMP (rows
     # within rounding of the cut may fall either side)
     clear = np.abs(amp - _lse_exact.EXTENDED_AMP) > 1e-6 * amp

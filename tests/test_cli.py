@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -183,3 +185,109 @@ def test_bare_command_prints_help_and_one_error_line():
     r = subprocess.run([sys.executable, "-m", "stabkit"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "list" in r.stdout
     assert r.stderr == "error: Missing command.\n"
+
+
+# ------------------------------------------------------------ issue 17: what list promises, eval's verdicts
+
+def test_list_and_report_agree_on_the_float8_formats(run, tmp_path):
+    formats = json.loads(run("list", "--json").stdout)["formats"]
+    plain = run("list").stdout.splitlines()
+    for f in formats:
+        row = next(line for line in plain if line.split()[:1] == [f["name"]])
+        if f["arithmetic"]:
+            assert row.endswith("  yes")
+            continue
+        assert row.endswith("no (ulps, rounding and references only)")
+        r = run("report", "--dtypes", f["name"], "--out", str(tmp_path / "r"))
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1
+        assert f"{f['name']} is for ulps, rounding and references only" in r.stderr
+        # and they are: the error metrics and the references do run in it
+        from stabkit.floats import enumerate_format
+        from stabkit.reference import reference
+
+        x = enumerate_format(f["name"])[::17]
+        ref = reference("sigmoid", x)
+        assert ref.rounded.dtype == x.dtype and (ref.ulp_error(ref.rounded) <= 0.5).all()
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("errs, bad, precision, status", [
+    ([0.0, 0.5], [False, False], 24, "correctly rounded"),
+    ([0.2, 0.75], [False, False], 24, "faithful (< 1 ulp)"),
+    ([0.2, 1.03], [False, False], 53, "1.03 ulp off"),
+    ([1.03e7, 0.1], [False, False], 24, "wrong: 1.03e+07 ulp"),  # 2**23 ulp: not one bit right
+    ([1.03e7], [False], 53, "1.03e+07 ulp off"),
+    ([float("inf"), 0.0], [False, False], 11, "wrong: inf ulp"),  # a finite value where the exact one is infinite
+    ([float("inf"), 0.0], [True, False], 11, "FAIL: inf/NaN where the exact value is finite"),
+    ([float("nan")], [False], 53, "exact value undefined (NaN)"),
+])
+def test_eval_status_rule(errs, bad, precision, status):
+    from stabkit.cli.functions import _status
+
+    assert _status(np.array(errs), np.array(bad), precision) == status
+
+
+def _status_column(stdout: str) -> dict[str, str]:
+    """implementation -> the last cell of its first table line."""
+    out = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 4 and cells[0] and cells[0] not in out:
+            out[cells[0]] = cells[3]
+    return out
+
+
+def test_eval_gives_every_row_a_status(run):
+    # log_softmax(17, 0) in float32: the exact winner is -4.14e-8; stable rounds it to 0 (1.2e7 ulp),
+    # the naive log(softmax) keeps some of it (5.1e6 ulp); the accurate tier is correctly rounded
+    r = run("eval", "log_softmax", "17", "0", "--dtype", "float32", "--json")
+    obj = json.loads(r.stdout)
+    for name, row in obj["implementations"].items():
+        worst = max(row["ulp_error"])
+        assert row["status"] == ("correctly rounded" if worst <= 0.5 else
+                                 "wrong: %.3g ulp" % worst if worst >= 2**23 else "%.3g ulp off" % worst), name
+    assert obj["implementations"]["stable"]["status"].startswith("wrong: ")
+    assert obj["implementations"]["naive"]["status"].endswith(" ulp off")
+    status = _status_column(run("eval", "log_softmax", "17", "0", "--dtype", "float32").stdout)
+    assert status["stable"].startswith("wrong:") and status["accurate"] == "correctly rounded"
+    assert status["naive"].endswith("ulp off")
+
+
+def test_eval_labels_print_as_typed(run):
+    r = run("eval", "sparse_categorical_crossentropy", "20", "0", "0", "0", "--labels", "0", "--dtype", "float32")
+    assert "label 0, from logits" in " ".join(r.stdout.split()) and "0.0," not in r.stdout
+    assert json.loads(run("eval", "sparse_categorical_crossentropy", "20", "0", "--labels", "1", "--json").stdout)["labels"] == [1]
+    r = run("eval", "binary_crossentropy", "2", "-3", "--labels", "1,0.25", "--dtype", "float32")
+    assert "labels 1 0.25, from logits" in " ".join(r.stdout.split())
+
+
+def test_eval_libraries_beside_the_tiers(run, monkeypatch):
+    from stabkit.analysis import keras_tf
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
+    monkeypatch.setattr(keras_tf, "_IMPORTED", {})
+    r = run("eval", "binary_crossentropy", "1e-20", "--labels", "0", "--from-probs", "--impls",
+            "accurate,scipy,numpy,tensorflow", "--json")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "tensorflow: skipped, package 'tensorflow' is not installed (pip install tensorflow)\n"
+    impls = json.loads(r.stdout)["implementations"]
+    assert list(impls) == ["accurate", "scipy", "numpy"]
+    assert impls["scipy"] == {"status": "n/a"} and impls["accurate"]["status"] == "correctly rounded"
+    r = run("eval", "sigmoid", "3", "--impls", "stable,scipy", "--dtype", "float16", "--json")
+    scipy = json.loads(r.stdout)["implementations"]["scipy"]
+    assert scipy["note"] == "returned float64, rounded to float16" and scipy["status"] == "correctly rounded"
+    r = run("eval", "sigmoid", "1", "--impls", "naive,theano")
+    assert r.exit_code == 2 and "unknown implementation 'theano'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_eval_a_library_that_raises_is_its_rows_error(run, monkeypatch):
+    from stabkit.analysis import thirdparty
+
+    def boom(function, from_logits, args):
+        raise RuntimeError("boom\nmore")
+
+    monkeypatch.setattr(thirdparty, "_numpy_fn", boom)
+    r = run("eval", "sigmoid", "1", "--impls", "accurate,numpy", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["implementations"]["numpy"] == {"status": "error: RuntimeError: boom"}
+    assert _status_column(run("eval", "sigmoid", "1", "--impls", "accurate,numpy").stdout)["numpy"] == "error: RuntimeError: boom"

@@ -1,5 +1,6 @@
 """The analyze, report, plot and audit commands: exit codes and what a user reads."""
 
+import importlib.util
 import json
 
 import pytest
@@ -35,7 +36,7 @@ def test_analyze_exhaustive(app):
 @pytest.mark.parametrize("args, needle", [
     (["analyze", "softmaxx"], "unknown function 'softmaxx'"),
     (["analyze", "sigmoid", "--dtype", "float8"], "unknown format 'float8'"),
-    (["analyze", "sigmoid", "--impls", "naive,keras"], "unknown implementation 'keras'"),
+    (["analyze", "sigmoid", "--impls", "naive,theano"], "unknown implementation 'theano'"),
     (["analyze", "sigmoid", "--samples", "0"], "--samples"),
     (["analyze", "softmax", "--exhaustive"], "--exhaustive"),
     (["analyze", "sigmoid:probs"], "not a loss"),
@@ -46,8 +47,11 @@ def test_analyze_exhaustive(app):
     (["report", "--device", "tpu", "--out", "{tmp}/r"], "unknown device 'tpu'"),
     (["plot", "sigmoid", "--kind", "violin", "--out", "{tmp}/p.png"], "unknown kind 'violin'"),
     (["plot", "sigmoid", "--out", "{tmp}/p.gif"], "must end in .png"),
-    (["plot", "sigmoid", "--out", "{tmp}/missing/p.png"], "does not exist"),
-    (["audit", "--frameworks", "scipy,tensorflow", "--out", "{tmp}/a"], "unknown framework 'tensorflow'"),
+    (["plot", "sigmoid", "--out", "{tmp}/file.txt/p.png"], "is not a folder"),
+    (["plot", "sigmoid", "--out", "{tmp}"], "must end in .png"),
+    (["audit", "--frameworks", "scipy,caffe", "--out", "{tmp}/a"], "unknown framework 'caffe'"),
+    (["report", "--dtypes", "float32,float8_e4m3fn", "--out", "{tmp}/r"], "float8_e4m3fn is for ulps, rounding and references only"),
+    (["audit", "--dtypes", "float8_e5m2", "--out", "{tmp}/a"], "no function runs in it"),
 ])
 def test_bad_arguments_one_line_exit_2_nothing_written(app, tmp_path, args, needle):
     (tmp_path / "file.txt").write_text("x")
@@ -84,3 +88,108 @@ def test_audit_is_third_party_beside_accurate(app, tmp_path):
     d = json.loads((tmp_path / "report.json").read_text())
     assert [i["name"] for i in d["implementations"]] == ["accurate", "scipy", "numpy"]
     assert d["command"].startswith("stabkit audit --frameworks scipy,numpy --functions sigmoid --dtypes float64")
+
+
+# ------------------------------------------------------------ issue 17: --out, --device, Keras and TensorFlow
+
+import os
+import sys
+
+from stabkit.analysis import keras_tf
+from stabkit.analysis.thirdparty import available
+
+
+def test_plot_creates_a_missing_folder(app, tmp_path):
+    out = tmp_path / "new" / "deeper" / "values.svg"
+    r = runner.invoke(app, ["plot", "sigmoid", "--dtype", "float32", "--kind", "values", "--impls", "accurate",
+                            "--samples", "50", "--no-cache", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert out.read_text().lstrip().startswith("<?xml") and os.listdir(out.parent) == ["values.svg"]
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the work started before --out was checked")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no file can be created")
+@pytest.mark.parametrize("args", [
+    ["train", "--epochs", "1", "--out", "/proc/stabkit-x"],
+    ["plot", "sigmoid", "--samples", "50", "--out", "/proc/x.png"],
+    ["plot", "sigmoid", "--samples", "50", "--out", "/proc/stabkit-x/y/x.png"],
+    ["report", "--functions", "sigmoid", "--samples", "50", "--out", "/proc/stabkit-x"],
+    ["audit", "--functions", "sigmoid", "--samples", "50", "--out", "/proc/stabkit-x"],
+])
+def test_an_unwritable_out_is_refused_before_any_work(app, monkeypatch, args):
+    # os.access says /proc is writable to root; only creating a file there tells
+    import stabkit.analysis.sampling as sampling
+    import stabkit.cli.train as train
+
+    monkeypatch.setattr(train, "_load", _no_work)
+    monkeypatch.setattr(sampling, "make_sample", _no_work)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: Invalid value for '--out': ") and "/proc" in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "cannot be written into" in r.stderr and r.stdout == ""
+
+
+def _torch_without_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return not torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _torch_without_cuda(), reason="needs PyTorch on a machine without CUDA")
+@pytest.mark.parametrize("args", [
+    ["report", "--impls", "accurate,torch", "--out", "{tmp}/r"],
+    ["audit", "--frameworks", "numpy,torch", "--out", "{tmp}/r"],
+    ["analyze", "sigmoid", "--impls", "accurate,torch"],
+    ["analyze", "sigmoid", "--dtype", "float32", "--exhaustive"],  # the sweep: torch is among its defaults
+])
+def test_device_cuda_without_a_gpu_is_one_line_before_any_work(app, tmp_path, monkeypatch, args):
+    import stabkit.analysis.sampling as sampling
+    import stabkit.analysis.sweep as sweep
+
+    monkeypatch.setattr(sampling, "make_sample", _no_work)
+    monkeypatch.setattr(sweep, "sweep", _no_work)
+    r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--device", "cuda"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == ["error: Invalid value for '--device': torch: --device cuda requested but "
+                                     "torch.cuda.is_available() is False"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_audit_reports_a_missing_tensorflow_as_skipped(app, tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
+    monkeypatch.setattr(keras_tf, "_IMPORTED", {})
+    r = runner.invoke(app, ["audit", "--frameworks", "numpy,tensorflow", "--functions", "softplus", "--dtypes", "float32",
+                            "--samples", "50", "--no-cache", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    reason = "tensorflow: skipped, package 'tensorflow' is not installed (pip install tensorflow)"
+    assert reason in r.stderr.splitlines()
+    d = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert d["skipped"] == [reason] and [i["name"] for i in d["implementations"]] == ["accurate", "numpy"]
+
+
+@pytest.mark.slow
+def test_audit_and_report_measure_keras(app, tmp_path):
+    reason = available("keras")
+    if reason:
+        pytest.skip(reason)
+    r = runner.invoke(app, ["audit", "--frameworks", "keras", "--functions", "log_softmax,binary_crossentropy",
+                            "--dtypes", "float32", "--samples", "200", "--no-cache", "--quiet", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert [i["name"] for i in d["implementations"]] == ["accurate", "keras"]
+    assert d["function_info"]["log_softmax"]["calls"]["keras"] == "keras.ops.log_softmax"
+    cells = {(x["function"], x["impl"]): x for x in d["results"]}
+    # keras.ops.log_softmax is the max-shifted form: the winner's log-probability is 0 past a gap of ~17 in float32
+    assert cells[("log_softmax", "keras")]["max_ulp"] > 1e6 and cells[("log_softmax", "accurate")]["max_ulp"] <= 0.5
+    r = runner.invoke(app, ["report", "--functions", "binary_crossentropy:probs", "--dtypes", "float32", "--impls",
+                            "accurate,keras", "--samples", "200", "--no-cache", "--quiet", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "r" / "report.json").read_text())
+    keras_cell = next(x for x in d["results"] if x["impl"] == "keras")
+    assert keras_cell["function"] == "binary_crossentropy:probs" and "error" not in keras_cell

@@ -27,30 +27,30 @@ class TestRowEdges:
         p, lp = stabkit.softmax(x), stabkit.log_softmax(x)
         assert p[1] == 0.0 and lp[1] == -np.inf
         assert p[0] == pytest.approx(1 / (1 + math.exp(-1)), rel=1e-15, abs=0)
-        assert stabkit.logsumexp(x) == pytest.approx(math.log(math.e + 1), rel=1e-15, abs=0)
+        assert stabkit.logsumexp(x, axis=-1) == pytest.approx(math.log(math.e + 1), rel=1e-15, abs=0)
 
     def test_all_minus_inf(self):
         x = np.full((2, 3), -np.inf)
         assert np.all(np.isnan(stabkit.softmax(x))) and np.all(np.isnan(stabkit.log_softmax(x)))
-        assert np.all(stabkit.logsumexp(x) == -np.inf)
+        assert np.all(stabkit.logsumexp(x, axis=-1) == -np.inf)
 
     def test_one_plus_inf_is_the_limit(self):
         x = np.array([np.inf, 1.0, -np.inf])
         assert np.array_equal(stabkit.softmax(x), [1.0, 0.0, 0.0])
         assert np.array_equal(stabkit.log_softmax(x), [0.0, -np.inf, -np.inf])
-        assert stabkit.logsumexp(x) == np.inf
+        assert stabkit.logsumexp(x, axis=-1) == np.inf
 
     def test_two_plus_inf_is_nan(self):
         x = np.array([np.inf, np.inf, 0.0])
         assert np.all(np.isnan(stabkit.softmax(x))) and np.all(np.isnan(stabkit.log_softmax(x)))
-        assert stabkit.logsumexp(x) == np.inf
+        assert stabkit.logsumexp(x, axis=-1) == np.inf
 
     def test_nan_poisons_its_row_only(self):
         x = np.array([[np.nan, 1.0], [0.0, 1.0]])
         for f in (stabkit.softmax, stabkit.log_softmax):
             out = f(x)
             assert np.all(np.isnan(out[0])) and np.all(np.isfinite(out[1]))
-        assert np.isnan(stabkit.logsumexp(x)[0]) and np.isfinite(stabkit.logsumexp(x)[1])
+        assert np.isnan(stabkit.logsumexp(x, axis=-1)[0]) and np.isfinite(stabkit.logsumexp(x, axis=-1)[1])
 
     @pytest.mark.parametrize("tier", [naive, stable, accurate])
     def test_empty(self, tier):
@@ -59,18 +59,21 @@ class TestRowEdges:
             assert tier.softmax(x).shape == shape and tier.softmax(x).dtype == np.float32
             assert tier.log_softmax(x).shape == shape
         with np.errstate(divide="ignore"):  # naive: log(0) of the empty sum
-            assert np.array_equal(tier.logsumexp(np.zeros((3, 0))), [-np.inf] * 3)
-        assert tier.logsumexp(np.zeros((0, 4))).shape == (0,)
+            assert np.array_equal(tier.logsumexp(np.zeros((3, 0)), axis=-1), [-np.inf] * 3)
+        assert tier.logsumexp(np.zeros((0, 4)), axis=-1).shape == (0,)
         assert tier.sparse_categorical_crossentropy(np.zeros(0, int), np.zeros((0, 4)), from_logits=True).shape == (0,)
 
     def test_signed_zeros(self):
         assert np.array_equal(stabkit.softmax(np.array([0.0, -0.0])), [0.5, 0.5])
-        assert stabkit.logsumexp(np.array([-0.0])) == 0.0
+        assert stabkit.logsumexp(np.array([-0.0]), axis=-1) == 0.0
         assert stabkit.log_softmax(np.array([-0.0]))[0] == 0.0
 
-    def test_scalar_input_is_rejected_with_a_clear_error(self):
-        with pytest.raises(ValueError, match="at least a 1-d"):
-            stabkit.softmax(1.0)
+    def test_scalar_is_a_row_of_one_and_a_bad_axis_is_a_clear_error(self):
+        # issue 15: scipy.special.softmax(3.0) is 1.0, logsumexp(3.0) is 3.0
+        for tier in (naive, stable, accurate):
+            assert tier.softmax(3.0) == 1.0 and isinstance(tier.softmax(3.0), np.float64)
+            assert tier.log_softmax(np.float32(3.0)) == 0.0 and tier.log_softmax(np.float32(3.0)).dtype == np.float32
+            assert tier.logsumexp(3.0) == 3.0
         with pytest.raises(ValueError, match="axis 2"):
             stabkit.softmax(np.zeros((2, 2)), axis=2)
 
@@ -130,7 +133,7 @@ def test_sigmoid_monotone_and_symmetric(x):
 @settings(max_examples=150, deadline=None)
 @given(rows)
 def test_logsumexp_consistent_with_log_softmax(x):
-    lse = stabkit.logsumexp(x, keepdims=True)
+    lse = stabkit.logsumexp(x, keepdims=True, axis=-1)
     lp = stabkit.log_softmax(x)
     # log_softmax(x) = x - logsumexp(x) up to rounding of the subtraction
     np.testing.assert_allclose(lp, x - lse, rtol=0, atol=4 * np.finfo(float).eps * (np.abs(x) + np.abs(lse)).max())

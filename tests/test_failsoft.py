@@ -255,3 +255,25 @@ def test_scipy_bfloat16_is_fed_float32_when_rejected(monkeypatch):
     monkeypatch.setattr(sp, "logsumexp", lambda x, axis=None: (_ for _ in ()).throw(ValueError("no")))
     with pytest.raises(ValueError):
         s.evaluate("logsumexp", "bfloat16", (x,))
+
+
+@pytest.mark.slow
+def test_a_raising_keras_call_is_one_cells_error(tmp_path, monkeypatch):
+    """Issue 17: Keras fails soft like the other libraries: one call that
+    raises is that cell's error, its other functions are measured."""
+    reason = thirdparty.available("keras")
+    if reason:
+        pytest.skip(reason)
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("logsumexp is out today")
+
+    monkeypatch.setattr(keras.ops, "logsumexp", refuse)
+    r = runner.invoke(app, ["audit", "--frameworks", "keras", "--functions", "logsumexp,softplus", "--dtypes", "float32",
+                            "--samples", "60", "--no-cache", "--quiet", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "warning: keras logsumexp float32: NotImplementedError: logsumexp is out today\n"
+    cells = {(x["function"], x["impl"]): x for x in json.loads((tmp_path / "a" / "report.json").read_text())["results"]}
+    assert cells[("logsumexp", "keras")]["error"] == "NotImplementedError: logsumexp is out today"
+    assert "error" not in cells[("softplus", "keras")] and cells[("softplus", "keras")]["max_ulp"] >= 0

@@ -54,7 +54,7 @@ def _all_four(x: np.ndarray, exact_L, m: float = 0.0) -> list[float]:
     y = np.zeros_like(x)
     y[0] = 1.0
     return [
-        _ulps(stabkit.logsumexp(x), exact_L + m),
+        _ulps(stabkit.logsumexp(x, axis=-1), exact_L + m),
         _ulps(stabkit.log_softmax(x)[0], -exact_L),
         _ulps(stabkit.sparse_categorical_crossentropy([0], x[None], from_logits=True)[0], exact_L),
         _ulps(stabkit.categorical_crossentropy(y[None], x[None], from_logits=True)[0], exact_L),
@@ -69,7 +69,7 @@ def test_winner_over_10000_losers_at_17_77():
     # not normalised and log1p(hi) + lo/(1+hi) dropped -lo**2/2: 23,632 ulp
     x = _winner_row(10_000, 17.77)
     ref = reference("logsumexp", x)
-    y = stabkit.logsumexp(x)
+    y = stabkit.logsumexp(x, axis=-1)
     assert ref.ulp_error(y) <= BOUND64
     # 0.00019164699266844380565... computed with mpmath
     assert abs(float(y) - 0.00019164699266844380565) <= 4 * math.ulp(0.00019164699266844380565)
@@ -134,7 +134,7 @@ def test_negative_maximum_swept_across_the_cancellation_switches(n):
         m = -f * L
         x = _winner_row(n, gap, m)
         exact = _lse_exact_winner(n, x[0] - x[1], float(x[0]), prec=800)
-        assert _ulps(stabkit.logsumexp(x), exact) <= BOUND64, f
+        assert _ulps(stabkit.logsumexp(x, axis=-1), exact) <= BOUND64, f
 
 
 # --------------------------------------------------------------- case 2
@@ -145,7 +145,7 @@ def test_cancelling_log_probability_row_1e_minus_40():
     # mpmath loop took a sum that rounded to 1 (log 0) as settled;
     # -1.5068904153278748e-55 computed with mpmath
     x = np.array([-1e-40, -92.10340371976183])
-    y = stabkit.logsumexp(x)
+    y = stabkit.logsumexp(x, axis=-1)
     assert y == -1.5068904153278748e-55
     assert reference("logsumexp", x).ulp_error(y) <= 0.5
 
@@ -157,7 +157,7 @@ def test_cancelling_log_probability_rows_down_to_1e_minus_300(k):
     x = np.array([-eps, math.log(eps)])
     MP.prec = 4 * 1100
     exact = MP.log(MP.exp(MP.mpf(x[0])) + MP.exp(MP.mpf(x[1])))
-    y = stabkit.logsumexp(x)
+    y = stabkit.logsumexp(x, axis=-1)
     assert y != 0.0 or abs(exact) < 2.0**-1075
     assert _ulps(y, exact) <= BOUND64
 
@@ -176,7 +176,7 @@ def test_logsumexp_is_thread_safe_against_global_mpmath_precision(monkeypatch):
     # that other thread is made certain: every global mpmath.exp/log/fsum
     # first sets mp.prec = 20, as a concurrent mpmath user may at any time.
     rows = [np.array([-(10.0**-k), math.log(10.0**-k)]) for k in (30, 40, 50, 60)]
-    want = [float(stabkit.logsumexp(r)) for r in rows]
+    want = [float(stabkit.logsumexp(r, axis=-1)) for r in rows]
     saved = mpmath.mp.prec
     for name in ("exp", "log", "fsum"):
         real = getattr(mpmath, name)
@@ -190,7 +190,7 @@ def test_logsumexp_is_thread_safe_against_global_mpmath_precision(monkeypatch):
 
     def work(i):
         for _ in range(20):
-            got = float(stabkit.logsumexp(rows[i]))
+            got = float(stabkit.logsumexp(rows[i], axis=-1))
             if got != want[i]:
                 bad.append((i, got))
 
@@ -309,7 +309,7 @@ def test_silent_and_correct_under_raise_and_warning_errors():
         lp = stabkit.log_softmax(np.array([60000.0] + [-60000.0] * 20, dtype=np.float16))
         assert lp[0] == 0 and lp[1] == -np.inf
         assert stabkit.softmax(np.array([1.8e308, -1.8e308])).tolist() == [1.0, 0.0]
-        assert stabkit.logsumexp(np.array([-np.inf, -np.inf])) == -np.inf
+        assert stabkit.logsumexp(np.array([-np.inf, -np.inf]), axis=-1) == -np.inf
         assert np.isnan(stabkit.log_softmax(np.array([np.inf, np.inf]))).all()
         assert stabkit.binary_crossentropy([0.0, 1.0], [0.0, 0.0])[1] == np.inf
         assert stabkit.binary_crossentropy([0.0], [-800.0], from_logits=True)[0] == 0.0

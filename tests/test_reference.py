@@ -74,12 +74,13 @@ def direct(name, *args, from_logits=False, prec=DIRECT_PREC):
             return [-(_xlogy(y, lp) + _xlogy(1 - y, lq))]
         if name == "sparse_categorical_crossentropy":
             label, xs = args[0], [_m(v) for v in args[1]]
-            lp = xs[label] - _lse(xs) if from_logits else _log(xs[label])
+            # probabilities: the loss of the renormalised row (every tier's meaning)
+            lp = xs[label] - _lse(xs) if from_logits else _log(xs[label] / mpmath.fsum(xs))
             return [-lp]
         if name == "categorical_crossentropy":
             ys, xs = [_m(v) for v in args[0]], [_m(v) for v in args[1]]
             lse = _lse(xs)
-            lps = [x - lse for x in xs] if from_logits else [_log(x) for x in xs]
+            lps = [x - lse for x in xs] if from_logits else [_log(x / mpmath.fsum(xs)) for x in xs]
             return [-mpmath.fsum(_xlogy(y, lp) for y, lp in zip(ys, lps))]
     raise AssertionError(name)
 

@@ -227,7 +227,7 @@ def test_sweep_key_covers_every_module_the_tiers_compute_with():
 
     code = ("import os, sys, numpy as np, stabkit; from stabkit import naive, stable, accurate\n"
             "for t in (naive, stable, accurate):\n"
-            "    t.sigmoid(np.array([1.0], np.float32)); t.logsumexp(np.array([[1.0, 2.0]]))\n"
+            "    t.sigmoid(np.array([1.0], np.float32)); t.logsumexp(np.array([[1.0, 2.0]]), axis=-1)\n"
             "    t.categorical_crossentropy([[0.5, 0.5]], [[1.0, 2.0]], from_logits=True)\n"
             "top = os.path.dirname(stabkit.__file__)\n"
             "print(' '.join(os.path.relpath(m.__file__, top).replace(os.sep, '/') for m in list(sys.modules.values())\n"

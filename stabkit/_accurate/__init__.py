@@ -8,7 +8,8 @@
 * ``unshifted``: rows that need no max shift;
 * ``cancelling``: logsumexp rows where ``m + log1p(s)`` cancels;
 * ``near_zero``: exact sums of rows whose logsumexp is about 0 (log-probabilities);
-* ``crossentropy``: the cross-entropy rows.
+* ``crossentropy``: the cross-entropy rows, exact renormalisation of probability rows;
+* ``lossopts``, ``reduction``: the loss options and reductions, shared by the tiers.
 
 Nothing here is public: import the functions from :mod:`stabkit.accurate`.
 """

@@ -1,10 +1,10 @@
-"""Categorical cross-entropy rows for the accurate tier: the weighted sum
+"""Cross-entropy kernels for the accurate tier: the weighted sum
 ``-sum_i y_i log p_i`` of a block of rows, its ``0 log 0 = 0`` convention, the
-sign of a zero loss, and the float64 rows whose log-softmax overflows while
-their loss does not.
+sign of a zero loss, the float64 rows whose log-softmax overflows while
+their loss does not; the exact renormalisation of rows of probabilities; the
+two terms of the binary loss.
 
-Called by :func:`stabkit.accurate.categorical_crossentropy` on blocks of rows
-(classes last) with ``log p`` already computed.
+Called by :mod:`stabkit.accurate`'s losses on blocks of rows (classes last).
 """
 
 from __future__ import annotations
@@ -12,6 +12,44 @@ from __future__ import annotations
 import numpy as np
 
 from .eft import NARROW, rowmax, rowsum, sum2, sum_split_scaled, two_sum_err
+from .elementwise import softplus_f64
+from .inputs import xmul
+
+
+def binary_terms(a: np.ndarray, b: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """``a (-log q) + b (-log(1 - q))`` in float64, ``q = sigmoid(p)`` from
+    logits (``-log q = softplus(-p)``), else ``q = p``; ``0 log 0 = 0``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if from_logits:
+            return xmul(a, softplus_f64(-p)) + xmul(b, softplus_f64(p))
+        # 0 - (...): both logs are <= 0, so an exact 0 (p = y = 0 or 1) is +0.0
+        return 0.0 - (xmul(a, np.log(p)) + xmul(b, np.log1p(-p)))
+
+
+def renormalised_log_probs(p: np.ndarray) -> np.ndarray:
+    """``log(p_i / S)`` for rows of probabilities (``S`` the exact row sum),
+    a few ulps from the exact value, in float64.
+
+    The largest entry ``p_k`` gets ``-log1p(R / p_k)`` with ``R`` the
+    compensated sum of the other entries: nothing cancels however close
+    ``p_k`` is to ``S`` (``[1 - 1e-12, 1e-12]`` gives -1e-12, where
+    ``log(p_k) - log(S)`` would keep only its rounding errors). Every other
+    entry has ``p_i <= S / 2``, so ``log(S / p_i) >= log 2`` and
+    ``log(p_i) - log(S)`` loses at most a couple of ulps (``S`` is near 1:
+    the callers checked the row sums). Zero entries give -inf; NaN rows NaN.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    rows = np.arange(p.shape[0])
+    k = np.argmax(p, axis=-1)
+    pk = p[rows, k]
+    others = p.copy()
+    others[rows, k] = 0.0
+    r = np.add(*sum2(others))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(p)
+        out -= np.log(pk + r)[:, None]
+        out[rows, k] = -np.log1p(r / pk)
+    return out
 
 
 def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, logits: np.ndarray | None = None) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Analysis: samples of inputs, error statistics against the references,
-third-party implementations (SciPy, NumPy, PyTorch, JAX) and exhaustive sweeps.
+third-party implementations (SciPy, NumPy, PyTorch, JAX, Keras, TensorFlow)
+and exhaustive sweeps.
 
 The names below are loaded on first use (PEP 562).
 """
@@ -34,6 +35,7 @@ _EXPORTS = {
     "loser_mass_cutoffs": ("sampling", "loser_mass_cutoffs"),
     "Impl": ("thirdparty", "Impl"),
     "Unsupported": ("thirdparty", "Unsupported"),
+    "DeviceUnavailable": ("thirdparty", "DeviceUnavailable"),
     "CALLS": ("thirdparty", "CALLS"),
     "FRAMEWORKS": ("thirdparty", "FRAMEWORKS"),
     "resolve": ("thirdparty", "resolve"),

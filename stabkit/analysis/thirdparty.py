@@ -1,7 +1,8 @@
 """Implementations under test: stabkit's three tiers and adapters for the
-libraries users already call (SciPy, NumPy, PyTorch, JAX/optax).
+libraries users already call (SciPy, NumPy, PyTorch, JAX/optax; Keras and
+TensorFlow in :mod:`stabkit.analysis.keras_tf`).
 
-Every implementation is an :class:`Impl` whose ``evaluate`` takes the
+Every implementation is an :class:`Impl` (:mod:`stabkit.analysis.impl`) whose ``evaluate`` takes the
 function's NumPy arguments in the format under test and returns the result in
 that format, plus a note when the library could not compute in that format
 (it returned another dtype, or had to be fed an upcast copy). The result is
@@ -26,18 +27,20 @@ Upcasts decided per case, each documented at its adapter:
 from __future__ import annotations
 
 import importlib.util
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from stabkit.floats import get_format, round_float64
-from stabkit.registry import TIERS, get
+from stabkit.floats import get_format
+from stabkit.registry import TIERS
 
-__all__ = ["Impl", "Unsupported", "CALLS", "FRAMEWORKS", "resolve", "tier_impl", "framework_impl", "available", "KNOWN_IMPLS"]
+from . import keras_tf
+from .impl import Impl, Unsupported, tier_impl
+from .keras_tf import DeviceUnavailable
 
-FRAMEWORKS = ("scipy", "numpy", "torch", "jax")
+__all__ = ["Impl", "Unsupported", "DeviceUnavailable", "CALLS", "FRAMEWORKS", "resolve", "tier_impl",
+           "framework_impl", "available", "KNOWN_IMPLS"]
+
+FRAMEWORKS = ("scipy", "numpy", "torch", "jax", *keras_tf.LIBRARIES)
 KNOWN_IMPLS = TIERS + FRAMEWORKS
 
 
@@ -68,53 +71,8 @@ CALLS = {
         "sparse_categorical_crossentropy": "optax.softmax_cross_entropy_with_integer_labels",
         "categorical_crossentropy": "optax.softmax_cross_entropy",
     },
+    **keras_tf.CALLS,
 }
-
-
-class Unsupported(Exception):
-    """The implementation has no version of this function (or variant)."""
-
-
-@dataclass
-class Impl:
-    """One implementation: ``fn(function, from_logits, args) -> array`` (any
-    dtype), or ``(array, note)`` when the adapter fed the library an upcast
-    copy; may raise :class:`Unsupported`. With ``fail_soft`` any other
-    exception is recorded as the cell's error instead of ending the run."""
-
-    name: str
-    fn: Callable
-    version: str = ""
-    notes: dict = field(default_factory=dict)  # (function, format) -> note
-    fail_soft: bool = False
-
-    def evaluate(self, function: str, fmt, args: tuple, from_logits: bool = True) -> np.ndarray:
-        """The result in ``fmt`` (rounded once from whatever the library returned)."""
-        f = get_format(fmt)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            y = self.fn(function, from_logits, args)
-            y, note = y if isinstance(y, tuple) else (y, "")
-            y = np.asarray(y)
-            if y.dtype != f.dtype:
-                self.notes[(function, f.name)] = note or f"returned {y.dtype}, rounded to {f.name}"
-                y = round_float64(y.astype(np.float64), f)
-        return y
-
-    def __repr__(self) -> str:
-        return f"Impl({self.name}{' ' + self.version if self.version else ''})"
-
-
-def tier_impl(tier: str) -> Impl:
-    """stabkit's own ``naive``, ``stable`` or ``accurate`` tier."""
-
-    def fn(function, from_logits, args):
-        f = get(function).tier(tier)
-        return f(*args, from_logits=from_logits) if get(function).is_loss else f(*args)
-
-    from stabkit import __version__
-
-    return Impl(tier, fn, f"stabkit {__version__}")
 
 
 # ------------------------------------------------------------ SciPy and NumPy
@@ -270,17 +228,25 @@ def _jax_fn(device: str):
 
 
 def available(name: str) -> str | None:
-    """None when the framework can run here, else a one-line reason."""
-    module = {"scipy": "scipy", "numpy": "numpy", "torch": "torch", "jax": "jax"}[name]
-    if importlib.util.find_spec(module) is None:
-        return f"{name}: skipped, package {module!r} is not installed (pip install {module})"
+    """None when the framework can run here, else a one-line reason (Keras and
+    TensorFlow are imported to find out: a Keras whose backend is missing
+    is installed but cannot run)."""
+    if name in keras_tf.LIBRARIES:
+        return keras_tf.unavailable(name)
+    if importlib.util.find_spec(name) is None:
+        return f"{name}: skipped, package {name!r} is not installed (pip install {name})"
     return None
 
 
 def framework_impl(name: str, device: str = "cpu") -> Impl:
-    """The adapter for one framework (ValueError when it cannot run)."""
+    """The adapter for one framework: ValueError when it cannot run here,
+    :class:`DeviceUnavailable` (a ValueError) when it runs but not on ``device``."""
     if name not in FRAMEWORKS:
         raise ValueError(f"unknown framework {name!r}; known: {', '.join(FRAMEWORKS)}")
+    if name == "keras":
+        return keras_tf.keras_impl(device)
+    if name == "tensorflow":
+        return keras_tf.tensorflow_impl(device)
     reason = available(name)
     if reason:
         raise ValueError(reason)
@@ -291,13 +257,14 @@ def framework_impl(name: str, device: str = "cpu") -> Impl:
     if name == "numpy":
         return Impl(name, _numpy_fn, version, fail_soft=True)
     if device == "cuda" and name == "torch" and not mod.cuda.is_available():
-        raise ValueError("torch: --device cuda requested but torch.cuda.is_available() is False")
+        raise DeviceUnavailable("torch: --device cuda requested but torch.cuda.is_available() is False")
     if name == "torch":
         return Impl(name, _torch_fn(device), version + (f" ({device})" if device != "cpu" else ""), fail_soft=True)
     try:
         return Impl(name, _jax_fn(device), version + (f" ({device})" if device != "cpu" else ""), fail_soft=True)
     except RuntimeError as e:  # no GPU backend
-        raise ValueError(f"jax: device {device!r} unavailable ({str(e).splitlines()[0]})") from None
+        raise DeviceUnavailable(f"jax: --device {device} requested but JAX has no such backend "
+                                f"({str(e).splitlines()[0]})") from None
 
 
 def resolve(names, device: str = "cpu", *, skip_missing: bool = True) -> tuple[list[Impl], list[str]]:

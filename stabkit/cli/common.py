@@ -16,11 +16,13 @@ printed once, by the app's group (:mod:`stabkit.cli.main`), as one
 
 from __future__ import annotations
 
+import os
+import tempfile
 from enum import Enum
 
 import typer
 
-__all__ = ["UsageFailure", "Failure", "invalid", "Device", "plain_table", "rich_table"]
+__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "Device", "plain_table", "rich_table"]
 
 
 class UsageFailure(typer.TyperException):
@@ -40,8 +42,29 @@ def invalid(option: str, message: str) -> typer.BadParameter:
     return typer.BadParameter(message, param_hint=f"'{option}'")
 
 
+def check_out_folder(option: str, folder: str) -> None:
+    """``folder`` is, or can be created as, a folder this process can write
+    into: checked before any work, by creating and removing a temporary
+    file in it or in its nearest existing parent (``os.access`` says yes to
+    root for any path, /proc included, where nothing can be created).
+    Creates nothing else; ``invalid(option)`` otherwise."""
+    target = os.path.abspath(folder or ".")
+    p = target
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    where = f"{folder!r}: {p!r}" if p != target else repr(folder)
+    if not os.path.isdir(p):
+        raise invalid(option, f"{where} exists and is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stabkit-probe-", dir=p)
+    except OSError as e:
+        raise invalid(option, f"{where} cannot be written into ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 class Device(str, Enum):
-    """Where PyTorch and JAX run."""
+    """Where PyTorch, JAX, Keras and TensorFlow run."""
 
     cpu = "cpu"
     cuda = "cuda"

@@ -18,8 +18,11 @@ import typer
 
 from stabkit import registry
 from stabkit._io import jsonable
+from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
-from .common import UsageFailure, invalid, plain_table, rich_table
+from stabkit.registry import TIERS
+from .common import Failure, UsageFailure, invalid, plain_table, rich_table
+from .options import check_list
 
 __all__ = ["app", "Format"]
 
@@ -65,7 +68,7 @@ def list_cmd(
         ("formats",
          ["format", "precision (bits)", "emin", "emax", "max", "functions run in it"],
          [[f["name"], str(f["precision"]), str(f["emin"]), str(f["emax"]), f"{f['max']:.6g}",
-           "yes" if f["arithmetic"] else "reports only"] for f in fmts]),
+           "yes" if f["arithmetic"] else "no (ulps, rounding and references only)"] for f in fmts]),
     ]
     from stabkit.nn import native_status  # ("C", "") or ("NumPy", why)
 
@@ -115,7 +118,7 @@ def _rescue_options(values: list[str], opts: dict) -> list[str]:
     it = iter(values)
     for tok in it:
         name, eq, val = tok.partition("=")
-        if name in ("--dtype", "--labels"):
+        if name in ("--dtype", "--labels", "--impls"):
             v = val if eq else next(it, None)
             if v is None:
                 raise UsageFailure(f"option {name} needs a value")
@@ -129,6 +132,53 @@ def _rescue_options(values: list[str], opts: dict) -> list[str]:
     return out
 
 
+def _label_text(v: float) -> str:
+    """A label as typed: ``0`` and ``1`` for whole numbers, else the float's shortest form."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _status(errs: np.ndarray, bad: np.ndarray, precision: int) -> str:
+    """One verdict for an implementation's outputs, from the worst of them."""
+    if bad.any():
+        return "FAIL: inf/NaN where the exact value is finite"
+    defined = errs[~np.isnan(errs)]
+    if defined.size == 0:
+        return "exact value undefined (NaN)"
+    worst = float(defined.max())
+    if worst <= 0.5:
+        return "correctly rounded"
+    if worst < 1:
+        return "faithful (< 1 ulp)"
+    # an error of 2**(p-1) ulp(exact) is at least half of |exact|: not one bit of the value is right
+    if worst >= 2.0 ** (precision - 1):
+        return f"wrong: {worst:.3g} ulp"
+    return f"{worst:.3g} ulp off"
+
+
+def _evaluate(impls, prim, fmt, args, from_logits) -> dict:
+    """impl -> (outputs, None) or (None, why): "n/a" when the library has no
+    such function, its error (one line) when it raised. A stabkit tier's
+    ValueError is the user's input (a label out of range)."""
+    from stabkit.analysis.stats import error_text
+    from stabkit.analysis.thirdparty import Unsupported
+
+    outs = {}
+    for impl in impls:
+        try:
+            outs[impl.name] = (np.asarray(impl.evaluate(prim.name, fmt, args, from_logits)), None)
+        except Unsupported:
+            outs[impl.name] = (None, "n/a")
+        except ValueError as e:
+            if not impl.fail_soft:
+                raise UsageFailure(str(e)) from None
+            outs[impl.name] = (None, "error: " + error_text(e))
+        except Exception as e:  # noqa: BLE001 - a library's failure is its row's result
+            if not impl.fail_soft:
+                raise
+            outs[impl.name] = (None, "error: " + error_text(e))
+    return outs
+
+
 @app.command("eval", context_settings={"ignore_unknown_options": True})
 def eval_cmd(
     function: Annotated[str, typer.Argument(help="Function name (see `stabkit list`).")],
@@ -136,14 +186,16 @@ def eval_cmd(
     dtype: Annotated[Format, typer.Option(help="Format the inputs are rounded to and the tiers compute in.")] = Format.float64,
     labels: Annotated[Optional[str], typer.Option(help="Labels for the losses: one class index (sparse), or comma-separated targets (binary, categorical).")] = None,
     from_logits: Annotated[bool, typer.Option("--from-logits/--from-probs", help="Whether the loss inputs are logits or probabilities.")] = True,
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (libraries that are not installed are skipped).")] = ",".join(TIERS),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Evaluate every tier at the given inputs beside the correctly rounded reference."""
+    """Evaluate each tier (or library) at the given inputs beside the correctly rounded reference."""
     from stabkit.reference.ziv import reference
 
-    opts = {"dtype": dtype, "labels": labels, "from_logits": from_logits, "as_json": as_json}
+    opts = {"dtype": dtype, "labels": labels, "from_logits": from_logits, "as_json": as_json, "impls": impls}
     values = _rescue_options(values, opts)
     dtype, labels, from_logits, as_json = opts["dtype"], opts["labels"], opts["from_logits"], opts["as_json"]
+    names = check_list("--impls", opts["impls"], KNOWN_IMPLS, "implementation")
     if not values:
         raise UsageFailure("no input values given")
     try:
@@ -161,64 +213,88 @@ def eval_cmd(
         if prim.kind == "sparse_loss":
             if len(lab) != 1:
                 raise UsageFailure(f"--labels takes one class index for {prim.name}, got {len(lab)}")
-            y = np.array(lab[0])
+            if not lab[0].is_integer():
+                raise UsageFailure(f"--labels {labels!r}: a class index is a whole number")
             x = x[None, :]
-            y = y[None]
+            y = np.array([int(lab[0])])
         else:
             if len(lab) != len(x):
                 raise UsageFailure(f"--labels has {len(lab)} values but there are {len(x)} inputs")
-            y = np.array(lab, dtype=np.float64)
+            # the targets in the inputs' format, as every tier takes them (and as the libraries need them)
+            y = round_float64(np.array(lab, dtype=np.float64), fmt)
         args = (y, x)
     else:
         args = (x,)
     kw = {"from_logits": from_logits} if prim.is_loss else {}
     try:
         ref = reference(prim.name, *args, fmt=fmt, **kw)
-        outs = {}
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for tier, fn in prim.tiers.items():
-                    outs[tier] = np.asarray(fn(*args, **kw))
     except ValueError as e:
         raise UsageFailure(str(e)) from None
+    impl_objs, skipped = _resolve_cpu(names)
+    for reason in skipped:
+        typer.echo(reason, err=True)
     flat = lambda a: np.asarray(a).reshape(-1)  # noqa: E731
     rows = {}
-    for tier, y_out in outs.items():
-        rows[tier] = (flat(y_out), flat(ref.ulp_error(y_out)), flat(ref.failures(y_out)))
+    for name, (y_out, why) in _evaluate(impl_objs, prim, fmt, args, from_logits).items():
+        if why is not None:
+            rows[name] = (None, None, None, why)
+            continue
+        errs, bad = flat(ref.ulp_error(y_out)), flat(ref.failures(y_out))
+        rows[name] = (flat(y_out), errs, bad, _status(errs, bad, fmt.precision))
+    notes = {i.name: i.notes[(prim.name, fmt.name)] for i in impl_objs if (prim.name, fmt.name) in i.notes}
     if as_json:
-        obj = jsonable({
-            "function": prim.name,
-            "dtype": fmt.name,
-            "inputs": [float(v) for v in x.reshape(-1)],
-            **({"labels": [float(v) for v in flat(args[0])], "from_logits": from_logits} if prim.is_loss else {}),
-            "reference": [float(v) for v in flat(ref.rounded)],
-            "implementations": {
-                t: {"values": [float(v) for v in vals], "ulp_error": [float(e) for e in errs],
-                    "failures": [bool(b) for b in bad]}
-                for t, (vals, errs, bad) in rows.items()
-            },
-        })
-        typer.echo(json.dumps(obj, indent=2))
+        _print_json(prim, fmt, x, args, from_logits, ref, rows, notes, flat)
         return
+    _print_table(prim, fmt, x, args, from_logits, ref, rows, flat)
+
+
+def _resolve_cpu(names):
+    from stabkit.analysis.thirdparty import resolve
+
+    try:
+        return resolve(names, "cpu")
+    except ValueError as e:
+        raise Failure(str(e)) from None
+
+
+def _print_json(prim, fmt, x, args, from_logits, ref, rows, notes, flat) -> None:
+    labels = {}
+    if prim.is_loss:
+        lab = flat(args[0])
+        labels = {"labels": [int(v) for v in lab] if prim.kind == "sparse_loss" else [float(v) for v in lab],
+                  "from_logits": from_logits}
+    impls = {}
+    for name, (vals, errs, bad, status) in rows.items():
+        if vals is None:
+            impls[name] = {"status": status}
+            continue
+        impls[name] = {"values": [float(v) for v in vals], "ulp_error": [float(e) for e in errs],
+                       "failures": [bool(b) for b in bad], "status": status,
+                       **({"note": notes[name]} if name in notes else {})}
+    obj = jsonable({"function": prim.name, "dtype": fmt.name, "inputs": [float(v) for v in x.reshape(-1)], **labels,
+                    "reference": [float(v) for v in flat(ref.rounded)], "implementations": impls})
+    typer.echo(json.dumps(obj, indent=2))
+
+
+def _print_table(prim, fmt, x, args, from_logits, ref, rows, flat) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # a pipe gets the whole table (rich's default there is 80 columns)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     shown_in = " ".join(_show(v, fmt.dtype) for v in x.reshape(-1))
     title = f"{prim.name}({shown_in}) in {fmt.name}"
     if prim.is_loss:
-        title += f", labels {' '.join(_show(v, np.float64) for v in flat(args[0]))}, " + ("from logits" if from_logits else "from probabilities")
+        lab = " ".join(_label_text(v) for v in flat(args[0]))
+        title += (f", label {lab}" if prim.kind == "sparse_loss" else f", labels {lab}")
+        title += ", from logits" if from_logits else ", from probabilities"
     t = Table(title=title)
-    t.add_column("implementation")
-    t.add_column("value")
-    t.add_column("ulp error")
-    t.add_column("")
+    for col in ("implementation", "value", "ulp error", "status"):
+        t.add_column(col, overflow="fold")  # digits wrap, never cut
     t.add_row("reference (mpmath, correctly rounded)", " ".join(_show(v, fmt.dtype) for v in flat(ref.rounded)), "", "")
-    for tier, (vals, errs, bad) in rows.items():
-        worst = float(np.nanmax(errs)) if errs.size and not np.all(np.isnan(errs)) else 0.0
-        mark = "FAIL: non-finite where the exact value is finite" if bad.any() else ("ok" if worst < 1 else "")
-        t.add_row(tier, " ".join(_show(v, fmt.dtype) for v in vals), " ".join(f"{e:.3g}" for e in errs), mark)
+    for name, (vals, errs, bad, status) in rows.items():
+        if vals is None:
+            t.add_row(name, "—", "—", status)
+            continue
+        t.add_row(name, " ".join(_show(v, fmt.dtype) for v in vals), " ".join(f"{e:.3g}" for e in errs), status)
     console.print(t)

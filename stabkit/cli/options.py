@@ -13,11 +13,11 @@ import typer
 from .common import Device, Failure, invalid
 
 __all__ = ["QuietOpt", "SeedOpt", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
-           "check_functions", "check_samples", "reference_options"]
+           "check_formats", "check_functions", "check_samples", "reference_options"]
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
-DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch and JAX.")]
+DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch, JAX, Keras and TensorFlow (SciPy and NumPy run on the CPU).")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
 
@@ -54,6 +54,18 @@ def check_list(option: str, text: str, known, what: str) -> list[str]:
         if t not in known:
             raise invalid(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
     return list(dict.fromkeys(items))
+
+
+def check_formats(option: str, text: str) -> list[str]:
+    """Formats the functions run in; a float8 format, which stabkit knows
+    only for ulps, rounding and references, is refused with that reason."""
+    from stabkit.floats import ARITH_FORMATS, FORMATS
+
+    for t in _split(text):
+        if t in FORMATS and t not in ARITH_FORMATS:
+            raise invalid(option, f"{t} is for ulps, rounding and references only (see `stabkit list`): no function "
+                                  f"runs in it; use one of {', '.join(ARITH_FORMATS)}")
+    return check_list(option, text, ARITH_FORMATS, "format")
 
 
 def check_functions(option: str, text: str) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import Device, Failure, invalid
+from .common import Device, Failure, check_out_folder, invalid
 from .functions import Format
 from .options import (
     CacheOpt,
@@ -31,6 +31,7 @@ from .options import (
     SchedulerOpt,
     SeedOpt,
     WorkersOpt,
+    check_formats,
     check_functions,
     check_list,
     check_samples,
@@ -56,10 +57,14 @@ class PlotKind(str, Enum):
 
 
 def _resolve(names, device):
-    from stabkit.analysis.thirdparty import resolve
+    """The implementations (and skip reasons); a library that cannot run on
+    ``--device`` is a bad value of that option, checked before any work."""
+    from stabkit.analysis.thirdparty import DeviceUnavailable, resolve
 
     try:
         return resolve(names, device)
+    except DeviceUnavailable as e:
+        raise invalid("--device", str(e)) from None
     except ValueError as e:
         raise Failure(str(e)) from None
 
@@ -94,13 +99,10 @@ def _warn_errors(analyses) -> None:
 def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: list[str], options) -> None:
     """Run the report and write it: nothing is created in --out before the
     whole report is ready (a failed or interrupted run leaves it as it was)."""
-    from stabkit._io import check_out_target
     from stabkit.report.build import run, write
 
-    try:
-        check_out_target(out)
-    except OSError as e:
-        raise invalid("--out", str(e)) from None
+    check_out_folder("--out", out)
+    _resolve(cfg.impls, cfg.device)  # a library missing on --device stops here, before the references
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
     for s in rep.skipped:
@@ -137,7 +139,7 @@ def analyze(
     dtype: Annotated[Format, typer.Option(help="Format.")] = Format.float32,
     samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
-    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: all but jax unless named).")] = ",".join(KNOWN_IMPLS),
+    impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: the tiers, scipy, numpy and torch unless named).")] = ",".join(KNOWN_IMPLS),
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per implementation.")] = False,
@@ -166,6 +168,7 @@ def analyze(
         from stabkit.analysis.sweep import DEFAULT_IMPLS
 
         names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
+        _resolve(names, device)  # a library missing on --device stops here, before the sweep
         return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
     impl_objs, skipped = _resolve(impl_names, device)
     n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
@@ -243,7 +246,7 @@ def report(
     from stabkit.report.build import DEFAULT_FUNCTIONS, ReportConfig
 
     fns = check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
-    fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+    fmts = check_formats("--dtypes", dtypes)
     names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
     figs = check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
     check_samples(samples, len(names))
@@ -261,7 +264,7 @@ def plot(
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
     samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf); default KIND_FUNCTION.png.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf; missing folders are created); default KIND_FUNCTION.png.")] = None,
     device: DeviceOpt = Device.cpu,
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,
@@ -277,7 +280,7 @@ def plot(
 
     (spec,) = check_functions("FUNCTION", function)
     name, from_logits = parse_function(spec)
-    fmts = list(ARITH_FORMATS) if dtype == "all" else check_list("--dtype", dtype, ARITH_FORMATS, "format")
+    fmts = list(ARITH_FORMATS) if dtype == "all" else check_formats("--dtype", dtype)
     kind = kind.value
     names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
     check_samples(samples, len(names))
@@ -286,9 +289,10 @@ def plot(
     stem, ext = os.path.splitext(out)
     if ext.lstrip(".") not in _FIG_FORMATS:
         raise invalid("--out", f"{out!r} must end in .png, .svg or .pdf")
-    d = os.path.dirname(out) or "."
-    if not os.path.isdir(d) or not os.access(d, os.W_OK):
-        raise invalid("--out", f"folder {d!r} does not exist or is not writable")
+    folder = os.path.dirname(out) or "."
+    check_out_folder("--out", folder)
+    if os.path.isdir(out):
+        raise invalid("--out", f"{out!r} is a folder; name the figure's file")
     impl_objs, skipped = _resolve(names, device)
     n = samples if PRIMITIVES[name].kind in ("elementwise", "binary_loss") else rows_for(samples)
     analyses = []
@@ -299,6 +303,7 @@ def plot(
     _warn_errors(analyses)
     fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
     try:
+        os.makedirs(folder, exist_ok=True)  # created only now, when there is a figure to put in it
         (path,) = plots.save(fig, stem, (ext.lstrip("."),))
     except OSError as e:
         raise Failure(f"could not write {out!r}: {e}") from None
@@ -328,7 +333,7 @@ def audit(
 
     libs = check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
     fns = check_functions("--functions", functions) if functions else list(PRIMITIVES)
-    fmts = check_list("--dtypes", dtypes, ARITH_FORMATS, "format")
+    fmts = check_formats("--dtypes", dtypes)
     check_samples(samples, len(libs) + 1)
     device = device.value
     cfg = ReportConfig(tuple(fns), tuple(fmts), ("accurate", *libs), samples, seed, device, "audit")

@@ -22,7 +22,7 @@ import numpy as np
 import typer
 
 from stabkit._io import jsonable
-from .common import Failure, invalid
+from .common import Failure, check_out_folder, invalid
 
 __all__ = ["app", "train"]
 
@@ -91,19 +91,6 @@ def _check_size(sizes: list[int], batch_size: int) -> None:
     if need > have:
         raise invalid("--hidden", f"{','.join(map(str, sizes))} needs about {need / 2**30:.3g} GiB of memory "
                                   f"({params:,} weights); this machine has {have / 2**30:.3g} GiB")
-
-
-def _check_out(out: Path) -> None:
-    """``--out`` must be a folder or creatable as one: checked before training."""
-    p = out
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    if not p.is_dir():
-        raise invalid("--out", f"{str(out)!r}: {str(p)!r} exists and is not a folder")
-    import os
-
-    if not os.access(p, os.W_OK):
-        raise invalid("--out", f"{str(out)!r}: {str(p)!r} is not writable")
 
 
 def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = False):
@@ -207,7 +194,7 @@ def train(
     sizes = _hidden_sizes(hidden)
     _check_size(sizes, batch_size)
     if out is not None:
-        _check_out(out)
+        check_out_folder("--out", str(out))
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise invalid("--learning-rate", f"{learning_rate} is not a positive number")
     if data_dir is not None and dataset is not Dataset.mnist:

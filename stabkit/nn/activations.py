@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import NNError
 
-__all__ = ["Activation", "Linear", "ReLU", "Sigmoid", "Softmax", "get"]
+__all__ = ["Activation", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "get"]
 
 
 class Activation:
@@ -60,6 +60,19 @@ class Sigmoid(Activation):
         return dLda * a * (1 - a)
 
 
+class Tanh(Activation):
+    """``a = tanh(z)`` (NumPy's, which saturates to +-1 without overflow);
+    ``da/dz = 1 - a**2``, from the output."""
+
+    name = "tanh"
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def backward(self, dLda, z, a):
+        return dLda * (1 - a * a)
+
+
 class Softmax(Activation):
     """Row-wise ``exp(z - max) / sum(exp(z - max))`` (max-shifted, as Keras's
     softmax layer); the backward pass is the Jacobian-vector product
@@ -78,7 +91,7 @@ class Softmax(Activation):
             return a * (dLda - np.sum(dLda * a, axis=-1, keepdims=True))
 
 
-_BY_NAME = {"linear": Linear, "relu": ReLU, "sigmoid": Sigmoid, "softmax": Softmax}
+_BY_NAME = {"linear": Linear, "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
 
 
 def get(activation) -> Activation:

@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import activations
 from .errors import NNError
-from .layers import Layer
+from .layers import Layer, first_shape
 
 __all__ = ["Conv2D", "Flatten", "window", "pair", "padding_mode", "image_shape", "padded", "taps", "matmul_nt"]
 
@@ -137,6 +137,8 @@ class Conv2D(Layer):
     activation : as for :class:`~stabkit.nn.layers.Dense`
     use_bias : bool
     name : str, optional
+    input_shape : the per-sample shape, e.g. ``(28, 28, 1)``, on a first
+        layer (Keras's; builds the model at once)
 
     ``y[b, r, c, f] = sum_{i, j, ch} xp[b, r*sh + i, c*sw + j, ch] * kernel[i, j, ch, f] + bias[f]``
     with ``xp`` the zero-padded input (a cross-correlation, as in every deep
@@ -144,11 +146,11 @@ class Conv2D(Layer):
     ``fan_in = kh * kw * channels`` and ``fan_out = kh * kw * filters``.
     """
 
-    parts = ("kernel", "bias")
+    weight_names = ("kernel", "bias")
     flat_input = False
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", activation=None,
-                 use_bias: bool = True, name: str | None = None):  # fmt: skip
+                 use_bias: bool = True, name: str | None = None, input_shape=None):  # fmt: skip
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise NNError(f"Conv2D needs a positive integer number of filters, got {filters!r}")
         self.filters = int(filters)
@@ -158,14 +160,19 @@ class Conv2D(Layer):
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         if not self.use_bias:
-            self.parts = ("kernel",)
+            self.weight_names = ("kernel",)
         self.name = name
+        self.input_shape = first_shape(input_shape)
         self.kernel = self.bias = None
         self._mixed, self._pixels, self._buffers = False, 0, {}
 
     def __repr__(self) -> str:
         return (f"Conv2D({self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
                 f"padding={self.padding!r}, activation={self.activation.name!r})")  # fmt: skip
+
+    def get_config(self):
+        return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias}  # fmt: skip
 
     def _geometry(self, H: int, W: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -178,6 +185,11 @@ class Conv2D(Layer):
         (Ho, _, _), (Wo, _, _) = self._geometry(H, W)
         self._pixels = Ho * Wo
         return (Ho, Wo, self.filters)
+
+    def param_shapes(self, input_shape):
+        _, _, C = image_shape(self, input_shape)
+        kernel = {"kernel": (*self.kernel_size, C, self.filters)}
+        return {**kernel, "bias": (self.filters,)} if self.use_bias else kernel
 
     def initial_weights(self, input_shape, rng):
         """Glorot-uniform kernel ``(kh, kw, channels, filters)`` and zero bias, in float64."""
@@ -270,8 +282,12 @@ class Flatten(Layer):
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, input_shape=None):
         self.name = name
+        self.input_shape = first_shape(input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._shape = x.shape

@@ -6,16 +6,17 @@ __all__ = ["History", "Progress", "format_logs"]
 
 
 class History:
-    """What ``fit`` returns: ``history[key]`` is a list with one value per epoch.
+    """What ``fit`` returns: ``history[key]`` is a list with one value per epoch,
+    and ``epoch`` the epochs' 0-based indices (as Keras).
 
-    Keys: ``loss``, ``accuracy`` (with metrics=['accuracy']), ``val_loss``,
-    ``val_accuracy`` (with validation data), and the stability diagnostics
+    Keys: ``loss``, each compiled metric by its name (``accuracy``, ...),
+    ``val_loss`` and ``val_<metric>`` (with validation data), and the stability diagnostics
     ``max_logit_gap`` (largest ``max(z) - z_y`` seen in the epoch; for
     the binary loss, how far a logit sat on the wrong side of 0),
     ``min_true_prob`` (smallest probability of a true class) and
     ``nonfinite_steps`` (steps whose loss or gradient was NaN or inf).
     ``epoch_seconds`` holds the wall time of each epoch, and ``params``
-    (as in Keras) ``epochs``, ``steps`` (per epoch), ``batch_size`` and
+    (as in Keras) ``verbose``, ``epochs``, ``steps`` (per epoch), ``batch_size`` and
     ``step``: which training step ran, ``'C'`` (the compiled one) or
     ``'NumPy'``, with ``step_reason`` saying why not C (where that is only
     because the extension is missing, the first such ``fit`` of the process
@@ -58,6 +59,11 @@ class Progress:
         self.stream.flush()
 
 
+#: the diagnostics of each epoch's logs, kept in History but not printed
+DIAGNOSTICS = ("max_logit_gap", "min_true_prob", "nonfinite_steps")
+
+
 def format_logs(logs):
-    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
-    return " - ".join(f"{k}: {logs[k]:.4f}" for k in keys)
+    """``loss: 0.1234 - accuracy: 0.9500 - val_loss: ...``: the loss and the
+    metrics in the logs' order, as Keras prints them (not the diagnostics)."""
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k not in DIAGNOSTICS)

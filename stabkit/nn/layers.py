@@ -1,5 +1,7 @@
-"""Layers. ``Dense`` is the only one the lecture needs; ``Conv2D``,
-``MaxPooling2D`` and ``Flatten`` are in :mod:`stabkit.nn.conv`.
+"""Layers: ``Dense`` (the only one the lecture needs), ``Dropout``, and
+``Input`` (not a layer: the input shape a Sequential model is built for);
+``Conv2D``, ``MaxPooling2D`` and ``Flatten`` are in :mod:`stabkit.nn.conv`
+and :mod:`stabkit.nn.pooling`.
 
 A layer owns no arrays of its own: the model packs every weight into one flat
 master vector and hands each layer views into it (``kernel``, ``bias``), into
@@ -15,47 +17,57 @@ import numpy as np
 from . import activations
 from .errors import NNError
 
-__all__ = ["Layer", "Dense", "features"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "features", "keras_name"]
 
 
 class Layer:
     """Base class: ``forward(x, training)`` and ``backward(dLdy)``.
 
-    The model builds a layer from the per-sample shape of its input:
-    ``output_shape(shape)``, and ``initial_weights(shape, rng)``, a dict keyed
-    by the names in ``parts`` (their order is :meth:`Sequential.get_weights`'s;
-    empty for a layer without weights). A ``flat_input`` layer takes
+    The model builds a layer from the per-sample shape of its input
+    (``(784,)``, ``(28, 28, 1)``): ``output_shape(shape)``, and
+    ``param_shapes(shape)`` and ``initial_weights(shape, rng)``, dicts keyed
+    by ``weight_names`` (the layer's weights in the order of ``get_weights``;
+    none by default). ``flat_input`` says what the layer takes: True,
     ``(batch, features)`` (the model flattens images in front of a first such
-    layer); the others take the shape as it comes (``stabkit.nn.conv``).
+    layer); False, the shape as it comes (images, :mod:`stabkit.nn.conv`);
+    None, either, keeping the shape (Dropout). ``get_config`` returns the
+    keyword arguments that rebuild the layer (``model.save`` stores them).
     """
 
     name: str | None = None
-    parts: tuple[str, ...] = ()
-    flat_input = True
+    weight_names: tuple[str, ...] = ()
+    flat_input: bool | None = True
+    input_shape: tuple[int, ...] | None = None  # Keras's ``input_shape=`` on a first layer
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def param_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
-        return {}
-
-    def output_dim(self, input_dim: int) -> int:
-        return input_dim
-
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The per-sample output shape for per-sample inputs of ``input_shape``."""
-        return (self.output_dim(features(self, input_shape)),)
+        return tuple(input_shape)
 
-    def initial_weights(self, input_dim, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return {}
 
-    def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
-        """Attach views of the model's flat buffers (see the module docstring)."""
+    def initial_weights(self, input_shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {}
 
     def macs(self) -> int:
         """Multiply-adds per sample of the layer's largest matmul (for fit's
         choice of BLAS threads); 0 without weights."""
         return 0
+
+    def get_config(self) -> dict:
+        raise NNError(f"{type(self).__name__} does not say how to rebuild it (no get_config); it cannot be saved")
+
+    def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
+        """Attach views of the model's flat buffers (layers with weights)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x
+
+    def backward(self, dLdy: np.ndarray, need_input_grad: bool = True):
+        return dLdy if need_input_grad else None
 
 
 def features(layer: Layer, shape) -> int:
@@ -67,6 +79,51 @@ def features(layer: Layer, shape) -> int:
             f"{layer!r} takes flat inputs (batch, features), got per-sample shape {tuple(shape)}; put Flatten() before it"
         )
     return int(shape[0])
+
+
+def keras_name(cls: type) -> str:
+    """The name Keras gives a layer of class ``cls`` (before its ``_k``
+    suffix): the class name in snake case, a word being a capital followed
+    by small letters: ``Dense`` -> ``dense``, ``MaxPooling2D`` ->
+    ``max_pooling2d``, ``Conv2D`` -> ``conv2d`` (``2D`` is no word)."""
+    name, out = cls.__name__, []
+    for i, c in enumerate(name):
+        before, after = name[i - 1 : i], name[i + 1 : i + 2]
+        if c.isupper() and before and (before.islower() or after.islower()):
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+def _shape(shape, what: str) -> tuple[int, ...]:
+    """``shape`` (an int or a tuple of positive ints, no batch axis) as a tuple."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) else shape
+    try:
+        out = tuple(int(d) for d in shape)
+        ok = len(out) >= 1 and all(d >= 1 and d == s for d, s in zip(out, shape))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise NNError(f"{what} must be a tuple of positive integers without the batch axis, e.g. (784,), got {shape!r}")
+    return out
+
+
+class Input:
+    """``Input(shape)``, Keras's ``keras.Input``: put first in a Sequential
+    model to build it at once for samples of this shape (no batch axis).
+    It is not a layer: ``model.layers`` does not list it, as in Keras."""
+
+    def __init__(self, shape, name: str | None = None):
+        self.shape = _shape(shape, "Input shape")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Input(shape={self.shape})"
+
+
+def first_shape(shape) -> tuple[int, ...] | None:
+    """A layer's ``input_shape=`` argument, checked (None stays None)."""
+    return None if shape is None else _shape(shape, "input_shape")
 
 
 class Dense(Layer):
@@ -86,14 +143,15 @@ class Dense(Layer):
     bias zero, Keras's defaults.
     """
 
-    parts = ("kernel", "bias")
+    weight_names = ("kernel", "bias")
 
-    def __init__(self, units: int, activation=None, name: str | None = None):
+    def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation)
         self.name = name
+        self.input_shape = first_shape(input_shape)
         self.input_dim: int | None = None
         self.kernel = self.bias = None  # master weights (views)
         self._mixed = False
@@ -102,16 +160,20 @@ class Dense(Layer):
     def __repr__(self) -> str:
         return f"Dense({self.units}, activation={self.activation.name!r})"
 
-    def param_shapes(self, input_dim):
-        return {"kernel": (input_dim, self.units), "bias": (self.units,)}
+    def param_shapes(self, input_shape):
+        return {"kernel": (features(self, input_shape), self.units), "bias": (self.units,)}
 
-    def output_dim(self, input_dim):
-        return self.units
+    def get_config(self):
+        return {"name": self.name, "units": self.units, "activation": self.activation.name}
 
-    def initial_weights(self, input_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Glorot-uniform kernel and zero bias, in float64; ``input_dim`` is
-        an int or a per-sample shape ``(n,)``."""
-        input_dim = features(self, input_dim)
+    def output_shape(self, input_shape):
+        features(self, input_shape)  # NNError for images
+        return (self.units,)
+
+    def initial_weights(self, input_shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Glorot-uniform kernel and zero bias, in float64; ``input_shape`` is
+        a per-sample shape ``(n,)`` or an int."""
+        input_dim = features(self, input_shape)
         limit = np.sqrt(6.0 / (input_dim + self.units))
         return {
             "kernel": rng.uniform(-limit, limit, size=(input_dim, self.units)),
@@ -175,3 +237,44 @@ class Dense(Layer):
             return None
         dLdx = dLdz @ self.Wm.T
         return dLdx.astype(np.float16) if self._mixed else dLdx
+
+
+class Dropout(Layer):
+    """Inverted dropout, Keras's ``Dropout(rate)``: while training, each
+    input is zeroed with probability ``rate`` and the others are scaled by
+    ``1 / (1 - rate)``, so the expected output is the input and inference
+    (``training=False``: ``predict``, ``evaluate``, ``model(x)``) is the
+    identity. ``seed`` fixes the masks (else they are drawn fresh). It takes
+    inputs of any shape (images too) and keeps it."""
+
+    flat_input = None
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise NNError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate, self.seed, self.name = float(rate), seed, name
+        self._rng = np.random.default_rng(seed)
+        self._mask = None
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate:g})"
+
+    def get_config(self):
+        return {"name": self.name, "rate": self.rate, "seed": self.seed}
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        self._mask = self._rng.random(x.shape) >= self.rate
+        return self._scale(x)
+
+    def _scale(self, a):
+        # the kept values divided by the keep probability, as Keras does:
+        # E[output] = input (inverted dropout); the dropped ones are 0
+        return np.where(self._mask, a / a.dtype.type(1 - self.rate), a.dtype.type(0))
+
+    def backward(self, dLdy, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return dLdy if self._mask is None else self._scale(dLdy)

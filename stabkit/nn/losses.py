@@ -9,7 +9,8 @@ back-propagates:
   the binary loss), evaluated max-shifted in the working dtype; the same for
   every tier, so tiers differ only in the loss they report;
 * ``from_logits=False``: the derivative of ``-log p`` exactly as the formula
-  says, ``-1/p_y`` per sample and then ``1/batch`` for the mean, which
+  says (``'accurate'``: of ``-log(p_y / sum(p))``, its rows renormalised,
+  which adds ``1/sum(p)``), ``-1/p_y`` per sample and then ``1/batch`` for the mean, which
   overflows in float16 once ``p_y < 1/65504``. The ``'stable'`` tier clips as
   Keras does (rows rescaled to sum 1, ``p`` clipped to ``[1e-7, 1 - 1e-7]``,
   zero gradient where the clip is active); ``'naive'`` and ``'accurate'`` do
@@ -113,6 +114,8 @@ def _prob_gradient(y_dense, p, tier):
         if tier != "stable":
             g = -(y_dense / p)  # 0/0 where y = 0 and p = 0 is set to 0 below
             g[y_dense == 0] = 0
+            if tier == "accurate":  # rows renormalised: d/dp_i of sum(y) log(sum(p))
+                g += (y_dense.sum(axis=1, keepdims=True) / p.sum(axis=1, keepdims=True)).astype(p.dtype)
             return g * p.dtype.type(1.0 / n)
         s = p.sum(axis=1, keepdims=True)
         q = p / s
@@ -161,6 +164,8 @@ class SparseCategoricalCrossentropy(Loss):
         with np.errstate(divide="ignore", over="ignore"):
             # -1/p_y first (the formula's derivative), then the mean's 1/n
             g[rows, y] = -(out.dtype.type(1) / out[rows, y])
+        if self.tier == "accurate":  # rows renormalised: d/dp_i log(sum(p)) = 1/sum(p)
+            g += (1 / out.sum(axis=1, keepdims=True)).astype(out.dtype)
         g *= out.dtype.type(1.0 / n)
         return g
 

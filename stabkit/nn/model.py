@@ -1,4 +1,4 @@
-"""``Sequential``: compile, fit, evaluate, predict, save and load weights.
+"""``Sequential``: compile, fit, evaluate, predict; weights in and out.
 
 The training loop keeps the step cheap: one flat parameter vector updated in
 place by the optimizer, the gradient of the loss fused where the formula
@@ -14,7 +14,6 @@ at the end of that epoch and named by its step.
 from __future__ import annotations
 
 import math
-import zipfile
 
 import numpy as np
 
@@ -23,14 +22,14 @@ try:  # installed with scikit-learn, a dependency; optional all the same
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
-from . import diagnostics
 from . import losses as losses_mod
+from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import shapes
-from .errors import DataError, NNError
+from . import saving, shapes, summary
+from .errors import NNError
 from .history import History
-from .layers import Layer
-from .training import fit_loop
+from .layers import Input, Layer, _shape, keras_name
+from .training import _positive_int, fit_loop, prepare_fit, sample_weights
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
 
@@ -64,9 +63,12 @@ class Sequential:
         self.name = name
         self.layers: list[Layer] = []
         self.loss = self.optimizer = None
-        self.metrics: list[str] = []
+        self.metrics: list[str] = []  # the names given to compile
+        self._metrics: list[metrics_mod.Metric] = []
+        self.stop_training = False  # a callback sets it to end fit (Keras)
         self._compute, self._master, self._policy = np.dtype(np.float32), np.dtype(np.float32), "float32"
         self._P = None  # the flat master weights, once built
+        self._input_shape = None  # from Input(shape) or input_shape=: the model is built at once
         self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
         for layer in layers or []:
@@ -75,14 +77,38 @@ class Sequential:
     # ------------------------------------------------------------ structure
 
     def add(self, layer: Layer) -> None:
+        """Append ``layer``. An :class:`Input` (or a first layer with
+        ``input_shape=``) fixes the input shape: the model is built then, as
+        in Keras; a layer added to a built model gets fresh weights and the
+        others keep theirs."""
+        if isinstance(layer, Input):
+            if self.layers or self._input_shape is not None:
+                raise NNError("Input(shape) must come first, before any layer")
+            self._input_shape = layer.shape
+            return
         if not isinstance(layer, Layer):
             raise NNError(f"Sequential takes stabkit.nn layers, got {layer!r}")
-        if self.built:
-            raise NNError("cannot add a layer to a built model")
-        if layer.name is None:
+        if layer.input_shape is not None:
+            if self.layers or self._input_shape is not None:
+                raise NNError(f"only the first layer may take input_shape; {layer.name or layer!r} is not first")
+            self._input_shape = layer.input_shape
+        if layer.name is None:  # Keras's: dense, dense_1, max_pooling2d, ...
             k = sum(type(l) is type(layer) for l in self.layers)
-            layer.name = type(layer).__name__.lower() + (f"_{k}" if k else "")
+            layer.name = keras_name(type(layer)) + (f"_{k}" if k else "")
+        if any(l.name == layer.name for l in self.layers):
+            raise NNError(f"two layers named {layer.name!r}; layer names must be unique")
+        old = self.get_weights() if self.built else None
         self.layers.append(layer)
+        if old is not None:
+            try:  # the new layer's input: what the others now give (NNError if it cannot take it)
+                shape = self._shapes()[-2]
+            except NNError:
+                self.layers.pop()
+                raise
+            fresh = layer.initial_weights(shape, np.random.default_rng()) if layer.weight_names else {}
+            self._pack(old + [fresh[n] for n in layer.weight_names])
+        elif self._input_shape is not None:
+            self.build(self._input_shape)
 
     @property
     def built(self) -> bool:
@@ -95,25 +121,35 @@ class Sequential:
     def __repr__(self):
         return f"Sequential([{', '.join(map(repr, self.layers))}])"
 
-    def build(self, input_dim, seed: int | None = None) -> None:
-        """Create Glorot-uniform weights for inputs of size ``input_dim``, or
-        of per-sample shape ``input_dim`` (a tuple, e.g. ``(28, 28, 1)`` for
-        a Conv2D; Keras's leading ``None`` may be given)."""
+    def build(self, input_shape, seed: int | None = None) -> None:
+        """Create Glorot-uniform weights for samples of ``input_shape``: the
+        number of input features, or Keras's shape tuple (with or without the
+        batch axis ``None``), e.g. ``(28, 28, 1)`` for a Conv2D. Images in
+        front of a Dense layer are flattened (see :mod:`stabkit.nn.shapes`)."""
         if not self.layers:
             raise NNError("the model has no layers")
-        weights = shapes.initial_weights(self.layers, shape := shapes.sample_shape(input_dim), np.random.default_rng(seed))
+        if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
+            input_shape = input_shape[1:]  # Keras's batch axis
+        shape = _shape(input_shape, "input_shape")
+        weights = shapes.initial_weights(self.layers, shape, np.random.default_rng(seed))
         self._in_shape = shape
         self._pack(weights)
 
+    def _shapes(self) -> list[tuple[int, ...]]:
+        """The per-sample shape the first layer sees, then each layer's
+        output shape (the model is built)."""
+        return shapes.output_shapes(self.layers, self._in_shape)
+
     def _pack(self, weights: list[np.ndarray]) -> None:
         """Copy ``weights`` into fresh flat buffers and bind every layer to views."""
-        slots, offset, shapes = {}, 0, iter([w.shape for w in weights])
+        slots, offset, k = {}, 0, 0
         for layer in self.layers:
-            for part in layer.parts:
-                shape = next(shapes)
+            for part in layer.weight_names:
+                shape = weights[k].shape
                 size = math.prod(shape)
                 slots[f"{layer.name}/{part}"] = (slice(offset, offset + size), shape)
                 offset += size
+                k += 1
         self._mixed = self._compute != self._master
         self._P = np.empty(offset, self._master)
         self._G = np.zeros(offset, self._master)
@@ -126,15 +162,13 @@ class Sequential:
 
         for v, w in zip(views(self._P), weights):
             v[...] = w
-        P, G = views(self._P), views(self._G)
-        C = views(self._Pc) if self._mixed else [None] * len(P)
-        k = 0
+        P, G = iter(views(self._P)), iter(views(self._G))
+        C = iter(views(self._Pc) if self._mixed else [None] * len(weights))
         for layer in self.layers:
-            n = len(layer.parts)
-            layer.bind(*(dict(zip(layer.parts, v[k : k + n])) for v in (P, G, C)), self._mixed)
-            k += n
-        if self._in_shape is None:  # set_weights on a flat model before build
-            self._in_shape = (self.layers[0].input_dim,)
+            names = layer.weight_names
+            if names:
+                p, g, c = ({n: next(it) for n in names} for it in (P, G, C))
+                layer.bind(p, g, c, self._mixed)
         self._sync()
         if self.optimizer is not None:
             self.optimizer.build(slots, offset, self._master)
@@ -149,40 +183,34 @@ class Sequential:
     def count_params(self) -> int:
         return 0 if not self.built else int(self._P.size)
 
-    def summary(self, print_fn=print) -> None:
-        """Print the layers, their output shapes and parameter counts."""
-        rows = [("Layer (type)", "Output Shape", "Param #")]
-        outs = shapes.output_shapes(self.layers, self._in_shape) if self.built else [(getattr(l, "units", "?"),) for l in self.layers]
-        for layer, shape in zip(self.layers, outs):
-            n = "?" if not self.built else f"{sum(getattr(layer, p).size for p in layer.parts):,}"
-            rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {', '.join(map(str, shape))})", n))
-        w = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
-        line = "-" * sum(w)
-        out = [f'Model: "{self.name}"', line]
-        out += ["".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows[:1]] + [line]
-        out += ["".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows[1:]]
-        total = f"{self.count_params():,}" if self.built else "? (unbuilt: call the model or fit first)"
-        out += [line, f"Total params: {total}", f"dtype: {self._policy}"]
-        print_fn("\n".join(out))
+    def summary(self, line_length: int = 76, print_fn=print) -> None:
+        """Print the layer table as Keras 3 does: names and types, output
+        shapes, parameter counts, totals with their size in memory (see
+        :mod:`stabkit.nn.summary`); one string to ``print_fn``."""
+        text = summary.text(self, line_length)
+        print(text, end="") if print_fn is print else print_fn(text)
 
     # ------------------------------------------------------------ compile
 
     def compile(self, optimizer="adam", loss=None, metrics=None, dtype: str = "float32") -> None:
-        """Choose the optimizer, the loss, the metrics (``['accuracy']`` or
-        none) and the format: ``'float32'`` (default), ``'float64'`` or
+        """Choose the optimizer, the loss, the metrics (Keras's names, see
+        :mod:`stabkit.nn.metrics`: ``'accuracy'``, ``'sparse_categorical_accuracy'``,
+        ...) and the format: ``'float32'`` (default), ``'float64'`` or
         ``'float16'`` / ``'mixed_float16'`` (float16 forward and backward,
         float32 master weights, gradients and matmul accumulation)."""
         if loss is None:
             raise NNError("compile needs a loss, e.g. SparseCategoricalCrossentropy(from_logits=True)")
         if dtype not in PRECISIONS:
             raise NNError(f"unknown dtype {dtype!r}; use one of {', '.join(PRECISIONS)}")
-        metrics = list(metrics or [])
-        for m in metrics:
-            if m not in ("accuracy", "acc"):
-                raise NNError(f"unknown metric {m!r}; only 'accuracy' is supported")
-        self.loss = losses_mod.get(loss)
-        self.optimizer = optimizers_mod.get(optimizer)
-        self.metrics = ["accuracy"] if metrics else []
+        if isinstance(metrics, str):
+            raise NNError(f"metrics must be a list of names, e.g. [{metrics!r}]")
+        loss = losses_mod.get(loss)
+        compiled = [metrics_mod.get(m, loss) for m in metrics or []]
+        names = [m.name for m in compiled]
+        if len(set(names)) != len(names):
+            raise NNError(f"metrics {names} name one metric twice")
+        self.loss, self.optimizer = loss, optimizers_mod.get(optimizer)  # checked before anything is set
+        self.metrics, self._metrics = names, compiled
         compute, master = (np.dtype(d) for d in PRECISIONS[dtype])
         self._policy = "mixed_float16" if dtype == "float16" else dtype
         changed = (compute, master) != (self._compute, self._master)
@@ -195,10 +223,12 @@ class Sequential:
     # ------------------------------------------------------------ forward
 
     def _input(self, x) -> np.ndarray:
+        if isinstance(x, (list, tuple)) and len(x) == 1:  # Keras takes a one-input list
+            x = x[0]
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None, :]
-        flat = not self.layers or self.layers[0].flat_input
+        flat = shapes.flat_first(self.layers) is not False
         if x.ndim > 2 and flat:  # images into a Dense layer: flatten, as a Flatten layer would
             x = x.reshape(len(x), -1)
         if x.dtype.kind not in "biuf":
@@ -215,44 +245,53 @@ class Sequential:
             x = layer.forward(x, training)
         return x
 
-    def __call__(self, x) -> np.ndarray:
-        """The last layer's outputs (logits when it is linear), in the compute dtype."""
-        return self._forward(self._input(x))
+    def __call__(self, x, training: bool = False) -> np.ndarray:
+        """The last layer's outputs (logits when it is linear), in the compute
+        dtype; ``training=True`` runs the layers as in training (dropout on)."""
+        return self._forward(self._input(x), training=bool(training))
 
     def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
         """``model(x)`` in batches of ``batch_size``."""
         x = self._input(x)
         _positive_int(batch_size, "batch_size")
         outs = [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.empty((0, self.layers[-1].units), self._compute)
+        return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, return_dict: bool = False):
-        """Mean loss (from the loss's tier) and accuracy: ``[loss, accuracy]``
-        with metrics, the loss alone without, or a dict with ``return_dict``."""
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None, return_dict: bool = False):
+        """The mean loss (from the loss's tier; weighted by ``sample_weight``
+        as Keras weights it: ``sum(w * loss) / n``) and the metrics, as Keras
+        returns them: the loss alone without metrics, else ``[loss, *metrics]``
+        in compile's order, or a dict with ``return_dict``."""
         self._need_compiled()
         out = self.predict(x, batch_size=batch_size)
         y = self.loss.prepare(y, out.shape[1])
         if len(y) != len(out):
             raise NNError(f"x has {len(out)} samples but y has {len(y)}")
-        logs = {"loss": float(np.mean(self.loss.values(y, out), dtype=np.float64))}
-        if self.metrics:
-            logs["accuracy"] = float(np.mean(diagnostics.correct(self.loss, y, out)))
+        w = sample_weights(self.loss, y, sample_weight, None)
+        values = self.loss.values(y, out)
+        logs = {"loss": float(np.mean(values if w is None else values * w, dtype=np.float64))}
+        logs.update({m.name: m(y, out) for m in self._metrics})
         if return_dict:
             return logs
-        return [logs["loss"], logs["accuracy"]] if self.metrics else logs["loss"]
+        return list(logs.values()) if self._metrics else logs["loss"]
 
     def _need_compiled(self):
         if self.loss is None:
             raise NNError("the model is not compiled; call compile(optimizer=..., loss=...) first")
+        shapes.check_logits(self.layers)
 
     # ------------------------------------------------------------ training
 
-    def _backprop(self, xb, yb, rows=None) -> np.ndarray:
+    def _backprop(self, xb, yb, rows=None, wb=None) -> np.ndarray:
         """Forward and backward on one batch; the gradient lands in the flat
-        gradient buffer. Returns the outputs. (Callers silence NumPy's
-        warnings: non-finite values are detected, not warned about.)"""
+        gradient buffer. Returns the outputs. ``wb``: the rows' sample
+        weights. (Callers silence NumPy's warnings: non-finite values are
+        detected, not warned about.)"""
         out = self._forward(xb, training=True, rows=rows)
         dLdout = self.loss.gradient(yb, out)
+        if wb is not None:
+            # Keras's weighted mean, sum(w_i * loss_i) / n: row i's gradient times w_i
+            dLdout *= wb.astype(dLdout.dtype)[:, None]
         for i in range(len(self.layers) - 1, -1, -1):
             dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
         return out
@@ -269,131 +308,78 @@ class Sequential:
             self._backprop(X, Y)
         return [self._G[sl].reshape(shape).copy() for sl, shape in self._slots.values()]
 
-    def fit(
-        self,
-        x,
-        y,
-        epochs: int = 1,
-        batch_size: int = 32,
-        validation_data=None,
-        validation_split: float = 0.0,
-        shuffle: bool = True,
-        verbose: int = 1,
-        seed: int | None = None,
-        on_nonfinite: str = "raise",
-        on_step=None,
-    ) -> History:
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, verbose: int = 1, callbacks=None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
+            sample_weight=None, initial_epoch: int = 0, seed: int | None = None, on_nonfinite: str = "raise",
+            on_step=None) -> History:  # fmt: skip
         """Train with mini-batch gradient descent; return a :class:`History`.
 
-        ``seed`` fixes the initial weights (when the model is built here) and
-        the shuffling. ``validation_split`` holds out the *last* fraction of
-        the data before shuffling, as Keras does. ``verbose``: 0 silent, 1 a
-        progress bar per epoch, 2 one line per epoch. ``on_nonfinite``:
-        ``'raise'`` stops with :class:`NonFiniteError` (the weights are left
-        as they were before the failing update); ``'continue'`` applies every
-        update and counts the events in ``history['nonfinite_steps']``.
-        ``on_step(epoch, step)`` (1-based), if given, is called after every
-        update, e.g. to read ``model.optimizer.state`` or the weights.
+        Keras's arguments, order and rules (see :func:`stabkit.nn.training.prepare_fit`:
+        ``validation_split`` takes the *last* fraction before shuffling;
+        ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
+        loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
+        weights (when the model is built here) and the shuffling. ``verbose``:
+        0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        ``on_nonfinite``: ``'raise'`` stops with :class:`NonFiniteError`
+        (the weights are left as they were before the failing update);
+        ``'continue'`` applies every update and counts the events in
+        ``history['nonfinite_steps']``. ``on_step(epoch, step)`` (1-based), if
+        given, is called after every update.
         """
         self._need_compiled()
-        _positive_int(epochs, "epochs")
-        _positive_int(batch_size, "batch_size")
-        if on_nonfinite not in ("raise", "continue"):
-            raise NNError(f"on_nonfinite must be 'raise' or 'continue', got {on_nonfinite!r}")
-        if on_step is not None and not callable(on_step):
-            raise NNError(f"on_step must be callable, got {on_step!r}")
-        if not 0 <= validation_split < 1:
-            raise NNError(f"validation_split must be in [0, 1), got {validation_split!r}")
-        x = np.asarray(x)
-        if not self.built and x.ndim >= 2:
-            self.build((math.prod(x.shape[1:]),) if self.layers[0].flat_input else x.shape[1:], seed)
-        X = self._input(x)
-        Y = self.loss.prepare(y, self.layers[-1].units)
-        if len(Y) != len(X):
-            raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
-        if validation_split and validation_data is None:
-            cut = len(X) - int(len(X) * validation_split)
-            validation_data, X, Y = (X[cut:], Y[cut:]), X[:cut], Y[:cut]
-        if len(X) == 0:
-            raise NNError("no training samples")
-
-        macs = batch_size * max(l.macs() for l in self.layers)
+        X, Y, W, opts = prepare_fit(
+            self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch, seed=seed,
+            on_nonfinite=on_nonfinite, on_step=on_step,
+        )  # fmt: skip
+        macs = batch_size * max((layer.macs() for layer in self.layers), default=0)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):
-                return fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step)
-        return fit_loop(self, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step)
+                return fit_loop(self, X, Y, W, opts)
+        return fit_loop(self, X, Y, W, opts)
 
     # ------------------------------------------------------------ weights
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the master weights: ``[kernel_0, bias_0, kernel_1, ...]``."""
+        return [w.copy() for w in self.weights]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays (views of the flat master vector), in the
+        order of :meth:`get_weights`; writing into them changes the model."""
         if not self.built:
             return []
-        return [getattr(layer, p).copy() for layer in self.layers for p in layer.parts]
+        return [self._P[sl].reshape(shape) for sl, shape in self._slots.values()]
+
+    trainable_weights = weights  # every weight is trained (Keras's names)
+    non_trainable_weights = property(lambda self: [])
 
     def set_weights(self, weights) -> None:
-        weights = [np.asarray(w) for w in weights]
-        if any(layer.parts != ("kernel", "bias") or not layer.flat_input for layer in self.layers):
-            return shapes.set_weights_by_shape(self, weights)
-        if len(weights) != 2 * len(self.layers):
-            raise NNError(f"expected {2 * len(self.layers)} arrays (kernel and bias per layer), got {len(weights)}")
-        for i, layer in enumerate(self.layers):
-            k, b = weights[2 * i], weights[2 * i + 1]
-            if k.ndim != 2 or k.shape[1] != layer.units or b.shape != (layer.units,):
-                raise NNError(
-                    f"layer {layer.name} needs a (n, {layer.units}) kernel and a ({layer.units},) bias, "
-                    f"got {k.shape} and {b.shape}"
-                )
-            if i and k.shape[0] != self.layers[i - 1].units:
-                raise NNError(f"layer {layer.name} needs a kernel with {self.layers[i - 1].units} rows, got {k.shape[0]}")
-            if k.dtype.kind != "f" or b.dtype.kind != "f":
-                raise NNError(f"layer {layer.name}: weights must be floating point")
-        if self.built and weights[0].shape[0] != self.layers[0].input_dim:
-            raise NNError(f"the model expects {self.layers[0].input_dim} inputs, the kernel has {weights[0].shape[0]} rows")
+        """Replace the weights (in the order of :meth:`get_weights`); an
+        unbuilt model is built from their shapes. NNError, naming the layer,
+        for a wrong count, shape or dtype; nothing is changed then."""
+        weights, in_shape = saving.checked_weights(self, weights)
         if self.built:
-            for dst, src in zip((a for l in self.layers for a in (l.kernel, l.bias)), weights):
+            for dst, src in zip(self.weights, weights):
                 dst[...] = src
             self._sync()
-        else:
+        elif weights:
+            self._in_shape = in_shape
             self._pack(weights)
 
-    def save_weights(self, path) -> None:
-        """Write the weights to an ``.npz`` file (plain arrays, no pickle)."""
-        if not self.built:
-            raise NNError("the model has no weights yet; call it or fit it first")
-        arrays = {}
-        for i, layer in enumerate(self.layers):
-            for part in layer.parts:
-                arrays[f"{i:03d}_{part}"] = getattr(layer, part)
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+    def save(self, filepath) -> None:
+        """The model in one file: its configuration as JSON, its compile
+        settings, weights and optimizer state (see :mod:`stabkit.nn.saving`;
+        ``stabkit.nn.load_model`` reads it back). Written atomically."""
+        saving.save_model(self, filepath)
 
-    def load_weights(self, path) -> None:
+    def save_weights(self, filepath) -> None:
+        """Write the weights to an ``.npz`` file (plain arrays, no pickle),
+        atomically; a ``.h5`` name is refused (no HDF5 here)."""
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
         """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
-        from stabkit._io import read_npz
-
-        # a member whose header declares more than this model's weights (in
-        # float64) is refused before NumPy allocates it
-        limit = 8 * self.count_params() + 4096 if self.built else 1 << 31
-        try:
-            arrays = read_npz(path, max_bytes=limit)
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            if isinstance(e, DataError):
-                raise
-            if "not an .npz archive" in str(e):  # read_npz's message names the path already
-                raise DataError(str(e)) from None
-            raise DataError(f"{path}: not a weights file written by save_weights ({e})") from None
-        want = [f"{i:03d}_{part}" for i, layer in enumerate(self.layers) for part in layer.parts]
-        if sorted(arrays) != sorted(want):
-            raise DataError(f"{path}: holds {sorted(arrays)}, but this model needs {sorted(want)}")
-        try:
-            self.set_weights([arrays[k] for k in want])
-        except NNError as e:
-            raise DataError(f"{path}: {e}") from None
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NNError(f"{name} must be a positive integer, got {value!r}")
+        saving.load_weights(self, filepath)

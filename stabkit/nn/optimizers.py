@@ -22,7 +22,7 @@ import numpy as np
 from . import steps
 from .errors import NNError
 
-__all__ = ["Optimizer", "SGD", "Adam", "get"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get"]
 
 
 class Optimizer(ABC):
@@ -41,7 +41,7 @@ class Optimizer(ABC):
         self.iterations = 0
         self._size, self._dtype = size, np.dtype(dtype)
         self._tmp = np.empty(size, self._dtype)
-        flats = self._allocate(size, self._dtype)
+        flats = self._flats = self._allocate(size, self._dtype)
         self.state = {
             name: {k: flat[sl].reshape(shape) for k, flat in flats.items()} for name, (sl, shape) in slots.items()
         }
@@ -52,24 +52,38 @@ class Optimizer(ABC):
     def _allocate(self, size, dtype) -> dict[str, np.ndarray]:
         return {}
 
+    def get_config(self) -> dict:
+        """The constructor's arguments (``model.save`` stores them)."""
+        return {"learning_rate": self.learning_rate}
+
+    def variables(self) -> dict[str, np.ndarray]:
+        """The flat state vectors by name (empty before ``build``); ``model.save``
+        stores them and ``load_model`` writes them back."""
+        return dict(getattr(self, "_flats", {}))
+
     @abstractmethod
     def apply(self, params: np.ndarray, grads: np.ndarray) -> None:
         """One update of the flat parameter vector from the flat gradients."""
 
 
 class SGD(Optimizer):
-    """``v = momentum * v - lr * g; p += v`` (plain ``p -= lr * g`` without
-    momentum): Keras's SGD. With ``batch_size`` equal to the data size this is
-    full-batch gradient descent."""
+    """Keras's SGD: ``p -= lr * g`` without momentum; with it, ``v = momentum
+    * v - lr * g`` then ``p += v``, or with ``nesterov=True`` ``p += momentum
+    * v - lr * g`` (the new ``v``, as Keras 3). With ``batch_size`` equal to
+    the data size this is full-batch gradient descent."""
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(learning_rate)
-        if not (0 <= momentum < 1):
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (0 <= momentum < 1):
             raise NNError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def __repr__(self):
-        return f"SGD(learning_rate={self.learning_rate:g}, momentum={self.momentum:g})"
+        extra = ", nesterov=True" if self.nesterov else ""
+        return f"SGD(learning_rate={self.learning_rate:g}, momentum={self.momentum:g}{extra})"
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _allocate(self, size, dtype):
         self._velocity = np.zeros(size, dtype) if self.momentum else None
@@ -78,13 +92,87 @@ class SGD(Optimizer):
     def apply(self, params, grads):
         self.iterations += 1
         tmp = self._tmp
-        np.multiply(grads, -self.learning_rate, out=tmp)
+        np.multiply(grads, -self.learning_rate, out=tmp)  # -lr * g
         if self.momentum:
             v = self._velocity
             v *= self.momentum
             v += tmp
-            tmp = v
+            if self.nesterov:
+                # p += momentum * v - lr * g, with the v just updated
+                tmp += self.momentum * v
+            else:
+                tmp = v
         params += tmp
+
+
+class RMSprop(Optimizer):
+    """Keras's RMSprop, with its defaults::
+
+        v = rho * v + (1 - rho) * g**2
+        d = v + epsilon                      (centered: v - a**2 + epsilon,
+                                              a = rho * a + (1 - rho) * g)
+        step = lr * g / sqrt(d)
+        p -= step                            (momentum: m = momentum * m + step; p -= m)
+
+    ``epsilon`` sits inside the square root, as in Keras (PyTorch adds it
+    outside)."""
+
+    def __init__(self, learning_rate=1e-3, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+        super().__init__(learning_rate)
+        for name, b in (("rho", rho), ("momentum", momentum)):
+            if isinstance(b, bool) or not isinstance(b, (int, float)) or not (0 <= b < 1):
+                raise NNError(f"{name} must be in [0, 1), got {b!r}")
+        if not (isinstance(epsilon, (int, float)) and epsilon > 0):
+            raise NNError(f"epsilon must be positive, got {epsilon!r}")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
+
+    def __repr__(self):
+        return (
+            f"RMSprop(learning_rate={self.learning_rate:g}, rho={self.rho:g}, momentum={self.momentum:g}, "
+            f"epsilon={self.epsilon:g}, centered={self.centered})"
+        )
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}  # fmt: skip
+
+    def _allocate(self, size, dtype):
+        flats = {"velocity": np.zeros(size, dtype)}
+        if self.centered:
+            flats["average_gradient"] = np.zeros(size, dtype)
+        if self.momentum:
+            flats["momentum"] = np.zeros(size, dtype)
+        self._work = np.empty(size, dtype)
+        return flats
+
+    def apply(self, params, grads):
+        self.iterations += 1
+        f, tmp, d = self._flats, self._tmp, self._work
+        v, rho = f["velocity"], self.rho
+        np.multiply(grads, grads, out=tmp)
+        tmp *= 1 - rho
+        v *= rho
+        v += tmp
+        if self.centered:
+            a = f["average_gradient"]
+            a *= rho
+            np.multiply(grads, 1 - rho, out=tmp)
+            a += tmp
+            np.multiply(a, a, out=d)
+            np.subtract(v, d, out=d)
+        else:
+            np.copyto(d, v)
+        d += self.epsilon
+        np.sqrt(d, out=d)
+        np.multiply(grads, self.learning_rate, out=tmp)
+        tmp /= d
+        if self.momentum:
+            m = f["momentum"]
+            m *= self.momentum
+            m += tmp
+            tmp = m
+        params -= tmp
 
 
 class Adam(Optimizer):
@@ -129,10 +217,18 @@ class Adam(Optimizer):
             key = self._update = (params, grads, steps.adam_update(params, grads, self._m, self._v, self._tmp))
         key[2](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
 
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+
+
 def get(optimizer) -> Optimizer:
-    """An optimizer from an instance or a name (``'adam'``, ``'sgd'``)."""
+    """An optimizer from an instance or a name (``'adam'``, ``'sgd'``,
+    ``'rmsprop'``, with Keras's defaults)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if isinstance(optimizer, str) and optimizer.lower() in ("adam", "sgd"):
-        return Adam() if optimizer.lower() == "adam" else SGD()
-    raise NNError(f"unknown optimizer {optimizer!r}; use 'adam', 'sgd' or a stabkit.nn.optimizers instance")
+    if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
+        return _BY_NAME[optimizer.lower()]()
+    raise NNError(f"unknown optimizer {optimizer!r}; use one of {', '.join(_BY_NAME)} or a stabkit.nn.optimizers instance")

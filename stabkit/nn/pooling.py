@@ -6,7 +6,7 @@ import numpy as np
 
 from .conv import image_shape, padded, padding_mode, pair, taps, window
 from .errors import NNError
-from .layers import Layer
+from .layers import Layer, first_shape
 
 __all__ = ["MaxPooling2D"]
 
@@ -22,6 +22,7 @@ class MaxPooling2D(Layer):
         outputs, the odd pixel of padding at the bottom and right; padding
         never wins a window)
     name : str, optional
+    input_shape : the per-sample shape on a first layer (Keras's)
 
     The gradient of a window goes to its first maximum in row-major order
     (as PyTorch and XLA do), so ties are not counted twice. A NaN in a window
@@ -30,14 +31,18 @@ class MaxPooling2D(Layer):
 
     flat_input = False
 
-    def __init__(self, pool_size=2, strides=None, padding: str = "valid", name: str | None = None):
+    def __init__(self, pool_size=2, strides=None, padding: str = "valid", name: str | None = None, input_shape=None):
         self.pool_size = pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else pair(strides, "strides")
         self.padding = padding_mode(padding)
         self.name = name
+        self.input_shape = first_shape(input_shape)
 
     def __repr__(self) -> str:
         return f"MaxPooling2D(pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r})"
+
+    def get_config(self):
+        return {"name": self.name, "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
 
     def _geometry(self, H: int, W: int):
         (ph, pw), (sh, sw) = self.pool_size, self.strides

@@ -1,79 +1,90 @@
 """Per-sample shapes: what a model is built for, what it accepts, what each layer gives.
 
 A model is built from the shape of one sample: ``(784,)`` for flat inputs,
-``(28, 28, 1)`` for one-channel images (channels last, as in Keras). A first
-layer that takes flat inputs (``Dense``) gets images flattened by the model;
-one that takes images (``Conv2D``, ``MaxPooling2D``, ``Flatten``) gets them as
-they are, and a ``(batch, 28, 28)`` array is refused with the reshape that
-adds the channel axis. The last layer must be ``Dense``: the loss, the
+``(28, 28, 1)`` for one-channel images (channels last, as in Keras). The
+first layer that cares decides (``Layer.flat_input``; a Dropout in front
+takes either): one that takes flat inputs (``Dense``) gets images flattened
+by the model, and the model is built for ``(height * width * channels,)``;
+one that takes images (``Conv2D``, ``MaxPooling2D``, ``Flatten``) gets them
+as they are, and a ``(batch, 28, 28)`` array is refused with the reshape
+that adds the channel axis. Training needs a Dense last layer: the loss, the
 accuracy and the diagnostics read its logits.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import NNError
 
-__all__ = ["sample_shape", "initial_weights", "check_input", "output_shapes", "set_weights_by_shape"]
+__all__ = ["flat_first", "model_input", "output_shapes", "initial_weights", "check_input", "check_logits",
+           "weights_input"]  # fmt: skip
 
 
-def sample_shape(input_dim) -> tuple[int, ...]:
-    """The per-sample shape from an int or a tuple (Keras's leading ``None``,
-    the batch axis, is dropped); NNError unless all are positive integers."""
-    shape = (input_dim,) if isinstance(input_dim, (int, np.integer)) else tuple(input_dim)
-    if shape and shape[0] is None:
-        shape = shape[1:]
-    if not shape or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
-        raise NNError(f"the input shape must be positive integers, got {input_dim!r}")
-    return tuple(int(n) for n in shape)
+def flat_first(layers) -> bool | None:
+    """True if the model flattens its inputs (its first layer that cares
+    takes flat inputs), False if it takes them as they come, None if no layer
+    cares (only Dropout so far)."""
+    return next((layer.flat_input for layer in layers if layer.flat_input is not None), None)
 
 
-def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator) -> list[np.ndarray]:
-    """Every layer's initial weights, in ``get_weights`` order, for samples of
-    shape ``in_shape``; NNError where a layer cannot take its input or the
-    model does not end in a Dense layer."""
-    weights, shape = [], in_shape
-    for layer in layers:
-        w = layer.initial_weights(shape, rng)
-        weights += [w[part] for part in layer.parts]
-        shape = layer.output_shape(shape)
-    if len(shape) != 1 or not hasattr(layers[-1], "units"):
-        raise NNError(f"the last layer must be Dense (it gives the logits), not {layers[-1]!r}; end with Flatten() and Dense")
-    return weights
+def model_input(layers, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape the first layer sees for samples of ``in_shape``: flattened
+    in front of a flat layer, else as given."""
+    return (math.prod(in_shape),) if flat_first(layers) else tuple(in_shape)
 
 
 def output_shapes(layers, in_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The per-sample output shape of each layer of a built model."""
-    out = []
+    """``[input, output of layer 0, output of layer 1, ...]`` per sample;
+    NNError where a layer cannot take what the one before gives."""
+    out = [model_input(layers, in_shape)]
     for layer in layers:
-        in_shape = layer.output_shape(in_shape)
-        out.append(in_shape)
+        out.append(tuple(layer.output_shape(out[-1])))
     return out
 
 
+def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator) -> list[np.ndarray]:
+    """Every layer's initial weights, in ``get_weights`` order, for samples
+    of shape ``in_shape``; NNError where a layer cannot take its input."""
+    weights = []
+    for layer, shape in zip(layers, output_shapes(layers, in_shape)):
+        if layer.weight_names:
+            w = layer.initial_weights(shape, rng)
+            weights += [w[n] for n in layer.weight_names]
+    return weights
+
+
+def weights_input(layers, weights: list[np.ndarray]) -> tuple[int, ...]:
+    """The input shape an unbuilt model gets from its weights: the first
+    kernel's rows, where the first layer that cares is flat (Dense). The
+    kernels of image layers do not tell the image size: NNError then."""
+    if not flat_first(layers):
+        raise NNError("build the model first, e.g. model.build((28, 28, 1)): its weights do not tell the input shape")
+    if weights[0].ndim != 2:
+        raise NNError(f"the first kernel must be a matrix (inputs, units), got shape {weights[0].shape}")
+    return (weights[0].shape[0],)
+
+
 def check_input(shape: tuple[int, ...], in_shape: tuple[int, ...], flat: bool) -> None:
-    """NNError unless samples of ``shape`` fit a model built for ``in_shape``."""
-    if flat and shape[0] != in_shape[0]:
-        raise NNError(f"the model expects {in_shape[0]} input features, got {shape[0]}")
+    """NNError unless samples of ``shape`` (flattened already where ``flat``)
+    fit a model built for ``in_shape``."""
+    if flat:
+        if shape[0] != math.prod(in_shape):
+            raise NNError(f"the model expects {math.prod(in_shape)} input features, got {shape[0]}")
+        return
     if shape != in_shape:
         want = ", ".join(map(str, in_shape))
         hint = f"; add the channel axis: x.reshape(-1, {want})" if shape + (1,) == in_shape else ""
         raise NNError(f"the model expects inputs of shape (batch, {want}), got (batch, {', '.join(map(str, shape))}){hint}")
 
 
-def set_weights_by_shape(model, weights: list[np.ndarray]) -> None:
-    """``set_weights`` for a model with layers other than Dense: it must be
-    built (the kernels of image layers do not say the image size), and each
-    array must have its slot's shape. Checks all before it writes any."""
-    if not model.built:
-        raise NNError("build the model first, e.g. model.build((28, 28, 1)): its weights do not tell the input shape")
-    slots = model._slots
-    if len(weights) != len(slots):
-        raise NNError(f"expected {len(slots)} arrays ({', '.join(slots)}), got {len(weights)}")
-    for (name, (_, shape)), w in zip(slots.items(), weights):
-        if w.shape != shape or w.dtype.kind != "f":
-            raise NNError(f"{name} needs a floating-point array of shape {shape}, got {w.dtype} {w.shape}")
-    for (sl, _), w in zip(slots.values(), weights):
-        model._P[sl] = w.reshape(-1)
-    model._sync()
+def check_logits(layers) -> None:
+    """NNError unless the last layer is Dense: the loss reads its logits."""
+    if not layers:
+        raise NNError("the model has no layers")
+    last = layers[-1]
+    if not hasattr(last, "units"):
+        raise NNError(f"the last layer must be a Dense layer (the loss reads its logits), not {type(last).__name__}; "
+                      "end with Flatten() and Dense")  # fmt: skip

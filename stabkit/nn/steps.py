@@ -45,15 +45,19 @@ class Step(Protocol):
     def __call__(self, order: np.ndarray, start: int, stop: int) -> bool: ...
 
 
-def choose_step(model, X, Y, zbuf, obuf, batch_size: int, epochs: int) -> tuple[Step, str | None]:
-    """The step ``fit`` runs on ``(X, Y)``, and None or why it is not the C
-    step. Warns once per process (NativeStepWarning) where the C step would
-    run but the extension is missing."""
-    why_not = _native.unsupported(model)
+def choose_step(model, X, Y, zbuf, obuf, batch_size: int, epochs: int, W=None) -> tuple[Step, str | None]:
+    """The step ``fit`` runs on ``(X, Y)`` with sample weights ``W`` (or
+    None), and None or why it is not the C step. The C step knows neither
+    sample weights nor layers other than Dense (``_native.unsupported``
+    says which), so those run the NumPy step. Warns once per process
+    (NativeStepWarning) where the C step would run but the extension is
+    missing."""
+    why_not = "sample weights (sample_weight or class_weight)" if W is not None else _native.unsupported(model)
     if why_not is None:
         return NativeStep(model, X, Y, zbuf, obuf, batch_size), None
-    _native.warn_if_missing(model, stacklevel=4)  # the caller of fit
-    return NumPyStep(model, X, Y, zbuf, obuf, batch_size, epochs), why_not
+    if W is None:
+        _native.warn_if_missing(model, stacklevel=4)  # the caller of fit
+    return NumPyStep(model, X, Y, zbuf, obuf, batch_size, epochs, W=W), why_not
 
 
 class NumPyStep:
@@ -61,8 +65,8 @@ class NumPyStep:
 
     name = "NumPy"
 
-    def __init__(self, model, X, Y, zbuf, obuf, batch_size: int, epochs: int, columns: bool = True):
-        self.model, self.X, self.Y, self.zbuf, self.obuf = model, X, Y, zbuf, obuf
+    def __init__(self, model, X, Y, zbuf, obuf, batch_size: int, epochs: int, columns: bool = True, W=None):
+        self.model, self.X, self.Y, self.zbuf, self.obuf, self.W = model, X, Y, zbuf, obuf, W
         self.batch_size = batch_size
         first = model.layers[0]
         use = columns and type(first) is Dense
@@ -80,17 +84,18 @@ class NumPyStep:
         model, X, first, last = self.model, self.X, self.model.layers[0], self.model.layers[-1]
         idx = order[start:stop]
         yb, rows, xbuf = self.Y[idx], None, self.xbuf[: stop - start]
+        wb = None if self.W is None else self.W[idx]
         # skipping zero input columns is exact for a finite kernel only (0 * inf is NaN)
         if self.cols is not None and math.isfinite(first.Wm.sum()):
             lo = self._first_column(order, start)
             xb = np.take(self.cols.X, idx, axis=0, out=xbuf, mode="clip")  # idx is in range
-            out = model._backprop(xb[:, lo:], yb, rows := self.cols.order[lo:])
+            out = model._backprop(xb[:, lo:], yb, rows := self.cols.order[lo:], wb)
         else:
-            out = model._backprop(np.take(X, idx, axis=0, out=xbuf, mode="clip"), yb)
+            out = model._backprop(np.take(X, idx, axis=0, out=xbuf, mode="clip"), yb, wb=wb)
         finite = _finite(model._G)
         if not finite and rows is not None:
             # redo it densely, so NaN and inf spread through the zero columns as they would
-            out = model._backprop(X[idx], yb)
+            out = model._backprop(X[idx], yb, wb=wb)
             finite = _finite(model._G)
         self.zbuf[start:stop] = last._z
         if self.obuf is not self.zbuf:

@@ -3,10 +3,12 @@ updated in place by the optimizer, the step in C where it applies else in
 NumPy (one seam: :mod:`stabkit.nn.steps`), and the losses reported from the
 function library once per epoch (see :mod:`stabkit.nn.model`).
 
-A fit is: choose the step (:func:`fit_loop`); per epoch, run the steps and
-updates (:func:`_train_epoch`, which stops at a non-finite gradient), check
-the epoch's losses (:func:`_check_losses`, which stops at a non-finite loss
-whose gradient stayed finite), and write the logs (:func:`_epoch_logs`).
+A fit is: check and split the data (:func:`prepare_fit`); choose the step
+(:func:`fit_loop`); per epoch, run the steps and updates (:func:`_train_epoch`,
+which stops at a non-finite gradient or when a callback sets
+``model.stop_training``), check the epoch's losses (:func:`_check_losses`,
+which stops at a non-finite loss whose gradient stayed finite), and write the
+logs (:func:`_epoch_logs`), which the callbacks then see.
 """
 
 from __future__ import annotations
@@ -20,10 +22,119 @@ import numpy as np
 
 from . import diagnostics, steps
 from .activations import Linear
-from .errors import NonFiniteError
+from .callbacks import CallbackList
+from .errors import NNError, NonFiniteError
 from .history import History, Progress, format_logs
 
-__all__ = ["fit_loop"]
+__all__ = ["FitOptions", "prepare_fit", "sample_weights", "fit_loop"]
+
+
+@dataclass
+class FitOptions:
+    """``fit``'s arguments past the data, checked."""
+
+    epochs: int
+    initial_epoch: int
+    batch_size: int
+    validation_data: tuple | None
+    shuffle: bool
+    verbose: int
+    seed: int | None
+    on_nonfinite: str
+    on_step: object
+    callbacks: object
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NNError(f"{name} must be a positive integer, got {value!r}")
+
+
+def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validation_split, validation_data, shuffle,
+                class_weight, sample_weight, initial_epoch, seed, on_nonfinite, on_step):  # fmt: skip
+    """``fit``'s arguments checked (NNError naming the argument), the model
+    built if it is not, the data converted and split as Keras splits it:
+    ``(X, Y, W, options)``, ``W`` the sample weights or None.
+
+    Keras's rules: ``validation_split`` holds out the *last* fraction of the
+    data (and of the sample weights) before shuffling; ``validation_data``
+    is ``(x, y)`` or ``(x, y, sample_weight)`` and wins over the split;
+    ``class_weight`` (``{class: weight}``, 1 for a class it leaves out) or
+    ``sample_weight`` (one per sample; not both) weight the loss as ``sum(w
+    * loss) / n`` per batch; ``initial_epoch`` (0-based) resumes an earlier
+    fit, running the epochs ``initial_epoch + 1 .. epochs``; ``callbacks``:
+    see :mod:`stabkit.nn.callbacks`."""
+    _positive_int(epochs, "epochs")
+    _positive_int(batch_size, "batch_size")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch < epochs:
+        raise NNError(f"initial_epoch must be an integer in [0, epochs) = [0, {epochs}), got {initial_epoch!r}")
+    if on_nonfinite not in ("raise", "continue"):
+        raise NNError(f"on_nonfinite must be 'raise' or 'continue', got {on_nonfinite!r}")
+    if on_step is not None and not callable(on_step):
+        raise NNError(f"on_step must be callable, got {on_step!r}")
+    if not 0 <= validation_split < 1:
+        raise NNError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    x = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
+    x = np.asarray(x)
+    if not model.built and x.ndim >= 2:
+        model.build(x.shape[1:], seed)
+    X = model._input(x)
+    Y = model.loss.prepare(y, model.layers[-1].units)
+    if len(Y) != len(X):
+        raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
+    W = sample_weights(model.loss, Y, sample_weight, class_weight)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise NNError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+    elif validation_split:
+        # Keras holds out the last fraction, before any shuffling, and keeps
+        # floor(n * (1 - split)) samples for training (its rounding, exactly)
+        cut = int(math.floor(len(X) * (1.0 - validation_split)))
+        if cut in (0, len(X)):
+            raise NNError(f"validation_split={validation_split} of {len(X)} samples leaves no "
+                          f"{'training' if cut == 0 else 'validation'} samples")  # fmt: skip
+        validation_data = (X[cut:], Y[cut:]) + (() if W is None else (W[cut:],))
+        X, Y, W = X[:cut], Y[:cut], None if W is None else W[:cut]
+    if len(X) == 0:
+        raise NNError("no training samples")
+    opts = FitOptions(epochs, int(initial_epoch), batch_size, validation_data, shuffle, verbose, seed, on_nonfinite,
+                      on_step, callbacks)  # fmt: skip
+    return X, Y, W, opts
+
+
+def sample_weights(loss, Y, sample_weight, class_weight) -> np.ndarray | None:
+    """Per-sample loss weights (float64) from ``sample_weight`` (one finite,
+    non-negative number per sample) or ``class_weight`` (``{class: weight}``;
+    1 for a class it does not name, as Keras; the class of a one-hot row is
+    its argmax, of a binary label its rounding); None for neither."""
+    if sample_weight is not None and class_weight is not None:
+        raise NNError("pass class_weight or sample_weight, not both (as Keras)")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise NNError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+        t = np.asarray(loss.true_index(Y))
+        t = np.round(t[:, 0] if t.ndim == 2 and t.shape[1] == 1 else t).astype(np.int64)
+        if t.ndim != 1:
+            raise NNError("class_weight needs one class per sample (a single binary output, sparse or one-hot labels)")
+        table = np.ones(max(int(t.max(initial=0)), max(class_weight, default=0)) + 1)
+        for k, v in class_weight.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+                raise NNError(f"class_weight keys must be class indices (non-negative integers), got {k!r}")
+            try:
+                table[k] = float(v)
+            except (TypeError, ValueError):
+                raise NNError(f"class_weight[{k}] must be a number, got {v!r}") from None
+        sample_weight = table[t]
+    w = np.asarray(sample_weight, dtype=np.float64) if sample_weight is not None else None
+    if w is None:
+        return None
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.shape != (len(Y),):
+        raise NNError(f"sample_weight must hold one weight per sample ({len(Y)}), got shape {w.shape}")
+    if not np.all(np.isfinite(w) & (w >= 0)):
+        raise NNError("sample_weight and class_weight must be finite and non-negative")
+    return w
 
 
 @dataclass
@@ -33,56 +144,76 @@ class _Fit:
     model: object
     step: steps.Step
     Y: np.ndarray
+    W: np.ndarray | None  # the sample weights, or None
     zbuf: np.ndarray  # the logits of every training row of the epoch
     obuf: np.ndarray  # and the last layer's outputs (zbuf itself for a linear one)
     batch_size: int
     on_nonfinite: str
     on_step: object
+    callbacks: CallbackList
     history: History
     stream: object
 
 
-def fit_loop(model, X, Y, epochs, batch_size, validation_data, shuffle, verbose, seed, on_nonfinite, on_step=None):
-    """The epochs of ``model.fit`` on checked, converted data: the step (C or
-    NumPy), the non-finite checks, the epoch's losses and logs; a History."""
+def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
+    """The epochs of ``model.fit`` on checked, converted data (see
+    :func:`prepare_fit`): the step (C or NumPy), the non-finite checks, the
+    epoch's losses and logs, the callbacks; a History."""
     n, C = len(X), model.layers[-1].units
-    nsteps = -(-n // batch_size)
+    b = opts.batch_size
+    nsteps = -(-n // b)
     zbuf = np.empty((n, C), model._compute)
     obuf = zbuf if isinstance(model.layers[-1].activation, Linear) else np.empty((n, C), model._compute)
-    step, why_not = steps.choose_step(model, X, Y, zbuf, obuf, batch_size, epochs)
+    step, why_not = steps.choose_step(model, X, Y, zbuf, obuf, b, opts.epochs, W)
     history = History()
-    history.params.update(epochs=epochs, steps=nsteps, batch_size=batch_size, step=step.name)
+    history.params.update(verbose=opts.verbose, epochs=opts.epochs, steps=nsteps, batch_size=b, step=step.name)
     if why_not is not None:
         history.params["step_reason"] = why_not
-    fit = _Fit(model, step, Y, zbuf, obuf, batch_size, on_nonfinite, on_step, history, sys.stdout)
-    rng = np.random.default_rng(seed)
-    for epoch in range(1, epochs + 1):
+    callbacks = CallbackList(opts.callbacks, model, history.params)
+    fit = _Fit(model, step, Y, W, zbuf, obuf, b, opts.on_nonfinite, opts.on_step, callbacks, history, sys.stdout)
+    rng = np.random.default_rng(opts.seed)
+    model.stop_training = False
+    callbacks.on_train_begin({})
+    logs = {}
+    for epoch in range(opts.initial_epoch, opts.epochs):  # 0-based, as Keras counts
         t0 = time.perf_counter()
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        bar = Progress(epoch, epochs, nsteps, fit.stream) if verbose == 1 else None
-        bad_steps = _train_epoch(fit, epoch, order, bar)
+        order = rng.permutation(n) if opts.shuffle else np.arange(n)
+        bar = Progress(epoch + 1, opts.epochs, nsteps, fit.stream) if opts.verbose == 1 else None
+        callbacks.on_epoch_begin(epoch, {})
+        bad_steps, done = _train_epoch(fit, epoch + 1, order, bar)
         # the epoch's losses, from the tier, on every output of the epoch
-        Ye = Y[order]
-        values = model.loss.values(Ye, obuf)
-        bad_steps |= _check_losses(fit, epoch, Ye, values, bad_steps, bar)
-        logs, seconds = _epoch_logs(fit, Ye, values, bad_steps, validation_data, t0)
+        Ye, We = Y[order[:done]], None if W is None else W[order[:done]]
+        values = model.loss.values(Ye, obuf[:done])
+        bad_steps |= _check_losses(fit, epoch + 1, Ye, values, bad_steps, bar)
+        logs, seconds = _epoch_logs(fit, Ye, We, values, done, bad_steps, opts.validation_data, t0)
         history.append(epoch, seconds, logs)
         if bar:
             bar.finish(seconds, logs)
-        elif verbose == 2:
-            fit.stream.write(f"Epoch {epoch}/{epochs} - {seconds:.3f}s - {format_logs(logs)}\n")
+        elif opts.verbose == 2:
+            fit.stream.write(f"Epoch {epoch + 1}/{opts.epochs} - {seconds:.3f}s - {format_logs(logs)}\n")
+        callbacks.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callbacks.on_train_end(logs)
     return history
 
 
-def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> set[int]:
-    """The epoch's steps and updates, on the rows in ``order``; the steps
-    (0-based) whose gradient was not finite. With ``on_nonfinite='raise'``
-    the first of them stops the fit before its update."""
+def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int], int]:
+    """The epoch's steps and updates, on the rows in ``order``: the steps
+    (0-based) whose gradient was not finite, and how many rows were trained
+    on (fewer than all when a callback stopped the fit). With
+    ``on_nonfinite='raise'`` the first non-finite step stops the fit before
+    its update."""
     model, b = fit.model, fit.batch_size
-    bad_steps = set()
+    cbs = fit.callbacks if fit.callbacks else None  # None: no hook to call per batch
+    bad_steps, running = set(), _Running(fit) if cbs is not None and cbs.batch_logs else None
+    stop = 0
     with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
         for k in range(-(-len(order) // b)):
-            if not fit.step(order, k * b, min(len(order), (k + 1) * b)):
+            start, stop = k * b, min(len(order), (k + 1) * b)
+            if cbs is not None:
+                cbs.on_train_batch_begin(k, {})
+            if not fit.step(order, start, stop):
                 if fit.on_nonfinite == "raise":
                     _raise_nonfinite_gradient(fit, epoch, k + 1, bar)
                 bad_steps.add(k)
@@ -93,7 +224,30 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> set[int]:
                 fit.on_step(epoch, k + 1)
             if bar:
                 bar.update(k + 1)
-    return bad_steps
+            if cbs is not None:
+                cbs.on_train_batch_end(k, running.add(order, start, stop) if running else {})
+                if model.stop_training:
+                    break
+    return bad_steps, stop
+
+
+class _Running:
+    """Keras's batch logs: the loss and metrics averaged over the epoch's
+    batches so far (each weighted by its size, as Keras's trackers are)."""
+
+    def __init__(self, fit: _Fit):
+        self.fit, self.sums, self.count = fit, {}, 0
+
+    def add(self, order, start, stop) -> dict:
+        fit, idx = self.fit, order[start:stop]
+        y, out = fit.Y[idx], fit.obuf[start:stop]
+        loss = fit.model.loss.values(y, out).astype(np.float64)
+        batch = {"loss": loss if fit.W is None else loss * fit.W[idx]}
+        batch.update({m.name: m.values(y, out) for m in fit.model._metrics})
+        self.count += stop - start
+        for key, v in batch.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(np.sum(v))
+        return {key: v / self.count for key, v in self.sums.items()}
 
 
 def _raise_nonfinite_gradient(fit: _Fit, epoch: int, step: int, bar):
@@ -132,21 +286,23 @@ def _check_losses(fit: _Fit, epoch: int, Ye, values, bad_steps: set[int], bar) -
     return set(np.unique(np.nonzero(~good)[0] // b).tolist())
 
 
-def _epoch_logs(fit: _Fit, Ye, values, bad_steps: set[int], validation_data, t0: float) -> tuple[dict, float]:
-    """The epoch's logs (loss, accuracy, validation, diagnostics) and its
-    training time in seconds since ``t0`` (without the validation)."""
+def _epoch_logs(fit: _Fit, Ye, We, values, done: int, bad_steps: set[int], validation_data, t0: float) -> tuple[dict, float]:
+    """The epoch's logs (loss, metrics, validation, diagnostics) over its
+    first ``done`` rows, and its training time in seconds since ``t0``
+    (without the validation)."""
     model = fit.model
-    logs = {"loss": float(np.mean(values, dtype=np.float64))}
-    if model.metrics:
-        logs["accuracy"] = float(np.mean(diagnostics.correct(model.loss, Ye, fit.obuf)))
+    zb, ob = fit.zbuf[:done], fit.obuf[:done]
+    logs = {"loss": float(np.mean(values if We is None else values * We, dtype=np.float64))}
+    logs.update({m.name: m(Ye, ob) for m in model._metrics})
     seconds = time.perf_counter() - t0
     if validation_data is not None:
-        vx, vy = validation_data
-        vlogs = model.evaluate(vx, vy, batch_size=max(fit.batch_size, 1024), return_dict=True)
+        vx, vy, *vw = validation_data
+        vlogs = model.evaluate(vx, vy, batch_size=max(fit.batch_size, 1024), sample_weight=vw[0] if vw else None,
+                               return_dict=True)  # fmt: skip
         logs.update({f"val_{k}": v for k, v in vlogs.items()})
     last = model.layers[-1].activation
-    gap, p = diagnostics.true_class(model.loss, last, Ye, fit.zbuf, fit.obuf, values)
-    logs["max_logit_gap"] = float(np.nanmax(gap)) if not np.all(np.isnan(gap)) else math.nan
-    logs["min_true_prob"] = float(np.nanmin(p)) if not np.all(np.isnan(p)) else math.nan
+    gap, p = diagnostics.true_class(model.loss, last, Ye, zb, ob, values)
+    logs["max_logit_gap"] = float(np.nanmax(gap)) if gap.size and not np.all(np.isnan(gap)) else math.nan
+    logs["min_true_prob"] = float(np.nanmin(p)) if p.size and not np.all(np.isnan(p)) else math.nan
     logs["nonfinite_steps"] = len(bad_steps)
     return logs, seconds

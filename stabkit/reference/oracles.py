@@ -166,22 +166,29 @@ def _bce(y, x, from_logits):
     return [v], [abs(t1) + abs(t2)]
 
 
+def _renormalised(row):
+    """``log(p_i / S)`` for a row of probabilities, ``S`` its exact sum, as
+    ``-log1p(R_i / p_i)`` with ``R_i = S - p_i`` exact (the sum of the other
+    entries: >= 0, no cancellation); NaN for a NaN or negative entry."""
+    if any(mpmath.isnan(p) or p < 0 for p in row):
+        return [NAN] * len(row)
+    total = mpf(0)
+    for p in row:
+        total = mpmath.fadd(total, p, exact=True)
+    return [-mpmath.log1p(mpmath.fsub(total, p, exact=True) / p) if p > 0 else NINF for p in row]
+
+
 def _sparse(label, row, from_logits):
     if from_logits:
         vals, scales = _Row(row).log_softmax()
         return [-vals[label]], [scales[label]]
-    p = row[label]
-    if mpmath.isnan(p) or p < 0:
-        return [NAN], [0]
-    v = -mpmath.log(p) if p > 0 else INF
+    # probabilities: the loss of the renormalised row, as every tier computes it
+    v = -_renormalised(row)[label]
     return [v], [abs(v) if mpmath.isfinite(v) else 0]
 
 
 def _categorical(yrow, row, from_logits):
-    if from_logits:
-        logp, _ = _Row(row).log_softmax()
-    else:
-        logp = [NAN if (mpmath.isnan(p) or p < 0) else (mpmath.log(p) if p > 0 else NINF) for p in row]
+    logp = _Row(row).log_softmax()[0] if from_logits else _renormalised(row)
     terms = [-_xmul(y, lp) for y, lp in zip(yrow, logp)]
     v = mpmath.fsum(terms) if terms else mpf(0)
     if mpmath.isnan(v) or mpmath.isinf(v):

@@ -1,5 +1,7 @@
 """The lecture's slide figures: ``base`` (Slide, data, budget) and the figure
-modules that import it (``numeric``, ``training``); ``build`` makes and writes them.
+modules that import it (``numeric``, ``tiers``, ``training``, ``code``);
+``look`` (theme, font scale, aspect); ``build`` makes and writes them and
+``gallery`` the gallery's index and README.
 
 The names below are loaded on first use (PEP 562).
 """
@@ -10,6 +12,11 @@ from .._lazy import exports
 _EXPORTS = {
     "FORMATS": ("base", "FORMATS"),
     "FORMAT_COLORS": ("base", "FORMAT_COLORS"),
+    "NEEDS": ("base", "NEEDS"),
+    "ASPECTS": ("look", "ASPECTS"),
+    "FONT_SCALES": ("look", "FONT_SCALES"),
+    "THEMES": ("look", "THEMES"),
+    "Look": ("look", "Look"),
     "NEUTRAL": ("base", "NEUTRAL"),
     "Budget": ("base", "Budget"),
     "Data": ("base", "Data"),
@@ -18,11 +25,13 @@ _EXPORTS = {
     "fmt_number": ("base", "fmt_number"),
     "load_data": ("base", "load_data"),
     "slide": ("base", "slide"),
+    "command": ("build", "command"),
     "figure_names": ("build", "figure_names"),
     "make_slides": ("build", "make_slides"),
     "run": ("build", "run"),
-    "write_gallery": ("build", "write_gallery"),
+    "select": ("build", "select"),
     "render": ("build", "render"),
+    "keras_programs": ("code", "keras_programs"),
     "gradient_descent": ("numeric", "gradient_descent"),
     "loss_curves": ("numeric", "loss_curves"),
     "multilabel": ("numeric", "multilabel"),
@@ -33,6 +42,7 @@ _EXPORTS = {
     "digits_grid": ("training", "digits_grid"),
     "float16_training": ("training", "float16_training"),
     "lecture_model": ("training", "lecture_model"),
+    "train_until_nan": ("training", "train_until_nan"),
 }
 
 __all__ = list(_EXPORTS)

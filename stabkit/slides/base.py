@@ -12,8 +12,7 @@ and :mod:`stabkit.slides.training`, and :mod:`stabkit.slides.build` makes,
 renders and writes them.
 
 Same command, same bytes: seeds are fixed, BLAS runs on one thread inside
-``fit``, and PNG/PDF/SVG metadata carry no dates or versions. The one
-exception is the Adam-vs-SGD figure, whose wall-time axis is measured.
+``fit``, and PNG/PDF/SVG metadata carry no dates or versions.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMATS", "FORMAT_COLORS", "NEUTRAL", "Budget", "Data", "Result", "Slide", "fmt_number", "load_data", "slide"]
+__all__ = ["FORMATS", "FORMAT_COLORS", "NEEDS", "NEUTRAL", "Budget", "Data", "Result", "Slide", "bottom_legend",
+           "fmt_number", "load_data", "slide"]
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -46,17 +46,21 @@ def fmt_number(v: float, digits: int = 2) -> str:
 @dataclass
 class Slide:
     """One figure: its file stem, the figure, a one-line caption with the
-    measured numbers, and whether the same command draws the same bytes."""
+    measured numbers, and what a student should read in it (``reading``:
+    set from the figure function's :func:`slide` mark when left empty)."""
 
     name: str
     fig: object
     caption: str
-    deterministic: bool = True
+    reading: str = ""
 
 
 @dataclass
 class Data:
-    """The train/test split the training figures use, and where it came from."""
+    """The train/test split the training figures use, and where it came from.
+
+    ``folder`` is the MNIST folder to name in the reproduce command
+    (``--data-dir``), None for the download cache or the digits."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -66,6 +70,15 @@ class Data:
     image_side: int
     is_mnist: bool
     note: str = ""  # said once on stderr, e.g. the digits fallback
+    folder: Path | None = None
+
+    @property
+    def stamp(self) -> str:
+        """What a figure drawn from this data must say on itself ('' for the
+        full MNIST split)."""
+        if not self.is_mnist:
+            return "data: scikit-learn's 8x8 digits, NOT MNIST"
+        return "" if len(self.x_train) == 8000 else f"quick run: {len(self.x_train):,} MNIST images"
 
 
 @dataclass(frozen=True)
@@ -89,48 +102,83 @@ class Result:
 
     paths: list[str]
     slides: list[Slide]
-    data: Data
+    data: Data | None  # None when no figure drawn needed data
     seconds: float
-    nondeterministic: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # figures left out: they need MNIST
 
 
 # ------------------------------------------------------------ data
 
+def load_data(data_dir: Path | None, quick: bool, digits: bool = False, quiet: bool = True) -> Data:
+    """The split the figures train on.
 
-def load_data(data_dir: Path | None, quick: bool) -> Data:
-    """MNIST's test set from ``data_dir`` (a :class:`~stabkit.nn.DataError` if
-    it cannot be read), else from ``$STABKIT_MNIST_DIR`` or, when that is
-    unset, the download cache where they hold it, else scikit-learn's 8x8
-    digits, with a note saying so. Nothing is downloaded here. The MNIST
-    split is the test set's first 8,000 images for training and last 2,000
-    for testing (``quick``: 2,000 and 500 of them)."""
-    from stabkit.nn import data
-    from stabkit.nn.download import cache_dir
+    ``digits``: scikit-learn's 8x8 digits (seeded 80/20 split), nothing
+    downloaded. Otherwise MNIST's test set, from ``data_dir`` if given, else
+    ``$STABKIT_MNIST_DIR``, else the download cache
+    (:func:`stabkit.nn.download.cache_dir`), whose two t10k files are
+    downloaded first when missing (progress on stderr unless ``quiet``).
+    Anything unreadable or undownloadable is a
+    :class:`~stabkit.nn.DataError` that says how to go on; there is no
+    silent fallback. The MNIST split is the test set's first 8,000 images
+    for training and last 2,000 for testing (``quick``: 2,000 and 500)."""
+    from stabkit.nn import DataError, data
+    from stabkit.nn.download import cache_dir, fetch_mnist
 
-    folder = data_dir if data_dir is not None else (data.mnist_env_dir() or cache_dir())
-    if data_dir is not None or data.has_split(folder, "test"):
-        X, y = data.read_mnist(folder, split="test")
-        n_tr, n_te = (2000, 500) if quick else (8000, 2000)
-        if len(X) < 10000:
-            raise data.DataError(f"{folder}: {len(X)} test images; the 8,000/2,000 split needs 10,000")
-        what = f"MNIST t10k, first {n_tr:,} train / {n_te:,} of the last 2,000 test" if quick else \
-            "MNIST t10k, first 8,000 train / last 2,000 test"
-        return Data(X[:n_tr], y[:n_tr], X[8000:8000 + n_te], y[8000:8000 + n_te], what, 28, True)
-    X, y = data.load_digits()
-    Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_size=0.2, seed=0)
-    note = (f"no MNIST at {folder}; using scikit-learn's 8x8 digits (pass --data-dir, or download MNIST once "
-            "with `stabkit train --dataset mnist --epochs 1`)")
-    return Data(Xtr, ytr, Xte, yte, "scikit-learn 8x8 digits, seeded 80/20 split", 8, False, note)
+    if digits:
+        X, y = data.load_digits()
+        Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_size=0.2, seed=0)
+        note = "--digits: scikit-learn's 8x8 digits, not MNIST; every figure drawn from them says so"
+        return Data(Xtr, ytr, Xte, yte, "scikit-learn 8x8 digits, seeded 80/20 split", 8, False, note)
+    folder = data_dir if data_dir is not None else data.mnist_env_dir()
+    if folder is None:
+        folder = cache_dir()
+        if not data.has_split(folder, "test"):
+            try:
+                fetch_mnist([stem + ".gz" for stem in data.MNIST_FILES["test"]], folder, quiet=quiet)
+            except DataError as e:
+                raise DataError(f"the figures trained on MNIST need its two t10k files: {e}; or pass --digits to "
+                                "draw the figures from scikit-learn's 8x8 digits (the ones whose lesson needs MNIST "
+                                "are then left out)") from None
+        named = None
+    else:
+        named = folder
+    X, y = data.read_mnist(folder, split="test")
+    n_tr, n_te = (2000, 500) if quick else (8000, 2000)
+    if len(X) < 10000:
+        raise DataError(f"{folder}: {len(X)} test images; the 8,000/2,000 split needs 10,000")
+    what = f"MNIST t10k, first {n_tr:,} train / {n_te:,} of the last 2,000 test" if quick else \
+        "MNIST t10k, first 8,000 train / last 2,000 test"
+    return Data(X[:n_tr], y[:n_tr], X[8000:8000 + n_te], y[8000:8000 + n_te], what, 28, True, folder=named)
 
 
 # ------------------------------------------------------------ figures
 
 
-def slide(name: str):
-    """Decorator: the file stem a figure function writes (``fn.slide_name``)."""
+def bottom_legend(fig, handles, labels, **kw):
+    """The figure's legend below its panels (``loc='outside lower center'``),
+    remembering its arguments (``legend.stabkit_args``) so that
+    :mod:`stabkit.slides.look` can remake it with fewer columns when a
+    larger font or a narrower slide needs them."""
+    kw = {"loc": "outside lower center", **kw}
+    leg = fig.legend(handles, labels, **kw)
+    leg.stabkit_args = (handles, labels, kw)
+    return leg
+
+
+#: what a figure needs of the data: nothing, any digits, or MNIST itself
+NEEDS = ("none", "any", "mnist")
+
+
+def slide(name: str, needs: str = "none", reading: str = ""):
+    """Decorator: the file stem a figure function writes (``fn.slide_name``),
+    what it needs of the data (``fn.needs``: one of :data:`NEEDS`; 'mnist'
+    where the lesson only shows on MNIST, so it refuses the 8x8 digits), and
+    one or two sentences on what the figure shows (``fn.reading``)."""
+    if needs not in NEEDS:
+        raise ValueError(f"needs must be one of {NEEDS}, got {needs!r}")
 
     def mark(fn):
-        fn.slide_name = name
+        fn.slide_name, fn.needs, fn.reading = name, needs, reading
         return fn
 
     return mark

@@ -23,7 +23,10 @@ __all__ = ["gradient_descent", "loss_curves", "multilabel", "roundoff", "softmax
 # ------------------------------------------------------------ softmax, logistic
 
 
-@slide("02-softmax-example")
+@slide("02-softmax-example",
+       reading=("Left: four logits. Middle: softmax turns them into four probabilities that sum to 1, the largest"
+                " logit getting the largest probability. Right: with two classes softmax is logistic regression, "
+                "a1 = g(z) and a2 = 1 - a1."))
 def softmax_example(data, budget) -> Slide:
     """z -> a for the lecture's 4-class example, and the 2-class case."""
     z = np.array([0.80, 0.39, 0.10, 0.95])  # ln(a) + 2 for a = 0.30, 0.20, 0.15, 0.35, to two decimals
@@ -52,7 +55,9 @@ def softmax_example(data, budget) -> Slide:
     return Slide(softmax_example.slide_name, fig, cap)
 
 
-@slide("03-loss-curves")
+@slide("03-loss-curves",
+       reading=("The cross-entropy is small when the predicted probability agrees with the label and grows "
+                "without bound as it nears the wrong end: a confident wrong answer costs the most."))
 def loss_curves(data, budget) -> Slide:
     """-log(a) for y = 1 and -log(1 - a) for y = 0."""
     a = np.linspace(0.0025, 0.9975, 800)
@@ -80,7 +85,10 @@ def loss_curves(data, budget) -> Slide:
 # ------------------------------------------------------------ round-off
 
 
-@slide("04-roundoff")
+@slide("04-roundoff",
+       reading=("Left: the same number computed two ways prints differently in its last digits. Right: the "
+                "relative error of (1 + t) - (1 - t) (dots: measured; lines: eps/t) grows as t shrinks, until the"
+                " result is 0 and the error total: subtracting nearly equal numbers loses digits."))
 def roundoff(data, budget) -> Slide:
     """2/10000 two ways, and the relative error of (1 + t) - (1 - t) against t."""
     x1 = 2 / 10000
@@ -136,7 +144,10 @@ def roundoff(data, budget) -> Slide:
 # ------------------------------------------------------------ learning rate
 
 
-@slide("08-gradient-descent")
+@slide("08-gradient-descent",
+       reading=("Each panel is gradient descent on one parabola with one learning rate: too small creeps towards "
+                "the minimum (dotted line), a good one gets there, too large overshoots back and forth, and "
+                "larger still every step lands farther away."))
 def gradient_descent(data, budget) -> Slide:
     """Gradient descent on J(w) = (w - 3)^2 / 2 + 1 with four learning rates."""
     J = lambda w: 0.5 * (w - 3.0) ** 2 + 1.0
@@ -177,7 +188,9 @@ def gradient_descent(data, budget) -> Slide:
 # ------------------------------------------------------------ multi-label
 
 
-@slide("11-multilabel")
+@slide("11-multilabel",
+       reading=("The same three logits through three independent sigmoids (each can pass 0.5: several labels at "
+                "once) and through one softmax (the probabilities compete and sum to 1: one class)."))
 def multilabel(data, budget) -> Slide:
     """Three sigmoid outputs vs one softmax on car / bus / pedestrian."""
     names = ["car", "bus", "pedestrian"]

@@ -17,7 +17,7 @@ import numpy as np
 from stabkit import accurate, naive, stable
 from stabkit.reference import reference
 from stabkit.report.style import COLORS, MARKERS, subplots
-from .base import Slide, fmt_number, slide
+from .base import Slide, bottom_legend, fmt_number, slide
 
 __all__ = ["TIER_MODULES", "correct_digits", "crossentropy_logits", "log_softmax_gap", "sigmoid_tiers"]
 
@@ -26,12 +26,13 @@ ULP_FLOOR = 1e-2  # as stabkit.report.plots: errors below are drawn at the floor
 
 
 def _tier_line(ax, x, y, tier: str, k: int, label: str | None = None, ls: str = "-", n: int = 3,
-               hollow: bool = False) -> None:
-    """A tier's line in its colour, with its markers at its own offset so
-    coinciding lines stay visible (as stabkit.report.plots draws them); ``hollow``
-    markers tell apart two lines of one tier."""
-    face = dict(mfc="white", mec=COLORS[tier], mew=2.0) if hollow else dict(mec="white", mew=1.0)
-    ax.plot(x, y, color=COLORS[tier], lw=3.5, ls=ls, label=label or tier, zorder=3 + k * 0.1,
+               hollow: bool = False, color: str | None = None) -> None:
+    """A tier's line in its colour (or ``color``), with its markers at its own
+    offset so coinciding lines stay visible (as stabkit.report.plots draws
+    them); ``hollow`` markers tell apart lines through a softmax layer."""
+    c = color or COLORS[tier]
+    face = dict(mfc="white", mec=c, mew=2.0) if hollow else dict(mec="white", mew=1.0)
+    ax.plot(x, y, color=c, lw=3.5, ls=ls, label=label or tier, zorder=3 + k * 0.1,
             marker=MARKERS[tier], ms=9, markevery=(0.1 * (k + 0.5) / n, 0.1), **face)
 
 
@@ -85,7 +86,12 @@ def _overflow(ax, lo, hi, text) -> None:
     ax.axvspan(lo, hi, color=COLORS["naive"], alpha=0.12, lw=0, label=text)
 
 
-@slide("05a-sigmoid-tiers")
+@slide("05a-sigmoid-tiers",
+       reading=("Left: the three tiers follow the exact sigmoid until the naive 1/(1 + exp(-x)) drops to 0 where "
+                "exp(-x) overflows (shaded). Right: ulp error (below the dashed line at 1 ulp is good). The naive"
+                " error shoots up in the shaded band and comes down again only because the exact value there is "
+                "subnormal (a fixed ulp, dash-dotted line) and finally rounds to 0 itself (hatched): it never "
+                "recovers."))
 def sigmoid_tiers(data, budget) -> Slide:
     """sigmoid in float32: values and ulp error of the three tiers."""
     x = np.linspace(-110, 25, budget.points).astype(np.float32)
@@ -114,18 +120,57 @@ def sigmoid_tiers(data, budget) -> Slide:
     for ax in (ax_v, ax_e):
         _overflow(ax, -110, -big, "exp(\u2212x) overflows")
         ax.set_xlim(-110, 25)
+    tiny = float(np.finfo(np.float32).tiny)
+    sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3))
     naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
-    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("sigmoid in float32: the three tiers against the exact value")
     w = {t: float(np.nanmax(np.where(fails[t], np.nan, e))) for t, e in errs.items()}
     cap = (f"sigmoid in float32 on {x.size} inputs in [-110, 25]: naive 1/(1+exp(-x)) returns 0 for "
            f"{int(naive_zero.sum())} inputs from x = {float(x[naive_zero].max()):.1f} down (exp(-x) overflows past "
            f"x = -{big:.2f}), where the exact value is as large as {float(ref.rounded[naive_zero].max()):.1e}; worst ulp error "
-           f"naive {fmt_number(w['naive'])}, stable {fmt_number(w['stable'])}, accurate {fmt_number(w['accurate'])}.")
+           f"naive {fmt_number(w['naive'])}, stable {fmt_number(w['stable'])}, accurate {fmt_number(w['accurate'])}. "
+           f"Below x = {sub_from:.1f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so naive's 0 "
+           f"costs fewer ulps as sigmoid(x) shrinks; from x = {zero_from:.1f} down the exact value rounds to 0 itself.")
     return Slide(sigmoid_tiers.slide_name, fig, cap)
 
 
-@slide("05b-log-softmax-gap")
+def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float]) -> tuple[float, float]:
+    """Mark where the exact result is subnormal (beyond a dash-dotted line:
+    its ulp is fixed, so a wrong 0 counts fewer ulps as the value shrinks)
+    and where it rounds to 0 (hatched), on every axes, labelled once for
+    the legend; on the last axes (the ulp-error panel) a note at
+    ``text_at`` points at the falling error of ``who``, the tier that
+    returns 0 there. Returns the x nearest the normal range of each."""
+    sub = (np.abs(rounded) < tiny) & (rounded != 0)
+    zero = rounded == 0
+    if not sub.any():
+        return math.nan, math.nan
+    right = float(x[sub].mean()) > float(x[~sub & ~zero].mean())  # do the tiny values lie right of the others?
+    edge = (lambda v: float(v.min())) if right else (lambda v: float(v.max()))
+    sub_from = edge(x[sub])
+    zero_from = edge(x[zero]) if zero.any() else math.nan
+    lo, hi = float(x.min()), float(x.max())
+    for k, ax in enumerate(axes):
+        if zero.any():
+            ax.axvspan(*((zero_from, hi * 1.5) if right else (lo - 10, zero_from)), facecolor="none",
+                       edgecolor="#555555", hatch="//", lw=0, label=None if k else "exact value rounds to 0")
+        ax.axvline(sub_from, color="#333333", lw=2, ls="-.",
+                   label=None if k else f"{'right' if right else 'left'} of it: exact value subnormal")
+    i = np.flatnonzero(sub & ~zero)
+    xm = float(x[i[len(i) // 2]])  # halfway down the error's fall
+    axes[-1].annotate(f"{who} returns 0 here;\nthe exact value is\nsubnormal (fixed ulp\n1.4e\u221245): the same 0\n"
+                      "counts fewer ulps as\nit shrinks: not a recovery", (xm, 30), xytext=text_at, fontsize=14, va="center",
+                      arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
+    return sub_from, zero_from
+
+
+@slide("05b-log-softmax-gap",
+       reading=("Left: minus the log-probability of the winning class, tiny but not 0 (grey band: exact). The "
+                "stable, max-shifted tier returns 0 for it once the gap is large, the naive one NaN (crosses) "
+                "once exp(g) overflows. Right: ulp error per tier; only the accurate tier stays below 1 ulp. "
+                "The stable tier's error comes down past the dash-dotted line only because the exact value is "
+                "subnormal there and then rounds to 0 itself (hatched): not a recovery."))
 def log_softmax_gap(data, budget) -> Slide:
     """log-softmax of rows (g, 0, 0, 0) in float32 as the gap g grows."""
     g = np.logspace(-1, math.log10(300), budget.points).astype(np.float32)
@@ -166,8 +211,10 @@ def log_softmax_gap(data, budget) -> Slide:
         ax.set_xlim(0.1, 300)
         ax.set_xticks([0.1, 1, 10, 100], ["0.1", "1", "10", "100"])
         _overflow(ax, big, 300, "exp(g) overflows")
+    tiny = float(np.finfo(np.float32).tiny)
+    sub_from, under_from = _subnormal_marks((ax_v, ax_e), g, ref.rounded[:, 0], tiny, "stable", (0.12, 3e5))
     ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
-    fig.legend(*ax_v.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False, fontsize=16)
+    bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("log-softmax in float32 as the logit gap grows")
     zero_from = float(g[(ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0)].min())
     nan_from = float(g[np.isnan(ys["naive"][:, 0])].min())
@@ -175,18 +222,28 @@ def log_softmax_gap(data, budget) -> Slide:
     i50 = int(np.argmin(np.abs(g - 50)))
     cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
            f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.0f}), "
-           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp.")
+           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp. "
+           f"From g = {sub_from:.1f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so the stable "
+           f"tier's 0 costs fewer ulps as it shrinks; from g = {under_from:.1f} it rounds to 0 itself.")
     return Slide(log_softmax_gap.slide_name, fig, cap)
 
 
-def _ce_variants(z: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
-    """The four ways a lecture computes the loss: name -> (values, tier colour, line style)."""
+#: Keras's clip is the stable tier's too, but it needs its own colour beside the
+#: stable tier's from-logits line: reddish purple, the Okabe-Ito colour left over
+CLIP_COLOR = "#CC79A7"
+
+
+def _ce_variants(z: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np.ndarray, str, str, str]]:
+    """The four ways a lecture computes the loss: name -> (values, tier, colour, line style)."""
     p = stable.softmax(z)  # the softmax output layer (Keras's softmax is max-shifted)
     return {
-        "softmax layer, \u2212log p (naive)": (naive.sparse_categorical_crossentropy(labels, p), "naive", "--"),
-        "softmax layer, Keras's clip (stable)": (stable.sparse_categorical_crossentropy(labels, p), "stable", "--"),
-        "from logits, stable (TF, PyTorch)": (stable.sparse_categorical_crossentropy(labels, z, from_logits=True), "stable", "-"),
-        "from logits, accurate (stabkit)": (accurate.sparse_categorical_crossentropy(labels, z, from_logits=True), "accurate", "-"),
+        "softmax layer, \u2212log p (naive)": (naive.sparse_categorical_crossentropy(labels, p), "naive",
+                                                COLORS["naive"], "--"),
+        "softmax layer, Keras's clip": (stable.sparse_categorical_crossentropy(labels, p), "stable", CLIP_COLOR, "--"),
+        "from logits, stable (TF, PyTorch)": (stable.sparse_categorical_crossentropy(labels, z, from_logits=True),
+                                              "stable", COLORS["stable"], "-"),
+        "from logits, accurate (stabkit)": (accurate.sparse_categorical_crossentropy(labels, z, from_logits=True),
+                                            "accurate", COLORS["accurate"], "-"),
     }
 
 
@@ -206,12 +263,17 @@ def correct_digits(y, ref) -> tuple[np.ndarray, np.ndarray]:
     return np.where(fail, np.nan, d), fail
 
 
-@slide("06-crossentropy-logits")
+@slide("06-crossentropy-logits",
+       reading=("Correct decimal digits of the cross-entropy against the logit gap (top line: every digit right; "
+                "bottom band: NaN/inf). Right label: every way but stabkit's accurate tier loses all digits once "
+                "the loss falls below machine epsilon; hatched: the exact loss underflows to 0, nothing left to "
+                "measure. Wrong label: through a softmax layer -log p becomes inf (vermillion) or is capped by "
+                "Keras's clip (purple); from_logits=True keeps every digit."))
 def crossentropy_logits(data, budget) -> Slide:
     """Cross-entropy from probabilities vs from logits, against the logit gap."""
     g64 = np.logspace(-1, 3, budget.points)
     fig, axes = subplots(2, 2, sharex=True)
-    found = {}
+    found, underflow = {}, {"float32": math.nan, "float64": math.nan}
     for i, fmt in enumerate(("float32", "float64")):
         dt = np.dtype(fmt)
         z = np.zeros((g64.size, 4), dt)
@@ -222,16 +284,23 @@ def crossentropy_logits(data, budget) -> Slide:
             labels = np.full(g64.size, label)
             ref = reference("sparse_categorical_crossentropy", labels, z, fmt=fmt, from_logits=True)
             ax = axes[i, j]
-            for k, (name, (v, tier, ls)) in enumerate(_ce_variants(z, labels).items()):
+            # where the exact loss underflows to 0, any 0 is "correct": nothing left to measure
+            gone = ref.rounded == 0
+            for k, (name, (v, tier, c, ls)) in enumerate(_ce_variants(z, labels).items()):
                 d, fail = correct_digits(v, ref)
                 # through the softmax layer: dashed, hollow markers; from logits: solid, filled
-                _tier_line(ax, gx, d, tier, k, name, ls, n=4, hollow=ls == "--")
+                _tier_line(ax, gx, np.where(gone, np.nan, d), tier, k, name, ls, n=4, hollow=ls == "--", color=c)
                 if fail.any():
-                    ax.scatter(gx[fail], np.full(int(fail.sum()), -0.15 * full), marker="x", s=60, lw=2, color=COLORS[tier], zorder=4)
+                    ax.scatter(gx[fail], np.full(int(fail.sum()), -0.15 * full), marker="x", s=60, lw=2, color=c, zorder=4)
                 found[(fmt, label, name)] = (gx, v.astype(np.float64), ref.rounded.astype(np.float64), d, fail,
                                              ref.ulp_error(v))
+            if gone.any():
+                g0 = underflow[fmt] = float(gx[gone].min())
+                ax.axvspan(g0, 1500, facecolor="none", edgecolor="#555555", hatch="//", lw=0,
+                           label="exact loss underflows to 0")
             ax.set_xscale("log")
             ax.set_xticks([0.1, 1, 10, 100, 1000], ["0.1", "1", "10", "100", "1000"])
+            ax.set_xlim(0.08, 1250)
             band = -0.15 * full
             ax.set_ylim(1.6 * band, full * 1.08)
             mid = [4] if fmt == "float32" else [5, 10]
@@ -242,7 +311,7 @@ def crossentropy_logits(data, budget) -> Slide:
         axes[i, 0].set_ylabel("correct digits")
     for ax in axes[1]:
         ax.set_xlabel("logit gap g, logits (g, 0, 0, 0)")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False, fontsize=17)
+    bottom_legend(fig, *axes[0, 0].get_legend_handles_labels(), ncol=3, frameon=False, fontsize=16)
     fig.suptitle("the loss from probabilities vs from_logits=True")
 
     def first(fmt, label, name, cond):
@@ -266,5 +335,7 @@ def crossentropy_logits(data, budget) -> Slide:
            f"float64) and Keras's clip caps it at {clip:.1f} from g = {clip_from:.1f}; the right label's loss is 0 (no correct "
            f"digit) from g = {zero32:.1f} (float32) / {zero64:.1f} (float64) through the softmax layer and from logits in the "
            f"stable tier alike; the accurate tier stays within {w_ulp:.2g} ulp everywhere, at least {low['float32']:.1f} / "
-           f"{low['float64']:.1f} correct digits wherever the loss is a normal (not subnormal) float.")
+           f"{low['float64']:.1f} correct digits wherever the loss is a normal (not subnormal) float. The right label's "
+           f"exact loss (about 3e^-g) underflows to 0 from g = {underflow['float32']:.0f} (float32) / "
+           f"{underflow['float64']:.0f} (float64): the curves stop there (a 0 is then correctly rounded, not a recovery).")
     return Slide(crossentropy_logits.slide_name, fig, cap)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from stabkit.report.style import COLORS, subplots
-from .base import NEUTRAL, Slide, slide
+from .base import NEUTRAL, Slide, bottom_legend, slide
 
-__all__ = ["adam_step_sizes", "adam_vs_sgd", "digits_grid", "float16_training", "lecture_model"]
+__all__ = ["NonFinite", "Run", "adam_step_sizes", "adam_vs_sgd", "digits_grid", "float16_training", "lecture_model",
+           "train_until_nan"]
 
 
 def lecture_model(from_logits: bool = True, optimizer=None, tier: str = "accurate", dtype: str = "float32",
@@ -54,7 +55,9 @@ def _steps(data, budget) -> int:
 # ------------------------------------------------------------ data
 
 
-@slide("01-mnist-digits")
+@slide("01-mnist-digits", needs="any",
+       reading=("Handwritten digits with their labels: the input is a grid of pixel intensities (784 numbers for "
+                "MNIST), the output one of 10 classes, a multiclass problem."))
 def digits_grid(data, budget) -> Slide:
     """The first 24 training images with their labels."""
     rows, cols = 3, 8
@@ -81,27 +84,57 @@ def digits_grid(data, budget) -> Slide:
 _PY = re.compile(r"p_y = ([0-9.e+-]+)")
 
 
-def _run_naive_vs_logits(data, budget, dtype):
-    """(logits history, probabilities history, collapse info or None). The
-    probabilities run is first trained with on_nonfinite='raise' to find
-    where it breaks, then, if it does, again with 'continue' from the same
-    weights to draw what happens after."""
+@dataclass
+class NonFinite:
+    """Where a fit's gradient first became NaN/inf (from its NonFiniteError)."""
+
+    epoch: int
+    step: int
+    p_y: float | None  # the smallest probability of a true class, when the message names it
+    message: str
+
+
+@dataclass
+class Run:
+    """A fit's per-epoch history and where it broke (None: it did not)."""
+
+    history: dict
+    stop: NonFinite | None
+
+
+def train_until_nan(make, data, budget) -> Run:
+    """Fit the model ``make()`` builds with ``on_nonfinite='raise'``; if its
+    gradient turns NaN/inf, fit a second one (``make`` builds it from the
+    same seed, so from the same weights and a fresh optimizer) with
+    'continue', to see what happens after."""
     from stabkit.nn import NonFiniteError
 
-    n_in = data.x_train.shape[1]
-    logits = _fit(lecture_model(True, dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget)
-    collapse = None
     try:
-        probs = _fit(lecture_model(False, tier="naive", dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget)
+        return Run(_fit(make(), data, budget).history, None)
     except NonFiniteError as e:
         m = _PY.search(str(e))
-        collapse = {"epoch": e.epoch, "step": e.step, "p_y": float(m.group(1)) if m else None, "message": str(e)}
-        probs = _fit(lecture_model(False, tier="naive", dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget,
-                     on_nonfinite="continue")
+        stop = NonFinite(e.epoch, e.step, float(m.group(1)) if m else None, str(e))
+    return Run(_fit(make(), data, budget, on_nonfinite="continue").history, stop)
+
+
+def _run_naive_vs_logits(data, budget, dtype):
+    """(logits history, probabilities history, collapse info or None): the
+    lecture network trained from logits and through its softmax layer with
+    -log p (the naive tier), from the same weights."""
+    n_in = data.x_train.shape[1]
+    logits = _fit(lecture_model(True, dtype=dtype, n_inputs=n_in, seed=budget.seed), data, budget)
+    probs = train_until_nan(lambda: lecture_model(False, tier="naive", dtype=dtype, n_inputs=n_in, seed=budget.seed),
+                            data, budget)
+    s = probs.stop
+    collapse = None if s is None else {"epoch": s.epoch, "step": s.step, "p_y": s.p_y, "message": s.message}
     return logits.history, probs.history, collapse
 
 
-@slide("07-training-float16")
+@slide("07-training-float16", needs="mnist",
+       reading=("Training loss and test accuracy per epoch, one network from one set of initial weights, four "
+                "ways. Runs that coincide are drawn as one line and named together in the legend. In float16 with"
+                " a softmax output layer and -log p, 1/p overflows: the gradient turns NaN at the dotted line and"
+                " the network ends up predicting one class."))
 def float16_training(data, budget) -> Slide:
     """Training from identical weights, softmax output + -log p (naive) vs
     from logits, float32 and float16 mixed precision."""
@@ -109,14 +142,20 @@ def float16_training(data, budget) -> Slide:
     steps = _steps(data, budget)
     fig, (ax_l, ax_a) = subplots(1, 2)
     ep = np.arange(1, budget.epochs + 1)
-    for dt, (hl, hp, collapse) in runs.items():
-        ls = "-" if dt == "float32" else "--"
-        for h, tier, what in ((hl, "accurate", "from logits"), (hp, "naive", "softmax + \u2212log p")):
-            lab = f"{dt}, {what}"
-            kw = {"color": COLORS[tier], "ls": ls, "lw": 3.5, "marker": "o" if dt == "float32" else "s", "ms": 9,
-                  "mec": "white", "label": lab}
-            ax_l.plot(ep, h["loss"], **kw)
-            ax_a.plot(ep, h["val_accuracy"], **kw)
+    curves = [(f"{dt}, {what}", h, tier, "-" if dt == "float32" else "--")
+              for dt, (hl, hp, _) in runs.items()
+              for h, tier, what in ((hl, "accurate", "from logits"), (hp, "naive", "softmax + \u2212log p"))]
+    groups = _coinciding(curves)
+    for group in groups:
+        lab, h, tier, ls = group[0]
+        color = COLORS[tier] if len({c[2] for c in group}) == 1 else NEUTRAL[0]
+        if len(group) > 1:  # one line for runs a lecture hall could not tell apart, named together
+            lab = f"{len(group)} runs coincide: " + "; ".join(c[0] for c in group)
+            ls = "-"
+        kw = {"color": color, "ls": ls, "lw": 4, "marker": "o" if ls == "-" else "s", "ms": 9, "mec": "white",
+              "label": lab}
+        ax_l.plot(ep, h["loss"], **kw)
+        ax_a.plot(ep, h["val_accuracy"], **kw)
     note = []
     for dt, (_, hp, collapse) in runs.items():
         if collapse is None:
@@ -127,6 +166,9 @@ def float16_training(data, budget) -> Slide:
         py = f", p_y = {collapse['p_y']:.1e}" if collapse["p_y"] is not None else ""
         ax_a.annotate(f"{dt} naive: NaN gradient\nepoch {collapse['epoch']}, step {collapse['step']}{py}",
                       (x, 0.3), xytext=(10, 0), textcoords="offset points", color=COLORS["naive"], fontsize=16, va="center")
+        if not np.isfinite(hp["loss"]).all():  # its line stops: say why where it stops
+            ax_l.annotate(f"{dt} naive: the loss\nis NaN from here on", (x, 0.97), xycoords=ax_l.get_xaxis_transform(),
+                          xytext=(10, 0), textcoords="offset points", color=COLORS["naive"], fontsize=16, va="top")
         note.append(f"{dt} naive run: gradient NaN at epoch {collapse['epoch']}, step {collapse['step']} of {steps}{py} "
                     f"(1/p overflows float16 past 65504), test accuracy then {hp['val_accuracy'][-1]:.4f}")
     ax_l.set_yscale("log")
@@ -137,66 +179,98 @@ def float16_training(data, budget) -> Slide:
     for ax in (ax_l, ax_a):
         ax.set_xticks(ep)
         ax.set_xlim(0.6, budget.epochs + 0.4)
-    fig.legend(*ax_l.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
+    bottom_legend(fig, *ax_l.get_legend_handles_labels(), ncol=1, frameon=False, fontsize=16)
     fig.suptitle("same network, same start: softmax + \u2212log p vs from logits")
     acc = {(dt, k): h["val_accuracy"][-1] for dt, (hl, hp, _) in runs.items() for k, h in (("logits", hl), ("probs", hp))}
     cap = (f"{data.description}, Adam(1e-3), batch {budget.batch_size}, {budget.epochs} epochs, seed {budget.seed}: final test "
            f"accuracy from logits {acc[('float32', 'logits')]:.4f} (float32) / {acc[('float16', 'logits')]:.4f} (float16), "
            f"softmax + -log p {acc[('float32', 'probs')]:.4f} / {acc[('float16', 'probs')]:.4f}; "
-           + ("; ".join(note) if note else "no run produced a NaN here (the float16 collapse needs p_y < 1/65504)") + ".")
+           + ("; ".join(note) if note else "no run produced a NaN here (the float16 collapse needs p_y < 1/65504)") + "."
+           + "".join(f" Drawn as one line (loss within 3%, accuracy within 0.01 at every epoch): {'; '.join(c[0] for c in g)}."
+                     for g in groups if len(g) > 1).replace("\u2212", "-"))
     return Slide(float16_training.slide_name, fig, cap)
+
+
+def _coinciding(curves, loss_rel: float = 0.03, acc_abs: float = 0.01) -> list[list]:
+    """``curves`` (label, history, tier, style) grouped so that the curves of
+    one group agree at every epoch: training loss within ``loss_rel``
+    (relative) and test accuracy within ``acc_abs``, NaN only beside NaN.
+    At these tolerances two lines 3.5 points wide overlap on the slide."""
+
+    def close(a, b):
+        la, lb = np.asarray(a["loss"], float), np.asarray(b["loss"], float)
+        aa, ab = np.asarray(a["val_accuracy"], float), np.asarray(b["val_accuracy"], float)
+        with np.errstate(invalid="ignore"):
+            same_l = np.where(np.isnan(la) | np.isnan(lb), np.isnan(la) & np.isnan(lb), np.abs(la - lb) <= loss_rel * np.abs(lb))
+            same_a = np.where(np.isnan(aa) | np.isnan(ab), np.isnan(aa) & np.isnan(ab), np.abs(aa - ab) <= acc_abs)
+        return bool(same_l.all() and same_a.all())
+
+    groups: list[list] = []
+    for c in curves:
+        home = next((g for g in groups if all(close(c[1], o[1]) for o in g)), None)
+        if home is None:
+            groups.append([c])
+        else:
+            home.append(c)
+    return groups
 
 
 # ------------------------------------------------------------ Adam vs SGD
 
 
-@slide("09-adam-vs-sgd")
+@slide("09-adam-vs-sgd", needs="mnist",
+       reading=("Training loss (left) and test accuracy (right) per epoch for one network from one set of initial"
+                " weights: Adam with its default step against plain SGD at Keras's default learning rate 0.01 and"
+                " at a tuned 0.1."))
 def adam_vs_sgd(data, budget) -> Slide:
-    """Training loss of Adam and plain SGD against epochs and wall time."""
+    """Training loss and test accuracy of Adam and plain SGD, per epoch."""
     from stabkit.nn import SGD, Adam
 
     n_in = data.x_train.shape[1]
     opts = {"Adam(\u03b1 = 0.001)": (lambda: Adam(learning_rate=1e-3), NEUTRAL[0]),
             "SGD(\u03b1 = 0.01)": (lambda: SGD(learning_rate=0.01), NEUTRAL[2]),
             "SGD(\u03b1 = 0.1)": (lambda: SGD(learning_rate=0.1), NEUTRAL[3])}
-    runs = {}
-    for name, (make, _) in opts.items():
-        t0 = time.perf_counter()
-        h = _fit(lecture_model(True, optimizer=make(), n_inputs=n_in, seed=budget.seed), data, budget)
-        runs[name] = (h, time.perf_counter() - t0)
-    fig, (ax_e, ax_t) = subplots(1, 2, sharey=True)
+    runs = {name: _fit(lecture_model(True, optimizer=make(), n_inputs=n_in, seed=budget.seed), data, budget).history
+            for name, (make, _) in opts.items()}
+    fig, (ax_e, ax_a) = subplots(1, 2)
     ep = np.arange(1, budget.epochs + 1)
-    for name, (h, _) in runs.items():
-        c = opts[name][1]
-        ax_e.plot(ep, h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white", label=name)
-        ax_t.plot(np.cumsum(h.epoch_seconds), h.history["loss"], color=c, lw=3.5, marker="o", ms=9, mec="white")
+    for name, h in runs.items():
+        kw = {"color": opts[name][1], "lw": 3.5, "marker": "o", "ms": 9, "mec": "white", "label": name}
+        ax_e.plot(ep, h["loss"], **kw)
+        ax_a.plot(ep, h["val_accuracy"], **kw)
     ax_e.set_yscale("log")
-    _loss_ticks(ax_e, [v for h, _ in runs.values() for v in h.history["loss"]])
+    _loss_ticks(ax_e, [v for h in runs.values() for v in h["loss"]])
     ax_e.set(xlabel="epoch", ylabel="training loss")
-    ax_e.set_xticks(ep)
-    ax_t.set_xlabel("wall time (s), measured: differs run to run")
-    ax_t.set_xlim(0, None)
-    fig.legend(*ax_e.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
-    adam = runs["Adam(\u03b1 = 0.001)"][0].history
+    ax_a.set(xlabel="epoch", ylabel="test accuracy")
+    accs = [v for h in runs.values() for v in h["val_accuracy"]]
+    ax_a.set_ylim(max(0.0, min(accs) - 0.03), 1.0)
+    for ax in (ax_e, ax_a):
+        ax.set_xticks(ep)
+        ax.set_xlim(0.6, budget.epochs + 0.4)
+    bottom_legend(fig, *ax_e.get_legend_handles_labels(), ncol=3, frameon=False)
+    adam = runs["Adam(\u03b1 = 0.001)"]
     fig.suptitle("Adam vs plain gradient descent (same network, same start)")
     parts = []
-    for name, (h, _) in runs.items():
+    for name, h in runs.items():
         if name.startswith("SGD"):
-            reach = [e for e, v in zip(ep, h.history["loss"]) if v <= adam["loss"][0]]
-            parts.append(f"{name.replace(chr(945), 'alpha')} {h.history['loss'][-1]:.3f} (test accuracy "
-                         f"{h.history['val_accuracy'][-1]:.4f}; reaches Adam's epoch-1 loss "
+            reach = [e for e, v in zip(ep, h["loss"]) if v <= adam["loss"][0]]
+            parts.append(f"{name.replace(chr(945), 'alpha')} {h['loss'][-1]:.3f} (test accuracy "
+                         f"{h['val_accuracy'][-1]:.4f}; reaches Adam's epoch-1 loss "
                          + (f"in epoch {reach[0]})" if reach else "in no epoch)"))
     cap = (f"{data.description}, batch {budget.batch_size}, {budget.epochs} epochs: final training loss Adam(alpha = 0.001) "
            f"{adam['loss'][-1]:.3f} (test accuracy {adam['val_accuracy'][-1]:.4f}, epoch 1: {adam['loss'][0]:.3f}), "
-           + ", ".join(parts) + ". The wall-time panel is measured and differs from run to run (this figure is "
-           "not byte-identical across runs).")
-    return Slide(adam_vs_sgd.slide_name, fig, cap, deterministic=False)
+           + ", ".join(parts) + ".")
+    return Slide(adam_vs_sgd.slide_name, fig, cap)
 
 
 # ------------------------------------------------------------ Adam's step sizes
 
 
-@slide("10-adam-step-sizes")
+@slide("10-adam-step-sizes", needs="any",
+       reading=("Left: how far two weights have moved from their start, step by step: one keeps going one way, "
+                "one swings back and forth. Right: each weight's step in units of alpha, Adam's per-parameter "
+                "step size, with the spread over all weights of the two upper layers (grey) and their median "
+                "(dashed)."))
 def adam_step_sizes(data, budget) -> Slide:
     """Adam's effective step |dw| / alpha per parameter, during training."""
     n_in = data.x_train.shape[1]
@@ -251,7 +325,7 @@ def adam_step_sizes(data, budget) -> Slide:
         ax.axvline(per_epoch, color="#999999", lw=1, ls=":")
     ax_s.minorticks_off()
     ax_w.text(per_epoch * 1.08, 0.02, "end of\nepoch 1", transform=ax_w.get_xaxis_transform(), fontsize=15, color="#555555")
-    fig.legend(*ax_s.get_legend_handles_labels(), loc="outside lower center", ncol=4, frameon=False, fontsize=16)
+    bottom_legend(fig, *ax_s.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("Adam: one step size per parameter (\u03b1 = 0.001)")
 
     def first_last(i):

@@ -189,7 +189,7 @@ def test_gh12_continue_past_a_non_finite_epoch_with_the_plan(monkeypatch, dtype)
     runs = []
     for skip in (False, True):
         model, h = _fit(monkeypatch, skip=skip, dtype=dtype, X=X, y=y, epochs=3, shuffle=False, on_nonfinite="continue")
-        assert h.epoch == [1, 2, 3]
+        assert h.epoch == [0, 1, 2]
         runs.append((np.isnan(model.layers[0].kernel), h.history["nonfinite_steps"]))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1] and all(k >= 1 for k in runs[1][1])

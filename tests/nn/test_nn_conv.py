@@ -31,6 +31,11 @@ def _cnn(padding="valid"):
     return Sequential([Conv2D(8, 3, activation="relu", padding=padding), MaxPooling2D(), Flatten(), Dense(10)])
 
 
+def _fit(model):
+    model.compile(loss=SparseCategoricalCrossentropy(from_logits=True))
+    return model.fit(X, Y, verbose=0)
+
+
 def _compiled(dtype="float32", padding="valid"):
     model = _cnn(padding)
     model.compile(optimizer=Adam(), loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"], dtype=dtype)
@@ -100,7 +105,7 @@ def test_weights_set_save_and_load(tmp_path):
     with pytest.raises(NNError, match="build the model first"):
         other.set_weights(model.get_weights())
     other.build((12, 12, 1))
-    with pytest.raises(NNError, match=r"conv2d/kernel needs a floating-point array of shape \(3, 3, 1, 8\)"):
+    with pytest.raises(NNError, match=r"layer conv2d needs a kernel of shape \(3, 3, 1, 8\), got \(3, 3, 2, 8\)"):
         other.set_weights([np.zeros((3, 3, 2, 8))] + model.get_weights()[1:])
     with pytest.raises(NNError, match="expected 4 arrays"):
         other.set_weights(model.get_weights()[:2])
@@ -108,7 +113,8 @@ def test_weights_set_save_and_load(tmp_path):
     np.testing.assert_array_equal(other(X), model(X))
     model.save_weights(tmp_path / "w.npz")
     with np.load(tmp_path / "w.npz") as data:
-        assert sorted(data.files) == ["000_bias", "000_kernel", "003_bias", "003_kernel"]
+        # numbered among the layers with weights, as for Dense and Dropout
+        assert sorted(data.files) == ["000_bias", "000_kernel", "001_bias", "001_kernel"]
     third = _cnn()
     third.build((12, 12, 1))
     third.load_weights(tmp_path / "w.npz")
@@ -187,10 +193,10 @@ def test_use_bias_false_has_a_kernel_only():
         (lambda: (m := _cnn(), m(X), m(X[:, :10, :10])), r"expects inputs of shape \(batch, 12, 12, 1\), got \(batch, 10, 10, 1\)"),
         (lambda: (m := _cnn(), m(X), m(X[:, :, :, 0])), "add the channel axis"),
         (lambda: Sequential([Conv2D(2, 3), Dense(3)]).build((8, 8, 1)), r"put Flatten\(\) before it"),
-        (lambda: Sequential([Conv2D(2, 3), Flatten()]).build((8, 8, 1)), "the last layer must be Dense"),
+        (lambda: _fit(Sequential([Conv2D(2, 3), Flatten()])), "the last layer must be a Dense layer"),
         (lambda: Sequential([Conv2D(2, 5), Flatten(), Dense(2)]).build((4, 4, 1)), "does not fit in 4x4 images"),
         (lambda: Sequential([MaxPooling2D(3), Flatten(), Dense(2)]).build((2, 6, 1)), "does not fit in 2x6 images"),
-        (lambda: _cnn().build((28, 28, 0)), "must be positive integers"),
+        (lambda: _cnn().build((28, 28, 0)), "must be a tuple of positive integers"),
     ],
 )
 def test_errors_name_the_problem(make, message):

@@ -272,7 +272,7 @@ def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     X = _inputs(np.random.default_rng(0), 64, 20, 0.5)
     with pytest.warns(_native.NativeStepWarning, match="NumPy step"):
         h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
-    assert h.params == {"epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": why}
+    assert h.params == {"verbose": 0, "epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": why}
     assert isinstance(model.optimizer._update[2], steps.NumPyAdam)  # and Adam runs its NumPy passes
 
 

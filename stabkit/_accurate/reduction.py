@@ -1,0 +1,111 @@
+"""Weighing and reducing the per-sample losses, for the three tiers.
+
+:class:`Plan` holds one call's sample weights, ignored samples and
+reduction; :func:`accurate_sum` is the accurate tier's sum (float64, ~1 ulp).
+Reductions (in the loss's format, as a 0-d array):
+
+* ``sum``: ``sum(w l)``;
+* ``mean``: ``sum(w l) / sum(w)`` with ``w`` the sample weight times the
+  class weight of the sample (PyTorch's ``mean`` with ``weight=``, Keras's
+  ``mean_with_sample_weight``); NaN when ``sum(w) = 0`` (0 / 0, as PyTorch);
+* ``sum_over_batch_size``: ``sum(w l) / n`` with ``n`` the number of samples
+  not ignored (Keras's default); 0 when ``n = 0`` (Keras's ``divide_no_nan``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stabkit.floats import Format, round_float64
+
+from .eft import sum_split_scaled
+
+
+class Plan:
+    """The weights and the reduction of one call, in the loss shape.
+
+    ``sample`` multiplies the losses (plainly, as the frameworks do:
+    ``0 * inf`` is NaN); ``keep`` zeroes ignored samples exactly;
+    ``class_of`` is each sample's class weight for the ``mean`` divisor."""
+
+    def __init__(self, reduction: str, shape: tuple, sample=None, keep=None, class_of=None):
+        self.reduction, self.shape = reduction, shape
+        self.sample = None if sample is None else np.ascontiguousarray(sample)
+        self.keep, self.class_of = keep, class_of
+        self.trivial = reduction == "none" and sample is None and keep is None
+
+    def apply64(self, loss: np.ndarray, part=slice(None)) -> np.ndarray:
+        """Sample weights and ignored labels applied to float64 losses of the
+        flattened samples ``part`` (the accurate tier, before its rounding)."""
+        if self.sample is not None:
+            loss = loss * np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
+        if self.keep is not None:
+            loss = np.where(self.keep.reshape(-1)[part], loss, 0.0)
+        return loss
+
+    def kept(self, loss: np.ndarray) -> np.ndarray:
+        """``loss`` with the ignored samples set to exactly 0."""
+        return loss if self.keep is None else np.where(self.keep, loss, np.zeros((), loss.dtype))
+
+    def weigh(self, loss: np.ndarray) -> np.ndarray:
+        """Sample weights and ignored labels applied in ``loss``'s format."""
+        if self.sample is not None:
+            loss = loss * self.sample.astype(loss.dtype)
+        return self.kept(loss)
+
+    def _divisor(self) -> tuple[np.ndarray, bool]:
+        """The weights of ``mean`` (float64), and whether the reduction
+        returns 0 for a zero divisor (Keras's ``sum_over_batch_size``)."""
+        if self.reduction == "sum_over_batch_size":
+            return (np.ones(self.shape) if self.keep is None else self.keep.astype(np.float64)), True
+        w = np.ones(self.shape) if self.sample is None else np.asarray(self.sample, dtype=np.float64)
+        if self.class_of is not None:
+            w = w * self.class_of
+        if self.keep is not None:
+            w = np.where(self.keep, w, 0.0)
+        return w, False
+
+    def reduce(self, weighted: np.ndarray, fmt: Format, accurate: bool) -> np.ndarray:
+        """``weighted`` (the weighed per-sample losses) reduced as asked: a
+        0-d array of ``fmt``. The accurate tier sums in float64 accurately
+        (:func:`accurate_sum`) and rounds once; the others sum in their format
+        (16-bit formats accumulate in float32, as the frameworks do)."""
+        if self.reduction == "none":
+            return weighted
+        with np.errstate(all="ignore"):
+            if accurate:
+                total = accurate_sum(weighted)
+            else:
+                acc = np.float32 if fmt.width < 32 else fmt.dtype
+                total = np.sum(weighted, dtype=acc)
+            if self.reduction != "sum":
+                w, zero_ok = self._divisor()
+                den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
+                total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
+            if accurate:
+                return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
+            return np.asarray(total).astype(fmt.dtype)
+
+
+def accurate_sum(values) -> float:
+    """The float64 sum of ``values`` to ~1 ulp: ``math.fsum`` (exact, one
+    rounding) of short arrays; longer ones in rows of 1024 compensated by
+    extraction (2**-60 of the magnitudes, :func:`sum_split_scaled`), whose
+    ``hi + lo`` pairs ``math.fsum`` then adds exactly. Infinite or NaN terms
+    give NumPy's plain sum (inf, -inf or NaN, as the exact sum)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.isfinite(v).all():
+        return float(np.sum(v))
+    try:
+        if v.size <= 4096:
+            return math.fsum(v.tolist())
+        width = 1024
+        rows = np.zeros(-(-v.size // width) * width)
+        rows[: v.size] = v
+        rows = rows.reshape(-1, width)
+        hi, lo = sum_split_scaled(rows, np.empty_like(rows), np.empty_like(rows))
+        return math.fsum(hi.tolist() + lo.tolist())
+    except OverflowError:  # fsum's partial sums overflow: so does the sum
+        return float(np.sum(v))

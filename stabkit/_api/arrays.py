@@ -1,0 +1,194 @@
+"""The caller's array types in and out: NumPy arrays and scalars, Python
+numbers and lists, PyTorch CPU tensors and JAX CPU arrays.
+
+Each public function converts its array arguments with :func:`to_numpy`,
+computes in NumPy, and hands the result back through the :class:`Caller`
+of its main argument, so a torch tensor comes back a torch tensor (of the
+same dtype, bfloat16 included) and a JAX array a JAX array. Neither torch nor
+JAX is imported unless the caller passed one of their arrays.
+
+Conversions are zero-copy where the libraries allow it (``Tensor.numpy()``,
+``torch.from_numpy``; JAX CPU arrays expose their buffer to NumPy). A
+``requires_grad`` tensor is detached: stabkit computes values, not
+gradients, and says so once per call site (:class:`DetachedGradWarning`).
+Arrays on a GPU are refused with a message naming the way out, because every
+stabkit tier is NumPy code.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Caller", "DetachedGradWarning", "to_numpy", "cast_dtype"]
+
+
+class DetachedGradWarning(UserWarning):
+    """A ``requires_grad`` tensor was detached: stabkit's result carries no
+    gradient (autograd does not see through NumPy)."""
+
+
+def _origin(x) -> str:
+    """``"torch"``, ``"jax"`` or ``""``, from the object's type alone (no import)."""
+    mod = type(x).__module__ or ""
+    if mod.startswith("torch") and hasattr(x, "detach"):
+        return "torch"
+    if mod.startswith(("jax", "jaxlib")) and hasattr(x, "devices"):
+        return "jax"
+    return ""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """How to hand a NumPy result back in the caller's type.
+
+    ``kind`` is ``"numpy"`` (arrays, lists), ``"scalar"`` (a Python or NumPy
+    scalar, or a 0-d array: the result is a NumPy scalar, as NumPy's and
+    SciPy's ufuncs return), ``"torch"`` or ``"jax"``.
+    """
+
+    kind: str = "numpy"
+
+    def back(self, y):
+        """``y`` (an ndarray, or a tuple of them) in the caller's type."""
+        if isinstance(y, tuple):
+            return tuple(self.back(v) for v in y)
+        if self.kind in ("numpy", "scalar"):
+            # a 0-d result (a scalar's, or a whole-array reduction's) is a
+            # NumPy scalar, as NumPy's reductions and SciPy's ufuncs return
+            return y[()] if isinstance(y, np.ndarray) and y.ndim == 0 else y
+        if self.kind == "torch":
+            return _to_torch(np.asarray(y))
+        return _to_jax(np.asarray(y))
+
+
+def _to_torch(y: np.ndarray):
+    import torch
+
+    y = np.ascontiguousarray(y)
+    if y.dtype.name == "bfloat16":
+        # torch cannot read ml_dtypes' bfloat16: share the 16 bits and retype them
+        return torch.from_numpy(y.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(y)
+
+
+def _to_jax(y: np.ndarray):
+    import jax.numpy as jnp
+
+    return jnp.asarray(y)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside
+    stabkit (the user's call), however deep the wrapper that raised it."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_globals.get("__name__") or "").startswith("stabkit"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _torch_in(t, name: str) -> np.ndarray:
+    if t.device.type != "cpu":
+        raise TypeError(
+            f"{name} is a torch tensor on {t.device}; stabkit computes on the CPU in NumPy: "
+            f"pass {name}.cpu(), or use torch's own function on the GPU")
+    if t.requires_grad:
+        warnings.warn(f"{name} requires grad; stabkit returns values without a gradient (the tensor is detached)",
+                      DetachedGradWarning, stacklevel=_caller_level())
+        t = t.detach()
+    t = t.resolve_conj().resolve_neg()
+    import torch
+
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        # the same 16 bits, read as ml_dtypes' bfloat16 (no copy, no rounding)
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def _jax_in(a, name: str) -> np.ndarray:
+    import jax
+
+    if isinstance(a, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is a traced JAX value (inside jit, grad or vmap); stabkit computes in NumPy: "
+            "call it outside the transformation, or through jax.pure_callback")
+    platforms = {d.platform for d in a.devices()}
+    if platforms != {"cpu"}:
+        raise TypeError(
+            f"{name} is a JAX array on {', '.join(sorted(platforms))}; stabkit computes on the CPU in NumPy: "
+            f"pass jax.device_get({name}), or use jax.nn's own function on the accelerator")
+    return np.asarray(a)
+
+
+def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
+    """``x`` as a NumPy array, and how to give a result back in ``x``'s type.
+
+    Accepts NumPy arrays and scalars, Python numbers and (nested) lists and
+    tuples, PyTorch CPU tensors and JAX CPU arrays. The dtype is checked later
+    (:func:`stabkit._accurate.inputs.as_input`); here only the container is
+    converted.
+    """
+    origin = _origin(x)
+    if origin == "torch":
+        return _torch_in(x, name), Caller("torch")
+    if origin == "jax":
+        return _jax_in(x, name), Caller("jax")
+    if isinstance(x, np.ndarray):
+        return x, Caller("scalar" if x.ndim == 0 else "numpy")
+    if isinstance(x, (np.generic, int, float, bool)):
+        return np.asarray(x), Caller("scalar")
+    if isinstance(x, complex):
+        return np.asarray(x), Caller("scalar")
+    if isinstance(x, (list, tuple)):
+        return _from_sequence(x, name), Caller("numpy")
+    if isinstance(x, str) or x is None:
+        raise TypeError(f"{name} must be an array or a number, got {type(x).__name__}")
+    a = np.asarray(x)  # anything with __array__ or the buffer protocol
+    if a.dtype == object:
+        raise TypeError(f"{name} of type {type(x).__name__} is not a numeric array")
+    return a, Caller("scalar" if a.ndim == 0 else "numpy")
+
+
+def _from_sequence(x, name: str) -> np.ndarray:
+    """A list (of lists) of numbers as an array; ragged lists or lists of
+    tensors get a clear error instead of an object array."""
+    try:
+        a = np.asarray(x)
+    except ValueError:
+        raise ValueError(f"{name} is a ragged list (rows of different lengths); pass a rectangular array") from None
+    if a.dtype == object:
+        raise TypeError(f"{name} is a list of non-numbers; pass a numeric array")
+    return a
+
+
+def cast_dtype(a: np.ndarray, dtype, name: str = "dtype") -> np.ndarray:
+    """``a`` cast to ``dtype`` before the computation (PyTorch's ``dtype=``):
+    a stabkit format name (``"bfloat16"``), a NumPy dtype, or a torch/JAX
+    dtype. Narrowing casts round once (to nearest even)."""
+    if dtype is None:
+        return a
+    from stabkit.floats import ARITH_FORMATS, get_format, round_float64
+
+    key = dtype
+    mod = type(dtype).__module__ or ""
+    if mod.startswith("torch"):
+        key = str(dtype).removeprefix("torch.")
+    elif not isinstance(dtype, str):
+        try:
+            key = np.dtype(dtype).name
+        except TypeError:
+            key = str(dtype)
+    if key not in ARITH_FORMATS:
+        raise ValueError(f"{name}={dtype!r} is not supported; use one of {', '.join(ARITH_FORMATS)}")
+    fmt = get_format(key)
+    if a.dtype == fmt.dtype:
+        return a
+    if fmt.name == "bfloat16":
+        # a plain astype rounds float64 -> bfloat16 twice on ml_dtypes < 0.7
+        return round_float64(np.asarray(a, dtype=np.float64), fmt)
+    return a.astype(fmt.dtype)

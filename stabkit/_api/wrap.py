@@ -1,0 +1,209 @@
+"""The public signatures, shared by the three tiers.
+
+Each tier writes *cores*: functions of NumPy arrays in one of the four
+formats, computing along one int axis. The wrappers here give them the
+signatures SciPy, JAX, Keras and PyTorch users write (``axis`` as an int, a
+tuple or None; scalars and 0-d arrays; ``keepdims``; ``where=``; ``dtype=``;
+torch tensors and JAX arrays in and out) without any arithmetic of their own,
+so every tier answers the same call the same way and only the cores differ.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+from .arrays import cast_dtype, to_numpy
+from .axes import Rows
+
+__all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
+
+_OPTIONS_DOC = """
+Conventions (all tiers): ``x`` may be a NumPy array or scalar, a (nested)
+list, a PyTorch CPU tensor or a JAX CPU array; the result has the caller's
+type (a NumPy scalar for a scalar or 0-d input). ``dtype`` casts the input
+to float16, bfloat16, float32 or float64 first (one rounding)."""
+
+_ROW_DOC = """
+``axis``: an int, a tuple of ints (those axes together form one row) or None
+(the whole array is one row). ``where``: a boolean mask broadcastable to
+``x``; entries where it is False are left out, as ``-inf`` logits (softmax 0,
+log-softmax -inf there)."""
+
+
+def _public(core, sig: str, doc: str):
+    """Decorate a wrapper: the core's name and docstring, the public
+    signature (for ``help`` and ``inspect``), and the conventions appended."""
+
+    def decorate(fn):
+        functools.update_wrapper(fn, core)
+        del fn.__wrapped__  # inspect must show the public signature, not the core's
+        fn.__signature__ = inspect.signature(fn)
+        fn.__doc__ = (core.__doc__ or "").rstrip() + "\n" + doc
+        fn.__core__ = core
+        return fn
+
+    return decorate
+
+
+def _mask(a: np.ndarray, where, fill: float) -> np.ndarray:
+    """``a`` with the entries where ``where`` is False replaced by ``fill``."""
+    if where is None:
+        return a
+    w, _ = to_numpy(where, "where")
+    if w.dtype != np.bool_:
+        raise TypeError(f"where must be a boolean mask, got dtype {w.dtype}")
+    try:
+        w = np.broadcast_to(w, a.shape)
+    except ValueError:
+        raise ValueError(f"where has shape {w.shape}, which does not broadcast to the input's {a.shape}") from None
+    return np.where(w, a, np.asarray(fill).astype(a.dtype))
+
+
+def elementwise(core):
+    """``f(x, /, *, dtype=None)`` around an elementwise core ``core(x)``."""
+
+    @_public(core, "x", _OPTIONS_DOC)
+    def f(x, /, *, dtype=None):
+        a, caller = to_numpy(x)
+        return caller.back(core(cast_dtype(a, dtype)))
+
+    return f
+
+
+def softplus(core, beta_core, threshold_default=None):
+    """``softplus(x, /, beta=1.0, threshold=...)`` (PyTorch's options).
+
+    ``beta_core(a, beta)`` computes ``log(1 + exp(beta*x)) / beta``;
+    ``threshold`` (PyTorch's: ``x`` itself where ``beta*x > threshold``) is
+    applied when it is not None, and is the tier's own default otherwise.
+    """
+
+    @_public(core, "x", _OPTIONS_DOC + """
+``beta``: softplus(beta*x)/beta, beta > 0 (PyTorch's ``beta``). ``threshold``:
+where ``beta*x > threshold`` the result is ``x`` itself (PyTorch's
+linear regime; None: no threshold).""")
+    def f(x, /, beta=1.0, threshold=threshold_default, *, dtype=None):
+        a, caller = to_numpy(x)
+        a = cast_dtype(a, dtype)
+        beta = _positive(beta, "beta")
+        y = core(a) if beta == 1.0 else beta_core(a, beta)
+        if threshold is not None:
+            y = np.asarray(y)
+            with np.errstate(over="ignore", invalid="ignore"):
+                lin = np.asarray(a, np.float64) * beta > float(threshold)
+            if lin.any():
+                y = np.where(lin, a, y).astype(y.dtype)
+        return caller.back(y)
+
+    return f
+
+
+def _positive(v, name: str) -> float:
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{name} must be a positive number, got {v!r}")
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a positive number, got {v!r}") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+    return v
+
+
+def _masked(a: np.ndarray, where, fill: float) -> np.ndarray:
+    """``a`` masked by ``where`` (integers become float64 first, as the
+    cores would make them, so that ``-inf`` fits)."""
+    if where is None:
+        return a
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    return _mask(a, where, fill)
+
+
+def _rows_of(a: np.ndarray, axis) -> Rows:
+    """The rows of ``a`` along ``axis``; a 0-d array is one row of one."""
+    return Rows(a.reshape(1), -1) if a.ndim == 0 else Rows(a, axis)
+
+
+def _as_rows(x, axis, dtype, where):
+    a, caller = to_numpy(x)
+    a = _masked(cast_dtype(a, dtype), where, -np.inf)
+    return a, _rows_of(a, axis), caller
+
+
+def rowwise(core):
+    """``f(x, axis=-1, *, where=None, dtype=None)`` around a row-wise core
+    ``core(x, axis=-1)`` (softmax, log-softmax)."""
+
+    @_public(core, "x", _OPTIONS_DOC + _ROW_DOC)
+    def f(x, axis=-1, *, where=None, dtype=None):
+        a, rows, caller = _as_rows(x, axis, dtype, where)
+        y = rows.spread(core(rows.rows, axis=-1))
+        return caller.back(y.reshape(a.shape))
+
+    return f
+
+
+def logsumexp(core):
+    """SciPy's ``logsumexp(a, axis=None, b=None, keepdims=False,
+    return_sign=False)``, plus JAX's ``where=`` and ``dtype=``, around a core
+    ``core(x, axis=-1, keepdims=False[, b=, return_sign=])``."""
+
+    @_public(core, "a", _OPTIONS_DOC + _ROW_DOC + """
+Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumexp:
+``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
+(``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""")
+    def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None):
+        arr, rows, caller = _as_rows(a, axis, dtype, where)
+        kwargs = {}
+        if b is not None:
+            bw, _ = to_numpy(b, "b")
+            try:
+                bw = np.broadcast_to(bw, arr.shape)
+            except ValueError:
+                raise ValueError(f"b has shape {np.shape(bw)}, which does not broadcast to a's {arr.shape}") from None
+            # a masked entry is left out of the sum: weight 0 as well as -inf
+            kwargs["b"] = _rows_of(_masked(bw, where, 0.0), axis).rows
+        if return_sign:
+            kwargs["return_sign"] = True
+        out = core(rows.rows, axis=-1, keepdims=False, **kwargs)
+
+        def fix(v):
+            return v.reshape(()) if arr.ndim == 0 else rows.reduced(v, keepdims)
+
+        if return_sign:
+            return caller.back(tuple(fix(np.asarray(v)) for v in out))
+        return caller.back(fix(np.asarray(out)))
+
+    return f
+
+
+def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos_weight")):
+    """A loss core with the same signature, its array arguments converted
+    from the caller's types, and the result in the type of ``y_pred``."""
+    sig = inspect.signature(core)
+
+    @functools.wraps(core)
+    def f(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{core.__name__}(): {e}") from None
+        caller = None
+        for name in arrays:
+            # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
+            if name in bound.arguments and bound.arguments[name] is not None and not isinstance(bound.arguments[name], dict):
+                value, c = to_numpy(bound.arguments[name], name)
+                bound.arguments[name] = value
+                if name == "y_pred":
+                    caller = c
+        y = core(*bound.args, **bound.kwargs)
+        return caller.back(y) if caller is not None else y
+
+    del f.__wrapped__
+    f.__signature__ = sig
+    f.__core__ = core
+    return f

@@ -1,0 +1,218 @@
+"""The Keras API beyond the lecture: Input / input_shape, Dropout, tanh,
+metrics by name, sample and class weights, initial_epoch, weights access,
+which training step runs them, and the errors. (Against Keras itself:
+test_nn_keras.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import stabkit.nn as nn
+from stabkit.nn import NNError
+from stabkit.nn import _native
+
+rng = np.random.default_rng(0)
+X = rng.random((64, 8))
+y = rng.integers(0, 4, 64)
+
+
+def _compiled(layers, dtype="float64", **kw):
+    model = nn.Sequential(layers)
+    args = dict(optimizer=nn.SGD(0.1), loss=nn.SparseCategoricalCrossentropy(from_logits=True), dtype=dtype)
+    model.compile(**{**args, **kw})
+    return model
+
+
+def test_input_and_input_shape_build_at_once():
+    a = nn.Sequential([nn.Input((8,)), nn.Dense(5), nn.Dense(4)])
+    b = nn.Sequential([nn.Dense(5, input_shape=(8,)), nn.Dense(4)])
+    for model in (a, b):
+        assert model.built and len(model.layers) == 2 and model.count_params() == 8 * 5 + 5 + 5 * 4 + 4
+    c = nn.Sequential([nn.Dense(5), nn.Dense(4)])
+    c.build((None, 8))  # Keras's shape with the batch axis
+    assert c.count_params() == a.count_params()
+    w = a.get_weights()
+    a.add(nn.Dense(3))  # Keras rebuilds: the old layers keep their weights
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), w)) and a.get_weights()[-1].shape == (3,)
+    with pytest.raises(NNError, match="Input\\(shape\\) must come first"):
+        nn.Sequential([nn.Dense(3), nn.Input((2,))])
+    with pytest.raises(NNError, match="only the first layer may take input_shape"):
+        nn.Sequential([nn.Dense(3), nn.Dense(2, input_shape=(3,))])
+    with pytest.raises(NNError, match="Input shape must be a tuple of positive integers"):
+        nn.Input((0,))
+    with pytest.raises(NNError, match="two layers named 'x'"):
+        nn.Sequential([nn.Dense(3, name="x"), nn.Dense(2, name="x")])
+
+
+def test_dropout_is_inverted_and_only_in_training():
+    model = _compiled([nn.Input((8,)), nn.Dropout(0.4, seed=0), nn.Dense(4)])
+    big = np.ones((4000, 8))
+    np.testing.assert_array_equal(model(big), model.predict(big))  # inference: no dropout
+    np.testing.assert_array_equal(model(big, training=False), big @ model.get_weights()[0] + model.get_weights()[1])
+    drop = model.layers[0]
+    out = drop.forward(big, training=True)
+    kept = out != 0
+    assert abs(1 - kept.mean() - 0.4) < 0.01  # the share dropped is the rate
+    np.testing.assert_allclose(out[kept], 1 / 0.6)  # the kept ones scaled up: E[out] = in
+    assert model(big, training=True).std() > model(big).std()
+
+
+def _numeric_gradient(model, X, y, reset):
+    """Central differences of the loss in training mode (``reset`` fixes the dropout masks)."""
+    out = []
+    for w in model.weights:
+        g = np.zeros_like(w)
+        for i in np.ndindex(w.shape):
+            old = w[i]
+            values = []
+            for h in (1e-6, -1e-6):
+                w[i] = old + h
+                reset()
+                values.append(model.loss(y, model(X, training=True)))
+            w[i] = old
+            g[i] = (values[0] - values[1]) / 2e-6
+        out.append(g)
+    return out
+
+
+def test_tanh_and_dropout_gradients_match_finite_differences():
+    model = _compiled([nn.Input((8,)), nn.Dense(5, activation="tanh"), nn.Dropout(0.5, seed=1), nn.Dense(4)])
+    drop = model.layers[1]
+
+    def reset():
+        drop._rng = np.random.default_rng(7)
+
+    reset()
+    analytic = model.gradients(X[:16], y[:16])
+    assert drop._mask is not None and not drop._mask.all()  # some units were dropped
+    for a, n in zip(analytic, _numeric_gradient(model, X[:16], y[:16], reset)):
+        np.testing.assert_allclose(a, n, rtol=1e-5, atol=1e-8)
+
+
+def test_steps_the_new_features_run(monkeypatch):
+    """The C step covers Dense with linear/relu/sigmoid and no sample weights;
+    everything else runs the NumPy step and says why; optimizers run on
+    either step."""
+    if _native.library() is None:
+        pytest.skip("the C extension is not built here (setup.py build_ext --inplace)")
+    cases = [
+        ([nn.Dense(6, activation="relu"), nn.Dropout(0.2), nn.Dense(4)], {}, "layer Dropout"),
+        ([nn.Dense(6, activation="tanh"), nn.Dense(4)], {}, "a tanh hidden layer"),
+        ([nn.Dense(6, activation="relu"), nn.Dense(4)], {"sample_weight": np.ones(64)}, "sample weights"),
+        ([nn.Dense(6, activation="relu"), nn.Dense(4)], {"class_weight": {1: 2.0}}, "sample weights"),
+    ]
+    for layers, kw, reason in cases:
+        h = _compiled(layers).fit(X, y, verbose=0, **kw)
+        assert h.params["step"] == "NumPy" and reason in h.params["step_reason"]
+    for opt in (nn.RMSprop(0.01, momentum=0.5, centered=True), nn.SGD(0.1, momentum=0.9, nesterov=True)):
+        weights = []
+        for native in ("1", "0"):
+            monkeypatch.setenv("STABKIT_NATIVE", native)
+            model = _compiled([nn.Dense(6, activation="relu"), nn.Dense(4)], optimizer=opt)
+            h = model.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=0)
+            assert h.params["step"] == ("C" if native == "1" else "NumPy")
+            weights.append(model.get_weights())
+        for a, b in zip(*weights):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_sample_weights_scale_the_loss_as_keras():
+    """sum(w * loss) / n: weight 2 everywhere is twice the learning rate."""
+    runs = []
+    for lr, kw in ((0.1, {"sample_weight": np.full(64, 2.0)}), (0.2, {})):
+        model = _compiled([nn.Dense(4)], optimizer=nn.SGD(lr))
+        model.build(8, seed=0)
+        h = model.fit(X, y, epochs=2, batch_size=16, verbose=0, seed=1, **kw)
+        runs.append((model.get_weights(), h.history["loss"]))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    model = _compiled([nn.Dense(4)])
+    model.build(8, seed=0)
+    plain = model.evaluate(X, y)
+    np.testing.assert_allclose(model.evaluate(X, y, sample_weight=np.full(64, 3.0)), 3 * plain)
+    half = np.r_[np.ones(32), np.zeros(32)]
+    np.testing.assert_allclose(model.evaluate(X, y, sample_weight=half), model.evaluate(X[:32], y[:32]) / 2)
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"sample_weight": np.ones(64), "class_weight": {0: 1.0}}, "not both"),
+        ({"sample_weight": np.ones(10)}, r"one weight per sample \(64\)"),
+        ({"sample_weight": -np.ones(64)}, "finite and non-negative"),
+        ({"class_weight": [1.0, 2.0]}, "class_weight must be a dict"),
+        ({"class_weight": {-1: 2.0}}, "class indices"),
+        ({"class_weight": {0: "heavy"}}, r"class_weight\[0\] must be a number"),
+        ({"initial_epoch": 3, "epochs": 3}, r"initial_epoch must be an integer in \[0, epochs\)"),
+        ({"validation_split": 0.999}, "leaves no training samples"),
+        ({"validation_split": 1e-17}, "leaves no validation samples"),  # 1 - 1e-17 rounds to 1
+        ({"validation_data": (X, y, np.ones(64), 1)}, "validation_data must be"),
+        ({"validation_data": (X, y + 4)}, "label [4-7] is out of range for a model with 4 outputs"),
+    ],
+)
+def test_fit_argument_errors(kw, message):
+    with pytest.raises(NNError, match=message):
+        _compiled([nn.Dense(4)]).fit(X, y, verbose=0, **kw)
+
+
+def test_labels_out_of_range_are_one_clear_error():
+    model = _compiled([nn.Dense(4)])
+    for bad in (np.r_[y[:-1], 4], np.r_[y[:-1], -1], y + 0.5):
+        with pytest.raises(NNError, match="out of range|integer class indices"):
+            model.fit(X, bad, verbose=0)
+        with pytest.raises(NNError, match="out of range|integer class indices"):
+            model.evaluate(X, bad)
+    binary = _compiled([nn.Dense(1)], loss=nn.BinaryCrossentropy(from_logits=True))
+    with pytest.raises(NNError, match=r"binary labels must lie in \[0, 1\]"):
+        binary.fit(X, np.full(64, 2.0), verbose=0)
+    onehot = _compiled([nn.Dense(4)], loss=nn.CategoricalCrossentropy(from_logits=True))
+    with pytest.raises(NNError, match=r"categorical labels must have shape \(n, 4\)"):
+        onehot.fit(X, np.eye(5)[y], verbose=0)
+
+
+def test_metrics_by_keras_names_and_evaluate_order():
+    model = _compiled([nn.Dense(4)], metrics=["sparse_top_k_categorical_accuracy", "acc", "sparse_categorical_accuracy"])
+    model.build(8, seed=2)
+    out = model.predict(X)
+    top1 = np.mean(np.argmax(out, 1) == y)
+    rank = np.sum(out > out[np.arange(64), y][:, None], axis=1)
+    loss, top5, acc, sparse = model.evaluate(X, y)  # Keras's order: the loss, then compile's
+    assert (top5, acc, sparse) == (1.0, top1, top1) and loss == model.evaluate(X, y, return_dict=True)["loss"]
+    assert np.all(rank < 4)  # with 4 classes every label is in the top 5
+    h = model.fit(X, y, epochs=1, validation_split=0.25, verbose=0)
+    assert list(h.history)[:7] == ["loss", "sparse_top_k_categorical_accuracy", "acc", "sparse_categorical_accuracy",
+                                   "val_loss", "val_sparse_top_k_categorical_accuracy", "val_acc"]  # fmt: skip
+    with pytest.raises(NNError, match="unknown metric 'auc'"):
+        _compiled([nn.Dense(4)], metrics=["auc"])
+    with pytest.raises(NNError, match="'binary_accuracy' needs binary labels"):
+        _compiled([nn.Dense(4)], metrics=["binary_accuracy"])
+    with pytest.raises(NNError, match="metrics must be a list"):
+        _compiled([nn.Dense(4)], metrics="accuracy")
+
+
+def test_binary_accuracy_thresholds_as_keras_and_accuracy_reads_logits():
+    """Keras's binary_accuracy compares y_pred with 0.5 whatever the loss;
+    'accuracy' with a loss from logits here compares the logit with 0."""
+    model = _compiled([nn.Dense(1)], loss=nn.BinaryCrossentropy(from_logits=True), metrics=["accuracy", "binary_accuracy"])
+    model.build(1)
+    model.set_weights([np.array([[1.0]]), np.array([0.0])])
+    x = np.array([[-1.0], [0.3], [0.7], [2.0]])
+    labels = np.array([0.0, 1.0, 1.0, 1.0])
+    _, acc, bin_acc = model.evaluate(x, labels)
+    assert acc == 1.0 and bin_acc == 0.75  # the logit 0.3 is a 1 by its sign, a 0 against 0.5
+
+
+def test_weights_access():
+    model = _compiled([nn.Input((8,)), nn.Dense(3), nn.Dropout(0.1), nn.Dense(2)])
+    assert [w.shape for w in model.trainable_weights] == [(8, 3), (3,), (3, 2), (2,)] and model.non_trainable_weights == []
+    model.trainable_weights[1][...] = 5.0  # live views, as Keras's variables
+    assert np.all(model.get_weights()[1] == 5.0)
+    copy = model.get_weights()
+    copy[1][...] = 0.0
+    assert np.all(model.get_weights()[1] == 5.0)
+    with pytest.raises(NNError, match=r"layer dense_1 needs a kernel of shape \(3, 2\), got \(3, 5\)"):
+        model.set_weights([copy[0], copy[1], np.zeros((3, 5)), copy[3]])
+    with pytest.raises(NNError, match=r"expected 4 arrays \(dense/kernel, dense/bias, dense_1/kernel, dense_1/bias\), got 1"):
+        model.set_weights(copy[:1])
+    assert np.all(model.get_weights()[1] == 5.0)  # nothing changed by the failed calls

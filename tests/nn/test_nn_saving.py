@@ -1,0 +1,203 @@
+"""model.save / load_model and save_weights: round trips, and every kind of
+bad file as one DataError naming it, with nothing half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import stabkit.nn as nn
+from stabkit.nn import DataError, NNError
+
+rng = np.random.default_rng(0)
+X = rng.random((60, 10)).astype(np.float32)
+y = rng.integers(0, 3, 60)
+
+
+def _model(optimizer=None, dtype="float32"):
+    model = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dropout(0.25, seed=3),
+                           nn.Dense(3, activation="softmax", name="probs")], name="tiny")  # fmt: skip
+    model.compile(optimizer=optimizer or nn.RMSprop(learning_rate=0.01, momentum=0.5),
+                  loss=nn.SparseCategoricalCrossentropy(tier="stable"), metrics=["acc"], dtype=dtype)  # fmt: skip
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_round_trip_keeps_layers_weights_compile_and_optimizer_state(tmp_path, dtype):
+    model = _model(dtype=dtype)
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0, seed=0)
+    path = tmp_path / "m.zip"
+    model.save(path)
+    back = nn.load_model(path)
+    assert repr(back) == repr(model) and back.name == "tiny" and [l.name for l in back.layers] == ["dense", "dropout", "probs"]
+    assert back.dtype == model.dtype and back.metrics == ["acc"] and repr(back.loss) == repr(model.loss)
+    assert repr(back.optimizer) == repr(model.optimizer) and back.optimizer.iterations == 8
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for k, v in model.optimizer.variables().items():
+        np.testing.assert_array_equal(back.optimizer.variables()[k], v)
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+    # training on from the file is training on from the model (the dropout masks too: same seed, fresh)
+    model.layers[1]._rng = np.random.default_rng(9)
+    back.layers[1]._rng = np.random.default_rng(9)
+    model.fit(X, y, epochs=1, verbose=0, seed=5)
+    back.fit(X, y, epochs=1, verbose=0, seed=5)
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_file_is_json_and_plain_arrays(tmp_path):
+    model = _model()
+    model.save(tmp_path / "m.keras")  # any name but .h5: the file says what it is inside
+    with zipfile.ZipFile(tmp_path / "m.keras") as zf:
+        assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.npz"]
+        config = json.loads(zf.read("config.json"))
+        assert [l["class_name"] for l in config["config"]["layers"]] == ["Dense", "Dropout", "Dense"]
+        assert config["config"]["layers"][1]["config"] == {"name": "dropout", "rate": 0.25, "seed": 3}
+        assert config["compile_config"]["optimizer"]["class_name"] == "RMSprop"
+        with np.load(io.BytesIO(zf.read("model.weights.npz")), allow_pickle=False) as w:
+            assert "dense/kernel" in w.files and "probs/bias" in w.files and w["dense/kernel"].shape == (10, 8)
+
+
+def test_an_uncompiled_model_round_trips_uncompiled(tmp_path):
+    model = nn.Sequential([nn.Dense(4, input_shape=(5,)), nn.Dense(2)])
+    model.save(tmp_path / "u.zip")
+    back = nn.load_model(tmp_path / "u.zip")
+    assert back.loss is None and back.built
+    np.testing.assert_array_equal(back(np.ones((1, 5))), model(np.ones((1, 5))))
+
+
+def _rewrite(src, dst, change):
+    """Copy the archive ``src`` to ``dst`` with ``change(name, bytes)`` applied to each member."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for name in zin.namelist():
+            data = change(name, zin.read(name))
+            if data is not None:
+                zout.writestr(name, data)
+
+
+def _config_edit(edit):
+    def change(name, data):
+        if name != "config.json":
+            return data
+        config = json.loads(data)
+        edit(config)
+        return json.dumps(config)
+
+    return change
+
+
+def _weights_edit(edit):
+    def change(name, data):
+        if name != "model.weights.npz":
+            return data
+        with np.load(io.BytesIO(data), allow_pickle=False) as w:
+            arrays = {k: w[k] for k in w.files}
+        edit(arrays)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    return change
+
+
+def _set_layer_class(config, name):
+    config["config"]["layers"][1]["class_name"] = name
+
+
+BAD = {
+    "not a zip": (lambda p, good: p.write_bytes(b"plain text, not an archive"), "not a model file written by stabkit"),
+    "truncated": (lambda p, good: p.write_bytes(good.read_bytes()[:300]), "not a model file written by stabkit"),
+    "no config": (lambda p, good: _rewrite(good, p, lambda n, d: None if n == "config.json" else d), "no config.json"),
+    "config not JSON": (lambda p, good: _rewrite(good, p, lambda n, d: b"{oops" if n == "config.json" else d), "config.json is not JSON"),
+    "unknown layer": (lambda p, good: _rewrite(good, p, _config_edit(lambda c: _set_layer_class(c, "Conv3D"))), "unknown layer class 'Conv3D'"),
+    "a loss posing as a layer": (lambda p, good: _rewrite(good, p, _config_edit(lambda c: _set_layer_class(c, "Adam"))), "unknown layer class 'Adam'"),
+    "bad layer config": (lambda p, good: _rewrite(good, p, _config_edit(lambda c: c["config"]["layers"][0]["config"].update(units=-3))), "positive integer number of units"),
+    "kernel shape": (lambda p, good: _rewrite(good, p, _weights_edit(lambda w: w.update({"dense/kernel": np.zeros((10, 7), np.float32)}))), r"layer dense needs a kernel of shape \(10, 8\), got \(10, 7\)"),
+    "config units vs weights": (lambda p, good: _rewrite(good, p, _config_edit(lambda c: c["config"]["layers"][0]["config"].update(units=9))), "needs a kernel of shape"),
+    "missing weight": (lambda p, good: _rewrite(good, p, _weights_edit(lambda w: w.pop("probs/bias"))), "do not match the layers"),
+    "object array": (lambda p, good: _rewrite(good, p, _weights_edit(lambda w: w.update({"probs/bias": np.array([None, 1], dtype=object)}))), "not a model file"),
+    "optimizer state": (lambda p, good: _rewrite(good, p, _weights_edit(lambda w: w.pop("optimizer/momentum"))), "optimizer state holds"),
+    "other format": (lambda p, good: _rewrite(good, p, lambda n, d: b'{"format": "x", "format_version": 1}' if n == "metadata.json" else d), "format 'x'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_files_are_one_data_error_naming_the_file(tmp_path, case):
+    good = tmp_path / "good.zip"
+    _model().save(good)
+    bad = tmp_path / f"bad-{case.replace(' ', '_')}.zip"
+    make, message = BAD[case]
+    make(bad, good)
+    with pytest.raises(DataError, match=message) as info:
+        nn.load_model(bad)
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_keras_file_is_named_as_such(tmp_path):
+    path = tmp_path / "k.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("metadata.json", "config.json", "model.weights.h5"):
+            zf.writestr(name, "{}")
+    with pytest.raises(DataError, match="a Keras .keras file"):
+        nn.load_model(path)
+    with pytest.raises(DataError, match="no such file"):
+        nn.load_model(tmp_path / "absent.zip")
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    """A save that fails half-way leaves the old file as it was and no temporary file."""
+    path = tmp_path / "m.zip"
+    model = _model()
+    model.save(path)
+    before = path.read_bytes()
+    model.fit(X, y, verbose=0)
+
+    def explode(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np.lib.format, "write_array", explode)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_weights(tmp_path / "w.npz")
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.zip"]
+
+
+def test_h5_names_are_refused_before_anything_is_written(tmp_path):
+    model = _model()
+    for name in ("w.h5", "w.weights.h5", "M.HDF5"):
+        with pytest.raises(NNError, match=r"writes NumPy's .npz format, not HDF5"):
+            model.save_weights(tmp_path / name)
+        with pytest.raises(NNError, match=r"not HDF5"):
+            model.save(tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_weights_round_trip_with_dropout(tmp_path):
+    model = _model()
+    model.save_weights(tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz", allow_pickle=False) as w:
+        assert sorted(w.files) == ["000_bias", "000_kernel", "001_bias", "001_kernel"]
+    other = nn.Sequential([nn.Dense(8, activation="tanh"), nn.Dropout(0.5), nn.Dense(3)])
+    other.load_weights(tmp_path / "w.npz")
+    for a, b in zip(other.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unbuilt_models_and_layers_without_config_cannot_be_saved(tmp_path):
+    with pytest.raises(NNError, match="no weights yet"):
+        nn.Sequential([nn.Dense(2)]).save(tmp_path / "x.zip")
+
+    class Custom(nn.Layer):
+        pass
+
+    model = nn.Sequential([nn.Input((3,)), nn.Dense(2), Custom()])
+    with pytest.raises(NNError, match="Custom does not say how to rebuild it"):
+        model.save(tmp_path / "x.zip")
+    assert os.listdir(tmp_path) == []

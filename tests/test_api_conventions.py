@@ -1,0 +1,253 @@
+"""The public conventions shared by the three tiers (issue 15): the calls a
+SciPy, JAX, Keras or PyTorch user writes first, answered the same way by
+naive, stable and accurate, and the caller's array type given back."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+import scipy.special as sp
+
+from stabkit import accurate, naive, stable
+from stabkit._api.arrays import DetachedGradWarning
+
+TIERS = (naive, stable, accurate)
+ROWWISE = ("softmax", "log_softmax")
+ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus")
+
+
+def _x(shape=(3, 4, 5), seed=0):
+    return np.random.default_rng(seed).normal(size=shape) * 3
+
+
+# ------------------------------------------------------------ axis
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("axis", [0, 1, -1, (0, 2), (1, 2), (0, 1, 2), None, (-1, 0)])
+def test_softmax_axes_match_scipy(tier, axis):
+    x = _x()
+    want = sp.softmax(x, axis=axis)
+    np.testing.assert_allclose(tier.softmax(x, axis=axis), want, rtol=1e-13)
+    np.testing.assert_allclose(tier.log_softmax(x, axis=axis), sp.log_softmax(x, axis=axis), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("axis", [0, -1, (0, 2), None, ()])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_axes_and_keepdims_match_scipy(tier, axis, keepdims):
+    x = _x()
+    got = tier.logsumexp(x, axis=axis, keepdims=keepdims)
+    want = sp.logsumexp(x, axis=axis, keepdims=keepdims)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_logsumexp_default_reduces_the_whole_array_as_scipy_jax_keras_do():
+    x = _x((4, 6))
+    for tier in TIERS:
+        got = tier.logsumexp(x)
+        assert np.ndim(got) == 0 and isinstance(got, np.float64)
+        assert got == pytest.approx(sp.logsumexp(x), rel=1e-14)
+    # softmax keeps jax.nn / keras.ops / torch's axis=-1 (SciPy's default is None)
+    np.testing.assert_allclose(accurate.softmax(x).sum(axis=-1), 1.0, rtol=1e-15)
+
+
+def test_whole_array_reduction_keeps_the_accurate_guarantee():
+    # a log-probability "matrix" whose total logsumexp is ~1e-17 (cancels in
+    # the stable formula); only the accurate tier gets it to a few ulps
+    import mpmath
+
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(12)).reshape(3, 4)
+    x = np.log(p)
+    with mpmath.workprec(400):
+        exact = float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in x.ravel())))
+    got = accurate.logsumexp(x)
+    assert abs(got - exact) <= 4 * np.spacing(abs(exact))
+
+
+@pytest.mark.parametrize("bad", [2, -3, (0, 0), (0, 5)])
+def test_bad_axes_are_one_clear_value_error(bad):
+    for tier in TIERS:
+        with pytest.raises(ValueError, match="axis"):
+            tier.softmax(np.zeros((2, 3)), axis=bad)
+        with pytest.raises(ValueError, match="axis"):
+            tier.logsumexp(np.zeros((2, 3)), axis=bad)
+
+
+def test_non_integer_axis_is_a_type_error():
+    for tier in TIERS:
+        with pytest.raises(TypeError, match="axis must be an int, a tuple of ints or None"):
+            tier.softmax(np.zeros((2, 3)), axis=1.5)
+
+
+# ------------------------------------------------------------ scalars, lists
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_scalars_lists_and_0d(tier):
+    assert tier.sigmoid(0.0) == 0.5 and isinstance(tier.sigmoid(0.0), np.float64)
+    assert tier.sigmoid(np.float32(0.0)).dtype == np.float32
+    assert tier.softmax(3.0) == 1.0
+    assert tier.logsumexp(np.array(2.0)) == 2.0
+    assert isinstance(tier.softmax([1.0, 2.0]), np.ndarray)
+    np.testing.assert_allclose(tier.softmax([[1, 2], [3, 4]]), sp.softmax([[1, 2], [3, 4]], axis=-1), rtol=1e-14)
+    with pytest.raises(ValueError, match="ragged"):
+        tier.softmax([[1.0, 2.0], [3.0]])
+    with pytest.raises(TypeError, match="must be an array or a number"):
+        tier.sigmoid("1.0")
+
+
+# ------------------------------------------------------------ where=
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_where_masks_entries_as_jax_does(tier):
+    x = np.array([[1.0, np.nan, 3.0], [0.5, 2.0, 1000.0]])
+    w = np.array([[True, False, True], [True, True, False]])
+    p = tier.softmax(x, where=w)
+    np.testing.assert_allclose(p[w], np.concatenate([sp.softmax([1.0, 3.0]), sp.softmax([0.5, 2.0])]), rtol=1e-14)
+    assert np.all(p[~w] == 0)
+    lp = tier.log_softmax(x, where=w)
+    assert np.all(lp[~w] == -np.inf)
+    np.testing.assert_allclose(tier.logsumexp(x, axis=1, where=w), [sp.logsumexp([1.0, 3.0]), sp.logsumexp([0.5, 2.0])], rtol=1e-14)
+    # a mask broadcast along rows
+    np.testing.assert_allclose(tier.logsumexp(x[1:], where=np.array([True, True, False])), sp.logsumexp([0.5, 2.0]), rtol=1e-14)
+
+
+def test_where_must_be_boolean_and_broadcastable():
+    with pytest.raises(TypeError, match="where must be a boolean mask"):
+        accurate.softmax(np.zeros(3), where=np.ones(3))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        accurate.softmax(np.zeros(3), where=np.ones(4, bool))
+
+
+def test_where_with_integer_input():
+    np.testing.assert_allclose(accurate.softmax([1, 2, 3], where=np.array([True, True, False])), [sp.expit(-1), sp.expit(1), 0.0], rtol=1e-15)
+
+
+# ------------------------------------------------------------ dtype=
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", np.float32, "float64"])
+def test_dtype_casts_first(tier, dtype):
+    x = _x((2, 3))
+    want = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    assert tier.softmax(x, dtype=dtype).dtype == want
+    assert tier.sigmoid(x, dtype=dtype).dtype == want
+    assert tier.logsumexp(x, axis=-1, dtype=dtype).dtype == want
+
+
+def test_dtype_is_one_rounding_then_the_function():
+    x = np.array([0.1, 1e-3, 7.3])
+    np.testing.assert_array_equal(accurate.sigmoid(x, dtype="float32"), accurate.sigmoid(x.astype(np.float32)))
+    with pytest.raises(ValueError, match="dtype="):
+        accurate.sigmoid(x, dtype="int8")
+
+
+# ------------------------------------------------------------ softplus beta/threshold
+
+
+def test_softplus_beta_and_threshold_follow_torch():
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-30, 30, 121)
+    for beta, thr in [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0), (3.0, 1.0)]:
+        want = torch.nn.functional.softplus(torch.from_numpy(x), beta=beta, threshold=thr).numpy()
+        np.testing.assert_allclose(stable.softplus(x, beta=beta, threshold=thr), want, rtol=1e-13)
+        np.testing.assert_allclose(accurate.softplus(x, beta=beta, threshold=thr), want, rtol=1e-13)
+    # the stable tier's default threshold is torch's; the accurate tier has none
+    assert stable.softplus(30.0) == 30.0 and accurate.softplus(30.0) == 30.0 + 9.357622968840175e-14
+    assert inspect.signature(stable.softplus).parameters["threshold"].default == 20.0
+    assert inspect.signature(accurate.softplus).parameters["threshold"].default is None
+
+
+def test_softplus_beta_is_accurate_where_the_product_rounds():
+    import mpmath
+
+    rng = np.random.default_rng(11)
+    x = -rng.uniform(50, 700, 300)
+    beta = 1.3
+    y = accurate.softplus(x / beta, beta=beta)
+    worst = 0.0
+    for xi, yi in zip(x / beta, y):
+        with mpmath.workprec(300):
+            e = mpmath.log1p(mpmath.exp(mpmath.mpf(beta) * mpmath.mpf(float(xi)))) / mpmath.mpf(beta)
+            worst = max(worst, float(abs(mpmath.mpf(float(yi)) - e) / np.spacing(float(e))))
+    assert worst <= 2.0
+    # the plain formula in float64 loses |beta*x| * 2**-53 relative: hundreds of ulps
+    naive_err = np.abs(np.log1p(np.exp(beta * (x / beta))) / beta - y) / np.spacing(y)
+    assert naive_err.max() > 20
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), "2"])
+def test_softplus_beta_must_be_positive(bad):
+    with pytest.raises((ValueError, TypeError), match="beta"):
+        accurate.softplus(1.0, beta=bad)
+
+
+# ------------------------------------------------------------ torch and JAX
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_torch_tensors_in_and_out(tier):
+    torch = pytest.importorskip("torch")
+    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        t = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.0, 9.0]], dtype=dt)  # naive float16: exp(12) overflows
+        y = tier.log_softmax(t, axis=1)
+        assert isinstance(y, torch.Tensor) and y.dtype == dt and y.shape == t.shape
+        want = torch.log_softmax(t.double(), dim=1).to(dt)
+        assert torch.allclose(y.double(), want.double(), rtol=1e-2, atol=1e-3)
+        lse = tier.logsumexp(t, axis=1)
+        assert isinstance(lse, torch.Tensor) and lse.dtype == dt and lse.shape == (2,)
+
+
+def test_torch_bfloat16_is_read_bit_for_bit():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([-3.0, 0.1, 7.0], dtype=torch.bfloat16)
+    y = accurate.sigmoid(t)
+    a = np.array([-3.0, 0.1, 7.0]).astype(ml_dtypes.bfloat16)
+    assert np.array_equal(y.view(torch.int16).numpy(), accurate.sigmoid(a).view(np.int16))
+
+
+def test_requires_grad_is_detached_with_a_note():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([0.0, 1.0], requires_grad=True)
+    with pytest.warns(DetachedGradWarning, match="requires grad") as rec:
+        y = accurate.sigmoid(t)
+    assert not y.requires_grad and torch.allclose(y, torch.sigmoid(t.detach()))
+    assert rec[0].filename == __file__  # pointed at the caller's line, not at stabkit
+
+
+def test_jax_arrays_in_and_out():
+    jnp = pytest.importorskip("jax.numpy")
+    import jax
+
+    x = jnp.array([[1.0, 2.0, 3.0]], dtype=jnp.float32)
+    y = accurate.softmax(x)
+    assert isinstance(y, jax.Array) and y.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(y), np.asarray(jax.nn.softmax(x)), rtol=1e-6)
+    yb = accurate.logsumexp(x.astype(jnp.bfloat16))
+    assert isinstance(yb, jax.Array) and yb.dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match="traced JAX value"):
+        jax.jit(accurate.sigmoid)(x)
+
+
+def test_no_warnings_on_the_common_call():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        accurate.softmax(_x((2, 3)))
+        accurate.logsumexp(_x((2, 3)), axis=-1)
+
+
+def test_signatures_are_the_documented_ones():
+    for tier in TIERS:
+        assert list(inspect.signature(tier.softmax).parameters) == ["x", "axis", "where", "dtype"]
+        assert list(inspect.signature(tier.logsumexp).parameters)[:5] == ["a", "axis", "b", "keepdims", "return_sign"]
+        assert inspect.signature(tier.logsumexp).parameters["axis"].default is None
+        assert inspect.signature(tier.softmax).parameters["axis"].default == -1
