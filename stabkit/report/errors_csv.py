@@ -13,7 +13,8 @@ place in its row for softmax and log-softmax, else empty), ``y_true`` and
 
 Every number is Python's ``repr`` of the float64 that holds the format's
 value exactly (``float()`` reads it back bit for bit; ``inf`` and ``nan``
-too). A row is written as its entries separated by spaces, a sparse label as
+too). A row is written as its entries separated by spaces (no field holds a comma or a
+quote, so a line splits on its commas), a sparse label as
 an integer, a categorical target as a row. A row's ``y_true`` and ``x`` are
 written on the first line that uses it and left empty on the later ones
 (another implementation's line, another entry of the row), which would
@@ -112,28 +113,39 @@ class ErrorLine:
     kind: str
 
 
+def _args(prim, fmt: str, y_text: str, x_text: str) -> tuple:
+    """The call's arguments for one input: (x,) or (y_true, x), one element
+    or one row."""
+    dtype = get_format(fmt).dtype
+    rows = prim.kind not in ("elementwise", "binary_loss")
+    # the float64 values hold the format's exactly: the cast is exact
+    x = np.array([float(v) for v in x_text.split()], np.float64).astype(dtype)
+    x = x[None, :] if rows else x
+    if not prim.is_loss:
+        return (x,)
+    if prim.kind == "sparse_loss":
+        return np.array([int(y_text)], np.int64), x
+    y = np.array([float(v) for v in y_text.split()], np.float64).astype(dtype)
+    return (y[None, :] if rows else y), x
+
+
 def read_errors(text: str) -> Iterator[ErrorLine]:
     """Each line of an errors.csv text, with the row inputs that earlier
     lines carried filled in."""
+    lines = iter(text.splitlines())
+    if next(lines, "").split(",") != HEADER:
+        raise ValueError(f"not an errors.csv: the first line is not {','.join(HEADER)}")
     inputs: dict = {}
-    for d in csv.DictReader(io.StringIO(text)):
+    # no field holds a comma or a quote, so a line splits on its commas (the
+    # csv module would refuse a row of 10^4 entries as one field, 200 kB,
+    # unless its limit were raised for the whole process)
+    for d in (dict(zip(HEADER, raw.split(","))) for raw in lines):
         name, probs = (d["function"][: -len(PROBS)], True) if d["function"].endswith(PROBS) else (d["function"], False)
         prim = get(name)
         key = (d["function"], d["format"], d["input"])
-        if d["x"]:
-            inputs[key] = (d["y_true"], d["x"])
-        y_text, x_text = inputs[key]
-        dtype = get_format(d["format"]).dtype
-        x = np.array([float(v) for v in x_text.split()], np.float64).astype(dtype)
-        rows = prim.kind not in ("elementwise", "binary_loss")
-        args = (x[None, :] if rows else x,)
-        if prim.is_loss:
-            if prim.kind == "sparse_loss":
-                y = np.array([int(y_text)], np.int64)
-            else:
-                y = np.array([float(v) for v in y_text.split()], np.float64).astype(dtype)
-                y = y[None, :] if rows else y
-            args = (y, args[0])
+        if d["x"]:  # parsed once per input: a row's later lines reuse it
+            inputs[key] = _args(prim, d["format"], d["y_true"], d["x"])
+        args = inputs[key]
         yield ErrorLine(name, not probs, d["format"], d["impl"], args, int(d["entry"]) if d["entry"] else None,
                         float(d["value"]), float(d["reference"]), float(d["ulp_error"]), d["failure"] == "1", d["kind"])
 

@@ -73,7 +73,7 @@ _TEXT = {
           "(x - m) - log(sum(exp(x - m))) rounds 1 + s and keeps few of its digits"),
          ("large gap", f"{_GAP} more than 36 [17]: the stable log_softmax returns 0 for the winner, whose exact "
           "value is about -exp(-gap): a flush to 0"),
-         ("naive overflow", "a logit above 709.78 [88.72]: naive log(softmax(x)) is log(NaN): a failure")],
+         ("naive overflow", "a logit above 709.78 [88.72]: naive log_softmax, log(softmax(x)), is log(NaN): a failure")],
     ),
     "logsumexp": (
         "log sum_j exp(x_j)",
