@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html as _html
+import math
 import re
 
 from .markdown import document
@@ -64,7 +65,9 @@ def sort_key(cell: str) -> str | None:
     case shown only as what happened, None for text."""
     m = _NUM.match(cell.strip())
     if m:
-        return str(float(m.group(1)))
+        v = float(m.group(1))
+        # as JavaScript's parseFloat reads it ("inf" it does not)
+        return ("-" if v < 0 else "") + "Infinity" if v in (math.inf, -math.inf) else repr(v)
     return "Infinity" if cell.startswith(_KINDS) else None
 
 
