@@ -39,7 +39,7 @@ from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal
 from .cells import max_cell
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
-__all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
+__all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "ULP_FLOOR", "ErrorScale", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
            "rowwise_errors", "declutter", "render", "save"]
 
 KINDS = ("error", "values", "cdf")
