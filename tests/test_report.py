@@ -34,7 +34,7 @@ def _strict(text):
 def test_same_seed_same_bytes(small, tmp_path):
     rep, out = small
     write(run(SMALL), str(tmp_path))
-    for name in ("report.json", "report.md"):
+    for name in ("report.json", "report.md", "report.html"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
 
 
