@@ -190,13 +190,19 @@ def _mark_max(ax, a, scale: ErrorScale, xpos) -> None:
     p = a.points[name]
     point = {"kind": POINT_KINDS[classify(p)[i]], "value": float(p.y[i]), "exact": float(p.exact[i])}
     x, y = xpos(name, p.coord[i]), float(scale.y(p.ulp[i:i + 1], p.failure[i:i + 1])[0])
-    # the label on the other half of the panel from its point
+    # the label inside the axes, on the other half of the panel from its point
     fx = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))[0]
-    text = (f"worst: {max_cell(best, point, a.fmt)}\n{', '.join(n for n, _ in who)}\n"
-            f"at {a.sample.coord_name} = {float(p.coord[i]):.4g}")
-    ax.annotate(text, xy=(x, y), xycoords="data", xytext=(0.72 if fx < 0.5 else 0.28, 0.6), textcoords="axes fraction", ha="center",
-                va="center", zorder=7, bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
-                arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
+    names = [n for n, _ in who]
+    where = f"at {'gap' if a.sample.coord_name == GAP else a.sample.coord_name} = {float(p.coord[i]):.4g}"
+    # who, when it fits (three names in a wide panel); the solid markers show it anyway
+    fits = 3 if sum(o.get_visible() for o in ax.figure.axes) <= 2 else 2
+    text = f"worst: {max_cell(best, point, a.fmt)}\n{where}" + (f" ({', '.join(names)})" if len(names) <= fits else "")
+    right = fx < 0.5
+    ann = ax.annotate(text, xy=(x, y), xycoords="data", xytext=(0.97 if right else 0.03, 0.55),
+                      textcoords="axes fraction", ha="right" if right else "left", va="center", zorder=7,
+                      bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
+                      arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
+    ann.set_in_layout(False)  # a label inside the panel must not shrink it
 
 
 def _error_panel(ax, a) -> None:
