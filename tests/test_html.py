@@ -77,7 +77,9 @@ def test_no_external_resource(written):
     page = (out / "report.html").read_text(encoding="utf-8")
     p = _Tables()
     p.feed(page)
-    assert p.links and all(v.startswith("data:") for v in p.links)
+    assert p.links and all(v.startswith(("data:", "#")) for v in p.links)  # figures inside, links to sections
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) and all(v[1:] in ids for v in p.links if v.startswith("#"))
     assert not re.search(r"https?://", page)
     assert "link" not in p.tags and "iframe" not in p.tags and not re.search(r"<script[^>]*src", page)
     assert "@import" not in page and "url(" not in page

@@ -58,7 +58,7 @@ def what(point: dict | None) -> str:
     if kind != "too large":
         return kind
     f = _factor(point)
-    return "too large (exact 0)" if math.isinf(f) else f"too large (\u00d7{f:.2g})"
+    return "too large (exact 0)" if math.isinf(f) else f"too large (\u00d7{f:.3g})" if f < 1e5 else f"too large (\u00d7{f:.2g})"
 
 
 def max_cell(v, point: dict | None, fmt) -> str:

@@ -112,10 +112,15 @@ def html(data: dict, figures: dict | None = None) -> str:
     figure's relative path (``figures/summary.png``) to its bytes (none:
     a report without figures)."""
     figures = figures or {}
-    parts = []
+    parts, toc, section = [], [], ""
     for b in document(data, figures=bool(figures)):
         if b[0] == "h":
             anchor = re.sub(r"[^a-z0-9]+", "-", b[2].lower()).strip("-")
+            if b[1] == 2:
+                section = anchor
+                toc.append(f'<li><a href="#{anchor}">{_inline(b[2])}</a></li>')
+            elif b[1] == 3 and not anchor.startswith(section):
+                anchor = f"{section}-{anchor}"  # "Worst inputs" comes once per function
             parts.append(f'<h{b[1]} id="{anchor}">{_inline(b[2])}</h{b[1]}>')
         elif b[0] == "p":
             parts.append("<p>" + _inline(b[1]).replace("\n", " ") + "</p>")
@@ -127,6 +132,8 @@ def html(data: dict, figures: dict | None = None) -> str:
             parts.append(_table(b[1], b[2]))
         else:
             parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[1]) + "</ul>")
+    if toc:  # after the title: the sections, for a reader who jumps
+        parts.insert(1, "<nav><ul>" + "".join(toc) + "</ul></nav>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>stabkit error report</title>\n"
             f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts)
             + f"\n<script>{_SCRIPT}</script>\n</body></html>\n")
