@@ -155,7 +155,7 @@ def test_error_scale_covers_every_error():
     assert s.cap == 2.1e6 and s.band is None and s.limits[1] > s.top > s.cap
     assert s.y(np.array([2.1e6, 1e-9]), np.array([False, False])).tolist() == [2.1e6, plots.ULP_FLOOR]
     s = plots.ErrorScale([np.array([1.0, 8.5e37, np.inf])], "float32")
-    assert s.cap == 2.0**24 and s.band == 30 * 2.0**24 and s.limits[1] > s.top > s.band
+    assert s.cap == 2.0**24 and s.band > 30 * 2.0**24 and s.limits[1] > s.top > s.band
     y = s.y(np.array([8.5e37, np.inf, 3.0, np.inf]), np.array([False, False, False, True]))
     assert y.tolist() == [s.band, s.band, 3.0, s.top]
 
@@ -196,5 +196,4 @@ def test_error_figure_shows_the_worst_case_of_the_table(worst_cases, name):
         top = max(a.stats.values(), key=lambda st: st.max_ulp)
         assert any(t.startswith("worst: " + max_cell(top.max_ulp, top.max_point, a.fmt)) for t in texts), texts
         if big > 2.0 ** a.sample.fmt.precision:
-            labels = [t.get_text() for t in ax.get_yticklabels()]
-            assert f"$>2^{{{a.sample.fmt.precision}}}$" in labels
+            assert f"$>2^{{{a.sample.fmt.precision}}}$ ulp" in texts  # the band is named

@@ -199,8 +199,11 @@ class ErrorScale:
         # counts past 2**p, and overflowed ones (inf ulps that are no failure)
         self.over = any((u > self.ceiling).any() for u in finite) or self.max > self.ceiling
         self.cap = max(10.0, min(self.max, self.ceiling))
-        self.band = self.cap * 30 if self.over else None
-        self.top = (self.band or self.cap) * 30
+        # with a band, room for its name between it and the failures' line:
+        # 2 decades, or 20% of the axis's decades each (a tall axis packs decades tightly)
+        step = 10.0 ** max(2.0, 0.2 * math.log10(self.cap / ULP_FLOOR)) if self.over else 30.0
+        self.band = self.cap * step if self.over else None
+        self.top = (self.band or self.cap) * step
 
     def y(self, ulp: np.ndarray, failure: np.ndarray) -> np.ndarray:
         """Where each error is drawn: failures at ``top``, counts past
@@ -210,16 +213,23 @@ class ErrorScale:
         return np.where(failure, self.top, np.where(past, self.band or self.top, np.clip(ulp, ULP_FLOOR, self.cap)))
 
     @property
+    def band_label(self) -> str:
+        return f"$>2^{{{int(math.log2(self.ceiling))}}}$ ulp"
+
+    @property
     def limits(self) -> tuple[float, float]:
         return ULP_FLOOR / 2, self.top * 4
 
     def apply(self, ax) -> None:
         ax.set_yscale("log")
         ax.set_ylim(*self.limits)
+        set_ticks(ax.yaxis, [(self.top, "NaN/inf"), (1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, self.cap, 5) if t[0] != 1])
         bands = [(self.top, "NaN/inf")]
         if self.band:
-            bands.append((self.band, f"$>2^{{{int(math.log2(self.ceiling))}}}$"))
-        set_ticks(ax.yaxis, bands + [(1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, self.cap, 5) if t[0] != 1])
+            bands.append((self.band, self.band_label))
+            # named inside, at its right end: as a tick label it would crowd "NaN/inf" out
+            ax.text(0.99, self.band, self.band_label, transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    color="#333333", zorder=7)
         if math.log10(self.cap / ULP_FLOOR) < 6:
             _log_minor(ax.yaxis, ULP_FLOOR, self.cap)
         else:
