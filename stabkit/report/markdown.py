@@ -6,7 +6,14 @@ statistics per format, the worst inputs, the breakdown thresholds, and the
 command that reproduces the run. Implementations that raised (a result's
 ``error``) are listed in an "Errors" section before the summary, and their
 cells say **error** instead of a number; without errors the section is left
-out, so older reports render byte for byte as before.
+out.
+
+:func:`document` builds the report as blocks (headings, paragraphs, figures,
+tables, lists); :func:`markdown` writes them as Markdown and
+:func:`stabkit.report.html.html` as a page, so the two hold the same cells.
+A table cell's text (an ulp count, or what happened where no digit is right)
+comes from :mod:`stabkit.report.cells`, a section's formula, identities and
+regimes from the data's ``function_info`` (:mod:`stabkit.report.sections`).
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ tables say what happened: **flush to 0** (0 where the correctly rounded
 value is not 0), **wrong sign**, or **too large** (by the factor shown); such
 points stay in the ulp statistics and report.json keeps their ulp counts, but
 a worst case past `2^p` ulps (`p` the format's precision: every bit wrong) is
-shown only as what happened, and an average past it as `> 2^p` (an ulp
-count there measures how far apart the exponents are, e.g. 8.5e37 in float32
-for 1e-7 returned where the exact value is 1e-38). Losses are evaluated from
+shown only as what happened, and an average or percentile past it as
+`> 2^p` (`> 1.68e+07` in float32, `> 9.01e+15` in float64): an ulp count
+there measures how far apart the exponents are (8.5e37 in float32 for 1e-7
+returned where the exact value is 1e-38). Losses are evaluated from
 logits unless marked *from probabilities*. One-argument functions in 16-bit
 formats are checked on every input; other cells are sampled (uniform over
 float ordinals plus regime samples plus edge cases; rows of length 2 to 10^4
