@@ -289,7 +289,7 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
     negative sum is NaN. Method, bounds, edges: :mod:`stabkit._accurate.weighted`.
     """
     if b is not None:
-        return logsumexp_weighted(x, axis, keepdims, b, return_sign)
+        return logsumexp_weighted(x, axis, keepdims, b, return_sign, logsumexp)
     a, fmt, shape = _class_shape(x, axis)
     if shape[-1] == 0:
         out = np.full(shape[:-1], -np.inf, dtype=fmt.dtype)

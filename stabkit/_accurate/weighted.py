@@ -52,6 +52,8 @@ zero weights) gives ``(-inf, 0)``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from stabkit.floats import Format, round_float64
@@ -63,45 +65,92 @@ from .weighted_mp import weighted_row_mp
 from .weights import signed_result, weights_in
 
 U = 2.0**-53
-#: Relative error bound of one term of the float64 pass (see step 2).
-GAMMA_FLOAT = 4 * U
+#: Relative error bound of one term of the float64 pass for a float64
+#: result (step 2): NumPy's exp within 1 ulp (2u), the rest below u**2.
+GAMMA_FLOAT = 2.5 * U
+#: The same for narrower results, which skip the residuals: ``rho`` is
+#: dropped (``|rho| <= 2**-40``; w's three roundings, |w| < 2**12).
+GAMMA_NARROW = 2.0**-38
 #: The same for the double-double pass (``_dd.exp``: 2**-90, the rest ~2**-93).
 GAMMA_DD = 2.0**-88
 #: Elements per block of rows (the float64 pass keeps ~10 temporaries).
 BLOCK = 1 << 16
 
 
-def _float_terms(x, f, j, m, live):
-    """``(p, lo)``: the terms ``f_i exp(w_i)`` as ``p + lo``, step 2."""
-    nm = -m[:, None]
+class _Shift(NamedTuple):
+    """A block's weights split and its shift (step 1)."""
+
+    live: np.ndarray  # the entries in the sum
+    f: np.ndarray  # b = f 2**k, 1 <= |f| < 2 (0 off the sum)
+    j: np.ndarray  # k - K, as float64
+    top: np.ndarray  # the leading entry T of each row
+    m: np.ndarray  # x_T
+    K: np.ndarray  # k_T
+
+
+def _shift(x: np.ndarray, b: np.ndarray) -> _Shift:
+    live = (b != 0) & (x > -np.inf)
+    fr, ex = np.frexp(b)
+    f, k = 2.0 * fr, ex - 1  # exact
+    # z = x + k ln 2 estimated: picks the largest term, up to ~1e-13
+    z = np.where(live, x + k * _dd._LN2_1, -np.inf)
+    top = np.argmax(z, axis=-1)
+    rows = np.arange(x.shape[0])
+    K = k[rows, top]
+    return _Shift(live, np.where(live, f, 0.0), (k - K[:, None]).astype(np.float64), top, x[rows, top], K)
+
+
+def _float_terms(x, sh: _Shift, exact: bool):
+    """``(p, lo)``: the terms ``f_i exp(w_i)`` as ``p + lo`` (step 2); ``lo``
+    is None for a narrower result, where float64 alone has 2**-38 to spare."""
+    nm = -sh.m[:, None]
     d = x + nm
-    r = two_sum_err(x, nm, d)  # x - m = d + r exactly
-    c = j * _dd._LN2_1  # exact: j < 2**11, LN2_1 has 32 bits
+    c = sh.j * _dd._LN2_1  # exact: |j| < 2**11, LN2_1 has 32 bits
     a = d + c
-    rho = (r + two_sum_err(d, c, a)) + j * _dd._LN2_2
-    # entries out of the sum (b = 0, x = -inf) and shifts that overflow
+    if not exact:
+        a += sh.j * _dd._LN2_2
+        return sh.f * np.exp(np.where(sh.live & np.isfinite(a), a, -np.inf)), None
+    r = two_sum_err(x, nm, d)  # x - m = d + r exactly
+    rho = (r + two_sum_err(d, c, a)) + sh.j * _dd._LN2_2
+    # entries off the sum (b = 0, x = -inf) and shifts that overflow
     # (x - m = -inf: the term is 0) must not leave NaN residuals
-    ok = live & np.isfinite(a) & np.isfinite(rho)
+    ok = sh.live & np.isfinite(a) & np.isfinite(rho)
     e = np.exp(np.where(ok, a, -np.inf))
-    p, q = _dd.two_prod(np.where(ok, f, 0.0), e)
+    p, q = _dd.two_prod(sh.f, e)
     # exp(a + rho) = exp(a) (1 + rho + rho**2/2 ...): first order suffices
     return p, np.where(ok, q + p * rho, 0.0)
 
 
-def _dd_terms(x, f, j, m, live):
+def _dd_terms(x, sh: _Shift):
     """``(p, lo)`` with ``w_i`` and ``exp(w_i)`` in double-double."""
-    nm = -m[:, None]
+    nm = -sh.m[:, None]
     d = x + nm
     r = two_sum_err(x, nm, d)
-    c2, c2_lo = _dd.two_prod(j, np.full_like(j, _dd._LN2_2))
-    wh, wl = _dd.add(d, r, j * _dd._LN2_1, np.zeros_like(j))
-    wh, wl = _dd.add(wh, wl, c2, c2_lo + j * _dd._LN2_3)
-    ok = live & np.isfinite(wh) & np.isfinite(wl)
+    c2, c2_lo = _dd.two_prod(sh.j, np.full_like(sh.j, _dd._LN2_2))
+    wh, wl = _dd.add(d, r, sh.j * _dd._LN2_1, np.zeros_like(d))
+    wh, wl = _dd.add(wh, wl, c2, c2_lo + sh.j * _dd._LN2_3)
+    ok = sh.live & np.isfinite(wh) & np.isfinite(wl)
     # _dd.exp takes finite arguments only; below -745.2 it gives 0
     eh, el = _dd.exp(np.where(ok, wh, -1000.0), np.where(ok, wl, 0.0))
-    fo = np.where(ok, f, 0.0)
-    p, q = _dd.two_prod(fo, eh)
-    return p, q + fo * el
+    p, q = _dd.two_prod(sh.f, eh)
+    return p, q + sh.f * el
+
+
+def _sums(p, lo, sh: _Shift):
+    """``S' = f_T + s`` as a normalised double-double, and the magnitude
+    ``A`` of the terms other than the leading one (step 3)."""
+    rows = np.arange(p.shape[0])
+    f_top = sh.f[rows, sh.top]
+    p[rows, sh.top] = 0.0  # the leading term, exact, is added back below
+    mag = rowsum(np.abs(p)) * (1 + p.shape[1] * 2.0**-52)
+    if lo is None:
+        Sh, Sl = _dd.two_sum(f_top, rowsum(p))
+        return Sh, Sl, mag
+    lo[rows, sh.top] = 0.0
+    sh_, sl = sum2(p)
+    Sh, Sl = _dd.two_sum(f_top, sh_)
+    Sh, Sl = _dd.fast_two_sum(Sh, Sl + (sl + rowsum(lo)))
+    return Sh, Sl, mag
 
 
 def _log_abs(sh, sl):
@@ -114,22 +163,22 @@ def _log_abs(sh, sl):
     # relative accuracy of a log near 0 that log(|S|) would lose
     gh, gl = _dd.two_sum(np.where(near, ah - 1.0, 0.0), np.where(near, al, 0.0))
     lh1, ll1 = _dd.log1p(gh, gl)
-    safe = np.where(near | (ah == 0), 1.0, ah)
-    lh2, ll2 = _dd.log(safe, np.where(near | (ah == 0), 0.0, al))
+    far = ~near & (ah > 0)
+    lh2, ll2 = _dd.log(np.where(far, ah, 1.0), np.where(far, al, 0.0))
     return np.where(near, lh1, lh2), np.where(near, ll1, ll2)
 
 
-def _finish(p, lo, top, f_top, m, K, gamma, tol):
-    """Step 3 and 4: ``(out, sign, settled)`` per row."""
-    n_rows, n = p.shape
-    rows = np.arange(n_rows)
-    p[rows, top] = 0.0  # the leading term, exact, is added back below
-    lo[rows, top] = 0.0
-    sh, sl = sum2(p)
-    sl = sl + rowsum(lo)
-    mag = rowsum(np.abs(p)) * (1 + n * 2.0**-52)
-    Sh, Sl = _dd.two_sum(f_top, sh)
-    Sh, Sl = _dd.fast_two_sum(Sh, Sl + sl)
+def _coef(n: int, gamma: float, compensated: bool) -> float:
+    """The sum's error as a fraction of ``A``: the terms' (``gamma``) and the
+    summation's, ``n**2 2**-104`` compensated (:func:`.eft.sum2`), else
+    ``n u`` (a plain sum)."""
+    return gamma + (n * n * 2.0**-104 if compensated else n * U)
+
+
+def _finish(Sh, Sl, mag, m, K, n: int, coef: float, tol: float):
+    """Step 3's log and step 4's bound: ``(out, sign, settled)`` per row, from
+    ``S' = Sh + Sl``, ``A = mag``, the shift ``m, K``, the row length and
+    :func:`_coef`."""
     lh, ll = _log_abs(Sh, Sl)
     Kf = K.astype(np.float64)
     k2, k2_lo = _dd.two_prod(Kf, np.full_like(Kf, _dd._LN2_2))
@@ -138,41 +187,23 @@ def _finish(p, lo, top, f_top, m, K, gamma, tol):
     rh, rl = _dd.add(rh, rl, lh, ll)
     out = rh + rl
     with np.errstate(divide="ignore", invalid="ignore"):
-        delta = (gamma * mag + n * n * 2.0**-104 * (mag + np.abs(f_top)) + n * 2.0**-1000) / np.abs(Sh)
-        bound = 2 * delta + 2.0**-86 * (1 + np.abs(m) + np.abs(Kf) + np.abs(lh))
+        # the sum's error relative to S': the terms' and the summation's (the
+        # leading term f_T is exact and added exactly), subnormal terms'
+        delta = (coef * mag + n * 2.0**-1000) / np.abs(Sh)
+        # |log(1 + e)| <= delta / (1 - delta) for |e| <= delta
+        bound = delta / (1 - delta) + 2.0**-86 * (1 + np.abs(m) + np.abs(Kf) + np.abs(lh))
         settled = (delta <= 0.25) & (bound <= tol * np.abs(out))
     return out, np.where(Sh < 0, -1.0, 1.0), settled
 
 
-def _finite_rows(x, b, fmt: Format):
-    """``(out, sign)`` of rows whose terms are all finite (b finite, x
-    finite or -inf), at least one nonzero."""
-    live = (b != 0) & (x > -np.inf)
-    fr, ex = np.frexp(b)
-    f, k = 2.0 * fr, ex - 1  # b = f 2**k, 1 <= |f| < 2: exact
-    # z = x + k ln 2 estimated: picks the largest term, up to ~1e-13
-    z = np.where(live, x + k * _dd._LN2_1, -np.inf)
-    top = np.argmax(z, axis=-1)
-    rows = np.arange(x.shape[0])
-    m, K, f_top = x[rows, top], k[rows, top], f[rows, top]
-    j = (k - K[:, None]).astype(np.float64)
-    tol = 3 * U if fmt.name == "float64" else 2.0 ** -(fmt.precision + 4)
-    out, sign, ok = _finish(*_float_terms(x, f, j, m, live), top, f_top, m, K, GAMMA_FLOAT, tol)
-    redo = np.flatnonzero(~ok)
-    if redo.size:
-        sub = (x[redo], f[redo], j[redo], m[redo], live[redo])
-        o2, s2, ok2 = _finish(*_dd_terms(*sub), top[redo], f_top[redo], m[redo], K[redo], GAMMA_DD, tol)
-        out[redo], sign[redo] = o2, s2
-        for i in redo[~ok2]:
-            keep = live[i]
-            out[i], sign[i] = weighted_row_mp(x[i][keep], b[i][keep])
-    return out, sign
-
-
-def weighted_rows(x: np.ndarray, b: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
-    """``(log|S|, sign S)`` in float64 for 2-d float64 rows (n >= 1) of
-    ``x`` and ``b``; the edges of the module docstring first."""
+def _edges(x, b):
+    """``(out, sign, fin)`` of a block: the edge rows' results (module
+    docstring), and ``fin``, the rows of finite terms, at least one nonzero,
+    left for the arithmetic (their out and sign are placeholders)."""
     live = b != 0  # NaN weights are live
+    if np.isfinite(x).all() and np.isfinite(b).all():
+        fin = live.any(axis=-1)
+        return np.full(x.shape[0], -np.inf), np.zeros(x.shape[0]), fin
     inf_term = live & ((x == np.inf) | (np.isinf(b) & (x > -np.inf)))
     pos = (inf_term & (b > 0)).any(axis=-1)
     neg = (inf_term & (b < 0)).any(axis=-1)
@@ -180,27 +211,80 @@ def weighted_rows(x: np.ndarray, b: np.ndarray, fmt: Format) -> tuple[np.ndarray
     empty = ~(live & (x > -np.inf)).any(axis=-1)
     out = np.where(nan, np.nan, np.where(pos | neg, np.inf, -np.inf))
     sign = np.where(nan, np.nan, np.where(neg, -1.0, np.where(pos, 1.0, 0.0)))
-    fin = np.flatnonzero(~(nan | pos | neg | empty))
-    if fin.size:
-        out[fin], sign[fin] = _finite_rows(x[fin], b[fin], fmt)
+    return out, sign, ~(nan | pos | neg | empty)
+
+
+def _tolerance(fmt: Format) -> float:
+    """Step 4's acceptance: 3u for a float64 result, 2**-(p+4) for p bits."""
+    return 3 * U if fmt.name == "float64" else 2.0 ** -(fmt.precision + 4)
+
+
+def _blocks(n_rows: int, n: int):
+    step = max(1, BLOCK // max(n, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarray) -> None:
+    """The rows the float64 pass did not settle: double-double, then MPFR."""
+    for blk in _blocks(rows.size, x2.shape[1]):
+        idx = rows[blk]
+        x, b = np.asarray(x2[idx], dtype=np.float64), w2[idx]
+        sh = _shift(x, b)
+        Sh, Sl, mag = _sums(*_dd_terms(x, sh), sh)
+        n = x.shape[1]
+        o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_DD, True), _tolerance(fmt))
+        out[idx], sign[idx] = o, s
+        for i in np.flatnonzero(~ok):
+            keep = sh.live[i]
+            out[idx[i]], sign[idx[i]] = weighted_row_mp(x[i][keep], b[i][keep])
+
+
+def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+    """``(log|S|, sign S)`` in float64 for 2-d rows (n >= 1) of ``x`` and
+    float64 weights ``b``: the edges, the float64 pass block by block, one
+    vectorised log for all the rows, and the fallbacks."""
+    n_rows, n = x2.shape
+    exact = fmt.name == "float64"
+    out, sign = np.full(n_rows, -np.inf), np.zeros(n_rows)
+    fin = np.zeros(n_rows, dtype=bool)
+    Sh, Sl, mag, m, K = (np.zeros(n_rows) for _ in range(5))
+    for blk in _blocks(n_rows, n):
+        x, b = np.asarray(x2[blk], dtype=np.float64), w2[blk]
+        out[blk], sign[blk], fb = _edges(x, b)
+        fin[blk] = fb
+        rows = np.arange(blk.start, blk.stop)[fb]
+        if rows.size:
+            if not fb.all():
+                x, b = x[fb], b[fb]
+            sh = _shift(x, b)
+            Sh[rows], Sl[rows], mag[rows] = _sums(*_float_terms(x, sh, exact), sh)
+            m[rows], K[rows] = sh.m, sh.K
+    rows = np.flatnonzero(fin)
+    coef = _coef(n, GAMMA_FLOAT, True) if exact else _coef(n, GAMMA_NARROW, False)
+    o, s, ok = _finish(Sh[rows], Sl[rows], mag[rows], m[rows], K[rows], n, coef, _tolerance(fmt))
+    out[rows], sign[rows] = o, s
+    if not ok.all():
+        _redo(x2, w2, rows[~ok], fmt, out, sign)
     return out, sign
 
 
-def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool):
+def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool, plain):
     """The accurate tier's ``logsumexp`` with weights: inputs checked and
-    broadcast (:func:`.weights.weights_in`, the exact weights), rows in
-    blocks, each result rounded once to ``x``'s format."""
+    broadcast (:func:`.weights.weights_in`, the exact weights), each result
+    rounded once to ``x``'s format. Weights that are all 0 or 1 are a mask:
+    ``plain`` (the unweighted logsumexp) takes ``x`` with the dropped entries
+    at -inf, and gives the same bits as without weights."""
     a, fmt = as_input(x)
     a, w = weights_in(b, a, fmt, exact=True)
+    if np.all((w == 0) | (w == 1)):
+        return plain(np.where(w == 0, np.array(-np.inf, a.dtype), a), axis, keepdims, None, return_sign)
     xl, wl = last_axis(a, axis), last_axis(w, axis)
     n, n_rows = xl.shape[-1], int(np.prod(xl.shape[:-1]))
-    x2, w2 = xl.reshape(n_rows, n), wl.reshape(n_rows, n)
-    out, sign = np.full(x2.shape[0], -np.inf), np.zeros(x2.shape[0])
     if n:
-        step = max(1, BLOCK // n)
-        for start in range(0, x2.shape[0], step):
-            blk = slice(start, start + step)
-            out[blk], sign[blk] = weighted_rows(np.asarray(x2[blk], dtype=np.float64), w2[blk], fmt)
+        out, sign = weighted_rows(xl.reshape(n_rows, n), wl.reshape(n_rows, n), fmt)
+    else:
+        out, sign = np.full(n_rows, -np.inf), np.zeros(n_rows)
     shape = xl.shape[:-1]
     if fmt.name != "float64":
         out, sign = round_float64(out, fmt), sign.astype(fmt.dtype)

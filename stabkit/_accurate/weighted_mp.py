@@ -34,11 +34,13 @@ def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], floa
     """``(x value, its weights, fsum of them)`` for each distinct ``x``. fsum
     is correctly rounded, so it is 0.0 exactly when the weights' exact sum is
     0 (a nonzero sum of float64s is at least 2**-1074)."""
-    values, inverse = np.unique(x, return_inverse=True)
+    order = np.argsort(x, kind="stable")
+    xs, bs = x[order], b[order]
+    cuts = np.flatnonzero(np.diff(xs) != 0) + 1
     out = []
-    for g, v in enumerate(values):
-        ws = [float(w) for w in b[inverse == g]]
-        out.append((float(v), ws, math.fsum(ws)))
+    for xg, bg in zip(np.split(xs, cuts), np.split(bs, cuts)):
+        ws = bg.tolist()
+        out.append((float(xg[0]), ws, math.fsum(ws)))
     return out
 
 
