@@ -34,14 +34,10 @@ def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], floa
     """``(x value, its weights, fsum of them)`` for each distinct ``x``. fsum
     is correctly rounded, so it is 0.0 exactly when the weights' exact sum is
     0 (a nonzero sum of float64s is at least 2**-1074)."""
-    order = np.argsort(x, kind="stable")
-    xs, bs = x[order], b[order]
-    cuts = np.flatnonzero(np.diff(xs) != 0) + 1
-    out = []
-    for xg, bg in zip(np.split(xs, cuts), np.split(bs, cuts)):
-        ws = bg.tolist()
-        out.append((float(xg[0]), ws, math.fsum(ws)))
-    return out
+    by_x: dict[float, list[float]] = {}
+    for v, w in zip(x.tolist(), b.tolist()):
+        by_x.setdefault(v, []).append(w)  # -0.0 and 0.0 are one key
+    return [(v, ws, math.fsum(ws)) for v, ws in by_x.items()]
 
 
 def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -72,7 +68,7 @@ def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
             terms, bound = [], gmpy2.mpfr(0)
             for v, ws, _ in groups:
                 d = gmpy2.mpfr(v) - gmpy2.mpfr(m)
-                t = gmpy2.fsum([gmpy2.mpfr(w) for w in ws]) * gmpy2.exp(d)
+                t = gmpy2.fsum(ws) * gmpy2.exp(d)
                 terms.append(t)
                 bound += abs(t) * (4 + abs(d))
             s = gmpy2.fsum(terms)
