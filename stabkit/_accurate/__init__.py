@@ -8,7 +8,10 @@
 * ``unshifted``: rows that need no max shift;
 * ``cancelling``: logsumexp rows where ``m + log1p(s)`` cancels;
 * ``near_zero``: exact sums of rows whose logsumexp is about 0 (log-probabilities);
-* ``crossentropy``: the cross-entropy rows.
+* ``crossentropy``: the cross-entropy rows;
+* ``weights``: logsumexp's weights and sign, shared by the tiers;
+* ``weighted``, ``weighted_mp``: the weighted logsumexp (float64 and
+  double-double passes with error bounds; MPFR rows).
 
 Nothing here is public: import the functions from :mod:`stabkit.accurate`.
 """
