@@ -166,6 +166,22 @@ class TestEdges:
         plain = tier.logsumexp(x, b=b)
         assert np.array_equal(plain, np.nan if want[1] < 0 else want[0], equal_nan=True)
 
+    @pytest.mark.parametrize("tier", [stable, accurate])
+    def test_a_zero_weight_always_drops_its_entry(self, tier):
+        # SciPy 1.17 returns NaN for these rows (a dropped inf or NaN and no
+        # finite term left); the rule here has no exception
+        for x, b, want in [([INF], [0.0], (-INF, 0.0)), ([NAN, INF, 0.0], [0.0, 1e-300, 0.0], (INF, 1.0)),
+                           ([-INF, NAN, -800.0], [1e-300, 0.0, -0.0], (-INF, 0.0))]:
+            got = tier.logsumexp(np.array(x), b=np.array(b), return_sign=True)
+            assert np.array_equal(got, want), (x, b, got)
+
+    def test_an_infinite_weight_makes_an_infinite_term(self):
+        # exp(-801) underflows, but -inf * exp(-801) is -inf; the stable tier
+        # (as SciPy) multiplies -inf by the underflowed 0: NaN
+        x, b = np.array([-800.0, 1.0]), np.array([-INF, 1.0])
+        assert np.array_equal(accurate.logsumexp(x, b=b, return_sign=True), (INF, -1.0))
+        assert np.all(np.isnan(stable.logsumexp(x, b=b, return_sign=True)))
+
     @pytest.mark.parametrize("tier", TIERS)
     def test_empty_rows(self, tier):
         # the sum of nothing is 0: log -inf, sign 0 (SciPy 1.17 says sign -1
@@ -276,6 +292,17 @@ class TestAccurateWeights:
                 assert ss == s and abs(float(ys) - float(v)) <= 2 * delta
             stable_worst = max(stable_worst, ulps(ys, v, fmt) if np.isfinite(ys) else math.inf)
         assert stable_worst > 1e3
+
+    def test_exact_cancellation_leaves_the_small_terms(self):
+        # the large terms cancel exactly; plain sums (SciPy, the stable tier)
+        # lose what is left and say -inf
+        got = accurate.logsumexp(np.array([700.0, 0.0, 700.0]), b=np.array([-1.0, -1.0, 1.0]), return_sign=True)
+        assert np.array_equal(got, (0.0, -1.0))
+        x, b = np.array([0.0, 0.0, 5.0]), np.array([1.0, -1.0, 1e-300])
+        v, _, _ = exact(x, b)
+        y, sign = accurate.logsumexp(x, b=b, return_sign=True)
+        assert sign == 1.0 and ulps(y, v, "float64") <= 4
+        assert stable.logsumexp(np.array([700.0, 0.0, 700.0]), b=np.array([-1.0, -1.0, 1.0])) == -INF
 
     def test_pairs_one_ulp_apart(self):
         # exp(a) - exp(a + ulp(a)): the sum is -exp(a) * ulp(a), 2**-52 of the terms

@@ -58,8 +58,13 @@ Edges (as SciPy's ``logsumexp``): a zero weight drops its entry, even an
 infinite or NaN one; a NaN weight, or a NaN ``x`` with a nonzero weight,
 makes the row NaN, and so does ``inf * 0`` (an infinite weight at ``x =
 -inf``) and infinite terms of both signs; infinite terms of one sign give
-``(inf, that sign)``; a row with no nonzero term (empty, all ``-inf``, all
-zero weights) gives ``(-inf, 0)``.
+``(inf, that sign)``, also where ``exp(x)`` underflows (the term is still
+infinite); a row with no nonzero term (empty, all ``-inf``, all zero
+weights) gives ``(-inf, 0)``. SciPy 1.17 agrees except in rows where a
+zero-weighted entry is inf or NaN and no finite term is left (NaN there),
+at an infinite weight times an ``exp`` that underflows (NaN), for an empty
+row (sign -1), and where its plain sum cancels (``x = [700, 0, 700]``,
+``b = [-1, -1, 1]``: -inf; here ``(0.0, -1)``, exactly).
 """
 
 from __future__ import annotations
