@@ -128,10 +128,11 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
     method in the input format): ``m + log|sum(b * exp(x - m))|``, ``m`` the
     maximum over the entries whose weight is not 0. A zero weight drops its
     entry, even an infinite or NaN one; an infinite weight at ``x = -inf``, or
-    where ``exp(x - m)`` underflows, gives NaN (``inf * 0``). With ``return_sign``: ``(log|sum|, sign)``, the
-    sign 1, -1, or 0 for a zero sum (log -inf); without it a negative sum gives
-    NaN. Terms of opposite sign cancel in plain arithmetic: the log of a
-    cancelling sum keeps the sum's large relative error.
+    where ``exp(x - m)`` underflows, gives NaN (``inf * 0``). With
+    ``return_sign``: ``(log|sum|, sign)``, the sign 1, -1, or 0 for a zero sum
+    (log -inf); without it a negative sum gives NaN. Terms of opposite sign
+    cancel in plain arithmetic: the log of a cancelling sum keeps the sum's
+    large relative error (about ``n eps sum|terms| / |sum|``).
     """
     if b is not None:
         return _logsumexp_weighted(x, axis, keepdims, b, return_sign)
