@@ -13,10 +13,10 @@ def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
     """``x`` as an array in one of the arithmetic formats.
 
     Integers and booleans become float64 (as the contract says); float16,
-    bfloat16, float32 and float64 are kept; complex is a TypeError, anything
-    else a ValueError, naming the argument and its dtype. Non-native byte
-    order (``>f8`` on a little-endian machine) is converted to native order
-    first, exactly; the results are then in native order.
+    bfloat16, float32 and float64 are kept; anything else is a ValueError
+    naming the argument and its dtype. Non-native byte order (``>f8`` on a
+    little-endian machine) is converted to native order first, exactly; the
+    results are then in native order. Complex input is a TypeError instead.
     """
     a = np.asarray(x)
     if not a.dtype.isnative:
