@@ -138,15 +138,14 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
         return _logsumexp_weighted(x, axis, keepdims, b, return_sign)
     x, _ = as_input(x)
     last_axis(x, axis)
-    if return_sign:
-        out = logsumexp(x, axis=axis, keepdims=keepdims)
-        return out, plain_sign(out)
     if x.shape[axis] == 0:
-        return np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf, x.dtype)
-    z, m = _shifted(x, axis)
-    with np.errstate(divide="ignore"):
-        out = m + np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
-    return out if keepdims else np.squeeze(out, axis=axis)
+        out = np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf, x.dtype)
+    else:
+        z, m = _shifted(x, axis)
+        with np.errstate(divide="ignore"):
+            out = m + np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        out = out if keepdims else np.squeeze(out, axis=axis)
+    return (out, plain_sign(out)) if return_sign else out
 
 
 def _logsumexp_weighted(x, axis, keepdims, b, return_sign):

@@ -311,7 +311,8 @@ def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool, plain
     a, fmt = as_input(x)
     a, w = weights_in(b, a, fmt, exact=True)
     if np.all((w == 0) | (w == 1)):
-        return plain(np.where(w == 0, np.array(-np.inf, a.dtype), a), axis, keepdims, None, return_sign)
+        # keywords: the same call to a core or to a public wrapper around it
+        return plain(np.where(w == 0, np.array(-np.inf, a.dtype), a), axis=axis, keepdims=keepdims, return_sign=return_sign)
     xl, wl = last_axis(a, axis), last_axis(w, axis)
     n, n_rows = xl.shape[-1], int(np.prod(xl.shape[:-1]))
     if n:
