@@ -59,7 +59,6 @@ from ._accurate.inputs import (
     check_same_shape,
     last_axis,
     restore_axis,
-    sparse_labels,
     take_label,
     targets_in,
     silent,
@@ -71,6 +70,8 @@ from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
 from ._accurate import lossopts
+from ._accurate.weighted import logsumexp_weighted
+from ._accurate.weights import plain_sign
 from .floats import Format
 
 __all__ = [
@@ -239,15 +240,21 @@ def log_softmax(x, axis=-1):
 
 
 @silent
-def logsumexp(x, axis=-1, keepdims=False):
+def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
     Rows where ``m + log1p(s)`` cancels (a negative maximum; the logsumexp of
     log-probabilities, which is about 0) are evaluated in double-double or
     summed exactly, and in MPFR where neither is enough, so the result keeps
     a small relative error there too. Edges: an empty row gives -inf; see the module
-    docstring for NaN, ``-inf`` and ``+inf``.
+    docstring for NaN, ``-inf`` and ``+inf``. Weights ``b`` (broadcast against ``x``,
+    taken exactly; the result stays in ``x``'s format) give ``log|sum(b exp(x))|``,
+    accurate even where terms of both signs cancel; ``return_sign`` returns
+    ``(log|sum|, sign)``, sign 1, -1, or 0 for a zero sum (log -inf); without it a
+    negative sum is NaN. Method, bounds, edges: :mod:`stabkit._accurate.weighted`.
     """
+    if b is not None:
+        return logsumexp_weighted(x, axis, keepdims, b, return_sign, _logsumexp_core)
     a, fmt, shape = _class_shape(x, axis)
     if shape[-1] == 0:
         out = np.full(shape[:-1], -np.inf, dtype=fmt.dtype)
@@ -255,9 +262,8 @@ def logsumexp(x, axis=-1, keepdims=False):
         out = np.zeros(shape[:-1], dtype=fmt.dtype)
     else:
         out = _rowwise(a, fmt, axis, lambda r, _b, _d: _rows(r, fmt).logsumexp(fmt), reduce=True, keep32=True)
-    if keepdims:
-        out = np.expand_dims(out, axis)
-    return out
+    out = np.expand_dims(out, axis) if keepdims else out
+    return (out, plain_sign(out)) if return_sign else out
 
 
 # ------------------------------------------------------------ losses
@@ -368,6 +374,7 @@ log_sigmoid = _wrap.elementwise(log_sigmoid)
 softplus = _wrap.softplus(softplus, _softplus_beta)
 softmax = _wrap.rowwise(softmax)
 log_softmax = _wrap.rowwise(log_softmax)
+_logsumexp_core = logsumexp  # the weighted path calls the core back (one int axis)
 logsumexp = _wrap.logsumexp(logsumexp)
 binary_crossentropy = _wrap.loss(binary_crossentropy)
 sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)

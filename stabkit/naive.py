@@ -18,6 +18,7 @@ import numpy as np
 
 from ._accurate import lossopts
 from ._accurate.inputs import as_input, check_same_shape, last_axis, take_label, targets_in
+from ._accurate.weights import plain_sign, weights_in
 
 __all__ = [
     "sigmoid",
@@ -76,11 +77,22 @@ def log_softmax(x, axis=-1):
     return np.log(softmax(x, axis=axis))
 
 
-def logsumexp(x, axis=-1, keepdims=False):
-    """``log(sum(exp(x)))``: inf once a logit overflows ``exp``."""
-    x, _ = as_input(x)
+def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
+    """``log(sum(exp(x)))``, or ``log(sum(b * exp(x)))`` with weights ``b``
+    (broadcast against ``x``, rounded to its format): inf once a logit
+    overflows ``exp``, and NaN where that inf meets a zero weight
+    (``0 * inf``) or a weight of the other sign. With ``return_sign``:
+    ``(log|sum|, sign(sum))``; without it a negative sum gives NaN (the log of
+    a negative number, with NumPy's warning)."""
+    x, fmt = as_input(x)
+    if b is None:
+        last_axis(x, axis)
+        out = np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+        return (out, plain_sign(out)) if return_sign else out
+    x, w = weights_in(b, x, fmt, exact=False)
     last_axis(x, axis)
-    return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+    s = np.sum(w * np.exp(x), axis=axis, keepdims=keepdims)
+    return (np.log(np.abs(s)), np.sign(s)) if return_sign else np.log(s)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, *, sample_weight=None,

@@ -27,6 +27,7 @@ import numpy as np
 
 from ._accurate import lossopts
 from ._accurate.inputs import as_input, check_same_shape, last_axis, take_label, targets_in
+from ._accurate.weights import plain_sign, signed_result, weights_in
 
 __all__ = [
     "sigmoid",
@@ -130,16 +131,50 @@ def log_softmax(x, axis=-1):
         return np.subtract(z, lse, out=z)
 
 
-def logsumexp(x, axis=-1, keepdims=False):
-    """``max + log(sum(exp(x - max)))`` per row; -inf for an empty row."""
+def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
+    """``max + log(sum(exp(x - max)))`` per row; -inf for an empty row.
+
+    With weights ``b`` (broadcast against ``x``, rounded to its format; SciPy's
+    method in the input format): ``m + log|sum(b * exp(x - m))|``, ``m`` the
+    maximum over the entries whose weight is not 0. A zero weight drops its
+    entry, even an infinite or NaN one; an infinite weight at ``x = -inf``, or
+    where ``exp(x - m)`` underflows, gives NaN (``inf * 0``). With
+    ``return_sign``: ``(log|sum|, sign)``, the sign 1, -1, or 0 for a zero sum
+    (log -inf); without it a negative sum gives NaN. Terms of opposite sign
+    cancel in plain arithmetic: the log of a cancelling sum keeps the sum's
+    large relative error (about ``n eps sum|terms| / |sum|``).
+    """
+    if b is not None:
+        return _logsumexp_weighted(x, axis, keepdims, b, return_sign)
     x, _ = as_input(x)
     last_axis(x, axis)
     if x.shape[axis] == 0:
-        return np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf, x.dtype)
-    z, m = _shifted(x, axis)
-    with np.errstate(divide="ignore"):
-        out = m + np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
-    return out if keepdims else np.squeeze(out, axis=axis)
+        out = np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf, x.dtype)
+    else:
+        z, m = _shifted(x, axis)
+        with np.errstate(divide="ignore"):
+            out = m + np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        out = out if keepdims else np.squeeze(out, axis=axis)
+    return (out, plain_sign(out)) if return_sign else out
+
+
+def _logsumexp_weighted(x, axis, keepdims, b, return_sign):
+    """:func:`logsumexp` with weights, in the input format."""
+    x, fmt = as_input(x)
+    x, w = weights_in(b, x, fmt, exact=False)
+    last_axis(x, axis)
+    if x.shape[axis] == 0:
+        out = np.full(np.sum(x, axis=axis).shape, -np.inf, x.dtype)
+        return signed_result(out, np.zeros_like(out), axis, keepdims, return_sign)
+    live = w != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a zero weight drops its entry: -inf there, so the maximum ignores it
+        xl = np.where(live, x, np.array(-np.inf, x.dtype))
+        m = np.max(xl, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
+        s = np.sum(np.where(live, w * np.exp(xl - m), np.zeros((), x.dtype)), axis=axis, keepdims=True)
+        out = np.squeeze(np.log(np.abs(s)) + m, axis=axis)
+    return signed_result(out, np.squeeze(np.sign(s), axis=axis), axis, keepdims, return_sign)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, *, sample_weight=None,

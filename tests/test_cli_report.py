@@ -69,9 +69,10 @@ def test_report_quiet_and_files(app, tmp_path):
     r = runner.invoke(app, args + ["--quiet"])
     assert r.exit_code == 0 and r.output == ""
     names = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert names == ["error_softplus.png", "error_softplus.svg", "errors.csv", "report.json", "report.md", "summary.png", "summary.svg"]
+    assert names == ["error_softplus.png", "error_softplus.svg", "errors.csv", "report.html", "report.json", "report.md",
+                     "summary.png", "summary.svg"]
     r = runner.invoke(app, args)
-    assert r.exit_code == 0 and r.stderr.strip().startswith("wrote 7 files into")
+    assert r.exit_code == 0 and r.stderr.strip().startswith("wrote 8 files into")
 
 
 def test_plot_writes_one_figure(app, tmp_path):

@@ -207,9 +207,9 @@ def test_ctrl_c_while_writing_keeps_the_old_report(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["rep"]
     paths = rp.write(rep, str(out))  # a finished write replaces the report's files and keeps the others
     assert sorted(os.path.relpath(p, out) for p in paths) == ["figures/error_sigmoid.png", "figures/summary.png",
-                                                              "report.json", "report.md"]
+                                                              "report.html", "report.json", "report.md"]
     assert (out / "notes.txt").read_text() == "mine" and (out / "report.json").read_text().startswith("{")
-    assert sorted(os.listdir(out)) == ["figures", "notes.txt", "report.json", "report.md"]
+    assert sorted(os.listdir(out)) == ["figures", "notes.txt", "report.html", "report.json", "report.md"]
 
 
 def test_staged_dir_creates_out_only_at_the_end(tmp_path):

@@ -145,3 +145,55 @@ def test_saved_files_are_byte_identical_across_saves(tmp_path):
             out.setdefault(p[-3:], []).append((tmp_path / p).read_bytes())
     for ext, (a, b) in out.items():
         assert a == b, ext
+
+
+def test_error_scale_covers_every_error():
+    """Counts up to 2**p on the axis, past it (inf included: an overflowed
+    count, no failure) in a band, failures in the band above; all inside
+    the limits."""
+    s = plots.ErrorScale([np.array([0.3, 2.1e6]), np.array([0.5])], "float32")
+    assert s.cap == 2.1e6 and s.band is None and s.limits[1] > s.top > s.cap
+    assert s.y(np.array([2.1e6, 1e-9]), np.array([False, False])).tolist() == [2.1e6, plots.ULP_FLOOR]
+    s = plots.ErrorScale([np.array([1.0, 8.5e37, np.inf])], "float32")
+    assert s.cap == 2.0**24 and s.band > 30 * 2.0**24 and s.limits[1] > s.top > s.band
+    y = s.y(np.array([8.5e37, np.inf, 3.0, np.inf]), np.array([False, False, False, True]))
+    assert y.tolist() == [s.band, s.band, 3.0, s.top]
+
+
+@pytest.fixture(scope="module")
+def worst_cases():
+    # sigmoid: the naive tier's flush to 0 at x = -88.72 (2.1e6 ulp in float32);
+    # from probabilities: the clipped 1e-7 for a loss of 1e-38 (8.5e37 ulp)
+    return {"sigmoid": [analyze("sigmoid", "float32", TIERS, 400, 0, exhaustive=False)],
+            "binary_crossentropy:probs": [analyze("binary_crossentropy", f, TIERS, 400, 0, from_logits=False)
+                                          for f in ("float32", "float64")]}
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "binary_crossentropy:probs"])
+def test_error_figure_shows_the_worst_case_of_the_table(worst_cases, name):
+    from stabkit.report.cells import max_cell
+
+    analyses = worst_cases[name]
+    fig = plots.error_figure(analyses, subject=name)
+    for ax, a in zip(fig.axes, analyses):
+        scale = plots.ErrorScale([p.ulp[~p.undefined & ~p.failure] for p in a.points.values()], a.fmt)
+        lo, hi = ax.get_ylim()
+        texts = [t.get_text() for t in ax.texts]
+        big = max(st.max_ulp for st in a.stats.values())
+        assert big > 1e6  # the case this test is about is in the sample
+        for impl, st in a.stats.items():
+            y = scale.y(np.array([st.max_ulp]), np.array([False]))[0]
+            assert lo < y < hi
+            if st.max_ulp <= 2.0 ** a.sample.fmt.precision:
+                assert y == st.max_ulp  # drawn at its value, not clipped
+            else:
+                assert y == scale.band and st.max_point["kind"]  # in the band, with what happened
+            # the implementation's worst point, drawn solid in its colour
+            solid = [l for l in ax.get_lines() if len(l.get_ydata()) == 1 and l.get_ydata()[0] == y
+                     and l.get_color() == plots.COLORS[impl]]
+            assert solid, (a.fmt, impl)
+        # the panel's worst case named as the tables write it
+        top = max(a.stats.values(), key=lambda st: st.max_ulp)
+        assert any(t.startswith("worst: " + max_cell(top.max_ulp, top.max_point, a.fmt)) for t in texts), texts
+        if big > 2.0 ** a.sample.fmt.precision:
+            assert f"$>2^{{{a.sample.fmt.precision}}}$ ulp" in texts  # the band is named

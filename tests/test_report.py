@@ -2,12 +2,15 @@
 committed example still matching what the code produces."""
 
 import json
+import math
 import os
 from pathlib import Path
 
 import pytest
 
+from stabkit.analysis.thirdparty import resolve
 from stabkit.report import build as rp
+from stabkit.report import errors_csv
 from stabkit.report import ReportConfig, run, to_json, write
 
 SMALL = ReportConfig(functions=("softplus", "logsumexp", "binary_crossentropy:probs"), dtypes=("float32",),
@@ -31,7 +34,7 @@ def _strict(text):
 def test_same_seed_same_bytes(small, tmp_path):
     rep, out = small
     write(run(SMALL), str(tmp_path))
-    for name in ("report.json", "report.md"):
+    for name in ("report.json", "report.md", "report.html"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
 
 
@@ -65,9 +68,47 @@ def test_markdown_order_and_command(small):
 def test_csv_has_a_line_per_point(small):
     rep, out = small
     lines = (out / "errors.csv").read_text().splitlines()
-    assert lines[0] == "function,format,impl,coordinate,coord,value,reference,ulp_error,failure"
+    assert lines[0] == ",".join(errors_csv.HEADER)
     n = sum(int((~p.undefined).sum()) for a in rep.analyses for p in a.points.values() if p is not None)
     assert len(lines) == n + 1
+
+
+def _same(a: float, b: float) -> bool:
+    return (a == b and math.copysign(1, a) == math.copysign(1, b)) or (math.isnan(a) and math.isnan(b))
+
+
+def test_csv_lines_rebuild_their_results(small):
+    """Every line's inputs are in the file (a row on its first line only):
+    computed again from them, each implementation gives the recorded value
+    to the bit, for elements, rows and losses from probabilities."""
+    _, out = small
+    impls = {i.name: i for i in resolve(SMALL.impls)[0]}
+    lines = list(errors_csv.read_errors((out / "errors.csv").read_text()))
+    picked = {}
+    for k, line in enumerate(lines):
+        key = (line.function, line.from_logits, line.impl)
+        # per function and implementation: the first line, the worst, and every 37th
+        if key not in picked or k % 37 == 0 or line.ulp_error > picked[key][-1].ulp_error:
+            picked.setdefault(key, []).append(line)
+    assert {(f, fl) for f, fl, _ in picked} == {("softplus", True), ("logsumexp", True), ("binary_crossentropy", False)}
+    checked = 0
+    for group in picked.values():
+        for line in group:
+            assert _same(errors_csv.recompute(line, impls[line.impl]), line.value), line
+            checked += 1
+    assert checked > 100
+    # a row whose inputs a later implementation's line refers back to
+    rows = [ln for ln in lines if ln.function == "logsumexp" and ln.impl == "accurate"]
+    assert rows and all(ln.args[0].ndim == 2 for ln in rows)
+    worst = max((ln for ln in lines if ln.function == "softplus" and ln.impl == "naive"), key=lambda ln: ln.ulp_error)
+    assert worst.failure and worst.kind == "failure" and math.isinf(worst.value)  # naive overflow, rebuilt above
+    text = (out / "errors.csv").read_text()
+    assert text.count("\n") == len(lines) + 1
+
+
+def test_csv_reader_rejects_another_file():
+    with pytest.raises(ValueError, match="not an errors.csv"):
+        list(errors_csv.read_errors("a,b\n1,2\n"))
 
 
 def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
@@ -83,7 +124,7 @@ def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write(rep, str(tmp_path), figures=False)
     assert (tmp_path / "report.json").read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary files left
+    assert sorted(os.listdir(tmp_path)) == ["report.html", "report.json", "report.md"]  # no temporary files left
 
 
 @pytest.mark.slow

@@ -10,6 +10,9 @@
 * ``near_zero``: exact sums of rows whose logsumexp is about 0 (log-probabilities);
 * ``crossentropy``: the cross-entropy rows, exact renormalisation of probability rows;
 * ``lossopts``, ``reduction``: the loss options and reductions, shared by the tiers.
+* ``weights``: logsumexp's weights and sign, shared by the tiers;
+* ``weighted``, ``weighted_mp``: the weighted logsumexp (float64 and
+  double-double passes with error bounds; MPFR rows).
 
 Nothing here is public: import the functions from :mod:`stabkit.accurate`.
 """

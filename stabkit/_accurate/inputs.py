@@ -16,13 +16,15 @@ def as_input(x, name: str = "x") -> tuple[np.ndarray, Format]:
     bfloat16, float32 and float64 are kept; anything else is a ValueError
     naming the argument and its dtype. Non-native byte order (``>f8`` on a
     little-endian machine) is converted to native order first, exactly; the
-    results are then in native order.
+    results are then in native order. Complex input is a TypeError instead.
     """
     a = np.asarray(x)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype.kind in "biu":
         a = a.astype(np.float64)
+    if a.dtype.kind == "c":
+        raise TypeError(f"{name} is complex ({a.dtype}); stabkit's functions take real input only")
     try:
         fmt = get_format(a.dtype)
     except (TypeError, ValueError):

@@ -157,16 +157,20 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
 ``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
 (``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""")
     def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None):
-        arr, rows, caller = _as_rows(a, axis, dtype, where)
+        arr, caller = to_numpy(a, "a")
+        arr = cast_dtype(arr, dtype)
         kwargs = {}
         if b is not None:
             bw, _ = to_numpy(b, "b")
-            try:
-                bw = np.broadcast_to(bw, arr.shape)
+            try:  # both may grow, as in SciPy
+                shape = np.broadcast_shapes(arr.shape, bw.shape)
             except ValueError:
-                raise ValueError(f"b has shape {np.shape(bw)}, which does not broadcast to a's {arr.shape}") from None
+                raise ValueError(f"b has shape {bw.shape}, which does not broadcast with a's {arr.shape}") from None
+            arr, bw = np.broadcast_to(arr, shape), np.broadcast_to(bw, shape)
             # a masked entry is left out of the sum: weight 0 as well as -inf
             kwargs["b"] = _rows_of(_masked(bw, where, 0.0), axis).rows
+        arr = _masked(arr, where, -np.inf)
+        rows = _rows_of(arr, axis)
         if return_sign:
             kwargs["return_sign"] = True
         out = core(rows.rows, axis=-1, keepdims=False, **kwargs)

@@ -10,6 +10,20 @@ inputs; and the breakdown threshold: the sampled coordinate (x, logit z or
 logit gap) nearest to zero at which the implementation first fails, and the
 one at which it first exceeds 1 ulp.
 
+*What happened* at a point (:func:`classify`), so that a reader is not left
+with an ulp count that only measures an exponent gap: ``"failure"`` as above;
+otherwise, where no significant digit is right (relative error
+``|y - exact| / |exact| >= 1``), exactly one of ``"flush to 0"`` (``y`` is
++-0 and the correctly rounded value is not 0: a spurious zero), ``"wrong
+sign"`` (``y`` and the correctly rounded value are nonzero and of opposite
+signs) or ``"too large"`` (the same sign but ``|y| >= 2 |exact|``, or ``y``
+nonzero where the exact value is 0, with more than 1 ulp of error, so that
+rounding in the subnormal range is not counted); ``""`` for every other
+point. Above ``2**p`` ulps (``p`` the format's precision) a point is always
+one of these, since every bit is wrong; the ulp counts stay in the
+statistics (flushes to 0 and the others are finite errors) and the counts
+per kind come beside them.
+
 Points whose exact value is NaN (NaN inputs, rows of only ``-inf``) have no
 error and are counted as ``undefined``; points whose reference did not settle
 are counted as ``unsettled`` and left out of bits of error.
@@ -34,9 +48,11 @@ from .sampling import Sample, make_sample
 from .thirdparty import Impl, Unsupported
 
 __all__ = ["Points", "Stats", "FunctionAnalysis", "references", "analyze_sample", "analyze", "stats_of", "points_of", "error_text",
-           "TOP_K"]
+           "TOP_K", "KINDS", "classify"]
 
 TOP_K = 5
+#: What happened at a point, by code (index): see :func:`classify`.
+KINDS = ("", "failure", "flush to 0", "wrong sign", "too large")
 
 
 @dataclass
@@ -80,6 +96,9 @@ class Stats:
     first_over_1ulp: float | None
     worst: list = field(default_factory=list)
     note: str = ""
+    wrong_sign: int = 0  # points of each kind of :func:`classify` (flushes to 0 are spurious_zeros)
+    too_large: int = 0
+    max_point: dict | None = None  # the point of max_ulp, described like a worst entry
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -145,6 +164,26 @@ def points_of(sample: Sample, refs: list[Reference], ys: list[np.ndarray]) -> Po
     return Points(**{k: np.concatenate(v) for k, v in cols.items()})
 
 
+def classify(p: Points) -> np.ndarray:
+    """Per point the index into :data:`KINDS` of what happened there:
+    failure, flush to 0, wrong sign, too large (no significant digit right),
+    or 0 for an ordinary error. Points with an undefined exact value get 0."""
+    y, r, x = p.y, p.rounded, p.exact
+    with np.errstate(all="ignore"):  # 2|x| overflows to inf near the format's max: still right
+        flush = (y == 0) & (r != 0) & ~np.isnan(r)
+        sign = (y != 0) & (r != 0) & (np.sign(y) * np.sign(r) < 0)
+        # |y - x| >= |x| with y, x of one sign means |y| >= 2|x|; > 1 ulp
+        # keeps honest rounding of a tiny x (a subnormal y for x ~ 0) out
+        large = (y != 0) & ~sign & (np.abs(y) >= 2 * np.abs(x)) & (p.ulp > 1.0)
+    kind = np.select([p.failure, flush, sign, large], [1, 2, 3, 4], 0)
+    return np.where(p.undefined, 0, kind).astype(np.int8)
+
+
+def _point(sample: Sample, p: Points, i: int, kind: np.ndarray) -> dict:
+    return {"input": _describe(sample, i), "value": float(p.y[i]), "reference": float(p.rounded[i]),
+            "exact": float(p.exact[i]), "ulp": float(p.ulp[i]), "failure": bool(p.failure[i]), "kind": KINDS[kind[i]]}
+
+
 def _f(v) -> float:
     return float(v) if v is not None else math.nan
 
@@ -200,11 +239,11 @@ def _stats_of(sample: Sample, impl: str, p: Points, note: str, top_k: int) -> St
     spurious = valid & ~p.failure & (p.y == 0) & (p.rounded != 0) & ~np.isnan(p.rounded)
     order = np.lexsort((-np.where(np.isnan(p.ulp), -1, p.ulp), ~p.failure))  # failures first, then largest error
     order = [i for i in order if valid[i]][:top_k]
-    worst = []
-    for i in order:
-        w = {"input": _describe(sample, int(i)), "value": float(p.y[i]), "reference": float(p.rounded[i]),
-             "exact": float(p.exact[i]), "ulp": float(p.ulp[i]), "failure": bool(p.failure[i])}
-        worst.append(w)
+    kind = classify(p)
+    worst = [_point(sample, p, int(i), kind) for i in order]
+    at = np.flatnonzero(ok)
+    # the first point of the largest error (NaN ulps, unsettled, rank lowest)
+    i_max = int(at[np.argmax(np.where(np.isnan(p.ulp[at]), -1.0, p.ulp[at]))]) if at.size else None
     pct = (lambda m: 100.0 * float(m.sum()) / n_ok if n_ok else math.nan)
     return Stats(
         function=sample.function,
@@ -227,6 +266,9 @@ def _stats_of(sample: Sample, impl: str, p: Points, note: str, top_k: int) -> St
         first_over_1ulp=_threshold(p.coord, (p.failure | (p.ulp > 1.0)) & valid & p.sweep),
         worst=worst,
         note=note,
+        wrong_sign=int((kind == 3).sum()),
+        too_large=int((kind == 4).sum()),
+        max_point=None if i_max is None else _point(sample, p, i_max, kind),
     )
 
 

@@ -112,7 +112,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
         paths = write(rep, out, csv_errors=csv_errors, figure_formats=tuple(figure_formats))
     except OSError as e:
         raise Failure(f"could not write the report into {out!r}: {e}") from None
-    _status(quiet, f"wrote {len(paths)} files into {out}/ (report.md, report.json, figures/)")
+    _status(quiet, f"wrote {len(paths)} files into {out}/ (report.md, report.html, report.json, figures/)")
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")
@@ -233,7 +233,7 @@ def report(
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
     seed: SeedOpt = 0,
     out: Annotated[str, typer.Option(help="Output folder.")] = "reports/latest",
-    csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv with every point's error.")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv: every point's inputs, result and error.")] = False,
     figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
     device: DeviceOpt = Device.cpu,
     workers: WorkersOpt = 1,

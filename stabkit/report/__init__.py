@@ -38,6 +38,9 @@ _EXPORTS = {
     "cdf_figure": ("plots", "cdf_figure"),
     "heatmap_figure": ("plots", "heatmap_figure"),
     "rowwise_errors": ("plots", "rowwise_errors"),
+    "ErrorScale": ("plots", "ErrorScale"),
+    "read_errors": ("errors_csv", "read_errors"),
+    "recompute": ("errors_csv", "recompute"),
 }
 
 __all__ = list(_EXPORTS)

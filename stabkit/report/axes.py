@@ -174,3 +174,67 @@ def _binned(x: np.ndarray, v: np.ndarray, lo: float, hi: float, per_decade: int 
 
 
 # ------------------------------------------------------------ error against input
+
+
+# ------------------------------------------------------------ the ulp axis
+
+ULP_FLOOR = 1e-2  # errors below are drawn at the floor (all "correct")
+
+
+class ErrorScale:
+    """The y axis of an error panel, from the ulp errors of its
+    implementations: a log axis from ``ULP_FLOOR`` up to ``cap``, the largest
+    finite error but at most ``2**p`` (``p`` the format's precision); above
+    it a band at ``band`` for errors past ``2**p`` (every bit wrong: what
+    happened there is a flush, a sign or a factor, see
+    :func:`stabkit.analysis.stats.classify`), then one at ``top`` for
+    failures (NaN/inf). Every error is drawn at or inside the axis limits,
+    so no worst case falls off the figure."""
+
+    def __init__(self, ulps: list[np.ndarray], fmt):
+        f = get_format(fmt)
+        self.ceiling = math.ldexp(1.0, f.precision)
+        finite = [u[np.isfinite(u)] for u in ulps]
+        self.max = max([float(u.max()) for u in finite if u.size] + [0.0])
+        # counts past 2**p, and overflowed ones (inf ulps that are no failure)
+        self.over = any((u > self.ceiling).any() for u in finite) or self.max > self.ceiling
+        self.cap = max(10.0, min(self.max, self.ceiling))
+        # with a band, room for its name between it and the failures' line:
+        # 2 decades, or 20% of the axis's decades each (a tall axis packs decades tightly)
+        step = 10.0 ** max(2.0, 0.2 * math.log10(self.cap / ULP_FLOOR)) if self.over else 30.0
+        self.band = self.cap * step if self.over else None
+        self.top = (self.band or self.cap) * step
+
+    def y(self, ulp: np.ndarray, failure: np.ndarray) -> np.ndarray:
+        """Where each error is drawn: failures at ``top``, counts past
+        ``2**p`` (inf included) at ``band``, the others at their value (at
+        least the floor)."""
+        past = (ulp > self.ceiling) & ~failure
+        return np.where(failure, self.top, np.where(past, self.band or self.top, np.clip(ulp, ULP_FLOOR, self.cap)))
+
+    @property
+    def band_label(self) -> str:
+        return f"$>2^{{{int(math.log2(self.ceiling))}}}$ ulp"
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        return ULP_FLOOR / 2, self.top * 4
+
+    def apply(self, ax) -> None:
+        ax.set_yscale("log")
+        ax.set_ylim(*self.limits)
+        set_ticks(ax.yaxis, [(self.top, "NaN/inf"), (1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, self.cap, 5) if t[0] != 1])
+        bands = [(self.top, "NaN/inf")]
+        if self.band:
+            bands.append((self.band, self.band_label))
+            # named inside, at its right end: as a tick label it would crowd "NaN/inf" out
+            ax.text(0.99, self.band, self.band_label, transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    color="#333333", zorder=7)
+        if math.log10(self.cap / ULP_FLOOR) < 6:
+            _log_minor(ax.yaxis, ULP_FLOOR, self.cap)
+        else:
+            ax.yaxis.set_minor_locator(FixedLocator([10.0**k for k in range(-2, int(math.log10(self.cap)) + 1)]))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
+        for y, _ in bands:
+            ax.axhline(y, color="#333333", lw=0.8, ls=":", zorder=1)

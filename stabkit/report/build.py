@@ -18,8 +18,6 @@ has no statistics. Every other available entry has the statistics of
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -39,7 +37,7 @@ from stabkit.analysis.thirdparty import FRAMEWORKS, KNOWN_IMPLS, resolve
 __all__ = ["ReportConfig", "Report", "run", "write", "to_json", "DEFAULT_SAMPLES", "DEFAULT_FUNCTIONS",
            "SCHEMA_VERSION", "parse_function", "rows_for", "reference_points", "jsonable", "variant_name"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: function_info per variant, what happened at the worst points, errors.csv inputs
 DEFAULT_SAMPLES = 20000
 PROBS = ":probs"  # suffix of the from-probabilities variant of a loss
 LOSSES = [n for n, p in PRIMITIVES.items() if p.is_loss]
@@ -147,17 +145,30 @@ def variant_name(a: FunctionAnalysis) -> str:
     return a.function + ("" if a.sample.from_logits or not get(a.function).is_loss else PROBS)
 
 
-def to_json(rep: Report, out: str | None = None) -> dict:
-    from stabkit.analysis.thirdparty import CALLS
+def function_info(rep: Report) -> dict:
+    """Per variant (``name`` or ``loss:probs``): its formula, kind, regimes,
+    and the identity or call of each implementation measured on it (one with
+    results or an error there), nothing about the others."""
+    from .sections import call, section
 
-    cfg = rep.config
+    measured: dict = {}
+    for a in rep.analyses:
+        for impl, st in a.stats.items():
+            if st is not None or impl in a.errors:
+                measured.setdefault(variant_name(a), set()).add(impl)
     funcs = {}
-    for spec in cfg.functions:
-        name, _ = parse_function(spec)
-        p = get(name)
-        funcs[name] = {"formula": p.formula, "kind": p.kind, "identities": p.identities,
-                       "calls": {i.name: CALLS[i.name].get(name, "") for i in rep.impls if i.name in CALLS},
-                       "regimes": [{"name": r.name, "description": r.description, "lo": r.lo, "hi": r.hi} for r in p.regimes]}
+    for spec in rep.config.functions:
+        sec = section(spec)
+        names = [i.name for i in rep.impls if i.name in measured.get(spec, ())]
+        sec["identities"] = {t: v for t, v in sec["identities"].items() if t in names}
+        sec["calls"] = {i: c for i in names if (c := call(i, spec))}
+        funcs[spec] = dict(sec)
+    return funcs
+
+
+def to_json(rep: Report, out: str | None = None) -> dict:
+    cfg = rep.config
+    funcs = function_info(rep)
     results = []
     for a in rep.analyses:
         for impl, st in a.stats.items():
@@ -188,20 +199,10 @@ def to_json(rep: Report, out: str | None = None) -> dict:
 
 
 def errors_csv(rep: Report) -> str:
-    """Per-point errors: one line per function, format, implementation and output."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["function", "format", "impl", "coordinate", "coord", "value", "reference", "ulp_error", "failure"])
-    for a in rep.analyses:
-        name = variant_name(a)
-        for impl, p in a.points.items():
-            if p is None:
-                continue
-            keep = ~p.undefined
-            for c, y, r, u, f in zip(p.coord[keep], p.y[keep], p.rounded[keep], p.ulp[keep], p.failure[keep]):
-                w.writerow([name, a.fmt, impl, a.sample.coord_name, repr(float(c)), repr(float(y)), repr(float(r)),
-                            repr(float(u)), int(f)])
-    return buf.getvalue()
+    """Every output with its exact inputs (:mod:`stabkit.report.errors_csv`)."""
+    from .errors_csv import errors_csv as text
+
+    return text(rep, variant_name)
 
 
 def figure_name(function: str) -> str:
@@ -217,6 +218,7 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
     or is interrupted leaves no ``out`` where there was none and leaves an
     older report in ``out`` untouched."""
     from . import plots
+    from .html import html
     from .markdown import markdown
 
     check_out_target(out)
@@ -235,11 +237,15 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
                 if progress:
                     progress(name)
             rows, impls, worst, fails, errs = summary_matrix(rep)
-            written += plots.save(plots.heatmap_figure(rows, impls, worst, fails, errors=errs),
+            written += plots.save(plots.heatmap_figure(rows, impls, worst, fails, errors=errs,
+                                                       texts=summary_texts(rep, rows, impls)),
                                   os.path.join(fdir, "summary"), figure_formats)
         atomic_write(os.path.join(tmp, "report.json"), json.dumps(data, indent=1, sort_keys=False) + "\n")
         atomic_write(os.path.join(tmp, "report.md"), markdown(data, figures=figures))
-        written += [os.path.join(tmp, "report.json"), os.path.join(tmp, "report.md")]
+        # the figures as written, embedded in the page
+        embedded = {os.path.relpath(p, tmp).replace(os.sep, "/"): open(p, "rb").read() for p in written}
+        atomic_write(os.path.join(tmp, "report.html"), html(data, embedded))
+        written += [os.path.join(tmp, n) for n in ("report.json", "report.md", "report.html")]
         if csv_errors:
             atomic_write(os.path.join(tmp, "errors.csv"), errors_csv(rep))
             written.append(os.path.join(tmp, "errors.csv"))
@@ -265,3 +271,22 @@ def summary_matrix(rep: Report):
             worst[i, j] = w if np.isnan(worst[i, j]) else max(worst[i, j], w)
             fails[i, j] += st.failures
     return rows, impls, worst, fails, errs
+
+
+def summary_texts(rep: Report, rows: list[str], impls: list[str]) -> np.ndarray:
+    """The heatmap's first line per cell: the worst ulp over the formats as
+    :func:`stabkit.report.cells.compact_max` writes it (what happened where no
+    digit is right); "" where there is none."""
+    from .cells import compact_max
+
+    texts = np.full((len(rows), len(impls)), "", dtype=object)
+    best = np.full(texts.shape, -1.0)
+    for a in rep.analyses:
+        i = rows.index(variant_name(a))
+        for j, name in enumerate(impls):
+            st = a.stats.get(name)
+            if st is None or math.isnan(st.max_ulp) or st.max_ulp <= best[i, j]:
+                continue
+            best[i, j] = st.max_ulp
+            texts[i, j] = compact_max(st.max_ulp, st.max_point, a.fmt)
+    return texts

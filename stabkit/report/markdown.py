@@ -6,12 +6,21 @@ statistics per format, the worst inputs, the breakdown thresholds, and the
 command that reproduces the run. Implementations that raised (a result's
 ``error``) are listed in an "Errors" section before the summary, and their
 cells say **error** instead of a number; without errors the section is left
-out, so older reports render byte for byte as before.
+out.
+
+:func:`document` builds the report as blocks (headings, paragraphs, figures,
+tables, lists); :func:`markdown` writes them as Markdown and
+:func:`stabkit.report.html.html` as a page, so the two hold the same cells.
+A table cell's text (an ulp count, or what happened where no digit is right)
+comes from :mod:`stabkit.report.cells`, a section's formula, identities and
+regimes from the data's ``function_info`` (:mod:`stabkit.report.sections`).
 """
 
 from __future__ import annotations
 
-__all__ = ["markdown"]
+from .cells import g as _g, max_cell, pct as _pct, stat_cell
+
+__all__ = ["markdown", "document", "STAT_HEADER", "stat_row", "summary_rows", "identity_rows", "worst_row"]
 
 _INTRO = """\
 Errors are measured against correctly rounded mpmath references (Ziv's
@@ -20,26 +29,19 @@ strategy: precision raised until the rounding is certain). **ulp error** is
 **bits** is Herbie's `log2(1 + ordinal distance)` to the correctly rounded
 value. A **failure** is a NaN or infinity where the exact value is finite (or
 the wrong infinity); failures are counted separately and never averaged into
-the ulp statistics. A **spurious zero** is a 0 where the correctly rounded
-value is not 0 (it stays in the ulp statistics). Losses are evaluated from
+the ulp statistics. Where no significant digit of a result is right, the
+tables say what happened: **flush to 0** (0 where the correctly rounded
+value is not 0), **wrong sign**, or **too large** (by the factor shown); such
+points stay in the ulp statistics and report.json keeps their ulp counts, but
+a worst case past `2^p` ulps (`p` the format's precision: every bit wrong) is
+shown only as what happened, and an average or percentile past it as
+`> 2^p` (`> 1.68e+07` in float32, `> 9.01e+15` in float64): an ulp count
+there measures how far apart the exponents are (8.5e37 in float32 for 1e-7
+returned where the exact value is 1e-38). Losses are evaluated from
 logits unless marked *from probabilities*. One-argument functions in 16-bit
 formats are checked on every input; other cells are sampled (uniform over
 float ordinals plus regime samples plus edge cases; rows of length 2 to 10^4
 with controlled spread, offset, winner gap, ties and masked entries)."""
-
-
-def _g(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, str):
-        return v
-    if v == 0:
-        return "0"
-    return f"{v:.3g}"
-
-
-def _pct(v) -> str:
-    return "—" if v is None else f"{v:.1f}%"
 
 
 def _thr(t) -> str:
@@ -72,43 +74,47 @@ def _err(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
-def _errors(res: list[dict]) -> list[str]:
+def _errors(res: list[dict]) -> list[tuple]:
     """The section listing implementations that raised (none: no section)."""
     bad = [r for r in res if "error" in r]
     if not bad:
         return []
-    L = ["## Errors", "", "These implementations raised an exception instead of returning a result; their cells say "
-         "**error** and have no statistics (the run went on without them).", ""]
-    L += [f"- {r['impl']}, {_label(r['function'])}, {r['format']}: {_err(r['error'])}" for r in bad]
-    return L + [""]
+    return [("h", 2, "Errors"),
+            ("p", "These implementations raised an exception instead of returning a result; their cells say "
+             "**error** and have no statistics (the run went on without them)."),
+            ("ul", [f"{r['impl']}, {_label(r['function'])}, {r['format']}: {_err(r['error'])}" for r in bad])]
 
 
 def _label(fn: str) -> str:
     return fn.replace(":probs", " (from probabilities)")
 
 
-def markdown(data: dict, figures: bool = True) -> str:
-    """The Markdown report for the JSON data ``data``."""
-    res = data["results"]
-    fmts = data["formats"]
-    impls = [i["name"] for i in data["implementations"]]
-    by = {(r["function"], r["format"], r["impl"]): r for r in res}
-    L = ["# stabkit error report", "", f"Reproduce: `{data['command']}`", "", _INTRO, ""]
-    L += ["Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + "."]
-    L += [f"Seed {data['seed']}, `--samples {data['samples']}`.", ""]
-    for s in data["skipped"]:
-        L += [f"- {s}"]
-    if data["skipped"]:
-        L += [""]
-    L += _errors(res)
+STAT_HEADER = ["implementation", "max ulp", "p99", "median", "mean", "max bits", "correctly rounded", "faithful",
+               "failures", "flush to 0", "wrong sign", "too large", "note"]
 
-    L += ["## Summary", "", "Worst ulp error per format (over every sampled input); **failures** = NaN/inf results "
-          "where the exact value is finite, summed over the formats.", ""]
-    if figures:
-        L += ["![worst ulp error, function x implementation](figures/summary.png)", ""]
+
+def stat_row(impl: str, r: dict, fmt: str) -> list[str]:
+    """One implementation's statistics in one format, as table cells."""
+    if "error" in r:
+        return [impl, "**error**"] + ["\u2014"] * (len(STAT_HEADER) - 3) + [_err(r["error"])]
+    return [impl, max_cell(r["max_ulp"], r.get("max_point"), fmt), stat_cell(r["p99_ulp"], fmt),
+            stat_cell(r["median_ulp"], fmt), stat_cell(r["mean_ulp"], fmt), _g(r["max_bits"]),
+            _pct(r["pct_correctly_rounded"]), _pct(r["pct_faithful"]), f"**{r['failures']}**" if r["failures"] else "0",
+            str(r["spurious_zeros"]), str(r.get("wrong_sign", 0)), str(r.get("too_large", 0)), r["note"]]
+
+
+def worst_row(fmt: str, impl: str, w: dict) -> list[str]:
+    """A worst input: where, what came out, what should have, how wrong."""
+    return [fmt, impl, _input(w["input"]), _g(w["value"]), _g(w["reference"]),
+            "NaN/inf" if w["failure"] else max_cell(w["ulp"], w, fmt)]
+
+
+def summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
+    """The summary table: worst ulp error per format and failures."""
+    fmts, by = data["formats"], _by(data)
     rows = []
     for fn in data["functions"]:
-        for impl in impls:
+        for impl in _impls(data):
             cells, fails = [], 0
             for f in fmts:
                 r = by.get((fn, f, impl))
@@ -119,56 +125,98 @@ def markdown(data: dict, figures: bool = True) -> str:
                     cells.append("**error**: " + r["error"].split(":")[0])
                     continue
                 fails += r["failures"]
-                cells.append(_g(r["max_ulp"]))
+                cells.append(max_cell(r["max_ulp"], r.get("max_point"), f))
             if all(c == "n/a" for c in cells):
                 continue
             rows.append([_label(fn), impl] + cells + [f"**{fails}**" if fails else "0"])
-    L += _table(["function", "implementation"] + fmts + ["failures"], rows)
+    return ["function", "implementation"] + fmts + ["failures"], rows
 
+
+def identity_rows(info: dict) -> list[list[str]]:
+    """The identity (stabkit's tiers) or call (libraries) of each
+    implementation measured on the variant."""
+    return [[t, f"`{v}`"] for t, v in info["identities"].items()] + [[k, f"`{v}`"] for k, v in info["calls"].items()]
+
+
+def _by(data: dict) -> dict:
+    return {(r["function"], r["format"], r["impl"]): r for r in data["results"]}
+
+
+def _impls(data: dict) -> list[str]:
+    return [i["name"] for i in data["implementations"]]
+
+
+def _section(data: dict, fn: str, figures: bool) -> list[tuple]:
+    fmts, by, impls = data["formats"], _by(data), _impls(data)
+    info = data["function_info"][fn]
+    B = [("h", 2, _label(fn)), ("p", f"Formula: `{info['formula']}`"),
+         ("table", ["implementation", "identity / call"], identity_rows(info))]
+    if info["regimes"]:
+        B += [("p", "Regimes:"), ("ul", [f"*{r['name']}*: {r['description']}." for r in info["regimes"]])]
+    if figures:
+        B.append(("img", f"{fn} error against input", f"figures/error_{fn.replace(':probs', '-probs')}.png"))
+    worst_rows, thr_rows = [], {}
+    for f in fmts:
+        cell = [(i, by.get((fn, f, i))) for i in impls]
+        cell = [(i, r) for i, r in cell if r is not None and r["available"]]
+        if not cell:
+            continue
+        r0 = next((r for _, r in cell if "error" not in r), None)
+        how = "all inputs" if cell[0][1]["exhaustive"] else "sampled"
+        B.append(("h", 3, f"{_label(fn)}, {f}" + (f" ({r0['n']:,} outputs, {how})" if r0 else "")))
+        for i, r in cell:
+            thr_rows.setdefault(i, {})[f] = "error" if "error" in r else (r["first_failure"], r["first_over_1ulp"])
+            if r.get("worst"):
+                worst_rows.append(worst_row(f, i, r["worst"][0]))
+        B.append(("table", STAT_HEADER, [stat_row(i, r, f) for i, r in cell]))
+    B += [("h", 3, "Worst inputs"),
+          ("p", "The worst input of each implementation per format (failures first); the JSON has the top 5."),
+          ("table", ["format", "implementation", "input", "value", "reference", "ulp error"], worst_rows)]
+    coord = next((r["coordinate"] for r in data["results"] if r["function"] == fn), "x")
+    B += [("h", 3, "Breakdown thresholds"),
+          ("p", f"The sampled {coord} nearest to 0 where each implementation first fails (NaN/inf) / first exceeds "
+           "1 ulp" + (" (winner's output in single-winner rows at offset 0)" if coord == "logit gap" else "")
+           + "; \u2014 = never."),
+          ("table", ["implementation"] + fmts, [[i] + [_thr(t.get(f)) for f in fmts] for i, t in thr_rows.items()]),
+          ("p", f"Reproduce: `{data['command']}`")]
+    return B
+
+
+def document(data: dict, figures: bool = True) -> list[tuple]:
+    """The report as blocks, rendered by :func:`markdown` and
+    :func:`stabkit.report.html.html`: ``("h", level, text)``, ``("p", text)``
+    (Markdown's inline code, bold and italics), ``("img", alt, src)``,
+    ``("table", header, rows)`` and ``("ul", items)``."""
+    B = [("h", 1, "stabkit error report"), ("p", f"Reproduce: `{data['command']}`"), ("p", _INTRO),
+         ("p", "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".\n"
+          + f"Seed {data['seed']}, `--samples {data['samples']}`.")]
+    if data["skipped"]:
+        B.append(("ul", list(data["skipped"])))
+    B += _errors(data["results"])
+    B += [("h", 2, "Summary"),
+          ("p", "Worst ulp error per format (over every sampled input); **failures** = NaN/inf results where the "
+           "exact value is finite, summed over the formats.")]
+    if figures:
+        B.append(("img", "worst ulp error, function x implementation", "figures/summary.png"))
+    B.append(("table", *summary_rows(data)))
     for fn in data["functions"]:
-        base = fn.split(":")[0]
-        info = data["function_info"][base]
-        L += [f"## {_label(fn)}", "", f"Formula: `{info['formula']}`" + (" from probabilities p." if fn.endswith(":probs") else ""), ""]
-        ident = [[t, f"`{v}`"] for t, v in info["identities"].items()]
-        ident += [[k, f"`{v}`"] for k, v in info["calls"].items() if v]
-        L += _table(["implementation", "identity / call"], ident)
-        if info["regimes"]:
-            L += ["Regimes: " + "; ".join(f"*{r['name']}*: {r['description']}" for r in info["regimes"]) + ".", ""]
-        if figures:
-            L += [f"![{fn} error against input](figures/error_{fn.replace(':probs', '-probs')}.png)", ""]
-        worst_rows, thr_rows = [], {}
-        for f in fmts:
-            cell = [by.get((fn, f, i)) for i in impls]
-            cell = [(i, r) for i, r in zip(impls, cell) if r is not None and r["available"]]
-            if not cell:
-                continue
-            r0 = next((r for _, r in cell if "error" not in r), None)
-            how = "all inputs" if cell[0][1]["exhaustive"] else "sampled"
-            L += [f"### {_label(fn)}, {f}" + (f" ({r0['n']:,} outputs, {how})" if r0 else ""), ""]
-            rows = []
-            for i, r in cell:
-                if "error" in r:
-                    rows.append([i, "**error**"] + ["—"] * 8 + [_err(r["error"])])
-                    thr_rows.setdefault(i, {})[f] = "error"
-                    continue
-                rows.append([i, _g(r["max_ulp"]), _g(r["p99_ulp"]), _g(r["median_ulp"]), _g(r["mean_ulp"]), _g(r["max_bits"]),
-                             _pct(r["pct_correctly_rounded"]), _pct(r["pct_faithful"]),
-                             f"**{r['failures']}**" if r["failures"] else "0", str(r["spurious_zeros"]), r["note"]])
-                if r["worst"]:
-                    w = r["worst"][0]
-                    worst_rows.append([f, i, _input(w["input"]), _g(w["value"]), _g(w["reference"]),
-                                       "NaN/inf" if w["failure"] else _g(w["ulp"])])
-                thr_rows.setdefault(i, {})[f] = (r["first_failure"], r["first_over_1ulp"])
-            L += _table(["implementation", "max ulp", "p99", "median", "mean", "max bits", "correctly rounded",
-                         "faithful", "failures", "spurious zeros", "note"], rows)
-        L += ["### Worst inputs", "", "The worst input of each implementation per format (failures first); "
-              "the JSON has the top 5.", ""]
-        L += _table(["format", "implementation", "input", "value", "reference", "ulp error"], worst_rows)
-        coord = next((r["coordinate"] for r in res if r["function"] == fn), "x")
-        L += ["### Breakdown thresholds", "",
-              f"The sampled {coord} nearest to 0 where each implementation first fails (NaN/inf) / first exceeds 1 ulp"
-              + (" (winner's output in single-winner rows at offset 0)" if coord == "logit gap" else "") + "; — = never.", ""]
-        L += _table(["implementation"] + fmts,
-                    [[i] + [_thr(t.get(f)) for f in fmts] for i, t in thr_rows.items()])
-        L += [f"Reproduce: `{data['command']}`", ""]
+        B += _section(data, fn, figures)
+    return B
+
+
+def markdown(data: dict, figures: bool = True) -> str:
+    """The Markdown report for the JSON data ``data``."""
+    L = []
+    for b in document(data, figures):
+        if b[0] == "h":
+            L += ["#" * b[1] + " " + b[2]]
+        elif b[0] == "p":
+            L += [b[1]]
+        elif b[0] == "img":
+            L += [f"![{b[1]}]({b[2]})"]
+        elif b[0] == "table":
+            L += _table(b[1], b[2])[:-1]
+        else:
+            L += [f"- {item}" for item in b[1]]
+        L.append("")
     return "\n".join(L).rstrip() + "\n"

@@ -30,18 +30,20 @@ import math
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import LogNorm
 from matplotlib.ticker import FixedLocator, NullFormatter
 
-from .axes import _binned, _GapAxis, _log_minor, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
+from .heatmap import heatmap_figure, short_name as _short_name
+from stabkit.analysis.stats import KINDS as POINT_KINDS, classify
+
+from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
+from .cells import max_cell
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
-__all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
+__all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "ULP_FLOOR", "ErrorScale", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
            "rowwise_errors", "declutter", "render", "save"]
 
 KINDS = ("error", "values", "cdf")
 
-ULP_FLOOR = 1e-2  # errors below are drawn at the floor (all "correct")
 _MAX_DOTS = 2500  # per implementation and panel, to keep the PNGs small
 GAP = "logit gap"
 
@@ -80,11 +82,15 @@ def _panels(n: int):
     return fig, axes[:n]
 
 
-def _thin(idx: np.ndarray) -> np.ndarray:
-    """An evenly spaced subset of at most _MAX_DOTS indices (deterministic)."""
+def _thin(idx: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:
+    """An evenly spaced subset of at most _MAX_DOTS indices (deterministic),
+    plus the 50 with the largest ``u`` (so thinning never hides the worst)."""
     if idx.size <= _MAX_DOTS:
         return idx
-    return idx[np.linspace(0, idx.size - 1, _MAX_DOTS).astype(int)]
+    keep = idx[np.linspace(0, idx.size - 1, _MAX_DOTS).astype(int)]
+    if u is not None:
+        keep = np.union1d(keep, idx[np.argsort(-u[idx], kind="stable")[:50]])
+    return keep
 
 
 def _impls(a) -> list[str]:
@@ -130,17 +136,6 @@ def _ordinal_xaxis(ax, a, xs: np.ndarray) -> None:
     ax.set_xlabel(a.sample.coord_name + " (spaced by ordinal)")
 
 
-def _error_yaxis(ax, top: float) -> None:
-    ax.set_yscale("log")
-    ax.set_ylim(ULP_FLOOR / 2, top * 4)
-    set_ticks(ax.yaxis, [(top, "NaN/inf"), (1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, top / 30, 5) if t[0] != 1])
-    _log_minor(ax.yaxis, ULP_FLOOR, top / 30) if math.log10(top / ULP_FLOOR) < 6 else \
-        ax.yaxis.set_minor_locator(FixedLocator([10.0**k for k in range(-2, int(math.log10(top)))]))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
-    ax.axhline(top, color="#333333", lw=0.8, ls=":", zorder=1)
-
-
 def _shade_naive_failures(ax, a) -> None:
     p = a.points.get("naive")
     if p is None:
@@ -154,42 +149,94 @@ def _shade_naive_failures(ax, a) -> None:
         ax.axvspan(c[s], c[e - 1], color=COLORS["naive"], alpha=0.08, lw=0, label="naive fails" if i == 0 else None)
 
 
-def _cap_top(a) -> tuple[float, float]:
-    finite = [p.ulp[np.isfinite(p.ulp)] for p in a.points.values() if p is not None]
-    cap = min(max([float(np.max(f)) for f in finite if f.size] + [10.0]), 1e30)
-    return cap, cap * 30
+def _scale(a) -> ErrorScale:
+    return ErrorScale([p.ulp[~p.undefined & ~p.failure] for p in a.points.values() if p is not None], a.fmt)
+
+
+def _panel_max(a) -> tuple[float, list[tuple[str, int]]]:
+    """The largest error that is no failure in the panel, and each
+    implementation that reaches it with the index of its point."""
+    best, who = -1.0, []
+    for name in _impls(a):
+        p = a.points[name]
+        ok = np.flatnonzero(~p.undefined & ~p.failure & ~np.isnan(p.ulp))
+        if not ok.size:
+            continue
+        i = int(ok[np.argmax(p.ulp[ok])])
+        if p.ulp[i] > best:
+            best, who = float(p.ulp[i]), [(name, i)]
+        elif p.ulp[i] == best:
+            who.append((name, i))
+    return best, who
+
+
+def _mark_max(ax, a, scale: ErrorScale, xpos) -> None:
+    """Each implementation's worst point drawn solid with its marker, and the
+    panel's worst case named: its error as the tables write it, who, where.
+    ``xpos(name, coord)`` is the point's x on this panel."""
+    order = _impls(a)
+    for name in order:
+        p = a.points[name]
+        ok = np.flatnonzero(~p.undefined & ~p.failure & ~np.isnan(p.ulp) & ~np.isnan(p.coord))
+        if ok.size:
+            i = int(ok[np.argmax(p.ulp[ok])])
+            st = {k: v for k, v in _line_style(name, order).items() if k not in ("lw", "markevery", "zorder")}
+            ax.plot([xpos(name, p.coord[i])], scale.y(p.ulp[i:i + 1], p.failure[i:i + 1]), ls="none", zorder=6, **st)
+    best, who = _panel_max(a)
+    if best <= 1 or not who:
+        return
+    who.sort(key=lambda w: list(COLORS).index(w[0]) if w[0] in COLORS else len(COLORS))
+    name, i = who[0]
+    p = a.points[name]
+    point = {"kind": POINT_KINDS[classify(p)[i]], "value": float(p.y[i]), "exact": float(p.exact[i])}
+    x, y = xpos(name, p.coord[i]), float(scale.y(p.ulp[i:i + 1], p.failure[i:i + 1])[0])
+    # the label inside the axes, on the other half of the panel from its point
+    fx = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))[0]
+    names = [n for n, _ in who]
+    where = f"at {'gap' if a.sample.coord_name == GAP else a.sample.coord_name} = {float(p.coord[i]):.4g}"
+    # who, when it fits (three names in a wide panel); the solid markers show it anyway
+    fits = 3 if sum(o.get_visible() for o in ax.figure.axes) <= 2 else 2
+    text = f"worst: {max_cell(best, point, a.fmt)}\n{where}" + (f" ({', '.join(names)})" if len(names) <= fits else "")
+    right = fx < 0.5
+    ann = ax.annotate(text, xy=(x, y), xycoords="data", xytext=(0.97 if right else 0.03, 0.55),
+                      textcoords="axes fraction", ha="right" if right else "left", va="center", zorder=7,
+                      bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
+                      arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
+    ann.set_in_layout(False)  # a label inside the panel must not shrink it
 
 
 def _error_panel(ax, a) -> None:
-    """Elementwise: a dot per input, moving average of log10(ulp) per implementation."""
-    cap, top = _cap_top(a)
+    """Elementwise: a dot per input, moving average of log10(ulp) per
+    implementation, each one's worst point solid, the panel's named."""
+    scale = _scale(a)
     order = _impls(a)
     for name in order:
         p = a.points[name]
         ok = ~p.undefined & np.isfinite(p.coord)
-        u = np.where(p.failure, top, np.clip(p.ulp, ULP_FLOOR, cap))
+        u = scale.y(p.ulp, p.failure)
         xs = _xpos(a, p.coord)
-        idx = _thin(np.flatnonzero(ok))
+        idx = _thin(np.flatnonzero(ok), u)
         ax.scatter(xs[idx], u[idx], s=6, alpha=0.12, color=color(name), lw=0, rasterized=True, zorder=2)
         c, m = _moving_average(xs[ok], np.log10(u[ok]), max(5, ok.sum() // 60))
         _styled_line(ax, c, 10**m, name, order)
     _shade_naive_failures(ax, a)
-    _error_yaxis(ax, top)
+    scale.apply(ax)
     ax.set_ylabel("ulp error")
     _ordinal_xaxis(ax, a, _xpos(a, a.sample.groups[0].coord))
+    _mark_max(ax, a, scale, lambda name, c: float(_xpos(a, np.array([c]))[0]))
 
 
 def _rowwise_panel(ax, a, gx: _GapAxis) -> None:
     """Row-wise: a dot per row (its worst element) against the row's gap, the
     mean of log10(ulp) per quarter decade as steps, ties and single-entry rows
     as a dot column and a marker per implementation in the edge bands."""
-    cap, top = _cap_top(a)
+    scale = _scale(a)
     order = _impls(a)
     for name in order:
         gap, worst, fail = rowwise_errors(a, name)
-        u = np.where(fail, top, np.clip(worst, ULP_FLOOR, cap))
+        u = scale.y(worst, fail)
         xs = gx.x(gap, name)
-        idx = _thin(np.flatnonzero(np.isfinite(xs) | (gap == 0)))
+        idx = _thin(np.flatnonzero(np.isfinite(xs) | (gap == 0)), u)
         ax.scatter(xs[idx], u[idx], s=12, alpha=0.18, color=color(name), lw=0, rasterized=True, zorder=2)
         pos = (gap > 0) & np.isfinite(gap)
         c, m = _binned(gap[pos], np.log10(u[pos]), gx.lo, gx.hi)
@@ -199,9 +246,10 @@ def _rowwise_panel(ax, a, gx: _GapAxis) -> None:
             if band is not None and sel.any():
                 ax.plot([gx.centre(name, band)], [10 ** np.log10(u[sel]).mean()], ls="none", zorder=5,
                         **{k: v for k, v in style.items() if k not in ("lw", "markevery", "zorder")})
-    _error_yaxis(ax, top)
+    scale.apply(ax)
     ax.set_ylabel("ulp error")
     gx.apply(ax)
+    _mark_max(ax, a, scale, lambda name, c: float(gx.x(np.array([c]), name)[0]))
 
 
 def error_figure(analyses: list, title: str | None = None, subject: str | None = None):
@@ -322,66 +370,3 @@ def cdf_figure(analyses: list, title: str | None = None):
         fig.suptitle(title or f"{analyses[0].function}: cumulative ulp error")
         declutter(fig)
     return fig
-
-
-# ------------------------------------------------------------ summary
-
-
-_SHORT = {"binary_crossentropy": "binary CE", "sparse_categorical_crossentropy": "sparse CE",
-          "categorical_crossentropy": "categorical CE", ":probs": " (probs)"}
-
-
-def _short_name(name: str) -> str:
-    for k, v in _SHORT.items():
-        name = name.replace(k, v)
-    return name
-
-
-def _compact(v: float) -> str:
-    """2 significant digits in at most four characters: 0.5, 58, 9e15."""
-    if not np.isfinite(v):
-        return "inf"
-    if v < 100:
-        return f"{v:.2g}"
-    m, e = f"{v:.0e}".split("e")
-    return f"{m}e{int(e)}"
-
-
-def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failures: np.ndarray, title: str = "",
-                   errors: np.ndarray | None = None):
-    """Function x implementation; colour = worst ulp error (log scale, over
-    the formats analysed); the text is the worst ulp, with the failure count
-    (NaN/inf results) after a cross on a second line; grey = not available;
-    "error" (grey) where ``errors`` says the implementation raised in some
-    format, since its worst error is then unknown."""
-    errors = np.zeros(worst.shape, bool) if errors is None else np.asarray(errors, bool)
-    worst = np.where(errors, np.nan, worst)
-    with matplotlib.rc_context(STYLE):
-        fig, ax = subplots()
-        w = np.where(np.isnan(worst), np.nan, np.clip(np.nan_to_num(worst, posinf=1e20), 0.1, 1e20))
-        vmax = max(1e4, float(np.nanmax(w)) if np.isfinite(w).any() else 1e4)
-        im = ax.imshow(w, cmap="cividis", norm=LogNorm(vmin=0.1, vmax=vmax), aspect="auto")
-        ax.set_facecolor("#DDDDDD")
-        for i in range(len(rows)):
-            for j in range(len(impls)):
-                if errors[i, j]:
-                    ax.text(j, i, "error", ha="center", va="center", color="#B00020", fontweight="bold")
-                    continue
-                if np.isnan(worst[i, j]):
-                    ax.text(j, i, "n/a", ha="center", va="center", color="#333333")
-                    continue
-                n = int(failures[i, j])
-                txt = _compact(worst[i, j]) + (f"\n\u2717{_compact(n) if n >= 100 else n}" if n else "")
-                dark_bg = np.log(w[i, j] / 0.1) < 0.55 * np.log(vmax / 0.1)
-                ax.text(j, i, txt, ha="center", va="center", color="white" if dark_bg else "black",
-                        fontweight="bold" if n else "normal", linespacing=0.9)
-        ax.set_xticks(range(len(impls)), impls, rotation=30, ha="right", rotation_mode="anchor")
-        ax.set_yticks(range(len(rows)), [_short_name(r) for r in rows])
-        ax.tick_params(length=0)
-        for side in ("left", "bottom"):
-            ax.spines[side].set_visible(False)
-        fig.colorbar(im, ax=ax, label="worst ulp error", pad=0.01)
-        ax.set_title(title or "worst ulp error over all formats (\u2717 n: NaN/inf failures)")
-    return fig
-
-

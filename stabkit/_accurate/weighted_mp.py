@@ -1,0 +1,87 @@
+"""The last resort of the weighted logsumexp: one row in MPFR (gmpy2), and
+the two results that are known exactly.
+
+``S = sum_i b_i exp(x_i)`` with float ``x_i`` and ``b_i``: group the entries
+by their value of ``x`` and let ``c_j`` be the exact sum of the group's
+weights. By the Lindemann-Weierstrass theorem the ``exp`` of distinct
+rationals are linearly independent over the algebraic numbers, so
+
+* ``S = 0`` exactly iff every ``c_j`` is 0 (``x = [1, 1], b = [1, -1]``):
+  the log is -inf and the sign 0;
+* ``S = 1`` (logsumexp exactly 0) iff the group at ``x = 0`` has ``c = 1``
+  and every other ``c_j`` is 0.
+
+Anything else is a nonzero sum whose log is not 0, so refining the
+precision settles it (up to ``MP_CAP``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import gmpy2
+import numpy as np
+
+#: Working precision (bits) of the first try; it doubles up to ``MP_CAP``.
+MP_START = 192
+#: Precision past which a row is not refined further: the result is then the
+#: value at this precision, whose error bound was not yet met (a sum that
+#: cancels to 2**-8000 of its terms).
+MP_CAP = 1 << 13
+
+
+def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], float]]:
+    """``(x value, its weights, fsum of them)`` for each distinct ``x``. fsum
+    is correctly rounded, so it is 0.0 exactly when the weights' exact sum is
+    0 (a nonzero sum of float64s is at least 2**-1074)."""
+    by_x: dict[float, list[float]] = {}
+    for v, w in zip(x.tolist(), b.tolist()):
+        by_x.setdefault(v, []).append(w)  # -0.0 and 0.0 are one key
+    return [(v, ws, math.fsum(ws)) for v, ws in by_x.items()]
+
+
+def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(log|S|, sign S)`` of one row of finite ``x`` and finite nonzero ``b``
+    (at least one entry), to float64.
+
+    At precision p each group's weight sum (gmpy2's fsum), each ``exp`` and
+    each product are correctly rounded, and ``x - m`` rounds by 2**-p of
+    itself, so a term ``t = c exp(x - m)`` is off by at most
+    ``(4 + |x - m|) 2**-p |t|``; fsum adds them with one rounding. With
+    ``delta`` = (sum of the terms' bounds + 2**-p |S|) / |S| <= 1/4, ``log|S|``
+    is off by at most ``2 delta`` and ``m + log|S|`` by ``err = 2 delta +
+    2**(1-p) (|m| + |log S|)``. Settled when ``err <= 2**-62 |val|`` (the
+    float64 result is then within 0.51 ulp), or ``err <= 2**-1080 < |val|``
+    (a subnormal result); else p doubles, to ``MP_CAP``, where the value
+    found is returned (-inf and 0 if the sum still rounds to 0 there).
+    """
+    groups = [g for g in _groups(x, b) if g[2] != 0.0]
+    if not groups:
+        return -np.inf, 0.0
+    if len(groups) == 1 and groups[0][0] == 0.0 and math.fsum(groups[0][1] + [-1.0]) == 0.0:
+        return 0.0, 1.0
+    m = max(v for v, _, _ in groups)
+    prec = MP_START
+    while True:
+        # a fresh context: default flags, no traps, round to nearest
+        with gmpy2.context(precision=prec):
+            terms, bound = [], gmpy2.mpfr(0)
+            for v, ws, _ in groups:
+                d = gmpy2.mpfr(v) - gmpy2.mpfr(m)
+                t = gmpy2.fsum(ws) * gmpy2.exp(d)
+                terms.append(t)
+                bound += abs(t) * (4 + abs(d))
+            s = gmpy2.fsum(terms)
+            if s != 0:
+                delta = gmpy2.mul_2exp(bound + abs(s), -prec) / abs(s)
+                log_s = gmpy2.log(abs(s))
+                val = m + log_s
+                err = 2 * delta + gmpy2.mul_2exp(abs(m) + abs(log_s), 1 - prec)
+                tiny = gmpy2.mul_2exp(gmpy2.mpfr(1), -1080)
+                settled = delta <= 0.25 and (err <= gmpy2.mul_2exp(abs(val), -62) or (err <= tiny and abs(val) > err))
+                if settled or prec >= MP_CAP:
+                    # mpfr_get_d: one correct rounding, subnormals included
+                    return float(val), (1.0 if s > 0 else -1.0)
+            elif prec >= MP_CAP:
+                return -np.inf, 0.0
+        prec *= 2
