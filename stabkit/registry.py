@@ -87,6 +87,11 @@ _SP_REGIMES = (
     Regime("naive overflow", "exp(x) overflows float64", 709.79, 1e308),
     Regime("tiny result", "x < -37: softplus ~ exp(x); naive log(1 + exp(x)) rounds to 0", -745.0, -37.0),
 )
+_LS_REGIMES = (  # softplus's intervals mirrored (log_sigmoid(x) = -softplus(-x)), with their own meaning
+    Regime("large negative", "x in [-40, -20]: log_sigmoid ~ x - exp(x); every tier keeps the digits (a control)", -40.0, -20.0),
+    Regime("naive overflow", "x < -709.78: exp(-x) overflows float64; naive log(1/(1+exp(-x))) returns -inf", -1e308, -709.79),
+    Regime("tiny result", "x > 37: log_sigmoid ~ -exp(-x); naive rounds sigmoid(x) to 1 and returns 0", 37.0, 745.0),
+)
 _GAP_REGIMES = (
     Regime("moderate gap", "winner ahead by 10..36: stable log-softmax of the winner loses digits", 10.0, 36.0),
     Regime("large gap", "winner ahead by > 36 (float64): stable returns 0 for the winner's log-probability", 36.0, 700.0),
@@ -105,7 +110,7 @@ PRIMITIVES: dict[str, Primitive] = {
             "log_sigmoid", "elementwise", ("x",), "-log(1 + exp(-x))",
             {"naive": "log(1/(1+exp(-x)))", "stable": "min(x,0) - log1p(exp(-|x|))",
              "accurate": "-(max(-x,0) + log1p(exp(-|x|))) in float64"},
-            "all x", tuple(Regime(r.name, r.description, -r.hi, -r.lo) for r in _SP_REGIMES)),
+            "all x", _LS_REGIMES),
         Primitive(
             "softplus", "elementwise", ("x",), "log(1 + exp(x))",
             {"naive": "log(1+exp(x))", "stable": "x if x > 20 else log1p(exp(x)) (PyTorch)",

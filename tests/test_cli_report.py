@@ -28,6 +28,18 @@ def test_analyze_table_and_json(app):
     assert [x["impl"] for x in d] == ["naive", "accurate"] and d[0]["failures"] > 0 and d[1]["max_ulp"] <= 0.5
 
 
+def test_analyze_table_says_what_happened_past_2p_ulps(app):
+    # issue 17: the stable tier's clip turns a loss of ~1e-20 into 1.19e-7 in
+    # float32, 6e30 ulps off: the table names it, not "8.51e+37" or "inf"
+    r = runner.invoke(app, ["analyze", "binary_crossentropy:probs", "--dtype", "float32", "--samples", "400",
+                            "--impls", "stable,accurate"])
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if "stable" in line)
+    assert "too large (\u00d7" in row and "inf" not in row.split("\u2502")[2]
+    for col in ("flush to 0", "wrong sign", "too large"):
+        assert col in r.output
+
+
 def test_analyze_exhaustive(app):
     r = runner.invoke(app, ["analyze", "sigmoid", "--dtype", "bfloat16", "--exhaustive", "--impls", "accurate", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)[0]["n"] == 65282

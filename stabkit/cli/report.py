@@ -182,7 +182,8 @@ def analyze(
     stats = [st for st in a.stats.values() if st is not None]
     how = "all inputs" if a.sample.exhaustive else f"seed {seed}"
     _stats_table(stats, skipped, f"{function} in {dtype}: {a.sample.size:,} outputs ({how})", quiet, as_json,
-                 errors=[{"function": function, "format": a.fmt, "impl": i, "error": e} for i, e in a.errors.items()])
+                 errors=[{"function": function, "format": a.fmt, "impl": i, "error": e} for i, e in a.errors.items()],
+                 fmt=dtype)
 
 def _sweep_table(name, names, device, workers, resume, quiet, as_json, executor=None) -> None:
     """float32 --exhaustive: the streamed sweep of :mod:`stabkit.analysis.sweep`."""
@@ -198,7 +199,7 @@ def _sweep_table(name, names, device, workers, resume, quiet, as_json, executor=
                               f"{res.settled_dd_or_mpmath:,} references needed double-double or mpmath")
     _stats_table(stats, res.skipped, f"{name} in float32: {res.n:,} outputs (all inputs)", quiet, as_json)
 
-def _stats_table(stats, skipped, title, quiet, as_json, errors=()) -> None:
+def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "float32") -> None:
     """The table (or JSON list) of ``stats``; ``errors`` are the entries
     of implementations that raised: {function, format, impl, error}."""
     if as_json:
@@ -210,18 +211,25 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=()) -> None:
     from rich.table import Table
 
     t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
-    for col in ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "zeros",
-                "first fail", "first >1 ulp"):
-        t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=True)
+    from stabkit.report.cells import max_cell, stat_cell
+
+    cols = ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "flush to 0",
+            "wrong sign", "too large", "first fail", "first >1 ulp")
+    for col in cols:
+        t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=col != "max ulp",
+                     min_width=14 if col == "max ulp" else None)
     g = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
     for st in stats:
-        t.add_row(st.impl, g(st.max_ulp), g(st.p99_ulp), g(st.median_ulp), g(st.mean_ulp), g(st.max_bits),
+        # past 2**p ulps (a subnormal ulp, an exact 0) the count says less than what happened
+        t.add_row(st.impl, max_cell(st.max_ulp, st.max_point, fmt), stat_cell(st.p99_ulp, fmt),
+                  stat_cell(st.median_ulp, fmt), stat_cell(st.mean_ulp, fmt), g(st.max_bits),
                   f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
-                  str(st.spurious_zeros), g(st.first_failure), g(st.first_over_1ulp))
+                  str(st.spurious_zeros), str(st.wrong_sign), str(st.too_large), g(st.first_failure),
+                  g(st.first_over_1ulp))
     for e in errors:
-        t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * 10)
+        t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * (len(cols) - 2))
     # a pipe gets the full table rather than rich's default 80 columns
-    Console(width=None if sys.stdout.isatty() else 160).print(t)
+    Console(width=None if sys.stdout.isatty() else 220).print(t)
 
 @app.command()
 @_quiet_numpy
