@@ -26,6 +26,10 @@ def normalize_axes(axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
     out = []
     for ax in items:
         try:
+            # a bool is an int to Python, but axis=True is a slip (keepdims?):
+            # refused, as NumPy's reductions refuse it
+            if isinstance(ax, (bool, np.bool_)):
+                raise TypeError
             ax = operator.index(ax)
         except TypeError:
             raise TypeError(f"{name} must be an int, a tuple of ints or None, got {axis!r}") from None
