@@ -23,8 +23,9 @@ __all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
 _OPTIONS_DOC = """
 Conventions (all tiers): ``x`` may be a NumPy array or scalar, a (nested)
 list, a PyTorch CPU tensor or a JAX CPU array; the result has the caller's
-type (a NumPy scalar for a scalar or 0-d input). ``dtype`` casts the input
-to float16, bfloat16, float32 or float64 first (one rounding)."""
+type (a NumPy scalar for a scalar or 0-d input; np.matrix is read as an
+ndarray, a masked array refused: pass ``x.data`` with ``where=``). ``dtype``
+casts the input to float16, bfloat16, float32 or float64 first (one rounding)."""
 
 _ROW_DOC = """
 ``axis``: an int, a tuple of ints (those axes together form one row) or None
