@@ -17,13 +17,14 @@ stabkit tier is NumPy code.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Caller", "DetachedGradWarning", "to_numpy", "cast_dtype"]
+__all__ = ["Caller", "DetachedGradWarning", "to_numpy", "values_in", "cast_dtype"]
 
 
 class DetachedGradWarning(UserWarning):
@@ -68,7 +69,9 @@ class Caller:
 def _to_torch(y: np.ndarray):
     import torch
 
-    y = np.ascontiguousarray(y)
+    # not np.ascontiguousarray: it makes a 0-d result 1-d
+    if not y.flags.c_contiguous:
+        y = y.copy(order="C")
     if y.dtype.name == "bfloat16":
         # torch cannot read ml_dtypes' bfloat16: share the 16 bits and retype them
         return torch.from_numpy(y.view(np.int16)).view(torch.bfloat16)
@@ -79,6 +82,19 @@ def _to_jax(y: np.ndarray):
     import jax.numpy as jnp
 
     return jnp.asarray(y)
+
+
+def _unsupported(name: str, dtype) -> ValueError | TypeError:
+    from stabkit.floats import ARITH_FORMATS
+
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:  # torch's float8 and the like: not complex
+        kind = ""
+    if kind == "c" or getattr(dtype, "is_complex", False):
+        return TypeError(f"{name} is complex ({dtype}); stabkit's functions take real input only")
+
+    return ValueError(f"{name} has unsupported dtype {dtype}; use one of {', '.join(ARITH_FORMATS)}")
 
 
 def _caller_level() -> int:
@@ -99,15 +115,20 @@ def _torch_in(t, name: str) -> np.ndarray:
         warnings.warn(f"{name} requires grad; stabkit returns values without a gradient (the tensor is detached)",
                       DetachedGradWarning, stacklevel=_caller_level())
         t = t.detach()
-    t = t.resolve_conj().resolve_neg()
     import torch
 
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} is a {t.layout} torch tensor; pass {name}.to_dense()")
+    t = t.resolve_conj().resolve_neg()
     if t.dtype == torch.bfloat16:
         import ml_dtypes
 
         # the same 16 bits, read as ml_dtypes' bfloat16 (no copy, no rounding)
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
+    try:
+        return t.numpy()
+    except TypeError:  # float8, int4, ...: dtypes NumPy has no name for
+        raise _unsupported(name, t.dtype) from None
 
 
 def _jax_in(a, name: str) -> np.ndarray:
@@ -138,11 +159,19 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
         return _torch_in(x, name), Caller("torch")
     if origin == "jax":
         return _jax_in(x, name), Caller("jax")
+    if isinstance(x, np.ma.MaskedArray):
+        # its data under the mask is arbitrary, and no tier reads a mask: say
+        # how to pass the mask instead of computing with hidden values
+        way = f"{name}.data with where=~np.ma.getmaskarray({name}) (softmax, log_softmax, logsumexp) or " \
+            if name in ("x", "a") else ""
+        raise TypeError(f"{name} is a masked array; pass {way}{name}.filled(value)")
     if isinstance(x, np.ndarray):
-        return x, Caller("scalar" if x.ndim == 0 else "numpy")
-    if isinstance(x, (np.generic, int, float, bool)):
-        return np.asarray(x), Caller("scalar")
-    if isinstance(x, complex):
+        # np.matrix and other subclasses: a plain ndarray view (a matrix stays
+        # 2-d under reshape: its whole-array row would be (1, n), not (n,))
+        return np.asarray(x), Caller("scalar" if x.ndim == 0 else "numpy")
+    if isinstance(x, int) and not isinstance(x, bool) and not -(2**63) <= x < 2**63:
+        return _big_ints(np.asarray(x, dtype=object)), Caller("scalar")
+    if isinstance(x, (np.generic, int, float, bool, complex)):
         return np.asarray(x), Caller("scalar")
     if isinstance(x, (list, tuple)):
         return _from_sequence(x, name), Caller("numpy")
@@ -154,16 +183,67 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     return a, Caller("scalar" if a.ndim == 0 else "numpy")
 
 
+def _big_ints(a: np.ndarray) -> np.ndarray | None:
+    """An object array of Python ints (some beyond int64) and other real
+    numbers as float64, each int rounded once to nearest (CPython's int ->
+    float), +-inf beyond float64's range; None if anything in it is not such
+    a number."""
+    flat = a.ravel()
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in flat):
+        return None
+    out = np.empty(flat.shape, np.float64)
+    for i, v in enumerate(flat):
+        try:
+            out[i] = float(v)
+        except OverflowError:  # |v| > max float64: rounds to infinity
+            out[i] = np.inf if v > 0 else -np.inf
+    return out.reshape(a.shape)
+
+
 def _from_sequence(x, name: str) -> np.ndarray:
     """A list (of lists) of numbers as an array; ragged lists or lists of
-    tensors get a clear error instead of an object array."""
+    tensors get a clear error instead of an object array. Python ints beyond
+    int64 become float64, as the contract makes every integer."""
     try:
         a = np.asarray(x)
     except ValueError:
         raise ValueError(f"{name} is a ragged list (rows of different lengths); pass a rectangular array") from None
+    except OverflowError:  # ints beyond int64 next to numpy ints: convert each on its own
+        a = np.array(x, dtype=object)
     if a.dtype == object:
-        raise TypeError(f"{name} is a list of non-numbers; pass a numeric array")
+        f = _big_ints(a)
+        if f is None:
+            raise TypeError(f"{name} is a list of non-numbers; pass a numeric array")
+        return f
     return a
+
+
+def values_in(x, name: str) -> tuple[np.ndarray, Caller]:
+    """:func:`to_numpy` for the values a function computes on (``x``, ``a``):
+    integers, booleans or one of the arithmetic formats (either byte order),
+    ValueError naming ``name`` otherwise, before ``dtype=`` could cast
+    strings or drop imaginary parts."""
+    a, caller = to_numpy(x, name)
+    if a.dtype.kind in "biu":
+        if caller.kind == "jax":
+            import jax
+
+            # JAX integers become JAX's default float, as jax.nn makes them
+            # (float32 unless x64 is on): one rounding of the input, not
+            # float64 results rounded again on the way back
+            a = a.astype(jax.dtypes.canonicalize_dtype(np.float64))
+    elif a.dtype not in _value_dtypes():  # a set lookup: dtype.name costs microseconds
+        raise _unsupported(name, a.dtype)
+    return a, caller
+
+
+@functools.cache
+def _value_dtypes() -> frozenset:
+    """The arithmetic formats' dtypes, in both byte orders."""
+    from stabkit.floats import ARITH_FORMATS, get_format
+
+    native = [get_format(f).dtype for f in ARITH_FORMATS]
+    return frozenset(native + [d.newbyteorder("S") for d in native])
 
 
 def cast_dtype(a: np.ndarray, dtype, name: str = "dtype") -> np.ndarray:
@@ -178,10 +258,11 @@ def cast_dtype(a: np.ndarray, dtype, name: str = "dtype") -> np.ndarray:
     mod = type(dtype).__module__ or ""
     if mod.startswith("torch"):
         key = str(dtype).removeprefix("torch.")
-    elif not isinstance(dtype, str):
+    elif not (isinstance(dtype, str) and dtype in ARITH_FORMATS):
+        # NumPy's spellings too: "f4", "half", ">f8" (the result is native), float
         try:
             key = np.dtype(dtype).name
-        except TypeError:
+        except (TypeError, ValueError):
             key = str(dtype)
     if key not in ARITH_FORMATS:
         raise ValueError(f"{name}={dtype!r} is not supported; use one of {', '.join(ARITH_FORMATS)}")

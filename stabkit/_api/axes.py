@@ -4,7 +4,9 @@ Every tier's core computes along one int axis. A tuple of axes (or None: all
 of them) is handled by moving those axes to the end and merging them into one
 "row" axis, computing along it, and undoing the move: exactly what
 ``scipy.special.softmax(x, axis=(0, 1))`` and ``jax.nn.logsumexp(x, axis=None)``
-mean, with no arithmetic of its own.
+mean, with no arithmetic of its own. The rows reach the core in C order, so
+the same values give the same bits whatever their memory layout (a copy only
+for inputs whose rows are not already contiguous).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ def normalize_axes(axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
     out = []
     for ax in items:
         try:
+            # a bool is an int to Python, but axis=True is a slip (keepdims?):
+            # refused, as NumPy's reductions refuse it
+            if isinstance(ax, (bool, np.bool_)):
+                raise TypeError
             ax = operator.index(ax)
         except TypeError:
             raise TypeError(f"{name} must be an int, a tuple of ints or None, got {axis!r}") from None
@@ -40,7 +46,8 @@ def normalize_axes(axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
 class Rows:
     """``a`` with the axes ``axes`` merged into one last axis.
 
-    ``rows`` is the rearranged array (a view where NumPy can make one);
+    ``rows`` is the rearranged array, C-contiguous (``a`` itself in the
+    common call: the last axis of a C-ordered array);
     :meth:`spread` puts an array of ``rows``' shape back in ``a``'s layout and
     :meth:`reduced` does the same for one value per row (``keepdims`` keeps
     the merged axes with length 1, as NumPy's reductions do).
@@ -51,7 +58,7 @@ class Rows:
         self.axes = normalize_axes(axis, a.ndim, name)
         self.simple = len(self.axes) == 1 and self.axes[0] == a.ndim - 1
         if self.simple:  # the common call: nothing moves
-            self.rows = a
+            self.rows = _contiguous(a)
             return
         rest = [d for d in range(a.ndim) if d not in self.axes]
         moved = np.transpose(a, rest + list(self.axes))
@@ -61,7 +68,7 @@ class Rows:
         for d in self.axes:
             n *= a.shape[d]
         # no axes at all (axis=()): every element is its own row of length 1
-        self.rows = moved.reshape(self.rest_shape + (n,))
+        self.rows = _contiguous(moved.reshape(self.rest_shape + (n,)))
 
     def spread(self, y: np.ndarray) -> np.ndarray:
         """An array shaped like ``rows`` back in the input's layout."""
@@ -77,3 +84,14 @@ class Rows:
             return y
         shape = tuple(1 if d in self.axes else n for d, n in enumerate(self.shape))
         return y.reshape(shape)
+
+
+def _contiguous(rows: np.ndarray) -> np.ndarray:
+    """``rows`` in C order: a copy only if they are not already.
+
+    NumPy sums a row in a different order when it is strided (np.add.reduce
+    along a non-contiguous axis) than when it is contiguous (pairwise), so
+    the naive and stable tiers' last bits would depend on the memory layout:
+    ``softmax(x, axis=0)`` would differ from ``softmax(x.T.copy()).T``, and a
+    transposed torch tensor from the same values in a fresh array."""
+    return rows if rows.flags.c_contiguous else np.ascontiguousarray(rows)

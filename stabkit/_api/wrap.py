@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from .arrays import cast_dtype, to_numpy
+from .arrays import cast_dtype, to_numpy, values_in
 from .axes import Rows
 
 __all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
@@ -23,8 +23,9 @@ __all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
 _OPTIONS_DOC = """
 Conventions (all tiers): ``x`` may be a NumPy array or scalar, a (nested)
 list, a PyTorch CPU tensor or a JAX CPU array; the result has the caller's
-type (a NumPy scalar for a scalar or 0-d input). ``dtype`` casts the input
-to float16, bfloat16, float32 or float64 first (one rounding)."""
+type (a NumPy scalar for a scalar or 0-d input; np.matrix is read as an
+ndarray, a masked array refused: pass ``x.data`` with ``where=``). ``dtype``
+casts the input to float16, bfloat16, float32 or float64 first (one rounding)."""
 
 _ROW_DOC = """
 ``axis``: an int, a tuple of ints (those axes together form one row) or None
@@ -53,6 +54,8 @@ def _mask(a: np.ndarray, where, fill: float) -> np.ndarray:
     if where is None:
         return a
     w, _ = to_numpy(where, "where")
+    if w.size == 0 and isinstance(where, (list, tuple)):
+        w = w.astype(np.bool_)  # NumPy reads an empty list as float64
     if w.dtype != np.bool_:
         raise TypeError(f"where must be a boolean mask, got dtype {w.dtype}")
     try:
@@ -67,7 +70,7 @@ def elementwise(core):
 
     @_public(core, "x", _OPTIONS_DOC)
     def f(x, /, *, dtype=None):
-        a, caller = to_numpy(x)
+        a, caller = values_in(x, "x")
         return caller.back(core(cast_dtype(a, dtype)))
 
     return f
@@ -86,14 +89,15 @@ def softplus(core, beta_core, threshold_default=None):
 where ``beta*x > threshold`` the result is ``x`` itself (PyTorch's
 linear regime; None: no threshold).""")
     def f(x, /, beta=1.0, threshold=threshold_default, *, dtype=None):
-        a, caller = to_numpy(x)
+        a, caller = values_in(x, "x")
         a = cast_dtype(a, dtype)
         beta = _positive(beta, "beta")
+        threshold = None if threshold is None else _real(threshold, "threshold")
         y = core(a) if beta == 1.0 else beta_core(a, beta)
         if threshold is not None:
             y = np.asarray(y)
             with np.errstate(over="ignore", invalid="ignore"):
-                lin = np.asarray(a, np.float64) * beta > float(threshold)
+                lin = np.asarray(a, np.float64) * beta > threshold
             if lin.any():
                 y = np.where(lin, a, y).astype(y.dtype)
         return caller.back(y)
@@ -101,13 +105,22 @@ linear regime; None: no threshold).""")
     return f
 
 
-def _positive(v, name: str) -> float:
-    if isinstance(v, (str, bytes)):
-        raise TypeError(f"{name} must be a positive number, got {v!r}")
+def _real(v, name: str) -> float:
+    """A real number option as a float: TypeError for strings, bools and
+    arrays of more than one value, ValueError for NaN."""
+    if isinstance(v, (str, bytes, bool, np.bool_)) or np.ndim(v) != 0:
+        raise TypeError(f"{name} must be a number, got {v!r}")
     try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive number, got {v!r}") from None
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"{name} must be a number, got {v!r}") from None
+    if np.isnan(f):
+        raise ValueError(f"{name} must be a number, got NaN")
+    return f
+
+
+def _positive(v, name: str) -> float:
+    v = _real(v, name)
     if not (v > 0 and np.isfinite(v)):
         raise ValueError(f"{name} must be a positive finite number, got {v!r}")
     return v
@@ -124,12 +137,21 @@ def _masked(a: np.ndarray, where, fill: float) -> np.ndarray:
 
 
 def _rows_of(a: np.ndarray, axis) -> Rows:
-    """The rows of ``a`` along ``axis``; a 0-d array is one row of one."""
-    return Rows(a.reshape(1), -1) if a.ndim == 0 else Rows(a, axis)
+    """The rows of ``a`` along ``axis``; a 0-d array is one row of one, read
+    as a 1-d array (axis 0, -1, None or (), as NumPy's reductions of a 0-d
+    array accept; any other axis is out of bounds)."""
+    return Rows(a.reshape(1) if a.ndim == 0 else a, axis)
 
 
-def _as_rows(x, axis, dtype, where):
-    a, caller = to_numpy(x)
+def _flag(v, name: str) -> bool:
+    """A bool option (True/False, NumPy's bools, 0 or 1); TypeError otherwise."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, int) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{name} must be True or False, got {v!r}")
+
+
+def _as_rows(x, axis, dtype, where, name="x"):
+    a, caller = values_in(x, name)
     a = _masked(cast_dtype(a, dtype), where, -np.inf)
     return a, _rows_of(a, axis), caller
 
@@ -157,7 +179,8 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
 ``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
 (``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""")
     def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None):
-        arr, caller = to_numpy(a, "a")
+        keepdims = _flag(keepdims, "keepdims")
+        arr, caller = values_in(a, "a")
         arr = cast_dtype(arr, dtype)
         kwargs = {}
         if b is not None:
