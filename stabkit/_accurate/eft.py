@@ -28,6 +28,64 @@ def two_sum_err(a, b, s, out=None, scratch=None):
     return np.add(t, bb, out=t)
 
 
+#: Rows whose shift is this large or larger take TwoSum throughout: Fast2Sum
+#: below assumes that nothing overflows, and ``x - m`` may near 2**1024.
+_SHIFT_HUGE = 2.0**1020
+
+
+def _fast_floor(ms: np.ndarray) -> np.ndarray:
+    """Per row, the least entry ``x`` (inclusive) for which Fast2Sum gives
+    the exact error of ``d = fl(x - m)`` (``ms``, the row's shift, m):
+
+    * m > 0 in [2**(E-1), 2**E): Fast2Sum(-m, x) is exact when x's exponent
+      is at most m's (Dekker; the Handbook of Floating-Point Arithmetic,
+      Fast2Sum), i.e. |x| < 2**E: every x > -2**E (x <= m < 2**E above);
+    * m < 0: x in [2m, m] gives an exact ``x - m`` (Sterbenz), so
+      ``fl(d + m) = x`` and the error, 0, comes out exactly;
+    * m = 0 (also the special rows, shifted by 0): ``d = x``, exact;
+    * |m| >= 2**1020: none (+inf), the shift may overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        above = np.nextafter(-np.ldexp(1.0, np.frexp(ms)[1]), 0.0)
+        floor = np.where(ms > 0, above, np.where(ms < 0, 2.0 * ms, -np.inf))
+    return np.where(np.abs(ms) >= _SHIFT_HUGE, np.inf, floor)
+
+
+def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """The exact error ``r = (x - m) - d`` of the shift ``d = fl(x + nm)`` of
+    2-d float64 rows, ``nm`` being ``-ms`` (the rows' shifts, a 1-d array)
+    spelled out in every entry; into ``out``. ``nm`` is overwritten.
+
+    The same bits as :func:`two_sum_err` ``(x, nm, d)`` in fewer passes: the
+    error of a rounded sum is one number, and where Fast2Sum applies (see
+    :func:`_fast_floor`) ``fl(x + fl(nm - d))`` is it, in two passes instead
+    of TwoSum's five; the entries below the row's floor (far negative
+    logits) take TwoSum on their own, or their rows do where they are many.
+    Both give +0, never -0, for an exact shift, and NaN at infinite entries
+    of the special rows (shifted by 0). Blocks where more than half of the
+    rows hold such entries take TwoSum throughout.
+    """
+    floor = _fast_floor(ms)
+    # rows with an entry below their floor (NaN compares False: only the
+    # special rows hold NaN, and they are shifted by 0, floor -inf)
+    low = np.flatnonzero(rowmin(x) < floor)
+    if x.dtype != np.float64 or 2 * low.size > x.shape[0]:
+        return two_sum_err(x, nm, d, out=out, scratch=scratch)
+    # Fast2Sum(nm, x): z = fl(d - nm) is exact, the error is x - z; spelled
+    # x + fl(nm - d), whose zero is +0 as TwoSum's (x - z gives -0 at x = -0)
+    r = np.add(x, np.subtract(nm, d, out=nm), out=out)
+    if low.size:
+        xl, fl = x[low], floor[low, None]
+        i, j = np.nonzero(xl < fl)
+        if 32 * i.size <= xl.size:
+            # a few far entries (a logit of -16 beside a maximum of 15)
+            i = low[i]
+            r[i, j] = two_sum_err(x[i, j], -ms[i], d[i, j])
+        else:
+            r[low] = two_sum_err(xl, -ms[low, None], d[low])
+    return r
+
+
 def normalized(hi: np.ndarray, lo) -> tuple[np.ndarray, np.ndarray]:
     """``(hi, lo)`` renormalised by TwoSum so that ``hi = fl(hi + lo)`` and
     ``|lo| <= ulp(hi)/2``, the same value exactly (where ``hi + lo`` is

@@ -23,6 +23,7 @@ from .eft import (
     sum2,
     sum2_cols,
     normalized,
+    shift_err,
     sum_split,
     two_sum_err,
     workspace,
@@ -81,19 +82,21 @@ class Rows:
             self.nan = np.isnan(m)
             self.pinf = m == np.inf
             self.ninf = m == -np.inf
-            ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)[:, None]
-            # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
-            # full operand is twice as fast as a broadcast column (used twice)
-            nm = np.repeat(-ms, n, axis=1)
+            ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)
+            # -m spelled out in every entry (in scratch): x + (-m) is x - m
+            # (IEEE), and a full operand is twice as fast as a broadcast column
+            nm = S2
+            np.copyto(nm, -ms[:, None])
             # float32 rows convert to float64 inside the addition (exactly)
             d = np.add(x, nm, out=D)
             e = np.exp(d, out=E)
             r = None
             if exact:
-                # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
-                # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
-                # which exp turns into ~8000 ulp of relative error.
-                r = two_sum_err(x, nm, d, out=R, scratch=S1)
+                # x - m = d + r exactly (TwoSum's error, by Fast2Sum where it
+                # applies). Without r, a row offset by 1e4 loses ulp(1e4)/2 =
+                # 9e-13 absolute in every shifted logit, which exp turns into
+                # ~8000 ulp of relative error.
+                r = shift_err(x, ms, nm, d, out=R, scratch=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
         self.special = self.nan | self.pinf | self.ninf
@@ -243,7 +246,8 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            Lb = np.repeat(L[:, None], self.d.shape[1], axis=1)  # faster than a broadcast column
+            Lb = self._scratch[0]  # L spelled out: faster than a broadcast column
+            np.copyto(Lb, L[:, None])
             lp = np.subtract(self.d, Lb, out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
