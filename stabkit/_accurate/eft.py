@@ -31,24 +31,28 @@ def two_sum_err(a, b, s, out=None, scratch=None):
 #: Rows whose shift is this large or larger take TwoSum throughout: Fast2Sum
 #: below assumes that nothing overflows, and ``x - m`` may near 2**1024.
 _SHIFT_HUGE = 2.0**1020
+_EXPONENT = np.int64(0x7FF0000000000000)
+_MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
 
 
 def _fast_floor(ms: np.ndarray) -> np.ndarray:
     """Per row, the least entry ``x`` (inclusive) for which Fast2Sum gives
     the exact error of ``d = fl(x - m)`` (``ms``, the row's shift, m):
 
-    * m > 0 in [2**(E-1), 2**E): Fast2Sum(-m, x) is exact when x's exponent
-      is at most m's (Dekker; the Handbook of Floating-Point Arithmetic,
-      Fast2Sum), i.e. |x| < 2**E: every x > -2**E (x <= m < 2**E above);
-    * m < 0: x in [2m, m] gives an exact ``x - m`` (Sterbenz), so
-      ``fl(d + m) = x`` and the error, 0, comes out exactly;
-    * m = 0 (also the special rows, shifted by 0): ``d = x``, exact;
-    * |m| >= 2**1020: none (+inf), the shift may overflow.
+    * |m| in [2**(E-1), 2**E): Fast2Sum(-m, x) is exact when x's exponent is
+      at most m's (Dekker; Handbook of Floating-Point Arithmetic, Fast2Sum),
+      i.e. |x| < 2**E: the floor is -nextbelow(2**E) (x <= m < 2**E above);
+    * m = 0 (also the special rows, shifted by 0): ``d = x``, exact: -inf;
+    * |m| >= 2**1020: +inf (none), the shift may overflow;
+    * a subnormal m: the floor of 2**-1022 (subnormals share m's exponent).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        above = np.nextafter(-np.ldexp(1.0, np.frexp(ms)[1]), 0.0)
-        floor = np.where(ms > 0, above, np.where(ms < 0, 2.0 * ms, -np.inf))
-    return np.where(np.abs(ms) >= _SHIFT_HUGE, np.inf, floor)
+    # nextbelow(2**E) in bits: m's exponent field (2**(E-1)) plus a full
+    # mantissa; for a subnormal or zero m, the largest subnormal
+    b = (ms.view(np.int64) & _EXPONENT) + _MANTISSA
+    floor = np.negative(b.view(np.float64), out=b.view(np.float64))
+    floor[ms == 0] = -np.inf
+    floor[np.abs(ms) >= _SHIFT_HUGE] = np.inf
+    return floor
 
 
 def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
@@ -76,7 +80,8 @@ def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out:
     r = np.add(x, np.subtract(nm, d, out=nm), out=out)
     if low.size:
         xl, fl = x[low], floor[low, None]
-        i, j = np.nonzero(xl < fl)
+        # flatnonzero and divmod: a 2-d np.nonzero is ~10x slower
+        i, j = np.divmod(np.flatnonzero(xl < fl), x.shape[1])
         if 32 * i.size <= xl.size:
             # a few far entries (a logit of -16 beside a maximum of 15)
             i = low[i]
@@ -169,7 +174,7 @@ def _extract_sums(t, sigma, q, rest):
     is used as the one number it is; otherwise it is spelled out in ``rest``
     first (a full operand adds twice as fast as a broadcast column)."""
     if isinstance(sigma, np.ndarray):
-        if sigma.size and sigma.min() == sigma.max():
+        if sigma.size and not np.count_nonzero(sigma != sigma.flat[0]):
             sigma = float(sigma.flat[0])
         else:
             np.copyto(rest, sigma)
@@ -178,7 +183,7 @@ def _extract_sums(t, sigma, q, rest):
     np.subtract(q, sigma, out=q)
     np.subtract(t, q, out=rest)
     # sum(q) is exact, but sum(rest) can be ~2**-12 of it: normalise the pair
-    return normalized(np.sum(q, axis=-1), np.sum(rest, axis=-1))
+    return normalized(np.add.reduce(q, axis=-1), np.add.reduce(rest, axis=-1))
 
 
 def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +208,7 @@ def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarra
     n = e.shape[-1]
     hi, lo = _extract_sums(e, float(2.0 ** (n.bit_length() + 1)), q, rest)
     small = (hi + lo) < float(n) ** 2 * 2.0**-39  # False for NaN rows: the caller patches those
-    if small.any():
+    if np.count_nonzero(small):
         hi[small], lo[small] = sum2(e[small])
     return hi, lo
 

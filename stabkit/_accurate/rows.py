@@ -79,10 +79,8 @@ class Rows:
                 m = x[rows, top]
             else:
                 m = rowmax(x)
-            self.nan = np.isnan(m)
-            self.pinf = m == np.inf
-            self.ninf = m == -np.inf
-            ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)
+            finite = np.isfinite(m)
+            ms = np.where(finite, m, np.float64(0.0)).astype(np.float64, copy=False)
             # -m spelled out in every entry (in scratch): x + (-m) is x - m
             # (IEEE), and a full operand is twice as fast as a broadcast column
             nm = S2
@@ -99,9 +97,21 @@ class Rows:
                 r = shift_err(x, ms, nm, d, out=R, scratch=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
-        self.special = self.nan | self.pinf | self.ninf
+        self.special = ~finite
         self._scratch = (S1, S2)
         self._L = self._corr = None
+
+    @property
+    def nan(self) -> np.ndarray:
+        return np.isnan(self.m)
+
+    @property
+    def pinf(self) -> np.ndarray:
+        return self.m == np.inf
+
+    @property
+    def ninf(self) -> np.ndarray:
+        return self.m == -np.inf
 
     def residual_sum(self) -> np.ndarray:
         """``sum_i e_i r_i`` per row (float64 targets): what the residuals add
@@ -116,7 +126,7 @@ class Rows:
                 # threaded BLAS, ~12 ms a row of 16,384 on a busy machine
                 corr = np.einsum("ij,ij->i", e, r)
                 bad = np.isnan(corr)
-                if bad.any():
+                if np.count_nonzero(bad):
                     rb = r[bad]
                     rb[~np.isfinite(rb)] = 0.0
                     r[bad] = rb
@@ -129,7 +139,7 @@ class Rows:
         s_hi, s_lo = self._sums()
         if self.exact:
             tiny = (s_hi < self.e.shape[1] * 2.0**-1020) & ~self.special
-            if tiny.any():
+            if np.count_nonzero(tiny):
                 s_hi, s_lo = s_hi.copy(), np.zeros_like(s_hi) + s_lo
                 s_hi[tiny], s_lo[tiny] = self._tiny_sums(tiny), 0.0
         return s_hi, s_lo
@@ -201,7 +211,7 @@ class Rows:
 
     def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
         """Apply the edge contract to the flagged rows of a per-element result."""
-        if not self.special.any():
+        if not np.count_nonzero(self.special):
             return out
         single = np.zeros_like(self.pinf)
         if self.pinf.any():
@@ -262,7 +272,7 @@ class Rows:
         subnormal (a winner 745 ahead) rounds it to 0, whose sign must then be
         negative: ``log_softmax([0, -800])[0]`` is ``-3.6e-348``, -0.0."""
         zero = (self.L == 0) & ~self.special
-        if zero.any():
+        if np.count_nonzero(zero):
             alive = np.sum(self.x[zero] > -np.inf, axis=-1) > 1
             rows = np.flatnonzero(zero)[alive]
             lp[rows] = np.where(lp[rows] == 0, -0.0, lp[rows])
@@ -277,7 +287,7 @@ class Rows:
             else:
                 lp = below_ties(self.d[rows, cols][:, None], self.L)[:, 0]
         self._signed_zeros(lp)
-        if self.special.any():
+        if np.count_nonzero(self.special):
             lp = np.where(self.special, self.log_softmax()[rows, cols], lp)
         return lp
 
