@@ -67,13 +67,16 @@ def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out:
     logits) take TwoSum on their own, or their rows do where they are many.
     Both give +0, never -0, for an exact shift, and NaN at infinite entries
     of the special rows (shifted by 0). Blocks where more than half of the
-    rows hold such entries take TwoSum throughout.
+    rows hold such entries take TwoSum throughout, and so do narrow rows.
     """
+    if x.dtype != np.float64 or x.shape[-1] <= NARROW:
+        # narrow rows: the check and the mending cost more than they save
+        return two_sum_err(x, nm, d, out=out, scratch=scratch)
     floor = _fast_floor(ms)
     # rows with an entry below their floor (NaN compares False: only the
     # special rows hold NaN, and they are shifted by 0, floor -inf)
-    low = np.flatnonzero(rowmin(x) < floor)
-    if x.dtype != np.float64 or 2 * low.size > x.shape[0]:
+    low = np.flatnonzero(np.minimum.reduce(x, axis=-1) < floor)
+    if 2 * low.size > x.shape[0]:
         return two_sum_err(x, nm, d, out=out, scratch=scratch)
     # Fast2Sum(nm, x): z = fl(d - nm) is exact, the error is x - z; spelled
     # x + fl(nm - d), whose zero is +0 as TwoSum's (x - z gives -0 at x = -0)

@@ -81,10 +81,9 @@ class Rows:
                 m = rowmax(x)
             finite = np.isfinite(m)
             ms = np.where(finite, m, np.float64(0.0)).astype(np.float64, copy=False)
-            # -m spelled out in every entry (in scratch): x + (-m) is x - m
-            # (IEEE), and a full operand is twice as fast as a broadcast column
-            nm = S2
-            np.copyto(nm, -ms[:, None])
+            # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
+            # full operand is twice as fast as a broadcast column (used twice)
+            nm = np.repeat(-ms[:, None], n, axis=1)
             # float32 rows convert to float64 inside the addition (exactly)
             d = np.add(x, nm, out=D)
             e = np.exp(d, out=E)
@@ -256,8 +255,7 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            Lb = self._scratch[0]  # L spelled out: faster than a broadcast column
-            np.copyto(Lb, L[:, None])
+            Lb = np.repeat(L[:, None], self.d.shape[1], axis=1)  # faster than a broadcast column
             lp = np.subtract(self.d, Lb, out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
