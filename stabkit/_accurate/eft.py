@@ -58,8 +58,7 @@ def _fast_floor(ms: np.ndarray) -> np.ndarray:
 def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """The exact error ``r = (x - m) - d`` of the shift ``d = fl(x + nm)`` of
     2-d float64 rows, ``nm`` being ``-ms`` (the rows' shifts, a 1-d array)
-    spelled out in every entry; ``nm`` is overwritten, and holds the result
-    where Fast2Sum applies (``out`` does otherwise).
+    spelled out in every entry; into ``out``. ``nm`` is overwritten.
 
     The same bits as :func:`two_sum_err` ``(x, nm, d)`` in fewer passes: the
     error of a rounded sum is one number, and where Fast2Sum applies (see
@@ -80,9 +79,8 @@ def shift_err(x: np.ndarray, ms: np.ndarray, nm: np.ndarray, d: np.ndarray, out:
     if 2 * low.size > x.shape[0]:
         return two_sum_err(x, nm, d, out=out, scratch=scratch)
     # Fast2Sum(nm, x): z = fl(d - nm) is exact, the error is x - z; spelled
-    # x + fl(nm - d), whose zero is +0 as TwoSum's (x - z gives -0 at x = -0);
-    # in place in nm, a buffer already in cache
-    r = np.add(x, np.subtract(nm, d, out=nm), out=nm)
+    # x + fl(nm - d), whose zero is +0 as TwoSum's (x - z gives -0 at x = -0)
+    r = np.add(x, np.subtract(nm, d, out=nm), out=out)
     if low.size:
         xl, fl = x[low], floor[low, None]
         # flatnonzero and divmod: a 2-d np.nonzero is ~10x slower
