@@ -54,11 +54,11 @@ CANCEL_NARROW = 2.0**12
 
 def _spelled_out(col: np.ndarray, n: int, scratch: np.ndarray) -> np.ndarray:
     """``col`` (one value per row) repeated across n columns: in ``scratch``
-    for wide rows, as a new array for narrow ones. A fresh 1 MB array per
-    block made the allocator return the heap top to the system and fault it
-    back in, depending on the order of the frees (Rows() measured 2x slower
-    in one arrangement); a column copied into 10-wide rows is 1.5x slower
-    than np.repeat, and those blocks are few."""
+    for wide rows, as a new array for narrow ones. With a fresh 1 MB array
+    per block, Rows() measured 2x slower in one arrangement of the frees
+    (the allocator giving the heap top back and faulting it in again, it
+    seems); a column copied into 10-wide rows is 1.5x slower than np.repeat,
+    and those blocks are few."""
     if n > NARROW:
         np.copyto(scratch, col[:, None])
         return scratch
