@@ -5,11 +5,15 @@
 Shapes: 1e6 elements for the elementwise functions (float32 and float64);
 rows of (10000, 10) and (1000, 1000) for the row-wise functions and the
 losses. Every implementation is timed in the same process, interleaved round
-by round, and the median over the rounds is reported as million elements
-(or rows, for the losses) per second, with the ratio of stabkit's stable and
-accurate tiers to SciPy's equivalent. PyTorch runs on one thread (two threads
-stall at random on small shared VMs). Timings are wall-clock medians, never
-assertions: the machine is shared and noisy.
+by round in an order shuffled every round (seeded: so that none always
+inherits the cache and allocator state that the same neighbour leaves; in a
+fixed order SciPy always ran right after the accurate tier), and the median over the rounds is reported as million
+elements (or rows, for the losses) per second. The ratios of stabkit's
+stable and accurate tiers to SciPy's equivalent are medians of the per-round
+ratios (pairs timed moments apart, so a load that drifts over the run moves
+both). PyTorch runs on one thread (two threads stall at random on small
+shared VMs). Timings are wall-clock medians, never assertions: the machine
+is shared and noisy.
 """
 
 from __future__ import annotations
@@ -138,14 +142,17 @@ def main() -> None:
         for name, f in peers(fn).items():
             impls[name] = (f[1], True) if isinstance(f, tuple) else (f, False)
         times: dict[str, list[float]] = {k: [] for k in impls}
+        names, order = list(impls), np.random.default_rng(1)
         with np.errstate(all="ignore"):
             for _ in range(opts.repeat):
-                for name, (f, is_torch) in impls.items():
+                for name in order.permutation(names):
+                    f, is_torch = impls[name]
                     times[name].append(_timed(f, args, kw if not is_torch and name in ("naive", "stable", "accurate") else {}, is_torch))
         rate = {k: units / np.median(v) / 1e6 for k, v in times.items()}
         shape = "x".join(map(str, args[-1].shape))
         cells = [f"{rate[k]:.3g}" if k in rate else "" for k in ("naive", "stable", "accurate", "scipy", "numpy", "torch")]
-        ratio = [f"{rate[k] / rate['scipy']:.2f}" if "scipy" in rate else "" for k in ("stable", "accurate")]
+        # scipy time / our time, round by round, then the median
+        ratio = [f"{np.median(np.divide(times['scipy'], times[k])):.2f}" if "scipy" in times else "" for k in ("stable", "accurate")]
         print(f"| {fn} | {np.dtype(dt).name} | {shape} | " + " | ".join(cells + ratio) + " |", flush=True)
 
 

@@ -73,7 +73,7 @@ def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, log
         hi, lo = sum_split_scaled(terms, S1, S2) if terms.shape[-1] > NARROW else sum2(terms)
         out = hi + lo
     redo = np.isnan(out)
-    if redo.any():
+    if np.count_nonzero(redo):
         # 0 * log 0 = 0: a zero label counts 0, even at a masked class
         # (NaN logits still poison their row through the other labels)
         t = np.where(np.asarray(y[redo]) == 0, 0.0, terms[redo] if exact else y[redo] * terms[redo])
@@ -81,9 +81,9 @@ def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, log
     if logits is not None:
         # only infinite losses are checked (a pass over the block otherwise)
         big = np.isinf(out)
-        if big.any():
+        if np.count_nonzero(big):
             big[big] = np.all(np.isfinite(logits[big]) | (y[big] == 0), axis=-1)
-        if big.any():
+        if np.count_nonzero(big):
             out[big] = _scaled_loss(logits[big], y[big])
     # negated once per row; 0 - (+-0) is +0
     return 0.0 - out

@@ -23,6 +23,7 @@ from .eft import (
     sum2,
     sum2_cols,
     normalized,
+    shift_err,
     sum_split,
     two_sum_err,
     workspace,
@@ -49,6 +50,19 @@ CANCEL64 = 1.125
 #: The same for float32 and narrower targets: float64's 3.01 u L, amplified
 #: 2**12 times, is 3.01 * 2**-41 |out|, far below their half ulp (2**-25).
 CANCEL_NARROW = 2.0**12
+
+
+def _spelled_out(col: np.ndarray, n: int, scratch: np.ndarray) -> np.ndarray:
+    """``col`` (one value per row) repeated across n columns: in ``scratch``
+    for wide rows, as a new array for narrow ones. With a fresh 1 MB array
+    per block, Rows() measured 2x slower in one arrangement of the frees
+    (the allocator giving the heap top back and faulting it in again, it
+    seems); a column copied into 10-wide rows is 1.5x slower than np.repeat,
+    and those blocks are few."""
+    if n > NARROW:
+        np.copyto(scratch, col[:, None])
+        return scratch
+    return np.repeat(col[:, None], n, axis=1)
 
 
 class Rows:
@@ -78,27 +92,38 @@ class Rows:
                 m = x[rows, top]
             else:
                 m = rowmax(x)
-            self.nan = np.isnan(m)
-            self.pinf = m == np.inf
-            self.ninf = m == -np.inf
-            ms = np.where(np.isfinite(m), m, 0.0).astype(np.float64)[:, None]
+            finite = np.isfinite(m)
+            ms = np.where(finite, m, np.float64(0.0)).astype(np.float64, copy=False)
             # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
             # full operand is twice as fast as a broadcast column (used twice)
-            nm = np.repeat(-ms, n, axis=1)
+            nm = _spelled_out(-ms, n, S2)
             # float32 rows convert to float64 inside the addition (exactly)
             d = np.add(x, nm, out=D)
             e = np.exp(d, out=E)
             r = None
             if exact:
-                # TwoSum: x - m = d + r exactly. Without r, a row offset by 1e4
-                # loses ulp(1e4)/2 = 9e-13 absolute in every shifted logit,
-                # which exp turns into ~8000 ulp of relative error.
-                r = two_sum_err(x, nm, d, out=R, scratch=S1)
+                # x - m = d + r exactly (TwoSum's error, by Fast2Sum where it
+                # applies). Without r, a row offset by 1e4 loses ulp(1e4)/2 =
+                # 9e-13 absolute in every shifted logit, which exp turns into
+                # ~8000 ulp of relative error.
+                r = shift_err(x, ms, nm, d, out=R, scratch=S1)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
         self.exact, self.top = exact, (top if n > NARROW else None)
-        self.special = self.nan | self.pinf | self.ninf
+        self.special = ~finite
         self._scratch = (S1, S2)
         self._L = self._corr = None
+
+    @property
+    def nan(self) -> np.ndarray:
+        return np.isnan(self.m)
+
+    @property
+    def pinf(self) -> np.ndarray:
+        return self.m == np.inf
+
+    @property
+    def ninf(self) -> np.ndarray:
+        return self.m == -np.inf
 
     def residual_sum(self) -> np.ndarray:
         """``sum_i e_i r_i`` per row (float64 targets): what the residuals add
@@ -113,7 +138,7 @@ class Rows:
                 # threaded BLAS, ~12 ms a row of 16,384 on a busy machine
                 corr = np.einsum("ij,ij->i", e, r)
                 bad = np.isnan(corr)
-                if bad.any():
+                if np.count_nonzero(bad):
                     rb = r[bad]
                     rb[~np.isfinite(rb)] = 0.0
                     r[bad] = rb
@@ -126,7 +151,7 @@ class Rows:
         s_hi, s_lo = self._sums()
         if self.exact:
             tiny = (s_hi < self.e.shape[1] * 2.0**-1020) & ~self.special
-            if tiny.any():
+            if np.count_nonzero(tiny):
                 s_hi, s_lo = s_hi.copy(), np.zeros_like(s_hi) + s_lo
                 s_hi[tiny], s_lo[tiny] = self._tiny_sums(tiny), 0.0
         return s_hi, s_lo
@@ -198,7 +223,7 @@ class Rows:
 
     def _patch(self, out: np.ndarray, limit_at_inf: float, limit_elsewhere: float) -> np.ndarray:
         """Apply the edge contract to the flagged rows of a per-element result."""
-        if not self.special.any():
+        if not np.count_nonzero(self.special):
             return out
         single = np.zeros_like(self.pinf)
         if self.pinf.any():
@@ -243,7 +268,7 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            Lb = np.repeat(L[:, None], self.d.shape[1], axis=1)  # faster than a broadcast column
+            Lb = _spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
             lp = np.subtract(self.d, Lb, out=self.d if dst is None else dst)
             if self.r is not None:
                 lp += self.r
@@ -258,7 +283,7 @@ class Rows:
         subnormal (a winner 745 ahead) rounds it to 0, whose sign must then be
         negative: ``log_softmax([0, -800])[0]`` is ``-3.6e-348``, -0.0."""
         zero = (self.L == 0) & ~self.special
-        if zero.any():
+        if np.count_nonzero(zero):
             alive = np.sum(self.x[zero] > -np.inf, axis=-1) > 1
             rows = np.flatnonzero(zero)[alive]
             lp[rows] = np.where(lp[rows] == 0, -0.0, lp[rows])
@@ -273,7 +298,7 @@ class Rows:
             else:
                 lp = below_ties(self.d[rows, cols][:, None], self.L)[:, 0]
         self._signed_zeros(lp)
-        if self.special.any():
+        if np.count_nonzero(self.special):
             lp = np.where(self.special, self.log_softmax()[rows, cols], lp)
         return lp
 
