@@ -149,19 +149,9 @@ def keras_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
     model = keras.Sequential(
         [keras.Input((Xtr.shape[1],)), keras.layers.Dense(25, activation="relu"), keras.layers.Dense(15, activation="relu"), keras.layers.Dense(10)]
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    times = []
+    from trainer_cnn import keras_fit_timed  # beside this file
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
-    model.fit(Xtr, ytr, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Timer()])
-    logits = np.asarray(model.predict(Xte, batch_size=1024, verbose=0))
-    return times, float(np.mean(logits.argmax(1) == yte))
+    return keras_fit_timed(keras, model, Xtr, ytr, Xte, yte, epochs, batch)
 
 
 def torch_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
