@@ -11,6 +11,7 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+import scipy
 from scipy.special import logsumexp as scipy_lse
 
 import stabkit
@@ -135,6 +136,8 @@ class TestFormatsAndChecks:
 # ------------------------------------------------------------ the edges
 
 
+SCIPY_117 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 17)
+
 #: (x, b, SciPy's (log|S|, sign)): the edge contract of the weighted tiers
 EDGES = [
     ([INF, 1.0], [0.0, 1.0], (1.0, 1.0)),  # a zero weight drops an inf ...
@@ -161,8 +164,10 @@ class TestEdges:
         x, b = np.array(x), np.array(b)
         out, sign = tier.logsumexp(x, b=b, return_sign=True, axis=-1)
         assert np.array_equal([out, sign], want, equal_nan=True), (out, sign)
-        # the table is SciPy's behaviour
-        assert np.array_equal(scipy_lse(x, b=b, return_sign=True), want, equal_nan=True)
+        # the table is SciPy 1.17's behaviour (1.15 gives other signs at the
+        # zero and infinite sums: (-inf, 1) for an empty sum, (inf, 1) for -inf)
+        if SCIPY_117:
+            assert np.array_equal(scipy_lse(x, b=b, return_sign=True), want, equal_nan=True)
         plain = tier.logsumexp(x, b=b, axis=-1)
         assert np.array_equal(plain, np.nan if want[1] < 0 else want[0], equal_nan=True)
 
