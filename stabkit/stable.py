@@ -239,13 +239,39 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     p, fmt = as_input(y_pred, "y_pred")
     y = targets_in(y_true, fmt)
     check_same_shape(y, p)
+    blocked = from_logits and p.ndim >= 1 and p.size > 0
     o = lossopts.categorical_options(y, last_axis(p, axis), fmt, from_logits, label_smoothing, class_weight,
-                                     sample_weight, reduction, axis)
+                                     sample_weight, reduction, axis, targets_checked_later=blocked)
+    if blocked:
+        return o.finish(_cce_logits_blocks(y, p, axis, o), fmt)
     y = y if o.plain else o.categorical_targets(y, axis)
     logp = log_softmax(p, axis=axis) if from_logits else np.log(_keras_probs(p, axis))
     # a plain product, as the frameworks compute it: 0 * -inf (a masked logit
     # with a zero target) is NaN here; the accurate tier treats it as 0
     return o.finish(-np.sum(y * logp, axis=axis), fmt)
+
+
+def _cce_logits_blocks(y, p, axis, o):
+    """``-sum(y * log_softmax(z))`` per row, in blocks of rows that stay in
+    cache: the same operations row by row as on the whole array (NumPy's sum
+    of a row does not depend on the rows beside it), with the targets'
+    range check done on each block while it is in cache, not in two more
+    passes over memory."""
+    zl, yl = last_axis(p, axis), last_axis(y, axis)
+    n = zl.shape[-1]
+    z2, y2 = zl.reshape(-1, n), yl.reshape(-1, n)
+    out = np.empty(z2.shape[0], dtype=p.dtype)
+    step = max(1, (1 << 18) // max(n, 1))
+    for i in range(0, z2.shape[0], step):
+        yb = y2[i : i + step]
+        lossopts.check_targets(yb)
+        yb = yb if o.plain else o.categorical_targets(yb, -1)
+        # a contiguous block: a strided row is summed in another order
+        logp = _log_softmax_core(np.ascontiguousarray(z2[i : i + step]), axis=-1)
+        # the product written into logp (fresh here): no temporary to fault in
+        prod = np.multiply(yb, logp, out=logp) if logp.dtype == np.result_type(yb, logp) else yb * logp
+        out[i : i + step] = -np.sum(prod, axis=-1)
+    return out.reshape(zl.shape[:-1])
 
 
 # ------------------------------------------------------------ public signatures
@@ -257,6 +283,7 @@ sigmoid = _wrap.elementwise(sigmoid)
 log_sigmoid = _wrap.elementwise(log_sigmoid)
 softplus = _wrap.softplus(softplus, _softplus_beta, SOFTPLUS_THRESHOLD)
 softmax = _wrap.rowwise(softmax)
+_log_softmax_core = log_softmax  # the cross-entropy's blocks call the core (one int axis)
 log_softmax = _wrap.rowwise(log_softmax)
 logsumexp = _wrap.logsumexp(logsumexp)
 binary_crossentropy = _wrap.loss(binary_crossentropy)

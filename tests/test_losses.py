@@ -167,3 +167,22 @@ def test_float64_elementwise_bce_bound_on_ordinal_samples():
     for yv in (0.0, 1.0, 0.3):
         e, f, _, _ = errors("binary_crossentropy", "accurate", np.full(x.shape, yv), x, from_logits=True)
         assert not f.any() and np.nanmax(e) <= 2.0
+
+
+def test_stable_categorical_blocks_are_the_whole_array_formula():
+    """The stable tier's cross-entropy from logits runs in blocks of rows (and
+    checks the targets there): the bits of ``-sum(y * log_softmax(z))`` on the
+    whole array, in every format, and an out-of-range target still refused."""
+    from stabkit import stable
+
+    rng = np.random.default_rng(5)
+    for dt in (np.float16, np.float32, np.float64):
+        for shape in [(700, 1000), (30000, 10), (3, 7, 50)]:
+            z = (rng.standard_normal(shape) * 5).astype(dt)
+            y = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dt)
+            want = -np.sum(y * stable.log_softmax(z, axis=-1), axis=-1)
+            assert np.array_equal(stable.categorical_crossentropy(y, z, from_logits=True), want)
+    y = np.full((300, 1000), 1e-3)
+    y[299, 5] = -0.5  # in the last block
+    with pytest.raises(ValueError, match=r"y_true must hold targets in \[0, 1\]"):
+        stable.categorical_crossentropy(y, np.zeros((300, 1000)), from_logits=True)
