@@ -239,7 +239,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     p, fmt = as_input(y_pred, "y_pred")
     y = targets_in(y_true, fmt)
     check_same_shape(y, p)
-    blocked = from_logits and p.ndim >= 1 and p.size > 0
+    # float64 in blocks of rows (1.66x SciPy against 1.22x whole, measured on
+    # (1000, 1000)); narrower formats whole (1.0x against 0.85x in blocks)
+    blocked = from_logits and p.size > 0 and p.dtype == np.float64
     o = lossopts.categorical_options(y, last_axis(p, axis), fmt, from_logits, label_smoothing, class_weight,
                                      sample_weight, reduction, axis, targets_checked_later=blocked)
     if blocked:
@@ -247,8 +249,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     y = y if o.plain else o.categorical_targets(y, axis)
     logp = log_softmax(p, axis=axis) if from_logits else np.log(_keras_probs(p, axis))
     # a plain product, as the frameworks compute it: 0 * -inf (a masked logit
-    # with a zero target) is NaN here; the accurate tier treats it as 0
-    return o.finish(-np.sum(y * logp, axis=axis), fmt)
+    # with a zero target) is NaN here; the accurate tier treats it as 0. It is
+    # written into logp (a fresh array): no second temporary of the whole
+    # array to fault in, which pays for the targets' range check
+    prod = np.multiply(y, logp, out=logp) if logp.dtype == np.result_type(y, logp) else y * logp
+    return o.finish(-np.sum(prod, axis=axis), fmt)
 
 
 def _cce_logits_blocks(y, p, axis, o):
