@@ -162,20 +162,10 @@ def torch_run(Xtr, ytr, Xte, yte, epochs, batch, seed):
     net = torch.nn.Sequential(
         torch.nn.Linear(Xtr.shape[1], 25), torch.nn.ReLU(), torch.nn.Linear(25, 15), torch.nn.ReLU(), torch.nn.Linear(15, 10)
     )
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    from trainer_cnn import torch_fit_timed  # beside this file
+
     X, y = torch.from_numpy(Xtr), torch.from_numpy(ytr)
-    lossf = torch.nn.CrossEntropyLoss()
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(X))
-        for s in range(0, len(X), batch):
-            idx = perm[s : s + batch]
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(net(X[idx]), y[idx])
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
+    times = torch_fit_timed(torch, net, X, y, epochs, batch)
     with torch.no_grad():
         acc = float((net(torch.from_numpy(Xte)).argmax(1).numpy() == yte).mean())
     return times, acc

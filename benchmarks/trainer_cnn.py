@@ -59,17 +59,11 @@ def keras_fit_timed(keras, model, Xtr, ytr, Xte, yte, epochs, batch):
     return times, float(np.mean(logits.argmax(1) == yte))
 
 
-def torch_cnn(Xtr, ytr, Xte, yte, epochs, batch, seed):
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(Xtr.shape[3], FILTERS, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(10))
-    X, y = torch.from_numpy(np.ascontiguousarray(Xtr.transpose(0, 3, 1, 2))), torch.from_numpy(ytr)
-    net(X[:1])  # materialise the lazy layer
+def torch_fit_timed(torch, net, X, y, epochs, batch):
+    """Train ``net`` as the lecture does (Adam 1e-3 with Keras's epsilon,
+    cross-entropy from logits, shuffled batches); the epoch times."""
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
-    lossf = nn.CrossEntropyLoss()
+    lossf = torch.nn.CrossEntropyLoss()
     times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
@@ -81,6 +75,19 @@ def torch_cnn(Xtr, ytr, Xte, yte, epochs, batch, seed):
             loss.backward()
             opt.step()
         times.append(time.perf_counter() - t0)
+    return times
+
+
+def torch_cnn(Xtr, ytr, Xte, yte, epochs, batch, seed):
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(Xtr.shape[3], FILTERS, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(10))
+    X, y = torch.from_numpy(np.ascontiguousarray(Xtr.transpose(0, 3, 1, 2))), torch.from_numpy(ytr)
+    net(X[:1])  # materialise the lazy layer
+    times = torch_fit_timed(torch, net, X, y, epochs, batch)
     with torch.no_grad():
         logits = net(torch.from_numpy(np.ascontiguousarray(Xte.transpose(0, 3, 1, 2))))
     return times, float((logits.argmax(1).numpy() == yte).mean())

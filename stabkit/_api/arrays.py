@@ -46,9 +46,9 @@ def _origin(x) -> str:
 class Caller:
     """How to hand a NumPy result back in the caller's type.
 
-    ``kind`` is ``"numpy"`` (arrays, lists), ``"scalar"`` (a Python or NumPy
-    scalar, or a 0-d array: the result is a NumPy scalar, as NumPy's and
-    SciPy's ufuncs return), ``"torch"`` or ``"jax"``.
+    ``kind`` is ``"numpy"`` (arrays, lists, Python and NumPy scalars: a 0-d
+    result is a NumPy scalar, as NumPy's and SciPy's ufuncs return),
+    ``"torch"`` or ``"jax"``.
     """
 
     kind: str = "numpy"
@@ -57,7 +57,7 @@ class Caller:
         """``y`` (an ndarray, or a tuple of them) in the caller's type."""
         if isinstance(y, tuple):
             return tuple(self.back(v) for v in y)
-        if self.kind in ("numpy", "scalar"):
+        if self.kind == "numpy":
             # a 0-d result (a scalar's, or a whole-array reduction's) is a
             # NumPy scalar, as NumPy's reductions and SciPy's ufuncs return
             return y[()] if isinstance(y, np.ndarray) and y.ndim == 0 else y
@@ -168,11 +168,11 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     if isinstance(x, np.ndarray):
         # np.matrix and other subclasses: a plain ndarray view (a matrix stays
         # 2-d under reshape: its whole-array row would be (1, n), not (n,))
-        return np.asarray(x), Caller("scalar" if x.ndim == 0 else "numpy")
+        return np.asarray(x), Caller("numpy")
     if isinstance(x, int) and not isinstance(x, bool) and not -(2**63) <= x < 2**63:
-        return _big_ints(np.asarray(x, dtype=object)), Caller("scalar")
+        return _big_ints(np.asarray(x, dtype=object)), Caller("numpy")
     if isinstance(x, (np.generic, int, float, bool, complex)):
-        return np.asarray(x), Caller("scalar")
+        return np.asarray(x), Caller("numpy")
     if isinstance(x, (list, tuple)):
         return _from_sequence(x, name), Caller("numpy")
     if isinstance(x, str) or x is None:
@@ -180,7 +180,7 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     a = np.asarray(x)  # anything with __array__ or the buffer protocol
     if a.dtype == object:
         raise TypeError(f"{name} of type {type(x).__name__} is not a numeric array")
-    return a, Caller("scalar" if a.ndim == 0 else "numpy")
+    return a, Caller("numpy")
 
 
 def _big_ints(a: np.ndarray) -> np.ndarray | None:
