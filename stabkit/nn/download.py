@@ -11,8 +11,10 @@ level) serves valid MNIST, and the
 decompressed sums are the ones every copy agrees on. The two t10k sums were
 computed here from the canonical files (whose MD5s, 2646ac64... and
 27ae3e4e..., are the published ones); the two training sums are the values
-published for the canonical files and could not be recomputed here. A wrong
-file is never accepted: any mismatch is "checksum mismatch" naming the file.
+published for the canonical files, and a copy of the training files from the
+package registry matched them byte for byte (docs/trainer.md, "The full
+MNIST"). A wrong file is never accepted: any mismatch is "checksum mismatch"
+naming the file.
 Decompression stops one byte past the expected size, so a small file that
 inflates to gigabytes is rejected without being inflated.
 
