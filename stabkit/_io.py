@@ -41,13 +41,20 @@ def _umask() -> int:
     return mask
 
 
+def open_up(path: str | os.PathLike) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the mode a
+    plain ``open(path, "w")`` would have (0666 less the umask), so a file
+    renamed into place is readable by whoever could read it otherwise."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write(path: str, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+        open_up(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -35,6 +35,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from stabkit._io import open_up
+
 from .errors import DataError
 
 __all__ = ["MNIST_MIRRORS", "MNIST_SHA256", "TIMEOUT", "cache_dir", "mirrors", "fetch_mnist", "StderrProgress"]
@@ -207,6 +209,7 @@ def _download(url: str, name: str, folder: Path, expected: tuple[str, int], time
                     raise _Bad(f"truncated: received {len(e.partial)} bytes, the connection closed early") from None
                 raise _Bad(_reason(e, timeout)) from None
         _verify(Path(tmp), name, expected)
+        open_up(tmp)  # a cache file as readable as Keras's, not mkstemp's 0600
         os.replace(tmp, folder / name)
     finally:
         if os.path.exists(tmp):

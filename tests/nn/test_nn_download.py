@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import socket
 import time
 
@@ -99,6 +100,15 @@ def test_a_404_mirror_is_skipped(server, tmp_path):
     folder = download.fetch_mnist(T10K, urls=[server.url("missing"), server.url("m")], quiet=True)
     assert _listing(folder) == sorted(T10K)
     assert server.requests == [f"/missing/{T10K[0]}", f"/m/{T10K[0]}", f"/missing/{T10K[1]}", f"/m/{T10K[1]}"]
+
+
+def test_cached_files_get_the_umask_mode_not_mkstemps_0600(server, tmp_path):
+    old = os.umask(0o022)
+    try:
+        folder = download.fetch_mnist(T10K, urls=[server.url("m")], quiet=True)
+    finally:
+        os.umask(old)
+    assert {oct((folder / name).stat().st_mode & 0o777) for name in T10K} == {oct(0o644)}
 
 
 def test_only_the_missing_files_are_fetched(server, tmp_path):
