@@ -21,11 +21,12 @@ from .errors import NNError
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay", "get"]
 
 
-def _number(value, name: str, *, positive: bool = False) -> float:
+def _number(value, name: str, *, positive: bool = False) -> int | float:
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not ok or (value <= 0 if positive else value < 0):
         raise NNError(f"{name} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
-    return float(value)
+    # ints stay ints, so get_config (and model.save) gives back what was passed, as Keras's does
+    return value if isinstance(value, int) else float(value)
 
 
 class LearningRateSchedule:
