@@ -17,7 +17,7 @@ printed too, because a shared machine is noisy.
 Flatten, Dense 10; batch 32) against Keras 3 on JAX and PyTorch on one
 thread, in interleaved rounds (see ``trainer_cnn.py``):
 
-    python benchmarks/trainer.py --model cnn [--epochs 4] [--rounds 3] [--json FILE]
+    python benchmarks/trainer.py --model cnn [--epochs 5] [--rounds 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -240,11 +240,11 @@ def main(argv=None):
 
 
 def cnn_main(args):
-    """The CNN's interleaved rounds (``--epochs`` per round, default 4 when
-    left at 10; peers from ``--peers`` among keras and torch)."""
+    """The CNN's interleaved rounds (``--epochs`` per round, default 5, the
+    recipe's, when left at 10; peers from ``--peers`` among keras and torch)."""
     import trainer_cnn
 
-    epochs = 4 if args.epochs == 10 else args.epochs
+    epochs = 5 if args.epochs == 10 else args.epochs
     if epochs < 2 or args.rounds < 1:
         print("error: --epochs must be at least 2 and --rounds at least 1", file=sys.stderr)
         return 2

@@ -19,19 +19,35 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from . import steps
+from . import schedules, steps
 from .errors import NNError
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get"]
 
 
-class Optimizer(ABC):
-    """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads)``."""
+def _rate(learning_rate) -> float:
+    if isinstance(learning_rate, bool) or not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
+                                               and learning_rate > 0):  # fmt: skip
+        raise NNError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    return float(learning_rate)
 
-    def __init__(self, learning_rate: float):
-        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-            raise NNError(f"learning_rate must be a positive number, got {learning_rate!r}")
-        self.learning_rate = float(learning_rate)
+
+class Optimizer(ABC):
+    """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads)``.
+
+    ``learning_rate`` is a positive number or a schedule
+    (:mod:`stabkit.nn.schedules`, as Keras's ``keras.optimizers.schedules``):
+    update ``k`` (0-based: ``iterations`` before it) uses ``schedule(k)``.
+    Reading ``optimizer.learning_rate`` gives the rate the next update will
+    use; assigning a number changes it, except under a schedule (refused, as
+    Keras refuses it)."""
+
+    def __init__(self, learning_rate):
+        self._schedule = None
+        if isinstance(learning_rate, (schedules.LearningRateSchedule, dict)):
+            self._schedule = schedules.get(learning_rate)
+        else:
+            self._learning_rate = _rate(learning_rate)
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._size = None
@@ -46,15 +62,35 @@ class Optimizer(ABC):
             name: {k: flat[sl].reshape(shape) for k, flat in flats.items()} for name, (sl, shape) in slots.items()
         }
 
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update: the schedule's at ``iterations``, or the number."""
+        return float(self._schedule(self.iterations)) if self._schedule is not None else self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if self._schedule is not None:
+            raise NNError(f"this optimizer's learning rate follows {self._schedule!r} and cannot be set")
+        self._learning_rate = _rate(value)
+
+    def _lr_text(self) -> str:
+        return repr(self._schedule) if self._schedule is not None else f"{self._learning_rate:g}"
+
+    def _lr_config(self):
+        """``learning_rate`` for ``get_config``: the number, or ``{"class_name", "config"}``."""
+        if self._schedule is None:
+            return self._learning_rate
+        return {"class_name": type(self._schedule).__name__, "config": self._schedule.get_config()}
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(learning_rate={self.learning_rate:g})"
+        return f"{type(self).__name__}(learning_rate={self._lr_text()})"
 
     def _allocate(self, size, dtype) -> dict[str, np.ndarray]:
         return {}
 
     def get_config(self) -> dict:
         """The constructor's arguments (``model.save`` stores them)."""
-        return {"learning_rate": self.learning_rate}
+        return {"learning_rate": self._lr_config()}
 
     def variables(self) -> dict[str, np.ndarray]:
         """The flat state vectors by name (empty before ``build``); ``model.save``
@@ -80,19 +116,20 @@ class SGD(Optimizer):
 
     def __repr__(self):
         extra = ", nesterov=True" if self.nesterov else ""
-        return f"SGD(learning_rate={self.learning_rate:g}, momentum={self.momentum:g}{extra})"
+        return f"SGD(learning_rate={self._lr_text()}, momentum={self.momentum:g}{extra})"
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
+        return {"learning_rate": self._lr_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _allocate(self, size, dtype):
         self._velocity = np.zeros(size, dtype) if self.momentum else None
         return {"velocity": self._velocity} if self.momentum else {}
 
     def apply(self, params, grads):
+        lr = self.learning_rate  # at iterations before this update (a schedule's step)
         self.iterations += 1
         tmp = self._tmp
-        np.multiply(grads, -self.learning_rate, out=tmp)  # -lr * g
+        np.multiply(grads, -lr, out=tmp)  # -lr * g
         if self.momentum:
             v = self._velocity
             v *= self.momentum
@@ -129,12 +166,12 @@ class RMSprop(Optimizer):
 
     def __repr__(self):
         return (
-            f"RMSprop(learning_rate={self.learning_rate:g}, rho={self.rho:g}, momentum={self.momentum:g}, "
+            f"RMSprop(learning_rate={self._lr_text()}, rho={self.rho:g}, momentum={self.momentum:g}, "
             f"epsilon={self.epsilon:g}, centered={self.centered})"
         )
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum,
+        return {"learning_rate": self._lr_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}  # fmt: skip
 
     def _allocate(self, size, dtype):
@@ -147,6 +184,7 @@ class RMSprop(Optimizer):
         return flats
 
     def apply(self, params, grads):
+        lr = self.learning_rate  # at iterations before this update (a schedule's step)
         self.iterations += 1
         f, tmp, d = self._flats, self._tmp, self._work
         v, rho = f["velocity"], self.rho
@@ -165,7 +203,7 @@ class RMSprop(Optimizer):
             np.copyto(d, v)
         d += self.epsilon
         np.sqrt(d, out=d)
-        np.multiply(grads, self.learning_rate, out=tmp)
+        np.multiply(grads, lr, out=tmp)
         tmp /= d
         if self.momentum:
             m = f["momentum"]
@@ -198,7 +236,7 @@ class Adam(Optimizer):
 
     def __repr__(self):
         return (
-            f"Adam(learning_rate={self.learning_rate:g}, beta_1={self.beta_1:g}, "
+            f"Adam(learning_rate={self._lr_text()}, beta_1={self.beta_1:g}, "
             f"beta_2={self.beta_2:g}, epsilon={self.epsilon:g})"
         )
 
@@ -208,9 +246,10 @@ class Adam(Optimizer):
         return {"m": self._m, "v": self._v}
 
     def apply(self, params, grads):
+        lr = self.learning_rate  # at iterations before this update (a schedule's step)
         self.iterations += 1
         t = self.iterations
-        alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         key = self._update
         if key is None or key[0] is not params or key[1] is not grads:
             # in C where it applies (bit-identical, ~7x faster), else NumPy: see steps
@@ -218,7 +257,7 @@ class Adam(Optimizer):
         key[2](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        return {"learning_rate": self._lr_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 _BY_NAME = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
