@@ -1,0 +1,241 @@
+"""How the accurate tier's row-wise functions scale with the row length and
+the batch size, and how much memory they take on a 10^8-element input.
+
+    python benchmarks/scaling.py [--parts time,memory] [--repeat 5]
+                                 [--dtypes float32,float64] [--widths 10,100]
+
+Time: softmax, log_softmax, logsumexp (per row) and the sparse and
+categorical cross-entropies (from logits) on single rows of 1e4, 1e5 and 1e6
+entries and on batches of 1e3, 1e4 and 1e5 rows of each ``--widths``. For
+each case: the median time of ``--repeat`` calls per element, and its ratio
+to the smallest case of the same family (rows, or batches of one width).
+Linear scaling keeps the ratio near 1 or below (the smallest case carries
+the fixed cost of a call); the ratio to the previous (10x smaller) case
+shows where the growth happens, and a case more than 1.5x slower per
+element than either is flagged.
+``calls`` counts the Python and C function calls of one call (sys.setprofile):
+it grows with the number of blocks, and would grow with the number of rows
+if some work were done row by row in Python.
+
+Memory: each function on a 10^8-element float32 input, as (1e5, 1e3) and
+as one row of 1e8, in a process of its own (so that peaks do not mix),
+under an address-space limit (``--mem-limit-gb``) so that a run that needs
+too much fails with MemoryError instead of starving the machine. Reported:
+the input's size, the output's, the resident set before the call (after a
+small warm-up call that loads stabkit's lazily imported modules), its peak
+(``ru_maxrss``) and the growth of the peak over the input's size, with and
+without the output, and the resident set after the call (the output held).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import stabkit  # noqa: E402
+from stabkit.floats import get_format  # noqa: E402
+
+FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
+ROW_LENGTHS = (10_000, 100_000, 1_000_000)
+BATCHES = (1_000, 10_000, 100_000)
+MEMORY_SHAPES = ((100_000, 1_000), (1, 100_000_000))
+#: Flag a case whose time per element is this many times the smallest case's.
+SUPERLINEAR = 1.5
+
+
+def inputs(fn: str, shape: tuple[int, int], dtype, rng) -> tuple:
+    """The arguments of one call: logits (and the targets of a loss)."""
+    z = rng.standard_normal(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    z *= 5
+    z = z.astype(dtype, copy=False)
+    if fn == "sparse_categorical_crossentropy":
+        return rng.integers(0, shape[1], shape[0]), z
+    if fn == "categorical_crossentropy":
+        t = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64).astype(dtype, copy=False)
+        t /= t.sum(axis=-1, keepdims=True)
+        return t, z
+    return (z,)
+
+
+def call(fn: str, args: tuple):
+    f = getattr(stabkit, fn)
+    if fn.endswith("crossentropy"):
+        return f(*args, from_logits=True)
+    return f(*args, axis=-1)
+
+
+def count_calls(fn: str, args: tuple) -> int:
+    """Function calls (Python and C) made by one call of ``fn``."""
+    n = 0
+
+    def prof(frame, event, arg):
+        nonlocal n
+        if event in ("call", "c_call"):
+            n += 1
+
+    sys.setprofile(prof)
+    try:
+        call(fn, args)
+    finally:
+        sys.setprofile(None)
+    return n
+
+
+def time_part(fns, dtypes, widths, repeat, lengths, batches) -> None:
+    families = [("row", [(1, n) for n in lengths])]
+    families += [(f"batch of width {w}", [(r, w) for r in batches]) for w in widths]
+    print("| function | dtype | family | shape | ms per call | ns per element | ratio to smallest | ratio to previous | calls | |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rng, start = np.random.default_rng(0), time.perf_counter()
+    total, done = len(fns) * len(dtypes) * sum(len(s) for _, s in families), 0
+    for name in dtypes:
+        dt = get_format(name).dtype
+        for fn in fns:
+            for family, shapes in families:
+                first = prev = None
+                for shape in shapes:
+                    done += 1
+                    print(f"[{done}/{total}] {fn} {name} {shape}, {time.perf_counter() - start:.0f} s so far",
+                          file=sys.stderr, flush=True)
+                    args = inputs(fn, shape, dt, rng)
+                    call(fn, args)  # warm-up: workspaces allocated, pages touched
+                    ts = []
+                    for _ in range(repeat):
+                        t0 = time.perf_counter()
+                        call(fn, args)
+                        ts.append(time.perf_counter() - t0)
+                    t = float(np.median(ts))
+                    per = t / (shape[0] * shape[1]) * 1e9
+                    first, prev = first or per, prev or per
+                    flag = "super-linear?" if max(per / first, per / prev) > SUPERLINEAR else ""
+                    print(f"| {fn} | {name} | {family} | {shape[0]}x{shape[1]} | {t * 1e3:.3g} | {per:.3g} | "
+                          f"{per / first:.2f} | {per / prev:.2f} | {count_calls(fn, args)} | {flag} |", flush=True)
+                    prev = per
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")  # pragma: no cover - not Linux
+
+
+def child(fn: str, rows: int, cols: int, limit_gb: float) -> None:
+    """One memory case, in this process alone; prints one JSON line."""
+    lim = int(limit_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+    rng = np.random.default_rng(0)
+    # a small call first, so that the modules stabkit loads on first use are
+    # counted before the call, not in its peak
+    call(fn, inputs(fn, (2, min(cols, 1000)), np.float32, rng))
+    args = inputs(fn, (rows, cols), np.float32, rng)
+    rec = {"input_mb": sum(a.nbytes for a in args) / 2**20, "rss_before_mb": _rss_mb(),
+           "peak_before_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    t0 = time.perf_counter()
+    try:
+        out = call(fn, args)
+    except MemoryError:
+        rec["error"] = f"MemoryError under a {limit_gb:g} GiB address-space limit"
+    else:
+        rec["output_mb"] = out.nbytes / 2**20
+    rec["seconds"] = time.perf_counter() - t0
+    rec["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rec["rss_after_mb"] = _rss_mb()
+    print(json.dumps(rec))
+
+
+def memory_part(fns, limit_gb: float) -> None:
+    print("| function | shape (float32) | input MB | output MB | RSS before MB | peak RSS MB | "
+          "peak - before MB | (peak - before) / input | (peak - before - output) / input | RSS after MB | s (one cold call) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    total, done, start = len(fns) * len(MEMORY_SHAPES), 0, time.perf_counter()
+    for shape in MEMORY_SHAPES:
+        for fn in fns:
+            done += 1
+            print(f"[{done}/{total}] memory: {fn} {shape}, {time.perf_counter() - start:.0f} s so far",
+                  file=sys.stderr, flush=True)
+            cmd = [sys.executable, __file__, "--child", f"{fn}:{shape[0]}:{shape[1]}", "--mem-limit-gb", str(limit_gb)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+            if res.returncode or not lines:
+                tail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"| {fn} | {shape[0]}x{shape[1]} | failed (exit {res.returncode}: {tail[:120]}) |||||||||")
+                continue
+            r = json.loads(lines[-1])
+            grow = r["peak_mb"] - r["rss_before_mb"]
+            if "error" in r:
+                print(f"| {fn} | {shape[0]}x{shape[1]} | {r['input_mb']:.0f} | {r['error']} | {r['rss_before_mb']:.0f} | "
+                      f"{r['peak_mb']:.0f} | {grow:.0f} | {grow / r['input_mb']:.2f} | | {r['rss_after_mb']:.0f} | "
+                      f"{r['seconds']:.2f} |", flush=True)
+                continue
+            print(f"| {fn} | {shape[0]}x{shape[1]} | {r['input_mb']:.0f} | {r['output_mb']:.3g} | "
+                  f"{r['rss_before_mb']:.0f} | {r['peak_mb']:.0f} | {grow:.0f} | {grow / r['input_mb']:.2f} | "
+                  f"{(grow - r['output_mb']) / r['input_mb']:.2f} | {r['rss_after_mb']:.0f} | {r['seconds']:.2f} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="time,memory", help="comma-separated parts to run, of time,memory (default both)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed calls per case; the median is reported (default 5)")
+    ap.add_argument("--dtypes", default="float32,float64",
+                    help="comma-separated formats of the time part, of float16,bfloat16,float32,float64")
+    ap.add_argument("--widths", default="10,100",
+                    help="comma-separated row widths of the batches of the time part (default 10,100)")
+    ap.add_argument("--row-lengths", default=",".join(map(str, ROW_LENGTHS)),
+                    help="comma-separated lengths of the single rows of the time part (default 10000,100000,1000000)")
+    ap.add_argument("--batches", default=",".join(map(str, BATCHES)),
+                    help="comma-separated row counts of the batches of the time part (default 1000,10000,100000)")
+    ap.add_argument("--functions", default=",".join(FUNCTIONS),
+                    help=f"comma-separated functions, of {','.join(FUNCTIONS)} (default all)")
+    ap.add_argument("--mem-limit-gb", type=float, default=12.0,
+                    help="address-space limit of each memory case's process, in GiB (default 12)")
+    ap.add_argument("--child", default="", help="internal: run one memory case FUNCTION:ROWS:COLS and print JSON")
+    opts = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    if opts.child:
+        fn, rows, cols = opts.child.split(":")
+        with np.errstate(all="ignore"):
+            child(fn, int(rows), int(cols), opts.mem_limit_gb)
+        return
+    parts = [p for p in opts.parts.split(",") if p]
+    fns = [f for f in opts.functions.split(",") if f]
+    dtypes = [d for d in opts.dtypes.split(",") if d]
+    for what, got, allowed in (("--parts", parts, ("time", "memory")), ("--functions", fns, FUNCTIONS),
+                               ("--dtypes", dtypes, ("float16", "bfloat16", "float32", "float64"))):
+        bad = sorted(set(got) - set(allowed))
+        if bad:
+            ap.error(f"{what}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
+    sizes = {}
+    for what in ("widths", "row_lengths", "batches"):
+        text = getattr(opts, what)
+        try:
+            sizes[what] = [int(float(v)) for v in text.split(",") if v]
+        except ValueError:
+            ap.error(f"--{what.replace('_', '-')}: whole numbers expected, got {text!r}")
+        if any(v < 1 for v in sizes[what]):
+            ap.error(f"--{what.replace('_', '-')}: every size must be at least 1")
+    if opts.repeat < 1:
+        ap.error("--repeat: must be at least 1")
+    print(f"# numpy {np.__version__}, stabkit {stabkit.__version__}, accurate tier")
+    with np.errstate(all="ignore"):
+        if "time" in parts:
+            time_part(fns, dtypes, sizes["widths"], opts.repeat, sizes["row_lengths"], sizes["batches"])
+        if "memory" in parts:
+            print()
+            memory_part(fns, opts.mem_limit_gb)
+
+
+if __name__ == "__main__":
+    main()
