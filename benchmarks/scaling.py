@@ -13,6 +13,10 @@ Linear scaling keeps the ratio near 1 or below (the smallest case carries
 the fixed cost of a call); the ratio to the previous (10x smaller) case
 shows where the growth happens, and a case more than 1.5x slower per
 element than either is flagged.
+SciPy's equivalent (as in ``functions.py``) is timed in turn with it on the
+same input: its time per element, and the median of the per-call ratios
+(SciPy's time over stabkit's), separate the memory hierarchy (both slow
+down once the arrays leave the cache) from stabkit's own growth.
 ``calls`` counts the Python and C function calls of one call (sys.setprofile):
 it grows with the number of blocks, and would grow with the number of rows
 if some work were done row by row in Python.
@@ -43,7 +47,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py
+
 import stabkit  # noqa: E402
+from peers import SciPy  # noqa: E402
 from stabkit.floats import get_format  # noqa: E402
 
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
@@ -95,8 +102,10 @@ def count_calls(fn: str, args: tuple) -> int:
 def time_part(fns, dtypes, widths, repeat, lengths, batches) -> None:
     families = [("row", [(1, n) for n in lengths])]
     families += [(f"batch of width {w}", [(r, w) for r in batches]) for w in widths]
-    print("| function | dtype | family | shape | ms per call | ns per element | ratio to smallest | ratio to previous | calls | |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| function | dtype | family | shape | ms per call | ns per element | ratio to smallest | ratio to previous "
+          "| calls | scipy ns per element | scipy/accurate | |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    scipy = SciPy().table()
     rng, start = np.random.default_rng(0), time.perf_counter()
     total, done = len(fns) * len(dtypes) * sum(len(s) for _, s in families), 0
     for name in dtypes:
@@ -109,18 +118,21 @@ def time_part(fns, dtypes, widths, repeat, lengths, batches) -> None:
                     print(f"[{done}/{total}] {fn} {name} {shape}, {time.perf_counter() - start:.0f} s so far",
                           file=sys.stderr, flush=True)
                     args = inputs(fn, shape, dt, rng)
-                    call(fn, args)  # warm-up: workspaces allocated, pages touched
-                    ts = []
-                    for _ in range(repeat):
+                    peer = (lambda f: lambda: f(*args))(scipy[fn])
+                    ours = (lambda: call(fn, args))
+                    ts, tp = [], []
+                    for lst, f in ((ts, ours), (tp, peer)) * (repeat + 1):  # interleaved; the first pair warms up
                         t0 = time.perf_counter()
-                        call(fn, args)
-                        ts.append(time.perf_counter() - t0)
-                    t = float(np.median(ts))
+                        f()
+                        lst.append(time.perf_counter() - t0)
+                    t, ts, tp = float(np.median(ts[1:])), ts[1:], tp[1:]
                     per = t / (shape[0] * shape[1]) * 1e9
                     first, prev = first or per, prev or per
                     flag = "super-linear?" if max(per / first, per / prev) > SUPERLINEAR else ""
                     print(f"| {fn} | {name} | {family} | {shape[0]}x{shape[1]} | {t * 1e3:.3g} | {per:.3g} | "
-                          f"{per / first:.2f} | {per / prev:.2f} | {count_calls(fn, args)} | {flag} |", flush=True)
+                          f"{per / first:.2f} | {per / prev:.2f} | {count_calls(fn, args)} | "
+                          f"{np.median(tp) / (shape[0] * shape[1]) * 1e9:.3g} | {np.median(np.divide(tp, ts)):.2f} | {flag} |",
+                          flush=True)
                     prev = per
 
 
