@@ -1,21 +1,24 @@
 """How the accurate tier's row-wise functions scale with the row length and
 the batch size, and how much memory they take on a 10^8-element input.
 
-    python benchmarks/scaling.py [--parts time,memory] [--repeat 5]
+    python benchmarks/scaling.py [--parts time,memory] [--repeat 7]
                                  [--dtypes float32,float64] [--widths 10,100]
 
 Time: softmax, log_softmax, logsumexp (per row) and the sparse and
 categorical cross-entropies (from logits) on single rows of 1e4, 1e5 and 1e6
 entries and on batches of 1e3, 1e4 and 1e5 rows of each ``--widths``. For
-each case: the median time of ``--repeat`` calls per element, and its ratio
-to the smallest case of the same family (rows, or batches of one width).
+each case: the median time per element over ``--repeat`` rounds, and its
+ratio to the smallest case of the same family (rows, or batches of one
+width). Every size of a family, and SciPy on it, is called once per round in
+a shuffled order, and the ratios are medians of per-round ratios (a load
+that drifts over the run moves the sizes alike).
 Linear scaling keeps the ratio near 1 or below (the smallest case carries
 the fixed cost of a call); the ratio to the previous (10x smaller) case
 shows where the growth happens, and a case more than 1.5x slower per
 element than either is flagged.
-SciPy's equivalent (as in ``functions.py``) is timed in turn with it on the
-same input: its time per element, and the median of the per-call ratios
-(SciPy's time over stabkit's), separate the memory hierarchy (both slow
+SciPy's equivalent (as in ``functions.py``) on the same input: its time per
+element, and the median of the per-round ratios (SciPy's time over
+stabkit's), separate the memory hierarchy (both slow
 down once the arrays leave the cache) from stabkit's own growth.
 ``calls`` counts the Python and C function calls of one call (sys.setprofile):
 it grows with the number of blocks, and would grow with the number of rows
@@ -99,41 +102,81 @@ def count_calls(fn: str, args: tuple) -> int:
     return n
 
 
+def _rounds(calls: list, repeat: int, order) -> np.ndarray:
+    """Seconds per call, shape (repeat, len(calls)): every call once per
+    round in a shuffled order, after one warm-up round (workspaces
+    allocated, pages touched)."""
+    t = np.empty((repeat + 1, len(calls)))
+    for r in range(repeat + 1):
+        for i in order.permutation(len(calls)):
+            t0 = time.perf_counter()
+            calls[i]()
+            t[r, i] = time.perf_counter() - t0
+    return t[1:]
+
+
 def time_part(fns, dtypes, widths, repeat, lengths, batches) -> None:
+    """Every size of a family (and SciPy on it) timed in the same rounds, so
+    that the ratios between sizes are medians of per-round ratios, robust to
+    a load that drifts over the run."""
     families = [("row", [(1, n) for n in lengths])]
     families += [(f"batch of width {w}", [(r, w) for r in batches]) for w in widths]
     print("| function | dtype | family | shape | ms per call | ns per element | ratio to smallest | ratio to previous "
           "| calls | scipy ns per element | scipy/accurate | |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     scipy = SciPy().table()
-    rng, start = np.random.default_rng(0), time.perf_counter()
-    total, done = len(fns) * len(dtypes) * sum(len(s) for _, s in families), 0
+    rng, order, start = np.random.default_rng(0), np.random.default_rng(1), time.perf_counter()
+    total, done = len(fns) * len(dtypes) * len(families), 0
     for name in dtypes:
         dt = get_format(name).dtype
         for fn in fns:
             for family, shapes in families:
-                first = prev = None
-                for shape in shapes:
-                    done += 1
-                    print(f"[{done}/{total}] {fn} {name} {shape}, {time.perf_counter() - start:.0f} s so far",
-                          file=sys.stderr, flush=True)
-                    args = inputs(fn, shape, dt, rng)
-                    peer = (lambda f: lambda: f(*args))(scipy[fn])
-                    ours = (lambda: call(fn, args))
-                    ts, tp = [], []
-                    for lst, f in ((ts, ours), (tp, peer)) * (repeat + 1):  # interleaved; the first pair warms up
-                        t0 = time.perf_counter()
-                        f()
-                        lst.append(time.perf_counter() - t0)
-                    t, ts, tp = float(np.median(ts[1:])), ts[1:], tp[1:]
-                    per = t / (shape[0] * shape[1]) * 1e9
-                    first, prev = first or per, prev or per
-                    flag = "super-linear?" if max(per / first, per / prev) > SUPERLINEAR else ""
-                    print(f"| {fn} | {name} | {family} | {shape[0]}x{shape[1]} | {t * 1e3:.3g} | {per:.3g} | "
-                          f"{per / first:.2f} | {per / prev:.2f} | {count_calls(fn, args)} | "
-                          f"{np.median(tp) / (shape[0] * shape[1]) * 1e9:.3g} | {np.median(np.divide(tp, ts)):.2f} | {flag} |",
-                          flush=True)
-                    prev = per
+                done += 1
+                print(f"[{done}/{total}] {fn} {name} {family}, {time.perf_counter() - start:.0f} s so far",
+                      file=sys.stderr, flush=True)
+                args = [inputs(fn, shape, dt, rng) for shape in shapes]
+                ours = [(lambda a: lambda: call(fn, a))(a) for a in args]
+                peer = [(lambda a: lambda: scipy[fn](*a))(a) for a in args]
+                t = _rounds(ours + peer, repeat, order)
+                size = np.array([r * c for r, c in shapes], dtype=float)
+                per = t[:, : len(shapes)] / size  # seconds per element, round by round
+                for k, shape in enumerate(shapes):
+                    # medians of per-round ratios: sizes timed moments apart
+                    to_first = np.median(per[:, k] / per[:, 0])
+                    to_prev = np.median(per[:, k] / per[:, max(k - 1, 0)])
+                    flag = "super-linear?" if max(to_first, to_prev) > SUPERLINEAR else ""
+                    print(f"| {fn} | {name} | {family} | {shape[0]}x{shape[1]} | {np.median(t[:, k]) * 1e3:.3g} | "
+                          f"{np.median(per[:, k]) * 1e9:.3g} | {to_first:.2f} | {to_prev:.2f} | "
+                          f"{count_calls(fn, args[k])} | {np.median(t[:, len(shapes) + k]) / size[k] * 1e9:.3g} | "
+                          f"{np.median(t[:, len(shapes) + k] / t[:, k]):.2f} | {flag} |", flush=True)
+
+
+def dominated_part(fns, repeat: int) -> None:
+    """Rows of the same length, float64, timed in turn: logits ``5 g`` (g
+    standard normal) with the largest raised by 20 (one class wins by a
+    margin of 20: the other entries' ``exp(x - max)`` add up to ~1e-8)
+    against ``0.01 g`` (every entry counts: they add up to about n). The
+    accurate tier re-sums, by a pairwise TwoSum tree, the rows whose
+    extracted sum falls below ``n**2 * 2**-39`` (``_accurate.eft.sum_split``);
+    the first rows take that path at every length, the second never. With
+    plain ``5 g`` logits the others add up to a few units, below the bound
+    past ~7e5 entries (rows where one entry stands out reach it sooner)."""
+    print("| function | shape (float64) | dominated ns per element | flat ns per element | dominated/flat |")
+    print("|---|---|---|---|---|")
+    rng, order = np.random.default_rng(2), np.random.default_rng(3)
+    for n in (10_000, 100_000, 1_000_000, 4_000_000):
+        for fn in fns:
+            print(f"dominated rows: {fn} 1x{n}", file=sys.stderr, flush=True)
+            g = rng.standard_normal((1, n))
+            win = 5 * g
+            win[0, np.argmax(g)] += 20
+            y = rng.integers(0, n, 1) if fn == "sparse_categorical_crossentropy" else np.full((1, n), 1.0 / n)
+            pair = [(win,), (0.01 * g,)]
+            if fn.endswith("crossentropy"):
+                pair = [(y, a[0]) for a in pair]
+            t = _rounds([(lambda a: lambda: call(fn, a))(a) for a in pair], repeat, order)
+            print(f"| {fn} | 1x{n} | {np.median(t[:, 0]) / n * 1e9:.3g} | {np.median(t[:, 1]) / n * 1e9:.3g} | "
+                  f"{np.median(t[:, 0] / t[:, 1]):.2f} |", flush=True)
 
 
 def _rss_mb() -> float:
@@ -199,8 +242,9 @@ def memory_part(fns, limit_gb: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="time,memory", help="comma-separated parts to run, of time,memory (default both)")
-    ap.add_argument("--repeat", type=int, default=5, help="timed calls per case; the median is reported (default 5)")
+    ap.add_argument("--parts", default="time,memory", help="comma-separated parts to run, of time,memory,dominated (default time,memory; "
+                         "dominated: float64 rows that one entry dominates against flat ones)")
+    ap.add_argument("--repeat", type=int, default=7, help="timing rounds; medians over them are reported (default 7)")
     ap.add_argument("--dtypes", default="float32,float64",
                     help="comma-separated formats of the time part, of float16,bfloat16,float32,float64")
     ap.add_argument("--widths", default="10,100",
@@ -224,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parts = [p for p in opts.parts.split(",") if p]
     fns = [f for f in opts.functions.split(",") if f]
     dtypes = [d for d in opts.dtypes.split(",") if d]
-    for what, got, allowed in (("--parts", parts, ("time", "memory")), ("--functions", fns, FUNCTIONS),
+    for what, got, allowed in (("--parts", parts, ("time", "memory", "dominated")), ("--functions", fns, FUNCTIONS),
                                ("--dtypes", dtypes, ("float16", "bfloat16", "float32", "float64"))):
         bad = sorted(set(got) - set(allowed))
         if bad:
@@ -244,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     with np.errstate(all="ignore"):
         if "time" in parts:
             time_part(fns, dtypes, sizes["widths"], opts.repeat, sizes["row_lengths"], sizes["batches"])
+        if "dominated" in parts:
+            print()
+            dominated_part(fns, opts.repeat)
         if "memory" in parts:
             print()
             memory_part(fns, opts.mem_limit_gb)
