@@ -211,9 +211,19 @@ def child(fn: str, rows: int, cols: int, limit_gb: float) -> None:
     print(json.dumps(rec))
 
 
+def _memory_row(fn: str, shape, r: dict) -> str:
+    """One row of the memory table from a child's record (sizes in MiB)."""
+    grow = r["peak_mb"] - r["rss_before_mb"]
+    out = r.get("output_mb")
+    cells = [fn, f"{shape[0]}x{shape[1]}", f"{r['input_mb']:.0f}", r["error"] if out is None else f"{out:.3g}",
+             f"{r['rss_before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{grow:.0f}", f"{grow / r['input_mb']:.2f}",
+             "" if out is None else f"{(grow - out) / r['input_mb']:.2f}", f"{r['rss_after_mb']:.0f}", f"{r['seconds']:.2f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def memory_part(fns, limit_gb: float) -> None:
-    print("| function | shape (float32) | input MB | output MB | RSS before MB | peak RSS MB | "
-          "peak - before MB | (peak - before) / input | (peak - before - output) / input | RSS after MB | s (one cold call) |")
+    print("| function | shape (float32) | input MB | output MB | RSS before MB | peak RSS MB | peak - before MB | "
+          "(peak - before) / input | (peak - before - output) / input | RSS after MB | s (one cold call) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     total, done, start = len(fns) * len(MEMORY_SHAPES), 0, time.perf_counter()
     for shape in MEMORY_SHAPES:
@@ -221,32 +231,25 @@ def memory_part(fns, limit_gb: float) -> None:
             done += 1
             print(f"[{done}/{total}] memory: {fn} {shape}, {time.perf_counter() - start:.0f} s so far",
                   file=sys.stderr, flush=True)
-            cmd = [sys.executable, __file__, "--child", f"{fn}:{shape[0]}:{shape[1]}", "--mem-limit-gb", str(limit_gb)]
+            cmd = [sys.executable, __file__, "--child", f"{fn}:{shape[0]}:{shape[1]}",
+                   "--mem-limit-gb", str(limit_gb)]
             res = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
             if res.returncode or not lines:
                 tail = (res.stderr.strip().splitlines() or ["no output"])[-1]
-                print(f"| {fn} | {shape[0]}x{shape[1]} | failed (exit {res.returncode}: {tail[:120]}) |||||||||")
+                print(f"| {fn} | {shape[0]}x{shape[1]} | failed (exit {res.returncode}: {tail[:120]}) |" + " |" * 8)
                 continue
-            r = json.loads(lines[-1])
-            grow = r["peak_mb"] - r["rss_before_mb"]
-            if "error" in r:
-                print(f"| {fn} | {shape[0]}x{shape[1]} | {r['input_mb']:.0f} | {r['error']} | {r['rss_before_mb']:.0f} | "
-                      f"{r['peak_mb']:.0f} | {grow:.0f} | {grow / r['input_mb']:.2f} | | {r['rss_after_mb']:.0f} | "
-                      f"{r['seconds']:.2f} |", flush=True)
-                continue
-            print(f"| {fn} | {shape[0]}x{shape[1]} | {r['input_mb']:.0f} | {r['output_mb']:.3g} | "
-                  f"{r['rss_before_mb']:.0f} | {r['peak_mb']:.0f} | {grow:.0f} | {grow / r['input_mb']:.2f} | "
-                  f"{(grow - r['output_mb']) / r['input_mb']:.2f} | {r['rss_after_mb']:.0f} | {r['seconds']:.2f} |", flush=True)
+            print(_memory_row(fn, shape, json.loads(lines[-1])), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="time,memory", help="comma-separated parts to run, of time,memory,dominated (default time,memory; "
+    ap.add_argument("--parts", default="time,memory",
+                    help="comma-separated parts to run, of time,memory,dominated (default time,memory; "
                          "dominated: float64 rows that one entry dominates against flat ones)")
     ap.add_argument("--repeat", type=int, default=7, help="timing rounds; medians over them are reported (default 7)")
     ap.add_argument("--dtypes", default="float32,float64",
-                    help="comma-separated formats of the time part, of float16,bfloat16,float32,float64")
+                    help="comma-separated formats of the time part, of float32,float64 (default both)")
     ap.add_argument("--widths", default="10,100",
                     help="comma-separated row widths of the batches of the time part (default 10,100)")
     ap.add_argument("--row-lengths", default=",".join(map(str, ROW_LENGTHS)),
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     fns = [f for f in opts.functions.split(",") if f]
     dtypes = [d for d in opts.dtypes.split(",") if d]
     for what, got, allowed in (("--parts", parts, ("time", "memory", "dominated")), ("--functions", fns, FUNCTIONS),
-                               ("--dtypes", dtypes, ("float16", "bfloat16", "float32", "float64"))):
+                               ("--dtypes", dtypes, ("float32", "float64"))):
         bad = sorted(set(got) - set(allowed))
         if bad:
             ap.error(f"{what}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
