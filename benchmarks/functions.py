@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
           f"stabkit {stabkit.__version__}, {versions}; torch on 1 thread; median of {opts.repeat} rounds")
     for p in peers:
         if p.name == "jax":
-            print(f"# jax: {p.threads}")
+            print(f"# jax: XLA_FLAGS={p.flags}")
     for line in missing:
         print(line)
     cols = [*TIERS, *(p.name for p in peers)]

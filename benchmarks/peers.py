@@ -152,7 +152,7 @@ class Jax(Peer):
 
         jax.config.update("jax_enable_x64", True)
         self.jax, self.jnp, self.version = jax, jnp, jax.__version__
-        self.threads = os.environ.get("XLA_FLAGS", "XLA's default threads")
+        self.flags = os.environ.get("XLA_FLAGS", "XLA's default threads")
         self._jitted = {k: jax.jit(f) for k, f in self._functions().items()}
 
     def _functions(self):
