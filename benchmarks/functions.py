@@ -1,104 +1,67 @@
-"""Throughput of every tier of every function beside SciPy, NumPy and PyTorch.
+"""Throughput of every tier of every function beside SciPy, NumPy, PyTorch and JAX.
 
-    python benchmarks/functions.py [--repeat 15] [--quick]
+    python benchmarks/functions.py [--repeat 15] [--quick] [--dtypes float32,float64]
+                                   [--peers scipy,numpy,torch,jax] [--only softmax,...]
 
-Shapes: 1e6 elements for the elementwise functions (float32 and float64);
-rows of (10000, 10) and (1000, 1000) for the row-wise functions and the
-losses. Every implementation is timed in the same process, interleaved round
-by round in an order shuffled every round (seeded: so that none always
-inherits the cache and allocator state that the same neighbour leaves; in a
-fixed order SciPy always ran right after the accurate tier), and the median over the rounds is reported as million
-elements (or rows, for the losses) per second. The ratios of stabkit's
-stable and accurate tiers to SciPy's equivalent are medians of the per-round
-ratios (pairs timed moments apart, so a load that drifts over the run moves
-both). PyTorch runs on one thread (two threads stall at random on small
-shared VMs). Timings are wall-clock medians, never assertions: the machine
-is shared and noisy.
+Shapes: 1e6 elements for the elementwise functions; rows of (10000, 10) and
+(1000, 1000) for the row-wise functions and the losses. Every implementation
+is timed in the same process, interleaved round by round (A B C A B C ...) in
+an order shuffled every round (seeded: so that none always inherits the
+cache and allocator state that the same neighbour leaves; in a fixed order
+SciPy always ran right after the accurate tier), and the median over the
+rounds is reported as million elements (or rows, for the losses) per second.
+The ratios ("x": the peer's time over stabkit's, > 1 means stabkit is
+faster) are medians of the per-round ratios (pairs timed moments apart, so a
+load that drifts over the run moves both): the stable and accurate tiers
+against SciPy, the accurate tier against PyTorch and JAX.
+
+The peers (``peers.py`` beside this file) are called as their users call
+them: PyTorch on one thread (two threads stall at random on small shared
+VMs) on ``torch.from_numpy`` views; JAX's ``jax.nn`` jit-compiled, on device
+arrays, waiting for every result, with one XLA thread unless
+``--jax-threads 0``. Every implementation is called once before the rounds
+(JAX compiles then). A peer that raises on a format or returns another
+format than its input's (SciPy's ``expit`` returns float64 for float16) is
+shown as n/a, with the reason in a footnote. PyTorch and JAX are optional: a
+line says when one is not installed. Timings are wall-clock medians, never
+assertions: the machine is shared and noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-import scipy
-import scipy.special as sp
 
-import stabkit
-from stabkit import naive, stable
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py, when imported from elsewhere
 
-try:  # optional peer
-    import torch
-    import torch.nn.functional as F
+import stabkit  # noqa: E402
+from peers import FUNCTIONS, load  # noqa: E402
+from stabkit import naive, stable  # noqa: E402
+from stabkit.floats import get_format  # noqa: E402
 
-    torch.set_num_threads(1)
-except ImportError:  # pragma: no cover - depends on the machine
-    torch = None
+TIERS = ("naive", "stable", "accurate")
+PEERS = ("scipy", "numpy", "torch", "jax")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-def _scipy_sparse_ce(y, z):
-    return -np.take_along_axis(sp.log_softmax(z, axis=-1), y[:, None], axis=-1)[:, 0]
-
-
-def _scipy_cce(y, z):
-    # soft labels: the cross-entropy users write from log_softmax
-    return -np.sum(y * sp.log_softmax(z, axis=-1), axis=-1)
-
-
-def _scipy_bce(y, z):
-    # SciPy has no BCE: users write it from log_expit
-    return -(y * sp.log_expit(z) + (1 - y) * sp.log_expit(-z))
-
-
-def peers(fn: str) -> dict[str, Callable]:
-    """The third-party equivalents of one function, as users call them."""
-    out: dict[str, Callable] = {}
-    table = {
-        "sigmoid": (sp.expit, None, "sigmoid"),
-        "log_sigmoid": (sp.log_expit, None, "logsigmoid"),
-        "softplus": (None, lambda x: np.logaddexp(0, x), "softplus"),
-        "softmax": (lambda z: sp.softmax(z, axis=-1), None, "softmax"),
-        "log_softmax": (lambda z: sp.log_softmax(z, axis=-1), None, "log_softmax"),
-        "logsumexp": (lambda z: sp.logsumexp(z, axis=-1), lambda z: np.logaddexp.reduce(z, axis=-1), "logsumexp"),
-        "binary_crossentropy": (_scipy_bce, None, "bce"),
-        "sparse_categorical_crossentropy": (_scipy_sparse_ce, None, "ce"),
-        "categorical_crossentropy": (_scipy_cce, None, "ce"),
-    }
-    if fn not in table:
-        return out
-    s, n, t = table[fn]
-    if s is not None:
-        out["scipy"] = s
-    if n is not None:
-        out["numpy"] = n
-    if torch is not None:
-        tf = {
-            "sigmoid": torch.sigmoid,
-            "logsigmoid": F.logsigmoid,
-            "softplus": F.softplus,
-            "softmax": lambda z: torch.softmax(z, dim=-1),
-            "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
-            "logsumexp": lambda z: torch.logsumexp(z, dim=-1),
-            "bce": lambda y, z: F.binary_cross_entropy_with_logits(z, y, reduction="none"),
-            "ce": lambda y, z: F.cross_entropy(z, y, reduction="none"),
-        }[t]
-        out["torch"] = ("torch", tf)
-    return out
-
-
-def cases(quick: bool):
+def cases(quick: bool, dtypes: list[str]):
+    """(function, dtype name, args, units, stabkit keywords) of every case."""
     rng = np.random.default_rng(0)
     n = 200_000 if quick else 1_000_000
-    for dt in (np.float32, np.float64):
+    for name in dtypes:
+        dt = get_format(name).dtype
         x = (rng.standard_normal(n) * 10).astype(dt)
-        for fn in ("sigmoid", "log_sigmoid", "softplus"):
-            yield fn, dt, (x,), n, {}
         y = rng.integers(0, 2, n).astype(dt)
-        yield "binary_crossentropy", dt, (y, x), n, {"from_logits": True}
+        for fn in ("sigmoid", "log_sigmoid", "softplus"):
+            yield fn, name, (x,), n, {}
+        yield "binary_crossentropy", name, (y, x), n, {"from_logits": True}
         for shape in ((10_000, 10), (1_000, 1_000)):
             if quick:
                 shape = (shape[0] // 5, shape[1])
@@ -106,56 +69,152 @@ def cases(quick: bool):
             for fn in ("softmax", "log_softmax", "logsumexp"):
                 # one value per row, as the peers are called (logsumexp's
                 # default, like SciPy's, reduces the whole array)
-                yield fn, dt, (z,), z.size, {"axis": -1}
+                yield fn, name, (z,), z.size, {"axis": -1}
             lab = rng.integers(0, shape[1], shape[0])
-            yield "sparse_categorical_crossentropy", dt, (lab, z), shape[0], {"from_logits": True}
+            yield "sparse_categorical_crossentropy", name, (lab, z), shape[0], {"from_logits": True}
             soft = rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dt)
-            yield "categorical_crossentropy", dt, (soft, z), shape[0], {"from_logits": True}
+            yield "categorical_crossentropy", name, (soft, z), shape[0], {"from_logits": True}
 
 
-def _timed(f, args, kw, to_torch):
-    if to_torch:
-        targs = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in args)
-        t0 = time.perf_counter()
-        f(*targs)
-        return time.perf_counter() - t0
-    t0 = time.perf_counter()
-    f(*args, **kw)
-    return time.perf_counter() - t0
+class Notes:
+    """Footnotes for n/a cells: one number per (implementation, reason), with
+    the cases it covers."""
+
+    def __init__(self):
+        self.keys: dict[tuple[str, str], int] = {}
+        self.where: dict[int, list[str]] = {}
+
+    def add(self, impl: str, reason: str, case: str) -> str:
+        k = self.keys.setdefault((impl, reason), len(self.keys) + 1)
+        self.where.setdefault(k, []).append(case)
+        return f"n/a [{k}]"
+
+    def lines(self) -> list[str]:
+        return [f"[{k}] {impl}: {reason} ({', '.join(self.where[k])})" for (impl, reason), k in self.keys.items()]
 
 
-def main() -> None:
+def _probe(call: Callable[[], object], dtype_name: Callable[[object], str], want: str) -> str | None:
+    """Call once (the warm-up; JAX compiles here): None when the result has
+    the input's format, else why the implementation is left out."""
+    try:
+        got = dtype_name(call())
+    except Exception as e:  # noqa: BLE001 - any failure of a peer is reported, not raised
+        return f"raises {type(e).__name__}: {str(e).splitlines()[0][:90] if str(e) else ''}"
+    return None if got == want else f"returns {got} for {want} input (computed in another format)"
+
+
+def implementations(fn, dtype, args, kw, peers, notes: Notes, label: str):
+    """No-argument calls of every implementation of one case, and the n/a
+    cells (with their footnote mark) of those left out."""
+    calls: dict[str, Callable[[], object]] = {}
+    na: dict[str, str] = {}
+    np_name = lambda r: np.dtype(r.dtype).name  # noqa: E731
+    for tier, mod in zip(TIERS, (naive, stable, stabkit)):
+        f = getattr(mod, fn)
+        calls[tier] = (lambda f: lambda: f(*args, **kw))(f)
+    for p in peers:
+        try:
+            call = p.bind(fn, args)
+        except Exception as e:  # noqa: BLE001 - e.g. a format the peer cannot take in
+            na[p.name] = notes.add(p.name, f"cannot take {dtype} input ({type(e).__name__}: {e})", label)
+            continue
+        if call is not None:
+            calls[p.name] = call
+    for name in list(calls):
+        dn = next((p.dtype_name for p in peers if p.name == name), np_name)
+        why = _probe(calls[name], dn, dtype)
+        if why is not None:
+            na[name] = notes.add(name, why, label)
+            del calls[name]
+    return calls, na
+
+
+def run_case(calls: dict[str, Callable[[], object]], repeat: int, order) -> dict[str, list[float]]:
+    """Seconds per call, round by round, every implementation once per round
+    in a shuffled order."""
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    names = list(calls)
+    for _ in range(repeat):
+        for name in order.permutation(names):
+            call = calls[name]
+            t0 = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _ratio(times, peer: str, ours: str, na: dict[str, str]) -> str:
+    for name in (peer, ours):
+        if name in na:
+            return na[name]
+    if peer not in times or ours not in times:
+        return ""
+    # the peer's time over ours, round by round, then the median
+    return f"{np.median(np.divide(times[peer], times[ours])):.2f}"
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15, help="timing rounds; the median is reported")
     ap.add_argument("--quick", action="store_true", help="smaller arrays (a smoke run)")
-    opts = ap.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {platform.python_version()}, numpy {np.__version__}, "
-          f"scipy {scipy.__version__}, torch {torch.__version__ if torch else 'absent'} (1 thread); "
-          f"median of {opts.repeat} rounds")
-    print("| function | dtype | shape | naive | stable | accurate | scipy | numpy | torch | stable/scipy | accurate/scipy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ap.add_argument("--dtypes", default="float32,float64",
+                    help=f"comma-separated formats to time, of {','.join(DTYPES)} (default float32,float64)")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help=f"comma-separated peers to time beside stabkit, of {','.join(PEERS)} (default all; "
+                         "torch and jax are skipped with a line when not installed)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated stabkit function names to time (default every function)")
+    ap.add_argument("--jax-threads", type=int, default=1,
+                    help="XLA CPU threads for JAX (default 1, like PyTorch's; 0 leaves XLA's default; "
+                         "ignored when XLA_FLAGS is set)")
+    opts = ap.parse_args(argv)
+    dtypes = [d for d in opts.dtypes.split(",") if d]
+    names = [p for p in opts.peers.split(",") if p]
+    only = {f for f in opts.only.split(",") if f}
+    for what, got, allowed in (("--dtypes", dtypes, DTYPES), ("--peers", names, PEERS), ("--only", only, FUNCTIONS)):
+        bad = sorted(set(got) - set(allowed))
+        if bad:
+            ap.error(f"{what}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
+    if opts.repeat < 1:
+        ap.error("--repeat: must be at least 1")
+
+    peers, missing = load(names, opts.jax_threads)
+    versions = ", ".join(f"{p.name} {p.version}" for p in peers)
+    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+          f"stabkit {stabkit.__version__}, {versions}; torch on 1 thread; median of {opts.repeat} rounds")
+    for p in peers:
+        if p.name == "jax":
+            print(f"# jax: XLA_FLAGS={p.flags}")
+    for line in missing:
+        print(line)
+    cols = [*TIERS, *(p.name for p in peers)]
+    have = {p.name for p in peers}
+    ratios = [(peer, ours) for peer, ours in (("scipy", "stable"), ("scipy", "accurate"),
+                                               ("torch", "accurate"), ("jax", "accurate")) if peer in have]
+    head = cols + [f"{ours}/{peer}" for peer, ours in ratios]
+    print("| function | dtype | shape | " + " | ".join(head) + " |")
+    print("|" + "---|" * (3 + len(head)))
+
     warnings.simplefilter("ignore")
-    for fn, dt, args, units, kw in cases(opts.quick):
-        impls: dict[str, tuple[Callable, bool]] = {
-            "naive": (getattr(naive, fn), False),
-            "stable": (getattr(stable, fn), False),
-            "accurate": (getattr(stabkit, fn), False),
-        }
-        for name, f in peers(fn).items():
-            impls[name] = (f[1], True) if isinstance(f, tuple) else (f, False)
-        times: dict[str, list[float]] = {k: [] for k in impls}
-        names, order = list(impls), np.random.default_rng(1)
-        with np.errstate(all="ignore"):
-            for _ in range(opts.repeat):
-                for name in order.permutation(names):
-                    f, is_torch = impls[name]
-                    times[name].append(_timed(f, args, kw if not is_torch and name in ("naive", "stable", "accurate") else {}, is_torch))
-        rate = {k: units / np.median(v) / 1e6 for k, v in times.items()}
+    todo = [c for c in cases(opts.quick, dtypes) if not only or c[0] in only]
+    notes, order, start = Notes(), np.random.default_rng(1), time.perf_counter()
+    for i, (fn, dtype, args, units, kw) in enumerate(todo, 1):
         shape = "x".join(map(str, args[-1].shape))
-        cells = [f"{rate[k]:.3g}" if k in rate else "" for k in ("naive", "stable", "accurate", "scipy", "numpy", "torch")]
-        # scipy time / our time, round by round, then the median
-        ratio = [f"{np.median(np.divide(times['scipy'], times[k])):.2f}" if "scipy" in times else "" for k in ("stable", "accurate")]
-        print(f"| {fn} | {np.dtype(dt).name} | {shape} | " + " | ".join(cells + ratio) + " |", flush=True)
+        print(f"[{i}/{len(todo)}] {fn} {dtype} {shape}, {time.perf_counter() - start:.0f} s so far",
+              file=sys.stderr, flush=True)
+        with np.errstate(all="ignore"):
+            calls, na = implementations(fn, dtype, args, kw, peers, notes, f"{fn} {dtype} {shape}")
+            times = run_case(calls, opts.repeat, order)
+        rate = {k: units / np.median(v) / 1e6 for k, v in times.items()}
+        cells = [f"{rate[k]:.3g}" if k in rate else na.get(k, "") for k in cols]
+        cells += [_ratio(times, peer, ours, na) for peer, ours in ratios]
+        print(f"| {fn} | {dtype} | {shape} | " + " | ".join(cells) + " |", flush=True)
+    if notes.keys:
+        print("\nn/a: the implementation is left out of that case:")
+        for line in notes.lines():
+            print(line)
+    print("\nEmpty cells: the peer has no such function (SciPy has no softplus; the NumPy column "
+          "holds only logaddexp's softplus and logsumexp).")
 
 
 if __name__ == "__main__":
