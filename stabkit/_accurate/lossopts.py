@@ -308,14 +308,11 @@ def binary_options(y, p, from_logits, label_smoothing, sample_weight, pos_weight
     return Options(ls, None, pos_weights(pos_weight, p.shape), plan)
 
 
-def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weight, sample_weight, red, axis,
-                        targets_checked_later: bool = False) -> Options:
+def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weight, sample_weight, red, axis) -> Options:
     """Checks of the categorical loss's inputs and options; the ``mean``
     divisor's class weight of a row is ``sum_c w_c y_c`` (``w_y`` for one-hot
-    rows, as PyTorch's with class indices). A caller that reads the targets
-    block by block anyway may check them there (``targets_checked_later``)."""
-    if not targets_checked_later:
-        check_targets(y)
+    rows, as PyTorch's with class indices)."""
+    check_targets(y)
     if not from_logits:
         check_rows(p_last, fmt)
     ls, red = smoothing(label_smoothing), reduction(red)
