@@ -1,6 +1,6 @@
 """Throughput of every tier of every function beside SciPy, NumPy and PyTorch.
 
-    python benchmarks/functions.py [--repeat 15] [--quick]
+    python benchmarks/functions.py [--repeat 15] [--quick] [--only NAME[,NAME...]] [--dtype float32|float64]
 
 Shapes: 1e6 elements for the elementwise functions (float32 and float64);
 rows of (10000, 10) and (1000, 1000) for the row-wise functions and the
@@ -128,7 +128,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15, help="timing rounds; the median is reported")
     ap.add_argument("--quick", action="store_true", help="smaller arrays (a smoke run)")
+    ap.add_argument("--only", default=None, metavar="NAMES",
+                    help="comma-separated function names to time (e.g. categorical_crossentropy); default: all")
+    ap.add_argument("--dtype", default=None, choices=("float32", "float64"), help="time only this dtype; default: both")
     opts = ap.parse_args()
+    only = None if opts.only is None else set(opts.only.split(","))
+    unknown = (only or set()) - set(stabkit.__all__)
+    if unknown:
+        ap.error(f"--only: unknown function(s) {', '.join(sorted(unknown))}")
     print(f"# {platform.processor() or platform.machine()}, {platform.python_version()}, numpy {np.__version__}, "
           f"scipy {scipy.__version__}, torch {torch.__version__ if torch else 'absent'} (1 thread); "
           f"median of {opts.repeat} rounds")
@@ -136,6 +143,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     warnings.simplefilter("ignore")
     for fn, dt, args, units, kw in cases(opts.quick):
+        # the cases are drawn in full either way, so a row's data is the full run's
+        if (only is not None and fn not in only) or (opts.dtype is not None and np.dtype(dt).name != opts.dtype):
+            continue
         impls: dict[str, tuple[Callable, bool]] = {
             "naive": (getattr(naive, fn), False),
             "stable": (getattr(stable, fn), False),
