@@ -246,6 +246,52 @@ def test_bad_options_name_the_argument(tier):
             call()
 
 
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16", "float32", "float64"])
+def test_target_range_check_at_the_edges(fmt):
+    """The targets' range check (one integer maximum over the bit patterns,
+    the exact minimum and maximum only when that fails) accepts exactly
+    [-0, 1] and NaN in every format, and reports the range of the values
+    that are not NaN."""
+    from stabkit.floats import get_format
+
+    f = get_format(fmt)
+    dt = f.dtype
+    tiny, below_one = np.array(f.smallest_subnormal, dtype=dt), np.array(1.0 - 2.0 ** -f.precision, dtype=dt)
+    above_one = np.nextafter(np.float64(1.0), 2.0, dtype=np.float64) if fmt == "float64" else np.float64(1.0 + 2.0 ** (1 - f.precision))
+    z = np.zeros((2, 3), dtype=dt)
+    for edge in (0.0, -0.0, 1.0, np.nan, float(tiny), float(below_one)):
+        y = np.array([[0.5, 0.25, 0.25], [0.25, edge, 0.5]]).astype(dt)
+        for tier in TIERS:
+            with np.errstate(all="ignore"):
+                tier.categorical_crossentropy(y, z, from_logits=True)
+                tier.binary_crossentropy(y, z, from_logits=True)
+    for edge, lo, hi in ((-float(tiny), -float(tiny), 0.5), (float(above_one), 0.25, float(above_one)),
+                         (np.inf, 0.25, np.inf), (-np.inf, -np.inf, 0.5), (-1.0, -1.0, 0.5)):
+        y = np.array([[0.5, 0.25, np.nan], [0.25, edge, 0.5]]).astype(dt)
+        want = rf"y_true must hold targets in \[0, 1\]; it holds values in \[{lo:g}, {hi:g}\]$"
+        for tier in TIERS:
+            with pytest.raises(ValueError, match=want.replace("+", r"\+")):
+                tier.categorical_crossentropy(y, z, from_logits=True)
+            with pytest.raises(ValueError, match=want.replace("+", r"\+")):
+                tier.binary_crossentropy(y, z, from_logits=True)
+    # predictions taken as probabilities: the same check and its own message
+    with pytest.raises(ValueError, match=r"y_pred must hold probabilities in \[0, 1\].*\[-0.5, 0.5\]"):
+        stable.binary_crossentropy(np.zeros(2, dt), np.array([0.5, -0.5]).astype(dt))
+
+
+def test_target_range_check_reads_any_dtype():
+    """Big-endian, integer and long-double targets (which the bit test does not
+    read) are checked exactly."""
+    from stabkit._accurate import lossopts
+
+    for y in (np.array([0.5, 1.5], dtype=">f8"), np.array([0, 2]), np.array([0.5, -0.5], dtype=np.longdouble)):
+        with pytest.raises(ValueError, match=r"y_true must hold targets in \[0, 1\]"):
+            lossopts.check_targets(y)
+    for y in (np.array([0.5, -0.0, 1.0], dtype=">f8"), np.array([0, 1]), np.array([0.5, np.nan], dtype=np.longdouble)):
+        lossopts.check_targets(y)
+    lossopts.check_targets(np.zeros((0, 3), dtype=np.float32))
+
+
 @pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
 def test_accepted_inputs(tier):
     rng, z, p, y = _data(2, batch=6, n=4)

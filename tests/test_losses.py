@@ -169,20 +169,76 @@ def test_float64_elementwise_bce_bound_on_ordinal_samples():
         assert not f.any() and np.nanmax(e) <= 2.0
 
 
-def test_stable_categorical_blocks_are_the_whole_array_formula():
-    """The stable tier's cross-entropy from logits runs in blocks of rows (and
-    checks the targets there): the bits of ``-sum(y * log_softmax(z))`` on the
-    whole array, in every format, and an out-of-range target still refused."""
+def _cce_formula(y, z, axis=-1, ls=0.0, cw=None):
+    """``-sum(y' * log_softmax(z))`` on the whole array in z's format, with the
+    smoothed, class-weighted targets ``y'`` written out."""
     from stabkit import stable
 
+    dt = z.dtype
+    y = np.asarray(y).astype(dt)
+    if ls:
+        y = y * (np.ones((), dt) - dt.type(ls)) + dt.type(ls / z.shape[axis])
+    if cw is not None:
+        shape = [1] * z.ndim
+        shape[axis] = -1
+        y = y * np.asarray(cw).astype(dt).reshape(shape)
+    with np.errstate(all="ignore"):
+        return -np.sum(y * stable.log_softmax(z, axis=axis), axis=axis)
+
+
+@pytest.mark.parametrize("dt", FORMATS)
+def test_stable_categorical_blocks_are_the_whole_array_formula(dt):
+    """The stable tier's cross-entropy from logits runs float32 and float64 in
+    blocks of rows with reused buffers: the bits of ``-sum(y * log_softmax(z))``
+    on the whole array in every format, along any axis, in any memory
+    layout, with non-finite logits and with the options that change the
+    targets."""
+    from stabkit import stable
+    from stabkit.floats import get_format, round_float64
+
+    dtype = get_format(dt).dtype
     rng = np.random.default_rng(5)
-    for dt in (np.float16, np.float32, np.float64):
-        for shape in [(700, 1000), (30000, 10), (3, 7, 50)]:
-            z = (rng.standard_normal(shape) * 5).astype(dt)
-            y = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dt)
-            want = -np.sum(y * stable.log_softmax(z, axis=-1), axis=-1)
-            assert np.array_equal(stable.categorical_crossentropy(y, z, from_logits=True), want)
-    y = np.full((300, 1000), 1e-3)
-    y[299, 5] = -0.5  # in the last block
-    with pytest.raises(ValueError, match=r"y_true must hold targets in \[0, 1\]"):
-        stable.categorical_crossentropy(y, np.zeros((300, 1000)), from_logits=True)
+    shapes = [(700, 1000), (300, 1001), (30000, 10), (5000, 17), (3, 7, 50), (9,), (1, 1)]
+    for shape in shapes if dt in ("float32", "float64") else shapes[2:]:
+        z = round_float64(rng.standard_normal(shape) * 5, get_format(dt))
+        y = round_float64(rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]), get_format(dt))
+        assert z.dtype == dtype
+        got = stable.categorical_crossentropy(y, z, from_logits=True)
+        assert np.array_equal(got, _cce_formula(y, z)), shape
+        if z.ndim >= 2:
+            # the classes on axis 0, or rows not in C order: the same values,
+            # the same bits (each row is summed contiguous, as NumPy sums a
+            # C-ordered row: pairwise)
+            zt, yt = np.ascontiguousarray(np.swapaxes(z, 0, -1)), np.ascontiguousarray(np.swapaxes(y, 0, -1))
+            assert np.array_equal(stable.categorical_crossentropy(yt, zt, from_logits=True, axis=0), got.T)
+            assert np.array_equal(stable.categorical_crossentropy(np.asfortranarray(y), np.asfortranarray(z), from_logits=True), got)
+            zs, ys = z[..., ::2], y[..., ::2]
+            assert np.array_equal(stable.categorical_crossentropy(ys, zs, from_logits=True),
+                                  _cce_formula(ys.copy(), zs.copy()))
+            assert np.array_equal(stable.categorical_crossentropy(y[::2], z[::2], from_logits=True), got[::2])
+    # masked (-inf), infinite and NaN logits, all-masked rows, zero targets
+    z = round_float64(rng.standard_normal((600, 300)) * 5, get_format(dt))
+    y = round_float64(rng.dirichlet(np.ones(300), size=600), get_format(dt))
+    z[::3, ::7], z[5], z[7, 3], z[11, 4], y[::5, ::7] = -np.inf, -np.inf, np.inf, np.nan, 0
+    with np.errstate(all="ignore"):
+        got = stable.categorical_crossentropy(y, z, from_logits=True)
+    want = _cce_formula(y, z)
+    assert np.isnan(got[5]) and np.isnan(got[0]) and np.isfinite(got[1])
+    assert np.array_equal(got, want, equal_nan=True)
+    # the options that change the targets, block by block
+    cw = rng.uniform(0.5, 2.0, 300)
+    with np.errstate(all="ignore"):
+        got = stable.categorical_crossentropy(y, z, from_logits=True, label_smoothing=0.1, class_weight=cw)
+    assert np.array_equal(got, _cce_formula(y, z, ls=0.1, cw=cw), equal_nan=True)
+
+
+def test_stable_categorical_refuses_bad_targets_in_any_block():
+    """A target out of [0, 1] anywhere (the last block of rows too) is
+    refused with the range of the whole array, before the other checks."""
+    from stabkit import stable
+
+    for dt in (np.float32, np.float64):
+        y = np.full((3000, 1000), 1e-3, dtype=dt)
+        y[2999, 5], y[0, 0] = -0.5, 1.25
+        with pytest.raises(ValueError, match=r"y_true must hold targets in \[0, 1\]; it holds values in \[-0.5, 1.25\]"):
+            stable.categorical_crossentropy(y, np.zeros((3000, 1000), dtype=dt), from_logits=True, reduction="bogus")
