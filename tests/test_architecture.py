@@ -24,7 +24,7 @@ MAX_LINES = 400
 
 LAYERS = {
     "floats": 0, "_formats": 0, "_io": 0, "_lazy": 0,
-    "_accurate": 1, "_api": 1,
+    "_native": 0, "_accurate": 1, "_api": 1,
     "naive": 2, "stable": 2, "accurate": 2, "registry": 2,
     "reference": 3, "analysis": 4, "report": 5, "slides": 6, "cli": 7, "__main__": 7,
 }

@@ -1,0 +1,141 @@
+"""The fused float64 row passes of the accurate tier (``_rows.c``), loaded
+with ctypes.
+
+:mod:`stabkit._accurate.rows` and the categorical cross-entropy call these
+on blocks of float64 rows with more than 16 columns whose maxima are finite
+and free of NaN; the functions below check nothing but the arrays' layout,
+and return ``None`` (or False) where the caller must run its NumPy passes.
+Every result is bit-identical to those passes (``_rows.c`` says how; the
+tests compare both paths bit for bit).
+
+The NumPy path runs instead where the extension was not built (no C
+compiler at install time), cannot be loaded, or with ``STABKIT_NATIVE=0`` in
+the environment, read at every call (so a test or a user can compare the two
+paths in one process). :func:`status` says which path is active and why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+
+import numpy as np
+
+_LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_WHY = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
+
+_p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+_SIGNATURES = {
+    "row_sums": ([_p, _i64, _i64, _p], None),
+    "shift_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p, _p], _i64),
+    "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
+    "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
+    "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
+}
+
+
+def _disabled() -> bool:
+    return os.environ.get("STABKIT_NATIVE", "1") == "0"
+
+
+def _load() -> ctypes.CDLL | None:
+    global _LIB, _WHY
+    if _LIB is False:
+        _LIB = None
+        spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
+        if spec is None or not spec.origin:
+            return None
+        try:
+            lib = ctypes.CDLL(spec.origin)
+            for name, (args, res) in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.argtypes, fn.restype = args, res
+        except (OSError, AttributeError) as e:
+            _WHY = f"the C extension stabkit._native._rows cannot be loaded or is stale ({e}; rebuild it: pip install -e .)"
+            return None
+        _LIB = lib
+    return _LIB
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled passes, or None (not built, not loadable, or ``STABKIT_NATIVE=0``)."""
+    return None if _disabled() else _load()
+
+
+def status() -> str:
+    """``"native"`` where the accurate tier's float64 rows run the compiled
+    passes, else why they run NumPy's."""
+    if _disabled():
+        return "STABKIT_NATIVE=0"
+    return "native" if _load() is not None else _WHY
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def _fits(*arrays: np.ndarray) -> bool:
+    return all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)
+
+
+def shift(x: np.ndarray, d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(top, m)``, the first index of each row's maximum and the maximum,
+    with the shift ``d = x - m`` and its exact error ``r`` written into ``d``
+    and ``r`` (contiguous, ``x``'s shape; a masked entry's ``r`` is 0). None
+    where the kernel is unavailable or a row holds a NaN or an infinite
+    maximum (then ``d`` and ``r`` hold garbage)."""
+    lib = library()
+    if lib is None or x.dtype != np.float64 or x.ndim != 2 or not _fits(d, r):
+        return None
+    rows, n = x.shape
+    top, m = np.empty(rows, np.int64), np.empty(rows)
+    if rows and lib.shift_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], _ptr(d), _ptr(r), _ptr(top), _ptr(m)):
+        return None
+    return top, m
+
+
+def split_sums(e: np.ndarray, r: np.ndarray, top: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, without the ``top`` entry: the sums of ``q = (e + sigma) - sigma``
+    and of ``e - q`` (``eft._extract_sums`` before normalising), and of ``e * r``,
+    each as ``np.add.reduce`` adds them."""
+    rows, n = e.shape
+    hi, lo, corr = np.empty(rows), np.empty(rows), np.empty(rows)
+    library().split_sums(_ptr(e), _ptr(r), _ptr(top), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(corr))
+    return hi, lo, corr
+
+
+def log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) -> bool:
+    """``out = (d - L[:, None]) + r`` (``out`` may be ``d``); False (nothing
+    written) where the kernel is unavailable or ``out`` is not contiguous float64."""
+    lib = library()
+    if lib is None or not _fits(out, L):
+        return False
+    lib.log_softmax_rows(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
+    return True
+
+
+def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The terms ``t = y * ((d - L) + r)`` and their extracted sums as
+    ``eft.sum_split_scaled`` forms them (before normalising): ``(hi, lo, ok)``,
+    with ``hi`` the plain ``np.add.reduce`` sum and ``lo = 0`` where ``ok`` is
+    False. None where the kernel is unavailable or ``y`` does not fit."""
+    lib = library()
+    if lib is None or not _fits(y, t, L) or y.shape != d.shape:
+        return None
+    rows, n = d.shape
+    hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
+    lib.crossentropy_sums(_ptr(d), _ptr(r), _ptr(L), _ptr(y), rows, n, _ptr(t), _ptr(hi), _ptr(lo), _ptr(ok))
+    return hi, lo, ok.astype(bool)
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """``np.add.reduce(a, axis=-1)`` of a contiguous 2-d float64 array, in
+    the kernel's replica of NumPy's pairwise order (for the tests)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = np.empty(a.shape[0])
+    if a.size:
+        library().row_sums(_ptr(a), a.shape[0], a.shape[1], _ptr(out))
+    else:
+        out[:] = 0.0
+    return out
