@@ -5,6 +5,8 @@ with ctypes.
 on blocks of float64 rows with more than 16 columns whose maxima are finite
 and free of NaN; the functions below check nothing but the arrays' layout,
 and return ``None`` (or False) where the caller must run its NumPy passes.
+Whether a block runs the kernel is decided once, by :func:`shift` (the
+environment is read there); the passes after it run on the loaded library.
 Every result is bit-identical to those passes (``_rows.c`` says how; the
 tests compare both paths bit for bit).
 
@@ -101,15 +103,15 @@ def split_sums(e: np.ndarray, r: np.ndarray, top: np.ndarray, sigma: float) -> t
     each as ``np.add.reduce`` adds them."""
     rows, n = e.shape
     hi, lo, corr = np.empty(rows), np.empty(rows), np.empty(rows)
-    library().split_sums(_ptr(e), _ptr(r), _ptr(top), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(corr))
+    _load().split_sums(_ptr(e), _ptr(r), _ptr(top), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(corr))
     return hi, lo, corr
 
 
 def log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) -> bool:
     """``out = (d - L[:, None]) + r`` (``out`` may be ``d``); False (nothing
-    written) where the kernel is unavailable or ``out`` is not contiguous float64."""
-    lib = library()
-    if lib is None or not _fits(out, L):
+    written) where ``out`` is not contiguous float64."""
+    lib = _load()
+    if not _fits(out, L):
         return False
     lib.log_softmax_rows(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
     return True
@@ -119,9 +121,9 @@ def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """The terms ``t = y * ((d - L) + r)`` and their extracted sums as
     ``eft.sum_split_scaled`` forms them (before normalising): ``(hi, lo, ok)``,
     with ``hi`` the plain ``np.add.reduce`` sum and ``lo = 0`` where ``ok`` is
-    False. None where the kernel is unavailable or ``y`` does not fit."""
-    lib = library()
-    if lib is None or not _fits(y, t, L) or y.shape != d.shape:
+    False. None where ``y`` does not fit."""
+    lib = _load()
+    if not _fits(y, t, L) or y.shape != d.shape:
         return None
     rows, n = d.shape
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
@@ -135,7 +137,7 @@ def row_sums(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
     out = np.empty(a.shape[0])
     if a.size:
-        library().row_sums(_ptr(a), a.shape[0], a.shape[1], _ptr(out))
+        _load().row_sums(_ptr(a), a.shape[0], a.shape[1], _ptr(out))
     else:
         out[:] = 0.0
     return out
