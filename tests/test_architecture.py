@@ -4,7 +4,7 @@ stabkit module: no import circle, no import running back up a layer, no
 
 Layers, bottom to top (a module may import its own layer and those below)::
 
-    floats (with _formats, _io, _lazy)  <  _accurate, _api  <  naive, stable, accurate, registry
+    floats (with _formats, _io, _lazy, _native)  <  _accurate, _api  <  naive, stable, accurate, registry
     <  reference  <  analysis  <  report  <  slides  <  cli
 
 ``nn`` stands beside reference..report: it imports only the function library
