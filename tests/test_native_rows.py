@@ -343,3 +343,18 @@ def test_without_the_extension_the_numpy_path_runs(why, monkeypatch):
     assert status != "native" and ("not built" in status if why == "not built" else "cannot be loaded" in status)
     same_bits(stabkit.log_softmax(x), want[0])
     same_bits(stabkit.categorical_crossentropy(y, x, from_logits=True), want[1])
+
+
+@needs_c
+def test_arrays_of_the_wrong_layout_are_refused():
+    """The kernel reads and writes through raw pointers: a mismatched
+    workspace is a ValueError, never an out-of-bounds write."""
+    x = np.zeros((4, 20))
+    with pytest.raises(ValueError, match="wrong layout"):
+        native.shift(x, np.empty((4, 19)), np.empty((4, 20)))
+    d, r = np.empty((4, 20)), np.empty((4, 20))
+    top, _ = native.shift(x, d, r)
+    with pytest.raises(ValueError, match="wrong layout"):
+        native.split_sums(np.exp(d), r, top.astype(np.int32), 64.0)
+    with pytest.raises(ValueError, match="wrong layout"):
+        native.log_softmax(d, r[:, ::2], np.zeros(4), d)

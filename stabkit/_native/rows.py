@@ -77,8 +77,15 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
-def _fits(*arrays: np.ndarray) -> bool:
-    return all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)
+def _fits(shape: tuple, *arrays: np.ndarray, dtype=np.float64) -> bool:
+    """Whether every array is C-contiguous, of ``dtype`` and ``shape``: what
+    the kernel reads and writes through raw pointers."""
+    return all(a.dtype == dtype and a.flags.c_contiguous and a.shape == shape for a in arrays)
+
+
+def _need(ok: bool) -> None:
+    if not ok:  # a caller's bug: the kernel would read or write out of bounds
+        raise ValueError("stabkit._native.rows: arrays of the wrong layout")
 
 
 def shift(x: np.ndarray, d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -88,8 +95,9 @@ def shift(x: np.ndarray, d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.n
     where the kernel is unavailable or a row holds a NaN or an infinite
     maximum (then ``d`` and ``r`` hold garbage)."""
     lib = library()
-    if lib is None or x.dtype != np.float64 or x.ndim != 2 or not _fits(d, r):
+    if lib is None or x.dtype != np.float64 or x.ndim != 2:
         return None
+    _need(_fits(x.shape, d, r))
     rows, n = x.shape
     top, m = np.empty(rows, np.int64), np.empty(rows)
     if rows and lib.shift_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], _ptr(d), _ptr(r), _ptr(top), _ptr(m)):
@@ -102,6 +110,7 @@ def split_sums(e: np.ndarray, r: np.ndarray, top: np.ndarray, sigma: float) -> t
     and of ``e - q`` (``eft._extract_sums`` before normalising), and of ``e * r``,
     each as ``np.add.reduce`` adds them."""
     rows, n = e.shape
+    _need(_fits(e.shape, e, r) and _fits((rows,), top, dtype=np.int64))
     hi, lo, corr = np.empty(rows), np.empty(rows), np.empty(rows)
     _load().split_sums(_ptr(e), _ptr(r), _ptr(top), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(corr))
     return hi, lo, corr
@@ -111,19 +120,21 @@ def log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) ->
     """``out = (d - L[:, None]) + r`` (``out`` may be ``d``); False (nothing
     written) where ``out`` is not contiguous float64."""
     lib = _load()
-    if not _fits(out, L):
+    _need(_fits(d.shape, d, r) and _fits(d.shape[:1], L))
+    if not _fits(d.shape, out):
         return False
     lib.log_softmax_rows(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
     return True
 
 
 def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The terms ``t = y * ((d - L) + r)`` and their extracted sums as
+    """The terms ``t = y * ((d - L) + r)`` (into ``t``) and their extracted sums as
     ``eft.sum_split_scaled`` forms them (before normalising): ``(hi, lo, ok)``,
     with ``hi`` the plain ``np.add.reduce`` sum and ``lo = 0`` where ``ok`` is
     False. None where ``y`` does not fit."""
     lib = _load()
-    if not _fits(y, t, L) or y.shape != d.shape:
+    _need(_fits(d.shape, d, r, t) and _fits(d.shape[:1], L))
+    if not _fits(d.shape, y):
         return None
     rows, n = d.shape
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
