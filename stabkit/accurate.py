@@ -25,7 +25,11 @@ Tools used (each explained in a comment where it acts):
   (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the few rows
   that path cannot certify (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
-  arithmetic, 2-3x faster than whole-array NumPy passes.
+  arithmetic, 2-3x faster than whole-array NumPy passes;
+* float64 rows wider than 16 run the shift, the sums and the
+  log-probabilities as fused C passes with the same bits
+  (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
+  compiler: the NumPy passes).
 
 Edge contract, common to the row-wise functions (checked by the tests):
 
