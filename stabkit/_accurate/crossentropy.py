@@ -83,8 +83,9 @@ def crossentropy_from_rows(y: np.ndarray, rows, scratch) -> np.ndarray:
     the same bits. Where ``rows`` ran the native kernel, the log-softmax,
     the products and the extraction of :func:`eft.sum_split_scaled` are one
     compiled pass (``hi`` exact, the rests in NumPy's pairwise order), the
-    terms written into the first scratch array; rows whose loss is 0-signed
-    (a log-probability that is exactly 0: ``L = 0``) keep the NumPy passes."""
+    terms written into the first scratch array. A block with a row whose
+    ``L`` is 0 (a log-probability of exactly 0, whose zero's sign
+    ``Rows.log_softmax`` sets) keeps the NumPy passes."""
     if rows.native and not np.count_nonzero(rows.L == 0):
         t = scratch[0]
         fused = native.crossentropy_sums(rows.d, rows.r, rows.L, y, t)
