@@ -358,3 +358,26 @@ def test_arrays_of_the_wrong_layout_are_refused():
         native.split_sums(np.exp(d), r, top.astype(np.int32), 64.0)
     with pytest.raises(ValueError, match="wrong layout"):
         native.log_softmax(d, r[:, ::2], np.zeros(4), d)
+
+
+@needs_c
+def test_a_numpy_that_sums_in_another_order_keeps_the_numpy_passes(monkeypatch):
+    """The kernel repeats NumPy's pairwise order, which NumPy does not
+    promise: loading checks it, and a NumPy that adds one by one (here a
+    stand-in) leaves the kernel off, with the reason."""
+    lib = native.library()
+    assert native._same_order(lib)
+
+    def one_by_one(a, axis):
+        return np.cumsum(a, axis=axis)[..., -1]
+
+    assert not native._same_order(lib, reduce=one_by_one)
+    monkeypatch.setattr(native, "_LIB", False)
+    monkeypatch.setattr(native, "_same_order", lambda lib: False)
+    assert native.library() is None
+    assert "another order" in native.status()
+    x = _logits("offset", np.random.default_rng(2), 20, 300)
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    want = stabkit.log_softmax(x)
+    monkeypatch.delenv("STABKIT_NATIVE")
+    same_bits(stabkit.log_softmax(x), want)

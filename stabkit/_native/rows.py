@@ -11,7 +11,9 @@ Every result is bit-identical to those passes (``_rows.c`` says how; the
 tests compare both paths bit for bit).
 
 The NumPy path runs instead where the extension was not built (no C
-compiler at install time), cannot be loaded, or with ``STABKIT_NATIVE=0`` in
+compiler at install time), cannot be loaded, where this NumPy's
+``np.add.reduce`` does not add in the order the kernel repeats (checked
+once, when the kernel is loaded), or with ``STABKIT_NATIVE=0`` in
 the environment, read at every call (so a test or a user can compare the two
 paths in one process). :func:`status` says which path is active and why.
 """
@@ -21,10 +23,12 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import threading
 
 import numpy as np
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_LOCK = threading.Lock()
 _WHY = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
 
 _p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
@@ -42,22 +46,47 @@ def _disabled() -> bool:
 
 
 def _load() -> ctypes.CDLL | None:
-    global _LIB, _WHY
+    global _LIB
     if _LIB is False:
-        _LIB = None
-        spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
-        if spec is None or not spec.origin:
-            return None
-        try:
-            lib = ctypes.CDLL(spec.origin)
-            for name, (args, res) in _SIGNATURES.items():
-                fn = getattr(lib, name)
-                fn.argtypes, fn.restype = args, res
-        except (OSError, AttributeError) as e:
-            _WHY = f"the C extension stabkit._native._rows cannot be loaded or is stale ({e}; rebuild it: pip install -e .)"
-            return None
-        _LIB = lib
+        with _LOCK:  # once per process; _LIB is never reset after
+            if _LIB is False:
+                _LIB = _open()
     return _LIB
+
+
+def _open() -> ctypes.CDLL | None:
+    global _WHY
+    spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        for name, (args, res) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = args, res
+    except (OSError, AttributeError) as e:
+        _WHY = f"the C extension stabkit._native._rows cannot be loaded or is stale ({e}; rebuild it: pip install -e .)"
+        return None
+    if not _same_order(lib):
+        _WHY = (f"NumPy {np.__version__} sums a row in another order than the kernel's replica of its "
+                "pairwise summation: the NumPy passes run, so that results keep NumPy's bits")
+        return None
+    return lib
+
+
+def _same_order(lib: ctypes.CDLL, reduce=np.add.reduce) -> bool:
+    """Whether the kernel's pairwise sum is this NumPy's ``np.add.reduce``,
+    bit for bit, on rows whose sums depend on the order (terms of both signs
+    over 26 decades; lengths across NumPy's 8-lane and 128-term blocks). The
+    kernel repeats NumPy's order, which NumPy does not promise to keep."""
+    rng = np.random.default_rng(20261203)
+    for n in (7, 8, 9, 100, 128, 129, 1000, 4099):
+        a = rng.standard_normal((3, n)) * np.exp(rng.uniform(-30, 30, (3, n)))
+        got = np.empty(3)
+        lib.row_sums(_ptr(a), 3, n, _ptr(got))
+        if not np.array_equal(got.view(np.uint64), reduce(a, axis=-1).view(np.uint64)):
+            return False
+    return True
 
 
 def library() -> ctypes.CDLL | None:
