@@ -1,9 +1,12 @@
-"""Build the optional C extension of the trainer (stabkit/nn/_native/_cstep.c).
+"""Build the optional C extensions: the trainer's step
+(stabkit/nn/_native/_cstep.c) and the accurate tier's fused row passes
+(stabkit/_native/_rows.c).
 
-Everything else is in pyproject.toml. The extension is optional: where it
+Everything else is in pyproject.toml. The extensions are optional: where one
 does not compile (no C compiler), the install goes on without it, says so in
-one warning line, and the trainer runs its NumPy step (``fit`` says so too,
-and ``stabkit.nn._native.status()`` tells which step is available).
+one warning line, and the NumPy code runs instead (``fit`` says so too;
+``stabkit.nn._native.status()`` and ``stabkit._native.rows.status()`` tell
+which path is available).
 """
 
 import os
@@ -28,7 +31,7 @@ def _reason(e: BaseException) -> str:
 
 
 class optional_build_ext(build_ext):
-    """``build_ext`` that turns a failed build of the C step into one warning line."""
+    """``build_ext`` that turns a failed build of an extension into one warning line."""
 
     def build_extension(self, ext):
         try:
@@ -37,14 +40,20 @@ class optional_build_ext(build_ext):
             reason = _reason(e)
             print(
                 f"WARNING: stabkit: the C extension {ext.name} was not built ({reason}); "
-                "the trainer will run its NumPy step",
+                f"{FALLBACK.get(ext.name, 'its NumPy code runs instead')}",
                 file=sys.stderr,
                 flush=True,
             )
 
 
-# -ffp-contract=off: no fused multiply-adds, so the C Adam is bit-identical to
-# the NumPy one; -fno-math-errno: sqrt need not set errno, and
+#: what runs where an extension is missing
+FALLBACK = {
+    "stabkit.nn._native._cstep": "the trainer will run its NumPy step",
+    "stabkit._native._rows": "the accurate tier will run its NumPy row passes",
+}
+
+# -ffp-contract=off: no fused multiply-adds, so the C Adam and the row passes
+# are bit-identical to the NumPy ones (never -ffast-math either); -fno-math-errno: sqrt need not set errno, and
 # -fno-trapping-math: a comparison may be evaluated on both arms of a select,
 # so that those loops vectorise. None of the three changes a computed value.
 flags = (
@@ -62,7 +71,13 @@ setup(
             depends=["stabkit/nn/_native/_cstep_impl.h"],
             extra_compile_args=flags,
             optional=True,  # setuptools then tolerates the missing file (editable installs)
-        )
+        ),
+        Extension(
+            "stabkit._native._rows",
+            sources=["stabkit/_native/_rows.c"],
+            extra_compile_args=flags,
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": optional_build_ext},
 )

@@ -25,7 +25,11 @@ Tools used (each explained in a comment where it acts):
   (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the few rows
   that path cannot certify (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
-  arithmetic, 2-3x faster than whole-array NumPy passes.
+  arithmetic, 2-3x faster than whole-array NumPy passes;
+* float64 rows wider than 16 run the shift, the sums and the
+  log-probabilities as fused C passes with the same bits
+  (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
+  compiler: the NumPy passes).
 
 Edge contract, common to the row-wise functions (checked by the tests):
 
@@ -68,7 +72,7 @@ from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
 from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
-from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
+from ._accurate.crossentropy import binary_terms, crossentropy_from_rows, crossentropy_rows, renormalised_log_probs
 from ._accurate import lossopts
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -351,14 +355,12 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     def rows(r, blk, _dst):
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if not from_logits:
-                logp = renormalised_log_probs(r)
-            elif exact:
-                logp = _rows(r, fmt).log_softmax()
-            else:
-                logp = _log_softmax_narrow(r)
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
-            loss = crossentropy_rows(yb, logp, exact, scratch, r if exact and from_logits else None)
+            if exact and from_logits:
+                loss = crossentropy_from_rows(yb, _rows(r, fmt), scratch)
+            else:
+                logp = renormalised_log_probs(r) if not from_logits else _log_softmax_narrow(r)
+                loss = crossentropy_rows(yb, logp, exact, scratch, None)
         return loss if o.plain else o.plan.apply64(loss, blk)
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)

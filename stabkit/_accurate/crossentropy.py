@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eft import NARROW, rowmax, rowsum, sum2, sum_split_scaled, two_sum_err
+from stabkit._native import rows as native
+
+from .eft import NARROW, normalized, rowmax, rowsum, sum2, sum_split_scaled, two_sum_err
 from .elementwise import softplus_f64
 from .inputs import xmul
 
@@ -72,6 +74,34 @@ def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, log
         S1, S2 = scratch
         hi, lo = sum_split_scaled(terms, S1, S2) if terms.shape[-1] > NARROW else sum2(terms)
         out = hi + lo
+    return _finish(out, y, terms, exact, logits)
+
+
+def crossentropy_from_rows(y: np.ndarray, rows, scratch) -> np.ndarray:
+    """:func:`crossentropy_rows` of float64 rows from logits, given their
+    shift analysis ``rows`` (a :class:`~stabkit._accurate.rows.Rows`, exact):
+    the same bits. Where ``rows`` ran the native kernel, the log-softmax,
+    the products and the extraction of :func:`eft.sum_split_scaled` are one
+    compiled pass (``hi`` exact, the rests in NumPy's pairwise order), the
+    terms written into the first scratch array. A block with a row whose
+    ``L`` is 0 (a log-probability of exactly 0, whose zero's sign
+    ``Rows.log_softmax`` sets) keeps the NumPy passes."""
+    if rows.native and not np.count_nonzero(rows.L == 0):
+        t = scratch[0]
+        fused = native.crossentropy_sums(rows.d, rows.r, rows.L, y, t)
+        if fused is not None:
+            hi, lo, ok = fused
+            # as sum_split_scaled: normalised pairs; a plain sum and 0 where
+            # the scale n max|t| is not finite
+            s_hi, s_lo = normalized(hi, lo)
+            s_hi[~ok], s_lo[~ok] = hi[~ok], 0.0
+            return _finish(s_hi + s_lo, y, t, True, rows.x)
+    return crossentropy_rows(y, rows.log_softmax(), True, scratch, rows.x)
+
+
+def _finish(out: np.ndarray, y: np.ndarray, terms: np.ndarray, exact: bool, logits: np.ndarray | None) -> np.ndarray:
+    """The row sums ``out`` of the terms ``y_i logp_i`` patched (zero labels at
+    masked classes, losses whose log-softmax overflowed) and negated."""
     redo = np.isnan(out)
     if np.count_nonzero(redo):
         # 0 * log 0 = 0: a zero label counts 0, even at a masked class

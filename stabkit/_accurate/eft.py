@@ -192,7 +192,12 @@ def _extract_sums(t, sigma, q, rest):
     return normalized(hi, lo)
 
 
-def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def split_sigma(n: int) -> float:
+    """:func:`sum_split`'s sigma for rows of n terms in [0, 1]: a power of two above 2n."""
+    return float(2.0 ** (n.bit_length() + 1))
+
+
+def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray, raw=None) -> tuple[np.ndarray, np.ndarray]:
     """Row sums ``hi + lo`` of terms in [0, 1] (n > NARROW columns), accurate
     to 2**-60 relative, in five passes, as a normalised pair
     (``|lo| <= ulp(hi)/2``); ``q`` and ``rest`` are scratch of ``e``'s shape.
@@ -209,10 +214,12 @@ def sum_split(e: np.ndarray, q: np.ndarray, rest: np.ndarray) -> tuple[np.ndarra
     ``n**2 * 2**-39``. Rows below that (every term tiny) are summed again with
     :func:`sum2`. Both sides of that cut-off are 2**-60 accurate, so it only
     decides cost; a row just above it has ``lo`` up to ``n ulp(sigma)/2``,
-    2**-12 of ``hi``, which :func:`normalized` folds back.
+    2**-12 of ``hi``, which :func:`normalized` folds back. ``raw``: the two
+    row sums of the extraction, already formed (by the native row kernel,
+    :mod:`stabkit._native.rows`, in NumPy's order), not yet normalised.
     """
     n = e.shape[-1]
-    hi, lo = _extract_sums(e, float(2.0 ** (n.bit_length() + 1)), q, rest)
+    hi, lo = _extract_sums(e, split_sigma(n), q, rest) if raw is None else normalized(*raw)
     small = (hi + lo) < float(n) ** 2 * 2.0**-39  # False for NaN rows: the caller patches those
     if np.count_nonzero(small):
         hi[small], lo[small] = sum2(e[small])

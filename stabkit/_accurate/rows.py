@@ -24,6 +24,7 @@ from .eft import (
     sum2_cols,
     normalized,
     shift_err,
+    split_sigma,
     sum_split,
     two_sum_err,
     workspace,
@@ -31,6 +32,7 @@ from .eft import (
 from .cancelling import logsumexp_cancelling
 from .unshifted import below_ties, tie_rows
 from stabkit.floats import Format
+from stabkit._native import rows as native
 
 #: 1000 ln 2 as the nearest float64 and the rest (see ``Rows._tiny_sums``),
 #: from a private mpmath context (the global one belongs to the caller).
@@ -79,19 +81,43 @@ class Rows:
     by 0 so that nothing raises, and flagged for the callers to patch.
     ``sums`` and ``L`` are computed on first use; ``softmax`` and
     ``log_softmax`` overwrite the terms in place: call one of them, last.
+
+    With ``exact``, more than NARROW columns, and every row's maximum finite,
+    the compiled passes of :mod:`stabkit._native.rows` (where built) do the
+    shift, the sums and the log-probabilities (``native`` is then True), with
+    the same bits; np.exp stays NumPy's.
     """
 
     def __init__(self, x: np.ndarray, exact: bool, block_rows: int | None = None):
         n_rows, n = x.shape
-        rows = np.arange(n_rows)
         # d, e, r and two scratch arrays, reused block after block
         D, E, R, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows or 0), n, 5))
+        fused = native.shift(x, D, R) if exact and n > NARROW else None
+        if fused is not None:
+            # the first maximum of each row (all finite), d and r (a masked
+            # entry's r already 0, as residual_sum would set it): one pass
+            (top, m), d, r, finite = fused, D, R, np.ones(n_rows, dtype=bool)
+            with np.errstate(under="ignore"):
+                e = np.exp(d, out=E)
+        else:
+            with np.errstate(invalid="ignore"):
+                if n > NARROW:
+                    top = np.argmax(x, axis=-1)  # a NaN, where a row has one
+                    m = x[np.arange(n_rows), top]
+                else:
+                    top, m = None, rowmax(x)
+            d, r, e, finite = self._shift(x, m, exact, D, E, R, S1, S2)
+        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
+        self.exact, self.top, self.native = exact, top, fused is not None
+        self.special = ~finite
+        self._scratch = (S1, S2)
+        self._L = self._corr = None
+
+    @staticmethod
+    def _shift(x, m, exact, D, E, R, S1, S2):
+        """The NumPy passes of the shift: ``d``, ``e``, ``r`` and where the maximum is finite."""
+        n = x.shape[1]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            if n > NARROW:
-                top = np.argmax(x, axis=-1)  # a NaN, where a row has one
-                m = x[rows, top]
-            else:
-                m = rowmax(x)
             finite = np.isfinite(m)
             ms = np.where(finite, m, np.float64(0.0)).astype(np.float64, copy=False)
             # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
@@ -107,11 +133,7 @@ class Rows:
                 # 9e-13 absolute in every shifted logit, which exp turns into
                 # ~8000 ulp of relative error.
                 r = shift_err(x, ms, nm, d, out=R, scratch=S1)
-        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
-        self.exact, self.top = exact, (top if n > NARROW else None)
-        self.special = ~finite
-        self._scratch = (S1, S2)
-        self._L = self._corr = None
+        return d, r, e, finite
 
     @property
     def nan(self) -> np.ndarray:
@@ -134,17 +156,29 @@ class Rows:
         if self._corr is None:
             e, r = self.e, self.r
             with np.errstate(invalid="ignore", over="ignore"):
-                # einsum's own loop, not vecdot: vecdot goes through a
-                # threaded BLAS, ~12 ms a row of 16,384 on a busy machine
-                corr = np.einsum("ij,ij->i", e, r)
+                corr = self._dot(e, r)
                 bad = np.isnan(corr)
                 if np.count_nonzero(bad):
                     rb = r[bad]
                     rb[~np.isfinite(rb)] = 0.0
                     r[bad] = rb
-                    corr[bad] = np.einsum("ij,ij->i", e[bad], rb)
+                    corr[bad] = self._dot(e[bad], rb)
             self._corr = corr
         return self._corr
+
+    def _dot(self, e: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """``sum_i e_i r_i`` per row. Wide rows: the products, then
+        np.add.reduce, whose pairwise order the native kernel repeats bit
+        for bit (einsum's order depends on NumPy's version and the CPU); the
+        sum is a first-order correction of size ~u s, and any order's error
+        (~log2(n) u of it) is far below what it corrects. Narrow rows:
+        einsum's fused loop (a reduction along a short axis is 2-4x slower).
+        Never vecdot: it goes through a threaded BLAS, ~12 ms a row of
+        16,384 on a busy machine."""
+        if e.shape[1] > NARROW:
+            prod = np.multiply(e, r, out=self._scratch[0][: e.shape[0]])
+            return np.add.reduce(prod, axis=-1)
+        return np.einsum("ij,ij->i", e, r)
 
     def sums(self) -> tuple[np.ndarray, np.ndarray | float]:
         """``s = s_hi + s_lo``, the sum of the terms without one maximum."""
@@ -185,7 +219,12 @@ class Rows:
                 rows = np.arange(n_rows)
                 kept = e[rows, self.top]
                 e[rows, self.top] = 0.0
-                s_hi, s_lo = sum_split(e, *self._scratch) if self.exact else (rowsum(e), 0.0)
+                if self.native:
+                    # the extraction's sums and sum(e r) in one compiled pass
+                    hi, lo, self._corr = native.split_sums(e, self.r, self.top, split_sigma(n))
+                    s_hi, s_lo = sum_split(e, *self._scratch, raw=(hi, lo))
+                else:
+                    s_hi, s_lo = sum_split(e, *self._scratch) if self.exact else (rowsum(e), 0.0)
                 e[rows, self.top] = kept
                 return (s_hi, s_lo + self.residual_sum()) if self.exact else (s_hi, s_lo)
             # Narrow rows, where indexing by row costs more than a pass: sum the
@@ -268,10 +307,12 @@ class Rows:
             # x_i - lse = (d_i - L) + r_i: d_i <= 0 and -L <= 0 have the same
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
-            Lb = _spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
-            lp = np.subtract(self.d, Lb, out=self.d if dst is None else dst)
-            if self.r is not None:
-                lp += self.r
+            lp = self.d if dst is None else dst
+            if not (self.native and native.log_softmax(self.d, self.r, L, lp)):
+                Lb = _spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
+                lp = np.subtract(self.d, Lb, out=lp)
+                if self.r is not None:
+                    lp += self.r
         if fixed is not None:
             lp[tied] = fixed
         self._signed_zeros(lp)

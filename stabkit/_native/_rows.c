@@ -1,0 +1,420 @@
+/* stabkit._native._rows: the accurate tier's float64 row passes, fused (optional).
+ *
+ * stabkit/_accurate/rows.py analyses a block of float64 rows (n > 16 columns)
+ * in about seventeen NumPy passes: argmax, the shift d = x - m, its exact
+ * error r, the terms exp(d), the compensated sum of the terms, the sum of
+ * e * r, the log-probabilities (d - L) + r. The functions here do the same
+ * arithmetic in three passes over the block, around the one pass that stays
+ * in NumPy, np.exp (called from Python between two of them, so every exp(d)
+ * is NumPy's, bit for bit: NumPy's SIMD exp and libm's differ in the last
+ * bit). stabkit/_native/rows.py loads this file with ctypes; rows.py and
+ * crossentropy.py call it on blocks of the common case and keep the NumPy
+ * passes for every other block and as the oracle of the tests.
+ *
+ * Every value that reaches a result is the one the NumPy path computes:
+ *
+ * - the same IEEE operations in the same order, no fused multiply-add
+ *   (setup.py compiles with -ffp-contract=off, never -ffast-math);
+ * - errors of the shift are exact (Fast2Sum above the row's floor, TwoSum
+ *   below), so either method gives the one number that the error is;
+ * - sums whose value is exact (the extracted high parts) may add in any
+ *   order, but the others (the rests, the products, a plain row sum) go
+ *   through NumPy's own pairwise order: np.add.reduce along a contiguous
+ *   last axis starts from the identity +0.0 and adds the pairwise sum of the
+ *   row (pairwise() below), which tests/test_native_rows.py checks bit for
+ *   bit against np.add.reduce.
+ *
+ * No global state: each function touches only its arguments, so threads may
+ * call them at once (ctypes releases the GIL during a call). On x86-64 with
+ * GCC and glibc each exported function is compiled for AVX-512, AVX2 and
+ * the baseline; the loader picks the one the processor runs, and all three
+ * round the same.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FORCE_INLINE inline __attribute__((always_inline))
+#define EXPORT __attribute__((visibility("default")))
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* NumPy's blocks: a run of at most 128 terms is added in 8 interleaved
+ * accumulators, a longer one split in two halves, the first a multiple of 8. */
+#define PW_BLOCK 128
+#define LANES 8
+
+/* Eight doubles, and eight 64-bit masks, as GCC's and Clang's vector
+ * extensions: lane j of an accumulator is NumPy's accumulator j, and the
+ * compiler maps the type onto the widest vectors of the target (one AVX-512
+ * register, two AVX2, four SSE2) with the same IEEE operations lane by lane. */
+typedef double vd __attribute__((vector_size(LANES * sizeof(double))));
+typedef int64_t vi __attribute__((vector_size(LANES * sizeof(double))));
+
+static FORCE_INLINE vd load(const double *p)
+{
+    vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static FORCE_INLINE void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
+
+static FORCE_INLINE vd splat(double a) { return (vd){a, a, a, a, a, a, a, a}; }
+
+/* lanes of a where the mask is set, of b elsewhere */
+static FORCE_INLINE vd blend(vi mask, vd a, vd b) { return (vd)((mask & (vi)a) | (~mask & (vi)b)); }
+static FORCE_INLINE vi blendi(vi mask, vi a, vi b) { return (mask & a) | (~mask & b); }
+
+static FORCE_INLINE vi splati(int64_t a) { return (vi){a, a, a, a, a, a, a, a}; }
+
+/* |a|: the sign bit cleared */
+static FORCE_INLINE vd vabs(vd a) { return (vd)((vi)a & splati(0x7FFFFFFFFFFFFFFFLL)); }
+
+/* Whether any of n doubles is a NaN. The loops below first add their
+ * entries up in lanes (a NaN makes its lane's sum NaN; compilers vectorise a
+ * sum, where they may scalarise a NaN test), and look one by one only where a
+ * lane's sum is NaN: a NaN, or +inf beside -inf, or an overflow. */
+static int64_t has_nan(const double *a, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        if (a[j] != a[j])
+            return 1;
+    return 0;
+}
+
+static FORCE_INLINE int64_t nan_lane(vd sum)
+{
+    int64_t any = 0;
+    for (int k = 0; k < LANES; k++)
+        any |= sum[k] != sum[k];
+    return any;
+}
+
+/* What one pairwise pass adds up, per term v (e or t) of a row:
+ * PLAIN: v; SPLIT: q = (v + sigma) - sigma and v - q; SPLIT_PROD: the same
+ * and e * r (the residual's share of the sum). */
+enum { PLAIN, SPLIT, SPLIT_PROD };
+
+typedef struct {
+    double q, rest, prod; /* PLAIN uses q alone */
+} sums_t;
+
+static FORCE_INLINE double fold(vd a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* One block of at most PW_BLOCK terms. Below 8 terms NumPy adds them one by
+ * one to 0.0; from 8 on, lane j takes terms j, j + 8, ..., the lanes fold
+ * in a fixed tree, and the terms past the last multiple of 8 follow one by
+ * one. */
+static FORCE_INLINE sums_t leaf(const double *v, const double *r, int64_t n, double sigma, int kind)
+{
+    sums_t s = {0.0, 0.0, 0.0};
+    if (n < LANES) {
+        for (int64_t i = 0; i < n; i++) {
+            double q = kind == PLAIN ? v[i] : (v[i] + sigma) - sigma;
+            s.q += q;
+            if (kind != PLAIN)
+                s.rest += v[i] - q;
+            if (kind == SPLIT_PROD)
+                s.prod += v[i] * r[i];
+        }
+        return s;
+    }
+    const vd sg = splat(sigma);
+    vd x = load(v);
+    vd aq = kind == PLAIN ? x : (x + sg) - sg;
+    vd ar = x - aq;
+    vd ap = kind == SPLIT_PROD ? x * load(r) : splat(0.0);
+    int64_t i = LANES;
+    for (; i < n - n % LANES; i += LANES) {
+        x = load(v + i);
+        vd q = kind == PLAIN ? x : (x + sg) - sg;
+        aq += q;
+        if (kind != PLAIN)
+            ar += x - q;
+        if (kind == SPLIT_PROD)
+            ap += x * load(r + i);
+    }
+    s.q = fold(aq);
+    if (kind != PLAIN)
+        s.rest = fold(ar);
+    if (kind == SPLIT_PROD)
+        s.prod = fold(ap);
+    for (; i < n; i++) {
+        double q = kind == PLAIN ? v[i] : (v[i] + sigma) - sigma;
+        s.q += q;
+        if (kind != PLAIN)
+            s.rest += v[i] - q;
+        if (kind == SPLIT_PROD)
+            s.prod += v[i] * r[i];
+    }
+    return s;
+}
+
+/* NumPy's pairwise recursion, sum(a, n) = leaf(a, n) for n <= 128, else
+ * sum(a, h) + sum(a + h, n - h) with h = n/2 rounded down to a multiple of
+ * 8, walked with an explicit stack (depth <= 64) so that it is inlined into
+ * each compiled variant of its callers. Then the identity first, as
+ * np.add.reduce: 0.0 + sum (which turns a sum of -0.0 into +0.0). */
+static FORCE_INLINE sums_t pairwise(const double *v, const double *r, int64_t n, double sigma, int kind)
+{
+    struct {
+        int64_t off, n;
+        int state; /* 0: not started, 1: left half done, 2: both halves done */
+        sums_t left;
+    } st[64];
+    int sp = 0;
+    sums_t val = {0.0, 0.0, 0.0};
+    st[0].off = 0, st[0].n = n, st[0].state = 0;
+    for (;;) {
+        int64_t off = st[sp].off, len = st[sp].n, h = len / 2 - (len / 2) % LANES;
+        if (st[sp].state == 0 && len > PW_BLOCK) {
+            st[sp].state = 1;
+            sp++;
+            st[sp].off = off, st[sp].n = h, st[sp].state = 0;
+            continue;
+        }
+        if (st[sp].state == 0) {
+            val = leaf(v + off, r ? r + off : r, len, sigma, kind);
+        } else if (st[sp].state == 1) {
+            st[sp].left = val;
+            st[sp].state = 2;
+            sp++;
+            st[sp].off = off + h, st[sp].n = len - h, st[sp].state = 0;
+            continue;
+        } else {
+            sums_t a = st[sp].left;
+            val.q = a.q + val.q;
+            val.rest = a.rest + val.rest;
+            val.prod = a.prod + val.prod;
+        }
+        if (sp == 0)
+            break;
+        sp--;
+    }
+    sums_t out = {0.0 + val.q, 0.0 + val.rest, 0.0 + val.prod};
+    return out;
+}
+
+/* np.add.reduce(a, axis=-1) of contiguous rows, for the tests. */
+EXPORT CLONES void row_sums(const double *a, int64_t rows, int64_t n, double *out)
+{
+    for (int64_t i = 0; i < rows; i++)
+        out[i] = pairwise(a + i * n, NULL, n, 0.0, PLAIN).q;
+}
+
+/* _fast_floor of stabkit/_accurate/eft.py for one finite shift m: the least
+ * x for which Fast2Sum(-m, x) is exact. |m| in [2^(E-1), 2^E): -nextbelow(2^E),
+ * m's exponent field over a full mantissa; m = 0: -inf (d = x exactly);
+ * |m| >= 2^1020: +inf (the shift may overflow: TwoSum everywhere). */
+static FORCE_INLINE double fast_floor(double m)
+{
+    if (m == 0.0)
+        return -INFINITY;
+    if (fabs(m) >= 0x1p1020)
+        return INFINITY;
+    uint64_t b;
+    memcpy(&b, &m, sizeof b);
+    b = (b & 0x7FF0000000000000ULL) + 0x000FFFFFFFFFFFFFULL;
+    double f;
+    memcpy(&f, &b, sizeof f);
+    return -f;
+}
+
+/* The shift of one contiguous row (may be d itself): d = x + (-m) and its
+ * exact error r. Fast2Sum, x + ((-m) - d), where every entry is at or above
+ * the floor; TwoSum's six operations otherwise (exact for every entry; a
+ * value of r is the exact error either way). A non-finite r (a masked -inf
+ * entry, or a shift that overflows) comes with exp(d) = 0: the NumPy path
+ * sets it to 0 when it sums e * r (Rows.residual_sum), so it is 0 here. */
+static FORCE_INLINE void shift_row(const double *x, int64_t n, double m, int fast, double *d, double *r)
+{
+    const double nm = -m;
+    if (fast) {
+        for (int64_t j = 0; j < n; j++) {
+            double xj = x[j], dj = xj + nm;
+            double rj = xj + (nm - dj);
+            d[j] = dj;
+            r[j] = isfinite(rj) ? rj : 0.0;
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            double xj = x[j], dj = xj + nm;
+            double bb = dj - xj;
+            double t = xj - (dj - bb);
+            double rj = t + (nm - bb);
+            d[j] = dj;
+            r[j] = isfinite(rj) ? rj : 0.0;
+        }
+    }
+}
+
+/* np.argmax of one contiguous row without NaN (the first index of the
+ * maximum), and the row's minimum in *mn; -1 if the row holds a NaN. Two
+ * sets of lanes, each keeping its greatest entry and where it was first
+ * seen (a later equal entry, such as +0 after -0, does not replace it). The
+ * first index among the lanes holding the maximum is then the first index
+ * of the maximum: entries before it in its lane are smaller. */
+static FORCE_INLINE int64_t scan_row(const double *x, int64_t n, double *mn)
+{
+    vd hi0 = splat(x[0]), hi1 = hi0, lo0 = hi0, lo1 = hi0;
+    vi at0 = (vi){0}, at1 = at0;
+    vd sum = splat(0.0);
+    vi j0 = (vi){0, 1, 2, 3, 4, 5, 6, 7}, j1 = j0 + LANES;
+    int64_t j = 0;
+    for (; j + 2 * LANES <= n; j += 2 * LANES) {
+        vd v0 = load(x + j), v1 = load(x + j + LANES);
+        vi gt0 = v0 > hi0, gt1 = v1 > hi1;
+        hi0 = blend(gt0, v0, hi0), hi1 = blend(gt1, v1, hi1);
+        at0 = blendi(gt0, j0, at0), at1 = blendi(gt1, j1, at1);
+        lo0 = blend(v0 < lo0, v0, lo0), lo1 = blend(v1 < lo1, v1, lo1);
+        sum += v0 + v1;
+        j0 += 2 * LANES, j1 += 2 * LANES;
+    }
+    double mx = x[0], low = x[0];
+    int64_t top = 0, anynan = 0;
+    for (int k = 0; k < LANES; k++) {
+        mx = hi0[k] > mx ? hi0[k] : mx;
+        mx = hi1[k] > mx ? hi1[k] : mx;
+        low = lo0[k] < low ? lo0[k] : low;
+        low = lo1[k] < low ? lo1[k] : low;
+    }
+    anynan = nan_lane(sum) && has_nan(x, j);
+    top = n;
+    for (int k = 0; k < LANES; k++) {
+        top = hi0[k] == mx && at0[k] < top ? at0[k] : top;
+        top = hi1[k] == mx && at1[k] < top ? at1[k] : top;
+    }
+    /* the rest one by one: all of it comes after every lane's entries */
+    for (; j < n; j++) {
+        double v = x[j];
+        if (v > mx)
+            mx = v, top = j;
+        low = v < low ? v : low;
+        anynan |= v != v;
+    }
+    *mn = low;
+    return anynan ? -1 : top;
+}
+
+/* For each row of x (rows x n doubles, row i at byte offset i * srow, entry j
+ * at j * scol): top[i], the first index of the row's maximum (np.argmax), m[i]
+ * = x[top[i]], and the shift d, r (contiguous rows x n). Returns 0, or 1 as
+ * soon as a row holds a NaN or its maximum is infinite (such a block is left
+ * to the NumPy path, which patches those rows). */
+EXPORT CLONES int64_t shift_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, double *d,
+                                 double *r, int64_t *top, double *m)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *di = d + i * n, *ri = r + i * n;
+        const double *xi = (const double *)(x + i * srow);
+        if (scol != (int64_t)sizeof(double)) {
+            /* a strided row is gathered into d first, then shifted in place */
+            for (int64_t j = 0; j < n; j++)
+                di[j] = *(const double *)(x + i * srow + j * scol);
+            xi = di;
+        }
+        double mn;
+        int64_t k = scan_row(xi, n, &mn);
+        if (k < 0 || !isfinite(xi[k]))
+            return 1;
+        top[i] = k;
+        m[i] = xi[k]; /* the entry itself: its zero's sign, as x[rows, top] */
+        shift_row(xi, n, m[i], mn >= fast_floor(m[i]), di, ri);
+    }
+    return 0;
+}
+
+/* Rows.sums' passes over the terms e = exp(d) (rows x n, each row's top entry
+ * set to 0 for the pass and put back, as in Rows._sums) with sigma a power of
+ * two above 2n (eft.sum_split): hi = sum of q = (e + sigma) - sigma, exact in
+ * any order; lo = the sum of the rests e - q and corr = the sum of e * r,
+ * both in NumPy's pairwise order (np.add.reduce). At the top entry d = r = 0,
+ * so e * r is +0 with or without the 1 put back. */
+EXPORT CLONES void split_sums(double *e, const double *r, const int64_t *top, int64_t rows, int64_t n, double sigma,
+                              double *hi, double *lo, double *corr)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *ei = e + i * n;
+        double kept = ei[top[i]];
+        ei[top[i]] = 0.0;
+        sums_t s = pairwise(ei, r + i * n, n, sigma, SPLIT_PROD);
+        ei[top[i]] = kept;
+        hi[i] = s.q, lo[i] = s.rest, corr[i] = s.prod;
+    }
+}
+
+/* Log-probabilities (d - L) + r (Rows.log_softmax), into out (may be d). */
+EXPORT CLONES void log_softmax_rows(const double *d, const double *r, const double *L, int64_t rows, int64_t n,
+                                    double *out)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double Li = L[i], *di = d + i * n, *ri = r + i * n;
+        double *oi = out + i * n;
+        for (int64_t j = 0; j < n; j++)
+            oi[j] = (di[j] - Li) + ri[j];
+    }
+}
+
+/* Cross-entropy sums from logits (crossentropy_rows with eft.sum_split_scaled),
+ * per row: the terms t = y * ((d - L) + r) into t; scale = n max|t| (NaN if a
+ * term is NaN); where it is finite, sigma = 2^(E + 1) with scale in
+ * [2^(E-1), 2^E) (frexp's exponent; exact) and hi, lo the extraction's two
+ * sums (hi exact, lo pairwise), ok[i] = 1; elsewhere ok[i] = 0 and hi the
+ * plain pairwise sum of the terms (np.add.reduce), lo = 0. */
+EXPORT CLONES void crossentropy_sums(const double *d, const double *r, const double *L, const double *y, int64_t rows,
+                                     int64_t n, double *t, double *hi, double *lo, int64_t *ok)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double Li = L[i], *di = d + i * n, *ri = r + i * n, *yi = y + i * n;
+        double *ti = t + i * n;
+        const vd Lv = splat(Li);
+        vd amax = splat(0.0), sum = amax;
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            vd v = load(yi + j) * ((load(di + j) - Lv) + load(ri + j));
+            vd a = vabs(v);
+            store(ti + j, v);
+            amax = blend(a > amax, a, amax);
+            sum += v;
+        }
+        double big = 0.0;
+        int64_t anynan = nan_lane(sum) && has_nan(ti, j);
+        for (int k = 0; k < LANES; k++)
+            big = amax[k] > big ? amax[k] : big;
+        for (; j < n; j++) {
+            double v = yi[j] * ((di[j] - Li) + ri[j]);
+            double a = fabs(v);
+            ti[j] = v;
+            big = a > big ? a : big;
+            anynan |= a != a;
+        }
+        double scale = big * (double)n;
+        if (anynan || !isfinite(scale)) {
+            ok[i] = 0;
+            hi[i] = pairwise(ti, NULL, n, 0.0, PLAIN).q;
+            lo[i] = 0.0;
+            continue;
+        }
+        int e;
+        frexp(scale, &e);
+        sums_t s = pairwise(ti, NULL, n, ldexp(1.0, e + 1), SPLIT);
+        ok[i] = 1;
+        hi[i] = s.q, lo[i] = s.rest;
+    }
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
+                                    "The accurate tier's fused float64 row passes; loaded with ctypes by "
+                                    "stabkit._native.rows.",
+                                    -1, NULL};
+
+PyMODINIT_FUNC PyInit__rows(void) { return PyModule_Create(&module); }

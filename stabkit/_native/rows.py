@@ -1,0 +1,183 @@
+"""The fused float64 row passes of the accurate tier (``_rows.c``), loaded
+with ctypes.
+
+:mod:`stabkit._accurate.rows` and the categorical cross-entropy call these
+on blocks of float64 rows with more than 16 columns whose maxima are finite
+and free of NaN; the functions below check nothing but the arrays' layout,
+and return ``None`` (or False) where the caller must run its NumPy passes.
+Whether a block runs the kernel is decided once, by :func:`shift` (the
+environment is read there); the passes after it run on the loaded library.
+Every result is bit-identical to those passes (``_rows.c`` says how; the
+tests compare both paths bit for bit).
+
+The NumPy path runs instead where the extension was not built (no C
+compiler at install time), cannot be loaded, where this NumPy's
+``np.add.reduce`` does not add in the order the kernel repeats (checked
+once, when the kernel is loaded), or with ``STABKIT_NATIVE=0`` in
+the environment, read at every call (so a test or a user can compare the two
+paths in one process). :func:`status` says which path is active and why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import threading
+
+import numpy as np
+
+_LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_LOCK = threading.Lock()
+_WHY = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
+
+_p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+_SIGNATURES = {
+    "row_sums": ([_p, _i64, _i64, _p], None),
+    "shift_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p, _p], _i64),
+    "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
+    "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
+    "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
+}
+
+
+def _disabled() -> bool:
+    return os.environ.get("STABKIT_NATIVE", "1") == "0"
+
+
+def _load() -> ctypes.CDLL | None:
+    global _LIB
+    if _LIB is False:
+        with _LOCK:  # once per process; _LIB is never reset after
+            if _LIB is False:
+                _LIB = _open()
+    return _LIB
+
+
+def _open() -> ctypes.CDLL | None:
+    global _WHY
+    spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        for name, (args, res) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = args, res
+    except (OSError, AttributeError) as e:
+        _WHY = f"the C extension stabkit._native._rows cannot be loaded or is stale ({e}; rebuild it: pip install -e .)"
+        return None
+    if not _same_order(lib):
+        _WHY = (f"NumPy {np.__version__} sums a row in another order than the kernel's replica of its "
+                "pairwise summation: the NumPy passes run, so that results keep NumPy's bits")
+        return None
+    return lib
+
+
+def _same_order(lib: ctypes.CDLL, reduce=np.add.reduce) -> bool:
+    """Whether the kernel's pairwise sum is this NumPy's ``np.add.reduce``,
+    bit for bit, on rows whose sums depend on the order (terms of both signs
+    over 26 decades; lengths across NumPy's 8-lane and 128-term blocks). The
+    kernel repeats NumPy's order, which NumPy does not promise to keep."""
+    rng = np.random.default_rng(20261203)
+    for n in (7, 8, 9, 100, 128, 129, 1000, 4099):
+        a = rng.standard_normal((3, n)) * np.exp(rng.uniform(-30, 30, (3, n)))
+        got = np.empty(3)
+        lib.row_sums(_ptr(a), 3, n, _ptr(got))
+        if not np.array_equal(got.view(np.uint64), reduce(a, axis=-1).view(np.uint64)):
+            return False
+    return True
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled passes, or None (not built, not loadable, or ``STABKIT_NATIVE=0``)."""
+    return None if _disabled() else _load()
+
+
+def status() -> str:
+    """``"native"`` where the accurate tier's float64 rows run the compiled
+    passes, else why they run NumPy's."""
+    if _disabled():
+        return "STABKIT_NATIVE=0"
+    return "native" if _load() is not None else _WHY
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def _fits(shape: tuple, *arrays: np.ndarray, dtype=np.float64) -> bool:
+    """Whether every array is C-contiguous, of ``dtype`` and ``shape``: what
+    the kernel reads and writes through raw pointers."""
+    return all(a.dtype == dtype and a.flags.c_contiguous and a.shape == shape for a in arrays)
+
+
+def _need(ok: bool) -> None:
+    if not ok:  # a caller's bug: the kernel would read or write out of bounds
+        raise ValueError("stabkit._native.rows: arrays of the wrong layout")
+
+
+def shift(x: np.ndarray, d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(top, m)``, the first index of each row's maximum and the maximum,
+    with the shift ``d = x - m`` and its exact error ``r`` written into ``d``
+    and ``r`` (contiguous, ``x``'s shape; a masked entry's ``r`` is 0). None
+    where the kernel is unavailable or a row holds a NaN or an infinite
+    maximum (then ``d`` and ``r`` hold garbage)."""
+    lib = library()
+    if lib is None or x.dtype != np.float64 or x.ndim != 2:
+        return None
+    _need(_fits(x.shape, d, r))
+    rows, n = x.shape
+    top, m = np.empty(rows, np.int64), np.empty(rows)
+    if rows and lib.shift_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], _ptr(d), _ptr(r), _ptr(top), _ptr(m)):
+        return None
+    return top, m
+
+
+def split_sums(e: np.ndarray, r: np.ndarray, top: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, without the ``top`` entry: the sums of ``q = (e + sigma) - sigma``
+    and of ``e - q`` (``eft._extract_sums`` before normalising), and of ``e * r``,
+    each as ``np.add.reduce`` adds them."""
+    rows, n = e.shape
+    _need(_fits(e.shape, e, r) and _fits((rows,), top, dtype=np.int64))
+    hi, lo, corr = np.empty(rows), np.empty(rows), np.empty(rows)
+    _load().split_sums(_ptr(e), _ptr(r), _ptr(top), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(corr))
+    return hi, lo, corr
+
+
+def log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) -> bool:
+    """``out = (d - L[:, None]) + r`` (``out`` may be ``d``); False (nothing
+    written) where ``out`` is not contiguous float64."""
+    lib = _load()
+    _need(_fits(d.shape, d, r) and _fits(d.shape[:1], L))
+    if not _fits(d.shape, out):
+        return False
+    lib.log_softmax_rows(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
+    return True
+
+
+def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The terms ``t = y * ((d - L) + r)`` (into ``t``) and their extracted sums as
+    ``eft.sum_split_scaled`` forms them (before normalising): ``(hi, lo, ok)``,
+    with ``hi`` the plain ``np.add.reduce`` sum and ``lo = 0`` where ``ok`` is
+    False. None where ``y`` does not fit."""
+    lib = _load()
+    _need(_fits(d.shape, d, r, t) and _fits(d.shape[:1], L))
+    if not _fits(d.shape, y):
+        return None
+    rows, n = d.shape
+    hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
+    lib.crossentropy_sums(_ptr(d), _ptr(r), _ptr(L), _ptr(y), rows, n, _ptr(t), _ptr(hi), _ptr(lo), _ptr(ok))
+    return hi, lo, ok.astype(bool)
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """``np.add.reduce(a, axis=-1)`` of a contiguous 2-d float64 array, in
+    the kernel's replica of NumPy's pairwise order (for the tests)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = np.empty(a.shape[0])
+    if a.size:
+        _load().row_sums(_ptr(a), a.shape[0], a.shape[1], _ptr(out))
+    else:
+        out[:] = 0.0
+    return out
