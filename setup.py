@@ -1,9 +1,12 @@
-"""Build the optional C extension of the trainer (stabkit/nn/_native/_cstep.c).
+"""Build the optional C extensions: the trainer's step
+(stabkit/nn/_native/_cstep.c) and the accurate tier's elementwise ufuncs
+(stabkit/_native/_elementwise.c, which needs NumPy's C headers).
 
-Everything else is in pyproject.toml. The extension is optional: where it
-does not compile (no C compiler), the install goes on without it, says so in
-one warning line, and the trainer runs its NumPy step (``fit`` says so too,
-and ``stabkit.nn._native.status()`` tells which step is available).
+Everything else is in pyproject.toml. Both extensions are optional: where one
+does not compile (no C compiler, no NumPy headers), the install goes on
+without it, says so in one warning line, and the NumPy code runs instead
+(``stabkit.nn._native.status()`` and ``stabkit._native.status.kernels()``
+tell which is available; ``stabkit list`` prints both).
 """
 
 import os
@@ -27,20 +30,39 @@ def _reason(e: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+#: what runs instead of each extension when it is not built
+_FALLBACK = {
+    "stabkit.nn._native._cstep": "the trainer will run its NumPy step",
+    "stabkit._native._elementwise": "the accurate tier will run its NumPy path",
+}
+
+
+def _warn(name: str, reason: str) -> None:
+    print(f"WARNING: stabkit: the C extension {name} was not built ({reason}); {_FALLBACK[name]}",
+          file=sys.stderr, flush=True)
+
+
 class optional_build_ext(build_ext):
-    """``build_ext`` that turns a failed build of the C step into one warning line."""
+    """``build_ext`` that turns a failed build of an extension into one warning line."""
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except (CCompilerError, BaseError, OSError) as e:
-            reason = _reason(e)
-            print(
-                f"WARNING: stabkit: the C extension {ext.name} was not built ({reason}); "
-                "the trainer will run its NumPy step",
-                file=sys.stderr,
-                flush=True,
-            )
+            _warn(ext.name, _reason(e))
+
+
+def _numpy_include() -> str | None:
+    """NumPy's C headers (a build requirement in pyproject.toml), or None."""
+    try:
+        import numpy
+    except ImportError:
+        _warn("stabkit._native._elementwise", "NumPy is not importable at build time, so its C headers are missing")
+        return None
+    return numpy.get_include()
+
+
+_NUMPY_INCLUDE = _numpy_include()
 
 
 # -ffp-contract=off: no fused multiply-adds, so the C Adam is bit-identical to
@@ -63,6 +85,20 @@ setup(
             extra_compile_args=flags,
             optional=True,  # setuptools then tolerates the missing file (editable installs)
         )
-    ],
+    ]
+    + (
+        []
+        if _NUMPY_INCLUDE is None
+        else [
+            Extension(
+                "stabkit._native._elementwise",
+                sources=["stabkit/_native/_elementwise.c"],
+                include_dirs=[_NUMPY_INCLUDE],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+                extra_compile_args=flags,
+                optional=True,
+            )
+        ]
+    ),
     cmdclass={"build_ext": optional_build_ext},
 )

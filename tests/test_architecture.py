@@ -4,7 +4,7 @@ stabkit module: no import circle, no import running back up a layer, no
 
 Layers, bottom to top (a module may import its own layer and those below)::
 
-    floats (with _formats, _io, _lazy)  <  _accurate, _api  <  naive, stable, accurate, registry
+    floats (with _formats, _io, _lazy)  <  _accurate, _api, _native  <  naive, stable, accurate, registry
     <  reference  <  analysis  <  report  <  slides  <  cli
 
 ``nn`` stands beside reference..report: it imports only the function library
@@ -24,7 +24,7 @@ MAX_LINES = 400
 
 LAYERS = {
     "floats": 0, "_formats": 0, "_io": 0, "_lazy": 0,
-    "_accurate": 1, "_api": 1,
+    "_accurate": 1, "_api": 1, "_native": 1,
     "naive": 2, "stable": 2, "accurate": 2, "registry": 2,
     "reference": 3, "analysis": 4, "report": 5, "slides": 6, "cli": 7, "__main__": 7,
 }

@@ -1,0 +1,10 @@
+"""The accurate tier's compiled kernels (optional C extensions built by
+setup.py), with the NumPy code of :mod:`stabkit.accurate` as the fallback and
+the oracle they are tested against bit for bit.
+
+* ``elementwise``: loads the ufuncs of ``_elementwise.c`` (sigmoid,
+  log_sigmoid and softplus for float32, float16 and bfloat16);
+* ``status``: which kernel each function and format runs (``kernels()``).
+
+``STABKIT_NATIVE=0`` in the environment turns every kernel off.
+"""
