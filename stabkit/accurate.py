@@ -26,6 +26,9 @@ Tools used (each explained in a comment where it acts):
   that path cannot certify (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes.
+* for float32, float16 and bfloat16, sigmoid, log_sigmoid and softplus run
+  as compiled ufuncs that give the same bits (:mod:`stabkit._native`;
+  ``STABKIT_NATIVE=0`` or a build without a C compiler: the NumPy code here).
 
 Edge contract, common to the row-wise functions (checked by the tests):
 
