@@ -16,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
 
 import ml_dtypes
@@ -293,3 +294,31 @@ def test_a_build_without_numpy_headers_or_compiler_says_so_in_one_line(tmp_path)
     assert lines[0].startswith("WARNING: stabkit: the C extension stabkit._native._elementwise was not built (")
     assert lines[0].endswith("the accurate tier will run its NumPy path")
     assert not list((src / "out").rglob("_elementwise*"))
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16], ids=["float32", "bfloat16"])
+def test_the_gil_is_released_inside_the_loop(dtype):
+    """While one thread is inside a long ufunc call, another runs Python code
+    (with the GIL held by the loop it could not, however many cores: a
+    ``sum(range(10**7))`` in its place gives 0 steps in the middle half)."""
+    x = np.linspace(-50, 50, 20_000_000).astype(dtype)
+    window = []
+
+    def worker():
+        t0 = time.perf_counter()
+        EXT.softplus(x)
+        window.extend([t0, time.perf_counter()])
+
+    ticks = []
+    t = threading.Thread(target=worker)
+    t.start()
+    while t.is_alive():
+        ticks.append(time.perf_counter())
+    t.join()
+    # the middle half of the call: the worker's own timestamps are taken with
+    # the GIL, and the main thread may hold it for a switch interval (5 ms)
+    # before the worker records the end
+    t0, t1 = window
+    inside = sum(t0 + (t1 - t0) / 4 < s < t1 - (t1 - t0) / 4 for s in ticks)
+    assert inside >= 10, f"{inside} steps of the main thread ran during the middle of the {t1 - t0:.2f} s call"

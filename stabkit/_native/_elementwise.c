@@ -47,7 +47,10 @@
 
 #define BLK 256
 #define FORCE_INLINE static inline __attribute__((always_inline))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+/* AVX-512, AVX2 and baseline clones of each block function, chosen at load
+ * time (GCC, glibc, x86-64); the same IEEE operations in each, so the same
+ * bits (STABKIT_NO_CLONES builds one version, for testing the others) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
