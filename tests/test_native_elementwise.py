@@ -277,22 +277,36 @@ def test_without_the_extension_the_numpy_path_runs(monkeypatch):
     assert "NumPy (the C extension was not built" in status.summary()
 
 
-def test_a_build_without_numpy_headers_or_compiler_says_so_in_one_line(tmp_path):
-    """setup.py: a failed compile of the ufuncs is one warning line naming the
-    NumPy path, and the build goes on."""
+def _build(src, env, python_args=("setup.py",)):
+    """``setup.py build_ext`` in ``src``: (return code, the lines that name
+    the elementwise extension, all output)."""
+    run = subprocess.run([sys.executable, *python_args, "-q", "build_ext", "-b", "out", "-t", "tmp"],
+                         cwd=src, env=env, capture_output=True, text=True, timeout=120)
+    out = run.stdout + run.stderr
+    return run.returncode, [line for line in out.splitlines() if "stabkit._native._elementwise" in line], out
+
+
+# setup.py run with NumPy made unimportable (as a build environment without it)
+_NO_NUMPY = ("-c", "import runpy, sys; sys.modules['numpy'] = None; sys.argv[0] = 'setup.py'; "
+                   "runpy.run_path('setup.py', run_name='__main__')")
+
+
+def test_a_build_without_a_compiler_or_numpy_headers_says_so_in_one_line(tmp_path):
+    """setup.py: a failed compile of the ufuncs, or NumPy missing at build
+    time, is one warning line naming the NumPy path, and the build goes on."""
     root = Path(__file__).resolve().parents[1]
     src = tmp_path / "src"
     shutil.copytree(root / "stabkit" / "_native", src / "stabkit" / "_native",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
     shutil.copy(root / "setup.py", src / "setup.py")
-    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc")}
-    run = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", "out", "-t", "tmp"],
-                         cwd=src, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    lines = [line for line in (run.stdout + run.stderr).splitlines() if "stabkit._native._elementwise" in line]
-    assert len(lines) == 1, run.stdout + run.stderr
-    assert lines[0].startswith("WARNING: stabkit: the C extension stabkit._native._elementwise was not built (")
-    assert lines[0].endswith("the accurate tier will run its NumPy path")
+    head = "WARNING: stabkit: the C extension stabkit._native._elementwise was not built ("
+    tail = "the accurate tier will run its NumPy path"
+    rc, lines, out = _build(src, {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc")})
+    assert rc == 0 and len(lines) == 1, out
+    assert lines[0].startswith(head) and "no-such-cc" in lines[0] and lines[0].endswith(tail)
+    rc, lines, out = _build(src, {"PATH": "/usr/bin:/bin"}, _NO_NUMPY)
+    assert rc == 0 and len(lines) == 1, out
+    assert lines[0] == head + "NumPy is not importable at build time, so its C headers are missing); " + tail
     assert not list((src / "out").rglob("_elementwise*"))
 
 
