@@ -427,6 +427,23 @@ HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, bf16_to_double, BF
 typedef void (*block32_t)(const float *, float *, int);
 typedef void (*block16_t)(const uint16_t *, uint16_t *, int);
 
+/* NumPy calls a loop without the GIL unless a dtype says it needs the Python
+ * API: ml_dtypes before 0.7 flags bfloat16 so (NPY_NEEDS_PYAPI), although
+ * these loops touch no Python object. A loop that finds the GIL held on a
+ * long run releases it itself (PyGILState_Check is 0 where NumPy already
+ * did). */
+#define LONG_RUN 4096
+static PyThreadState *release_gil(npy_intp n)
+{
+    return n >= LONG_RUN && PyGILState_Check() ? PyEval_SaveThread() : NULL;
+}
+
+static void restore_gil(PyThreadState *ts)
+{
+    if (ts != NULL)
+        PyEval_RestoreThread(ts);
+}
+
 /* The input is copied into a local buffer block by block (so the output may
  * alias it, and strided input costs one gather); the output is written in
  * place when contiguous. The status flags raised inside (inexact, underflow,
@@ -437,6 +454,7 @@ static void loop32(char **args, npy_intp const *dims, npy_intp const *steps, voi
     npy_intp n = dims[0], is = steps[0], os = steps[1];
     char *ip = args[0], *op = args[1];
     float xb[BLK], yb[BLK];
+    PyThreadState *ts = release_gil(n);
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
     for (npy_intp s = 0; s < n; s += BLK) {
@@ -457,6 +475,7 @@ static void loop32(char **args, npy_intp const *dims, npy_intp const *steps, voi
         }
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
+    restore_gil(ts);
 }
 
 static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
@@ -465,6 +484,7 @@ static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, voi
     npy_intp n = dims[0], is = steps[0], os = steps[1];
     char *ip = args[0], *op = args[1];
     uint16_t xb[BLK], yb[BLK];
+    PyThreadState *ts = release_gil(n);
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
     for (npy_intp s = 0; s < n; s += BLK) {
@@ -478,6 +498,7 @@ static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, voi
             memcpy(dst + i * os, &yb[i], 2);
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
+    restore_gil(ts);
 }
 
 /* ------------------------------------------------------------ module */
