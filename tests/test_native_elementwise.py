@@ -133,6 +133,7 @@ def _slow_pass_build(tmp_path):
     spec = importlib.util.spec_from_file_location("_elementwise", out)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    mod.register_bfloat16()
     return mod
 
 

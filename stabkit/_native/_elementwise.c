@@ -522,27 +522,51 @@ static struct {
      data_log_sigmoid, block_log_sigmoid_bf16},
 };
 
-/* ml_dtypes' bfloat16 type number, or -1 (with the reason in `why`) */
-static int bfloat16_type(PyObject *module)
+/* the three ufuncs, kept for register_bfloat16 */
+static PyObject *made[3];
+static int bfloat16_done = 0;
+
+/* register_bfloat16(): give the ufuncs a loop for ml_dtypes' bfloat16
+ * (a user dtype, through PyUFunc_RegisterLoopForType). Not done at import,
+ * so that importing the extension does not import ml_dtypes (`stabkit list`
+ * stays light); the loader calls it before the first bfloat16 call. Raises
+ * ImportError where ml_dtypes is missing; idempotent. */
+static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
 {
+    if (bfloat16_done)
+        Py_RETURN_NONE;
     PyObject *ml = PyImport_ImportModule("ml_dtypes");
-    PyObject *t = ml ? PyObject_GetAttrString(ml, "bfloat16") : NULL;
-    PyArray_Descr *d = t ? PyArray_DescrFromTypeObject(t) : NULL;
-    Py_XDECREF(ml);
-    Py_XDECREF(t);
-    if (d == NULL) {
-        PyErr_Clear();
-        PyModule_AddStringConstant(module, "bfloat16_missing", "ml_dtypes' bfloat16 is not importable");
-        return -1;
-    }
-    int num = d->type_num;
+    if (ml == NULL)
+        return NULL;
+    PyObject *t = PyObject_GetAttrString(ml, "bfloat16");
+    Py_DECREF(ml);
+    if (t == NULL)
+        return NULL;
+    PyArray_Descr *d = PyArray_DescrFromTypeObject(t);
+    Py_DECREF(t);
+    if (d == NULL)
+        return NULL;
+    int bf = d->type_num;
     Py_DECREF(d);
-    return num;
+    int bft[2] = {bf, bf};
+    for (int i = 0; i < 3; i++)
+        if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made[i], bf, loop16, bft, (void *)ufuncs[i].bf16) < 0)
+            return NULL;
+    bfloat16_done = 1;
+    if (PyObject_SetAttrString(self, "bfloat16", Py_True) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
+
+static PyMethodDef methods[] = {
+    {"register_bfloat16", register_bfloat16, METH_NOARGS,
+     "Register the bfloat16 loops (imports ml_dtypes; ImportError without it)."},
+    {NULL, NULL, 0, NULL},
+};
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "_elementwise",
-    "The accurate tier's elementwise ufuncs (see stabkit/_native/_elementwise.c).", -1, NULL,
+    "The accurate tier's elementwise ufuncs (see stabkit/_native/_elementwise.c).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__elementwise(void)
@@ -552,25 +576,19 @@ PyMODINIT_FUNC PyInit__elementwise(void)
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
-    int bf = bfloat16_type(m);
     for (int i = 0; i < 3; i++) {
         PyObject *uf = PyUFunc_FromFuncAndData(loops, ufuncs[i].data, (char *)types, 2, 1, 1, PyUFunc_None,
                                                ufuncs[i].name, ufuncs[i].doc, 0);
         if (uf == NULL)
             goto fail;
-        if (bf >= 0) {
-            int bft[2] = {bf, bf};
-            if (PyUFunc_RegisterLoopForType((PyUFuncObject *)uf, bf, loop16, bft, (void *)ufuncs[i].bf16) < 0) {
-                Py_DECREF(uf);
-                goto fail;
-            }
-        }
+        made[i] = uf;
+        Py_INCREF(uf); /* one reference for made[], one for the module */
         if (PyModule_AddObject(m, ufuncs[i].name, uf) < 0) {
             Py_DECREF(uf);
             goto fail;
         }
     }
-    if (PyModule_AddIntConstant(m, "bfloat16", bf >= 0) < 0)
+    if (PyModule_AddObject(m, "bfloat16", Py_NewRef(bfloat16_done ? Py_True : Py_False)) < 0)
         goto fail;
     return m;
 fail:

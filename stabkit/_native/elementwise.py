@@ -11,6 +11,7 @@ ml_dtypes' type could not be given a loop. :func:`why_not` says which.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 
 __all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
@@ -22,6 +23,7 @@ FORMATS = ("float32", "float16", "bfloat16")
 _IMPORT = "stabkit._native._elementwise"
 _MOD = False  # False: not looked for yet; None: absent (_WHY says why)
 _WHY = ""
+_BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
 
 
 def disabled() -> bool:
@@ -42,15 +44,33 @@ def _module():
 
 
 def extension():
-    """The extension module (whatever ``STABKIT_NATIVE`` says), or None if
-    it is absent: for the tests and the exhaustive check, which compare it
-    with the NumPy path."""
-    return _module()
+    """The extension module (whatever ``STABKIT_NATIVE`` says) with its
+    bfloat16 loops registered where ml_dtypes imports, or None if it is
+    absent: for the tests and the exhaustive check, which compare it with the
+    NumPy path."""
+    mod = _module()
+    if mod is not None:
+        _bfloat16(mod)
+    return mod
 
 
-def why_not(name: str, fmt: str) -> str | None:
+def _bfloat16(mod) -> str | None:
+    """Register the bfloat16 loops (importing ml_dtypes) once: None, or why not."""
+    global _BF16_WHY
+    if _BF16_WHY is False:
+        try:
+            mod.register_bfloat16()
+            _BF16_WHY = None
+        except ImportError as e:
+            _BF16_WHY = f"ml_dtypes' bfloat16 is not importable ({e})"
+    return _BF16_WHY
+
+
+def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     """None where ``name`` (one of :data:`FUNCTIONS`) runs compiled for the
-    format ``fmt`` (a format name), else why the NumPy path runs."""
+    format ``fmt`` (a format name), else why the NumPy path runs. For
+    bfloat16 the loops are registered first (which imports ml_dtypes); with
+    ``load=False`` they are not, and ml_dtypes being installed counts."""
     if name not in FUNCTIONS or fmt not in FORMATS:
         return f"no compiled kernel for {name} in {fmt} yet"
     if disabled():
@@ -58,8 +78,10 @@ def why_not(name: str, fmt: str) -> str | None:
     mod = _module()
     if mod is None:
         return _WHY
-    if fmt == "bfloat16" and not mod.bfloat16:
-        return getattr(mod, "bfloat16_missing", "no bfloat16 loop")
+    if fmt == "bfloat16":
+        if load or _BF16_WHY is not False:
+            return _bfloat16(mod)
+        return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
     return None
 
 
