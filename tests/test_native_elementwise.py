@@ -339,3 +339,21 @@ def test_the_gil_is_released_inside_the_loop(dtype):
     t0, t1 = window
     inside = sum(t0 + (t1 - t0) / 4 < s < t1 - (t1 - t0) / 4 for s in ticks)
     assert inside >= 10, f"{inside} steps of the main thread ran during the middle of the {t1 - t0:.2f} s call"
+
+
+def test_bfloat16_without_ml_dtypes_runs_the_numpy_path(monkeypatch):
+    """The bfloat16 loops need ml_dtypes' type: where it cannot be imported,
+    bfloat16 runs the NumPy path and the status says why."""
+
+    class NoMlDtypes:
+        def register_bfloat16(self):
+            raise ImportError("No module named 'ml_dtypes'")
+
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    monkeypatch.setattr(elementwise, "_MOD", NoMlDtypes())
+    monkeypatch.setattr(elementwise, "_BF16_WHY", False)
+    why = "ml_dtypes' bfloat16 is not importable (No module named 'ml_dtypes')"
+    assert elementwise.why_not("softplus", "bfloat16") == why
+    assert elementwise.ufunc("softplus", "bfloat16") is None
+    assert status.kernels()["sigmoid/bfloat16"] == why
+    assert status.kernels()["sigmoid/float32"] == "native"
