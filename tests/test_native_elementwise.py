@@ -266,7 +266,11 @@ def test_without_the_extension_the_numpy_path_runs(monkeypatch):
     """An install where the extension was not built: every function runs,
     and the status says why."""
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    monkeypatch.setattr(elementwise, "_IMPORT", "stabkit._native._no_such_extension")
+    import stabkit._native
+
+    # as if the file were absent: None in sys.modules makes the import fail
+    monkeypatch.setitem(sys.modules, "stabkit._native._elementwise", None)
+    monkeypatch.delattr(stabkit._native, "_elementwise", raising=False)
     monkeypatch.setattr(elementwise, "_MOD", False)
     assert elementwise.ufunc("softplus", "float32") is None
     assert elementwise.extension() is None

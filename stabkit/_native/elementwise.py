@@ -10,7 +10,6 @@ ml_dtypes' type could not be given a loop. :func:`why_not` says which.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 
@@ -20,7 +19,6 @@ __all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16")
 
-_IMPORT = "stabkit._native._elementwise"
 _MOD = False  # False: not looked for yet; None: absent (_WHY says why)
 _WHY = ""
 _BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
@@ -35,7 +33,11 @@ def _module():
     global _MOD, _WHY
     if _MOD is False:
         try:
-            _MOD = importlib.import_module(_IMPORT)
+            # a plain import, so that the sweep's key (analysis/sweep.py) sees
+            # the extension and hashes its C source
+            from . import _elementwise
+
+            _MOD = _elementwise
         except ModuleNotFoundError:
             _MOD, _WHY = None, "the C extension was not built at install time (it needs a C compiler and NumPy's headers)"
         except ImportError as e:
