@@ -1,12 +1,14 @@
 """Build the optional C extensions: the trainer's step
-(stabkit/nn/_native/_cstep.c) and the accurate tier's fused row passes
-(stabkit/_native/_rows.c).
+(stabkit/nn/_native/_cstep.c), the accurate tier's fused row passes
+(stabkit/_native/_rows.c) and its elementwise ufuncs
+(stabkit/_native/_elementwise.c, which needs NumPy's C headers).
 
 Everything else is in pyproject.toml. The extensions are optional: where one
-does not compile (no C compiler), the install goes on without it, says so in
-one warning line, and the NumPy code runs instead (``fit`` says so too;
-``stabkit.nn._native.status()`` and ``stabkit._native.rows.status()`` tell
-which path is available).
+does not compile (no C compiler, no NumPy headers), the install goes on
+without it, says so in one warning line, and the NumPy code runs instead
+(``stabkit.nn._native.status()``, ``stabkit._native.rows.status()`` and
+``stabkit._native.status.kernels()`` tell which is available; ``stabkit
+list`` prints them).
 """
 
 import os
@@ -30,6 +32,20 @@ def _reason(e: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+#: what runs instead of each extension when it is not built
+_FALLBACK = {
+    "stabkit.nn._native._cstep": "the trainer will run its NumPy step",
+    "stabkit._native._elementwise": "the accurate tier will run its NumPy path",
+    "stabkit._native._rows": "the accurate tier will run its NumPy row passes",
+}
+
+
+def _warn(name: str, reason: str) -> None:
+    fallback = _FALLBACK.get(name, "its NumPy code runs instead")
+    print(f"WARNING: stabkit: the C extension {name} was not built ({reason}); {fallback}",
+          file=sys.stderr, flush=True)
+
+
 class optional_build_ext(build_ext):
     """``build_ext`` that turns a failed build of an extension into one warning line."""
 
@@ -37,20 +53,21 @@ class optional_build_ext(build_ext):
         try:
             super().build_extension(ext)
         except (CCompilerError, BaseError, OSError) as e:
-            reason = _reason(e)
-            print(
-                f"WARNING: stabkit: the C extension {ext.name} was not built ({reason}); "
-                f"{FALLBACK.get(ext.name, 'its NumPy code runs instead')}",
-                file=sys.stderr,
-                flush=True,
-            )
+            _warn(ext.name, _reason(e))
 
 
-#: what runs where an extension is missing
-FALLBACK = {
-    "stabkit.nn._native._cstep": "the trainer will run its NumPy step",
-    "stabkit._native._rows": "the accurate tier will run its NumPy row passes",
-}
+def _numpy_include() -> str | None:
+    """NumPy's C headers (a build requirement in pyproject.toml), or None."""
+    try:
+        import numpy
+    except ImportError:
+        _warn("stabkit._native._elementwise", "NumPy is not importable at build time, so its C headers are missing")
+        return None
+    return numpy.get_include()
+
+
+_NUMPY_INCLUDE = _numpy_include()
+
 
 # -ffp-contract=off: no fused multiply-adds, so the C Adam and the row passes
 # are bit-identical to the NumPy ones (never -ffast-math either); -fno-math-errno: sqrt need not set errno, and
@@ -78,6 +95,20 @@ setup(
             extra_compile_args=flags,
             optional=True,
         ),
-    ],
+    ]
+    + (
+        []
+        if _NUMPY_INCLUDE is None
+        else [
+            Extension(
+                "stabkit._native._elementwise",
+                sources=["stabkit/_native/_elementwise.c"],
+                include_dirs=[_NUMPY_INCLUDE],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+                extra_compile_args=flags,
+                optional=True,
+            )
+        ]
+    ),
     cmdclass={"build_ext": optional_build_ext},
 )

@@ -33,12 +33,16 @@ def _dependencies(text: str, extras: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    seen = set()
     for dep in _dependencies(text, argv):
         m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)\s*(,.*)?", dep)
         if m is None:
             print(f"error: {dep!r} has no '>=' lower bound", file=sys.stderr)
             return 1
-        print(f"{m.group(1)}=={m.group(3)}")
+        pin = f"{m.group(1)}=={m.group(3)}"
+        if pin not in seen:  # numpy is both a build requirement and a dependency
+            seen.add(pin)
+            print(pin)
     return 0
 
 

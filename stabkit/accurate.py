@@ -29,7 +29,10 @@ Tools used (each explained in a comment where it acts):
 * float64 rows wider than 16 run the shift, the sums and the
   log-probabilities as fused C passes with the same bits
   (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
-  compiler: the NumPy passes).
+  compiler: the NumPy passes);
+* for float32, float16 and bfloat16, sigmoid, log_sigmoid and softplus run
+  as compiled ufuncs that give the same bits (:mod:`stabkit._native`;
+  ``STABKIT_NATIVE=0`` or a build without a C compiler: the NumPy code here).
 
 Edge contract, common to the row-wise functions (checked by the tests):
 
@@ -77,6 +80,7 @@ from ._accurate import lossopts
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
+from ._native import elementwise as _native
 
 __all__ = [
     "sigmoid",
@@ -90,10 +94,17 @@ __all__ = [
     "categorical_crossentropy",
 ]
 
-def _elementwise(fn, x, name: str = "x") -> np.ndarray:
+def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarray:
     """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
-    the input's format; the result has the input's shape (0-d stays 0-d)."""
+    the input's format; the result has the input's shape (0-d stays 0-d).
+    ``native`` names the compiled ufunc that gives the same bits, used where
+    it is loaded (:mod:`stabkit._native.elementwise`)."""
     a, fmt = as_input(x, name)
+    uf = None if native is None else _native.ufunc(native, fmt.name)
+    if uf is not None:
+        out = np.empty(a.shape, dtype=fmt.dtype)
+        uf(a, out=out)
+        return out
     flat = a.reshape(-1)
     out = np.empty(flat.shape, dtype=fmt.dtype)
     for blk in _blocks(flat.size, 1, ELEMENTWISE_BLOCK):
@@ -113,7 +124,7 @@ def sigmoid(x):
     NaN propagates; results in the subnormal range are kept, not flushed.
     """
     narrower = as_input(x)[1].name != "float64"
-    return _elementwise(lambda b: sigmoid_f64(b, narrower), x)
+    return _elementwise(lambda b: sigmoid_f64(b, narrower), x, native="sigmoid")
 
 
 @silent
@@ -124,7 +135,7 @@ def log_sigmoid(x):
     propagates. For large x the result is ``-exp(-x)``, tiny but nonzero.
     """
     to32 = as_input(x)[1].name == "float32"
-    return _elementwise(lambda b: log_sigmoid_f64(b, to32), x)
+    return _elementwise(lambda b: log_sigmoid_f64(b, to32), x, native="log_sigmoid")
 
 
 @silent
@@ -135,7 +146,7 @@ def softplus(x):
     No threshold: ``softplus(30) = 30 + 9.4e-14`` in float64.
     """
     to32 = as_input(x)[1].name == "float32"
-    return _elementwise(lambda b: softplus_f64(b, to32), x)
+    return _elementwise(lambda b: softplus_f64(b, to32), x, native="softplus")
 
 
 @silent

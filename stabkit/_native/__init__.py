@@ -1,4 +1,13 @@
-"""The accurate tier's optional compiled kernels, loaded with ctypes (each
-module here says which path is active and why); without them every function
-runs its NumPy code, which stays the reference the kernels are tested
-against bit for bit."""
+"""The accurate tier's compiled kernels (optional C extensions built by
+setup.py), with the NumPy code of :mod:`stabkit.accurate` and
+:mod:`stabkit._accurate` as the fallback and the oracle they are tested
+against bit for bit.
+
+* ``rows``: loads the fused row passes of ``_rows.c`` with ctypes (float64
+  and float32 rows wider than 16), ``np.exp`` staying NumPy's;
+* ``elementwise``: loads the ufuncs of ``_elementwise.c`` (sigmoid,
+  log_sigmoid and softplus for float32, float16 and bfloat16);
+* ``status``: which kernel each function and format runs (``kernels()``).
+
+``STABKIT_NATIVE=0`` in the environment turns every kernel off.
+"""

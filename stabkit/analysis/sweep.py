@@ -74,9 +74,10 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
 
     top, seen, todo = _PACKAGE_DIR, set(), list(roots)
 
-    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"]
+    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"] (or ["a/b.c"])
         rel = Path(*module.split(".")[1:])
-        hits = [rel.with_suffix(".py"), rel / "__init__.py"] if rel.parts else [Path("__init__.py")]
+        # a compiled extension (stabkit._native._elementwise) counts by its C source
+        hits = [rel.with_suffix(".py"), rel / "__init__.py", rel.with_suffix(".c")] if rel.parts else [Path("__init__.py")]
         return [h.as_posix() for h in hits if (top / h).is_file()]
 
     while todo:
@@ -84,6 +85,8 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
         if name in seen:
             continue
         seen.add(name)
+        if name.endswith(".c"):  # hashed, not parsed
+            continue
         parts = ["stabkit", *Path(name).with_suffix("").parts]
         package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
         for node in ast.walk(ast.parse((top / name).read_text())):

@@ -72,8 +72,10 @@ def list_cmd(
     ]
     from stabkit.nn import native_status  # ("C", "") or ("NumPy", why)
 
+    from stabkit._native.status import summary as kernels_summary
+
     step, why = native_status()
-    native = f"trainer step: {step}" + (f" ({why})" if why else "")
+    native = kernels_summary() + "\n" + f"trainer step: {step}" + (f" ({why})" if why else "")
     if not sys.stdout.isatty():
         typer.echo("\n\n".join(plain_table(header, rows) for _, header, rows in tables) + "\n\n" + native)
         return

@@ -1,0 +1,597 @@
+/* stabkit._native._elementwise: the accurate tier's sigmoid, log_sigmoid and
+ * softplus as NumPy ufuncs for float32, float16 and bfloat16 (optional).
+ *
+ * Each result is the exact value rounded once to the input's format (round
+ * to nearest, ties to even), the same bits as the NumPy path of
+ * stabkit.accurate, which is correctly rounded for these formats (checked
+ * over every input: see tests/test_native_elementwise.py and
+ * benchmarks/exhaustive_elementwise.py).
+ *
+ * Ziv's strategy, in two passes per block of 256 elements:
+ *
+ *  1. fast: the function in double with a vectorisable exp and log1p of our
+ *     own (no libm call; relative error below 2^-48, see below), then the
+ *     rounding test: y (1 - 2^-45) and y (1 + 2^-45) must round to the same
+ *     value of the format. The exact value lies between them, so that value
+ *     is the correctly rounded result;
+ *  2. slow, for the few elements that fail the test (about one float32 input
+ *     in a million: 2 2^-45 over a half-ulp spacing of 2^-24..2^-25; NaN
+ *     always): double-double arithmetic (relative error below 2^-90) and one
+ *     rounding of the double-double to the format. That rounding is correct
+ *     unless the exact value lies within 2^-90 relative of a rounding
+ *     boundary; the closest known case, sigmoid at odd multiples of 2^-24,
+ *     where 1/2 + x/4 is a float32 midpoint, stays 2^-77 away. The
+ *     exhaustive comparison with the (independently audited) NumPy path
+ *     found no float32 input where the two differ.
+ *
+ * Formulas (no subtraction cancels): with e = exp(-|x|) in (0, 1],
+ *   sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0;
+ *   softplus(x) = max(x, 0) + log1p(e);   log_sigmoid(x) = -softplus(-x).
+ * Edges as the NumPy path: +-0 and +-inf give the limits (sigmoid(-inf) = +0,
+ * log_sigmoid(inf) = -0.0, softplus(-inf) = +0); subnormal results are kept;
+ * NaN gives the input's NaN made quiet (sign bit set for sigmoid), and for
+ * bfloat16 the canonical quiet NaN with that sign, as NumPy and ml_dtypes
+ * pass NaN through the NumPy path on x86-64.
+ *
+ * The loops leave the floating-point status flags as they found them, so the
+ * ufuncs never warn. Built with -O3 -ffp-contract=off -fno-math-errno
+ * -fno-trapping-math (setup.py); no -ffast-math, which would break both the
+ * error-free transformations and the rounding test.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <fenv.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <numpy/ndarraytypes.h>
+#include <numpy/ufuncobject.h>
+
+#define BLK 256
+#define FORCE_INLINE static inline __attribute__((always_inline))
+/* AVX-512, AVX2 and baseline clones of each block function, chosen at load
+ * time (GCC, glibc, x86-64); the same IEEE operations in each, so the same
+ * bits (STABKIT_NO_CLONES builds one version, for testing the others) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+enum { F_SIGMOID = 0, F_SOFTPLUS = 1, F_LOG_SIGMOID = 2 };
+
+/* ------------------------------------------------------------ bits */
+
+FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/* A binary format narrower than double: p significant bits, emin the least
+ * normal exponent, the bit pattern of +inf, and the NaN rule. */
+typedef struct {
+    int p, emin;
+    uint32_t inf, sign, quiet;
+    int canonical_nan; /* bfloat16: NaN payloads are not kept */
+} fmt_t;
+
+static const fmt_t F32 = {24, -126, 0x7f800000u, 0x80000000u, 0x00400000u, 0};
+static const fmt_t F16 = {11, -14, 0x7c00u, 0x8000u, 0x0200u, 0};
+static const fmt_t BF16 = {8, -126, 0x7f80u, 0x8000u, 0x0040u, 1};
+
+/* hi + lo (|lo| <= half an ulp of hi; hi finite or +-inf) rounded once to fmt,
+ * ties to even, as a bit pattern. hi's significand m (53 bits) is cut at the
+ * format's last bit (further right for a subnormal result) into q and the
+ * remainder r. Since the format's rounding boundaries are doubles, hi + lo
+ * lies on hi's side of every boundary unless hi is one: only a tie
+ * (r == half) looks at lo. */
+static uint32_t round_dd(double hi, double lo, const fmt_t *f)
+{
+    uint64_t u = dbits(hi);
+    uint32_t sign = (u >> 63) ? f->sign : 0;
+    /* lo's sign relative to |hi| */
+    double rel = (u >> 63) ? -lo : lo;
+    u &= 0x7fffffffffffffffull;
+    int bexp = (int)(u >> 52);
+    if (bexp == 0) /* 0 and double subnormals: far below every format's least subnormal */
+        return sign;
+    int e = bexp - 1023;
+    uint64_t m = (u & 0xfffffffffffffull) | (1ull << 52);
+    int shift = 52 - (f->p - 1) + (e < f->emin ? f->emin - e : 0);
+    if (shift > 60) /* rounds to 0 (and keeps the shifts below 64) */
+        return sign;
+    uint64_t q = m >> shift, r = m & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+    if (r > half || (r == half && (rel > 0 || (rel == 0 && (q & 1)))))
+        q++;
+    /* normal: biased exponent e - emin + 1 above the p-1 fraction bits, and
+     * q's leading bit adds the 1; subnormal: q alone. A carry out of q moves
+     * to the next binade (or to inf) by itself. */
+    int64_t bits = e >= f->emin ? ((int64_t)(e - f->emin) << (f->p - 1)) + (int64_t)q : (int64_t)q;
+    if (bits >= (int64_t)f->inf)
+        bits = f->inf;
+    return (uint32_t)bits | sign;
+}
+
+/* float16 bits -> double, exactly (NaN keeps its payload in the top bits) */
+FORCE_INLINE double half_to_double(uint16_t h)
+{
+    uint64_t s = (uint64_t)(h >> 15) << 63;
+    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0) /* subnormal or zero: m 2^-24 */
+        return dfrom(s | dbits((double)m * 0x1p-24));
+    uint64_t be = e == 31 ? 0x7ff : (uint64_t)(e - 15 + 1023);
+    return dfrom(s | (be << 52) | ((uint64_t)m << 42));
+}
+
+FORCE_INLINE double bf16_to_double(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return (double)f;
+}
+
+/* ------------------------------------------------------------ fast pass */
+
+/* Cody-Waite ln 2 = LN2_1 + LN2_2 + LN2_3 (+ 4e-48): LN2_1 has 40 significant
+ * bits, so k LN2_1 is exact for |k| < 2^13 */
+#define LN2_1 0x1.62e42fefa4000p-1
+#define LN2_2 (-0x1.8432a1b0e2634p-43)
+#define LN2_3 0x1.f97b57a079a19p-103
+#define INV_LN2 0x1.71547652b82fep+0
+/* the least argument of exp: e^-200 < 2^-288 is far below every format's
+ * least subnormal, and 2^k stays a normal double */
+#define AMIN (-200.0)
+
+/* exp(a) for AMIN <= a <= 0, relative error below 2^-50.
+ * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
+ * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
+ * k LN2_2 rounds by 2^-53 |r| and drops k LN2_3 (< 2^-94). exp(r) by a
+ * degree-10 polynomial fitted on |r| <= 0.3486 (Chebyshev interpolation in
+ * mpmath, coefficients rounded to double: relative error 2^-51.4), Horner in
+ * double (about 1.5 ulp), and 2^k put in the exponent bits. */
+FORCE_INLINE double exp_fast(double a)
+{
+    const double shifter = 0x1.8p52;
+    /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
+    double t = a * INV_LN2 + shifter;
+    double k = t - shifter;
+    double r = (a - k * LN2_1) - k * LN2_2;
+    double p = 0x1.28a4fb161a160p-22;
+    p = p * r + 0x1.72fe481ffbc4bp-19;
+    p = p * r + 0x1.a019a4431fe29p-16;
+    p = p * r + 0x1.a019758b68c2fp-13;
+    p = p * r + 0x1.6c16c17ff27f7p-10;
+    p = p * r + 0x1.1111112edcdcbp-7;
+    p = p * r + 0x1.5555555551e2bp-5;
+    p = p * r + 0x1.555555554afcap-3;
+    p = p * r + 0x1.0000000000005p-1;
+    p = p * r + 0x1.0000000000020p+0;
+    p = p * r + 1.0;
+    /* 2^k: k is the difference of the bit patterns of t and the shifter */
+    uint64_t kb = dbits(t) - dbits(shifter);
+    return p * dfrom((kb + 1023) << 52);
+}
+
+/* log1p(t) for 0 < t <= 1 (t within 2^-50 relative), relative error below
+ * 2^-49: log1p(t) = 2 atanh(s) = 2 s g(s^2), s = t / (2 + t) <= 1/3, with
+ * g(w) = atanh(sqrt(w))/sqrt(w) by a degree-9 polynomial fitted on
+ * [0, 1/9] (Chebyshev interpolation in mpmath, coefficients rounded to
+ * double: relative error 2^-53.3). t's error passes through scaled by
+ * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
+ * polynomial about once. */
+FORCE_INLINE double log1p_fast(double t)
+{
+    double s = t / (2.0 + t);
+    double w = s * s;
+    double p = 0x1.6c26693a7c095p-4;
+    p = p * w + 0x1.94b79523b2fbbp-5;
+    p = p * w + 0x1.1659956da410fp-4;
+    p = p * w + 0x1.3aa5e932d3628p-4;
+    p = p * w + 0x1.74628d4f43596p-4;
+    p = p * w + 0x1.c71c47af989fdp-4;
+    p = p * w + 0x1.2492498161ca5p-3;
+    p = p * w + 0x1.99999998ca58bp-3;
+    p = p * w + 0x1.5555555555aeep-2;
+    p = p * w + 1.0;
+    return 2.0 * s * p;
+}
+
+/* the function in double, relative error below 2^-48 for finite x and exact
+ * limits at +-inf (NaN gives NaN, which fails the rounding test). Every sum
+ * has terms of one sign; clamping the argument of exp at AMIN changes no
+ * result after rounding to a format of at most 24 bits. */
+FORCE_INLINE double fast_eval(int fn, double x)
+{
+    if (fn == F_LOG_SIGMOID)
+        x = -x;
+    double a = -fabs(x);
+    a = a < AMIN ? AMIN : a;
+    double e = exp_fast(a);
+    if (fn == F_SIGMOID)
+        return (x >= 0 ? 1.0 : e) / (1.0 + e);
+    double y = (x > 0 ? x : 0.0) + log1p_fast(e);
+    return fn == F_LOG_SIGMOID ? -y : y;
+}
+
+/* The rounding test's margin: 2^-45 relative, 8 times the fast pass's
+ * bound. y (1 -+ 2^-45) round to the same float exactly when no rounding
+ * boundary lies between them (rounding is monotonic). */
+#ifndef STABKIT_MARGIN /* a test build sets it to 1.0: every element takes the slow pass */
+#define STABKIT_MARGIN 0x1p-45
+#endif
+#define MARGIN_LO (1.0 - STABKIT_MARGIN)
+#define MARGIN_HI (1.0 + STABKIT_MARGIN)
+
+/* ------------------------------------------------------------ slow pass */
+
+typedef struct { double hi, lo; } dd;
+
+/* Knuth's TwoSum: s + err = a + b exactly */
+FORCE_INLINE dd two_sum(double a, double b)
+{
+    double s = a + b, bb = s - a;
+    return (dd){s, (a - (s - bb)) + (b - bb)};
+}
+
+/* |a| >= |b| (or a == 0): Dekker's Fast2Sum */
+FORCE_INLINE dd fast_two_sum(double a, double b)
+{
+    double s = a + b;
+    return (dd){s, b - (s - a)};
+}
+
+/* Dekker's TwoProduct (no FMA: -ffp-contract=off, portable), exact while
+ * |a|, |b| < 2^995 */
+FORCE_INLINE dd two_prod(double a, double b)
+{
+    const double split = 134217729.0; /* 2^27 + 1 */
+    double p = a * b;
+    double ca = split * a, ah = ca - (ca - a), al = a - ah;
+    double cb = split * b, bh = cb - (cb - b), bl = b - bh;
+    return (dd){p, ((ah * bh - p) + ah * bl + al * bh) + al * bl};
+}
+
+static dd dd_add(dd a, dd b)
+{
+    dd s = two_sum(a.hi, b.hi), t = two_sum(a.lo, b.lo);
+    s = fast_two_sum(s.hi, s.lo + t.hi);
+    return fast_two_sum(s.hi, s.lo + t.lo);
+}
+
+static dd dd_mul(dd a, dd b)
+{
+    dd p = two_prod(a.hi, b.hi);
+    return fast_two_sum(p.hi, p.lo + (a.hi * b.lo + a.lo * b.hi));
+}
+
+/* a / b: three quotient digits, each from the exact remainder so far */
+static dd dd_div(dd a, dd b)
+{
+    double q1 = a.hi / b.hi;
+    dd r = dd_add(a, dd_mul((dd){-q1, 0.0}, b));
+    double q2 = r.hi / b.hi;
+    r = dd_add(r, dd_mul((dd){-q2, 0.0}, b));
+    double q3 = r.hi / b.hi;
+    dd q = fast_two_sum(q1, q2);
+    return dd_add(q, (dd){q3, 0.0});
+}
+
+/* expm1(r) for |r| <= 0.75 in double-double, relative error below 2^-96:
+ * expm1(r/64) by Taylor to degree 12 (the rest is below 2^-110 relative),
+ * Horner as 1 + (r/n)(...), then six doublings expm1(2u) = expm1(u) (2 +
+ * expm1(u)), each of which at most doubles the relative error (2^-104 at
+ * the start). */
+static dd expm1_dd(dd r)
+{
+    r.hi *= 1.0 / 64.0;
+    r.lo *= 1.0 / 64.0;
+    dd q = {1.0, 0.0};
+    for (int n = 12; n >= 2; n--) {
+        dd rn = dd_div(r, (dd){(double)n, 0.0});
+        q = dd_add((dd){1.0, 0.0}, dd_mul(rn, q));
+    }
+    dd p = dd_mul(r, q);
+    for (int i = 0; i < 6; i++)
+        p = dd_mul(p, dd_add((dd){2.0, 0.0}, p));
+    return p;
+}
+
+/* exp(a) for AMIN <= a <= 0 in double-double, relative error below 2^-95:
+ * a = k ln2 + r with r = (a - k LN2_1) - k LN2_2 - k LN2_3 in
+ * double-double (the first difference is exact, k LN2_2 is taken exactly by
+ * TwoProduct), then 2^k (1 + expm1(r)). */
+static dd exp_dd(double a)
+{
+    double k = nearbyint(a * INV_LN2);
+    dd r = two_sum(a - k * LN2_1, 0.0);
+    dd m = two_prod(k, LN2_2);
+    r = dd_add(r, (dd){-m.hi, -m.lo});
+    r = dd_add(r, (dd){-k * LN2_3, 0.0});
+    dd e = dd_add((dd){1.0, 0.0}, expm1_dd(r));
+    return (dd){ldexp(e.hi, (int)k), ldexp(e.lo, (int)k)};
+}
+
+/* log1p(t) for 0 < t <= 1 in double-double, relative error below 2^-93:
+ * one Newton step on expm1(y) = t from libm's y0 = log1p(t.hi) (within a
+ * few ulps): y = y0 - (expm1(y0) - t) / (1 + expm1(y0)). expm1(y0) - t is
+ * formed in double-double from two values accurate to 2^-96 relative, so it
+ * is accurate to 2^-95 t even for tiny t; the step's own error is of the
+ * order of the square of y0's (2^-100). */
+static dd log1p_dd(dd t)
+{
+    double y0 = log1p(t.hi);
+    dd m = expm1_dd((dd){y0, 0.0});
+    dd d = dd_add(m, (dd){-t.hi, -t.lo});
+    double corr = (d.hi + d.lo) / (1.0 + m.hi);
+    return two_sum(y0, -corr);
+}
+
+/* the function in double-double for a finite or infinite x */
+static dd slow_eval(int fn, double x)
+{
+    if (fn == F_LOG_SIGMOID)
+        x = -x;
+    double a = -fabs(x);
+    dd e = exp_dd(a < AMIN ? AMIN : a);
+    if (fn == F_SIGMOID) {
+        dd den = dd_add((dd){1.0, 0.0}, e);
+        return dd_div(x >= 0 ? (dd){1.0, 0.0} : e, den);
+    }
+    dd y = log1p_dd(e);
+    if (x > 0) /* x + log1p(e): both positive */
+        y = dd_add((dd){x, 0.0}, y);
+    if (fn == F_LOG_SIGMOID)
+        y = (dd){-y.hi, -y.lo};
+    return y;
+}
+
+/* The result for one element in the slow pass; xbits are the input's bits
+ * (for NaN), x its value. */
+static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
+{
+    if (x != x) {
+        /* NaN: the NumPy path passes the NaN through (made quiet); sigmoid's
+         * -|x| leaves the sign bit set */
+        uint32_t s = fn == F_SIGMOID ? f->sign : (xbits & f->sign);
+        if (f->canonical_nan)
+            return s | f->inf | f->quiet;
+        return (xbits | f->quiet) | s;
+    }
+    if (isinf(x)) {
+        double y = fast_eval(fn, x); /* exact limits: 0, 1, +-inf, -0.0 */
+        return round_dd(y, 0.0, f);
+    }
+    dd y = slow_eval(fn, x);
+    return round_dd(y.hi, y.lo, f);
+}
+
+/* ------------------------------------------------------------ blocks */
+
+/* float32: n <= BLK inputs (bits in xb) to the outputs y (contiguous) */
+#define DEFINE_BLOCK_F32(NAME, FN)                                              \
+    CLONES void NAME(const float *x, float *y, int n)                          \
+    {                                                                          \
+        double yd[BLK];                                                        \
+        for (int i = 0; i < n; i++)                                            \
+            yd[i] = fast_eval(FN, (double)x[i]);                               \
+        int bad = 0;                                                           \
+        for (int i = 0; i < n; i++) {                                          \
+            float lo = (float)(yd[i] * MARGIN_LO), hi = (float)(yd[i] * MARGIN_HI); \
+            y[i] = hi;                                                         \
+            bad |= !(lo == hi);                                                \
+        }                                                                      \
+        if (!bad)                                                              \
+            return;                                                            \
+        for (int i = 0; i < n; i++) {                                          \
+            float lo = (float)(yd[i] * MARGIN_LO), hi = (float)(yd[i] * MARGIN_HI); \
+            if (!(lo == hi)) {                                                 \
+                uint32_t xbits, b;                                             \
+                memcpy(&xbits, &x[i], 4);                                      \
+                b = slow_bits(FN, (double)x[i], xbits, &F32);                  \
+                memcpy(&y[i], &b, 4);                                          \
+            }                                                                  \
+        }                                                                      \
+    }
+
+/* float16 and bfloat16: the same with the rounding done on the bits */
+#define DEFINE_BLOCK_16(NAME, FN, TODOUBLE, FMT)                                \
+    CLONES void NAME(const uint16_t *xb, uint16_t *y, int n)                   \
+    {                                                                          \
+        double xd[BLK], yd[BLK];                                               \
+        for (int i = 0; i < n; i++)                                            \
+            xd[i] = TODOUBLE(xb[i]);                                           \
+        for (int i = 0; i < n; i++)                                            \
+            yd[i] = fast_eval(FN, xd[i]);                                      \
+        for (int i = 0; i < n; i++) {                                          \
+            uint32_t lo = round_dd(yd[i] * MARGIN_LO, 0.0, &FMT);              \
+            uint32_t hi = round_dd(yd[i] * MARGIN_HI, 0.0, &FMT);              \
+            y[i] = (uint16_t)(lo == hi && yd[i] == yd[i]                       \
+                                  ? hi : slow_bits(FN, xd[i], xb[i], &FMT));   \
+        }                                                                      \
+    }
+
+/* hidden, not static: GCC's target_clones needs an ifunc symbol */
+#define HIDDEN __attribute__((visibility("hidden")))
+HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID)
+HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS)
+HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, half_to_double, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, half_to_double, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, half_to_double, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, bf16_to_double, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, bf16_to_double, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, bf16_to_double, BF16)
+
+/* ------------------------------------------------------------ ufunc loops */
+
+typedef void (*block32_t)(const float *, float *, int);
+typedef void (*block16_t)(const uint16_t *, uint16_t *, int);
+
+/* NumPy calls a loop without the GIL unless a dtype says it needs the Python
+ * API: ml_dtypes before 0.7 flags bfloat16 so (NPY_NEEDS_PYAPI), although
+ * these loops touch no Python object. A loop that finds the GIL held on a
+ * long run releases it itself (PyGILState_Check is 0 where NumPy already
+ * did). */
+#define LONG_RUN 4096
+static PyThreadState *release_gil(npy_intp n)
+{
+    return n >= LONG_RUN && PyGILState_Check() ? PyEval_SaveThread() : NULL;
+}
+
+static void restore_gil(PyThreadState *ts)
+{
+    if (ts != NULL)
+        PyEval_RestoreThread(ts);
+}
+
+/* The input is copied into a local buffer block by block (so the output may
+ * alias it, and strided input costs one gather); the output is written in
+ * place when contiguous. The status flags raised inside (inexact, underflow,
+ * invalid from NaN comparisons) are restored, so NumPy sees none. */
+static void loop32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    block32_t block = (block32_t)data;
+    npy_intp n = dims[0], is = steps[0], os = steps[1];
+    char *ip = args[0], *op = args[1];
+    float xb[BLK], yb[BLK];
+    PyThreadState *ts = release_gil(n);
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += BLK) {
+        int m = (int)(n - s < BLK ? n - s : BLK);
+        const char *src = ip + s * is;
+        if (is == 4)
+            memcpy(xb, src, (size_t)m * 4);
+        else
+            for (int i = 0; i < m; i++)
+                memcpy(&xb[i], src + i * is, 4);
+        char *dst = op + s * os;
+        if (os == 4) {
+            block(xb, (float *)dst, m);
+        } else {
+            block(xb, yb, m);
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * os, &yb[i], 4);
+        }
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+    restore_gil(ts);
+}
+
+static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    block16_t block = (block16_t)data;
+    npy_intp n = dims[0], is = steps[0], os = steps[1];
+    char *ip = args[0], *op = args[1];
+    uint16_t xb[BLK], yb[BLK];
+    PyThreadState *ts = release_gil(n);
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += BLK) {
+        int m = (int)(n - s < BLK ? n - s : BLK);
+        const char *src = ip + s * is;
+        for (int i = 0; i < m; i++)
+            memcpy(&xb[i], src + i * is, 2);
+        block(xb, yb, m);
+        char *dst = op + s * os;
+        for (int i = 0; i < m; i++)
+            memcpy(dst + i * os, &yb[i], 2);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+    restore_gil(ts);
+}
+
+/* ------------------------------------------------------------ module */
+
+static PyUFuncGenericFunction loops[2] = {loop32, loop16};
+static const char types[4] = {NPY_FLOAT, NPY_FLOAT, NPY_HALF, NPY_HALF};
+static void *data_sigmoid[2] = {(void *)block_sigmoid_f32, (void *)block_sigmoid_f16};
+static void *data_softplus[2] = {(void *)block_softplus_f32, (void *)block_softplus_f16};
+static void *data_log_sigmoid[2] = {(void *)block_log_sigmoid_f32, (void *)block_log_sigmoid_f16};
+
+static struct {
+    const char *name, *doc;
+    void **data;
+    block16_t bf16;
+} ufuncs[3] = {
+    {"sigmoid", "sigmoid(x): 1 / (1 + exp(-x)), correctly rounded (float32, float16, bfloat16).",
+     data_sigmoid, block_sigmoid_bf16},
+    {"softplus", "softplus(x): log(1 + exp(x)), correctly rounded (float32, float16, bfloat16).",
+     data_softplus, block_softplus_bf16},
+    {"log_sigmoid", "log_sigmoid(x): -softplus(-x), correctly rounded (float32, float16, bfloat16).",
+     data_log_sigmoid, block_log_sigmoid_bf16},
+};
+
+/* the three ufuncs, kept for register_bfloat16 */
+static PyObject *made[3];
+static int bfloat16_done = 0;
+
+/* register_bfloat16(): give the ufuncs a loop for ml_dtypes' bfloat16
+ * (a user dtype, through PyUFunc_RegisterLoopForType). Not done at import,
+ * so that importing the extension does not import ml_dtypes (`stabkit list`
+ * stays light); the loader calls it before the first bfloat16 call. Raises
+ * ImportError where ml_dtypes is missing; idempotent. */
+static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
+{
+    if (bfloat16_done)
+        Py_RETURN_NONE;
+    PyObject *ml = PyImport_ImportModule("ml_dtypes");
+    if (ml == NULL)
+        return NULL;
+    PyObject *t = PyObject_GetAttrString(ml, "bfloat16");
+    Py_DECREF(ml);
+    if (t == NULL)
+        return NULL;
+    PyArray_Descr *d = PyArray_DescrFromTypeObject(t);
+    Py_DECREF(t);
+    if (d == NULL)
+        return NULL;
+    int bf = d->type_num;
+    Py_DECREF(d);
+    int bft[2] = {bf, bf};
+    for (int i = 0; i < 3; i++)
+        if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made[i], bf, loop16, bft, (void *)ufuncs[i].bf16) < 0)
+            return NULL;
+    bfloat16_done = 1;
+    if (PyObject_SetAttrString(self, "bfloat16", Py_True) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"register_bfloat16", register_bfloat16, METH_NOARGS,
+     "Register the bfloat16 loops (imports ml_dtypes; ImportError without it)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_elementwise",
+    "The accurate tier's elementwise ufuncs (see stabkit/_native/_elementwise.c).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__elementwise(void)
+{
+    import_array();
+    import_umath();
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        PyObject *uf = PyUFunc_FromFuncAndData(loops, ufuncs[i].data, (char *)types, 2, 1, 1, PyUFunc_None,
+                                               ufuncs[i].name, ufuncs[i].doc, 0);
+        if (uf == NULL)
+            goto fail;
+        made[i] = uf;
+        Py_INCREF(uf); /* one reference for made[], one for the module */
+        if (PyModule_AddObject(m, ufuncs[i].name, uf) < 0) {
+            Py_DECREF(uf);
+            goto fail;
+        }
+    }
+    if (PyModule_AddObject(m, "bfloat16", Py_NewRef(bfloat16_done ? Py_True : Py_False)) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}
