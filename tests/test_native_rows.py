@@ -286,6 +286,69 @@ def test_shift_and_sums_match_the_numpy_passes(kind, monkeypatch):
     same_bits(corr, np.add.reduce(e * ref.r, axis=-1))
 
 
+class _SumsSpy:
+    """Counts the softmax denominators the kernel formed, with residuals
+    (shifted rows, Rows.softmax) and without (unshifted rows)."""
+
+    def __init__(self, mp):
+        self.shifted = self.unshifted = 0
+        sums = native.softmax_sums
+
+        def counting(e, r, sigma):
+            out = sums(e, r, sigma)
+            if out is not None:
+                self.unshifted += r is None
+                self.shifted += r is not None
+            return out
+
+        mp.setattr(native, "softmax_sums", counting)
+
+
+@needs_c
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", [(1, 17), (40, 129), (131, 1000), (132, 1000), (27, 5000)])
+def test_softmax_denominators_run_the_kernel(kind, shape, monkeypatch):
+    rng = np.random.default_rng([KINDS.index(kind), *shape, 7])
+    x = _logits(kind, rng, *shape)
+    # half the rows shifted (entries past 650 or below -708), half not
+    x[::2] += 1e3
+    spy = _SumsSpy(monkeypatch)
+    with np.errstate(all="ignore"):
+        fast, slow = _each_path(stabkit.softmax, x)
+    same_bits(fast, slow)
+    if kind != "special":
+        assert spy.shifted > 0
+    if kind in ("normal", "ties", "losers") and shape[0] > 1:
+        assert spy.unshifted > 0
+
+
+@needs_c
+@pytest.mark.parametrize("sigma", [0.0, 4096.0])
+def test_softmax_sums_match_the_numpy_passes(sigma):
+    rng = np.random.default_rng(int(sigma) + 1)
+    e = np.exp(rng.standard_normal((60, 300)) * 30 - 40) * np.exp(rng.uniform(0, 600, (60, 1)))
+    e[1, 4], e[2, 9], e[3, :] = np.nan, np.inf, 0.0  # not ok (sigma 0), and an all-zero row
+    r = rng.standard_normal(e.shape) * 2.0**-54
+    for res in (None, r):
+        got = e.copy()
+        with np.errstate(all="ignore"):
+            hi, lo, ok = native.softmax_sums(got, res, sigma)
+            want = e + e * res if res is not None else e.copy()
+            same_bits(got, want)
+            if sigma:
+                sg = np.float64(sigma)
+            else:
+                sg = np.ldexp(1.0, np.frexp(np.where(ok, eft.rowmax(want) * 300, 0.0))[1] + 1)[:, None]
+            q = (want + sg) - sg
+            rest = np.add.reduce(want - q, axis=-1)
+        same_bits(ok, np.isfinite(eft.rowmax(want) * 300) if not sigma else np.ones(60, bool))
+        same_bits(hi[ok], np.add.reduce(q, axis=-1)[ok])
+        same_bits(lo[ok], rest[ok])
+        same_bits(hi[~ok], np.add.reduce(want, axis=-1)[~ok])
+        assert not np.count_nonzero(lo[~ok])
+    assert not ok[1] and not ok[2] if not sigma else ok.all()
+
+
 @needs_c
 def test_a_nan_or_infinite_maximum_is_left_to_numpy():
     x = np.zeros((4, 20))

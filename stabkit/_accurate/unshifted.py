@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eft import NARROW, rowmax, rowmin, rowsum, sum2, sum_split_scaled, workspace
+from stabkit._native import rows as native
+
+from .eft import NARROW, normalized, rowmax, rowmin, rowsum, sum2, sum_split_scaled, workspace
 
 #: Bounds under which softmax needs no shift (see :func:`softmax_unshifted`):
 #: exp(650) * 2**32 terms stays below float64's 1.8e308, and exp(-708) is
@@ -60,7 +62,14 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
         # one reciprocal are accurate to ~2**-50, far below its half ulp
         return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
     # terms up to exp(650): the extraction needs a sigma per row
-    hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
+    fused = native.softmax_sums(E, None, 0.0) if n > NARROW else None
+    if fused is not None:
+        # the same sums in one compiled pass (stabkit._native.rows); as
+        # sum_split_scaled: normalised pairs, a plain sum where n max e is not finite
+        hi, lo = normalized(*fused[:2])
+        hi[~fused[2]], lo[~fused[2]] = fused[0][~fused[2]], 0.0
+    else:
+        hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 

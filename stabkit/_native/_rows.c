@@ -412,6 +412,61 @@ EXPORT CLONES void crossentropy_sums(const double *d, const double *r, const dou
     }
 }
 
+/* Softmax denominators (Rows.softmax and softmax_unshifted, float64
+ * targets), per row of the terms e (rows x n, contiguous): first, where r is
+ * given, e += e * r (each probability's residual, exp(d + r) = e (1 + r));
+ * then the sums of eft.sum_split (sigma > 0: the row sums of
+ * q = (e + sigma) - sigma, exact, and of e - q, pairwise; ok[i] = 1) or of
+ * eft.sum_split_scaled with nonneg (sigma = 0: per row, scale = n max e, NaN
+ * if a term is NaN; where it is finite sigma = 2^(E + 1) with scale in
+ * [2^(E-1), 2^E), ok[i] = 1; elsewhere hi = the plain pairwise sum, lo = 0,
+ * ok[i] = 0). The pairs are not normalised (the caller does, as NumPy's). */
+EXPORT CLONES void softmax_sums(double *e, const double *r, int64_t rows, int64_t n, double sigma, double *hi,
+                                double *lo, int64_t *ok)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *ei = e + i * n;
+        if (r) {
+            const double *ri = r + i * n;
+            for (int64_t j = 0; j < n; j++)
+                ei[j] = ei[j] + ei[j] * ri[j];
+        }
+        double sg = sigma;
+        if (!(sigma > 0.0)) {
+            /* np.maximum.reduce: NaN wins; here a NaN term makes its row's
+             * lane sum NaN, then the row is looked at one by one */
+            vd amax = splat(ei[0]), sum = splat(0.0);
+            int64_t j = 0;
+            for (; j + LANES <= n; j += LANES) {
+                vd v = load(ei + j);
+                amax = blend(v > amax, v, amax);
+                sum += v;
+            }
+            double big = ei[0];
+            int64_t anynan = nan_lane(sum) && has_nan(ei, j);
+            for (int k = 0; k < LANES; k++)
+                big = amax[k] > big ? amax[k] : big;
+            for (; j < n; j++) {
+                big = ei[j] > big ? ei[j] : big;
+                anynan |= ei[j] != ei[j];
+            }
+            double scale = big * (double)n;
+            if (anynan || !isfinite(scale)) {
+                ok[i] = 0;
+                hi[i] = pairwise(ei, NULL, n, 0.0, PLAIN).q;
+                lo[i] = 0.0;
+                continue;
+            }
+            int ex;
+            frexp(scale, &ex);
+            sg = ldexp(1.0, ex + 1);
+        }
+        sums_t s = pairwise(ei, NULL, n, sg, SPLIT);
+        ok[i] = 1;
+        hi[i] = s.q, lo[i] = s.rest;
+    }
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
                                     "The accurate tier's fused float64 row passes; loaded with ctypes by "
                                     "stabkit._native.rows.",

@@ -38,6 +38,7 @@ _SIGNATURES = {
     "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
     "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
+    "softmax_sums": ([_p, _p, _i64, _i64, _f64, _p, _p, _p], None),
 }
 
 
@@ -168,6 +169,25 @@ def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
     rows, n = d.shape
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
     lib.crossentropy_sums(_ptr(d), _ptr(r), _ptr(L), _ptr(y), rows, n, _ptr(t), _ptr(hi), _ptr(lo), _ptr(ok))
+    return hi, lo, ok.astype(bool)
+
+
+def softmax_sums(e: np.ndarray, r: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Softmax denominators of the terms ``e`` (contiguous float64 rows):
+    ``e += e * r`` first where ``r`` is given, then the extraction's two row
+    sums, not normalised, with ``sigma`` (``eft.sum_split``) or, for
+    ``sigma = 0``, a sigma per row from ``n max e`` (``eft.sum_split_scaled``
+    of terms >= 0): ``(hi, lo, ok)``, ``hi`` the plain ``np.add.reduce`` sum
+    and ``lo = 0`` where ``ok`` is False. None where the kernel is off (the
+    environment is read here) or ``e`` does not fit."""
+    lib = library()
+    if lib is None or e.ndim != 2 or not _fits(e.shape, e):
+        return None
+    if r is not None:
+        _need(_fits(e.shape, r))
+    rows, n = e.shape
+    hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
+    lib.softmax_sums(_ptr(e), None if r is None else _ptr(r), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(ok))
     return hi, lo, ok.astype(bool)
 
 
