@@ -349,6 +349,109 @@ def test_softmax_sums_match_the_numpy_passes(sigma):
     assert not ok[1] and not ok[2] if not sigma else ok.all()
 
 
+# ------------------------------------------------------------ float32 rows
+
+
+class _Spy32:
+    """Counts the float32 blocks the kernel's narrow-target passes took."""
+
+    def __init__(self, mp):
+        self.calls = {}
+        for name in ("scale_rows", "log_softmax32"):
+            fn = getattr(native, name)
+
+            def counting(*a, _fn=fn, _name=name, **k):
+                out = _fn(*a, **k)
+                if out is not None:
+                    self.calls[_name] = self.calls.get(_name, 0) + 1
+                return out
+
+            mp.setattr(native, name, counting)
+
+
+def _check_all32(x: np.ndarray, rng, axis: int = -1) -> None:
+    """Every row-wise function of float32 logits, bit for bit on both paths."""
+    xl = np.moveaxis(x, axis, -1)
+    rows, n = xl.shape
+    y = np.moveaxis(_soft(rng, rows, n, xl).astype(np.float32), -1, axis)
+    lab = rng.integers(0, n, rows)
+    for fn, args, kw in (
+        (stabkit.log_softmax, (x,), {"axis": axis}),
+        (stabkit.logsumexp, (x,), {"axis": axis}),
+        (stabkit.softmax, (x,), {"axis": axis}),
+        (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis}),
+        (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis}),
+    ):
+        with np.errstate(all="ignore"):
+            fast, slow = _each_path(fn, *args, **kw)
+        assert fast.dtype == np.float32
+        same_bits(fast, slow)
+
+
+def _logits32(kind: str, rng, rows: int, n: int) -> np.ndarray:
+    """Float32 logits of one family (the float64 ones rounded; ``huge`` then
+    holds infinities), half of the rows past the unshifted range."""
+    with np.errstate(over="ignore"):
+        x = _logits(kind, rng, rows, n).astype(np.float32)
+    x[1::2] += np.float32(rng.choice([700.0, -650.0]))
+    return x
+
+
+@needs_c
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", [(1, 17), (3, 18), (40, 129), (131, 1000), (132, 1000), (27, 5000)])
+def test_float32_rows_are_bit_identical(kind, shape, monkeypatch):
+    rng = np.random.default_rng([KINDS.index(kind), *shape, 32])
+    spy = _Spy32(monkeypatch)
+    x = _logits32(kind, rng, *shape)
+    _check_all32(x, rng)
+    # the kernel ran (else the check would compare NumPy to itself): the
+    # softmax's where a row's maximum is in [-600, 650] (no shift needed)
+    assert spy.calls.get("log_softmax32", 0) > 0
+    with np.errstate(invalid="ignore"):
+        m = x.max(axis=-1)
+        unshifted = np.count_nonzero((m >= -600) & (m <= 650))
+    assert (spy.calls.get("scale_rows", 0) > 0) == (unshifted > 0)
+
+
+@needs_c
+@pytest.mark.parametrize("n", [17, 100, 1000, 5000])
+def test_float32_block_boundaries(n, monkeypatch):
+    per_block = BLOCK // n
+    rng = np.random.default_rng(n + 32)
+    x = _logits32("offset", rng, 2 * per_block + 1, n)
+    x[per_block + 3, 5] = np.nan
+    x[2 * per_block, 3] = np.inf
+    spy = _Spy32(monkeypatch)
+    _check_all32(x, rng)
+    assert spy.calls.get("log_softmax32", 0) >= 3
+
+
+@needs_c
+@pytest.mark.parametrize("layout", ["strided", "transposed", "fortran", "reversed"])
+def test_float32_non_contiguous_inputs(layout):
+    rng = np.random.default_rng(32)
+    base = _logits32("ties", rng, 60, 400)
+    x, axis = {
+        "strided": (base[:, ::2], -1),
+        "transposed": (base.T, 0),
+        "fortran": (np.asfortranarray(base), -1),
+        "reversed": (base[::-1, ::-1], -1),
+    }[layout]
+    _check_all32(x, rng, axis=axis)
+
+
+@needs_c
+def test_float32_ties_behind_a_far_winner():
+    """Rows whose ``x - m`` is a float32 midpoint behind a winner ~40 ahead:
+    below_ties settles them after the kernel's pass, the same bits."""
+    rng = np.random.default_rng(40)
+    x = np.round(rng.standard_normal((64, 300)) * 8).astype(np.float32) * np.float32(0.5) + np.float32(0.25)
+    x[:, 7] = x.max(axis=-1) + np.float32(41.0)
+    x[::3, 9] = -np.inf
+    _check_all32(x, rng)
+
+
 @needs_c
 def test_a_nan_or_infinite_maximum_is_left_to_numpy():
     x = np.zeros((4, 20))

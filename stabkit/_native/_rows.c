@@ -467,6 +467,66 @@ EXPORT CLONES void softmax_sums(double *e, const double *r, int64_t rows, int64_
     }
 }
 
+/* ---- narrower targets (float32 rows, float64 working precision) ---- */
+
+/* softmax_unshifted for a narrower target: per row of the terms e (float64),
+ * the plain sum (np.add.reduce), its reciprocal, and each probability
+ * e * (1 / sum) rounded to float64, into out64 (may be e), or into out32
+ * rounded once more to float32 (NumPy's float64 loop writing into a float32
+ * output rounds the same two times); the other one NULL. */
+EXPORT CLONES void scale_rows(double *e, int64_t rows, int64_t n, float *out32, double *out64)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double *ei = e + i * n;
+        const double inv = 1.0 / pairwise(ei, NULL, n, 0.0, PLAIN).q;
+        if (out32) {
+            float *oi = out32 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                double p = ei[j] * inv;
+                oi[j] = (float)p;
+            }
+        } else {
+            double *oi = out64 + i * n;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = ei[j] * inv;
+        }
+    }
+}
+
+/* log_softmax_unshifted's output pass for float32 rows x (rows x n,
+ * contiguous): x - c (c = m + L per row, the float32 entry converted exactly,
+ * the difference rounded to float64), -L at the row's top entry, into out32
+ * (rounded to float32 once more) or out64 (the other NULL); mn[i] = the
+ * row's least entry (NaN ignored: a row with a NaN is not the caller's). */
+EXPORT CLONES void log_softmax32_rows(const float *x, int64_t rows, int64_t n, const double *c, const double *L,
+                                      const int64_t *top, float *out32, double *out64, double *mn)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xi = x + i * n;
+        const double ci = c[i];
+        float low = xi[0];
+        if (out32) {
+            float *oi = out32 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                float v = xi[j];
+                double d = (double)v - ci;
+                oi[j] = (float)d;
+                low = v < low ? v : low;
+            }
+            oi[top[i]] = (float)(-L[i]);
+        } else {
+            double *oi = out64 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                float v = xi[j];
+                oi[j] = (double)v - ci;
+                low = v < low ? v : low;
+            }
+            oi[top[i]] = -L[i];
+        }
+        mn[i] = (double)low;
+    }
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
                                     "The accurate tier's fused float64 row passes; loaded with ctypes by "
                                     "stabkit._native.rows.",

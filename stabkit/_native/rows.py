@@ -39,6 +39,8 @@ _SIGNATURES = {
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
     "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
     "softmax_sums": ([_p, _p, _i64, _i64, _f64, _p, _p, _p], None),
+    "scale_rows": ([_p, _i64, _i64, _p, _p], None),
+    "log_softmax32_rows": ([_p, _i64, _i64, _p, _p, _p, _p, _p, _p], None),
 }
 
 
@@ -189,6 +191,45 @@ def softmax_sums(e: np.ndarray, r: np.ndarray | None, sigma: float) -> tuple[np.
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
     lib.softmax_sums(_ptr(e), None if r is None else _ptr(r), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(ok))
     return hi, lo, ok.astype(bool)
+
+
+def scale_rows(e: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
+    """``out = e * (1 / np.add.reduce(e, axis=-1))[:, None]`` (the plain
+    softmax of a narrower target) into a float32 or float64 ``out``, or into
+    ``e`` itself for None; returns it. None (nothing written) where the
+    kernel is off or the arrays do not fit."""
+    lib = library()
+    if lib is None or e.ndim != 2 or not _fits(e.shape, e):
+        return None
+    out = e if out is None else out
+    if not (_fits(e.shape, out) or _fits(e.shape, out, dtype=np.float32)):
+        return None
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    if e.size:
+        lib.scale_rows(_ptr(e), e.shape[0], e.shape[1], o32, o64)
+    return out
+
+
+def log_softmax32(x: np.ndarray, c: np.ndarray, L: np.ndarray, top: np.ndarray, out: np.ndarray | None):
+    """``(out, mn)``: ``out = x - c[:, None]`` in float64 (``x`` contiguous
+    float32 rows), ``-L`` at each row's ``top`` entry, rounded once more into
+    a float32 ``out`` (or a new float64 array for None), and ``mn`` the rows'
+    least entries (NaN ignored). None where the kernel is off or the arrays
+    do not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or not _fits(x.shape, x, dtype=np.float32):
+        return None
+    rows, n = x.shape
+    if out is None:
+        out = np.empty(x.shape)
+    if not (_fits(x.shape, out) or _fits(x.shape, out, dtype=np.float32)):
+        return None
+    _need(_fits((rows,), c, L) and _fits((rows,), top, dtype=np.int64))
+    mn = np.empty(rows)
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    if rows:
+        lib.log_softmax32_rows(_ptr(x), rows, n, _ptr(c), _ptr(L), _ptr(top), o32, o64, _ptr(mn))
+    return out, mn
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:
