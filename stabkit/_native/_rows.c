@@ -67,6 +67,23 @@ static FORCE_INLINE void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
 
 static FORCE_INLINE vd splat(double a) { return (vd){a, a, a, a, a, a, a, a}; }
 
+/* Eight floats (float32 rows), and their 32-bit masks */
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi32 __attribute__((vector_size(LANES * sizeof(float))));
+
+static FORCE_INLINE vf loadf(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static FORCE_INLINE void storef(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static FORCE_INLINE vf splatf(float a) { return (vf){a, a, a, a, a, a, a, a}; }
+
+static FORCE_INLINE vf blendf(vi32 mask, vf a, vf b) { return (vf)((mask & (vi32)a) | (~mask & (vi32)b)); }
+
 /* lanes of a where the mask is set, of b elsewhere */
 static FORCE_INLINE vd blend(vi mask, vd a, vd b) { return (vd)((mask & (vi)a) | (~mask & (vi)b)); }
 static FORCE_INLINE vi blendi(vi mask, vi a, vi b) { return (mask & a) | (~mask & b); }
@@ -504,25 +521,38 @@ EXPORT CLONES void log_softmax32_rows(const float *x, int64_t rows, int64_t n, c
     for (int64_t i = 0; i < rows; i++) {
         const float *xi = x + i * n;
         const double ci = c[i];
-        float low = xi[0];
-        if (out32) {
-            float *oi = out32 + i * n;
-            for (int64_t j = 0; j < n; j++) {
-                float v = xi[j];
-                double d = (double)v - ci;
-                oi[j] = (float)d;
-                low = v < low ? v : low;
-            }
-            oi[top[i]] = (float)(-L[i]);
-        } else {
-            double *oi = out64 + i * n;
-            for (int64_t j = 0; j < n; j++) {
-                float v = xi[j];
-                oi[j] = (double)v - ci;
-                low = v < low ? v : low;
-            }
-            oi[top[i]] = -L[i];
+        const vd cv = splat(ci);
+        float *o32 = out32 ? out32 + i * n : NULL;
+        double *o64 = out64 ? out64 + i * n : NULL;
+        /* in lanes (a compiler keeps a scalar minimum scalar): the entries
+         * widened exactly, the difference, its float32 rounding */
+        vf lo = splatf(xi[0]);
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            vf v = loadf(xi + j);
+            vd d = __builtin_convertvector(v, vd) - cv;
+            if (o32)
+                storef(o32 + j, __builtin_convertvector(d, vf));
+            else
+                store(o64 + j, d);
+            lo = blendf(v < lo, v, lo);
         }
+        float low = xi[0];
+        for (int k = 0; k < LANES; k++)
+            low = lo[k] < low ? lo[k] : low;
+        for (; j < n; j++) {
+            float v = xi[j];
+            double d = (double)v - ci;
+            if (o32)
+                o32[j] = (float)d;
+            else
+                o64[j] = d;
+            low = v < low ? v : low;
+        }
+        if (o32)
+            o32[top[i]] = (float)(-L[i]);
+        else
+            o64[top[i]] = -L[i];
         mn[i] = (double)low;
     }
 }
