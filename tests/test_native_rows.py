@@ -7,7 +7,8 @@ kernel takes (offsets up to 1e300, ties, masked entries, entries below the
 Fast2Sum floor, tiny sums, cancelling logsumexp rows) and rows it leaves to
 NumPy (a NaN or an infinite maximum in the block). The pairwise sum the
 kernel repeats is checked against np.add.reduce itself, for every length
-up to 2048 and a few far beyond.
+up to 2048 and a few far beyond. Float32 rows (the narrower targets' float64
+passes: shift, plain sums, outputs) are checked the same way.
 """
 
 from __future__ import annotations
@@ -357,7 +358,7 @@ class _Spy32:
 
     def __init__(self, mp):
         self.calls = {}
-        for name in ("scale_rows", "log_softmax32"):
+        for name in ("scale_rows", "log_softmax32", "shift32"):
             fn = getattr(native, name)
 
             def counting(*a, _fn=fn, _name=name, **k):
@@ -406,12 +407,11 @@ def test_float32_rows_are_bit_identical(kind, shape, monkeypatch):
     x = _logits32(kind, rng, *shape)
     _check_all32(x, rng)
     # the kernel ran (else the check would compare NumPy to itself): the
-    # softmax's where a row's maximum is in [-600, 650] (no shift needed)
+    # unshifted log-softmax always; the shift and the softmax's sums unless
+    # a row of the block has an infinite or NaN maximum (then NumPy's)
     assert spy.calls.get("log_softmax32", 0) > 0
-    with np.errstate(invalid="ignore"):
-        m = x.max(axis=-1)
-        unshifted = np.count_nonzero((m >= -600) & (m <= 650))
-    assert (spy.calls.get("scale_rows", 0) > 0) == (unshifted > 0)
+    if kind not in ("huge", "special"):
+        assert spy.calls.get("shift32", 0) > 0 and spy.calls.get("scale_rows", 0) > 0
 
 
 @needs_c
@@ -425,11 +425,13 @@ def test_float32_block_boundaries(n, monkeypatch):
     spy = _Spy32(monkeypatch)
     _check_all32(x, rng)
     assert spy.calls.get("log_softmax32", 0) >= 3
+    # logsumexp, sparse CE and the shifted softmax rows: the first block
+    assert spy.calls.get("shift32", 0) >= 3
 
 
 @needs_c
 @pytest.mark.parametrize("layout", ["strided", "transposed", "fortran", "reversed"])
-def test_float32_non_contiguous_inputs(layout):
+def test_float32_non_contiguous_inputs(layout, monkeypatch):
     rng = np.random.default_rng(32)
     base = _logits32("ties", rng, 60, 400)
     x, axis = {
@@ -438,7 +440,33 @@ def test_float32_non_contiguous_inputs(layout):
         "fortran": (np.asfortranarray(base), -1),
         "reversed": (base[::-1, ::-1], -1),
     }[layout]
+    spy = _Spy32(monkeypatch)
     _check_all32(x, rng, axis=axis)
+    assert spy.calls.get("shift32", 0) > 0
+
+
+@needs_c
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in ("huge", "special")])  # those have infinite maxima
+def test_float32_shift_and_sums_match_the_numpy_passes(kind, monkeypatch):
+    rng = np.random.default_rng(KINDS.index(kind) + 32)
+    x = _logits32(kind, rng, 50, 300)
+    m = x[np.arange(50), np.argmax(x, axis=-1)]
+    assert np.isfinite(m).all()
+    d = np.empty(x.shape)
+    dmin = native.shift32(x, m.astype(np.float64), d)
+    with np.errstate(under="ignore"):
+        e = np.exp(d)
+    s = native.top_sums(e.copy(), np.argmax(x, axis=-1))
+    lp32, lp64 = np.empty(x.shape, np.float32), np.empty(x.shape)
+    assert native.sub_rows(d, np.log1p(s), lp32) and native.sub_rows(d, np.log1p(s), lp64)
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    ref = Rows(x, False)
+    assert not ref.native
+    same_bits(d, ref.d)
+    same_bits(dmin, np.minimum.reduce(ref.d, axis=-1))
+    same_bits(s, ref.sums()[0])
+    same_bits(lp64, ref.d - ref.L[:, None])
+    same_bits(lp32, (ref.d - ref.L[:, None]).astype(np.float32))
 
 
 @needs_c

@@ -557,6 +557,82 @@ EXPORT CLONES void log_softmax32_rows(const float *x, int64_t rows, int64_t n, c
     }
 }
 
+/* Rows' shift for a narrower target (float32 rows, no residuals): d = x + (-m)
+ * in float64 (each entry widened exactly) into d (contiguous rows x n), for
+ * rows i of x at byte offset i * srow, entries at j * scol, m[i] finite; and
+ * dmin[i], the least d of the row (no NaN: a row holding one has a NaN
+ * maximum, which the caller leaves to NumPy). */
+EXPORT CLONES void shift32_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, const double *m,
+                                double *d, double *dmin)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const char *xi = x + i * srow;
+        double *di = d + i * n;
+        const double nm = -m[i];
+        if (scol != (int64_t)sizeof(float)) {
+            double low = INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                double v = (double)*(const float *)(xi + j * scol) + nm;
+                di[j] = v;
+                low = v < low ? v : low;
+            }
+            dmin[i] = low;
+            continue;
+        }
+        const float *xf = (const float *)xi;
+        const vd nv = splat(nm);
+        vd lo = splat(INFINITY);
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            vd v = __builtin_convertvector(loadf(xf + j), vd) + nv;
+            store(di + j, v);
+            lo = blend(v < lo, v, lo);
+        }
+        double low = INFINITY;
+        for (int k = 0; k < LANES; k++)
+            low = lo[k] < low ? lo[k] : low;
+        for (; j < n; j++) {
+            double v = (double)xf[j] + nm;
+            di[j] = v;
+            low = v < low ? v : low;
+        }
+        dmin[i] = low;
+    }
+}
+
+/* Rows._sums for a narrower target: per row, the plain sum (np.add.reduce)
+ * of the terms e without the top entry (set to 0 for the pass and put back). */
+EXPORT CLONES void top_sums(double *e, const int64_t *top, int64_t rows, int64_t n, double *s)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *ei = e + i * n;
+        double kept = ei[top[i]];
+        ei[top[i]] = 0.0;
+        s[i] = pairwise(ei, NULL, n, 0.0, PLAIN).q;
+        ei[top[i]] = kept;
+    }
+}
+
+/* Rows.log_softmax for a narrower target: d - L per row, into out32
+ * (rounded to float64, then float32) or out64 (may be d); the other NULL. */
+EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int64_t n, float *out32, double *out64)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double Li = L[i], *di = d + i * n;
+        if (out32) {
+            float *oi = out32 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                double v = di[j] - Li;
+                oi[j] = (float)v;
+            }
+        } else {
+            double *oi = out64 + i * n;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = di[j] - Li;
+        }
+    }
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
                                     "The accurate tier's fused float64 row passes; loaded with ctypes by "
                                     "stabkit._native.rows.",

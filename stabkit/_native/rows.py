@@ -40,6 +40,9 @@ _SIGNATURES = {
     "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
     "softmax_sums": ([_p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "scale_rows": ([_p, _i64, _i64, _p, _p], None),
+    "shift32_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p], None),
+    "top_sums": ([_p, _p, _i64, _i64, _p], None),
+    "sub_rows": ([_p, _p, _i64, _i64, _p, _p], None),
     "log_softmax32_rows": ([_p, _i64, _i64, _p, _p, _p, _p, _p, _p], None),
 }
 
@@ -230,6 +233,41 @@ def log_softmax32(x: np.ndarray, c: np.ndarray, L: np.ndarray, top: np.ndarray, 
     if rows:
         lib.log_softmax32_rows(_ptr(x), rows, n, _ptr(c), _ptr(L), _ptr(top), o32, o64, _ptr(mn))
     return out, mn
+
+
+def shift32(x: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+    """The shift of float32 rows without residuals: ``d = x - m[:, None]`` in
+    float64 (into ``d``, contiguous float64 of ``x``'s shape; ``m`` float64,
+    finite) and the rows' least ``d``. None where the kernel is off or ``x``
+    is not a 2-d float32 array."""
+    lib = library()
+    if lib is None or x.dtype != np.float32 or x.ndim != 2:
+        return None
+    _need(_fits(x.shape, d) and _fits(x.shape[:1], m))
+    rows, n = x.shape
+    dmin = np.empty(rows)
+    if rows:
+        lib.shift32_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], _ptr(m), _ptr(d), _ptr(dmin))
+    return dmin
+
+
+def top_sums(e: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Per row, ``np.add.reduce`` of the terms ``e`` without the ``top`` entry."""
+    _need(_fits(e.shape, e) and _fits(e.shape[:1], top, dtype=np.int64))
+    s = np.empty(e.shape[0])
+    _load().top_sums(_ptr(e), _ptr(top), e.shape[0], e.shape[1], _ptr(s))
+    return s
+
+
+def sub_rows(d: np.ndarray, L: np.ndarray, out: np.ndarray) -> bool:
+    """``out = d - L[:, None]`` into a float64 (may be ``d``) or float32
+    ``out``; False (nothing written) where ``out`` does not fit."""
+    _need(_fits(d.shape, d) and _fits(d.shape[:1], L))
+    if not (_fits(d.shape, out) or _fits(d.shape, out, dtype=np.float32)):
+        return False
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    _load().sub_rows(_ptr(d), _ptr(L), d.shape[0], d.shape[1], o32, o64)
+    return True
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:
