@@ -297,11 +297,11 @@ class Rows:
         e = self.e
         out = e if dst is None else dst
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            if self.native and self.exact:
-                # the residuals (a masked entry's r is already 0) and the
-                # extraction's sums in one compiled pass, the same bits
-                hi, lo, _ = native.softmax_sums(e, self.r, split_sigma(e.shape[1]))
-                hi, lo = sum_split(e, *self._scratch, raw=(hi, lo))
+            # the residuals (a masked entry's r is already 0) and the
+            # extraction's sums in one compiled pass, the same bits
+            fused = native.softmax_sums(e, self.r, split_sigma(e.shape[1])) if self.native and self.exact else None
+            if fused is not None:
+                hi, lo = sum_split(e, *self._scratch, raw=fused[:2])
                 p = np.divide(e, (hi + lo)[:, None], out=out)
             elif self.exact:
                 # every probability needs its own residual: exp(d + r) = e (1 + r)

@@ -1,4 +1,4 @@
-/* stabkit._native._rows: the accurate tier's float64 row passes, fused (optional).
+/* stabkit._native._rows: the accurate tier's row passes, fused (optional).
  *
  * stabkit/_accurate/rows.py analyses a block of float64 rows (n > 16 columns)
  * in about seventeen NumPy passes: argmax, the shift d = x - m, its exact
@@ -9,7 +9,12 @@
  * is NumPy's, bit for bit: NumPy's SIMD exp and libm's differ in the last
  * bit). stabkit/_native/rows.py loads this file with ctypes; rows.py and
  * crossentropy.py call it on blocks of the common case and keep the NumPy
- * passes for every other block and as the oracle of the tests.
+ * passes for every other block and as the oracle of the tests. The same
+ * holds for the softmax denominators (softmax_sums) and for float32 rows
+ * (their targets work in float64 without residuals: shift32_rows, top_sums,
+ * scale_rows, sub_rows, log_softmax32_rows), whose float32 outputs are
+ * rounded twice, to float64 then float32, as NumPy's float64 loops writing
+ * into a float32 array round them.
  *
  * Every value that reaches a result is the one the NumPy path computes:
  *

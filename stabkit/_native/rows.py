@@ -1,12 +1,15 @@
-"""The fused float64 row passes of the accurate tier (``_rows.c``), loaded
-with ctypes.
+"""The fused row passes of the accurate tier (``_rows.c``), loaded with
+ctypes.
 
-:mod:`stabkit._accurate.rows` and the categorical cross-entropy call these
-on blocks of float64 rows with more than 16 columns whose maxima are finite
-and free of NaN; the functions below check nothing but the arrays' layout,
-and return ``None`` (or False) where the caller must run its NumPy passes.
-Whether a block runs the kernel is decided once, by :func:`shift` (the
-environment is read there); the passes after it run on the loaded library.
+:mod:`stabkit._accurate.rows`, :mod:`~stabkit._accurate.unshifted` and the
+categorical cross-entropy call these on blocks of float64 or float32 rows
+with more than 16 columns whose maxima are finite and free of NaN; the
+functions below check nothing but the arrays' layout, and return ``None``
+(or False) where the caller must run its NumPy passes. Whether a block runs
+the kernel is decided once, by the first of them it calls (:func:`shift`,
+:func:`shift32`, :func:`softmax_sums`, :func:`scale_rows`,
+:func:`log_softmax32`: the environment is read there); the passes after it
+run on the loaded library.
 Every result is bit-identical to those passes (``_rows.c`` says how; the
 tests compare both paths bit for bit).
 
