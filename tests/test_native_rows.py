@@ -7,7 +7,8 @@ kernel takes (offsets up to 1e300, ties, masked entries, entries below the
 Fast2Sum floor, tiny sums, cancelling logsumexp rows) and rows it leaves to
 NumPy (a NaN or an infinite maximum in the block). The pairwise sum the
 kernel repeats is checked against np.add.reduce itself, for every length
-up to 2048 and a few far beyond.
+up to 2048 and a few far beyond. Float32 rows (the narrower targets' float64
+passes: shift, plain sums, outputs) are checked the same way.
 """
 
 from __future__ import annotations
@@ -284,6 +285,199 @@ def test_shift_and_sums_match_the_numpy_passes(kind, monkeypatch):
     same_bits(hi, np.add.reduce(q, axis=-1))
     same_bits(lo, np.add.reduce(e0 - q, axis=-1))
     same_bits(corr, np.add.reduce(e * ref.r, axis=-1))
+
+
+class _SumsSpy:
+    """Counts the softmax denominators the kernel formed, with residuals
+    (shifted rows, Rows.softmax) and without (unshifted rows)."""
+
+    def __init__(self, mp):
+        self.shifted = self.unshifted = 0
+        sums = native.softmax_sums
+
+        def counting(e, r, sigma):
+            out = sums(e, r, sigma)
+            if out is not None:
+                self.unshifted += r is None
+                self.shifted += r is not None
+            return out
+
+        mp.setattr(native, "softmax_sums", counting)
+
+
+@needs_c
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", [(1, 17), (40, 129), (131, 1000), (132, 1000), (27, 5000)])
+def test_softmax_denominators_run_the_kernel(kind, shape, monkeypatch):
+    rng = np.random.default_rng([KINDS.index(kind), *shape, 7])
+    x = _logits(kind, rng, *shape)
+    # half the rows shifted (entries past 650 or below -708), half not
+    x[::2] += 1e3
+    spy = _SumsSpy(monkeypatch)
+    with np.errstate(all="ignore"):
+        fast, slow = _each_path(stabkit.softmax, x)
+    same_bits(fast, slow)
+    if kind != "special":
+        assert spy.shifted > 0
+    if kind in ("normal", "ties", "losers") and shape[0] > 1:
+        assert spy.unshifted > 0
+
+
+@needs_c
+@pytest.mark.parametrize("sigma", [0.0, 4096.0])
+def test_softmax_sums_match_the_numpy_passes(sigma):
+    rng = np.random.default_rng(int(sigma) + 1)
+    e = np.exp(rng.standard_normal((60, 300)) * 30 - 40) * np.exp(rng.uniform(0, 600, (60, 1)))
+    e[1, 4], e[2, 9], e[3, :] = np.nan, np.inf, 0.0  # not ok (sigma 0), and an all-zero row
+    r = rng.standard_normal(e.shape) * 2.0**-54
+    for res in (None, r):
+        got = e.copy()
+        with np.errstate(all="ignore"):
+            hi, lo, ok = native.softmax_sums(got, res, sigma)
+            want = e + e * res if res is not None else e.copy()
+            same_bits(got, want)
+            if sigma:
+                sg = np.float64(sigma)
+            else:
+                sg = np.ldexp(1.0, np.frexp(np.where(ok, eft.rowmax(want) * 300, 0.0))[1] + 1)[:, None]
+            q = (want + sg) - sg
+            rest = np.add.reduce(want - q, axis=-1)
+        same_bits(ok, np.isfinite(eft.rowmax(want) * 300) if not sigma else np.ones(60, bool))
+        same_bits(hi[ok], np.add.reduce(q, axis=-1)[ok])
+        same_bits(lo[ok], rest[ok])
+        same_bits(hi[~ok], np.add.reduce(want, axis=-1)[~ok])
+        assert not np.count_nonzero(lo[~ok])
+    assert not ok[1] and not ok[2] if not sigma else ok.all()
+
+
+# ------------------------------------------------------------ float32 rows
+
+
+class _Spy32:
+    """Counts the float32 blocks the kernel's narrow-target passes took."""
+
+    def __init__(self, mp):
+        self.calls = {}
+        for name in ("scale_rows", "log_softmax32", "shift32"):
+            fn = getattr(native, name)
+
+            def counting(*a, _fn=fn, _name=name, **k):
+                out = _fn(*a, **k)
+                if out is not None:
+                    self.calls[_name] = self.calls.get(_name, 0) + 1
+                return out
+
+            mp.setattr(native, name, counting)
+
+
+def _check_all32(x: np.ndarray, rng, axis: int = -1) -> None:
+    """Every row-wise function of float32 logits, bit for bit on both paths."""
+    xl = np.moveaxis(x, axis, -1)
+    rows, n = xl.shape
+    y = np.moveaxis(_soft(rng, rows, n, xl).astype(np.float32), -1, axis)
+    lab = rng.integers(0, n, rows)
+    for fn, args, kw in (
+        (stabkit.log_softmax, (x,), {"axis": axis}),
+        (stabkit.logsumexp, (x,), {"axis": axis}),
+        (stabkit.softmax, (x,), {"axis": axis}),
+        (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis}),
+        (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis}),
+    ):
+        with np.errstate(all="ignore"):
+            fast, slow = _each_path(fn, *args, **kw)
+        assert fast.dtype == np.float32
+        same_bits(fast, slow)
+
+
+def _logits32(kind: str, rng, rows: int, n: int) -> np.ndarray:
+    """Float32 logits of one family (the float64 ones rounded; ``huge`` then
+    holds infinities), half of the rows past the unshifted range."""
+    with np.errstate(over="ignore"):
+        x = _logits(kind, rng, rows, n).astype(np.float32)
+    x[1::2] += np.float32(rng.choice([700.0, -650.0]))
+    return x
+
+
+@needs_c
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", [(1, 17), (3, 18), (40, 129), (131, 1000), (132, 1000), (27, 5000)])
+def test_float32_rows_are_bit_identical(kind, shape, monkeypatch):
+    rng = np.random.default_rng([KINDS.index(kind), *shape, 32])
+    spy = _Spy32(monkeypatch)
+    x = _logits32(kind, rng, *shape)
+    _check_all32(x, rng)
+    # the kernel ran (else the check would compare NumPy to itself): the
+    # unshifted log-softmax always; the shift and the softmax's sums unless
+    # a row of the block has an infinite or NaN maximum (then NumPy's)
+    assert spy.calls.get("log_softmax32", 0) > 0
+    if kind not in ("huge", "special"):
+        assert spy.calls.get("shift32", 0) > 0 and spy.calls.get("scale_rows", 0) > 0
+
+
+@needs_c
+@pytest.mark.parametrize("n", [17, 100, 1000, 5000])
+def test_float32_block_boundaries(n, monkeypatch):
+    per_block = BLOCK // n
+    rng = np.random.default_rng(n + 32)
+    x = _logits32("offset", rng, 2 * per_block + 1, n)
+    x[per_block + 3, 5] = np.nan
+    x[2 * per_block, 3] = np.inf
+    spy = _Spy32(monkeypatch)
+    _check_all32(x, rng)
+    assert spy.calls.get("log_softmax32", 0) >= 3
+    # logsumexp, sparse CE and the shifted softmax rows: the first block
+    assert spy.calls.get("shift32", 0) >= 3
+
+
+@needs_c
+@pytest.mark.parametrize("layout", ["strided", "transposed", "fortran", "reversed"])
+def test_float32_non_contiguous_inputs(layout, monkeypatch):
+    rng = np.random.default_rng(32)
+    base = _logits32("ties", rng, 60, 400)
+    x, axis = {
+        "strided": (base[:, ::2], -1),
+        "transposed": (base.T, 0),
+        "fortran": (np.asfortranarray(base), -1),
+        "reversed": (base[::-1, ::-1], -1),
+    }[layout]
+    spy = _Spy32(monkeypatch)
+    _check_all32(x, rng, axis=axis)
+    assert spy.calls.get("shift32", 0) > 0
+
+
+@needs_c
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in ("huge", "special")])  # those have infinite maxima
+def test_float32_shift_and_sums_match_the_numpy_passes(kind, monkeypatch):
+    rng = np.random.default_rng(KINDS.index(kind) + 32)
+    x = _logits32(kind, rng, 50, 300)
+    m = x[np.arange(50), np.argmax(x, axis=-1)]
+    assert np.isfinite(m).all()
+    d = np.empty(x.shape)
+    dmin = native.shift32(x, m.astype(np.float64), d)
+    with np.errstate(under="ignore"):
+        e = np.exp(d)
+    s = native.top_sums(e.copy(), np.argmax(x, axis=-1))
+    lp32, lp64 = np.empty(x.shape, np.float32), np.empty(x.shape)
+    assert native.sub_rows(d, np.log1p(s), lp32) and native.sub_rows(d, np.log1p(s), lp64)
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    ref = Rows(x, False)
+    assert not ref.native
+    same_bits(d, ref.d)
+    same_bits(dmin, np.minimum.reduce(ref.d, axis=-1))
+    same_bits(s, ref.sums()[0])
+    same_bits(lp64, ref.d - ref.L[:, None])
+    same_bits(lp32, (ref.d - ref.L[:, None]).astype(np.float32))
+
+
+@needs_c
+def test_float32_ties_behind_a_far_winner():
+    """Rows whose ``x - m`` is a float32 midpoint behind a winner ~40 ahead:
+    below_ties settles them after the kernel's pass, the same bits."""
+    rng = np.random.default_rng(40)
+    x = np.round(rng.standard_normal((64, 300)) * 8).astype(np.float32) * np.float32(0.5) + np.float32(0.25)
+    x[:, 7] = x.max(axis=-1) + np.float32(41.0)
+    x[::3, 9] = -np.inf
+    _check_all32(x, rng)
 
 
 @needs_c

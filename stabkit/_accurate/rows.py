@@ -82,10 +82,11 @@ class Rows:
     ``sums`` and ``L`` are computed on first use; ``softmax`` and
     ``log_softmax`` overwrite the terms in place: call one of them, last.
 
-    With ``exact``, more than NARROW columns, and every row's maximum finite,
-    the compiled passes of :mod:`stabkit._native.rows` (where built) do the
-    shift, the sums and the log-probabilities (``native`` is then True), with
-    the same bits; np.exp stays NumPy's.
+    With more than NARROW columns, every row's maximum finite and float64
+    rows (``exact``) or float32 ones (not), the compiled passes of
+    :mod:`stabkit._native.rows` (where built) do the shift, the sums, the
+    probabilities and the log-probabilities (``native`` is then True), with
+    the same bits; np.exp and log1p stay NumPy's, and so do the tie fixes.
     """
 
     def __init__(self, x: np.ndarray, exact: bool, block_rows: int | None = None):
@@ -93,22 +94,35 @@ class Rows:
         # d, e, r and two scratch arrays, reused block after block
         D, E, R, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows or 0), n, 5))
         fused = native.shift(x, D, R) if exact and n > NARROW else None
-        if fused is not None:
-            # the first maximum of each row (all finite), d and r (a masked
-            # entry's r already 0, as residual_sum would set it): one pass
-            (top, m), d, r, finite = fused, D, R, np.ones(n_rows, dtype=bool)
+        top = self._dmin = None
+        if not exact and n > NARROW:
+            with np.errstate(invalid="ignore"):
+                top = np.argmax(x, axis=-1)  # a NaN, where a row has one
+                m = x[np.arange(n_rows), top]
+            # float32 rows whose maxima are all finite: the shift (and the
+            # rows' least d, for log_softmax's ties) in one compiled pass
+            if x.dtype == np.float32 and np.isfinite(m).all():
+                self._dmin = native.shift32(x, m.astype(np.float64), D)
+        if fused is not None or self._dmin is not None:
+            # the first maximum of each row (all finite), d and (float64
+            # targets) r, a masked entry's r already 0 as residual_sum would
+            # set it: one pass
+            (top, m), d, r = fused or (top, m), D, (R if exact else None)
+            finite = np.ones(n_rows, dtype=bool)
             with np.errstate(under="ignore"):
                 e = np.exp(d, out=E)
         else:
-            with np.errstate(invalid="ignore"):
-                if n > NARROW:
-                    top = np.argmax(x, axis=-1)  # a NaN, where a row has one
-                    m = x[np.arange(n_rows), top]
-                else:
-                    top, m = None, rowmax(x)
+            if top is None:
+                with np.errstate(invalid="ignore"):
+                    if n > NARROW:
+                        top = np.argmax(x, axis=-1)  # a NaN, where a row has one
+                        m = x[np.arange(n_rows), top]
+                    else:
+                        m = rowmax(x)
             d, r, e, finite = self._shift(x, m, exact, D, E, R, S1, S2)
         self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
-        self.exact, self.top, self.native = exact, top, fused is not None
+        self.exact, self.top = exact, top
+        self.native = fused is not None or self._dmin is not None
         self.special = ~finite
         self._scratch = (S1, S2)
         self._L = self._corr = None
@@ -216,6 +230,9 @@ class Rows:
                 # Leave one maximum out of s: its term is exactly 1 (d = r = 0),
                 # so zero it for the sum and put it back. Other maxima (ties)
                 # stay in the sum as exact 1s.
+                if self.native and not self.exact:
+                    # the plain sum without the maximum, one compiled pass
+                    return native.top_sums(e, self.top), 0.0
                 rows = np.arange(n_rows)
                 kept = e[rows, self.top]
                 e[rows, self.top] = 0.0
@@ -280,7 +297,13 @@ class Rows:
         e = self.e
         out = e if dst is None else dst
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            if self.exact:
+            # the residuals (a masked entry's r is already 0) and the
+            # extraction's sums in one compiled pass, the same bits
+            fused = native.softmax_sums(e, self.r, split_sigma(e.shape[1])) if self.native and self.exact else None
+            if fused is not None:
+                hi, lo = sum_split(e, *self._scratch, raw=fused[:2])
+                p = np.divide(e, (hi + lo)[:, None], out=out)
+            elif self.exact:
                 # every probability needs its own residual: exp(d + r) = e (1 + r)
                 self.residual_sum()
                 e += np.multiply(e, self.r, out=self._scratch[0])
@@ -291,8 +314,11 @@ class Rows:
             else:
                 # float64 working precision for a narrower target: the plain
                 # sum of every term, and one reciprocal, are accurate to
-                # ~2**-50, far below the target's half ulp
-                p = np.multiply(e, (1.0 / rowsum(e))[:, None], out=out)
+                # ~2**-50, far below the target's half ulp (compiled where
+                # the shift was, the same bits)
+                p = native.scale_rows(e, dst) if self.native else None
+                if p is None:
+                    p = np.multiply(e, (1.0 / rowsum(e))[:, None], out=out)
         return self._patch(p, 1.0, 0.0)
 
     def log_softmax(self, dst: np.ndarray | None = None) -> np.ndarray:
@@ -300,7 +326,8 @@ class Rows:
         with the residuals, float64 only)."""
         L, fixed = self.L, None
         if not self.exact:
-            tied = tie_rows(-rowmin(self.d), L) & ~self.special
+            span = -(rowmin(self.d) if self._dmin is None else self._dmin)
+            tied = tie_rows(span, L) & ~self.special
             if tied.any():
                 fixed = below_ties(self.d[tied], L[tied])
         with np.errstate(invalid="ignore"):
@@ -308,7 +335,13 @@ class Rows:
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
             lp = self.d if dst is None else dst
-            if not (self.native and native.log_softmax(self.d, self.r, L, lp)):
+            if not self.native:
+                done = False
+            elif self.exact:
+                done = native.log_softmax(self.d, self.r, L, lp)
+            else:
+                done = native.sub_rows(self.d, L, lp)
+            if not done:
                 Lb = _spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
                 lp = np.subtract(self.d, Lb, out=lp)
                 if self.r is not None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eft import NARROW, rowmax, rowmin, rowsum, sum2, sum_split_scaled, workspace
+from stabkit._native import rows as native
+
+from .eft import NARROW, normalized, rowmax, rowmin, rowsum, sum2, sum_split_scaled, workspace
 
 #: Bounds under which softmax needs no shift (see :func:`softmax_unshifted`):
 #: exp(650) * 2**32 terms stays below float64's 1.8e308, and exp(-708) is
@@ -57,10 +59,19 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
     out = E if dst is None else dst
     if not exact:
         # float64 working precision for a narrower target: the plain sum and
-        # one reciprocal are accurate to ~2**-50, far below its half ulp
-        return np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
+        # one reciprocal are accurate to ~2**-50, far below its half ulp;
+        # wide rows in one compiled pass (stabkit._native.rows), the same bits
+        fused = native.scale_rows(E, dst) if n > NARROW else None
+        return fused if fused is not None else np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
     # terms up to exp(650): the extraction needs a sigma per row
-    hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
+    fused = native.softmax_sums(E, None, 0.0) if n > NARROW else None
+    if fused is not None:
+        # the same sums in one compiled pass (stabkit._native.rows); as
+        # sum_split_scaled: normalised pairs, a plain sum where n max e is not finite
+        hi, lo = normalized(*fused[:2])
+        hi[~fused[2]], lo[~fused[2]] = fused[0][~fused[2]], 0.0
+    else:
+        hi, lo = sum_split_scaled(E, S1, S2, nonneg=True) if n > NARROW else sum2(E)
     return np.divide(E, (hi + lo)[:, None], out=out)
 
 
@@ -119,10 +130,19 @@ def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int
         winner = E[rows, top]
         E[rows, top] = 0.0
         L = np.log1p(rowsum(E) / winner)
-        out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
-        tied = tie_rows(m - rowmin(x), L) & ok
+        # float32 rows: the differences, the winners' -L and the row minima
+        # in one compiled pass (stabkit._native.rows), the same bits
+        fused = native.log_softmax32(x, m + L, L, top, dst)
+        if fused is None:
+            out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+            out[rows, top] = -L
+            mn = rowmin(x)
+        else:
+            out, mn = fused
+        tied = tie_rows(m - mn, L) & ok
         if tied.any():
-            # m + L rounds to m there: x - m, ties settled (see below_ties)
+            # m + L rounds to m there: x - m, ties settled (see below_ties);
+            # the winner's -L is below_ties' own value there (d = 0, L > 0)
             out[tied] = below_ties(np.subtract(x[tied], m[tied, None], dtype=np.float64), L[tied])
-        out[rows, top] = -L
+            out[rows[tied], top[tied]] = -L[tied]
     return out, ok

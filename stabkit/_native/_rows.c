@@ -1,4 +1,4 @@
-/* stabkit._native._rows: the accurate tier's float64 row passes, fused (optional).
+/* stabkit._native._rows: the accurate tier's row passes, fused (optional).
  *
  * stabkit/_accurate/rows.py analyses a block of float64 rows (n > 16 columns)
  * in about seventeen NumPy passes: argmax, the shift d = x - m, its exact
@@ -9,7 +9,12 @@
  * is NumPy's, bit for bit: NumPy's SIMD exp and libm's differ in the last
  * bit). stabkit/_native/rows.py loads this file with ctypes; rows.py and
  * crossentropy.py call it on blocks of the common case and keep the NumPy
- * passes for every other block and as the oracle of the tests.
+ * passes for every other block and as the oracle of the tests. The same
+ * holds for the softmax denominators (softmax_sums) and for float32 rows
+ * (their targets work in float64 without residuals: shift32_rows, top_sums,
+ * scale_rows, sub_rows, log_softmax32_rows), whose float32 outputs are
+ * rounded twice, to float64 then float32, as NumPy's float64 loops writing
+ * into a float32 array round them.
  *
  * Every value that reaches a result is the one the NumPy path computes:
  *
@@ -66,6 +71,23 @@ static FORCE_INLINE vd load(const double *p)
 static FORCE_INLINE void store(double *p, vd v) { memcpy(p, &v, sizeof v); }
 
 static FORCE_INLINE vd splat(double a) { return (vd){a, a, a, a, a, a, a, a}; }
+
+/* Eight floats (float32 rows), and their 32-bit masks */
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi32 __attribute__((vector_size(LANES * sizeof(float))));
+
+static FORCE_INLINE vf loadf(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static FORCE_INLINE void storef(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static FORCE_INLINE vf splatf(float a) { return (vf){a, a, a, a, a, a, a, a}; }
+
+static FORCE_INLINE vf blendf(vi32 mask, vf a, vf b) { return (vf)((mask & (vi32)a) | (~mask & (vi32)b)); }
 
 /* lanes of a where the mask is set, of b elsewhere */
 static FORCE_INLINE vd blend(vi mask, vd a, vd b) { return (vd)((mask & (vi)a) | (~mask & (vi)b)); }
@@ -409,6 +431,210 @@ EXPORT CLONES void crossentropy_sums(const double *d, const double *r, const dou
         sums_t s = pairwise(ti, NULL, n, ldexp(1.0, e + 1), SPLIT);
         ok[i] = 1;
         hi[i] = s.q, lo[i] = s.rest;
+    }
+}
+
+/* Softmax denominators (Rows.softmax and softmax_unshifted, float64
+ * targets), per row of the terms e (rows x n, contiguous): first, where r is
+ * given, e += e * r (each probability's residual, exp(d + r) = e (1 + r));
+ * then the sums of eft.sum_split (sigma > 0: the row sums of
+ * q = (e + sigma) - sigma, exact, and of e - q, pairwise; ok[i] = 1) or of
+ * eft.sum_split_scaled with nonneg (sigma = 0: per row, scale = n max e, NaN
+ * if a term is NaN; where it is finite sigma = 2^(E + 1) with scale in
+ * [2^(E-1), 2^E), ok[i] = 1; elsewhere hi = the plain pairwise sum, lo = 0,
+ * ok[i] = 0). The pairs are not normalised (the caller does, as NumPy's). */
+EXPORT CLONES void softmax_sums(double *e, const double *r, int64_t rows, int64_t n, double sigma, double *hi,
+                                double *lo, int64_t *ok)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *ei = e + i * n;
+        if (r) {
+            const double *ri = r + i * n;
+            for (int64_t j = 0; j < n; j++)
+                ei[j] = ei[j] + ei[j] * ri[j];
+        }
+        double sg = sigma;
+        if (!(sigma > 0.0)) {
+            /* np.maximum.reduce: NaN wins; here a NaN term makes its row's
+             * lane sum NaN, then the row is looked at one by one */
+            vd amax = splat(ei[0]), sum = splat(0.0);
+            int64_t j = 0;
+            for (; j + LANES <= n; j += LANES) {
+                vd v = load(ei + j);
+                amax = blend(v > amax, v, amax);
+                sum += v;
+            }
+            double big = ei[0];
+            int64_t anynan = nan_lane(sum) && has_nan(ei, j);
+            for (int k = 0; k < LANES; k++)
+                big = amax[k] > big ? amax[k] : big;
+            for (; j < n; j++) {
+                big = ei[j] > big ? ei[j] : big;
+                anynan |= ei[j] != ei[j];
+            }
+            double scale = big * (double)n;
+            if (anynan || !isfinite(scale)) {
+                ok[i] = 0;
+                hi[i] = pairwise(ei, NULL, n, 0.0, PLAIN).q;
+                lo[i] = 0.0;
+                continue;
+            }
+            int ex;
+            frexp(scale, &ex);
+            sg = ldexp(1.0, ex + 1);
+        }
+        sums_t s = pairwise(ei, NULL, n, sg, SPLIT);
+        ok[i] = 1;
+        hi[i] = s.q, lo[i] = s.rest;
+    }
+}
+
+/* ---- narrower targets (float32 rows, float64 working precision) ---- */
+
+/* softmax_unshifted for a narrower target: per row of the terms e (float64),
+ * the plain sum (np.add.reduce), its reciprocal, and each probability
+ * e * (1 / sum) rounded to float64, into out64 (may be e), or into out32
+ * rounded once more to float32 (NumPy's float64 loop writing into a float32
+ * output rounds the same two times); the other one NULL. */
+EXPORT CLONES void scale_rows(double *e, int64_t rows, int64_t n, float *out32, double *out64)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double *ei = e + i * n;
+        const double inv = 1.0 / pairwise(ei, NULL, n, 0.0, PLAIN).q;
+        if (out32) {
+            float *oi = out32 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                double p = ei[j] * inv;
+                oi[j] = (float)p;
+            }
+        } else {
+            double *oi = out64 + i * n;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = ei[j] * inv;
+        }
+    }
+}
+
+/* log_softmax_unshifted's output pass for float32 rows x (rows x n,
+ * contiguous): x - c (c = m + L per row, the float32 entry converted exactly,
+ * the difference rounded to float64), -L at the row's top entry, into out32
+ * (rounded to float32 once more) or out64 (the other NULL); mn[i] = the
+ * row's least entry (NaN ignored: a row with a NaN is not the caller's). */
+EXPORT CLONES void log_softmax32_rows(const float *x, int64_t rows, int64_t n, const double *c, const double *L,
+                                      const int64_t *top, float *out32, double *out64, double *mn)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xi = x + i * n;
+        const double ci = c[i];
+        const vd cv = splat(ci);
+        float *o32 = out32 ? out32 + i * n : NULL;
+        double *o64 = out64 ? out64 + i * n : NULL;
+        /* in lanes (a compiler keeps a scalar minimum scalar): the entries
+         * widened exactly, the difference, its float32 rounding */
+        vf lo = splatf(xi[0]);
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            vf v = loadf(xi + j);
+            vd d = __builtin_convertvector(v, vd) - cv;
+            if (o32)
+                storef(o32 + j, __builtin_convertvector(d, vf));
+            else
+                store(o64 + j, d);
+            lo = blendf(v < lo, v, lo);
+        }
+        float low = xi[0];
+        for (int k = 0; k < LANES; k++)
+            low = lo[k] < low ? lo[k] : low;
+        for (; j < n; j++) {
+            float v = xi[j];
+            double d = (double)v - ci;
+            if (o32)
+                o32[j] = (float)d;
+            else
+                o64[j] = d;
+            low = v < low ? v : low;
+        }
+        if (o32)
+            o32[top[i]] = (float)(-L[i]);
+        else
+            o64[top[i]] = -L[i];
+        mn[i] = (double)low;
+    }
+}
+
+/* Rows' shift for a narrower target (float32 rows, no residuals): d = x + (-m)
+ * in float64 (each entry widened exactly) into d (contiguous rows x n), for
+ * rows i of x at byte offset i * srow, entries at j * scol, m[i] finite; and
+ * dmin[i], the least d of the row (no NaN: a row holding one has a NaN
+ * maximum, which the caller leaves to NumPy). */
+EXPORT CLONES void shift32_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, const double *m,
+                                double *d, double *dmin)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const char *xi = x + i * srow;
+        double *di = d + i * n;
+        const double nm = -m[i];
+        if (scol != (int64_t)sizeof(float)) {
+            double low = INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                double v = (double)*(const float *)(xi + j * scol) + nm;
+                di[j] = v;
+                low = v < low ? v : low;
+            }
+            dmin[i] = low;
+            continue;
+        }
+        const float *xf = (const float *)xi;
+        const vd nv = splat(nm);
+        vd lo = splat(INFINITY);
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            vd v = __builtin_convertvector(loadf(xf + j), vd) + nv;
+            store(di + j, v);
+            lo = blend(v < lo, v, lo);
+        }
+        double low = INFINITY;
+        for (int k = 0; k < LANES; k++)
+            low = lo[k] < low ? lo[k] : low;
+        for (; j < n; j++) {
+            double v = (double)xf[j] + nm;
+            di[j] = v;
+            low = v < low ? v : low;
+        }
+        dmin[i] = low;
+    }
+}
+
+/* Rows._sums for a narrower target: per row, the plain sum (np.add.reduce)
+ * of the terms e without the top entry (set to 0 for the pass and put back). */
+EXPORT CLONES void top_sums(double *e, const int64_t *top, int64_t rows, int64_t n, double *s)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        double *ei = e + i * n;
+        double kept = ei[top[i]];
+        ei[top[i]] = 0.0;
+        s[i] = pairwise(ei, NULL, n, 0.0, PLAIN).q;
+        ei[top[i]] = kept;
+    }
+}
+
+/* Rows.log_softmax for a narrower target: d - L per row, into out32
+ * (rounded to float64, then float32) or out64 (may be d); the other NULL. */
+EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int64_t n, float *out32, double *out64)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const double Li = L[i], *di = d + i * n;
+        if (out32) {
+            float *oi = out32 + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                double v = di[j] - Li;
+                oi[j] = (float)v;
+            }
+        } else {
+            double *oi = out64 + i * n;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = di[j] - Li;
+        }
     }
 }
 

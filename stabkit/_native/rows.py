@@ -1,12 +1,15 @@
-"""The fused float64 row passes of the accurate tier (``_rows.c``), loaded
-with ctypes.
+"""The fused row passes of the accurate tier (``_rows.c``), loaded with
+ctypes.
 
-:mod:`stabkit._accurate.rows` and the categorical cross-entropy call these
-on blocks of float64 rows with more than 16 columns whose maxima are finite
-and free of NaN; the functions below check nothing but the arrays' layout,
-and return ``None`` (or False) where the caller must run its NumPy passes.
-Whether a block runs the kernel is decided once, by :func:`shift` (the
-environment is read there); the passes after it run on the loaded library.
+:mod:`stabkit._accurate.rows`, :mod:`~stabkit._accurate.unshifted` and the
+categorical cross-entropy call these on blocks of float64 or float32 rows
+with more than 16 columns whose maxima are finite and free of NaN; the
+functions below check nothing but the arrays' layout, and return ``None``
+(or False) where the caller must run its NumPy passes. Whether a block runs
+the kernel is decided once, by the first of them it calls (:func:`shift`,
+:func:`shift32`, :func:`softmax_sums`, :func:`scale_rows`,
+:func:`log_softmax32`: the environment is read there); the passes after it
+run on the loaded library.
 Every result is bit-identical to those passes (``_rows.c`` says how; the
 tests compare both paths bit for bit).
 
@@ -38,6 +41,12 @@ _SIGNATURES = {
     "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
     "crossentropy_sums": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p, _p], None),
+    "softmax_sums": ([_p, _p, _i64, _i64, _f64, _p, _p, _p], None),
+    "scale_rows": ([_p, _i64, _i64, _p, _p], None),
+    "shift32_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p], None),
+    "top_sums": ([_p, _p, _i64, _i64, _p], None),
+    "sub_rows": ([_p, _p, _i64, _i64, _p, _p], None),
+    "log_softmax32_rows": ([_p, _i64, _i64, _p, _p, _p, _p, _p, _p], None),
 }
 
 
@@ -169,6 +178,99 @@ def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
     lib.crossentropy_sums(_ptr(d), _ptr(r), _ptr(L), _ptr(y), rows, n, _ptr(t), _ptr(hi), _ptr(lo), _ptr(ok))
     return hi, lo, ok.astype(bool)
+
+
+def softmax_sums(e: np.ndarray, r: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Softmax denominators of the terms ``e`` (contiguous float64 rows):
+    ``e += e * r`` first where ``r`` is given, then the extraction's two row
+    sums, not normalised, with ``sigma`` (``eft.sum_split``) or, for
+    ``sigma = 0``, a sigma per row from ``n max e`` (``eft.sum_split_scaled``
+    of terms >= 0): ``(hi, lo, ok)``, ``hi`` the plain ``np.add.reduce`` sum
+    and ``lo = 0`` where ``ok`` is False. None where the kernel is off (the
+    environment is read here) or ``e`` does not fit."""
+    lib = library()
+    if lib is None or e.ndim != 2 or not _fits(e.shape, e):
+        return None
+    if r is not None:
+        _need(_fits(e.shape, r))
+    rows, n = e.shape
+    hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
+    lib.softmax_sums(_ptr(e), None if r is None else _ptr(r), rows, n, sigma, _ptr(hi), _ptr(lo), _ptr(ok))
+    return hi, lo, ok.astype(bool)
+
+
+def scale_rows(e: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
+    """``out = e * (1 / np.add.reduce(e, axis=-1))[:, None]`` (the plain
+    softmax of a narrower target) into a float32 or float64 ``out``, or into
+    ``e`` itself for None; returns it. None (nothing written) where the
+    kernel is off or the arrays do not fit."""
+    lib = library()
+    if lib is None or e.ndim != 2 or not _fits(e.shape, e):
+        return None
+    out = e if out is None else out
+    if not (_fits(e.shape, out) or _fits(e.shape, out, dtype=np.float32)):
+        return None
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    if e.size:
+        lib.scale_rows(_ptr(e), e.shape[0], e.shape[1], o32, o64)
+    return out
+
+
+def log_softmax32(x: np.ndarray, c: np.ndarray, L: np.ndarray, top: np.ndarray, out: np.ndarray | None):
+    """``(out, mn)``: ``out = x - c[:, None]`` in float64 (``x`` contiguous
+    float32 rows), ``-L`` at each row's ``top`` entry, rounded once more into
+    a float32 ``out`` (or a new float64 array for None), and ``mn`` the rows'
+    least entries (NaN ignored). None where the kernel is off or the arrays
+    do not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or not _fits(x.shape, x, dtype=np.float32):
+        return None
+    rows, n = x.shape
+    if out is None:
+        out = np.empty(x.shape)
+    if not (_fits(x.shape, out) or _fits(x.shape, out, dtype=np.float32)):
+        return None
+    _need(_fits((rows,), c, L) and _fits((rows,), top, dtype=np.int64))
+    mn = np.empty(rows)
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    if rows:
+        lib.log_softmax32_rows(_ptr(x), rows, n, _ptr(c), _ptr(L), _ptr(top), o32, o64, _ptr(mn))
+    return out, mn
+
+
+def shift32(x: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+    """The shift of float32 rows without residuals: ``d = x - m[:, None]`` in
+    float64 (into ``d``, contiguous float64 of ``x``'s shape; ``m`` float64,
+    finite) and the rows' least ``d``. None where the kernel is off or ``x``
+    is not a 2-d float32 array."""
+    lib = library()
+    if lib is None or x.dtype != np.float32 or x.ndim != 2:
+        return None
+    _need(_fits(x.shape, d) and _fits(x.shape[:1], m))
+    rows, n = x.shape
+    dmin = np.empty(rows)
+    if rows:
+        lib.shift32_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], _ptr(m), _ptr(d), _ptr(dmin))
+    return dmin
+
+
+def top_sums(e: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Per row, ``np.add.reduce`` of the terms ``e`` without the ``top`` entry."""
+    _need(_fits(e.shape, e) and _fits(e.shape[:1], top, dtype=np.int64))
+    s = np.empty(e.shape[0])
+    _load().top_sums(_ptr(e), _ptr(top), e.shape[0], e.shape[1], _ptr(s))
+    return s
+
+
+def sub_rows(d: np.ndarray, L: np.ndarray, out: np.ndarray) -> bool:
+    """``out = d - L[:, None]`` into a float64 (may be ``d``) or float32
+    ``out``; False (nothing written) where ``out`` does not fit."""
+    _need(_fits(d.shape, d) and _fits(d.shape[:1], L))
+    if not (_fits(d.shape, out) or _fits(d.shape, out, dtype=np.float32)):
+        return False
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    _load().sub_rows(_ptr(d), _ptr(L), d.shape[0], d.shape[1], o32, o64)
+    return True
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:
