@@ -248,9 +248,11 @@ def test_stabkit_native_0_forces_the_numpy_path(monkeypatch):
     assert elementwise.ufunc("sigmoid", "float32") is None
     assert set(status.kernels().values()) == {"STABKIT_NATIVE=0", "no compiled kernel for sigmoid in float64 yet",
                                               "no compiled kernel for log_sigmoid in float64 yet",
-                                              "no compiled kernel for softplus in float64 yet"}
+                                              "no compiled kernel for softplus in float64 yet",
+                                              "no kernel for this format"}
     r = CliRunner().invoke(app, ["list"])
     assert "accurate elementwise kernels (sigmoid, log_sigmoid, softplus): NumPy (STABKIT_NATIVE=0)" in r.stdout
+    assert "accurate row kernel (rows wider than 16): NumPy (STABKIT_NATIVE=0)" in r.stdout
 
 
 @needs_ext
@@ -260,6 +262,20 @@ def test_stabkit_list_names_the_native_formats(monkeypatch):
     assert ("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, float16, bfloat16; "
             "NumPy for float64") in r.stdout.splitlines()
     assert status.kernels()["softplus/bfloat16"] == "native"
+
+
+def test_kernels_lists_the_row_kernel_per_function_and_format(monkeypatch):
+    from stabkit._native import rows
+
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    table = status.kernels()
+    for name in status.ROWWISE:
+        assert table[f"{name}/float64"] == table[f"{name}/float32"] == rows.status()
+        assert table[f"{name}/float16"] == table[f"{name}/bfloat16"] == "no kernel for this format"
+    line = [s for s in status.summary().splitlines() if s.startswith("accurate row kernel")]
+    expected = ("native for float32, float64; NumPy for float16, bfloat16" if rows.status() == "native"
+                else f"NumPy ({rows.status()})")
+    assert line == [f"accurate row kernel (rows wider than 16): {expected}"]
 
 
 def test_without_the_extension_the_numpy_path_runs(monkeypatch):

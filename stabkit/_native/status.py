@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-from . import elementwise
+from . import elementwise, rows
 
 __all__ = ["kernels", "summary"]
 
 _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
+#: the row-wise functions whose rows wider than 16 the row kernel runs
+ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
+_ROW_FORMATS = ("float32", "float64")
 
 
 def kernels(load: bool = True) -> dict[str, str]:
     """``{"function/format": "native" or why the NumPy path runs}`` for the
-    elementwise functions in the four arithmetic formats. ``load=False``
-    does not import ml_dtypes to register the bfloat16 loops (see
-    :func:`stabkit._native.elementwise.why_not`)."""
+    elementwise functions in the four arithmetic formats and the row-wise
+    ones (their rows wider than 16; narrower rows, NaN or infinite maxima
+    always run NumPy). ``load=False`` does not import ml_dtypes to register
+    the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
     for name in elementwise.FUNCTIONS:
         for fmt in _ALL_FORMATS:
             why = elementwise.why_not(name, fmt, load)
             out[f"{name}/{fmt}"] = "native" if why is None else why
+    row = rows.status()
+    for name in ROWWISE:
+        for fmt in _ALL_FORMATS:
+            out[f"{name}/{fmt}"] = row if fmt in _ROW_FORMATS else "no kernel for this format"
     return out
 
 
 def summary() -> str:
-    """One line for ``stabkit list``: which elementwise kernels are compiled
-    (without importing ml_dtypes: ``list`` stays light)."""
-    table = kernels(load=False)
+    """Two lines for ``stabkit list``: which elementwise and row kernels are
+    compiled (without importing ml_dtypes: ``list`` stays light)."""
+    table = {k: v for k, v in kernels(load=False).items() if k.split("/")[0] in elementwise.FUNCTIONS}
+    row = rows.status()
+    row_line = "accurate row kernel (rows wider than 16): " + (
+        "native for float32, float64; NumPy for float16, bfloat16" if row == "native" else f"NumPy ({row})")
+    return _elementwise_line(table) + "\n" + row_line
+
+
+def _elementwise_line(table: dict[str, str]) -> str:
     native = [k for k, v in table.items() if v == "native"]
     fmts = [f for f in _ALL_FORMATS if any(k.endswith("/" + f) for k in native)]
     head = "accurate elementwise kernels (sigmoid, log_sigmoid, softplus): "
