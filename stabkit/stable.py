@@ -108,7 +108,7 @@ def _shifted(x, axis, out=None):
     """``x - max`` per row (written into ``out`` when given) and the maximum,
     0 where it is not finite."""
     m = _rowmax(x, axis)
-    if not np.isfinite(m).all():
+    if not np.logical_and.reduce(np.isfinite(m), axis=None):  # .all(), without its Python layer
         m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
     return np.subtract(x, m, out=out), m
 

@@ -108,6 +108,8 @@ linear regime; None: no threshold).""")
 def _real(v, name: str) -> float:
     """A real number option as a float: TypeError for strings, bools and
     arrays of more than one value, ValueError for NaN."""
+    if type(v) is float and v == v:  # the common call: a float, not NaN
+        return v
     if isinstance(v, (str, bytes, bool, np.bool_)) or np.ndim(v) != 0:
         raise TypeError(f"{name} must be a number, got {v!r}")
     try:
