@@ -41,6 +41,8 @@ def _inputs():
         "bf16": rng.normal(size=(3, 5)).astype(ml_dtypes.bfloat16),
         "3d": rng.normal(size=(2, 3, 5)),
         "scalar": np.float64(-1.5),
+        "f32 scalar": np.float32(0.75),
+        "float": 0.25,
         "0d": np.array(2.5),
     }
 
@@ -73,8 +75,15 @@ def _same(calls):
     return outcomes[0]
 
 
+class _Float(float):
+    """A float subclass: the conversion's general path for a scalar."""
+
+
 def _sub(x):
-    return np.asarray(x).view(_Sub) if np.ndim(x) else x
+    """``x`` as a type that takes the general conversion, same values."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x).view(_Sub)
+    return _Float(x) if isinstance(x, float) else x
 
 
 # ------------------------------------------------------------ elementwise

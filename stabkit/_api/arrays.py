@@ -67,6 +67,7 @@ class Caller:
 
 
 _NUMPY = Caller("numpy")
+_FLOATS = (float, np.float64, np.float32)
 
 
 def _to_torch(y: np.ndarray):
@@ -157,8 +158,10 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     (:func:`stabkit._accurate.inputs.as_input`); here only the container is
     converted.
     """
-    if type(x) is np.ndarray:  # the common call, without the checks below
+    if type(x) is np.ndarray:  # the common calls, without the checks below
         return x, _NUMPY
+    if type(x) in _FLOATS:
+        return np.asarray(x), _NUMPY
     origin = _origin(x)
     if origin == "torch":
         return _torch_in(x, name), Caller("torch")
