@@ -66,6 +66,10 @@ class Caller:
         return _to_jax(np.asarray(y))
 
 
+_NUMPY = Caller("numpy")
+_FLOATS = (float, np.float64, np.float32)
+
+
 def _to_torch(y: np.ndarray):
     import torch
 
@@ -154,6 +158,10 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     (:func:`stabkit._accurate.inputs.as_input`); here only the container is
     converted.
     """
+    if type(x) is np.ndarray:  # the common calls, without the checks below
+        return x, _NUMPY
+    if type(x) in _FLOATS:
+        return np.asarray(x), _NUMPY
     origin = _origin(x)
     if origin == "torch":
         return _torch_in(x, name), Caller("torch")

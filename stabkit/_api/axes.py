@@ -22,6 +22,8 @@ def normalize_axes(axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
     """``axis`` (int, tuple of ints, or None) as sorted non-negative axes;
     ValueError for an out-of-range or repeated axis, TypeError for a
     non-integer one."""
+    if type(axis) is int and -ndim <= axis < ndim:  # the common call: one valid int
+        return (axis % ndim,)
     if axis is None:
         return tuple(range(ndim))
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
