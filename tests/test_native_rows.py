@@ -39,7 +39,10 @@ def test_the_kernel_is_built_where_a_compiler_is():
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(cc) is None:
         pytest.skip(f"no C compiler ({cc}) here: the NumPy passes are used")
-    assert native.status() in ("native", "STABKIT_NATIVE=0"), native.status()
+    st = native.status()
+    # or turned off by its own check: a NumPy that sums rows in another order
+    # (NumPy 2.0 past 8192 terms) keeps the NumPy passes and its bits
+    assert st in ("native", "STABKIT_NATIVE=0") or "in another order" in st, st
 
 
 # ------------------------------------------------------------ the pairwise sum

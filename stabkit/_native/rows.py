@@ -86,10 +86,12 @@ def _open() -> ctypes.CDLL | None:
 def _same_order(lib: ctypes.CDLL, reduce=np.add.reduce) -> bool:
     """Whether the kernel's pairwise sum is this NumPy's ``np.add.reduce``,
     bit for bit, on rows whose sums depend on the order (terms of both signs
-    over 26 decades; lengths across NumPy's 8-lane and 128-term blocks). The
-    kernel repeats NumPy's order, which NumPy does not promise to keep."""
+    over 26 decades; lengths across NumPy's 8-lane and 128-term blocks, and
+    past 8192 terms, where NumPy 2.0 sums a row in buffers of 8192 and
+    NumPy 2.4 in one piece). The kernel repeats NumPy's order, which NumPy
+    does not promise to keep."""
     rng = np.random.default_rng(20261203)
-    for n in (7, 8, 9, 100, 128, 129, 1000, 4099):
+    for n in (7, 8, 9, 100, 128, 129, 1000, 4099, 10007):
         a = rng.standard_normal((3, n)) * np.exp(rng.uniform(-30, 30, (3, n)))
         got = np.empty(3)
         lib.row_sums(_ptr(a), 3, n, _ptr(got))
