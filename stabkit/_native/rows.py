@@ -32,7 +32,8 @@ import numpy as np
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _LOCK = threading.Lock()
-_WHY = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
+_NOT_BUILT = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
+_WHY = _NOT_BUILT
 
 _p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {
@@ -67,6 +68,7 @@ def _open() -> ctypes.CDLL | None:
     global _WHY
     spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
     if spec is None or not spec.origin:
+        _WHY = _NOT_BUILT
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
