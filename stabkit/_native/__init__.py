@@ -11,3 +11,12 @@ against bit for bit.
 
 ``STABKIT_NATIVE=0`` in the environment turns every kernel off.
 """
+
+import os
+
+
+def disabled() -> bool:
+    """Whether ``STABKIT_NATIVE=0`` turns the compiled code off (read at
+    every call, so a test or a user can switch within one process); the
+    trainer's C step in :mod:`stabkit.nn._native` obeys it too."""
+    return os.environ.get("STABKIT_NATIVE", "1") == "0"

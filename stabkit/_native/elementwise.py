@@ -11,7 +11,8 @@ ml_dtypes' type could not be given a loop. :func:`why_not` says which.
 from __future__ import annotations
 
 import importlib.util
-import os
+
+from . import disabled
 
 __all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
 
@@ -22,11 +23,6 @@ FORMATS = ("float32", "float16", "bfloat16")
 _MOD = False  # False: not looked for yet; None: absent (_WHY says why)
 _WHY = ""
 _BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
-
-
-def disabled() -> bool:
-    """Whether ``STABKIT_NATIVE=0`` turns the compiled kernels off."""
-    return os.environ.get("STABKIT_NATIVE", "1") == "0"
 
 
 def _module():

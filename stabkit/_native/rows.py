@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import os
 import threading
 
 import numpy as np
+
+from . import disabled
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _LOCK = threading.Lock()
@@ -49,10 +50,6 @@ _SIGNATURES = {
     "sub_rows": ([_p, _p, _i64, _i64, _p, _p], None),
     "log_softmax32_rows": ([_p, _i64, _i64, _p, _p, _p, _p, _p, _p], None),
 }
-
-
-def _disabled() -> bool:
-    return os.environ.get("STABKIT_NATIVE", "1") == "0"
 
 
 def _load() -> ctypes.CDLL | None:
@@ -104,13 +101,13 @@ def _same_order(lib: ctypes.CDLL, reduce=np.add.reduce) -> bool:
 
 def library() -> ctypes.CDLL | None:
     """The compiled passes, or None (not built, not loadable, or ``STABKIT_NATIVE=0``)."""
-    return None if _disabled() else _load()
+    return None if disabled() else _load()
 
 
 def status() -> str:
     """``"native"`` where the accurate tier's float64 rows run the compiled
     passes, else why they run NumPy's."""
-    if _disabled():
+    if disabled():
         return "STABKIT_NATIVE=0"
     return "native" if _load() is not None else _WHY
 

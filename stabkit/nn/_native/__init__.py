@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import os
 import warnings
 
 import numpy as np
+
+from stabkit._native import disabled as _disabled
 
 __all__ = [
     "library", "status", "unsupported", "warn_if_missing", "layout_mismatch",
@@ -79,7 +80,7 @@ def library() -> ctypes.CDLL | None:
     """The compiled extension, or None where it was not built, cannot be
     loaded or does not match this module (or with ``STABKIT_NATIVE=0``)."""
     global _LIB, _WHY
-    if os.environ.get("STABKIT_NATIVE", "1") == "0":
+    if _disabled():
         return None
     if _LIB is False:
         _LIB = None
@@ -131,10 +132,6 @@ def layout_mismatch(lib: ctypes.CDLL, mirror: type[ctypes.Structure]) -> str | N
     if table[-1] != ctypes.sizeof(mirror):
         return f"plan_t has {table[-1]} bytes, the mirror {ctypes.sizeof(mirror)}"
     return None
-
-
-def _disabled() -> bool:
-    return os.environ.get("STABKIT_NATIVE", "1") == "0"
 
 
 def status() -> tuple[str, str]:
