@@ -76,23 +76,17 @@ from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_from_rows, crossentropy_rows, renormalised_log_probs
-from ._accurate import lossopts
+from ._accurate import lossopts, threads as _threads
+from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
 from ._native import elementwise as _native
 
 __all__ = [
-    "sigmoid",
-    "log_sigmoid",
-    "softplus",
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "binary_crossentropy",
-    "sparse_categorical_crossentropy",
-    "categorical_crossentropy",
-]
+    "sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp",
+    "binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "workers",
+]  # fmt: skip
 
 def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarray:
     """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
@@ -103,12 +97,12 @@ def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarra
     uf = None if native is None else _native.ufunc(native, fmt.name)
     if uf is not None:
         out = np.empty(a.shape, dtype=fmt.dtype)
-        uf(a, out=out)
+        _threads.split_call(uf, a, out)
         return out
     flat = a.reshape(-1)
     out = np.empty(flat.shape, dtype=fmt.dtype)
-    for blk in _blocks(flat.size, 1, ELEMENTWISE_BLOCK):
-        _store(out[blk], fn(np.asarray(flat[blk], dtype=np.float64)), fmt)
+    _threads.each(lambda blk: _store(out[blk], fn(np.asarray(flat[blk], dtype=np.float64)), fmt),
+                  _blocks(flat.size, 1, ELEMENTWISE_BLOCK))
     return out.reshape(a.shape)
 
 
@@ -179,11 +173,14 @@ def _rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False,
     # results can be written straight into float64, float32 and float16
     # outputs (one IEEE rounding); bfloat16 goes through round_float64
     direct = fmt.name != "bfloat16"
-    for blk in _blocks(*x2.shape):
+
+    def block(blk):
         dst = out[blk]
         y = fn(np.asarray(x2[blk], dtype=work), blk, dst if direct else None)
         if y is not dst:
             _store(dst, y, fmt)
+
+    _threads.each(block, _blocks(*x2.shape))
     if reduce:
         return out.reshape(xl.shape[:-1])
     return restore_axis(out.reshape(xl.shape), axis, a.ndim)
@@ -302,11 +299,14 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     pf, yf = p.reshape(-1), yr.reshape(-1)
     pos = None if o.pos is None else o.pos.reshape(-1)
     out = np.empty(pf.shape, dtype=fmt.dtype)
-    for blk in _blocks(pf.size, 1, ELEMENTWISE_BLOCK):
+
+    def block(blk):
         y64 = np.asarray(yf[blk], dtype=np.float64)
         a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
         loss = binary_terms(a, b, np.asarray(pf[blk], dtype=np.float64), from_logits)
         _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
+
+    _threads.each(block, _blocks(pf.size, 1, ELEMENTWISE_BLOCK))
     return o.finish(out.reshape(p.shape), fmt, accurate=True, weighed=True)
 
 
