@@ -25,9 +25,9 @@ step in NumPy, so non-finite values spread and are reported exactly as before.
 ``STABKIT_NATIVE=0`` turns the C step off. Without a C compiler at install
 time the extension is absent: the build says so in one warning line, and
 :func:`status` (and :func:`stabkit.kernels`) says which step is available
-and why. The first ``fit`` of
-a process that runs the NumPy step only because the extension is missing
-(not built, not loadable, stale) warns once with :class:`NativeStepWarning`.
+and why. The first ``fit`` of a process that runs the NumPy step only
+because the extension is missing (not built, not loadable, stale) warns once
+with :class:`NativeStepWarning`.
 """
 
 from __future__ import annotations
