@@ -86,9 +86,10 @@ EXPORT void exp_nonpos_f32_array(const float *x, float *y, int64_t n)
         y[i] = exp_nonpos_f32(x[i]);
 }
 
-/* Everything a step needs, filled once per fit by _native/__init__.py (which
- * mirrors this layout as a ctypes Structure, checked against plan_layout). Pointers are to NumPy buffers the
- * Python side keeps alive. */
+/* Everything a step needs, filled once per fit by StepKernel in
+ * stabkit/nn/_native/__init__.py (stabkit/_native/step.py mirrors this layout
+ * as a ctypes Structure, checked against plan_layout). Pointers are to NumPy
+ * buffers the Python side keeps alive. */
 typedef struct {
     int64_t L;    /* layers */
     int64_t d;    /* inputs */

@@ -74,9 +74,9 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
 
     top, seen, todo = _PACKAGE_DIR, set(), list(roots)
 
-    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"] (or ["a/b.c"])
+    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"] (or C sources)
         rel = Path(*module.split(".")[1:])
-        hits = [rel.with_suffix(".py"), rel / "__init__.py", rel.with_suffix(".c")] if rel.parts else [Path("__init__.py")]
+        hits = [rel.with_suffix(".py"), rel / "__init__.py"] if rel.parts else [Path("__init__.py")]
         found = [h.as_posix() for h in hits if (top / h).is_file()]
         if not found and rel.parts and rel.name.startswith("_"):
             # a compiled extension (stabkit._native._kernels) counts by every
