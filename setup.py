@@ -1,16 +1,18 @@
-"""Build the optional C extensions: the trainer's step
-(stabkit/nn/_native/_cstep.c), the accurate tier's fused row passes
-(stabkit/_native/_rows.c) and its elementwise ufuncs
-(stabkit/_native/_elementwise.c, which needs NumPy's C headers).
+"""Build stabkit's one optional C extension, ``stabkit._native._kernels``:
+every C file of stabkit/_native compiled into one library, whose module init
+(in _elementwise.c, which needs NumPy's C headers) registers the accurate
+tier's elementwise ufuncs, and whose plain C functions (the fused row passes
+of _rows.c, the trainer's step of _cstep.c) are loaded from the same file
+with ctypes (stabkit/_native/load.py).
 
-Everything else is in pyproject.toml. The extensions are optional: where one
+Everything else is in pyproject.toml. The extension is optional: where it
 does not compile (no C compiler, no NumPy headers), the install goes on
 without it, says so in one warning line, and the NumPy code runs instead
-(``stabkit.nn._native.status()``, ``stabkit._native.rows.status()`` and
-``stabkit._native.status.kernels()`` tell which is available; ``stabkit
-list`` prints them).
+(``stabkit.kernels()`` tells which path each function runs; ``stabkit list``
+prints it).
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -32,28 +34,27 @@ def _reason(e: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-#: what runs instead of each extension when it is not built
-_FALLBACK = {
-    "stabkit.nn._native._cstep": "the trainer will run its NumPy step",
-    "stabkit._native._elementwise": "the accurate tier will run its NumPy path",
-    "stabkit._native._rows": "the accurate tier will run its NumPy row passes",
-}
+NAME = "stabkit._native._kernels"
+#: every C file here is one translation unit of the extension (a fragment
+#: that another file includes is a .h); sorted, so that builds are repeatable
+_HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCES = sorted(glob.glob("stabkit/_native/*.c", root_dir=_HERE))
+DEPENDS = sorted(glob.glob("stabkit/_native/*.h", root_dir=_HERE))
 
 
-def _warn(name: str, reason: str) -> None:
-    fallback = _FALLBACK.get(name, "its NumPy code runs instead")
-    print(f"WARNING: stabkit: the C extension {name} was not built ({reason}); {fallback}",
-          file=sys.stderr, flush=True)
+def _warn(reason: str) -> None:
+    print(f"WARNING: stabkit: the C extension {NAME} was not built ({reason}); "
+          "the accurate tier and the trainer will run their NumPy code", file=sys.stderr, flush=True)
 
 
 class optional_build_ext(build_ext):
-    """``build_ext`` that turns a failed build of an extension into one warning line."""
+    """``build_ext`` that turns a failed build of the extension into one warning line."""
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except (CCompilerError, BaseError, OSError) as e:
-            _warn(ext.name, _reason(e))
+            _warn(_reason(e))
 
 
 def _numpy_include() -> str | None:
@@ -61,7 +62,7 @@ def _numpy_include() -> str | None:
     try:
         import numpy
     except ImportError:
-        _warn("stabkit._native._elementwise", "NumPy is not importable at build time, so its C headers are missing")
+        _warn("NumPy is not importable at build time, so its C headers are missing")
         return None
     return numpy.get_include()
 
@@ -80,33 +81,19 @@ flags = (
 )
 
 setup(
-    ext_modules=[
-        Extension(
-            "stabkit.nn._native._cstep",
-            sources=["stabkit/nn/_native/_cstep.c"],
-            # listed in MANIFEST.in too: older setuptools leave `depends` out of the sdist
-            depends=["stabkit/nn/_native/_cstep_impl.h"],
-            extra_compile_args=flags,
-            optional=True,  # setuptools then tolerates the missing file (editable installs)
-        ),
-        Extension(
-            "stabkit._native._rows",
-            sources=["stabkit/_native/_rows.c"],
-            extra_compile_args=flags,
-            optional=True,
-        ),
-    ]
-    + (
+    ext_modules=(
         []
         if _NUMPY_INCLUDE is None
         else [
             Extension(
-                "stabkit._native._elementwise",
-                sources=["stabkit/_native/_elementwise.c"],
+                NAME,
+                sources=SOURCES,
+                # listed in MANIFEST.in too: older setuptools leave `depends` out of the sdist
+                depends=DEPENDS,
                 include_dirs=[_NUMPY_INCLUDE],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
                 extra_compile_args=flags,
-                optional=True,
+                optional=True,  # setuptools then tolerates a missing file (editable installs)
             )
         ]
     ),

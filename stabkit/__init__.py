@@ -6,7 +6,8 @@ The top-level functions are the accurate tier (:mod:`stabkit.accurate`);
 
 They are loaded on first use (PEP 562), so that ``import stabkit`` and the
 command line's ``--help`` stay fast: ``from stabkit import softmax`` and
-``stabkit.softmax`` work as usual.
+``stabkit.softmax`` work as usual. :func:`kernels` says which of them (and
+the trainer's step) run compiled code and which the NumPy path.
 """
 
 import importlib
@@ -23,15 +24,22 @@ __all__ = [
     "binary_crossentropy",
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
+    "kernels",
     "__version__",
 ]
+
+#: public names that live outside the accurate tier: (module, attribute)
+_ELSEWHERE = {"kernels": ("._native.paths", "kernels")}
 
 from .registry import TIERS as _TIERS  # noqa: E402 - static records, no tier imported
 
 
 def __getattr__(name: str):
-    """An accurate-tier function, or a tier module, imported on first use."""
-    if name in __all__:
+    """An accurate-tier function, :func:`kernels`, or a tier module, imported on first use."""
+    if name in _ELSEWHERE:
+        module, attr = _ELSEWHERE[name]
+        value = getattr(importlib.import_module(module, __name__), attr)
+    elif name in __all__:
         value = getattr(importlib.import_module(".accurate", __name__), name)
     elif name in _TIERS:
         value = importlib.import_module(f".{name}", __name__)

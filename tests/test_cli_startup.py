@@ -81,9 +81,12 @@ def test_lazy_top_level_names_are_the_accurate_tier():
     import stabkit
     from stabkit import accurate
 
+    from stabkit._native import paths
+
     for name in stabkit.__all__:
-        if name != "__version__":
+        if name not in ("__version__", "kernels"):
             assert getattr(stabkit, name) is getattr(accurate, name)
+    assert stabkit.kernels is paths.kernels  # which path each function runs, not a function of the tier
     assert set(stabkit.__all__) <= set(dir(stabkit)) and "naive" in dir(stabkit)
     assert stabkit.naive.softmax is not stabkit.softmax
     ns: dict = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers.native import without_extension
 from typer.testing import CliRunner
 
 from stabkit import accurate
@@ -133,14 +134,14 @@ def _slow_pass_build(tmp_path):
     cc = (sysconfig.get_config_var("CC") or "cc").split()
     if shutil.which(cc[0]) is None:
         pytest.skip(f"no C compiler ({cc[0]}) here")
-    out = tmp_path / ("_elementwise" + sysconfig.get_config_var("EXT_SUFFIX"))
+    out = tmp_path / ("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))  # its module init is _elementwise.c's
     cmd = [*cc, "-O1", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11", "-fPIC",
            "-shared", *(["-undefined", "dynamic_lookup"] if sys.platform == "darwin" else []),
            "-DSTABKIT_MARGIN=1.0", "-DNPY_NO_DEPRECATED_API=NPY_2_0_API_VERSION", f"-I{np.get_include()}",
            f"-I{sysconfig.get_paths()['include']}", str(SOURCE), "-o", str(out)]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    spec = importlib.util.spec_from_file_location("_elementwise", out)
+    spec = importlib.util.spec_from_file_location("_kernels", out)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.register_bfloat16()
@@ -291,54 +292,15 @@ def test_kernels_lists_the_row_kernel_per_function_and_format(monkeypatch):
 def test_without_the_extension_the_numpy_path_runs(monkeypatch):
     """An install where the extension was not built: every function runs,
     and the status says why."""
-    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    import stabkit._native
-
-    # as if the file were absent: None in sys.modules makes the import fail
-    monkeypatch.setitem(sys.modules, "stabkit._native._elementwise", None)
-    monkeypatch.delattr(stabkit._native, "_elementwise", raising=False)
-    monkeypatch.setattr(elementwise, "_MOD", False)
+    without_extension(monkeypatch)
     assert elementwise.ufunc("softplus", "float32") is None
     assert elementwise.extension() is None
-    assert status.kernels()["sigmoid/float32"].startswith("the C extension was not built")
+    assert status.kernels()["sigmoid/float32"].startswith("the C extension stabkit._native._kernels was not built")
     x = np.linspace(-50, 50, 1001, dtype=np.float32)
     for name in FUNCTIONS:
         y = getattr(accurate, name)(x)
         _assert_same_bits(x, y, _numpy_path(name, x, monkeypatch))
-    assert "NumPy (the C extension was not built" in status.summary()
-
-
-def _build(src, env, python_args=("setup.py",)):
-    """``setup.py build_ext`` in ``src``: (return code, the lines that name
-    the elementwise extension, all output)."""
-    run = subprocess.run([sys.executable, *python_args, "-q", "build_ext", "-b", "out", "-t", "tmp"],
-                         cwd=src, env=env, capture_output=True, text=True, timeout=120)
-    out = run.stdout + run.stderr
-    return run.returncode, [line for line in out.splitlines() if "stabkit._native._elementwise" in line], out
-
-
-# setup.py run with NumPy made unimportable (as a build environment without it)
-_NO_NUMPY = ("-c", "import runpy, sys; sys.modules['numpy'] = None; sys.argv[0] = 'setup.py'; "
-                   "runpy.run_path('setup.py', run_name='__main__')")
-
-
-def test_a_build_without_a_compiler_or_numpy_headers_says_so_in_one_line(tmp_path):
-    """setup.py: a failed compile of the ufuncs, or NumPy missing at build
-    time, is one warning line naming the NumPy path, and the build goes on."""
-    root = Path(__file__).resolve().parents[1]
-    src = tmp_path / "src"
-    shutil.copytree(root / "stabkit" / "_native", src / "stabkit" / "_native",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
-    shutil.copy(root / "setup.py", src / "setup.py")
-    head = "WARNING: stabkit: the C extension stabkit._native._elementwise was not built ("
-    tail = "the accurate tier will run its NumPy path"
-    rc, lines, out = _build(src, {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc")})
-    assert rc == 0 and len(lines) == 1, out
-    assert lines[0].startswith(head) and "no-such-cc" in lines[0] and lines[0].endswith(tail)
-    rc, lines, out = _build(src, {"PATH": "/usr/bin:/bin"}, _NO_NUMPY)
-    assert rc == 0 and len(lines) == 1, out
-    assert lines[0] == head + "NumPy is not importable at build time, so its C headers are missing); " + tail
-    assert not list((src / "out").rglob("_elementwise*"))
+    assert "NumPy (the C extension stabkit._native._kernels was not built" in status.summary()
 
 
 @needs_ext
@@ -380,7 +342,7 @@ def test_bfloat16_without_ml_dtypes_runs_the_numpy_path(monkeypatch):
             raise ImportError("No module named 'ml_dtypes'")
 
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    monkeypatch.setattr(elementwise, "_MOD", NoMlDtypes())
+    monkeypatch.setattr(elementwise, "_module", NoMlDtypes)  # the extension, as loaded
     monkeypatch.setattr(elementwise, "_BF16_WHY", False)
     why = "ml_dtypes' bfloat16 is not importable (No module named 'ml_dtypes')"
     assert elementwise.why_not("softplus", "bfloat16") == why

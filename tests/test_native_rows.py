@@ -1,4 +1,4 @@
-"""The native row kernel (stabkit/_native/_rows.c) against the NumPy passes.
+"""The native row kernel (stabkit/_native/_rows.c, in the one extension) against the NumPy passes.
 
 The NumPy path is the oracle: every float64 row-wise function must give the
 same bits with the kernel (``STABKIT_NATIVE`` unset) as without it
@@ -16,11 +16,11 @@ from __future__ import annotations
 import shutil
 import sysconfig
 import threading
-import types
 
 import numpy as np
 import pytest
 from helpers.bits import same_bits
+from helpers.native import without_extension
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -532,9 +532,7 @@ def test_without_the_extension_the_numpy_path_runs(why, monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     want = (stabkit.log_softmax(x), stabkit.categorical_crossentropy(y, x, from_logits=True))
     monkeypatch.delenv("STABKIT_NATIVE")
-    spec = None if why == "not built" else types.SimpleNamespace(origin="/nonexistent/_rows.so")
-    monkeypatch.setattr(native, "_LIB", False)
-    monkeypatch.setattr(native.importlib.util, "find_spec", lambda *a, **k: spec)
+    without_extension(monkeypatch, why)
     assert native.library() is None
     status = native.status()
     assert status != "native" and ("not built" in status if why == "not built" else "cannot be loaded" in status)

@@ -1,13 +1,19 @@
-"""The accurate tier's compiled kernels (optional C extensions built by
-setup.py), with the NumPy code of :mod:`stabkit.accurate` and
-:mod:`stabkit._accurate` as the fallback and the oracle they are tested
-against bit for bit.
+"""stabkit's compiled kernels: one optional C extension,
+``stabkit._native._kernels``, which setup.py compiles from every C file of
+this folder, with the NumPy code of :mod:`stabkit.accurate`,
+:mod:`stabkit._accurate` and the trainer as the fallback and the oracle they
+are tested against.
 
-* ``rows``: loads the fused row passes of ``_rows.c`` with ctypes (float64
-  and float32 rows wider than 16), ``np.exp`` staying NumPy's;
-* ``elementwise``: loads the ufuncs of ``_elementwise.c`` (sigmoid,
-  log_sigmoid and softplus for float32, float16 and bfloat16);
-* ``status``: which kernel each function and format runs (``kernels()``).
+* ``load``: the one loader (imports the extension once, opens the same file
+  with ctypes, says "not built" or "cannot be loaded");
+* ``rows``: binds the fused row passes of ``_rows.c`` (float64 and float32
+  rows wider than 16), ``np.exp`` staying NumPy's;
+* ``elementwise``: the ufuncs of ``_elementwise.c`` (sigmoid, log_sigmoid
+  and softplus for float32, float16 and bfloat16);
+* ``step``: binds the trainer's step and Adam update of ``_cstep.c``
+  (:mod:`stabkit.nn._native` runs them);
+* ``status``: which kernel each function and format runs (``kernels()``);
+  ``paths``: that and the trainer's step, :func:`stabkit.kernels`.
 
 ``STABKIT_NATIVE=0`` in the environment turns every kernel off.
 """

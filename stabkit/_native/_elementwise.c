@@ -1,4 +1,4 @@
-/* stabkit._native._elementwise: the accurate tier's sigmoid, log_sigmoid and
+/* _elementwise.c (in stabkit._native._kernels): the accurate tier's sigmoid, log_sigmoid and
  * softplus as NumPy ufuncs for float32, float16 and bfloat16 (optional).
  *
  * Each result is the exact value rounded once to the input's format (round
@@ -565,11 +565,15 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT, "_elementwise",
-    "The accurate tier's elementwise ufuncs (see stabkit/_native/_elementwise.c).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "stabkit's compiled kernels: the accurate tier's elementwise ufuncs (see stabkit/_native/_elementwise.c); "
+    "the row passes and the trainer's step in the same library are loaded with ctypes (stabkit/_native/load.py).",
+    -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__elementwise(void)
+/* the module init of the one extension stabkit._native._kernels (setup.py
+ * compiles every C file of stabkit/_native into it) */
+PyMODINIT_FUNC PyInit__kernels(void)
 {
     import_array();
     import_umath();

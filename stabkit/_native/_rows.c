@@ -1,4 +1,4 @@
-/* stabkit._native._rows: the accurate tier's row passes, fused (optional).
+/* The accurate tier's row passes, fused (optional; a part of stabkit._native._kernels).
  *
  * stabkit/_accurate/rows.py analyses a block of float64 rows (n > 16 columns)
  * in about seventeen NumPy passes: argmax, the shift d = x - m, its exact
@@ -637,10 +637,3 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
         }
     }
 }
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
-                                    "The accurate tier's fused float64 row passes; loaded with ctypes by "
-                                    "stabkit._native.rows.",
-                                    -1, NULL};
-
-PyMODINIT_FUNC PyInit__rows(void) { return PyModule_Create(&module); }

@@ -1,4 +1,5 @@
-"""The compiled elementwise ufuncs of ``_elementwise.c``, loaded on first use.
+"""The compiled elementwise ufuncs of ``_elementwise.c`` (registered by the
+one extension's module init: :mod:`stabkit._native.load`), loaded on first use.
 
 :func:`ufunc` gives the ufunc that :mod:`stabkit.accurate` calls for a
 function and format, or None where the NumPy path runs instead: with
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 
 from . import disabled
+from . import load as _load  # why_not's argument `load` is another thing
 
 __all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
 
@@ -20,25 +22,11 @@ __all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16")
 
-_MOD = False  # False: not looked for yet; None: absent (_WHY says why)
-_WHY = ""
 _BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
 
 
 def _module():
-    global _MOD, _WHY
-    if _MOD is False:
-        try:
-            # a plain import, so that the sweep's key (analysis/sweep.py) sees
-            # the extension and hashes its C source
-            from . import _elementwise
-
-            _MOD = _elementwise
-        except ModuleNotFoundError:
-            _MOD, _WHY = None, "the C extension was not built at install time (it needs a C compiler and NumPy's headers)"
-        except ImportError as e:
-            _MOD, _WHY = None, f"the C extension cannot be loaded ({e})"
-    return _MOD
+    return _load.module()
 
 
 def extension():
@@ -75,7 +63,7 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
         return "STABKIT_NATIVE=0"
     mod = _module()
     if mod is None:
-        return _WHY
+        return _load.why()
     if fmt == "bfloat16":
         if load or _BF16_WHY is not False:
             return _bfloat16(mod)

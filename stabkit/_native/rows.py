@@ -1,5 +1,5 @@
-"""The fused row passes of the accurate tier (``_rows.c``), loaded with
-ctypes.
+"""The fused row passes of the accurate tier (``_rows.c``), bound with
+ctypes from the one extension (:mod:`stabkit._native.load`).
 
 :mod:`stabkit._accurate.rows`, :mod:`~stabkit._accurate.unshifted` and the
 categorical cross-entropy call these on blocks of float64 or float32 rows
@@ -24,17 +24,15 @@ paths in one process). :func:`status` says which path is active and why.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import threading
 
 import numpy as np
 
-from . import disabled
+from . import disabled, load
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _LOCK = threading.Lock()
-_NOT_BUILT = "the C extension stabkit._native._rows was not built at install time (it needs a C compiler)"
-_WHY = _NOT_BUILT
+_WHY = ""  # why _LIB is None
 
 _p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {
@@ -63,17 +61,16 @@ def _load() -> ctypes.CDLL | None:
 
 def _open() -> ctypes.CDLL | None:
     global _WHY
-    spec = importlib.util.find_spec("._rows", __package__) if __package__ else None
-    if spec is None or not spec.origin:
-        _WHY = _NOT_BUILT
+    lib = load.library()
+    if lib is None:
+        _WHY = load.why()
         return None
     try:
-        lib = ctypes.CDLL(spec.origin)
         for name, (args, res) in _SIGNATURES.items():
             fn = getattr(lib, name)
             fn.argtypes, fn.restype = args, res
-    except (OSError, AttributeError) as e:
-        _WHY = f"the C extension stabkit._native._rows cannot be loaded or is stale ({e}; rebuild it: pip install -e .)"
+    except AttributeError as e:
+        _WHY = f"the C extension {load.NAME} is stale ({e}; rebuild it: pip install -e .)"
         return None
     if not _same_order(lib):
         _WHY = (f"NumPy {np.__version__} sums a row in another order than the kernel's replica of its "

@@ -74,18 +74,23 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
 
     top, seen, todo = _PACKAGE_DIR, set(), list(roots)
 
-    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"] (or ["a/b.c"])
+    def files(module: str) -> list[str]:  # "stabkit.a.b" -> ["a/b.py"] or ["a/b/__init__.py"] (or C sources)
         rel = Path(*module.split(".")[1:])
-        # a compiled extension (stabkit._native._elementwise) counts by its C source
-        hits = [rel.with_suffix(".py"), rel / "__init__.py", rel.with_suffix(".c")] if rel.parts else [Path("__init__.py")]
-        return [h.as_posix() for h in hits if (top / h).is_file()]
+        hits = [rel.with_suffix(".py"), rel / "__init__.py"] if rel.parts else [Path("__init__.py")]
+        found = [h.as_posix() for h in hits if (top / h).is_file()]
+        if not found and rel.parts and rel.name.startswith("_"):
+            # a compiled extension (stabkit._native._kernels) counts by every
+            # C source of its one build: setup.py compiles all the C files of
+            # its folder into it (the .h files are included by them)
+            found = sorted(c.relative_to(top).as_posix() for c in (top / rel.parent).glob("*.[ch]"))
+        return found
 
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        if name.endswith(".c"):  # hashed, not parsed
+        if name.endswith((".c", ".h")):  # hashed, not parsed
             continue
         parts = ["stabkit", *Path(name).with_suffix("").parts]
         package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]

@@ -1,4 +1,4 @@
-"""The trainer's C step (stabkit/nn/_cstep.c) against the NumPy step.
+"""The trainer's C step (stabkit/_native/_cstep.c) against the NumPy step.
 
 The NumPy step is the reference: for every architecture, loss and format the
 C step handles, its gradient and logits must agree with the NumPy ones to
@@ -14,6 +14,7 @@ import sysconfig
 
 import numpy as np
 import pytest
+from helpers.native import without_extension
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -263,10 +264,10 @@ def test_the_float32_exp_of_the_c_step_is_exp_in_double_rounded_once():
 def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     """Where the extension was not built (no C compiler at install time),
     fit says so (and warns: see test_nn_packaging) and trains with the NumPy step."""
-    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    monkeypatch.setattr(_native, "_LIB", None)
+    without_extension(monkeypatch)
     monkeypatch.setattr(_native, "_WARNED", False)
-    why = "the C extension was not built at install time (it needs a C compiler)"
+    why = ("the C extension stabkit._native._kernels was not built at install time "
+           "(it needs a C compiler and NumPy's headers)")
     model = _model([6, 4], ["relu", "linear"], "float32", SparseCategoricalCrossentropy(from_logits=True))
     assert _native.unsupported(model) == why
     X = _inputs(np.random.default_rng(0), 64, 20, 0.5)

@@ -1,6 +1,6 @@
 """The seam between the NumPy and the C step (stabkit/nn/steps.py), and the
 check that the ctypes mirror of ``plan_t`` matches the C struct field by
-field (stabkit/nn/_native)."""
+field (stabkit/_native/step.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import ctypes
 import numpy as np
 import pytest
 
+from stabkit._native import step
 from stabkit.nn import Adam, Dense, Sequential, SparseCategoricalCrossentropy, _native, steps
 
 needs_c = pytest.mark.skipif(_native.library() is None, reason="the C extension is not built")
@@ -16,7 +17,7 @@ needs_c = pytest.mark.skipif(_native.library() is None, reason="the C extension 
 
 def _swapped(a: str, b: str) -> type[ctypes.Structure]:
     """The mirror with the fields ``a`` and ``b`` in each other's place."""
-    fields = list(_native._Plan._fields_)
+    fields = list(step.Plan._fields_)
     i, j = (next(k for k, f in enumerate(fields) if f[0] == name) for name in (a, b))
     fields[i], fields[j] = fields[j], fields[i]
     return type("SwappedPlan", (ctypes.Structure,), {"_fields_": fields})
@@ -40,8 +41,8 @@ def _c_swapped(lib, a: str, b: str):
 def test_the_mirror_matches_plan_t_field_by_field():
     lib = _native.library()
     names = lib.plan_fields().decode().split()
-    assert names == [name for name, _ in _native._Plan._fields_]  # every field, in order
-    assert _native.layout_mismatch(lib, _native._Plan) is None
+    assert names == [name for name, _ in step.Plan._fields_]  # every field, in order
+    assert _native.layout_mismatch(lib, step.Plan) is None
 
 
 @needs_c
@@ -49,7 +50,7 @@ def test_the_mirror_matches_plan_t_field_by_field():
 def test_two_same_size_fields_swapped_in_the_mirror_are_caught(a, b):
     """sizeof(plan_t) is unchanged by the swap: only the field-by-field check sees it."""
     mirror = _swapped(a, b)
-    assert ctypes.sizeof(mirror) == ctypes.sizeof(_native._Plan)
+    assert ctypes.sizeof(mirror) == ctypes.sizeof(step.Plan)
     assert getattr(mirror, a).size == getattr(mirror, b).size
     why = _native.layout_mismatch(_native.library(), mirror)
     assert why is not None and f"{a} " in why and f"{b} " in why
@@ -58,19 +59,19 @@ def test_two_same_size_fields_swapped_in_the_mirror_are_caught(a, b):
 @needs_c
 @pytest.mark.parametrize("a, b", [("kind", "size"), ("ptr", "val"), ("din", "dout")])
 def test_two_same_size_fields_swapped_in_the_c_struct_are_caught(a, b):
-    why = _native.layout_mismatch(_c_swapped(_native.library(), a, b), _native._Plan)
+    why = _native.layout_mismatch(_c_swapped(_native.library(), a, b), step.Plan)
     assert why is not None and why.startswith(f"plan_t.{a} has offset")
 
 
 @needs_c
 def test_a_mismatched_mirror_turns_the_c_step_off_and_says_why(monkeypatch):
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    monkeypatch.setattr(_native, "_Plan", _swapped("P", "G"))
-    monkeypatch.setattr(_native, "_LIB", False)  # not looked for yet
-    monkeypatch.setattr(_native, "_WHY", _native._WHY)  # restored afterwards
+    monkeypatch.setattr(step, "Plan", _swapped("P", "G"))
+    monkeypatch.setattr(step, "_LIB", False)  # not looked for yet
+    monkeypatch.setattr(step, "_WHY", step._WHY)  # restored afterwards
     assert _native.library() is None
-    step, why = _native.status()
-    assert step == "NumPy" and why.startswith("the C extension is stale (plan_t has the fields")
+    which, why = _native.status()
+    assert which == "NumPy" and why.startswith("the C extension is stale (plan_t has the fields")
 
 
 def _model(dtype="float32"):

@@ -1,4 +1,6 @@
-"""The trainer's compiled step (``_cstep.c``), loaded with ctypes.
+"""The trainer's compiled step (``stabkit/_native/_cstep.c``, a part of the
+one extension ``stabkit._native._kernels``, bound by
+:mod:`stabkit._native.step`).
 
 ``fit`` runs a step in C where :func:`unsupported` finds nothing against it:
 Dense layers (at most 16) with linear, ReLU or sigmoid hidden activations, a
@@ -22,125 +24,46 @@ A step reports whether its gradient is finite; ``fit`` redoes a non-finite
 step in NumPy, so non-finite values spread and are reported exactly as before.
 ``STABKIT_NATIVE=0`` turns the C step off. Without a C compiler at install
 time the extension is absent: the build says so in one warning line, and
-:func:`status` says which step is available and why. The first ``fit`` of
-a process that runs the NumPy step only because the extension is missing
-(not built, not loadable, stale) warns once with :class:`NativeStepWarning`.
+:func:`status` (and :func:`stabkit.kernels`) says which step is available
+and why. The first ``fit`` of a process that runs the NumPy step only
+because the extension is missing (not built, not loadable, stale) warns once
+with :class:`NativeStepWarning`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import warnings
 
 import numpy as np
 
-from stabkit._native import disabled as _disabled
+from stabkit._native.step import (
+    ACT,
+    LOSS,
+    MAXL,
+    NONFINITE_GRADIENT,
+    NONFINITE_KERNEL,
+    OK,
+    Plan,
+    layout_mismatch,
+    library,
+    status,
+)
 
 __all__ = [
     "library", "status", "unsupported", "warn_if_missing", "layout_mismatch",
-    "NativeStepWarning", "StepKernel", "AdamKernel", "ACT", "LOSS",
+    "NativeStepWarning", "StepKernel", "AdamKernel", "ACT", "LOSS", "MAXL", "OK", "NONFINITE_GRADIENT",
+    "NONFINITE_KERNEL",
 ]  # fmt: skip
 
 #: rows of the training inputs turned into CSR at a time
 CSR_BLOCK = 4096
 
-MAXL = 16
-#: activation and loss codes of _cstep.c
-ACT = {"linear": 0, "relu": 1, "sigmoid": 2}
-LOSS = {"SparseCategoricalCrossentropy": 0, "CategoricalCrossentropy": 1, "BinaryCrossentropy": 2}
-#: step status codes of _cstep.c
-OK, NONFINITE_GRADIENT, NONFINITE_KERNEL = 0, 1, 2
-
-_i64 = ctypes.c_int64
-_p = ctypes.c_void_p
-
-
-class _Plan(ctypes.Structure):
-    """Mirror of ``plan_t`` in _cstep.c (checked by :func:`layout_mismatch`)."""
-
-    _fields_ = [
-        ("L", _i64), ("d", _i64), ("kind", _i64), ("size", _i64),
-        ("koff", _i64 * MAXL), ("boff", _i64 * MAXL), ("din", _i64 * MAXL), ("dout", _i64 * MAXL), ("act", _i64 * MAXL),
-        ("P", _p), ("G", _p), ("ptr", _p), ("col", _p), ("val", _p), ("yint", _p), ("ydense", _p),
-        ("Z", _p), ("work", _p), ("Da", _p), ("Db", _p), ("Wt", _p), ("dWt", _p), ("row", _p), ("aux", _p),
-    ]  # fmt: skip
-
-
-_LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
-_WHY = "the C extension was not built at install time (it needs a C compiler)"  # why _LIB is None
 _WARNED = False  # whether warn_if_missing has warned in this process
 
 
 class NativeStepWarning(RuntimeWarning):
     """The trainer runs its NumPy step because the C extension is missing."""
-
-
-def library() -> ctypes.CDLL | None:
-    """The compiled extension, or None where it was not built, cannot be
-    loaded or does not match this module (or with ``STABKIT_NATIVE=0``)."""
-    global _LIB, _WHY
-    if _disabled():
-        return None
-    if _LIB is False:
-        _LIB = None
-        spec = importlib.util.find_spec("._cstep", __package__) if __package__ else None
-        if spec is None or not spec.origin:
-            return None
-        try:
-            lib = ctypes.CDLL(spec.origin)
-        except OSError as e:
-            _WHY = f"the C extension cannot be loaded ({e})"
-            return None
-        mismatch = layout_mismatch(lib, _Plan)
-        if mismatch is not None:
-            _WHY = f"the C extension is stale ({mismatch}; rebuild it: pip install -e .)"
-            return None
-        for name, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-            step = getattr(lib, f"step_{name}")
-            step.argtypes, step.restype = [_p, _p, _i64, _i64], ctypes.c_int
-            adam_fn = getattr(lib, f"adam_{name}")
-            adam_fn.argtypes = [_p, _p, _p, _p, _i64, real, real, real, real]
-            adam_fn.restype = None
-        _LIB = lib
-    return _LIB
-
-
-def layout_mismatch(lib: ctypes.CDLL, mirror: type[ctypes.Structure]) -> str | None:
-    """None if ``mirror`` has ``plan_t``'s fields, by name and in order, each
-    at the offset and with the size the C compiler gave it, else the first
-    difference. (Comparing ``sizeof`` alone misses two same-size fields
-    swapped on one side.)"""
-    try:
-        names_fn, layout_fn = lib.plan_fields, lib.plan_layout
-    except AttributeError:
-        return "it has no layout table"
-    names_fn.argtypes, names_fn.restype = [], ctypes.c_char_p
-    layout_fn.argtypes, layout_fn.restype = [_p, _i64], _i64
-    names = names_fn().decode().split()
-    table = (_i64 * (2 * len(names) + 1))()
-    if layout_fn(table, len(table)) != len(names):
-        return "its layout table is malformed"
-    ours = [name for name, _ in mirror._fields_]
-    if ours != names:
-        return f"plan_t has the fields {' '.join(names)}, the mirror {' '.join(ours)}"
-    for i, name in enumerate(names):
-        c = (table[2 * i], table[2 * i + 1])
-        py = (getattr(mirror, name).offset, getattr(mirror, name).size)
-        if c != py:
-            return f"plan_t.{name} has offset {c[0]} and size {c[1]}, the mirror {py[0]} and {py[1]}"
-    if table[-1] != ctypes.sizeof(mirror):
-        return f"plan_t has {table[-1]} bytes, the mirror {ctypes.sizeof(mirror)}"
-    return None
-
-
-def status() -> tuple[str, str]:
-    """Which training step ``fit`` can run: ``("C", "")`` where the extension
-    is loaded, else ``("NumPy", why)``. (A model the C step does not handle
-    runs the NumPy step all the same: see :func:`unsupported`.)"""
-    if library() is not None:
-        return "C", ""
-    return "NumPy", "STABKIT_NATIVE=0" if _disabled() else _WHY
 
 
 def unsupported(model) -> str | None:
@@ -155,10 +78,11 @@ def warn_if_missing(model, stacklevel: int = 2) -> None:
     the extension is missing (not for ``STABKIT_NATIVE=0``, nor for a model
     the C step does not handle)."""
     global _WARNED
-    if _WARNED or _disabled() or library() is not None or _unsupported_model(model) is not None:
+    step, why = status()
+    if _WARNED or step == "C" or why == "STABKIT_NATIVE=0" or _unsupported_model(model) is not None:
         return
     _WARNED = True
-    warnings.warn(f"stabkit.nn: training runs the NumPy step, not the C step: {_WHY}", NativeStepWarning, stacklevel + 1)
+    warnings.warn(f"stabkit.nn: training runs the NumPy step, not the C step: {why}", NativeStepWarning, stacklevel + 1)
 
 
 def _unsupported_model(model) -> str | None:
@@ -232,7 +156,7 @@ class StepKernel:
         if not (Z.flags.c_contiguous and Z.dtype == dt and self.P.flags.c_contiguous and self.G.flags.c_contiguous):
             raise ValueError("StepKernel needs contiguous buffers in the compute dtype")
 
-        plan = _Plan(L=len(layers), d=d, kind=LOSS[type(model.loss).__name__], size=self.P.size)
+        plan = Plan(L=len(layers), d=d, kind=LOSS[type(model.loss).__name__], size=self.P.size)
         for i, layer in enumerate(layers):
             plan.koff[i] = model._slots[f"{layer.name}/kernel"][0].start
             plan.boff[i] = model._slots[f"{layer.name}/bias"][0].start

@@ -1,12 +1,14 @@
-/* stabkit.nn._cstep: the trainer's step and Adam update in C (optional).
+/* The trainer's step and Adam update in C (optional), a part of the one
+ * compiled extension stabkit._native._kernels (setup.py).
  *
  * The NumPy step in stabkit/nn/model.py is the reference; this is the same
  * arithmetic without the interpreter between the ~60 NumPy calls of a step,
  * and with the first layer reading its inputs as a sparse matrix (CSR): on
  * MNIST 81% of the pixels are zero, and a zero input adds exactly nothing
- * while the kernel is finite. stabkit/nn/_native/__init__.py loads it with ctypes and
- * documents what differs (round-off only). If this file cannot be compiled
- * (no C compiler), the extension is skipped and every step runs in NumPy.
+ * while the kernel is finite. stabkit/_native/step.py loads it with ctypes,
+ * and stabkit/nn/_native/__init__.py documents what differs (round-off only).
+ * If the extension cannot be compiled (no C compiler), it is skipped and
+ * every step runs in NumPy.
  *
  * Built with -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math (see
  * setup.py): no fused multiply-adds, so that Adam is bit-identical to its
@@ -15,8 +17,6 @@
  * function is compiled three times (AVX-512, AVX2, baseline) and the loader
  * picks the one the processor runs.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,9 +86,10 @@ EXPORT void exp_nonpos_f32_array(const float *x, float *y, int64_t n)
         y[i] = exp_nonpos_f32(x[i]);
 }
 
-/* Everything a step needs, filled once per fit by _native/__init__.py (which
- * mirrors this layout as a ctypes Structure, checked against plan_layout). Pointers are to NumPy buffers the
- * Python side keeps alive. */
+/* Everything a step needs, filled once per fit by StepKernel in
+ * stabkit/nn/_native/__init__.py (stabkit/_native/step.py mirrors this layout
+ * as a ctypes Structure, checked against plan_layout). Pointers are to NumPy
+ * buffers the Python side keeps alive. */
 typedef struct {
     int64_t L;    /* layers */
     int64_t d;    /* inputs */
@@ -155,7 +156,7 @@ EXPORT CLONES void adam_f64(double *P, const double *G, double *m, double *v, in
     adam_impl_f64(P, G, m, v, n, c1, c2, alpha, eps);
 }
 
-/* The layout check: stabkit/nn/_native/__init__.py compares this table with
+/* The layout check: stabkit/_native/step.py compares this table with
  * its ctypes Structure field by field, so that two fields of the same size
  * swapped on one side only (which leaves sizeof unchanged) are caught. Every
  * field of plan_t, by name: offsetof and sizeof are the compiler's. */
@@ -183,8 +184,3 @@ EXPORT int64_t plan_layout(int64_t *out, int64_t cap)
     out[i] = (int64_t)sizeof(plan_t);
     return count;
 }
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cstep",
-                                    "The trainer's compiled step; loaded with ctypes by stabkit.nn._native.", -1, NULL};
-
-PyMODINIT_FUNC PyInit__cstep(void) { return PyModule_Create(&module); }

@@ -1,0 +1,30 @@
+"""An install without the compiled extension, in this process: the tests of
+the NumPy fallbacks (the accurate tier's and the trainer's) use it."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+
+from stabkit._native import load, rows, step
+
+
+def without_extension(monkeypatch, how: str = "not built") -> None:
+    """Until ``monkeypatch`` undoes it, ``stabkit._native._kernels`` is absent
+    (``how="not built"``: no file to import) or its import fails (``"not
+    loadable"``), and every loader looks for it again."""
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    if how == "not built":
+        monkeypatch.setitem(sys.modules, load.NAME, None)  # importlib's find_spec then finds nothing
+    else:
+        assert how == "not loadable", how
+
+        def broken():  # the import of a file that is no shared library (here a .py file)
+            loader = importlib.machinery.ExtensionFileLoader(load.NAME, load.__file__)
+            return importlib.util.module_from_spec(importlib.util.spec_from_loader(load.NAME, loader))
+
+        monkeypatch.setattr(load, "_import", broken)
+    monkeypatch.setattr(load, "_STATE", None)  # not looked for yet
+    monkeypatch.setattr(rows, "_LIB", False)
+    monkeypatch.setattr(step, "_LIB", False)
