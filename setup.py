@@ -102,7 +102,8 @@ setup(
         else [
             Extension(
                 "stabkit._native._elementwise",
-                sources=["stabkit/_native/_elementwise.c"],
+                sources=["stabkit/_native/_elementwise.c", "stabkit/_native/_elementwise64.c"],
+                depends=["stabkit/_native/_elementwise64.h"],
                 include_dirs=[_NUMPY_INCLUDE],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
                 extra_compile_args=flags,

@@ -30,8 +30,10 @@ Tools used (each explained in a comment where it acts):
   log-probabilities as fused C passes with the same bits
   (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
   compiler: the NumPy passes);
-* for float32, float16 and bfloat16, sigmoid, log_sigmoid and softplus run
-  as compiled ufuncs that give the same bits (:mod:`stabkit._native`;
+* sigmoid, log_sigmoid and softplus run as compiled ufuncs that give the
+  same bits in every format, and so does the binary cross-entropy from
+  logits for float64 and float32 (its float64 terms;
+  :mod:`stabkit._native`, :mod:`stabkit._accurate.native64`;
   ``STABKIT_NATIVE=0`` or a build without a C compiler: the NumPy code here).
 
 Edge contract, common to the row-wise functions (checked by the tests):
@@ -81,6 +83,7 @@ from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
 from ._native import elementwise as _native
+from ._accurate import native64  # noqa: F401 - binds the float64 loops of stabkit._native.elementwise
 
 __all__ = [
     "sigmoid",
@@ -302,10 +305,13 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     pf, yf = p.reshape(-1), yr.reshape(-1)
     pos = None if o.pos is None else o.pos.reshape(-1)
     out = np.empty(pf.shape, dtype=fmt.dtype)
+    # from logits, float64 and float32: the compiled loop with binary_terms' bits
+    terms = _native.ufunc("binary_crossentropy", fmt.name) if from_logits else None
     for blk in _blocks(pf.size, 1, ELEMENTWISE_BLOCK):
         y64 = np.asarray(yf[blk], dtype=np.float64)
         a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
-        loss = binary_terms(a, b, np.asarray(pf[blk], dtype=np.float64), from_logits)
+        p64 = np.asarray(pf[blk], dtype=np.float64)
+        loss = binary_terms(a, b, p64, from_logits) if terms is None else terms(a, b, p64)
         _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
     return o.finish(out.reshape(p.shape), fmt, accurate=True, weighed=True)
 
