@@ -304,9 +304,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     o = lossopts.binary_options(yr, p, from_logits, label_smoothing, sample_weight, pos_weight, reduction)
     pf, yf = p.reshape(-1), yr.reshape(-1)
     pos = None if o.pos is None else o.pos.reshape(-1)
+    # from logits, float64 and float32: the compiled loops with binary_terms' bits
+    terms = _native.ufunc("binary_crossentropy", fmt.name, o.plain) if from_logits else None
+    if terms is not None and o.plain:
+        # one pass over y and p in their format: a = y, b = 1 - y and the
+        # float64 loss rounded once to it, inside the loop
+        out = np.empty(p.shape, dtype=fmt.dtype)
+        terms(yr, p, out=out)
+        return o.finish(out, fmt, accurate=True, weighed=True)
     out = np.empty(pf.shape, dtype=fmt.dtype)
-    # from logits, float64 and float32: the compiled loop with binary_terms' bits
-    terms = _native.ufunc("binary_crossentropy", fmt.name) if from_logits else None
     for blk in _blocks(pf.size, 1, ELEMENTWISE_BLOCK):
         y64 = np.asarray(yf[blk], dtype=np.float64)
         a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])

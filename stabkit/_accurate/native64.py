@@ -74,6 +74,13 @@ def _mismatch(mod) -> str | None:
         b[::89] = np.inf
         if _differs(mod.binary_logits(a, b, x), binary_terms(a, b, x, True)):
             return "binary_crossentropy"
+        # the plain loss: a = y, b = 1 - y; float32 inputs rounded once at the end
+        if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
+            return "binary_crossentropy"
+        a32, x32 = a.astype(np.float32), x.astype(np.float32)
+        want = binary_terms(a32.astype(np.float64), 1.0 - a32.astype(np.float64), x32.astype(np.float64), True)
+        if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float32).astype(np.float64)):
+            return "binary_crossentropy (float32)"
     return None
 
 

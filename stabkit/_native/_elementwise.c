@@ -513,6 +513,9 @@ static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)block
 static PyUFuncGenericFunction loops_bce[1] = {stabkit_loop_bce};
 static const char types_bce[4] = {NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static void *data_bce[1] = {NULL};
+static PyUFuncGenericFunction loops_plain[2] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64};
+static const char types_plain[6] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
+static void *data_plain[2] = {NULL, NULL};
 
 static struct {
     const char *name, *doc;
@@ -609,6 +612,13 @@ PyMODINIT_FUNC PyInit__elementwise(void)
         "(float64: the accurate tier's NumPy path's bits).", 0);
     if (bce == NULL || PyModule_AddObject(m, "binary_logits", bce) < 0) {
         Py_XDECREF(bce);
+        goto fail;
+    }
+    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 2, 2, 1, PyUFunc_None,
+        "binary_logits_plain", "binary_logits_plain(y, p): binary_logits(y, 1 - y, p) (float32 inputs: in float64, "
+        "rounded once).", 0);
+    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
+        Py_XDECREF(plain);
         goto fail;
     }
     return m;

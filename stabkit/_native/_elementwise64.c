@@ -371,6 +371,70 @@ void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, 
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
 }
 
+/* binary_logits_plain(y, p): a = y, b = 1 - y (accurate.py's plain loss:
+ * no smoothing, no weights), for float64 ('dd->d') and float32 ('ff->f')
+ * inputs: float32 values are widened exactly and the float64 loss rounded
+ * once to float32, as the NumPy path's store does */
+static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *steps, int f32)
+{
+    npy_intp n = dims[0];
+    ALIGNED double y[B64], b[B64], p[B64], out[B64];
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        const char *ys = args[0] + s * steps[0], *ps = args[1] + s * steps[1];
+        char *dst = args[2] + s * steps[2];
+        if (f32) {
+            for (int i = 0; i < m; i++) {
+                float u, v;
+                memcpy(&u, ys + i * steps[0], 4);
+                memcpy(&v, ps + i * steps[1], 4);
+                y[i] = (double)u;
+                p[i] = (double)v;
+            }
+        } else {
+            for (int i = 0; i < m; i++) {
+                memcpy(&y[i], ys + i * steps[0], 8);
+                memcpy(&p[i], ps + i * steps[1], 8);
+            }
+        }
+        for (int i = 0; i < m; i++)
+            b[i] = 1.0 - y[i];
+        block_bce(y, b, p, out, m);
+        if (f32)
+            for (int i = 0; i < m; i++) {
+                float r = (float)out[i];
+                memcpy(dst + i * steps[2], &r, 4);
+            }
+        else
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * steps[2], &out[i], 8);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    if (!bound)
+        fill_nan(args[2], steps[2], dims[0]);
+    else
+        loop_bce_plain(args, dims, steps, 0);
+}
+
+void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    if (!bound) {
+        float nan = NAN;
+        for (npy_intp i = 0; i < dims[0]; i++)
+            memcpy(args[2] + i * steps[2], &nan, 4);
+    } else {
+        loop_bce_plain(args, dims, steps, 1);
+    }
+}
+
 void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, (void *)block_log_sigmoid};
 
 /* ------------------------------------------------------------ binding */

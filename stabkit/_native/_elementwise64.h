@@ -11,6 +11,9 @@ HIDDEN64 void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *
 HIDDEN64 extern void *const stabkit_data64[3];
 /* the 'ddd->d' loop of binary_logits */
 HIDDEN64 void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* the 'ff->f' and 'dd->d' loops of binary_logits_plain(y, p) */
+HIDDEN64 void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN64 void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 /* bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants) and
  * numpy_loop(name, x, out) (module methods) */
 HIDDEN64 PyObject *stabkit_bind_float64(PyObject *self, PyObject *args);

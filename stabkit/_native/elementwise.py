@@ -27,8 +27,9 @@ __all__ = ["FUNCTIONS", "FORMATS", "LOSSES", "LOSS_FORMATS", "ufunc", "why_not",
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16", "float64")
 #: the loss with a float64 loop (float32 predictions go through it in float64),
-#: and its ufunc's name
-LOSSES = {"binary_crossentropy": "binary_logits"}
+#: and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the same with
+#: ``a = y, b = 1 - y`` (no options) on float32 or float64 ``y`` and ``p``
+LOSSES = {"binary_crossentropy": ("binary_logits", "binary_logits_plain")}
 LOSS_FORMATS = ("float32", "float64")
 
 _MOD = False  # False: not looked for yet; None: absent (_WHY says why)
@@ -118,6 +119,9 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     return None
 
 
-def ufunc(name: str, fmt: str):
-    """The compiled ufunc for ``name`` in the format ``fmt``, or None."""
-    return None if why_not(name, fmt) is not None else getattr(_module(), LOSSES.get(name, name))
+def ufunc(name: str, fmt: str, plain: bool = False):
+    """The compiled ufunc for ``name`` in the format ``fmt``, or None; for
+    the loss, ``plain`` picks the ufunc of the loss without options."""
+    if why_not(name, fmt) is not None:
+        return None
+    return getattr(_module(), LOSSES[name][plain] if name in LOSSES else name)
