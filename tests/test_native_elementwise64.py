@@ -67,7 +67,8 @@ def _edges() -> np.ndarray:
     centers = [2.0**-10, 40.0, 40.0 + 2.0**-8, 708.39, 708.4, 709.78, 744.44, 745.13, 745.14, 790.0, 36.04, 37.43,
                2.0**-1022, 5e-324, 2.0**-60, 1.0, 20.0, 1e10, 2.0**44, 2.0**45, 1.7976931348623157e308]
     specials = np.array([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFF4000000000123,
-                         0x7FF8DEAD00000000, 0x7FF0000000000000, 0xFFF0000000000000, 0, 1 << 63], np.uint64)  # fmt: skip
+                         0x7FF8DEAD00000000, 0x7FF0000000000000, 0xFFF0000000000000, 0, 1 << 63],
+                        np.uint64)  # fmt: skip
     return np.concatenate([specials.view(np.float64), _around(centers), grid, grid + 2.0**-8, _around(grid[::50], 2),
                            _around(grid[::50] + 2.0**-8, 2)])
 
@@ -242,7 +243,8 @@ def test_unbound_float64_loops_give_nan_and_the_check_catches_a_wrong_bit():
     if EXT is None:
         pytest.skip("the C extension is not built")
     code = ("import numpy as np; from stabkit._native import _elementwise as m; "
-            "print(np.isnan(m.sigmoid(np.ones(3))).all(), np.isnan(m.binary_logits_plain(np.ones(3), np.ones(3))).all())")
+            "print(np.isnan(m.sigmoid(np.ones(3))).all(), "
+            "np.isnan(m.binary_logits_plain(np.ones(3), np.ones(3))).all())")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["True", "True"], run.stderr
 

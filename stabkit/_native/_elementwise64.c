@@ -220,6 +220,8 @@ CLONES64 void block_softplus(const double *restrict x, double *restrict y, int n
 CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, int n)
 {
     ALIGNED double xn[B64];
+    if (n <= 0)
+        return;
     for (int i = 0; i < n; i++)
         xn[i] = -x[i];
     block_softplus(xn, y, n);
@@ -494,8 +496,8 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
     if (np == NULL)
         return NULL;
     PyObject *uftype = PyObject_GetAttrString(np, "ufunc");
-    int fail = uftype == NULL || find_loop(np, uftype, "exp", &L_EXP) < 0 || find_loop(np, uftype, "expm1", &L_EXPM1) < 0 ||
-               find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
+    int fail = uftype == NULL || find_loop(np, uftype, "exp", &L_EXP) < 0 ||
+               find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
     Py_XDECREF(uftype);
     Py_DECREF(np);
     if (fail)
