@@ -39,13 +39,8 @@
  * wider ones vectorise the table lookups (gathers) and the divisions */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
 #define CLONES64 HIDDEN64 __attribute__((target_clones("avx512f", "avx2", "default")))
-/* sigmoid's table lookups: GCC's generic tuning emulates gathers with scalar
- * loads; Skylake-AVX512's tuning uses vgatherqpd (measured: 10-20% faster on
- * an AMD EPYC with AVX-512) */
-#define CLONES64_GATHER HIDDEN64 __attribute__((target_clones("arch=skylake-avx512", "avx2", "default")))
 #else
 #define CLONES64 HIDDEN64
-#define CLONES64_GATHER HIDDEN64
 #endif
 
 FORCE_INLINE_64 uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
@@ -144,7 +139,7 @@ static double softplus_near_zero(double x)
 
 /* sigmoid64.py: x0 = (x + M) - M, -r = x0 - x, eps = expm1(-r),
  * g = (1 - sh) eps, c = sh g / (1 + g), y = sh + (sl - c) */
-CLONES64_GATHER void block_sigmoid(const double *restrict x, double *restrict y, int n)
+CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
 {
     ALIGNED double r[B64];
     ALIGNED int64_t j[B64];
