@@ -78,6 +78,9 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
         rel = Path(*module.split(".")[1:])
         # a compiled extension (stabkit._native._elementwise) counts by its C source
         hits = [rel.with_suffix(".py"), rel / "__init__.py", rel.with_suffix(".c")] if rel.parts else [Path("__init__.py")]
+        # and the sources built into it (_elementwise64.c and .h beside _elementwise.c)
+        if rel.parts and (top / rel.with_suffix(".c")).is_file():
+            hits += sorted(p.relative_to(top) for p in (top / rel.parent).glob(rel.name + "?*.[ch]"))
         return [h.as_posix() for h in hits if (top / h).is_file()]
 
     while todo:
@@ -85,7 +88,7 @@ def _sources(roots=_ROOTS) -> tuple[str, ...]:
         if name in seen:
             continue
         seen.add(name)
-        if name.endswith(".c"):  # hashed, not parsed
+        if name.endswith((".c", ".h")):  # hashed, not parsed
             continue
         parts = ["stabkit", *Path(name).with_suffix("").parts]
         package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
