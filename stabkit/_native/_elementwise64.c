@@ -306,8 +306,10 @@ static void fill_nan(char *op, npy_intp os, npy_intp n)
         memcpy(op + i * os, &nan, 8);
 }
 
-/* The input is copied block by block into a local buffer (so the output may
- * alias it), the output written in place when contiguous. The GIL is not
+/* A contiguous input that does not overlap the output is read in place;
+ * otherwise it is copied block by block into a local buffer (the blocks
+ * read their input again after writing their output). The output is
+ * written in place when contiguous. The GIL is not
  * held (NumPy releases it: no dtype here needs the Python API); the status
  * flags raised inside are restored, so NumPy reports none. */
 void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
@@ -320,21 +322,28 @@ void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, vo
         return;
     }
     ALIGNED double xb[B64], yb[B64];
+    /* the bytes each operand spans (a negative stride spans downwards) */
+    char *ilo = is < 0 ? ip + (n - 1) * is : ip, *olo = os < 0 ? op + (n - 1) * os : op;
+    npy_intp ispan = (n - 1) * (is < 0 ? -is : is) + 8, ospan = (n - 1) * (os < 0 ? -os : os) + 8;
+    int direct = is == 8 && (ilo + ispan <= olo || olo + ospan <= ilo);
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
     for (npy_intp s = 0; s < n; s += B64) {
         int m = (int)(n - s < B64 ? n - s : B64);
         const char *src = ip + s * is;
-        if (is == 8)
+        const double *x = direct ? (const double *)src : xb;
+        if (direct)
+            ;
+        else if (is == 8)
             memcpy(xb, src, (size_t)m * 8);
         else
             for (int i = 0; i < m; i++)
                 memcpy(&xb[i], src + i * is, 8);
         char *dst = op + s * os;
         if (os == 8) {
-            block(xb, (double *)dst, m);
+            block(x, (double *)dst, m);
         } else {
-            block(xb, yb, m);
+            block(x, yb, m);
             for (int i = 0; i < m; i++)
                 memcpy(dst + i * os, &yb[i], 8);
         }
@@ -373,6 +382,38 @@ void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, 
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
 }
 
+/* m float32 values at src (stride st) widened exactly into d */
+static void widen(const char *src, npy_intp st, double *restrict d, int m)
+{
+    if (st == 4) {
+        const float *f = (const float *)src;
+        for (int i = 0; i < m; i++)
+            d[i] = (double)f[i];
+    } else {
+        for (int i = 0; i < m; i++) {
+            float u;
+            memcpy(&u, src + i * st, 4);
+            d[i] = (double)u;
+        }
+    }
+}
+
+/* m doubles rounded once to float (round to nearest even, as NumPy's cast) */
+static void narrow(float *restrict f, const double *restrict d, int m)
+{
+    for (int i = 0; i < m; i++)
+        f[i] = (float)d[i];
+}
+
+static void gather8(const char *src, npy_intp st, double *restrict d, int m)
+{
+    if (st == 8)
+        memcpy(d, src, (size_t)m * 8);
+    else
+        for (int i = 0; i < m; i++)
+            memcpy(&d[i], src + i * st, 8);
+}
+
 /* binary_logits_plain(y, p): a = y, b = 1 - y (accurate.py's plain loss:
  * no smoothing, no weights), for float64 ('dd->d') and float32 ('ff->f')
  * inputs: float32 values are widened exactly and the float64 loss rounded
@@ -387,28 +428,28 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
         int m = (int)(n - s < B64 ? n - s : B64);
         const char *ys = args[0] + s * steps[0], *ps = args[1] + s * steps[1];
         char *dst = args[2] + s * steps[2];
+        /* contiguous float64 inputs are read in place (the result goes to
+         * `out` first, so an output that is the input itself is safe) */
+        const double *yv = y, *pv = p;
         if (f32) {
-            for (int i = 0; i < m; i++) {
-                float u, v;
-                memcpy(&u, ys + i * steps[0], 4);
-                memcpy(&v, ps + i * steps[1], 4);
-                y[i] = (double)u;
-                p[i] = (double)v;
-            }
+            widen(ys, steps[0], y, m);
+            widen(ps, steps[1], p, m);
         } else {
-            for (int i = 0; i < m; i++) {
-                memcpy(&y[i], ys + i * steps[0], 8);
-                memcpy(&p[i], ps + i * steps[1], 8);
-            }
+            yv = steps[0] == 8 ? (const double *)ys : (gather8(ys, steps[0], y, m), y);
+            pv = steps[1] == 8 ? (const double *)ps : (gather8(ps, steps[1], p, m), p);
         }
         for (int i = 0; i < m; i++)
-            b[i] = 1.0 - y[i];
-        block_bce(y, b, p, out, m);
-        if (f32)
+            b[i] = 1.0 - yv[i];
+        block_bce(yv, b, pv, out, m);
+        if (f32 && steps[2] == 4)
+            narrow((float *)dst, out, m);
+        else if (f32)
             for (int i = 0; i < m; i++) {
                 float r = (float)out[i];
                 memcpy(dst + i * steps[2], &r, 4);
             }
+        else if (steps[2] == 8)
+            memcpy(dst, out, (size_t)m * 8);
         else
             for (int i = 0; i < m; i++)
                 memcpy(dst + i * steps[2], &out[i], 8);
