@@ -57,12 +57,14 @@ def _module():
 
 def extension():
     """The extension module (whatever ``STABKIT_NATIVE`` says) with its
-    bfloat16 loops registered where ml_dtypes imports, or None if it is
-    absent: for the tests and the exhaustive check, which compare it with the
-    NumPy path."""
+    bfloat16 loops registered where ml_dtypes imports and its float64 loops
+    bound where :func:`provide_float64` was called, or None if it is absent:
+    for the tests and the exhaustive check, which compare it with the NumPy
+    path."""
     mod = _module()
     if mod is not None:
         _bfloat16(mod)
+        _float64(mod)
     return mod
 
 
