@@ -104,7 +104,9 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     compiled for the format ``fmt`` (a format name), else why the NumPy path
     runs. For bfloat16 the loops are registered first (which imports
     ml_dtypes); with ``load=False`` they are not, and ml_dtypes being
-    installed counts. float64 (and the loss) are bound and checked first."""
+    installed counts. float64 (and the loss) are bound and checked first;
+    with ``load=False``, before that has happened (``stabkit list`` imports
+    no tier), loops present in the extension count."""
     if not ((name in FUNCTIONS and fmt in FORMATS) or (name in LOSSES and fmt in LOSS_FORMATS)):
         return f"no compiled kernel for {name} in {fmt} yet"
     if disabled():
@@ -113,6 +115,8 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     if mod is None:
         return _WHY
     if fmt == "float64" or name in LOSSES:
+        if not load and _F64_WHY is False:
+            return None if hasattr(mod, "bind_float64") else "the C extension predates its float64 loops"
         return _float64(mod)
     if fmt == "bfloat16":
         if load or _BF16_WHY is not False:

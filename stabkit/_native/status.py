@@ -33,7 +33,8 @@ def kernels(load: bool = True) -> dict[str, str]:
 
 def summary() -> str:
     """Three lines for ``stabkit list``: which elementwise, loss and row
-    kernels are compiled (without importing ml_dtypes: ``list`` stays light)."""
+    kernels are compiled (without importing ml_dtypes or the accurate tier,
+    which checks the float64 loops on first use: ``list`` stays light)."""
     all_ = kernels(load=False)
     table = {k: v for k, v in all_.items() if k.split("/")[0] in elementwise.FUNCTIONS}
     row = rows.status()

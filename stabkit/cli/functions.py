@@ -73,10 +73,6 @@ def list_cmd(
     from stabkit.nn import native_status  # ("C", "") or ("NumPy", why)
 
     from stabkit._native.status import summary as kernels_summary
-    # the float64 kernels are bound to the accurate tier's tables (and checked
-    # against it) by stabkit.accurate: import it, so that the summary is the
-    # path a call would take
-    import stabkit.accurate  # noqa: F401
 
     step, why = native_status()
     native = kernels_summary() + "\n" + f"trainer step: {step}" + (f" ({why})" if why else "")
