@@ -272,10 +272,22 @@ def test_unbound_float64_loops_give_nan_and_the_check_catches_a_wrong_bit():
 
 
 def _bce_cases(rng, n):
+    """Targets 0, 1 and fractional, some NaN, and logits of every kind. A NaN
+    target never meets a NaN logit here: where two NaNs meet, the NumPy
+    path's choice of payload depends on the element's place in NumPy's SIMD
+    loops (test_two_nans_give_nan)."""
     p = _random(n, 21)[: 3 * n]
     y = rng.choice([0.0, 1.0, 0.25, 0.5, 1.0 - 2.0**-53], p.size)
     y[::501] = np.nan
+    p[::501] = np.where(np.isnan(p[::501]), 1.0, p[::501])
     return y, p
+
+
+@needs_ext
+def test_two_nans_give_nan():
+    nan = np.array([0x7FF800000000A000, 0x7FF8000000000BAD], np.uint64).view(np.float64)
+    y, p = np.full(37, nan[0]), np.full(37, nan[1])
+    assert np.isnan(EXT.binary_logits(y, 1.0 - y, p)).all() and np.isnan(EXT.binary_logits_plain(y, p)).all()
 
 
 @needs_ext
@@ -285,7 +297,7 @@ def test_binary_logits_is_binary_terms():
     p = np.concatenate([p, _edges()])
     y = np.concatenate([y, rng.choice([0.0, 1.0, 0.5], p.size - y.size)])
     a, b = y * 3.0, 1.0 - y
-    b[::97] = np.inf
+    b[::97] = np.where(np.isnan(y[::97]), b[::97], np.inf)  # inf * 0 = NaN, but no second NaN
     with np.errstate(all="ignore"):
         _assert_same_bits(EXT.binary_logits(a, b, p), binary_terms(a, b, p, True), p)
         _assert_same_bits(EXT.binary_logits_plain(y, p), binary_terms(y, 1.0 - y, p, True), p)
