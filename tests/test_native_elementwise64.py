@@ -304,14 +304,35 @@ def test_binary_logits_is_binary_terms():
 
 
 @needs_ext
+def test_float32_targets_0_and_1_take_the_float32_softplus_with_the_same_bits():
+    """Blocks of targets 0 and 1 (and |p| >= 2**-10) go through the float32
+    softplus kernel: 2**23 random float32 bit patterns, and logits on both
+    sides of 2**-10 (where those blocks fall back to the float64 loop)."""
+    rng = np.random.default_rng(12)
+    p = rng.integers(0, 2**32, 2**23, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    near = (np.float32(2.0**-10).view(np.int32) + np.arange(-1024, 1024, dtype=np.int32)).view(np.float32)
+    p[: 2**12] = np.concatenate([near, -near])
+    for y in (np.zeros(p.size, np.float32), np.ones(p.size, np.float32), (rng.random(p.size) < 0.5).astype(np.float32)):
+        y64 = y.astype(np.float64)
+        with np.errstate(all="ignore"):
+            want = binary_terms(y64, 1.0 - y64, p.astype(np.float64), True).astype(np.float32)
+        _assert_same_bits(EXT.binary_logits_plain(y, p), want, p)
+        # strided: the inputs are gathered first
+        _assert_same_bits(EXT.binary_logits_plain(y[::3], p[::3]), want[::3])
+
+
+@needs_ext
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"pos_weight": 2.5}, {"sample_weight": "random"},
                                      {"reduction": "mean"}, {"reduction": "sum", "pos_weight": 0.5}])
-def test_binary_crossentropy_through_the_tier(dtype, options, monkeypatch):
+@pytest.mark.parametrize("labels01", [False, True])
+def test_binary_crossentropy_through_the_tier(dtype, options, labels01, monkeypatch):
     rng = np.random.default_rng(9)
     y, p = _bce_cases(rng, 40_000)
     p = np.concatenate([p, _edges()])
     y = np.concatenate([y, rng.choice([0.0, 1.0, 0.75], p.size - y.size)])
+    if labels01:
+        y = (rng.random(p.size) < 0.5).astype(np.float64)
     with np.errstate(all="ignore"):  # float32: huge logits become inf
         y, p = y.astype(dtype), p.astype(dtype)
     if options.get("sample_weight") == "random":

@@ -79,10 +79,14 @@ def _mismatch(mod) -> str | None:
         # the plain loss: a = y, b = 1 - y; float32 inputs rounded once at the end
         if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
             return "binary_crossentropy"
-        a32, x32 = a.astype(np.float32), x.astype(np.float32)
-        want = binary_terms(a32.astype(np.float64), 1.0 - a32.astype(np.float64), x32.astype(np.float64), True)
-        if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float32).astype(np.float64)):
-            return "binary_crossentropy (float32)"
+        # float32, fractional targets (the float64 loop) and 0/1 ones (the
+        # float32 softplus kernel, where |p| >= 2**-10)
+        x32 = x.astype(np.float32)
+        for a32 in (a.astype(np.float32), (rng.random(x.size) < 0.5).astype(np.float32)):
+            a64 = a32.astype(np.float64)
+            want = binary_terms(a64, 1.0 - a64, x32.astype(np.float64), True).astype(np.float32)
+            if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float64)):
+                return "binary_crossentropy (float32)"
     return None
 
 
