@@ -30,8 +30,9 @@ Tools used (each explained in a comment where it acts):
   log-probabilities as fused C passes with the same bits
   (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
   compiler: the NumPy passes);
-* for float32, float16 and bfloat16, sigmoid, log_sigmoid and softplus run
-  as compiled ufuncs that give the same bits (:mod:`stabkit._native`;
+* sigmoid, log_sigmoid and softplus run as compiled ufuncs that give the same
+  bits in every format, and so does the binary cross-entropy from logits for
+  float64 and float32 (:mod:`stabkit._native`, :mod:`stabkit._accurate.native64`;
   ``STABKIT_NATIVE=0`` or a build without a C compiler: the NumPy code here).
 
 Edge contract, common to the row-wise functions (checked by the tests):
@@ -55,7 +56,6 @@ native byte order. A zero result carries the sign of the exact value
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
@@ -76,7 +76,7 @@ from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_from_rows, crossentropy_rows, renormalised_log_probs
-from ._accurate import lossopts, threads as _threads
+from ._accurate import lossopts, native64, threads as _threads  # noqa: F401 - native64 binds the float64 loops
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -298,12 +298,18 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     o = lossopts.binary_options(yr, p, from_logits, label_smoothing, sample_weight, pos_weight, reduction)
     pf, yf = p.reshape(-1), yr.reshape(-1)
     pos = None if o.pos is None else o.pos.reshape(-1)
+    # from logits, float64 and float32: the compiled loops with binary_terms' bits; without
+    # options, one pass over y and p (a = y, b = 1 - y, the loss rounded once inside)
+    terms = _native.ufunc("binary_crossentropy", fmt.name, o.plain) if from_logits else None
+    if terms is not None and o.plain:
+        return o.finish(terms(yr, p, out=np.empty(p.shape, dtype=fmt.dtype)), fmt, accurate=True, weighed=True)
     out = np.empty(pf.shape, dtype=fmt.dtype)
 
     def block(blk):
         y64 = np.asarray(yf[blk], dtype=np.float64)
         a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
-        loss = binary_terms(a, b, np.asarray(pf[blk], dtype=np.float64), from_logits)
+        p64 = np.asarray(pf[blk], dtype=np.float64)
+        loss = binary_terms(a, b, p64, from_logits) if terms is None else terms(a, b, p64)
         _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
 
     _threads.each(block, _blocks(pf.size, 1, ELEMENTWISE_BLOCK))

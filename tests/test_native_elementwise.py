@@ -138,7 +138,8 @@ def _slow_pass_build(tmp_path):
     cmd = [*cc, "-O1", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11", "-fPIC",
            "-shared", *(["-undefined", "dynamic_lookup"] if sys.platform == "darwin" else []),
            "-DSTABKIT_MARGIN=1.0", "-DNPY_NO_DEPRECATED_API=NPY_2_0_API_VERSION", f"-I{np.get_include()}",
-           f"-I{sysconfig.get_paths()['include']}", str(SOURCE), "-o", str(out)]  # fmt: skip
+           f"-I{sysconfig.get_paths()['include']}", str(SOURCE), str(SOURCE.with_name("_elementwise64.c")),
+               "-o", str(out)]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     spec = importlib.util.spec_from_file_location("_kernels", out)
@@ -246,7 +247,7 @@ def test_the_accurate_tier_calls_the_ufunc(name, monkeypatch):
     y = getattr(accurate, name)(x)
     getattr(accurate, name)(x.astype(np.float64))
     getattr(accurate, name)([0.5, 1.5], dtype="bfloat16")
-    assert calls == [(name, "float32", True), (name, "float64", False), (name, "bfloat16", True)]
+    assert calls == [(name, "float32", True), (name, "float64", True), (name, "bfloat16", True)]
     _assert_same_bits(x, y, _numpy_path(name, x, monkeypatch))
     # the wrapper's conventions hold: 0-d in, NumPy scalar out; dtype= casts first
     s = getattr(accurate, name)(np.float16(2.0))
@@ -257,12 +258,13 @@ def test_the_accurate_tier_calls_the_ufunc(name, monkeypatch):
 def test_stabkit_native_0_forces_the_numpy_path(monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert elementwise.ufunc("sigmoid", "float32") is None
-    assert set(status.kernels().values()) == {"STABKIT_NATIVE=0", "no compiled kernel for sigmoid in float64 yet",
-                                              "no compiled kernel for log_sigmoid in float64 yet",
-                                              "no compiled kernel for softplus in float64 yet",
+    assert set(status.kernels().values()) == {"STABKIT_NATIVE=0",
+                                              "no compiled kernel for binary_crossentropy in float16 yet",
+                                              "no compiled kernel for binary_crossentropy in bfloat16 yet",
                                               "no kernel for this format"}
     r = CliRunner().invoke(app, ["list"])
     assert "accurate elementwise kernels (sigmoid, log_sigmoid, softplus): NumPy (STABKIT_NATIVE=0)" in r.stdout
+    assert "accurate binary_crossentropy kernel (from logits): NumPy (STABKIT_NATIVE=0)" in r.stdout
     assert "accurate row kernel (rows wider than 16): NumPy (STABKIT_NATIVE=0)" in r.stdout
 
 
@@ -270,8 +272,10 @@ def test_stabkit_native_0_forces_the_numpy_path(monkeypatch):
 def test_stabkit_list_names_the_native_formats(monkeypatch):
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     r = CliRunner().invoke(app, ["list"])
-    assert ("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, float16, bfloat16; "
-            "NumPy for float64") in r.stdout.splitlines()
+    assert ("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, float16, bfloat16, "
+            "float64") in r.stdout.splitlines()
+    assert ("accurate binary_crossentropy kernel (from logits): native for float32, float64; "
+            "NumPy for float16, bfloat16") in r.stdout.splitlines()
     assert status.kernels()["softplus/bfloat16"] == "native"
 
 

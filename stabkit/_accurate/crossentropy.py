@@ -14,7 +14,7 @@ import numpy as np
 from stabkit._native import rows as native
 
 from .eft import NARROW, normalized, rowmax, rowsum, sum2, sum_split_scaled, two_sum_err
-from .elementwise import softplus_f64
+from .elementwise import softplus_pair_f64
 from .inputs import xmul
 
 
@@ -23,7 +23,9 @@ def binary_terms(a: np.ndarray, b: np.ndarray, p: np.ndarray, from_logits: bool)
     logits (``-log q = softplus(-p)``), else ``q = p``; ``0 log 0 = 0``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if from_logits:
-            return xmul(a, softplus_f64(-p)) + xmul(b, softplus_f64(p))
+            # softplus(-p) and softplus(p) computed together: the same bits
+            sn, sp = softplus_pair_f64(p)
+            return xmul(a, sn) + xmul(b, sp)
         # 0 - (...): both logs are <= 0, so an exact 0 (p = y = 0 or 1) is +0.0
         return 0.0 - (xmul(a, np.log(p)) + xmul(b, np.log1p(-p)))
 

@@ -10,7 +10,7 @@ import numpy as np
 from .eft import two_sum_err
 from .sigmoid64 import sigmoid64
 
-__all__ = ["sigmoid_f64", "softplus_f64", "log_sigmoid_f64"]
+__all__ = ["sigmoid_f64", "softplus_f64", "softplus_pair_f64", "log_sigmoid_f64"]
 
 
 def sigmoid_f64(x, narrower: bool = False):
@@ -56,20 +56,41 @@ def _sigmoid_near_zero(x, narrower: bool):
     return y
 
 
-def softplus_f64(x, to32: bool = False):
-    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): both terms are >= 0, so
-    # the sum cannot cancel, and exp only sees non-positive arguments. Unlike a
-    # threshold (x past 20), the small term is kept for every x.
+def _log_term(x):
+    """``t = log1p(exp(-|x|))`` and where ``|x| < 2**-10`` (the series' range)."""
     t = np.abs(x)
     small = t < 2.0**-10
     np.negative(t, out=t)
     np.exp(t, out=t)
     np.log1p(t, out=t)
+    return t, small
+
+
+def softplus_f64(x, to32: bool = False):
+    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): both terms are >= 0, so
+    # the sum cannot cancel, and exp only sees non-positive arguments. Unlike a
+    # threshold (x past 20), the small term is kept for every x.
+    t, small = _log_term(x)
     with np.errstate(invalid="ignore"):
         y = np.add(np.maximum(x, 0.0), t, out=t)
     if small.any():
         y[small] = _softplus_near_zero(x[small], to32)
     return y
+
+
+def softplus_pair_f64(x):
+    """``(softplus(-x), softplus(x))``, the bits of two calls of
+    :func:`softplus_f64`: ``|-x| = |x|``, so both share ``log1p(exp(-|x|))``
+    (the costly part) and differ only in ``max(-+x, 0)`` and the series."""
+    t, small = _log_term(x)
+    neg = np.negative(x)
+    with np.errstate(invalid="ignore"):
+        yn = np.add(np.maximum(neg, 0.0), t)
+        yp = np.add(np.maximum(x, 0.0), t, out=t)
+    if small.any():
+        yn[small] = _softplus_near_zero(neg[small], False)
+        yp[small] = _softplus_near_zero(x[small], False)
+    return yn, yp
 
 
 # ln 2 from a private mpmath context: the global one belongs to the caller

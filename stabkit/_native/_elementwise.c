@@ -48,6 +48,8 @@
 #include <numpy/ndarraytypes.h>
 #include <numpy/ufuncobject.h>
 
+#include "_elementwise64.h" /* the float64 loops and binary_logits */
+
 #define BLK 256
 #define FORCE_INLINE static inline __attribute__((always_inline))
 /* AVX-512, AVX2 and baseline clones of each block function, chosen at load
@@ -503,22 +505,31 @@ static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, voi
 
 /* ------------------------------------------------------------ module */
 
-static PyUFuncGenericFunction loops[2] = {loop32, loop16};
-static const char types[4] = {NPY_FLOAT, NPY_FLOAT, NPY_HALF, NPY_HALF};
-static void *data_sigmoid[2] = {(void *)block_sigmoid_f32, (void *)block_sigmoid_f16};
-static void *data_softplus[2] = {(void *)block_softplus_f32, (void *)block_softplus_f16};
-static void *data_log_sigmoid[2] = {(void *)block_log_sigmoid_f32, (void *)block_log_sigmoid_f16};
+static PyUFuncGenericFunction loops[3] = {loop32, loop16, stabkit_loop64};
+static const char types[6] = {NPY_FLOAT, NPY_FLOAT, NPY_HALF, NPY_HALF, NPY_DOUBLE, NPY_DOUBLE};
+static void *data_sigmoid[3] = {(void *)block_sigmoid_f32, (void *)block_sigmoid_f16, NULL};
+static void *data_softplus[3] = {(void *)block_softplus_f32, (void *)block_softplus_f16, NULL};
+static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)block_log_sigmoid_f16, NULL};
+static PyUFuncGenericFunction loops_bce[1] = {stabkit_loop_bce};
+static const char types_bce[4] = {NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
+static void *data_bce[1] = {NULL};
+static PyUFuncGenericFunction loops_plain[2] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64};
+static const char types_plain[6] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
+static void *data_plain[2] = {NULL, NULL};
 
 static struct {
     const char *name, *doc;
     void **data;
     block16_t bf16;
 } ufuncs[3] = {
-    {"sigmoid", "sigmoid(x): 1 / (1 + exp(-x)), correctly rounded (float32, float16, bfloat16).",
+    {"sigmoid", "sigmoid(x): 1 / (1 + exp(-x)), correctly rounded (float32, float16, bfloat16); "
+                "float64: the accurate tier's NumPy path's bits.",
      data_sigmoid, block_sigmoid_bf16},
-    {"softplus", "softplus(x): log(1 + exp(x)), correctly rounded (float32, float16, bfloat16).",
+    {"softplus", "softplus(x): log(1 + exp(x)), correctly rounded (float32, float16, bfloat16); "
+                 "float64: the accurate tier's NumPy path's bits.",
      data_softplus, block_softplus_bf16},
-    {"log_sigmoid", "log_sigmoid(x): -softplus(-x), correctly rounded (float32, float16, bfloat16).",
+    {"log_sigmoid", "log_sigmoid(x): -softplus(-x), correctly rounded (float32, float16, bfloat16); "
+                    "float64: the accurate tier's NumPy path's bits.",
      data_log_sigmoid, block_log_sigmoid_bf16},
 };
 
@@ -561,6 +572,10 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"register_bfloat16", register_bfloat16, METH_NOARGS,
      "Register the bfloat16 loops (imports ml_dtypes; ImportError without it)."},
+    {"bind_float64", stabkit_bind_float64, METH_VARARGS,
+     "bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants): the NumPy path's tables for the float64 loops."},
+    {"numpy_loop", stabkit_numpy_loop, METH_VARARGS,
+     "numpy_loop(name, x, out): NumPy's float64 exp, expm1 or log1p loop as bound (for the tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -581,7 +596,9 @@ PyMODINIT_FUNC PyInit__kernels(void)
     if (m == NULL)
         return NULL;
     for (int i = 0; i < 3; i++) {
-        PyObject *uf = PyUFunc_FromFuncAndData(loops, ufuncs[i].data, (char *)types, 2, 1, 1, PyUFunc_None,
+        /* float64 data: the block functions of _elementwise64.c */
+        ufuncs[i].data[2] = stabkit_data64[i];
+        PyObject *uf = PyUFunc_FromFuncAndData(loops, ufuncs[i].data, (char *)types, 3, 1, 1, PyUFunc_None,
                                                ufuncs[i].name, ufuncs[i].doc, 0);
         if (uf == NULL)
             goto fail;
@@ -594,6 +611,20 @@ PyMODINIT_FUNC PyInit__kernels(void)
     }
     if (PyModule_AddObject(m, "bfloat16", Py_NewRef(bfloat16_done ? Py_True : Py_False)) < 0)
         goto fail;
+    PyObject *bce = PyUFunc_FromFuncAndData(loops_bce, data_bce, (char *)types_bce, 1, 3, 1, PyUFunc_None,
+        "binary_logits", "binary_logits(a, b, p): a softplus(-p) + b softplus(p), a zero weight giving 0 "
+        "(float64: the accurate tier's NumPy path's bits).", 0);
+    if (bce == NULL || PyModule_AddObject(m, "binary_logits", bce) < 0) {
+        Py_XDECREF(bce);
+        goto fail;
+    }
+    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 2, 2, 1, PyUFunc_None,
+        "binary_logits_plain", "binary_logits_plain(y, p): binary_logits(y, 1 - y, p) (float32 inputs: in float64, "
+        "rounded once).", 0);
+    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
+        Py_XDECREF(plain);
+        goto fail;
+    }
     return m;
 fail:
     Py_DECREF(m);

@@ -1,12 +1,18 @@
-"""The compiled elementwise ufuncs of ``_elementwise.c`` (registered by the
-one extension's module init: :mod:`stabkit._native.load`), loaded on first use.
+"""The compiled elementwise ufuncs of ``_elementwise.c`` (and its float64
+part ``_elementwise64.c``; registered by the one extension's module init:
+:mod:`stabkit._native.load`), loaded on first use.
 
 :func:`ufunc` gives the ufunc that :mod:`stabkit.accurate` calls for a
 function and format, or None where the NumPy path runs instead: with
 ``STABKIT_NATIVE=0`` in the environment (read at every call), where the
 extension was not built (no C compiler or no NumPy headers at install time)
-or cannot be loaded, for float64 (no kernel yet), and for bfloat16 where
-ml_dtypes' type could not be given a loop. :func:`why_not` says which.
+or cannot be loaded, for bfloat16 where ml_dtypes' type could not be given a
+loop, and for float64 until the layer above has bound its loops to the NumPy
+path's tables and checked them against that path (:func:`provide_float64`,
+called by :mod:`stabkit._accurate.native64`), or where that check failed.
+:func:`why_not` says which. The binary cross-entropy from logits
+(``binary_crossentropy``, the ufunc ``binary_logits``) is one of the float64
+loops: it serves float64 and float32 predictions (computed in float64).
 """
 
 from __future__ import annotations
@@ -16,13 +22,21 @@ import importlib.util
 from . import disabled
 from . import load as _load  # why_not's argument `load` is another thing
 
-__all__ = ["FUNCTIONS", "FORMATS", "ufunc", "why_not", "disabled", "extension"]
+__all__ = ["FUNCTIONS", "FORMATS", "LOSSES", "LOSS_FORMATS", "ufunc", "why_not", "disabled", "extension",
+           "provide_float64"]
 
 #: the functions and formats the extension has loops for
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
-FORMATS = ("float32", "float16", "bfloat16")
+FORMATS = ("float32", "float16", "bfloat16", "float64")
+#: the loss with a float64 loop (float32 predictions go through it in float64),
+#: and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the same with
+#: ``a = y, b = 1 - y`` (no options) on float32 or float64 ``y`` and ``p``
+LOSSES = {"binary_crossentropy": ("binary_logits", "binary_logits_plain")}
+LOSS_FORMATS = ("float32", "float64")
 
 _BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
+_F64_BINDER = None  # set by provide_float64
+_F64_WHY: str | None | bool = False  # False: the float64 loops not bound yet
 
 
 def _module():
@@ -31,12 +45,14 @@ def _module():
 
 def extension():
     """The extension module (whatever ``STABKIT_NATIVE`` says) with its
-    bfloat16 loops registered where ml_dtypes imports, or None if it is
-    absent: for the tests and the exhaustive check, which compare it with the
-    NumPy path."""
+    bfloat16 loops registered where ml_dtypes imports and its float64 loops
+    bound where :func:`provide_float64` was called, or None if it is absent:
+    for the tests and the exhaustive check, which compare it with the NumPy
+    path."""
     mod = _module()
     if mod is not None:
         _bfloat16(mod)
+        _float64(mod)
     return mod
 
 
@@ -52,18 +68,44 @@ def _bfloat16(mod) -> str | None:
     return _BF16_WHY
 
 
+def provide_float64(binder) -> None:
+    """Register ``binder(module) -> None or a reason``, which binds the
+    float64 loops to the NumPy path's tables and checks them against that
+    path (:mod:`stabkit._accurate.native64`: the tables and the oracle live
+    in the layer above this one). It runs once, on the first float64 call."""
+    global _F64_BINDER
+    _F64_BINDER = binder
+
+
+def _float64(mod) -> str | None:
+    """Bind and check the float64 loops once: None, or why not."""
+    global _F64_WHY
+    if _F64_WHY is False:
+        if _F64_BINDER is None:
+            return "the float64 loops are bound by stabkit.accurate, which is not imported yet"
+        _F64_WHY = _F64_BINDER(mod)
+    return _F64_WHY
+
+
 def why_not(name: str, fmt: str, load: bool = True) -> str | None:
-    """None where ``name`` (one of :data:`FUNCTIONS`) runs compiled for the
-    format ``fmt`` (a format name), else why the NumPy path runs. For
-    bfloat16 the loops are registered first (which imports ml_dtypes); with
-    ``load=False`` they are not, and ml_dtypes being installed counts."""
-    if name not in FUNCTIONS or fmt not in FORMATS:
+    """None where ``name`` (one of :data:`FUNCTIONS` or :data:`LOSSES`) runs
+    compiled for the format ``fmt`` (a format name), else why the NumPy path
+    runs. For bfloat16 the loops are registered first (which imports
+    ml_dtypes); with ``load=False`` they are not, and ml_dtypes being
+    installed counts. float64 (and the loss) are bound and checked first;
+    with ``load=False``, before that has happened (``stabkit list`` imports
+    no tier), loops present in the extension count."""
+    if not ((name in FUNCTIONS and fmt in FORMATS) or (name in LOSSES and fmt in LOSS_FORMATS)):
         return f"no compiled kernel for {name} in {fmt} yet"
     if disabled():
         return "STABKIT_NATIVE=0"
     mod = _module()
     if mod is None:
         return _load.why()
+    if fmt == "float64" or name in LOSSES:
+        if not load and _F64_WHY is False:
+            return None if hasattr(mod, "bind_float64") else "the C extension predates its float64 loops"
+        return _float64(mod)
     if fmt == "bfloat16":
         if load or _BF16_WHY is not False:
             return _bfloat16(mod)
@@ -71,6 +113,9 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     return None
 
 
-def ufunc(name: str, fmt: str):
-    """The compiled ufunc for ``name`` in the format ``fmt``, or None."""
-    return None if why_not(name, fmt) is not None else getattr(_module(), name)
+def ufunc(name: str, fmt: str, plain: bool = False):
+    """The compiled ufunc for ``name`` in the format ``fmt``, or None; for
+    the loss, ``plain`` picks the ufunc of the loss without options."""
+    if why_not(name, fmt) is not None:
+        return None
+    return getattr(_module(), LOSSES[name][plain] if name in LOSSES else name)

@@ -14,12 +14,13 @@ _ROW_FORMATS = ("float32", "float64")
 
 def kernels(load: bool = True) -> dict[str, str]:
     """``{"function/format": "native" or why the NumPy path runs}`` for the
-    elementwise functions in the four arithmetic formats and the row-wise
-    ones (their rows wider than 16; narrower rows, NaN or infinite maxima
-    always run NumPy). ``load=False`` does not import ml_dtypes to register
-    the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
+    elementwise functions and the binary cross-entropy from logits in the
+    four arithmetic formats and the row-wise ones (their rows wider than 16;
+    narrower rows, NaN or infinite maxima always run NumPy). ``load=False``
+    does not import ml_dtypes to register the bfloat16 loops (see
+    :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
-    for name in elementwise.FUNCTIONS:
+    for name in (*elementwise.FUNCTIONS, *elementwise.LOSSES):
         for fmt in _ALL_FORMATS:
             why = elementwise.why_not(name, fmt, load)
             out[f"{name}/{fmt}"] = "native" if why is None else why
@@ -31,13 +32,24 @@ def kernels(load: bool = True) -> dict[str, str]:
 
 
 def summary() -> str:
-    """Two lines for ``stabkit list``: which elementwise and row kernels are
-    compiled (without importing ml_dtypes: ``list`` stays light)."""
-    table = {k: v for k, v in kernels(load=False).items() if k.split("/")[0] in elementwise.FUNCTIONS}
+    """Three lines for ``stabkit list``: which elementwise, loss and row
+    kernels are compiled (without importing ml_dtypes or the accurate tier,
+    which checks the float64 loops on first use: ``list`` stays light)."""
+    all_ = kernels(load=False)
+    table = {k: v for k, v in all_.items() if k.split("/")[0] in elementwise.FUNCTIONS}
     row = rows.status()
     row_line = "accurate row kernel (rows wider than 16): " + (
         "native for float32, float64; NumPy for float16, bfloat16" if row == "native" else f"NumPy ({row})")
-    return _elementwise_line(table) + "\n" + row_line
+    return _elementwise_line(table) + "\n" + _loss_line(all_) + "\n" + row_line
+
+
+def _loss_line(table: dict[str, str]) -> str:
+    head = "accurate binary_crossentropy kernel (from logits): "
+    fmts = [f for f in _ALL_FORMATS if table[f"binary_crossentropy/{f}"] == "native"]
+    if not fmts:
+        return head + "NumPy (" + table["binary_crossentropy/float64"] + ")"
+    rest = [f for f in _ALL_FORMATS if f not in fmts]
+    return head + f"native for {', '.join(fmts)}; NumPy for {', '.join(rest)}"
 
 
 def _elementwise_line(table: dict[str, str]) -> str:

@@ -1,0 +1,110 @@
+"""The float64 loops of the compiled elementwise ufuncs (sigmoid, softplus,
+log_sigmoid, and the binary cross-entropy from logits in
+``stabkit/_native/_elementwise64.c``), bound to the tables and constants of
+the NumPy path and checked against it bit for bit before any is used.
+
+The C loops repeat the NumPy path's operations in its order and call NumPy's
+own float64 exp, expm1 and log1p loops, so they give its bits; the check
+here makes sure of it on this NumPy and this processor (a NumPy whose
+loops are not reachable, or any differing bit, leaves the NumPy path on, and
+:func:`stabkit._native.elementwise.why_not` says why). Importing this module
+registers :func:`bind` with :mod:`stabkit._native.elementwise`, which calls
+it once, on the first float64 call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stabkit._native import elementwise as _native
+
+from . import sigmoid64 as _s64
+from .crossentropy import binary_terms
+from .elementwise import _LN2_HI, _LN2_LO, log_sigmoid_f64, sigmoid_f64, softplus_f64
+
+__all__ = ["bind", "sample"]
+
+
+def sample(n: int = 3001, seed: int = 16) -> np.ndarray:
+    """float64 inputs that visit every regime of the three functions: both
+    sides of each threshold (|x| = 2**-10, the table's ends at +-40, its grid
+    points and half-points, exp's limits near -708 and -745, the tail's
+    clamp at -790, subnormal results), +-0, +-inf, NaNs with payloads and
+    either sign, the extremes, and ``n`` random bit patterns and ``n``
+    random values of every magnitude."""
+    rng = np.random.default_rng(seed)
+    edges = np.array([2.0**-10, 40.0, 40.0 - 2.0**-8, 2.0**-8, 3 * 2.0**-8, 708.4, 709.8, 745.1, 745.2, 790.0, 800.0,
+                      744.4, 1e-300, 5e-324, 2.2250738585072014e-308, 1.0, 0.5, 20.0, 36.7, 37.5, 1e10, 1.7e308])
+    near = np.concatenate([np.nextafter(edges, np.inf), edges, np.nextafter(edges, 0.0)])
+    specials = np.array([0x7FF8000000000000, 0x7FF0000000000001, 0x7FF8DEAD00000000, 0x7FF4000000000123,
+                         0x7FF0000000000000, 0], dtype=np.uint64).view(np.float64)
+    bits = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False).view(np.float64)
+    vals = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 3, n)
+    grid = rng.integers(-5120, 5121, n) * 2.0**-7
+    x = np.concatenate([near, specials, bits, vals, grid, grid + 2.0**-8])
+    return np.concatenate([x, -x])
+
+
+_SIGN = np.uint64(1 << 63)
+
+
+def _differs(got: np.ndarray, want: np.ndarray) -> bool:
+    """Whether two float64 results differ in a bit. A NaN's sign is left out:
+    the NumPy path's own NaN sign depends on where the element falls in
+    NumPy's SIMD loops (the scalar remainder of a block picks the other
+    operand's NaN), so only the payload is compared there."""
+    g, w = np.asarray(got).view(np.uint64), np.asarray(want).view(np.uint64)
+    nan = np.isnan(want)
+    return not np.array_equal(np.where(nan, g & ~_SIGN, g), np.where(nan, w & ~_SIGN, w))
+
+
+def _mismatch(mod) -> str | None:
+    """The first function whose compiled float64 loop differs from the
+    NumPy path on :func:`sample` (whose length is no multiple of the loops'
+    block), or None."""
+    x = sample()
+    with np.errstate(all="ignore"):
+        for name, ref in (("sigmoid", sigmoid_f64), ("softplus", softplus_f64), ("log_sigmoid", log_sigmoid_f64)):
+            if _differs(getattr(mod, name)(x), ref(x.copy())):
+                return name
+        rng = np.random.default_rng(17)
+        a = np.where(rng.random(x.size) < 0.3, 0.0, rng.random(x.size))
+        # a NaN target, but not beside a NaN logit: where two NaNs meet, the
+        # NumPy path's own choice of payload depends on the element's place
+        a[::97] = np.where(np.isnan(x[::97]), 0.5, np.nan)
+        b = np.where(rng.random(x.size) < 0.3, 0.0, 1.0 - a)
+        b[::89] = np.where(np.isnan(a[::89]), 0.5, np.inf)  # inf * 0 gives NaN: not beside another
+        if _differs(mod.binary_logits(a, b, x), binary_terms(a, b, x, True)):
+            return "binary_crossentropy"
+        # the plain loss: a = y, b = 1 - y; float32 inputs rounded once at the end
+        if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
+            return "binary_crossentropy"
+        # float32, fractional targets (the float64 loop) and 0/1 ones (the
+        # float32 softplus kernel, where |p| >= 2**-10)
+        x32 = x.astype(np.float32)
+        for a32 in (a.astype(np.float32), (rng.random(x.size) < 0.5).astype(np.float32)):
+            a64 = a32.astype(np.float64)
+            want = binary_terms(a64, 1.0 - a64, x32.astype(np.float64), True).astype(np.float32)
+            if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float64)):
+                return "binary_crossentropy (float32)"
+    return None
+
+
+def bind(mod) -> str | None:
+    """Give the extension ``mod`` the NumPy path's tables and NumPy's loops,
+    then check it: None, or why the NumPy path stays on."""
+    sh, sl = _s64._table()
+    p2 = _s64._pow2_table()
+    consts = (_s64._C1, _s64._C2, _s64._INV, _LN2_HI, _LN2_LO)
+    try:
+        mod.bind_float64(sh, sl, np.ascontiguousarray(p2.real), np.ascontiguousarray(p2.imag), consts)
+    except (ImportError, ValueError, AttributeError) as e:
+        return f"the float64 loops cannot be bound to NumPy's exp, expm1 and log1p ({e})"
+    bad = _mismatch(mod)
+    if bad is not None:
+        return (f"the float64 loop of {bad} differs from the NumPy path on NumPy {np.__version__} "
+                "(checked at load): the NumPy path runs")
+    return None
+
+
+_native.provide_float64(bind)

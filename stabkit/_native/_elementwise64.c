@@ -1,0 +1,641 @@
+/* stabkit._native._elementwise, float64 part: the 'd->d' loops of sigmoid,
+ * softplus and log_sigmoid, and the binary cross-entropy from logits
+ * (a ufunc of its own), each giving the same bits as the NumPy path of
+ * stabkit.accurate (stabkit/_accurate/sigmoid64.py, elementwise.py and
+ * crossentropy.py: the oracle the tests compare against bit for bit).
+ *
+ * Bit-identity comes from doing the same IEEE operations in the same order
+ * (-ffp-contract=off, no -ffast-math: setup.py) and from calling, for exp,
+ * expm1 and log1p, the very inner loops NumPy runs for np.exp, np.expm1 and
+ * np.log1p on float64 (the functions[] of those ufunc objects, CPU-dispatched
+ * by NumPy at its import), on contiguous buffers as the NumPy path does.
+ * The tables (sigmoid on its grid in double-double, 2^(j/1024)) and the
+ * constants come from the NumPy path too: bind_float64() receives them, and
+ * stabkit/_accurate/native64.py checks the loops against the NumPy path
+ * before they are used. Until bound, the float64 loops give NaN.
+ *
+ * Rare elements take a scalar path with the same operations: sigmoid beyond
+ * the table (x < -40: sigmoid64.py's _tail; x > 40: 1), |x| < 2^-10 for
+ * softplus (its series), NaN (the input made quiet, which is what every
+ * NumPy operation on the path does with it; where two NaNs meet, the first
+ * operand's, as in the body of NumPy's SIMD loops). The plain float32 loss
+ * with targets 0 and 1 is the float32 softplus of _elementwise.c (see
+ * loop_bce_plain).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <fenv.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <numpy/ndarraytypes.h>
+#include <numpy/ufuncobject.h>
+
+#include "_elementwise64.h"
+
+#define B64 512 /* elements per block: a few buffers of 4 KiB stay in L1 */
+#define ALIGNED _Alignas(64)
+/* AVX-512, AVX2 and baseline clones of the block functions (as in
+ * _elementwise.c): the same IEEE operations in each, so the same bits; the
+ * wider ones vectorise more per instruction, the divisions included (the
+ * table lookups stay scalar loads under GCC's generic tuning; a clone tuned
+ * for gather instructions measured no faster at 10^6 elements) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
+#define CLONES64 HIDDEN64 __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES64 HIDDEN64
+#endif
+
+FORCE_INLINE_64 uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+FORCE_INLINE_64 double from64(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+/* what NumPy's arithmetic gives for a NaN operand: the NaN made quiet */
+FORCE_INLINE_64 double quiet(double x) { return from64(bits64(x) | 0x0008000000000000ull); }
+
+/* ------------------------------------------------------------ NumPy's loops */
+
+typedef struct {
+    PyUFuncGenericFunction fn;
+    void *data;
+} nploop;
+
+static nploop L_EXP, L_EXPM1, L_LOG1P;
+
+/* y = f(x) for n contiguous doubles through NumPy's own float64 loop (y may be x) */
+static inline void run(const nploop *l, double *x, double *y, npy_intp n)
+{
+    char *args[2] = {(char *)x, (char *)y};
+    npy_intp dims[1] = {n}, steps[2] = {8, 8};
+    l->fn(args, dims, steps, l->data);
+}
+
+/* ------------------------------------------------------------ tables */
+
+#define SIG_I 5120            /* the grid: i 2^-7, |i| <= 5120 (|x| <= 40) */
+#define SIG_ROWS (2 * SIG_I + 1)
+#define SIG_M 0x1.8p45        /* x + M rounds x to the grid (sigmoid64.py's _M) */
+#define P2_N 1024
+
+static double *SIG_H, *SIG_L, *P2_H, *P2_L;
+/* Tang's reduction constants (sigmoid64.py) and ln 2 in two parts (elementwise.py) */
+static double C1, C2, INV, LN2_HI, LN2_LO;
+static int bound = 0;
+
+/* ------------------------------------------------------------ scalar parts */
+
+/* sigmoid64.py's _tail for x <= -40 (not NaN), operation for operation */
+static double sigmoid_tail(double x)
+{
+    double a = x < -790.0 ? -790.0 : x;
+    double kf = nearbyint(a * INV);
+    double r = a - kf * C1;
+    r = r - kf * C2;
+    int64_t k = (int64_t)kf;
+    int64_t m = k >> 10; /* floor(k / 1024): arithmetic shift, as np.right_shift */
+    double th = P2_H[k & (P2_N - 1)], tl = P2_L[k & (P2_N - 1)];
+    double p = r * (1.0 / 24.0) + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * (r * r) + r;
+    double lw = th * p + tl;
+    double up = ldexp(1.0, (int)(m + 128));
+    const double down = 0x1p-128;
+    lw = lw - th * ((th * up) * down);
+    double y = ((th + lw) * up) * down;
+    double hs = (th * up) * down;
+    double rem = (th - (hs / down) / up) + lw;
+    double sub = ((rem * up) * down) + hs;
+    return fabs(y) < 0x1p-1022 ? sub : y;
+}
+
+/* sigmoid beyond the table: 1 above, the tail below, NaN made quiet */
+static double sigmoid_far(double x)
+{
+    if (x != x)
+        return quiet(x);
+    return x > 0 ? 1.0 : sigmoid_tail(x);
+}
+
+/* Knuth's TwoSum error of s = fl(a + b), as eft.py's two_sum_err */
+FORCE_INLINE_64 double two_sum_err(double a, double b, double s)
+{
+    double bb = s - a;
+    double t = s - bb;
+    t = a - t;
+    bb = b - bb;
+    return t + bb;
+}
+
+/* elementwise.py's _softplus_near_zero (float64 target) for |x| < 2^-10 */
+static double softplus_near_zero(double x)
+{
+    double x2 = x * x;
+    double h = x / 2.0;
+    double s1 = LN2_HI + h;
+    double e1 = two_sum_err(LN2_HI, h, s1);
+    double q = x2 / 8.0;
+    double s2 = s1 + q;
+    double e2 = two_sum_err(s1, q, s2);
+    double lo = ((LN2_LO + e1) + e2) - (x2 * x2) / 192.0 + ((x2 * x2) * x2) / 2880.0;
+    return s2 + lo;
+}
+
+/* ------------------------------------------------------------ blocks */
+
+/* sigmoid64.py: x0 = (x + M) - M, -r = x0 - x, eps = expm1(-r),
+ * g = (1 - sh) eps, c = sh g / (1 + g), y = sh + (sl - c) */
+CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
+{
+    ALIGNED double r[B64];
+    ALIGNED int64_t j[B64];
+    const int64_t jbias = (int64_t)(bits64(SIG_M) - SIG_I);
+    const double *restrict th = SIG_H, *restrict tl = SIG_L;
+    int far = 0;
+    for (int i = 0; i < n; i++) {
+        double t = x[i] + SIG_M;
+        /* the grid index from t's low bits (|x| <= 40 gives 0..SIG_ROWS-1);
+         * beyond, and NaN, a stand-in 0 and the far path below */
+        int64_t k = (int64_t)bits64(t) - jbias;
+        int out = !(k >= 0 && k < SIG_ROWS);
+        far |= out;
+        j[i] = out ? 0 : k;
+        t = t - SIG_M;
+        r[i] = t - x[i];
+    }
+    run(&L_EXPM1, r, r, n);
+    for (int i = 0; i < n; i++) {
+        double sh = th[j[i]], sl = tl[j[i]];
+        double g = 1.0 - sh;
+        g = g * r[i];
+        double c = sh * g;
+        g = g + 1.0;
+        c = c / g;
+        c = sl - c;
+        y[i] = sh + c;
+    }
+    if (far)
+        for (int i = 0; i < n; i++)
+            if (j[i] == 0) { /* the stand-in, or the grid's first point, -40 */
+                int64_t k = (int64_t)bits64(x[i] + SIG_M) - jbias;
+                if (!(k >= 0 && k < SIG_ROWS))
+                    y[i] = sigmoid_far(x[i]);
+            }
+}
+
+/* t = log1p(exp(-|x|)) through NumPy's loops; returns whether some |x| is
+ * below 2^-10 or NaN (the series, or a NaN to pass through) */
+CLONES64 int softplus_log_term(const double *restrict x, double *restrict t, int n)
+{
+    int rare = 0;
+    for (int i = 0; i < n; i++) {
+        t[i] = -fabs(x[i]);
+        rare |= !(fabs(x[i]) >= 0x1p-10);
+    }
+    run(&L_EXP, t, t, n);
+    run(&L_LOG1P, t, t, n);
+    return rare;
+}
+
+/* softplus(x) = max(x, 0) + t, or the series, or the quiet NaN. (The sign of
+ * a zero max does not matter: t > 0 wherever max(x, 0) is a zero.) */
+FORCE_INLINE_64 double softplus_from(double x, double t)
+{
+    return (x > 0 ? x : 0.0) + t;
+}
+
+static double softplus_rare(double x, double y)
+{
+    if (x != x)
+        return quiet(x);
+    return fabs(x) < 0x1p-10 ? softplus_near_zero(x) : y;
+}
+
+CLONES64 void block_softplus(const double *restrict x, double *restrict y, int n)
+{
+    ALIGNED double t[B64];
+    int rare = softplus_log_term(x, t, n);
+    for (int i = 0; i < n; i++)
+        y[i] = softplus_from(x[i], t[i]);
+    if (rare)
+        for (int i = 0; i < n; i++)
+            y[i] = softplus_rare(x[i], y[i]);
+}
+
+/* log_sigmoid(x) = -softplus(-x) */
+CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, int n)
+{
+    ALIGNED double xn[B64];
+    if (n <= 0)
+        return;
+    for (int i = 0; i < n; i++)
+        xn[i] = -x[i];
+    block_softplus(xn, y, n);
+    for (int i = 0; i < n; i++)
+        y[i] = -y[i];
+}
+
+/* ------------------------------------------------------------ binary cross-entropy */
+
+/* u * v and u + v where the result is NaN as NumPy's loops give it on
+ * x86-64: the first NaN operand made quiet (a NaN made from numbers, such as
+ * inf * 0, is the processor's own). C leaves the operand order of a
+ * commutative operation to the compiler, so the order is spelled out. */
+static double mul_nan(double u, double v)
+{
+    double r = u * v;
+    if (r == r)
+        return r;
+    return u != u ? quiet(u) : v != v ? quiet(v) : r;
+}
+
+static double add_nan(double u, double v)
+{
+    double r = u + v;
+    if (r == r)
+        return r;
+    return u != u ? quiet(u) : v != v ? quiet(v) : r;
+}
+
+/* crossentropy.py's binary_terms from logits for one element, with the rare
+ * cases: a (-log q) + b (-log(1 - q)) = xmul(a, softplus(-p)) + xmul(b,
+ * softplus(p)), xmul(w, s) = 0 where w == 0 (0 log 0 = 0), else w s */
+static double bce_rare(double a, double b, double p, double t)
+{
+    double sn, sp;
+    if (p != p) {
+        sn = quiet(-p);
+        sp = quiet(p);
+    } else if (fabs(p) < 0x1p-10) {
+        sn = softplus_near_zero(-p);
+        sp = softplus_near_zero(p);
+    } else {
+        sn = softplus_from(-p, t);
+        sp = softplus_from(p, t);
+    }
+    double u = a == 0 ? 0.0 : mul_nan(a, sn);
+    double v = b == 0 ? 0.0 : mul_nan(b, sp);
+    return add_nan(u, v);
+}
+
+/* softplus(-p) and softplus(p) share t = log1p(exp(-|p|)) */
+CLONES64 void block_bce(const double *restrict a, const double *restrict b, const double *restrict p,
+                        double *restrict y, int n)
+{
+    ALIGNED double t[B64];
+    int rare = softplus_log_term(p, t, n);
+    int nan = 0;
+    for (int i = 0; i < n; i++) {
+        double sn = softplus_from(-p[i], t[i]), sp = softplus_from(p[i], t[i]);
+        /* both products, then selects (no branch on random labels) */
+        double u = a[i] * sn, v = b[i] * sp;
+        u = a[i] == 0 ? 0.0 : u;
+        v = b[i] == 0 ? 0.0 : v;
+        double yi = u + v;
+        y[i] = yi;
+        nan |= yi != yi;
+    }
+    if (rare || nan)
+        for (int i = 0; i < n; i++)
+            if (y[i] != y[i] || !(fabs(p[i]) >= 0x1p-10))
+                y[i] = bce_rare(a[i], b[i], p[i], t[i]);
+}
+
+/* ------------------------------------------------------------ ufunc loops */
+
+typedef void (*block64_t)(const double *, double *, int);
+
+static void fill_nan(char *op, npy_intp os, npy_intp n)
+{
+    double nan = NAN;
+    for (npy_intp i = 0; i < n; i++)
+        memcpy(op + i * os, &nan, 8);
+}
+
+/* A contiguous input that does not overlap the output is read in place;
+ * otherwise it is copied block by block into a local buffer (the blocks
+ * read their input again after writing their output). The output is
+ * written in place when contiguous. The GIL is not
+ * held (NumPy releases it: no dtype here needs the Python API); the status
+ * flags raised inside are restored, so NumPy reports none. */
+void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    block64_t block = (block64_t)data;
+    npy_intp n = dims[0], is = steps[0], os = steps[1];
+    char *ip = args[0], *op = args[1];
+    if (!bound) {
+        fill_nan(op, os, n);
+        return;
+    }
+    ALIGNED double xb[B64], yb[B64];
+    /* the bytes each operand spans (a negative stride spans downwards) */
+    char *ilo = is < 0 ? ip + (n - 1) * is : ip, *olo = os < 0 ? op + (n - 1) * os : op;
+    npy_intp ispan = (n - 1) * (is < 0 ? -is : is) + 8, ospan = (n - 1) * (os < 0 ? -os : os) + 8;
+    int direct = is == 8 && (ilo + ispan <= olo || olo + ospan <= ilo);
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        const char *src = ip + s * is;
+        const double *x = direct ? (const double *)src : xb;
+        if (direct)
+            ;
+        else if (is == 8)
+            memcpy(xb, src, (size_t)m * 8);
+        else
+            for (int i = 0; i < m; i++)
+                memcpy(&xb[i], src + i * is, 8);
+        char *dst = op + s * os;
+        if (os == 8) {
+            block(x, (double *)dst, m);
+        } else {
+            block(x, yb, m);
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * os, &yb[i], 8);
+        }
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+/* binary_logits(a, b, p): the three inputs gathered into local buffers */
+void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    npy_intp n = dims[0];
+    if (!bound) {
+        fill_nan(args[3], steps[3], n);
+        return;
+    }
+    ALIGNED double in[3][B64], yb[B64];
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        for (int k = 0; k < 3; k++) {
+            const char *src = args[k] + s * steps[k];
+            if (steps[k] == 8)
+                memcpy(in[k], src, (size_t)m * 8);
+            else
+                for (int i = 0; i < m; i++)
+                    memcpy(&in[k][i], src + i * steps[k], 8);
+        }
+        char *dst = args[3] + s * steps[3];
+        block_bce(in[0], in[1], in[2], steps[3] == 8 ? (double *)dst : yb, m);
+        if (steps[3] != 8)
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * steps[3], &yb[i], 8);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+/* m float32 values at src (stride st) widened exactly into d */
+static void widen(const char *src, npy_intp st, double *restrict d, int m)
+{
+    if (st == 4) {
+        const float *f = (const float *)src;
+        for (int i = 0; i < m; i++)
+            d[i] = (double)f[i];
+    } else {
+        for (int i = 0; i < m; i++) {
+            float u;
+            memcpy(&u, src + i * st, 4);
+            d[i] = (double)u;
+        }
+    }
+}
+
+/* m doubles rounded once to float (round to nearest even, as NumPy's cast) */
+static void narrow(float *restrict f, const double *restrict d, int m)
+{
+    for (int i = 0; i < m; i++)
+        f[i] = (float)d[i];
+}
+
+static void gather8(const char *src, npy_intp st, double *restrict d, int m)
+{
+    if (st == 8)
+        memcpy(d, src, (size_t)m * 8);
+    else
+        for (int i = 0; i < m; i++)
+            memcpy(&d[i], src + i * st, 8);
+}
+
+/* _elementwise.c's correctly rounded float32 softplus of n <= 256 values */
+#define F32_BLOCK 256
+HIDDEN64 void block_softplus_f32(const float *x, float *y, int n);
+
+/* Whether every target of the block is 0 or 1 and every logit has
+ * |p| >= 2^-10 (not NaN); then q holds the arguments -p (y = 1) or p (y = 0). */
+CLONES64 int labels01(const float *restrict y, const float *restrict p, float *restrict q, int m)
+{
+    int all = 1;
+    for (int i = 0; i < m; i++) {
+        all &= (y[i] == 0.0f || y[i] == 1.0f) & (fabsf(p[i]) >= 0x1p-10f);
+        q[i] = y[i] == 1.0f ? -p[i] : p[i];
+    }
+    return all;
+}
+
+/* m float32 values at src (stride st), or src itself where contiguous */
+static const float *floats(const char *src, npy_intp st, float *buf, int m)
+{
+    if (st == 4)
+        return (const float *)src;
+    for (int i = 0; i < m; i++)
+        memcpy(&buf[i], src + i * st, 4);
+    return buf;
+}
+
+/* binary_logits_plain(y, p): a = y, b = 1 - y (accurate.py's plain loss:
+ * no smoothing, no weights), for float64 ('dd->d') and float32 ('ff->f')
+ * inputs: float32 values are widened exactly and the float64 loss rounded
+ * once to float32, as the NumPy path's store does */
+static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *steps, int f32)
+{
+    npy_intp n = dims[0];
+    ALIGNED double y[B64], b[B64], p[B64], out[B64];
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        const char *ys = args[0] + s * steps[0], *ps = args[1] + s * steps[1];
+        char *dst = args[2] + s * steps[2];
+        /* contiguous float64 inputs are read in place (the result goes to
+         * `out` first, so an output that is the input itself is safe) */
+        const double *yv = y, *pv = p;
+        if (f32) {
+            ALIGNED float yb[B64], pb[B64], q[B64], r[B64];
+            const float *yf = floats(ys, steps[0], yb, m), *pf = floats(ps, steps[1], pb, m);
+            /* Targets 0 and 1: the NumPy path's loss is round32(1 s + 0) =
+             * round32(s), s = softplus_f64(-+p), the other term being +0.
+             * For |p| >= 2^-10 (the series below is the only place where
+             * accurate.softplus's float32 path differs from softplus_f64) that is
+             * accurate.softplus(-+p) in float32, which the float32 kernel
+             * gives bit for bit on every one of the 2^32 inputs
+             * (benchmarks/exhaustive_elementwise.py): the same bits, at the
+             * float32 kernel's speed. Other blocks take the float64 loop. */
+            if (labels01(yf, pf, q, m)) {
+                for (int k = 0; k < m; k += F32_BLOCK)
+                    block_softplus_f32(q + k, r + k, m - k < F32_BLOCK ? m - k : F32_BLOCK);
+                if (steps[2] == 4)
+                    memcpy(dst, r, (size_t)m * 4);
+                else
+                    for (int i = 0; i < m; i++)
+                        memcpy(dst + i * steps[2], &r[i], 4);
+                continue;
+            }
+            widen((const char *)yf, 4, y, m);
+            widen((const char *)pf, 4, p, m);
+        } else {
+            yv = steps[0] == 8 ? (const double *)ys : (gather8(ys, steps[0], y, m), y);
+            pv = steps[1] == 8 ? (const double *)ps : (gather8(ps, steps[1], p, m), p);
+        }
+        for (int i = 0; i < m; i++)
+            b[i] = 1.0 - yv[i];
+        block_bce(yv, b, pv, out, m);
+        if (f32 && steps[2] == 4)
+            narrow((float *)dst, out, m);
+        else if (f32)
+            for (int i = 0; i < m; i++) {
+                float r = (float)out[i];
+                memcpy(dst + i * steps[2], &r, 4);
+            }
+        else if (steps[2] == 8)
+            memcpy(dst, out, (size_t)m * 8);
+        else
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * steps[2], &out[i], 8);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    if (!bound)
+        fill_nan(args[2], steps[2], dims[0]);
+    else
+        loop_bce_plain(args, dims, steps, 0);
+}
+
+void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    if (!bound) {
+        float nan = NAN;
+        for (npy_intp i = 0; i < dims[0]; i++)
+            memcpy(args[2] + i * steps[2], &nan, 4);
+    } else {
+        loop_bce_plain(args, dims, steps, 1);
+    }
+}
+
+void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, (void *)block_log_sigmoid};
+
+/* ------------------------------------------------------------ binding */
+
+/* NumPy's float64 loop of the ufunc numpy.<name> (its functions[] entry for
+ * the types 'd->d', the CPU-dispatched loop np.<name> itself runs) */
+static int find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out)
+{
+    PyObject *u = PyObject_GetAttrString(np, name);
+    if (u == NULL)
+        return -1;
+    int ok = PyObject_TypeCheck(u, (PyTypeObject *)uftype);
+    PyUFuncObject *uf = (PyUFuncObject *)u;
+    if (ok && uf->nin == 1 && uf->nout == 1 && uf->functions != NULL)
+        for (int i = 0; i < uf->ntypes; i++)
+            if (uf->types[2 * i] == NPY_DOUBLE && uf->types[2 * i + 1] == NPY_DOUBLE && uf->functions[i] != NULL) {
+                out->fn = uf->functions[i];
+                out->data = uf->data == NULL ? NULL : uf->data[i];
+                Py_DECREF(u); /* numpy keeps the ufunc */
+                return 0;
+            }
+    Py_DECREF(u);
+    PyErr_Format(PyExc_ImportError, "numpy.%s has no legacy float64 loop to call", name);
+    return -1;
+}
+
+/* a copy of a contiguous float64 buffer of n values */
+static double *table_copy(PyObject *obj, Py_ssize_t n, const char *what)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    double *t = NULL;
+    if (view.itemsize != 8 || view.format == NULL || strcmp(view.format, "d") != 0 || view.len != n * 8)
+        PyErr_Format(PyExc_ValueError, "%s must hold %zd contiguous float64 values", what, n);
+    else if ((t = malloc((size_t)n * 8)) == NULL)
+        PyErr_NoMemory();
+    else
+        memcpy(t, view.buf, (size_t)n * 8);
+    PyBuffer_Release(&view);
+    return t;
+}
+
+/* bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, (c1, c2, inv, ln2_hi, ln2_lo)):
+ * the tables and constants of the NumPy path, and NumPy's exp, expm1 and
+ * log1p loops. Once per process (later calls change nothing). */
+PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *sh, *sl, *ph, *pl;
+    double c[5];
+    if (!PyArg_ParseTuple(args, "OOOO(ddddd):bind_float64", &sh, &sl, &ph, &pl, &c[0], &c[1], &c[2], &c[3], &c[4]))
+        return NULL;
+    if (bound)
+        Py_RETURN_NONE;
+    PyObject *np = PyImport_ImportModule("numpy");
+    if (np == NULL)
+        return NULL;
+    PyObject *uftype = PyObject_GetAttrString(np, "ufunc");
+    int fail = uftype == NULL || find_loop(np, uftype, "exp", &L_EXP) < 0 ||
+               find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
+    Py_XDECREF(uftype);
+    Py_DECREF(np);
+    if (fail)
+        return NULL;
+    double *t[4] = {table_copy(sh, SIG_ROWS, "sig_hi"), NULL, NULL, NULL};
+    if (t[0] != NULL)
+        t[1] = table_copy(sl, SIG_ROWS, "sig_lo");
+    if (t[1] != NULL)
+        t[2] = table_copy(ph, P2_N, "pow2_hi");
+    if (t[2] != NULL)
+        t[3] = table_copy(pl, P2_N, "pow2_lo");
+    if (t[3] == NULL) {
+        for (int i = 0; i < 4; i++)
+            free(t[i]);
+        return NULL;
+    }
+    SIG_H = t[0], SIG_L = t[1], P2_H = t[2], P2_L = t[3];
+    C1 = c[0], C2 = c[1], INV = c[2], LN2_HI = c[3], LN2_LO = c[4];
+    bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* numpy_loop(name, x, out): out = name(x) through the bound NumPy loop (exp,
+ * expm1 or log1p), on contiguous float64 buffers: for the tests, which
+ * compare it with np.<name> */
+PyObject *stabkit_numpy_loop(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *name;
+    Py_buffer x, y;
+    if (!PyArg_ParseTuple(args, "sy*w*:numpy_loop", &name, &x, &y))
+        return NULL;
+    const nploop *l = strcmp(name, "exp") == 0 ? &L_EXP : strcmp(name, "expm1") == 0 ? &L_EXPM1
+                    : strcmp(name, "log1p") == 0 ? &L_LOG1P : NULL;
+    PyObject *res = NULL;
+    if (!bound)
+        PyErr_SetString(PyExc_RuntimeError, "bind_float64 was not called");
+    else if (l == NULL)
+        PyErr_Format(PyExc_ValueError, "no bound loop %s", name);
+    else if (x.len != y.len || x.len % 8 != 0)
+        PyErr_SetString(PyExc_ValueError, "x and out must hold as many float64 values");
+    else {
+        run(l, (double *)x.buf, (double *)y.buf, x.len / 8);
+        res = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    return res;
+}
