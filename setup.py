@@ -92,6 +92,7 @@ setup(
         Extension(
             "stabkit._native._rows",
             sources=["stabkit/_native/_rows.c"],
+            depends=["stabkit/_native/_narrow.h"],  # included by _rows.c
             extra_compile_args=flags,
             optional=True,
         ),

@@ -638,6 +638,9 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
     }
 }
 
+/* ---- narrow rows (n <= 16): one call per block ---- */
+#include "_narrow.h"
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rows",
                                     "The accurate tier's fused float64 row passes; loaded with ctypes by "
                                     "stabkit._native.rows.",
