@@ -12,13 +12,16 @@
  * for bit by stabkit/_native/rows.py at load time) on the whole block: every
  * value is the NumPy path's, and the block costs one call from Python.
  *
- * Layout: d, r and e are column-major, entry j of row i at j rows + i, as
- * NumPy's narrow path holds its columns: every loop below runs down a
- * column, the rows independent, one operation per row per step in the
- * NumPy path's order, which the compiler turns into vector operations
- * (masked where there is a choice) without changing any row's arithmetic
- * (-ffp-contract=off, no -ffast-math). A row's own additions depend on each
- * other; side by side across rows they run at the adders' throughput.
+ * Layout: the block is done in chunks of CHUNK rows, each column-major
+ * (entry j of row i at c n + j w + (i - c) for the chunk of w rows from row
+ * c), as NumPy's narrow path holds its columns: every loop below runs down
+ * a column of a chunk, the rows independent, one operation per row per step
+ * in the NumPy path's order, which the compiler turns into vector
+ * operations (masked where there is a choice) without changing any row's
+ * arithmetic (-ffp-contract=off, no -ffast-math). A row's own additions
+ * depend on each other; side by side across rows they run at the adders'
+ * throughput. A chunk's arrays stay in the L1/L2 cache from pass to pass
+ * (whole-block columns went to memory and back: 2x slower).
  *
  * Rows the kernel leaves to the NumPy path are flagged in redo[] (their
  * outputs are garbage): a NaN or infinite maximum (the edge contract's
@@ -42,6 +45,8 @@ static void unary_loop(void *loop, void *data, const double *in, double *out, in
         ((npy_loop)loop)(args, dims, steps, data);
 }
 
+#define CHUNK 256
+
 /* The exact error of s = fl(a + b), as eft.two_sum_err spells it */
 static FORCE_INLINE double two_sum(double a, double b, double s)
 {
@@ -64,7 +69,7 @@ static FORCE_INLINE int is_fin(double v) { return v - v == 0.0; }
  * Rows.residual_sum sets them. */
 static FORCE_INLINE void shift_cols(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int F32,
                                     int EXACT, double *restrict d, double *restrict r, double *restrict m,
-                                    int8_t *restrict redo)
+                                    double *restrict redo)
 {
     for (int64_t i = 0; i < rows; i++) {
         const char *xi = x + i * srow;
@@ -96,12 +101,13 @@ static FORCE_INLINE void shift_cols(const char *x, int64_t rows, int64_t n, int6
                 bad |= v == 0.0 && signbit(v) != signbit(m[i]);
             }
         }
-        redo[i] = (int8_t)bad;
+        redo[i] = bad ? 1.0 : 0.0;
     }
     for (int64_t j = 0; j < n; j++) {
         double *restrict dj = d + j * rows, *restrict rj = EXACT ? r + j * rows : NULL;
         for (int64_t i = 0; i < rows; i++) {
-            double nm = redo[i] ? 0.0 : -m[i], xj = redo[i] ? 0.0 : dj[i], v = xj + nm;
+            /* a row to redo may hold NaN here: its values are dropped */
+            double nm = -m[i], xj = dj[i], v = xj + nm;
             dj[i] = v;
             if (EXACT) {
                 double e = two_sum(xj, nm, v);
@@ -152,13 +158,13 @@ static FORCE_INLINE void sums_cols(const double *restrict d, const double *restr
  * n 2^-1020 flagged (Rows._tiny_sums). Without, h + ties and 0. */
 static FORCE_INLINE void finish_sums(int64_t rows, int64_t n, int EXACT, const double *restrict below,
                                      double *restrict h, double *restrict l, const double *restrict c,
-                                     int8_t *restrict redo)
+                                     double *restrict redo)
 {
     const double tiny = (double)n * 0x1p-1020;
     for (int64_t i = 0; i < rows; i++) {
         double ties = ((double)n - 1.0) - below[i];
         if (!EXACT) {
-            h[i] = redo[i] ? 0.0 : h[i] + ties;
+            h[i] = redo[i] != 0.0 ? 0.0 : h[i] + ties;
             l[i] = 0.0;
             continue;
         }
@@ -169,8 +175,8 @@ static FORCE_INLINE void finish_sums(int64_t rows, int64_t n, int EXACT, const d
         double tlo = (s_lo + two_sum(s_hi, ties, t)) + c[i];
         s = t + tlo;
         err = two_sum(t, tlo, s);
-        int flag = redo[i] | (t < tiny);
-        redo[i] = (int8_t)flag;
+        int flag = (redo[i] != 0.0) | (t < tiny);
+        redo[i] = flag ? 1.0 : 0.0;
         h[i] = flag ? 0.0 : s;
         l[i] = flag ? 0.0 : (is_fin(s) ? err : 0.0);
     }
@@ -178,8 +184,8 @@ static FORCE_INLINE void finish_sums(int64_t rows, int64_t n, int EXACT, const d
 
 /* For a block of rows x (rows x n, float32 with f32 else float64, row i at
  * byte offset i * srow, entry j at j * scol): m[i] (the maximum), d, r
- * (exact only; r may be NULL else) and e = exp(d), column-major (rows n
- * doubles each), L[i] = log1p(s) as Rows.L forms it, ws scratch of 4 rows
+ * (exact only; r may be NULL else) and e = exp(d), in chunks (rows n
+ * doubles each; see the header), L[i] = log1p(s) as Rows.L forms it, ws scratch of 5 rows
  * doubles, redo[i] as the header says (1). With lse (not NULL), also the
  * logsumexp m + L of each row and its cancellation test (Rows.logsumexp:
  * L / |m + L| above 1.125 for exact, (|m| + L) / |m + L| above 2^12 else,
@@ -190,24 +196,33 @@ EXPORT CLONES int64_t narrow_rows(const char *x, int64_t rows, int64_t n, int64_
                                   double *d, double *r, double *e, double *m, double *L, double *ws, int8_t *redo,
                                   double *lse)
 {
-    double *below = ws, *h = ws + rows, *l = ws + 2 * rows, *c = ws + 3 * rows;
-    /* each case an inlined copy with its flags constant */
-    if (f32)
-        shift_cols(x, rows, n, srow, scol, 1, 0, d, NULL, m, redo);
-    else if (exact)
-        shift_cols(x, rows, n, srow, scol, 0, 1, d, r, m, redo);
-    else
-        shift_cols(x, rows, n, srow, scol, 0, 0, d, NULL, m, redo);
-    unary_loop(exp_loop, exp_data, d, e, rows * n);
-    if (exact) {
-        sums_cols(d, e, r, rows, n, 1, below, h, l, c);
-        finish_sums(rows, n, 1, below, h, l, c, redo);
-    } else {
-        sums_cols(d, e, NULL, rows, n, 0, below, h, l, c);
-        finish_sums(rows, n, 0, below, h, l, c, redo);
+    /* the flags as doubles while the chunks are done (loops that mix bytes
+     * and doubles stay scalar without AVX-512BW) */
+    double *below = ws, *h = ws + rows, *l = ws + 2 * rows, *c = ws + 3 * rows, *flag = ws + 4 * rows;
+    for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
+        const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
+        const char *xc = x + c0 * srow;
+        double *dc = d + c0 * n, *rc = exact ? r + c0 * n : NULL, *ec = e + c0 * n;
+        /* each case an inlined copy with its flags constant */
+        if (f32)
+            shift_cols(xc, w, n, srow, scol, 1, 0, dc, NULL, m + c0, flag + c0);
+        else if (exact)
+            shift_cols(xc, w, n, srow, scol, 0, 1, dc, rc, m + c0, flag + c0);
+        else
+            shift_cols(xc, w, n, srow, scol, 0, 0, dc, NULL, m + c0, flag + c0);
+        unary_loop(exp_loop, exp_data, dc, ec, w * n);
+        if (exact) {
+            sums_cols(dc, ec, rc, w, n, 1, below + c0, h + c0, l + c0, c + c0);
+            finish_sums(w, n, 1, below + c0, h + c0, l + c0, c + c0, flag + c0);
+        } else {
+            sums_cols(dc, ec, NULL, w, n, 0, below + c0, h + c0, l + c0, c + c0);
+            finish_sums(w, n, 0, below + c0, h + c0, l + c0, c + c0, flag + c0);
+        }
     }
     unary_loop(log1p_loop, log1p_data, h, L, rows);
     int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++)
+        redo[i] = flag[i] != 0.0;
     for (int64_t i = 0; i < rows; i++) {
         if (exact)
             L[i] = L[i] + l[i] / (1.0 + h[i]);
@@ -222,22 +237,33 @@ EXPORT CLONES int64_t narrow_rows(const char *x, int64_t rows, int64_t n, int64_
     return flagged;
 }
 
+/* Entry (i, j) in the chunks of d, r and e */
+static FORCE_INLINE int64_t at(int64_t i, int64_t j, int64_t rows, int64_t n)
+{
+    const int64_t c0 = i / CHUNK * CHUNK, w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
+    return c0 * n + j * w + (i - c0);
+}
+
 /* Rows.log_softmax for float64 targets after narrow_rows: (d - L) + r,
  * row-major into out (rows x n). */
 EXPORT CLONES void narrow_log_softmax(const double *d, const double *r, const double *L, int64_t rows, int64_t n,
                                       double *out)
 {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < n; j++)
-            out[i * n + j] = (d[j * rows + i] - L[i]) + r[j * rows + i];
+    for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
+        const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
+        const double *dc = d + c0 * n, *rc = r + c0 * n;
+        for (int64_t i = 0; i < w; i++)
+            for (int64_t j = 0; j < n; j++)
+                out[(c0 + i) * n + j] = (dc[j * w + i] - L[c0 + i]) + rc[j * w + i];
+    }
 }
 
 /* Rows.log_softmax_at after narrow_rows: (d - L) + r at column cols[i] of row i */
 EXPORT CLONES void narrow_log_softmax_at(const double *d, const double *r, const double *L, const int64_t *cols,
-                                         int64_t rows, double *out)
+                                         int64_t rows, int64_t n, double *out)
 {
     for (int64_t i = 0; i < rows; i++) {
-        const int64_t k = cols[i] * rows + i;
+        const int64_t k = at(i, cols[i], rows, n);
         out[i] = (d[k] - L[i]) + r[k];
     }
 }
@@ -251,21 +277,25 @@ EXPORT CLONES void narrow_log_softmax_at(const double *d, const double *r, const
 EXPORT CLONES void narrow_ce(const double *d, const double *r, const double *L, const double *y, int64_t rows,
                              int64_t n, double *t, double *out, double *ws)
 {
-    double *h = out, *l = ws;
-    for (int64_t j = 0; j < n; j++) {
-        const double *dj = d + j * rows, *rj = r + j * rows;
-        for (int64_t i = 0; i < rows; i++) {
-            double v = y[i * n + j] * ((dj[i] - L[i]) + rj[i]);
-            t[i * n + j] = v;
-            double s = h[i] + v;
-            if (j == 0)
-                h[i] = v, l[i] = 0.0;
-            else
-                l[i] += two_sum(h[i], v, s), h[i] = s;
+    for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
+        const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
+        const double *dc = d + c0 * n, *rc = r + c0 * n;
+        double *restrict h = out + c0, *restrict l = ws + c0;
+        for (int64_t j = 0; j < n; j++) {
+            const double *restrict dj = dc + j * w, *restrict rj = rc + j * w;
+            for (int64_t i = 0; i < w; i++) {
+                double v = y[(c0 + i) * n + j] * ((dj[i] - L[c0 + i]) + rj[i]);
+                t[(c0 + i) * n + j] = v;
+                double s = h[i] + v;
+                if (j == 0)
+                    h[i] = v, l[i] = 0.0;
+                else
+                    l[i] += two_sum(h[i], v, s), h[i] = s;
+            }
         }
-    }
-    for (int64_t i = 0; i < rows; i++) {
-        double lo = is_fin(h[i]) ? l[i] : 0.0, s = h[i] + lo, err = two_sum(h[i], lo, s);
-        out[i] = s + (is_fin(s) ? err : 0.0);
+        for (int64_t i = 0; i < w; i++) {
+            double lo = is_fin(h[i]) ? l[i] : 0.0, s = h[i] + lo, err = two_sum(h[i], lo, s);
+            h[i] = s + (is_fin(s) ? err : 0.0);
+        }
     }
 }

@@ -52,7 +52,7 @@ _SIGNATURES = {
     "narrow_rows": ([_p] + [_i64] * 6 + [_p] * 12, _i64),
     "narrow_ce": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p], None),
     "narrow_log_softmax": ([_p, _p, _p, _i64, _i64, _p], None),
-    "narrow_log_softmax_at": ([_p, _p, _p, _p, _i64, _p], None),
+    "narrow_log_softmax_at": ([_p, _p, _p, _p, _i64, _i64, _p], None),
 }
 
 
@@ -327,8 +327,8 @@ def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarr
     """The narrow rows' analysis (``narrow_rows`` in ``_narrow.h``) of a
     block ``x`` (2-d float64, or float32 without ``exact``, any strides,
     aligned): ``d = x - m``, ``r`` (with ``exact``), ``e = exp(d)`` into the
-    contiguous float64 arrays given (of ``x``'s size, column-major: read
-    them through the functions below), and
+    contiguous float64 arrays given (of ``x``'s size, in the kernel's
+    chunks of column-major rows: read them through the functions below), and
     ``(m, L, redo, out)``: the rows' maxima and ``L = log1p(s)`` as
     :class:`stabkit._accurate.rows.Rows` forms them, the rows left to the
     NumPy path (int8: 1, their other outputs garbage; 2, with ``lse``, a
@@ -342,7 +342,7 @@ def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarr
         return None
     _need(_fits(x.shape, d, e) and (not exact or _fits(x.shape, r)))
     rows, n = x.shape
-    m, L, ws, redo = np.empty(rows), np.empty(rows), np.empty(4 * rows), np.empty(rows, np.int8)
+    m, L, ws, redo = np.empty(rows), np.empty(rows), np.empty(5 * rows), np.empty(rows, np.int8)
     out = np.empty(rows) if lse else None
     if rows:
         lib.narrow_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
@@ -366,7 +366,7 @@ def narrow_log_softmax_at(d: np.ndarray, r: np.ndarray, L: np.ndarray, cols: np.
     if cols.size and not (0 <= cols.min() and cols.max() < d.shape[1]):
         raise ValueError("stabkit._native.rows: a column out of range")
     out = np.empty(d.shape[0])
-    _load().narrow_log_softmax_at(_ptr(d), _ptr(r), _ptr(L), _ptr(cols), d.shape[0], _ptr(out))
+    _load().narrow_log_softmax_at(_ptr(d), _ptr(r), _ptr(L), _ptr(cols), d.shape[0], d.shape[1], _ptr(out))
     return out
 
 
