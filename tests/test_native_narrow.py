@@ -93,7 +93,7 @@ def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
         (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis}),
     ]
     with np.errstate(all="ignore"):
-        for dt in (np.float32, np.float16):
+        for dt in (np.float32, np.float16, "bfloat16"):
             calls.append((stabkit.logsumexp, (x.astype(dt),), {"axis": axis}))
         for fn, args, kw in calls:
             fast, slow = _each_path(fn, *args, **kw)
@@ -240,6 +240,20 @@ def test_wrong_layouts_are_refused():
     _, L, _, _ = native.narrow(x, True, d, r, e)
     with pytest.raises(ValueError, match="out of range"):
         native.narrow_log_softmax_at(d, r, L, np.array([0, 1, 10, 2]))
+
+
+def test_status_names_the_narrow_kernel_per_function_and_format(monkeypatch):
+    from stabkit._native import status
+
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    table, why = status.kernels(), native.narrow_status()
+    narrow = {k for k in table if k.endswith(" (rows <= 16)")}
+    assert narrow == {f"{f}/{fmt} (rows <= 16)" for f, fmts in status.NARROW.items() for fmt in fmts}
+    assert {table[k] for k in narrow} == {why}
+    line = [s for s in status.summary().splitlines() if s.startswith("accurate narrow-row kernel")]
+    assert len(line) == 1 and (("native for logsumexp" in line[0]) == (why == "native"))
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    assert status.summary().endswith("accurate narrow-row kernel (rows of 16 or fewer): NumPy (STABKIT_NATIVE=0)")
 
 
 def test_stabkit_native_0_turns_the_narrow_kernel_off(monkeypatch):
