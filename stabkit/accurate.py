@@ -27,9 +27,10 @@ Tools used (each explained in a comment where it acts):
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes;
 * float64 rows wider than 16 run the shift, the sums and the
-  log-probabilities as fused C passes with the same bits
-  (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
-  compiler: the NumPy passes);
+  log-probabilities as fused C passes with the same bits, and rows of 16 or
+  fewer (logsumexp, log_softmax, the cross-entropies) one C call per block
+  (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`;
+  ``STABKIT_NATIVE=0`` or no C compiler: the NumPy passes);
 * for float32, float16 and bfloat16, sigmoid, log_sigmoid and softplus run
   as compiled ufuncs that give the same bits (:mod:`stabkit._native`;
   ``STABKIT_NATIVE=0`` or a build without a C compiler: the NumPy code here).

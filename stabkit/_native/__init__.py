@@ -4,7 +4,9 @@ setup.py), with the NumPy code of :mod:`stabkit.accurate` and
 against bit for bit.
 
 * ``rows``: loads the fused row passes of ``_rows.c`` with ctypes (float64
-  and float32 rows wider than 16), ``np.exp`` staying NumPy's;
+  and float32 rows wider than 16), ``np.exp`` staying NumPy's, and the
+  narrow-row kernel of ``_narrow.h`` (rows of 16 or fewer; NumPy's own exp
+  and log1p loops, from ``npyloops``, called inside);
 * ``elementwise``: loads the ufuncs of ``_elementwise.c`` (sigmoid,
   log_sigmoid and softplus for float32, float16 and bfloat16);
 * ``status``: which kernel each function and format runs (``kernels()``).
