@@ -64,30 +64,28 @@ static FORCE_INLINE int is_fin(double v) { return v - v == 0.0; }
  * byte offset i * srow, entry j at j * scol) into d column-major, the row
  * maxima as eft.rowmax finds them (column after column,
  * (m >= x or m is NaN) ? m : x: NaN wins), redo[i] = 1 for the rows the
- * header lists, then d = x + (-m) (m = 0 for those rows) and, with EXACT,
+ * header lists, then d = x + (-m) (garbage for those rows) and, with EXACT,
  * r = TwoSum's error, non-finite ones (beside exp(d) = 0) set to 0 as
  * Rows.residual_sum sets them. */
 static FORCE_INLINE void shift_cols(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int F32,
                                     int EXACT, double *restrict d, double *restrict r, double *restrict m,
                                     double *restrict redo)
 {
-    for (int64_t i = 0; i < rows; i++) {
-        const char *xi = x + i * srow;
-        for (int64_t j = 0; j < n; j++) {
+    /* column j gathered from the rows, and the running maximum */
+    for (int64_t j = 0; j < n; j++) {
+        double *restrict dj = d + j * rows;
+        const char *xj = x + j * scol;
+        for (int64_t i = 0; i < rows; i++) {
+            double b;
             if (F32) {
                 float v;
-                memcpy(&v, xi + j * scol, sizeof v);
-                d[j * rows + i] = (double)v;
+                memcpy(&v, xj + i * srow, sizeof v);
+                b = (double)v;
             } else {
-                memcpy(d + j * rows + i, xi + j * scol, sizeof(double));
+                memcpy(&b, xj + i * srow, sizeof b);
             }
-        }
-    }
-    memcpy(m, d, sizeof(double) * rows);
-    for (int64_t j = 1; j < n; j++) {
-        const double *restrict c = d + j * rows;
-        for (int64_t i = 0; i < rows; i++) {
-            double a = m[i], b = c[i];
+            dj[i] = b;
+            double a = j ? m[i] : b;
             m[i] = (a >= b) | (a != a) ? a : b;
         }
     }
@@ -130,25 +128,24 @@ static FORCE_INLINE void sums_cols(const double *restrict d, const double *restr
         int lt = d[i] < 0.0;
         below[i] = lt ? 1.0 : 0.0;
         h[i] = lt ? e[i] : 0.0;
-        l[i] = c[i] = 0.0;
+        l[i] = 0.0;
+        /* NumPy's dot starts from zeros: 0 + (-0) is +0 */
+        if (EXACT)
+            c[i] = 0.0 + e[i] * r[i];
     }
     for (int64_t j = 1; j < n; j++) {
-        const double *restrict dj = d + j * rows, *restrict ej = e + j * rows;
+        const double *restrict dj = d + j * rows, *restrict ej = e + j * rows, *restrict rj = EXACT ? r + j * rows : NULL;
         for (int64_t i = 0; i < rows; i++) {
             int lt = dj[i] < 0.0;
             double b = lt ? ej[i] : 0.0, s = h[i] + b;
             below[i] += lt ? 1.0 : 0.0;
-            if (EXACT)
+            if (EXACT) {
                 l[i] += two_sum(h[i], b, s);
+                c[i] += ej[i] * rj[i];
+            }
             h[i] = s;
         }
     }
-    if (EXACT)
-        for (int64_t j = 0; j < n; j++) {
-            const double *restrict ej = e + j * rows, *restrict rj = r + j * rows;
-            for (int64_t i = 0; i < rows; i++)
-                c[i] += ej[i] * rj[i];
-        }
 }
 
 /* The end of Rows._sums and Rows.sums, per row, into h (what log1p takes)
