@@ -27,9 +27,10 @@ Tools used (each explained in a comment where it acts):
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes;
 * float64 rows wider than 16 run the shift, the sums and the
-  log-probabilities as fused C passes with the same bits
-  (:mod:`stabkit._native.rows`; ``STABKIT_NATIVE=0`` or a build without a C
-  compiler: the NumPy passes);
+  log-probabilities as fused C passes with the same bits, and rows of 16 or
+  fewer (logsumexp, log_softmax, the cross-entropies) one C call per block
+  (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`;
+  ``STABKIT_NATIVE=0`` or no C compiler: the NumPy passes);
 * sigmoid, log_sigmoid and softplus run as compiled ufuncs that give the same
   bits in every format, and so does the binary cross-entropy from logits for
   float64 and float32 (:mod:`stabkit._native`, :mod:`stabkit._accurate.native64`;
@@ -61,22 +62,13 @@ import numpy as np
 from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
 from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store
 from ._accurate.rows import Rows
-from ._accurate.inputs import (
-    as_input,
-    check_same_shape,
-    last_axis,
-    restore_axis,
-    take_label,
-    targets_in,
-    silent,
-    xmul,
-)
+from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
 from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
-from ._accurate.crossentropy import binary_terms, crossentropy_from_rows, crossentropy_rows, renormalised_log_probs
-from ._accurate import lossopts, native64, threads as _threads  # noqa: F401 - native64 binds the float64 loops
+from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
+from ._accurate import lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -246,7 +238,7 @@ def log_softmax(x, axis=-1):
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
     if fmt.name == "float64":
-        return _rowwise(a, fmt, axis, lambda r, _, dst: _rows(r, fmt).log_softmax(dst), keep32=True)
+        return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax(r, fmt, dst), keep32=True)
 
     return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, dst), keep32=True)
 
@@ -273,7 +265,7 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
     elif a.size == 0:
         out = np.zeros(shape[:-1], dtype=fmt.dtype)
     else:
-        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _rows(r, fmt).logsumexp(fmt), reduce=True, keep32=True)
+        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt), reduce=True, keep32=True)
     out = np.expand_dims(out, axis) if keepdims else out
     return (out, plain_sign(out)) if return_sign else out
 
@@ -341,7 +333,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     def rows(r, blk, _):
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
         # loss of an exact 0 (a single class) is +0.0, never -0.0
-        lp = _rows(r, fmt).log_softmax_at(labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
+        lp = _narrow.log_softmax_at(r, fmt, labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
         return loss if o.plain else o.plan.apply64(loss, blk)
 
@@ -374,7 +366,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         with np.errstate(divide="ignore", invalid="ignore"):
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
             if exact and from_logits:
-                loss = crossentropy_from_rows(yb, _rows(r, fmt), scratch)
+                loss = _narrow.crossentropy(yb, r, fmt, scratch)
             else:
                 logp = renormalised_log_probs(r) if not from_logits else _log_softmax_narrow(r)
                 loss = crossentropy_rows(yb, logp, exact, scratch, None)

@@ -7,9 +7,11 @@ are tested against.
 * ``load``: the one loader (imports the extension once, opens the same file
   with ctypes, says "not built" or "cannot be loaded");
 * ``rows``: binds the fused row passes of ``_rows.c`` (float64 and float32
-  rows wider than 16), ``np.exp`` staying NumPy's;
+  rows wider than 16), ``np.exp`` staying NumPy's, and the narrow-row
+  kernel of ``_narrow.h`` (rows of 16 or fewer; NumPy's own exp and log1p
+  loops, from ``npyloops``, called inside);
 * ``elementwise``: the ufuncs of ``_elementwise.c`` (sigmoid, log_sigmoid
-  and softplus for float32, float16 and bfloat16);
+  and softplus in every format, the binary cross-entropy from logits);
 * ``step``: binds the trainer's step and Adam update of ``_cstep.c``
   (:mod:`stabkit.nn._native` runs them);
 * ``status``: which kernel each function and format runs (``kernels()``);

@@ -637,3 +637,6 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
         }
     }
 }
+
+/* ---- narrow rows (n <= 16): one call per block ---- */
+#include "_narrow.h"

@@ -10,15 +10,21 @@ _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
 #: the row-wise functions whose rows wider than 16 the row kernel runs
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
 _ROW_FORMATS = ("float32", "float64")
+#: the functions and formats whose rows of 16 or fewer columns the narrow-row
+#: kernel runs (logsumexp: every format, the narrower ones in float64
+#: without residuals; the others float64 only)
+NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": ("float64",),
+          "sparse_categorical_crossentropy": ("float64",), "categorical_crossentropy": ("float64",)}
 
 
 def kernels(load: bool = True) -> dict[str, str]:
     """``{"function/format": "native" or why the NumPy path runs}`` for the
     elementwise functions and the binary cross-entropy from logits in the
     four arithmetic formats and the row-wise ones (their rows wider than 16;
-    narrower rows, NaN or infinite maxima always run NumPy). ``load=False``
-    does not import ml_dtypes to register the bfloat16 loops (see
-    :func:`stabkit._native.elementwise.why_not`)."""
+    NaN or infinite maxima always run NumPy), and ``{"function/format (rows
+    <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
+    (:data:`NARROW`). ``load=False`` does not import ml_dtypes to register
+    the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
     for name in (*elementwise.FUNCTIONS, *elementwise.LOSSES):
         for fmt in _ALL_FORMATS:
@@ -28,19 +34,28 @@ def kernels(load: bool = True) -> dict[str, str]:
     for name in ROWWISE:
         for fmt in _ALL_FORMATS:
             out[f"{name}/{fmt}"] = row if fmt in _ROW_FORMATS else "no kernel for this format"
+    narrow = rows.narrow_status()
+    for name, fmts in NARROW.items():
+        for fmt in fmts:
+            out[f"{name}/{fmt} (rows <= 16)"] = narrow
     return out
 
 
 def summary() -> str:
-    """Three lines for ``stabkit list``: which elementwise, loss and row
-    kernels are compiled (without importing ml_dtypes or the accurate tier,
-    which checks the float64 loops on first use: ``list`` stays light)."""
+    """Four lines for ``stabkit list``: which elementwise, loss, row and
+    narrow-row kernels are compiled (without importing ml_dtypes or the
+    accurate tier, which checks the float64 loops on first use: ``list``
+    stays light)."""
     all_ = kernels(load=False)
     table = {k: v for k, v in all_.items() if k.split("/")[0] in elementwise.FUNCTIONS}
     row = rows.status()
     row_line = "accurate row kernel (rows wider than 16): " + (
         "native for float32, float64; NumPy for float16, bfloat16" if row == "native" else f"NumPy ({row})")
-    return _elementwise_line(table) + "\n" + _loss_line(all_) + "\n" + row_line
+    narrow = rows.narrow_status()
+    narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
+        "native for logsumexp (every format), log_softmax and the cross-entropies from logits (float64)"
+        if narrow == "native" else f"NumPy ({narrow})")
+    return "\n".join((_elementwise_line(table), _loss_line(all_), row_line, narrow_line))
 
 
 def _loss_line(table: dict[str, str]) -> str:

@@ -1,0 +1,114 @@
+"""Narrow rows (at most NARROW columns) through the compiled kernel
+(``narrow_rows`` in ``stabkit/_native/_narrow.h``), with the bits of
+:class:`~stabkit._accurate.rows.Rows`' NumPy passes.
+
+Each function here takes a block of rows as :mod:`stabkit.accurate` gives
+it (float64, or float32 for a narrower target; any strides) and returns
+what the named method of ``Rows`` returns on it. Where the kernel is off
+(``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
+:func:`stabkit._native.rows.narrow_status`) or the rows are wider, ``Rows``
+itself runs. Otherwise the kernel computes every row at once and flags the
+rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
+of both signs, float64 sums below ``n 2**-1020``, cancelling logsumexps,
+and for the log-probabilities rows whose ``L`` is 0 (the zero's sign of
+``Rows._signed_zeros``). Those are recomputed by ``Rows`` on their own;
+every step of ``Rows`` acts on each row alone, so their bits are the same
+as in a whole block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stabkit._native import rows as native
+from stabkit.floats import Format
+
+from .blocks import step
+from .cancelling import logsumexp_cancelling
+from .crossentropy import _finish, crossentropy_from_rows
+from .eft import NARROW, workspace
+from .rows import Rows
+
+
+def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
+    """``(d, r, e, m, L, redo, out)`` of the kernel on ``x``, in the
+    workspace ``Rows`` uses (so a redo reuses it: read it before), or None
+    where the kernel does not run."""
+    n_rows, n = x.shape
+    if not 0 < n <= NARROW:
+        return None
+    D, E, R = workspace(max(n_rows, step(n)), n, 5)[:3]
+    D, E, R = D[:n_rows], E[:n_rows], R[:n_rows]
+    got = native.narrow(x, exact, D, R, E, lse)
+    return None if got is None else (D, R, E, *got)
+
+
+def _rows(x: np.ndarray, exact: bool) -> Rows:
+    return Rows(x, exact, block_rows=step(x.shape[-1]))
+
+
+def logsumexp(x: np.ndarray, fmt: Format) -> np.ndarray:
+    """``Rows(x).logsumexp(fmt)``, one value per row."""
+    exact = fmt.name == "float64"
+    got = _analysed(x, exact, lse=True)
+    if got is None:
+        return _rows(x, exact).logsumexp(fmt)
+    *_, redo, out = got
+    if np.count_nonzero(redo):
+        # rows that cancel: what Rows.logsumexp does with them, directly
+        cancel, rest = redo == 2, redo == 1
+        if np.count_nonzero(cancel):
+            out[cancel] = logsumexp_cancelling(x[cancel].astype(np.float64), fmt)
+        if np.count_nonzero(rest):
+            out[rest] = _rows(x[rest], exact).logsumexp(fmt)
+    return out
+
+
+def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
+    """``Rows(x).log_softmax(dst)`` for float64 targets (others: ``Rows``):
+    ``(d - L) + r``, into ``dst`` when given."""
+    got = _analysed(x, True) if fmt.name == "float64" else None
+    if got is None:
+        return _rows(x, fmt.name == "float64").log_softmax(dst)
+    d, r, _, _, L, redo, _ = got
+    redo = redo != 0
+    lp = dst if dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous else np.empty(x.shape)
+    native.narrow_log_softmax(d, r, L, lp)
+    redo |= L == 0
+    if np.count_nonzero(redo):
+        lp[redo] = _rows(x[redo], True).log_softmax()
+    return lp
+
+
+def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
+    """``Rows(x).log_softmax_at(cols)``: ``(d - L) + r`` at column ``cols[i]`` of row i."""
+    exact = fmt.name == "float64"
+    got = _analysed(x, True) if exact else None
+    if got is None:
+        return _rows(x, exact).log_softmax_at(cols)
+    d, r, _, _, L, redo, _ = got
+    redo = redo != 0
+    lp = native.narrow_log_softmax_at(d, r, L, cols)
+    redo |= L == 0
+    if np.count_nonzero(redo):
+        lp[redo] = _rows(x[redo], True).log_softmax_at(cols[redo])
+    return lp
+
+
+def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarray:
+    """``crossentropy_from_rows(y, Rows(x), scratch)`` for float64 rows from
+    logits: the terms and their compensated sums in one more compiled pass,
+    then the same patches (``crossentropy._finish``)."""
+    got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
+    if got is None:
+        return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
+    d, r, e, _, L, redo, _ = got
+    redo = redo != 0
+    # the terms overwrite e, which nothing needs after L
+    out = native.narrow_ce(d, r, L, y, e)
+    redo |= L == 0
+    out[redo] = 0.0
+    loss = _finish(out, y, e, True, x)
+    if np.count_nonzero(redo):
+        loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), scratch)
+    return loss

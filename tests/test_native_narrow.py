@@ -1,0 +1,288 @@
+"""The narrow-row kernel (``narrow_rows`` in stabkit/_native/_narrow.h, rows of
+at most 16 columns) against the NumPy passes of ``Rows``.
+
+The NumPy path is the oracle: logsumexp (every format), log_softmax and the
+two cross-entropies from logits (float64) must give the same bits with the
+kernel as with ``STABKIT_NATIVE=0``, for every width 1..16, over row
+families the kernel takes (offsets up to 1e300, ties, masked entries,
+subnormal terms, far winners, cancelling logsumexps) and rows it leaves to
+``Rows`` (NaN and infinite maxima, zero maxima of both signs, tiny sums),
+across chunk and block boundaries, strides and axes. A spy checks that the
+kernel ran. NumPy's exp and log1p inner loops, which the kernel calls, are
+checked against the ufuncs; and the narrow residual dot's column order
+(which replaced einsum's) is checked to change no result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.bits import same_bits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stabkit
+from stabkit._accurate.blocks import NARROW_BLOCK_ROWS
+from stabkit._accurate.rows import Rows
+from stabkit._native import npyloops
+from stabkit._native import rows as native
+from stabkit.floats import get_format
+
+needs_c = pytest.mark.skipif(native.library() is None or native.narrow_status() != "native",
+                             reason="the narrow-row kernel is not built or not loadable here")
+
+KINDS = ("normal", "offset", "huge", "ties", "masked", "far", "subnormal", "cancelling", "zeros", "special")
+
+
+def _logits(kind: str, rng, rows: int, n: int) -> np.ndarray:
+    """Float64 logits of one family, ``rows`` x ``n``."""
+    x = rng.standard_normal((rows, n)) * rng.choice([0.5, 5.0, 30.0])
+    if kind == "offset":  # a shift with a rounding error in every entry
+        x += rng.choice([1e4, -1e4, 3.7, -123.25])
+    elif kind == "huge":  # offsets up to 1e300, and shifts that overflow
+        x = rng.choice([1e300, -1e300, 1.7e308]) * (1.0 + 1e-14 * x)
+        x[::3, rng.integers(n)] = rng.choice([1.79e308, -1.79e308])
+    elif kind == "ties":  # equal maxima, integers with repeats
+        x = np.round(x / 10.0)
+    elif kind == "masked":  # -inf entries, rows with one finite entry, all -inf rows
+        x[rng.random((rows, n)) < 0.3] = -np.inf
+        x[::3, 1:] = -np.inf
+        x[::7] = -np.inf
+    elif kind == "far":  # a winner far ahead: L = 0 past a gap of 745
+        x[:, 0] = x.max(axis=-1) + rng.choice([40.0, 700.0, 745.0, 760.0, 1500.0], rows)
+    elif kind == "subnormal":  # terms exp(d) in the subnormals, tiny sums
+        x = -rng.uniform(690.0, 760.0, (rows, n))
+        x[np.arange(rows), rng.integers(0, n, rows)] = rng.choice([0.0, 3.0, -2.0], rows)
+    elif kind == "cancelling":  # log-probabilities: logsumexp about 0, m < 0
+        x = np.log(rng.dirichlet(np.ones(n), size=rows))
+    elif kind == "zeros":  # zero maxima, of one sign or both
+        x = np.where(rng.random((rows, n)) < 0.4, -0.0, -np.abs(x))
+        x[::2, 0] = 0.0
+    elif kind == "special":  # NaN and +inf entries mixed into blocks
+        x[rng.random((rows, n)) < 0.05] = np.nan
+        x[rng.random((rows, n)) < 0.05] = np.inf
+    return x
+
+
+def _each_path(fn, *args, **kw):
+    """fn's result with the kernel, then without it."""
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.delenv("STABKIT_NATIVE", raising=False)
+        fast = fn(*args, **kw)
+        mp.setenv("STABKIT_NATIVE", "0")
+        slow = fn(*args, **kw)
+    finally:
+        mp.undo()
+    return fast, slow
+
+
+def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
+    """The covered functions, bit for bit on both paths: float64 all four,
+    logsumexp also in float32 and float16."""
+    xl = np.moveaxis(x, axis, -1)
+    n = xl.shape[-1]
+    y = rng.dirichlet(np.ones(n), size=xl.shape[:-1])  # soft labels, some 0
+    y[rng.random(y.shape) < 0.2] = 0.0
+    y = np.moveaxis(y, -1, axis)
+    lab = rng.integers(0, n, xl.shape[:-1])
+    calls = [
+        (stabkit.logsumexp, (x,), {"axis": axis}),
+        (stabkit.log_softmax, (x,), {"axis": axis}),
+        (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis}),
+        (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis}),
+    ]
+    with np.errstate(all="ignore"):
+        for dt in (np.float32, np.float16, "bfloat16"):
+            calls.append((stabkit.logsumexp, (x.astype(dt),), {"axis": axis}))
+        for fn, args, kw in calls:
+            fast, slow = _each_path(fn, *args, **kw)
+            same_bits(fast, slow)
+
+
+class _Spy:
+    """Counts the blocks the kernel took while it is on."""
+
+    def __init__(self, mp):
+        self.took = 0
+        narrow = native.narrow
+
+        def counting(*a, **k):
+            out = narrow(*a, **k)
+            self.took += out is not None
+            return out
+
+        mp.setattr(native, "narrow", counting)
+
+
+# ------------------------------------------------------------ NumPy's loops
+
+
+def test_numpys_exp_and_log1p_loops_are_found_and_give_the_ufuncs_bits():
+    for uf in (np.exp, np.log1p):
+        loop = npyloops.unary_loop(uf)
+        if loop is None:
+            pytest.skip(f"NumPy {np.__version__}: no d->d loop found; the kernel stays off")
+        assert npyloops.same_bits(loop, uf)
+        # the block tails and alignments of a long call
+        a = np.random.default_rng(1).uniform(-800, 800, 100_003)
+        a = np.abs(a) if uf is np.log1p else a
+        with np.errstate(all="ignore"):
+            same_bits(npyloops.call(loop, a[3:]), uf(a[3:]))
+
+
+def test_a_loop_that_differs_or_a_ufunc_that_does_not_fit_is_refused():
+    # a two-input ufunc, and a loop checked against another function
+    assert npyloops.unary_loop(np.add) is None
+    assert npyloops.unary_loop(len) is None
+    loop = npyloops.unary_loop(np.exp)
+    if loop is not None:
+        assert not npyloops.same_bits(loop, np.expm1)
+
+
+def test_without_numpys_loops_the_numpy_passes_run(monkeypatch):
+    monkeypatch.setattr(native, "_LOOPS", False)
+    monkeypatch.setattr(native, "_NARROW_WHY", native._NARROW_WHY)
+    monkeypatch.setattr(npyloops, "unary_loop", lambda uf: None)
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    x = _logits("offset", np.random.default_rng(4), 50, 10)
+    assert native.narrow(x, True, np.empty_like(x), np.empty_like(x), np.empty_like(x)) is None
+    assert "inner loops were not found" in native.narrow_status() or native.status() != "native"
+    got = stabkit.logsumexp(x, axis=-1)
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    same_bits(got, stabkit.logsumexp(x, axis=-1))
+
+
+# ------------------------------------------------------------ bit identity
+
+
+@needs_c
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("rows", [1, 7, 37, 300])
+def test_every_width_is_bit_identical(kind, rows, monkeypatch):
+    spy = _Spy(monkeypatch)
+    for n in range(1, 17):
+        rng = np.random.default_rng([KINDS.index(kind), rows, n])
+        _check_all(_logits(kind, rng, rows, n), rng)
+    # the kernel ran (else NumPy would be compared with itself)
+    assert spy.took > 0
+
+
+@needs_c
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_block_boundaries_with_special_rows_mixed_in(extra, monkeypatch):
+    rng = np.random.default_rng(extra + 5)
+    x = _logits("offset", rng, NARROW_BLOCK_ROWS + extra, 10)
+    # special rows at both ends of the kernel's chunks (256 rows) and blocks
+    for i, v in ((0, np.nan), (255, np.inf), (256, np.nan), (NARROW_BLOCK_ROWS - 1, np.inf), (NARROW_BLOCK_ROWS, np.nan)):
+        if i < len(x):
+            x[i, 3] = v
+    x[100] = -np.inf
+    spy = _Spy(monkeypatch)
+    _check_all(x, rng)
+    assert spy.took > 0
+
+
+@needs_c
+@pytest.mark.parametrize("layout", ["strided", "transposed", "fortran", "reversed", "3d-axis1"])
+def test_non_contiguous_inputs_and_other_axes(layout, monkeypatch):
+    rng = np.random.default_rng(3)
+    base = _logits("offset", rng, 600, 24)
+    x, axis = {
+        "strided": (base[::2, ::3], -1),
+        "transposed": (base[:, :12].T, 0),
+        "fortran": (np.asfortranarray(base[:, :9]), -1),
+        "reversed": (base[::-1, ::-2], -1),
+        "3d-axis1": (base.reshape(50, 12, 24)[:, :, :3], 1),
+    }[layout]
+    spy = _Spy(monkeypatch)
+    _check_all(x, rng, axis=axis)
+    assert spy.took > 0
+
+
+@needs_c
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(KINDS), rows=st.integers(1, 600), n=st.integers(1, 16), seed=st.integers(0, 2**32 - 1))
+def test_bit_identity_property(kind, rows, n, seed):
+    rng = np.random.default_rng(seed)
+    _check_all(_logits(kind, rng, rows, n), rng)
+
+
+# ------------------------------------------------------------ the kernel itself
+
+
+@needs_c
+def test_rows_left_to_numpy_are_flagged():
+    x = np.tile([0.5, 2.0, -3.0, 1.0], (9, 1))
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3] = [0.0, -0.0, -3.0, -1.0]  # a zero maximum of both signs
+    x[4, 0] = 802.0  # a sum below n 2**-1020 (float64 targets)
+    x[5, :] = np.log([0.4, 0.3, 0.2, 0.1])  # m + L cancels (log-probabilities)
+    d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    m, L, redo, out = native.narrow(x, True, d, r, e, lse=True)
+    assert list(redo) == [1, 1, 1, 1, 1, 2, 0, 0, 0]
+    with np.errstate(all="ignore"):
+        same_bits(out[6:], Rows(x[6:], True).logsumexp(get_format("float64")))
+        same_bits(L[6:], Rows(x[6:], True).L)
+        same_bits(m[6:], x[6:].max(axis=-1))
+
+
+@needs_c
+def test_wrong_layouts_are_refused():
+    x = np.zeros((4, 10))
+    with pytest.raises(ValueError, match="wrong layout"):
+        native.narrow(x, True, np.empty((4, 9)), np.empty((4, 10)), np.empty((4, 10)))
+    assert native.narrow(x.astype(np.float32), True, *(np.empty((4, 10)),) * 3) is None  # float32 has no residuals
+    assert native.narrow(np.zeros((4, 17)), True, *(np.empty((4, 17)),) * 3) is None  # wide rows: the other kernel
+    d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    _, L, _, _ = native.narrow(x, True, d, r, e)
+    with pytest.raises(ValueError, match="out of range"):
+        native.narrow_log_softmax_at(d, r, L, np.array([0, 1, 10, 2]))
+
+
+def test_status_names_the_narrow_kernel_per_function_and_format(monkeypatch):
+    from stabkit._native import status
+
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    table, why = status.kernels(), native.narrow_status()
+    narrow = {k for k in table if k.endswith(" (rows <= 16)")}
+    assert narrow == {f"{f}/{fmt} (rows <= 16)" for f, fmts in status.NARROW.items() for fmt in fmts}
+    assert {table[k] for k in narrow} == {why}
+    line = [s for s in status.summary().splitlines() if s.startswith("accurate narrow-row kernel")]
+    assert len(line) == 1 and (("native for logsumexp" in line[0]) == (why == "native"))
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    assert status.summary().endswith("accurate narrow-row kernel (rows of 16 or fewer): NumPy (STABKIT_NATIVE=0)")
+
+
+def test_stabkit_native_0_turns_the_narrow_kernel_off(monkeypatch):
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    x = np.zeros((3, 5))
+    assert native.narrow(x, True, *(np.empty((3, 5)),) * 3) is None
+    assert native.narrow_status() == "STABKIT_NATIVE=0"
+
+
+# ------------------------------------------------------------ the residual dot's order
+
+
+def test_the_column_order_of_the_residual_dot_changed_no_result(monkeypatch):
+    """Rows._dot sums the narrow residuals column after column (the order the
+    kernel repeats) where it used einsum, whose order is not defined: on
+    these families the NumPy path gives the same bits both ways (the dot is
+    a first-order correction; ~10**8 outputs were compared when it changed)."""
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    column = Rows._dot
+
+    def einsum(self, e, r):
+        return column(self, e, r) if e.shape[1] > 16 else np.einsum("ij,ij->i", e, r)
+
+    rng = np.random.default_rng(16)
+    xs = [_logits(k, rng, 2000, n) for k in KINDS for n in (2, 5, 10, 16)]
+    with np.errstate(all="ignore"):
+        want = [(stabkit.logsumexp(x, axis=-1), stabkit.log_softmax(x)) for x in xs]
+        monkeypatch.setattr(Rows, "_dot", einsum)
+        got = [(stabkit.logsumexp(x, axis=-1), stabkit.log_softmax(x)) for x in xs]
+    for (a, b), (c, d) in zip(got, want):
+        same_bits(a, c)
+        same_bits(b, d)
