@@ -38,6 +38,9 @@ def __getattr__(name: str):
     """An accurate-tier function, :func:`kernels`, or a tier module, imported on first use."""
     if name in _ELSEWHERE:
         module, attr = _ELSEWHERE[name]
+        # the accurate tier binds its float64 loops on import (after a check
+        # against its NumPy path): kernels() reports on them bound, not pending
+        importlib.import_module(".accurate", __name__)
         value = getattr(importlib.import_module(module, __name__), attr)
     elif name in __all__:
         value = getattr(importlib.import_module(".accurate", __name__), name)

@@ -101,7 +101,9 @@ def test_kernels_is_public_and_loaded_on_first_use():
             "from stabkit import kernels\n"
             "assert kernels is stabkit.kernels and 'stabkit._native.paths' in sys.modules\n"
             "assert 'stabkit.nn' not in sys.modules  # the trainer's step is told without the trainer\n"
-            "print(type(kernels()).__name__)")  # fmt: skip
+            "table = kernels()\n"
+            "assert not any('not imported yet' in v for v in table.values()), table\n"
+            "print(type(table).__name__)")  # fmt: skip
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "dict"
