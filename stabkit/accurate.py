@@ -89,7 +89,7 @@ def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarra
     uf = None if native is None else _native.ufunc(native, fmt.name)
     if uf is not None:
         out = np.empty(a.shape, dtype=fmt.dtype)
-        _threads.split_call(uf, a, out)
+        _threads.split_call(uf, a, out=out)
         return out
     flat = a.reshape(-1)
     out = np.empty(flat.shape, dtype=fmt.dtype)
@@ -294,7 +294,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     # options, one pass over y and p (a = y, b = 1 - y, the loss rounded once inside)
     terms = _native.ufunc("binary_crossentropy", fmt.name, o.plain) if from_logits else None
     if terms is not None and o.plain:
-        return o.finish(terms(yr, p, out=np.empty(p.shape, dtype=fmt.dtype)), fmt, accurate=True, weighed=True)
+        loss = np.empty(p.shape, dtype=fmt.dtype)
+        _threads.split_call(terms, np.asarray(yr), p, out=loss)
+        return o.finish(loss, fmt, accurate=True, weighed=True)
     out = np.empty(pf.shape, dtype=fmt.dtype)
 
     def block(blk):

@@ -121,14 +121,20 @@ def each(body, items) -> None:
     _run([run(items[bounds[k]: bounds[k + 1]]) for k in range(n)])
 
 
-def split_call(ufunc, a, out) -> None:
-    """``ufunc(a, out=out)`` for arrays of one shape, the flat elements cut
-    into :func:`current` contiguous chunks, one per thread, when there are at
-    least ``MIN_SPLIT`` of them and both arrays are C-contiguous."""
-    n = min(current(), a.size // MIN_SPLIT)
-    if n <= 1 or not (a.flags.c_contiguous and out.flags.c_contiguous):
-        ufunc(a, out=out)
+def split_call(ufunc, *args, out) -> None:
+    """``ufunc(*args, out=out)`` for arrays of one shape, the flat elements
+    cut into :func:`current` contiguous chunks, one per thread, when there
+    are at least ``MIN_SPLIT`` of them and every array is C-contiguous."""
+    size = out.size
+    n = min(current(), size // MIN_SPLIT)
+    if n <= 1 or not all(a.shape == out.shape and a.flags.c_contiguous for a in (*args, out)):
+        ufunc(*args, out=out)
         return
-    fa, fo = a.reshape(-1), out.reshape(-1)
-    bounds = [a.size * k // n for k in range(n + 1)]
-    _run([(lambda s: lambda: ufunc(fa[s], out=fo[s]))(slice(bounds[k], bounds[k + 1])) for k in range(n)])
+    flat = [a.reshape(-1) for a in args]
+    fo = out.reshape(-1)
+    bounds = [size * k // n for k in range(n + 1)]
+
+    def chunk(s):
+        return lambda: ufunc(*(f[s] for f in flat), out=fo[s])
+
+    _run([chunk(slice(bounds[k], bounds[k + 1])) for k in range(n)])
