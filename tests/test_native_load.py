@@ -13,10 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.native import without_extension
+from helpers.native import forget, without_extension
 
 import stabkit
 from stabkit._native import elementwise, load, rows, status, step
+
+#: the row kernel's reason where NumPy's summation order is not the one it repeats
+_ORDER = (f"NumPy {np.__version__} sums a row in another order than the kernel's replica of its "
+          "pairwise summation: the NumPy passes run, so that results keep NumPy's bits")
 
 needs_ext = pytest.mark.skipif(load.module() is None, reason="the C extension is not built")
 
@@ -27,7 +31,10 @@ def test_one_library_holds_the_ufuncs_the_row_passes_and_the_step(monkeypatch):
     mod, lib = load.module(), load.library()
     assert mod.__name__ == load.NAME and load.why() == ""
     assert Path(lib._name).resolve() == Path(mod.__file__).resolve()  # ctypes opened the imported file
-    assert rows.library() is lib and step.library() is lib
+    # the row passes, unless this NumPy sums rows in another order than the
+    # kernel repeats (NumPy 2.0: rows past 8192 terms in buffers)
+    assert rows.library() is lib or rows.status() == _ORDER
+    assert step.library() is lib
     assert elementwise.extension() is mod and isinstance(mod.sigmoid, np.ufunc)
     for name in ("row_sums", "shift_rows", "log_softmax32_rows", "step_f32", "adam_f64", "plan_layout"):
         assert getattr(lib, name) is not None
@@ -35,7 +42,7 @@ def test_one_library_holds_the_ufuncs_the_row_passes_and_the_step(monkeypatch):
     x = np.linspace(-5, 5, 7, dtype=np.float32)
     assert elementwise.ufunc("sigmoid", "float32") is mod.sigmoid
     np.testing.assert_array_equal(mod.sigmoid(x), stabkit.sigmoid(x))
-    assert step.status() == ("C", "") and rows.status() == "native"
+    assert step.status() == ("C", "") and rows.status() in ("native", _ORDER)
 
 
 @pytest.mark.parametrize("how", ["not built", "not loadable"])
@@ -65,8 +72,7 @@ def test_a_library_without_a_bound_symbol_is_stale(monkeypatch):
 
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     monkeypatch.setattr(load, "_STATE", (load.module(), Older(), ""))
-    monkeypatch.setattr(rows, "_LIB", False)
-    monkeypatch.setattr(step, "_LIB", False)
+    forget(monkeypatch)
     assert rows.status().startswith(f"the C extension {load.NAME} is stale (undefined symbol: ")
     assert step.status() == ("NumPy", "the C extension is stale (it has no layout table; rebuild it: pip install -e .)")
     assert elementwise.why_not("sigmoid", "float32") is None  # the ufuncs are the module's
@@ -78,9 +84,11 @@ def test_stabkit_native_0_turns_every_compiled_path_off(monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     off = stabkit.kernels()
     assert on.keys() == off.keys()
-    assert off == {k: "STABKIT_NATIVE=0" if v == "native" else v for k, v in on.items()}
+    # a kernel that is off only for this NumPy's summation order is off by the switch first
+    assert off == {k: "STABKIT_NATIVE=0" if v in ("native", _ORDER) else v for k, v in on.items()}
     if load.module() is not None:  # what the one build compiles
-        assert on["trainer_step"] == on["softmax/float64"] == on["softplus/bfloat16"] == "native"
+        assert on["trainer_step"] == on["softplus/bfloat16"] == "native"
+        assert on["softmax/float64"] in ("native", _ORDER)
 
 
 def test_kernels_is_the_status_table_and_the_trainer_step(monkeypatch):

@@ -186,14 +186,19 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     compiled = {f"{f}/{fmt}" for f in ROWWISE for fmt in ("float32", "float64")}
     compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step"}
     assert compiled <= set(table)
-    assert {k: table[k] for k in compiled if table[k] != "native"} == {}
+    # (the row kernel stays off, with that reason, where this NumPy sums rows
+    # in another order than the kernel repeats: NumPy 2.0)
+    order = f"NumPy {np.__version__} sums a row in another order"
+    assert {k: table[k] for k in compiled if table[k] != "native" and not table[k].startswith(order)} == {}
     run = _run([sys.executable, "-m", "stabkit", "list"], tmp_path, env)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert "trainer step: C" in lines
     assert any(line.startswith("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, "
                                "float16, bfloat16") for line in lines), lines  # fmt: skip
-    assert "accurate row kernel (rows wider than 16): native for float32, float64; NumPy for float16, bfloat16" in lines
+    rows_on = not any(table[k].startswith(order) for k in compiled)
+    assert (("accurate row kernel (rows wider than 16): native for float32, float64; NumPy for float16, bfloat16"
+             if rows_on else f"accurate row kernel (rows wider than 16): NumPy ({order}") in " ".join(lines)), lines
 
 
 @pytest.mark.slow
