@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.bits import same_bits
+from helpers.native import each_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,19 +65,6 @@ def _logits(kind: str, rng, rows: int, n: int) -> np.ndarray:
     return x
 
 
-def _each_path(fn, *args, **kw):
-    """fn's result with the kernel, then without it."""
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.delenv("STABKIT_NATIVE", raising=False)
-        fast = fn(*args, **kw)
-        mp.setenv("STABKIT_NATIVE", "0")
-        slow = fn(*args, **kw)
-    finally:
-        mp.undo()
-    return fast, slow
-
-
 def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
     """The covered functions, bit for bit on both paths: float64 all four,
     logsumexp also in float32 and float16."""
@@ -96,7 +84,7 @@ def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
         for dt in (np.float32, np.float16, "bfloat16"):
             calls.append((stabkit.logsumexp, (x.astype(dt),), {"axis": axis}))
         for fn, args, kw in calls:
-            fast, slow = _each_path(fn, *args, **kw)
+            fast, slow = each_path(fn, *args, **kw)
             same_bits(fast, slow)
 
 

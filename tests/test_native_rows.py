@@ -20,7 +20,7 @@ import threading
 import numpy as np
 import pytest
 from helpers.bits import same_bits
-from helpers.native import without_extension
+from helpers.native import each_path, without_extension
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,19 +140,6 @@ def _soft(rng, rows: int, n: int, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _each_path(fn, *args, **kw):
-    """fn's result with the kernel, then without it."""
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.delenv("STABKIT_NATIVE", raising=False)
-        fast = fn(*args, **kw)
-        mp.setenv("STABKIT_NATIVE", "0")
-        slow = fn(*args, **kw)
-    finally:
-        mp.undo()
-    return fast, slow
-
-
 def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
     """Every float64 row-wise function, bit for bit on both paths."""
     xl = np.moveaxis(x, axis, -1)
@@ -168,7 +155,7 @@ def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
         (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis, "label_smoothing": 0.1}),
     ):
         with np.errstate(all="ignore"):
-            fast, slow = _each_path(fn, *args, **kw)
+            fast, slow = each_path(fn, *args, **kw)
         same_bits(fast, slow)
 
 
@@ -318,7 +305,7 @@ def test_softmax_denominators_run_the_kernel(kind, shape, monkeypatch):
     x[::2] += 1e3
     spy = _SumsSpy(monkeypatch)
     with np.errstate(all="ignore"):
-        fast, slow = _each_path(stabkit.softmax, x)
+        fast, slow = each_path(stabkit.softmax, x)
     same_bits(fast, slow)
     if kind != "special":
         assert spy.shifted > 0
@@ -387,7 +374,7 @@ def _check_all32(x: np.ndarray, rng, axis: int = -1) -> None:
         (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis}),
     ):
         with np.errstate(all="ignore"):
-            fast, slow = _each_path(fn, *args, **kw)
+            fast, slow = each_path(fn, *args, **kw)
         assert fast.dtype == np.float32
         same_bits(fast, slow)
 

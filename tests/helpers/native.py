@@ -7,6 +7,8 @@ import importlib.machinery
 import importlib.util
 import sys
 
+import pytest
+
 from stabkit._native import load, rows, step
 
 
@@ -37,3 +39,16 @@ def forget(monkeypatch) -> None:
     for mod in (rows, step):
         monkeypatch.setattr(mod, "_WHY", mod._WHY)
         monkeypatch.setattr(mod, "_LIB", False)
+
+
+def each_path(fn, *args, **kw):
+    """fn's result with the compiled kernels, then with ``STABKIT_NATIVE=0``."""
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.delenv("STABKIT_NATIVE", raising=False)
+        fast = fn(*args, **kw)
+        mp.setenv("STABKIT_NATIVE", "0")
+        slow = fn(*args, **kw)
+    finally:
+        mp.undo()
+    return fast, slow
