@@ -382,13 +382,14 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 # functions add the conventions shared by all tiers (stabkit._api).
 from ._api import wrap as _wrap  # noqa: E402
 
-sigmoid = _wrap.elementwise(sigmoid)
-log_sigmoid = _wrap.elementwise(log_sigmoid)
-softplus = _wrap.softplus(softplus, _softplus_beta)
-softmax = _wrap.rowwise(softmax)
-log_softmax = _wrap.rowwise(log_softmax)
+# every public function also takes ``workers=`` (threads: stabkit._accurate.threads)
+sigmoid = _threads.keyword(_wrap.elementwise(sigmoid))
+log_sigmoid = _threads.keyword(_wrap.elementwise(log_sigmoid))
+softplus = _threads.keyword(_wrap.softplus(softplus, _softplus_beta))
+softmax = _threads.keyword(_wrap.rowwise(softmax))
+log_softmax = _threads.keyword(_wrap.rowwise(log_softmax))
 _logsumexp_core = logsumexp  # the weighted path calls the core back (one int axis)
-logsumexp = _wrap.logsumexp(logsumexp)
-binary_crossentropy = _wrap.loss(binary_crossentropy)
-sparse_categorical_crossentropy = _wrap.loss(sparse_categorical_crossentropy)
-categorical_crossentropy = _wrap.loss(categorical_crossentropy)
+logsumexp = _threads.keyword(_wrap.logsumexp(logsumexp))
+binary_crossentropy = _threads.keyword(_wrap.loss(binary_crossentropy))
+sparse_categorical_crossentropy = _threads.keyword(_wrap.loss(sparse_categorical_crossentropy))
+categorical_crossentropy = _threads.keyword(_wrap.loss(categorical_crossentropy))

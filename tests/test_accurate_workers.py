@@ -159,3 +159,62 @@ def test_a_function_called_inside_a_task_runs_there_and_does_not_wait_for_the_po
     with accurate.workers(2):
         threads.each(body, range(4))
     assert all(_same(want, g) for g in got)
+
+
+PUBLIC = ("sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp", "binary_crossentropy",
+          "sparse_categorical_crossentropy", "categorical_crossentropy")
+
+
+def _calls(x: np.ndarray, labels: np.ndarray) -> dict:
+    """One call of every public function on ``x`` (rows of 100), taking
+    ``**kw`` (the option under test)."""
+    onehot = np.eye(x.shape[1], dtype=x.dtype)[labels]
+    probs = accurate.sigmoid(x)
+    return {
+        "sigmoid": lambda **kw: accurate.sigmoid(x, **kw),
+        "log_sigmoid": lambda **kw: accurate.log_sigmoid(x, **kw),
+        "softplus": lambda **kw: accurate.softplus(x, **kw),
+        "softmax": lambda **kw: accurate.softmax(x, **kw),
+        "log_softmax": lambda **kw: accurate.log_softmax(x, axis=0, **kw),
+        "logsumexp": lambda **kw: accurate.logsumexp(x, axis=-1, **kw),
+        "binary_crossentropy": lambda **kw: accurate.binary_crossentropy(probs > 0.5, probs, **kw),
+        "sparse_categorical_crossentropy": lambda **kw: accurate.sparse_categorical_crossentropy(
+            labels, x, from_logits=True, **kw),
+        "categorical_crossentropy": lambda **kw: accurate.categorical_crossentropy(
+            onehot, x, from_logits=True, reduction="sum", **kw),
+    }
+
+
+@pytest.mark.parametrize("fmt", ("float64", "float32"))
+def test_the_workers_keyword_gives_the_bits_of_one_thread_on_threads(fmt, spy):
+    x = _cast(_rows(3000, 100), fmt)
+    labels = np.random.default_rng(2).integers(0, 100, 3000)
+    calls = _calls(x, labels)
+    assert set(calls) == set(PUBLIC)
+    for name, call in calls.items():
+        before = len(spy)
+        one = call()
+        assert len(spy) == before, name  # no threads without the keyword
+        assert _same(one, call(workers=2)), name
+        assert spy[before:] and all(n == 2 for n in spy[before:]), name  # and it ran on two
+        assert _same(one, call(workers=1)), name
+        with accurate.workers(2):
+            before = len(spy)
+            assert _same(one, call(workers=1)), name
+            assert len(spy) == before, name  # the keyword wins over the enclosing block
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_the_workers_keyword_is_in_the_signature_and_checked(name):
+    import inspect
+
+    f = getattr(accurate, name)
+    p = inspect.signature(f).parameters["workers"]
+    assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None
+    assert "``workers``" in f.__doc__
+    call = _calls(np.zeros((2, 3)), np.array([0, 2]))[name]
+    with pytest.raises(ValueError, match="workers must be a positive count"):
+        call(workers=0)
+    with pytest.raises(TypeError, match="workers must be an int"):
+        call(workers=2.0)
+    assert threads.current() == 1  # a refused count leaves nothing behind

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import inspect
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["workers", "current", "each", "split_call", "MIN_SPLIT"]
+__all__ = ["workers", "current", "each", "split_call", "keyword", "MIN_SPLIT"]
 
 _COUNT: contextvars.ContextVar[int] = contextvars.ContextVar("stabkit_workers", default=1)
 
@@ -67,6 +69,34 @@ def workers(n=-1):
         yield
     finally:
         _COUNT.reset(token)
+
+
+_KEYWORD_DOC = """
+``workers``: run on this many threads (``-1``: one per CPU), as inside
+``with stabkit.accurate.workers(n):``; the same bits as one thread. None
+(the default) keeps the count in force (1 outside such a block)."""
+
+
+def keyword(f):
+    """``f`` with a keyword-only ``workers=None`` (SciPy's spelling, as in
+    ``scipy.fft``): ``f(x, workers=2)`` is ``f(x)`` inside ``workers(2)``.
+    The count is checked before the call (TypeError or ValueError naming
+    ``workers``), and the public signature and docstring show the option."""
+    enter = workers  # the parameter below shadows the context manager's name
+
+    @functools.wraps(f)
+    def g(*args, workers=None, **kwargs):
+        if workers is None:
+            return f(*args, **kwargs)
+        with enter(workers):
+            return f(*args, **kwargs)
+
+    sig = inspect.signature(f)
+    params = list(sig.parameters.values())
+    g.__signature__ = sig.replace(parameters=params + [inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, default=None)])
+    g.__doc__ = (f.__doc__ or "").rstrip() + "\n" + _KEYWORD_DOC
+    del g.__wrapped__  # inspect shows the signature above, not f's
+    return g
 
 
 def current() -> int:
