@@ -1,0 +1,77 @@
+"""The accurate tier's elementwise functions as NumPy ufuncs.
+
+``from stabkit.ufuncs import sigmoid`` gives the compiled ufunc that
+:func:`stabkit.accurate.sigmoid` itself calls, so the values are that
+function's, bit for bit (correctly rounded in float16, bfloat16 and float32;
+within 0.54 ulp in float64), and NumPy supplies the rest of the calling
+convention, as for ``scipy.special.expit``: ``out=``, ``where=``,
+broadcasting, ``dtype=``, ``.at`` and the like::
+
+    from stabkit.ufuncs import sigmoid, log_sigmoid, softplus
+    sigmoid(x, out=buf)                 # no new array
+    log_sigmoid(x, where=mask, out=buf) # only where mask is True
+
+Loops: float16, float32, float64, and bfloat16 where ml_dtypes is installed.
+Integer and bool inputs follow NumPy's casting rules (int8, uint8 and bool
+compute in float32, wider integers in float64), where
+:mod:`stabkit.accurate` computes every integer input in float64. Only NumPy
+arrays (and what NumPy converts) go in; :mod:`stabkit.accurate` also takes
+PyTorch tensors and JAX arrays and returns the caller's type.
+
+The ufuncs exist only where the compiled extension runs: installed without a
+C compiler, with ``STABKIT_NATIVE=0``, or where a loop failed its load-time
+check against the NumPy path, attribute access raises AttributeError with
+the reason (``from stabkit.ufuncs import sigmoid``, an ImportError without
+it); :func:`available` says why, and :mod:`stabkit.accurate` computes the
+same values there.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["sigmoid", "log_sigmoid", "softplus", "available"]
+
+_NAMES = ("sigmoid", "log_sigmoid", "softplus")
+# bfloat16 is left out: without ml_dtypes no bfloat16 array can reach a ufunc
+_FORMATS = ("float16", "float32", "float64")
+
+
+def _why_not(name: str) -> str | None:
+    """None where ``name``'s compiled loops run in every format, else why not."""
+    # the accurate tier binds the float64 loops (after checking them against
+    # its NumPy path) when it is imported; until then they give NaN
+    importlib.import_module("stabkit.accurate")
+    from stabkit._native import elementwise
+
+    whys = {fmt: elementwise.why_not(name, fmt) for fmt in _FORMATS}
+    if len(set(whys.values())) == 1 and whys["float64"] is not None:
+        return whys["float64"]  # one reason for all (STABKIT_NATIVE=0, not built, ...)
+    bad = [f"{fmt}: {why}" for fmt, why in whys.items() if why is not None]
+    if bad:
+        return "; ".join(bad)
+    # registers the bfloat16 loops (importing ml_dtypes) where it can
+    elementwise.why_not(name, "bfloat16")
+    return None
+
+
+def available() -> dict[str, str]:
+    """``{name: "native" or why the ufunc is not available}``."""
+    return {name: _why_not(name) or "native" for name in _NAMES}
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    why = _why_not(name)
+    if why is not None:
+        raise AttributeError(f"stabkit.ufuncs.{name} is not available here ({why}); "
+                             f"stabkit.accurate.{name} computes the same values")
+    from stabkit._native import elementwise
+
+    # not cached in globals(): STABKIT_NATIVE is read at every access
+    return elementwise.ufunc(name, "float32")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
