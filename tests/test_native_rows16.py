@@ -210,6 +210,91 @@ def test_any_shape(rows, n, family, fmt, name, seed):
     _same(name, _rows(family, fmt, rng, rows, n), rng)
 
 
+# ------------------------------------------------------------ narrow rows of narrower targets
+
+needs_narrow = pytest.mark.skipif(native.narrow_status() != "native", reason="the narrow-row kernel is off here")
+NARROWER = {**FORMATS, "float32": np.float32}
+
+
+def _narrow_rows(family: str, fmt: str, rng, rows: int, n: int) -> np.ndarray:
+    """The families above, and maxima of both zero signs (left to Rows)."""
+    if family == "zeros":
+        x = np.where(rng.random((rows, n)) < 0.5, -0.0, -np.abs(rng.standard_normal((rows, n))))
+        x[:, 0] = 0.0
+        return x.astype(NARROWER[fmt])
+    if fmt == "float32":
+        x = _rows(family, "bfloat16", rng, rows, n).astype(np.float64)
+        return (x * (1.0 + 1e-5 * rng.standard_normal(x.shape))).astype(np.float32)  # float32's own bits
+    return _rows(family, fmt, rng, rows, n)
+
+
+class _NarrowSpy:
+    """Counts the narrow kernel's blocks and ``below_ties`` calls of narrow.py."""
+
+    def __init__(self, mp):
+        from stabkit._accurate import narrow
+
+        self.blocks = self.ties = 0
+        kernel, ties = native.narrow, narrow.below_ties
+
+        def counting(*a, **k):
+            out = kernel(*a, **k)
+            self.blocks += out is not None and native.library() is not None
+            return out
+
+        def counting_ties(*a, **k):
+            self.ties += 1
+            return ties(*a, **k)
+
+        mp.setattr(native, "narrow", counting)
+        mp.setattr(narrow, "below_ties", counting_ties)
+
+
+@needs_narrow
+@pytest.mark.parametrize("fmt", NARROWER)
+@pytest.mark.parametrize("family", (*FAMILIES, "zeros"))
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 16])
+def test_narrow_sparse_crossentropy_runs_the_kernel(n, family, fmt, monkeypatch):
+    rng = np.random.default_rng([n, len(family), len(fmt)])
+    spy = _NarrowSpy(monkeypatch)
+    x = _narrow_rows(family, fmt, rng, 600, n)
+    _same("sparse_categorical_crossentropy", x, rng)
+    assert spy.blocks > 0
+    _same("sparse_categorical_crossentropy", x.T, rng, axis=0)
+
+
+@needs_narrow
+@pytest.mark.parametrize("fmt", NARROWER)
+@pytest.mark.parametrize("family", (*FAMILIES, "zeros"))
+def test_narrow_log_softmax_of_narrower_targets(family, fmt, monkeypatch):
+    """``narrow.log_softmax`` for float32, float16 and bfloat16 targets:
+    the bits of ``Rows.log_softmax`` into every ``dst`` the tier passes (a
+    float64 result is rounded once into the block's format, as the tier does)."""
+    from stabkit._accurate import narrow
+    from stabkit._accurate.blocks import store
+    from stabkit.floats import get_format
+
+    rng = np.random.default_rng([len(family), len(fmt)])
+    spy = _NarrowSpy(monkeypatch)
+    x = _narrow_rows(family, fmt, rng, 700, 10)
+    block = x if fmt == "float32" else x.astype(np.float64)
+    f = get_format(fmt)
+
+    def rounded(dst):
+        with np.errstate(all="ignore"):
+            got = narrow.log_softmax(block, f, None if dst is None else dst.copy())
+        out = np.empty(x.shape, f.dtype)
+        store(out, got, f)
+        return out
+
+    # the tier's dst: its output block, but never a bfloat16 one (rounded apart)
+    for dst in (None, np.empty(x.shape)) if fmt == "bfloat16" else (None, np.empty(x.shape, f.dtype)):
+        same_bits(*each_path(rounded, dst))
+    assert spy.blocks > 0
+    if family == "far":
+        assert spy.ties > 0  # a winner 40 ahead: d - L rounds back to d, and is settled
+
+
 # ------------------------------------------------------------ the bindings and the status
 
 
