@@ -8,6 +8,9 @@ and rounded once by the caller. The NumPy path (``STABKIT_NATIVE=0``) is
 the oracle: every routed function must give the same bits on both paths,
 over row families that reach every branch, and the kernel must have run
 (spies count its calls), or the comparison would be NumPy against itself.
+Narrow rows (16 or fewer) of float32, float16 and bfloat16 targets: the
+sparse cross-entropy from logits and ``narrow.log_softmax`` through the
+narrow-row kernel, the same way.
 """
 
 from __future__ import annotations
