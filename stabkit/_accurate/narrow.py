@@ -3,8 +3,11 @@
 :class:`~stabkit._accurate.rows.Rows`' NumPy passes.
 
 Each function here takes a block of rows as :mod:`stabkit.accurate` gives
-it (float64, or float32 for a narrower target; any strides) and returns
-what the named method of ``Rows`` returns on it. Where the kernel is off
+it (float64, or float32 for a narrower target; float16 and bfloat16 rows
+converted to float64; any strides) and returns what the named method of
+``Rows`` returns on it. Narrower targets' log-probabilities are ``d - L``
+with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
+``m`` and ``L``. Where the kernel is off
 (``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
 :func:`stabkit._native.rows.narrow_status`) or the rows are wider, ``Rows``
 itself runs. Otherwise the kernel computes every row at once and flags the
@@ -26,8 +29,9 @@ from stabkit.floats import Format
 from .blocks import step
 from .cancelling import logsumexp_cancelling
 from .crossentropy import _finish, crossentropy_from_rows
-from .eft import NARROW, workspace
+from .eft import NARROW, rowmin, workspace
 from .rows import Rows
+from .unshifted import below_ties, tie_rows
 
 
 def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
@@ -65,33 +69,63 @@ def logsumexp(x: np.ndarray, fmt: Format) -> np.ndarray:
 
 
 def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
-    """``Rows(x).log_softmax(dst)`` for float64 targets (others: ``Rows``):
-    ``(d - L) + r``, into ``dst`` when given."""
-    got = _analysed(x, True) if fmt.name == "float64" else None
+    """``Rows(x).log_softmax(dst)``: ``(d - L) + r`` for float64 targets;
+    for narrower ones ``d - L``, ties settled as ``Rows`` settles them
+    (:func:`_settle_ties`). Into ``dst`` when it is contiguous float64, else
+    a new float64 array (the caller rounds it once, as NumPy's float64
+    loops round what they write into a float32 or float16 ``dst``)."""
+    exact = fmt.name == "float64"
+    got = _analysed(x, exact)
     if got is None:
-        return _rows(x, fmt.name == "float64").log_softmax(dst)
-    d, r, _, _, L, redo, _ = got
+        return _rows(x, exact).log_softmax(dst)
+    d, r, _, m, L, redo, _ = got
     redo = redo != 0
     lp = dst if dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous else np.empty(x.shape)
+    if not exact:
+        # (d - L) + 0 is d - L: the only sum it could change, -0.0, needs
+        # d = -0 and L = 0, and rows with L = 0 are Rows' (below)
+        r.fill(0.0)
     native.narrow_log_softmax(d, r, L, lp)
     redo |= L == 0
+    if not exact:
+        _settle_ties(x, m, L, redo, lp)
     if np.count_nonzero(redo):
-        lp[redo] = _rows(x[redo], True).log_softmax()
+        lp[redo] = _rows(x[redo], exact).log_softmax()
     return lp
 
 
+def _settle_ties(x: np.ndarray, m: np.ndarray, L: np.ndarray, redo: np.ndarray, lp: np.ndarray) -> None:
+    """``Rows.log_softmax``'s tie fix for a narrower target, on the rows
+    not left to ``Rows``: where ``tie_rows`` holds, ``below_ties`` of that
+    row's ``d = x + (-m)`` (the same float64 addition as the kernel's).
+    The span is ``-min(d)``, and ``min(d) = min(x) + (-m)``: rounding is
+    monotonic, so the least entry gives the least d."""
+    with np.errstate(invalid="ignore"):
+        span = -(rowmin(x) + (-m))
+        tied = tie_rows(span, L) & ~redo
+    if np.count_nonzero(tied):
+        lp[tied] = below_ties(x[tied] + (-m[tied])[:, None], L[tied])
+
+
 def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
-    """``Rows(x).log_softmax_at(cols)``: ``(d - L) + r`` at column ``cols[i]`` of row i."""
+    """``Rows(x).log_softmax_at(cols)``: ``(d - L) + r`` at column ``cols[i]``
+    of row i for float64 targets; for narrower ones ``below_ties`` of that
+    entry's ``d = x + (-m)`` (the kernel's float64 addition, repeated for
+    one entry a row)."""
     exact = fmt.name == "float64"
-    got = _analysed(x, True) if exact else None
+    got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
-    d, r, _, _, L, redo, _ = got
+    d, r, _, m, L, redo, _ = got
     redo = redo != 0
-    lp = native.narrow_log_softmax_at(d, r, L, cols)
+    if exact:
+        lp = native.narrow_log_softmax_at(d, r, L, cols)
+    else:
+        with np.errstate(invalid="ignore"):
+            lp = below_ties((x[np.arange(cols.size), cols] + (-m))[:, None], L)[:, 0]
     redo |= L == 0
     if np.count_nonzero(redo):
-        lp[redo] = _rows(x[redo], True).log_softmax_at(cols[redo])
+        lp[redo] = _rows(x[redo], exact).log_softmax_at(cols[redo])
     return lp
 
 

@@ -7,7 +7,8 @@ identities are Blanchard, Higham & Higham, "Accurately computing the
 log-sum-exp and softmax functions" (IMA J. Numer. Anal. 41, 2021), with the
 shift's rounding error (TwoSum) and the row sum's carried along. Rows without
 the shift are in :mod:`stabkit._accurate.unshifted`, the cancelling logsumexp rows in
-:mod:`stabkit._accurate.cancelling`.
+:mod:`stabkit._accurate.cancelling`, the shift itself in
+:mod:`stabkit._accurate.rowshift`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ import numpy as np
 
 from .eft import (
     NARROW,
-    rowmax,
     rowmin,
     rowsum,
     sum2,
     sum2_cols,
     normalized,
-    shift_err,
     split_sigma,
     sum_split,
     two_sum_err,
     workspace,
 )
 from .cancelling import logsumexp_cancelling
+from .rowshift import shift_block, spelled_out
 from .unshifted import below_ties, tie_rows
 from stabkit.floats import Format
 from stabkit._native import rows as native
@@ -54,19 +54,6 @@ CANCEL64 = 1.125
 CANCEL_NARROW = 2.0**12
 
 
-def _spelled_out(col: np.ndarray, n: int, scratch: np.ndarray) -> np.ndarray:
-    """``col`` (one value per row) repeated across n columns: in ``scratch``
-    for wide rows, as a new array for narrow ones. With a fresh 1 MB array
-    per block, Rows() measured 2x slower in one arrangement of the frees
-    (the allocator giving the heap top back and faulting it in again, it
-    seems); a column copied into 10-wide rows is 1.5x slower than np.repeat,
-    and those blocks are few."""
-    if n > NARROW:
-        np.copyto(scratch, col[:, None])
-        return scratch
-    return np.repeat(col[:, None], n, axis=1)
-
-
 class Rows:
     """Shift analysis of a 2-d array of rows (n >= 1 columns): float64, or
     float32 for narrower targets (everything after the shift is float64).
@@ -82,72 +69,27 @@ class Rows:
     ``sums`` and ``L`` are computed on first use; ``softmax`` and
     ``log_softmax`` overwrite the terms in place: call one of them, last.
 
-    With more than NARROW columns, every row's maximum finite and float64
-    rows (``exact``) or float32 ones (not), the compiled passes of
-    :mod:`stabkit._native.rows` (where built) do the shift, the sums, the
-    probabilities and the log-probabilities (``native`` is then True), with
-    the same bits; np.exp and log1p stay NumPy's, and so do the tie fixes.
+    With more than NARROW columns and every row's maximum finite, the
+    compiled passes of :mod:`stabkit._native.rows` (where built) do the shift
+    (:mod:`stabkit._accurate.rowshift`), the sums, the probabilities and the
+    log-probabilities (``native`` is then True), with the same bits: float64
+    rows (float64 targets; float16 and bfloat16 ones, which arrive converted
+    to float64) and float32 rows. np.exp and log1p stay NumPy's, and so do
+    the tie fixes. For a float16 ``dst`` the kernels write float64, which
+    the caller rounds once, as NumPy's float64 loops writing into ``dst``
+    would (float16 has no kernel output of its own).
     """
 
     def __init__(self, x: np.ndarray, exact: bool, block_rows: int | None = None):
         n_rows, n = x.shape
         # d, e, r and two scratch arrays, reused block after block
         D, E, R, S1, S2 = (w[:n_rows] for w in workspace(max(n_rows, block_rows or 0), n, 5))
-        fused = native.shift(x, D, R) if exact and n > NARROW else None
-        top = self._dmin = None
-        if not exact and n > NARROW:
-            with np.errstate(invalid="ignore"):
-                top = np.argmax(x, axis=-1)  # a NaN, where a row has one
-                m = x[np.arange(n_rows), top]
-            # float32 rows whose maxima are all finite: the shift (and the
-            # rows' least d, for log_softmax's ties) in one compiled pass
-            if x.dtype == np.float32 and np.isfinite(m).all():
-                self._dmin = native.shift32(x, m.astype(np.float64), D)
-        if fused is not None or self._dmin is not None:
-            # the first maximum of each row (all finite), d and (float64
-            # targets) r, a masked entry's r already 0 as residual_sum would
-            # set it: one pass
-            (top, m), d, r = fused or (top, m), D, (R if exact else None)
-            finite = np.ones(n_rows, dtype=bool)
-            with np.errstate(under="ignore"):
-                e = np.exp(d, out=E)
-        else:
-            if top is None:
-                with np.errstate(invalid="ignore"):
-                    if n > NARROW:
-                        top = np.argmax(x, axis=-1)  # a NaN, where a row has one
-                        m = x[np.arange(n_rows), top]
-                    else:
-                        m = rowmax(x)
-            d, r, e, finite = self._shift(x, m, exact, D, E, R, S1, S2)
-        self.x, self.m, self.d, self.r, self.e = x, m, d, r, e
-        self.exact, self.top = exact, top
-        self.native = fused is not None or self._dmin is not None
-        self.special = ~finite
+        sh = shift_block(x, exact, D, E, R, S1, S2)
+        self.x, self.m, self.d, self.r, self.e = x, sh.m, sh.d, sh.r, sh.e
+        self.exact, self.top, self._dmin, self.native = exact, sh.top, sh.dmin, sh.native
+        self.special = ~sh.finite
         self._scratch = (S1, S2)
         self._L = self._corr = None
-
-    @staticmethod
-    def _shift(x, m, exact, D, E, R, S1, S2):
-        """The NumPy passes of the shift: ``d``, ``e``, ``r`` and where the maximum is finite."""
-        n = x.shape[1]
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            finite = np.isfinite(m)
-            ms = np.where(finite, m, np.float64(0.0)).astype(np.float64, copy=False)
-            # -m spelled out in every entry: x + (-m) is x - m (IEEE), and a
-            # full operand is twice as fast as a broadcast column (used twice)
-            nm = _spelled_out(-ms, n, S2)
-            # float32 rows convert to float64 inside the addition (exactly)
-            d = np.add(x, nm, out=D)
-            e = np.exp(d, out=E)
-            r = None
-            if exact:
-                # x - m = d + r exactly (TwoSum's error, by Fast2Sum where it
-                # applies). Without r, a row offset by 1e4 loses ulp(1e4)/2 =
-                # 9e-13 absolute in every shifted logit, which exp turns into
-                # ~8000 ulp of relative error.
-                r = shift_err(x, ms, nm, d, out=R, scratch=S1)
-        return d, r, e, finite
 
     @property
     def nan(self) -> np.ndarray:
@@ -319,7 +261,7 @@ class Rows:
                 # sum of every term, and one reciprocal, are accurate to
                 # ~2**-50, far below the target's half ulp (compiled where
                 # the shift was, the same bits)
-                p = native.scale_rows(e, dst) if self.native else None
+                p = native.scale_rows(e, native.writable(dst)) if self.native else None
                 if p is None:
                     p = np.multiply(e, (1.0 / rowsum(e))[:, None], out=out)
         return self._patch(p, 1.0, 0.0)
@@ -338,6 +280,8 @@ class Rows:
             # sign, so nothing cancels; for a maximum d = r = 0 and the result
             # is -log1p(s), accurate even when s is 1e-300.
             lp = self.d if dst is None else dst
+            if self.native and not self.exact:
+                lp = native.writable(lp, self.d)
             if not self.native:
                 done = False
             elif self.exact:
@@ -345,7 +289,7 @@ class Rows:
             else:
                 done = native.sub_rows(self.d, L, lp)
             if not done:
-                Lb = _spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
+                Lb = spelled_out(L, self.d.shape[1], self._scratch[0])  # faster than a broadcast column
                 lp = np.subtract(self.d, Lb, out=lp)
                 if self.r is not None:
                     lp += self.r

@@ -61,7 +61,8 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
         # float64 working precision for a narrower target: the plain sum and
         # one reciprocal are accurate to ~2**-50, far below its half ulp;
         # wide rows in one compiled pass (stabkit._native.rows), the same bits
-        fused = native.scale_rows(E, dst) if n > NARROW else None
+        # (a float16 dst: float64 into E, which the caller rounds once)
+        fused = native.scale_rows(E, native.writable(dst)) if n > NARROW else None
         return fused if fused is not None else np.multiply(E, (1.0 / rowsum(E))[:, None], out=out)
     # terms up to exp(650): the extraction needs a sigma per row
     fused = native.softmax_sums(E, None, 0.0) if n > NARROW else None
@@ -134,7 +135,12 @@ def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int
         # in one compiled pass (stabkit._native.rows), the same bits
         fused = native.log_softmax32(x, m + L, L, top, dst)
         if fused is None:
-            out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
+            # float16 and bfloat16 rows (float64 here): the differences in
+            # one compiled pass, the same bits (a float16 dst: float64, which
+            # the caller rounds once)
+            out = native.minus_rows(x, m + L, native.writable(dst))
+            if out is None:
+                out = np.subtract(x, (m + L)[:, None], out=np.empty(x.shape) if dst is None else dst, dtype=np.float64)
             out[rows, top] = -L
             mn = rowmin(x)
         else:

@@ -3,13 +3,14 @@ ctypes from the one extension (:mod:`stabkit._native.load`).
 
 :mod:`stabkit._accurate.rows`, :mod:`~stabkit._accurate.unshifted` and the
 categorical cross-entropy call these on blocks of float64 or float32 rows
-with more than 16 columns whose maxima are finite and free of NaN; the
+(float16 and bfloat16 ones converted to float64, exactly) with more than
+16 columns whose maxima are finite and free of NaN; the
 functions below check nothing but the arrays' layout, and return ``None``
 (or False) where the caller must run its NumPy passes. Whether a block runs
 the kernel is decided once, by the first of them it calls (:func:`shift`,
-:func:`shift32`, :func:`softmax_sums`, :func:`scale_rows`,
-:func:`log_softmax32`: the environment is read there); the passes after it
-run on the loaded library.
+:func:`shift32`, :func:`softmax_sums`, :func:`scale_rows`, :func:`log_softmax32`,
+:func:`minus_rows`: the environment is read there); the others run on the
+loaded library.
 Every result is bit-identical to those passes (``_rows.c`` says how; the
 tests compare both paths bit for bit).
 
@@ -128,6 +129,14 @@ def _need(ok: bool) -> None:
         raise ValueError("stabkit._native.rows: arrays of the wrong layout")
 
 
+def writable(dst: np.ndarray | None, instead: np.ndarray | None = None) -> np.ndarray | None:
+    """``dst`` where the narrower targets' passes can write it (float32 or
+    float64; None stays None), else ``instead``: a float16 block gets float64
+    results, which its caller rounds once, as NumPy's float64 loops writing
+    into ``dst`` round them (a float64 value cast to float16: the same bits)."""
+    return dst if dst is None or dst.dtype in (np.float32, np.float64) else instead
+
+
 def shift(x: np.ndarray, d: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``(top, m)``, the first index of each row's maximum and the maximum,
     with the shift ``d = x - m`` and its exact error ``r`` written into ``d``
@@ -238,6 +247,18 @@ def log_softmax32(x: np.ndarray, c: np.ndarray, L: np.ndarray, top: np.ndarray, 
     if rows:
         lib.log_softmax32_rows(_ptr(x), rows, n, _ptr(c), _ptr(L), _ptr(top), o32, o64, _ptr(mn))
     return out, mn
+
+
+def minus_rows(x: np.ndarray, c: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
+    """``x - c[:, None]`` of contiguous float64 rows ``x`` by :func:`sub_rows`'
+    pass, into a float32 or float64 ``out`` (a new float64 array for None);
+    returns it. None (nothing written) where the kernel is off (the
+    environment is read here) or the arrays do not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or not _fits(x.shape, x):
+        return None
+    out = np.empty(x.shape) if out is None else out
+    return out if sub_rows(x, c, out) else None
 
 
 def shift32(x: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray | None:

@@ -7,14 +7,15 @@ from . import elementwise, rows
 __all__ = ["kernels", "summary"]
 
 _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
-#: the row-wise functions whose rows wider than 16 the row kernel runs
+#: the row-wise functions whose rows wider than 16 the row kernel runs, in
+#: every format (float16 and bfloat16 rows converted to float64, as float32
+#: ones are inside the passes; results rounded once at the end)
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
-_ROW_FORMATS = ("float32", "float64")
 #: the functions and formats whose rows of 16 or fewer columns the narrow-row
-#: kernel runs (logsumexp: every format, the narrower ones in float64
-#: without residuals; the others float64 only)
+#: kernel runs (logsumexp and the sparse cross-entropy: every format, the
+#: narrower ones in float64 without residuals; the others float64 only)
 NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": ("float64",),
-          "sparse_categorical_crossentropy": ("float64",), "categorical_crossentropy": ("float64",)}
+          "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": ("float64",)}
 
 
 def kernels(load: bool = True) -> dict[str, str]:
@@ -33,7 +34,7 @@ def kernels(load: bool = True) -> dict[str, str]:
     row = rows.status()
     for name in ROWWISE:
         for fmt in _ALL_FORMATS:
-            out[f"{name}/{fmt}"] = row if fmt in _ROW_FORMATS else "no kernel for this format"
+            out[f"{name}/{fmt}"] = row
     narrow = rows.narrow_status()
     for name, fmts in NARROW.items():
         for fmt in fmts:
@@ -50,10 +51,11 @@ def summary() -> str:
     table = {k: v for k, v in all_.items() if k.split("/")[0] in elementwise.FUNCTIONS}
     row = rows.status()
     row_line = "accurate row kernel (rows wider than 16): " + (
-        "native for float32, float64; NumPy for float16, bfloat16" if row == "native" else f"NumPy ({row})")
+        "native for " + ", ".join(_ALL_FORMATS) if row == "native" else f"NumPy ({row})")
     narrow = rows.narrow_status()
     narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
-        "native for logsumexp (every format), log_softmax and the cross-entropies from logits (float64)"
+        "native for logsumexp and the sparse cross-entropy from logits (every format), log_softmax and the "
+        "categorical cross-entropy from logits (float64)"
         if narrow == "native" else f"NumPy ({narrow})")
     return "\n".join((_elementwise_line(table), _loss_line(all_), row_line, narrow_line))
 
