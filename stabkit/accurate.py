@@ -215,12 +215,12 @@ def softmax(x, axis=-1):
     return _rowwise(a, fmt, axis, rows, keep32=True)
 
 
-def _log_softmax_narrow(r: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+def _log_softmax_narrow(r: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
     """Log-softmax of a block for a float32 or narrower target: unshifted
-    where the row's maximum allows, shifted elsewhere and on short rows (whose
-    winner NumPy finds faster by a maximum than by an argmax)."""
+    where the row's maximum allows, shifted elsewhere and on short rows (the
+    narrow-row kernel, or ``Rows``: NumPy finds their winner faster by a maximum)."""
     if r.shape[-1] <= NARROW:
-        return Rows(r, False, block_rows=_step(r.shape[-1])).log_softmax(dst)
+        return _narrow.log_softmax(r, fmt, dst)
     lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
     if not ok.all():
         lp[~ok] = Rows(r[~ok], False, block_rows=_step(r.shape[-1])).log_softmax()
@@ -240,7 +240,7 @@ def log_softmax(x, axis=-1):
     if fmt.name == "float64":
         return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax(r, fmt, dst), keep32=True)
 
-    return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, dst), keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, fmt, dst), keep32=True)
 
 
 @silent
@@ -370,7 +370,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             if exact and from_logits:
                 loss = _narrow.crossentropy(yb, r, fmt, scratch)
             else:
-                logp = renormalised_log_probs(r) if not from_logits else _log_softmax_narrow(r)
+                logp = renormalised_log_probs(r) if not from_logits else _log_softmax_narrow(r, fmt)
                 loss = crossentropy_rows(yb, logp, exact, scratch, None)
         return loss if o.plain else o.plan.apply64(loss, blk)
 

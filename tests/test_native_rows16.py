@@ -269,6 +269,21 @@ def test_narrow_sparse_crossentropy_runs_the_kernel(n, family, fmt, monkeypatch)
 @needs_narrow
 @pytest.mark.parametrize("fmt", NARROWER)
 @pytest.mark.parametrize("family", (*FAMILIES, "zeros"))
+@pytest.mark.parametrize("name", ["log_softmax", "categorical_crossentropy"])
+def test_narrow_log_softmax_and_categorical_crossentropy_run_the_kernel(name, family, fmt, monkeypatch):
+    """The public functions on rows of 10: the kernel ran, and the bits are
+    the NumPy path's (rows and columns)."""
+    rng = np.random.default_rng([len(name), len(family), len(fmt)])
+    spy = _NarrowSpy(monkeypatch)
+    x = _narrow_rows(family, fmt, rng, 700, 10)
+    _same(name, x, rng)
+    assert spy.blocks > 0
+    _same(name, x.T, rng, axis=0)
+
+
+@needs_narrow
+@pytest.mark.parametrize("fmt", NARROWER)
+@pytest.mark.parametrize("family", (*FAMILIES, "zeros"))
 def test_narrow_log_softmax_of_narrower_targets(family, fmt, monkeypatch):
     """``narrow.log_softmax`` for float32, float16 and bfloat16 targets:
     the bits of ``Rows.log_softmax`` into every ``dst`` the tier passes (a

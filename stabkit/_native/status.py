@@ -12,10 +12,10 @@ _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
 #: ones are inside the passes; results rounded once at the end)
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
 #: the functions and formats whose rows of 16 or fewer columns the narrow-row
-#: kernel runs (logsumexp and the sparse cross-entropy: every format, the
-#: narrower ones in float64 without residuals; the others float64 only)
-NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": ("float64",),
-          "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": ("float64",)}
+#: kernel runs (every format; the narrower ones in float64 without residuals;
+#: the cross-entropies from logits)
+NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
+          "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": _ALL_FORMATS}
 
 
 def kernels(load: bool = True) -> dict[str, str]:
@@ -54,8 +54,8 @@ def summary() -> str:
         "native for " + ", ".join(_ALL_FORMATS) if row == "native" else f"NumPy ({row})")
     narrow = rows.narrow_status()
     narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
-        "native for logsumexp and the sparse cross-entropy from logits (every format), log_softmax and the "
-        "categorical cross-entropy from logits (float64)"
+        "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
+        "(every format)"
         if narrow == "native" else f"NumPy ({narrow})")
     return "\n".join((_elementwise_line(table), _loss_line(all_), row_line, narrow_line))
 
