@@ -26,10 +26,11 @@ import stabkit
 from stabkit._accurate.blocks import NARROW_BLOCK_ROWS
 from stabkit._accurate.rows import Rows
 from stabkit._native import npyloops
+from stabkit._native import narrowrows
 from stabkit._native import rows as native
 from stabkit.floats import get_format
 
-needs_c = pytest.mark.skipif(native.library() is None or native.narrow_status() != "native",
+needs_c = pytest.mark.skipif(native.library() is None or narrowrows.narrow_status() != "native",
                              reason="the narrow-row kernel is not built or not loadable here")
 
 KINDS = ("normal", "offset", "huge", "ties", "masked", "far", "subnormal", "cancelling", "zeros", "special")
@@ -93,14 +94,14 @@ class _Spy:
 
     def __init__(self, mp):
         self.took = 0
-        narrow = native.narrow
+        narrow = narrowrows.narrow
 
         def counting(*a, **k):
             out = narrow(*a, **k)
             self.took += out is not None
             return out
 
-        mp.setattr(native, "narrow", counting)
+        mp.setattr(narrowrows, "narrow", counting)
 
 
 # ------------------------------------------------------------ NumPy's loops
@@ -129,13 +130,13 @@ def test_a_loop_that_differs_or_a_ufunc_that_does_not_fit_is_refused():
 
 
 def test_without_numpys_loops_the_numpy_passes_run(monkeypatch):
-    monkeypatch.setattr(native, "_LOOPS", False)
-    monkeypatch.setattr(native, "_NARROW_WHY", native._NARROW_WHY)
+    monkeypatch.setattr(narrowrows, "_LOOPS", False)
+    monkeypatch.setattr(narrowrows, "_NARROW_WHY", narrowrows._NARROW_WHY)
     monkeypatch.setattr(npyloops, "unary_loop", lambda uf: None)
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     x = _logits("offset", np.random.default_rng(4), 50, 10)
-    assert native.narrow(x, True, np.empty_like(x), np.empty_like(x), np.empty_like(x)) is None
-    assert "inner loops were not found" in native.narrow_status() or native.status() != "native"
+    assert narrowrows.narrow(x, True, np.empty_like(x), np.empty_like(x), np.empty_like(x)) is None
+    assert "inner loops were not found" in narrowrows.narrow_status() or native.status() != "native"
     got = stabkit.logsumexp(x, axis=-1)
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     same_bits(got, stabkit.logsumexp(x, axis=-1))
@@ -209,7 +210,7 @@ def test_rows_left_to_numpy_are_flagged():
     x[4, 0] = 802.0  # a sum below n 2**-1020 (float64 targets)
     x[5, :] = np.log([0.4, 0.3, 0.2, 0.1])  # m + L cancels (log-probabilities)
     d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    m, L, redo, out = native.narrow(x, True, d, r, e, lse=True)
+    m, L, redo, out = narrowrows.narrow(x, True, d, r, e, lse=True)
     assert list(redo) == [1, 1, 1, 1, 1, 2, 0, 0, 0]
     with np.errstate(all="ignore"):
         same_bits(out[6:], Rows(x[6:], True).logsumexp(get_format("float64")))
@@ -221,20 +222,20 @@ def test_rows_left_to_numpy_are_flagged():
 def test_wrong_layouts_are_refused():
     x = np.zeros((4, 10))
     with pytest.raises(ValueError, match="wrong layout"):
-        native.narrow(x, True, np.empty((4, 9)), np.empty((4, 10)), np.empty((4, 10)))
-    assert native.narrow(x.astype(np.float32), True, *(np.empty((4, 10)),) * 3) is None  # float32 has no residuals
-    assert native.narrow(np.zeros((4, 17)), True, *(np.empty((4, 17)),) * 3) is None  # wide rows: the other kernel
+        narrowrows.narrow(x, True, np.empty((4, 9)), np.empty((4, 10)), np.empty((4, 10)))
+    assert narrowrows.narrow(x.astype(np.float32), True, *(np.empty((4, 10)),) * 3) is None  # float32 has no residuals
+    assert narrowrows.narrow(np.zeros((4, 17)), True, *(np.empty((4, 17)),) * 3) is None  # wide rows: the other kernel
     d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    _, L, _, _ = native.narrow(x, True, d, r, e)
+    _, L, _, _ = narrowrows.narrow(x, True, d, r, e)
     with pytest.raises(ValueError, match="out of range"):
-        native.narrow_log_softmax_at(d, r, L, np.array([0, 1, 10, 2]))
+        narrowrows.narrow_log_softmax_at(d, r, L, np.array([0, 1, 10, 2]))
 
 
 def test_status_names_the_narrow_kernel_per_function_and_format(monkeypatch):
     from stabkit._native import status
 
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
-    table, why = status.kernels(), native.narrow_status()
+    table, why = status.kernels(), narrowrows.narrow_status()
     narrow = {k for k in table if k.endswith(" (rows <= 16)")}
     assert narrow == {f"{f}/{fmt} (rows <= 16)" for f, fmts in status.NARROW.items() for fmt in fmts}
     assert {table[k] for k in narrow} == {why}
@@ -247,8 +248,8 @@ def test_status_names_the_narrow_kernel_per_function_and_format(monkeypatch):
 def test_stabkit_native_0_turns_the_narrow_kernel_off(monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     x = np.zeros((3, 5))
-    assert native.narrow(x, True, *(np.empty((3, 5)),) * 3) is None
-    assert native.narrow_status() == "STABKIT_NATIVE=0"
+    assert narrowrows.narrow(x, True, *(np.empty((3, 5)),) * 3) is None
+    assert narrowrows.narrow_status() == "STABKIT_NATIVE=0"
 
 
 # ------------------------------------------------------------ the residual dot's order

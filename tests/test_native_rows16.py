@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stabkit
+from stabkit._native import narrowrows
 from stabkit._native import rows as native
 from stabkit._native import status
 
@@ -215,7 +216,7 @@ def test_any_shape(rows, n, family, fmt, name, seed):
 
 # ------------------------------------------------------------ narrow rows of narrower targets
 
-needs_narrow = pytest.mark.skipif(native.narrow_status() != "native", reason="the narrow-row kernel is off here")
+needs_narrow = pytest.mark.skipif(narrowrows.narrow_status() != "native", reason="the narrow-row kernel is off here")
 NARROWER = {**FORMATS, "float32": np.float32}
 
 
@@ -238,7 +239,7 @@ class _NarrowSpy:
         from stabkit._accurate import narrow
 
         self.blocks = self.ties = 0
-        kernel, ties = native.narrow, narrow.below_ties
+        kernel, ties = narrowrows.narrow, narrow.below_ties
 
         def counting(*a, **k):
             out = kernel(*a, **k)
@@ -249,7 +250,7 @@ class _NarrowSpy:
             self.ties += 1
             return ties(*a, **k)
 
-        mp.setattr(native, "narrow", counting)
+        mp.setattr(narrowrows, "narrow", counting)
         mp.setattr(narrow, "below_ties", counting_ties)
 
 

@@ -9,7 +9,7 @@ converted to float64; any strides) and returns what the named method of
 with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
 ``m`` and ``L``. Where the kernel is off
 (``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
-:func:`stabkit._native.rows.narrow_status`) or the rows are wider, ``Rows``
+:func:`stabkit._native.narrowrows.narrow_status`) or the rows are wider, ``Rows``
 itself runs. Otherwise the kernel computes every row at once and flags the
 rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
 of both signs, float64 sums below ``n 2**-1020``, cancelling logsumexps,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stabkit._native import rows as native
+from stabkit._native import narrowrows as native
 from stabkit.floats import Format
 
 from .blocks import step

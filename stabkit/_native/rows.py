@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 
-from . import disabled, load, npyloops
+from . import disabled, load
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _LOCK = threading.Lock()
@@ -305,96 +305,4 @@ def row_sums(a: np.ndarray) -> np.ndarray:
         _load().row_sums(_ptr(a), a.shape[0], a.shape[1], _ptr(out))
     else:
         out[:] = 0.0
-    return out
-
-
-_LOOPS: tuple | None | bool = False  # False: not looked for yet
-_NARROW_WHY = ""
-
-
-def _narrow_loops() -> tuple | None:
-    """The float64 inner loops of np.exp and np.log1p (:mod:`.npyloops`),
-    checked bit for bit once; None (with the reason kept) where either is
-    not found or differs."""
-    global _LOOPS, _NARROW_WHY
-    if _LOOPS is False:
-        with _LOCK:
-            if _LOOPS is False:
-                loops = [npyloops.unary_loop(u) for u in (np.exp, np.log1p)]
-                if None in loops:
-                    _NARROW_WHY = f"NumPy {np.__version__}'s np.exp / np.log1p inner loops were not found"
-                    _LOOPS = None
-                elif not all(npyloops.same_bits(lp, u) for lp, u in zip(loops, (np.exp, np.log1p))):
-                    _NARROW_WHY = f"NumPy {np.__version__}'s np.exp / np.log1p inner loops, called directly, differ"
-                    _LOOPS = None
-                else:
-                    _LOOPS = (*loops[0], *loops[1])
-    return _LOOPS
-
-
-def narrow_status() -> str:
-    """``"native"`` where narrow float32 and float64 rows (16 columns or
-    fewer) run :func:`narrow`, else why they run NumPy's passes."""
-    row = status()
-    if row != "native":
-        return row
-    return "native" if _narrow_loops() is not None else _NARROW_WHY
-
-
-def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarray, lse: bool = False):
-    """The narrow rows' analysis (``narrow_rows`` in ``_narrow.h``) of a
-    block ``x`` (2-d float64, or float32 without ``exact``, any strides,
-    aligned): ``d = x - m``, ``r`` (with ``exact``), ``e = exp(d)`` into the
-    contiguous float64 arrays given (of ``x``'s size, in the kernel's
-    chunks of column-major rows: read them through the functions below), and
-    ``(m, L, redo, out)``: the rows' maxima and ``L = log1p(s)`` as
-    :class:`stabkit._accurate.rows.Rows` forms them, the rows left to the
-    NumPy path (int8: 1, their other outputs garbage; 2, with ``lse``, a
-    logsumexp that cancels), and with ``lse`` the logsumexp ``m + L`` (else
-    None). None where the kernel is off (the environment is read here) or
-    ``x`` does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
-        return None
-    if (exact and x.dtype != np.float64) or not 0 < x.shape[1] <= 16 or _narrow_loops() is None:
-        return None
-    _need(_fits(x.shape, d, e) and (not exact or _fits(x.shape, r)))
-    rows, n = x.shape
-    m, L, ws, redo = np.empty(rows), np.empty(rows), np.empty(5 * rows), np.empty(rows, np.int8)
-    out = np.empty(rows) if lse else None
-    if rows:
-        lib.narrow_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
-                        *_LOOPS, _ptr(d), _ptr(r) if exact else None, _ptr(e), _ptr(m), _ptr(L), _ptr(ws),
-                        _ptr(redo), None if out is None else _ptr(out))
-    return m, L, redo, out
-
-
-def narrow_log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) -> None:
-    """After :func:`narrow` (exact): ``out = (d - L[:, None]) + r``, ``out``
-    contiguous float64 (row-major)."""
-    _need(_fits(d.shape, d, r, out) and _fits(d.shape[:1], L))
-    _load().narrow_log_softmax(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
-
-
-def narrow_log_softmax_at(d: np.ndarray, r: np.ndarray, L: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """After :func:`narrow` (exact): ``(d - L) + r`` at column ``cols[i]`` of
-    each row i (``cols`` integers in ``[0, n)``)."""
-    cols = np.ascontiguousarray(cols, dtype=np.int64)
-    _need(_fits(d.shape, d, r) and _fits(d.shape[:1], L) and cols.shape == d.shape[:1])
-    if cols.size and not (0 <= cols.min() and cols.max() < d.shape[1]):
-        raise ValueError("stabkit._native.rows: a column out of range")
-    out = np.empty(d.shape[0])
-    _load().narrow_log_softmax_at(_ptr(d), _ptr(r), _ptr(L), _ptr(cols), d.shape[0], d.shape[1], _ptr(out))
-    return out
-
-
-def narrow_ce(d: np.ndarray, r: np.ndarray, L: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """After :func:`narrow` (exact): the terms ``t = y * ((d - L) + r)``
-    (into ``t``, row-major) and their row sums as ``np.add(*eft.sum2(t))``
-    forms them (``y`` converted to contiguous float64 first, exactly)."""
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    _need(_fits(d.shape, d, r, y, t) and _fits(d.shape[:1], L))
-    out, ws = np.empty(d.shape[0]), np.empty(d.shape[0])
-    if d.shape[0]:
-        _load().narrow_ce(_ptr(d), _ptr(r), _ptr(L), _ptr(y), d.shape[0], d.shape[1], _ptr(t), _ptr(out), _ptr(ws))
     return out

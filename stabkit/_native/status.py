@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, rows
+from . import elementwise, narrowrows, rows
 
 __all__ = ["kernels", "summary"]
 
@@ -35,7 +35,7 @@ def kernels(load: bool = True) -> dict[str, str]:
     for name in ROWWISE:
         for fmt in _ALL_FORMATS:
             out[f"{name}/{fmt}"] = row
-    narrow = rows.narrow_status()
+    narrow = narrowrows.narrow_status()
     for name, fmts in NARROW.items():
         for fmt in fmts:
             out[f"{name}/{fmt} (rows <= 16)"] = narrow
@@ -52,7 +52,7 @@ def summary() -> str:
     row = rows.status()
     row_line = "accurate row kernel (rows wider than 16): " + (
         "native for " + ", ".join(_ALL_FORMATS) if row == "native" else f"NumPy ({row})")
-    narrow = rows.narrow_status()
+    narrow = narrowrows.narrow_status()
     narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
         "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
         "(every format)"
