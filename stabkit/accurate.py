@@ -68,7 +68,7 @@ from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
-from ._accurate import lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
+from ._accurate import longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -264,6 +264,8 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
         out = np.full(shape[:-1], -np.inf, dtype=fmt.dtype)
     elif a.size == 0:
         out = np.zeros(shape[:-1], dtype=fmt.dtype)
+    elif _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
+        out = _long.logsumexp(last_axis(a, axis), fmt, lambda r: _narrow.logsumexp(r, fmt))
     else:
         out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt), reduce=True, keep32=True)
     out = np.expand_dims(out, axis) if keepdims else out

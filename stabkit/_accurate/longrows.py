@@ -1,0 +1,173 @@
+"""The logsumexp of rows too long for a block, in memory bounded by chunks.
+
+A block of the accurate tier holds at least one whole row, and
+:class:`~stabkit._accurate.rows.Rows` keeps ``d``, ``e`` and ``r`` for all
+of it: one row of 10**8 float32 logits took six times the input in float64
+temporaries (benchmarks/RESULTS.md). Rows of :data:`LONG` entries or more
+go through here instead, :data:`CHUNK` entries at a time, with the bits of
+``Rows(row).logsumexp`` (the tests compare both on every row family).
+
+Every sum ``Rows`` forms is ``np.add.reduce`` over the row, which adds
+NumPy's pairwise tree: a run longer than 128 terms is split in two, the
+first part ``n/2`` rounded down to a multiple of 8, and the halves' sums
+are added. :func:`tree_sums` walks the same tree down to nodes of at most
+``CHUNK`` terms, forms each node's terms and reduces them with
+``np.add.reduce`` (which walks the rest of the tree below the node), and
+adds the nodes' sums back up in the tree's order. A node's reduction starts
+from +0.0, which changes no sum but a -0.0 one, and the row's does too: the
+result is the row's ``np.add.reduce``, bit for bit. That holds where NumPy
+reduces a contiguous row in one piece (NumPy 2.4; NumPy 2.0 sums rows past
+8192 terms in buffers of 8192): :func:`takes` checks it once, and without it
+long rows keep the path through ``Rows``.
+
+The rows this path does not finish, it hands to ``Rows`` whole (the memory
+of the old path, for those rows only): a NaN or infinite maximum, a sum of
+tiny terms that ``Rows`` recomputes in double-double (``sum_split``'s and
+``Rows.sums``' floors) and a result that cancels (``m + L`` near 0).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from stabkit.floats import Format
+
+from .blocks import store
+from .eft import normalized, split_sigma, two_sum_err
+from .rows import CANCEL64, CANCEL_NARROW
+
+__all__ = ["LONG", "CHUNK", "takes", "tree_sums", "logsumexp_row", "logsumexp"]
+
+#: Rows at least this long take this path (a row of 2**21 float64 entries
+#: is 16 MiB per temporary in ``Rows``).
+LONG = 1 << 21
+#: Entries per chunk (each chunk's float64 temporaries: 512 KiB apiece).
+CHUNK = 1 << 16
+
+_ORDER: bool | None = None
+_LOCK = threading.Lock()
+
+
+def tree_sums(n: int, leaf, chunk: int | None = None) -> tuple:
+    """The ``np.add.reduce`` of each of the term arrays that ``leaf(lo, hi)``
+    returns (a tuple of 1-d arrays for entries ``lo`` to ``hi`` of a row of
+    ``n``), bit for bit, calling ``leaf`` on nodes of NumPy's pairwise tree
+    of at most ``chunk`` (default :data:`CHUNK`) entries."""
+    # NumPy splits only runs of more than 128 terms (shorter ones go to its
+    # eight accumulators whole), so no node below that is cut
+    chunk = max(chunk or CHUNK, 128)
+
+    def node(lo: int, count: int) -> list:
+        if count <= chunk:
+            return [np.add.reduce(t) for t in leaf(lo, lo + count)]
+        # NumPy's pairwise_sum: the first half a multiple of 8
+        half = count // 2
+        half -= half % 8
+        return [a + b for a, b in zip(node(lo, half), node(lo + half, count - half))]
+
+    # the reduction's own start, +0.0
+    return tuple(0.0 + s for s in node(0, n))
+
+
+def takes(n: int) -> bool:
+    """Whether rows of ``n`` entries take this path: long enough, and this
+    NumPy reduces a long row in one pairwise tree (checked once)."""
+    return n >= LONG and _same_order()
+
+
+def _same_order() -> bool:
+    global _ORDER
+    if _ORDER is None:
+        with _LOCK:
+            if _ORDER is None:
+                rng = np.random.default_rng(20261204)
+                n = 3 * 8192 + 77
+                a = rng.standard_normal(n) * np.exp(rng.uniform(-30, 30, n))
+                got = tree_sums(n, lambda lo, hi: (a[lo:hi],), 1000)[0]
+                _ORDER = bool(got == np.add.reduce(a) and got == np.add.reduce(a[None, :], axis=-1)[0])
+    return _ORDER
+
+
+def logsumexp_row(x: np.ndarray, fmt: Format) -> float | None:
+    """``Rows(x[None]).logsumexp(fmt)[0]`` of one long row ``x`` (1-d: float64,
+    or float32 for a narrower target, any stride), in float64, or None where
+    ``Rows`` must take the row (see the module docstring).
+
+    ``Rows``' arithmetic, chunk by chunk: the first maximum ``m`` at ``top``;
+    ``d = x + (-m)`` in float64 and ``e = exp(d)``; for float64 targets the
+    shift's exact error ``r`` (TwoSum; a masked entry's, NaN, set to 0 as
+    ``Rows.residual_sum`` sets it), the extraction ``q = (e + sigma) - sigma``
+    of the terms without the top one, and the sums of ``q``, ``e - q`` and
+    ``e r``; for narrower targets the plain sum of those terms. Then ``L``
+    and ``m + L`` exactly as ``Rows`` forms them from those sums."""
+    n = x.shape[0]
+    exact = fmt.name == "float64"
+    with np.errstate(invalid="ignore"):
+        top = int(np.argmax(x))  # the first NaN, where there is one
+    m = float(x[top])
+    if not np.isfinite(m):
+        return None
+    sigma, nm = split_sigma(n), -m
+    # one set of chunk buffers for the row: fresh arrays of this size are
+    # mapped and faulted in at every chunk (measured 4x slower in all)
+    X, D, E, R, Q, T = np.empty((6, min(n, CHUNK)))
+    NM = np.full(min(n, CHUNK), nm)
+
+    def leaf(lo: int, hi: int) -> tuple:
+        k = hi - lo
+        xc, d, e = X[:k], D[:k], E[:k]
+        np.copyto(xc, x[lo:hi])  # float32 (or float16, bfloat16) entries converted exactly
+        # x + (-m): the shift's one IEEE addition
+        np.add(xc, nm, out=d)
+        with np.errstate(under="ignore", invalid="ignore", over="ignore"):
+            np.exp(d, out=e)
+            if lo <= top < hi:
+                e[top - lo] = 0.0  # one maximum left out of s (its d = r = 0)
+            if not exact:
+                return (e,)
+            r = two_sum_err(xc, NM[:k], d, out=R[:k], scratch=T[:k])
+            q = np.subtract(np.add(e, sigma, out=Q[:k]), sigma, out=Q[:k])
+            rest = np.subtract(e, q, out=T[:k])
+            prod = np.multiply(e, r, out=X[:k])
+            if np.isnan(np.add.reduce(prod)):
+                # a masked entry's r is NaN (-inf - m), its e 0: Rows.residual_sum
+                # sets such residuals to 0, and so does the kernel
+                r[~np.isfinite(r)] = 0.0
+                np.multiply(e, r, out=prod)
+            return q, rest, prod
+
+    sums = tree_sums(n, leaf)
+    one = np.ones(1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if exact:
+            hi, lo = normalized(one * sums[0], one * sums[1])
+            # sum_split's floor and Rows.sums' subnormal one: Rows recomputes those
+            if hi[0] + lo[0] < float(n) ** 2 * 2.0**-39 or hi[0] < n * 2.0**-1020:
+                return None
+            s_hi, s_lo = normalized(hi, lo + sums[2])
+            L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
+        else:
+            L = np.log1p(one * sums[0])
+        out = m + L
+        amp, limit = (L / np.abs(out), CANCEL64) if exact else ((np.abs(m) + L) / np.abs(out), CANCEL_NARROW)
+    if m < 0 and amp[0] > limit:
+        return None  # cancels: Rows evaluates it exactly
+    return float(out[0])
+
+
+def logsumexp(xl: np.ndarray, fmt: Format, rows_path) -> np.ndarray:
+    """The logsumexp of every row of ``xl`` (the classes on the last axis,
+    any strides, no copy), rounded once to ``fmt``: :func:`logsumexp_row`,
+    and ``rows_path(block)`` (a 1-row block converted as the tier converts
+    its blocks: float32 kept, the rest float64) for the rows it leaves."""
+    out64 = np.empty(xl.shape[:-1])
+    work = None if xl.dtype == np.float32 else np.float64
+    for idx in np.ndindex(xl.shape[:-1]):
+        row = xl[idx]
+        got = logsumexp_row(row, fmt)
+        out64[idx] = got if got is not None else rows_path(np.asarray(row[None, :], dtype=work))[0]
+    out = np.empty(out64.shape, dtype=fmt.dtype)
+    store(out, out64, fmt)
+    return out

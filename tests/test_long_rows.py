@@ -1,0 +1,194 @@
+"""Rows of millions of entries (``stabkit._accurate.longrows``): logsumexp
+chunk by chunk gives the bits of the whole-row path (``Rows``), in memory
+bounded by its chunks, and hands back the rows it does not finish."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stabkit import accurate
+from stabkit._accurate import longrows
+
+FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+pytestmark = pytest.mark.skipif(not longrows._same_order(),
+                                reason=f"NumPy {np.__version__} reduces long rows in pieces: long rows keep Rows")
+
+
+# ------------------------------------------------------------ the tree
+
+
+@pytest.mark.parametrize("chunk", [8, 100, 128, 1000, 4096])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 128, 129, 1000, 4097, 10007, 65537])
+def test_tree_sums_are_numpys_reduce(n, chunk):
+    rng = np.random.default_rng([n, chunk])
+    # terms of both signs over 40 decades: every addition's rounding shows
+    a = rng.standard_normal(n) * np.exp(rng.uniform(-46, 46, n))
+    b = np.abs(a)
+    got = longrows.tree_sums(n, lambda lo, hi: (a[lo:hi], b[lo:hi]), chunk)
+    assert got[0].tobytes() == np.add.reduce(a).tobytes()
+    assert got[1].tobytes() == np.add.reduce(b[None, :], axis=-1)[0].tobytes()
+
+
+def test_tree_sums_of_special_terms():
+    for a in (np.full(300, -0.0), np.array([np.inf, 1.0] * 200), np.array([np.inf, -np.inf] * 200),
+              np.array([1.0, np.nan] * 150), np.array([1e308] * 300)):
+        with np.errstate(all="ignore"):
+            got = longrows.tree_sums(a.size, lambda lo, hi: (a[lo:hi],), 64)[0]
+            want = np.add.reduce(a)
+        assert got.tobytes() == want.tobytes() or (np.isnan(got) and np.isnan(want))
+
+
+def test_a_numpy_that_sums_in_pieces_keeps_the_rows_path(monkeypatch):
+    monkeypatch.setattr(longrows, "_ORDER", False)
+    assert not longrows.takes(10**8)
+    monkeypatch.setattr(longrows, "_ORDER", None)
+    assert longrows.takes(longrows.LONG) and not longrows.takes(longrows.LONG - 1)
+
+
+# ------------------------------------------------------------ logsumexp
+
+
+def _row(family: str, n: int, rng) -> np.ndarray:
+    x = rng.standard_normal(n) * rng.choice([0.3, 3.0, 30.0])
+    if family == "offset":
+        x += 1e4
+    elif family == "far_negative":
+        x -= 800.0
+    elif family == "masked":
+        x[rng.random(n) < 0.3] = -np.inf
+    elif family == "winner":
+        x[n // 3] = x.max() + 60.0
+    elif family == "ties":
+        x[:] = 1.5
+    elif family == "flat":  # every term near 1: a large sum
+        x = rng.uniform(-1e-3, 0, n)
+    elif family == "logprobs":  # logsumexp ~ 0: cancels
+        x = np.log(np.full(n, 1.0 / n)) + rng.standard_normal(n) * 1e-9
+    elif family == "nan":
+        x[n // 2] = np.nan
+    elif family == "inf":
+        x[n // 5] = np.inf
+    elif family == "huge":
+        x *= 1e300
+    return x
+
+
+FAMILIES = ("plain", "offset", "far_negative", "masked", "winner", "ties", "flat", "logprobs", "nan", "inf", "huge")
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """Long rows at test sizes, and a count of the rows the chunks finished."""
+    monkeypatch.setattr(longrows, "LONG", 5000)
+    monkeypatch.setattr(longrows, "CHUNK", 1024)
+    done = []
+    row = longrows.logsumexp_row
+
+    def counted(x, fmt):
+        got = row(x, fmt)
+        done.append(got is not None)
+        return got
+
+    monkeypatch.setattr(longrows, "logsumexp_row", counted)
+    return done
+
+
+def _whole_rows(call, monkeypatch):
+    with monkeypatch.context() as mp:
+        mp.setattr(longrows, "LONG", 10**12)
+        return call()
+
+
+def _cast(x: np.ndarray, fmt: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return x.astype(FORMATS[fmt])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("n", [5000, 12345, 40000])
+def test_logsumexp_of_long_rows_has_the_whole_row_bits(n, family, fmt, small, monkeypatch):
+    x = _cast(_row(family, n, np.random.default_rng([n, len(family)])), fmt)
+    with np.errstate(all="ignore"):
+        got = accurate.logsumexp(x)
+        want = _whole_rows(lambda: accurate.logsumexp(x), monkeypatch)
+    assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+    assert len(small) == 1  # the row went through the long-row path (finished or handed to Rows)
+
+
+@pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("family", ["plain", "offset", "far_negative", "masked", "winner", "ties", "flat"])
+def test_narrower_formats_finish_every_ordinary_row_in_chunks(family, fmt, small):
+    x = _cast(_row(family, 20000, np.random.default_rng(len(family))), fmt)
+    accurate.logsumexp(x)
+    assert small == [True]
+
+
+@pytest.mark.parametrize("family", ["flat", "ties"])
+def test_float64_rows_with_a_large_sum_finish_in_chunks(family, small):
+    accurate.logsumexp(_row(family, 20000, np.random.default_rng(5)))
+    assert small == [True]
+
+
+@pytest.mark.parametrize("family", ["nan", "inf", "logprobs"])
+@pytest.mark.parametrize("fmt", ["float64", "float32"])
+def test_rows_the_chunks_do_not_finish_go_to_rows(family, fmt, small):
+    x = _cast(_row(family, 20000, np.random.default_rng(6)), fmt)
+    with np.errstate(all="ignore"):
+        accurate.logsumexp(x)
+    assert small == [False]
+
+
+def test_several_rows_axes_keepdims_and_strides(small, monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 9000, 2)) * 4.0
+    x[1, :, 0] = np.nan
+    cases = [
+        lambda: accurate.logsumexp(x, axis=1),
+        lambda: accurate.logsumexp(x, axis=1, keepdims=True),
+        lambda: accurate.logsumexp(x.astype(np.float32)[:, ::2, :], axis=-2),
+        lambda: accurate.logsumexp(np.moveaxis(x, 1, -1).copy()),
+    ]
+    for call in cases:
+        got = call()
+        assert got.tobytes() == _whole_rows(call, monkeypatch).tobytes()
+    assert small.count(False) >= 3 and small.count(True) >= 9  # the NaN rows went to Rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(5000, 30000), scale=st.sampled_from([0.01, 1.0, 20.0, 300.0]),
+       shift=st.sampled_from([0.0, -700.0, 650.0, 1e5]), fmt=st.sampled_from(list(FORMATS)),
+       seed=st.integers(0, 2**16), chunk=st.sampled_from([200, 1024, 3000]))
+def test_any_long_row(n, scale, shift, fmt, seed, chunk):
+    x = _cast(np.random.default_rng(seed).standard_normal(n) * scale + shift, fmt)
+    old = longrows.LONG, longrows.CHUNK
+    try:
+        longrows.LONG, longrows.CHUNK = 5000, chunk
+        got = accurate.logsumexp(x)
+        longrows.LONG = 10**12
+        want = accurate.logsumexp(x)
+    finally:
+        longrows.LONG, longrows.CHUNK = old
+    assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+def test_a_real_long_float32_row_stays_within_its_chunks(monkeypatch):
+    n = longrows.LONG + 4099
+    x = (np.random.default_rng(8).standard_normal(n) * 5.0).astype(np.float32)
+    accurate.logsumexp(x[:1000])  # modules and tables loaded before measuring
+    tracemalloc.start()
+    try:
+        got = accurate.logsumexp(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the chunks' six float64 buffers (3 MiB) and little else; the whole
+    # row's path takes several float64 copies of the row (16 MiB each here)
+    assert peak < 8 * longrows.CHUNK * 8 + (1 << 20), peak
+    assert np.asarray(got).tobytes() == np.asarray(_whole_rows(lambda: accurate.logsumexp(x), monkeypatch)).tobytes()
