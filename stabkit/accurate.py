@@ -65,10 +65,10 @@ from ._accurate.rows import Rows
 from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
 from ._accurate.scaled import softplus_beta_f64
-from ._accurate.eft import NARROW, workspace
-from ._accurate.unshifted import log_softmax_unshifted, softmax_unshifted, unshifted_rows
+from ._accurate.eft import workspace
+from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
-from ._accurate import longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
+from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -196,12 +196,12 @@ def softmax(x, axis=-1):
     row's path depends on that row alone. Edges: see the module docstring
     (masking, all ``-inf``, ``+inf``, NaN).
     """
-    a, fmt, _ = _class_shape(x, axis)
+    a, fmt, shape = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
     exact = fmt.name == "float64"
 
-    def rows(r, _, dst):
+    def rows(r, _=None, dst=None):
         fast = unshifted_rows(r, exact)
         if fast.all():
             return softmax_unshifted(r, exact, dst, _step(r.shape[-1]))
@@ -212,19 +212,9 @@ def softmax(x, axis=-1):
         p[~fast] = _rows(r[~fast], fmt).softmax()
         return p
 
+    if not exact and _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
+        return _longprobs.rowwise(a, axis, fmt, _longprobs.softmax_row, rows)
     return _rowwise(a, fmt, axis, rows, keep32=True)
-
-
-def _log_softmax_narrow(r: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
-    """Log-softmax of a block for a float32 or narrower target: unshifted
-    where the row's maximum allows, shifted elsewhere and on short rows (the
-    narrow-row kernel, or ``Rows``: NumPy finds their winner faster by a maximum)."""
-    if r.shape[-1] <= NARROW:
-        return _narrow.log_softmax(r, fmt, dst)
-    lp, ok = log_softmax_unshifted(r, dst, _step(r.shape[-1]))
-    if not ok.all():
-        lp[~ok] = Rows(r[~ok], False, block_rows=_step(r.shape[-1])).log_softmax()
-    return lp
 
 
 @silent
@@ -234,13 +224,15 @@ def log_softmax(x, axis=-1):
     ``-4.2e-18``. For float32 and narrower, rows without a winner far ahead
     take ``x_i - log(sum_j exp(x_j))`` in float64, unshifted. Edges: see the
     module docstring."""
-    a, fmt, _ = _class_shape(x, axis)
+    a, fmt, shape = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
     if fmt.name == "float64":
         return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax(r, fmt, dst), keep32=True)
+    if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
+        return _longprobs.rowwise(a, axis, fmt, _longprobs.log_softmax_row, lambda r: _narrow.log_softmax_narrower(r, fmt))
 
-    return _rowwise(a, fmt, axis, lambda r, _, dst: _log_softmax_narrow(r, fmt, dst), keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax_narrower(r, fmt, dst), keep32=True)
 
 
 @silent
@@ -334,13 +326,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
     labels, cwy = y.reshape(-1), (None if o.cw is None else o.cw[y.reshape(-1)])
 
-    def rows(r, blk, _):
+    def rows(r, blk, _, lp=None):
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
         # loss of an exact 0 (a single class) is +0.0, never -0.0
-        lp = _narrow.log_softmax_at(r, fmt, labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
+        if lp is None:
+            lp = _narrow.log_softmax_at(r, fmt, labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
         return loss if o.plain else o.plan.apply64(loss, blk)
 
+    if from_logits and _long.takes(pl.shape[-1]):  # rows of millions: chunk by chunk, the same bits
+        lp = _long.log_softmax_at(pl, fmt, labels, lambda r, cols: _narrow.log_softmax_at(r, fmt, cols))
+        return o.finish(_finish(rows(None, slice(None), None, lp), fmt).reshape(pl.shape[:-1]), fmt, accurate=True, weighed=True)
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
 
 
@@ -372,7 +368,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             if exact and from_logits:
                 loss = _narrow.crossentropy(yb, r, fmt, scratch)
             else:
-                logp = renormalised_log_probs(r) if not from_logits else _log_softmax_narrow(r, fmt)
+                logp = renormalised_log_probs(r) if not from_logits else _narrow.log_softmax_narrower(r, fmt)
                 loss = crossentropy_rows(yb, logp, exact, scratch, None)
         return loss if o.plain else o.plan.apply64(loss, blk)
 

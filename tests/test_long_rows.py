@@ -192,3 +192,125 @@ def test_a_real_long_float32_row_stays_within_its_chunks(monkeypatch):
     # row's path takes several float64 copies of the row (16 MiB each here)
     assert peak < 8 * longrows.CHUNK * 8 + (1 << 20), peak
     assert np.asarray(got).tobytes() == np.asarray(_whole_rows(lambda: accurate.logsumexp(x), monkeypatch)).tobytes()
+
+
+# ------------------------------------------------------------ softmax and log_softmax (narrower targets)
+
+NARROWER = ("float32", "float16", "bfloat16")
+PROB_FAMILIES = (*FAMILIES, "shifted_up", "far_winner", "huge_winner")
+
+
+def _prob_row(family: str, n: int, rng) -> np.ndarray:
+    if family == "shifted_up":  # a maximum above 650: the shifted path
+        return rng.standard_normal(n) * 3.0 + 700.0
+    if family == "far_winner":  # L below half an ulp of the span: the tie fix
+        x = rng.standard_normal(n).astype(np.float32).astype(np.float64) * 0.5
+        x[n // 4] = 40.0
+        return x
+    if family == "huge_winner":  # shifted, s underflows: L = 0, left to Rows
+        x = rng.standard_normal(n) * 2.0 - 100.0
+        x[7] = 700.0
+        return x
+    return _row(family, n, rng)
+
+
+@pytest.fixture
+def spied(monkeypatch):
+    """Long rows at test sizes; which rows the chunked passes finished."""
+    from stabkit._accurate import longprobs
+
+    monkeypatch.setattr(longrows, "LONG", 5000)
+    monkeypatch.setattr(longrows, "CHUNK", 1024)
+    done = []
+    for name in ("softmax_row", "log_softmax_row"):
+        fn = getattr(longprobs, name)
+
+        def counted(x, out, fmt, fn=fn):
+            ok = fn(x, out, fmt)
+            done.append(ok)
+            return ok
+
+        monkeypatch.setattr(longprobs, name, counted)
+    return done
+
+
+@pytest.mark.parametrize("fmt", NARROWER)
+@pytest.mark.parametrize("family", PROB_FAMILIES)
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("n", [5000, 12345])
+def test_softmax_and_log_softmax_of_long_rows_have_the_whole_row_bits(n, fn, family, fmt, spied, monkeypatch):
+    x = _cast(_prob_row(family, n, np.random.default_rng([n, len(family), len(fn)])), fmt)
+    call = getattr(accurate, fn)
+    with np.errstate(all="ignore"):
+        got = call(x)
+        want = _whole_rows(lambda: call(x), monkeypatch)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert len(spied) == 1
+    special = family in ("nan", "inf") or (family == "huge" and fmt != "float32")
+    assert spied[0] == (not special and not (fn == "log_softmax" and family == "huge_winner")) or family == "huge"
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_the_tie_fix_and_the_shifted_path_run_in_chunks(fn, spied, monkeypatch):
+    # the far winner: entries whose x - (m + L) rounds back to x - m are moved down one ulp
+    x = _prob_row("far_winner", 9000, np.random.default_rng(3)).astype(np.float32)
+    got = getattr(accurate, fn)(x)
+    assert got.tobytes() == _whole_rows(lambda: getattr(accurate, fn)(x), monkeypatch).tobytes()
+    if fn == "log_softmax":  # the fix moved some ties: float32's x - m rounds them up (to even)
+        rest = np.arange(x.size) != np.argmax(x)
+        assert np.any(got[rest] < (x - np.float32(40.0))[rest])
+    assert spied == [True]
+
+
+def test_several_long_rows_along_any_axis(spied, monkeypatch):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((2, 12000, 3)) * 6.0).astype(np.float32)
+    x[0, 5, 1] = np.nan
+    for fn in ("softmax", "log_softmax"):
+        for call in (lambda: getattr(accurate, fn)(x, axis=1), lambda: getattr(accurate, fn)(x[:, ::2, :], axis=-2)):
+            got = call()
+            assert got.shape == x.shape[:1] + got.shape[1:2] + x.shape[2:]
+            assert got.tobytes() == _whole_rows(call, monkeypatch).tobytes()
+    assert spied.count(False) == 2 and spied.count(True) == 22  # the NaN row went to the whole-row path
+
+
+def test_a_real_long_softmax_stays_within_its_chunks_and_the_output():
+    n = longrows.LONG + 999
+    x = (np.random.default_rng(10).standard_normal(n) * 5.0).astype(np.float32)
+    accurate.softmax(x[:1000])
+    tracemalloc.start()
+    try:
+        accurate.log_softmax(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the float32 output (8 MiB) and two chunk buffers; the whole-row path
+    # adds float64 copies of the row (16 MiB each)
+    assert peak < 4 * n + 4 * longrows.CHUNK * 8 + (1 << 20), peak
+
+
+# ------------------------------------------------------------ the sparse cross-entropy from logits
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("family", PROB_FAMILIES)
+def test_sparse_crossentropy_of_long_rows_has_the_whole_row_bits(family, fmt, small, monkeypatch):
+    at, seen = longrows.log_softmax_at_row, []
+    monkeypatch.setattr(longrows, "log_softmax_at_row", lambda *a: seen.append(at(*a)) or seen[-1])
+    rng = np.random.default_rng([len(family), len(fmt)])
+    x = _cast(np.stack([_prob_row(family, 9000, rng), _row("masked", 9000, rng)]), fmt)
+    # labels: the maximum, an ordinary entry, and a masked one (an infinite loss)
+    masked = int(np.flatnonzero(np.isneginf(np.asarray(x[1], np.float64)))[0])
+    for labels in (np.array([int(np.nanargmax(np.asarray(x[0], np.float64))), masked]), np.array([17, 3])):
+        calls = [lambda: accurate.sparse_categorical_crossentropy(labels, x, from_logits=True),
+                 lambda: accurate.sparse_categorical_crossentropy(labels, x, from_logits=True, reduction="sum",
+                                                                  class_weight={3: 2.0}),
+                 lambda: accurate.sparse_categorical_crossentropy(labels[:, None], x.T, from_logits=True, axis=0)]
+        for call in calls:
+            with np.errstate(all="ignore"):
+                got, want = call(), _whole_rows(call, monkeypatch)
+            assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+    assert len(seen) == 12  # two rows, three calls, two label sets: all through the long-row path
+    finished = sum(v is not None for v in seen)
+    if family not in ("nan", "inf", "huge", "huge_winner") and (fmt != "float64" or family in ("flat", "ties")):
+        assert finished == 12

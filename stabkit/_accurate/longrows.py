@@ -37,8 +37,10 @@ from stabkit.floats import Format
 from .blocks import store
 from .eft import normalized, split_sigma, two_sum_err
 from .rows import CANCEL64, CANCEL_NARROW
+from .unshifted import below_ties
 
-__all__ = ["LONG", "CHUNK", "takes", "tree_sums", "logsumexp_row", "logsumexp"]
+__all__ = ["LONG", "CHUNK", "takes", "tree_sums", "analyse_row", "logsumexp_row", "log_softmax_at_row", "logsumexp",
+           "log_softmax_at"]
 
 #: Rows at least this long take this path (a row of 2**21 float64 entries
 #: is 16 MiB per temporary in ``Rows``).
@@ -90,10 +92,11 @@ def _same_order() -> bool:
     return _ORDER
 
 
-def logsumexp_row(x: np.ndarray, fmt: Format) -> float | None:
-    """``Rows(x[None]).logsumexp(fmt)[0]`` of one long row ``x`` (1-d: float64,
-    or float32 for a narrower target, any stride), in float64, or None where
-    ``Rows`` must take the row (see the module docstring).
+def analyse_row(x: np.ndarray, fmt: Format) -> tuple[float, np.ndarray] | None:
+    """``(m, L)`` of one long row ``x`` (1-d: float64, or float32 for a
+    narrower target, any stride) as ``Rows(x[None])`` forms them (``L`` a
+    1-element float64 array), or None where ``Rows`` must take the row (see
+    the module docstring).
 
     ``Rows``' arithmetic, chunk by chunk: the first maximum ``m`` at ``top``;
     ``d = x + (-m)`` in float64 and ``e = exp(d)``; for float64 targets the
@@ -101,7 +104,7 @@ def logsumexp_row(x: np.ndarray, fmt: Format) -> float | None:
     ``Rows.residual_sum`` sets it), the extraction ``q = (e + sigma) - sigma``
     of the terms without the top one, and the sums of ``q``, ``e - q`` and
     ``e r``; for narrower targets the plain sum of those terms. Then ``L``
-    and ``m + L`` exactly as ``Rows`` forms them from those sums."""
+    exactly as ``Rows`` forms it from those sums."""
     n = x.shape[0]
     exact = fmt.name == "float64"
     with np.errstate(invalid="ignore"):
@@ -150,11 +153,42 @@ def logsumexp_row(x: np.ndarray, fmt: Format) -> float | None:
             L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
         else:
             L = np.log1p(one * sums[0])
+    return m, L
+
+
+def logsumexp_row(x: np.ndarray, fmt: Format) -> float | None:
+    """``Rows(x[None]).logsumexp(fmt)[0]`` of one long row in float64:
+    ``m + L`` (:func:`analyse_row`), or None where ``Rows`` must take the
+    row, or where ``m + L`` cancels past what ``Rows`` lets through (it
+    evaluates those exactly)."""
+    got = analyse_row(x, fmt)
+    if got is None:
+        return None
+    m, L = got
+    with np.errstate(invalid="ignore", divide="ignore"):
         out = m + L
-        amp, limit = (L / np.abs(out), CANCEL64) if exact else ((np.abs(m) + L) / np.abs(out), CANCEL_NARROW)
+        amp, limit = (L / np.abs(out), CANCEL64) if fmt.name == "float64" else ((np.abs(m) + L) / np.abs(out), CANCEL_NARROW)
     if m < 0 and amp[0] > limit:
-        return None  # cancels: Rows evaluates it exactly
+        return None
     return float(out[0])
+
+
+def log_softmax_at_row(x: np.ndarray, fmt: Format, col: int) -> float | None:
+    """``Rows(x[None]).log_softmax_at([col])[0]``: ``(d - L) + r`` at ``col``
+    (float64 targets; ``d + r = x[col] - m`` exactly), or ``below_ties`` of
+    ``d - L`` (narrower ones); None where ``Rows`` must take the row, and
+    where ``L = 0`` (``Rows`` signs the zeros there)."""
+    got = analyse_row(x, fmt)
+    if got is None or got[1][0] == 0:
+        return None
+    m, L = got
+    xc = np.array([float(x[col])])
+    d = xc + (-m)
+    if fmt.name == "float64":
+        r = two_sum_err(xc, np.array([-m]), d)
+        # a masked entry's r (NaN): 0, as the kernel and Rows.residual_sum set it
+        return float(((d - L) + np.where(np.isfinite(r), r, 0.0))[0])
+    return float(below_ties(d[:, None], L)[0, 0])
 
 
 def logsumexp(xl: np.ndarray, fmt: Format, rows_path) -> np.ndarray:
@@ -171,3 +205,17 @@ def logsumexp(xl: np.ndarray, fmt: Format, rows_path) -> np.ndarray:
     out = np.empty(out64.shape, dtype=fmt.dtype)
     store(out, out64, fmt)
     return out
+
+
+def log_softmax_at(xl: np.ndarray, fmt: Format, cols: np.ndarray, rows_path) -> np.ndarray:
+    """The log-softmax of entry ``cols[i]`` of row i of ``xl`` (rows in C
+    order, any strides, no copy) in float64: :func:`log_softmax_at_row`, and
+    ``rows_path(block, cols)`` (a 1-row block converted as the tier converts
+    its blocks) for the rows it leaves."""
+    out = np.empty(xl.shape[:-1])
+    work = None if xl.dtype == np.float32 else np.float64
+    for i, idx in enumerate(np.ndindex(xl.shape[:-1])):
+        row, col = xl[idx], int(cols[i])
+        got = log_softmax_at_row(row, fmt, col)
+        out[idx] = got if got is not None else rows_path(np.asarray(row[None, :], dtype=work), cols[i:i + 1])[0]
+    return out.reshape(-1)

@@ -31,7 +31,7 @@ from .cancelling import logsumexp_cancelling
 from .crossentropy import _finish, crossentropy_from_rows
 from .eft import NARROW, rowmin, workspace
 from .rows import Rows
-from .unshifted import below_ties, tie_rows
+from .unshifted import below_ties, log_softmax_unshifted, tie_rows
 
 
 def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
@@ -146,3 +146,15 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarr
     if np.count_nonzero(redo):
         loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), scratch)
     return loss
+
+
+def log_softmax_narrower(r: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
+    """Log-softmax of a block for a float32 or narrower target: unshifted
+    where the row's maximum allows, shifted elsewhere and on short rows (the
+    narrow-row kernel, or ``Rows``: NumPy finds their winner faster by a maximum)."""
+    if r.shape[-1] <= NARROW:
+        return log_softmax(r, fmt, dst)
+    lp, ok = log_softmax_unshifted(r, dst, step(r.shape[-1]))
+    if not ok.all():
+        lp[~ok] = Rows(r[~ok], False, block_rows=step(r.shape[-1])).log_softmax()
+    return lp
