@@ -130,10 +130,21 @@ def test_narrower_formats_finish_every_ordinary_row_in_chunks(family, fmt, small
     assert small == [True]
 
 
-@pytest.mark.parametrize("family", ["flat", "ties"])
-def test_float64_rows_with_a_large_sum_finish_in_chunks(family, small):
-    accurate.logsumexp(_row(family, 20000, np.random.default_rng(5)))
+@pytest.mark.parametrize("family", ["plain", "offset", "far_negative", "masked", "winner", "ties", "flat"])
+@pytest.mark.parametrize("n", [20000, 33333])
+def test_float64_rows_finish_in_chunks_and_small_sums_take_sum2s_halving(n, family, small, monkeypatch):
+    halvings = []
+    real = longrows._sum2
+    monkeypatch.setattr(longrows, "_sum2", lambda *a: halvings.append(1) or real(*a))
+    x = _row(family, n, np.random.default_rng([n, 5]))
+    got = accurate.logsumexp(x)
     assert small == [True]
+    # sum_split's floor n**2 2**-39: below it the row's terms are summed again as eft.sum2 sums them
+    if family == "winner":  # s ~ e**-60 n
+        assert halvings
+    if family in ("flat", "ties"):  # s ~ n
+        assert not halvings
+    assert np.asarray(got).tobytes() == np.asarray(_whole_rows(lambda: accurate.logsumexp(x), monkeypatch)).tobytes()
 
 
 @pytest.mark.parametrize("family", ["nan", "inf", "logprobs"])

@@ -142,16 +142,20 @@ def sum2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # the same column-by-column arithmetic on a transposed copy: a strided
         # column costs a cache line per entry, a contiguous one far less
         return sum2_cols(np.ascontiguousarray(a.T))
-    else:
-        hi, lo = a, np.zeros(a.shape[:-1])
-        while hi.shape[-1] > 1:
-            # pair the first half with the second: contiguous slices
-            h = hi.shape[-1] // 2
-            a1, a2 = hi[:, :h], hi[:, h : 2 * h]
-            s = a1 + a2
-            lo += rowsum(two_sum_err(a1, a2, s))
-            hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
-        hi = hi[:, 0]
+    return sum2_from(a, np.zeros(a.shape[:-1]))
+
+
+def sum2_from(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sum2`'s halving for wide rows, from the terms ``hi`` with the
+    errors ``lo`` gathered so far (``lo`` is added to in place)."""
+    while hi.shape[-1] > 1:
+        # pair the first half with the second: contiguous slices
+        h = hi.shape[-1] // 2
+        a1, a2 = hi[:, :h], hi[:, h : 2 * h]
+        s = a1 + a2
+        lo += rowsum(two_sum_err(a1, a2, s))
+        hi = s if hi.shape[-1] % 2 == 0 else np.concatenate([s, hi[:, -1:]], axis=-1)
+    hi = hi[:, 0]
     return normalized(hi, np.where(np.isfinite(hi), lo, 0.0))
 
 

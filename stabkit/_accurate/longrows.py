@@ -21,9 +21,11 @@ reduces a contiguous row in one piece (NumPy 2.4; NumPy 2.0 sums rows past
 long rows keep the path through ``Rows``.
 
 The rows this path does not finish, it hands to ``Rows`` whole (the memory
-of the old path, for those rows only): a NaN or infinite maximum, a sum of
-tiny terms that ``Rows`` recomputes in double-double (``sum_split``'s and
-``Rows.sums``' floors) and a result that cancels (``m + L`` near 0).
+of the old path, for those rows only): a NaN or infinite maximum, a float64
+sum below ``Rows.sums``' subnormal floor (a winner some 700 ahead) and a
+result that cancels (``m + L`` near 0). A float64 sum below ``sum_split``'s
+floor (``n**2 * 2**-39``: a far winner, or spread-out logits) is summed
+again as ``eft.sum2`` sums it, with one array of half the row (:func:`_sum2`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 from stabkit.floats import Format
 
 from .blocks import store
-from .eft import normalized, split_sigma, two_sum_err
+from .eft import normalized, split_sigma, sum2_from, two_sum_err
 from .rows import CANCEL64, CANCEL_NARROW
 from .unshifted import below_ties
 
@@ -118,16 +120,22 @@ def analyse_row(x: np.ndarray, fmt: Format) -> tuple[float, np.ndarray] | None:
     X, D, E, R, Q, T = np.empty((6, min(n, CHUNK)))
     NM = np.full(min(n, CHUNK), nm)
 
-    def leaf(lo: int, hi: int) -> tuple:
-        k = hi - lo
-        xc, d, e = X[:k], D[:k], E[:k]
+    def terms(lo: int, hi: int, e: np.ndarray) -> np.ndarray:
+        """e = exp(x + (-m)) of entries lo to hi into e, the top one 0; x and d left in X, D."""
+        xc, d = X[: hi - lo], D[: hi - lo]
         np.copyto(xc, x[lo:hi])  # float32 (or float16, bfloat16) entries converted exactly
         # x + (-m): the shift's one IEEE addition
         np.add(xc, nm, out=d)
-        with np.errstate(under="ignore", invalid="ignore", over="ignore"):
+        with np.errstate(under="ignore"):
             np.exp(d, out=e)
-            if lo <= top < hi:
-                e[top - lo] = 0.0  # one maximum left out of s (its d = r = 0)
+        if lo <= top < hi:
+            e[top - lo] = 0.0  # one maximum left out of s (its d = r = 0)
+        return e
+
+    def leaf(lo: int, hi: int) -> tuple:
+        k = hi - lo
+        xc, d, e = X[:k], D[:k], terms(lo, hi, E[:k])
+        with np.errstate(invalid="ignore", over="ignore"):
             if not exact:
                 return (e,)
             r = two_sum_err(xc, NM[:k], d, out=R[:k], scratch=T[:k])
@@ -146,9 +154,11 @@ def analyse_row(x: np.ndarray, fmt: Format) -> tuple[float, np.ndarray] | None:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if exact:
             hi, lo = normalized(one * sums[0], one * sums[1])
-            # sum_split's floor and Rows.sums' subnormal one: Rows recomputes those
-            if hi[0] + lo[0] < float(n) ** 2 * 2.0**-39 or hi[0] < n * 2.0**-1020:
-                return None
+            if hi[0] + lo[0] < float(n) ** 2 * 2.0**-39:
+                # below sum_split's floor Rows sums the terms again with sum2
+                hi, lo = _sum2(n, terms, (X, D, R, Q, T))
+            if hi[0] < n * 2.0**-1020:
+                return None  # Rows.sums' subnormal floor: Rows recomputes those
             s_hi, s_lo = normalized(hi, lo + sums[2])
             L = np.log1p(s_hi) + s_lo / (1.0 + s_hi)
         else:
@@ -219,3 +229,48 @@ def log_softmax_at(xl: np.ndarray, fmt: Format, cols: np.ndarray, rows_path) -> 
         got = log_softmax_at_row(row, fmt, col)
         out[idx] = got if got is not None else rows_path(np.asarray(row[None, :], dtype=work), cols[i:i + 1])[0]
     return out.reshape(-1)
+
+
+def _sum2(n: int, terms, scratch) -> tuple[np.ndarray, np.ndarray]:
+    """``eft.sum2`` of the row's terms (``terms(lo, hi, out)`` writes those
+    of entries lo to hi into ``out``), bit for bit, with one array of n/2
+    float64 (half a float64 copy of the row) instead of sum2's copies:
+    sum2 adds the first half to the second, entry by entry, keeping each
+    addition's error (TwoSum) and the row sum of the errors, and halves again.
+    The first halving reads the terms chunk by chunk; the next ones work in
+    place in that array (an entry i below the half is written once both of
+    its addends are read) while it is longer than a chunk, and the last
+    ones are ``eft.sum2_from``'s. Each row sum of errors is ``np.add.reduce``
+    (their rows are wider than 16), formed by :func:`tree_sums`."""
+    X, D, A, B, C = scratch
+    lo_sum = np.zeros(1)
+    h = n // 2
+    S = np.empty(h + n % 2)
+
+    def first(lo: int, hi: int) -> tuple:
+        k = hi - lo
+        a2 = terms(lo + h, hi + h, B[:k])
+        a1 = terms(lo, hi, A[:k])
+        s = np.add(a1, a2, out=S[lo:hi])
+        return (two_sum_err(a1, a2, s, out=C[:k], scratch=D[:k]),)
+
+    lo_sum += tree_sums(h, first)[0]
+    if n % 2:
+        S[h] = terms(n - 1, n, A[:1])[0]
+    size = S.shape[0]
+    while size > CHUNK:
+        h = size // 2
+
+        def halve(lo: int, hi: int, h=h) -> tuple:
+            k = hi - lo
+            a1, a2 = S[lo:hi], S[lo + h: hi + h]
+            s = np.add(a1, a2, out=A[:k])
+            err = two_sum_err(a1, a2, s, out=C[:k], scratch=D[:k])
+            S[lo:hi] = s  # a1 is read; a2 lies above h, untouched in this pass
+            return (err,)
+
+        lo_sum += tree_sums(h, halve)[0]
+        if size % 2:
+            S[h] = S[size - 1]
+        size = h + size % 2
+    return sum2_from(S[None, :size], lo_sum)
