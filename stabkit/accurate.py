@@ -212,7 +212,7 @@ def softmax(x, axis=-1):
         p[~fast] = _rows(r[~fast], fmt).softmax()
         return p
 
-    if not exact and _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
+    if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         return _longprobs.rowwise(a, axis, fmt, _longprobs.softmax_row, rows)
     return _rowwise(a, fmt, axis, rows, keep32=True)
 
@@ -227,12 +227,10 @@ def log_softmax(x, axis=-1):
     a, fmt, shape = _class_shape(x, axis)
     if a.size == 0:
         return np.zeros(a.shape, dtype=fmt.dtype)
-    if fmt.name == "float64":
-        return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax(r, fmt, dst), keep32=True)
+    block = _narrow.log_softmax if fmt.name == "float64" else _narrow.log_softmax_narrower
     if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
-        return _longprobs.rowwise(a, axis, fmt, _longprobs.log_softmax_row, lambda r: _narrow.log_softmax_narrower(r, fmt))
-
-    return _rowwise(a, fmt, axis, lambda r, _, dst: _narrow.log_softmax_narrower(r, fmt, dst), keep32=True)
+        return _longprobs.rowwise(a, axis, fmt, _longprobs.log_softmax_row, lambda r: block(r, fmt))
+    return _rowwise(a, fmt, axis, lambda r, _, dst: block(r, fmt, dst), keep32=True)
 
 
 @silent

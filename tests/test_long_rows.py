@@ -172,18 +172,19 @@ def test_several_rows_axes_keepdims_and_strides(small, monkeypatch):
     assert small.count(False) >= 3 and small.count(True) >= 9  # the NaN rows went to Rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(n=st.integers(5000, 30000), scale=st.sampled_from([0.01, 1.0, 20.0, 300.0]),
        shift=st.sampled_from([0.0, -700.0, 650.0, 1e5]), fmt=st.sampled_from(list(FORMATS)),
-       seed=st.integers(0, 2**16), chunk=st.sampled_from([200, 1024, 3000]))
-def test_any_long_row(n, scale, shift, fmt, seed, chunk):
+       seed=st.integers(0, 2**16), chunk=st.sampled_from([200, 1024, 3000]),
+       fn=st.sampled_from(["logsumexp", "softmax", "log_softmax"]))
+def test_any_long_row(n, scale, shift, fmt, seed, chunk, fn):
     x = _cast(np.random.default_rng(seed).standard_normal(n) * scale + shift, fmt)
     old = longrows.LONG, longrows.CHUNK
     try:
         longrows.LONG, longrows.CHUNK = 5000, chunk
-        got = accurate.logsumexp(x)
+        got = getattr(accurate, fn)(x)
         longrows.LONG = 10**12
-        want = accurate.logsumexp(x)
+        want = getattr(accurate, fn)(x)
     finally:
         longrows.LONG, longrows.CHUNK = old
     assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
@@ -325,3 +326,33 @@ def test_sparse_crossentropy_of_long_rows_has_the_whole_row_bits(family, fmt, sm
     finished = sum(v is not None for v in seen)
     if family not in ("nan", "inf", "huge", "huge_winner") and (fmt != "float64" or family in ("flat", "ties")):
         assert finished == 12
+
+
+@pytest.mark.parametrize("family", PROB_FAMILIES)
+@pytest.mark.parametrize("n", [5000, 23456])
+def test_float64_log_softmax_of_long_rows_has_the_whole_row_bits(n, family, spied, monkeypatch):
+    x = _prob_row(family, n, np.random.default_rng([n, len(family), 64]))
+    with np.errstate(all="ignore"):
+        got = accurate.log_softmax(x)
+        want = _whole_rows(lambda: accurate.log_softmax(x), monkeypatch)
+    assert got.tobytes() == want.tobytes()
+    assert len(spied) == 1
+    if family in ("plain", "masked", "winner", "ties", "flat", "far_winner", "shifted_up"):
+        assert spied == [True]
+
+
+@pytest.mark.parametrize("family", (*PROB_FAMILIES, "below_708"))
+@pytest.mark.parametrize("n", [5000, 23456])
+def test_float64_softmax_of_long_rows_has_the_whole_row_bits(n, family, spied, monkeypatch):
+    if family == "below_708":  # one entry below -708: the shifted path for float64
+        x = np.random.default_rng(n).standard_normal(n)
+        x[11] = -720.0
+    else:
+        x = _prob_row(family, n, np.random.default_rng([n, len(family), 65]))
+    with np.errstate(all="ignore"):
+        got = accurate.softmax(x)
+        want = _whole_rows(lambda: accurate.softmax(x), monkeypatch)
+    assert got.tobytes() == want.tobytes()
+    assert len(spied) == 1
+    if family in ("plain", "masked", "winner", "ties", "flat", "far_winner", "shifted_up", "below_708"):
+        assert spied == [True]

@@ -21,8 +21,9 @@ from stabkit.floats import Format
 
 from . import longrows
 from .blocks import store
+from .eft import normalized, split_sigma, two_sum_err
 from .inputs import last_axis, restore_axis
-from .unshifted import UNSHIFTED_MAX
+from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN
 
 __all__ = ["softmax_row", "log_softmax_row", "rowwise"]
 
@@ -75,6 +76,8 @@ def softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
     """``out = softmax(x)`` (1-d; ``out`` of ``fmt``): ``e * (1 / sum(e))``,
     ``e = exp(x)`` unshifted or ``exp(x - m)`` shifted, the sum over every
     entry. False (nothing written) where the whole-row path must run."""
+    if fmt.name == "float64":
+        return _exact_softmax_row(x, out, fmt)
     got = _top(x)
     if got is None:
         return False
@@ -93,7 +96,11 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
     the top entry ``-L``; shifted: ``L = log1p(s)``, ``d - L``. Where ``L``
     is at most half an ulp of the row's span, ``below_ties`` settles the
     entries that round back to d, as both paths do. False (nothing written)
-    where the whole-row path must run."""
+    where the whole-row path must run. float64 targets: ``(d - L) + r``,
+    ``L`` as :func:`longrows.analyse_row` forms it, ``r`` the shift's exact
+    error (:func:`_exact_log_softmax_row`)."""
+    if fmt.name == "float64":
+        return _exact_log_softmax_row(x, out, fmt)
     got = _top(x)
     if got is None:
         return False
@@ -125,6 +132,85 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
         if lo <= top < hi:
             lp[top - lo] = -L[0]
         store(out[lo:hi], lp, fmt)
+    return True
+
+
+def _exact_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
+    """Softmax of one long float64 row, as ``softmax_unshifted`` (every
+    entry in [-708, 650]: ``e = exp(x)``, the extraction's sums with sigma
+    a power of two above ``2 n max(e)``, ``sum_split_scaled``) or
+    ``Rows.softmax`` (``e = exp(d) + exp(d) r``, d and r the exact shift,
+    sigma above 2n, ``sum_split`` with its floor, below which
+    :func:`longrows._sum2` sums again as ``eft.sum2``) forms it: ``e / (hi + lo)``."""
+    got = _top(x)
+    if got is None:
+        return False
+    _, m = got
+    unshifted = float(np.min(x)) >= UNSHIFTED_MIN and m <= UNSHIFTED_MAX
+    n = x.shape[0]
+    chunks = _Chunks(x, None if unshifted else -m)
+    k = chunks.D.shape[0]
+    X, R, T, Q, A, B, C, P = np.empty((8, k))  # terms' scratch: X, R, T (and chunks')
+    NM = np.full(k, -m)
+
+    def terms(lo: int, hi: int, e: np.ndarray) -> np.ndarray:
+        if unshifted:
+            return np.copyto(e, chunks.e(lo, hi)) or e
+        xc = X[: hi - lo]
+        np.copyto(xc, x[lo:hi])
+        d = chunks.d(lo, hi)
+        with np.errstate(under="ignore"):
+            np.exp(d, out=e)
+        r = two_sum_err(xc, NM[: hi - lo], d, out=R[: hi - lo], scratch=T[: hi - lo])
+        r[~np.isfinite(r)] = 0.0  # masked entries (e = 0): as Rows.residual_sum and the kernel
+        # exp(d + r) = e (1 + r): e + e r
+        return np.add(e, np.multiply(e, r, out=r), out=e)
+
+    if unshifted:
+        top_e = max(float(np.max(terms(lo, hi, Q[: hi - lo]))) for lo, hi in chunks.spans())
+        scale = top_e * n
+        if not np.isfinite(scale):
+            return False
+        sigma = float(np.ldexp(1.0, np.frexp(scale)[1] + 1))
+    else:
+        sigma = split_sigma(n)
+
+    def leaf(lo: int, hi: int) -> tuple:
+        e = terms(lo, hi, Q[: hi - lo])
+        q = np.subtract(np.add(e, sigma, out=A[: hi - lo]), sigma, out=A[: hi - lo])
+        return q, np.subtract(e, q, out=B[: hi - lo])
+
+    sums = longrows.tree_sums(n, leaf)
+    hi, lo = normalized(np.array([sums[0]]), np.array([sums[1]]))
+    if not unshifted and hi[0] + lo[0] < float(n) ** 2 * 2.0**-39:
+        hi, lo = longrows._sum2(n, terms, (Q, A, B, C, P))
+    den = hi + lo
+    for a, b in chunks.spans():
+        e = terms(a, b, Q[: b - a])
+        store(out[a:b], np.divide(e, den, out=e), fmt)
+    return True
+
+
+def _exact_log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
+    """``Rows.log_softmax`` of one long float64 row: ``(d - L) + r`` with
+    ``d = x + (-m)`` and ``r`` its exact error (TwoSum; NaN at a masked
+    entry, set to 0 as the kernel and ``Rows.residual_sum`` set it)."""
+    got = longrows.analyse_row(x, fmt)
+    if got is None or got[1][0] == 0:
+        return False  # Rows gives the zeros their sign
+    m, L = got
+    chunks = _Chunks(x, -m)
+    R, T = np.empty((2, chunks.D.shape[0]))
+    NM = np.full(chunks.D.shape[0], -m)
+    for lo, hi in chunks.spans():
+        k = hi - lo
+        xc = chunks.E[:k]
+        np.copyto(xc, x[lo:hi])
+        d = chunks.d(lo, hi)
+        r = two_sum_err(xc, NM[:k], d, out=R[:k], scratch=T[:k])
+        r[~np.isfinite(r)] = 0.0
+        lp = np.subtract(d, L, out=d)
+        store(out[lo:hi], np.add(lp, r, out=lp), fmt)
     return True
 
 
