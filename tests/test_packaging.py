@@ -97,7 +97,7 @@ def test_the_sdist_carries_every_source_of_the_one_build(tmp_path):
     needed = {p.relative_to(REPO).as_posix() for p in sources}
     for p in sources:
         needed |= {q.relative_to(REPO).as_posix() for q in _included(p)}
-    assert "stabkit/_native/_cstep_impl.h" in needed
+    assert {"stabkit/_native/_cstep_impl.h", "stabkit/_native/_common.h"} <= needed
     assert needed <= members, f"missing from the sdist: {sorted(needed - members)}"
     assert not [m for m in members if m.startswith("stabkit/nn/") and m.endswith((".c", ".h"))]
 

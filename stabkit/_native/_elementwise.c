@@ -51,22 +51,16 @@
 #include "_elementwise64.h" /* the float64 loops and binary_logits */
 
 #define BLK 256
-#define FORCE_INLINE static inline __attribute__((always_inline))
-/* AVX-512, AVX2 and baseline clones of each block function, chosen at load
- * time (GCC, glibc, x86-64); the same IEEE operations in each, so the same
- * bits (STABKIT_NO_CLONES builds one version, for testing the others) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+/* CLONES: AVX-512, AVX2 and baseline clones of each block function, chosen
+ * at load time (GCC, glibc, x86-64), with the same bits (_common.h, included
+ * by _elementwise64.h; STABKIT_NO_CLONES builds one version, for testing) */
 
 enum { F_SIGMOID = 0, F_SOFTPLUS = 1, F_LOG_SIGMOID = 2 };
 
 /* ------------------------------------------------------------ bits */
 
-FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* A binary format narrower than double: p significant bits, emin the least
  * normal exponent, the bit pattern of +inf, and the NaN rule. */
@@ -114,7 +108,7 @@ static uint32_t round_dd(double hi, double lo, const fmt_t *f)
 }
 
 /* float16 bits -> double, exactly (NaN keeps its payload in the top bits) */
-FORCE_INLINE double half_to_double(uint16_t h)
+static FORCE_INLINE double half_to_double(uint16_t h)
 {
     uint64_t s = (uint64_t)(h >> 15) << 63;
     uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
@@ -124,7 +118,7 @@ FORCE_INLINE double half_to_double(uint16_t h)
     return dfrom(s | (be << 52) | ((uint64_t)m << 42));
 }
 
-FORCE_INLINE double bf16_to_double(uint16_t b)
+static FORCE_INLINE double bf16_to_double(uint16_t b)
 {
     uint32_t u = (uint32_t)b << 16;
     float f;
@@ -151,7 +145,7 @@ FORCE_INLINE double bf16_to_double(uint16_t b)
  * degree-10 polynomial fitted on |r| <= 0.3486 (Chebyshev interpolation in
  * mpmath, coefficients rounded to double: relative error 2^-51.4), Horner in
  * double (about 1.5 ulp), and 2^k put in the exponent bits. */
-FORCE_INLINE double exp_fast(double a)
+static FORCE_INLINE double exp_fast(double a)
 {
     const double shifter = 0x1.8p52;
     /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
@@ -181,7 +175,7 @@ FORCE_INLINE double exp_fast(double a)
  * double: relative error 2^-53.3). t's error passes through scaled by
  * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
  * polynomial about once. */
-FORCE_INLINE double log1p_fast(double t)
+static FORCE_INLINE double log1p_fast(double t)
 {
     double s = t / (2.0 + t);
     double w = s * s;
@@ -202,7 +196,7 @@ FORCE_INLINE double log1p_fast(double t)
  * limits at +-inf (NaN gives NaN, which fails the rounding test). Every sum
  * has terms of one sign; clamping the argument of exp at AMIN changes no
  * result after rounding to a format of at most 24 bits. */
-FORCE_INLINE double fast_eval(int fn, double x)
+static FORCE_INLINE double fast_eval(int fn, double x)
 {
     if (fn == F_LOG_SIGMOID)
         x = -x;
@@ -229,14 +223,14 @@ FORCE_INLINE double fast_eval(int fn, double x)
 typedef struct { double hi, lo; } dd;
 
 /* Knuth's TwoSum: s + err = a + b exactly */
-FORCE_INLINE dd two_sum(double a, double b)
+static FORCE_INLINE dd two_sum(double a, double b)
 {
     double s = a + b, bb = s - a;
     return (dd){s, (a - (s - bb)) + (b - bb)};
 }
 
 /* |a| >= |b| (or a == 0): Dekker's Fast2Sum */
-FORCE_INLINE dd fast_two_sum(double a, double b)
+static FORCE_INLINE dd fast_two_sum(double a, double b)
 {
     double s = a + b;
     return (dd){s, b - (s - a)};
@@ -244,7 +238,7 @@ FORCE_INLINE dd fast_two_sum(double a, double b)
 
 /* Dekker's TwoProduct (no FMA: -ffp-contract=off, portable), exact while
  * |a|, |b| < 2^995 */
-FORCE_INLINE dd two_prod(double a, double b)
+static FORCE_INLINE dd two_prod(double a, double b)
 {
     const double split = 134217729.0; /* 2^27 + 1 */
     double p = a * b;
@@ -413,7 +407,6 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
     }
 
 /* hidden, not static: GCC's target_clones needs an ifunc symbol */
-#define HIDDEN __attribute__((visibility("hidden")))
 HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID)
 HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS)
 HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID)

@@ -42,16 +42,12 @@
  * wider ones vectorise more per instruction, the divisions included (the
  * table lookups stay scalar loads under GCC's generic tuning; a clone tuned
  * for gather instructions measured no faster at 10^6 elements) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
-#define CLONES64 HIDDEN64 __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES64 HIDDEN64
-#endif
+#define CLONES64 HIDDEN CLONES
 
-FORCE_INLINE_64 uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-FORCE_INLINE_64 double from64(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static FORCE_INLINE uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static FORCE_INLINE double from64(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 /* what NumPy's arithmetic gives for a NaN operand: the NaN made quiet */
-FORCE_INLINE_64 double quiet(double x) { return from64(bits64(x) | 0x0008000000000000ull); }
+static FORCE_INLINE double quiet(double x) { return from64(bits64(x) | 0x0008000000000000ull); }
 
 /* ------------------------------------------------------------ NumPy's loops */
 
@@ -117,7 +113,7 @@ static double sigmoid_far(double x)
 }
 
 /* Knuth's TwoSum error of s = fl(a + b), as eft.py's two_sum_err */
-FORCE_INLINE_64 double two_sum_err(double a, double b, double s)
+static FORCE_INLINE double two_sum_err(double a, double b, double s)
 {
     double bb = s - a;
     double t = s - bb;
@@ -198,7 +194,7 @@ CLONES64 int softplus_log_term(const double *restrict x, double *restrict t, int
 
 /* softplus(x) = max(x, 0) + t, or the series, or the quiet NaN. (The sign of
  * a zero max does not matter: t > 0 wherever max(x, 0) is a zero.) */
-FORCE_INLINE_64 double softplus_from(double x, double t)
+static FORCE_INLINE double softplus_from(double x, double t)
 {
     return (x > 0 ? x : 0.0) + t;
 }
@@ -421,7 +417,7 @@ static void gather8(const char *src, npy_intp st, double *restrict d, int m)
 
 /* _elementwise.c's correctly rounded float32 softplus of n <= 256 values */
 #define F32_BLOCK 256
-HIDDEN64 void block_softplus_f32(const float *x, float *y, int n);
+HIDDEN void block_softplus_f32(const float *x, float *y, int n);
 
 /* Whether every target of the block is 0 or 1 and every logit has
  * |p| >= 2^-10 (not NaN); then q holds the arguments -p (y = 1) or p (y = 0). */
