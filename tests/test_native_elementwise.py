@@ -261,10 +261,15 @@ def test_stabkit_native_0_forces_the_numpy_path(monkeypatch):
     assert set(status.kernels().values()) == {"STABKIT_NATIVE=0",
                                               "no compiled kernel for binary_crossentropy in float16 yet",
                                               "no compiled kernel for binary_crossentropy in bfloat16 yet",
+                                              "no compiled kernel for binary_crossentropy from probabilities in "
+                                              "float16 yet",
+                                              "no compiled kernel for binary_crossentropy from probabilities in "
+                                              "bfloat16 yet",
                                               "no kernel for this format"}
     r = CliRunner().invoke(app, ["list"])
     assert "accurate elementwise kernels (sigmoid, log_sigmoid, softplus): NumPy (STABKIT_NATIVE=0)" in r.stdout
     assert "accurate binary_crossentropy kernel (from logits): NumPy (STABKIT_NATIVE=0)" in r.stdout
+    assert "accurate binary_crossentropy kernel (from probabilities): NumPy (STABKIT_NATIVE=0)" in r.stdout
     assert "accurate row kernel (rows wider than 16): NumPy (STABKIT_NATIVE=0)" in r.stdout
 
 
@@ -275,6 +280,8 @@ def test_stabkit_list_names_the_native_formats(monkeypatch):
     assert ("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, float16, bfloat16, "
             "float64") in r.stdout.splitlines()
     assert ("accurate binary_crossentropy kernel (from logits): native for float32, float64; "
+            "NumPy for float16, bfloat16") in r.stdout.splitlines()
+    assert ("accurate binary_crossentropy kernel (from probabilities): native for float32, float64; "
             "NumPy for float16, bfloat16") in r.stdout.splitlines()
     assert status.kernels()["softplus/bfloat16"] == "native"
 

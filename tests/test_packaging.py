@@ -185,6 +185,9 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     # every function/format that has a kernel runs it, and so does the trainer's step
     compiled = {f"{f}/{fmt}" for f in ROWWISE for fmt in ("float32", "float64")}
     compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step"}
+    # the binary cross-entropy, from logits and from probabilities
+    compiled |= {f"binary_crossentropy/{fmt}{how}" for fmt in elementwise.LOSS_FORMATS
+                 for how in ("", " (from probabilities)")}
     assert compiled <= set(table)
     # (the row kernel stays off, with that reason, where this NumPy sums rows
     # in another order than the kernel repeats: NumPy 2.0)

@@ -49,6 +49,7 @@
 #include <numpy/ufuncobject.h>
 
 #include "_elementwise64.h" /* the float64 loops and binary_logits */
+#include "_bce_probs.h"      /* binary_probs */
 
 #define BLK 256
 /* CLONES: AVX-512, AVX2 and baseline clones of each block function, chosen
@@ -509,6 +510,8 @@ static void *data_bce[1] = {NULL};
 static PyUFuncGenericFunction loops_plain[2] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64};
 static const char types_plain[6] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static void *data_plain[2] = {NULL, NULL};
+static PyUFuncGenericFunction loops_probs[1] = {stabkit_loop_probs};
+static PyUFuncGenericFunction loops_probs_plain[2] = {stabkit_loop_probs_plain32, stabkit_loop_probs_plain64};
 
 static struct {
     const char *name, *doc;
@@ -569,6 +572,8 @@ static PyMethodDef methods[] = {
      "bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants): the NumPy path's tables for the float64 loops."},
     {"numpy_loop", stabkit_numpy_loop, METH_VARARGS,
      "numpy_loop(name, x, out): NumPy's float64 exp, expm1 or log1p loop as bound (for the tests)."},
+    {"bind_probs", stabkit_bind_probs, METH_NOARGS,
+     "bind_probs(): NumPy's float64 log and log1p loops for binary_probs (ImportError where absent)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -616,6 +621,21 @@ PyMODINIT_FUNC PyInit__kernels(void)
         "rounded once).", 0);
     if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
         Py_XDECREF(plain);
+        goto fail;
+    }
+    /* the same two from probabilities (_bce_probs.c), with the same types */
+    PyObject *probs = PyUFunc_FromFuncAndData(loops_probs, data_bce, (char *)types_bce, 1, 3, 1, PyUFunc_None,
+        "binary_probs", "binary_probs(a, b, p): -(a log p + b log1p(-p)), a zero weight giving 0 "
+        "(float64: the accurate tier's NumPy path's bits).", 0);
+    if (probs == NULL || PyModule_AddObject(m, "binary_probs", probs) < 0) {
+        Py_XDECREF(probs);
+        goto fail;
+    }
+    PyObject *pplain = PyUFunc_FromFuncAndData(loops_probs_plain, data_plain, (char *)types_plain, 2, 2, 1,
+        PyUFunc_None, "binary_probs_plain", "binary_probs_plain(y, p): binary_probs(y, 1 - y, p) (float32 "
+        "inputs: in float64, rounded once).", 0);
+    if (pplain == NULL || PyModule_AddObject(m, "binary_probs_plain", pplain) < 0) {
+        Py_XDECREF(pplain);
         goto fail;
     }
     return m;

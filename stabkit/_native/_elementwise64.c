@@ -51,20 +51,10 @@ static FORCE_INLINE double quiet(double x) { return from64(bits64(x) | 0x0008000
 
 /* ------------------------------------------------------------ NumPy's loops */
 
-typedef struct {
-    PyUFuncGenericFunction fn;
-    void *data;
-} nploop;
-
 static nploop L_EXP, L_EXPM1, L_LOG1P;
 
 /* y = f(x) for n contiguous doubles through NumPy's own float64 loop (y may be x) */
-static inline void run(const nploop *l, double *x, double *y, npy_intp n)
-{
-    char *args[2] = {(char *)x, (char *)y};
-    npy_intp dims[1] = {n}, steps[2] = {8, 8};
-    l->fn(args, dims, steps, l->data);
-}
+static inline void run(const nploop *l, double *x, double *y, npy_intp n) { stabkit_run_loop(l, x, y, n); }
 
 /* ------------------------------------------------------------ tables */
 
@@ -236,7 +226,7 @@ CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, in
  * x86-64: the first NaN operand made quiet (a NaN made from numbers, such as
  * inf * 0, is the processor's own). C leaves the operand order of a
  * commutative operation to the compiler, so the order is spelled out. */
-static double mul_nan(double u, double v)
+double stabkit_mul_nan(double u, double v)
 {
     double r = u * v;
     if (r == r)
@@ -244,7 +234,7 @@ static double mul_nan(double u, double v)
     return u != u ? quiet(u) : v != v ? quiet(v) : r;
 }
 
-static double add_nan(double u, double v)
+double stabkit_add_nan(double u, double v)
 {
     double r = u + v;
     if (r == r)
@@ -268,9 +258,9 @@ static double bce_rare(double a, double b, double p, double t)
         sn = softplus_from(-p, t);
         sp = softplus_from(p, t);
     }
-    double u = a == 0 ? 0.0 : mul_nan(a, sn);
-    double v = b == 0 ? 0.0 : mul_nan(b, sp);
-    return add_nan(u, v);
+    double u = a == 0 ? 0.0 : stabkit_mul_nan(a, sn);
+    double v = b == 0 ? 0.0 : stabkit_mul_nan(b, sp);
+    return stabkit_add_nan(u, v);
 }
 
 /* softplus(-p) and softplus(p) share t = log1p(exp(-|p|)) */
@@ -531,7 +521,7 @@ void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, 
 
 /* NumPy's float64 loop of the ufunc numpy.<name> (its functions[] entry for
  * the types 'd->d', the CPU-dispatched loop np.<name> itself runs) */
-static int find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out)
+int stabkit_find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out)
 {
     PyObject *u = PyObject_GetAttrString(np, name);
     if (u == NULL)
@@ -584,8 +574,8 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
     if (np == NULL)
         return NULL;
     PyObject *uftype = PyObject_GetAttrString(np, "ufunc");
-    int fail = uftype == NULL || find_loop(np, uftype, "exp", &L_EXP) < 0 ||
-               find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
+    int fail = uftype == NULL || stabkit_find_loop(np, uftype, "exp", &L_EXP) < 0 ||
+               stabkit_find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || stabkit_find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
     Py_XDECREF(uftype);
     Py_DECREF(np);
     if (fail)

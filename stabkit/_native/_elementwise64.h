@@ -13,6 +13,24 @@ HIDDEN void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *
 /* the 'ff->f' and 'dd->d' loops of binary_logits_plain(y, p) */
 HIDDEN void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* one of NumPy's own inner loops, as a ufunc object lists it */
+typedef struct {
+    PyUFuncGenericFunction fn;
+    void *data;
+} nploop;
+/* the 'd->d' loop of the ufunc numpy.<name> (np: numpy, uftype: numpy.ufunc),
+ * 0; else -1 with ImportError set */
+HIDDEN int stabkit_find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out);
+/* y = f(x) for n contiguous doubles through the loop l (y may be x) */
+static inline void stabkit_run_loop(const nploop *l, double *x, double *y, npy_intp n)
+{
+    char *args[2] = {(char *)x, (char *)y};
+    npy_intp dims[1] = {n}, steps[2] = {8, 8};
+    l->fn(args, dims, steps, l->data);
+}
+/* u * v and u + v with NumPy's NaN on x86-64: the first NaN operand made quiet */
+HIDDEN double stabkit_mul_nan(double u, double v);
+HIDDEN double stabkit_add_nan(double u, double v);
 /* bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants) and
  * numpy_loop(name, x, out) (module methods) */
 HIDDEN PyObject *stabkit_bind_float64(PyObject *self, PyObject *args);

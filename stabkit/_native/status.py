@@ -10,6 +10,8 @@ _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
 #: the row-wise functions whose rows wider than 16 the row kernel runs
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
 _ROW_FORMATS = ("float32", "float64")
+#: the suffix of the keys of the binary cross-entropy from probabilities
+FROM_PROBABILITIES = " (from probabilities)"
 #: the functions and formats whose rows of 16 or fewer columns the narrow-row
 #: kernel runs (logsumexp: every format, the narrower ones in float64
 #: without residuals; the others float64 only)
@@ -20,7 +22,9 @@ NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": ("float64",),
 def kernels(load: bool = True) -> dict[str, str]:
     """``{"function/format": "native" or why the NumPy path runs}`` for the
     elementwise functions and the binary cross-entropy from logits in the
-    four arithmetic formats and the row-wise ones (their rows wider than 16;
+    four arithmetic formats (``"binary_crossentropy/float32 (from
+    probabilities)"`` and the like for the loss from probabilities, the
+    default ``from_logits=False``) and the row-wise ones (their rows wider than 16;
     NaN or infinite maxima always run NumPy), and ``{"function/format (rows
     <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
     (:data:`NARROW`). ``load=False`` does not import ml_dtypes to register
@@ -30,6 +34,10 @@ def kernels(load: bool = True) -> dict[str, str]:
         for fmt in _ALL_FORMATS:
             why = elementwise.why_not(name, fmt, load)
             out[f"{name}/{fmt}"] = "native" if why is None else why
+    for name in elementwise.PROBABILITIES:
+        for fmt in _ALL_FORMATS:
+            why = elementwise.why_not(name, fmt, load, logits=False)
+            out[f"{name}/{fmt}{FROM_PROBABILITIES}"] = "native" if why is None else why
     row = rows.status()
     for name in ROWWISE:
         for fmt in _ALL_FORMATS:
@@ -42,8 +50,8 @@ def kernels(load: bool = True) -> dict[str, str]:
 
 
 def summary() -> str:
-    """Four lines for ``stabkit list``: which elementwise, loss, row and
-    narrow-row kernels are compiled (without importing ml_dtypes or the
+    """Five lines for ``stabkit list``: which elementwise, loss (from logits,
+    from probabilities), row and narrow-row kernels are compiled (without importing ml_dtypes or the
     accurate tier, which checks the float64 loops on first use: ``list``
     stays light)."""
     all_ = kernels(load=False)
@@ -55,14 +63,15 @@ def summary() -> str:
     narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
         "native for logsumexp (every format), log_softmax and the cross-entropies from logits (float64)"
         if narrow == "native" else f"NumPy ({narrow})")
-    return "\n".join((_elementwise_line(table), _loss_line(all_), row_line, narrow_line))
+    return "\n".join((_elementwise_line(table), _loss_line(all_), _loss_line(all_, FROM_PROBABILITIES), row_line,
+                      narrow_line))
 
 
-def _loss_line(table: dict[str, str]) -> str:
-    head = "accurate binary_crossentropy kernel (from logits): "
-    fmts = [f for f in _ALL_FORMATS if table[f"binary_crossentropy/{f}"] == "native"]
+def _loss_line(table: dict[str, str], suffix: str = "") -> str:
+    head = f"accurate binary_crossentropy kernel{suffix or ' (from logits)'}: "
+    fmts = [f for f in _ALL_FORMATS if table[f"binary_crossentropy/{f}{suffix}"] == "native"]
     if not fmts:
-        return head + "NumPy (" + table["binary_crossentropy/float64"] + ")"
+        return head + "NumPy (" + table[f"binary_crossentropy/float64{suffix}"] + ")"
     rest = [f for f in _ALL_FORMATS if f not in fmts]
     return head + f"native for {', '.join(fmts)}; NumPy for {', '.join(rest)}"
 
