@@ -199,6 +199,17 @@ def test_non_contiguous_mixed_and_byte_swapped_inputs(dtype):
     EXT.binary_probs_plain(y64, p64, out=out[:, ::2])
     _assert_same_bits(out[:, ::2], want)
     _assert_same_bits(EXT.binary_probs(y64, 1.0 - y64, p64), want)
+    # in place: the output is an input (written from a buffer, not over the
+    # inputs it still reads), contiguous or not
+    for k in range(3):
+        yy, pp, bb = y64.copy(), p64.copy(), 1.0 - y64
+        args = (yy, pp) if k < 2 else (yy, bb, pp)
+        got = (EXT.binary_probs_plain if k < 2 else EXT.binary_probs)(*args, out=args[k % 2])
+        assert got is args[k % 2]
+        _assert_same_bits(got, want)
+    yy, pp = y.astype(np.float64), p.astype(np.float64)
+    EXT.binary_probs_plain(yy[:, ::2], pp[:, ::2], out=pp[:, ::2])
+    _assert_same_bits(pp[:, ::2], want)
 
 
 @needs_ext

@@ -79,10 +79,10 @@ HIDDEN CLONES int probs_combine_plain(const double *restrict a, const double *re
 static void block_probs(const double *a, const double *b, const double *p, double *y, int n)
 {
     ALIGNED double lp[BP], q[BP], l1[BP];
-    memcpy(q, p, (size_t)n * 8); /* NumPy's loops take a non-const pointer */
-    stabkit_run_loop(&L_LOG, q, lp, n);
+    /* NumPy's loops take a non-const pointer, but only read their input */
+    stabkit_run_loop(&L_LOG, (double *)p, lp, n);
     for (int i = 0; i < n; i++)
-        q[i] = -q[i];
+        q[i] = -p[i];
     stabkit_run_loop(&L_LOG1P, q, l1, n);
     int nan = b == NULL ? probs_combine_plain(a, lp, l1, y, n) : probs_combine(a, b, lp, l1, y, n);
     if (!nan)
@@ -151,8 +151,16 @@ static void fill_nan(char *dst, npy_intp st, int f32, npy_intp n)
         memcpy(dst + i * st, f32 ? (void *)&f : (void *)&d, f32 ? 4 : 8);
 }
 
+/* whether the bytes [a, a + na) and [b, b + nb) overlap */
+static int overlap(const char *a, npy_intp na, const char *b, npy_intp nb) { return a < b + nb && b < a + na; }
+
+/* the bytes m elements of size w at stride st span from p */
+static const char *span_lo(const char *p, npy_intp st, int m) { return st < 0 ? p + (m - 1) * st : p; }
+static npy_intp span(npy_intp st, int m, int w) { return (m - 1) * (st < 0 ? -st : st) + w; }
+
 /* nin inputs (a, b, p or y, p) and one output; the results go to a local
- * buffer first, so an output that is an input is safe. The status flags
+ * buffer first unless the output is contiguous float64 and apart from the
+ * inputs, so an output that is an input is safe. The status flags
  * raised inside (log(0), NaN comparisons) are restored: NumPy reports none,
  * as the NumPy path runs under np.errstate(all="ignore"). */
 static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int nin, int f32)
@@ -170,11 +178,18 @@ static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int n
         const double *v[3];
         for (int k = 0; k < nin; k++)
             v[k] = doubles(args[k] + s * steps[k], steps[k], f32, in[k], m);
+        char *dst = args[nin] + s * steps[nin];
+        int direct = !f32 && steps[nin] == 8;
+        for (int k = 0; k < nin && direct; k++)
+            direct = !overlap(dst, (npy_intp)m * 8, span_lo(args[k] + s * steps[k], steps[k], m),
+                              span(steps[k], m, f32 ? 4 : 8));
+        double *y = direct ? (double *)dst : out;
         if (nin == 3)
-            block_probs(v[0], v[1], v[2], out, m);
+            block_probs(v[0], v[1], v[2], y, m);
         else
-            block_probs(v[0], NULL, v[1], out, m);
-        put(args[nin] + s * steps[nin], steps[nin], f32, out, m);
+            block_probs(v[0], NULL, v[1], y, m);
+        if (!direct)
+            put(dst, steps[nin], f32, out, m);
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
 }
