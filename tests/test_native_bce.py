@@ -283,3 +283,22 @@ def test_unbound_loops_give_nan_and_the_check_catches_a_wrong_bit(monkeypatch):
     assert kernels()[PROBS.format("float64")] == why
     assert elementwise.ufunc("binary_crossentropy", "float64", True, logits=False) is None
     assert kernels()["binary_crossentropy/float64"] == "native"  # from logits: bound and checked on its own
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_workers_split_the_call_and_keep_the_bits(dtype, monkeypatch):
+    """accurate.workers(n): the plain loss is one ufunc call cut into n
+    chunks run on threads (the loops release the GIL); the same bits."""
+    from stabkit._accurate import threads
+
+    rng = np.random.default_rng(5)
+    n = 3 * threads.MIN_SPLIT + 17
+    p, y = rng.random(n).astype(dtype), (rng.random(n) < 0.5).astype(dtype)
+    one = accurate.binary_crossentropy(y, p)
+    chunks = []
+    run = threads._run
+    monkeypatch.setattr(threads, "_run", lambda tasks: chunks.append(len(tasks)) or run(tasks))
+    with accurate.workers(3):
+        _assert_same_bits(accurate.binary_crossentropy(y, p), one)
+    assert chunks == [3]
