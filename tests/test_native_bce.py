@@ -34,20 +34,23 @@ from stabkit._native import elementwise, status
 EXT = elementwise.extension()
 needs_ext = pytest.mark.skipif(EXT is None, reason="the C extension is not built")
 PROBS = "binary_crossentropy/{} (from probabilities)"
+DTYPES = [np.float32, np.float64, np.float16]
 
 
 def _uint(dtype):
-    return np.uint64 if np.dtype(dtype) == np.float64 else np.uint32
+    return {8: np.uint64, 4: np.uint32, 2: np.uint16}[np.dtype(dtype).itemsize]
 
 
-def _assert_same_bits(got, want, y=None, p=None):
-    """Equal bits; where two NaNs meet (``y``, ``p`` given: :func:`_two_nans`), NaN."""
+def _assert_same_bits(got, want, y=None, p=None, two=None):
+    """Equal bits; where two NaNs meet (``y``, ``p`` given: :func:`_two_nans`;
+    or where ``two`` is True), NaN."""
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, want.dtype, got.shape, want.shape)
     ut = _uint(got.dtype)
     g, w = got.view(ut).ravel(), want.view(ut).ravel()
-    if y is not None:
-        two = _two_nans(np.broadcast_to(y, got.shape).ravel(), np.broadcast_to(p, got.shape).ravel())
+    if y is not None or two is not None:
+        two = _two_nans(np.broadcast_to(y, got.shape).ravel(), np.broadcast_to(p, got.shape).ravel()) \
+            if two is None else np.ravel(two)
         assert np.isnan(got.ravel()[two]).all() and np.isnan(want.ravel()[two]).all()
         g, w = np.where(two, 0, g), np.where(two, 0, w)
     bad = np.flatnonzero(g != w)
@@ -79,13 +82,13 @@ def _classes(dtype, outside: bool = True) -> np.ndarray:
     tier refuses as probabilities: only the ufuncs see them)."""
     f = np.finfo(dtype)
     one_below = np.nextafter(dtype(1), dtype(0))
-    vals = [0.0, -0.0, f.smallest_subnormal, f.smallest_subnormal * 37, f.smallest_normal, f.tiny * 2**20, 1e-30,
+    vals = [0.0, -0.0, f.smallest_subnormal, f.smallest_subnormal * 37, f.smallest_normal, f.tiny * 3, 1e-30,
             f.eps / 4, 1e-7, 0.1, 1 / 3, 0.5, 0.75, 0.9, 1 - 1e-7, one_below, 1.0]
     if outside:
         vals += [np.nextafter(dtype(1), dtype(2)), -f.smallest_subnormal, -0.25, 2.0, np.inf, -np.inf]
     ut = _uint(dtype)
     top = 8 * np.dtype(dtype).itemsize
-    frac = top - 1 - (11 if top == 64 else 8)
+    frac = top - 1 - {64: 11, 32: 8, 16: 5}[top]
     nans = [ut(((1 << (top - 1)) - 1) ^ ((1 << frac) - 1) | (1 << (frac - 1)) | k) for k in (0, 0x123)]
     nans = np.array(nans + [n | ut(1 << (top - 1)) for n in nans], dtype=ut).view(dtype)
     # a signalling NaN: NumPy's log passes it on made quiet
@@ -101,11 +104,11 @@ def test_kernels_and_list_name_the_loss_from_probabilities(monkeypatch):
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     table = kernels()
     assert table[PROBS.format("float32")] == table[PROBS.format("float64")] == "native"
-    assert table[PROBS.format("float16")] == "no compiled kernel for binary_crossentropy from probabilities in float16 yet"
-    assert table[PROBS.format("bfloat16")].startswith("no compiled kernel")
+    assert table[PROBS.format("float16")] == table["binary_crossentropy/float16"] == "native"
+    assert table[PROBS.format("bfloat16")] == "no compiled kernel for binary_crossentropy from probabilities in bfloat16 yet"
     lines = status.summary().splitlines()
-    assert ("accurate binary_crossentropy kernel (from probabilities): native for float32, float64; NumPy for "
-            "float16, bfloat16") in lines
+    assert ("accurate binary_crossentropy kernel (from probabilities): native for float32, float16, float64; NumPy "
+            "for bfloat16") in lines
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert kernels()[PROBS.format("float32")] == "STABKIT_NATIVE=0"
     assert elementwise.ufunc("binary_crossentropy", "float32", True, logits=False) is None
@@ -113,7 +116,7 @@ def test_kernels_and_list_name_the_loss_from_probabilities(monkeypatch):
 
 
 @needs_ext
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"pos_weight": 2.5}, {"sample_weight": "random"},
                                      {"reduction": "mean"}])
 def test_the_tier_runs_the_kernel_and_the_spy_sees_the_numpy_path_otherwise(dtype, options, monkeypatch):
@@ -140,7 +143,7 @@ def test_the_tier_runs_the_kernel_and_the_spy_sees_the_numpy_path_otherwise(dtyp
 
 
 @needs_ext
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_every_target_class_with_every_probability_class(dtype):
     """The outer product of :func:`_classes` with itself through the tier
     (values in [0, 1] and NaN) and on both ufuncs (every value)."""
@@ -160,7 +163,7 @@ def test_every_target_class_with_every_probability_class(dtype):
 
 
 @needs_ext
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_random_probabilities_and_targets(dtype):
     """Uniform and log-uniform probabilities, ones near 1, and random bit
     patterns in [0, 1] (those of 0 to 1.0 as integers); fractional, 0/1 and
@@ -178,7 +181,7 @@ def test_random_probabilities_and_targets(dtype):
 
 
 @needs_ext
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_non_contiguous_mixed_and_byte_swapped_inputs(dtype):
     rng = np.random.default_rng(3)
     p = rng.random((300, 200)).astype(dtype)
@@ -214,7 +217,7 @@ def test_non_contiguous_mixed_and_byte_swapped_inputs(dtype):
 
 @needs_ext
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES))
 def test_hypothesis_any_values_any_shape(data, dtype):
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, max_side=700))
     width = np.dtype(dtype).itemsize * 8
@@ -286,7 +289,7 @@ def test_unbound_loops_give_nan_and_the_check_catches_a_wrong_bit(monkeypatch):
 
 
 @needs_ext
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_workers_split_the_call_and_keep_the_bits(dtype, monkeypatch):
     """accurate.workers(n): the plain loss is one ufunc call cut into n
     chunks run on threads (the loops release the GIL); the same bits."""
@@ -302,3 +305,60 @@ def test_workers_split_the_call_and_keep_the_bits(dtype, monkeypatch):
     with accurate.workers(3):
         _assert_same_bits(accurate.binary_crossentropy(y, p), one)
     assert chunks == [3]
+
+
+# ---------------------------------------------------------------- float16 (both losses)
+
+
+@needs_ext
+def test_the_float16_conversions_are_numpys_casts():
+    """_half.h against NumPy's casts: every float16 widened, and float64
+    values narrowed: random bit patterns (NaN payloads, both signs), values
+    of every magnitude, every midpoint between two float16 values and its
+    neighbours, the overflow and underflow edges."""
+    rng = np.random.default_rng(16)
+    g = np.arange(2**16, dtype=np.uint16)
+    with np.errstate(all="ignore"):
+        wide = g.view(np.float16).astype(np.float64)
+        lo = wide[np.isfinite(wide)]
+        hi = np.nextafter(lo.astype(np.float16), np.float16(np.inf)).astype(np.float64)
+        mid = (lo + hi) / 2
+    x = np.concatenate([rng.integers(0, 2**64, 400_000, dtype=np.uint64).view(np.float64),
+                        rng.standard_normal(400_000) * 10.0 ** rng.uniform(-9, 5.5, 400_000),
+                        mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf),
+                        [65504.0, 65519.99, 65520.0, 65536.0, 2.0**-24, 2.0**-25, 2.0**-25 * (1 + 2**-52), 2.0**-26,
+                         5e-324, 0.0, -0.0, np.inf, -np.inf]])  # fmt: skip
+    x = x[~np.isnan(x) | (rng.random(x.size) < 0.5)]  # keep some NaNs, not half the array
+    h, d = np.empty(x.size, np.uint16), np.empty(g.size)
+    EXT.half_conversions(x, h, g, d)
+    with np.errstate(all="ignore"):
+        want = x.astype(np.float16).view(np.uint16)
+    assert np.array_equal(h, want), x[h != want][:5]
+    assert np.array_equal(d.view(np.uint64), wide.view(np.uint64))
+
+
+@needs_ext
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"pos_weight": 2.5}, {"reduction": "sum"}])
+def test_float16_from_logits_through_the_tier(options, monkeypatch):
+    """binary_logits_plain's float16 loop (and, with options, the float64
+    one) in place of binary_terms; every float16 logit with 0/1, soft and
+    NaN targets, and strided arrays. Where a NaN target or logit meets
+    another NaN (a NaN logit's two softplus terms), only NaN is compared."""
+    rng = np.random.default_rng(2)
+    p = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    y = rng.choice([0.0, 1.0, 0.3, 1e-5, np.nan], p.size, p=[0.4, 0.4, 0.1, 0.05, 0.05]).astype(np.float16)
+    if options.get("reduction") == "sum":  # a NaN would make the sum NaN
+        y, p = np.nan_to_num(y), p[np.isfinite(p)]
+        y = y[: p.size]
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    want = each_path(accurate.binary_crossentropy, y, p, from_logits=True, **options)[1]
+    calls = []
+    real = accurate.binary_terms
+    monkeypatch.setattr(accurate, "binary_terms", lambda *a: calls.append(a[3]) or real(*a))
+    got = accurate.binary_crossentropy(y, p, from_logits=True, **options)
+    assert calls == []
+    nans = None if np.ndim(got) == 0 else np.isnan(y) | np.isnan(p)
+    _assert_same_bits(got, want, two=nans)
+    y2, p2 = y.reshape(256, -1)[:, ::3], p.reshape(256, -1)[:, ::3]
+    fast, slow = each_path(accurate.binary_crossentropy, y2, p2, from_logits=True)
+    _assert_same_bits(fast, slow, two=np.isnan(y2) | np.isnan(p2))

@@ -83,13 +83,15 @@ def _mismatch(mod) -> str | None:
         if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
             return "binary_crossentropy"
         # float32, fractional targets (the float64 loop) and 0/1 ones (the
-        # float32 softplus kernel, where |p| >= 2**-10)
-        x32 = x.astype(np.float32)
-        for a32 in (a.astype(np.float32), (rng.random(x.size) < 0.5).astype(np.float32)):
-            a64 = a32.astype(np.float64)
-            want = binary_terms(a64, 1.0 - a64, x32.astype(np.float64), True).astype(np.float32)
-            if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float64)):
-                return "binary_crossentropy (float32)"
+        # float32 softplus kernel, where |p| >= 2**-10); float16 (rounded by
+        # _half.h as NumPy's cast rounds)
+        for t in (np.float32, np.float16):
+            xt = x.astype(t)
+            for at in (a.astype(t), (rng.random(x.size) < 0.5).astype(t)):
+                a64 = at.astype(np.float64)
+                want = binary_terms(a64, 1.0 - a64, xt.astype(np.float64), True).astype(t)
+                if _differs(mod.binary_logits_plain(at, xt).astype(np.float64), want.astype(np.float64)):
+                    return f"binary_crossentropy ({np.dtype(t).name})"
     return None
 
 
@@ -143,11 +145,12 @@ def _probabilities_mismatch(mod) -> str | None:
             return "binary_crossentropy"
         if _differs(mod.binary_probs_plain(a, p), binary_terms(a, 1.0 - a, p, False)):
             return "binary_crossentropy"
-        a32, p32 = a.astype(np.float32), p.astype(np.float32)
-        a64, p64 = a32.astype(np.float64), p32.astype(np.float64)
-        want = binary_terms(a64, 1.0 - a64, p64, False).astype(np.float32)
-        if _differs(mod.binary_probs_plain(a32, p32).astype(np.float64), want.astype(np.float64)):
-            return "binary_crossentropy (float32)"
+        for t in (np.float32, np.float16):
+            at, pt = a.astype(t), p.astype(t)
+            a64, p64 = at.astype(np.float64), pt.astype(np.float64)
+            want = binary_terms(a64, 1.0 - a64, p64, False).astype(t)
+            if _differs(mod.binary_probs_plain(at, pt).astype(np.float64), want.astype(np.float64)):
+                return f"binary_crossentropy ({np.dtype(t).name})"
     return None
 
 

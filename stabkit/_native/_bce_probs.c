@@ -6,8 +6,9 @@
  *     loss = 0.0 - (xmul(a, log(p)) + xmul(b, log1p(-p)))
  *
  * xmul(w, v) being +0.0 where w == 0 (0 log 0 = 0), else w v; the plain loss
- * has a = y, b = 1 - y. Everything is float64; float32 inputs are widened
- * exactly and the loss rounded once to float32, as the NumPy path's store.
+ * has a = y, b = 1 - y. Everything is float64; float32 and float16 inputs
+ * are widened exactly and the loss rounded once to their format, as the
+ * NumPy path's store (NumPy's casts) rounds it.
  *
  * Bit-identity: log and log1p are NumPy's own float64 inner loops (the
  * functions[] entries of np.log and np.log1p, CPU-dispatched at NumPy's
@@ -32,6 +33,7 @@
 
 #include "_bce_probs.h"
 #include "_elementwise64.h" /* nploop, stabkit_find_loop, stabkit_mul_nan, stabkit_add_nan */
+#include "_half.h"
 
 #define BP 512 /* elements per block: the buffers stay in L1 */
 #define ALIGNED _Alignas(64)
@@ -97,17 +99,53 @@ static void block_probs(const double *a, const double *b, const double *p, doubl
         }
 }
 
+/* ------------------------------------------------------------ float16 */
+
+/* m float16 values at src (stride st bytes) widened into d */
+HIDDEN CLONES void stabkit_widen_half(const char *src, ptrdiff_t st, double *restrict d, int m)
+{
+    if (st == 2) {
+        const uint16_t *h = (const uint16_t *)src;
+        for (int i = 0; i < m; i++)
+            d[i] = stabkit_half_to_double(h[i]);
+    } else {
+        for (int i = 0; i < m; i++) {
+            uint16_t h;
+            memcpy(&h, src + i * st, 2);
+            d[i] = stabkit_half_to_double(h);
+        }
+    }
+}
+
+/* m doubles rounded to float16 and written at dst (stride st bytes) */
+HIDDEN CLONES void stabkit_narrow_half(char *dst, ptrdiff_t st, const double *restrict y, int m)
+{
+    if (st == 2) {
+        uint16_t *h = (uint16_t *)dst;
+        for (int i = 0; i < m; i++)
+            h[i] = stabkit_double_to_half(y[i]);
+    } else {
+        for (int i = 0; i < m; i++) {
+            uint16_t h = stabkit_double_to_half(y[i]);
+            memcpy(dst + i * st, &h, 2);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ ufunc loops */
 
-/* m values of itemsize 4 or 8 at src (stride st) as doubles in d (float32
- * widened exactly); a contiguous float64 run is returned in place */
-static const double *doubles(const char *src, npy_intp st, int f32, double *restrict d, int m)
+/* m values of w bytes (8: float64, 4: float32, 2: float16) at src (stride
+ * st) as doubles in d (widened exactly); a contiguous float64 run is
+ * returned in place */
+static const double *doubles(const char *src, npy_intp st, int w, double *restrict d, int m)
 {
-    if (!f32 && st == 8)
+    if (w == 8 && st == 8)
         return (const double *)src;
-    if (!f32) {
+    if (w == 8) {
         for (int i = 0; i < m; i++)
             memcpy(&d[i], src + i * st, 8);
+    } else if (w == 2) {
+        stabkit_widen_half(src, st, d, m);
     } else if (st == 4) {
         const float *f = (const float *)src;
         for (int i = 0; i < m; i++)
@@ -122,11 +160,14 @@ static const double *doubles(const char *src, npy_intp st, int f32, double *rest
     return d;
 }
 
-/* m results written at dst (stride st), rounded once to float32 where f32
- * (round to nearest even, as NumPy's cast) */
-static void put(char *dst, npy_intp st, int f32, const double *restrict y, int m)
+/* m results written at dst (stride st) in the format of w bytes, rounded
+ * once (to nearest even, as NumPy's casts) */
+static void put(char *dst, npy_intp st, int w, const double *restrict y, int m)
 {
-    if (f32 && st == 4) {
+    int f32 = w == 4;
+    if (w == 2) {
+        stabkit_narrow_half(dst, st, y, m);
+    } else if (f32 && st == 4) {
         float *f = (float *)dst;
         for (int i = 0; i < m; i++)
             f[i] = (float)y[i];
@@ -143,12 +184,14 @@ static void put(char *dst, npy_intp st, int f32, const double *restrict y, int m
     }
 }
 
-static void fill_nan(char *dst, npy_intp st, int f32, npy_intp n)
+static void fill_nan(char *dst, npy_intp st, int w, npy_intp n)
 {
     double d = NAN;
     float f = NAN;
+    uint16_t h = 0x7e00u;
+    const void *nan = w == 8 ? (const void *)&d : w == 4 ? (const void *)&f : (const void *)&h;
     for (npy_intp i = 0; i < n; i++)
-        memcpy(dst + i * st, f32 ? (void *)&f : (void *)&d, f32 ? 4 : 8);
+        memcpy(dst + i * st, nan, (size_t)w);
 }
 
 /* whether the bytes [a, a + na) and [b, b + nb) overlap */
@@ -163,11 +206,11 @@ static npy_intp span(npy_intp st, int m, int w) { return (m - 1) * (st < 0 ? -st
  * inputs, so an output that is an input is safe. The status flags
  * raised inside (log(0), NaN comparisons) are restored: NumPy reports none,
  * as the NumPy path runs under np.errstate(all="ignore"). */
-static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int nin, int f32)
+static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int nin, int w)
 {
     npy_intp n = dims[0];
     if (!bound) {
-        fill_nan(args[nin], steps[nin], f32, n);
+        fill_nan(args[nin], steps[nin], w, n);
         return;
     }
     ALIGNED double in[3][BP], out[BP];
@@ -177,19 +220,18 @@ static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int n
         int m = (int)(n - s < BP ? n - s : BP);
         const double *v[3];
         for (int k = 0; k < nin; k++)
-            v[k] = doubles(args[k] + s * steps[k], steps[k], f32, in[k], m);
+            v[k] = doubles(args[k] + s * steps[k], steps[k], w, in[k], m);
         char *dst = args[nin] + s * steps[nin];
-        int direct = !f32 && steps[nin] == 8;
+        int direct = w == 8 && steps[nin] == 8;
         for (int k = 0; k < nin && direct; k++)
-            direct = !overlap(dst, (npy_intp)m * 8, span_lo(args[k] + s * steps[k], steps[k], m),
-                              span(steps[k], m, f32 ? 4 : 8));
+            direct = !overlap(dst, (npy_intp)m * 8, span_lo(args[k] + s * steps[k], steps[k], m), span(steps[k], m, 8));
         double *y = direct ? (double *)dst : out;
         if (nin == 3)
             block_probs(v[0], v[1], v[2], y, m);
         else
             block_probs(v[0], NULL, v[1], y, m);
         if (!direct)
-            put(dst, steps[nin], f32, out, m);
+            put(dst, steps[nin], w, out, m);
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
 }
@@ -197,19 +239,25 @@ static void loop(char **args, npy_intp const *dims, npy_intp const *steps, int n
 void stabkit_loop_probs(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
 {
     (void)data;
-    loop(args, dims, steps, 3, 0);
+    loop(args, dims, steps, 3, 8);
 }
 
 void stabkit_loop_probs_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
 {
     (void)data;
-    loop(args, dims, steps, 2, 0);
+    loop(args, dims, steps, 2, 8);
 }
 
 void stabkit_loop_probs_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
 {
     (void)data;
-    loop(args, dims, steps, 2, 1);
+    loop(args, dims, steps, 2, 4);
+}
+
+void stabkit_loop_probs_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop(args, dims, steps, 2, 2);
 }
 
 /* ------------------------------------------------------------ binding */
@@ -233,4 +281,38 @@ PyObject *stabkit_bind_probs(PyObject *self, PyObject *unused)
         return NULL;
     bound = 1;
     Py_RETURN_NONE;
+}
+
+/* half_conversions(x, h, g, d): h = x rounded to float16 bits (x float64,
+ * h uint16, as many), d = g widened (g uint16 bits, d float64): _half.h's
+ * conversions, for the tests, which compare them with NumPy's casts */
+PyObject *stabkit_half_conversions(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer x, h, g, d;
+    if (!PyArg_ParseTuple(args, "y*w*y*w*:half_conversions", &x, &h, &g, &d))
+        return NULL;
+    PyObject *res = NULL;
+    if (x.len % 8 != 0 || h.len * 4 != x.len || g.len % 2 != 0 || d.len != g.len * 4) {
+        PyErr_SetString(PyExc_ValueError, "x, h and g, d must hold as many float64 and uint16 values");
+    } else {
+        for (Py_ssize_t i = 0; i < x.len / 8; i++) {
+            double v;
+            memcpy(&v, (char *)x.buf + 8 * i, 8);
+            uint16_t r = stabkit_double_to_half(v);
+            memcpy((char *)h.buf + 2 * i, &r, 2);
+        }
+        for (Py_ssize_t i = 0; i < g.len / 2; i++) {
+            uint16_t u;
+            memcpy(&u, (char *)g.buf + 2 * i, 2);
+            double v = stabkit_half_to_double(u);
+            memcpy((char *)d.buf + 8 * i, &v, 8);
+        }
+        res = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&h);
+    PyBuffer_Release(&g);
+    PyBuffer_Release(&d);
+    return res;
 }

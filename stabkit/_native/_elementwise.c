@@ -507,11 +507,14 @@ static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)block
 static PyUFuncGenericFunction loops_bce[1] = {stabkit_loop_bce};
 static const char types_bce[4] = {NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static void *data_bce[1] = {NULL};
-static PyUFuncGenericFunction loops_plain[2] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64};
-static const char types_plain[6] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
-static void *data_plain[2] = {NULL, NULL};
+static PyUFuncGenericFunction loops_plain[3] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64,
+                                                 stabkit_loop_bce_plain16};
+static const char types_plain[9] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE,
+                                    NPY_HALF,  NPY_HALF,  NPY_HALF};
+static void *data_plain[3] = {NULL, NULL, NULL};
 static PyUFuncGenericFunction loops_probs[1] = {stabkit_loop_probs};
-static PyUFuncGenericFunction loops_probs_plain[2] = {stabkit_loop_probs_plain32, stabkit_loop_probs_plain64};
+static PyUFuncGenericFunction loops_probs_plain[3] = {stabkit_loop_probs_plain32, stabkit_loop_probs_plain64,
+                                                       stabkit_loop_probs_plain16};
 
 static struct {
     const char *name, *doc;
@@ -574,6 +577,8 @@ static PyMethodDef methods[] = {
      "numpy_loop(name, x, out): NumPy's float64 exp, expm1 or log1p loop as bound (for the tests)."},
     {"bind_probs", stabkit_bind_probs, METH_NOARGS,
      "bind_probs(): NumPy's float64 log and log1p loops for binary_probs (ImportError where absent)."},
+    {"half_conversions", stabkit_half_conversions, METH_VARARGS,
+     "half_conversions(x, h, g, d): float64 x rounded to float16 bits h, float16 bits g widened to d (for the tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -616,7 +621,7 @@ PyMODINIT_FUNC PyInit__kernels(void)
         Py_XDECREF(bce);
         goto fail;
     }
-    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 2, 2, 1, PyUFunc_None,
+    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 3, 2, 1, PyUFunc_None,
         "binary_logits_plain", "binary_logits_plain(y, p): binary_logits(y, 1 - y, p) (float32 inputs: in float64, "
         "rounded once).", 0);
     if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
@@ -631,7 +636,7 @@ PyMODINIT_FUNC PyInit__kernels(void)
         Py_XDECREF(probs);
         goto fail;
     }
-    PyObject *pplain = PyUFunc_FromFuncAndData(loops_probs_plain, data_plain, (char *)types_plain, 2, 2, 1,
+    PyObject *pplain = PyUFunc_FromFuncAndData(loops_probs_plain, data_plain, (char *)types_plain, 3, 2, 1,
         PyUFunc_None, "binary_probs_plain", "binary_probs_plain(y, p): binary_probs(y, 1 - y, p) (float32 "
         "inputs: in float64, rounded once).", 0);
     if (pplain == NULL || PyModule_AddObject(m, "binary_probs_plain", pplain) < 0) {

@@ -34,6 +34,7 @@
 #include <numpy/ufuncobject.h>
 
 #include "_elementwise64.h"
+#include "_half.h"
 
 #define B64 512 /* elements per block: a few buffers of 4 KiB stay in L1 */
 #define ALIGNED _Alignas(64)
@@ -513,6 +514,34 @@ void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const 
     } else {
         loop_bce_plain(args, dims, steps, 1);
     }
+}
+
+/* binary_logits_plain(y, p) for float16: y and p widened exactly, the
+ * float64 loss rounded once to float16 as NumPy's cast (the NumPy path's
+ * store) rounds it */
+void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    npy_intp n = dims[0];
+    if (!bound) {
+        uint16_t nan = 0x7e00u;
+        for (npy_intp i = 0; i < n; i++)
+            memcpy(args[2] + i * steps[2], &nan, 2);
+        return;
+    }
+    ALIGNED double y[B64], b[B64], p[B64], out[B64];
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        stabkit_widen_half(args[0] + s * steps[0], steps[0], y, m);
+        stabkit_widen_half(args[1] + s * steps[1], steps[1], p, m);
+        for (int i = 0; i < m; i++)
+            b[i] = 1.0 - y[i];
+        block_bce(y, b, p, out, m);
+        stabkit_narrow_half(args[2] + s * steps[2], steps[2], out, m);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
 }
 
 void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, (void *)block_log_sigmoid};

@@ -10,9 +10,10 @@ HIDDEN void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *st
 HIDDEN extern void *const stabkit_data64[3];
 /* the 'ddd->d' loop of binary_logits */
 HIDDEN void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
-/* the 'ff->f' and 'dd->d' loops of binary_logits_plain(y, p) */
+/* the 'ff->f', 'dd->d' and 'ee->e' loops of binary_logits_plain(y, p) */
 HIDDEN void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 /* one of NumPy's own inner loops, as a ufunc object lists it */
 typedef struct {
     PyUFuncGenericFunction fn;

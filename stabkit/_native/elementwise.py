@@ -12,7 +12,8 @@ path's tables and checked them against that path (:func:`provide_float64`,
 called by :mod:`stabkit._accurate.native64`), or where that check failed.
 :func:`why_not` says which. The binary cross-entropy from logits
 (``binary_crossentropy``, the ufunc ``binary_logits``) is one of the float64
-loops: it serves float64 and float32 predictions (computed in float64). So
+loops: it serves float64, float32 and float16 predictions (computed in
+float64; bfloat16 has no loop of it yet). So
 is the one from probabilities (``logits=False``, the ufunc ``binary_probs``
 of ``_bce_probs.c``), bound to NumPy's log and log1p loops and checked on
 its own (:func:`provide_probabilities`).
@@ -31,11 +32,12 @@ __all__ = ["FUNCTIONS", "FORMATS", "LOSSES", "LOSS_FORMATS", "ufunc", "why_not",
 #: the functions and formats the extension has loops for
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16", "float64")
-#: the loss with a float64 loop (float32 predictions go through it in float64),
-#: and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the same with
-#: ``a = y, b = 1 - y`` (no options) on float32 or float64 ``y`` and ``p``
+#: the loss with a float64 loop (float32 and float16 predictions go through it
+#: in float64), and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the
+#: same with ``a = y, b = 1 - y`` (no options) on float32, float64 or float16
+#: ``y`` and ``p``, the loss rounded once to their format
 LOSSES = {"binary_crossentropy": ("binary_logits", "binary_logits_plain")}
-LOSS_FORMATS = ("float32", "float64")
+LOSS_FORMATS = ("float32", "float16", "float64")
 #: the same loss from probabilities: ``-(a log p + b log1p(-p))``, and with
 #: ``a = y, b = 1 - y``, for the same formats
 PROBABILITIES = {"binary_crossentropy": ("binary_probs", "binary_probs_plain")}
