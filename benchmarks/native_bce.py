@@ -1,12 +1,13 @@
 """The compiled binary cross-entropy from probabilities beside the NumPy
 path and PyTorch.
 
-    python benchmarks/native_bce.py [--rounds 21] [--n 1000000]
+    python benchmarks/native_bce.py [--rounds 21] [--n 1000000] [--float16] [--logits]
 
 ``stabkit.accurate.binary_crossentropy(y, p)`` (the default
 ``from_logits=False``, no options, ``reduction="none"``) on ``n`` float32 and
-float64 probabilities (uniform in (0, 1)) with 0/1 targets and with soft
-ones (uniform in (0, 1)): with its
+float64 (``--float16``: float16) probabilities (uniform in (0, 1)) with 0/1
+targets and with soft ones (uniform in (0, 1)); ``--logits``: from logits
+(normal, sd 4) against ``F.binary_cross_entropy_with_logits``. With its
 compiled loop (``native``), with ``STABKIT_NATIVE=0`` (``numpy path``), and
 ``torch.nn.functional.binary_cross_entropy(p, y, reduction="none")`` on one
 thread (PyTorch computes in the input's format and clamps its logs at -100:
@@ -38,27 +39,29 @@ except ImportError:  # pragma: no cover - depends on the machine
     torch = None
 
 
-def _numpy_path(y, p):
+def _numpy_path(y, p, logits):
     os.environ["STABKIT_NATIVE"] = "0"
     try:
-        return accurate.binary_crossentropy(y, p)
+        return accurate.binary_crossentropy(y, p, from_logits=logits)
     finally:
         del os.environ["STABKIT_NATIVE"]
 
 
-def implementations(y: np.ndarray, p: np.ndarray) -> dict:
-    out = {"native": lambda: accurate.binary_crossentropy(y, p), "numpy path": lambda: _numpy_path(y, p)}
+def implementations(y: np.ndarray, p: np.ndarray, logits: bool) -> dict:
+    out = {"native": lambda: accurate.binary_crossentropy(y, p, from_logits=logits),
+           "numpy path": lambda: _numpy_path(y, p, logits)}
     if torch is not None:
         ty, tp = torch.from_numpy(y), torch.from_numpy(p)
-        out["torch (1 thread)"] = lambda: F.binary_cross_entropy(tp, ty, reduction="none")
+        peer = F.binary_cross_entropy_with_logits if logits else F.binary_cross_entropy
+        out["torch (1 thread)"] = lambda: peer(tp, ty, reduction="none")
     return out
 
 
-def bench(dtype, n: int, rounds: int, soft: bool, seed: int = 0) -> dict:
+def bench(dtype, n: int, rounds: int, soft: bool, logits: bool = False, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    p = rng.random(n).astype(dtype)
+    p = (rng.standard_normal(n) * 4 if logits else rng.random(n)).astype(dtype)
     y = (rng.random(n) if soft else rng.random(n) < 0.5).astype(dtype)
-    impls = implementations(y, p)
+    impls = implementations(y, p, logits)
     for f in impls.values():  # warm up (binds and checks the loops once)
         f()
     times = {k: [] for k in impls}
@@ -77,16 +80,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=21, help="interleaved rounds (median over them)")
     ap.add_argument("--n", type=int, default=1_000_000, help="elements per call")
+    ap.add_argument("--float16", action="store_true", help="float16 inputs instead of float32 and float64")
+    ap.add_argument("--logits", action="store_true", help="from logits instead of from probabilities")
     args = ap.parse_args()
-    why = elementwise.why_not("binary_crossentropy", "float64", logits=False)
+    dtypes = (np.float16,) if args.float16 else (np.float32, np.float64)
+    why = elementwise.why_not("binary_crossentropy", np.dtype(dtypes[0]).name, logits=args.logits)
     print(f"# {platform.processor() or platform.machine()}, NumPy {np.__version__}, "
           f"torch {torch.__version__ if torch else '-'}, load {os.getloadavg()[0]:.1f}, "
           f"kernel: {why or 'native'}")
     print("| format | targets | implementation | median | native faster by (median of ratios) |")
     print("| --- | --- | --- | --- | --- |")
-    for dtype in (np.float32, np.float64):
+    for dtype in dtypes:
         for soft in (False, True):
-            for k, (t, r) in bench(dtype, args.n, args.rounds, soft).items():
+            for k, (t, r) in bench(dtype, args.n, args.rounds, soft, args.logits).items():
                 kind = "soft" if soft else "0/1"
                 print(f"| {np.dtype(dtype).name} | {kind} | {k} | {t * 1e3:.2f} ms | {r:.2f}x |", flush=True)
 
