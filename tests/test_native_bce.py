@@ -19,6 +19,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -30,11 +31,13 @@ from stabkit import accurate, kernels
 from stabkit._accurate import native64
 from stabkit._accurate.crossentropy import binary_terms
 from stabkit._native import elementwise, status
+from stabkit.floats import round_float64
 
 EXT = elementwise.extension()
 needs_ext = pytest.mark.skipif(EXT is None, reason="the C extension is not built")
 PROBS = "binary_crossentropy/{} (from probabilities)"
-DTYPES = [np.float32, np.float64, np.float16]
+NP_DTYPES = [np.float32, np.float64, np.float16]
+DTYPES = [*NP_DTYPES, ml_dtypes.bfloat16]
 
 
 def _uint(dtype):
@@ -80,7 +83,7 @@ def _classes(dtype, outside: bool = True) -> np.ndarray:
     a few fractions; NaNs with payloads and either sign, and a signalling
     one; with ``outside``, also 1 + ulp, -tiny, -0.25, 2 and +-inf (which the
     tier refuses as probabilities: only the ufuncs see them)."""
-    f = np.finfo(dtype)
+    f = ml_dtypes.finfo(dtype)
     one_below = np.nextafter(dtype(1), dtype(0))
     vals = [0.0, -0.0, f.smallest_subnormal, f.smallest_subnormal * 37, f.smallest_normal, f.tiny * 3, 1e-30,
             f.eps / 4, 1e-7, 0.1, 1 / 3, 0.5, 0.75, 0.9, 1 - 1e-7, one_below, 1.0]
@@ -88,7 +91,7 @@ def _classes(dtype, outside: bool = True) -> np.ndarray:
         vals += [np.nextafter(dtype(1), dtype(2)), -f.smallest_subnormal, -0.25, 2.0, np.inf, -np.inf]
     ut = _uint(dtype)
     top = 8 * np.dtype(dtype).itemsize
-    frac = top - 1 - {64: 11, 32: 8, 16: 5}[top]
+    frac = top - 1 - {64: 11, 32: 8, 16: 5 if dtype == np.float16 else 8}[top]
     nans = [ut(((1 << (top - 1)) - 1) ^ ((1 << frac) - 1) | (1 << (frac - 1)) | k) for k in (0, 0x123)]
     nans = np.array(nans + [n | ut(1 << (top - 1)) for n in nans], dtype=ut).view(dtype)
     # a signalling NaN: NumPy's log passes it on made quiet
@@ -103,12 +106,12 @@ def _classes(dtype, outside: bool = True) -> np.ndarray:
 def test_kernels_and_list_name_the_loss_from_probabilities(monkeypatch):
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     table = kernels()
-    assert table[PROBS.format("float32")] == table[PROBS.format("float64")] == "native"
-    assert table[PROBS.format("float16")] == table["binary_crossentropy/float16"] == "native"
-    assert table[PROBS.format("bfloat16")] == "no compiled kernel for binary_crossentropy from probabilities in bfloat16 yet"
+    for fmt in ("float32", "float16", "bfloat16", "float64"):
+        assert table[PROBS.format(fmt)] == table[f"binary_crossentropy/{fmt}"] == "native"
     lines = status.summary().splitlines()
-    assert ("accurate binary_crossentropy kernel (from probabilities): native for float32, float16, float64; NumPy "
-            "for bfloat16") in lines
+    for how in ("logits", "probabilities"):
+        assert f"accurate binary_crossentropy kernel (from {how}): native for float32, float16, bfloat16, float64" \
+            in lines
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert kernels()[PROBS.format("float32")] == "STABKIT_NATIVE=0"
     assert elementwise.ufunc("binary_crossentropy", "float32", True, logits=False) is None
@@ -158,7 +161,7 @@ def test_every_target_class_with_every_probability_class(dtype):
         y64, p64 = y.astype(np.float64), p.astype(np.float64)
         want = binary_terms(y64, 1.0 - y64, p64, False)
         b = 1.0 - y64
-    _assert_same_bits(EXT.binary_probs_plain(y, p), want.astype(dtype), y, p)
+    _assert_same_bits(EXT.binary_probs_plain(y, p), round_float64(want, np.dtype(dtype).name), y, p)
     _assert_same_bits(EXT.binary_probs(y64, b, p64), want, y, p)
 
 
@@ -217,7 +220,7 @@ def test_non_contiguous_mixed_and_byte_swapped_inputs(dtype):
 
 @needs_ext
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES))
+@given(data=st.data(), dtype=st.sampled_from(NP_DTYPES))
 def test_hypothesis_any_values_any_shape(data, dtype):
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, max_side=700))
     width = np.dtype(dtype).itemsize * 8
@@ -311,29 +314,35 @@ def test_workers_split_the_call_and_keep_the_bits(dtype, monkeypatch):
 
 
 @needs_ext
-def test_the_float16_conversions_are_numpys_casts():
-    """_half.h against NumPy's casts: every float16 widened, and float64
-    values narrowed: random bit patterns (NaN payloads, both signs), values
-    of every magnitude, every midpoint between two float16 values and its
-    neighbours, the overflow and underflow edges."""
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_the_16_bit_conversions_are_the_numpy_paths(dtype):
+    """_half.h against the NumPy path's conversions (NumPy's casts; for
+    bfloat16 ml_dtypes' widening and stabkit's round_float64, whose NaN is
+    ml_dtypes'): every 16-bit value widened, and float64 values narrowed:
+    random bit patterns (NaN payloads, both signs), values of every
+    magnitude, every midpoint between two neighbours and its neighbours,
+    the overflow and underflow edges."""
     rng = np.random.default_rng(16)
     g = np.arange(2**16, dtype=np.uint16)
+    big = float(ml_dtypes.finfo(dtype).max)
     with np.errstate(all="ignore"):
-        wide = g.view(np.float16).astype(np.float64)
+        wide = g.view(dtype).astype(np.float64)
         lo = wide[np.isfinite(wide)]
-        hi = np.nextafter(lo.astype(np.float16), np.float16(np.inf)).astype(np.float64)
+        hi = np.nextafter(lo.astype(dtype), dtype(np.inf)).astype(np.float64)
         mid = (lo + hi) / 2
     x = np.concatenate([rng.integers(0, 2**64, 400_000, dtype=np.uint64).view(np.float64),
                         rng.standard_normal(400_000) * 10.0 ** rng.uniform(-9, 5.5, 400_000),
                         mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf),
                         [65504.0, 65519.99, 65520.0, 65536.0, 2.0**-24, 2.0**-25, 2.0**-25 * (1 + 2**-52), 2.0**-26,
-                         5e-324, 0.0, -0.0, np.inf, -np.inf]])  # fmt: skip
+                         2.0**-133, 2.0**-134, 2.0**-134 * (1 + 2**-52), 2.0**-135, 2.0**128, big, big * (1 + 2**-9),
+                         big * (1 + 2**-9 - 2**-40), 1e308, 5e-324, 0.0, -0.0, np.inf, -np.inf]])  # fmt: skip
     x = x[~np.isnan(x) | (rng.random(x.size) < 0.5)]  # keep some NaNs, not half the array
+    x = np.concatenate([x, -x])
     h, d = np.empty(x.size, np.uint16), np.empty(g.size)
-    EXT.half_conversions(x, h, g, d)
+    EXT.half_conversions(x, h, g, d, dtype != np.float16)
     with np.errstate(all="ignore"):
-        want = x.astype(np.float16).view(np.uint16)
-    assert np.array_equal(h, want), x[h != want][:5]
+        want = round_float64(x, np.dtype(dtype).name).view(np.uint16)
+    assert np.array_equal(h, want), (x[h != want][:5], h[h != want][:5], want[h != want][:5])
     assert np.array_equal(d.view(np.uint64), wide.view(np.uint64))
 
 

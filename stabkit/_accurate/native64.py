@@ -21,6 +21,8 @@ import numpy as np
 
 from stabkit._native import elementwise as _native
 
+from stabkit.floats import round_float64
+
 from . import sigmoid64 as _s64
 from .crossentropy import binary_terms
 from .elementwise import _LN2_HI, _LN2_LO, log_sigmoid_f64, sigmoid_f64, softplus_f64
@@ -83,16 +85,27 @@ def _mismatch(mod) -> str | None:
         if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
             return "binary_crossentropy"
         # float32, fractional targets (the float64 loop) and 0/1 ones (the
-        # float32 softplus kernel, where |p| >= 2**-10); float16 (rounded by
-        # _half.h as NumPy's cast rounds)
-        for t in (np.float32, np.float16):
+        # float32 softplus kernel, where |p| >= 2**-10); float16 and bfloat16
+        # (rounded by _half.h as the NumPy path's store rounds)
+        for t in _narrow_types(mod):
             xt = x.astype(t)
             for at in (a.astype(t), (rng.random(x.size) < 0.5).astype(t)):
                 a64 = at.astype(np.float64)
-                want = binary_terms(a64, 1.0 - a64, xt.astype(np.float64), True).astype(t)
+                want = round_float64(binary_terms(a64, 1.0 - a64, xt.astype(np.float64), True), np.dtype(t).name)
                 if _differs(mod.binary_logits_plain(at, xt).astype(np.float64), want.astype(np.float64)):
                     return f"binary_crossentropy ({np.dtype(t).name})"
     return None
+
+
+def _narrow_types(mod) -> tuple:
+    """float32, float16, and bfloat16 where ml_dtypes imports (its loops
+    registered first: an unregistered type would be cast to float32)."""
+    try:
+        mod.register_bfloat16()
+        import ml_dtypes
+    except ImportError:
+        return (np.float32, np.float16)
+    return (np.float32, np.float16, ml_dtypes.bfloat16)
 
 
 def bind(mod) -> str | None:
@@ -145,10 +158,10 @@ def _probabilities_mismatch(mod) -> str | None:
             return "binary_crossentropy"
         if _differs(mod.binary_probs_plain(a, p), binary_terms(a, 1.0 - a, p, False)):
             return "binary_crossentropy"
-        for t in (np.float32, np.float16):
+        for t in _narrow_types(mod):
             at, pt = a.astype(t), p.astype(t)
             a64, p64 = at.astype(np.float64), pt.astype(np.float64)
-            want = binary_terms(a64, 1.0 - a64, p64, False).astype(t)
+            want = round_float64(binary_terms(a64, 1.0 - a64, p64, False), np.dtype(t).name)
             if _differs(mod.binary_probs_plain(at, pt).astype(np.float64), want.astype(np.float64)):
                 return f"binary_crossentropy ({np.dtype(t).name})"
     return None

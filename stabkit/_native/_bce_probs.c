@@ -101,42 +101,49 @@ static void block_probs(const double *a, const double *b, const double *p, doubl
 
 /* ------------------------------------------------------------ float16 */
 
-/* m float16 values at src (stride st bytes) widened into d */
-HIDDEN CLONES void stabkit_widen_half(const char *src, ptrdiff_t st, double *restrict d, int m)
+/* m float16 (bf: bfloat16) values at src (stride st bytes) widened into d */
+HIDDEN CLONES void stabkit_widen16(const char *src, ptrdiff_t st, int bf, double *restrict d, int m)
 {
-    if (st == 2) {
-        const uint16_t *h = (const uint16_t *)src;
+    const uint16_t *h = (const uint16_t *)src;
+    if (st == 2 && bf)
+        for (int i = 0; i < m; i++)
+            d[i] = stabkit_bf16_to_double(h[i]);
+    else if (st == 2)
         for (int i = 0; i < m; i++)
             d[i] = stabkit_half_to_double(h[i]);
-    } else {
+    else
         for (int i = 0; i < m; i++) {
-            uint16_t h;
-            memcpy(&h, src + i * st, 2);
-            d[i] = stabkit_half_to_double(h);
+            uint16_t u;
+            memcpy(&u, src + i * st, 2);
+            d[i] = bf ? stabkit_bf16_to_double(u) : stabkit_half_to_double(u);
         }
-    }
 }
 
-/* m doubles rounded to float16 and written at dst (stride st bytes) */
-HIDDEN CLONES void stabkit_narrow_half(char *dst, ptrdiff_t st, const double *restrict y, int m)
+/* m doubles rounded to float16 (bf: bfloat16), written at dst (stride st bytes) */
+HIDDEN CLONES void stabkit_narrow16(char *dst, ptrdiff_t st, int bf, const double *restrict y, int m)
 {
-    if (st == 2) {
-        uint16_t *h = (uint16_t *)dst;
+    uint16_t *h = (uint16_t *)dst;
+    if (st == 2 && bf)
+        for (int i = 0; i < m; i++)
+            h[i] = stabkit_double_to_bf16(y[i]);
+    else if (st == 2)
         for (int i = 0; i < m; i++)
             h[i] = stabkit_double_to_half(y[i]);
-    } else {
+    else
         for (int i = 0; i < m; i++) {
-            uint16_t h = stabkit_double_to_half(y[i]);
-            memcpy(dst + i * st, &h, 2);
+            uint16_t u = bf ? stabkit_double_to_bf16(y[i]) : stabkit_double_to_half(y[i]);
+            memcpy(dst + i * st, &u, 2);
         }
-    }
 }
 
 /* ------------------------------------------------------------ ufunc loops */
 
-/* m values of w bytes (8: float64, 4: float32, 2: float16) at src (stride
- * st) as doubles in d (widened exactly); a contiguous float64 run is
- * returned in place */
+/* the formats of the loops: their itemsize, but BF16 (2 bytes) */
+#define BF16 3
+
+/* m values of the format w (8: float64, 4: float32, 2: float16, BF16) at
+ * src (stride st) as doubles in d (widened exactly); a contiguous float64
+ * run is returned in place */
 static const double *doubles(const char *src, npy_intp st, int w, double *restrict d, int m)
 {
     if (w == 8 && st == 8)
@@ -144,8 +151,8 @@ static const double *doubles(const char *src, npy_intp st, int w, double *restri
     if (w == 8) {
         for (int i = 0; i < m; i++)
             memcpy(&d[i], src + i * st, 8);
-    } else if (w == 2) {
-        stabkit_widen_half(src, st, d, m);
+    } else if (w == 2 || w == BF16) {
+        stabkit_widen16(src, st, w == BF16, d, m);
     } else if (st == 4) {
         const float *f = (const float *)src;
         for (int i = 0; i < m; i++)
@@ -160,13 +167,13 @@ static const double *doubles(const char *src, npy_intp st, int w, double *restri
     return d;
 }
 
-/* m results written at dst (stride st) in the format of w bytes, rounded
- * once (to nearest even, as NumPy's casts) */
+/* m results written at dst (stride st) in the format w, rounded once (to
+ * nearest even, as NumPy's casts and, for bfloat16, round_float64) */
 static void put(char *dst, npy_intp st, int w, const double *restrict y, int m)
 {
     int f32 = w == 4;
-    if (w == 2) {
-        stabkit_narrow_half(dst, st, y, m);
+    if (w == 2 || w == BF16) {
+        stabkit_narrow16(dst, st, w == BF16, y, m);
     } else if (f32 && st == 4) {
         float *f = (float *)dst;
         for (int i = 0; i < m; i++)
@@ -188,10 +195,10 @@ static void fill_nan(char *dst, npy_intp st, int w, npy_intp n)
 {
     double d = NAN;
     float f = NAN;
-    uint16_t h = 0x7e00u;
+    uint16_t h = w == BF16 ? 0x7fc0u : 0x7e00u;
     const void *nan = w == 8 ? (const void *)&d : w == 4 ? (const void *)&f : (const void *)&h;
     for (npy_intp i = 0; i < n; i++)
-        memcpy(dst + i * st, nan, (size_t)w);
+        memcpy(dst + i * st, nan, w == BF16 ? 2 : (size_t)w);
 }
 
 /* whether the bytes [a, a + na) and [b, b + nb) overlap */
@@ -260,6 +267,12 @@ void stabkit_loop_probs_plain16(char **args, npy_intp const *dims, npy_intp cons
     loop(args, dims, steps, 2, 2);
 }
 
+void stabkit_loop_probs_plain_bf16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop(args, dims, steps, 2, BF16);
+}
+
 /* ------------------------------------------------------------ binding */
 
 /* bind_probs(): NumPy's float64 log and log1p loops; once per process
@@ -283,14 +296,16 @@ PyObject *stabkit_bind_probs(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* half_conversions(x, h, g, d): h = x rounded to float16 bits (x float64,
- * h uint16, as many), d = g widened (g uint16 bits, d float64): _half.h's
- * conversions, for the tests, which compare them with NumPy's casts */
+/* half_conversions(x, h, g, d, bf=0): h = x rounded to float16 (bf:
+ * bfloat16) bits (x float64, h uint16, as many), d = g widened (g uint16
+ * bits, d float64): _half.h's conversions, for the tests, which compare
+ * them with NumPy's casts and round_float64 */
 PyObject *stabkit_half_conversions(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer x, h, g, d;
-    if (!PyArg_ParseTuple(args, "y*w*y*w*:half_conversions", &x, &h, &g, &d))
+    int bf = 0;
+    if (!PyArg_ParseTuple(args, "y*w*y*w*|p:half_conversions", &x, &h, &g, &d, &bf))
         return NULL;
     PyObject *res = NULL;
     if (x.len % 8 != 0 || h.len * 4 != x.len || g.len % 2 != 0 || d.len != g.len * 4) {
@@ -299,13 +314,13 @@ PyObject *stabkit_half_conversions(PyObject *self, PyObject *args)
         for (Py_ssize_t i = 0; i < x.len / 8; i++) {
             double v;
             memcpy(&v, (char *)x.buf + 8 * i, 8);
-            uint16_t r = stabkit_double_to_half(v);
+            uint16_t r = bf ? stabkit_double_to_bf16(v) : stabkit_double_to_half(v);
             memcpy((char *)h.buf + 2 * i, &r, 2);
         }
         for (Py_ssize_t i = 0; i < g.len / 2; i++) {
             uint16_t u;
             memcpy(&u, (char *)g.buf + 2 * i, 2);
-            double v = stabkit_half_to_double(u);
+            double v = bf ? stabkit_bf16_to_double(u) : stabkit_half_to_double(u);
             memcpy((char *)d.buf + 8 * i, &v, 8);
         }
         res = Py_NewRef(Py_None);

@@ -534,6 +534,9 @@ static struct {
 
 /* the three ufuncs, kept for register_bfloat16 */
 static PyObject *made[3];
+/* the plain losses (binary_logits_plain, binary_probs_plain), kept for it too */
+static PyObject *made_plain[2];
+static PyUFuncGenericFunction loops_plain_bf16[2] = {stabkit_loop_bce_plain_bf16, stabkit_loop_probs_plain_bf16};
 static int bfloat16_done = 0;
 
 /* register_bfloat16(): give the ufuncs a loop for ml_dtypes' bfloat16
@@ -562,6 +565,10 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
     for (int i = 0; i < 3; i++)
         if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made[i], bf, loop16, bft, (void *)ufuncs[i].bf16) < 0)
             return NULL;
+    int bft3[3] = {bf, bf, bf};
+    for (int i = 0; i < 2; i++)
+        if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made_plain[i], bf, loops_plain_bf16[i], bft3, NULL) < 0)
+            return NULL;
     bfloat16_done = 1;
     if (PyObject_SetAttrString(self, "bfloat16", Py_True) < 0)
         return NULL;
@@ -578,7 +585,8 @@ static PyMethodDef methods[] = {
     {"bind_probs", stabkit_bind_probs, METH_NOARGS,
      "bind_probs(): NumPy's float64 log and log1p loops for binary_probs (ImportError where absent)."},
     {"half_conversions", stabkit_half_conversions, METH_VARARGS,
-     "half_conversions(x, h, g, d): float64 x rounded to float16 bits h, float16 bits g widened to d (for the tests)."},
+     "half_conversions(x, h, g, d, bf=False): float64 x rounded to float16 (bf: bfloat16) bits h, such bits g "
+     "widened to d (for the tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -623,8 +631,9 @@ PyMODINIT_FUNC PyInit__kernels(void)
     }
     PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 3, 2, 1, PyUFunc_None,
         "binary_logits_plain", "binary_logits_plain(y, p): binary_logits(y, 1 - y, p) (float32 inputs: in float64, "
-        "rounded once).", 0);
-    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
+        "rounded once; float16, bfloat16 alike).", 0);
+    made_plain[0] = plain; /* the module keeps the ufunc, and the module is kept (single-phase init) */
+    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", Py_NewRef(plain)) < 0) {
         Py_XDECREF(plain);
         goto fail;
     }
@@ -638,8 +647,9 @@ PyMODINIT_FUNC PyInit__kernels(void)
     }
     PyObject *pplain = PyUFunc_FromFuncAndData(loops_probs_plain, data_plain, (char *)types_plain, 3, 2, 1,
         PyUFunc_None, "binary_probs_plain", "binary_probs_plain(y, p): binary_probs(y, 1 - y, p) (float32 "
-        "inputs: in float64, rounded once).", 0);
-    if (pplain == NULL || PyModule_AddObject(m, "binary_probs_plain", pplain) < 0) {
+        "inputs: in float64, rounded once; float16, bfloat16 alike).", 0);
+    made_plain[1] = pplain;
+    if (pplain == NULL || PyModule_AddObject(m, "binary_probs_plain", Py_NewRef(pplain)) < 0) {
         Py_XDECREF(pplain);
         goto fail;
     }

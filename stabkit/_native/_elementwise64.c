@@ -516,15 +516,14 @@ void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const 
     }
 }
 
-/* binary_logits_plain(y, p) for float16: y and p widened exactly, the
- * float64 loss rounded once to float16 as NumPy's cast (the NumPy path's
- * store) rounds it */
-void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+/* binary_logits_plain(y, p) for float16 (bfloat16: bf): y and p widened
+ * exactly, the float64 loss rounded once to their format as the NumPy
+ * path's store rounds it */
+static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *steps, int bf)
 {
-    (void)data;
     npy_intp n = dims[0];
     if (!bound) {
-        uint16_t nan = 0x7e00u;
+        uint16_t nan = bf ? 0x7fc0u : 0x7e00u;
         for (npy_intp i = 0; i < n; i++)
             memcpy(args[2] + i * steps[2], &nan, 2);
         return;
@@ -534,14 +533,26 @@ void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const 
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
     for (npy_intp s = 0; s < n; s += B64) {
         int m = (int)(n - s < B64 ? n - s : B64);
-        stabkit_widen_half(args[0] + s * steps[0], steps[0], y, m);
-        stabkit_widen_half(args[1] + s * steps[1], steps[1], p, m);
+        stabkit_widen16(args[0] + s * steps[0], steps[0], bf, y, m);
+        stabkit_widen16(args[1] + s * steps[1], steps[1], bf, p, m);
         for (int i = 0; i < m; i++)
             b[i] = 1.0 - y[i];
         block_bce(y, b, p, out, m);
-        stabkit_narrow_half(args[2] + s * steps[2], steps[2], out, m);
+        stabkit_narrow16(args[2] + s * steps[2], steps[2], bf, out, m);
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop_plain16(args, dims, steps, 0);
+}
+
+void stabkit_loop_bce_plain_bf16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop_plain16(args, dims, steps, 1);
 }
 
 void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, (void *)block_log_sigmoid};

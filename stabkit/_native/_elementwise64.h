@@ -14,6 +14,8 @@ HIDDEN void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *
 HIDDEN void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* and the bfloat16 one, registered with ml_dtypes' type by register_bfloat16 */
+HIDDEN void stabkit_loop_bce_plain_bf16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 /* one of NumPy's own inner loops, as a ufunc object lists it */
 typedef struct {
     PyUFuncGenericFunction fn;

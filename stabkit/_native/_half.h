@@ -59,9 +59,42 @@ static FORCE_INLINE uint16_t stabkit_double_to_half(double x)
     return (uint16_t)(sign | h);
 }
 
-/* the loops over a block (_bce_probs.c: cloned for AVX-512 and AVX2, where
- * they vectorise) */
-HIDDEN void stabkit_widen_half(const char *src, ptrdiff_t st, double *restrict d, int m);
-HIDDEN void stabkit_narrow_half(char *dst, ptrdiff_t st, const double *restrict y, int m);
+/* bfloat16 (ml_dtypes; the top half of a float32): widened through float32
+ * as ml_dtypes' cast does (a signalling NaN comes out quiet); narrowed once
+ * to nearest even as stabkit's round_float64 (the NumPy path's store for
+ * bfloat16) rounds, with signed inf past the range, and a NaN as ml_dtypes'
+ * cast leaves it: the quiet NaN 0x7fc0 with the sign. Branch-free as above. */
+static FORCE_INLINE double stabkit_bf16_to_double(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return (double)f;
+}
+
+static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x)
+{
+    uint64_t d;
+    memcpy(&d, &x, 8);
+    uint64_t sign = (d >> 48) & 0x8000u, a = d & 0x7fffffffffffffffull;
+    /* normal (2^-126 <= |x| < 2^128): rebias the exponent by 1023 - 127,
+     * drop 45 bits of the significand, ties to even (a carry is right) */
+    uint64_t t = a - 0x3800000000000000ull, rest = t & 0x1fffffffffffull, hn = t >> 45;
+    hn += (uint64_t)(rest > 0x100000000000ull) | ((uint64_t)(rest == 0x100000000000ull) & hn & 1);
+    /* below 2^-126: a multiple of 2^-133, rounded as for float16 */
+    double s;
+    memcpy(&s, &a, 8);
+    s = a < 0x3810000000000000ull ? s * 0x1p133 : 0.0;
+    uint64_t hs = (uint64_t)(int64_t)((s + 0x1p52) - 0x1p52);
+    uint64_t h = a < 0x3810000000000000ull ? hs : hn;
+    h = a >= 0x47f0000000000000ull ? 0x7f80u : h;
+    h = a > 0x7ff0000000000000ull ? 0x7fc0u : h;
+    return (uint16_t)(sign | h);
+}
+
+/* the loops over a block of 16-bit values (bf: bfloat16, else float16;
+ * _bce_probs.c: cloned for AVX-512 and AVX2, where they vectorise) */
+HIDDEN void stabkit_widen16(const char *src, ptrdiff_t st, int bf, double *restrict d, int m);
+HIDDEN void stabkit_narrow16(char *dst, ptrdiff_t st, int bf, const double *restrict y, int m);
 
 #endif

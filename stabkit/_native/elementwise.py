@@ -12,8 +12,7 @@ path's tables and checked them against that path (:func:`provide_float64`,
 called by :mod:`stabkit._accurate.native64`), or where that check failed.
 :func:`why_not` says which. The binary cross-entropy from logits
 (``binary_crossentropy``, the ufunc ``binary_logits``) is one of the float64
-loops: it serves float64, float32 and float16 predictions (computed in
-float64; bfloat16 has no loop of it yet). So
+loops: it serves predictions in all four formats (computed in float64). So
 is the one from probabilities (``logits=False``, the ufunc ``binary_probs``
 of ``_bce_probs.c``), bound to NumPy's log and log1p loops and checked on
 its own (:func:`provide_probabilities`).
@@ -32,12 +31,12 @@ __all__ = ["FUNCTIONS", "FORMATS", "LOSSES", "LOSS_FORMATS", "ufunc", "why_not",
 #: the functions and formats the extension has loops for
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16", "float64")
-#: the loss with a float64 loop (float32 and float16 predictions go through it
-#: in float64), and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the
-#: same with ``a = y, b = 1 - y`` (no options) on float32, float64 or float16
-#: ``y`` and ``p``, the loss rounded once to their format
+#: the loss with a float64 loop (narrower predictions go through it in
+#: float64), and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the
+#: same with ``a = y, b = 1 - y`` (no options) on ``y`` and ``p`` of one
+#: format, the loss rounded once to it (bfloat16: once registered)
 LOSSES = {"binary_crossentropy": ("binary_logits", "binary_logits_plain")}
-LOSS_FORMATS = ("float32", "float16", "float64")
+LOSS_FORMATS = FORMATS
 #: the same loss from probabilities: ``-(a log p + b log1p(-p))``, and with
 #: ``a = y, b = 1 - y``, for the same formats
 PROBABILITIES = {"binary_crossentropy": ("binary_probs", "binary_probs_plain")}
@@ -78,6 +77,13 @@ def _bfloat16(mod) -> str | None:
         except ImportError as e:
             _BF16_WHY = f"ml_dtypes' bfloat16 is not importable ({e})"
     return _BF16_WHY
+
+
+def _bfloat16_status(mod, load: bool) -> str | None:
+    """Why the bfloat16 loops do not run (registering them where ``load``)."""
+    if load or _BF16_WHY is not False:
+        return _bfloat16(mod)
+    return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
 
 
 def provide_float64(binder) -> None:
@@ -126,6 +132,8 @@ def _why_not_probabilities(name: str, fmt: str, load: bool) -> str | None:
     mod = _module()
     if mod is None:
         return _load.why()
+    if fmt == "bfloat16" and (why := _bfloat16_status(mod, load)) is not None:
+        return why
     if not load and _PROB_WHY is False:
         return None if hasattr(mod, "bind_probs") else "the C extension predates its loops from probabilities"
     return _probabilities(mod)
@@ -149,14 +157,12 @@ def why_not(name: str, fmt: str, load: bool = True, logits: bool = True) -> str 
     mod = _module()
     if mod is None:
         return _load.why()
+    if fmt == "bfloat16" and ((why := _bfloat16_status(mod, load)) is not None or name not in LOSSES):
+        return why
     if fmt == "float64" or name in LOSSES:
         if not load and _F64_WHY is False:
             return None if hasattr(mod, "bind_float64") else "the C extension predates its float64 loops"
         return _float64(mod)
-    if fmt == "bfloat16":
-        if load or _BF16_WHY is not False:
-            return _bfloat16(mod)
-        return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
     return None
 
 

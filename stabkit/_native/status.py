@@ -73,7 +73,7 @@ def _loss_line(table: dict[str, str], suffix: str = "") -> str:
     if not fmts:
         return head + "NumPy (" + table[f"binary_crossentropy/float64{suffix}"] + ")"
     rest = [f for f in _ALL_FORMATS if f not in fmts]
-    return head + f"native for {', '.join(fmts)}; NumPy for {', '.join(rest)}"
+    return head + f"native for {', '.join(fmts)}" + (f"; NumPy for {', '.join(rest)}" if rest else "")
 
 
 def _elementwise_line(table: dict[str, str]) -> str:
