@@ -1,11 +1,11 @@
 """The compiled binary cross-entropy from probabilities beside the NumPy
 path and PyTorch.
 
-    python benchmarks/native_bce.py [--rounds 21] [--n 1000000] [--float16] [--logits]
+    python benchmarks/native_bce.py [--rounds 21] [--n 1000000] [--narrow] [--logits]
 
 ``stabkit.accurate.binary_crossentropy(y, p)`` (the default
 ``from_logits=False``, no options, ``reduction="none"``) on ``n`` float32 and
-float64 (``--float16``: float16) probabilities (uniform in (0, 1)) with 0/1
+float64 (``--narrow``: float16 and bfloat16) probabilities (uniform in (0, 1)) with 0/1
 targets and with soft ones (uniform in (0, 1)); ``--logits``: from logits
 (normal, sd 4) against ``F.binary_cross_entropy_with_logits``. With its
 compiled loop (``native``), with ``STABKIT_NATIVE=0`` (``numpy path``), and
@@ -25,6 +25,7 @@ import os
 import platform
 import time
 
+import ml_dtypes
 import numpy as np
 
 from stabkit import accurate
@@ -51,7 +52,10 @@ def implementations(y: np.ndarray, p: np.ndarray, logits: bool) -> dict:
     out = {"native": lambda: accurate.binary_crossentropy(y, p, from_logits=logits),
            "numpy path": lambda: _numpy_path(y, p, logits)}
     if torch is not None:
-        ty, tp = torch.from_numpy(y), torch.from_numpy(p)
+        if p.dtype == ml_dtypes.bfloat16:  # torch reads no ml_dtypes array: the same values, converted
+            ty, tp = (torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16) for a in (y, p))
+        else:
+            ty, tp = torch.from_numpy(y), torch.from_numpy(p)
         peer = F.binary_cross_entropy_with_logits if logits else F.binary_cross_entropy
         out["torch (1 thread)"] = lambda: peer(tp, ty, reduction="none")
     return out
@@ -80,10 +84,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=21, help="interleaved rounds (median over them)")
     ap.add_argument("--n", type=int, default=1_000_000, help="elements per call")
-    ap.add_argument("--float16", action="store_true", help="float16 inputs instead of float32 and float64")
+    ap.add_argument("--narrow", action="store_true", help="float16 and bfloat16 inputs instead of float32 and float64")
     ap.add_argument("--logits", action="store_true", help="from logits instead of from probabilities")
     args = ap.parse_args()
-    dtypes = (np.float16,) if args.float16 else (np.float32, np.float64)
+    dtypes = (np.float16, ml_dtypes.bfloat16) if args.narrow else (np.float32, np.float64)
     why = elementwise.why_not("binary_crossentropy", np.dtype(dtypes[0]).name, logits=args.logits)
     print(f"# {platform.processor() or platform.machine()}, NumPy {np.__version__}, "
           f"torch {torch.__version__ if torch else '-'}, load {os.getloadavg()[0]:.1f}, "
