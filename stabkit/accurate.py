@@ -282,9 +282,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     o = lossopts.binary_options(yr, p, from_logits, label_smoothing, sample_weight, pos_weight, reduction)
     pf, yf = p.reshape(-1), yr.reshape(-1)
     pos = None if o.pos is None else o.pos.reshape(-1)
-    # from logits, float64 and float32: the compiled loops with binary_terms' bits; without
-    # options, one pass over y and p (a = y, b = 1 - y, the loss rounded once inside)
-    terms = _native.ufunc("binary_crossentropy", fmt.name, o.plain) if from_logits else None
+    # float64 and float32, from logits or probabilities: the compiled loops with binary_terms'
+    # bits; without options, one pass over y and p (a = y, b = 1 - y, the loss rounded once inside)
+    terms = _native.ufunc("binary_crossentropy", fmt.name, o.plain, logits=from_logits)
     if terms is not None and o.plain:
         loss = np.empty(p.shape, dtype=fmt.dtype)
         _threads.split_call(terms, np.asarray(yr), p, out=loss)

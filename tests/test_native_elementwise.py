@@ -139,6 +139,7 @@ def _slow_pass_build(tmp_path):
            "-shared", *(["-undefined", "dynamic_lookup"] if sys.platform == "darwin" else []),
            "-DSTABKIT_MARGIN=1.0", "-DNPY_NO_DEPRECATED_API=NPY_2_0_API_VERSION", f"-I{np.get_include()}",
            f"-I{sysconfig.get_paths()['include']}", str(SOURCE), str(SOURCE.with_name("_elementwise64.c")),
+           str(SOURCE.with_name("_bce_probs.c")),
                "-o", str(out)]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -258,12 +259,11 @@ def test_the_accurate_tier_calls_the_ufunc(name, monkeypatch):
 def test_stabkit_native_0_forces_the_numpy_path(monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert elementwise.ufunc("sigmoid", "float32") is None
-    assert set(status.kernels().values()) == {"STABKIT_NATIVE=0",
-                                              "no compiled kernel for binary_crossentropy in float16 yet",
-                                              "no compiled kernel for binary_crossentropy in bfloat16 yet"}
+    assert set(status.kernels().values()) == {"STABKIT_NATIVE=0"}
     r = CliRunner().invoke(app, ["list"])
     assert "accurate elementwise kernels (sigmoid, log_sigmoid, softplus): NumPy (STABKIT_NATIVE=0)" in r.stdout
     assert "accurate binary_crossentropy kernel (from logits): NumPy (STABKIT_NATIVE=0)" in r.stdout
+    assert "accurate binary_crossentropy kernel (from probabilities): NumPy (STABKIT_NATIVE=0)" in r.stdout
     assert "accurate row kernel (rows wider than 16): NumPy (STABKIT_NATIVE=0)" in r.stdout
 
 
@@ -273,8 +273,9 @@ def test_stabkit_list_names_the_native_formats(monkeypatch):
     r = CliRunner().invoke(app, ["list"])
     assert ("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, float16, bfloat16, "
             "float64") in r.stdout.splitlines()
-    assert ("accurate binary_crossentropy kernel (from logits): native for float32, float64; "
-            "NumPy for float16, bfloat16") in r.stdout.splitlines()
+    for how in ("logits", "probabilities"):
+        assert (f"accurate binary_crossentropy kernel (from {how}): native for float32, float16, bfloat16, "
+                "float64") in r.stdout.splitlines()
     assert status.kernels()["softplus/bfloat16"] == "native"
 
 

@@ -97,7 +97,7 @@ def test_the_sdist_carries_every_source_of_the_one_build(tmp_path):
     needed = {p.relative_to(REPO).as_posix() for p in sources}
     for p in sources:
         needed |= {q.relative_to(REPO).as_posix() for q in _included(p)}
-    assert "stabkit/_native/_cstep_impl.h" in needed
+    assert {"stabkit/_native/_cstep_impl.h", "stabkit/_native/_common.h"} <= needed
     assert needed <= members, f"missing from the sdist: {sorted(needed - members)}"
     assert not [m for m in members if m.startswith("stabkit/nn/") and m.endswith((".c", ".h"))]
 
@@ -185,6 +185,9 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     # every function/format that has a kernel runs it, and so does the trainer's step
     compiled = {f"{f}/{fmt}" for f in ROWWISE for fmt in ("float32", "float64")}
     compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step"}
+    # the binary cross-entropy, from logits and from probabilities
+    compiled |= {f"binary_crossentropy/{fmt}{how}" for fmt in elementwise.LOSS_FORMATS
+                 for how in ("", " (from probabilities)")}
     assert compiled <= set(table)
     # (the row kernel stays off, with that reason, where this NumPy sums rows
     # in another order than the kernel repeats: NumPy 2.0)

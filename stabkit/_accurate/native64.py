@@ -1,15 +1,18 @@
 """The float64 loops of the compiled elementwise ufuncs (sigmoid, softplus,
 log_sigmoid, and the binary cross-entropy from logits in
 ``stabkit/_native/_elementwise64.c``), bound to the tables and constants of
-the NumPy path and checked against it bit for bit before any is used.
+the NumPy path and checked against it bit for bit before any is used; and
+the binary cross-entropy from probabilities (``_bce_probs.c``), bound to
+NumPy's log and log1p loops and checked on its own (:func:`bind_probabilities`).
 
 The C loops repeat the NumPy path's operations in its order and call NumPy's
 own float64 exp, expm1 and log1p loops, so they give its bits; the check
 here makes sure of it on this NumPy and this processor (a NumPy whose
 loops are not reachable, or any differing bit, leaves the NumPy path on, and
 :func:`stabkit._native.elementwise.why_not` says why). Importing this module
-registers :func:`bind` with :mod:`stabkit._native.elementwise`, which calls
-it once, on the first float64 call.
+registers :func:`bind` and :func:`bind_probabilities` with
+:mod:`stabkit._native.elementwise`, which calls each once, on the first call
+that needs it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import numpy as np
 
 from stabkit._native import elementwise as _native
 
+from stabkit.floats import round_float64
+
 from . import sigmoid64 as _s64
 from .crossentropy import binary_terms
 from .elementwise import _LN2_HI, _LN2_LO, log_sigmoid_f64, sigmoid_f64, softplus_f64
 
-__all__ = ["bind", "sample"]
+__all__ = ["bind", "bind_probabilities", "sample", "probabilities"]
 
 
 def sample(n: int = 3001, seed: int = 16) -> np.ndarray:
@@ -80,14 +85,27 @@ def _mismatch(mod) -> str | None:
         if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
             return "binary_crossentropy"
         # float32, fractional targets (the float64 loop) and 0/1 ones (the
-        # float32 softplus kernel, where |p| >= 2**-10)
-        x32 = x.astype(np.float32)
-        for a32 in (a.astype(np.float32), (rng.random(x.size) < 0.5).astype(np.float32)):
-            a64 = a32.astype(np.float64)
-            want = binary_terms(a64, 1.0 - a64, x32.astype(np.float64), True).astype(np.float32)
-            if _differs(mod.binary_logits_plain(a32, x32).astype(np.float64), want.astype(np.float64)):
-                return "binary_crossentropy (float32)"
+        # float32 softplus kernel, where |p| >= 2**-10); float16 and bfloat16
+        # (rounded by _half.h as the NumPy path's store rounds)
+        for t in _narrow_types(mod):
+            xt = x.astype(t)
+            for at in (a.astype(t), (rng.random(x.size) < 0.5).astype(t)):
+                a64 = at.astype(np.float64)
+                want = round_float64(binary_terms(a64, 1.0 - a64, xt.astype(np.float64), True), np.dtype(t).name)
+                if _differs(mod.binary_logits_plain(at, xt).astype(np.float64), want.astype(np.float64)):
+                    return f"binary_crossentropy ({np.dtype(t).name})"
     return None
+
+
+def _narrow_types(mod) -> tuple:
+    """float32, float16, and bfloat16 where ml_dtypes imports (its loops
+    registered first: an unregistered type would be cast to float32)."""
+    try:
+        mod.register_bfloat16()
+        import ml_dtypes
+    except ImportError:
+        return (np.float32, np.float16)
+    return (np.float32, np.float16, ml_dtypes.bfloat16)
 
 
 def bind(mod) -> str | None:
@@ -107,4 +125,61 @@ def bind(mod) -> str | None:
     return None
 
 
+def probabilities(n: int = 3001, seed: int = 18) -> np.ndarray:
+    """float64 probabilities over the branches of log and log1p(-p): +-0,
+    subnormals, the smallest normal, tiny values, 0.5, values next to 1 and 1
+    itself, the outside of [0, 1] (NaN from the logs), +-inf, NaNs with
+    payloads, and ``n`` each of uniform values, log-uniform ones down to
+    1e-300, ones just below 1 and random bit patterns."""
+    rng = np.random.default_rng(seed)
+    special = np.array([0.0, -0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-17, 2.0**-53, 0.5,
+                        1.0 - 2.0**-53, 1.0 - 2.0**-52, 1.0, 1.0 + 2.0**-52, 2.0, -1e-300, -0.5, np.inf, -np.inf])
+    nans = np.array([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF8DEAD00000000, 0x7FF4000000000123],
+                    dtype=np.uint64).view(np.float64)
+    bits = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False).view(np.float64)
+    return np.concatenate([special, nans, rng.random(n), 10.0 ** rng.uniform(-300, 0, n),
+                           1.0 - 10.0 ** rng.uniform(-16, 0, n), bits])
+
+
+def _probabilities_mismatch(mod) -> str | None:
+    """The first loop from probabilities that differs from the NumPy path on
+    :func:`probabilities` (whose length is no multiple of the loops' block),
+    or None."""
+    p = probabilities()
+    rng = np.random.default_rng(19)
+    with np.errstate(all="ignore"):
+        a = np.where(rng.random(p.size) < 0.3, 0.0, rng.random(p.size))
+        a[rng.random(p.size) < 0.3] = 1.0
+        # a NaN target, but not beside a NaN probability (two NaNs: see _mismatch)
+        a[::97] = np.where(np.isnan(p[::97]), 0.5, np.nan)
+        b = 1.0 - a
+        b[::89] = np.where(np.isnan(a[::89]), 0.5, np.inf)
+        if _differs(mod.binary_probs(a, b, p), binary_terms(a, b, p, False)):
+            return "binary_crossentropy"
+        if _differs(mod.binary_probs_plain(a, p), binary_terms(a, 1.0 - a, p, False)):
+            return "binary_crossentropy"
+        for t in _narrow_types(mod):
+            at, pt = a.astype(t), p.astype(t)
+            a64, p64 = at.astype(np.float64), pt.astype(np.float64)
+            want = round_float64(binary_terms(a64, 1.0 - a64, p64, False), np.dtype(t).name)
+            if _differs(mod.binary_probs_plain(at, pt).astype(np.float64), want.astype(np.float64)):
+                return f"binary_crossentropy ({np.dtype(t).name})"
+    return None
+
+
+def bind_probabilities(mod) -> str | None:
+    """Give the extension ``mod`` NumPy's log and log1p loops for the loss
+    from probabilities, then check it: None, or why the NumPy path stays on."""
+    try:
+        mod.bind_probs()
+    except (ImportError, AttributeError) as e:
+        return f"the loops from probabilities cannot be bound to NumPy's log and log1p ({e})"
+    bad = _probabilities_mismatch(mod)
+    if bad is not None:
+        return (f"the loop of {bad} from probabilities differs from the NumPy path on NumPy {np.__version__} "
+                "(checked at load): the NumPy path runs")
+    return None
+
+
 _native.provide_float64(bind)
+_native.provide_probabilities(bind_probabilities)

@@ -33,13 +33,9 @@
 #define STEP_NONFINITE_GRADIENT 1
 #define STEP_NONFINITE_KERNEL 2
 
-#define FORCE_INLINE inline __attribute__((always_inline))
-#define EXPORT __attribute__((visibility("default")))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+/* FORCE_INLINE, EXPORT, CLONES (these clones are built even with STABKIT_NO_CLONES) */
+#define STABKIT_ALWAYS_CLONES
+#include "_common.h"
 
 /* exp(x) for a float32 x <= 0 (or NaN: the only arguments the step passes,
  * exp(z - max) and exp(-|z|)), evaluated in double and rounded to float32

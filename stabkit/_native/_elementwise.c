@@ -49,24 +49,19 @@
 #include <numpy/ufuncobject.h>
 
 #include "_elementwise64.h" /* the float64 loops and binary_logits */
+#include "_bce_probs.h"      /* binary_probs */
 
 #define BLK 256
-#define FORCE_INLINE static inline __attribute__((always_inline))
-/* AVX-512, AVX2 and baseline clones of each block function, chosen at load
- * time (GCC, glibc, x86-64); the same IEEE operations in each, so the same
- * bits (STABKIT_NO_CLONES builds one version, for testing the others) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+/* CLONES: AVX-512, AVX2 and baseline clones of each block function, chosen
+ * at load time (GCC, glibc, x86-64), with the same bits (_common.h, included
+ * by _elementwise64.h; STABKIT_NO_CLONES builds one version, for testing) */
 
 enum { F_SIGMOID = 0, F_SOFTPLUS = 1, F_LOG_SIGMOID = 2 };
 
 /* ------------------------------------------------------------ bits */
 
-FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* A binary format narrower than double: p significant bits, emin the least
  * normal exponent, the bit pattern of +inf, and the NaN rule. */
@@ -114,7 +109,7 @@ static uint32_t round_dd(double hi, double lo, const fmt_t *f)
 }
 
 /* float16 bits -> double, exactly (NaN keeps its payload in the top bits) */
-FORCE_INLINE double half_to_double(uint16_t h)
+static FORCE_INLINE double half_to_double(uint16_t h)
 {
     uint64_t s = (uint64_t)(h >> 15) << 63;
     uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
@@ -124,7 +119,7 @@ FORCE_INLINE double half_to_double(uint16_t h)
     return dfrom(s | (be << 52) | ((uint64_t)m << 42));
 }
 
-FORCE_INLINE double bf16_to_double(uint16_t b)
+static FORCE_INLINE double bf16_to_double(uint16_t b)
 {
     uint32_t u = (uint32_t)b << 16;
     float f;
@@ -151,7 +146,7 @@ FORCE_INLINE double bf16_to_double(uint16_t b)
  * degree-10 polynomial fitted on |r| <= 0.3486 (Chebyshev interpolation in
  * mpmath, coefficients rounded to double: relative error 2^-51.4), Horner in
  * double (about 1.5 ulp), and 2^k put in the exponent bits. */
-FORCE_INLINE double exp_fast(double a)
+static FORCE_INLINE double exp_fast(double a)
 {
     const double shifter = 0x1.8p52;
     /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
@@ -181,7 +176,7 @@ FORCE_INLINE double exp_fast(double a)
  * double: relative error 2^-53.3). t's error passes through scaled by
  * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
  * polynomial about once. */
-FORCE_INLINE double log1p_fast(double t)
+static FORCE_INLINE double log1p_fast(double t)
 {
     double s = t / (2.0 + t);
     double w = s * s;
@@ -202,7 +197,7 @@ FORCE_INLINE double log1p_fast(double t)
  * limits at +-inf (NaN gives NaN, which fails the rounding test). Every sum
  * has terms of one sign; clamping the argument of exp at AMIN changes no
  * result after rounding to a format of at most 24 bits. */
-FORCE_INLINE double fast_eval(int fn, double x)
+static FORCE_INLINE double fast_eval(int fn, double x)
 {
     if (fn == F_LOG_SIGMOID)
         x = -x;
@@ -229,14 +224,14 @@ FORCE_INLINE double fast_eval(int fn, double x)
 typedef struct { double hi, lo; } dd;
 
 /* Knuth's TwoSum: s + err = a + b exactly */
-FORCE_INLINE dd two_sum(double a, double b)
+static FORCE_INLINE dd two_sum(double a, double b)
 {
     double s = a + b, bb = s - a;
     return (dd){s, (a - (s - bb)) + (b - bb)};
 }
 
 /* |a| >= |b| (or a == 0): Dekker's Fast2Sum */
-FORCE_INLINE dd fast_two_sum(double a, double b)
+static FORCE_INLINE dd fast_two_sum(double a, double b)
 {
     double s = a + b;
     return (dd){s, b - (s - a)};
@@ -244,7 +239,7 @@ FORCE_INLINE dd fast_two_sum(double a, double b)
 
 /* Dekker's TwoProduct (no FMA: -ffp-contract=off, portable), exact while
  * |a|, |b| < 2^995 */
-FORCE_INLINE dd two_prod(double a, double b)
+static FORCE_INLINE dd two_prod(double a, double b)
 {
     const double split = 134217729.0; /* 2^27 + 1 */
     double p = a * b;
@@ -413,7 +408,6 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
     }
 
 /* hidden, not static: GCC's target_clones needs an ifunc symbol */
-#define HIDDEN __attribute__((visibility("hidden")))
 HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID)
 HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS)
 HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID)
@@ -513,9 +507,14 @@ static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)block
 static PyUFuncGenericFunction loops_bce[1] = {stabkit_loop_bce};
 static const char types_bce[4] = {NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static void *data_bce[1] = {NULL};
-static PyUFuncGenericFunction loops_plain[2] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64};
-static const char types_plain[6] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
-static void *data_plain[2] = {NULL, NULL};
+static PyUFuncGenericFunction loops_plain[3] = {stabkit_loop_bce_plain32, stabkit_loop_bce_plain64,
+                                                 stabkit_loop_bce_plain16};
+static const char types_plain[9] = {NPY_FLOAT, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE,
+                                    NPY_HALF,  NPY_HALF,  NPY_HALF};
+static void *data_plain[3] = {NULL, NULL, NULL};
+static PyUFuncGenericFunction loops_probs[1] = {stabkit_loop_probs};
+static PyUFuncGenericFunction loops_probs_plain[3] = {stabkit_loop_probs_plain32, stabkit_loop_probs_plain64,
+                                                       stabkit_loop_probs_plain16};
 
 static struct {
     const char *name, *doc;
@@ -535,6 +534,9 @@ static struct {
 
 /* the three ufuncs, kept for register_bfloat16 */
 static PyObject *made[3];
+/* the plain losses (binary_logits_plain, binary_probs_plain), kept for it too */
+static PyObject *made_plain[2];
+static PyUFuncGenericFunction loops_plain_bf16[2] = {stabkit_loop_bce_plain_bf16, stabkit_loop_probs_plain_bf16};
 static int bfloat16_done = 0;
 
 /* register_bfloat16(): give the ufuncs a loop for ml_dtypes' bfloat16
@@ -563,6 +565,10 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
     for (int i = 0; i < 3; i++)
         if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made[i], bf, loop16, bft, (void *)ufuncs[i].bf16) < 0)
             return NULL;
+    int bft3[3] = {bf, bf, bf};
+    for (int i = 0; i < 2; i++)
+        if (PyUFunc_RegisterLoopForType((PyUFuncObject *)made_plain[i], bf, loops_plain_bf16[i], bft3, NULL) < 0)
+            return NULL;
     bfloat16_done = 1;
     if (PyObject_SetAttrString(self, "bfloat16", Py_True) < 0)
         return NULL;
@@ -576,6 +582,11 @@ static PyMethodDef methods[] = {
      "bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants): the NumPy path's tables for the float64 loops."},
     {"numpy_loop", stabkit_numpy_loop, METH_VARARGS,
      "numpy_loop(name, x, out): NumPy's float64 exp, expm1 or log1p loop as bound (for the tests)."},
+    {"bind_probs", stabkit_bind_probs, METH_NOARGS,
+     "bind_probs(): NumPy's float64 log and log1p loops for binary_probs (ImportError where absent)."},
+    {"half_conversions", stabkit_half_conversions, METH_VARARGS,
+     "half_conversions(x, h, g, d, bf=False): float64 x rounded to float16 (bf: bfloat16) bits h, such bits g "
+     "widened to d (for the tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -618,11 +629,28 @@ PyMODINIT_FUNC PyInit__kernels(void)
         Py_XDECREF(bce);
         goto fail;
     }
-    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 2, 2, 1, PyUFunc_None,
+    PyObject *plain = PyUFunc_FromFuncAndData(loops_plain, data_plain, (char *)types_plain, 3, 2, 1, PyUFunc_None,
         "binary_logits_plain", "binary_logits_plain(y, p): binary_logits(y, 1 - y, p) (float32 inputs: in float64, "
-        "rounded once).", 0);
-    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", plain) < 0) {
+        "rounded once; float16, bfloat16 alike).", 0);
+    made_plain[0] = plain; /* the module keeps the ufunc, and the module is kept (single-phase init) */
+    if (plain == NULL || PyModule_AddObject(m, "binary_logits_plain", Py_NewRef(plain)) < 0) {
         Py_XDECREF(plain);
+        goto fail;
+    }
+    /* the same two from probabilities (_bce_probs.c), with the same types */
+    PyObject *probs = PyUFunc_FromFuncAndData(loops_probs, data_bce, (char *)types_bce, 1, 3, 1, PyUFunc_None,
+        "binary_probs", "binary_probs(a, b, p): -(a log p + b log1p(-p)), a zero weight giving 0 "
+        "(float64: the accurate tier's NumPy path's bits).", 0);
+    if (probs == NULL || PyModule_AddObject(m, "binary_probs", probs) < 0) {
+        Py_XDECREF(probs);
+        goto fail;
+    }
+    PyObject *pplain = PyUFunc_FromFuncAndData(loops_probs_plain, data_plain, (char *)types_plain, 3, 2, 1,
+        PyUFunc_None, "binary_probs_plain", "binary_probs_plain(y, p): binary_probs(y, 1 - y, p) (float32 "
+        "inputs: in float64, rounded once; float16, bfloat16 alike).", 0);
+    made_plain[1] = pplain;
+    if (pplain == NULL || PyModule_AddObject(m, "binary_probs_plain", Py_NewRef(pplain)) < 0) {
+        Py_XDECREF(pplain);
         goto fail;
     }
     return m;

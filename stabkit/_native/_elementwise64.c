@@ -34,6 +34,7 @@
 #include <numpy/ufuncobject.h>
 
 #include "_elementwise64.h"
+#include "_half.h"
 
 #define B64 512 /* elements per block: a few buffers of 4 KiB stay in L1 */
 #define ALIGNED _Alignas(64)
@@ -42,33 +43,19 @@
  * wider ones vectorise more per instruction, the divisions included (the
  * table lookups stay scalar loads under GCC's generic tuning; a clone tuned
  * for gather instructions measured no faster at 10^6 elements) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(STABKIT_NO_CLONES)
-#define CLONES64 HIDDEN64 __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES64 HIDDEN64
-#endif
+#define CLONES64 HIDDEN CLONES
 
-FORCE_INLINE_64 uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-FORCE_INLINE_64 double from64(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static FORCE_INLINE uint64_t bits64(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static FORCE_INLINE double from64(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 /* what NumPy's arithmetic gives for a NaN operand: the NaN made quiet */
-FORCE_INLINE_64 double quiet(double x) { return from64(bits64(x) | 0x0008000000000000ull); }
+static FORCE_INLINE double quiet(double x) { return from64(bits64(x) | 0x0008000000000000ull); }
 
 /* ------------------------------------------------------------ NumPy's loops */
-
-typedef struct {
-    PyUFuncGenericFunction fn;
-    void *data;
-} nploop;
 
 static nploop L_EXP, L_EXPM1, L_LOG1P;
 
 /* y = f(x) for n contiguous doubles through NumPy's own float64 loop (y may be x) */
-static inline void run(const nploop *l, double *x, double *y, npy_intp n)
-{
-    char *args[2] = {(char *)x, (char *)y};
-    npy_intp dims[1] = {n}, steps[2] = {8, 8};
-    l->fn(args, dims, steps, l->data);
-}
+static inline void run(const nploop *l, double *x, double *y, npy_intp n) { stabkit_run_loop(l, x, y, n); }
 
 /* ------------------------------------------------------------ tables */
 
@@ -117,7 +104,7 @@ static double sigmoid_far(double x)
 }
 
 /* Knuth's TwoSum error of s = fl(a + b), as eft.py's two_sum_err */
-FORCE_INLINE_64 double two_sum_err(double a, double b, double s)
+static FORCE_INLINE double two_sum_err(double a, double b, double s)
 {
     double bb = s - a;
     double t = s - bb;
@@ -198,7 +185,7 @@ CLONES64 int softplus_log_term(const double *restrict x, double *restrict t, int
 
 /* softplus(x) = max(x, 0) + t, or the series, or the quiet NaN. (The sign of
  * a zero max does not matter: t > 0 wherever max(x, 0) is a zero.) */
-FORCE_INLINE_64 double softplus_from(double x, double t)
+static FORCE_INLINE double softplus_from(double x, double t)
 {
     return (x > 0 ? x : 0.0) + t;
 }
@@ -240,7 +227,7 @@ CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, in
  * x86-64: the first NaN operand made quiet (a NaN made from numbers, such as
  * inf * 0, is the processor's own). C leaves the operand order of a
  * commutative operation to the compiler, so the order is spelled out. */
-static double mul_nan(double u, double v)
+double stabkit_mul_nan(double u, double v)
 {
     double r = u * v;
     if (r == r)
@@ -248,7 +235,7 @@ static double mul_nan(double u, double v)
     return u != u ? quiet(u) : v != v ? quiet(v) : r;
 }
 
-static double add_nan(double u, double v)
+double stabkit_add_nan(double u, double v)
 {
     double r = u + v;
     if (r == r)
@@ -272,9 +259,9 @@ static double bce_rare(double a, double b, double p, double t)
         sn = softplus_from(-p, t);
         sp = softplus_from(p, t);
     }
-    double u = a == 0 ? 0.0 : mul_nan(a, sn);
-    double v = b == 0 ? 0.0 : mul_nan(b, sp);
-    return add_nan(u, v);
+    double u = a == 0 ? 0.0 : stabkit_mul_nan(a, sn);
+    double v = b == 0 ? 0.0 : stabkit_mul_nan(b, sp);
+    return stabkit_add_nan(u, v);
 }
 
 /* softplus(-p) and softplus(p) share t = log1p(exp(-|p|)) */
@@ -421,7 +408,7 @@ static void gather8(const char *src, npy_intp st, double *restrict d, int m)
 
 /* _elementwise.c's correctly rounded float32 softplus of n <= 256 values */
 #define F32_BLOCK 256
-HIDDEN64 void block_softplus_f32(const float *x, float *y, int n);
+HIDDEN void block_softplus_f32(const float *x, float *y, int n);
 
 /* Whether every target of the block is 0 or 1 and every logit has
  * |p| >= 2^-10 (not NaN); then q holds the arguments -p (y = 1) or p (y = 0). */
@@ -529,13 +516,52 @@ void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const 
     }
 }
 
+/* binary_logits_plain(y, p) for float16 (bfloat16: bf): y and p widened
+ * exactly, the float64 loss rounded once to their format as the NumPy
+ * path's store rounds it */
+static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *steps, int bf)
+{
+    npy_intp n = dims[0];
+    if (!bound) {
+        uint16_t nan = bf ? 0x7fc0u : 0x7e00u;
+        for (npy_intp i = 0; i < n; i++)
+            memcpy(args[2] + i * steps[2], &nan, 2);
+        return;
+    }
+    ALIGNED double y[B64], b[B64], p[B64], out[B64];
+    fexcept_t flags;
+    fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    for (npy_intp s = 0; s < n; s += B64) {
+        int m = (int)(n - s < B64 ? n - s : B64);
+        stabkit_widen16(args[0] + s * steps[0], steps[0], bf, y, m);
+        stabkit_widen16(args[1] + s * steps[1], steps[1], bf, p, m);
+        for (int i = 0; i < m; i++)
+            b[i] = 1.0 - y[i];
+        block_bce(y, b, p, out, m);
+        stabkit_narrow16(args[2] + s * steps[2], steps[2], bf, out, m);
+    }
+    fesetexceptflag(&flags, FE_ALL_EXCEPT);
+}
+
+void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop_plain16(args, dims, steps, 0);
+}
+
+void stabkit_loop_bce_plain_bf16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
+{
+    (void)data;
+    loop_plain16(args, dims, steps, 1);
+}
+
 void *const stabkit_data64[3] = {(void *)block_sigmoid, (void *)block_softplus, (void *)block_log_sigmoid};
 
 /* ------------------------------------------------------------ binding */
 
 /* NumPy's float64 loop of the ufunc numpy.<name> (its functions[] entry for
  * the types 'd->d', the CPU-dispatched loop np.<name> itself runs) */
-static int find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out)
+int stabkit_find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out)
 {
     PyObject *u = PyObject_GetAttrString(np, name);
     if (u == NULL)
@@ -588,8 +614,8 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
     if (np == NULL)
         return NULL;
     PyObject *uftype = PyObject_GetAttrString(np, "ufunc");
-    int fail = uftype == NULL || find_loop(np, uftype, "exp", &L_EXP) < 0 ||
-               find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
+    int fail = uftype == NULL || stabkit_find_loop(np, uftype, "exp", &L_EXP) < 0 ||
+               stabkit_find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || stabkit_find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
     Py_XDECREF(uftype);
     Py_DECREF(np);
     if (fail)

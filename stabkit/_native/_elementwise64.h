@@ -3,20 +3,40 @@
 #ifndef STABKIT_ELEMENTWISE64_H
 #define STABKIT_ELEMENTWISE64_H
 
-#define FORCE_INLINE_64 static inline __attribute__((always_inline))
-#define HIDDEN64 __attribute__((visibility("hidden")))
+#include "_common.h" /* FORCE_INLINE, HIDDEN, CLONES */
 
 /* the 'd->d' loop of sigmoid, softplus, log_sigmoid; its data: one of stabkit_data64 */
-HIDDEN64 void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
-HIDDEN64 extern void *const stabkit_data64[3];
+HIDDEN void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN extern void *const stabkit_data64[3];
 /* the 'ddd->d' loop of binary_logits */
-HIDDEN64 void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
-/* the 'ff->f' and 'dd->d' loops of binary_logits_plain(y, p) */
-HIDDEN64 void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
-HIDDEN64 void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* the 'ff->f', 'dd->d' and 'ee->e' loops of binary_logits_plain(y, p) */
+HIDDEN void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+HIDDEN void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* and the bfloat16 one, registered with ml_dtypes' type by register_bfloat16 */
+HIDDEN void stabkit_loop_bce_plain_bf16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
+/* one of NumPy's own inner loops, as a ufunc object lists it */
+typedef struct {
+    PyUFuncGenericFunction fn;
+    void *data;
+} nploop;
+/* the 'd->d' loop of the ufunc numpy.<name> (np: numpy, uftype: numpy.ufunc),
+ * 0; else -1 with ImportError set */
+HIDDEN int stabkit_find_loop(PyObject *np, PyObject *uftype, const char *name, nploop *out);
+/* y = f(x) for n contiguous doubles through the loop l (y may be x) */
+static inline void stabkit_run_loop(const nploop *l, double *x, double *y, npy_intp n)
+{
+    char *args[2] = {(char *)x, (char *)y};
+    npy_intp dims[1] = {n}, steps[2] = {8, 8};
+    l->fn(args, dims, steps, l->data);
+}
+/* u * v and u + v with NumPy's NaN on x86-64: the first NaN operand made quiet */
+HIDDEN double stabkit_mul_nan(double u, double v);
+HIDDEN double stabkit_add_nan(double u, double v);
 /* bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants) and
  * numpy_loop(name, x, out) (module methods) */
-HIDDEN64 PyObject *stabkit_bind_float64(PyObject *self, PyObject *args);
-HIDDEN64 PyObject *stabkit_numpy_loop(PyObject *self, PyObject *args);
+HIDDEN PyObject *stabkit_bind_float64(PyObject *self, PyObject *args);
+HIDDEN PyObject *stabkit_numpy_loop(PyObject *self, PyObject *args);
 
 #endif

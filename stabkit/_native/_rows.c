@@ -41,13 +41,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define FORCE_INLINE inline __attribute__((always_inline))
-#define EXPORT __attribute__((visibility("default")))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+/* FORCE_INLINE, EXPORT, CLONES (these clones are built even with STABKIT_NO_CLONES) */
+#define STABKIT_ALWAYS_CLONES
+#include "_common.h"
 
 /* NumPy's blocks: a run of at most 128 terms is added in 8 interleaved
  * accumulators, a longer one split in two halves, the first a multiple of 8. */

@@ -12,7 +12,10 @@ path's tables and checked them against that path (:func:`provide_float64`,
 called by :mod:`stabkit._accurate.native64`), or where that check failed.
 :func:`why_not` says which. The binary cross-entropy from logits
 (``binary_crossentropy``, the ufunc ``binary_logits``) is one of the float64
-loops: it serves float64 and float32 predictions (computed in float64).
+loops: it serves predictions in all four formats (computed in float64). So
+is the one from probabilities (``logits=False``, the ufunc ``binary_probs``
+of ``_bce_probs.c``), bound to NumPy's log and log1p loops and checked on
+its own (:func:`provide_probabilities`).
 """
 
 from __future__ import annotations
@@ -23,20 +26,26 @@ from . import disabled
 from . import load as _load  # why_not's argument `load` is another thing
 
 __all__ = ["FUNCTIONS", "FORMATS", "LOSSES", "LOSS_FORMATS", "ufunc", "why_not", "disabled", "extension",
-           "provide_float64"]
+           "provide_float64", "provide_probabilities", "PROBABILITIES"]
 
 #: the functions and formats the extension has loops for
 FUNCTIONS = ("sigmoid", "log_sigmoid", "softplus")
 FORMATS = ("float32", "float16", "bfloat16", "float64")
-#: the loss with a float64 loop (float32 predictions go through it in float64),
-#: and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the same with
-#: ``a = y, b = 1 - y`` (no options) on float32 or float64 ``y`` and ``p``
+#: the loss with a float64 loop (narrower predictions go through it in
+#: float64), and its ufuncs: ``a softplus(-p) + b softplus(p)``, and the
+#: same with ``a = y, b = 1 - y`` (no options) on ``y`` and ``p`` of one
+#: format, the loss rounded once to it (bfloat16: once registered)
 LOSSES = {"binary_crossentropy": ("binary_logits", "binary_logits_plain")}
-LOSS_FORMATS = ("float32", "float64")
+LOSS_FORMATS = FORMATS
+#: the same loss from probabilities: ``-(a log p + b log1p(-p))``, and with
+#: ``a = y, b = 1 - y``, for the same formats
+PROBABILITIES = {"binary_crossentropy": ("binary_probs", "binary_probs_plain")}
 
 _BF16_WHY: str | None | bool = False  # False: the bfloat16 loops not registered yet
 _F64_BINDER = None  # set by provide_float64
 _F64_WHY: str | None | bool = False  # False: the float64 loops not bound yet
+_PROB_BINDER = None  # set by provide_probabilities
+_PROB_WHY: str | None | bool = False  # False: the loops from probabilities not bound yet
 
 
 def _module():
@@ -46,13 +55,15 @@ def _module():
 def extension():
     """The extension module (whatever ``STABKIT_NATIVE`` says) with its
     bfloat16 loops registered where ml_dtypes imports and its float64 loops
-    bound where :func:`provide_float64` was called, or None if it is absent:
+    (and those from probabilities) bound where :func:`provide_float64` (and
+    :func:`provide_probabilities`) was called, or None if it is absent:
     for the tests and the exhaustive check, which compare it with the NumPy
     path."""
     mod = _module()
     if mod is not None:
         _bfloat16(mod)
         _float64(mod)
+        _probabilities(mod)
     return mod
 
 
@@ -66,6 +77,13 @@ def _bfloat16(mod) -> str | None:
         except ImportError as e:
             _BF16_WHY = f"ml_dtypes' bfloat16 is not importable ({e})"
     return _BF16_WHY
+
+
+def _bfloat16_status(mod, load: bool) -> str | None:
+    """Why the bfloat16 loops do not run (registering them where ``load``)."""
+    if load or _BF16_WHY is not False:
+        return _bfloat16(mod)
+    return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
 
 
 def provide_float64(binder) -> None:
@@ -87,14 +105,51 @@ def _float64(mod) -> str | None:
     return _F64_WHY
 
 
-def why_not(name: str, fmt: str, load: bool = True) -> str | None:
+def provide_probabilities(binder) -> None:
+    """Register ``binder(module) -> None or a reason``, which binds the loops
+    of the loss from probabilities to NumPy's log and log1p and checks them
+    against the NumPy path; it runs once, on the first call from probabilities."""
+    global _PROB_BINDER
+    _PROB_BINDER = binder
+
+
+def _probabilities(mod) -> str | None:
+    """Bind and check the loops from probabilities once: None, or why not."""
+    global _PROB_WHY
+    if _PROB_WHY is False:
+        if _PROB_BINDER is None:
+            return "the loops from probabilities are bound by stabkit.accurate, which is not imported yet"
+        _PROB_WHY = _PROB_BINDER(mod)
+    return _PROB_WHY
+
+
+def _why_not_probabilities(name: str, fmt: str, load: bool) -> str | None:
+    """:func:`why_not` for the loss from probabilities."""
+    if not (name in PROBABILITIES and fmt in LOSS_FORMATS):
+        return f"no compiled kernel for {name} from probabilities in {fmt} yet"
+    if disabled():
+        return "STABKIT_NATIVE=0"
+    mod = _module()
+    if mod is None:
+        return _load.why()
+    if fmt == "bfloat16" and (why := _bfloat16_status(mod, load)) is not None:
+        return why
+    if not load and _PROB_WHY is False:
+        return None if hasattr(mod, "bind_probs") else "the C extension predates its loops from probabilities"
+    return _probabilities(mod)
+
+
+def why_not(name: str, fmt: str, load: bool = True, logits: bool = True) -> str | None:
     """None where ``name`` (one of :data:`FUNCTIONS` or :data:`LOSSES`) runs
     compiled for the format ``fmt`` (a format name), else why the NumPy path
     runs. For bfloat16 the loops are registered first (which imports
     ml_dtypes); with ``load=False`` they are not, and ml_dtypes being
     installed counts. float64 (and the loss) are bound and checked first;
     with ``load=False``, before that has happened (``stabkit list`` imports
-    no tier), loops present in the extension count."""
+    no tier), loops present in the extension count. ``logits=False``: the
+    loss from probabilities (:data:`PROBABILITIES`)."""
+    if not logits:
+        return _why_not_probabilities(name, fmt, load)
     if not ((name in FUNCTIONS and fmt in FORMATS) or (name in LOSSES and fmt in LOSS_FORMATS)):
         return f"no compiled kernel for {name} in {fmt} yet"
     if disabled():
@@ -102,20 +157,21 @@ def why_not(name: str, fmt: str, load: bool = True) -> str | None:
     mod = _module()
     if mod is None:
         return _load.why()
+    if fmt == "bfloat16" and ((why := _bfloat16_status(mod, load)) is not None or name not in LOSSES):
+        return why
     if fmt == "float64" or name in LOSSES:
         if not load and _F64_WHY is False:
             return None if hasattr(mod, "bind_float64") else "the C extension predates its float64 loops"
         return _float64(mod)
-    if fmt == "bfloat16":
-        if load or _BF16_WHY is not False:
-            return _bfloat16(mod)
-        return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
     return None
 
 
-def ufunc(name: str, fmt: str, plain: bool = False):
+def ufunc(name: str, fmt: str, plain: bool = False, logits: bool = True):
     """The compiled ufunc for ``name`` in the format ``fmt``, or None; for
-    the loss, ``plain`` picks the ufunc of the loss without options."""
-    if why_not(name, fmt) is not None:
+    the loss, ``plain`` picks the ufunc of the loss without options and
+    ``logits`` the one from logits or from probabilities."""
+    if why_not(name, fmt, logits=logits) is not None:
         return None
+    if not logits:
+        return getattr(_module(), PROBABILITIES[name][plain])
     return getattr(_module(), LOSSES[name][plain] if name in LOSSES else name)

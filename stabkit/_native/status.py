@@ -11,6 +11,8 @@ _ALL_FORMATS = ("float32", "float16", "bfloat16", "float64")
 #: every format (float16 and bfloat16 rows converted to float64, as float32
 #: ones are inside the passes; results rounded once at the end)
 ROWWISE = ("softmax", "log_softmax", "logsumexp", "sparse_categorical_crossentropy", "categorical_crossentropy")
+#: the suffix of the keys of the binary cross-entropy from probabilities
+FROM_PROBABILITIES = " (from probabilities)"
 #: the functions and formats whose rows of 16 or fewer columns the narrow-row
 #: kernel runs (every format; the narrower ones in float64 without residuals;
 #: the cross-entropies from logits)
@@ -21,7 +23,9 @@ NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
 def kernels(load: bool = True) -> dict[str, str]:
     """``{"function/format": "native" or why the NumPy path runs}`` for the
     elementwise functions and the binary cross-entropy from logits in the
-    four arithmetic formats and the row-wise ones (their rows wider than 16;
+    four arithmetic formats (``"binary_crossentropy/float32 (from
+    probabilities)"`` and the like for the loss from probabilities, the
+    default ``from_logits=False``) and the row-wise ones (their rows wider than 16;
     NaN or infinite maxima always run NumPy), and ``{"function/format (rows
     <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
     (:data:`NARROW`). ``load=False`` does not import ml_dtypes to register
@@ -31,6 +35,10 @@ def kernels(load: bool = True) -> dict[str, str]:
         for fmt in _ALL_FORMATS:
             why = elementwise.why_not(name, fmt, load)
             out[f"{name}/{fmt}"] = "native" if why is None else why
+    for name in elementwise.PROBABILITIES:
+        for fmt in _ALL_FORMATS:
+            why = elementwise.why_not(name, fmt, load, logits=False)
+            out[f"{name}/{fmt}{FROM_PROBABILITIES}"] = "native" if why is None else why
     row = rows.status()
     for name in ROWWISE:
         for fmt in _ALL_FORMATS:
@@ -43,8 +51,8 @@ def kernels(load: bool = True) -> dict[str, str]:
 
 
 def summary() -> str:
-    """Four lines for ``stabkit list``: which elementwise, loss, row and
-    narrow-row kernels are compiled (without importing ml_dtypes or the
+    """Five lines for ``stabkit list``: which elementwise, loss (from logits,
+    from probabilities), row and narrow-row kernels are compiled (without importing ml_dtypes or the
     accurate tier, which checks the float64 loops on first use: ``list``
     stays light)."""
     all_ = kernels(load=False)
@@ -57,16 +65,17 @@ def summary() -> str:
         "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
         "(every format)"
         if narrow == "native" else f"NumPy ({narrow})")
-    return "\n".join((_elementwise_line(table), _loss_line(all_), row_line, narrow_line))
+    return "\n".join((_elementwise_line(table), _loss_line(all_), _loss_line(all_, FROM_PROBABILITIES), row_line,
+                      narrow_line))
 
 
-def _loss_line(table: dict[str, str]) -> str:
-    head = "accurate binary_crossentropy kernel (from logits): "
-    fmts = [f for f in _ALL_FORMATS if table[f"binary_crossentropy/{f}"] == "native"]
+def _loss_line(table: dict[str, str], suffix: str = "") -> str:
+    head = f"accurate binary_crossentropy kernel{suffix or ' (from logits)'}: "
+    fmts = [f for f in _ALL_FORMATS if table[f"binary_crossentropy/{f}{suffix}"] == "native"]
     if not fmts:
-        return head + "NumPy (" + table["binary_crossentropy/float64"] + ")"
+        return head + "NumPy (" + table[f"binary_crossentropy/float64{suffix}"] + ")"
     rest = [f for f in _ALL_FORMATS if f not in fmts]
-    return head + f"native for {', '.join(fmts)}; NumPy for {', '.join(rest)}"
+    return head + f"native for {', '.join(fmts)}" + (f"; NumPy for {', '.join(rest)}" if rest else "")
 
 
 def _elementwise_line(table: dict[str, str]) -> str:
