@@ -32,7 +32,7 @@ import pytest
 from helpers.nn import REPO
 
 from stabkit._native import elementwise
-from stabkit._native.status import ROWWISE
+from stabkit._native.status import ROUNDING, ROWWISE
 
 NATIVE = REPO / "stabkit" / "_native"
 NAME = "stabkit._native._kernels"
@@ -184,7 +184,8 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     table = json.loads(table)
     # every function/format that has a kernel runs it, and so does the trainer's step
     compiled = {f"{f}/{fmt}" for f in ROWWISE for fmt in ("float32", "float64")}
-    compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step"}
+    compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS}
+    compiled |= {"trainer_step", ROUNDING}
     assert compiled <= set(table)
     # (the row kernel stays off, with that reason, where this NumPy sums rows
     # in another order than the kernel repeats: NumPy 2.0)
@@ -194,6 +195,7 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert "trainer step: C" in lines
+    assert "rounding of float64 results to float16/bfloat16: native" in lines
     assert any(line.startswith("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, "
                                "float16, bfloat16") for line in lines), lines  # fmt: skip
     rows_on = not any(table[k].startswith(order) for k in compiled)
@@ -220,3 +222,4 @@ def test_without_a_compiler_the_install_warns_once_and_runs_numpy(tmp_path):
     assert run.returncode == 0, run.stderr
     assert f"trainer step: NumPy (the C extension {NAME} was not built" in run.stdout
     assert f"accurate row kernel (rows wider than 16): NumPy (the C extension {NAME} was not built" in run.stdout
+    assert f"rounding of float64 results to float16/bfloat16: NumPy (the C extension {NAME} was not built" in run.stdout
