@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._formats import ARITH_FORMATS, FORMATS, Format, format_of, get_format
+from ._native import rounding as _rounding
 
 if TYPE_CHECKING:
     import mpmath
@@ -311,9 +312,10 @@ def _exact_mpf(v) -> mpmath.mpf:
     return mpmath.mpf(v)
 
 
-def round_float64(x, fmt) -> np.ndarray:
+def round_float64(x, fmt, *, out: np.ndarray | None = None) -> np.ndarray:
     """Round float64 values to ``fmt`` once, ties to even, and return them in
-    that format's dtype.
+    that format's dtype (or write them into ``out``, an array of that dtype
+    and ``x``'s shape, and return it).
 
     Needed because ml_dtypes before 0.7 converts float64 to bfloat16 through
     float32, rounding twice (1 + 2**-8 + 2**-30 becomes 1.0, not 1 + 2**-7;
@@ -322,11 +324,32 @@ def round_float64(x, fmt) -> np.ndarray:
     ``x / ulp`` and ``rint(...) * ulp`` are exact (power-of-two scaling on
     values that stay in float64's normal range), so the only rounding is the
     ``rint``, which rounds half to even.
+    float16 and bfloat16 run the compiled kernel of
+    :mod:`stabkit._native.rounding` where it is available, bit-identical to
+    this NumPy code (NaNs included), which runs otherwise and with
+    ``STABKIT_NATIVE=0``.
     """
     f = get_format(fmt)
     x = np.asarray(x, dtype=np.float64)
     if f.name == "float64":
-        return x.copy()
+        return _into(out, x.copy())
+    if f.name in _rounding.FORMATS:
+        y = _rounding.convert(x, f.name, f.dtype, lambda v: _round_numpy(v, f), out)
+        if y is not None:
+            return y
+    return _into(out, _round_numpy(x, f))
+
+
+def _into(out: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def _round_numpy(x: np.ndarray, f: Format) -> np.ndarray:
+    """:func:`round_float64`'s NumPy code: the fallback, and the oracle the
+    compiled kernel is checked against."""
     if f.name == "float32" or f.name == "float16":
         # NumPy's float64 -> float32/float16 casts round once (IEEE conversion).
         with np.errstate(over="ignore"):

@@ -32,7 +32,7 @@ import pytest
 from helpers.nn import REPO
 
 from stabkit._native import elementwise
-from stabkit._native.status import ROWWISE
+from stabkit._native.status import ROUNDING, ROWWISE
 
 NATIVE = REPO / "stabkit" / "_native"
 NAME = "stabkit._native._kernels"
@@ -184,7 +184,7 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     table = json.loads(table)
     # every function/format that has a kernel runs it, and so does the trainer's step
     compiled = {f"{f}/{fmt}" for f in ROWWISE for fmt in ("float32", "float64")}
-    compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step"}
+    compiled |= {f"{f}/{fmt}" for f in elementwise.FUNCTIONS for fmt in elementwise.FORMATS} | {"trainer_step", ROUNDING}
     # the binary cross-entropy, from logits and from probabilities
     compiled |= {f"binary_crossentropy/{fmt}{how}" for fmt in elementwise.LOSS_FORMATS
                  for how in ("", " (from probabilities)")}
@@ -197,6 +197,7 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert "trainer step: C" in lines
+    assert "rounding of float64 results to float16/bfloat16: native" in lines
     assert any(line.startswith("accurate elementwise kernels (sigmoid, log_sigmoid, softplus): native for float32, "
                                "float16, bfloat16") for line in lines), lines  # fmt: skip
     rows_on = not any(table[k].startswith(order) for k in compiled)
@@ -223,3 +224,4 @@ def test_without_a_compiler_the_install_warns_once_and_runs_numpy(tmp_path):
     assert run.returncode == 0, run.stderr
     assert f"trainer step: NumPy (the C extension {NAME} was not built" in run.stdout
     assert f"accurate row kernel (rows wider than 16): NumPy (the C extension {NAME} was not built" in run.stdout
+    assert f"rounding of float64 results to float16/bfloat16: NumPy (the C extension {NAME} was not built" in run.stdout

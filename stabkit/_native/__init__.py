@@ -10,6 +10,8 @@ are tested against.
   rows wider than 16), ``np.exp`` staying NumPy's, and the narrow-row
   kernel of ``_narrow.h`` (rows of 16 or fewer; NumPy's own exp and log1p
   loops, from ``npyloops``, called inside);
+* ``rounding``: binds ``_round.c``, the rounding of float64 results to
+  float16 and bfloat16 that :func:`stabkit.floats.round_float64` runs;
 * ``elementwise``: the ufuncs of ``_elementwise.c`` (sigmoid, log_sigmoid
   and softplus in every format, the binary cross-entropy from logits);
 * ``step``: binds the trainer's step and Adam update of ``_cstep.c``

@@ -3,8 +3,9 @@
 setup.py compiles every C file of this folder into that one library. Its
 module init (in ``_elementwise.c``) registers the elementwise ufuncs, which
 :mod:`~stabkit._native.elementwise` takes from :func:`module`; the plain C
-functions of ``_rows.c`` and ``_cstep.c`` are in the same file, which
-:func:`library` opens with ctypes for :mod:`~stabkit._native.rows` and
+functions of ``_rows.c``, ``_round.c`` and ``_cstep.c`` are in the same
+file, which :func:`library` opens with ctypes for
+:mod:`~stabkit._native.rows`, :mod:`~stabkit._native.rounding` and
 :mod:`~stabkit._native.step`. Each of those checks what only it can (the
 symbols it needs, NumPy's summation order, the layout of the trainer's plan)
 and says "stale" or why on top of :func:`why`.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, narrowrows, rows
+from . import elementwise, narrowrows, rounding, rows
 
 __all__ = ["kernels", "summary"]
 
@@ -18,6 +18,9 @@ FROM_PROBABILITIES = " (from probabilities)"
 #: the cross-entropies from logits)
 NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
           "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": _ALL_FORMATS}
+#: the entry of the compiled rounding of float64 results (every tier's
+#: float16 and bfloat16 results, floats.round_float64)
+ROUNDING = "rounding to float16/bfloat16"
 
 
 def kernels(load: bool = True) -> dict[str, str]:
@@ -28,7 +31,8 @@ def kernels(load: bool = True) -> dict[str, str]:
     default ``from_logits=False``) and the row-wise ones (their rows wider than 16;
     NaN or infinite maxima always run NumPy), and ``{"function/format (rows
     <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
-    (:data:`NARROW`). ``load=False`` does not import ml_dtypes to register
+    (:data:`NARROW`), and :data:`ROUNDING` for the rounding of float64
+    results to float16 and bfloat16. ``load=False`` does not import ml_dtypes to register
     the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
     for name in (*elementwise.FUNCTIONS, *elementwise.LOSSES):
@@ -47,12 +51,13 @@ def kernels(load: bool = True) -> dict[str, str]:
     for name, fmts in NARROW.items():
         for fmt in fmts:
             out[f"{name}/{fmt} (rows <= 16)"] = narrow
+    out[ROUNDING] = rounding.status()
     return out
 
 
 def summary() -> str:
-    """Five lines for ``stabkit list``: which elementwise, loss (from logits,
-    from probabilities), row and narrow-row kernels are compiled (without importing ml_dtypes or the
+    """Six lines for ``stabkit list``: which elementwise, loss (from logits,
+    from probabilities), row and narrow-row kernels and the rounding to float16/bfloat16 are compiled (without importing ml_dtypes or the
     accurate tier, which checks the float64 loops on first use: ``list``
     stays light)."""
     all_ = kernels(load=False)
@@ -65,8 +70,11 @@ def summary() -> str:
         "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
         "(every format)"
         if narrow == "native" else f"NumPy ({narrow})")
+    why = rounding.status()
+    round_line = "rounding of float64 results to float16/bfloat16: " + (
+        "native" if why == "native" else f"NumPy ({why})")
     return "\n".join((_elementwise_line(table), _loss_line(all_), _loss_line(all_, FROM_PROBABILITIES), row_line,
-                      narrow_line))
+                      narrow_line, round_line))
 
 
 def _loss_line(table: dict[str, str], suffix: str = "") -> str:
