@@ -417,3 +417,18 @@ def test_accurate_renormalisation_against_mpmath():
     # Keras's rescale-and-clip (stable) keeps 1e-7 where the exact loss of row 0 is 1e-10
     assert stable.sparse_categorical_crossentropy(y[:1], p[:1])[0] > 9e-8
     assert naive.sparse_categorical_crossentropy(y[:1], p[:1])[0] == 0.0
+
+
+@pytest.mark.parametrize("where", ["y_true", "y_pred"])
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_a_signalling_nan_does_not_hide_an_out_of_range_value(tier, where):
+    """np.fmax.reduce([sNaN, 2.0, 0.5]) is 0.5 (a signalling NaN drops the
+    entries before it): the range check must not use it, or a probability
+    or target of 2 passes (the accurate tier returned a negative loss)."""
+    snan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+    bad = np.array([snan, 2.0, 0.5])
+    assert np.isnan(snan) and np.fmax.reduce(bad) == 0.5  # the trap itself
+    ok = np.array([1.0, 1.0, 1.0]) if where == "y_pred" else np.array([0.5, 0.5, 0.5])
+    args = (ok, bad) if where == "y_pred" else (bad, ok)
+    with pytest.raises(ValueError, match=r"in \[0, 1\].*it holds values in \[0.5, 2\]"):
+        tier.binary_crossentropy(*args)

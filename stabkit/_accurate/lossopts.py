@@ -145,8 +145,12 @@ def _range(a: np.ndarray) -> tuple[float, float]:
     if a.size == 0:
         return 0.0, 0.0
     lo, hi = float(np.min(a)), float(np.max(a))
-    if lo != lo or hi != hi:  # a NaN somewhere: fmin/fmax skip it, silently
-        lo, hi = float(np.fmin.reduce(a, axis=None)), float(np.fmax.reduce(a, axis=None))
+    if lo != lo or hi != hi:
+        # a NaN somewhere: the rest's range. Not np.fmin/np.fmax: a signalling
+        # NaN makes their reduction drop other entries (fmax.reduce([sNaN, 2,
+        # 0.5]) is 0.5), which let a probability of 2 through
+        rest = a[~np.isnan(a)]
+        lo, hi = (float(np.min(rest)), float(np.max(rest))) if rest.size else (np.nan, np.nan)
     return lo, hi
 
 
