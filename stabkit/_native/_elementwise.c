@@ -50,6 +50,7 @@
 
 #include "_elementwise64.h" /* the float64 loops and binary_logits */
 #include "_bce_probs.h"      /* binary_probs */
+#include "_half.h"           /* branch-free float16 / bfloat16 conversions */
 
 #define BLK 256
 /* CLONES: AVX-512, AVX2 and baseline clones of each block function, chosen
@@ -106,25 +107,6 @@ static uint32_t round_dd(double hi, double lo, const fmt_t *f)
     if (bits >= (int64_t)f->inf)
         bits = f->inf;
     return (uint32_t)bits | sign;
-}
-
-/* float16 bits -> double, exactly (NaN keeps its payload in the top bits) */
-static FORCE_INLINE double half_to_double(uint16_t h)
-{
-    uint64_t s = (uint64_t)(h >> 15) << 63;
-    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    if (e == 0) /* subnormal or zero: m 2^-24 */
-        return dfrom(s | dbits((double)m * 0x1p-24));
-    uint64_t be = e == 31 ? 0x7ff : (uint64_t)(e - 15 + 1023);
-    return dfrom(s | (be << 52) | ((uint64_t)m << 42));
-}
-
-static FORCE_INLINE double bf16_to_double(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return (double)f;
 }
 
 /* ------------------------------------------------------------ fast pass */
@@ -390,8 +372,11 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
         }                                                                      \
     }
 
-/* float16 and bfloat16: the same with the rounding done on the bits */
-#define DEFINE_BLOCK_16(NAME, FN, TODOUBLE, FMT)                                \
+/* float16 and bfloat16: the same, widened and rounded by _half.h's
+ * branch-free conversions (so that the three loops vectorise; the rounding
+ * test's two roundings of a finite y are round_dd's, the same bits); NaN
+ * and the elements that fail the test take the slow pass */
+#define DEFINE_BLOCK_16(NAME, FN, TODOUBLE, TO16, FMT)                          \
     CLONES void NAME(const uint16_t *xb, uint16_t *y, int n)                   \
     {                                                                          \
         double xd[BLK], yd[BLK];                                               \
@@ -399,11 +384,18 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
             xd[i] = TODOUBLE(xb[i]);                                           \
         for (int i = 0; i < n; i++)                                            \
             yd[i] = fast_eval(FN, xd[i]);                                      \
+        int bad = 0;                                                           \
         for (int i = 0; i < n; i++) {                                          \
-            uint32_t lo = round_dd(yd[i] * MARGIN_LO, 0.0, &FMT);              \
-            uint32_t hi = round_dd(yd[i] * MARGIN_HI, 0.0, &FMT);              \
-            y[i] = (uint16_t)(lo == hi && yd[i] == yd[i]                       \
-                                  ? hi : slow_bits(FN, xd[i], xb[i], &FMT));   \
+            uint16_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
+            y[i] = hi;                                                         \
+            bad |= (lo != hi) | !(yd[i] == yd[i]);                             \
+        }                                                                      \
+        if (!bad)                                                              \
+            return;                                                            \
+        for (int i = 0; i < n; i++) {                                          \
+            uint16_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
+            if (lo != hi || !(yd[i] == yd[i]))                                 \
+                y[i] = (uint16_t)slow_bits(FN, xd[i], xb[i], &FMT);            \
         }                                                                      \
     }
 
@@ -411,12 +403,12 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
 HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID)
 HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS)
 HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, half_to_double, F16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, half_to_double, F16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, half_to_double, F16)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, bf16_to_double, BF16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, bf16_to_double, BF16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, bf16_to_double, BF16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, stabkit_half_to_double, stabkit_double_to_half, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, stabkit_half_to_double, stabkit_double_to_half, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, stabkit_half_to_double, stabkit_double_to_half, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
 
 /* ------------------------------------------------------------ ufunc loops */
 

@@ -21,6 +21,19 @@
  * subnormal double, m 2^-1032, and the product m 2^-24 is normal), inf and
  * NaN taking their own bits; narrowing computes the subnormal, normal and
  * inf/NaN results and selects one. */
+/* 0 <= s < 2^51 rounded to an integer, ties to even: adding 2^52 rounds
+ * it there, and the sum's low significand bits are that integer (read from
+ * the bits: a double -> int64 conversion has no AVX-512F or AVX2 vector
+ * instruction, and would keep the loops scalar) */
+static FORCE_INLINE uint64_t stabkit_round_int(double s)
+{
+    double t = s + 0x1p52, b = 0x1p52;
+    uint64_t tb, bb;
+    memcpy(&tb, &t, 8);
+    memcpy(&bb, &b, 8);
+    return tb - bb;
+}
+
 static FORCE_INLINE double stabkit_half_to_double(uint16_t h)
 {
     uint64_t sign = (uint64_t)(h & 0x8000u) << 48, v = (uint64_t)(h & 0x7fffu) << 42, bits;
@@ -52,7 +65,7 @@ static FORCE_INLINE uint16_t stabkit_double_to_half(double x)
     double s;
     memcpy(&s, &a, 8);
     s = a < 0x3f10000000000000ull ? s * 0x1p24 : 0.0;
-    uint64_t hs = (uint64_t)(int64_t)((s + 0x1p52) - 0x1p52);
+    uint64_t hs = stabkit_round_int(s);
     uint64_t h = a < 0x3f10000000000000ull ? hs : hn;
     h = a >= 0x40f0000000000000ull ? 0x7c00u : h;
     h = a >= 0x7ff0000000000000ull ? hnan : h;
@@ -85,7 +98,7 @@ static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x)
     double s;
     memcpy(&s, &a, 8);
     s = a < 0x3810000000000000ull ? s * 0x1p133 : 0.0;
-    uint64_t hs = (uint64_t)(int64_t)((s + 0x1p52) - 0x1p52);
+    uint64_t hs = stabkit_round_int(s);
     uint64_t h = a < 0x3810000000000000ull ? hs : hn;
     h = a >= 0x47f0000000000000ull ? 0x7f80u : h;
     h = a > 0x7ff0000000000000ull ? 0x7fc0u : h;
