@@ -380,16 +380,20 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
     CLONES void NAME(const uint16_t *xb, uint16_t *y, int n)                   \
     {                                                                          \
         double xd[BLK], yd[BLK];                                               \
+        uint64_t hb[BLK], bad = 0;                                             \
         for (int i = 0; i < n; i++)                                            \
             xd[i] = TODOUBLE(xb[i]);                                           \
         for (int i = 0; i < n; i++)                                            \
             yd[i] = fast_eval(FN, xd[i]);                                      \
-        int bad = 0;                                                           \
+        /* 64-bit lanes throughout (a 16-bit store in the same loop keeps     \
+         * GCC from vectorising it), then one narrowing pass */               \
         for (int i = 0; i < n; i++) {                                          \
-            uint16_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
-            y[i] = hi;                                                         \
-            bad |= (lo != hi) | !(yd[i] == yd[i]);                             \
+            uint64_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
+            hb[i] = hi;                                                        \
+            bad |= (uint64_t)(lo != hi) | (uint64_t)!(yd[i] == yd[i]);         \
         }                                                                      \
+        for (int i = 0; i < n; i++)                                            \
+            y[i] = (uint16_t)hb[i];                                            \
         if (!bad)                                                              \
             return;                                                            \
         for (int i = 0; i < n; i++) {                                          \
@@ -403,12 +407,12 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
 HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID)
 HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS)
 HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, stabkit_half_to_double, stabkit_double_to_half, F16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, stabkit_half_to_double, stabkit_double_to_half, F16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, stabkit_half_to_double, stabkit_double_to_half, F16)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, stabkit_half_to_double, stabkit_double_to_half64, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, stabkit_half_to_double, stabkit_double_to_half64, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, stabkit_half_to_double, stabkit_double_to_half64, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
 
 /* ------------------------------------------------------------ ufunc loops */
 

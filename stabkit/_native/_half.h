@@ -48,18 +48,19 @@ static FORCE_INLINE double stabkit_half_to_double(uint16_t h)
     return d;
 }
 
-static FORCE_INLINE uint16_t stabkit_double_to_half(double x)
+static FORCE_INLINE uint64_t stabkit_double_to_half64(double x)
 {
     uint64_t d;
     memcpy(&d, &x, 8);
     uint64_t sign = (d >> 48) & 0x8000u, a = d & 0x7fffffffffffffffull;
     /* inf, NaN: the top 10 payload bits, 1 where they are all 0 */
     uint64_t sig = a & 0x000fffffffffffffull, hnan = 0x7c00u + (sig >> 42);
-    hnan += (uint64_t)(sig != 0) & (uint64_t)(hnan == 0x7c00u);
+    hnan += sig != 0 && hnan == 0x7c00u ? 1 : 0;
     /* normal (2^-14 <= |x| < 2^16): drop 42 bits of the significand, ties
      * to even; a carry into the exponent (up to inf) is the right result */
     uint64_t t = a - 0x3f00000000000000ull, rest = t & 0x3ffffffffffull, hn = t >> 42;
-    hn += (uint64_t)(rest > 0x20000000000ull) | ((uint64_t)(rest == 0x20000000000ull) & hn & 1);
+    /* (selects, not a comparison's 0/1 widened: GCC 12 vectorises those) */
+    hn += rest > 0x20000000000ull ? 1 : rest == 0x20000000000ull ? (hn & 1) : 0;
     /* below 2^-14: a multiple of 2^-24; |x| 2^24 is exact and adding and
      * subtracting 2^52 rounds it to an integer, ties to even */
     double s;
@@ -69,7 +70,7 @@ static FORCE_INLINE uint16_t stabkit_double_to_half(double x)
     uint64_t h = a < 0x3f10000000000000ull ? hs : hn;
     h = a >= 0x40f0000000000000ull ? 0x7c00u : h;
     h = a >= 0x7ff0000000000000ull ? hnan : h;
-    return (uint16_t)(sign | h);
+    return sign | h;
 }
 
 /* bfloat16 (ml_dtypes; the top half of a float32): widened through float32
@@ -85,7 +86,7 @@ static FORCE_INLINE double stabkit_bf16_to_double(uint16_t b)
     return (double)f;
 }
 
-static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x)
+static FORCE_INLINE uint64_t stabkit_double_to_bf16_64(double x)
 {
     uint64_t d;
     memcpy(&d, &x, 8);
@@ -93,7 +94,7 @@ static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x)
     /* normal (2^-126 <= |x| < 2^128): rebias the exponent by 1023 - 127,
      * drop 45 bits of the significand, ties to even (a carry is right) */
     uint64_t t = a - 0x3800000000000000ull, rest = t & 0x1fffffffffffull, hn = t >> 45;
-    hn += (uint64_t)(rest > 0x100000000000ull) | ((uint64_t)(rest == 0x100000000000ull) & hn & 1);
+    hn += rest > 0x100000000000ull ? 1 : rest == 0x100000000000ull ? (hn & 1) : 0;
     /* below 2^-126: a multiple of 2^-133, rounded as for float16 */
     double s;
     memcpy(&s, &a, 8);
@@ -102,8 +103,13 @@ static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x)
     uint64_t h = a < 0x3810000000000000ull ? hs : hn;
     h = a >= 0x47f0000000000000ull ? 0x7f80u : h;
     h = a > 0x7ff0000000000000ull ? 0x7fc0u : h;
-    return (uint16_t)(sign | h);
+    return sign | h;
 }
+
+/* the same in a uint16_t (the 64-bit forms keep a loop in 64-bit lanes,
+ * which GCC vectorises where a 16-bit value in the middle stops it) */
+static FORCE_INLINE uint16_t stabkit_double_to_half(double x) { return (uint16_t)stabkit_double_to_half64(x); }
+static FORCE_INLINE uint16_t stabkit_double_to_bf16(double x) { return (uint16_t)stabkit_double_to_bf16_64(x); }
 
 /* the loops over a block of 16-bit values (bf: bfloat16, else float16;
  * _bce_probs.c: cloned for AVX-512 and AVX2, where they vectorise) */
