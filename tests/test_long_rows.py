@@ -44,13 +44,6 @@ def test_tree_sums_of_special_terms():
         assert got.tobytes() == want.tobytes() or (np.isnan(got) and np.isnan(want))
 
 
-def test_a_numpy_that_sums_in_pieces_keeps_the_rows_path(monkeypatch):
-    monkeypatch.setattr(longrows, "_ORDER", False)
-    assert not longrows.takes(10**8)
-    monkeypatch.setattr(longrows, "_ORDER", None)
-    assert longrows.takes(longrows.LONG) and not longrows.takes(longrows.LONG - 1)
-
-
 # ------------------------------------------------------------ logsumexp
 
 
