@@ -36,9 +36,10 @@ from stabkit.floats import round_float64
 EXT = elementwise.extension()
 needs_ext = pytest.mark.skipif(EXT is None, reason="the C extension is not built")
 #: why the loss from probabilities runs NumPy here, or None: the load-time
-#: check refuses the loops where NumPy's own log gives other bits called in
-#: the kernel's blocks than over the NumPy path's (NumPy 2.0.0 does, 1 ulp
-#: on about 1% of the probe); the tests of the loops' bits need them bound
+#: check refuses the loops where NumPy's own log gives an entry other bits
+#: in the kernel's blocks than over the NumPy path's arrays (NumPy 2.0.0's
+#: log depends on the special values sharing a call: 1 ulp on about 10% of
+#: the probe); the tests of the loops' bits need them bound
 PROBS_WHY = None if EXT is None else elementwise.why_not("binary_crossentropy", "float64", logits=False)
 needs_probs = pytest.mark.skipif(EXT is None or PROBS_WHY is not None,
                                  reason=f"the loss from probabilities runs NumPy here: {PROBS_WHY}")
