@@ -84,8 +84,9 @@ def test_stabkit_native_0_turns_every_compiled_path_off(monkeypatch):
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     off = stabkit.kernels()
     assert on.keys() == off.keys()
-    # a kernel that is off only for this NumPy's summation order is off by the switch first
-    assert off == {k: "STABKIT_NATIVE=0" if v in ("native", _ORDER) else v for k, v in on.items()}
+    # every function and format has a kernel: whatever else kept one off here
+    # (this NumPy's summation order, a load-time check), the switch comes first
+    assert set(off.values()) == {"STABKIT_NATIVE=0"}
     if load.module() is not None:  # what the one build compiles
         assert on["trainer_step"] == on["softplus/bfloat16"] == "native"
         assert on["softmax/float64"] in ("native", _ORDER)

@@ -192,7 +192,10 @@ def test_a_wheel_from_the_sdist_holds_and_loads_the_one_extension(tmp_path, cc):
     # (the row kernel stays off, with that reason, where this NumPy sums rows
     # in another order than the kernel repeats: NumPy 2.0)
     order = f"NumPy {np.__version__} sums a row in another order"
-    assert {k: table[k] for k in compiled if table[k] != "native" and not table[k].startswith(order)} == {}
+    # (and the loss from probabilities stays off where its load-time check
+    # refuses the loops: NumPy 2.0.0, see tests/test_native_bce.py)
+    checked = "the loop of binary_crossentropy from probabilities differs from the NumPy path"
+    assert {k: table[k] for k in compiled if table[k] != "native" and not table[k].startswith((order, checked))} == {}
     run = _run([sys.executable, "-m", "stabkit", "list"], tmp_path, env)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
