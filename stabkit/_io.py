@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import _interrupt
+
 __all__ = ["jsonable", "atomic_write", "check_out_dir", "check_out_target", "staged_dir", "read_npz"]
 
 
@@ -49,12 +51,15 @@ def open_up(path: str | os.PathLike) -> None:
 
 
 def atomic_write(path: str, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    """Write ``data`` to ``path`` through a temporary file and a rename;
+    nothing is written once the CLI has seen Ctrl-C (:mod:`stabkit._interrupt`)."""
+    _interrupt.check()
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         open_up(tmp)
+        _interrupt.check()
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -129,6 +134,7 @@ def staged_dir(out: str) -> Iterator[str]:
     stage = tempfile.mkdtemp(prefix=".tmp-" if existed else f".{name}.tmp-", dir=parent)
     try:
         yield stage
+        _interrupt.check()  # an interrupt that the block's code swallowed
         with _sigint_deferred():
             if not os.path.isdir(out):
                 os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

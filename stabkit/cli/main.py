@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
+from .. import _interrupt
 from . import functions, report, slides, train
 
 __all__ = ["app"]
@@ -59,8 +60,13 @@ class _OneLineGroup(TyperGroup):
     """Click group that reports every error as one line instead of a usage box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        with _interrupt.installed():
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+            _interrupt.check()  # a Ctrl-C that some library caught on the way is still a Ctrl-C
         except TyperException as e:  # usage errors, bad parameters, UsageFailure, Failure
             # (empty for `stabkit` alone: typer has printed the help already)
             typer.echo(f"error: {_with_value(e) or 'Missing command.'}", err=True)

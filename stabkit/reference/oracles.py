@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-from mpmath.libmp import from_float
+
+from stabkit import _interrupt
+from stabkit._exact import exact_mpf
 
 __all__ = ["Oracle", "ORACLES", "oracle_value"]
 
@@ -31,9 +33,7 @@ INF, NINF, NAN = mpf("inf"), mpf("-inf"), mpf("nan")
 
 
 def _x(v) -> mpmath.mpf:
-    # mpf(float) rounds to the *global* precision (a caller's mp.dps = 5 would
-    # round every input to 17 bits); from_float keeps all 53 bits.
-    return mpmath.mp.make_mpf(from_float(float(v)))
+    return exact_mpf(float(v))
 
 
 def _xmul(a, b):
@@ -76,14 +76,17 @@ class _Row:
         self.row = row
         self.n = len(row)
         self.kind = "finite"
-        if any(mpmath.isnan(v) for v in row):
+        # lists, not generators: a generator that any()/all() stops early is
+        # closed later, and a Ctrl-C handled inside that close is only
+        # printed as "Exception ignored", never raised
+        if any([mpmath.isnan(v) for v in row]):
             self.kind = "nan"
             return
         n_pinf = sum(1 for v in row if v == INF)
         if n_pinf:
             self.kind = "pinf1" if n_pinf == 1 else "pinf2"
             return
-        if self.n == 0 or all(v == NINF for v in row):
+        if self.n == 0 or all([v == NINF for v in row]):
             self.kind = "ninf"
             return
         self.m = max(row)
@@ -170,7 +173,7 @@ def _renormalised(row):
     """``log(p_i / S)`` for a row of probabilities, ``S`` its exact sum, as
     ``-log1p(R_i / p_i)`` with ``R_i = S - p_i`` exact (the sum of the other
     entries: >= 0, no cancellation); NaN for a NaN or negative entry."""
-    if any(mpmath.isnan(p) or p < 0 for p in row):
+    if any([mpmath.isnan(p) or p < 0 for p in row]):  # a list: see _Row
         return [NAN] * len(row)
     total = mpf(0)
     for p in row:
@@ -217,6 +220,7 @@ ORACLES: dict[str, Oracle] = {
 }
 
 
+@_interrupt.guarded
 def oracle_value(name: str, *args, prec: int = 200, from_logits: bool = False) -> list:
     """The oracle's raw mpmath values at ``prec`` bits (for tests and pinned
     regression values), from Python floats or lists of floats."""

@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 
 from . import certified as _certified
+from stabkit import _interrupt
 from .oracles import ORACLES, _x
 from stabkit._accurate.inputs import check_same_shape, last_axis, sparse_labels
 from stabkit.floats import (
@@ -149,6 +150,7 @@ def _iter_points(name: str, args: tuple, axis: int, from_logits: bool, fmt: Form
     raise ValueError(f"no oracle kind {kind!r}")
 
 
+@_interrupt.guarded
 def reference(
     name: str,
     *args,
