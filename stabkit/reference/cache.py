@@ -30,7 +30,10 @@ __all__ = ["cache_dir", "make_key", "load", "save", "VERSION"]
 
 #: Bumped whenever references could change for the same inputs.
 # 2: the probability forms of the categorical losses renormalise their rows
-VERSION = 2
+# 3: a Ctrl-C swallowed inside mpmath's float conversion turned an input into
+#    NaN and the run went on to cache it (see stabkit._interrupt); entries
+#    written before that fix are not trusted
+VERSION = 3
 _FIELDS = ("rounded", "hi", "lo", "unsettled", "precision")
 
 
