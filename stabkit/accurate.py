@@ -60,7 +60,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
-from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store
+from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store, widen as _widen
 from ._accurate.rows import Rows
 from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
@@ -169,7 +169,7 @@ def _rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False,
 
     def block(blk):
         dst = out[blk]
-        y = fn(np.asarray(x2[blk], dtype=work), blk, dst if direct else None)
+        y = fn(_widen(x2[blk], work, fmt), blk, dst if direct else None)
         if y is not dst:
             _store(dst, y, fmt)
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "_common.h"
+#include "_half.h"
 
 /* Not _common.h's CLONES: GCC 12's "arch=x86-64-v4" clone uses 512-bit
  * vectors here, twice as fast as its "avx512f" clone, which stays on 256-bit
@@ -110,4 +111,20 @@ EXPORT ROUND_CLONES void round_bfloat16(const double *restrict x, int64_t n, uin
 {
     for (int64_t i = 0; i < n; i++)
         out[i] = to_bfloat16(x[i]);
+}
+
+/* The other way, exactly: float16 / bfloat16 -> float64 (_half.h's
+ * branch-free forms, which vectorise), for the accurate tier's widening of a
+ * block of 16-bit rows. rounding.py compares both with NumPy's and ml_dtypes'
+ * astype over all 65,536 bit patterns before it uses them. */
+EXPORT ROUND_CLONES void widen_float16(const uint16_t *restrict h, int64_t n, double *restrict out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = stabkit_half_to_double(h[i]);
+}
+
+EXPORT ROUND_CLONES void widen_bfloat16(const uint16_t *restrict h, int64_t n, double *restrict out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = stabkit_bf16_to_double(h[i]);
 }

@@ -1,6 +1,7 @@
 """The compiled rounding of float64 results to float16 and bfloat16
 (``_round.c``), bound with ctypes from the one extension
-(:mod:`stabkit._native.load`).
+(:mod:`stabkit._native.load`), and the exact widening back (:func:`widen`,
+which the accurate tier's blocks of 16-bit rows run).
 
 :func:`stabkit.floats.round_float64` calls :func:`convert` first and runs
 its NumPy code (NumPy's float16 cast; bfloat16's exact ``rint`` on the
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import disabled, load
 
-__all__ = ["FORMATS", "convert", "status"]
+__all__ = ["FORMATS", "convert", "widen", "status"]
 
 #: format name -> (C function, fraction bits, least normal exponent, largest exponent)
 FORMATS = {"float16": ("round_float16", 10, -14, 15), "bfloat16": ("round_bfloat16", 7, -126, 127)}
@@ -34,11 +35,19 @@ FORMATS = {"float16": ("round_float16", 10, -14, 15), "bfloat16": ("round_bfloat
 #: ~20 us at any size
 MIN_SIZE = {"float16": 2048, "bfloat16": 0}
 
+#: format name -> the C function that widens it to float64, exactly
+WIDEN = {"float16": "widen_float16", "bfloat16": "widen_bfloat16"}
+#: the least size worth a widening call: NumPy's casts take 0.5-0.8 ns a
+#: value, the call ~5 us
+WIDEN_MIN_SIZE = 8192
+
 _LOCK = threading.Lock()
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _WHY = ""  # why _LIB is None
 #: format name -> "" (the kernel agrees with the NumPy code) or why it does not run
 _PROBED: dict[str, str] = {}
+#: the same for the widening kernels (None: the extension predates them)
+_WIDE: dict[str, str] | None = {}
 
 
 def _load() -> ctypes.CDLL | None:
@@ -55,8 +64,21 @@ def _load() -> ctypes.CDLL | None:
                 except AttributeError as e:
                     lib = None
                     _WHY = _WHY or f"the C extension {load.NAME} is stale ({e}; rebuild it: pip install -e .)"
+                _bind_widen(lib)
                 _LIB = lib
     return _LIB
+
+
+def _bind_widen(lib) -> None:
+    global _WIDE
+    if lib is None:
+        return
+    try:
+        for fn in WIDEN.values():
+            getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+            getattr(lib, fn).restype = None
+    except AttributeError:
+        _WIDE = None
 
 
 def status() -> str:
@@ -68,6 +90,7 @@ def status() -> str:
     if _load() is None:
         return _WHY
     bad = [f"{name}: {why}" for name, why in _PROBED.items() if why]
+    bad += [f"widening {name}: {why}" for name, why in (_WIDE or {}).items() if why]
     return "native" if not bad else "NumPy for " + "; ".join(bad)
 
 
@@ -143,3 +166,39 @@ def convert(x: np.ndarray, name: str, dtype, oracle, out: np.ndarray | None = No
         out[...] = dst
         return out
     return dst
+
+
+def _widen_agrees(name: str, dtype) -> str:
+    # every bit pattern of the format, NaNs and subnormals included
+    h = np.arange(1 << 16, dtype=np.uint64).astype(np.uint16)
+    with np.errstate(all="ignore"):  # ml_dtypes warns on its NaNs
+        want = h.view(dtype).astype(np.float64).view(np.uint64)
+    got = np.empty(h.shape, dtype=np.float64)
+    getattr(_LIB, WIDEN[name])(h.ctypes.data, h.size, got.ctypes.data)
+    bad = np.flatnonzero(got.view(np.uint64) != want)
+    if bad.size == 0:
+        return ""
+    i = bad[0]
+    return f"the widening gives {got.view(np.uint64)[i]:#018x} for {h[i]:#06x} where astype gives {want[i]:#018x}"
+
+
+def widen(x: np.ndarray, name: str) -> np.ndarray | None:
+    """``x`` (a C-contiguous float16 or bfloat16 array, ``name`` its format)
+    as float64, exactly: the same bits as ``x.astype(np.float64)``. None
+    where that astype must run instead: the kernels off or not built, fewer
+    than :data:`WIDEN_MIN_SIZE` values, another layout, or a kernel that
+    disagreed with the astype on all 65,536 inputs (checked once per format
+    and process)."""
+    if name not in WIDEN or disabled() or _load() is None or _WIDE is None:
+        return None
+    if not isinstance(x, np.ndarray) or x.dtype.itemsize != 2 or not x.flags.c_contiguous or x.size < WIDEN_MIN_SIZE:
+        return None
+    why = _WIDE.get(name)
+    if why is None:
+        with _LOCK:
+            why = _WIDE.setdefault(name, _widen_agrees(name, x.dtype))
+    if why:
+        return None
+    out = np.empty(x.shape, dtype=np.float64)
+    getattr(_LIB, WIDEN[name])(x.ctypes.data, x.size, out.ctypes.data)
+    return out
