@@ -59,7 +59,6 @@ def atomic_write(path: str, data: str | bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         open_up(tmp)
-        _interrupt.check()
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

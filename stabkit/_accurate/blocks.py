@@ -46,8 +46,8 @@ def store(dst: np.ndarray, y64: np.ndarray, fmt: Format) -> None:
 
 def widen(x: np.ndarray, work, fmt: Format) -> np.ndarray:
     """``np.asarray(x, dtype=work)``; a float16 or bfloat16 block widened to
-    float64 by the compiled kernel where it runs (the same bits, about 4x
-    faster than the astype at 10^6 values)."""
+    float64 by the compiled kernel where it runs (the same bits, 2.7x
+    (float16) and 4.4x (bfloat16) the astype's speed at 10^6 values)."""
     if work is np.float64 and x.dtype.itemsize == 2:
         y = _rounding.widen(x, fmt.name)
         if y is not None:

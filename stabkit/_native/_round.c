@@ -113,18 +113,14 @@ EXPORT ROUND_CLONES void round_bfloat16(const double *restrict x, int64_t n, uin
         out[i] = to_bfloat16(x[i]);
 }
 
-/* The other way, exactly: float16 / bfloat16 -> float64 (_half.h's
- * branch-free forms, which vectorise), for the accurate tier's widening of a
- * block of 16-bit rows. rounding.py compares both with NumPy's and ml_dtypes'
- * astype over all 65,536 bit patterns before it uses them. */
-EXPORT ROUND_CLONES void widen_float16(const uint16_t *restrict h, int64_t n, double *restrict out)
+/* The other way, exactly: n float16 (bf: bfloat16) values widened to float64
+ * by _bce_probs.c's stabkit_widen16 (_half.h's branch-free forms), for the
+ * accurate tier's blocks of 16-bit rows. rounding.py compares it with NumPy's
+ * and ml_dtypes' astype over all 65,536 bit patterns before it uses it. */
+EXPORT void widen16(const uint16_t *h, int64_t n, int bf, double *out)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = stabkit_half_to_double(h[i]);
-}
-
-EXPORT ROUND_CLONES void widen_bfloat16(const uint16_t *restrict h, int64_t n, double *restrict out)
-{
-    for (int64_t i = 0; i < n; i++)
-        out[i] = stabkit_bf16_to_double(h[i]);
+    for (int64_t i = 0; i < n; i += 1 << 30) {
+        int m = (int)(n - i < (1 << 30) ? n - i : (1 << 30));
+        stabkit_widen16((const char *)(h + i), 2, bf, out + i, m);
+    }
 }

@@ -35,8 +35,6 @@ FORMATS = {"float16": ("round_float16", 10, -14, 15), "bfloat16": ("round_bfloat
 #: ~20 us at any size
 MIN_SIZE = {"float16": 2048, "bfloat16": 0}
 
-#: format name -> the C function that widens it to float64, exactly
-WIDEN = {"float16": "widen_float16", "bfloat16": "widen_bfloat16"}
 #: the least size worth a widening call: NumPy's casts take 0.5-0.8 ns a
 #: value, the call ~5 us
 WIDEN_MIN_SIZE = 8192
@@ -46,8 +44,8 @@ _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _WHY = ""  # why _LIB is None
 #: format name -> "" (the kernel agrees with the NumPy code) or why it does not run
 _PROBED: dict[str, str] = {}
-#: the same for the widening kernels (None: the extension predates them)
-_WIDE: dict[str, str] | None = {}
+#: the same for the widening back to float64
+_WIDE: dict[str, str] = {}
 
 
 def _load() -> ctypes.CDLL | None:
@@ -61,24 +59,13 @@ def _load() -> ctypes.CDLL | None:
                     for fn, *_ in FORMATS.values():
                         getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
                         getattr(lib, fn).restype = None
+                    lib.widen16.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p]
+                    lib.widen16.restype = None
                 except AttributeError as e:
                     lib = None
                     _WHY = _WHY or f"the C extension {load.NAME} is stale ({e}; rebuild it: pip install -e .)"
-                _bind_widen(lib)
                 _LIB = lib
     return _LIB
-
-
-def _bind_widen(lib) -> None:
-    global _WIDE
-    if lib is None:
-        return
-    try:
-        for fn in WIDEN.values():
-            getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-            getattr(lib, fn).restype = None
-    except AttributeError:
-        _WIDE = None
 
 
 def status() -> str:
@@ -90,7 +77,7 @@ def status() -> str:
     if _load() is None:
         return _WHY
     bad = [f"{name}: {why}" for name, why in _PROBED.items() if why]
-    bad += [f"widening {name}: {why}" for name, why in (_WIDE or {}).items() if why]
+    bad += [f"widening {name}: {why}" for name, why in _WIDE.items() if why]
     return "native" if not bad else "NumPy for " + "; ".join(bad)
 
 
@@ -170,11 +157,11 @@ def convert(x: np.ndarray, name: str, dtype, oracle, out: np.ndarray | None = No
 
 def _widen_agrees(name: str, dtype) -> str:
     # every bit pattern of the format, NaNs and subnormals included
-    h = np.arange(1 << 16, dtype=np.uint64).astype(np.uint16)
+    h = np.arange(1 << 16, dtype=np.uint16)
     with np.errstate(all="ignore"):  # ml_dtypes warns on its NaNs
         want = h.view(dtype).astype(np.float64).view(np.uint64)
     got = np.empty(h.shape, dtype=np.float64)
-    getattr(_LIB, WIDEN[name])(h.ctypes.data, h.size, got.ctypes.data)
+    _LIB.widen16(h.ctypes.data, h.size, name == "bfloat16", got.ctypes.data)
     bad = np.flatnonzero(got.view(np.uint64) != want)
     if bad.size == 0:
         return ""
@@ -189,7 +176,7 @@ def widen(x: np.ndarray, name: str) -> np.ndarray | None:
     than :data:`WIDEN_MIN_SIZE` values, another layout, or a kernel that
     disagreed with the astype on all 65,536 inputs (checked once per format
     and process)."""
-    if name not in WIDEN or disabled() or _load() is None or _WIDE is None:
+    if name not in FORMATS or disabled() or _load() is None:
         return None
     if not isinstance(x, np.ndarray) or x.dtype.itemsize != 2 or not x.flags.c_contiguous or x.size < WIDEN_MIN_SIZE:
         return None
@@ -200,5 +187,5 @@ def widen(x: np.ndarray, name: str) -> np.ndarray | None:
     if why:
         return None
     out = np.empty(x.shape, dtype=np.float64)
-    getattr(_LIB, WIDEN[name])(x.ctypes.data, x.size, out.ctypes.data)
+    _LIB.widen16(x.ctypes.data, x.size, name == "bfloat16", out.ctypes.data)
     return out

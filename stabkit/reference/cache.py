@@ -72,7 +72,7 @@ def load(key: str, n_out: int) -> dict[str, np.ndarray] | None:
         out = {f: z[f] for f in _FIELDS}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError, zlib.error):
         return None
-    if any([a.shape != (n_out,) for a in out.values()]):  # a list: see oracles._Row
+    if any(a.shape != (n_out,) for a in out.values()):
         return None
     return out
 

@@ -76,17 +76,14 @@ class _Row:
         self.row = row
         self.n = len(row)
         self.kind = "finite"
-        # lists, not generators: a generator that any()/all() stops early is
-        # closed later, and a Ctrl-C handled inside that close is only
-        # printed as "Exception ignored", never raised
-        if any([mpmath.isnan(v) for v in row]):
+        if any(mpmath.isnan(v) for v in row):
             self.kind = "nan"
             return
         n_pinf = sum(1 for v in row if v == INF)
         if n_pinf:
             self.kind = "pinf1" if n_pinf == 1 else "pinf2"
             return
-        if self.n == 0 or all([v == NINF for v in row]):
+        if self.n == 0 or all(v == NINF for v in row):
             self.kind = "ninf"
             return
         self.m = max(row)
@@ -173,7 +170,7 @@ def _renormalised(row):
     """``log(p_i / S)`` for a row of probabilities, ``S`` its exact sum, as
     ``-log1p(R_i / p_i)`` with ``R_i = S - p_i`` exact (the sum of the other
     entries: >= 0, no cancellation); NaN for a NaN or negative entry."""
-    if any([mpmath.isnan(p) or p < 0 for p in row]):  # a list: see _Row
+    if any(mpmath.isnan(p) or p < 0 for p in row):
         return [NAN] * len(row)
     total = mpf(0)
     for p in row:
