@@ -29,8 +29,17 @@ from stabkit._accurate import eft
 from stabkit._accurate.blocks import BLOCK
 from stabkit._accurate.rows import Rows
 from stabkit._native import rows as native
+from stabkit._native import widerows
 
 needs_c = pytest.mark.skipif(native.library() is None, reason="the native row kernel is not built")
+
+
+@pytest.fixture(autouse=True)
+def _row_passes_only(monkeypatch):
+    """These tests are the row passes': logsumexp and the sparse
+    cross-entropy skip the wide-row kernel here (tests/test_native_wide.py
+    compares that one with the same NumPy path)."""
+    monkeypatch.setattr(widerows, "wide", lambda *a, **k: None)
 
 
 def test_the_kernel_is_built_where_a_compiler_is():

@@ -27,6 +27,7 @@ import stabkit
 from stabkit._native import narrowrows
 from stabkit._native import rows as native
 from stabkit._native import status
+from stabkit._native import widerows
 
 needs_c = pytest.mark.skipif(native.status() != "native", reason="the native row kernel is off here")
 
@@ -34,6 +35,14 @@ FORMATS = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 FAMILIES = ("normal", "shifted", "masked", "nan", "pinf", "ties", "huge", "tiny", "far", "overflow")
 #: the kernels that a float16 or bfloat16 block may run, and their result when they did not
 SPIED = {"shift": None, "top_sums": None, "scale_rows": None, "sub_rows": False, "minus_rows": None}
+
+
+@pytest.fixture(autouse=True)
+def _row_passes_only(monkeypatch):
+    """These tests are the row passes': logsumexp and the sparse
+    cross-entropy skip the wide-row kernel here (tests/test_native_wide.py
+    compares that one with the same NumPy path)."""
+    monkeypatch.setattr(widerows, "wide", lambda *a, **k: None)
 
 
 def _rows(family: str, fmt: str, rng, rows: int, n: int) -> np.ndarray:
@@ -149,10 +158,10 @@ def test_the_kernel_runs_on_wide_rows(name, fmt, monkeypatch):
     writes the results."""
     rng = np.random.default_rng(len(name))
     for family in ("normal", "shifted"):
-        spy = _Spy(monkeypatch)
-        _same(name, _rows(family, fmt, rng, 64, 200), rng)
+        with pytest.MonkeyPatch.context() as mp:  # the spies of one family (the fixture's patch stays)
+            spy = _Spy(mp)
+            _same(name, _rows(family, fmt, rng, 64, 200), rng)
         assert {k for k, v in spy.ran.items() if v} == RAN[family][name], spy.ran
-        monkeypatch.undo()
 
 
 @needs_c
@@ -161,10 +170,10 @@ def test_blocks_with_a_nan_or_inf_maximum_go_to_numpy(fmt, monkeypatch):
     rng = np.random.default_rng(7)
     for family in ("nan", "pinf"):
         x = _rows(family, fmt, rng, 20, 300) + FORMATS[fmt](700.0)  # shifted rows: Rows itself
-        spy = _Spy(monkeypatch)
-        _same("logsumexp", x, rng)
+        with pytest.MonkeyPatch.context() as mp:  # the fixture's patch stays
+            spy = _Spy(mp)
+            _same("logsumexp", x, rng)
         assert spy.ran["shift"] == 0 and spy.ran["top_sums"] == 0
-        monkeypatch.undo()
 
 
 @needs_c

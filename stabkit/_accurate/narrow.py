@@ -10,7 +10,9 @@ with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
 ``m`` and ``L``. Where the kernel is off
 (``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
 :func:`stabkit._native.narrowrows.narrow_status`) or the rows are wider, ``Rows``
-itself runs. Otherwise the kernel computes every row at once and flags the
+itself runs; wider rows of :func:`logsumexp` and :func:`log_softmax_at`
+take the wide-row kernel (``wide_rows`` in ``_wide.h``, one call per
+block, the same loops) first, which flags its rows to redo alike. Otherwise the kernel computes every row at once and flags the
 rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
 of both signs, float64 sums below ``n 2**-1020``, cancelling logsumexps,
 and for the log-probabilities rows whose ``L`` is 0 (the zero's sign of
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stabkit._native import narrowrows as native
+from stabkit._native import narrowrows as native, widerows as wide
 from stabkit.floats import Format
 
 from .blocks import step
@@ -52,9 +54,10 @@ def _rows(x: np.ndarray, exact: bool) -> Rows:
 
 
 def logsumexp(x: np.ndarray, fmt: Format) -> np.ndarray:
-    """``Rows(x).logsumexp(fmt)``, one value per row."""
+    """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
+    ``wide_rows``, narrow ones through ``narrow_rows``)."""
     exact = fmt.name == "float64"
-    got = _analysed(x, exact, lse=True)
+    got = _analysed(x, exact, lse=True) if x.shape[1] <= NARROW else wide.wide(x, exact, lse=True)
     if got is None:
         return _rows(x, exact).logsumexp(fmt)
     *_, redo, out = got
@@ -113,6 +116,8 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
     entry's ``d = x + (-m)`` (the kernel's float64 addition, repeated for
     one entry a row)."""
     exact = fmt.name == "float64"
+    if x.shape[1] > NARROW:
+        return _wide_log_softmax_at(x, exact, cols)
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
@@ -124,6 +129,20 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             lp = below_ties((x[np.arange(cols.size), cols] + (-m))[:, None], L)[:, 0]
     redo |= L == 0
+    if np.count_nonzero(redo):
+        lp[redo] = _rows(x[redo], exact).log_softmax_at(cols[redo])
+    return lp
+
+
+def _wide_log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray) -> np.ndarray:
+    """:func:`log_softmax_at` of rows wider than NARROW: the wide-row
+    kernel, which forms ``Rows.log_softmax_at``'s value itself, and ``Rows``
+    for the rows it leaves (or all of them where it does not run)."""
+    got = wide.wide(x, exact, cols=cols)
+    if got is None:
+        return _rows(x, exact).log_softmax_at(cols)
+    *_, redo, lp = got
+    redo = redo != 0
     if np.count_nonzero(redo):
         lp[redo] = _rows(x[redo], exact).log_softmax_at(cols[redo])
     return lp

@@ -39,6 +39,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* FORCE_INLINE, EXPORT, CLONES (these clones are built even with STABKIT_NO_CLONES) */
@@ -636,3 +637,6 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 
 /* ---- narrow rows (n <= 16): one call per block ---- */
 #include "_narrow.h"
+
+/* ---- wide rows (n > 16) of logsumexp and the sparse cross-entropy: one call per block ---- */
+#include "_wide.h"

@@ -18,6 +18,11 @@ FROM_PROBABILITIES = " (from probabilities)"
 #: the cross-entropies from logits)
 NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
           "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": _ALL_FORMATS}
+#: the functions whose rows wider than 16 the wide-row kernel runs in one
+#: call per block (every format; the row kernel's passes where it does not)
+WIDE = {"logsumexp": _ALL_FORMATS, "sparse_categorical_crossentropy": _ALL_FORMATS}
+#: the suffix of those keys
+WIDE_SUFFIX = " (rows > 16, one call per block)"
 #: the entry of the compiled rounding of float64 results (every tier's
 #: float16 and bfloat16 results, floats.round_float64)
 ROUNDING = "rounding to float16/bfloat16"
@@ -31,7 +36,9 @@ def kernels(load: bool = True) -> dict[str, str]:
     default ``from_logits=False``) and the row-wise ones (their rows wider than 16;
     NaN or infinite maxima always run NumPy), and ``{"function/format (rows
     <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
-    (:data:`NARROW`), and :data:`ROUNDING` for the rounding of float64
+    (:data:`NARROW`), ``{"function/format (rows > 16, one call per block)":
+    ...}`` for those whose wide rows the wide-row kernel runs (:data:`WIDE`),
+    and :data:`ROUNDING` for the rounding of float64
     results to float16 and bfloat16. ``load=False`` does not import ml_dtypes to register
     the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
@@ -51,13 +58,16 @@ def kernels(load: bool = True) -> dict[str, str]:
     for name, fmts in NARROW.items():
         for fmt in fmts:
             out[f"{name}/{fmt} (rows <= 16)"] = narrow
+    for name, fmts in WIDE.items():
+        for fmt in fmts:
+            out[f"{name}/{fmt}{WIDE_SUFFIX}"] = narrow
     out[ROUNDING] = rounding.status()
     return out
 
 
 def summary() -> str:
-    """Six lines for ``stabkit list``: which elementwise, loss (from logits,
-    from probabilities), row and narrow-row kernels and the rounding to float16/bfloat16 are compiled (without importing ml_dtypes or the
+    """Seven lines for ``stabkit list``: which elementwise, loss (from logits,
+    from probabilities), row, narrow-row and wide-row kernels and the rounding to float16/bfloat16 are compiled (without importing ml_dtypes or the
     accurate tier, which checks the float64 loops on first use: ``list``
     stays light)."""
     all_ = kernels(load=False)
@@ -70,11 +80,13 @@ def summary() -> str:
         "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
         "(every format)"
         if narrow == "native" else f"NumPy ({narrow})")
+    wide_line = "accurate wide-row kernel (logsumexp and the sparse cross-entropy from logits, rows wider than 16, " \
+        "one call per block): " + ("native (every format)" if narrow == "native" else f"NumPy passes ({narrow})")
     why = rounding.status()
     round_line = "rounding of float64 results to float16/bfloat16: " + (
         "native" if why == "native" else f"NumPy ({why})")
     return "\n".join((_elementwise_line(table), _loss_line(all_), _loss_line(all_, FROM_PROBABILITIES), row_line,
-                      narrow_line, round_line))
+                      narrow_line, wide_line, round_line))
 
 
 def _loss_line(table: dict[str, str], suffix: str = "") -> str:

@@ -1,0 +1,158 @@
+/* Wide rows (more than 16 columns) of the accurate tier's logsumexp and
+ * sparse cross-entropy in one call per block, included by _rows.c after
+ * _narrow.h (whose unary_loop and two_sum it uses).
+ *
+ * stabkit/_accurate/rows.py analyses a block of wide rows in passes over the
+ * whole block (the shift, np.exp, the sums, log1p), each a compiled pass or
+ * a NumPy call, with Python between them holding the GIL: some 20 calls a
+ * block, which kept two threads at 1.0-1.4x one thread's speed. wide_rows()
+ * does the same arithmetic row by row, each row's d and e staying in the L1
+ * cache, and calls NumPy's own float64 exp and log1p inner loops (found and
+ * checked bit for bit at load, stabkit/_native/npyloops.py), so every value
+ * is the NumPy path's:
+ *
+ * - the row converted to float64 (exact), its first maximum found as
+ *   np.argmax finds it (scan_row), m the entry itself;
+ * - d = x + (-m), the one IEEE addition of Rows' shift; for float64 targets
+ *   its exact error r (shift_row: Fast2Sum above the row's floor, TwoSum
+ *   below, a non-finite r set to 0);
+ * - e = exp(d) by NumPy's loop; the top entry's e set to 0;
+ * - narrower targets: s = the pairwise sum of e (np.add.reduce's order);
+ *   float64 targets: the extraction's sums with sigma = 2^(bit_length(n)+1)
+ *   (split_sums' pass), normalised, plus sum(e r), normalised again, as
+ *   Rows._sums, eft.sum_split and Rows.L form them;
+ * - L = log1p(s) by NumPy's loop over the block's s (for float64 targets
+ *   plus lo / (1 + s)).
+ *
+ * Rows the kernel leaves to the NumPy path (redo[i] != 0, their outputs
+ * garbage): a NaN or an infinite maximum (the edge contract's patches),
+ * float64 targets whose sum falls below eft.sum_split's floor n^2 2^-39 or
+ * Rows.sums' subnormal floor n 2^-1020, and, with an lse output, rows where
+ * m + L cancels (redo 2); with cols, rows with L = 0 (whose zeros'
+ * signs Rows._signed_zeros sets). Every step acts on one row alone, so the
+ * NumPy path gives such a row the bits it gives it inside a block.
+ */
+
+/* One row as float64 into d: float32 entries (f32) or float64 ones, at
+ * byte stride scol; the conversion is exact. */
+static FORCE_INLINE void gather_row(const char *xi, int64_t n, int64_t scol, int f32, double *restrict d)
+{
+    if (f32 && scol == (int64_t)sizeof(float)) {
+        const float *xf = (const float *)xi;
+        int64_t j = 0;
+        for (; j + LANES <= n; j += LANES)
+            store(d + j, __builtin_convertvector(loadf(xf + j), vd));
+        for (; j < n; j++)
+            d[j] = (double)xf[j];
+    } else if (f32) {
+        for (int64_t j = 0; j < n; j++) {
+            float v;
+            memcpy(&v, xi + j * scol, sizeof v);
+            d[j] = (double)v;
+        }
+    } else if (scol == (int64_t)sizeof(double)) {
+        memcpy(d, xi, (size_t)n * sizeof(double));
+    } else {
+        for (int64_t j = 0; j < n; j++)
+            memcpy(d + j, xi + j * scol, sizeof(double));
+    }
+}
+
+/* For each row of x (rows x n, n > 16; float32 with f32 else float64; row i
+ * at byte offset i * srow, entry j at j * scol): m[i], L[i] as Rows forms
+ * them and redo[i] (see the header). With lse (not NULL): lse[i] = m + L and
+ * Rows.logsumexp's cancellation test (L / |m + L| above 1.125 for exact,
+ * (|m| + L) / |m + L| above 2^12 else, m < 0), which flags the row with 2.
+ * With cols (not NULL, each in [0, n)): lp[i], the log-softmax at column
+ * cols[i] as Rows.log_softmax_at forms it: (d - L) + r for exact, else
+ * d - L, one float64 ulp down where it rounded back to d with L > 0
+ * (unshifted.below_ties). ws: scratch of 4 * rows doubles. Returns the
+ * number of rows flagged, or -1 (outputs garbage) where the row buffers
+ * cannot be allocated. */
+EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
+                                int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop, void *log1p_data,
+                                const int64_t *cols, double *m, double *L, double *ws, int8_t *redo, double *lse,
+                                double *lp)
+{
+    double *buf = malloc((size_t)(exact ? 3 : 2) * (size_t)n * sizeof(double));
+    if (!buf)
+        return -1;
+    double *d = buf, *e = buf + n, *r = exact ? buf + 2 * n : NULL;
+    /* per row: s (log1p's argument), the pair's low part, d and r at the label */
+    double *s = ws, *lo = ws + rows, *dc = ws + 2 * rows, *rc = ws + 3 * rows;
+    /* split_sigma(n): a power of two above 2n */
+    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
+    for (int64_t i = 0; i < rows; i++) {
+        s[i] = lo[i] = dc[i] = rc[i] = 0.0;
+        redo[i] = 1;
+        gather_row(x + i * srow, n, scol, (int)f32, d);
+        double mn;
+        int64_t k = scan_row(d, n, &mn);
+        if (k < 0 || !isfinite(d[k])) {
+            m[i] = 0.0;
+            continue;
+        }
+        const double mi = d[k];
+        m[i] = mi;
+        if (exact) {
+            /* d = x + (-m) and its exact error, in place */
+            shift_row(d, n, mi, mn >= fast_floor(mi), d, r);
+        } else {
+            const double nm = -mi;
+            for (int64_t j = 0; j < n; j++)
+                d[j] = d[j] + nm;
+        }
+        if (cols) {
+            dc[i] = d[cols[i]];
+            rc[i] = exact ? r[cols[i]] : 0.0;
+        }
+        unary_loop(exp_loop, exp_data, d, e, n);
+        /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
+        e[k] = 0.0;
+        if (!exact) {
+            s[i] = pairwise(e, NULL, n, 0.0, PLAIN).q;
+            redo[i] = 0;
+            continue;
+        }
+        sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
+        /* eft.normalized(hi, lo), then sum_split's floor (such rows are summed again with sum2) */
+        double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
+        hl = isfinite(hi) ? hl : 0.0;
+        if (hi + hl < small || hi < tiny)
+            continue; /* and Rows.sums' subnormal floor (Rows._tiny_sums) */
+        /* + sum(e r), normalised again for L = log1p(s) + lo / (1 + s) */
+        double s_lo = hl + p.prod, t = hi + s_lo, err = two_sum(hi, s_lo, t);
+        s[i] = t;
+        lo[i] = isfinite(t) ? err : 0.0;
+        redo[i] = 0;
+    }
+    free(buf);
+    unary_loop(log1p_loop, log1p_data, s, L, rows);
+    int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        if (redo[i]) {
+            flagged++;
+            continue;
+        }
+        if (exact)
+            L[i] = L[i] + lo[i] / (1.0 + s[i]);
+        if (lse) {
+            double out = m[i] + L[i];
+            double amp = exact ? L[i] / fabs(out) : (fabs(m[i]) + L[i]) / fabs(out);
+            lse[i] = out;
+            redo[i] = m[i] < 0.0 && amp > (exact ? 1.125 : 0x1p12) ? 2 : 0;
+        }
+        if (cols) {
+            double v = dc[i] - L[i];
+            if (exact)
+                v = v + rc[i];
+            else if (v == dc[i] && L[i] > 0.0)
+                v = nextafter(dc[i], -INFINITY);
+            lp[i] = v;
+            redo[i] = L[i] == 0.0 ? 1 : redo[i];
+        }
+        flagged += redo[i] != 0;
+    }
+    return flagged;
+}

@@ -1,0 +1,54 @@
+"""The wide-row kernel of logsumexp and the sparse cross-entropy
+(``wide_rows`` in ``_wide.h``: rows of more than 16 columns, one call per
+block), bound with ctypes from the one extension through
+:mod:`stabkit._native.rows`' loaded library.
+
+:mod:`stabkit._accurate.narrow` calls :func:`wide` on blocks of wide rows
+before it builds a :class:`~stabkit._accurate.rows.Rows`. The kernel calls
+NumPy's own float64 ``exp`` and ``log1p`` inner loops, the narrow-row
+kernel's (:func:`stabkit._native.narrowrows.narrow_status` says whether
+they were found and gave NumPy's bits), so every result is the NumPy
+passes' (the tests compare both paths). One call releases the GIL for the
+whole block: threads (``workers=``) run side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .narrowrows import _narrow_loops
+from .rows import _need, _ptr, library
+
+
+def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None):
+    """``(m, L, redo, out)`` of the block ``x`` (2-d float64, or float32
+    without ``exact``, more than 16 columns, any strides, aligned): the rows'
+    maxima and ``L = log1p(s)`` as ``Rows`` forms them, the rows left to the
+    NumPy path (int8, nonzero; their other outputs garbage), and with
+    ``lse`` the logsumexp ``m + L`` (rows that cancel flagged 2), or with
+    ``cols`` (integers in ``[0, n)``, one per row) the log-softmax at those
+    columns (rows with ``L = 0`` flagged); ``out`` is None with neither.
+    None where the kernel is off (the environment is read here) or ``x``
+    does not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+        return None
+    rows, n = x.shape
+    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
+        return None
+    if cols is not None:
+        cols = np.ascontiguousarray(cols, dtype=np.int64)
+        _need(cols.shape == (rows,))
+        if rows and not (0 <= cols.min() and cols.max() < n):
+            raise ValueError("stabkit._native.widerows: a column out of range")
+    m, L, ws, redo = np.empty(rows), np.empty(rows), np.empty(4 * rows), np.empty(rows, np.int8)
+    out = np.empty(rows) if (lse or cols is not None) else None
+    if not rows:
+        return m, L, redo, out
+    loops = _narrow_loops()
+    flagged = lib.wide_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
+                            *loops, None if cols is None else _ptr(cols), _ptr(m), _ptr(L), _ptr(ws), _ptr(redo),
+                            _ptr(out) if lse else None, _ptr(out) if cols is not None else None)
+    if flagged < 0:  # no memory for the row buffers: the NumPy path
+        return None
+    return m, L, redo, out
