@@ -1,9 +1,11 @@
-"""The wide-row kernel (``wide_rows`` in stabkit/_native/_wide.h: logsumexp
-and the log-softmax at the label of the sparse cross-entropy, rows of more
-than 16 columns, one call per block) against the NumPy passes of ``Rows``.
+"""The wide-row kernels (``wide_rows`` in stabkit/_native/_wide.h: logsumexp
+and the log-softmax at the label of the sparse cross-entropy; ``wide_ce``:
+the float64 categorical cross-entropy from logits; rows of more than 16
+columns, one call per block) against the NumPy passes of ``Rows``.
 
-The NumPy path (``STABKIT_NATIVE=0``) is the oracle: both functions must
-give the same bits in float64, float32, float16 and bfloat16, over the row
+The NumPy path (``STABKIT_NATIVE=0``) is the oracle: the first two must
+give the same bits in float64, float32, float16 and bfloat16, the
+categorical loss in float64, over the row
 families of tests/helpers/logits.py, on both sides of the thresholds the
 kernel hands rows back at (sum_split's floor ``n**2 2**-39``, the subnormal
 floor, the cancellation limits, ``L = 0``), across widths that cut NumPy's
@@ -37,14 +39,24 @@ WIDTHS = (17, 24, 128, 129, 1000, 4097)
 
 def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
     """logsumexp and the sparse cross-entropy from logits of ``x`` in each
-    format, bit for bit on both paths (NaN compared without its sign)."""
-    n = np.moveaxis(x, axis, -1).shape[-1]
-    lab = rng.integers(0, n, np.moveaxis(x, axis, -1).shape[:-1])
+    format, and the categorical cross-entropy from logits in float64 (soft
+    labels, a fifth of them 0, and one-hot rows), bit for bit on both paths
+    (NaN compared without its sign)."""
+    xl = np.moveaxis(x, axis, -1)
+    n = xl.shape[-1]
+    lab = rng.integers(0, n, xl.shape[:-1])
+    y = rng.dirichlet(np.ones(n), size=xl.shape[:-1])
+    y[rng.random(y.shape) < 0.2] = 0.0
+    y[..., ::3, :] = np.eye(n)[lab[..., ::3]]
+    y = np.moveaxis(y, -1, axis)
     with np.errstate(all="ignore"):
         for dt in formats:
             xd = x.astype(dt)
-            for fn, args, kw in ((stabkit.logsumexp, (xd,), {"axis": axis}),
-                                 (stabkit.sparse_categorical_crossentropy, (lab, xd), {"from_logits": True, "axis": axis})):
+            calls = [(stabkit.logsumexp, (xd,), {"axis": axis}),
+                     (stabkit.sparse_categorical_crossentropy, (lab, xd), {"from_logits": True, "axis": axis})]
+            if dt is np.float64:
+                calls.append((stabkit.categorical_crossentropy, (y, xd), {"from_logits": True, "axis": axis}))
+            for fn, args, kw in calls:
                 fast, slow = each_path(fn, *args, **kw)
                 same_bits(fast, slow)
 
@@ -53,8 +65,8 @@ class _Spy:
     """Counts the blocks the kernel took while it is on, and the rows it left."""
 
     def __init__(self, mp):
-        self.took = self.left = 0
-        wide = widerows.wide
+        self.took = self.left = self.ce = 0
+        wide, wide_ce = widerows.wide, widerows.wide_ce
 
         def counting(*a, **k):
             out = wide(*a, **k)
@@ -63,7 +75,13 @@ class _Spy:
                 self.left += int(np.count_nonzero(out[2]))
             return out
 
+        def counting_ce(*a, **k):
+            out = wide_ce(*a, **k)
+            self.ce += out is not None
+            return out
+
         mp.setattr(widerows, "wide", counting)
+        mp.setattr(widerows, "wide_ce", counting_ce)
 
 
 @needs_c
@@ -74,7 +92,7 @@ def test_every_family_and_width_is_bit_identical(kind, rows, monkeypatch):
     for n in WIDTHS:
         rng = np.random.default_rng([KINDS.index(kind), rows, n])
         _check(logits(kind, rng, rows, n), rng)
-    assert spy.took > 0  # else NumPy would be compared with itself
+    assert spy.took > 0 and spy.ce > 0  # else NumPy would be compared with itself
 
 
 @needs_c
@@ -95,7 +113,7 @@ def test_both_sides_of_the_sum_floor_and_the_cancellation_limits(n, monkeypatch)
     alone[:, 2] = [-3.0, 0.0, -0.0, 5e-324, 700.0]
     spy = _Spy(monkeypatch)
     _check(np.concatenate([x, lp, far, alone]), rng)
-    assert spy.took > 0 and spy.left > 0
+    assert spy.took > 0 and spy.left > 0 and spy.ce > 0
 
 
 @needs_c
@@ -190,8 +208,15 @@ def test_the_kernel_refuses_what_it_does_not_take(monkeypatch):
         widerows.wide(x, True, cols=np.array([0, 1, 2, 3, 40]))
     with pytest.raises(ValueError, match="wrong layout"):
         widerows.wide(x, True, cols=np.array([0, 1]))
+    y = np.full(x.shape, 1 / 40)
+    assert widerows.wide_ce(x.astype(np.float32), y) is None  # float64 targets only
+    assert widerows.wide_ce(x[:, :16], y[:, :16]) is None
+    assert widerows.wide_ce(x, y[:, :39]) is None
+    out, redo = widerows.wide_ce(x, y.astype(np.float32))  # labels converted exactly
+    assert not redo.any() and np.all(out < 0)  # sum y log p, before the negation
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert widerows.wide(x, True, lse=True) is None
+    assert widerows.wide_ce(x, y) is None
 
 
 @needs_c

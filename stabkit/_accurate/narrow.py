@@ -152,6 +152,8 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarr
     """``crossentropy_from_rows(y, Rows(x), scratch)`` for float64 rows from
     logits: the terms and their compensated sums in one more compiled pass,
     then the same patches (``crossentropy._finish``)."""
+    if fmt.name == "float64" and y.shape == x.shape and x.shape[1] > NARROW:
+        return _wide_crossentropy(y, x, scratch)
     got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
     if got is None:
         return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
@@ -164,6 +166,23 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarr
     loss = _finish(out, y, e, True, x)
     if np.count_nonzero(redo):
         loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), scratch)
+    return loss
+
+
+def _wide_crossentropy(y: np.ndarray, x: np.ndarray, scratch) -> np.ndarray:
+    """:func:`crossentropy` of rows wider than NARROW: the wide-row kernel
+    (``wide_ce``: the row sums as ``crossentropy_from_rows`` forms them), its
+    patches (an infinite sum of finite logits, ``_finish``; its NaN sums are
+    handed back, so it needs no terms), and ``Rows`` for the rows it leaves."""
+    got = wide.wide_ce(x, y)
+    if got is None:
+        return crossentropy_from_rows(y, _rows(x, True), scratch)
+    out, redo = got
+    redo = redo != 0
+    loss = _finish(out, y, None, True, x)
+    k = np.count_nonzero(redo)
+    if k:
+        loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), [w[:k] for w in scratch])
     return loss
 
 

@@ -1,6 +1,7 @@
-/* Wide rows (more than 16 columns) of the accurate tier's logsumexp and
- * sparse cross-entropy in one call per block, included by _rows.c after
- * _narrow.h (whose unary_loop and two_sum it uses).
+/* Wide rows (more than 16 columns) of the accurate tier's logsumexp, sparse
+ * cross-entropy (every format) and categorical cross-entropy (float64, from
+ * logits) in one call per block, included by _rows.c after _narrow.h (whose
+ * unary_loop and two_sum it uses).
  *
  * stabkit/_accurate/rows.py analyses a block of wide rows in passes over the
  * whole block (the shift, np.exp, the sums, log1p), each a compiled pass or
@@ -58,6 +59,16 @@ static FORCE_INLINE void gather_row(const char *xi, int64_t n, int64_t scol, int
     }
 }
 
+/* One row as float64: a contiguous float64 row itself (nothing copied),
+ * else gather_row's copy in d. */
+static FORCE_INLINE const double *row_of(const char *xi, int64_t n, int64_t scol, int f32, double *restrict d)
+{
+    if (!f32 && scol == (int64_t)sizeof(double))
+        return (const double *)xi;
+    gather_row(xi, n, scol, f32, d);
+    return d;
+}
+
 /* For each row of x (rows x n, n > 16; float32 with f32 else float64; row i
  * at byte offset i * srow, entry j at j * scol): m[i], L[i] as Rows forms
  * them and redo[i] (see the header). With lse (not NULL): lse[i] = m + L and
@@ -86,22 +97,22 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
-        gather_row(x + i * srow, n, scol, (int)f32, d);
+        const double *xr = row_of(x + i * srow, n, scol, (int)f32, d);
         double mn;
-        int64_t k = scan_row(d, n, &mn);
-        if (k < 0 || !isfinite(d[k])) {
+        int64_t k = scan_row(xr, n, &mn);
+        if (k < 0 || !isfinite(xr[k])) {
             m[i] = 0.0;
             continue;
         }
-        const double mi = d[k];
+        const double mi = xr[k];
         m[i] = mi;
         if (exact) {
-            /* d = x + (-m) and its exact error, in place */
-            shift_row(d, n, mi, mn >= fast_floor(mi), d, r);
+            /* d = x + (-m) and its exact error (xr may be d) */
+            shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
         } else {
             const double nm = -mi;
             for (int64_t j = 0; j < n; j++)
-                d[j] = d[j] + nm;
+                d[j] = xr[j] + nm;
         }
         if (cols) {
             dc[i] = d[cols[i]];
@@ -154,5 +165,78 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
         }
         flagged += redo[i] != 0;
     }
+    return flagged;
+}
+
+/* The categorical cross-entropy from logits of float64 rows (float64
+ * targets; x rows x n, n > 16, any strides; y contiguous rows x n float64):
+ * per row, wide_rows' analysis (the shift with its error r, NumPy's exp, the
+ * extraction's sums, L = log1p(s) + lo / (1 + s) by NumPy's log1p loop on
+ * the row's s), then crossentropy_sums' terms t = y ((d - L) + r) and their
+ * sums, and out[i] the row sum as crossentropy_from_rows forms it before its
+ * patches: the pair normalised (eft.normalized) where the scale n max|t| is
+ * finite, else the plain sum + 0.0. redo[i] = 1 for the rows wide_rows
+ * hands back, rows with L = 0, and rows whose sum is NaN (a zero label at a
+ * masked logit, 0 log 0 = 0, which crossentropy._finish settles from the
+ * terms). Returns the number of rows flagged, or -1 where the row buffers
+ * cannot be allocated. */
+EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, void *exp_loop,
+                              void *exp_data, void *log1p_loop, void *log1p_data, const double *y, double *out,
+                              int8_t *redo)
+{
+    double *buf = malloc((size_t)4 * (size_t)n * sizeof(double));
+    if (!buf)
+        return -1;
+    double *d = buf, *e = buf + n, *r = buf + 2 * n, *t = buf + 3 * n;
+    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
+    int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        redo[i] = 1;
+        out[i] = 0.0;
+        const double *xr = row_of(x + i * srow, n, scol, 0, d);
+        double mn;
+        int64_t k = scan_row(xr, n, &mn);
+        if (k < 0 || !isfinite(xr[k])) {
+            flagged++;
+            continue;
+        }
+        const double mi = xr[k];
+        shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
+        unary_loop(exp_loop, exp_data, d, e, n);
+        e[k] = 0.0;
+        sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
+        double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
+        hl = isfinite(hi) ? hl : 0.0;
+        if (hi + hl < small || hi < tiny) {
+            flagged++;
+            continue;
+        }
+        double s_lo = hl + p.prod, s = hi + s_lo, lo = two_sum(hi, s_lo, s), L;
+        lo = isfinite(s) ? lo : 0.0;
+        unary_loop(log1p_loop, log1p_data, &s, &L, 1);
+        L = L + lo / (1.0 + s);
+        if (L == 0.0) {
+            flagged++;
+            continue;
+        }
+        double th, tl;
+        int64_t ok;
+        crossentropy_sums(d, r, &L, y + i * n, 1, n, t, &th, &tl, &ok);
+        double v;
+        if (ok) {
+            double sv = th + tl, ev = two_sum(th, tl, sv);
+            v = sv + (isfinite(sv) ? ev : 0.0);
+        } else {
+            v = th + 0.0;
+        }
+        if (v != v) {
+            flagged++;
+            continue;
+        }
+        out[i] = v;
+        redo[i] = 0;
+    }
+    free(buf);
     return flagged;
 }

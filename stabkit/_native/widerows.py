@@ -1,10 +1,11 @@
-"""The wide-row kernel of logsumexp and the sparse cross-entropy
-(``wide_rows`` in ``_wide.h``: rows of more than 16 columns, one call per
-block), bound with ctypes from the one extension through
+"""The wide-row kernels of logsumexp and the sparse cross-entropy
+(``wide_rows`` in ``_wide.h``) and of the float64 categorical cross-entropy
+from logits (``wide_ce``): rows of more than 16 columns, one call per
+block, bound with ctypes from the one extension through
 :mod:`stabkit._native.rows`' loaded library.
 
 :mod:`stabkit._accurate.narrow` calls :func:`wide` on blocks of wide rows
-before it builds a :class:`~stabkit._accurate.rows.Rows`. The kernel calls
+and :func:`wide_ce` before they build a :class:`~stabkit._accurate.rows.Rows`. The kernel calls
 NumPy's own float64 ``exp`` and ``log1p`` inner loops, the narrow-row
 kernel's (:func:`stabkit._native.narrowrows.narrow_status` says whether
 they were found and gave NumPy's bits), so every result is the NumPy
@@ -52,3 +53,26 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     if flagged < 0:  # no memory for the row buffers: the NumPy path
         return None
     return m, L, redo, out
+
+
+def wide_ce(x: np.ndarray, y: np.ndarray):
+    """``(out, redo)`` of the categorical cross-entropy from logits of the
+    float64 block ``x`` (more than 16 columns, any strides, aligned) with the
+    float64 labels ``y`` (the same shape; converted to contiguous float64,
+    exactly): the row sums of ``y ((d - L) + r)`` as
+    ``crossentropy_from_rows`` forms them before its patches, and the rows
+    left to the NumPy path (int8, nonzero; their sums 0: NaN or infinite
+    maxima, the floors ``Rows`` sums apart, ``L = 0``, a NaN sum). None where
+    the kernel is off (the environment is read here) or ``x`` does not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype != np.float64 or not x.flags.aligned or _narrow_loops() is None:
+        return None
+    rows, n = x.shape
+    if n <= 16 or y.shape != x.shape:
+        return None
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    out, redo = np.empty(rows), np.empty(rows, np.int8)
+    if rows and lib.wide_ce(_ptr(x), rows, n, x.strides[0], x.strides[1], *_narrow_loops(), _ptr(y), _ptr(out),
+                            _ptr(redo)) < 0:
+        return None
+    return out, redo
