@@ -69,6 +69,7 @@ from ._accurate.eft import workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
+from ._accurate import wide as _wide
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -202,7 +203,7 @@ def softmax(x, axis=-1):
         return np.zeros(a.shape, dtype=fmt.dtype)
     exact = fmt.name == "float64"
 
-    def rows(r, _=None, dst=None):
+    def numpy_rows(r, dst=None):
         fast = unshifted_rows(r, exact)
         if fast.all():
             return softmax_unshifted(r, exact, dst, _step(r.shape[-1]))
@@ -212,6 +213,9 @@ def softmax(x, axis=-1):
         p[fast] = softmax_unshifted(r[fast], exact, None, _step(r.shape[-1]))
         p[~fast] = _rows(r[~fast], fmt).softmax()
         return p
+
+    def rows(r, _=None, dst=None):  # wide rows: one compiled call per block first
+        return _wide.softmax(r, exact, dst, numpy_rows)
 
     if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         return _longprobs.rowwise(a, axis, fmt, _longprobs.softmax_row, rows)

@@ -1,11 +1,11 @@
 """The wide-row kernels (``wide_rows`` in stabkit/_native/_wide.h: logsumexp
 and the log-softmax at the label of the sparse cross-entropy; ``wide_ce``:
 the float64 categorical cross-entropy from logits; rows of more than 16
-columns, one call per block) against the NumPy passes of ``Rows``.
-
-The NumPy path (``STABKIT_NATIVE=0``) is the oracle: the first two must
-give the same bits in float64, float32, float16 and bfloat16, the
-categorical loss in float64, over the row
+columns, one call per block; ``wide_softmax``: the softmax of the rows
+that need no shift) against the NumPy passes. The NumPy
+path (``STABKIT_NATIVE=0``) is the oracle: logsumexp, softmax and the
+sparse loss must give the same bits in float64, float32, float16 and
+bfloat16, the categorical loss in float64, over the row
 families of tests/helpers/logits.py, on both sides of the thresholds the
 kernel hands rows back at (sum_split's floor ``n**2 2**-39``, the subnormal
 floor, the cancellation limits, ``L = 0``), across widths that cut NumPy's
@@ -52,7 +52,7 @@ def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
     with np.errstate(all="ignore"):
         for dt in formats:
             xd = x.astype(dt)
-            calls = [(stabkit.logsumexp, (xd,), {"axis": axis}),
+            calls = [(stabkit.logsumexp, (xd,), {"axis": axis}), (stabkit.softmax, (xd,), {"axis": axis}),
                      (stabkit.sparse_categorical_crossentropy, (lab, xd), {"from_logits": True, "axis": axis})]
             if dt is np.float64:
                 calls.append((stabkit.categorical_crossentropy, (y, xd), {"from_logits": True, "axis": axis}))
@@ -65,8 +65,8 @@ class _Spy:
     """Counts the blocks the kernel took while it is on, and the rows it left."""
 
     def __init__(self, mp):
-        self.took = self.left = self.ce = 0
-        wide, wide_ce = widerows.wide, widerows.wide_ce
+        self.took = self.left = self.ce = self.softmax = 0
+        wide, wide_ce, wide_softmax = widerows.wide, widerows.wide_ce, widerows.wide_softmax
 
         def counting(*a, **k):
             out = wide(*a, **k)
@@ -80,8 +80,14 @@ class _Spy:
             self.ce += out is not None
             return out
 
+        def counting_softmax(*a, **k):
+            out = wide_softmax(*a, **k)
+            self.softmax += out is not None
+            return out
+
         mp.setattr(widerows, "wide", counting)
         mp.setattr(widerows, "wide_ce", counting_ce)
+        mp.setattr(widerows, "wide_softmax", counting_softmax)
 
 
 @needs_c
@@ -92,7 +98,7 @@ def test_every_family_and_width_is_bit_identical(kind, rows, monkeypatch):
     for n in WIDTHS:
         rng = np.random.default_rng([KINDS.index(kind), rows, n])
         _check(logits(kind, rng, rows, n), rng)
-    assert spy.took > 0 and spy.ce > 0  # else NumPy would be compared with itself
+    assert spy.took > 0 and spy.ce > 0 and spy.softmax > 0  # else NumPy would be compared with itself
 
 
 @needs_c

@@ -10,10 +10,10 @@ with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
 ``m`` and ``L``. Where the kernel is off
 (``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
 :func:`stabkit._native.narrowrows.narrow_status`) or the rows are wider, ``Rows``
-itself runs; wider rows of :func:`logsumexp` and :func:`log_softmax_at`
-take the wide-row kernel (``wide_rows`` in ``_wide.h``, one call per
-block, the same loops) first, which flags its rows to redo alike. Otherwise the kernel computes every row at once and flags the
-rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
+itself runs (wider rows of :func:`logsumexp` try the wide-row kernel
+first, those of :func:`log_softmax_at` and :func:`crossentropy` through
+:mod:`stabkit._accurate.wide`). Otherwise the kernel computes every row at
+once and flags the rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
 of both signs, float64 sums below ``n 2**-1020``, cancelling logsumexps,
 and for the log-probabilities rows whose ``L`` is 0 (the zero's sign of
 ``Rows._signed_zeros``). Those are recomputed by ``Rows`` on their own;
@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from stabkit._native import narrowrows as native, widerows as wide
+from stabkit._native import narrowrows as native
+from stabkit._native import widerows as native_wide
 from stabkit.floats import Format
 
+from . import wide
 from .blocks import step
 from .cancelling import logsumexp_cancelling
 from .crossentropy import _finish, crossentropy_from_rows
@@ -57,7 +59,7 @@ def logsumexp(x: np.ndarray, fmt: Format) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
     ``wide_rows``, narrow ones through ``narrow_rows``)."""
     exact = fmt.name == "float64"
-    got = _analysed(x, exact, lse=True) if x.shape[1] <= NARROW else wide.wide(x, exact, lse=True)
+    got = _analysed(x, exact, lse=True) if x.shape[1] <= NARROW else native_wide.wide(x, exact, lse=True)
     if got is None:
         return _rows(x, exact).logsumexp(fmt)
     *_, redo, out = got
@@ -117,7 +119,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
     one entry a row)."""
     exact = fmt.name == "float64"
     if x.shape[1] > NARROW:
-        return _wide_log_softmax_at(x, exact, cols)
+        return wide.log_softmax_at(x, exact, cols, _rows)
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
@@ -134,26 +136,12 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
     return lp
 
 
-def _wide_log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray) -> np.ndarray:
-    """:func:`log_softmax_at` of rows wider than NARROW: the wide-row
-    kernel, which forms ``Rows.log_softmax_at``'s value itself, and ``Rows``
-    for the rows it leaves (or all of them where it does not run)."""
-    got = wide.wide(x, exact, cols=cols)
-    if got is None:
-        return _rows(x, exact).log_softmax_at(cols)
-    *_, redo, lp = got
-    redo = redo != 0
-    if np.count_nonzero(redo):
-        lp[redo] = _rows(x[redo], exact).log_softmax_at(cols[redo])
-    return lp
-
-
 def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarray:
     """``crossentropy_from_rows(y, Rows(x), scratch)`` for float64 rows from
     logits: the terms and their compensated sums in one more compiled pass,
     then the same patches (``crossentropy._finish``)."""
     if fmt.name == "float64" and y.shape == x.shape and x.shape[1] > NARROW:
-        return _wide_crossentropy(y, x, scratch)
+        return wide.crossentropy(y, x, scratch, _rows)
     got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
     if got is None:
         return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
@@ -166,23 +154,6 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarr
     loss = _finish(out, y, e, True, x)
     if np.count_nonzero(redo):
         loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), scratch)
-    return loss
-
-
-def _wide_crossentropy(y: np.ndarray, x: np.ndarray, scratch) -> np.ndarray:
-    """:func:`crossentropy` of rows wider than NARROW: the wide-row kernel
-    (``wide_ce``: the row sums as ``crossentropy_from_rows`` forms them), its
-    patches (an infinite sum of finite logits, ``_finish``; its NaN sums are
-    handed back, so it needs no terms), and ``Rows`` for the rows it leaves."""
-    got = wide.wide_ce(x, y)
-    if got is None:
-        return crossentropy_from_rows(y, _rows(x, True), scratch)
-    out, redo = got
-    redo = redo != 0
-    loss = _finish(out, y, None, True, x)
-    k = np.count_nonzero(redo)
-    if k:
-        loss[redo] = crossentropy_from_rows(y[redo], _rows(x[redo], True), [w[:k] for w in scratch])
     return loss
 
 

@@ -240,3 +240,70 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
     free(buf);
     return flagged;
 }
+
+/* softmax_unshifted of wide rows (accurate.softmax's rows that need no
+ * shift), row by row: e = exp(x) by NumPy's loop on the exact inputs, then
+ * for exact (float64 targets) softmax_sums' extraction with a sigma per row
+ * (sum_split_scaled of terms >= 0), the pair normalised where the scale is
+ * finite (eft.normalized; else the plain sum and 0), and e / (hi + lo); for
+ * narrower targets e * (1 / the plain pairwise sum) (scale_rows). Into out32
+ * (float32, the float64 value rounded once more, as NumPy's float64 loops
+ * writing into float32 round it) or out64; the other NULL. Rows that need
+ * the shift (exact: an entry outside [-708, 650]; else a maximum outside
+ * [-600, 650]) or hold a NaN get redo[i] = 1 and garbage. Returns the
+ * number of rows flagged, or -1 where the row buffer cannot be allocated. */
+EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
+                                   int64_t exact, void *exp_loop, void *exp_data, float *out32, double *out64,
+                                   int8_t *redo)
+{
+    double *buf = malloc((size_t)2 * (size_t)n * sizeof(double));
+    if (!buf)
+        return -1;
+    double *d = buf, *e = buf + n;
+    int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const double *xr = row_of(x + i * srow, n, scol, (int)f32, d);
+        double mn;
+        int64_t k = scan_row(xr, n, &mn);
+        /* accurate.unshifted_rows, NaN failing every test */
+        int ok = k >= 0 && (exact ? mn >= -708.0 && xr[k] <= 650.0 : xr[k] >= -600.0 && xr[k] <= 650.0);
+        redo[i] = !ok;
+        if (!ok) {
+            flagged++;
+            continue;
+        }
+        double *o64 = out64 ? out64 + i * n : NULL;
+        float *o32 = out32 ? out32 + i * n : NULL;
+        unary_loop(exp_loop, exp_data, xr, e, n);
+        if (exact) {
+            double hi, lo;
+            int64_t fin;
+            softmax_sums(e, NULL, 1, n, 0.0, &hi, &lo, &fin);
+            if (fin) {
+                double s = hi + lo, err = two_sum(hi, lo, s);
+                hi = s, lo = isfinite(s) ? err : 0.0;
+            } else {
+                lo = 0.0;
+            }
+            const double den = hi + lo;
+            for (int64_t j = 0; j < n; j++) {
+                double v = e[j] / den;
+                if (o32)
+                    o32[j] = (float)v;
+                else
+                    o64[j] = v;
+            }
+        } else {
+            const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
+            for (int64_t j = 0; j < n; j++) {
+                double v = e[j] * inv;
+                if (o32)
+                    o32[j] = (float)v;
+                else
+                    o64[j] = v;
+            }
+        }
+    }
+    free(buf);
+    return flagged;
+}

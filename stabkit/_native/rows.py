@@ -54,6 +54,7 @@ _SIGNATURES = {
     "narrow_log_softmax_at": ([_p, _p, _p, _p, _i64, _i64, _p], None),
     "wide_rows": ([_p] + [_i64] * 6 + [_p] * 11, _i64),
     "wide_ce": ([_p] + [_i64] * 4 + [_p] * 7, _i64),
+    "wide_softmax": ([_p] + [_i64] * 6 + [_p] * 5, _i64),
 }
 
 

@@ -76,3 +76,34 @@ def wide_ce(x: np.ndarray, y: np.ndarray):
                             _ptr(redo)) < 0:
         return None
     return out, redo
+
+
+def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
+    """``(p, redo)``: ``softmax_unshifted`` of the block ``x`` (2-d float64,
+    or float32 without ``exact``, more than 16 columns, any strides,
+    aligned) into ``dst`` where it is contiguous float32 or float64 of
+    ``x``'s shape (else into ``buf``, contiguous float64 of that shape, or
+    a new float64 array, which the caller rounds once),
+    and the rows that need the shift or hold a NaN (bool; their values
+    garbage). None where the kernel is off (the environment is read here)
+    or ``x`` does not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+        return None
+    rows, n = x.shape
+    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
+        return None
+    fits = dst is not None and dst.shape == x.shape and dst.flags.c_contiguous and dst.dtype in (np.float32, np.float64)
+    if fits:
+        p = dst
+    elif buf is not None and buf.shape == x.shape and buf.dtype == np.float64 and buf.flags.c_contiguous:
+        p = buf
+    else:
+        p = np.empty(x.shape)
+    redo = np.empty(rows, np.int8)
+    o32, o64 = (_ptr(p), None) if p.dtype == np.float32 else (None, _ptr(p))
+    loops = _narrow_loops()
+    if rows and lib.wide_softmax(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
+                                 int(exact), *loops[:2], o32, o64, _ptr(redo)) < 0:
+        return None
+    return p, redo != 0

@@ -1,0 +1,95 @@
+"""Rows wider than NARROW through the wide-row kernels (``_wide.h``, bound
+in :mod:`stabkit._native.widerows`): one compiled call per block, row by
+row, with the bits of :class:`~stabkit._accurate.rows.Rows`' NumPy passes
+and of :func:`~stabkit._accurate.unshifted.softmax_unshifted`.
+
+Each function takes a block as :mod:`stabkit.accurate` gives it and the
+NumPy path that gives the same result (``rows_path`` builds a ``Rows``;
+``numpy_rows`` is the tier's own row function), which takes the rows the
+kernel hands back (NaN or infinite maxima, the floors and limits where
+``Rows`` works apart, rows that need the shift) and the whole block where
+the kernel is off. Every step acts on one row alone, so a row handed back
+gets the bits it gets inside a block. :mod:`stabkit._accurate.narrow`
+calls the first two for its wide rows, :func:`stabkit.accurate.softmax` the
+third.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from stabkit._native import widerows as native
+
+from .crossentropy import _finish, crossentropy_from_rows
+from .blocks import step
+from .eft import KEEP_BYTES, NARROW
+
+__all__ = ["log_softmax_at", "crossentropy", "softmax"]
+
+_LOCAL = threading.local()
+
+
+def _buffer(rows: int, n: int) -> np.ndarray:
+    """A (rows, n) float64 array kept per thread while the shape stays (up
+    to the workspace's ``KEEP_BYTES``; a new one past it)."""
+    if rows * n * 8 > KEEP_BYTES:
+        return np.empty((rows, n))
+    b = getattr(_LOCAL, "probabilities", None)
+    if b is None or b.shape != (rows, n):
+        b = _LOCAL.probabilities = np.empty((rows, n))
+    return b
+
+
+def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path) -> np.ndarray:
+    """``rows_path(x, exact).log_softmax_at(cols)`` of rows wider than
+    NARROW: the wide-row kernel, which forms ``Rows.log_softmax_at``'s value
+    itself, and ``Rows`` for the rows it leaves (or all of them where it
+    does not run)."""
+    got = native.wide(x, exact, cols=cols)
+    if got is None:
+        return rows_path(x, exact).log_softmax_at(cols)
+    *_, redo, lp = got
+    redo = redo != 0
+    if np.count_nonzero(redo):
+        lp[redo] = rows_path(x[redo], exact).log_softmax_at(cols[redo])
+    return lp
+
+
+def crossentropy(y: np.ndarray, x: np.ndarray, scratch, rows_path) -> np.ndarray:
+    """``crossentropy_from_rows(y, rows_path(x, True), scratch)`` of float64
+    rows wider than NARROW: the wide-row kernel (``wide_ce``: the row sums as
+    ``crossentropy_from_rows`` forms them), its
+    patches (an infinite sum of finite logits, ``_finish``; its NaN sums are
+    handed back, so it needs no terms), and ``Rows`` for the rows it leaves."""
+    got = native.wide_ce(x, y)
+    if got is None:
+        return crossentropy_from_rows(y, rows_path(x, True), scratch)
+    out, redo = got
+    redo = redo != 0
+    loss = _finish(out, y, None, True, x)
+    k = np.count_nonzero(redo)
+    if k:
+        loss[redo] = crossentropy_from_rows(y[redo], rows_path(x[redo], True), [w[:k] for w in scratch])
+    return loss
+
+
+def softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
+    """``numpy_rows(r, dst)``, the tier's softmax of a block (``dst``, the
+    block's slice of the output, or None): the wide-row kernel's
+    ``softmax_unshifted`` for the rows that need no shift, ``numpy_rows``
+    for the others, rounded into ``dst`` once where the kernel wrote it."""
+    if r.shape[-1] <= NARROW:
+        return numpy_rows(r, dst)
+    # without a float32/float64 dst (float16, bfloat16): a float64 buffer of
+    # this thread, which the caller rounds into its output at once (a fresh
+    # array per block costs its page faults; the workspace is numpy_rows')
+    buf = None if dst is not None else _buffer(max(r.shape[0], step(r.shape[-1])), r.shape[-1])[: r.shape[0]]
+    got = native.wide_softmax(r, exact, dst, buf)
+    if got is None:
+        return numpy_rows(r, dst)
+    p, redo = got
+    if np.count_nonzero(redo):
+        p[redo] = numpy_rows(r[redo], None)
+    return p
