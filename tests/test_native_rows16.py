@@ -39,12 +39,13 @@ SPIED = {"shift": None, "top_sums": None, "scale_rows": None, "sub_rows": False,
 
 @pytest.fixture(autouse=True)
 def _row_passes_only(monkeypatch):
-    """These tests are the row passes': logsumexp, softmax and the two
-    cross-entropies skip the wide-row kernels here (tests/test_native_wide.py
+    """These tests are the row passes': logsumexp, softmax, log_softmax
+    and the two cross-entropies skip the wide-row kernels here (tests/test_native_wide.py
     compares those with the same NumPy path)."""
     monkeypatch.setattr(widerows, "wide", lambda *a, **k: None)
     monkeypatch.setattr(widerows, "wide_ce", lambda *a, **k: None)
     monkeypatch.setattr(widerows, "wide_softmax", lambda *a, **k: None)
+    monkeypatch.setattr(widerows, "wide_log_softmax", lambda *a, **k: None)
 
 
 def _rows(family: str, fmt: str, rng, rows: int, n: int) -> np.ndarray:

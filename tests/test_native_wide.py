@@ -2,9 +2,9 @@
 and the log-softmax at the label of the sparse cross-entropy; ``wide_ce``:
 the float64 categorical cross-entropy from logits; rows of more than 16
 columns, one call per block; ``wide_softmax``: the softmax of the rows
-that need no shift) against the NumPy passes. The NumPy
-path (``STABKIT_NATIVE=0``) is the oracle: logsumexp, softmax and the
-sparse loss must give the same bits in float64, float32, float16 and
+that need no shift; ``wide_log_softmax``: the log-softmax) against the
+NumPy passes. The NumPy path (``STABKIT_NATIVE=0``) is the oracle:
+logsumexp, softmax, log_softmax and the sparse loss must give the same bits in float64, float32, float16 and
 bfloat16, the categorical loss in float64, over the row
 families of tests/helpers/logits.py, on both sides of the thresholds the
 kernel hands rows back at (sum_split's floor ``n**2 2**-39``, the subnormal
@@ -53,6 +53,7 @@ def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
         for dt in formats:
             xd = x.astype(dt)
             calls = [(stabkit.logsumexp, (xd,), {"axis": axis}), (stabkit.softmax, (xd,), {"axis": axis}),
+                     (stabkit.log_softmax, (xd,), {"axis": axis}),
                      (stabkit.sparse_categorical_crossentropy, (lab, xd), {"from_logits": True, "axis": axis})]
             if dt is np.float64:
                 calls.append((stabkit.categorical_crossentropy, (y, xd), {"from_logits": True, "axis": axis}))
@@ -65,8 +66,9 @@ class _Spy:
     """Counts the blocks the kernel took while it is on, and the rows it left."""
 
     def __init__(self, mp):
-        self.took = self.left = self.ce = self.softmax = 0
+        self.took = self.left = self.ce = self.softmax = self.log_softmax = 0
         wide, wide_ce, wide_softmax = widerows.wide, widerows.wide_ce, widerows.wide_softmax
+        wide_log_softmax = widerows.wide_log_softmax
 
         def counting(*a, **k):
             out = wide(*a, **k)
@@ -87,7 +89,13 @@ class _Spy:
 
         mp.setattr(widerows, "wide", counting)
         mp.setattr(widerows, "wide_ce", counting_ce)
+        def counting_log_softmax(*a, **k):
+            out = wide_log_softmax(*a, **k)
+            self.log_softmax += out is not None
+            return out
+
         mp.setattr(widerows, "wide_softmax", counting_softmax)
+        mp.setattr(widerows, "wide_log_softmax", counting_log_softmax)
 
 
 @needs_c
@@ -98,7 +106,8 @@ def test_every_family_and_width_is_bit_identical(kind, rows, monkeypatch):
     for n in WIDTHS:
         rng = np.random.default_rng([KINDS.index(kind), rows, n])
         _check(logits(kind, rng, rows, n), rng)
-    assert spy.took > 0 and spy.ce > 0 and spy.softmax > 0  # else NumPy would be compared with itself
+    # else NumPy would be compared with itself
+    assert spy.took > 0 and spy.ce > 0 and spy.softmax > 0 and spy.log_softmax > 0
 
 
 @needs_c

@@ -26,7 +26,7 @@ from .crossentropy import _finish, crossentropy_from_rows
 from .blocks import step
 from .eft import KEEP_BYTES, NARROW
 
-__all__ = ["log_softmax_at", "crossentropy", "softmax"]
+__all__ = ["log_softmax_at", "crossentropy", "log_softmax", "softmax"]
 
 _LOCAL = threading.local()
 
@@ -75,18 +75,32 @@ def crossentropy(y: np.ndarray, x: np.ndarray, scratch, rows_path) -> np.ndarray
     return loss
 
 
+def log_softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
+    """``numpy_rows(r, dst)``, the tier's log-softmax of a block: the
+    wide-row kernel (``Rows.log_softmax`` for float64 targets, the unshifted
+    rows of ``log_softmax_unshifted`` for narrower ones), ``numpy_rows`` for
+    the rows it hands back, as :func:`softmax`."""
+    return _kernel_first(native.wide_log_softmax, r, exact, dst, numpy_rows)
+
+
 def softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
     """``numpy_rows(r, dst)``, the tier's softmax of a block (``dst``, the
     block's slice of the output, or None): the wide-row kernel's
     ``softmax_unshifted`` for the rows that need no shift, ``numpy_rows``
     for the others, rounded into ``dst`` once where the kernel wrote it."""
+    return _kernel_first(native.wide_softmax, r, exact, dst, numpy_rows)
+
+
+def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
+    """``kernel``'s rows of a block (wide rows; ``numpy_rows`` for narrow
+    ones and where the kernel is off), ``numpy_rows`` for those it hands back."""
     if r.shape[-1] <= NARROW:
         return numpy_rows(r, dst)
     # without a float32/float64 dst (float16, bfloat16): a float64 buffer of
     # this thread, which the caller rounds into its output at once (a fresh
     # array per block costs its page faults; the workspace is numpy_rows')
     buf = None if dst is not None else _buffer(max(r.shape[0], step(r.shape[-1])), r.shape[-1])[: r.shape[0]]
-    got = native.wide_softmax(r, exact, dst, buf)
+    got = kernel(r, exact, dst, buf)
     if got is None:
         return numpy_rows(r, dst)
     p, redo = got

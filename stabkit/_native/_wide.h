@@ -1,6 +1,7 @@
 /* Wide rows (more than 16 columns) of the accurate tier's logsumexp, sparse
- * cross-entropy (every format) and categorical cross-entropy (float64, from
- * logits) in one call per block, included by _rows.c after _narrow.h (whose
+ * cross-entropy, softmax (rows that need no shift), log-softmax (every
+ * format) and categorical cross-entropy (float64, from logits) in one call
+ * per block, included by _rows.c after _narrow.h (whose
  * unary_loop and two_sum it uses).
  *
  * stabkit/_accurate/rows.py analyses a block of wide rows in passes over the
@@ -303,6 +304,99 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
                     o64[j] = v;
             }
         }
+    }
+    free(buf);
+    return flagged;
+}
+
+/* The log-softmax of wide rows, row by row, into out32 (float32, the
+ * float64 value rounded once more) or out64; the other NULL.
+ * exact (float64 targets, float64 rows): Rows.log_softmax, (d - L) + r,
+ * with wide_rows' analysis and L from NumPy's log1p loop on the row's s.
+ * Else unshifted.log_softmax_unshifted for rows whose maximum m is in
+ * [-600, 650]: e = exp(x) of the exact inputs, L = log1p(s / e_k) (s the
+ * pairwise sum without the first maximum k), x - (m + L), -L at k; rows
+ * where m + L rounds to m for some entry (tie_rows: 0 < L <= (m - min) 2^-53)
+ * take below_ties of x - m instead, -L still at k. redo[i] = 1 (garbage)
+ * for the rows the NumPy path takes or treats apart: NaN and infinite
+ * maxima, the floors of wide_rows and L = 0 (exact), a maximum outside
+ * [-600, 650] (else). Returns the number of rows flagged, or -1 where the
+ * row buffers cannot be allocated. */
+EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
+                                       int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop,
+                                       void *log1p_data, float *out32, double *out64, int8_t *redo)
+{
+    double *buf = malloc((size_t)3 * (size_t)n * sizeof(double));
+    if (!buf)
+        return -1;
+    double *d = buf, *e = buf + n, *r = buf + 2 * n;
+    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
+    int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        double *o64 = out64 ? out64 + i * n : NULL;
+        float *o32 = out32 ? out32 + i * n : NULL;
+        redo[i] = 1;
+        const double *xr = row_of(x + i * srow, n, scol, (int)f32, d);
+        double mn;
+        int64_t k = scan_row(xr, n, &mn);
+        const double mi = k >= 0 ? xr[k] : NAN;
+        if (exact ? !isfinite(mi) : !(mi >= -600.0 && mi <= 650.0)) {
+            flagged++;
+            continue;
+        }
+        double L, q;
+        if (exact) {
+            shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
+            unary_loop(exp_loop, exp_data, d, e, n);
+            e[k] = 0.0;
+            sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
+            double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
+            hl = isfinite(hi) ? hl : 0.0;
+            if (hi + hl < small || hi < tiny) {
+                flagged++;
+                continue;
+            }
+            double s_lo = hl + p.prod, s = hi + s_lo, lo = two_sum(hi, s_lo, s);
+            lo = isfinite(s) ? lo : 0.0;
+            unary_loop(log1p_loop, log1p_data, &s, &L, 1);
+            L = L + lo / (1.0 + s);
+            if (L == 0.0) {
+                flagged++;
+                continue;
+            }
+            for (int64_t j = 0; j < n; j++)
+                o64[j] = (d[j] - L) + r[j];
+            redo[i] = 0;
+            continue;
+        }
+        unary_loop(exp_loop, exp_data, xr, e, n);
+        const double winner = e[k];
+        e[k] = 0.0;
+        q = pairwise(e, NULL, n, 0.0, PLAIN).q / winner;
+        unary_loop(log1p_loop, log1p_data, &q, &L, 1);
+        const int tied = L > 0.0 && L <= (mi - mn) * 0x1p-53;
+        const double mL = mi + L;
+        for (int64_t j = 0; j < n; j++) {
+            double v;
+            if (tied) {
+                /* below_ties: d - L, one ulp down where it rounded back to d */
+                double dj = xr[j] - mi;
+                v = dj - L;
+                v = v == dj ? nextafter(dj, -INFINITY) : v;
+            } else {
+                v = xr[j] - mL;
+            }
+            if (o32)
+                o32[j] = (float)v;
+            else
+                o64[j] = v;
+        }
+        if (o32)
+            o32[k] = (float)-L;
+        else
+            o64[k] = -L;
+        redo[i] = 0;
     }
     free(buf);
     return flagged;

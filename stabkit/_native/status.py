@@ -20,8 +20,8 @@ NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
           "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": _ALL_FORMATS}
 #: the functions whose rows wider than 16 the wide-row kernel runs in one
 #: call per block (every format; the row kernel's passes where it does not)
-WIDE = {"softmax": _ALL_FORMATS, "logsumexp": _ALL_FORMATS, "sparse_categorical_crossentropy": _ALL_FORMATS,
-        "categorical_crossentropy": ("float64",)}
+WIDE = {"softmax": _ALL_FORMATS, "log_softmax": _ALL_FORMATS, "logsumexp": _ALL_FORMATS,
+        "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": ("float64",)}
 #: the suffix of those keys
 WIDE_SUFFIX = " (rows > 16, one call per block)"
 #: the entry of the compiled rounding of float64 results (every tier's
@@ -82,8 +82,8 @@ def summary() -> str:
         "(every format)"
         if narrow == "native" else f"NumPy ({narrow})")
     wide_line = "accurate wide-row kernel (rows wider than 16, one call per block): " + (
-        "native for softmax (rows that need no shift), logsumexp and the sparse cross-entropy from logits "
-        "(every format), the categorical one (float64)"
+        "native for softmax (rows that need no shift), log_softmax, logsumexp and the sparse cross-entropy "
+        "from logits (every format), the categorical one (float64)"
         if narrow == "native" else f"NumPy passes ({narrow})")
     why = rounding.status()
     round_line = "rounding of float64 results to float16/bfloat16: " + (

@@ -1,11 +1,14 @@
-"""The wide-row kernels of logsumexp and the sparse cross-entropy
-(``wide_rows`` in ``_wide.h``) and of the float64 categorical cross-entropy
-from logits (``wide_ce``): rows of more than 16 columns, one call per
-block, bound with ctypes from the one extension through
-:mod:`stabkit._native.rows`' loaded library.
+"""The wide-row kernels (``_wide.h``: rows of more than 16 columns, one call
+per block): logsumexp and the sparse cross-entropy (:func:`wide`), the
+float64 categorical cross-entropy from logits (:func:`wide_ce`), softmax
+(:func:`wide_softmax`) and log-softmax (:func:`wide_log_softmax`), bound
+with ctypes from the one extension through :mod:`stabkit._native.rows`'
+loaded library.
 
-:mod:`stabkit._accurate.narrow` calls :func:`wide` on blocks of wide rows
-and :func:`wide_ce` before they build a :class:`~stabkit._accurate.rows.Rows`. The kernel calls
+:mod:`stabkit._accurate.narrow` and :mod:`stabkit._accurate.wide` call them
+on blocks of wide rows before they build a
+:class:`~stabkit._accurate.rows.Rows`, and hand the rows they leave to it.
+The kernels call
 NumPy's own float64 ``exp`` and ``log1p`` inner loops, the narrow-row
 kernel's (:func:`stabkit._native.narrowrows.narrow_status` says whether
 they were found and gave NumPy's bits), so every result is the NumPy
@@ -78,6 +81,41 @@ def wide_ce(x: np.ndarray, y: np.ndarray):
     return out, redo
 
 
+def _output(x: np.ndarray, dst: np.ndarray | None, buf: np.ndarray | None) -> np.ndarray:
+    """Where a kernel writes a block's rows: ``dst`` where it is contiguous
+    float32 or float64 of ``x``'s shape, else ``buf`` where it is contiguous
+    float64 of that shape, else a new float64 array."""
+    for a, dtypes in ((dst, (np.float32, np.float64)), (buf, (np.float64,))):
+        if a is not None and a.shape == x.shape and a.flags.c_contiguous and a.dtype in dtypes:
+            return a
+    return np.empty(x.shape)
+
+
+def wide_log_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
+    """``(lp, redo)``: the log-softmax of the block ``x`` (2-d float64, or
+    float32 without ``exact``, more than 16 columns, any strides, aligned)
+    as ``Rows.log_softmax`` (``exact``) or ``log_softmax_unshifted`` (else)
+    forms it, into ``dst``, ``buf`` or a new array as :func:`wide_softmax`
+    says, and the rows left to the NumPy path (bool; their values garbage).
+    None where the kernel is off (the environment is read here) or ``x``
+    does not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+        return None
+    rows, n = x.shape
+    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
+        return None
+    lp = _output(x, dst, buf)
+    if exact and lp.dtype != np.float64:
+        return None
+    redo = np.empty(rows, np.int8)
+    o32, o64 = (_ptr(lp), None) if lp.dtype == np.float32 else (None, _ptr(lp))
+    if rows and lib.wide_log_softmax(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
+                                     int(exact), *_narrow_loops(), o32, o64, _ptr(redo)) < 0:
+        return None
+    return lp, redo != 0
+
+
 def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
     """``(p, redo)``: ``softmax_unshifted`` of the block ``x`` (2-d float64,
     or float32 without ``exact``, more than 16 columns, any strides,
@@ -93,13 +131,7 @@ def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.nda
     rows, n = x.shape
     if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
         return None
-    fits = dst is not None and dst.shape == x.shape and dst.flags.c_contiguous and dst.dtype in (np.float32, np.float64)
-    if fits:
-        p = dst
-    elif buf is not None and buf.shape == x.shape and buf.dtype == np.float64 and buf.flags.c_contiguous:
-        p = buf
-    else:
-        p = np.empty(x.shape)
+    p = _output(x, dst, buf)
     redo = np.empty(rows, np.int8)
     o32, o64 = (_ptr(p), None) if p.dtype == np.float32 else (None, _ptr(p))
     loops = _narrow_loops()
