@@ -235,8 +235,7 @@ def log_softmax(x, axis=-1):
     block = _narrow.log_softmax if fmt.name == "float64" else _narrow.log_softmax_narrower
     if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         return _longprobs.rowwise(a, axis, fmt, _longprobs.log_softmax_row, lambda r: block(r, fmt))
-    rows = lambda r, _, dst: _wide.log_softmax(r, fmt.name == "float64", dst, lambda q, d: block(q, fmt, d))  # noqa: E731
-    return _rowwise(a, fmt, axis, rows, keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: block(r, fmt, dst), keep32=True)
 
 
 @silent

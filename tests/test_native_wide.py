@@ -1,17 +1,18 @@
-"""The wide-row kernels (``wide_rows`` in stabkit/_native/_wide.h: logsumexp
-and the log-softmax at the label of the sparse cross-entropy; ``wide_ce``:
-the float64 categorical cross-entropy from logits; rows of more than 16
-columns, one call per block; ``wide_softmax``: the softmax of the rows
-that need no shift; ``wide_log_softmax``: the log-softmax) against the
-NumPy passes. The NumPy path (``STABKIT_NATIVE=0``) is the oracle:
-logsumexp, softmax, log_softmax and the sparse loss must give the same bits in float64, float32, float16 and
-bfloat16, the categorical loss in float64, over the row
-families of tests/helpers/logits.py, on both sides of the thresholds the
-kernel hands rows back at (sum_split's floor ``n**2 2**-39``, the subnormal
-floor, the cancellation limits, ``L = 0``), across widths that cut NumPy's
-pairwise blocks differently, strides, axes, block boundaries, threads and
-long rows. A spy checks that the kernel ran and that it left rows to
-``Rows`` where it should.
+"""The wide-row kernels of stabkit/_native/_wide.h (rows of more than 16
+columns, one call per block: ``wide_rows``, logsumexp and the log-softmax
+at the label of the sparse cross-entropy; ``wide_softmax``, the softmax of
+the rows that need no shift; ``wide_log_softmax``, the log-softmax, also
+under the categorical cross-entropy of narrower targets; ``wide_ce``, the
+float64 categorical cross-entropy from logits) against the NumPy passes.
+
+The NumPy path (``STABKIT_NATIVE=0``) is the oracle: the five functions
+must give the same bits in float64, float32, float16 and bfloat16, over the
+row families of tests/helpers/logits.py, on both sides of the thresholds
+the kernels hand rows back at (sum_split's floor ``n**2 2**-39``, the
+subnormal floor, the cancellation limits, ``L = 0``, the unshifted range),
+across widths that cut NumPy's pairwise blocks differently, strides, axes,
+block boundaries and threads. A spy checks that the kernels ran and that
+they left rows to the NumPy path where they should.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ WIDTHS = (17, 24, 128, 129, 1000, 4097)
 
 
 def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
-    """logsumexp and the sparse cross-entropy from logits of ``x`` in each
-    format, and the categorical cross-entropy from logits in float64 (soft
-    labels, a fifth of them 0, and one-hot rows), bit for bit on both paths
-    (NaN compared without its sign)."""
+    """logsumexp, softmax, log_softmax and the sparse and categorical
+    cross-entropies from logits of ``x`` (soft labels, a fifth of them 0, and
+    one-hot rows) in each format, bit for bit on both paths (NaN compared
+    without its sign)."""
     xl = np.moveaxis(x, axis, -1)
     n = xl.shape[-1]
     lab = rng.integers(0, n, xl.shape[:-1])
@@ -55,8 +56,8 @@ def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
             calls = [(stabkit.logsumexp, (xd,), {"axis": axis}), (stabkit.softmax, (xd,), {"axis": axis}),
                      (stabkit.log_softmax, (xd,), {"axis": axis}),
                      (stabkit.sparse_categorical_crossentropy, (lab, xd), {"from_logits": True, "axis": axis})]
-            if dt is np.float64:
-                calls.append((stabkit.categorical_crossentropy, (y, xd), {"from_logits": True, "axis": axis}))
+            # float64: wide_ce; narrower targets: wide_log_softmax, then the weighted sum
+            calls.append((stabkit.categorical_crossentropy, (y.astype(dt), xd), {"from_logits": True, "axis": axis}))
             for fn, args, kw in calls:
                 fast, slow = each_path(fn, *args, **kw)
                 same_bits(fast, slow)

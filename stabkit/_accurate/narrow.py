@@ -80,6 +80,8 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     a new float64 array (the caller rounds it once, as NumPy's float64
     loops round what they write into a float32 or float16 ``dst``)."""
     exact = fmt.name == "float64"
+    if exact and x.shape[1] > NARROW:  # the wide-row kernel first (Rows.log_softmax's bits)
+        return wide.log_softmax(x, True, dst, lambda q, d: _rows(q, True).log_softmax(d))
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax(dst)
@@ -163,6 +165,12 @@ def log_softmax_narrower(r: np.ndarray, fmt: Format, dst: np.ndarray | None = No
     narrow-row kernel, or ``Rows``: NumPy finds their winner faster by a maximum)."""
     if r.shape[-1] <= NARROW:
         return log_softmax(r, fmt, dst)
+    # the wide-row kernel first, these rows' NumPy path for those it leaves
+    return wide.log_softmax(r, False, dst, _unshifted_then_rows)
+
+
+def _unshifted_then_rows(r: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
+    """:func:`log_softmax_narrower`'s NumPy path for wide rows."""
     lp, ok = log_softmax_unshifted(r, dst, step(r.shape[-1]))
     if not ok.all():
         lp[~ok] = Rows(r[~ok], False, block_rows=step(r.shape[-1])).log_softmax()
