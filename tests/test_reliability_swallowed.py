@@ -232,3 +232,43 @@ def test_an_interrupt_swallowed_by_a_finalizer_is_not_printed_and_is_raised(caps
         _interrupt.guarded(stopped_early)()
     assert capsys.readouterr().err == ""
     assert sys.unraisablehook is not None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_references_never_convert_their_inputs_through_mpmaths_from_float(monkeypatch):
+    """What the guard above would hide: stabkit's own float -> mpf
+    conversions must be exact_mpf's (no bare except), so an input can never
+    come back as NaN. Every binding of mpmath's from_float records what it
+    converts; the references of every case, on inputs no constant of mpmath
+    equals, must leave none of them there (mpmath's own constants, such as
+    log1p's 0.5, may pass)."""
+    import mpmath.libmp
+
+    seen = []
+    real = mpmath.libmp.from_float
+
+    def recording(x, *a, **kw):
+        seen.append(x)
+        return real(x, *a, **kw)
+
+    for mod in [m for name, m in sys.modules.items() if name.startswith("mpmath") and m is not None]:
+        for attr, value in list(vars(mod).items()):
+            if value is real:
+                monkeypatch.setattr(mod, attr, recording)
+    mpmath.mpf(0.8125)  # the recorder is the one mpmath's own conversion reaches
+    assert seen == [0.8125]
+    odd = np.random.default_rng(11).uniform(-30, 30, (4, 6)) + 1e-9 / 7
+    inputs = {
+        "sigmoid": ((odd[0],), {"engine": "mpmath"}),
+        "log_softmax": ((odd,), {}),
+        "logsumexp": ((odd,), {}),
+        "sparse_categorical_crossentropy": ((np.array([0, 2, 5, 1]), odd), {"from_logits": True}),
+        "binary_crossentropy": ((np.array([0.0, 1.0, 0.3125, 1.0]), odd[:, 0]), {"from_logits": True}),
+    }
+    for name, (args, kw) in inputs.items():
+        seen.clear()
+        ziv.reference(name, *args, fmt="float64", **kw)
+        leaked = set(seen) & set(odd.ravel().tolist())
+        assert not leaked, f"{name}: inputs converted by mpmath's from_float: {sorted(leaked)[:3]}"
+    seen.clear()
+    oracle_value("softplus", float(odd[1, 1]))
+    assert float(odd[1, 1]) not in seen
