@@ -20,7 +20,7 @@ import threading
 import numpy as np
 import pytest
 from helpers.bits import same_bits
-from helpers.native import each_path, without_extension
+from helpers.native import each_path, wide_kernels_off, without_extension
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,20 +29,14 @@ from stabkit._accurate import eft
 from stabkit._accurate.blocks import BLOCK
 from stabkit._accurate.rows import Rows
 from stabkit._native import rows as native
-from stabkit._native import widerows
 
 needs_c = pytest.mark.skipif(native.library() is None, reason="the native row kernel is not built")
 
 
 @pytest.fixture(autouse=True)
 def _row_passes_only(monkeypatch):
-    """These tests are the row passes': logsumexp, softmax, log_softmax
-    and the two cross-entropies skip the wide-row kernels here (tests/test_native_wide.py
-    compares those with the same NumPy path)."""
-    monkeypatch.setattr(widerows, "wide", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_ce", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_softmax", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_log_softmax", lambda *a, **k: None)
+    """These tests are the row passes': the wide-row kernels stay off here."""
+    wide_kernels_off(monkeypatch)
 
 
 def test_the_kernel_is_built_where_a_compiler_is():

@@ -19,7 +19,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 from helpers.bits import same_bits
-from helpers.native import each_path
+from helpers.native import each_path, wide_kernels_off
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +27,6 @@ import stabkit
 from stabkit._native import narrowrows
 from stabkit._native import rows as native
 from stabkit._native import status
-from stabkit._native import widerows
 
 needs_c = pytest.mark.skipif(native.status() != "native", reason="the native row kernel is off here")
 
@@ -39,13 +38,8 @@ SPIED = {"shift": None, "top_sums": None, "scale_rows": None, "sub_rows": False,
 
 @pytest.fixture(autouse=True)
 def _row_passes_only(monkeypatch):
-    """These tests are the row passes': logsumexp, softmax, log_softmax
-    and the two cross-entropies skip the wide-row kernels here (tests/test_native_wide.py
-    compares those with the same NumPy path)."""
-    monkeypatch.setattr(widerows, "wide", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_ce", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_softmax", lambda *a, **k: None)
-    monkeypatch.setattr(widerows, "wide_log_softmax", lambda *a, **k: None)
+    """These tests are the row passes': the wide-row kernels stay off here."""
+    wide_kernels_off(monkeypatch)
 
 
 def _rows(family: str, fmt: str, rng, rows: int, n: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from helpers.bits import same_bits
 from helpers.logits import KINDS, logits
-from helpers.native import each_path
+from helpers.native import WIDE_KERNELS, each_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,39 +64,24 @@ def _check(x: np.ndarray, rng, axis: int = -1, formats=FORMATS) -> None:
 
 
 class _Spy:
-    """Counts the blocks the kernel took while it is on, and the rows it left."""
+    """Counts, while the kernels are on, the blocks each wide-row binding
+    took (by its name), and the rows ``wide`` handed back (``left``)."""
 
     def __init__(self, mp):
-        self.took = self.left = self.ce = self.softmax = self.log_softmax = 0
-        wide, wide_ce, wide_softmax = widerows.wide, widerows.wide_ce, widerows.wide_softmax
-        wide_log_softmax = widerows.wide_log_softmax
+        self.took = dict.fromkeys(WIDE_KERNELS, 0)
+        self.left = 0
+        for name in WIDE_KERNELS:
+            mp.setattr(widerows, name, self._counting(name, getattr(widerows, name)))
 
+    def _counting(self, name, fn):
         def counting(*a, **k):
-            out = wide(*a, **k)
+            out = fn(*a, **k)
             if out is not None:
-                self.took += 1
-                self.left += int(np.count_nonzero(out[2]))
+                self.took[name] += 1
+                self.left += int(np.count_nonzero(out[2])) if name == "wide" else 0
             return out
 
-        def counting_ce(*a, **k):
-            out = wide_ce(*a, **k)
-            self.ce += out is not None
-            return out
-
-        def counting_softmax(*a, **k):
-            out = wide_softmax(*a, **k)
-            self.softmax += out is not None
-            return out
-
-        mp.setattr(widerows, "wide", counting)
-        mp.setattr(widerows, "wide_ce", counting_ce)
-        def counting_log_softmax(*a, **k):
-            out = wide_log_softmax(*a, **k)
-            self.log_softmax += out is not None
-            return out
-
-        mp.setattr(widerows, "wide_softmax", counting_softmax)
-        mp.setattr(widerows, "wide_log_softmax", counting_log_softmax)
+        return counting
 
 
 @needs_c
@@ -108,7 +93,7 @@ def test_every_family_and_width_is_bit_identical(kind, rows, monkeypatch):
         rng = np.random.default_rng([KINDS.index(kind), rows, n])
         _check(logits(kind, rng, rows, n), rng)
     # else NumPy would be compared with itself
-    assert spy.took > 0 and spy.ce > 0 and spy.softmax > 0 and spy.log_softmax > 0
+    assert all(spy.took.values()), spy.took
 
 
 @needs_c
@@ -129,7 +114,7 @@ def test_both_sides_of_the_sum_floor_and_the_cancellation_limits(n, monkeypatch)
     alone[:, 2] = [-3.0, 0.0, -0.0, 5e-324, 700.0]
     spy = _Spy(monkeypatch)
     _check(np.concatenate([x, lp, far, alone]), rng)
-    assert spy.took > 0 and spy.left > 0 and spy.ce > 0
+    assert spy.took["wide"] > 0 and spy.left > 0 and spy.took["wide_ce"] > 0
 
 
 @needs_c
@@ -146,7 +131,7 @@ def test_non_contiguous_inputs_and_other_axes(layout, monkeypatch):
     }[layout]
     spy = _Spy(monkeypatch)
     _check(x, rng, axis=axis)
-    assert spy.took > 0
+    assert spy.took["wide"] > 0
 
 
 @needs_c
@@ -161,7 +146,7 @@ def test_block_boundaries_with_special_rows(extra, monkeypatch):
     x[17] = -np.inf
     spy = _Spy(monkeypatch)
     _check(x, rng, formats=(np.float64, np.float32))
-    assert spy.took >= 3 and spy.left >= 5
+    assert spy.took["wide"] >= 3 and spy.left >= 5
 
 
 @needs_c
@@ -177,7 +162,7 @@ def test_threads_give_the_same_bits_and_run_the_kernel(monkeypatch):
                stabkit.sparse_categorical_crossentropy(lab, xd, from_logits=True, workers=2))
         for a, b in zip(one, two):
             same_bits(a, b)
-    assert spy.took > 0
+    assert spy.took["wide"] > 0
 
 
 @needs_c
@@ -198,7 +183,7 @@ def test_the_ends_of_the_narrower_formats(fmt, monkeypatch):
     x[::5, 0] = big
     spy = _Spy(monkeypatch)
     _check(x, rng, formats=(np.float32 if fmt == "float32" else np.float16 if fmt == "float16" else fmt,))
-    assert spy.took > 0
+    assert spy.took["wide"] > 0
 
 
 @needs_c

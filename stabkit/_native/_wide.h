@@ -70,6 +70,44 @@ static FORCE_INLINE const double *row_of(const char *xi, int64_t n, int64_t scol
     return d;
 }
 
+/* The float64 analysis of one row xr (n entries, first maximum at k, least
+ * entry mn; both finite) as Rows forms it for a float64 target: d = x + (-m)
+ * and its exact error r, e = exp(d) by NumPy's loop with e[k] = 0, the
+ * extraction's sums with sigma (split_sums' pass), normalised
+ * (eft.normalized), then + sum(e r) and normalised again: s + lo, the sum
+ * of the terms without the maximum. Returns 0 (nothing for L) where the
+ * sum falls below sum_split's floor n^2 2^-39 (Rows sums it again with
+ * sum2) or Rows.sums' subnormal floor n 2^-1020 (Rows._tiny_sums). */
+static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, double mn, void *exp_loop, void *exp_data,
+                                   double *d, double *e, double *r, double *s, double *lo)
+{
+    const double mi = xr[k];
+    /* split_sigma(n): a power of two above 2n */
+    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
+    unary_loop(exp_loop, exp_data, d, e, n);
+    /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
+    e[k] = 0.0;
+    sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
+    double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
+    hl = isfinite(hi) ? hl : 0.0;
+    if (hi + hl < (double)n * (double)n * 0x1p-39 || hi < (double)n * 0x1p-1020)
+        return 0;
+    double s_lo = hl + p.prod;
+    *s = hi + s_lo;
+    *lo = isfinite(*s) ? two_sum(hi, s_lo, *s) : 0.0;
+    return 1;
+}
+
+/* Rows.L for a float64 target from exact_sums' pair: log1p(s) by NumPy's
+ * loop, + lo / (1 + s). */
+static FORCE_INLINE double exact_L(double s, double lo, void *log1p_loop, void *log1p_data)
+{
+    double L;
+    unary_loop(log1p_loop, log1p_data, &s, &L, 1);
+    return L + lo / (1.0 + s);
+}
+
 /* For each row of x (rows x n, n > 16; float32 with f32 else float64; row i
  * at byte offset i * srow, entry j at j * scol): m[i], L[i] as Rows forms
  * them and redo[i] (see the header). With lse (not NULL): lse[i] = m + L and
@@ -92,9 +130,6 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
     double *d = buf, *e = buf + n, *r = exact ? buf + 2 * n : NULL;
     /* per row: s (log1p's argument), the pair's low part, d and r at the label */
     double *s = ws, *lo = ws + rows, *dc = ws + 2 * rows, *rc = ws + 3 * rows;
-    /* split_sigma(n): a power of two above 2n */
-    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
-    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
@@ -108,35 +143,22 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
         const double mi = xr[k];
         m[i] = mi;
         if (exact) {
-            /* d = x + (-m) and its exact error (xr may be d) */
-            shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-        } else {
-            const double nm = -mi;
-            for (int64_t j = 0; j < n; j++)
-                d[j] = xr[j] + nm;
-        }
-        if (cols) {
-            dc[i] = d[cols[i]];
-            rc[i] = exact ? r[cols[i]] : 0.0;
-        }
-        unary_loop(exp_loop, exp_data, d, e, n);
-        /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
-        e[k] = 0.0;
-        if (!exact) {
-            s[i] = pairwise(e, NULL, n, 0.0, PLAIN).q;
-            redo[i] = 0;
+            if (exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, s + i, lo + i)) {
+                if (cols)
+                    dc[i] = d[cols[i]], rc[i] = r[cols[i]];
+                redo[i] = 0;
+            }
             continue;
         }
-        sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
-        /* eft.normalized(hi, lo), then sum_split's floor (such rows are summed again with sum2) */
-        double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
-        hl = isfinite(hi) ? hl : 0.0;
-        if (hi + hl < small || hi < tiny)
-            continue; /* and Rows.sums' subnormal floor (Rows._tiny_sums) */
-        /* + sum(e r), normalised again for L = log1p(s) + lo / (1 + s) */
-        double s_lo = hl + p.prod, t = hi + s_lo, err = two_sum(hi, s_lo, t);
-        s[i] = t;
-        lo[i] = isfinite(t) ? err : 0.0;
+        const double nm = -mi;
+        for (int64_t j = 0; j < n; j++)
+            d[j] = xr[j] + nm;
+        if (cols)
+            dc[i] = d[cols[i]];
+        unary_loop(exp_loop, exp_data, d, e, n);
+        /* one maximum left out of s (its d = 0); ties stay in as 1s */
+        e[k] = 0.0;
+        s[i] = pairwise(e, NULL, n, 0.0, PLAIN).q;
         redo[i] = 0;
     }
     free(buf);
@@ -189,8 +211,6 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n, *r = buf + 2 * n, *t = buf + 3 * n;
-    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
-    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
     int64_t flagged = 0;
     for (int64_t i = 0; i < rows; i++) {
         redo[i] = 1;
@@ -202,22 +222,9 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
             flagged++;
             continue;
         }
-        const double mi = xr[k];
-        shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-        unary_loop(exp_loop, exp_data, d, e, n);
-        e[k] = 0.0;
-        sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
-        double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
-        hl = isfinite(hi) ? hl : 0.0;
-        if (hi + hl < small || hi < tiny) {
-            flagged++;
-            continue;
-        }
-        double s_lo = hl + p.prod, s = hi + s_lo, lo = two_sum(hi, s_lo, s), L;
-        lo = isfinite(s) ? lo : 0.0;
-        unary_loop(log1p_loop, log1p_data, &s, &L, 1);
-        L = L + lo / (1.0 + s);
-        if (L == 0.0) {
+        double s, lo, L;
+        if (!exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, &s, &lo) ||
+            (L = exact_L(s, lo, log1p_loop, log1p_data)) == 0.0) {
             flagged++;
             continue;
         }
@@ -330,8 +337,6 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n, *r = buf + 2 * n;
-    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
-    const double small = (double)n * (double)n * 0x1p-39, tiny = (double)n * 0x1p-1020;
     int64_t flagged = 0;
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
@@ -347,21 +352,9 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         }
         double L, q;
         if (exact) {
-            shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-            unary_loop(exp_loop, exp_data, d, e, n);
-            e[k] = 0.0;
-            sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
-            double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
-            hl = isfinite(hi) ? hl : 0.0;
-            if (hi + hl < small || hi < tiny) {
-                flagged++;
-                continue;
-            }
-            double s_lo = hl + p.prod, s = hi + s_lo, lo = two_sum(hi, s_lo, s);
-            lo = isfinite(s) ? lo : 0.0;
-            unary_loop(log1p_loop, log1p_data, &s, &L, 1);
-            L = L + lo / (1.0 + s);
-            if (L == 0.0) {
+            double s, lo;
+            if (!exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, &s, &lo) ||
+                (L = exact_L(s, lo, log1p_loop, log1p_data)) == 0.0) {
                 flagged++;
                 continue;
             }

@@ -24,6 +24,19 @@ from .narrowrows import _narrow_loops
 from .rows import _need, _ptr, library
 
 
+def _library(x: np.ndarray, exact: bool):
+    """The loaded library where a kernel takes the block ``x`` (2-d float64,
+    or float32 without ``exact``, more than 16 columns, aligned) and NumPy's
+    loops were found; None where it is off (the environment is read here)
+    or ``x`` does not fit."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+        return None
+    if (exact and x.dtype != np.float64) or x.shape[1] <= 16 or _narrow_loops() is None:
+        return None
+    return lib
+
+
 def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None):
     """``(m, L, redo, out)`` of the block ``x`` (2-d float64, or float32
     without ``exact``, more than 16 columns, any strides, aligned): the rows'
@@ -34,12 +47,10 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     columns (rows with ``L = 0`` flagged); ``out`` is None with neither.
     None where the kernel is off (the environment is read here) or ``x``
     does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+    lib = _library(x, exact)
+    if lib is None:
         return None
     rows, n = x.shape
-    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
-        return None
     if cols is not None:
         cols = np.ascontiguousarray(cols, dtype=np.int64)
         _need(cols.shape == (rows,))
@@ -67,12 +78,10 @@ def wide_ce(x: np.ndarray, y: np.ndarray):
     left to the NumPy path (int8, nonzero; their sums 0: NaN or infinite
     maxima, the floors ``Rows`` sums apart, ``L = 0``, a NaN sum). None where
     the kernel is off (the environment is read here) or ``x`` does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype != np.float64 or not x.flags.aligned or _narrow_loops() is None:
+    lib = _library(x, True)
+    if lib is None or y.shape != x.shape:
         return None
     rows, n = x.shape
-    if n <= 16 or y.shape != x.shape:
-        return None
     y = np.ascontiguousarray(y, dtype=np.float64)
     out, redo = np.empty(rows), np.empty(rows, np.int8)
     if rows and lib.wide_ce(_ptr(x), rows, n, x.strides[0], x.strides[1], *_narrow_loops(), _ptr(y), _ptr(out),
@@ -99,21 +108,7 @@ def wide_log_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np
     says, and the rows left to the NumPy path (bool; their values garbage).
     None where the kernel is off (the environment is read here) or ``x``
     does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
-        return None
-    rows, n = x.shape
-    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
-        return None
-    lp = _output(x, dst, buf)
-    if exact and lp.dtype != np.float64:
-        return None
-    redo = np.empty(rows, np.int8)
-    o32, o64 = (_ptr(lp), None) if lp.dtype == np.float32 else (None, _ptr(lp))
-    if rows and lib.wide_log_softmax(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
-                                     int(exact), *_narrow_loops(), o32, o64, _ptr(redo)) < 0:
-        return None
-    return lp, redo != 0
+    return _per_entry("wide_log_softmax", 4, x, exact, dst, buf)
 
 
 def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
@@ -125,17 +120,23 @@ def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.nda
     and the rows that need the shift or hold a NaN (bool; their values
     garbage). None where the kernel is off (the environment is read here)
     or ``x`` does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+    return _per_entry("wide_softmax", 2, x, exact, dst, buf)
+
+
+def _per_entry(kernel: str, loops: int, x: np.ndarray, exact: bool, dst, buf):
+    """Run ``kernel`` (one value per entry; the first ``loops`` of NumPy's
+    exp and log1p loop pointers) on ``x`` into :func:`_output`'s array:
+    ``(out, redo)``, or None where it does not run."""
+    lib = _library(x, exact)
+    if lib is None:
         return None
     rows, n = x.shape
-    if (exact and x.dtype != np.float64) or n <= 16 or _narrow_loops() is None:
+    out = _output(x, dst, buf)
+    if exact and out.dtype != np.float64:
         return None
-    p = _output(x, dst, buf)
     redo = np.empty(rows, np.int8)
-    o32, o64 = (_ptr(p), None) if p.dtype == np.float32 else (None, _ptr(p))
-    loops = _narrow_loops()
-    if rows and lib.wide_softmax(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
-                                 int(exact), *loops[:2], o32, o64, _ptr(redo)) < 0:
+    o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
+    if rows and getattr(lib, kernel)(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
+                                     int(exact), *_narrow_loops()[:loops], o32, o64, _ptr(redo)) < 0:
         return None
-    return p, redo != 0
+    return out, redo != 0

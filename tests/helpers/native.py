@@ -52,3 +52,17 @@ def each_path(fn, *args, **kw):
     finally:
         mp.undo()
     return fast, slow
+
+
+#: the wide-row kernels' bindings (stabkit._native.widerows)
+WIDE_KERNELS = ("wide", "wide_ce", "wide_softmax", "wide_log_softmax")
+
+
+def wide_kernels_off(monkeypatch) -> None:
+    """Until ``monkeypatch`` undoes it, the accurate tier skips the wide-row
+    kernels (each binding answers None, as where they do not run): the row
+    passes' tests run those passes, tests/test_native_wide.py the kernels."""
+    from stabkit._native import widerows
+
+    for name in WIDE_KERNELS:
+        monkeypatch.setattr(widerows, name, lambda *a, **k: None)
