@@ -13,8 +13,9 @@ with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
 itself runs (wider rows of :func:`logsumexp` try the wide-row kernel
 first, those of :func:`log_softmax_at` and :func:`crossentropy` through
 :mod:`stabkit._accurate.wide`). Otherwise the kernel computes every row at
-once and flags the rows it leaves to ``Rows`` (``redo``): NaN or infinite maxima, zero maxima
-of both signs, float64 sums below ``n 2**-1020``, cancelling logsumexps,
+once and flags the rows it leaves to ``Rows`` (``redo``): NaN or infinite
+maxima, zero maxima of both signs, float64 sums below ``n 2**-1020``,
+cancelling logsumexps,
 and for the log-probabilities rows whose ``L`` is 0 (the zero's sign of
 ``Rows._signed_zeros``). Those are recomputed by ``Rows`` on their own;
 every step of ``Rows`` acts on each row alone, so their bits are the same

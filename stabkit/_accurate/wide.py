@@ -10,8 +10,8 @@ kernel hands back (NaN or infinite maxima, the floors and limits where
 ``Rows`` works apart, rows that need the shift) and the whole block where
 the kernel is off. Every step acts on one row alone, so a row handed back
 gets the bits it gets inside a block. :mod:`stabkit._accurate.narrow`
-calls the first two for its wide rows, :func:`stabkit.accurate.softmax` the
-third.
+calls :func:`log_softmax_at`, :func:`crossentropy` and :func:`log_softmax`
+for its wide rows, :func:`stabkit.accurate.softmax` calls :func:`softmax`.
 """
 
 from __future__ import annotations

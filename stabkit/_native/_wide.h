@@ -35,10 +35,13 @@
  * NumPy path gives such a row the bits it gives it inside a block.
  */
 
-/* One row as float64 into d: float32 entries (f32) or float64 ones, at
- * byte stride scol; the conversion is exact. */
-static FORCE_INLINE void gather_row(const char *xi, int64_t n, int64_t scol, int f32, double *restrict d)
+/* One row as float64: a contiguous float64 row itself (nothing copied),
+ * else its entries converted (exactly) into d: float32 ones (f32) or
+ * float64 ones, at byte stride scol. */
+static FORCE_INLINE const double *row_of(const char *xi, int64_t n, int64_t scol, int f32, double *restrict d)
 {
+    if (!f32 && scol == (int64_t)sizeof(double))
+        return (const double *)xi;
     if (f32 && scol == (int64_t)sizeof(float)) {
         const float *xf = (const float *)xi;
         int64_t j = 0;
@@ -52,22 +55,21 @@ static FORCE_INLINE void gather_row(const char *xi, int64_t n, int64_t scol, int
             memcpy(&v, xi + j * scol, sizeof v);
             d[j] = (double)v;
         }
-    } else if (scol == (int64_t)sizeof(double)) {
-        memcpy(d, xi, (size_t)n * sizeof(double));
     } else {
         for (int64_t j = 0; j < n; j++)
             memcpy(d + j, xi + j * scol, sizeof(double));
     }
+    return d;
 }
 
-/* One row as float64: a contiguous float64 row itself (nothing copied),
- * else gather_row's copy in d. */
-static FORCE_INLINE const double *row_of(const char *xi, int64_t n, int64_t scol, int f32, double *restrict d)
+/* Entry j of a row's output: out32 (float32: the float64 value rounded once
+ * more, as NumPy's float64 loops writing into float32 round it) or out64. */
+static FORCE_INLINE void put(float *o32, double *o64, int64_t j, double v)
 {
-    if (!f32 && scol == (int64_t)sizeof(double))
-        return (const double *)xi;
-    gather_row(xi, n, scol, f32, d);
-    return d;
+    if (o32)
+        o32[j] = (float)v;
+    else
+        o64[j] = v;
 }
 
 /* The float64 analysis of one row xr (n entries, first maximum at k, least
@@ -294,22 +296,12 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
                 lo = 0.0;
             }
             const double den = hi + lo;
-            for (int64_t j = 0; j < n; j++) {
-                double v = e[j] / den;
-                if (o32)
-                    o32[j] = (float)v;
-                else
-                    o64[j] = v;
-            }
+            for (int64_t j = 0; j < n; j++)
+                put(o32, o64, j, e[j] / den);
         } else {
             const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
-            for (int64_t j = 0; j < n; j++) {
-                double v = e[j] * inv;
-                if (o32)
-                    o32[j] = (float)v;
-                else
-                    o64[j] = v;
-            }
+            for (int64_t j = 0; j < n; j++)
+                put(o32, o64, j, e[j] * inv);
         }
     }
     free(buf);
@@ -380,15 +372,9 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
             } else {
                 v = xr[j] - mL;
             }
-            if (o32)
-                o32[j] = (float)v;
-            else
-                o64[j] = v;
+            put(o32, o64, j, v);
         }
-        if (o32)
-            o32[k] = (float)-L;
-        else
-            o64[k] = -L;
+        put(o32, o64, k, -L);
         redo[i] = 0;
     }
     free(buf);
