@@ -24,15 +24,39 @@ check against the NumPy path, attribute access raises AttributeError with
 the reason (``from stabkit.ufuncs import sigmoid``, an ImportError without
 it); :func:`available` says why, and :mod:`stabkit.accurate` computes the
 same values there.
+
+The row-wise functions are gufuncs: ``logsumexp`` with signature
+``(n)->()``, ``softmax`` and ``log_softmax`` with ``(n)->(n)``, over the
+last axis unless ``axis=`` (or ``axes=``) says otherwise::
+
+    from stabkit.ufuncs import logsumexp, softmax
+    logsumexp(x, axis=0, keepdims=True)  # NumPy's gufunc keywords
+    softmax(x, out=buf)
+
+Their loop hands NumPy's runs of rows, as views, to
+:func:`stabkit.accurate.logsumexp` (and the others), so the values are that
+function's bit for bit, in float16, bfloat16, float32 and float64 (integers
+and bool in float64, as there); ``with stabkit.accurate.workers(n):``
+applies. They need the compiled extension but none of its kernels, so
+``STABKIT_NATIVE=0`` leaves them in place (the accurate tier then runs its
+NumPy path, with the same bits). The losses stay functions of
+:mod:`stabkit.accurate`: their options (weights, label smoothing,
+reductions) have no place in a gufunc signature.
 """
 
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["sigmoid", "log_sigmoid", "softplus", "available"]
+__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "available"]
 
 _NAMES = ("sigmoid", "log_sigmoid", "softplus")
+#: the gufuncs: name -> (signature, what the function computes)
+_ROWS = {
+    "logsumexp": ("(n)->()", "log(sum(exp(x)))"),
+    "softmax": ("(n)->(n)", "exp(x) / sum(exp(x))"),
+    "log_softmax": ("(n)->(n)", "x - logsumexp(x)"),
+}
 # bfloat16 is left out: without ml_dtypes no bfloat16 array can reach a ufunc
 _FORMATS = ("float16", "float32", "float64")
 
@@ -56,11 +80,43 @@ def _why_not(name: str) -> str | None:
 
 
 def available() -> dict[str, str]:
-    """``{name: "native" or why the ufunc is not available}``."""
-    return {name: _why_not(name) or "native" for name in _NAMES}
+    """``{name: "native" or why the ufunc is not available}``, the gufuncs
+    included."""
+    from stabkit._native import gufuncs
+
+    rows = gufuncs.why_not()
+    return {**{name: _why_not(name) or "native" for name in _NAMES},
+            **{name: rows or "native" for name in _ROWS}}
+
+
+def _gufunc(name: str):
+    """The gufunc ``name`` (made on first use), whose loop calls the
+    accurate tier's function on each run of rows NumPy hands it."""
+    from stabkit import accurate
+    from stabkit._native import gufuncs
+
+    f = getattr(accurate, name)
+
+    def rows(x, out):
+        # x: (m, n) rows, out: their (m,) or (m, n) results, both views on
+        # NumPy's buffers; the function's own result is copied in
+        out[...] = f(x, axis=-1)
+
+    signature, what = _ROWS[name]
+    doc = (f"{name}: {what} along the last axis (axis= or axes= picks another), the values of "
+           f"stabkit.accurate.{name} bit for bit; float16, bfloat16, float32 and float64 loops.")
+    return gufuncs.make(name, signature, doc, rows)
 
 
 def __getattr__(name: str):
+    if name in _ROWS:
+        from stabkit._native import gufuncs
+
+        why = gufuncs.why_not()
+        if why is not None:
+            raise AttributeError(f"stabkit.ufuncs.{name} is not available here ({why}); "
+                                 f"stabkit.accurate.{name} computes the same values")
+        return _gufunc(name)
     if name not in _NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     why = _why_not(name)

@@ -40,6 +40,8 @@
  * transformations and the rounding test.
  */
 #define PY_SSIZE_T_CLEAN
+/* the ArrayMethod API of the gufuncs (_gufuncs.h): NumPy >= 2.0, as pyproject.toml requires */
+#define NPY_TARGET_VERSION NPY_2_0_API_VERSION
 #include <Python.h>
 #include <fenv.h>
 #include <math.h>
@@ -603,7 +605,14 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+#include "_gufuncs.h" /* make_gufunc, add_gufunc_loop */
+
 static PyMethodDef methods[] = {
+    {"make_gufunc", make_gufunc, METH_VARARGS,
+     "make_gufunc(name, signature, doc, rows, dtypes): a gufunc '(n)->()' or '(n)->(n)' whose loop calls "
+     "rows(x, out) on views of each run of rows (see _gufuncs.h)."},
+    {"add_gufunc_loop", py_add_gufunc_loop, METH_VARARGS,
+     "add_gufunc_loop(gufunc, dtype): a loop of make_gufunc's kind for one more dtype (bfloat16)."},
     {"register_bfloat16", register_bfloat16, METH_NOARGS,
      "Register the bfloat16 loops (imports ml_dtypes; ImportError without it)."},
     {"bind_float64", stabkit_bind_float64, METH_VARARGS,

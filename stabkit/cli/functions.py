@@ -74,8 +74,14 @@ def list_cmd(
 
     from stabkit._native.status import summary as kernels_summary
 
+    from stabkit._native import gufuncs
+
     step, why = native_status()
-    native = kernels_summary() + "\n" + f"trainer step: {step}" + (f" ({why})" if why else "")
+    rows_why = gufuncs.why_not()
+    native = (kernels_summary() + "\n"
+              + "row-wise gufuncs of stabkit.ufuncs (logsumexp '(n)->()', softmax and log_softmax '(n)->(n)'): "
+              + (f"not available ({rows_why})" if rows_why else "available") + "\n"
+              + f"trainer step: {step}" + (f" ({why})" if why else ""))
     if not sys.stdout.isatty():
         typer.echo("\n\n".join(plain_table(header, rows) for _, header, rows in tables) + "\n\n" + native)
         return
