@@ -60,7 +60,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
-from ._accurate.blocks import blocks as _blocks, finish as _finish, step as _step, store as _store, widen as _widen
+from ._accurate.blocks import blocks as _blocks, finish as _finish, rowwise as _rowwise, step as _step, store as _store
 from ._accurate.rows import Rows
 from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
@@ -151,35 +151,6 @@ def _rows(r64: np.ndarray, fmt: Format) -> Rows:
     return Rows(r64, fmt.name == "float64", block_rows=_step(r64.shape[-1]))
 
 
-def _rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, keep32: bool = False) -> np.ndarray:
-    """``fn(rows, block, dst)`` over blocks of rows of ``a`` (classes on
-    ``axis``, at least one element), each block converted to float64 (float32
-    blocks kept as they are with ``keep32``, for a ``fn`` that converts them
-    itself) and its result rounded once to ``fmt``. ``fn`` gives one value per
-    row when ``reduce``, else one per element; it may write its result into
-    ``dst`` (the block's slice of the output, or None) and return it. The
-    result has ``axis`` restored, or removed."""
-    xl = last_axis(a, axis)
-    x2 = xl.reshape(-1, xl.shape[-1])
-    out = np.empty(x2.shape[:1] if reduce else x2.shape, dtype=fmt.dtype)
-    work = None if keep32 and x2.dtype == np.float32 else np.float64
-    # results can be written straight into float64 and float32 outputs (one
-    # IEEE rounding); float16 and bfloat16 go through round_float64, whose
-    # compiled kernel rounds them faster than NumPy's casts
-    direct = fmt.name in ("float32", "float64")
-
-    def block(blk):
-        dst = out[blk]
-        y = fn(_widen(x2[blk], work, fmt), blk, dst if direct else None)
-        if y is not dst:
-            _store(dst, y, fmt)
-
-    _threads.each(block, _blocks(*x2.shape))
-    if reduce:
-        return out.reshape(xl.shape[:-1])
-    return restore_axis(out.reshape(xl.shape), axis, a.ndim)
-
-
 def _class_shape(x, axis):
     """``x`` validated, its format, and its shape with the class axis last."""
     a, fmt = as_input(x)
@@ -187,7 +158,7 @@ def _class_shape(x, axis):
 
 
 @silent
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, _into=None):
     """``exp(x_i) / sum_j exp(x_j)`` on rows where no exp can overflow (or
     underflow into the subnormals for float64 results), else
     ``exp(x_i - m) / (1 + s)`` with ``s`` the sum without the maximum term.
@@ -219,11 +190,11 @@ def softmax(x, axis=-1):
 
     if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         return _longprobs.rowwise(a, axis, fmt, _longprobs.softmax_row, rows)
-    return _rowwise(a, fmt, axis, rows, keep32=True)
+    return _rowwise(a, fmt, axis, rows, keep32=True, into=_into)
 
 
 @silent
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=-1, _into=None):
     """``x_i - logsumexp(x) = (d_i - log1p(s)) + r_i``, with ``d_i + r_i = x_i - m``
     exactly. The winning class gets ``-log1p(s)``: not 0 at a gap of 40, but
     ``-4.2e-18``. For float32 and narrower, rows without a winner far ahead
@@ -235,11 +206,11 @@ def log_softmax(x, axis=-1):
     block = _narrow.log_softmax if fmt.name == "float64" else _narrow.log_softmax_narrower
     if _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         return _longprobs.rowwise(a, axis, fmt, _longprobs.log_softmax_row, lambda r: block(r, fmt))
-    return _rowwise(a, fmt, axis, lambda r, _, dst: block(r, fmt, dst), keep32=True)
+    return _rowwise(a, fmt, axis, lambda r, _, dst: block(r, fmt, dst), keep32=True, into=_into)
 
 
 @silent
-def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
+def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False, _into=None):
     """``log(sum(exp(x))) = m + log1p(s)`` (Blanchard, Higham & Higham 2021).
 
     Rows where ``m + log1p(s)`` cancels (a negative maximum; the logsumexp of
@@ -262,7 +233,8 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False):
     elif _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         out = _long.logsumexp(last_axis(a, axis), fmt, lambda r: _narrow.logsumexp(r, fmt))
     else:
-        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt), reduce=True, keep32=True)
+        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt), reduce=True, keep32=True,
+                       into=_into)
     out = np.expand_dims(out, axis) if keepdims else out
     return (out, plain_sign(out)) if return_sign else out
 
@@ -383,6 +355,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 # functions add the conventions shared by all tiers (stabkit._api).
 from ._api import wrap as _wrap  # noqa: E402
 
+#: the row-wise cores, for the gufuncs of stabkit.ufuncs: ``f(x, -1, _into=out)``
+#: writes into ``out`` where it can (see _rowwise) and returns the result
+ROW_CORES = {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
 # every public function also takes ``workers=`` (threads: stabkit._accurate.threads)
 sigmoid = _threads.keyword(_wrap.elementwise(sigmoid))
 log_sigmoid = _threads.keyword(_wrap.elementwise(log_sigmoid))

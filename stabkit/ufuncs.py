@@ -95,12 +95,15 @@ def _gufunc(name: str):
     from stabkit import accurate
     from stabkit._native import gufuncs
 
-    f = getattr(accurate, name)
+    core = accurate.ROW_CORES[name]
 
     def rows(x, out):
         # x: (m, n) rows, out: their (m,) or (m, n) results, both views on
-        # NumPy's buffers; the function's own result is copied in
-        out[...] = f(x, axis=-1)
+        # NumPy's buffers; the core writes into a contiguous out itself, and
+        # a result it had to allocate is copied in
+        y = core(x, -1, _into=out)
+        if y is not out:
+            out[...] = y
 
     signature, what = _ROWS[name]
     doc = (f"{name}: {what} along the last axis (axis= or axes= picks another), the values of "

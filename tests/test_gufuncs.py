@@ -161,3 +161,28 @@ def test_stabkit_list_says_whether_the_gufuncs_are_there(monkeypatch):
     assert line().endswith("'(n)->(n)'): available")
     monkeypatch.setattr(gufuncs, "why_not", lambda: "the C extension is not built")
     assert line().endswith("): not available (the C extension is not built)")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_out_is_written_in_place_without_a_result_sized_allocation(name, dtype):
+    import tracemalloc
+
+    g = getattr(ufuncs, name)
+    x = _rows(np.dtype(dtype).name, (4000, 300))
+    out = np.empty_like(x)
+    g(x, out=out)  # the per-thread scratch, once
+    tracemalloc.start()
+    try:
+        r = g(x, out=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r is out and _same(out, getattr(accurate, name)(x, axis=-1))
+    assert peak < x.nbytes / 10  # no (4000, 300) result made and copied in (the special rows take a little)
+    tracemalloc.start()
+    try:
+        g(x)
+        assert tracemalloc.get_traced_memory()[1] >= x.nbytes  # without out=, the result itself
+    finally:
+        tracemalloc.stop()

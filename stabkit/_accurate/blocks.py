@@ -8,7 +8,9 @@ import numpy as np
 from stabkit._native import rounding as _rounding
 from stabkit.floats import Format, round_float64
 
+from . import threads
 from .eft import NARROW
+from .inputs import last_axis, restore_axis
 
 #: Elements per block. Every function works through its input in blocks of
 #: whole rows this size or smaller, so that the block, converted to float64,
@@ -68,3 +70,42 @@ def blocks(n_rows: int, n_cols: int, block: int | None = None):
     rows = step(n_cols, block)
     for start in range(0, n_rows, rows):
         yield slice(start, min(start + rows, n_rows))
+
+
+def rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, keep32: bool = False,
+             into: np.ndarray | None = None) -> np.ndarray:
+    """``fn(rows, block, dst)`` over blocks of rows of ``a`` (classes on
+    ``axis``, at least one element), each block converted to float64 (float32
+    blocks kept as they are with ``keep32``, for a ``fn`` that converts them
+    itself) and its result rounded once to ``fmt``. ``fn`` gives one value per
+    row when ``reduce``, else one per element; it may write its result into
+    ``dst`` (the block's slice of the output, or None) and return it. The
+    result has ``axis`` restored, or removed. ``into`` (the gufuncs of
+    stabkit.ufuncs): an output array for 2-d ``a`` with classes last, used
+    and returned where it is C-contiguous of ``fmt`` and the result's shape."""
+    xl = last_axis(a, axis)
+    x2 = xl.reshape(-1, xl.shape[-1])
+    shape = x2.shape[:1] if reduce else x2.shape
+    if (into is not None and a.ndim == 2 and axis in (-1, 1) and into.shape == shape and into.dtype == fmt.dtype
+            and into.flags.c_contiguous and into.flags.writeable):
+        out = into
+    else:
+        out, into = np.empty(shape, dtype=fmt.dtype), None
+    work = None if keep32 and x2.dtype == np.float32 else np.float64
+    # results can be written straight into float64 and float32 outputs (one
+    # IEEE rounding); float16 and bfloat16 go through round_float64, whose
+    # compiled kernel rounds them faster than NumPy's casts
+    direct = fmt.name in ("float32", "float64")
+
+    def block(blk):
+        dst = out[blk]
+        y = fn(widen(x2[blk], work, fmt), blk, dst if direct else None)
+        if y is not dst:
+            store(dst, y, fmt)
+
+    threads.each(block, blocks(*x2.shape))
+    if into is not None:
+        return into
+    if reduce:
+        return out.reshape(xl.shape[:-1])
+    return restore_axis(out.reshape(xl.shape), axis, a.ndim)
