@@ -204,6 +204,44 @@ static FORCE_INLINE double fast_eval(int fn, double x)
 #define MARGIN_LO (1.0 - STABKIT_MARGIN)
 #define MARGIN_HI (1.0 + STABKIT_MARGIN)
 
+/* The same test for float16 and bfloat16 at the cost of one rounding: y
+ * (a double, within 2^-48 |y| of the exact value) rounds as the exact value
+ * unless a rounding boundary of the format (a midpoint between two of its
+ * values) lies within 2^-48 |y| of y. near16 is 1 where y is within 2^-45
+ * |y| or so of one (and for NaN), else 0; it reads the bits that
+ * stabkit_double_to_half64 / _bf16_64 drop:
+ *  - a normal result drops R bits (42 for float16, 45 for bfloat16) of y's
+ *    significand, the midpoint being 2^(R-1). One unit of them is one ulp
+ *    of y, at least 2^-53 |y|: the error is under 32 units, and near means
+ *    within 128. A y just below a power of 2 drops bits close to 2^R, far
+ *    from the midpoint, and rounds up to that power as the exact value does.
+ *  - a subnormal result is |y| 2^S rounded to an integer (S = 24, 133; the
+ *    product is below 2^10, 2^7): its error is under 2^10 2^-48 = 2^-38, and
+ *    near means within 2^-35 of k + 1/2. The difference from the nearest
+ *    integer (ties to even) is exact.
+ *  - beyond the largest power of 2 (the result inf) and at inf there is no
+ *    boundary; the one below, half an ulp above the largest finite value, is
+ *    a normal midpoint and is seen as one.
+ * The build with STABKIT_MARGIN=1.0 (every element slow) makes it 1. */
+static FORCE_INLINE uint64_t near16(double y, uint64_t bias, int R, uint64_t subnormal_below, double scale,
+                                    uint64_t inf_from)
+{
+    uint64_t a = dbits(y) & 0x7fffffffffffffffull;
+    uint64_t half = 1ull << (R - 1), rest = (a - bias) & ((1ull << R) - 1);
+    uint64_t dist = rest > half ? rest - half : half - rest;
+    double s = dfrom(a < subnormal_below ? a : 0) * scale;
+    /* s - round(s), exactly: s + 2^52 - 2^52 is s rounded to an integer */
+    double f = fabs(s - ((s + 0x1p52) - 0x1p52));
+    uint64_t near = a < subnormal_below ? (uint64_t)(f >= 0.5 - 0x1p-35) : (uint64_t)(dist <= 128);
+    near = a >= inf_from ? 0 : near;
+    near = a > 0x7ff0000000000000ull ? 1 : near; /* NaN */
+    return near | (uint64_t)(STABKIT_MARGIN >= 1.0);
+}
+
+/* the biases, scales and limits of stabkit_double_to_half64 and _bf16_64 */
+#define NEAR_F16(y) near16(y, 0x3f00000000000000ull, 42, 0x3f10000000000000ull, 0x1p24, 0x40f0000000000000ull)
+#define NEAR_BF16(y) near16(y, 0x3800000000000000ull, 45, 0x3810000000000000ull, 0x1p133, 0x47f0000000000000ull)
+
 /* ------------------------------------------------------------ slow pass */
 
 typedef struct { double hi, lo; } dd;
@@ -374,11 +412,11 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
         }                                                                      \
     }
 
-/* float16 and bfloat16: the same, widened and rounded by _half.h's
- * branch-free conversions (so that the three loops vectorise; the rounding
- * test's two roundings of a finite y are round_dd's, the same bits); NaN
- * and the elements that fail the test take the slow pass */
-#define DEFINE_BLOCK_16(NAME, FN, FAST, TODOUBLE, TO16, FMT)                    \
+/* float16 and bfloat16: widened and rounded by _half.h's branch-free
+ * conversions (so that the three loops vectorise; the rounding of a finite
+ * y is round_dd's, the same bits), with the one-rounding test NEAR (near16);
+ * NaN and the elements near a boundary take the slow pass */
+#define DEFINE_BLOCK_16(NAME, FN, FAST, TODOUBLE, TO16, NEAR, FMT)              \
     CLONES void NAME(const uint16_t *xb, uint16_t *y, int n)                   \
     {                                                                          \
         double xd[BLK], yd[BLK];                                               \
@@ -389,19 +427,16 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
         /* 64-bit lanes throughout (a 16-bit store in the same loop keeps     \
          * GCC from vectorising it), then one narrowing pass */               \
         for (int i = 0; i < n; i++) {                                          \
-            uint64_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
-            hb[i] = hi;                                                        \
-            bad |= (uint64_t)(lo != hi) | (uint64_t)!(yd[i] == yd[i]);         \
+            hb[i] = TO16(yd[i]);                                               \
+            bad |= NEAR(yd[i]);                                                \
         }                                                                      \
         for (int i = 0; i < n; i++)                                            \
             y[i] = (uint16_t)hb[i];                                            \
         if (!bad)                                                              \
             return;                                                            \
-        for (int i = 0; i < n; i++) {                                          \
-            uint16_t lo = TO16(yd[i] * MARGIN_LO), hi = TO16(yd[i] * MARGIN_HI); \
-            if (lo != hi || !(yd[i] == yd[i]))                                 \
+        for (int i = 0; i < n; i++)                                            \
+            if (NEAR(yd[i]))                                                   \
                 y[i] = (uint16_t)slow_bits(FN, xd[i], xb[i], &FMT);            \
-        }                                                                      \
     }
 
 /* The fast pass of a block (n <= BLK), for float32 and for widened 16-bit
@@ -438,12 +473,12 @@ HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID, fast_log_sigmoid_f
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, F16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_f64, stabkit_half_to_double, stabkit_double_to_half64, F16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, F16)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, BF16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -516,12 +551,21 @@ static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, voi
     for (npy_intp s = 0; s < n; s += BLK) {
         int m = (int)(n - s < BLK ? n - s : BLK);
         const char *src = ip + s * is;
-        for (int i = 0; i < m; i++)
-            memcpy(&xb[i], src + i * is, 2);
-        block(xb, yb, m);
+        /* contiguous runs in one copy, and straight into the output (a
+         * strided copy element by element cost a fifth of the loop) */
+        if (is == 2)
+            memcpy(xb, src, (size_t)m * 2);
+        else
+            for (int i = 0; i < m; i++)
+                memcpy(&xb[i], src + i * is, 2);
         char *dst = op + s * os;
-        for (int i = 0; i < m; i++)
-            memcpy(dst + i * os, &yb[i], 2);
+        if (os == 2) {
+            block(xb, (uint16_t *)dst, m);
+        } else {
+            block(xb, yb, m);
+            for (int i = 0; i < m; i++)
+                memcpy(dst + i * os, &yb[i], 2);
+        }
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);
     restore_gil(ts);
