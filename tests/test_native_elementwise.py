@@ -380,3 +380,43 @@ def test_16bit_strides_in_place_and_offsets(name, fmt, monkeypatch):
     z = np.zeros(x.size + 1, fmt)[1:]  # contiguous, one element past an allocation's start
     uf(x, out=z)
     _assert_same_bits(x, z, ref)
+
+
+def _near16(y, bf):
+    flags = np.zeros(len(y), np.uint8)
+    EXT.near16(np.ascontiguousarray(y, np.float64), flags, bf)
+    return flags.astype(bool)
+
+
+@needs_ext
+@pytest.mark.parametrize("fmt", [np.float16, ml_dtypes.bfloat16], ids=["float16", "bfloat16"])
+def test_the_16bit_rounding_test_flags_exactly_the_neighbourhoods_of_midpoints(fmt):
+    """near16, the 16-bit loops' rounding test: a y within 2^-48 |y| of the
+    exact value rounds as the exact value unless a midpoint of the format lies
+    that close, so every y within 2^-47 |y| of one must be flagged, and y a
+    little further off (2^-40) or on a value of the format must not be; NaN
+    is flagged, inf and the overflowing range are not. Below the least
+    normal value the test works on |y| 2^S (S = 24 or 133, below 2^10) with an
+    absolute margin of 2^-35 there, so there "a little further off" is 2^-33
+    of the spacing."""
+    bf = fmt is ml_dtypes.bfloat16
+    with np.errstate(invalid="ignore"):
+        v = _all16(fmt).astype(np.float64)
+    v = np.unique(np.abs(v[np.isfinite(v)]))  # every finite magnitude, 0 first
+    top = 2.0 ** 128 if bf else 65536.0  # the power of 2 past the largest value
+    mids = (v[:-1] + v[1:]) / 2  # exact in float64
+    mids = np.concatenate([mids, [(v[-1] + top) / 2]])
+    for sign in (1.0, -1.0):
+        for m in (mids, mids[mids > 0]):
+            assert _near16(sign * m, bf).all()
+        nz = mids[mids > 0]
+        for eps in (2.0**-47, -(2.0**-47)):
+            assert _near16(sign * nz * (1 + eps), bf).all()
+        spacing, least_normal = (2.0**-133, 2.0**-126) if bf else (2.0**-24, 2.0**-14)
+        normal, sub = nz[nz > least_normal], nz[nz < least_normal]
+        for eps in (2.0**-40, -(2.0**-40)):
+            assert not _near16(sign * normal * (1 + eps), bf).any()
+            assert not _near16(sign * (sub + eps * 2**7 * spacing), bf).any()
+        assert not _near16(sign * v, bf).any()  # the values themselves, 0 included
+    assert _near16(np.array([np.nan, -np.nan]), bf).all()
+    assert not _near16(np.array([np.inf, -np.inf, top, 2 * top, 1e300]), bf).any()

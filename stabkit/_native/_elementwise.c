@@ -651,10 +651,38 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
 
 #include "_gufuncs.h" /* make_gufunc, add_gufunc_loop */
 
+/* near16(y, flags, bf=False): near16 of each float64 y (bfloat16's with bf)
+ * into the uint8 flags, for the tests */
+static PyObject *py_near16(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer y, f;
+    int bf = 0;
+    if (!PyArg_ParseTuple(args, "y*w*|p:near16", &y, &f, &bf))
+        return NULL;
+    PyObject *res = NULL;
+    if (y.len % 8 != 0 || f.len * 8 != y.len) {
+        PyErr_SetString(PyExc_ValueError, "y and flags must hold as many float64 and uint8 values");
+    } else {
+        for (Py_ssize_t i = 0; i < f.len; i++) {
+            double v;
+            memcpy(&v, (char *)y.buf + 8 * i, 8);
+            ((uint8_t *)f.buf)[i] = (uint8_t)(bf ? NEAR_BF16(v) : NEAR_F16(v));
+        }
+        res = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&y);
+    PyBuffer_Release(&f);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"make_gufunc", make_gufunc, METH_VARARGS,
      "make_gufunc(name, signature, doc, rows, dtypes): a gufunc '(n)->()' or '(n)->(n)' whose loop calls "
      "rows(x, out) on views of each run of rows (see _gufuncs.h)."},
+    {"near16", py_near16, METH_VARARGS,
+     "near16(y, flags, bf=False): 1 where the float64 y lies near a float16 (bf: bfloat16) rounding boundary "
+     "(the 16-bit rounding test; for the tests)."},
     {"add_gufunc_loop", py_add_gufunc_loop, METH_VARARGS,
      "add_gufunc_loop(gufunc, dtype): a loop of make_gufunc's kind for one more dtype (bfloat16)."},
     {"register_bfloat16", register_bfloat16, METH_NOARGS,
