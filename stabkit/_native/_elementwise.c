@@ -13,7 +13,9 @@
  *     own (no libm call; relative error below 2^-48, see below), then the
  *     rounding test: y (1 - 2^-45) and y (1 + 2^-45) must round to the same
  *     value of the format. The exact value lies between them, so that value
- *     is the correctly rounded result;
+ *     is the correctly rounded result. float16 and bfloat16 round y through
+ *     float32 instead, and send on the y whose float32 value is one of their
+ *     midpoints (half_via32: the same decision, one rounding cheaper);
  *  2. slow, for the few elements that fail the test (about one float32 input
  *     in a million: 2 2^-45 over a half-ulp spacing of 2^-24..2^-25; NaN
  *     always): double-double arithmetic (relative error below 2^-90) and one
@@ -204,43 +206,50 @@ static FORCE_INLINE double fast_eval(int fn, double x)
 #define MARGIN_LO (1.0 - STABKIT_MARGIN)
 #define MARGIN_HI (1.0 + STABKIT_MARGIN)
 
-/* The same test for float16 and bfloat16 at the cost of one rounding: y
- * (a double, within 2^-48 |y| of the exact value) rounds as the exact value
- * unless a rounding boundary of the format (a midpoint between two of its
- * values) lies within 2^-48 |y| of y. near16 is 1 where y is within 2^-45
- * |y| or so of one (and for NaN), else 0; it reads the bits that
- * stabkit_double_to_half64 / _bf16_64 drop:
- *  - a normal result drops R bits (42 for float16, 45 for bfloat16) of y's
- *    significand, the midpoint being 2^(R-1). One unit of them is one ulp
- *    of y, at least 2^-53 |y|: the error is under 32 units, and near means
- *    within 128. A y just below a power of 2 drops bits close to 2^R, far
- *    from the midpoint, and rounds up to that power as the exact value does.
- *  - a subnormal result is |y| 2^S rounded to an integer (S = 24, 133; the
- *    product is below 2^10, 2^7): its error is under 2^10 2^-48 = 2^-38, and
- *    near means within 2^-35 of k + 1/2. The difference from the nearest
- *    integer (ties to even) is exact.
- *  - beyond the largest power of 2 (the result inf) and at inf there is no
- *    boundary; the one below, half an ulp above the largest finite value, is
- *    a normal midpoint and is seen as one.
- * The build with STABKIT_MARGIN=1.0 (every element slow) makes it 1. */
-static FORCE_INLINE uint64_t near16(double y, uint64_t bias, int R, uint64_t subnormal_below, double scale,
-                                    uint64_t inf_from)
+/* The same decision for float16 and bfloat16, through float32: f = y
+ * rounded to float32 (one vector conversion), then f rounded to the format
+ * on its 32-bit pattern (16 lanes to a vector). Rounding twice gives y's
+ * own rounding unless f lands exactly on a midpoint M of the format (every
+ * such M is a float32 value): if f != M, y lies on f's side of M, at least
+ * half a float32 ulp (2^-25 |y|) from it, far beyond the fast pass's 2^-48
+ * |y|, so the exact value lies there too and rounds as f does. f == M (and
+ * NaN) is flagged "near" and goes to the slow pass: about one y in 2^13
+ * (float16) or 2^16 (bfloat16), at random. Returned: the format's bits, and
+ * bit 16 set for near. The build with STABKIT_MARGIN=1.0 (every element
+ * slow) sets it always. */
+static FORCE_INLINE uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static FORCE_INLINE float ffrom(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+#define ALL_SLOW ((uint32_t)(STABKIT_MARGIN >= 1.0) << 16)
+
+/* float16: a normal result (|f| >= 2^-14) drops 13 bits of f's
+ * significand, rebiased by 127 - 15; from 2^16 on the result is inf; a
+ * subnormal one is |f| 2^24 (exact, below 2^10) rounded to an integer,
+ * whose distance from it is exact */
+static FORCE_INLINE uint32_t half_via32(float f)
 {
-    uint64_t a = dbits(y) & 0x7fffffffffffffffull;
-    uint64_t half = 1ull << (R - 1), rest = (a - bias) & ((1ull << R) - 1);
-    uint64_t dist = rest > half ? rest - half : half - rest;
-    double s = dfrom(a < subnormal_below ? a : 0) * scale;
-    /* s - round(s), exactly: s + 2^52 - 2^52 is s rounded to an integer */
-    double f = fabs(s - ((s + 0x1p52) - 0x1p52));
-    uint64_t near = a < subnormal_below ? (uint64_t)(f >= 0.5 - 0x1p-35) : (uint64_t)(dist <= 128);
-    near = a >= inf_from ? 0 : near;
-    near = a > 0x7ff0000000000000ull ? 1 : near; /* NaN */
-    return near | (uint64_t)(STABKIT_MARGIN >= 1.0);
+    uint32_t u = fbits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    uint32_t t = a - 0x38000000u, rest = t & 0x1fffu;
+    uint32_t hn = (t >> 13) + (rest > 0x1000u ? 1u : 0u);
+    float s = ffrom(a < 0x38800000u ? a : 0u) * 0x1p24f, r = s + 0x1p23f;
+    uint32_t hs = fbits(r) - fbits(0x1p23f);
+    float d = s - (r - 0x1p23f);
+    uint32_t h = a < 0x38800000u ? hs : hn;
+    uint32_t near = a < 0x38800000u ? (d == 0.5f || d == -0.5f ? 1u : 0u) : (rest == 0x1000u ? 1u : 0u);
+    h = a >= 0x47800000u ? 0x7c00u : h;
+    near = a >= 0x47800000u ? (a > 0x7f800000u ? 1u : 0u) : near; /* inf: none; NaN: near */
+    return (sign | h) | (near << 16) | ALL_SLOW;
 }
 
-/* the biases, scales and limits of stabkit_double_to_half64 and _bf16_64 */
-#define NEAR_F16(y) near16(y, 0x3f00000000000000ull, 42, 0x3f10000000000000ull, 0x1p24, 0x40f0000000000000ull)
-#define NEAR_BF16(y) near16(y, 0x3800000000000000ull, 45, 0x3810000000000000ull, 0x1p133, 0x47f0000000000000ull)
+/* bfloat16 is the top half of float32: every result, subnormal or
+ * overflowing to inf, drops f's low 16 bits */
+static FORCE_INLINE uint32_t bf16_via32(float f)
+{
+    uint32_t u = fbits(f), rest = u & 0xffffu;
+    uint32_t h = (u >> 16) + (rest > 0x8000u ? 1u : 0u);
+    uint32_t near = rest == 0x8000u ? 1u : 0u;
+    near = (u & 0x7fffffffu) > 0x7f800000u ? 1u : near; /* NaN */
+    return (h & 0xffffu) | (near << 16) | ALL_SLOW;
+}
 
 /* ------------------------------------------------------------ slow pass */
 
@@ -412,30 +421,31 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
         }                                                                      \
     }
 
-/* float16 and bfloat16: widened and rounded by _half.h's branch-free
- * conversions (so that the three loops vectorise; the rounding of a finite
- * y is round_dd's, the same bits), with the one-rounding test NEAR (near16);
- * NaN and the elements near a boundary take the slow pass */
-#define DEFINE_BLOCK_16(NAME, FN, FAST, TODOUBLE, TO16, NEAR, FMT)              \
+/* float16 and bfloat16: widened by _half.h's branch-free conversion, the
+ * fast pass, then rounded through float32 by VIA32 (half_via32,
+ * bf16_via32), which also flags the elements that take the slow pass (NaN
+ * too); each loop vectorises */
+#define DEFINE_BLOCK_16(NAME, FN, FAST, TODOUBLE, VIA32, FMT)                   \
     CLONES void NAME(const uint16_t *xb, uint16_t *y, int n)                   \
     {                                                                          \
         double xd[BLK], yd[BLK];                                               \
-        uint64_t hb[BLK], bad = 0;                                             \
+        float yf[BLK];                                                         \
+        uint32_t hb[BLK], bad = 0;                                             \
         for (int i = 0; i < n; i++)                                            \
             xd[i] = TODOUBLE(xb[i]);                                           \
         FAST(xd, yd, n);                                                       \
-        /* 64-bit lanes throughout (a 16-bit store in the same loop keeps     \
-         * GCC from vectorising it), then one narrowing pass */               \
+        for (int i = 0; i < n; i++)                                            \
+            yf[i] = (float)yd[i];                                              \
         for (int i = 0; i < n; i++) {                                          \
-            hb[i] = TO16(yd[i]);                                               \
-            bad |= NEAR(yd[i]);                                                \
+            hb[i] = VIA32(yf[i]);                                              \
+            bad |= hb[i];                                                      \
         }                                                                      \
         for (int i = 0; i < n; i++)                                            \
             y[i] = (uint16_t)hb[i];                                            \
-        if (!bad)                                                              \
+        if (!(bad & 0x10000u))                                                 \
             return;                                                            \
         for (int i = 0; i < n; i++)                                            \
-            if (NEAR(yd[i]))                                                   \
+            if (hb[i] & 0x10000u)                                              \
                 y[i] = (uint16_t)slow_bits(FN, xd[i], xb[i], &FMT);            \
     }
 
@@ -473,12 +483,12 @@ HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID, fast_log_sigmoid_f
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_half_to_double, stabkit_double_to_half64, NEAR_F16, F16)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_bf16_to_double, stabkit_double_to_bf16_64, NEAR_BF16, BF16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_f64, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_f64, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_f64, stabkit_bf16_to_double, bf16_via32, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_f64, stabkit_bf16_to_double, bf16_via32, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_bf16_to_double, bf16_via32, BF16)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -651,8 +661,9 @@ static PyObject *register_bfloat16(PyObject *self, PyObject *unused)
 
 #include "_gufuncs.h" /* make_gufunc, add_gufunc_loop */
 
-/* near16(y, flags, bf=False): near16 of each float64 y (bfloat16's with bf)
- * into the uint8 flags, for the tests */
+/* near16(y, flags, bf=False): whether each float64 y goes to the slow pass
+ * of the float16 (bf: bfloat16) loops (half_via32's flag), into the uint8
+ * flags, for the tests */
 static PyObject *py_near16(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -667,7 +678,8 @@ static PyObject *py_near16(PyObject *self, PyObject *args)
         for (Py_ssize_t i = 0; i < f.len; i++) {
             double v;
             memcpy(&v, (char *)y.buf + 8 * i, 8);
-            ((uint8_t *)f.buf)[i] = (uint8_t)(bf ? NEAR_BF16(v) : NEAR_F16(v));
+            uint32_t r = bf ? bf16_via32((float)v) : half_via32((float)v);
+            ((uint8_t *)f.buf)[i] = (uint8_t)(r >> 16);
         }
         res = Py_NewRef(Py_None);
     }
