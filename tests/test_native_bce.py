@@ -387,3 +387,42 @@ def test_float16_from_logits_through_the_tier(options, monkeypatch):
     y2, p2 = y.reshape(256, -1)[:, ::3], p.reshape(256, -1)[:, ::3]
     fast, slow = each_path(accurate.binary_crossentropy, y2, p2, from_logits=True)
     _assert_same_bits(fast, slow, two=np.isnan(y2) | np.isnan(p2))
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16], ids=["float16", "bfloat16"])
+def test_16bit_targets_0_and_1_take_the_correctly_rounded_softplus(dtype):
+    """binary_logits_plain's 16-bit loop gives blocks whose targets are all 0
+    or 1 and whose logits have |p| >= 2^-10 (not NaN) the format's
+    correctly rounded softplus(-+p): the same bits as the float64 loss
+    rounded once, on every such logit with target 0, with target 1, and
+    with both mixed, and on the blocks that fall back (small logits, NaN)."""
+    with np.errstate(invalid="ignore"):
+        p = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(dtype)
+        ok = ~np.isnan(p.astype(np.float64)) & (np.abs(p.astype(np.float64)) >= 2.0**-10)
+    rng = np.random.default_rng(9)
+    for pv in (p[ok], p):  # every block valid, then the fallback mixed in
+        with np.errstate(invalid="ignore"):
+            nan = np.isnan(pv.astype(np.float64))
+        for y in (np.zeros(pv.size, dtype), np.ones(pv.size, dtype),
+                  rng.integers(0, 2, pv.size).astype(dtype), -np.zeros(pv.size, dtype)):
+            fast, slow = each_path(accurate.binary_crossentropy, y, pv, from_logits=True)
+            _assert_same_bits(fast, slow, two=nan)
+    # inf logits inside a valid block, and a strided view
+    pv = np.array([np.inf, -np.inf, 3.0, -3.0] * 200, dtype)
+    y = np.array([0, 0, 1, 1, 1, 1, 0, 0] * 100, dtype)
+    fast, slow = each_path(accurate.binary_crossentropy, y, pv, from_logits=True)
+    _assert_same_bits(fast, slow)
+    assert np.isinf(fast[0]) and fast[1] == 0
+    fast, slow = each_path(accurate.binary_crossentropy, y[::3], p[ok][: 3 * 267][::3], from_logits=True)
+    _assert_same_bits(fast, slow)
+    # the ufunc itself into a strided output, and in place over the logits
+    plain = EXT.binary_logits_plain
+    want = plain(y, pv)
+    out = np.zeros(2 * y.size, dtype)
+    plain(y, pv, out=out[::2])
+    _assert_same_bits(out[::2], want)
+    assert (out[1::2].view(np.uint16) == 0).all()
+    q = pv.copy()
+    plain(y, q, out=q)
+    _assert_same_bits(q, want)
