@@ -70,6 +70,34 @@ def test_list_needs_no_ml_dtypes_and_no_tiers():
     assert r["modules"] & {"ml_dtypes", "matplotlib", "scipy", "torch", "jax"} == set()
 
 
+def test_float32_and_float64_calls_never_import_ml_dtypes():
+    """Importing ml_dtypes costs about half a second: a first softmax in
+    float32 or float64 took that long while the input check and the float64
+    loops' load-time check built bfloat16's dtype. Only bfloat16 work imports
+    it (and checks the loss's bfloat16 loops then), and stabkit.ufuncs, whose
+    names register their bfloat16 loops when first looked up."""
+    calls = (
+        "import numpy as np\n"
+        "from stabkit import accurate as A\n"
+        "for t in (np.float32, np.float64, np.float16):\n"
+        "    x = np.linspace(-30, 30, 300).astype(t).reshape(10, 30)\n"
+        "    for f in (A.softmax, A.log_softmax, A.logsumexp, A.sigmoid, A.log_sigmoid, A.softplus):\n"
+        "        f(x)\n"
+        "    A.sparse_categorical_crossentropy(np.arange(10) % 30, x, from_logits=True)\n"
+        "    A.categorical_crossentropy(np.eye(30, dtype=t)[:10], x, from_logits=True)\n"
+        "    A.binary_crossentropy(np.ones(300, t), x.ravel(), from_logits=True)\n"
+        "    A.binary_crossentropy(np.ones(300, t), np.full(300, 0.25, t))\n"
+    )
+    assert "ml_dtypes" not in _imported_after(calls)["modules"]
+    after = _imported_after(calls + "import ml_dtypes\n"
+                            "b = np.ones(8, ml_dtypes.bfloat16)\n"
+                            "assert A.binary_crossentropy(b, b, from_logits=True).dtype == b.dtype\n"
+                            "from stabkit._native import elementwise\n"
+                            "assert elementwise.why_not('binary_crossentropy', 'bfloat16') is None\n"
+                            "assert elementwise.why_not('binary_crossentropy', 'bfloat16', logits=False) is None\n")
+    assert "ml_dtypes" in after["modules"]
+
+
 def test_import_stabkit_is_lazy_but_complete():
     r = _imported_after("import stabkit, stabkit.floats, stabkit.registry\nstabkit.floats.get_format('float32').dtype")
     assert r["modules"] == set()

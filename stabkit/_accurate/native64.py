@@ -63,20 +63,28 @@ def _differs(got: np.ndarray, want: np.ndarray) -> bool:
     return not np.array_equal(np.where(nan, g & ~_SIGN, g), np.where(nan, w & ~_SIGN, w))
 
 
+def _logits_targets(x: np.ndarray) -> np.ndarray:
+    """Targets for the loss checks: 0, fractions, and NaN (not beside a NaN
+    logit: where two NaNs meet, the NumPy path's own choice of payload
+    depends on the element's place)."""
+    rng = np.random.default_rng(17)
+    a = np.where(rng.random(x.size) < 0.3, 0.0, rng.random(x.size))
+    a[::97] = np.where(np.isnan(x[::97]), 0.5, np.nan)
+    return a
+
+
 def _mismatch(mod) -> str | None:
     """The first function whose compiled float64 loop differs from the
     NumPy path on :func:`sample` (whose length is no multiple of the loops'
-    block), or None."""
+    block), or None; the loss's float32 and float16 loops included
+    (bfloat16: :func:`bind_bfloat16`)."""
     x = sample()
     with np.errstate(all="ignore"):
         for name, ref in (("sigmoid", sigmoid_f64), ("softplus", softplus_f64), ("log_sigmoid", log_sigmoid_f64)):
             if _differs(getattr(mod, name)(x), ref(x.copy())):
                 return name
-        rng = np.random.default_rng(17)
-        a = np.where(rng.random(x.size) < 0.3, 0.0, rng.random(x.size))
-        # a NaN target, but not beside a NaN logit: where two NaNs meet, the
-        # NumPy path's own choice of payload depends on the element's place
-        a[::97] = np.where(np.isnan(x[::97]), 0.5, np.nan)
+        rng = np.random.default_rng(18)
+        a = _logits_targets(x)
         b = np.where(rng.random(x.size) < 0.3, 0.0, 1.0 - a)
         b[::89] = np.where(np.isnan(a[::89]), 0.5, np.inf)  # inf * 0 gives NaN: not beside another
         if _differs(mod.binary_logits(a, b, x), binary_terms(a, b, x, True)):
@@ -84,10 +92,19 @@ def _mismatch(mod) -> str | None:
         # the plain loss: a = y, b = 1 - y; float32 inputs rounded once at the end
         if _differs(mod.binary_logits_plain(a, x), binary_terms(a, 1.0 - a, x, True)):
             return "binary_crossentropy"
-        # float32, fractional targets (the float64 loop) and 0/1 ones (the
-        # float32 softplus kernel, where |p| >= 2**-10); float16 and bfloat16
-        # (rounded by _half.h as the NumPy path's store rounds)
-        for t in _narrow_types(mod):
+    return _plain_mismatch(mod, (np.float32, np.float16))
+
+
+def _plain_mismatch(mod, types) -> str | None:
+    """The plain loss's loops for the narrower formats ``types``: fractional
+    targets (the float64 loop) and 0/1 ones (the format's softplus kernel,
+    where |p| >= 2**-10), float16 and bfloat16 rounded by _half.h as the
+    NumPy path's store rounds."""
+    x = sample()
+    a = _logits_targets(x)
+    rng = np.random.default_rng(19)
+    with np.errstate(all="ignore"):
+        for t in types:
             xt = x.astype(t)
             for at in (a.astype(t), (rng.random(x.size) < 0.5).astype(t)):
                 a64 = at.astype(np.float64)
@@ -97,15 +114,28 @@ def _mismatch(mod) -> str | None:
     return None
 
 
-def _narrow_types(mod) -> tuple:
-    """float32, float16, and bfloat16 where ml_dtypes imports (its loops
-    registered first: an unregistered type would be cast to float32)."""
+def _bfloat16(mod):
+    """ml_dtypes' bfloat16 with the extension's loops registered, or None
+    where it does not import."""
     try:
         mod.register_bfloat16()
         import ml_dtypes
     except ImportError:
-        return (np.float32, np.float16)
-    return (np.float32, np.float16, ml_dtypes.bfloat16)
+        return None
+    return ml_dtypes.bfloat16
+
+
+def bind_bfloat16(mod) -> str | None:
+    """Check the plain loss's bfloat16 loop (after :func:`bind`), on the
+    first bfloat16 call, so that float32 and float64 callers never import
+    ml_dtypes: None, or why the NumPy path runs for bfloat16."""
+    bf = _bfloat16(mod)
+    if bf is None:
+        return "ml_dtypes' bfloat16 is not importable"
+    if _plain_mismatch(mod, (bf,)) is not None:
+        return (f"the bfloat16 loop of binary_crossentropy differs from the NumPy path on NumPy {np.__version__} "
+                "(checked at load): the NumPy path runs")
+    return None
 
 
 def bind(mod) -> str | None:
@@ -141,29 +171,55 @@ def probabilities(n: int = 3001, seed: int = 18) -> np.ndarray:
                            1.0 - 10.0 ** rng.uniform(-16, 0, n), bits])
 
 
+def _probability_targets(p: np.ndarray) -> np.ndarray:
+    """Targets for the checks from probabilities: 0, 1, fractions, NaN (not
+    beside a NaN probability: see :func:`_logits_targets`)."""
+    rng = np.random.default_rng(19)
+    a = np.where(rng.random(p.size) < 0.3, 0.0, rng.random(p.size))
+    a[rng.random(p.size) < 0.3] = 1.0
+    a[::97] = np.where(np.isnan(p[::97]), 0.5, np.nan)
+    return a
+
+
 def _probabilities_mismatch(mod) -> str | None:
     """The first loop from probabilities that differs from the NumPy path on
     :func:`probabilities` (whose length is no multiple of the loops' block),
-    or None."""
+    or None; float32 and float16 included (bfloat16:
+    :func:`bind_probabilities_bfloat16`)."""
     p = probabilities()
-    rng = np.random.default_rng(19)
     with np.errstate(all="ignore"):
-        a = np.where(rng.random(p.size) < 0.3, 0.0, rng.random(p.size))
-        a[rng.random(p.size) < 0.3] = 1.0
-        # a NaN target, but not beside a NaN probability (two NaNs: see _mismatch)
-        a[::97] = np.where(np.isnan(p[::97]), 0.5, np.nan)
+        a = _probability_targets(p)
         b = 1.0 - a
         b[::89] = np.where(np.isnan(a[::89]), 0.5, np.inf)
         if _differs(mod.binary_probs(a, b, p), binary_terms(a, b, p, False)):
             return "binary_crossentropy"
         if _differs(mod.binary_probs_plain(a, p), binary_terms(a, 1.0 - a, p, False)):
             return "binary_crossentropy"
-        for t in _narrow_types(mod):
+    return _probabilities_plain_mismatch(mod, (np.float32, np.float16))
+
+
+def _probabilities_plain_mismatch(mod, types) -> str | None:
+    """The plain loss from probabilities for the narrower formats ``types``."""
+    p = probabilities()
+    with np.errstate(all="ignore"):
+        a = _probability_targets(p)
+        for t in types:
             at, pt = a.astype(t), p.astype(t)
             a64, p64 = at.astype(np.float64), pt.astype(np.float64)
             want = round_float64(binary_terms(a64, 1.0 - a64, p64, False), np.dtype(t).name)
             if _differs(mod.binary_probs_plain(at, pt).astype(np.float64), want.astype(np.float64)):
                 return f"binary_crossentropy ({np.dtype(t).name})"
+    return None
+
+
+def bind_probabilities_bfloat16(mod) -> str | None:
+    """:func:`bind_bfloat16` for the loss from probabilities."""
+    bf = _bfloat16(mod)
+    if bf is None:
+        return "ml_dtypes' bfloat16 is not importable"
+    if _probabilities_plain_mismatch(mod, (bf,)) is not None:
+        return (f"the bfloat16 loop of binary_crossentropy from probabilities differs from the NumPy path on "
+                f"NumPy {np.__version__} (checked at load): the NumPy path runs")
     return None
 
 
@@ -181,5 +237,5 @@ def bind_probabilities(mod) -> str | None:
     return None
 
 
-_native.provide_float64(bind)
-_native.provide_probabilities(bind_probabilities)
+_native.provide_float64(bind, bind_bfloat16)
+_native.provide_probabilities(bind_probabilities, bind_probabilities_bfloat16)

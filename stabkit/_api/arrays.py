@@ -240,9 +240,14 @@ def values_in(x, name: str) -> tuple[np.ndarray, Caller]:
             # (float32 unless x64 is on): one rounding of the input, not
             # float64 results rounded again on the way back
             a = a.astype(jax.dtypes.canonicalize_dtype(np.float64))
-    elif a.dtype not in _value_dtypes():  # a set lookup: dtype.name costs microseconds
+    elif a.dtype not in _NUMPY_FLOATS and a.dtype not in _value_dtypes():  # set lookups: dtype.name costs microseconds
         raise _unsupported(name, a.dtype)
     return a, caller
+
+
+#: NumPy's own float formats, both byte orders: checked first, so that
+#: their callers never import ml_dtypes (half a second) for bfloat16's dtype
+_NUMPY_FLOATS = frozenset(np.dtype(t).newbyteorder(o) for t in ("f2", "f4", "f8") for o in "<>")
 
 
 @functools.cache

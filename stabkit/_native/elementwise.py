@@ -46,6 +46,9 @@ _F64_BINDER = None  # set by provide_float64
 _F64_WHY: str | None | bool = False  # False: the float64 loops not bound yet
 _PROB_BINDER = None  # set by provide_probabilities
 _PROB_WHY: str | None | bool = False  # False: the loops from probabilities not bound yet
+_F64_BF16 = None  # set by provide_float64: the check of the loss's bfloat16 loop
+_PROB_BF16 = None  # set by provide_probabilities: the same from probabilities
+_BF16_LOSS_WHY: dict[str, str | None] = {}  # their results, once each
 
 
 def _module():
@@ -86,13 +89,15 @@ def _bfloat16_status(mod, load: bool) -> str | None:
     return None if importlib.util.find_spec("ml_dtypes") else "ml_dtypes is not installed"
 
 
-def provide_float64(binder) -> None:
+def provide_float64(binder, bfloat16=None) -> None:
     """Register ``binder(module) -> None or a reason``, which binds the
     float64 loops to the NumPy path's tables and checks them against that
     path (:mod:`stabkit._accurate.native64`: the tables and the oracle live
-    in the layer above this one). It runs once, on the first float64 call."""
-    global _F64_BINDER
-    _F64_BINDER = binder
+    in the layer above this one). It runs once, on the first float64 call.
+    ``bfloat16(module)`` checks the loss's bfloat16 loop, once, on the first
+    bfloat16 loss (so that other callers never import ml_dtypes)."""
+    global _F64_BINDER, _F64_BF16
+    _F64_BINDER, _F64_BF16 = binder, bfloat16
 
 
 def _float64(mod) -> str | None:
@@ -105,12 +110,22 @@ def _float64(mod) -> str | None:
     return _F64_WHY
 
 
-def provide_probabilities(binder) -> None:
+def provide_probabilities(binder, bfloat16=None) -> None:
     """Register ``binder(module) -> None or a reason``, which binds the loops
     of the loss from probabilities to NumPy's log and log1p and checks them
-    against the NumPy path; it runs once, on the first call from probabilities."""
-    global _PROB_BINDER
-    _PROB_BINDER = binder
+    against the NumPy path; it runs once, on the first call from
+    probabilities. ``bfloat16``: as for :func:`provide_float64`."""
+    global _PROB_BINDER, _PROB_BF16
+    _PROB_BINDER, _PROB_BF16 = binder, bfloat16
+
+
+def _checked_bfloat16(mod, kind: str) -> str | None:
+    """The bfloat16 check of the loss (``kind``: "logits" or
+    "probabilities"), once: None, or why not."""
+    check = _F64_BF16 if kind == "logits" else _PROB_BF16
+    if kind not in _BF16_LOSS_WHY:
+        _BF16_LOSS_WHY[kind] = None if check is None else check(mod)
+    return _BF16_LOSS_WHY[kind]
 
 
 def _probabilities(mod) -> str | None:
@@ -136,7 +151,10 @@ def _why_not_probabilities(name: str, fmt: str, load: bool) -> str | None:
         return why
     if not load and _PROB_WHY is False:
         return None if hasattr(mod, "bind_probs") else "the C extension predates its loops from probabilities"
-    return _probabilities(mod)
+    why = _probabilities(mod)
+    if why is None and fmt == "bfloat16" and load:
+        why = _checked_bfloat16(mod, "probabilities")
+    return why
 
 
 def why_not(name: str, fmt: str, load: bool = True, logits: bool = True) -> str | None:
@@ -162,7 +180,10 @@ def why_not(name: str, fmt: str, load: bool = True, logits: bool = True) -> str 
     if fmt == "float64" or name in LOSSES:
         if not load and _F64_WHY is False:
             return None if hasattr(mod, "bind_float64") else "the C extension predates its float64 loops"
-        return _float64(mod)
+        why = _float64(mod)
+        if why is None and fmt == "bfloat16" and load:  # the loss in bfloat16
+            why = _checked_bfloat16(mod, "logits")
+        return why
     return None
 
 
