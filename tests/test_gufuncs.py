@@ -186,3 +186,16 @@ def test_out_is_written_in_place_without_a_result_sized_allocation(name, dtype):
         assert tracemalloc.get_traced_memory()[1] >= x.nbytes  # without out=, the result itself
     finally:
         tracemalloc.stop()
+
+
+def test_dask_arrays_go_through_apply_gufunc_chunk_by_chunk():
+    """dask's __array_ufunc__ hands a gufunc to apply_gufunc: the result is
+    lazy, chunked as the input's loop dimension, and the accurate tier's
+    bits once computed."""
+    da = pytest.importorskip("dask.array", reason="dask not installed (pip install 'stabkit[dask]')")
+    x = _rows("float64", (600, 40))
+    d = da.from_array(x, chunks=(100, 40))
+    lse, sm = ufuncs.logsumexp(d), ufuncs.softmax(d)
+    assert isinstance(lse, da.Array) and lse.chunks == ((100,) * 6,)
+    assert _same(lse.compute(), accurate.logsumexp(x, axis=-1))
+    assert _same(sm.compute(), accurate.softmax(x, axis=-1))
