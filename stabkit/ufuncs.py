@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 __all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "available"]
 
 _NAMES = ("sigmoid", "log_sigmoid", "softplus")
@@ -100,8 +102,10 @@ def _gufunc(name: str):
     def rows(x, out):
         # x: (m, n) rows, out: their (m,) or (m, n) results, both views on
         # NumPy's buffers; the core writes into a contiguous out itself, and
-        # a result it had to allocate is copied in
-        y = core(x, -1, _into=out)
+        # a result it had to allocate is copied in. Not into an out that
+        # may overlap x: NumPy hands an in-place call the input's own buffer
+        # (NumPy 2.0 does, for out=x), and a row's result needs its whole row.
+        y = core(x, -1, _into=None if np.may_share_memory(x, out) else out)
         if y is not out:
             out[...] = y
 

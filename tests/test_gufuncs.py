@@ -70,8 +70,11 @@ def test_axes_keepdims_out_and_strided_views(name):
         r = g(x, out=out[:, ::2])
         assert r.base is out and _same(out[:, ::2], f(x, axis=-1)) and (out[:, 1::2] == -7).all()
         y = x.copy()
-        g(y, out=y)  # in place: NumPy copies where input and output overlap
+        g(y, out=y)  # in place: the rows must not be overwritten while read
         assert _same(y, f(x, axis=-1))
+        z = np.concatenate([x, x])
+        g(z[:30], out=z[5:35])  # overlapping, shifted
+        assert _same(z[5:35], f(x, axis=-1))
 
 
 @pytest.mark.parametrize("name", ROWS)
@@ -169,7 +172,7 @@ def test_out_is_written_in_place_without_a_result_sized_allocation(name, dtype):
     import tracemalloc
 
     g = getattr(ufuncs, name)
-    x = _rows(np.dtype(dtype).name, (4000, 300))
+    x = _rows(np.dtype(dtype).name, (8000, 300))
     out = np.empty_like(x)
     g(x, out=out)  # the per-thread scratch, once
     tracemalloc.start()
@@ -179,7 +182,9 @@ def test_out_is_written_in_place_without_a_result_sized_allocation(name, dtype):
     finally:
         tracemalloc.stop()
     assert r is out and _same(out, getattr(accurate, name)(x, axis=-1))
-    assert peak < x.nbytes / 10  # no (4000, 300) result made and copied in (the special rows take a little)
+    # no (8000, 300) result made and copied in: the compiled kernels allocate
+    # nothing, the NumPy path (where they are off) a block's temporaries
+    assert peak < x.nbytes / 2
     tracemalloc.start()
     try:
         g(x)
