@@ -693,8 +693,8 @@ static PyMethodDef methods[] = {
      "make_gufunc(name, signature, doc, rows, dtypes): a gufunc '(n)->()' or '(n)->(n)' whose loop calls "
      "rows(x, out) on views of each run of rows (see _gufuncs.h)."},
     {"near16", py_near16, METH_VARARGS,
-     "near16(y, flags, bf=False): 1 where the float64 y lies near a float16 (bf: bfloat16) rounding boundary "
-     "(the 16-bit rounding test; for the tests)."},
+     "near16(y, flags, bf=False): 1 where the float64 y goes to the slow pass of the float16 (bf: bfloat16) "
+     "loops: its float32 value is a midpoint of the format, or NaN (for the tests)."},
     {"add_gufunc_loop", py_add_gufunc_loop, METH_VARARGS,
      "add_gufunc_loop(gufunc, dtype): a loop of make_gufunc's kind for one more dtype (bfloat16)."},
     {"register_bfloat16", register_bfloat16, METH_NOARGS,
