@@ -45,7 +45,7 @@ static int gufunc_loop(PyArrayMethod_Context *context, char *const *data, const 
     npy_intp in_st[2] = {strides[0], strides[2]};
     npy_intp out_st[2] = {strides[1], gufuncs[k].out_core ? strides[3] : 0};
     PyArray_Descr *din = context->descriptors[0], *dout = context->descriptors[1];
-    Py_INCREF(din); /* PyArray_NewFromDescr takes a reference to each */
+    Py_INCREF(din); /* PyArray_NewFromDescr takes a reference to each, failing or not */
     Py_INCREF(dout);
     PyObject *x = PyArray_NewFromDescr(&PyArray_Type, din, 2, shape, in_st, data[0], NPY_ARRAY_ALIGNED, NULL);
     PyObject *out = PyArray_NewFromDescr(&PyArray_Type, dout, gufuncs[k].out_core ? 2 : 1, shape, out_st,
@@ -56,8 +56,6 @@ static int gufunc_loop(PyArrayMethod_Context *context, char *const *data, const 
         PyArray_UpdateFlags((PyArrayObject *)out, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS);
         r = PyObject_CallFunctionObjArgs(gufuncs[k].rows, x, out, NULL);
     }
-    if (x == NULL)
-        Py_DECREF(dout); /* not taken by an array that was never made */
     Py_XDECREF(x);
     Py_XDECREF(out);
     if (r == NULL)
