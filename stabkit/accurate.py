@@ -65,7 +65,7 @@ from ._accurate.rows import Rows
 from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
 from ._accurate.scaled import softplus_beta_f64
-from ._accurate.eft import workspace
+from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
@@ -75,6 +75,7 @@ from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
 from ._native import elementwise as _native
+from ._native import narrowrows as _narrowrows
 
 __all__ = [
     "sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp",
@@ -157,6 +158,21 @@ def _class_shape(x, axis):
     return a, fmt, last_axis(a, axis).shape
 
 
+def _softmax_numpy(r: np.ndarray, fmt: Format, exact: bool, dst: np.ndarray | None = None) -> np.ndarray:
+    """The NumPy path of softmax on a block of rows: each row unshifted
+    where it can be, else shifted (:class:`Rows`), into ``dst`` where given
+    and every row is of one kind."""
+    fast = unshifted_rows(r, exact)
+    if fast.all():
+        return softmax_unshifted(r, exact, dst, _step(r.shape[-1]))
+    if not fast.any():
+        return _rows(r, fmt).softmax(dst)
+    p = np.empty(r.shape)
+    p[fast] = softmax_unshifted(r[fast], exact, None, _step(r.shape[-1]))
+    p[~fast] = _rows(r[~fast], fmt).softmax()
+    return p
+
+
 @silent
 def softmax(x, axis=-1, _into=None):
     """``exp(x_i) / sum_j exp(x_j)`` on rows where no exp can overflow (or
@@ -175,14 +191,13 @@ def softmax(x, axis=-1, _into=None):
     exact = fmt.name == "float64"
 
     def numpy_rows(r, dst=None):
-        fast = unshifted_rows(r, exact)
-        if fast.all():
-            return softmax_unshifted(r, exact, dst, _step(r.shape[-1]))
-        if not fast.any():
-            return _rows(r, fmt).softmax(dst)
-        p = np.empty(r.shape)
-        p[fast] = softmax_unshifted(r[fast], exact, None, _step(r.shape[-1]))
-        p[~fast] = _rows(r[~fast], fmt).softmax()
+        # narrow rows: the compiled narrow kernel first, the same bits
+        got = _narrowrows.narrow_softmax(r, exact) if r.shape[-1] <= NARROW else None
+        if got is None:
+            return _softmax_numpy(r, fmt, exact, dst)
+        p, redo = got
+        if redo.any():
+            p[redo] = _softmax_numpy(r[redo], fmt, exact)
         return p
 
     def rows(r, _=None, dst=None):  # wide rows: one compiled call per block first

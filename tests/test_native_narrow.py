@@ -10,7 +10,10 @@ subnormal terms, far winners, cancelling logsumexps) and rows it leaves to
 across chunk and block boundaries, strides and axes. A spy checks that the
 kernel ran. NumPy's exp and log1p inner loops, which the kernel calls, are
 checked against the ufuncs; and the narrow residual dot's column order
-(which replaced einsum's) is checked to change no result.
+(which replaced einsum's) is checked to change no result. The softmax of
+narrow rows (``narrow_softmax`` in _narrow_softmax.h: softmax_unshifted per
+row) is compared the same way, in every format, with the rows it leaves to
+the NumPy path mixed in.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from hypothesis import strategies as st
 import stabkit
 from stabkit._accurate.blocks import NARROW_BLOCK_ROWS
 from stabkit._accurate.rows import Rows
+from stabkit._accurate.unshifted import softmax_unshifted
 from stabkit._native import npyloops
 from stabkit._native import narrowrows
 from stabkit._native import rows as native
@@ -208,7 +212,7 @@ def test_status_names_the_narrow_kernel_per_function_and_format(monkeypatch):
     assert narrow == {f"{f}/{fmt} (rows <= 16)" for f, fmts in status.NARROW.items() for fmt in fmts}
     assert {table[k] for k in narrow} == {why}
     line = [s for s in status.summary().splitlines() if s.startswith("accurate narrow-row kernel")]
-    assert len(line) == 1 and (("native for logsumexp" in line[0]) == (why == "native"))
+    assert len(line) == 1 and (("native for softmax" in line[0]) == (why == "native"))
     monkeypatch.setenv("STABKIT_NATIVE", "0")
     assert "accurate narrow-row kernel (rows of 16 or fewer): NumPy (STABKIT_NATIVE=0)" in status.summary().splitlines()
 
@@ -243,3 +247,82 @@ def test_the_column_order_of_the_residual_dot_changed_no_result(monkeypatch):
     for (a, b), (c, d) in zip(got, want):
         same_bits(a, c)
         same_bits(b, d)
+
+
+# ------------------------------------------------------------ softmax
+
+
+class _SoftmaxSpy:
+    """Counts the blocks narrow_softmax took, and the rows it left."""
+
+    def __init__(self, mp):
+        self.took, self.left = 0, 0
+        real = narrowrows.narrow_softmax
+
+        def counting(*a, **k):
+            out = real(*a, **k)
+            if out is not None:
+                self.took += 1
+                self.left += int(out[1].sum())
+            return out
+
+        mp.setattr(narrowrows, "narrow_softmax", counting)
+
+
+@needs_c
+@pytest.mark.parametrize("fmt", ["float64", "float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_softmax_of_every_width_is_bit_identical(kind, fmt, monkeypatch):
+    """narrow_softmax (softmax_unshifted's operations per row) against the
+    NumPy path, every width 1..16, with the rows it leaves to that path
+    (NaN, +-inf, entries past the unshifted bounds) mixed in."""
+    spy = _SoftmaxSpy(monkeypatch)
+    for n in range(1, 17):
+        rng = np.random.default_rng([KINDS.index(kind), n, len(fmt)])
+        x = _logits(kind, rng, 300, n)
+        x[::7, 0] = np.nan
+        x[1::11, -1] = np.inf
+        x[2::13] = -np.inf
+        x[3::17, 0] = -np.inf  # fine for narrower targets, shifted for float64 ones
+        x[4::19, 0] = 651.0  # past the unshifted maximum
+        x[5::23, 0] = -709.0  # past float64's unshifted minimum
+        x[6::29, 0] = -601.0 if n == 1 else x[6::29, 0]  # a maximum below narrower targets' bound
+        with np.errstate(all="ignore"):
+            xf = x.astype(get_format(fmt).dtype)
+        fast, slow = each_path(stabkit.softmax, xf)
+        same_bits(fast, slow)
+        fast, slow = each_path(stabkit.softmax, xf[::-2].T, axis=0)  # strided, other axis
+        same_bits(fast, slow)
+    assert spy.took > 0 and spy.left > 0
+
+
+@needs_c
+def test_softmax_rows_left_to_numpy_are_flagged():
+    x = np.tile([0.5, 2.0, -3.0, 1.0], (8, 1))
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = -np.inf  # float64 targets only
+    x[4, 0] = 650.5
+    x[5, 0] = -708.5  # float64 targets only
+    x[6] = -650.0  # a maximum below -600: narrower targets only
+    p, redo = narrowrows.narrow_softmax(x, True)
+    assert redo.tolist() == [True, True, True, True, True, True, False, False]
+    p32, redo32 = narrowrows.narrow_softmax(x.astype(np.float32), False)
+    assert redo32.tolist() == [True, True, True, False, True, False, True, False]
+    same_bits(p[6:], softmax_unshifted(x[6:], True, None, 8))  # the rows it took: the NumPy path's values
+    same_bits(p32[~redo32], softmax_unshifted(x.astype(np.float32)[~redo32], False, None, 8))
+    assert narrowrows.narrow_softmax(x.astype(np.float32), True) is None  # float64 targets need float64 rows
+    assert narrowrows.narrow_softmax(np.zeros((4, 17)), True) is None  # wide rows: the other kernel
+
+
+def test_small_softmax_calls_take_the_kernel(monkeypatch):
+    """The small call that motivated it: a (4, 10) float64 block, one kernel
+    call, none left over."""
+    if narrowrows.narrow_status() != "native":
+        pytest.skip(f"the narrow kernel is off here: {narrowrows.narrow_status()}")
+    spy = _SoftmaxSpy(monkeypatch)
+    x = np.random.default_rng(8).standard_normal((4, 10))
+    fast, slow = each_path(stabkit.softmax, x)
+    same_bits(fast, slow)
+    assert (spy.took, spy.left) == (1, 0)

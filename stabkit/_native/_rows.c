@@ -637,6 +637,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 
 /* ---- narrow rows (n <= 16): one call per block ---- */
 #include "_narrow.h"
+#include "_narrow_softmax.h"
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_wide.h"

@@ -16,7 +16,7 @@ FROM_PROBABILITIES = " (from probabilities)"
 #: the functions and formats whose rows of 16 or fewer columns the narrow-row
 #: kernel runs (every format; the narrower ones in float64 without residuals;
 #: the cross-entropies from logits)
-NARROW = {"logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
+NARROW = {"softmax": _ALL_FORMATS, "logsumexp": _ALL_FORMATS, "log_softmax": _ALL_FORMATS,
           "sparse_categorical_crossentropy": _ALL_FORMATS, "categorical_crossentropy": _ALL_FORMATS}
 #: the functions whose rows wider than 16 the wide-row kernel runs in one
 #: call per block (every format; the row kernel's passes where it does not)
@@ -78,8 +78,8 @@ def summary() -> str:
         "native for " + ", ".join(_ALL_FORMATS) if row == "native" else f"NumPy ({row})")
     narrow = narrowrows.narrow_status()
     narrow_line = "accurate narrow-row kernel (rows of 16 or fewer): " + (
-        "native for logsumexp, log_softmax and the sparse and categorical cross-entropies from logits "
-        "(every format)"
+        "native for softmax (rows that need no shift), logsumexp, log_softmax and the sparse and categorical "
+        "cross-entropies from logits (every format)"
         if narrow == "native" else f"NumPy ({narrow})")
     wide_line = "accurate wide-row kernel (rows wider than 16, one call per block): " + (
         "native for softmax (rows that need no shift), log_softmax, logsumexp and the sparse cross-entropy "

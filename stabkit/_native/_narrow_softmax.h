@@ -1,0 +1,83 @@
+/* The softmax of narrow rows (n <= 16) that need no shift, in one call per
+ * block: stabkit/_accurate/unshifted.py's softmax_unshifted, operation for
+ * operation (included by _rows.c after _narrow.h, whose unary_loop,
+ * two_sum, is_fin and CHUNK it uses).
+ *
+ * The NumPy path takes a narrow row here when unshifted_rows accepts it
+ * (float64 targets: every entry in [-708, 650]; narrower targets: a maximum
+ * in [-600, 650]; NaN fails both), then E = exp(x) (NumPy's own float64
+ * loop, on a contiguous buffer as np.exp runs it) and:
+ *  - narrower targets: s = e_0 + e_1 + ... left to right (eft.rowsum of a
+ *    narrow row), then e_j * (1 / s);
+ *  - float64 targets: eft.sum2_cols, hi accumulating the terms left to
+ *    right and lo their TwoSum errors, lo zeroed where hi is not finite;
+ *    eft.normalized: s = hi + lo and its TwoSum error (zeroed where s is
+ *    not finite); then e_j / (s + err).
+ * Each row alone, in the same order, so the same bits (-ffp-contract=off).
+ * Rows it does not take are flagged in redo[] (their outputs garbage) and
+ * go to the NumPy path, as in the block the NumPy path splits. Before, a
+ * small call spent some sixty microseconds in the Python loop over the
+ * columns (about seventy NumPy calls for ten float64 columns).
+ *
+ * x: rows x n (float32 with f32 else float64), row i at byte offset
+ * i * srow, entry j at j * scol; e: rows x n doubles of scratch; out: rows
+ * x n doubles, row-major. Returns the number of rows flagged. */
+EXPORT CLONES int64_t narrow_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol,
+                                     int64_t f32, int64_t exact, void *exp_loop, void *exp_data, double *e,
+                                     double *out, int8_t *redo)
+{
+    int64_t flagged = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const char *xi = x + i * srow;
+        double *ei = e + i * n;
+        for (int64_t j = 0; j < n; j++) {
+            if (f32) {
+                float v;
+                memcpy(&v, xi + j * scol, 4);
+                ei[j] = (double)v;
+            } else {
+                memcpy(&ei[j], xi + j * scol, 8);
+            }
+        }
+        /* the row's maximum and minimum; a NaN anywhere fails the test */
+        double mx = ei[0], mn = ei[0];
+        int nan = ei[0] != ei[0];
+        for (int64_t j = 1; j < n; j++) {
+            nan |= ei[j] != ei[j];
+            mx = ei[j] > mx ? ei[j] : mx;
+            mn = ei[j] < mn ? ei[j] : mn;
+        }
+        int ok = exact ? (!nan && mn >= -708.0 && mx <= 650.0) : (!nan && mx >= -600.0 && mx <= 650.0);
+        redo[i] = !ok;
+        flagged += !ok;
+    }
+    unary_loop(exp_loop, exp_data, e, e, rows * n);
+    for (int64_t i = 0; i < rows; i++) {
+        if (redo[i])
+            continue;
+        const double *ei = e + i * n;
+        double *oi = out + i * n;
+        if (exact) {
+            double hi = ei[0], lo = 0.0;
+            for (int64_t j = 1; j < n; j++) {
+                double s = hi + ei[j];
+                lo = lo + two_sum(hi, ei[j], s);
+                hi = s;
+            }
+            lo = is_fin(hi) ? lo : 0.0;
+            double s = hi + lo, err = two_sum(hi, lo, s);
+            err = is_fin(s) ? err : 0.0;
+            double den = s + err;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = ei[j] / den;
+        } else {
+            double s = ei[0];
+            for (int64_t j = 1; j < n; j++)
+                s = s + ei[j];
+            double inv = 1.0 / s;
+            for (int64_t j = 0; j < n; j++)
+                oi[j] = ei[j] * inv;
+        }
+    }
+    return flagged;
+}
