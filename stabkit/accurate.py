@@ -191,8 +191,13 @@ def softmax(x, axis=-1, _into=None):
     exact = fmt.name == "float64"
 
     def numpy_rows(r, dst=None):
-        # narrow rows: the compiled narrow kernel first, the same bits
-        got = _narrowrows.narrow_softmax(r, exact) if r.shape[-1] <= NARROW else None
+        # narrow rows: the compiled narrow kernel first, the same bits; into
+        # a float64 dst itself, else a buffer of this thread (the caller
+        # rounds it into its output at once)
+        got = None
+        if r.shape[-1] <= NARROW:
+            direct = dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous
+            got = _narrowrows.narrow_softmax(r, exact, dst if direct else _wide._buffer(*r.shape))
         if got is None:
             return _softmax_numpy(r, fmt, exact, dst)
         p, redo = got

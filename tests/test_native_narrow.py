@@ -314,6 +314,10 @@ def test_softmax_rows_left_to_numpy_are_flagged():
     same_bits(p32[~redo32], softmax_unshifted(x.astype(np.float32)[~redo32], False, None, 8))
     assert narrowrows.narrow_softmax(x.astype(np.float32), True) is None  # float64 targets need float64 rows
     assert narrowrows.narrow_softmax(np.zeros((4, 17)), True) is None  # wide rows: the other kernel
+    with pytest.raises(ValueError, match="wrong layout"):
+        narrowrows.narrow_softmax(x, True, np.empty((8, 3)))
+    buf = np.empty((8, 4))
+    assert narrowrows.narrow_softmax(x, True, buf)[0] is buf
 
 
 def test_small_softmax_calls_take_the_kernel(monkeypatch):

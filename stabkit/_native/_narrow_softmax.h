@@ -20,63 +20,67 @@
  * columns (about seventy NumPy calls for ten float64 columns).
  *
  * x: rows x n (float32 with f32 else float64), row i at byte offset
- * i * srow, entry j at j * scol; e: rows x n doubles of scratch; out: rows
- * x n doubles, row-major. Returns the number of rows flagged. */
+ * i * srow, entry j at j * scol; out: rows x n doubles, row-major, which
+ * also holds exp(x) on the way (in chunks of CHUNK rows, so that a chunk
+ * stays in the cache from the exp to the sums). Returns the number of rows
+ * flagged. */
 EXPORT CLONES int64_t narrow_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol,
-                                     int64_t f32, int64_t exact, void *exp_loop, void *exp_data, double *e,
-                                     double *out, int8_t *redo)
+                                     int64_t f32, int64_t exact, void *exp_loop, void *exp_data, double *out,
+                                     int8_t *redo)
 {
     int64_t flagged = 0;
-    for (int64_t i = 0; i < rows; i++) {
-        const char *xi = x + i * srow;
-        double *ei = e + i * n;
-        for (int64_t j = 0; j < n; j++) {
-            if (f32) {
-                float v;
-                memcpy(&v, xi + j * scol, 4);
-                ei[j] = (double)v;
-            } else {
-                memcpy(&ei[j], xi + j * scol, 8);
+    for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
+        const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
+        for (int64_t i = c0; i < c0 + w; i++) {
+            const char *xi = x + i * srow;
+            double *ei = out + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                if (f32) {
+                    float v;
+                    memcpy(&v, xi + j * scol, 4);
+                    ei[j] = (double)v;
+                } else {
+                    memcpy(&ei[j], xi + j * scol, 8);
+                }
             }
-        }
-        /* the row's maximum and minimum; a NaN anywhere fails the test */
-        double mx = ei[0], mn = ei[0];
-        int nan = ei[0] != ei[0];
-        for (int64_t j = 1; j < n; j++) {
-            nan |= ei[j] != ei[j];
-            mx = ei[j] > mx ? ei[j] : mx;
-            mn = ei[j] < mn ? ei[j] : mn;
-        }
-        int ok = exact ? (!nan && mn >= -708.0 && mx <= 650.0) : (!nan && mx >= -600.0 && mx <= 650.0);
-        redo[i] = !ok;
-        flagged += !ok;
-    }
-    unary_loop(exp_loop, exp_data, e, e, rows * n);
-    for (int64_t i = 0; i < rows; i++) {
-        if (redo[i])
-            continue;
-        const double *ei = e + i * n;
-        double *oi = out + i * n;
-        if (exact) {
-            double hi = ei[0], lo = 0.0;
+            /* the row's maximum and minimum; a NaN anywhere fails the test */
+            double mx = ei[0], mn = ei[0];
+            int nan = ei[0] != ei[0];
             for (int64_t j = 1; j < n; j++) {
-                double s = hi + ei[j];
-                lo = lo + two_sum(hi, ei[j], s);
-                hi = s;
+                nan |= ei[j] != ei[j];
+                mx = ei[j] > mx ? ei[j] : mx;
+                mn = ei[j] < mn ? ei[j] : mn;
             }
-            lo = is_fin(hi) ? lo : 0.0;
-            double s = hi + lo, err = two_sum(hi, lo, s);
-            err = is_fin(s) ? err : 0.0;
-            double den = s + err;
-            for (int64_t j = 0; j < n; j++)
-                oi[j] = ei[j] / den;
-        } else {
-            double s = ei[0];
-            for (int64_t j = 1; j < n; j++)
-                s = s + ei[j];
-            double inv = 1.0 / s;
-            for (int64_t j = 0; j < n; j++)
-                oi[j] = ei[j] * inv;
+            int ok = exact ? (!nan && mn >= -708.0 && mx <= 650.0) : (!nan && mx >= -600.0 && mx <= 650.0);
+            redo[i] = !ok;
+            flagged += !ok;
+        }
+        unary_loop(exp_loop, exp_data, out + c0 * n, out + c0 * n, w * n);
+        for (int64_t i = c0; i < c0 + w; i++) {
+            if (redo[i])
+                continue;
+            double *ei = out + i * n;
+            if (exact) {
+                double hi = ei[0], lo = 0.0;
+                for (int64_t j = 1; j < n; j++) {
+                    double s = hi + ei[j];
+                    lo = lo + two_sum(hi, ei[j], s);
+                    hi = s;
+                }
+                lo = is_fin(hi) ? lo : 0.0;
+                double s = hi + lo, err = two_sum(hi, lo, s);
+                err = is_fin(s) ? err : 0.0;
+                double den = s + err;
+                for (int64_t j = 0; j < n; j++)
+                    ei[j] = ei[j] / den;
+            } else {
+                double s = ei[0];
+                for (int64_t j = 1; j < n; j++)
+                    s = s + ei[j];
+                double inv = 1.0 / s;
+                for (int64_t j = 0; j < n; j++)
+                    ei[j] = ei[j] * inv;
+            }
         }
     }
     return flagged;

@@ -77,23 +77,27 @@ def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarr
     return m, L, redo, out
 
 
-def narrow_softmax(x: np.ndarray, exact: bool):
+def narrow_softmax(x: np.ndarray, exact: bool, out: np.ndarray | None = None):
     """``softmax_unshifted`` of a block ``x`` of narrow rows
     (``narrow_softmax`` in ``_narrow_softmax.h``; 2-d float64, or float32
     without ``exact``, any strides, aligned): ``(out, redo)``, the rows'
-    probabilities in float64 (row-major) and, as booleans, the rows left to
-    the NumPy path (garbage in ``out``). None where the kernel is off (the
-    environment is read here) or ``x`` does not fit."""
+    probabilities in float64 (row-major, into ``out`` where given: a
+    C-contiguous float64 array of ``x``'s shape) and, as booleans, the rows
+    left to the NumPy path (garbage in ``out``). None where the kernel is off
+    (the environment is read here) or ``x`` does not fit."""
     lib = library()
     if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
         return None
     if (exact and x.dtype != np.float64) or not 0 < x.shape[1] <= 16 or _narrow_loops() is None:
         return None
     rows, n = x.shape
-    e, out, redo = np.empty((rows, n)), np.empty((rows, n)), np.empty(rows, np.int8)
+    if out is None:
+        out = np.empty((rows, n))
+    _need(_fits(x.shape, out))
+    redo = np.empty(rows, np.int8)
     if rows:
         lib.narrow_softmax(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
-                           *_LOOPS[:2], _ptr(e), _ptr(out), _ptr(redo))
+                           *_LOOPS[:2], _ptr(out), _ptr(redo))
     return out, redo.view(bool)
 
 
