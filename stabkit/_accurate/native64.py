@@ -125,17 +125,23 @@ def _bfloat16(mod):
     return ml_dtypes.bfloat16
 
 
+def _check_bfloat16(mod, mismatch, what: str) -> str | None:
+    """``mismatch(mod, (bfloat16,))`` run once ml_dtypes is there: None, or
+    why the NumPy path runs for bfloat16 (``what``: the loop's name)."""
+    bf = _bfloat16(mod)
+    if bf is None:
+        return "ml_dtypes' bfloat16 is not importable"
+    if mismatch(mod, (bf,)) is not None:
+        return (f"the bfloat16 loop of {what} differs from the NumPy path on NumPy {np.__version__} "
+                "(checked at load): the NumPy path runs")
+    return None
+
+
 def bind_bfloat16(mod) -> str | None:
     """Check the plain loss's bfloat16 loop (after :func:`bind`), on the
     first bfloat16 call, so that float32 and float64 callers never import
     ml_dtypes: None, or why the NumPy path runs for bfloat16."""
-    bf = _bfloat16(mod)
-    if bf is None:
-        return "ml_dtypes' bfloat16 is not importable"
-    if _plain_mismatch(mod, (bf,)) is not None:
-        return (f"the bfloat16 loop of binary_crossentropy differs from the NumPy path on NumPy {np.__version__} "
-                "(checked at load): the NumPy path runs")
-    return None
+    return _check_bfloat16(mod, _plain_mismatch, "binary_crossentropy")
 
 
 def bind(mod) -> str | None:
@@ -214,13 +220,7 @@ def _probabilities_plain_mismatch(mod, types) -> str | None:
 
 def bind_probabilities_bfloat16(mod) -> str | None:
     """:func:`bind_bfloat16` for the loss from probabilities."""
-    bf = _bfloat16(mod)
-    if bf is None:
-        return "ml_dtypes' bfloat16 is not importable"
-    if _probabilities_plain_mismatch(mod, (bf,)) is not None:
-        return (f"the bfloat16 loop of binary_crossentropy from probabilities differs from the NumPy path on "
-                f"NumPy {np.__version__} (checked at load): the NumPy path runs")
-    return None
+    return _check_bfloat16(mod, _probabilities_plain_mismatch, "binary_crossentropy from probabilities")
 
 
 def bind_probabilities(mod) -> str | None:

@@ -516,70 +516,44 @@ static void restore_gil(PyThreadState *ts)
 }
 
 /* The input is copied into a local buffer block by block (so the output may
- * alias it, and strided input costs one gather); the output is written in
- * place when contiguous. The status flags raised inside (inexact, underflow,
- * invalid from NaN comparisons) are restored, so NumPy sees none. */
-static void loop32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
-{
-    block32_t block = (block32_t)data;
-    npy_intp n = dims[0], is = steps[0], os = steps[1];
-    char *ip = args[0], *op = args[1];
-    float xb[BLK], yb[BLK];
-    PyThreadState *ts = release_gil(n);
-    fexcept_t flags;
-    fegetexceptflag(&flags, FE_ALL_EXCEPT);
-    for (npy_intp s = 0; s < n; s += BLK) {
-        int m = (int)(n - s < BLK ? n - s : BLK);
-        const char *src = ip + s * is;
-        if (is == 4)
-            memcpy(xb, src, (size_t)m * 4);
-        else
-            for (int i = 0; i < m; i++)
-                memcpy(&xb[i], src + i * is, 4);
-        char *dst = op + s * os;
-        if (os == 4) {
-            block(xb, (float *)dst, m);
-        } else {
-            block(xb, yb, m);
-            for (int i = 0; i < m; i++)
-                memcpy(dst + i * os, &yb[i], 4);
-        }
+ * alias it, and strided input costs one gather; a contiguous run is one
+ * copy); the output is written in place when contiguous. The status flags
+ * raised inside (inexact, underflow, invalid from NaN comparisons) are
+ * restored, so NumPy sees none. One loop per element type T (float, and
+ * the 16-bit patterns) and its block function type. */
+#define DEFINE_LOOP(NAME, T, BLOCK_T)                                           \
+    static void NAME(char **args, npy_intp const *dims, npy_intp const *steps, void *data) \
+    {                                                                          \
+        BLOCK_T block = (BLOCK_T)data;                                         \
+        npy_intp n = dims[0], is = steps[0], os = steps[1];                    \
+        char *ip = args[0], *op = args[1];                                     \
+        T xb[BLK], yb[BLK];                                                    \
+        PyThreadState *ts = release_gil(n);                                    \
+        fexcept_t flags;                                                       \
+        fegetexceptflag(&flags, FE_ALL_EXCEPT);                                \
+        for (npy_intp s = 0; s < n; s += BLK) {                                \
+            int m = (int)(n - s < BLK ? n - s : BLK);                          \
+            const char *src = ip + s * is;                                     \
+            if (is == (npy_intp)sizeof(T))                                     \
+                memcpy(xb, src, (size_t)m * sizeof(T));                        \
+            else                                                               \
+                for (int i = 0; i < m; i++)                                    \
+                    memcpy(&xb[i], src + i * is, sizeof(T));                   \
+            char *dst = op + s * os;                                           \
+            if (os == (npy_intp)sizeof(T)) {                                   \
+                block(xb, (T *)dst, m);                                        \
+            } else {                                                           \
+                block(xb, yb, m);                                              \
+                for (int i = 0; i < m; i++)                                    \
+                    memcpy(dst + i * os, &yb[i], sizeof(T));                   \
+            }                                                                  \
+        }                                                                      \
+        fesetexceptflag(&flags, FE_ALL_EXCEPT);                                \
+        restore_gil(ts);                                                       \
     }
-    fesetexceptflag(&flags, FE_ALL_EXCEPT);
-    restore_gil(ts);
-}
 
-static void loop16(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
-{
-    block16_t block = (block16_t)data;
-    npy_intp n = dims[0], is = steps[0], os = steps[1];
-    char *ip = args[0], *op = args[1];
-    uint16_t xb[BLK], yb[BLK];
-    PyThreadState *ts = release_gil(n);
-    fexcept_t flags;
-    fegetexceptflag(&flags, FE_ALL_EXCEPT);
-    for (npy_intp s = 0; s < n; s += BLK) {
-        int m = (int)(n - s < BLK ? n - s : BLK);
-        const char *src = ip + s * is;
-        /* contiguous runs in one copy, and straight into the output (a
-         * strided copy element by element cost a fifth of the loop) */
-        if (is == 2)
-            memcpy(xb, src, (size_t)m * 2);
-        else
-            for (int i = 0; i < m; i++)
-                memcpy(&xb[i], src + i * is, 2);
-        char *dst = op + s * os;
-        if (os == 2) {
-            block(xb, (uint16_t *)dst, m);
-        } else {
-            block(xb, yb, m);
-            for (int i = 0; i < m; i++)
-                memcpy(dst + i * os, &yb[i], 2);
-        }
-    }
-    fesetexceptflag(&flags, FE_ALL_EXCEPT);
-    restore_gil(ts);
-}
+DEFINE_LOOP(loop32, float, block32_t)
+DEFINE_LOOP(loop16, uint16_t, block16_t)
 
 /* ------------------------------------------------------------ module */
 

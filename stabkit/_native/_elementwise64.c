@@ -397,13 +397,15 @@ static void narrow(float *restrict f, const double *restrict d, int m)
         f[i] = (float)d[i];
 }
 
-static void gather8(const char *src, npy_intp st, double *restrict d, int m)
+/* m values of w bytes each at src (stride st) into dst, one copy where
+ * contiguous */
+static void gather(const char *src, npy_intp st, void *restrict dst, int m, size_t w)
 {
-    if (st == 8)
-        memcpy(d, src, (size_t)m * 8);
+    if (st == (npy_intp)w)
+        memcpy(dst, src, (size_t)m * w);
     else
         for (int i = 0; i < m; i++)
-            memcpy(&d[i], src + i * st, 8);
+            memcpy((char *)dst + i * w, src + i * st, w);
 }
 
 /* _elementwise.c's correctly rounded float32 softplus of n <= 256 values */
@@ -473,8 +475,8 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
             widen((const char *)yf, 4, y, m);
             widen((const char *)pf, 4, p, m);
         } else {
-            yv = steps[0] == 8 ? (const double *)ys : (gather8(ys, steps[0], y, m), y);
-            pv = steps[1] == 8 ? (const double *)ps : (gather8(ps, steps[1], p, m), p);
+            yv = steps[0] == 8 ? (const double *)ys : (gather(ys, steps[0], y, m, 8), y);
+            pv = steps[1] == 8 ? (const double *)ps : (gather(ps, steps[1], p, m, 8), p);
         }
         for (int i = 0; i < m; i++)
             b[i] = 1.0 - yv[i];
@@ -520,16 +522,6 @@ void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const 
 HIDDEN void block_softplus_f16(const uint16_t *x, uint16_t *y, int n);
 HIDDEN void block_softplus_bf16(const uint16_t *x, uint16_t *y, int n);
 
-/* m 16-bit patterns at src (stride st) into buf */
-static void gather2(const char *src, npy_intp st, uint16_t *restrict buf, int m)
-{
-    if (st == 2)
-        memcpy(buf, src, (size_t)m * 2);
-    else
-        for (int i = 0; i < m; i++)
-            memcpy(&buf[i], src + i * st, 2);
-}
-
 /* labels01 for 16-bit patterns (one: the pattern of 1.0; small: that of
  * 2^-10; inf: that of inf): every target 0 or 1, every logit not NaN with
  * |p| >= 2^-10; then q holds the patterns of -p (y = 1) or p (y = 0) */
@@ -572,8 +564,8 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
     for (npy_intp s = 0; s < n; s += B64) {
         int m = (int)(n - s < B64 ? n - s : B64);
         uint16_t yb[B64], pb[B64], q[B64], r[B64];
-        gather2(args[0] + s * steps[0], steps[0], yb, m);
-        gather2(args[1] + s * steps[1], steps[1], pb, m);
+        gather(args[0] + s * steps[0], steps[0], yb, m, 2);
+        gather(args[1] + s * steps[1], steps[1], pb, m, 2);
         if (labels01_16(yb, pb, q, m, bf ? 0x3f80u : 0x3c00u, bf ? 0x3a80u : 0x1400u, bf ? 0x7f80u : 0x7c00u)) {
             char *dst = args[2] + s * steps[2];
             /* a contiguous output is written in place (q is a copy, so the

@@ -1,7 +1,7 @@
 /* The softmax of narrow rows (n <= 16) that need no shift, in one call per
  * block: stabkit/_accurate/unshifted.py's softmax_unshifted, operation for
  * operation (included by _rows.c after _narrow.h, whose unary_loop,
- * two_sum, is_fin and CHUNK it uses).
+ * two_sum, is_fin and CHUNK it uses, and _wide.h, whose row_of reads a row).
  *
  * The NumPy path takes a narrow row here when unshifted_rows accepts it
  * (float64 targets: every entry in [-708, 650]; narrower targets: a maximum
@@ -32,17 +32,12 @@ EXPORT CLONES int64_t narrow_softmax(const char *x, int64_t rows, int64_t n, int
     for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
         const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
         for (int64_t i = c0; i < c0 + w; i++) {
-            const char *xi = x + i * srow;
             double *ei = out + i * n;
-            for (int64_t j = 0; j < n; j++) {
-                if (f32) {
-                    float v;
-                    memcpy(&v, xi + j * scol, 4);
-                    ei[j] = (double)v;
-                } else {
-                    memcpy(&ei[j], xi + j * scol, 8);
-                }
-            }
+            /* the row as float64 in ei (row_of hands a contiguous float64
+             * row back in place: copied, since exp then works in ei) */
+            const double *xr = row_of(x + i * srow, n, scol, (int)f32, ei);
+            if (xr != ei)
+                memcpy(ei, xr, (size_t)n * sizeof(double));
             /* the row's maximum and minimum; a NaN anywhere fails the test */
             double mx = ei[0], mn = ei[0];
             int nan = ei[0] != ei[0];

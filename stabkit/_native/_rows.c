@@ -637,7 +637,9 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 
 /* ---- narrow rows (n <= 16): one call per block ---- */
 #include "_narrow.h"
-#include "_narrow_softmax.h"
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_wide.h"
+
+/* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
+#include "_narrow_softmax.h"

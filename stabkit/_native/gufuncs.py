@@ -19,10 +19,7 @@ import numpy as np
 
 from . import load
 
-__all__ = ["make", "why_not", "FORMATS"]
-
-#: the formats with a loop (bfloat16 where ml_dtypes imports)
-FORMATS = ("float16", "float32", "float64", "bfloat16")
+__all__ = ["make", "why_not"]
 
 _MADE: dict[str, np.ufunc] = {}
 _LOCK = threading.Lock()

@@ -49,6 +49,18 @@ def narrow_status() -> str:
     return "native" if _narrow_loops() is not None else _NARROW_WHY
 
 
+def _takes(x: np.ndarray, exact: bool):
+    """The library where the narrow kernels take the block ``x`` (2-d,
+    aligned, 1 to 16 columns, float64, or float32 without ``exact``) and run
+    (the environment is read here), else None."""
+    lib = library()
+    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
+        return None
+    if (exact and x.dtype != np.float64) or not 0 < x.shape[1] <= 16 or _narrow_loops() is None:
+        return None
+    return lib
+
+
 def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarray, lse: bool = False):
     """The narrow rows' analysis (``narrow_rows`` in ``_narrow.h``) of a
     block ``x`` (2-d float64, or float32 without ``exact``, any strides,
@@ -61,10 +73,8 @@ def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarr
     logsumexp that cancels), and with ``lse`` the logsumexp ``m + L`` (else
     None). None where the kernel is off (the environment is read here) or
     ``x`` does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
-        return None
-    if (exact and x.dtype != np.float64) or not 0 < x.shape[1] <= 16 or _narrow_loops() is None:
+    lib = _takes(x, exact)
+    if lib is None:
         return None
     _need(_fits(x.shape, d, e) and (not exact or _fits(x.shape, r)))
     rows, n = x.shape
@@ -85,10 +95,8 @@ def narrow_softmax(x: np.ndarray, exact: bool, out: np.ndarray | None = None):
     C-contiguous float64 array of ``x``'s shape) and, as booleans, the rows
     left to the NumPy path (garbage in ``out``). None where the kernel is off
     (the environment is read here) or ``x`` does not fit."""
-    lib = library()
-    if lib is None or x.ndim != 2 or x.dtype not in (np.float64, np.float32) or not x.flags.aligned:
-        return None
-    if (exact and x.dtype != np.float64) or not 0 < x.shape[1] <= 16 or _narrow_loops() is None:
+    lib = _takes(x, exact)
+    if lib is None:
         return None
     rows, n = x.shape
     if out is None:
