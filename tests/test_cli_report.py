@@ -206,3 +206,31 @@ def test_audit_and_report_measure_keras(app, tmp_path):
     d = json.loads((tmp_path / "r" / "report.json").read_text())
     keras_cell = next(x for x in d["results"] if x["impl"] == "keras")
     assert keras_cell["function"] == "binary_crossentropy:probs" and "error" not in keras_cell
+
+
+@pytest.mark.slow
+def test_audit_and_report_measure_tensorflow(app, tmp_path):
+    reason = available("tensorflow")
+    if reason:
+        pytest.skip(reason)
+    r = runner.invoke(app, ["audit", "--frameworks", "tensorflow", "--functions", "log_softmax,categorical_crossentropy",
+                            "--dtypes", "float32,bfloat16", "--samples", "200", "--no-cache", "--quiet",
+                            "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert [i["name"] for i in d["implementations"]] == ["accurate", "tensorflow"]
+    assert d["function_info"]["log_softmax"]["calls"]["tensorflow"] == "tf.nn.log_softmax"
+    cells = {(x["function"], x["impl"], x["format"]): x for x in d["results"]}
+    assert len(cells) == 8 and not any("error" in c for c in cells.values())
+    # tf.nn.log_softmax is max-shifted: the winner's log-probability is 0 past a gap of ~17 in float32
+    assert cells[("log_softmax", "tensorflow", "float32")]["max_ulp"] > 1e6
+    assert cells[("log_softmax", "accurate", "float32")]["max_ulp"] <= 0.5
+    # the sample's masked rows (a logit of -inf with target 0): softmax_cross_entropy_with_logits gives NaN
+    assert cells[("categorical_crossentropy", "tensorflow", "float32")]["failures"] > 0
+    assert cells[("categorical_crossentropy", "accurate", "float32")]["failures"] == 0
+    r = runner.invoke(app, ["report", "--functions", "binary_crossentropy:probs", "--dtypes", "float32", "--impls",
+                            "accurate,tensorflow", "--samples", "200", "--no-cache", "--quiet", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "r" / "report.json").read_text())
+    tf_cell = next(x for x in d["results"] if x["impl"] == "tensorflow")
+    assert tf_cell["function"] == "binary_crossentropy:probs" and "error" not in tf_cell

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stabkit.floats import FORMATS
-from stabkit.analysis.thirdparty import framework_impl, resolve, tier_impl
+from stabkit.analysis.thirdparty import DeviceUnavailable, framework_impl, resolve, tier_impl
 
 BF16 = FORMATS["bfloat16"].dtype
 
@@ -219,13 +219,12 @@ def test_keras_formats_are_kept(keras):
 
 
 def test_keras_on_a_missing_gpu_is_a_device_error(keras):
-    from stabkit.analysis.thirdparty import DeviceUnavailable
-
     backend = keras.backend.backend()
     has_gpu = {"jax": lambda: any(d.platform == "gpu" for d in __import__("jax").devices()),
-               "torch": lambda: __import__("torch").cuda.is_available()}.get(backend)
+               "torch": lambda: __import__("torch").cuda.is_available(),
+               "tensorflow": lambda: bool(__import__("tensorflow").config.list_physical_devices("GPU"))}.get(backend)
     if has_gpu is None or has_gpu():
-        pytest.skip(f"needs the jax or torch backend without a GPU (backend {backend})")
+        pytest.skip(f"needs the jax, torch or tensorflow backend without a GPU (backend {backend})")
     with pytest.raises(DeviceUnavailable, match=f"^keras: --device cuda requested but its {backend} backend has no GPU"):
         framework_impl("keras", "cuda")
 
@@ -245,3 +244,12 @@ def test_tensorflow_adapter_is_tf_nn():
     assert np.array_equal(t.evaluate("sparse_categorical_crossentropy", "float32", (labels, x)), want)
     b = t.evaluate("sigmoid", "bfloat16", (x[0].astype(BF16),))
     assert b.dtype == BF16
+    assert np.array_equal(b.astype(np.float32), tf.cast(tf.nn.sigmoid(tf.cast(x[0], tf.bfloat16)), tf.float32).numpy())
+    # A masked logit (-inf) with target 0: TensorFlow's dense softmax cross-entropy gives NaN (0 * -inf inside),
+    # its sparse one and stabkit give the finite loss; the adapter passes TensorFlow's NaN through unchanged.
+    z = np.array([[0.5, -np.inf, 1.0]])
+    assert np.isnan(t.evaluate("categorical_crossentropy", "float64", (np.array([[1.0, 0.0, 0.0]]), z))[0])
+    assert np.isfinite(t.evaluate("sparse_categorical_crossentropy", "float64", (np.array([0]), z))[0])
+    if not tf.config.list_physical_devices("GPU"):
+        with pytest.raises(DeviceUnavailable, match=r"^tensorflow: --device cuda requested but "):
+            framework_impl("tensorflow", "cuda")

@@ -125,7 +125,8 @@ def _keras_device(keras, device: str) -> str:
         import tensorflow as tf
 
         if not tf.config.list_physical_devices("GPU"):
-            raise DeviceUnavailable("keras: --device cuda requested but its tensorflow backend sees no GPU")
+            raise DeviceUnavailable("keras: --device cuda requested but its tensorflow backend has no GPU "
+                                    "(tf.config.list_physical_devices('GPU') is empty)")
     return "gpu"
 
 
