@@ -165,6 +165,32 @@ def test_the_double_double_pass_alone_is_bit_identical(tmp_path, monkeypatch):
             _assert_same_bits(x, getattr(slow, name)(x), _numpy_path(name, x, monkeypatch))
 
 
+@needs_ext
+@pytest.mark.slow
+def test_the_slow_pass_reads_the_input_not_an_output_written_over_it(tmp_path, monkeypatch):
+    """The loops read a contiguous input in place unless the output overlaps
+    it; the slow pass reads x[i] after the block wrote y[i], so an in-place
+    call must go through the copy. In the build where every element takes
+    the slow pass, in place, into a separate array and into a strided view
+    give the NumPy path's bits (reading y back as x would not)."""
+    slow = _slow_pass_build(tmp_path)
+    rng = np.random.default_rng(67)
+    x32 = np.concatenate([_edges(), rng.uniform(-110, 110, 3 * 256 + 77).astype(np.float32)])
+    x16 = [_all16(f)[rng.permutation(1 << 16)[: 3 * 256 + 77]] for f in (np.float16, ml_dtypes.bfloat16)]
+    for name in FUNCTIONS:
+        for x in (x32, *x16):
+            ref = _numpy_path(name, x, monkeypatch)
+            y = x.copy()
+            getattr(slow, name)(y, out=y)
+            _assert_same_bits(x, y, ref)
+            z = np.empty_like(x)
+            getattr(slow, name)(x, out=z)
+            _assert_same_bits(x, z, ref)
+            w = np.empty(2 * x.size, x.dtype)
+            getattr(slow, name)(x, out=w[::2])
+            _assert_same_bits(x, w[::2], ref)
+
+
 # ---------------------------------------------------------------- ufunc mechanics
 
 

@@ -518,12 +518,14 @@ static void restore_gil(PyThreadState *ts)
         PyEval_RestoreThread(ts);
 }
 
-/* The input is copied into a local buffer block by block (so the output may
- * alias it, and strided input costs one gather; a contiguous run is one
- * copy); the output is written in place when contiguous. The status flags
- * raised inside (inexact, underflow, invalid from NaN comparisons) are
- * restored, so NumPy sees none. One loop per element type T (float, and
- * the 16-bit patterns) and its block function type. */
+/* A contiguous input that the output does not overlap is read in place;
+ * otherwise it is copied into a local buffer block by block (the blocks
+ * read their input again, in the slow pass, after writing their output; a
+ * strided input costs one gather). The output is written in place when
+ * contiguous. The status flags raised inside (inexact, underflow, invalid
+ * from NaN comparisons) are restored, so NumPy sees none. One loop per
+ * element type T (float, and the 16-bit patterns) and its block function
+ * type. */
 #define DEFINE_LOOP(NAME, T, BLOCK_T)                                           \
     static void NAME(char **args, npy_intp const *dims, npy_intp const *steps, void *data) \
     {                                                                          \
@@ -531,22 +533,26 @@ static void restore_gil(PyThreadState *ts)
         npy_intp n = dims[0], is = steps[0], os = steps[1];                    \
         char *ip = args[0], *op = args[1];                                     \
         T xb[BLK], yb[BLK];                                                    \
+        int direct = stabkit_reads_in_place(ip, is, op, os, n, sizeof(T));     \
         PyThreadState *ts = release_gil(n);                                    \
         fexcept_t flags;                                                       \
         fegetexceptflag(&flags, FE_ALL_EXCEPT);                                \
         for (npy_intp s = 0; s < n; s += BLK) {                                \
             int m = (int)(n - s < BLK ? n - s : BLK);                          \
             const char *src = ip + s * is;                                     \
-            if (is == (npy_intp)sizeof(T))                                     \
+            const T *x = direct ? (const T *)src : xb;                         \
+            if (direct)                                                        \
+                ;                                                              \
+            else if (is == (npy_intp)sizeof(T))                                \
                 memcpy(xb, src, (size_t)m * sizeof(T));                        \
             else                                                               \
                 for (int i = 0; i < m; i++)                                    \
                     memcpy(&xb[i], src + i * is, sizeof(T));                   \
             char *dst = op + s * os;                                           \
             if (os == (npy_intp)sizeof(T)) {                                   \
-                block(xb, (T *)dst, m);                                        \
+                block(x, (T *)dst, m);                                         \
             } else {                                                           \
-                block(xb, yb, m);                                              \
+                block(x, yb, m);                                               \
                 for (int i = 0; i < m; i++)                                    \
                     memcpy(dst + i * os, &yb[i], sizeof(T));                   \
             }                                                                  \

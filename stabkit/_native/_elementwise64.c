@@ -314,10 +314,7 @@ void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, vo
         return;
     }
     ALIGNED double xb[B64], yb[B64];
-    /* the bytes each operand spans (a negative stride spans downwards) */
-    char *ilo = is < 0 ? ip + (n - 1) * is : ip, *olo = os < 0 ? op + (n - 1) * os : op;
-    npy_intp ispan = (n - 1) * (is < 0 ? -is : is) + 8, ospan = (n - 1) * (os < 0 ? -os : os) + 8;
-    int direct = is == 8 && (ilo + ispan <= olo || olo + ospan <= ilo);
+    int direct = stabkit_reads_in_place(ip, is, op, os, n, 8);
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
     for (npy_intp s = 0; s < n; s += B64) {

@@ -31,6 +31,19 @@ static inline void stabkit_run_loop(const nploop *l, double *x, double *y, npy_i
     npy_intp dims[1] = {n}, steps[2] = {8, 8};
     l->fn(args, dims, steps, l->data);
 }
+/* Whether a loop whose blocks read their input again after writing their
+ * output may read a contiguous input of n elements of `size` bytes (stride
+ * is == size) in place: the bytes the output spans (stride os; a negative
+ * stride spans downwards) must not meet the input's. Else it copies. */
+static inline int stabkit_reads_in_place(const char *ip, npy_intp is, const char *op, npy_intp os, npy_intp n,
+                                         npy_intp size)
+{
+    if (is != size || n <= 0)
+        return 0;
+    const char *olo = os < 0 ? op + (n - 1) * os : op;
+    npy_intp ispan = n * size, ospan = (n - 1) * (os < 0 ? -os : os) + size;
+    return ip + ispan <= olo || olo + ospan <= ip;
+}
 /* u * v and u + v with NumPy's NaN on x86-64: the first NaN operand made quiet */
 HIDDEN double stabkit_mul_nan(double u, double v);
 HIDDEN double stabkit_add_nan(double u, double v);
