@@ -15,7 +15,9 @@
  *     value of the format. The exact value lies between them, so that value
  *     is the correctly rounded result. float16 and bfloat16 round y through
  *     float32 instead, and send on the y whose float32 value is one of their
- *     midpoints (half_via32: the same decision, one rounding cheaper);
+ *     midpoints (half_via32: the same decision, one rounding cheaper); that
+ *     test needs less accuracy, so their fast pass has lower-degree
+ *     polynomials (relative error below 2^-27: _fastpass.h);
  *  2. slow, for the few elements that fail the test (one float32 input in
  *     2^17 to 2^18: 2 2^-42 over a midpoint spacing of 2^-23..2^-24; NaN
  *     always): double-double arithmetic (relative error below 2^-90) and one
@@ -116,89 +118,7 @@ static uint32_t round_dd(double hi, double lo, const fmt_t *f)
 
 /* ------------------------------------------------------------ fast pass */
 
-/* Cody-Waite ln 2 = LN2_1 + LN2_2 + LN2_3 (+ 4e-48): LN2_1 has 40 significant
- * bits, so k LN2_1 is exact for |k| < 2^13 */
-#define LN2_1 0x1.62e42fefa4000p-1
-#define LN2_2 (-0x1.8432a1b0e2634p-43)
-#define LN2_3 0x1.f97b57a079a19p-103
-#define INV_LN2 0x1.71547652b82fep+0
-/* the least argument of exp: e^-200 < 2^-288 is far below every format's
- * least subnormal, and 2^k stays a normal double */
-#define AMIN (-200.0)
-
-/* exp(a) for AMIN <= a <= 0, relative error below 2^-45.4.
- * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
- * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
- * k LN2_2 rounds by 2^-53 |r| and drops k LN2_3 (< 2^-94). exp(r) by a
- * degree-9 polynomial fitted on |r| <= 0.3466 (Chebyshev interpolation in
- * mpmath, coefficients rounded to double: relative error 2^-45.6, sampled at
- * 20,001 points), Horner in double (about 1.5 ulp), and 2^k put in the
- * exponent bits. (Degree 10 gave 2^-51.4 for one more operation per element
- * than the rounding test needs: the test's margin is set by this bound.) */
-static FORCE_INLINE double exp_fast(double a)
-{
-    const double shifter = 0x1.8p52;
-    /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
-    double t = a * INV_LN2 + shifter;
-    double k = t - shifter;
-    double r = (a - k * LN2_1) - k * LN2_2;
-    double p = 0x1.72e107c874e46p-19;
-    p = p * r + 0x1.a17df0d914decp-16;
-    p = p * r + 0x1.a01994c849581p-13;
-    p = p * r + 0x1.6c162bb7d965cp-10;
-    p = p * r + 0x1.11111123bf154p-7;
-    p = p * r + 0x1.55555588b8403p-5;
-    p = p * r + 0x1.5555555550d88p-3;
-    p = p * r + 0x1.ffffffffe74f1p-2;
-    p = p * r + 0x1.0000000000006p+0;
-    p = p * r + 0x1.000000000003dp+0;
-    /* 2^k: k is the difference of the bit patterns of t and the shifter */
-    uint64_t kb = dbits(t) - dbits(shifter);
-    return p * dfrom((kb + 1023) << 52);
-}
-
-/* log1p(t) for 0 < t <= 1 (t within 2^-45.4 relative), relative error below
- * 2^-45.2: log1p(t) = 2 atanh(s) = 2 s g(s^2), s = t / (2 + t) <= 1/3, with
- * g(w) = atanh(sqrt(w))/sqrt(w) by a degree-8 polynomial fitted on
- * [0, 1/9] (Chebyshev interpolation in mpmath, coefficients rounded to
- * double: relative error 2^-48.9). t's error passes through scaled by
- * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
- * polynomial about once, 2 s p once more: 2^-48.3 of its own. */
-static FORCE_INLINE double log1p_fast(double t)
-{
-    double s = t / (2.0 + t);
-    double w = s * s;
-    double p = 0x1.802a0bb9f02a2p-4;
-    p = p * w + 0x1.e11304c45c4bep-5;
-    p = p * w + 0x1.3ee3597079f29p-4;
-    p = p * w + 0x1.741ba346d2a33p-4;
-    p = p * w + 0x1.c71f00220063cp-4;
-    p = p * w + 0x1.24924201346fep-3;
-    p = p * w + 0x1.999999ad7f2d3p-3;
-    p = p * w + 0x1.555555554ab02p-2;
-    p = p * w + 0x1.0000000000007p+0;
-    return 2.0 * s * p;
-}
-
-/* the function in double, relative error below 2^-45 for finite x and exact
- * limits at +-inf (NaN gives NaN, which fails the rounding test). With
- * e = exp(-|x|) (1 + d), |d| < 2^-45.4: e / (1 + e) carries d / (1 + e)
- * and 1 / (1 + e) carries d e / (1 + e), each below |d|, plus two
- * roundings; softplus adds log1p's own 2^-48.3 and one rounding. Every sum
- * has terms of one sign; clamping the argument of exp at AMIN changes no
- * result after rounding to a format of at most 24 bits. */
-static FORCE_INLINE double fast_eval(int fn, double x)
-{
-    if (fn == F_LOG_SIGMOID)
-        x = -x;
-    double a = -fabs(x);
-    a = a < AMIN ? AMIN : a;
-    double e = exp_fast(a);
-    if (fn == F_SIGMOID)
-        return (x >= 0 ? 1.0 : e) / (1.0 + e);
-    double y = (x > 0 ? x : 0.0) + log1p_fast(e);
-    return fn == F_LOG_SIGMOID ? -y : y;
-}
+#include "_fastpass.h" /* exp_fast, log1p_fast, fast_eval; LN2_*, INV_LN2, AMIN */
 
 /* The rounding test's margin: 2^-42 relative, 8 times the fast pass's
  * bound. y (1 -+ 2^-42) round to the same float exactly when no rounding
@@ -214,8 +134,8 @@ static FORCE_INLINE double fast_eval(int fn, double x)
  * on its 32-bit pattern (16 lanes to a vector). Rounding twice gives y's
  * own rounding unless f lands exactly on a midpoint M of the format (every
  * such M is a float32 value): if f != M, y lies on f's side of M, at least
- * half a float32 ulp (2^-25 |y|) from it, far beyond the fast pass's 2^-45
- * |y|, so the exact value lies there too and rounds as f does. f == M (and
+ * half a float32 ulp (2^-25 |y|) from it, beyond the 16-bit fast pass's
+ * 2^-27 |y|, so the exact value lies there too and rounds as f does. f == M (and
  * NaN) is flagged "near" and goes to the slow pass: about one y in 2^13
  * (float16) or 2^16 (bfloat16), at random. Returned: the format's bits, and
  * bit 16 set for near. The build with STABKIT_MARGIN=1.0 (every element
@@ -390,7 +310,7 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
         return (xbits | f->quiet) | s;
     }
     if (isinf(x)) {
-        double y = fast_eval(fn, x); /* exact limits: 0, 1, +-inf, -0.0 */
+        double y = fast_eval(fn, x, 0); /* exact limits: 0, 1, +-inf, -0.0 */
         return round_dd(y, 0.0, f);
     }
     dd y = slow_eval(fn, x);
@@ -463,20 +383,20 @@ static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
  * every float32, float16 and bfloat16 input against the build without
  * fusion). The error-free transformations of the slow pass stay in
  * functions compiled without contraction. */
-#define DEFINE_FAST(NAME, FN, T)                                                \
+#define DEFINE_FAST(NAME, FN, T, NARROW)                                        \
     CLONES CONTRACT_FMA NOINLINE void NAME(const T *x, double *yd, int n)     \
     {                                                                          \
         for (int i = 0; i < n; i++)                                            \
-            yd[i] = fast_eval(FN, (double)x[i]);                               \
+            yd[i] = fast_eval(FN, (double)x[i], NARROW);                       \
     }
 
 /* hidden, not static: GCC's target_clones needs an ifunc symbol */
-HIDDEN DEFINE_FAST(fast_sigmoid_f32, F_SIGMOID, float)
-HIDDEN DEFINE_FAST(fast_softplus_f32, F_SOFTPLUS, float)
-HIDDEN DEFINE_FAST(fast_log_sigmoid_f32, F_LOG_SIGMOID, float)
-HIDDEN DEFINE_FAST(fast_sigmoid_f64, F_SIGMOID, double)
-HIDDEN DEFINE_FAST(fast_softplus_f64, F_SOFTPLUS, double)
-HIDDEN DEFINE_FAST(fast_log_sigmoid_f64, F_LOG_SIGMOID, double)
+HIDDEN DEFINE_FAST(fast_sigmoid_f32, F_SIGMOID, float, 0)
+HIDDEN DEFINE_FAST(fast_softplus_f32, F_SOFTPLUS, float, 0)
+HIDDEN DEFINE_FAST(fast_log_sigmoid_f32, F_LOG_SIGMOID, float, 0)
+HIDDEN DEFINE_FAST(fast_sigmoid_16, F_SIGMOID, double, 1)
+HIDDEN DEFINE_FAST(fast_softplus_16, F_SOFTPLUS, double, 1)
+HIDDEN DEFINE_FAST(fast_log_sigmoid_16, F_LOG_SIGMOID, double, 1)
 HIDDEN DEFINE_BLOCK_F32(block_sigmoid_f32, F_SIGMOID, fast_sigmoid_f32)
 HIDDEN DEFINE_BLOCK_F32(block_softplus_f32, F_SOFTPLUS, fast_softplus_f32)
 HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID, fast_log_sigmoid_f32)
@@ -486,12 +406,12 @@ HIDDEN DEFINE_BLOCK_F32(block_log_sigmoid_f32, F_LOG_SIGMOID, fast_log_sigmoid_f
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_f64, stabkit_half_to_double, half_via32, F16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_f64, stabkit_half_to_double, half_via32, F16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_half_to_double, half_via32, F16)
-HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_f64, stabkit_bf16_to_double, bf16_via32, BF16)
-HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_f64, stabkit_bf16_to_double, bf16_via32, BF16)
-HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_f64, stabkit_bf16_to_double, bf16_via32, BF16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_f16, F_SIGMOID, fast_sigmoid_16, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_f16, F_SOFTPLUS, fast_softplus_16, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_f16, F_LOG_SIGMOID, fast_log_sigmoid_16, stabkit_half_to_double, half_via32, F16)
+HIDDEN DEFINE_BLOCK_16(block_sigmoid_bf16, F_SIGMOID, fast_sigmoid_16, stabkit_bf16_to_double, bf16_via32, BF16)
+HIDDEN DEFINE_BLOCK_16(block_softplus_bf16, F_SOFTPLUS, fast_softplus_16, stabkit_bf16_to_double, bf16_via32, BF16)
+HIDDEN DEFINE_BLOCK_16(block_log_sigmoid_bf16, F_LOG_SIGMOID, fast_log_sigmoid_16, stabkit_bf16_to_double, bf16_via32, BF16)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -1,0 +1,132 @@
+/* The fast pass of _elementwise.c (included by it after its bit helpers
+ * dbits and dfrom): the functions in double with an exp and a log1p of our
+ * own, vectorisable (no libm call), to two accuracies: fast_eval for
+ * float32 (relative error below 2^-45, which the rounding test's margin of
+ * 2^-42 covers 8 times) and, with narrow set, for float16 and bfloat16
+ * (below 2^-27: those results are rounded through float32, where the test
+ * needs less than half a float32 ulp, 2^-25 relative; see half_via32).
+ * The Cody-Waite constants and AMIN serve the slow pass too. */
+#ifndef STABKIT_FASTPASS_H
+#define STABKIT_FASTPASS_H
+
+/* Cody-Waite ln 2 = LN2_1 + LN2_2 + LN2_3 (+ 4e-48): LN2_1 has 40 significant
+ * bits, so k LN2_1 is exact for |k| < 2^13 */
+#define LN2_1 0x1.62e42fefa4000p-1
+#define LN2_2 (-0x1.8432a1b0e2634p-43)
+#define LN2_3 0x1.f97b57a079a19p-103
+#define INV_LN2 0x1.71547652b82fep+0
+/* the least argument of exp: e^-200 < 2^-288 is far below every format's
+ * least subnormal, and 2^k stays a normal double */
+#define AMIN (-200.0)
+
+/* exp(a) for AMIN <= a <= 0, relative error below 2^-45.4.
+ * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
+ * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
+ * k LN2_2 rounds by 2^-53 |r| and drops k LN2_3 (< 2^-94). exp(r) by a
+ * degree-9 polynomial fitted on |r| <= 0.3466 (Chebyshev interpolation in
+ * mpmath, coefficients rounded to double: relative error 2^-45.6, sampled at
+ * 20,001 points), Horner in double (about 1.5 ulp), and 2^k put in the
+ * exponent bits. (Degree 10 gave 2^-51.4 for one more operation per element
+ * than the rounding test needs: the test's margin is set by this bound.) */
+static FORCE_INLINE double exp_fast(double a)
+{
+    const double shifter = 0x1.8p52;
+    /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
+    double t = a * INV_LN2 + shifter;
+    double k = t - shifter;
+    double r = (a - k * LN2_1) - k * LN2_2;
+    double p = 0x1.72e107c874e46p-19;
+    p = p * r + 0x1.a17df0d914decp-16;
+    p = p * r + 0x1.a01994c849581p-13;
+    p = p * r + 0x1.6c162bb7d965cp-10;
+    p = p * r + 0x1.11111123bf154p-7;
+    p = p * r + 0x1.55555588b8403p-5;
+    p = p * r + 0x1.5555555550d88p-3;
+    p = p * r + 0x1.ffffffffe74f1p-2;
+    p = p * r + 0x1.0000000000006p+0;
+    p = p * r + 0x1.000000000003dp+0;
+    /* 2^k: k is the difference of the bit patterns of t and the shifter */
+    uint64_t kb = dbits(t) - dbits(shifter);
+    return p * dfrom((kb + 1023) << 52);
+}
+
+/* log1p(t) for 0 < t <= 1 (t within 2^-45.4 relative), relative error below
+ * 2^-45.2: log1p(t) = 2 atanh(s) = 2 s g(s^2), s = t / (2 + t) <= 1/3, with
+ * g(w) = atanh(sqrt(w))/sqrt(w) by a degree-8 polynomial fitted on
+ * [0, 1/9] (Chebyshev interpolation in mpmath, coefficients rounded to
+ * double: relative error 2^-48.9). t's error passes through scaled by
+ * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
+ * polynomial about once, 2 s p once more: 2^-48.3 of its own. */
+static FORCE_INLINE double log1p_fast(double t)
+{
+    double s = t / (2.0 + t);
+    double w = s * s;
+    double p = 0x1.802a0bb9f02a2p-4;
+    p = p * w + 0x1.e11304c45c4bep-5;
+    p = p * w + 0x1.3ee3597079f29p-4;
+    p = p * w + 0x1.741ba346d2a33p-4;
+    p = p * w + 0x1.c71f00220063cp-4;
+    p = p * w + 0x1.24924201346fep-3;
+    p = p * w + 0x1.999999ad7f2d3p-3;
+    p = p * w + 0x1.555555554ab02p-2;
+    p = p * w + 0x1.0000000000007p+0;
+    return 2.0 * s * p;
+}
+
+/* exp(a) for AMIN <= a <= 0 to 16-bit needs, relative error below 2^-28.5:
+ * exp_fast's reduction, then a degree-6 polynomial (fitted as there:
+ * relative error 2^-28.56 on |r| <= 0.3466). */
+static FORCE_INLINE double exp_fast16(double a)
+{
+    const double shifter = 0x1.8p52;
+    double t = a * INV_LN2 + shifter;
+    double k = t - shifter;
+    double r = (a - k * LN2_1) - k * LN2_2;
+    double p = 0x1.6d7531eae54e7p-10;
+    p = p * r + 0x1.126fa6fd6e894p-7;
+    p = p * r + 0x1.5554ace120b85p-5;
+    p = p * r + 0x1.5554043e289bbp-3;
+    p = p * r + 0x1.00000028794dfp-1;
+    p = p * r + 0x1.000000a1fd6a7p+0;
+    p = p * r + 1.0;
+    uint64_t kb = dbits(t) - dbits(shifter);
+    return p * dfrom((kb + 1023) << 52);
+}
+
+/* log1p(t) for 0 < t <= 1 (t within 2^-28.5 relative) to 16-bit needs,
+ * relative error below 2^-27.1: log1p_fast's identity with g by a degree-4
+ * polynomial (relative error 2^-27.87 on [0, 1/9]), plus t's error. */
+static FORCE_INLINE double log1p_fast16(double t)
+{
+    double s = t / (2.0 + t);
+    double w = s * s;
+    double p = 0x1.2055ed2fe71dbp-3;
+    p = p * w + 0x1.1e5cfbadb960ep-3;
+    p = p * w + 0x1.99da132e0f76dp-3;
+    p = p * w + 0x1.5554e18fe2fe3p-2;
+    p = p * w + 0x1.000000107f177p+0;
+    return 2.0 * s * p;
+}
+
+/* the function in double, relative error below 2^-45 for finite x and exact
+ * limits at +-inf (NaN gives NaN, which fails the rounding test). With
+ * e = exp(-|x|) (1 + d), |d| < 2^-45.4: e / (1 + e) carries d / (1 + e)
+ * and 1 / (1 + e) carries d e / (1 + e), each below |d|, plus two
+ * roundings; softplus adds log1p's own 2^-48.3 and one rounding. Every sum
+ * has terms of one sign; clamping the argument of exp at AMIN changes no
+ * result after rounding to a format of at most 24 bits. With narrow (the
+ * 16-bit formats), the same with exp_fast16 and log1p_fast16: below 2^-27. */
+static FORCE_INLINE double fast_eval(int fn, double x, int narrow)
+{
+    if (fn == F_LOG_SIGMOID)
+        x = -x;
+    double a = -fabs(x);
+    a = a < AMIN ? AMIN : a;
+    double e = narrow ? exp_fast16(a) : exp_fast(a);
+    if (fn == F_SIGMOID)
+        return (x >= 0 ? 1.0 : e) / (1.0 + e);
+    double y = (x > 0 ? x : 0.0) + (narrow ? log1p_fast16(e) : log1p_fast(e));
+    return fn == F_LOG_SIGMOID ? -y : y;
+}
+
+#endif
