@@ -19,6 +19,25 @@
  * least subnormal, and 2^k stays a normal double */
 #define AMIN (-200.0)
 
+/* Cody-Waite's reduction for exp_fast and exp_fast16: a = k ln2 + r, with
+ * t = a / ln2 + 1.5 2^52 (k in its low bits) kept for exp_scale */
+static FORCE_INLINE double exp_reduce(double a, double *t)
+{
+    const double shifter = 0x1.8p52;
+    /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
+    *t = a * INV_LN2 + shifter;
+    double k = *t - shifter;
+    return (a - k * LN2_1) - k * LN2_2;
+}
+
+/* p 2^k, with 2^k put in the exponent bits: k is the difference of the bit
+ * patterns of t and the shifter (a normal double for AMIN <= a <= 0) */
+static FORCE_INLINE double exp_scale(double p, double t)
+{
+    uint64_t kb = dbits(t) - dbits(0x1.8p52);
+    return p * dfrom((kb + 1023) << 52);
+}
+
 /* exp(a) for AMIN <= a <= 0, relative error below 2^-45.4.
  * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
  * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
@@ -30,11 +49,7 @@
  * than the rounding test needs: the test's margin is set by this bound.) */
 static FORCE_INLINE double exp_fast(double a)
 {
-    const double shifter = 0x1.8p52;
-    /* a / ln2 + 1.5 2^52 rounds a/ln2 to an integer k in the low bits */
-    double t = a * INV_LN2 + shifter;
-    double k = t - shifter;
-    double r = (a - k * LN2_1) - k * LN2_2;
+    double t, r = exp_reduce(a, &t);
     double p = 0x1.72e107c874e46p-19;
     p = p * r + 0x1.a17df0d914decp-16;
     p = p * r + 0x1.a01994c849581p-13;
@@ -45,9 +60,7 @@ static FORCE_INLINE double exp_fast(double a)
     p = p * r + 0x1.ffffffffe74f1p-2;
     p = p * r + 0x1.0000000000006p+0;
     p = p * r + 0x1.000000000003dp+0;
-    /* 2^k: k is the difference of the bit patterns of t and the shifter */
-    uint64_t kb = dbits(t) - dbits(shifter);
-    return p * dfrom((kb + 1023) << 52);
+    return exp_scale(p, t);
 }
 
 /* log1p(t) for 0 < t <= 1 (t within 2^-45.4 relative), relative error below
@@ -78,10 +91,7 @@ static FORCE_INLINE double log1p_fast(double t)
  * relative error 2^-28.56 on |r| <= 0.3466). */
 static FORCE_INLINE double exp_fast16(double a)
 {
-    const double shifter = 0x1.8p52;
-    double t = a * INV_LN2 + shifter;
-    double k = t - shifter;
-    double r = (a - k * LN2_1) - k * LN2_2;
+    double t, r = exp_reduce(a, &t);
     double p = 0x1.6d7531eae54e7p-10;
     p = p * r + 0x1.126fa6fd6e894p-7;
     p = p * r + 0x1.5554ace120b85p-5;
@@ -89,8 +99,7 @@ static FORCE_INLINE double exp_fast16(double a)
     p = p * r + 0x1.00000028794dfp-1;
     p = p * r + 0x1.000000a1fd6a7p+0;
     p = p * r + 1.0;
-    uint64_t kb = dbits(t) - dbits(shifter);
-    return p * dfrom((kb + 1023) << 52);
+    return exp_scale(p, t);
 }
 
 /* log1p(t) for 0 < t <= 1 (t within 2^-28.5 relative) to 16-bit needs,
