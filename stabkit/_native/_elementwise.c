@@ -605,7 +605,23 @@ static PyObject *py_near16(PyObject *self, PyObject *args)
     return res;
 }
 
+/* data_address(a): the address of an ndarray's first element, as an int:
+ * what a.ctypes.data gives (which builds a ctypes helper object each time,
+ * about 1 us), for the ctypes calls of the row kernels, whose small calls
+ * pass up to a dozen arrays (stabkit/_native/load.py's address) */
+static PyObject *data_address(PyObject *self, PyObject *a)
+{
+    (void)self;
+    if (!PyArray_Check(a)) {
+        PyErr_Format(PyExc_TypeError, "data_address: a numpy.ndarray is needed, not %.100s", Py_TYPE(a)->tp_name);
+        return NULL;
+    }
+    return PyLong_FromVoidPtr(PyArray_DATA((PyArrayObject *)a));
+}
+
 static PyMethodDef methods[] = {
+    {"data_address", data_address, METH_O,
+     "data_address(a): the address of the ndarray a's first element (a.ctypes.data, without its helper object)."},
     {"make_gufunc", make_gufunc, METH_VARARGS,
      "make_gufunc(name, signature, doc, rows, dtypes): a gufunc '(n)->()' or '(n)->(n)' whose loop calls "
      "rows(x, out) on views of each run of rows (see _gufuncs.h)."},

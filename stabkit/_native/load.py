@@ -21,7 +21,7 @@ import ctypes
 import importlib.util
 import threading
 
-__all__ = ["NAME", "module", "library", "why"]
+__all__ = ["NAME", "module", "library", "why", "address_function", "ctypes_address"]
 
 NAME = "stabkit._native._kernels"
 _NOT_BUILT = f"the C extension {NAME} was not built at install time (it needs a C compiler and NumPy's headers)"
@@ -79,3 +79,17 @@ def why() -> str:
     """Why :func:`module` is None ("not built" or "cannot be loaded", with
     the error), or "" where the extension is loaded."""
     return _state()[2]
+
+
+def ctypes_address(a) -> int:
+    """The address of the ndarray ``a``'s first element, through ctypes."""
+    return a.ctypes.data
+
+
+def address_function():
+    """A function giving the address of an ndarray's first element, for the
+    ctypes calls: the extension's ``data_address`` (about 45 ns) where it is
+    loaded and has it, else ``ndarray.ctypes.data`` (about 1 us: it builds a
+    helper object each time, and a small call of the row kernels passes up
+    to a dozen arrays)."""
+    return getattr(module(), "data_address", None) or ctypes_address

@@ -42,6 +42,8 @@ WIDEN_MIN_SIZE = 8192
 _LOCK = threading.Lock()
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
 _WHY = ""  # why _LIB is None
+#: an array's data address for the calls (load.address_function, set with _LIB)
+_ADDR = load.ctypes_address
 #: format name -> "" (the kernel agrees with the NumPy code) or why it does not run
 _PROBED: dict[str, str] = {}
 #: the same for the widening back to float64
@@ -49,7 +51,7 @@ _WIDE: dict[str, str] = {}
 
 
 def _load() -> ctypes.CDLL | None:
-    global _LIB, _WHY
+    global _LIB, _WHY, _ADDR
     if _LIB is False:
         with _LOCK:  # once per process
             if _LIB is False:
@@ -64,6 +66,7 @@ def _load() -> ctypes.CDLL | None:
                 except AttributeError as e:
                     lib = None
                     _WHY = _WHY or f"the C extension {load.NAME} is stale ({e}; rebuild it: pip install -e .)"
+                _ADDR = load.address_function()
                 _LIB = lib
     return _LIB
 
@@ -121,7 +124,7 @@ def _agrees(name: str, oracle) -> str:
 def _call(name: str, x: np.ndarray, out: np.ndarray) -> None:
     # ctypes releases the GIL for the call; both arrays are C-contiguous with
     # x.size elements (checked by the callers)
-    getattr(_LIB, FORMATS[name][0])(x.ctypes.data, x.size, out.ctypes.data)
+    getattr(_LIB, FORMATS[name][0])(_ADDR(x), x.size, _ADDR(out))
 
 
 def convert(x: np.ndarray, name: str, dtype, oracle, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -187,5 +190,5 @@ def widen(x: np.ndarray, name: str) -> np.ndarray | None:
     if why:
         return None
     out = np.empty(x.shape, dtype=np.float64)
-    _LIB.widen16(x.ctypes.data, x.size, name == "bfloat16", out.ctypes.data)
+    _LIB.widen16(_ADDR(x), x.size, name == "bfloat16", _ADDR(out))
     return out

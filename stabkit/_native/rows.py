@@ -32,6 +32,8 @@ import numpy as np
 from . import disabled, load
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not looked for yet
+#: an array's data address for the calls (load.address_function, set when the library opens)
+_ADDRESS = load.ctypes_address
 _LOCK = threading.Lock()
 _WHY = ""  # why _LIB is None
 
@@ -70,7 +72,7 @@ def _load() -> ctypes.CDLL | None:
 
 
 def _open() -> ctypes.CDLL | None:
-    global _WHY
+    global _WHY, _ADDRESS
     lib = load.library()
     if lib is None:
         _WHY = load.why()
@@ -82,6 +84,7 @@ def _open() -> ctypes.CDLL | None:
     except AttributeError as e:
         _WHY = f"the C extension {load.NAME} is stale ({e}; rebuild it: pip install -e .)"
         return None
+    _ADDRESS = load.address_function()
     if not _same_order(lib):
         _WHY = (f"NumPy {np.__version__} sums a row in another order than the kernel's replica of its "
                 "pairwise summation: the NumPy passes run, so that results keep NumPy's bits")
@@ -120,7 +123,7 @@ def status() -> str:
 
 
 def _ptr(a: np.ndarray) -> int:
-    return a.ctypes.data
+    return _ADDRESS(a)
 
 
 def _fits(shape: tuple, *arrays: np.ndarray, dtype=np.float64) -> bool:
