@@ -189,6 +189,12 @@ def test_the_slow_pass_reads_the_input_not_an_output_written_over_it(tmp_path, m
             w = np.empty(2 * x.size, x.dtype)
             getattr(slow, name)(x, out=w[::2])
             _assert_same_bits(x, w[::2], ref)
+            # outputs overlapping the input one element off, and reversed over it
+            for src, dst, want in ((slice(None, -1), slice(1, None), ref[:-1]), (slice(1, None), slice(None, -1), ref[1:]),
+                                   (slice(None, None, -1), slice(None), ref[::-1])):
+                v = x.copy()
+                getattr(slow, name)(v[src], out=v[dst])
+                _assert_same_bits(x[src], v[dst], want)
 
 
 # ---------------------------------------------------------------- ufunc mechanics
