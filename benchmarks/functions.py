@@ -2,6 +2,7 @@
 
     python benchmarks/functions.py [--repeat 15] [--quick] [--dtypes float32,float64]
                                    [--peers scipy,numpy,torch,jax] [--only softmax,...]
+                                   [--tiers naive,stable,accurate]
 
 Shapes: 1e6 elements for the elementwise functions; rows of (10000, 10) and
 (1000, 1000) for the row-wise functions and the losses. Every implementation
@@ -103,13 +104,16 @@ def _probe(call: Callable[[], object], dtype_name: Callable[[object], str], want
     return None if got == want else f"returns {got} for {want} input (computed in another format)"
 
 
-def implementations(fn, dtype, args, kw, peers, notes: Notes, label: str):
-    """No-argument calls of every implementation of one case, and the n/a
-    cells (with their footnote mark) of those left out."""
+def implementations(fn, dtype, args, kw, peers, notes: Notes, label: str, tiers=TIERS):
+    """No-argument calls of every implementation of one case (the stabkit
+    tiers named in ``tiers``), and the n/a cells (with their footnote mark)
+    of those left out."""
     calls: dict[str, Callable[[], object]] = {}
     na: dict[str, str] = {}
     np_name = lambda r: np.dtype(r.dtype).name  # noqa: E731
     for tier, mod in zip(TIERS, (naive, stable, stabkit)):
+        if tier not in tiers:
+            continue
         f = getattr(mod, fn)
         calls[tier] = (lambda f: lambda: f(*args, **kw))(f)
     for p in peers:
@@ -164,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
                          "torch and jax are skipped with a line when not installed)")
     ap.add_argument("--only", default="",
                     help="comma-separated stabkit function names to time (default every function)")
+    ap.add_argument("--tiers", default=",".join(TIERS),
+                    help=f"comma-separated stabkit tiers to time, of {','.join(TIERS)} (default all; "
+                         "fewer tiers leave fewer calls between a peer's and the accurate tier's)")
     ap.add_argument("--jax-threads", type=int, default=1,
                     help="XLA CPU threads for JAX (default 1, like PyTorch's; 0 leaves XLA's default; "
                          "ignored when XLA_FLAGS is set)")
@@ -171,12 +178,16 @@ def main(argv: list[str] | None = None) -> None:
     dtypes = [d for d in opts.dtypes.split(",") if d]
     names = [p for p in opts.peers.split(",") if p]
     only = {f for f in opts.only.split(",") if f}
-    for what, got, allowed in (("--dtypes", dtypes, DTYPES), ("--peers", names, PEERS), ("--only", only, FUNCTIONS)):
+    tiers = tuple(t for t in TIERS if t in opts.tiers.split(","))
+    for what, got, allowed in (("--dtypes", dtypes, DTYPES), ("--peers", names, PEERS), ("--only", only, FUNCTIONS),
+                               ("--tiers", [t for t in opts.tiers.split(",") if t], TIERS)):
         bad = sorted(set(got) - set(allowed))
         if bad:
             ap.error(f"{what}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
     if opts.repeat < 1:
         ap.error("--repeat: must be at least 1")
+    if not tiers:
+        ap.error("--tiers: name at least one of " + ", ".join(TIERS))
 
     peers, missing = load(names, opts.jax_threads)
     versions = ", ".join(f"{p.name} {p.version}" for p in peers)
@@ -187,10 +198,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"# jax: XLA_FLAGS={p.flags}")
     for line in missing:
         print(line)
-    cols = [*TIERS, *(p.name for p in peers)]
+    cols = [*tiers, *(p.name for p in peers)]
     have = {p.name for p in peers}
     ratios = [(peer, ours) for peer, ours in (("scipy", "stable"), ("scipy", "accurate"),
-                                               ("torch", "accurate"), ("jax", "accurate")) if peer in have]
+                                               ("torch", "accurate"), ("jax", "accurate"))
+              if peer in have and ours in tiers]
     head = cols + [f"{ours}/{peer}" for peer, ours in ratios]
     print("| function | dtype | shape | " + " | ".join(head) + " |")
     print("|" + "---|" * (3 + len(head)))
@@ -203,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{i}/{len(todo)}] {fn} {dtype} {shape}, {time.perf_counter() - start:.0f} s so far",
               file=sys.stderr, flush=True)
         with np.errstate(all="ignore"):
-            calls, na = implementations(fn, dtype, args, kw, peers, notes, f"{fn} {dtype} {shape}")
+            calls, na = implementations(fn, dtype, args, kw, peers, notes, f"{fn} {dtype} {shape}", tiers)
             times = run_case(calls, opts.repeat, order)
         rate = {k: units / np.median(v) / 1e6 for k, v in times.items()}
         cells = [f"{rate[k]:.3g}" if k in rate else na.get(k, "") for k in cols]
