@@ -19,7 +19,7 @@
  * least subnormal, and 2^k stays a normal double */
 #define AMIN (-200.0)
 
-/* Cody-Waite's reduction for exp_fast and exp_fast16: a = k ln2 + r, with
+/* Cody-Waite's reduction for exp_fast: a = k ln2 + r, with
  * t = a / ln2 + 1.5 2^52 (k in its low bits) kept for exp_scale */
 static FORCE_INLINE double exp_reduce(double a, double *t)
 {
@@ -38,6 +38,32 @@ static FORCE_INLINE double exp_scale(double p, double t)
     return p * dfrom((kb + 1023) << 52);
 }
 
+/* the polynomial c[0] x^(n-1) + ... + c[n-1] by Horner's rule */
+static FORCE_INLINE double horner(const double *c, int n, double x)
+{
+    double p = c[0];
+    for (int i = 1; i < n; i++)
+        p = p * x + c[i];
+    return p;
+}
+
+/* exp(r) on |r| <= 0.3466, leading coefficient first */
+static const double EXP_C[10] = {
+    0x1.72e107c874e46p-19, 0x1.a17df0d914decp-16, 0x1.a01994c849581p-13, 0x1.6c162bb7d965cp-10,
+    0x1.11111123bf154p-7, 0x1.55555588b8403p-5, 0x1.5555555550d88p-3, 0x1.ffffffffe74f1p-2,
+    0x1.0000000000006p+0, 0x1.000000000003dp+0};
+static const double EXP16_C[7] = {
+    0x1.6d7531eae54e7p-10, 0x1.126fa6fd6e894p-7, 0x1.5554ace120b85p-5, 0x1.5554043e289bbp-3,
+    0x1.00000028794dfp-1, 0x1.000000a1fd6a7p+0, 1.0};
+/* g(w) on [0, 1/9], leading coefficient first */
+static const double G_C[9] = {
+    0x1.802a0bb9f02a2p-4, 0x1.e11304c45c4bep-5, 0x1.3ee3597079f29p-4, 0x1.741ba346d2a33p-4,
+    0x1.c71f00220063cp-4, 0x1.24924201346fep-3, 0x1.999999ad7f2d3p-3, 0x1.555555554ab02p-2,
+    0x1.0000000000007p+0};
+static const double G16_C[5] = {
+    0x1.2055ed2fe71dbp-3, 0x1.1e5cfbadb960ep-3, 0x1.99da132e0f76dp-3, 0x1.5554e18fe2fe3p-2,
+    0x1.000000107f177p+0};
+
 /* exp(a) for AMIN <= a <= 0, relative error below 2^-45.4.
  * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
  * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
@@ -46,20 +72,13 @@ static FORCE_INLINE double exp_scale(double p, double t)
  * mpmath, coefficients rounded to double: relative error 2^-45.6, sampled at
  * 20,001 points), Horner in double (about 1.5 ulp), and 2^k put in the
  * exponent bits. (Degree 10 gave 2^-51.4 for one more operation per element
- * than the rounding test needs: the test's margin is set by this bound.) */
-static FORCE_INLINE double exp_fast(double a)
+ * than the rounding test needs: the test's margin is set by this bound.)
+ * With narrow (the 16-bit formats), degree 6 (EXP16_C, fitted as EXP_C:
+ * relative error 2^-28.56), below 2^-28.5 in all. */
+static FORCE_INLINE double exp_fast(double a, int narrow)
 {
     double t, r = exp_reduce(a, &t);
-    double p = 0x1.72e107c874e46p-19;
-    p = p * r + 0x1.a17df0d914decp-16;
-    p = p * r + 0x1.a01994c849581p-13;
-    p = p * r + 0x1.6c162bb7d965cp-10;
-    p = p * r + 0x1.11111123bf154p-7;
-    p = p * r + 0x1.55555588b8403p-5;
-    p = p * r + 0x1.5555555550d88p-3;
-    p = p * r + 0x1.ffffffffe74f1p-2;
-    p = p * r + 0x1.0000000000006p+0;
-    p = p * r + 0x1.000000000003dp+0;
+    double p = narrow ? horner(EXP16_C, 7, r) : horner(EXP_C, 10, r);
     return exp_scale(p, t);
 }
 
@@ -69,51 +88,14 @@ static FORCE_INLINE double exp_fast(double a)
  * [0, 1/9] (Chebyshev interpolation in mpmath, coefficients rounded to
  * double: relative error 2^-48.9). t's error passes through scaled by
  * t / ((1 + t) log1p(t)) <= 1; 2 + t and the division round once each, the
- * polynomial about once, 2 s p once more: 2^-48.3 of its own. */
-static FORCE_INLINE double log1p_fast(double t)
+ * polynomial about once, 2 s p once more: 2^-48.3 of its own.
+ * With narrow (t within 2^-28.5), g of degree 4 (G16_C: relative error
+ * 2^-27.87), below 2^-27.1 in all. */
+static FORCE_INLINE double log1p_fast(double t, int narrow)
 {
     double s = t / (2.0 + t);
     double w = s * s;
-    double p = 0x1.802a0bb9f02a2p-4;
-    p = p * w + 0x1.e11304c45c4bep-5;
-    p = p * w + 0x1.3ee3597079f29p-4;
-    p = p * w + 0x1.741ba346d2a33p-4;
-    p = p * w + 0x1.c71f00220063cp-4;
-    p = p * w + 0x1.24924201346fep-3;
-    p = p * w + 0x1.999999ad7f2d3p-3;
-    p = p * w + 0x1.555555554ab02p-2;
-    p = p * w + 0x1.0000000000007p+0;
-    return 2.0 * s * p;
-}
-
-/* exp(a) for AMIN <= a <= 0 to 16-bit needs, relative error below 2^-28.5:
- * exp_fast's reduction, then a degree-6 polynomial (fitted as there:
- * relative error 2^-28.56 on |r| <= 0.3466). */
-static FORCE_INLINE double exp_fast16(double a)
-{
-    double t, r = exp_reduce(a, &t);
-    double p = 0x1.6d7531eae54e7p-10;
-    p = p * r + 0x1.126fa6fd6e894p-7;
-    p = p * r + 0x1.5554ace120b85p-5;
-    p = p * r + 0x1.5554043e289bbp-3;
-    p = p * r + 0x1.00000028794dfp-1;
-    p = p * r + 0x1.000000a1fd6a7p+0;
-    p = p * r + 1.0;
-    return exp_scale(p, t);
-}
-
-/* log1p(t) for 0 < t <= 1 (t within 2^-28.5 relative) to 16-bit needs,
- * relative error below 2^-27.1: log1p_fast's identity with g by a degree-4
- * polynomial (relative error 2^-27.87 on [0, 1/9]), plus t's error. */
-static FORCE_INLINE double log1p_fast16(double t)
-{
-    double s = t / (2.0 + t);
-    double w = s * s;
-    double p = 0x1.2055ed2fe71dbp-3;
-    p = p * w + 0x1.1e5cfbadb960ep-3;
-    p = p * w + 0x1.99da132e0f76dp-3;
-    p = p * w + 0x1.5554e18fe2fe3p-2;
-    p = p * w + 0x1.000000107f177p+0;
+    double p = narrow ? horner(G16_C, 5, w) : horner(G_C, 9, w);
     return 2.0 * s * p;
 }
 
@@ -124,17 +106,17 @@ static FORCE_INLINE double log1p_fast16(double t)
  * roundings; softplus adds log1p's own 2^-48.3 and one rounding. Every sum
  * has terms of one sign; clamping the argument of exp at AMIN changes no
  * result after rounding to a format of at most 24 bits. With narrow (the
- * 16-bit formats), the same with exp_fast16 and log1p_fast16: below 2^-27. */
+ * 16-bit formats), the same with the narrow exp and log1p: below 2^-27. */
 static FORCE_INLINE double fast_eval(int fn, double x, int narrow)
 {
     if (fn == F_LOG_SIGMOID)
         x = -x;
     double a = -fabs(x);
     a = a < AMIN ? AMIN : a;
-    double e = narrow ? exp_fast16(a) : exp_fast(a);
+    double e = exp_fast(a, narrow);
     if (fn == F_SIGMOID)
         return (x >= 0 ? 1.0 : e) / (1.0 + e);
-    double y = (x > 0 ? x : 0.0) + (narrow ? log1p_fast16(e) : log1p_fast(e));
+    double y = (x > 0 ? x : 0.0) + log1p_fast(e, narrow);
     return fn == F_LOG_SIGMOID ? -y : y;
 }
 
