@@ -118,7 +118,28 @@ static uint32_t round_dd(double hi, double lo, const fmt_t *f)
 
 /* ------------------------------------------------------------ fast pass */
 
-#include "_fastpass.h" /* exp_fast, log1p_fast, fast_eval; LN2_*, INV_LN2, AMIN */
+#include "_fastpass.h" /* exp_fast, log1p_fast; LN2_*, INV_LN2, AMIN */
+
+/* the function in double, relative error below 2^-45 for finite x and exact
+ * limits at +-inf (NaN gives NaN, which fails the rounding test). With
+ * e = exp(-|x|) (1 + d), |d| < 2^-45.4: e / (1 + e) carries d / (1 + e)
+ * and 1 / (1 + e) carries d e / (1 + e), each below |d|, plus two
+ * roundings; softplus adds log1p's own 2^-48.3 and one rounding. Every sum
+ * has terms of one sign; clamping the argument of exp at AMIN changes no
+ * result after rounding to a format of at most 24 bits. With narrow (the
+ * 16-bit formats), the same with the narrow exp and log1p: below 2^-27. */
+static FORCE_INLINE double fast_eval(int fn, double x, int narrow)
+{
+    if (fn == F_LOG_SIGMOID)
+        x = -x;
+    double a = -fabs(x);
+    a = a < AMIN ? AMIN : a;
+    double e = exp_fast(a, narrow);
+    if (fn == F_SIGMOID)
+        return (x >= 0 ? 1.0 : e) / (1.0 + e);
+    double y = (x > 0 ? x : 0.0) + log1p_fast(e, narrow);
+    return fn == F_LOG_SIGMOID ? -y : y;
+}
 
 /* The rounding test's margin: 2^-42 relative, 8 times the fast pass's
  * bound. y (1 -+ 2^-42) round to the same float exactly when no rounding

@@ -1,13 +1,16 @@
-/* The fast pass of _elementwise.c (included by it after its bit helpers
- * dbits and dfrom): the functions in double with an exp and a log1p of our
- * own, vectorisable (no libm call), to two accuracies: fast_eval for
- * float32 (relative error below 2^-45, which the rounding test's margin of
- * 2^-42 covers 8 times) and, with narrow set, for float16 and bfloat16
- * (below 2^-27: those results are rounded through float32, where the test
- * needs less than half a float32 ulp, 2^-25 relative; see half_via32).
- * The Cody-Waite constants and AMIN serve the slow pass too. */
+/* The fast passes' exp and log1p in double, of our own, vectorisable (no
+ * libm call), to two accuracies: for float32 results (relative error below
+ * 2^-45, which a rounding test's margin of 2^-42 covers 8 times) and, with
+ * narrow set, for float16 and bfloat16 (below 2^-27: those results are
+ * rounded through float32, where the test needs less than half a float32
+ * ulp, 2^-25 relative; see half_via32). Included by _elementwise.c (its
+ * fast_eval; the Cody-Waite constants and AMIN serve its slow pass too) and
+ * by _rows.c (the float32 wide rows' fast pass, _wide_fast.h). */
 #ifndef STABKIT_FASTPASS_H
 #define STABKIT_FASTPASS_H
+
+#include <stdint.h>
+#include <string.h>
 
 /* Cody-Waite ln 2 = LN2_1 + LN2_2 + LN2_3 (+ 4e-48): LN2_1 has 40 significant
  * bits, so k LN2_1 is exact for |k| < 2^13 */
@@ -31,11 +34,18 @@ static FORCE_INLINE double exp_reduce(double a, double *t)
 }
 
 /* p 2^k, with 2^k put in the exponent bits: k is the difference of the bit
- * patterns of t and the shifter (a normal double for AMIN <= a <= 0) */
+ * patterns of t and the shifter (2^k a normal double for -708 <= a <= 709,
+ * where -1021 <= k <= 1023) */
 static FORCE_INLINE double exp_scale(double p, double t)
 {
-    uint64_t kb = dbits(t) - dbits(0x1.8p52);
-    return p * dfrom((kb + 1023) << 52);
+    uint64_t tb, sb, kb;
+    const double shifter = 0x1.8p52;
+    memcpy(&tb, &t, 8);
+    memcpy(&sb, &shifter, 8);
+    kb = (tb - sb + 1023) << 52;
+    double scale;
+    memcpy(&scale, &kb, 8);
+    return p * scale;
 }
 
 /* the polynomial c[0] x^(n-1) + ... + c[n-1] by Horner's rule */
@@ -64,7 +74,8 @@ static const double G16_C[5] = {
     0x1.2055ed2fe71dbp-3, 0x1.1e5cfbadb960ep-3, 0x1.99da132e0f76dp-3, 0x1.5554e18fe2fe3p-2,
     0x1.000000107f177p+0};
 
-/* exp(a) for AMIN <= a <= 0, relative error below 2^-45.4.
+/* exp(a) for -708 <= a <= 709 (-1021 <= k <= 1023: the reduction and the
+ * scaling below hold on the whole range), relative error below 2^-45.4.
  * a = k ln2 + r, |r| <= ln2/2 (+2^-40): a - k LN2_1 is exact (k LN2_1 is,
  * and a lies within a factor 2 of it when k != 0: Sterbenz); subtracting
  * k LN2_2 rounds by 2^-53 |r| and drops k LN2_3 (< 2^-94). exp(r) by a
@@ -97,27 +108,6 @@ static FORCE_INLINE double log1p_fast(double t, int narrow)
     double w = s * s;
     double p = narrow ? horner(G16_C, 5, w) : horner(G_C, 9, w);
     return 2.0 * s * p;
-}
-
-/* the function in double, relative error below 2^-45 for finite x and exact
- * limits at +-inf (NaN gives NaN, which fails the rounding test). With
- * e = exp(-|x|) (1 + d), |d| < 2^-45.4: e / (1 + e) carries d / (1 + e)
- * and 1 / (1 + e) carries d e / (1 + e), each below |d|, plus two
- * roundings; softplus adds log1p's own 2^-48.3 and one rounding. Every sum
- * has terms of one sign; clamping the argument of exp at AMIN changes no
- * result after rounding to a format of at most 24 bits. With narrow (the
- * 16-bit formats), the same with the narrow exp and log1p: below 2^-27. */
-static FORCE_INLINE double fast_eval(int fn, double x, int narrow)
-{
-    if (fn == F_LOG_SIGMOID)
-        x = -x;
-    double a = -fabs(x);
-    a = a < AMIN ? AMIN : a;
-    double e = exp_fast(a, narrow);
-    if (fn == F_SIGMOID)
-        return (x >= 0 ? 1.0 : e) / (1.0 + e);
-    double y = (x > 0 ? x : 0.0) + log1p_fast(e, narrow);
-    return fn == F_LOG_SIGMOID ? -y : y;
 }
 
 #endif

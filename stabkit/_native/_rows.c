@@ -638,6 +638,10 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 /* ---- narrow rows (n <= 16): one call per block ---- */
 #include "_narrow.h"
 
+/* ---- the float32 wide rows' fast pass (exp_fast and a rounding test) ---- */
+#include "_fastpass.h"
+#include "_wide_fast.h"
+
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_wide.h"
 

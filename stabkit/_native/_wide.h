@@ -264,19 +264,24 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
  * number of rows flagged, or -1 where the row buffer cannot be allocated. */
 EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                    int64_t exact, void *exp_loop, void *exp_data, float *out32, double *out64,
-                                   int8_t *redo)
+                                   int8_t *redo, int64_t *nfast)
 {
     double *buf = malloc((size_t)2 * (size_t)n * sizeof(double));
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n;
-    int64_t flagged = 0;
+    int64_t flagged = 0, fast = 0;
+    /* the fast pass (_wide_fast.h) takes contiguous float32 rows into float32 */
+    const int fast32 = f32 && scol == (int64_t)sizeof(float) && out32 && !exact && n <= FAST_MAX_N;
     for (int64_t i = 0; i < rows; i++) {
-        const double *xr = row_of(x + i * srow, n, scol, (int)f32, d);
+        const char *xi = x + i * srow;
+        const float *xf = fast32 ? (const float *)xi : NULL;
+        const double *xr = xf ? NULL : row_of(xi, n, scol, (int)f32, d);
         double mn;
-        int64_t k = scan_row(xr, n, &mn);
+        int64_t k = xf ? scan_row32(xf, n, &mn) : scan_row(xr, n, &mn);
+        const double mi = k < 0 ? 0.0 : xf ? (double)xf[k] : xr[k];
         /* accurate.unshifted_rows, NaN failing every test */
-        int ok = k >= 0 && (exact ? mn >= -708.0 && xr[k] <= 650.0 : xr[k] >= -600.0 && xr[k] <= 650.0);
+        int ok = k >= 0 && (exact ? mn >= -708.0 && mi <= 650.0 : mi >= -600.0 && mi <= 650.0);
         redo[i] = !ok;
         if (!ok) {
             flagged++;
@@ -284,6 +289,13 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         }
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
+        if (xf) {
+            if (fast_softmax_row(xf, n, e, o32)) {
+                fast++;
+                continue;
+            }
+            xr = row_of(xi, n, scol, 1, d);
+        }
         unary_loop(exp_loop, exp_data, xr, e, n);
         if (exact) {
             double hi, lo;
@@ -305,6 +317,8 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         }
     }
     free(buf);
+    if (nfast)
+        *nfast = fast;
     return flagged;
 }
 
@@ -323,21 +337,26 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
  * row buffers cannot be allocated. */
 EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                        int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop,
-                                       void *log1p_data, float *out32, double *out64, int8_t *redo)
+                                       void *log1p_data, float *out32, double *out64, int8_t *redo,
+                                       int64_t *nfast)
 {
     double *buf = malloc((size_t)3 * (size_t)n * sizeof(double));
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n, *r = buf + 2 * n;
-    int64_t flagged = 0;
+    int64_t flagged = 0, fast = 0;
+    /* the fast pass (_wide_fast.h) takes contiguous float32 rows into float32 */
+    const int fast32 = f32 && scol == (int64_t)sizeof(float) && out32 && !exact && n <= FAST_MAX_N;
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
         redo[i] = 1;
-        const double *xr = row_of(x + i * srow, n, scol, (int)f32, d);
+        const char *xi = x + i * srow;
+        const float *xf = fast32 ? (const float *)xi : NULL;
+        const double *xr = xf ? NULL : row_of(xi, n, scol, (int)f32, d);
         double mn;
-        int64_t k = scan_row(xr, n, &mn);
-        const double mi = k >= 0 ? xr[k] : NAN;
+        int64_t k = xf ? scan_row32(xf, n, &mn) : scan_row(xr, n, &mn);
+        const double mi = k < 0 ? NAN : xf ? (double)xf[k] : xr[k];
         if (exact ? !isfinite(mi) : !(mi >= -600.0 && mi <= 650.0)) {
             flagged++;
             continue;
@@ -354,6 +373,14 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
                 o64[j] = (d[j] - L) + r[j];
             redo[i] = 0;
             continue;
+        }
+        if (xf) {
+            if (fast_log_softmax_row(xf, n, k, mn, e, log1p_loop, log1p_data, o32)) {
+                redo[i] = 0;
+                fast++;
+                continue;
+            }
+            xr = row_of(xi, n, scol, 1, d);
         }
         unary_loop(exp_loop, exp_data, xr, e, n);
         const double winner = e[k];
@@ -378,5 +405,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         redo[i] = 0;
     }
     free(buf);
+    if (nfast)
+        *nfast = fast;
     return flagged;
 }

@@ -100,33 +100,38 @@ def _output(x: np.ndarray, dst: np.ndarray | None, buf: np.ndarray | None) -> np
     return np.empty(x.shape)
 
 
-def wide_log_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
+def wide_log_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None,
+                     fast: np.ndarray | None = None):
     """``(lp, redo)``: the log-softmax of the block ``x`` (2-d float64, or
     float32 without ``exact``, more than 16 columns, any strides, aligned)
     as ``Rows.log_softmax`` (``exact``) or ``log_softmax_unshifted`` (else)
     forms it, into ``dst``, ``buf`` or a new array as :func:`wide_softmax`
     says, and the rows left to the NumPy path (bool; their values garbage).
-    None where the kernel is off (the environment is read here) or ``x``
-    does not fit."""
-    return _per_entry("wide_log_softmax", 4, x, exact, dst, buf)
+    Into a float32 output, rows take the fast pass where it settles every
+    value (``_wide_fast.h``); ``fast`` (int64, one entry), where given,
+    receives how many did. None where the kernel is off (the environment
+    is read here) or ``x`` does not fit."""
+    return _per_entry("wide_log_softmax", 4, x, exact, dst, buf, fast)
 
 
-def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None):
+def wide_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np.ndarray | None = None,
+                 fast: np.ndarray | None = None):
     """``(p, redo)``: ``softmax_unshifted`` of the block ``x`` (2-d float64,
     or float32 without ``exact``, more than 16 columns, any strides,
     aligned) into ``dst`` where it is contiguous float32 or float64 of
     ``x``'s shape (else into ``buf``, contiguous float64 of that shape, or
     a new float64 array, which the caller rounds once),
     and the rows that need the shift or hold a NaN (bool; their values
-    garbage). None where the kernel is off (the environment is read here)
-    or ``x`` does not fit."""
-    return _per_entry("wide_softmax", 2, x, exact, dst, buf)
+    garbage). ``fast`` as for :func:`wide_log_softmax`. None where the
+    kernel is off (the environment is read here) or ``x`` does not fit."""
+    return _per_entry("wide_softmax", 2, x, exact, dst, buf, fast)
 
 
-def _per_entry(kernel: str, loops: int, x: np.ndarray, exact: bool, dst, buf):
+def _per_entry(kernel: str, loops: int, x: np.ndarray, exact: bool, dst, buf, fast):
     """Run ``kernel`` (one value per entry; the first ``loops`` of NumPy's
     exp and log1p loop pointers) on ``x`` into :func:`_output`'s array:
-    ``(out, redo)``, or None where it does not run."""
+    ``(out, redo)``, or None where it does not run; the count of fast rows
+    into ``fast`` where given."""
     lib = _library(x, exact)
     if lib is None:
         return None
@@ -137,6 +142,7 @@ def _per_entry(kernel: str, loops: int, x: np.ndarray, exact: bool, dst, buf):
     redo = np.empty(rows, np.int8)
     o32, o64 = (_ptr(out), None) if out.dtype == np.float32 else (None, _ptr(out))
     if rows and getattr(lib, kernel)(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32),
-                                     int(exact), *_narrow_loops()[:loops], o32, o64, _ptr(redo)) < 0:
+                                     int(exact), *_narrow_loops()[:loops], o32, o64, _ptr(redo),
+                                     None if fast is None else _ptr(fast)) < 0:
         return None
     return out, redo != 0

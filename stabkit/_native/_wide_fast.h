@@ -1,0 +1,205 @@
+/* The fast pass of the wide float32 rows' softmax and log-softmax (included
+ * by _rows.c after _narrow.h and _fastpass.h, before _wide.h, whose
+ * wide_softmax and wide_log_softmax try it on each row with a float32
+ * output).
+ *
+ * Those kernels form a float32 row's values in float64 from NumPy's exp and
+ * round each once to float32. The fast pass forms them from exp_fast
+ * instead (eight doubles a vector, no library call) and keeps the row only
+ * where every value's rounding is settled: v - tol and v + tol round to one
+ * float32, tol bounding how far the value NumPy's exp gives can lie from
+ * v. Rounding is monotonic, so NumPy's value rounds to that float32 too,
+ * and the row gets the NumPy path's bits without its exp. A row with one
+ * unsettled value is formed again the NumPy way by the caller (about one
+ * row of 1000 columns in a hundred; none of the rows the caller flags
+ * reaches here).
+ *
+ * The bounds, relative to the exact value, for rows of n <= 2^20 entries:
+ * - exp: exp_fast below 2^-45.4 on [-708, 709] (_fastpass.h); NumPy's exp
+ *   is taken to be within 2^-48 (32 units of 2^-53; measured 1.19 units,
+ *   and tests/test_native_wide_fast.py checks it against mpmath);
+ * - a pairwise sum of n positive terms (NumPy's order, pairwise()): at most
+ *   log2(n) + 13 roundings on any term's path, so below 33 2^-53 = 2^-48;
+ * - NumPy's log1p: within 2^-48 too (measured 1.12 units);
+ * - every other operation: one rounding, 2^-53.
+ * An argument below -708 is raised to -708 (e^-708 is a normal double,
+ * 2^-1021.4); each caller says why that changes no float32 result.
+ */
+
+/* exp_fast's least argument here, and the most entries a fast row takes */
+#define XMIN (-708.0)
+#define FAST_MAX_N ((int64_t)1 << 20)
+
+/* Sixteen floats, and their 32-bit masks (one AVX-512 register) */
+typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t vi16 __attribute__((vector_size(16 * sizeof(float))));
+
+static FORCE_INLINE vf16 load16(const float *p)
+{
+    vf16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static FORCE_INLINE vf16 blend16(vi16 mask, vf16 a, vf16 b) { return (vf16)((mask & (vi16)a) | (~mask & (vi16)b)); }
+static FORCE_INLINE vi16 blendi16(vi16 mask, vi16 a, vi16 b) { return (mask & a) | (~mask & b); }
+
+/* scan_row on a contiguous float32 row itself (n <= 2^20), sixteen lanes a
+ * vector: the same first maximum and least entry (converting to float64 is
+ * exact and keeps the order, and the lanes keep first-seen entries as
+ * scan_row's do), the minimum as a double; -1 if the row holds a NaN. */
+static FORCE_INLINE int64_t scan_row32(const float *x, int64_t n, double *mn)
+{
+    const float x0 = x[0];
+    vf16 hi = {0}, lo = {0}, sum = {0};
+    hi += x0, lo += x0;
+    vi16 at = {0}, jv = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf16 v = load16(x + j);
+        vi16 gt = v > hi;
+        hi = blend16(gt, v, hi);
+        at = blendi16(gt, jv, at);
+        lo = blend16(v < lo, v, lo);
+        sum += v;
+        jv += 16;
+    }
+    float mx = x0, low = x0;
+    int64_t top = n, anynan = 0;
+    for (int q = 0; q < 16; q++) {
+        mx = hi[q] > mx ? hi[q] : mx;
+        low = lo[q] < low ? lo[q] : low;
+        /* a NaN makes its lane's sum NaN (as may inf beside -inf: looked at one by one) */
+        anynan |= sum[q] != sum[q];
+    }
+    if (anynan) {
+        anynan = 0;
+        for (int64_t t = 0; t < j; t++)
+            anynan |= x[t] != x[t];
+    }
+    for (int q = 0; q < 16; q++)
+        top = hi[q] == mx && at[q] < top ? at[q] : top;
+    /* the rest one by one: all of it comes after every lane's entries */
+    for (; j < n; j++) {
+        float v = x[j];
+        if (v > mx)
+            mx = v, top = j;
+        low = v < low ? v : low;
+        anynan |= v != v;
+    }
+    *mn = (double)low;
+    return anynan ? -1 : top;
+}
+
+/* e[j] = exp(x[j]) by exp_fast (relative error below 2^-45.4) for a float32
+ * row, x[j] below -708 (-inf included) raised to -708; no entry above 709,
+ * none NaN. The one function of _rows.c whose products may fuse
+ * (CONTRACT_FMA, as in the elementwise fast pass): its results only ever
+ * pass a rounding test. */
+HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_row(const float *x, double *e, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        double a = (double)x[j];
+        a = a < XMIN ? XMIN : a;
+        e[j] = exp_fast(a, 0);
+    }
+}
+
+/* Whether a <= b round to one float32 (stored in *o) */
+static FORCE_INLINE int settled(double a, double b, float *o)
+{
+    const float lo = (float)a, hi = (float)b;
+    *o = hi;
+    return lo == hi;
+}
+
+/* below_ties' value at one entry: d - L (d = x - mi <= 0, L > 0), one
+ * double ulp down (towards -inf, which stays) where it rounds back to d.
+ * That is min(d - L, the double below d): it never increases with L. */
+static FORCE_INLINE double below_ties(double d, double L)
+{
+    const double w = d - L;
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    b += d > -INFINITY;
+    double down;
+    memcpy(&down, &b, 8);
+    return w == d ? down : w;
+}
+
+/* softmax_unshifted of one contiguous float32 row xf (n <= 2^20 entries,
+ * its maximum in [-600, 650], no NaN) into o32, as wide_softmax's narrower
+ * target forms it: e * (1 / the pairwise sum of e). Returns 1 where every
+ * value passed, else 0 (o32 garbage).
+ * Bound: e_j carries 2^-45.4 (NumPy's 2^-48), the sum 2^-45.4 + 2^-48 (2^-48
+ * + 2^-48), 1 / sum and the product one rounding each: the two values lie
+ * within 2^-43.9 v of each other, inside the margin 2^-42 v.
+ * Raised arguments: the sum holds e^max >= e^-600 = 2^-865.6, so a raised
+ * term adds at most 2^-1021.2 / 2^-865.6 < 2^-155 of it, and its own value
+ * is below 2^-155, as NumPy's (0 or subnormal) is: both round to +0. */
+static FORCE_INLINE int fast_softmax_row(const float *xf, int64_t n, double *e, float *o32)
+{
+    fast_exp_row(xf, e, n);
+    const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
+    int bad = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const double v = e[j] * inv;
+        const float lo = (float)(v * (1.0 - 0x1p-42)), hi = (float)(v * (1.0 + 0x1p-42));
+        o32[j] = hi;
+        bad |= !(lo == hi);
+    }
+    return !bad;
+}
+
+/* log_softmax_unshifted of one contiguous float32 row xf (n <= 2^20
+ * entries, first maximum mi at k in [-600, 650], least entry mn, no NaN)
+ * into o32, as wide_log_softmax's narrower target forms it: q = (sum of e
+ * without e_k) / e_k, L = log1p(q) by NumPy's loop, -L at k, and elsewhere
+ * x - (mi + L), or below_ties' (x - mi) - L for the rows tie_rows picks
+ * (L <= (mi - mn) 2^-53; masked rows, whose mn is -inf, among them).
+ * Returns 1 where every value passed, else 0 (o32 garbage); 0 also for
+ * rows whose sum is below n 2^-960 or whose q is below 2^-1000 (so that L
+ * is a normal double in both).
+ * Bound: q carries 2^-45.4 (e_k) + 2^-45.4 + 2^-48 (the sum) + 2^-53,
+ * L = log1p(q) at most q's relative error (q / ((1 + q) log1p q) <= 1) and
+ * log1p's own 2^-48: below 2^-44.1, NumPy's below 2^-46, so NumPy's L lies
+ * in [L_lo, L_hi] = L (1 -+ 2^-43) (as rounded: within 2^-53 of that).
+ * Every value is a non-increasing function of L (fl(x - fl(mi + L)),
+ * below_ties, -L), so NumPy's lies between the values at L_hi and L_lo, and
+ * where those round to one float32 so does it. Where L_lo and L_hi give
+ * mi + L the same double (L far below mi's ulp), the two ends are the same
+ * number: such a row is settled whatever its values. The row falls back
+ * where tie_rows' test differs at L_lo and L_hi. Raised arguments: with the
+ * sum at n 2^-960 or more, n raised terms (each below 2^-1021.2 in both)
+ * move it by less than 2^-61 of itself. */
+static FORCE_INLINE int fast_log_softmax_row(const float *xf, int64_t n, int64_t k, double mn, double *e,
+                                             void *log1p_loop, void *log1p_data, float *o32)
+{
+    const double mi = (double)xf[k];
+    fast_exp_row(xf, e, n);
+    const double winner = e[k];
+    e[k] = 0.0;
+    const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
+    double q = s / winner, L;
+    if (!(s >= (double)n * 0x1p-960) || !(q >= 0x1p-1000))
+        return 0;
+    unary_loop(log1p_loop, log1p_data, &q, &L, 1);
+    const double L_lo = L * (1.0 - 0x1p-43), L_hi = L * (1.0 + 0x1p-43), ties = (mi - mn) * 0x1p-53;
+    if (!(L_lo > ties) && !(L_hi <= ties))
+        return 0;
+    int bad = !settled(-L_hi, -L_lo, &o32[k]);
+    /* two loops on either side of k: each vectorises */
+    if (L_lo > ties) {
+        const double mL_lo = mi + L_lo, mL_hi = mi + L_hi;
+        for (int64_t j = 0; j < k; j++)
+            bad |= !settled((double)xf[j] - mL_hi, (double)xf[j] - mL_lo, &o32[j]);
+        for (int64_t j = k + 1; j < n; j++)
+            bad |= !settled((double)xf[j] - mL_hi, (double)xf[j] - mL_lo, &o32[j]);
+    } else {
+        for (int64_t j = 0; j < k; j++)
+            bad |= !settled(below_ties((double)xf[j] - mi, L_hi), below_ties((double)xf[j] - mi, L_lo), &o32[j]);
+        for (int64_t j = k + 1; j < n; j++)
+            bad |= !settled(below_ties((double)xf[j] - mi, L_hi), below_ties((double)xf[j] - mi, L_lo), &o32[j]);
+    }
+    return !bad;
+}

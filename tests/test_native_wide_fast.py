@@ -1,0 +1,232 @@
+"""The fast pass of the wide float32 rows (stabkit/_native/_wide_fast.h):
+softmax and log-softmax of contiguous float32 rows into float32, formed with
+stabkit's own exp and kept where a rounding test settles every value, else
+formed again with NumPy's exp.
+
+Its claim is the NumPy path's bits. Three kinds of check:
+
+- the bound it rests on: NumPy's float64 exp and log1p within 2^-48 of the
+  exact value (measured here against mpmath, on the ranges the kernels
+  call them on);
+- the same bits as the NumPy path (``STABKIT_NATIVE=0``) and as the same
+  kernel on a strided view of the same rows (which never takes the fast
+  pass), over row families on both sides of each of its thresholds: masked
+  entries, entries below -708, rows whose sum falls under its floor, rows
+  near ``tie_rows``' threshold, large maxima with near-maximal entries;
+- the fast pass runs where it should (most rows of ordinary logits) and
+  not where it should not, counted by the kernels' ``fast`` output.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+from helpers.bits import same_bits
+from helpers.native import each_path
+
+import stabkit
+from stabkit._native import narrowrows, widerows
+from stabkit._native import rows as native
+
+needs_c = pytest.mark.skipif(native.library() is None or narrowrows.narrow_status() != "native",
+                             reason="the wide-row kernel is not built or its NumPy loops were not found here")
+
+KERNELS = {"softmax": widerows.wide_softmax, "log_softmax": widerows.wide_log_softmax}
+
+
+def _rel_err_units(fn_np, fn_mp, x: np.ndarray) -> float:
+    """The largest relative error of ``fn_np`` on ``x``, in units of 2^-53,
+    against ``fn_mp`` at 80 digits."""
+    y = fn_np(x)
+    worst = 0.0
+    with mpmath.workdps(80):
+        for xi, yi in zip(x.tolist(), y.tolist()):
+            ref = fn_mp(mpmath.mpf(xi))
+            worst = max(worst, float(abs((mpmath.mpf(yi) - ref) / ref)) * 2.0**53)
+    return worst
+
+
+def test_numpy_exp_and_log1p_are_within_the_assumed_bound():
+    """_wide_fast.h takes NumPy's exp and log1p to be within 2^-48 (32 units
+    of 2^-53) of the exact value; they measure near 1.2 units. Sampled on
+    the kernels' ranges: exp on [-708, 650] and near 0, log1p on the
+    quotients q in (0, n)."""
+    rng = np.random.default_rng(48)
+    xs = np.concatenate([rng.uniform(-708.0, 650.0, 1500), rng.uniform(-2.0, 2.0, 500),
+                         [-708.0, -600.0, -1e-300, 0.0, 650.0]])
+    qs = np.concatenate([np.exp(rng.uniform(-700.0, 14.0, 1500)), [1e-300, 1.0, 1e6]])
+    assert _rel_err_units(np.exp, mpmath.exp, xs) < 32.0
+    assert _rel_err_units(np.log1p, mpmath.log1p, qs) < 32.0
+
+
+def _kernel(name: str, x: np.ndarray):
+    """``(out, redo, fast rows)`` of a kernel into a new float32 array."""
+    fast = np.zeros(1, np.int64)
+    out, redo = KERNELS[name](x, False, np.empty(x.shape, np.float32), fast=fast)
+    return out, redo, int(fast[0])
+
+
+def _strided(x: np.ndarray) -> np.ndarray:
+    """The same rows as a view with a column stride of two floats (the
+    kernel then converts each row and never takes the fast pass)."""
+    wide = np.empty((x.shape[0], 2 * x.shape[1]), np.float32)
+    wide[:, ::2] = x
+    return wide[:, ::2]
+
+
+def _same_three_ways(x: np.ndarray) -> dict:
+    """softmax and log-softmax of the float32 rows ``x``: the kernel on the
+    rows (fast pass), on a strided view (no fast pass) and the public
+    functions on both paths, all the same bits. Returns the fast-row counts."""
+    counts = {}
+    with np.errstate(all="ignore"):
+        for name, fn in (("softmax", stabkit.softmax), ("log_softmax", stabkit.log_softmax)):
+            out, redo, counts[name] = _kernel(name, x)
+            out_s, redo_s, none = _kernel(name, _strided(x))
+            assert none == 0
+            np.testing.assert_array_equal(redo, redo_s)
+            same_bits(out[~redo], out_s[~redo_s])
+            fast, slow = each_path(fn, x)
+            same_bits(fast, slow)
+            same_bits(fast[~redo], out[~redo])
+    return counts
+
+
+@needs_c
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 3.0, 30.0])
+@pytest.mark.parametrize("n", [17, 31, 100, 1000])
+def test_ordinary_logits_take_the_fast_pass_with_numpys_bits(scale, n):
+    rng = np.random.default_rng([n, int(scale * 1000)])
+    rows = max(40, 40_000 // n)
+    x = (rng.standard_normal((rows, n)) * scale).astype(np.float32)
+    counts = _same_three_ways(x)
+    # about one value in 2^17 is unsettled; a row of n values falls back with it
+    # a dominant maximum puts some rows within 2^-40 of tie_rows' threshold
+    assert counts["softmax"] >= 0.9 * rows and counts["log_softmax"] >= 0.9 * rows, counts
+
+
+@needs_c
+def test_masked_and_far_entries():
+    """-inf entries (masked logits) and entries below -708 (whose exp the
+    fast pass raises to e^-708): the rows stay fast where the sum holds a
+    finite term, and the values at those entries are +0 and -inf / the
+    far difference, as on the NumPy path."""
+    rng = np.random.default_rng(7)
+    rows, n = 400, 64
+    x = (rng.standard_normal((rows, n)) * 2).astype(np.float32)
+    x[rng.random((rows, n)) < 0.3] = -np.inf
+    x[::4, 1] = -1e4
+    x[1::4, 2] = -3.0e38
+    x[:, 0] = 5.0  # every row keeps a finite maximum
+    counts = _same_three_ways(x)
+    assert counts["softmax"] >= 0.9 * rows and counts["log_softmax"] >= 0.9 * rows, counts
+
+
+@needs_c
+def test_rows_whose_sum_is_under_the_floor_fall_back():
+    """A maximum of -590 with every other entry below -708 - 590: the
+    log-softmax's sum without the maximum is at most n e^-1298, under the
+    floor n 2^-960, and NumPy's own terms are 0 or subnormal, so the row
+    must go back to NumPy's exp; the softmax (whose sum holds e^-590)
+    stays fast."""
+    rows, n = 50, 40
+    x = np.full((rows, n), -1300.0, np.float32)
+    x[:, 3] = -590.0
+    x[::2, 5] = -1299.0
+    counts = _same_three_ways(x)
+    assert counts == {"softmax": rows, "log_softmax": 0}
+
+
+@needs_c
+def test_rows_on_either_side_of_the_tie_threshold():
+    """tie_rows' rows (L <= (m - min) 2^-53: the NumPy path forms d - L, one
+    ulp down where it rounds back to d): one maximum of 600, the rest at
+    600 - g and one entry at -3e38, so that the threshold is about 3.7e-8
+    and L about (n - 2) e^-g, on both sides of it as g moves past 15
+    (where many values are unsettled and go back) and far on each side."""
+    n = 20
+    for g in (5.0, 14.0, 15.0, 16.0, 17.0, 18.0, 30.0):
+        x = np.full((40, n), 600.0 - g, np.float32)
+        x[:, 0] = 600.0
+        x[:, 7] = -3.0e38
+        x[:, 9] -= np.arange(40, dtype=np.float32) * np.float32(0.01)
+        counts = _same_three_ways(x)
+        if g in (5.0, 30.0):
+            assert counts["log_softmax"] > 0, (g, counts)
+
+
+@needs_c
+def test_large_maxima_with_near_maximal_entries():
+    """m near 600 and entries one float32 ulp below it: x - (m + L) then
+    carries m + L's rounding (2^-43 m), far more than the value's own
+    margin, so most such rows are unsettled and go back; the results are
+    the NumPy path's either way. Also maxima at both ends of the unshifted
+    range [-600, 650] and just outside it (never fast)."""
+    rng = np.random.default_rng(600)
+    rows, n = 200, 33
+    top = np.float32(600.0)
+    below = np.nextafter(top, np.float32(0), dtype=np.float32)
+    x = np.where(rng.random((rows, n)) < 0.5, below, top - rng.random((rows, n)).astype(np.float32) * 10)
+    x[:, 0] = top
+    _same_three_ways(x.astype(np.float32))
+    for m in (-600.0, 650.0, -600.0001, 650.0001):
+        y = (m - np.abs(rng.standard_normal((rows, n)))).astype(np.float32)
+        y[:, 0] = np.float32(m)
+        counts = _same_three_ways(y)
+        inside = -600.0 <= float(np.float32(m)) <= 650.0
+        assert (counts["softmax"] > 0) == inside, (m, counts)
+
+
+@needs_c
+def test_the_float32_scan():
+    """The fast pass's own scan (sixteen float32 lanes): the first of tied
+    maxima, -0.0 beside +0.0, a NaN anywhere and +inf (the row is flagged),
+    a lane whose sum overflows, all -inf, and widths that leave 0 to 15
+    entries past the last full vector."""
+    rng = np.random.default_rng(16)
+    for n in range(17, 50):
+        x = (rng.standard_normal((24, n)) * 4).astype(np.float32)
+        x[0, :] = 0.0
+        x[0, ::3] = -0.0
+        x[1, [2, n - 1]] = 9.0
+        x[2, n // 2] = np.nan
+        x[3, 0] = np.inf
+        x[4, [1, 17 % n, 33 % n]] = -3.0e38  # a lane's sum overflows to -inf: no NaN
+        x[5, n - 1] = 20.0
+        x[6, :] = -np.inf
+        _same_three_ways(x)
+        out, redo, _ = _kernel("softmax", x)
+        assert redo[2] and redo[3] and redo[6] and not redo[1] and not redo[4]
+
+
+@needs_c
+def test_what_does_not_take_the_fast_pass():
+    """float64 rows, a float64 output, a strided view: the kernels run, the
+    fast pass does not."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 40))
+    for name, kern in KERNELS.items():
+        fast = np.zeros(1, np.int64)
+        assert kern(x, False, np.empty(x.shape), fast=fast) is not None and fast[0] == 0
+        assert kern(x.astype(np.float32), False, np.empty(x.shape), fast=fast) is not None and fast[0] == 0
+        assert _kernel(name, _strided(x.astype(np.float32)))[2] == 0
+        assert _kernel(name, x.astype(np.float32))[2] > 0
+
+
+@needs_c
+@pytest.mark.slow
+def test_many_rows_at_many_scales():
+    """About two million float32 rows of 17 to 1000 columns, scales from
+    1e-4 to 300 and offsets across the unshifted range: every unsettled
+    value the fast pass meets goes back to NumPy's exp (a few thousand rows
+    here), and every row matches the strided kernel and the NumPy path."""
+    rng = np.random.default_rng(2**17)
+    fell_back = 0
+    for n in (17, 23, 64, 129, 1000):
+        for scale in (1e-4, 0.1, 1.0, 5.0, 40.0, 300.0):
+            rows = 400_000 // n
+            x = rng.standard_normal((rows, n)) * scale + rng.uniform(-500.0, 500.0, (rows, 1))
+            counts = _same_three_ways(x.astype(np.float32))
+            fell_back += 2 * rows - sum(counts.values())
+    assert fell_back > 0
