@@ -253,8 +253,8 @@ def logsumexp(x, axis=-1, keepdims=False, b=None, return_sign=False, _into=None)
     elif _long.takes(shape[-1]):  # rows of millions: chunk by chunk, the same bits
         out = _long.logsumexp(last_axis(a, axis), fmt, lambda r: _narrow.logsumexp(r, fmt))
     else:
-        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt), reduce=True, keep32=True,
-                       into=_into)
+        out = _rowwise(a, fmt, axis, lambda r, _b, _d: _narrow.logsumexp(r, fmt, rounded=True), reduce=True,
+                       keep32=True, into=_into)
     out = np.expand_dims(out, axis) if keepdims else out
     return (out, plain_sign(out)) if return_sign else out
 
@@ -325,7 +325,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
         # loss of an exact 0 (a single class) is +0.0, never -0.0
         if lp is None:
-            lp = _narrow.log_softmax_at(r, fmt, labels[blk]) if from_logits else take_label(renormalised_log_probs(r), labels[blk])
+            # plain: the loss 0 - lp goes straight into the output (one rounding)
+            lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain) if from_logits
+                  else take_label(renormalised_log_probs(r), labels[blk]))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
         return loss if o.plain else o.plan.apply64(loss, blk)
 

@@ -1,7 +1,9 @@
 """The fast pass of the wide float32 rows (stabkit/_native/_wide_fast.h):
-softmax and log-softmax of contiguous float32 rows into float32, formed with
-stabkit's own exp and kept where a rounding test settles every value, else
-formed again with NumPy's exp.
+softmax and log-softmax of contiguous float32 rows into float32, and the
+logsumexp and the sparse cross-entropy's log-softmax at the label where the
+caller rounds them once to float32, formed with stabkit's own exp and kept
+where a rounding test settles every value, else formed again with NumPy's
+exp.
 
 Its claim is the NumPy path's bits. Three kinds of check:
 
@@ -93,6 +95,38 @@ def _same_three_ways(x: np.ndarray) -> dict:
     return counts
 
 
+def _same_reductions(x: np.ndarray, rng) -> dict:
+    """logsumexp and the sparse cross-entropy from logits of the float32
+    rows ``x`` (labels at random, and at each row's maximum for a third of
+    the rows): the kernel with ``rounded32`` (fast pass), its values rounded
+    to float32, against the kernel on a strided view (NumPy's float64
+    values, rounded here), and the public functions on both paths, plain and
+    with a reduction and sample weights (which never take the fast pass).
+    Returns the fast-row counts."""
+    rows, n = x.shape
+    lab = rng.integers(0, n, rows)
+    lab[::3] = np.argmax(x[::3], axis=1)
+    counts = {}
+    with np.errstate(all="ignore"):
+        for name, kw in (("logsumexp", {"lse": True}), ("sparse", {"cols": lab})):
+            fast = np.zeros(1, np.int64)
+            *_, redo, out = widerows.wide(x, False, rounded32=True, fast=fast, **kw)
+            *_, redo_s, out_s = widerows.wide(_strided(x), False, rounded32=True, fast=(none := np.zeros(1, np.int64)),
+                                             **kw)
+            counts[name] = int(fast[0])
+            assert none[0] == 0
+            both = (redo == 0) & (redo_s == 0)
+            same_bits(out[both].astype(np.float32), out_s[both].astype(np.float32))
+        w = rng.random(rows)
+        for fn, args, kw in ((stabkit.logsumexp, (x,), {"axis": -1}),
+                             (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True}),
+                             (stabkit.sparse_categorical_crossentropy, (lab, x),
+                              {"from_logits": True, "sample_weight": w, "reduction": "sum"})):
+            fast_out, slow_out = each_path(fn, *args, **kw)
+            same_bits(fast_out, slow_out)
+    return counts
+
+
 @needs_c
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 3.0, 30.0])
 @pytest.mark.parametrize("n", [17, 31, 100, 1000])
@@ -100,10 +134,9 @@ def test_ordinary_logits_take_the_fast_pass_with_numpys_bits(scale, n):
     rng = np.random.default_rng([n, int(scale * 1000)])
     rows = max(40, 40_000 // n)
     x = (rng.standard_normal((rows, n)) * scale).astype(np.float32)
-    counts = _same_three_ways(x)
+    counts = _same_three_ways(x) | _same_reductions(x, rng)
     # about one value in 2^17 is unsettled; a row of n values falls back with it
-    # a dominant maximum puts some rows within 2^-40 of tie_rows' threshold
-    assert counts["softmax"] >= 0.9 * rows and counts["log_softmax"] >= 0.9 * rows, counts
+    assert min(counts.values()) >= 0.9 * rows, counts
 
 
 @needs_c
@@ -119,8 +152,8 @@ def test_masked_and_far_entries():
     x[::4, 1] = -1e4
     x[1::4, 2] = -3.0e38
     x[:, 0] = 5.0  # every row keeps a finite maximum
-    counts = _same_three_ways(x)
-    assert counts["softmax"] >= 0.9 * rows and counts["log_softmax"] >= 0.9 * rows, counts
+    counts = _same_three_ways(x) | _same_reductions(x, rng)
+    assert min(counts.values()) >= 0.9 * rows, counts
 
 
 @needs_c
@@ -134,8 +167,8 @@ def test_rows_whose_sum_is_under_the_floor_fall_back():
     x = np.full((rows, n), -1300.0, np.float32)
     x[:, 3] = -590.0
     x[::2, 5] = -1299.0
-    counts = _same_three_ways(x)
-    assert counts == {"softmax": rows, "log_softmax": 0}
+    counts = _same_three_ways(x) | _same_reductions(x, np.random.default_rng(960))
+    assert counts == {"softmax": rows, "log_softmax": 0, "logsumexp": 0, "sparse": 0}
 
 
 @needs_c
@@ -151,7 +184,7 @@ def test_rows_on_either_side_of_the_tie_threshold():
         x[:, 0] = 600.0
         x[:, 7] = -3.0e38
         x[:, 9] -= np.arange(40, dtype=np.float32) * np.float32(0.01)
-        counts = _same_three_ways(x)
+        counts = _same_three_ways(x) | _same_reductions(x, np.random.default_rng(int(g)))
         if g in (5.0, 30.0):
             assert counts["log_softmax"] > 0, (g, counts)
 
@@ -170,6 +203,7 @@ def test_large_maxima_with_near_maximal_entries():
     x = np.where(rng.random((rows, n)) < 0.5, below, top - rng.random((rows, n)).astype(np.float32) * 10)
     x[:, 0] = top
     _same_three_ways(x.astype(np.float32))
+    _same_reductions(x.astype(np.float32), rng)
     for m in (-600.0, 650.0, -600.0001, 650.0001):
         y = (m - np.abs(rng.standard_normal((rows, n)))).astype(np.float32)
         y[:, 0] = np.float32(m)
@@ -217,16 +251,58 @@ def test_what_does_not_take_the_fast_pass():
 @needs_c
 @pytest.mark.slow
 def test_many_rows_at_many_scales():
-    """About two million float32 rows of 17 to 1000 columns, scales from
-    1e-4 to 300 and offsets across the unshifted range: every unsettled
-    value the fast pass meets goes back to NumPy's exp (a few thousand rows
-    here), and every row matches the strided kernel and the NumPy path."""
+    """About 1.5 million float32 rows (60 million entries) of 17 to 1000
+    columns, scales from 1e-4 to 300 and offsets across the unshifted range,
+    through the four functions: every unsettled value the fast pass meets
+    goes back to NumPy's exp, and every row matches the strided kernel and
+    the NumPy path."""
     rng = np.random.default_rng(2**17)
     fell_back = 0
     for n in (17, 23, 64, 129, 1000):
         for scale in (1e-4, 0.1, 1.0, 5.0, 40.0, 300.0):
-            rows = 400_000 // n
+            rows = 2_000_000 // n
             x = rng.standard_normal((rows, n)) * scale + rng.uniform(-500.0, 500.0, (rows, 1))
-            counts = _same_three_ways(x.astype(np.float32))
-            fell_back += 2 * rows - sum(counts.values())
+            x = x.astype(np.float32)
+            counts = _same_three_ways(x) | _same_reductions(x, rng)
+            fell_back += 4 * rows - sum(counts.values())
+    # rows past the unshifted range, sums under the floor, unsettled values
     assert fell_back > 0
+
+
+@needs_c
+def test_logsumexp_near_cancellation_falls_back():
+    """Rows whose logsumexp is near 0 with a negative maximum (n equal
+    entries log(1/n), and small perturbations of them): m + L cancels, the
+    NumPy path treats the rows apart above (|m| + L) / |m + L| = 2^12, and
+    the fast pass hands back every row above 2^11. Rows far from it stay
+    fast."""
+    rng = np.random.default_rng(12)
+    rows, n = 300, 64
+    base = np.float32(-np.log(n))
+    x = np.full((rows, n), base, np.float32)
+    x += (rng.standard_normal((rows, n)) * np.logspace(-9, -1, rows)[:, None]).astype(np.float32)
+    counts = _same_reductions(x, rng)
+    fast = np.zeros(1, np.int64)
+    *_, redo, _ = widerows.wide(x, False, lse=True, rounded32=True, fast=fast)
+    assert 0 < fast[0] < rows and redo.any()
+    far = (x - 40.0).astype(np.float32)  # logsumexp near -40: no cancellation
+    assert _same_reductions(far, rng)["logsumexp"] == rows, counts
+
+
+@needs_c
+def test_what_rounded32_does_not_change():
+    """float64 rows, strided float32 rows, and calls without rounded32 (the
+    long-row path combines chunks in float64): the kernel runs, no fast
+    pass, NumPy's float64 values."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((50, 40)).astype(np.float32)
+    for kw in ({"lse": True}, {"cols": rng.integers(0, 40, 50)}):
+        fast = np.zeros(1, np.int64)
+        plain = widerows.wide(x, False, **kw)
+        got = widerows.wide(x, False, fast=fast, **kw)
+        assert fast[0] == 0
+        same_bits(got[3], plain[3])
+        widerows.wide(x.astype(np.float64), False, rounded32=True, fast=fast, **kw)
+        assert fast[0] == 0
+        widerows.wide(x, False, rounded32=True, fast=fast, **kw)
+        assert fast[0] > 0

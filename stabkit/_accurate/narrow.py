@@ -56,11 +56,15 @@ def _rows(x: np.ndarray, exact: bool) -> Rows:
     return Rows(x, exact, block_rows=step(x.shape[-1]))
 
 
-def logsumexp(x: np.ndarray, fmt: Format) -> np.ndarray:
+def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
-    ``wide_rows``, narrow ones through ``narrow_rows``)."""
+    ``wide_rows``, narrow ones through ``narrow_rows``). ``rounded``: the
+    caller rounds the values once to ``fmt`` and uses nothing else of them
+    (float32 rows may then take the kernel's fast pass: the same float32s,
+    other float64s)."""
     exact = fmt.name == "float64"
-    got = _analysed(x, exact, lse=True) if x.shape[1] <= NARROW else native_wide.wide(x, exact, lse=True)
+    got = (_analysed(x, exact, lse=True) if x.shape[1] <= NARROW
+           else native_wide.wide(x, exact, lse=True, rounded32=rounded and fmt.name == "float32"))
     if got is None:
         return _rows(x, exact).logsumexp(fmt)
     *_, redo, out = got
@@ -115,14 +119,14 @@ def _settle_ties(x: np.ndarray, m: np.ndarray, L: np.ndarray, redo: np.ndarray, 
         lp[tied] = below_ties(x[tied] + (-m[tied])[:, None], L[tied])
 
 
-def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray) -> np.ndarray:
+def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool = False) -> np.ndarray:
     """``Rows(x).log_softmax_at(cols)``: ``(d - L) + r`` at column ``cols[i]``
     of row i for float64 targets; for narrower ones ``below_ties`` of that
     entry's ``d = x + (-m)`` (the kernel's float64 addition, repeated for
-    one entry a row)."""
+    one entry a row). ``rounded`` as for :func:`logsumexp`."""
     exact = fmt.name == "float64"
     if x.shape[1] > NARROW:
-        return wide.log_softmax_at(x, exact, cols, _rows)
+        return wide.log_softmax_at(x, exact, cols, _rows, rounded and fmt.name == "float32")
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)

@@ -42,12 +42,13 @@ def _buffer(rows: int, n: int) -> np.ndarray:
     return b
 
 
-def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path) -> np.ndarray:
+def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded32: bool = False) -> np.ndarray:
     """``rows_path(x, exact).log_softmax_at(cols)`` of rows wider than
     NARROW: the wide-row kernel, which forms ``Rows.log_softmax_at``'s value
     itself, and ``Rows`` for the rows it leaves (or all of them where it
-    does not run)."""
-    got = native.wide(x, exact, cols=cols)
+    does not run). ``rounded32``: the caller rounds the values once to
+    float32 and uses nothing else of them (the kernel's fast pass)."""
+    got = native.wide(x, exact, cols=cols, rounded32=rounded32)
     if got is None:
         return rows_path(x, exact).log_softmax_at(cols)
     *_, redo, lp = got

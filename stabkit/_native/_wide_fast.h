@@ -127,6 +127,35 @@ static FORCE_INLINE double below_ties(double d, double L)
     return w == d ? down : w;
 }
 
+/* The sum of a contiguous float32 row's shifted terms as wide_rows' narrower
+ * target forms it, d = x + nm (nm = -mi, the one IEEE addition of Rows'
+ * shift, the same double in both), e = exp(d) with e_k = 0, s their
+ * pairwise sum; here exp_fast of d raised to -708. Returns s, or -1 where s
+ * is below n 2^-960 (the caller then takes NumPy's exp). The terms carry
+ * 2^-45.4 (NumPy's 2^-48) and the sum 2^-48 more: s within 2^-45.2 (2^-46.9)
+ * of the exact sum; n raised terms (each below 2^-1021.2 in both) move a sum
+ * of n 2^-960 or more by less than 2^-61 of itself. L = log1p(s), by NumPy's
+ * loop in both, then lies within 2^-45.1 (2^-46.3) of log1p of the exact
+ * sum (q / ((1 + q) log1p q) <= 1, and log1p's own 2^-48): NumPy's L lies in
+ * L (1 -+ 2^-43) (as rounded: within 2^-53 of that), the interval
+ * wide_rows' float32 outputs are settled on. */
+HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_shifted(const float *x, double nm, double *e, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        double a = (double)x[j] + nm;
+        a = a < XMIN ? XMIN : a;
+        e[j] = exp_fast(a, 0);
+    }
+}
+
+static FORCE_INLINE double fast_shifted_sum(const float *xf, int64_t n, int64_t k, double *e)
+{
+    fast_exp_shifted(xf, -(double)xf[k], e, n);
+    e[k] = 0.0;
+    const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
+    return s >= (double)n * 0x1p-960 ? s : -1.0;
+}
+
 /* softmax_unshifted of one contiguous float32 row xf (n <= 2^20 entries,
  * its maximum in [-600, 650], no NaN) into o32, as wide_softmax's narrower
  * target forms it: e * (1 / the pairwise sum of e). Returns 1 where every

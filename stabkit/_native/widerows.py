@@ -37,7 +37,8 @@ def _library(x: np.ndarray, exact: bool):
     return lib
 
 
-def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None):
+def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None, rounded32: bool = False,
+         fast: np.ndarray | None = None):
     """``(m, L, redo, out)`` of the block ``x`` (2-d float64, or float32
     without ``exact``, more than 16 columns, any strides, aligned): the rows'
     maxima and ``L = log1p(s)`` as ``Rows`` forms them, the rows left to the
@@ -45,6 +46,11 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     ``lse`` the logsumexp ``m + L`` (rows that cancel flagged 2), or with
     ``cols`` (integers in ``[0, n)``, one per row) the log-softmax at those
     columns (rows with ``L = 0`` flagged); ``out`` is None with neither.
+    ``rounded32``: the caller rounds ``out`` once to float32 and uses
+    nothing else of it (nor ``m`` and ``L``): contiguous float32 rows then
+    take the fast pass (``_wide_fast.h``), whose ``out`` rounds to the NumPy
+    path's float32 and whose ``L`` is not NumPy's; ``fast``
+    (int64, one entry), where given, receives how many rows it settled.
     None where the kernel is off (the environment is read here) or ``x``
     does not fit."""
     lib = _library(x, exact)
@@ -63,7 +69,8 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     loops = _narrow_loops()
     flagged = lib.wide_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
                             *loops, None if cols is None else _ptr(cols), _ptr(m), _ptr(L), _ptr(ws), _ptr(redo),
-                            _ptr(out) if lse else None, _ptr(out) if cols is not None else None)
+                            _ptr(out) if lse else None, _ptr(out) if cols is not None else None, int(rounded32),
+                            None if fast is None else _ptr(fast))
     if flagged < 0:  # no memory for the row buffers: the NumPy path
         return None
     return m, L, redo, out
