@@ -358,15 +358,22 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     y2 = y2 if o.plain else lossopts.categorical_targets64(y2, o.ls, o.cw)
     exact = fmt.name == "float64"
 
+    def narrower(yb, r):  # float32 and narrower targets from logits
+        return crossentropy_rows(yb, _narrow.log_softmax_narrower(r, fmt), False, None, None)
+
     def rows(r, blk, _dst):
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
             if exact and from_logits:
                 loss = _narrow.crossentropy(yb, r, fmt, scratch)
+            elif from_logits and o.plain and fmt.name == "float32":
+                # plain: each loss goes straight into the float32 output
+                loss = _wide.crossentropy32(yb, r, narrower)
+            elif from_logits:
+                loss = narrower(yb, r)
             else:
-                logp = renormalised_log_probs(r) if not from_logits else _narrow.log_softmax_narrower(r, fmt)
-                loss = crossentropy_rows(yb, logp, exact, scratch, None)
+                loss = crossentropy_rows(yb, renormalised_log_probs(r), exact, scratch, None)
         return loss if o.plain else o.plan.apply64(loss, blk)
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)

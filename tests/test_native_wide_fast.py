@@ -1,7 +1,8 @@
 """The fast pass of the wide float32 rows (stabkit/_native/_wide_fast.h):
 softmax and log-softmax of contiguous float32 rows into float32, and the
-logsumexp and the sparse cross-entropy's log-softmax at the label where the
-caller rounds them once to float32, formed with stabkit's own exp and kept
+logsumexp, the sparse cross-entropy's log-softmax at the label and the
+categorical cross-entropy (``_wide_ce32.h``) where the caller rounds them
+once to float32, formed with stabkit's own exp and kept
 where a rounding test settles every value, else formed again with NumPy's
 exp.
 
@@ -127,6 +128,28 @@ def _same_reductions(x: np.ndarray, rng) -> dict:
     return counts
 
 
+def _same_ce(x: np.ndarray, rng) -> dict:
+    """The categorical cross-entropy from logits of the float32 rows ``x``
+    with soft labels (a fifth of them 0), one-hot rows, all-zero rows and
+    labels of 1 at -inf logits: the public function on both paths, plain
+    and with a reduction and sample weights (never the fast pass). Returns
+    the kernel's fast-row count (``wide_ce32``)."""
+    rows, n = x.shape
+    y = rng.dirichlet(np.ones(n), size=rows)
+    y[rng.random(y.shape) < 0.2] = 0.0
+    y[::3] = np.eye(n)[rng.integers(0, n, rows)[::3]]
+    y[1::7] = 0.0
+    y = y.astype(np.float32)
+    w = rng.random(rows)
+    with np.errstate(all="ignore"):
+        for kw in ({}, {"sample_weight": w, "reduction": "sum"}):
+            fast_out, slow_out = each_path(stabkit.categorical_crossentropy, y, x, from_logits=True, **kw)
+            same_bits(fast_out, slow_out)
+        fast = np.zeros(1, np.int64)
+        widerows.wide_ce32(x, y, fast=fast)
+    return {"ce": int(fast[0])}
+
+
 @needs_c
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 3.0, 30.0])
 @pytest.mark.parametrize("n", [17, 31, 100, 1000])
@@ -134,7 +157,7 @@ def test_ordinary_logits_take_the_fast_pass_with_numpys_bits(scale, n):
     rng = np.random.default_rng([n, int(scale * 1000)])
     rows = max(40, 40_000 // n)
     x = (rng.standard_normal((rows, n)) * scale).astype(np.float32)
-    counts = _same_three_ways(x) | _same_reductions(x, rng)
+    counts = _same_three_ways(x) | _same_reductions(x, rng) | _same_ce(x, rng)
     # about one value in 2^17 is unsettled; a row of n values falls back with it
     assert min(counts.values()) >= 0.9 * rows, counts
 
@@ -154,6 +177,9 @@ def test_masked_and_far_entries():
     x[:, 0] = 5.0  # every row keeps a finite maximum
     counts = _same_three_ways(x) | _same_reductions(x, rng)
     assert min(counts.values()) >= 0.9 * rows, counts
+    # the cross-entropy leaves rows with a -inf logit to the NumPy path
+    masked = np.isinf(x).any(axis=1)
+    assert _same_ce(x, rng)["ce"] == rows - masked.sum()
 
 
 @needs_c
@@ -167,26 +193,32 @@ def test_rows_whose_sum_is_under_the_floor_fall_back():
     x = np.full((rows, n), -1300.0, np.float32)
     x[:, 3] = -590.0
     x[::2, 5] = -1299.0
-    counts = _same_three_ways(x) | _same_reductions(x, np.random.default_rng(960))
-    assert counts == {"softmax": rows, "log_softmax": 0, "logsumexp": 0, "sparse": 0}
+    rng = np.random.default_rng(960)
+    counts = _same_three_ways(x) | _same_reductions(x, rng) | _same_ce(x, rng)
+    assert counts == {"softmax": rows, "log_softmax": 0, "logsumexp": 0, "sparse": 0, "ce": 0}
 
 
 @needs_c
 def test_rows_on_either_side_of_the_tie_threshold():
     """tie_rows' rows (L <= (m - min) 2^-53: the NumPy path forms d - L, one
-    ulp down where it rounds back to d): one maximum of 600, the rest at
-    600 - g and one entry at -3e38, so that the threshold is about 3.7e-8
-    and L about (n - 2) e^-g, on both sides of it as g moves past 15
-    (where many values are unsettled and go back) and far on each side."""
-    n = 20
-    for g in (5.0, 14.0, 15.0, 16.0, 17.0, 18.0, 30.0):
-        x = np.full((40, n), 600.0 - g, np.float32)
+    ulp down where it rounds back to d): a maximum of 600, eighteen entries
+    at 600 - g and a least entry from -1e6 to -1e9, so that the threshold
+    runs from 1.1e-10 to 1.1e-7 down the rows while L is about 18 e^-g,
+    1.4e-8 at g = 21: rows on both sides, through all five functions."""
+    n, rows = 20, 60
+    tied = []
+    for g in (19.0, 21.0, 23.0):
+        x = np.full((rows, n), 600.0 - g, np.float32)
         x[:, 0] = 600.0
-        x[:, 7] = -3.0e38
-        x[:, 9] -= np.arange(40, dtype=np.float32) * np.float32(0.01)
-        counts = _same_three_ways(x) | _same_reductions(x, np.random.default_rng(int(g)))
-        if g in (5.0, 30.0):
-            assert counts["log_softmax"] > 0, (g, counts)
+        x[:, 7] = -np.logspace(6, 9, rows).astype(np.float32)
+        rng = np.random.default_rng(int(g))
+        counts = _same_three_ways(x) | _same_reductions(x, rng) | _same_ce(x, rng)
+        assert min(counts.values()) >= 0.9 * rows, (g, counts)
+        xd = x.astype(np.float64)
+        L = np.log1p(np.exp(xd[:, 1:] - 600.0).sum(axis=1))
+        tied.append(L <= (600.0 - xd[:, 7]) * 2.0**-53)
+    tied = np.concatenate(tied)
+    assert tied.any() and not tied.all()
 
 
 @needs_c
@@ -204,6 +236,7 @@ def test_large_maxima_with_near_maximal_entries():
     x[:, 0] = top
     _same_three_ways(x.astype(np.float32))
     _same_reductions(x.astype(np.float32), rng)
+    _same_ce(x.astype(np.float32), rng)
     for m in (-600.0, 650.0, -600.0001, 650.0001):
         y = (m - np.abs(rng.standard_normal((rows, n)))).astype(np.float32)
         y[:, 0] = np.float32(m)
@@ -263,8 +296,8 @@ def test_many_rows_at_many_scales():
             rows = 2_000_000 // n
             x = rng.standard_normal((rows, n)) * scale + rng.uniform(-500.0, 500.0, (rows, 1))
             x = x.astype(np.float32)
-            counts = _same_three_ways(x) | _same_reductions(x, rng)
-            fell_back += 4 * rows - sum(counts.values())
+            counts = _same_three_ways(x) | _same_reductions(x, rng) | _same_ce(x, rng)
+            fell_back += 5 * rows - sum(counts.values())
     # rows past the unshifted range, sums under the floor, unsettled values
     assert fell_back > 0
 

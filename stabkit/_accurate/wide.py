@@ -58,6 +58,21 @@ def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, roun
     return lp
 
 
+def crossentropy32(y: np.ndarray, x: np.ndarray, numpy_rows) -> np.ndarray:
+    """``numpy_rows(y, x)``, the categorical cross-entropy from logits of a
+    float32 block whose losses the caller rounds once to float32 and uses
+    for nothing else: the kernel's fast pass (``wide_ce32``: doubles that
+    round to the NumPy path's float32s) and ``numpy_rows`` for the rows it
+    leaves (or all of them where it does not run)."""
+    got = native.wide_ce32(x, y) if x.shape[-1] > NARROW else None
+    if got is None:
+        return numpy_rows(y, x)
+    out, redo = got
+    if np.count_nonzero(redo):
+        out[redo] = numpy_rows(y[redo], x[redo])
+    return out
+
+
 def crossentropy(y: np.ndarray, x: np.ndarray, scratch, rows_path) -> np.ndarray:
     """``crossentropy_from_rows(y, rows_path(x, True), scratch)`` of float64
     rows wider than NARROW: the wide-row kernel (``wide_ce``: the row sums as

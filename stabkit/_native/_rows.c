@@ -641,6 +641,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 /* ---- the float32 wide rows' fast pass (exp_fast and a rounding test) ---- */
 #include "_fastpass.h"
 #include "_wide_fast.h"
+#include "_wide_ce32.h"
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_wide.h"

@@ -180,6 +180,30 @@ static FORCE_INLINE int fast_softmax_row(const float *xf, int64_t n, double *e, 
     return !bad;
 }
 
+/* The unshifted L of a contiguous float32 row (its first maximum at k,
+ * least entry mn) as wide_log_softmax's narrower target forms it, and the
+ * interval [*L_lo, *L_hi] that holds NumPy's (fast_log_softmax_row says
+ * why); *tied: tie_rows' test, the same on the whole interval. Returns 0
+ * where the row falls back (a sum under the floors, or tie_rows' threshold
+ * inside the interval). */
+static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, double mn, double *e,
+                                         void *log1p_loop, void *log1p_data, double *L_lo, double *L_hi, int *tied)
+{
+    const double mi = (double)xf[k];
+    fast_exp_row(xf, e, n);
+    const double winner = e[k];
+    e[k] = 0.0;
+    const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
+    double q = s / winner, L;
+    if (!(s >= (double)n * 0x1p-960) || !(q >= 0x1p-1000))
+        return 0;
+    unary_loop(log1p_loop, log1p_data, &q, &L, 1);
+    const double ties = (mi - mn) * 0x1p-53;
+    *L_lo = L * (1.0 - 0x1p-43), *L_hi = L * (1.0 + 0x1p-43);
+    *tied = *L_hi <= ties;
+    return *L_lo > ties || *tied;
+}
+
 /* log_softmax_unshifted of one contiguous float32 row xf (n <= 2^20
  * entries, first maximum mi at k in [-600, 650], least entry mn, no NaN)
  * into o32, as wide_log_softmax's narrower target forms it: q = (sum of e
@@ -205,20 +229,13 @@ static FORCE_INLINE int fast_log_softmax_row(const float *xf, int64_t n, int64_t
                                              void *log1p_loop, void *log1p_data, float *o32)
 {
     const double mi = (double)xf[k];
-    fast_exp_row(xf, e, n);
-    const double winner = e[k];
-    e[k] = 0.0;
-    const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
-    double q = s / winner, L;
-    if (!(s >= (double)n * 0x1p-960) || !(q >= 0x1p-1000))
-        return 0;
-    unary_loop(log1p_loop, log1p_data, &q, &L, 1);
-    const double L_lo = L * (1.0 - 0x1p-43), L_hi = L * (1.0 + 0x1p-43), ties = (mi - mn) * 0x1p-53;
-    if (!(L_lo > ties) && !(L_hi <= ties))
+    double L_lo, L_hi;
+    int tied;
+    if (!fast_unshifted_L(xf, n, k, mn, e, log1p_loop, log1p_data, &L_lo, &L_hi, &tied))
         return 0;
     int bad = !settled(-L_hi, -L_lo, &o32[k]);
     /* two loops on either side of k: each vectorises */
-    if (L_lo > ties) {
+    if (!tied) {
         const double mL_lo = mi + L_lo, mL_hi = mi + L_hi;
         for (int64_t j = 0; j < k; j++)
             bad |= !settled((double)xf[j] - mL_hi, (double)xf[j] - mL_lo, &o32[j]);

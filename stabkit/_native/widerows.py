@@ -97,6 +97,27 @@ def wide_ce(x: np.ndarray, y: np.ndarray):
     return out, redo
 
 
+def wide_ce32(x: np.ndarray, y: np.ndarray, fast: np.ndarray | None = None):
+    """``(out, redo)`` of the categorical cross-entropy from logits of the
+    float32 block ``x`` (more than 16 columns, contiguous rows, aligned)
+    with the float32 labels ``y`` (the same shape, each in [0, 1]), for a
+    caller that rounds each loss once to float32 and uses nothing else of
+    it (``_wide_ce32.h``): per row a float64 that rounds to the NumPy
+    path's float32 loss, and the rows left to the NumPy path (bool; their
+    values garbage). ``fast`` as for :func:`wide_log_softmax`. None where
+    the kernel is off or ``x`` does not fit."""
+    lib = _library(x, False)
+    if lib is None or x.dtype != np.float32 or x.strides[1] != 4 or y.shape != x.shape or y.dtype != np.float32:
+        return None
+    rows, n = x.shape
+    y = np.ascontiguousarray(y)
+    out, redo = np.empty(rows), np.empty(rows, np.int8)
+    if rows and lib.wide_ce32(_ptr(x), rows, n, x.strides[0], _ptr(y), *_narrow_loops()[2:4], _ptr(out), _ptr(redo),
+                              None if fast is None else _ptr(fast)) < 0:
+        return None
+    return out, redo != 0
+
+
 def _output(x: np.ndarray, dst: np.ndarray | None, buf: np.ndarray | None) -> np.ndarray:
     """Where a kernel writes a block's rows: ``dst`` where it is contiguous
     float32 or float64 of ``x``'s shape, else ``buf`` where it is contiguous

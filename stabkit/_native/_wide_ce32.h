@@ -1,0 +1,104 @@
+/* The categorical cross-entropy from logits of wide float32 rows into
+ * float32 (included by _rows.c after _wide_fast.h, whose row L it uses).
+ *
+ * The NumPy path forms a row's loss as 0 - einsum(y, lp): lp the
+ * log-softmax wide_log_softmax gives a narrower target (unshifted, with
+ * tie_rows' below_ties), the products and their sum in float64 in einsum's
+ * own order (with or without fused multiply-adds), rounded once to float32.
+ * Every lp is a non-increasing function of L and every label y >= 0, so the
+ * exact sum of y lp at NumPy's L lies between its values at the ends L_lo,
+ * L_hi of _wide_fast.h's interval. Any evaluation of a sum of n + 1 terms
+ * of one sign (products rounded, or fused), in any order, lies within
+ * (n + 2) 2^-53 of the magnitude of its exact value, einsum's and ours
+ * alike: NumPy's sum
+ * lies in [S(L_hi) - B, S(L_lo) + B], with S our sums at the two ends and
+ * B = 2 (n + 2) 2^-53 |S(L_hi)| (1 + 2^-30). The row's loss is kept where
+ * the two ends of 0 - that interval round to one float32 (about one row in
+ * 2^17 at 1000 columns is not); else the caller takes the NumPy path.
+ * Rows with a -inf logit (whose zero labels einsum turns into NaN, which
+ * the NumPy path patches) and rows without a finite sum are handed back. */
+
+/* Adds y lp over entries [j0, j1) (none the maximum) to the lanes *a (lp
+ * at L_hi: mL_hi = mi + L_hi) and *b (at L_lo), eight entries a step, the
+ * rest one by one into lane 0: each lane in its own order, any order being
+ * within the bound above. */
+static FORCE_INLINE void ce_span(const float *xf, const float *y, int64_t j0, int64_t j1, double mL_hi, double mL_lo,
+                                 vd *a, vd *b)
+{
+    const vd ma = splat(mL_hi), mb = splat(mL_lo);
+    int64_t j = j0;
+    for (; j + LANES <= j1; j += LANES) {
+        const vd yv = __builtin_convertvector(loadf(y + j), vd), v = __builtin_convertvector(loadf(xf + j), vd);
+        *a += yv * (v - ma);
+        *b += yv * (v - mb);
+    }
+    for (; j < j1; j++) {
+        (*a)[0] += (double)y[j] * ((double)xf[j] - mL_hi);
+        (*b)[0] += (double)y[j] * ((double)xf[j] - mL_lo);
+    }
+}
+
+/* The sums of y lp at L_hi (*sa) and at L_lo (*sb): lp = x - (mi + L) on
+ * either side of k (ce_span), -L at k; below_ties's rows one by one. */
+static FORCE_INLINE void ce_sums(const float *xf, const float *y, int64_t n, int64_t k, double L_lo, double L_hi,
+                                 int tied, double *sa, double *sb)
+{
+    const double mi = (double)xf[k];
+    if (tied) {
+        double a = 0.0, b = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            const double yj = (double)y[j], d = (double)xf[j] - mi;
+            a += yj * (j == k ? -L_hi : below_ties(d, L_hi));
+            b += yj * (j == k ? -L_lo : below_ties(d, L_lo));
+        }
+        *sa = a, *sb = b;
+        return;
+    }
+    vd a = splat(0.0), b = splat(0.0);
+    ce_span(xf, y, 0, k, mi + L_hi, mi + L_lo, &a, &b);
+    a[0] += (double)y[k] * -L_hi;
+    b[0] += (double)y[k] * -L_lo;
+    ce_span(xf, y, k + 1, n, mi + L_hi, mi + L_lo, &a, &b);
+    *sa = fold(a), *sb = fold(b);
+}
+
+/* For each row of x (rows x n float32, n > 16, contiguous rows at byte
+ * stride srow) with the labels y (rows x n float32, contiguous, each in
+ * [0, 1]): out[i], a double that rounds to the NumPy path's float32 loss,
+ * and redo[i] = 0; or redo[i] = 1 (out[i] garbage) for the rows the NumPy
+ * path must form: a NaN, a maximum outside [-600, 650] (which
+ * log_softmax_unshifted leaves to Rows), a -inf logit, the fast pass's
+ * fallbacks, an unsettled loss. *nfast (where not NULL): the rows settled.
+ * Returns the number of rows flagged, or -1 where the row buffer cannot be
+ * allocated. */
+EXPORT CLONES int64_t wide_ce32(const char *x, int64_t rows, int64_t n, int64_t srow, const float *y,
+                                void *log1p_loop, void *log1p_data, double *out, int8_t *redo, int64_t *nfast)
+{
+    double *e = malloc((size_t)n * sizeof(double));
+    if (!e)
+        return -1;
+    int64_t flagged = 0, fast = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xf = (const float *)(x + i * srow), *yi = y + i * n;
+        double mn, L_lo, L_hi, sa, sb;
+        int tied, ok = 0;
+        int64_t k = n <= FAST_MAX_N ? scan_row32(xf, n, &mn) : -1;
+        if (k >= 0 && (double)xf[k] >= -600.0 && (double)xf[k] <= 650.0 && mn > -INFINITY &&
+            fast_unshifted_L(xf, n, k, mn, e, log1p_loop, log1p_data, &L_lo, &L_hi, &tied)) {
+            ce_sums(xf, yi, n, k, L_lo, L_hi, tied, &sa, &sb);
+            /* the terms are <= 0: sa <= sb <= 0 up to the roundings B covers */
+            const double B = 2.0 * (double)(n + 2) * 0x1p-53 * fabs(sa) * (1.0 + 0x1p-30);
+            const double lo = (0.0 - sb) - B, hi = (0.0 - sa) + B;
+            float o;
+            ok = isfinite(sa) && isfinite(sb) && settled(lo, hi, &o);
+            out[i] = hi;
+        }
+        redo[i] = !ok;
+        flagged += !ok;
+        fast += ok;
+    }
+    free(e);
+    if (nfast)
+        *nfast = fast;
+    return flagged;
+}
