@@ -69,7 +69,6 @@ enum { F_SIGMOID = 0, F_SOFTPLUS = 1, F_LOG_SIGMOID = 2 };
 /* ------------------------------------------------------------ bits */
 
 static FORCE_INLINE uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static FORCE_INLINE double dfrom(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 /* A binary format narrower than double: p significant bits, emin the least
  * normal exponent, the bit pattern of +inf, and the NaN rule. */
