@@ -367,9 +367,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
             if exact and from_logits:
                 loss = _narrow.crossentropy(yb, r, fmt, scratch)
-            elif from_logits and o.plain and fmt.name == "float32":
-                # plain: each loss goes straight into the float32 output
-                loss = _wide.crossentropy32(yb, r, narrower)
+            elif from_logits and o.plain:
+                # plain: each loss goes straight into the output (one rounding)
+                loss = _wide.crossentropy_rounded(yb, r, fmt.name, narrower)
             elif from_logits:
                 loss = narrower(yb, r)
             else:

@@ -22,6 +22,7 @@ Its claim is the NumPy path's bits. Three kinds of check:
 
 from __future__ import annotations
 
+import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ from helpers.native import each_path
 import stabkit
 from stabkit._native import narrowrows, widerows
 from stabkit._native import rows as native
+from stabkit.floats import round_float64
 
 needs_c = pytest.mark.skipif(native.library() is None or narrowrows.narrow_status() != "native",
                              reason="the wide-row kernel is not built or its NumPy loops were not found here")
@@ -99,7 +101,7 @@ def _same_three_ways(x: np.ndarray) -> dict:
 def _same_reductions(x: np.ndarray, rng) -> dict:
     """logsumexp and the sparse cross-entropy from logits of the float32
     rows ``x`` (labels at random, and at each row's maximum for a third of
-    the rows): the kernel with ``rounded32`` (fast pass), its values rounded
+    the rows): the kernel with ``rounded`` (fast pass), its values rounded
     to float32, against the kernel on a strided view (NumPy's float64
     values, rounded here), and the public functions on both paths, plain and
     with a reduction and sample weights (which never take the fast pass).
@@ -111,8 +113,8 @@ def _same_reductions(x: np.ndarray, rng) -> dict:
     with np.errstate(all="ignore"):
         for name, kw in (("logsumexp", {"lse": True}), ("sparse", {"cols": lab})):
             fast = np.zeros(1, np.int64)
-            *_, redo, out = widerows.wide(x, False, rounded32=True, fast=fast, **kw)
-            *_, redo_s, out_s = widerows.wide(_strided(x), False, rounded32=True, fast=(none := np.zeros(1, np.int64)),
+            *_, redo, out = widerows.wide(x, False, rounded="float32", fast=fast, **kw)
+            *_, redo_s, out_s = widerows.wide(_strided(x), False, rounded="float32", fast=(none := np.zeros(1, np.int64)),
                                              **kw)
             counts[name] = int(fast[0])
             assert none[0] == 0
@@ -316,15 +318,15 @@ def test_logsumexp_near_cancellation_falls_back():
     x += (rng.standard_normal((rows, n)) * np.logspace(-9, -1, rows)[:, None]).astype(np.float32)
     counts = _same_reductions(x, rng)
     fast = np.zeros(1, np.int64)
-    *_, redo, _ = widerows.wide(x, False, lse=True, rounded32=True, fast=fast)
+    *_, redo, _ = widerows.wide(x, False, lse=True, rounded="float32", fast=fast)
     assert 0 < fast[0] < rows and redo.any()
     far = (x - 40.0).astype(np.float32)  # logsumexp near -40: no cancellation
     assert _same_reductions(far, rng)["logsumexp"] == rows, counts
 
 
 @needs_c
-def test_what_rounded32_does_not_change():
-    """float64 rows, strided float32 rows, and calls without rounded32 (the
+def test_what_rounded_does_not_change():
+    """float64 rows, strided float32 rows, and calls without ``rounded`` (the
     long-row path combines chunks in float64): the kernel runs, no fast
     pass, NumPy's float64 values."""
     rng = np.random.default_rng(4)
@@ -335,9 +337,9 @@ def test_what_rounded32_does_not_change():
         got = widerows.wide(x, False, fast=fast, **kw)
         assert fast[0] == 0
         same_bits(got[3], plain[3])
-        widerows.wide(x.astype(np.float64), False, rounded32=True, fast=fast, **kw)
+        widerows.wide(x.astype(np.float64), False, rounded="float32", fast=fast, **kw)
         assert fast[0] == 0
-        widerows.wide(x, False, rounded32=True, fast=fast, **kw)
+        widerows.wide(x, False, rounded="float32", fast=fast, **kw)
         assert fast[0] > 0
 
 
@@ -345,7 +347,7 @@ def test_what_rounded32_does_not_change():
 def test_the_fast_L_lies_well_inside_the_assumed_interval():
     """The fast pass settles values on NumPy's L lying in L (1 -+ 2^-43),
     from bounds (exp_fast below 2^-45.4, the sum, log1p). Measured: the
-    kernel's own L of fast rows (``rounded32``) against NumPy's (the same
+    kernel's own L of fast rows (``rounded``) against NumPy's (the same
     rows as a strided view), over row scales and widths where the sum runs
     from about 2^-900 to n: the largest relative distance (2^-45.6 here,
     rows whose sum is a few terms, each carrying exp_fast's error) stays
@@ -356,9 +358,56 @@ def test_the_fast_L_lies_well_inside_the_assumed_interval():
         for scale in (1e-3, 1.0, 10.0, 60.0, 200.0):
             x = (rng.standard_normal((3000 if n < 1000 else 300, n)) * scale).astype(np.float32)
             fast = np.zeros(1, np.int64)
-            _, L, redo, _ = widerows.wide(x, False, lse=True, rounded32=True, fast=fast)
+            _, L, redo, _ = widerows.wide(x, False, lse=True, rounded="float32", fast=fast)
             _, L_np, redo_np, _ = widerows.wide(_strided(x), False, lse=True)
             ok = (redo == 0) & (redo_np == 0) & (L_np > 0)
             assert ok.sum() > 0.5 * len(x)
             worst = max(worst, float(np.max(np.abs(L[ok] - L_np[ok]) / L_np[ok])))
     assert 0.0 < worst < 2.0**-44.5, worst
+
+
+@needs_c
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_the_16_bit_formats_take_the_fast_pass(fmt):
+    """float16 and bfloat16 blocks reach the kernels widened to float64, and
+    their float64 results are rounded once by the caller: with ``rounded``
+    naming the format, the logsumexp, the sparse loss's log-softmax at the
+    label and the categorical loss convert each row to float32 (exact) and
+    take the fast pass, settling each row's value in the 16-bit format.
+    (Softmax and log-softmax do not: settling every entry in a 16-bit
+    format cost more than NumPy's exp saved.) Each kernel's results,
+    rounded, against the same rows as a strided view (no fast pass: NumPy's
+    float64 values, rounded), and the public functions on both paths. A
+    float64 block that is not widened 16-bit values is refused row by
+    row."""
+    dt = np.float16 if fmt == "float16" else ml_dtypes.bfloat16
+    rng = np.random.default_rng(len(fmt))
+    rows, n = 300, 200
+    x = (rng.standard_normal((rows, n)) * rng.choice([0.3, 3.0, 9.0], (rows, 1))).astype(dt)
+    x[::5, 1::3] = -np.inf
+    x[1::7, 2] = -1e4
+    y = rng.dirichlet(np.ones(n), size=rows)
+    y[::3] = np.eye(n)[rng.integers(0, n, rows)[::3]]
+    y = y.astype(dt)
+    lab = rng.integers(0, n, rows)
+    xw, yw = x.astype(np.float64), y.astype(np.float64)
+    with np.errstate(all="ignore"):
+        for kw in ({"lse": True}, {"cols": lab}):
+            fast = np.zeros(1, np.int64)
+            *_, redo, out = widerows.wide(xw, False, rounded=fmt, fast=fast, **kw)
+            *_, redo_s, out_s = widerows.wide(_strided(xw), False, **kw)
+            assert fast[0] >= 0.9 * rows
+            both = (redo == 0) & (redo_s == 0)
+            same_bits(round_float64(out[both], fmt), round_float64(out_s[both], fmt))
+            widerows.wide(xw + 0.1, False, rounded=fmt, fast=fast, **kw)  # not widened 16-bit values
+            assert fast[0] == 0
+        fast = np.zeros(1, np.int64)
+        widerows.wide_ce32(xw, yw, fmt, fast=fast)
+        assert fast[0] >= 0.7 * rows  # rows with a -inf logit go the NumPy way
+        widerows.wide_ce32(xw + 0.1, yw, fmt, fast=fast)
+        assert fast[0] == 0
+        for fn, args, kw in ((stabkit.logsumexp, (x,), {"axis": -1}),
+                             (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True}),
+                             (stabkit.categorical_crossentropy, (y, x), {"from_logits": True}),
+                             (stabkit.softmax, (x,), {}), (stabkit.log_softmax, (x,), {})):
+            same_bits(*each_path(fn, *args, **kw))

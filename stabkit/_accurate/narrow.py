@@ -52,6 +52,12 @@ def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
     return None if got is None else (D, R, E, *got)
 
 
+def _rounded(fmt: Format, rounded: bool) -> str | None:
+    """The format name the wide-row kernel's fast pass may round to: the
+    caller's narrower format where it rounds once (``rounded``), else None."""
+    return fmt.name if rounded and fmt.name != "float64" else None
+
+
 def _rows(x: np.ndarray, exact: bool) -> Rows:
     return Rows(x, exact, block_rows=step(x.shape[-1]))
 
@@ -60,11 +66,11 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
     ``wide_rows``, narrow ones through ``narrow_rows``). ``rounded``: the
     caller rounds the values once to ``fmt`` and uses nothing else of them
-    (float32 rows may then take the kernel's fast pass: the same float32s,
-    other float64s)."""
+    (float32 rows and widened 16-bit ones may then take the kernel's fast
+    pass: the same values in ``fmt``, other float64s)."""
     exact = fmt.name == "float64"
     got = (_analysed(x, exact, lse=True) if x.shape[1] <= NARROW
-           else native_wide.wide(x, exact, lse=True, rounded32=rounded and fmt.name == "float32"))
+           else native_wide.wide(x, exact, lse=True, rounded=_rounded(fmt, rounded)))
     if got is None:
         return _rows(x, exact).logsumexp(fmt)
     *_, redo, out = got
@@ -126,7 +132,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     one entry a row). ``rounded`` as for :func:`logsumexp`."""
     exact = fmt.name == "float64"
     if x.shape[1] > NARROW:
-        return wide.log_softmax_at(x, exact, cols, _rows, rounded and fmt.name == "float32")
+        return wide.log_softmax_at(x, exact, cols, _rows, _rounded(fmt, rounded))
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)

@@ -42,13 +42,13 @@ def _buffer(rows: int, n: int) -> np.ndarray:
     return b
 
 
-def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded32: bool = False) -> np.ndarray:
+def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded: str | None = None) -> np.ndarray:
     """``rows_path(x, exact).log_softmax_at(cols)`` of rows wider than
     NARROW: the wide-row kernel, which forms ``Rows.log_softmax_at``'s value
     itself, and ``Rows`` for the rows it leaves (or all of them where it
-    does not run). ``rounded32``: the caller rounds the values once to
-    float32 and uses nothing else of them (the kernel's fast pass)."""
-    got = native.wide(x, exact, cols=cols, rounded32=rounded32)
+    does not run). ``rounded``: the format the caller rounds the values to,
+    once, using nothing else of them (the kernel's fast pass)."""
+    got = native.wide(x, exact, cols=cols, rounded=rounded)
     if got is None:
         return rows_path(x, exact).log_softmax_at(cols)
     *_, redo, lp = got
@@ -58,13 +58,14 @@ def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, roun
     return lp
 
 
-def crossentropy32(y: np.ndarray, x: np.ndarray, numpy_rows) -> np.ndarray:
+def crossentropy_rounded(y: np.ndarray, x: np.ndarray, rounded: str, numpy_rows) -> np.ndarray:
     """``numpy_rows(y, x)``, the categorical cross-entropy from logits of a
-    float32 block whose losses the caller rounds once to float32 and uses
-    for nothing else: the kernel's fast pass (``wide_ce32``: doubles that
-    round to the NumPy path's float32s) and ``numpy_rows`` for the rows it
-    leaves (or all of them where it does not run)."""
-    got = native.wide_ce32(x, y) if x.shape[-1] > NARROW else None
+    block whose losses the caller rounds once to the format ``rounded``
+    (float32, or float16 and bfloat16 from widened rows and labels) and
+    uses for nothing else: the kernel's fast pass (``wide_ce32``: doubles
+    that round to the NumPy path's values) and ``numpy_rows`` for the rows
+    it leaves (or all of them where it does not run)."""
+    got = native.wide_ce32(x, y, rounded) if x.shape[-1] > NARROW else None
     if got is None:
         return numpy_rows(y, x)
     out, redo = got

@@ -640,6 +640,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 
 /* ---- the float32 wide rows' fast pass (exp_fast and a rounding test) ---- */
 #include "_fastpass.h"
+#include "_half.h" /* the 16-bit roundings of the per-row fast tests */
 #include "_wide_fast.h"
 #include "_wide_ce32.h"
 

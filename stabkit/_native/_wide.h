@@ -119,11 +119,12 @@ static FORCE_INLINE double exact_L(double s, double lo, void *log1p_loop, void *
  * cols[i] as Rows.log_softmax_at forms it: (d - L) + r for exact, else
  * d - L, one float64 ulp down where it rounded back to d with L > 0
  * (unshifted.below_ties). ws: scratch of 4 * rows doubles.
- * With r32 (the caller rounds lse or lp once to float32 and uses nothing
- * else of them), contiguous float32 rows take the fast pass: their sum from
+ * With rfmt (R_F32, R_F16, R_BF16: the caller rounds lse or lp once to that
+ * format and uses nothing else of them), contiguous float32 rows (R_F32)
+ * or float64 rows of widened 16-bit values take the fast pass: their sum from
  * fast_shifted_sum, then lse (m + L, non-decreasing in L) or lp (below_ties
  * of d - L, non-increasing) at both ends of NumPy's L (1 -+ 2^-43), kept
- * where the two ends round to one float32, else flagged 1 (as are rows whose
+ * where the two ends round to one value of the format, else flagged 1 (as are rows whose
  * logsumexp might cancel: m < 0 with (|m| + L) / |m + L| above 2^11, half
  * the NumPy path's limit); L and m of those rows are not NumPy's. *nfast
  * (where not NULL): how many rows the fast pass settled.
@@ -132,16 +133,18 @@ static FORCE_INLINE double exact_L(double s, double lo, void *log1p_loop, void *
 EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                 int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop, void *log1p_data,
                                 const int64_t *cols, double *m, double *L, double *ws, int8_t *redo, double *lse,
-                                double *lp, int64_t r32, int64_t *nfast)
+                                double *lp, int64_t rfmt, int64_t *nfast)
 {
-    double *buf = malloc((size_t)(exact ? 3 : 2) * (size_t)n * sizeof(double));
+    double *buf = malloc((size_t)(3 * n + n / 2 + 1) * sizeof(double));
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n, *r = exact ? buf + 2 * n : NULL;
+    float *xs = (float *)(buf + 3 * n);
     /* per row: s (log1p's argument), the pair's low part (for narrower
      * targets: 1 where the fast pass took the row), d and r at the label */
     double *s = ws, *lo = ws + rows, *dc = ws + 2 * rows, *rc = ws + 3 * rows;
-    const int fast32 = f32 && scol == (int64_t)sizeof(float) && r32 && (lse || cols) && !exact && n <= FAST_MAX_N;
+    const int fast32 = rfmt == R_F32 && (lse || cols) && FAST32(f32, scol, 1, exact, n);
+    const int fast16 = (lse || cols) && FAST16(f32, rfmt, 1, exact, n);
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
@@ -156,17 +159,17 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             continue;
         }
         m[i] = mi;
-        if (xf) {
-            if ((s[i] = fast_shifted_sum(xf, n, k, e)) >= 0.0) {
-                if (cols)
-                    dc[i] = (double)xf[cols[i]] + -mi;
-                lo[i] = 1.0;
-                redo[i] = 0;
-                continue;
-            }
-            s[i] = 0.0;
-            xr = row_of(xi, n, scol, 1, d);
+        const float *xn = xf ? xf : fast16 && narrow_row(xr, n, xs) ? xs : NULL;
+        if (xn && (s[i] = fast_shifted_sum(xn, n, k, e)) >= 0.0) {
+            if (cols)
+                dc[i] = (double)xn[cols[i]] + -mi;
+            lo[i] = 1.0;
+            redo[i] = 0;
+            continue;
         }
+        s[i] = 0.0;
+        if (xf)
+            xr = row_of(xi, n, scol, 1, d);
         if (exact) {
             if (exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, s + i, lo + i)) {
                 if (cols)
@@ -197,18 +200,17 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
         if (!exact && lo[i] != 0.0) {
             /* the fast pass's row: both ends of NumPy's L (_wide_fast.h) */
             const double L_lo = L[i] * (1.0 - 0x1p-43), L_hi = L[i] * (1.0 + 0x1p-43);
-            float o;
             int ok;
             if (lse) {
                 /* the cancellation test over the whole interval: NumPy's
                  * (limit 2^12) cannot flag a row whose ends stay below 2^11 */
                 const double a = m[i] + L_lo, b = m[i] + L_hi, den = fabs(a) < fabs(b) ? fabs(a) : fabs(b);
                 const int cancels = m[i] < 0.0 && ((a < 0.0) != (b < 0.0) || (fabs(m[i]) + L_hi) / den > 0x1p11);
-                ok = !cancels && settled(a, b, &o);
+                ok = !cancels && same_rounding(a, b, (int)rfmt);
                 lse[i] = b;
             } else {
                 const double a = below_ties(dc[i], L_hi), b = below_ties(dc[i], L_lo);
-                ok = settled(a, b, &o);
+                ok = same_rounding(a, b, (int)rfmt);
                 lp[i] = b;
             }
             redo[i] = !ok;
@@ -318,8 +320,7 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         return -1;
     double *d = buf, *e = buf + n;
     int64_t flagged = 0, fast = 0;
-    /* the fast pass (_wide_fast.h) takes contiguous float32 rows into float32 */
-    const int fast32 = f32 && scol == (int64_t)sizeof(float) && out32 && !exact && n <= FAST_MAX_N;
+    const int fast32 = FAST32(f32, scol, out32, exact, n);
     for (int64_t i = 0; i < rows; i++) {
         const char *xi = x + i * srow;
         const float *xf = fast32 ? (const float *)xi : NULL;
@@ -392,8 +393,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         return -1;
     double *d = buf, *e = buf + n, *r = buf + 2 * n;
     int64_t flagged = 0, fast = 0;
-    /* the fast pass (_wide_fast.h) takes contiguous float32 rows into float32 */
-    const int fast32 = f32 && scol == (int64_t)sizeof(float) && out32 && !exact && n <= FAST_MAX_N;
+    const int fast32 = FAST32(f32, scol, out32, exact, n);
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;

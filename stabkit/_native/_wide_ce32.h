@@ -1,5 +1,7 @@
 /* The categorical cross-entropy from logits of wide float32 rows into
- * float32 (included by _rows.c after _wide_fast.h, whose row L it uses).
+ * float32, and of widened float16 and bfloat16 rows into the float64
+ * values the caller rounds to their format (included by _rows.c after
+ * _wide_fast.h, whose row L it uses).
  *
  * The NumPy path forms a row's loss as 0 - einsum(y, lp): lp the
  * log-softmax wide_log_softmax gives a narrower target (unshifted, with
@@ -13,8 +15,9 @@
  * alike: NumPy's sum
  * lies in [S(L_hi) - B, S(L_lo) + B], with S our sums at the two ends and
  * B = 2 (n + 2) 2^-53 |S(L_hi)| (1 + 2^-30). The row's loss is kept where
- * the two ends of 0 - that interval round to one float32 (about one row in
- * 2^17 at 1000 columns is not); else the caller takes the NumPy path.
+ * the two ends of 0 - that interval round to one value of the format
+ * (about one float32 row in 2^17 at 1000 columns does not); else the
+ * caller takes the NumPy path.
  * Rows with a -inf logit (whose zero labels einsum turns into NaN, which
  * the NumPy path patches) and rows without a finite sum are handed back. */
 
@@ -62,35 +65,43 @@ static FORCE_INLINE void ce_sums(const float *xf, const float *y, int64_t n, int
     *sa = fold(a), *sb = fold(b);
 }
 
-/* For each row of x (rows x n float32, n > 16, contiguous rows at byte
- * stride srow) with the labels y (rows x n float32, contiguous, each in
- * [0, 1]): out[i], a double that rounds to the NumPy path's float32 loss,
- * and redo[i] = 0; or redo[i] = 1 (out[i] garbage) for the rows the NumPy
- * path must form: a NaN, a maximum outside [-600, 650] (which
+/* For each row of x (rows x n, n > 16, contiguous rows at byte stride
+ * srow) with the labels y (rows x n, contiguous, each in [0, 1]): float32
+ * both (f32), or float64 both holding widened float16 or bfloat16 values
+ * (each row converted to float32 exactly, or handed back): out[i], a double
+ * that rounds to the NumPy path's loss in rfmt (R_F32, R_F16, R_BF16), and
+ * redo[i] = 0; or redo[i] = 1 (out[i] garbage) for the rows the NumPy path
+ * must form: a NaN, a maximum outside [-600, 650] (which
  * log_softmax_unshifted leaves to Rows), a -inf logit, the fast pass's
  * fallbacks, an unsettled loss. *nfast (where not NULL): the rows settled.
  * Returns the number of rows flagged, or -1 where the row buffer cannot be
  * allocated. */
-EXPORT CLONES int64_t wide_ce32(const char *x, int64_t rows, int64_t n, int64_t srow, const float *y,
-                                void *log1p_loop, void *log1p_data, double *out, int8_t *redo, int64_t *nfast)
+EXPORT CLONES int64_t wide_ce32(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t f32, const char *y,
+                                int64_t rfmt, void *log1p_loop, void *log1p_data, double *out, int8_t *redo,
+                                int64_t *nfast)
 {
-    double *e = malloc((size_t)n * sizeof(double));
+    double *e = malloc((size_t)(n + n + 1) * sizeof(double));
     if (!e)
         return -1;
+    float *xs = (float *)(e + n), *ys = xs + n;
     int64_t flagged = 0, fast = 0;
     for (int64_t i = 0; i < rows; i++) {
-        const float *xf = (const float *)(x + i * srow), *yi = y + i * n;
+        const float *xf = (const float *)(x + i * srow), *yi = (const float *)y + i * n;
+        if (!f32) {
+            const int narrow = narrow_row((const double *)(x + i * srow), n, xs) &&
+                               narrow_row((const double *)y + i * n, n, ys);
+            xf = narrow ? xs : NULL, yi = ys;
+        }
         double mn, L_lo, L_hi, sa, sb;
         int tied, ok = 0;
-        int64_t k = n <= FAST_MAX_N ? scan_row32(xf, n, &mn) : -1;
+        int64_t k = xf && n <= FAST_MAX_N ? scan_row32(xf, n, &mn) : -1;
         if (k >= 0 && (double)xf[k] >= -600.0 && (double)xf[k] <= 650.0 && mn > -INFINITY &&
             fast_unshifted_L(xf, n, k, mn, e, log1p_loop, log1p_data, &L_lo, &L_hi, &tied)) {
             ce_sums(xf, yi, n, k, L_lo, L_hi, tied, &sa, &sb);
             /* the terms are <= 0: sa <= sb <= 0 up to the roundings B covers */
             const double B = 2.0 * (double)(n + 2) * 0x1p-53 * fabs(sa) * (1.0 + 0x1p-30);
             const double lo = (0.0 - sb) - B, hi = (0.0 - sa) + B;
-            float o;
-            ok = isfinite(sa) && isfinite(sb) && settled(lo, hi, &o);
+            ok = isfinite(sa) && isfinite(sb) && same_rounding(lo, hi, (int)rfmt);
             out[i] = hi;
         }
         redo[i] = !ok;

@@ -1,17 +1,24 @@
-/* The fast pass of the wide float32 rows' softmax and log-softmax (included
- * by _rows.c after _narrow.h and _fastpass.h, before _wide.h, whose
- * wide_softmax and wide_log_softmax try it on each row with a float32
- * output).
+/* The fast pass of the wide rows of narrower targets (included by _rows.c
+ * after _narrow.h, _fastpass.h and _half.h, before _wide.h and
+ * _wide_ce32.h): the softmax and log-softmax of float32 rows into float32
+ * outputs, and, where the caller rounds the float64 results once and uses
+ * nothing else of them, the logsumexp, the sparse cross-entropy's
+ * log-softmax at the label (wide_rows) and the categorical cross-entropy
+ * (_wide_ce32.h) of float32 rows and of float16 and bfloat16 rows widened
+ * to float64 (narrow_row turns them back into float32, exactly). (Softmax
+ * and log-softmax of the 16-bit rows stay with NumPy's exp: a 16-bit test
+ * on every entry cost more than that exp, 2.4 against 2.3 ms at 1000x1000,
+ * even vectorised through float32.)
  *
- * Those kernels form a float32 row's values in float64 from NumPy's exp and
- * round each once to float32. The fast pass forms them from exp_fast
+ * The NumPy path forms such a row's values in float64 from NumPy's exp and
+ * rounds each once to the format. The fast pass forms them from exp_fast
  * instead (eight doubles a vector, no library call) and keeps the row only
- * where every value's rounding is settled: v - tol and v + tol round to one
- * float32, tol bounding how far the value NumPy's exp gives can lie from
- * v. Rounding is monotonic, so NumPy's value rounds to that float32 too,
- * and the row gets the NumPy path's bits without its exp. A row with one
- * unsettled value is formed again the NumPy way by the caller (about one
- * row of 1000 columns in a hundred; none of the rows the caller flags
+ * where every value's rounding is settled: the two ends of an interval
+ * that holds the NumPy path's float64 value round to one value of the
+ * format. Rounding is monotonic, so the NumPy path's value rounds to it
+ * too, and the row gets the NumPy path's bits without its exp. A row with
+ * one unsettled value is formed again the NumPy way (about one float32 row
+ * of 1000 columns in a few hundred; none of the rows the kernels flag
  * reaches here).
  *
  * The bounds, relative to the exact value, for rows of n <= 2^20 entries:
@@ -23,12 +30,23 @@
  * - NumPy's log1p: within 2^-48 too (measured 1.12 units);
  * - every other operation: one rounding, 2^-53.
  * An argument below -708 is raised to -708 (e^-708 is a normal double,
- * 2^-1021.4); each caller says why that changes no float32 result.
+ * 2^-1021.4); each caller says why that changes no result in the format.
  */
 
 /* exp_fast's least argument here, and the most entries a fast row takes */
 #define XMIN (-708.0)
 #define FAST_MAX_N ((int64_t)1 << 20)
+
+/* Which blocks the wide kernels try the fast pass on: contiguous float32
+ * rows into a float32 output, or into values the caller rounds to float32
+ * (FAST32), and float64 rows (widened float16 or bfloat16 values:
+ * narrow_row checks each row) whose values the caller rounds to rfmt, a
+ * 16-bit format (FAST16, wide_rows only); narrower targets (not exact) and
+ * rows of at most 2^20 entries in both */
+#define FAST32(f32, scol, out, exact, n) \
+    ((f32) && (scol) == (int64_t)sizeof(float) && (out) && !(exact) && (n) <= FAST_MAX_N)
+#define FAST16(f32, rfmt, out, exact, n) \
+    (!(f32) && ((rfmt) == R_F16 || (rfmt) == R_BF16) && (out) && !(exact) && (n) <= FAST_MAX_N)
 
 /* Sixteen floats, and their 32-bit masks (one AVX-512 register) */
 typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
@@ -105,12 +123,41 @@ HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_row(const float *x, double *e,
     }
 }
 
-/* Whether a <= b round to one float32 (stored in *o) */
+/* The format a fast row's results are rounded to: float32 (by the kernel,
+ * into a float32 output), float16 or bfloat16 (by the caller's
+ * round_float64, from the float64 values the kernel writes) */
+enum { R_NONE = 0, R_F32 = 1, R_F16 = 2, R_BF16 = 3 };
+
+/* Whether a <= b round to one value of the format (correctly rounded
+ * conversions: the hardware's to float32, _half.h's to the 16-bit ones;
+ * these are per-row tests, so the 16-bit ones need not vectorise) */
+static FORCE_INLINE int same_rounding(double a, double b, int fmt)
+{
+    if (fmt == R_F32)
+        return (float)a == (float)b;
+    if (fmt == R_F16)
+        return stabkit_double_to_half64(a) == stabkit_double_to_half64(b);
+    return stabkit_double_to_bf16_64(a) == stabkit_double_to_bf16_64(b);
+}
+
+/* Whether a <= b round to one float32, stored in *o */
 static FORCE_INLINE int settled(double a, double b, float *o)
 {
     const float lo = (float)a, hi = (float)b;
     *o = hi;
     return lo == hi;
+}
+
+/* A float64 row of n values that are float32 numbers (widened float16 or
+ * bfloat16: exact) as float32 in xs; 0 where one is not (or is NaN). */
+static FORCE_INLINE int narrow_row(const double *xr, int64_t n, float *xs)
+{
+    int exact = 1;
+    for (int64_t j = 0; j < n; j++) {
+        xs[j] = (float)xr[j];
+        exact &= (double)xs[j] == xr[j];
+    }
+    return exact;
 }
 
 /* below_ties' value at one entry: d - L (d = x - mi <= 0, L > 0), one
@@ -173,9 +220,7 @@ static FORCE_INLINE int fast_softmax_row(const float *xf, int64_t n, double *e, 
     int bad = 0;
     for (int64_t j = 0; j < n; j++) {
         const double v = e[j] * inv;
-        const float lo = (float)(v * (1.0 - 0x1p-42)), hi = (float)(v * (1.0 + 0x1p-42));
-        o32[j] = hi;
-        bad |= !(lo == hi);
+        bad |= !settled(v * (1.0 - 0x1p-42), v * (1.0 + 0x1p-42), &o32[j]);
     }
     return !bad;
 }
@@ -218,10 +263,10 @@ static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, 
  * log1p's own 2^-48: below 2^-44.1, NumPy's below 2^-46, so NumPy's L lies
  * in [L_lo, L_hi] = L (1 -+ 2^-43) (as rounded: within 2^-53 of that).
  * Every value is a non-increasing function of L (fl(x - fl(mi + L)),
- * below_ties, -L), so NumPy's lies between the values at L_hi and L_lo, and
- * where those round to one float32 so does it. Where L_lo and L_hi give
- * mi + L the same double (L far below mi's ulp), the two ends are the same
- * number: such a row is settled whatever its values. The row falls back
+ * below_ties, -L), so NumPy's lies between the values at L_hi and L_lo,
+ * and where those round to one value of the format so does it. Where L_lo
+ * and L_hi give mi + L the same double (L far below mi's ulp), the two ends
+ * are the same number: such a row is settled whatever its values. The row falls back
  * where tie_rows' test differs at L_lo and L_hi. Raised arguments: with the
  * sum at n 2^-960 or more, n raised terms (each below 2^-1021.2 in both)
  * move it by less than 2^-61 of itself. */

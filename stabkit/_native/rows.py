@@ -57,7 +57,7 @@ _SIGNATURES = {
     "narrow_softmax": ([_p] + [_i64] * 6 + [_p] * 4, _i64),
     "wide_rows": ([_p] + [_i64] * 6 + [_p] * 11 + [_i64, _p], _i64),
     "wide_ce": ([_p] + [_i64] * 4 + [_p] * 7, _i64),
-    "wide_ce32": ([_p] + [_i64] * 3 + [_p] * 6, _i64),
+    "wide_ce32": ([_p] + [_i64] * 4 + [_p, _i64] + [_p] * 5, _i64),
     "wide_softmax": ([_p] + [_i64] * 6 + [_p] * 6, _i64),
     "wide_log_softmax": ([_p] + [_i64] * 6 + [_p] * 8, _i64),
 }

@@ -24,6 +24,10 @@ from .narrowrows import _narrow_loops
 from .rows import _need, _ptr, library
 
 
+#: the formats a fast row's results may be rounded to (_wide_fast.h's R_F32, R_F16, R_BF16)
+_ROUNDED = {None: 0, "float32": 1, "float16": 2, "bfloat16": 3}
+
+
 def _library(x: np.ndarray, exact: bool):
     """The loaded library where a kernel takes the block ``x`` (2-d float64,
     or float32 without ``exact``, more than 16 columns, aligned) and NumPy's
@@ -37,7 +41,7 @@ def _library(x: np.ndarray, exact: bool):
     return lib
 
 
-def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None, rounded32: bool = False,
+def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None = None, rounded: str | None = None,
          fast: np.ndarray | None = None):
     """``(m, L, redo, out)`` of the block ``x`` (2-d float64, or float32
     without ``exact``, more than 16 columns, any strides, aligned): the rows'
@@ -46,11 +50,13 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     ``lse`` the logsumexp ``m + L`` (rows that cancel flagged 2), or with
     ``cols`` (integers in ``[0, n)``, one per row) the log-softmax at those
     columns (rows with ``L = 0`` flagged); ``out`` is None with neither.
-    ``rounded32``: the caller rounds ``out`` once to float32 and uses
-    nothing else of it (nor ``m`` and ``L``): contiguous float32 rows then
-    take the fast pass (``_wide_fast.h``), whose ``out`` rounds to the NumPy
-    path's float32 and whose ``L`` is not NumPy's; ``fast``
-    (int64, one entry), where given, receives how many rows it settled.
+    ``rounded`` (a format name): the caller rounds ``out`` once to that
+    format and uses nothing else of it (nor ``m`` and ``L``): contiguous
+    float32 rows ("float32"), or float64 rows of widened 16-bit values
+    ("float16", "bfloat16"), then take the fast pass (``_wide_fast.h``),
+    whose ``out`` rounds to the NumPy path's value in that format and whose
+    ``L`` is not NumPy's; ``fast`` (int64, one entry), where given,
+    receives how many rows it settled.
     None where the kernel is off (the environment is read here) or ``x``
     does not fit."""
     lib = _library(x, exact)
@@ -69,7 +75,7 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     loops = _narrow_loops()
     flagged = lib.wide_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
                             *loops, None if cols is None else _ptr(cols), _ptr(m), _ptr(L), _ptr(ws), _ptr(redo),
-                            _ptr(out) if lse else None, _ptr(out) if cols is not None else None, int(rounded32),
+                            _ptr(out) if lse else None, _ptr(out) if cols is not None else None, _ROUNDED[rounded],
                             None if fast is None else _ptr(fast))
     if flagged < 0:  # no memory for the row buffers: the NumPy path
         return None
@@ -97,23 +103,27 @@ def wide_ce(x: np.ndarray, y: np.ndarray):
     return out, redo
 
 
-def wide_ce32(x: np.ndarray, y: np.ndarray, fast: np.ndarray | None = None):
+def wide_ce32(x: np.ndarray, y: np.ndarray, rounded: str = "float32", fast: np.ndarray | None = None):
     """``(out, redo)`` of the categorical cross-entropy from logits of the
-    float32 block ``x`` (more than 16 columns, contiguous rows, aligned)
-    with the float32 labels ``y`` (the same shape, each in [0, 1]), for a
-    caller that rounds each loss once to float32 and uses nothing else of
-    it (``_wide_ce32.h``): per row a float64 that rounds to the NumPy
-    path's float32 loss, and the rows left to the NumPy path (bool; their
-    values garbage). ``fast`` as for :func:`wide_log_softmax`. None where
-    the kernel is off or ``x`` does not fit."""
+    block ``x`` (more than 16 columns, contiguous rows, aligned) with the
+    labels ``y`` (the same shape and dtype, each in [0, 1]), for a caller
+    that rounds each loss once to the format ``rounded`` and uses nothing
+    else of it (``_wide_ce32.h``): float32 both, or float64 both holding
+    widened float16 or bfloat16 values. Per row a float64 that rounds to
+    the NumPy path's loss in that format, and the rows left to the NumPy
+    path (bool; their values garbage). ``fast`` as for
+    :func:`wide_log_softmax`. None where the kernel is off or ``x`` does
+    not fit."""
     lib = _library(x, False)
-    if lib is None or x.dtype != np.float32 or x.strides[1] != 4 or y.shape != x.shape or y.dtype != np.float32:
+    f32 = x.dtype == np.float32
+    if (lib is None or x.strides[1] != x.itemsize or y.shape != x.shape or y.dtype != x.dtype
+            or (f32 and rounded != "float32") or (not f32 and rounded not in ("float16", "bfloat16"))):
         return None
     rows, n = x.shape
     y = np.ascontiguousarray(y)
     out, redo = np.empty(rows), np.empty(rows, np.int8)
-    if rows and lib.wide_ce32(_ptr(x), rows, n, x.strides[0], _ptr(y), *_narrow_loops()[2:4], _ptr(out), _ptr(redo),
-                              None if fast is None else _ptr(fast)) < 0:
+    if rows and lib.wide_ce32(_ptr(x), rows, n, x.strides[0], int(f32), _ptr(y), _ROUNDED[rounded],
+                              *_narrow_loops()[2:4], _ptr(out), _ptr(redo), None if fast is None else _ptr(fast)) < 0:
         return None
     return out, redo != 0
 

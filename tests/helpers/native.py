@@ -55,7 +55,7 @@ def each_path(fn, *args, **kw):
 
 
 #: the wide-row kernels' bindings (stabkit._native.widerows)
-WIDE_KERNELS = ("wide", "wide_ce", "wide_softmax", "wide_log_softmax")
+WIDE_KERNELS = ("wide", "wide_ce", "wide_ce32", "wide_softmax", "wide_log_softmax")
 
 
 def wide_kernels_off(monkeypatch) -> None:
