@@ -114,8 +114,8 @@ def _same_reductions(x: np.ndarray, rng) -> dict:
         for name, kw in (("logsumexp", {"lse": True}), ("sparse", {"cols": lab})):
             fast = np.zeros(1, np.int64)
             *_, redo, out = widerows.wide(x, False, rounded="float32", fast=fast, **kw)
-            *_, redo_s, out_s = widerows.wide(_strided(x), False, rounded="float32", fast=(none := np.zeros(1, np.int64)),
-                                             **kw)
+            none = np.zeros(1, np.int64)
+            *_, redo_s, out_s = widerows.wide(_strided(x), False, rounded="float32", fast=none, **kw)
             counts[name] = int(fast[0])
             assert none[0] == 0
             both = (redo == 0) & (redo_s == 0)

@@ -26,7 +26,9 @@
  *   is taken to be within 2^-48 (32 units of 2^-53; measured 1.19 units,
  *   and tests/test_native_wide_fast.py checks it against mpmath);
  * - a pairwise sum of n positive terms (NumPy's order, pairwise()): at most
- *   log2(n) + 13 roundings on any term's path, so below 33 2^-53 = 2^-48;
+ *   log2(n) + 18 roundings on any term's path (in a leaf of 128, 15 lane
+ *   additions, 3 folds and 7 trailing ones; then log2(n / 128) levels), so
+ *   below 38 2^-53 = 2^-47.7;
  * - NumPy's log1p: within 2^-48 too (measured 1.12 units);
  * - every other operation: one rounding, 2^-53.
  * An argument below -708 is raised to -708 (e^-708 is a normal double,
@@ -179,10 +181,10 @@ static FORCE_INLINE double below_ties(double d, double L)
  * shift, the same double in both), e = exp(d) with e_k = 0, s their
  * pairwise sum; here exp_fast of d raised to -708. Returns s, or -1 where s
  * is below n 2^-960 (the caller then takes NumPy's exp). The terms carry
- * 2^-45.4 (NumPy's 2^-48) and the sum 2^-48 more: s within 2^-45.2 (2^-46.9)
+ * 2^-45.4 (NumPy's 2^-48) and the sum 2^-47.7 more: s within 2^-45.2 (2^-47)
  * of the exact sum; n raised terms (each below 2^-1021.2 in both) move a sum
  * of n 2^-960 or more by less than 2^-61 of itself. L = log1p(s), by NumPy's
- * loop in both, then lies within 2^-45.1 (2^-46.3) of log1p of the exact
+ * loop in both, then lies within 2^-45 (2^-46.4) of log1p of the exact
  * sum (q / ((1 + q) log1p q) <= 1, and log1p's own 2^-48): NumPy's L lies in
  * L (1 -+ 2^-43) (as rounded: within 2^-53 of that), the interval
  * wide_rows' float32 outputs are settled on. */
@@ -207,9 +209,9 @@ static FORCE_INLINE double fast_shifted_sum(const float *xf, int64_t n, int64_t 
  * its maximum in [-600, 650], no NaN) into o32, as wide_softmax's narrower
  * target forms it: e * (1 / the pairwise sum of e). Returns 1 where every
  * value passed, else 0 (o32 garbage).
- * Bound: e_j carries 2^-45.4 (NumPy's 2^-48), the sum 2^-45.4 + 2^-48 (2^-48
- * + 2^-48), 1 / sum and the product one rounding each: the two values lie
- * within 2^-43.9 v of each other, inside the margin 2^-42 v.
+ * Bound: e_j carries 2^-45.4 (NumPy's 2^-48), the sum 2^-45.4 + 2^-47.7
+ * (2^-48 + 2^-47.7), 1 / sum and the product one rounding each: the two
+ * values lie within 2^-43.9 v of each other, inside the margin 2^-42 v.
  * Raised arguments: the sum holds e^max >= e^-600 = 2^-865.6, so a raised
  * term adds at most 2^-1021.2 / 2^-865.6 < 2^-155 of it, and its own value
  * is below 2^-155, as NumPy's (0 or subnormal) is: both round to +0. */
@@ -258,9 +260,9 @@ static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, 
  * Returns 1 where every value passed, else 0 (o32 garbage); 0 also for
  * rows whose sum is below n 2^-960 or whose q is below 2^-1000 (so that L
  * is a normal double in both).
- * Bound: q carries 2^-45.4 (e_k) + 2^-45.4 + 2^-48 (the sum) + 2^-53,
+ * Bound: q carries 2^-45.4 (e_k) + 2^-45.4 + 2^-47.7 (the sum) + 2^-53,
  * L = log1p(q) at most q's relative error (q / ((1 + q) log1p q) <= 1) and
- * log1p's own 2^-48: below 2^-44.1, NumPy's below 2^-46, so NumPy's L lies
+ * log1p's own 2^-48: below 2^-44, NumPy's below 2^-46.2, so NumPy's L lies
  * in [L_lo, L_hi] = L (1 -+ 2^-43) (as rounded: within 2^-53 of that).
  * Every value is a non-increasing function of L (fl(x - fl(mi + L)),
  * below_ties, -L), so NumPy's lies between the values at L_hi and L_lo,
