@@ -292,7 +292,7 @@ def test_many_rows_at_many_scales():
     goes back to NumPy's exp, and every row matches the strided kernel and
     the NumPy path."""
     rng = np.random.default_rng(2**17)
-    fell_back = 0
+    fell_back = unsettled = 0
     for n in (17, 23, 64, 129, 1000):
         for scale in (1e-4, 0.1, 1.0, 5.0, 40.0, 300.0):
             rows = 2_000_000 // n
@@ -300,8 +300,13 @@ def test_many_rows_at_many_scales():
             x = x.astype(np.float32)
             counts = _same_three_ways(x) | _same_reductions(x, rng) | _same_ce(x, rng)
             fell_back += 5 * rows - sum(counts.values())
+            if n == 1000 and scale <= 5.0:  # every row in range: the misses are unsettled rows
+                unsettled += rows - counts["softmax"]
     # rows past the unshifted range, sums under the floor, unsettled values
     assert fell_back > 0
+    # softmax at 1000 columns: about one row in 200 holds an unsettled value
+    # (40 of 8000 here), formed by NumPy's exp, and the bits still matched
+    assert 0 < unsettled < 200, unsettled
 
 
 @needs_c
