@@ -9,15 +9,14 @@
  * own order (with or without fused multiply-adds), rounded once to float32.
  * Every lp is a non-increasing function of L and every label y >= 0, so the
  * exact sum of y lp at NumPy's L lies between its values at the ends L_lo,
- * L_hi of _wide_fast.h's interval. Any evaluation of a sum of n + 1 terms
- * of one sign (products rounded, or fused), in any order, lies within
+ * L_hi of _wide_fast.h's interval. Any evaluation of a sum of n products
+ * of one sign (each rounded, or fused), in any order, lies within
  * (n + 2) 2^-53 of the magnitude of its exact value, einsum's and ours
- * alike: NumPy's sum
- * lies in [S(L_hi) - B, S(L_lo) + B], with S our sums at the two ends and
- * B = 2 (n + 2) 2^-53 |S(L_hi)| (1 + 2^-30). The row's loss is kept where
- * the two ends of 0 - that interval round to one value of the format
- * (about one float32 row in 2^17 at 1000 columns does not); else the
- * caller takes the NumPy path.
+ * alike: NumPy's sum lies in [S(L_hi) - B, S(L_lo) + B], with S our sums
+ * at the two ends and B = 2 (n + 2) 2^-53 |S(L_hi)| (1 + 2^-30). The row's
+ * loss is kept where the two ends of 0 - that interval round to one value
+ * of the format (by that width, about one float32 row in 2^17 at 1000
+ * columns does not); else the caller takes the NumPy path.
  * Rows with a -inf logit (whose zero labels einsum turns into NaN, which
  * the NumPy path patches) and rows without a finite sum are handed back. */
 
