@@ -72,6 +72,20 @@ static FORCE_INLINE void put(float *o32, double *o64, int64_t j, double v)
         o64[j] = v;
 }
 
+/* A row's first maximum (returned; -1 for a NaN) and least entry *mn, the
+ * row read as it is where fast32 (contiguous float32 rows for the fast
+ * pass: *xf, *xr NULL), else as float64 (row_of into d: *xr, *xf NULL);
+ * *mi the maximum as a double (0 for a NaN row). */
+static FORCE_INLINE int64_t scan_any(const char *xi, int64_t n, int64_t scol, int64_t f32, int fast32, double *d,
+                                     const float **xf, const double **xr, double *mn, double *mi)
+{
+    *xf = fast32 ? (const float *)xi : NULL;
+    *xr = *xf ? NULL : row_of(xi, n, scol, (int)f32, d);
+    const int64_t k = *xf ? scan_row32(*xf, n, mn) : scan_row(*xr, n, mn);
+    *mi = k < 0 ? 0.0 : *xf ? (double)(*xf)[k] : (*xr)[k];
+    return k;
+}
+
 /* The float64 analysis of one row xr (n entries, first maximum at k, least
  * entry mn; both finite) as Rows forms it for a float64 target: d = x + (-m)
  * and its exact error r, e = exp(d) by NumPy's loop with e[k] = 0, the
@@ -144,16 +158,15 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
      * targets: 1 where the fast pass took the row), d and r at the label */
     double *s = ws, *lo = ws + rows, *dc = ws + 2 * rows, *rc = ws + 3 * rows;
     const int fast32 = rfmt == R_F32 && (lse || cols) && FAST32(f32, scol, 1, exact, n);
-    const int fast16 = (lse || cols) && FAST16(f32, rfmt, 1, exact, n);
+    const int fast16 = (lse || cols) && FAST16(f32, rfmt, exact, n);
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
         const char *xi = x + i * srow;
-        const float *xf = fast32 ? (const float *)xi : NULL;
-        const double *xr = xf ? NULL : row_of(xi, n, scol, (int)f32, d);
-        double mn;
-        int64_t k = xf ? scan_row32(xf, n, &mn) : scan_row(xr, n, &mn);
-        const double mi = k < 0 ? 0.0 : xf ? (double)xf[k] : xr[k];
+        const float *xf;
+        const double *xr;
+        double mn, mi;
+        const int64_t k = scan_any(xi, n, scol, f32, fast32, d, &xf, &xr, &mn, &mi);
         if (k < 0 || !isfinite(mi)) {
             m[i] = 0.0;
             continue;
@@ -323,11 +336,10 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
     const int fast32 = FAST32(f32, scol, out32, exact, n);
     for (int64_t i = 0; i < rows; i++) {
         const char *xi = x + i * srow;
-        const float *xf = fast32 ? (const float *)xi : NULL;
-        const double *xr = xf ? NULL : row_of(xi, n, scol, (int)f32, d);
-        double mn;
-        int64_t k = xf ? scan_row32(xf, n, &mn) : scan_row(xr, n, &mn);
-        const double mi = k < 0 ? 0.0 : xf ? (double)xf[k] : xr[k];
+        const float *xf;
+        const double *xr;
+        double mn, mi;
+        const int64_t k = scan_any(xi, n, scol, f32, fast32, d, &xf, &xr, &mn, &mi);
         /* accurate.unshifted_rows, NaN failing every test */
         int ok = k >= 0 && (exact ? mn >= -708.0 && mi <= 650.0 : mi >= -600.0 && mi <= 650.0);
         redo[i] = !ok;
@@ -399,12 +411,11 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         float *o32 = out32 ? out32 + i * n : NULL;
         redo[i] = 1;
         const char *xi = x + i * srow;
-        const float *xf = fast32 ? (const float *)xi : NULL;
-        const double *xr = xf ? NULL : row_of(xi, n, scol, (int)f32, d);
-        double mn;
-        int64_t k = xf ? scan_row32(xf, n, &mn) : scan_row(xr, n, &mn);
-        const double mi = k < 0 ? NAN : xf ? (double)xf[k] : xr[k];
-        if (exact ? !isfinite(mi) : !(mi >= -600.0 && mi <= 650.0)) {
+        const float *xf;
+        const double *xr;
+        double mn, mi;
+        const int64_t k = scan_any(xi, n, scol, f32, fast32, d, &xf, &xr, &mn, &mi);
+        if (k < 0 || (exact ? !isfinite(mi) : !(mi >= -600.0 && mi <= 650.0))) {
             flagged++;
             continue;
         }

@@ -47,8 +47,8 @@
  * rows of at most 2^20 entries in both */
 #define FAST32(f32, scol, out, exact, n) \
     ((f32) && (scol) == (int64_t)sizeof(float) && (out) && !(exact) && (n) <= FAST_MAX_N)
-#define FAST16(f32, rfmt, out, exact, n) \
-    (!(f32) && ((rfmt) == R_F16 || (rfmt) == R_BF16) && (out) && !(exact) && (n) <= FAST_MAX_N)
+#define FAST16(f32, rfmt, exact, n) \
+    (!(f32) && ((rfmt) == R_F16 || (rfmt) == R_BF16) && !(exact) && (n) <= FAST_MAX_N)
 
 /* Sixteen floats, and their 32-bit masks (one AVX-512 register) */
 typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));
@@ -111,15 +111,16 @@ static FORCE_INLINE int64_t scan_row32(const float *x, int64_t n, double *mn)
     return anynan ? -1 : top;
 }
 
-/* e[j] = exp(x[j]) by exp_fast (relative error below 2^-45.4) for a float32
- * row, x[j] below -708 (-inf included) raised to -708; no entry above 709,
- * none NaN. The one function of _rows.c whose products may fuse
- * (CONTRACT_FMA, as in the elementwise fast pass): its results only ever
- * pass a rounding test. */
-HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_row(const float *x, double *e, int64_t n)
+/* e[j] = exp(x[j] + shift) by exp_fast (relative error below 2^-45.4) for a
+ * float32 row (shift 0 adds nothing: x + 0 is x's exp argument exactly),
+ * arguments below -708 (-inf included) raised to -708; none above 709, none
+ * NaN. The one function of _rows.c whose products may fuse (CONTRACT_FMA,
+ * as in the elementwise fast pass): its results only ever pass a rounding
+ * test. */
+HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_row(const float *x, double shift, double *e, int64_t n)
 {
     for (int64_t j = 0; j < n; j++) {
-        double a = (double)x[j];
+        double a = (double)x[j] + shift;
         a = a < XMIN ? XMIN : a;
         e[j] = exp_fast(a, 0);
     }
@@ -142,12 +143,11 @@ static FORCE_INLINE int same_rounding(double a, double b, int fmt)
     return stabkit_double_to_bf16_64(a) == stabkit_double_to_bf16_64(b);
 }
 
-/* Whether a <= b round to one float32, stored in *o */
+/* same_rounding to float32, and that float32 stored in *o */
 static FORCE_INLINE int settled(double a, double b, float *o)
 {
-    const float lo = (float)a, hi = (float)b;
-    *o = hi;
-    return lo == hi;
+    *o = (float)b;
+    return same_rounding(a, b, R_F32);
 }
 
 /* A float64 row of n values that are float32 numbers (widened float16 or
@@ -188,18 +188,9 @@ static FORCE_INLINE double below_ties(double d, double L)
  * sum (q / ((1 + q) log1p q) <= 1, and log1p's own 2^-48): NumPy's L lies in
  * L (1 -+ 2^-43) (as rounded: within 2^-53 of that), the interval
  * wide_rows' float32 outputs are settled on. */
-HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_shifted(const float *x, double nm, double *e, int64_t n)
-{
-    for (int64_t j = 0; j < n; j++) {
-        double a = (double)x[j] + nm;
-        a = a < XMIN ? XMIN : a;
-        e[j] = exp_fast(a, 0);
-    }
-}
-
 static FORCE_INLINE double fast_shifted_sum(const float *xf, int64_t n, int64_t k, double *e)
 {
-    fast_exp_shifted(xf, -(double)xf[k], e, n);
+    fast_exp_row(xf, -(double)xf[k], e, n);
     e[k] = 0.0;
     const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
     return s >= (double)n * 0x1p-960 ? s : -1.0;
@@ -217,7 +208,7 @@ static FORCE_INLINE double fast_shifted_sum(const float *xf, int64_t n, int64_t 
  * is below 2^-155, as NumPy's (0 or subnormal) is: both round to +0. */
 static FORCE_INLINE int fast_softmax_row(const float *xf, int64_t n, double *e, float *o32)
 {
-    fast_exp_row(xf, e, n);
+    fast_exp_row(xf, 0.0, e, n);
     const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
     int bad = 0;
     for (int64_t j = 0; j < n; j++) {
@@ -237,7 +228,7 @@ static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, 
                                          void *log1p_loop, void *log1p_data, double *L_lo, double *L_hi, int *tied)
 {
     const double mi = (double)xf[k];
-    fast_exp_row(xf, e, n);
+    fast_exp_row(xf, 0.0, e, n);
     const double winner = e[k];
     e[k] = 0.0;
     const double s = pairwise(e, NULL, n, 0.0, PLAIN).q;
