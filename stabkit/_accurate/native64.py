@@ -6,7 +6,7 @@ the binary cross-entropy from probabilities (``_bce_probs.c``), bound to
 NumPy's log and log1p loops and checked on its own (:func:`bind_probabilities`).
 
 The C loops repeat the NumPy path's operations in its order and call NumPy's
-own float64 exp, expm1 and log1p loops, so they give its bits; the check
+own float64 exp and log1p loops, so they give its bits; the check
 here makes sure of it on this NumPy and this processor (a NumPy whose
 loops are not reachable, or any differing bit, leaves the NumPy path on, and
 :func:`stabkit._native.elementwise.why_not` says why). Importing this module
@@ -153,7 +153,7 @@ def bind(mod) -> str | None:
     try:
         mod.bind_float64(sh, sl, np.ascontiguousarray(p2.real), np.ascontiguousarray(p2.imag), consts)
     except (ImportError, ValueError, AttributeError) as e:
-        return f"the float64 loops cannot be bound to NumPy's exp, expm1 and log1p ({e})"
+        return f"the float64 loops cannot be bound to NumPy's exp and log1p ({e})"
     bad = _mismatch(mod)
     if bad is not None:
         return (f"the float64 loop of {bad} differs from the NumPy path on NumPy {np.__version__} "

@@ -655,7 +655,7 @@ static PyMethodDef methods[] = {
     {"bind_float64", stabkit_bind_float64, METH_VARARGS,
      "bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, constants): the NumPy path's tables for the float64 loops."},
     {"numpy_loop", stabkit_numpy_loop, METH_VARARGS,
-     "numpy_loop(name, x, out): NumPy's float64 exp, expm1 or log1p loop as bound (for the tests)."},
+     "numpy_loop(name, x, out): NumPy's float64 exp or log1p loop as bound (for the tests)."},
     {"bind_probs", stabkit_bind_probs, METH_NOARGS,
      "bind_probs(): NumPy's float64 log and log1p loops for binary_probs (ImportError where absent)."},
     {"half_conversions", stabkit_half_conversions, METH_VARARGS,

@@ -5,10 +5,11 @@
  * crossentropy.py: the oracle the tests compare against bit for bit).
  *
  * Bit-identity comes from doing the same IEEE operations in the same order
- * (-ffp-contract=off, no -ffast-math: setup.py) and from calling, for exp,
- * expm1 and log1p, the very inner loops NumPy runs for np.exp, np.expm1 and
- * np.log1p on float64 (the functions[] of those ufunc objects, CPU-dispatched
- * by NumPy at its import), on contiguous buffers as the NumPy path does.
+ * (-ffp-contract=off, no -ffast-math: setup.py) and from calling, for exp
+ * and log1p, the very inner loops NumPy runs for np.exp and np.log1p on
+ * float64 (the functions[] of those ufunc objects, CPU-dispatched by NumPy
+ * at its import), on contiguous buffers as the NumPy path does. (Sigmoid's
+ * expm1 is a series of stabkit's own, on both paths.)
  * The tables (sigmoid on its grid in double-double, 2^(j/1024)) and the
  * constants come from the NumPy path too: bind_float64() receives them, and
  * stabkit/_accurate/native64.py checks the loops against the NumPy path
@@ -52,7 +53,7 @@ static FORCE_INLINE double quiet(double x) { return from64(bits64(x) | 0x0008000
 
 /* ------------------------------------------------------------ NumPy's loops */
 
-static nploop L_EXP, L_EXPM1, L_LOG1P;
+static nploop L_EXP, L_LOG1P;
 
 /* y = f(x) for n contiguous doubles through NumPy's own float64 loop (y may be x) */
 static inline void run(const nploop *l, double *x, double *y, npy_intp n) { stabkit_run_loop(l, x, y, n); }
@@ -129,7 +130,7 @@ static double softplus_near_zero(double x)
 
 /* ------------------------------------------------------------ blocks */
 
-/* sigmoid64.py: x0 = (x + M) - M, -r = x0 - x, eps = expm1(-r),
+/* sigmoid64.py: x0 = (x + M) - M, -r = x0 - x, eps = expm1(-r) (its series),
  * g = (1 - sh) eps, c = sh g / (1 + g), y = sh + (sl - c) */
 CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
 {
@@ -149,11 +150,25 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
         t = t - SIG_M;
         r[i] = t - x[i];
     }
-    run(&L_EXPM1, r, r, n);
     for (int i = 0; i < n; i++) {
         double sh = th[j[i]], sl = tl[j[i]];
+        double t = r[i];
+        /* eps = expm1(t) for |t| <= 2^-8 by sigmoid64.py's _expm1_small:
+         * t + t^2 (1/2 + t (1/6 + t (1/24 + t (1/120 + t/720)))), these
+         * roundings in this order (within 1.02u) */
+        double p = t * (1.0 / 720.0);
+        p = p + 1.0 / 120.0;
+        p = p * t;
+        p = p + 1.0 / 24.0;
+        p = p * t;
+        p = p + 1.0 / 6.0;
+        p = p * t;
+        p = p + 0.5;
+        p = p * t;
+        p = p * t;
+        double eps = t + p;
         double g = 1.0 - sh;
-        g = g * r[i];
+        g = g * eps;
         double c = sh * g;
         g = g + 1.0;
         c = c / g;
@@ -641,8 +656,8 @@ static double *table_copy(PyObject *obj, Py_ssize_t n, const char *what)
 }
 
 /* bind_float64(sig_hi, sig_lo, pow2_hi, pow2_lo, (c1, c2, inv, ln2_hi, ln2_lo)):
- * the tables and constants of the NumPy path, and NumPy's exp, expm1 and
- * log1p loops. Once per process (later calls change nothing). */
+ * the tables and constants of the NumPy path, and NumPy's exp and log1p
+ * loops. Once per process (later calls change nothing). */
 PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -657,7 +672,7 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
         return NULL;
     PyObject *uftype = PyObject_GetAttrString(np, "ufunc");
     int fail = uftype == NULL || stabkit_find_loop(np, uftype, "exp", &L_EXP) < 0 ||
-               stabkit_find_loop(np, uftype, "expm1", &L_EXPM1) < 0 || stabkit_find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
+               stabkit_find_loop(np, uftype, "log1p", &L_LOG1P) < 0;
     Py_XDECREF(uftype);
     Py_DECREF(np);
     if (fail)
@@ -680,8 +695,8 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* numpy_loop(name, x, out): out = name(x) through the bound NumPy loop (exp,
- * expm1 or log1p), on contiguous float64 buffers: for the tests, which
+/* numpy_loop(name, x, out): out = name(x) through the bound NumPy loop (exp
+ * or log1p), on contiguous float64 buffers: for the tests, which
  * compare it with np.<name> */
 PyObject *stabkit_numpy_loop(PyObject *self, PyObject *args)
 {
@@ -690,8 +705,7 @@ PyObject *stabkit_numpy_loop(PyObject *self, PyObject *args)
     Py_buffer x, y;
     if (!PyArg_ParseTuple(args, "sy*w*:numpy_loop", &name, &x, &y))
         return NULL;
-    const nploop *l = strcmp(name, "exp") == 0 ? &L_EXP : strcmp(name, "expm1") == 0 ? &L_EXPM1
-                    : strcmp(name, "log1p") == 0 ? &L_LOG1P : NULL;
+    const nploop *l = strcmp(name, "exp") == 0 ? &L_EXP : strcmp(name, "log1p") == 0 ? &L_LOG1P : NULL;
     PyObject *res = NULL;
     if (!bound)
         PyErr_SetString(PyExc_RuntimeError, "bind_float64 was not called");
