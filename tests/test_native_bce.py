@@ -401,13 +401,18 @@ def test_16bit_targets_0_and_1_take_the_correctly_rounded_softplus(dtype):
         p = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(dtype)
         ok = ~np.isnan(p.astype(np.float64)) & (np.abs(p.astype(np.float64)) >= 2.0**-10)
     rng = np.random.default_rng(9)
-    for pv in (p[ok], p):  # every block valid, then the fallback mixed in
+    EXT.lut16_tables(True)
+    # every block valid, then the fallback mixed in; calls of 2**14 elements
+    # or more read the softplus table (_lut16.h), shorter ones run its blocks
+    for pv in (p[ok], p, p[ok][:5000], p[:9000]):
         with np.errstate(invalid="ignore"):
             nan = np.isnan(pv.astype(np.float64))
         for y in (np.zeros(pv.size, dtype), np.ones(pv.size, dtype),
                   rng.integers(0, 2, pv.size).astype(dtype), -np.zeros(pv.size, dtype)):
             fast, slow = each_path(accurate.binary_crossentropy, y, pv, from_logits=True)
             _assert_same_bits(fast, slow, two=nan)
+    fmt = "float16" if dtype == np.float16 else "bfloat16"
+    assert EXT.lut16_tables() == [f"softplus/{fmt}"]
     # inf logits inside a valid block, and a strided view
     pv = np.array([np.inf, -np.inf, 3.0, -3.0] * 200, dtype)
     y = np.array([0, 0, 1, 1, 1, 1, 0, 0] * 100, dtype)

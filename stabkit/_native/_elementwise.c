@@ -516,15 +516,27 @@ static void restore_gil(PyThreadState *ts)
     }
 
 DEFINE_LOOP(loop32, float, block32_t)
-DEFINE_LOOP(loop16, uint16_t, block16_t)
+DEFINE_LOOP(loop16_blocks, uint16_t, block16_t)
+
+#include "_lut16.h" /* loop16: a table of all 2^16 results on long runs */
 
 /* ------------------------------------------------------------ module */
 
 static PyUFuncGenericFunction loops[3] = {loop32, loop16, stabkit_loop64};
 static const char types[6] = {NPY_FLOAT, NPY_FLOAT, NPY_HALF, NPY_HALF, NPY_DOUBLE, NPY_DOUBLE};
-static void *data_sigmoid[3] = {(void *)block_sigmoid_f32, (void *)block_sigmoid_f16, NULL};
-static void *data_softplus[3] = {(void *)block_softplus_f32, (void *)block_softplus_f16, NULL};
-static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)block_log_sigmoid_f16, NULL};
+static lut16_t lut_sigmoid_f16 = {block_sigmoid_f16, NULL}, lut_sigmoid_bf16 = {block_sigmoid_bf16, NULL};
+static lut16_t lut_softplus_f16 = {block_softplus_f16, NULL}, lut_softplus_bf16 = {block_softplus_bf16, NULL};
+static lut16_t lut_log_sigmoid_f16 = {block_log_sigmoid_f16, NULL}, lut_log_sigmoid_bf16 = {block_log_sigmoid_bf16, NULL};
+/* the 16-bit softplus table for a call of n elements (bf: bfloat16), for
+ * the plain binary cross-entropy's 0/1 targets (_elementwise64.c): built
+ * and returned where n >= LUT_MIN, as loop16 does; NULL: run the blocks */
+HIDDEN const uint16_t *stabkit_softplus16_table(int bf, npy_intp n)
+{
+    return n >= LUT_MIN ? lut16_table(bf ? &lut_softplus_bf16 : &lut_softplus_f16) : NULL;
+}
+static void *data_sigmoid[3] = {(void *)block_sigmoid_f32, (void *)&lut_sigmoid_f16, NULL};
+static void *data_softplus[3] = {(void *)block_softplus_f32, (void *)&lut_softplus_f16, NULL};
+static void *data_log_sigmoid[3] = {(void *)block_log_sigmoid_f32, (void *)&lut_log_sigmoid_f16, NULL};
 static PyUFuncGenericFunction loops_bce[1] = {stabkit_loop_bce};
 static const char types_bce[4] = {NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static void *data_bce[1] = {NULL};
@@ -540,17 +552,17 @@ static PyUFuncGenericFunction loops_probs_plain[3] = {stabkit_loop_probs_plain32
 static struct {
     const char *name, *doc;
     void **data;
-    block16_t bf16;
+    lut16_t *bf16;
 } ufuncs[3] = {
     {"sigmoid", "sigmoid(x): 1 / (1 + exp(-x)), correctly rounded (float32, float16, bfloat16); "
                 "float64: the accurate tier's NumPy path's bits.",
-     data_sigmoid, block_sigmoid_bf16},
+     data_sigmoid, &lut_sigmoid_bf16},
     {"softplus", "softplus(x): log(1 + exp(x)), correctly rounded (float32, float16, bfloat16); "
                  "float64: the accurate tier's NumPy path's bits.",
-     data_softplus, block_softplus_bf16},
+     data_softplus, &lut_softplus_bf16},
     {"log_sigmoid", "log_sigmoid(x): -softplus(-x), correctly rounded (float32, float16, bfloat16); "
                     "float64: the accurate tier's NumPy path's bits.",
-     data_log_sigmoid, block_log_sigmoid_bf16},
+     data_log_sigmoid, &lut_log_sigmoid_bf16},
 };
 
 /* the three ufuncs, kept for register_bfloat16 */
@@ -639,7 +651,37 @@ static PyObject *data_address(PyObject *self, PyObject *a)
     return PyLong_FromVoidPtr(PyArray_DATA((PyArrayObject *)a));
 }
 
+/* lut16_tables(drop=False): the names ("sigmoid/float16", ...) of the
+ * 16-bit tables built so far; drop=True frees them first (for the tests,
+ * which call it while no other thread is inside a loop) */
+static PyObject *lut16_tables(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int drop = 0;
+    if (!PyArg_ParseTuple(args, "|p:lut16_tables", &drop))
+        return NULL;
+    static const char *names[6] = {"sigmoid/float16",  "sigmoid/bfloat16",     "softplus/float16",
+                                   "softplus/bfloat16", "log_sigmoid/float16", "log_sigmoid/bfloat16"};
+    lut16_t *all[6] = {&lut_sigmoid_f16,  &lut_sigmoid_bf16,     &lut_softplus_f16,
+                       &lut_softplus_bf16, &lut_log_sigmoid_f16, &lut_log_sigmoid_bf16};
+    PyObject *built = PyList_New(0);
+    for (int i = 0; built != NULL && i < 6; i++) {
+        if (drop)
+            free(__atomic_exchange_n(&all[i]->table, NULL, __ATOMIC_ACQ_REL));
+        if (__atomic_load_n(&all[i]->table, __ATOMIC_ACQUIRE) == NULL)
+            continue;
+        PyObject *name = PyUnicode_FromString(names[i]);
+        if (name == NULL || PyList_Append(built, name) < 0)
+            Py_CLEAR(built);
+        Py_XDECREF(name);
+    }
+    return built;
+}
+
 static PyMethodDef methods[] = {
+    {"lut16_tables", lut16_tables, METH_VARARGS,
+     "lut16_tables(drop=False): the 16-bit tables built so far, as 'function/format' names; drop=True frees "
+     "them first (for the tests: no other thread may be inside a loop)."},
     {"data_address", data_address, METH_O,
      "data_address(a): the address of the ndarray a's first element (a.ctypes.data, without its helper object)."},
     {"make_gufunc", make_gufunc, METH_VARARGS,

@@ -533,6 +533,8 @@ void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const 
 /* _elementwise.c's correctly rounded float16 and bfloat16 softplus of n <= 256 values */
 HIDDEN void block_softplus_f16(const uint16_t *x, uint16_t *y, int n);
 HIDDEN void block_softplus_bf16(const uint16_t *x, uint16_t *y, int n);
+/* and its table of all 2^16 results (_lut16.h) for a call of n elements, or NULL */
+HIDDEN const uint16_t *stabkit_softplus16_table(int bf, npy_intp n);
 
 /* labels01 for 16-bit patterns (one: the pattern of 1.0; small: that of
  * 2^-10; inf: that of inf): every target 0 or 1, every logit not NaN with
@@ -560,7 +562,8 @@ CLONES64 int labels01_16(const uint16_t *restrict y, const uint16_t *restrict p,
  * format's correctly rounded softplus(-+p) from _elementwise.c instead: the
  * same bits (the loss is that softplus's float64 value rounded once, which
  * the 16-bit kernel gives on every input: tests/test_native_bce.py checks
- * all 2 x 2^16 (target, logit) pairs of each format), at its speed. */
+ * all 2 x 2^16 (target, logit) pairs of each format), at its speed: from
+ * its table of every result on calls of LUT_MIN elements or more. */
 static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *steps, int bf)
 {
     npy_intp n = dims[0];
@@ -573,6 +576,7 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
     ALIGNED double y[B64], b[B64], p[B64], out[B64];
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
+    const uint16_t *table = stabkit_softplus16_table(bf, n);
     for (npy_intp s = 0; s < n; s += B64) {
         int m = (int)(n - s < B64 ? n - s : B64);
         uint16_t yb[B64], pb[B64], q[B64], r[B64];
@@ -583,8 +587,13 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
             /* a contiguous output is written in place (q is a copy, so the
              * output may be an input) */
             uint16_t *out16 = steps[2] == 2 ? (uint16_t *)dst : r;
-            for (int k = 0; k < m; k += F32_BLOCK)
-                (bf ? block_softplus_bf16 : block_softplus_f16)(q + k, out16 + k, m - k < F32_BLOCK ? m - k : F32_BLOCK);
+            if (table != NULL)
+                for (int i = 0; i < m; i++)
+                    out16[i] = table[q[i]];
+            else
+                for (int k = 0; k < m; k += F32_BLOCK)
+                    (bf ? block_softplus_bf16 : block_softplus_f16)(q + k, out16 + k,
+                                                                   m - k < F32_BLOCK ? m - k : F32_BLOCK);
             if (steps[2] != 2)
                 for (int i = 0; i < m; i++)
                     memcpy(dst + i * steps[2], &r[i], 2);
