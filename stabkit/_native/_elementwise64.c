@@ -65,7 +65,10 @@ static inline void run(const nploop *l, double *x, double *y, npy_intp n) { stab
 #define SIG_M 0x1.8p45        /* x + M rounds x to the grid (sigmoid64.py's _M) */
 #define P2_N 1024
 
-static double *SIG_H, *SIG_L, *P2_H, *P2_L;
+/* the sigmoid table as pairs (sh, sl) side by side: one cache line holds
+ * both halves of an entry (separate tables cost two misses per element on
+ * inputs spread over [-40, 40]) */
+static double *SIG_HL, *P2_H, *P2_L;
 /* Tang's reduction constants (sigmoid64.py) and ln 2 in two parts (elementwise.py) */
 static double C1, C2, INV, LN2_HI, LN2_LO;
 static int bound = 0;
@@ -137,7 +140,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
     ALIGNED double r[B64];
     ALIGNED int64_t j[B64];
     const int64_t jbias = (int64_t)(bits64(SIG_M) - SIG_I);
-    const double *restrict th = SIG_H, *restrict tl = SIG_L;
+    const double *restrict hl = SIG_HL;
     int far = 0;
     for (int i = 0; i < n; i++) {
         double t = x[i] + SIG_M;
@@ -151,7 +154,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
         r[i] = t - x[i];
     }
     for (int i = 0; i < n; i++) {
-        double sh = th[j[i]], sl = tl[j[i]];
+        double sh = hl[2 * j[i]], sl = hl[2 * j[i] + 1];
         double t = r[i];
         /* eps = expm1(t) for |t| <= 2^-8 by sigmoid64.py's _expm1_small:
          * t + t^2 (1/2 + t (1/6 + t (1/24 + t (1/120 + t/720)))), these
@@ -698,7 +701,17 @@ PyObject *stabkit_bind_float64(PyObject *self, PyObject *args)
             free(t[i]);
         return NULL;
     }
-    SIG_H = t[0], SIG_L = t[1], P2_H = t[2], P2_L = t[3];
+    double *hl = malloc((size_t)2 * SIG_ROWS * sizeof(double));
+    if (hl == NULL) {
+        for (int i = 0; i < 4; i++)
+            free(t[i]);
+        return PyErr_NoMemory();
+    }
+    for (int i = 0; i < SIG_ROWS; i++)
+        hl[2 * i] = t[0][i], hl[2 * i + 1] = t[1][i];
+    free(t[0]);
+    free(t[1]);
+    SIG_HL = hl, P2_H = t[2], P2_L = t[3];
     C1 = c[0], C2 = c[1], INV = c[2], LN2_HI = c[3], LN2_LO = c[4];
     bound = 1;
     Py_RETURN_NONE;
