@@ -431,3 +431,38 @@ def test_16bit_targets_0_and_1_take_the_correctly_rounded_softplus(dtype):
     q = pv.copy()
     plain(y, q, out=q)
     _assert_same_bits(q, want)
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16], ids=["float32", "float16", "bfloat16"])
+def test_blocks_with_a_few_refused_elements(dtype):
+    """binary_logits_plain's float32 and 16-bit loops: in a block of 512
+    whose targets are 0 or 1, up to 64 elements the softplus kernel cannot
+    serve (|p| < 2**-10, a NaN logit, a target of 0.5 or -1) go alone to the
+    float64 loss and the rest keep the kernel's bits; 65 or more send the
+    whole block. Both sides of that threshold, at random places, against the
+    float64 loss rounded once; long calls read the 16-bit softplus table,
+    short ones its blocks."""
+    rng = np.random.default_rng(31)
+    blocks = 40
+    y = (rng.random((blocks, 512)) < 0.5).astype(np.float64)
+    p = rng.standard_normal((blocks, 512)) * 4
+    for b, k in enumerate([0, 1, 2, 7, 63, 64, 65, 66, 200, 512] * 4):
+        at = rng.choice(512, k, replace=False)
+        kind = rng.integers(0, 4, k)
+        p[b, at[kind == 0]] = rng.uniform(-(2.0**-10), 2.0**-10, (kind == 0).sum()) * 2.0 ** rng.integers(0, 40, (kind == 0).sum())
+        p[b, at[kind == 1]] = np.nan
+        y[b, at[kind == 2]] = 0.5
+        y[b, at[kind == 3]] = -1.0
+    with np.errstate(all="ignore"):  # float16: the largest logits become inf
+        yd, pd = y.ravel().astype(dtype), p.ravel().astype(dtype)
+        y64, p64 = yd.astype(np.float64), pd.astype(np.float64)
+        want = round_float64(binary_terms(y64, 1.0 - y64, p64, True), np.dtype(dtype).name)
+    plain = EXT.binary_logits_plain
+    _assert_same_bits(plain(yd, pd), want, two=np.isnan(want))
+    _assert_same_bits(plain(yd[:5000], pd[:5000]), want[:5000], two=np.isnan(want[:5000]))
+    # a strided output, and the input one element off a block's start
+    out = np.zeros(2 * yd.size, dtype)
+    plain(yd, pd, out=out[::2])
+    _assert_same_bits(out[::2], want, two=np.isnan(want))
+    _assert_same_bits(plain(yd[1:], pd[1:]), want[1:], two=np.isnan(want[1:]))

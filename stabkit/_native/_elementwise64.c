@@ -428,15 +428,59 @@ static void gather(const char *src, npy_intp st, void *restrict dst, int m, size
 HIDDEN void block_softplus_f32(const float *x, float *y, int n);
 
 /* Whether every target of the block is 0 or 1 and every logit has
- * |p| >= 2^-10 (not NaN); then q holds the arguments -p (y = 1) or p (y = 0). */
-CLONES64 int labels01(const float *restrict y, const float *restrict p, float *restrict q, int m)
+ * |p| >= 2^-10 (not NaN); q holds the arguments -p (y = 1) or p (y = 0),
+ * and bad[i] = 1 where element i fails the test (else 0). */
+CLONES64 int labels01(const float *restrict y, const float *restrict p, float *restrict q, uint8_t *restrict bad,
+                      int m)
 {
     int all = 1;
     for (int i = 0; i < m; i++) {
-        all &= (y[i] == 0.0f || y[i] == 1.0f) & (fabsf(p[i]) >= 0x1p-10f);
+        int ok = (y[i] == 0.0f || y[i] == 1.0f) & (fabsf(p[i]) >= 0x1p-10f);
+        all &= ok;
+        bad[i] = (uint8_t)!ok;
         q[i] = y[i] == 1.0f ? -p[i] : p[i];
     }
     return all;
+}
+
+/* The blocks that labels01 refuses are mostly fine: logits of standard
+ * deviation 1 put |p| < 2^-10 in one block of 512 in three, and one such
+ * element sent the whole block down the float64 loop. Where at most m/8
+ * elements are refused, the kernel's softplus serves the rest and only
+ * those (their indices from refused) take the float64 loop, each loss
+ * being elementwise; more (soft targets), and the whole block does. */
+#define FEW_REFUSED(k, m) ((k) <= (m) / 8)
+
+/* the indices (into idx) of the flags bad[i] that are set, eight flags a
+ * word where none is (a scalar scan of every flag cost more than the
+ * float64 loop it saved) */
+static int refused(const uint8_t *restrict bad, int m, int *restrict idx)
+{
+    int k = 0, i = 0;
+    for (; i + 8 <= m; i += 8) {
+        uint64_t w;
+        memcpy(&w, bad + i, 8);
+        if (w != 0)
+            for (int j = i; j < i + 8; j++)
+                if (bad[j])
+                    idx[k++] = j;
+    }
+    for (; i < m; i++)
+        if (bad[i])
+            idx[k++] = i;
+    return k;
+}
+
+/* the float64 loss of k picked elements (targets y, logits p, float32) */
+static void bce_picked(const float *yf, const float *pf, const int *idx, int k, double *y, double *b, double *p,
+                       double *out)
+{
+    for (int j = 0; j < k; j++) {
+        y[j] = (double)yf[idx[j]];
+        p[j] = (double)pf[idx[j]];
+        b[j] = 1.0 - y[j];
+    }
+    block_bce(y, b, p, out, k);
 }
 
 /* m float32 values at src (stride st), or src itself where contiguous */
@@ -477,9 +521,16 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
              * gives bit for bit on every one of the 2^32 inputs
              * (benchmarks/exhaustive_elementwise.py): the same bits, at the
              * float32 kernel's speed. Other blocks take the float64 loop. */
-            if (labels01(yf, pf, q, m)) {
+            uint8_t bad[B64];
+            int all = labels01(yf, pf, q, bad, m), idx[B64], nr = all ? 0 : refused(bad, m, idx);
+            if (all || FEW_REFUSED(nr, m)) {
                 for (int k = 0; k < m; k += F32_BLOCK)
                     block_softplus_f32(q + k, r + k, m - k < F32_BLOCK ? m - k : F32_BLOCK);
+                if (nr) {
+                    bce_picked(yf, pf, idx, nr, y, b, p, out);
+                    for (int j = 0; j < nr; j++)
+                        r[idx[j]] = (float)out[j];
+                }
                 if (steps[2] == 4)
                     memcpy(dst, r, (size_t)m * 4);
                 else
@@ -541,21 +592,41 @@ HIDDEN const uint16_t *stabkit_softplus16_table(int bf, npy_intp n);
 
 /* labels01 for 16-bit patterns (one: the pattern of 1.0; small: that of
  * 2^-10; inf: that of inf): every target 0 or 1, every logit not NaN with
- * |p| >= 2^-10; then q holds the patterns of -p (y = 1) or p (y = 0) */
-CLONES64 int labels01_16(const uint16_t *restrict y, const uint16_t *restrict p, uint16_t *restrict q, int m,
-                         uint16_t one, uint16_t small, uint16_t inf)
+ * |p| >= 2^-10; q holds the patterns of -p (y = 1) or p (y = 0), and
+ * bad[i] = 0xffff where element i fails (else 0) */
+CLONES64 int labels01_16(const uint16_t *restrict y, const uint16_t *restrict p, uint16_t *restrict q,
+                         uint16_t *restrict bad, int m, uint16_t one, uint16_t small, uint16_t inf)
 {
     /* 16-bit lanes throughout (an int flag beside them kept GCC from
      * vectorising the loop) */
-    uint16_t bad = 0;
+    uint16_t any = 0;
     for (int i = 0; i < m; i++) {
         uint16_t ya = (uint16_t)(y[i] & 0x7fffu), pa = (uint16_t)(p[i] & 0x7fffu);
         uint16_t is_one = y[i] == one ? 0xffffu : 0u, is_zero = ya == 0 ? 0xffffu : 0u;
         uint16_t in_range = pa >= small && pa <= inf ? 0xffffu : 0u;
-        bad |= (uint16_t)~((is_one | is_zero) & in_range);
+        bad[i] = (uint16_t)~((is_one | is_zero) & in_range);
+        any |= bad[i];
         q[i] = (uint16_t)(p[i] ^ (is_one & 0x8000u));
     }
-    return bad == 0;
+    return any == 0;
+}
+
+/* refused() for labels01_16's flags, four a word */
+static int refused16(const uint16_t *restrict bad, int m, int *restrict idx)
+{
+    int k = 0, i = 0;
+    for (; i + 4 <= m; i += 4) {
+        uint64_t w;
+        memcpy(&w, bad + i, 8);
+        if (w != 0)
+            for (int j = i; j < i + 4; j++)
+                if (bad[j])
+                    idx[k++] = j;
+    }
+    for (; i < m; i++)
+        if (bad[i])
+            idx[k++] = i;
+    return k;
 }
 
 /* binary_logits_plain(y, p) for float16 (bfloat16: bf): y and p widened
@@ -566,7 +637,9 @@ CLONES64 int labels01_16(const uint16_t *restrict y, const uint16_t *restrict p,
  * same bits (the loss is that softplus's float64 value rounded once, which
  * the 16-bit kernel gives on every input: tests/test_native_bce.py checks
  * all 2 x 2^16 (target, logit) pairs of each format), at its speed: from
- * its table of every result on calls of LUT_MIN elements or more. */
+ * its table of every result on calls of LUT_MIN elements or more. A block
+ * with few refused elements (FEW_REFUSED) sends only those to the float64
+ * loss, as for float32. */
 static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *steps, int bf)
 {
     npy_intp n = dims[0];
@@ -585,7 +658,10 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
         uint16_t yb[B64], pb[B64], q[B64], r[B64];
         gather(args[0] + s * steps[0], steps[0], yb, m, 2);
         gather(args[1] + s * steps[1], steps[1], pb, m, 2);
-        if (labels01_16(yb, pb, q, m, bf ? 0x3f80u : 0x3c00u, bf ? 0x3a80u : 0x1400u, bf ? 0x7f80u : 0x7c00u)) {
+        const uint16_t one = bf ? 0x3f80u : 0x3c00u, small = bf ? 0x3a80u : 0x1400u, inf = bf ? 0x7f80u : 0x7c00u;
+        uint16_t bad[B64];
+        int idx[B64], nr = labels01_16(yb, pb, q, bad, m, one, small, inf) ? 0 : refused16(bad, m, idx);
+        if (FEW_REFUSED(nr, m)) {
             char *dst = args[2] + s * steps[2];
             /* a contiguous output is written in place (q is a copy, so the
              * output may be an input) */
@@ -597,6 +673,19 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
                 for (int k = 0; k < m; k += F32_BLOCK)
                     (bf ? block_softplus_bf16 : block_softplus_f16)(q + k, out16 + k,
                                                                    m - k < F32_BLOCK ? m - k : F32_BLOCK);
+            if (nr) { /* FEW_REFUSED: the refused elements by the float64 loss */
+                uint16_t py[B64], pp[B64], fixed[B64];
+                for (int j = 0; j < nr; j++)
+                    py[j] = yb[idx[j]], pp[j] = pb[idx[j]];
+                stabkit_widen16((const char *)py, 2, bf, y, nr);
+                stabkit_widen16((const char *)pp, 2, bf, p, nr);
+                for (int j = 0; j < nr; j++)
+                    b[j] = 1.0 - y[j];
+                block_bce(y, b, p, out, nr);
+                stabkit_narrow16((char *)fixed, 2, bf, out, nr);
+                for (int j = 0; j < nr; j++)
+                    out16[idx[j]] = fixed[j];
+            }
             if (steps[2] != 2)
                 for (int i = 0; i < m; i++)
                     memcpy(dst + i * steps[2], &r[i], 2);
