@@ -108,4 +108,7 @@ def _elementwise_line(table: dict[str, str]) -> str:
     if not native:
         return head + "NumPy (" + next(iter(table.values())) + ")"
     rest = [f for f in _ALL_FORMATS if f not in fmts]
-    return head + f"native for {', '.join(fmts)}" + (f"; NumPy for {', '.join(rest)}" if rest else "")
+    # _lut16.h: long 16-bit calls read a table of every result
+    table16 = " (16-bit calls of 2^14 elements or more: a table of all 2^16 results)" \
+        if {"float16", "bfloat16"} & set(fmts) else ""
+    return head + f"native for {', '.join(fmts)}" + (f"; NumPy for {', '.join(rest)}" if rest else "") + table16
