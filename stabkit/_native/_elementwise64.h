@@ -5,12 +5,28 @@
 
 #include "_common.h" /* FORCE_INLINE, HIDDEN, CLONES */
 
+#define B64 512 /* elements per block: a few buffers of 4 KiB stay in L1 */
+#define ALIGNED _Alignas(64)
+/* AVX-512, AVX2 and baseline clones of the block functions (as in
+ * _elementwise.c): the same IEEE operations in each, so the same bits; the
+ * wider ones vectorise more per instruction, the divisions included (the
+ * table lookups stay scalar loads under GCC's generic tuning; a clone tuned
+ * for gather instructions measured no faster at 10^6 elements) */
+#define CLONES64 HIDDEN CLONES
+
+/* whether bind_float64 has run (until then the float64 loops give NaN) */
+HIDDEN int stabkit_float64_bound(void);
+/* binary_terms from logits on n <= B64 contiguous elements: the loss with
+ * weights a (on -log q) and b (on -log(1 - q)) of the logits p */
+HIDDEN void block_bce(const double *restrict a, const double *restrict b, const double *restrict p,
+                      double *restrict y, int n);
+
 /* the 'd->d' loop of sigmoid, softplus, log_sigmoid; its data: one of stabkit_data64 */
 HIDDEN void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN extern void *const stabkit_data64[3];
 /* the 'ddd->d' loop of binary_logits */
 HIDDEN void stabkit_loop_bce(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
-/* the 'ff->f', 'dd->d' and 'ee->e' loops of binary_logits_plain(y, p) */
+/* the 'ff->f', 'dd->d' and 'ee->e' loops of binary_logits_plain(y, p) (_bce_logits.c) */
 HIDDEN void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN void stabkit_loop_bce_plain16(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
