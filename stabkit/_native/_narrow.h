@@ -86,7 +86,7 @@ static FORCE_INLINE void shift_cols(const char *x, int64_t rows, int64_t n, int6
             }
             dj[i] = b;
             double a = j ? m[i] : b;
-            m[i] = (a >= b) | (a != a) ? a : b;
+            m[i] = ((a >= b) | (a != a)) ? a : b;
         }
     }
     for (int64_t i = 0; i < rows; i++) {
