@@ -24,22 +24,6 @@
 #include "_elementwise64.h"
 #include "_half.h"
 
-/* m float32 values at src (stride st) widened exactly into d */
-static void widen(const char *src, npy_intp st, double *restrict d, int m)
-{
-    if (st == 4) {
-        const float *f = (const float *)src;
-        for (int i = 0; i < m; i++)
-            d[i] = (double)f[i];
-    } else {
-        for (int i = 0; i < m; i++) {
-            float u;
-            memcpy(&u, src + i * st, 4);
-            d[i] = (double)u;
-        }
-    }
-}
-
 /* m doubles rounded once to float (round to nearest even, as NumPy's cast) */
 static void narrow(float *restrict f, const double *restrict d, int m)
 {
@@ -137,6 +121,13 @@ static const float *floats(const char *src, npy_intp st, float *buf, int m)
 static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *steps, int f32)
 {
     npy_intp n = dims[0];
+    if (!stabkit_float64_bound()) { /* NaN until bound, as every float64 loop */
+        double nan = NAN;
+        float nan32 = NAN;
+        for (npy_intp i = 0; i < n; i++)
+            memcpy(args[2] + i * steps[2], f32 ? (void *)&nan32 : (void *)&nan, f32 ? 4 : 8);
+        return;
+    }
     ALIGNED double y[B64], b[B64], p[B64], out[B64];
     fexcept_t flags;
     fegetexceptflag(&flags, FE_ALL_EXCEPT);
@@ -175,8 +166,8 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
                         memcpy(dst + i * steps[2], &r[i], 4);
                 continue;
             }
-            widen((const char *)yf, 4, y, m);
-            widen((const char *)pf, 4, p, m);
+            for (int i = 0; i < m; i++)
+                y[i] = (double)yf[i], p[i] = (double)pf[i]; /* exact */
         } else {
             yv = steps[0] == 8 ? (const double *)ys : (gather(ys, steps[0], y, m, 8), y);
             pv = steps[1] == 8 ? (const double *)ps : (gather(ps, steps[1], p, m, 8), p);
@@ -203,25 +194,13 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
 void stabkit_loop_bce_plain64(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
 {
     (void)data;
-    if (!stabkit_float64_bound()) {
-        double nan = NAN;
-        for (npy_intp i = 0; i < dims[0]; i++)
-            memcpy(args[2] + i * steps[2], &nan, 8);
-    } else {
-        loop_bce_plain(args, dims, steps, 0);
-    }
+    loop_bce_plain(args, dims, steps, 0);
 }
 
 void stabkit_loop_bce_plain32(char **args, npy_intp const *dims, npy_intp const *steps, void *data)
 {
     (void)data;
-    if (!stabkit_float64_bound()) {
-        float nan = NAN;
-        for (npy_intp i = 0; i < dims[0]; i++)
-            memcpy(args[2] + i * steps[2], &nan, 4);
-    } else {
-        loop_bce_plain(args, dims, steps, 1);
-    }
+    loop_bce_plain(args, dims, steps, 1);
 }
 
 /* _elementwise.c's correctly rounded float16 and bfloat16 softplus of n <= 256 values */
