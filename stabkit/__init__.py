@@ -25,11 +25,13 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
     "kernels",
+    "DetachedGradWarning",
     "__version__",
 ]
 
 #: public names that live outside the accurate tier: (module, attribute)
-_ELSEWHERE = {"kernels": ("._native.paths", "kernels")}
+_ELSEWHERE = {"kernels": ("._native.paths", "kernels"),
+              "DetachedGradWarning": ("._api.arrays", "DetachedGradWarning")}
 
 from .registry import TIERS as _TIERS  # noqa: E402 - static records, no tier imported
 

@@ -13,7 +13,7 @@ import pytest
 import scipy.special as sp
 
 from stabkit import accurate, naive, stable
-from stabkit._api.arrays import DetachedGradWarning
+from stabkit import DetachedGradWarning  # public: README, array types
 
 TIERS = (naive, stable, accurate)
 ROWWISE = ("softmax", "log_softmax")
@@ -248,7 +248,7 @@ def test_no_warnings_on_the_common_call():
 def test_signatures_are_the_documented_ones():
     for tier in TIERS:
         threads = ["workers"] if tier is accurate else []  # the accurate tier's threads
-        assert list(inspect.signature(tier.softmax).parameters) == ["x", "axis", "where", "dtype"] + threads
+        assert list(inspect.signature(tier.softmax).parameters) == ["x", "axis", "where", "dtype", "dim"] + threads
         assert list(inspect.signature(tier.logsumexp).parameters)[:5] == ["a", "axis", "b", "keepdims", "return_sign"]
         assert inspect.signature(tier.logsumexp).parameters["axis"].default is None
         assert inspect.signature(tier.softmax).parameters["axis"].default == -1

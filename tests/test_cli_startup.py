@@ -114,10 +114,11 @@ def test_lazy_top_level_names_are_the_accurate_tier():
     from stabkit._native import paths
 
     for name in stabkit.__all__:
-        if name not in ("__version__", "kernels"):
+        if name not in ("__version__", "kernels", "DetachedGradWarning"):
             assert getattr(stabkit, name) is getattr(accurate, name)
     assert stabkit.kernels is paths.kernels  # which path each function runs, not a function of the tier
     assert set(stabkit.__all__) <= set(dir(stabkit)) and "naive" in dir(stabkit)
+    assert issubclass(stabkit.DetachedGradWarning, UserWarning)  # the warning the README names, public
     assert stabkit.naive.softmax is not stabkit.softmax
     ns: dict = {}
     exec("from stabkit import *", ns)

@@ -48,6 +48,36 @@ def test_logsumexp_dim_keepdim(tier):
             assert torch.allclose(tier.logsumexp(x, axis=dim, keepdims=keep), torch.logsumexp(x, dim=dim, keepdim=keep), rtol=1e-14)
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=ids)
+def test_torch_spellings_dim_and_keepdim(tier):
+    """The call a PyTorch user writes first, ``softmax(t, dim=1)`` and
+    ``logsumexp(t, dim=1, keepdim=True)``: the same values as stabkit's own
+    ``axis=``/``keepdims=`` spellings and PyTorch's shapes."""
+    x = _t(3, 3, 4, 5)
+    for dim in (0, 1, -1):
+        assert torch.equal(tier.softmax(x, dim=dim), tier.softmax(x, axis=dim))
+        assert torch.equal(tier.log_softmax(x, dim=dim), tier.log_softmax(x, axis=dim))
+        assert torch.allclose(tier.softmax(x, dim=dim), F.softmax(x, dim=dim), rtol=1e-14)
+    for dim in (0, 2, (0, 1)):
+        for keep in (False, True):
+            got = tier.logsumexp(x, dim=dim, keepdim=keep)
+            assert got.shape == torch.logsumexp(x, dim=dim, keepdim=keep).shape
+            assert torch.equal(got, tier.logsumexp(x, axis=dim, keepdims=keep))
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=ids)
+def test_both_spellings_at_once_are_refused(tier):
+    x = _t(4, 3, 4)
+    with pytest.raises(TypeError, match="axis=0 and dim=1"):
+        tier.softmax(x, 0, dim=1)
+    with pytest.raises(TypeError, match="axis=0 and dim=1"):
+        tier.logsumexp(x, 0, dim=1)
+    with pytest.raises(TypeError, match="keepdim"):
+        tier.logsumexp(x, 1, keepdims=True, keepdim=True)
+    # the default axis beside dim is no conflict
+    assert torch.equal(tier.log_softmax(x, -1, dim=0), tier.log_softmax(x, axis=0))
+
+
 def test_softplus_beta_threshold():
     x = torch.linspace(-30, 30, 241, dtype=torch.float64)
     for beta, threshold in [(1, 20), (2, 20), (0.5, 10), (4, 2)]:

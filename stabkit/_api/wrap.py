@@ -158,12 +158,32 @@ def _as_rows(x, axis, dtype, where, name="x"):
     return a, _rows_of(a, axis), caller
 
 
-def rowwise(core):
-    """``f(x, axis=-1, *, where=None, dtype=None)`` around a row-wise core
-    ``core(x, axis=-1)`` (softmax, log-softmax)."""
+def _torch_names(axis, default, dim, keepdims=None, keepdim=None):
+    """``axis`` (and ``keepdims``) with PyTorch's spellings ``dim=`` and
+    ``keepdim=`` taken as aliases; giving both spellings of one option,
+    each other than its default, is a TypeError naming them."""
+    if dim is not None:
+        if axis is not default and not (isinstance(axis, int) and axis == default):
+            raise TypeError(f"give the axis once: axis={axis!r} and dim={dim!r} (dim is PyTorch's name for axis)")
+        axis = dim
+    if keepdim is not None:
+        if keepdims is not False:
+            raise TypeError("give keepdims once: keepdims and keepdim (PyTorch's name for it) were both passed")
+        keepdims = keepdim
+    return axis, keepdims
 
-    @_public(core, "x", _OPTIONS_DOC + _ROW_DOC)
-    def f(x, axis=-1, *, where=None, dtype=None):
+
+_DIM_DOC = """
+``dim`` (and ``keepdim``): PyTorch's names for ``axis`` (and ``keepdims``)."""
+
+
+def rowwise(core):
+    """``f(x, axis=-1, *, where=None, dtype=None, dim=None)`` around a
+    row-wise core ``core(x, axis=-1)`` (softmax, log-softmax)."""
+
+    @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC)
+    def f(x, axis=-1, *, where=None, dtype=None, dim=None):
+        axis, _ = _torch_names(axis, -1, dim)
         a, rows, caller = _as_rows(x, axis, dtype, where)
         y = rows.spread(core(rows.rows, axis=-1))
         return caller.back(y.reshape(a.shape))
@@ -179,9 +199,11 @@ def logsumexp(core):
     @_public(core, "a", _OPTIONS_DOC + _ROW_DOC + """
 Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumexp:
 ``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
-(``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""")
-    def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None):
-        keepdims = _flag(keepdims, "keepdims")
+(``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""" + _DIM_DOC)
+    def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None, dim=None,
+          keepdim=None):
+        axis, keepdims = _torch_names(axis, None, dim, keepdims, keepdim)
+        keepdims = _flag(keepdims, "keepdims" if keepdim is None else "keepdim")
         arr, caller = values_in(a, "a")
         arr = cast_dtype(arr, dtype)
         kwargs = {}
