@@ -17,7 +17,6 @@ precision settles it (up to ``MP_CAP``).
 
 from __future__ import annotations
 
-import math
 
 import gmpy2
 import numpy as np
@@ -30,14 +29,26 @@ MP_START = 192
 MP_CAP = 1 << 13
 
 
-def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], float]]:
-    """``(x value, its weights, fsum of them)`` for each distinct ``x``. fsum
-    is correctly rounded, so it is 0.0 exactly when the weights' exact sum is
-    0 (a nonzero sum of float64s is at least 2**-1074)."""
+def _exact_units(w: float) -> int:
+    """``w`` as an exact integer multiple of ``2**-1074`` (every finite
+    float64 is one: its denominator is a power of two, at most 2**1074)."""
+    n, d = w.as_integer_ratio()
+    return n * ((1 << 1074) // d)
+
+
+#: 1.0 in units of 2**-1074 (the group at x = 0 summing to exactly 1).
+_ONE_UNITS = 1 << 1074
+
+
+def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], int]]:
+    """``(x value, its weights, their exact sum in units of 2**-1074)`` for
+    each distinct ``x``. The sum is a Python integer, so it is exact and
+    cannot overflow (math.fsum raised OverflowError on 1e308 + 1e308); it is
+    0 exactly when the weights cancel."""
     by_x: dict[float, list[float]] = {}
     for v, w in zip(x.tolist(), b.tolist()):
         by_x.setdefault(v, []).append(w)  # -0.0 and 0.0 are one key
-    return [(v, ws, math.fsum(ws)) for v, ws in by_x.items()]
+    return [(v, ws, sum(_exact_units(w) for w in ws)) for v, ws in by_x.items()]
 
 
 def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -55,10 +66,10 @@ def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     (a subnormal result); else p doubles, to ``MP_CAP``, where the value
     found is returned (-inf and 0 if the sum still rounds to 0 there).
     """
-    groups = [g for g in _groups(x, b) if g[2] != 0.0]
+    groups = [g for g in _groups(x, b) if g[2] != 0]
     if not groups:
         return -np.inf, 0.0
-    if len(groups) == 1 and groups[0][0] == 0.0 and math.fsum(groups[0][1] + [-1.0]) == 0.0:
+    if len(groups) == 1 and groups[0][0] == 0.0 and groups[0][2] == _ONE_UNITS:
         return 0.0, 1.0
     m = max(v for v, _, _ in groups)
     prec = MP_START
