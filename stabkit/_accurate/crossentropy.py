@@ -121,6 +121,10 @@ def _finish(out: np.ndarray, y: np.ndarray, terms: np.ndarray, exact: bool, logi
     return 0.0 - out
 
 
+#: the largest float64 (see _scaled_loss)
+_M = float(np.finfo(np.float64).max)
+
+
 def _scaled_loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``sum_i y_i logp_i`` of float64 rows where ``x_i - m`` overflows
     (``[1.8e308, -1.8e308, 0]``: log-softmax -inf, loss 1.8e308), from
@@ -151,4 +155,16 @@ def _scaled_loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     t = y * ((d - np.ldexp(L, -k)[:, None]) + r)
     t[y == 0] = 0.0
     hi, lo = sum_split_scaled(t, np.empty_like(t), np.empty_like(t)) if n > NARROW else sum2(t)
-    return np.ldexp(hi + lo, k)
+    s = hi + lo
+    out = np.ldexp(s, k)
+    # The sum is good to 3.5 ulp for its targets, and smoothed targets
+    # (y (1 - ls) + ls/n) are rounded, 2**-53 each, one sign for all terms:
+    # a loss whose exact value is the largest float64 M can come out up to
+    # ~4 ulp above M (15 classes [M, -M, 0, ...], ls = 0.1: M (1 + 0.66
+    # 2**-53), past M + ulp/2, so ldexp gives inf). Within that bound,
+    # M(1 + 2**-51) (4 ulp of M), M is as good an answer as the sum and
+    # stays finite; beyond it the loss overflows indeed (inf).
+    # (compared scaled: M (1 + 2**-51) itself overflows)
+    edge = np.isinf(out) & (np.abs(s) <= np.ldexp(_M, -k) * (1.0 + 2.0**-51))
+    out[edge] = np.copysign(_M, s[edge])
+    return out

@@ -23,6 +23,7 @@ import numpy as np
 
 from stabkit.floats import ARITH_FORMATS, Format
 
+from .bcetail import BinaryTail
 from .inputs import as_input, sparse_labels
 from .reduction import Plan
 
@@ -94,16 +95,32 @@ def sample_weights(value, shape: tuple) -> np.ndarray | None:
     """``sample_weight`` broadcast to the per-sample loss shape (float64).
 
     Broadcasting is NumPy's (trailing axes), after dropping a trailing axis
-    of size 1 that the losses lack (Keras's ``(batch, 1)`` weights)."""
+    of size 1 that the losses lack (Keras's ``(batch, 1)`` weights). Weights
+    with fewer axes than the loss whose shape is the loss's leading axes
+    (``(N,)`` on an ``(N, C)`` loss: Keras weighs rows) are never read
+    NumPy's way silently: where NumPy's rules would also fit (``N == C``)
+    the weights are refused as ambiguous, elsewhere the error says to
+    reshape them to ``(N, 1)``."""
     if value is None:
         return None
     w = _numbers(value, "sample_weight")
     if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
         w = w[..., 0]
+    # Keras's reading: w along the leading axes (its shape padded with 1s)
+    lead = 0 < w.ndim < len(shape) and w.shape == shape[: w.ndim] and any(d != 1 for d in w.shape)
+    per_sample = w.shape + (1,) * (len(shape) - w.ndim)
     try:
-        return np.broadcast_to(w, shape)
+        out = np.broadcast_to(w, shape)
     except ValueError:
-        raise ValueError(f"sample_weight has shape {w.shape}, which does not broadcast to the per-sample loss shape {shape}") from None
+        hint = f"; for one weight per sample pass shape {per_sample}" if lead else ""
+        raise ValueError(f"sample_weight has shape {w.shape}, which does not broadcast to the per-sample "
+                         f"loss shape {shape} (NumPy's rules: trailing axes){hint}") from None
+    if lead and per_sample != (1,) * (len(shape) - w.ndim) + w.shape:
+        per_output = (1,) * (len(shape) - w.ndim) + w.shape
+        raise ValueError(f"sample_weight of shape {w.shape} is ambiguous for the per-sample loss shape {shape}: "
+                         f"pass shape {per_sample} for one weight per sample (Keras's reading, leading axes) "
+                         f"or {per_output} for one weight per output (NumPy's, trailing axes)")
+    return out
 
 
 def class_weights(value, n: int) -> np.ndarray | None:
@@ -309,7 +326,11 @@ def binary_options(y, p, from_logits, label_smoothing, sample_weight, pos_weight
         check_probabilities(p)
     ls, red = smoothing(label_smoothing), reduction(red)
     plan = Plan(red, p.shape, sample=sample_weights(sample_weight, p.shape))
-    return Options(ls, None, pos_weights(pos_weight, p.shape), plan)
+    pos = pos_weights(pos_weight, p.shape)
+    if from_logits:
+        # read by the accurate tier only (Plan.apply64)
+        plan.tail = BinaryTail(y, p, ls, pos, binary_weights64)
+    return Options(ls, None, pos, plan)
 
 
 def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weight, sample_weight, red, axis) -> Options:

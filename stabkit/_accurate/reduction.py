@@ -35,12 +35,20 @@ class Plan:
         self.sample = None if sample is None else np.ascontiguousarray(sample)
         self.keep, self.class_of = keep, class_of
         self.trivial = reduction == "none" and sample is None and keep is None
+        #: optional ``tail(loss, part, sample)`` -> loss: the loss's own redo
+        #: of weighted entries whose unweighted value was too small to carry
+        #: the bits a large weight lifts (the binary loss's subnormal tails)
+        self.tail = None
 
     def apply64(self, loss: np.ndarray, part=slice(None)) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
         flattened samples ``part`` (the accurate tier, before its rounding)."""
+        sample = None
         if self.sample is not None:
-            loss = loss * np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
+            sample = np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
+            loss = loss * sample
+        if self.tail is not None:
+            loss = self.tail(loss, part, sample)
         if self.keep is not None:
             loss = np.where(self.keep.reshape(-1)[part], loss, 0.0)
         return loss

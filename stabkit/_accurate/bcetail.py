@@ -1,0 +1,86 @@
+"""The accurate binary cross-entropy from logits far out (``|z| > 700``):
+its weighted terms formed again so that a large weight never lifts a
+subnormal ``softplus(-|z|)`` into the normal range (:class:`BinaryTail`, the
+``Plan.tail`` hook that ``lossopts.binary_options`` sets)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import double_double as dd
+from .inputs import xmul
+
+#: Beyond this |logit| the accurate binary loss redoes its weighted terms
+#: (:class:`BinaryTail`): softplus(-700) = 9.9e-305 is still normal (53
+#: bits), so below it ``w softplus(-|z|)`` loses nothing to the weight.
+TAIL_LOGIT = 700.0
+#: Past this |logit| ``e^-|z|`` times any two float64 weights (< 2**2048)
+#: is below 2**-1075 (3123 ln 2 = 2164.7): the tiny term is 0.
+_TAIL_DEAD = 2200.0
+
+
+def _weighted_exp(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``a s e^-t`` for ``700 < t`` (finite), ``a, s >= 0``, without the
+    subnormal ``e^-t`` (``softplus(-745)`` keeps one bit of 53, which a weight
+    of 1e30 would lift into the normal range).
+
+    ``e^-t = 2**k (1 + m)`` with ``m = expm1(r)``, ``r = -t - k ln 2``
+    (``dd._reduced``: Cody-Waite with a 32-bit ``ln 2`` head, so ``k ln2_hi``
+    and its difference with ``t`` are exact; ``m`` in double-double, 2**-90;
+    its bound is stated for |k| < 2**11, here |k| <= 3175, which only grows
+    the error of the three-piece ``ln 2`` from 2**-150 to ~2**-126).
+    The weights go in as ``frexp`` mantissas (in [1/2, 1)) and exponents: their
+    product is exact (TwoProduct), times ``1 + m`` in double-double, so
+    ``hi + lo`` is one rounding of a value good to 2**-100; one ``ldexp``
+    puts the exponents back (inf past float64, one more rounding only where
+    the result is subnormal). 0 where a weight is 0 or ``t`` is past
+    :data:`_TAIL_DEAD`."""
+    ma, ea = np.frexp(a)
+    ms, es = np.frexp(s)
+    live = t < _TAIL_DEAD
+    k, mh, ml = dd._reduced(-np.where(live, t, TAIL_LOGIT + 1.0), np.zeros_like(t))
+    # 1 + m in double-double: m = expm1(r) in [-0.30, 0.42] for |r| <= ln2/2,
+    # so nothing cancels
+    eh, el = dd.add(np.ones_like(mh), np.zeros_like(mh), mh, ml)
+    ph, pl = dd.two_prod(ma, ms)
+    qh, ql = dd.mul(ph, pl, eh, el)
+    out = np.ldexp(qh + ql, ea.astype(np.int64) + es + k)
+    return np.where(live, out, 0.0)
+
+
+class BinaryTail:
+    """``Plan.tail`` of the accurate binary loss from logits: entries with
+    ``|z| > TAIL_LOGIT`` get their weighted loss again from the targets'
+    weights ``(a, b)`` (``weights``: lossopts.binary_weights64) and the sample weight ``s``.
+
+    There ``softplus(-|z|) = e^-|z| (1 - e^-|z|/2 ...)``: e^-|z| to 2**-1000
+    relative, formed by :func:`_weighted_exp` with both weights inside;
+    ``softplus(|z|) = |z| + e^-|z|`` is ``|z|`` to 2**-1000 relative too. The
+    term of the tiny softplus is ``a``'s for z > 0 and ``b``'s for z < 0."""
+
+    def __init__(self, y: np.ndarray, z: np.ndarray, ls: float, pos: np.ndarray | None, weights):
+        self.y, self.z, self.ls, self.pos, self.weights = y, z, ls, pos, weights
+
+    def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
+        z = self.z.reshape(-1)[part]
+        far = np.abs(z) > TAIL_LOGIT  # NaN: False
+        if not far.any():  # the usual case: one pass, nothing else
+            return loss
+        far &= np.isfinite(z)
+        at = np.flatnonzero(far)
+        if not at.size:
+            return loss
+        z = np.asarray(z[at], dtype=np.float64)
+        y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
+        a, b = self.weights(y, self.ls, None if self.pos is None else self.pos.reshape(-1)[part][at])
+        s = np.ones_like(z) if sample is None else sample[at]
+        t = np.abs(z)
+        tiny_w, big_w = np.where(z > 0, a, b), np.where(z > 0, b, a)
+        out = np.array(loss, dtype=np.float64, copy=True)
+        with np.errstate(all="ignore"):
+            # softplus(|z|) = |z| + e^-|z| is |z| to 2**-1000 (relative): the
+            # big term is the plain product; the tiny one keeps both weights
+            # inside _weighted_exp's scaling, so no subnormal step loses bits.
+            # NaN weights propagate through the big term (xmul keeps NaN * t)
+            out[at] = xmul(big_w, t) * s + _weighted_exp(tiny_w, s, t)
+        return out
