@@ -13,7 +13,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -117,8 +117,17 @@ def _sigint_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+def _files(top: str, skip=()) -> list[str]:
+    """Every file under ``top`` (relative paths), not entering ``skip`` or staging folders (``.tmp-*``)."""
+    out = []
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if not d.startswith(".tmp-") and os.path.join(root, d) not in skip]
+        out += [os.path.relpath(os.path.join(root, f), top) for f in files if not f.startswith(".tmp-")]
+    return sorted(out)
+
+
 @contextmanager
-def staged_dir(out: str) -> Iterator[str]:
+def staged_dir(out: str, owned: Callable[[str], bool] | None = None) -> Iterator[str]:
     """Yield a fresh temporary folder to write the output into; when the block
     ends normally, move its contents into ``out``, else remove it.
 
@@ -126,7 +135,10 @@ def staged_dir(out: str) -> Iterator[str]:
     and leaves an existing ``out`` as it was. A new ``out`` appears by one
     rename; into an existing one each file is renamed over its old version
     (Ctrl-C held meanwhile); files of ``out`` that the run did not write are
-    kept. Missing parent folders are created only at the end."""
+    kept, except those ``owned`` says are the output's own (it is given each
+    file's path relative to ``out``, with ``/``): those the run did not write
+    are removed, so that ``out`` holds the new output and nothing of an older
+    one. Missing parent folders are created only at the end."""
     existed = os.path.isdir(out)
     parent = out if existed else _existing_ancestor(out)
     name = os.path.basename(os.path.normpath(out)) or "out"
@@ -140,11 +152,21 @@ def staged_dir(out: str) -> Iterator[str]:
                 os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes a 0700 folder
                 os.rename(stage, out)
                 return
-            for root, _, files in os.walk(stage):
-                dest = os.path.join(out, os.path.relpath(root, stage))
-                os.makedirs(dest, exist_ok=True)
-                for f in sorted(files):
-                    os.replace(os.path.join(root, f), os.path.join(dest, f))
+            trash = tempfile.mkdtemp(prefix=".tmp-old-", dir=out) if owned is not None else None
+            try:
+                if trash is not None:  # the old output's own files that this run did not write go first
+                    fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
+                    for rel in _files(out, skip=(stage, trash)):
+                        if owned(rel.replace(os.sep, "/")) and rel not in fresh:
+                            os.renames(os.path.join(out, rel), os.path.join(trash, rel))
+                for root, _, files in os.walk(stage):
+                    dest = os.path.join(out, os.path.relpath(root, stage))
+                    os.makedirs(dest, exist_ok=True)
+                    for f in sorted(files):
+                        os.replace(os.path.join(root, f), os.path.join(dest, f))
+            finally:
+                if trash is not None:
+                    shutil.rmtree(trash, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

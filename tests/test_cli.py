@@ -291,3 +291,63 @@ def test_eval_a_library_that_raises_is_its_rows_error(run, monkeypatch):
     r = run("eval", "sigmoid", "1", "--impls", "accurate,numpy", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["implementations"]["numpy"] == {"status": "error: RuntimeError: boom"}
     assert _status_column(run("eval", "sigmoid", "1", "--impls", "accurate,numpy").stdout)["numpy"] == "error: RuntimeError: boom"
+
+
+def _closed_stdout():
+    os.close(1)
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["eval", "softmax", "1", "2"],
+                                  ["eval", "softmax", "1", "2", "--json"]])
+@pytest.mark.parametrize("how", ["closed", "full"])
+def test_stdout_closed_or_full_is_one_line_exit_1(args, how, tmp_path):
+    if how == "full" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    env = {**os.environ, "STABKIT_CACHE_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "stabkit", *args]
+    if how == "closed":
+        r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, preexec_fn=_closed_stdout)
+        why = "it is closed"
+    else:
+        with open("/dev/full", "w") as full:
+            r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        why = "No space left on device"
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [f"error: cannot write to standard output: {why}"]
+
+
+def test_a_reader_that_goes_away_is_silent():
+    r = subprocess.run(f"{sys.executable} -m stabkit list | head -c 10", shell=True, capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0 and r.stderr == "" and len(r.stdout) == 10
+
+
+@pytest.mark.parametrize("args, line", [
+    (["eval", "softmax", "1", "2", "--dtyp", "float32"], "error: No such option: --dtyp Did you mean --dtype?"),
+    (["eval", "softmax", "1", "2", "--dtyp=float32"], "error: No such option: --dtyp Did you mean --dtype?"),
+    (["eval", "sigmoid", "1", "--jsn"], "error: No such option: --jsn Did you mean --json?"),
+    (["eval", "sigmoid", "1", "-z"], "error: No such option: -z"),
+])
+def test_eval_unknown_option_is_no_such_option(run, args, line):
+    r = run(*args)
+    assert r.exit_code == 2 and r.stderr.splitlines() == [line]
+
+
+def test_eval_negative_values_are_still_values(run):
+    r = run("eval", "sigmoid", "-1", "-inf", "--dtype", "float32", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["inputs"] == [-1.0, float("-inf")] or json.loads(r.stdout)["inputs"] == [-1.0, "-inf"]
+
+
+def test_an_interrupted_slides_run_leaves_no_folder_it_created(tmp_path, monkeypatch):
+    from stabkit.slides import build
+
+    def interrupted(path, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "atomic_write", interrupted)
+    out = tmp_path / "NEW" / "a" / "b"
+    r = CliRunner().invoke(app, ["slides", "--only", "02", "--quiet", "--out", str(out)])
+    assert r.exit_code == 130 and r.stderr.splitlines() == ["error: interrupted"]
+    assert not (tmp_path / "NEW").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

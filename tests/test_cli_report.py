@@ -234,3 +234,91 @@ def test_audit_and_report_measure_tensorflow(app, tmp_path):
     d = json.loads((tmp_path / "r" / "report.json").read_text())
     tf_cell = next(x for x in d["results"] if x["impl"] == "tensorflow")
     assert tf_cell["function"] == "binary_crossentropy:probs" and "error" not in tf_cell
+
+
+def _report(app, out, fn, *extra):
+    return runner.invoke(app, ["report", "--functions", fn, "--dtypes", "float32", "--impls", "naive",
+                               "--samples", "50", "--out", str(out), *extra])
+
+
+def test_report_replaces_an_earlier_report_as_a_whole(app, tmp_path):
+    out = tmp_path / "rep"
+    r = _report(app, out, "sigmoid", "--csv")
+    assert r.exit_code == 0, r.stderr
+    assert "(report.md, report.html, report.json, errors.csv, figures/)" in r.stderr
+    assert (out / "figures" / "error_sigmoid.png").exists() and (out / "errors.csv").exists()
+    r = _report(app, out, "softplus")
+    assert r.exit_code == 0, r.stderr
+    assert "(report.md, report.html, report.json, figures/)" in r.stderr
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert names == ["figures/error_softplus.png", "figures/summary.png", "report.html", "report.json", "report.md"]
+
+
+@pytest.mark.parametrize("stray", ["notes.txt", "figures/notes.txt", "figures/sub/x.png", "sub/report.md"])
+def test_report_keeps_other_files_untouched_and_names_them(app, tmp_path, stray):
+    out = tmp_path / "rep"
+    assert _report(app, out, "sigmoid", "--csv").exit_code == 0
+    (out / stray).parent.mkdir(parents=True, exist_ok=True)
+    (out / stray).write_text("mine\n")
+    r = _report(app, out, "softplus", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines() == [f"note: kept 1 file of {out}/ that is not part of the report: {stray}"]
+    assert (out / stray).read_text() == "mine\n"
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert names == sorted([stray, "figures/error_softplus.png", "figures/summary.png", "report.html", "report.json",
+                            "report.md"])
+
+
+def test_an_interrupted_report_leaves_the_previous_one_byte_identical(app, tmp_path, monkeypatch):
+    from stabkit.report import build
+
+    out = tmp_path / "rep"
+    assert _report(app, out, "sigmoid", "--csv").exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real = build.atomic_write
+
+    def interrupted(path, data):
+        if path.endswith("report.html"):
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(build, "atomic_write", interrupted)
+    r = _report(app, out, "softplus")
+    assert r.exit_code == 130 and r.stderr.splitlines() == ["error: interrupted"]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["errors.csv", "figures", "report.html", "report.json", "report.md"]
+
+
+def test_plot_takes_an_upper_case_extension(app, tmp_path):
+    out = tmp_path / "X.PNG"
+    r = runner.invoke(app, ["plot", "sigmoid", "--dtype", "float32", "--samples", "50", "--impls", "naive",
+                            "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_some_implementations_missing_is_a_note_not_an_error(app):
+    missing = next((n for n in ("tensorflow", "torch", "jax") if importlib.util.find_spec(n) is None), None)
+    if missing is None:
+        pytest.skip("every framework is installed here")
+    r = runner.invoke(app, ["analyze", "sigmoid", "--samples", "100", "--impls", f"naive,{missing}", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert [d["impl"] for d in json.loads(r.stdout)] == ["naive"]
+
+
+def test_analyze_under_an_ascii_encoding_prints_a_table(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "STABKIT_CACHE_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "stabkit", "analyze", "sigmoid", "--samples", "10", "--impls", "naive",
+                        "-q"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "naive" in r.stdout and "sigmoid in float32" in r.stdout
+
+
+def test_analyze_samples_help_says_special_points_are_added(app):
+    r = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "1000"})
+    text = " ".join(r.stdout.split())
+    assert "special inputs" in text and "samples/10" in text and "857" in text

@@ -18,6 +18,10 @@ from stabkit.cli import app
 
 HUGE = str(10**12)
 
+#: a framework that is not installed here (for "none can run"); tensorflow in the test environment
+MISSING = next((n for n in ("tensorflow", "keras", "jax", "torch")
+                if __import__("importlib.util").util.find_spec(n) is None), None)
+
 
 def _idx(magic: int, dims, payload: bytes | None = None) -> bytes:
     head = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims)
@@ -172,6 +176,38 @@ CASES = [
     ("slides-out-is-file", ["slides", "--quick", "--out", "{file}"], 2, ["--out", "afile"]),
     ("slides-data-dir-missing", ["slides", "--quick", "--data-dir", "{data:missing}", "--out", "{out}"], 2, ["nowhere"]),
     ("slides-data-dir-is-file", ["slides", "--quick", "--data-dir", "{data:is_file}", "--out", "{out}"], 2, ["afile"]),
+    # negative seeds are usage errors in every command that takes one
+    ("analyze-seed-negative", ["analyze", "sigmoid", "--samples", "100", "--impls", "naive", "--seed", "-1"], 2, ["Invalid value for '--seed': must be >= 0"]),
+    ("report-seed-negative", ["report", "--seed", "-1", "--out", "{out}"], 2, ["Invalid value for '--seed': must be >= 0"]),
+    ("audit-seed-negative", ["audit", "--seed", "-1", "--out", "{out}"], 2, ["Invalid value for '--seed': must be >= 0"]),
+    ("plot-seed-negative", ["plot", "sigmoid", "--seed", "-1", "--out", "{out}/x.png"], 2, ["Invalid value for '--seed': must be >= 0"]),
+    ("train-seed-negative", ["train", "--seed", "-1", "--out", "{out}"], 2, ["Invalid value for '--seed': must be >= 0"]),
+    # nothing requested can run (tensorflow is not installed in the test environment)
+    ("analyze-nothing-runs", ["analyze", "sigmoid", "--samples", "100", "--impls", "{missing}"], 1, ["none of the requested implementations can run here ({missing}: not installed)"]),
+    ("eval-nothing-runs", ["eval", "softmax", "1", "--impls", "{missing}"], 1, ["none of the requested implementations can run here ({missing}: not installed)"]),
+    ("report-nothing-runs", ["report", "--impls", "{missing}", "--functions", "sigmoid", "--dtypes", "float32", "--samples", "10", "--out", "{out}"], 1, ["none of the requested implementations can run here ({missing}"]),
+    ("audit-nothing-runs", ["audit", "--frameworks", "{missing}", "--functions", "sigmoid", "--dtypes", "float32", "--samples", "10", "--out", "{out}"], 1, ["none of the requested implementations can run here ({missing}"]),
+    ("plot-nothing-runs", ["plot", "sigmoid", "--impls", "{missing}", "--samples", "10", "--out", "{out}/x.png"], 1, ["none of the requested implementations can run here ({missing}"]),
+    # an empty --functions is an empty list, as for --impls and --dtypes
+    ("report-functions-empty-string", ["report", "--functions", "", "--out", "{out}"], 2, ["Invalid value for '--functions': empty list"]),
+    ("audit-functions-empty-string", ["audit", "--functions", "", "--out", "{out}"], 2, ["Invalid value for '--functions': empty list"]),
+    # --out "" is refused up front, not taken as the current folder
+    ("report-out-empty", ["report", "--functions", "sigmoid", "--samples", "10", "--out", ""], 2, ["Invalid value for '--out': empty path"]),
+    ("audit-out-empty", ["audit", "--functions", "sigmoid", "--samples", "10", "--out", ""], 2, ["Invalid value for '--out': empty path"]),
+    ("plot-out-empty", ["plot", "sigmoid", "--samples", "10", "--out", ""], 2, ["Invalid value for '--out': empty path"]),
+    ("train-out-empty", ["train", "--epochs", "1", "--out", ""], 2, ["Invalid value for '--out': empty path"]),
+    ("slides-out-empty", ["slides", "--quick", "--out", ""], 2, ["Invalid value for '--out': empty path"]),
+    # a folder that cannot be written: refused before any work, as by the other commands
+    ("slides-out-unwritable", ["slides", "--quick", "--out", "/proc/stabkit-x"], 2, ["Invalid value for '--out'", "/proc"]),
+    ("train-data-dir-is-file", ["train", "--dataset", "mnist", "--epochs", "1", "--data-dir", "{file}", "--out", "{out}"], 2, ["Invalid value for '--data-dir'", "afile", "is not a folder"]),
+    # an unknown option among eval's values is an unknown option, not a value
+    ("eval-misspelt-option", ["eval", "softmax", "1", "2", "--dtyp", "float32"], 2, ["No such option: --dtyp", "--dtype"]),
+    # options that would be silently ignored are refused, naming the conflict
+    ("eval-labels-on-a-non-loss", ["eval", "sigmoid", "1", "--labels", "3"], 2, ["Invalid value for '--labels': only for the losses; sigmoid takes no labels"]),
+    ("eval-from-probs-on-a-non-loss", ["eval", "softmax", "1", "2", "--from-probs"], 2, ["Invalid value for '--from-probs': only for the losses"]),
+    ("analyze-restart-without-exhaustive", ["analyze", "sigmoid", "--samples", "10", "--restart"], 2, ["Invalid value for '--restart': only with --exhaustive in float32"]),
+    ("analyze-resume-16-bit-exhaustive", ["analyze", "sigmoid", "--dtype", "float16", "--exhaustive", "--resume"], 2, ["Invalid value for '--resume'"]),
+    ("train-compare-with-loss", ["train", "--compare", "--loss", "probabilities", "--out", "{out}"], 2, ["Invalid value for '--loss': --compare trains both"]),
 ]
 
 # Every corrupt data folder, through train (exit 1: a failure, not usage) and slides.
@@ -185,7 +221,9 @@ _DATA_WORDS = {
     "swapped_magic": ["swapped"], "label_range": ["label 200"], "no_labels": ["t10k-labels"],
 }
 for _name, _words in _DATA_WORDS.items():
-    CASES.append((f"train-data-{_name}", ["train", "--dataset", "mnist", "--epochs", "1", "--data-dir", f"{{data:{_name}}}", "--out", "{out}"], 1, _words))
+    # a data folder that is no folder is a usage error (exit 2), as for slides
+    CASES.append((f"train-data-{_name}", ["train", "--dataset", "mnist", "--epochs", "1", "--data-dir", f"{{data:{_name}}}", "--out", "{out}"],
+                  2 if _name == "missing" else 1, ["--data-dir", *_words] if _name == "missing" else _words))
     if _name not in ("missing",):
         CASES.append((f"slides-data-{_name}", ["slides", "--quick", "--data-dir", f"{{data:{_name}}}", "--out", "{out}"], 1, _words))
 
@@ -197,6 +235,8 @@ def test_at_least_40_distinct_cases():
 
 @pytest.mark.parametrize("argv, code, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path, monkeypatch, argv, code, words):
+    if MISSING is None and any("{missing}" in a for a in argv):
+        pytest.skip("every framework is installed here")
     monkeypatch.setenv("STABKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
@@ -206,7 +246,9 @@ def test_bad_input(tmp_path, monkeypatch, argv, code, words):
     for a in argv:
         if a.startswith("{data:"):
             a = str(DATA[a[6:-1]](tmp_path / "data"))
-        args.append(a.replace("{out}", str(out)).replace("{file}", str(afile)))
+        args.append(a.replace("{out}", str(out)).replace("{file}", str(afile)).replace("{tmp}", str(tmp_path))
+                    .replace("{missing}", MISSING or ""))
+    words = [w.replace("{missing}", MISSING or "") for w in words]
     if argv[0] == "plot":
         out.mkdir()  # the figure's folder must exist
     before = sorted(p.name for p in tmp_path.iterdir())

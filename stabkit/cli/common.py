@@ -22,7 +22,7 @@ from enum import Enum
 
 import typer
 
-__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "Device", "plain_table", "rich_table"]
+__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table"]
 
 
 class UsageFailure(typer.TyperException):
@@ -42,13 +42,20 @@ def invalid(option: str, message: str) -> typer.BadParameter:
     return typer.BadParameter(message, param_hint=f"'{option}'")
 
 
+def check_nonempty_path(option: str, path) -> None:
+    """``invalid(option, "empty path")`` for ``--out ""`` (which would mean the current folder)."""
+    if path is not None and not str(path).strip():
+        raise invalid(option, "empty path")
+
+
 def check_out_folder(option: str, folder: str) -> None:
     """``folder`` is, or can be created as, a folder this process can write
     into: checked before any work, by creating and removing a temporary
     file in it or in its nearest existing parent (``os.access`` says yes to
     root for any path, /proc included, where nothing can be created).
-    Creates nothing else; ``invalid(option)`` otherwise."""
-    target = os.path.abspath(folder or ".")
+    Creates nothing else; ``invalid(option)`` otherwise (an empty path too)."""
+    check_nonempty_path(option, folder)
+    target = os.path.abspath(folder)
     p = target
     while not os.path.exists(p):
         p = os.path.dirname(p)
@@ -61,6 +68,20 @@ def check_out_folder(option: str, folder: str) -> None:
         raise invalid(option, f"{where} cannot be written into ({e.strerror or e})") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def none_can_run(skipped) -> str:
+    """The one line for a run in which no requested implementation can run:
+    ``none of the requested implementations can run here (tensorflow: not installed)``."""
+    import re
+
+    reasons = []
+    for r in skipped:
+        name, _, why = str(r).partition(": ")
+        why = re.sub(r"^skipped, ", "", why)
+        why = re.sub(r"^package '[^']*' is not installed.*", "not installed", why)
+        reasons.append(f"{name}: {why}" if why else name)
+    return f"none of the requested implementations can run here ({'; '.join(reasons)})"
 
 
 class Device(str, Enum):

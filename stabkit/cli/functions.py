@@ -21,7 +21,7 @@ from stabkit._io import jsonable
 from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 from stabkit.registry import TIERS
-from .common import Failure, UsageFailure, invalid, plain_table, rich_table
+from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, rich_table
 from .options import check_list
 
 __all__ = ["app", "Format"]
@@ -103,6 +103,25 @@ def _parse_number(text: str) -> float:
     except ValueError:
         raise UsageFailure(f"{text!r} is not a number") from None
     return v
+
+
+def _refuse_unknown_options(values: list[str]) -> None:
+    """A value that is no number but looks like an option (``--dtyp``) is an
+    unknown option, said as Click says it; negative numbers are values."""
+    import difflib
+
+    for tok in values:
+        if not tok.startswith("-") or len(tok) < 2:
+            continue
+        try:
+            float(tok)
+            continue
+        except ValueError:
+            pass
+        name = tok.partition("=")[0]
+        known = ["--dtype", "--labels", "--from-logits", "--from-probs", "--impls", "--json", "--help"]
+        close = difflib.get_close_matches(name, known, n=1)
+        raise UsageFailure(f"No such option: {name}" + (f" Did you mean {close[0]}?" if close else ""))
 
 
 def _parse_list(text: str) -> list[float]:
@@ -192,8 +211,8 @@ def eval_cmd(
     function: Annotated[str, typer.Argument(help="Function name (see `stabkit list`).")],
     values: Annotated[list[str], typer.Argument(help="Input values (one row for row-wise functions; predictions for losses). Put `--` before negative numbers.")],
     dtype: Annotated[Format, typer.Option(help="Format the inputs are rounded to and the tiers compute in.")] = Format.float64,
-    labels: Annotated[Optional[str], typer.Option(help="Labels for the losses: one class index (sparse), or comma-separated targets (binary, categorical).")] = None,
-    from_logits: Annotated[bool, typer.Option("--from-logits/--from-probs", help="Whether the loss inputs are logits or probabilities.")] = True,
+    labels: Annotated[Optional[str], typer.Option(help="Losses only (required there): one class index (sparse), or comma-separated targets (binary, categorical).")] = None,
+    from_logits: Annotated[Optional[bool], typer.Option("--from-logits/--from-probs", help="Losses only: whether the loss inputs are logits (the default) or probabilities.", show_default=False)] = None,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (libraries that are not installed are skipped).")] = ",".join(TIERS),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -202,6 +221,7 @@ def eval_cmd(
 
     opts = {"dtype": dtype, "labels": labels, "from_logits": from_logits, "as_json": as_json, "impls": impls}
     values = _rescue_options(values, opts)
+    _refuse_unknown_options(values)
     dtype, labels, from_logits, as_json = opts["dtype"], opts["labels"], opts["from_logits"], opts["as_json"]
     names = check_list("--impls", opts["impls"], KNOWN_IMPLS, "implementation")
     if not values:
@@ -210,6 +230,12 @@ def eval_cmd(
         prim = registry.get(function)
     except ValueError as e:
         raise UsageFailure(str(e)) from None
+    if not prim.is_loss and labels is not None:
+        raise invalid("--labels", f"only for the losses; {prim.name} takes no labels")
+    if not prim.is_loss and from_logits is not None:
+        raise invalid("--from-logits" if from_logits else "--from-probs",
+                      f"only for the losses; {prim.name} takes no logits or probabilities")
+    from_logits = True if from_logits is None else from_logits
     fmt = get_format(dtype.value)
     xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
     x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16 with ml_dtypes < 0.7)
@@ -239,6 +265,8 @@ def eval_cmd(
     except ValueError as e:
         raise UsageFailure(str(e)) from None
     impl_objs, skipped = _resolve_cpu(names)
+    if not impl_objs:
+        raise Failure(none_can_run(skipped))
     for reason in skipped:
         typer.echo(reason, err=True)
     flat = lambda a: np.asarray(a).reshape(-1)  # noqa: E731

@@ -56,17 +56,95 @@ def _with_value(e: TyperException) -> str:
     return " ".join(msg.split())
 
 
+class _StdoutError(Exception):
+    """Standard output is closed or cannot take what is written (a full disk)."""
+
+
+class _GuardedStdout:
+    """``sys.stdout`` (or, when the process started with it closed, nothing)
+    whose write and flush failures become :class:`_StdoutError`; a reader
+    that went away (``| head``) is left to :class:`BrokenPipeError`."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _fail(self, e: BaseException | None = None):
+        if isinstance(e, BrokenPipeError):
+            raise e
+        why = "it is closed" if e is None else (f"{e.strerror}" if isinstance(e, OSError) and e.strerror else str(e))
+        raise _StdoutError(why) from None
+
+    def write(self, text):
+        if self._stream is None:
+            self._fail()
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError) as e:
+            self._fail(e)
+
+    def flush(self):
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as e:
+            self._fail(e)
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):
+        if self._stream is None:
+            if name in ("encoding",):
+                return "utf-8"
+            if name == "errors":
+                return "strict"
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def _replace_unencodable() -> None:
+    """Under a non-UTF encoding (PYTHONIOENCODING=ascii, a C locale) print
+    what the encoding lacks (the tables' dashes) as '?' rather than fail."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if stream is not None and enc and not enc.startswith("utf") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError, AttributeError):
+                pass
+
+
 class _OneLineGroup(TyperGroup):
     """Click group that reports every error as one line instead of a usage box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        with _interrupt.installed():
-            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        _replace_unencodable()
+        real = sys.stdout
+        sys.stdout = _GuardedStdout(real)
+        try:
+            with _interrupt.installed():
+                return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            sys.stdout = real
 
     def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
             _interrupt.check()  # a Ctrl-C that some library caught on the way is still a Ctrl-C
+            sys.stdout.flush()  # a full disk is found here, not at exit
+        except _StdoutError as e:
+            typer.echo(f"error: cannot write to standard output: {e}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            except (OSError, AttributeError, ValueError):
+                pass
+            sys.exit(0)
         except TyperException as e:  # usage errors, bad parameters, UsageFailure, Failure
             # (empty for `stabkit` alone: typer has printed the help already)
             typer.echo(f"error: {_with_value(e) or 'Missing command.'}", err=True)

@@ -12,11 +12,18 @@ import typer
 
 from .common import Device, Failure, invalid
 
-__all__ = ["QuietOpt", "SeedOpt", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
+__all__ = ["QuietOpt", "SeedOpt", "check_seed", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
            "check_formats", "check_functions", "check_samples", "reference_options"]
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed of every random sample (same seed, same report).")]
+def check_seed(value: int) -> int:
+    """A seed is a non-negative integer (NumPy's generators take no other)."""
+    if value is not None and value < 0:
+        raise typer.BadParameter("must be >= 0")
+    return value
+
+
+SeedOpt = Annotated[int, typer.Option(callback=check_seed, help="Seed of every random sample, a non-negative integer (same seed, same report).")]
 DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch, JAX, Keras and TensorFlow (SciPy and NumPy run on the CPU).")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]

@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import Device, Failure, check_out_folder, invalid
+from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run
 from .functions import Format
 from .options import (
     CacheOpt,
@@ -69,6 +69,16 @@ def _resolve(names, device):
         raise Failure(str(e)) from None
 
 
+def _resolve_some(names, device, always=()):
+    """:func:`_resolve`, and a failure when none of ``names`` (besides those in
+    ``always``, which are run beside the others) can run here."""
+    impl_objs, skipped = _resolve(names, device)
+    asked = [n for n in names if n not in always]
+    if asked and not [i for i in impl_objs if i.name in asked]:
+        raise Failure(none_can_run(skipped))
+    return impl_objs, skipped
+
+
 def _progress(quiet: bool, label: str):
     """(advance, set_total) callbacks: a rich bar on stderr's terminal, a
     plain line every few seconds when stderr is not one, no-ops when quiet."""
@@ -102,7 +112,8 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
     from stabkit.report.build import run, write
 
     check_out_folder("--out", out)
-    _resolve(cfg.impls, cfg.device)  # a library missing on --device stops here, before the references
+    foreign = _foreign_files(out)
+    _resolve_some(cfg.impls, cfg.device, always=("accurate",) if cfg.command == "audit" else ())
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
     for s in rep.skipped:
@@ -112,7 +123,23 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
         paths = write(rep, out, csv_errors=csv_errors, figure_formats=tuple(figure_formats))
     except OSError as e:
         raise Failure(f"could not write the report into {out!r}: {e}") from None
-    _status(quiet, f"wrote {len(paths)} files into {out}/ (report.md, report.html, report.json, figures/)")
+    names = ["report.md", "report.html", "report.json"] + (["errors.csv"] if csv_errors else []) + ["figures/"]
+    _status(quiet, f"wrote {len(paths)} files into {out}/ ({', '.join(names)})")
+    if foreign:  # said even with --quiet: the folder is not the report alone
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        typer.echo(f"note: kept {len(foreign)} file{'s' if len(foreign) > 1 else ''} of {out}/ that "
+                   f"{'are' if len(foreign) > 1 else 'is'} not part of the report: {shown}", err=True)
+
+
+def _foreign_files(out: str) -> list[str]:
+    """The files of an existing --out that are not a report's (the user's):
+    a new report replaces the report's files and keeps these untouched."""
+    from stabkit._io import _files
+    from stabkit.report.build import is_report_file
+
+    if not os.path.isdir(out):
+        return []
+    return [rel for rel in _files(out) if not is_report_file(rel.replace(os.sep, "/"))]
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")
@@ -137,7 +164,7 @@ def analyze(
     ctx: typer.Context,
     function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
     dtype: Annotated[Format, typer.Option(help="Format.")] = Format.float32,
-    samples: Annotated[int, typer.Option(help="Samples (points; rows are samples/10 for row-wise functions).")] = 20000,
+    samples: Annotated[int, typer.Option(help="Random samples: points for one-argument functions and binary cross-entropy, rows (samples/10, at least 1) for the row-wise functions, each row giving one output per element. A fixed set of special inputs (zeros, extremes, overflow and underflow edges) is always added, so more outputs are measured than sampled: `analyze sigmoid --samples 1` (float32) measures 857.")] = 20000,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: the tiers, scipy, numpy and torch unless named).")] = ",".join(KNOWN_IMPLS),
     seed: SeedOpt = 0,
@@ -146,7 +173,7 @@ def analyze(
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,
     scheduler: SchedulerOpt = None,
-    resume: Annotated[bool, typer.Option("--resume/--restart", help="float32 --exhaustive: reuse the chunks a previous run finished.")] = True,
+    resume: Annotated[Optional[bool], typer.Option("--resume/--restart", help="float32 --exhaustive only: reuse the chunks a previous run finished (the default), or start over.", show_default=False)] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Error statistics of one function in one format, per implementation."""
@@ -164,13 +191,16 @@ def analyze(
     kind = PRIMITIVES[name].kind
     if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
         raise invalid("--exhaustive", f"only for one-argument functions in float16, bfloat16 or float32, not {name} in {dtype}")
+    if resume is not None and not (exhaustive and dtype == "float32"):
+        raise invalid("--resume" if resume else "--restart", "only with --exhaustive in float32 (the resumable sweep)")
+    resume = True if resume is None else resume
     if exhaustive and dtype == "float32":
         from stabkit.analysis.sweep import DEFAULT_IMPLS
 
         names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
-        _resolve(names, device)  # a library missing on --device stops here, before the sweep
+        _resolve_some(names, device)  # a library missing on --device stops here, before the sweep
         return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
-    impl_objs, skipped = _resolve(impl_names, device)
+    impl_objs, skipped = _resolve_some(impl_names, device)
     n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
     # one-argument functions: sampled unless --exhaustive
     ex = True if exhaustive else (False if kind == "elementwise" else None)
@@ -235,12 +265,12 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
 @_quiet_numpy
 def report(
     ctx: typer.Context,
-    functions: Annotated[str, typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant).")] = "",
+    functions: Annotated[Optional[str], typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant); default: the report's standard set.", show_default=False)] = None,
     dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[str, typer.Option(help="Output folder.")] = "reports/latest",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it as a whole (report.md, report.html, report.json, errors.csv, the figures in figures/); other files there are kept untouched and named on stderr.")] = "reports/latest",
     csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv: every point's inputs, result and error.")] = False,
     figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
     device: DeviceOpt = Device.cpu,
@@ -253,7 +283,7 @@ def report(
     options = reference_options(ctx, workers, cache, scheduler)
     from stabkit.report.build import DEFAULT_FUNCTIONS, ReportConfig
 
-    fns = check_functions("--functions", functions) if functions else list(DEFAULT_FUNCTIONS)
+    fns = check_functions("--functions", functions) if functions is not None else list(DEFAULT_FUNCTIONS)
     fmts = check_formats("--dtypes", dtypes)
     names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
     figs = check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
@@ -293,15 +323,16 @@ def plot(
     names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
     check_samples(samples, len(names))
     device = device.value
+    check_nonempty_path("--out", out)
     out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
-    stem, ext = os.path.splitext(out)
-    if ext.lstrip(".") not in _FIG_FORMATS:
+    ext = os.path.splitext(out)[1]
+    if ext.lstrip(".").lower() not in _FIG_FORMATS:
         raise invalid("--out", f"{out!r} must end in .png, .svg or .pdf")
     folder = os.path.dirname(out) or "."
     check_out_folder("--out", folder)
     if os.path.isdir(out):
         raise invalid("--out", f"{out!r} is a folder; name the figure's file")
-    impl_objs, skipped = _resolve(names, device)
+    impl_objs, skipped = _resolve_some(names, device)
     n = samples if PRIMITIVES[name].kind in ("elementwise", "binary_loss") else rows_for(samples)
     analyses = []
     with _progress(quiet, "references") as (advance, set_total):
@@ -312,7 +343,11 @@ def plot(
     fig = {"error": plots.error_figure, "values": plots.values_figure, "cdf": plots.cdf_figure}[kind](analyses)
     try:
         os.makedirs(folder, exist_ok=True)  # created only now, when there is a figure to put in it
-        (path,) = plots.save(fig, stem, (ext.lstrip("."),))
+        from stabkit._io import atomic_write
+        from stabkit.report.style import render
+
+        path = out  # the name as given (.PNG stays .PNG), the format from its extension
+        atomic_write(path, render(fig, ext.lstrip(".").lower()))
     except OSError as e:
         raise Failure(f"could not write {out!r}: {e}") from None
     for r in skipped:
@@ -324,12 +359,12 @@ def plot(
 def audit(
     ctx: typer.Context,
     frameworks: Annotated[str, typer.Option(help=f"Comma-separated libraries to audit: {', '.join(FRAMEWORKS)}.")] = ",".join(FRAMEWORKS),
-    functions: Annotated[str, typer.Option(help="Comma-separated functions (default: all, losses from logits).")] = "",
+    functions: Annotated[Optional[str], typer.Option(help="Comma-separated functions (default: all, losses from logits).", show_default=False)] = None,
     dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
-    out: Annotated[str, typer.Option(help="Output folder.")] = "reports/audit",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new audit replaces an earlier report in it as a whole; other files there are kept untouched and named on stderr.")] = "reports/audit",
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,
     scheduler: SchedulerOpt = None,
@@ -340,7 +375,7 @@ def audit(
     from stabkit.report.build import ReportConfig
 
     libs = check_list("--frameworks", frameworks, FRAMEWORKS, "framework")
-    fns = check_functions("--functions", functions) if functions else list(PRIMITIVES)
+    fns = check_functions("--functions", functions) if functions is not None else list(PRIMITIVES)
     fmts = check_formats("--dtypes", dtypes)
     check_samples(samples, len(libs) + 1)
     device = device.value

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Failure, invalid
+from .common import Failure, check_out_folder, invalid
 
 __all__ = ["app", "slides"]
 
@@ -71,7 +71,6 @@ def slides(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status lines on stderr.")] = False,
 ) -> None:
     """Draw the lecture's figures (softmax, round-off, from_logits, training, Adam) and their gallery."""
-    from stabkit._io import check_out_target
     from stabkit.nn import NNError
     from stabkit.slides import Look, run, select
 
@@ -88,10 +87,7 @@ def slides(
         raise invalid("--data-dir", f"{str(data_dir)!r} is not a folder")
     if digits and data_dir is not None:
         raise invalid("--digits", "--digits and --data-dir exclude each other")
-    try:
-        check_out_target(out)
-    except OSError as e:
-        raise invalid("--out", str(e)) from None
+    check_out_folder("--out", out)  # an empty path, a file, or a folder that cannot be written: refused up front
     say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
     try:
         result = run(out, formats, quick=quick, data_dir=data_dir, digits=digits, only=only, look=look,

@@ -23,6 +23,7 @@ import typer
 
 from stabkit._io import jsonable
 from .common import Failure, check_out_folder, invalid
+from .options import check_seed
 
 __all__ = ["app", "train"]
 
@@ -158,8 +159,8 @@ def train(
     ] = None,
     hidden: Annotated[str, typer.Option(help="Hidden ReLU layer sizes, comma separated.")] = "25,15",
     loss: Annotated[
-        LossKind, typer.Option(help="'logits': linear output + from_logits=True; 'probabilities': softmax layer + -log p.")
-    ] = LossKind.logits,
+        Optional[LossKind], typer.Option(help="'logits' (the default): linear output + from_logits=True; 'probabilities': softmax layer + -log p. Not with --compare, which trains both.", show_default=False)
+    ] = None,
     tier: Annotated[Tier, typer.Option(help="Which stabkit tier computes the loss values (and, for probabilities, Keras's clipping with 'stable').")] = Tier.accurate,
     optimizer: Annotated[OptimizerName, typer.Option(help="Optimizer (Keras defaults).")] = OptimizerName.adam,
     learning_rate: Annotated[Optional[float], typer.Option(help="Learning rate; default 1e-3 for adam, 0.01 for sgd.")] = None,
@@ -169,8 +170,8 @@ def train(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Mini-batch size (positive).")] = 32,
     dtype: Annotated[DType, typer.Option(help="float32, float64, or float16 mixed precision (float32 master weights).")] = DType.float32,
-    seed: Annotated[int, typer.Option(help="Seed for the initial weights, the shuffling and the digits split.")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for history.json and training.png.")] = None,
+    seed: Annotated[int, typer.Option(callback=check_seed, help="Seed for the initial weights, the shuffling and the digits split (a non-negative integer).")] = 0,
+    out_text: Annotated[Optional[str], typer.Option("--out", help="Folder for history.json and training.png (created if missing).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of progress and text.")] = False,
     compare: Annotated[
         bool, typer.Option("--compare", help="Train the logits and the probabilities versions from identical initial weights.")
@@ -191,14 +192,21 @@ def train(
     from stabkit.nn.layers import Dense
     from stabkit.nn.optimizers import SGD, Adam
 
+    if compare and loss is not None:
+        raise invalid("--loss", "--compare trains both losses (logits and probabilities); drop --loss or --compare")
+    loss = LossKind.logits if loss is None else loss
     sizes = _hidden_sizes(hidden)
     _check_size(sizes, batch_size)
-    if out is not None:
-        check_out_folder("--out", str(out))
+    out = None
+    if out_text is not None:
+        check_out_folder("--out", out_text)  # an empty path is refused there
+        out = Path(out_text)
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise invalid("--learning-rate", f"{learning_rate} is not a positive number")
     if data_dir is not None and dataset is not Dataset.mnist:
         raise invalid("--data-dir", "only applies to --dataset mnist")
+    if data_dir is not None and not data_dir.is_dir():
+        raise invalid("--data-dir", f"{str(data_dir)!r} is not a folder")
     lr = learning_rate if learning_rate is not None else (1e-3 if optimizer is OptimizerName.adam else 0.01)
     if epochs is None:
         # 10 epochs on the 1,438 digits images reach only 0.87; 30 reach 0.96

@@ -34,7 +34,7 @@ from stabkit.registry import PRIMITIVES, get
 from stabkit.analysis.sampling import make_sample
 from stabkit.analysis.thirdparty import FRAMEWORKS, KNOWN_IMPLS, resolve
 
-__all__ = ["ReportConfig", "Report", "run", "write", "to_json", "DEFAULT_SAMPLES", "DEFAULT_FUNCTIONS",
+__all__ = ["ReportConfig", "REPORT_FILES", "is_report_file", "Report", "run", "write", "to_json", "DEFAULT_SAMPLES", "DEFAULT_FUNCTIONS",
            "SCHEMA_VERSION", "parse_function", "rows_for", "reference_points", "jsonable", "variant_name"]
 
 SCHEMA_VERSION = 2  # 2: function_info per variant, what happened at the worst points, errors.csv inputs
@@ -209,6 +209,21 @@ def figure_name(function: str) -> str:
     return "error_" + function.replace(PROBS, "-probs")
 
 
+#: what a report folder holds; a new report replaces all of them (an older
+#: run's figures or errors.csv are not left beside it)
+REPORT_FILES = ("report.md", "report.html", "report.json", "errors.csv", "figures/")
+
+
+def is_report_file(rel: str) -> bool:
+    """Whether ``rel`` (a path inside a report folder, ``/``-separated) is one
+    of a report's files: report.md/.html/.json, errors.csv, or a figure
+    (.png, .svg, .pdf) directly in figures/. Other files are the user's."""
+    if rel in REPORT_FILES:
+        return True
+    head, _, name = rel.partition("/")
+    return head == "figures" and "/" not in name and name.lower().endswith((".png", ".svg", ".pdf"))
+
+
 def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
           progress: Callable[[str], None] | None = None) -> list[str]:
     """Write the report files into ``out``; returns the paths written.
@@ -223,7 +238,7 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
 
     check_out_target(out)
     data = to_json(rep, out)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, owned=is_report_file) as tmp:
         written = []
         if figures:
             fdir = os.path.join(tmp, "figures")

@@ -10,8 +10,10 @@ the reverse).
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from stabkit._io import atomic_write, check_out_dir
+from stabkit import _interrupt
+from stabkit._io import atomic_write, check_out_dir, check_out_target
 from stabkit.report.style import render
 
 from . import code, gallery, tiers
@@ -115,6 +118,14 @@ def _entry(s: Slide, formats, data: Data | None, needs: str, cmd: str, alone: st
             "reading": s.reading, "data": used, "command": cmd, "alone": alone}
 
 
+def _missing_top(out: str) -> str | None:
+    """The outermost folder of ``out`` that does not exist yet (None if ``out`` exists)."""
+    p, top = os.path.abspath(out), None
+    while not os.path.exists(p):
+        top, p = p, os.path.dirname(p)
+    return top
+
+
 def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data_dir: Path | None = None,
         digits: bool = False, only: str | None = None, look: Look = Look(), quiet: bool = True,
         log: Callable[[str], None] = lambda s: None) -> Result:
@@ -131,7 +142,7 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
         if refused:
             raise ValueError(f"{', '.join(refused)} cannot be drawn from the 8x8 digits: {NEEDS_MNIST}")
     data = load_data(data_dir, quick, digits, quiet) if any(m.needs != "none" for m in makers) else None
-    check_out_dir(out)
+    check_out_target(out)  # creates nothing: the folder is made when the figures are written
     if data is not None and data.note:
         log(data.note)
     skipped = {m.slide_name: NEEDS_MNIST for m in makers if digits and m.needs == "mnist"}
@@ -150,10 +161,18 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
     new = [_entry(s, formats, data, m.needs, cmd, command(out, formats, quick, data, digits, [s.name], look))
            for s, m in zip(slides, makers)]
     index = gallery.merge(gallery.load(out), new, figure_names(), cmd if full else None, skipped)
-    for path, blob in files.items():
-        atomic_write(path, blob)
-    atomic_write(str(Path(out) / gallery.INDEX), index)
     readme = str(Path(out) / "README.md")
-    atomic_write(readme, gallery.readme(index, out))
+    _interrupt.check()
+    created = _missing_top(out)  # the first folder of ``out`` that this run creates, if any
+    try:
+        check_out_dir(out)
+        for path, blob in files.items():
+            atomic_write(path, blob)
+        atomic_write(str(Path(out) / gallery.INDEX), index)
+        atomic_write(readme, gallery.readme(index, out))
+    except BaseException:
+        if created is not None:  # an interrupted or failed run leaves no folder it made
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     return Result([*files, str(Path(out) / gallery.INDEX), readme], slides, data, time.perf_counter() - t0,
                   list(skipped))
