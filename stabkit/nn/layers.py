@@ -63,6 +63,45 @@ class Layer:
     def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
         """Attach views of the model's flat buffers (layers with weights)."""
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the layer's master weights, in the order of
+        ``weight_names`` (Keras's ``layer.get_weights()``); ``[]`` for a
+        layer without weights or one whose model is not built yet."""
+        arrays = [getattr(self, n, None) for n in self.weight_names]
+        return [] if any(a is None for a in arrays) else [a.copy() for a in arrays]
+
+    #: ``{name: (master view, float16-rounded compute view or None)}``, set by the model that holds the layer
+    _views: dict | None = None
+
+    def set_weights(self, weights) -> None:
+        """Replace the layer's weights in place (Keras's ``layer.set_weights``):
+        one floating-point array per name in ``weight_names``, each of the
+        shape the layer has. The model must be built. NNError naming the
+        weight otherwise; nothing is changed then."""
+        if not self.weight_names:
+            if len(weights):
+                raise NNError(f"layer {self.name or type(self).__name__} has no weights, got {len(weights)} arrays")
+            return
+        if not self._views:
+            raise NNError(f"layer {self.name or type(self).__name__} has no weights yet: build the model first "
+                          "(model.build(input_shape), or fit or call it once)")  # fmt: skip
+        arrays = [np.asarray(w) for w in weights]
+        if len(arrays) != len(self.weight_names):
+            raise NNError(f"layer {self.name} takes {len(self.weight_names)} arrays ({', '.join(self.weight_names)}), "
+                          f"got {len(arrays)}")  # fmt: skip
+        for n, w in zip(self.weight_names, arrays):
+            want = self._views[n][0].shape
+            if w.shape != want:
+                raise NNError(f"layer {self.name} needs a {n} of shape {want}, got {w.shape}")
+            if w.dtype.kind != "f":
+                raise NNError(f"layer {self.name}: weights must be floating point, got {w.dtype} for its {n}")
+        for n, w in zip(self.weight_names, arrays):
+            master, compute = self._views[n]
+            master[...] = w
+            if compute is not None:  # mixed precision: the float16-rounded copy the matmuls read
+                with np.errstate(over="ignore"):
+                    compute[...] = master.astype(np.float16)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
 
@@ -137,6 +176,12 @@ class Dense(Layer):
         :class:`~stabkit.nn.activations.Activation`. ``None`` and ``'linear'``
         output logits.
     name : str, optional
+    input_shape, input_dim : optional
+        The per-sample input shape (or Keras's older ``input_dim=n``, the
+        same as ``input_shape=(n,)``), on a first layer only: the model is
+        built at once.
+    use_bias : True
+        Only True: ``use_bias=False`` is refused (NNError).
 
     The input size is inferred on the first call, as in Keras; the kernel is
     Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
@@ -145,9 +190,23 @@ class Dense(Layer):
 
     weight_names = ("kernel", "bias")
 
-    def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None):
+    def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None, *,
+                 input_dim: int | None = None, use_bias: bool = True, **unsupported):  # fmt: skip
+        if unsupported:
+            names = ", ".join(map(repr, sorted(unsupported)))
+            raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
+                            "units, activation, name, input_shape (or input_dim) and use_bias=True")  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
+        if use_bias is not True:
+            raise NNError(f"Dense(use_bias={use_bias!r}) is not supported: stabkit's Dense always has a bias "
+                          "(leave use_bias out, or set the bias to zero with set_weights)")  # fmt: skip
+        if input_dim is not None:
+            if input_shape is not None:
+                raise NNError("pass input_shape or input_dim, not both")
+            if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
+                raise NNError(f"input_dim must be a positive integer, got {input_dim!r}")
+            input_shape = (int(input_dim),)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.name = name

@@ -29,7 +29,9 @@ from . import saving, shapes, summary
 from .errors import NNError
 from .history import History
 from .layers import Input, Layer, _shape, keras_name
-from .training import _positive_int, fit_loop, prepare_fit, sample_weights
+from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error
+from .onbatch import OnBatch
+from .training import fit_loop, prepare_fit
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
 
@@ -48,7 +50,7 @@ PRECISIONS = {
 }
 
 
-class Sequential:
+class Sequential(OnBatch):
     """A stack of layers, Keras's ``Sequential``.
 
     >>> model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"),
@@ -169,6 +171,7 @@ class Sequential:
             if names:
                 p, g, c = ({n: next(it) for n in names} for it in (P, G, C))
                 layer.bind(p, g, c, self._mixed)
+                layer._views = {n: (p[n], c[n]) for n in names}  # for layer.set_weights
         self._sync()
         if self.optimizer is not None:
             self.optimizer.build(slots, offset, self._master)
@@ -222,12 +225,9 @@ class Sequential:
 
     # ------------------------------------------------------------ forward
 
-    def _input(self, x) -> np.ndarray:
-        if isinstance(x, (list, tuple)) and len(x) == 1:  # Keras takes a one-input list
-            x = x[0]
-        x = np.asarray(x)
-        if x.ndim == 1:
-            x = x[None, :]
+    def _input(self, x, name: str = "x") -> np.ndarray:
+        x = np.asarray(one_input(x))  # Keras takes a one-input list
+        check_samples(x, name)
         flat = shapes.flat_first(self.layers) is not False
         if x.ndim > 2 and flat:  # images into a Dense layer: flatten, as a Flatten layer would
             x = x.reshape(len(x), -1)
@@ -250,24 +250,31 @@ class Sequential:
         dtype; ``training=True`` runs the layers as in training (dropout on)."""
         return self._forward(self._input(x), training=bool(training))
 
-    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
-        """``model(x)`` in batches of ``batch_size``."""
-        x = self._input(x)
-        _positive_int(batch_size, "batch_size")
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """``model(x)`` in batches of ``batch_size`` (None: 32, as Keras)."""
+        batch_size = _batch_size(batch_size)
+        with unbuilt_on_error(self):
+            x = self._input(x)
         outs = [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None, return_dict: bool = False):
+    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, sample_weight=None,
+                 return_dict: bool = False):  # fmt: skip
         """The mean loss (from the loss's tier; weighted by ``sample_weight``
         as Keras weights it: ``sum(w * loss) / n``) and the metrics, as Keras
         returns them: the loss alone without metrics, else ``[loss, *metrics]``
-        in compile's order, or a dict with ``return_dict``."""
+        in compile's order, or a dict with ``return_dict``. ``batch_size``
+        None means 32, as in Keras. NNError, before anything is computed, for
+        a NaN or infinite value in ``x`` or ``y``."""
         self._need_compiled()
-        out = self.predict(x, batch_size=batch_size)
-        y = self.loss.prepare(y, out.shape[1])
-        if len(y) != len(out):
-            raise NNError(f"x has {len(out)} samples but y has {len(y)}")
-        w = sample_weights(self.loss, y, sample_weight, None)
+        batch_size = _batch_size(batch_size)
+        with unbuilt_on_error(self):
+            X, y, w = checked_data(self, x, y, sample_weight)
+        return self._evaluate(X, y, w, batch_size, return_dict)
+
+    def _evaluate(self, X, y, w, batch_size: int, return_dict: bool):
+        """``evaluate`` on checked, converted data (see ``checked_data``)."""
+        out = self.predict(X, batch_size=batch_size)
         values = self.loss.values(y, out)
         logs = {"loss": float(np.mean(values if w is None else values * w, dtype=np.float64))}
         logs.update({m.name: m(y, out) for m in self._metrics})
@@ -279,6 +286,7 @@ class Sequential:
         if self.loss is None:
             raise NNError("the model is not compiled; call compile(optimizer=..., loss=...) first")
         shapes.check_logits(self.layers)
+        shapes.check_loss_output(self.loss, self.layers[-1])
 
     # ------------------------------------------------------------ training
 
@@ -300,15 +308,13 @@ class Sequential:
         """``dL/dw`` of the mean loss over ``(x, y)`` as one batch, in the
         order of :meth:`get_weights` (nothing is updated)."""
         self._need_compiled()
-        X = self._input(x)
-        Y = self.loss.prepare(y, self.layers[-1].units)
-        if len(Y) != len(X):
-            raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
+        with unbuilt_on_error(self):
+            X, Y, _ = checked_data(self, x, y, None)
         with np.errstate(all="ignore"):
             self._backprop(X, Y)
         return [self._G[sl].reshape(shape).copy() for sl, shape in self._slots.values()]
 
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, verbose: int = 1, callbacks=None,
+    def fit(self, x, y, epochs: int = 1, batch_size: int | None = None, verbose: int = 1, callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
             sample_weight=None, initial_epoch: int = 0, seed: int | None = None, on_nonfinite: str = "raise",
             on_step=None) -> History:  # fmt: skip
@@ -324,15 +330,23 @@ class Sequential:
         (the weights are left as they were before the failing update);
         ``'continue'`` applies every update and counts the events in
         ``history['nonfinite_steps']``. ``on_step(epoch, step)`` (1-based), if
-        given, is called after every update.
+        given, is called after every update. ``batch_size`` None means 32,
+        as in Keras.
+
+        Every argument and the data are checked before the first update
+        (NNError naming the argument: a 1-D ``x``, a NaN or infinite value
+        in ``x``, ``y`` or ``validation_data``, ...); a model that was not
+        built stays unbuilt when the fit is refused.
         """
         self._need_compiled()
-        X, Y, W, opts = prepare_fit(
-            self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
-            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch, seed=seed,
-            on_nonfinite=on_nonfinite, on_step=on_step,
-        )  # fmt: skip
+        batch_size = _batch_size(batch_size)
+        with unbuilt_on_error(self):
+            X, Y, W, opts = prepare_fit(
+                self, x, y, epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch, seed=seed,
+                on_nonfinite=on_nonfinite, on_step=on_step,
+            )  # fmt: skip
         macs = batch_size * max((layer.macs() for layer in self.layers), default=0)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import NNError
 
-__all__ = ["flat_first", "model_input", "output_shapes", "initial_weights", "check_input", "check_logits",
+__all__ = ["flat_first", "model_input", "output_shapes", "initial_weights", "check_input", "check_logits", "check_loss_output",
            "weights_input"]  # fmt: skip
 
 
@@ -88,3 +88,28 @@ def check_logits(layers) -> None:
     if not hasattr(last, "units"):
         raise NNError(f"the last layer must be a Dense layer (the loss reads its logits), not {type(last).__name__}; "
                       "end with Flatten() and Dense")  # fmt: skip
+
+
+def check_loss_output(loss, last) -> None:
+    """NNError unless the last layer's outputs are what ``loss`` reads.
+
+    A loss with ``from_logits=False`` reads probabilities: it needs a
+    softmax output (rows summing to 1), or for the binary loss a sigmoid or
+    softmax one (each output in [0, 1]). Any other activation gives values
+    the loss refuses (and whose ``-1/p`` gradient would train on nonsense),
+    so the model is refused here, before any update. (Keras trains on
+    silently in this case.)"""
+    from .losses import BinaryCrossentropy  # here: losses is not needed to build a model
+
+    if getattr(loss, "from_logits", True):
+        return
+    act = getattr(getattr(last, "activation", None), "name", None)
+    binary = isinstance(loss, BinaryCrossentropy)
+    ok = ("softmax", "sigmoid") if binary else ("softmax",)
+    if act in ok:
+        return
+    want = "'sigmoid'" if binary else "'softmax'"
+    layer = getattr(last, "name", None) or type(last).__name__
+    raise NNError(f"loss {type(loss).__name__}(from_logits=False) reads the last layer's outputs as probabilities, "
+                  f"but layer {layer!r} has activation {act!r}; pass loss={type(loss).__name__}(from_logits=True) "
+                  f"to train on its outputs as logits (recommended), or give it activation={want}")  # fmt: skip

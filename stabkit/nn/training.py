@@ -23,6 +23,7 @@ import numpy as np
 from . import diagnostics, steps
 from .activations import Linear
 from .callbacks import CallbackList
+from .checks import _positive_int, batch_size as _batch_size, check_samples, checked_data, one_input, sample_weights
 from .errors import NNError, NonFiniteError
 from .history import History, Progress, format_logs
 
@@ -45,11 +46,6 @@ class FitOptions:
     callbacks: object
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NNError(f"{name} must be a positive integer, got {value!r}")
-
-
 def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validation_split, validation_data, shuffle,
                 class_weight, sample_weight, initial_epoch, seed, on_nonfinite, on_step):  # fmt: skip
     """``fit``'s arguments checked (NNError naming the argument), the model
@@ -65,7 +61,7 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     fit, running the epochs ``initial_epoch + 1 .. epochs``; ``callbacks``:
     see :mod:`stabkit.nn.callbacks`."""
     _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size")
+    batch_size = _batch_size(batch_size)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch < epochs:
         raise NNError(f"initial_epoch must be an integer in [0, epochs) = [0, {epochs}), got {initial_epoch!r}")
     if on_nonfinite not in ("raise", "continue"):
@@ -74,18 +70,22 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
         raise NNError(f"on_step must be callable, got {on_step!r}")
     if not 0 <= validation_split < 1:
         raise NNError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    x = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3)):
+        raise NNError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+    x = one_input(x)
     x = np.asarray(x)
-    if not model.built and x.ndim >= 2:
+    check_samples(x, "x")
+    if not model.built:
         model.build(x.shape[1:], seed)
-    X = model._input(x)
-    Y = model.loss.prepare(y, model.layers[-1].units)
-    if len(Y) != len(X):
-        raise NNError(f"x has {len(X)} samples but y has {len(Y)}")
-    W = sample_weights(model.loss, Y, sample_weight, class_weight)
+    # NaN or inf in the data: refused here, unless the caller asked to train past non-finite steps
+    finite = on_nonfinite == "raise"
+    X, Y, W = checked_data(model, x, y, sample_weight, class_weight, finite=finite)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise NNError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+        # checked now, not at the end of the first epoch
+        vx, vy, *vw = validation_data
+        VX, VY, VW = checked_data(model, vx, vy, vw[0] if vw else None,
+                                  names=("validation_data[0]", "validation_data[1]"), finite=finite)  # fmt: skip
+        validation_data = (VX, VY) + (() if VW is None else (VW,))
     elif validation_split:
         # Keras holds out the last fraction, before any shuffling, and keeps
         # floor(n * (1 - split)) samples for training (its rounding, exactly)
@@ -100,41 +100,6 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     opts = FitOptions(epochs, int(initial_epoch), batch_size, validation_data, shuffle, verbose, seed, on_nonfinite,
                       on_step, callbacks)  # fmt: skip
     return X, Y, W, opts
-
-
-def sample_weights(loss, Y, sample_weight, class_weight) -> np.ndarray | None:
-    """Per-sample loss weights (float64) from ``sample_weight`` (one finite,
-    non-negative number per sample) or ``class_weight`` (``{class: weight}``;
-    1 for a class it does not name, as Keras; the class of a one-hot row is
-    its argmax, of a binary label its rounding); None for neither."""
-    if sample_weight is not None and class_weight is not None:
-        raise NNError("pass class_weight or sample_weight, not both (as Keras)")
-    if class_weight is not None:
-        if not isinstance(class_weight, dict):
-            raise NNError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
-        t = np.asarray(loss.true_index(Y))
-        t = np.round(t[:, 0] if t.ndim == 2 and t.shape[1] == 1 else t).astype(np.int64)
-        if t.ndim != 1:
-            raise NNError("class_weight needs one class per sample (a single binary output, sparse or one-hot labels)")
-        table = np.ones(max(int(t.max(initial=0)), max(class_weight, default=0)) + 1)
-        for k, v in class_weight.items():
-            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-                raise NNError(f"class_weight keys must be class indices (non-negative integers), got {k!r}")
-            try:
-                table[k] = float(v)
-            except (TypeError, ValueError):
-                raise NNError(f"class_weight[{k}] must be a number, got {v!r}") from None
-        sample_weight = table[t]
-    w = np.asarray(sample_weight, dtype=np.float64) if sample_weight is not None else None
-    if w is None:
-        return None
-    if w.ndim == 2 and w.shape[1] == 1:
-        w = w[:, 0]
-    if w.shape != (len(Y),):
-        raise NNError(f"sample_weight must hold one weight per sample ({len(Y)}), got shape {w.shape}")
-    if not np.all(np.isfinite(w) & (w >= 0)):
-        raise NNError("sample_weight and class_weight must be finite and non-negative")
-    return w
 
 
 @dataclass
@@ -297,8 +262,8 @@ def _epoch_logs(fit: _Fit, Ye, We, values, done: int, bad_steps: set[int], valid
     seconds = time.perf_counter() - t0
     if validation_data is not None:
         vx, vy, *vw = validation_data
-        vlogs = model.evaluate(vx, vy, batch_size=max(fit.batch_size, 1024), sample_weight=vw[0] if vw else None,
-                               return_dict=True)  # fmt: skip
+        # checked and converted by prepare_fit
+        vlogs = model._evaluate(vx, vy, vw[0] if vw else None, max(fit.batch_size, 1024), return_dict=True)
         logs.update({f"val_{k}": v for k, v in vlogs.items()})
     last = model.layers[-1].activation
     gap, p = diagnostics.true_class(model.loss, last, Ye, zb, ob, values)

@@ -72,8 +72,8 @@ def test_usage_errors_exit_2_naming_the_option(args, words):
 
 def test_missing_data_folder_is_one_line(tmp_path):
     r = _run("--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere"))
-    assert r.exit_code == 1
-    assert r.stderr == f"error: {tmp_path / 'nowhere'}: no such data folder\n"
+    assert r.exit_code == 2  # a usage error, as slides --data-dir
+    assert r.stderr == f"error: Invalid value for '--data-dir': '{tmp_path / 'nowhere'}' is not a folder\n"
 
 
 def test_corrupt_mnist_file_is_one_line(tmp_path):
@@ -119,7 +119,7 @@ def test_through_the_stabkit_app():
     r = runner.invoke(app, ["train", "--epochs", "0"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--epochs" in r.stderr
     r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", "/nonexistent/mnist"])
-    assert r.exit_code == 1 and r.stderr == "error: /nonexistent/mnist: no such data folder\n"
+    assert r.exit_code == 2 and r.stderr == "error: Invalid value for '--data-dir': '/nonexistent/mnist' is not a folder\n"
 
 
 def test_user_folder_with_train_and_test_files(tmp_path):

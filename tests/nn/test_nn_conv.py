@@ -164,13 +164,29 @@ def test_float32_and_mixed_float16_follow_float64(padding):
             assert np.max(np.abs(a - b)) <= 10 * tol * np.max(np.abs(b))
 
 
-def test_a_nan_pixel_stops_fit_at_its_step():
+def test_a_nan_pixel_is_refused_before_any_update():
+    """A NaN in x is the data's fault, not an overflow: fit names the
+    pixel before the first step (it used to report a NaN loss at step 1)."""
     x = X.copy()
     x[5, 3, 4, 0] = np.nan
     model = _compiled()
-    with pytest.raises(NonFiniteError) as e:
+    model.build(X.shape[1:], seed=0)
+    w = model.get_weights()
+    with pytest.raises(NNError, match=r"x holds NaN at x\[5, 3, 4, 0\] \(sample 5\)") as e:
         model.fit(x, Y, epochs=1, batch_size=8, shuffle=False, verbose=0, seed=0)
-    assert e.value.step == 1
+    assert not isinstance(e.value, NonFiniteError)
+    for a, b in zip(model.get_weights(), w, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_nan_pixel_is_trained_past_with_on_nonfinite_continue():
+    """on_nonfinite='continue' trains past non-finite steps, NaN data included."""
+    x = X.copy()
+    x[5, 3, 4, 0] = np.nan
+    model = _compiled()
+    h = model.fit(x, Y, epochs=1, batch_size=8, shuffle=False, verbose=0, seed=0, on_nonfinite="continue")
+    assert h.history["nonfinite_steps"][0] >= 1  # step 1 and every step after it (the weights turn NaN)
+    assert np.isnan(model.get_weights()[0]).any()
 
 
 def test_use_bias_false_has_a_kernel_only():
