@@ -88,6 +88,14 @@ def _existing_ancestor(path: str) -> str:
     return p
 
 
+def missing_top(path: str) -> str | None:
+    """The outermost folder of ``path`` that does not exist yet, the one whose
+    removal undoes creating ``path`` (None if ``path`` exists)."""
+    p = os.path.abspath(path)
+    base = _existing_ancestor(p)
+    return None if base == p else os.path.join(base, os.path.relpath(p, base).split(os.sep)[0])
+
+
 def check_out_target(out: str) -> None:
     """Check that ``out`` is, or can be created as, a writable folder, creating
     nothing; OSError with a one-line message otherwise."""
@@ -117,7 +125,7 @@ def _sigint_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def _files(top: str, skip=()) -> list[str]:
+def files_under(top: str, skip=()) -> list[str]:
     """Every file under ``top`` (relative paths), not entering ``skip`` or staging folders (``.tmp-*``)."""
     out = []
     for root, dirs, files in os.walk(top):
@@ -156,7 +164,7 @@ def staged_dir(out: str, owned: Callable[[str], bool] | None = None) -> Iterator
             try:
                 if trash is not None:  # the old output's own files that this run did not write go first
                     fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
-                    for rel in _files(out, skip=(stage, trash)):
+                    for rel in files_under(out, skip=(stage, trash)):
                         if owned(rel.replace(os.sep, "/")) and rel not in fresh:
                             os.renames(os.path.join(out, rel), os.path.join(trash, rel))
                 for root, _, files in os.walk(stage):

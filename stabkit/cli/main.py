@@ -98,7 +98,7 @@ class _GuardedStdout:
 
     def __getattr__(self, name):
         if self._stream is None:
-            if name in ("encoding",):
+            if name == "encoding":
                 return "utf-8"
             if name == "errors":
                 return "strict"

@@ -134,12 +134,12 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
 def _foreign_files(out: str) -> list[str]:
     """The files of an existing --out that are not a report's (the user's):
     a new report replaces the report's files and keeps these untouched."""
-    from stabkit._io import _files
+    from stabkit._io import files_under
     from stabkit.report.build import is_report_file
 
     if not os.path.isdir(out):
         return []
-    return [rel for rel in _files(out) if not is_report_file(rel.replace(os.sep, "/"))]
+    return [rel for rel in files_under(out) if not is_report_file(rel.replace(os.sep, "/"))]
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")

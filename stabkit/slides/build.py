@@ -10,7 +10,6 @@ the reverse).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -22,7 +21,7 @@ import matplotlib
 import numpy as np
 
 from stabkit import _interrupt
-from stabkit._io import atomic_write, check_out_dir, check_out_target
+from stabkit._io import atomic_write, check_out_dir, check_out_target, missing_top
 from stabkit.report.style import render
 
 from . import code, gallery, tiers
@@ -118,14 +117,6 @@ def _entry(s: Slide, formats, data: Data | None, needs: str, cmd: str, alone: st
             "reading": s.reading, "data": used, "command": cmd, "alone": alone}
 
 
-def _missing_top(out: str) -> str | None:
-    """The outermost folder of ``out`` that does not exist yet (None if ``out`` exists)."""
-    p, top = os.path.abspath(out), None
-    while not os.path.exists(p):
-        top, p = p, os.path.dirname(p)
-    return top
-
-
 def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data_dir: Path | None = None,
         digits: bool = False, only: str | None = None, look: Look = Look(), quiet: bool = True,
         log: Callable[[str], None] = lambda s: None) -> Result:
@@ -163,7 +154,7 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
     index = gallery.merge(gallery.load(out), new, figure_names(), cmd if full else None, skipped)
     readme = str(Path(out) / "README.md")
     _interrupt.check()
-    created = _missing_top(out)  # the first folder of ``out`` that this run creates, if any
+    created = missing_top(out)  # the first folder of ``out`` that this run creates, if any
     try:
         check_out_dir(out)
         for path, blob in files.items():
