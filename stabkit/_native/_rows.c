@@ -117,8 +117,12 @@ static FORCE_INLINE int64_t nan_lane(vd sum)
 
 /* What one pairwise pass adds up, per term v (e or t) of a row:
  * PLAIN: v; SPLIT: q = (v + sigma) - sigma and v - q; SPLIT_PROD: the same
- * and e * r (the residual's share of the sum). */
-enum { PLAIN, SPLIT, SPLIT_PROD };
+ * and e * r (the residual's share of the sum); SPLIT_MAX: SPLIT's, and in
+ * prod the largest term (of terms that are not NaN: a max is exact, so any
+ * order finds it). */
+enum { PLAIN, SPLIT, SPLIT_PROD, SPLIT_MAX };
+
+static FORCE_INLINE double max2(double a, double b) { return b > a ? b : a; }
 
 typedef struct {
     double q, rest, prod; /* PLAIN uses q alone */
@@ -144,6 +148,8 @@ static FORCE_INLINE sums_t leaf(const double *v, const double *r, int64_t n, dou
                 s.rest += v[i] - q;
             if (kind == SPLIT_PROD)
                 s.prod += v[i] * r[i];
+            if (kind == SPLIT_MAX)
+                s.prod = max2(s.prod, v[i]);
         }
         return s;
     }
@@ -151,7 +157,7 @@ static FORCE_INLINE sums_t leaf(const double *v, const double *r, int64_t n, dou
     vd x = load(v);
     vd aq = kind == PLAIN ? x : (x + sg) - sg;
     vd ar = x - aq;
-    vd ap = kind == SPLIT_PROD ? x * load(r) : splat(0.0);
+    vd ap = kind == SPLIT_PROD ? x * load(r) : kind == SPLIT_MAX ? x : splat(0.0);
     int64_t i = LANES;
     for (; i < n - n % LANES; i += LANES) {
         x = load(v + i);
@@ -161,12 +167,16 @@ static FORCE_INLINE sums_t leaf(const double *v, const double *r, int64_t n, dou
             ar += x - q;
         if (kind == SPLIT_PROD)
             ap += x * load(r + i);
+        if (kind == SPLIT_MAX)
+            ap = blend(x > ap, x, ap);
     }
     s.q = fold(aq);
     if (kind != PLAIN)
         s.rest = fold(ar);
     if (kind == SPLIT_PROD)
         s.prod = fold(ap);
+    for (int k = 0; kind == SPLIT_MAX && k < LANES; k++)
+        s.prod = max2(s.prod, ap[k]);
     for (; i < n; i++) {
         double q = kind == PLAIN ? v[i] : (v[i] + sigma) - sigma;
         s.q += q;
@@ -174,6 +184,8 @@ static FORCE_INLINE sums_t leaf(const double *v, const double *r, int64_t n, dou
             s.rest += v[i] - q;
         if (kind == SPLIT_PROD)
             s.prod += v[i] * r[i];
+        if (kind == SPLIT_MAX)
+            s.prod = max2(s.prod, v[i]);
     }
     return s;
 }
@@ -213,7 +225,7 @@ static FORCE_INLINE sums_t pairwise(const double *v, const double *r, int64_t n,
             sums_t a = st[sp].left;
             val.q = a.q + val.q;
             val.rest = a.rest + val.rest;
-            val.prod = a.prod + val.prod;
+            val.prod = kind == SPLIT_MAX ? max2(a.prod, val.prod) : a.prod + val.prod;
         }
         if (sp == 0)
             break;
@@ -486,6 +498,34 @@ EXPORT CLONES void softmax_sums(double *e, const double *r, int64_t rows, int64_
     }
 }
 
+/* softmax_sums' pair for one row of n terms e >= 0, none NaN, whose largest
+ * should be e[k] (wide_softmax's: e = exp(x) with x's first maximum at k):
+ * sigma from n e[k], and the row's largest term found in the same pass as
+ * the sums instead of a pass of its own. Where n times that largest term
+ * has another binary exponent than n e[k] (NumPy's exp is not promised to
+ * be monotonic), the sums again with its sigma, so the pair is always
+ * softmax_sums'. Returns softmax_sums' ok. */
+static FORCE_INLINE int64_t split_sums_at(double *e, int64_t n, int64_t k, double *hi, double *lo)
+{
+    const double guess = e[k] * (double)n;
+    int64_t ok = 1;
+    if (isfinite(guess)) {
+        int ex, top_ex;
+        frexp(guess, &ex);
+        sums_t s = pairwise(e, NULL, n, ldexp(1.0, ex + 1), SPLIT_MAX);
+        const double top = s.prod * (double)n;
+        if (isfinite(top)) {
+            frexp(top, &top_ex);
+            if (top_ex != ex)
+                s = pairwise(e, NULL, n, ldexp(1.0, top_ex + 1), SPLIT);
+            *hi = s.q, *lo = s.rest;
+            return 1;
+        }
+    }
+    softmax_sums(e, NULL, 1, n, 0.0, hi, lo, &ok);
+    return ok;
+}
+
 /* ---- narrower targets (float32 rows, float64 working precision) ---- */
 
 /* softmax_unshifted for a narrower target: per row of the terms e (float64),
@@ -645,7 +685,24 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 #include "_wide_ce32.h"
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
+#include "_divide.h" /* the float64 softmax's quotients */
 #include "_wide.h"
 
 /* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
 #include "_narrow_softmax.h"
+
+/* ---- for the tests: the float64 softmax's sums and quotients alone ---- */
+
+/* split_sums_at of one row e (n terms >= 0, none NaN; k any index) */
+EXPORT CLONES int64_t sums_at(double *e, int64_t n, int64_t k, double *hi, double *lo)
+{
+    return split_sums_at(e, n, k, hi, lo);
+}
+
+/* quotients of a (n entries in [lo, hi]) by b into out (float64); 1 where
+ * they were formed by Markstein's correction */
+EXPORT int64_t row_quotients(const double *a, double b, int64_t n, double lo, double hi, double *out)
+{
+    return quotients(a, b, n, lo, hi, NULL, out);
+}
+

@@ -360,16 +360,16 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         if (exact) {
             double hi, lo;
             int64_t fin;
-            softmax_sums(e, NULL, 1, n, 0.0, &hi, &lo, &fin);
+            fin = split_sums_at(e, n, k, &hi, &lo);
             if (fin) {
                 double s = hi + lo, err = two_sum(hi, lo, s);
                 hi = s, lo = isfinite(s) ? err : 0.0;
             } else {
                 lo = 0.0;
             }
-            const double den = hi + lo;
-            for (int64_t j = 0; j < n; j++)
-                put(o32, o64, j, e[j] / den);
+            /* every term within a factor 2 of e^x (NumPy's exp is within
+             * 2^-48 of it), x in [mn, mi] */
+            quotients(e, hi + lo, n, 0.5 * exp(mn), 2.0 * exp(mi), o32, o64);
         } else {
             const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
             for (int64_t j = 0; j < n; j++)

@@ -40,6 +40,8 @@ _WHY = ""  # why _LIB is None
 _p, _i64, _f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 _SIGNATURES = {
     "row_sums": ([_p, _i64, _i64, _p], None),
+    "sums_at": ([_p, _i64, _i64, _p, _p], _i64),
+    "row_quotients": ([_p, _f64, _i64, _f64, _f64, _p], _i64),
     "shift_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p, _p], _i64),
     "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
@@ -315,3 +317,31 @@ def row_sums(a: np.ndarray) -> np.ndarray:
     else:
         out[:] = 0.0
     return out
+
+
+def sums_at(e: np.ndarray, k: int) -> tuple[float, float, bool]:
+    """The float64 softmax's denominator pair of one row of terms ``e``
+    (>= 0, no NaN) with its largest term expected at ``k``: the pair and
+    ``ok`` that :func:`softmax_sums` gives the row, whatever ``k`` (for
+    the tests)."""
+    e = np.array(e, dtype=np.float64)  # a copy: the C side takes a writable row
+    hi, lo = np.zeros(1), np.zeros(1)
+    ok = _load().sums_at(_ptr(e), e.size, int(k), _ptr(hi), _ptr(lo))
+    return float(hi[0]), float(lo[0]), bool(ok)
+
+
+def quotients(a: np.ndarray, b: float, lo: float | None = None,
+              hi: float | None = None) -> tuple[np.ndarray, bool]:
+    """``a / b`` of a float64 row ``a`` by ``b`` (positive, finite) as the
+    float64 softmax divides its terms: by Markstein's correction from
+    ``1 / b`` with fused multiply-adds where the processor has them and
+    ``[lo, hi]`` (default: ``a``'s own least and largest entries) keeps
+    every entry and quotient in its range, else by division; the IEEE
+    quotients either way, and whether Markstein's correction formed them
+    (for the tests)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = np.empty_like(a)
+    lo = float(a.min()) if lo is None else lo
+    hi = float(a.max()) if hi is None else hi
+    fused = _load().row_quotients(_ptr(a), float(b), a.size, lo, hi, _ptr(out))
+    return out, bool(fused)
