@@ -165,6 +165,27 @@ def test_jax_integers_compute_in_jax_default_float():
         same_bits(np.asarray(y), tier.softmax(np.arange(-3, 3).astype(want_dtype)))
 
 
+def test_torch_integers_compute_in_torch_default_float():
+    # was: float64 tensors back, where torch.sigmoid and torch.logsumexp give
+    # torch's default float (float32) for integer and bool tensors
+    torch = pytest.importorskip("torch")
+    x = torch.arange(-3, 3)
+    assert torch.sigmoid(x).dtype == torch.float32  # the convention followed
+    for tier in TIERS:
+        for t in (x, x > 0):
+            y = tier.sigmoid(t)
+            assert y.dtype == torch.get_default_dtype()
+            same_bits(y.numpy(), tier.sigmoid(t.numpy().astype(np.float32)))
+        lse = tier.logsumexp(x)
+        assert lse.dtype == torch.logsumexp(x, 0).dtype == torch.float32
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert accurate.softmax(x).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(before)
+
+
 # ------------------------------------------------------------ dtype= spellings
 
 

@@ -240,6 +240,13 @@ def values_in(x, name: str) -> tuple[np.ndarray, Caller]:
             # (float32 unless x64 is on): one rounding of the input, not
             # float64 results rounded again on the way back
             a = a.astype(jax.dtypes.canonicalize_dtype(np.float64))
+        elif caller.kind == "torch":
+            import torch
+
+            # torch's integer and bool tensors become its default float
+            # (float32 unless torch.set_default_dtype says otherwise), as
+            # torch.sigmoid and torch.logsumexp make them
+            a = cast_dtype(a, torch.get_default_dtype())
     elif a.dtype not in _NUMPY_FLOATS and a.dtype not in _value_dtypes():  # set lookups: dtype.name costs microseconds
         raise _unsupported(name, a.dtype)
     return a, caller
