@@ -1,7 +1,8 @@
 """The accurate binary cross-entropy from logits far out (``|z| > 700``):
 its weighted terms formed again so that a large weight never lifts a
 subnormal ``softplus(-|z|)`` into the normal range (:class:`BinaryTail`, the
-``Plan.tail`` hook that ``lossopts.binary_options`` sets)."""
+``Plan.tail`` hook that ``lossopts.binary_options`` sets), and
+:func:`weighted_exp`, which the categorical losses' tail uses too."""
 
 from __future__ import annotations
 
@@ -19,33 +20,42 @@ TAIL_LOGIT = 700.0
 _TAIL_DEAD = 2200.0
 
 
-def _weighted_exp(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``a s e^-t`` for ``700 < t`` (finite), ``a, s >= 0``, without the
-    subnormal ``e^-t`` (``softplus(-745)`` keeps one bit of 53, which a weight
-    of 1e30 would lift into the normal range).
+def weighted_exp(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray:
+    """``a s e^(xh + xl)`` for ``xh + xl <= 0`` (finite; a double-double
+    exponent, so that a difference of logits keeps its rounding error),
+    ``a, s >= 0``, without forming the subnormal ``e^x`` (``e^-745`` keeps one
+    bit of 53, which a weight of 1e30 would lift into the normal range).
 
-    ``e^-t = 2**k (1 + m)`` with ``m = expm1(r)``, ``r = -t - k ln 2``
+    ``e^x = 2**k (1 + m)`` with ``m = expm1(r)``, ``r = x - k ln 2``
     (``dd._reduced``: Cody-Waite with a 32-bit ``ln 2`` head, so ``k ln2_hi``
-    and its difference with ``t`` are exact; ``m`` in double-double, 2**-90;
+    and its difference with ``x`` are exact; ``m`` in double-double, 2**-90;
     its bound is stated for |k| < 2**11, here |k| <= 3175, which only grows
     the error of the three-piece ``ln 2`` from 2**-150 to ~2**-126).
     The weights go in as ``frexp`` mantissas (in [1/2, 1)) and exponents: their
     product is exact (TwoProduct), times ``1 + m`` in double-double, so
     ``hi + lo`` is one rounding of a value good to 2**-100; one ``ldexp``
     puts the exponents back (inf past float64, one more rounding only where
-    the result is subnormal). 0 where a weight is 0 or ``t`` is past
-    :data:`_TAIL_DEAD`."""
+    the result is subnormal). 0 where a weight is 0 or ``x`` is below
+    ``-_TAIL_DEAD``."""
+    frac, exp2 = weighted_exp_parts(a, s, xh, xl)
+    return np.ldexp(frac, exp2)
+
+
+def weighted_exp_parts(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray):
+    """:func:`weighted_exp` as ``(frac, e)``, ``a s e^x = frac 2**e`` with
+    ``frac`` one rounding of ``(a s e^x) 2**-e`` (in [1/8, 2), or 0 where
+    :func:`weighted_exp` gives 0; ``e`` int64): a caller that adds several such
+    terms scales them together and rounds once."""
     ma, ea = np.frexp(a)
     ms, es = np.frexp(s)
-    live = t < _TAIL_DEAD
-    k, mh, ml = dd._reduced(-np.where(live, t, TAIL_LOGIT + 1.0), np.zeros_like(t))
+    live = xh > -_TAIL_DEAD
+    k, mh, ml = dd._reduced(np.where(live, xh, -TAIL_LOGIT - 1.0), np.where(live, xl, 0.0))
     # 1 + m in double-double: m = expm1(r) in [-0.30, 0.42] for |r| <= ln2/2,
     # so nothing cancels
     eh, el = dd.add(np.ones_like(mh), np.zeros_like(mh), mh, ml)
     ph, pl = dd.two_prod(ma, ms)
     qh, ql = dd.mul(ph, pl, eh, el)
-    out = np.ldexp(qh + ql, ea.astype(np.int64) + es + k)
-    return np.where(live, out, 0.0)
+    return np.where(live, qh + ql, 0.0), ea.astype(np.int64) + es + k
 
 
 class BinaryTail:
@@ -54,7 +64,7 @@ class BinaryTail:
     weights ``(a, b)`` (``weights``: lossopts.binary_weights64) and the sample weight ``s``.
 
     There ``softplus(-|z|) = e^-|z| (1 - e^-|z|/2 ...)``: e^-|z| to 2**-1000
-    relative, formed by :func:`_weighted_exp` with both weights inside;
+    relative, formed by :func:`weighted_exp` with both weights inside;
     ``softplus(|z|) = |z| + e^-|z|`` is ``|z|`` to 2**-1000 relative too. The
     term of the tiny softplus is ``a``'s for z > 0 and ``b``'s for z < 0."""
 
@@ -80,7 +90,7 @@ class BinaryTail:
         with np.errstate(all="ignore"):
             # softplus(|z|) = |z| + e^-|z| is |z| to 2**-1000 (relative): the
             # big term is the plain product; the tiny one keeps both weights
-            # inside _weighted_exp's scaling, so no subnormal step loses bits.
+            # inside weighted_exp's scaling, so no subnormal step loses bits.
             # NaN weights propagate through the big term (xmul keeps NaN * t)
-            out[at] = xmul(big_w, t) * s + _weighted_exp(tiny_w, s, t)
+            out[at] = xmul(big_w, t) * s + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
         return out

@@ -24,6 +24,7 @@ import numpy as np
 from stabkit.floats import ARITH_FORMATS, Format
 
 from .bcetail import BinaryTail
+from .rowtail import RowTail
 from .inputs import as_input, sparse_labels
 from .reduction import Plan
 
@@ -347,6 +348,12 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
     if cw is not None and red == "mean":
         class_of = np.moveaxis(np.asarray(y, dtype=np.float64), axis, -1) @ cw
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), class_of=class_of)
+    if from_logits:
+        # read by the accurate tier only (Plan.apply64): subnormal row losses under large weights
+        n = p_last.shape[-1]
+        plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
+                            targets=lambda rows: categorical_targets64(
+                                np.moveaxis(np.asarray(y), axis, -1).reshape(-1, n)[rows], ls, cw))
     return Options(ls, cw, None, plan)
 
 
@@ -361,4 +368,6 @@ def sparse_options(y_true, p_last, fmt, from_logits, ignore, class_weight, sampl
     cw = class_weights(class_weight, p_last.shape[-1])
     class_of = cw[y] if cw is not None else None
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), keep=keep, class_of=class_of)
+    if from_logits and not ls:  # with smoothing, the categorical loss runs (and its tail)
+        plan.tail = RowTail(p_last, 1.0, labels=y.reshape(-1), cw=cw)
     return y, Options(ls, cw, None, plan)
