@@ -209,7 +209,7 @@ def _evaluate(impls, prim, fmt, args, from_logits) -> dict:
 @app.command("eval", context_settings={"ignore_unknown_options": True})
 def eval_cmd(
     function: Annotated[str, typer.Argument(help="Function name (see `stabkit list`).")],
-    values: Annotated[list[str], typer.Argument(help="Input values (one row for row-wise functions; predictions for losses). Put `--` before negative numbers.")],
+    values: Annotated[list[str], typer.Argument(help="Input values (one row for row-wise functions; predictions for losses); negative numbers as they are (-3, -inf).")],
     dtype: Annotated[Format, typer.Option(help="Format the inputs are rounded to and the tiers compute in.")] = Format.float64,
     labels: Annotated[Optional[str], typer.Option(help="Losses only (required there): one class index (sparse), or comma-separated targets (binary, categorical).")] = None,
     from_logits: Annotated[Optional[bool], typer.Option("--from-logits/--from-probs", help="Losses only: whether the loss inputs are logits (the default) or probabilities.", show_default=False)] = None,
