@@ -180,8 +180,10 @@ class Dense(Layer):
         The per-sample input shape (or Keras's older ``input_dim=n``, the
         same as ``input_shape=(n,)``), on a first layer only: the model is
         built at once.
-    use_bias : True
-        Only True: ``use_bias=False`` is refused (NNError).
+    use_bias : bool
+        Whether the layer adds a bias (Keras's default, True). Without one,
+        ``get_weights()`` is ``[kernel]``, as in Keras, and the layer trains
+        with the NumPy step (the C step knows layers with a bias only).
 
     The input size is inferred on the first call, as in Keras; the kernel is
     Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
@@ -195,12 +197,11 @@ class Dense(Layer):
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
-                            "units, activation, name, input_shape (or input_dim) and use_bias=True")  # fmt: skip
+                            "units, activation, name, input_shape (or input_dim) and use_bias")  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
-        if use_bias is not True:
-            raise NNError(f"Dense(use_bias={use_bias!r}) is not supported: stabkit's Dense always has a bias "
-                          "(leave use_bias out, or set the bias to zero with set_weights)")  # fmt: skip
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise NNError(f"Dense(use_bias=...) takes True or False, got {use_bias!r}")
         if input_dim is not None:
             if input_shape is not None:
                 raise NNError("pass input_shape or input_dim, not both")
@@ -212,7 +213,10 @@ class Dense(Layer):
         self.name = name
         self.input_shape = first_shape(input_shape)
         self.input_dim: int | None = None
-        self.kernel = self.bias = None  # master weights (views)
+        self.use_bias = bool(use_bias)
+        if not self.use_bias:
+            self.weight_names = ("kernel",)
+        self.kernel = self.bias = None  # master weights (views; no bias without use_bias)
         self._mixed = False
         self._rows = None
 
@@ -220,10 +224,11 @@ class Dense(Layer):
         return f"Dense({self.units}, activation={self.activation.name!r})"
 
     def param_shapes(self, input_shape):
-        return {"kernel": (features(self, input_shape), self.units), "bias": (self.units,)}
+        kernel = {"kernel": (features(self, input_shape), self.units)}
+        return {**kernel, "bias": (self.units,)} if self.use_bias else kernel
 
     def get_config(self):
-        return {"name": self.name, "units": self.units, "activation": self.activation.name}
+        return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias}
 
     def output_shape(self, input_shape):
         features(self, input_shape)  # NNError for images
@@ -234,21 +239,21 @@ class Dense(Layer):
         a per-sample shape ``(n,)`` or an int."""
         input_dim = features(self, input_shape)
         limit = np.sqrt(6.0 / (input_dim + self.units))
-        return {
-            "kernel": rng.uniform(-limit, limit, size=(input_dim, self.units)),
-            "bias": np.zeros(self.units),
-        }
+        w = {"kernel": rng.uniform(-limit, limit, size=(input_dim, self.units))}
+        if self.use_bias:
+            w["bias"] = np.zeros(self.units)
+        return w
 
     def macs(self) -> int:
         return self.kernel.size
 
     def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
         """Attach views of the model's flat buffers (see the module docstring)."""
-        self.kernel, self.bias = params["kernel"], params["bias"]
-        self.dW, self.db = grads["kernel"], grads["bias"]
+        self.kernel, self.bias = params["kernel"], params.get("bias")
+        self.dW, self.db = grads["kernel"], grads.get("bias")
         # the matmul operands: the master weights themselves, or their
         # float16-rounded copy held in float32 (mixed precision)
-        self.Wm, self.bm = (compute["kernel"], compute["bias"]) if mixed else (self.kernel, self.bias)
+        self.Wm, self.bm = (compute["kernel"], compute.get("bias")) if mixed else (self.kernel, self.bias)
         self._mixed = mixed
         self.input_dim = self.kernel.shape[0]
         self._wbuf = None  # kernel rows gathered for a batch that skips input columns
@@ -269,7 +274,8 @@ class Dense(Layer):
             # row out changes only the order of the sum over the kept rows
             W = np.take(W, rows, axis=0, out=self._wbuf[: len(rows)], mode="clip")
         z = xm @ W
-        z += self.bm
+        if self.bm is not None:
+            z += self.bm
         if self._mixed:
             z = z.astype(np.float16)
         a = self.activation.forward(z)
@@ -278,8 +284,8 @@ class Dense(Layer):
         return a
 
     def backward(self, dLda: np.ndarray, need_input_grad: bool = True):
-        """Write ``dL/dkernel`` and ``dL/dbias`` into the gradient buffer and
-        return ``dL/dx`` (``None`` when ``need_input_grad`` is false)."""
+        """Write ``dL/dkernel`` (and ``dL/dbias``) into the gradient buffer
+        and return ``dL/dx`` (``None`` when ``need_input_grad`` is false)."""
         dLdz = self.activation.backward(dLda, self._z, self._a)
         if self._mixed:
             dLdz = dLdz.astype(np.float32)
@@ -291,7 +297,8 @@ class Dense(Layer):
             # non-finite step densely), so only the kept rows are computed
             self.dW.fill(0)
             self.dW[self._rows] = self._x.T @ dLdz
-        dLdz.sum(axis=0, out=self.db)
+        if self.db is not None:
+            dLdz.sum(axis=0, out=self.db)
         if not need_input_grad:
             return None
         dLdx = dLdz @ self.Wm.T

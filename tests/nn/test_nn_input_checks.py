@@ -213,9 +213,9 @@ def test_dense_input_dim_is_input_shape():
 
 
 def test_dense_unsupported_arguments_are_named():
-    with pytest.raises(NNError, match=r"Dense\(use_bias=False\) is not supported"):
-        Dense(2, use_bias=False)
-    Dense(2, use_bias=True)
+    with pytest.raises(NNError, match=r"Dense\(use_bias=...\) takes True or False, got 'no'"):
+        Dense(2, use_bias="no")
+    assert Dense(2, use_bias=False).weight_names == ("kernel",) and Dense(2).weight_names == ("kernel", "bias")
     with pytest.raises(TypeError, match=r"Dense does not support the arguments 'bias_initializer', 'kernel_initializer'"):
         Dense(2, kernel_initializer="zeros", bias_initializer="zeros")
 

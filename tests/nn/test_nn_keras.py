@@ -167,6 +167,39 @@ def test_early_stopping_decides_as_keras(seq, settings):
     assert runs[0] == runs[1]
 
 
+def test_dense_without_a_bias_trains_as_keras(tmp_path):
+    """``Dense(..., use_bias=False)``: Keras's weights (a kernel only), its
+    summary, the same weights and losses after two epochs of Adam from
+    identical weights (the NumPy step: the C step needs biases), and a
+    save/load round trip."""
+    ours = nn.Sequential([nn.Input((12,)), nn.Dense(9, activation="relu", use_bias=False), nn.Dense(4)])
+    theirs = keras.Sequential([keras.Input((12,)), keras.layers.Dense(9, activation="relu", use_bias=False, name="dense"),
+                               keras.layers.Dense(4, name="dense_1")], name="sequential")  # fmt: skip
+    assert [w.shape for w in ours.get_weights()] == [tuple(w.shape) for w in theirs.get_weights()] == [(12, 9), (9, 4), (4,)]
+    w = [np.random.default_rng(5).uniform(-0.6, 0.6, a.shape).astype(np.float32) for a in ours.get_weights()]
+    ours.set_weights(w)
+    theirs.set_weights(w)
+    texts = [], []
+    ours.summary(print_fn=texts[0].append)
+    theirs.summary(print_fn=lambda s, **kw: texts[1].append(s), line_length=76)
+    assert texts[0] == texts[1]
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((70, 12)).astype(np.float32), rng.integers(0, 4, 70)
+    ours.compile(optimizer=nn.Adam(0.01), loss=nn.SparseCategoricalCrossentropy(from_logits=True, tier="stable"))
+    theirs.compile(optimizer=keras.optimizers.Adam(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    args = dict(epochs=2, batch_size=16, shuffle=False, verbose=0)
+    h_ours, h_theirs = ours.fit(X, y, **args), theirs.fit(X, y, **args)
+    assert h_ours.params["step"] == "NumPy" and "without a bias" in h_ours.params["step_reason"]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_ours.history["loss"], h_theirs.history["loss"], rtol=2e-5)
+    ours.save(tmp_path / "m.keras")
+    back = nn.load_model(tmp_path / "m.keras")
+    assert not back.layers[0].use_bias and back.layers[1].use_bias
+    for a, b in zip(back.get_weights(), ours.get_weights()):
+        assert np.array_equal(a, b)
+
+
 def test_summary_is_keras_text():
     """Built from Input, then compiled and fitted (the optimizer line)."""
     ours = nn.Sequential([nn.Input((64,)), nn.Dense(25, activation="relu"), nn.Dropout(0.2), nn.Dense(10)])

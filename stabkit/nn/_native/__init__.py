@@ -96,6 +96,8 @@ def _unsupported_model(model) -> str | None:
     for layer in model.layers:
         if type(layer) is not Dense:
             return f"layer {type(layer).__name__}"
+        if not layer.use_bias:
+            return "a Dense layer without a bias"
     if model.layers[-1].activation.name != "linear":
         return f"a {model.layers[-1].activation.name} output layer"
     for layer in model.layers:
