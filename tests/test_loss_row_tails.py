@@ -143,3 +143,24 @@ def test_float32_logits_reductions_and_ignored_labels():
     ign = accurate.sparse_categorical_crossentropy(np.array([0, 1, -100]), x, True, sample_weight=sw,
                                                    ignore_index=-100)
     assert ign[2] == 0.0 and ulps(ign[0], ex[0]) <= 2
+
+
+def test_classes_on_another_axis():
+    """3-d logits with the classes on axis 1 (the rows are a view across
+    the array): the tail finds each tiny row where the loss puts it."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 5, 6))
+    x[2, :, 3] = -800.0 + rng.standard_normal(5)
+    x[2, 1, 3] = 0.0
+    lab = np.argmax(x, axis=1)
+    onehot = np.moveaxis(np.eye(5)[lab], -1, 1)
+    w = 10.0 ** rng.uniform(0, 300, (4, 6))
+    exact = exact_loss(x[2, :, 3], np.eye(5)[1], w[2, 3])
+    for got in (accurate.categorical_crossentropy(onehot, x, True, axis=1, sample_weight=w),
+                accurate.sparse_categorical_crossentropy(lab, x, True, axis=1, sample_weight=w)):
+        assert got.shape == (4, 6)
+        assert ulps(got[2, 3], exact) <= 2
+        plain = accurate.sparse_categorical_crossentropy(lab, x, True, axis=1) * w
+        keep = np.ones((4, 6), bool)
+        keep[2, 3] = False
+        assert np.array_equal(got[keep], plain[keep])

@@ -24,7 +24,7 @@ import numpy as np
 from stabkit.floats import ARITH_FORMATS, Format
 
 from .bcetail import BinaryTail
-from .rowtail import RowTail
+from .rowtail import RowTail, rows_of
 from .inputs import as_input, sparse_labels
 from .reduction import Plan
 
@@ -350,10 +350,9 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), class_of=class_of)
     if from_logits:
         # read by the accurate tier only (Plan.apply64): subnormal row losses under large weights
-        n = p_last.shape[-1]
+        y_last = np.moveaxis(np.asarray(y), axis, -1)
         plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
-                            targets=lambda rows: categorical_targets64(
-                                np.moveaxis(np.asarray(y), axis, -1).reshape(-1, n)[rows], ls, cw))
+                            targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw))
     return Options(ls, cw, None, plan)
 
 

@@ -60,8 +60,8 @@ class RowTail:
             at = np.flatnonzero((w > 1.0) & (loss < _SUBNORMAL * w))
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
-        rows = np.arange(self.logits.size // max(self.logits.shape[-1], 1))[part][at]
-        x = np.asarray(self.logits.reshape(-1, self.logits.shape[-1])[rows], dtype=np.float64)
+        rows = np.arange(int(np.prod(self.logits.shape[:-1])))[part][at]
+        x = np.asarray(self.logits[rows_of(self.logits, rows)], dtype=np.float64)
         if self.labels is None:
             t = self.targets(rows)
         else:
@@ -75,6 +75,12 @@ class RowTail:
             if v is not None:
                 out[at[i]] = v
         return out
+
+
+def rows_of(a: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The index of the flattened rows ``rows`` of ``a`` (classes last): a
+    view's rows without reshaping (copying) the whole array."""
+    return np.unravel_index(rows, a.shape[:-1])
 
 
 def _row(x: np.ndarray, t: np.ndarray, s: float) -> float | None:
