@@ -70,10 +70,8 @@ class RowTail:
                 1.0 if self.cw is None else np.asarray(self.cw, dtype=np.float64)[self.labels[rows]])
         out = np.array(loss, copy=True)
         s = np.ones(at.size) if sample is None else sample[at]
-        for i in range(at.size):
-            v = _row(x[i], t[i], s[i])
-            if v is not None:
-                out[at[i]] = v
+        vals, ok = _rows(x, t, s)
+        out[at[ok]] = vals[ok]
         return out
 
 
@@ -83,28 +81,36 @@ def rows_of(a: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
     return np.unravel_index(rows, a.shape[:-1])
 
 
-def _row(x: np.ndarray, t: np.ndarray, s: float) -> float | None:
-    """``s t_k log1p(sum_{j != k} e^(x_j - x_k))`` of one row whose targets
-    ``t`` are 0 but at its first largest logit ``k``, with that sum below
-    :data:`_TINY`: each term ``s t_k e^(d_j + r_j)`` (``d + r = x_j - x_k``
-    exactly, TwoSum) formed by ``weighted_exp_parts`` (one rounding of a value
-    good to 2**-100, and its power of two), then the terms scaled by the
-    largest one's power, summed exactly (``math.fsum``) and scaled back. None
-    for any other row (its loss stands)."""
-    k = int(np.argmax(x))
-    top = x[k]
-    if not np.isfinite(top) or t[k] <= 0 or np.count_nonzero(t) != 1:
-        return None
-    rest = np.delete(x, k)
-    rest = rest[rest > -np.inf]  # masked classes add nothing
-    if not rest.size:
-        return None  # a single live class: the loss is an exact 0
-    d, r = dd.two_sum(rest, np.full_like(rest, -top))
-    if not (d.max() + 1.0 < math.log(_TINY) - math.log(rest.size)):
-        return None  # s may reach 2**-1000: the loss is normal, nothing was lost
-    frac, e = weighted_exp_parts(np.full_like(d, t[k]), np.full_like(d, s), d, r)
-    # the terms scaled together, their sum exact (fsum) and rounded once, then
-    # scaled back (a second rounding only where the loss is subnormal, half a
-    # unit of 2**-1074 there; terms 2**1074 below the largest are past it)
-    top = int(e.max())
-    return float(np.ldexp(math.fsum(np.ldexp(frac, np.maximum(e - top, -1074)).tolist()), top))
+def _rows(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``s t_k log1p(sum_{j != k} e^(x_j - x_k))`` of the rows of ``x``
+    (float64, classes last) whose targets ``t`` are 0 but at their first
+    largest logit ``k``, with that sum below :data:`_TINY`; and which rows
+    those are (the others' values are garbage: their losses stand).
+
+    Each term ``s t_k e^(d_j + r_j)`` (``d + r = x_j - x_k`` exactly, TwoSum)
+    comes from ``weighted_exp_parts`` as one rounding of a value good to
+    2**-100 and its power of two; a row's terms are scaled by its largest
+    power, summed exactly (``math.fsum``) and scaled back: a second rounding
+    only where the loss is subnormal (half a unit of 2**-1074 there; terms
+    2**1074 below the largest are past it). log1p(s) is s to 2**-1000."""
+    m, n = x.shape
+    r = np.arange(m)
+    k = np.argmax(x, axis=1)
+    top, tk = x[r, k], t[r, k]
+    live = (x > -np.inf) & (np.arange(n) != k[:, None])  # masked classes add nothing
+    with np.errstate(invalid="ignore", over="ignore"):
+        d, e = dd.two_sum(x, np.broadcast_to(-top[:, None], x.shape))
+        d, e = np.where(live, d, -np.inf), np.where(live, e, 0.0)
+        count = np.count_nonzero(live, axis=1)
+        # every term below _TINY / n: the sum is, and nothing else was lost
+        small = d.max(axis=1, initial=-np.inf) + 1.0 < np.log(_TINY) - np.log(np.maximum(count, 1))
+        ok = np.isfinite(top) & (tk > 0) & (np.count_nonzero(t, axis=1) == 1) & (count > 0) & small
+        frac, ex = weighted_exp_parts(np.broadcast_to(tk[:, None], x.shape), np.broadcast_to(s[:, None], x.shape),
+                                      np.where(live, d, -3000.0), e)
+    frac = np.where(live, frac, 0.0)
+    big = np.where(live, ex, np.iinfo(np.int64).min).max(axis=1)
+    vals = np.zeros(m)
+    for i in np.flatnonzero(ok):
+        scaled = np.ldexp(frac[i], np.maximum(ex[i] - big[i], -1074))
+        vals[i] = np.ldexp(math.fsum(scaled.tolist()), int(big[i]))
+    return vals, ok
