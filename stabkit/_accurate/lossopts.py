@@ -24,9 +24,9 @@ import numpy as np
 from stabkit.floats import ARITH_FORMATS, Format
 
 from .bcetail import BinaryTail
-from .rowtail import RowTail, rows_of
 from .inputs import as_input, sparse_labels
 from .reduction import Plan
+from .rowtail import RowTail, rows_of
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 #: A row of probabilities may miss a sum of 1 by this much plus ``n``

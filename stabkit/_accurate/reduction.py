@@ -37,7 +37,8 @@ class Plan:
         self.trivial = reduction == "none" and sample is None and keep is None
         #: optional ``tail(loss, part, sample)`` -> loss: the loss's own redo
         #: of weighted entries whose unweighted value was too small to carry
-        #: the bits a large weight lifts (the binary loss's subnormal tails)
+        #: the bits a large weight lifts (the losses' subnormal tails:
+        #: bcetail.BinaryTail, rowtail.RowTail)
         self.tail = None
 
     def apply64(self, loss: np.ndarray, part=slice(None)) -> np.ndarray:

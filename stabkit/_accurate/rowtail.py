@@ -49,10 +49,11 @@ class RowTail:
 
     def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
         loss = np.asarray(loss, dtype=np.float64)
-        w = self._weights(part, loss.size)
+        tw = self._weights(part, loss.size)
+        w = tw
         if sample is not None:
             with np.errstate(over="ignore"):
-                w = w * sample
+                w = tw * sample
         # only a weight above 1 lifts a subnormal's rounding error above the
         # result's own last place; NaN losses and weights fail the test (a
         # product of weights past float64 passes it: the loss may still be finite)
@@ -66,8 +67,7 @@ class RowTail:
             t = self.targets(rows)
         else:
             t = np.zeros_like(x)
-            t[np.arange(rows.size), self.labels[rows]] = (
-                1.0 if self.cw is None else np.asarray(self.cw, dtype=np.float64)[self.labels[rows]])
+            t[np.arange(rows.size), self.labels[rows]] = tw[at]  # the label's class weight, or 1
         out = np.array(loss, copy=True)
         s = np.ones(at.size) if sample is None else sample[at]
         vals, ok = _rows(x, t, s)
@@ -100,13 +100,13 @@ def _rows(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.n
     live = (x > -np.inf) & (np.arange(n) != k[:, None])  # masked classes add nothing
     with np.errstate(invalid="ignore", over="ignore"):
         d, e = dd.two_sum(x, np.broadcast_to(-top[:, None], x.shape))
-        d, e = np.where(live, d, -np.inf), np.where(live, e, 0.0)
+        # the other entries as finite stand-ins far below any term (weighted_exp_parts gives them 0)
+        d, e = np.where(live, d, -3000.0), np.where(live, e, 0.0)
         count = np.count_nonzero(live, axis=1)
         # every term below _TINY / n: the sum is, and nothing else was lost
-        small = d.max(axis=1, initial=-np.inf) + 1.0 < np.log(_TINY) - np.log(np.maximum(count, 1))
+        small = d.max(axis=1) + 1.0 < np.log(_TINY) - np.log(np.maximum(count, 1))
         ok = np.isfinite(top) & (tk > 0) & (np.count_nonzero(t, axis=1) == 1) & (count > 0) & small
-        frac, ex = weighted_exp_parts(np.broadcast_to(tk[:, None], x.shape), np.broadcast_to(s[:, None], x.shape),
-                                      np.where(live, d, -3000.0), e)
+        frac, ex = weighted_exp_parts(np.broadcast_to(tk[:, None], x.shape), np.broadcast_to(s[:, None], x.shape), d, e)
     frac = np.where(live, frac, 0.0)
     big = np.where(live, ex, np.iinfo(np.int64).min).max(axis=1)
     vals = np.zeros(m)

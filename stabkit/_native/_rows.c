@@ -705,4 +705,3 @@ EXPORT int64_t row_quotients(const double *a, double b, int64_t n, double lo, do
 {
     return quotients(a, b, n, lo, hi, NULL, out);
 }
-
