@@ -169,6 +169,37 @@ def test_bit_identity_property(kind, rows, n, seed):
     _check_all(_logits(kind, rng, rows, n), rng)
 
 
+@needs_c
+@pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
+def test_narrower_log_softmax_settles_its_ties_as_the_numpy_path(fmt, monkeypatch):
+    """Winners 30-120 ahead of float32-exact entries: L falls below half a
+    float64 ulp of some d = x - m, where d - L rounds back to d and
+    ``below_ties`` steps one ulp down (now in the kernel's last pass, on
+    every row). Both paths bit for bit, the log-softmax and the categorical
+    loss (which weighs it), with rows of both kinds in one block, and the
+    step itself seen to happen."""
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    rng = np.random.default_rng(len(fmt))
+    n, rows = 10, 600
+    x = np.round(rng.standard_normal((rows, n)) * 8, 1)
+    x[:, 3] = x.max(axis=-1) + rng.uniform(30.0, 120.0, rows)
+    x[::4] = rng.standard_normal((rows // 4 + (rows % 4 > 0), n))  # rows without ties between them
+    xd = x.astype(fmt)
+    x64 = xd.astype(np.float64)
+    d = x64 - x64.max(axis=-1, keepdims=True)
+    e = np.exp(d)
+    e[d == 0.0] = 0.0  # the winner (no ties at the top here)
+    L = np.log1p(e.sum(axis=-1))  # near enough to find the ties
+    stepped = np.count_nonzero((d - L[:, None] == d) & (L[:, None] > 0))
+    assert stepped > 100  # the tie fix matters on this input
+    spy = _Spy(monkeypatch)
+    y = rng.dirichlet(np.ones(n), size=rows).astype(fmt)
+    with np.errstate(all="ignore"):
+        same_bits(*each_path(stabkit.log_softmax, xd))
+        same_bits(*each_path(stabkit.categorical_crossentropy, y, xd, from_logits=True))
+    assert spy.took > 0
+
+
 # ------------------------------------------------------------ the kernel itself
 
 

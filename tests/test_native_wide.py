@@ -8,8 +8,8 @@ float64 categorical cross-entropy from logits) against the NumPy passes.
 The NumPy path (``STABKIT_NATIVE=0``) is the oracle: the five functions
 must give the same bits in float64, float32, float16 and bfloat16, over the
 row families of tests/helpers/logits.py, on both sides of the thresholds
-the kernels hand rows back at (sum_split's floor ``n**2 2**-39``, the
-subnormal floor, the cancellation limits, ``L = 0``, the unshifted range),
+the kernels hand rows back at or treat apart (sum_split's floor
+``n**2 2**-39``, the subnormal floor, the cancellation limits, ``L = 0``, the unshifted range),
 across widths that cut NumPy's pairwise blocks differently, strides, axes,
 block boundaries and threads. A spy checks that the kernels ran and that
 they left rows to the NumPy path where they should.
@@ -100,7 +100,7 @@ def test_every_family_and_width_is_bit_identical(kind, rows, monkeypatch):
 @pytest.mark.parametrize("n", [17, 1000])
 def test_both_sides_of_the_sum_floor_and_the_cancellation_limits(n, monkeypatch):
     """Winners 1-60 ahead put s on both sides of sum_split's floor n**2 2**-39
-    (float64 rows handed back); maxima near -log(n) make m + L cancel (float64
+    (float64 rows summed again, test_native_sum2.py); maxima near -log(n) make m + L cancel (float64
     limit 1.125, narrower 2**12); a winner 745 ahead makes L = 0 (handed back
     with cols); one finite entry among -inf makes s = 0."""
     rng = np.random.default_rng(n)
@@ -227,7 +227,7 @@ def test_the_kernels_own_outputs(monkeypatch):
     monkeypatch.delenv("STABKIT_NATIVE", raising=False)
     x = np.array([[0.0] * 20, [1.0] + [-np.inf] * 19, [np.nan] + [0.0] * 19, [np.inf] + [0.0] * 19])
     m, L, redo, out = widerows.wide(x, True, lse=True)
-    # float64 targets: s = 0 (row 1) is below sum_split's floor, which Rows sums again
+    # float64 targets: s = 0 (row 1) is below Rows.sums' subnormal floor, which Rows treats apart
     assert list(redo) == [0, 1, 1, 1]
     assert m[0] == 0.0 and L[0] == np.log1p(19.0) and out[0] == np.log1p(19.0)
     m, L, redo, out = widerows.wide(x.astype(np.float32), False, lse=True)

@@ -6,7 +6,8 @@ Each function here takes a block of rows as :mod:`stabkit.accurate` gives
 it (float64, or float32 for a narrower target; float16 and bfloat16 rows
 converted to float64; any strides) and returns what the named method of
 ``Rows`` returns on it. Narrower targets' log-probabilities are ``d - L``
-with ``Rows``' tie fix (``below_ties``) repeated in NumPy on the kernel's
+with ``Rows``' tie fix (``below_ties``), in the kernel's last pass
+(``narrow_log_softmax``) or, at a label, repeated in NumPy on the kernel's
 ``m`` and ``L``. Where the kernel is off
 (``STABKIT_NATIVE=0``, not built, NumPy's loops not found; see
 :func:`stabkit._native.narrowrows.narrow_status`) or the rows are wider, ``Rows``
@@ -34,9 +35,9 @@ from . import wide
 from .blocks import step
 from .cancelling import logsumexp_cancelling
 from .crossentropy import _finish, crossentropy_from_rows
-from .eft import NARROW, rowmin, workspace
+from .eft import NARROW, workspace
 from .rows import Rows
-from .unshifted import below_ties, log_softmax_unshifted, tie_rows
+from .unshifted import below_ties, log_softmax_unshifted
 
 
 def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
@@ -87,9 +88,10 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
 def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np.ndarray:
     """``Rows(x).log_softmax(dst)``: ``(d - L) + r`` for float64 targets;
     for narrower ones ``d - L``, ties settled as ``Rows`` settles them
-    (:func:`_settle_ties`). Into ``dst`` when it is contiguous float64, else
-    a new float64 array (the caller rounds it once, as NumPy's float64
-    loops round what they write into a float32 or float16 ``dst``)."""
+    (``below_ties``, in the kernel's pass). Into ``dst`` when it is
+    contiguous float64, else a new float64 array (the caller rounds it
+    once, as NumPy's float64 loops round what they write into a float32 or
+    float16 ``dst``)."""
     exact = fmt.name == "float64"
     if exact and x.shape[1] > NARROW:  # the wide-row kernel first (Rows.log_softmax's bits)
         return wide.log_softmax(x, True, dst, lambda q, d: _rows(q, True).log_softmax(d))
@@ -99,30 +101,13 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     d, r, _, m, L, redo, _ = got
     redo = redo != 0
     lp = dst if dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous else np.empty(x.shape)
-    if not exact:
-        # (d - L) + 0 is d - L: the only sum it could change, -0.0, needs
-        # d = -0 and L = 0, and rows with L = 0 are Rows' (below)
-        r.fill(0.0)
-    native.narrow_log_softmax(d, r, L, lp)
+    # narrower targets: d - L with Rows' tie fix (below_ties) in the same
+    # pass, on every row: it moves only entries of tie_rows
+    native.narrow_log_softmax(d, r if exact else None, L, lp)
     redo |= L == 0
-    if not exact:
-        _settle_ties(x, m, L, redo, lp)
     if np.count_nonzero(redo):
         lp[redo] = _rows(x[redo], exact).log_softmax()
     return lp
-
-
-def _settle_ties(x: np.ndarray, m: np.ndarray, L: np.ndarray, redo: np.ndarray, lp: np.ndarray) -> None:
-    """``Rows.log_softmax``'s tie fix for a narrower target, on the rows
-    not left to ``Rows``: where ``tie_rows`` holds, ``below_ties`` of that
-    row's ``d = x + (-m)`` (the same float64 addition as the kernel's).
-    The span is ``-min(d)``, and ``min(d) = min(x) + (-m)``: rounding is
-    monotonic, so the least entry gives the least d."""
-    with np.errstate(invalid="ignore"):
-        span = -(rowmin(x) + (-m))
-        tied = tie_rows(span, L) & ~redo
-    if np.count_nonzero(tied):
-        lp[tied] = below_ties(x[tied] + (-m[tied])[:, None], L[tied])
 
 
 def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool = False) -> np.ndarray:

@@ -57,6 +57,20 @@ static FORCE_INLINE double two_sum(double a, double b, double s)
     return t + bb;
 }
 
+/* nextafter(a, -inf) for a not NaN, by its bits (libm's nextafter is a
+ * call per element, which keeps the loops that step ties down scalar):
+ * a negative a (-inf aside) grows in magnitude by one in its bit pattern,
+ * a positive one shrinks by one, and either zero becomes -2^-1074 */
+static FORCE_INLINE double next_down(double a)
+{
+    uint64_t b;
+    memcpy(&b, &a, sizeof b);
+    const uint64_t neg = b + 1, pos = b - 1;
+    b = (b << 1) == 0 ? 0x8000000000000001ULL : b == 0xFFF0000000000000ULL ? b : (b >> 63) ? neg : pos;
+    memcpy(&a, &b, sizeof a);
+    return a;
+}
+
 /* v - v is +0 for finite v, NaN for inf and NaN */
 static FORCE_INLINE int is_fin(double v) { return v - v == 0.0; }
 
@@ -241,17 +255,32 @@ static FORCE_INLINE int64_t at(int64_t i, int64_t j, int64_t rows, int64_t n)
     return c0 * n + j * w + (i - c0);
 }
 
-/* Rows.log_softmax for float64 targets after narrow_rows: (d - L) + r,
- * row-major into out (rows x n). */
+/* Rows.log_softmax after narrow_rows, row-major into out (rows x n): for
+ * float64 targets (r given) (d - L) + r; for narrower ones (r NULL) d - L,
+ * one ulp further down where it rounded back to d (L > 0), as the NumPy
+ * path settles its ties. */
 EXPORT CLONES void narrow_log_softmax(const double *d, const double *r, const double *L, int64_t rows, int64_t n,
                                       double *out)
 {
     for (int64_t c0 = 0; c0 < rows; c0 += CHUNK) {
         const int64_t w = rows - c0 < CHUNK ? rows - c0 : CHUNK;
-        const double *dc = d + c0 * n, *rc = r + c0 * n;
-        for (int64_t i = 0; i < w; i++)
-            for (int64_t j = 0; j < n; j++)
-                out[(c0 + i) * n + j] = (dc[j * w + i] - L[c0 + i]) + rc[j * w + i];
+        const double *dc = d + c0 * n, *rc = r ? r + c0 * n : NULL;
+        for (int64_t i = 0; i < w; i++) {
+            const double Li = L[c0 + i];
+            for (int64_t j = 0; j < n; j++) {
+                const double dj = dc[j * w + i], v = dj - Li;
+                if (rc) {
+                    out[(c0 + i) * n + j] = v + rc[j * w + i];
+                } else {
+                    /* unshifted.below_ties, which narrow._settle_ties applies
+                     * to tie_rows (L <= span 2^-53). Here on every entry: d - L
+                     * (d <= 0, L > 0) rounds back to d only where L <= |d| 2^-53
+                     * (at most half an ulp below d), and |d| <= span, so only
+                     * entries of those rows can take the step down */
+                    out[(c0 + i) * n + j] = v == dj && Li > 0.0 ? next_down(dj) : v;
+                }
+            }
+        }
     }
 }
 

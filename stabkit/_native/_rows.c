@@ -686,17 +686,24 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_divide.h" /* the float64 softmax's quotients */
+#include "_sum2.h"   /* the float64 rows below sum_split's floor */
 #include "_wide.h"
 
 /* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
 #include "_narrow_softmax.h"
 
-/* ---- for the tests: the float64 softmax's sums and quotients alone ---- */
+/* ---- for the tests: the float64 softmax's sums and quotients, and sum2, alone ---- */
 
 /* split_sums_at of one row e (n terms >= 0, none NaN; k any index) */
 EXPORT CLONES int64_t sums_at(double *e, int64_t n, int64_t k, double *hi, double *lo)
 {
     return split_sums_at(e, n, k, hi, lo);
+}
+
+/* sum2_row of one row a (n >= 1 terms, no NaN; overwritten) */
+EXPORT CLONES void row_sum2(double *a, int64_t n, double *hi, double *lo)
+{
+    sum2_row(a, n, hi, lo);
 }
 
 /* quotients of a (n entries in [lo, hi]) by b into out (float64); 1 where

@@ -28,8 +28,9 @@
  *
  * Rows the kernel leaves to the NumPy path (redo[i] != 0, their outputs
  * garbage): a NaN or an infinite maximum (the edge contract's patches),
- * float64 targets whose sum falls below eft.sum_split's floor n^2 2^-39 or
- * Rows.sums' subnormal floor n 2^-1020, and, with an lse output, rows where
+ * float64 targets whose sum falls below Rows.sums' subnormal floor
+ * n 2^-1020 (below sum_split's floor n^2 2^-39 the row's sum2 is formed
+ * here, _sum2.h), and, with an lse output, rows where
  * m + L cancels (redo 2); with cols, rows with L = 0 (whose zeros'
  * signs Rows._signed_zeros sets). Every step acts on one row alone, so the
  * NumPy path gives such a row the bits it gives it inside a block.
@@ -91,9 +92,10 @@ static FORCE_INLINE int64_t scan_any(const char *xi, int64_t n, int64_t scol, in
  * and its exact error r, e = exp(d) by NumPy's loop with e[k] = 0, the
  * extraction's sums with sigma (split_sums' pass), normalised
  * (eft.normalized), then + sum(e r) and normalised again: s + lo, the sum
- * of the terms without the maximum. Returns 0 (nothing for L) where the
- * sum falls below sum_split's floor n^2 2^-39 (Rows sums it again with
- * sum2) or Rows.sums' subnormal floor n 2^-1020 (Rows._tiny_sums). */
+ * of the terms without the maximum; below sum_split's floor n^2 2^-39,
+ * the extraction's pair is replaced by sum2's, as sum_split replaces it
+ * (e is overwritten). Returns 0 (nothing for L) where the sum falls below
+ * Rows.sums' subnormal floor n 2^-1020 (Rows._tiny_sums). */
 static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, double mn, void *exp_loop, void *exp_data,
                                    double *d, double *e, double *r, double *s, double *lo)
 {
@@ -107,7 +109,11 @@ static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, doubl
     sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
     double hi = p.q + p.rest, hl = two_sum(p.q, p.rest, hi);
     hl = isfinite(hi) ? hl : 0.0;
-    if (hi + hl < (double)n * (double)n * 0x1p-39 || hi < (double)n * 0x1p-1020)
+    /* below sum_split's floor, sum_split sums the row again with sum2
+     * (e is then overwritten: no caller reads it afterwards) */
+    if (hi + hl < (double)n * (double)n * 0x1p-39)
+        sum2_row(e, n, &hi, &hl);
+    if (hi < (double)n * 0x1p-1020)
         return 0;
     double s_lo = hl + p.prod;
     *s = hi + s_lo;
@@ -244,7 +250,7 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             if (exact)
                 v = v + rc[i];
             else if (v == dc[i] && L[i] > 0.0)
-                v = nextafter(dc[i], -INFINITY);
+                v = next_down(dc[i]);
             lp[i] = v;
             redo[i] = L[i] == 0.0 ? 1 : redo[i];
         }
@@ -453,7 +459,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
                 /* below_ties: d - L, one ulp down where it rounded back to d */
                 double dj = xr[j] - mi;
                 v = dj - L;
-                v = v == dj ? nextafter(dj, -INFINITY) : v;
+                v = v == dj ? next_down(dj) : v;
             } else {
                 v = xr[j] - mL;
             }

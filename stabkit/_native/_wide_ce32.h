@@ -20,47 +20,60 @@
  * Rows with a -inf logit (whose zero labels einsum turns into NaN, which
  * the NumPy path patches) and rows without a finite sum are handed back. */
 
-/* Adds y lp over entries [j0, j1) (none the maximum) to the lanes *a (lp
- * at L_hi: mL_hi = mi + L_hi) and *b (at L_lo), eight entries a step, the
- * rest one by one into lane 0: each lane in its own order, any order being
- * within the bound above. */
-static FORCE_INLINE void ce_span(const float *xf, const float *y, int64_t j0, int64_t j1, double mL_hi, double mL_lo,
-                                 vd *a, vd *b)
+/* below_ties (_wide_fast.h) in eight lanes: d - L, or the double below d
+ * (d > -inf) where that rounded back to d */
+static FORCE_INLINE vd below_ties_v(vd d, vd L)
 {
-    const vd ma = splat(mL_hi), mb = splat(mL_lo);
+    const vd w = d - L;
+    /* a true comparison is -1 in every bit: subtracting it adds one */
+    const vd down = (vd)((vi)d - (vi)(d > splat(-INFINITY)));
+    return blend(w == d, down, w);
+}
+
+/* Adds y lp over entries [j0, j1) (none the maximum) to the lanes *a (lp
+ * at L_hi) and *b (at L_lo), eight entries a step, the rest one by one
+ * into lane 0: each lane in its own order, any order being within the
+ * bound above. lp = x - (mi + L), or with tied below_ties(x - mi, L). */
+static FORCE_INLINE void ce_span(const float *xf, const float *y, int64_t j0, int64_t j1, double mi, double L_hi,
+                                 double L_lo, int tied, vd *a, vd *b)
+{
+    const vd ma = splat(mi + L_hi), mb = splat(mi + L_lo), m = splat(mi), la = splat(L_hi), lb = splat(L_lo);
     int64_t j = j0;
     for (; j + LANES <= j1; j += LANES) {
         const vd yv = __builtin_convertvector(loadf(y + j), vd), v = __builtin_convertvector(loadf(xf + j), vd);
-        *a += yv * (v - ma);
-        *b += yv * (v - mb);
+        if (tied) {
+            const vd d = v - m;
+            *a += yv * below_ties_v(d, la);
+            *b += yv * below_ties_v(d, lb);
+        } else {
+            *a += yv * (v - ma);
+            *b += yv * (v - mb);
+        }
     }
     for (; j < j1; j++) {
-        (*a)[0] += (double)y[j] * ((double)xf[j] - mL_hi);
-        (*b)[0] += (double)y[j] * ((double)xf[j] - mL_lo);
+        const double yj = (double)y[j], d = (double)xf[j] - mi;
+        (*a)[0] += yj * (tied ? below_ties(d, L_hi) : (double)xf[j] - ma[0]);
+        (*b)[0] += yj * (tied ? below_ties(d, L_lo) : (double)xf[j] - mb[0]);
     }
 }
 
-/* The sums of y lp at L_hi (*sa) and at L_lo (*sb): lp = x - (mi + L) on
- * either side of k (ce_span), -L at k; below_ties's rows one by one. */
+/* The sums of y lp at L_hi (*sa) and at L_lo (*sb): lp on either side of
+ * k (ce_span; below_ties' for the rows tie_rows picks), -L at k. */
 static FORCE_INLINE void ce_sums(const float *xf, const float *y, int64_t n, int64_t k, double L_lo, double L_hi,
                                  int tied, double *sa, double *sb)
 {
     const double mi = (double)xf[k];
-    if (tied) {
-        double a = 0.0, b = 0.0;
-        for (int64_t j = 0; j < n; j++) {
-            const double yj = (double)y[j], d = (double)xf[j] - mi;
-            a += yj * (j == k ? -L_hi : below_ties(d, L_hi));
-            b += yj * (j == k ? -L_lo : below_ties(d, L_lo));
-        }
-        *sa = a, *sb = b;
-        return;
-    }
     vd a = splat(0.0), b = splat(0.0);
-    ce_span(xf, y, 0, k, mi + L_hi, mi + L_lo, &a, &b);
+    /* two loops, each with its own body: the tied one is rare on most inputs */
+    if (tied) {
+        ce_span(xf, y, 0, k, mi, L_hi, L_lo, 1, &a, &b);
+        ce_span(xf, y, k + 1, n, mi, L_hi, L_lo, 1, &a, &b);
+    } else {
+        ce_span(xf, y, 0, k, mi, L_hi, L_lo, 0, &a, &b);
+        ce_span(xf, y, k + 1, n, mi, L_hi, L_lo, 0, &a, &b);
+    }
     a[0] += (double)y[k] * -L_hi;
     b[0] += (double)y[k] * -L_lo;
-    ce_span(xf, y, k + 1, n, mi + L_hi, mi + L_lo, &a, &b);
     *sa = fold(a), *sb = fold(b);
 }
 

@@ -109,11 +109,13 @@ def narrow_softmax(x: np.ndarray, exact: bool, out: np.ndarray | None = None):
     return out, redo.view(bool)
 
 
-def narrow_log_softmax(d: np.ndarray, r: np.ndarray, L: np.ndarray, out: np.ndarray) -> None:
-    """After :func:`narrow` (exact): ``out = (d - L[:, None]) + r``, ``out``
-    contiguous float64 (row-major)."""
-    _need(_fits(d.shape, d, r, out) and _fits(d.shape[:1], L))
-    _load().narrow_log_softmax(_ptr(d), _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
+def narrow_log_softmax(d: np.ndarray, r: np.ndarray | None, L: np.ndarray, out: np.ndarray) -> None:
+    """After :func:`narrow`: ``out = (d - L[:, None]) + r`` (exact), or with
+    ``r`` None (a narrower target) ``unshifted.below_ties(d, L)``, which the
+    NumPy path applies to its ``tie_rows`` and which changes no other entry;
+    ``out`` contiguous float64 (row-major)."""
+    _need(_fits(d.shape, d, out) and (r is None or _fits(d.shape, r)) and _fits(d.shape[:1], L))
+    _load().narrow_log_softmax(_ptr(d), None if r is None else _ptr(r), _ptr(L), d.shape[0], d.shape[1], _ptr(out))
 
 
 def narrow_log_softmax_at(d: np.ndarray, r: np.ndarray, L: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ _SIGNATURES = {
     "row_sums": ([_p, _i64, _i64, _p], None),
     "sums_at": ([_p, _i64, _i64, _p, _p], _i64),
     "row_quotients": ([_p, _f64, _i64, _f64, _f64, _p], _i64),
+    "row_sum2": ([_p, _i64, _p, _p], None),
     "shift_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p, _p], _i64),
     "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
@@ -328,6 +329,16 @@ def sums_at(e: np.ndarray, k: int) -> tuple[float, float, bool]:
     hi, lo = np.zeros(1), np.zeros(1)
     ok = _load().sums_at(_ptr(e), e.size, int(k), _ptr(hi), _ptr(lo))
     return float(hi[0]), float(lo[0]), bool(ok)
+
+
+def sum2(e: np.ndarray) -> tuple[float, float]:
+    """``eft.sum2`` of one row of terms ``e`` (no NaN) as the float64 wide
+    rows form it below ``sum_split``'s floor: the pair ``(hi, lo)`` (for
+    the tests)."""
+    e = np.array(e, dtype=np.float64).ravel()  # a copy: the C side overwrites it
+    hi, lo = np.zeros(1), np.zeros(1)
+    _load().row_sum2(_ptr(e), e.size, _ptr(hi), _ptr(lo))
+    return float(hi[0]), float(lo[0])
 
 
 def quotients(a: np.ndarray, b: float, lo: float | None = None,
