@@ -68,27 +68,42 @@ int stabkit_float64_bound(void) { return bound; }
 
 /* ------------------------------------------------------------ scalar parts */
 
-/* sigmoid64.py's _tail for x <= -40 (not NaN), operation for operation */
-static double sigmoid_tail(double x)
+/* sigmoid64.py's _tail for x <= -40 (not NaN), operation for operation,
+ * without a libm call, so that a loop of it runs in lanes:
+ * - np.rint(a INV) as (a INV + 1.5 2^52) - 1.5 2^52, the same integer
+ *   (|a INV| < 2^21; ties to even either way), k from the low bits;
+ * - np.ldexp(1, m + 128) built in the exponent bits (m + 128 lies in
+ *   [-1012, 71] for a in [-790, -40]: a normal power of two);
+ * - the divisions by the powers of two down and up as products by their
+ *   reciprocals, exact powers of two too: the same real quotient, so the
+ *   same rounding, subnormal or not.
+ * Any other x (a lane beyond the grid on the positive side, a NaN) is
+ * clamped into [-790, -1] first, so that every step stays defined; the
+ * caller discards those lanes. */
+static FORCE_INLINE double sigmoid_tail(double x)
 {
+    const double shifter = 0x1.8p52;
     double a = x < -790.0 ? -790.0 : x;
-    double kf = nearbyint(a * INV);
+    a = (a > -1.0) | (a != a) ? -1.0 : a;
+    const double t = a * INV + shifter;
+    const double kf = t - shifter;
     double r = a - kf * C1;
     r = r - kf * C2;
-    int64_t k = (int64_t)kf;
-    int64_t m = k >> 10; /* floor(k / 1024): arithmetic shift, as np.right_shift */
-    double th = P2_H[k & (P2_N - 1)], tl = P2_L[k & (P2_N - 1)];
+    const int64_t k = (int64_t)(bits64(t) - bits64(shifter));
+    const int64_t m = k >> 10; /* floor(k / 1024): arithmetic shift, as np.right_shift */
+    const double th = P2_H[k & (P2_N - 1)], tl = P2_L[k & (P2_N - 1)];
     double p = r * (1.0 / 24.0) + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * (r * r) + r;
     double lw = th * p + tl;
-    double up = ldexp(1.0, (int)(m + 128));
+    const double up = from64((uint64_t)(m + 128 + 1023) << 52), inv_up = from64((uint64_t)(1023 - 128 - m) << 52);
     const double down = 0x1p-128;
     lw = lw - th * ((th * up) * down);
-    double y = ((th + lw) * up) * down;
-    double hs = (th * up) * down;
-    double rem = (th - (hs / down) / up) + lw;
-    double sub = ((rem * up) * down) + hs;
+    const double y = ((th + lw) * up) * down;
+    const double hs = (th * up) * down;
+    /* (hs / down) / up of sigmoid64.py */
+    const double rem = (th - (hs * 0x1p128) * inv_up) + lw;
+    const double sub = ((rem * up) * down) + hs;
     return fabs(y) < 0x1p-1022 ? sub : y;
 }
 
@@ -110,8 +125,10 @@ static FORCE_INLINE double two_sum_err(double a, double b, double s)
     return t + bb;
 }
 
-/* elementwise.py's _softplus_near_zero (float64 target) for |x| < 2^-10 */
-static double softplus_near_zero(double x)
+/* elementwise.py's _softplus_near_zero (float64 target) for |x| < 2^-10;
+ * inlined into the blocks' loops, which run it in lanes (its two divisions
+ * made it some 45 ns an element where it ran one element at a time) */
+static FORCE_INLINE double softplus_near_zero(double x)
 {
     double x2 = x * x;
     double h = x / 2.0;
@@ -141,7 +158,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
          * beyond, and NaN, a stand-in 0 and the far path below */
         int64_t k = (int64_t)bits64(t) - jbias;
         int out = !(k >= 0 && k < SIG_ROWS);
-        far |= out;
+        far += out;
         j[i] = out ? 0 : k;
         t = t - SIG_M;
         r[i] = t - x[i];
@@ -171,13 +188,30 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
         c = sl - c;
         y[i] = sh + c;
     }
-    if (far)
+    if (far > n / 16) {
+        /* many beyond the grid (logits spread over hundreds): 1 above, the
+         * tail below, a select in every lane; then the NaNs */
+        int nan = 0;
+        for (int i = 0; i < n; i++) {
+            const double xi = x[i];
+            const int64_t k = (int64_t)bits64(xi + SIG_M) - jbias;
+            /* the tail in every lane (its table loads made unconditional) */
+            const double tail = sigmoid_tail(xi);
+            const double v = xi > 0 ? 1.0 : tail;
+            y[i] = (k >= 0) & (k < SIG_ROWS) ? y[i] : v;
+            nan |= xi != xi;
+        }
+        if (nan)
+            for (int i = 0; i < n; i++)
+                y[i] = x[i] != x[i] ? quiet(x[i]) : y[i];
+    } else if (far) {
         for (int i = 0; i < n; i++)
             if (j[i] == 0) { /* the stand-in, or the grid's first point, -40 */
                 int64_t k = (int64_t)bits64(x[i] + SIG_M) - jbias;
                 if (!(k >= 0 && k < SIG_ROWS))
                     y[i] = sigmoid_far(x[i]);
             }
+    }
 }
 
 /* t = log1p(exp(-|x|)) through NumPy's loops; returns whether some |x| is
@@ -214,7 +248,15 @@ CLONES64 void block_softplus(const double *restrict x, double *restrict y, int n
     int rare = softplus_log_term(x, t, n);
     for (int i = 0; i < n; i++)
         y[i] = softplus_from(x[i], t[i]);
-    if (rare)
+    if (!rare)
+        return;
+    /* the series where |x| < 2^-10, a select in every lane; then the NaNs */
+    int nan = 0;
+    for (int i = 0; i < n; i++) {
+        y[i] = fabs(x[i]) < 0x1p-10 ? softplus_near_zero(x[i]) : y[i];
+        nan |= x[i] != x[i];
+    }
+    if (nan)
         for (int i = 0; i < n; i++)
             y[i] = softplus_rare(x[i], y[i]);
 }
@@ -292,9 +334,23 @@ CLONES64 void block_bce(const double *restrict a, const double *restrict b, cons
         y[i] = yi;
         nan |= yi != yi;
     }
-    if (rare || nan)
+    if (rare) {
+        /* the series where |p| < 2^-10, a select in every lane: a block of
+         * logits near 0 (a network's first steps) stays vectorised. A NaN
+         * target gives a NaN either way, which nan already flags; a NaN
+         * logit gives one in the loop above. */
+        for (int i = 0; i < n; i++) {
+            const double pi = p[i];
+            const double sn = softplus_near_zero(-pi), sp = softplus_near_zero(pi);
+            double u = a[i] * sn, v = b[i] * sp;
+            u = a[i] == 0 ? 0.0 : u;
+            v = b[i] == 0 ? 0.0 : v;
+            y[i] = fabs(pi) < 0x1p-10 ? u + v : y[i];
+        }
+    }
+    if (nan || rare)
         for (int i = 0; i < n; i++)
-            if (y[i] != y[i] || !(fabs(p[i]) >= 0x1p-10))
+            if (y[i] != y[i])
                 y[i] = bce_rare(a[i], b[i], p[i], t[i]);
 }
 
