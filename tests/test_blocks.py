@@ -160,8 +160,11 @@ def test_softmax_either_side_of_the_unshifted_bounds(fmt):
 
 
 def test_unshifted_rows_decision():
-    x = np.array([[650.0, 0.0], [651.0, 0.0], [-708.0, 0.0], [-709.0, 0.0], [-np.inf, 0.0], [np.nan, 0.0]])
-    assert _unshifted.unshifted_rows(x, True).tolist() == [True, False, True, False, False, False]
+    x = np.array([[650.0, 0.0], [651.0, 0.0], [-708.0, 0.0], [-709.0, 0.0], [-np.inf, 0.0], [np.nan, 0.0],
+                  [-np.inf, -np.inf], [-np.inf, -708.0], [-np.inf, -709.0], [-np.inf, 651.0], [-np.inf, np.nan]])
+    # float64 targets: a masked entry too, where the others are in range (its term is an exact 0)
+    assert _unshifted.unshifted_rows(x, True).tolist() == [True, False, True, False, True, False,
+                                                           False, True, False, False, False]
     y = np.array([[650.0, -1e4], [-600.0, -1e4], [-601.0, -1e4], [np.inf, 0.0], [-np.inf, 0.0]])
     # a masked (-inf) entry is an exact 0 term: fine when the maximum is in range
     assert _unshifted.unshifted_rows(y, False).tolist() == [True, True, False, False, True]

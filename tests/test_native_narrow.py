@@ -92,6 +92,23 @@ def test_numpys_exp_and_log1p_loops_are_found_and_give_the_ufuncs_bits():
             same_bits(npyloops.call(loop, a[3:]), uf(a[3:]))
 
 
+def test_the_exp_loop_gives_zero_where_the_kernels_leave_arguments_out():
+    """The kernels keep arguments below npyloops.EXP_ZERO (-746: -inf of a
+    mask, x - m far below the maximum) out of exp's calls, which run a slow
+    path for them, and write +0 themselves, once zero_below has checked the
+    loop. The check must hold here and fail one step too high (exp(-745) is
+    the least subnormal); the families masked, far and subnormal then keep
+    the NumPy path's bits (test_native_wide.py, and above)."""
+    loop = npyloops.unary_loop(np.exp)
+    if loop is None:
+        pytest.skip(f"NumPy {np.__version__}: no d->d loop found; the kernel stays off")
+    assert npyloops.zero_below(loop)
+    assert not npyloops.zero_below(loop, -745.0)
+    x = np.array([np.nextafter(npyloops.EXP_ZERO, 0.0), npyloops.EXP_ZERO, -745.13, -745.14])
+    with np.errstate(under="ignore"):
+        assert list(np.exp(x) > 0) == [False, False, True, False]
+
+
 def test_a_loop_that_differs_or_a_ufunc_that_does_not_fit_is_refused():
     # a two-input ufunc, and a loop checked against another function
     assert npyloops.unary_loop(np.add) is None
@@ -329,25 +346,28 @@ def test_softmax_of_every_width_is_bit_identical(kind, fmt, monkeypatch):
 
 @needs_c
 def test_softmax_rows_left_to_numpy_are_flagged():
-    x = np.tile([0.5, 2.0, -3.0, 1.0], (8, 1))
+    x = np.tile([0.5, 2.0, -3.0, 1.0], (9, 1))
     x[0, 1] = np.nan
     x[1, 2] = np.inf
     x[2] = -np.inf
-    x[3, 0] = -np.inf  # float64 targets only
+    x[3, 0] = -np.inf  # a masked entry: its term is an exact 0, taken
     x[4, 0] = 650.5
     x[5, 0] = -708.5  # float64 targets only
     x[6] = -650.0  # a maximum below -600: narrower targets only
+    x[8, :2] = [-np.inf, -708.5]  # masked, and one entry below -708: float64 targets only
     p, redo = narrowrows.narrow_softmax(x, True)
-    assert redo.tolist() == [True, True, True, True, True, True, False, False]
+    assert redo.tolist() == [True, True, True, False, True, True, False, False, True]
     p32, redo32 = narrowrows.narrow_softmax(x.astype(np.float32), False)
-    assert redo32.tolist() == [True, True, True, False, True, False, True, False]
-    same_bits(p[6:], softmax_unshifted(x[6:], True, None, 8))  # the rows it took: the NumPy path's values
+    assert redo32.tolist() == [True, True, True, False, True, False, True, False, False]
+    # the rows it took: the NumPy path's values
+    same_bits(p[~redo], softmax_unshifted(x[~redo], True, None, 8))
+    assert p[3, 0] == 0.0 and not np.signbit(p[3, 0])
     same_bits(p32[~redo32], softmax_unshifted(x.astype(np.float32)[~redo32], False, None, 8))
     assert narrowrows.narrow_softmax(x.astype(np.float32), True) is None  # float64 targets need float64 rows
     assert narrowrows.narrow_softmax(np.zeros((4, 17)), True) is None  # wide rows: the other kernel
     with pytest.raises(ValueError, match="wrong layout"):
         narrowrows.narrow_softmax(x, True, np.empty((8, 3)))
-    buf = np.empty((8, 4))
+    buf = np.empty((9, 4))
     assert narrowrows.narrow_softmax(x, True, buf)[0] is buf
 
 

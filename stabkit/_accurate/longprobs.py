@@ -28,6 +28,17 @@ from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN
 __all__ = ["softmax_row", "log_softmax_row", "rowwise"]
 
 
+def _least_unmasked(x: np.ndarray) -> float:
+    """The row's least entry other than -inf (unshifted.unshifted_rows'
+    test, which lets masked entries through), chunk by chunk: a mask of the
+    whole row would cost a byte an entry."""
+    least = np.inf
+    for lo in range(0, x.shape[0], longrows.CHUNK):
+        c = x[lo : lo + longrows.CHUNK]
+        least = min(least, float(np.min(c, where=c != -np.inf, initial=np.inf)))
+    return least
+
+
 def _top(x: np.ndarray):
     """The first maximum's index and value (float64), or None for a NaN or infinite one."""
     with np.errstate(invalid="ignore"):
@@ -137,7 +148,7 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
 
 def _exact_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
     """Softmax of one long float64 row, as ``softmax_unshifted`` (every
-    entry in [-708, 650]: ``e = exp(x)``, the extraction's sums with sigma
+    entry in [-708, 650] or -inf: ``e = exp(x)``, the extraction's sums with sigma
     a power of two above ``2 n max(e)``, ``sum_split_scaled``) or
     ``Rows.softmax`` (``e = exp(d) + exp(d) r``, d and r the exact shift,
     sigma above 2n, ``sum_split`` with its floor, below which
@@ -146,7 +157,7 @@ def _exact_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
     if got is None:
         return False
     _, m = got
-    unshifted = float(np.min(x)) >= UNSHIFTED_MIN and m <= UNSHIFTED_MAX
+    unshifted = _least_unmasked(x) >= UNSHIFTED_MIN and m <= UNSHIFTED_MAX
     n = x.shape[0]
     chunks = _Chunks(x, None if unshifted else -m)
     k = chunks.D.shape[0]

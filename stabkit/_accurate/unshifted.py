@@ -27,20 +27,32 @@ def unshifted_rows(x: np.ndarray, exact: bool) -> np.ndarray:
     """Which rows :func:`softmax_unshifted` may take (decided per row, so a
     row's result never depends on the rows beside it):
 
-    * float64 targets (``exact``): every entry in [-708, 650], so every term
-      is a normal float64 and the sum of up to 2**32 of them is finite;
+    * float64 targets (``exact``): every entry in [-708, 650] or -inf (a
+      masked entry, whose term is an exact 0 either way), with a finite
+      maximum: every other term is a normal float64 and the sum of up to
+      2**32 of them is finite;
     * narrower targets: a maximum in [-600, 650]. Terms that underflow in
       float64 (entries below -708) then belong to probabilities below
       exp(-108) = 1e-47, which round to 0 in float32 and narrower.
 
-    NaN and ``+inf`` (and ``-inf``, for float64 targets) fail both tests:
-    such rows take the shifted path, which handles them.
+    NaN and ``+inf`` fail both tests, as do rows of -inf alone: such rows
+    take the shifted path, which handles them.
     """
     with np.errstate(invalid="ignore"):
         if exact:
-            return (rowmin(x) >= UNSHIFTED_MIN) & (rowmax(x) <= UNSHIFTED_MAX)
+            mn, mx = rowmin(x), rowmax(x)
+            ok = (mn >= UNSHIFTED_MIN) & (mx <= UNSHIFTED_MAX)
+            masked = (mn == -np.inf) & (mx >= UNSHIFTED_MIN) & (mx <= UNSHIFTED_MAX)
+            if np.count_nonzero(masked):
+                ok[masked] = least_unmasked(x[masked]) >= UNSHIFTED_MIN
+            return ok
         m = rowmax(x)
         return (m >= -600.0) & (m <= UNSHIFTED_MAX)
+
+
+def least_unmasked(x: np.ndarray) -> np.ndarray:
+    """Each row's least entry other than -inf (+inf for a row of -inf alone)."""
+    return rowmin(np.where(x == -np.inf, np.inf, x))
 
 
 def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_rows: int) -> np.ndarray:

@@ -19,8 +19,10 @@
  * needs the exponents of b and q1 to sum to at least -970, which
  * a >= 2^-967 gives, and the quotients must be normal numbers far from
  * overflow: a row is taken only where the bounds its caller knows put every
- * entry in [2^-967, 2^1020) and every quotient in [2^-966, 2^1019]; any
- * other row (tiny terms, zeros, NaNs, infinities) is divided entry by entry.
+ * entry in [2^-967, 2^1020) and every quotient in [2^-966, 2^1019], or
+ * the entry at +0 (a masked term: q0, both residuals and both sums are +0,
+ * the quotient's bits); any other row (tiny terms, NaNs, infinities) is
+ * divided entry by entry.
  * Either way every entry is the IEEE quotient, the bits np.divide gives, on
  * every processor; only the time differs. */
 
@@ -39,8 +41,8 @@
 
 /* out = RN(a[j] / b) for j < n, into o32 (rounded once more to float32) or
  * o64, the other NULL, by Markstein's q2: for b positive and finite and
- * every a[j] in [2^-967, 2^1020) with a[j] / b in [2^-966, 2^1019] (the
- * caller checks this for the whole row; see quotients). */
+ * every a[j] in [2^-967, 2^1020) with a[j] / b in [2^-966, 2^1019], or
+ * +0 (the caller checks this for the whole row; see quotients). */
 HIDDEN NOINLINE FMA_CLONES void quotients_fma(const double *a, double b, int64_t n, float *o32, double *o64)
 {
     const double y = 1.0 / b;
@@ -56,8 +58,8 @@ HIDDEN NOINLINE FMA_CLONES void quotients_fma(const double *a, double b, int64_t
     }
 }
 
-/* The same quotients for a row whose entries all lie in [lo, hi], lo > 0
- * (bounds the caller knows without reading the row): by quotients_fma where
+/* The same quotients for a row whose entries all lie in [lo, hi], lo > 0,
+ * or are +0 (bounds the caller knows without reading the row): by quotients_fma where
  * the processor has FMA and the bounds keep every entry and quotient in
  * its range (returns 1), else one division each (returns 0). */
 static FORCE_INLINE int quotients(const double *a, double b, int64_t n, double lo, double hi, float *o32,

@@ -4,8 +4,8 @@
  * two_sum, is_fin and CHUNK it uses, and _wide.h, whose row_of reads a row).
  *
  * The NumPy path takes a narrow row here when unshifted_rows accepts it
- * (float64 targets: every entry in [-708, 650]; narrower targets: a maximum
- * in [-600, 650]; NaN fails both), then E = exp(x) (NumPy's own float64
+ * (float64 targets: every entry in [-708, 650] or -inf, the maximum finite;
+ * narrower targets: a maximum in [-600, 650]; NaN fails both), then E = exp(x) (NumPy's own float64
  * loop, on a contiguous buffer as np.exp runs it) and:
  *  - narrower targets: s = e_0 + e_1 + ... left to right (eft.rowsum of a
  *    narrow row), then e_j * (1 / s);
@@ -46,11 +46,12 @@ EXPORT CLONES int64_t narrow_softmax(const char *x, int64_t rows, int64_t n, int
                 mx = ei[j] > mx ? ei[j] : mx;
                 mn = ei[j] < mn ? ei[j] : mn;
             }
-            int ok = exact ? (!nan && mn >= -708.0 && mx <= 650.0) : (!nan && mx >= -600.0 && mx <= 650.0);
+            int ok = exact ? (!nan && mx >= -708.0 && mx <= 650.0 && (mn >= -708.0 || least_unmasked(ei, n) >= -708.0))
+                           : (!nan && mx >= -600.0 && mx <= 650.0);
             redo[i] = !ok;
             flagged += !ok;
         }
-        unary_loop(exp_loop, exp_data, out + c0 * n, out + c0 * n, w * n);
+        exp_call_inplace(exp_loop, exp_data, out + c0 * n, w * n);
         for (int64_t i = c0; i < c0 + w; i++) {
             if (redo[i])
                 continue;

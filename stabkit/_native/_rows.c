@@ -29,8 +29,9 @@
  *   row (pairwise() below), which tests/test_native_rows.py checks bit for
  *   bit against np.add.reduce.
  *
- * No global state: each function touches only its arguments, so threads may
- * call them at once (ctypes releases the GIL during a call). On x86-64 with
+ * No global state but _narrow.h's exp_zero, set once at load: each function
+ * touches only its arguments, so threads may call them at once (ctypes
+ * releases the GIL during a call). On x86-64 with
  * GCC and glibc each exported function is compiled for AVX-512, AVX2 and
  * the baseline; the loader picks the one the processor runs, and all three
  * round the same.

@@ -103,7 +103,7 @@ static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, doubl
     /* split_sigma(n): a power of two above 2n */
     const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
     shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-    unary_loop(exp_loop, exp_data, d, e, n);
+    exp_call(exp_loop, exp_data, d, e, n);
     /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
     e[k] = 0.0;
     sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
@@ -202,7 +202,7 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             d[j] = xr[j] + nm;
         if (cols)
             dc[i] = d[cols[i]];
-        unary_loop(exp_loop, exp_data, d, e, n);
+        exp_call(exp_loop, exp_data, d, e, n);
         /* one maximum left out of s (its d = 0); ties stay in as 1s */
         e[k] = 0.0;
         s[i] = pairwise(e, NULL, n, 0.0, PLAIN).q;
@@ -319,6 +319,47 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
     return flagged;
 }
 
+/* Rows.softmax of a narrower target's row xr (n entries, finite maximum
+ * mi): d = x + (-mi) (into d; xr may be d), e = exp(d) by NumPy's loop, and
+ * e * (1 / the pairwise sum of every term), as scale_rows forms it. */
+static FORCE_INLINE void shifted_softmax_row(const double *xr, int64_t n, double mi, double *d, double *e,
+                                             void *exp_loop, void *exp_data, float *o32, double *o64)
+{
+    const double nm = -mi;
+    for (int64_t j = 0; j < n; j++)
+        d[j] = xr[j] + nm;
+    exp_call(exp_loop, exp_data, d, e, n);
+    const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
+    for (int64_t j = 0; j < n; j++)
+        put(o32, o64, j, e[j] * inv);
+}
+
+/* Rows.log_softmax of a narrower target's row xr (n entries, first maximum
+ * k, mi finite): d = x + (-mi) (into d; xr may be d), e = exp(d) by NumPy's
+ * loop with e[k] = 0, L = log1p of their pairwise sum (top_sums' s) by
+ * NumPy's loop, and d - L with below_ties' step where it rounded back to d
+ * (on every entry: it moves only those of tie_rows). Returns 0 (out
+ * garbage) where L = 0, whose zeros' signs Rows._signed_zeros sets. */
+static FORCE_INLINE int shifted_log_softmax_row(const double *xr, int64_t n, int64_t k, double mi, double *d,
+                                                double *e, void *exp_loop, void *exp_data, void *log1p_loop,
+                                                void *log1p_data, float *o32, double *o64)
+{
+    const double nm = -mi;
+    for (int64_t j = 0; j < n; j++)
+        d[j] = xr[j] + nm;
+    exp_call(exp_loop, exp_data, d, e, n);
+    e[k] = 0.0;
+    double s = pairwise(e, NULL, n, 0.0, PLAIN).q, L;
+    unary_loop(log1p_loop, log1p_data, &s, &L, 1);
+    if (!(L > 0.0))
+        return 0;
+    for (int64_t j = 0; j < n; j++) {
+        const double v = d[j] - L;
+        put(o32, o64, j, v == d[j] ? next_down(d[j]) : v);
+    }
+    return 1;
+}
+
 /* softmax_unshifted of wide rows (accurate.softmax's rows that need no
  * shift), row by row: e = exp(x) by NumPy's loop on the exact inputs, then
  * for exact (float64 targets) softmax_sums' extraction with a sigma per row
@@ -326,10 +367,13 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
  * finite (eft.normalized; else the plain sum and 0), and e / (hi + lo); for
  * narrower targets e * (1 / the plain pairwise sum) (scale_rows). Into out32
  * (float32, the float64 value rounded once more, as NumPy's float64 loops
- * writing into float32 round it) or out64; the other NULL. Rows that need
- * the shift (exact: an entry outside [-708, 650]; else a maximum outside
- * [-600, 650]) or hold a NaN get redo[i] = 1 and garbage. Returns the
- * number of rows flagged, or -1 where the row buffer cannot be allocated. */
+ * writing into float32 round it) or out64; the other NULL. A narrower
+ * target's row with a finite maximum outside [-600, 650] takes Rows'
+ * shifted softmax (shifted_softmax_row). Rows that hold a NaN or an
+ * infinite maximum, and float64 rows that need the shift (an entry outside
+ * [-708, 650] other than -inf, or a maximum outside it), get redo[i] = 1
+ * and garbage. Returns the number of rows flagged, or -1 where the row
+ * buffer cannot be allocated. */
 EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                    int64_t exact, void *exp_loop, void *exp_data, float *out32, double *out64,
                                    int8_t *redo, int64_t *nfast)
@@ -346,15 +390,25 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         const double *xr;
         double mn, mi;
         const int64_t k = scan_any(xi, n, scol, f32, fast32, d, &xf, &xr, &mn, &mi);
-        /* accurate.unshifted_rows, NaN failing every test */
-        int ok = k >= 0 && (exact ? mn >= -708.0 && mi <= 650.0 : mi >= -600.0 && mi <= 650.0);
-        redo[i] = !ok;
-        if (!ok) {
+        /* accurate.unshifted_rows, NaN failing every test; a float64 row's
+         * least entry other than -inf bounds its terms below (masked ones
+         * are exact zeros, whose quotients are +0 either way) */
+        const double least = exact && mn == -INFINITY && xr ? least_unmasked(xr, n) : mn;
+        int ok = k >= 0 && (exact ? least >= -708.0 && mi >= -708.0 && mi <= 650.0 : mi >= -600.0 && mi <= 650.0);
+        /* a narrower target's row with a finite maximum outside that range:
+         * Rows.softmax's shifted rows, here */
+        const int shifted = !ok && !exact && k >= 0 && isfinite(mi);
+        redo[i] = !ok && !shifted;
+        if (redo[i]) {
             flagged++;
             continue;
         }
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
+        if (shifted) {
+            shifted_softmax_row(xf ? row_of(xi, n, scol, 1, d) : xr, n, mi, d, e, exp_loop, exp_data, o32, o64);
+            continue;
+        }
         if (xf) {
             if (fast_softmax_row(xf, n, e, o32)) {
                 fast++;
@@ -362,7 +416,7 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
             }
             xr = row_of(xi, n, scol, 1, d);
         }
-        unary_loop(exp_loop, exp_data, xr, e, n);
+        exp_call(exp_loop, exp_data, xr, e, n);
         if (exact) {
             double hi, lo;
             int64_t fin;
@@ -374,8 +428,8 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
                 lo = 0.0;
             }
             /* every term within a factor 2 of e^x (NumPy's exp is within
-             * 2^-48 of it), x in [mn, mi] */
-            quotients(e, hi + lo, n, 0.5 * exp(mn), 2.0 * exp(mi), o32, o64);
+             * 2^-48 of it), x in [least, mi], but the masked entries' +0 */
+            quotients(e, hi + lo, n, 0.5 * exp(least), 2.0 * exp(mi), o32, o64);
         } else {
             const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
             for (int64_t j = 0; j < n; j++)
@@ -396,11 +450,12 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
  * [-600, 650]: e = exp(x) of the exact inputs, L = log1p(s / e_k) (s the
  * pairwise sum without the first maximum k), x - (m + L), -L at k; rows
  * where m + L rounds to m for some entry (tie_rows: 0 < L <= (m - min) 2^-53)
- * take below_ties of x - m instead, -L still at k. redo[i] = 1 (garbage)
- * for the rows the NumPy path takes or treats apart: NaN and infinite
- * maxima, the floors of wide_rows and L = 0 (exact), a maximum outside
- * [-600, 650] (else). Returns the number of rows flagged, or -1 where the
- * row buffers cannot be allocated. */
+ * take below_ties of x - m instead, -L still at k; rows with a finite
+ * maximum outside [-600, 650], Rows' shifted log-softmax
+ * (shifted_log_softmax_row). redo[i] = 1 (garbage) for the rows the NumPy
+ * path takes or treats apart: NaN and infinite maxima, the subnormal floor
+ * and L = 0. Returns the number of rows flagged, or -1 where the row
+ * buffers cannot be allocated. */
 EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                        int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop,
                                        void *log1p_data, float *out32, double *out64, int8_t *redo,
@@ -421,8 +476,17 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         const double *xr;
         double mn, mi;
         const int64_t k = scan_any(xi, n, scol, f32, fast32, d, &xf, &xr, &mn, &mi);
-        if (k < 0 || (exact ? !isfinite(mi) : !(mi >= -600.0 && mi <= 650.0))) {
+        if (k < 0 || !isfinite(mi)) {
             flagged++;
+            continue;
+        }
+        if (!exact && !(mi >= -600.0 && mi <= 650.0)) {
+            /* outside the unshifted range: Rows' shifted rows, here */
+            if (shifted_log_softmax_row(xf ? row_of(xi, n, scol, 1, d) : xr, n, k, mi, d, e, exp_loop, exp_data,
+                                        log1p_loop, log1p_data, o32, o64))
+                redo[i] = 0;
+            else
+                flagged++;
             continue;
         }
         double L, q;
@@ -446,7 +510,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
             }
             xr = row_of(xi, n, scol, 1, d);
         }
-        unary_loop(exp_loop, exp_data, xr, e, n);
+        exp_call(exp_loop, exp_data, xr, e, n);
         const double winner = e[k];
         e[k] = 0.0;
         q = pairwise(e, NULL, n, 0.0, PLAIN).q / winner;

@@ -26,6 +26,7 @@ def _narrow_loops() -> tuple | None:
     not found or differs."""
     global _LOOPS, _NARROW_WHY
     if _LOOPS is False:
+        lib = _load()  # before the lock, which _load takes itself
         with _LOCK:
             if _LOOPS is False:
                 loops = [npyloops.unary_loop(u) for u in (np.exp, np.log1p)]
@@ -36,6 +37,9 @@ def _narrow_loops() -> tuple | None:
                     _NARROW_WHY = f"NumPy {np.__version__}'s np.exp / np.log1p inner loops, called directly, differ"
                     _LOOPS = None
                 else:
+                    if lib is not None and npyloops.zero_below(loops[0]):
+                        # the kernels may leave such arguments out of exp's calls
+                        lib.set_exp_zero(npyloops.EXP_ZERO)
                     _LOOPS = (*loops[0], *loops[1])
     return _LOOPS
 

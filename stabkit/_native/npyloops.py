@@ -73,6 +73,26 @@ def _samples() -> np.ndarray:
                            np.exp(rng.uniform(-740, 700, 2000)), rng.standard_normal(1000) * 1e-8])
 
 
+#: Arguments at or below which exp's value is below a quarter of the least
+#: subnormal (exp(-745.13) is half of it): +0 in round to nearest.
+EXP_ZERO = -746.0
+
+
+def zero_below(loop: tuple[int, int], z: float = EXP_ZERO) -> bool:
+    """Whether the exp loop gives +0 for every argument below ``z``, on
+    both sides of it, at every float64 binade down to -inf and at random
+    ones (the kernels then leave such arguments out of its calls)."""
+    below = -np.ldexp(1.0, np.arange(10, 1024)).astype(np.float64)
+    rng = np.random.default_rng(746)
+    a = np.concatenate([[np.nextafter(z, -np.inf), -np.inf, -1.7976931348623157e308], below[below < z],
+                        np.nextafter(below[below < z], 0.0), rng.uniform(-2000.0, z, 5000),
+                        -np.exp(rng.uniform(np.log(-z), 709.0, 5000))])
+    a = a[a < z]
+    with np.errstate(all="ignore"):
+        out = call(loop, a)
+    return bool(np.all(out.view(np.uint64) == 0))
+
+
 def same_bits(loop: tuple[int, int], ufunc: np.ufunc) -> bool:
     """Whether the loop gives ``ufunc``'s bits on :func:`_samples`, from
     every offset 0..16 (alignments and tail lengths) and in short runs."""

@@ -43,6 +43,7 @@ _SIGNATURES = {
     "sums_at": ([_p, _i64, _i64, _p, _p], _i64),
     "row_quotients": ([_p, _f64, _i64, _f64, _f64, _p], _i64),
     "row_sum2": ([_p, _i64, _p, _p], None),
+    "set_exp_zero": ([_f64], None),
     "shift_rows": ([_p, _i64, _i64, _i64, _i64, _p, _p, _p, _p], _i64),
     "split_sums": ([_p, _p, _p, _i64, _i64, _f64, _p, _p, _p], None),
     "log_softmax_rows": ([_p, _p, _p, _i64, _i64, _p], None),
