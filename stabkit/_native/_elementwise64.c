@@ -107,8 +107,10 @@ static FORCE_INLINE double sigmoid_tail(double x)
     return fabs(y) < 0x1p-1022 ? sub : y;
 }
 
-/* sigmoid beyond the table: 1 above, the tail below, NaN made quiet */
-static double sigmoid_far(double x)
+/* sigmoid beyond the table: 1 above, the tail below, NaN made quiet; kept
+ * out of line, so that the loop over a few such elements branches past the
+ * tail instead of computing it for every lane */
+static NOINLINE double sigmoid_far(double x)
 {
     if (x != x)
         return quiet(x);
@@ -151,7 +153,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
     ALIGNED int64_t j[B64];
     const int64_t jbias = (int64_t)(bits64(SIG_M) - SIG_I);
     const double *restrict hl = SIG_HL;
-    int far = 0;
+    int far = 0, tails = 0;
     for (int i = 0; i < n; i++) {
         double t = x[i] + SIG_M;
         /* the grid index from t's low bits (|x| <= 40 gives 0..SIG_ROWS-1);
@@ -159,6 +161,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
         int64_t k = (int64_t)bits64(t) - jbias;
         int out = !(k >= 0 && k < SIG_ROWS);
         far += out;
+        tails += out & (x[i] < 0);
         j[i] = out ? 0 : k;
         t = t - SIG_M;
         r[i] = t - x[i];
@@ -188,9 +191,11 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
         c = sl - c;
         y[i] = sh + c;
     }
-    if (far > n / 16) {
-        /* many beyond the grid (logits spread over hundreds): 1 above, the
-         * tail below, a select in every lane; then the NaNs */
+    if (tails > n / 16) {
+        /* many beyond the grid on the negative side (logits spread over
+         * hundreds): 1 above, the tail below, a select in every lane; then
+         * the NaNs. (Past +40 alone, the one-by-one pass below is cheaper:
+         * it only writes 1.) */
         int nan = 0;
         for (int i = 0; i < n; i++) {
             const double xi = x[i];
@@ -209,7 +214,7 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
             if (j[i] == 0) { /* the stand-in, or the grid's first point, -40 */
                 int64_t k = (int64_t)bits64(x[i] + SIG_M) - jbias;
                 if (!(k >= 0 && k < SIG_ROWS))
-                    y[i] = sigmoid_far(x[i]);
+                    y[i] = x[i] > 0 ? 1.0 : sigmoid_far(x[i]);
             }
     }
 }
