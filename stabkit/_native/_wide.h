@@ -319,6 +319,34 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
     return flagged;
 }
 
+/* Rows.softmax of a float64 target's row xr (float64, n entries, first
+ * maximum k, finite, least entry mn) that needs the shift: d = x + (-m)
+ * and its exact error r (shift_row, as native.shift), e = exp(d) by
+ * NumPy's loop, e + e r (softmax_sums), the extraction's sums with sigma
+ * = split_sigma(n), normalised (sum_split; the sum holds the maximum's
+ * term 1, so it falls below the floor n^2 2^-39 only past 741455 terms,
+ * where the row is handed back: returns 0), and e / (hi + lo), each the
+ * IEEE quotient (quotients). */
+static FORCE_INLINE int exact_shifted_softmax_row(const double *xr, int64_t n, int64_t k, double mn, double *d,
+                                                  double *e, double *r, void *exp_loop, void *exp_data,
+                                                  double *o64)
+{
+    const double mi = xr[k];
+    shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
+    exp_call(exp_loop, exp_data, d, e, n);
+    for (int64_t j = 0; j < n; j++)
+        e[j] = e[j] + e[j] * r[j];
+    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    const sums_t p = pairwise(e, NULL, n, sigma, SPLIT);
+    const double s = p.q + p.rest, err = isfinite(s) ? two_sum(p.q, p.rest, s) : 0.0;
+    if (s + err < (double)n * (double)n * 0x1p-39)
+        return 0;
+    /* the terms lie in [exp(mn - m) / 2, 2] (NumPy's exp within 2^-48 of
+     * e^d, r below ulp(d) / 2), or are the masked entries' +0 */
+    quotients(e, s + err, n, 0.5 * exp(mn + -mi), 2.0, NULL, o64);
+    return 1;
+}
+
 /* Rows.softmax of a narrower target's row xr (n entries, finite maximum
  * mi): d = x + (-mi) (into d; xr may be d), e = exp(d) by NumPy's loop, and
  * e * (1 / the pairwise sum of every term), as scale_rows forms it. */
@@ -367,18 +395,20 @@ static FORCE_INLINE int shifted_log_softmax_row(const double *xr, int64_t n, int
  * finite (eft.normalized; else the plain sum and 0), and e / (hi + lo); for
  * narrower targets e * (1 / the plain pairwise sum) (scale_rows). Into out32
  * (float32, the float64 value rounded once more, as NumPy's float64 loops
- * writing into float32 round it) or out64; the other NULL. A narrower
- * target's row with a finite maximum outside [-600, 650] takes Rows'
- * shifted softmax (shifted_softmax_row). Rows that hold a NaN or an
- * infinite maximum, and float64 rows that need the shift (an entry outside
- * [-708, 650] other than -inf, or a maximum outside it), get redo[i] = 1
- * and garbage. Returns the number of rows flagged, or -1 where the row
- * buffer cannot be allocated. */
+ * writing into float32 round it) or out64; the other NULL. Rows that need
+ * the shift but have a finite maximum take Rows' shifted softmax here: a
+ * narrower target's (a maximum outside [-600, 650]: shifted_softmax_row)
+ * and a float64 target's (an entry outside [-708, 650] other than -inf,
+ * or a maximum outside it: exact_shifted_softmax_row). Rows that hold a
+ * NaN or an infinite maximum get redo[i] = 1 and garbage, as do float64
+ * rows past sum_split's floor. Returns the number of rows flagged, or -1
+ * where the row buffer cannot be allocated. */
 EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                    int64_t exact, void *exp_loop, void *exp_data, float *out32, double *out64,
                                    int8_t *redo, int64_t *nfast)
 {
-    double *buf = malloc((size_t)2 * (size_t)n * sizeof(double));
+    /* d, e, and for the shifted float64 rows r (e + n) */
+    double *buf = malloc((size_t)3 * (size_t)n * sizeof(double));
     if (!buf)
         return -1;
     double *d = buf, *e = buf + n;
@@ -395,9 +425,9 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
          * are exact zeros, whose quotients are +0 either way) */
         const double least = exact && mn == -INFINITY && xr ? least_unmasked(xr, n) : mn;
         int ok = k >= 0 && (exact ? least >= -708.0 && mi >= -708.0 && mi <= 650.0 : mi >= -600.0 && mi <= 650.0);
-        /* a narrower target's row with a finite maximum outside that range:
-         * Rows.softmax's shifted rows, here */
-        const int shifted = !ok && !exact && k >= 0 && isfinite(mi);
+        /* a row with a finite maximum outside that range: Rows.softmax's
+         * shifted rows, here (float64 targets into a float64 output) */
+        const int shifted = !ok && k >= 0 && isfinite(mi) && (!exact || out64);
         redo[i] = !ok && !shifted;
         if (redo[i]) {
             flagged++;
@@ -405,6 +435,11 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
         }
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
+        if (shifted && exact) {
+            redo[i] = !exact_shifted_softmax_row(xr, n, k, mn, d, e, e + n, exp_loop, exp_data, o64);
+            flagged += redo[i];
+            continue;
+        }
         if (shifted) {
             shifted_softmax_row(xf ? row_of(xi, n, scol, 1, d) : xr, n, mi, d, e, exp_loop, exp_data, o32, o64);
             continue;
