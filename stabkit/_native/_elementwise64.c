@@ -220,17 +220,21 @@ CLONES64 void block_sigmoid(const double *restrict x, double *restrict y, int n)
 }
 
 /* t = log1p(exp(-|x|)) through NumPy's loops; returns whether some |x| is
- * below 2^-10 or NaN (the series, or a NaN to pass through) */
+ * below 2^-10 or NaN (the series, or a NaN to pass through). Where every
+ * x is (logits at or near 0), no value needs t: the NumPy calls are
+ * skipped and t holds -|x|, which the callers' rare passes overwrite. */
 CLONES64 int softplus_log_term(const double *restrict x, double *restrict t, int n)
 {
     int rare = 0;
     for (int i = 0; i < n; i++) {
         t[i] = -fabs(x[i]);
-        rare |= !(fabs(x[i]) >= 0x1p-10);
+        rare += !(fabs(x[i]) >= 0x1p-10);
     }
+    if (rare == n)
+        return 1;
     run(&L_EXP, t, t, n);
     run(&L_LOG1P, t, t, n);
-    return rare;
+    return rare > 0;
 }
 
 /* softplus(x) = max(x, 0) + t, or the series, or the quiet NaN. (The sign of
