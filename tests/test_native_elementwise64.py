@@ -304,6 +304,35 @@ def test_binary_logits_is_binary_terms():
 
 
 @needs_ext
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocks_of_logits_near_zero_are_bit_identical(dtype, monkeypatch):
+    """Whole blocks (512 elements) of logits below 2**-10, zeros of both
+    signs and subnormals among them, which skip NumPy's exp and log1p (no
+    value needs them) and take the series in lanes; then blocks where one
+    element in each is a NaN, a larger logit or a NaN target, on both paths
+    of the tier, soft and 0/1 targets. (A kernel that differs from the
+    NumPy path at load is switched off, so the loops must be bound here.)"""
+    table = status.kernels()
+    assert table["binary_crossentropy/float64"] == table["softplus/float64"] == "native"
+    rng = np.random.default_rng(11)
+    n = 512 * 12
+    p = rng.standard_normal(n) * 10.0 ** rng.uniform(-320, -3.1, n)
+    p[:512] = 0.0
+    p[512:1024:2] = -0.0
+    y = rng.choice([0.0, 1.0], n)
+    y[2048:4096] = rng.random(2048)
+    p[3 * 512 + 100], p[4 * 512 + 7], y[5 * 512 + 300] = np.nan, 0.5, np.nan
+    p[6 * 512 + 9], p[7 * 512 + 511] = 3.0, -2.0**-10
+    p, y = p.astype(dtype), y.astype(dtype)
+    with np.errstate(all="ignore"):
+        for fn, args in ((accurate.binary_crossentropy, (y, p)), (accurate.softplus, (p,)),
+                         (accurate.log_sigmoid, (p,))):
+            kw = {"from_logits": True} if fn is accurate.binary_crossentropy else {}
+            got = fn(*args, **kw)
+            _assert_same_bits(got, _numpy_path(lambda: fn(*args, **kw), monkeypatch), p)
+
+
+@needs_ext
 def test_float32_targets_0_and_1_take_the_float32_softplus_with_the_same_bits():
     """Blocks of targets 0 and 1 (and |p| >= 2**-10) go through the float32
     softplus kernel: 2**23 random float32 bit patterns, and logits on both
