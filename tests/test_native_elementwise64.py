@@ -333,6 +333,31 @@ def test_blocks_of_logits_near_zero_are_bit_identical(dtype, monkeypatch):
 
 
 @needs_ext
+def test_float32_targets_0_and_1_with_logits_near_zero_take_the_series_rounded_once():
+    """In float32, 0/1 targets with |p| < 2**-10 take the float64 series
+    rounded once inside the float32 loop (before, their blocks went to the
+    float64 loss): every third float32 logit of the binade [2**-11, 2**-10)
+    of both signs, and 10**6 random ones below it down to the subnormals,
+    each with both targets, against binary_terms rounded to float32. A
+    one-off exhaustive run over every float32 below 2**-10 found one where
+    the float32 softplus kernel differs from that rounded series (its
+    float64 value lies next to a float32 midpoint): 0x39ea41d0, both signs,
+    among them here, which a loop without the series gets wrong."""
+    assert status.kernels()["binary_crossentropy/float32"] == "native"
+    lo, hi = np.float32(2.0**-11).view(np.uint32), np.float32(2.0**-10).view(np.uint32)
+    top = np.arange(lo, hi, 3, dtype=np.uint32).view(np.float32)  # a third of it: 2.8 million values
+    rng = np.random.default_rng(13)
+    below = (rng.choice([-1.0, 1.0], 10**6) * 2.0 ** rng.uniform(-149.0, -11.0, 10**6)).astype(np.float32)
+    odd = np.uint32([0x39EA41D0]).view(np.float32)
+    p = np.concatenate([top, -top, below, np.float32([0.0, -0.0]), odd, -odd])
+    for t in (0.0, 1.0):
+        y = np.full(p.size, t, np.float32)
+        with np.errstate(all="ignore"):
+            want = binary_terms(y.astype(np.float64), 1.0 - y.astype(np.float64), p.astype(np.float64), True)
+            _assert_same_bits(accurate.binary_crossentropy(y, p, from_logits=True), want.astype(np.float32), p)
+
+
+@needs_ext
 def test_float32_targets_0_and_1_take_the_float32_softplus_with_the_same_bits():
     """Blocks of targets 0 and 1 (and |p| >= 2**-10) go through the float32
     softplus kernel: 2**23 random float32 bit patterns, and logits on both

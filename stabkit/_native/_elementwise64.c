@@ -283,6 +283,13 @@ CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, in
         y[i] = -y[i];
 }
 
+/* the float32 binary cross-entropy's logits near 0 (_bce_logits.c) */
+CLONES64 void block_series_f32(const float *restrict q, float *restrict r, int n)
+{
+    for (int i = 0; i < n; i++)
+        r[i] = fabsf(q[i]) < 0x1p-10f ? (float)softplus_near_zero((double)q[i]) : r[i];
+}
+
 /* ------------------------------------------------------------ binary cross-entropy */
 
 /* u * v and u + v where the result is NaN as NumPy's loops give it on

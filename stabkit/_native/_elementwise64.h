@@ -21,6 +21,10 @@ HIDDEN int stabkit_float64_bound(void);
 HIDDEN void block_bce(const double *restrict a, const double *restrict b, const double *restrict p,
                       double *restrict y, int n);
 
+/* r[i] = (float)softplus_f64(q[i]) for |q[i]| < 2^-10 (the float64 series,
+ * rounded once: the float32 loss of a 0/1 target), r[i] kept elsewhere */
+HIDDEN void block_series_f32(const float *restrict q, float *restrict r, int n);
+
 /* the 'd->d' loop of sigmoid, softplus, log_sigmoid; its data: one of stabkit_data64 */
 HIDDEN void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN extern void *const stabkit_data64[3];
