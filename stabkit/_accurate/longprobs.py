@@ -23,7 +23,7 @@ from . import longrows
 from .blocks import store
 from .eft import normalized, split_sigma, two_sum_err
 from .inputs import last_axis, restore_axis
-from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN
+from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN, least_unmasked
 
 __all__ = ["softmax_row", "log_softmax_row", "rowwise"]
 
@@ -32,11 +32,8 @@ def _least_unmasked(x: np.ndarray) -> float:
     """The row's least entry other than -inf (unshifted.unshifted_rows'
     test, which lets masked entries through), chunk by chunk: a mask of the
     whole row would cost a byte an entry."""
-    least = np.inf
-    for lo in range(0, x.shape[0], longrows.CHUNK):
-        c = x[lo : lo + longrows.CHUNK]
-        least = min(least, float(np.min(c, where=c != -np.inf, initial=np.inf)))
-    return least
+    return min(float(least_unmasked(x[lo : lo + longrows.CHUNK][None, :])[0])
+               for lo in range(0, x.shape[0], longrows.CHUNK))
 
 
 def _top(x: np.ndarray):

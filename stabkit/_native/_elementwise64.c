@@ -107,14 +107,12 @@ static FORCE_INLINE double sigmoid_tail(double x)
     return fabs(y) < 0x1p-1022 ? sub : y;
 }
 
-/* sigmoid beyond the table: 1 above, the tail below, NaN made quiet; kept
- * out of line, so that the loop over a few such elements branches past the
- * tail instead of computing it for every lane */
+/* sigmoid below the table (the caller writes 1 above it): the tail, NaN
+ * made quiet; kept out of line, so that the loop over a few such elements
+ * branches past the tail instead of computing it for every lane */
 static NOINLINE double sigmoid_far(double x)
 {
-    if (x != x)
-        return quiet(x);
-    return x > 0 ? 1.0 : sigmoid_tail(x);
+    return x != x ? quiet(x) : sigmoid_tail(x);
 }
 
 /* Knuth's TwoSum error of s = fl(a + b), as eft.py's two_sum_err */

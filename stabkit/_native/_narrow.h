@@ -124,18 +124,19 @@ static FORCE_INLINE double two_sum(double a, double b, double s)
     return t + bb;
 }
 
-/* nextafter(a, -inf) for a not NaN, by its bits (libm's nextafter is a
- * call per element, which keeps the loops that step ties down scalar):
- * a negative a (-inf aside) grows in magnitude by one in its bit pattern,
- * a positive one shrinks by one, and either zero becomes -2^-1074 */
-static FORCE_INLINE double next_down(double a)
+/* unshifted.below_ties' value at one entry (by bits: libm's nextafter is a
+ * call per element, which kept the loops that step ties down scalar): d - L (d = x - mi <= 0, L > 0), one
+ * double ulp down (towards -inf, which stays) where it rounds back to d.
+ * That is min(d - L, the double below d): it never increases with L. */
+static FORCE_INLINE double below_ties(double d, double L)
 {
+    const double w = d - L;
     uint64_t b;
-    memcpy(&b, &a, sizeof b);
-    const uint64_t neg = b + 1, pos = b - 1;
-    b = (b << 1) == 0 ? 0x8000000000000001ULL : b == 0xFFF0000000000000ULL ? b : (b >> 63) ? neg : pos;
-    memcpy(&a, &b, sizeof a);
-    return a;
+    memcpy(&b, &d, 8);
+    b += d > -INFINITY;
+    double down;
+    memcpy(&down, &b, 8);
+    return w == d ? down : w;
 }
 
 /* v - v is +0 for finite v, NaN for inf and NaN */
@@ -339,12 +340,12 @@ EXPORT CLONES void narrow_log_softmax(const double *d, const double *r, const do
                 if (rc) {
                     out[(c0 + i) * n + j] = v + rc[j * w + i];
                 } else {
-                    /* unshifted.below_ties, which narrow._settle_ties applies
-                     * to tie_rows (L <= span 2^-53). Here on every entry: d - L
-                     * (d <= 0, L > 0) rounds back to d only where L <= |d| 2^-53
-                     * (at most half an ulp below d), and |d| <= span, so only
+                    /* unshifted.below_ties, which Rows applies to tie_rows
+                     * (L <= span 2^-53). Here on every entry: d - L (d <= 0,
+                     * L > 0) rounds back to d only where L <= |d| 2^-53 (at
+                     * most half an ulp below d), and |d| <= span, so only
                      * entries of those rows can take the step down */
-                    out[(c0 + i) * n + j] = v == dj && Li > 0.0 ? next_down(dj) : v;
+                    out[(c0 + i) * n + j] = Li > 0.0 ? below_ties(dj, Li) : v;
                 }
             }
         }

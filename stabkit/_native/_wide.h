@@ -87,6 +87,31 @@ static FORCE_INLINE int64_t scan_any(const char *xi, int64_t n, int64_t scol, in
     return k;
 }
 
+/* A narrower target's shifted terms of the row xr (n entries, finite
+ * maximum mi): d = x + (-mi), the one IEEE addition of Rows' shift (into
+ * d; xr may be d), and e = exp(d) by NumPy's loop. */
+static FORCE_INLINE void shifted_terms(const double *xr, int64_t n, double mi, double *d, double *e, void *exp_loop,
+                                       void *exp_data)
+{
+    const double nm = -mi;
+    for (int64_t j = 0; j < n; j++)
+        d[j] = xr[j] + nm;
+    exp_call(exp_loop, exp_data, d, e, n);
+}
+
+/* eft.split_sigma(n), the extraction's sigma for rows of n terms in [0, 1]:
+ * a power of two above 2n */
+static FORCE_INLINE double split_sigma(int64_t n)
+{
+    return ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+}
+
+/* eft.sum_split's floor n^2 2^-39: below it a row is summed again (sum2) */
+static FORCE_INLINE double split_floor(int64_t n)
+{
+    return (double)n * (double)n * 0x1p-39;
+}
+
 /* The float64 analysis of one row xr (n entries, first maximum at k, least
  * entry mn; both finite) as Rows forms it for a float64 target: d = x + (-m)
  * and its exact error r, e = exp(d) by NumPy's loop with e[k] = 0, the
@@ -100,8 +125,7 @@ static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, doubl
                                    double *d, double *e, double *r, double *s, double *lo)
 {
     const double mi = xr[k];
-    /* split_sigma(n): a power of two above 2n */
-    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
+    const double sigma = split_sigma(n);
     shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
     exp_call(exp_loop, exp_data, d, e, n);
     /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
@@ -111,7 +135,7 @@ static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, doubl
     hl = isfinite(hi) ? hl : 0.0;
     /* below sum_split's floor, sum_split sums the row again with sum2
      * (e is then overwritten: no caller reads it afterwards) */
-    if (hi + hl < (double)n * (double)n * 0x1p-39)
+    if (hi + hl < split_floor(n))
         sum2_row(e, n, &hi, &hl);
     if (hi < (double)n * 0x1p-1020)
         return 0;
@@ -197,12 +221,9 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             }
             continue;
         }
-        const double nm = -mi;
-        for (int64_t j = 0; j < n; j++)
-            d[j] = xr[j] + nm;
+        shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
         if (cols)
             dc[i] = d[cols[i]];
-        exp_call(exp_loop, exp_data, d, e, n);
         /* one maximum left out of s (its d = 0); ties stay in as 1s */
         e[k] = 0.0;
         s[i] = pairwise(e, NULL, n, 0.0, PLAIN).q;
@@ -249,8 +270,8 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             double v = dc[i] - L[i];
             if (exact)
                 v = v + rc[i];
-            else if (v == dc[i] && L[i] > 0.0)
-                v = next_down(dc[i]);
+            else if (L[i] > 0.0)
+                v = below_ties(dc[i], L[i]);
             lp[i] = v;
             redo[i] = L[i] == 0.0 ? 1 : redo[i];
         }
@@ -336,10 +357,9 @@ static FORCE_INLINE int exact_shifted_softmax_row(const double *xr, int64_t n, i
     exp_call(exp_loop, exp_data, d, e, n);
     for (int64_t j = 0; j < n; j++)
         e[j] = e[j] + e[j] * r[j];
-    const double sigma = ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
-    const sums_t p = pairwise(e, NULL, n, sigma, SPLIT);
+    const sums_t p = pairwise(e, NULL, n, split_sigma(n), SPLIT);
     const double s = p.q + p.rest, err = isfinite(s) ? two_sum(p.q, p.rest, s) : 0.0;
-    if (s + err < (double)n * (double)n * 0x1p-39)
+    if (s + err < split_floor(n))
         return 0;
     /* the terms lie in [exp(mn - m) / 2, 2] (NumPy's exp within 2^-48 of
      * e^d, r below ulp(d) / 2), or are the masked entries' +0 */
@@ -353,10 +373,7 @@ static FORCE_INLINE int exact_shifted_softmax_row(const double *xr, int64_t n, i
 static FORCE_INLINE void shifted_softmax_row(const double *xr, int64_t n, double mi, double *d, double *e,
                                              void *exp_loop, void *exp_data, float *o32, double *o64)
 {
-    const double nm = -mi;
-    for (int64_t j = 0; j < n; j++)
-        d[j] = xr[j] + nm;
-    exp_call(exp_loop, exp_data, d, e, n);
+    shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
     const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
     for (int64_t j = 0; j < n; j++)
         put(o32, o64, j, e[j] * inv);
@@ -372,19 +389,14 @@ static FORCE_INLINE int shifted_log_softmax_row(const double *xr, int64_t n, int
                                                 double *e, void *exp_loop, void *exp_data, void *log1p_loop,
                                                 void *log1p_data, float *o32, double *o64)
 {
-    const double nm = -mi;
-    for (int64_t j = 0; j < n; j++)
-        d[j] = xr[j] + nm;
-    exp_call(exp_loop, exp_data, d, e, n);
+    shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
     e[k] = 0.0;
     double s = pairwise(e, NULL, n, 0.0, PLAIN).q, L;
     unary_loop(log1p_loop, log1p_data, &s, &L, 1);
     if (!(L > 0.0))
         return 0;
-    for (int64_t j = 0; j < n; j++) {
-        const double v = d[j] - L;
-        put(o32, o64, j, v == d[j] ? next_down(d[j]) : v);
-    }
+    for (int64_t j = 0; j < n; j++)
+        put(o32, o64, j, below_ties(d[j], L));
     return 1;
 }
 
@@ -555,10 +567,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         for (int64_t j = 0; j < n; j++) {
             double v;
             if (tied) {
-                /* below_ties: d - L, one ulp down where it rounded back to d */
-                double dj = xr[j] - mi;
-                v = dj - L;
-                v = v == dj ? next_down(dj) : v;
+                v = below_ties(xr[j] - mi, L);
             } else {
                 v = xr[j] - mL;
             }

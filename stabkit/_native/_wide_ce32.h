@@ -20,7 +20,7 @@
  * Rows with a -inf logit (whose zero labels einsum turns into NaN, which
  * the NumPy path patches) and rows without a finite sum are handed back. */
 
-/* below_ties (_wide_fast.h) in eight lanes: d - L, or the double below d
+/* below_ties (_narrow.h) in eight lanes: d - L, or the double below d
  * (d > -inf) where that rounded back to d */
 static FORCE_INLINE vd below_ties_v(vd d, vd L)
 {

@@ -162,20 +162,6 @@ static FORCE_INLINE int narrow_row(const double *xr, int64_t n, float *xs)
     return exact;
 }
 
-/* below_ties' value at one entry: d - L (d = x - mi <= 0, L > 0), one
- * double ulp down (towards -inf, which stays) where it rounds back to d.
- * That is min(d - L, the double below d): it never increases with L. */
-static FORCE_INLINE double below_ties(double d, double L)
-{
-    const double w = d - L;
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    b += d > -INFINITY;
-    double down;
-    memcpy(&down, &b, 8);
-    return w == d ? down : w;
-}
-
 /* The sum of a contiguous float32 row's shifted terms as wide_rows' narrower
  * target forms it, d = x + nm (nm = -mi, the one IEEE addition of Rows'
  * shift, the same double in both), e = exp(d) with e_k = 0, s their
