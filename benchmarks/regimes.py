@@ -19,7 +19,11 @@ the shapes of ``functions.py``:
 - ``spread``: standard deviation 300 (entries far below the maximum);
 - ``masked``: rows with a tenth of their entries at -inf and one kept finite
   (padding, attention masks); elementwise functions skip it;
-- ``offset``: standard deviation 5 around 1e4 (unnormalised scores).
+- ``offset``: standard deviation 5 around 1e4 (unnormalised scores);
+- ``logprobs``: rows of log-probabilities (the log-softmax of ``typical``
+  rows, rounded to the format), as a model's log-likelihoods or a mixture's
+  weights are kept; their logsumexp is about 0 (1e-17 in float64) and
+  cancels. Elementwise functions skip it.
 
 The cells are millions of elements (rows, for the losses) per second,
 medians over interleaved rounds (``functions.py``'s ``run_case``), and the
@@ -46,7 +50,7 @@ from functions import Notes, implementations, run_case  # noqa: E402
 from peers import FUNCTIONS, load  # noqa: E402
 from stabkit.floats import get_format  # noqa: E402
 
-REGIMES = ("typical", "zeros", "small", "confident", "spread", "masked", "offset")
+REGIMES = ("typical", "zeros", "small", "confident", "spread", "masked", "offset", "logprobs")
 ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus", "binary_crossentropy")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -68,6 +72,8 @@ def logits(regime: str, rng, shape: tuple[int, ...], rows: bool) -> np.ndarray |
         return z * 5.0 + 1e4
     if not rows:
         return None
+    if regime == "logprobs":
+        return np.asarray(stabkit.log_softmax(z * 5.0, axis=-1))
     x = z * 5.0
     x[rng.random(shape) < 0.1] = -np.inf
     x[:, 0] = z[:, 0]  # every row keeps a finite entry

@@ -23,6 +23,7 @@ from fractions import Fraction
 import gmpy2
 import numpy as np
 
+from stabkit._native import nearzero as _native
 from stabkit.floats import Format
 
 #: exp(x) = 2**k 2**(j/4096) exp(r): the table has 2**B entries and
@@ -248,17 +249,50 @@ def _row_sums(rows: np.ndarray, top: np.ndarray) -> tuple[list[list[float]], np.
     return vals, left, dropped
 
 
-def _top_terms(m: np.ndarray) -> tuple[list[list[float]], np.ndarray]:
-    """Per row, floats whose exact sum is ``exp(m) - 1`` (the pieces of
-    exp(m), and -1), and a bound on their error: DELTA exp(m) <= DELTA; for
-    |m| <= 2**-14, where N = 0 (no table, no reduction, exact products by
-    T1 = 1), every error item of _pieces scales with rh**3 at least, so
-    ``DELTA (|m| / rho)**3``: a winner at -1e-10 keeps exp(m) - 1 to ~2**-180."""
+def _top_terms(m: np.ndarray) -> list[list[float]]:
+    """Per row, floats whose exact sum is ``exp(m) - 1``: the pieces of
+    exp(m), and -1 (their error: :func:`_top_error`)."""
     with np.errstate(under="ignore"):
         pieces = _pieces(m[:, None])
     terms = np.stack([p[:, 0] for p in pieces] + [-np.ones_like(m)], axis=-1)
-    err = DELTA * np.minimum(1.0, (np.abs(m) * 2.0**14) ** 3)
-    return terms.tolist(), err
+    return terms.tolist()
+
+
+def _top_error(m: np.ndarray) -> np.ndarray:
+    """A bound on the error of :func:`_top_terms`: DELTA exp(m) <= DELTA; for
+    |m| <= 2**-14, where N = 0 (no table, no reduction, exact products by
+    T1 = 1), every error item of _pieces scales with rh**3 at least, so
+    ``DELTA (|m| / rho)**3``: a winner at -1e-10 keeps exp(m) - 1 to ~2**-180."""
+    return DELTA * np.minimum(1.0, (np.abs(m) * 2.0**14) ** 3)
+
+
+def _kernel_args() -> tuple:
+    """The table, constants and piece layout the C kernel
+    (:mod:`stabkit._native.nearzero`) takes, in its order."""
+    consts = np.array([_INV_C, _C1, _C2, _C3, _C4, _C3H, _C3L, _C4H, _C4L, _C5, _C6, _C7, _C8, *_C3S, *_C4S,
+                       _SPLITTER, X_LOW, _LEFT_PER_ENTRY])
+    exps = np.array([e for _, e, _ in _PIECES])
+    levels = np.array([lv for _, _, lv in _PIECES])
+    return _table(), consts, exps, levels
+
+
+def _sums(rows: np.ndarray, top: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, ``(S_o, Dh, Dl, left, dropped)``: ``S_o`` the sum of the
+    others' exp (:func:`_row_sums`' floats by ``math.fsum``), ``Dh + Dl``
+    that sum plus exp(m) - 1 (``Dh`` its fsum, ``Dl`` the fsum of what is
+    left), ``left`` and ``dropped`` as :func:`_row_sums` gives them. Through
+    the C kernel where it runs (rows of at most CHUNK entries: the same
+    bits), else in NumPy and Python."""
+    if rows.shape[1] <= CHUNK:
+        got = _native.sums(rows, top, *_kernel_args())
+        if got is not None:
+            return tuple(got.T)
+    vals, left, dropped = _row_sums(rows, top)
+    tops = _top_terms(m)
+    S_o = np.array([math.fsum(v) for v in vals])
+    Dh = np.array([math.fsum(v + t) for v, t in zip(vals, tops)])
+    Dl = np.array([math.fsum(v + t + [-d]) for v, t, d in zip(vals, tops, Dh.tolist())])
+    return S_o, Dh, Dl, left, dropped
 
 
 def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
@@ -286,11 +320,8 @@ def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray
     # the largest term apart: where m ~ 0, exp(m) - 1 keeps a relative bound
     top = np.argmax(rows, axis=-1)
     m = rows[np.arange(n_rows), top]
-    vals, left, dropped = _row_sums(rows, top)
-    tops, err_top = _top_terms(m)
-    S_o = np.array([math.fsum(v) for v in vals])
-    Dh = np.array([math.fsum(v + t) for v, t in zip(vals, tops)])
-    Dl = np.array([math.fsum(v + t + [-d]) for v, t, d in zip(vals, tops, Dh.tolist())])
+    S_o, Dh, Dl, left, dropped = _sums(rows, top, m)
+    err_top = _top_error(m)
     with np.errstate(over="ignore", invalid="ignore"):
         near = (np.abs(Dh) <= NEAR) & (m <= 0)
         # log1p(D) = D + c, c = Dl - D**2/2 + D**3/3 - D**4/4 + D**5/5

@@ -693,6 +693,10 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 /* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
 #include "_narrow_softmax.h"
 
+/* ---- logsumexp rows about 0 (log-probabilities): near_zero.py's exact sums ---- */
+#include "_fsum.h"
+#include "_near_zero.h"
+
 /* ---- for the tests: the float64 softmax's sums and quotients, and sum2, alone ---- */
 
 /* split_sums_at of one row e (n terms >= 0, none NaN; k any index) */

@@ -64,6 +64,8 @@ _SIGNATURES = {
     "wide_ce32": ([_p] + [_i64] * 4 + [_p, _i64] + [_p] * 5, _i64),
     "wide_softmax": ([_p] + [_i64] * 6 + [_p] * 6, _i64),
     "wide_log_softmax": ([_p] + [_i64] * 6 + [_p] * 8, _i64),
+    "near_zero_sums": ([_p, _i64, _i64] + [_p] * 9, _i64),
+    "row_fsum": ([_p, _i64, _i64, _i64, _p], None),
 }
 
 
