@@ -12,7 +12,8 @@ same five sums per row. Checked here:
 - the five sums against near_zero's NumPy form bit for bit, over widths on
   both sides of NumPy's pairwise blocks, masked entries, entries below
   X_LOW (dropped), ties for the maximum, rows whose logsumexp is exactly
-  tiny down to 1e-300, and rows of float32 log-probabilities;
+  tiny down to 1e-300, rows of float32 log-probabilities, and rows past
+  2^16 entries (summed in column chunks, the maximum in any of them);
 - logsumexp of such rows with the kernels and with ``STABKIT_NATIVE=0``,
   the same bits, and the kernel does run.
 """
@@ -108,6 +109,23 @@ def test_the_kernels_sums_are_near_zeros(n):
     got = nearzero.sums(x, top, *nz._kernel_args())
     assert got is not None
     same_bits(got, _python_sums(x, top))
+
+
+@needs_c
+@pytest.mark.parametrize("n", [65537, 140000])
+def test_long_rows_in_column_chunks(n):
+    # past near_zero.CHUNK columns a row is summed in chunks of 2^16, each
+    # with its own grids' scale; the maximum in the first, a middle and the
+    # last chunk
+    rng = np.random.default_rng(n)
+    x = _log_prob_rows(rng, 6, n, 3.0)
+    for i, at in enumerate((5, 70000 % n, n - 1)):
+        x[i, at] = x[i].max() + 1e-3
+    x[3, rng.random(n) < 0.2] = -np.inf
+    x[4, :100] = -300.0  # dropped entries in the first chunk
+    x[5, n - 50:] = -1e9  # and in the last
+    top = np.argmax(x, axis=-1)
+    same_bits(nearzero.sums(x, top, *nz._kernel_args()), _python_sums(x, top))
 
 
 @needs_c

@@ -281,12 +281,10 @@ def _sums(rows: np.ndarray, top: np.ndarray, m: np.ndarray) -> tuple[np.ndarray,
     others' exp (:func:`_row_sums`' floats by ``math.fsum``), ``Dh + Dl``
     that sum plus exp(m) - 1 (``Dh`` its fsum, ``Dl`` the fsum of what is
     left), ``left`` and ``dropped`` as :func:`_row_sums` gives them. Through
-    the C kernel where it runs (rows of at most CHUNK entries: the same
-    bits), else in NumPy and Python."""
-    if rows.shape[1] <= CHUNK:
-        got = _native.sums(rows, top, *_kernel_args())
-        if got is not None:
-            return tuple(got.T)
+    the C kernel where it runs (the same bits), else in NumPy and Python."""
+    got = _native.sums(rows, top, *_kernel_args())
+    if got is not None:
+        return tuple(got.T)
     vals, left, dropped = _row_sums(rows, top)
     tops = _top_terms(m)
     S_o = np.array([math.fsum(v) for v in vals])

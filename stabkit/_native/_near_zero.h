@@ -157,18 +157,20 @@ static FORCE_INLINE double pow2_normal(int64_t e)
 
 /* The block's rows are done in chunks of about NZ_CHUNK entries (whole
  * rows): their pieces in one vectorised pass, then each row's grids and
- * sums */
+ * sums. A row longer than NZ_COLS (near_zero.CHUNK) is done as near_zero
+ * does it, in column chunks of NZ_COLS, each with its own grids' scale. */
 #define NZ_CHUNK 2048
+#define NZ_COLS ((int64_t)1 << 16)
 
-/* One row's sums (near_zero_sums): its n entries' pieces in ws[k m + j]
- * (the chunk's m entries a piece), q scratch of n doubles, m_top the row's
- * maximum, into o[0..5) */
-static FORCE_INLINE void nz_row_sums(double *ws, int64_t m, int64_t n, double dropped, double m_top,
-                                     const double *T1, const double *T2, const double *T3, const double *c,
-                                     const int64_t *exps, const int64_t *levels, double *restrict q, double *o)
+/* One chunk of one row (n entries, their pieces in ws[k m + j], the
+ * chunk's m entries a piece; q scratch of n doubles): _row_sums' floats,
+ * added to acc and, where vals is not NULL, stored at vals[*nv..]; returns
+ * the grids' scale */
+static FORCE_INLINE double nz_chunk_sums(double *ws, int64_t m, int64_t n, const int64_t *exps,
+                                         const int64_t *levels, double *restrict q, acc_t *acc, double *vals,
+                                         int *nv)
 {
-    double amax = 0.0, vals[NZ_PARTS_MAX], tops[NZ_PIECES + 1];
-    int nv = 0;
+    double amax = 0.0;
     for (int64_t j = 0; j < n; j++)
         amax = ws[j] > amax ? ws[j] : amax;
     /* np.ldexp(1.0, np.frexp(max A)[1] - 1): a power of two at or below max A */
@@ -178,61 +180,84 @@ static FORCE_INLINE void nz_row_sums(double *ws, int64_t m, int64_t n, double dr
     for (int k = 0; k < NZ_PIECES; k++) {
         double *restrict v = ws + k * m;
         int64_t ex = exps[k];
-        for (int64_t lv = 0; lv < levels[k]; lv++, ex -= 36) {
-            /* _grid_sums: q = (v + sigma) - sigma on a grid of 2^-36 of the bound */
-            const double sigma = scale * pow2_normal(ex + 17);
-            for (int64_t j = 0; j < n; j++) {
-                q[j] = (v[j] + sigma) - sigma;
-                v[j] = v[j] - q[j];
+        for (int64_t lv = 0; lv <= levels[k]; lv++, ex -= 36) {
+            double sum;
+            if (lv < levels[k]) {
+                /* _grid_sums: q = (v + sigma) - sigma on a grid of 2^-36 of the bound */
+                const double sigma = scale * pow2_normal(ex + 17);
+                for (int64_t j = 0; j < n; j++) {
+                    q[j] = (v[j] + sigma) - sigma;
+                    v[j] = v[j] - q[j];
+                }
+                /* exact in any order (the grid's multiples); NumPy's order all the same */
+                sum = pairwise(q, NULL, n, 0.0, PLAIN).q;
+            } else {
+                /* the leftover, in NumPy's order */
+                sum = pairwise(v, NULL, n, 0.0, PLAIN).q;
             }
-            /* exact in any order (the grid's multiples); NumPy's order all the same */
-            vals[nv++] = pairwise(q, NULL, n, 0.0, PLAIN).q;
+            acc_add(acc, sum);
+            if (vals)
+                vals[(*nv)++] = sum;
         }
-        /* the leftover, in NumPy's order */
-        vals[nv++] = pairwise(v, NULL, n, 0.0, PLAIN).q;
     }
+    return scale;
+}
+
+/* math.fsum's three sums into o[0..3): fsum(vals), fsum(vals + tops),
+ * fsum(vals + tops + [-Dh]), with acc holding vals' sum; tops are the
+ * pieces of exp(m_top) and -1. By the fixed point, else by the expansion
+ * of vals (where vals is not NULL; never for these magnitudes, but said
+ * rather than assumed). Returns 0 where neither could. */
+static FORCE_INLINE int nz_finish(acc_t *acc, const double *vals, int nv, double m_top, const double *T1,
+                                  const double *T2, const double *T3, const double *c, double *o)
+{
+    double tops[NZ_PIECES + 1];
     const nz_eleven e = nz_pieces(m_top, T1, T2, T3, c);
     memcpy(tops, e.v, sizeof e.v);
     tops[NZ_PIECES] = -1.0;
-    /* fsum(vals), fsum(vals + tops), fsum(vals + tops + [-Dh]): in fixed
-     * point, or where it cannot (never for these magnitudes, but said
-     * rather than assumed) by the expansion */
-    acc_t acc;
-    acc_init(&acc);
-    for (int k = 0; k < nv; k++)
-        acc_add(&acc, vals[k]);
-    int fixed = acc_round(&acc, &o[0]);
+    int fixed = acc_round(acc, &o[0]);
     for (int k = 0; k <= NZ_PIECES; k++)
-        acc_add(&acc, tops[k]);
-    fixed = fixed && acc_round(&acc, &o[1]);
-    acc_add(&acc, -o[1]);
-    fixed = fixed && acc_round(&acc, &o[2]);
-    if (!fixed) {
-        double parts[NZ_PARTS_MAX + NZ_PIECES + 3];
-        int len = 0;
-        for (int k = 0; k < nv; k++)
-            exact_add(parts, &len, vals[k]);
-        o[0] = exact_round(parts, len);
-        for (int k = 0; k <= NZ_PIECES; k++)
-            exact_add(parts, &len, tops[k]);
-        o[1] = exact_round(parts, len);
-        exact_add(parts, &len, -o[1]);
-        o[2] = exact_round(parts, len);
-    }
-    o[3] = 0.0 + ((double)n * c[NZ_LEFT]) * scale;
-    o[4] = 0.0 + dropped;
+        acc_add(acc, tops[k]);
+    fixed = fixed && acc_round(acc, &o[1]);
+    acc_add(acc, -o[1]);
+    fixed = fixed && acc_round(acc, &o[2]);
+    if (fixed)
+        return 1;
+    if (!vals)
+        return 0;
+    double parts[NZ_PARTS_MAX + NZ_PIECES + 3];
+    int len = 0;
+    for (int k = 0; k < nv; k++)
+        exact_add(parts, &len, vals[k]);
+    o[0] = exact_round(parts, len);
+    for (int k = 0; k <= NZ_PIECES; k++)
+        exact_add(parts, &len, tops[k]);
+    o[1] = exact_round(parts, len);
+    exact_add(parts, &len, -o[1]);
+    o[2] = exact_round(parts, len);
+    return 1;
 }
 
-/* For each row i of rows (n_rows x n, C-contiguous float64, n <= 2^16, a
- * finite maximum at column top[i]): near_zero's per-row sums into
- * out[5 i ..]: S_o = fsum(vals), Dh = fsum(vals + tops), Dl = fsum(vals +
- * tops + [-Dh]), left and dropped, where vals are _row_sums' 31 floats
- * (the row with its top entry set to -inf) and tops _top_terms' twelve
- * (the pieces of exp(m) and -1). exps and levels: _PIECES' exponents and
- * grid counts; T1..T3 the table (2^B entries each); c the constants in the
- * enum's order; ws scratch of 13 max(n, NZ_CHUNK) doubles. Returns 0, or
- * -1 where the pieces' grids exceed NZ_PARTS_MAX floats or a grid is not a
- * normal power of two (nothing written then). */
+/* The dead entries below X_LOW (not -inf) among n: _row_sums' dropped */
+static FORCE_INLINE double nz_dropped(const double *xb, int64_t n, double x_low)
+{
+    double dropped = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        dropped += (xb[j] < x_low) & (xb[j] > -INFINITY);
+    return dropped;
+}
+
+/* For each row i of rows (n_rows x n, C-contiguous float64, a finite
+ * maximum at column top[i]): near_zero's per-row sums into out[5 i ..]:
+ * S_o = fsum(vals), Dh = fsum(vals + tops), Dl = fsum(vals + tops +
+ * [-Dh]), left and dropped, where vals are _row_sums' floats (31 per
+ * column chunk; the row with its top entry set to -inf) and tops
+ * _top_terms' twelve (the pieces of exp(m) and -1). exps and levels:
+ * _PIECES' exponents and grid counts; T1..T3 the table (2^B entries each);
+ * c the constants in the enum's order; ws scratch of 13 max(min(n,
+ * NZ_COLS), NZ_CHUNK) doubles. Returns 0, or -1 where the pieces' grids
+ * exceed NZ_PARTS_MAX floats or a grid is not a normal power of two, or a
+ * long row's sums fall outside the fixed point (out is garbage then). */
 EXPORT CLONES int64_t near_zero_sums(const double *rows, int64_t n_rows, int64_t n, const int64_t *top,
                                      const double *T1, const double *T2, const double *T3, const double *c,
                                      const int64_t *exps, const int64_t *levels, double *ws, double *out)
@@ -245,23 +270,51 @@ EXPORT CLONES int64_t near_zero_sums(const double *rows, int64_t n_rows, int64_t
     }
     if (count > NZ_PARTS_MAX)
         return -1;
+    if (n > NZ_COLS) {
+        /* one row at a time, in column chunks: the floats go straight into
+         * the fixed point (no expansion to fall back on) */
+        double *xb = ws + NZ_PIECES * NZ_COLS, *q = xb + NZ_COLS;
+        for (int64_t i = 0; i < n_rows; i++) {
+            const double *x = rows + i * n;
+            double left = 0.0, dropped = 0.0;
+            acc_t acc;
+            acc_init(&acc);
+            for (int64_t c0 = 0; c0 < n; c0 += NZ_COLS) {
+                const int64_t w = n - c0 < NZ_COLS ? n - c0 : NZ_COLS;
+                memcpy(xb, x + c0, sizeof(double) * (size_t)w);
+                if (top[i] >= c0 && top[i] < c0 + w)
+                    xb[top[i] - c0] = -INFINITY;
+                dropped += nz_dropped(xb, w, c[NZ_X_LOW]);
+                nz_pieces_block(xb, w, T1, T2, T3, c, ws);
+                const double scale = nz_chunk_sums(ws, w, w, exps, levels, q, &acc, NULL, NULL);
+                left += ((double)w * c[NZ_LEFT]) * scale;
+            }
+            double *o = out + 5 * i;
+            if (!nz_finish(&acc, NULL, 0, x[top[i]], T1, T2, T3, c, o))
+                return -1;
+            o[3] = 0.0 + left, o[4] = 0.0 + dropped;
+        }
+        return 0;
+    }
     const int64_t per = n >= NZ_CHUNK ? 1 : NZ_CHUNK / n, cap = per * n;
     double *xb = ws + NZ_PIECES * cap, *q = xb + cap;
     for (int64_t r0 = 0; r0 < n_rows; r0 += per) {
         const int64_t w = n_rows - r0 < per ? n_rows - r0 : per, m = w * n;
         const double *x = rows + r0 * n;
         /* the top entries enter as -inf, as _row_sums sets them */
-        for (int64_t j = 0; j < m; j++)
-            xb[j] = x[j];
+        memcpy(xb, x, sizeof(double) * (size_t)m);
         for (int64_t i = 0; i < w; i++)
             xb[i * n + top[r0 + i]] = -INFINITY;
         nz_pieces_block(xb, m, T1, T2, T3, c, ws);
         for (int64_t i = 0; i < w; i++) {
-            double dropped = 0.0;
-            for (int64_t j = 0; j < n; j++)
-                dropped += (xb[i * n + j] < c[NZ_X_LOW]) & (xb[i * n + j] > -INFINITY);
-            nz_row_sums(ws + i * n, m, n, dropped, x[i * n + top[r0 + i]], T1, T2, T3, c, exps, levels, q,
-                        out + 5 * (r0 + i));
+            double vals[NZ_PARTS_MAX], *o = out + 5 * (r0 + i);
+            int nv = 0;
+            acc_t acc;
+            acc_init(&acc);
+            const double scale = nz_chunk_sums(ws + i * n, m, n, exps, levels, q, &acc, vals, &nv);
+            nz_finish(&acc, vals, nv, x[i * n + top[r0 + i]], T1, T2, T3, c, o);
+            o[3] = 0.0 + ((double)n * c[NZ_LEFT]) * scale;
+            o[4] = 0.0 + nz_dropped(xb + i * n, n, c[NZ_X_LOW]);
         }
     }
     return 0;
