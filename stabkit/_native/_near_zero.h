@@ -22,7 +22,7 @@
  *   expansion): fsum returns the correctly rounded sum, which is one number
  *   whatever the method, so these are fsum's results.
  *
- * The caller (near_zero._native_sums) keeps the rest of lse_near_zero in
+ * The caller (near_zero._sums) keeps the rest of lse_near_zero in
  * NumPy (the log1p series, the bounds and the acceptance test), shared by
  * both paths; tests/test_native_near_zero.py compares the five sums of both
  * paths bit for bit.
