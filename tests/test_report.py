@@ -127,10 +127,31 @@ def test_interrupted_write_leaves_old_files(small, tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["report.html", "report.json", "report.md"]  # no temporary files left
 
 
+#: A peer's statistics over all its samples, which move when its last bits
+#: do: the same release of a library may round differently on another
+#: processor (seen: PyTorch 2.13's float32 logsumexp on an Intel Xeon, 89.1%
+#: correctly rounded against 88.8% on the AMD EPYC that made the example;
+#: the same worst points). Compared to a tolerance, everything else exactly.
+_PEER_STATS = {"median_ulp": 0.05, "mean_ulp": 1e-3, "pct_correctly_rounded": 1.0, "pct_faithful": 1.0}
+
+
+def _peer_summary(r: dict, o: dict) -> tuple[dict, dict]:
+    """r and o without those of _PEER_STATS that both hold (an unavailable
+    peer has none), after checking them within their tolerance (relative
+    for the mean, absolute for the rest)."""
+    loose = {k for k in _PEER_STATS if isinstance(r.get(k), float) and isinstance(o.get(k), float)}
+    for k in loose:
+        a, b = r[k], o[k]
+        bound = _PEER_STATS[k] * max(abs(a), abs(b)) if k == "mean_ulp" else _PEER_STATS[k]
+        assert abs(a - b) <= bound, (r["function"], r["impl"], k, a, b)
+    return {k: v for k, v in r.items() if k not in loose}, {k: v for k, v in o.items() if k not in loose}
+
+
 @pytest.mark.slow
 def test_committed_example_matches_the_code():
     """Re-run cheap cells of the committed example with its own command's
-    settings; every library whose version matches must give the same entry."""
+    settings; every library whose version matches must give the same entry
+    (a peer's: the same up to _PEER_STATS, which depend on the processor)."""
     d = _strict((EXAMPLE / "report.json").read_text())
     assert d["command"] == "stabkit report --out reports/example"
     cfg = ReportConfig(functions=("softplus", "logsumexp", "binary_crossentropy"), dtypes=("float32",),
@@ -147,6 +168,8 @@ def test_committed_example_matches_the_code():
     for r in new["results"]:
         o = old[(r["function"], r["format"], r["impl"])]
         if r["impl"] in same_version:
+            if r["impl"] not in ("naive", "stable", "accurate"):
+                r, o = _peer_summary(r, o)
             assert r == o, (r["function"], r["impl"])
             checked += 1
         elif r["impl"] in ("naive", "stable", "accurate"):
