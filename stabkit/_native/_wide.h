@@ -514,9 +514,23 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
     double *d = buf, *e = buf + n, *r = buf + 2 * n;
     int64_t flagged = 0, fast = 0;
     const int fast32 = FAST32(f32, scol, out32, exact, n);
+    /* rows of 17 to 64 columns: their fast pass eight rows at a time
+     * (_wide_fast_cols.h); a row it does not settle takes the pass below */
+    const int cols = fast32 && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX];
+    int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
+        if (cols && i % LANES == 0) {
+            const int R = rows - i < LANES ? (int)(rows - i) : LANES;
+            cols_log_softmax32(x + i * srow, srow, R, n, log1p_loop, log1p_data, xt, et, o32, done);
+        }
+        if (cols && done[i % LANES]) {
+            redo[i] = 0;
+            fast++;
+            continue;
+        }
         redo[i] = 1;
         const char *xi = x + i * srow;
         const float *xf;
