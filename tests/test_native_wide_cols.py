@@ -1,5 +1,6 @@
-"""The float32 log-softmax fast pass across rows (``_wide_fast_cols.h``):
-rows of 17 to 64 columns, eight rows side by side, one per lane.
+"""The float32 fast passes across rows (``_wide_fast_cols.h``): softmax,
+log-softmax, logsumexp and the sparse cross-entropy of rows of 17 to 64
+columns, eight rows side by side, one per lane.
 
 Its claim is the NumPy path's bits, as for the row-by-row fast pass
 (tests/test_native_wide_fast.py): every width it takes and those beside
@@ -57,6 +58,29 @@ def _rows(kind: str, rng, rows: int, n: int) -> np.ndarray:
     return z
 
 
+def _public(x: np.ndarray, lab: np.ndarray) -> list:
+    """The four functions on both paths: (fast, slow) pairs."""
+    with np.errstate(all="ignore"):
+        return [each_path(stabkit.softmax, x, axis=-1), each_path(stabkit.log_softmax, x, axis=-1),
+                each_path(stabkit.logsumexp, x, axis=-1),
+                each_path(stabkit.sparse_categorical_crossentropy, lab, x, from_logits=True)]
+
+
+def _kernels(x: np.ndarray, lab: np.ndarray) -> list:
+    """The kernels on ``x`` itself (any row stride): (values, redo) of
+    softmax and log-softmax into float32, and logsumexp and the log-softmax
+    at the labels as the float64 values the caller rounds to float32."""
+    out = []
+    with np.errstate(all="ignore"):
+        for kernel in (widerows.wide_softmax, widerows.wide_log_softmax):
+            got, redo = kernel(x, False, np.empty(x.shape, np.float32))
+            out.append((got, redo))
+        for kw in ({"lse": True}, {"cols": lab}):
+            *_, redo, got = widerows.wide(x, False, rounded="float32", **kw)
+            out.append((got.astype(np.float32), redo != 0))
+    return out
+
+
 @needs_c
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_width_has_the_numpy_paths_bits(kind):
@@ -64,12 +88,18 @@ def test_every_width_has_the_numpy_paths_bits(kind):
     for n in range(15, 67):
         rows = int(rng.integers(1, 30))
         x = _rows(kind, rng, rows, n).astype(np.float32)
-        fast, slow = each_path(stabkit.log_softmax, x, axis=-1)
-        same_bits(fast, slow)
-        if n > 16:  # a view whose rows lie 4 (n + 5) bytes apart, straight into the kernel
+        lab = rng.integers(0, n, rows)
+        lab[::2] = np.argmax(np.nan_to_num(x[::2], nan=-np.inf), axis=1)  # the label at the maximum
+        pairs = _public(x, lab)
+        for fast, slow in pairs:
+            same_bits(fast, slow)
+        if n > 16:  # a view whose rows lie 4 (n + 5) bytes apart, straight into the kernels
             view = np.concatenate([x, x[:, :5]], axis=1)[:, :n]
-            out, redo = widerows.wide_log_softmax(view, False, np.empty_like(x))
-            same_bits(out[~redo], slow[~redo])
+            want = [np.asarray(stabkit.softmax(x, axis=-1)), pairs[1][1],
+                    *(np.asarray(stabkit.accurate.logsumexp(x, axis=-1)),
+                      -np.asarray(stabkit.sparse_categorical_crossentropy(lab, x, from_logits=True)))]
+            for (got, redo), w in zip(_kernels(view, lab), want):
+                same_bits(got[~redo], np.asarray(w, np.float32)[~redo])
 
 
 @needs_c
@@ -77,7 +107,14 @@ def test_every_width_has_the_numpy_paths_bits(kind):
 def test_ordinary_rows_take_the_fast_pass(n):
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((1003, n)) * 5).astype(np.float32)
-    dst, count = np.empty_like(x), np.zeros(1, np.int64)
-    out, redo = widerows.wide_log_softmax(x, False, dst, fast=count)
-    assert not redo.any() and count[0] >= 0.99 * x.shape[0]
-    same_bits(out, np.asarray(each_path(stabkit.log_softmax, x, axis=-1)[1]))
+    lab = rng.integers(0, n, x.shape[0])
+    for kernel in (widerows.wide_softmax, widerows.wide_log_softmax):
+        count = np.zeros(1, np.int64)
+        _, redo = kernel(x, False, np.empty_like(x), fast=count)
+        assert not redo.any() and count[0] >= 0.99 * x.shape[0], kernel
+    for kw in ({"lse": True}, {"cols": lab}):
+        count = np.zeros(1, np.int64)
+        widerows.wide(x, False, rounded="float32", fast=count, **kw)
+        assert count[0] >= 0.99 * x.shape[0], kw
+    for fast, slow in _public(x, lab):
+        same_bits(fast, slow)

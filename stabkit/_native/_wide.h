@@ -189,10 +189,26 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
     double *s = ws, *lo = ws + rows, *dc = ws + 2 * rows, *rc = ws + 3 * rows;
     const int fast32 = rfmt == R_F32 && (lse || cols) && FAST32(f32, scol, 1, exact, n);
     const int fast16 = (lse || cols) && FAST16(f32, rfmt, exact, n);
+    /* rows of 17 to 64 columns: fast_shifted_sum eight rows at a time
+     * (_wide_fast_cols.h); a row it does not take goes the way below */
+    const int colsg = fast32 && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], gmi[LANES], gs[LANES];
+    int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
         const char *xi = x + i * srow;
+        if (colsg && i % LANES == 0)
+            cols_shifted_sums32(xi, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, xt, et, gmi, gs, done);
+        if (colsg && done[i % LANES]) {
+            const int g = (int)(i % LANES);
+            m[i] = gmi[g], s[i] = gs[g];
+            if (cols)
+                dc[i] = (double)((const float *)xi)[cols[i]] + -gmi[g];
+            lo[i] = 1.0;
+            redo[i] = 0;
+            continue;
+        }
         const float *xf;
         const double *xr;
         double mn, mi;
@@ -426,8 +442,20 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
     double *d = buf, *e = buf + n;
     int64_t flagged = 0, fast = 0;
     const int fast32 = FAST32(f32, scol, out32, exact, n);
+    /* rows of 17 to 64 columns: their fast pass eight rows at a time
+     * (_wide_fast_cols.h); a row it does not settle takes the pass below */
+    const int colsg = fast32 && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX];
+    int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         const char *xi = x + i * srow;
+        if (colsg && i % LANES == 0)
+            cols_softmax32(xi, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, xt, et, out32 + i * n, done);
+        if (colsg && done[i % LANES]) {
+            redo[i] = 0;
+            fast++;
+            continue;
+        }
         const float *xf;
         const double *xr;
         double mn, mi;
@@ -516,17 +544,17 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
     const int fast32 = FAST32(f32, scol, out32, exact, n);
     /* rows of 17 to 64 columns: their fast pass eight rows at a time
      * (_wide_fast_cols.h); a row it does not settle takes the pass below */
-    const int cols = fast32 && n >= COLS_MIN && n <= COLS_MAX;
+    const int colsg = fast32 && n >= COLS_MIN && n <= COLS_MAX;
     double xt[LANES * COLS_MAX], et[LANES * COLS_MAX];
     int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
-        if (cols && i % LANES == 0) {
+        if (colsg && i % LANES == 0) {
             const int R = rows - i < LANES ? (int)(rows - i) : LANES;
             cols_log_softmax32(x + i * srow, srow, R, n, log1p_loop, log1p_data, xt, et, o32, done);
         }
-        if (cols && done[i % LANES]) {
+        if (colsg && done[i % LANES]) {
             redo[i] = 0;
             fast++;
             continue;

@@ -1,24 +1,29 @@
-/* The float32 log-softmax fast pass across rows, for rows of 17 to 64
- * columns (included by _rows.c after _wide_fast.h, before _wide.h).
+/* The float32 fast passes across rows, for rows of 17 to 64 columns
+ * (included by _rows.c after _wide_fast.h, before _wide.h): the softmax,
+ * the log-softmax, and the shifted sums of the logsumexp and the sparse
+ * cross-entropy.
  *
- * fast_log_softmax_row works one row at a time; on rows of a few dozen
- * entries its per-row costs (the horizontal reductions of its lanes, the
- * scalar remainders, one call of NumPy's log1p loop for one value) came to
- * 70-200 ns a row, 5-7x PyTorch's time per entry. Here eight rows go side
- * by side, one row per lane of a vector, column after column (as the
- * narrow kernel works), and NumPy's log1p loop takes the eight q at once.
+ * _wide_fast.h's passes work one row at a time; on rows of a few dozen
+ * entries their per-row costs (the horizontal reductions of their lanes,
+ * the scalar remainders, and for the log-softmax one call of NumPy's log1p
+ * loop for one value) came to 70-200 ns a row, 2-7x PyTorch's time per
+ * entry. Here eight rows go side by side, one row per lane of a vector,
+ * column after column (as the narrow kernel works), and NumPy's log1p loop
+ * takes the eight q at once. Each pass keeps its row pass's rounding test
+ * on the same interval, so the rows it keeps get the NumPy path's bits;
+ * only the order of its sum changes, left to right: at most 63 roundings
+ * on a term's path (n <= 64), 63 2^-53 = 2^-47.02 relative, where the
+ * pairwise order's bound is 2^-47.7. Each function below restates its
+ * bound with that.
  *
- * The values are fast_log_softmax_row's test on the same interval, so the
- * rows kept get the NumPy path's bits: q = (the sum of exp_fast(x) without
- * the row's first maximum) / exp_fast(max), here summed left to right
- * (n - 1 <= 63 terms: at most 62 roundings on a term's path, 62 2^-53 =
- * 2^-47.05, where the pairwise order's bound is 2^-47.7). q then carries
- * 2^-45.4 (the winner) + 2^-45.4 (the terms) + 2^-47.05 + 2^-53, L =
- * log1p(q) that and log1p's own 2^-48: below 2^-44.07 in all, NumPy's L
- * below 2^-46.2, so NumPy's L still lies in L (1 -+ 2^-43). A row with a
- * NaN, a maximum outside [-600, 650], a sum or q under the floors, tie_rows'
- * case (L at or below (max - min) 2^-53: masked rows among them), or one
- * unsettled value is left to fast_log_softmax_row's caller (done[r] = 0).
+ * The log-softmax: q = (the sum of exp_fast(x) without the row's first
+ * maximum) / exp_fast(max) carries 2^-45.4 (the winner) + 2^-45.4 (the
+ * terms) + 2^-47.02 + 2^-53, L = log1p(q) that and log1p's own 2^-48:
+ * below 2^-44 in all, NumPy's L below 2^-46.2, so NumPy's L still lies in
+ * L (1 -+ 2^-43). A row with a NaN or an infinity, a maximum outside
+ * [-600, 650], a sum or q under the floors, tie_rows' case (L at or below
+ * (max - min) 2^-53), or one unsettled value is left to the row pass
+ * (done[r] = 0).
  */
 
 #define COLS_MIN 17
@@ -35,22 +40,19 @@ HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_cols(const double *x, double *
     }
 }
 
-/* For the R <= 8 float32 rows at x (row r at byte offset r * srow, n
- * contiguous entries, COLS_MIN <= n <= COLS_MAX) into o32 (row r at
- * o32 + r * n):
- * done[r] = 1 where row r's values were settled and written. xt and e:
- * scratch of 8 n doubles. */
-static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop,
-                                            void *log1p_data, double *restrict xt, double *restrict e, float *o32,
-                                            int *done)
+/* The R <= 8 float32 rows at x (row r at byte offset r * srow, n
+ * contiguous entries) as columns of eight lanes into xt (xt[j 8 + r];
+ * lanes past R repeat row 0), and per lane the first maximum and where it
+ * is (as scan_row32 finds it), the least entry, and a NaN test (a lane's
+ * sum of v - v: NaN where an entry is NaN or infinite) */
+static FORCE_INLINE void cols_scan(const char *x, int64_t srow, int R, int64_t n, double *restrict xt, vd *hi_,
+                                   vd *lo_, vd *nan_, vi *at_)
 {
-    /* the rows as columns of eight lanes (lanes past R repeat row 0) */
     for (int r = 0; r < LANES; r++) {
         const float *xr = (const float *)(x + (r < R ? r : 0) * srow);
         for (int64_t j = 0; j < n; j++)
             xt[j * LANES + r] = (double)xr[j];
     }
-    /* first maximum (and where), least entry, NaN */
     vd hi = load(xt), lo = hi, nan = hi - hi;
     vi at = splati(0);
     for (int64_t j = 1; j < n; j++) {
@@ -61,6 +63,77 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
         lo = blend(v < lo, v, lo);
         nan += v - v;
     }
+    *hi_ = hi, *lo_ = lo, *nan_ = nan, *at_ = at;
+}
+
+/* fast_softmax_row for the R <= 8 rows at x (as cols_scan takes them) into
+ * o32 (row r at o32 + r * n): e = exp_fast(x), v = e (1 / s), s their sum
+ * (left to right: 2^-47.02; with NumPy's own errors the two values lie
+ * within 2^-43.8 v of each other, inside the margin 2^-42 v). done[r] = 1 where row r has no NaN or infinity, its
+ * maximum lies in [-600, 650] and every value settled. xt, e: scratch of
+ * 8 n doubles. */
+static FORCE_INLINE void cols_softmax32(const char *x, int64_t srow, int R, int64_t n, double *restrict xt,
+                                        double *restrict e, float *o32, int *done)
+{
+    vd hi, lo, nan;
+    vi at;
+    cols_scan(x, srow, R, n, xt, &hi, &lo, &nan, &at);
+    fast_exp_cols(xt, e, n * LANES);
+    vd s = splat(0.0);
+    for (int64_t j = 0; j < n; j++)
+        s += load(e + j * LANES);
+    const vd inv = splat(1.0) / s;
+    vi bad = splati(0);
+    for (int64_t j = 0; j < n; j++) {
+        const vd v = load(e + j * LANES) * inv;
+        const vf fa = __builtin_convertvector(v * splat(1.0 - 0x1p-42), vf);
+        const vf fb = __builtin_convertvector(v * splat(1.0 + 0x1p-42), vf);
+        bad |= __builtin_convertvector(fa != fb, vi);
+        for (int r = 0; r < R; r++)
+            o32[r * n + j] = fb[r];
+    }
+    for (int r = 0; r < R; r++)
+        done[r] = nan[r] == 0.0 && hi[r] >= -600.0 && hi[r] <= 650.0 && bad[r] == 0;
+}
+
+/* fast_shifted_sum for the R <= 8 rows at x (as cols_scan takes them):
+ * per row its first maximum mi[r] and s[r], the sum of exp_fast(x +
+ * (-mi)) (arguments raised to XMIN) without the one at k, left to right
+ * (2^-47.02: s within 2^-44.99 of the exact sum, L within 2^-44.4 of
+ * NumPy's, inside wide_rows' 2^-43). done[r] = 1 where row r has no NaN or
+ * infinity and s[r] >= n 2^-960 (fast_shifted_sum's floor). xt, e: scratch
+ * of 8 n doubles. */
+static FORCE_INLINE void cols_shifted_sums32(const char *x, int64_t srow, int R, int64_t n, double *restrict xt,
+                                             double *restrict e, double *mi, double *s_out, int *done)
+{
+    vd hi, lo, nan;
+    vi at;
+    cols_scan(x, srow, R, n, xt, &hi, &lo, &nan, &at);
+    const vd nm = -hi;
+    for (int64_t j = 0; j < n; j++)
+        store(xt + j * LANES, load(xt + j * LANES) + nm);
+    fast_exp_cols(xt, e, n * LANES);
+    vd s = splat(0.0);
+    for (int64_t j = 0; j < n; j++)
+        s += blend(at == splati(j), splat(0.0), load(e + j * LANES));
+    for (int r = 0; r < R; r++) {
+        mi[r] = hi[r], s_out[r] = s[r];
+        done[r] = nan[r] == 0.0 && s[r] >= (double)n * 0x1p-960;
+    }
+}
+
+/* For the R <= 8 float32 rows at x (row r at byte offset r * srow, n
+ * contiguous entries, COLS_MIN <= n <= COLS_MAX) into o32 (row r at
+ * o32 + r * n):
+ * done[r] = 1 where row r's values were settled and written. xt and e:
+ * scratch of 8 n doubles. */
+static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop,
+                                            void *log1p_data, double *restrict xt, double *restrict e, float *o32,
+                                            int *done)
+{
+    vd hi, lo, nan;
+    vi at;
+    cols_scan(x, srow, R, n, xt, &hi, &lo, &nan, &at);
     /* exp_fast of every entry, arguments raised to XMIN (fast_exp_row's) */
     fast_exp_cols(xt, e, n * LANES);
     vd s = splat(0.0), winner = splat(0.0);
