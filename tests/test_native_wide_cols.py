@@ -1,6 +1,6 @@
 """The float32 fast passes across rows (``_wide_fast_cols.h``): softmax,
-log-softmax, logsumexp and the sparse cross-entropy of rows of 17 to 64
-columns, eight rows side by side, one per lane.
+log-softmax, logsumexp and the sparse and categorical cross-entropies of
+rows of 17 to 64 columns, eight rows side by side, one per lane.
 
 Its claim is the NumPy path's bits, as for the row-by-row fast pass
 (tests/test_native_wide_fast.py): every width it takes and those beside
@@ -58,18 +58,30 @@ def _rows(kind: str, rng, rows: int, n: int) -> np.ndarray:
     return z
 
 
-def _public(x: np.ndarray, lab: np.ndarray) -> list:
-    """The four functions on both paths: (fast, slow) pairs."""
+def _soft(rng, lab: np.ndarray, n: int) -> np.ndarray:
+    """Soft labels: Dirichlet rows with a fifth of their entries 0, one-hot
+    rows at ``lab`` and all-zero rows."""
+    y = rng.dirichlet(np.ones(n), size=lab.size)
+    y[rng.random(y.shape) < 0.2] = 0.0
+    y[::3] = np.eye(n)[lab[::3]]
+    y[1::7] = 0.0
+    return y.astype(np.float32)
+
+
+def _public(x: np.ndarray, lab: np.ndarray, y: np.ndarray) -> list:
+    """The five functions on both paths: (fast, slow) pairs."""
     with np.errstate(all="ignore"):
         return [each_path(stabkit.softmax, x, axis=-1), each_path(stabkit.log_softmax, x, axis=-1),
                 each_path(stabkit.logsumexp, x, axis=-1),
-                each_path(stabkit.sparse_categorical_crossentropy, lab, x, from_logits=True)]
+                each_path(stabkit.sparse_categorical_crossentropy, lab, x, from_logits=True),
+                each_path(stabkit.categorical_crossentropy, y, x, from_logits=True)]
 
 
-def _kernels(x: np.ndarray, lab: np.ndarray) -> list:
+def _kernels(x: np.ndarray, lab: np.ndarray, y: np.ndarray) -> list:
     """The kernels on ``x`` itself (any row stride): (values, redo) of
-    softmax and log-softmax into float32, and logsumexp and the log-softmax
-    at the labels as the float64 values the caller rounds to float32."""
+    softmax and log-softmax into float32, and logsumexp, the log-softmax at
+    the labels and the categorical loss as the float64 values the caller
+    rounds to float32."""
     out = []
     with np.errstate(all="ignore"):
         for kernel in (widerows.wide_softmax, widerows.wide_log_softmax):
@@ -78,6 +90,8 @@ def _kernels(x: np.ndarray, lab: np.ndarray) -> list:
         for kw in ({"lse": True}, {"cols": lab}):
             *_, redo, got = widerows.wide(x, False, rounded="float32", **kw)
             out.append((got.astype(np.float32), redo != 0))
+        got, redo = widerows.wide_ce32(x, y)
+        out.append((got.astype(np.float32), redo))
     return out
 
 
@@ -90,16 +104,15 @@ def test_every_width_has_the_numpy_paths_bits(kind):
         x = _rows(kind, rng, rows, n).astype(np.float32)
         lab = rng.integers(0, n, rows)
         lab[::2] = np.argmax(np.nan_to_num(x[::2], nan=-np.inf), axis=1)  # the label at the maximum
-        pairs = _public(x, lab)
+        y = _soft(rng, lab, n)
+        pairs = _public(x, lab, y)
         for fast, slow in pairs:
             same_bits(fast, slow)
         if n > 16:  # a view whose rows lie 4 (n + 5) bytes apart, straight into the kernels
             view = np.concatenate([x, x[:, :5]], axis=1)[:, :n]
-            want = [np.asarray(stabkit.softmax(x, axis=-1)), pairs[1][1],
-                    *(np.asarray(stabkit.accurate.logsumexp(x, axis=-1)),
-                      -np.asarray(stabkit.sparse_categorical_crossentropy(lab, x, from_logits=True)))]
-            for (got, redo), w in zip(_kernels(view, lab), want):
-                same_bits(got[~redo], np.asarray(w, np.float32)[~redo])
+            want = [pairs[0][1], pairs[1][1], pairs[2][1], -pairs[3][1], pairs[4][1]]
+            for (got, redo), w in zip(_kernels(view, lab, y), want):
+                same_bits(got[~redo], np.asarray(w)[~redo])
 
 
 @needs_c
@@ -116,5 +129,9 @@ def test_ordinary_rows_take_the_fast_pass(n):
         count = np.zeros(1, np.int64)
         widerows.wide(x, False, rounded="float32", fast=count, **kw)
         assert count[0] >= 0.99 * x.shape[0], kw
-    for fast, slow in _public(x, lab):
+    y = _soft(rng, lab, n)
+    count = np.zeros(1, np.int64)
+    widerows.wide_ce32(x, y, fast=count)
+    assert count[0] >= 0.99 * x.shape[0]
+    for fast, slow in _public(x, lab, y):
         same_bits(fast, slow)

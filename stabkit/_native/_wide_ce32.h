@@ -97,6 +97,12 @@ EXPORT CLONES int64_t wide_ce32(const char *x, int64_t rows, int64_t n, int64_t 
         return -1;
     float *xs = (float *)(e + n), *ys = xs + n;
     int64_t flagged = 0, fast = 0;
+    /* float32 rows of 17 to 64 columns: their L eight rows at a time
+     * (_wide_fast_cols.h); rows it does not take are handed back */
+    const int colsg = f32 && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], gLlo[LANES], gLhi[LANES];
+    int64_t gk[LANES];
+    int gtied[LANES], guse[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         const float *xf = (const float *)(x + i * srow), *yi = (const float *)y + i * n;
         if (!f32) {
@@ -105,10 +111,20 @@ EXPORT CLONES int64_t wide_ce32(const char *x, int64_t rows, int64_t n, int64_t 
             xf = narrow ? xs : NULL, yi = ys;
         }
         double mn, L_lo, L_hi, sa, sb;
-        int tied, ok = 0;
-        int64_t k = xf && n <= FAST_MAX_N ? scan_row32(xf, n, &mn) : -1;
-        if (k >= 0 && (double)xf[k] >= -600.0 && (double)xf[k] <= 650.0 && mn > -INFINITY &&
-            fast_unshifted_L(xf, n, k, mn, e, log1p_loop, log1p_data, &L_lo, &L_hi, &tied)) {
+        int tied, ok = 0, use;
+        int64_t k;
+        if (colsg) {
+            const int g = (int)(i % LANES);
+            if (g == 0)
+                cols_ce_L32(x + i * srow, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, log1p_loop,
+                            log1p_data, xt, et, gk, gLlo, gLhi, gtied, guse);
+            use = guse[g], k = gk[g], L_lo = gLlo[g], L_hi = gLhi[g], tied = gtied[g];
+        } else {
+            k = xf && n <= FAST_MAX_N ? scan_row32(xf, n, &mn) : -1;
+            use = k >= 0 && (double)xf[k] >= -600.0 && (double)xf[k] <= 650.0 && mn > -INFINITY &&
+                  fast_unshifted_L(xf, n, k, mn, e, log1p_loop, log1p_data, &L_lo, &L_hi, &tied);
+        }
+        if (use) {
             ce_sums(xf, yi, n, k, L_lo, L_hi, tied, &sa, &sb);
             /* the terms are <= 0: sa <= sb <= 0 up to the roundings B covers */
             const double B = 2.0 * (double)(n + 2) * 0x1p-53 * fabs(sa) * (1.0 + 0x1p-30);

@@ -122,14 +122,16 @@ static FORCE_INLINE void cols_shifted_sums32(const char *x, int64_t srow, int R,
     }
 }
 
-/* For the R <= 8 float32 rows at x (row r at byte offset r * srow, n
- * contiguous entries, COLS_MIN <= n <= COLS_MAX) into o32 (row r at
- * o32 + r * n):
- * done[r] = 1 where row r's values were settled and written. xt and e:
- * scratch of 8 n doubles. */
-static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop,
-                                            void *log1p_data, double *restrict xt, double *restrict e, float *o32,
-                                            int *done)
+/* fast_unshifted_L for the R <= 8 rows at x (as cols_scan takes them):
+ * per lane the scan (hi, lo, at: the first maximum, the least entry, where
+ * the maximum is), L_lo and L_hi (the interval that holds NumPy's L: the
+ * header's bound), and ok[r] where row r has no NaN or infinity, its
+ * maximum in [-600, 650] and its sum and q above the floors (tie_rows'
+ * test is the callers'). xt, e: scratch of 8 n doubles; xt keeps the rows
+ * as columns. */
+static FORCE_INLINE void cols_L32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop, void *log1p_data,
+                                  double *restrict xt, double *restrict e, vd *hi_, vd *lo_, vi *at_, vd *L_lo_,
+                                  vd *L_hi_, int *ok)
 {
     vd hi, lo, nan;
     vi at;
@@ -146,7 +148,6 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
     const vd q = s / winner;
     double qs[LANES], L[LANES];
     store(qs, q);
-    int ok[LANES];
     for (int r = 0; r < LANES; r++) {
         ok[r] = r < R && nan[r] == 0.0 && hi[r] >= -600.0 && hi[r] <= 650.0 && s[r] >= (double)n * 0x1p-960 &&
                 qs[r] >= 0x1p-1000;
@@ -154,11 +155,26 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
     }
     unary_loop(log1p_loop, log1p_data, qs, L, LANES);
     vd L_lo, L_hi;
-    for (int r = 0; r < LANES; r++) {
+    for (int r = 0; r < LANES; r++)
         L_lo[r] = L[r] * (1.0 - 0x1p-43), L_hi[r] = L[r] * (1.0 + 0x1p-43);
-        /* tie_rows' case goes to the row pass, as does a test that differs at the two ends */
+    *hi_ = hi, *lo_ = lo, *at_ = at, *L_lo_ = L_lo, *L_hi_ = L_hi;
+}
+
+/* For the R <= 8 float32 rows at x (row r at byte offset r * srow, n
+ * contiguous entries, COLS_MIN <= n <= COLS_MAX) into o32 (row r at
+ * o32 + r * n): done[r] = 1 where row r's values were settled and written.
+ * xt and e: scratch of 8 n doubles. */
+static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop,
+                                            void *log1p_data, double *restrict xt, double *restrict e, float *o32,
+                                            int *done)
+{
+    vd hi, lo, L_lo, L_hi;
+    vi at;
+    int ok[LANES];
+    cols_L32(x, srow, R, n, log1p_loop, log1p_data, xt, e, &hi, &lo, &at, &L_lo, &L_hi, ok);
+    /* tie_rows' case goes to the row pass, as does a test that differs at the two ends */
+    for (int r = 0; r < LANES; r++)
         ok[r] &= L_lo[r] > (hi[r] - lo[r]) * 0x1p-53;
-    }
     /* every value at both ends: x - (mi + L_hi) and x - (mi + L_lo), -L at the maximum */
     const vd mL_lo = hi + L_lo, mL_hi = hi + L_hi;
     vi bad = splati(0);
@@ -174,4 +190,24 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
     for (int r = 0; r < LANES; r++)
         if (r < R)
             done[r] = ok[r] && bad[r] == 0;
+}
+
+/* fast_unshifted_L's results for the categorical cross-entropy's R <= 8
+ * float32 rows at x (wide_ce32): per row r, use[r] = 1 where fast_unshifted_L
+ * would return 1 (cols_L32's ok, and tie_rows' test the same at both ends),
+ * with k[r], L_lo[r], L_hi[r] and tied[r] as it gives them. */
+static FORCE_INLINE void cols_ce_L32(const char *x, int64_t srow, int R, int64_t n, void *log1p_loop,
+                                     void *log1p_data, double *restrict xt, double *restrict e, int64_t *k,
+                                     double *L_lo, double *L_hi, int *tied, int *use)
+{
+    vd hi, lo, Llo, Lhi;
+    vi at;
+    int ok[LANES];
+    cols_L32(x, srow, R, n, log1p_loop, log1p_data, xt, e, &hi, &lo, &at, &Llo, &Lhi, ok);
+    for (int r = 0; r < R; r++) {
+        const double ties = (hi[r] - lo[r]) * 0x1p-53;
+        k[r] = at[r], L_lo[r] = Llo[r], L_hi[r] = Lhi[r];
+        tied[r] = Lhi[r] <= ties;
+        use[r] = ok[r] && (Llo[r] > ties || tied[r]);
+    }
 }
