@@ -35,7 +35,6 @@ machine, never assertions.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 import warnings
@@ -43,11 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # functions.py and peers.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # functions.py, peers.py and vs_torch.py
 
 import stabkit  # noqa: E402
 from functions import Notes, implementations, run_case  # noqa: E402
-from peers import FUNCTIONS, load  # noqa: E402
+from peers import FUNCTIONS  # noqa: E402
+from vs_torch import check_choices, print_notes, torch_peers  # noqa: E402
 from stabkit.floats import get_format  # noqa: E402
 
 REGIMES = ("typical", "zeros", "small", "confident", "spread", "masked", "offset", "logprobs")
@@ -116,19 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     dtypes = [d for d in opts.dtypes.split(",") if d]
     regimes = [r for r in opts.regimes.split(",") if r]
     only = {f for f in opts.only.split(",") if f}
-    for what, got, allowed in (("--dtypes", dtypes, DTYPES), ("--regimes", regimes, REGIMES),
-                               ("--only", only, FUNCTIONS)):
-        bad = sorted(set(got) - set(allowed))
-        if bad:
-            ap.error(f"{what}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
+    check_choices(ap, ("--dtypes", dtypes, DTYPES), ("--regimes", regimes, REGIMES), ("--only", only, FUNCTIONS))
     if opts.repeat < 1:
         ap.error("--repeat: must be at least 1")
-    peers, missing = load(["torch"], 1)
-    if not peers:
-        print("\n".join(missing) or "PyTorch is not installed", file=sys.stderr)
+    peers = torch_peers(opts.repeat)
+    if peers is None:
         return 1
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"stabkit {stabkit.__version__}, torch {peers[0].version} on 1 thread; median of {opts.repeat} rounds")
     print("| function | dtype | shape | regime | accurate | torch | accurate/torch |")
     print("|---|---|---|---|---|---|---|")
     warnings.simplefilter("ignore")
@@ -147,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = (f"{np.median(np.divide(times['torch'], times['accurate'])):.2f}"
                  if "torch" in times and "accurate" in times else na.get("torch", na.get("accurate", "")))
         print(f"| {fn} | {dtype} | {shape} | {regime} | {cells[0]} | {cells[1]} | {ratio} |", flush=True)
-    if notes.keys:
-        print("\nn/a: the implementation is left out of that case:")
-        for line in notes.lines():
-            print(line)
+    print_notes(notes)
     return 0
 
 

@@ -20,7 +20,6 @@ medians on a shared machine, never assertions.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 import warnings
@@ -28,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # functions.py and peers.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # functions.py, peers.py and vs_torch.py
 
-import stabkit  # noqa: E402
 from functions import Notes, implementations, run_case  # noqa: E402
-from peers import load  # noqa: E402
+from vs_torch import check_choices, print_notes, torch_peers  # noqa: E402
 from stabkit.floats import get_format  # noqa: E402
 
 ROWWISE = ("softmax", "log_softmax", "logsumexp")
@@ -62,21 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = ap.parse_args(argv)
     dtypes = [d for d in opts.dtypes.split(",") if d]
     only = [f for f in opts.only.split(",") if f]
-    for what, got, allowed in (("--dtypes", dtypes, DTYPES), ("--only", only, ROWWISE)):
-        bad = sorted(set(got) - set(allowed))
-        if bad or not got:
-            ap.error(f"{what}: unknown or empty {', '.join(bad)} (choose from {', '.join(allowed)})")
+    check_choices(ap, ("--dtypes", dtypes, DTYPES), ("--only", only, ROWWISE), empty_ok=False)
     widths = _ints(opts.widths, "--widths", ap)
     (entries,) = _ints(opts.entries, "--entries", ap)
     if opts.repeat < 1:
         ap.error("--repeat: must be at least 1")
-    peers, missing = load(["torch"], 1)
-    if not peers:
-        print("\n".join(missing) or "PyTorch is not installed", file=sys.stderr)
+    peers = torch_peers(opts.repeat, "; ns per entry (PyTorch's time over the accurate tier's)")
+    if peers is None:
         return 1
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"stabkit {stabkit.__version__}, torch {peers[0].version} on 1 thread; median of {opts.repeat} rounds; "
-          "ns per entry (PyTorch's time over the accurate tier's)")
     print("| dtype | width | " + " | ".join(only) + " |")
     print("|---|---|" + "---|" * len(only))
     warnings.simplefilter("ignore")
@@ -100,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                          else na.get("torch", "no torch"))
                 cells.append(f"{ns:.2f} ({ratio})")
             print(f"| {name} | {n} | " + " | ".join(cells) + " |", flush=True)
-    if notes.keys:
-        print("\nn/a: the implementation is left out of that case:")
-        for line in notes.lines():
-            print(line)
+    print_notes(notes)
     return 0
 
 

@@ -268,6 +268,7 @@ def _top_error(m: np.ndarray) -> np.ndarray:
     return DELTA * np.minimum(1.0, (np.abs(m) * 2.0**14) ** 3)
 
 
+@functools.lru_cache(maxsize=1)
 def _kernel_args() -> tuple:
     """The table, constants and piece layout the C kernel
     (:mod:`stabkit._native.nearzero`) takes, in its order."""

@@ -187,9 +187,8 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
         for (int r = 0; r < R; r++)
             o32[r * n + j] = fb[r];
     }
-    for (int r = 0; r < LANES; r++)
-        if (r < R)
-            done[r] = ok[r] && bad[r] == 0;
+    for (int r = 0; r < R; r++)
+        done[r] = ok[r] && bad[r] == 0;
 }
 
 /* fast_unshifted_L's results for the categorical cross-entropy's R <= 8
