@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py, when impor
 import stabkit  # noqa: E402
 from peers import FUNCTIONS, load  # noqa: E402
 from stabkit import naive, stable  # noqa: E402
+from stabkit._machine import processor  # noqa: E402
 from stabkit.floats import get_format  # noqa: E402
 
 TIERS = ("naive", "stable", "accurate")
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
 
     peers, missing = load(names, opts.jax_threads)
     versions = ", ".join(f"{p.name} {p.version}" for p in peers)
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+    print(f"# {processor()}, Python {platform.python_version()}, "
           f"stabkit {stabkit.__version__}, {versions}; torch on 1 thread; median of {opts.repeat} rounds")
     for p in peers:
         if p.name == "jax":

@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stabkit import accurate, ufuncs  # noqa: E402
+from stabkit._machine import processor  # noqa: E402
 
 NAMES = ("logsumexp", "softmax", "log_softmax")
 SHAPES = ((1000, 1000), (10000, 10), (64, 3, 50))
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     except AttributeError as e:
         print(f"gufuncs.py: {e}", file=sys.stderr)
         return 1
-    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}; "
+    print(f"# {processor()}, Python {platform.python_version()}, NumPy {np.__version__}; "
           f"median of {args.repeat} rounds")
     print("| function | dtype | shape | accurate (ms) | gufunc (ms) | gufunc, out= (ms) | accurate/gufunc | accurate/out= |")
     print("|---|---|---|---|---|---|---|---|")

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import ml_dtypes
 import numpy as np
 
 from stabkit import accurate
+from stabkit._machine import processor
 from stabkit._native import elementwise
 
 try:  # optional peer
@@ -89,7 +89,7 @@ def main() -> None:
     args = ap.parse_args()
     dtypes = (np.float16, ml_dtypes.bfloat16) if args.narrow else (np.float32, np.float64)
     why = elementwise.why_not("binary_crossentropy", np.dtype(dtypes[0]).name, logits=args.logits)
-    print(f"# {platform.processor() or platform.machine()}, NumPy {np.__version__}, "
+    print(f"# {processor()}, NumPy {np.__version__}, "
           f"torch {torch.__version__ if torch else '-'}, load {os.getloadavg()[0]:.1f}, "
           f"kernel: {why or 'native'}")
     print("| format | targets | implementation | median | native faster by (median of ratios) |")

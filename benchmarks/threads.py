@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stabkit import accurate  # noqa: E402
+from stabkit._machine import processor  # noqa: E402
 from stabkit._native import status as native_status  # noqa: E402
 
 ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus", "binary_crossentropy")
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown function(s) {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}; "
+    print(f"# {processor()}, Python {platform.python_version()}, NumPy {np.__version__}; "
           f"{args.workers} workers vs 1; median of {args.repeat} interleaved rounds")
     print("# " + native_status.summary().replace("\n", "\n# "))
     print("| function | dtype | shape | 1 thread (ms) | workers (ms) | speed-up (median, range) |")

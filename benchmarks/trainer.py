@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stabkit._machine import processor  # noqa: E402
 from stabkit.nn import Adam, Dense, Sequential, SparseCategoricalCrossentropy  # noqa: E402
 from stabkit.nn.data import DataError, has_split, mnist_env_dir, read_mnist  # noqa: E402
 from stabkit.nn.download import cache_dir  # noqa: E402
@@ -218,7 +218,7 @@ def main(argv=None):
             continue
         runners.append((label, fn))
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
+    print(f"# {processor()}, {os.cpu_count()} cores, numpy {np.__version__}; "
           f"MNIST 8000/2000, {args.epochs} epochs; s/epoch = median of epochs 2..{args.epochs} (min..max)")
     results = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
@@ -262,7 +262,7 @@ def cnn_main(args):
             print(f"skipped {name}: it is not installed", file=sys.stderr)
             continue
         peers.append(name)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; MNIST 8000/2000")
+    print(f"# {processor()}, {os.cpu_count()} cores, numpy {np.__version__}; MNIST 8000/2000")
     rows = trainer_cnn.run(X[:8000], y[:8000], X[8000:], y[8000:], peers, epochs, args.rounds, seed=args.seed,
                            log=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
     trainer_cnn.print_rows(rows, epochs, args.rounds)

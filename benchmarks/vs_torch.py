@@ -9,6 +9,7 @@ import platform
 import sys
 
 import stabkit
+from stabkit._machine import processor
 from functions import Notes
 from peers import load
 
@@ -32,7 +33,7 @@ def torch_peers(repeat: int, unit: str = "") -> list | None:
     if not peers:
         print("\n".join(missing) or "PyTorch is not installed", file=sys.stderr)
         return None
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+    print(f"# {processor()}, Python {platform.python_version()}, "
           f"stabkit {stabkit.__version__}, torch {peers[0].version} on 1 thread; median of {repeat} rounds{unit}")
     return peers
 

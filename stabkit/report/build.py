@@ -4,7 +4,8 @@ implementations and write ``report.json``, ``report.md``, optional
 
 Same options and seed -> byte-identical ``report.json`` and ``report.md``:
 nothing inside depends on the clock, the machine's paths or the order in
-which work finishes (library versions are recorded, on purpose). Each file is
+which work finishes (library versions and the processor are recorded, on
+purpose: a peer's last bits can depend on either). Each file is
 written into a temporary folder and moved into place at the end, so a run
 that fails leaves no output folder, or the older report untouched.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stabkit._io import atomic_write, check_out_target, jsonable, staged_dir
+from stabkit._machine import machine
 from stabkit.analysis.stats import FunctionAnalysis, analyze_sample, references
 from stabkit.reference import DEFAULT_OPTIONS, ReferenceOptions
 from stabkit.floats import ARITH_FORMATS
@@ -101,6 +103,7 @@ class Report:
     impls: list
     skipped: list[str]
     versions: dict = field(default_factory=dict)
+    machine: dict = field(default_factory=dict)
 
 
 def _versions(impls) -> dict:
@@ -129,7 +132,7 @@ def run(config: ReportConfig, progress: Callable[[int], None] | None = None,
     if set_total is not None:
         set_total(sum(sum(reference_points(g) for g in s.groups) for s in samples))
     analyses = [analyze_sample(s, impls, references(s, progress, options)) for s in samples]
-    return Report(config, analyses, impls, skipped, _versions(impls))
+    return Report(config, analyses, impls, skipped, _versions(impls), machine())
 
 
 def reference_points(g) -> int:
@@ -190,6 +193,7 @@ def to_json(rep: Report, out: str | None = None) -> dict:
         "implementations": [{"name": i.name, "version": i.version} for i in rep.impls],
         "skipped": rep.skipped,
         "versions": rep.versions,
+        "machine": rep.machine,
         "function_info": funcs,
         "results": results,
     })

@@ -44,6 +44,13 @@ float ordinals plus regime samples plus edge cases; rows of length 2 to 10^4
 with controlled spread, offset, winner gap, ties and masked entries)."""
 
 
+def _machine_line(data: dict) -> str:
+    """"Machine: arch, processor." and a line break, or nothing for a report
+    written before reports recorded it."""
+    m = data.get("machine")
+    return f"Machine: {m['arch']}, {m['processor']}.\n" if m else ""
+
+
 def _thr(t) -> str:
     """A breakdown-threshold cell: "fail / over 1 ulp", "error" or "n/a"."""
     return "n/a" if t is None else t if isinstance(t, str) else " / ".join(_g(v) for v in t)
@@ -189,7 +196,7 @@ def document(data: dict, figures: bool = True) -> list[tuple]:
     ``("table", header, rows)`` and ``("ul", items)``."""
     B = [("h", 1, "stabkit error report"), ("p", f"Reproduce: `{data['command']}`"), ("p", _INTRO),
          ("p", "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".\n"
-          + f"Seed {data['seed']}, `--samples {data['samples']}`.")]
+          + _machine_line(data) + f"Seed {data['seed']}, `--samples {data['samples']}`.")]
     if data["skipped"]:
         B.append(("ul", list(data["skipped"])))
     B += _errors(data["results"])
