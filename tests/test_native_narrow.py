@@ -381,3 +381,83 @@ def test_small_softmax_calls_take_the_kernel(monkeypatch):
     fast, slow = each_path(stabkit.softmax, x)
     same_bits(fast, slow)
     assert (spy.took, spy.left) == (1, 0)
+
+
+# ------------------------------------------------------------ float32 softmax's fast pass
+
+
+@needs_c
+def test_float32_fast_pass_gives_the_narrow_kernels_roundings():
+    """narrow_softmax32 (exp_fast, the rows eight at a time, a rounding
+    test with the margin 2^-42) against narrow_softmax's float64 values
+    rounded once, on every width it takes (3 to 16) and logit scales from
+    1e-3 (all values near 1/n) to 300 (a winner, tiny and underflowing
+    terms): the rows it settles have those bits, and it settles nearly all
+    the rows that need no shift (and none of the others)."""
+    rng = np.random.default_rng(916)
+    for n in range(3, 17):
+        for scale in (1e-3, 1.0, 5.0, 40.0, 300.0):
+            x = (rng.standard_normal((4000, n)) * scale).astype(np.float32)
+            out = np.empty_like(x)
+            done = narrowrows.narrow_softmax32(x, out)
+            p, redo = narrowrows.narrow_softmax(x, False)
+            assert not redo[done].any()
+            same_bits(out[done], p[done].astype(np.float32))
+            top = x.max(axis=1)
+            unshifted = (top >= -600.0) & (top <= 650.0)
+            assert not done[~unshifted].any()
+            assert done.sum() >= 0.99 * unshifted.sum() > 0, (n, scale, done.mean())
+
+
+@needs_c
+def test_float32_fast_pass_leaves_the_rows_it_cannot_settle():
+    x = np.tile(np.linspace(-2.0, 3.0, 12, dtype=np.float32), (10, 1))
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = -np.inf  # masked: the narrow kernel takes it, the fast pass leaves it (its NaN test)
+    x[4, 0] = 650.5  # past the unshifted maximum
+    x[5] = -650.0  # a maximum below -600
+    out = np.empty_like(x)
+    done = narrowrows.narrow_softmax32(x, out)
+    assert done.tolist() == [False] * 6 + [True] * 4
+    same_bits(out[6:], narrowrows.narrow_softmax(x[6:], False)[0].astype(np.float32))
+    # what it refuses: other widths, float64, entries not contiguous, another output
+    assert narrowrows.narrow_softmax32(np.zeros((4, 2), np.float32), np.empty((4, 2), np.float32)) is None
+    assert narrowrows.narrow_softmax32(np.zeros((4, 17), np.float32), np.empty((4, 17), np.float32)) is None
+    assert narrowrows.narrow_softmax32(x.astype(np.float64), np.empty(x.shape, np.float32)) is None
+    xs = np.zeros((4, 24), np.float32)[:, ::2]
+    assert narrowrows.narrow_softmax32(xs, np.empty(xs.shape, np.float32)) is None
+    assert narrowrows.narrow_softmax32(x, np.empty(x.shape)) is None
+    assert narrowrows.narrow_softmax32(x, np.empty(x.shape, np.float32).T.copy().T) is None
+
+
+@needs_c
+def test_float32_softmax_calls_take_the_fast_pass(monkeypatch):
+    """stabkit.softmax of float32 rows of 3 to 16 columns goes through the
+    fast pass (rows as views with any row stride, another axis too), the
+    narrow path gets only the rows it leaves, and the result is the NumPy
+    path's bit for bit."""
+    calls = []
+    real = narrowrows.narrow_softmax32
+
+    def counting(*a, **k):
+        out = real(*a, **k)
+        calls.append(None if out is None else int(out.sum()))
+        return out
+
+    monkeypatch.setattr(narrowrows, "narrow_softmax32", counting)
+    spy = _SoftmaxSpy(monkeypatch)
+    rng = np.random.default_rng(17)
+    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
+    x[::50, 1] = np.nan
+    nan_rows = 0
+    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
+        nan_rows += int(np.isnan(view).any(axis=axis).sum())
+        calls.clear()
+        fast, slow = each_path(stabkit.softmax, view, axis=axis)
+        same_bits(fast, slow)
+        took = [c for c in calls if c is not None]  # None: the run with STABKIT_NATIVE=0
+        assert took and all(c > 0 for c in took)
+    # the narrow kernel saw the rows the fast pass left, and flagged the NaN ones
+    assert spy.took > 0 and spy.left == nan_rows > 0

@@ -113,6 +113,25 @@ def narrow_softmax(x: np.ndarray, exact: bool, out: np.ndarray | None = None):
     return out, redo.view(bool)
 
 
+def narrow_softmax32(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+    """The float32 narrow rows' fast pass (``narrow_softmax32`` in
+    ``_narrow_softmax.h``) of a block ``x`` (2-d float32, 3 to 16 contiguous
+    columns, any row stride, aligned) straight into ``out`` (float32,
+    C-contiguous, ``x``'s shape): the rows it settles get the float32
+    rounding of :func:`narrow_softmax`'s values, bit for bit, and are True
+    in the mask returned; the others are garbage, for the caller's narrow
+    path. None where the kernel is off or ``x`` or ``out`` does not fit."""
+    lib = _takes(x, False)
+    if lib is None or x.dtype != np.float32 or x.strides[1] != 4 or not 3 <= x.shape[1] <= 16:
+        return None
+    if out.dtype != np.float32 or out.shape != x.shape or not out.flags.c_contiguous:
+        return None
+    done = np.zeros(x.shape[0], np.int8)
+    if x.shape[0]:
+        lib.narrow_softmax32(_ptr(x), x.shape[0], x.shape[1], x.strides[0], _ptr(out), _ptr(done))
+    return done.view(bool)
+
+
 def narrow_log_softmax(d: np.ndarray, r: np.ndarray | None, L: np.ndarray, out: np.ndarray) -> None:
     """After :func:`narrow`: ``out = (d - L[:, None]) + r`` (exact), or with
     ``r`` None (a narrower target) ``unshifted.below_ties(d, L)``, which the
