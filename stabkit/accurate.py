@@ -191,20 +191,11 @@ def softmax(x, axis=-1, _into=None):
     exact = fmt.name == "float64"
 
     def numpy_rows(r, dst=None):
-        # narrow rows: the compiled narrow kernel first, the same bits; into
-        # a float64 dst itself, else a buffer of this thread (the caller
-        # rounds it into its output at once)
+        # narrow rows: float32's fast pass, else the narrow kernel (same bits; a buffer the caller rounds)
         got = None
-        if r.shape[-1] <= NARROW and dst is not None and dst.dtype == np.float32:
-            # float32 rows of 3 to 16 columns: exp_fast's rounding test
-            # settles most straight into dst, the narrow path the rest
-            done = _narrowrows.narrow_softmax32(r, dst)
-            if done is not None:
-                rest = ~done
-                if np.count_nonzero(rest):
-                    dst[rest] = numpy_rows(r[rest])
-                return dst
         if r.shape[-1] <= NARROW:
+            if _wide.narrow_fast32(r, dst, numpy_rows):
+                return dst
             direct = dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous
             got = _narrowrows.narrow_softmax(r, exact, dst if direct else _wide._buffer(*r.shape))
         if got is None:

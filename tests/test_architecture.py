@@ -4,7 +4,7 @@ stabkit module: no import circle, no import running back up a layer, no
 
 Layers, bottom to top (a module may import its own layer and those below)::
 
-    floats (with _exact, _formats, _io, _interrupt, _lazy, _native)  <  _accurate, _api  <  naive, stable, accurate, registry, ufuncs
+    floats (with _exact, _formats, _io, _interrupt, _lazy, _machine, _native)  <  _accurate, _api  <  naive, stable, accurate, registry, ufuncs
     <  reference  <  analysis  <  report  <  slides  <  cli
 
 ``nn`` stands beside reference..report: it imports only the function library
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stabkit"
 MAX_LINES = 400
 
 LAYERS = {
-    "floats": 0, "_exact": 0, "_formats": 0, "_io": 0, "_interrupt": 0, "_lazy": 0,
+    "floats": 0, "_exact": 0, "_formats": 0, "_io": 0, "_interrupt": 0, "_lazy": 0, "_machine": 0,
     "_native": 0, "_accurate": 1, "_api": 1,
     "naive": 2, "stable": 2, "accurate": 2, "registry": 2, "ufuncs": 2,
     "reference": 3, "analysis": 4, "report": 5, "slides": 6, "cli": 7, "__main__": 7,
@@ -167,5 +167,5 @@ def test_no_module_over_400_lines(module):
 def test_each_layer_is_one_folder():
     # above the public face, each layer is a package (a folder), not a prefix
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert flat == sorted(["__init__.py", "__main__.py", "_exact.py", "_formats.py", "_interrupt.py", "_io.py", "_lazy.py", "floats.py", "naive.py",
+    assert flat == sorted(["__init__.py", "__main__.py", "_exact.py", "_formats.py", "_interrupt.py", "_io.py", "_lazy.py", "_machine.py", "floats.py", "naive.py",
                            "stable.py", "accurate.py", "registry.py", "ufuncs.py"]), flat

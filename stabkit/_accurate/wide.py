@@ -20,6 +20,7 @@ import threading
 
 import numpy as np
 
+from stabkit._native import narrowrows
 from stabkit._native import widerows as native
 
 from .crossentropy import _finish, crossentropy_from_rows
@@ -124,3 +125,17 @@ def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, nu
     if np.count_nonzero(redo):
         p[redo] = numpy_rows(r[redo], None)
     return p
+
+
+def narrow_fast32(r: np.ndarray, dst: np.ndarray | None, numpy_rows) -> bool:
+    """The softmax of float32 narrow rows (3 to 16 columns) into a float32
+    ``dst``: the kernel's fast pass settles most rows straight into it (the
+    float32 rounding of the narrow path's values), ``numpy_rows`` the rest.
+    False (nothing written) where the fast pass does not run."""
+    done = None if dst is None else narrowrows.narrow_softmax32(r, dst)
+    if done is None:
+        return False
+    rest = ~done
+    if np.count_nonzero(rest):
+        dst[rest] = numpy_rows(r[rest])
+    return True
