@@ -461,3 +461,75 @@ def test_float32_softmax_calls_take_the_fast_pass(monkeypatch):
         assert took and all(c > 0 for c in took)
     # the narrow kernel saw the rows the fast pass left, and flagged the NaN ones
     assert spy.took > 0 and spy.left == nan_rows > 0
+
+
+@needs_c
+def test_float32_lse_fast_pass_gives_the_numpy_paths_roundings(monkeypatch):
+    """narrow_lse32 (cols_shifted_sums32's sums, NumPy's log1p, m + L at
+    both ends of L (1 -+ 2^-43)) against the NumPy path's float32
+    logsumexp, every width it takes, logit scales from 1e-3 to 300 and rows
+    shifted so that m + L nears 0 (the narrow kernel's cancellation test,
+    which the fast pass must leave to it): the rows it settles have the
+    NumPy path's bits, and it settles nearly all rows that neither cancel
+    nor need the shift's floors."""
+    rng = np.random.default_rng(1603)
+    for n in range(3, 17):
+        for scale, off in ((1e-3, 0.0), (1.0, 0.0), (5.0, 3.0), (40.0, -20.0), (300.0, 0.0), (1e-3, -np.log(n))):
+            x = (rng.standard_normal((3000, n)) * scale + off).astype(np.float32)
+            out, done = narrowrows.narrow_lse32(x)
+            monkeypatch.setenv("STABKIT_NATIVE", "0")
+            want = stabkit.logsumexp(x, axis=-1)
+            monkeypatch.delenv("STABKIT_NATIVE")
+            same_bits(out[done].astype(np.float32), want[done])
+            m = x.max(axis=1).astype(np.float64)
+            # far from cancelling (m + L not near 0) and above the floor
+            # (a second term within 650 of the maximum: s >= e^-650 = 2^-937.8)
+            second = np.sort(x, axis=1)[:, -2].astype(np.float64)
+            plain = (np.abs(m + np.log(n)) > 1.0) & (second - m > -650.0)
+            assert done[plain].sum() >= 0.99 * plain.sum(), (n, scale, off, done[plain].mean())
+            if off < -1.0 and scale < 1.0:
+                # m + L within ~1e-3 of 0: (|m| + L) / |m + L| past 2^11 on many rows, none settled there
+                amp = (np.abs(m) + np.log(n)) / np.abs(want.astype(np.float64))
+                assert not done[amp > 2.0**11].any() and (amp > 2.0**11).any()
+
+
+@needs_c
+def test_float32_lse_fast_pass_leaves_the_rows_it_cannot_settle():
+    x = np.tile(np.linspace(-2.0, 3.0, 7, dtype=np.float32), (9, 1))
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = -np.inf  # masked: the narrow kernel takes it, the fast pass leaves it (its NaN test)
+    x[4] = 0.0  # a maximum 0: the narrow kernel checks its zeros' signs
+    x[5] = -1000.0  # every entry a tie of the maximum (s = n - 1, m far below 0): taken
+    out, done = narrowrows.narrow_lse32(x)
+    assert done.tolist() == [False] * 5 + [True] * 4
+    np.testing.assert_array_equal(out[5:].astype(np.float32), stabkit.logsumexp(x[5:], axis=-1))
+    assert narrowrows.narrow_lse32(np.zeros((4, 2), np.float32)) is None
+    assert narrowrows.narrow_lse32(np.zeros((4, 17), np.float32)) is None
+    assert narrowrows.narrow_lse32(np.zeros((4, 8))) is None
+    assert narrowrows.narrow_lse32(np.zeros((4, 24), np.float32)[:, ::2]) is None
+
+
+@needs_c
+def test_float32_logsumexp_calls_take_the_fast_pass(monkeypatch):
+    """stabkit.logsumexp of float32 rows of 3 to 16 columns goes through
+    the fast pass (views, another axis), with the NumPy path's bits."""
+    calls = []
+    real = narrowrows.narrow_lse32
+
+    def counting(*a, **k):
+        out = real(*a, **k)
+        calls.append(None if out is None else int(out[1].sum()))
+        return out
+
+    monkeypatch.setattr(narrowrows, "narrow_lse32", counting)
+    rng = np.random.default_rng(18)
+    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
+    x[::50, 1] = np.nan
+    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
+        calls.clear()
+        fast, slow = each_path(stabkit.logsumexp, view, axis=axis)
+        same_bits(fast, slow)
+        took = [c for c in calls if c is not None]
+        assert took and all(c > 0 for c in took)

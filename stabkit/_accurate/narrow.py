@@ -67,9 +67,16 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
     ``wide_rows``, narrow ones through ``narrow_rows``). ``rounded``: the
     caller rounds the values once to ``fmt`` and uses nothing else of them
-    (float32 rows and widened 16-bit ones may then take the kernel's fast
-    pass: the same values in ``fmt``, other float64s)."""
+    (float32 rows and widened 16-bit ones may then take the kernels' fast
+    passes, narrow float32 rows ``narrow_lse32``: the same values in
+    ``fmt``, other float64s)."""
     exact = fmt.name == "float64"
+    fast = native.narrow_lse32(x) if rounded and fmt.name == "float32" and x.shape[1] <= NARROW else None
+    if fast is not None:  # float32 rows of 3 to 16 columns: exp_fast's rounding test, the rest below
+        out, done = fast
+        if not done.all():
+            out[~done] = logsumexp(x[~done], fmt)
+        return out
     got = (_analysed(x, exact, lse=True) if x.shape[1] <= NARROW
            else native_wide.wide(x, exact, lse=True, rounded=_rounded(fmt, rounded)))
     if got is None:

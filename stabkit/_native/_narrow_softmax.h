@@ -81,37 +81,3 @@ EXPORT CLONES int64_t narrow_softmax(const char *x, int64_t rows, int64_t n, int
     }
     return flagged;
 }
-
-/* The float32 narrow rows' fast pass (n in [NARROW32_MIN, 16], float32
- * rows of contiguous entries, row i at byte offset i * srow) straight into
- * the float32 output out32 (row-major): cols_softmax32 eight rows at a
- * time, done[i] = 1 for the rows it settled. Those are the rows
- * narrow_softmax's narrower target takes (no NaN, maximum in [-600, 650];
- * cols_softmax32 also leaves rows holding an infinity) and computes as
- * e_j (1 / s), s = e_0 + e_1 + ... left to right, from NumPy's exp: the
- * same formula and order as cols_softmax32's, from exp_fast. Bound: NumPy's
- * terms carry 2^-48, its sum 15 roundings (2^-49.1) more, ours 2^-45.4 and
- * 2^-49.1; 1 / s and the product one rounding each in both: the two values
- * lie within 2^-44.4 v of each other, inside the margin 2^-42 v, so a value
- * that settles rounds to the float32 of the NumPy path's float64. Raised
- * arguments (below -708): as wide_softmax's, both round to +0. Returns the
- * number of rows settled. */
-#define NARROW32_MIN 3
-EXPORT CLONES int64_t narrow_softmax32(const char *x, int64_t rows, int64_t n, int64_t srow, float *out32,
-                                       int8_t *done)
-{
-    if (n < NARROW32_MIN || n > 16)
-        return 0;
-    double xt[LANES * 16], et[LANES * 16];
-    int got[LANES];
-    int64_t settled = 0;
-    for (int64_t i = 0; i < rows; i += LANES) {
-        const int R = rows - i < LANES ? (int)(rows - i) : LANES;
-        cols_softmax32(x + i * srow, srow, R, n, xt, et, out32 + i * n, got);
-        for (int r = 0; r < R; r++) {
-            done[i + r] = (int8_t)got[r];
-            settled += got[r];
-        }
-    }
-    return settled;
-}

@@ -694,6 +694,9 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 /* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
 #include "_narrow_softmax.h"
 
+/* ---- float32 narrow rows' fast pass (after _narrow_softmax.h, _wide_fast_cols.h) ---- */
+#include "_narrow_fast32.h"
+
 /* ---- logsumexp rows about 0 (log-probabilities): near_zero.py's exact sums ---- */
 #include "_fsum.h"
 #include "_near_zero.h"

@@ -132,6 +132,24 @@ def narrow_softmax32(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
     return done.view(bool)
 
 
+def narrow_lse32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The float32 narrow rows' fast pass of the logsumexp
+    (``narrow_lse32`` in ``_narrow_fast32.h``) of a block ``x`` (2-d
+    float32, 3 to 16 contiguous columns, any row stride, aligned), for a
+    caller that rounds the values once to float32 and uses nothing else of
+    them: ``(out, done)``, float64 values whose float32 rounding is that of
+    :func:`narrow`'s ``m + L`` on the rows ``done`` (bool) marks, garbage on
+    the others. None where the kernel is off or ``x`` does not fit."""
+    lib = _takes(x, False)
+    if lib is None or x.dtype != np.float32 or x.strides[1] != 4 or not 3 <= x.shape[1] <= 16:
+        return None
+    rows = x.shape[0]
+    out, ws, done = np.empty(rows), np.empty(2 * rows), np.zeros(rows, np.int8)
+    if rows:
+        lib.narrow_lse32(_ptr(x), rows, x.shape[1], x.strides[0], *_LOOPS[2:], _ptr(out), _ptr(ws), _ptr(done))
+    return out, done.view(bool)
+
+
 def narrow_log_softmax(d: np.ndarray, r: np.ndarray | None, L: np.ndarray, out: np.ndarray) -> None:
     """After :func:`narrow`: ``out = (d - L[:, None]) + r`` (exact), or with
     ``r`` None (a narrower target) ``unshifted.below_ties(d, L)``, which the

@@ -60,6 +60,7 @@ _SIGNATURES = {
     "narrow_log_softmax_at": ([_p, _p, _p, _p, _i64, _i64, _p], None),
     "narrow_softmax": ([_p] + [_i64] * 6 + [_p] * 4, _i64),
     "narrow_softmax32": ([_p] + [_i64] * 3 + [_p] * 2, _i64),
+    "narrow_lse32": ([_p] + [_i64] * 3 + [_p] * 5, _i64),
     "wide_rows": ([_p] + [_i64] * 6 + [_p] * 11 + [_i64, _p], _i64),
     "wide_ce": ([_p] + [_i64] * 4 + [_p] * 7, _i64),
     "wide_ce32": ([_p] + [_i64] * 4 + [_p, _i64] + [_p] * 5, _i64),
