@@ -533,3 +533,71 @@ def test_float32_logsumexp_calls_take_the_fast_pass(monkeypatch):
         same_bits(fast, slow)
         took = [c for c in calls if c is not None]
         assert took and all(c > 0 for c in took)
+
+
+@needs_c
+def test_float32_log_softmax_fast_pass_gives_the_narrow_kernels_roundings(monkeypatch):
+    """narrow_log_softmax32 (narrow_lse32's L, below_ties(d, L) at both ends
+    of L (1 -+ 2^-43)) against the NumPy path's float32 log-softmax: every
+    width it takes, scales from 1e-3 to 300, winners far ahead (L below
+    half an ulp of d, where below_ties steps down), rows far from 0: the
+    rows it settles have the NumPy path's bits, and nearly all rows above
+    the sums' floor settle."""
+    rng = np.random.default_rng(1604)
+    for n in range(3, 17):
+        for scale, off in ((1e-3, 0.0), (1.0, 0.0), (5.0, -30.0), (300.0, 0.0), (1.0, 1e5)):
+            x = (rng.standard_normal((2000, n)) * scale + off).astype(np.float32)
+            x[::5, 0] += np.float32(60.0)  # a winner 60 ahead: L ~ e^-60, below half an ulp of most d
+            out = np.empty_like(x)
+            done = narrowrows.narrow_log_softmax32(x, out)
+            monkeypatch.setenv("STABKIT_NATIVE", "0")
+            want = stabkit.log_softmax(x, axis=-1)
+            monkeypatch.delenv("STABKIT_NATIVE")
+            same_bits(out[done], want[done])
+            m = x.max(axis=1).astype(np.float64)
+            second = np.sort(x, axis=1)[:, -2].astype(np.float64)
+            plain = second - m > -650.0
+            assert done[plain].sum() >= 0.99 * plain.sum() > 0, (n, scale, off, done[plain].mean())
+
+
+@needs_c
+def test_float32_log_softmax_fast_pass_leaves_the_rows_it_cannot_settle():
+    x = np.tile(np.linspace(-2.0, 3.0, 5, dtype=np.float32), (9, 1))
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = -np.inf  # masked: the narrow kernel takes it, the fast pass leaves it (its NaN test)
+    x[4] = 0.0  # a maximum 0: the narrow kernel checks its zeros' signs
+    x[5, 0] = 900.0  # the other terms below e^-897: under the sums' floor
+    out = np.empty_like(x)
+    done = narrowrows.narrow_log_softmax32(x, out)
+    assert done.tolist() == [False] * 6 + [True] * 3
+    same_bits(out[6:], stabkit.log_softmax(x[6:], axis=-1))
+    assert narrowrows.narrow_log_softmax32(np.zeros((4, 2), np.float32), np.empty((4, 2), np.float32)) is None
+    assert narrowrows.narrow_log_softmax32(np.zeros((4, 17), np.float32), np.empty((4, 17), np.float32)) is None
+    assert narrowrows.narrow_log_softmax32(x.astype(np.float64), np.empty(x.shape, np.float32)) is None
+    assert narrowrows.narrow_log_softmax32(x, np.empty(x.shape)) is None
+
+
+@needs_c
+def test_float32_log_softmax_calls_take_the_fast_pass(monkeypatch):
+    """stabkit.log_softmax of float32 rows of 3 to 16 columns goes through
+    the fast pass (views, another axis), with the NumPy path's bits."""
+    calls = []
+    real = narrowrows.narrow_log_softmax32
+
+    def counting(*a, **k):
+        out = real(*a, **k)
+        calls.append(None if out is None else int(out.sum()))
+        return out
+
+    monkeypatch.setattr(narrowrows, "narrow_log_softmax32", counting)
+    rng = np.random.default_rng(19)
+    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
+    x[::50, 1] = np.nan
+    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
+        calls.clear()
+        fast, slow = each_path(stabkit.log_softmax, view, axis=axis)
+        same_bits(fast, slow)
+        took = [c for c in calls if c is not None]
+        assert took and all(c > 0 for c in took)

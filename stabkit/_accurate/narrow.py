@@ -96,12 +96,20 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     """``Rows(x).log_softmax(dst)``: ``(d - L) + r`` for float64 targets;
     for narrower ones ``d - L``, ties settled as ``Rows`` settles them
     (``below_ties``, in the kernel's pass). Into ``dst`` when it is
-    contiguous float64, else a new float64 array (the caller rounds it
+    contiguous float64 (or float32 for a float32 target, through the fast
+    pass), else a new float64 array (the caller rounds it
     once, as NumPy's float64 loops round what they write into a float32 or
     float16 ``dst``)."""
     exact = fmt.name == "float64"
     if exact and x.shape[1] > NARROW:  # the wide-row kernel first (Rows.log_softmax's bits)
         return wide.log_softmax(x, True, dst, lambda q, d: _rows(q, True).log_softmax(d))
+    done = None
+    if fmt.name == "float32" and dst is not None and dst.dtype == np.float32:
+        done = native.narrow_log_softmax32(x, dst)  # float32 rows of 3 to 16 columns: a rounding test
+    if done is not None:
+        if not done.all():
+            dst[~done] = log_softmax(x[~done], fmt)
+        return dst
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax(dst)

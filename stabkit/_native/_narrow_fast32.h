@@ -90,3 +90,48 @@ EXPORT CLONES int64_t narrow_lse32(const char *x, int64_t rows, int64_t n, int64
     }
     return settled;
 }
+
+/* The log-softmax (rows as narrow_softmax32 takes them) straight into the
+ * float32 output out32 (row-major), done[i] = 1 for the rows settled: the
+ * narrow kernel's narrower target writes below_ties(d_j, L) (d_j = x_j +
+ * (-m), the same IEEE operation here; L = log1p(s) > 0), which never
+ * increases with L. narrow_lse32's sums and L, the interval L (1 -+ 2^-43)
+ * that holds the narrow kernel's L (as there), and each value at both ends:
+ * where those round to one float32, so does the narrow kernel's value.
+ * Left: rows cols_shifted_sums32 leaves, a maximum 0 (the narrow kernel
+ * checks its zeros' signs), L_lo not above 0 (the narrow path recomputes
+ * rows with L = 0), one unsettled value. ws: scratch of 3 rows doubles. */
+EXPORT CLONES int64_t narrow_log_softmax32(const char *x, int64_t rows, int64_t n, int64_t srow, void *log1p_loop,
+                                           void *log1p_data, float *out32, double *ws, int8_t *done)
+{
+    if (n < NARROW32_MIN || n > 16)
+        return 0;
+    double xt[LANES * 16], et[LANES * 16];
+    double *s = ws, *L = ws + rows, *m = ws + 2 * rows;
+    int got[LANES];
+    for (int64_t i = 0; i < rows; i += LANES) {
+        const int R = rows - i < LANES ? (int)(rows - i) : LANES;
+        cols_shifted_sums32(x + i * srow, srow, R, n, xt, et, m + i, s + i, got);
+        for (int r = 0; r < R; r++) {
+            done[i + r] = (int8_t)(got[r] && m[i + r] != 0.0);
+            s[i + r] = done[i + r] ? s[i + r] : 0.0;
+        }
+    }
+    unary_loop(log1p_loop, log1p_data, s, L, rows);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        if (!done[i])
+            continue;
+        const float *xr = (const float *)(x + i * srow);
+        const double nm = -m[i], L_lo = L[i] * (1.0 - 0x1p-43), L_hi = L[i] * (1.0 + 0x1p-43);
+        float *o = out32 + i * n;
+        int bad = !(L_lo > 0.0);
+        for (int64_t j = 0; j < n; j++) {
+            const double d = (double)xr[j] + nm;
+            bad |= !settled(below_ties(d, L_hi), below_ties(d, L_lo), &o[j]);
+        }
+        done[i] = (int8_t)!bad;
+        kept += !bad;
+    }
+    return kept;
+}

@@ -150,6 +150,27 @@ def narrow_lse32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return out, done.view(bool)
 
 
+def narrow_log_softmax32(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+    """The float32 narrow rows' fast pass of the log-softmax
+    (``narrow_log_softmax32`` in ``_narrow_fast32.h``) of a block ``x`` (as
+    :func:`narrow_lse32` takes it) straight into ``out`` (float32,
+    C-contiguous, ``x``'s shape): the rows the mask returned marks get the
+    float32 rounding of :func:`narrow_log_softmax`'s values, bit for bit;
+    the others are garbage. None where the kernel is off or ``x`` or
+    ``out`` does not fit."""
+    lib = _takes(x, False)
+    if lib is None or x.dtype != np.float32 or x.strides[1] != 4 or not 3 <= x.shape[1] <= 16:
+        return None
+    if out.dtype != np.float32 or out.shape != x.shape or not out.flags.c_contiguous:
+        return None
+    rows = x.shape[0]
+    ws, done = np.empty(3 * rows), np.zeros(rows, np.int8)
+    if rows:
+        lib.narrow_log_softmax32(_ptr(x), rows, x.shape[1], x.strides[0], *_LOOPS[2:], _ptr(out), _ptr(ws),
+                                 _ptr(done))
+    return done.view(bool)
+
+
 def narrow_log_softmax(d: np.ndarray, r: np.ndarray | None, L: np.ndarray, out: np.ndarray) -> None:
     """After :func:`narrow`: ``out = (d - L[:, None]) + r`` (exact), or with
     ``r`` None (a narrower target) ``unshifted.below_ties(d, L)``, which the

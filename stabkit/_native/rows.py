@@ -61,6 +61,7 @@ _SIGNATURES = {
     "narrow_softmax": ([_p] + [_i64] * 6 + [_p] * 4, _i64),
     "narrow_softmax32": ([_p] + [_i64] * 3 + [_p] * 2, _i64),
     "narrow_lse32": ([_p] + [_i64] * 3 + [_p] * 5, _i64),
+    "narrow_log_softmax32": ([_p] + [_i64] * 3 + [_p] * 5, _i64),
     "wide_rows": ([_p] + [_i64] * 6 + [_p] * 11 + [_i64, _p], _i64),
     "wide_ce": ([_p] + [_i64] * 4 + [_p] * 7, _i64),
     "wide_ce32": ([_p] + [_i64] * 4 + [_p, _i64] + [_p] * 5, _i64),
