@@ -48,21 +48,25 @@ HIDDEN CLONES CONTRACT_FMA NOINLINE void fast_exp_cols(const double *x, double *
 static FORCE_INLINE void cols_scan(const char *x, int64_t srow, int R, int64_t n, double *restrict xt, vd *hi_,
                                    vd *lo_, vd *nan_, vi *at_)
 {
-    for (int r = 0; r < LANES; r++) {
-        const float *xr = (const float *)(x + (r < R ? r : 0) * srow);
-        for (int64_t j = 0; j < n; j++)
-            xt[j * LANES + r] = (double)xr[j];
-    }
-    vd hi = load(xt), lo = hi, nan = hi - hi;
+    const float *p[LANES];
+    for (int r = 0; r < LANES; r++)
+        p[r] = (const float *)(x + (r < R ? r : 0) * srow);
+    /* column j of the eight rows built in a register and stored whole (eight
+     * scalar stores read back as one vector stall on store forwarding) */
+#define COLUMN(j) ((vd){p[0][j], p[1][j], p[2][j], p[3][j], p[4][j], p[5][j], p[6][j], p[7][j]})
+    vd hi = COLUMN(0), lo = hi, nan = hi - hi;
+    store(xt, hi);
     vi at = splati(0);
     for (int64_t j = 1; j < n; j++) {
-        const vd v = load(xt + j * LANES);
+        const vd v = COLUMN(j);
+        store(xt + j * LANES, v);
         const vi gt = v > hi;
         hi = blend(gt, v, hi);
         at = blendi(gt, splati(j), at);
         lo = blend(v < lo, v, lo);
         nan += v - v;
     }
+#undef COLUMN
     *hi_ = hi, *lo_ = lo, *nan_ = nan, *at_ = at;
 }
 
