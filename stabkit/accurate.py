@@ -26,11 +26,9 @@ Tools used (each explained in a comment where it acts):
   that path cannot certify (:mod:`stabkit._accurate.cancelling`);
 * work in cache-sized blocks of rows with reused scratch arrays: the same
   arithmetic, 2-3x faster than whole-array NumPy passes;
-* float64 rows wider than 16 run the shift, the sums and the
-  log-probabilities as fused C passes with the same bits, and rows of 16 or
-  fewer (logsumexp, log_softmax, the cross-entropies) one C call per block
-  (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`;
-  ``STABKIT_NATIVE=0`` or no C compiler: the NumPy passes);
+* the row-wise functions run as fused C passes with the same bits, one call
+  per block of rows (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`,
+  :mod:`stabkit._accurate.wide`; ``STABKIT_NATIVE=0`` or no C compiler: NumPy);
 * sigmoid, log_sigmoid and softplus run as compiled ufuncs that give the same
   bits in every format, and so does the binary cross-entropy from logits for
   float64 and float32 (:mod:`stabkit._native`, :mod:`stabkit._accurate.native64`;
@@ -351,17 +349,19 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     check_same_shape(y_raw, p)
     pl = last_axis(p, axis)
     yr = targets_in(y_raw, fmt)
-    o = lossopts.categorical_options(yr, pl, fmt, from_logits, label_smoothing, class_weight, sample_weight, reduction, axis)
+    o = lossopts.categorical_options(yr, pl, fmt, from_logits, label_smoothing, class_weight, sample_weight, reduction,
+                                     axis, by_block=pl.size > 0)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
-    y2 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
-    y2 = y2 if o.plain else lossopts.categorical_targets64(y2, o.ls, o.cw)
+    y1 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
+    y2 = y1 if o.plain else lossopts.categorical_targets64(y1, o.ls, o.cw)
     exact = fmt.name == "float64"
 
     def narrower(yb, r):  # float32 and narrower targets from logits
         return crossentropy_rows(yb, _narrow.log_softmax_narrower(r, fmt), False, None, None)
 
     def rows(r, blk, _dst):
+        o.targets(y1[blk])
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None

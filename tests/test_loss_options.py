@@ -279,6 +279,31 @@ def test_target_range_check_at_the_edges(fmt):
         stable.binary_crossentropy(np.zeros(2, dt), np.array([0.5, -0.5]).astype(dt))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_accurate_categorical_targets_are_checked_block_by_block(threads):
+    """The accurate tier checks the categorical loss's targets a block of
+    rows at a time, as the blocks read them: an out-of-range target in the
+    last block still raises with the whole array's range (and on two
+    threads), NaN and -0.0 targets in many blocks pass (the whole array is
+    then checked once), and every option path checks them."""
+    rng = np.random.default_rng(44)
+    z = rng.standard_normal((20000, 40)).astype(np.float32)
+    y = rng.dirichlet(np.ones(40), size=20000).astype(np.float32)
+    bad = y.copy()
+    bad[-1, 7] = 1.5
+    bad[3, 0] = -0.0
+    with accurate.workers(threads):
+        for kw in ({}, {"label_smoothing": 0.1}, {"reduction": "mean"}):
+            with pytest.raises(ValueError, match=r"it holds values in \[-0, 1.5\]$"):
+                accurate.categorical_crossentropy(bad, z, from_logits=True, **kw)
+        odd = y.copy()
+        odd[::1000, 0] = -0.0
+        odd[5::1000, 1] = np.nan
+        loss = accurate.categorical_crossentropy(odd, z, from_logits=True)
+        assert np.isnan(loss[5::1000]).all() and np.isfinite(np.delete(loss, np.s_[5::1000])).all()
+        assert np.array_equal(loss[::1000], accurate.categorical_crossentropy(np.abs(odd[::1000]), z[::1000], True))
+
+
 def test_target_range_check_reads_any_dtype():
     """Big-endian, integer and long-double targets (which the bit test does not
     read) are checked exactly."""
