@@ -684,6 +684,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 #include "_half.h" /* the 16-bit roundings of the per-row fast tests */
 #include "_wide_fast.h"
 #include "_wide_fast_cols.h" /* its log-softmax across rows, 17 to 64 columns */
+#include "_wide_exact_cols.h" /* float64 targets' sums across rows, 17 to 64 columns */
 #include "_wide_ce32.h"
 
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */

@@ -99,19 +99,6 @@ static FORCE_INLINE void shifted_terms(const double *xr, int64_t n, double mi, d
     exp_call(exp_loop, exp_data, d, e, n);
 }
 
-/* eft.split_sigma(n), the extraction's sigma for rows of n terms in [0, 1]:
- * a power of two above 2n */
-static FORCE_INLINE double split_sigma(int64_t n)
-{
-    return ldexp(1.0, 64 - __builtin_clzll((unsigned long long)n) + 1);
-}
-
-/* eft.sum_split's floor n^2 2^-39: below it a row is summed again (sum2) */
-static FORCE_INLINE double split_floor(int64_t n)
-{
-    return (double)n * (double)n * 0x1p-39;
-}
-
 /* The float64 analysis of one row xr (n entries, first maximum at k, least
  * entry mn; both finite) as Rows forms it for a float64 target: d = x + (-m)
  * and its exact error r, e = exp(d) by NumPy's loop with e[k] = 0, the
@@ -171,7 +158,8 @@ static FORCE_INLINE double exact_L(double s, double lo, void *log1p_loop, void *
  * where the two ends round to one value of the format, else flagged 1 (as are rows whose
  * logsumexp might cancel: m < 0 with (|m| + L) / |m + L| above 2^11, half
  * the NumPy path's limit); L and m of those rows are not NumPy's. *nfast
- * (where not NULL): how many rows the fast pass settled.
+ * (where not NULL): how many rows the fast pass settled (float64 targets:
+ * how many cols_exact_sums64 took).
  * Returns the number of rows flagged, or -1 (outputs garbage) where the row
  * buffers cannot be allocated. */
 EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
@@ -192,16 +180,31 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
     /* rows of 17 to 64 columns: fast_shifted_sum eight rows at a time
      * (_wide_fast_cols.h); a row it does not take goes the way below */
     const int colsg = fast32 && n >= COLS_MIN && n <= COLS_MAX;
-    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], gmi[LANES], gs[LANES];
+    /* and float64 targets' contiguous rows of 17 to 64 columns: exact_sums
+     * eight rows at a time (_wide_exact_cols.h), the same bits */
+    const int colsx = exact && !f32 && scol == (int64_t)sizeof(double) && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], rt[LANES * COLS_MAX], gmi[LANES], gs[LANES], glo[LANES];
     int done[LANES] = {0};
+    int64_t across = 0;
     for (int64_t i = 0; i < rows; i++) {
         s[i] = lo[i] = dc[i] = rc[i] = 0.0;
         redo[i] = 1;
         const char *xi = x + i * srow;
-        if (colsg && i % LANES == 0)
+        const int g = (int)(i % LANES);
+        if (colsx && g == 0)
+            cols_exact_sums64(xi, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, exp_loop, exp_data, xt, rt, et,
+                              gmi, gs, glo, done);
+        if (colsx && done[g]) {
+            m[i] = gmi[g], s[i] = gs[g], lo[i] = glo[g];
+            if (cols)
+                dc[i] = xt[cols[i] * LANES + g], rc[i] = rt[cols[i] * LANES + g];
+            redo[i] = 0;
+            across++;
+            continue;
+        }
+        if (colsg && g == 0)
             cols_shifted_sums32(xi, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, xt, et, gmi, gs, done);
-        if (colsg && done[i % LANES]) {
-            const int g = (int)(i % LANES);
+        if (colsg && done[g]) {
             m[i] = gmi[g], s[i] = gs[g];
             if (cols)
                 dc[i] = (double)((const float *)xi)[cols[i]] + -gmi[g];
@@ -294,7 +297,7 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
         flagged += redo[i] != 0;
     }
     if (nfast)
-        *nfast = fast;
+        *nfast = exact ? across : fast;
     return flagged;
 }
 

@@ -56,7 +56,8 @@ def wide(x: np.ndarray, exact: bool, lse: bool = False, cols: np.ndarray | None 
     ("float16", "bfloat16"), then take the fast pass (``_wide_fast.h``),
     whose ``out`` rounds to the NumPy path's value in that format and whose
     ``L`` is not NumPy's; ``fast`` (int64, one entry), where given,
-    receives how many rows it settled.
+    receives how many rows it settled (with ``exact``: how many contiguous
+    rows of 17 to 64 columns the pass across rows took, ``_wide_exact_cols.h``).
     None where the kernel is off (the environment is read here) or ``x``
     does not fit."""
     lib = _library(x, exact)
