@@ -1,7 +1,7 @@
 """The float64 targets' sums across rows (``_wide_exact_cols.h``): the
-logsumexp and the sparse cross-entropy from logits of contiguous float64
-rows of 17 to 64 columns, eight rows side by side, one per lane, with
-NumPy's exp loop called once per eight rows.
+logsumexp, the log-softmax and the sparse cross-entropy from logits of
+contiguous float64 rows of 17 to 64 columns, eight rows side by side, one
+per lane, with NumPy's exp and log1p loops called once per eight rows.
 
 Its claim is the row path's bits, which are the NumPy path's: every width
 it takes and those beside it (16, the narrow kernel; 65 and 66, the row
@@ -29,7 +29,7 @@ needs_c = pytest.mark.skipif(native.library() is None or narrowrows.narrow_statu
 
 
 def _both(x: np.ndarray, lab: np.ndarray, axis: int = -1) -> None:
-    for fn, args, kw in ((stabkit.logsumexp, (x,), {"axis": axis}),
+    for fn, args, kw in ((stabkit.logsumexp, (x,), {"axis": axis}), (stabkit.log_softmax, (x,), {"axis": axis}),
                          (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis})):
         with np.errstate(all="ignore"):
             fast, slow = each_path(fn, *args, **kw)
@@ -78,4 +78,10 @@ def test_ordinary_rows_are_taken_and_the_others_handed_on():
     fast[0] = 0
     widerows.wide(np.asfortranarray(x), True, lse=True, fast=fast)
     assert fast[0] == 0
+    # the log-softmax's pass takes the same rows
+    fast[0] = 0
+    lp, redo = widerows.wide_log_softmax(x, True, None, fast=fast)
+    assert fast[0] == 95
+    with np.errstate(all="ignore"):
+        same_bits(lp[~redo], stabkit.log_softmax(x, axis=-1)[~redo])
     _both(x, rng.integers(0, 30, 100))

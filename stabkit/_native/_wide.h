@@ -532,8 +532,9 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
  * maximum outside [-600, 650], Rows' shifted log-softmax
  * (shifted_log_softmax_row). redo[i] = 1 (garbage) for the rows the NumPy
  * path takes or treats apart: NaN and infinite maxima, the subnormal floor
- * and L = 0. Returns the number of rows flagged, or -1 where the row
- * buffers cannot be allocated. */
+ * and L = 0. *nfast (where not NULL): the rows a fast pass or, for
+ * float64 targets, cols_exact_log_softmax64 took. Returns the number of
+ * rows flagged, or -1 where the row buffers cannot be allocated. */
 EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, int64_t srow, int64_t scol, int64_t f32,
                                        int64_t exact, void *exp_loop, void *exp_data, void *log1p_loop,
                                        void *log1p_data, float *out32, double *out64, int8_t *redo,
@@ -548,11 +549,24 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
     /* rows of 17 to 64 columns: their fast pass eight rows at a time
      * (_wide_fast_cols.h); a row it does not settle takes the pass below */
     const int colsg = fast32 && n >= COLS_MIN && n <= COLS_MAX;
-    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX];
+    /* float64 targets' contiguous rows of 17 to 64 columns: eight at a time
+     * too (_wide_exact_cols.h), the same bits */
+    const int colsx = exact && !f32 && out64 && scol == (int64_t)sizeof(double) && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], rt[LANES * COLS_MAX];
     int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         double *o64 = out64 ? out64 + i * n : NULL;
         float *o32 = out32 ? out32 + i * n : NULL;
+        if (colsx && i % LANES == 0) {
+            const int R = rows - i < LANES ? (int)(rows - i) : LANES;
+            cols_exact_log_softmax64(x + i * srow, srow, R, n, exp_loop, exp_data, log1p_loop, log1p_data, xt, rt, et,
+                                     o64, done);
+        }
+        if (colsx && done[i % LANES]) {
+            redo[i] = 0;
+            fast++;
+            continue;
+        }
         if (colsg && i % LANES == 0) {
             const int R = rows - i < LANES ? (int)(rows - i) : LANES;
             cols_log_softmax32(x + i * srow, srow, R, n, log1p_loop, log1p_data, xt, et, o32, done);

@@ -107,3 +107,33 @@ static FORCE_INLINE void cols_exact_sums64(const char *x, int64_t srow, int R, i
         done[r] = r < R && fin[r] == 0.0 && !(h + hl < split_floor(n)) && !(h < (double)n * 0x1p-1020);
     }
 }
+
+/* wide_log_softmax's float64 target for the same R <= 8 rows, into out64
+ * (row r at out64 + r n): cols_exact_sums64's pair, L = log1p(s) + lo /
+ * (1 + s) (exact_L, NumPy's log1p loop on the eight s at once), then
+ * (d - L) + r entry by entry. done[r] = 1 where the row path would give
+ * the same: cols_exact_sums64 took the row and L is not 0 (the row path
+ * flags L = 0 for the NumPy path's signed zeros). xt, rt, et: scratch of
+ * 8 n doubles each. */
+static FORCE_INLINE void cols_exact_log_softmax64(const char *x, int64_t srow, int R, int64_t n, void *exp_loop,
+                                                  void *exp_data, void *log1p_loop, void *log1p_data,
+                                                  double *restrict xt, double *restrict rt, double *restrict et,
+                                                  double *out64, int *done)
+{
+    double mi[LANES], s[LANES], lo[LANES], L[LANES];
+    cols_exact_sums64(x, srow, R, n, exp_loop, exp_data, xt, rt, et, mi, s, lo, done);
+    for (int r = 0; r < LANES; r++)
+        s[r] = done[r] ? s[r] : 0.0;
+    unary_loop(log1p_loop, log1p_data, s, L, LANES);
+    vd Lv;
+    for (int r = 0; r < LANES; r++) {
+        L[r] = L[r] + lo[r] / (1.0 + s[r]);
+        done[r] = done[r] && L[r] != 0.0;
+        Lv[r] = L[r];
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const vd v = (load(xt + j * LANES) - Lv) + load(rt + j * LANES);
+        for (int r = 0; r < R; r++)
+            out64[r * n + j] = v[r];
+    }
+}

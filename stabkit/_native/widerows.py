@@ -148,8 +148,10 @@ def wide_log_softmax(x: np.ndarray, exact: bool, dst: np.ndarray | None, buf: np
     says, and the rows left to the NumPy path (bool; their values garbage).
     Into a float32 output, rows take the fast pass where it settles every
     value (``_wide_fast.h``); ``fast`` (int64, one entry), where given,
-    receives how many did. None where the kernel is off (the environment
-    is read here) or ``x`` does not fit."""
+    receives how many did (with ``exact``: how many contiguous rows of 17
+    to 64 columns the pass across rows took, ``_wide_exact_cols.h``). None
+    where the kernel is off (the environment is read here) or ``x`` does
+    not fit."""
     return _per_entry("wide_log_softmax", 4, x, exact, dst, buf, fast)
 
 
