@@ -239,18 +239,27 @@ def _narrow_rows(family: str, fmt: str, rng, rows: int, n: int) -> np.ndarray:
 
 
 class _NarrowSpy:
-    """Counts the narrow kernel's blocks."""
+    """Counts the narrow kernel's blocks, and those where the float32 rows'
+    fast pass (``_narrow_fast32.h``) took rows in its place."""
 
     def __init__(self, mp):
         self.blocks = 0
-        kernel = narrowrows.narrow
+        for name in ("narrow", "narrow_log_softmax32", "narrow_lse32"):
+            mp.setattr(narrowrows, name, self._counting(getattr(narrowrows, name)))
 
+    def _counting(self, kernel):
         def counting(*a, **k):
             out = kernel(*a, **k)
-            self.blocks += out is not None and native.library() is not None
+            if out is None:
+                took = False
+            elif kernel.__name__ == "narrow":
+                took = True
+            else:  # the fast pass's mask of rows taken: alone, or after the values
+                took = bool(np.any(out[1] if isinstance(out, tuple) else out))
+            self.blocks += took and native.library() is not None
             return out
 
-        mp.setattr(narrowrows, "narrow", counting)
+        return counting
 
 
 @needs_narrow
