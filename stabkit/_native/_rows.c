@@ -289,6 +289,41 @@ static FORCE_INLINE void shift_row(const double *x, int64_t n, double m, int fas
     }
 }
 
+/* The largest and the least of eight lanes (none NaN), and the least of
+ * eight integers: three steps of a shuffle and a select each */
+static FORCE_INLINE double vmax_lanes(vd v)
+{
+    vd w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
+    v = blend(w > v, w, v);
+    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
+    v = blend(w > v, w, v);
+    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
+    v = blend(w > v, w, v);
+    return v[0];
+}
+
+static FORCE_INLINE double vmin_lanes(vd v)
+{
+    vd w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
+    v = blend(w < v, w, v);
+    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
+    v = blend(w < v, w, v);
+    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
+    v = blend(w < v, w, v);
+    return v[0];
+}
+
+static FORCE_INLINE int64_t vmin_lanes_i(vi v)
+{
+    vi w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
+    v = blendi(w < v, w, v);
+    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
+    v = blendi(w < v, w, v);
+    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
+    v = blendi(w < v, w, v);
+    return v[0];
+}
+
 /* np.argmax of one contiguous row without NaN (the first index of the
  * maximum), and the row's minimum in *mn; -1 if the row holds a NaN. Two
  * sets of lanes, each keeping its greatest entry and where it was first
@@ -311,20 +346,15 @@ static FORCE_INLINE int64_t scan_row(const double *x, int64_t n, double *mn)
         sum += v0 + v1;
         j0 += 2 * LANES, j1 += 2 * LANES;
     }
-    double mx = x[0], low = x[0];
-    int64_t top = 0, anynan = 0;
-    for (int k = 0; k < LANES; k++) {
-        mx = hi0[k] > mx ? hi0[k] : mx;
-        mx = hi1[k] > mx ? hi1[k] : mx;
-        low = lo0[k] < low ? lo0[k] : low;
-        low = lo1[k] < low ? lo1[k] : low;
-    }
-    anynan = nan_lane(sum) && has_nan(x, j);
-    top = n;
-    for (int k = 0; k < LANES; k++) {
-        top = hi0[k] == mx && at0[k] < top ? at0[k] : top;
-        top = hi1[k] == mx && at1[k] < top ? at1[k] : top;
-    }
+    /* the lanes' maximum and minimum in a tree of vector steps (a maximum
+     * or minimum is exact in any order; only a zero's sign can depend on
+     * it, and no caller reads that: mi is read back from x at top), then
+     * the least index among the lanes holding the maximum */
+    const vd hi = blend(hi1 > hi0, hi1, hi0);
+    double mx = vmax_lanes(hi), low = vmin_lanes(blend(lo1 < lo0, lo1, lo0));
+    int64_t anynan = nan_lane(sum) && has_nan(x, j);
+    const vi n0 = blendi(hi0 == splat(mx), at0, splati(n)), n1 = blendi(hi1 == splat(mx), at1, splati(n));
+    int64_t top = vmin_lanes_i(blendi(n1 < n0, n1, n0));
     /* the rest one by one: all of it comes after every lane's entries */
     for (; j < n; j++) {
         double v = x[j];

@@ -506,8 +506,10 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
                 lo = 0.0;
             }
             /* every term within a factor 2 of e^x (NumPy's exp is within
-             * 2^-48 of it), x in [least, mi], but the masked entries' +0 */
-            quotients(e, hi + lo, n, 0.5 * exp(least), 2.0 * exp(mi), o32, o64);
+             * 2^-48 of it), x in [least, mi] (inside [-708, 650]), but the
+             * masked entries' +0; exp_fast's 2^-45.4 keeps the bounds (they
+             * only choose how the IEEE quotients are formed) */
+            quotients(e, hi + lo, n, 0.5 * exp_fast(least, 0), 2.0 * exp_fast(mi, 0), o32, o64);
         } else {
             const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
             for (int64_t j = 0; j < n; j++)
