@@ -64,6 +64,34 @@ static FORCE_INLINE vf16 load16(const float *p)
 static FORCE_INLINE vf16 blend16(vi16 mask, vf16 a, vf16 b) { return (vf16)((mask & (vi16)a) | (~mask & (vi16)b)); }
 static FORCE_INLINE vi16 blendi16(vi16 mask, vi16 a, vi16 b) { return (mask & a) | (~mask & b); }
 
+/* The largest (top) or least lane of sixteen floats (none NaN), and the
+ * least of sixteen indices: four steps of a shuffle and a select each */
+static FORCE_INLINE float fold16(vf16 v, int top)
+{
+    static const vi16 perm[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
+                                 {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
+                                 {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
+                                 {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
+    for (int s = 0; s < 4; s++) {
+        const vf16 w = __builtin_shuffle(v, perm[s]);
+        v = blend16(top ? w > v : w < v, w, v);
+    }
+    return v[0];
+}
+
+static FORCE_INLINE int32_t fold16i(vi16 v)
+{
+    static const vi16 perm[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
+                                 {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
+                                 {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
+                                 {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
+    for (int s = 0; s < 4; s++) {
+        const vi16 w = __builtin_shuffle(v, perm[s]);
+        v = blendi16(w < v, w, v);
+    }
+    return v[0];
+}
+
 /* scan_row on a contiguous float32 row itself (n <= 2^20), sixteen lanes a
  * vector: the same first maximum and least entry (converting to float64 is
  * exact and keeps the order, and the lanes keep first-seen entries as
@@ -84,21 +112,18 @@ static FORCE_INLINE int64_t scan_row32(const float *x, int64_t n, double *mn)
         sum += v;
         jv += 16;
     }
-    float mx = x0, low = x0;
-    int64_t top = n, anynan = 0;
-    for (int q = 0; q < 16; q++) {
-        mx = hi[q] > mx ? hi[q] : mx;
-        low = lo[q] < low ? lo[q] : low;
-        /* a NaN makes its lane's sum NaN (as may inf beside -inf: looked at one by one) */
+    /* the lanes folded in four vector steps (a maximum or minimum is exact
+     * in any order; mi is read back from x at top) */
+    float mx = fold16(hi, 1), low = fold16(lo, 0);
+    int64_t top = (int64_t)fold16i(blendi16(hi == mx, at, (vi16){0} + (int32_t)n)), anynan = 0;
+    /* a NaN makes its lane's sum NaN (as may inf beside -inf: looked at one by one) */
+    for (int q = 0; q < 16; q++)
         anynan |= sum[q] != sum[q];
-    }
     if (anynan) {
         anynan = 0;
         for (int64_t t = 0; t < j; t++)
             anynan |= x[t] != x[t];
     }
-    for (int q = 0; q < 16; q++)
-        top = hi[q] == mx && at[q] < top ? at[q] : top;
     /* the rest one by one: all of it comes after every lane's entries */
     for (; j < n; j++) {
         float v = x[j];
