@@ -1,7 +1,8 @@
 """The float64 targets' sums across rows (``_wide_exact_cols.h``): the
-logsumexp, the log-softmax and the sparse cross-entropy from logits of
-contiguous float64 rows of 17 to 64 columns, eight rows side by side, one
-per lane, with NumPy's exp and log1p loops called once per eight rows.
+logsumexp, the log-softmax and the sparse and categorical cross-entropies
+from logits of contiguous float64 rows of 17 to 64 columns, eight rows side
+by side, one per lane, with NumPy's exp and log1p loops called once per
+eight rows.
 
 Its claim is the row path's bits, which are the NumPy path's: every width
 it takes and those beside it (16, the narrow kernel; 65 and 66, the row
@@ -29,8 +30,13 @@ needs_c = pytest.mark.skipif(native.library() is None or narrowrows.narrow_statu
 
 
 def _both(x: np.ndarray, lab: np.ndarray, axis: int = -1) -> None:
+    n = x.shape[axis]
+    y = np.random.default_rng(n).dirichlet(np.ones(n), size=lab.shape)
+    y[y < 0.3 / n] = 0.0  # zero labels, at masked logits too
+    y = np.moveaxis(y, -1, axis)
     for fn, args, kw in ((stabkit.logsumexp, (x,), {"axis": axis}), (stabkit.log_softmax, (x,), {"axis": axis}),
-                         (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis})):
+                         (stabkit.sparse_categorical_crossentropy, (lab, x), {"from_logits": True, "axis": axis}),
+                         (stabkit.categorical_crossentropy, (y, x), {"from_logits": True, "axis": axis})):
         with np.errstate(all="ignore"):
             fast, slow = each_path(fn, *args, **kw)
         same_bits(fast, slow)

@@ -322,21 +322,36 @@ EXPORT CLONES int64_t wide_ce(const char *x, int64_t rows, int64_t n, int64_t sr
         return -1;
     double *d = buf, *e = buf + n, *r = buf + 2 * n, *t = buf + 3 * n;
     int64_t flagged = 0;
+    /* contiguous rows of 17 to 64 columns: d, r and L eight rows at a time
+     * (_wide_exact_cols.h), the same bits; the rows it leaves below */
+    const int colsx = scol == (int64_t)sizeof(double) && n >= COLS_MIN && n <= COLS_MAX;
+    double xt[LANES * COLS_MAX], et[LANES * COLS_MAX], rt[LANES * COLS_MAX], gL[LANES];
+    int done[LANES] = {0};
     for (int64_t i = 0; i < rows; i++) {
         redo[i] = 1;
         out[i] = 0.0;
-        const double *xr = row_of(x + i * srow, n, scol, 0, d);
-        double mn;
-        int64_t k = scan_row(xr, n, &mn);
-        if (k < 0 || !isfinite(xr[k])) {
-            flagged++;
-            continue;
-        }
-        double s, lo, L;
-        if (!exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, &s, &lo) ||
-            (L = exact_L(s, lo, log1p_loop, log1p_data)) == 0.0) {
-            flagged++;
-            continue;
+        const int g = (int)(i % LANES);
+        if (colsx && g == 0)
+            cols_exact_L64(x + i * srow, srow, rows - i < LANES ? (int)(rows - i) : LANES, n, exp_loop, exp_data,
+                           log1p_loop, log1p_data, xt, rt, et, gL, done);
+        double L;
+        if (colsx && done[g]) {
+            for (int64_t j = 0; j < n; j++)
+                d[j] = xt[j * LANES + g], r[j] = rt[j * LANES + g];
+            L = gL[g];
+        } else {
+            const double *xr = row_of(x + i * srow, n, scol, 0, d);
+            double mn, s, lo;
+            int64_t k = scan_row(xr, n, &mn);
+            if (k < 0 || !isfinite(xr[k])) {
+                flagged++;
+                continue;
+            }
+            if (!exact_sums(xr, n, k, mn, exp_loop, exp_data, d, e, r, &s, &lo) ||
+                (L = exact_L(s, lo, log1p_loop, log1p_data)) == 0.0) {
+                flagged++;
+                continue;
+            }
         }
         double th, tl;
         int64_t ok;

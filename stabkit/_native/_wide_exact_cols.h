@@ -33,10 +33,12 @@ static FORCE_INLINE double split_floor(int64_t n)
  * per row its first maximum mi[r], the pair s[r] + lo[r], done[r] = 1
  * where the row path would give the same (every entry finite, both floors
  * passed). dt, rt, et (8 n doubles each): d, r and e in columns of eight
- * lanes (dt[j 8 + r]), which the sparse loss reads at its labels. */
-static FORCE_INLINE void cols_exact_sums64(const char *x, int64_t srow, int R, int64_t n, void *exp_loop,
-                                           void *exp_data, double *restrict dt, double *restrict rt,
-                                           double *restrict et, double *mi, double *s, double *lo, int *done)
+ * lanes (dt[j 8 + r]), which the sparse loss reads at its labels. (Not
+ * inlined: one call per eight rows, and GCC's inlined copies of it drew a
+ * false "may be used uninitialized".) */
+HIDDEN CLONES NOINLINE void cols_exact_sums64(const char *x, int64_t srow, int R, int64_t n, void *exp_loop,
+                                              void *exp_data, double *restrict dt, double *restrict rt,
+                                              double *restrict et, double *mi, double *s, double *lo, int *done)
 {
     const double *p[LANES];
     for (int r = 0; r < LANES; r++)
@@ -108,29 +110,40 @@ static FORCE_INLINE void cols_exact_sums64(const char *x, int64_t srow, int R, i
     }
 }
 
+/* Rows.L of the same R <= 8 rows (exact_L: log1p(s) + lo / (1 + s), NumPy's
+ * log1p loop on the eight s at once) from cols_exact_sums64's pairs, d and
+ * r left in xt and rt; done[r] = 1 where the row path would give the same:
+ * cols_exact_sums64 took the row and L is not 0 (the row path flags L = 0
+ * for the NumPy path's signed zeros). */
+static FORCE_INLINE void cols_exact_L64(const char *x, int64_t srow, int R, int64_t n, void *exp_loop,
+                                        void *exp_data, void *log1p_loop, void *log1p_data, double *restrict xt,
+                                        double *restrict rt, double *restrict et, double *L, int *done)
+{
+    double mi[LANES], s[LANES], lo[LANES];
+    cols_exact_sums64(x, srow, R, n, exp_loop, exp_data, xt, rt, et, mi, s, lo, done);
+    for (int r = 0; r < LANES; r++)
+        s[r] = done[r] ? s[r] : 0.0;
+    unary_loop(log1p_loop, log1p_data, s, L, LANES);
+    for (int r = 0; r < LANES; r++) {
+        L[r] = L[r] + lo[r] / (1.0 + s[r]);
+        done[r] = done[r] && L[r] != 0.0;
+    }
+}
+
 /* wide_log_softmax's float64 target for the same R <= 8 rows, into out64
  * (row r at out64 + r n): cols_exact_sums64's pair, L = log1p(s) + lo /
- * (1 + s) (exact_L, NumPy's log1p loop on the eight s at once), then
- * (d - L) + r entry by entry. done[r] = 1 where the row path would give
- * the same: cols_exact_sums64 took the row and L is not 0 (the row path
- * flags L = 0 for the NumPy path's signed zeros). xt, rt, et: scratch of
- * 8 n doubles each. */
+ * (1 + s) (cols_exact_L64), then (d - L) + r entry by entry; done[r]
+ * as there. xt, rt, et: scratch of 8 n doubles each. */
 static FORCE_INLINE void cols_exact_log_softmax64(const char *x, int64_t srow, int R, int64_t n, void *exp_loop,
                                                   void *exp_data, void *log1p_loop, void *log1p_data,
                                                   double *restrict xt, double *restrict rt, double *restrict et,
                                                   double *out64, int *done)
 {
-    double mi[LANES], s[LANES], lo[LANES], L[LANES];
-    cols_exact_sums64(x, srow, R, n, exp_loop, exp_data, xt, rt, et, mi, s, lo, done);
-    for (int r = 0; r < LANES; r++)
-        s[r] = done[r] ? s[r] : 0.0;
-    unary_loop(log1p_loop, log1p_data, s, L, LANES);
+    double L[LANES];
+    cols_exact_L64(x, srow, R, n, exp_loop, exp_data, log1p_loop, log1p_data, xt, rt, et, L, done);
     vd Lv;
-    for (int r = 0; r < LANES; r++) {
-        L[r] = L[r] + lo[r] / (1.0 + s[r]);
-        done[r] = done[r] && L[r] != 0.0;
+    for (int r = 0; r < LANES; r++)
         Lv[r] = L[r];
-    }
     for (int64_t j = 0; j < n; j++) {
         const vd v = (load(xt + j * LANES) - Lv) + load(rt + j * LANES);
         for (int r = 0; r < R; r++)
