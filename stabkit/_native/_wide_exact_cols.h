@@ -1,6 +1,8 @@
-/* The float64 rows of 17 to 64 columns of wide_rows' float64 targets (the
- * logsumexp and the sparse cross-entropy's label entry), eight rows side by
- * side (included by _rows.c after _wide_fast_cols.h, before _wide.h).
+/* The contiguous float64 rows of 17 to 64 columns of the float64 targets'
+ * wide kernels (wide_rows: the logsumexp and the sparse cross-entropy's
+ * label entry; wide_log_softmax; wide_ce: the categorical cross-entropy's
+ * d, r and L), eight rows side by side (included by _rows.c after
+ * _wide_fast_cols.h, before _wide.h).
  *
  * Row by row, such a row cost 8-12 ns an entry (0.3-0.5x PyTorch's
  * logsumexp), most of it per row: the lane folds of its scan, one call of
