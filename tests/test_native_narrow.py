@@ -432,33 +432,43 @@ def test_float32_fast_pass_leaves_the_rows_it_cannot_settle():
     assert narrowrows.narrow_softmax32(x, np.empty(x.shape, np.float32).T.copy().T) is None
 
 
+def _calls_take_the_fast_pass(monkeypatch, fn, kernel: str, seed: int) -> list:
+    """``fn`` on float32 rows of 3 to 16 columns (views with any row stride,
+    another axis too, NaN rows among them) goes through the fast pass
+    ``narrowrows.<kernel>`` (each call with the kernels on took rows), with
+    the NumPy path's bits; returns the (view, axis) pairs."""
+    calls = []
+    real = getattr(narrowrows, kernel)
+
+    def counting(*a, **k):
+        out = real(*a, **k)
+        # the mask of rows taken: alone, or after the values
+        calls.append(None if out is None else int((out[1] if isinstance(out, tuple) else out).sum()))
+        return out
+
+    monkeypatch.setattr(narrowrows, kernel, counting)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
+    x[::50, 1] = np.nan
+    views = ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0))
+    for view, axis in views:
+        calls.clear()
+        fast, slow = each_path(fn, view, axis=axis)
+        same_bits(fast, slow)
+        took = [c for c in calls if c is not None]  # None: the run with STABKIT_NATIVE=0
+        assert took and all(c > 0 for c in took)
+    return views
+
+
 @needs_c
 def test_float32_softmax_calls_take_the_fast_pass(monkeypatch):
     """stabkit.softmax of float32 rows of 3 to 16 columns goes through the
     fast pass (rows as views with any row stride, another axis too), the
     narrow path gets only the rows it leaves, and the result is the NumPy
     path's bit for bit."""
-    calls = []
-    real = narrowrows.narrow_softmax32
-
-    def counting(*a, **k):
-        out = real(*a, **k)
-        calls.append(None if out is None else int(out.sum()))
-        return out
-
-    monkeypatch.setattr(narrowrows, "narrow_softmax32", counting)
     spy = _SoftmaxSpy(monkeypatch)
-    rng = np.random.default_rng(17)
-    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
-    x[::50, 1] = np.nan
-    nan_rows = 0
-    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
-        nan_rows += int(np.isnan(view).any(axis=axis).sum())
-        calls.clear()
-        fast, slow = each_path(stabkit.softmax, view, axis=axis)
-        same_bits(fast, slow)
-        took = [c for c in calls if c is not None]  # None: the run with STABKIT_NATIVE=0
-        assert took and all(c > 0 for c in took)
+    views = _calls_take_the_fast_pass(monkeypatch, stabkit.softmax, "narrow_softmax32", 17)
+    nan_rows = sum(int(np.isnan(view).any(axis=axis).sum()) for view, axis in views)
     # the narrow kernel saw the rows the fast pass left, and flagged the NaN ones
     assert spy.took > 0 and spy.left == nan_rows > 0
 
@@ -515,24 +525,7 @@ def test_float32_lse_fast_pass_leaves_the_rows_it_cannot_settle():
 def test_float32_logsumexp_calls_take_the_fast_pass(monkeypatch):
     """stabkit.logsumexp of float32 rows of 3 to 16 columns goes through
     the fast pass (views, another axis), with the NumPy path's bits."""
-    calls = []
-    real = narrowrows.narrow_lse32
-
-    def counting(*a, **k):
-        out = real(*a, **k)
-        calls.append(None if out is None else int(out[1].sum()))
-        return out
-
-    monkeypatch.setattr(narrowrows, "narrow_lse32", counting)
-    rng = np.random.default_rng(18)
-    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
-    x[::50, 1] = np.nan
-    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
-        calls.clear()
-        fast, slow = each_path(stabkit.logsumexp, view, axis=axis)
-        same_bits(fast, slow)
-        took = [c for c in calls if c is not None]
-        assert took and all(c > 0 for c in took)
+    _calls_take_the_fast_pass(monkeypatch, stabkit.logsumexp, "narrow_lse32", 18)
 
 
 @needs_c
@@ -583,21 +576,4 @@ def test_float32_log_softmax_fast_pass_leaves_the_rows_it_cannot_settle():
 def test_float32_log_softmax_calls_take_the_fast_pass(monkeypatch):
     """stabkit.log_softmax of float32 rows of 3 to 16 columns goes through
     the fast pass (views, another axis), with the NumPy path's bits."""
-    calls = []
-    real = narrowrows.narrow_log_softmax32
-
-    def counting(*a, **k):
-        out = real(*a, **k)
-        calls.append(None if out is None else int(out.sum()))
-        return out
-
-    monkeypatch.setattr(narrowrows, "narrow_log_softmax32", counting)
-    rng = np.random.default_rng(19)
-    x = (rng.standard_normal((3000, 32)) * 6).astype(np.float32)
-    x[::50, 1] = np.nan
-    for view, axis in ((x[:, :16], -1), (x[:, 3:12], -1), (x[::3, :14], -1), (x[:1000, :4].T, 0)):
-        calls.clear()
-        fast, slow = each_path(stabkit.log_softmax, view, axis=axis)
-        same_bits(fast, slow)
-        took = [c for c in calls if c is not None]
-        assert took and all(c > 0 for c in took)
+    _calls_take_the_fast_pass(monkeypatch, stabkit.log_softmax, "narrow_log_softmax32", 19)

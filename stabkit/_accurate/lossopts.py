@@ -312,10 +312,11 @@ def _along(w: np.ndarray, axis: int, ndim: int) -> np.ndarray:
 class Options:
     """The checked options of one call: ``ls`` (label smoothing), ``cw``
     (class weights), ``pos`` (positive-class weights), ``plan`` (weights and
-    reduction); ``plain`` when none is used (the tiers' fast path)."""
+    reduction), ``targets`` (the categorical loss's :class:`BlockTargets`);
+    ``plain`` when none is used (the tiers' fast path)."""
 
-    def __init__(self, ls=0.0, cw=None, pos=None, plan=None):
-        self.ls, self.cw, self.pos, self.plan = ls, cw, pos, plan
+    def __init__(self, ls=0.0, cw=None, pos=None, plan=None, targets=None):
+        self.ls, self.cw, self.pos, self.plan, self.targets = ls, cw, pos, plan, targets
         self.plain = ls == 0.0 and cw is None and pos is None and (plan is None or plan.trivial)
 
     def binary_targets(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,9 +376,7 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
         y_last = np.moveaxis(np.asarray(y), axis, -1)
         plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
                             targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw))
-    o = Options(ls, cw, None, plan)
-    o.targets = targets
-    return o
+    return Options(ls, cw, None, plan, targets)
 
 
 def sparse_options(y_true, p_last, fmt, from_logits, ignore, class_weight, sample_weight, label_smoothing, red):

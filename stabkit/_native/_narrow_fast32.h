@@ -43,6 +43,27 @@ EXPORT CLONES int64_t narrow_softmax32(const char *x, int64_t rows, int64_t n, i
     return settled;
 }
 
+/* The rows' maxima m, sums s (cols_shifted_sums32, eight rows at a time)
+ * and L = log1p(s) (NumPy's loop, all rows in one call), the logsumexp's
+ * and log-softmax's common part; done[i] = 1 where the pass took the row
+ * and its maximum is not 0 (the narrow kernel checks a zero maximum's
+ * signs), s = 0 for the others. */
+static FORCE_INLINE void narrow_L32(const char *x, int64_t rows, int64_t n, int64_t srow, void *log1p_loop,
+                                    void *log1p_data, double *m, double *s, double *L, int8_t *done)
+{
+    double xt[LANES * 16], et[LANES * 16];
+    int got[LANES];
+    for (int64_t i = 0; i < rows; i += LANES) {
+        const int R = rows - i < LANES ? (int)(rows - i) : LANES;
+        cols_shifted_sums32(x + i * srow, srow, R, n, xt, et, m + i, s + i, got);
+        for (int r = 0; r < R; r++) {
+            done[i + r] = (int8_t)(got[r] && m[i + r] != 0.0);
+            s[i + r] = done[i + r] ? s[i + r] : 0.0;
+        }
+    }
+    unary_loop(log1p_loop, log1p_data, s, L, rows);
+}
+
 /* The logsumexp (rows as narrow_softmax32 takes them) into lse (float64,
  * one per row, the value the caller rounds to float32), done[i] = 1 for
  * the rows settled: cols_shifted_sums32's mi and s (the terms of
@@ -65,27 +86,11 @@ EXPORT CLONES int64_t narrow_lse32(const char *x, int64_t rows, int64_t n, int64
 {
     if (n < NARROW32_MIN || n > 16)
         return 0;
-    double xt[LANES * 16], et[LANES * 16];
-    double *s = ws, *L = ws + rows;
-    int got[LANES];
-    for (int64_t i = 0; i < rows; i += LANES) {
-        const int R = rows - i < LANES ? (int)(rows - i) : LANES;
-        cols_shifted_sums32(x + i * srow, srow, R, n, xt, et, lse + i, s + i, got);
-        for (int r = 0; r < R; r++) {
-            done[i + r] = (int8_t)(got[r] && lse[i + r] != 0.0);
-            s[i + r] = done[i + r] ? s[i + r] : 0.0;
-        }
-    }
-    unary_loop(log1p_loop, log1p_data, s, L, rows);
+    double *L = ws + rows;
+    narrow_L32(x, rows, n, srow, log1p_loop, log1p_data, lse, ws, L, done);
     int64_t settled = 0;
     for (int64_t i = 0; i < rows; i++) {
-        if (!done[i])
-            continue;
-        const double m = lse[i], L_lo = L[i] * (1.0 - 0x1p-43), L_hi = L[i] * (1.0 + 0x1p-43);
-        const double a = m + L_lo, b = m + L_hi, den = fabs(a) < fabs(b) ? fabs(a) : fabs(b);
-        const int cancels = m < 0.0 && ((a < 0.0) != (b < 0.0) || (fabs(m) + L_hi) / den > 0x1p11);
-        done[i] = (int8_t)(!cancels && same_rounding(a, b, R_F32));
-        lse[i] = b;
+        done[i] = (int8_t)(done[i] && lse_settles(lse[i], L[i], R_F32, &lse[i]));
         settled += done[i];
     }
     return settled;
@@ -106,18 +111,8 @@ EXPORT CLONES int64_t narrow_log_softmax32(const char *x, int64_t rows, int64_t 
 {
     if (n < NARROW32_MIN || n > 16)
         return 0;
-    double xt[LANES * 16], et[LANES * 16];
-    double *s = ws, *L = ws + rows, *m = ws + 2 * rows;
-    int got[LANES];
-    for (int64_t i = 0; i < rows; i += LANES) {
-        const int R = rows - i < LANES ? (int)(rows - i) : LANES;
-        cols_shifted_sums32(x + i * srow, srow, R, n, xt, et, m + i, s + i, got);
-        for (int r = 0; r < R; r++) {
-            done[i + r] = (int8_t)(got[r] && m[i + r] != 0.0);
-            s[i + r] = done[i + r] ? s[i + r] : 0.0;
-        }
-    }
-    unary_loop(log1p_loop, log1p_data, s, L, rows);
+    double *L = ws + rows, *m = ws + 2 * rows;
+    narrow_L32(x, rows, n, srow, log1p_loop, log1p_data, m, ws, L, done);
     int64_t kept = 0;
     for (int64_t i = 0; i < rows; i++) {
         if (!done[i])

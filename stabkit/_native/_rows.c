@@ -289,38 +289,25 @@ static FORCE_INLINE void shift_row(const double *x, int64_t n, double m, int fas
     }
 }
 
-/* The largest and the least of eight lanes (none NaN), and the least of
- * eight integers: three steps of a shuffle and a select each */
-static FORCE_INLINE double vmax_lanes(vd v)
+/* The largest (top) or least of eight lanes (none NaN), and the least of
+ * eight integers: three steps of a shuffle (FOLD8) and a select each */
+static const vi FOLD8[3] = {{4, 5, 6, 7, 0, 1, 2, 3}, {2, 3, 0, 1, 6, 7, 4, 5}, {1, 0, 3, 2, 5, 4, 7, 6}};
+
+static FORCE_INLINE double fold_lanes(vd v, int top)
 {
-    vd w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
-    v = blend(w > v, w, v);
-    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
-    v = blend(w > v, w, v);
-    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
-    v = blend(w > v, w, v);
+    for (int k = 0; k < 3; k++) {
+        const vd w = __builtin_shuffle(v, FOLD8[k]);
+        v = blend(top ? w > v : w < v, w, v);
+    }
     return v[0];
 }
 
-static FORCE_INLINE double vmin_lanes(vd v)
+static FORCE_INLINE int64_t fold_lanes_i(vi v)
 {
-    vd w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
-    v = blend(w < v, w, v);
-    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
-    v = blend(w < v, w, v);
-    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
-    v = blend(w < v, w, v);
-    return v[0];
-}
-
-static FORCE_INLINE int64_t vmin_lanes_i(vi v)
-{
-    vi w = __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3});
-    v = blendi(w < v, w, v);
-    w = __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5});
-    v = blendi(w < v, w, v);
-    w = __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6});
-    v = blendi(w < v, w, v);
+    for (int k = 0; k < 3; k++) {
+        const vi w = __builtin_shuffle(v, FOLD8[k]);
+        v = blendi(w < v, w, v);
+    }
     return v[0];
 }
 
@@ -351,10 +338,10 @@ static FORCE_INLINE int64_t scan_row(const double *x, int64_t n, double *mn)
      * it, and no caller reads that: mi is read back from x at top), then
      * the least index among the lanes holding the maximum */
     const vd hi = blend(hi1 > hi0, hi1, hi0);
-    double mx = vmax_lanes(hi), low = vmin_lanes(blend(lo1 < lo0, lo1, lo0));
+    double mx = fold_lanes(hi, 1), low = fold_lanes(blend(lo1 < lo0, lo1, lo0), 0);
     int64_t anynan = nan_lane(sum) && has_nan(x, j);
     const vi n0 = blendi(hi0 == splat(mx), at0, splati(n)), n1 = blendi(hi1 == splat(mx), at1, splati(n));
-    int64_t top = vmin_lanes_i(blendi(n1 < n0, n1, n0));
+    int64_t top = fold_lanes_i(blendi(n1 < n0, n1, n0));
     /* the rest one by one: all of it comes after every lane's entries */
     for (; j < n; j++) {
         double v = x[j];

@@ -258,16 +258,11 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
         }
         if (!exact && lo[i] != 0.0) {
             /* the fast pass's row: both ends of NumPy's L (_wide_fast.h) */
-            const double L_lo = L[i] * (1.0 - 0x1p-43), L_hi = L[i] * (1.0 + 0x1p-43);
             int ok;
             if (lse) {
-                /* the cancellation test over the whole interval: NumPy's
-                 * (limit 2^12) cannot flag a row whose ends stay below 2^11 */
-                const double a = m[i] + L_lo, b = m[i] + L_hi, den = fabs(a) < fabs(b) ? fabs(a) : fabs(b);
-                const int cancels = m[i] < 0.0 && ((a < 0.0) != (b < 0.0) || (fabs(m[i]) + L_hi) / den > 0x1p11);
-                ok = !cancels && same_rounding(a, b, (int)rfmt);
-                lse[i] = b;
+                ok = lse_settles(m[i], L[i], (int)rfmt, &lse[i]);
             } else {
+                const double L_lo = L[i] * (1.0 - 0x1p-43), L_hi = L[i] * (1.0 + 0x1p-43);
                 const double a = below_ties(dc[i], L_hi), b = below_ties(dc[i], L_lo);
                 ok = same_rounding(a, b, (int)rfmt);
                 lp[i] = b;

@@ -65,15 +65,17 @@ static FORCE_INLINE vf16 blend16(vi16 mask, vf16 a, vf16 b) { return (vf16)((mas
 static FORCE_INLINE vi16 blendi16(vi16 mask, vi16 a, vi16 b) { return (mask & a) | (~mask & b); }
 
 /* The largest (top) or least lane of sixteen floats (none NaN), and the
- * least of sixteen indices: four steps of a shuffle and a select each */
+ * least of sixteen indices: four steps of a shuffle (FOLD16) and a select
+ * each */
+static const vi16 FOLD16[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
+                               {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
+                               {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
+                               {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
+
 static FORCE_INLINE float fold16(vf16 v, int top)
 {
-    static const vi16 perm[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
-                                 {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
-                                 {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
-                                 {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
-    for (int s = 0; s < 4; s++) {
-        const vf16 w = __builtin_shuffle(v, perm[s]);
+    for (int k = 0; k < 4; k++) {
+        const vf16 w = __builtin_shuffle(v, FOLD16[k]);
         v = blend16(top ? w > v : w < v, w, v);
     }
     return v[0];
@@ -81,12 +83,8 @@ static FORCE_INLINE float fold16(vf16 v, int top)
 
 static FORCE_INLINE int32_t fold16i(vi16 v)
 {
-    static const vi16 perm[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
-                                 {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
-                                 {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
-                                 {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
-    for (int s = 0; s < 4; s++) {
-        const vi16 w = __builtin_shuffle(v, perm[s]);
+    for (int k = 0; k < 4; k++) {
+        const vi16 w = __builtin_shuffle(v, FOLD16[k]);
         v = blendi16(w < v, w, v);
     }
     return v[0];
@@ -166,6 +164,20 @@ static FORCE_INLINE int same_rounding(double a, double b, int fmt)
     if (fmt == R_F16)
         return stabkit_double_to_half64(a) == stabkit_double_to_half64(b);
     return stabkit_double_to_bf16_64(a) == stabkit_double_to_bf16_64(b);
+}
+
+/* A fast row's logsumexp m + L, NumPy's L known to lie in L (1 -+ 2^-43):
+ * *out = m + L_hi, and whether NumPy's m + L rounds to its value in the
+ * format (m + L is non-decreasing in L) and cannot be flagged by NumPy's
+ * cancellation test (limit 2^12) anywhere on the interval: not where the
+ * ends stay below 2^11 and keep one sign. */
+static FORCE_INLINE int lse_settles(double m, double L, int fmt, double *out)
+{
+    const double L_lo = L * (1.0 - 0x1p-43), L_hi = L * (1.0 + 0x1p-43);
+    const double a = m + L_lo, b = m + L_hi, den = fabs(a) < fabs(b) ? fabs(a) : fabs(b);
+    const int cancels = m < 0.0 && ((a < 0.0) != (b < 0.0) || (fabs(m) + L_hi) / den > 0x1p11);
+    *out = b;
+    return !cancels && same_rounding(a, b, fmt);
 }
 
 /* same_rounding to float32, and that float32 stored in *o */
