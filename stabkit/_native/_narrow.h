@@ -75,6 +75,19 @@ static FORCE_INLINE void exp_call(void *loop, void *data, const double *restrict
         out[i] = in[i] < z ? 0.0 : out[i];
 }
 
+/* exp_call where least bounds every argument below: where least is at or
+ * above exp_zero no argument is, and the loop runs without exp_call's
+ * counting pass (a row's least entry, or its least shifted term, which
+ * x + (-m) keeps below the others: rounding is monotonic) */
+static FORCE_INLINE void exp_call_from(void *loop, void *data, const double *restrict in, double *restrict out,
+                                       int64_t n, double least)
+{
+    if (least >= exp_zero)
+        unary_loop(loop, data, in, out, n);
+    else
+        exp_call(loop, data, in, out, n);
+}
+
 /* exp_call for the loop's own output buffer a (in place), as
  * _narrow_softmax.h calls it: the arguments below exp_zero are marked with
  * NaN, whose exp the loop passes through without its slow path, and those

@@ -88,15 +88,15 @@ static FORCE_INLINE int64_t scan_any(const char *xi, int64_t n, int64_t scol, in
 }
 
 /* A narrower target's shifted terms of the row xr (n entries, finite
- * maximum mi): d = x + (-mi), the one IEEE addition of Rows' shift (into
- * d; xr may be d), and e = exp(d) by NumPy's loop. */
-static FORCE_INLINE void shifted_terms(const double *xr, int64_t n, double mi, double *d, double *e, void *exp_loop,
-                                       void *exp_data)
+ * maximum mi, least entry mn): d = x + (-mi), the one IEEE addition of
+ * Rows' shift (into d; xr may be d), and e = exp(d) by NumPy's loop. */
+static FORCE_INLINE void shifted_terms(const double *xr, int64_t n, double mi, double mn, double *d, double *e,
+                                       void *exp_loop, void *exp_data)
 {
     const double nm = -mi;
     for (int64_t j = 0; j < n; j++)
         d[j] = xr[j] + nm;
-    exp_call(exp_loop, exp_data, d, e, n);
+    exp_call_from(exp_loop, exp_data, d, e, n, mn + nm);
 }
 
 /* The float64 analysis of one row xr (n entries, first maximum at k, least
@@ -114,7 +114,7 @@ static FORCE_INLINE int exact_sums(const double *xr, int64_t n, int64_t k, doubl
     const double mi = xr[k];
     const double sigma = split_sigma(n);
     shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-    exp_call(exp_loop, exp_data, d, e, n);
+    exp_call_from(exp_loop, exp_data, d, e, n, mn + -mi);
     /* one maximum left out of s (its d = r = 0); ties stay in as 1s */
     e[k] = 0.0;
     sums_t p = pairwise(e, r, n, sigma, SPLIT_PROD);
@@ -240,7 +240,7 @@ EXPORT CLONES int64_t wide_rows(const char *x, int64_t rows, int64_t n, int64_t 
             }
             continue;
         }
-        shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
+        shifted_terms(xr, n, mi, mn, d, e, exp_loop, exp_data);
         if (cols)
             dc[i] = d[cols[i]];
         /* one maximum left out of s (its d = 0); ties stay in as 1s */
@@ -383,7 +383,7 @@ static FORCE_INLINE int exact_shifted_softmax_row(const double *xr, int64_t n, i
 {
     const double mi = xr[k];
     shift_row(xr, n, mi, mn >= fast_floor(mi), d, r);
-    exp_call(exp_loop, exp_data, d, e, n);
+    exp_call_from(exp_loop, exp_data, d, e, n, mn + -mi);
     for (int64_t j = 0; j < n; j++)
         e[j] = e[j] + e[j] * r[j];
     const sums_t p = pairwise(e, NULL, n, split_sigma(n), SPLIT);
@@ -402,7 +402,7 @@ static FORCE_INLINE int exact_shifted_softmax_row(const double *xr, int64_t n, i
 static FORCE_INLINE void shifted_softmax_row(const double *xr, int64_t n, double mi, double *d, double *e,
                                              void *exp_loop, void *exp_data, float *o32, double *o64)
 {
-    shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
+    shifted_terms(xr, n, mi, -INFINITY, d, e, exp_loop, exp_data);
     const double inv = 1.0 / pairwise(e, NULL, n, 0.0, PLAIN).q;
     for (int64_t j = 0; j < n; j++)
         put(o32, o64, j, e[j] * inv);
@@ -418,7 +418,7 @@ static FORCE_INLINE int shifted_log_softmax_row(const double *xr, int64_t n, int
                                                 double *e, void *exp_loop, void *exp_data, void *log1p_loop,
                                                 void *log1p_data, float *o32, double *o64)
 {
-    shifted_terms(xr, n, mi, d, e, exp_loop, exp_data);
+    shifted_terms(xr, n, mi, -INFINITY, d, e, exp_loop, exp_data);
     e[k] = 0.0;
     double s = pairwise(e, NULL, n, 0.0, PLAIN).q, L;
     unary_loop(log1p_loop, log1p_data, &s, &L, 1);
@@ -504,7 +504,7 @@ EXPORT CLONES int64_t wide_softmax(const char *x, int64_t rows, int64_t n, int64
             }
             xr = row_of(xi, n, scol, 1, d);
         }
-        exp_call(exp_loop, exp_data, xr, e, n);
+        exp_call_from(exp_loop, exp_data, xr, e, n, mn);
         if (exact) {
             double hi, lo;
             int64_t fin;
@@ -628,7 +628,7 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
             }
             xr = row_of(xi, n, scol, 1, d);
         }
-        exp_call(exp_loop, exp_data, xr, e, n);
+        exp_call_from(exp_loop, exp_data, xr, e, n, mn);
         const double winner = e[k];
         e[k] = 0.0;
         q = pairwise(e, NULL, n, 0.0, PLAIN).q / winner;
