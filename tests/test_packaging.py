@@ -156,11 +156,20 @@ def _install(wheel: Path, tmp_path: Path) -> dict:
 _KERNELS = "import json, stabkit; print(stabkit.__file__); print(json.dumps(stabkit.kernels()))"
 
 
+def _clang() -> str | None:
+    """A clang on PATH, plain or versioned (Debian installs ``clang-14``)."""
+    for name in ["clang"] + [f"clang-{v}" for v in range(22, 10, -1)]:
+        if shutil.which(name):
+            return name
+    return None
+
+
 def _compilers() -> list:
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     out = [pytest.param(None, id=cc)]
-    if shutil.which("clang") and os.path.basename(cc) != "clang":
-        out.append(pytest.param("clang", id="clang"))
+    clang = _clang()
+    if clang and not os.path.basename(cc).startswith("clang"):
+        out.append(pytest.param(clang, id="clang"))
     return out
 
 

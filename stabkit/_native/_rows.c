@@ -289,25 +289,38 @@ static FORCE_INLINE void shift_row(const double *x, int64_t n, double m, int fas
     }
 }
 
+/* v's lanes, lane t taken from lane t ^ h (h a constant): GCC's
+ * __builtin_shuffle takes the order as a vector, Clang's
+ * __builtin_shufflevector as constant arguments (GCC has that one only
+ * from version 12). MASK: the integer vector type of v's lane width. */
+#if defined(__clang__)
+#define LANES_XOR8(v, h, MASK) \
+    __builtin_shufflevector((v), (v), 0 ^ (h), 1 ^ (h), 2 ^ (h), 3 ^ (h), 4 ^ (h), 5 ^ (h), 6 ^ (h), 7 ^ (h))
+#else
+#define LANES_XOR8(v, h, MASK) \
+    __builtin_shuffle((v), (MASK){0 ^ (h), 1 ^ (h), 2 ^ (h), 3 ^ (h), 4 ^ (h), 5 ^ (h), 6 ^ (h), 7 ^ (h)})
+#endif
+
 /* The largest (top) or least of eight lanes (none NaN), and the least of
- * eight integers: three steps of a shuffle (FOLD8) and a select each */
-static const vi FOLD8[3] = {{4, 5, 6, 7, 0, 1, 2, 3}, {2, 3, 0, 1, 6, 7, 4, 5}, {1, 0, 3, 2, 5, 4, 7, 6}};
+ * eight integers: three steps of a shuffle (halves of four, two, one lanes
+ * swapped) and a select each */
+static FORCE_INLINE vd fold_step(vd v, vd w, int top) { return blend(top ? w > v : w < v, w, v); }
 
 static FORCE_INLINE double fold_lanes(vd v, int top)
 {
-    for (int k = 0; k < 3; k++) {
-        const vd w = __builtin_shuffle(v, FOLD8[k]);
-        v = blend(top ? w > v : w < v, w, v);
-    }
+    v = fold_step(v, LANES_XOR8(v, 4, vi), top);
+    v = fold_step(v, LANES_XOR8(v, 2, vi), top);
+    v = fold_step(v, LANES_XOR8(v, 1, vi), top);
     return v[0];
 }
 
+static FORCE_INLINE vi fold_step_i(vi v, vi w) { return blendi(w < v, w, v); }
+
 static FORCE_INLINE int64_t fold_lanes_i(vi v)
 {
-    for (int k = 0; k < 3; k++) {
-        const vi w = __builtin_shuffle(v, FOLD8[k]);
-        v = blendi(w < v, w, v);
-    }
+    v = fold_step_i(v, LANES_XOR8(v, 4, vi));
+    v = fold_step_i(v, LANES_XOR8(v, 2, vi));
+    v = fold_step_i(v, LANES_XOR8(v, 1, vi));
     return v[0];
 }
 

@@ -64,29 +64,40 @@ static FORCE_INLINE vf16 load16(const float *p)
 static FORCE_INLINE vf16 blend16(vi16 mask, vf16 a, vf16 b) { return (vf16)((mask & (vi16)a) | (~mask & (vi16)b)); }
 static FORCE_INLINE vi16 blendi16(vi16 mask, vi16 a, vi16 b) { return (mask & a) | (~mask & b); }
 
+/* v's lanes, lane t taken from lane t ^ h (h a constant), as _rows.c's
+ * LANES_XOR8 */
+#if defined(__clang__)
+#define LANES_XOR16(v, h, MASK)                                                                                    \
+    __builtin_shufflevector((v), (v), 0 ^ (h), 1 ^ (h), 2 ^ (h), 3 ^ (h), 4 ^ (h), 5 ^ (h), 6 ^ (h), 7 ^ (h),     \
+                            8 ^ (h), 9 ^ (h), 10 ^ (h), 11 ^ (h), 12 ^ (h), 13 ^ (h), 14 ^ (h), 15 ^ (h))
+#else
+#define LANES_XOR16(v, h, MASK)                                                                                    \
+    __builtin_shuffle((v), (MASK){0 ^ (h), 1 ^ (h), 2 ^ (h), 3 ^ (h), 4 ^ (h), 5 ^ (h), 6 ^ (h), 7 ^ (h), 8 ^ (h), \
+                                  9 ^ (h), 10 ^ (h), 11 ^ (h), 12 ^ (h), 13 ^ (h), 14 ^ (h), 15 ^ (h)})
+#endif
+
 /* The largest (top) or least lane of sixteen floats (none NaN), and the
- * least of sixteen indices: four steps of a shuffle (FOLD16) and a select
- * each */
-static const vi16 FOLD16[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
-                               {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
-                               {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
-                               {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
+ * least of sixteen indices: four steps of a shuffle (halves of eight, four,
+ * two, one lanes swapped) and a select each */
+static FORCE_INLINE vf16 fold16_step(vf16 v, vf16 w, int top) { return blend16(top ? w > v : w < v, w, v); }
 
 static FORCE_INLINE float fold16(vf16 v, int top)
 {
-    for (int k = 0; k < 4; k++) {
-        const vf16 w = __builtin_shuffle(v, FOLD16[k]);
-        v = blend16(top ? w > v : w < v, w, v);
-    }
+    v = fold16_step(v, LANES_XOR16(v, 8, vi16), top);
+    v = fold16_step(v, LANES_XOR16(v, 4, vi16), top);
+    v = fold16_step(v, LANES_XOR16(v, 2, vi16), top);
+    v = fold16_step(v, LANES_XOR16(v, 1, vi16), top);
     return v[0];
 }
 
+static FORCE_INLINE vi16 fold16i_step(vi16 v, vi16 w) { return blendi16(w < v, w, v); }
+
 static FORCE_INLINE int32_t fold16i(vi16 v)
 {
-    for (int k = 0; k < 4; k++) {
-        const vi16 w = __builtin_shuffle(v, FOLD16[k]);
-        v = blendi16(w < v, w, v);
-    }
+    v = fold16i_step(v, LANES_XOR16(v, 8, vi16));
+    v = fold16i_step(v, LANES_XOR16(v, 4, vi16));
+    v = fold16i_step(v, LANES_XOR16(v, 2, vi16));
+    v = fold16i_step(v, LANES_XOR16(v, 1, vi16));
     return v[0];
 }
 
