@@ -56,17 +56,20 @@ static FORCE_INLINE void cols_scan(const char *x, int64_t srow, int R, int64_t n
 #define COLUMN(j) ((vd){p[0][j], p[1][j], p[2][j], p[3][j], p[4][j], p[5][j], p[6][j], p[7][j]})
     vd hi = COLUMN(0), lo = hi, nan = hi - hi;
     store(xt, hi);
-    vi at = splati(0);
     for (int64_t j = 1; j < n; j++) {
         const vd v = COLUMN(j);
         store(xt + j * LANES, v);
-        const vi gt = v > hi;
-        hi = blend(gt, v, hi);
-        at = blendi(gt, splati(j), at);
+        hi = blend(v > hi, v, hi);
         lo = blend(v < lo, v, lo);
         nan += v - v;
     }
 #undef COLUMN
+    /* where the maximum is first: a second pass over the columns, last to
+     * first (tracking it in the pass above cost a masked broadcast per
+     * lane and column) */
+    vi at = splati(0);
+    for (int64_t j = n - 1; j >= 0; j--)
+        at = blendi(load(xt + j * LANES) == hi, splati(j), at);
     *hi_ = hi, *lo_ = lo, *nan_ = nan, *at_ = at;
 }
 
