@@ -14,7 +14,8 @@ rounds is reported as million elements (or rows, for the losses) per second.
 The ratios ("x": the peer's time over stabkit's, > 1 means stabkit is
 faster) are medians of the per-round ratios (pairs timed moments apart, so a
 load that drifts over the run moves both): the stable and accurate tiers
-against SciPy, the accurate tier against PyTorch and JAX.
+against SciPy, the accurate tier against PyTorch and JAX. A last line per
+ratio column counts the rows where it reads 1.00 or more.
 
 The peers (``peers.py`` beside this file) are called as their users call
 them: PyTorch on one thread (two threads stall at random on small shared
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")
     todo = [c for c in cases(opts.quick, dtypes) if not only or c[0] in only]
     notes, order, start = Notes(), np.random.default_rng(1), time.perf_counter()
+    tally = {f"{ours}/{peer}": [0, 0] for peer, ours in ratios}  # rows at or above 1.0, rows with a ratio
     for i, (fn, dtype, args, units, kw) in enumerate(todo, 1):
         shape = "x".join(map(str, args[-1].shape))
         print(f"[{i}/{len(todo)}] {fn} {dtype} {shape}, {time.perf_counter() - start:.0f} s so far",
@@ -220,8 +222,19 @@ def main(argv: list[str] | None = None) -> None:
             times = run_case(calls, opts.repeat, order)
         rate = {k: units / np.median(v) / 1e6 for k, v in times.items()}
         cells = [f"{rate[k]:.3g}" if k in rate else na.get(k, "") for k in cols]
-        cells += [_ratio(times, peer, ours, na) for peer, ours in ratios]
+        for peer, ours in ratios:
+            cells.append(_ratio(times, peer, ours, na))
+            try:
+                at_least = float(cells[-1]) >= 1.0
+            except ValueError:  # n/a or empty
+                continue
+            tally[f"{ours}/{peer}"][0] += at_least
+            tally[f"{ours}/{peer}"][1] += 1
         print(f"| {fn} | {dtype} | {shape} | " + " | ".join(cells) + " |", flush=True)
+    summary = [f"{name} at or above 1.0 (stabkit as fast or faster): {above} of {counted} rows"
+               for name, (above, counted) in tally.items() if counted]
+    if summary:
+        print("\n" + "\n".join(summary))
     if notes.keys:
         print("\nn/a: the implementation is left out of that case:")
         for line in notes.lines():
