@@ -35,6 +35,20 @@ _ELSEWHERE = {"kernels": ("._native.paths", "kernels"),
 
 from .registry import TIERS as _TIERS  # noqa: E402 - static records, no tier imported
 
+#: names other libraries give these functions, and what stabkit calls them
+#: (an AttributeError for one of them says so)
+_OTHER_NAMES = {
+    "expit": "sigmoid (SciPy's expit)",
+    "log_expit": "log_sigmoid (SciPy's log_expit)",
+    "logsigmoid": "log_sigmoid (PyTorch's logsigmoid)",
+    "cross_entropy": "sparse_categorical_crossentropy(labels, logits, from_logits=True) (PyTorch's cross_entropy,"
+                     " whose arguments come the other way round)",
+    "binary_cross_entropy_with_logits": "binary_crossentropy(labels, logits, from_logits=True) (PyTorch's"
+                                        " binary_cross_entropy_with_logits, arguments the other way round)",
+    "softmax_cross_entropy_with_logits": "categorical_crossentropy(labels, logits, from_logits=True)"
+                                         " (TensorFlow's softmax_cross_entropy_with_logits)",
+}
+
 
 def __getattr__(name: str):
     """An accurate-tier function, :func:`kernels`, or a tier module, imported on first use."""
@@ -48,6 +62,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(".accurate", __name__), name)
     elif name in _TIERS:
         value = importlib.import_module(f".{name}", __name__)
+    elif name in _OTHER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; use stabkit.{_OTHER_NAMES[name]}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups skip this function

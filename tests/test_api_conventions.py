@@ -252,3 +252,35 @@ def test_signatures_are_the_documented_ones():
         assert list(inspect.signature(tier.logsumexp).parameters)[:5] == ["a", "axis", "b", "keepdims", "return_sign"]
         assert inspect.signature(tier.logsumexp).parameters["axis"].default is None
         assert inspect.signature(tier.softmax).parameters["axis"].default == -1
+
+
+# ------------------------------------------------------------ other libraries' spellings
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_torch_argument_order_is_named_in_the_error(tier):
+    # F.cross_entropy(logits, target) written against Keras's (labels, logits)
+    logits, labels = _x((4, 3)), np.array([0, 2, 1, 1])
+    with pytest.raises(ValueError, match="look swapped") as e:
+        tier.sparse_categorical_crossentropy(logits, labels, from_logits=True)
+    assert "\n" not in str(e.value)
+    # a wrong label shape that is not the swap gets no such hint
+    with pytest.raises(ValueError, match="labels have shape") as e:
+        tier.sparse_categorical_crossentropy(np.zeros((4, 2), np.int64), logits, from_logits=True)
+    assert "swapped" not in str(e.value)
+
+
+@pytest.mark.parametrize("name, ours", [("expit", "sigmoid"), ("log_expit", "log_sigmoid"),
+                                        ("logsigmoid", "log_sigmoid"),
+                                        ("cross_entropy", "sparse_categorical_crossentropy"),
+                                        ("binary_cross_entropy_with_logits", "binary_crossentropy")])
+def test_other_libraries_names_point_to_ours(name, ours):
+    import stabkit
+
+    with pytest.raises(AttributeError, match=f"use stabkit.{ours}\\b"):
+        getattr(stabkit, name)
+    assert not hasattr(stabkit, name)
+    assert callable(getattr(stabkit, ours))
+    with pytest.raises(AttributeError) as e:
+        stabkit.no_such_function  # noqa: B018
+    assert "use stabkit" not in str(e.value)

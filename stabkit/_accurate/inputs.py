@@ -89,7 +89,12 @@ def sparse_labels(y_true, logits_last: np.ndarray) -> np.ndarray:
     y = np.asarray(y_true)
     want = logits_last.shape[:-1]
     if y.shape != want:
-        raise ValueError(f"labels have shape {y.shape} but the logits need labels of shape {want}")
+        # labels shaped like logits with one more axis, over "logits" shaped
+        # like labels: the PyTorch order (logits, target), given to Keras's
+        swapped = y.ndim >= 1 and y.shape[:-1] == logits_last.shape
+        hint = (" (the arguments look swapped: the labels come first, then the logits, as in Keras;"
+                " torch.nn.functional.cross_entropy takes them the other way round)") if swapped else ""
+        raise ValueError(f"labels have shape {y.shape} but the logits need labels of shape {want}{hint}")
     n = logits_last.shape[-1]
     if y.dtype.kind == "f" or y.dtype.kind == "V":
         yf = y.astype(np.float64)
