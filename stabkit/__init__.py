@@ -33,21 +33,8 @@ __all__ = [
 _ELSEWHERE = {"kernels": ("._native.paths", "kernels"),
               "DetachedGradWarning": ("._api.arrays", "DetachedGradWarning")}
 
-from .registry import TIERS as _TIERS  # noqa: E402 - static records, no tier imported
-
-#: names other libraries give these functions, and what stabkit calls them
-#: (an AttributeError for one of them says so)
-_OTHER_NAMES = {
-    "expit": "sigmoid (SciPy's expit)",
-    "log_expit": "log_sigmoid (SciPy's log_expit)",
-    "logsigmoid": "log_sigmoid (PyTorch's logsigmoid)",
-    "cross_entropy": "sparse_categorical_crossentropy(labels, logits, from_logits=True) (PyTorch's cross_entropy,"
-                     " whose arguments come the other way round)",
-    "binary_cross_entropy_with_logits": "binary_crossentropy(labels, logits, from_logits=True) (PyTorch's"
-                                        " binary_cross_entropy_with_logits, arguments the other way round)",
-    "softmax_cross_entropy_with_logits": "categorical_crossentropy(labels, logits, from_logits=True)"
-                                         " (TensorFlow's softmax_cross_entropy_with_logits)",
-}
+from .registry import OTHER_NAMES as _OTHER_NAMES  # noqa: E402 - static records, no tier imported
+from .registry import TIERS as _TIERS  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -63,7 +50,8 @@ def __getattr__(name: str):
     elif name in _TIERS:
         value = importlib.import_module(f".{name}", __name__)
     elif name in _OTHER_NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; use stabkit.{_OTHER_NAMES[name]}")
+        ours, call, whose, note = _OTHER_NAMES[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; use stabkit.{ours}{call} ({whose}{note})")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups skip this function

@@ -154,13 +154,32 @@ PRIMITIVES: dict[str, Primitive] = {
 }
 
 
+#: names other libraries give these functions: (stabkit's name, how to call
+#: it where the call differs, whose name it is, a note); the AttributeError
+#: of ``stabkit.expit`` and the command line's unknown-function error say so
+OTHER_NAMES = {
+    "expit": ("sigmoid", "", "SciPy's expit", ""),
+    "log_expit": ("log_sigmoid", "", "SciPy's log_expit", ""),
+    "logsigmoid": ("log_sigmoid", "", "PyTorch's logsigmoid", ""),
+    "cross_entropy": ("sparse_categorical_crossentropy", "(labels, logits, from_logits=True)",
+                      "PyTorch's cross_entropy", "; its arguments come the other way round"),
+    "binary_cross_entropy_with_logits": ("binary_crossentropy", "(labels, logits, from_logits=True)",
+                                         "PyTorch's binary_cross_entropy_with_logits",
+                                         "; its arguments come the other way round"),
+    "softmax_cross_entropy_with_logits": ("categorical_crossentropy", "(labels, logits, from_logits=True)",
+                                          "TensorFlow's softmax_cross_entropy_with_logits", ""),
+}
+
+
 def names() -> list[str]:
     return list(PRIMITIVES)
 
 
 def get(name: str) -> Primitive:
     """The primitive called ``name`` (ValueError listing the known ones)."""
-    try:
-        return PRIMITIVES[name]
-    except KeyError:
-        raise ValueError(f"unknown function {name!r}; known: {', '.join(PRIMITIVES)}") from None
+    # the command line's spelling with dashes (log-softmax) is the same name
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+    if key in PRIMITIVES:
+        return PRIMITIVES[key]
+    hint = f" ({OTHER_NAMES[key][2]} is {OTHER_NAMES[key][0]} here)" if key in OTHER_NAMES else ""
+    raise ValueError(f"unknown function {name!r}{hint}; known: {', '.join(PRIMITIVES)}")

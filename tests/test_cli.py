@@ -85,6 +85,8 @@ def test_eval_loss_with_labels(run):
     "args,message",
     [
         (("eval", "softmaxx", "1"), "unknown function 'softmaxx'"),
+        (("eval", "expit", "1"), "unknown function 'expit' (SciPy's expit is sigmoid here)"),
+        (("eval", "cross-entropy", "1"), "(PyTorch's cross_entropy is sparse_categorical_crossentropy here)"),
         (("eval", "sigmoid", "abc"), "'abc' is not a number"),
         (("eval", "sigmoid", "1", "--dtype", "float12"), "unknown format 'float12'"),
         (("eval", "sparse_categorical_crossentropy", "1", "2", "--labels", "5"), "label 5 is out of range for 2 classes"),
@@ -100,6 +102,14 @@ def test_bad_input_is_one_line_exit_2(run, args, message):
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("error: ")
     assert "Traceback" not in r.output
+
+
+def test_function_names_with_dashes_or_capitals(run):
+    # log-softmax, the usual spelling of a command-line word, is log_softmax
+    want = json.loads(run("eval", "log_softmax", "1", "2", "--json").stdout)
+    assert json.loads(run("eval", "Log-Softmax", "1", "2", "--json").stdout) == want
+    rows = json.loads(run("analyze", "log-sigmoid", "--samples", "50", "--impls", "accurate", "--json").stdout)
+    assert [r["function"] for r in rows] == ["log_sigmoid"]
 
 
 def test_console_script_and_shim_from_a_subprocess():

@@ -53,7 +53,7 @@ def parse_function(spec: str) -> tuple[str, bool]:
     prim = get(name)
     if probs and not prim.is_loss:
         raise ValueError(f"{name!r} is not a loss; only losses have a {PROBS} variant")
-    return name, not probs
+    return prim.name, not probs
 
 
 def rows_for(n: int) -> int:
