@@ -322,3 +322,15 @@ def test_analyze_samples_help_says_special_points_are_added(app):
     r = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "1000"})
     text = " ".join(r.stdout.split())
     assert "special inputs" in text and "samples/10" in text and "857" in text
+
+
+def test_report_reads_dashed_names_and_records_the_registry_spelling(app, tmp_path):
+    out = tmp_path / "rep"
+    r = runner.invoke(app, ["report", "--functions", "Log-Sigmoid,log_sigmoid,Binary-Crossentropy:probs", "--dtypes",
+                            "float32", "--impls", "accurate", "--samples", "50", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "report.json").read_text())
+    assert "--functions log_sigmoid,binary_crossentropy:probs " in rep["command"]
+    assert {row["function"] for row in rep["results"]} == {"log_sigmoid", "binary_crossentropy:probs"}
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["error_binary_crossentropy-probs.png",
+                                                                    "error_log_sigmoid.png", "summary.png"]

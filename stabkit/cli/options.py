@@ -76,17 +76,22 @@ def check_formats(option: str, text: str) -> list[str]:
 
 
 def check_functions(option: str, text: str) -> list[str]:
-    from stabkit.report.build import parse_function
+    """The function specs of a comma-separated ``--functions``, each spelled
+    as the registry spells it (``log-softmax`` is ``log_softmax``), without
+    repeats."""
+    from stabkit.report.build import PROBS, parse_function
 
     items = _split(text)
     if not items:
         raise invalid(option, f"empty list {text!r}")
+    specs = []
     for t in items:
         try:
-            parse_function(t)
+            name, from_logits = parse_function(t)
         except ValueError as e:
             raise invalid(option, str(e)) from None
-    return list(dict.fromkeys(items))
+        specs.append(name if from_logits else name + PROBS)
+    return list(dict.fromkeys(specs))
 
 
 #: Bytes held per sampled point and format: the float64 inputs, the reference
