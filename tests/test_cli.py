@@ -112,6 +112,16 @@ def test_function_names_with_dashes_or_capitals(run):
     assert [r["function"] for r in rows] == ["log_sigmoid"]
 
 
+def test_library_names_in_any_case(run):
+    from stabkit.cli.options import check_list
+
+    known = ("naive", "accurate", "torch", "tensorflow")
+    assert check_list("--impls", "PyTorch,TF,Accurate,torch", known, "implementation") == ["torch", "tensorflow",
+                                                                                            "accurate"]
+    got = json.loads(run("eval", "sigmoid", "1", "--impls", "NAIVE,Accurate", "--json").stdout)
+    assert list(got["implementations"]) == ["naive", "accurate"]
+
+
 def test_console_script_and_shim_from_a_subprocess():
     # the real entry point (sys.exit codes, stderr) and the root cli.py shim
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "eval", "sigmoid", "x"], capture_output=True, text=True)

@@ -53,14 +53,25 @@ def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+#: the other names of the libraries (--impls, --frameworks)
+_LIBRARY_NAMES = {"pytorch": "torch", "tf": "tensorflow"}
+
+
 def check_list(option: str, text: str, known, what: str) -> list[str]:
+    """The items of a comma-separated option, each one of ``known`` (in any
+    case; pytorch is torch, tf tensorflow), without repeats; else a usage
+    error listing ``known``."""
     items = _split(text)
     if not items:
         raise invalid(option, f"empty list {text!r}")
+    out = []
     for t in items:
-        if t not in known:
+        key = t.lower()
+        key = _LIBRARY_NAMES.get(key, key)
+        if key not in known:
             raise invalid(option, f"unknown {what} {t!r}; known: {', '.join(known)}")
-    return list(dict.fromkeys(items))
+        out.append(key)
+    return list(dict.fromkeys(out))
 
 
 def check_formats(option: str, text: str) -> list[str]:
