@@ -284,3 +284,41 @@ def test_other_libraries_names_point_to_ours(name, ours):
     with pytest.raises(AttributeError) as e:
         stabkit.no_such_function  # noqa: B018
     assert "use stabkit" not in str(e.value)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_loss_axis_is_checked_like_the_row_functions(tier):
+    # was: NumPy's internal messages ('NoneType' object is not iterable, moveaxis's
+    # source/destination), and axis=True read as 1 by two tiers of three
+    z, lab, onehot = _x((2, 3)), np.array([0, 2]), np.eye(3)[[0, 2]]
+    for loss, y in ((tier.sparse_categorical_crossentropy, lab), (tier.categorical_crossentropy, onehot)):
+        for bad in (None, (0, 1), 1.0, True, np.bool_(False)):
+            with pytest.raises(TypeError, match="axis must be one int"):
+                loss(y, z, from_logits=True, axis=bad)
+        with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+            loss(y, z, from_logits=True, axis=2)
+        np.testing.assert_array_equal(loss(y, z, from_logits=True, axis=np.int64(-1)), loss(y, z, from_logits=True))
+        # PyTorch's dim= as on the row-wise functions
+        np.testing.assert_array_equal(loss(y, z, from_logits=True, dim=1), loss(y, z, from_logits=True))
+        with pytest.raises(TypeError, match="give the axis once"):
+            loss(y, z, from_logits=True, axis=1, dim=0)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_loss_keywords_of_other_libraries_name_ours(tier):
+    z, lab = _x((2, 3)), np.array([0, 2])
+    with pytest.raises(TypeError, match="weight= is class_weight= here"):
+        tier.sparse_categorical_crossentropy(lab, z, from_logits=True, weight=np.ones(3))
+    with pytest.raises(TypeError, match="weight= is sample_weight= here"):
+        tier.binary_crossentropy(np.ones(3), z[0], from_logits=True, weight=np.ones(3))
+    with pytest.raises(TypeError, match="labels come first"):
+        tier.sparse_categorical_crossentropy(z, target=lab)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_complex_targets_are_refused(tier):
+    # was: the imaginary part dropped with a ComplexWarning
+    with pytest.raises(TypeError, match="y_true is complex"):
+        tier.binary_crossentropy(np.array([0.5 + 1j, 1.0]), np.array([0.3, 0.2]), True)
+    with pytest.raises(TypeError, match="y_true is complex"):
+        tier.categorical_crossentropy(np.array([[0.5 + 1j, 0.5]]), np.array([[0.3, 0.2]]), True)

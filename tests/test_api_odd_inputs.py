@@ -163,6 +163,14 @@ def test_jax_integers_compute_in_jax_default_float():
         y = tier.softmax(x)
         assert y.dtype == want_dtype
         same_bits(np.asarray(y), tier.softmax(np.arange(-3, 3).astype(want_dtype)))
+    # under x64, jax.nn gives float64 to 64-bit integers only (was: float64 for all)
+    with jax.enable_x64(True):
+        for dt in (np.int8, np.uint8, np.int32, np.int64, np.uint64, np.bool_):
+            x = jnp.arange(0, 4).astype(dt)
+            for tier in TIERS:
+                assert tier.logsumexp(x).dtype == jax.nn.logsumexp(x).dtype
+                assert tier.sigmoid(x).dtype == jax.nn.logsumexp(x).dtype
+                assert tier.sparse_categorical_crossentropy(np.array(1), x, True).dtype == jax.nn.logsumexp(x).dtype
 
 
 def test_torch_integers_compute_in_torch_default_float():
@@ -178,6 +186,13 @@ def test_torch_integers_compute_in_torch_default_float():
             same_bits(y.numpy(), tier.sigmoid(t.numpy().astype(np.float32)))
         lse = tier.logsumexp(x)
         assert lse.dtype == torch.logsumexp(x, 0).dtype == torch.float32
+        # the losses' integer predictions too (were float64)
+        z = torch.tensor([[1, -2, 3]])
+        assert tier.sparse_categorical_crossentropy(torch.tensor([2]), z, True).dtype == torch.float32
+        assert tier.categorical_crossentropy(torch.tensor([[0.0, 0, 1]]), z, True).dtype == torch.float32
+        assert tier.binary_crossentropy(torch.tensor([0, 1, 1]), z[0], True).dtype == torch.float32
+        same_bits(tier.binary_crossentropy(torch.tensor([0, 1, 1]), z[0], True).numpy(),
+                  tier.binary_crossentropy(np.array([0, 1, 1]), np.array([1, -2, 3], np.float32), True))
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

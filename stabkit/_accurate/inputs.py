@@ -50,6 +50,8 @@ def targets_in(y_true, fmt: Format) -> np.ndarray:
     y = np.asarray(y_true)
     if y.dtype == fmt.dtype:
         return y
+    if y.dtype.kind == "c":  # astype would drop the imaginary part with a warning
+        raise TypeError(f"y_true is complex ({y.dtype}); stabkit's functions take real input only")
     return round_float64(y.astype(np.float64), fmt)
 
 

@@ -236,10 +236,12 @@ def values_in(x, name: str) -> tuple[np.ndarray, Caller]:
         if caller.kind == "jax":
             import jax
 
-            # JAX integers become JAX's default float, as jax.nn makes them
-            # (float32 unless x64 is on): one rounding of the input, not
-            # float64 results rounded again on the way back
-            a = a.astype(jax.dtypes.canonicalize_dtype(np.float64))
+            # JAX integers become the float jax.nn makes them: float64 for
+            # 64-bit integers where x64 is on, float32 for the rest (bool,
+            # int8 .. int32, and every integer without x64): one rounding of
+            # the input, not float64 results rounded again on the way back
+            wide = a.dtype.itemsize == 8
+            a = a.astype(jax.dtypes.canonicalize_dtype(np.float64) if wide else np.float32)
         elif caller.kind == "torch":
             import torch
 

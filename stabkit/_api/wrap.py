@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 
 import numpy as np
 
@@ -238,9 +239,12 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     sig = inspect.signature(core)
     bind = _binder(sig)
 
+    has_axis = "axis" in sig.parameters
+
     @functools.wraps(core)
     def f(*args, **kwargs):
         args = list(args)
+        _loss_keywords(core.__name__, kwargs, has_axis)
         if not bind(args, kwargs):
             # inspect's binding, for its error message (a call the quick check
             # accepts binds the same way)
@@ -255,13 +259,19 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
             value = args[i] if i < len(args) else kwargs.get(name)
             # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
             if value is not None and not isinstance(value, dict):
-                value, c = to_numpy(value, name)
+                value, c = values_in(value, name) if name == "y_pred" else to_numpy(value, name)
                 if i < len(args):
                     args[i] = value
                 else:
                     kwargs[name] = value
                 if name == "y_pred":
                     caller = c
+        if has_axis:
+            i = bind.index["axis"]
+            if i < len(args):
+                args[i] = _class_axis(args[i], args[1] if len(args) > 1 else kwargs.get("y_pred"))
+            elif "axis" in kwargs:
+                kwargs["axis"] = _class_axis(kwargs["axis"], args[1] if len(args) > 1 else kwargs.get("y_pred"))
         y = core(*args, **kwargs)
         return caller.back(y) if caller is not None else y
 
@@ -269,6 +279,48 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     f.__signature__ = sig
     f.__core__ = core
     return f
+
+
+#: keywords of other libraries' losses that stabkit spells differently: the hint
+_LOSS_HINTS = {
+    "weight": "PyTorch's weight= is class_weight= here (one weight per class; per-sample weights: sample_weight=)",
+    "target": "the labels come first, as y_true (Keras's order), then the predictions, y_pred",
+    "input": "the labels come first, as y_true (Keras's order), then the predictions, y_pred",
+    "logits": "the predictions are y_pred, with from_logits=True",
+    "labels": "the labels are y_true (the first argument)",
+}
+
+
+def _loss_keywords(name: str, kwargs: dict, has_axis: bool) -> None:
+    """PyTorch's ``dim=`` as ``axis=`` on the categorical losses (in place),
+    and a TypeError that names stabkit's spelling for a keyword of another
+    library's loss."""
+    if "dim" in kwargs and has_axis:
+        if "axis" in kwargs:
+            raise TypeError(f"{name}(): give the axis once: axis={kwargs['axis']!r} and dim={kwargs['dim']!r}"
+                            " (dim is PyTorch's name for axis)")
+        kwargs["axis"] = kwargs.pop("dim")
+    for k in kwargs:
+        if k in _LOSS_HINTS:
+            hint = _LOSS_HINTS[k]
+            if k == "weight" and not has_axis:  # binary_cross_entropy's weight: per element
+                hint = "PyTorch's weight= is sample_weight= here (positive-class weights: pos_weight=)"
+            raise TypeError(f"{name}() got an unexpected keyword argument {k!r}: {hint}")
+
+
+def _class_axis(axis, y_pred) -> int:
+    """A loss's class axis: one int (not a bool) within ``y_pred``'s rank
+    (ValueError), else TypeError; 1-d predictions for a 0-d ``y_pred`` too."""
+    if isinstance(axis, (bool, np.bool_)) or isinstance(axis, (tuple, list)) or axis is None:
+        raise TypeError(f"axis must be one int (the class axis), got {axis!r}")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be one int (the class axis), got {axis!r}") from None
+    ndim = max(np.ndim(y_pred), 1) if y_pred is not None else None
+    if ndim is not None and not -ndim <= ax < ndim:
+        raise ValueError(f"axis {ax} is out of bounds for predictions of dimension {ndim}")
+    return ax
 
 
 def _binder(sig: inspect.Signature):
