@@ -235,3 +235,53 @@ def test_weighted_reproducer_reaches_the_mpfr_fallback(monkeypatch):
     assert calls
     ev, es = exact_weighted(x, b)
     assert float(sign) == es == -1.0 and ulp_err(float(val), ev) <= 1.0
+
+
+def _groups_reference(x, b):
+    """The exact group sums, entry by entry in Python integers (2**-1074 units)."""
+    from fractions import Fraction
+
+    by_x: dict[float, Fraction] = {}
+    for v, w in zip(x.tolist(), b.tolist()):
+        by_x[v + 0.0] = by_x.get(v + 0.0, Fraction(0)) + Fraction(w)
+    return {v: int(c * 2**1074) for v, c in by_x.items() if c}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_weighted_groups_of_long_rows_are_exact(seed):
+    # rows past 64 entries are grouped by a sort, and groups of integer
+    # weights summed in float64 (exact up to 2**53); every other group, and
+    # every group of a short row, in Python integers: both against Fractions
+    from stabkit._accurate.weighted_mp import _groups
+
+    rng = np.random.default_rng(seed)
+    for n in (40, 300):
+        x = rng.choice(np.array([-0.0, 0.0, 1.5, -3.0, 700.0, 2.0**-1074]), n)
+        kind = seed % 4
+        if kind == 0:  # +-1 and small integers: the float path, cancelling groups
+            b = rng.choice(np.array([1.0, -1.0, 2.0, -2.0]), n)
+        elif kind == 1:  # decimals: 0.1 + 0.2 - 0.3 is not 0 in binary
+            b = rng.choice(np.array([0.1, 0.2, -0.3, 2.0**-1074, -(2.0**-1074)]), n)
+        elif kind == 2:  # integers whose float64 sums round (past 2**53)
+            b = rng.choice(np.array([2.0**52 + 1, 2.0**52 + 3, -(2.0**52) - 1, 1.0]), n)
+        else:  # huge weights: float64 sums overflow
+            b = rng.choice(np.array([1e308, -1e308, 1.0]), n)
+        got = {v: units for v, _, units in _groups(x, b)}
+        assert got == _groups_reference(x, b)
+        for v, ws, _ in _groups(x, b):
+            assert sorted(ws) == sorted(b[(x + 0.0) == v].tolist())
+
+
+def test_weighted_long_cancelling_rows_are_exact():
+    # a million-entry row of +-e^v pairs and one e^-700 (was 3.3 s in a
+    # Python loop over the entries; the answer is exact either way)
+    rng = np.random.default_rng(0)
+    v = rng.normal(0, 5, 50_000)
+    a = np.concatenate([np.repeat(v, 2), [-700.0]])
+    b = np.concatenate([np.tile([1.0, -1.0], 50_000), [1.0]])
+    val, sign = accurate.logsumexp(a, b=b, return_sign=True)
+    assert (float(val), float(sign)) == (-700.0, 1.0)
+    # the sum exactly 1: logsumexp exactly 0 (the groups at -0.0 and 0.0 are one)
+    a2 = np.concatenate([a[:-1], [0.0, -0.0]])
+    b2 = np.concatenate([b[:-1], [0.75, 0.25]])
+    assert accurate.logsumexp(a2, b=b2, return_sign=True) == (0.0, 1.0)

@@ -42,13 +42,36 @@ _ONE_UNITS = 1 << 1074
 
 def _groups(x: np.ndarray, b: np.ndarray) -> list[tuple[float, list[float], int]]:
     """``(x value, its weights, their exact sum in units of 2**-1074)`` for
-    each distinct ``x``. The sum is a Python integer, so it is exact and
-    cannot overflow (math.fsum raised OverflowError on 1e308 + 1e308); it is
-    0 exactly when the weights cancel."""
-    by_x: dict[float, list[float]] = {}
-    for v, w in zip(x.tolist(), b.tolist()):
-        by_x.setdefault(v, []).append(w)  # -0.0 and 0.0 are one key
-    return [(v, ws, sum(_exact_units(w) for w in ws)) for v, ws in by_x.items()]
+    each distinct ``x`` whose weights do not cancel (sum not 0).
+
+    The entries are grouped by sorting (-0.0 and 0.0 are one value). A
+    group of integer weights whose magnitudes sum to at most 2**53 (the
+    +-1 weights of most cancelling rows) has an exact float64 sum: every
+    partial sum is an integer of at most 53 bits, whatever the order. Any
+    other group is summed as Python integers, exact and unable to overflow
+    (math.fsum raised OverflowError on 1e308 + 1e308)."""
+    if x.size <= 64:  # a short row: a dict is quicker than the sort
+        by_x: dict[float, list[float]] = {}
+        for v, w in zip(x.tolist(), b.tolist()):
+            by_x.setdefault(v, []).append(w)  # -0.0 and 0.0 are one key
+        groups = ((v, ws, sum(_exact_units(w) for w in ws)) for v, ws in by_x.items())
+        return [(v + 0.0, ws, units) for v, ws, units in groups if units]
+    # +0.0 turns -0.0 into 0.0, one key with it
+    xs = x.astype(np.float64) + 0.0
+    order = np.argsort(xs, kind="stable")
+    xs, bs = xs[order], b.astype(np.float64)[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf sums, exact = False
+        sums = np.add.reduceat(bs, starts)
+        exact = np.logical_and.reduceat(bs == np.round(bs), starts) & (np.add.reduceat(np.abs(bs), starts) <= 2.0**53)
+    ends = np.r_[starts[1:], xs.size]
+    out = []
+    for j in np.flatnonzero(~exact | (sums != 0)).tolist():
+        ws = bs[starts[j]:ends[j]].tolist()
+        units = int(sums[j]) << 1074 if exact[j] else sum(_exact_units(w) for w in ws)
+        if units:
+            out.append((float(xs[starts[j]]), ws, units))
+    return out
 
 
 def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -66,7 +89,7 @@ def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     (a subnormal result); else p doubles, to ``MP_CAP``, where the value
     found is returned (-inf and 0 if the sum still rounds to 0 there).
     """
-    groups = [g for g in _groups(x, b) if g[2] != 0]
+    groups = _groups(x, b)
     if not groups:
         return -np.inf, 0.0
     if len(groups) == 1 and groups[0][0] == 0.0 and groups[0][2] == _ONE_UNITS:
