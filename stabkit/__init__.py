@@ -29,6 +29,10 @@ __all__ = [
     "__version__",
 ]
 
+#: public subpackages reachable as attributes (``stabkit.ufuncs.sigmoid``)
+#: without their own import, as the tiers are
+_SUBMODULES = ("ufuncs", "nn", "floats")
+
 #: public names that live outside the accurate tier: (module, attribute)
 _ELSEWHERE = {"kernels": ("._native.paths", "kernels"),
               "DetachedGradWarning": ("._api.arrays", "DetachedGradWarning")}
@@ -47,7 +51,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(module, __name__), attr)
     elif name in __all__:
         value = getattr(importlib.import_module(".accurate", __name__), name)
-    elif name in _TIERS:
+    elif name in _TIERS or name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
     elif name in _OTHER_NAMES:
         ours, call, whose, note = _OTHER_NAMES[name]
@@ -59,4 +63,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | set(_TIERS))
+    return sorted(set(globals()) | set(__all__) | set(_TIERS) | set(_SUBMODULES))

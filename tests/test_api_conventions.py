@@ -322,3 +322,15 @@ def test_complex_targets_are_refused(tier):
         tier.binary_crossentropy(np.array([0.5 + 1j, 1.0]), np.array([0.3, 0.2]), True)
     with pytest.raises(TypeError, match="y_true is complex"):
         tier.categorical_crossentropy(np.array([[0.5 + 1j, 0.5]]), np.array([[0.3, 0.2]]), True)
+
+
+def test_subpackages_are_attributes_after_import_stabkit():
+    # was: stabkit.ufuncs an AttributeError until `import stabkit.ufuncs`
+    import subprocess
+    import sys
+
+    code = ("import stabkit, sys; assert 'stabkit.ufuncs' not in sys.modules; "
+            "print(stabkit.ufuncs.__name__, stabkit.nn.__name__, stabkit.floats.__name__, 'ufuncs' in dir(stabkit))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["stabkit.ufuncs", "stabkit.nn", "stabkit.floats", "True"]
