@@ -168,6 +168,23 @@ OTHER_NAMES = {
                                          "; its arguments come the other way round"),
     "softmax_cross_entropy_with_logits": ("categorical_crossentropy", "(labels, logits, from_logits=True)",
                                           "TensorFlow's softmax_cross_entropy_with_logits", ""),
+    "sparse_softmax_cross_entropy_with_logits": ("sparse_categorical_crossentropy",
+                                                 "(labels, logits, from_logits=True)",
+                                                 "TensorFlow's sparse_softmax_cross_entropy_with_logits", ""),
+    "sigmoid_cross_entropy_with_logits": ("binary_crossentropy", "(labels, logits, from_logits=True)",
+                                          "TensorFlow's sigmoid_cross_entropy_with_logits", ""),
+    "binary_cross_entropy": ("binary_crossentropy", "(labels, probabilities)", "PyTorch's binary_cross_entropy",
+                             "; its arguments come the other way round"),
+    "nll_loss": ("sparse_categorical_crossentropy", "(labels, logits, from_logits=True)", "PyTorch's nll_loss",
+                 ", given the logits rather than log_softmax's output"),
+    "sigmoid_binary_cross_entropy": ("binary_crossentropy", "(labels, logits, from_logits=True)",
+                                     "optax's sigmoid_binary_cross_entropy", "; its arguments come the other way round"),
+    "softmax_cross_entropy": ("categorical_crossentropy", "(labels, logits, from_logits=True)",
+                              "optax's softmax_cross_entropy", "; its arguments come the other way round"),
+    "softmax_cross_entropy_with_integer_labels": ("sparse_categorical_crossentropy",
+                                                  "(labels, logits, from_logits=True)",
+                                                  "optax's softmax_cross_entropy_with_integer_labels",
+                                                  "; its arguments come the other way round"),
 }
 
 

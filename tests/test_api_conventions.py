@@ -273,7 +273,11 @@ def test_torch_argument_order_is_named_in_the_error(tier):
 @pytest.mark.parametrize("name, ours", [("expit", "sigmoid"), ("log_expit", "log_sigmoid"),
                                         ("logsigmoid", "log_sigmoid"),
                                         ("cross_entropy", "sparse_categorical_crossentropy"),
-                                        ("binary_cross_entropy_with_logits", "binary_crossentropy")])
+                                        ("binary_cross_entropy_with_logits", "binary_crossentropy"),
+                                        ("nll_loss", "sparse_categorical_crossentropy"),
+                                        ("softmax_cross_entropy_with_integer_labels",
+                                         "sparse_categorical_crossentropy"),
+                                        ("sigmoid_cross_entropy_with_logits", "binary_crossentropy")])
 def test_other_libraries_names_point_to_ours(name, ours):
     import stabkit
 
@@ -334,3 +338,35 @@ def test_subpackages_are_attributes_after_import_stabkit():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["stabkit.ufuncs", "stabkit.nn", "stabkit.floats", "True"]
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_binary_loss_in_torch_order_names_the_order(tier):
+    logits, labels = np.array([3.0, -2.0, 0.5]), np.array([1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="the targets come first"):
+        tier.binary_crossentropy(logits, labels, from_logits=True)
+    # targets a rounding past 1 get the range alone
+    with pytest.raises(ValueError, match=r"holds values in \[0, 1\.5\]$"):
+        tier.binary_crossentropy(np.array([0.0, 1.5]), labels[:2], from_logits=True)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_loss_argument_messages_name_the_argument_and_the_value(tier):
+    z = np.array([[1.0, 2.0]])
+    # labels past int64 were reported wrapped (2**70 as -2**63, 2**64 - 1 as -1)
+    with pytest.raises(ValueError, match="label 1180591620717411303424 is out of range for 2 classes"):
+        tier.sparse_categorical_crossentropy([2**70], z, from_logits=True)
+    with pytest.raises(ValueError, match="label 18446744073709551615 is out of range"):
+        tier.sparse_categorical_crossentropy(np.array([2**64 - 1], np.uint64), z, from_logits=True)
+    with pytest.raises(ValueError, match=r"label 0\.5 is not an integer class index$"):
+        tier.sparse_categorical_crossentropy(np.array([0.5]), z, from_logits=True)
+    # None and strings: the argument named (were shape and dtype complaints)
+    with pytest.raises(TypeError, match="y_true must be an array or a number, got NoneType"):
+        tier.binary_crossentropy(None, [1.0], from_logits=True)
+    with pytest.raises(TypeError, match="y_pred must be an array or a number, got NoneType"):
+        tier.binary_crossentropy([0.0], None, from_logits=True)
+    with pytest.raises(TypeError, match="y_true must hold numbers"):
+        tier.binary_crossentropy(["a"], [1.0], from_logits=True)
+    # NumPy 2's scalar reprs stay out of the messages
+    with pytest.raises(ValueError, match=r"class_weight must be non-negative, got -1\.0$"):
+        tier.sparse_categorical_crossentropy([0], z, from_logits=True, class_weight=[1.0, -1.0])

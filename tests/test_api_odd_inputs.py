@@ -327,3 +327,38 @@ def test_the_bits_do_not_depend_on_the_memory_layout():
             same_bits(tier.logsumexp(a, axis=0), tier.logsumexp(a.T.copy(), axis=-1))
             same_bits(tier.log_softmax(a.T), tier.log_softmax(a.T.copy()))
             same_bits(tier.log_softmax(a[::3, ::2]), tier.log_softmax(a[::3, ::2].copy()))
+
+
+# ------------------------------------------------------------ torch tensors NumPy cannot read
+
+
+def test_torch_tensors_without_values_are_one_clear_type_error():
+    # were torch's RuntimeErrors from deep inside (no storage, subclasses,
+    # NestedTensorImpl) and, for meta, advice to call .cpu() that fails too
+    torch = pytest.importorskip("torch")
+    x = torch.randn(3, 4)
+    calls = {
+        "vmap": lambda: torch.func.vmap(accurate.softmax)(x),
+        "grad": lambda: torch.func.grad(lambda t: accurate.logsumexp(t))(torch.randn(4)),
+        "meta": lambda: accurate.softmax(torch.empty(3, 4, device="meta")),
+        "nested": lambda: accurate.softmax(torch.nested.nested_tensor([torch.randn(3), torch.randn(2)])),
+    }
+    want = {"vmap": "NumPy cannot read", "grad": "NumPy cannot read", "meta": "meta device, which holds no values",
+            "nested": "nested torch tensor"}
+    for key, call in calls.items():
+        with pytest.raises(TypeError, match=want[key]) as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+def test_torch_subclasses_come_back_as_tensors():
+    # was: a user's torch.Tensor subclass went through np.asarray and came back an ndarray
+    torch = pytest.importorskip("torch")
+
+    class Mine(torch.Tensor):
+        pass
+
+    x = torch.randn(2, 3)
+    y = accurate.softmax(x.as_subclass(Mine))
+    assert isinstance(y, torch.Tensor)
+    same_bits(y.numpy(), accurate.softmax(x.numpy()))

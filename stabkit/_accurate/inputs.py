@@ -93,7 +93,7 @@ def sparse_labels(y_true, logits_last: np.ndarray) -> np.ndarray:
     if y.shape != want:
         # labels shaped like logits with one more axis, over "logits" shaped
         # like labels: the PyTorch order (logits, target), given to Keras's
-        swapped = y.ndim >= 1 and y.shape[:-1] == logits_last.shape
+        swapped = y.ndim == logits_last.ndim + 1
         hint = (" (the arguments look swapped: the labels come first, then the logits, as in Keras;"
                 " torch.nn.functional.cross_entropy takes them the other way round)") if swapped else ""
         raise ValueError(f"labels have shape {y.shape} but the logits need labels of shape {want}{hint}")
@@ -102,15 +102,16 @@ def sparse_labels(y_true, logits_last: np.ndarray) -> np.ndarray:
         yf = y.astype(np.float64)
         bad = ~np.isfinite(yf) | (yf != np.round(yf))
         if bad.any():
-            raise ValueError(f"label {yf[bad].flat[0]!r} is not an integer class index")
-        y = yf.astype(np.int64)
+            raise ValueError(f"label {float(yf[bad].flat[0])!r} is not an integer class index")
+        y = yf
     elif y.dtype.kind not in "iub":
         raise ValueError(f"labels have dtype {y.dtype}; expected integer class indices")
-    y = y.astype(np.int64)
+    # the range is checked in the labels' own type: a float beyond int64, or
+    # a uint64 past 2**63, would wrap in the conversion and be misreported
     out = (y < 0) | (y >= n)
     if out.any():
         raise ValueError(f"label {int(y[out].flat[0])} is out of range for {n} classes")
-    return y
+    return y.astype(np.int64)
 
 
 def take_label(a: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -19,6 +19,8 @@ decided here, so that ``naive``, ``stable`` and ``accurate`` agree on it:
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from stabkit.floats import ARITH_FORMATS, Format
@@ -88,7 +90,7 @@ def _numbers(value, name: str) -> np.ndarray:
 
 def _non_negative(w: np.ndarray, name: str) -> np.ndarray:
     if (w < 0).any():
-        raise ValueError(f"{name} must be non-negative, got {w[w < 0].flat[0]!r}")
+        raise ValueError(f"{name} must be non-negative, got {float(w[w < 0].flat[0])!r}")
     return w
 
 
@@ -133,9 +135,13 @@ def class_weights(value, n: int) -> np.ndarray | None:
     if isinstance(value, dict):
         w = np.ones(n)
         for k, v in value.items():
-            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+            try:  # an int, NumPy's, or a 0-d integer tensor of torch or JAX (all have __index__)
+                c = None if isinstance(k, (bool, np.bool_)) else operator.index(k)
+            except TypeError:
+                c = None
+            if c is None or not 0 <= c < n:
                 raise ValueError(f"class_weight has the key {k!r}; its keys must be class indices in [0, {n})")
-            w[k] = _numbers(v, f"class_weight[{k}]")
+            w[c] = _numbers(v, f"class_weight[{c}]")
     else:
         w = _numbers(value, "class_weight")
         if w.shape != (n,):
@@ -197,7 +203,10 @@ def check_targets(y: np.ndarray) -> None:
         return
     lo, hi = _range(y)
     if lo < 0 or hi > 1:
-        raise ValueError(f"y_true must hold targets in [0, 1]; it holds values in [{lo:g}, {hi:g}]")
+        # values past both ends look like logits: PyTorch's (input, target) order
+        hint = (" (the targets come first, then the predictions, as in Keras; PyTorch's losses take them the other"
+                " way round)") if lo < 0 and hi > 1 else ""
+        raise ValueError(f"y_true must hold targets in [0, 1]; it holds values in [{lo:g}, {hi:g}]{hint}")
 
 
 class BlockTargets:

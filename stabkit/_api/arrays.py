@@ -39,6 +39,10 @@ def _origin(x) -> str:
         return "torch"
     if mod.startswith(("jax", "jaxlib")) and hasattr(x, "devices"):
         return "jax"
+    # a subclass of torch.Tensor defined elsewhere (torch is imported, then)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return "torch"
     return ""
 
 
@@ -111,6 +115,9 @@ def _caller_level() -> int:
 
 
 def _torch_in(t, name: str) -> np.ndarray:
+    if t.device.type == "meta":
+        raise TypeError(f"{name} is a torch tensor on the meta device, which holds no values; "
+                        "stabkit computes values: pass a tensor that has them")
     if t.device.type != "cpu":
         raise TypeError(
             f"{name} is a torch tensor on {t.device}; stabkit computes on the CPU in NumPy: "
@@ -121,18 +128,25 @@ def _torch_in(t, name: str) -> np.ndarray:
         t = t.detach()
     import torch
 
+    if t.is_nested:
+        raise TypeError(f"{name} is a nested torch tensor; pass its tensors one by one, or a padded one")
     if t.layout != torch.strided:
         raise TypeError(f"{name} is a {t.layout} torch tensor; pass {name}.to_dense()")
-    t = t.resolve_conj().resolve_neg()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        # the same 16 bits, read as ml_dtypes' bfloat16 (no copy, no rounding)
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     try:
+        t = t.resolve_conj().resolve_neg()
+        if t.dtype == torch.bfloat16:
+            import ml_dtypes
+
+            # the same 16 bits, read as ml_dtypes' bfloat16 (no copy, no rounding)
+            return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
         return t.numpy()
     except TypeError:  # float8, int4, ...: dtypes NumPy has no name for
         raise _unsupported(name, t.dtype) from None
+    except RuntimeError as e:  # no storage of its own: torch.func's wrappers, FakeTensor, subclasses
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TypeError(f"{name} is a torch tensor NumPy cannot read ({why}): inside torch.func.vmap or grad, "
+                        "a FakeTensor or a tensor subclass; stabkit computes in NumPy: call it on a plain CPU "
+                        "tensor, outside the transformation") from None
 
 
 def _jax_in(a, name: str) -> np.ndarray:

@@ -258,8 +258,10 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
             i = bind.index.get(name, len(args))
             value = args[i] if i < len(args) else kwargs.get(name)
             # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
-            if value is not None and not isinstance(value, dict):
+            if (value is not None or name in ("y_true", "y_pred")) and not isinstance(value, dict):
                 value, c = values_in(value, name) if name == "y_pred" else to_numpy(value, name)
+                if value.dtype.kind in "USO":  # strings: NumPy's own message would not name the argument
+                    raise TypeError(f"{name} must hold numbers, got an array of {value.dtype}")
                 if i < len(args):
                     args[i] = value
                 else:
