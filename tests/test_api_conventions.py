@@ -370,3 +370,16 @@ def test_loss_argument_messages_name_the_argument_and_the_value(tier):
     # NumPy 2's scalar reprs stay out of the messages
     with pytest.raises(ValueError, match=r"class_weight must be non-negative, got -1\.0$"):
         tier.sparse_categorical_crossentropy([0], z, from_logits=True, class_weight=[1.0, -1.0])
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_flags_refuse_strings(tier):
+    # were read as true: from_logits="False" computed from logits, return_sign="False" returned a pair
+    with pytest.raises(TypeError, match="from_logits must be True or False, got 'False'"):
+        tier.binary_crossentropy([1.0], [0.5], from_logits="False")
+    with pytest.raises(TypeError, match="from_logits must be True or False"):
+        tier.sparse_categorical_crossentropy([0], [[1.0, 2.0]], None)
+    with pytest.raises(TypeError, match="return_sign must be True or False"):
+        tier.logsumexp([1.0, 2.0], return_sign="False")
+    np.testing.assert_array_equal(tier.binary_crossentropy([1.0], [0.5], np.True_),
+                                  tier.binary_crossentropy([1.0], [0.5], from_logits=1))

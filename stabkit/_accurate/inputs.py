@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
@@ -112,6 +113,19 @@ def sparse_labels(y_true, logits_last: np.ndarray) -> np.ndarray:
     if out.any():
         raise ValueError(f"label {int(y[out].flat[0])} is out of range for {n} classes")
     return y.astype(np.int64)
+
+
+def class_key(k, n: int) -> int:
+    """A ``class_weight`` dict's key as a class index in ``[0, n)``: an int,
+    NumPy's, or a 0-d integer tensor of torch or JAX (all have ``__index__``);
+    ValueError otherwise (a bool or a string too)."""
+    try:
+        c = None if isinstance(k, (bool, np.bool_)) else operator.index(k)
+    except TypeError:
+        c = None
+    if c is None or not 0 <= c < n:
+        raise ValueError(f"class_weight has the key {k!r}; its keys must be class indices in [0, {n})")
+    return c
 
 
 def take_label(a: np.ndarray, y: np.ndarray) -> np.ndarray:

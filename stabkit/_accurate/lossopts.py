@@ -19,14 +19,12 @@ decided here, so that ``naive``, ``stable`` and ``accurate`` agree on it:
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
 from stabkit.floats import ARITH_FORMATS, Format
 
 from .bcetail import BinaryTail
-from .inputs import as_input, sparse_labels
+from .inputs import as_input, class_key, sparse_labels
 from .reduction import Plan
 from .rowtail import RowTail, rows_of
 
@@ -135,12 +133,7 @@ def class_weights(value, n: int) -> np.ndarray | None:
     if isinstance(value, dict):
         w = np.ones(n)
         for k, v in value.items():
-            try:  # an int, NumPy's, or a 0-d integer tensor of torch or JAX (all have __index__)
-                c = None if isinstance(k, (bool, np.bool_)) else operator.index(k)
-            except TypeError:
-                c = None
-            if c is None or not 0 <= c < n:
-                raise ValueError(f"class_weight has the key {k!r}; its keys must be class indices in [0, {n})")
+            c = class_key(k, n)
             w[c] = _numbers(v, f"class_weight[{c}]")
     else:
         w = _numbers(value, "class_weight")

@@ -205,6 +205,7 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
           keepdim=None):
         axis, keepdims = _torch_names(axis, None, dim, keepdims, keepdim)
         keepdims = _flag(keepdims, "keepdims" if keepdim is None else "keepdim")
+        return_sign = _flag(return_sign, "return_sign")  # "False" is a true string
         arr, caller = values_in(a, "a")
         arr = cast_dtype(arr, dtype)
         kwargs = {}
@@ -268,6 +269,11 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
                     kwargs[name] = value
                 if name == "y_pred":
                     caller = c
+        i = bind.index["from_logits"]
+        if i < len(args):
+            args[i] = _flag(args[i], "from_logits")
+        elif "from_logits" in kwargs:
+            kwargs["from_logits"] = _flag(kwargs["from_logits"], "from_logits")
         if has_axis:
             i = bind.index["axis"]
             if i < len(args):
