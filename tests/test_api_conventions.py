@@ -118,6 +118,13 @@ def test_where_masks_entries_as_jax_does(tier):
     np.testing.assert_allclose(tier.logsumexp(x, axis=1, where=w), [sp.logsumexp([1.0, 3.0]), sp.logsumexp([0.5, 2.0])], rtol=1e-14)
     # a mask broadcast along rows
     np.testing.assert_allclose(tier.logsumexp(x[1:], where=np.array([True, True, False])), sp.logsumexp([0.5, 2.0]), rtol=1e-14)
+    # a row masked whole: jax.nn's 0 and -inf (was 0/0, NaN), the other rows' bits unchanged
+    w2 = np.array([[True, False, True], [False, False, False]])
+    assert tier.softmax(x, where=w2)[1].tolist() == [0.0, 0.0, 0.0]
+    assert tier.log_softmax(x, where=w2)[1].tolist() == [-np.inf] * 3
+    assert tier.softmax(x, where=w2)[0].tobytes() == p[0].tobytes()
+    assert tier.log_softmax(x, where=w2)[0].tobytes() == lp[0].tobytes()
+    assert tier.logsumexp(x, axis=1, where=w2)[1] == -np.inf
 
 
 def test_where_must_be_boolean_and_broadcastable():

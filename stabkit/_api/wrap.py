@@ -182,12 +182,20 @@ def rowwise(core):
     """``f(x, axis=-1, *, where=None, dtype=None, dim=None)`` around a
     row-wise core ``core(x, axis=-1)`` (softmax, log-softmax)."""
 
+    # what a masked entry gives: exp(-inf) = 0, or its log, -inf
+    fill = -np.inf if core.__name__ == "log_softmax" else 0.0
+
     @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC)
     def f(x, axis=-1, *, where=None, dtype=None, dim=None):
         axis, _ = _torch_names(axis, -1, dim)
         a, rows, caller = _as_rows(x, axis, dtype, where)
-        y = rows.spread(core(rows.rows, axis=-1))
-        return caller.back(y.reshape(a.shape))
+        y = rows.spread(core(rows.rows, axis=-1)).reshape(a.shape)
+        if where is not None:
+            # the masked entries of a row masked whole too (its sum is empty:
+            # 0/0), as jax.nn gives them; every other entry is unchanged
+            w = np.broadcast_to(to_numpy(where, "where")[0].astype(np.bool_), y.shape)
+            y = np.where(w, y, np.asarray(fill, y.dtype))
+        return caller.back(y)
 
     return f
 
