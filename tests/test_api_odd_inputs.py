@@ -362,3 +362,21 @@ def test_torch_subclasses_come_back_as_tensors():
     y = accurate.softmax(x.as_subclass(Mine))
     assert isinstance(y, torch.Tensor)
     same_bits(y.numpy(), accurate.softmax(x.numpy()))
+
+
+def test_jax_float64_without_x64_is_said():
+    # was: dtype=float64 on a JAX array came back float32 without a word
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    x = jnp.array([1.0, 2.0])
+    with jax.enable_x64(False):
+        with pytest.warns(UserWarning, match="rounded to float32"):
+            y = accurate.softmax(x, dtype="float64")
+        assert y.dtype == jnp.float32
+    with jax.enable_x64(True):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert accurate.softmax(jnp.array([1.0, 2.0], jnp.float64)).dtype == jnp.float64

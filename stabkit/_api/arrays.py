@@ -87,8 +87,14 @@ def _to_torch(y: np.ndarray):
 
 
 def _to_jax(y: np.ndarray):
+    import jax
     import jax.numpy as jnp
 
+    if y.dtype == np.float64 and jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
+        # dtype=float64 asked of a JAX array without x64: JAX keeps float32
+        # and warns of an explicit request; so does stabkit
+        warnings.warn("the result is float64, which JAX holds as float32 unless jax_enable_x64 is set: "
+                      "it is rounded to float32", UserWarning, stacklevel=_caller_level())
     return jnp.asarray(y)
 
 
