@@ -101,6 +101,9 @@ def test_scalars_lists_and_0d(tier):
         tier.softmax([[1.0, 2.0], [3.0]])
     with pytest.raises(TypeError, match="must be an array or a number"):
         tier.sigmoid("1.0")
+    # a 0-d input's axis error names the input (was "an array of dimension 1")
+    with pytest.raises(ValueError, match=r"axis 1 is out of bounds for a 0-d input \(a row of one"):
+        tier.logsumexp(3.0, axis=1)
 
 
 # ------------------------------------------------------------ where=

@@ -143,7 +143,13 @@ def _rows_of(a: np.ndarray, axis) -> Rows:
     """The rows of ``a`` along ``axis``; a 0-d array is one row of one, read
     as a 1-d array (axis 0, -1, None or (), as NumPy's reductions of a 0-d
     array accept; any other axis is out of bounds)."""
-    return Rows(a.reshape(1) if a.ndim == 0 else a, axis)
+    if a.ndim:
+        return Rows(a, axis)
+    try:
+        return Rows(a.reshape(1), axis)
+    except ValueError as e:  # "... of dimension 1" would name the row, not the input
+        raise ValueError(str(e).replace("for an array of dimension 1",
+                                        "for a 0-d input (a row of one: axis 0, -1, None or ())")) from None
 
 
 def _flag(v, name: str) -> bool:
