@@ -88,6 +88,21 @@ def test_integers_and_lists_compute_in_float64_as_the_accurate_tier(name):
     assert _same(np.asarray(g([[1.0, 2.0, 3.0]])), f(np.array([[1.0, 2.0, 3.0]]), axis=-1))
 
 
+@pytest.mark.parametrize("name", ROWS)
+def test_dtype_picks_the_loop_and_long_double_is_refused(name):
+    # were: long double silently computed in float64, and dtype=float32 on a
+    # float64 input a UFuncTypeError about Float64DType -> Float32DType
+    g, f = getattr(ufuncs, name), getattr(accurate, name)
+    x = np.random.default_rng(1).normal(size=(4, 9)) * 30
+    for dt in (np.float32, np.float16, ml_dtypes.bfloat16):
+        y = g(x, dtype=dt)
+        assert y.dtype == dt and _same(y, f(x.astype(dt), axis=-1))
+    if np.dtype(np.longdouble) != np.float64:
+        with pytest.raises(TypeError, match="no long double loop"):
+            g(x.astype(np.longdouble))
+        assert _same(g(x.astype(np.longdouble), dtype=np.float64), g(x))
+
+
 def test_one_row_gives_a_scalar_or_a_row_and_empty_shapes_follow_numpy():
     v = np.array([0.5, -1.0, 2.0], np.float32)
     s = ufuncs.logsumexp(v)

@@ -64,17 +64,28 @@ static int gufunc_loop(PyArrayMethod_Context *context, char *const *data, const 
     return 0;
 }
 
-/* every dtype without a loop computes in float64 (integers, bool) */
+/* every dtype without a loop computes in float64 (integers, bool), but
+ * long double, which would lose its extra bits unasked (refused, as the
+ * elementwise ufuncs and stabkit.accurate refuse it); a dtype= (or
+ * signature=) names the loop for both operands, as it does for the
+ * elementwise ufuncs (float64 input, dtype=float32: the float32 loop) */
 static int gufunc_promoter(PyObject *ufunc, PyArray_DTypeMeta *const op_dtypes[], PyArray_DTypeMeta *const signature[],
                            PyArray_DTypeMeta *new_op_dtypes[])
 {
-    (void)ufunc;
-    (void)op_dtypes;
+    PyArray_DTypeMeta *fixed = signature[0] != NULL ? signature[0] : signature[1];
+    if (fixed == NULL && op_dtypes[0] != NULL &&
+        (op_dtypes[0]->type_num == NPY_LONGDOUBLE || op_dtypes[0]->type_num == NPY_CLONGDOUBLE)) {
+        PyErr_Format(PyExc_TypeError,
+                     "ufunc '%s' has no long double loop (float16, bfloat16, float32, float64); "
+                     "pass dtype= to round the input to one of them",
+                     ((PyUFuncObject *)ufunc)->name);
+        return -1;
+    }
     PyArray_Descr *d = PyArray_DescrFromType(NPY_DOUBLE);
     if (d == NULL)
         return -1;
     for (int i = 0; i < 2; i++) {
-        PyArray_DTypeMeta *t = signature[i] != NULL ? signature[i] : NPY_DTYPE(d);
+        PyArray_DTypeMeta *t = signature[i] != NULL ? signature[i] : fixed != NULL ? fixed : NPY_DTYPE(d);
         Py_INCREF(t);
         new_op_dtypes[i] = t;
     }
