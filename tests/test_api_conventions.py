@@ -377,6 +377,8 @@ def test_loss_argument_messages_name_the_argument_and_the_value(tier):
         tier.binary_crossentropy([0.0], None, from_logits=True)
     with pytest.raises(TypeError, match="y_true must hold numbers"):
         tier.binary_crossentropy(["a"], [1.0], from_logits=True)
+    with pytest.raises(TypeError, match="pos_weight must be an array or a number, got a dict"):
+        tier.binary_crossentropy([1.0], [0.5], from_logits=True, pos_weight={0: 2.0})
     # NumPy 2's scalar reprs stay out of the messages
     with pytest.raises(ValueError, match=r"class_weight must be non-negative, got -1\.0$"):
         tier.sparse_categorical_crossentropy([0], z, from_logits=True, class_weight=[1.0, -1.0])

@@ -272,6 +272,9 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
         for name in arrays:
             i = bind.index.get(name, len(args))
             value = args[i] if i < len(args) else kwargs.get(name)
+            if isinstance(value, dict) and name != "class_weight":
+                raise TypeError(f"{name} must be an array or a number, got a dict (only class_weight takes "
+                                "{class: weight})")
             # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
             if (value is not None or name in ("y_true", "y_pred")) and not isinstance(value, dict):
                 value, c = values_in(value, name) if name == "y_pred" else to_numpy(value, name)
