@@ -50,6 +50,7 @@ _EXPORTS = {
     "NNError": ("errors", "NNError"),
     "DataError": ("errors", "DataError"),
     "NonFiniteError": ("errors", "NonFiniteError"),
+    "LogitsWarning": ("errors", "LogitsWarning"),
     "NativeStepWarning": ("_native", "NativeStepWarning"),
     "native_status": ("_native", "status"),  # ("C", "") or ("NumPy", why): which step fit can run
     "load_mnist": ("data", "load_mnist"),

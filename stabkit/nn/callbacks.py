@@ -60,10 +60,11 @@ class Callback:
 
 
 class CallbackList:
-    """The callbacks of one fit, called in order."""
+    """The callbacks of one fit (a Callback, or a list or tuple of them), called in order."""
 
     def __init__(self, callbacks, model, params: dict):
-        callbacks = list(callbacks or [])
+        # one callback or a list of them, as Keras takes either
+        callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise NNError(f"callbacks must be stabkit.nn.callbacks.Callback instances, got {cb!r}")

@@ -121,14 +121,20 @@ def sample_weights(loss, Y, sample_weight, class_weight) -> np.ndarray | None:
         t = np.round(t[:, 0] if t.ndim == 2 and t.shape[1] == 1 else t).astype(np.int64)
         if t.ndim != 1:
             raise NNError("class_weight needs one class per sample (a single binary output, sparse or one-hot labels)")
-        table = np.ones(max(int(t.max(initial=0)), max(class_weight, default=0)) + 1)
-        for k, v in class_weight.items():
+        # every key checked before any is used (a str key '0' is no class: Keras's lookup by int never finds it)
+        for k in class_weight:
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-                raise NNError(f"class_weight keys must be class indices (non-negative integers), got {k!r}")
+                hint = f"; write {{{int(k)}: ...}}" if isinstance(k, str) and k.strip().isdigit() else ""
+                raise NNError(f"class_weight keys must be class indices (non-negative integers), "
+                              f"got {k!r} ({type(k).__name__}){hint}")  # fmt: skip
+        table = np.ones(int(t.max(initial=0)) + 1)  # a key past every label weighs no sample
+        for k, v in class_weight.items():
             try:
-                table[k] = float(v)
+                v = float(v)
             except (TypeError, ValueError):
                 raise NNError(f"class_weight[{k}] must be a number, got {v!r}") from None
+            if k < len(table):
+                table[k] = v
         sample_weight = table[t]
     w = np.asarray(sample_weight, dtype=np.float64) if sample_weight is not None else None
     if w is None:

@@ -139,6 +139,7 @@ class Conv2D(Layer):
     name : str, optional
     input_shape : the per-sample shape, e.g. ``(28, 28, 1)``, on a first
         layer (Keras's; builds the model at once)
+    trainable : bool, False freezes the layer (see ``Layer.trainable``)
 
     ``y[b, r, c, f] = sum_{i, j, ch} xp[b, r*sh + i, c*sw + j, ch] * kernel[i, j, ch, f] + bias[f]``
     with ``xp`` the zero-padded input (a cross-correlation, as in every deep
@@ -150,7 +151,7 @@ class Conv2D(Layer):
     flat_input = False
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", activation=None,
-                 use_bias: bool = True, name: str | None = None, input_shape=None):  # fmt: skip
+                 use_bias: bool = True, name: str | None = None, input_shape=None, trainable: bool = True):  # fmt: skip
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise NNError(f"Conv2D needs a positive integer number of filters, got {filters!r}")
         self.filters = int(filters)
@@ -159,6 +160,7 @@ class Conv2D(Layer):
         self.padding = padding_mode(padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
+        self.trainable = trainable
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.name = name
@@ -172,7 +174,8 @@ class Conv2D(Layer):
 
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias}  # fmt: skip
+                "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias,
+                "trainable": self.trainable}  # fmt: skip
 
     def _geometry(self, H: int, W: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -282,12 +285,13 @@ class Flatten(Layer):
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
-    def __init__(self, name: str | None = None, input_shape=None):
+    def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True):
         self.name = name
         self.input_shape = first_shape(input_shape)
+        self.trainable = trainable  # no weights: kept for Keras's API and the saved config
 
     def get_config(self):
-        return {"name": self.name}
+        return {"name": self.name, "trainable": self.trainable}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._shape = x.shape

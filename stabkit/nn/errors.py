@@ -1,8 +1,9 @@
-"""The one exception family of :mod:`stabkit.nn`, caught only at the CLI edge."""
+"""The one exception family of :mod:`stabkit.nn`, caught only at the CLI edge,
+and its one user warning."""
 
 from __future__ import annotations
 
-__all__ = ["NNError", "DataError", "NonFiniteError"]
+__all__ = ["NNError", "DataError", "NonFiniteError", "LogitsWarning"]
 
 
 class NNError(ValueError):
@@ -25,3 +26,8 @@ class NonFiniteError(NNError):
         self.epoch = epoch
         self.step = step
         self.history = history
+
+
+class LogitsWarning(UserWarning):
+    """A loss with ``from_logits=True`` reads outputs that a softmax or sigmoid
+    produced, which are not logits (Keras warns the same on TensorFlow)."""

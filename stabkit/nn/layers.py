@@ -38,9 +38,33 @@ class Layer:
     weight_names: tuple[str, ...] = ()
     flat_input: bool | None = True
     input_shape: tuple[int, ...] | None = None  # Keras's ``input_shape=`` on a first layer
+    _trainable = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    @property
+    def trainable(self) -> bool:
+        """Whether ``fit`` updates the layer's weights (Keras's ``layer.trainable``,
+        True by default). A change takes effect on the next ``fit``: the
+        optimizer skips a frozen layer's weights and leaves its state for them
+        as it is; ``summary()`` counts them as non-trainable."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = bool(value)
+
+    def count_params(self) -> int:
+        """The number of scalars in the layer's weights (Keras's
+        ``layer.count_params()``): 0 for a layer without weights; NNError
+        (a ValueError, as Keras raises) while its model is not built."""
+        arrays = [getattr(self, n, None) for n in self.weight_names]
+        if any(a is None for a in arrays):
+            name = self.name or type(self).__name__
+            raise NNError(f"You tried to call `count_params` on layer {name!r}, but the layer isn't built; "
+                          "build its model first (model.build(input_shape), or fit or call it once)")  # fmt: skip
+        return int(sum(a.size for a in arrays))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The per-sample output shape for per-sample inputs of ``input_shape``."""
@@ -184,6 +208,9 @@ class Dense(Layer):
         Whether the layer adds a bias (Keras's default, True). Without one,
         ``get_weights()`` is ``[kernel]``, as in Keras, and the layer trains
         with the NumPy step (the C step knows layers with a bias only).
+    trainable : bool
+        False freezes the layer: ``fit`` leaves its weights as they are
+        (Keras's; also ``layer.trainable = False`` later).
 
     The input size is inferred on the first call, as in Keras; the kernel is
     Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
@@ -193,11 +220,11 @@ class Dense(Layer):
     weight_names = ("kernel", "bias")
 
     def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None, *,
-                 input_dim: int | None = None, use_bias: bool = True, **unsupported):  # fmt: skip
+                 input_dim: int | None = None, use_bias: bool = True, trainable: bool = True, **unsupported):  # fmt: skip
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
-                            "units, activation, name, input_shape (or input_dim) and use_bias")  # fmt: skip
+                            "units, activation, name, input_shape (or input_dim), use_bias and trainable")  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         if not isinstance(use_bias, (bool, np.bool_)):
@@ -214,6 +241,7 @@ class Dense(Layer):
         self.input_shape = first_shape(input_shape)
         self.input_dim: int | None = None
         self.use_bias = bool(use_bias)
+        self.trainable = trainable
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.kernel = self.bias = None  # master weights (views; no bias without use_bias)
@@ -228,7 +256,8 @@ class Dense(Layer):
         return {**kernel, "bias": (self.units,)} if self.use_bias else kernel
 
     def get_config(self):
-        return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias}
+        return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
+                "trainable": self.trainable}  # fmt: skip
 
     def output_shape(self, input_shape):
         features(self, input_shape)  # NNError for images
@@ -315,10 +344,11 @@ class Dropout(Layer):
 
     flat_input = None
 
-    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None, trainable: bool = True):
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
             raise NNError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate, self.seed, self.name = float(rate), seed, name
+        self.trainable = trainable  # no weights: kept for Keras's API and the saved config
         self._rng = np.random.default_rng(seed)
         self._mask = None
 
@@ -326,7 +356,7 @@ class Dropout(Layer):
         return f"Dropout({self.rate:g})"
 
     def get_config(self):
-        return {"name": self.name, "rate": self.rate, "seed": self.seed}
+        return {"name": self.name, "rate": self.rate, "seed": self.seed, "trainable": self.trainable}
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:

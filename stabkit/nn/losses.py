@@ -180,7 +180,14 @@ class CategoricalCrossentropy(Loss):
         y = np.asarray(y)
         if y.ndim != 2 or y.shape[1] != n_outputs:
             raise NNError(f"categorical labels must have shape (n, {n_outputs}), got {y.shape}")
-        return y.astype(np.float64)
+        y = y.astype(np.float64)
+        # the tiers refuse targets outside [0, 1]: refused here, before any update (Keras trains on them)
+        bad = (y < 0) | (y > 1)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise NNError(f"categorical labels must lie in [0, 1] (one-hot rows or class probabilities); "
+                          f"y[{at[0]}, {at[1]}] = {y[at]:g} (values in [{np.nanmin(y):g}, {np.nanmax(y):g}])")  # fmt: skip
+        return y
 
     def true_index(self, y):
         return np.argmax(y, axis=1)
@@ -252,9 +259,16 @@ _BY_NAME = {
 
 
 def get(loss) -> Loss:
-    """A :class:`Loss` from an instance or a Keras function name."""
+    """A :class:`Loss` from an instance, a class (made with its defaults), or
+    a name Keras takes: the function's (``'sparse_categorical_crossentropy'``)
+    or the class's (``'SparseCategoricalCrossentropy'``), case-sensitive as
+    in Keras. A name or class gets ``from_logits=False``, as in Keras."""
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, str) and loss in _BY_NAME:
-        return _BY_NAME[loss]()
+    if isinstance(loss, type) and issubclass(loss, Loss) and loss is not Loss:
+        return loss()
+    if isinstance(loss, str):
+        cls = _BY_NAME.get(loss) or next((c for c in _BY_NAME.values() if c.__name__ == loss), None)
+        if cls is not None:
+            return cls()
     raise NNError(f"unknown loss {loss!r}; use a stabkit.nn.losses class or one of {', '.join(_BY_NAME)}")

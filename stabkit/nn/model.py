@@ -25,12 +25,13 @@ except ImportError:  # pragma: no cover
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import saving, shapes, summary
+from . import saving, shapes
 from .errors import NNError
 from .history import History
 from .layers import Input, Layer, _shape, keras_name
 from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error
 from .onbatch import OnBatch
+from .structure import Structure
 from .training import fit_loop, prepare_fit
 
 __all__ = ["Sequential", "History", "PRECISIONS"]
@@ -50,7 +51,7 @@ PRECISIONS = {
 }
 
 
-class Sequential(OnBatch):
+class Sequential(OnBatch, Structure):
     """A stack of layers, Keras's ``Sequential``.
 
     >>> model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"),
@@ -73,6 +74,7 @@ class Sequential(OnBatch):
         self._input_shape = None  # from Input(shape) or input_shape=: the model is built at once
         self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
+        self._warned_logits = False  # LogitsWarning: once per compile
         for layer in layers or []:
             self.add(layer)
 
@@ -183,22 +185,13 @@ class Sequential(OnBatch):
                 np.copyto(self._P16, self._P)
             np.copyto(self._Pc, self._P16)
 
-    def count_params(self) -> int:
-        return 0 if not self.built else int(self._P.size)
-
-    def summary(self, line_length: int = 76, print_fn=print) -> None:
-        """Print the layer table as Keras 3 does: names and types, output
-        shapes, parameter counts, totals with their size in memory (see
-        :mod:`stabkit.nn.summary`); one string to ``print_fn``."""
-        text = summary.text(self, line_length)
-        print(text, end="") if print_fn is print else print_fn(text)
-
     # ------------------------------------------------------------ compile
 
     def compile(self, optimizer="adam", loss=None, metrics=None, dtype: str = "float32") -> None:
-        """Choose the optimizer, the loss, the metrics (Keras's names, see
-        :mod:`stabkit.nn.metrics`: ``'accuracy'``, ``'sparse_categorical_accuracy'``,
-        ...) and the format: ``'float32'`` (default), ``'float64'`` or
+        """Choose the optimizer (an instance or a name), the loss (an
+        instance, a class or a Keras name: :func:`stabkit.nn.losses.get`),
+        the metrics (Keras's names, see :mod:`stabkit.nn.metrics`:
+        ``'accuracy'``, ``'sparse_categorical_accuracy'``, ...) and the format: ``'float32'`` (default), ``'float64'`` or
         ``'float16'`` / ``'mixed_float16'`` (float16 forward and backward,
         float32 master weights, gradients and matmul accumulation)."""
         if loss is None:
@@ -214,6 +207,7 @@ class Sequential(OnBatch):
             raise NNError(f"metrics {names} name one metric twice")
         self.loss, self.optimizer = loss, optimizers_mod.get(optimizer)  # checked before anything is set
         self.metrics, self._metrics = names, compiled
+        self._warned_logits = False
         compute, master = (np.dtype(d) for d in PRECISIONS[dtype])
         self._policy = "mixed_float16" if dtype == "float16" else dtype
         changed = (compute, master) != (self._compute, self._master)
@@ -286,7 +280,10 @@ class Sequential(OnBatch):
         if self.loss is None:
             raise NNError("the model is not compiled; call compile(optimizer=..., loss=...) first")
         shapes.check_logits(self.layers)
+        shapes.check_softmax(self.layers)
         shapes.check_loss_output(self.loss, self.layers[-1])
+        if not self._warned_logits:  # the caller of fit, evaluate, ...
+            self._warned_logits = shapes.warn_not_logits(self.loss, self.layers[-1], stacklevel=3)
 
     # ------------------------------------------------------------ training
 
@@ -366,9 +363,6 @@ class Sequential(OnBatch):
         if not self.built:
             return []
         return [self._P[sl].reshape(shape) for sl, shape in self._slots.values()]
-
-    trainable_weights = weights  # every weight is trained (Keras's names)
-    non_trainable_weights = property(lambda self: [])
 
     def set_weights(self, weights) -> None:
         """Replace the weights (in the order of :meth:`get_weights`); an

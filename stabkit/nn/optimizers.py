@@ -2,7 +2,9 @@
 
 The model keeps all parameters in one flat master vector (float32 by default,
 float32 in mixed precision) and all gradients in another; ``apply(params,
-grads)`` updates the vector in place. The state is kept per parameter as well:
+grads, runs)`` updates the vector in place, or only its slices ``runs`` (the
+weights of the trainable layers: a frozen layer's weights and its state are
+not touched). The state is kept per parameter as well:
 ``state[name]`` holds views of the flat moments for that parameter (numpy-ml's
 ``m``, ``v`` per name), and ``iterations`` counts the steps (Keras's ``t``).
 Working on one vector instead of six small arrays, with preallocated
@@ -33,7 +35,7 @@ def _rate(learning_rate) -> float:
 
 
 class Optimizer(ABC):
-    """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads)``.
+    """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads, runs)``.
 
     ``learning_rate`` is a positive number or a schedule
     (:mod:`stabkit.nn.schedules`, as Keras's ``keras.optimizers.schedules``):
@@ -57,6 +59,8 @@ class Optimizer(ABC):
         self.iterations = 0
         self._size, self._dtype = size, np.dtype(dtype)
         self._tmp = np.empty(size, self._dtype)
+        self._scratch: dict[str, np.ndarray] = {}  # work space beside tmp (set by _allocate)
+        self._parts_key = None  # the buffers and runs _parts was last built for
         flats = self._flats = self._allocate(size, self._dtype)
         self.state = {
             name: {k: flat[sl].reshape(shape) for k, flat in flats.items()} for name, (sl, shape) in slots.items()
@@ -97,9 +101,38 @@ class Optimizer(ABC):
         stores them and ``load_model`` writes them back."""
         return dict(getattr(self, "_flats", {}))
 
+    def apply(self, params: np.ndarray, grads: np.ndarray, runs: list[slice] | None = None) -> None:
+        """One update of the flat parameter vector ``params`` from the flat
+        gradients ``grads``, of the slices ``runs`` of them only (the weights
+        of the trainable layers; None: all). The other parameters, and the
+        optimizer's state for them, are left as they are: Keras neither
+        updates a frozen weight nor keeps state for it. ``iterations``
+        counts the update either way."""
+        lr = self.learning_rate  # at iterations before this update (a schedule's step)
+        self.iterations += 1
+        for part in self._parts(params, grads, runs):
+            self._update(part, lr)
+
+    def _parts(self, params, grads, runs) -> list[dict]:
+        """Per run, views of the buffers an update reads and writes:
+        ``params``, ``grads``, ``tmp``, the state and scratch vectors by name
+        (built again only when the buffers or the runs change)."""
+        spans = None if runs is None else tuple((sl.start, sl.stop) for sl in runs)
+        key = self._parts_key
+        if key is None or key[0] is not params or key[1] is not grads or key[2] != spans:
+            flats = {"params": params, "grads": grads, "tmp": self._tmp, **self._flats, **self._scratch}
+            cuts = [slice(None)] if runs is None else runs
+            self._part_list = [self._prepare({k: a[sl] for k, a in flats.items()}) for sl in cuts]
+            self._parts_key = (params, grads, spans)
+        return self._part_list
+
+    def _prepare(self, part: dict) -> dict:
+        """A run's views, with whatever the update binds to them once (Adam: its kernel)."""
+        return part
+
     @abstractmethod
-    def apply(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """One update of the flat parameter vector from the flat gradients."""
+    def _update(self, part: dict, lr: float) -> None:
+        """One update of one run's views (see ``_parts``) at rate ``lr``."""
 
 
 class SGD(Optimizer):
@@ -122,16 +155,13 @@ class SGD(Optimizer):
         return {"learning_rate": self._lr_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _allocate(self, size, dtype):
-        self._velocity = np.zeros(size, dtype) if self.momentum else None
-        return {"velocity": self._velocity} if self.momentum else {}
+        return {"velocity": np.zeros(size, dtype)} if self.momentum else {}
 
-    def apply(self, params, grads):
-        lr = self.learning_rate  # at iterations before this update (a schedule's step)
-        self.iterations += 1
-        tmp = self._tmp
-        np.multiply(grads, -lr, out=tmp)  # -lr * g
+    def _update(self, part, lr):
+        tmp = part["tmp"]
+        np.multiply(part["grads"], -lr, out=tmp)  # -lr * g
         if self.momentum:
-            v = self._velocity
+            v = part["velocity"]
             v *= self.momentum
             v += tmp
             if self.nesterov:
@@ -139,7 +169,7 @@ class SGD(Optimizer):
                 tmp += self.momentum * v
             else:
                 tmp = v
-        params += tmp
+        part["params"] += tmp
 
 
 class RMSprop(Optimizer):
@@ -180,13 +210,11 @@ class RMSprop(Optimizer):
             flats["average_gradient"] = np.zeros(size, dtype)
         if self.momentum:
             flats["momentum"] = np.zeros(size, dtype)
-        self._work = np.empty(size, dtype)
+        self._scratch["work"] = np.empty(size, dtype)
         return flats
 
-    def apply(self, params, grads):
-        lr = self.learning_rate  # at iterations before this update (a schedule's step)
-        self.iterations += 1
-        f, tmp, d = self._flats, self._tmp, self._work
+    def _update(self, part, lr):
+        f, tmp, d, grads = part, part["tmp"], part["work"], part["grads"]
         v, rho = f["velocity"], self.rho
         np.multiply(grads, grads, out=tmp)
         tmp *= 1 - rho
@@ -210,7 +238,7 @@ class RMSprop(Optimizer):
             m *= self.momentum
             m += tmp
             tmp = m
-        params -= tmp
+        part["params"] -= tmp
 
 
 class Adam(Optimizer):
@@ -241,20 +269,17 @@ class Adam(Optimizer):
         )
 
     def _allocate(self, size, dtype):
-        self._m, self._v = np.zeros(size, dtype), np.zeros(size, dtype)
-        self._update = None  # (params, grads, the update: C or NumPy), made on first use
-        return {"m": self._m, "v": self._v}
+        return {"m": np.zeros(size, dtype), "v": np.zeros(size, dtype)}
 
-    def apply(self, params, grads):
-        lr = self.learning_rate  # at iterations before this update (a schedule's step)
-        self.iterations += 1
+    def _prepare(self, part):
+        # in C where it applies (bit-identical, ~7x faster), else NumPy: see steps
+        part["update"] = steps.adam_update(part["params"], part["grads"], part["m"], part["v"], part["tmp"])
+        return part
+
+    def _update(self, part, lr):
         t = self.iterations
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        key = self._update
-        if key is None or key[0] is not params or key[1] is not grads:
-            # in C where it applies (bit-identical, ~7x faster), else NumPy: see steps
-            key = self._update = (params, grads, steps.adam_update(params, grads, self._m, self._v, self._tmp))
-        key[2](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
+        part["update"](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
 
     def get_config(self):
         return {"learning_rate": self._lr_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -264,10 +289,13 @@ _BY_NAME = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 
 
 def get(optimizer) -> Optimizer:
-    """An optimizer from an instance or a name (``'adam'``, ``'sgd'``,
-    ``'rmsprop'``, with Keras's defaults)."""
+    """An optimizer from an instance or a name in any case (``'adam'``,
+    ``'SGD'``, ``'RMSprop'``, with Keras's defaults). A class is refused, as
+    Keras refuses it, with the instance to write instead."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
         return _BY_NAME[optimizer.lower()]()
-    raise NNError(f"unknown optimizer {optimizer!r}; use one of {', '.join(_BY_NAME)} or a stabkit.nn.optimizers instance")
+    hint = f" (the class; pass an instance, {optimizer.__name__}())" if isinstance(optimizer, type) else ""
+    raise NNError(f"unknown optimizer {optimizer!r}{hint}; use one of {', '.join(_BY_NAME)} or a stabkit.nn.optimizers "
+                  "instance")  # fmt: skip

@@ -31,18 +31,21 @@ class MaxPooling2D(Layer):
 
     flat_input = False
 
-    def __init__(self, pool_size=2, strides=None, padding: str = "valid", name: str | None = None, input_shape=None):
+    def __init__(self, pool_size=2, strides=None, padding: str = "valid", name: str | None = None, input_shape=None,
+                 trainable: bool = True):  # fmt: skip
         self.pool_size = pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else pair(strides, "strides")
         self.padding = padding_mode(padding)
         self.name = name
         self.input_shape = first_shape(input_shape)
+        self.trainable = trainable  # no weights: kept for Keras's API and the saved config
 
     def __repr__(self) -> str:
         return f"MaxPooling2D(pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r})"
 
     def get_config(self):
-        return {"name": self.name, "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        return {"name": self.name, "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding,
+                "trainable": self.trainable}  # fmt: skip
 
     def _geometry(self, H: int, W: int):
         (ph, pw), (sh, sw) = self.pool_size, self.strides

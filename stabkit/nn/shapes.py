@@ -8,19 +8,23 @@ by the model, and the model is built for ``(height * width * channels,)``;
 one that takes images (``Conv2D``, ``MaxPooling2D``, ``Flatten``) gets them
 as they are, and a ``(batch, 28, 28)`` array is refused with the reshape
 that adds the channel axis. Training needs a Dense last layer: the loss, the
-accuracy and the diagnostics read its logits.
+accuracy and the diagnostics read its logits. ``fit`` and ``evaluate`` also
+refuse a softmax over one output and a probability loss on outputs that are
+not probabilities, and warn once when a loss from logits reads a softmax or
+sigmoid (:class:`~stabkit.nn.errors.LogitsWarning`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-from .errors import NNError
+from .errors import LogitsWarning, NNError
 
 __all__ = ["flat_first", "model_input", "output_shapes", "initial_weights", "check_input", "check_logits", "check_loss_output",
-           "weights_input"]  # fmt: skip
+           "check_softmax", "warn_not_logits", "weights_input"]  # fmt: skip
 
 
 def flat_first(layers) -> bool | None:
@@ -113,3 +117,37 @@ def check_loss_output(loss, last) -> None:
     raise NNError(f"loss {type(loss).__name__}(from_logits=False) reads the last layer's outputs as probabilities, "
                   f"but layer {layer!r} has activation {act!r}; pass loss={type(loss).__name__}(from_logits=True) "
                   f"to train on its outputs as logits (recommended), or give it activation={want}")  # fmt: skip
+
+
+def _activation(layer) -> str | None:
+    return getattr(getattr(layer, "activation", None), "name", None)
+
+
+def check_softmax(layers) -> None:
+    """NNError for a softmax over one output (``Dense(1)``, a one-filter
+    ``Conv2D``): its output is 1 whatever its input, so the layers before it
+    get no gradient and a loss on it cannot fall. (Keras warns at every call:
+    "softmax over axis -1 ... This axis has size 1".) Refused before any
+    update, suggesting the sigmoid a single binary output wants."""
+    for layer in layers:
+        if _activation(layer) == "softmax" and getattr(layer, "units", getattr(layer, "filters", None)) == 1:
+            name = getattr(layer, "name", None) or type(layer).__name__
+            raise NNError(f"layer {name!r} applies a softmax over 1 output, which is always 1 whatever its input, "
+                          "so nothing can be learned; for one binary output use activation='sigmoid' with "
+                          "BinaryCrossentropy(), or no activation with BinaryCrossentropy(from_logits=True)")  # fmt: skip
+
+
+def warn_not_logits(loss, last, stacklevel: int = 2) -> bool:
+    """Warn (:class:`LogitsWarning`) if ``loss`` reads logits but the last
+    layer ends in a softmax or sigmoid, whose outputs are not logits (Keras
+    warns the same on TensorFlow; training then runs on squashed values).
+    Returns whether it warned."""
+    act = _activation(last)
+    if not getattr(loss, "from_logits", False) or act not in ("softmax", "sigmoid"):
+        return False
+    name = getattr(last, "name", None) or type(last).__name__
+    warnings.warn(f"{type(loss).__name__}(from_logits=True) reads the outputs of layer {name!r} as logits, but they "
+                  f"were produced by a {act} activation and thus do not represent logits. Was this intended? Drop the "
+                  f"activation (a linear last layer, recommended) or pass from_logits=False",
+                  LogitsWarning, stacklevel=stacklevel + 1)  # fmt: skip
+    return True

@@ -14,6 +14,11 @@ report:
   hands a step whose gradient is not finite to the NumPy step, so non-finite
   values spread and are reported exactly as the NumPy step reports them.
 
+Both steps compute the gradient of every weight; the update skips the
+frozen layers' (see :mod:`stabkit.nn.structure`), and only the trained
+weights' gradient must be finite (a step the C kernel finds non-finite is
+redone by the NumPy step, which looks at those only).
+
 Adam's update has the same two sides: :func:`adam_update` returns the C
 kernel where it applies to the buffers (bit-identical), else :class:`NumPyAdam`.
 It is chosen by the buffers, not by the step: a mixed-precision model runs the
@@ -76,6 +81,8 @@ class NumPyStep:
         self.xbuf = np.empty((min(batch_size, len(X)), *X.shape[1:]), X.dtype)
         self.failed = None
         self._order = self._lows = None
+        # a frozen layer's gradient is not used: only the trained weights' must be finite
+        self.runs = model._trainable_runs()
 
     def __repr__(self):
         return f"NumPyStep(batch_size={self.batch_size}, skips_zero_columns={self.cols is not None})"
@@ -92,11 +99,11 @@ class NumPyStep:
             out = model._backprop(xb[:, lo:], yb, rows := self.cols.order[lo:], wb)
         else:
             out = model._backprop(np.take(X, idx, axis=0, out=xbuf, mode="clip"), yb, wb=wb)
-        finite = _finite(model._G)
+        finite = _finite(model._G, self.runs)
         if not finite and rows is not None:
             # redo it densely, so NaN and inf spread through the zero columns as they would
             out = model._backprop(X[idx], yb, wb=wb)
-            finite = _finite(model._G)
+            finite = _finite(model._G, self.runs)
         self.zbuf[start:stop] = last._z
         if self.obuf is not self.zbuf:
             self.obuf[start:stop] = out
@@ -172,8 +179,11 @@ class NumPyAdam:
         P -= tmp
 
 
-def _finite(a: np.ndarray) -> bool:
-    """Whether every element of the vector ``a`` is finite. ``a @ a`` is
-    NaN or inf if one is (and ~3x faster than ``a.sum()``); if it overflows
-    for a finite ``a``, the exact check decides."""
+def _finite(a: np.ndarray, runs: list[slice] | None = None) -> bool:
+    """Whether every element of the vector ``a`` (of its slices ``runs``,
+    if given) is finite. ``a @ a`` is NaN or inf if one is (and ~3x faster
+    than ``a.sum()``); if it overflows for a finite ``a``, the exact check
+    decides."""
+    if runs is not None:
+        return all(_finite(a[sl]) for sl in runs)
     return math.isfinite(a @ a) or bool(np.all(np.isfinite(a)))

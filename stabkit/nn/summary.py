@@ -73,14 +73,16 @@ def text(model, line_length: int = 76) -> str:
     lines.append(_rule(widths, "└", "┴", "┘", "─"))
     itemsize = model._master.itemsize
     n = model.count_params()
+    trained, frozen = model._param_counts()
     opt = model.optimizer
-    # Keras counts the optimizer's variables once it has stepped: its state,
-    # plus the step count and the learning rate (4 bytes each)
-    n_opt = sum(v.size for v in opt.variables().values()) + 2 if opt is not None and opt.iterations > 0 else 0
+    # Keras counts the optimizer's variables once it has stepped: its state
+    # for each trainable weight (it keeps none for a frozen one), plus the
+    # step count and the learning rate (4 bytes each)
+    n_opt = len(opt.variables()) * trained + 2 if opt is not None and opt.iterations > 0 else 0
     total_bytes = n * itemsize + (n_opt - 2) * itemsize + 8 if n_opt else n * itemsize
     lines += [f" Total params: {n + n_opt:,} ({readable_size(total_bytes)})",
-              f" Trainable params: {n:,} ({readable_size(n * itemsize)})",
-              f" Non-trainable params: 0 ({readable_size(0)})"]  # fmt: skip
+              f" Trainable params: {trained:,} ({readable_size(trained * itemsize)})",
+              f" Non-trainable params: {frozen:,} ({readable_size(frozen * itemsize)})"]  # fmt: skip
     if n_opt:
         lines.append(f" Optimizer params: {n_opt:,} ({readable_size((n_opt - 2) * itemsize + 8)})")
     return "\n".join(lines) + "\n"

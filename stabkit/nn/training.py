@@ -118,6 +118,7 @@ class _Fit:
     callbacks: CallbackList
     history: History
     stream: object
+    runs: list | None  # the slices of the flat weights the optimizer updates (None: all; see structure)
 
 
 def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
@@ -135,7 +136,8 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
     if why_not is not None:
         history.params["step_reason"] = why_not
     callbacks = CallbackList(opts.callbacks, model, history.params)
-    fit = _Fit(model, step, Y, W, zbuf, obuf, b, opts.on_nonfinite, opts.on_step, callbacks, history, sys.stdout)
+    fit = _Fit(model, step, Y, W, zbuf, obuf, b, opts.on_nonfinite, opts.on_step, callbacks, history, sys.stdout,
+               model._trainable_runs())  # read at every fit: a layer frozen since the last one stays put
     rng = np.random.default_rng(opts.seed)
     model.stop_training = False
     callbacks.on_train_begin({})
@@ -182,7 +184,7 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
                 if fit.on_nonfinite == "raise":
                     _raise_nonfinite_gradient(fit, epoch, k + 1, bar)
                 bad_steps.add(k)
-            model.optimizer.apply(model._P, model._G)
+            model.optimizer.apply(model._P, model._G, fit.runs)
             if model._mixed:
                 model._sync()
             if fit.on_step is not None:

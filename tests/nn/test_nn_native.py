@@ -145,7 +145,7 @@ def test_adam_in_c_is_bit_identical_to_the_numpy_passes(dtype, monkeypatch):
         for g in grads:
             G[:] = g
             opt.apply(P, G)
-        assert isinstance(opt._update[2], _native.AdamKernel) == (native == "1")
+        assert isinstance(opt._part_list[0]["update"], _native.AdamKernel) == (native == "1")
         results.append((P, opt.state["p"]["m"].copy(), opt.state["p"]["v"].copy()))
     for c, n in zip(*results):
         np.testing.assert_array_equal(c, n)
@@ -274,7 +274,7 @@ def test_without_the_extension_fit_runs_the_numpy_step(monkeypatch):
     with pytest.warns(_native.NativeStepWarning, match="NumPy step"):
         h = model.fit(X, np.arange(64) % 4, epochs=2, batch_size=16, verbose=0)
     assert h.params == {"verbose": 0, "epochs": 2, "steps": 4, "batch_size": 16, "step": "NumPy", "step_reason": why}
-    assert isinstance(model.optimizer._update[2], steps.NumPyAdam)  # and Adam runs its NumPy passes
+    assert isinstance(model.optimizer._part_list[0]["update"], steps.NumPyAdam)  # and Adam runs its NumPy passes
 
 
 @needs_c

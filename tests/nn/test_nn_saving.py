@@ -58,7 +58,7 @@ def test_the_file_is_json_and_plain_arrays(tmp_path):
         assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.npz"]
         config = json.loads(zf.read("config.json"))
         assert [l["class_name"] for l in config["config"]["layers"]] == ["Dense", "Dropout", "Dense"]
-        assert config["config"]["layers"][1]["config"] == {"name": "dropout", "rate": 0.25, "seed": 3}
+        assert config["config"]["layers"][1]["config"] == {"name": "dropout", "rate": 0.25, "seed": 3, "trainable": True}
         assert config["compile_config"]["optimizer"]["class_name"] == "RMSprop"
         with np.load(io.BytesIO(zf.read("model.weights.npz")), allow_pickle=False) as w:
             assert "dense/kernel" in w.files and "probs/bias" in w.files and w["dense/kernel"].shape == (10, 8)

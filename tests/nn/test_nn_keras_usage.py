@@ -1,0 +1,163 @@
+"""What a Keras user writes first: each test is one
+call that was refused, crashed or misled before (the frozen layers are in test_nn_trainable.py), with what
+Keras 3 (JAX backend) does where that is the contract."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import stabkit.nn as nn
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    return pytest.importorskip("keras", reason="Keras 3 is not installed")
+
+
+def _data(n=60, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    return X, X[:, :3].argmax(1)
+
+
+def _model(last=None, units=3, loss=None, optimizer="adam"):
+    model = nn.Sequential([nn.Input((5,)), nn.Dense(8, activation="relu"), nn.Dense(units, activation=last)])
+    model.compile(optimizer=optimizer, loss=loss or nn.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _refused_before_any_update(model, match, **fit):
+    before = model.get_weights()
+    with pytest.raises(nn.NNError, match=match) as e:
+        model.fit(**fit, epochs=1, verbose=0)
+    assert "\n" not in str(e.value)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+def test_categorical_targets_outside_0_1_are_refused_before_any_update():
+    """``np.eye(3)[y] * 2`` ran a whole epoch, then the accurate tier raised
+    a ValueError from stabkit/accurate.py. (Keras trains on such targets.)"""
+    X, y = _data()
+    model = _model(loss=nn.CategoricalCrossentropy(from_logits=True))
+    _refused_before_any_update(model, r"categorical labels must lie in \[0, 1\].*y\[0, \d\] = 2", x=X, y=np.eye(3)[y] * 2)
+    _refused_before_any_update(model, r"y\[0, 0\] = -0.1", x=X, y=np.eye(3)[y] - 0.1)
+    with pytest.raises(nn.NNError, match="must lie in"):
+        model.evaluate(X, np.eye(3)[y] * 2)
+    model.fit(X, np.eye(3)[y] * 0.9 + 0.1 / 3, epochs=1, verbose=0)  # soft labels in [0, 1] still train
+
+
+def test_softmax_over_one_unit_is_refused_before_any_update():
+    """``Dense(1, activation='softmax')`` + ``BinaryCrossentropy()`` failed
+    mid-fit with "loss became inf ... smallest p_y = 0.33". Keras warns
+    that such a softmax is always 1 and suggests a sigmoid; stabkit refuses
+    to train it (predict still runs, as in Keras)."""
+    X, y = _data()
+    for loss in (nn.BinaryCrossentropy(), nn.BinaryCrossentropy(from_logits=True), nn.SparseCategoricalCrossentropy()):
+        model = _model("softmax", 1, loss)
+        _refused_before_any_update(model, r"softmax over 1 output, which is always 1.*activation='sigmoid'", x=X, y=y > 0)
+    assert np.all(model.predict(X) == 1)
+    keras = _keras()
+    with pytest.warns(UserWarning, match="This axis has size 1.*Did you mean to use a sigmoid"):
+        keras.layers.Dense(1, activation="softmax")(X)
+
+
+def test_a_single_callback_is_accepted_as_keras_accepts_it():
+    """``callbacks=EarlyStopping(...)``, not a list: TypeError "'EarlyStopping'
+    object is not iterable"; Keras takes it (and a tuple)."""
+    X, y = _data()
+    model = _model()
+    stop = nn.EarlyStopping(monitor="loss", patience=0, min_delta=100)  # stops after its first epoch
+    h = model.fit(X, y, epochs=5, verbose=0, callbacks=stop)
+    assert stop.model is model and h.epoch == [0, 1]
+    assert model.fit(X, y, epochs=1, verbose=0, callbacks=(nn.Callback(),)).epoch == [0]
+    keras = _keras()
+    theirs = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    theirs.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    h = theirs.fit(X, y, epochs=5, verbose=0, callbacks=keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100))
+    assert h.epoch == [0, 1]
+
+
+def test_class_weight_with_a_str_key_is_one_clear_error():
+    """``class_weight={'0': 1.0}``: internal TypeError "'>' not supported
+    between instances of 'str' and 'int'". Keras looks classes up by int and
+    so silently ignores a str key; stabkit names it."""
+    X, y = _data()
+    model = _model()
+    _refused_before_any_update(model, r"class_weight keys must be class indices.*got '0' \(str\); write \{0: ...\}",
+                               x=X, y=y, class_weight={"0": 1.0, 1: 2.0})  # fmt: skip
+    _refused_before_any_update(model, r"got 1.0 \(float\)", x=X, y=y, class_weight={1.0: 2.0})
+
+
+def test_a_class_weight_key_past_every_label_weighs_nothing_and_allocates_nothing():
+    """As Keras, which looks each sample's class up in the dict (the table
+    of weights was as long as the largest key: 10**12 was a MemoryError)."""
+    X, y = _data()
+    model = _model()
+    w = model.get_weights()
+    losses = []
+    for cw in ({0: 2.0, 10**12: 5.0}, {0: 2.0}, None):
+        model.set_weights(w)
+        losses.append(model.train_on_batch(X, y, class_weight=cw))  # the loss before the update
+    assert losses[0] == losses[1] != losses[2]
+
+
+@pytest.mark.parametrize("last, loss", [("softmax", nn.SparseCategoricalCrossentropy(from_logits=True)),
+                                        ("softmax", nn.CategoricalCrossentropy(from_logits=True)),
+                                        ("sigmoid", nn.BinaryCrossentropy(from_logits=True))])  # fmt: skip
+def test_a_loss_from_logits_on_a_softmax_or_sigmoid_output_warns_once(last, loss):
+    """Trained silently. Keras on TensorFlow warns "`...crossentropy`
+    received `from_logits=True`, but the `output` argument was produced by a
+    Softmax activation and thus does not represent logits" (on JAX it cannot
+    see the activation and says nothing); stabkit warns on every backend,
+    once per compile."""
+    X, y = _data()
+    y = np.eye(3)[y] if isinstance(loss, (nn.CategoricalCrossentropy, nn.BinaryCrossentropy)) else y
+    model = _model(last, 3, loss)
+    with pytest.warns(nn.LogitsWarning, match=f"from_logits=True.*produced by a {last} activation.*do not represent logits"):
+        model.fit(X, y, epochs=1, verbose=0)
+    assert issubclass(nn.LogitsWarning, UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y, epochs=1, verbose=0)  # once per compile
+        model.evaluate(X, y)
+        _model(None, 3, loss).fit(X, y, epochs=1, verbose=0)  # logits: no warning
+    model.compile(optimizer="adam", loss=loss)
+    with pytest.warns(nn.LogitsWarning):
+        model.evaluate(X, y)
+
+
+def test_a_loss_class_and_keras_class_names_are_accepted():
+    """``loss=SparseCategoricalCrossentropy`` (the class) was refused; Keras
+    makes it with its defaults, and takes the class's name as a string
+    (case-sensitive). Keras refuses an optimizer class; so does stabkit,
+    saying to write ``Adam()``."""
+    X, y = _data()
+    model = _model(last="softmax", loss=nn.SparseCategoricalCrossentropy)
+    assert type(model.loss) is nn.SparseCategoricalCrossentropy and not model.loss.from_logits
+    model.fit(X, y, epochs=1, verbose=0)
+    keras = _keras()
+    names = ["SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
+             "sparse_categorical_crossentropy", "sparsecategoricalcrossentropy", "SparseCategoricalCrossEntropy"]  # fmt: skip
+    for name in names:
+        try:
+            keras.losses.get(name)
+            keras_takes = True
+        except ValueError:
+            keras_takes = False
+        try:
+            ours = nn.losses.get(name)
+        except nn.NNError:
+            ours = None
+        assert (ours is not None) == keras_takes, name
+        assert ours is None or not ours.from_logits
+    assert type(nn.losses.get(nn.BinaryCrossentropy)) is nn.BinaryCrossentropy
+    for name in ("Adam", "SGD", "RMSprop", "rmsprop"):
+        assert type(nn.optimizers.get(name)).__name__ == type(keras.optimizers.get(name)).__name__
+    with pytest.raises(ValueError, match="Could not interpret optimizer"):
+        keras.optimizers.get(keras.optimizers.Adam)
+    with pytest.raises(nn.NNError, match=r"the class; pass an instance, Adam\(\)"):
+        _model(optimizer=nn.Adam)
