@@ -376,3 +376,31 @@ def test_an_interrupted_slides_run_leaves_no_folder_it_created(tmp_path, monkeyp
     assert r.exit_code == 130 and r.stderr.splitlines() == ["error: interrupted"]
     assert not (tmp_path / "NEW").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_tables_never_cut_a_number_on_a_narrow_terminal(monkeypatch):
+    # was: at 80 columns eval folded -4.248354255291589e-18 over two lines
+    # (the first read as another number) and analyze shrank max ulp to nothing
+    import io
+
+    from rich.table import Table
+
+    from stabkit.cli.common import print_whole
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for width in ("40", "80", "200"):
+        monkeypatch.setenv("COLUMNS", width)
+        out = Tty()
+        monkeypatch.setattr(sys, "stdout", out)
+        t = Table(title="t")
+        for col in ("implementation", "value", "ulp error", "status"):
+            t.add_column(col, overflow="fold")
+        t.add_row("reference (mpmath, correctly rounded)", "-4.248354255291589e-18 -40.0", "0.15 0.000598",
+                  "correctly rounded")
+        print_whole(t, 160)
+        text = out.getvalue()
+        for number in ("-4.248354255291589e-18", "0.000598", "correctly rounded"):
+            assert number in text, (width, text)

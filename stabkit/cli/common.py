@@ -101,6 +101,27 @@ def plain_table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+def print_whole(table, pipe_width: int) -> None:
+    """Print a rich table of numbers with none of them cut or folded: a pipe
+    gets ``pipe_width`` columns (rich's default there is 80), a terminal its
+    own width or, where the table is wider, the table's natural width (the
+    terminal then wraps the long lines; rich would crop the columns past
+    its width or fold a number over two lines, which reads as another number)."""
+    import sys
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    if not sys.stdout.isatty():
+        Console(width=pipe_width).print(table)
+        return
+    console = Console()
+    # rich crops or folds the columns of a table wider than the console:
+    # there, the table's natural width
+    m = Measurement.get(console, console.options.update(width=10_000), table)
+    Console(width=max(console.width, m.maximum)).print(table)
+
+
 def rich_table(console, title: str, header: list[str], rows: list[list[str]]) -> None:
     """A rich table whose first column (the names) is never wrapped or cut;
     the others fold. On a terminal too narrow for that, each row as the name

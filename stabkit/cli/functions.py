@@ -21,7 +21,7 @@ from stabkit._io import jsonable
 from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 from stabkit.registry import TIERS
-from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, rich_table
+from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, print_whole, rich_table
 from .options import check_list
 
 __all__ = ["app", "Format"]
@@ -313,11 +313,8 @@ def _print_json(prim, fmt, x, args, from_logits, ref, rows, notes, flat) -> None
 
 
 def _print_table(prim, fmt, x, args, from_logits, ref, rows, flat) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    # a pipe gets the whole table (rich's default there is 80 columns)
-    console = Console(width=None if sys.stdout.isatty() else 160)
     shown_in = " ".join(_show(v, fmt.dtype) for v in x.reshape(-1))
     title = f"{prim.name}({shown_in}) in {fmt.name}"
     if prim.is_loss:
@@ -325,12 +322,18 @@ def _print_table(prim, fmt, x, args, from_logits, ref, rows, flat) -> None:
         title += (f", label {lab}" if prim.kind == "sparse_loss" else f", labels {lab}")
         title += ", from logits" if from_logits else ", from probabilities"
     t = Table(title=title)
-    for col in ("implementation", "value", "ulp error", "status"):
-        t.add_column(col, overflow="fold")  # digits wrap, never cut
-    t.add_row("reference (mpmath, correctly rounded)", " ".join(_show(v, fmt.dtype) for v in flat(ref.rounded)), "", "")
+    cells = [("reference (mpmath, correctly rounded)", [_show(v, fmt.dtype) for v in flat(ref.rounded)], [], "")]
     for name, (vals, errs, bad, status) in rows.items():
         if vals is None:
-            t.add_row(name, "—", "—", status)
-            continue
-        t.add_row(name, " ".join(_show(v, fmt.dtype) for v in vals), " ".join(f"{e:.3g}" for e in errs), status)
-    console.print(t)
+            cells.append((name, ["—"], ["—"], status))
+        else:
+            cells.append((name, [_show(v, fmt.dtype) for v in vals], [f"{e:.3g}" for e in errs], status))
+    # the words wrap; each number keeps a line of its own width, never folded
+    widest = [max((len(v) for c in cells for v in c[k]), default=1) for k in (1, 2)]
+    t.add_column("implementation", overflow="fold")
+    t.add_column("value", overflow="fold", min_width=widest[0])
+    t.add_column("ulp error", overflow="fold", min_width=max(widest[1], len("ulp error")))
+    t.add_column("status", overflow="fold")
+    for name, vals, errs, status in cells:
+        t.add_row(name, " ".join(vals), " ".join(errs), status)
+    print_whole(t, 160)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import warnings
 from enum import Enum
 from typing import Annotated, Optional
@@ -22,7 +21,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run
+from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run, print_whole
 from .functions import Format
 from .options import (
     CacheOpt,
@@ -237,7 +236,6 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
         return
     for r in skipped:
         _status(quiet, r)
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
@@ -245,21 +243,24 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
 
     cols = ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "flush to 0",
             "wrong sign", "too large", "first fail", "first >1 ulp")
-    for col in cols:
-        t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=col != "max ulp",
-                     min_width=14 if col == "max ulp" else None)
     g = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
+    rows = []
     for st in stats:
         # past 2**p ulps (a subnormal ulp, an exact 0) the count says less than what happened
-        t.add_row(st.impl, max_cell(st.max_ulp, st.max_point, fmt), stat_cell(st.p99_ulp, fmt),
-                  stat_cell(st.median_ulp, fmt), stat_cell(st.mean_ulp, fmt), g(st.max_bits),
-                  f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
-                  str(st.spurious_zeros), str(st.wrong_sign), str(st.too_large), g(st.first_failure),
-                  g(st.first_over_1ulp))
+        rows.append([st.impl, max_cell(st.max_ulp, st.max_point, fmt), stat_cell(st.p99_ulp, fmt),
+                     stat_cell(st.median_ulp, fmt), stat_cell(st.mean_ulp, fmt), g(st.max_bits),
+                     f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
+                     str(st.spurious_zeros), str(st.wrong_sign), str(st.too_large), g(st.first_failure),
+                     g(st.first_over_1ulp)])
     for e in errors:
-        t.add_row(e["impl"], "error: " + e["error"].split(":")[0], *["—"] * (len(cols) - 2))
-    # a pipe gets the full table rather than rich's default 80 columns
-    Console(width=None if sys.stdout.isatty() else 220).print(t)
+        rows.append([e["impl"], "error: " + e["error"].split(":")[0], *["—"] * (len(cols) - 2)])
+    for i, col in enumerate(cols):
+        # every cell whole (a narrow terminal wraps the lines instead: print_whole)
+        t.add_column(col, justify="right" if col != "impl" else "left", no_wrap=col != "max ulp",
+                     min_width=max([len(r[i]) for r in rows] + [1]) if col != "max ulp" else 14)
+    for r in rows:
+        t.add_row(*r)
+    print_whole(t, 220)
 
 @app.command()
 @_quiet_numpy
