@@ -254,7 +254,8 @@ def test_report_replaces_an_earlier_report_as_a_whole(app, tmp_path):
     assert names == ["figures/error_softplus.png", "figures/summary.png", "report.html", "report.json", "report.md"]
 
 
-@pytest.mark.parametrize("stray", ["notes.txt", "figures/notes.txt", "figures/sub/x.png", "sub/report.md"])
+@pytest.mark.parametrize("stray", ["notes.txt", "figures/notes.txt", "figures/sub/x.png", "sub/report.md",
+                                   "figures/mine.png", "figures/lecture_summary.svg"])
 def test_report_keeps_other_files_untouched_and_names_them(app, tmp_path, stray):
     out = tmp_path / "rep"
     assert _report(app, out, "sigmoid", "--csv").exit_code == 0

@@ -271,7 +271,7 @@ def report(
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it as a whole (report.md, report.html, report.json, errors.csv, the figures in figures/); other files there are kept untouched and named on stderr.")] = "reports/latest",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it as a whole (report.md, report.html, report.json, errors.csv, its figures error_*.png and summary.png in figures/); other files there, figures/ included, are kept untouched and named on stderr.")] = "reports/latest",
     csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv: every point's inputs, result and error.")] = False,
     figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
     device: DeviceOpt = Device.cpu,

@@ -220,12 +220,16 @@ REPORT_FILES = ("report.md", "report.html", "report.json", "errors.csv", "figure
 
 def is_report_file(rel: str) -> bool:
     """Whether ``rel`` (a path inside a report folder, ``/``-separated) is one
-    of a report's files: report.md/.html/.json, errors.csv, or a figure
-    (.png, .svg, .pdf) directly in figures/. Other files are the user's."""
+    of a report's files: report.md/.html/.json, errors.csv, or a figure of
+    the names a report gives them (``error_<function>`` and ``summary``,
+    .png, .svg or .pdf) directly in figures/. Other files are the user's
+    (``figures/mine.png`` too)."""
     if rel in REPORT_FILES:
         return True
     head, _, name = rel.partition("/")
-    return head == "figures" and "/" not in name and name.lower().endswith((".png", ".svg", ".pdf"))
+    stem, dot, ext = name.rpartition(".")
+    return (head == "figures" and "/" not in name and dot == "." and ext.lower() in ("png", "svg", "pdf")
+            and (stem == "summary" or stem.startswith("error_")))
 
 
 def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
