@@ -88,6 +88,8 @@ def test_eval_loss_with_labels(run):
         (("eval", "expit", "1"), "unknown function 'expit' (SciPy's expit is sigmoid here)"),
         (("eval", "cross-entropy", "1"), "(PyTorch's cross_entropy is sparse_categorical_crossentropy here)"),
         (("eval", "sigmoid", "abc"), "'abc' is not a number"),
+        (("eval", "sigmoid", "\u0661"), "is not a number"),  # Arabic-Indic 1: float() reads it, eval does not
+        (("eval", "sigmoid", "0x1p99999"), "'0x1p99999' is not a number"),
         (("eval", "sigmoid", "1", "--dtype", "float12"), "unknown format 'float12'"),
         (("eval", "sparse_categorical_crossentropy", "1", "2", "--labels", "5"), "label 5 is out of range for 2 classes"),
         (("eval", "sparse_categorical_crossentropy", "1", "2"), "needs --labels"),
@@ -110,6 +112,12 @@ def test_function_names_with_dashes_or_capitals(run):
     assert json.loads(run("eval", "Log-Softmax", "1", "2", "--json").stdout) == want
     rows = json.loads(run("analyze", "log-sigmoid", "--samples", "50", "--impls", "accurate", "--json").stdout)
     assert [r["function"] for r in rows] == ["log_sigmoid"]
+
+
+def test_eval_reads_hexadecimal_floats(run):
+    # the exact binary inputs of a round-off lecture (were "is not a number")
+    got = json.loads(run("eval", "sigmoid", "0x1p-1074", "-0x1.8p3", "--impls", "accurate", "--json").stdout)
+    assert got["inputs"] == [2.0**-1074, -12.0]
 
 
 def test_library_names_in_any_case(run):

@@ -98,11 +98,22 @@ def list_cmd(
 
 
 def _parse_number(text: str) -> float:
+    """A decimal number (``1e-300``, ``-inf``, ``nan``) or a hexadecimal
+    float, exact in binary (``0x1p-1074``, ``-0x1.8p3``), as float64."""
+    t = text.strip()
+    if not t.isascii():  # float() reads other scripts' digits (Arabic-Indic 1 as 1)
+        raise UsageFailure(f"{text!r} is not a number")
     try:
-        v = float(text)
+        return float(t)
     except ValueError:
-        raise UsageFailure(f"{text!r} is not a number") from None
-    return v
+        pass
+    # fromhex also reads "abc" (2748.0): only with the 0x prefix
+    if t.lstrip("+-")[:2].lower() == "0x":
+        try:
+            return float.fromhex(t)
+        except (ValueError, OverflowError):
+            pass
+    raise UsageFailure(f"{text!r} is not a number")
 
 
 def _refuse_unknown_options(values: list[str]) -> None:
@@ -114,9 +125,9 @@ def _refuse_unknown_options(values: list[str]) -> None:
         if not tok.startswith("-") or len(tok) < 2:
             continue
         try:
-            float(tok)
+            _parse_number(tok)
             continue
-        except ValueError:
+        except UsageFailure:
             pass
         name = tok.partition("=")[0]
         known = ["--dtype", "--labels", "--from-logits", "--from-probs", "--impls", "--json", "--help"]
