@@ -8,8 +8,12 @@ The slide's Keras code runs with its imports changed::
     from stabkit.nn.optimizers import Adam
 
 The names below are loaded on first use (PEP 562), so that a command that only
-asks :func:`native_status` does not import the whole trainer.
+asks :func:`native_status` does not import the whole trainer; so are the
+submodules a Keras user reaches through the package (``nn.layers.Dense``,
+``nn.models.load_model``, ``nn.utils.to_categorical``, ...).
 """
+
+import importlib
 
 from .._lazy import exports
 
@@ -58,9 +62,18 @@ _EXPORTS = {
     "fetch_mnist": ("download", "fetch_mnist"),
     "load_digits": ("data", "load_digits"),
     "train_test_split": ("data", "train_test_split"),
+    "to_categorical": ("utils", "to_categorical"),
 }
+
+#: submodules reachable as attributes before anything imported them, as keras.layers, keras.models, ...
+_SUBMODULES = ("layers", "models", "losses", "optimizers", "schedules", "callbacks", "activations", "metrics", "utils")
 
 __all__ = list(_EXPORTS)
 
+_name_getattr, __dir__ = exports(__name__, _EXPORTS)
 
-__getattr__, __dir__ = exports(__name__, _EXPORTS)
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import binds it in the package
+    return _name_getattr(name)

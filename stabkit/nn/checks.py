@@ -18,8 +18,8 @@ import numpy as np
 
 from .errors import NNError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "batch_size", "one_input", "check_samples", "check_finite", "checked_data",
-           "sample_weights", "unbuilt_on_error"]  # fmt: skip
+__all__ = ["DEFAULT_BATCH_SIZE", "batch_size", "verbosity", "one_input", "check_samples", "check_finite",
+           "checked_data", "sample_weights", "unbuilt_on_error"]  # fmt: skip
 
 
 def _positive_int(value, name):
@@ -37,6 +37,17 @@ def batch_size(value) -> int:
         return DEFAULT_BATCH_SIZE
     _positive_int(value, "batch_size")
     return int(value)
+
+
+def verbosity(value) -> int:
+    """``verbose`` checked: 0 (or None, or False), 1 (or True), 2, or Keras's
+    ``'auto'``, which is 1. Anything else is one NNError (Keras prints
+    nothing for, say, 3 or ``'x'``)."""
+    if isinstance(value, str) and value == "auto":
+        return 1
+    if value is None or (isinstance(value, (int, np.integer)) and value in (0, 1, 2)):
+        return int(value or 0)
+    raise NNError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line) or 'auto' (1), got {value!r}")
 
 
 def one_input(x):

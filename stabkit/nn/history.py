@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["History", "Progress", "format_logs"]
+__all__ = ["History", "Progress", "format_logs", "final_line"]
 
 
 class History:
@@ -15,6 +15,7 @@ class History:
     the binary loss, how far a logit sat on the wrong side of 0),
     ``min_true_prob`` (smallest probability of a true class) and
     ``nonfinite_steps`` (steps whose loss or gradient was NaN or inf).
+    ``model`` is the model that was fitted (Keras's ``History.model``),
     ``epoch_seconds`` holds the wall time of each epoch, and ``params``
     (as in Keras) ``verbose``, ``epochs``, ``steps`` (per epoch), ``batch_size`` and
     ``step``: which training step ran, ``'C'`` (the compiled one) or
@@ -23,7 +24,8 @@ class History:
     also warns, with ``stabkit.nn.NativeStepWarning``).
     """
 
-    def __init__(self):
+    def __init__(self, model=None):
+        self.model = model
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.epoch_seconds: list[float] = []
@@ -67,3 +69,24 @@ def format_logs(logs):
     """``loss: 0.1234 - accuracy: 0.9500 - val_loss: ...``: the loss and the
     metrics in the logs' order, as Keras prints them (not the diagnostics)."""
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k not in DIAGNOSTICS)
+
+
+def _step_time(seconds: float) -> str:
+    """Keras's time per step: ``3s/step``, ``62ms/step``, ``375us/step``."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    return f"{seconds * 1e3:.0f}ms/step" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/step"
+
+
+def final_line(steps: int, seconds: float, logs: dict, verbose: int) -> str:
+    """Keras 3's last progress line for ``steps`` batches that took
+    ``seconds``: verbose 1 ``16/16 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy:
+    0.9500 - loss: 0.1234``, verbose 2 ``16/16 - 0s - 2ms/step - ...``. The
+    logs are sorted by name, as Keras sorts them, with four decimals (four
+    significant digits at or below 1e-3, ``0.0000e+00``); not the diagnostics."""
+    fields = "".join(f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}"
+                     for k, v in sorted(logs.items()) if k not in DIAGNOSTICS)  # fmt: skip
+    count, per = f"{steps}/{steps}", _step_time(seconds / steps if steps else 0.0)
+    if verbose == 1:
+        return f"{count} {'━' * 20} {seconds:.0f}s {per}{fields}\n"
+    return f"{count} - {seconds:.0f}s - {per}{fields}\n"

@@ -1,7 +1,9 @@
 """Layers: ``Dense`` (the only one the lecture needs), ``Dropout``, and
 ``Input`` (not a layer: the input shape a Sequential model is built for);
-``Conv2D``, ``MaxPooling2D`` and ``Flatten`` are in :mod:`stabkit.nn.conv`
-and :mod:`stabkit.nn.pooling`.
+``Conv2D``, ``MaxPooling2D`` and ``Flatten`` live in :mod:`stabkit.nn.conv`
+and :mod:`stabkit.nn.pooling` and are importable from here too, as every
+layer is from ``keras.layers`` (loaded on first use: those modules import
+this one).
 
 A layer owns no arrays of its own: the model packs every weight into one flat
 master vector and hands each layer views into it (``kernel``, ``bias``), into
@@ -12,12 +14,25 @@ parameters with a handful of in-place operations on one array.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from . import activations
 from .errors import NNError
 
-__all__ = ["Layer", "Dense", "Dropout", "Input", "features", "keras_name"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "features", "keras_name"]
+
+#: layers defined in modules that import this one: re-exported on first use (PEP 562)
+_ELSEWHERE = {"Conv2D": "conv", "Flatten": "conv", "MaxPooling2D": "pooling"}
+
+
+def __getattr__(name: str):
+    if name not in _ELSEWHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__package__}.{_ELSEWHERE[name]}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
 
 class Layer:
@@ -59,12 +74,11 @@ class Layer:
         """The number of scalars in the layer's weights (Keras's
         ``layer.count_params()``): 0 for a layer without weights; NNError
         (a ValueError, as Keras raises) while its model is not built."""
-        arrays = [getattr(self, n, None) for n in self.weight_names]
-        if any(a is None for a in arrays):
+        if self.weight_names and not self.weights:
             name = self.name or type(self).__name__
             raise NNError(f"You tried to call `count_params` on layer {name!r}, but the layer isn't built; "
                           "build its model first (model.build(input_shape), or fit or call it once)")  # fmt: skip
-        return int(sum(a.size for a in arrays))
+        return int(sum(a.size for a in self.weights))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The per-sample output shape for per-sample inputs of ``input_shape``."""
@@ -87,12 +101,19 @@ class Layer:
     def bind(self, params: dict, grads: dict, compute: dict | None, mixed: bool) -> None:
         """Attach views of the model's flat buffers (layers with weights)."""
 
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The layer's live weight arrays (views of its model's flat master
+        vector), in the order of ``weight_names`` (Keras's ``layer.weights``,
+        whose variables hold these values); ``[]`` while unbuilt."""
+        arrays = [getattr(self, n, None) for n in self.weight_names]
+        return [] if any(a is None for a in arrays) else arrays
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the layer's master weights, in the order of
         ``weight_names`` (Keras's ``layer.get_weights()``); ``[]`` for a
         layer without weights or one whose model is not built yet."""
-        arrays = [getattr(self, n, None) for n in self.weight_names]
-        return [] if any(a is None for a in arrays) else [a.copy() for a in arrays]
+        return [a.copy() for a in self.weights]
 
     #: ``{name: (master view, float16-rounded compute view or None)}``, set by the model that holds the layer
     _views: dict | None = None

@@ -14,6 +14,8 @@ at the end of that epoch and named by its step.
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import numpy as np
 
@@ -27,9 +29,9 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from . import saving, shapes
 from .errors import NNError
-from .history import History
-from .layers import Input, Layer, _shape, keras_name
-from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error
+from .history import History, final_line
+from .layers import Input, Layer, _shape
+from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error, verbosity
 from .onbatch import OnBatch
 from .structure import Structure
 from .training import fit_loop, prepare_fit
@@ -75,8 +77,12 @@ class Sequential(OnBatch, Structure):
         self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
         self._warned_logits = False  # LogitsWarning: once per compile
-        for layer in layers or []:
+        layers = list(layers or [])
+        self._uids = {}  # Keras's name counter, kept per model (see Structure._auto_name)
+        self._reserved = {layer.name for layer in layers if isinstance(layer, Layer) and layer.name}
+        for layer in layers:
             self.add(layer)
+        self._reserved = set()
 
     # ------------------------------------------------------------ structure
 
@@ -96,11 +102,11 @@ class Sequential(OnBatch, Structure):
             if self.layers or self._input_shape is not None:
                 raise NNError(f"only the first layer may take input_shape; {layer.name or layer!r} is not first")
             self._input_shape = layer.input_shape
-        if layer.name is None:  # Keras's: dense, dense_1, max_pooling2d, ...
-            k = sum(type(l) is type(layer) for l in self.layers)
-            layer.name = keras_name(type(layer)) + (f"_{k}" if k else "")
+        if layer.name is None:
+            self._auto_name(layer)
         if any(l.name == layer.name for l in self.layers):
-            raise NNError(f"two layers named {layer.name!r}; layer names must be unique")
+            raise NNError(f"two layers named {layer.name!r}; layer names must be unique in a model, as Keras "
+                          "requires: pass another name=")  # fmt: skip
         old = self.get_weights() if self.built else None
         self.layers.append(layer)
         if old is not None:
@@ -244,27 +250,37 @@ class Sequential(OnBatch, Structure):
         dtype; ``training=True`` runs the layers as in training (dropout on)."""
         return self._forward(self._input(x), training=bool(training))
 
-    def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
-        """``model(x)`` in batches of ``batch_size`` (None: 32, as Keras)."""
-        batch_size = _batch_size(batch_size)
+    def predict(self, x, batch_size: int | None = None, verbose=0) -> np.ndarray:
+        """``model(x)`` in batches of ``batch_size`` (None: 32, as Keras).
+        ``verbose``: 0 (the default here; Keras's is ``'auto'``) prints
+        nothing, 1 or ``'auto'`` Keras 3's final progress line (``16/16
+        ━━━━ 0s 2ms/step``), 2 its plain form (``16/16 - 0s - 2ms/step``)."""
+        batch_size, verbose, t0 = _batch_size(batch_size), verbosity(verbose), time.perf_counter()
         with unbuilt_on_error(self):
             x = self._input(x)
         outs = [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        if verbose:
+            sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose))
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
-    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, sample_weight=None,
+    def evaluate(self, x, y, batch_size: int | None = None, verbose=0, sample_weight=None,
                  return_dict: bool = False):  # fmt: skip
         """The mean loss (from the loss's tier; weighted by ``sample_weight``
         as Keras weights it: ``sum(w * loss) / n``) and the metrics, as Keras
         returns them: the loss alone without metrics, else ``[loss, *metrics]``
         in compile's order, or a dict with ``return_dict``. ``batch_size``
-        None means 32, as in Keras. NNError, before anything is computed, for
-        a NaN or infinite value in ``x`` or ``y``."""
+        None means 32, as in Keras. ``verbose`` as in :meth:`predict`, the
+        line ending in the loss and metrics (``- accuracy: 0.9500 - loss:
+        0.1234``). NNError, before anything is computed, for a NaN or
+        infinite value in ``x`` or ``y``."""
         self._need_compiled()
-        batch_size = _batch_size(batch_size)
+        batch_size, verbose, t0 = _batch_size(batch_size), verbosity(verbose), time.perf_counter()
         with unbuilt_on_error(self):
             X, y, w = checked_data(self, x, y, sample_weight)
-        return self._evaluate(X, y, w, batch_size, return_dict)
+        logs = self._evaluate(X, y, w, batch_size, return_dict=True)
+        if verbose:
+            sys.stdout.write(final_line(-(-len(X) // batch_size), time.perf_counter() - t0, logs, verbose))
+        return logs if return_dict else list(logs.values()) if self._metrics else logs["loss"]
 
     def _evaluate(self, X, y, w, batch_size: int, return_dict: bool):
         """``evaluate`` on checked, converted data (see ``checked_data``)."""
@@ -322,7 +338,9 @@ class Sequential(OnBatch, Structure):
         ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
         loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
         weights (when the model is built here) and the shuffling. ``verbose``:
-        0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        0 silent, 1 a progress bar per epoch, 2 Keras 3's lines per epoch
+        (``Epoch 1/2`` when there are several, then ``16/16 - 0s - 3ms/step
+        - loss: ...``); ``'auto'`` is 1.
         ``on_nonfinite``: ``'raise'`` stops with :class:`NonFiniteError`
         (the weights are left as they were before the failing update);
         ``'continue'`` applies every update and counts the events in
@@ -350,19 +368,7 @@ class Sequential(OnBatch, Structure):
                 return fit_loop(self, X, Y, W, opts)
         return fit_loop(self, X, Y, W, opts)
 
-    # ------------------------------------------------------------ weights
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of the master weights: ``[kernel_0, bias_0, kernel_1, ...]``."""
-        return [w.copy() for w in self.weights]
-
-    @property
-    def weights(self) -> list[np.ndarray]:
-        """The live weight arrays (views of the flat master vector), in the
-        order of :meth:`get_weights`; writing into them changes the model."""
-        if not self.built:
-            return []
-        return [self._P[sl].reshape(shape) for sl, shape in self._slots.values()]
+    # ------------------------------------------------------------ weights (get_weights: Structure)
 
     def set_weights(self, weights) -> None:
         """Replace the weights (in the order of :meth:`get_weights`); an

@@ -17,6 +17,7 @@ NumPy passes (both behind one seam: :func:`stabkit.nn.steps.adam_update`).
 from __future__ import annotations
 
 import math
+import sys
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -24,7 +25,12 @@ import numpy as np
 from . import schedules, steps
 from .errors import NNError
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "schedules"]
+
+# Keras's path to the schedules, keras.optimizers.schedules: the same module
+# under a second name (as os.path is posixpath), so that
+# ``from stabkit.nn.optimizers.schedules import CosineDecay`` imports it too
+sys.modules.setdefault(f"{__name__}.schedules", schedules)
 
 
 def _rate(learning_rate) -> float:

@@ -1,6 +1,7 @@
-"""Keras's layer access and freezing on ``Sequential``: ``get_layer``,
-``trainable``, ``trainable_weights``, ``non_trainable_weights``,
-``count_params`` and ``summary``.
+"""Keras's layer access and freezing on ``Sequential``: the layers'
+automatic names, ``get_layer``, ``pop``, ``input_shape``, ``output_shape``,
+``weights``, ``get_weights``, ``trainable``, ``trainable_weights``,
+``non_trainable_weights``, ``count_params`` and ``summary``.
 
 A frozen layer (``layer.trainable = False``, or ``model.trainable = False``
 for all of them) keeps its weights through ``fit``: the trainer passes the
@@ -19,6 +20,7 @@ import numpy as np
 
 from . import summary
 from .errors import NNError
+from .layers import keras_name
 
 __all__ = ["Structure"]
 
@@ -27,6 +29,72 @@ class Structure:
     """Mixed into ``Sequential``: the methods that read its layer list."""
 
     _trainable = True
+    _reserved: set[str] = set()  # while the constructor adds its list: the names given in it
+
+    def _auto_name(self, layer) -> None:
+        """Name an unnamed ``layer`` as Keras 3 names it in a fresh session:
+        its class in snake case (:func:`keras_name`), then ``_k`` for the
+        ``k``-th unnamed layer of that class before it in this model
+        (``dense``, ``dense_1``; a layer named by the user is not counted).
+        Keras counts per session, not per model (a second model's first Dense
+        is ``dense_2`` there; ``keras.backend.clear_session()`` starts again).
+        A name that another layer of this model has, or will have in the list
+        given to the constructor, is skipped for the next number: a fresh
+        Keras session refuses that clash, a later one counts past it."""
+        prefix = keras_name(type(layer))
+        taken = {other.name for other in self.layers} | self._reserved
+        k = self._uids.get(prefix, 0)
+        while (name := prefix + (f"_{k}" if k else "")) in taken:
+            k += 1
+        self._uids[prefix], layer.name = k + 1, name
+
+    @property
+    def input_shape(self) -> tuple:
+        """Keras's ``model.input_shape``: ``(None, *per-sample shape)``, e.g.
+        ``(None, 784)``; an AttributeError, as Keras raises, while unbuilt."""
+        if not self.built:
+            raise AttributeError(f"Sequential model {self.name!r} has no defined input shape yet: build it first "
+                                 "(Input(shape) first, model.build(input_shape), or fit or call it once)")  # fmt: skip
+        return (None, *self._in_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        """Keras's ``model.output_shape``: ``(None, *the last layer's output
+        shape)``, e.g. ``(None, 10)``; an AttributeError while unbuilt."""
+        if not self.built:
+            raise AttributeError(f"Sequential model {self.name!r} has no defined output shape yet: build it first "
+                                 "(Input(shape) first, model.build(input_shape), or fit or call it once)")  # fmt: skip
+        return (None, *self._shapes()[-1])
+
+    def pop(self):
+        """Remove the last layer and return it (Keras's ``model.pop()``). The
+        other layers keep their weights (a compiled optimizer's state starts
+        afresh: it was kept for the old weights); with no layer left the
+        model is unbuilt (the shape of an ``Input`` stays for the next
+        ``add``). IndexError, as Keras raises, on a model without layers."""
+        if not self.layers:
+            raise IndexError(f"pop() on model {self.name!r}, which has no layers")
+        if not self.built:
+            return self.layers.pop()
+        kept = self.get_weights()[: -len(self.layers[-1].weight_names) or None]
+        layer = self.layers.pop()
+        if self.layers:
+            self._pack(kept)
+        else:
+            self._P = self._G = self._Pc = self._P16 = self._slots = self._in_shape = None
+        return layer
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays (views of the flat master vector), in the
+        order of :meth:`get_weights`; writing into them changes the model."""
+        if not self.built:
+            return []
+        return [self._P[sl].reshape(shape) for sl, shape in self._slots.values()]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the master weights: ``[kernel_0, bias_0, kernel_1, ...]``."""
+        return [w.copy() for w in self.weights]
 
     def get_layer(self, name: str | None = None, index: int | None = None):
         """The layer named ``name``, or at position ``index`` of ``model.layers``

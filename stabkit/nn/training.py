@@ -24,8 +24,9 @@ from . import diagnostics, steps
 from .activations import Linear
 from .callbacks import CallbackList
 from .checks import _positive_int, batch_size as _batch_size, check_samples, checked_data, one_input, sample_weights
+from .checks import verbosity
 from .errors import NNError, NonFiniteError
-from .history import History, Progress, format_logs
+from .history import History, Progress, final_line
 
 __all__ = ["FitOptions", "prepare_fit", "sample_weights", "fit_loop"]
 
@@ -61,7 +62,7 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     fit, running the epochs ``initial_epoch + 1 .. epochs``; ``callbacks``:
     see :mod:`stabkit.nn.callbacks`."""
     _positive_int(epochs, "epochs")
-    batch_size = _batch_size(batch_size)
+    batch_size, verbose = _batch_size(batch_size), verbosity(verbose)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch < epochs:
         raise NNError(f"initial_epoch must be an integer in [0, epochs) = [0, {epochs}), got {initial_epoch!r}")
     if on_nonfinite not in ("raise", "continue"):
@@ -83,6 +84,9 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     if validation_data is not None:
         # checked now, not at the end of the first epoch
         vx, vy, *vw = validation_data
+        if np.ndim(one_input(vx)) >= 1 and len(one_input(vx)) == 0:
+            raise NNError("validation_data holds no samples; pass some or leave it out (Keras 3 warns that its "
+                          "input ran out of data and logs no val_ metrics)")  # fmt: skip
         VX, VY, VW = checked_data(model, vx, vy, vw[0] if vw else None,
                                   names=("validation_data[0]", "validation_data[1]"), finite=finite)  # fmt: skip
         validation_data = (VX, VY) + (() if VW is None else (VW,))
@@ -131,7 +135,7 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
     zbuf = np.empty((n, C), model._compute)
     obuf = zbuf if isinstance(model.layers[-1].activation, Linear) else np.empty((n, C), model._compute)
     step, why_not = steps.choose_step(model, X, Y, zbuf, obuf, b, opts.epochs, W)
-    history = History()
+    history = History(model)
     history.params.update(verbose=opts.verbose, epochs=opts.epochs, steps=nsteps, batch_size=b, step=step.name)
     if why_not is not None:
         history.params["step_reason"] = why_not
@@ -146,6 +150,8 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         t0 = time.perf_counter()
         order = rng.permutation(n) if opts.shuffle else np.arange(n)
         bar = Progress(epoch + 1, opts.epochs, nsteps, fit.stream) if opts.verbose == 1 else None
+        if opts.verbose == 2 and opts.epochs > 1:  # Keras 3 names the epoch only when there are several
+            fit.stream.write(f"Epoch {epoch + 1}/{opts.epochs}\n")
         callbacks.on_epoch_begin(epoch, {})
         bad_steps, done = _train_epoch(fit, epoch + 1, order, bar)
         # the epoch's losses, from the tier, on every output of the epoch
@@ -156,8 +162,8 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         history.append(epoch, seconds, logs)
         if bar:
             bar.finish(seconds, logs)
-        elif opts.verbose == 2:
-            fit.stream.write(f"Epoch {epoch + 1}/{opts.epochs} - {seconds:.3f}s - {format_logs(logs)}\n")
+        elif opts.verbose == 2:  # Keras 3's line: its time counts the validation too
+            fit.stream.write(final_line(nsteps, time.perf_counter() - t0, logs, 2))
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
