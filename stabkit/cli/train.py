@@ -67,7 +67,14 @@ class OnNonfinite(str, Enum):
 
 
 def _hidden_sizes(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    """``25,15`` as [25, 15]; ``none`` as no hidden layer (softmax
+    regression). An empty list or item (``""``, ``25,,15``) is refused: it
+    is more likely a slip than that network."""
+    if text.strip().lower() == "none":
+        return []
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or not all(parts):
+        raise invalid("--hidden", f"empty layer size in {text!r}; write sizes such as 25,15, or none for no hidden layer")
     try:
         sizes = [int(p) for p in parts]
     except ValueError:
@@ -157,7 +164,7 @@ def train(
                           "8,000/2,000 split of the test set); default $STABKIT_MNIST_DIR, else the full MNIST "
                           "downloaded once into ~/.cache/stabkit/mnist ($STABKIT_DATA_DIR/mnist)."),
     ] = None,
-    hidden: Annotated[str, typer.Option(help="Hidden ReLU layer sizes, comma separated.")] = "25,15",
+    hidden: Annotated[str, typer.Option(help="Hidden ReLU layer sizes, comma separated; none for no hidden layer (softmax regression).")] = "25,15",
     loss: Annotated[
         Optional[LossKind], typer.Option(help="'logits' (the default): linear output + from_logits=True; 'probabilities': softmax layer + -log p. Not with --compare, which trains both.", show_default=False)
     ] = None,

@@ -62,6 +62,8 @@ def test_compare_trains_both_from_identical_weights(tmp_path):
         (["--dtype", "int8"], "--dtype"),
         (["--hidden", "25,x"], "--hidden"),
         (["--hidden", "25,0"], "--hidden"),
+        (["--hidden", ""], "empty layer size"),  # was: trained with no hidden layer
+        (["--hidden", "25,,15"], "empty layer size"),
         (["--learning-rate", "-1"], "--learning-rate"),
         (["--data-dir", "."], "--data-dir"),
     ],
@@ -71,6 +73,12 @@ def test_usage_errors_exit_2_naming_the_option(args, words):
     assert r.exit_code == 2
     assert words in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_hidden_none_is_softmax_regression():
+    r = _run("--hidden", "none", "--epochs", "1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["hidden"] == []
 
 
 def test_missing_data_folder_is_one_line(tmp_path):
