@@ -121,7 +121,10 @@ def sigmoid_tiers(data, budget) -> Slide:
         _overflow(ax, -110, -big, "exp(\u2212x) overflows")
         ax.set_xlim(-110, 25)
     tiny = float(np.finfo(np.float32).tiny)
-    sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3))
+    # sigmoid(x) = 1/(1 + e^-x) < tiny exactly where x < log(tiny / (1 - tiny)): -87.34 (not the
+    # sample nearest it, -88.4, which a caption would give as the edge)
+    sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3),
+                                           boundary=math.log(tiny) - math.log1p(-tiny))
     naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("sigmoid in float32: the three tiers against the exact value")
@@ -130,25 +133,28 @@ def sigmoid_tiers(data, budget) -> Slide:
            f"{int(naive_zero.sum())} inputs from x = {float(x[naive_zero].max()):.1f} down (exp(-x) overflows past "
            f"x = -{big:.2f}), where the exact value is as large as {float(ref.rounded[naive_zero].max()):.1e}; worst ulp error "
            f"naive {fmt_number(w['naive'])}, stable {fmt_number(w['stable'])}, accurate {fmt_number(w['accurate'])}. "
-           f"Below x = {sub_from:.1f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so naive's 0 "
+           f"Below x = {sub_from:.2f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so naive's 0 "
            f"costs fewer ulps as sigmoid(x) shrinks; from x = {zero_from:.1f} down the exact value rounds to 0 itself.")
     return Slide(sigmoid_tiers.slide_name, fig, cap)
 
 
-def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float]) -> tuple[float, float]:
+def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float],
+                     boundary: float | None = None) -> tuple[float, float]:
     """Mark where the exact result is subnormal (beyond a dash-dotted line:
     its ulp is fixed, so a wrong 0 counts fewer ulps as the value shrinks)
     and where it rounds to 0 (hatched), on every axes, labelled once for
     the legend; on the last axes (the ulp-error panel) a note at
     ``text_at`` points at the falling error of ``who``, the tier that
-    returns 0 there. Returns the x nearest the normal range of each."""
+    returns 0 there. The subnormal line is drawn at ``boundary`` where
+    given (the exact edge), else at the sample nearest the normal range.
+    Returns where each starts."""
     sub = (np.abs(rounded) < tiny) & (rounded != 0)
     zero = rounded == 0
     if not sub.any():
         return math.nan, math.nan
     right = float(x[sub].mean()) > float(x[~sub & ~zero].mean())  # do the tiny values lie right of the others?
     edge = (lambda v: float(v.min())) if right else (lambda v: float(v.max()))
-    sub_from = edge(x[sub])
+    sub_from = edge(x[sub]) if boundary is None else boundary
     zero_from = edge(x[zero]) if zero.any() else math.nan
     lo, hi = float(x.min()), float(x.max())
     for k, ax in enumerate(axes):
@@ -212,7 +218,9 @@ def log_softmax_gap(data, budget) -> Slide:
         ax.set_xticks([0.1, 1, 10, 100], ["0.1", "1", "10", "100"])
         _overflow(ax, big, 300, "exp(g) overflows")
     tiny = float(np.finfo(np.float32).tiny)
-    sub_from, under_from = _subnormal_marks((ax_v, ax_e), g, ref.rounded[:, 0], tiny, "stable", (0.12, 3e5))
+    # -log softmax(z)_winner = log1p(3 e^-g) < tiny exactly where g > log(3 / expm1(tiny)): 88.43
+    sub_from, under_from = _subnormal_marks((ax_v, ax_e), g, ref.rounded[:, 0], tiny, "stable", (0.12, 3e5),
+                                            boundary=math.log(3 / math.expm1(tiny)))
     ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("log-softmax in float32 as the logit gap grows")
@@ -221,9 +229,9 @@ def log_softmax_gap(data, budget) -> Slide:
     w_acc = float(np.max(errs["accurate"]))
     i50 = int(np.argmin(np.abs(g - 50)))
     cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
-           f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.0f}), "
+           f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.2f}), "
            f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp. "
-           f"From g = {sub_from:.1f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so the stable "
+           f"From g = {sub_from:.2f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so the stable "
            f"tier's 0 costs fewer ulps as it shrinks; from g = {under_from:.1f} it rounds to 0 itself.")
     return Slide(log_softmax_gap.slide_name, fig, cap)
 
