@@ -120,6 +120,16 @@ def test_eval_reads_hexadecimal_floats(run):
     assert got["inputs"] == [2.0**-1074, -12.0]
 
 
+def test_eval_says_when_an_input_rounds_to_inf_or_0(run):
+    # was: 70000 in float16 became inf with the title alone saying so
+    r = run("eval", "softmax", "70000", "0.1", "1e-9", "--dtype", "float16", "--impls", "accurate", "--json")
+    assert r.stderr.splitlines() == ["note: 70000 rounds to inf in float16 (beyond its largest finite value)",
+                                     "note: 1e-9 rounds to 0 in float16 (below half its least subnormal)"]
+    assert json.loads(r.stdout)["inputs"] == ["inf", 0.0999755859375, 0.0]  # float16 values; JSON has no inf
+    r = run("eval", "sigmoid", "1e400", "1e-400", "-inf", "0", "--impls", "accurate", "--json")
+    assert [line.split(" rounds")[0] for line in r.stderr.splitlines()] == ["note: 1e400", "note: 1e-400"]
+
+
 def test_library_names_in_any_case(run):
     from stabkit.cli.options import check_list
 

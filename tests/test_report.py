@@ -200,3 +200,13 @@ def test_committed_example_matches_the_code():
     from stabkit.report.markdown import markdown
 
     assert md == markdown(d)  # the Markdown is the JSON rendered
+
+
+def test_percentages_never_round_onto_100_or_0():
+    # was: 8 flushes to 0 in 65536 bfloat16 inputs read "100.0%" beside them
+    from stabkit.report.cells import pct
+
+    assert pct(100 * (1 - 8 / 65536)) == "99.9%"
+    assert pct(100.0) == "100.0%" and pct(0.0) == "0.0%"
+    assert pct(100 * 3 / 65536) == "0.1%"
+    assert pct(99.94) == "99.9%" and pct(50.0) == "50.0%" and pct(None) == "\u2014"

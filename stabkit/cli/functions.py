@@ -116,6 +116,18 @@ def _parse_number(text: str) -> float:
     raise UsageFailure(f"{text!r} is not a number")
 
 
+def _written_value(text: str):
+    """The number as written, exactly (a Decimal: 1e400 is finite, 1e-400 is
+    not 0), or its float64 where Decimal cannot read it (hexadecimal)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        d = Decimal(text.strip())
+    except InvalidOperation:
+        return _parse_number(text)
+    return d if d.is_finite() else float(d)
+
+
 def _refuse_unknown_options(values: list[str]) -> None:
     """A value that is no number but looks like an option (``--dtyp``) is an
     unknown option, said as Click says it; negative numbers are values."""
@@ -250,6 +262,14 @@ def eval_cmd(
     fmt = get_format(dtype.value)
     xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
     x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16 with ml_dtypes < 0.7)
+    # an input the format cannot hold is said, not only shown in the title
+    for text, r in zip(values, x.astype(np.float64)):
+        written = _written_value(text)
+        finite = written.is_finite() if hasattr(written, "is_finite") else math.isfinite(written)
+        if finite and np.isinf(r):
+            typer.echo(f"note: {text} rounds to {r:g} in {fmt.name} (beyond its largest finite value)", err=True)
+        elif written != 0 and r == 0:
+            typer.echo(f"note: {text} rounds to {r:g} in {fmt.name} (below half its least subnormal)", err=True)
     args: tuple
     if prim.is_loss:
         if labels is None:

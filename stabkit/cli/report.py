@@ -239,7 +239,7 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
     from rich.table import Table
 
     t = Table(title=f"{title}; ulp error vs correctly rounded mpmath")
-    from stabkit.report.cells import max_cell, stat_cell
+    from stabkit.report.cells import max_cell, pct, stat_cell
 
     cols = ("impl", "max ulp", "p99", "median", "mean", "max bits", "<=0.5 ulp", "<1 ulp", "failures", "flush to 0",
             "wrong sign", "too large", "first fail", "first >1 ulp")
@@ -249,7 +249,7 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
         # past 2**p ulps (a subnormal ulp, an exact 0) the count says less than what happened
         rows.append([st.impl, max_cell(st.max_ulp, st.max_point, fmt), stat_cell(st.p99_ulp, fmt),
                      stat_cell(st.median_ulp, fmt), stat_cell(st.mean_ulp, fmt), g(st.max_bits),
-                     f"{st.pct_correctly_rounded:.1f}%", f"{st.pct_faithful:.1f}%", str(st.failures),
+                     pct(st.pct_correctly_rounded), pct(st.pct_faithful), str(st.failures),
                      str(st.spurious_zeros), str(st.wrong_sign), str(st.too_large), g(st.first_failure),
                      g(st.first_over_1ulp)])
     for e in errors:

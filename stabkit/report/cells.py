@@ -38,7 +38,16 @@ def g(v) -> str:
 
 
 def pct(v) -> str:
-    return "\u2014" if v is None else f"{v:.1f}%"
+    """A share in percent to one decimal, never rounded onto 100.0% or 0.0%
+    that it is not (99.97% of the inputs is 99.9%, not 100.0%, beside 8
+    failures)."""
+    if v is None:
+        return "\u2014"
+    if 99.95 <= v < 100:
+        v = 99.9
+    elif 0 < v < 0.05:
+        v = 0.1
+    return f"{v:.1f}%"
 
 
 def ceiling(fmt) -> float:
