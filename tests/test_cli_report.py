@@ -325,6 +325,13 @@ def test_analyze_samples_help_says_special_points_are_added(app):
     assert "special inputs" in text and "samples/10" in text and "857" in text
 
 
+@pytest.mark.parametrize("opt", [["--samples", "5"], ["--seed", "7"]])
+def test_exhaustive_refuses_sampling_options(app, opt):
+    # were silently ignored: every input is measured
+    r = runner.invoke(app, ["analyze", "sigmoid", "--dtype", "bfloat16", "--exhaustive", "--impls", "accurate", *opt])
+    assert r.exit_code == 2 and f"Invalid value for '{opt[0]}': has no effect with --exhaustive" in r.stderr
+
+
 def test_report_reads_dashed_names_and_records_the_registry_spelling(app, tmp_path):
     out = tmp_path / "rep"
     r = runner.invoke(app, ["report", "--functions", "Log-Sigmoid,log_sigmoid,Binary-Crossentropy:probs", "--dtypes",

@@ -190,6 +190,11 @@ def analyze(
     kind = PRIMITIVES[name].kind
     if exhaustive and (kind != "elementwise" or dtype not in ("float16", "bfloat16", "float32")):
         raise invalid("--exhaustive", f"only for one-argument functions in float16, bfloat16 or float32, not {name} in {dtype}")
+    if exhaustive:
+        for opt in ("samples", "seed"):  # every input is measured: nothing is sampled
+            # by name: Typer may carry its own copy of click's ParameterSource
+            if getattr(ctx.get_parameter_source(opt), "name", "DEFAULT") != "DEFAULT":
+                raise invalid(f"--{opt}", "has no effect with --exhaustive, which measures every input")
     if resume is not None and not (exhaustive and dtype == "float32"):
         raise invalid("--resume" if resume else "--restart", "only with --exhaustive in float32 (the resumable sweep)")
     resume = True if resume is None else resume
