@@ -50,19 +50,28 @@ def _public(core, sig: str, doc: str):
     return decorate
 
 
-def _mask(a: np.ndarray, where, fill: float) -> np.ndarray:
-    """``a`` with the entries where ``where`` is False replaced by ``fill``."""
+def _where(where, shape: tuple) -> np.ndarray | None:
+    """``where`` as a boolean mask broadcast to ``shape`` (None for none);
+    TypeError for a mask that is not boolean, ValueError for one that does
+    not broadcast."""
     if where is None:
-        return a
+        return None
     w, _ = to_numpy(where, "where")
     if w.size == 0 and isinstance(where, (list, tuple)):
         w = w.astype(np.bool_)  # NumPy reads an empty list as float64
     if w.dtype != np.bool_:
         raise TypeError(f"where must be a boolean mask, got dtype {w.dtype}")
     try:
-        w = np.broadcast_to(w, a.shape)
+        return np.broadcast_to(w, shape)
     except ValueError:
-        raise ValueError(f"where has shape {w.shape}, which does not broadcast to the input's {a.shape}") from None
+        raise ValueError(f"where has shape {w.shape}, which does not broadcast to the input's {shape}") from None
+
+
+def _mask(a: np.ndarray, w: np.ndarray | None, fill: float) -> np.ndarray:
+    """``a`` with the entries where the mask ``w`` (:func:`_where`) is False
+    replaced by ``fill``."""
+    if w is None:
+        return a
     return np.where(w, a, np.asarray(fill).astype(a.dtype))
 
 
@@ -129,14 +138,14 @@ def _positive(v, name: str) -> float:
     return v
 
 
-def _masked(a: np.ndarray, where, fill: float) -> np.ndarray:
-    """``a`` masked by ``where`` (integers become float64 first, as the
+def _masked(a: np.ndarray, w: np.ndarray | None, fill: float) -> np.ndarray:
+    """``a`` masked by the mask ``w`` (integers become float64 first, as the
     cores would make them, so that ``-inf`` fits)."""
-    if where is None:
+    if w is None:
         return a
     if a.dtype.kind in "biu":
         a = a.astype(np.float64)
-    return _mask(a, where, fill)
+    return _mask(a, w, fill)
 
 
 def _rows_of(a: np.ndarray, axis) -> Rows:
@@ -160,9 +169,13 @@ def _flag(v, name: str) -> bool:
 
 
 def _as_rows(x, axis, dtype, where, name="x"):
+    """The input, masked by ``where`` (-inf), its rows, the caller and the
+    mask (:func:`_where`, None for none)."""
     a, caller = values_in(x, name)
-    a = _masked(cast_dtype(a, dtype), where, -np.inf)
-    return a, _rows_of(a, axis), caller
+    a = cast_dtype(a, dtype)
+    w = _where(where, a.shape)
+    a = _masked(a, w, -np.inf)
+    return a, _rows_of(a, axis), caller, w
 
 
 def _torch_names(axis, default, dim, keepdims=None, keepdim=None):
@@ -194,13 +207,10 @@ def rowwise(core):
     @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC)
     def f(x, axis=-1, *, where=None, dtype=None, dim=None):
         axis, _ = _torch_names(axis, -1, dim)
-        a, rows, caller = _as_rows(x, axis, dtype, where)
-        y = rows.spread(core(rows.rows, axis=-1)).reshape(a.shape)
-        if where is not None:
-            # the masked entries of a row masked whole too (its sum is empty:
-            # 0/0), as jax.nn gives them; every other entry is unchanged
-            w = np.broadcast_to(to_numpy(where, "where")[0].astype(np.bool_), y.shape)
-            y = np.where(w, y, np.asarray(fill, y.dtype))
+        a, rows, caller, w = _as_rows(x, axis, dtype, where)
+        # the masked entries of a row masked whole too (its sum is empty:
+        # 0/0), as jax.nn gives them; every other entry is unchanged
+        y = _mask(rows.spread(core(rows.rows, axis=-1)).reshape(a.shape), w, fill)
         return caller.back(y)
 
     return f
@@ -230,9 +240,11 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
             except ValueError:
                 raise ValueError(f"b has shape {bw.shape}, which does not broadcast with a's {arr.shape}") from None
             arr, bw = np.broadcast_to(arr, shape), np.broadcast_to(bw, shape)
+        w = _where(where, arr.shape)
+        if b is not None:
             # a masked entry is left out of the sum: weight 0 as well as -inf
-            kwargs["b"] = _rows_of(_masked(bw, where, 0.0), axis).rows
-        arr = _masked(arr, where, -np.inf)
+            kwargs["b"] = _rows_of(_masked(bw, w, 0.0), axis).rows
+        arr = _masked(arr, w, -np.inf)
         rows = _rows_of(arr, axis)
         if return_sign:
             kwargs["return_sign"] = True
@@ -292,11 +304,11 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
         elif "from_logits" in kwargs:
             kwargs["from_logits"] = _flag(kwargs["from_logits"], "from_logits")
         if has_axis:
-            i = bind.index["axis"]
+            i, y_pred = bind.index["axis"], args[1] if len(args) > 1 else kwargs.get("y_pred")
             if i < len(args):
-                args[i] = _class_axis(args[i], args[1] if len(args) > 1 else kwargs.get("y_pred"))
+                args[i] = _class_axis(args[i], y_pred)
             elif "axis" in kwargs:
-                kwargs["axis"] = _class_axis(kwargs["axis"], args[1] if len(args) > 1 else kwargs.get("y_pred"))
+                kwargs["axis"] = _class_axis(kwargs["axis"], y_pred)
         y = core(*args, **kwargs)
         return caller.back(y) if caller is not None else y
 
@@ -334,16 +346,17 @@ def _loss_keywords(name: str, kwargs: dict, has_axis: bool) -> None:
 
 
 def _class_axis(axis, y_pred) -> int:
-    """A loss's class axis: one int (not a bool) within ``y_pred``'s rank
-    (ValueError), else TypeError; 1-d predictions for a 0-d ``y_pred`` too."""
-    if isinstance(axis, (bool, np.bool_)) or isinstance(axis, (tuple, list)) or axis is None:
-        raise TypeError(f"axis must be one int (the class axis), got {axis!r}")
+    """A loss's class axis: one int within ``y_pred``'s rank (a 0-d
+    ``y_pred`` counts as 1-d), else ValueError; TypeError for anything but
+    an int (None, a tuple, a float, and a bool, as NumPy refuses it)."""
     try:
+        if isinstance(axis, (bool, np.bool_)):
+            raise TypeError
         ax = operator.index(axis)
     except TypeError:
         raise TypeError(f"axis must be one int (the class axis), got {axis!r}") from None
-    ndim = max(np.ndim(y_pred), 1) if y_pred is not None else None
-    if ndim is not None and not -ndim <= ax < ndim:
+    ndim = max(np.ndim(y_pred), 1)
+    if not -ndim <= ax < ndim:
         raise ValueError(f"axis {ax} is out of bounds for predictions of dimension {ndim}")
     return ax
 

@@ -117,15 +117,15 @@ def _parse_number(text: str) -> float:
 
 
 def _written_value(text: str):
-    """The number as written, exactly (a Decimal: 1e400 is finite, 1e-400 is
-    not 0), or its float64 where Decimal cannot read it (hexadecimal)."""
+    """The number as written, exactly, as a Decimal (1e400 is finite, 1e-400
+    is not 0); a hexadecimal float through its float64, which holds it
+    exactly (or overflows, as the text does)."""
     from decimal import Decimal, InvalidOperation
 
     try:
-        d = Decimal(text.strip())
+        return Decimal(text.strip())
     except InvalidOperation:
-        return _parse_number(text)
-    return d if d.is_finite() else float(d)
+        return Decimal(_parse_number(text))
 
 
 def _refuse_unknown_options(values: list[str]) -> None:
@@ -265,8 +265,7 @@ def eval_cmd(
     # an input the format cannot hold is said, not only shown in the title
     for text, r in zip(values, x.astype(np.float64)):
         written = _written_value(text)
-        finite = written.is_finite() if hasattr(written, "is_finite") else math.isfinite(written)
-        if finite and np.isinf(r):
+        if written.is_finite() and np.isinf(r):
             typer.echo(f"note: {text} rounds to {r:g} in {fmt.name} (beyond its largest finite value)", err=True)
         elif written != 0 and r == 0:
             typer.echo(f"note: {text} rounds to {r:g} in {fmt.name} (below half its least subnormal)", err=True)
