@@ -130,6 +130,61 @@ def test_where_masks_entries_as_jax_does(tier):
     assert tier.logsumexp(x, axis=1, where=w2)[1] == -np.inf
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+def test_a_row_masked_whole_warns_nothing(tier, dtype):
+    # was: naive and stable warned "invalid value" (0/0, -inf - -inf) or
+    # "divide by zero" (log 0) for the masked row before the fill overwrote it
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], dtype)
+    w = np.array([[False, False], [True, True]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p, lp = tier.softmax(x, axis=-1, where=w), tier.log_softmax(x, axis=-1, where=w)
+        lse = tier.logsumexp(x, axis=-1, where=w)
+        lse_b, sign_b = tier.logsumexp(x, axis=-1, b=np.full(2, 2.0, dtype), where=w, return_sign=True)
+        _, sign = tier.logsumexp(x, axis=-1, where=w, return_sign=True)
+        # rows of a tuple axis, and the whole array as one row
+        x3, w3 = np.stack([x, x], axis=1), np.stack([w, w], axis=1)
+        p3, lse3 = tier.softmax(x3, axis=(1, 2), where=w3), tier.logsumexp(x3, axis=(1, 2), where=w3)
+        none = [f(x, axis=None, where=np.zeros_like(w)) for f in (tier.softmax, tier.log_softmax, tier.logsumexp)]
+        scalar = tier.logsumexp(dtype(3.0), where=np.False_)
+    # the values as before: jax.nn's 0 and -inf, an empty sum's -inf with sign 0
+    # (jax.nn.logsumexp; scipy's with b = 0), the other rows' bits unchanged
+    assert p.dtype == lp.dtype == lse.dtype == dtype
+    assert p[0].tolist() == [0.0, 0.0] and lp[0].tolist() == [-np.inf, -np.inf]
+    assert lse[0] == lse_b[0] == -np.inf and sign[0] == sign_b[0] == 0
+    assert p[1].tobytes() == tier.softmax(x[1]).tobytes() and lp[1].tobytes() == tier.log_softmax(x[1]).tobytes()
+    assert lse[1] == tier.logsumexp(x[1]) and lse_b[1] == tier.logsumexp(x[1], b=np.full(2, 2.0, dtype)) and sign_b[1] == 1
+    assert np.all(p3[0] == 0) and lse3[0] == -np.inf
+    assert p3[1].tobytes() == tier.softmax(x3[1], axis=None).tobytes() and lse3[1] == tier.logsumexp(x3[1])
+    assert np.all(none[0] == 0) and np.all(none[1] == -np.inf) and none[2] == -np.inf and scalar == -np.inf
+
+
+def _warned(f, *args, **kwargs):
+    """``f``'s result and the messages of the RuntimeWarnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = f(*args, **kwargs)
+    return y, [str(c.message) for c in caught if issubclass(c.category, RuntimeWarning)]
+
+
+def test_a_row_masked_whole_keeps_the_naive_overflow_of_the_others():
+    # the naive tier's textbook overflow in an unmasked row still warns and
+    # gives NaN (inf/inf), beside a row masked whole as without one
+    big = np.array([1000.0, 0.0])
+    overflow = ["overflow encountered in exp", "invalid value encountered in divide"]
+    p, msgs = _warned(naive.softmax, big)
+    assert np.isnan(p[0]) and p[1] == 0 and msgs == overflow
+    x, w = np.array([big, [1.0, 2.0]]), np.array([[True, True], [False, False]])
+    p, msgs = _warned(naive.softmax, x, where=w)
+    assert np.isnan(p[0, 0]) and p[0, 1] == 0 and p[1].tolist() == [0.0, 0.0] and msgs == overflow
+    lse, msgs = _warned(naive.logsumexp, x, axis=-1, where=w)
+    assert lse.tolist() == [np.inf, -np.inf] and msgs == ["overflow encountered in exp"]
+    # a row of -inf logits that were given, not masked, is still the formula's 0/0
+    p, msgs = _warned(stable.softmax, np.array([-np.inf, -np.inf]))
+    assert np.all(np.isnan(p)) and msgs == ["invalid value encountered in divide"]
+
+
 def test_where_must_be_boolean_and_broadcastable():
     with pytest.raises(TypeError, match="where must be a boolean mask"):
         accurate.softmax(np.zeros(3), where=np.ones(3))

@@ -18,6 +18,7 @@ import numpy as np
 
 from .arrays import cast_dtype, to_numpy, values_in
 from .axes import Rows
+from .masks import dead_rows, empty_sums, filled, filled_float, revived, where_mask
 
 __all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
 
@@ -48,31 +49,6 @@ def _public(core, sig: str, doc: str):
         return fn
 
     return decorate
-
-
-def _where(where, shape: tuple) -> np.ndarray | None:
-    """``where`` as a boolean mask broadcast to ``shape`` (None for none);
-    TypeError for a mask that is not boolean, ValueError for one that does
-    not broadcast."""
-    if where is None:
-        return None
-    w, _ = to_numpy(where, "where")
-    if w.size == 0 and isinstance(where, (list, tuple)):
-        w = w.astype(np.bool_)  # NumPy reads an empty list as float64
-    if w.dtype != np.bool_:
-        raise TypeError(f"where must be a boolean mask, got dtype {w.dtype}")
-    try:
-        return np.broadcast_to(w, shape)
-    except ValueError:
-        raise ValueError(f"where has shape {w.shape}, which does not broadcast to the input's {shape}") from None
-
-
-def _mask(a: np.ndarray, w: np.ndarray | None, fill: float) -> np.ndarray:
-    """``a`` with the entries where the mask ``w`` (:func:`_where`) is False
-    replaced by ``fill``."""
-    if w is None:
-        return a
-    return np.where(w, a, np.asarray(fill).astype(a.dtype))
 
 
 def elementwise(core):
@@ -138,16 +114,6 @@ def _positive(v, name: str) -> float:
     return v
 
 
-def _masked(a: np.ndarray, w: np.ndarray | None, fill: float) -> np.ndarray:
-    """``a`` masked by the mask ``w`` (integers become float64 first, as the
-    cores would make them, so that ``-inf`` fits)."""
-    if w is None:
-        return a
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
-    return _mask(a, w, fill)
-
-
 def _rows_of(a: np.ndarray, axis) -> Rows:
     """The rows of ``a`` along ``axis``; a 0-d array is one row of one, read
     as a 1-d array (axis 0, -1, None or (), as NumPy's reductions of a 0-d
@@ -170,11 +136,11 @@ def _flag(v, name: str) -> bool:
 
 def _as_rows(x, axis, dtype, where, name="x"):
     """The input, masked by ``where`` (-inf), its rows, the caller and the
-    mask (:func:`_where`, None for none)."""
+    mask (:func:`where_mask`, None for none)."""
     a, caller = values_in(x, name)
     a = cast_dtype(a, dtype)
-    w = _where(where, a.shape)
-    a = _masked(a, w, -np.inf)
+    w = where_mask(where, a.shape)
+    a = filled_float(a, w, -np.inf)
     return a, _rows_of(a, axis), caller, w
 
 
@@ -208,9 +174,12 @@ def rowwise(core):
     def f(x, axis=-1, *, where=None, dtype=None, dim=None):
         axis, _ = _torch_names(axis, -1, dim)
         a, rows, caller, w = _as_rows(x, axis, dtype, where)
-        # the masked entries of a row masked whole too (its sum is empty:
-        # 0/0), as jax.nn gives them; every other entry is unchanged
-        y = _mask(rows.spread(core(rows.rows, axis=-1)).reshape(a.shape), w, fill)
+        r, dead = rows.rows, dead_rows(w, axis, rows.rows)
+        if dead is not None:  # computed on zeros: no spurious 0/0 warnings from them
+            r = revived(r, dead, 0.0)
+        # the masked entries of a row masked whole too (its sum is empty),
+        # as jax.nn gives them; every other entry is unchanged
+        y = filled(rows.spread(core(r, axis=-1)).reshape(a.shape), w, fill)
         return caller.back(y)
 
     return f
@@ -240,15 +209,25 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
             except ValueError:
                 raise ValueError(f"b has shape {bw.shape}, which does not broadcast with a's {arr.shape}") from None
             arr, bw = np.broadcast_to(arr, shape), np.broadcast_to(bw, shape)
-        w = _where(where, arr.shape)
+        w = where_mask(where, arr.shape)
         if b is not None:
             # a masked entry is left out of the sum: weight 0 as well as -inf
-            kwargs["b"] = _rows_of(_masked(bw, w, 0.0), axis).rows
-        arr = _masked(arr, w, -np.inf)
+            kwargs["b"] = _rows_of(filled_float(bw, w, 0.0), axis).rows
+        arr = filled_float(arr, w, -np.inf)
         rows = _rows_of(arr, axis)
+        r, dead = rows.rows, dead_rows(w, axis, rows.rows)
+        if dead is not None:
+            # a row masked whole is an empty sum: -inf, sign 0 (jax.nn's,
+            # and SciPy's with b = 0), set below; the core computes it from
+            # zeros (weights 1), not from log(0) and its divide warning
+            r = revived(r, dead, 0.0)
+            if b is not None:
+                kwargs["b"] = revived(kwargs["b"], dead, 1.0)
         if return_sign:
             kwargs["return_sign"] = True
-        out = core(rows.rows, axis=-1, keepdims=False, **kwargs)
+        out = core(r, axis=-1, keepdims=False, **kwargs)
+        if dead is not None:
+            out = empty_sums(out, dead, return_sign)
 
         def fix(v):
             return v.reshape(()) if arr.ndim == 0 else rows.reduced(v, keepdims)
