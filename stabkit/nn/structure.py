@@ -150,8 +150,15 @@ class Structure:
         return self._weights_where(False)
 
     def count_params(self) -> int:
-        """The number of scalars in the weights; 0 while the model is not built."""
-        return 0 if not self.built else int(self._P.size)
+        """The number of scalars in the weights (Keras's ``model.count_params()``);
+        NNError (a ValueError, as Keras 3 raises) while the model is not built:
+        a model whose first layer is an ``Input`` (or given ``input_shape=``)
+        is built at once, any other by ``build``, ``fit`` or a first call."""
+        if not self.built:
+            raise NNError(f"You tried to call `count_params` on model {self.name!r}, but the model isn't built; "
+                          "build it first (Input(shape) as its first layer, model.build(input_shape), "
+                          "or fit or call it once)")  # fmt: skip
+        return int(self._P.size)
 
     def summary(self, line_length: int = 76, print_fn=print) -> None:
         """Print the layer table as Keras 3 does: names and types, output
@@ -161,7 +168,10 @@ class Structure:
         print(text, end="") if print_fn is print else print_fn(text)
 
     def _param_counts(self) -> tuple[int, int]:
-        """``(trainable, non-trainable)`` parameter counts (0, 0 unbuilt)."""
+        """``(trainable, non-trainable)`` parameter counts ((0, 0) unbuilt,
+        as Keras's summary counts an unbuilt model)."""
+        if not self.built:
+            return 0, 0
         trained = sum(w.size for w in self.trainable_weights)
         return trained, self.count_params() - trained
 

@@ -72,8 +72,8 @@ def text(model, line_length: int = 76) -> str:
         lines.append(_row(row, widths, "│"))
     lines.append(_rule(widths, "└", "┴", "┘", "─"))
     itemsize = model._master.itemsize
-    n = model.count_params()
-    trained, frozen = model._param_counts()
+    trained, frozen = model._param_counts()  # 0, 0 unbuilt (count_params raises then)
+    n = trained + frozen
     opt = model.optimizer
     # Keras counts the optimizer's variables once it has stepped: its state
     # for each trainable weight (it keeps none for a frozen one), plus the

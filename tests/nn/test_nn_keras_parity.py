@@ -101,6 +101,34 @@ def test_an_unbuilt_model_has_no_input_or_output_shape_as_in_keras():
     assert not hasattr(model, "input_shape")  # Keras raises an AttributeError too
 
 
+def test_count_params_of_an_unbuilt_model_raises_as_in_keras():
+    """Was 0: Keras 3 raises a ValueError (NNError here) until the model is
+    built; a model that starts with an Input is built at once."""
+    unbuilt = [lambda L: [L.Dense(3), L.Dense(2)], lambda L: [L.Dropout(0.5)], lambda L: [L.Input((4,))],
+               lambda L: []]  # fmt: skip
+    for make in unbuilt:
+        with pytest.raises(NNError, match=r"count_params.*isn't built.*Input\(shape\).*model\.build\(input_shape\)"):
+            nn.Sequential(make(nn)).count_params()
+    popped = nn.Sequential([nn.Dense(3)])
+    popped.build(4)
+    popped.pop()
+    with pytest.raises(NNError, match="isn't built"):
+        popped.count_params()
+    assert nn.Sequential([nn.Input((4,)), nn.Dense(3)]).count_params() == 15
+    assert nn.Sequential([nn.Dense(3, input_shape=(4,))]).count_params() == 15
+    model = nn.Sequential([nn.Dense(3), nn.Dense(2)])
+    lines = []
+    model.summary(print_fn=lines.append)  # the summary still counts an unbuilt model's 0, as Keras's
+    assert " Total params: 0 (0.00 B)" in lines[0]
+    model.build((None, 4))
+    assert model.count_params() == 4 * 3 + 3 + 3 * 2 + 2
+    keras = _keras()
+    for make in unbuilt:
+        with pytest.raises(ValueError, match="count_params.*isn't built"):
+            keras.Sequential(make(keras.layers)).count_params()
+    assert keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]).count_params() == 15
+
+
 def test_pop_removes_the_last_layer_and_keeps_the_others_weights():
     model = _compiled([nn.Input((40,)), nn.Dense(25, activation="relu"), nn.Dropout(0.1), nn.Dense(10)])
     model.fit(X, y, epochs=1, verbose=0, seed=0)
