@@ -23,3 +23,30 @@ def test_the_closing_count_agrees_with_the_ratio_column():
     assert sorted(r[0].strip() for r in body) == ["logsumexp"] * 2 + ["sigmoid"] + ["softmax"] * 2
     above = sum(float(r[-1]) >= 1.0 for r in body)
     assert f"accurate/scipy at or above 1.0 (stabkit as fast or faster): {above} of 5 rows" in run.stdout
+
+
+def test_lanes_times_every_float32_case_against_both_torch_formats():
+    """benchmarks/lanes.py: one row per float32 case of functions.py, each
+    with its four timings present (a case whose float64 copy or PyTorch call
+    failed would print n/a), and the labels kept as integers when the logits
+    are widened."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("torch")
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "lanes.py"), "--quick", "--repeat", "1"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in run.stdout.splitlines() if line.startswith("| ")]
+    body = rows[1:]
+    assert len(body) == 14 and {r[1] for r in body} == {"200000", "2000x10", "200x1000"}
+    for r in body:
+        assert all(float(c) > 0 for c in r[2:]), r
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from lanes import _widened
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    lab, z = np.arange(3), np.ones((3, 4), np.float32)
+    wl, wz = _widened((lab, z))
+    assert wl is lab and wz.dtype == np.float64 and np.array_equal(wz, z)
