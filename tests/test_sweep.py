@@ -208,6 +208,24 @@ def test_analyze_exhaustive_float32(monkeypatch):
     assert "jax" not in calls[-1]  # the cheap default set unless named
 
 
+@pytest.mark.parametrize("extra, want", [([], None), (["--workers", "1"], 1), (["--workers", "3"], 3)])
+def test_analyze_exhaustive_passes_the_workers_given(monkeypatch, extra, want):
+    # the sweep's own default is a process per CPU (None); --workers 1 asks
+    # for one process and must not be read as that default
+    from stabkit import cli
+
+    seen = []
+
+    def record(name, fmt, names, **kw):
+        seen.append(kw["workers"])
+        raise KeyboardInterrupt  # stop before any work; the CLI reports the interrupt
+
+    monkeypatch.setattr(sw, "sweep", record)
+    CliRunner().invoke(cli.app, ["analyze", "sigmoid", "--dtype", "float32", "--exhaustive", "--impls", "accurate",
+                                 "-q", *extra])
+    assert seen == [want]
+
+
 def test_analyze_exhaustive_bad_arguments():
     from stabkit import cli
 

@@ -25,7 +25,7 @@ def check_seed(value: int) -> int:
 
 SeedOpt = Annotated[int, typer.Option(callback=check_seed, help="Seed of every random sample, a non-negative integer (same seed, same report).")]
 DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch, JAX, Keras and TensorFlow (SciPy and NumPy run on the CPU).")]
-WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it); the float32 --exhaustive sweep of analyze uses one per CPU unless this is given.")]
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
 
 

@@ -203,7 +203,10 @@ def analyze(
 
         names = DEFAULT_IMPLS if impls == ",".join(KNOWN_IMPLS) else tuple(impl_names)
         _resolve_some(names, device)  # a library missing on --device stops here, before the sweep
-        return _sweep_table(name, names, device, workers, resume, quiet, as_json, options.executor)
+        # the sweep's default is a process per CPU; a --workers given (1 too) is kept
+        given = getattr(ctx.get_parameter_source("workers"), "name", "DEFAULT") != "DEFAULT"
+        return _sweep_table(name, names, device, workers if given else None, resume, quiet, as_json,
+                            options.executor)
     impl_objs, skipped = _resolve_some(impl_names, device)
     n = samples if kind in ("elementwise", "binary_loss") else rows_for(samples)
     # one-argument functions: sampled unless --exhaustive
@@ -220,11 +223,12 @@ def analyze(
                  fmt=dtype)
 
 def _sweep_table(name, names, device, workers, resume, quiet, as_json, executor=None) -> None:
-    """float32 --exhaustive: the streamed sweep of :mod:`stabkit.analysis.sweep`."""
+    """float32 --exhaustive: the streamed sweep of :mod:`stabkit.analysis.sweep`
+    (``workers`` processes; None: one per CPU)."""
     from stabkit.analysis.sweep import sweep
 
     with _progress(quiet or as_json, "sweep") as (advance, set_total):
-        res = sweep(name, "float32", names, device=device, workers=workers if workers > 1 else None,
+        res = sweep(name, "float32", names, device=device, workers=workers,
                     resume=resume, progress=advance, set_total=set_total,
                     executor=executor)
     stats = [st for st in res.stats.values() if st is not None]
