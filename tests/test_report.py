@@ -210,3 +210,16 @@ def test_percentages_never_round_onto_100_or_0():
     assert pct(100.0) == "100.0%" and pct(0.0) == "0.0%"
     assert pct(100 * 3 / 65536) == "0.1%"
     assert pct(99.94) == "99.9%" and pct(50.0) == "50.0%" and pct(None) == "\u2014"
+
+
+def test_versions_name_every_third_party_library_measured():
+    # Keras (and TensorFlow) were measured but missing from the Versions line
+    from stabkit.analysis.impl import Impl
+    from stabkit.report.build import _versions
+
+    impls = [Impl("accurate", None, "stabkit 0.1.0"), Impl("torch", None, "torch 2.13.0+cpu"),
+             Impl("keras", None, "keras 3.15.1 (jax backend)"), Impl("tensorflow", None, "tensorflow 2.21.0")]
+    v = _versions(impls)
+    assert {k: v[k] for k in ("torch", "keras", "tensorflow")} == {"torch": "2.13.0+cpu", "keras": "3.15.1",
+                                                                   "tensorflow": "2.21.0"}
+    assert "accurate" not in v and set(v) >= {"stabkit", "numpy", "scipy", "mpmath"}

@@ -113,8 +113,9 @@ def _versions(impls) -> dict:
     from stabkit import __version__
 
     v = {"stabkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__, "mpmath": mpmath.__version__}
+    # the third-party peers measured ("keras 3.15.1 (jax backend)": its number)
     for i in impls:
-        if i.name in ("torch", "jax"):
+        if i.name not in v and i.name not in ("naive", "stable", "accurate") and len(i.version.split()) > 1:
             v[i.name] = i.version.split()[1]
     return v
 
