@@ -37,7 +37,7 @@ _SUBMODULES = ("ufuncs", "nn", "floats")
 _ELSEWHERE = {"kernels": ("._native.paths", "kernels"),
               "DetachedGradWarning": ("._api.arrays", "DetachedGradWarning")}
 
-from .registry import OTHER_NAMES as _OTHER_NAMES  # noqa: E402 - static records, no tier imported
+from .registry import missing_attribute as _missing_attribute  # noqa: E402 - static records, no tier imported
 from .registry import TIERS as _TIERS  # noqa: E402
 
 
@@ -53,11 +53,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(".accurate", __name__), name)
     elif name in _TIERS or name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
-    elif name in _OTHER_NAMES:
-        ours, call, whose, note = _OTHER_NAMES[name]
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; use stabkit.{ours}{call} ({whose}{note})")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    else:  # another library's name (expit) is answered with ours
+        raise _missing_attribute(__name__, name)
     globals()[name] = value  # later lookups skip this function
     return value
 

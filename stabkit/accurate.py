@@ -72,8 +72,7 @@ from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
-from ._native import elementwise as _native
-from ._native import narrowrows as _narrowrows
+from ._native import elementwise as _native, narrowrows as _narrowrows
 
 __all__ = [
     "sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp",
@@ -378,11 +377,12 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
 
-
 # ------------------------------------------------------------ public signatures
 # The defs above are the cores (NumPy arrays, one int axis); the public
 # functions add the conventions shared by all tiers (stabkit._api).
 from ._api import wrap as _wrap  # noqa: E402
+from .registry import attribute_hints as _hints  # noqa: E402
+__getattr__ = _hints(__name__)  # another library's name (expit) is answered with ours
 
 #: the row-wise cores, for the gufuncs of stabkit.ufuncs: ``f(x, -1, _into=out)``
 #: writes into ``out`` where it can (see _rowwise) and returns the result

@@ -151,6 +151,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 # The defs above are the cores (NumPy arrays, one int axis); the public
 # functions add the conventions shared by all tiers (stabkit._api).
 from ._api import wrap as _wrap  # noqa: E402
+from .registry import attribute_hints as _hints  # noqa: E402
+
+__getattr__ = _hints(__name__)  # another library's name (expit) is answered with ours
 
 sigmoid = _wrap.elementwise(sigmoid)
 log_sigmoid = _wrap.elementwise(log_sigmoid)

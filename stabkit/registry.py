@@ -188,6 +188,25 @@ OTHER_NAMES = {
 }
 
 
+def missing_attribute(module: str, name: str) -> AttributeError:
+    """The AttributeError of ``module.name``; where ``name`` is another
+    library's name of a function here (``expit``), it says which one."""
+    if name not in OTHER_NAMES:
+        return AttributeError(f"module {module!r} has no attribute {name!r}")
+    ours, call, whose, note = OTHER_NAMES[name]
+    return AttributeError(f"module {module!r} has no attribute {name!r}; use {module}.{ours}{call} ({whose}{note})")
+
+
+def attribute_hints(module: str):
+    """A module-level ``__getattr__`` for the tier ``module``: every lookup
+    that reaches it fails, with :func:`missing_attribute`'s message."""
+
+    def __getattr__(name: str):
+        raise missing_attribute(module, name)
+
+    return __getattr__
+
+
 def names() -> list[str]:
     return list(PRIMITIVES)
 

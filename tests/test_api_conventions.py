@@ -356,6 +356,20 @@ def test_other_libraries_names_point_to_ours(name, ours):
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_other_libraries_names_point_to_ours_in_every_tier(tier):
+    # `accurate.expit(x)` is what a SciPy user writes first (a from-import's
+    # ImportError is Python's own message: the hint cannot reach it)
+    with pytest.raises(AttributeError, match=f"use {tier.__name__}.sigmoid \\(SciPy's expit\\)"):
+        tier.expit  # noqa: B018
+    with pytest.raises(AttributeError, match=f"use {tier.__name__}.sparse_categorical_crossentropy\\(labels, logits"):
+        tier.nll_loss  # noqa: B018
+    with pytest.raises(AttributeError) as e:
+        tier.no_such_function  # noqa: B018
+    assert str(e.value) == f"module {tier.__name__!r} has no attribute 'no_such_function'"
+    assert callable(tier.sigmoid) and not hasattr(tier, "expit")
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
 def test_loss_axis_is_checked_like_the_row_functions(tier):
     # was: NumPy's internal messages ('NoneType' object is not iterable, moveaxis's
     # source/destination), and axis=True read as 1 by two tiers of three
