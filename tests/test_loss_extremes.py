@@ -218,3 +218,21 @@ def test_sequence_losses_with_batch_weights():
     got = accurate.categorical_crossentropy(y3, z3, True, sample_weight=np.array([[1.0], [0.0]]), reduction="sum")
     want = accurate.categorical_crossentropy(y3[:1], z3[:1], True, reduction="sum")
     np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum_over_batch_size"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_mean_of_losses_whose_sum_overflows(reduction, dtype):
+    # two losses of 0.75 max: their sum passes float64's max, their mean does
+    # not (was inf); the sum itself stays inf, as the exact sum is
+    big = float(0.75 * np.finfo(dtype).max)
+    y, z = np.ones((2, 1), dtype), np.full((2, 1), -big, dtype)
+    got = accurate.binary_crossentropy(y, z, from_logits=True, reduction=reduction)
+    assert got.dtype == dtype and float(got) == float(np.asarray(big, dtype))
+    if dtype == np.float64:
+        assert np.isinf(accurate.binary_crossentropy(y, z, from_logits=True, reduction="sum"))
+    # three entries, one ignored: the divisor counts two
+    lab, logits = np.array([0, 0, -100]), np.array([[-big, 0.0], [-big, 0.0], [0.0, 0.0]], dtype)
+    got = accurate.sparse_categorical_crossentropy(lab, logits, from_logits=True, reduction=reduction, ignore_index=-100)
+    exact = (mpmath.mpf(big) + mpmath.log1p(mpmath.exp(-mpmath.mpf(big)))) if dtype == np.float64 else big
+    assert float(got) == float(np.asarray(float(exact), dtype))
