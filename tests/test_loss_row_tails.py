@@ -164,3 +164,29 @@ def test_classes_on_another_axis():
         keep = np.ones((4, 6), bool)
         keep[2, 3] = False
         assert np.array_equal(got[keep], plain[keep])
+
+
+@pytest.mark.parametrize("n", [2, 10, 40])
+def test_a_class_weight_below_1_that_makes_the_loss_subnormal(n):
+    """A class weight below 1 makes a normal loss subnormal, and a sample
+    weight lifts it again (class_weight 1e-20, sample_weight 1e20, a gap of
+    690: 5.3e11 ulp before; the redo ran only where the unweighted loss was
+    subnormal). Gaps from 50 to 740 (the redo's series needs the row's sum
+    below 2**-60), class weights from 1e-5 to 1e-300, the sample weight near
+    their inverse; sparse and categorical."""
+    rng = np.random.default_rng(n)
+    gaps = np.concatenate([[50.0, 100.0, 690.0, 708.0, 740.0], rng.uniform(50.0, 740.0, 20)])
+    x, top = _rows(gaps, n, rng)
+    for e in (-5, -20, -100, -300):
+        cw = np.ones(n)
+        cw[top] = 10.0**e  # each row's label carries the small weight (the other classes keep 1)
+        sw = 10.0 ** -e * rng.uniform(0.5, 4.0, len(gaps))
+        got = accurate.sparse_categorical_crossentropy(top, x, True, class_weight=cw, sample_weight=sw)
+        onehot = np.eye(n)[top]
+        cat = accurate.categorical_crossentropy(onehot, x, True, class_weight=cw, sample_weight=sw)
+        for i in range(len(gaps)):
+            t = np.zeros(n)
+            t[top[i]] = cw[top[i]]
+            exact = exact_loss(x[i], t, sw[i])
+            assert ulps(got[i], exact) <= 2, (e, gaps[i])
+            assert ulps(cat[i], exact) <= 2, (e, gaps[i])

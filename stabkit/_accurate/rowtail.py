@@ -9,8 +9,11 @@ e^(x_j - x_k)``, below 2**-1022: the loss rounds to a subnormal and keeps
 only the bits above 2**-1074. A sample or class weight of 1e30 multiplies
 that rounding error by 1e30 along with the value (4e-22 came out 0.4%
 off), and one past the gap's end turns an exact 0 into a result that should
-be 1e-30. Those rows are formed again here with the weights inside the
-scaling of each term (:func:`bcetail.weighted_exp_parts`)."""
+be 1e-30. A class weight below 1 can make a normal loss subnormal in the
+same way before a sample weight lifts it (class weight 1e-20, sample weight
+1e20, a gap of 690: 5.3e11 ulp). Those rows are formed again here with the
+weights inside the scaling of each term (:func:`bcetail.weighted_exp_parts`),
+where the row's sum ``s`` is below 2**-60 (a gap of some 42 or more)."""
 
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ from .bcetail import weighted_exp_parts
 #: of its weight bound: the unweighted loss may then be subnormal (< 2**-1022;
 #: the margin covers the weight's own rounding).
 _SUBNORMAL = 2.0**-1021
-#: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-1000.
-_TINY = 2.0**-1000
+#: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-61
+#: relative, 1/256 of an ulp. (A row whose unweighted loss is subnormal has
+#: ``s`` below 2**-1021; one that a class weight below 1 made subnormal may
+#: have a larger ``s``.)
+_TINY = 2.0**-60
 
 
 class RowTail:
@@ -55,10 +61,16 @@ class RowTail:
             with np.errstate(over="ignore"):
                 w = tw * sample
         # only a weight above 1 lifts a subnormal's rounding error above the
-        # result's own last place; NaN losses and weights fail the test (a
-        # product of weights past float64 passes it: the loss may still be finite)
+        # result's own last place: the unweighted loss subnormal and the two
+        # weights above 1 together, or the class-weighted loss subnormal (a
+        # class weight below 1) and the sample weight above 1; NaN losses and
+        # weights fail the test (a product of weights past float64 passes it:
+        # the loss may still be finite)
         with np.errstate(invalid="ignore", over="ignore"):
-            at = np.flatnonzero((w > 1.0) & (loss < _SUBNORMAL * w))
+            lifted = (w > 1.0) & (loss < _SUBNORMAL * w)
+            if sample is not None:
+                lifted |= (sample > 1.0) & (loss < _SUBNORMAL * sample)
+            at = np.flatnonzero(lifted)
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
         rows = np.arange(int(np.prod(self.logits.shape[:-1])))[part][at]
@@ -92,7 +104,7 @@ def _rows(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.n
     2**-100 and its power of two; a row's terms are scaled by its largest
     power, summed exactly (``math.fsum``) and scaled back: a second rounding
     only where the loss is subnormal (half a unit of 2**-1074 there; terms
-    2**1074 below the largest are past it). log1p(s) is s to 2**-1000."""
+    2**1074 below the largest are past it). log1p(s) is s to 2**-61."""
     m, n = x.shape
     r = np.arange(m)
     k = np.argmax(x, axis=1)
