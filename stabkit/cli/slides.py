@@ -63,7 +63,9 @@ def slides(
     theme: Annotated[Theme, typer.Option(help="Light (white background) or dark (dark background, light text).")]
     = Theme.light,
     font_scale: Annotated[float, typer.Option(help="Multiply every font size by this (0.5 to 2.0); the code "
-                                                   "slide sizes its code to fit instead.")] = 1.0,
+                                                   "slide sizes its code to fit instead. Where a slide has no "
+                                                   "room for the larger type, texts wrap or shrink until none "
+                                                   "overlaps another.")] = 1.0,
     aspect: Annotated[Aspect, typer.Option(help="Slide shape: 16:9 (1920x1080 PNG) or 4:3 (1440x1080 PNG).")]
     = Aspect.wide,
     quick: Annotated[bool, typer.Option("--quick", help="Small data (2,000 MNIST images) and 3 epochs: seconds, for "

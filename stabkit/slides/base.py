@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FORMATS", "FORMAT_COLORS", "NEEDS", "NEUTRAL", "Budget", "Data", "Result", "Slide", "bottom_legend",
-           "fmt_number", "load_data", "slide"]
+           "fmt_number", "load_data", "panel_legend", "slide"]
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -157,10 +157,18 @@ def load_data(data_dir: Path | None, quick: bool, digits: bool = False, quiet: b
 def bottom_legend(fig, handles, labels, **kw):
     """The figure's legend below its panels (``loc='outside lower center'``),
     remembering its arguments (``legend.stabkit_args``) so that
-    :mod:`stabkit.slides.look` can remake it with fewer columns when a
-    larger font or a narrower slide needs them."""
+    :mod:`stabkit.slides.fit` can remake it with fewer columns or smaller
+    type when a larger font or a narrower slide needs them."""
     kw = {"loc": "outside lower center", **kw}
     leg = fig.legend(handles, labels, **kw)
+    leg.stabkit_args = (handles, labels, kw)
+    return leg
+
+
+def panel_legend(ax, **kw):
+    """``ax.legend(**kw)``, remembering its arguments as :func:`bottom_legend` does."""
+    handles, labels = ax.get_legend_handles_labels()
+    leg = ax.legend(handles, labels, **kw)
     leg.stabkit_args = (handles, labels, kw)
     return leg
 

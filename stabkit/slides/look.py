@@ -25,6 +25,8 @@ from matplotlib.text import Text
 
 from stabkit.report.style import STYLE
 
+from .fit import FIXED, fit, scale_fonts
+
 __all__ = ["ASPECTS", "FIXED", "FONT_SCALES", "THEMES", "Look"]
 
 THEMES = ("light", "dark")
@@ -32,7 +34,6 @@ THEMES = ("light", "dark")
 ASPECTS = {"16:9": (12.8, 7.2), "4:3": (9.6, 7.2)}
 FONT_SCALES = (0.5, 2.0)  # the range --font-scale accepts
 DARK_BACKGROUND = "#121212"
-FIXED = "fixed-size"  # gid of a text its figure sized to fit (the font scale leaves it)
 _GREY_TOLERANCE = 0.02  # r, g, b this close together count as a grey
 
 
@@ -74,72 +75,14 @@ class Look:
         return {**STYLE, "figure.figsize": ASPECTS[self.aspect]}
 
     def apply(self, fig) -> None:
-        """Restyle the finished ``fig`` in place: fonts; legends, titles and
-        notes made to fit inside it (larger type, a narrower slide); then
-        colours."""
+        """Restyle the finished ``fig`` in place: fonts; every text made to
+        fit inside it, clear of the others (:func:`stabkit.slides.fit.fit`:
+        larger type, a narrower slide); then colours."""
         if self.font_scale != 1.0:
-            _scale_fonts(fig, self.font_scale)
-        _fit_inside(fig)
+            scale_fonts(fig, self.font_scale)
+        fit(fig)
         if self.theme == "dark":
             _darken(fig)
-
-
-def _scale_fonts(fig, s: float) -> None:
-    """Every text of ``fig`` times ``s``; tick labels through tick_params,
-    so that ticks made later (at draw time) get the new size too."""
-    sizes = {}
-    for ax in fig.axes:
-        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-            labels = axis.get_ticklabels()
-            sizes[(ax, name)] = labels[0].get_fontsize() if labels else STYLE[f"{name}tick.labelsize"]
-    for t in fig.findobj(Text):
-        if t.get_gid() != FIXED:
-            t.set_fontsize(t.get_fontsize() * s)
-    for (ax, name), size in sizes.items():
-        ax.tick_params(axis=name, labelsize=size * s)
-
-
-def _fit_inside(fig, passes: int = 6) -> None:
-    """Make what sticks out of ``fig`` fit: a figure legend loses columns, a
-    title too wide is broken onto two lines, a note (a text or annotation
-    placed by the figure) shrinks."""
-    for _ in range(passes):
-        fig.canvas.draw()
-        r = fig.canvas.get_renderer()
-        width = fig.bbox.width * 0.99
-        changed = False
-        for leg in list(fig.legends):
-            args = getattr(leg, "stabkit_args", None)  # set by stabkit.slides.base.bottom_legend
-            if args is None or leg.get_window_extent(r).width <= width or args[2].get("ncol", 1) <= 1:
-                continue
-            handles, labels, kw = args
-            kw = {**kw, "ncol": kw.get("ncol", 1) - 1, "fontsize": leg.get_texts()[0].get_fontsize()}
-            leg.remove()  # a legend lays out its columns once, when made: make it again
-            new = fig.legend(handles, labels, **kw)
-            new.stabkit_args = (handles, labels, kw)
-            changed = True
-        if changed:
-            continue  # legends first: other texts only once they fit
-        sup = getattr(fig, "_suptitle", None)
-        if sup is not None and sup.get_window_extent(r).width > width:
-            main, _, stamp = sup.get_text().partition("\n[")
-            if "\n" not in main:
-                words = main.split(" ")
-                cut = min(range(1, len(words)), key=lambda i: abs(len(" ".join(words[:i])) - len(main) // 2), default=0)
-                if cut:
-                    sup.set_text(" ".join(words[:cut]) + "\n" + " ".join(words[cut:]) + (f"\n[{stamp}" if stamp else ""))
-                    changed = True
-        notes = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]  # not titles, labels or ticks: layout places those
-        for t in notes:
-            if t is sup or not t.get_visible() or not t.get_text() or t.get_gid() == FIXED:
-                continue
-            box = t.get_window_extent(r)
-            over = max(box.x1 - fig.bbox.x1, fig.bbox.x0 - box.x0)
-            if over > 1 and box.width > 0:
-                t.set_fontsize(t.get_fontsize() * max(0.5, (box.width - over - 4) / box.width))
-                changed = True
-        if not changed:
-            return
 
 
 def _mirror(c):

@@ -15,7 +15,7 @@ import numpy as np
 
 from stabkit import accurate
 from stabkit.report.style import COLORS, subplots
-from .base import FORMAT_COLORS, NEUTRAL, Slide, slide
+from .base import FORMAT_COLORS, NEUTRAL, Slide, panel_legend, slide
 
 __all__ = ["gradient_descent", "loss_curves", "multilabel", "roundoff", "softmax_example"]
 
@@ -75,7 +75,7 @@ def loss_curves(data, budget) -> Slide:
     ax.set_xlim(0, 1)
     ax.set_xlabel("$a$ = predicted probability that $y = 1$")
     ax.set_ylabel("loss")
-    ax.legend(loc="upper center", frameon=False)
+    panel_legend(ax, loc="upper center", frameon=False)
     ax.set_title(f"cross-entropy: small when $a$ agrees with $y$ (marked: $a$ = {a1:.2f})")
     cap = (f"Binary cross-entropy -log(a) (y = 1) and -log(1 - a) (y = 0); at a = {a1:.2f} (z = 0.9) the loss is "
            f"{l1:.2f} if y = 1 and {l0:.2f} if y = 0; both grow without bound as a reaches the wrong end.")
@@ -133,7 +133,7 @@ def roundoff(data, budget) -> Slide:
     ax.minorticks_off()
     ax.set_xlabel("t")
     ax.set_ylabel("relative error of (1 + t) \u2212 (1 \u2212 t)")
-    ax.legend(loc="lower left", frameon=False, fontsize=16)
+    panel_legend(ax, loc="lower left", frameon=False, fontsize=16)
     fig.suptitle("round-off: subtracting nearly equal numbers loses digits")
     cap = (f"2/10000 prints as {x1:.18f}, (1 + 1/10000) - (1 - 1/10000) as {x2:.18f} (relative error {r2:.1e}, "
            f"{r2 / eps64:.0f} eps); the cancelling form's error grows as eps/t and is total (the result is 0) "
