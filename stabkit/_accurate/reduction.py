@@ -84,10 +84,18 @@ class Plan:
         if self.reduction == "none":
             return weighted
         with np.errstate(all="ignore"):
+            scale = 0
             if accurate:
                 total = accurate_sum(weighted)
                 if self.reduction != "sum" and np.isinf(total) and np.isfinite(weighted).all():
-                    return self._scaled_mean(weighted, fmt)
+                    # finite losses whose sum passes float64's largest value
+                    # (two of 0.75 max: their mean is 0.75 max): the sum and
+                    # the quotient 2**-64 smaller. Scaling by a power of two is
+                    # exact (a subnormal term loses at most 2**-1074 of a sum
+                    # above 2**960), so the quotient still rounds once, and the
+                    # scaling back overflows only where the mean itself does
+                    scale = 64
+                    total = accurate_sum(np.asarray(weighted, dtype=np.float64) * 2.0**-scale)
             else:
                 acc = np.float32 if fmt.width < 32 else fmt.dtype
                 total = np.sum(weighted, dtype=acc)
@@ -95,23 +103,11 @@ class Plan:
                 w, zero_ok = self._divisor()
                 den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
                 total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
+                if scale:
+                    total = np.ldexp(total, scale)
             if accurate:
                 return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
             return np.asarray(total).astype(fmt.dtype)
-
-
-    def _scaled_mean(self, weighted: np.ndarray, fmt: Format) -> np.ndarray:
-        """``mean`` or ``sum_over_batch_size`` of finite losses whose sum
-        passes float64's largest value where the quotient need not (two
-        losses of 0.75 max have the mean 0.75 max)."""
-        # the sum and the quotient 2**-64 smaller: scaling by a power of two
-        # is exact (a subnormal term loses at most 2**-1074 of a sum above
-        # 2**960), so the quotient still rounds once, and the scaling back
-        # overflows only where the mean itself does
-        total = accurate_sum(np.asarray(weighted, dtype=np.float64) * 2.0**-64)
-        w, _ = self._divisor()
-        q = np.ldexp(np.divide(total, accurate_sum(w)), 64)
-        return round_float64(np.asarray(q, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(q)
 
 
 def accurate_sum(values) -> float:
