@@ -62,18 +62,22 @@ def _check_all(x: np.ndarray, rng, axis: int = -1) -> None:
 
 
 class _Spy:
-    """Counts the blocks the kernel took while it is on."""
+    """Counts the blocks the kernel took while it is on: ``took`` in all,
+    ``took_lse`` those of ``narrow_lse`` (the logsumexp's own entry)."""
 
     def __init__(self, mp):
-        self.took = 0
-        narrow = narrowrows.narrow
+        self.took = self.took_lse = 0
+        for name in ("narrow", "narrow_lse"):
+            mp.setattr(narrowrows, name, self._counting(getattr(narrowrows, name), name == "narrow_lse"))
 
+    def _counting(self, kernel, lse):
         def counting(*a, **k):
-            out = narrow(*a, **k)
+            out = kernel(*a, **k)
             self.took += out is not None
+            self.took_lse += lse and out is not None
             return out
 
-        mp.setattr(narrowrows, "narrow", counting)
+        return counting
 
 
 # ------------------------------------------------------------ NumPy's loops
@@ -158,7 +162,8 @@ def test_block_boundaries_with_special_rows_mixed_in(extra, monkeypatch):
     x[100] = -np.inf
     spy = _Spy(monkeypatch)
     _check_all(x, rng)
-    assert spy.took > 0
+    # the logsumexp too: its chunks share one scratch (narrow_lse)
+    assert spy.took > spy.took_lse > 0
 
 
 @needs_c
@@ -230,10 +235,17 @@ def test_rows_left_to_numpy_are_flagged():
     x[4, 0] = 802.0  # a sum below n 2**-1020 (float64 targets)
     x[5, :] = np.log([0.4, 0.3, 0.2, 0.1])  # m + L cancels (log-probabilities)
     d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    m, L, redo, out = narrowrows.narrow(x, True, d, r, e, lse=True)
-    assert list(redo) == [1, 1, 1, 1, 1, 2, 0, 0, 0]
+    m, L, redo = narrowrows.narrow(x, True, d, r, e)
+    assert list(redo) == [1, 1, 1, 1, 1, 0, 0, 0, 0]
+    # the logsumexp's entry, over three chunks of its one scratch (256 rows)
+    many = np.tile(x, (70, 1))
+    for k in (6, 7, 8):  # rows that differ from copy to copy (a stale chunk would show)
+        many[k::9] += np.arange(70.0)[:, None] * [0.25, -0.5, 0.125, 1.0]
+    redo, out = narrowrows.narrow_lse(many, True)
+    assert list(redo) == [1, 1, 1, 1, 1, 2, 0, 0, 0] * 70
     with np.errstate(all="ignore"):
-        same_bits(out[6:], Rows(x[6:], True).logsumexp(get_format("float64")))
+        kept = redo == 0
+        same_bits(out[kept], Rows(many[kept], True).logsumexp(get_format("float64")))
         same_bits(L[6:], Rows(x[6:], True).L)
         same_bits(m[6:], x[6:].max(axis=-1))
 
@@ -246,7 +258,7 @@ def test_wrong_layouts_are_refused():
     assert narrowrows.narrow(x.astype(np.float32), True, *(np.empty((4, 10)),) * 3) is None  # float32 has no residuals
     assert narrowrows.narrow(np.zeros((4, 17)), True, *(np.empty((4, 17)),) * 3) is None  # wide rows: the other kernel
     d, r, e = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    _, L, _, _ = narrowrows.narrow(x, True, d, r, e)
+    _, L, _ = narrowrows.narrow(x, True, d, r, e)
     with pytest.raises(ValueError, match="out of range"):
         narrowrows.narrow_log_softmax_at(d, r, L, np.array([0, 1, 10, 2]))
 

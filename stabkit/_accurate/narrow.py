@@ -40,16 +40,16 @@ from .rows import Rows
 from .unshifted import below_ties, log_softmax_unshifted
 
 
-def _analysed(x: np.ndarray, exact: bool, lse: bool = False):
-    """``(d, r, e, m, L, redo, out)`` of the kernel on ``x``, in the
-    workspace ``Rows`` uses (so a redo reuses it: read it before), or None
-    where the kernel does not run."""
+def _analysed(x: np.ndarray, exact: bool):
+    """``(d, r, e, m, L, redo)`` of the kernel on ``x``, in the workspace
+    ``Rows`` uses (so a redo reuses it: read it before), or None where the
+    kernel does not run."""
     n_rows, n = x.shape
     if not 0 < n <= NARROW:
         return None
     D, E, R = workspace(max(n_rows, step(n)), n, 5)[:3]
     D, E, R = D[:n_rows], E[:n_rows], R[:n_rows]
-    got = native.narrow(x, exact, D, R, E, lse)
+    got = native.narrow(x, exact, D, R, E)
     return None if got is None else (D, R, E, *got)
 
 
@@ -77,7 +77,7 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
         if not done.all():
             out[~done] = logsumexp(x[~done], fmt)
         return out
-    got = (_analysed(x, exact, lse=True) if x.shape[1] <= NARROW
+    got = (native.narrow_lse(x, exact) if x.shape[1] <= NARROW
            else native_wide.wide(x, exact, lse=True, rounded=_rounded(fmt, rounded)))
     if got is None:
         return _rows(x, exact).logsumexp(fmt)
@@ -113,7 +113,7 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax(dst)
-    d, r, _, m, L, redo, _ = got
+    d, r, _, m, L, redo = got
     redo = redo != 0
     lp = dst if dst is not None and dst.dtype == np.float64 and dst.flags.c_contiguous else np.empty(x.shape)
     # narrower targets: d - L with Rows' tie fix (below_ties) in the same
@@ -136,7 +136,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
-    d, r, _, m, L, redo, _ = got
+    d, r, _, m, L, redo = got
     redo = redo != 0
     if exact:
         lp = native.narrow_log_softmax_at(d, r, L, cols)
@@ -158,7 +158,7 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarr
     got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
     if got is None:
         return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
-    d, r, e, _, L, redo, _ = got
+    d, r, e, _, L, redo = got
     redo = redo != 0
     # the terms overwrite e, which nothing needs after L
     out = native.narrow_ce(d, r, L, y, e)

@@ -65,30 +65,50 @@ def _takes(x: np.ndarray, exact: bool):
     return lib
 
 
-def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarray, lse: bool = False):
+def narrow(x: np.ndarray, exact: bool, d: np.ndarray, r: np.ndarray, e: np.ndarray):
     """The narrow rows' analysis (``narrow_rows`` in ``_narrow.h``) of a
     block ``x`` (2-d float64, or float32 without ``exact``, any strides,
     aligned): ``d = x - m``, ``r`` (with ``exact``), ``e = exp(d)`` into the
     contiguous float64 arrays given (of ``x``'s size, in the kernel's
     chunks of column-major rows: read them through the functions below), and
-    ``(m, L, redo, out)``: the rows' maxima and ``L = log1p(s)`` as
-    :class:`stabkit._accurate.rows.Rows` forms them, the rows left to the
-    NumPy path (int8: 1, their other outputs garbage; 2, with ``lse``, a
-    logsumexp that cancels), and with ``lse`` the logsumexp ``m + L`` (else
-    None). None where the kernel is off (the environment is read here) or
-    ``x`` does not fit."""
+    ``(m, L, redo)``: the rows' maxima and ``L = log1p(s)`` as
+    :class:`stabkit._accurate.rows.Rows` forms them, and the rows left to the
+    NumPy path (int8 1, their other outputs garbage). None where the kernel
+    is off (the environment is read here) or ``x`` does not fit."""
     lib = _takes(x, exact)
     if lib is None:
         return None
     _need(_fits(x.shape, d, e) and (not exact or _fits(x.shape, r)))
     rows, n = x.shape
     m, L, ws, redo = np.empty(rows), np.empty(rows), np.empty(5 * rows), np.empty(rows, np.int8)
-    out = np.empty(rows) if lse else None
     if rows:
         lib.narrow_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
                         *_LOOPS, _ptr(d), _ptr(r) if exact else None, _ptr(e), _ptr(m), _ptr(L), _ptr(ws),
-                        _ptr(redo), None if out is None else _ptr(out))
-    return m, L, redo, out
+                        _ptr(redo), None)
+    return m, L, redo
+
+
+def narrow_lse(x: np.ndarray, exact: bool):
+    """The logsumexp ``m + L`` of each row of a block ``x`` (as
+    :func:`narrow` takes it) and ``redo``: the rows left to the NumPy path
+    (int8: 1, garbage in ``out``; 2, a logsumexp that cancels, for
+    :mod:`stabkit._accurate.cancelling`). ``d``, ``r`` and ``e`` stay in one
+    chunk's scratch, which the kernel reuses chunk after chunk. None where
+    the kernel is off or ``x`` does not fit."""
+    lib = _takes(x, exact)
+    if lib is None:
+        return None
+    rows, n = x.shape
+    out, redo = np.empty(rows), np.empty(rows, np.int8)
+    if rows:
+        # one chunk's d, r and e (narrow_chunk() rows of n), then m, L and ws
+        span = min(rows, lib.narrow_chunk()) * n
+        scratch = np.empty(3 * span + 7 * rows)
+        d, r, e = (_ptr(scratch[k * span:]) for k in range(3))
+        m, L, ws = (_ptr(scratch[3 * span + k * rows:]) for k in (0, 1, 2))
+        lib.narrow_rows(_ptr(x), rows, n, x.strides[0], x.strides[1], int(x.dtype == np.float32), int(exact),
+                        *_LOOPS, d, r if exact else None, e, m, L, ws, _ptr(redo), _ptr(out))
+    return redo, out
 
 
 def narrow_softmax(x: np.ndarray, exact: bool, out: np.ndarray | None = None):

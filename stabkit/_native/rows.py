@@ -55,6 +55,7 @@ _SIGNATURES = {
     "sub_rows": ([_p, _p, _i64, _i64, _p, _p], None),
     "log_softmax32_rows": ([_p, _i64, _i64, _p, _p, _p, _p, _p, _p], None),
     "narrow_rows": ([_p] + [_i64] * 6 + [_p] * 12, _i64),
+    "narrow_chunk": ([], _i64),
     "narrow_ce": ([_p, _p, _p, _p, _i64, _i64, _p, _p, _p], None),
     "narrow_log_softmax": ([_p, _p, _p, _i64, _i64, _p], None),
     "narrow_log_softmax_at": ([_p, _p, _p, _p, _i64, _i64, _p], None),
