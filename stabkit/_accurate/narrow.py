@@ -83,11 +83,12 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
         return _rows(x, exact).logsumexp(fmt)
     *_, redo, out = got
     if np.count_nonzero(redo):
-        # rows that cancel: what Rows.logsumexp does with them, directly
-        cancel, rest = redo == 2, redo == 1
-        if np.count_nonzero(cancel):
+        # rows that cancel: what Rows.logsumexp does with them, directly (by
+        # row numbers: a boolean mask over x's rows costs a pass over x)
+        cancel, rest = np.flatnonzero(redo == 2), np.flatnonzero(redo == 1)
+        if cancel.size:
             out[cancel] = logsumexp_cancelling(x[cancel].astype(np.float64), fmt)
-        if np.count_nonzero(rest):
+        if rest.size:
             out[rest] = _rows(x[rest], exact).logsumexp(fmt)
     return out
 
