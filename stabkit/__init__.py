@@ -11,6 +11,7 @@ the trainer's step) run compiled code and which the NumPy path.
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -54,7 +55,7 @@ def __getattr__(name: str):
     elif name in _TIERS or name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
     else:  # another library's name (expit) is answered with ours
-        raise _missing_attribute(__name__, name)
+        raise _missing_attribute(__name__, name, sys._getframe(1))
     globals()[name] = value  # later lookups skip this function
     return value
 

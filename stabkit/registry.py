@@ -8,8 +8,10 @@ stable tier is known to break).
 
 from __future__ import annotations
 
+import dis
 import functools
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -188,13 +190,32 @@ OTHER_NAMES = {
 }
 
 
-def missing_attribute(module: str, name: str) -> AttributeError:
-    """The AttributeError of ``module.name``; where ``name`` is another
-    library's name of a function here (``expit``), it says which one."""
+def _from_import(frame) -> bool:
+    """Whether ``frame`` is running a ``from module import name`` lookup (its
+    current instruction IMPORT_FROM), which turns a module ``__getattr__``'s
+    AttributeError into a bare ImportError without its message."""
+    try:
+        at = frame.f_lasti
+        return any(ins.offset == at and ins.opname == "IMPORT_FROM" for ins in dis.get_instructions(frame.f_code))
+    except Exception:  # noqa: BLE001 - an interpreter without these frames: the plain error
+        return False
+
+
+def missing_attribute(module: str, name: str, frame=None) -> AttributeError | ImportError:
+    """The error of ``module.name``; where ``name`` is another library's name
+    of a function here (``expit``), it says which one. Looked up by a
+    ``from module import name`` in ``frame`` (the caller of the module's
+    ``__getattr__``), an ImportError with that hint: Python replaces an
+    AttributeError there by its own message, and any other error passes
+    through (``hasattr`` and ``getattr`` with a default still get the
+    AttributeError)."""
     if name not in OTHER_NAMES:
         return AttributeError(f"module {module!r} has no attribute {name!r}")
     ours, call, whose, note = OTHER_NAMES[name]
-    return AttributeError(f"module {module!r} has no attribute {name!r}; use {module}.{ours}{call} ({whose}{note})")
+    hint = f"use {module}.{ours}{call} ({whose}{note})"
+    if frame is not None and _from_import(frame):
+        return ImportError(f"cannot import name {name!r} from {module!r}; {hint}", name=module)
+    return AttributeError(f"module {module!r} has no attribute {name!r}; {hint}")
 
 
 def attribute_hints(module: str):
@@ -202,7 +223,7 @@ def attribute_hints(module: str):
     that reaches it fails, with :func:`missing_attribute`'s message."""
 
     def __getattr__(name: str):
-        raise missing_attribute(module, name)
+        raise missing_attribute(module, name, sys._getframe(1))
 
     return __getattr__
 

@@ -4,10 +4,12 @@ naive, stable and accurate, and the caller's array type given back."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import warnings
 
 import ml_dtypes
+
 import numpy as np
 import pytest
 import scipy.special as sp
@@ -357,8 +359,7 @@ def test_other_libraries_names_point_to_ours(name, ours):
 
 @pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
 def test_other_libraries_names_point_to_ours_in_every_tier(tier):
-    # `accurate.expit(x)` is what a SciPy user writes first (a from-import's
-    # ImportError is Python's own message: the hint cannot reach it)
+    # `accurate.expit(x)` is what a SciPy user writes first
     with pytest.raises(AttributeError, match=f"use {tier.__name__}.sigmoid \\(SciPy's expit\\)"):
         tier.expit  # noqa: B018
     with pytest.raises(AttributeError, match=f"use {tier.__name__}.sparse_categorical_crossentropy\\(labels, logits"):
@@ -367,6 +368,29 @@ def test_other_libraries_names_point_to_ours_in_every_tier(tier):
         tier.no_such_function  # noqa: B018
     assert str(e.value) == f"module {tier.__name__!r} has no attribute 'no_such_function'"
     assert callable(tier.sigmoid) and not hasattr(tier, "expit")
+
+
+@pytest.mark.parametrize("module", ["stabkit", "stabkit.naive", "stabkit.stable", "stabkit.accurate"])
+def test_from_imports_of_other_libraries_names_carry_the_hint(module):
+    # `from stabkit import expit` (the import line changed, as in the
+    # lecture's code): Python replaced the AttributeError's hint by its bare
+    # "cannot import name"
+    with pytest.raises(ImportError, match=f"cannot import name 'expit' from '{module}'; use {module}.sigmoid "
+                                          "\\(SciPy's expit\\)"):
+        exec(f"from {module} import expit", {})
+
+    def inside_a_function():
+        from stabkit import log_expit  # noqa: F401
+
+    with pytest.raises(ImportError, match="use stabkit.log_sigmoid"):
+        inside_a_function()
+    # other names keep Python's own message; hasattr and getattr's default
+    # still see an AttributeError
+    with pytest.raises(ImportError, match="cannot import name 'no_such_function'") as e:
+        exec(f"from {module} import no_such_function", {})
+    assert "use " not in str(e.value)
+    mod = importlib.import_module(module)
+    assert not hasattr(mod, "expit") and getattr(mod, "log_expit", None) is None
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
