@@ -13,6 +13,7 @@ import mpmath
 import numpy as np
 import pytest
 
+from helpers.numerics import ulps
 from stabkit import accurate
 
 _MP = mpmath.MPContext()
@@ -26,16 +27,6 @@ def exact_loss(x, t, s=1.0):
     k = max(range(len(x)), key=lambda i: x[i])
     L = _MP.log1p(_MP.fsum(_MP.exp(v - x[k]) for i, v in enumerate(x) if i != k and v != _MP.ninf))
     return _MP.mpf(float(s)) * _MP.fsum(_MP.mpf(float(tj)) * ((x[k] - x[j]) + L) for j, tj in enumerate(t) if tj)
-
-
-def ulps(got, exact, dtype=np.float64) -> float:
-    """|got - exact| in ulps of ``exact`` in ``dtype`` (the subnormal spacing
-    below the normal range)."""
-    fi = np.finfo(dtype)
-    if exact == 0:
-        return 0.0 if float(got) == 0 else np.inf
-    e = max(int(_MP.floor(_MP.log(abs(exact), 2))), fi.minexp)
-    return float(abs(_MP.mpf(float(got)) - exact) / _MP.mpf(2) ** (e - fi.nmant))
 
 
 def _rows(gaps, n, rng):
@@ -190,3 +181,33 @@ def test_a_class_weight_below_1_that_makes_the_loss_subnormal(n):
             exact = exact_loss(x[i], t, sw[i])
             assert ulps(got[i], exact) <= 2, (e, gaps[i])
             assert ulps(cat[i], exact) <= 2, (e, gaps[i])
+
+
+def test_rows_the_series_cannot_take_go_through_mpfr():
+    """What the series (a target on the largest logit alone, the row's sum
+    below 2**-60) leaves: a class weight of 1e-310 or 5e-324 with gaps of 0.5
+    to 40, subnormal targets (on the largest logit, on another, soft), under
+    sample weights up to 1e308; before, 3e3 to 5e15 ulp off."""
+    rng = np.random.default_rng(11)
+    for n in (3, 40):
+        gaps = np.array([0.5, 3.0, 10.0, 40.0])
+        x, top = _rows(gaps, n, rng)
+        for cw_top in (1e-310, 5e-324):
+            cw = np.ones(n)
+            cw[top] = cw_top
+            sw = np.full(len(gaps), 1e300)
+            got = accurate.sparse_categorical_crossentropy(top, x, True, class_weight=cw, sample_weight=sw)
+            cat = accurate.categorical_crossentropy(np.eye(n)[top], x, True, class_weight=cw, sample_weight=sw)
+            for i in range(len(gaps)):
+                exact = exact_loss(x[i], np.eye(n)[top[i]] * cw_top, sw[i])
+                assert ulps(got[i], exact) <= 2 and ulps(cat[i], exact) <= 2, (n, cw_top, gaps[i])
+        y = np.zeros((len(gaps), n))
+        y[0, top[0]] = 5e-324  # on the largest logit
+        y[1, (top[1] + 1) % n] = 5e-324  # on another
+        y[2, top[2]], y[2, (top[2] + 2) % n] = 1e-310, 3e-320  # soft, both subnormal
+        y[3, (top[3] + 1) % n] = 2.0**-1060
+        sw = np.array([1e300, 1e308, 1e305, 1e290])
+        got = accurate.categorical_crossentropy(y, x, True, sample_weight=sw)
+        for i in range(len(gaps)):
+            assert ulps(got[i], exact_loss(x[i], y[i], sw[i])) <= 2, (n, i)
+        assert np.array_equal(accurate.categorical_crossentropy(y, x, True, sample_weight=sw, workers=2), got)

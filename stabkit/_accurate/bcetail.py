@@ -1,11 +1,15 @@
 """The accurate binary cross-entropy from logits far out (``|z| > 700``):
 its weighted terms formed again so that a large weight never lifts a
-subnormal ``softplus(-|z|)`` into the normal range (:class:`BinaryTail`, the
-``Plan.tail`` hook that ``lossopts.binary_options`` sets), and
-:func:`weighted_exp`, which the categorical losses' tail uses too."""
+subnormal ``softplus(-|z|)``, or a subnormal target's term, into the normal
+range (:class:`BinaryTail`, the ``Plan.tail`` hook that
+``lossopts.binary_options`` sets); from probabilities, entries whose loss
+is subnormal under a sample weight above 1 formed again in MPFR
+(:class:`BinaryProbTail`: ``y = p = 5e-324`` under 1e308 was 4e12 ulp off);
+and :func:`weighted_exp`, which the categorical losses' tail uses too."""
 
 from __future__ import annotations
 
+import gmpy2
 import numpy as np
 
 from . import double_double as dd
@@ -92,5 +96,72 @@ class BinaryTail:
             # big term is the plain product; the tiny one keeps both weights
             # inside weighted_exp's scaling, so no subnormal step loses bits.
             # NaN weights propagate through the big term (xmul keeps NaN * t)
-            out[at] = xmul(big_w, t) * s + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+            out[at] = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+        return out
+
+
+def weighted_product(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``a s t`` for ``a, s, t >= 0`` rounded once (twice where the result
+    is subnormal): the three as ``frexp`` mantissas, whose product is exact
+    in double-double (TwoProduct, then ``dd.mul``), and one ``ldexp``. A
+    subnormal target ``a`` times ``t`` no longer rounds to a subnormal
+    before the weight lifts it (``a = 5e-324``, ``t = 727``: the plain
+    products were 5.8e7 ulp off under ``s = 1e308``). NaN propagates; a zero
+    ``a`` gives 0 (``xmul``'s ``0 * inf``), ``0 * inf`` weights NaN, as the
+    plain products."""
+    ma, ea = np.frexp(a)
+    ms, es = np.frexp(s)
+    mt, et = np.frexp(t)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ph, pl = dd.two_prod(ma, ms)
+        qh, ql = dd.mul(ph, pl, mt, np.zeros_like(mt))
+        # NaN lows (an infinite mantissa) add nothing the high part lacks
+        q = np.where(np.isfinite(qh), qh + ql, qh)
+        out = np.ldexp(q, ea.astype(np.int64) + es + et)
+    return np.where(a == 0, 0.0 * s, out)
+
+
+#: An entry is formed again where its weighted loss is below this fraction
+#: of its sample weight: the unweighted loss may be subnormal
+#: (rowtail's criterion; the margin covers the weight's own rounding).
+_SUBNORMAL = 2.0**-1021
+
+
+class BinaryProbTail:
+    """``Plan.tail`` of the accurate binary loss from probabilities: where a
+    sample weight above 1 multiplies a loss that was subnormal (a subnormal
+    target or probability: only those make ``-(a log p + b log1p(-p))``
+    subnormal), the weighted loss ``s (a (-log p) + b (-log1p(-p)))`` again
+    from the same float64 weights ``(a, b)`` (``weights``:
+    lossopts.binary_weights64), each term >= 0 carried to 2**-200 in MPFR (a
+    fresh context: thread-safe), rounded once (``mpfr_get_d``). Entries with
+    an infinite loss (a target on a probability of 0 or 1) or NaN stand."""
+
+    def __init__(self, y: np.ndarray, p: np.ndarray, ls: float, pos: np.ndarray | None, weights):
+        self.y, self.p, self.ls, self.pos, self.weights = y, p, ls, pos, weights
+
+    def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
+        if sample is None:
+            return loss
+        with np.errstate(invalid="ignore", over="ignore"):
+            at = np.flatnonzero((sample > 1.0) & (loss < _SUBNORMAL * sample))
+        if not at.size:  # the usual case: one comparison per entry
+            return loss
+        p = np.asarray(self.p.reshape(-1)[part][at], dtype=np.float64)
+        y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
+        a, b = self.weights(y, self.ls, None if self.pos is None else self.pos.reshape(-1)[part][at])
+        a, b = np.broadcast_to(a, p.shape), np.broadcast_to(b, p.shape)
+        out = np.array(loss, dtype=np.float64, copy=True)
+        # an exact 0 (a target on a certain prediction: -log 1), the usual
+        # entry a weight above 1 and a zero loss send here, stands as it is
+        redo = np.flatnonzero(~(((a == 0) | (p == 1)) & ((b == 0) | (p == 0))))
+        at, p, a, b = at[redo], p[redo], a[redo], b[redo]
+        for i, (pi, ai, bi, si) in enumerate(zip(p.tolist(), a.tolist(), b.tolist(), sample[at].tolist())):
+            if not all(np.isfinite([pi, ai, bi, si])) or (ai > 0 and pi == 0) or (bi > 0 and pi == 1):
+                continue
+            with gmpy2.context(precision=200):
+                terms = [gmpy2.mpfr(ai) * -gmpy2.log(gmpy2.mpfr(pi))] if ai > 0 else []
+                terms += [gmpy2.mpfr(bi) * -gmpy2.log1p(-gmpy2.mpfr(pi))] if bi > 0 else []
+                # + 0.0: a certain prediction's -log 1 is -0, its loss +0
+                out[at[i]] = float(gmpy2.fsum(terms) * gmpy2.mpfr(si)) + 0.0 if terms else 0.0
         return out

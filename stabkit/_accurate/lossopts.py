@@ -23,7 +23,7 @@ import numpy as np
 
 from stabkit.floats import ARITH_FORMATS, Format
 
-from .bcetail import BinaryTail
+from .bcetail import BinaryProbTail, BinaryTail
 from .inputs import as_input, class_key, sparse_labels
 from .reduction import Plan
 from .rowtail import RowTail, rows_of
@@ -348,9 +348,8 @@ def binary_options(y, p, from_logits, label_smoothing, sample_weight, pos_weight
     ls, red = smoothing(label_smoothing), reduction(red)
     plan = Plan(red, p.shape, sample=sample_weights(sample_weight, p.shape))
     pos = pos_weights(pos_weight, p.shape)
-    if from_logits:
-        # read by the accurate tier only (Plan.apply64)
-        plan.tail = BinaryTail(y, p, ls, pos, binary_weights64)
+    # read by the accurate tier only (Plan.apply64)
+    plan.tail = (BinaryTail if from_logits else BinaryProbTail)(y, p, ls, pos, binary_weights64)
     return Options(ls, None, pos, plan)
 
 
@@ -373,11 +372,11 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
     if cw is not None and red == "mean":
         class_of = np.moveaxis(np.asarray(y, dtype=np.float64), axis, -1) @ cw
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), class_of=class_of)
-    if from_logits:
-        # read by the accurate tier only (Plan.apply64): subnormal row losses under large weights
-        y_last = np.moveaxis(np.asarray(y), axis, -1)
-        plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
-                            targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw))
+    # read by the accurate tier only (Plan.apply64): subnormal row losses under large weights
+    y_last = np.moveaxis(np.asarray(y), axis, -1)
+    plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
+                        targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw),
+                        probs=not from_logits)
     return Options(ls, cw, None, plan, targets)
 
 
@@ -392,6 +391,6 @@ def sparse_options(y_true, p_last, fmt, from_logits, ignore, class_weight, sampl
     cw = class_weights(class_weight, p_last.shape[-1])
     class_of = cw[y] if cw is not None else None
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), keep=keep, class_of=class_of)
-    if from_logits and not ls:  # with smoothing, the categorical loss runs (and its tail)
-        plan.tail = RowTail(p_last, 1.0, labels=y.reshape(-1), cw=cw)
+    if not ls:  # with smoothing, the categorical loss runs (and its tail)
+        plan.tail = RowTail(p_last, 1.0, labels=y.reshape(-1), cw=cw, probs=not from_logits)
     return y, Options(ls, cw, None, plan)

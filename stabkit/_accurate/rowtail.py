@@ -1,7 +1,6 @@
-"""The accurate categorical and sparse cross-entropies from logits where a
-row's loss is subnormal and a weight lifts it (:class:`RowTail`, the
-``Plan.tail`` hook that ``lossopts.categorical_options`` and
-``sparse_options`` set).
+"""The accurate categorical and sparse cross-entropies where a row's loss
+is subnormal and a weight lifts it (:class:`RowTail`, the ``Plan.tail``
+hook that ``lossopts.categorical_options`` and ``sparse_options`` set).
 
 A row whose target sits on its largest logit ``x_k`` alone, with every other
 logit more than ~708 below it, has the loss ``log1p(s)``, ``s = sum_{j != k}
@@ -13,12 +12,23 @@ be 1e-30. A class weight below 1 can make a normal loss subnormal in the
 same way before a sample weight lifts it (class weight 1e-20, sample weight
 1e20, a gap of 690: 5.3e11 ulp). Those rows are formed again here with the
 weights inside the scaling of each term (:func:`bcetail.weighted_exp_parts`),
-where the row's sum ``s`` is below 2**-60 (a gap of some 42 or more)."""
+where the row's sum ``s`` is below 2**-60 (a gap of some 42 or more) and
+the target sits on ``x_k`` alone; the other rows the test flags (soft or
+subnormal targets, a class weight below 2**-961 on a smaller gap: 2e15 ulp
+off with a target of 5e-324) in MPFR (:func:`_logit_rows_mp`).
+
+The losses from probabilities have the same tail: a row whose target sits
+on its largest probability ``p_k`` alone has the loss ``log1p(R / p_k)``
+(``R`` the sum of the others), subnormal where ``R`` is (``[0.995, 1e-320]``
+under a sample weight of 1e300 came out 5.6e11 ulp off), and so is a term
+whose target is subnormal. Those rows are formed again from the exact
+rationals of their entries (:func:`_prob_rows`)."""
 
 from __future__ import annotations
 
 import math
 
+import gmpy2
 import numpy as np
 
 from . import double_double as dd
@@ -41,11 +51,13 @@ class RowTail:
     flattened rows, smoothed and class-weighted as the loss weighs them) or
     of the sparse one (``labels``, flattened, with ``cw`` the class weights
     or None; no smoothing: the sparse loss with smoothing is the categorical
-    one). ``bound`` bounds each row's target weight (the largest class
-    weight, or 1)."""
+    one); with ``probs``, the same losses from probabilities (``logits``
+    then holds them). ``bound`` bounds each row's target weight (the
+    largest class weight, or 1)."""
 
-    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None):
+    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None, probs=False):
         self.logits, self.bound, self.targets, self.labels, self.cw = logits, bound, targets, labels, cw
+        self.probs = probs
 
     def _weights(self, part, n: int) -> np.ndarray:
         """Each row's target weight bound in ``part``."""
@@ -82,7 +94,13 @@ class RowTail:
             t[np.arange(rows.size), self.labels[rows]] = tw[at]  # the label's class weight, or 1
         out = np.array(loss, copy=True)
         s = np.ones(at.size) if sample is None else sample[at]
-        vals, ok = _rows(x, t, s)
+        if self.probs:
+            vals, ok = _prob_rows(x, t, s)
+        else:
+            vals, ok = _rows(x, t, s)
+            if not ok.all():  # soft or subnormal targets, a sum s above _TINY: MPFR
+                left = np.flatnonzero(~ok)
+                vals[left], ok[left] = _logit_rows_mp(x[left], t[left], s[left])
         out[at[ok]] = vals[ok]
         return out
 
@@ -125,4 +143,70 @@ def _rows(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.n
     for i in np.flatnonzero(ok):
         scaled = np.ldexp(frac[i], np.maximum(ex[i] - big[i], -1074))
         vals[i] = np.ldexp(math.fsum(scaled.tolist()), int(big[i]))
+    return vals, ok
+
+
+def _logit_rows_mp(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``s sum_j t_j ((x_k - x_j) + log1p(sum_{i != k} e^(x_i - x_k)))`` of
+    rows of logits ``x`` (float64, classes last, ``k`` the first largest)
+    with targets ``t``, whatever they are (soft, subnormal, on several
+    classes); and which rows those are (a NaN, an infinite maximum, a
+    target on a masked logit: their losses stand).
+
+    Every term is >= 0, so each carries MPFR's 2**-200 (a fresh context:
+    thread-safe) into a sum that nothing cancels, rounded once to float64
+    (``mpfr_get_d``: subnormals and overflow included). For the rows
+    :func:`_rows` does not take: a few, each an exp at 200 bits a class."""
+    m = x.shape[0]
+    vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
+    for i in range(m):
+        row, on = x[i], np.flatnonzero(t[i])
+        k = int(np.argmax(row))
+        if np.isnan(row).any() or not (np.isfinite(row[k]) and np.isfinite(row[on]).all()
+                                        and np.isfinite(t[i]).all() and np.isfinite(s[i])):
+            continue
+        others = [v for j, v in enumerate(row.tolist()) if j != k and v > -np.inf]
+        with gmpy2.context(precision=200):
+            top = gmpy2.mpfr(float(row[k]))
+            L = gmpy2.log1p(gmpy2.fsum([gmpy2.exp(gmpy2.mpfr(v) - top) for v in others]))
+            acc = gmpy2.fsum([gmpy2.mpfr(float(t[i, j])) * ((top - gmpy2.mpfr(float(row[j]))) + L) for j in on])
+            vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
+        ok[i] = True
+    return vals, ok
+
+
+def _prob_rows(p: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``s sum_j t_j log(S / p_j)`` of rows of probabilities ``p`` (float64,
+    classes last; ``S`` the row's sum) with targets ``t`` and sample weights
+    ``s``, to a fraction of an ulp, subnormal targets and weights included;
+    and which rows those are (rows holding a NaN or an infinity, or a target
+    on a zero probability, keep their losses).
+
+    Every float64 is a rational: ``S`` and each ``u_j = (S - p_j) / p_j``
+    are exact (gmpy2's mpq), ``log(S / p_j) = log1p(u_j)`` (nothing cancels
+    where ``p_j`` is nearly all of ``S``) and the weighted terms, all >= 0,
+    are carried to 2**-200 (MPFR, in a fresh context: thread-safe) and
+    rounded once to float64 (``mpfr_get_d``: subnormals and overflow
+    included). A handful of rows, each some microseconds a class."""
+    m = p.shape[0]
+    vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
+    finite = np.isfinite(p).all(axis=1) & np.isfinite(t).all(axis=1) & np.isfinite(s)
+    # a certain prediction (one nonzero entry) with its targets all on it:
+    # the loss is exactly 0 (log 1), the usual row that a weight above 1 and
+    # a zero loss send here, settled without the rationals
+    certain = finite & (np.count_nonzero(p, axis=1) == 1) & ~((t != 0) & (p == 0)).any(axis=1)
+    ok[certain] = True
+    for i in np.flatnonzero(finite & ~certain):
+        on = np.flatnonzero(t[i])
+        if (p[i, on] <= 0.0).any():  # an infinite loss, as computed
+            continue
+        ok[i] = True
+        total = sum(map(gmpy2.mpq, p[i].tolist()), gmpy2.mpq(0))
+        us = [(float(t[i, j]), (total - gmpy2.mpq(float(p[i, j]))) / gmpy2.mpq(float(p[i, j]))) for j in on]
+        us = [(tj, u) for tj, u in us if u != 0]  # log 1 = 0: the loss of a certain prediction
+        if not us:
+            continue
+        with gmpy2.context(precision=200):
+            acc = gmpy2.fsum([gmpy2.mpfr(tj) * gmpy2.log1p(gmpy2.mpfr(u)) for tj, u in us])
+            vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
     return vals, ok

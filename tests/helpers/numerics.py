@@ -7,6 +7,7 @@ import functools
 import math
 import warnings
 
+import mpmath
 import numpy as np
 
 from stabkit import registry
@@ -17,6 +18,21 @@ from stabkit.registry import get
 from stabkit.analysis.sampling import rng_for
 
 TIERS = {t: registry.module(t) for t in registry.TIERS}
+_MP300 = mpmath.MPContext()
+_MP300.prec = 300
+
+
+def ulps(got, exact, dtype=np.float64) -> float:
+    """|got - exact| in ulps of ``exact`` (an mpmath value) in ``dtype``
+    (the subnormal spacing below the normal range; an exact value that
+    rounds past the format's largest gives 0 for inf of its sign)."""
+    fi = np.finfo(dtype)
+    if abs(exact) >= _MP300.mpf(float(fi.max)) * (1 + _MP300.mpf(2) ** (-fi.nmant - 1)):
+        return 0.0 if np.isinf(float(got)) and (float(got) > 0) == (exact > 0) else np.inf
+    if exact == 0:
+        return 0.0 if float(got) == 0 else np.inf
+    e = max(int(_MP300.floor(_MP300.log(abs(exact), 2))), fi.minexp)
+    return float(abs(_MP300.mpf(float(got)) - exact) / _MP300.mpf(2) ** (e - fi.nmant))
 
 
 def quiet(fn, *args, **kw):
