@@ -115,3 +115,32 @@ def test_reductions_and_threads():
     total = accurate.binary_crossentropy(y, p, sample_weight=sw, reduction="sum")
     assert ulps(total, _MP.fsum(exact)) <= 2
     assert np.array_equal(accurate.binary_crossentropy(y, p, sample_weight=sw, workers=2), got)
+
+
+def test_weights_that_overflow_before_they_combine():
+    """A pos_weight times a large softplus (or -log p) passed float64's
+    range before a sample weight below 1 brought it back: inf for a finite
+    loss (a logit of -1.8e308 with pos_weight 3 and sample weight 0.25 is
+    1.35e308). Far and near logits, and probabilities; a loss that is
+    infinite after the weights too stays inf."""
+    M = float(np.finfo(np.float64).max)
+    y = np.array([1.0, 1.0, 0.5, 1.0, 0.0])
+    z = np.array([-M, -10.0, 3.0, -800.0, 1e300])
+    pos = np.array([3.0, 1e308, 1e308, 1e308, 2.0])
+    sw = np.array([0.25, 1e-5, 1e-3, 1e-10, 0.5])
+    # one output column per entry: pos_weight broadcasts over the last axis
+    got = accurate.binary_crossentropy(y[:, None], z[:, None], True, pos_weight=pos[:, None],
+                                       sample_weight=sw[:, None])[:, 0]
+
+    def exact(i):
+        yi, zi, wi, si = (_MP.mpf(float(v)) for v in (y[i], z[i], pos[i], sw[i]))
+        sp = (lambda v: _MP.log1p(_MP.exp(v)) if v < 0 else v + _MP.log1p(_MP.exp(-v)))
+        return si * (wi * yi * sp(-zi) + (1 - yi) * sp(zi))
+
+    for i in range(5):
+        assert ulps(got[i], exact(i)) <= 1, i
+    assert np.isfinite(got[:4]).all() and got[4] == 5e299  # 0.5 * 1e300 exactly
+    p = np.array([1e-10, 0.5])
+    got = accurate.binary_crossentropy(np.array([1.0, 1.0]), p, pos_weight=1e308, sample_weight=np.array([1e-5, 1e300]))
+    assert ulps(got[0], -_MP.mpf(1e303) * _MP.log(_MP.mpf(1e-10))) <= 1
+    assert got[1] == np.inf  # 6.9e607: past float64 after the weights too

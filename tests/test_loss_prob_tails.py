@@ -154,3 +154,24 @@ def test_rows_that_keep_their_losses():
                                             sample_weight=np.array([1e300, 1e300, 1.0]))
     assert got[0] == np.inf and np.isnan(got[1])
     assert got[2] == accurate.categorical_crossentropy(np.array([[1.0, 0.0]]), p[2:])[0]
+
+
+def test_class_weights_that_overflow_before_the_sample_weight():
+    """A class weight of 3 on a loss of 1.8e308 (logits [0, -1.8e308]) or of
+    1e308 on -log p = 9.2 overflowed before a sample weight below 1 could
+    bring the loss back (inf for 1.35e308 and 9.2e303); sparse and
+    categorical, from logits and from probabilities."""
+    M = float(np.finfo(np.float64).max)
+    x = np.array([[0.0, -M], [0.0, -10.0]])
+    sw = np.array([0.25, 1e-10])
+    for cw in ([1.0, 3.0], [1.0, 1e308]):
+        sparse = accurate.sparse_categorical_crossentropy(np.array([1, 1]), x, True, class_weight=cw, sample_weight=sw)
+        cat = accurate.categorical_crossentropy(np.eye(2)[[1, 1]], x, True, class_weight=cw, sample_weight=sw)
+        for i in range(2):
+            # -log softmax(x)_1 = (x_0 - x_1) + log1p(e^(x_1 - x_0))
+            d = _MP.mpf(float(x[i, 0])) - _MP.mpf(float(x[i, 1]))
+            exact = _MP.mpf(float(sw[i])) * _MP.mpf(cw[1]) * (d + _MP.log1p(_MP.exp(-d)))
+            assert ulps(sparse[i], exact) <= 2 and ulps(cat[i], exact) <= 2, (cw, i)
+    p = np.array([[0.9999, 1e-4]])
+    for got in _both(p, 1, class_weight=[1.0, 1e308], sample_weight=np.array([1e-5])):
+        assert ulps(got[0], exact_loss(p[0], [0, 1e308], 1e-5)) <= 1

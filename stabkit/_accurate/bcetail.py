@@ -13,7 +13,7 @@ import gmpy2
 import numpy as np
 
 from . import double_double as dd
-from .inputs import xmul
+from .elementwise import softplus_pair_f64
 
 #: Beyond this |logit| the accurate binary loss redoes its weighted terms
 #: (:class:`BinaryTail`): softplus(-700) = 9.9e-305 is still normal (53
@@ -70,7 +70,9 @@ class BinaryTail:
     There ``softplus(-|z|) = e^-|z| (1 - e^-|z|/2 ...)``: e^-|z| to 2**-1000
     relative, formed by :func:`weighted_exp` with both weights inside;
     ``softplus(|z|) = |z| + e^-|z|`` is ``|z|`` to 2**-1000 relative too. The
-    term of the tiny softplus is ``a``'s for z > 0 and ``b``'s for z < 0."""
+    term of the tiny softplus is ``a``'s for z > 0 and ``b``'s for z < 0.
+    Entries nearer 0 whose loss overflowed (a ``pos_weight`` of 1e308) under
+    a sample weight below 1 get both terms as :func:`weighted_product`."""
 
     def __init__(self, y: np.ndarray, z: np.ndarray, ls: float, pos: np.ndarray | None, weights):
         self.y, self.z, self.ls, self.pos, self.weights = y, z, ls, pos, weights
@@ -78,6 +80,11 @@ class BinaryTail:
     def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
         z = self.z.reshape(-1)[part]
         far = np.abs(z) > TAIL_LOGIT  # NaN: False
+        if sample is not None:
+            # a pos_weight that took the loss past float64's range before a
+            # sample weight below 1 could bring it back: formed again too
+            with np.errstate(invalid="ignore"):
+                far |= np.isinf(loss) & (sample < 1.0)
         if not far.any():  # the usual case: one pass, nothing else
             return loss
         far &= np.isfinite(z)
@@ -93,10 +100,15 @@ class BinaryTail:
         out = np.array(loss, dtype=np.float64, copy=True)
         with np.errstate(all="ignore"):
             # softplus(|z|) = |z| + e^-|z| is |z| to 2**-1000 (relative): the
-            # big term is the plain product; the tiny one keeps both weights
-            # inside weighted_exp's scaling, so no subnormal step loses bits.
-            # NaN weights propagate through the big term (xmul keeps NaN * t)
-            out[at] = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+            # big term is the weighted product of |z|, rounded once; the tiny
+            # one keeps both weights inside weighted_exp's scaling, so no
+            # subnormal step loses bits. NaN weights propagate
+            far_loss = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+            # nearer (an overflow under a pos_weight): both softplus terms
+            # normal, each weighted product rounded once
+            sn, sp = softplus_pair_f64(z)
+            near_loss = weighted_product(a, s, sn) + weighted_product(b, s, sp)
+            out[at] = np.where(t > TAIL_LOGIT, far_loss, near_loss)
         return out
 
 
@@ -144,7 +156,9 @@ class BinaryProbTail:
         if sample is None:
             return loss
         with np.errstate(invalid="ignore", over="ignore"):
-            at = np.flatnonzero((sample > 1.0) & (loss < _SUBNORMAL * sample))
+            # a subnormal loss lifted, or one past float64's range (pos_weight
+            # times -log p) that a sample weight below 1 may bring back
+            at = np.flatnonzero(((sample > 1.0) & (loss < _SUBNORMAL * sample)) | (np.isinf(loss) & (sample < 1.0)))
         if not at.size:  # the usual case: one comparison per entry
             return loss
         p = np.asarray(self.p.reshape(-1)[part][at], dtype=np.float64)

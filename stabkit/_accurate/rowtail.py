@@ -82,6 +82,10 @@ class RowTail:
             lifted = (w > 1.0) & (loss < _SUBNORMAL * w)
             if sample is not None:
                 lifted |= (sample > 1.0) & (loss < _SUBNORMAL * sample)
+                # a class-weighted loss past float64's range that a sample
+                # weight below 1 may bring back (class weight 3, sample
+                # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
+                lifted |= np.isinf(loss) & (sample < 1.0)
             at = np.flatnonzero(lifted)
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
