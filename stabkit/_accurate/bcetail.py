@@ -22,6 +22,10 @@ TAIL_LOGIT = 700.0
 #: Past this |logit| ``e^-|z|`` times any two float64 weights (< 2**2048)
 #: is below 2**-1075 (3123 ln 2 = 2164.7): the tiny term is 0.
 _TAIL_DEAD = 2200.0
+#: An entry (a row, in rowtail) is formed again where its weighted loss is
+#: below this fraction of its weight: the unweighted loss may then be
+#: subnormal (< 2**-1022; the margin covers the weight's own rounding).
+SUBNORMAL_LOSS = 2.0**-1021
 
 
 def weighted_exp(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray:
@@ -133,12 +137,6 @@ def weighted_product(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(a == 0, 0.0 * s, out)
 
 
-#: An entry is formed again where its weighted loss is below this fraction
-#: of its sample weight: the unweighted loss may be subnormal
-#: (rowtail's criterion; the margin covers the weight's own rounding).
-_SUBNORMAL = 2.0**-1021
-
-
 class BinaryProbTail:
     """``Plan.tail`` of the accurate binary loss from probabilities: where a
     sample weight above 1 multiplies a loss that was subnormal (a subnormal
@@ -158,7 +156,7 @@ class BinaryProbTail:
         with np.errstate(invalid="ignore", over="ignore"):
             # a subnormal loss lifted, or one past float64's range (pos_weight
             # times -log p) that a sample weight below 1 may bring back
-            at = np.flatnonzero(((sample > 1.0) & (loss < _SUBNORMAL * sample)) | (np.isinf(loss) & (sample < 1.0)))
+            at = np.flatnonzero(((sample > 1.0) & (loss < SUBNORMAL_LOSS * sample)) | (np.isinf(loss) & (sample < 1.0)))
         if not at.size:  # the usual case: one comparison per entry
             return loss
         p = np.asarray(self.p.reshape(-1)[part][at], dtype=np.float64)

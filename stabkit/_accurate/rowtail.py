@@ -32,12 +32,8 @@ import gmpy2
 import numpy as np
 
 from . import double_double as dd
-from .bcetail import weighted_exp_parts
+from .bcetail import SUBNORMAL_LOSS, weighted_exp_parts
 
-#: A row is looked at again where its weighted loss is below this fraction
-#: of its weight bound: the unweighted loss may then be subnormal (< 2**-1022;
-#: the margin covers the weight's own rounding).
-_SUBNORMAL = 2.0**-1021
 #: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-61
 #: relative, 1/256 of an ulp. (A row whose unweighted loss is subnormal has
 #: ``s`` below 2**-1021; one that a class weight below 1 made subnormal may
@@ -79,9 +75,9 @@ class RowTail:
         # weights fail the test (a product of weights past float64 passes it:
         # the loss may still be finite)
         with np.errstate(invalid="ignore", over="ignore"):
-            lifted = (w > 1.0) & (loss < _SUBNORMAL * w)
+            lifted = (w > 1.0) & (loss < SUBNORMAL_LOSS * w)
             if sample is not None:
-                lifted |= (sample > 1.0) & (loss < _SUBNORMAL * sample)
+                lifted |= (sample > 1.0) & (loss < SUBNORMAL_LOSS * sample)
                 # a class-weighted loss past float64's range that a sample
                 # weight below 1 may bring back (class weight 3, sample
                 # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
