@@ -144,3 +144,30 @@ def test_weights_that_overflow_before_they_combine():
     got = accurate.binary_crossentropy(np.array([1.0, 1.0]), p, pos_weight=1e308, sample_weight=np.array([1e-5, 1e300]))
     assert ulps(got[0], -_MP.mpf(1e303) * _MP.log(_MP.mpf(1e-10))) <= 1
     assert got[1] == np.inf  # 6.9e607: past float64 after the weights too
+
+
+@pytest.mark.parametrize("loss_fn", ["binary", "sparse"])
+def test_a_mean_of_weighted_terms_that_overflow(loss_fn):
+    """Losses of 1e308 under sample weights of 10: each weighted term is past
+    float64's range, their mean (divided by the weights' sum) is not; it was
+    inf. The sum, and a mean that is itself past the range, stay inf;
+    ignored samples' terms do not count."""
+    z = np.array([-1e308, -1e308, -1.0])
+    sw = np.array([10.0, 10.0, 1e300])
+    if loss_fn == "binary":
+        def call(**kw):
+            return accurate.binary_crossentropy(np.ones(3), z, True, sample_weight=sw, **kw)
+        losses = [from_logits(1.0, v) for v in z]
+    else:
+        x = np.stack([np.zeros(3), z], axis=1)
+        labels = np.array([1, 1, -100])
+
+        def call(**kw):
+            return accurate.sparse_categorical_crossentropy(labels, x, True, sample_weight=sw, ignore_index=-100, **kw)
+        losses = [from_logits(1.0, v) for v in z[:2]] + [_MP.mpf(0)]  # -log sigmoid(z): the same loss here
+    weighted = [_MP.mpf(float(w)) * v for w, v in zip(sw, losses)]
+    kept = 3 if loss_fn == "binary" else 2
+    den = _MP.fsum(_MP.mpf(float(w)) for w in sw[:kept])
+    assert ulps(call(reduction="mean"), _MP.fsum(weighted) / den) <= 2
+    assert call(reduction="sum") == np.inf
+    assert ulps(call(reduction="sum_over_batch_size"), _MP.fsum(weighted) / kept) == 0.0  # 1e309 / 2: inf

@@ -40,6 +40,10 @@ class Plan:
         #: the bits a large weight lifts (the losses' subnormal tails:
         #: bcetail.BinaryTail, rowtail.RowTail)
         self.tail = None
+        #: (flat indices, values 2**-1024 of them) of the weighted losses
+        #: that overflowed while loss and weight were finite (apply64, for the
+        #: means; appended block by block, from any thread)
+        self._over: list[tuple[np.ndarray, np.ndarray]] = []
 
     def apply64(self, loss: np.ndarray, part=slice(None)) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
@@ -47,12 +51,29 @@ class Plan:
         sample = None
         if self.sample is not None:
             sample = np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
-            loss = loss * sample
+            unweighted, loss = loss, loss * sample
+            if self.reduction in ("mean", "sum_over_batch_size"):
+                self._note_overflow(unweighted, sample, loss, part)
         if self.tail is not None:
             loss = self.tail(loss, part, sample)
         if self.keep is not None:
             loss = np.where(self.keep.reshape(-1)[part], loss, 0.0)
         return loss
+
+    def _note_overflow(self, loss: np.ndarray, sample: np.ndarray, weighted: np.ndarray, part) -> None:
+        """Keep ``loss * sample * 2**-1024`` where the weighted loss
+        overflowed from finite factors (a loss of 1e308 under a weight of
+        10): a mean of such terms may still be finite. Both factors of a
+        product past 2**1024 are at least 1 (each is below 2**1024), so each
+        scaled by 2**-512 stays normal and the scaled product rounds once."""
+        with np.errstate(invalid="ignore"):
+            over = np.isinf(weighted) & np.isfinite(loss) & np.isfinite(sample)
+        if self.keep is not None:
+            over &= self.keep.reshape(-1)[part]
+        at = np.flatnonzero(over)
+        if at.size:
+            flat = np.arange(int(np.prod(self.shape)))[part][at]
+            self._over.append((flat, (loss[at] * 2.0**-512) * (sample[at] * 2.0**-512)))
 
     def kept(self, loss: np.ndarray) -> np.ndarray:
         """``loss`` with the ignored samples set to exactly 0."""
@@ -76,6 +97,19 @@ class Plan:
             w = np.where(self.keep, w, 0.0)
         return w, False
 
+    def _scaled_total(self, weighted: np.ndarray) -> tuple[float, int]:
+        """The sum of the weighted losses 2**-1024 smaller, with the
+        overflowed ones from :meth:`_note_overflow`, and that scale; or the
+        plain sum (inf, NaN) and 0 where an entry is infinite for another
+        reason. A term that the scaling makes subnormal loses at most
+        2**-1075 of a sum above 1 (an overflowed term is)."""
+        w = np.asarray(weighted, dtype=np.float64).reshape(-1) * 2.0**-1024
+        idx = np.concatenate([i for i, _ in self._over])
+        w[idx] = np.concatenate([v for _, v in self._over])
+        if not np.isfinite(w).all():
+            return accurate_sum(weighted), 0
+        return accurate_sum(w), 1024
+
     def reduce(self, weighted: np.ndarray, fmt: Format, accurate: bool) -> np.ndarray:
         """``weighted`` (the weighed per-sample losses) reduced as asked: a
         0-d array of ``fmt``. The accurate tier sums in float64 accurately
@@ -96,6 +130,8 @@ class Plan:
                     # scaling back overflows only where the mean itself does
                     scale = 64
                     total = accurate_sum(np.asarray(weighted, dtype=np.float64) * 2.0**-scale)
+                elif self.reduction != "sum" and np.isinf(total) and self._over:
+                    total, scale = self._scaled_total(weighted)
             else:
                 acc = np.float32 if fmt.width < 32 else fmt.dtype
                 total = np.sum(weighted, dtype=acc)
