@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import stabkit
+from helpers.numerics import ulps
 from stabkit import accurate, naive, stable
 
 TIERS = [naive, stable, accurate]
@@ -24,20 +25,6 @@ def bce_exact(y, z, w=1.0, s=1.0, ls=0.0):
     y, z, w, s, ls = (_MP.mpf(float(v)) for v in (y, z, w, s, ls))
     y = y * (1 - ls) + ls / 2
     return s * (w * y * _MP.log1p(_MP.exp(-z)) + (1 - y) * _MP.log1p(_MP.exp(z)))
-
-
-def ulps(got, exact, dtype=np.float64) -> float:
-    """|got - exact| in ulps of ``exact`` in ``dtype`` (the subnormal spacing
-    below the normal range; an exact value past the format's largest gives 0
-    for inf and inf otherwise)."""
-    fi = np.finfo(dtype)
-    got = float(got)
-    if abs(exact) > _MP.mpf(float(fi.max)) * (1 + _MP.mpf(2) ** (-fi.nmant - 1)):
-        return 0.0 if np.isinf(got) and (got > 0) == (exact > 0) else np.inf
-    if exact == 0:
-        return 0.0 if got == 0 else np.inf
-    e = max(int(_MP.floor(_MP.log(abs(exact), 2))), fi.minexp)
-    return float(abs(_MP.mpf(got) - exact) / _MP.mpf(2) ** (e - fi.nmant))
 
 
 # ------------------------------------------------------------ binary loss: weighted subnormal tails

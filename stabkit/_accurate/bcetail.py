@@ -107,12 +107,14 @@ class BinaryTail:
             # big term is the weighted product of |z|, rounded once; the tiny
             # one keeps both weights inside weighted_exp's scaling, so no
             # subnormal step loses bits. NaN weights propagate
-            far_loss = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
-            # nearer (an overflow under a pos_weight): both softplus terms
-            # normal, each weighted product rounded once
-            sn, sp = softplus_pair_f64(z)
-            near_loss = weighted_product(a, s, sn) + weighted_product(b, s, sp)
-            out[at] = np.where(t > TAIL_LOGIT, far_loss, near_loss)
+            vals = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+            near = np.flatnonzero(t <= TAIL_LOGIT)
+            if near.size:
+                # nearer (an overflow under a pos_weight): both softplus terms
+                # normal, each weighted product rounded once
+                sn, sp = softplus_pair_f64(z[near])
+                vals[near] = weighted_product(a[near], s[near], sn) + weighted_product(b[near], s[near], sp)
+            out[at] = vals
         return out
 
 

@@ -97,17 +97,21 @@ class Plan:
             w = np.where(self.keep, w, 0.0)
         return w, False
 
-    def _scaled_total(self, weighted: np.ndarray) -> tuple[float, int]:
-        """The sum of the weighted losses 2**-1024 smaller, with the
-        overflowed ones from :meth:`_note_overflow`, and that scale; or the
-        plain sum (inf, NaN) and 0 where an entry is infinite for another
-        reason. A term that the scaling makes subnormal loses at most
-        2**-1075 of a sum above 1 (an overflowed term is)."""
+    def _scaled_total(self, weighted: np.ndarray, total: float) -> tuple[float, int]:
+        """For a sum ``total`` of the weighted losses past float64's range:
+        the sum 2**-1024 smaller, with the terms that overflowed themselves
+        from :meth:`_note_overflow`, and that scale; ``total`` and 0 where a
+        term is infinite for another reason. Scaling by a power of two is
+        exact for normal terms; one the scaling makes subnormal loses at most
+        2**-1075 of a scaled sum above 1 (the unscaled one passed 2**1024),
+        so the quotient still rounds once, and the scaling back overflows only
+        where the mean itself does."""
         w = np.asarray(weighted, dtype=np.float64).reshape(-1) * 2.0**-1024
-        idx = np.concatenate([i for i, _ in self._over])
-        w[idx] = np.concatenate([v for _, v in self._over])
+        if self._over:
+            idx = np.concatenate([i for i, _ in self._over])
+            w[idx] = np.concatenate([v for _, v in self._over])
         if not np.isfinite(w).all():
-            return accurate_sum(weighted), 0
+            return total, 0
         return accurate_sum(w), 1024
 
     def reduce(self, weighted: np.ndarray, fmt: Format, accurate: bool) -> np.ndarray:
@@ -121,17 +125,12 @@ class Plan:
             scale = 0
             if accurate:
                 total = accurate_sum(weighted)
-                if self.reduction != "sum" and np.isinf(total) and np.isfinite(weighted).all():
+                if self.reduction != "sum" and np.isinf(total):
                     # finite losses whose sum passes float64's largest value
-                    # (two of 0.75 max: their mean is 0.75 max): the sum and
-                    # the quotient 2**-64 smaller. Scaling by a power of two is
-                    # exact (a subnormal term loses at most 2**-1074 of a sum
-                    # above 2**960), so the quotient still rounds once, and the
-                    # scaling back overflows only where the mean itself does
-                    scale = 64
-                    total = accurate_sum(np.asarray(weighted, dtype=np.float64) * 2.0**-scale)
-                elif self.reduction != "sum" and np.isinf(total) and self._over:
-                    total, scale = self._scaled_total(weighted)
+                    # (two of 0.75 max: their mean is 0.75 max), or terms that
+                    # overflowed under their weights: the sum and the quotient
+                    # formed 2**-1024 smaller
+                    total, scale = self._scaled_total(weighted, total)
             else:
                 acc = np.float32 if fmt.width < 32 else fmt.dtype
                 total = np.sum(weighted, dtype=acc)

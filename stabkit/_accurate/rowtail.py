@@ -162,8 +162,9 @@ def _logit_rows_mp(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndar
     for i in range(m):
         row, on = x[i], np.flatnonzero(t[i])
         k = int(np.argmax(row))
-        if np.isnan(row).any() or not (np.isfinite(row[k]) and np.isfinite(row[on]).all()
-                                        and np.isfinite(t[i]).all() and np.isfinite(s[i])):
+        # (argmax finds a NaN first: a NaN row fails the first test)
+        if not (np.isfinite(row[k]) and np.isfinite(row[on]).all() and np.isfinite(t[i]).all()
+                and np.isfinite(s[i])):
             continue
         others = [v for j, v in enumerate(row.tolist()) if j != k and v > -np.inf]
         with gmpy2.context(precision=200):
@@ -201,8 +202,9 @@ def _prob_rows(p: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray,
         if (p[i, on] <= 0.0).any():  # an infinite loss, as computed
             continue
         ok[i] = True
-        total = sum(map(gmpy2.mpq, p[i].tolist()), gmpy2.mpq(0))
-        us = [(float(t[i, j]), (total - gmpy2.mpq(float(p[i, j]))) / gmpy2.mpq(float(p[i, j]))) for j in on]
+        q = [gmpy2.mpq(v) for v in p[i].tolist()]
+        total = sum(q, gmpy2.mpq(0))
+        us = [(float(t[i, j]), (total - q[j]) / q[j]) for j in on]
         us = [(tj, u) for tj, u in us if u != 0]  # log 1 = 0: the loss of a certain prediction
         if not us:
             continue
