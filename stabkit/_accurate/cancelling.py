@@ -13,6 +13,7 @@ from __future__ import annotations
 import gmpy2
 import numpy as np
 
+from stabkit._native import extended as _native_extended
 from stabkit.floats import Format
 
 from . import double_double as _dd
@@ -56,35 +57,48 @@ def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
 
-    Rows whose float64 estimate ``m + log1p(s)`` is within ``NEAR / 2`` of 0
-    (its error is below ~2**-40 here, |m| and log1p(s) being below ~60; a
-    misrouted row only costs time), rows of log-probabilities, go first to
-    :func:`stabkit._td.lse_near_zero`: ~250
-    NumPy operations per entry (a row of 10**6: 0.1-0.3 s, where MPFR took
-    3-10 s). Then 80-bit extended precision where the platform has it
-    (:func:`_lse_extended`, cheap), for rows that cancel by a factor of at
-    most 32. A few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
+    Where the platform has 80-bit extended precision, every row first takes
+    that step (:func:`_extended`: C, or NumPy's longdouble loops; cheap),
+    which settles the rows that cancel by a factor of at most 32. Rows whose
+    value ``m + log1p(s)`` (the extended step's, else a float64 estimate
+    within ~2**-40, |m| and log1p(s) being below ~60; a misrouted row only
+    costs time) is within ``NEAR / 2`` of 0, rows of log-probabilities, go
+    to :func:`stabkit._td.lse_near_zero`, whose result replaces the
+    extended step's: ~250 NumPy operations per entry (a row of 10**6:
+    0.1-0.3 s, where MPFR took 3-10 s). A few rows left (``MP_DIRECT``
+    entries) go to MPFR; more, to
     double-double (:func:`_lse_dd`), and MPFR for what that cannot settle.
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
+    ext = _extended(rows) if EXTENDED else None
     # the array paths cost ~0.5 ms of NumPy calls whatever the size, MPFR
     # ~2-6 us per entry: a handful of entries go straight to MPFR
     if rows.size > MP_DIRECT:
-        near = np.flatnonzero(np.abs(_estimate(rows)) <= _td.NEAR / 2)
+        # routed by the extended step's value where there is one (within
+        # ~2**-58 of the exact value; the float64 estimate is within ~2**-40)
+        near = np.flatnonzero(np.abs(ext[0] if ext is not None else _estimate(rows)) <= _td.NEAR / 2)
         if near.size:
             val, ok = _td.lse_near_zero(rows[near], fmt)
             out[near[ok]] = val[ok]
             todo[near[ok]] = False
-    if EXTENDED and todo.any():
-        idx = np.flatnonzero(todo)
-        val, ok = _lse_extended(rows[idx])
-        out[idx[ok]] = val[ok]
-        todo[idx[ok]] = False
+    if ext is not None:
+        val, ok = ext
+        ok &= todo
+        out[ok] = val[ok]
+        todo &= ~ok
     if todo.any():
         left = rows[todo]
         out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
     return out
+
+
+def _extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lse_extended`'s values, from its C twin where that runs
+    (:mod:`stabkit._native.extended`: the same bits, checked against this
+    NumPy step), else from the NumPy step."""
+    got = _native_extended.lse_extended(rows, _lse_extended)
+    return got if got is not None else _lse_extended(rows)
 
 
 def _estimate(rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""The 80-bit extended step of the cancelling logsumexp rows in C
+(``_extended.c``), bound with ctypes from the one extension.
+
+:func:`lse_extended` gives what the NumPy step (its ``oracle``, which the
+caller, stabkit._accurate.cancelling, passes down) gives, bit for bit, or
+None where the NumPy step must run: the extension is off or not built, long
+double is not x86's 80-bit format, or the C step differed from the oracle
+on the check made once, at the first call (rows of 1 to 1000 entries that
+cancel, with -inf entries and ties of the maximum: every branch of the
+pairwise sum, both answers of the settling test).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from . import rows as _rows
+
+_LOCK = threading.Lock()
+_CHECKED: bool | None = None  # None: not checked yet
+_p, _i64 = ctypes.c_void_p, ctypes.c_int64
+
+
+def _sample() -> list[np.ndarray]:
+    """Rows whose logsumexp is delta (10**-12 to 1, either sign), so that
+    the step's cancellation factor L / |delta| runs from ~1 to ~1e13: the
+    float64 result shows the extended sum's last bits, and a sum in another
+    order shows up. Masked entries and tied maxima included."""
+    rng = np.random.default_rng(20261206)
+    out = []
+    for n in (1, 2, 7, 8, 9, 16, 17, 128, 129, 300, 1000):
+        k = 64 if n <= 129 else 8
+        y = rng.uniform(-3.0, 0.0, (k, n))
+        if n > 1:
+            y[::3, -1] = -np.inf  # masked entries (never a whole row: the maximum is finite)
+        if n > 2:
+            y[1::4, 1] = y[1::4].max(axis=-1)  # a tie of the maximum
+        delta = np.exp(rng.uniform(-28.0, 0.0, (k, 1))) * rng.choice([-1.0, 1.0], (k, 1))
+        m = y.max(axis=-1, keepdims=True)
+        out.append(y - (m + np.log(np.exp(y - m).sum(axis=-1, keepdims=True))) + delta)
+    return out
+
+
+def _check(lib: ctypes.CDLL, oracle) -> bool:
+    for x in _sample():
+        got = _call(lib, x)
+        with np.errstate(all="ignore"):
+            want, ok = oracle(x)
+        if got is None or not (np.array_equal(got[0].view(np.uint64), want.view(np.uint64))
+                               and np.array_equal(got[1], ok)):
+            return False
+    return True
+
+
+def _call(lib: ctypes.CDLL, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    rows, n = x.shape
+    out, ok = np.empty(rows), np.empty(rows, np.int8)
+    if rows and lib.lse_extended(_rows._ptr(x), rows, n, _rows._ptr(out), _rows._ptr(ok)) != 0:
+        return None
+    return out, ok.view(bool)
+
+
+def _library(oracle) -> ctypes.CDLL | None:
+    global _CHECKED
+    lib = _rows.library()
+    if lib is None:
+        return None
+    if _CHECKED is None:
+        with _LOCK:
+            if _CHECKED is None:
+                fn = getattr(lib, "lse_extended", None)
+                if fn is not None:
+                    fn.argtypes, fn.restype = [_p, _i64, _i64, _p, _p], _i64
+                _CHECKED = fn is not None and _check(lib, oracle)
+    return lib if _CHECKED else None
+
+
+def lse_extended(x: np.ndarray, oracle) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(out, ok)`` of the extended step for the rows of ``x`` (2-d
+    float64, at least one column), or None where the NumPy step must run.
+    ``oracle(x)``: the NumPy step, which the first call checks this one
+    against."""
+    lib = _library(oracle)
+    if lib is None or x.ndim != 2 or x.shape[1] < 1:
+        return None
+    return _call(lib, np.ascontiguousarray(x, dtype=np.float64))
+
+
+def status(oracle) -> str:
+    """``"native"`` where the extended step runs in C, else why not."""
+    if _rows.library() is None:
+        return _rows.status()
+    return "native" if _library(oracle) is not None else "the C step differs from NumPy's longdouble loops, or long double is not the 80-bit format"

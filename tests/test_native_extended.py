@@ -1,0 +1,116 @@
+"""The C twin of the cancelling logsumexp rows' 80-bit extended step
+(stabkit/_native/_extended.c) against the NumPy step it replaces
+(stabkit._accurate.cancelling._lse_extended), bit for bit, and the routing
+of logsumexp_cancelling around it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.bits import same_bits
+from helpers.native import each_path
+
+from stabkit import accurate
+from stabkit._accurate import cancelling
+from stabkit._native import extended, rows
+from stabkit.floats import get_format
+
+needs_c = pytest.mark.skipif(rows.library() is None, reason="the extension is not built")
+needs_x87 = pytest.mark.skipif(not cancelling.EXTENDED, reason="long double is float64 on this platform")
+
+
+def _cancelling(rng, n_rows, n):
+    """Rows whose logsumexp is near 0 with a negative maximum: shifted by
+    their own float64 logsumexp, then by delta (|delta| from 1e-14 to 3,
+    times log n for long rows), so that cancellation factors run from below
+    1 to ~1e14. Masked entries and tied maxima included."""
+    x = rng.uniform(-5.0, 0.0, (n_rows, n))
+    if n > 1:
+        x[::5, rng.integers(0, n)] = -np.inf
+        x[2::7, 0] = x[2::7].max(axis=-1)
+    m = x.max(axis=-1, keepdims=True)
+    lse = m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    size = np.exp(rng.uniform(-32.0, 1.0, (n_rows, 1))) * max(1.0, np.log(n))
+    delta = size * rng.choice([-1.0, 1.0], (n_rows, 1))
+    return x - lse + delta
+
+
+@needs_c
+@needs_x87
+def test_the_c_step_is_on_where_long_double_is_extended():
+    assert extended.status(cancelling._lse_extended) == "native"
+
+
+@needs_c
+@needs_x87
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 15, 16, 17, 64, 127, 128, 129, 136, 255, 257, 1031, 5000])
+def test_same_bits_as_numpys_longdouble_step(n):
+    rng = np.random.default_rng(n)
+    x = _cancelling(rng, 400 if n < 1000 else 40, n)
+    got = extended.lse_extended(x, cancelling._lse_extended)
+    assert got is not None
+    with np.errstate(all="ignore"):
+        want, ok = cancelling._lse_extended(x)
+    same_bits(got[0], want)
+    assert np.array_equal(got[1], ok)
+    if n > 1:  # both answers of the settling test occur
+        assert ok.any() and not ok.all()
+
+
+@needs_c
+@needs_x87
+def test_strided_rows_give_the_bits_of_their_contiguous_copy():
+    rng = np.random.default_rng(7)
+    x = _cancelling(rng, 50, 24)
+    view = np.repeat(x, 2, axis=1)[:, ::2]  # not contiguous
+    a = extended.lse_extended(view, cancelling._lse_extended)
+    b = extended.lse_extended(x, cancelling._lse_extended)
+    same_bits(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
+
+
+@needs_c
+@needs_x87
+def test_a_c_step_that_differs_is_not_used(monkeypatch):
+    """The check at the first call compares with the NumPy step (the oracle
+    passed down): one that disagrees in the last bit keeps the NumPy step
+    on."""
+    real = cancelling._lse_extended
+
+    def off_by_one(x):
+        out, ok = real(x)
+        return np.nextafter(out, np.inf), ok
+
+    monkeypatch.setattr(extended, "_CHECKED", None)
+    assert extended.lse_extended(np.array([[-1.0, -1.5]]), off_by_one) is None
+    assert extended.status(off_by_one) != "native"
+    monkeypatch.setattr(extended, "_CHECKED", None)
+    assert extended.lse_extended(np.array([[-1.0, -1.5]]), real) is not None
+
+
+@pytest.mark.parametrize("n", [2, 10, 300])
+def test_cancelling_rows_have_the_same_bits_with_and_without_the_extension(n):
+    """logsumexp_cancelling routes by the extended step's value (C or NumPy,
+    the same bits), then near-zero, double-double or MPFR: one answer."""
+    rng = np.random.default_rng(100 + n)
+    x = _cancelling(rng, 60, n)
+    fast, slow = each_path(cancelling.logsumexp_cancelling, x, get_format("float64"))
+    same_bits(fast, slow)
+
+
+@needs_x87
+def test_rows_near_zero_still_go_to_the_exact_sum(monkeypatch):
+    """Routing by the extended value: a row of log-probabilities (logsumexp
+    within NEAR/2 of 0) is summed exactly, not left to the extended step."""
+    seen = []
+    real = cancelling._td.lse_near_zero
+
+    def spy(rows, fmt):
+        seen.append(rows.shape[0])
+        return real(rows, fmt)
+
+    monkeypatch.setattr(cancelling._td, "lse_near_zero", spy)
+    p = np.random.default_rng(3).dirichlet(np.ones(40), size=8)
+    x = np.log(p)  # each row's logsumexp is within a few ulps of 0
+    accurate.logsumexp(x, axis=-1)
+    assert sum(seen) == 8
