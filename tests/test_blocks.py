@@ -126,7 +126,7 @@ def test_extended_path_settles_moderate_cancellation_and_passes_the_rest_on():
     assert np.array_equal(ok[clear], (amp <= _lse_exact.EXTENDED_AMP)[clear])
     assert ok.any() and (~ok).any()
     # where settled, it agrees with the double-double result to float64
-    dd = _lse_exact._lse_dd(x[ok], get_format("float64"))
+    dd = _lse_exact._lse_dd(x[ok])
     assert np.max(np.abs(val[ok] - dd) / np.abs(dd)) <= 2.0**-52
 
 

@@ -10,6 +10,8 @@ neither can settle.
 
 from __future__ import annotations
 
+import math
+
 import gmpy2
 import numpy as np
 
@@ -65,9 +67,14 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     costs time) is within ``NEAR / 2`` of 0, rows of log-probabilities, go
     to :func:`stabkit._td.lse_near_zero`, whose result replaces the
     extended step's: ~250 NumPy operations per entry (a row of 10**6:
-    0.1-0.3 s, where MPFR took 3-10 s). A few rows left (``MP_DIRECT``
-    entries) go to MPFR; more, to
-    double-double (:func:`_lse_dd`), and MPFR for what that cannot settle.
+    0.1-0.3 s, where MPFR took 3-10 s). The rows left take the compiled
+    double-double step where the extension runs
+    (:func:`stabkit._native.extended.lse_rows_dd`, ~0.3 us an entry). Then
+    a few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
+    double-double in NumPy (:func:`_lse_dd`), and MPFR for what that cannot
+    settle. Every step after the extended one gives the correctly rounded
+    float64 (Ziv's rounding test) or passes the row on, so a row has the
+    same bits whichever of them settles it, with or without the extension.
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
@@ -88,8 +95,16 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
         out[ok] = val[ok]
         todo &= ~ok
     if todo.any():
+        # the compiled double-double step: correctly rounded, or undecided
+        idx = np.flatnonzero(todo)
+        got = _native_extended.lse_rows_dd(rows[idx])
+        if got is not None:
+            val, done = got
+            out[idx[done]] = val[done]
+            todo[idx[done]] = False
+    if todo.any():
         left = rows[todo]
-        out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left, fmt)
+        out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left)
     return out
 
 
@@ -112,11 +127,14 @@ def _estimate(rows: np.ndarray) -> np.ndarray:
     return m + np.log1p(e.sum(axis=-1))
 
 
-def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
+def _lse_dd(rows: np.ndarray) -> np.ndarray:
     """``log(sum(exp(x_i)))`` with every exp, the sum and the log carried to
-    ~2**-100, an absolute error below ``2**-96 * (S + 1)``. Rows whose result
-    is so small that this bound is not below 2**-(p + 12) of it go on to
-    MPFR (:func:`_logsumexp_mp`)."""
+    ~2**-100, an absolute error below ``B = 2**-96 * (S + 1)``. A row is
+    settled where Ziv's test shows the float64 rounding of its value to be
+    that of the exact result (the value -+ 2B round alike: no rounding
+    boundary within B; twice B because those additions round too), else it
+    goes on to MPFR (:func:`_logsumexp_mp`): the float64 result is
+    correctly rounded, for every target format."""
     with np.errstate(invalid="ignore", over="ignore"):
         # only -inf can be non-finite here (the maximum is finite): exp -> 0
         x = np.where(np.isfinite(rows), rows, -1000.0)
@@ -125,9 +143,9 @@ def _lse_dd(rows: np.ndarray, fmt: Format) -> np.ndarray:
         sl = sl + rowsum(el)
         sh, sl = _dd.fast_two_sum(sh, sl)
         yh, yl = _dd.log(sh, sl)
-        out = yh + yl
-        bound = 2.0**-96 * (sh + 1.0)
-    ok = bound <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
+        out, rest = _dd.two_sum(yh, yl)
+        e2 = 2.0 * (2.0**-96 * (sh + 1.0))
+        ok = (out + (rest + e2) == out) & (out + (rest - e2) == out)
     if not ok.all():
         out[~ok] = [_logsumexp_mp(row) for row in rows[~ok]]
     return out
@@ -153,11 +171,13 @@ def _logsumexp_mp(row: np.ndarray) -> float:
     At precision p every exp, the exact-then-rounded sum (``fsum``) and the
     log are correctly rounded, so the sum is off by at most ``2**(1-p)``
     relative and the result by at most ``err = 2**(2-p) + 2**-p |val|``
-    absolute. Settled when ``err <= 2**-62 |val|`` (then the float64 result is
-    within 0.51 ulp), or when ``err <= 2**-1080`` with ``|val| > err`` (a
-    result in the subnormal range, or 0 of a known sign); else the precision
-    doubles, to ``MP_CAP``. ``val == 0`` (the sum rounded to 1) is never
-    taken as settled: the exact value is not 0.
+    absolute. Settled by Ziv's test: ``val -+ 2 err`` (formed at precision
+    p, within err of the exact ends) round to the same float64, sign of a
+    zero included; then no rounding boundary lies within err of ``val``, and
+    ``float(val)`` is the correctly rounded result (subnormal, or a zero of
+    known sign, too). Else the precision doubles, to ``MP_CAP``. ``val ==
+    0`` (the sum rounded to 1) is never settled: its ends have two signs
+    (the exact value is not 0, nor a midpoint between floats).
     """
     vals = [float(v) for v in row[row > -np.inf]]
     prec = MP_START
@@ -166,8 +186,8 @@ def _logsumexp_mp(row: np.ndarray) -> float:
         with gmpy2.context(precision=prec):
             val = gmpy2.log(gmpy2.fsum([gmpy2.exp(v) for v in vals]))
             err = gmpy2.mul_2exp(gmpy2.mpfr(1), 2 - prec) + gmpy2.mul_2exp(abs(val), -prec)
-            settled = err <= gmpy2.mul_2exp(abs(val), -62) or (err <= gmpy2.mul_2exp(gmpy2.mpfr(1), -1080) and abs(val) > err)
-            if settled or prec >= MP_CAP:
+            lo, hi = float(val - 2 * err), float(val + 2 * err)
+            if (lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi)) or prec >= MP_CAP:
                 # mpfr_get_d: one correct rounding, subnormals included
                 return float(val)
         prec *= 2

@@ -1,5 +1,6 @@
 """The 80-bit extended step of the cancelling logsumexp rows in C
-(``_extended.c``), bound with ctypes from the one extension.
+(``_extended.c``), and the double-double step after it
+(:func:`lse_rows_dd`), bound with ctypes from the one extension.
 
 :func:`lse_extended` gives what the NumPy step (its ``oracle``, which the
 caller, stabkit._accurate.cancelling, passes down) gives, bit for bit, or
@@ -87,6 +88,25 @@ def lse_extended(x: np.ndarray, oracle) -> tuple[np.ndarray, np.ndarray] | None:
     if lib is None or x.ndim != 2 or x.shape[1] < 1:
         return None
     return _call(lib, np.ascontiguousarray(x, dtype=np.float64))
+
+
+def lse_rows_dd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(out, done)`` of ``lse_rows_dd`` (``_extended.c``) for the rows of
+    ``x`` (2-d float64, at least one column): where ``done``, ``out`` is the
+    correctly rounded logsumexp of the row (double-double and Ziv's rounding
+    test; undecided rows, ``done`` False, hold garbage). None where the
+    extension is off or not built."""
+    lib = _rows.library()
+    fn = getattr(lib, "lse_rows_dd", None)  # None: no library, or one built before this function
+    if fn is None or x.ndim != 2 or x.shape[1] < 1:
+        return None
+    if fn.argtypes is None:
+        fn.argtypes, fn.restype = [_p, _i64, _i64, _p, _p], None
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out, done = np.empty(x.shape[0]), np.zeros(x.shape[0], np.int8)
+    if x.shape[0]:
+        fn(_rows._ptr(x), x.shape[0], x.shape[1], _rows._ptr(out), _rows._ptr(done))
+    return out, done.view(bool)
 
 
 def status(oracle) -> str:
