@@ -72,9 +72,10 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     (:func:`stabkit._native.extended.lse_rows_dd`, ~0.3 us an entry). Then
     a few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
     double-double in NumPy (:func:`_lse_dd`), and MPFR for what that cannot
-    settle. Every step after the extended one gives the correctly rounded
-    float64 (Ziv's rounding test) or passes the row on, so a row has the
-    same bits whichever of them settles it, with or without the extension.
+    settle. Each of these last steps gives the correctly rounded float64
+    (Ziv's rounding test) or passes the row on, so a row has the same bits
+    whichever of them settles it, with or without the extension (the
+    extended and near-zero steps run the same way with or without it).
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)

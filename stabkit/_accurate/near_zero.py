@@ -311,7 +311,7 @@ def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray
     and its float64 evaluation (a correction below 2**-21 |D|) 2**-72 |D|:
     the result ``yh + yl`` (TwoSum) is within ``eps = eps_S (1 + 2**-19)
     + 2**-70 |y|``. Accepted, float64: when ``eps <= 2**-62 |y|`` (within
-    0.51 ulp, MPFR's own rule in :mod:`stabkit._accurate.cancelling`), or when
+    0.51 ulp), or when
     ``y - eps`` and ``y + eps`` round to the same float64 (Ziv: then correctly
     rounded). Narrower targets: ``eps <= 2**-(p+12) |y|``. For a row
     of log-probabilities (S = 1 + D, D ~ 1e-16) eps ~ 2**-122, ~2**-69 |y|:
