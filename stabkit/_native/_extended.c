@@ -14,14 +14,14 @@
  * format). expl and log1pl are the C library's, the functions NumPy's
  * longdouble exp and log1p loops call (npy_expl, npy_log1pl).
  *
- lse_rows_dd, at the end, is the step after it for the rows it leaves:
+ * lse_rows_dd, at the end, is the step after it for the rows it leaves:
  * double-double with Ziv's rounding test, correctly rounded or undecided.
  *
- * Nothing in lse_extended is assumed to match: stabkit/_native/extended.py compares
- * this function with the NumPy step bit for bit on rows of every
- * pairwise branch before it is used, and the NumPy step runs where they
- * differ, where long double is not the 64-bit-significand format, or where
- * the scratch cannot be allocated (lse_extended returns -1 for both).
+ * Nothing in lse_extended is assumed to match: stabkit/_native/extended.py
+ * compares it with the NumPy step bit for bit on rows of every pairwise
+ * branch before it is used, and the NumPy step runs where they differ,
+ * where long double is not the 64-bit-significand format, or where the
+ * scratch cannot be allocated (lse_extended returns -1 for both).
  */
 #include <float.h>
 #include <math.h>

@@ -1,6 +1,7 @@
 """The 80-bit extended step of the cancelling logsumexp rows in C
 (``_extended.c``), and the double-double step after it
-(:func:`lse_rows_dd`), bound with ctypes from the one extension.
+(:func:`lse_rows_dd`), from the one extension (their ctypes signatures with
+the row kernel's, :mod:`stabkit._native.rows`).
 
 :func:`lse_extended` gives what the NumPy step (its ``oracle``, which the
 caller, stabkit._accurate.cancelling, passes down) gives, bit for bit, or
@@ -22,7 +23,6 @@ from . import rows as _rows
 
 _LOCK = threading.Lock()
 _CHECKED: bool | None = None  # None: not checked yet
-_p, _i64 = ctypes.c_void_p, ctypes.c_int64
 
 
 def _sample() -> list[np.ndarray]:
@@ -72,10 +72,7 @@ def _library(oracle) -> ctypes.CDLL | None:
     if _CHECKED is None:
         with _LOCK:
             if _CHECKED is None:
-                fn = getattr(lib, "lse_extended", None)
-                if fn is not None:
-                    fn.argtypes, fn.restype = [_p, _i64, _i64, _p, _p], _i64
-                _CHECKED = fn is not None and _check(lib, oracle)
+                _CHECKED = _check(lib, oracle)
     return lib if _CHECKED else None
 
 
@@ -97,15 +94,12 @@ def lse_rows_dd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     test; undecided rows, ``done`` False, hold garbage). None where the
     extension is off or not built."""
     lib = _rows.library()
-    fn = getattr(lib, "lse_rows_dd", None)  # None: no library, or one built before this function
-    if fn is None or x.ndim != 2 or x.shape[1] < 1:
+    if lib is None or x.ndim != 2 or x.shape[1] < 1:
         return None
-    if fn.argtypes is None:
-        fn.argtypes, fn.restype = [_p, _i64, _i64, _p, _p], None
     x = np.ascontiguousarray(x, dtype=np.float64)
     out, done = np.empty(x.shape[0]), np.zeros(x.shape[0], np.int8)
     if x.shape[0]:
-        fn(_rows._ptr(x), x.shape[0], x.shape[1], _rows._ptr(out), _rows._ptr(done))
+        lib.lse_rows_dd(_rows._ptr(x), x.shape[0], x.shape[1], _rows._ptr(out), _rows._ptr(done))
     return out, done.view(bool)
 
 
