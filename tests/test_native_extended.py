@@ -89,6 +89,50 @@ def test_a_c_step_that_differs_is_not_used(monkeypatch):
     assert extended.lse_extended(np.array([[-1.0, -1.5]]), real) is not None
 
 
+STEP80, STEP_DD = "logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)"
+
+
+@needs_c
+@needs_x87
+def test_kernels_lists_both_steps_and_why_one_is_off(monkeypatch):
+    """stabkit.kernels() names the cancelling rows' two C steps: native
+    where they run; the 80-bit one off, with its reason, where its check
+    against the NumPy step failed; both off with STABKIT_NATIVE=0."""
+    import stabkit
+
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    table = stabkit.kernels()
+    assert table[STEP80] == table[STEP_DD] == "native"
+    monkeypatch.setattr(extended, "_CHECKED", False)
+    table = stabkit.kernels()
+    assert table[STEP80].startswith("the C step differs from NumPy's longdouble loops")
+    assert table[STEP_DD] == "native"
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    table = stabkit.kernels()
+    assert table[STEP80] == table[STEP_DD] == "STABKIT_NATIVE=0"
+
+
+@needs_c
+@needs_x87
+def test_status_makes_the_check_with_the_registered_numpy_step(monkeypatch):
+    """The oracle comes from stabkit._accurate.cancelling (registered on
+    import), so kernels() answers before any cancelling row was seen."""
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    assert extended._ORACLE is cancelling._lse_extended
+    monkeypatch.setattr(extended, "_CHECKED", None)
+    assert extended.status() == "native"
+    assert extended._CHECKED is True
+
+
+@needs_c
+def test_status_without_an_oracle_says_the_check_comes_on_first_use(monkeypatch):
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    monkeypatch.setattr(extended, "_CHECKED", None)
+    monkeypatch.setattr(extended, "_ORACLE", None)
+    assert extended.status() == "checked against the NumPy step on first use (stabkit.accurate is not loaded)"
+    assert extended._CHECKED is None
+
+
 @pytest.mark.parametrize("n", [2, 10, 300])
 def test_cancelling_rows_have_the_same_bits_with_and_without_the_extension(n):
     """logsumexp_cancelling routes by the extended step's value (C or NumPy,

@@ -192,3 +192,6 @@ def _logsumexp_mp(row: np.ndarray) -> float:
                 # mpfr_get_d: one correct rounding, subnormals included
                 return float(val)
         prec *= 2
+
+
+_native_extended.register(_lse_extended)  # kernels() reports the C step's check

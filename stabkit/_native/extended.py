@@ -23,6 +23,15 @@ from . import rows as _rows
 
 _LOCK = threading.Lock()
 _CHECKED: bool | None = None  # None: not checked yet
+#: the NumPy step, registered by stabkit._accurate.cancelling on import, so
+#: that status() can make the check before the first cancelling row
+_ORACLE = None
+
+
+def register(oracle) -> None:
+    """Keep ``oracle`` (the NumPy step) for :func:`status`."""
+    global _ORACLE
+    _ORACLE = oracle
 
 
 def _sample() -> list[np.ndarray]:
@@ -103,8 +112,15 @@ def lse_rows_dd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return out, done.view(bool)
 
 
-def status(oracle) -> str:
-    """``"native"`` where the extended step runs in C, else why not."""
+def status(oracle=None) -> str:
+    """``"native"`` where the extended step runs in C, else why not; makes
+    the check against ``oracle`` (default: the registered NumPy step) if no
+    call has made it yet."""
     if _rows.library() is None:
         return _rows.status()
-    return "native" if _library(oracle) is not None else "the C step differs from NumPy's longdouble loops, or long double is not the 80-bit format"
+    oracle = oracle or _ORACLE
+    if oracle is None and _CHECKED is None:
+        return "checked against the NumPy step on first use (stabkit.accurate is not loaded)"
+    if _library(oracle) is not None:
+        return "native"
+    return "the C step differs from NumPy's longdouble loops, or long double is not the 80-bit format"

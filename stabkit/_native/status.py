@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, narrowrows, rounding, rows
+from . import elementwise, extended, narrowrows, rounding, rows
 
 __all__ = ["kernels", "summary"]
 
@@ -27,6 +27,10 @@ WIDE_SUFFIX = " (rows > 16, one call per block)"
 #: the entry of the compiled rounding of float64 results (every tier's
 #: float16 and bfloat16 results, floats.round_float64)
 ROUNDING = "rounding to float16/bfloat16"
+#: the entries of the compiled steps of the logsumexp rows where m + log1p(s)
+#: cancels (stabkit._accurate.cancelling; every format, the rows in float64):
+#: the 80-bit step and the double-double one after it
+CANCELLING = ("logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)")
 
 
 def kernels(load: bool = True) -> dict[str, str]:
@@ -39,8 +43,9 @@ def kernels(load: bool = True) -> dict[str, str]:
     <= 16)": ...}`` for the pairs whose narrow rows the narrow-row kernel runs
     (:data:`NARROW`), ``{"function/format (rows > 16, one call per block)":
     ...}`` for those whose wide rows the wide-row kernel runs (:data:`WIDE`),
-    and :data:`ROUNDING` for the rounding of float64
-    results to float16 and bfloat16. ``load=False`` does not import ml_dtypes to register
+    :data:`ROUNDING` for the rounding of float64
+    results to float16 and bfloat16, and :data:`CANCELLING` for the steps of
+    the logsumexp rows that cancel. ``load=False`` does not import ml_dtypes to register
     the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
     for name in (*elementwise.FUNCTIONS, *elementwise.LOSSES):
@@ -63,6 +68,8 @@ def kernels(load: bool = True) -> dict[str, str]:
         for fmt in fmts:
             out[f"{name}/{fmt}{WIDE_SUFFIX}"] = narrow
     out[ROUNDING] = rounding.status()
+    out[CANCELLING[0]] = extended.status()
+    out[CANCELLING[1]] = row
     return out
 
 
