@@ -16,6 +16,7 @@ same process.
 from __future__ import annotations
 
 import argparse
+import sys
 import timeit
 
 import numpy as np
@@ -52,9 +53,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="timing rounds; the minimum is reported")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat: must be at least 1")
     rng = np.random.default_rng(0)
     cells: dict[str, dict[str, float]] = {}
-    for label, shape in SHAPES.items():
+    for k, (label, shape) in enumerate(SHAPES.items(), 1):
+        # about 1.6 s a cell, 31 cells a shape: say where the run is
+        print(f"[shape {k}/{len(SHAPES)}: {label}]", file=sys.stderr, flush=True)
         for mod in (naive, stable, accurate):
             calls, x = _calls(mod, shape, rng)
             for name, call in calls.items():
