@@ -50,3 +50,31 @@ def test_lanes_times_every_float32_case_against_both_torch_formats():
     lab, z = np.arange(3), np.ones((3, 4), np.float32)
     wl, wz = _widened((lab, z))
     assert wl is lab and wz.dtype == np.float64 and np.array_equal(wz, z)
+
+
+def test_ab_kernels_times_one_build_against_itself():
+    """benchmarks/ab_kernels.py with the installed build given twice (the
+    A/A test it suggests): every case has a row per build, build 0's ratio
+    is 1, and a missing build or an unknown function is one error line."""
+    import pytest
+
+    from stabkit._native import load, rows
+
+    if rows.library() is None:
+        pytest.skip("the extension is not built")
+    so = load.module().__file__
+    script = str(REPO / "benchmarks" / "ab_kernels.py")
+    run = subprocess.run([sys.executable, script, so, so, "--rounds", "2", "--calls", "1", "--shapes", "3x40,5x8",
+                          "--only", "log_softmax,categorical_crossentropy", "--dtypes", "float32,float64"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows_ = [[c.strip() for c in line.split("|")[1:-1]] for line in run.stdout.splitlines() if line.startswith("| ")]
+    body = rows_[1:]
+    cases = {r[0] for r in body}
+    assert len(cases) == 2 * 2 * 2 and len(body) == 2 * len(cases)
+    assert all(r[3] == "1.000" for r in body if r[1] == "0")
+    assert run.stderr.count("[round ") == 2
+    for args, message in (([so, "/no/such.so"], "no such build: /no/such.so"),
+                          ([so, "--only", "expit"], "--only: unknown or empty expit")):
+        bad = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
