@@ -15,10 +15,11 @@ kernels must not change a bit; exit status 1 otherwise).
 
 Why in one process: on the shared machines these numbers come from, two
 processes running one build (an A/A test) differed by a median of 7% on the
-float64 1000x1000 log-softmax, and single rounds by up to 40%: where a
+float64 1000x1000 log-softmax, and single rounds by up to 44%: where a
 process's arrays land in memory moves the time of the rows that stream from
-it. In one process the same A/A test gives 0.98-1.04 (quartiles) and the
-in-cache shape 0.99-1.01. Pass the same file twice for that calibration.
+it. In one process the same A/A test gives medians of 0.97-1.03, quartiles
+within 0.91-1.06 on the 1000-row cases and 0.97-1.02 in cache. Pass the
+same file twice for that calibration.
 
 Every round times each case with each build (``--calls`` calls, their
 median), the builds' order reversed every other round; the table gives each
