@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from functions import row_cases  # the script's folder is on sys.path
 from stabkit import accurate
 from stabkit._native import rows as _rows
 
@@ -67,23 +68,15 @@ def _load(paths: list[str], tmp: str) -> list[ctypes.CDLL]:
 
 
 def _cases(only: list[str], dtypes: list[str], shapes: list[tuple[int, int]]):
-    """(label, rows, call) for each function, format and shape."""
+    """(label, rows, call) for each function, format and shape, on
+    functions.py's inputs."""
     rng = np.random.default_rng(0)
     for dt in dtypes:
         for shape in shapes:
-            # the inputs of benchmarks/functions.py: logits of sd 5, labels, Dirichlet rows
-            z = (rng.standard_normal(shape) * 5).astype(dt)
-            lab = rng.integers(0, shape[1], shape[0])
-            soft = rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dt)
-            calls = {"softmax": lambda z=z: accurate.softmax(z),
-                     "log_softmax": lambda z=z: accurate.log_softmax(z),
-                     "logsumexp": lambda z=z: accurate.logsumexp(z, axis=-1),
-                     "sparse_categorical_crossentropy":
-                         lambda z=z, lab=lab: accurate.sparse_categorical_crossentropy(lab, z, from_logits=True),
-                     "categorical_crossentropy":
-                         lambda z=z, soft=soft: accurate.categorical_crossentropy(soft, z, from_logits=True)}
-            for name in only:
-                yield f"{name} {dt} {shape[0]}x{shape[1]}", shape[0], calls[name]
+            for name, args, _, kw in row_cases(rng, shape, np.dtype(dt)):
+                if name in only:
+                    call = (lambda f, args, kw: lambda: f(*args, **kw))(getattr(accurate, name), args, kw)
+                    yield f"{name} {dt} {shape[0]}x{shape[1]}", shape[0], call
 
 
 def _use(lib: ctypes.CDLL) -> None:

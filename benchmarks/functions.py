@@ -68,15 +68,23 @@ def cases(quick: bool, dtypes: list[str]):
         for shape in ((10_000, 10), (1_000, 1_000)):
             if quick:
                 shape = (shape[0] // 5, shape[1])
-            z = (rng.standard_normal(shape) * 5).astype(dt)
-            for fn in ("softmax", "log_softmax", "logsumexp"):
-                # one value per row, as the peers are called (logsumexp's
-                # default, like SciPy's, reduces the whole array)
-                yield fn, name, (z,), z.size, {"axis": -1}
-            lab = rng.integers(0, shape[1], shape[0])
-            yield "sparse_categorical_crossentropy", name, (lab, z), shape[0], {"from_logits": True}
-            soft = rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dt)
-            yield "categorical_crossentropy", name, (soft, z), shape[0], {"from_logits": True}
+            for fn, args, units, kw in row_cases(rng, shape, dt):
+                yield fn, name, args, units, kw
+
+
+def row_cases(rng, shape: tuple[int, int], dt):
+    """(function, args, units, stabkit keywords) of the row-wise functions
+    on one shape: logits of sd 5, labels, Dirichlet rows (also
+    ab_kernels.py's inputs)."""
+    z = (rng.standard_normal(shape) * 5).astype(dt)
+    for fn in ("softmax", "log_softmax", "logsumexp"):
+        # one value per row, as the peers are called (logsumexp's
+        # default, like SciPy's, reduces the whole array)
+        yield fn, (z,), z.size, {"axis": -1}
+    lab = rng.integers(0, shape[1], shape[0])
+    yield "sparse_categorical_crossentropy", (lab, z), shape[0], {"from_logits": True}
+    soft = rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dt)
+    yield "categorical_crossentropy", (soft, z), shape[0], {"from_logits": True}
 
 
 class Notes:
