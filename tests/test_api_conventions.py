@@ -108,6 +108,22 @@ def test_scalars_lists_and_0d(tier):
         tier.logsumexp(3.0, axis=1)
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_out_of_range_axis_is_numpys_axis_error_as_in_scipy(tier):
+    # was a plain ValueError: a SciPy user's `except np.exceptions.AxisError`
+    # (or `except IndexError`) let it through. AxisError is a ValueError too.
+    x = _x((2, 3))
+    calls = [lambda f=getattr(tier, n): f(x, axis=2) for n in ("softmax", "log_softmax", "logsumexp")]
+    calls += [lambda: tier.logsumexp(x, axis=(0, -3)), lambda: tier.logsumexp(3.0, axis=1),
+              lambda: tier.sparse_categorical_crossentropy(np.array([0, 2]), x, from_logits=True, axis=2)]
+    for call in calls:
+        for kind in (np.exceptions.AxisError, IndexError, ValueError):
+            with pytest.raises(kind, match="out of bounds"):
+                call()
+    with pytest.raises(np.exceptions.AxisError):
+        sp.softmax(x, axis=2)  # the convention followed
+
+
 # ------------------------------------------------------------ where=
 
 

@@ -67,7 +67,7 @@ def last_axis(a: np.ndarray, axis: int) -> np.ndarray:
     try:
         return np.moveaxis(a, axis, -1)
     except np.exceptions.AxisError:
-        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {a.ndim}") from None
+        raise np.exceptions.AxisError(f"axis {axis} is out of bounds for an array of dimension {a.ndim}") from None
 
 
 def restore_axis(a: np.ndarray, axis: int, ndim: int) -> np.ndarray:

@@ -38,7 +38,8 @@ def normalize_axes(axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
         except TypeError:
             raise TypeError(f"{name} must be an int, a tuple of ints or None, got {axis!r}") from None
         if not -ndim <= ax < ndim:
-            raise ValueError(f"{name} {ax} is out of bounds for an array of dimension {ndim}")
+            # NumPy's own error (a ValueError and an IndexError), as SciPy raises
+            raise np.exceptions.AxisError(f"{name} {ax} is out of bounds for an array of dimension {ndim}")
         out.append(ax % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{name} {axis!r} repeats an axis")

@@ -123,7 +123,7 @@ def _rows_of(a: np.ndarray, axis) -> Rows:
     try:
         return Rows(a.reshape(1), axis)
     except ValueError as e:  # "... of dimension 1" would name the row, not the input
-        raise ValueError(str(e).replace("for an array of dimension 1",
+        raise type(e)(str(e).replace("for an array of dimension 1",
                                         "for a 0-d input (a row of one: axis 0, -1, None or ())")) from None
 
 
@@ -336,7 +336,7 @@ def _class_axis(axis, y_pred) -> int:
         raise TypeError(f"axis must be one int (the class axis), got {axis!r}") from None
     ndim = max(np.ndim(y_pred), 1)
     if not -ndim <= ax < ndim:
-        raise ValueError(f"axis {ax} is out of bounds for predictions of dimension {ndim}")
+        raise np.exceptions.AxisError(f"axis {ax} is out of bounds for predictions of dimension {ndim}")
     return ax
 
 
