@@ -219,3 +219,20 @@ def test_dask_arrays_go_through_apply_gufunc_chunk_by_chunk():
     assert isinstance(lse, da.Array) and lse.chunks == ((100,) * 6,)
     assert _same(lse.compute(), accurate.logsumexp(x, axis=-1))
     assert _same(sm.compute(), accurate.softmax(x, axis=-1))
+
+
+def test_masked_arrays_are_numpys_business_as_the_readme_says():
+    # softmax gets the data, hidden entries included, and answers masked where
+    # the input was. (logsumexp's (n)->() result goes through NumPy's
+    # MaskedArray wrapping, which raises or leaves a mask of the input's shape
+    # on it, depending on the warning filters: the README says not to; the
+    # README said it computed over the hidden entries.)
+    data = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x = np.ma.array(data, mask=[[0, 1], [0, 0]])
+    y = ufuncs.softmax(x)
+    assert isinstance(y, np.ma.MaskedArray) and y.mask.tolist() == [[False, True], [False, False]]
+    assert _same(y.data, accurate.softmax(data))
+    # the tier's function: one line, and the way out works
+    with pytest.raises(TypeError, match="where="):
+        accurate.logsumexp(x)
+    assert accurate.logsumexp(x.data, where=~np.ma.getmaskarray(x)) == accurate.logsumexp([1.0, 3.0, 4.0])
