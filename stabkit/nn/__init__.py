@@ -63,6 +63,7 @@ _EXPORTS = {
     "load_digits": ("data", "load_digits"),
     "train_test_split": ("data", "train_test_split"),
     "to_categorical": ("utils", "to_categorical"),
+    "set_random_seed": ("seeding", "set_random_seed"),
 }
 
 #: submodules reachable as attributes before anything imported them, as keras.layers, keras.models, ...

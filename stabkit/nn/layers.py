@@ -18,7 +18,7 @@ import importlib
 
 import numpy as np
 
-from . import activations
+from . import activations, seeding
 from .errors import NNError
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "features", "keras_name"]
@@ -120,7 +120,8 @@ class Layer:
 
     def set_weights(self, weights) -> None:
         """Replace the layer's weights in place (Keras's ``layer.set_weights``):
-        one floating-point array per name in ``weight_names``, each of the
+        one array of numbers per name in ``weight_names`` (integers are cast,
+        as Keras casts them; bool and complex are refused), each of the
         shape the layer has. The model must be built. NNError naming the
         weight otherwise; nothing is changed then."""
         if not self.weight_names:
@@ -130,7 +131,8 @@ class Layer:
         if not self._views:
             raise NNError(f"layer {self.name or type(self).__name__} has no weights yet: build the model first "
                           "(model.build(input_shape), or fit or call it once)")  # fmt: skip
-        arrays = [np.asarray(w) for w in weights]
+        # integer arrays (the Coursera lab's np.array([[2]])) are cast, as Keras casts them
+        arrays = [np.asarray(w, np.float64) if np.asarray(w).dtype.kind in "iu" else np.asarray(w) for w in weights]
         if len(arrays) != len(self.weight_names):
             raise NNError(f"layer {self.name} takes {len(self.weight_names)} arrays ({', '.join(self.weight_names)}), "
                           f"got {len(arrays)}")  # fmt: skip
@@ -139,7 +141,8 @@ class Layer:
             if w.shape != want:
                 raise NNError(f"layer {self.name} needs a {n} of shape {want}, got {w.shape}")
             if w.dtype.kind != "f":
-                raise NNError(f"layer {self.name}: weights must be floating point, got {w.dtype} for its {n}")
+                raise NNError(f"layer {self.name}: weights must be numbers (floating point or integers), got "
+                              f"{w.dtype} for its {n}")
         for n, w in zip(self.weight_names, arrays):
             master, compute = self._views[n]
             master[...] = w
@@ -360,7 +363,8 @@ class Dropout(Layer):
     input is zeroed with probability ``rate`` and the others are scaled by
     ``1 / (1 - rate)``, so the expected output is the input and inference
     (``training=False``: ``predict``, ``evaluate``, ``model(x)``) is the
-    identity. ``seed`` fixes the masks (else they are drawn fresh). It takes
+    identity. ``seed`` fixes the masks (else they are drawn fresh, or from
+    :func:`stabkit.nn.utils.set_random_seed`'s seed). It takes
     inputs of any shape (images too) and keeps it."""
 
     flat_input = None
@@ -370,7 +374,7 @@ class Dropout(Layer):
             raise NNError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate, self.seed, self.name = float(rate), seed, name
         self.trainable = trainable  # no weights: kept for Keras's API and the saved config
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeding.rng(seed)
         self._mask = None
 
     def __repr__(self) -> str:

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import saving, shapes
+from . import saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
 from .layers import Input, Layer, _shape
@@ -73,6 +73,7 @@ class Sequential(OnBatch, Structure):
         self.stop_training = False  # a callback sets it to end fit (Keras)
         self._compute, self._master, self._policy = np.dtype(np.float32), np.dtype(np.float32), "float32"
         self._P = None  # the flat master weights, once built
+        self._unseeded = False  # built from fresh entropy and neither fitted nor set since
         self._input_shape = None  # from Input(shape) or input_shape=: the model is built at once
         self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
@@ -115,7 +116,7 @@ class Sequential(OnBatch, Structure):
             except NNError:
                 self.layers.pop()
                 raise
-            fresh = layer.initial_weights(shape, np.random.default_rng()) if layer.weight_names else {}
+            fresh = layer.initial_weights(shape, seeding.rng()) if layer.weight_names else {}
             self._pack(old + [fresh[n] for n in layer.weight_names])
         elif self._input_shape is not None:
             self.build(self._input_shape)
@@ -135,15 +136,19 @@ class Sequential(OnBatch, Structure):
         """Create Glorot-uniform weights for samples of ``input_shape``: the
         number of input features, or Keras's shape tuple (with or without the
         batch axis ``None``), e.g. ``(28, 28, 1)`` for a Conv2D. Images in
-        front of a Dense layer are flattened (see :mod:`stabkit.nn.shapes`)."""
+        front of a Dense layer are flattened (see :mod:`stabkit.nn.shapes`).
+        ``seed`` fixes the weights; without it they come from
+        :func:`stabkit.nn.utils.set_random_seed`'s seed, or fresh entropy."""
         if not self.layers:
             raise NNError("the model has no layers")
         if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
             input_shape = input_shape[1:]  # Keras's batch axis
         shape = _shape(input_shape, "input_shape")
-        weights = shapes.initial_weights(self.layers, shape, np.random.default_rng(seed))
+        weights = shapes.initial_weights(self.layers, shape, seeding.rng(seed))
         self._in_shape = shape
         self._pack(weights)
+        # weights from fresh entropy: fit(seed=) can no longer fix them (it warns)
+        self._unseeded = seed is None and not seeding.seeded()
 
     def _shapes(self) -> list[tuple[int, ...]]:
         """The per-sample shape the first layer sees, then each layer's
@@ -337,7 +342,11 @@ class Sequential(OnBatch, Structure):
         ``validation_split`` takes the *last* fraction before shuffling;
         ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
         loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
-        weights (when the model is built here) and the shuffling. ``verbose``:
+        weights (when the model is built here) and the shuffling; on a model
+        that ``Input(shape)`` built with unseeded weights it fixes only the
+        shuffling, and warns (seed such a model with
+        :func:`stabkit.nn.utils.set_random_seed` before building it, as in
+        Keras, or ``build(shape, seed=)``). ``verbose``:
         0 silent, 1 a progress bar per epoch, 2 Keras 3's lines per epoch
         (``Epoch 1/2`` when there are several, then ``16/16 - 0s - 3ms/step
         - loss: ...``); ``'auto'`` is 1.
@@ -362,6 +371,7 @@ class Sequential(OnBatch, Structure):
                 class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch, seed=seed,
                 on_nonfinite=on_nonfinite, on_step=on_step,
             )  # fmt: skip
+        self._unseeded = False  # from here on the weights are the fit's
         macs = batch_size * max((layer.macs() for layer in self.layers), default=0)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):
@@ -375,6 +385,7 @@ class Sequential(OnBatch, Structure):
         unbuilt model is built from their shapes. NNError, naming the layer,
         for a wrong count, shape or dtype; nothing is changed then."""
         weights, in_shape = saving.checked_weights(self, weights)
+        self._unseeded = False
         if self.built:
             for dst, src in zip(self.weights, weights):
                 dst[...] = src

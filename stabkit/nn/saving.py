@@ -56,8 +56,10 @@ def checked_weights(model, weights) -> tuple[list[np.ndarray], tuple[int, ...] |
     shapes and a floating dtype, in the order of ``get_weights``), and the
     per-sample input shape they fit (the model's, or for an unbuilt model
     the first kernel's rows: see :func:`stabkit.nn.shapes.weights_input`);
-    NNError naming the layer and the weight otherwise."""
-    weights = [np.asarray(w) for w in weights]
+    integer arrays are cast to float64, as Keras casts them; NNError naming
+    the layer and the weight otherwise (bool, complex, strings)."""
+    # integer arrays (the Coursera lab's np.array([[2]])) are cast, as Keras casts them
+    weights = [np.asarray(w, np.float64) if np.asarray(w).dtype.kind in "iu" else np.asarray(w) for w in weights]
     names = [(layer, n) for layer in model.layers for n in layer.weight_names]
     if len(weights) != len(names):
         listed = ", ".join(f"{layer.name}/{n}" for layer, n in names)
@@ -73,7 +75,8 @@ def checked_weights(model, weights) -> tuple[list[np.ndarray], tuple[int, ...] |
             if w.shape != tuple(want[n]):
                 raise NNError(f"layer {layer.name} needs a {n} of shape {tuple(want[n])}, got {w.shape}")
             if w.dtype.kind != "f":
-                raise NNError(f"layer {layer.name}: weights must be floating point, got {w.dtype} for its {n}")
+                raise NNError(f"layer {layer.name}: weights must be numbers (floating point or integers), got "
+                              f"{w.dtype} for its {n}")
             k += 1
     return weights, in_shape
 

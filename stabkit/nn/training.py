@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import diagnostics, steps
+from . import diagnostics, seeding, steps
 from .activations import Linear
 from .callbacks import CallbackList
 from .checks import _positive_int, batch_size as _batch_size, check_samples, checked_data, one_input, sample_weights
@@ -78,6 +79,11 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     check_samples(x, "x")
     if not model.built:
         model.build(x.shape[1:], seed)
+    elif seed is not None and model._unseeded:
+        warnings.warn(f"fit(seed={seed!r}) fixes only the shuffling here: this model's weights were drawn unseeded "
+                      "when it was built (Input or input_shape=, before fit); call stabkit.nn.utils.set_random_seed"
+                      f"({seed!r}) before building it, as in Keras, or model.build(input_shape, seed={seed!r})",
+                      stacklevel=3)
     # NaN or inf in the data: refused here, unless the caller asked to train past non-finite steps
     finite = on_nonfinite == "raise"
     X, Y, W = checked_data(model, x, y, sample_weight, class_weight, finite=finite)
@@ -142,7 +148,7 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
     callbacks = CallbackList(opts.callbacks, model, history.params)
     fit = _Fit(model, step, Y, W, zbuf, obuf, b, opts.on_nonfinite, opts.on_step, callbacks, history, sys.stdout,
                model._trainable_runs())  # read at every fit: a layer frozen since the last one stays put
-    rng = np.random.default_rng(opts.seed)
+    rng = seeding.rng(opts.seed)
     model.stop_training = False
     callbacks.on_train_begin({})
     logs = {}

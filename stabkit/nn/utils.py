@@ -1,12 +1,14 @@
-"""Keras's ``keras.utils``, the part a classifier needs: ``to_categorical``."""
+"""Keras's ``keras.utils``, the part a classifier needs: ``to_categorical`` and
+``set_random_seed`` (from :mod:`stabkit.nn.seeding`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import NNError
+from .seeding import set_random_seed
 
-__all__ = ["to_categorical"]
+__all__ = ["to_categorical", "set_random_seed"]
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:

@@ -279,10 +279,18 @@ def test_layer_set_weights_errors_change_nothing():
     before = model.get_weights()
     for bad, message in [([np.zeros((3, 2))], r"layer dense takes 2 arrays \(kernel, bias\), got 1"),
                          ([np.zeros((3, 2)), np.zeros(3)], r"layer dense needs a bias of shape \(2,\), got \(3,\)"),
-                         ([np.zeros((3, 2)), np.zeros(2, int)], "weights must be floating point")]:  # fmt: skip
+                         ([np.zeros((3, 2)), np.zeros(2, bool)], r"weights must be numbers .* got bool"),
+                         ([np.zeros((3, 2)), np.zeros(2, complex)], "weights must be numbers")]:  # fmt: skip
         with pytest.raises(NNError, match=message):
             model.layers[0].set_weights(bad)
     _weights_unchanged(model, before)
+    # integers are cast, as Keras casts them (the Coursera lab's np.array([[2]]))
+    model.layers[0].set_weights([np.array([[2, 0], [1, -3], [0, 7]]), np.array([-4, 5])])
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], [[2.0, 0.0], [1.0, -3.0], [0.0, 7.0]])
+    model.set_weights([np.ones((3, 2), int), np.zeros(2, np.int8), np.ones((2, 2), np.uint8), np.zeros(2, int)])
+    assert all(w.dtype.kind == "f" for w in model.get_weights()) and model.get_weights()[0].sum() == 6
+    with pytest.raises(NNError, match="weights must be numbers"):
+        model.set_weights([np.ones((3, 2), bool), np.zeros(2), np.ones((2, 2)), np.zeros(2)])
     model.layers[1].set_weights([])  # Dropout: no weights, as Keras
     with pytest.raises(NNError, match="layer dropout has no weights, got 1 arrays"):
         model.layers[1].set_weights([np.zeros(2)])
