@@ -124,6 +124,28 @@ def test_out_of_range_axis_is_numpys_axis_error_as_in_scipy(tier):
         sp.softmax(x, axis=2)  # the convention followed
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_torch_and_keras_ops_positional_orders_are_refused_not_misread(tier):
+    # torch.logsumexp(x, dim, keepdim) and keras.ops.logsumexp(x, axis,
+    # keepdims) put keepdims third, where SciPy's order has b: False as a
+    # weight gave -inf, True dropped keepdims. keras.ops.categorical_crossentropy
+    # (target, output, from_logits, axis) puts the axis fourth, where
+    # keras.losses' order has label_smoothing: 1 smoothed every row.
+    x = _x((2, 3))
+    for flag in (False, True, np.True_):
+        with pytest.raises(TypeError, match=rf"b is {flag!r}, a bool: .* write keepdims={flag!r} by name"):
+            tier.logsumexp(x, 1, flag)
+    assert tier.logsumexp(x, 1, keepdims=True).shape == (2, 1)
+    assert tier.logsumexp(x, -1, np.array([True, False, True])) == pytest.approx(
+        tier.logsumexp(x[:, [0, 2]], -1), rel=1e-13)  # a bool array is a weight array
+    y = np.eye(3)[[0, 2]]
+    for axis in (1, 0, np.int64(1)):
+        with pytest.raises(TypeError, match=rf"fourth argument is label_smoothing .* write axis={int(axis)} by name"):
+            tier.categorical_crossentropy(y, x, True, axis)
+    np.testing.assert_array_equal(tier.categorical_crossentropy(y, x, True, 0.0, 1),
+                                  tier.categorical_crossentropy(y, x, True, label_smoothing=0))
+
+
 # ------------------------------------------------------------ where=
 
 

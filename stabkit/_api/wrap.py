@@ -202,6 +202,13 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
         arr, caller = values_in(a, "a")
         arr = cast_dtype(arr, dtype)
         kwargs = {}
+        if isinstance(b, (bool, np.bool_)):
+            # a weight of True or False is a slip: torch.logsumexp(x, dim, keepdim)
+            # and keras.ops.logsumexp(x, axis, keepdims) pass keepdims third,
+            # where SciPy's order (kept here) has b; as a weight it would
+            # silently give -inf (False) or drop keepdims (True)
+            raise TypeError(f"b is {b!r}, a bool: the third argument is SciPy's weights b, not torch's keepdim; "
+                            f"write keepdims={b!r} by name")
         if b is not None:
             bw, _ = to_numpy(b, "b")
             try:  # both may grow, as in SciPy
@@ -277,6 +284,15 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
                     kwargs[name] = value
                 if name == "y_pred":
                     caller = c
+        i = bind.index.get("label_smoothing", len(args))
+        if has_axis and i < len(args) and isinstance(args[i], (int, np.integer)) and not isinstance(args[i], bool):
+            # keras.losses' order puts label_smoothing fourth, keras.ops' puts
+            # the axis there: an int is an axis, which as a smoothing would
+            # silently smooth every row (1) or leave the axis at -1 (0)
+            v = int(args[i])
+            raise TypeError(f"{core.__name__}(): the fourth argument is label_smoothing (keras.losses' order), got "
+                            f"the int {v}; keras.ops passes the axis there: write axis={v} by name "
+                            f"(or label_smoothing={float(v)!r} to smooth)")
         i = bind.index["from_logits"]
         if i < len(args):
             args[i] = _flag(args[i], "from_logits")

@@ -54,8 +54,25 @@ class Loss(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r})"
 
-    def __call__(self, y_true, y_pred) -> float:
-        return float(np.mean(self.values(y_true, y_pred), dtype=np.float64))
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        """The batch mean of the per-sample losses as a Python float; with
+        ``sample_weight`` (one weight per sample, or what broadcasts to the
+        per-sample losses), ``sum(w * loss) / n``, Keras's default
+        ``"sum_over_batch_size"``. NumPy arrays, lists, torch CPU tensors
+        and JAX arrays go in."""
+        # np.asarray: a torch tensor or JAX array comes back from the tier in
+        # its own type, whose mean would not take NumPy's dtype
+        values = np.asarray(self.values(y_true, y_pred), dtype=np.float64)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            while w.ndim > values.ndim and w.shape[-1] == 1:  # Keras's (n, 1) weights
+                w = w[..., 0]
+            try:
+                values = values * np.broadcast_to(w, values.shape)
+            except ValueError:
+                raise NNError(f"sample_weight has shape {w.shape}; it needs one weight per sample, "
+                              f"{values.shape}") from None
+        return float(np.mean(values))
 
     def values(self, y_true, y_pred) -> np.ndarray:
         """Per-sample losses from the chosen tier, in ``y_pred``'s dtype."""
@@ -213,8 +230,16 @@ class BinaryCrossentropy(Loss):
     fn_name = "binary_crossentropy"
 
     def values(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true).reshape(y_pred.shape)
+        y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+        # Keras pairs labels (n,) with outputs (n, 1) and back (a trailing
+        # axis of 1 added or dropped); any other shape is refused, as Keras
+        # refuses it, not reshaped into the wrong pairs
+        if y_true.shape != y_pred.shape:
+            if y_true.shape + (1,) == y_pred.shape or y_true.shape == y_pred.shape + (1,):
+                y_true = y_true.reshape(y_pred.shape)
+            else:
+                raise NNError(f"binary labels of shape {y_true.shape} do not match the predictions' {y_pred.shape} "
+                              "(Keras pairs them only up to a trailing axis of 1)")
         return np.mean(super().values(y_true, y_pred), axis=-1)
 
     def prepare(self, y, n_outputs):

@@ -216,3 +216,31 @@ def test_weights_access():
     with pytest.raises(NNError, match=r"expected 4 arrays \(dense/kernel, dense/bias, dense_1/kernel, dense_1/bias\), got 1"):
         model.set_weights(copy[:1])
     assert np.all(model.get_weights()[1] == 5.0)  # nothing changed by the failed calls
+
+
+def test_loss_objects_called_as_keras_calls_them():
+    """``loss(y_true, y_pred, sample_weight=)`` on NumPy, torch and JAX
+    inputs: Keras's sum_over_batch_size, a Python float. (Was: a torch
+    tensor failed inside torch's mean, sample_weight was refused, and the
+    binary loss reshaped labels of another shape into the wrong pairs.)"""
+    from stabkit.nn import losses
+
+    y, z = np.array([0, 1, 2]), np.array([[1.0, 2, 3], [0, 1, 0], [2, 2, -1]])
+    w = np.array([1.0, 0.0, 2.5])
+    sparse = losses.SparseCategoricalCrossentropy(from_logits=True)
+    per = -np.log(np.exp(z) / np.exp(z).sum(1, keepdims=True))[[0, 1, 2], y]  # float64 is ample here
+    assert sparse(y, z) == pytest.approx(per.mean(), rel=1e-14)
+    for sw in (w, w[:, None], list(w)):
+        assert sparse(y, z, sample_weight=sw) == pytest.approx((w * per).sum() / 3, rel=1e-14)
+    with pytest.raises(NNError, match=r"sample_weight has shape \(2,\)"):
+        sparse(y, z, sample_weight=[1.0, 2.0])
+    torch = pytest.importorskip("torch")
+    got = sparse(torch.tensor(y), torch.tensor(z))
+    assert type(got) is float and got == sparse(y, z)
+    binary = losses.BinaryCrossentropy(from_logits=True)
+    Y = np.eye(3)[y]
+    for bad in (Y.T[:, :2], Y.reshape(1, 9)):  # same number of labels, other pairs
+        with pytest.raises(NNError, match="do not match the predictions'"):
+            binary(bad, z)
+    # a trailing axis of 1 either way is Keras's pairing
+    assert binary(Y[:, 0], z[:, :1]) == binary(Y[:, :1], z[:, 0]) == binary(Y[:, :1], z[:, :1])
