@@ -146,6 +146,33 @@ def test_torch_and_keras_ops_positional_orders_are_refused_not_misread(tier):
                                   tier.categorical_crossentropy(y, x, True, label_smoothing=0))
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_pandas_in_pandas_out_where_the_shape_is_kept(tier):
+    # as NumPy's ufuncs (scipy.special.expit) hand a Series back: index and
+    # name kept, so `df["p"] = sigmoid(s[s > 1])` aligns by index (was a bare
+    # ndarray, and there a length error)
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([1.0, 2.0, 3.0], index=[10, 20, 30], name="z")
+    for name in ELEMENTWISE:
+        got = getattr(tier, name)(s)
+        assert isinstance(got, pd.Series) and got.name == "z" and list(got.index) == [10, 20, 30]
+        np.testing.assert_array_equal(got.to_numpy(), getattr(tier, name)(s.to_numpy()))
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [0.0, -1.0]}, index=["r", "s"])
+    got = tier.softmax(frame)
+    assert isinstance(got, pd.DataFrame) and list(got.columns) == ["a", "b"] and list(got.index) == ["r", "s"]
+    np.testing.assert_array_equal(got.to_numpy(), tier.softmax(frame.to_numpy()))
+    # a reduction has another shape: NumPy's result, as SciPy gives it
+    assert type(tier.logsumexp(frame, axis=-1)) is np.ndarray and isinstance(tier.logsumexp(frame), np.floating)
+    out = pd.DataFrame(index=s.index)
+    out["p"] = tier.sigmoid(s[s > 1])
+    assert np.isnan(out["p"][10]) and out["p"][30] == tier.sigmoid(3.0)
+    # nullable columns: <NA> is NaN; a float32 Series stays float32
+    np.testing.assert_array_equal(tier.sigmoid(pd.Series([0, None], dtype="Int64")).to_numpy(), [0.5, np.nan])
+    assert tier.sigmoid(pd.Series([1.0], dtype=np.float32)).dtype == np.float32
+    with pytest.raises(TypeError, match=r"x \(Series\) holds values that are not numbers"):
+        tier.sigmoid(pd.Series(["a", "b"]))
+
+
 # ------------------------------------------------------------ where=
 
 

@@ -39,6 +39,8 @@ def _origin(x) -> str:
         return "torch"
     if mod.startswith(("jax", "jaxlib")) and hasattr(x, "devices"):
         return "jax"
+    if mod.startswith("pandas") and type(x).__name__ in ("Series", "DataFrame"):
+        return "pandas"
     # a subclass of torch.Tensor defined elsewhere (torch is imported, then)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):
@@ -52,10 +54,14 @@ class Caller:
 
     ``kind`` is ``"numpy"`` (arrays, lists, Python and NumPy scalars: a 0-d
     result is a NumPy scalar, as NumPy's and SciPy's ufuncs return),
-    ``"torch"`` or ``"jax"``.
+    ``"torch"``, ``"jax"`` or ``"pandas"``: a Series or DataFrame ``like``
+    gives a result of its shape back as one with its index (and name or
+    columns), as NumPy's ufuncs (``scipy.special.expit``) give it back; a
+    result of another shape (a reduction) stays NumPy's.
     """
 
     kind: str = "numpy"
+    like: object = None
 
     def back(self, y):
         """``y`` (an ndarray, or a tuple of them) in the caller's type."""
@@ -67,6 +73,8 @@ class Caller:
             return y[()] if isinstance(y, np.ndarray) and y.ndim == 0 else y
         if self.kind == "torch":
             return _to_torch(np.asarray(y))
+        if self.kind == "pandas":
+            return _to_pandas(y, self.like)
         return _to_jax(np.asarray(y))
 
 
@@ -84,6 +92,25 @@ def _to_torch(y: np.ndarray):
         # torch cannot read ml_dtypes' bfloat16: share the 16 bits and retype them
         return torch.from_numpy(y.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(y)
+
+
+def _to_pandas(y, like):
+    if not (isinstance(y, np.ndarray) and y.shape == like.shape):
+        return _NUMPY.back(y)
+    if like.ndim == 1:
+        return type(like)(y, index=like.index, name=like.name)
+    return type(like)(y, index=like.index, columns=like.columns)
+
+
+def _pandas_in(x, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype == object:
+        # pandas' nullable columns (Int64, Float64 with <NA>): NA is NaN here
+        try:
+            a = x.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} ({type(x).__name__}) holds values that are not numbers") from None
+    return a
 
 
 def _to_jax(y: np.ndarray):
@@ -174,7 +201,8 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
     """``x`` as a NumPy array, and how to give a result back in ``x``'s type.
 
     Accepts NumPy arrays and scalars, Python numbers and (nested) lists and
-    tuples, PyTorch CPU tensors and JAX CPU arrays. The dtype is checked later
+    tuples, PyTorch CPU tensors, JAX CPU arrays and pandas Series and
+    DataFrames. The dtype is checked later
     (:func:`stabkit._accurate.inputs.as_input`); here only the container is
     converted.
     """
@@ -187,6 +215,8 @@ def to_numpy(x, name: str = "x") -> tuple[np.ndarray, Caller]:
         return _torch_in(x, name), Caller("torch")
     if origin == "jax":
         return _jax_in(x, name), Caller("jax")
+    if origin == "pandas":
+        return _pandas_in(x, name), Caller("pandas", x)
     if isinstance(x, np.ma.MaskedArray):
         # its data under the mask is arbitrary, and no tier reads a mask: say
         # how to pass the mask instead of computing with hidden values
