@@ -59,7 +59,10 @@ def sigmoid(x):
     # blocks of 2**15 keep the temporaries in cache (the same arithmetic)
     for i in range(0, flat.size, 1 << 15):
         b = flat[i : i + (1 << 15)]
-        e = np.exp(-np.abs(b))
+        # exp(-800) underflowing to 0 is the intended limit: no error under
+        # np.seterr(under="raise"), as SciPy's expit and the frameworks
+        with np.errstate(under="ignore"):
+            e = np.exp(-np.abs(b))
         # the numerator is 1 for x >= 0 and e below; e <= 1, so max(e, x >= 0)
         # picks it without a random-mask np.where (3x slower)
         den = np.add(np.ones((), x.dtype), e)
@@ -70,7 +73,8 @@ def sigmoid(x):
 def log_sigmoid(x):
     """``min(x, 0) - log1p(exp(-|x|))`` (PyTorch's ``logsigmoid``)."""
     x, _ = as_input(x)
-    return np.minimum(x, np.zeros((), x.dtype)) - np.log1p(np.exp(-np.abs(x)))
+    with np.errstate(under="ignore"):  # as sigmoid: exp(-800) = 0 is the limit
+        return np.minimum(x, np.zeros((), x.dtype)) - np.log1p(np.exp(-np.abs(x)))
 
 
 def softplus(x):
@@ -119,7 +123,10 @@ def softmax(x, axis=-1):
     last_axis(x, axis)
     if x.size == 0:
         return x.copy()
-    z, _ = _shifted(x, axis)
+    # the row maximum as it is, +inf too (x - inf: NaN, the row NaN), as
+    # SciPy's softmax, torch.softmax and jax.nn.softmax shift; _shifted's
+    # zero for it (SciPy's logsumexp) gave [nan, 0] for [inf, 1]
+    z = np.subtract(x, _rowmax(x, axis))
     # in place: the same arithmetic as SciPy's, without two more temporaries
     e = np.exp(z, out=z)
     return np.divide(e, np.add.reduce(e, axis=axis, keepdims=True), out=e)  # np.sum, without its Python layer

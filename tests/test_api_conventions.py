@@ -173,6 +173,32 @@ def test_pandas_in_pandas_out_where_the_shape_is_kept(tier):
         tier.sigmoid(pd.Series(["a", "b"]))
 
 
+@pytest.mark.skipif(np.dtype(np.longdouble) == np.float64, reason="long double is float64 here")
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_long_double_is_refused_with_how_to_narrow_it(tier):
+    # dtype= casts after the format check, so dtype=np.float64 does not help:
+    # the message says what does
+    ld = np.array([1.0, 2.0], np.longdouble)
+    for call in (lambda: tier.softmax(ld), lambda: tier.sigmoid(ld, dtype=np.float64)):
+        with pytest.raises(ValueError, match=r"unsupported dtype .* \(convert first: x\.astype\(np\.float64\)\)"):
+            call()
+    np.testing.assert_array_equal(tier.softmax(ld.astype(np.float64)), tier.softmax([1.0, 2.0]))
+
+
+def test_stable_tier_is_the_frameworks_at_an_inf_logit_and_under_raise():
+    # the stable tier is what SciPy, PyTorch and JAX compute: [inf, 1] shifts
+    # by inf and is NaN in all three (it was [nan, 0]); their expit/log_expit
+    # let exp(-800) underflow under np.seterr(under="raise") (it raised)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for row in ([np.inf, 1.0], [np.inf, np.inf], [-np.inf, 1.0], [np.nan, 1.0], [1e308, -1e308]):
+            np.testing.assert_array_equal(stable.softmax(np.array(row)), sp.softmax(np.array(row)))
+    x = np.array([-800.0, 800.0])
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(stable.sigmoid(x), sp.expit(x))
+        np.testing.assert_array_equal(stable.log_sigmoid(x), [-800.0, 0.0])
+
+
 # ------------------------------------------------------------ where=
 
 
@@ -247,9 +273,10 @@ def test_a_row_masked_whole_keeps_the_naive_overflow_of_the_others():
     assert np.isnan(p[0, 0]) and p[0, 1] == 0 and p[1].tolist() == [0.0, 0.0] and msgs == overflow
     lse, msgs = _warned(naive.logsumexp, x, axis=-1, where=w)
     assert lse.tolist() == [np.inf, -np.inf] and msgs == ["overflow encountered in exp"]
-    # a row of -inf logits that were given, not masked, is still the formula's 0/0
+    # a row of -inf logits that were given, not masked, is still NaN: the
+    # shift by its maximum, -inf - -inf, as SciPy's softmax warns it
     p, msgs = _warned(stable.softmax, np.array([-np.inf, -np.inf]))
-    assert np.all(np.isnan(p)) and msgs == ["invalid value encountered in divide"]
+    assert np.all(np.isnan(p)) and msgs == ["invalid value encountered in subtract"]
 
 
 def test_where_must_be_boolean_and_broadcastable():

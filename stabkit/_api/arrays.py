@@ -135,7 +135,10 @@ def _unsupported(name: str, dtype) -> ValueError | TypeError:
     if kind == "c" or getattr(dtype, "is_complex", False):
         return TypeError(f"{name} is complex ({dtype}); stabkit's functions take real input only")
 
-    return ValueError(f"{name} has unsupported dtype {dtype}; use one of {', '.join(ARITH_FORMATS)}")
+    # long double: dtype= casts only after this check (it names the formats
+    # the computation runs in), so say how to narrow it first
+    how = f" (convert first: {name}.astype(np.float64))" if kind == "f" else ""
+    return ValueError(f"{name} has unsupported dtype {dtype}; use one of {', '.join(ARITH_FORMATS)}{how}")
 
 
 def _caller_level() -> int:
