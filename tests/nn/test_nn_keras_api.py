@@ -244,3 +244,28 @@ def test_loss_objects_called_as_keras_calls_them():
             binary(bad, z)
     # a trailing axis of 1 either way is Keras's pairing
     assert binary(Y[:, 0], z[:, :1]) == binary(Y[:, :1], z[:, 0]) == binary(Y[:, :1], z[:, :1])
+
+
+def test_a_layer_called_on_its_own_as_a_course_lab_calls_it():
+    """The "neurons and layers" lab: ``Dense(1)(x)`` builds the layer, its
+    weights are read and set, and later calls use them (was: 'Dense' object
+    is not callable)."""
+    x = np.array([[1.0], [2.0]], dtype=np.float32)
+    layer = nn.layers.Dense(units=1, activation="linear")
+    assert layer.get_weights() == []
+    with pytest.raises(NNError, match="at least 2-D"):
+        layer(x[0])  # refused before anything is built
+    assert layer.get_weights() == []
+    a1 = layer(x[:1])
+    w, b = layer.get_weights()
+    assert a1.dtype == np.float32 and a1.shape == (1, 1) and a1[0, 0] == np.float32(w[0, 0] + b[0])
+    layer.set_weights([np.array([[200]]), np.array([100])])
+    np.testing.assert_array_equal(layer(x), [[300.0], [500.0]])
+    relu = nn.layers.Dense(2, activation="relu")
+    out = relu(np.array([[1.0, -2.0, 0.5]]))
+    k, c = relu.get_weights()
+    np.testing.assert_allclose(out, np.maximum(np.array([[1.0, -2.0, 0.5]]) @ k + c, 0), rtol=1e-6)
+    # a layer of a built model is the model's to call
+    model = nn.Sequential([nn.layers.Dense(1, input_dim=1, activation="sigmoid", name="L1")])
+    with pytest.raises(NNError, match="layer L1 belongs to a built model: call the model"):
+        model.layers[0](x)
