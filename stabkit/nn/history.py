@@ -43,21 +43,26 @@ class History:
 
 
 class Progress:
-    """A Keras-style text progress bar for one epoch (verbose=1)."""
+    """Keras 3's progress bar for one epoch (verbose=1): ``Epoch 2/10`` when
+    there are several epochs (none for one, as Keras 3), a 20-wide bar
+    (``━`` done, ``─`` to come) redrawn as the steps run, and Keras 3's
+    last line in its place (:func:`final_line`: time, time per step, the
+    logs sorted by name). Plain text: no colour codes."""
 
     def __init__(self, epoch, epochs, steps, stream):
         self.steps, self.stream, self.every = steps, stream, max(1, steps // 25)
-        stream.write(f"Epoch {epoch}/{epochs}\n")
+        if epochs > 1:
+            stream.write(f"Epoch {epoch}/{epochs}\n")
 
     def update(self, done):
         if done % self.every == 0 or done == self.steps:
-            w = len(str(self.steps))
-            bar = "=" * (30 * done // self.steps)
-            self.stream.write(f"\r{done:>{w}}/{self.steps} [{bar:<30}]")
+            w, filled = len(str(self.steps)), 20 * done // self.steps
+            self.stream.write(f"\r{done:>{w}}/{self.steps} {'━' * filled}{'─' * (20 - filled)}")
             self.stream.flush()
 
     def finish(self, seconds, logs):
-        self.stream.write(f" - {seconds:.3f}s - {format_logs(logs)}\n")
+        # the final line is at least as long as the bar it overwrites
+        self.stream.write("\r" + final_line(self.steps, seconds, logs, 1))
         self.stream.flush()
 
 

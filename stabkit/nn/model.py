@@ -347,7 +347,7 @@ class Sequential(OnBatch, Structure):
         shuffling, and warns (seed such a model with
         :func:`stabkit.nn.utils.set_random_seed` before building it, as in
         Keras, or ``build(shape, seed=)``). ``verbose``:
-        0 silent, 1 a progress bar per epoch, 2 Keras 3's lines per epoch
+        0 silent, 1 Keras 3's progress bar per epoch, 2 Keras 3's lines per epoch
         (``Epoch 1/2`` when there are several, then ``16/16 - 0s - 3ms/step
         - loss: ...``); ``'auto'`` is 1.
         ``on_nonfinite``: ``'raise'`` stops with :class:`NonFiniteError`
