@@ -146,7 +146,10 @@ def staged_dir(out: str, owned: Callable[[str], bool] | None = None) -> Iterator
     kept, except those ``owned`` says are the output's own (it is given each
     file's path relative to ``out``, with ``/``): those the run did not write
     are removed, so that ``out`` holds the new output and nothing of an older
-    one. Missing parent folders are created only at the end."""
+    one. Missing parent folders are created only at the end. Where a rename
+    into an existing ``out`` fails part-way (a read-only ``figures/``, a
+    folder in a file's way), every step before it is undone, old files put
+    back, and the error raised: ``out`` is as it was."""
     existed = os.path.isdir(out)
     parent = out if existed else _existing_ancestor(out)
     name = os.path.basename(os.path.normpath(out)) or "out"
@@ -160,23 +163,59 @@ def staged_dir(out: str, owned: Callable[[str], bool] | None = None) -> Iterator
                 os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes a 0700 folder
                 os.rename(stage, out)
                 return
-            trash = tempfile.mkdtemp(prefix=".tmp-old-", dir=out) if owned is not None else None
-            try:
-                if trash is not None:  # the old output's own files that this run did not write go first
-                    fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
-                    for rel in files_under(out, skip=(stage, trash)):
-                        if owned(rel.replace(os.sep, "/")) and rel not in fresh:
-                            os.renames(os.path.join(out, rel), os.path.join(trash, rel))
-                for root, _, files in os.walk(stage):
-                    dest = os.path.join(out, os.path.relpath(root, stage))
-                    os.makedirs(dest, exist_ok=True)
-                    for f in sorted(files):
-                        os.replace(os.path.join(root, f), os.path.join(dest, f))
-            finally:
-                if trash is not None:
-                    shutil.rmtree(trash, ignore_errors=True)
+            _commit(stage, out, owned)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _commit(stage: str, out: str, owned: Callable[[str], bool] | None) -> None:
+    """Move ``stage``'s files into the existing ``out`` as one transaction:
+    each old file that is replaced or dropped goes into a trash folder
+    first, so that a failure can put everything back (in reverse order)."""
+    trash = tempfile.mkdtemp(prefix=".tmp-old-", dir=out)
+    trash_kept = False
+    undo: list[tuple[str, str]] = []  # (from, to) renames, to be reversed
+    made: list[str] = []  # folders created in out, removed again if empty
+
+    def move(src: str, dst: str) -> None:
+        parent = os.path.dirname(dst)
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+            made.append(parent)
+        os.rename(src, dst)
+        undo.append((src, dst))
+
+    try:
+        fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
+        if owned is not None:  # the old output's own files that this run did not write go first
+            for rel in files_under(out, skip=(stage, trash)):
+                if owned(rel.replace(os.sep, "/")) and rel not in fresh:
+                    move(os.path.join(out, rel), os.path.join(trash, rel))
+        for root, _, files in os.walk(stage):
+            sub = os.path.relpath(root, stage)
+            for f in sorted(files):
+                rel = os.path.normpath(os.path.join(sub, f))
+                dest = os.path.join(out, rel)
+                if os.path.lexists(dest) and not os.path.isdir(dest):
+                    move(dest, os.path.join(trash, rel))
+                move(os.path.join(root, f), dest)
+    except BaseException:
+        # best effort; a step that cannot be undone leaves its file where it
+        # is, and the trash folder then stays, so that no old file is lost
+        for src, dst in reversed(undo):
+            try:
+                os.rename(dst, src)
+            except OSError:
+                trash_kept = True
+        for d in reversed(made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        raise
+    finally:
+        if not trash_kept:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def read_npz(path, max_bytes: int) -> dict[str, np.ndarray]:

@@ -342,3 +342,31 @@ def test_report_reads_dashed_names_and_records_the_registry_spelling(app, tmp_pa
     assert {row["function"] for row in rep["results"]} == {"log_sigmoid", "binary_crossentropy:probs"}
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["error_binary_crossentropy-probs.png",
                                                                     "error_log_sigmoid.png", "summary.png"]
+
+
+def test_a_folder_without_a_report_keeps_files_named_like_a_reports(app, tmp_path):
+    # a probe's `report --out proj` deleted proj/errors.csv and
+    # proj/figures/error_bars.png: names of a report's files, in a folder that
+    # never held one (no report.json). They are the user's: kept, and where
+    # the report writes a file of the same name, replaced and said so.
+    out = tmp_path / "proj"
+    (out / "figures").mkdir(parents=True)
+    for rel in ("errors.csv", "figures/error_bars.png", "notes.md"):
+        (out / rel).write_text("mine\n")
+    r = _report(app, out, "sigmoid", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines() == [f"note: kept 3 files of {out}/ that are not part of the report: errors.csv, "
+                                     "figures/error_bars.png, notes.md"]  # fmt: skip
+    assert all((out / rel).read_text() == "mine\n" for rel in ("errors.csv", "figures/error_bars.png", "notes.md"))
+    # now a report folder: its own files go, the user's stay
+    r = _report(app, out, "softplus", "--quiet", "--csv")
+    assert r.exit_code == 0, r.stderr
+    assert not (out / "figures" / "error_sigmoid.png").exists() and (out / "errors.csv").read_text() != "mine\n"
+    assert "notes.md" in r.stderr and not (out / "figures" / "error_bars.png").exists()
+    fresh = tmp_path / "other"
+    fresh.mkdir()
+    (fresh / "errors.csv").write_text("mine\n")
+    r = _report(app, fresh, "sigmoid", "--quiet", "--csv")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines() == [f"note: replaced 1 file of {fresh}/, which held no report, by the report's "
+                                     "files of the same name: errors.csv"]  # fmt: skip

@@ -231,6 +231,39 @@ def test_staged_dir_creates_out_only_at_the_end(tmp_path):
     assert sorted(os.listdir(out)) == ["figures"]
 
 
+def _tree(top) -> dict:
+    return {str(p.relative_to(top)): p.read_text() for p in sorted(top.rglob("*")) if p.is_file()}
+
+
+def test_staged_dir_undoes_a_commit_that_fails_part_way(tmp_path):
+    # a probe found a failed report leaving the new report.md beside the old
+    # figures and without the old errors.csv: renames into an existing out
+    # were not undone when a later one failed
+    out = tmp_path / "rep"
+    (out / "figures").mkdir(parents=True)
+    old = {"report.md": "old md", "errors.csv": "old csv", "figures/a.png": "old a", "mine.txt": "mine"}
+    for rel, text in old.items():
+        (out / rel).write_text(text)
+    (out / "figures" / "b.png").mkdir()  # a folder where the new run puts a file: its rename fails
+    before = _tree(out)
+    owned = lambda rel: rel != "mine.txt"  # noqa: E731
+    with pytest.raises(OSError), staged_dir(str(out), owned=owned) as tmp:
+        os.makedirs(os.path.join(tmp, "figures"))
+        for rel in ("report.md", "figures/a.png", "figures/b.png", "new.json"):
+            with open(os.path.join(tmp, rel), "w") as fh:
+                fh.write("new")
+    assert _tree(out) == before and (out / "figures" / "b.png").is_dir()
+    assert sorted(os.listdir(out)) == ["errors.csv", "figures", "mine.txt", "report.md"]  # no temporary folder left
+    # the same run with the way clear: new files in, the old owned one gone, the user's kept
+    (out / "figures" / "b.png").rmdir()
+    with staged_dir(str(out), owned=owned) as tmp:
+        os.makedirs(os.path.join(tmp, "figures"))
+        for rel in ("report.md", "figures/a.png", "figures/b.png"):
+            with open(os.path.join(tmp, rel), "w") as fh:
+                fh.write("new")
+    assert _tree(out) == {"figures/a.png": "new", "figures/b.png": "new", "mine.txt": "mine", "report.md": "new"}
+
+
 def test_scipy_bfloat16_is_fed_float32_when_rejected(monkeypatch):
     import scipy.special as sp
 

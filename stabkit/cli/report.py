@@ -108,10 +108,10 @@ def _warn_errors(analyses) -> None:
 def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: list[str], options) -> None:
     """Run the report and write it: nothing is created in --out before the
     whole report is ready (a failed or interrupted run leaves it as it was)."""
-    from stabkit.report.build import run, write
+    from stabkit.report.build import holds_report, is_report_file, run, write
 
     check_out_folder("--out", out)
-    foreign = _foreign_files(out)
+    before, was_report = _files(out), holds_report(out)
     _resolve_some(cfg.impls, cfg.device, always=("accurate",) if cfg.command == "audit" else ())
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
@@ -124,21 +124,31 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
         raise Failure(f"could not write the report into {out!r}: {e}") from None
     names = ["report.md", "report.html", "report.json"] + (["errors.csv"] if csv_errors else []) + ["figures/"]
     _status(quiet, f"wrote {len(paths)} files into {out}/ ({', '.join(names)})")
-    if foreign:  # said even with --quiet: the folder is not the report alone
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        typer.echo(f"note: kept {len(foreign)} file{'s' if len(foreign) > 1 else ''} of {out}/ that "
-                   f"{'are' if len(foreign) > 1 else 'is'} not part of the report: {shown}", err=True)
+    new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
+    # said even with --quiet: the folder is not the report alone
+    kept = [rel for rel in before if rel not in new and not (was_report and is_report_file(rel))]
+    if kept:
+        typer.echo(f"note: kept {_count(kept)} of {out}/ that {'are' if len(kept) > 1 else 'is'} not part of the "
+                   f"report: {_shown(kept)}", err=True)
+    replaced = [rel for rel in before if rel in new] if not was_report else []
+    if replaced:  # a folder without a report: files of the report's names were the user's
+        typer.echo(f"note: replaced {_count(replaced)} of {out}/, which held no report, by the report's files of "
+                   f"the same name: {_shown(replaced)}", err=True)
 
 
-def _foreign_files(out: str) -> list[str]:
-    """The files of an existing --out that are not a report's (the user's):
-    a new report replaces the report's files and keeps these untouched."""
+def _count(rels: list[str]) -> str:
+    return f"{len(rels)} file{'s' if len(rels) > 1 else ''}"
+
+
+def _shown(rels: list[str]) -> str:
+    return ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")
+
+
+def _files(out: str) -> list[str]:
+    """The files of an existing --out, relative, with ``/``."""
     from stabkit._io import files_under
-    from stabkit.report.build import is_report_file
 
-    if not os.path.isdir(out):
-        return []
-    return [rel for rel in files_under(out) if not is_report_file(rel.replace(os.sep, "/"))]
+    return [rel.replace(os.sep, "/") for rel in files_under(out)] if os.path.isdir(out) else []
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")
@@ -280,7 +290,7 @@ def report(
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it as a whole (report.md, report.html, report.json, errors.csv, its figures error_*.png and summary.png in figures/); other files there, figures/ included, are kept untouched and named on stderr.")] = "reports/latest",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it (a folder with a report.json) as a whole (report.md, report.html, report.json, errors.csv, its figures error_*.png and summary.png in figures/); other files there, figures/ included, and every file of a folder without a report.json that the report does not overwrite, are kept untouched and named on stderr.")] = "reports/latest",
     csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv: every point's inputs, result and error.")] = False,
     figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
     device: DeviceOpt = Device.cpu,
@@ -374,7 +384,7 @@ def audit(
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
-    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new audit replaces an earlier report in it as a whole; other files there are kept untouched and named on stderr.")] = "reports/audit",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new audit replaces an earlier report in it (a folder with a report.json) as a whole; other files there are kept untouched and named on stderr.")] = "reports/audit",
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,
     scheduler: SchedulerOpt = None,

@@ -233,6 +233,11 @@ def is_report_file(rel: str) -> bool:
             and (stem == "summary" or stem.startswith("error_")))
 
 
+def holds_report(out: str) -> bool:
+    """Whether the folder ``out`` holds a report already (its report.json)."""
+    return os.path.isfile(os.path.join(out, "report.json"))
+
+
 def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
           progress: Callable[[str], None] | None = None) -> list[str]:
     """Write the report files into ``out``; returns the paths written.
@@ -240,14 +245,18 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
     Everything is written into a temporary folder first and moved into
     ``out`` at the end (:func:`stabkit._io.staged_dir`): a write that fails
     or is interrupted leaves no ``out`` where there was none and leaves an
-    older report in ``out`` untouched."""
+    older report in ``out`` untouched. Where ``out`` holds a report, the old
+    report's files that this run does not write are removed
+    (:func:`is_report_file`); other files are kept.""" 
     from . import plots
     from .html import html
     from .markdown import markdown
 
     check_out_target(out)
     data = to_json(rep, out)
-    with staged_dir(out, owned=is_report_file) as tmp:
+    # an older report's own files go; in a folder that holds no report (no
+    # report.json) a file named like one (errors.csv) is the user's and stays
+    with staged_dir(out, owned=is_report_file if holds_report(out) else None) as tmp:
         written = []
         if figures:
             fdir = os.path.join(tmp, "figures")
