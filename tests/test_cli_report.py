@@ -370,3 +370,14 @@ def test_a_folder_without_a_report_keeps_files_named_like_a_reports(app, tmp_pat
     assert r.exit_code == 0, r.stderr
     assert r.stderr.splitlines() == [f"note: replaced 1 file of {fresh}/, which held no report, by the report's "
                                      "files of the same name: errors.csv"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["analyze", "plot"])
+def test_one_function_commands_refuse_a_list_in_one_line(app, tmp_path, command):
+    # was: "error: internal error: ValueError: too many values to unpack", exit 1
+    extra = ["--out", str(tmp_path / "f.png")] if command == "plot" else []
+    r = runner.invoke(app, [command, "sigmoid,softmax", "--samples", "10", *extra])
+    assert r.exit_code == 2 and r.stderr.splitlines() == [
+        "error: Invalid value for 'FUNCTION': one function only, got 'sigmoid,softmax'; "
+        "`stabkit report --functions sigmoid,softmax` takes several"]
+    assert not (tmp_path / "f.png").exists()

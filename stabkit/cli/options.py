@@ -13,7 +13,7 @@ import typer
 from .common import Device, Failure, invalid
 
 __all__ = ["QuietOpt", "SeedOpt", "check_seed", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
-           "check_formats", "check_functions", "check_samples", "reference_options"]
+           "check_formats", "check_function", "check_functions", "check_samples", "reference_options"]
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 def check_seed(value: int) -> int:
@@ -103,6 +103,16 @@ def check_functions(option: str, text: str) -> list[str]:
             raise invalid(option, str(e)) from None
         specs.append(name if from_logits else name + PROBS)
     return list(dict.fromkeys(specs))
+
+
+def check_function(option: str, text: str) -> str:
+    """One function spec (:func:`check_functions` of a one-item list); a
+    comma-separated list is a usage error that names ``report``, which
+    takes several."""
+    specs = check_functions(option, text)
+    if len(specs) != 1:
+        raise invalid(option, f"one function only, got {text!r}; `stabkit report --functions {text}` takes several")
+    return specs[0]
 
 
 #: Bytes held per sampled point and format: the float64 inputs, the reference

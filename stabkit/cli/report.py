@@ -31,6 +31,7 @@ from .options import (
     SeedOpt,
     WorkersOpt,
     check_formats,
+    check_function,
     check_functions,
     check_list,
     check_samples,
@@ -191,7 +192,7 @@ def analyze(
     from stabkit.report.build import parse_function, rows_for
     from stabkit.analysis.sampling import make_sample
 
-    (name,) = check_functions("FUNCTION", function)
+    name = check_function("FUNCTION", function)
     name, from_logits = parse_function(name)
     dtype = dtype.value
     impl_names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
@@ -336,7 +337,7 @@ def plot(
     from stabkit.report.build import parse_function, rows_for
     from stabkit.analysis.sampling import make_sample
 
-    (spec,) = check_functions("FUNCTION", function)
+    spec = check_function("FUNCTION", function)
     name, from_logits = parse_function(spec)
     fmts = list(ARITH_FORMATS) if dtype == "all" else check_formats("--dtype", dtype)
     kind = kind.value
