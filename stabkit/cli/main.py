@@ -67,9 +67,11 @@ class _GuardedStdout:
 
     def __init__(self, stream):
         self._stream = stream
+        self.broken = False  # the reader went away (Typer turns that into exit 1 itself)
 
     def _fail(self, e: BaseException | None = None):
         if isinstance(e, BrokenPipeError):
+            self.broken = True
             raise e
         why = "it is closed" if e is None else (f"{e.strerror}" if isinstance(e, OSError) and e.strerror else str(e))
         raise _StdoutError(why) from None
@@ -124,7 +126,7 @@ class _OneLineGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         _replace_unencodable()
         real = sys.stdout
-        sys.stdout = _GuardedStdout(real)
+        sys.stdout = self._guard = _GuardedStdout(real)
         try:
             with _interrupt.installed():
                 return self._main(args, prog_name, complete_var, standalone_mode, **extra)
@@ -140,11 +142,13 @@ class _OneLineGroup(TyperGroup):
             typer.echo(f"error: cannot write to standard output: {e}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
-            except (OSError, AttributeError, ValueError):
-                pass
-            sys.exit(0)
+            _quiet_exit()
+        except SystemExit:
+            # Typer exits 1 itself on a broken pipe met inside a command (train's
+            # lines per epoch); stabkit's answer is the one above
+            if self._guard.broken:
+                _quiet_exit()
+            raise
         except TyperException as e:  # usage errors, bad parameters, UsageFailure, Failure
             # (empty for `stabkit` alone: typer has printed the help already)
             typer.echo(f"error: {_with_value(e) or 'Missing command.'}", err=True)
@@ -164,6 +168,38 @@ class _OneLineGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return rv
+
+
+def _flags_without_a_type() -> None:
+    """Typer 0.29's help shows an on/off flag as if it took a value
+    (``--json <bool>``): its rich help asks every option for a type to show.
+    A flag (and ``--help``) shows none here; other options are untouched.
+    Done for the CLI's own process, where no other Typer app runs."""
+    option = getattr(typer.core, "TyperOption", None)
+    show = getattr(option, "display_type_rich", None)
+    if show is None or getattr(show, "stabkit", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return show(self, ctx)
+
+    display_type_rich.stabkit = True
+    option.display_type_rich = display_type_rich
+
+
+_flags_without_a_type()
+
+
+def _quiet_exit() -> None:
+    """Exit 0 after the reader of stdout went away, with stdout sent to
+    /dev/null so that the interpreter's last flush does not complain."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+    sys.exit(0)
 
 
 app = typer.Typer(

@@ -12,7 +12,8 @@ import typer
 
 from .common import Device, Failure, invalid
 
-__all__ = ["QuietOpt", "SeedOpt", "check_seed", "DeviceOpt", "WorkersOpt", "CacheOpt", "SchedulerOpt", "check_list",
+__all__ = ["QuietOpt", "SeedOpt", "check_seed", "DeviceOpt", "WorkersOpt", "AnalyzeWorkersOpt", "CacheOpt",
+           "SchedulerOpt", "AnalyzeSchedulerOpt", "check_list",
            "check_formats", "check_function", "check_functions", "check_samples", "reference_options"]
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
@@ -25,11 +26,14 @@ def check_seed(value: int) -> int:
 
 SeedOpt = Annotated[int, typer.Option(callback=check_seed, help="Seed of every random sample, a non-negative integer (same seed, same report).")]
 DeviceOpt = Annotated[Device, typer.Option(help="Device for PyTorch, JAX, Keras and TensorFlow (SciPy and NumPy run on the CPU).")]
-WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it); the float32 --exhaustive sweep of analyze uses one per CPU unless this is given.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it).")]
+AnalyzeWorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Processes for the mpmath references (results do not depend on it); the float32 --exhaustive sweep uses one per CPU unless this is given.")]
 CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse references from the on-disk cache ($STABKIT_CACHE_DIR, else ~/.cache/stabkit).")]
 
 
-SchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references (and float32 sweeps) on Dask: 'local' for a LocalCluster here, or a scheduler address such as tcp://host:8786 (needs stabkit[dask]).")]
+# "\\[dask]": rich's markup would read [dask] as a style and drop it from the help
+SchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references on Dask: 'local' for a LocalCluster here, or a scheduler address such as tcp://host:8786 (needs stabkit\\[dask]).")]
+AnalyzeSchedulerOpt = Annotated[Optional[str], typer.Option(help="Run the references (and the float32 --exhaustive sweep) on Dask: 'local' for a LocalCluster here, or a scheduler address such as tcp://host:8786 (needs stabkit\\[dask]).")]
 
 
 def reference_options(ctx: typer.Context, workers: int, cache: bool, scheduler: str | None = None):
