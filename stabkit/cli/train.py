@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -273,12 +274,16 @@ def train(
         "runs": runs,
     }
     if out is not None:
+        from stabkit._io import atomic_write, staged_dir
+
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "history.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
-            _plot(runs, out / "training.png")
+            # both files or neither: written into a temporary folder, then moved in together
+            with staged_dir(str(out)) as tmp:
+                atomic_write(os.path.join(tmp, "history.json"), json.dumps(jsonable(summary), indent=2) + "\n")
+                _plot(runs, Path(tmp) / "training.png")
         except OSError as e:
-            raise Failure(f"cannot write to {out}: {e.strerror or e}") from None
+            where = e.filename2 or e.filename or out  # the file that could not be written, where known
+            raise Failure(f"cannot write to {where}: {e.strerror or e}") from None
     if as_json:
         typer.echo(json.dumps(jsonable(summary)))
     else:

@@ -159,3 +159,20 @@ def test_gh12_the_issue_command_continues_past_nan_and_prints_its_summary():
              "--epochs", "2", "--quiet")
     assert r.exit_code == 0, r.output
     assert "test loss nan" in r.stdout and "NumPy step" in r.stdout
+
+
+def test_out_gets_both_files_or_neither(tmp_path):
+    # a probe's folder in training.png's way left a new history.json beside it
+    # and an error that named only the folder
+    out = tmp_path / "run"
+    (out / "training.png").mkdir(parents=True)
+    (out / "history.json").write_text("old\n")
+    r = _run("--epochs", "1", "--hidden", "4", "-q", "--out", str(out))
+    assert r.exit_code == 1 and r.stderr.splitlines() == [f"error: cannot write to {out / 'training.png'}: Is a directory"]
+    assert (out / "history.json").read_text() == "old\n" and (out / "training.png").is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "training.png"]  # nothing temporary left
+    (out / "training.png").rmdir()
+    r = _run("--epochs", "1", "--hidden", "4", "-q", "--out", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((out / "history.json").read_text())["epochs"] == 1
+    assert (out / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
