@@ -448,3 +448,18 @@ def test_help_describes_every_option():
                 "--quick", "--quiet"):
         assert opt in r.stdout, opt
     assert "light" in r.stdout and "dark" in r.stdout and "4:3" in r.stdout
+
+
+def test_a_run_that_cannot_write_one_file_writes_none(tmp_path):
+    # a probe's folder in 03's way left 02 written beside it (each file was
+    # atomic, the set was not)
+    out = tmp_path / "g"
+    (out / "03-loss-curves.png").mkdir(parents=True)
+    r = _run(out, "--digits", "-q", "--only", "02,03")
+    assert r.exit_code == 1 and len(r.stderr.splitlines()) == 1 and "Is a directory" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["03-loss-curves.png"]
+    (out / "03-loss-curves.png").rmdir()
+    r = _run(out, "--digits", "-q", "--only", "02,03")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["02-softmax-example.png", "03-loss-curves.png", "README.md",
+                                                     gallery.INDEX]

@@ -1,6 +1,7 @@
 """Make the chosen lecture figures, render all of them to bytes, and only then
-write the files, the gallery's index and README, each atomically, so a
-failing run leaves the previous gallery as it was.
+write the files, the gallery's index and README, all together (a temporary
+folder moved in as one transaction), so a failing run leaves the previous
+gallery as it was.
 
 The figures come from :mod:`stabkit.slides.numeric`,
 :mod:`stabkit.slides.tiers`, :mod:`stabkit.slides.training` and
@@ -10,9 +11,9 @@ the reverse).
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import matplotlib
 import numpy as np
 
 from stabkit import _interrupt
-from stabkit._io import atomic_write, check_out_dir, check_out_target, missing_top
+from stabkit._io import atomic_write, check_out_target, staged_dir
 from stabkit.report.style import render
 
 from . import code, gallery, tiers
@@ -154,16 +155,14 @@ def run(out: str, formats: tuple[str, ...] = ("png",), quick: bool = False, data
     index = gallery.merge(gallery.load(out), new, figure_names(), cmd if full else None, skipped)
     readme = str(Path(out) / "README.md")
     _interrupt.check()
-    created = missing_top(out)  # the first folder of ``out`` that this run creates, if any
-    try:
-        check_out_dir(out)
+    # every file or none: written into a temporary folder, then moved into
+    # ``out`` as one transaction (a failure part-way puts the old files back;
+    # a run that fails leaves no folder it would have made)
+    check_out_target(out)
+    with staged_dir(out) as tmp:
         for path, blob in files.items():
-            atomic_write(path, blob)
-        atomic_write(str(Path(out) / gallery.INDEX), index)
-        atomic_write(readme, gallery.readme(index, out))
-    except BaseException:
-        if created is not None:  # an interrupted or failed run leaves no folder it made
-            shutil.rmtree(created, ignore_errors=True)
-        raise
+            atomic_write(os.path.join(tmp, os.path.basename(path)), blob)
+        atomic_write(os.path.join(tmp, gallery.INDEX), index)
+        atomic_write(os.path.join(tmp, "README.md"), gallery.readme(index, out))
     return Result([*files, str(Path(out) / gallery.INDEX), readme], slides, data, time.perf_counter() - t0,
                   list(skipped))
