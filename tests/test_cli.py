@@ -441,3 +441,21 @@ def test_help_shows_flags_as_flags_and_keeps_bracketed_words(run, command):
         assert "(needs stabkit[dask])" in " ".join(r.stdout.split())
         # the sweep is analyze's alone
         assert ("--exhaustive sweep" in r.stdout) == (command == "analyze")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--labels", "1e20"], "error: label 1e20 is out of range for 2 classes"),  # was: "labels have dtype object"
+    (["--labels", "9223372036854775807"], "error: label 9223372036854775807 is out of range for 2 classes"),
+    (["--labels", "-1"], "error: label -1 is out of range for 2 classes"),
+])
+def test_eval_out_of_range_label_names_the_label(run, args, line):
+    r = run("eval", "sparse_categorical_crossentropy", "1", "2", *args)
+    assert r.exit_code == 2 and r.stderr.splitlines() == [line]
+
+
+def test_eval_advice_is_in_the_command_lines_words(run):
+    # was "pass from_logits=True": a Python keyword, not an option of eval
+    r = run("eval", "binary_crossentropy", "1.5", "--labels", "1", "--from-probs")
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
+    assert "with --from-probs;" in r.stderr and r.stderr.rstrip().endswith("use --from-logits (or drop --from-probs)")
+    assert "from_logits" not in r.stderr

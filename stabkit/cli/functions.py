@@ -161,6 +161,12 @@ def _show(v, dtype) -> str:
     return str(np.asarray(v).astype(dtype)[()])
 
 
+def _cli_words(text: str) -> str:
+    """A tier's advice in the command line's words (its options, not Python's keywords)."""
+    text = text.replace("pass from_logits=True", "use --from-logits (or drop --from-probs)")
+    return text.replace("with from_logits=False", "with --from-probs")
+
+
 def _rescue_options(values: list[str], opts: dict) -> list[str]:
     """Options written after ``--`` arrive as values (``eval sigmoid -- -800
     --dtype float64``); take them back out so both spellings work."""
@@ -220,7 +226,7 @@ def _evaluate(impls, prim, fmt, args, from_logits) -> dict:
             outs[impl.name] = (None, "n/a")
         except ValueError as e:
             if not impl.fail_soft:
-                raise UsageFailure(str(e)) from None
+                raise UsageFailure(_cli_words(str(e))) from None
             outs[impl.name] = (None, "error: " + error_text(e))
         except Exception as e:  # noqa: BLE001 - a library's failure is its row's result
             if not impl.fail_soft:
@@ -279,6 +285,8 @@ def eval_cmd(
                 raise UsageFailure(f"--labels takes one class index for {prim.name}, got {len(lab)}")
             if not lab[0].is_integer():
                 raise UsageFailure(f"--labels {labels!r}: a class index is a whole number")
+            if not 0 <= lab[0] < len(x):  # said here: 1e20 is no int64, and 2**63 - 1 is no float64
+                raise UsageFailure(f"label {labels.strip()} is out of range for {len(x)} classes")
             x = x[None, :]
             y = np.array([int(lab[0])])
         else:
@@ -293,7 +301,7 @@ def eval_cmd(
     try:
         ref = reference(prim.name, *args, fmt=fmt, **kw)
     except ValueError as e:
-        raise UsageFailure(str(e)) from None
+        raise UsageFailure(_cli_words(str(e))) from None
     impl_objs, skipped = _resolve_cpu(names)
     if not impl_objs:
         raise Failure(none_can_run(skipped))
