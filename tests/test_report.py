@@ -223,3 +223,15 @@ def test_versions_name_every_third_party_library_measured():
     assert {k: v[k] for k in ("torch", "keras", "tensorflow")} == {"torch": "2.13.0+cpu", "keras": "3.15.1",
                                                                    "tensorflow": "2.21.0"}
     assert "accurate" not in v and set(v) >= {"stabkit", "numpy", "scipy", "mpmath"}
+
+
+def test_the_reproduce_command_carries_keras_backend(monkeypatch):
+    # a probe's report of Keras on JAX gave a command that, run as written,
+    # measures Keras on another backend (or fails without TensorFlow)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    cfg = ReportConfig(functions=("sigmoid",), dtypes=("float32",), impls=("accurate", "keras"))
+    assert cfg.command_line() == "KERAS_BACKEND=jax stabkit report --functions sigmoid --dtypes float32 " \
+                                 "--impls accurate,keras"
+    assert not ReportConfig(functions=("sigmoid",), impls=("accurate", "torch")).command_line().startswith("KERAS")
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert cfg.command_line().startswith("stabkit report ")

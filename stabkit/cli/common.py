@@ -22,7 +22,7 @@ from enum import Enum
 
 import typer
 
-__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table"]
+__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table", "slash"]
 
 
 class UsageFailure(typer.TyperException):
@@ -150,3 +150,8 @@ def rich_table(console, title: str, header: list[str], rows: list[list[str]]) ->
         for name, cell in zip(header[1:], r[1:]):
             t.add_row(Text(name), Text(cell))
         console.print(t)
+
+
+def slash(out: str) -> str:
+    """``out`` named as a folder, with one trailing slash (``lecture/`` as given is not ``lecture//``)."""
+    return out.rstrip("/") + "/" if out.rstrip("/") else out

@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run, print_whole
+from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run, print_whole, slash
 from .functions import Format
 from .options import (
     CacheOpt,
@@ -126,16 +126,16 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
     except OSError as e:
         raise Failure(f"could not write the report into {out!r}: {e}") from None
     names = ["report.md", "report.html", "report.json"] + (["errors.csv"] if csv_errors else []) + ["figures/"]
-    _status(quiet, f"wrote {len(paths)} files into {out}/ ({', '.join(names)})")
+    _status(quiet, f"wrote {len(paths)} files into {slash(out)} ({', '.join(names)})")
     new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
     # said even with --quiet: the folder is not the report alone
     kept = [rel for rel in before if rel not in new and not (was_report and is_report_file(rel))]
     if kept:
-        typer.echo(f"note: kept {_count(kept)} of {out}/ that {'are' if len(kept) > 1 else 'is'} not part of the "
+        typer.echo(f"note: kept {_count(kept)} of {slash(out)} that {'are' if len(kept) > 1 else 'is'} not part of the "
                    f"report: {_shown(kept)}", err=True)
     replaced = [rel for rel in before if rel in new] if not was_report else []
     if replaced:  # a folder without a report: files of the report's names were the user's
-        typer.echo(f"note: replaced {_count(replaced)} of {out}/, which held no report, by the report's files of "
+        typer.echo(f"note: replaced {_count(replaced)} of {slash(out)}, which held no report, by the report's files of "
                    f"the same name: {_shown(replaced)}", err=True)
 
 

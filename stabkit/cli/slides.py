@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Failure, check_out_folder, invalid
+from .common import Failure, check_out_folder, invalid, slash
 
 __all__ = ["app", "slides"]
 
@@ -101,6 +101,6 @@ def slides(
     except OSError as e:
         raise Failure(f"could not write the figures into {out!r}: {e}") from None
     data = f" ({result.data.description})" if result.data is not None else ""
-    typer.echo(f"wrote {len(result.paths)} files into {out}/ in {result.seconds:.1f} s{data}")
+    typer.echo(f"wrote {len(result.paths)} files into {slash(out)} in {result.seconds:.1f} s{data}")
     for s in result.slides:
         typer.echo(f"  {s.name}: {s.caption}")

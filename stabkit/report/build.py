@@ -73,7 +73,8 @@ class ReportConfig:
 
     def command_line(self, out: str | None = None) -> str:
         """The exact command that reproduces this run (options at their
-        defaults left out; ``--out`` only when relative)."""
+        defaults left out; ``--out`` only when relative; Keras's
+        ``KERAS_BACKEND`` in front where Keras is measured)."""
         audit = self.command == "audit"
         fns = tuple(PRIMITIVES) if audit else DEFAULT_FUNCTIONS
         parts = [f"stabkit {self.command}"]
@@ -93,7 +94,9 @@ class ReportConfig:
             parts.append(f"--device {self.device}")
         if out and not os.path.isabs(out):
             parts.append(f"--out {out}")
-        return " ".join(parts)
+        # Keras picks its backend from the environment: the run's is part of the command
+        backend = os.environ.get("KERAS_BACKEND") if "keras" in self.impls else None
+        return (f"KERAS_BACKEND={backend} " if backend else "") + " ".join(parts)
 
 
 @dataclass
