@@ -459,3 +459,14 @@ def test_eval_advice_is_in_the_command_lines_words(run):
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
     assert "with --from-probs;" in r.stderr and r.stderr.rstrip().endswith("use --from-logits (or drop --from-probs)")
     assert "from_logits" not in r.stderr
+
+
+def test_dtype_is_read_alike_in_every_command(run):
+    # report took FLOAT32 and explained float8, eval/analyze/train did neither
+    assert run("eval", "sigmoid", "1", "--dtype", "Float16").exit_code == 0
+    assert run("analyze", "sigmoid", "--dtype", "FLOAT32", "--samples", "5", "-q").exit_code == 0
+    for args in (["eval", "sigmoid", "1"], ["analyze", "sigmoid", "--samples", "5"]):
+        r = run(*args, "--dtype", "float8_e4m3fn")
+        assert r.exit_code == 2 and r.stderr.splitlines() == [
+            "error: Invalid value for '--dtype': float8_e4m3fn is for ulps, rounding and references only (see "
+            "`stabkit list`): no function runs in it; use one of float16, bfloat16, float32, float64"]

@@ -22,7 +22,7 @@ from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 from stabkit.registry import TIERS
 from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, print_whole, rich_table
-from .options import check_list
+from .options import check_formats, check_list
 
 __all__ = ["app", "Format"]
 
@@ -33,10 +33,12 @@ Format = Enum("Format", {name: name for name in ARITH_FORMATS}, type=str, module
 
 
 def _format(text: str) -> Format:
-    try:
-        return Format(text)
-    except ValueError:
-        raise invalid("--dtype", f"unknown format {text!r}; use one of {', '.join(ARITH_FORMATS)}") from None
+    """One format, parsed as report's --dtypes parses them (any case; a
+    float8 format refused with its reason)."""
+    names = check_formats("--dtype", text)
+    if len(names) != 1:
+        raise invalid("--dtype", f"one format only, got {text!r}")
+    return Format(names[0])
 
 
 # ------------------------------------------------------------------ list
@@ -239,7 +241,7 @@ def _evaluate(impls, prim, fmt, args, from_logits) -> dict:
 def eval_cmd(
     function: Annotated[str, typer.Argument(help="Function name (see `stabkit list`).")],
     values: Annotated[list[str], typer.Argument(help="Input values (one row for row-wise functions; predictions for losses); negative numbers as they are (-3, -inf).")],
-    dtype: Annotated[Format, typer.Option(help="Format the inputs are rounded to and the tiers compute in.")] = Format.float64,
+    dtype: Annotated[Format, typer.Option(case_sensitive=False, help="Format the inputs are rounded to and the tiers compute in.")] = Format.float64,
     labels: Annotated[Optional[str], typer.Option(help="Losses only (required there): one class index (sparse), or comma-separated targets (binary, categorical).")] = None,
     from_logits: Annotated[Optional[bool], typer.Option("--from-logits/--from-probs", help="Losses only: whether the loss inputs are logits (the default) or probabilities.", show_default=False)] = None,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (libraries that are not installed are skipped).")] = ",".join(TIERS),

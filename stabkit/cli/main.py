@@ -48,9 +48,12 @@ def _with_value(e: TyperException) -> str:
         first = None
     choices = _choices(e)
     if first and "input" in first and choices is not None:
-        name = e.param.name
-        msg = (f"{msg.split(': ', 1)[0]}: unknown {_NOUNS.get(name, name)} {str(first['input'])!r}; "
-               f"use one of {', '.join(choices)}")
+        from .options import not_arithmetic
+
+        name, value = e.param.name, str(first["input"])
+        why = not_arithmetic(value) if name == "dtype" else None  # float8: say why, as --dtypes does
+        msg = f"{msg.split(': ', 1)[0]}: " + (why or f"unknown {_NOUNS.get(name, name)} {value!r}; "
+                                                      f"use one of {', '.join(choices)}")
     elif first and "input" in first:
         msg = f"{msg.rstrip('.')}; got {str(first['input'])!r}"
     return " ".join(msg.split())

@@ -78,15 +78,26 @@ def check_list(option: str, text: str, known, what: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def not_arithmetic(name: str) -> str | None:
+    """Why no function runs in ``name``, for a format stabkit knows only for
+    ulps, rounding and references (float8); None for any other name."""
+    from stabkit.floats import ARITH_FORMATS, FORMATS
+
+    if name.lower() in FORMATS and name.lower() not in ARITH_FORMATS:
+        return (f"{name} is for ulps, rounding and references only (see `stabkit list`): no function runs in it; "
+                f"use one of {', '.join(ARITH_FORMATS)}")
+    return None
+
+
 def check_formats(option: str, text: str) -> list[str]:
     """Formats the functions run in; a float8 format, which stabkit knows
     only for ulps, rounding and references, is refused with that reason."""
-    from stabkit.floats import ARITH_FORMATS, FORMATS
+    from stabkit.floats import ARITH_FORMATS
 
     for t in _split(text):
-        if t in FORMATS and t not in ARITH_FORMATS:
-            raise invalid(option, f"{t} is for ulps, rounding and references only (see `stabkit list`): no function "
-                                  f"runs in it; use one of {', '.join(ARITH_FORMATS)}")
+        why = not_arithmetic(t)
+        if why:
+            raise invalid(option, why)
     return check_list(option, text, ARITH_FORMATS, "format")
 
 

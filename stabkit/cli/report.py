@@ -175,7 +175,7 @@ def _quiet_numpy(fn):
 def analyze(
     ctx: typer.Context,
     function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
-    dtype: Annotated[Format, typer.Option(help="Format the function runs in and the errors are measured in.")] = Format.float32,
+    dtype: Annotated[Format, typer.Option(case_sensitive=False, help="Format the function runs in and the errors are measured in.")] = Format.float32,
     samples: Annotated[int, typer.Option(help="Random samples: points for one-argument functions and binary cross-entropy, rows (samples/10, at least 1) for the row-wise functions, each row giving one output per element. A fixed set of special inputs (zeros, extremes, overflow and underflow edges) is always added, so more outputs are measured than sampled: `analyze sigmoid --samples 1` (float32) measures 857.")] = 20000,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (float32 --exhaustive: the tiers, scipy, numpy and torch unless named).")] = ",".join(KNOWN_IMPLS),

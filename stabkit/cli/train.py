@@ -177,7 +177,7 @@ def train(
         typer.Option(min=1, help="Number of epochs (positive); default 30 for digits (0.96 test accuracy), 10 for mnist (the lecture's)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Mini-batch size (positive).")] = 32,
-    dtype: Annotated[DType, typer.Option(help="float32, float64, or float16 mixed precision (float32 master weights).")] = DType.float32,
+    dtype: Annotated[DType, typer.Option(case_sensitive=False, help="float32, float64, or float16 mixed precision (float32 master weights).")] = DType.float32,
     seed: Annotated[int, typer.Option(callback=check_seed, help="Seed for the initial weights, the shuffling and the digits split (a non-negative integer).")] = 0,
     out_text: Annotated[Optional[str], typer.Option("--out", help="Folder for history.json and training.png (created if missing).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of progress and text.")] = False,
