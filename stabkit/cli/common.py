@@ -22,7 +22,8 @@ from enum import Enum
 
 import typer
 
-__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table", "slash"]
+__all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table", "slash",
+           "files_of", "note_kept_files"]
 
 
 class UsageFailure(typer.TyperException):
@@ -155,3 +156,35 @@ def rich_table(console, title: str, header: list[str], rows: list[list[str]]) ->
 def slash(out: str) -> str:
     """``out`` named as a folder, with one trailing slash (``lecture/`` as given is not ``lecture//``)."""
     return out.rstrip("/") + "/" if out.rstrip("/") else out
+
+
+def files_of(out: str) -> list[str]:
+    """The files of an existing output folder, relative, with ``/``."""
+    from stabkit._io import files_under
+
+    return [rel.replace(os.sep, "/") for rel in files_under(out)] if os.path.isdir(out) else []
+
+
+def note_kept_files(out: str, before: list[str], paths: list[str], owned=None) -> None:
+    """Say on stderr (even with --quiet: the folder is not the output alone)
+    which of the files ``out`` held ``before`` a run that wrote ``paths`` it
+    kept (all that it did not overwrite, except those ``owned`` says were an
+    older output's own, which went) and, where nothing was owned, which of
+    the user's it overwrote."""
+    new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
+    kept = [rel for rel in before if rel not in new and not (owned is not None and owned(rel))]
+    if kept:
+        typer.echo(f"note: kept {_count(kept)} of {slash(out)} that {'are' if len(kept) > 1 else 'is'} not part of "
+                   f"the report: {_shown(kept)}", err=True)
+    replaced = [rel for rel in before if rel in new] if owned is None else []
+    if replaced:
+        typer.echo(f"note: replaced {_count(replaced)} of {slash(out)}, which held no report, by the report's files "
+                   f"of the same name: {_shown(replaced)}", err=True)
+
+
+def _count(rels: list[str]) -> str:
+    return f"{len(rels)} file{'s' if len(rels) > 1 else ''}"
+
+
+def _shown(rels: list[str]) -> str:
+    return ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")

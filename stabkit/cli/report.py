@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run, print_whole, slash
+from .common import Device, Failure, check_nonempty_path, check_out_folder, invalid, none_can_run, print_whole, files_of, note_kept_files, slash
 from .functions import Format
 from .options import (
     CacheOpt,
@@ -114,7 +114,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
     from stabkit.report.build import holds_report, is_report_file, run, write
 
     check_out_folder("--out", out)
-    before, was_report = _files(out), holds_report(out)
+    before, was_report = files_of(out), holds_report(out)
     _resolve_some(cfg.impls, cfg.device, always=("accurate",) if cfg.command == "audit" else ())
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
@@ -127,31 +127,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
         raise Failure(f"could not write the report into {out!r}: {e}") from None
     names = ["report.md", "report.html", "report.json"] + (["errors.csv"] if csv_errors else []) + ["figures/"]
     _status(quiet, f"wrote {len(paths)} files into {slash(out)} ({', '.join(names)})")
-    new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
-    # said even with --quiet: the folder is not the report alone
-    kept = [rel for rel in before if rel not in new and not (was_report and is_report_file(rel))]
-    if kept:
-        typer.echo(f"note: kept {_count(kept)} of {slash(out)} that {'are' if len(kept) > 1 else 'is'} not part of the "
-                   f"report: {_shown(kept)}", err=True)
-    replaced = [rel for rel in before if rel in new] if not was_report else []
-    if replaced:  # a folder without a report: files of the report's names were the user's
-        typer.echo(f"note: replaced {_count(replaced)} of {slash(out)}, which held no report, by the report's files of "
-                   f"the same name: {_shown(replaced)}", err=True)
-
-
-def _count(rels: list[str]) -> str:
-    return f"{len(rels)} file{'s' if len(rels) > 1 else ''}"
-
-
-def _shown(rels: list[str]) -> str:
-    return ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")
-
-
-def _files(out: str) -> list[str]:
-    """The files of an existing --out, relative, with ``/``."""
-    from stabkit._io import files_under
-
-    return [rel.replace(os.sep, "/") for rel in files_under(out)] if os.path.isdir(out) else []
+    note_kept_files(out, before, paths, is_report_file if was_report else None)
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")
