@@ -23,7 +23,7 @@ _EXPORTS = {
     "History": ("model", "History"),
     "Layer": ("layers", "Layer"),
     "Dense": ("layers", "Dense"),
-    "Dropout": ("layers", "Dropout"),
+    "Dropout": ("dropout", "Dropout"),
     "Input": ("layers", "Input"),
     "Conv2D": ("conv", "Conv2D"),
     "Flatten": ("conv", "Flatten"),

@@ -53,7 +53,7 @@ PRECISIONS = {
 }
 
 
-class Sequential(OnBatch, Structure):
+class Sequential(OnBatch, Structure, saving.Files):
     """A stack of layers, Keras's ``Sequential``.
 
     >>> model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"),
@@ -393,18 +393,3 @@ class Sequential(OnBatch, Structure):
         elif weights:
             self._in_shape = in_shape
             self._pack(weights)
-
-    def save(self, filepath) -> None:
-        """The model in one file: its configuration as JSON, its compile
-        settings, weights and optimizer state (see :mod:`stabkit.nn.saving`;
-        ``stabkit.nn.load_model`` reads it back). Written atomically."""
-        saving.save_model(self, filepath)
-
-    def save_weights(self, filepath) -> None:
-        """Write the weights to an ``.npz`` file (plain arrays, no pickle),
-        atomically; a ``.h5`` name is refused (no HDF5 here)."""
-        saving.save_weights(self, filepath)
-
-    def load_weights(self, filepath) -> None:
-        """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
-        saving.load_weights(self, filepath)

@@ -34,7 +34,7 @@ from stabkit._io import atomic_write, read_npz
 from . import shapes
 from .errors import DataError, NNError
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "checked_weights", "FORMAT"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "checked_weights", "FORMAT", "Files"]
 
 FORMAT = ("stabkit.nn.Sequential", 1)
 #: the largest config.json / metadata.json read (a model of a few hundred layers is ~50 kB)
@@ -259,3 +259,24 @@ def _restore_optimizer(opt, arrays: dict[str, np.ndarray]) -> None:
         flat[...] = saved[name]
     if saved_iterations is not None:
         opt.iterations = int(saved_iterations)
+
+
+class Files:
+    """Mixed into ``Sequential``: Keras's ``save``, ``save_weights`` and
+    ``load_weights``, by this module's functions (the names inside the
+    methods are the module's: a class body is no scope for them)."""
+
+    def save(self, filepath) -> None:
+        """The model in one file: its configuration as JSON, its compile
+        settings, weights and optimizer state (see :mod:`stabkit.nn.saving`;
+        ``stabkit.nn.load_model`` reads it back). Written atomically."""
+        save_model(self, filepath)
+
+    def save_weights(self, filepath) -> None:
+        """Write the weights to an ``.npz`` file (plain arrays, no pickle),
+        atomically; a ``.h5`` name is refused (no HDF5 here)."""
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
+        load_weights(self, filepath)
