@@ -358,18 +358,26 @@ def test_a_folder_without_a_report_keeps_files_named_like_a_reports(app, tmp_pat
     assert r.stderr.splitlines() == [f"note: kept 3 files of {out}/ that are not part of the report: errors.csv, "
                                      "figures/error_bars.png, notes.md"]  # fmt: skip
     assert all((out / rel).read_text() == "mine\n" for rel in ("errors.csv", "figures/error_bars.png", "notes.md"))
-    # now a report folder: its own files go, the user's stay
-    r = _report(app, out, "softplus", "--quiet", "--csv")
+    # now a report folder: the files its report.json lists go, the user's stay,
+    # those named like a report's too (the second run deleted them)
+    r = _report(app, out, "softplus", "--quiet")
     assert r.exit_code == 0, r.stderr
-    assert not (out / "figures" / "error_sigmoid.png").exists() and (out / "errors.csv").read_text() != "mine\n"
-    assert "notes.md" in r.stderr and not (out / "figures" / "error_bars.png").exists()
+    assert not (out / "figures" / "error_sigmoid.png").exists() and (out / "figures" / "error_softplus.png").exists()
+    assert all((out / rel).read_text() == "mine\n" for rel in ("errors.csv", "figures/error_bars.png", "notes.md"))
+    assert r.stderr.splitlines() == [f"note: kept 3 files of {out}/ that are not part of the report: errors.csv, "
+                                     "figures/error_bars.png, notes.md"]  # fmt: skip
+    listed = json.loads((out / "report.json").read_text())["files"]
+    assert listed == ["figures/error_softplus.png", "figures/summary.png", "report.html", "report.json", "report.md"]
     fresh = tmp_path / "other"
     fresh.mkdir()
     (fresh / "errors.csv").write_text("mine\n")
     r = _report(app, fresh, "sigmoid", "--quiet", "--csv")
     assert r.exit_code == 0, r.stderr
-    assert r.stderr.splitlines() == [f"note: replaced 1 file of {fresh}/, which held no report, by the report's "
-                                     "files of the same name: errors.csv"]  # fmt: skip
+    assert r.stderr.splitlines() == [f"note: replaced 1 file of {fresh}/ that no earlier report wrote, by the "
+                                     "report's files of the same name: errors.csv"]  # fmt: skip
+    # in a report folder too: the user's errors.csv that the first report kept
+    r = _report(app, out, "softplus", "--quiet", "--csv")
+    assert r.exit_code == 0 and "note: replaced 1 file of" in r.stderr and "errors.csv" in r.stderr
 
 
 @pytest.mark.parametrize("command", ["analyze", "plot"])

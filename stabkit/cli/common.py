@@ -169,17 +169,17 @@ def note_kept_files(out: str, before: list[str], paths: list[str], owned=None) -
     """Say on stderr (even with --quiet: the folder is not the output alone)
     which of the files ``out`` held ``before`` a run that wrote ``paths`` it
     kept (all that it did not overwrite, except those ``owned`` says were an
-    older output's own, which went) and, where nothing was owned, which of
-    the user's it overwrote."""
+    older output's own, which went) and which of the others (the user's)
+    it overwrote."""
     new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
     kept = [rel for rel in before if rel not in new and not (owned is not None and owned(rel))]
     if kept:
         typer.echo(f"note: kept {_count(kept)} of {slash(out)} that {'are' if len(kept) > 1 else 'is'} not part of "
                    f"the report: {_shown(kept)}", err=True)
-    replaced = [rel for rel in before if rel in new] if owned is None else []
+    replaced = [rel for rel in before if rel in new and not (owned is not None and owned(rel))]
     if replaced:
-        typer.echo(f"note: replaced {_count(replaced)} of {slash(out)}, which held no report, by the report's files "
-                   f"of the same name: {_shown(replaced)}", err=True)
+        typer.echo(f"note: replaced {_count(replaced)} of {slash(out)} that no earlier report wrote, by the "
+                   f"report's files of the same name: {_shown(replaced)}", err=True)
 
 
 def _count(rels: list[str]) -> str:

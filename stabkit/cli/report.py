@@ -111,10 +111,10 @@ def _warn_errors(analyses) -> None:
 def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: list[str], options) -> None:
     """Run the report and write it: nothing is created in --out before the
     whole report is ready (a failed or interrupted run leaves it as it was)."""
-    from stabkit.report.build import holds_report, is_report_file, run, write
+    from stabkit.report.build import owned_files, run, write
 
     check_out_folder("--out", out)
-    before, was_report = files_of(out), holds_report(out)
+    before, owned = files_of(out), owned_files(out)
     _resolve_some(cfg.impls, cfg.device, always=("accurate",) if cfg.command == "audit" else ())
     with _progress(quiet, "references") as (advance, set_total):
         rep = run(cfg, progress=advance, set_total=set_total, options=options)
@@ -127,7 +127,7 @@ def _write_report(cfg, out: str, quiet: bool, csv_errors: bool, figure_formats: 
         raise Failure(f"could not write the report into {out!r}: {e}") from None
     names = ["report.md", "report.html", "report.json"] + (["errors.csv"] if csv_errors else []) + ["figures/"]
     _status(quiet, f"wrote {len(paths)} files into {slash(out)} ({', '.join(names)})")
-    note_kept_files(out, before, paths, is_report_file if was_report else None)
+    note_kept_files(out, before, paths, owned)
 
 
 _FIG_FORMATS = ("png", "svg", "pdf")
@@ -269,7 +269,7 @@ def report(
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it (a folder with a report.json) as a whole (report.md, report.html, report.json, errors.csv, its figures error_*.png and summary.png in figures/); other files there, figures/ included, and every file of a folder without a report.json that the report does not overwrite, are kept untouched and named on stderr.")] = "reports/latest",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new report replaces an earlier one in it as a whole (the files its report.json lists: report.md, report.html, report.json, errors.csv, figures/error_*.png and summary.png); other files there are kept untouched and named on stderr (or, where the report writes a file of the same name, replaced and named).")] = "reports/latest",
     csv: Annotated[bool, typer.Option("--csv", help="Also write errors.csv: every point's inputs, result and error.")] = False,
     figure_format: Annotated[str, typer.Option(help="Comma-separated figure formats: png, svg, pdf.")] = "png",
     device: DeviceOpt = Device.cpu,
@@ -363,7 +363,7 @@ def audit(
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10).")] = 20000,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
-    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new audit replaces an earlier report in it (a folder with a report.json) as a whole; other files there are kept untouched and named on stderr.")] = "reports/audit",
+    out: Annotated[str, typer.Option(help="Output folder (created if missing). A new audit replaces an earlier report in it as a whole (the files its report.json lists); other files there are kept untouched and named on stderr.")] = "reports/audit",
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,
     scheduler: SchedulerOpt = None,

@@ -39,7 +39,7 @@ from stabkit.analysis.thirdparty import FRAMEWORKS, KNOWN_IMPLS, resolve
 __all__ = ["ReportConfig", "REPORT_FILES", "is_report_file", "Report", "run", "write", "to_json", "DEFAULT_SAMPLES", "DEFAULT_FUNCTIONS",
            "SCHEMA_VERSION", "parse_function", "rows_for", "reference_points", "jsonable", "variant_name"]
 
-SCHEMA_VERSION = 2  # 2: function_info per variant, what happened at the worst points, errors.csv inputs
+SCHEMA_VERSION = 3  # 2: function_info per variant, what happened at the worst points, errors.csv inputs; 3: files
 DEFAULT_SAMPLES = 20000
 PROBS = ":probs"  # suffix of the from-probabilities variant of a loss
 LOSSES = [n for n, p in PRIMITIVES.items() if p.is_loss]
@@ -236,9 +236,24 @@ def is_report_file(rel: str) -> bool:
             and (stem == "summary" or stem.startswith("error_")))
 
 
-def holds_report(out: str) -> bool:
-    """Whether the folder ``out`` holds a report already (its report.json)."""
-    return os.path.isfile(os.path.join(out, "report.json"))
+def owned_files(out: str) -> Callable[[str], bool] | None:
+    """Which files of ``out`` an earlier report wrote, as a predicate on
+    their ``/``-separated relative paths: those its report.json lists under
+    "files"; for a report.json from before that list, the names a report
+    gives (:func:`is_report_file`). None where ``out`` holds no report: its
+    files are the user's, whatever their names."""
+    path = os.path.join(out, "report.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            listed = json.load(fh).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, list) and all(isinstance(f, str) for f in listed):
+        mine = frozenset(listed)
+        return lambda rel: rel in mine and is_report_file(rel)
+    return is_report_file
 
 
 def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("png",), figures: bool = True,
@@ -250,16 +265,16 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
     or is interrupted leaves no ``out`` where there was none and leaves an
     older report in ``out`` untouched. Where ``out`` holds a report, the old
     report's files that this run does not write are removed
-    (:func:`is_report_file`); other files are kept.""" 
+    (:func:`owned_files`); other files are kept."""
     from . import plots
     from .html import html
     from .markdown import markdown
 
     check_out_target(out)
     data = to_json(rep, out)
-    # an older report's own files go; in a folder that holds no report (no
-    # report.json) a file named like one (errors.csv) is the user's and stays
-    with staged_dir(out, owned=is_report_file if holds_report(out) else None) as tmp:
+    # an older report's own files go (those its report.json lists); any
+    # other file is the user's and stays, errors.csv too
+    with staged_dir(out, owned=owned_files(out)) as tmp:
         written = []
         if figures:
             fdir = os.path.join(tmp, "figures")
@@ -276,6 +291,9 @@ def write(rep: Report, out: str, *, csv_errors: bool = False, figure_formats=("p
             written += plots.save(plots.heatmap_figure(rows, impls, worst, fails, errors=errs,
                                                        texts=summary_texts(rep, rows, impls)),
                                   os.path.join(fdir, "summary"), figure_formats)
+        # the files this report writes, so that a later one replaces these and no others
+        data["files"] = sorted([os.path.relpath(p, tmp).replace(os.sep, "/") for p in written]
+                               + ["report.html", "report.json", "report.md"] + (["errors.csv"] if csv_errors else []))
         atomic_write(os.path.join(tmp, "report.json"), json.dumps(data, indent=1, sort_keys=False) + "\n")
         atomic_write(os.path.join(tmp, "report.md"), markdown(data, figures=figures))
         # the figures as written, embedded in the page
