@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["History", "Progress", "format_logs", "final_line"]
+__all__ = ["History", "Progress", "format_logs", "final_line", "bar_marks"]
 
 
 class History:
@@ -51,19 +51,32 @@ class Progress:
 
     def __init__(self, epoch, epochs, steps, stream):
         self.steps, self.stream, self.every = steps, stream, max(1, steps // 25)
+        self.marks = bar_marks(stream)
         if epochs > 1:
             stream.write(f"Epoch {epoch}/{epochs}\n")
 
     def update(self, done):
         if done % self.every == 0 or done == self.steps:
             w, filled = len(str(self.steps)), 20 * done // self.steps
-            self.stream.write(f"\r{done:>{w}}/{self.steps} {'━' * filled}{'─' * (20 - filled)}")
+            done_mark, todo_mark = self.marks
+            self.stream.write(f"\r{done:>{w}}/{self.steps} {done_mark * filled}{todo_mark * (20 - filled)}")
             self.stream.flush()
 
     def finish(self, seconds, logs):
         # the final line is at least as long as the bar it overwrites
-        self.stream.write("\r" + final_line(self.steps, seconds, logs, 1))
+        self.stream.write("\r" + final_line(self.steps, seconds, logs, 1, self.stream))
         self.stream.flush()
+
+
+def bar_marks(stream) -> tuple[str, str]:
+    """Keras 3's bar marks, ``━`` done and ``─`` to come, or ``=`` and
+    ``.`` where ``stream``'s encoding has no such characters (a cp1252
+    console, ``PYTHONIOENCODING=ascii``), which would fail the write."""
+    try:
+        "━─".encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "=", "."
+    return "━", "─"
 
 
 #: the diagnostics of each epoch's logs, kept in History but not printed
@@ -83,7 +96,7 @@ def _step_time(seconds: float) -> str:
     return f"{seconds * 1e3:.0f}ms/step" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/step"
 
 
-def final_line(steps: int, seconds: float, logs: dict, verbose: int) -> str:
+def final_line(steps: int, seconds: float, logs: dict, verbose: int, stream=None) -> str:
     """Keras 3's last progress line for ``steps`` batches that took
     ``seconds``: verbose 1 ``16/16 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy:
     0.9500 - loss: 0.1234``, verbose 2 ``16/16 - 0s - 2ms/step - ...``. The
@@ -92,6 +105,6 @@ def final_line(steps: int, seconds: float, logs: dict, verbose: int) -> str:
     fields = "".join(f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}"
                      for k, v in sorted(logs.items()) if k not in DIAGNOSTICS)  # fmt: skip
     count, per = f"{steps}/{steps}", _step_time(seconds / steps if steps else 0.0)
-    if verbose == 1:
-        return f"{count} {'━' * 20} {seconds:.0f}s {per}{fields}\n"
+    if verbose == 1:  # the full bar, in marks ``stream`` can take
+        return f"{count} {bar_marks(stream)[0] * 20} {seconds:.0f}s {per}{fields}\n"
     return f"{count} - {seconds:.0f}s - {per}{fields}\n"

@@ -265,7 +265,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             x = self._input(x)
         outs = [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         if verbose:
-            sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose))
+            sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose, sys.stdout))
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
     def evaluate(self, x, y, batch_size: int | None = None, verbose=0, sample_weight=None,
@@ -284,7 +284,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             X, y, w = checked_data(self, x, y, sample_weight)
         logs = self._evaluate(X, y, w, batch_size, return_dict=True)
         if verbose:
-            sys.stdout.write(final_line(-(-len(X) // batch_size), time.perf_counter() - t0, logs, verbose))
+            sys.stdout.write(final_line(-(-len(X) // batch_size), time.perf_counter() - t0, logs, verbose, sys.stdout))
         return logs if return_dict else list(logs.values()) if self._metrics else logs["loss"]
 
     def _evaluate(self, X, y, w, batch_size: int, return_dict: bool):

@@ -191,3 +191,24 @@ def test_docs_example_runs_as_written(monkeypatch, tmp_path):
     assert p.shape == (10000, 10)
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
     assert np.mean(np.argmax(p, axis=1) == namespace["y_test"]) >= 0.93
+
+
+def test_the_bar_falls_back_to_ascii_where_stdout_cannot_take_keras_marks():
+    # fit's default verbose=1 raised UnicodeEncodeError on a cp1252 or ascii
+    # stdout (a Windows console) once the bar became Keras 3's
+    import contextlib
+    import io
+
+    X, y = load_digits()
+    model = lecture_model()
+    model.compile(loss=SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    for encoding, mark in (("ascii", "="), ("cp1252", "="), ("utf-8", "━")):
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding=encoding)
+        with contextlib.redirect_stdout(out):
+            model.fit(X[:200], y[:200], epochs=1, seed=0)
+            model.predict(X[:40], verbose=1)
+            model.evaluate(X[:40], y[:40], verbose=1)
+        out.flush()
+        text = raw.getvalue().decode(encoding)
+        assert text.count(mark * 20) == 4, (encoding, text)  # the last bar, its final line, predict, evaluate
