@@ -153,29 +153,15 @@ class Layer:
     #: the one-layer model a call on the layer alone built (see __call__), and the views it bound
     _solo = None
     _solo_views = None
+    #: a weak reference to the model whose buffers the layer's weights live in
+    _owner = None
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """Keras's ``layer(x)`` on the layer alone (a course's first
-        "neurons and layers" cells): the first call builds the layer for
-        ``x``'s features (Glorot-uniform, seeded as every build is: see
-        :func:`stabkit.nn.utils.set_random_seed`) inside a one-layer model
-        of its own, and later calls, ``get_weights`` and ``set_weights`` use
-        those weights. Returns the outputs as that model gives them (an
-        ndarray in float32). A layer that a model has built since is that
-        model's: call the model (Keras's functional API, ``layer(tensor)``
-        to wire models, is not here: models are ``Sequential``)."""
-        if self._views is not None and self._views is not self._solo_views:
-            raise NNError(f"layer {self.name or type(self).__name__} belongs to a built model: call the model, "
-                          "model(x) (stabkit.nn builds Sequential models only; Keras's functional API is not here)")
-        if self._solo is None or self._views is None:
-            from .model import Sequential  # model imports this module
+        "neurons and layers" cells): see :func:`stabkit.nn.alone.call`."""
+        from .alone import call  # alone imports this module
 
-            # the model's first call builds it for x (and leaves it unbuilt where x is refused)
-            solo = Sequential([self], name=f"{self.name or keras_name(type(self))}_alone")
-            y = solo(x, training=training)
-            self._solo, self._solo_views = solo, self._views
-            return y
-        return self._solo(x, training=training)
+        return call(self, x, training)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x

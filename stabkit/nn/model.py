@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import weakref
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             except NNError:
                 self.layers.pop()
                 raise
-            fresh = layer.initial_weights(shape, seeding.rng()) if layer.weight_names else {}
+            fresh = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else {}
             self._pack(old + [fresh[n] for n in layer.weight_names])
         elif self._input_shape is not None:
             self.build(self._input_shape)
@@ -144,7 +145,7 @@ class Sequential(OnBatch, Structure, saving.Files):
         if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
             input_shape = input_shape[1:]  # Keras's batch axis
         shape = _shape(input_shape, "input_shape")
-        weights = shapes.initial_weights(self.layers, shape, seeding.rng(seed))
+        weights = shapes.initial_weights(self.layers, shape, seeding.rng(seed), self)
         self._in_shape = shape
         self._pack(weights)
         # weights from fresh entropy: fit(seed=) can no longer fix them (it warns)
@@ -185,6 +186,7 @@ class Sequential(OnBatch, Structure, saving.Files):
                 p, g, c = ({n: next(it) for n in names} for it in (P, G, C))
                 layer.bind(p, g, c, self._mixed)
                 layer._views = {n: (p[n], c[n]) for n in names}  # for layer.set_weights
+                layer._owner = weakref.ref(self)  # a model it goes into next keeps these weights
         self._sync()
         if self.optimizer is not None:
             self.optimizer.build(slots, offset, self._master)

@@ -49,15 +49,29 @@ def output_shapes(layers, in_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     return out
 
 
-def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator) -> list[np.ndarray]:
+def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator, model=None) -> list[np.ndarray]:
     """Every layer's initial weights, in ``get_weights`` order, for samples
-    of shape ``in_shape``; NNError where a layer cannot take its input."""
+    of shape ``in_shape``; NNError where a layer cannot take its input. A
+    layer that another model built (a layer called on its own, or taken from
+    another model) keeps its weights where they fit, as Keras keeps a built
+    layer's; ``model``'s own layers get fresh ones."""
     weights = []
     for layer, shape in zip(layers, output_shapes(layers, in_shape)):
         if layer.weight_names:
-            w = layer.initial_weights(shape, rng)
+            w = layer_weights(layer, shape, rng, model)
             weights += [w[n] for n in layer.weight_names]
     return weights
+
+
+def layer_weights(layer, shape: tuple[int, ...], rng: np.random.Generator, model=None) -> dict[str, np.ndarray]:
+    """``layer``'s weights for input ``shape`` in ``model``: copies of those
+    another model gave it, where their shapes fit, else fresh ones."""
+    held, owner = layer.weights, layer._owner() if layer._owner is not None else None
+    want = layer.param_shapes(shape)
+    if held and owner is not None and owner is not model and all(
+            a.shape == tuple(want[n]) for n, a in zip(layer.weight_names, held)):  # fmt: skip
+        return {n: a.copy() for n, a in zip(layer.weight_names, held)}
+    return layer.initial_weights(shape, rng)
 
 
 def weights_input(layers, weights: list[np.ndarray]) -> tuple[int, ...]:

@@ -269,3 +269,27 @@ def test_a_layer_called_on_its_own_as_a_course_lab_calls_it():
     model = nn.Sequential([nn.layers.Dense(1, input_dim=1, activation="sigmoid", name="L1")])
     with pytest.raises(NNError, match="layer L1 belongs to a built model: call the model"):
         model.layers[0](x)
+
+
+def test_a_layer_called_alone_keeps_its_weights_in_a_model_as_keras_does():
+    # found by review: the weights set on a layer called alone were silently
+    # drawn again when it went into a Sequential; two such layers were both
+    # named 'dense'; Dropout(rate)(images) came back flattened
+    x = np.array([[1.0], [2.0]])
+    layer = nn.layers.Dense(1)
+    layer(x)
+    layer.set_weights([np.array([[2.0]]), np.array([1.0])])
+    model = nn.Sequential([nn.Input((1,)), layer])
+    np.testing.assert_array_equal(model.predict(x), [[3.0], [5.0]])
+    a, b = nn.layers.Dense(1), nn.layers.Dense(1)
+    a(x), b(np.ones((2, 1)))
+    assert a.name != b.name and nn.Sequential([a, b]).predict(x).shape == (2, 1)
+    images = np.ones((2, 6, 6, 1), np.float32)
+    assert nn.layers.Dropout(0.5)(images).shape == (2, 6, 6, 1)
+    assert nn.layers.Dropout(0.5)(images, training=True).shape == (2, 6, 6, 1)
+    # a model's own layers get fresh weights when it is built again
+    own = nn.Sequential([nn.layers.Dense(2)])
+    own.build(3, seed=1)
+    first = own.get_weights()[0].copy()
+    own.build(3, seed=2)
+    assert not np.array_equal(first, own.get_weights()[0])
