@@ -470,3 +470,15 @@ def test_dtype_is_read_alike_in_every_command(run):
         assert r.exit_code == 2 and r.stderr.splitlines() == [
             "error: Invalid value for '--dtype': float8_e4m3fn is for ulps, rounding and references only (see "
             "`stabkit list`): no function runs in it; use one of float16, bfloat16, float32, float64"]
+
+
+def test_a_reader_that_goes_away_before_out_is_written_is_an_error(tmp_path):
+    # found by review: `train --out DIR | head -1` exited 0 with DIR never written
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "stabkit", "train", "--epochs", "5", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 1 and not out.exists()
+    assert err.splitlines() == [f"error: standard output was closed (its reader went away) before {out} was written"]

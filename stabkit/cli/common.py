@@ -23,7 +23,7 @@ from enum import Enum
 import typer
 
 __all__ = ["UsageFailure", "Failure", "invalid", "check_out_folder", "check_nonempty_path", "none_can_run", "Device", "plain_table", "rich_table", "slash",
-           "files_of", "note_kept_files"]
+           "files_of", "note_kept_files", "PENDING"]
 
 
 class UsageFailure(typer.TyperException):
@@ -188,3 +188,9 @@ def _count(rels: list[str]) -> str:
 
 def _shown(rels: list[str]) -> str:
     return ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")
+
+
+#: Files a running command has still to write besides standard output
+#: (train's --out): a reader of stdout that goes away (``| head``) ends the
+#: command, which is then an error, not the quiet success it is otherwise.
+PENDING: list[str] = []

@@ -20,6 +20,7 @@ from typer.exceptions import Abort, TyperException
 
 from .. import _interrupt
 from . import functions, report, slides, train
+from .common import PENDING
 
 __all__ = ["app"]
 
@@ -165,6 +166,8 @@ class _OneLineGroup(TyperGroup):
             first = (str(e).strip().splitlines() or [""])[0]  # one line, whatever the exception's message holds
             typer.echo(f"error: internal error: {type(e).__name__}: {first} (STABKIT_DEBUG=1 shows the traceback)", err=True)
             sys.exit(1)
+        finally:
+            PENDING.clear()  # a command's pending files are its own
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer turns Ctrl-C into Exit(130) before we see it
             typer.echo("error: interrupted", err=True)
@@ -197,11 +200,17 @@ _flags_without_a_type()
 
 def _quiet_exit() -> None:
     """Exit 0 after the reader of stdout went away, with stdout sent to
-    /dev/null so that the interpreter's last flush does not complain."""
+    /dev/null so that the interpreter's last flush does not complain; exit
+    1 with one line where the command stopped before writing a file it was
+    asked for (:data:`PENDING`)."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
     except (OSError, AttributeError, ValueError):
         pass
+    if PENDING:
+        typer.echo(f"error: standard output was closed (its reader went away) before {PENDING[0]} was written",
+                   err=True)
+        sys.exit(1)
     sys.exit(0)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import typer
 
 from stabkit._io import jsonable
-from .common import Failure, check_out_folder, invalid
+from .common import PENDING, Failure, check_out_folder, invalid
 from .options import check_seed
 
 __all__ = ["app", "train"]
@@ -124,6 +124,17 @@ def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = F
         f"MNIST t10k from {folder} (no train-* files there): first 8,000 train, last 2,000 test"
 
 
+def _user_path(e: OSError, out: Path) -> str:
+    """The file of ``out`` that could not be written: the error's own path,
+    or for one in the temporary folders of the move (``.tmp-*``), the file
+    of that name in ``out``."""
+    name = e.filename2 or e.filename
+    if not name:
+        return str(out)
+    name = str(name)
+    return str(out / os.path.basename(name)) if f"{os.sep}.tmp-" in name else name
+
+
 def _plot(runs: dict, path: Path) -> None:
     import matplotlib
     from matplotlib.ticker import MaxNLocator
@@ -209,6 +220,7 @@ def train(
     if out_text is not None:
         check_out_folder("--out", out_text)  # an empty path is refused there
         out = Path(out_text)
+        PENDING.append(str(out))  # until written: stdout's reader going away is an error now
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise invalid("--learning-rate", f"{learning_rate} is not a positive number")
     if data_dir is not None and dataset is not Dataset.mnist:
@@ -282,8 +294,9 @@ def train(
                 atomic_write(os.path.join(tmp, "history.json"), json.dumps(jsonable(summary), indent=2) + "\n")
                 _plot(runs, Path(tmp) / "training.png")
         except OSError as e:
-            where = e.filename2 or e.filename or out  # the file that could not be written, where known
+            where = _user_path(e, out)
             raise Failure(f"cannot write to {where}: {e.strerror or e}") from None
+        PENDING.remove(str(out))
     if as_json:
         typer.echo(json.dumps(jsonable(summary)))
     else:
