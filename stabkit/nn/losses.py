@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from stabkit import stable
+from stabkit._api.arrays import to_numpy
 from stabkit.registry import TIERS, module
 from .errors import NNError
 
@@ -60,13 +61,16 @@ class Loss(ABC):
         per-sample losses), ``sum(w * loss) / n``, Keras's default
         ``"sum_over_batch_size"``. NumPy arrays, lists, torch CPU tensors
         and JAX arrays go in."""
-        # np.asarray: a torch tensor or JAX array comes back from the tier in
+        # a torch tensor (bfloat16 too) or JAX array comes back from the tier in
         # its own type, whose mean would not take NumPy's dtype
-        values = np.asarray(self.values(y_true, y_pred), dtype=np.float64)
+        values = to_numpy(self.values(y_true, y_pred), "loss")[0].astype(np.float64)
         if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
+            w = to_numpy(sample_weight, "sample_weight")[0].astype(np.float64)
             while w.ndim > values.ndim and w.shape[-1] == 1:  # Keras's (n, 1) weights
                 w = w[..., 0]
+            # one weight per sample: on the leading axes, as Keras expands (n,)
+            # to (n, 1) against (n, t) losses (NumPy would align the last axes)
+            w = w.reshape(w.shape + (1,) * (values.ndim - w.ndim))
             try:
                 values = values * np.broadcast_to(w, values.shape)
             except ValueError:
@@ -230,7 +234,7 @@ class BinaryCrossentropy(Loss):
     fn_name = "binary_crossentropy"
 
     def values(self, y_true, y_pred):
-        y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+        y_pred, y_true = to_numpy(y_pred, "y_pred")[0], to_numpy(y_true, "y_true")[0]
         # Keras pairs labels (n,) with outputs (n, 1) and back (a trailing
         # axis of 1 added or dropped); any other shape is refused, as Keras
         # refuses it, not reshaped into the wrong pairs

@@ -293,3 +293,26 @@ def test_a_layer_called_alone_keeps_its_weights_in_a_model_as_keras_does():
     first = own.get_weights()[0].copy()
     own.build(3, seed=2)
     assert not np.array_equal(first, own.get_weights()[0])
+
+
+def test_loss_objects_weigh_samples_on_the_leading_axis_and_take_any_torch_tensor():
+    # found by review: (n,) weights against (n, t) losses were applied per
+    # time step (NumPy's trailing alignment; Keras expands them to (n, 1)),
+    # and torch bfloat16 or requires_grad tensors failed inside the object
+    from stabkit.nn import losses
+
+    rng = np.random.default_rng(0)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    for n, t in ((2, 2), (3, 2)):
+        z, y = rng.normal(size=(n, t, 4)), rng.integers(0, 4, size=(n, t))
+        w = rng.uniform(size=n)
+        assert loss(y, z, sample_weight=w) == pytest.approx((loss.values(y, z) * w[:, None]).mean(), rel=1e-14)
+    torch = pytest.importorskip("torch")
+    logits = torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    got = loss(torch.tensor([0, 1]), logits.to(torch.bfloat16))
+    assert type(got) is float and got == pytest.approx(loss(np.array([0, 1]), logits.numpy()), rel=1e-2)
+    from stabkit import DetachedGradWarning
+
+    with pytest.warns(DetachedGradWarning):
+        got = losses.BinaryCrossentropy()(torch.tensor([1.0]), torch.tensor([0.9], requires_grad=True))
+    assert got == pytest.approx(-np.log(0.9), rel=1e-6)
