@@ -178,10 +178,13 @@ def _commit(stage: str, out: str, owned: Callable[[str], bool] | None) -> None:
     made: list[str] = []  # folders created in out, removed again if empty
 
     def move(src: str, dst: str) -> None:
-        parent = os.path.dirname(dst)
-        if not os.path.isdir(parent):
-            os.makedirs(parent)
-            made.append(parent)
+        missing, parent = [], os.path.dirname(dst)
+        while not os.path.isdir(parent):  # every folder made here is removed again on failure
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for d in reversed(missing):
+            os.mkdir(d)
+            made.append(d)
         os.rename(src, dst)
         undo.append((src, dst))
 
@@ -196,10 +199,11 @@ def _commit(stage: str, out: str, owned: Callable[[str], bool] | None) -> None:
             for f in sorted(files):
                 rel = os.path.normpath(os.path.join(sub, f))
                 dest = os.path.join(out, rel)
-                if os.path.lexists(dest) and not os.path.isdir(dest):
+                # a symbolic link is moved aside itself, even one to a folder
+                if os.path.islink(dest) or (os.path.lexists(dest) and not os.path.isdir(dest)):
                     move(dest, os.path.join(trash, rel))
                 move(os.path.join(root, f), dest)
-    except BaseException:
+    except BaseException as e:
         # best effort; a step that cannot be undone leaves its file where it
         # is, and the trash folder then stays, so that no old file is lost
         for src, dst in reversed(undo):
@@ -212,6 +216,9 @@ def _commit(stage: str, out: str, owned: Callable[[str], bool] | None) -> None:
                 os.rmdir(d)
             except OSError:
                 pass
+        if trash_kept and isinstance(e, OSError):  # say where the old files are
+            raise OSError(e.errno, f"{e.strerror or e}; some old files could not be put back: they are in "
+                                   f"{trash}", e.filename) from e
         raise
     finally:
         if not trash_kept:

@@ -310,3 +310,30 @@ def test_a_raising_keras_call_is_one_cells_error(tmp_path, monkeypatch):
     cells = {(x["function"], x["impl"]): x for x in json.loads((tmp_path / "a" / "report.json").read_text())["results"]}
     assert cells[("logsumexp", "keras")]["error"] == "NotImplementedError: logsumexp is out today"
     assert "error" not in cells[("softplus", "keras")] and cells[("softplus", "keras")]["max_ulp"] >= 0
+
+
+def test_staged_dir_rollback_restores_links_and_removes_the_folders_it_made(tmp_path, monkeypatch):
+    # found by review: a link to a folder at a file's place was lost on
+    # rollback, and nested folders made for new files stayed behind
+    out, target = tmp_path / "rep", tmp_path / "elsewhere"
+    out.mkdir()
+    target.mkdir()
+    (out / "report.md").symlink_to(target)
+    (out / "keep.txt").write_text("mine")
+    real, calls = os.rename, []
+
+    def failing(src, dst):  # the commit's last move fails
+        calls.append(dst)
+        if str(dst).endswith("zz.txt"):
+            raise OSError(5, "Input/output error", str(dst))
+        return real(src, dst)
+
+    with pytest.raises(OSError, match="Input/output error"), staged_dir(str(out)) as tmp:
+        os.makedirs(os.path.join(tmp, "a", "b", "c"))
+        for rel in ("report.md", "a/b/c/new.txt", "zz.txt"):
+            with open(os.path.join(tmp, rel), "w") as fh:
+                fh.write("new")
+        monkeypatch.setattr(os, "rename", failing)
+    monkeypatch.setattr(os, "rename", real)
+    assert (out / "report.md").is_symlink() and os.readlink(out / "report.md") == str(target)
+    assert sorted(os.listdir(out)) == ["keep.txt", "report.md"]
