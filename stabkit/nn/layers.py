@@ -143,6 +143,7 @@ class Layer:
             if w.dtype.kind != "f":
                 raise NNError(f"layer {self.name}: weights must be numbers (floating point or integers), got "
                               f"{w.dtype} for its {n}")
+        self._weights_set = True
         for n, w in zip(self.weight_names, arrays):
             master, compute = self._views[n]
             master[...] = w
@@ -155,6 +156,7 @@ class Layer:
     _solo_views = None
     #: a weak reference to the model whose buffers the layer's weights live in
     _owner = None
+    _weights_set = False  # set_weights since the model bound it: its weights are the caller's
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """Keras's ``layer(x)`` on the layer alone (a course's first

@@ -91,8 +91,8 @@ class Sequential(OnBatch, Structure, saving.Files):
     def add(self, layer: Layer) -> None:
         """Append ``layer``. An :class:`Input` (or a first layer with
         ``input_shape=``) fixes the input shape: the model is built then, as
-        in Keras; a layer added to a built model gets fresh weights and the
-        others keep theirs."""
+        in Keras; a layer added to a built model gets fresh weights (or keeps
+        those another model gave it), the others keep theirs."""
         if isinstance(layer, Input):
             if self.layers or self._input_shape is not None:
                 raise NNError("Input(shape) must come first, before any layer")
@@ -117,8 +117,10 @@ class Sequential(OnBatch, Structure, saving.Files):
             except NNError:
                 self.layers.pop()
                 raise
+            drawn = bool(layer.weight_names) and shapes.held_weights(layer, shape, self) is None
             fresh = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else {}
             self._pack(old + [fresh[n] for n in layer.weight_names])
+            self._unseeded |= drawn and not seeding.seeded()  # fit(seed=) cannot fix these
         elif self._input_shape is not None:
             self.build(self._input_shape)
 
@@ -187,6 +189,7 @@ class Sequential(OnBatch, Structure, saving.Files):
                 layer.bind(p, g, c, self._mixed)
                 layer._views = {n: (p[n], c[n]) for n in names}  # for layer.set_weights
                 layer._owner = weakref.ref(self)  # a model it goes into next keeps these weights
+                layer._weights_set = False
         self._sync()
         if self.optimizer is not None:
             self.optimizer.build(slots, offset, self._master)
@@ -344,11 +347,8 @@ class Sequential(OnBatch, Structure, saving.Files):
         ``validation_split`` takes the *last* fraction before shuffling;
         ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
         loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
-        weights (when the model is built here) and the shuffling; on a model
-        that ``Input(shape)`` built with unseeded weights it fixes only the
-        shuffling, and warns (seed such a model with
-        :func:`stabkit.nn.utils.set_random_seed` before building it, as in
-        Keras, or ``build(shape, seed=)``). ``verbose``:
+        weights (when the model is built here; else it warns, see
+        :mod:`stabkit.nn.seeding`) and the shuffling. ``verbose``:
         0 silent, 1 Keras 3's progress bar per epoch, 2 Keras 3's lines per epoch
         (``Epoch 1/2`` when there are several, then ``16/16 - 0s - 3ms/step
         - loss: ...``); ``'auto'`` is 1.

@@ -10,7 +10,9 @@ operating system's entropy, or, after :func:`set_random_seed` (Keras's
 ``SeedSequence``, so that a script that seeds once at the top and builds
 its models in the same order gets the same weights on every run, as in
 Keras. (The numbers differ from Keras's: only the reproducibility is the
-same.)
+same.) ``fit(seed=)`` on a model whose weights were drawn unseeded before
+``fit`` (``Input(shape)`` builds a model when it is made), and neither
+trained nor set since, fixes only the shuffling, and warns so.
 """
 
 from __future__ import annotations

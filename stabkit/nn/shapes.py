@@ -63,13 +63,22 @@ def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator,
     return weights
 
 
-def layer_weights(layer, shape: tuple[int, ...], rng: np.random.Generator, model=None) -> dict[str, np.ndarray]:
-    """``layer``'s weights for input ``shape`` in ``model``: copies of those
-    another model gave it, where their shapes fit, else fresh ones."""
+def held_weights(layer, shape: tuple[int, ...], model=None) -> list[np.ndarray] | None:
+    """The weights another model gave ``layer``, where they fit input
+    ``shape`` (``model`` building it again draws fresh ones); else None."""
     held, owner = layer.weights, layer._owner() if layer._owner is not None else None
     want = layer.param_shapes(shape)
     if held and owner is not None and owner is not model and all(
             a.shape == tuple(want[n]) for n, a in zip(layer.weight_names, held)):  # fmt: skip
+        return held
+    return None
+
+
+def layer_weights(layer, shape: tuple[int, ...], rng: np.random.Generator, model=None) -> dict[str, np.ndarray]:
+    """``layer``'s weights for input ``shape`` in ``model``: copies of those
+    another model gave it (:func:`held_weights`), else fresh ones."""
+    held = held_weights(layer, shape, model)
+    if held is not None:
         return {n: a.copy() for n, a in zip(layer.weight_names, held)}
     return layer.initial_weights(shape, rng)
 

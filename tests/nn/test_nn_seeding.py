@@ -96,3 +96,23 @@ def test_set_random_seed_refuses_what_is_not_a_seed(bad):
     with pytest.raises(NNError, match="set_random_seed takes an int"):
         keras.utils.set_random_seed(bad)
     assert not seeding.seeded()
+
+
+def test_the_warning_knows_weights_set_by_layer_and_layers_added_unseeded():
+    # found by review: set_weights on every layer still warned; a layer added
+    # (unseeded) to a model built with a seed did not
+    a, b = _model(), _model()
+    for la, lb in zip(a.layers, b.layers):
+        lb.set_weights(la.get_weights())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a.set_weights(b.get_weights())
+        a.fit(X, Y, epochs=1, seed=0, verbose=0)
+        b.fit(X, Y, epochs=1, seed=0, verbose=0)
+    assert _same(a, b)
+    c = keras.Sequential([keras.layers.Dense(8)])
+    c.build(20, seed=0)
+    c.add(keras.layers.Dense(10))
+    c.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer="adam")
+    with pytest.warns(UserWarning, match="fixes only the shuffling"):
+        c.fit(X, Y, epochs=1, seed=0, verbose=0)
