@@ -169,8 +169,14 @@ def test_pandas_in_pandas_out_where_the_shape_is_kept(tier):
     # nullable columns: <NA> is NaN; a float32 Series stays float32
     np.testing.assert_array_equal(tier.sigmoid(pd.Series([0, None], dtype="Int64")).to_numpy(), [0.5, np.nan])
     assert tier.sigmoid(pd.Series([1.0], dtype=np.float32)).dtype == np.float32
-    with pytest.raises(TypeError, match=r"x \(Series\) holds values that are not numbers"):
-        tier.sigmoid(pd.Series(["a", "b"]))
+    # strings are refused as NumPy's are (found by review: '1' was parsed)
+    for text in (pd.Series(["a", "b"]), pd.Series(["1", "2"]), pd.Series(["1", "2"], dtype="string"),
+                 pd.DataFrame({"a": [1.0, 2.0], "b": ["1", "2"]})):
+        with pytest.raises(TypeError, match=r"x \((Series|DataFrame)\) holds values that are not numbers"):
+            tier.sigmoid(text)
+    np.testing.assert_array_equal(tier.sigmoid(pd.Series([1, 2], dtype="category")), tier.sigmoid([1, 2]))
+    # a reduction is NumPy's whatever the length of the reduced axis (keepdims)
+    assert type(tier.logsumexp(pd.DataFrame({"a": [1.0, 2.0]}), axis=1, keepdims=True)) is np.ndarray
 
 
 @pytest.mark.skipif(np.dtype(np.longdouble) == np.float64, reason="long double is float64 here")

@@ -103,14 +103,19 @@ def _to_pandas(y, like):
 
 
 def _pandas_in(x, name: str) -> np.ndarray:
+    import pandas as pd
+
+    dtypes = [x.dtype] if x.ndim == 1 else list(x.dtypes)
+    # numbers only (strings are refused as NumPy's are, not parsed); pandas'
+    # nullable columns (Int64, Float64, boolean with <NA>): NA is NaN here
+    def numbers(d) -> bool:
+        d = d.categories.dtype if isinstance(d, pd.CategoricalDtype) else d  # categories of numbers too
+        return pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d)
+
+    if not all(numbers(d) for d in dtypes):
+        raise TypeError(f"{name} ({type(x).__name__}) holds values that are not numbers")
     a = np.asarray(x)
-    if a.dtype == object:
-        # pandas' nullable columns (Int64, Float64 with <NA>): NA is NaN here
-        try:
-            a = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} ({type(x).__name__}) holds values that are not numbers") from None
-    return a
+    return x.to_numpy(dtype=np.float64, na_value=np.nan) if a.dtype == object else a
 
 
 def _to_jax(y: np.ndarray):

@@ -16,7 +16,7 @@ import operator
 
 import numpy as np
 
-from .arrays import cast_dtype, to_numpy, values_in
+from .arrays import Caller, cast_dtype, to_numpy, values_in
 from .axes import Rows
 from .masks import dead_rows, empty_sums, filled, filled_float, revived, where_mask
 
@@ -200,6 +200,8 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
         keepdims = _flag(keepdims, "keepdims" if keepdim is None else "keepdim")
         return_sign = _flag(return_sign, "return_sign")  # "False" is a true string
         arr, caller = values_in(a, "a")
+        if caller.kind == "pandas":  # a reduction is NumPy's, as in SciPy (keepdims or not)
+            caller = Caller()
         arr = cast_dtype(arr, dtype)
         kwargs = {}
         if isinstance(b, (bool, np.bool_)):
