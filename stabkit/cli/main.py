@@ -52,7 +52,8 @@ def _with_value(e: TyperException) -> str:
         from .options import not_arithmetic
 
         name, value = e.param.name, str(first["input"])
-        why = not_arithmetic(value) if name == "dtype" else None  # float8: say why, as --dtypes does
+        # float8: say why, as --dtypes does (where the choices are the arithmetic formats: not train's)
+        why = not_arithmetic(value) if name == "dtype" and "bfloat16" in choices else None
         msg = f"{msg.split(': ', 1)[0]}: " + (why or f"unknown {_NOUNS.get(name, name)} {value!r}; "
                                                       f"use one of {', '.join(choices)}")
     elif first and "input" in first:
@@ -129,6 +130,7 @@ class _OneLineGroup(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         _replace_unencodable()
+        _flags_without_a_type()
         real = sys.stdout
         sys.stdout = self._guard = _GuardedStdout(real)
         try:
@@ -180,7 +182,8 @@ def _flags_without_a_type() -> None:
     """Typer 0.29's help shows an on/off flag as if it took a value
     (``--json <bool>``): its rich help asks every option for a type to show.
     A flag (and ``--help``) shows none here; other options are untouched.
-    Done for the CLI's own process, where no other Typer app runs."""
+    Done when stabkit's CLI runs (not on import), for every Typer app of
+    that process (a flag shows no type in theirs either)."""
     option = getattr(typer.core, "TyperOption", None)
     show = getattr(option, "display_type_rich", None)
     if show is None or getattr(show, "stabkit", False):
@@ -193,9 +196,6 @@ def _flags_without_a_type() -> None:
 
     display_type_rich.stabkit = True
     option.display_type_rich = display_type_rich
-
-
-_flags_without_a_type()
 
 
 def _quiet_exit() -> None:

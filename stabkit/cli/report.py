@@ -296,7 +296,7 @@ def report(
 def plot(
     ctx: typer.Context,
     function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
-    dtype: Annotated[str, typer.Option(help="Format, or 'all' for one panel per format.")] = "all",
+    dtype: Annotated[str, typer.Option(help="Format, comma-separated formats, or 'all' for one panel per format.")] = "all",
     kind: Annotated[PlotKind, typer.Option(help="error (ulp error against input), values, or cdf.")] = PlotKind.error,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
     samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
@@ -317,7 +317,7 @@ def plot(
 
     spec = check_function("FUNCTION", function)
     name, from_logits = parse_function(spec)
-    fmts = list(ARITH_FORMATS) if dtype == "all" else check_formats("--dtype", dtype)
+    fmts = list(ARITH_FORMATS) if dtype.strip().lower() == "all" else check_formats("--dtype", dtype)
     kind = kind.value
     names = check_list("--impls", impls, KNOWN_IMPLS, "implementation")
     check_samples(samples, len(names))
