@@ -9,7 +9,8 @@ operating system's entropy, or, after :func:`set_random_seed` (Keras's
 ``keras.utils.set_random_seed``), the next child of that seed's
 ``SeedSequence``, so that a script that seeds once at the top and builds
 its models in the same order gets the same weights on every run, as in
-Keras. (The numbers differ from Keras's: only the reproducibility is the
+Keras. (A ``Dropout`` takes its generator when it is made, as Keras's does:
+one made before :func:`set_random_seed` keeps an unseeded one.) (The numbers differ from Keras's: only the reproducibility is the
 same.) ``fit(seed=)`` on a model whose weights were drawn unseeded before
 ``fit`` (``Input(shape)`` builds a model when it is made), and neither
 trained nor set since, fixes only the shuffling, and warns so.
