@@ -205,6 +205,21 @@ def test_stable_tier_is_the_frameworks_at_an_inf_logit_and_under_raise():
         np.testing.assert_array_equal(stable.log_sigmoid(x), [-800.0, 0.0])
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_ufunc_options_on_an_elementwise_function_say_where_they_are_taken(tier):
+    # scipy.special.expit(x, out=buf) or expit(x, buf): refused, and the
+    # message names stabkit.ufuncs (was Python's message alone)
+    x, buf = np.array([1.0, 2.0]), np.empty(2)
+    for name in ("sigmoid", "log_sigmoid"):
+        f = getattr(tier, name)
+        for call in (lambda: f(x, out=buf), lambda: f(x, buf), lambda: f(x, where=x > 1)):
+            with pytest.raises(TypeError, match=rf"{name}\(\) .*; stabkit\.ufuncs\.{name} is the same function"):
+                call()
+        with pytest.raises(TypeError, match=r"unexpected keyword argument 'foo'$"):
+            f(x, foo=1)
+        assert "dtype" in inspect.signature(f).parameters and "out" not in inspect.signature(f).parameters
+
+
 # ------------------------------------------------------------ where=
 
 

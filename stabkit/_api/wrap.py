@@ -59,7 +59,27 @@ def elementwise(core):
         a, caller = values_in(x, "x")
         return caller.back(core(cast_dtype(a, dtype)))
 
-    return f
+    public = f.__signature__
+
+    @functools.wraps(f)
+    def g(x, /, *args, dtype=None, **kwargs):
+        if args or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
+            _ufunc_options(core.__name__, args, kwargs)
+        return f(x, dtype=dtype)
+
+    del g.__wrapped__
+    g.__signature__ = public
+    return g
+
+
+def _ufunc_options(name: str, args: tuple, kwargs: dict):
+    """The TypeError for a ufunc's call on an elementwise function: Python's
+    own words, and where ``out=`` and ``where=`` are taken."""
+    hint = f"; stabkit.ufuncs.{name} is the same function (the accurate tier's bits) as a NumPy ufunc, with out= and where="
+    if args:
+        raise TypeError(f"{name}() takes 1 positional argument but {1 + len(args)} were given{hint}")
+    key = next(iter(kwargs))
+    raise TypeError(f"{name}() got an unexpected keyword argument {key!r}" + (hint if key in ("out", "where") else ""))
 
 
 def softplus(core, beta_core, threshold_default=None):
