@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from .arrays import Caller, cast_dtype, to_numpy, values_in
+from .hints import loss_keywords, ufunc_options
 from .axes import Rows
 from .masks import dead_rows, empty_sums, filled, filled_float, revived, where_mask
 
@@ -64,22 +65,12 @@ def elementwise(core):
     @functools.wraps(f)
     def g(x, /, *args, dtype=None, **kwargs):
         if args or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
-            _ufunc_options(core.__name__, args, kwargs)
+            ufunc_options(core.__name__, args, kwargs)
         return f(x, dtype=dtype)
 
     del g.__wrapped__
     g.__signature__ = public
     return g
-
-
-def _ufunc_options(name: str, args: tuple, kwargs: dict):
-    """The TypeError for a ufunc's call on an elementwise function: Python's
-    own words, and where ``out=`` and ``where=`` are taken."""
-    hint = f"; stabkit.ufuncs.{name} is the same function (the accurate tier's bits) as a NumPy ufunc, with out= and where="
-    if args:
-        raise TypeError(f"{name}() takes 1 positional argument but {1 + len(args)} were given{hint}")
-    key = next(iter(kwargs))
-    raise TypeError(f"{name}() got an unexpected keyword argument {key!r}" + (hint if key in ("out", "where") else ""))
 
 
 def softplus(core, beta_core, threshold_default=None):
@@ -279,7 +270,7 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     @functools.wraps(core)
     def f(*args, **kwargs):
         args = list(args)
-        _loss_keywords(core.__name__, kwargs, has_axis)
+        loss_keywords(core.__name__, kwargs, has_axis)
         if not bind(args, kwargs):
             # inspect's binding, for its error message (a call the quick check
             # accepts binds the same way)
@@ -333,33 +324,6 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     f.__signature__ = sig
     f.__core__ = core
     return f
-
-
-#: keywords of other libraries' losses that stabkit spells differently: the hint
-_LOSS_HINTS = {
-    "weight": "PyTorch's weight= is class_weight= here (one weight per class; per-sample weights: sample_weight=)",
-    "target": "the labels come first, as y_true (Keras's order), then the predictions, y_pred",
-    "input": "the labels come first, as y_true (Keras's order), then the predictions, y_pred",
-    "logits": "the predictions are y_pred, with from_logits=True",
-    "labels": "the labels are y_true (the first argument)",
-}
-
-
-def _loss_keywords(name: str, kwargs: dict, has_axis: bool) -> None:
-    """PyTorch's ``dim=`` as ``axis=`` on the categorical losses (in place),
-    and a TypeError that names stabkit's spelling for a keyword of another
-    library's loss."""
-    if "dim" in kwargs and has_axis:
-        if "axis" in kwargs:
-            raise TypeError(f"{name}(): give the axis once: axis={kwargs['axis']!r} and dim={kwargs['dim']!r}"
-                            " (dim is PyTorch's name for axis)")
-        kwargs["axis"] = kwargs.pop("dim")
-    for k in kwargs:
-        if k in _LOSS_HINTS:
-            hint = _LOSS_HINTS[k]
-            if k == "weight" and not has_axis:  # binary_cross_entropy's weight: per element
-                hint = "PyTorch's weight= is sample_weight= here (positive-class weights: pos_weight=)"
-            raise TypeError(f"{name}() got an unexpected keyword argument {k!r}: {hint}")
 
 
 def _class_axis(axis, y_pred) -> int:
