@@ -189,8 +189,8 @@ def _commit(stage: str, out: str, owned: Callable[[str], bool] | None) -> None:
         undo.append((src, dst))
 
     try:
-        fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
         if owned is not None:  # the old output's own files that this run did not write go first
+            fresh = {os.path.relpath(os.path.join(r, f), stage) for r, _, fs in os.walk(stage) for f in fs}
             for rel in files_under(out, skip=(stage, trash)):
                 if owned(rel.replace(os.sep, "/")) and rel not in fresh:
                     move(os.path.join(out, rel), os.path.join(trash, rel))

@@ -56,21 +56,17 @@ def elementwise(core):
     """``f(x, /, *, dtype=None)`` around an elementwise core ``core(x)``."""
 
     @_public(core, "x", _OPTIONS_DOC)
-    def f(x, /, *, dtype=None):
+    def f(x, /, *args, dtype=None, **kwargs):
+        if args or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
+            ufunc_options(core.__name__, args, kwargs)
         a, caller = values_in(x, "x")
         return caller.back(core(cast_dtype(a, dtype)))
 
-    public = f.__signature__
-
-    @functools.wraps(f)
-    def g(x, /, *args, dtype=None, **kwargs):
-        if args or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
-            ufunc_options(core.__name__, args, kwargs)
-        return f(x, dtype=dtype)
-
-    del g.__wrapped__
-    g.__signature__ = public
-    return g
+    # the public signature, (x, /, *, dtype=None): *args and **kwargs only catch a ufunc's options
+    sig = f.__signature__
+    f.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values()
+                                              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
+    return f
 
 
 def softplus(core, beta_core, threshold_default=None):

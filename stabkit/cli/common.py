@@ -172,11 +172,12 @@ def note_kept_files(out: str, before: list[str], paths: list[str], owned=None) -
     older output's own, which went) and which of the others (the user's)
     it overwrote."""
     new = {os.path.relpath(p, out).replace(os.sep, "/") for p in paths}
-    kept = [rel for rel in before if rel not in new and not (owned is not None and owned(rel))]
+    theirs = [rel for rel in before if owned is None or not owned(rel)]
+    kept = [rel for rel in theirs if rel not in new]
     if kept:
         typer.echo(f"note: kept {_count(kept)} of {slash(out)} that {'are' if len(kept) > 1 else 'is'} not part of "
                    f"the report: {_shown(kept)}", err=True)
-    replaced = [rel for rel in before if rel in new and not (owned is not None and owned(rel))]
+    replaced = [rel for rel in theirs if rel in new]
     if replaced:
         typer.echo(f"note: replaced {_count(replaced)} of {slash(out)} that no earlier report wrote, by the "
                    f"report's files of the same name: {_shown(replaced)}", err=True)

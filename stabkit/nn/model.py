@@ -117,8 +117,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             except NNError:
                 self.layers.pop()
                 raise
-            drawn = bool(layer.weight_names) and shapes.held_weights(layer, shape, self) is None
-            fresh = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else {}
+            fresh, drawn = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else ({}, False)
             self._pack(old + [fresh[n] for n in layer.weight_names])
             self._unseeded |= drawn and not seeding.seeded()  # fit(seed=) cannot fix these
         elif self._input_shape is not None:

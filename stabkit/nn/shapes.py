@@ -58,7 +58,7 @@ def initial_weights(layers, in_shape: tuple[int, ...], rng: np.random.Generator,
     weights = []
     for layer, shape in zip(layers, output_shapes(layers, in_shape)):
         if layer.weight_names:
-            w = layer_weights(layer, shape, rng, model)
+            w, _ = layer_weights(layer, shape, rng, model)
             weights += [w[n] for n in layer.weight_names]
     return weights
 
@@ -74,13 +74,15 @@ def held_weights(layer, shape: tuple[int, ...], model=None) -> list[np.ndarray] 
     return None
 
 
-def layer_weights(layer, shape: tuple[int, ...], rng: np.random.Generator, model=None) -> dict[str, np.ndarray]:
+def layer_weights(layer, shape: tuple[int, ...], rng: np.random.Generator,
+                  model=None) -> tuple[dict[str, np.ndarray], bool]:  # fmt: skip
     """``layer``'s weights for input ``shape`` in ``model``: copies of those
-    another model gave it (:func:`held_weights`), else fresh ones."""
+    another model gave it (:func:`held_weights`), else fresh ones from
+    ``rng``; and whether they were drawn fresh."""
     held = held_weights(layer, shape, model)
     if held is not None:
-        return {n: a.copy() for n, a in zip(layer.weight_names, held)}
-    return layer.initial_weights(shape, rng)
+        return {n: a.copy() for n, a in zip(layer.weight_names, held)}, False
+    return layer.initial_weights(shape, rng), True
 
 
 def weights_input(layers, weights: list[np.ndarray]) -> tuple[int, ...]:
