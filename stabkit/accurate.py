@@ -66,7 +66,7 @@ from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
-from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, threads as _threads  # noqa: F401 - native64 binds float64 loops
+from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, targets64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate import wide as _wide
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
@@ -287,7 +287,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
     def block(blk):
         y64 = np.asarray(yf[blk], dtype=np.float64)
-        a, b = (y64, 1.0 - y64) if o.plain else lossopts.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
+        a, b = (y64, 1.0 - y64) if o.plain else targets64.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
         p64 = np.asarray(pf[blk], dtype=np.float64)
         loss = binary_terms(a, b, p64, from_logits) if terms is None else terms(a, b, p64)
         _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
@@ -353,7 +353,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
     y1 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
-    y2 = y1 if o.plain else lossopts.categorical_targets64(y1, o.ls, o.cw)
+    y2 = y1 if o.plain else targets64.categorical_targets64(y1, o.ls, o.cw)
     exact = fmt.name == "float64"
 
     def narrower(yb, r):  # float32 and narrower targets from logits

@@ -106,7 +106,8 @@ def test_smoothed_loss_rounding_to_the_largest_float64(n):
     """[M, -M, 0, ...] with label n - 1 and label_smoothing 0.1: the exact
     loss is M (the smoothed targets sum to 1, the log-softmax overflows);
     the rounded targets put the computed sum up to ~0.7 ulp above M
-    (n = 6, 15 returned inf)."""
+    (n = 6, 15 returned inf). Since the targets are rounded once
+    (targets64), n = 6 gives M - ulp: finite and within 1 ulp."""
     x = np.array([M, -M] + [0.0] * (n - 2))[None]
     xs = [_MP.mpf(v) for v in x[0]]
     lse = _MP.log(sum(_MP.exp(v - xs[0]) for v in xs)) + xs[0]
@@ -116,7 +117,8 @@ def test_smoothed_loss_rounding_to_the_largest_float64(n):
     assert ulps(M, exact) <= 1
     got_c = accurate.categorical_crossentropy(np.eye(n)[n - 1][None], x, True, label_smoothing=0.1)
     got_s = accurate.sparse_categorical_crossentropy(np.array([n - 1]), x, True, label_smoothing=0.1)
-    assert got_c[0] == M and got_s[0] == M
+    for got in (got_c[0], got_s[0]):
+        assert np.isfinite(got) and ulps(got, exact) <= 1, (n, got)
 
 
 @pytest.mark.parametrize("e, finite", [(51, True), (52, True), (50, False), (40, False)])

@@ -28,7 +28,18 @@ _TAIL_DEAD = 2200.0
 SUBNORMAL_LOSS = 2.0**-1021
 
 
-def weighted_exp(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray:
+def _frexp(a):
+    """``frexp`` of a float64 weight, or of a target given as parts
+    ``(frac, e)`` (targets64.parts: ``frac 2**e``, which may lie below
+    float64's range): a mantissa in [1/2, 1) and an int64 exponent."""
+    if isinstance(a, tuple):
+        m, f = np.frexp(a[0])
+        return m, f.astype(np.int64) + a[1]
+    m, f = np.frexp(a)
+    return m, f.astype(np.int64)
+
+
+def weighted_exp(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray:
     """``a s e^(xh + xl)`` for ``xh + xl <= 0`` (finite; a double-double
     exponent, so that a difference of logits keeps its rounding error),
     ``a, s >= 0``, without forming the subnormal ``e^x`` (``e^-745`` keeps one
@@ -49,12 +60,12 @@ def weighted_exp(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -
     return np.ldexp(frac, exp2)
 
 
-def weighted_exp_parts(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndarray):
+def weighted_exp_parts(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray):
     """:func:`weighted_exp` as ``(frac, e)``, ``a s e^x = frac 2**e`` with
     ``frac`` one rounding of ``(a s e^x) 2**-e`` (in [1/8, 2), or 0 where
     :func:`weighted_exp` gives 0; ``e`` int64): a caller that adds several such
     terms scales them together and rounds once."""
-    ma, ea = np.frexp(a)
+    ma, ea = _frexp(a)
     ms, es = np.frexp(s)
     live = xh > -_TAIL_DEAD
     k, mh, ml = dd._reduced(np.where(live, xh, -TAIL_LOGIT - 1.0), np.where(live, xl, 0.0))
@@ -63,23 +74,33 @@ def weighted_exp_parts(a: np.ndarray, s: np.ndarray, xh: np.ndarray, xl: np.ndar
     eh, el = dd.add(np.ones_like(mh), np.zeros_like(mh), mh, ml)
     ph, pl = dd.two_prod(ma, ms)
     qh, ql = dd.mul(ph, pl, eh, el)
-    return np.where(live, qh + ql, 0.0), ea.astype(np.int64) + es + k
+    return np.where(live, qh + ql, 0.0), ea + es + k
 
 
 class BinaryTail:
     """``Plan.tail`` of the accurate binary loss from logits: entries with
-    ``|z| > TAIL_LOGIT`` get their weighted loss again from the targets'
-    weights ``(a, b)`` (``weights``: lossopts.binary_weights64) and the sample weight ``s``.
+    ``|z| > TAIL_LOGIT``, or with a target below float64's normal range
+    (:func:`tiny_targets`), get their weighted loss again from the targets'
+    parts ``(a, b)`` (``weights``: targets64.binary_parts) and the sample
+    weight ``s``.
 
     There ``softplus(-|z|) = e^-|z| (1 - e^-|z|/2 ...)``: e^-|z| to 2**-1000
     relative, formed by :func:`weighted_exp` with both weights inside;
     ``softplus(|z|) = |z| + e^-|z|`` is ``|z|`` to 2**-1000 relative too. The
     term of the tiny softplus is ``a``'s for z > 0 and ``b``'s for z < 0.
-    Entries nearer 0 whose loss overflowed (a ``pos_weight`` of 1e308) under
-    a sample weight below 1 get both terms as :func:`weighted_product`."""
+    Entries nearer 0 (a tiny target, or a loss that overflowed under a
+    ``pos_weight`` of 1e308 and a sample weight below 1) get both terms as
+    :func:`weighted_product`."""
 
     def __init__(self, y: np.ndarray, z: np.ndarray, ls: float, pos: np.ndarray | None, weights):
         self.y, self.z, self.ls, self.pos, self.weights = y, z, ls, pos, weights
+        self.check = may_be_tiny(y, ls, pos)
+
+    def _pos(self, part, at=None):
+        if self.pos is None:
+            return None
+        w = self.pos.reshape(-1)[part]
+        return w if at is None else w[at]
 
     def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
         z = self.z.reshape(-1)[part]
@@ -89,6 +110,8 @@ class BinaryTail:
             # sample weight below 1 could bring it back: formed again too
             with np.errstate(invalid="ignore"):
                 far |= np.isinf(loss) & (sample < 1.0)
+        if self.check:
+            far |= tiny_targets(self.y.reshape(-1)[part], self.ls, self._pos(part))
         if not far.any():  # the usual case: one pass, nothing else
             return loss
         far &= np.isfinite(z)
@@ -97,10 +120,12 @@ class BinaryTail:
             return loss
         z = np.asarray(z[at], dtype=np.float64)
         y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
-        a, b = self.weights(y, self.ls, None if self.pos is None else self.pos.reshape(-1)[part][at])
+        a, b = self.weights(y, self.ls, self._pos(part, at))
         s = np.ones_like(z) if sample is None else sample[at]
         t = np.abs(z)
-        tiny_w, big_w = np.where(z > 0, a, b), np.where(z > 0, b, a)
+        up = z > 0
+        tiny_w = (np.where(up, a[0], b[0]), np.where(up, a[1], b[1]))
+        big_w = (np.where(up, b[0], a[0]), np.where(up, b[1], a[1]))
         out = np.array(loss, dtype=np.float64, copy=True)
         with np.errstate(all="ignore"):
             # softplus(|z|) = |z| + e^-|z| is |z| to 2**-1000 (relative): the
@@ -110,15 +135,69 @@ class BinaryTail:
             vals = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
             near = np.flatnonzero(t <= TAIL_LOGIT)
             if near.size:
-                # nearer (an overflow under a pos_weight): both softplus terms
-                # normal, each weighted product rounded once
+                # nearer: both softplus terms normal, each weighted product
+                # (the target's parts, the sample weight) rounded once
                 sn, sp = softplus_pair_f64(z[near])
-                vals[near] = weighted_product(a[near], s[near], sn) + weighted_product(b[near], s[near], sp)
+                an, bn = (a[0][near], a[1][near]), (b[0][near], b[1][near])
+                vals[near] = weighted_product(an, s[near], sn) + weighted_product(bn, s[near], sp)
             out[at] = vals
         return out
 
 
-def weighted_product(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+#: A target whose lower bound (see :func:`tiny_targets`) is below this may be
+#: below 2**-1022 (the margin covers the bound's own roundings)
+_TINY_BOUND = 2.0**-1019
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The entries of a broadcast view once each (its axes of stride 0 cut
+    to length 1)."""
+    return a[tuple(slice(0, 1) if st == 0 else slice(None) for st in a.strides)]
+
+
+def may_be_tiny(y: np.ndarray, ls: float, pos: np.ndarray | None) -> bool:
+    """Whether :func:`tiny_targets` can mark any entry of a call, from the
+    smallest positive ``pos_weight`` (its distinct entries) and, where no
+    smoothing bounds ``y'`` from below (``y' >= ls / 2``), the smallest
+    positive label: one test per call instead of four passes a block."""
+    if 0.0 < ls < 2.0 * _TINY_BOUND:
+        return True
+    if pos is None:
+        return False
+    w = _distinct(np.asarray(pos))
+    with np.errstate(invalid="ignore"):
+        wmin = float(np.min(w, where=w > 0, initial=np.inf))
+        if wmin * (ls / 2) >= _TINY_BOUND:
+            return False
+        ymin = float(np.min(y, where=y > 0, initial=1.0))
+    return wmin * max(min(ymin, 0.5), ls / 2) < _TINY_BOUND
+
+
+def tiny_targets(y: np.ndarray, ls: float, pos: np.ndarray | None) -> np.ndarray | bool:
+    """Where a target of the binary loss may be below 2**-1022 and inexact
+    there (``a = pos y'`` or ``b = 1 - y'``, ``y' = y (1 - ls) + ls / 2``):
+    False (no entry) without a ``pos_weight`` and with ``ls`` 0 (``a = y``
+    and ``b = 1 - y`` are then exact) or not tiny. ``y'`` is a mean of ``y``
+    and 1/2 with weights ``1 - ls`` and ``ls``, so ``y' >= max(min(y, 1/2),
+    ls/2)`` and ``1 - y' >= max(min(1 - y, 1/2), ls/2)``, and ``1 - y`` is
+    2**-53 at least for ``y < 1``: only ``a`` under a small ``pos_weight``,
+    or ``0 < ls < 2**-1018``, can be tiny."""
+    tiny_ls = 0.0 < ls < 2.0 * _TINY_BOUND
+    if pos is None and not tiny_ls:
+        return False
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        low = np.maximum(np.minimum(y, 0.5), ls / 2)
+        # a is nonzero where pos > 0 and y' > 0; tiny where its bound is
+        cand = (low * (1.0 if pos is None else pos) < _TINY_BOUND) & ((y > 0) | (ls > 0))
+        if pos is not None:
+            cand &= pos > 0
+        if tiny_ls:
+            cand |= y == 1.0  # b = ls / 2
+    return cand
+
+
+def weighted_product(a, s: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``a s t`` for ``a, s, t >= 0`` rounded once (twice where the result
     is subnormal): the three as ``frexp`` mantissas, whose product is exact
     in double-double (TwoProduct, then ``dd.mul``), and one ``ldexp``. A
@@ -127,7 +206,7 @@ def weighted_product(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
     products were 5.8e7 ulp off under ``s = 1e308``). NaN propagates; a zero
     ``a`` gives 0 (``xmul``'s ``0 * inf``), ``0 * inf`` weights NaN, as the
     plain products."""
-    ma, ea = np.frexp(a)
+    ma, ea = _frexp(a)
     ms, es = np.frexp(s)
     mt, et = np.frexp(t)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -135,47 +214,55 @@ def weighted_product(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
         qh, ql = dd.mul(ph, pl, mt, np.zeros_like(mt))
         # NaN lows (an infinite mantissa) add nothing the high part lacks
         q = np.where(np.isfinite(qh), qh + ql, qh)
-        out = np.ldexp(q, ea.astype(np.int64) + es + et)
-    return np.where(a == 0, 0.0 * s, out)
+        out = np.ldexp(q, ea + es + et)
+    return np.where(ma == 0, 0.0 * s, out)
 
 
 class BinaryProbTail:
     """``Plan.tail`` of the accurate binary loss from probabilities: where a
     sample weight above 1 multiplies a loss that was subnormal (a subnormal
     target or probability: only those make ``-(a log p + b log1p(-p))``
-    subnormal), the weighted loss ``s (a (-log p) + b (-log1p(-p)))`` again
-    from the same float64 weights ``(a, b)`` (``weights``:
-    lossopts.binary_weights64), each term >= 0 carried to 2**-200 in MPFR (a
-    fresh context: thread-safe), rounded once (``mpfr_get_d``). Entries with
-    an infinite loss (a target on a probability of 0 or 1) or NaN stand."""
+    subnormal), or a target is below float64's normal range
+    (:func:`tiny_targets`), the weighted loss ``s (a (-log p) + b
+    (-log1p(-p)))`` again from the targets' exact parts ``(a, b)``
+    (``weights``: targets64.binary_parts), each term >= 0 carried to
+    2**-200 in MPFR (a fresh context: thread-safe), rounded once
+    (``mpfr_get_d``). Entries with an infinite loss (a target on a
+    probability of 0 or 1) or NaN stand."""
 
     def __init__(self, y: np.ndarray, p: np.ndarray, ls: float, pos: np.ndarray | None, weights):
         self.y, self.p, self.ls, self.pos, self.weights = y, p, ls, pos, weights
+        self.check = may_be_tiny(y, ls, pos)
 
     def __call__(self, loss: np.ndarray, part, sample: np.ndarray | None) -> np.ndarray:
-        if sample is None:
-            return loss
-        with np.errstate(invalid="ignore", over="ignore"):
-            # a subnormal loss lifted, or one past float64's range (pos_weight
-            # times -log p) that a sample weight below 1 may bring back
-            at = np.flatnonzero(((sample > 1.0) & (loss < SUBNORMAL_LOSS * sample)) | (np.isinf(loss) & (sample < 1.0)))
+        pos = None if self.pos is None else self.pos.reshape(-1)[part]
+        lift = tiny_targets(self.y.reshape(-1)[part], self.ls, pos) if self.check else False
+        if sample is not None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                # a subnormal loss lifted, or one past float64's range (pos_weight
+                # times -log p) that a sample weight below 1 may bring back
+                lift = lift | ((sample > 1.0) & (loss < SUBNORMAL_LOSS * sample)) | (np.isinf(loss) & (sample < 1.0))
+        at = np.flatnonzero(lift)
         if not at.size:  # the usual case: one comparison per entry
             return loss
         p = np.asarray(self.p.reshape(-1)[part][at], dtype=np.float64)
         y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
-        a, b = self.weights(y, self.ls, None if self.pos is None else self.pos.reshape(-1)[part][at])
-        a, b = np.broadcast_to(a, p.shape), np.broadcast_to(b, p.shape)
+        (fa, ea), (fb, eb) = self.weights(y, self.ls, None if pos is None else pos[at])
+        fa, ea, fb, eb = (np.broadcast_to(v, p.shape) for v in (fa, ea, fb, eb))
+        s = np.ones(p.shape) if sample is None else sample[at]
         out = np.array(loss, dtype=np.float64, copy=True)
         # an exact 0 (a target on a certain prediction: -log 1), the usual
         # entry a weight above 1 and a zero loss send here, stands as it is
-        redo = np.flatnonzero(~(((a == 0) | (p == 1)) & ((b == 0) | (p == 0))))
-        at, p, a, b = at[redo], p[redo], a[redo], b[redo]
-        for i, (pi, ai, bi, si) in enumerate(zip(p.tolist(), a.tolist(), b.tolist(), sample[at].tolist())):
+        redo = np.flatnonzero(~(((fa == 0) | (p == 1)) & ((fb == 0) | (p == 0))))
+        for i in redo.tolist():
+            pi, ai, bi, si = float(p[i]), float(fa[i]), float(fb[i]), float(s[i])
             if not all(np.isfinite([pi, ai, bi, si])) or (ai > 0 and pi == 0) or (bi > 0 and pi == 1):
                 continue
             with gmpy2.context(precision=200):
-                terms = [gmpy2.mpfr(ai) * -gmpy2.log(gmpy2.mpfr(pi))] if ai > 0 else []
-                terms += [gmpy2.mpfr(bi) * -gmpy2.log1p(-gmpy2.mpfr(pi))] if bi > 0 else []
+                # each target exactly: its mantissa times 2**e (MPFR's exponent range is wide)
+                wa, wb = gmpy2.mul_2exp(gmpy2.mpfr(ai), int(ea[i])), gmpy2.mul_2exp(gmpy2.mpfr(bi), int(eb[i]))
+                terms = [wa * -gmpy2.log(gmpy2.mpfr(pi))] if ai > 0 else []
+                terms += [wb * -gmpy2.log1p(-gmpy2.mpfr(pi))] if bi > 0 else []
                 # + 0.0: a certain prediction's -log 1 is -0, its loss +0
                 out[at[i]] = float(gmpy2.fsum(terms) * gmpy2.mpfr(si)) + 0.0 if terms else 0.0
         return out

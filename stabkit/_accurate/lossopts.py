@@ -27,6 +27,7 @@ from .bcetail import BinaryProbTail, BinaryTail
 from .inputs import as_input, class_key, sparse_labels
 from .reduction import Plan
 from .rowtail import RowTail, rows_of
+from .targets64 import binary_parts, categorical_parts, categorical_targets64, categorical_tiny
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 #: A row of probabilities may miss a sum of 1 by this much plus ``n``
@@ -273,28 +274,6 @@ def smooth(y: np.ndarray, ls: float, k: int) -> np.ndarray:
     return y * (one - y.dtype.type(ls)) + y.dtype.type(ls / k)
 
 
-def binary_weights64(y: np.ndarray, ls: float, pos) -> tuple[np.ndarray, np.ndarray]:
-    """The float64 weights ``(a, b)`` of the accurate binary loss:
-    ``a = pos_weight * y'`` and ``b = 1 - y'`` with ``y' = y (1 - ls) + ls/2``."""
-    if ls == 0.0:
-        a, b = y, 1.0 - y
-    else:
-        # b as (1 - y)(1 - ls) + ls/2, not 1 - y': for y' near 1 that
-        # subtraction would cancel, each product here is accurate (1 - y is
-        # exact for y >= 1/2, within half an ulp below) and the sum has no sign change
-        a, b = y * (1.0 - ls) + ls / 2, (1.0 - y) * (1.0 - ls) + ls / 2
-    return (a if pos is None else a * pos), b
-
-
-def categorical_targets64(y: np.ndarray, ls: float, cw) -> np.ndarray:
-    """Float64 targets (classes last) smoothed and class-weighted: the
-    weights scale the targets, so every term of the loss stays >= 0."""
-    y = np.asarray(y, dtype=np.float64)
-    if ls:
-        y = y * (1.0 - ls) + ls / y.shape[-1]
-    return y if cw is None else y * cw
-
-
 def one_hot(y: np.ndarray, n: int, keep: np.ndarray | None, dtype) -> np.ndarray:
     """One-hot rows of ``n`` classes for labels ``y``; ignored rows all 0."""
     out = np.zeros(y.shape + (n,), dtype=dtype)
@@ -349,7 +328,7 @@ def binary_options(y, p, from_logits, label_smoothing, sample_weight, pos_weight
     plan = Plan(red, p.shape, sample=sample_weights(sample_weight, p.shape))
     pos = pos_weights(pos_weight, p.shape)
     # read by the accurate tier only (Plan.apply64)
-    plan.tail = (BinaryTail if from_logits else BinaryProbTail)(y, p, ls, pos, binary_weights64)
+    plan.tail = (BinaryTail if from_logits else BinaryProbTail)(y, p, ls, pos, binary_parts)
     return Options(ls, None, pos, plan)
 
 
@@ -374,9 +353,11 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
     plan = Plan(red, shape, sample=sample_weights(sample_weight, shape), class_of=class_of)
     # read by the accurate tier only (Plan.apply64): subnormal row losses under large weights
     y_last = np.moveaxis(np.asarray(y), axis, -1)
+    tiny = categorical_tiny(y_last, ls, cw)
     plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
                         targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw),
-                        probs=not from_logits)
+                        probs=not from_logits,
+                        parts=(lambda rows: categorical_parts(y_last[rows_of(y_last, rows)], ls, cw)) if tiny else None)
     return Options(ls, cw, None, plan, targets)
 
 

@@ -31,7 +31,7 @@ import math
 import gmpy2
 import numpy as np
 
-from . import double_double as dd
+from . import double_double as dd, targets64
 from .bcetail import SUBNORMAL_LOSS, weighted_exp_parts
 
 #: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-61
@@ -51,9 +51,9 @@ class RowTail:
     then holds them). ``bound`` bounds each row's target weight (the
     largest class weight, or 1)."""
 
-    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None, probs=False):
+    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None, probs=False, parts=None):
         self.logits, self.bound, self.targets, self.labels, self.cw = logits, bound, targets, labels, cw
-        self.probs = probs
+        self.probs, self.parts = probs, parts
 
     def _weights(self, part, n: int) -> np.ndarray:
         """Each row's target weight bound in ``part``."""
@@ -82,13 +82,23 @@ class RowTail:
                 # weight below 1 may bring back (class weight 3, sample
                 # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
                 lifted |= np.isinf(loss) & (sample < 1.0)
-            at = np.flatnonzero(lifted)
+        tiny = None
+        if self.parts is not None:
+            # targets below 2**-1022 (a tiny class weight or label smoothing):
+            # their float64 values lost bits, so those rows take them exact
+            every = np.arange(int(np.prod(self.logits.shape[:-1])))[part]
+            tiny = targets64.tiny(*self.parts(every)).any(axis=-1)
+            lifted = lifted | tiny
+        at = np.flatnonzero(lifted)
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
         rows = np.arange(int(np.prod(self.logits.shape[:-1])))[part][at]
         x = np.asarray(self.logits[rows_of(self.logits, rows)], dtype=np.float64)
         if self.labels is None:
             t = self.targets(rows)
+            if tiny is not None and tiny[at].any():
+                # MPFR takes every target of these rows from its exact parts
+                t = self.parts(rows)
         else:
             t = np.zeros_like(x)
             t[np.arange(rows.size), self.labels[rows]] = tw[at]  # the label's class weight, or 1
@@ -97,10 +107,11 @@ class RowTail:
         if self.probs:
             vals, ok = _prob_rows(x, t, s)
         else:
-            vals, ok = _rows(x, t, s)
+            vals, ok = _rows(x, t, s) if not isinstance(t, tuple) else (np.zeros(rows.size), np.zeros(rows.size, bool))
             if not ok.all():  # soft or subnormal targets, a sum s above _TINY: MPFR
                 left = np.flatnonzero(~ok)
-                vals[left], ok[left] = _logit_rows_mp(x[left], t[left], s[left])
+                tl = (t[0][left], t[1][left]) if isinstance(t, tuple) else t[left]
+                vals[left], ok[left] = _logit_rows_mp(x[left], tl, s[left])
         out[at[ok]] = vals[ok]
         return out
 
@@ -146,7 +157,20 @@ def _rows(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.n
     return vals, ok
 
 
-def _logit_rows_mp(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _target(t, i: int, j: int):
+    """Target ``j`` of row ``i`` as an MPFR number: from a float64 array, or
+    exactly from parts ``(frac, e)`` (targets64.parts)."""
+    if isinstance(t, tuple):
+        return gmpy2.mul_2exp(gmpy2.mpfr(float(t[0][i, j])), int(t[1][i, j]))
+    return gmpy2.mpfr(float(t[i, j]))
+
+
+def _values(t) -> np.ndarray:
+    """The targets as float64 (for tests of zero, sign and finiteness)."""
+    return t[0] if isinstance(t, tuple) else t
+
+
+def _logit_rows_mp(x: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``s sum_j t_j ((x_k - x_j) + log1p(sum_{i != k} e^(x_i - x_k)))`` of
     rows of logits ``x`` (float64, classes last, ``k`` the first largest)
     with targets ``t``, whatever they are (soft, subnormal, on several
@@ -159,24 +183,25 @@ def _logit_rows_mp(x: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndar
     :func:`_rows` does not take: a few, each an exp at 200 bits a class."""
     m = x.shape[0]
     vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
+    tv = _values(t)
     for i in range(m):
-        row, on = x[i], np.flatnonzero(t[i])
+        row, on = x[i], np.flatnonzero(tv[i])
         k = int(np.argmax(row))
         # (argmax finds a NaN first: a NaN row fails the first test)
-        if not (np.isfinite(row[k]) and np.isfinite(row[on]).all() and np.isfinite(t[i]).all()
+        if not (np.isfinite(row[k]) and np.isfinite(row[on]).all() and np.isfinite(tv[i]).all()
                 and np.isfinite(s[i])):
             continue
         others = [v for j, v in enumerate(row.tolist()) if j != k and v > -np.inf]
         with gmpy2.context(precision=200):
             top = gmpy2.mpfr(float(row[k]))
             L = gmpy2.log1p(gmpy2.fsum([gmpy2.exp(gmpy2.mpfr(v) - top) for v in others]))
-            acc = gmpy2.fsum([gmpy2.mpfr(float(t[i, j])) * ((top - gmpy2.mpfr(float(row[j]))) + L) for j in on])
+            acc = gmpy2.fsum([_target(t, i, j) * ((top - gmpy2.mpfr(float(row[j]))) + L) for j in on])
             vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
         ok[i] = True
     return vals, ok
 
 
-def _prob_rows(p: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _prob_rows(p: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``s sum_j t_j log(S / p_j)`` of rows of probabilities ``p`` (float64,
     classes last; ``S`` the row's sum) with targets ``t`` and sample weights
     ``s``, to a fraction of an ulp, subnormal targets and weights included;
@@ -191,24 +216,25 @@ def _prob_rows(p: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray,
     included). A handful of rows, each some microseconds a class."""
     m = p.shape[0]
     vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
-    finite = np.isfinite(p).all(axis=1) & np.isfinite(t).all(axis=1) & np.isfinite(s)
+    tv = _values(t)
+    finite = np.isfinite(p).all(axis=1) & np.isfinite(tv).all(axis=1) & np.isfinite(s)
     # a certain prediction (one nonzero entry) with its targets all on it:
     # the loss is exactly 0 (log 1), the usual row that a weight above 1 and
     # a zero loss send here, settled without the rationals
-    certain = finite & (np.count_nonzero(p, axis=1) == 1) & ~((t != 0) & (p == 0)).any(axis=1)
+    certain = finite & (np.count_nonzero(p, axis=1) == 1) & ~((tv != 0) & (p == 0)).any(axis=1)
     ok[certain] = True
     for i in np.flatnonzero(finite & ~certain):
-        on = np.flatnonzero(t[i])
+        on = np.flatnonzero(tv[i])
         if (p[i, on] <= 0.0).any():  # an infinite loss, as computed
             continue
         ok[i] = True
         q = [gmpy2.mpq(v) for v in p[i].tolist()]
         total = sum(q, gmpy2.mpq(0))
-        us = [(float(t[i, j]), (total - q[j]) / q[j]) for j in on]
-        us = [(tj, u) for tj, u in us if u != 0]  # log 1 = 0: the loss of a certain prediction
+        us = [(j, (total - q[j]) / q[j]) for j in on]
+        us = [(j, u) for j, u in us if u != 0]  # log 1 = 0: the loss of a certain prediction
         if not us:
             continue
         with gmpy2.context(precision=200):
-            acc = gmpy2.fsum([gmpy2.mpfr(tj) * gmpy2.log1p(gmpy2.mpfr(u)) for tj, u in us])
+            acc = gmpy2.fsum([_target(t, i, j) * gmpy2.log1p(gmpy2.mpfr(u)) for j, u in us])
             vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
     return vals, ok

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, extended, narrowrows, rounding, rows
+from . import elementwise, extended, narrowrows, rounding, rows, targets
 
 __all__ = ["kernels", "summary"]
 
@@ -31,6 +31,9 @@ ROUNDING = "rounding to float16/bfloat16"
 #: cancels (stabkit._accurate.cancelling; every format, the rows in float64):
 #: the 80-bit step and the double-double one after it
 CANCELLING = ("logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)")
+#: the entry of the losses' smoothed and weighted targets (_targets.c; every
+#: format, the targets in float64)
+TARGETS = "loss targets (label smoothing, class and positive-class weights)"
 
 
 def kernels(load: bool = True) -> dict[str, str]:
@@ -44,8 +47,9 @@ def kernels(load: bool = True) -> dict[str, str]:
     (:data:`NARROW`), ``{"function/format (rows > 16, one call per block)":
     ...}`` for those whose wide rows the wide-row kernel runs (:data:`WIDE`),
     :data:`ROUNDING` for the rounding of float64
-    results to float16 and bfloat16, and :data:`CANCELLING` for the steps of
-    the logsumexp rows that cancel. ``load=False`` does not import ml_dtypes to register
+    results to float16 and bfloat16, :data:`CANCELLING` for the steps of
+    the logsumexp rows that cancel, and :data:`TARGETS` for the losses'
+    smoothed and weighted targets. ``load=False`` does not import ml_dtypes to register
     the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
     for name in (*elementwise.FUNCTIONS, *elementwise.LOSSES):
@@ -70,6 +74,7 @@ def kernels(load: bool = True) -> dict[str, str]:
     out[ROUNDING] = rounding.status()
     out[CANCELLING[0]] = extended.status()
     out[CANCELLING[1]] = row
+    out[TARGETS] = targets.status()
     return out
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from stabkit._native import load, rounding, rows, step
+from stabkit._native import load, rounding, rows, step, targets
 
 
 def without_extension(monkeypatch, how: str = "not built") -> None:
@@ -36,7 +36,7 @@ def forget(monkeypatch) -> None:
     come back with ``monkeypatch`` too (a NumPy whose summation order the
     row kernel does not repeat leaves the kernel off with a reason that must
     survive the test)."""
-    for mod in (rows, step, rounding):
+    for mod in (rows, step, rounding, targets):
         monkeypatch.setattr(mod, "_WHY", mod._WHY)
         monkeypatch.setattr(mod, "_LIB", False)
 
