@@ -175,15 +175,16 @@ def test_every_option_together_stays_inside_four_ulp():
 # ------------------------------------------------------------ targets below float64's normal range
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_tiny_positive_weight_under_a_large_logit(dtype):
-    """``pos_weight=1e-310`` times 0.3 is subnormal (3e-311, ~40 bits); a
-    logit of -1e300 (float64) or -3e38 with a sample weight (float32) makes
-    the loss normal: 229 ulp off before."""
+@pytest.mark.parametrize("dtype, w", [(np.float64, 1e-310), (np.float32, 1e-320)])
+def test_tiny_positive_weight_under_a_large_logit(dtype, w):
+    """A ``pos_weight`` of 1e-310 times 0.3 is subnormal (3e-311, ~40 bits),
+    and 1e-320 times 0.3 keeps ~10 bits; a logit of -1e300 (float64), or
+    -3e38 and a sample weight of 1e300 (float32), make the loss normal: 229
+    ulp and 4,314 float32 ulp off before."""
     z, s = (-1e300, 1.0) if dtype == np.float64 else (-3e38, 1e300)
     got = accurate.binary_crossentropy(np.array([0.3], dtype), np.array([z], dtype), from_logits=True,
-                                       pos_weight=[1e-310], sample_weight=[s])[0]
-    exact = _bce(float(dtype(0.3)), float(dtype(z)), 0.0, 1e-310, s, True)
+                                       pos_weight=[w], sample_weight=[s])[0]
+    exact = _bce(float(dtype(0.3)), float(dtype(z)), 0.0, w, s, True)
     assert ulps(got, exact, dtype) <= (1.0 if dtype == np.float32 else 4.0)
 
 
