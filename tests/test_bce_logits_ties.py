@@ -199,7 +199,7 @@ def test_subnormal_midpoints(fmt):
 
 #: float32 pairs from a random search (3.4e9 pairs, y uniform, z ~ N(0, 5))
 #: whose float64 loss is exactly a midpoint with a tail term of order 1
-#: (the first three went the wrong way; the last has |z| < 2**-10, the series)
+#: (the first three went the wrong way before, the others the right way by luck)
 RANDOM32 = [("0x1.b1fd2p-2", "-0x1.ab8828p+2"), ("0x1.1af3dap-1", "0x1.088a92p+0"), ("0x1.5f4caep-1", "-0x1.7c3adep-1"),
             ("0x1.9b6046p-2", "-0x1.88c69ap+1"), ("0x1.78d6f8p-1", "-0x1.639ab4p+1"), ("0x1.9af664p-2", "-0x1.b4f3d4p+2"),
             ("0x1.8a82cep-1", "0x1.252324p-3"), ("0x1.e6dacep-3", "-0x1.0c140ap+2"), ("0x1.09236ep-1", "0x1.3d420cp-8")]
@@ -241,7 +241,7 @@ def test_ties_inside_long_arrays(fmt, labels):
     at = rng.choice(n, len(pairs), replace=False)
     y[at], z[at] = [p[0] for p in pairs], [p[1] for p in pairs]
     ya, za = y.astype(dt), z.astype(dt)
-    for sl in (slice(None), slice(None, None, 1)):
+    for sl in (slice(None), slice(1, None, 2)):
         fast, slow = each_path(accurate.binary_crossentropy, ya[sl], za[sl], True)
         assert np.array_equal(fast.view(ut), slow.view(ut))
     wide = np.zeros((n, 3), dt)
