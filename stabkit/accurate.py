@@ -67,7 +67,7 @@ from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, targets64, threads as _threads  # noqa: F401 - native64 binds float64 loops
-from ._accurate import wide as _wide
+from ._accurate import bceties as _ties, wide as _wide
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
@@ -290,7 +290,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         a, b = (y64, 1.0 - y64) if o.plain else targets64.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
         p64 = np.asarray(pf[blk], dtype=np.float64)
         loss = binary_terms(a, b, p64, from_logits) if terms is None else terms(a, b, p64)
-        _store(out[blk], loss if o.plain else o.plan.apply64(loss, blk), fmt)
+        _store(out[blk], _ties.settle(loss, y64, p64, fmt, o, blk, from_logits), fmt)
 
     _threads.each(block, _blocks(pf.size, 1, ELEMENTWISE_BLOCK))
     return o.finish(out.reshape(p.shape), fmt, accurate=True, weighed=True)

@@ -140,6 +140,7 @@ def _slow_pass_build(tmp_path):
            "-DSTABKIT_MARGIN=1.0", "-DNPY_NO_DEPRECATED_API=NPY_2_0_API_VERSION", f"-I{np.get_include()}",
            f"-I{sysconfig.get_paths()['include']}", str(SOURCE), str(SOURCE.with_name("_elementwise64.c")),
            str(SOURCE.with_name("_bce_probs.c")), str(SOURCE.with_name("_bce_logits.c")),
+           str(SOURCE.with_name("_bce_ties.c")),
                "-o", str(out)]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr

@@ -23,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 from stabkit import accurate
 from stabkit._accurate import native64
+from stabkit._accurate.bceties import settle_plain
 from stabkit._accurate.crossentropy import binary_terms
 from stabkit._accurate.elementwise import softplus_f64, softplus_pair_f64
 from stabkit._native import elementwise, status
@@ -338,11 +339,12 @@ def test_float32_targets_0_and_1_with_logits_near_zero_take_the_series_rounded_o
     rounded once inside the float32 loop (before, their blocks went to the
     float64 loss): every third float32 logit of the binade [2**-11, 2**-10)
     of both signs, and 10**6 random ones below it down to the subnormals,
-    each with both targets, against binary_terms rounded to float32. A
-    one-off exhaustive run over every float32 below 2**-10 found one where
-    the float32 softplus kernel differs from that rounded series (its
-    float64 value lies next to a float32 midpoint): 0x39ea41d0, both signs,
-    among them here, which a loop without the series gets wrong."""
+    each with both targets, against binary_terms rounded to float32 after
+    bceties.settle_plain (the NumPy path). A one-off exhaustive run over
+    every float32 below 2**-10 found one where the float32 softplus kernel
+    differed from the plain rounded series (its float64 value is a float32
+    midpoint): 0x39ea41d0, both signs, among them here; settled, the series
+    gives the kernel's (correctly rounded) bits there too."""
     assert status.kernels()["binary_crossentropy/float32"] == "native"
     lo, hi = np.float32(2.0**-11).view(np.uint32), np.float32(2.0**-10).view(np.uint32)
     top = np.arange(lo, hi, 3, dtype=np.uint32).view(np.float32)  # a third of it: 2.8 million values
@@ -353,7 +355,8 @@ def test_float32_targets_0_and_1_with_logits_near_zero_take_the_series_rounded_o
     for t in (0.0, 1.0):
         y = np.full(p.size, t, np.float32)
         with np.errstate(all="ignore"):
-            want = binary_terms(y.astype(np.float64), 1.0 - y.astype(np.float64), p.astype(np.float64), True)
+            y64, p64 = y.astype(np.float64), p.astype(np.float64)
+            want = settle_plain(binary_terms(y64, 1.0 - y64, p64, True), y64, p64, "float32")
             _assert_same_bits(accurate.binary_crossentropy(y, p, from_logits=True), want.astype(np.float32), p)
 
 
@@ -369,7 +372,8 @@ def test_float32_targets_0_and_1_take_the_float32_softplus_with_the_same_bits():
     for y in (np.zeros(p.size, np.float32), np.ones(p.size, np.float32), (rng.random(p.size) < 0.5).astype(np.float32)):
         y64 = y.astype(np.float64)
         with np.errstate(all="ignore"):
-            want = binary_terms(y64, 1.0 - y64, p.astype(np.float64), True).astype(np.float32)
+            p64 = p.astype(np.float64)
+            want = settle_plain(binary_terms(y64, 1.0 - y64, p64, True), y64, p64, "float32").astype(np.float32)
         _assert_same_bits(EXT.binary_logits_plain(y, p), want, p)
         # strided: the inputs are gathered first
         _assert_same_bits(EXT.binary_logits_plain(y[::3], p[::3]), want[::3])

@@ -24,6 +24,7 @@ from stabkit._native import elementwise as _native
 from stabkit.floats import round_float64
 
 from . import sigmoid64 as _s64
+from .bceties import settle_plain
 from .crossentropy import binary_terms
 from .elementwise import _LN2_HI, _LN2_LO, log_sigmoid_f64, sigmoid_f64, softplus_f64
 
@@ -99,7 +100,7 @@ def _plain_mismatch(mod, types) -> str | None:
     """The plain loss's loops for the narrower formats ``types``: fractional
     targets (the float64 loop) and 0/1 ones (the format's softplus kernel,
     where |p| >= 2**-10), float16 and bfloat16 rounded by _half.h as the
-    NumPy path's store rounds."""
+    NumPy path's store rounds, after bceties.settle_plain."""
     x = sample()
     a = _logits_targets(x)
     rng = np.random.default_rng(19)
@@ -108,7 +109,8 @@ def _plain_mismatch(mod, types) -> str | None:
             xt = x.astype(t)
             for at in (a.astype(t), (rng.random(x.size) < 0.5).astype(t)):
                 a64 = at.astype(np.float64)
-                want = round_float64(binary_terms(a64, 1.0 - a64, xt.astype(np.float64), True), np.dtype(t).name)
+                x64, name = xt.astype(np.float64), np.dtype(t).name
+                want = round_float64(settle_plain(binary_terms(a64, 1.0 - a64, x64, True), a64, x64, name), name)
                 if _differs(mod.binary_logits_plain(at, xt).astype(np.float64), want.astype(np.float64)):
                     return f"binary_crossentropy ({np.dtype(t).name})"
     return None

@@ -11,6 +11,12 @@
  * instead: the same bits at its speed; in float32, smaller logits take the
  * float64 series rounded once. A block where at most an eighth of the
  * elements fail that test sends only those to the float64 loss.
+ *
+ * Every float64 loss is settled before its rounding where it lies near a
+ * midpoint of the narrow format (_bce_ties.c, bceties.py on the NumPy
+ * path): one test per element, the double-double where it fires. The
+ * kernels' softplus needs none (correctly rounded, and equal to the settled
+ * loss on every input: see below); the float32 series does.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,6 +28,7 @@
 #include <numpy/ndarraytypes.h>
 #include <numpy/ufuncobject.h>
 
+#include "_bce_ties.h"
 #include "_elementwise64.h"
 #include "_half.h"
 
@@ -95,7 +102,8 @@ static int refused(const void *flags, int m, int w, int *restrict idx)
     return k;
 }
 
-/* the float64 loss of k picked elements (targets y, logits p, float32) */
+/* the float64 loss of k picked elements (targets y, logits p, float32),
+ * settled for its rounding to float32 */
 static void bce_picked(const float *yf, const float *pf, const int *idx, int k, double *y, double *b, double *p,
                        double *out)
 {
@@ -105,6 +113,22 @@ static void bce_picked(const float *yf, const float *pf, const int *idx, int k, 
         b[j] = 1.0 - y[j];
     }
     block_bce(y, b, p, out, k);
+    stabkit_bce_ties(y, p, out, k, TIE_F32);
+}
+
+/* block_series_f32's elements (|q| < 2^-10) whose float64 series lies near
+ * a float32 midpoint, settled as the NumPy path settles its loss (the same
+ * float64 value: the other term is +0): softplus(4.4680992e-04), the
+ * loss of (y, p) = (0, 4.4680992e-04), is one float64 ulp-fraction from a
+ * midpoint, and its float64 value lands on it */
+static void series_ties(const float *yf, const float *pf, const float *q, float *r, int m)
+{
+    for (int i = 0; i < m; i++)
+        if (fabsf(q[i]) < 0x1p-10f) {
+            double s = stabkit_softplus_near_zero((double)q[i]);
+            if (stabkit_near_midpoint(s, TIE_SHIFT(TIE_F32), TIE_TINY(TIE_F32)))
+                r[i] = (float)stabkit_bce_settle((double)yf[i], (double)pf[i], s, TIE_F32);
+        }
 }
 
 /* m float32 values at src (stride st), or src itself where contiguous */
@@ -161,8 +185,10 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
             if (all || FEW_REFUSED(nr, m)) {
                 for (int k = 0; k < m; k += F32_BLOCK)
                     block_softplus_f32(q + k, r + k, m - k < F32_BLOCK ? m - k : F32_BLOCK);
-                if (small)
+                if (small) {
                     block_series_f32(q, r, m);
+                    series_ties(yf, pf, q, r, m);
+                }
                 if (nr) {
                     bce_picked(yf, pf, idx, nr, y, b, p, out);
                     for (int j = 0; j < nr; j++)
@@ -184,6 +210,8 @@ static void loop_bce_plain(char **args, npy_intp const *dims, npy_intp const *st
         for (int i = 0; i < m; i++)
             b[i] = 1.0 - yv[i];
         block_bce(yv, b, pv, out, m);
+        if (f32)
+            stabkit_bce_ties(yv, pv, out, m, TIE_F32);
         if (f32 && steps[2] == 4)
             narrow((float *)dst, out, m);
         else if (f32)
@@ -292,6 +320,7 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
                 for (int j = 0; j < nr; j++)
                     b[j] = 1.0 - y[j];
                 block_bce(y, b, p, out, nr);
+                stabkit_bce_ties(y, p, out, nr, bf ? TIE_BF16 : TIE_F16);
                 stabkit_narrow16((char *)fixed, 2, bf, out, nr);
                 for (int j = 0; j < nr; j++)
                     out16[idx[j]] = fixed[j];
@@ -306,6 +335,7 @@ static void loop_plain16(char **args, npy_intp const *dims, npy_intp const *step
         for (int i = 0; i < m; i++)
             b[i] = 1.0 - y[i];
         block_bce(y, b, p, out, m);
+        stabkit_bce_ties(y, p, out, m, bf ? TIE_BF16 : TIE_F16);
         stabkit_narrow16(args[2] + s * steps[2], steps[2], bf, out, m);
     }
     fesetexceptflag(&flags, FE_ALL_EXCEPT);

@@ -33,6 +33,7 @@
 #include <numpy/ndarraytypes.h>
 #include <numpy/ufuncobject.h>
 
+#include "_bce_ties.h"
 #include "_elementwise64.h"
 #include "_half.h"
 
@@ -280,6 +281,18 @@ CLONES64 void block_log_sigmoid(const double *restrict x, double *restrict y, in
     for (int i = 0; i < n; i++)
         y[i] = -y[i];
 }
+
+/* NumPy's float64 log1p of one value, for _bce_ties.c's double-double
+ * log1p (which starts from it, as double_double.log1p starts from np.log1p) */
+double stabkit_numpy_log1p(double x)
+{
+    double y;
+    run(&L_LOG1P, &x, &y, 1);
+    return y;
+}
+
+/* the float64 series of softplus near 0, one value (_bce_logits.c) */
+double stabkit_softplus_near_zero(double x) { return softplus_near_zero(x); }
 
 /* the float32 binary cross-entropy's logits near 0 (_bce_logits.c) */
 CLONES64 void block_series_f32(const float *restrict q, float *restrict r, int n)

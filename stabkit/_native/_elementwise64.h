@@ -25,6 +25,9 @@ HIDDEN void block_bce(const double *restrict a, const double *restrict b, const 
  * rounded once: the float32 loss of a 0/1 target), r[i] kept elsewhere */
 HIDDEN void block_series_f32(const float *restrict q, float *restrict r, int n);
 
+/* softplus_f64(x) for |x| < 2^-10 (its float64 series), one value */
+HIDDEN double stabkit_softplus_near_zero(double x);
+
 /* the 'd->d' loop of sigmoid, softplus, log_sigmoid; its data: one of stabkit_data64 */
 HIDDEN void stabkit_loop64(char **args, npy_intp const *dims, npy_intp const *steps, void *data);
 HIDDEN extern void *const stabkit_data64[3];
