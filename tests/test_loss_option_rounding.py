@@ -258,3 +258,83 @@ def test_the_fast_targets_are_rounded_once():
     t = targets64.categorical_targets64(y, 0.1, cw)
     for i, j in np.ndindex(y.shape):
         assert ulps(t[i, j], _mp(cw[j]) * (_mp(y[i, j]) * (1 - _mp(0.1)) + _mp(0.1) / 7)) <= 0.5
+
+
+# ------------------------------------------------------------ what an outside probe of the change found
+
+
+def test_huge_and_infinite_weights_give_the_plain_products():
+    """A zero label under a pos_weight past 2**996 (whose split overflows)
+    gave NaN for softplus(z); infinite pos_weight or class weights gave NaN
+    for inf (the split of inf is NaN)."""
+    from stabkit import stable
+
+    for logits, v in ((True, 0.5), (False, 0.25)):
+        got = accurate.binary_crossentropy([0.0], [v], from_logits=logits, pos_weight=1e301)
+        assert got[0] == pytest.approx(stable.binary_crossentropy([0.0], [v], from_logits=logits)[0], rel=1e-15)
+        assert accurate.binary_crossentropy([0.3], [v], from_logits=logits, pos_weight=np.inf)[0] == np.inf
+        got = accurate.binary_crossentropy([0.0], [v], from_logits=logits, pos_weight=np.inf, label_smoothing=0.1)
+        assert got[0] == np.inf
+    assert np.isnan(accurate.binary_crossentropy([0.0], [0.5], from_logits=True, pos_weight=np.inf)[0])  # 0 inf
+    x = [[0.5, 0.2]]
+    assert accurate.categorical_crossentropy([[1.0, 0.0]], x, from_logits=True, class_weight=[np.inf, 1],
+                                             label_smoothing=0.1)[0] == np.inf
+    assert accurate.sparse_categorical_crossentropy([0], x, from_logits=True, class_weight=[np.inf, 1],
+                                                    label_smoothing=0.1)[0] == np.inf
+
+
+def test_infinite_sample_weights_in_the_tail():
+    """Entries the binary tail forms again (a tiny target, a logit past 700)
+    under an infinite sample weight: inf, as the plain product (was NaN)."""
+    cases = [([0.0], [0.5], dict(label_smoothing=5e-324)), ([0.5], [0.5], dict(pos_weight=1e-310)),
+             ([0.5], [800.0], {})]
+    for y, z, kw in cases:
+        assert accurate.binary_crossentropy(y, z, from_logits=True, sample_weight=[np.inf], **kw)[0] == np.inf
+
+
+def test_one_row_with_tiny_targets():
+    """1-d rows (one sample) whose targets may be tiny: the tail's row
+    lookup raised on the 0-d row shape."""
+    x, p = [0.2, 0.5, 0.3], [0.2, 0.5, 0.3]
+    exact_logits = float(_cce([0.0, 1.0, 0.0], x, 0.0, None, 1.0, True))
+    assert accurate.categorical_crossentropy([0.0, 1.0, 0.0], x, from_logits=True,
+                                             label_smoothing=5e-324) == pytest.approx(exact_logits, rel=1e-15)
+    assert accurate.sparse_categorical_crossentropy(1, x, from_logits=True,
+                                                    label_smoothing=5e-324) == pytest.approx(exact_logits, rel=1e-15)
+    assert accurate.categorical_crossentropy([0.0, 1.0, 0.0], p, label_smoothing=5e-324) == pytest.approx(np.log(2))
+    got = accurate.categorical_crossentropy([0.0, 1.0, 0.0], p, class_weight=[1, 1e-310, 1])
+    assert ulps(got, _cce([0.0, 1.0, 0.0], p, 0.0, [1, 1e-310, 1], 1.0, False)) <= 1.0
+
+
+def test_exact_subnormal_targets_stay_on_the_fast_path(monkeypatch):
+    """Soft labels with subnormal entries under class weights of 1, and a
+    one-hot row's class weight of 1e-310, are exact targets: no row goes
+    to MPFR (every such row did, 200x slower), and the losses hold."""
+    from stabkit._accurate import rowtail
+
+    sent = []
+    real = rowtail._logit_rows_mp
+    monkeypatch.setattr(rowtail, "_logit_rows_mp", lambda x, t, s: (sent.append(len(x)), real(x, t, s))[1])
+    rng = np.random.default_rng(3)
+    z = 300 * rng.normal(size=(400, 10))
+    y = np.exp(z - z.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    assert (y[(y > 0)] < 2.0**-1022).any()
+    x = rng.normal(0, 3, (400, 10))
+    got = accurate.categorical_crossentropy(y, x, from_logits=True, class_weight=np.ones(10))
+    assert np.array_equal(got, accurate.categorical_crossentropy(y, x, from_logits=True))
+    cw = np.ones(10)
+    cw[3] = 1e-310
+    hot = np.eye(10)[rng.integers(0, 10, 400)]
+    got = accurate.categorical_crossentropy(hot, x, from_logits=True, class_weight=cw)
+    for i in range(0, 400, 37):
+        assert ulps(got[i], _cce(hot[i], x[i], 0.0, cw, 1.0, True)) <= 4.0
+    assert sum(sent) == 0
+
+
+def test_a_lost_target_on_an_infinite_softplus():
+    """A nonzero target that rounded to 0 (label_smoothing=5e-324) on a logit
+    of -inf or a probability of 0: the exact loss is inf (was 0)."""
+    assert accurate.binary_crossentropy([0.0], [-np.inf], from_logits=True, label_smoothing=5e-324)[0] == np.inf
+    assert accurate.binary_crossentropy([0.0], [0.0], label_smoothing=5e-324)[0] == np.inf
+    assert accurate.binary_crossentropy([1.0], [np.inf], from_logits=True, label_smoothing=5e-324)[0] == np.inf

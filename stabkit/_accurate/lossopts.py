@@ -26,8 +26,8 @@ from stabkit.floats import ARITH_FORMATS, Format
 from .bcetail import BinaryProbTail, BinaryTail
 from .inputs import as_input, class_key, sparse_labels
 from .reduction import Plan
-from .rowtail import RowTail, rows_of
-from .targets64 import binary_parts, categorical_parts, categorical_targets64, categorical_tiny
+from .rowtail import RowTail, take_rows
+from .targets64 import binary_parts, categorical_lost, categorical_parts, categorical_targets64, categorical_tiny
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 #: A row of probabilities may miss a sum of 1 by this much plus ``n``
@@ -355,9 +355,10 @@ def categorical_options(y, p_last, fmt, from_logits, label_smoothing, class_weig
     y_last = np.moveaxis(np.asarray(y), axis, -1)
     tiny = categorical_tiny(y_last, ls, cw)
     plan.tail = RowTail(p_last, 1.0 if cw is None else float(cw.max(initial=1.0)),
-                        targets=lambda rows: categorical_targets64(y_last[rows_of(y_last, rows)], ls, cw),
+                        targets=lambda rows: categorical_targets64(take_rows(y_last, rows), ls, cw),
                         probs=not from_logits,
-                        parts=(lambda rows: categorical_parts(y_last[rows_of(y_last, rows)], ls, cw)) if tiny else None)
+                        parts=(lambda rows: categorical_parts(take_rows(y_last, rows), ls, cw)) if tiny else None,
+                        lost=(lambda rows: categorical_lost(take_rows(y_last, rows), ls, cw).any(axis=-1)) if tiny else None)
     return Options(ls, cw, None, plan, targets)
 
 

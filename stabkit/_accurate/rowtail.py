@@ -31,7 +31,7 @@ import math
 import gmpy2
 import numpy as np
 
-from . import double_double as dd, targets64
+from . import double_double as dd
 from .bcetail import SUBNORMAL_LOSS, weighted_exp_parts
 
 #: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-61
@@ -51,9 +51,10 @@ class RowTail:
     then holds them). ``bound`` bounds each row's target weight (the
     largest class weight, or 1)."""
 
-    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None, probs=False, parts=None):
+    def __init__(self, logits: np.ndarray, bound: float, targets=None, labels=None, cw=None, probs=False, parts=None,
+                 lost=None):
         self.logits, self.bound, self.targets, self.labels, self.cw = logits, bound, targets, labels, cw
-        self.probs, self.parts = probs, parts
+        self.probs, self.parts, self.lost = probs, parts, lost
 
     def _weights(self, part, n: int) -> np.ndarray:
         """Each row's target weight bound in ``part``."""
@@ -84,16 +85,30 @@ class RowTail:
                 lifted |= np.isinf(loss) & (sample < 1.0)
         tiny = None
         if self.parts is not None:
-            # targets below 2**-1022 (a tiny class weight or label smoothing):
-            # their float64 values lost bits, so those rows take them exact
+            # targets whose float64 values lost bits below 2**-1022 (a tiny
+            # class weight or label smoothing): those rows take them exact,
+            # where such a term (below 2**-1022 times the row's largest
+            # -log p) may reach 2**-60 of the loss
             every = np.arange(int(np.prod(self.logits.shape[:-1])))[part]
-            tiny = targets64.tiny(*self.parts(every)).any(axis=-1)
+            tiny = np.zeros(every.size, dtype=bool)
+            rows = np.flatnonzero(self.lost(every))
+            if rows.size:
+                x = take_rows(self.logits, every[rows])
+                with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                    if self.probs:
+                        spread = -np.log(np.min(np.where(x > 0, x, np.inf), axis=-1)) + np.log(x.shape[-1])
+                    else:
+                        live = np.where(x > -np.inf, x, np.inf)
+                        spread = np.max(x, axis=-1) - np.min(live, axis=-1) + np.log(x.shape[-1])
+                    s_at = 1.0 if sample is None else sample[rows]
+                    matters = ~(loss[rows] >= 2.0**-960 * (np.maximum(spread, 0.0) + 1.0) * s_at)
+                tiny[rows[matters]] = True
             lifted = lifted | tiny
         at = np.flatnonzero(lifted)
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
         rows = np.arange(int(np.prod(self.logits.shape[:-1])))[part][at]
-        x = np.asarray(self.logits[rows_of(self.logits, rows)], dtype=np.float64)
+        x = np.asarray(take_rows(self.logits, rows), dtype=np.float64)
         if self.labels is None:
             t = self.targets(rows)
             if tiny is not None and tiny[at].any():
@@ -114,6 +129,14 @@ class RowTail:
                 vals[left], ok[left] = _logit_rows_mp(x[left], tl, s[left])
         out[at[ok]] = vals[ok]
         return out
+
+
+def take_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The flattened rows ``rows`` of ``a`` (classes last) as a 2-d array,
+    a 1-d ``a`` being one row."""
+    if a.ndim == 1:
+        return a[None][rows]
+    return a[rows_of(a, rows)]
 
 
 def rows_of(a: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:

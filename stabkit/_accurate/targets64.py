@@ -97,6 +97,36 @@ def value(frac: np.ndarray, e: np.ndarray) -> np.ndarray:
     return np.ldexp(frac, e)
 
 
+def lost(frac: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Where the float64 target of :func:`parts` (:func:`value`) lost bits
+    to the subnormal range, or rounded to 0 from a nonzero value: the
+    targets that a tail must take from their parts. (An exact subnormal,
+    ``y 1`` or a one-hot row's tiny weight, is not among them.)"""
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = value(frac, e)
+        # v 2**-e gives frac back exactly unless the ldexp rounded
+        return (frac != 0) & np.isfinite(frac) & (np.ldexp(v, -e) != frac)
+
+
+def categorical_lost(y: np.ndarray, ls: float, cw) -> np.ndarray:
+    """:func:`lost` of the categorical targets of rows ``y`` (classes last),
+    read from :func:`categorical_targets64` first: only targets below
+    2**-1021 that are not exactly 0 can have lost bits, and only those
+    take :func:`parts`."""
+    y = np.asarray(y, dtype=np.float64)
+    t = categorical_targets64(y, ls, cw)
+    with np.errstate(invalid="ignore"):
+        cand = (np.abs(t) < 2.0**-1021) & ((y != 0) | (ls != 0.0))
+        if cw is not None:
+            cand &= np.asarray(cw, dtype=np.float64) != 0
+    out = np.zeros(y.shape, dtype=bool)
+    at = np.nonzero(cand)
+    if at[0].size:
+        w = None if cw is None else np.broadcast_to(cw, y.shape)[at]
+        out[at] = lost(*parts(y[at], np.zeros(at[0].size), ls, y.shape[-1], w))
+    return out
+
+
 def tiny(frac: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Where the target is nonzero and below 2**-1022: its float64 value
     (:func:`value`) lost bits, or is 0."""
@@ -113,6 +143,7 @@ _LOW = 2.0**-900
 #: temporaries in place, whose check (a backtrace of the C stack) cost
 #: ~200 us per expression here on blocks of 32768 float64
 _CHUNK = 8192
+_MAX = float(np.finfo(np.float64).max)
 #: b = 1 - y' below this is formed again from 1 - y exact
 _B_LOW = 2.0**-40
 
@@ -153,6 +184,8 @@ def numpy(y: np.ndarray, c: np.ndarray, w, binary: bool):
         sh = p + q
         bb = sh - p
         sl = ((p - (sh - bb)) + (q - bb)) + (e + (y * ol + ql))
+        # y' is exactly 0 (sh and sl too) for a zero label without smoothing
+        plain = (y == 0) & (ls == 0.0)
         if w is None:
             t = sh + sl
         else:
@@ -161,13 +194,15 @@ def numpy(y: np.ndarray, c: np.ndarray, w, binary: bool):
             th, tl = _split(sh)
             wh, wl = _split(w)
             t = m + ((((th * wh - m) + th * wl + tl * wh) + tl * wl) + sl * w)
+            # a zero, infinite or NaN weight, or y' = 0: the plain product
+            # y' w (0, inf or NaN as NumPy's product gives them; the split
+            # of an infinite weight, or of one above 2**996, is NaN)
+            plain |= (w == 0) | ~(np.abs(w) <= _MAX)
+            t = np.where(plain, m, t)
         # y' or the target below 2**-900: a subnormal label's product, or
-        # the target's, lost bits; an overflow from a finite weight
-        redo = (np.abs(t) < _LOW) | (sh < _LOW)
-        if w is not None:
-            redo = (redo | (~np.isfinite(t) & np.isfinite(w))) & (w != 0)
-        # NaN labels, and exact zeros (a zero label without smoothing), stand
-        redo &= np.isfinite(y) & ((y != 0) | (ls != 0.0))
+        # the target's, lost bits; an overflow from a finite weight (or its
+        # split's): formed again by parts. NaN labels stand
+        redo = ((np.abs(t) < _LOW) | (sh < _LOW) | ~(np.abs(t) <= _MAX)) & ~plain & (np.abs(y) <= _MAX)
         if not binary:
             return t, None, redo, None
         # b = 1 - y': 1 - sh with its rest (TwoSum), then the rest of y' off
@@ -176,7 +211,8 @@ def numpy(y: np.ndarray, c: np.ndarray, w, binary: bool):
         bh = 1.0 - sh
         bb = bh - 1.0
         b = bh + (((1.0 - (bh - bb)) - (sh + bb)) - sl)
-        return t, b, redo, np.abs(b) < _B_LOW
+        # (b is exactly 0 for a label of 1 without smoothing)
+        return t, b, redo, (np.abs(b) < _B_LOW) & ~((y == 1.0) & (ls == 0.0))
 
 
 def _fast(y: np.ndarray, ls: float, k: int, w, binary: bool, ncols: int):
@@ -267,12 +303,14 @@ def categorical_tiny(y: np.ndarray, ls: float, cw) -> bool:
     w = w[w > 0]
     if not w.size:
         return False
-    if float(w.min()) * (ls / n) >= 2.0**-1018:
+    wmin = float(w.min())
+    if wmin * (ls / n) >= 2.0**-1018:
         return False  # y' >= ls / n: no need to read y
+    if wmin / n < 2.0**-1018:
+        return True
+    # a label in (0, bound / wmin) (NaN labels: no bound needed)
     with np.errstate(invalid="ignore"):
-        ymin = float(np.min(y, where=y > 0, initial=1.0))  # NaN entries: no bound needed
-    low = max(min(ymin, 1.0 / n), ls / n)
-    return float(w.min()) * low < 2.0**-1018
+        return bool(np.any((y > 0) & (y < 2.0**-1018 / wmin)))
 
 
 def categorical_targets64(y: np.ndarray, ls: float, cw) -> np.ndarray:

@@ -49,21 +49,24 @@ static FORCE_INLINE int one(double yi, double wi, int has_w, int has_b, const do
     double sh = p + q;
     double bb = sh - p;
     double sl = ((p - (sh - bb)) + (q - bb)) + (e + (yi * ol + ql));
+    /* y' is exactly 0 for a zero label without smoothing */
+    int plain = (yi == 0.0) & (ls == 0.0);
     double ti;
-    int ok;
     if (has_w) {
         double m = sh * wi, th, tl, wh, wl;
         split(sh, &th, &tl);
         split(wi, &wh, &wl);
         ti = m + (((((th * wh - m) + th * wl) + tl * wh) + tl * wl) + sl * wi);
-        int over = (!(fabs(ti) <= DBL_MAX)) & (fabs(wi) <= DBL_MAX);
-        ok = (!((fabs(ti) < LOW) | (sh < LOW) | over)) | (wi == 0.0);
+        /* a zero, infinite or NaN weight, or y' = 0: the plain product */
+        plain |= (wi == 0.0) | (!(fabs(wi) <= DBL_MAX));
+        ti = plain ? m : ti;
     } else {
         ti = sh + sl;
-        ok = !((fabs(ti) < LOW) | (sh < LOW));
     }
-    /* NaN labels, and exact zeros (a zero label without smoothing), stand */
-    ok |= (!(fabs(yi) <= DBL_MAX)) | ((ls == 0.0) & (yi == 0.0));
+    /* tiny, or not finite (an overflow, or a huge weight's split): formed
+     * again by the caller; NaN labels stand */
+    int bad = (fabs(ti) < LOW) | (sh < LOW) | (!(fabs(ti) <= DBL_MAX));
+    int ok = !(bad & !plain & (fabs(yi) <= DBL_MAX));
     *t = ti;
     *redo_t = (uint8_t)!ok;
     int marked = !ok;
@@ -71,7 +74,8 @@ static FORCE_INLINE int one(double yi, double wi, int has_w, int has_b, const do
         double bh = 1.0 - sh;
         double bb2 = bh - 1.0;
         double bi = bh + (((1.0 - (bh - bb2)) - (sh + bb2)) - sl);
-        int low = fabs(bi) < B_LOW;
+        /* (b is exactly 0 for a label of 1 without smoothing) */
+        int low = (fabs(bi) < B_LOW) & !((yi == 1.0) & (ls == 0.0));
         *b = bi;
         *redo_b = (uint8_t)low;
         marked += low;
