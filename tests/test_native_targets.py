@@ -28,6 +28,10 @@ def _labels(rng, n):
 
 
 def _same(a, b) -> bool:
+    """Bit equality; a mark array of None (the kernel marked nothing) equals
+    marks that are all False."""
+    if a is None and b is not None and b.dtype == bool:
+        a = np.zeros(b.shape, dtype=bool)
     return a is None and b is None or np.array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8))
 
 

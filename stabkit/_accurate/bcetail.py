@@ -204,7 +204,9 @@ def may_be_tiny(y: np.ndarray, ls: float, pos: np.ndarray | None) -> bool:
         return False
     w = _distinct(np.asarray(pos))
     with np.errstate(invalid="ignore", divide="ignore"):
-        wmin = float(np.min(w, where=w > 0, initial=np.inf))
+        wmin = float(np.min(w)) if w.size else np.inf
+        if not wmin > 0:  # zero weights (or NaN): the least positive one (a slower reduction)
+            wmin = float(np.min(w, where=w > 0, initial=np.inf))
         if wmin * (ls / 2) >= _TINY_BOUND:
             return False
         if wmin * 0.5 < _TINY_BOUND:

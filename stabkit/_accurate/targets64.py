@@ -28,6 +28,7 @@ the plain products give.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -155,6 +156,12 @@ def _split(a):
 
 
 def constants(ls: float, k: int) -> np.ndarray:
+    """See :func:`_constants` (a copy: the caller may hold it)."""
+    return np.array(_constants(float(ls), int(k)))
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(ls: float, k: int) -> tuple:
     """``[oh, ol, q, ql, OH, OL, ls]``: ``1 - ls = oh + ol`` and ``ls / k =
     q + ql`` exactly (TwoSum; TwoProduct of ``q k``, whose difference with
     ``ls`` is exact by Sterbenz, so ``(ls - q k) / k`` is the rest to
@@ -165,7 +172,7 @@ def constants(ls: float, k: int) -> np.ndarray:
     qh, qe = dd.two_prod(np.float64(q), np.float64(k))
     ql = float(((ls - qh) - qe) / k)
     OH, OL = _split(np.float64(oh))
-    return np.array([oh, ol, q, ql, OH, OL, ls])
+    return (oh, ol, q, ql, float(OH), float(OL), ls)
 
 
 def numpy(y: np.ndarray, c: np.ndarray, w, binary: bool):
@@ -234,14 +241,13 @@ def _fast(y: np.ndarray, ls: float, k: int, w, binary: bool, ncols: int):
     if got is None:
         got = _numpy_chunks(flat, c, wf, ncols, binary)
     t, b, redo_t, redo_b = got
-    at = np.flatnonzero(redo_t)
-    if at.size:
+    at = np.flatnonzero(redo_t) if redo_t is not None else ()
+    if len(at):
         ww = None if wf is None else (wf[at] if wf.size == flat.size else wf[at % ncols])
         t[at] = value(*parts(flat[at], np.zeros(at.size), ls, k, ww))
-    if binary:
-        at = np.flatnonzero(redo_b)
-        if at.size:
-            b[at] = value(*binary_parts(flat[at], ls, None)[1])
+    at = np.flatnonzero(redo_b) if binary and redo_b is not None else ()
+    if len(at):
+        b[at] = value(*binary_parts(flat[at], ls, None)[1])
     return t.reshape(y.shape), None if b is None else b.reshape(y.shape)
 
 
