@@ -131,7 +131,9 @@ def status(oracle=None) -> str:
     lib = _load()
     if lib is None:
         return _WHY
-    if _CHECKED is None and oracle is not None:
+    if _CHECKED is None and oracle is None:
+        return "checked against the NumPy code on first use (stabkit.accurate is not loaded)"
+    if _CHECKED is None:
         with _LOCK:
             if _CHECKED is None:
                 _CHECKED = _check(lib, oracle)
