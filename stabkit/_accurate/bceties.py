@@ -124,9 +124,14 @@ def _plain_at(loss, at, yy, zz, fmt):
     ph, pl = two_prod(yy, zz)
     mh, ml = add(np.maximum(zz, 0.0), zero, -ph, -pl)
     dh, dl = add(mh, ml, -m, zero)
-    th, tl = _log_term(zz)
-    Dh, _ = add(dh, dl, th, tl)
-    side = _decide(dh, Dh, _T_REL * th)
+    # a main term on the midpoint itself (targets of few bits, integer
+    # logits: most of these) is settled without the exp and log: t > 0
+    side = np.ones(l.shape, dtype=np.int64)
+    rest = np.flatnonzero(dh != 0)
+    if rest.size:
+        th, tl = _log_term(zz[rest])
+        Dh, _ = add(dh[rest], dl[rest], th, tl)
+        side[rest] = _decide(dh[rest], Dh, _T_REL * th)
     return _apply(loss, at, l, m, side, (l > 0) & np.isfinite(l) & np.isfinite(zz))
 
 
