@@ -68,15 +68,15 @@ def test_targets_are_rounded_once(k):
 
 
 def test_tiny_flags_what_lost_bits():
-    """``tiny`` marks targets below 2**-1022, the ones whose float64 value
-    rounded to 0 included, and nothing else."""
+    """``lost`` marks targets below 2**-1022 that lost bits, the ones whose
+    float64 value rounded to 0 included, and nothing else."""
     f, e = targets64.parts(np.array([0.3, 0.3, 0.0, 0.0, 1.0]), np.zeros(5), 0.0, 2,
                            np.array([1e-310, 1.0, 5.0, 1e-308, 2.0**-1022]))
-    assert targets64.tiny(f, e).tolist() == [True, False, False, False, False]
+    assert targets64.lost(f, e).tolist() == [True, False, False, False, False]
     (fa, ea), (fb, eb) = targets64.binary_parts(np.array([0.0, 1.0]), 5e-324, np.array([1e300, 1.0]))
     assert targets64.value(fa, ea)[0] == pytest.approx(2.5e-324 * 1e300, rel=1e-15)
-    assert targets64.tiny(fa, ea).tolist() == [False, False]
-    assert targets64.tiny(fb, eb).tolist() == [False, True]  # 1 - y' = ls / 2 for y = 1
+    assert targets64.lost(fa, ea).tolist() == [False, False]
+    assert targets64.lost(fb, eb).tolist() == [False, True]  # 1 - y' = ls / 2 for y = 1
 
 
 def test_odd_weights_give_the_plain_products():

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from .double_double import add, exp, log1p, mul, two_prod, two_sum
+from .targets64 import smoothed
 
 #: per format: float64 significand bits below the format's last place, and
 #: its smallest normal number (below it the midpoints are the odd multiples
@@ -162,10 +163,8 @@ def _weighted_at(loss, at, yy, zz, fmt, ls, pw, sw):
     l = loss[at]
     zero, one = np.zeros_like(l), np.ones_like(l)
     m = _midpoint(l, fmt)
-    ch, cl = two_sum(one, -ls * one)  # 1 - ls
-    half = (ls / 2) * one
-    yh, yl = add(*mul(yy, zero, ch, cl), half, zero)  # y' = y (1 - ls) + ls/2
-    bh, bl = add(*mul(*two_sum(one, -yy), ch, cl), half, zero)  # 1 - y' = (1 - y)(1 - ls) + ls/2
+    yh, yl = smoothed(yy, zero, ls, 2)  # y' = y (1 - ls) + ls/2
+    bh, bl = smoothed(*two_sum(one, -yy), ls, 2)  # 1 - y' = (1 - y)(1 - ls) + ls/2
     ah, al = (yh, yl) if pw is None else mul(yh, yl, pw, zero)
     mh, ml = add(*mul(ah, al, np.maximum(-zz, 0.0), zero), *mul(bh, bl, np.maximum(zz, 0.0), zero))
     th, tl = add(ah, al, bh, bl)

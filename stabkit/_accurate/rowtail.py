@@ -83,13 +83,13 @@ class RowTail:
                 # weight below 1 may bring back (class weight 3, sample
                 # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
                 lifted |= np.isinf(loss) & (sample < 1.0)
+        every = np.arange(int(np.prod(self.logits.shape[:-1])))[part]  # the block's rows
         tiny = None
         if self.parts is not None:
             # targets whose float64 values lost bits below 2**-1022 (a tiny
             # class weight or label smoothing): those rows take them exact,
             # where such a term (below 2**-1022 times the row's largest
             # -log p) may reach 2**-60 of the loss
-            every = np.arange(int(np.prod(self.logits.shape[:-1])))[part]
             tiny = np.zeros(every.size, dtype=bool)
             rows = np.flatnonzero(self.lost(every))
             if rows.size:
@@ -107,7 +107,7 @@ class RowTail:
         at = np.flatnonzero(lifted)
         if not at.size:  # the usual case: one comparison per row, nothing else
             return loss
-        rows = np.arange(int(np.prod(self.logits.shape[:-1])))[part][at]
+        rows = every[at]
         x = np.asarray(take_rows(self.logits, rows), dtype=np.float64)
         if self.labels is None:
             t = self.targets(rows)

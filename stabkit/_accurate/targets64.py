@@ -40,8 +40,6 @@ from . import double_double as dd
 #: y, ls <= 1 scaled by 2**SCALE: a subnormal (>= 2**-1074) becomes >= 2**-474,
 #: and products of two scaled values with factors >= 2**-53 stay normal
 SCALE = 600
-#: Below this a float64 target keeps fewer than 53 bits
-TINY = 2.0**-1022
 
 
 def _smoothed(yh: np.ndarray, yl: np.ndarray, ls: float, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,20 +50,36 @@ def _smoothed(yh: np.ndarray, yl: np.ndarray, ls: float, k: int) -> tuple[np.nda
     ys, yls = np.ldexp(yh, SCALE), np.ldexp(yl, SCALE)
     if ls == 0.0:
         return dd.fast_two_sum(ys, yls)
-    # 1 - ls exactly as oh + ol (TwoSum), then y (1 - ls) as TwoProduct of
-    # the heads plus the two cross terms (each 2**-53 of it; the product of
-    # the two rests, 2**-106, is dropped)
-    oh = 1.0 - ls
-    ol = (1.0 - oh) - ls
+    # y (1 - ls) as TwoProduct of the heads plus the two cross terms (each
+    # 2**-53 of it; the product of the two rests, 2**-106, is dropped); ls / k
+    # split exactly as _constants splits it, from the scaled ls
+    oh, ol = _one_minus(ls)
     ph, pl = dd.two_prod(ys, np.float64(oh))
     pl = pl + (ys * ol + yls * oh)
-    # ls / k with its remainder: q k is exact as TwoProduct, ls - q k exactly
-    # (Sterbenz: q k is within an ulp of ls), so (ls - q k) / k is the rest
-    ls_s = np.ldexp(ls, SCALE)
-    q = ls_s / k
-    qh, qe = dd.two_prod(np.float64(q), np.float64(k))
-    ql = ((ls_s - qh) - qe) / k
+    q, ql = _divided(float(np.ldexp(ls, SCALE)), k)
     return dd.add(ph, pl, np.full_like(ph, q), np.full_like(ph, ql))
+
+
+def smoothed(yh: np.ndarray, yl: np.ndarray, ls: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``y (1 - ls) + ls / k`` in double-double (:func:`_smoothed` scaled
+    back: exact for results of 2**-900 or more, whose low words stay normal)."""
+    h, lo = _smoothed(np.asarray(yh, dtype=np.float64), np.asarray(yl, dtype=np.float64), ls, k)
+    return np.ldexp(h, -SCALE), np.ldexp(lo, -SCALE)
+
+
+def _one_minus(ls: float) -> tuple[float, float]:
+    """``1 - ls = oh + ol`` exactly (TwoSum; ``1 - oh`` is exact)."""
+    oh = 1.0 - ls
+    return oh, (1.0 - oh) - ls
+
+
+def _divided(ls: float, k: int) -> tuple[float, float]:
+    """``ls / k = q + ql``: ``q k`` is exact as TwoProduct, ``ls - q k``
+    exactly (Sterbenz: ``q k`` is within an ulp of ``ls``), so ``(ls - q k) /
+    k`` is the rest to 2**-53 of itself."""
+    q = ls / k
+    qh, qe = dd.two_prod(np.float64(q), np.float64(k))
+    return q, float(((ls - qh) - qe) / k)
 
 
 def parts(yh, yl, ls: float, k: int, w) -> tuple[np.ndarray, np.ndarray]:
@@ -128,13 +142,6 @@ def categorical_lost(y: np.ndarray, ls: float, cw) -> np.ndarray:
     return out
 
 
-def tiny(frac: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Where the target is nonzero and below 2**-1022: its float64 value
-    (:func:`value`) lost bits, or is 0."""
-    # frac = m 2**f with m in [1/2, 1): the target is below 2**-1022 when f + e <= -1022
-    return (frac != 0) & np.isfinite(frac) & (np.frexp(frac)[1] + e <= -1022)
-
-
 _S = 134217729.0  # 2**27 + 1: Veltkamp's split
 #: Results below this (or not finite from finite inputs) are formed again
 #: by :func:`parts`, whose scaling keeps every bit there
@@ -162,15 +169,11 @@ def constants(ls: float, k: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _constants(ls: float, k: int) -> tuple:
-    """``[oh, ol, q, ql, OH, OL, ls]``: ``1 - ls = oh + ol`` and ``ls / k =
-    q + ql`` exactly (TwoSum; TwoProduct of ``q k``, whose difference with
-    ``ls`` is exact by Sterbenz, so ``(ls - q k) / k`` is the rest to
-    2**-53 of itself), ``oh``'s Veltkamp halves, and ``ls``."""
-    oh = 1.0 - ls
-    ol = (1.0 - oh) - ls
-    q = ls / k
-    qh, qe = dd.two_prod(np.float64(q), np.float64(k))
-    ql = float(((ls - qh) - qe) / k)
+    """``[oh, ol, q, ql, OH, OL, ls]``: ``1 - ls = oh + ol``
+    (:func:`_one_minus`) and ``ls / k = q + ql`` (:func:`_divided`) exactly,
+    ``oh``'s Veltkamp halves, and ``ls``."""
+    oh, ol = _one_minus(ls)
+    q, ql = _divided(ls, k)
     OH, OL = _split(np.float64(oh))
     return (oh, ol, q, ql, float(OH), float(OL), ls)
 
@@ -230,8 +233,7 @@ def _fast(y: np.ndarray, ls: float, k: int, w, binary: bool, ncols: int):
     along rows, or one per element. For ``0 < ls < 2**-900`` (``ls / k`` may
     round to 0) every entry takes :func:`parts`."""
     flat = y.reshape(-1)
-    wf = None if w is None else np.ascontiguousarray(np.broadcast_to(w, y.shape) if np.ndim(w) > 1 else w,
-                                                     dtype=np.float64).reshape(-1)
+    wf = None if w is None else np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
     if 0.0 < ls < _LOW:
         ww = None if w is None else np.broadcast_to(w, y.shape)
         t = value(*parts(y, np.zeros_like(y), ls, k, ww))
