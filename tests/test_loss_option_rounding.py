@@ -338,3 +338,24 @@ def test_a_lost_target_on_an_infinite_softplus():
     assert accurate.binary_crossentropy([0.0], [-np.inf], from_logits=True, label_smoothing=5e-324)[0] == np.inf
     assert accurate.binary_crossentropy([0.0], [0.0], label_smoothing=5e-324)[0] == np.inf
     assert accurate.binary_crossentropy([1.0], [np.inf], from_logits=True, label_smoothing=5e-324)[0] == np.inf
+
+
+def test_a_lost_target_on_a_masked_class_is_infinite():
+    """``label_smoothing=5e-324`` puts ``ls / 3`` (0 in float64) on a class
+    whose logit is -inf (probability 0): the exact loss is +inf, which came
+    out 0.81 (the rounded target counted ``0 log 0 = 0``). A class weight of
+    1e-320 times a label of 1e-5 is the same; the sample weight multiplies
+    plainly (NaN for 0, as ``0 * inf``); a target that is exactly 0 there
+    still counts 0."""
+    x, y = np.array([[-np.inf, 0.0, 1.0]]), np.array([[0.0, 0.5, 0.5]])
+    assert accurate.categorical_crossentropy(y, x, from_logits=True, label_smoothing=5e-324)[0] == np.inf
+    assert accurate.sparse_categorical_crossentropy(np.array([1]), x, from_logits=True,
+                                                    label_smoothing=5e-324)[0] == np.inf
+    got = accurate.categorical_crossentropy(np.vstack([y, y]), np.vstack([x, x]), from_logits=True,
+                                            label_smoothing=5e-324, sample_weight=[1e300, 0.0])
+    assert got[0] == np.inf and np.isnan(got[1])
+    assert accurate.categorical_crossentropy(y, np.array([[0.0, 0.5, 0.5]]), label_smoothing=5e-324)[0] == np.inf
+    t = np.array([[1e-5, 0.5, 0.5 - 1e-5]])
+    assert accurate.categorical_crossentropy(t, x, from_logits=True, class_weight=[1e-320, 1.0, 1.0])[0] == np.inf
+    finite = accurate.categorical_crossentropy(y, x, from_logits=True, class_weight=[1e-320, 1.0, 1.0])[0]
+    assert ulps(finite, _cce([0.0, 0.5, 0.5], [-1e308, 0.0, 1.0], 0.0, None, 1.0, True)) <= 1.0

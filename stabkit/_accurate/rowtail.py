@@ -33,6 +33,7 @@ import numpy as np
 
 from . import double_double as dd
 from .bcetail import SUBNORMAL_LOSS, weighted_exp_parts
+from .targets64 import lost
 
 #: ``s`` below this: ``log1p(s) = s (1 - s/2 ...)`` is ``s`` to 2**-61
 #: relative, 1/256 of an ulp. (A row whose unweighted loss is subnormal has
@@ -93,6 +94,8 @@ class RowTail:
             tiny = np.zeros(every.size, dtype=bool)
             rows = np.flatnonzero(self.lost(every))
             if rows.size:
+                loss, rows = self._masked(loss, every, rows, sample)
+            if rows.size:
                 x = take_rows(self.logits, every[rows])
                 with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                     if self.probs:
@@ -129,6 +132,27 @@ class RowTail:
                 vals[left], ok[left] = _logit_rows_mp(x[left], tl, s[left])
         out[at[ok]] = vals[ok]
         return out
+
+
+    def _masked(self, loss: np.ndarray, every: np.ndarray, rows: np.ndarray, sample) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``rows`` (of the block's ``every``) whose lost target sits on
+        a masked class (a logit of -inf, a probability of 0): its float64
+        value rounded to 0, which counted ``0 log 0 = 0``, yet the exact
+        target is positive and the exact loss +inf (``label_smoothing=5e-324``
+        over a masked class gave 0.81). Their finite losses become inf (times
+        the sample weight, as the plain product: NaN for 0); the other rows
+        are handed back."""
+        x = take_rows(self.logits, every[rows])
+        frac, e = self.parts(every[rows])
+        at_zero = (x == 0.0) if self.probs else (x == -np.inf)
+        with np.errstate(invalid="ignore"):
+            hit = np.any(lost(frac, e) & (frac > 0) & at_zero, axis=-1) & np.isfinite(loss[rows])
+        if not hit.any():
+            return loss, rows
+        loss = np.array(loss, copy=True)
+        with np.errstate(invalid="ignore"):
+            loss[rows[hit]] = np.inf * (1.0 if sample is None else sample[rows[hit]])
+        return loss, rows[~hit]
 
 
 def take_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
