@@ -24,8 +24,7 @@ Tools used (each explained in a comment where it acts):
   logsumexp ~ 1e-17) are summed exactly in NumPy arrays
   (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the few rows
   that path cannot certify (:mod:`stabkit._accurate.cancelling`);
-* work in cache-sized blocks of rows with reused scratch arrays: the same
-  arithmetic, 2-3x faster than whole-array NumPy passes;
+* cache-sized blocks of rows, reused scratch: 2-3x faster than whole-array passes;
 * the row-wise functions run as fused C passes with the same bits, one call
   per block of rows (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`,
   :mod:`stabkit._accurate.wide`; ``STABKIT_NATIVE=0`` or no C compiler: NumPy);
@@ -39,10 +38,9 @@ Edge contract, common to the row-wise functions (checked by the tests):
 * NaN anywhere in a row makes the whole row's result NaN;
 * ``-inf`` entries are masked classes: probability 0, log-probability -inf;
 * a row of only ``-inf``: logsumexp -inf, softmax and log-softmax NaN;
-* exactly one ``+inf`` in a row: softmax is 1 there and 0 elsewhere,
-  log-softmax 0 and -inf, logsumexp +inf (the limit); two or more ``+inf``:
-  softmax and log-softmax NaN (the limit depends on how they grow), logsumexp
-  +inf;
+* exactly one ``+inf`` in a row: softmax is 1 there and 0 elsewhere, log-softmax
+  0 and -inf, logsumexp +inf (the limit); two or more ``+inf``: softmax and
+  log-softmax NaN (the limit depends on how they grow), logsumexp +inf;
 * an empty row: logsumexp -inf (the log of an empty sum), softmax empty.
 
 Every function here is silent and correct under any caller's NumPy error
@@ -67,17 +65,15 @@ from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
 from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, targets64, threads as _threads  # noqa: F401 - native64 binds float64 loops
-from ._accurate import bceties as _ties, wide as _wide
+from ._accurate import bceties as _ties, rowrest as _rest, wide as _wide
 from ._accurate.threads import workers
 from ._accurate.weighted import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
 from ._native import elementwise as _native, narrowrows as _narrowrows
 
-__all__ = [
-    "sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp",
-    "binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "workers",
-]  # fmt: skip
+__all__ = ["sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp", "binary_crossentropy",
+           "sparse_categorical_crossentropy", "categorical_crossentropy", "workers"]  # fmt: skip
 
 def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarray:
     """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
@@ -321,12 +317,14 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     def rows(r, blk, _, lp=None):
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
         # loss of an exact 0 (a single class) is +0.0, never -0.0
+        seen = {}  # the narrow kernel's row analysis, for _rest
         if lp is None:
             # plain: the loss 0 - lp goes straight into the output (one rounding)
-            lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain) if from_logits
+            lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain, seen=seen) if from_logits
                   else take_label(renormalised_log_probs(r), labels[blk]))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
-        return loss if o.plain else o.plan.apply64(loss, blk)
+        rest = _rest.sparse(o, r, loss, labels[blk], cwy, blk, fmt if from_logits else None, seen)
+        return loss if o.plain else o.plan.apply64(loss, blk, rest)
 
     if from_logits and _long.takes(pl.shape[-1]):  # rows of millions: chunk by chunk, the same bits
         lp = _long.log_softmax_at(pl, fmt, labels, lambda r, cols: _narrow.log_softmax_at(r, fmt, cols))
@@ -362,10 +360,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     def rows(r, blk, _dst):
         o.targets(y1[blk])
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
+        seen = {}  # the narrow kernel's row analysis, for _rest
         with np.errstate(divide="ignore", invalid="ignore"):
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
             if exact and from_logits:
-                loss = _narrow.crossentropy(yb, r, fmt, scratch)
+                loss = _narrow.crossentropy(yb, r, fmt, scratch, seen)
             elif from_logits and o.plain:
                 # plain: each loss goes straight into the output (one rounding)
                 loss = _wide.crossentropy_rounded(yb, r, fmt.name, narrower)
@@ -373,7 +372,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                 loss = narrower(yb, r)
             else:
                 loss = crossentropy_rows(yb, renormalised_log_probs(r), exact, scratch, None)
-        return loss if o.plain else o.plan.apply64(loss, blk)
+        rest = _rest.categorical(o, r, loss, y1[blk], seen if exact and from_logits else None)
+        return loss if o.plain else o.plan.apply64(loss, blk, rest)
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
 

@@ -63,6 +63,15 @@ def _rows(x: np.ndarray, exact: bool) -> Rows:
     return Rows(x, exact, block_rows=step(x.shape[-1]))
 
 
+def _keep(seen: dict | None, m: np.ndarray, L: np.ndarray, redo: np.ndarray) -> None:
+    """Hand the kernel's row maxima ``m``, ``L`` and ``redo`` (the rows it
+    left to ``Rows``; fresh arrays of this call, which the caller's passes
+    do not write) to a caller that asked (``stabkit._accurate.rowrest``
+    needs the same analysis again)."""
+    if seen is not None:
+        seen.update(m=m, L=L, redo=redo.copy())
+
+
 def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
     ``wide_rows``, narrow ones through ``narrow_rows``). ``rounded``: the
@@ -126,11 +135,13 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     return lp
 
 
-def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool = False) -> np.ndarray:
+def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool = False,
+                   seen: dict | None = None) -> np.ndarray:
     """``Rows(x).log_softmax_at(cols)``: ``(d - L) + r`` at column ``cols[i]``
     of row i for float64 targets; for narrower ones ``below_ties`` of that
     entry's ``d = x + (-m)`` (the kernel's float64 addition, repeated for
-    one entry a row). ``rounded`` as for :func:`logsumexp`."""
+    one entry a row). ``rounded`` as for :func:`logsumexp`; ``seen`` as for
+    :func:`crossentropy`."""
     exact = fmt.name == "float64"
     if x.shape[1] > NARROW:
         return wide.log_softmax_at(x, exact, cols, _rows, _rounded(fmt, rounded))
@@ -138,6 +149,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
     d, r, _, m, L, redo = got
+    _keep(seen, m, L, redo)
     redo = redo != 0
     if exact:
         lp = native.narrow_log_softmax_at(d, r, L, cols)
@@ -150,16 +162,18 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     return lp
 
 
-def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch) -> np.ndarray:
+def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch, seen: dict | None = None) -> np.ndarray:
     """``crossentropy_from_rows(y, Rows(x), scratch)`` for float64 rows from
     logits: the terms and their compensated sums in one more compiled pass,
-    then the same patches (``crossentropy._finish``)."""
+    then the same patches (``crossentropy._finish``). ``seen`` (a dict)
+    receives the kernel's ``m``, ``L`` and ``redo`` where it ran (:func:`_keep`)."""
     if fmt.name == "float64" and y.shape == x.shape and x.shape[1] > NARROW:
         return wide.crossentropy(y, x, scratch, _rows)
     got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
     if got is None:
         return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
-    d, r, e, _, L, redo = got
+    d, r, e, m, L, redo = got
+    _keep(seen, m, L, redo)
     redo = redo != 0
     # the terms overwrite e, which nothing needs after L
     out = native.narrow_ce(d, r, L, y, e)

@@ -20,6 +20,7 @@ import numpy as np
 
 from stabkit.floats import Format, round_float64
 
+from . import double_double as _dd
 from .eft import sum_split_scaled
 
 
@@ -45,15 +46,19 @@ class Plan:
         #: means; appended block by block, from any thread)
         self._over: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def apply64(self, loss: np.ndarray, part=slice(None)) -> np.ndarray:
+    def apply64(self, loss: np.ndarray, part=slice(None), rest: np.ndarray | None = None) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
-        flattened samples ``part`` (the accurate tier, before its rounding)."""
+        flattened samples ``part`` (the accurate tier, before its rounding).
+        ``rest``: what each loss lacks of its exact value (a few ulps of it,
+        :mod:`stabkit._accurate.rowrest`), added before the one rounding."""
         sample = None
         if self.sample is not None:
             sample = np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
-            unweighted, loss = loss, loss * sample
+            unweighted, loss = loss, (loss * sample if rest is None else _weighed(loss, rest, sample))
             if self.reduction in ("mean", "sum_over_batch_size"):
                 self._note_overflow(unweighted, sample, loss, part)
+        elif rest is not None:
+            loss = loss + rest
         if self.tail is not None:
             loss = self.tail(loss, part, sample)
         if self.keep is not None:
@@ -165,3 +170,16 @@ def accurate_sum(values) -> float:
         return math.fsum(hi.tolist() + lo.tolist())
     except OverflowError:  # fsum's partial sums overflow: so does the sum
         return float(np.sum(v))
+
+
+def _weighed(loss: np.ndarray, rest: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """``(loss + rest) sample`` rounded once (to ~2**-100 before it):
+    ``loss sample`` exact as TwoProduct, ``rest sample`` (a few ulps of the
+    product) added to its rest. Where the product or its rest is not finite
+    (overflow, NaN, a huge factor whose split overflows) or subnormal, the
+    plain product."""
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        p, e = _dd.two_prod(loss, sample)
+        out = p + (e + rest * sample)
+        ok = np.isfinite(out) & np.isfinite(e) & (np.abs(p) >= 2.0**-960)
+    return np.where(ok, out, p)

@@ -72,6 +72,7 @@ _SIGNATURES = {
     "row_fsum": ([_p, _i64, _i64, _i64, _p], None),
     "lse_extended": ([_p, _i64, _i64, _p, _p], _i64),
     "lse_rows_dd": ([_p, _i64, _i64, _p, _p], None),
+    "ce_rest": ([_p] * 7 + [_i64, _i64, _p], None),
 }
 
 
@@ -210,6 +211,21 @@ def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
     hi, lo, ok = np.empty(rows), np.empty(rows), np.empty(rows, np.int64)
     lib.crossentropy_sums(_ptr(d), _ptr(r), _ptr(L), _ptr(y), rows, n, _ptr(t), _ptr(hi), _ptr(lo), _ptr(ok))
     return hi, lo, ok.astype(bool)
+
+
+def ce_rest(x, m, L, y, w, c, loss) -> np.ndarray | None:
+    """``stabkit._accurate.rowrest.numpy_rest``'s rests of float64
+    cross-entropy rows (``_ce_rest.c``: its operations in its order), or
+    None where that NumPy code must run (no kernel, or arrays not contiguous)."""
+    lib = library()
+    n = x.shape[1]
+    if lib is None or not (_fits(x.shape, x, y) and _fits(x.shape[:1], m, L, loss) and _fits((4,), c)
+                           and (w is None or _fits((n,), w))):
+        return None
+    out = np.empty(x.shape[0])
+    lib.ce_rest(_ptr(x), _ptr(m), _ptr(L), _ptr(y), None if w is None else _ptr(w), _ptr(c), _ptr(loss),
+                x.shape[0], n, _ptr(out))
+    return out
 
 
 def softmax_sums(e: np.ndarray, r: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
