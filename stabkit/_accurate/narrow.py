@@ -144,7 +144,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     :func:`crossentropy`."""
     exact = fmt.name == "float64"
     if x.shape[1] > NARROW:
-        return wide.log_softmax_at(x, exact, cols, _rows, _rounded(fmt, rounded))
+        return wide.log_softmax_at(x, exact, cols, _rows, _rounded(fmt, rounded), seen)
     got = _analysed(x, exact)
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)

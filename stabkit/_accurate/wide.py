@@ -43,16 +43,21 @@ def _buffer(rows: int, n: int) -> np.ndarray:
     return b
 
 
-def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded: str | None = None) -> np.ndarray:
+def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded: str | None = None,
+                   seen: dict | None = None) -> np.ndarray:
     """``rows_path(x, exact).log_softmax_at(cols)`` of rows wider than
     NARROW: the wide-row kernel, which forms ``Rows.log_softmax_at``'s value
     itself, and ``Rows`` for the rows it leaves (or all of them where it
     does not run). ``rounded``: the format the caller rounds the values to,
-    once, using nothing else of them (the kernel's fast pass)."""
+    once, using nothing else of them (the kernel's fast pass). ``seen`` (a
+    dict) receives the kernel's ``m``, ``L`` and ``redo`` of float64 rows
+    (``Rows``' bits; ``narrow._keep``)."""
     got = native.wide(x, exact, cols=cols, rounded=rounded)
     if got is None:
         return rows_path(x, exact).log_softmax_at(cols)
-    *_, redo, lp = got
+    m, L, redo, lp = got
+    if seen is not None and exact and rounded is None:
+        seen.update(m=m, L=L, redo=redo.copy())
     redo = redo != 0
     if np.count_nonzero(redo):
         lp[redo] = rows_path(x[redo], exact).log_softmax_at(cols[redo])
