@@ -323,8 +323,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
             lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain, seen=seen) if from_logits
                   else take_label(renormalised_log_probs(r), labels[blk]))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
-        rest = _rest.sparse(o, r, loss, labels[blk], cwy, blk, fmt if from_logits else None, seen)
-        return loss if o.plain else o.plan.apply64(loss, blk, rest)
+        again = _rest.sparse(o, r, loss, labels[blk], cwy, blk, fmt if from_logits else None, seen)
+        return loss if o.plain else o.plan.apply64(loss, blk, again)
 
     if from_logits and _long.takes(pl.shape[-1]):  # rows of millions: chunk by chunk, the same bits
         lp = _long.log_softmax_at(pl, fmt, labels, lambda r, cols: _narrow.log_softmax_at(r, fmt, cols))
@@ -372,8 +372,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                 loss = narrower(yb, r)
             else:
                 loss = crossentropy_rows(yb, renormalised_log_probs(r), exact, scratch, None)
-        rest = _rest.categorical(o, r, loss, y1[blk], seen if exact and from_logits else None)
-        return loss if o.plain else o.plan.apply64(loss, blk, rest)
+        again = _rest.categorical(o, r, loss, y1[blk], seen if exact and from_logits else None)
+        return loss if o.plain else o.plan.apply64(loss, blk, again)
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
 

@@ -46,19 +46,22 @@ class Plan:
         #: means; appended block by block, from any thread)
         self._over: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def apply64(self, loss: np.ndarray, part=slice(None), rest: np.ndarray | None = None) -> np.ndarray:
+    def apply64(self, loss: np.ndarray, part=slice(None), exact=None) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
         flattened samples ``part`` (the accurate tier, before its rounding).
-        ``rest``: what each loss lacks of its exact value (a few ulps of it,
-        :mod:`stabkit._accurate.rowrest`), added before the one rounding."""
+        ``exact``: each loss again as ``(hi + lo) 2**k`` (``hi`` NaN where
+        ``loss`` stands; :mod:`stabkit._accurate.rowrest`), weighed and
+        rounded once instead of ``loss``."""
         sample = None
         if self.sample is not None:
             sample = np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
-            unweighted, loss = loss, (loss * sample if rest is None else _weighed(loss, rest, sample))
+            unweighted, loss = loss, loss * sample
+            if exact is not None:
+                loss = _weighed(loss, exact, sample)
             if self.reduction in ("mean", "sum_over_batch_size"):
                 self._note_overflow(unweighted, sample, loss, part)
-        elif rest is not None:
-            loss = loss + rest
+        elif exact is not None:
+            loss = _weighed(loss, exact, None)
         if self.tail is not None:
             loss = self.tail(loss, part, sample)
         if self.keep is not None:
@@ -172,14 +175,24 @@ def accurate_sum(values) -> float:
         return float(np.sum(v))
 
 
-def _weighed(loss: np.ndarray, rest: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    """``(loss + rest) sample`` rounded once (to ~2**-100 before it):
-    ``loss sample`` exact as TwoProduct, ``rest sample`` (a few ulps of the
-    product) added to its rest. Where the product or its rest is not finite
-    (overflow, NaN, a huge factor whose split overflows) or subnormal, the
-    plain product."""
+def _weighed(plain: np.ndarray, exact, sample: np.ndarray | None) -> np.ndarray:
+    """``(hi + lo) 2**k sample`` rounded once (``exact = (hi, lo, k)``),
+    where ``hi`` is not NaN; ``plain`` elsewhere, and where the weight is
+    not finite. Every factor goes in as a
+    mantissa in [1/2, 1) and a power of two (``frexp``): TwoProduct of two
+    mantissas is exact, whatever the magnitudes (weights of 1e-300 or
+    1e300, losses past 1e300), and the one rounding is the final ``ldexp``'s
+    (a subnormal result rounds twice, within one unit of 2**-1074)."""
+    hi, lo, k = exact
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        p, e = _dd.two_prod(loss, sample)
-        out = p + (e + rest * sample)
-        ok = np.isfinite(out) & np.isfinite(e) & (np.abs(p) >= 2.0**-960)
-    return np.where(ok, out, p)
+        hm, he = np.frexp(hi)
+        lm = np.ldexp(lo, -he)
+        if sample is None:
+            v, e = hm + lm, he + k
+        else:
+            sm, se = np.frexp(sample)
+            p, pe = _dd.two_prod(hm, sm)
+            v, e = p + (pe + lm * sm), he + se + k
+        out = np.ldexp(v, np.asarray(e, dtype=np.int32))
+    use = ~np.isnan(hi) if sample is None else ~np.isnan(hi) & np.isfinite(sample)
+    return np.where(use, out, plain)

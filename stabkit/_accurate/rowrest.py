@@ -1,7 +1,8 @@
-"""What a float64 categorical or sparse loss from logits lacks before a
-sample weight multiplies it: the row's loss again as a double-double, less
-the float64 loss the row kernels computed (:func:`categorical_rest`,
-:func:`sparse_rest`), for ``Plan.apply64(loss, part, rest)``.
+"""The float64 categorical and sparse losses from logits again, each row
+as a double-double scaled by a power of two (:func:`categorical_rest`,
+:func:`sparse_rest`), for the losses a sample weight (or the sparse loss's
+class weight) will multiply: ``Plan.apply64(loss, part, exact)`` weighs
+that and rounds once, instead of the row kernels' float64 loss.
 
 Why. A row's loss ``sum_i t_i ((L - d_i) - r_i)`` (``d_i + r_i = x_i - m``
 exactly, ``L = log1p(s)`` the shifted row's log-sum-exp) is formed by the
@@ -24,17 +25,22 @@ float64 ``log1p(s)`` (``Rows``' bits), off by up to ~3 u of itself
 (``log1p``'s last place, one addition, the ``exp``s in ``s``); it weighs at
 most the whole loss, every term being >= 0, so the weighted loss, rounded
 once by ``apply64``, stays within ~3.5 ulp wherever the weight puts it
-(measured: 2.3 at most in 4,000 draws a regime, from 3.1-3.5 before).
+(measured: 2.3 at most in 4,000 draws a regime, from 3.1-3.5 before; 2.7
+on a row whose loss is its ``L`` alone).
 The sparse loss has one term a row (:func:`sparse_rest`, in NumPy).
 
-The rest is ``(hi - loss) + lo``: ``hi`` and ``loss`` are a few ulps apart,
-so the difference is exact (Sterbenz). Rows where either is not finite or
-is 0, rows the shift flags (a NaN or infinite maximum), and rows whose
-pair is not within 2**-40 of the loss (a log-softmax that overflowed:
-``_scaled_loss``'s rows) get 0: their loss stands as the kernels gave it.
+Scaling: the class weights by the power of two that puts the largest in
+[1/2, 1) (the sparse loss: each row by its own weight's), so that no
+product leaves float64's range for weights of 1e-300 or 1e300; ``apply64``
+takes every factor as ``frexp`` gives it. Rows whose pair is not a
+refinement of a finite, nonzero kernel loss within 2**-40 (NaN rows, a
+log-softmax that overflowed: ``_scaled_loss``'s rows, a split that
+overflowed), rows the shift flags, and rows below 2**-960 (:func:`_checked`)
+keep the kernels' loss and the plain product.
+
 The analysis (``m``, ``L``) is the narrow or wide kernel's, handed on by
 the loss's own pass where it ran (``seen``), or :class:`~.rows.Rows`' NumPy
-passes, the same bits; the compiled rests (``_ce_rest.c``) are
+passes, the same bits; the compiled rows (``_ce_rest.h``) are
 :func:`numpy_rest`'s, so the weighted loss is the same with or without the
 extension. Cost: a weighted call takes ~1.5-2.2x the time it took.
 """
@@ -48,14 +54,10 @@ from stabkit._native import widerows as native_wide
 
 from . import double_double as dd
 from .blocks import step
-from .eft import NARROW
+from .eft import NARROW, rowsum, sum2, two_sum_err
 from .narrow import _analysed
 from .rows import Rows
 from .targets64 import _divided, _one_minus
-
-
-#: partial sums per row (``_ce_rest.c``'s LANES_R)
-_LANES = 8
 
 
 def constants(ls: float, k: int) -> np.ndarray:
@@ -66,73 +68,73 @@ def constants(ls: float, k: int) -> np.ndarray:
     return np.array([*_one_minus(ls), *_divided(ls, k)])
 
 
-def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, cw, seen: dict | None = None) -> np.ndarray:
-    """``exact - loss`` per row, to ~2**-100 of the loss but for ``L``'s
-    own error (module docstring), for float64 logits ``x`` (2-d, classes
-    last), their float64 losses ``loss``, the raw targets ``y``, the label
-    smoothing ``ls`` and class weights ``cw`` (None: 1); 0 where the loss
-    stands as it is. The compiled pass (``_ce_rest.c``) where built, else
-    :func:`numpy_rest`: the same bits. ``seen``: the narrow kernel's
-    analysis of ``x``, where the loss's pass ran it (``narrow._keep``)."""
+def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, cw, seen: dict | None = None):
+    """Each row's loss again, ``(hi + lo) 2**k`` (``k`` an int), to ~2**-100
+    of itself but for ``L``'s own error (module docstring), for float64
+    logits ``x`` (2-d, classes last), the raw targets ``y``, the label
+    smoothing ``ls`` and class weights ``cw`` (None: 1), scaled by a power
+    of two so that the largest finite weight lies in [1/2, 1) (weights of
+    1e-300 or 1e300 leave no product out of range); ``hi`` NaN where the
+    kernels' float64 ``loss`` stands as it is (:func:`_checked`). The
+    compiled pass (``_ce_rest.h``) where built, else :func:`numpy_rest`: the
+    same bits. ``seen``: the kernels' analysis of ``x``, where the loss's own
+    pass ran it (``narrow._keep``)."""
     m, L, special = _analysis(x, seen)
     x = np.ascontiguousarray(x, dtype=np.float64)
     m = np.ascontiguousarray(m, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    w = None if cw is None else np.ascontiguousarray(np.broadcast_to(cw, x.shape[-1:]), dtype=np.float64)
-    loss = np.ascontiguousarray(loss, dtype=np.float64)
+    k, w = 0, None
+    if cw is not None:
+        w = np.asarray(np.broadcast_to(cw, x.shape[-1:]), dtype=np.float64)
+        finite = np.abs(w[np.isfinite(w)])
+        k = int(np.frexp(finite.max())[1]) if finite.size and finite.max() > 0 else 0
+        w = np.ascontiguousarray(np.ldexp(w, -k))
     c = constants(ls, x.shape[-1])
-    rest = native.ce_rest(x, m, L, y, w, c, loss)
-    if rest is None:
-        rest = numpy_rest(x, m, L, y, w, c, loss)
-    return _kept(rest, loss, special)
+    got = native.ce_rest(x, m, L, y, w, c)
+    hi, lo = got if got is not None else numpy_rest(x, m, L, y, w, c)
+    return _checked(hi, lo, k, loss, special)
 
 
-def numpy_rest(x, m, L, y, w, c, loss) -> np.ndarray:
-    """The rests in NumPy, column after column (the order ``_ce_rest.c``
-    repeats), for rows ``x`` with maxima ``m``, with ``c = (oh, ol, q, ql)``
-    (:func:`constants`).
+def numpy_rest(x, m, L, y, w, c) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's loss as ``(hi, lo)`` in NumPy (the operations
+    ``_ce_rest.h`` repeats, in its order), for rows ``x`` with maxima ``m``
+    and log-sum-exps ``L``, with ``c = (oh, ol, q, ql)`` (:func:`constants`).
 
     The shift ``x_j - m = d_j + r_j`` exactly (TwoSum; ``Rows``' ``d`` and
-    ``r`` on every row the rest is kept for).
-    The target ``t = w (y oh + q + (y ol + ql))``: ``y oh`` by TwoProduct,
-    ``+ q`` by TwoSum, the small terms (2**-53 of it) added to the rest,
-    then the weight by TwoProduct again: ``th + tl`` within ~2**-100 (a
-    target below 2**-960 loses that: the tails, ``rowtail``, form such rows
-    again). ``-log p_j = (L - d_j) - r_j`` by two TwoSums (``L >= 0`` and
-    ``-d_j >= 0`` have one sign; ``r_j``, the shift's rest, is half an ulp
-    of ``d_j`` at most); its product with ``th`` by TwoProduct, the cross
-    terms (2**-53 of it) added to its rest, the product of the two rests
-    (2**-106) dropped; the products summed by TwoSum into ``_LANES`` partial
-    sums (column j into sum ``j % _LANES``: the kernel's vector lanes), every
-    error kept beside them, and the partial sums added in order. A zero target counts 0 (``0 log 0 = 0``, at a masked class too)."""
+    ``r`` on every row the result is kept for). The target ``t = w (y oh +
+    q + (y ol + ql))``: ``y oh`` by TwoProduct, ``+ q`` by TwoSum, the small
+    terms (2**-53 of it) added to the rest, then the weight by TwoProduct
+    again: ``th + tl`` within ~2**-100. ``-log p_j = (L - d_j) - r_j`` by two
+    TwoSums (``L >= 0`` and ``-d_j >= 0`` have one sign; ``r_j``, the shift's
+    rest, is half an ulp of ``d_j`` at most); its product with ``th`` by
+    TwoProduct, the cross terms (2**-53 of it) added to its rest, the
+    product of the two rests (2**-106) dropped. The products' row sums by
+    :func:`~.eft.sum2` (every TwoSum error kept), the rests' by
+    :func:`~.eft.rowsum`. A zero target counts 0 (``0 log 0 = 0``, at a
+    masked class too)."""
     oh, ol, q, ql = (float(v) for v in c)
-    rows = x.shape[0]
-    s, acc = np.zeros((_LANES, rows)), np.zeros((_LANES, rows))
-    neg = -m
     with np.errstate(invalid="ignore", over="ignore"):
-        for j in range(x.shape[1]):
-            k = j % _LANES
-            d, r = dd.two_sum(x[:, j], neg)
-            yj = y[:, j]
-            ph, pe = dd.two_prod(yj, np.float64(oh))
-            th, te = dd.two_sum(ph, np.float64(q))
-            tl = te + (pe + (yj * ol + ql))
-            if w is not None:
-                th, we = dd.two_prod(th, w[j])
-                tl = we + tl * w[j]
-            a, ea = dd.two_sum(L, -d)
-            b, eb = dd.two_sum(a, -r)
-            p, pe = dd.two_prod(th, b)
-            lo = pe + (th * (ea + eb) + tl * b)
-            zero = th == 0.0
-            p, lo = np.where(zero, 0.0, p), np.where(zero, 0.0, lo)
-            s[k], e = dd.two_sum(s[k], p)
-            acc[k] = acc[k] + (e + lo)
-        tot, lo = np.zeros(rows), np.zeros(rows)
-        for k in range(_LANES):
-            tot, e = dd.two_sum(tot, s[k])
-            lo = lo + (e + acc[k])
-        return (tot - loss) + lo
+        neg = -m[:, None]
+        d = x + neg
+        r = two_sum_err(x, neg, d)
+        ph, pe = dd.two_prod(y, np.float64(oh))
+        th = ph + q
+        tl = two_sum_err(ph, np.float64(q), th) + (pe + (y * ol + ql))
+        if w is not None:
+            wh, we = dd.two_prod(th, w)
+            tl = we + tl * w
+            th = wh
+        Lc = L[:, None]
+        a = Lc + -d
+        ea = two_sum_err(Lc, -d, a)
+        b = a + -r
+        eb = two_sum_err(a, -r, b)
+        p, pq = dd.two_prod(th, b)
+        lo = pq + (th * (ea + eb) + tl * b)
+        zero = th == 0.0
+        p[zero], lo[zero] = 0.0, 0.0
+        hi, hlo = sum2(p)
+        return hi, hlo + rowsum(lo)
 
 
 def _analysis(x: np.ndarray, seen: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,35 +159,47 @@ def _analysis(x: np.ndarray, seen: dict | None) -> tuple[np.ndarray, np.ndarray,
     return m, L, special
 
 
-def sparse_rest(x: np.ndarray, loss: np.ndarray, labels: np.ndarray, cwy, seen: dict | None = None) -> np.ndarray:
+def sparse_rest(x: np.ndarray, loss: np.ndarray, labels: np.ndarray, cwy, seen: dict | None = None):
     """:func:`categorical_rest` of the sparse loss ``w_y ((L - d_y) - r_y)``
     (``cwy`` each row's class weight, or None for 1; no smoothing: with it
     the loss is the categorical one): one term a row, the same steps
     (TwoSums, TwoProduct) on the label's column alone, in NumPy on either
-    path."""
+    path, each row scaled by its own weight's power of two."""
     m, L, special = _analysis(x, seen)
     rows = np.arange(x.shape[0])
     w = np.ones(x.shape[0]) if cwy is None else np.asarray(cwy, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        d, r = dd.two_sum(x[rows, labels], -m)
-        a, ea = dd.two_sum(L, -d)
-        b, eb = dd.two_sum(a, -r)
+        w, k = np.frexp(w)
+        xl, neg = x[rows, labels], -m
+        d = xl + neg
+        r = two_sum_err(xl, neg, d)
+        a = L + -d
+        ea = two_sum_err(L, -d, a)
+        b = a + -r
+        eb = two_sum_err(a, -r, b)
         p, pe = dd.two_prod(w, b)
-        rest = (p - loss) + (pe + w * (ea + eb))
-    return _kept(rest, np.asarray(loss, dtype=np.float64), special)
+        return _checked(p, pe + w * (ea + eb), k, loss, special)
 
 
-def _kept(rest: np.ndarray, loss: np.ndarray, special: np.ndarray) -> np.ndarray:
-    """``rest`` where it is a correction of a few ulps of a finite, nonzero
-    loss; 0 elsewhere."""
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(rest) & np.isfinite(loss) & (loss != 0) & ~special
-        ok &= np.abs(rest) <= 2.0**-40 * np.abs(loss)
-    return np.where(ok, rest, 0.0)
+def _checked(hi: np.ndarray, lo: np.ndarray, k, loss: np.ndarray, special: np.ndarray):
+    """``(hi, lo, k)`` with ``hi`` NaN where the pair is not a refinement of
+    a finite, nonzero float64 ``loss`` within 2**-40 of it (a NaN row, a
+    log-softmax that overflowed: ``_scaled_loss``'s rows, a product whose
+    split overflowed) or the shift flagged the row, and where ``hi`` is
+    below 2**-960: the terms' TwoProduct rests are then near or below
+    2**-1022, where they lose bits (half an ulp of a loss of 2.4e-308: 2.25
+    ulp came out where the kernels' loss was within 2); those losses stand
+    (the subnormal ones and their weights are ``rowtail``'s)."""
+    loss = np.asarray(loss, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        scaled = np.ldexp(loss, -np.asarray(k, dtype=np.int32))
+        ok = np.isfinite(hi) & np.isfinite(lo) & np.isfinite(loss) & (loss != 0) & ~special
+        ok &= (np.abs((hi - scaled) + lo) <= 2.0**-40 * np.abs(hi)) & (np.abs(hi) >= 2.0**-960)
+    return np.where(ok, hi, np.nan), np.where(ok, lo, 0.0), k
 
 
-def categorical(o, x: np.ndarray, loss: np.ndarray, y: np.ndarray, seen: dict | None) -> np.ndarray | None:
-    """The rest of a block's categorical losses where a sample weight will
+def categorical(o, x: np.ndarray, loss: np.ndarray, y: np.ndarray, seen: dict | None):
+    """:func:`categorical_rest` of a block's losses where a sample weight will
     multiply them (``o`` the call's ``lossopts.Options``, ``y`` the block's
     raw targets), for float64 losses from logits (``seen`` a dict, maybe
     holding the narrow kernel's analysis); else (``seen`` None) None."""
@@ -195,7 +209,7 @@ def categorical(o, x: np.ndarray, loss: np.ndarray, y: np.ndarray, seen: dict | 
 
 
 def sparse(o, x: np.ndarray | None, loss: np.ndarray, labels: np.ndarray, cwy, blk, logits, seen: dict):
-    """The same for the sparse loss from logits (``logits`` their format,
+    """:func:`sparse_rest`, the same for the sparse loss from logits (``logits`` their format,
     None from probabilities; float64 only; ``x`` the block, None for rows of
     millions, whose chunks are not kept), where a class weight lifts the
     loss too (``cwy`` every label's class weight, or None; ``blk`` the

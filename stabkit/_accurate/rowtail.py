@@ -84,7 +84,9 @@ class RowTail:
                 # weight below 1 may bring back (class weight 3, sample
                 # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
                 lifted |= np.isinf(loss) & (sample < 1.0)
-        every = np.arange(int(np.prod(self.logits.shape[:-1])))[part]  # the block's rows
+        total = int(np.prod(self.logits.shape[:-1]))
+        # the block's rows (a slice without forming every row's index first)
+        every = np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
         tiny = None
         if self.parts is not None:
             # targets whose float64 values lost bits below 2**-1022 (a tiny

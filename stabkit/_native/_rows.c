@@ -721,6 +721,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 #include "_divide.h" /* the float64 softmax's quotients */
 #include "_sum2.h"   /* the float64 rows below sum_split's floor */
 #include "_wide.h"
+#include "_ce_rest.h" /* the weighted categorical losses' rows in double-double (rowrest.py) */
 
 /* ---- narrow rows' softmax (after both: _narrow.h's exp call, _wide.h's row gather) ---- */
 #include "_narrow_softmax.h"

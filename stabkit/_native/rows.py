@@ -72,7 +72,7 @@ _SIGNATURES = {
     "row_fsum": ([_p, _i64, _i64, _i64, _p], None),
     "lse_extended": ([_p, _i64, _i64, _p, _p], _i64),
     "lse_rows_dd": ([_p, _i64, _i64, _p, _p], None),
-    "ce_rest": ([_p] * 7 + [_i64, _i64, _p], None),
+    "ce_rest": ([_p] * 6 + [_i64, _i64] + [_p] * 4, None),
 }
 
 
@@ -213,19 +213,21 @@ def crossentropy_sums(d, r, L, y, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return hi, lo, ok.astype(bool)
 
 
-def ce_rest(x, m, L, y, w, c, loss) -> np.ndarray | None:
-    """``stabkit._accurate.rowrest.numpy_rest``'s rests of float64
-    cross-entropy rows (``_ce_rest.c``: its operations in its order), or
+def ce_rest(x, m, L, y, w, c) -> tuple[np.ndarray, np.ndarray] | None:
+    """``stabkit._accurate.rowrest.numpy_rest``'s ``(hi, lo)`` of float64
+    cross-entropy rows (``_ce_rest.h``: its operations in its order), or
     None where that NumPy code must run (no kernel, or arrays not contiguous)."""
     lib = library()
-    n = x.shape[1]
-    if lib is None or not (_fits(x.shape, x, y) and _fits(x.shape[:1], m, L, loss) and _fits((4,), c)
+    rows, n = x.shape
+    if lib is None or not (_fits(x.shape, x, y) and _fits((rows,), m, L) and _fits((4,), c)
                            and (w is None or _fits((n,), w))):
         return None
-    out = np.empty(x.shape[0])
-    lib.ce_rest(_ptr(x), _ptr(m), _ptr(L), _ptr(y), None if w is None else _ptr(w), _ptr(c), _ptr(loss),
-                x.shape[0], n, _ptr(out))
-    return out
+    # the terms' scratch (rows over 16 columns only)
+    t, u = (np.empty(x.shape), np.empty(x.shape)) if n > 16 else (np.empty(1), np.empty(1))
+    hi, lo = np.empty(rows), np.empty(rows)
+    lib.ce_rest(_ptr(x), _ptr(m), _ptr(L), _ptr(y), None if w is None else _ptr(w), _ptr(c), rows, n, _ptr(t),
+                _ptr(u), _ptr(hi), _ptr(lo))
+    return hi, lo
 
 
 def softmax_sums(e: np.ndarray, r: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
