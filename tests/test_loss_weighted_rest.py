@@ -247,3 +247,50 @@ def test_weights_far_from_one(s, scale):
     assert ulps(got, exact) <= 1.5
     got = _loss(False, 4, np.eye(5)[4], x, ls, cw, sample_weight=[s])
     assert ulps(got, exact) <= 1.5
+
+
+def test_class_weights_spanning_more_than_the_range():
+    """Class weights of 1e-10, 1 and 1e300 in one call: scaled by the
+    largest, 1e-10 became subnormal and lost bits, and a logit of -1e25 made
+    that term the loss (71 ulp off; an outside probe's case). Such weights
+    keep the kernels' loss."""
+    cw, x, t = np.array([1e-10, 1.0, 1e300]), np.array([-1e25, 0.0, 0.0]), np.array([1.0, 0.0, 0.0])
+    got = accurate.categorical_crossentropy(t[None], x[None], from_logits=True, class_weight=cw,
+                                            sample_weight=[1.0])[0]
+    assert ulps(got, _exact(t, x, 0.0, cw, 1.0)) <= 1.0
+
+
+def test_signed_zero_weight():
+    """A sample weight of -0.0 gives -0.0, as the plain product does."""
+    x, y = np.array([[1.0, 2.0, 3.0]]), np.array([[0.2, 0.3, 0.5]])
+    assert np.signbit(accurate.categorical_crossentropy(y, x, from_logits=True, sample_weight=[-0.0])[0])
+    assert np.signbit(accurate.sparse_categorical_crossentropy([1], x, from_logits=True, sample_weight=[-0.0])[0])
+
+
+@pytest.mark.parametrize("s", [1e300, 1e301, 1.0, 1.7778728557475094, 3e-300])
+def test_negative_sample_weights_mirror_positive_ones(s):
+    """``loss(sample_weight=-s) == -loss(sample_weight=s)`` bit for bit, the
+    tails included: a weight of -1e300 on a loss of 3.1e-22 (a winner 740
+    ahead) skipped the subnormal tail (2e13 ulp off), and a lost smoothing
+    target under -1e301 gave -0.0 for -4.3e-23."""
+    M = float(np.finfo(np.float64).max)
+    cases = [(np.array([[1.0, 0.0]]), np.array([[0.0, -740.3]]), {}),
+             (np.array([[0.0, 0.0]]), np.array([[-0.25, 1.0]]), {"label_smoothing": 5e-324}),
+             (np.array([[0.5, 0.5, 0.0]]), np.array([[M, M, -M]]), {"label_smoothing": 5e-324, "class_weight": [0, 1, 2]}),
+             (np.array([[0.2, 0.3, 0.5]]), np.array([[1.0, 2.0, 3.0]]), {"class_weight": [1.0, 3.0, 7.0]})]
+    for t, x, kw in cases:
+        pos = accurate.categorical_crossentropy(t, x, from_logits=True, sample_weight=[s], **kw)
+        neg = accurate.categorical_crossentropy(t, x, from_logits=True, sample_weight=[-s], **kw)
+        assert np.array_equal((-pos).view(np.uint64), neg.view(np.uint64)), (t, x, kw)
+        lab = np.array([int(np.argmax(t[0]))])
+        kw_sparse = {k: v for k, v in kw.items() if k != "label_smoothing"}
+        pos = accurate.sparse_categorical_crossentropy(lab, x, from_logits=True, sample_weight=[s], **kw_sparse)
+        neg = accurate.sparse_categorical_crossentropy(lab, x, from_logits=True, sample_weight=[-s], **kw_sparse)
+        assert np.array_equal((-pos).view(np.uint64), neg.view(np.uint64)), (x, kw)
+    for z in (-800.0, 750.0, 3.0):
+        pos = accurate.binary_crossentropy(np.array([0.3]), np.array([z]), from_logits=True, sample_weight=[s])
+        neg = accurate.binary_crossentropy(np.array([0.3]), np.array([z]), from_logits=True, sample_weight=[-s])
+        assert np.array_equal((-pos).view(np.uint64), neg.view(np.uint64)), z
+    x = np.array([[0.0, -740.3]])
+    got = accurate.categorical_crossentropy(np.array([[1.0, 0.0]]), x, from_logits=True, sample_weight=[-s])[0]
+    assert ulps(-got, _exact([1.0, 0.0], x[0], 0.0, None, s)) <= 2.0

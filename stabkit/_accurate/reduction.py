@@ -63,7 +63,15 @@ class Plan:
         elif exact is not None:
             loss = _weighed(loss, exact, None)
         if self.tail is not None:
-            loss = self.tail(loss, part, sample)
+            if sample is not None and np.count_nonzero(np.signbit(sample)):
+                # the tails decide on weights above 1 and losses >= 0: a
+                # negative weight goes in as its magnitude, on the negated
+                # loss (both exact), and the sign comes back after (a weight
+                # of -1e300 on a subnormal loss skipped the tail: 2e13 ulp)
+                sign = np.where(np.signbit(sample), -1.0, 1.0)
+                loss = self.tail(loss * sign, part, np.abs(sample)) * sign
+            else:
+                loss = self.tail(loss, part, sample)
         if self.keep is not None:
             loss = np.where(self.keep.reshape(-1)[part], loss, 0.0)
         return loss
@@ -178,7 +186,7 @@ def accurate_sum(values) -> float:
 def _weighed(plain: np.ndarray, exact, sample: np.ndarray | None) -> np.ndarray:
     """``(hi + lo) 2**k sample`` rounded once (``exact = (hi, lo, k)``),
     where ``hi`` is not NaN; ``plain`` elsewhere, and where the weight is
-    not finite. Every factor goes in as a
+    0 or not finite. Every factor goes in as a
     mantissa in [1/2, 1) and a power of two (``frexp``): TwoProduct of two
     mantissas is exact, whatever the magnitudes (weights of 1e-300 or
     1e300, losses past 1e300), and the one rounding is the final ``ldexp``'s
@@ -194,5 +202,6 @@ def _weighed(plain: np.ndarray, exact, sample: np.ndarray | None) -> np.ndarray:
             p, pe = _dd.two_prod(hm, sm)
             v, e = p + (pe + lm * sm), he + se + k
         out = np.ldexp(v, np.asarray(e, dtype=np.int32))
-    use = ~np.isnan(hi) if sample is None else ~np.isnan(hi) & np.isfinite(sample)
+    # a zero weight: the plain product keeps its sign (-0.0 for a weight of -0.0)
+    use = ~np.isnan(hi) if sample is None else ~np.isnan(hi) & np.isfinite(sample) & (sample != 0)
     return np.where(use, out, plain)

@@ -74,7 +74,8 @@ def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, 
     logits ``x`` (2-d, classes last), the raw targets ``y``, the label
     smoothing ``ls`` and class weights ``cw`` (None: 1), scaled by a power
     of two so that the largest finite weight lies in [1/2, 1) (weights of
-    1e-300 or 1e300 leave no product out of range); ``hi`` NaN where the
+    1e-300 or 1e300 leave no product out of range; weights spanning more
+    than 2**1000 are not taken); ``hi`` NaN where the
     kernels' float64 ``loss`` stands as it is (:func:`_checked`). The
     compiled pass (``_ce_rest.h``) where built, else :func:`numpy_rest`: the
     same bits. ``seen``: the kernels' analysis of ``x``, where the loss's own
@@ -89,6 +90,11 @@ def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, 
         finite = np.abs(w[np.isfinite(w)])
         k = int(np.frexp(finite.max())[1]) if finite.size and finite.max() > 0 else 0
         w = np.ascontiguousarray(np.ldexp(w, -k))
+        if np.count_nonzero((w != 0) & (np.abs(w) < 2.0**-1000)):
+            # weights spanning more than 2**1000: the small ones, scaled, lose
+            # bits (cw = [1e-10, 1, 1e300] under a logit of -1e25: 71 ulp);
+            # the kernels' losses stand
+            return np.full(x.shape[0], np.nan), np.zeros(x.shape[0]), 0
     c = constants(ls, x.shape[-1])
     got = native.ce_rest(x, m, L, y, w, c)
     hi, lo = got if got is not None else numpy_rest(x, m, L, y, w, c)
