@@ -294,3 +294,19 @@ def test_negative_sample_weights_mirror_positive_ones(s):
     x = np.array([[0.0, -740.3]])
     got = accurate.categorical_crossentropy(np.array([[1.0, 0.0]]), x, from_logits=True, sample_weight=[-s])[0]
     assert ulps(-got, _exact([1.0, 0.0], x[0], 0.0, None, s)) <= 2.0
+
+
+def test_a_huge_weight_on_a_class_no_row_targets():
+    """A class weight of 1e300 on a class whose targets are all 0 scaled the
+    other weights to ~1e-300, the row fell below 2**-960 and kept the plain
+    product: 3.64 ulp, where the same row with that weight at 1 gives 0.36
+    (an outside probe's case). The scale now comes from the classes with a
+    target in the block."""
+    x = np.array([5.044755359632481, 2.6660616484362865, 6.024588282237002, -2.2200172159415903])
+    t = np.array([0.0, 0.06220464435014159, 0.06220464435014159, 0.8755907112997168])
+    s = 1.1634003040617242
+    for c0 in (1e300, 1.0):
+        cw = np.array([c0, 1.6308858051766486, 3.5579671697526836, 3.597585201464646])
+        got = accurate.categorical_crossentropy(t[None], x[None], from_logits=True, class_weight=cw,
+                                                sample_weight=[s])[0]
+        assert ulps(got, _exact(t, x, 0.0, cw, s)) <= 0.5

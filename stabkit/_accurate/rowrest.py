@@ -73,7 +73,8 @@ def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, 
     of itself but for ``L``'s own error (module docstring), for float64
     logits ``x`` (2-d, classes last), the raw targets ``y``, the label
     smoothing ``ls`` and class weights ``cw`` (None: 1), scaled by a power
-    of two so that the largest finite weight lies in [1/2, 1) (weights of
+    of two so that the largest finite weight of a class with a target in
+    the block lies in [1/2, 1) (weights of
     1e-300 or 1e300 leave no product out of range; weights spanning more
     than 2**1000 are not taken); ``hi`` NaN where the
     kernels' float64 ``loss`` stands as it is (:func:`_checked`). The
@@ -87,10 +88,14 @@ def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, 
     k, w = 0, None
     if cw is not None:
         w = np.asarray(np.broadcast_to(cw, x.shape[-1:]), dtype=np.float64)
-        finite = np.abs(w[np.isfinite(w)])
+        # the classes that weigh in: every one with smoothing, else those with
+        # a nonzero target in the block (a weight of 1e300 on a class no row
+        # targets would scale the others into the subnormals)
+        used = np.ones(w.shape, dtype=bool) if ls else np.any(y != 0, axis=0)
+        finite = np.abs(w[np.isfinite(w) & used])
         k = int(np.frexp(finite.max())[1]) if finite.size and finite.max() > 0 else 0
         w = np.ascontiguousarray(np.ldexp(w, -k))
-        if np.count_nonzero((w != 0) & (np.abs(w) < 2.0**-1000)):
+        if np.count_nonzero(used & (w != 0) & (np.abs(w) < 2.0**-1000)):
             # weights spanning more than 2**1000: the small ones, scaled, lose
             # bits (cw = [1e-10, 1, 1e300] under a logit of -1e25: 71 ulp);
             # the kernels' losses stand
