@@ -42,7 +42,7 @@ The analysis (``m``, ``L``) is the narrow or wide kernel's, handed on by
 the loss's own pass where it ran (``seen``), or :class:`~.rows.Rows`' NumPy
 passes, the same bits; the compiled rows (``_ce_rest.h``) are
 :func:`numpy_rest`'s, so the weighted loss is the same with or without the
-extension. Cost: a weighted call takes ~1.5-2.2x the time it took.
+extension. Cost: a weighted call takes 1.2-2.6x the time it took.
 """
 
 from __future__ import annotations
