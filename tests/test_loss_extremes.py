@@ -225,3 +225,23 @@ def test_a_mean_of_losses_whose_sum_overflows(reduction, dtype):
     got = accurate.sparse_categorical_crossentropy(lab, logits, from_logits=True, reduction=reduction, ignore_index=-100)
     exact = (mpmath.mpf(big) + mpmath.log1p(mpmath.exp(-mpmath.mpf(big)))) if dtype == np.float64 else big
     assert float(got) == float(np.asarray(float(exact), dtype))
+
+
+@pytest.mark.parametrize("n", [3, 20, 1000])  # the narrow-row kernel, the wide one, long rows
+def test_an_infinite_logit_gives_the_loss_of_its_log_softmax(n, monkeypatch):
+    """A row with one +inf logit has the log-softmax 0 there and -inf
+    elsewhere (the edge contract), so a label off it makes the loss +inf,
+    as the sparse loss gives; the categorical loss gave NaN (its rows of an
+    infinite loss were sent to the scaled pass meant for finite logits).
+    Two +inf logits: NaN. The same with the extension on and off."""
+    x = np.zeros((4, n))
+    x[:, 0] = np.inf
+    x[3, 1] = np.inf
+    y = np.zeros((4, n))
+    y[0, 1], y[1, 0], y[2, :2], y[3, 1] = 1.0, 1.0, 0.5, 1.0
+    for native in ("1", "0"):
+        monkeypatch.setenv("STABKIT_NATIVE", native)
+        got = accurate.categorical_crossentropy(y, x, from_logits=True)
+        assert got[0] == np.inf and got[1] == 0.0 and got[2] == np.inf and np.isnan(got[3])
+        sparse = accurate.sparse_categorical_crossentropy(np.array([1, 0]), x[:2], from_logits=True)
+        assert sparse.tolist() == [np.inf, 0.0]

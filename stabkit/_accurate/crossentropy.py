@@ -114,7 +114,13 @@ def _finish(out: np.ndarray, y: np.ndarray, terms: np.ndarray, exact: bool, logi
         # only infinite losses are checked (a pass over the block otherwise)
         big = np.isinf(out)
         if np.count_nonzero(big):
-            big[big] = np.all(np.isfinite(logits[big]) | (y[big] == 0), axis=-1)
+            # finite logits where the labels are not 0, and no +inf anywhere:
+            # a row with a +inf logit has the log-softmax of the edge contract
+            # (0 there, -inf elsewhere), whose loss is +inf for a label off it
+            # (it came out NaN from the scaled pass, where the sparse loss
+            # gave +inf)
+            lb = logits[big]
+            big[big] = np.all(np.isfinite(lb) | (y[big] == 0), axis=-1) & ~np.any(lb == np.inf, axis=-1)
         if np.count_nonzero(big):
             out[big] = _scaled_loss(logits[big], y[big])
     # negated once per row; 0 - (+-0) is +0
