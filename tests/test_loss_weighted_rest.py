@@ -24,7 +24,7 @@ import pytest
 from helpers.numerics import ulps
 from stabkit import accurate
 from stabkit._accurate import rowrest
-from stabkit._native import disabled, load, rows as native_rows
+from stabkit._native import rows as native_rows
 
 _MP = mpmath.MPContext()
 _MP.prec = 200
@@ -122,7 +122,7 @@ def _rows_with_edges(rng, shape):
     return x
 
 
-@pytest.mark.skipif(load.library() is None or disabled(), reason=f"the compiled extension is off or not built: {load.why()}")
+@pytest.mark.skipif(native_rows.library() is None, reason=f"the row kernels are off: {native_rows.status()}")
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000])
 def test_the_kernel_is_its_numpy_code(n):
     """``_ce_rest.h`` against ``rowrest.numpy_rest``: random and extreme rows,
