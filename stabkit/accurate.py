@@ -317,13 +317,13 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     def rows(r, blk, _, lp=None):
         # 0 - lp: lp <= 0 carries its sign (-0.0 for a tiny exact value), the
         # loss of an exact 0 (a single class) is +0.0, never -0.0
-        seen = {}  # the narrow kernel's row analysis, for _rest
+        seen = {} if from_logits and fmt.name == "float64" else None  # the kernels' row analysis, for _rest
         if lp is None:
             # plain: the loss 0 - lp goes straight into the output (one rounding)
             lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain, seen=seen) if from_logits
                   else take_label(renormalised_log_probs(r), labels[blk]))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
-        again = _rest.sparse(o, r, loss, labels[blk], cwy, blk, fmt if from_logits else None, seen)
+        again = _rest.sparse(o, r, loss, labels[blk], None if cwy is None else cwy[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 
     if from_logits and _long.takes(pl.shape[-1]):  # rows of millions: chunk by chunk, the same bits
@@ -360,7 +360,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     def rows(r, blk, _dst):
         o.targets(y1[blk])
         yb = y2[blk] if y2.dtype in (np.float32, np.float64) else np.asarray(y2[blk], dtype=np.float64)
-        seen = {}  # the narrow kernel's row analysis, for _rest
+        seen = {} if exact and from_logits else None  # the kernels' row analysis, for _rest
         with np.errstate(divide="ignore", invalid="ignore"):
             scratch = [w[: r.shape[0]] for w in workspace(_step(r.shape[-1]), r.shape[-1], 5)[3:]] if exact else None
             if exact and from_logits:
@@ -372,7 +372,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                 loss = narrower(yb, r)
             else:
                 loss = crossentropy_rows(yb, renormalised_log_probs(r), exact, scratch, None)
-        again = _rest.categorical(o, r, loss, y1[blk], seen if exact and from_logits else None)
+        again = _rest.categorical(o, r, loss, y1[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 
     return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)

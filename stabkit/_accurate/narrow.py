@@ -63,15 +63,6 @@ def _rows(x: np.ndarray, exact: bool) -> Rows:
     return Rows(x, exact, block_rows=step(x.shape[-1]))
 
 
-def _keep(seen: dict | None, m: np.ndarray, L: np.ndarray, redo: np.ndarray) -> None:
-    """Hand the kernel's row maxima ``m``, ``L`` and ``redo`` (the rows it
-    left to ``Rows``; fresh arrays of this call, which the caller's passes
-    do not write) to a caller that asked (``stabkit._accurate.rowrest``
-    needs the same analysis again)."""
-    if seen is not None:
-        seen.update(m=m, L=L, redo=redo.copy())
-
-
 def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     """``Rows(x).logsumexp(fmt)``, one value per row (wide rows through
     ``wide_rows``, narrow ones through ``narrow_rows``). ``rounded``: the
@@ -149,7 +140,7 @@ def log_softmax_at(x: np.ndarray, fmt: Format, cols: np.ndarray, rounded: bool =
     if got is None:
         return _rows(x, exact).log_softmax_at(cols)
     d, r, _, m, L, redo = got
-    _keep(seen, m, L, redo)
+    wide.keep_analysis(seen, m, L, redo)
     redo = redo != 0
     if exact:
         lp = native.narrow_log_softmax_at(d, r, L, cols)
@@ -166,14 +157,14 @@ def crossentropy(y: np.ndarray, x: np.ndarray, fmt: Format, scratch, seen: dict 
     """``crossentropy_from_rows(y, Rows(x), scratch)`` for float64 rows from
     logits: the terms and their compensated sums in one more compiled pass,
     then the same patches (``crossentropy._finish``). ``seen`` (a dict)
-    receives the kernel's ``m``, ``L`` and ``redo`` where it ran (:func:`_keep`)."""
+    receives the kernel's ``m``, ``L`` and ``redo`` where it ran (``wide.keep_analysis``)."""
     if fmt.name == "float64" and y.shape == x.shape and x.shape[1] > NARROW:
         return wide.crossentropy(y, x, scratch, _rows)
     got = _analysed(x, True) if fmt.name == "float64" and y.shape == x.shape else None
     if got is None:
         return crossentropy_from_rows(y, _rows(x, fmt.name == "float64"), scratch)
     d, r, e, m, L, redo = got
-    _keep(seen, m, L, redo)
+    wide.keep_analysis(seen, m, L, redo)
     redo = redo != 0
     # the terms overwrite e, which nothing needs after L
     out = native.narrow_ce(d, r, L, y, e)

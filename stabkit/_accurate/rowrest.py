@@ -57,15 +57,14 @@ from .blocks import step
 from .eft import NARROW, rowsum, sum2, two_sum_err
 from .narrow import _analysed
 from .rows import Rows
-from .targets64 import _divided, _one_minus
+from .targets64 import constants as _target_constants
 
 
 def constants(ls: float, k: int) -> np.ndarray:
     """``(oh, ol, q, ql)``: ``1 - ls = oh + ol`` and ``ls / k = q + ql``
-    (``targets64``'s exact splits; ``(1, 0, 0, 0)`` without smoothing)."""
-    if not ls:
-        return np.array([1.0, 0.0, 0.0, 0.0])
-    return np.array([*_one_minus(ls), *_divided(ls, k)])
+    exactly, the first four of ``targets64.constants`` (``(1, 0, 0, 0)``
+    without smoothing)."""
+    return _target_constants(ls, k)[:4]
 
 
 def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, cw, seen: dict | None = None):
@@ -80,7 +79,7 @@ def categorical_rest(x: np.ndarray, loss: np.ndarray, y: np.ndarray, ls: float, 
     kernels' float64 ``loss`` stands as it is (:func:`_checked`). The
     compiled pass (``_ce_rest.h``) where built, else :func:`numpy_rest`: the
     same bits. ``seen``: the kernels' analysis of ``x``, where the loss's own
-    pass ran it (``narrow._keep``)."""
+    pass ran it (``wide.keep_analysis``)."""
     m, L, special = _analysis(x, seen)
     x = np.ascontiguousarray(x, dtype=np.float64)
     m = np.ascontiguousarray(m, dtype=np.float64)
@@ -213,18 +212,18 @@ def categorical(o, x: np.ndarray, loss: np.ndarray, y: np.ndarray, seen: dict | 
     """:func:`categorical_rest` of a block's losses where a sample weight will
     multiply them (``o`` the call's ``lossopts.Options``, ``y`` the block's
     raw targets), for float64 losses from logits (``seen`` a dict, maybe
-    holding the narrow kernel's analysis); else (``seen`` None) None."""
+    holding the kernels' analysis); else (``seen`` None) None."""
     if seen is None or o.plan.sample is None:
         return None
     return categorical_rest(x, loss, y, o.ls, o.cw, seen)
 
 
-def sparse(o, x: np.ndarray | None, loss: np.ndarray, labels: np.ndarray, cwy, blk, logits, seen: dict):
-    """:func:`sparse_rest`, the same for the sparse loss from logits (``logits`` their format,
-    None from probabilities; float64 only; ``x`` the block, None for rows of
-    millions, whose chunks are not kept), where a class weight lifts the
-    loss too (``cwy`` every label's class weight, or None; ``blk`` the
-    block's slice of them); None where no rest is needed."""
-    if x is None or logits is None or logits.name != "float64" or (o.plan.sample is None and cwy is None):
+def sparse(o, x: np.ndarray | None, loss: np.ndarray, labels: np.ndarray, cwy, seen: dict | None):
+    """:func:`sparse_rest`, the same for the sparse loss (``seen`` as for
+    :func:`categorical`; ``x`` the block, None for rows of millions, whose
+    chunks are not kept), where a class weight lifts the loss too (``cwy``
+    the block's class weights of the labels, or None); None where no rest
+    is needed."""
+    if x is None or seen is None or (o.plan.sample is None and cwy is None):
         return None
-    return sparse_rest(x, loss, labels, None if cwy is None else cwy[blk], seen)
+    return sparse_rest(x, loss, labels, cwy, seen)

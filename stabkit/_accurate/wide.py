@@ -43,6 +43,15 @@ def _buffer(rows: int, n: int) -> np.ndarray:
     return b
 
 
+def keep_analysis(seen: dict | None, m: np.ndarray, L: np.ndarray, redo: np.ndarray) -> None:
+    """Hand a kernel's row maxima ``m``, ``L`` and ``redo`` (the rows it left
+    to ``Rows``; arrays of this call, which the callers' passes read, never
+    write) to a caller that asked (``stabkit._accurate.rowrest`` needs the
+    same analysis again)."""
+    if seen is not None:
+        seen.update(m=m, L=L, redo=redo)
+
+
 def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, rounded: str | None = None,
                    seen: dict | None = None) -> np.ndarray:
     """``rows_path(x, exact).log_softmax_at(cols)`` of rows wider than
@@ -51,13 +60,13 @@ def log_softmax_at(x: np.ndarray, exact: bool, cols: np.ndarray, rows_path, roun
     does not run). ``rounded``: the format the caller rounds the values to,
     once, using nothing else of them (the kernel's fast pass). ``seen`` (a
     dict) receives the kernel's ``m``, ``L`` and ``redo`` of float64 rows
-    (``Rows``' bits; ``narrow._keep``)."""
+    (``Rows``' bits; :func:`keep_analysis`)."""
     got = native.wide(x, exact, cols=cols, rounded=rounded)
     if got is None:
         return rows_path(x, exact).log_softmax_at(cols)
     m, L, redo, lp = got
-    if seen is not None and exact and rounded is None:
-        seen.update(m=m, L=L, redo=redo.copy())
+    if exact and rounded is None:
+        keep_analysis(seen, m, L, redo)
     redo = redo != 0
     if np.count_nonzero(redo):
         lp[redo] = rows_path(x[redo], exact).log_softmax_at(cols[redo])

@@ -84,18 +84,18 @@ static FORCE_INLINE void ce_wide(const double *x, const double *m, const double 
  * dependent additions, too short to fill vector lanes) */
 #define CE_CH 8
 
-static FORCE_INLINE void ce_narrow_row(const double *x, double neg, double Li, const double *y, const double *w,
-                                       int weighted, const double *c, int64_t n, double *hi, double *lo)
+/* one step of a narrow row's sums: h + p with its TwoSum error into l, u into us */
+static FORCE_INLINE void ce_step(double p, double u, double *h, double *l, double *us)
 {
-    double h, l = 0.0, us, p, u;
-    ce_entry(x[0], neg, Li, y[0], weighted ? w[0] : 1.0, weighted, c[0], c[1], c[2], c[3], &h, &us);
-    for (int64_t j = 1; j < n; j++) {
-        ce_entry(x[j], neg, Li, y[j], weighted ? w[j] : 1.0, weighted, c[0], c[1], c[2], c[3], &p, &u);
-        const double s = h + p;
-        l = l + two_sum(h, p, s);
-        h = s;
-        us += u;
-    }
+    const double s = *h + p;
+    *l = *l + two_sum(*h, p, s);
+    *h = s;
+    *us += u;
+}
+
+/* eft.normalized of (h, l) (l dropped where h is not finite), us added to its lo */
+static FORCE_INLINE void ce_close(double h, double l, double us, double *hi, double *lo)
+{
     const double low = isfinite(h) ? l : 0.0, s = h + low;
     *hi = s;
     *lo = (isfinite(s) ? two_sum(h, low, s) : 0.0) + us;
@@ -105,34 +105,35 @@ static FORCE_INLINE void ce_narrow(const double *x, const double *m, const doubl
                                    const double *w, int weighted, const double *c, int64_t rows, int64_t n,
                                    double *hi, double *lo)
 {
+    const double oh = c[0], ol = c[1], q = c[2], ql = c[3];
     int64_t i = 0;
     for (; i + CE_CH <= rows; i += CE_CH) {
         double h[CE_CH], l[CE_CH], us[CE_CH];
         for (int k = 0; k < CE_CH; k++) {
             const int64_t o = (i + k) * n;
-            ce_entry(x[o], -m[i + k], L[i + k], y[o], weighted ? w[0] : 1.0, weighted, c[0], c[1], c[2], c[3],
-                     &h[k], &us[k]);
+            ce_entry(x[o], -m[i + k], L[i + k], y[o], weighted ? w[0] : 1.0, weighted, oh, ol, q, ql, &h[k], &us[k]);
             l[k] = 0.0;
         }
         for (int64_t j = 1; j < n; j++)
             for (int k = 0; k < CE_CH; k++) {
                 const int64_t o = (i + k) * n + j;
                 double p, u;
-                ce_entry(x[o], -m[i + k], L[i + k], y[o], weighted ? w[j] : 1.0, weighted, c[0], c[1], c[2], c[3],
-                         &p, &u);
-                const double s = h[k] + p;
-                l[k] = l[k] + two_sum(h[k], p, s);
-                h[k] = s;
-                us[k] += u;
+                ce_entry(x[o], -m[i + k], L[i + k], y[o], weighted ? w[j] : 1.0, weighted, oh, ol, q, ql, &p, &u);
+                ce_step(p, u, &h[k], &l[k], &us[k]);
             }
-        for (int k = 0; k < CE_CH; k++) {
-            const double low = isfinite(h[k]) ? l[k] : 0.0, s = h[k] + low;
-            hi[i + k] = s;
-            lo[i + k] = (isfinite(s) ? two_sum(h[k], low, s) : 0.0) + us[k];
-        }
+        for (int k = 0; k < CE_CH; k++)
+            ce_close(h[k], l[k], us[k], &hi[i + k], &lo[i + k]);
     }
-    for (; i < rows; i++)
-        ce_narrow_row(x + i * n, -m[i], L[i], y + i * n, w, weighted, c, n, &hi[i], &lo[i]);
+    for (; i < rows; i++) { /* the last rows, one at a time */
+        const double *xi = x + i * n, *yi = y + i * n;
+        double h, l = 0.0, us, p, u;
+        ce_entry(xi[0], -m[i], L[i], yi[0], weighted ? w[0] : 1.0, weighted, oh, ol, q, ql, &h, &us);
+        for (int64_t j = 1; j < n; j++) {
+            ce_entry(xi[j], -m[i], L[i], yi[j], weighted ? w[j] : 1.0, weighted, oh, ol, q, ql, &p, &u);
+            ce_step(p, u, &h, &l, &us);
+        }
+        ce_close(h, l, us, &hi[i], &lo[i]);
+    }
 }
 
 EXPORT CLONES void ce_rest(const double *x, const double *m, const double *L, const double *y, const double *w,
