@@ -144,6 +144,17 @@ def test_torch_and_keras_ops_positional_orders_are_refused_not_misread(tier):
             tier.categorical_crossentropy(y, x, True, axis)
     np.testing.assert_array_equal(tier.categorical_crossentropy(y, x, True, 0.0, 1),
                                   tier.categorical_crossentropy(y, x, True, label_smoothing=0))
+    # keras.losses.sparse_categorical_crossentropy(y, z, True, 1) ignores
+    # class 1, keras.ops' (y, z, True, 1) is the axis: a square batch read
+    # either way gave a finite, wrong loss (class 1 counted, or rows along
+    # the batch axis)
+    z, labels = _x((3, 3)), np.array([0, 1, 2])
+    for v in (1, 0, np.int64(1), -1):
+        with pytest.raises(TypeError, match=rf"fourth positional argument is ambiguous: .* ignore_class={int(v)} or "
+                                            rf"axis={int(v)} by name"):
+            tier.sparse_categorical_crossentropy(labels, z, True, v)
+    kept = tier.sparse_categorical_crossentropy(labels, z, True, ignore_class=1)
+    assert kept[1] == 0 and np.array_equal(kept[[0, 2]], tier.sparse_categorical_crossentropy(labels, z, True)[[0, 2]])
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)

@@ -262,6 +262,8 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     bind = _binder(sig)
 
     has_axis = "axis" in sig.parameters
+    # the sparse loss: its axis is the fourth parameter, where keras.losses has ignore_class
+    ambiguous_fourth = "ignore_class" in sig.parameters and bind.index.get("axis") == 3
 
     @functools.wraps(core)
     def f(*args, **kwargs):
@@ -293,6 +295,14 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
                     kwargs[name] = value
                 if name == "y_pred":
                     caller = c
+        if ambiguous_fourth and len(args) > 3:
+            # keras.losses' order puts ignore_class fourth, keras.ops' puts the
+            # axis there: both ints, so either reading would silently misread
+            # the other library's call (class 1 not ignored, or rows taken
+            # along the batch axis)
+            v = int(args[3]) if isinstance(args[3], (int, np.integer)) else args[3]
+            raise TypeError(f"{core.__name__}(): a fourth positional argument is ambiguous: keras.losses passes "
+                            f"ignore_class there, keras.ops the axis; write ignore_class={v!r} or axis={v!r} by name")
         i = bind.index.get("label_smoothing", len(args))
         if has_axis and i < len(args) and isinstance(args[i], (int, np.integer)) and not isinstance(args[i], bool):
             # keras.losses' order puts label_smoothing fourth, keras.ops' puts
