@@ -231,6 +231,35 @@ def test_ufunc_options_on_an_elementwise_function_say_where_they_are_taken(tier)
         assert "dtype" in inspect.signature(f).parameters and "out" not in inspect.signature(f).parameters
 
 
+@pytest.mark.parametrize("tier", TIERS, ids=lambda t: t.__name__)
+def test_the_input_by_name_as_jax_keras_and_torch_spell_it(tier):
+    # jax.nn.sigmoid(x=...), keras.ops.sigmoid(x=...), torch.sigmoid(input=...)
+    # and keras.ops.logsumexp(x=...): the elementwise functions said "missing
+    # 1 required positional argument: 'x'" although x was given, logsumexp
+    # refused x=; torch.logsumexp's out= and an out= on softmax said only
+    # "unexpected keyword"
+    x = np.array([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]])
+    for name in ("sigmoid", "log_sigmoid"):
+        f = getattr(tier, name)
+        assert np.array_equal(f(x=x), f(x)) and np.array_equal(f(input=x), f(x))
+        assert str(inspect.signature(f)).startswith("(x, *, dtype=None")
+        for call, msg in ((lambda: f(), "missing its input x"), (lambda: f(x, x=x), "input twice"),
+                          (lambda: f(x=x, input=x), "input twice"), (lambda: f(x=x, out=x), "stabkit.ufuncs")):
+            with pytest.raises(TypeError, match=msg):
+                call()
+    assert np.array_equal(tier.softplus(x=x), tier.softplus(x))
+    assert np.array_equal(tier.logsumexp(x=x, axis=1), tier.logsumexp(x, 1))
+    assert list(inspect.signature(tier.logsumexp).parameters)[0] == "a"
+    for call, msg in ((lambda: tier.logsumexp(), "missing its input a"), (lambda: tier.logsumexp(x, x=x), "twice"),
+                      (lambda: tier.logsumexp(x, 1, out=x[:, 0]), r"'out'; the result is a new array"),
+                      (lambda: tier.softmax(x, out=x), r"'out'; the result is a new array"),
+                      (lambda: tier.log_softmax(x, foo=1), r"unexpected keyword argument 'foo'$")):
+        with pytest.raises(TypeError, match=msg):
+            call()
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        assert not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(getattr(tier, name)).parameters.values())
+
+
 # ------------------------------------------------------------ where=
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from stabkit import accurate, naive, stable
 from stabkit._accurate.inputs import as_input, last_axis
-from stabkit._api.wrap import _binder
+from stabkit._api.lossargs import _binder
 
 TIERS = (naive, stable, accurate)
 LOSSES = ("binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy")
@@ -198,8 +198,8 @@ def test_loss_spellings_agree(tier, fn, name):
              lambda: f(y_pred=z, from_logits=True, y_true=y), lambda: f(y, _sub(z), True),
              lambda: f(y, z, True, reduction="none", sample_weight=None)]
     if fn == "sparse_categorical_crossentropy":
-        calls += [lambda: f(y, z, True, -1), lambda: f(y, z, True, axis=-1, ignore_index=None),
-                  lambda: f(y, z, True, np.int64(-1))]
+        calls += [lambda: f(y, z, True, axis=-1), lambda: f(y, z, True, axis=-1, ignore_index=None),
+                  lambda: f(y, z, True, axis=np.int64(-1), ignore_class=None)]
     else:
         calls += [lambda: f(y, z, True, 0.0), lambda: f(y, z, True, label_smoothing=0.0)]
     if fn == "categorical_crossentropy":

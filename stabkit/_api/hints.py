@@ -4,7 +4,7 @@ PyTorch's and optax's losses."""
 
 from __future__ import annotations
 
-__all__ = ["ufunc_options", "loss_keywords"]
+__all__ = ["ufunc_options", "loss_keywords", "unknown_keyword"]
 
 
 def ufunc_options(name: str, args: tuple, kwargs: dict):
@@ -42,3 +42,14 @@ def loss_keywords(name: str, kwargs: dict, has_axis: bool) -> None:
             if k == "weight" and not has_axis:  # binary_cross_entropy's weight: per element
                 hint = "PyTorch's weight= is sample_weight= here (positive-class weights: pos_weight=)"
             raise TypeError(f"{name}() got an unexpected keyword argument {k!r}: {hint}")
+
+
+def unknown_keyword(name: str, kwargs: dict) -> None:
+    """The TypeError for an unknown keyword of a row-wise function: Python's
+    own words, and for ``out=`` (torch.logsumexp's) that the result is a new
+    array."""
+    key = next(iter(kwargs))
+    hint = ""
+    if key == "out":
+        hint = f"; the result is a new array: assign it (buf[...] = stabkit.{name}(...))"
+    raise TypeError(f"{name}() got an unexpected keyword argument {key!r}{hint}")

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import operator
 
 import numpy as np
 
 from .arrays import Caller, cast_dtype, to_numpy, values_in
-from .hints import loss_keywords, ufunc_options
+from .hints import ufunc_options, unknown_keyword
+from .lossargs import loss
+from .options import flag as _flag, positive as _positive, real as _real
 from .axes import Rows
 from .masks import dead_rows, empty_sums, filled, filled_float, revived, where_mask
 
@@ -55,22 +56,43 @@ def _public(core, sig: str, doc: str):
 def elementwise(core):
     """``f(x, /, *, dtype=None)`` around an elementwise core ``core(x)``."""
 
-    @_public(core, "x", _OPTIONS_DOC)
-    def f(x, /, *args, dtype=None, **kwargs):
-        if args or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
-            ufunc_options(core.__name__, args, kwargs)
-        a, caller = values_in(x, "x")
+    @_public(core, "x", _OPTIONS_DOC + """
+``x`` may be passed by name too (``x=``, as jax.nn and keras.ops name it, or
+``input=``, PyTorch's name).""")
+    def f(*args, dtype=None, **kwargs):
+        if len(args) != 1 or kwargs:
+            args = (_input_by_name(core.__name__, args, kwargs),)
+        a, caller = values_in(args[0], "x")
         return caller.back(core(cast_dtype(a, dtype)))
 
-    # the public signature, (x, /, *, dtype=None): *args and **kwargs only catch a ufunc's options
-    sig = f.__signature__
-    f.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values()
-                                              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
+    # the public signature, (x, *, dtype=None): *args and **kwargs only catch
+    # x by name and a ufunc's options
+    P = inspect.Parameter
+    f.__signature__ = inspect.Signature([P("x", P.POSITIONAL_OR_KEYWORD),
+                                         P("dtype", P.KEYWORD_ONLY, default=None)])
     return f
 
 
+def _input_by_name(name: str, args: tuple, kwargs: dict):
+    """An elementwise function's input from a call other than ``f(x)``:
+    ``x=`` or ``input=`` by name; a ufunc's ``out``/``where`` (SciPy's
+    ``expit(x, out)``), a second input or an unknown keyword is the
+    TypeError of :func:`ufunc_options`."""
+    named = [k for k in ("x", "input") if k in kwargs]
+    if args and named:
+        raise TypeError(f"{name}() got the input twice: positionally and as {named[0]}=")
+    if len(named) > 1:
+        raise TypeError(f"{name}() got the input twice: as x= and as input= (PyTorch's name for x)")
+    if not args and not named:
+        raise TypeError(f"{name}() missing its input x")
+    x = args[0] if args else kwargs.pop(named[0])
+    if args[1:] or kwargs:  # SciPy's expit(x, out) or expit(x, out=, where=): say where they are
+        ufunc_options(name, args[1:], kwargs)
+    return x
+
+
 def softplus(core, beta_core, threshold_default=None):
-    """``softplus(x, /, beta=1.0, threshold=...)`` (PyTorch's options).
+    """``softplus(x, beta=1.0, threshold=...)`` (PyTorch's options).
 
     ``beta_core(a, beta)`` computes ``log(1 + exp(beta*x)) / beta``;
     ``threshold`` (PyTorch's: ``x`` itself where ``beta*x > threshold``) is
@@ -81,7 +103,7 @@ def softplus(core, beta_core, threshold_default=None):
 ``beta``: softplus(beta*x)/beta, beta > 0 (PyTorch's ``beta``). ``threshold``:
 where ``beta*x > threshold`` the result is ``x`` itself (PyTorch's
 linear regime; None: no threshold).""")
-    def f(x, /, beta=1.0, threshold=threshold_default, *, dtype=None):
+    def f(x, beta=1.0, threshold=threshold_default, *, dtype=None):
         a, caller = values_in(x, "x")
         a = cast_dtype(a, dtype)
         beta = _positive(beta, "beta")
@@ -98,29 +120,6 @@ linear regime; None: no threshold).""")
     return f
 
 
-def _real(v, name: str) -> float:
-    """A real number option as a float: TypeError for strings, bools and
-    arrays of more than one value, ValueError for NaN."""
-    if type(v) is float and v == v:  # the common call: a float, not NaN
-        return v
-    if isinstance(v, (str, bytes, bool, np.bool_)) or np.ndim(v) != 0:
-        raise TypeError(f"{name} must be a number, got {v!r}")
-    try:
-        f = float(v)
-    except (TypeError, ValueError, OverflowError):
-        raise TypeError(f"{name} must be a number, got {v!r}") from None
-    if np.isnan(f):
-        raise ValueError(f"{name} must be a number, got NaN")
-    return f
-
-
-def _positive(v, name: str) -> float:
-    v = _real(v, name)
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    return v
-
-
 def _rows_of(a: np.ndarray, axis) -> Rows:
     """The rows of ``a`` along ``axis``; a 0-d array is one row of one, read
     as a 1-d array (axis 0, -1, None or (), as NumPy's reductions of a 0-d
@@ -132,13 +131,6 @@ def _rows_of(a: np.ndarray, axis) -> Rows:
     except ValueError as e:  # "... of dimension 1" would name the row, not the input
         raise type(e)(str(e).replace("for an array of dimension 1",
                                         "for a 0-d input (a row of one: axis 0, -1, None or ())")) from None
-
-
-def _flag(v, name: str) -> bool:
-    """A bool option (True/False, NumPy's bools, 0 or 1); TypeError otherwise."""
-    if isinstance(v, (bool, np.bool_)) or (isinstance(v, int) and v in (0, 1)):
-        return bool(v)
-    raise TypeError(f"{name} must be True or False, got {v!r}")
 
 
 def _as_rows(x, axis, dtype, where, name="x"):
@@ -178,7 +170,9 @@ def rowwise(core):
     fill = -np.inf if core.__name__ == "log_softmax" else 0.0
 
     @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC)
-    def f(x, axis=-1, *, where=None, dtype=None, dim=None):
+    def f(x, axis=-1, *, where=None, dtype=None, dim=None, **kwargs):
+        if kwargs:
+            unknown_keyword(core.__name__, kwargs)
         axis, _ = _torch_names(axis, -1, dim)
         a, rows, caller, w = _as_rows(x, axis, dtype, where)
         r, dead = rows.rows, dead_rows(w, axis, rows.rows)
@@ -189,7 +183,15 @@ def rowwise(core):
         y = filled(rows.spread(core(r, axis=-1)).reshape(a.shape), w, fill)
         return caller.back(y)
 
+    _no_var_keywords(f)
     return f
+
+
+def _no_var_keywords(f):
+    """Drop the ``**kwargs`` that only catch keywords for a hint from the
+    public signature."""
+    sig = f.__signature__
+    f.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD])
 
 
 def logsumexp(core):
@@ -200,9 +202,16 @@ def logsumexp(core):
     @_public(core, "a", _OPTIONS_DOC + _ROW_DOC + """
 Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumexp:
 ``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
-(``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.""" + _DIM_DOC)
-    def f(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None, dim=None,
-          keepdim=None):
+(``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.
+``x=``: keras.ops' name for ``a``.""" + _DIM_DOC)
+    def f(a=_NO_INPUT, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None, dim=None,
+          keepdim=None, x=_NO_INPUT, **kwargs):
+        if kwargs:
+            unknown_keyword(core.__name__, kwargs)
+        if (a is _NO_INPUT) == (x is _NO_INPUT):
+            raise TypeError(f"{core.__name__}() " + ("missing its input a" if a is _NO_INPUT else
+                                                     "got the input twice: as a and as x= (keras.ops' name for a)"))
+        a = x if a is _NO_INPUT else a
         axis, keepdims = _torch_names(axis, None, dim, keepdims, keepdim)
         keepdims = _flag(keepdims, "keepdims" if keepdim is None else "keepdim")
         return_sign = _flag(return_sign, "return_sign")  # "False" is a true string
@@ -252,123 +261,19 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
             return caller.back(tuple(fix(np.asarray(v)) for v in out))
         return caller.back(fix(np.asarray(out)))
 
-    return f
-
-
-def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos_weight")):
-    """A loss core with the same signature, its array arguments converted
-    from the caller's types, and the result in the type of ``y_pred``."""
-    sig = inspect.signature(core)
-    bind = _binder(sig)
-
-    has_axis = "axis" in sig.parameters
-    # the sparse loss: its axis is the fourth parameter, where keras.losses has ignore_class
-    ambiguous_fourth = "ignore_class" in sig.parameters and bind.index.get("axis") == 3
-
-    @functools.wraps(core)
-    def f(*args, **kwargs):
-        args = list(args)
-        loss_keywords(core.__name__, kwargs, has_axis)
-        if not bind(args, kwargs):
-            # inspect's binding, for its error message (a call the quick check
-            # accepts binds the same way)
-            try:
-                bound = sig.bind(*args, **kwargs)
-            except TypeError as e:
-                raise TypeError(f"{core.__name__}(): {e}") from None
-            args, kwargs = list(bound.args), bound.kwargs
-        caller = None
-        for name in arrays:
-            i = bind.index.get(name, len(args))
-            value = args[i] if i < len(args) else kwargs.get(name)
-            if isinstance(value, dict) and name != "class_weight":
-                raise TypeError(f"{name} must be an array or a number, got a dict (only class_weight takes "
-                                "{class: weight})")
-            # a dict of class weights ({class: weight}, as Keras's fit takes) stays a dict
-            if (value is not None or name in ("y_true", "y_pred")) and not isinstance(value, dict):
-                value, c = values_in(value, name) if name == "y_pred" else to_numpy(value, name)
-                if value.dtype.kind in "USO":  # strings: NumPy's own message would not name the argument
-                    raise TypeError(f"{name} must hold numbers, got an array of {value.dtype}")
-                if i < len(args):
-                    args[i] = value
-                else:
-                    kwargs[name] = value
-                if name == "y_pred":
-                    caller = c
-        if ambiguous_fourth and len(args) > 3:
-            # keras.losses' order puts ignore_class fourth, keras.ops' puts the
-            # axis there: both ints, so either reading would silently misread
-            # the other library's call (class 1 not ignored, or rows taken
-            # along the batch axis)
-            v = int(args[3]) if isinstance(args[3], (int, np.integer)) else args[3]
-            raise TypeError(f"{core.__name__}(): a fourth positional argument is ambiguous: keras.losses passes "
-                            f"ignore_class there, keras.ops the axis; write ignore_class={v!r} or axis={v!r} by name")
-        i = bind.index.get("label_smoothing", len(args))
-        if has_axis and i < len(args) and isinstance(args[i], (int, np.integer)) and not isinstance(args[i], bool):
-            # keras.losses' order puts label_smoothing fourth, keras.ops' puts
-            # the axis there: an int is an axis, which as a smoothing would
-            # silently smooth every row (1) or leave the axis at -1 (0)
-            v = int(args[i])
-            raise TypeError(f"{core.__name__}(): the fourth argument is label_smoothing (keras.losses' order), got "
-                            f"the int {v}; keras.ops passes the axis there: write axis={v} by name "
-                            f"(or label_smoothing={float(v)!r} to smooth)")
-        i = bind.index["from_logits"]
-        if i < len(args):
-            args[i] = _flag(args[i], "from_logits")
-        elif "from_logits" in kwargs:
-            kwargs["from_logits"] = _flag(kwargs["from_logits"], "from_logits")
-        if has_axis:
-            i, y_pred = bind.index["axis"], args[1] if len(args) > 1 else kwargs.get("y_pred")
-            if i < len(args):
-                args[i] = _class_axis(args[i], y_pred)
-            elif "axis" in kwargs:
-                kwargs["axis"] = _class_axis(kwargs["axis"], y_pred)
-        y = core(*args, **kwargs)
-        return caller.back(y) if caller is not None else y
-
-    del f.__wrapped__
-    f.__signature__ = sig
-    f.__core__ = core
-    return f
-
-
-def _class_axis(axis, y_pred) -> int:
-    """A loss's class axis: one int within ``y_pred``'s rank (a 0-d
-    ``y_pred`` counts as 1-d), else ValueError; TypeError for anything but
-    an int (None, a tuple, a float, and a bool, as NumPy refuses it)."""
-    try:
-        if isinstance(axis, (bool, np.bool_)):
-            raise TypeError
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"axis must be one int (the class axis), got {axis!r}") from None
-    ndim = max(np.ndim(y_pred), 1)
-    if not -ndim <= ax < ndim:
-        raise np.exceptions.AxisError(f"axis {ax} is out of bounds for predictions of dimension {ndim}")
-    return ax
-
-
-def _binder(sig: inspect.Signature):
-    """``bind(args, kwargs)``: True if the call binds to ``sig`` (at most as
-    many positional arguments as it has, known keywords not given twice, every
-    required parameter given), as ``sig.bind`` would decide in ~10 us.
-    ``bind.index`` maps each positional parameter to its position."""
-    params = list(sig.parameters.values())
+    # the public signature: a required, x a keyword-only alias of it
     P = inspect.Parameter
-    positional = [p.name for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
-    keywords = {p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
-    required = [p.name for p in params if p.default is P.empty and p.kind not in (P.VAR_POSITIONAL, P.VAR_KEYWORD)]
-    index = {name: i for i, name in enumerate(positional)}
-    variadic = any(p.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD) for p in params)
+    params = [p.replace(default=P.empty) if p.name == "a" else p.replace(default=None) if p.name == "x" else p
+              for p in f.__signature__.parameters.values() if p.kind != P.VAR_KEYWORD]
+    f.__signature__ = f.__signature__.replace(parameters=params)
+    return f
 
-    def bind(args, kwargs) -> bool:
-        n = len(args)
-        if variadic or n > len(positional):
-            return False
-        for k in kwargs:
-            if k not in keywords or index.get(k, n) < n:
-                return False
-        return all(index.get(r, n) < n or r in kwargs for r in required)
 
-    bind.index = index
-    return bind
+class _NoInput:
+    """The default of an input that may come by either of two names."""
+
+    def __repr__(self):
+        return "<required>"
+
+
+_NO_INPUT = _NoInput()
