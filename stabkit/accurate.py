@@ -56,7 +56,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noqa: F401 - the tier's block sizes
-from ._accurate.blocks import blocks as _blocks, finish as _finish, rowwise as _rowwise, step as _step, store as _store
+from ._accurate.blocks import blocks as _blocks, elementwise as _elementwise, finish as _finish, rowwise as _rowwise
+from ._accurate.blocks import step as _step, store as _store
 from ._accurate.rows import Rows
 from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
@@ -74,24 +75,6 @@ from ._native import elementwise as _native, narrowrows as _narrowrows
 
 __all__ = ["sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp", "binary_crossentropy",
            "sparse_categorical_crossentropy", "categorical_crossentropy", "workers"]  # fmt: skip
-
-def _elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarray:
-    """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
-    the input's format; the result has the input's shape (0-d stays 0-d).
-    ``native`` names the compiled ufunc that gives the same bits, used where
-    it is loaded (:mod:`stabkit._native.elementwise`)."""
-    a, fmt = as_input(x, name)
-    uf = None if native is None else _native.ufunc(native, fmt.name)
-    if uf is not None:
-        out = np.empty(a.shape, dtype=fmt.dtype)
-        _threads.split_call(uf, a, out=out)
-        return out
-    flat = a.reshape(-1)
-    out = np.empty(flat.shape, dtype=fmt.dtype)
-    _threads.each(lambda blk: _store(out[blk], fn(np.asarray(flat[blk], dtype=np.float64)), fmt),
-                  _blocks(flat.size, 1, ELEMENTWISE_BLOCK))
-    return out.reshape(a.shape)
-
 
 # ------------------------------------------------------------ elementwise
 
@@ -279,14 +262,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         loss = np.empty(p.shape, dtype=fmt.dtype)
         _threads.split_call(terms, np.asarray(yr), p, out=loss)
         return o.finish(loss, fmt, accurate=True, weighed=True)
-    out = np.empty(pf.shape, dtype=fmt.dtype)
+    ofmt = o.per_sample(fmt)
+    out = np.empty(pf.shape, dtype=ofmt.dtype)
 
     def block(blk):
         y64 = np.asarray(yf[blk], dtype=np.float64)
         a, b = (y64, 1.0 - y64) if o.plain else targets64.binary_weights64(y64, o.ls, None if pos is None else pos[blk])
         p64 = np.asarray(pf[blk], dtype=np.float64)
         loss = binary_terms(a, b, p64, from_logits) if terms is None else terms(a, b, p64)
-        _store(out[blk], _ties.settle(loss, y64, p64, fmt, o, blk, from_logits), fmt)
+        _store(out[blk], _ties.settle(loss, y64, p64, fmt, o, blk, from_logits), ofmt)
 
     _threads.each(block, _blocks(pf.size, 1, ELEMENTWISE_BLOCK))
     return o.finish(out.reshape(p.shape), fmt, accurate=True, weighed=True)
@@ -308,7 +292,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
                                    class_weight, sample_weight, label_smoothing, reduction)
     if o.ls:
         t = lossopts.one_hot(y, pl.shape[-1], o.plan.keep, np.float64)
-        loss = categorical_crossentropy(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample)
+        loss = _categorical_core(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample,
+                                 _out=o.per_sample(fmt))
         return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
@@ -328,13 +313,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
 
     if from_logits and _long.takes(pl.shape[-1]):  # rows of millions: chunk by chunk, the same bits
         lp = _long.log_softmax_at(pl, fmt, labels, lambda r, cols: _narrow.log_softmax_at(r, fmt, cols))
-        return o.finish(_finish(rows(None, slice(None), None, lp), fmt).reshape(pl.shape[:-1]), fmt, accurate=True, weighed=True)
-    return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
+        loss = _finish(rows(None, slice(None), None, lp), o.per_sample(fmt)).reshape(pl.shape[:-1])
+        return o.finish(loss, fmt, accurate=True, weighed=True)
+    loss = _rowwise(p, fmt, axis, rows, reduce=True, keep32=True, out_fmt=o.per_sample(fmt))
+    return o.finish(loss, fmt, accurate=True, weighed=True)
 
 
 @silent
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, class_weight=None,
-                             sample_weight=None, reduction="none"):
+                             sample_weight=None, reduction="none", _out=None):
     """Per-row ``-sum_i w_i y_i log p_i``, soft or one-hot labels rounded to
     ``y_pred``'s format (smoothed, class-weighted in float64). ``log p``: the
     accurate log-softmax, or ``log(p_i / S)`` (rows renormalised exactly).
@@ -375,7 +362,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         again = _rest.categorical(o, r, loss, y1[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 
-    return o.finish(_rowwise(p, fmt, axis, rows, reduce=True, keep32=True), fmt, accurate=True, weighed=True)
+    # _out: the per-sample losses' format for the sparse loss's smoothed path (float64 before its reduction)
+    loss = _rowwise(p, fmt, axis, rows, reduce=True, keep32=True, out_fmt=_out or o.per_sample(fmt))
+    return o.finish(loss, fmt, accurate=True, weighed=True)
 
 # ------------------------------------------------------------ public signatures
 # The defs above are the cores (NumPy arrays, one int axis); the public
@@ -397,4 +386,5 @@ _logsumexp_core = logsumexp  # the weighted path calls the core back (one int ax
 logsumexp = _threads.keyword(_wrap.logsumexp(logsumexp))
 binary_crossentropy = _threads.keyword(_wrap.loss(binary_crossentropy))
 sparse_categorical_crossentropy = _threads.keyword(_wrap.loss(sparse_categorical_crossentropy))
+_categorical_core = categorical_crossentropy  # the sparse loss's smoothed rows call the core (its _out)
 categorical_crossentropy = _threads.keyword(_wrap.loss(categorical_crossentropy))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from stabkit._native import rounding as _rounding
+from stabkit._native import elementwise as _elementwise_kernels, rounding as _rounding
 from stabkit.floats import Format, round_float64
 
 from . import threads
 from .eft import NARROW
-from .inputs import last_axis, restore_axis
+from .inputs import as_input, last_axis, restore_axis
 
 #: Elements per block. Every function works through its input in blocks of
 #: whole rows this size or smaller, so that the block, converted to float64,
@@ -73,7 +73,7 @@ def blocks(n_rows: int, n_cols: int, block: int | None = None):
 
 
 def rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, keep32: bool = False,
-             into: np.ndarray | None = None) -> np.ndarray:
+             into: np.ndarray | None = None, out_fmt: Format | None = None) -> np.ndarray:
     """``fn(rows, block, dst)`` over blocks of rows of ``a`` (classes on
     ``axis``, at least one element), each block converted to float64 (float32
     blocks kept as they are with ``keep32``, for a ``fn`` that converts them
@@ -82,26 +82,29 @@ def rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, 
     ``dst`` (the block's slice of the output, or None) and return it. The
     result has ``axis`` restored, or removed. ``into`` (the gufuncs of
     stabkit.ufuncs): an output array for 2-d ``a`` with classes last, used
-    and returned where it is C-contiguous of ``fmt`` and the result's shape."""
+    and returned where it is C-contiguous of ``fmt`` and the result's shape.
+    ``out_fmt``: the result's format where it is not ``fmt`` (a loss's
+    float64 terms before its reduction)."""
+    ofmt = fmt if out_fmt is None else out_fmt
     xl = last_axis(a, axis)
     x2 = xl.reshape(-1, xl.shape[-1])
     shape = x2.shape[:1] if reduce else x2.shape
-    if (into is not None and a.ndim == 2 and axis in (-1, 1) and into.shape == shape and into.dtype == fmt.dtype
+    if (into is not None and a.ndim == 2 and axis in (-1, 1) and into.shape == shape and into.dtype == ofmt.dtype
             and into.flags.c_contiguous and into.flags.writeable):
         out = into
     else:
-        out, into = np.empty(shape, dtype=fmt.dtype), None
+        out, into = np.empty(shape, dtype=ofmt.dtype), None
     work = None if keep32 and x2.dtype == np.float32 else np.float64
     # results can be written straight into float64 and float32 outputs (one
     # IEEE rounding); float16 and bfloat16 go through round_float64, whose
     # compiled kernel rounds them faster than NumPy's casts
-    direct = fmt.name in ("float32", "float64")
+    direct = ofmt.name in ("float32", "float64")
 
     def block(blk):
         dst = out[blk]
         y = fn(widen(x2[blk], work, fmt), blk, dst if direct else None)
         if y is not dst:
-            store(dst, y, fmt)
+            store(dst, y, ofmt)
 
     threads.each(block, blocks(*x2.shape))
     if into is not None:
@@ -109,3 +112,21 @@ def rowwise(a: np.ndarray, fmt: Format, axis: int, fn, *, reduce: bool = False, 
     if reduce:
         return out.reshape(xl.shape[:-1])
     return restore_axis(out.reshape(xl.shape), axis, a.ndim)
+
+
+def elementwise(fn, x, name: str = "x", native: str | None = None) -> np.ndarray:
+    """``fn`` (float64 -> float64) over ``x`` block by block, rounded once to
+    the input's format; the result has the input's shape (0-d stays 0-d).
+    ``native`` names the compiled ufunc that gives the same bits, used where
+    it is loaded (:mod:`stabkit._native.elementwise`)."""
+    a, fmt = as_input(x, name)
+    uf = None if native is None else _elementwise_kernels.ufunc(native, fmt.name)
+    if uf is not None:
+        out = np.empty(a.shape, dtype=fmt.dtype)
+        threads.split_call(uf, a, out=out)
+        return out
+    flat = a.reshape(-1)
+    out = np.empty(flat.shape, dtype=fmt.dtype)
+    threads.each(lambda blk: store(out[blk], fn(np.asarray(flat[blk], dtype=np.float64)), fmt),
+                 blocks(flat.size, 1, ELEMENTWISE_BLOCK))
+    return out.reshape(a.shape)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stabkit.floats import ARITH_FORMATS, Format
+from stabkit.floats import ARITH_FORMATS, Format, get_format
 
 from .bcetail import BinaryProbTail, BinaryTail
 from .inputs import as_input, class_key, sparse_labels
@@ -35,6 +35,7 @@ REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size")
 #: divided by a sum rounded in float16, is off by up to ~n eps.
 ROW_SUM_SLACK = 1e-2
 _LOGITS_HINT = "; if y_pred holds logits, pass from_logits=True"
+_F64 = get_format("float64")
 #: The bits of 1.0 per dtype, as an unsigned integer (see ``_in_unit_interval``)
 _ONE_BITS: dict[np.dtype, np.generic] = {}
 
@@ -311,6 +312,14 @@ class Options:
         """Smoothed, class-weighted targets in ``y``'s format (classes on ``axis``)."""
         y = smooth(y, self.ls, y.shape[axis])
         return y if self.cw is None else y * _along(self.cw, axis, y.ndim).astype(y.dtype)
+
+    def per_sample(self, fmt: Format) -> Format:
+        """The format the accurate tier keeps the weighed per-sample losses
+        in: ``fmt`` itself, or float64 where a reduction follows (rounding
+        each term to a narrower format first rounded twice, 1.25 ulp, and
+        let a term under a tiny or huge weight underflow or overflow there:
+        a float16 mean of 708.5 came out inf)."""
+        return fmt if self.plan is None or self.plan.reduction == "none" else _F64
 
     def finish(self, loss: np.ndarray, fmt: Format, accurate: bool = False, weighed: bool = False) -> np.ndarray:
         """Weigh (unless the accurate tier did, ``weighed``) and reduce."""

@@ -34,6 +34,8 @@ class Plan:
     def __init__(self, reduction: str, shape: tuple, sample=None, keep=None, class_of=None):
         self.reduction, self.shape = reduction, shape
         self.sample = None if sample is None else np.ascontiguousarray(sample)
+        if reduction == "mean" and (sample is not None or class_of is not None):
+            self.sample = _scaled_for_mean(self.sample, class_of, shape, keep)
         self.keep, self.class_of = keep, class_of
         self.trivial = reduction == "none" and sample is None and keep is None
         #: optional ``tail(loss, part, sample)`` -> loss: the loss's own redo
@@ -159,6 +161,39 @@ class Plan:
             if accurate:
                 return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
             return np.asarray(total).astype(fmt.dtype)
+
+
+def _scaled_for_mean(sample, class_of, shape: tuple, keep=None):
+    """The sample weights of a ``mean`` times the power of two ``2**-E``
+    that puts the largest weight of a sample, ``sample * class_of``, in
+    [1/2, 1) (formed from exponents: the product itself may underflow), or
+    as near as keeps every nonzero sample weight normal and finite (the
+    samples ``keep`` leaves out do not count); None
+    for none where the class weights alone stay within ``2**+-64``.
+    ``sum(w l) / sum(w)`` is the same real number for any common factor, and every product and sum rounds as before unless it
+    left float64's normal range, which the scaling prevents: a weight of
+    6e-226 on a loss of 6e-273 gave a product of 0 and a mean of 0 (7.6e15
+    ulp), class weights of 1e-179 under sample weights of 1e-279 a 0 / 0."""
+    s = np.broadcast_to(np.ones(()) if sample is None else np.asarray(sample, dtype=np.float64), shape)
+    c = np.ones(()) if class_of is None else np.asarray(class_of, dtype=np.float64)
+    both = np.broadcast_to((s != 0) & (c != 0), shape)
+    if keep is not None:  # an ignored sample's weight counts nowhere
+        both = both & keep
+    if not both.any() or not (np.isfinite(s).all() and np.isfinite(c).all()):
+        return sample
+    es = np.frexp(s)[1]
+    e = es + np.broadcast_to(np.frexp(c)[1], shape)
+    top = int(e[both].max())
+    # every nonzero weight stays finite (E >= its exponent - 1024) and
+    # normal (E <= its exponent + 1021): the nearest such E to top
+    nz = es[s != 0]
+    lo, hi = int(nz.max()) - 1024, int(nz.min()) + 1021
+    if lo > hi:  # sample weights spanning past 2**2045 (subnormal to huge): as they are
+        return sample
+    top = min(max(top, lo), hi)
+    if sample is None and -64 <= top <= 64:
+        return None
+    return np.ldexp(s, -top)
 
 
 def accurate_sum(values) -> float:

@@ -1,0 +1,135 @@
+"""The accurate tier's loss reductions: one rounding of a float64 sum, and
+weights whose products leave float64's normal range.
+
+An outside search (2026-12-07) found the reductions rounding each weighed
+term to the loss's format before summing (float32 sums 1.25 ulp off, a
+float16 mean of 708.5 returned inf because its weighed term overflowed
+float16), and float64 means whose weighed terms underflowed to 0 (a sample
+weight of 6e-226 on a loss of 6e-273: mean 0, 7.6e15 ulp) or whose weights
+multiplied to 0 (class weights of 1e-179 under sample weights of 1e-279:
+0 / 0 = NaN). Every test here fails on the code before.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import ml_dtypes
+import numpy as np
+import pytest
+
+from helpers.numerics import ulps
+from stabkit import accurate
+
+_MP = mpmath.MPContext()
+_MP.prec = 200
+
+
+def _sparse_exact(labels, z, sw=None, cw=None, red="sum"):
+    """The weighted sparse loss from logits reduced as ``red``, in mpmath."""
+    tot = den = _MP.mpf(0)
+    for i, (y, row) in enumerate(zip(labels, z)):
+        xs = [_MP.mpf(float(v)) for v in row]
+        m = max(xs)
+        lse = m + _MP.log(sum(_MP.exp(v - m) for v in xs))
+        w = (_MP.mpf(float(sw[i])) if sw is not None else 1) * (_MP.mpf(float(cw[y])) if cw is not None else 1)
+        tot += w * (lse - xs[y])
+        den += w
+    return tot / den if red == "mean" else tot / len(labels) if red == "sum_over_batch_size" else tot
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("red", ["sum", "mean", "sum_over_batch_size"])
+def test_narrow_reductions_round_once(dtype, red):
+    # the float64 terms summed, then one rounding: within half an ulp and a
+    # hair (the float64 terms' own error), where rounding each term first
+    # reached 1.25 ulp
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(60):
+        n, k = int(rng.integers(2, 9)), int(rng.integers(2, 6))
+        z = (rng.standard_normal((n, k)) * 3).astype(dtype)
+        labels = rng.integers(0, k, n)
+        sw = rng.uniform(0.5, 2.0, n).astype(dtype) if red == "mean" else None
+        got = accurate.sparse_categorical_crossentropy(labels, z, from_logits=True, sample_weight=sw, reduction=red)
+        worst = max(worst, ulps(got, _sparse_exact(labels, z, sw, red=red), dtype))
+    assert worst <= 0.5 + 2.0**-20, worst
+
+
+def test_a_bfloat16_sum_is_rounded_once():
+    # three rows of zeros: 3 ln 3 = 3.29584; each term rounded to bfloat16
+    # first (1.09375) summed to 3.28125 (1.07 ulp); rounded once, 3.296875
+    z = np.zeros((3, 3), ml_dtypes.bfloat16)
+    got = accurate.sparse_categorical_crossentropy([0, 1, 2], z, from_logits=True, reduction="sum")
+    assert got.dtype == z.dtype and float(got) == 3.296875
+
+
+@pytest.mark.parametrize("red", ["mean", "sum_over_batch_size"])
+def test_a_narrow_weighed_term_past_the_format_does_not_overflow_the_reduction(red):
+    # 708.5 * 50496 overflows float16: the mean (708.5) came out inf
+    z = np.array([[-708.5]], np.float16)
+    got = accurate.binary_crossentropy(np.ones((1, 1), np.float16), z, from_logits=True, sample_weight=[[50496.0]],
+                                       reduction=red)
+    want = 708.5 if red == "mean" else np.inf  # the sum over the batch is 3.6e7 itself
+    assert float(got) == want
+
+
+def test_a_float64_mean_under_a_tiny_sample_weight():
+    # w l = 6e-226 * 6e-273 underflows to 0: the mean was 0, not l
+    p, w = 6.231247508353557e-273, 6.214994191529464e-226
+    got = accurate.binary_crossentropy([[1e-300]], [[p]], sample_weight=[[w]], reduction="mean")
+    one = accurate.binary_crossentropy([[1e-300]], [[p]])[0, 0]
+    assert got == one and ulps(got, -(1 - _MP.mpf(1e-300)) * _MP.log1p(-_MP.mpf(p)) - _MP.mpf(1e-300)
+                               * _MP.log(_MP.mpf(p))) <= 1
+
+
+def test_a_float64_mean_under_huge_sample_weights():
+    # both weighed terms overflow (1e300 * 7e10 and 3e299 * 1e10): the mean is finite
+    z = np.array([[-7e10], [-1e10]])
+    got = accurate.binary_crossentropy(np.ones((2, 1)), z, from_logits=True, sample_weight=[[1e300], [3e299]],
+                                       reduction="mean")
+    exact = (_MP.mpf(1e300) * _MP.mpf(7e10) + _MP.mpf(3e299) * _MP.mpf(1e10)) / (_MP.mpf(1e300) + _MP.mpf(3e299))
+    assert ulps(got, exact) <= 1
+
+
+def test_class_weights_under_sample_weights_whose_products_underflow():
+    # w_y * s = 1.9e-179 * 9.9e-279 is 0 in float64: the mean was 0 / 0 = NaN
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((3, 4))
+    labels, cw, sw = np.array([0, 2, 0]), [1.9e-179, 1.0, 3.7e-181, 2.0], [9.9e-279, 4.4e-281, 1.5e-280]
+    got = accurate.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=cw, sample_weight=sw,
+                                                   reduction="mean")
+    assert ulps(got, _sparse_exact(labels, z, sw, cw, "mean")) <= 2
+
+
+def test_an_ignored_sample_does_not_set_the_scale():
+    # the ignored sample's label stands at class 0 (weight 4e215): scaling
+    # the mean by it sent the others' weights (6e-255, 9e-291) to 0
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((3, 6))
+    cw = [4.4e215, 6.2e-113, 4.1e-187, 1.0e-198, 6.4e-255, 8.5e-291]
+    got = accurate.sparse_categorical_crossentropy([-100, 4, 5], z, from_logits=True, ignore_index=-100,
+                                                   class_weight=cw, reduction="mean")
+    assert ulps(got, _sparse_exact([4, 5], z[1:], None, cw, "mean")) <= 2
+
+
+@pytest.mark.parametrize("fn", ["sparse", "categorical", "binary"])
+def test_a_mean_does_not_depend_on_the_scale_of_its_weights(fn):
+    # sum(w l) / sum(w) is the same real number for w 2**k: the same bits
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal((50, 5))
+    labels = rng.integers(0, 5, 50)
+    sw = rng.uniform(0.1, 3.0, 50)
+
+    def mean(w):
+        if fn == "sparse":
+            return accurate.sparse_categorical_crossentropy(labels, z, True, sample_weight=w, reduction="mean",
+                                                            class_weight=[1.0, 2.0, 0.5, 1.0, 3.0])
+        if fn == "categorical":
+            return accurate.categorical_crossentropy(np.eye(5)[labels] * 0.9 + 0.02, z, True, sample_weight=w,
+                                                     reduction="mean", label_smoothing=0.1)
+        return accurate.binary_crossentropy((labels[:, None] > 2) * 1.0, z[:, :1], True, sample_weight=w[:, None],
+                                            reduction="mean")
+
+    base = mean(sw)
+    for k in (-900, -300, -40, 40, 300, 900):
+        assert mean(np.ldexp(sw, k)) == base, k
