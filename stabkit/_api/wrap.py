@@ -102,7 +102,8 @@ def softplus(core, beta_core, threshold_default=None):
     @_public(core, "x", _OPTIONS_DOC + """
 ``beta``: softplus(beta*x)/beta, beta > 0 (PyTorch's ``beta``). ``threshold``:
 where ``beta*x > threshold`` the result is ``x`` itself (PyTorch's
-linear regime; None: no threshold).""")
+linear regime, decided on the float64 product ``beta*x`` as rounded, as
+PyTorch decides on its own; None: no threshold).""")
     def f(x, beta=1.0, threshold=threshold_default, *, dtype=None):
         a, caller = values_in(x, "x")
         a = cast_dtype(a, dtype)
