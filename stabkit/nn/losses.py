@@ -41,19 +41,56 @@ __all__ = [
 _EPS = stable.KERAS_EPSILON
 
 
+#: Keras's loss-constructor options that the trainer does not take, and why
+_NOT_TAKEN = {
+    "reduction": "the trainer's losses are Keras's default, sum_over_batch_size (stabkit's functions take reduction=)",
+    "ignore_class": "the trainer takes no ignored class (stabkit.sparse_categorical_crossentropy takes "
+                    "ignore_class=); leave those samples out of x and y",
+    "axis": "the trainer's losses take the classes on the last axis",
+    "dtype": "compile(dtype=) sets the trainer's format",
+}
+
+
+_DEFAULTS = {"reduction": "sum_over_batch_size", "axis": -1, "dtype": None}
+
+
 class Loss(ABC):
-    """Base class. ``loss(y_true, y_pred)`` is the batch mean, as in Keras."""
+    """Base class. ``loss(y_true, y_pred)`` is the batch mean, as in Keras.
+
+    ``label_smoothing`` (Keras's): targets ``y (1 - ls) + ls / k`` (``k``
+    classes; ``k = 2`` for the binary loss, per output), in the loss and in
+    its gradient; ``name`` is kept, as Keras keeps it."""
 
     fn_name = ""
 
-    def __init__(self, from_logits: bool = False, tier: str = "accurate"):
+    def __init__(self, from_logits: bool = False, tier: str = "accurate", *, label_smoothing: float = 0.0,
+                 name: str | None = None, **keras_options):
+        for key, value in keras_options.items():
+            if _DEFAULTS.get(key, object()) != value:  # Keras's own default is what the trainer does
+                why = _NOT_TAKEN.get(key, "it is not an option of Keras's losses either")
+                raise NNError(f"{type(self).__name__} does not take {key}={value!r}: {why}")
         if tier not in TIERS:
-            raise NNError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+            hint = ""
+            if isinstance(tier, (int, float)) and not isinstance(tier, bool):
+                hint = f" (the second argument is stabkit's tier; Keras's label_smoothing goes by name: " \
+                       f"label_smoothing={tier!r})"
+            raise NNError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}{hint}")
+        if isinstance(label_smoothing, (bool, str)) or not isinstance(label_smoothing, (int, float, np.floating)) \
+                or not 0 <= label_smoothing <= 1:
+            raise NNError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
         self.from_logits = bool(from_logits)
         self.tier = tier
+        self.label_smoothing = float(label_smoothing)
+        self.name = name
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r})"
+        ls = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r}{ls})"
+
+    def smoothed(self, y: np.ndarray, k: int) -> np.ndarray:
+        """Dense targets ``y`` smoothed over ``k`` classes (``y`` itself for none)."""
+        ls = self.label_smoothing
+        return y if not ls else y * (1 - ls) + ls / k
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         """The batch mean of the per-sample losses as a Python float; with
@@ -81,8 +118,9 @@ class Loss(ABC):
     def values(self, y_true, y_pred) -> np.ndarray:
         """Per-sample losses from the chosen tier, in ``y_pred``'s dtype."""
         fn = getattr(module(self.tier), self.fn_name)
+        kw = {"label_smoothing": self.label_smoothing} if self.label_smoothing else {}
         with np.errstate(all="ignore"):  # the naive tier's inf and NaN are reported, not warned
-            return fn(y_true, y_pred, from_logits=self.from_logits)
+            return fn(y_true, y_pred, from_logits=self.from_logits, **kw)
 
     @abstractmethod
     def prepare(self, y, n_outputs: int) -> np.ndarray:
@@ -109,14 +147,18 @@ def _rows(n: int) -> np.ndarray:
     return r
 
 
-def _softmax_minus(out, y_onehot_or_index, sparse):
-    """``(softmax(z) - y) / n``, max-shifted, in place on a fresh array."""
+def _softmax_minus(out, y_onehot_or_index, sparse, ls=0.0):
+    """``(softmax(z) - y) / n``, max-shifted, in place on a fresh array;
+    sparse labels smoothed by ``ls`` (``1 - ls`` at the label, ``ls / k``
+    everywhere)."""
     n = out.shape[0]
     g = out - out.max(axis=1, keepdims=True)
     np.exp(g, out=g)
     g /= g.sum(axis=1, keepdims=True)
     if sparse:
-        g[_rows(n), y_onehot_or_index] -= 1
+        g[_rows(n), y_onehot_or_index] -= 1 - ls
+        if ls:
+            g -= ls / out.shape[1]
     else:
         g -= y_onehot_or_index
     g *= 1.0 / n
@@ -174,11 +216,11 @@ class SparseCategoricalCrossentropy(Loss):
 
     def gradient(self, y, out):
         if self.from_logits:
-            return _softmax_minus(out, y, sparse=True)
-        if self.tier == "stable":
+            return _softmax_minus(out, y, sparse=True, ls=self.label_smoothing)
+        if self.tier == "stable" or self.label_smoothing:
             onehot = np.zeros_like(out)
             onehot[np.arange(out.shape[0]), y] = 1
-            return _prob_gradient(onehot, out, "stable")
+            return _prob_gradient(self.smoothed(onehot, out.shape[1]), out, self.tier)
         n = out.shape[0]
         g = np.zeros_like(out)
         rows = np.arange(n)
@@ -214,7 +256,7 @@ class CategoricalCrossentropy(Loss):
         return np.argmax(y, axis=1)
 
     def gradient(self, y, out):
-        y = y.astype(out.dtype)
+        y = self.smoothed(y, out.shape[1]).astype(out.dtype)
         if self.from_logits:
             # d/dz -sum(y log softmax(z)) = softmax(z) * sum(y) - y
             total = y.sum(axis=1, keepdims=True)
@@ -261,7 +303,7 @@ class BinaryCrossentropy(Loss):
 
     def gradient(self, y, out):
         n, k = out.shape
-        y = y.astype(out.dtype)
+        y = self.smoothed(y, 2).astype(out.dtype)
         scale = out.dtype.type(1.0 / (n * k))
         if self.from_logits:
             # d/dz [y softplus(-z) + (1 - y) softplus(z)] = sigmoid(z) - y
@@ -288,10 +330,12 @@ _BY_NAME = {
 
 
 def get(loss) -> Loss:
-    """A :class:`Loss` from an instance, a class (made with its defaults), or
-    a name Keras takes: the function's (``'sparse_categorical_crossentropy'``)
+    """A :class:`Loss` from an instance, a class (made with its defaults), a
+    name Keras takes: the function's (``'sparse_categorical_crossentropy'``)
     or the class's (``'SparseCategoricalCrossentropy'``), case-sensitive as
-    in Keras. A name or class gets ``from_logits=False``, as in Keras."""
+    in Keras, or one of stabkit's loss functions (``stabkit.stable.
+    binary_crossentropy``: that class in that tier). A name, class or
+    function gets ``from_logits=False``, as in Keras."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, type) and issubclass(loss, Loss) and loss is not Loss:
@@ -300,4 +344,13 @@ def get(loss) -> Loss:
         cls = _BY_NAME.get(loss) or next((c for c in _BY_NAME.values() if c.__name__ == loss), None)
         if cls is not None:
             return cls()
+    if callable(loss):
+        # stabkit's own loss functions (as keras.losses' functions in Keras):
+        # the class of that name, in the function's tier, from_logits=False
+        tier = getattr(loss, "__module__", "").rpartition(".")[2]
+        name = getattr(loss, "__name__", "")
+        if name in _BY_NAME and tier in TIERS:
+            return _BY_NAME[name](tier=tier)
+        raise NNError(f"cannot train on the function {name or loss!r}: the trainer differentiates its own losses "
+                      f"only (no autodiff); use a stabkit.nn.losses class or one of {', '.join(_BY_NAME)}")
     raise NNError(f"unknown loss {loss!r}; use a stabkit.nn.losses class or one of {', '.join(_BY_NAME)}")

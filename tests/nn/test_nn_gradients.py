@@ -102,8 +102,12 @@ def test_three_layer_network_matches_finite_differences(hidden):
         (CategoricalCrossentropy(tier="stable"), np.eye(3)[[1, 1, 0]] * 0.7 + 0.1),
         (BinaryCrossentropy(tier="naive"), np.array([[0, 1, 1], [1, 0, 0], [0.3, 0.5, 1]])),
         (BinaryCrossentropy(tier="stable"), np.array([[0, 1, 1], [1, 0, 0], [0.3, 0.5, 1]])),
+        (SparseCategoricalCrossentropy(tier="accurate", label_smoothing=0.2), np.array([1, 0, 2])),
+        (CategoricalCrossentropy(tier="naive", label_smoothing=0.3), np.eye(3)[[1, 1, 0]]),
+        (BinaryCrossentropy(tier="accurate", label_smoothing=0.1), np.array([[0, 1, 1], [1, 0, 0], [0.3, 0.5, 1]])),
     ],
-    ids=["sparse-naive", "sparse-stable", "categorical-accurate", "sparse-accurate", "categorical-stable-soft", "binary-naive", "binary-stable"],
+    ids=["sparse-naive", "sparse-stable", "categorical-accurate", "sparse-accurate", "categorical-stable-soft",
+         "binary-naive", "binary-stable", "sparse-smoothed", "categorical-smoothed", "binary-smoothed"],
 )
 def test_probability_gradient_is_the_derivative_of_the_tier(loss, y):
     """d/dp of the tier's loss values, including the stable tier's rescaling
@@ -155,3 +159,23 @@ def test_logit_gradient_is_shift_invariant_and_sums_to_zero(loss):
     for c in (-1e4, 3.0, 1e4):
         np.testing.assert_allclose(loss.gradient(y, z + c), g, atol=1e-12)
         assert loss(y, z + c) == pytest.approx(loss(y, z), rel=1e-9)
+
+
+@pytest.mark.parametrize("loss,y", [
+    (SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.2), np.array([1, 0, 2])),
+    (CategoricalCrossentropy(from_logits=True, label_smoothing=0.3), np.eye(3)[[1, 1, 0]] * 0.8 + 0.05),
+    (BinaryCrossentropy(from_logits=True, label_smoothing=0.1), np.array([[0, 1, 1], [1, 0, 0], [0.3, 0.5, 1]])),
+], ids=["sparse", "categorical", "binary"])
+def test_smoothed_logit_gradient_is_the_derivative_of_the_loss(loss, y):
+    """Keras's label_smoothing in the trainer's losses (refused with a
+    TypeError before): the fused gradient is d/dz of the smoothed loss."""
+    z = np.random.default_rng(4).normal(size=(3, 3)) * 2
+    g = loss.gradient(loss.prepare(y, 3), z)
+    h = 1e-6
+    fd = np.zeros_like(z)
+    for j in np.ndindex(z.shape):
+        up, dn = z.copy(), z.copy()
+        up[j] += h
+        dn[j] -= h
+        fd[j] = (loss(y, up) - loss(y, dn)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)

@@ -244,3 +244,17 @@ def test_cnn_layer_names_and_summary_are_keras():
     ours.summary(print_fn=texts[0].append)
     theirs.summary(print_fn=lambda s, **kw: texts[1].append(s), line_length=76)
     assert "(None, 26, 26, 8)" in texts[0][0] and texts[0] == texts[1]
+
+
+@pytest.mark.parametrize("name", ["CategoricalCrossentropy", "BinaryCrossentropy"])
+def test_label_smoothing_as_keras_smooths(name):
+    # CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), the
+    # Keras call: refused with a TypeError before; the same value as Keras's
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(5, 4)).astype("float32")
+    y = np.eye(4)[rng.integers(0, 4, 5)] if name.startswith("Cat") else (rng.random((5, 4)) > 0.5) * 1.0
+    y = y.astype("float32")
+    want = float(getattr(keras.losses, name)(from_logits=True, label_smoothing=0.2)(y, z))
+    got = getattr(nn.losses, name)(from_logits=True, label_smoothing=0.2)(y, z)
+    assert got == pytest.approx(want, rel=1e-6)
+

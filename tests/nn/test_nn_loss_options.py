@@ -1,0 +1,30 @@
+"""The trainer's losses: Keras's constructor options, and stabkit's loss
+functions in compile()."""
+
+from __future__ import annotations
+
+import pytest
+
+import stabkit
+import stabkit.nn as nn
+
+
+def test_keras_loss_options_the_trainer_does_not_take_are_named():
+    for kw, msg in (({"ignore_class": 3}, "does not take ignore_class=3"), ({"reduction": "sum"}, "reduction='sum'")):
+        with pytest.raises(nn.NNError, match=msg):
+            nn.losses.SparseCategoricalCrossentropy(**kw)
+    # Keras's own defaults are what the trainer does: taken
+    nn.losses.SparseCategoricalCrossentropy(reduction="sum_over_batch_size", axis=-1, name="scce")
+    with pytest.raises(nn.NNError, match="Keras's label_smoothing goes by name"):
+        nn.losses.CategoricalCrossentropy(True, 0.1)
+
+
+def test_compile_takes_stabkits_loss_functions_as_keras_takes_its_own():
+    # compile(loss=keras.losses.sparse_categorical_crossentropy) in Keras;
+    # stabkit's function was "unknown loss"
+    model = nn.Sequential([nn.Dense(3)])
+    model.compile(loss=stabkit.stable.sparse_categorical_crossentropy)
+    assert isinstance(model.loss, nn.losses.SparseCategoricalCrossentropy) and model.loss.tier == "stable"
+    assert not model.loss.from_logits
+    with pytest.raises(nn.NNError, match="no autodiff"):
+        model.compile(loss=lambda y, p: 0.0)
