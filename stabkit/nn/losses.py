@@ -87,6 +87,15 @@ class Loss(ABC):
         ls = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
         return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r}{ls})"
 
+    def get_config(self) -> dict:
+        """The constructor's arguments (saved with the model; Keras's name)."""
+        config = {"from_logits": self.from_logits, "tier": self.tier}
+        if self.label_smoothing:  # older files have none: the default
+            config["label_smoothing"] = self.label_smoothing
+        if self.name is not None:
+            config["name"] = self.name
+        return config
+
     def smoothed(self, y: np.ndarray, k: int) -> np.ndarray:
         """Dense targets ``y`` smoothed over ``k`` classes (``y`` itself for none)."""
         ls = self.label_smoothing

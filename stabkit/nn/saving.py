@@ -146,7 +146,7 @@ def save_model(model, path) -> None:
         opt, loss = model.optimizer, model.loss
         config["compile_config"] = {
             "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
-            "loss": {"class_name": type(loss).__name__, "config": {"from_logits": loss.from_logits, "tier": loss.tier}},
+            "loss": {"class_name": type(loss).__name__, "config": loss.get_config()},
             "metrics": list(model.metrics),
             "dtype": model.dtype,
         }

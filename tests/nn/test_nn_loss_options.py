@@ -28,3 +28,13 @@ def test_compile_takes_stabkits_loss_functions_as_keras_takes_its_own():
     assert not model.loss.from_logits
     with pytest.raises(nn.NNError, match="no autodiff"):
         model.compile(loss=lambda y, p: 0.0)
+
+
+def test_a_smoothed_loss_survives_save_and_load(tmp_path):
+    model = nn.Sequential([nn.Dense(3)])
+    model.compile(loss=nn.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.25, name="cce"))
+    model.build(4, seed=1)
+    model.save(tmp_path / "m.keras")
+    back = nn.load_model(tmp_path / "m.keras").loss
+    assert (type(back), back.label_smoothing, back.name, back.from_logits) == (
+        nn.losses.CategoricalCrossentropy, 0.25, "cce", True)
