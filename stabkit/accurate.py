@@ -293,7 +293,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     if o.ls:
         t = lossopts.one_hot(y, pl.shape[-1], o.plan.keep, np.float64)
         loss = _categorical_core(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample,
-                                 _out=o.per_sample(fmt))
+                                 _out=o.per_sample(fmt), _outer=o.plan)
         return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
@@ -321,7 +321,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
 
 @silent
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, class_weight=None,
-                             sample_weight=None, reduction="none", _out=None):
+                             sample_weight=None, reduction="none", _out=None, _outer=None):
     """Per-row ``-sum_i w_i y_i log p_i``, soft or one-hot labels rounded to
     ``y_pred``'s format (smoothed, class-weighted in float64). ``log p``: the
     accurate log-softmax, or ``log(p_i / S)`` (rows renormalised exactly).
@@ -337,6 +337,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                                      axis, by_block=pl.size > 0)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
+    if _outer is not None:  # the sparse loss's smoothed rows: its reduction notes the overflows
+        o.plan.share_notes(_outer)
     y1 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
     y2 = y1 if o.plain else targets64.categorical_targets64(y1, o.ls, o.cw)
     exact = fmt.name == "float64"
@@ -362,7 +364,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         again = _rest.categorical(o, r, loss, y1[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 
-    # _out: the per-sample losses' format for the sparse loss's smoothed path (float64 before its reduction)
+    # _out: the per-sample losses' format for the sparse loss's smoothed rows (float64 before its reduction)
     loss = _rowwise(p, fmt, axis, rows, reduce=True, keep32=True, out_fmt=_out or o.per_sample(fmt))
     return o.finish(loss, fmt, accurate=True, weighed=True)
 

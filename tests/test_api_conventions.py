@@ -641,3 +641,14 @@ def test_flags_refuse_strings(tier):
         tier.logsumexp([1.0, 2.0], return_sign="False")
     np.testing.assert_array_equal(tier.binary_crossentropy([1.0], [0.5], np.True_),
                                   tier.binary_crossentropy([1.0], [0.5], from_logits=1))
+
+
+def test_the_defaults_the_signatures_show_are_taken():
+    # logsumexp's signature shows x=None: logsumexp(z, x=None) said "got the
+    # input twice"; keras.losses' positional ignore_class=None (its default)
+    # on the sparse loss was refused as ambiguous
+    z = np.array([[1.0, 2.0], [0.5, -1.0]])
+    for tier in TIERS:
+        assert np.array_equal(tier.logsumexp(z, x=None), tier.logsumexp(z))
+        assert np.array_equal(tier.sparse_categorical_crossentropy([0, 1], z, True, None),
+                              tier.sparse_categorical_crossentropy([0, 1], z, True))

@@ -47,6 +47,15 @@ class Plan:
         #: that overflowed while loss and weight were finite (apply64, for the
         #: means; appended block by block, from any thread)
         self._over: list[tuple[np.ndarray, np.ndarray]] = []
+        #: the reduction those notes serve (another plan's: share_notes)
+        self._noting = reduction
+
+    def share_notes(self, outer: "Plan") -> None:
+        """Note the overflowed terms for ``outer``'s reduction, into its
+        list: the sparse loss's smoothed rows, weighed by the categorical
+        loss's plan and reduced by the sparse loss's (a mean of 1.2e308
+        came out inf, its noted term lost with the inner plan)."""
+        self._noting, self._over = outer.reduction, outer._over
 
     def apply64(self, loss: np.ndarray, part=slice(None), exact=None) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
@@ -60,7 +69,7 @@ class Plan:
             unweighted, loss = loss, loss * sample
             if exact is not None:
                 loss = _weighed(loss, exact, sample)
-            if self.reduction in ("mean", "sum_over_batch_size"):
+            if self._noting != "none":
                 self._note_overflow(unweighted, sample, loss, part)
         elif exact is not None:
             loss = _weighed(loss, exact, None)
@@ -143,11 +152,13 @@ class Plan:
             scale = 0
             if accurate:
                 total = accurate_sum(weighted)
-                if self.reduction != "sum" and np.isinf(total):
+                if not np.isfinite(total):
                     # finite losses whose sum passes float64's largest value
                     # (two of 0.75 max: their mean is 0.75 max), or terms that
-                    # overflowed under their weights: the sum and the quotient
-                    # formed 2**-1024 smaller
+                    # overflowed under their weights (NaN where two of opposite
+                    # signs met: 1e308 and -0.7e308 weights): the sum and the
+                    # quotient formed 2**-1024 smaller; a sum past the range
+                    # comes back inf from the scaling
                     total, scale = self._scaled_total(weighted, total)
             else:
                 acc = np.float32 if fmt.width < 32 else fmt.dtype
@@ -156,8 +167,8 @@ class Plan:
                 w, zero_ok = self._divisor()
                 den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
                 total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
-                if scale:
-                    total = np.ldexp(total, scale)
+            if scale:
+                total = np.ldexp(total, scale)
             if accurate:
                 return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
             return np.asarray(total).astype(fmt.dtype)
@@ -167,8 +178,8 @@ def _scaled_for_mean(sample, class_of, shape: tuple, keep=None):
     """The sample weights of a ``mean`` times the power of two ``2**-E``
     that puts the largest weight of a sample, ``sample * class_of``, in
     [1/2, 1) (formed from exponents: the product itself may underflow), or
-    as near as keeps every nonzero sample weight normal and finite (the
-    samples ``keep`` leaves out do not count); None
+    as near as keeps every sample weight finite (the samples ``keep``
+    leaves out do not count); None
     for none where the class weights alone stay within ``2**+-64``.
     ``sum(w l) / sum(w)`` is the same real number for any common factor, and every product and sum rounds as before unless it
     left float64's normal range, which the scaling prevents: a weight of
@@ -183,14 +194,10 @@ def _scaled_for_mean(sample, class_of, shape: tuple, keep=None):
         return sample
     es = np.frexp(s)[1]
     e = es + np.broadcast_to(np.frexp(c)[1], shape)
-    top = int(e[both].max())
-    # every nonzero weight stays finite (E >= its exponent - 1024) and
-    # normal (E <= its exponent + 1021): the nearest such E to top
-    nz = es[s != 0]
-    lo, hi = int(nz.max()) - 1024, int(nz.min()) + 1021
-    if lo > hi:  # sample weights spanning past 2**2045 (subnormal to huge): as they are
-        return sample
-    top = min(max(top, lo), hi)
+    # every sample weight stays finite (E >= its exponent - 1024); one that
+    # goes subnormal or 0 has a combined weight below 2**-50 of the largest
+    # (its class weight is below 2**1024)
+    top = max(int(e[both].max()), int(es[s != 0].max()) - 1024)
     if sample is None and -64 <= top <= 64:
         return None
     return np.ldexp(s, -top)

@@ -59,6 +59,8 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
                     kwargs[name] = value
                 if name == "y_pred":
                     caller = c
+        if ambiguous_fourth and len(args) == 4 and args[3] is None:
+            del args[3]  # keras.losses' ignore_class=None, its default (None is no axis)
         if ambiguous_fourth and len(args) > 3:
             # keras.losses' order puts ignore_class fourth, keras.ops' puts the
             # axis there: both ints, so either reading would silently misread

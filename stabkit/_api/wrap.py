@@ -209,6 +209,7 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
           keepdim=None, x=_NO_INPUT, **kwargs):
         if kwargs:
             unknown_keyword(core.__name__, kwargs)
+        x = _NO_INPUT if x is None else x  # the default the signature shows
         if (a is _NO_INPUT) == (x is _NO_INPUT):
             raise TypeError(f"{core.__name__}() " + ("missing its input a" if a is _NO_INPUT else
                                                      "got the input twice: as a and as x= (keras.ops' name for a)"))

@@ -51,7 +51,7 @@ _NOT_TAKEN = {
 }
 
 
-_DEFAULTS = {"reduction": "sum_over_batch_size", "axis": -1, "dtype": None}
+_DEFAULTS = {"reduction": "sum_over_batch_size", "axis": -1, "dtype": None, "ignore_class": None}
 
 
 class Loss(ABC):
@@ -75,7 +75,7 @@ class Loss(ABC):
                 hint = f" (the second argument is stabkit's tier; Keras's label_smoothing goes by name: " \
                        f"label_smoothing={tier!r})"
             raise NNError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}{hint}")
-        if isinstance(label_smoothing, (bool, str)) or not isinstance(label_smoothing, (int, float, np.floating)) \
+        if isinstance(label_smoothing, (bool, np.bool_, str)) or not isinstance(label_smoothing, (int, float, np.number)) \
                 or not 0 <= label_smoothing <= 1:
             raise NNError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
         self.from_logits = bool(from_logits)
@@ -85,7 +85,8 @@ class Loss(ABC):
 
     def __repr__(self) -> str:
         ls = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
-        return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r}{ls})"
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"{type(self).__name__}(from_logits={self.from_logits}, tier={self.tier!r}{ls}{name})"
 
     def get_config(self) -> dict:
         """The constructor's arguments (saved with the model; Keras's name)."""

@@ -3,6 +3,7 @@ functions in compile()."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import stabkit
@@ -38,3 +39,8 @@ def test_a_smoothed_loss_survives_save_and_load(tmp_path):
     back = nn.load_model(tmp_path / "m.keras").loss
     assert (type(back), back.label_smoothing, back.name, back.from_logits) == (
         nn.losses.CategoricalCrossentropy, 0.25, "cce", True)
+
+
+def test_keras_defaults_and_numpy_numbers_are_taken():
+    loss = nn.losses.SparseCategoricalCrossentropy(ignore_class=None, label_smoothing=np.int64(0), name="s")
+    assert loss.label_smoothing == 0.0 and repr(loss).endswith("name='s')")
