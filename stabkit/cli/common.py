@@ -126,8 +126,10 @@ def print_whole(table, pipe_width: int) -> None:
 def rich_table(console, title: str, header: list[str], rows: list[list[str]]) -> None:
     """A rich table whose first column (the names) is never wrapped or cut;
     the others fold. On a terminal too narrow for that, each row as the name
-    on its own line over a two-column table of the rest. Cells are text, not
-    markup (``softmax(z)[y]`` keeps its ``[y]``)."""
+    on its own line over a two-column table of the rest; narrower still (the
+    values' column under 20 characters, where rich empties it), over plain
+    ``label: value`` lines that wrap. Cells are text, not markup
+    (``softmax(z)[y]`` keeps its ``[y]``)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -143,8 +145,15 @@ def rich_table(console, title: str, header: list[str], rows: list[list[str]]) ->
         console.print(t)
         return
     console.print(Text(title, style="italic"))
+    # the card's borders take 7 columns, its labels the widest label's width
+    room = console.width - 7 - max(len(h) for h in header[1:])
+    cards = room >= min(20, max(len(c) for r in rows for c in r[1:]))
     for r in rows:
         console.print(Text(r[0], style="bold"), soft_wrap=True)  # the terminal wraps, nothing is cut
+        if not cards:
+            for name, cell in zip(header[1:], r[1:]):
+                console.print(Text(f"  {name}: {cell}"), overflow="fold")
+            continue
         t = Table(show_header=False)
         t.add_column(no_wrap=True)
         t.add_column(overflow="fold")

@@ -22,7 +22,7 @@ from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 from stabkit.registry import TIERS
 from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, print_whole, rich_table
-from .options import check_formats, check_list
+from .options import check_formats, check_list, unknown_function
 
 __all__ = ["app", "Format"]
 
@@ -260,7 +260,7 @@ def eval_cmd(
     try:
         prim = registry.get(function)
     except ValueError as e:
-        raise UsageFailure(str(e)) from None
+        raise UsageFailure(unknown_function(e, function)) from None
     if not prim.is_loss and labels is not None:
         raise invalid("--labels", f"only for the losses; {prim.name} takes no labels")
     if not prim.is_loss and from_logits is not None:
@@ -294,6 +294,8 @@ def eval_cmd(
         else:
             if len(lab) != len(x):
                 raise UsageFailure(f"--labels has {len(lab)} values but there are {len(x)} inputs")
+            if not all(math.isfinite(v) for v in lab):  # a NaN target would give a NaN loss and exit 0
+                raise UsageFailure(f"--labels {labels.strip()!r}: targets must be finite numbers in [0, 1]")
             # the targets in the inputs' format, as every tier takes them (and as the libraries need them)
             y = round_float64(np.array(lab, dtype=np.float64), fmt)
         args = (y, x)

@@ -43,18 +43,51 @@ def reference_options(ctx: typer.Context, workers: int, cache: bool, scheduler: 
     from stabkit.reference import ReferenceOptions
 
     executor = None
+    if scheduler is not None and not scheduler.strip():
+        raise invalid("--scheduler", "empty; use 'local' or a scheduler address such as tcp://host:8786")
     if scheduler:
         from stabkit.reference.executors import DistributedError, executor_for
 
+        from .cluster import quiet_on_interrupt
+
         try:
-            executor = ctx.with_resource(executor_for(scheduler, workers if workers > 1 else None))
+            executor = ctx.with_resource(quiet_on_interrupt(
+                executor_for(scheduler, workers if workers > 1 else None), local=scheduler == "local"))
         except DistributedError as e:
+            # Dask's ValueError is an address it cannot parse ('foo', 'tcp://host'): the user's
+            # spelling, a usage error; an OSError or a timeout is a scheduler that did not answer
+            if isinstance(e.__context__, ValueError):
+                raise invalid("--scheduler", f"{e}; use 'local' or an address such as tcp://host:8786") from None
             raise Failure(str(e)) from None
     return ReferenceOptions(cache=cache, workers=workers, executor=executor)
 
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _items(option: str, text: str) -> list[str]:
+    """The items of a comma-separated option; an empty list or item
+    (``naive,,stable``) is refused, as train's --hidden refuses one: more
+    likely a slip than the shorter list."""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items):
+        raise invalid(option, f"empty list {text!r}")
+    if not all(items):
+        raise invalid(option, f"empty item in {text!r}")
+    return items
+
+
+def unknown_function(e: ValueError, spec: str) -> str:
+    """The registry's message for ``spec``, with Click's "Did you mean" for
+    a near miss of a function's name (as a misspelled command gets)."""
+    import difflib
+
+    from stabkit.registry import PRIMITIVES
+
+    name = spec.strip().lower().replace("-", "_").partition(":")[0]
+    close = difflib.get_close_matches(name, list(PRIMITIVES), n=1)
+    return f"{e}. Did you mean {close[0]!r}?" if close and str(e).startswith("unknown function") else str(e)
 
 
 #: the other names of the libraries (--impls, --frameworks)
@@ -65,9 +98,7 @@ def check_list(option: str, text: str, known, what: str) -> list[str]:
     """The items of a comma-separated option, each one of ``known`` (in any
     case; pytorch is torch, tf tensorflow), without repeats; else a usage
     error listing ``known``."""
-    items = _split(text)
-    if not items:
-        raise invalid(option, f"empty list {text!r}")
+    items = _items(option, text)
     out = []
     for t in items:
         key = t.lower()
@@ -107,15 +138,12 @@ def check_functions(option: str, text: str) -> list[str]:
     repeats."""
     from stabkit.report.build import PROBS, parse_function
 
-    items = _split(text)
-    if not items:
-        raise invalid(option, f"empty list {text!r}")
     specs = []
-    for t in items:
+    for t in _items(option, text):
         try:
             name, from_logits = parse_function(t)
         except ValueError as e:
-            raise invalid(option, str(e)) from None
+            raise invalid(option, unknown_function(e, t)) from None
         specs.append(name if from_logits else name + PROBS)
     return list(dict.fromkeys(specs))
 

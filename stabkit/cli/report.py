@@ -326,7 +326,8 @@ def plot(
     out = out or f"{kind}_{spec.replace(':probs', '-probs')}.png"
     ext = os.path.splitext(out)[1]
     if ext.lstrip(".").lower() not in _FIG_FORMATS:
-        raise invalid("--out", f"{out!r} must end in .png, .svg or .pdf")
+        bare = os.path.basename(out).lower() in [f".{f}" for f in _FIG_FORMATS]  # '.png': no name, no extension
+        raise invalid("--out", f"{out!r} has no file name before its extension" if bare else f"{out!r} must end in .png, .svg or .pdf")
     folder = os.path.dirname(out) or "."
     check_out_folder("--out", folder)
     if os.path.isdir(out):

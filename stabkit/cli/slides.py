@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Failure, check_out_folder, invalid, slash
+from .common import Failure, check_nonempty_path, check_out_folder, invalid, slash
 
 __all__ = ["app", "slides"]
 
@@ -36,9 +36,11 @@ class Aspect(str, Enum):
 def _formats(text: str) -> tuple[str, ...]:
     from stabkit.slides import FORMATS
 
-    items = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if not items:
+    items = [t.strip().lower() for t in text.split(",")]
+    if not any(items):
         raise invalid("--format", f"empty list {text!r}; use png, pdf and/or svg")
+    if not all(items):  # as an empty list is refused: a slip, more likely than meant
+        raise invalid("--format", f"empty item in {text!r}; use png, pdf and/or svg")
     for t in items:
         if t not in FORMATS:
             raise invalid("--format", f"unknown figure format {t!r}; use png, pdf and/or svg")
@@ -53,8 +55,8 @@ def slides(
     only: Annotated[str | None, typer.Option(
         help="Draw only these figures, by number (comma-separated: 06,07b; 05 means 05a and 05b); the gallery "
              "keeps the others' entries.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Folder with the MNIST t10k IDX files (.gz or not). Default: $STABKIT_MNIST_DIR, else the download "
+    data_dir_text: Annotated[str | None, typer.Option(
+        "--data-dir", help="Folder with the MNIST t10k IDX files (.gz or not). Default: $STABKIT_MNIST_DIR, else the download "
              "cache ($STABKIT_DATA_DIR/mnist or ~/.cache/stabkit/mnist), downloaded into once when empty "
              "($STABKIT_MNIST_MIRROR names the mirror).")] = None,
     digits: Annotated[bool, typer.Option(
@@ -85,6 +87,8 @@ def slides(
         look = Look(theme.value, font_scale, aspect.value)
     except ValueError as e:
         raise invalid("--font-scale", str(e)) from None
+    check_nonempty_path("--data-dir", data_dir_text)  # "" is no folder (Path("") would be the current one)
+    data_dir = Path(data_dir_text) if data_dir_text is not None else None
     if data_dir is not None and not data_dir.is_dir():
         raise invalid("--data-dir", f"{str(data_dir)!r} is not a folder")
     if digits and data_dir is not None:

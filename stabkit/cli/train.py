@@ -23,7 +23,7 @@ import numpy as np
 import typer
 
 from stabkit._io import jsonable
-from .common import PENDING, Failure, check_out_folder, invalid
+from .common import PENDING, Failure, check_nonempty_path, check_out_folder, invalid
 from .options import check_seed
 
 __all__ = ["app", "train"]
@@ -120,6 +120,7 @@ def _load(dataset: Dataset, data_dir: Optional[Path], seed: int, quiet: bool = F
     if data.has_split(folder, "train"):
         Xtr, ytr = data.read_mnist(folder, split="train")
         return Xtr, ytr, X, y, f"MNIST train/t10k from {folder}"
+    data.check_test_split(folder, len(X))  # as slides says it; fewer would leave a split empty
     return X[:8000], y[:8000], X[8000:], y[8000:], \
         f"MNIST t10k from {folder} (no train-* files there): first 8,000 train, last 2,000 test"
 
@@ -170,9 +171,9 @@ def _plot(runs: dict, path: Path) -> None:
 @app.command("train")
 def train(
     dataset: Annotated[Dataset, typer.Option(help="Data set: scikit-learn's 8x8 digits (no download) or MNIST IDX files.")] = Dataset.digits,
-    data_dir: Annotated[
-        Optional[Path],
-        typer.Option(help="Folder with MNIST IDX files (gzipped or not; train-* and t10k-*, or t10k-* alone for an "
+    data_dir_text: Annotated[
+        Optional[str],
+        typer.Option("--data-dir", help="Folder with MNIST IDX files (gzipped or not; train-* and t10k-*, or t10k-* alone for an "
                           "8,000/2,000 split of the test set); default $STABKIT_MNIST_DIR, else the full MNIST "
                           "downloaded once into ~/.cache/stabkit/mnist ($STABKIT_DATA_DIR/mnist)."),
     ] = None,
@@ -223,6 +224,8 @@ def train(
         PENDING.append(str(out))  # until written: stdout's reader going away is an error now
     if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
         raise invalid("--learning-rate", f"{learning_rate} is not a positive number")
+    check_nonempty_path("--data-dir", data_dir_text)  # "" is no folder (Path("") would be the current one)
+    data_dir = Path(data_dir_text) if data_dir_text is not None else None
     if data_dir is not None and dataset is not Dataset.mnist:
         raise invalid("--data-dir", "only applies to --dataset mnist")
     if data_dir is not None and not data_dir.is_dir():

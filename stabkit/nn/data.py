@@ -31,6 +31,7 @@ __all__ = [
     "train_test_split",
     "read_idx",
     "has_split",
+    "check_test_split",
     "MNIST_FILES",
 ]
 
@@ -92,6 +93,9 @@ def read_idx(path) -> np.ndarray:
     raw = _read_bytes(path)
     gz = _Gunzip(path, raw) if raw[:2] == b"\x1f\x8b" else None
     head = gz.read(16) if gz else raw[:16]
+    if gz and len(head) < 16 and not gz.complete():
+        # a gzip stream cut short before 16 bytes of content: a gzip problem, not a short IDX header
+        raise DataError(f"{path}: corrupt gzip data: not a valid gzip stream (it ends after {len(head)} bytes of content)")
     if len(head) < 4:
         raise DataError(f"{path}: truncated: {len(head)} bytes, too short for an IDX header")
     magic = int.from_bytes(head[:4], "big")
@@ -149,6 +153,9 @@ def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{paths[0]} must hold images and {paths[1]} labels (the magic numbers are swapped)")
     if len(images) != len(labels):
         raise DataError(f"{paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} labels")
+    if images.shape[1:] != (28, 28):
+        # the model and the figures take MNIST's 784 pixels; other images would fail later, naming no file
+        raise DataError(f"{paths[0]}: {images.shape[1]}x{images.shape[2]} images; MNIST's are 28x28")
     if labels.max() > 9:
         raise DataError(f"{paths[1]}: label {int(labels.max())} is out of range 0..9")
     return images, labels
@@ -164,6 +171,13 @@ def read_mnist(folder, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     images, labels = _read_split(Path(folder), split)
     X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return X, labels.astype(np.int64)
+
+
+def check_test_split(folder, n: int) -> None:
+    """The 8,000/2,000 split of a t10k set used alone (no train-* files)
+    needs its 10,000 images: a :class:`DataError` naming ``folder`` otherwise."""
+    if n < 10000:
+        raise DataError(f"{folder}: {n} test images; the 8,000/2,000 split needs 10,000")
 
 
 def load_mnist(path=None, *, quiet: bool = False):

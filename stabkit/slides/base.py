@@ -144,8 +144,7 @@ def load_data(data_dir: Path | None, quick: bool, digits: bool = False, quiet: b
         named = folder
     X, y = data.read_mnist(folder, split="test")
     n_tr, n_te = (2000, 500) if quick else (8000, 2000)
-    if len(X) < 10000:
-        raise DataError(f"{folder}: {len(X)} test images; the 8,000/2,000 split needs 10,000")
+    data.check_test_split(folder, len(X))
     what = f"MNIST t10k, first {n_tr:,} train / {n_te:,} of the last 2,000 test" if quick else \
         "MNIST t10k, first 8,000 train / last 2,000 test"
     return Data(X[:n_tr], y[:n_tr], X[8000:8000 + n_te], y[8000:8000 + n_te], what, 28, True, folder=named)
