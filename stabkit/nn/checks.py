@@ -97,6 +97,9 @@ def checked_data(model, x, y, sample_weight, class_weight=None, names=("x", "y")
     ``finite``), one target per sample. Builds an unbuilt model from ``x``
     (see ``Sequential._input``)."""
     xname, yname = names
+    if y is None:  # fit(x) / evaluate(x): Keras takes y from a dataset in x, which NumPy arrays are not
+        raise NNError(f"no labels: pass {yname} beside {xname} (Keras's {yname}=None is for a data set that yields "
+                      "both, which this trainer does not take)")
     x = one_input(x)
     x = np.asarray(x)
     check_samples(x, xname)

@@ -272,7 +272,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose, sys.stdout))
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
-    def evaluate(self, x, y, batch_size: int | None = None, verbose=0, sample_weight=None,
+    def evaluate(self, x, y=None, batch_size: int | None = None, verbose=0, sample_weight=None,
                  return_dict: bool = False):  # fmt: skip
         """The mean loss (from the loss's tier; weighted by ``sample_weight``
         as Keras weights it: ``sum(w * loss) / n``) and the metrics, as Keras
@@ -336,7 +336,7 @@ class Sequential(OnBatch, Structure, saving.Files):
             self._backprop(X, Y)
         return [self._G[sl].reshape(shape).copy() for sl, shape in self._slots.values()]
 
-    def fit(self, x, y, epochs: int = 1, batch_size: int | None = None, verbose: int = 1, callbacks=None,
+    def fit(self, x, y=None, epochs: int = 1, batch_size: int | None = None, verbose: int = 1, callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
             sample_weight=None, initial_epoch: int = 0, seed: int | None = None, on_nonfinite: str = "raise",
             on_step=None) -> History:  # fmt: skip

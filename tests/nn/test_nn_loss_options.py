@@ -44,3 +44,13 @@ def test_a_smoothed_loss_survives_save_and_load(tmp_path):
 def test_keras_defaults_and_numpy_numbers_are_taken():
     loss = nn.losses.SparseCategoricalCrossentropy(ignore_class=None, label_smoothing=np.int64(0), name="s")
     assert loss.label_smoothing == 0.0 and repr(loss).endswith("name='s')")
+
+
+def test_fit_and_evaluate_without_labels_say_so():
+    # evaluate(x) was Python's "missing 1 required positional argument: 'y'"
+    model = nn.Sequential([nn.Dense(3)])
+    model.compile(loss=nn.SparseCategoricalCrossentropy(from_logits=True))
+    for call in (lambda: model.evaluate(np.ones((4, 2))), lambda: model.fit(np.ones((4, 2)), verbose=0)):
+        with pytest.raises(nn.NNError, match="no labels: pass y beside x"):
+            call()
+    assert not model.built  # refused before anything was built
