@@ -292,7 +292,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
                                    class_weight, sample_weight, label_smoothing, reduction)
     if o.ls:
         t = lossopts.one_hot(y, pl.shape[-1], o.plan.keep, np.float64)
-        loss = _categorical_core(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample,
+        loss = _categorical_core(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample64,
                                  _out=o.per_sample(fmt), _outer=o.plan)
         return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:

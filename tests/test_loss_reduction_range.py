@@ -162,3 +162,21 @@ def test_the_smoothed_sparse_loss_keeps_its_overflowed_terms_for_the_reduction()
     kw = dict(sample_weight=[[1e308], [1.0], [1.0], [1.0]], label_smoothing=0.1, reduction="sum_over_batch_size")
     got = accurate.sparse_categorical_crossentropy([0, 0, 0, 0], z, True, **kw)
     assert np.isfinite(got) and got == accurate.categorical_crossentropy(np.eye(3)[[0, 0, 0, 0]], z, True, **kw)
+
+
+def test_the_scaling_is_the_accurate_tiers_alone():
+    # the stable and naive tiers weigh in the loss's format with the weights
+    # as given, as the frameworks do: a float16 weight of 1e-3 beside 100,
+    # scaled by 2**-7, went subnormal in float16 (its term 1% off)
+    from stabkit import naive, stable
+
+    # the small weight's loss (10) carries most of the sum: the large
+    # weight's (3e-5) counts a third as much
+    z = np.array([[-5.0, 5.0, 0.0], [0.0, 11.0, 0.0]], np.float16)
+    w = np.array([1e-3, 100.0], np.float16)
+    for tier in (stable, naive):
+        got = tier.sparse_categorical_crossentropy([0, 1], z, True, sample_weight=w, reduction="mean")
+        per = tier.sparse_categorical_crossentropy([0, 1], z, True)
+        assert per[0] * w[0] > 2 * per[1] * w[1]
+        want = np.sum(per * w, dtype=np.float32) / np.sum(w.astype(np.float32))
+        assert got == np.float16(want), tier.__name__

@@ -209,7 +209,7 @@ def settle(loss: np.ndarray, y: np.ndarray, z: np.ndarray, fmt, o, part: slice, 
         loss = o.plan.apply64(loss, part)
     if not logits or fmt.name not in FORMATS:
         return loss
-    sample = None if o.plain else o.plan.sample
+    sample = None if o.plain else o.plan.sample64
     if o.plain or (o.ls == 0.0 and o.pos is None and sample is None):
         return settle_plain(loss, y, z, fmt.name)
     return settle_weighted(loss, y, z, fmt.name, o.ls, None if o.pos is None else _at(o.pos, part),

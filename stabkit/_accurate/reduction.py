@@ -34,8 +34,12 @@ class Plan:
     def __init__(self, reduction: str, shape: tuple, sample=None, keep=None, class_of=None):
         self.reduction, self.shape = reduction, shape
         self.sample = None if sample is None else np.ascontiguousarray(sample)
+        #: the accurate tier's sample weights: for a mean, scaled by a power
+        #: of two (_scaled_for_mean); the others weigh in the loss's format,
+        #: as the frameworks do, with the weights as given
+        self.sample64 = self.sample
         if reduction == "mean" and (sample is not None or class_of is not None):
-            self.sample = _scaled_for_mean(self.sample, class_of, shape, keep)
+            self.sample64 = _scaled_for_mean(self.sample, class_of, shape, keep)
         self.keep, self.class_of = keep, class_of
         self.trivial = reduction == "none" and sample is None and keep is None
         #: optional ``tail(loss, part, sample)`` -> loss: the loss's own redo
@@ -64,8 +68,8 @@ class Plan:
         ``loss`` stands; :mod:`stabkit._accurate.rowrest`), weighed and
         rounded once instead of ``loss``."""
         sample = None
-        if self.sample is not None:
-            sample = np.asarray(self.sample, dtype=np.float64).reshape(-1)[part]
+        if self.sample64 is not None:
+            sample = np.asarray(self.sample64, dtype=np.float64).reshape(-1)[part]
             unweighted, loss = loss, loss * sample
             if exact is not None:
                 loss = _weighed(loss, exact, sample)
@@ -112,12 +116,13 @@ class Plan:
             loss = loss * self.sample.astype(loss.dtype)
         return self.kept(loss)
 
-    def _divisor(self) -> tuple[np.ndarray, bool]:
+    def _divisor(self, accurate: bool) -> tuple[np.ndarray, bool]:
         """The weights of ``mean`` (float64), and whether the reduction
         returns 0 for a zero divisor (Keras's ``sum_over_batch_size``)."""
         if self.reduction == "sum_over_batch_size":
             return (np.ones(self.shape) if self.keep is None else self.keep.astype(np.float64)), True
-        w = np.ones(self.shape) if self.sample is None else np.asarray(self.sample, dtype=np.float64)
+        sample = self.sample64 if accurate else self.sample
+        w = np.ones(self.shape) if sample is None else np.asarray(sample, dtype=np.float64)
         if self.class_of is not None:
             w = w * self.class_of
         if self.keep is not None:
@@ -164,7 +169,7 @@ class Plan:
                 acc = np.float32 if fmt.width < 32 else fmt.dtype
                 total = np.sum(weighted, dtype=acc)
             if self.reduction != "sum":
-                w, zero_ok = self._divisor()
+                w, zero_ok = self._divisor(accurate)
                 den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
                 total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
             if scale:

@@ -213,7 +213,7 @@ def categorical(o, x: np.ndarray, loss: np.ndarray, y: np.ndarray, seen: dict | 
     multiply them (``o`` the call's ``lossopts.Options``, ``y`` the block's
     raw targets), for float64 losses from logits (``seen`` a dict, maybe
     holding the kernels' analysis); else (``seen`` None) None."""
-    if seen is None or o.plan.sample is None:
+    if seen is None or o.plan.sample64 is None:
         return None
     return categorical_rest(x, loss, y, o.ls, o.cw, seen)
 
@@ -224,6 +224,6 @@ def sparse(o, x: np.ndarray | None, loss: np.ndarray, labels: np.ndarray, cwy, s
     chunks are not kept), where a class weight lifts the loss too (``cwy``
     the block's class weights of the labels, or None); None where no rest
     is needed."""
-    if x is None or seen is None or (o.plan.sample is None and cwy is None):
+    if x is None or seen is None or (o.plan.sample64 is None and cwy is None):
         return None
     return sparse_rest(x, loss, labels, cwy, seen)
