@@ -293,7 +293,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     if o.ls:
         t = lossopts.one_hot(y, pl.shape[-1], o.plan.keep, np.float64)
         loss = _categorical_core(t, pl, from_logits, o.ls, class_weight=o.cw, sample_weight=o.plan.sample64,
-                                 _out=o.per_sample(fmt), _outer=o.plan)
+                                 _outer=o.plan)
         return o.finish(o.plan.kept(loss), fmt, accurate=True, weighed=True)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
@@ -321,7 +321,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
 
 @silent
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, class_weight=None,
-                             sample_weight=None, reduction="none", _out=None, _outer=None):
+                             sample_weight=None, reduction="none", _outer=None):
     """Per-row ``-sum_i w_i y_i log p_i``, soft or one-hot labels rounded to
     ``y_pred``'s format (smoothed, class-weighted in float64). ``log p``: the
     accurate log-softmax, or ``log(p_i / S)`` (rows renormalised exactly).
@@ -337,7 +337,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                                      axis, by_block=pl.size > 0)
     if pl.size == 0:
         return o.finish(np.zeros(pl.shape[:-1], dtype=fmt.dtype), fmt, accurate=True, weighed=True)
-    if _outer is not None:  # the sparse loss's smoothed rows: its reduction notes the overflows
+    if _outer is not None:  # the sparse loss's smoothed rows: its reduction keeps their terms and notes
         o.plan.share_notes(_outer)
     y1 = last_axis(yr, axis).reshape(-1, pl.shape[-1])
     y2 = y1 if o.plain else targets64.categorical_targets64(y1, o.ls, o.cw)
@@ -364,8 +364,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         again = _rest.categorical(o, r, loss, y1[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 
-    # _out: the per-sample losses' format for the sparse loss's smoothed rows (float64 before its reduction)
-    loss = _rowwise(p, fmt, axis, rows, reduce=True, keep32=True, out_fmt=_out or o.per_sample(fmt))
+    loss = _rowwise(p, fmt, axis, rows, reduce=True, keep32=True, out_fmt=o.per_sample(fmt))
     return o.finish(loss, fmt, accurate=True, weighed=True)
 
 # ------------------------------------------------------------ public signatures
@@ -388,5 +387,5 @@ _logsumexp_core = logsumexp  # the weighted path calls the core back (one int ax
 logsumexp = _threads.keyword(_wrap.logsumexp(logsumexp))
 binary_crossentropy = _threads.keyword(_wrap.loss(binary_crossentropy))
 sparse_categorical_crossentropy = _threads.keyword(_wrap.loss(sparse_categorical_crossentropy))
-_categorical_core = categorical_crossentropy  # the sparse loss's smoothed rows call the core (its _out)
+_categorical_core = categorical_crossentropy  # the sparse loss's smoothed rows call the core (its _outer)
 categorical_crossentropy = _threads.keyword(_wrap.loss(categorical_crossentropy))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers.terminal import run_in_a_terminal
 from stabkit.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,30 +181,10 @@ def test_list_through_a_pipe_in_a_subprocess():
     assert "-log softmax(z)[y]" in row  # cells are text, not rich markup
 
 
-def _run_in_a_terminal(args: list[str], columns: int) -> str:
-    """stdout of ``python -m stabkit ARGS`` on a pseudo-terminal COLUMNS wide."""
-    master, slave = os.openpty()
-    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "stabkit", *args], stdout=slave, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert p.wait(timeout=120) == 0
-    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
-
-
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 @pytest.mark.parametrize("columns", [40, 80])
 def test_list_on_a_narrow_terminal_never_cuts_a_name(columns):
-    out = _run_in_a_terminal(["list"], columns)
+    out = run_in_a_terminal(["list"], columns)
     words = set(re.findall(r"[A-Za-z0-9_]+", out))
     assert set(NAMES) <= words and set(FORMAT_NAMES) <= words
     assert "…" not in out

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers.terminal import run_in_a_terminal
 from stabkit.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _idx(magic: int, dims, payload: bytes) -> bytes:
@@ -119,23 +119,7 @@ def test_narrow_cards_lose_no_value(width):
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_list_on_a_20_column_terminal_shows_the_values():
-    master, slave = os.openpty()
-    env = {**os.environ, "COLUMNS": "20", "NO_COLOR": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "stabkit", "list"], stdout=slave, stderr=subprocess.DEVNULL,
-                         cwd=ROOT, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert p.wait(timeout=120) == 0
-    flat = re.sub(r"\s|\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+    flat = re.sub(r"\s", "", run_in_a_terminal(["list"], 20))
     for value in ("1/(1+exp(-x))", "65504", "3.38953e+38", "no(ulps,roundingandreferencesonly)"):
         assert value in flat
 

@@ -319,7 +319,7 @@ class Options:
         each term to a narrower format first rounded twice, 1.25 ulp, and
         let a term under a tiny or huge weight underflow or overflow there:
         a float16 mean of 708.5 came out inf)."""
-        return fmt if self.plan is None or self.plan.reduction == "none" else _F64
+        return fmt if self.plan is None or self.plan.serves == "none" else _F64
 
     def finish(self, loss: np.ndarray, fmt: Format, accurate: bool = False, weighed: bool = False) -> np.ndarray:
         """Weigh (unless the accurate tier did, ``weighed``) and reduce."""

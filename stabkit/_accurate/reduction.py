@@ -51,15 +51,17 @@ class Plan:
         #: that overflowed while loss and weight were finite (apply64, for the
         #: means; appended block by block, from any thread)
         self._over: list[tuple[np.ndarray, np.ndarray]] = []
-        #: the reduction those notes serve (another plan's: share_notes)
-        self._noting = reduction
+        #: the reduction this plan's terms serve: its own, or another
+        #: plan's (share_notes), which decides the notes and the terms' format
+        self.serves = reduction
 
     def share_notes(self, outer: "Plan") -> None:
-        """Note the overflowed terms for ``outer``'s reduction, into its
-        list: the sparse loss's smoothed rows, weighed by the categorical
-        loss's plan and reduced by the sparse loss's (a mean of 1.2e308
-        came out inf, its noted term lost with the inner plan)."""
-        self._noting, self._over = outer.reduction, outer._over
+        """Serve ``outer``'s reduction: its terms kept as it keeps them and
+        the overflowed ones noted into its list; the sparse loss's smoothed
+        rows, weighed by the categorical loss's plan and reduced by the
+        sparse loss's (a mean of 1.2e308 came out inf, its noted term lost
+        with the inner plan)."""
+        self.serves, self._over = outer.reduction, outer._over
 
     def apply64(self, loss: np.ndarray, part=slice(None), exact=None) -> np.ndarray:
         """Sample weights and ignored labels applied to float64 losses of the
@@ -73,7 +75,7 @@ class Plan:
             unweighted, loss = loss, loss * sample
             if exact is not None:
                 loss = _weighed(loss, exact, sample)
-            if self._noting != "none":
+            if self.serves != "none":
                 self._note_overflow(unweighted, sample, loss, part)
         elif exact is not None:
             loss = _weighed(loss, exact, None)
@@ -184,12 +186,13 @@ def _scaled_for_mean(sample, class_of, shape: tuple, keep=None):
     that puts the largest weight of a sample, ``sample * class_of``, in
     [1/2, 1) (formed from exponents: the product itself may underflow), or
     as near as keeps every sample weight finite (the samples ``keep``
-    leaves out do not count); None
-    for none where the class weights alone stay within ``2**+-64``.
-    ``sum(w l) / sum(w)`` is the same real number for any common factor, and every product and sum rounds as before unless it
-    left float64's normal range, which the scaling prevents: a weight of
-    6e-226 on a loss of 6e-273 gave a product of 0 and a mean of 0 (7.6e15
-    ulp), class weights of 1e-179 under sample weights of 1e-279 a 0 / 0."""
+    leaves out do not count); None for none where the class weights alone
+    stay within ``2**+-64``. ``sum(w l) / sum(w)`` is the same real number
+    for any common factor, and every product and sum rounds as before
+    unless it left float64's normal range, which the scaling prevents: a
+    weight of 6e-226 on a loss of 6e-273 gave a product of 0 and a mean of
+    0 (7.6e15 ulp), class weights of 1e-179 under sample weights of 1e-279
+    a 0 / 0."""
     s = np.broadcast_to(np.ones(()) if sample is None else np.asarray(sample, dtype=np.float64), shape)
     c = np.ones(()) if class_of is None else np.asarray(class_of, dtype=np.float64)
     both = np.broadcast_to((s != 0) & (c != 0), shape)

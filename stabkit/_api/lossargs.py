@@ -21,7 +21,7 @@ def loss(core, arrays=("y_true", "y_pred", "sample_weight", "class_weight", "pos
     """A loss core with the same signature, its array arguments converted
     from the caller's types, and the result in the type of ``y_pred``."""
     sig = inspect.signature(core)
-    # a core's private keywords (accurate's _out) are not the public function's
+    # a core's private keywords (accurate's _outer) are not the public function's
     sig = sig.replace(parameters=[p for p in sig.parameters.values() if not p.name.startswith("_")])
     bind = _binder(sig)
 

@@ -62,10 +62,6 @@ def reference_options(ctx: typer.Context, workers: int, cache: bool, scheduler: 
     return ReferenceOptions(cache=cache, workers=workers, executor=executor)
 
 
-def _split(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _items(option: str, text: str) -> list[str]:
     """The items of a comma-separated option; an empty list or item
     (``naive,,stable``) is refused, as train's --hidden refuses one: more
@@ -125,7 +121,7 @@ def check_formats(option: str, text: str) -> list[str]:
     only for ulps, rounding and references, is refused with that reason."""
     from stabkit.floats import ARITH_FORMATS
 
-    for t in _split(text):
+    for t in _items(option, text):
         why = not_arithmetic(t)
         if why:
             raise invalid(option, why)
