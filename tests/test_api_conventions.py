@@ -249,6 +249,24 @@ def test_the_input_by_name_as_jax_keras_and_torch_spell_it(tier):
                 call()
     assert np.array_equal(tier.softplus(x=x), tier.softplus(x))
     assert np.array_equal(tier.logsumexp(x=x, axis=1), tier.logsumexp(x, 1))
+    # torch.nn.functional.softplus(input=, beta=), torch.softmax(input=, dim=),
+    # torch.logsumexp(input=, dim=): refused as unexpected keywords before
+    assert np.array_equal(tier.softplus(input=x, beta=2.0), tier.softplus(x, 2.0))
+    for name in ("softmax", "log_softmax"):
+        f = getattr(tier, name)
+        assert np.array_equal(f(input=x, dim=0), f(x, axis=0))
+        assert str(inspect.signature(f)).startswith("(x, axis=-1, *")
+        for call, msg in ((lambda: f(), "missing its input x"), (lambda: f(x, input=x), "input twice"),
+                          (lambda: f(input=x, foo=1), r"unexpected keyword argument 'foo'$")):
+            with pytest.raises(TypeError, match=msg):
+                call()
+    assert np.array_equal(tier.logsumexp(input=x, dim=1, keepdim=True), tier.logsumexp(x, 1, keepdims=True))
+    assert str(inspect.signature(tier.softplus)).startswith("(x, beta=1.0, threshold=")
+    for call, msg in ((lambda: tier.softplus(), "missing its input x"), (lambda: tier.softplus(x, input=x), "twice"),
+                      (lambda: tier.softplus(x, foo=1), r"unexpected keyword argument 'foo'$"),
+                      (lambda: tier.logsumexp(x=x, input=x), "twice"), (lambda: tier.logsumexp(x, input=x), "twice")):
+        with pytest.raises(TypeError, match=msg):
+            call()
     assert list(inspect.signature(tier.logsumexp).parameters)[0] == "a"
     for call, msg in ((lambda: tier.logsumexp(), "missing its input a"), (lambda: tier.logsumexp(x, x=x), "twice"),
                       (lambda: tier.logsumexp(x, 1, out=x[:, 0]), r"'out'; the result is a new array"),
@@ -256,7 +274,7 @@ def test_the_input_by_name_as_jax_keras_and_torch_spell_it(tier):
                       (lambda: tier.log_softmax(x, foo=1), r"unexpected keyword argument 'foo'$")):
         with pytest.raises(TypeError, match=msg):
             call()
-    for name in ("softmax", "log_softmax", "logsumexp"):
+    for name in ("softmax", "log_softmax", "logsumexp", "softplus"):
         assert not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(getattr(tier, name)).parameters.values())
 
 

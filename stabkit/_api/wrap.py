@@ -24,6 +24,16 @@ from .masks import dead_rows, empty_sums, filled, filled_float, revived, where_m
 
 __all__ = ["elementwise", "softplus", "rowwise", "logsumexp", "loss"]
 
+
+class _NoInput:
+    """The default of an input that may come by either of two names."""
+
+    def __repr__(self):
+        return "<required>"
+
+
+_NO_INPUT = _NoInput()
+
 _OPTIONS_DOC = """
 Conventions (all tiers): ``x`` may be a NumPy array or scalar, a (nested)
 list, a PyTorch CPU tensor or a JAX CPU array; the result has the caller's
@@ -100,11 +110,13 @@ def softplus(core, beta_core, threshold_default=None):
     """
 
     @_public(core, "x", _OPTIONS_DOC + """
+``input=``: PyTorch's name for ``x``.
 ``beta``: softplus(beta*x)/beta, beta > 0 (PyTorch's ``beta``). ``threshold``:
 where ``beta*x > threshold`` the result is ``x`` itself (PyTorch's
 linear regime, decided on the float64 product ``beta*x`` as rounded, as
 PyTorch decides on its own; None: no threshold).""")
-    def f(x, beta=1.0, threshold=threshold_default, *, dtype=None):
+    def f(x=_NO_INPUT, beta=1.0, threshold=threshold_default, *, dtype=None, **kwargs):
+        x = _one_input(core.__name__, x, kwargs)
         a, caller = values_in(x, "x")
         a = cast_dtype(a, dtype)
         beta = _positive(beta, "beta")
@@ -118,7 +130,36 @@ PyTorch decides on its own; None: no threshold).""")
                 y = np.where(lin, a, y).astype(y.dtype)
         return caller.back(y)
 
+    _required_input(f)
     return f
+
+
+def _one_input(name: str, x, kwargs: dict, first: str = "x", aliases=("input",)):
+    """The input of a call that may name it ``first`` (positionally or by
+    name) or by one of ``aliases`` (PyTorch's ``input=``, keras.ops' ``x=``),
+    popped from ``kwargs``; any other keyword is :func:`unknown_keyword`'s
+    TypeError."""
+    named = [k for k in aliases if k in kwargs]
+    if x is not _NO_INPUT and named:
+        raise TypeError(f"{name}() got the input twice: as {first} and as {named[0]}=")
+    if len(named) > 1:
+        raise TypeError(f"{name}() got the input twice: as {named[0]}= and as {named[1]}=")
+    if named:
+        x = kwargs.pop(named[0])
+    if kwargs:
+        unknown_keyword(name, kwargs)
+    if x is _NO_INPUT:
+        raise TypeError(f"{name}() missing its input {first}")
+    return x
+
+
+def _required_input(f, first: str = "x"):
+    """The public signature: ``first`` required (its default only tells a
+    missing input from one given by another name), no ``**kwargs``."""
+    P = inspect.Parameter
+    params = [p.replace(default=P.empty) if p.name == first else p
+              for p in inspect.signature(f).parameters.values() if p.kind != P.VAR_KEYWORD]
+    f.__signature__ = inspect.Signature(params)
 
 
 def _rows_of(a: np.ndarray, axis) -> Rows:
@@ -170,10 +211,10 @@ def rowwise(core):
     # what a masked entry gives: exp(-inf) = 0, or its log, -inf
     fill = -np.inf if core.__name__ == "log_softmax" else 0.0
 
-    @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC)
-    def f(x, axis=-1, *, where=None, dtype=None, dim=None, **kwargs):
-        if kwargs:
-            unknown_keyword(core.__name__, kwargs)
+    @_public(core, "x", _OPTIONS_DOC + _ROW_DOC + _DIM_DOC + """
+``input=``: PyTorch's name for ``x``.""")
+    def f(x=_NO_INPUT, axis=-1, *, where=None, dtype=None, dim=None, **kwargs):
+        x = _one_input(core.__name__, x, kwargs)
         axis, _ = _torch_names(axis, -1, dim)
         a, rows, caller, w = _as_rows(x, axis, dtype, where)
         r, dead = rows.rows, dead_rows(w, axis, rows.rows)
@@ -184,15 +225,8 @@ def rowwise(core):
         y = filled(rows.spread(core(r, axis=-1)).reshape(a.shape), w, fill)
         return caller.back(y)
 
-    _no_var_keywords(f)
+    _required_input(f)
     return f
-
-
-def _no_var_keywords(f):
-    """Drop the ``**kwargs`` that only catch keywords for a hint from the
-    public signature."""
-    sig = f.__signature__
-    f.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD])
 
 
 def logsumexp(core):
@@ -204,16 +238,12 @@ def logsumexp(core):
 Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumexp:
 ``axis=None`` reduces the whole array. ``b``: weights broadcastable to ``a``
 (``log(sum(b*exp(a)))``); ``return_sign``: also return the sign of the sum.
-``x=``: keras.ops' name for ``a``.""" + _DIM_DOC)
+``x=``: keras.ops' name for ``a``; ``input=``: PyTorch's.""" + _DIM_DOC)
     def f(a=_NO_INPUT, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, dtype=None, dim=None,
           keepdim=None, x=_NO_INPUT, **kwargs):
-        if kwargs:
-            unknown_keyword(core.__name__, kwargs)
-        x = _NO_INPUT if x is None else x  # the default the signature shows
-        if (a is _NO_INPUT) == (x is _NO_INPUT):
-            raise TypeError(f"{core.__name__}() " + ("missing its input a" if a is _NO_INPUT else
-                                                     "got the input twice: as a and as x= (keras.ops' name for a)"))
-        a = x if a is _NO_INPUT else a
+        if x is not None and x is not _NO_INPUT:  # None: the default the signature shows
+            kwargs["x"] = x
+        a = _one_input(core.__name__, a, kwargs, "a", ("x", "input"))
         axis, keepdims = _torch_names(axis, None, dim, keepdims, keepdim)
         keepdims = _flag(keepdims, "keepdims" if keepdim is None else "keepdim")
         return_sign = _flag(return_sign, "return_sign")  # "False" is a true string
@@ -269,13 +299,3 @@ Defaults follow scipy.special.logsumexp, jax.nn.logsumexp and keras.ops.logsumex
               for p in f.__signature__.parameters.values() if p.kind != P.VAR_KEYWORD]
     f.__signature__ = f.__signature__.replace(parameters=params)
     return f
-
-
-class _NoInput:
-    """The default of an input that may come by either of two names."""
-
-    def __repr__(self):
-        return "<required>"
-
-
-_NO_INPUT = _NoInput()
