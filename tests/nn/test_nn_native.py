@@ -211,6 +211,29 @@ def test_an_infinite_first_kernel_leaves_the_step_to_numpy():
     assert np.isnan(model._G).any()  # as NumPy computes it: 0 * inf = NaN
 
 
+@needs_c
+@pytest.mark.parametrize("loss", [SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy])
+def test_label_smoothing_trains_the_smoothed_targets(monkeypatch, loss):
+    """The C step's gradient, softmax(z) - onehot(y), never saw the smoothed
+    targets: with label_smoothing it trained on the plain ones (the reported
+    loss smoothed, the weights not). Such a loss runs the NumPy step, which
+    lands where STABKIT_NATIVE=0 lands, and away from the unsmoothed fit."""
+    rng = np.random.default_rng(1)
+    X = _inputs(rng, 64, 20, 0.7)
+    Y = _labels(loss(), rng, 64, 3)
+    fits = {}
+    for native, ls in ((True, 0.2), (False, 0.2), (True, 0.0)):
+        monkeypatch.setenv("STABKIT_NATIVE", "1" if native else "0")
+        model = _model([8, 3], ["relu", "linear"], "float64", loss(from_logits=True, label_smoothing=ls), seed=2)
+        h = model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0)
+        fits[native, ls] = model.get_weights(), h.params
+    assert fits[True, 0.2][1]["step"] == "NumPy" and fits[True, 0.2][1]["step_reason"] == "label smoothing"
+    assert fits[True, 0.0][1]["step"] == "C"
+    for a, b, plain in zip(fits[True, 0.2][0], fits[False, 0.2][0], fits[True, 0.0][0]):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.allclose(a, p, rtol=1e-3) for a, p in zip(fits[True, 0.2][0], fits[True, 0.0][0]))
+
+
 @pytest.mark.parametrize(
     "build, reason",
     [

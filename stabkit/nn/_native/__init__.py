@@ -105,6 +105,10 @@ def _unsupported_model(model) -> str | None:
             return f"a {layer.activation.name} hidden layer"
     if type(model.loss).__name__ not in LOSS or not model.loss.from_logits:
         return "the loss is not computed from logits"
+    if model.loss.label_smoothing:
+        # the C step's gradient is softmax(z) - onehot(y): it never sees the
+        # smoothed targets (it once trained on them silently unsmoothed)
+        return "label smoothing"
     return None
 
 
