@@ -69,6 +69,7 @@ class Sequential(OnBatch, Structure, saving.Files):
         self.name = name
         self.layers: list[Layer] = []
         self.loss = self.optimizer = None
+        self.history: History | None = None  # the last fit's, as Keras sets it
         self.metrics: list[str] = []  # the names given to compile
         self._metrics: list[metrics_mod.Metric] = []
         self.stop_training = False  # a callback sets it to end fit (Keras)
@@ -136,15 +137,25 @@ class Sequential(OnBatch, Structure, saving.Files):
 
     def build(self, input_shape, seed: int | None = None) -> None:
         """Create Glorot-uniform weights for samples of ``input_shape``: the
-        number of input features, or Keras's shape tuple (with or without the
-        batch axis ``None``), e.g. ``(28, 28, 1)`` for a Conv2D. Images in
-        front of a Dense layer are flattened (see :mod:`stabkit.nn.shapes`).
+        number of input features, or Keras's shape tuple with its batch axis
+        (``(None, 400)``, ``(32, 400)``, ``(None, 28, 28, 1)`` for a Conv2D),
+        or the per-sample shape alone when it is shorter than Keras's
+        (``(400,)``, ``(28, 28, 1)`` for a Conv2D). Images in front of a
+        Dense layer are flattened (see :mod:`stabkit.nn.shapes`):
+        ``(None, 28, 28)``.
         ``seed`` fixes the weights; without it they come from
         :func:`stabkit.nn.utils.set_random_seed`'s seed, or fresh entropy."""
         if not self.layers:
             raise NNError("the model has no layers")
-        if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
-            input_shape = input_shape[1:]  # Keras's batch axis
+        if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1:
+            # Keras's shapes lead with the batch axis, None or a number: one of
+            # the rank Keras gives the first layer, (batch, features) before a
+            # Dense layer or (batch, h, w, c) before a Conv2D, is read as Keras
+            # reads it (build((32, 400)) once made 12800 input features); a
+            # shorter one is the per-sample shape
+            keras_rank = {True: 2, False: 4}.get(shapes.flat_first(self.layers))
+            if input_shape[0] is None or len(input_shape) == keras_rank:
+                input_shape = input_shape[1:]
         shape = _shape(input_shape, "input_shape")
         weights = shapes.initial_weights(self.layers, shape, seeding.rng(seed), self)
         self._in_shape = shape
@@ -202,8 +213,9 @@ class Sequential(OnBatch, Structure, saving.Files):
 
     # ------------------------------------------------------------ compile
 
-    def compile(self, optimizer="adam", loss=None, metrics=None, dtype: str = "float32") -> None:
-        """Choose the optimizer (an instance or a name), the loss (an
+    def compile(self, optimizer="rmsprop", loss=None, *, metrics=None, dtype: str = "float32") -> None:
+        """Choose the optimizer (an instance or a name; ``'rmsprop'`` by
+        default, as in Keras), the loss (an
         instance, a class or a Keras name: :func:`stabkit.nn.losses.get`),
         the metrics (Keras's names, see :mod:`stabkit.nn.metrics`:
         ``'accuracy'``, ``'sparse_categorical_accuracy'``, ...) and the format: ``'float32'`` (default), ``'float64'`` or
@@ -336,13 +348,14 @@ class Sequential(OnBatch, Structure, saving.Files):
             self._backprop(X, Y)
         return [self._G[sl].reshape(shape).copy() for sl, shape in self._slots.values()]
 
-    def fit(self, x, y=None, epochs: int = 1, batch_size: int | None = None, verbose: int = 1, callbacks=None,
+    def fit(self, x, y=None, batch_size: int | None = None, epochs: int = 1, verbose: int = 1, callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
-            sample_weight=None, initial_epoch: int = 0, seed: int | None = None, on_nonfinite: str = "raise",
+            sample_weight=None, initial_epoch: int = 0, *, seed: int | None = None, on_nonfinite: str = "raise",
             on_step=None) -> History:  # fmt: skip
         """Train with mini-batch gradient descent; return a :class:`History`.
 
-        Keras's arguments, order and rules (see :func:`stabkit.nn.training.prepare_fit`:
+        Keras's arguments, in Keras's order (``fit(x, y, batch_size, epochs,
+        ...)``; stabkit's own, from ``seed`` on, by name only), and rules (see :func:`stabkit.nn.training.prepare_fit`:
         ``validation_split`` takes the *last* fraction before shuffling;
         ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
         loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
@@ -376,8 +389,10 @@ class Sequential(OnBatch, Structure, saving.Files):
         macs = batch_size * max((layer.macs() for layer in self.layers), default=0)
         if threadpool_limits is not None and macs < SINGLE_THREAD_MACS:
             with threadpool_limits(limits=1, user_api="blas"):
-                return fit_loop(self, X, Y, W, opts)
-        return fit_loop(self, X, Y, W, opts)
+                self.history = fit_loop(self, X, Y, W, opts)
+        else:
+            self.history = fit_loop(self, X, Y, W, opts)
+        return self.history  # model.history, as Keras keeps the last fit's
 
     # ------------------------------------------------------------ weights (get_weights: Structure)
 

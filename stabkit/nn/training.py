@@ -24,7 +24,7 @@ import numpy as np
 from . import diagnostics, seeding, steps
 from .activations import Linear
 from .callbacks import CallbackList
-from .checks import _positive_int, batch_size as _batch_size, check_samples, checked_data, one_input, sample_weights
+from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, sample_weights
 from .checks import verbosity
 from .errors import NNError, NonFiniteError
 from .history import History, Progress, final_line
@@ -60,12 +60,14 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     ``class_weight`` (``{class: weight}``, 1 for a class it leaves out) or
     ``sample_weight`` (one per sample; not both) weight the loss as ``sum(w
     * loss) / n`` per batch; ``initial_epoch`` (0-based) resumes an earlier
-    fit, running the epochs ``initial_epoch + 1 .. epochs``; ``callbacks``:
+    fit, running the epochs ``initial_epoch + 1 .. epochs`` (none where
+    ``initial_epoch >= epochs``, ``epochs=0`` included); ``callbacks``:
     see :mod:`stabkit.nn.callbacks`."""
-    _positive_int(epochs, "epochs")
+    _count(epochs, "epochs")
     batch_size, verbose = _batch_size(batch_size), verbosity(verbose)
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch < epochs:
-        raise NNError(f"initial_epoch must be an integer in [0, epochs) = [0, {epochs}), got {initial_epoch!r}")
+    # as in Keras, initial_epoch >= epochs (epochs=0 too) trains nothing: an
+    # empty History, the callbacks' on_train_begin and on_train_end only
+    _count(initial_epoch, "initial_epoch")
     if on_nonfinite not in ("raise", "continue"):
         raise NNError(f"on_nonfinite must be 'raise' or 'continue', got {on_nonfinite!r}")
     if on_step is not None and not callable(on_step):
@@ -110,6 +112,12 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     opts = FitOptions(epochs, int(initial_epoch), batch_size, validation_data, shuffle, verbose, seed, on_nonfinite,
                       on_step, callbacks)  # fmt: skip
     return X, Y, W, opts
+
+
+def _count(value, name: str) -> None:
+    """NNError unless ``value`` is an integer >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise NNError(f"{name} must be a non-negative integer, got {value!r}")
 
 
 @dataclass

@@ -144,7 +144,7 @@ def test_sample_weights_scale_the_loss_as_keras():
         ({"class_weight": [1.0, 2.0]}, "class_weight must be a dict"),
         ({"class_weight": {-1: 2.0}}, "class indices"),
         ({"class_weight": {0: "heavy"}}, r"class_weight\[0\] must be a number"),
-        ({"initial_epoch": 3, "epochs": 3}, r"initial_epoch must be an integer in \[0, epochs\)"),
+        ({"initial_epoch": -1, "epochs": 3}, r"initial_epoch must be a non-negative integer, got -1"),
         ({"validation_split": 0.999}, "leaves no training samples"),
         ({"validation_split": 1e-17}, "leaves no validation samples"),  # 1 - 1e-17 rounds to 1
         ({"validation_data": (X, y, np.ones(64), 1)}, "validation_data must be"),
@@ -316,3 +316,60 @@ def test_loss_objects_weigh_samples_on_the_leading_axis_and_take_any_torch_tenso
     with pytest.warns(DetachedGradWarning):
         got = losses.BinaryCrossentropy()(torch.tensor([1.0]), torch.tensor([0.9], requires_grad=True))
     assert got == pytest.approx(-np.log(0.9), rel=1e-6)
+
+
+def test_keras_positional_order_defaults_and_shapes():
+    """Calls a Keras user writes positionally, each once read another way:
+    fit(x, y, 32, 1) ran 32 epochs at batch size 1 (stabkit's order was
+    epochs, batch_size), compile(loss=...) picked Adam (Keras: RMSprop),
+    build((32, 8)) made 256 input features (Keras: batch 32 of 8)."""
+    model = _compiled([nn.Dense(4)])
+    h = model.fit(X, y, 16, 2, 0)
+    assert h.params["batch_size"] == 16 and h.params["epochs"] == 2 and h.params["verbose"] == 0
+    assert model.history is h
+    with pytest.raises(TypeError):
+        model.fit(X, y, 16, 2, 0, None, 0.0, None, True, None, None, 0, 5)  # Keras's steps_per_epoch
+    other = nn.Sequential([nn.Dense(4)])
+    other.compile(loss="sparse_categorical_crossentropy")
+    assert type(other.optimizer).__name__ == "RMSprop" and other.history is None
+    for shape in ((32, 8), (None, 8), [1, 8], (8,), 8):
+        m = nn.Sequential([nn.Dense(5), nn.Dense(4)])
+        m.build(shape)
+        assert m.count_params() == 8 * 5 + 5 + 5 * 4 + 4, shape
+    conv = nn.Sequential([nn.Conv2D(2, 3), nn.Flatten(), nn.Dense(3)])
+    for shape in ((16, 6, 6, 1), (None, 6, 6, 1), (6, 6, 1)):
+        conv.build(shape)
+        assert conv.layers[0].get_weights()[0].shape == (3, 3, 1, 2), shape
+        assert conv.layers[-1].get_weights()[0].shape == (4 * 4 * 2, 3), shape
+    images = nn.Sequential([nn.Dense(3)])
+    images.build((None, 4, 4))  # images in front of a Dense layer: flattened
+    assert images.layers[0].get_weights()[0].shape == (16, 3)
+
+
+def test_zero_epochs_train_nothing_as_in_keras():
+    """fit(epochs=0) and initial_epoch >= epochs: an empty History and the
+    weights untouched (Keras's answer; both were refused)."""
+    model = _compiled([nn.Dense(4)])
+    model.build((None, 8), seed=0)
+    w = model.get_weights()
+    seen = []
+
+    class Seen(nn.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append("begin")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append("epoch")
+
+        def on_train_end(self, logs=None):
+            seen.append("end")
+
+    for kw in ({"epochs": 0}, {"epochs": 3, "initial_epoch": 3}, {"epochs": 2, "initial_epoch": 5}):
+        seen.clear()
+        h = model.fit(X, y, verbose=0, callbacks=[Seen(), nn.callbacks.EarlyStopping(restore_best_weights=True)], **kw)
+        assert h.history == {} and h.epoch == [] and seen == ["begin", "end"], kw
+        assert all(np.array_equal(a, b) for a, b in zip(w, model.get_weights()))
+    for kw, msg in (({"epochs": -1}, "epochs must be a non-negative integer"), ({"epochs": 1.5}, "epochs must be"),
+                    ({"epochs": True}, "epochs must be")):
+        with pytest.raises(NNError, match=msg):
+            model.fit(X, y, verbose=0, **kw)

@@ -147,7 +147,7 @@ def test_diagnostics_track_the_logit_gap():
         (lambda: SparseCategoricalCrossentropy(tier="exact"), "unknown tier 'exact'"),
         (lambda: Adam(learning_rate=0), "learning_rate must be a positive number"),
         (lambda: SGD(momentum=1.5), "momentum must be in"),
-        (lambda: _compiled().fit(X, y, epochs=0), "epochs must be a positive integer, got 0"),
+        (lambda: _compiled().fit(X, y, epochs=-1), "epochs must be a non-negative integer, got -1"),
         (lambda: _compiled().fit(X, y, batch_size=2.5), "batch_size must be a positive integer"),
         (lambda: _compiled().fit(X, y[:5]), "x has 40 samples but y has 5"),
         (lambda: _compiled().fit(X, y + 10), "label 1[0-9] is out of range for a model with 10 outputs"),
