@@ -232,6 +232,7 @@ class Sequential(OnBatch, Structure, saving.Files):
         names = [m.name for m in compiled]
         if len(set(names)) != len(names):
             raise NNError(f"metrics {names} name one metric twice")
+        previous = self.optimizer
         self.loss, self.optimizer = loss, optimizers_mod.get(optimizer)  # checked before anything is set
         self.metrics, self._metrics = names, compiled
         self._warned_logits = False
@@ -241,7 +242,10 @@ class Sequential(OnBatch, Structure, saving.Files):
         self._compute, self._master = compute, master
         if self.built and changed:
             self._pack(self.get_weights())  # new buffers in the new format; also resets the optimizer
-        elif self.built:
+        elif self.built and not (self.optimizer is previous and self.optimizer._size == self._P.size):
+            # a new optimizer starts fresh; the model's own one, passed again
+            # (compile after freezing layers), keeps its moments and
+            # iterations, as Keras keeps an optimizer's variables
             self.optimizer.build(self._slots, self._P.size, self._master)
 
     # ------------------------------------------------------------ forward

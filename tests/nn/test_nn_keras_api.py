@@ -373,3 +373,23 @@ def test_zero_epochs_train_nothing_as_in_keras():
                     ({"epochs": True}, "epochs must be")):
         with pytest.raises(NNError, match=msg):
             model.fit(X, y, verbose=0, **kw)
+
+
+def test_compile_again_with_the_same_optimizer_keeps_its_state():
+    """Freeze, then compile again with model.optimizer (Keras's fine-tuning
+    pattern): Keras keeps the optimizer's iterations and moments; they were
+    reset to 0. A new optimizer object starts fresh."""
+    model = nn.Sequential([nn.Dense(5), nn.Dense(4)])
+    model.compile(optimizer=nn.Adam(1e-2), loss=nn.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(X, y, batch_size=16, epochs=2, verbose=0)
+    opt = model.optimizer
+    moments = {k: v.copy() for k, v in opt.variables().items()}
+    assert opt.iterations == 8 and any(np.any(v) for v in moments.values())
+    model.layers[0].trainable = False
+    model.compile(optimizer=opt, loss=model.loss)
+    assert model.optimizer is opt and opt.iterations == 8
+    assert all(np.array_equal(v, moments[k]) for k, v in opt.variables().items())
+    model.fit(X, y, batch_size=16, epochs=1, verbose=0)
+    assert opt.iterations == 12
+    model.compile(optimizer=nn.Adam(1e-2), loss=model.loss)
+    assert model.optimizer.iterations == 0 and not any(np.any(v) for v in model.optimizer.variables().values())
