@@ -19,6 +19,7 @@ import importlib
 import numpy as np
 
 from . import activations
+from .copying import CopyLayer
 from .errors import NNError
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "features", "keras_name"]
@@ -35,7 +36,7 @@ def __getattr__(name: str):
     return value
 
 
-class Layer:
+class Layer(CopyLayer):
     """Base class: ``forward(x, training)`` and ``backward(dLdy)``.
 
     The model builds a layer from the per-sample shape of its input

@@ -32,6 +32,7 @@ from . import saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
 from .layers import Input, Layer, _shape
+from .copying import CopyModel
 from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error, verbosity
 from .onbatch import OnBatch
 from .structure import Structure
@@ -54,7 +55,7 @@ PRECISIONS = {
 }
 
 
-class Sequential(OnBatch, Structure, saving.Files):
+class Sequential(OnBatch, Structure, saving.Files, CopyModel):
     """A stack of layers, Keras's ``Sequential``.
 
     >>> model = Sequential([Dense(25, activation="relu"), Dense(15, activation="relu"),
@@ -397,19 +398,3 @@ class Sequential(OnBatch, Structure, saving.Files):
         else:
             self.history = fit_loop(self, X, Y, W, opts)
         return self.history  # model.history, as Keras keeps the last fit's
-
-    # ------------------------------------------------------------ weights (get_weights: Structure)
-
-    def set_weights(self, weights) -> None:
-        """Replace the weights (in the order of :meth:`get_weights`); an
-        unbuilt model is built from their shapes. NNError, naming the layer,
-        for a wrong count, shape or dtype; nothing is changed then."""
-        weights, in_shape = saving.checked_weights(self, weights)
-        self._unseeded = False
-        if self.built:
-            for dst, src in zip(self.weights, weights):
-                dst[...] = src
-            self._sync()
-        elif weights:
-            self._in_shape = in_shape
-            self._pack(weights)

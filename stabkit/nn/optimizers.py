@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from . import schedules, steps
+from .copying import CopyOptimizer
 from .errors import NNError
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "schedules"]
@@ -40,7 +41,7 @@ def _rate(learning_rate) -> float:
     return float(learning_rate)
 
 
-class Optimizer(ABC):
+class Optimizer(CopyOptimizer, ABC):
     """Base class: ``build(slots, size, dtype)`` then ``apply(params, grads, runs)``.
 
     ``learning_rate`` is a positive number or a schedule

@@ -1,6 +1,6 @@
 """Keras's layer access and freezing on ``Sequential``: the layers'
 automatic names, ``get_layer``, ``pop``, ``input_shape``, ``output_shape``,
-``weights``, ``get_weights``, ``trainable``, ``trainable_weights``,
+``weights``, ``get_weights``, ``set_weights``, ``trainable``, ``trainable_weights``,
 ``non_trainable_weights``, ``count_params`` and ``summary``.
 
 A frozen layer (``layer.trainable = False``, or ``model.trainable = False``
@@ -20,6 +20,7 @@ import numpy as np
 
 from . import summary
 from .errors import NNError
+from .saving import checked_weights
 from .layers import keras_name
 
 __all__ = ["Structure"]
@@ -95,6 +96,20 @@ class Structure:
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the master weights: ``[kernel_0, bias_0, kernel_1, ...]``."""
         return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Replace the weights (in the order of :meth:`get_weights`); an
+        unbuilt model is built from their shapes. NNError, naming the layer,
+        for a wrong count, shape or dtype; nothing is changed then."""
+        weights, in_shape = checked_weights(self, weights)
+        self._unseeded = False
+        if self.built:
+            for dst, src in zip(self.weights, weights):
+                dst[...] = src
+            self._sync()
+        elif weights:
+            self._in_shape = in_shape
+            self._pack(weights)
 
     def get_layer(self, name: str | None = None, index: int | None = None):
         """The layer named ``name``, or at position ``index`` of ``model.layers``
