@@ -5,6 +5,7 @@ folder, then a rename, so an interrupted run leaves no half-written file;
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -54,7 +55,10 @@ def atomic_write(path: str, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename;
     nothing is written once the CLI has seen Ctrl-C (:mod:`stabkit._interrupt`)."""
     _interrupt.check()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path) or ".")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):  # else mkstemp's error would name its temporary file
+        raise FileNotFoundError(errno.ENOENT, f"no folder {folder!r} to write into", path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)

@@ -22,6 +22,7 @@ import warnings
 
 from . import metrics as metrics_mod
 from .errors import NNError
+from .saving import _refuse_hdf5
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "LambdaCallback"]
 
@@ -209,7 +210,8 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", initial_value_threshold=None):  # fmt: skip
         super().__init__(monitor, mode)
-        self.filepath = os.fspath(filepath)
+        # refused now, not after the first epoch has trained
+        self.filepath = _refuse_hdf5(filepath, "ModelCheckpoint")
         self.verbose, self.save_best_only, self.save_weights_only = verbose, save_best_only, save_weights_only
         self.best = initial_value_threshold
 

@@ -201,3 +201,19 @@ def test_unbuilt_models_and_layers_without_config_cannot_be_saved(tmp_path):
     with pytest.raises(NNError, match="Custom does not say how to rebuild it"):
         model.save(tmp_path / "x.zip")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_folder_or_an_hdf5_checkpoint_is_named_before_anything_is_written(tmp_path):
+    """save into a folder that does not exist named a temporary file the user
+    never gave ('.../nodir/.tmp-6dcmaplk'); a ModelCheckpoint to a .h5 name
+    was accepted and failed only after the first epoch had trained."""
+    model = _model()
+    for call in (model.save, model.save_weights):
+        target = tmp_path / "nodir" / "m.keras"
+        with pytest.raises(FileNotFoundError) as e:
+            call(target)
+        assert e.value.filename == str(target) and "nodir" in str(e.value) and ".tmp" not in str(e.value)
+    assert not (tmp_path / "nodir").exists()
+    for name in ("best.weights.h5", "best.h5", "ckpt-{epoch}.HDF5"):
+        with pytest.raises(NNError, match=r"ModelCheckpoint writes NumPy's \.npz format, not HDF5"):
+            nn.callbacks.ModelCheckpoint(str(tmp_path / name), save_weights_only=name.startswith("best.w"))
