@@ -31,7 +31,7 @@ from . import optimizers as optimizers_mod
 from . import saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
-from .layers import Input, Layer, _shape
+from .layers import Layer, _shape
 from .copying import CopyModel
 from .checks import batch_size as _batch_size, check_samples, checked_data, one_input, unbuilt_on_error, verbosity
 from .onbatch import OnBatch
@@ -89,41 +89,6 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         self._reserved = set()
 
     # ------------------------------------------------------------ structure
-
-    def add(self, layer: Layer) -> None:
-        """Append ``layer``. An :class:`Input` (or a first layer with
-        ``input_shape=``) fixes the input shape: the model is built then, as
-        in Keras; a layer added to a built model gets fresh weights (or keeps
-        those another model gave it), the others keep theirs."""
-        if isinstance(layer, Input):
-            if self.layers or self._input_shape is not None:
-                raise NNError("Input(shape) must come first, before any layer")
-            self._input_shape = layer.shape
-            return
-        if not isinstance(layer, Layer):
-            raise NNError(f"Sequential takes stabkit.nn layers, got {layer!r}")
-        if layer.input_shape is not None:
-            if self.layers or self._input_shape is not None:
-                raise NNError(f"only the first layer may take input_shape; {layer.name or layer!r} is not first")
-            self._input_shape = layer.input_shape
-        if layer.name is None:
-            self._auto_name(layer)
-        if any(l.name == layer.name for l in self.layers):
-            raise NNError(f"two layers named {layer.name!r}; layer names must be unique in a model, as Keras "
-                          "requires: pass another name=")  # fmt: skip
-        old = self.get_weights() if self.built else None
-        self.layers.append(layer)
-        if old is not None:
-            try:  # the new layer's input: what the others now give (NNError if it cannot take it)
-                shape = self._shapes()[-2]
-            except NNError:
-                self.layers.pop()
-                raise
-            fresh, drawn = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else ({}, False)
-            self._pack(old + [fresh[n] for n in layer.weight_names])
-            self._unseeded |= drawn and not seeding.seeded()  # fit(seed=) cannot fix these
-        elif self._input_shape is not None:
-            self.build(self._input_shape)
 
     @property
     def built(self) -> bool:

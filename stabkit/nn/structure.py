@@ -1,5 +1,5 @@
 """Keras's layer access and freezing on ``Sequential``: the layers'
-automatic names, ``get_layer``, ``pop``, ``input_shape``, ``output_shape``,
+automatic names, ``add``, ``get_layer``, ``pop``, ``input_shape``, ``output_shape``,
 ``weights``, ``get_weights``, ``set_weights``, ``trainable``, ``trainable_weights``,
 ``non_trainable_weights``, ``count_params`` and ``summary``.
 
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import summary
+from . import seeding, shapes, summary
+from .activations import Activation
 from .errors import NNError
 from .saving import checked_weights
-from .layers import keras_name
+from .layers import Input, Layer, keras_name
 
 __all__ = ["Structure"]
 
@@ -66,6 +67,44 @@ class Structure:
             raise AttributeError(f"Sequential model {self.name!r} has no defined output shape yet: build it first "
                                  "(Input(shape) first, model.build(input_shape), or fit or call it once)")  # fmt: skip
         return (None, *self._shapes()[-1])
+
+    def add(self, layer) -> None:
+        """Append ``layer``. An :class:`Input` (or a first layer with
+        ``input_shape=``) fixes the input shape: the model is built then, as
+        in Keras; a layer added to a built model gets fresh weights (or keeps
+        those another model gave it), the others keep theirs."""
+        if isinstance(layer, Input):
+            if self.layers or self._input_shape is not None:
+                raise NNError("Input(shape) must come first, before any layer")
+            self._input_shape = layer.shape
+            return
+        if isinstance(layer, Activation):  # stabkit.nn.Softmax is a function, Keras's keras.layers.Softmax a layer
+            raise NNError(f"{layer!r} is an activation, not a layer: give it to the layer before it, "
+                          f"Dense(units, activation={layer.name!r})")
+        if not isinstance(layer, Layer):
+            raise NNError(f"Sequential takes stabkit.nn layers, got {layer!r}")
+        if layer.input_shape is not None:
+            if self.layers or self._input_shape is not None:
+                raise NNError(f"only the first layer may take input_shape; {layer.name or layer!r} is not first")
+            self._input_shape = layer.input_shape
+        if layer.name is None:
+            self._auto_name(layer)
+        if any(l.name == layer.name for l in self.layers):
+            raise NNError(f"two layers named {layer.name!r}; layer names must be unique in a model, as Keras "
+                          "requires: pass another name=")  # fmt: skip
+        old = self.get_weights() if self.built else None
+        self.layers.append(layer)
+        if old is not None:
+            try:  # the new layer's input: what the others now give (NNError if it cannot take it)
+                shape = self._shapes()[-2]
+            except NNError:
+                self.layers.pop()
+                raise
+            fresh, drawn = shapes.layer_weights(layer, shape, seeding.rng(), self) if layer.weight_names else ({}, False)
+            self._pack(old + [fresh[n] for n in layer.weight_names])
+            self._unseeded |= drawn and not seeding.seeded()  # fit(seed=) cannot fix these
+        elif self._input_shape is not None:
+            self.build(self._input_shape)
 
     def pop(self):
         """Remove the last layer and return it (Keras's ``model.pop()``). The

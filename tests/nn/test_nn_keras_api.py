@@ -393,3 +393,11 @@ def test_compile_again_with_the_same_optimizer_keeps_its_state():
     assert opt.iterations == 12
     model.compile(optimizer=nn.Adam(1e-2), loss=model.loss)
     assert model.optimizer.iterations == 0 and not any(np.any(v) for v in model.optimizer.variables().values())
+
+
+def test_an_activation_object_in_the_layer_list_names_the_keras_spelling():
+    # stabkit.nn.Softmax is the activation function (keras.layers.Softmax is a
+    # layer): it was refused as "Sequential takes stabkit.nn layers, got Softmax()"
+    for act, name in ((nn.Softmax(), "softmax"), (nn.ReLU(), "relu")):
+        with pytest.raises(NNError, match=rf"is an activation, not a layer: .*Dense\(units, activation='{name}'\)"):
+            nn.Sequential([nn.Dense(3), act])
