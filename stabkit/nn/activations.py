@@ -28,6 +28,16 @@ class Activation:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def __call__(self, x) -> np.ndarray:
+        """The activation of ``x`` as a new array (Keras's ``layer.activation(x)``;
+        ``forward`` may work in place)."""
+        x = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float32), copy=True)
+        return self.forward(x)
+
+    @property
+    def __name__(self) -> str:  # keras.activations.relu.__name__ is "relu"
+        return self.name
+
 
 class Linear(Activation):
     """``a = z`` (Keras's ``'linear'`` and ``None``): the layer outputs logits."""

@@ -68,7 +68,9 @@ class CallbackList:
         callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise NNError(f"callbacks must be stabkit.nn.callbacks.Callback instances, got {cb!r}")
+                hint = ("; fit returns the History (model.history keeps it too): leave History() out"
+                        if type(cb).__name__ == "History" else "")
+                raise NNError(f"callbacks must be stabkit.nn.callbacks.Callback instances, got {cb!r}{hint}")
         self.callbacks = callbacks
         for cb in callbacks:
             cb.set_model(model)

@@ -68,6 +68,9 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     # as in Keras, initial_epoch >= epochs (epochs=0 too) trains nothing: an
     # empty History, the callbacks' on_train_begin and on_train_end only
     _count(initial_epoch, "initial_epoch")
+    if not isinstance(shuffle, (bool, np.bool_)) and shuffle not in (0, 1):
+        # Keras's shuffle="batch" (batch-sized chunks) would have been a full shuffle here
+        raise NNError(f"shuffle must be True or False, got {shuffle!r}")
     if on_nonfinite not in ("raise", "continue"):
         raise NNError(f"on_nonfinite must be 'raise' or 'continue', got {on_nonfinite!r}")
     if on_step is not None and not callable(on_step):

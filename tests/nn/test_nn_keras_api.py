@@ -401,3 +401,19 @@ def test_an_activation_object_in_the_layer_list_names_the_keras_spelling():
     for act, name in ((nn.Softmax(), "softmax"), (nn.ReLU(), "relu")):
         with pytest.raises(NNError, match=rf"is an activation, not a layer: .*Dense\(units, activation='{name}'\)"):
             nn.Sequential([nn.Dense(3), act])
+
+
+def test_keras_habits_on_activations_shuffle_and_history():
+    # layer.activation(z) and .__name__, as keras.activations' functions:
+    # not callable before; the call leaves z as it was (ReLU's forward works in place)
+    z = np.array([[-1.0, 2.0, 0.5]])
+    dense = nn.Dense(3, activation="relu")
+    assert dense.activation(z).tolist() == [[0.0, 2.0, 0.5]] and z.tolist() == [[-1.0, 2.0, 0.5]]
+    assert dense.activation.__name__ == "relu" and nn.Dense(2).activation.__name__ == "linear"
+    np.testing.assert_allclose(nn.Softmax()([1.0, 2.0, 3.0]).sum(), 1.0)
+    model = _compiled([nn.Dense(4)])
+    # Keras's shuffle="batch" (batch-sized chunks) was read as a full shuffle
+    with pytest.raises(NNError, match="shuffle must be True or False, got 'batch'"):
+        model.fit(X, y, verbose=0, shuffle="batch")
+    with pytest.raises(NNError, match=r"fit returns the History .*leave History\(\) out"):
+        model.fit(X, y, verbose=0, callbacks=[nn.History(model)])
