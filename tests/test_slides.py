@@ -349,8 +349,34 @@ def test_crossentropy_curves_stop_where_the_exact_loss_underflows():
                 colours[line.get_label()] = line.get_color()
                 assert np.all(np.isnan(y[x >= 107])), line.get_label()  # exp(-g) * 3 < 2^-150 from g ~ 104
     assert colours["softmax layer, Keras's clip"] != colours["from logits, stable (TF, PyTorch)"]
-    g0 = float(re.search(r"underflows to 0 from g = (\d+) \(float32\)", s.caption).group(1))
-    assert 3 * np.exp(-g0) < 2.0**-150 < 3 * np.exp(-(g0 - 5))
+    # the caption's thresholds are the edges themselves, not the grid's samples
+    # (it once said 107 and 758 for 105.07 and 746.23, and "alike" for two
+    # different edges): each checked from its closed form or on the tier itself
+    num = r"(\d+\.\d+)"
+    m = re.search(rf"underflows to 0 from g = {num} \(float32\) / {num} \(float64\)", s.caption)
+    assert float(m.group(1)) == pytest.approx(np.log(3) + 150 * np.log(2), abs=0.006)
+    assert float(m.group(2)) == pytest.approx(np.log(3) + 1075 * np.log(2), abs=0.006)
+    m = re.search(rf"becomes inf from g = {num} in float32 \({num} in float64", s.caption)
+    assert float(m.group(1)) == pytest.approx(150 * np.log(2), abs=0.006)
+    assert float(m.group(2)) == pytest.approx(1075 * np.log(2), abs=0.006)
+    m = re.search(rf"clip caps it at {num} from g = {num}", s.caption)
+    assert float(m.group(1)) == pytest.approx(-np.log(1e-7), abs=0.006) == float(m.group(2))
+    m = re.search(rf"loss is 0 \(no correct digit\) from g = {num} \(float32\) / {num} \(float64\) from logits "
+                  rf"in the stable tier .* and from g = {num} / {num} through a softmax layer", s.caption)
+    from stabkit import naive, stable
+
+    for k, (fmt, loss) in enumerate((("float32", "stable"), ("float64", "stable"), ("float32", "layer"),
+                                     ("float64", "layer"))):
+        g = float(m.group(k + 1))
+
+        def at(v, fmt=fmt, loss=loss):
+            z = np.array([[v, 0, 0, 0]], fmt)
+            if loss == "stable":
+                return stable.sparse_categorical_crossentropy([0], z, from_logits=True)[0]
+            with np.errstate(divide="ignore"):
+                return naive.sparse_categorical_crossentropy([0], stable.softmax(z))[0]
+
+        assert at(g + 0.006) == 0 and at(g - 0.006) > 0, (fmt, loss, g)  # printed to 2 decimals
 
 
 def test_coinciding_runs_are_drawn_once_and_named_together():

@@ -18,6 +18,7 @@ from stabkit import accurate, naive, stable
 from stabkit.reference import reference
 from stabkit.report.style import COLORS, MARKERS, subplots
 from .base import Slide, bottom_legend, fmt_number, slide
+from .edges import HALF_TINIEST, edge, underflow_edge
 
 __all__ = ["TIER_MODULES", "correct_digits", "crossentropy_logits", "log_softmax_gap", "sigmoid_tiers"]
 
@@ -123,31 +124,36 @@ def sigmoid_tiers(data, budget) -> Slide:
     tiny = float(np.finfo(np.float32).tiny)
     # sigmoid(x) = 1/(1 + e^-x) < tiny exactly where x < log(tiny / (1 - tiny)): -87.34 (not the
     # sample nearest it, -88.4, which a caption would give as the edge)
+    # and it rounds to 0 where sigmoid(x) <= 2^-150, half the least subnormal
+    half = math.exp(HALF_TINIEST["float32"])
     sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3),
-                                           boundary=math.log(tiny) - math.log1p(-tiny))
+                                           boundary=math.log(tiny) - math.log1p(-tiny),
+                                           zero_boundary=math.log(half) - math.log1p(-half))
     naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
+    with np.errstate(over="ignore"):  # exp(-x) overflowing is the edge sought
+        naive_from = edge(lambda v: naive.sigmoid(v) == 0, x, ys["naive"] == 0, np.dtype(np.float32), rising=False)
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("sigmoid in float32: the three tiers against the exact value")
     w = {t: float(np.nanmax(np.where(fails[t], np.nan, e))) for t, e in errs.items()}
     cap = (f"sigmoid in float32 on {x.size} inputs in [-110, 25]: naive 1/(1+exp(-x)) returns 0 for "
-           f"{int(naive_zero.sum())} inputs from x = {float(x[naive_zero].max()):.1f} down (exp(-x) overflows past "
+           f"{int(naive_zero.sum())} of them, from x = {naive_from:.4f} down (exp(-x) overflows past "
            f"x = -{big:.2f}), where the exact value is as large as {float(ref.rounded[naive_zero].max()):.1e}; worst ulp error "
            f"naive {fmt_number(w['naive'])}, stable {fmt_number(w['stable'])}, accurate {fmt_number(w['accurate'])}. "
            f"Below x = {sub_from:.2f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so naive's 0 "
-           f"costs fewer ulps as sigmoid(x) shrinks; from x = {zero_from:.1f} down the exact value rounds to 0 itself.")
+           f"costs fewer ulps as sigmoid(x) shrinks; from x = {zero_from:.2f} down the exact value rounds to 0 itself.")
     return Slide(sigmoid_tiers.slide_name, fig, cap)
 
 
 def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float],
-                     boundary: float | None = None) -> tuple[float, float]:
+                     boundary: float | None = None, zero_boundary: float | None = None) -> tuple[float, float]:
     """Mark where the exact result is subnormal (beyond a dash-dotted line:
     its ulp is fixed, so a wrong 0 counts fewer ulps as the value shrinks)
     and where it rounds to 0 (hatched), on every axes, labelled once for
     the legend; on the last axes (the ulp-error panel) a note at
     ``text_at`` points at the falling error of ``who``, the tier that
     returns 0 there. The subnormal line is drawn at ``boundary`` where
-    given (the exact edge), else at the sample nearest the normal range.
-    Returns where each starts."""
+    given (the exact edge), else at the sample nearest the normal range;
+    the hatching from ``zero_boundary`` likewise. Returns where each starts."""
     sub = (np.abs(rounded) < tiny) & (rounded != 0)
     zero = rounded == 0
     if not sub.any():
@@ -155,7 +161,7 @@ def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[flo
     right = float(x[sub].mean()) > float(x[~sub & ~zero].mean())  # do the tiny values lie right of the others?
     edge = (lambda v: float(v.min())) if right else (lambda v: float(v.max()))
     sub_from = edge(x[sub]) if boundary is None else boundary
-    zero_from = edge(x[zero]) if zero.any() else math.nan
+    zero_from = (edge(x[zero]) if zero_boundary is None else zero_boundary) if zero.any() else math.nan
     lo, hi = float(x.min()), float(x.max())
     for k, ax in enumerate(axes):
         if zero.any():
@@ -220,19 +226,27 @@ def log_softmax_gap(data, budget) -> Slide:
     tiny = float(np.finfo(np.float32).tiny)
     # -log softmax(z)_winner = log1p(3 e^-g) < tiny exactly where g > log(3 / expm1(tiny)): 88.43
     sub_from, under_from = _subnormal_marks((ax_v, ax_e), g, ref.rounded[:, 0], tiny, "stable", (0.12, 3e5),
-                                            boundary=math.log(3 / math.expm1(tiny)))
+                                            boundary=math.log(3 / math.expm1(tiny)),
+                                            zero_boundary=underflow_edge(3, "float32"))
     ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("log-softmax in float32 as the logit gap grows")
-    zero_from = float(g[(ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0)].min())
-    nan_from = float(g[np.isnan(ys["naive"][:, 0])].min())
+    def winner(tier):
+        def f(v):
+            with np.errstate(all="ignore"):  # the naive exp(g) overflowing is the edge sought
+                return TIER_MODULES[tier].log_softmax(np.array([[v, 0, 0, 0]], np.float32))[0, 0]
+        return f
+
+    f32 = np.dtype(np.float32)
+    zero_from = edge(lambda v: winner("stable")(v) == 0, g, (ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0), f32)
+    nan_from = edge(lambda v: np.isnan(winner("naive")(v)), g, np.isnan(ys["naive"][:, 0]), f32)
     w_acc = float(np.max(errs["accurate"]))
     i50 = int(np.argmin(np.abs(g - 50)))
     cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
-           f"for the winner from g = {zero_from:.1f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.2f}), "
-           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.1f}; accurate: worst {fmt_number(w_acc)} ulp. "
+           f"for the winner from g = {zero_from:.2f} (exact about -3e^-g: {float(ref.rounded[i50, 0]):.1e} at g = {float(g[i50]):.2f}), "
+           f"naive log(exp(z)/sum(exp(z))) gives NaN from g = {nan_from:.2f}; accurate: worst {fmt_number(w_acc)} ulp. "
            f"From g = {sub_from:.2f} the exact value is subnormal (one ulp is the fixed {2.0**-149:.1e}), so the stable "
-           f"tier's 0 costs fewer ulps as it shrinks; from g = {under_from:.1f} it rounds to 0 itself.")
+           f"tier's 0 costs fewer ulps as it shrinks; from g = {under_from:.2f} it rounds to 0 itself.")
     return Slide(log_softmax_gap.slide_name, fig, cap)
 
 
@@ -273,15 +287,17 @@ def correct_digits(y, ref) -> tuple[np.ndarray, np.ndarray]:
 
 @slide("06-crossentropy-logits",
        reading=("Correct decimal digits of the cross-entropy against the logit gap (top line: every digit right; "
-                "bottom band: NaN/inf). Right label: every way but stabkit's accurate tier loses all digits once "
-                "the loss falls below machine epsilon; hatched: the exact loss underflows to 0, nothing left to "
+                "bottom band: NaN/inf). Right label: every way but stabkit's accurate tier loses all digits: "
+                "through a softmax layer once p rounds to 1 (the loss near machine epsilon), from logits in the "
+                "stable tier once the loss falls below half an ulp of g (g + loss rounds back to g); Keras's clip "
+                "holds it at about 1e-7 instead. Hatched: the exact loss underflows to 0, nothing left to "
                 "measure. Wrong label: through a softmax layer -log p becomes inf (vermillion) or is capped by "
                 "Keras's clip (purple); from_logits=True keeps every digit."))
 def crossentropy_logits(data, budget) -> Slide:
     """Cross-entropy from probabilities vs from logits, against the logit gap."""
     g64 = np.logspace(-1, 3, budget.points)
     fig, axes = subplots(2, 2, sharex=True)
-    found, underflow = {}, {"float32": math.nan, "float64": math.nan}
+    found = {}
     for i, fmt in enumerate(("float32", "float64")):
         dt = np.dtype(fmt)
         z = np.zeros((g64.size, 4), dt)
@@ -303,8 +319,7 @@ def crossentropy_logits(data, budget) -> Slide:
                 found[(fmt, label, name)] = (gx, v.astype(np.float64), ref.rounded.astype(np.float64), d, fail,
                                              ref.ulp_error(v))
             if gone.any():
-                g0 = underflow[fmt] = float(gx[gone].min())
-                ax.axvspan(g0, 1500, facecolor="none", edgecolor="#555555", hatch="//", lw=0,
+                ax.axvspan(underflow_edge(3, fmt) if label == 0 else float(gx[gone].min()), 1500, facecolor="none", edgecolor="#555555", hatch="//", lw=0,
                            label="exact loss underflows to 0")
             ax.set_xscale("log")
             ax.set_xticks([0.1, 1, 10, 100, 1000], ["0.1", "1", "10", "100", "1000"])
@@ -322,28 +337,42 @@ def crossentropy_logits(data, budget) -> Slide:
     bottom_legend(fig, *axes[0, 0].get_legend_handles_labels(), ncol=3, frameon=False, fontsize=16)
     fig.suptitle("the loss from probabilities vs from_logits=True")
 
-    def first(fmt, label, name, cond):
-        gx, v, r, d, f, _ = found[(fmt, label, name)]
-        sel = cond(v, r, d, f)
-        return float(gx[sel].min()) if sel.any() else math.nan
-
     naive_p, clip_p, stab, acc = list(_ce_variants(np.zeros((1, 4)), np.zeros(1, int)))
-    inf32 = first("float32", 1, naive_p, lambda v, r, d, f: f)
-    inf64 = first("float64", 1, naive_p, lambda v, r, d, f: f)
+
+    def loss_at(fmt, label, name):
+        """The loss of one row (g, 0, 0, 0) as ``name`` computes it, as a function of g."""
+        def f(g):
+            z = np.zeros((1, 4), fmt)
+            z[0, 0] = g
+            with np.errstate(all="ignore"):  # the naive -log p's log(0) is what the edge looks for
+                return float(_ce_variants(z, np.full(1, label))[name][0][0])
+        return f
+
+    def first(fmt, label, name, cond, event):
+        """The exact gap (edges.edge) from which ``event`` holds, bracketed by the grid's samples where ``cond`` did."""
+        gx, v, r, d, f, _ = found[(fmt, label, name)]
+        return edge(lambda g: event(loss_at(fmt, label, name)(g)), gx, cond(v, r, d, f), np.dtype(fmt))
+
+    inf32, inf64 = (first(fmt, 1, naive_p, lambda v, r, d, f: f, lambda y: not math.isfinite(y)) for fmt in ("float32", "float64"))
     clip = float(found[("float32", 1, clip_p)][1].max())
-    clip_from = first("float32", 1, clip_p, lambda v, r, d, f: v == clip)
-    zero32 = first("float32", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
-    zero64 = first("float64", 0, stab, lambda v, r, d, f: (v == 0) & (r != 0))
+    clip_from = first("float32", 1, clip_p, lambda v, r, d, f: v == clip, lambda y: y == clip)
+    zero = {(fmt, name): first(fmt, 0, name, lambda v, r, d, f: (v == 0) & (r != 0), lambda y: y == 0)
+            for fmt in ("float32", "float64") for name in (stab, naive_p)}
+    floor = {fmt: float(found[(fmt, 0, clip_p)][1][-1]) for fmt in ("float32", "float64")}
+    under = {fmt: underflow_edge(3, fmt) for fmt in ("float32", "float64")}
     tiny = {fmt: float(np.finfo(fmt).tiny) for fmt in ("float32", "float64")}
     low = {fmt: min(float(np.nanmin(np.where(np.abs(found[(fmt, lab, acc)][2]) >= tiny[fmt], found[(fmt, lab, acc)][3], np.inf)))
                     for lab in (0, 1)) for fmt in tiny}
     w_ulp = max(float(np.max(found[(fmt, lab, acc)][5])) for fmt in tiny for lab in (0, 1))
     cap = (f"Sparse cross-entropy of logits (g, 0, 0, 0), {g64.size} gaps from 0.1 to 1000, in correct digits against mpmath: "
-           f"through a softmax layer the wrong label's -log p becomes inf from g = {inf32:.0f} in float32 ({inf64:.0f} in "
-           f"float64) and Keras's clip caps it at {clip:.1f} from g = {clip_from:.1f}; the right label's loss is 0 (no correct "
-           f"digit) from g = {zero32:.1f} (float32) / {zero64:.1f} (float64) through the softmax layer and from logits in the "
-           f"stable tier alike; the accurate tier stays within {w_ulp:.2g} ulp everywhere, at least {low['float32']:.1f} / "
+           f"through a softmax layer the wrong label's -log p becomes inf from g = {inf32:.2f} in float32 ({inf64:.2f} in "
+           f"float64: p underflows to 0) and Keras's clip caps it at {clip:.2f} from g = {clip_from:.2f}. The right label's "
+           f"loss is 0 (no correct digit) from g = {zero['float32', stab]:.2f} (float32) / {zero['float64', stab]:.2f} "
+           f"(float64) from logits in the stable tier (g + loss rounds back to g) and from g = "
+           f"{zero['float32', naive_p]:.2f} / {zero['float64', naive_p]:.2f} through a softmax layer (p rounds to 1), "
+           f"where Keras's clip holds it at {floor['float32']:.2g} / {floor['float64']:.2g} whatever the loss; the accurate "
+           f"tier stays within {w_ulp:.2g} ulp everywhere, at least {low['float32']:.1f} / "
            f"{low['float64']:.1f} correct digits wherever the loss is a normal (not subnormal) float. The right label's "
-           f"exact loss (about 3e^-g) underflows to 0 from g = {underflow['float32']:.0f} (float32) / "
-           f"{underflow['float64']:.0f} (float64): the curves stop there (a 0 is then correctly rounded, not a recovery).")
+           f"exact loss (log1p(3e^-g)) underflows to 0 from g = {under['float32']:.2f} (float32) / "
+           f"{under['float64']:.2f} (float64): the curves stop there (a 0 is then correctly rounded, not a recovery).")
     return Slide(crossentropy_logits.slide_name, fig, cap)
