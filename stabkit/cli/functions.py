@@ -130,6 +130,35 @@ def _written_value(text: str):
         return Decimal(_parse_number(text))
 
 
+def _rounded_once(texts: list[str], xs: np.ndarray, x: np.ndarray, fmt) -> np.ndarray:
+    """The inputs as written, rounded once to ``fmt``: ``x`` is ``xs`` (the
+    decimals rounded to float64) rounded to ``fmt`` (round_float64: one
+    rounding of the float64, where ``astype`` double-rounds bfloat16 with
+    ml_dtypes < 0.7). Rounding twice can only go wrong where the float64 is
+    itself a midpoint of ``fmt`` (1.00390625 in bfloat16, for
+    1.00390625000000000001); there the written decimal, compared exactly with
+    that float64, says which neighbour is nearest (ties to even as written)."""
+    from decimal import Decimal
+
+    if fmt.name == "float64":
+        return x
+    with np.errstate(over="ignore", invalid="ignore"):
+        up = round_float64(np.nextafter(xs, np.inf), fmt).astype(np.float64)
+        down = round_float64(np.nextafter(xs, -np.inf), fmt).astype(np.float64)
+        # past the largest finite value the next one would be max + its ulp
+        # (the midpoint max + ulp/2 rounds to inf, as IEEE says)
+        step = 2.0 ** (fmt.emax - fmt.precision + 1)
+        far_up = np.where(up == np.inf, fmt.max + step, up)
+        far_down = np.where(down == -np.inf, -fmt.max - step, down)
+        # two neighbours of fmt, and xs exactly halfway (exact in float64: fmt has at most 24 bits)
+        mid = np.isfinite(xs) & (up != down) & (xs == (far_up + far_down) / 2)
+    for i in np.flatnonzero(mid):
+        written, here = _written_value(texts[i]), Decimal(float(xs[i]))
+        if written != here:
+            x[i] = (up if written > here else down)[i]
+    return x
+
+
 def _refuse_unknown_options(values: list[str]) -> None:
     """A value that is no number but looks like an option (``--dtyp``) is an
     unknown option, said as Click says it; negative numbers are values."""
@@ -193,6 +222,13 @@ def _rescue_options(values: list[str], opts: dict) -> list[str]:
 def _label_text(v: float) -> str:
     """A label as typed: ``0`` and ``1`` for whole numbers, else the float's shortest form."""
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _ulp_text(e: float) -> str:
+    """An ulp error for the table: 3 significant digits, and ">0.5" for a
+    result just past half an ulp (not the correctly rounded neighbour of an
+    exact value a hair past a midpoint, which 3 digits would show as 0.5)."""
+    return ">0.5" if 0.5 < e < 0.5005 else f"{e:.3g}"
 
 
 def _status(errs: np.ndarray, bad: np.ndarray, precision: int) -> str:
@@ -269,7 +305,7 @@ def eval_cmd(
     from_logits = True if from_logits is None else from_logits
     fmt = get_format(dtype.value)
     xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
-    x = round_float64(xs, fmt)  # one rounding (astype double-rounds bfloat16 with ml_dtypes < 0.7)
+    x = _rounded_once(values, xs, round_float64(xs, fmt), fmt)
     # an input the format cannot hold is said, not only shown in the title
     for text, r in zip(values, x.astype(np.float64)):
         written = _written_value(text)
@@ -369,7 +405,7 @@ def _print_table(prim, fmt, x, args, from_logits, ref, rows, flat) -> None:
         if vals is None:
             cells.append((name, ["—"], ["—"], status))
         else:
-            cells.append((name, [_show(v, fmt.dtype) for v in vals], [f"{e:.3g}" for e in errs], status))
+            cells.append((name, [_show(v, fmt.dtype) for v in vals], [_ulp_text(e) for e in errs], status))
     # the words wrap; each number keeps a line of its own width, never folded
     widest = [max((len(v) for c in cells for v in c[k]), default=1) for k in (1, 2)]
     t.add_column("implementation", overflow="fold")

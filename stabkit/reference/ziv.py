@@ -20,6 +20,10 @@ import numpy as np
 from . import certified as _certified
 from stabkit import _interrupt
 from .oracles import ORACLES, _x
+
+#: the least double above 0.5: the ulp error of a result that is not the
+#: correctly rounded one although float64 puts it at 0.5 (Reference.ulp_error)
+ABOVE_HALF = float(np.nextafter(0.5, 1.0))
 from stabkit._accurate.inputs import check_same_shape, last_axis, sparse_labels
 from stabkit.floats import (
     Format,
@@ -68,10 +72,24 @@ class Reference:
 
     def ulp_error(self, y) -> np.ndarray:
         """Ulp error of ``y`` (same shape) against the exact values; 0 where the
-        exact value overflows the format and ``y`` is that infinity."""
+        exact value overflows the format and ``y`` is that infinity.
+
+        At 0.5 ulp the certified rounding decides, not the float64
+        difference: an exact value a hair past a midpoint of the format
+        (34960 + e^-34960 in float16) is 0.5 ulp from both neighbours in
+        float64 arithmetic, which would grade the wrong one "correctly
+        rounded". The correctly rounded result gets at most 0.5; any other
+        result at least ABOVE_HALF, the least double above 0.5. (An unsettled
+        point, whose rounding Ziv's loop could not decide, keeps the float64
+        figure.)"""
         y = np.asarray(y).astype(self.fmt.dtype)
         err = ulp_error(y, self.hi, self.lo, self.fmt, self.tail)
-        return np.where(self._overflows() & (y.astype(np.float64) == self.rounded.astype(np.float64)), 0.0, err)
+        y64, r64 = y.astype(np.float64), self.rounded.astype(np.float64)
+        err = np.where(self._overflows() & (y64 == r64), 0.0, err)
+        with np.errstate(invalid="ignore"):
+            err = np.where(y64 == r64, np.minimum(err, 0.5), err)
+            wrong = (y64 != r64) & ~np.isnan(r64) & (err <= 0.5)
+        return np.where(wrong, ABOVE_HALF, err)
 
     def bits_of_error(self, y) -> np.ndarray:
         return bits_of_error(np.asarray(y).astype(self.fmt.dtype), self.rounded, self.fmt)

@@ -75,7 +75,9 @@ def max_cell(v, point: dict | None, fmt) -> str:
     where no digit is right; only what happened past ``2**p`` ulps."""
     kind = what(point)
     if not kind:
-        return g(v)
+        # not the correctly rounded neighbour of an exact value a hair past a
+        # midpoint (reference.ziv.ABOVE_HALF): three digits would print 0.5
+        return ">0.5" if 0.5 < number(v) < 0.5005 else g(v)
     x = number(v)
     return f"{g(x)} ({kind})" if x <= ceiling(fmt) else kind
 

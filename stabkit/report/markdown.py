@@ -25,7 +25,9 @@ __all__ = ["markdown", "document", "STAT_HEADER", "stat_row", "summary_rows", "i
 _INTRO = """\
 Errors are measured against correctly rounded mpmath references (Ziv's
 strategy: precision raised until the rounding is certain). **ulp error** is
-`|y - exact| / ulp(exact)`: 0.5 means correctly rounded, below 1 faithful.
+`|y - exact| / ulp(exact)`: at most 0.5 means correctly rounded (the
+certified rounding decides: ">0.5" is a result just past it, the other
+neighbour of an exact value a hair past a midpoint), below 1 faithful.
 **bits** is Herbie's `log2(1 + ordinal distance)` to the correctly rounded
 value. A **failure** is a NaN or infinity where the exact value is finite (or
 the wrong infinity); failures are counted separately and never averaged into
