@@ -223,7 +223,10 @@ class ErrorScale:
     def apply(self, ax) -> None:
         ax.set_yscale("log")
         ax.set_ylim(*self.limits)
-        set_ticks(ax.yaxis, [(self.top, "NaN/inf"), (1.0, "1")] + [t for t in _log_ticks(ULP_FLOOR, self.cap, 5) if t[0] != 1])
+        # the floor holds every smaller error, exact results (0 ulp) included: said on its tick
+        floor = (ULP_FLOOR, "\u2264" + _pow10(round(math.log10(ULP_FLOOR))))
+        decades = [t for t in _log_ticks(ULP_FLOOR, self.cap, 5) if t[0] not in (1, ULP_FLOOR)]
+        set_ticks(ax.yaxis, [(self.top, "NaN/inf"), (1.0, "1"), floor] + decades)
         bands = [(self.top, "NaN/inf")]
         if self.band:
             bands.append((self.band, self.band_label))

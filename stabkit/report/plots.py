@@ -37,6 +37,7 @@ from stabkit.analysis.stats import KINDS as POINT_KINDS, classify
 
 from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
 from .cells import max_cell
+from stabkit.floats import get_format
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
 __all__ = ["COLORS", "MARKERS", "STYLE", "KINDS", "ULP_FLOOR", "ErrorScale", "error_figure", "values_figure", "cdf_figure", "heatmap_figure",
@@ -193,7 +194,13 @@ def _mark_max(ax, a, scale: ErrorScale, xpos) -> None:
     # the label inside the axes, on the other half of the panel from its point
     fx = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))[0]
     names = [n for n, _ in who]
-    where = f"at {'gap' if a.sample.coord_name == GAP else a.sample.coord_name} = {float(p.coord[i]):.4g}"
+    c = float(p.coord[i])
+    # an input as its format prints it, the shortest text that reads back to it
+    # (-88.72 was no input where naive sigmoid returns 0; -88.7228 is), cut to
+    # 8 digits where that is longer (float64's 17 run into the axis); a gap: 4 digits
+    shown = f"{c:.4g}" if a.sample.coord_name == GAP else str(get_format(a.fmt).dtype.type(c))
+    shown = shown if len(shown.lstrip("-")) <= 10 else f"{c:.8g}"
+    where = f"at {'gap' if a.sample.coord_name == GAP else a.sample.coord_name} = {shown}"
     # who, when it fits (three names in a wide panel); the solid markers show it anyway
     fits = 3 if sum(o.get_visible() for o in ax.figure.axes) <= 2 else 2
     text = f"worst: {max_cell(best, point, a.fmt)}\n{where}" + (f" ({', '.join(names)})" if len(names) <= fits else "")

@@ -44,8 +44,10 @@ def _ulp_axis(ax, top: float, xlabel: str, band: bool = True) -> None:
     ax.set_ylim(ULP_FLOOR / 2, top * 4 if band else top / 10)
     ks = list(range(-2, int(math.log10(top / 30)) + 1))
     step = max(1, math.ceil(len(ks) / 6))
-    ticks = [10.0**k for k in ks if k % step == 0 or k == 0]
-    labels = [("1" if t == 1 else f"$10^{{{round(math.log10(t))}}}$") for t in ticks]
+    ticks = [10.0**k for k in ks if k % step == 0 or k == 0 or k == -2]
+    # the floor holds every smaller error, exact results (0 ulp) included: said on its tick
+    labels = [("1" if t == 1 else ("\u2264" if t == ULP_FLOOR else "") + f"$10^{{{round(math.log10(t))}}}$")
+              for t in ticks]
     ax.set_yticks(ticks + [top] * band, labels + ["NaN/inf"] * band)
     ax.minorticks_off()
     ax.axhline(1.0, color="#333333", lw=1, ls="--", zorder=1)
