@@ -31,7 +31,8 @@ neighbour of an exact value a hair past a midpoint), below 1 faithful.
 **bits** is Herbie's `log2(1 + ordinal distance)` to the correctly rounded
 value. A **failure** is a NaN or infinity where the exact value is finite (or
 the wrong infinity); failures are counted separately and never averaged into
-the ulp statistics. Where no significant digit of a result is right, the
+the ulp statistics (the shares correctly rounded and faithful are of the
+outputs that did not fail). Where no significant digit of a result is right, the
 tables say what happened: **flush to 0** (0 where the correctly rounded
 value is not 0), **wrong sign**, or **too large** (by the factor shown); such
 points stay in the ulp statistics and report.json keeps their ulp counts, but
