@@ -267,8 +267,9 @@ def adam_vs_sgd(data, budget) -> Slide:
 
 
 @slide("10-adam-step-sizes", needs="any",
-       reading=("Left: how far two weights have moved from their start, step by step: one keeps going one way, "
-                "one swings back and forth. Right: each weight's step in units of alpha, Adam's per-parameter "
+       reading=("Left: how far two weights have moved from their start, step by step: one that went one way "
+                "through epoch 1, one that swung back and forth there (what they do later is the figure's, not "
+                "chosen). Right: each weight's step in units of alpha, Adam's per-parameter "
                 "step size, with the spread over all weights of the two upper layers (grey) and their median "
                 "(dashed)."))
 def adam_step_sizes(data, budget) -> Slide:
@@ -302,7 +303,9 @@ def adam_step_sizes(data, budget) -> Slide:
     ts = np.sqrt(edges[:-1] * np.maximum(edges[1:] - 1, edges[:-1]))
     binned = np.array([step[a - 1: b - 1].mean(axis=0) if b > a else step[a - 1] for a, b in itertools.pairwise(edges)])
     fig, (ax_w, ax_s) = subplots(1, 2)
-    labels = {steady: "keeps moving one way", zigzag: "oscillates"}
+    # chosen on epoch 1 alone, and said so: on a small data set epoch 1 is a few dozen steps,
+    # and a weight steady there may turn later (a label "keeps moving one way" then contradicted its line)
+    labels = {steady: "one way in epoch 1", zigzag: "back and forth in epoch 1"}
     colors = {steady: NEUTRAL[0], zigzag: NEUTRAL[2]}
     for i in (steady, zigzag):
         ax_w.plot(np.arange(T + 1), (W[:, i] - W[0, i]), color=colors[i], lw=2.5, label=labels[i])
