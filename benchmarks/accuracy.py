@@ -45,6 +45,7 @@ from tests.helpers.numerics import adversarial_rows, contract_bound, exhaustive,
 
 from stabkit.reference import reference  # noqa: E402
 from stabkit.registry import TIERS, get  # noqa: E402
+from stabkit.report.cells import ulp_text  # noqa: E402
 
 ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus")
 ROWWISE = ("softmax", "log_softmax", "logsumexp")
@@ -154,9 +155,7 @@ def measure(fn: str, fmt: str, cases, progress: Progress) -> dict:
 
 
 def _cell(worst: float, fails: int) -> str:
-    # >0.5: not the correctly rounded neighbour of an exact value a hair past a
-    # midpoint (stabkit.reference.ziv.ABOVE_HALF), which 3 digits print as 0.5
-    s = "-" if np.isnan(worst) else ">0.5" if 0.5 < worst < 0.5005 else f"{worst:.3g}"
+    s = "-" if np.isnan(worst) else ulp_text(worst)
     return s + (f" ({fails} fail)" if fails else "")
 
 

@@ -22,8 +22,8 @@ from stabkit.analysis.thirdparty import KNOWN_IMPLS
 from stabkit.floats import ARITH_FORMATS, FORMATS, get_format, round_float64
 from stabkit.registry import TIERS
 from .common import Failure, UsageFailure, invalid, none_can_run, plain_table, print_whole, rich_table
-from .numbers import parse_list as _parse_list, parse_number as _parse_number, refuse_unknown_options as _refuse_unknown_options
-from .numbers import rounded_once as _rounded_once, written_value as _written_value
+from stabkit.report.cells import ulp_text
+from .numbers import parse_list, parse_number, refuse_unknown_options, rounded_once, written_value
 from .options import check_formats, check_list, unknown_function
 
 __all__ = ["app", "Format"]
@@ -143,13 +143,6 @@ def _label_text(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def _ulp_text(e: float) -> str:
-    """An ulp error for the table: 3 significant digits, and ">0.5" for a
-    result just past half an ulp (not the correctly rounded neighbour of an
-    exact value a hair past a midpoint, which 3 digits would show as 0.5)."""
-    return ">0.5" if 0.5 < e < 0.5005 else f"{e:.3g}"
-
-
 def _status(errs: np.ndarray, bad: np.ndarray, precision: int) -> str:
     """One verdict for an implementation's outputs, from the worst of them."""
     if bad.any():
@@ -207,7 +200,7 @@ def eval_cmd(
 
     opts = {"dtype": dtype, "labels": labels, "from_logits": from_logits, "as_json": as_json, "impls": impls}
     values = _rescue_options(values, opts)
-    _refuse_unknown_options(values)
+    refuse_unknown_options(values)
     dtype, labels, from_logits, as_json = opts["dtype"], opts["labels"], opts["from_logits"], opts["as_json"]
     names = check_list("--impls", opts["impls"], KNOWN_IMPLS, "implementation")
     if not values:
@@ -223,11 +216,11 @@ def eval_cmd(
                       f"only for the losses; {prim.name} takes no logits or probabilities")
     from_logits = True if from_logits is None else from_logits
     fmt = get_format(dtype.value)
-    xs = np.array([_parse_number(v) for v in values], dtype=np.float64)
-    x = _rounded_once(values, xs, round_float64(xs, fmt), fmt)
+    xs = np.array([parse_number(v) for v in values], dtype=np.float64)
+    x = rounded_once(values, xs, fmt)
     # an input the format cannot hold is said, not only shown in the title
     for text, r in zip(values, x.astype(np.float64)):
-        written = _written_value(text)
+        written = written_value(text)
         if written.is_finite() and np.isinf(r):
             typer.echo(f"note: {text} rounds to {r:g} in {fmt.name} (beyond its largest finite value)", err=True)
         elif written != 0 and r == 0:
@@ -236,7 +229,7 @@ def eval_cmd(
     if prim.is_loss:
         if labels is None:
             raise UsageFailure(f"{prim.name} needs --labels")
-        lab = _parse_list(labels)
+        lab = parse_list(labels)
         if prim.kind == "sparse_loss":
             if len(lab) != 1:
                 raise UsageFailure(f"--labels takes one class index for {prim.name}, got {len(lab)}")
@@ -324,7 +317,7 @@ def _print_table(prim, fmt, x, args, from_logits, ref, rows, flat) -> None:
         if vals is None:
             cells.append((name, ["—"], ["—"], status))
         else:
-            cells.append((name, [_show(v, fmt.dtype) for v in vals], [_ulp_text(e) for e in errs], status))
+            cells.append((name, [_show(v, fmt.dtype) for v in vals], [ulp_text(e) for e in errs], status))
     # the words wrap; each number keeps a line of its own width, never folded
     widest = [max((len(v) for c in cells for v in c[k]), default=1) for k in (1, 2)]
     t.add_column("implementation", overflow="fold")

@@ -43,9 +43,9 @@ def written_value(text: str):
         return Decimal(parse_number(text))
 
 
-def rounded_once(texts: list[str], xs: np.ndarray, x: np.ndarray, fmt) -> np.ndarray:
-    """The inputs as written, rounded once to ``fmt``: ``x`` is ``xs`` (the
-    decimals rounded to float64) rounded to ``fmt`` (round_float64: one
+def rounded_once(texts: list[str], xs: np.ndarray, fmt) -> np.ndarray:
+    """The inputs as written, rounded once to ``fmt``, from ``xs`` (the
+    decimals rounded to float64) rounded to ``fmt`` by round_float64 (one
     rounding of the float64, where ``astype`` double-rounds bfloat16 with
     ml_dtypes < 0.7). Rounding twice can only go wrong where the float64 is
     itself a midpoint of ``fmt`` (1.00390625 in bfloat16, for
@@ -53,6 +53,7 @@ def rounded_once(texts: list[str], xs: np.ndarray, x: np.ndarray, fmt) -> np.nda
     that float64, says which neighbour is nearest (ties to even as written)."""
     from decimal import Decimal
 
+    x = round_float64(xs, fmt)
     if fmt.name == "float64":
         return x
     with np.errstate(over="ignore", invalid="ignore"):

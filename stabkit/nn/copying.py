@@ -66,9 +66,6 @@ class CopyLayer:
         state.pop("_owner", None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-
 
 class CopyOptimizer:
     """Mixed into ``Optimizer``: the views bound to C kernels are dropped
@@ -79,6 +76,3 @@ class CopyOptimizer:
         state.pop("_part_list", None)
         state["_parts_key"] = None
         return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)

@@ -20,10 +20,6 @@ import numpy as np
 from . import certified as _certified
 from stabkit import _interrupt
 from .oracles import ORACLES, _x
-
-#: the least double above 0.5: the ulp error of a result that is not the
-#: correctly rounded one although float64 puts it at 0.5 (Reference.ulp_error)
-ABOVE_HALF = float(np.nextafter(0.5, 1.0))
 from stabkit._accurate.inputs import check_same_shape, last_axis, sparse_labels
 from stabkit.floats import (
     Format,
@@ -39,6 +35,10 @@ from stabkit.floats import (
 )
 
 __all__ = ["Reference", "reference", "MP_LOCK", "DD_PRECISION"]
+
+#: the least double above 0.5: the ulp error of a result that is not the
+#: correctly rounded one although float64 puts it at 0.5 (Reference.ulp_error)
+ABOVE_HALF = float(np.nextafter(0.5, 1.0))
 
 
 # ------------------------------------------------------------ the evaluator

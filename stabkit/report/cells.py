@@ -70,14 +70,19 @@ def what(point: dict | None) -> str:
     return "too large (exact 0)" if math.isinf(f) else f"too large (\u00d7{f:.3g})" if f < 1e5 else f"too large (\u00d7{f:.2g})"
 
 
+def ulp_text(v) -> str:
+    """An ulp error in three digits, ">0.5" for one just past half an ulp
+    (a result that is not the correctly rounded neighbour of an exact value a
+    hair past a midpoint, reference.ziv.ABOVE_HALF: three digits would print 0.5)."""
+    return ">0.5" if 0.5 < number(v) < 0.5005 else g(v)
+
+
 def max_cell(v, point: dict | None, fmt) -> str:
     """The worst ulp error of a cell: the count, followed by what happened
     where no digit is right; only what happened past ``2**p`` ulps."""
     kind = what(point)
     if not kind:
-        # not the correctly rounded neighbour of an exact value a hair past a
-        # midpoint (reference.ziv.ABOVE_HALF): three digits would print 0.5
-        return ">0.5" if 0.5 < number(v) < 0.5005 else g(v)
+        return ulp_text(v)
     x = number(v)
     return f"{g(x)} ({kind})" if x <= ceiling(fmt) else kind
 

@@ -126,11 +126,11 @@ def sigmoid_tiers(data, budget) -> Slide:
     tiny = float(np.finfo(np.float32).tiny)
     # sigmoid(x) = 1/(1 + e^-x) < tiny exactly where x < log(tiny / (1 - tiny)): -87.34 (not the
     # sample nearest it, -88.4, which a caption would give as the edge)
-    # and it rounds to 0 where sigmoid(x) <= 2^-150, half the least subnormal
-    half = math.exp(HALF_TINIEST["float32"])
+    # and it rounds to 0 where sigmoid(x) <= 2^-150, half the least subnormal: x <= log(2^-150)
+    # (the log1p(-2^-150) beside it is far below float64's resolution there)
     sub_from, zero_from = _subnormal_marks((ax_v, ax_e), x, ref.rounded, tiny, "naive", (-75, top / 1e3),
                                            boundary=math.log(tiny) - math.log1p(-tiny),
-                                           zero_boundary=math.log(half) - math.log1p(-half))
+                                           zero_boundary=HALF_TINIEST["float32"])
     naive_zero = (ys["naive"] == 0) & (ref.rounded != 0)
     with np.errstate(over="ignore"):  # exp(-x) overflowing is the edge sought
         naive_from = edge(lambda v: naive.sigmoid(v) == 0, x, ys["naive"] == 0, np.dtype(np.float32), rising=False)
@@ -147,23 +147,21 @@ def sigmoid_tiers(data, budget) -> Slide:
 
 
 def _subnormal_marks(axes, x, rounded, tiny: float, who: str, text_at: tuple[float, float],
-                     boundary: float | None = None, zero_boundary: float | None = None) -> tuple[float, float]:
+                     boundary: float, zero_boundary: float) -> tuple[float, float]:
     """Mark where the exact result is subnormal (beyond a dash-dotted line:
     its ulp is fixed, so a wrong 0 counts fewer ulps as the value shrinks)
     and where it rounds to 0 (hatched), on every axes, labelled once for
     the legend; on the last axes (the ulp-error panel) a note at
     ``text_at`` points at the falling error of ``who``, the tier that
-    returns 0 there. The subnormal line is drawn at ``boundary`` where
-    given (the exact edge), else at the sample nearest the normal range;
-    the hatching from ``zero_boundary`` likewise. Returns where each starts."""
+    returns 0 there. The subnormal line is drawn at ``boundary`` and the
+    hatching from ``zero_boundary``, the exact edges (not the samples
+    nearest them). Returns where each starts."""
     sub = (np.abs(rounded) < tiny) & (rounded != 0)
     zero = rounded == 0
     if not sub.any():
         return math.nan, math.nan
     right = float(x[sub].mean()) > float(x[~sub & ~zero].mean())  # do the tiny values lie right of the others?
-    edge = (lambda v: float(v.min())) if right else (lambda v: float(v.max()))
-    sub_from = edge(x[sub]) if boundary is None else boundary
-    zero_from = (edge(x[zero]) if zero_boundary is None else zero_boundary) if zero.any() else math.nan
+    sub_from, zero_from = boundary, zero_boundary if zero.any() else math.nan
     lo, hi = float(x.min()), float(x.max())
     for k, ax in enumerate(axes):
         if zero.any():
@@ -233,15 +231,14 @@ def log_softmax_gap(data, budget) -> Slide:
     ax_v.set_xlabel("logit gap g, row z = (g, 0, 0, 0)")
     bottom_legend(fig, *ax_v.get_legend_handles_labels(), ncol=4, frameon=False, fontsize=16)
     fig.suptitle("log-softmax in float32 as the logit gap grows")
-    def winner(tier):
-        def f(v):
-            with np.errstate(all="ignore"):  # the naive exp(g) overflowing is the edge sought
-                return TIER_MODULES[tier].log_softmax(np.array([[v, 0, 0, 0]], np.float32))[0, 0]
-        return f
+
+    def winner(tier, v):
+        with np.errstate(all="ignore"):  # the naive exp(g) overflowing is the edge sought
+            return TIER_MODULES[tier].log_softmax(np.array([[v, 0, 0, 0]], np.float32))[0, 0]
 
     f32 = np.dtype(np.float32)
-    zero_from = edge(lambda v: winner("stable")(v) == 0, g, (ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0), f32)
-    nan_from = edge(lambda v: np.isnan(winner("naive")(v)), g, np.isnan(ys["naive"][:, 0]), f32)
+    zero_from = edge(lambda v: winner("stable", v) == 0, g, (ys["stable"][:, 0] == 0) & (ref.rounded[:, 0] != 0), f32)
+    nan_from = edge(lambda v: np.isnan(winner("naive", v)), g, np.isnan(ys["naive"][:, 0]), f32)
     w_acc = float(np.max(errs["accurate"]))
     i50 = int(np.argmin(np.abs(g - 50)))
     cap = (f"log_softmax of (g, 0, 0, 0) in float32, {g.size} gaps from 0.1 to 300: the stable (max-shifted) tier returns 0 "
@@ -341,25 +338,23 @@ def crossentropy_logits(data, budget) -> Slide:
 
     naive_p, clip_p, stab, acc = list(_ce_variants(np.zeros((1, 4)), np.zeros(1, int)))
 
-    def loss_at(fmt, label, name):
-        """The loss of one row (g, 0, 0, 0) as ``name`` computes it, as a function of g."""
-        def f(g):
-            z = np.zeros((1, 4), fmt)
-            z[0, 0] = g
-            with np.errstate(all="ignore"):  # the naive -log p's log(0) is what the edge looks for
-                return float(_ce_variants(z, np.full(1, label))[name][0][0])
-        return f
+    def loss_at(fmt, label, name, g):
+        """The loss of one row (g, 0, 0, 0) as ``name`` computes it."""
+        z = np.zeros((1, 4), fmt)
+        z[0, 0] = g
+        with np.errstate(all="ignore"):  # the naive -log p's log(0) is what the edge looks for
+            return _ce_variants(z, np.full(1, label))[name][0]
 
-    def first(fmt, label, name, cond, event):
-        """The exact gap (edges.edge) from which ``event`` holds, bracketed by the grid's samples where ``cond`` did."""
-        gx, v, r, d, f, _ = found[(fmt, label, name)]
-        return edge(lambda g: event(loss_at(fmt, label, name)(g)), gx, cond(v, r, d, f), np.dtype(fmt))
+    def first(fmt, label, name, event):
+        """The exact gap (edges.edge) from which ``event`` (of the loss values) holds, bracketed by the
+        grid's samples where it did (the exact loss is still far from 0 at every edge sought)."""
+        gx, v = found[(fmt, label, name)][:2]
+        return edge(lambda g: bool(event(loss_at(fmt, label, name, g))[0]), gx, event(v), np.dtype(fmt))
 
-    inf32, inf64 = (first(fmt, 1, naive_p, lambda v, r, d, f: f, lambda y: not math.isfinite(y)) for fmt in ("float32", "float64"))
+    inf32, inf64 = (first(fmt, 1, naive_p, lambda y: ~np.isfinite(y)) for fmt in ("float32", "float64"))
     clip = float(found[("float32", 1, clip_p)][1].max())
-    clip_from = first("float32", 1, clip_p, lambda v, r, d, f: v == clip, lambda y: y == clip)
-    zero = {(fmt, name): first(fmt, 0, name, lambda v, r, d, f: (v == 0) & (r != 0), lambda y: y == 0)
-            for fmt in ("float32", "float64") for name in (stab, naive_p)}
+    clip_from = first("float32", 1, clip_p, lambda y: y == clip)
+    zero = {(fmt, name): first(fmt, 0, name, lambda y: y == 0) for fmt in ("float32", "float64") for name in (stab, naive_p)}
     floor = {fmt: float(found[(fmt, 0, clip_p)][1][-1]) for fmt in ("float32", "float64")}
     under = {fmt: underflow_edge(3, fmt) for fmt in ("float32", "float64")}
     tiny = {fmt: float(np.finfo(fmt).tiny) for fmt in ("float32", "float64")}
