@@ -80,6 +80,8 @@ def to_mpf(v) -> mpmath.mpf:
 
     if isinstance(v, mpmath.mpf):
         return v
+    if hasattr(v, "_mpf_"):  # an mpf of another context (mpmath.MPContext()): its exact value, not mpf(v)'s rounding
+        return mpmath.mp.make_mpf(v._mpf_)
     if isinstance(v, (int, np.integer)):
         return mpmath.mp.make_mpf(mpmath.libmp.from_int(int(v)))
     if isinstance(v, (float, np.generic)):

@@ -306,7 +306,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         if lp is None:
             # plain: the loss 0 - lp goes straight into the output (one rounding)
             lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain, seen=seen) if from_logits
-                  else take_label(renormalised_log_probs(r), labels[blk]))
+                  else take_label(renormalised_log_probs(r, fmt.name != "float64"), labels[blk]))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
         again = _rest.sparse(o, r, loss, labels[blk], None if cwy is None else cwy[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
@@ -360,7 +360,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             elif from_logits:
                 loss = narrower(yb, r)
             else:
-                loss = crossentropy_rows(yb, renormalised_log_probs(r), exact, scratch, None)
+                loss = crossentropy_rows(yb, renormalised_log_probs(r, not exact), exact, scratch, None)
         again = _rest.categorical(o, r, loss, y1[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)
 

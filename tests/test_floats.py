@@ -574,6 +574,16 @@ class TestRoundToFormat:
         assert round_to_format(v, "float32") == 1 + 2.0**-23
         assert round_to_format(nv, "float32") == -(1 + 2.0**-23)
 
+    def test_a_private_contexts_number_is_taken_exactly(self):
+        # an mpf of mpmath.MPContext() is not an mpmath.mpf: it used to go
+        # through mpf(v), rounding to the global 53 bits first (1.0 here)
+        ctx = mpmath.MPContext()
+        ctx.prec = 200
+        v = 1 + ctx.ldexp(1, -24) + ctx.ldexp(1, -60)
+        assert not isinstance(v, mpmath.mpf) and mpmath.mp.prec == 53
+        assert round_to_format(v, "float32") == 1 + 2.0**-23
+        assert round_to_format(-v, "float16") == -1.0
+
     @pytest.mark.parametrize(
         "k_half,extra,want",
         [

@@ -30,9 +30,10 @@ def binary_terms(a: np.ndarray, b: np.ndarray, p: np.ndarray, from_logits: bool)
         return 0.0 - (xmul(a, np.log(p)) + xmul(b, np.log1p(-p)))
 
 
-def renormalised_log_probs(p: np.ndarray) -> np.ndarray:
+def renormalised_log_probs(p: np.ndarray, narrower: bool = False) -> np.ndarray:
     """``log(p_i / S)`` for rows of probabilities (``S`` the exact row sum),
-    a few ulps from the exact value, in float64.
+    a few ulps from the exact value, in float64 (``narrower``: for a target
+    narrower than float64, see the step at the largest entry below).
 
     The largest entry ``p_k`` gets ``-log1p(R / p_k)`` with ``R`` the
     compensated sum of the other entries: nothing cancels however close
@@ -41,6 +42,14 @@ def renormalised_log_probs(p: np.ndarray) -> np.ndarray:
     entry has ``p_i <= S / 2``, so ``log(S / p_i) >= log 2`` and
     ``log(p_i) - log(S)`` loses at most a couple of ulps (``S`` is near 1:
     the callers checked the row sums). Zero entries give -inf; NaN rows NaN.
+
+    Where ``t = R / p_k`` is below about 2**-52, float64's log1p returns t
+    itself, and for ``p_k = 1`` t is the exact sum of a few entries of the
+    narrower format, often one of its midpoints (``[1, 2**-60, 3 2**-60]``
+    in bfloat16): rounded once more, ``-t`` would break the tie to even,
+    while the exact ``-log1p(t) = -(t - t**2/2 + ...)`` lies just above it.
+    With ``narrower`` such a value is stepped one float64 ulp towards 0,
+    far below the narrower format's resolution elsewhere.
     """
     p = np.asarray(p, dtype=np.float64)
     rows = np.arange(p.shape[0])
@@ -52,7 +61,14 @@ def renormalised_log_probs(p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(p)
         out -= np.log(pk + r)[:, None]
-        out[rows, k] = -np.log1p(r / pk)
+        t = r / pk
+        lk = np.log1p(t)
+        if narrower:
+            # log1p(t) = t - t^2/2 + ... < t for t > 0: where float64 gave t
+            # back, the exact value lies below it (a tie of the narrower
+            # format at t goes down, not to even)
+            lk = np.where((lk == t) & (t > 0), np.nextafter(t, 0.0), lk)
+        out[rows, k] = -lk
     return out
 
 

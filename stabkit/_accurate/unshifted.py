@@ -90,29 +90,35 @@ def softmax_unshifted(x: np.ndarray, exact: bool, dst: np.ndarray | None, block_
 
 def below_ties(d: np.ndarray, L: np.ndarray) -> np.ndarray:
     """``d - L`` in float64 for rows of a narrower target (d = x - m exact,
-    L > 0 the row's log-sum-exp beyond its maximum), one float64 ulp further
-    down wherever the subtraction returned ``d`` itself.
+    L >= 0 the row's log-sum-exp beyond its maximum as float64 gives it),
+    one float64 ulp further down wherever the subtraction returned a
+    negative ``d`` itself.
 
     ``x - m`` of two float32 values is often exactly a float32 midpoint, and
     when L is below half a float64 ulp of it (a winner ~37 or more ahead),
     ``d - L`` rounds back to d and the final rounding to float32 breaks the
     tie to even, half the time the wrong way; the exact value lies just below
     d. One ulp down settles the tie and is still far closer than float32 can
-    tell apart.
+    tell apart. The exact L is positive wherever some ``d < 0`` is finite (it
+    is at least ``log1p(exp(d))``), also where its float64 value is 0 (a
+    winner more than 745 ahead, ``exp(d)`` below the least subnormal): so
+    the step is keyed on ``d < 0``, not on the float64 L. A ``d = 0`` (a
+    maximum) is left as ``-L``.
     """
     lp = d - L[:, None]
-    tie = (lp == d) & (L[:, None] > 0)
+    tie = (lp == d) & (d < 0)
     if tie.any():
         lp[tie] = np.nextafter(d[tie], -np.inf)
     return lp
 
 
 def tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Rows where ``d - L`` can round back to d for some entry: L at most half
-    an ulp of the largest |d| (``span``, the maximum minus the minimum; inf
-    with masked entries, which then take the careful path too)."""
+    """Rows where ``d - L`` can round back to a negative d for some entry: L
+    (0 included: see :func:`below_ties`) at most half an ulp of the largest
+    |d| (``span``, the maximum minus the minimum; inf with masked entries,
+    which then take the careful path too)."""
     with np.errstate(invalid="ignore"):
-        return (L > 0) & (L <= span * 2.0**-53)
+        return L <= span * 2.0**-53
 
 
 def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +166,7 @@ def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int
         tied = tie_rows(m - mn, L) & ok
         if tied.any():
             # m + L rounds to m there: x - m, ties settled (see below_ties);
-            # the winner's -L is below_ties' own value there (d = 0, L > 0)
+            # the winner's -L (d = 0: below_ties leaves d - L)
             out[tied] = below_ties(np.subtract(x[tied], m[tied, None], dtype=np.float64), L[tied])
             out[rows[tied], top[tied]] = -L[tied]
     return out, ok

@@ -141,9 +141,11 @@ static FORCE_INLINE double two_sum(double a, double b, double s)
 }
 
 /* unshifted.below_ties' value at one entry (by bits: libm's nextafter is a
- * call per element, which kept the loops that step ties down scalar): d - L (d = x - mi <= 0, L > 0), one
- * double ulp down (towards -inf, which stays) where it rounds back to d.
- * That is min(d - L, the double below d): it never increases with L. */
+ * call per element, which kept the loops that step ties down scalar): d - L
+ * (d = x - mi <= 0, L >= 0), one double ulp down (towards -inf, which
+ * stays) where it rounds back to a negative d: the exact L is positive
+ * there even where its double is 0. For d < 0 that is min(d - L, the
+ * double below d): it never increases with L; d = 0 gives -L. */
 static FORCE_INLINE double below_ties(double d, double L)
 {
     const double w = d - L;
@@ -152,7 +154,7 @@ static FORCE_INLINE double below_ties(double d, double L)
     b += d > -INFINITY;
     double down;
     memcpy(&down, &b, 8);
-    return w == d ? down : w;
+    return w == d && d < 0.0 ? down : w;
 }
 
 /* v - v is +0 for finite v, NaN for inf and NaN */
