@@ -39,15 +39,20 @@ _MP.prec = 120
 
 
 def far_rows(dtype, rows: int, n: int, winner: float, seed: int) -> np.ndarray:
-    """Rows whose losers lie 1100 to 1200 below the winner (column 0:
-    ``winner`` with its last bit set, finer than the spacing of the
-    differences when ``|winner| < 1024``: many of them midpoints)."""
+    """Rows whose losers lie 1100 to 1260 below the winner (column 0:
+    ``winner``, in [512, 1024) in magnitude, with its last bit set).
+
+    ``d = x - m`` is a midpoint where it is an odd multiple of half its own
+    spacing: with ``|d|`` in [1024, 2048), m an odd multiple of half that
+    spacing (the binade below) and x a multiple of it (``|x| >= 512``),
+    every d not of the format is one."""
     rng = np.random.default_rng(seed)
     w = np.array([winner], dtype=dtype)
     u = w.view(f"u{w.itemsize}")
     u |= 1  # an odd last bit
     w = w[0]
-    x = rng.uniform(float(w) - 1200.0, float(w) - 1100.0, size=(rows, n)).astype(dtype)
+    gap = max(1100.0, float(w) + 520.0)
+    x = rng.uniform(float(w) - gap - 60.0, float(w) - gap, size=(rows, n)).astype(dtype)
     x[:, 0] = w
     return x
 
@@ -59,14 +64,17 @@ def expected_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def midpoints(x: np.ndarray, axis: int = -1) -> int:
+    """How many ``x - m`` are midpoints of x's format (where the float64
+    numbers either side of them round apart)."""
     x64 = x.astype(np.float64)
     d = x64 - x64.max(axis=axis, keepdims=True)
-    return int(np.count_nonzero(d.astype(x.dtype).astype(np.float64) != d))
+    up, down = np.nextafter(d, np.inf).astype(x.dtype), np.nextafter(d, -np.inf).astype(x.dtype)
+    return int(np.count_nonzero((up != down) & (d.astype(x.dtype).astype(np.float64) != d)))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_expected_values_are_mpmaths(fmt):
-    x = far_rows(FORMATS[fmt], 6, 5, 100.0, 1)
+    x = far_rows(FORMATS[fmt], 6, 5, 550.0, 1)
     want = expected_log_softmax(x)
     for row, wrow in zip(x.astype(np.float64), want.astype(np.float64)):
         m = max(row)
@@ -80,10 +88,10 @@ def test_the_expected_values_are_mpmaths(fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("n", [2, 5, 16, 17, 40, 300])
-@pytest.mark.parametrize("winner", [-1000.0, 100.0, 600.0, 900.0])
+@pytest.mark.parametrize("winner", [-700.0, -550.0, 550.0, 700.0])
 def test_log_softmax_far_behind_the_winner(fmt, n, winner):
     x = far_rows(FORMATS[fmt], 64, n, winner, n)
-    assert midpoints(x) > x.size // 20
+    assert midpoints(x) > x.size // 5
     fast, slow = each_path(accurate.log_softmax, x)
     same_bits(fast, expected_log_softmax(x))
     same_bits(slow, fast)
@@ -92,7 +100,7 @@ def test_log_softmax_far_behind_the_winner(fmt, n, winner):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("shape, axis", [((40, 7), 0), ((3, 30, 5), 1)])
 def test_strided_axes(fmt, shape, axis):
-    x = np.moveaxis(far_rows(FORMATS[fmt], int(np.prod(shape)) // shape[axis], shape[axis], 300.0, 7), -1, 0)
+    x = np.moveaxis(far_rows(FORMATS[fmt], int(np.prod(shape)) // shape[axis], shape[axis], 700.0, 7), -1, 0)
     x = np.moveaxis(x.reshape((shape[axis],) + tuple(s for i, s in enumerate(shape) if i != axis)), 0, axis)
     fast, slow = each_path(accurate.log_softmax, x, axis=axis)
     same_bits(fast, expected_log_softmax(x, axis))
@@ -104,7 +112,7 @@ def test_strided_axes(fmt, shape, axis):
 def test_losses_from_logits_take_the_upper_side(fmt, n):
     """The loss at a loser is ``m - z_y + T``: the float64 number above
     ``m - z_y``; soft labels (1/2, 1/2) average two such values."""
-    x = far_rows(FORMATS[fmt], 64, n, 200.0, 3 + n)
+    x = far_rows(FORMATS[fmt], 64, n, -550.0, 3 + n)
     lp = expected_log_softmax(x).astype(np.float64)
     x64 = x.astype(np.float64)
     d = x64 - x64.max(axis=-1, keepdims=True)
@@ -131,11 +139,15 @@ def test_losses_from_logits_take_the_upper_side(fmt, n):
     assert lp.shape == x.shape
 
 
-def test_a_long_row():
-    """One float32 row of 2**21 entries (the chunked long-row path)."""
-    x = far_rows(np.float32, 1, 1 << 21, 900.0, 11)
-    got = accurate.log_softmax(x)
-    same_bits(got, expected_log_softmax(x))
+@pytest.mark.parametrize("winner", [550.0, 700.0])
+def test_a_long_row(winner):
+    """One float32 row of 2**21 entries (the chunked long-row path; its
+    maximum unshifted, then shifted)."""
+    x = far_rows(np.float32, 1, 1 << 21, winner, 11)
+    assert midpoints(x) > x.size // 5
+    fast, slow = each_path(accurate.log_softmax, x)
+    same_bits(fast, expected_log_softmax(x))
+    same_bits(slow, fast)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -160,3 +172,47 @@ def test_a_winning_probability_of_one(fmt):
     # float64 keeps log1p's own correctly rounded value (no step)
     p64 = p.astype(np.float64)
     assert accurate.sparse_categorical_crossentropy(np.array([0]), p64)[0] == np.log1p(s)
+
+
+def _near_rows(fmt: str, n: int) -> np.ndarray:
+    """Rows [m, x, c, pads...] with ``d = x - m`` a negative midpoint of the
+    format and ``L ~ exp(c - m)`` between 0.5 and 1.5 float64 ulps of d,
+    where the unshifted form ``x - (m + L)`` rounds twice."""
+    dt = FORMATS[fmt]
+    rng = np.random.default_rng(len(fmt) + n)
+    rows = []
+    while len(rows) < 24:
+        m = dt(rng.uniform(60.0, 600.0))
+        x = dt(-rng.uniform(1.0, 60.0))
+        d = float(x) - float(m)
+        if float(dt(d)) == d or float(dt(np.nextafter(d, 0.0))) == float(dt(np.nextafter(d, -np.inf))):
+            continue  # not a midpoint
+        k = rng.uniform(0.55, 1.45)
+        c = dt(float(m) + np.log(k * np.spacing(abs(d))))
+        pad = dt(float(m) - 45.0)
+        rows.append([m, x, c] + [pad] * (n - 3))
+    return np.array(rows, dtype=dt)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("n", [3, 17, 40, 100])
+def test_a_midpoint_beside_a_sum_of_about_one_float64_ulp(fmt, n):
+    """The unshifted rows (maximum in [-600, 650]): ``x - (m + L)`` came out
+    on d itself, or above it, for L up to 1.5 float64 ulps of d (bfloat16
+    [122.5, -16, 91, ...]: -138.0 for -139); such rows now take ``d - L``."""
+    x = _near_rows(fmt, n)
+    fast, slow = each_path(accurate.log_softmax, x)
+    same_bits(slow, fast)
+    in_window = 0
+    for row, got in zip(x.astype(np.float64), np.asarray(fast)[:, 1].astype(np.float64)):
+        m = _MP.mpf(row[0])
+        T = _MP.log1p(_MP.fsum(_MP.exp(_MP.mpf(v) - m) for v in row[2:]))
+        d = row[1] - row[0]
+        in_window += 0.5 < float(T) / np.spacing(abs(d)) < 1.5
+        assert got == round_to_format(_MP.mpf(d) - T, fmt), (row[:3], got)
+    assert in_window >= 12
+    labels = np.ones(x.shape[0], dtype=np.int64)
+    fast_l, slow_l = each_path(accurate.sparse_categorical_crossentropy, labels, x, from_logits=True)
+    same_bits(slow_l, fast_l)
+    same_bits(fast_l, (0.0 - np.asarray(fast)[:, 1]).astype(x.dtype) if fmt != "bfloat16"
+              else np.asarray(-np.asarray(fast)[:, 1].astype(np.float64), dtype=x.dtype))

@@ -23,7 +23,7 @@ from . import longrows
 from .blocks import store
 from .eft import normalized, split_sigma, two_sum_err
 from .inputs import last_axis, restore_axis
-from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN, least_unmasked
+from .unshifted import UNSHIFTED_MAX, UNSHIFTED_MIN, least_unmasked, tie_rows
 
 __all__ = ["softmax_row", "log_softmax_row", "rowwise"]
 
@@ -102,7 +102,7 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
     """``out = log_softmax(x)`` (1-d; ``out`` of ``fmt``). Unshifted:
     ``L = log1p(s / exp(m))`` (s without the top entry), ``x - (m + L)``,
     the top entry ``-L``; shifted: ``L = log1p(s)``, ``d - L``. Where ``L``
-    is at most half an ulp of the row's span, ``below_ties`` settles the
+    is small against the row's span (``tie_rows``), ``below_ties`` settles the
     entries that round back to d, as both paths do. False (nothing written)
     where the whole-row path must run. float64 targets: ``(d - L) + r``,
     ``L`` as :func:`longrows.analyse_row` forms it, ``r`` the shift's exact
@@ -123,7 +123,7 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
         return False  # Rows gives the zeros their sign
     # tie_rows: the span is m - min(x) = -min(d), the shift being monotone
     span = m - mn if unshifted else -(mn + (-m))
-    tied = bool(L[0] > 0 and L[0] <= span * 2.0**-53)
+    tied = bool(tie_rows(np.array([span]), L)[0])
     c = m + L
     for lo, hi in chunks.spans():
         if unshifted and not tied:
@@ -135,7 +135,7 @@ def log_softmax_row(x: np.ndarray, out: np.ndarray, fmt: Format) -> bool:
                 np.subtract(d, m, out=d)
             lp = np.subtract(d, L, out=chunks.E[: hi - lo])
             if tied:
-                tie = lp == d
+                tie = (lp == d) & (d < 0)  # below_ties
                 lp[tie] = np.nextafter(d[tie], -np.inf)
         if lo <= top < hi:
             lp[top - lo] = -L[0]

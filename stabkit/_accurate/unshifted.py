@@ -112,13 +112,28 @@ def below_ties(d: np.ndarray, L: np.ndarray) -> np.ndarray:
     return lp
 
 
+#: tie_rows' threshold: ``L <= span * TIE_SPAN``
+TIE_SPAN = 2.0**-51
+
+
 def tie_rows(span: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Rows where ``d - L`` can round back to a negative d for some entry: L
-    (0 included: see :func:`below_ties`) at most half an ulp of the largest
-    |d| (``span``, the maximum minus the minimum; inf with masked entries,
-    which then take the careful path too)."""
+    """Rows where a log-probability can come out on or above a negative
+    midpoint ``d = x - m`` of the narrower format while the exact one lies
+    below it: ``L <= span * TIE_SPAN`` (0 included: see :func:`below_ties`;
+    ``span``, the maximum minus the minimum, is at least every |d|; inf with
+    masked entries, which then take the careful path too). Such rows take
+    :func:`below_ties` (one rounding of ``d - L``, then the step).
+
+    ``d - L`` rounded once lands on d only for L up to half a float64 ulp
+    of d. The unshifted form ``x - (m + L)`` rounds twice: ``m + L`` is off
+    by up to half an ulp of m, and where d is a midpoint, ``|m| < 2|d|``
+    (x and m are multiples of the finer spacing of the two, and d is not a
+    multiple of its own), so by up to one ulp of d; the result is then d,
+    or the float64 number above it, for L up to 1.5 ulps of d, below
+    ``2**-51.4 |d|`` (a bfloat16 row [122.5, -16]: d = -138.5, L = 2e-14,
+    gave -138.5 and then -138.0, where the exact value rounds to -139)."""
     with np.errstate(invalid="ignore"):
-        return L <= span * 2.0**-53
+        return L <= span * TIE_SPAN
 
 
 def log_softmax_unshifted(x: np.ndarray, dst: np.ndarray | None, block_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -157,6 +157,11 @@ static FORCE_INLINE double below_ties(double d, double L)
     return w == d && d < 0.0 ? down : w;
 }
 
+/* unshifted.TIE_SPAN: tie_rows' threshold, L <= span TIE_SPAN (see there:
+ * x - (mi + L) can land on or above a midpoint d = x - mi for L up to
+ * 1.5 double ulps of d, below 2^-51.4 |d|) */
+#define TIE_SPAN 0x1p-51
+
 /* v - v is +0 for finite v, NaN for inf and NaN */
 static FORCE_INLINE int is_fin(double v) { return v - v == 0.0; }
 
@@ -402,7 +407,7 @@ EXPORT CLONES void narrow_log_softmax(const double *d, const double *r, const do
                     out[(c0 + i) * n + j] = v + rc[j * w + i];
                 } else {
                     /* unshifted.below_ties, which Rows applies to tie_rows
-                     * (L <= span 2^-53). Here on every entry: d - L (d <= 0,
+                     * (L <= span TIE_SPAN). Here on every entry: d - L (d <= 0,
                      * L > 0) rounds back to d only where L <= |d| 2^-53 (at
                      * most half an ulp below d), and |d| <= span, so only
                      * entries of those rows can take the step down */

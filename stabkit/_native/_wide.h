@@ -633,8 +633,8 @@ EXPORT CLONES int64_t wide_log_softmax(const char *x, int64_t rows, int64_t n, i
         e[k] = 0.0;
         q = pairwise(e, NULL, n, 0.0, PLAIN).q / winner;
         unary_loop(log1p_loop, log1p_data, &q, &L, 1);
-        /* tie_rows: L = 0 too (a winner 745 ahead: the exact L > 0) */
-        const int tied = L <= (mi - mn) * 0x1p-53;
+        /* tie_rows (L = 0 too: a winner 745 ahead, whose exact L > 0) */
+        const int tied = L <= (mi - mn) * TIE_SPAN;
         const double mL = mi + L;
         for (int64_t j = 0; j < n; j++) {
             double v;

@@ -270,7 +270,7 @@ static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, 
     if (!(s >= (double)n * 0x1p-960) || !(q >= 0x1p-1000))
         return 0;
     unary_loop(log1p_loop, log1p_data, &q, &L, 1);
-    const double ties = (mi - mn) * 0x1p-53;
+    const double ties = (mi - mn) * TIE_SPAN;
     *L_lo = L * (1.0 - 0x1p-43), *L_hi = L * (1.0 + 0x1p-43);
     *tied = *L_hi <= ties;
     return *L_lo > ties || *tied;
@@ -281,7 +281,7 @@ static FORCE_INLINE int fast_unshifted_L(const float *xf, int64_t n, int64_t k, 
  * into o32, as wide_log_softmax's narrower target forms it: q = (sum of e
  * without e_k) / e_k, L = log1p(q) by NumPy's loop, -L at k, and elsewhere
  * x - (mi + L), or below_ties' (x - mi) - L for the rows tie_rows picks
- * (L <= (mi - mn) 2^-53; masked rows, whose mn is -inf, among them).
+ * (L <= (mi - mn) TIE_SPAN; masked rows, whose mn is -inf, among them).
  * Returns 1 where every value passed, else 0 (o32 garbage); 0 also for
  * rows whose sum is below n 2^-960 or whose q is below 2^-1000 (so that L
  * is a normal double in both).

@@ -181,7 +181,7 @@ static FORCE_INLINE void cols_log_softmax32(const char *x, int64_t srow, int R, 
     cols_L32(x, srow, R, n, log1p_loop, log1p_data, xt, e, &hi, &lo, &at, &L_lo, &L_hi, ok);
     /* tie_rows' case goes to the row pass, as does a test that differs at the two ends */
     for (int r = 0; r < LANES; r++)
-        ok[r] &= L_lo[r] > (hi[r] - lo[r]) * 0x1p-53;
+        ok[r] &= L_lo[r] > (hi[r] - lo[r]) * TIE_SPAN;
     /* every value at both ends: x - (mi + L_hi) and x - (mi + L_lo), -L at the maximum */
     const vd mL_lo = hi + L_lo, mL_hi = hi + L_hi;
     vi bad = splati(0);
@@ -211,7 +211,7 @@ static FORCE_INLINE void cols_ce_L32(const char *x, int64_t srow, int R, int64_t
     int ok[LANES];
     cols_L32(x, srow, R, n, log1p_loop, log1p_data, xt, e, &hi, &lo, &at, &Llo, &Lhi, ok);
     for (int r = 0; r < R; r++) {
-        const double ties = (hi[r] - lo[r]) * 0x1p-53;
+        const double ties = (hi[r] - lo[r]) * TIE_SPAN;
         k[r] = at[r], L_lo[r] = Llo[r], L_hi[r] = Lhi[r];
         tied[r] = Lhi[r] <= ties;
         use[r] = ok[r] && (Llo[r] > ties || tied[r]);
