@@ -733,3 +733,41 @@ class TestSweeps:
         label = len(xs) - 1
         r = reference("sparse_categorical_crossentropy", np.array(label), x, from_logits=True)
         assert float(r.rounded) == cr(direct("sparse_categorical_crossentropy", label, xs, from_logits=True)[0], fmt)
+
+
+def _bf16_midpoint_pairs(count: int):
+    """bfloat16 (y, z) with |z| past 1e26 whose main term ``y max(-z, 0) +
+    (1 - y) max(z, 0)`` is exactly a bfloat16 midpoint (the loss is that
+    plus ``log1p(e^-|z|)``, below 1e-10**25)."""
+    rng = np.random.default_rng(3)
+    found = []
+    while len(found) < count:
+        y = float(ml_dtypes.bfloat16(rng.uniform(0.01, 0.99)))
+        z = float(ml_dtypes.bfloat16(rng.choice([-1, 1]) * 2.0 ** rng.uniform(87, 95)))
+        M = Fraction(y) * Fraction(-z) if z < 0 else (1 - Fraction(y)) * Fraction(z)
+        lo = Fraction(float(ml_dtypes.bfloat16(float(M))))
+        if lo == M:
+            continue
+        hi = Fraction(float(np.nextafter(ml_dtypes.bfloat16(float(lo)), ml_dtypes.bfloat16(np.inf)))) if lo < M else lo
+        lo = lo if lo < M else Fraction(float(np.nextafter(ml_dtypes.bfloat16(float(lo)), ml_dtypes.bfloat16(0))))
+        if 2 * M == lo + hi:
+            found.append((y, z, float(hi)))
+    return found
+
+
+def test_binary_crossentropy_beside_a_midpoint_at_huge_logits_settles():
+    """Before: the two softplus terms were summed at the working precision,
+    and ``e^-1e27`` never showed past the midpoint (131 unsettled bfloat16
+    points in benchmarks/ACCURACY.md). The exact loss lies just above the
+    midpoint: it rounds up, and the accurate tier gives that value."""
+    from stabkit import accurate
+
+    pairs = _bf16_midpoint_pairs(6)
+    y = np.array([p[0] for p in pairs], dtype=ml_dtypes.bfloat16)
+    z = np.array([p[1] for p in pairs], dtype=ml_dtypes.bfloat16)
+    ref = reference("binary_crossentropy", y, z, from_logits=True, fmt="bfloat16")
+    assert not ref.unsettled.any()
+    want = np.array([p[2] for p in pairs])
+    assert np.array_equal(ref.rounded, want)
+    got = accurate.binary_crossentropy(y, z, from_logits=True)
+    assert np.array_equal(np.asarray(got, dtype=np.float64), want)

@@ -151,6 +151,8 @@ def _logsumexp(row):
 def _bce(y, x, from_logits):
     if mpmath.isnan(y) or mpmath.isnan(x):
         return [NAN], [0]
+    if from_logits and mpmath.isfinite(x):
+        return _bce_logits(y, x)
     if from_logits:
         a = _softplus(-x)[0][0]
         b = _softplus(x)[0][0]
@@ -164,6 +166,26 @@ def _bce(y, x, from_logits):
     if mpmath.isnan(v) or mpmath.isinf(v):
         return [v], [0]
     return [v], [abs(t1) + abs(t2)]
+
+
+def _bce_logits(y, x):
+    """``y softplus(-x) + (1 - y) softplus(x) = M + t`` for a finite logit:
+    ``M = y max(-x, 0) + (1 - y) max(x, 0)`` formed exactly (float inputs:
+    one of the two products is 0, the other has at most ~1130 significant
+    bits) and ``t = log1p(exp(-|x|)) > 0``, which carries the only error.
+    Where ``M`` is a midpoint of the format and ``t`` lies below its last
+    place (``|x| ~ 1e27``: ``t = e^-1e27``) the sum of the two softplus
+    terms never settles, at any precision; here a ``t`` below
+    ``2**(mag(M) - 2300)``, under every rounding boundary near ``M``, is
+    replaced by that power of two, which rounds alike (as
+    :func:`_exact_minus` does for the log-softmax)."""
+    t = mpmath.log1p(mpmath.exp(-abs(x)))
+    neg, pos = (-x, mpf(0)) if x < 0 else (mpf(0), x)
+    one_minus_y = mpmath.fsub(1, y, exact=True)
+    M = mpmath.fadd(mpmath.fmul(y, neg, exact=True), mpmath.fmul(one_minus_y, pos, exact=True), exact=True)
+    if M != 0 and t != 0 and mpmath.mag(t) < mpmath.mag(M) - 2300:
+        t = mpmath.ldexp(mpf(1), mpmath.mag(M) - 2300)
+    return [mpmath.fadd(M, t, exact=True)], [t]
 
 
 def _renormalised(row):
