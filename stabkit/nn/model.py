@@ -254,6 +254,12 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
             sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose, sys.stdout))
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of :meth:`evaluate`'s values in its order: ``"loss"``
+        then the compiled metrics (empty before compile)."""
+        return [] if self.loss is None else ["loss", *(m.name for m in self._metrics)]
+
     def evaluate(self, x, y=None, batch_size: int | None = None, verbose=0, sample_weight=None,
                  return_dict: bool = False):  # fmt: skip
         """The mean loss (from the loss's tier; weighted by ``sample_weight``

@@ -17,6 +17,7 @@ NumPy passes (both behind one seam: :func:`stabkit.nn.steps.adam_update`).
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from abc import ABC, abstractmethod
 
@@ -35,10 +36,44 @@ sys.modules.setdefault(f"{__name__}.schedules", schedules)
 
 
 def _rate(learning_rate) -> float:
-    if isinstance(learning_rate, bool) or not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
-                                               and learning_rate > 0):  # fmt: skip
+    # numbers.Real: NumPy's scalars too (np.float32 is no float)
+    if isinstance(learning_rate, (bool, np.bool_)) or not (
+            isinstance(learning_rate, numbers.Real) and math.isfinite(learning_rate) and learning_rate > 0):
         raise NNError(f"learning_rate must be a positive number, got {learning_rate!r}")
     return float(learning_rate)
+
+
+class Rate(float):
+    """``optimizer.learning_rate`` as read: the number itself (a float, for
+    arithmetic, formatting and the update), with Keras's variable methods
+    that callbacks call on it: ``assign(value)`` sets the optimizer's rate
+    (as ``optimizer.learning_rate = value`` does; refused under a schedule),
+    ``numpy()`` and ``value`` give the number. A copy or a pickle of it is a
+    plain float."""
+
+    __slots__ = ("_owner",)
+
+    def __new__(cls, value: float, owner):
+        self = super().__new__(cls, value)
+        self._owner = owner
+        return self
+
+    def assign(self, value):
+        self._owner.learning_rate = value
+        return self._owner.learning_rate
+
+    def numpy(self):
+        return np.float64(self)
+
+    @property
+    def value(self) -> float:
+        return float(self)
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+    def __deepcopy__(self, memo):
+        return float(self)
 
 
 class Optimizer(CopyOptimizer, ABC):
@@ -74,9 +109,11 @@ class Optimizer(CopyOptimizer, ABC):
         }
 
     @property
-    def learning_rate(self) -> float:
-        """The rate of the next update: the schedule's at ``iterations``, or the number."""
-        return float(self._schedule(self.iterations)) if self._schedule is not None else self._learning_rate
+    def learning_rate(self) -> Rate:
+        """The rate of the next update: the schedule's at ``iterations``, or
+        the number; a float with Keras's ``assign`` (:class:`Rate`)."""
+        rate = float(self._schedule(self.iterations)) if self._schedule is not None else self._learning_rate
+        return Rate(rate, self)
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:

@@ -280,3 +280,31 @@ class Files:
     def load_weights(self, filepath) -> None:
         """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
         load_weights(self, filepath)
+
+    def get_config(self) -> dict:
+        """Keras's architecture dictionary: ``name``, ``layers`` (each
+        ``{"class_name", "config"}``, the layer's ``get_config()``) and, once
+        built, ``build_input_shape`` (``[None, *features]``). No weights and
+        no compile settings: :meth:`from_config` makes a fresh model of the
+        same layers, as ``keras.Sequential.from_config`` does."""
+        config = {"name": self.name,
+                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
+        if self.built:
+            config["build_input_shape"] = [None, *self._in_shape]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new, uncompiled model from :meth:`get_config`'s dictionary (new
+        weights, drawn as ``build`` draws them). NNError for a layer class
+        that stabkit.nn does not have."""
+        from .layers import Layer
+
+        try:
+            layers = [_class(spec["class_name"], Layer, "layer")(**spec["config"]) for spec in config["layers"]]
+        except (KeyError, TypeError) as e:
+            raise NNError(f"not a Sequential config ({type(e).__name__}: {e})") from None
+        model = cls(layers, name=config.get("name"))
+        if config.get("build_input_shape") is not None:
+            model.build(tuple(config["build_input_shape"]))
+        return model

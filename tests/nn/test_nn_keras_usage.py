@@ -161,3 +161,73 @@ def test_a_loss_class_and_keras_class_names_are_accepted():
         keras.optimizers.get(keras.optimizers.Adam)
     with pytest.raises(nn.NNError, match=r"the class; pass an instance, Adam\(\)"):
         _model(optimizer=nn.Adam)
+
+
+def test_metrics_names_name_evaluates_values():
+    """Was an AttributeError. Keras 3 gives ["loss", "compile_metrics"]; the
+    names of evaluate's list, in its order, are what zip() needs."""
+    X, y = _data()
+    model = nn.Sequential([nn.Input((5,)), nn.Dense(3)])
+    assert model.metrics_names == []
+    model.compile(optimizer="adam", loss=nn.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    assert model.metrics_names == ["loss", "accuracy"]
+    values = model.evaluate(X, y, verbose=0)
+    assert dict(zip(model.metrics_names, values)) == model.evaluate(X, y, verbose=0, return_dict=True)
+
+
+def test_get_config_and_from_config_make_the_same_architecture():
+    """Was an AttributeError: Keras's way to clone a model's layers."""
+    model = _model()
+    config = model.get_config()
+    assert config["build_input_shape"] == [None, 5]
+    assert [spec["class_name"] for spec in config["layers"]] == ["Dense", "Dense"]
+    clone = nn.Sequential.from_config(config)
+    assert clone.built and clone.name == model.name
+    assert [w.shape for w in clone.get_weights()] == [w.shape for w in model.get_weights()]
+    assert [layer.get_config() for layer in clone.layers] == [layer.get_config() for layer in model.layers]
+    assert not any(np.array_equal(a, b) for a, b in zip(clone.get_weights()[::2], model.get_weights()[::2]))
+    unbuilt = nn.Sequential([nn.Dense(4)]).get_config()
+    assert "build_input_shape" not in unbuilt and not nn.Sequential.from_config(unbuilt).built
+    with pytest.raises(nn.NNError, match="Sequential config"):
+        nn.Sequential.from_config({"name": "x"})
+    with pytest.raises(nn.NNError, match="unknown layer class 'Lambda'"):
+        nn.Sequential.from_config({"layers": [{"class_name": "Lambda", "config": {}}]})
+
+
+def test_learning_rate_assign_from_a_callback():
+    """``optimizer.learning_rate.assign(...)`` (Keras's variable method) was
+    an AttributeError on a float; the halved rate now reaches the updates."""
+    X, y = _data()
+
+    class Halve(nn.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rate = self.model.optimizer.learning_rate
+            rate.assign(rate * 0.5)
+
+    nn.utils.set_random_seed(0)
+    model = _model(optimizer=nn.Adam(0.01))
+    model.fit(X, y, epochs=3, verbose=0, callbacks=[Halve()], seed=0)
+    rate = model.optimizer.learning_rate
+    assert rate == 0.01 / 8 and rate.numpy() == rate.value == 0.01 / 8
+    assert f"{rate:.2e}" == "1.25e-03" and isinstance(rate, float)
+    # an assigned rate trains as one given to the optimizer
+    nn.utils.set_random_seed(1)
+    a = _model(optimizer=nn.Adam(0.5))
+    nn.utils.set_random_seed(1)
+    b = _model(optimizer=nn.Adam(1e-3))
+    a.optimizer.learning_rate.assign(1e-3)
+    for m in (a, b):
+        m.fit(X, y, epochs=1, verbose=0, seed=2)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+    with pytest.raises(nn.NNError, match="positive number"):
+        rate.assign(-1.0)
+    import copy
+    import pickle
+
+    assert type(copy.deepcopy(rate)) is float and type(pickle.loads(pickle.dumps(rate))) is float
+    sched = nn.Sequential([nn.Dense(3)])
+    sched.compile(optimizer=nn.Adam(nn.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)),
+                  loss="sparse_categorical_crossentropy")
+    with pytest.raises(nn.NNError, match="cannot be set"):
+        sched.optimizer.learning_rate.assign(1e-2)
+    assert nn.Adam(np.float32(0.5)).learning_rate == 0.5  # NumPy scalars are numbers too
