@@ -213,7 +213,7 @@ class ModelCheckpoint(_Monitor):
                  mode="auto", initial_value_threshold=None):  # fmt: skip
         super().__init__(monitor, mode)
         # refused now, not after the first epoch has trained
-        self.filepath = _refuse_hdf5(filepath, "ModelCheckpoint")
+        self.filepath = _refuse_hdf5(filepath, "ModelCheckpoint", weights_h5=save_weights_only)
         self.verbose, self.save_best_only, self.save_weights_only = verbose, save_best_only, save_weights_only
         self.best = initial_value_threshold
 

@@ -31,7 +31,7 @@ import zipfile
 import numpy as np
 
 from stabkit._io import atomic_write, read_npz
-from . import shapes
+from . import h5weights, shapes
 from .errors import DataError, NNError
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "checked_weights", "FORMAT", "Files"]
@@ -44,10 +44,14 @@ MAX_ARRAY_BYTES = 1 << 31
 _HDF5 = (".h5", ".hdf5")
 
 
-def _refuse_hdf5(path, what: str) -> str:
+def _refuse_hdf5(path, what: str, weights_h5: bool = False) -> str:
+    """``path`` as a string; NNError for an HDF5 name, except Keras 3's
+    ``.weights.h5`` where ``weights_h5`` (written through h5py)."""
     path = os.fspath(path)
-    if path.lower().endswith(_HDF5):
-        raise NNError(f"{path}: {what} writes NumPy's .npz format, not HDF5; use a name that does not end in .h5")
+    if path.lower().endswith(_HDF5) and not (weights_h5 and h5weights.wanted(path)):
+        also = f", or a {h5weights.SUFFIX} name (Keras 3's weights file)" if weights_h5 else ""
+        raise NNError(f"{path}: {what} writes NumPy's .npz format, not HDF5; use a name that does not end "
+                      f"in .h5{also}")
     return path
 
 
@@ -90,9 +94,12 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 def save_weights(model, path) -> None:
     """``model``'s weights as an ``.npz`` (``000_kernel``, ``000_bias``, ...:
     the layer's index among the layers with weights), written atomically."""
-    path = _refuse_hdf5(path, "save_weights")
+    path = _refuse_hdf5(path, "save_weights", weights_h5=True)
     if not model.built:
         raise NNError("the model has no weights yet; call it or fit it first")
+    if h5weights.wanted(path):
+        h5weights.save(model, path)
+        return
     names = [f"{i:03d}_{n}" for i, layer in enumerate(_weighted(model)) for n in layer.weight_names]
     atomic_write(path, _npz_bytes(dict(zip(names, model.weights))))
 
@@ -104,6 +111,13 @@ def _weighted(model):
 def load_weights(model, path) -> None:
     """Read weights written by :func:`save_weights` into ``model`` (built
     from their shapes if it is not); DataError naming the file otherwise."""
+    if h5weights.wanted(path):
+        arrays = h5weights.load(model, path)
+        try:
+            model.set_weights(arrays)
+        except NNError as e:
+            raise DataError(f"{path}: {e}") from None
+        return
     # a member whose header declares more than this model's weights (in
     # float64) is refused before NumPy allocates it
     limit = 8 * model.count_params() + 4096 if model.built else MAX_ARRAY_BYTES
@@ -273,12 +287,15 @@ class Files:
         save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
-        """Write the weights to an ``.npz`` file (plain arrays, no pickle),
-        atomically; a ``.h5`` name is refused (no HDF5 here)."""
+        """Write the weights to an ``.npz`` file (plain arrays, no pickle), or
+        to Keras 3's ``.weights.h5`` layout where the name ends so (needs
+        h5py; :mod:`stabkit.nn.h5weights`), atomically; another ``.h5`` name
+        is refused."""
         save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
-        """Read weights written by :meth:`save_weights` (``allow_pickle=False``)."""
+        """Read weights written by :meth:`save_weights` (``allow_pickle=False``),
+        or a ``.weights.h5`` file of Keras 3 (layers matched by name)."""
         load_weights(self, filepath)
 
     def get_config(self) -> dict:

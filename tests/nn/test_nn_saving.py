@@ -170,10 +170,12 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_h5_names_are_refused_before_anything_is_written(tmp_path):
+    """Other than Keras 3's .weights.h5 for the weights (below)."""
     model = _model()
-    for name in ("w.h5", "w.weights.h5", "M.HDF5"):
-        with pytest.raises(NNError, match=r"writes NumPy's .npz format, not HDF5"):
+    for name in ("w.h5", "M.HDF5"):
+        with pytest.raises(NNError, match=r"writes NumPy's .npz format, not HDF5.*or a \.weights\.h5 name"):
             model.save_weights(tmp_path / name)
+    for name in ("w.h5", "w.weights.h5", "M.HDF5"):
         with pytest.raises(NNError, match=r"not HDF5"):
             model.save(tmp_path / name)
     assert os.listdir(tmp_path) == []
@@ -214,6 +216,82 @@ def test_a_missing_folder_or_an_hdf5_checkpoint_is_named_before_anything_is_writ
             call(target)
         assert e.value.filename == str(target) and "nodir" in str(e.value) and ".tmp" not in str(e.value)
     assert not (tmp_path / "nodir").exists()
-    for name in ("best.weights.h5", "best.h5", "ckpt-{epoch}.HDF5"):
+    for name, weights_only in (("best.weights.h5", False), ("best.h5", True), ("ckpt-{epoch}.HDF5", False)):
         with pytest.raises(NNError, match=r"ModelCheckpoint writes NumPy's \.npz format, not HDF5"):
-            nn.callbacks.ModelCheckpoint(str(tmp_path / name), save_weights_only=name.startswith("best.w"))
+            nn.callbacks.ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)
+
+
+# ------------------------------------------------------------ Keras 3's .weights.h5
+
+
+def test_weights_h5_round_trip_and_layout(tmp_path):
+    """Keras 3 requires save_weights names ending in .weights.h5; they were
+    refused. The file has Keras's layout (layers/<name>/vars/<i>)."""
+    h5py = pytest.importorskip("h5py")
+    model = _model()
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    model.save_weights(tmp_path / "w.weights.h5")
+    with h5py.File(tmp_path / "w.weights.h5", "r") as f:
+        assert sorted(f["layers"]) == ["dense", "dropout", "probs"]
+        assert len(f["layers/dropout/vars"]) == 0 and f["layers/probs/vars"].attrs["name"] == "probs"
+        np.testing.assert_array_equal(f["layers/dense/vars/0"], model.layers[0].kernel)
+        np.testing.assert_array_equal(f["layers/probs/vars/1"], model.layers[2].bias)
+        assert f["vars"].attrs["name"] == "tiny"
+    other = nn.Sequential([nn.Dense(8, activation="tanh"), nn.Dropout(0.5), nn.Dense(3, name="probs")])
+    other.load_weights(tmp_path / "w.weights.h5")  # builds it from the shapes
+    for a, b in zip(other.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_h5_between_keras_and_stabkit(tmp_path):
+    """Weights saved by stabkit load into the Keras model of the same layers,
+    and the other way round: the same predictions."""
+    pytest.importorskip("h5py")
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    mine = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dense(3)])
+    mine.compile(optimizer="adam", loss=nn.SparseCategoricalCrossentropy(from_logits=True))
+    mine.fit(X, y, epochs=2, verbose=0)
+    mine.save_weights(tmp_path / "mine.weights.h5")
+    keras.backend.clear_session()
+    theirs = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)])
+    theirs.load_weights(tmp_path / "mine.weights.h5")
+    np.testing.assert_allclose(theirs.predict(X, verbose=0), mine.predict(X), rtol=1e-5, atol=1e-6)
+    theirs.layers[0].kernel.assign(theirs.layers[0].kernel * 0.5)
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    back = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dense(3)])
+    back.load_weights(tmp_path / "theirs.weights.h5")
+    np.testing.assert_allclose(back.predict(X), theirs.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_weights_h5_errors_are_one_data_error(tmp_path, monkeypatch):
+    pytest.importorskip("h5py")
+    model = _model()
+    model.save_weights(tmp_path / "w.weights.h5")
+    renamed = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dense(3, name="out")])
+    with pytest.raises(DataError, match=r"w\.weights\.h5: holds weights of the layers \['dense', 'probs'\].*'out'"):
+        renamed.load_weights(tmp_path / "w.weights.h5")
+    (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(DataError, match=r"junk\.weights\.h5: not an HDF5 weights file"):
+        model.load_weights(tmp_path / "junk.weights.h5")
+    with pytest.raises(DataError, match=r"nothere\.weights\.h5: no such file"):
+        model.load_weights(tmp_path / "nothere.weights.h5")
+    wider = nn.Sequential([nn.Input((10,)), nn.Dense(9, activation="tanh"), nn.Dropout(0.1), nn.Dense(3, name="probs")])
+    with pytest.raises(DataError, match=r"w\.weights\.h5: .*shape"):
+        wider.load_weights(tmp_path / "w.weights.h5")
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)
+    with pytest.raises(NNError, match=r"needs h5py \(pip install h5py\)"):
+        model.save_weights(tmp_path / "v.weights.h5")
+    assert not (tmp_path / "v.weights.h5").exists()
+
+
+def test_a_weights_only_checkpoint_may_be_weights_h5(tmp_path):
+    pytest.importorskip("h5py")
+    model = _model()
+    ckpt = nn.callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}.weights.h5"), save_weights_only=True, monitor="loss")
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ckpt])
+    assert sorted(os.listdir(tmp_path)) == ["w-1.weights.h5", "w-2.weights.h5"]
+    back = _model()
+    back.load_weights(tmp_path / "w-2.weights.h5")
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
