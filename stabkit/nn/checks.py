@@ -41,13 +41,15 @@ def batch_size(value) -> int:
 
 def verbosity(value) -> int:
     """``verbose`` checked: 0 (or None, or False), 1 (or True), 2, or Keras's
-    ``'auto'``, which is 1. Anything else is one NNError (Keras prints
-    nothing for, say, 3 or ``'x'``)."""
+    ``'auto'``, which is 1; an integer above 2 is 3, Keras's quietest
+    printing mode (``fit`` names the epochs, nothing else). Anything else
+    (a negative number, ``'x'``) is one NNError."""
     if isinstance(value, str) and value == "auto":
         return 1
-    if value is None or (isinstance(value, (int, np.integer)) and value in (0, 1, 2)):
-        return int(value or 0)
-    raise NNError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line) or 'auto' (1), got {value!r}")
+    if value is None or (isinstance(value, (int, np.integer)) and value >= 0):
+        return min(int(value or 0), 3)
+    raise NNError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line), 3 (the epochs' names) or 'auto' "
+                  f"(1), got {value!r}")
 
 
 def one_input(x):

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import saving, seeding, shapes
+from . import kerasargs, saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
 from .layers import Layer, _shape
@@ -179,14 +179,21 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
 
     # ------------------------------------------------------------ compile
 
-    def compile(self, optimizer="rmsprop", loss=None, *, metrics=None, dtype: str = "float32") -> None:
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, *,
+                dtype: str = "float32") -> None:  # fmt: skip
         """Choose the optimizer (an instance or a name; ``'rmsprop'`` by
         default, as in Keras), the loss (an
         instance, a class or a Keras name: :func:`stabkit.nn.losses.get`),
-        the metrics (Keras's names, see :mod:`stabkit.nn.metrics`:
-        ``'accuracy'``, ``'sparse_categorical_accuracy'``, ...) and the format: ``'float32'`` (default), ``'float64'`` or
+        the metrics (Keras's names or classes, see :mod:`stabkit.nn.metrics`:
+        ``'accuracy'``, ``SparseCategoricalAccuracy()``, ...) and the format: ``'float32'`` (default), ``'float64'`` or
         ``'float16'`` / ``'mixed_float16'`` (float16 forward and backward,
-        float32 master weights, gradients and matmul accumulation)."""
+        float32 master weights, gradients and matmul accumulation; no loss
+        scaling). Keras's other arguments, in its order, are checked by
+        :func:`stabkit.nn.kerasargs.compile_hints` (their defaults, and the
+        values that change nothing here)."""
+        kerasargs.compile_hints(loss_weights, weighted_metrics, run_eagerly, steps_per_execution, jit_compile,
+                                auto_scale_loss)
         if loss is None:
             raise NNError("compile needs a loss, e.g. SparseCategoricalCrossentropy(from_logits=True)")
         if dtype not in PRECISIONS:
@@ -250,7 +257,7 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         with unbuilt_on_error(self):
             x = self._input(x)
         outs = [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        if verbose:
+        if verbose in (1, 2):  # Keras prints nothing for 3 and above
             sys.stdout.write(final_line(len(outs), time.perf_counter() - t0, {}, verbose, sys.stdout))
         return np.concatenate(outs) if outs else np.empty((0, *self._shapes()[-1]), self._compute)
 
@@ -275,7 +282,7 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         with unbuilt_on_error(self):
             X, y, w = checked_data(self, x, y, sample_weight)
         logs = self._evaluate(X, y, w, batch_size, return_dict=True)
-        if verbose:
+        if verbose in (1, 2):  # Keras prints nothing for 3 and above
             sys.stdout.write(final_line(-(-len(X) // batch_size), time.perf_counter() - t0, logs, verbose, sys.stdout))
         return logs if return_dict else list(logs.values()) if self._metrics else logs["loss"]
 
@@ -326,7 +333,8 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
 
     def fit(self, x, y=None, batch_size: int | None = None, epochs: int = 1, verbose: int = 1, callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
-            sample_weight=None, initial_epoch: int = 0, *, seed: int | None = None, on_nonfinite: str = "raise",
+            sample_weight=None, initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, *, seed: int | None = None, on_nonfinite: str = "raise",
             on_step=None) -> History:  # fmt: skip
         """Train with mini-batch gradient descent; return a :class:`History`.
 
@@ -334,12 +342,15 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         ...)``; stabkit's own, from ``seed`` on, by name only), and rules (see :func:`stabkit.nn.training.prepare_fit`:
         ``validation_split`` takes the *last* fraction before shuffling;
         ``class_weight`` or ``sample_weight`` weight the loss as ``sum(w *
-        loss) / n``; ``initial_epoch`` is 0-based). ``seed`` fixes the initial
+        loss) / n``; ``initial_epoch`` is 0-based; ``validation_freq=k``
+        validates after every k-th epoch; ``steps_per_epoch`` and
+        ``validation_steps`` must be None, see
+        :func:`stabkit.nn.kerasargs.fit_extras`). ``seed`` fixes the initial
         weights (when the model is built here; else it warns, see
         :mod:`stabkit.nn.seeding`) and the shuffling. ``verbose``:
         0 silent, 1 Keras 3's progress bar per epoch, 2 Keras 3's lines per epoch
         (``Epoch 1/2`` when there are several, then ``16/16 - 0s - 3ms/step
-        - loss: ...``); ``'auto'`` is 1.
+        - loss: ...``), 3 or more the ``Epoch`` lines alone; ``'auto'`` is 1.
         ``on_nonfinite``: ``'raise'`` stops with :class:`NonFiniteError`
         (the weights are left as they were before the failing update);
         ``'continue'`` applies every update and counts the events in
@@ -360,6 +371,7 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
                 validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                 class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch, seed=seed,
                 on_nonfinite=on_nonfinite, on_step=on_step,
+                extras=kerasargs.fit_extras(steps_per_epoch, validation_steps, validation_batch_size, validation_freq),
             )  # fmt: skip
         self._unseeded = False  # from here on the weights are the fit's
         macs = batch_size * max((layer.macs() for layer in self.layers), default=0)

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from . import schedules, steps
+from . import kerasargs, schedules, steps
 from .copying import CopyOptimizer
 from .errors import NNError
 
@@ -86,7 +86,9 @@ class Optimizer(CopyOptimizer, ABC):
     use; assigning a number changes it, except under a schedule (refused, as
     Keras refuses it)."""
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate, name=None, options=None):
+        # Keras's other options (clipnorm=None, weight_decay=None, ...) at their defaults only
+        self.name = kerasargs.optimizer_options(type(self).__name__, name, options or {})
         self._schedule = None
         if isinstance(learning_rate, (schedules.LearningRateSchedule, dict)):
             self._schedule = schedules.get(learning_rate)
@@ -185,8 +187,9 @@ class SGD(Optimizer):
     * v - lr * g`` (the new ``v``, as Keras 3). With ``batch_size`` equal to
     the data size this is full-batch gradient descent."""
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, *, name=None,
+                 **options):
+        super().__init__(learning_rate, name, options)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (0 <= momentum < 1):
             raise NNError(f"momentum must be in [0, 1), got {momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
@@ -228,11 +231,12 @@ class RMSprop(Optimizer):
     ``epsilon`` sits inside the square root, as in Keras (PyTorch adds it
     outside)."""
 
-    def __init__(self, learning_rate=1e-3, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
-        super().__init__(learning_rate)
-        for name, b in (("rho", rho), ("momentum", momentum)):
+    def __init__(self, learning_rate=1e-3, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, *, name=None,
+                 **options):
+        super().__init__(learning_rate, name, options)
+        for arg, b in (("rho", rho), ("momentum", momentum)):
             if isinstance(b, bool) or not isinstance(b, (int, float)) or not (0 <= b < 1):
-                raise NNError(f"{name} must be in [0, 1), got {b!r}")
+                raise NNError(f"{arg} must be in [0, 1), got {b!r}")
         if not (isinstance(epsilon, (int, float)) and epsilon > 0):
             raise NNError(f"epsilon must be positive, got {epsilon!r}")
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
@@ -297,11 +301,14 @@ class Adam(Optimizer):
     ``epsilon / sqrt(1 - beta_2**t)``.)
     """
 
-    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-        super().__init__(learning_rate)
-        for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, *, name=None,
+                 **options):
+        super().__init__(learning_rate, name, options)
+        if amsgrad is not False and amsgrad is not np.False_:
+            raise NNError(f"Adam(amsgrad={amsgrad!r}): AMSGrad is not implemented by stabkit's Adam; leave it False")
+        for arg, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not (0 <= b < 1):
-                raise NNError(f"{name} must be in [0, 1), got {b!r}")
+                raise NNError(f"{arg} must be in [0, 1), got {b!r}")
         if not epsilon > 0:
             raise NNError(f"epsilon must be positive, got {epsilon!r}")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)

@@ -161,7 +161,7 @@ def save_model(model, path) -> None:
         config["compile_config"] = {
             "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
             "loss": {"class_name": type(loss).__name__, "config": loss.get_config()},
-            "metrics": list(model.metrics),
+            "metrics": [m.config for m in model._metrics],
             "dtype": model.dtype,
         }
         arrays.update({f"optimizer/{k}": v for k, v in opt.variables().items()})

@@ -46,10 +46,12 @@ class FitOptions:
     on_nonfinite: str
     on_step: object
     callbacks: object
+    validation_batch_size: int | None = None
+    validation_freq: int = 1
 
 
 def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validation_split, validation_data, shuffle,
-                class_weight, sample_weight, initial_epoch, seed, on_nonfinite, on_step):  # fmt: skip
+                class_weight, sample_weight, initial_epoch, seed, on_nonfinite, on_step, extras=(None, 1)):  # fmt: skip
     """``fit``'s arguments checked (NNError naming the argument), the model
     built if it is not, the data converted and split as Keras splits it:
     ``(X, Y, W, options)``, ``W`` the sample weights or None.
@@ -113,7 +115,7 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     if len(X) == 0:
         raise NNError("no training samples")
     opts = FitOptions(epochs, int(initial_epoch), batch_size, validation_data, shuffle, verbose, seed, on_nonfinite,
-                      on_step, callbacks)  # fmt: skip
+                      on_step, callbacks, *extras)  # fmt: skip
     return X, Y, W, opts
 
 
@@ -167,7 +169,7 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         t0 = time.perf_counter()
         order = rng.permutation(n) if opts.shuffle else np.arange(n)
         bar = Progress(epoch + 1, opts.epochs, nsteps, fit.stream) if opts.verbose == 1 else None
-        if opts.verbose == 2 and opts.epochs > 1:  # Keras 3 names the epoch only when there are several
+        if opts.verbose >= 2 and opts.epochs > 1:  # Keras 3 names the epoch only when there are several
             fit.stream.write(f"Epoch {epoch + 1}/{opts.epochs}\n")
         callbacks.on_epoch_begin(epoch, {})
         bad_steps, done = _train_epoch(fit, epoch + 1, order, bar)
@@ -175,7 +177,9 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         Ye, We = Y[order[:done]], None if W is None else W[order[:done]]
         values = model.loss.values(Ye, obuf[:done])
         bad_steps |= _check_losses(fit, epoch + 1, Ye, values, bad_steps, bar)
-        logs, seconds = _epoch_logs(fit, Ye, We, values, done, bad_steps, opts.validation_data, t0)
+        # validation_freq: Keras validates after the epochs whose 1-based number it divides
+        val = opts.validation_data if (epoch + 1) % opts.validation_freq == 0 else None
+        logs, seconds = _epoch_logs(fit, Ye, We, values, done, bad_steps, val, t0, opts.validation_batch_size)
         history.append(epoch, seconds, logs)
         if bar:
             bar.finish(seconds, logs)
@@ -276,7 +280,8 @@ def _check_losses(fit: _Fit, epoch: int, Ye, values, bad_steps: set[int], bar) -
     return set(np.unique(np.nonzero(~good)[0] // b).tolist())
 
 
-def _epoch_logs(fit: _Fit, Ye, We, values, done: int, bad_steps: set[int], validation_data, t0: float) -> tuple[dict, float]:
+def _epoch_logs(fit: _Fit, Ye, We, values, done: int, bad_steps: set[int], validation_data, t0: float,
+                validation_batch_size: int | None = None) -> tuple[dict, float]:  # fmt: skip
     """The epoch's logs (loss, metrics, validation, diagnostics) over its
     first ``done`` rows, and its training time in seconds since ``t0``
     (without the validation)."""
@@ -288,7 +293,8 @@ def _epoch_logs(fit: _Fit, Ye, We, values, done: int, bad_steps: set[int], valid
     if validation_data is not None:
         vx, vy, *vw = validation_data
         # checked and converted by prepare_fit
-        vlogs = model._evaluate(vx, vy, vw[0] if vw else None, max(fit.batch_size, 1024), return_dict=True)
+        vb = validation_batch_size or max(fit.batch_size, 1024)
+        vlogs = model._evaluate(vx, vy, vw[0] if vw else None, vb, return_dict=True)
         logs.update({f"val_{k}": v for k, v in vlogs.items()})
     last = model.layers[-1].activation
     gap, p = diagnostics.true_class(model.loss, last, Ye, zb, ob, values)

@@ -327,8 +327,10 @@ def test_keras_positional_order_defaults_and_shapes():
     h = model.fit(X, y, 16, 2, 0)
     assert h.params["batch_size"] == 16 and h.params["epochs"] == 2 and h.params["verbose"] == 0
     assert model.history is h
-    with pytest.raises(TypeError):
+    with pytest.raises(nn.NNError, match="steps_per_epoch=5: an epoch here is one pass over all of x"):
         model.fit(X, y, 16, 2, 0, None, 0.0, None, True, None, None, 0, 5)  # Keras's steps_per_epoch
+    with pytest.raises(TypeError):
+        model.fit(X, y, 16, 2, 0, None, 0.0, None, True, None, None, 0, None, None, None, 1, 0)  # seed by name only
     other = nn.Sequential([nn.Dense(4)])
     other.compile(loss="sparse_categorical_crossentropy")
     assert type(other.optimizer).__name__ == "RMSprop" and other.history is None

@@ -250,10 +250,14 @@ def test_evaluate_and_predict_print_keras_3s_last_line_when_asked(capsys):
     assert _shape_of(capsys.readouterr().out) == [f"16/16 {'━' * 20} T", "1/1 - T"]
     model.predict(X), model.evaluate(X, y), model.fit(X, y, verbose=0)
     assert capsys.readouterr().out == ""  # the defaults stay silent (stabkit train prints its own summary)
-    with pytest.raises(NNError, match=r"verbose must be 0 \(silent\), 1 \(progress bar\), 2 \(one line\) or 'auto'"):
-        model.evaluate(X, y, verbose=3)
-    with pytest.raises(NNError, match="verbose must be"):
-        model.fit(X, y, verbose="x")
+    # 3 and above: Keras's quietest mode, the epochs' names in fit and nothing else
+    model.evaluate(X, y, verbose=3), model.predict(X, verbose=7), model.fit(X, y, verbose=3)
+    assert capsys.readouterr().out == ""
+    model.fit(X, y, epochs=2, verbose=3)
+    assert capsys.readouterr().out == "Epoch 1/2\nEpoch 2/2\n"
+    for bad in (-1, "x", 2.5):
+        with pytest.raises(NNError, match=r"verbose must be 0 \(silent\), 1 \(progress bar\), 2 \(one line\), 3"):
+            model.fit(X, y, verbose=bad)
 
 
 def test_verbose_2_lines_have_keras_3s_fields_in_its_order(capsys):

@@ -231,3 +231,92 @@ def test_learning_rate_assign_from_a_callback():
     with pytest.raises(nn.NNError, match="cannot be set"):
         sched.optimizer.learning_rate.assign(1e-2)
     assert nn.Adam(np.float32(0.5)).learning_rate == 0.5  # NumPy scalars are numbers too
+
+
+def test_compile_takes_kerass_execution_arguments_in_its_order():
+    """compile(..., jit_compile=False) / run_eagerly / steps_per_execution were
+    TypeErrors; they change nothing in a NumPy trainer. Values that would
+    change what Keras computes are one NNError each."""
+    model = nn.Sequential([nn.Input((5,)), nn.Dense(3)])
+    loss = nn.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, None, ["accuracy"], None, True, 1, False, True)  # Keras's positional order
+    assert model.metrics == ["accuracy"]
+    model.compile(optimizer="adam", loss=loss, jit_compile="auto", run_eagerly=False, steps_per_execution=1,
+                  auto_scale_loss=False)
+    for kw, match in (({"steps_per_execution": 4}, "leave it at 1"), ({"jit_compile": "xla"}, "jit_compile must be"),
+                      ({"run_eagerly": "yes"}, "run_eagerly must be True or False"),
+                      ({"weighted_metrics": ["accuracy"]}, "weighted_metrics are not computed")):
+        with pytest.raises(nn.NNError, match=match):
+            model.compile(optimizer="adam", loss=loss, **kw)
+    # a metric list in Keras's third place is loss_weights there: said so, not taken as metrics
+    with pytest.raises(nn.NNError, match=r"loss_weights weighs the losses of a model with several outputs.*metrics="):
+        model.compile("adam", loss, ["accuracy"])
+
+
+def test_optimizers_take_kerass_options_at_their_defaults():
+    """Adam(amsgrad=False), name=, clipnorm=None ... were TypeErrors; what
+    would change the update (clipping, decay, AMSGrad) is refused by name."""
+    opt = nn.Adam(1e-3, 0.9, 0.999, 1e-7, False, weight_decay=None, clipnorm=None, clipvalue=None,
+                  global_clipnorm=None, use_ema=False, ema_momentum=0.9, loss_scale_factor=None,
+                  gradient_accumulation_steps=None, name="my_adam")
+    assert opt.name == "my_adam" and nn.Adam().name == "adam" and nn.SGD(name="s").name == "s"
+    assert nn.RMSprop(clipnorm=None).name == "rmsprop"
+    for cls, kw, match in ((nn.Adam, {"amsgrad": True}, "AMSGrad is not implemented"),
+                           (nn.Adam, {"clipnorm": 1.0}, r"Adam\(clipnorm=1.0\): gradient clipping is not implemented"),
+                           (nn.SGD, {"weight_decay": 0.01}, "weight decay is not implemented"),
+                           (nn.RMSprop, {"use_ema": True}, "moving average"),
+                           (nn.Adam, {"momentum": 0.9}, "Adam has no argument 'momentum'")):
+        with pytest.raises(nn.NNError, match=match):
+            cls(**kw)
+    X, y = _data()
+    a, b = _model(optimizer=nn.Adam(0.01, amsgrad=False, clipnorm=None)), _model(optimizer=nn.Adam(0.01))
+    b.set_weights(a.get_weights())
+    for m in (a, b):
+        m.fit(X, y, epochs=2, verbose=0, seed=0)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+
+def test_fit_validation_freq_and_batch_size_as_keras():
+    """validation_freq=2 validates after epochs 2 and 4 only (Keras's
+    history: val_ lists of 2 beside lists of 4); steps_per_epoch is refused
+    by name (an epoch is one pass here)."""
+    X, y = _data(80)
+    model = _model()
+    h = model.fit(X, y, epochs=4, verbose=0, validation_split=0.25, validation_freq=2, validation_batch_size=7,
+                  seed=0)
+    assert len(h.history["loss"]) == 4 and len(h.history["val_loss"]) == 2 and h.epoch == [0, 1, 2, 3]
+    every = _model()
+    every.set_weights([w.copy() for w in model.get_weights()])
+    with pytest.raises(nn.NNError, match="validation_freq must be a positive integer"):
+        every.fit(X, y, epochs=1, verbose=0, validation_freq=0)
+    with pytest.raises(nn.NNError, match="steps_per_epoch=3: an epoch here is one pass"):
+        every.fit(X, y, epochs=1, verbose=0, steps_per_epoch=3)
+    with pytest.raises(nn.NNError, match="validation_batch_size must be a positive integer"):
+        every.fit(X, y, epochs=1, verbose=0, validation_batch_size=0)
+
+
+def test_metric_classes_as_keras_writes_them(tmp_path):
+    """metrics=[keras.metrics.SparseCategoricalAccuracy()] was refused
+    (names only). Each class logs under its Keras name, or the name given;
+    model.save keeps the class and its settings."""
+    X, y = _data()
+    model = nn.Sequential([nn.Input((5,)), nn.Dense(8, activation="relu"), nn.Dense(3)])
+    model.compile(optimizer="adam", loss=nn.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[nn.metrics.SparseCategoricalAccuracy(), nn.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")])
+    logs = model.evaluate(X, y, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "sparse_categorical_accuracy", "top2"]
+    out = model.predict(X)
+    assert logs["sparse_categorical_accuracy"] == np.mean(out.argmax(1) == y)
+    assert logs["top2"] == np.mean(np.sum(out > out[np.arange(len(y)), y][:, None], axis=1) < 2)
+    model.save(tmp_path / "m.keras")
+    back = nn.load_model(tmp_path / "m.keras")
+    assert back.evaluate(X, y, verbose=0, return_dict=True) == logs
+    binary = nn.Sequential([nn.Input((5,)), nn.Dense(1)])
+    binary.compile(optimizer="adam", loss=nn.BinaryCrossentropy(from_logits=True),
+                   metrics=[nn.metrics.BinaryAccuracy(threshold=0.0, name="acc0")])
+    yb = (X[:, 0] > 0).astype(np.float32)[:, None]
+    assert binary.evaluate(X, yb, verbose=0, return_dict=True)["acc0"] == np.mean((binary.predict(X) > 0) == (yb > 0.5))
+    with pytest.raises(nn.NNError, match=r"write SparseCategoricalAccuracy\(\), as Keras does"):
+        model.compile(optimizer="adam", loss=nn.SparseCategoricalCrossentropy(), metrics=[nn.metrics.SparseCategoricalAccuracy])
+    with pytest.raises(nn.NNError, match="CategoricalAccuracy needs dense labels"):
+        model.compile(optimizer="adam", loss=nn.SparseCategoricalCrossentropy(), metrics=[nn.metrics.CategoricalAccuracy()])
