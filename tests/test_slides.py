@@ -142,6 +142,17 @@ def test_no_mnist_is_a_clear_error_not_a_silent_fallback(monkeypatch):
     assert not cache.exists() or not any(cache.iterdir())  # nothing half-downloaded left
 
 
+def test_no_mnist_names_the_two_files_the_figures_read(monkeypatch):
+    """The figures read the t10k images and labels only: the offline
+    message asks for those two, not the training set."""
+    monkeypatch.delenv("STABKIT_MNIST_DIR", raising=False)
+    with pytest.raises(DataError) as e:
+        load_data(None, quick=True)
+    msg = str(e.value)
+    assert "the two MNIST .gz files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)" in msg, msg
+    assert "train-" not in msg and "four" not in msg, msg
+
+
 def test_no_mnist_through_the_cli_is_one_line_exit_1(tmp_path, monkeypatch):
     monkeypatch.delenv("STABKIT_MNIST_DIR", raising=False)
     r = _run(tmp_path / "g")

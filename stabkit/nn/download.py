@@ -216,6 +216,12 @@ def _download(url: str, name: str, folder: Path, expected: tuple[str, int], time
             os.unlink(tmp)
 
 
+def _these(names: list[str]) -> str:
+    """The files a call needs, in words: 'the two MNIST .gz files (a, b)'."""
+    count = {1: "the", 2: "the two", 3: "the three", 4: "the four"}.get(len(names), f"the {len(names)}")
+    return f"{count} MNIST .gz file{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+
 def fetch_mnist(names: Iterable[str] | None = None, folder=None, *, urls: list[str] | None = None,
                 timeout: float = TIMEOUT, quiet: bool = False, progress: Progress | None = None) -> Path:
     """Make ``folder`` (default :func:`cache_dir`) hold each ``.gz`` file in
@@ -263,7 +269,7 @@ def fetch_mnist(names: Iterable[str] | None = None, folder=None, *, urls: list[s
             else:
                 raise DataError(
                     f"cannot download MNIST {name}: " + ("; ".join(tried) or "no mirror to try")
-                    + f". Cache folder: {folder}. Offline? Put the four MNIST .gz files ({', '.join(MNIST_SHA256)}) "
+                    + f". Cache folder: {folder}. Offline? Put {_these(names)} "
                     "in that folder, or pass --data-dir FOLDER (or set $STABKIT_MNIST_DIR) to a folder holding them; "
                     "$STABKIT_MNIST_MIRROR=URL names another mirror"
                 )

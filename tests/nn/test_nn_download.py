@@ -170,7 +170,7 @@ def test_offline_error_names_urls_cache_and_the_ways_out(tmp_path):
     msg = str(e.value)
     cache = tmp_path / "data" / "mnist"
     for part in (f"{url}train-images-idx3-ubyte.gz (connection refused", f"Cache folder: {cache}", "--data-dir",
-                 "$STABKIT_MNIST_DIR"):
+                 "$STABKIT_MNIST_DIR", f"the four MNIST .gz files ({', '.join(download.MNIST_SHA256)})"):
         assert part in msg, part
     assert "\n" not in msg and _listing(cache) == []
 
