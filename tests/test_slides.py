@@ -189,9 +189,24 @@ def test_digits_run_leaves_out_the_mnist_figures_and_says_so(tmp_path):
     assert r.exit_code == 0, r.output
     assert "8x8 digits, not MNIST" in r.stderr and "09-adam-vs-sgd: left out" in r.stderr
     drawn = {p.stem for p in out.glob("*.png")}
-    assert drawn == set(slides.figure_names()) - {"07-training-float16", "07b-keras-programs", "09-adam-vs-sgd"}
+    left_out = {"07-training-float16", "07b-keras-programs", "09-adam-vs-sgd", "01-mnist-digits"}
+    assert drawn == set(slides.figure_names()) - left_out | {"01-sklearn-digits"}
     readme = (out / "README.md").read_text()
     assert "Not drawn: `09-adam-vs-sgd`" in readme and "--digits" in readme
+
+
+def test_the_digits_figure_is_named_after_its_data(tmp_path):
+    """Drawn from the 8x8 digits, figure 01 is no MNIST figure: its file and
+    its gallery entry say sklearn-digits, and it keeps its place first."""
+    out = tmp_path / "g"
+    r = _run(out, "--digits", "-q", "--only", "02,01")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["01-sklearn-digits.png", "02-softmax-example.png"]
+    index = json.loads((out / gallery.INDEX).read_text())
+    assert [e["name"] for e in index["figures"]] == ["01-sklearn-digits", "02-softmax-example"]
+    assert "## 01-sklearn-digits" in (out / "README.md").read_text()
+    assert "  01-sklearn-digits: " in r.stdout and "01-mnist-digits" not in r.stdout
+    assert [f.slide_name for f in slides.select("01-sklearn-digits")] == ["01-mnist-digits"]
 
 
 def test_data_dir_is_used_as_given():

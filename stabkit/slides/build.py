@@ -63,7 +63,7 @@ def select(only: str | None) -> list[Callable]:
     for t in tokens:
         m = re.fullmatch(r"0*(\d+)([a-z]?)", t)
         key = f"{int(m.group(1)):02d}{m.group(2)}" if m else t
-        exact = [f for f in makers if f.slide_name.split("-")[0] == key or f.slide_name == t]
+        exact = [f for f in makers if f.slide_name.split("-")[0] == key or t in (f.slide_name, getattr(f, "other_name", None))]
         # a bare number with no figure of its own picks its lettered figures (05 -> 05a, 05b)
         hits = exact or [f for f in makers if m and not m.group(2) and re.fullmatch(key + "[a-z]", f.slide_name.split("-")[0])]
         if not hits:

@@ -42,8 +42,10 @@ def merge(old: dict, new: list[dict], order: list[str], full: str | None = None,
     if full:
         old = {"full_command": full, "skipped": skipped or {}, "figures": {}}
     figures = {**old["figures"], **{e["name"]: e for e in new}}
-    rank = {n: i for i, n in enumerate(order)}
-    ranked = sorted(figures.values(), key=lambda e: rank.get(e["name"], len(order)))
+    # by the figure's number, so a figure whose file is named after its data
+    # (01-sklearn-digits beside 01-mnist-digits) keeps its place
+    rank = {n.split("-")[0]: i for i, n in enumerate(order)}
+    ranked = sorted(figures.values(), key=lambda e: rank.get(e["name"].split("-")[0], len(order)))
     skipped = {k: v for k, v in old["skipped"].items() if k not in figures}
     return json.dumps({"schema": SCHEMA, "full_command": old["full_command"], "skipped": skipped,
                        "figures": ranked}, indent=1) + "\n"
