@@ -40,7 +40,7 @@ SHRINK = 0.9  # one step of shrinking
 FLOOR = 0.5  # no text shrinks below this share of its size when the fitting began (but see _Fitter.everything)
 MAX_PASSES = 80
 WIDE = 0.99  # a legend or suptitle wider than this share of the slide is too wide (it would touch the edges)
-ROOM = 0.3  # the least share of its grid cell a panel keeps (the default slides leave at least 0.57)
+ROOM = 0.45  # the least share of its grid cell a panel keeps, however large the type (the default slides leave at least 0.57)
 BIG = 0.75  # where panels are cramped, the suptitle and figure legend shrink to this share first
 #: who gives way when two texts collide: the lower rank (notes first, then
 #: legends, then titles and labels); ticks and the suptitle last, fixed texts never
@@ -96,8 +96,12 @@ class _Fitter:
         scale_fonts(self.fig, SHRINK)
         self.g *= SHRINK
         for leg in [*self.fig.legends, *(ax.get_legend() for ax in self.fig.axes)]:
-            if leg is not None:
-                self.remake(leg)  # its spacing too, not only its type
+            if leg is not None and getattr(leg, "stabkit_args", None) is not None:
+                # its spacing too, not only its type; and the columns it began with, as many as
+                # now fit: a legend cut to one tall column at the larger type need not stay one
+                leg = self.remake(leg, ncol=getattr(leg, "stabkit_ncol", leg.stabkit_args[2].get("ncol", 1)))
+                while leg.get_window_extent(self.r).width > self.fig.bbox.width * WIDE and leg.stabkit_args[2].get("ncol", 1) > 1:
+                    leg = self.remake(leg, ncol=leg.stabkit_args[2]["ncol"] - 1)
         self.changed = True
 
     # ---------------------------------------------------------- wrapping
