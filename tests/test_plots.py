@@ -197,3 +197,23 @@ def test_error_figure_shows_the_worst_case_of_the_table(worst_cases, name):
         assert any(t.startswith("worst: " + max_cell(top.max_ulp, top.max_point, a.fmt)) for t in texts), texts
         if big > 2.0 ** a.sample.fmt.precision:
             assert f"$>2^{{{a.sample.fmt.precision}}}$ ulp" in texts  # the band is named
+
+
+def test_naive_fails_legend_patch_shows_and_matches_the_shading(analyses):
+    """The shaded runs where naive fails were named in the legend by a patch
+    at alpha 0.08 and no edge, which did not show at a legend's size: the
+    patch has a firm edge, and face and edge are those of the shading."""
+    from matplotlib.colors import to_rgba
+
+    fig = plots.error_figure(analyses)
+    (leg,) = fig.legends
+    names = [t.get_text() for t in leg.get_texts()]
+    assert "naive fails" in names
+    patch = leg.legend_handles[names.index("naive fails")]
+    face, edge = to_rgba(patch.get_facecolor()), to_rgba(patch.get_edgecolor())
+    assert face[3] >= 0.1 and edge[3] >= 0.5 and patch.get_linewidth() >= 1, (face, edge, patch.get_linewidth())
+    assert to_hex(edge[:3]) == plots.COLORS["naive"].lower()
+    spans = [p for ax in fig.axes for p in ax.patches if p.get_label() == "naive fails"]
+    assert spans
+    for s in spans:
+        assert to_rgba(s.get_facecolor()) == face and to_rgba(s.get_edgecolor()) == edge

@@ -30,6 +30,7 @@ import math
 
 import matplotlib
 import numpy as np
+from matplotlib.colors import to_rgba
 from matplotlib.ticker import FixedLocator, NullFormatter
 
 from .heatmap import heatmap_figure, short_name as _short_name
@@ -47,6 +48,7 @@ KINDS = ("error", "values", "cdf")
 
 _MAX_DOTS = 2500  # per implementation and panel, to keep the PNGs small
 GAP = "logit gap"
+NAIVE_FAILS_ALPHA = 0.12  # the fill of the runs where naive fails
 
 
 def _line_style(name: str, order: list[str]) -> dict:
@@ -146,8 +148,12 @@ def _shade_naive_failures(ax, a) -> None:
     c, bad = _xpos(a, p.coord[o]), (p.failure | (p.ulp > 1e3))[o]
     edges = np.flatnonzero(np.diff(np.r_[0, bad.astype(int), 0]))
     runs = [(s, e) for s, e in zip(edges[::2], edges[1::2]) if e - s >= 3][:20]
+    # a faint fill with a firm edge: the legend's patch is this patch at a
+    # legend's size, where a fill alone at this alpha would not show
+    face, edge = to_rgba(COLORS["naive"], NAIVE_FAILS_ALPHA), to_rgba(COLORS["naive"], 0.6)
     for i, (s, e) in enumerate(runs):
-        ax.axvspan(c[s], c[e - 1], color=COLORS["naive"], alpha=0.08, lw=0, label="naive fails" if i == 0 else None)
+        ax.axvspan(c[s], c[e - 1], facecolor=face, edgecolor=edge, lw=1.2, zorder=0,
+                   label="naive fails" if i == 0 else None)
 
 
 def _scale(a) -> ErrorScale:
