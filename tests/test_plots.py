@@ -217,3 +217,45 @@ def test_naive_fails_legend_patch_shows_and_matches_the_shading(analyses):
     assert spans
     for s in spans:
         assert to_rgba(s.get_facecolor()) == face and to_rgba(s.get_edgecolor()) == edge
+
+
+def _line_points(ax, step=2.0):
+    """Pixels every ``step`` along each implementation's line (steps drawn
+    as steps), and its markers: what a label must not cover."""
+    from matplotlib.cbook import STEP_LOOKUP_MAP
+
+    out = []
+    for line in ax.get_lines():
+        if to_hex(line.get_color()) not in {c.lower() for c in plots.COLORS.values()} or line.get_transform() != ax.transData:
+            continue
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        if line.get_drawstyle() != "default":
+            x, y = STEP_LOOKUP_MAP[line.get_drawstyle()](x, y)
+        px = ax.transData.transform(np.column_stack([x, y]))
+        px = px[np.isfinite(px).all(axis=1)]
+        for a, b in zip(px[:-1], px[1:]):
+            n = max(1, int(np.hypot(*(b - a)) / step))
+            out += [a + (b - a) * k / n for k in range(n + 1)]
+        out += list(px)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name, fmts", [("softmax", ["float32"]),
+                                        ("log_softmax", ["float16", "bfloat16", "float32", "float64"])])
+def test_worst_case_label_covers_no_line(name, fmts):
+    """The worst case's label sat over the lines it names (softmax in
+    float32, each panel of log_softmax): its text box holds no point of an
+    implementation's line."""
+    from matplotlib.text import Text
+
+    fig = plots.error_figure([analyze(name, f, TIERS, 2000, 0) for f in fmts])
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t.get_text().startswith("worst: ")]
+        assert len(labels) == 1, ax.get_title()
+        box = Text.get_window_extent(labels[0], r)
+        pts = _line_points(ax)
+        inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+        assert not inside.any(), (ax.get_title(), int(inside.sum()))
+        assert ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1

@@ -38,6 +38,7 @@ from stabkit.analysis.stats import KINDS as POINT_KINDS, classify
 
 from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
 from .cells import max_cell
+from .notes import make_room, place_clear
 from stabkit.floats import get_format
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
@@ -48,6 +49,7 @@ KINDS = ("error", "values", "cdf")
 
 _MAX_DOTS = 2500  # per implementation and panel, to keep the PNGs small
 GAP = "logit gap"
+WORST = "stabkit-worst"  # the gid of a panel's worst-case label
 NAIVE_FAILS_ALPHA = 0.12  # the fill of the runs where naive fails
 
 
@@ -216,6 +218,18 @@ def _mark_max(ax, a, scale: ErrorScale, xpos) -> None:
                       bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
                       arrowprops={"arrowstyle": "->", "color": "#333333", "lw": 1.5})
     ann.set_in_layout(False)  # a label inside the panel must not shrink it
+    ann.set_gid(WORST)  # placed clear of the data once the figure is laid out (place_notes)
+
+
+def place_notes(fig) -> None:
+    """Each panel's worst-case label moved where it covers least of the
+    data (:func:`stabkit.report.notes.place_clear`), on the laid-out figure."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for t in ax.texts:
+            if t.get_gid() == WORST and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= 1:
+                make_room(ax, t)  # no clear spot in the panel: an empty strip above the data
+                place_clear(ax, t, prefer_right=t.get_ha() == "right")
 
 
 def _error_panel(ax, a) -> None:
@@ -285,6 +299,7 @@ def error_figure(analyses: list, title: str | None = None, subject: str | None =
         legend(fig, axes, analyses)
         fig.suptitle(title)
         declutter(fig)
+        place_notes(fig)
     return fig
 
 
