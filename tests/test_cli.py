@@ -463,3 +463,14 @@ def test_a_reader_that_goes_away_before_out_is_written_is_an_error(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=300) == 1 and not out.exists()
     assert err.splitlines() == [f"error: standard output was closed (its reader went away) before {out} was written"]
+
+
+def test_plot_help_names_the_probs_form_a_user_types(run):
+    """The help said 'add :probs', the figure said 'from probabilities' and
+    the file '-probs': the help names the spelling to type and the file it
+    gives."""
+    r = run("plot", "--help")
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "binary_crossentropy:probs" in text and "error_binary_crossentropy-probs.png" in text
+    assert "add :probs" not in text

@@ -259,3 +259,11 @@ def test_worst_case_label_covers_no_line(name, fmts):
         inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
         assert not inside.any(), (ax.get_title(), int(inside.sum()))
         assert ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1
+
+
+@pytest.mark.parametrize("kind", ["values", "cdf"])
+def test_from_probabilities_titles_say_so(worst_cases, kind):
+    """The values and cdf figures of binary_crossentropy:probs were titled
+    as the loss from logits."""
+    fig = FIGURES[kind](worst_cases["binary_crossentropy:probs"])
+    assert "prob" in fig.get_suptitle(), fig.get_suptitle()

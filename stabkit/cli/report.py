@@ -150,7 +150,7 @@ def _quiet_numpy(fn):
 @_quiet_numpy
 def analyze(
     ctx: typer.Context,
-    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs for probabilities).")],
+    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)}. A loss from probabilities: the name, then :probs, as in binary_crossentropy:probs.")],
     dtype: Annotated[Format, typer.Option(case_sensitive=False, help="Format the function runs in and the errors are measured in.")] = Format.float32,
     samples: Annotated[int, typer.Option(help="Random samples: points for one-argument functions and binary cross-entropy, rows (samples/10, at least 1) for the row-wise functions, each row giving one output per element. A fixed set of special inputs (zeros, extremes, overflow and underflow edges) is always added, so more outputs are measured than sampled: `analyze sigmoid --samples 1` (float32) measures 857.")] = 20000,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Every value of a 16-bit format, or all 2**32 float32 inputs in resumable chunks (one-argument functions).")] = False,
@@ -264,7 +264,7 @@ def _stats_table(stats, skipped, title, quiet, as_json, errors=(), fmt: str = "f
 @_quiet_numpy
 def report(
     ctx: typer.Context,
-    functions: Annotated[Optional[str], typer.Option(help="Comma-separated functions (losses: name:probs for the from-probabilities variant); default: the report's standard set.", show_default=False)] = None,
+    functions: Annotated[Optional[str], typer.Option(help="Comma-separated functions (a loss from probabilities: the name, then :probs, as in binary_crossentropy:probs); default: the report's standard set.", show_default=False)] = None,
     dtypes: Annotated[str, typer.Option(help=f"Comma-separated formats: {', '.join(ARITH_FORMATS)}.")] = ",".join(ARITH_FORMATS),
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)} (missing libraries are skipped).")] = ",".join(KNOWN_IMPLS),
     samples: Annotated[int, typer.Option(help="Samples per function and format (rows: samples/10); 16-bit one-argument functions are exhaustive.")] = 20000,
@@ -295,13 +295,13 @@ def report(
 @_quiet_numpy
 def plot(
     ctx: typer.Context,
-    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)} (losses: add :probs).")],
+    function: Annotated[str, typer.Argument(help=f"One of: {', '.join(PRIMITIVES)}. A loss from probabilities: the name, then :probs, as in binary_crossentropy:probs (its figure is titled '... (from probabilities)').")],
     dtype: Annotated[str, typer.Option(help="Format, comma-separated formats, or 'all' for one panel per format.")] = "all",
     kind: Annotated[PlotKind, typer.Option(help="error (ulp error against input), values, or cdf.")] = PlotKind.error,
     impls: Annotated[str, typer.Option(help=f"Comma-separated implementations: {', '.join(KNOWN_IMPLS)}.")] = "naive,stable,accurate",
     samples: Annotated[int, typer.Option(help="Samples per format (rows: samples/10).")] = 20000,
     seed: SeedOpt = 0,
-    out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf; missing folders are created); default KIND_FUNCTION.png.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Output file (.png, .svg or .pdf; missing folders are created); default KIND_FUNCTION.png (error_binary_crossentropy-probs.png for error of binary_crossentropy:probs).")] = None,
     device: DeviceOpt = Device.cpu,
     workers: WorkersOpt = 1,
     cache: CacheOpt = True,

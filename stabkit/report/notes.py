@@ -17,7 +17,9 @@ from matplotlib.cbook import STEP_LOOKUP_MAP
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
 
-__all__ = ["place_clear", "make_room", "covered"]
+__all__ = ["WORST", "place_clear", "place_notes", "make_room", "covered"]
+
+WORST = "stabkit-worst"  # the gid of a panel's worst-case label
 
 #: what covering one sampled point costs: a data line's, a dot's, a guide's (the 1 ulp line, a band)
 LINE, DOT, GUIDE = 1.0, 0.05, 0.2
@@ -135,3 +137,15 @@ def _put(note, fx: float, ha: str, fy: float) -> None:
     note.set_position((fx, fy))
     note.set_ha(ha)
     note.set_va(_VA.get(fy, "center"))
+
+
+def place_notes(fig) -> None:
+    """Each panel's worst-case label (gid :data:`WORST`) moved where it
+    covers least of the data, on the laid-out figure; where every spot
+    covers a line, into a strip made for it above the data."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for t in ax.texts:
+            if t.get_gid() == WORST and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= LINE:
+                make_room(ax, t)
+                place_clear(ax, t, prefer_right=t.get_ha() == "right")

@@ -38,7 +38,7 @@ from stabkit.analysis.stats import KINDS as POINT_KINDS, classify
 
 from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
 from .cells import max_cell
-from .notes import make_room, place_clear
+from .notes import WORST, place_notes
 from stabkit.floats import get_format
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
@@ -49,7 +49,6 @@ KINDS = ("error", "values", "cdf")
 
 _MAX_DOTS = 2500  # per implementation and panel, to keep the PNGs small
 GAP = "logit gap"
-WORST = "stabkit-worst"  # the gid of a panel's worst-case label
 NAIVE_FAILS_ALPHA = 0.12  # the fill of the runs where naive fails
 
 
@@ -116,6 +115,12 @@ def _note_errors(ax, a) -> None:
         text = "\n".join(f"{n}: error ({e.split(':')[0]})" for n, e in a.errors.items())
         ax.text(0.02, 0.03, text, transform=ax.transAxes, ha="left", va="bottom", color="#B00020", zorder=6,
                 bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0})
+
+
+def _subject(analyses) -> str:
+    """The function as a user names it: ``loss:probs`` for the from-probabilities variant."""
+    a = analyses[0]
+    return a.function + ("" if getattr(a.sample, "from_logits", True) else ":probs")
 
 
 def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -221,17 +226,6 @@ def _mark_max(ax, a, scale: ErrorScale, xpos) -> None:
     ann.set_gid(WORST)  # placed clear of the data once the figure is laid out (place_notes)
 
 
-def place_notes(fig) -> None:
-    """Each panel's worst-case label moved where it covers least of the
-    data (:func:`stabkit.report.notes.place_clear`), on the laid-out figure."""
-    fig.canvas.draw()
-    for ax in fig.axes:
-        for t in ax.texts:
-            if t.get_gid() == WORST and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= 1:
-                make_room(ax, t)  # no clear spot in the panel: an empty strip above the data
-                place_clear(ax, t, prefer_right=t.get_ha() == "right")
-
-
 def _error_panel(ax, a) -> None:
     """Elementwise: a dot per input, moving average of log10(ulp) per
     implementation, each one's worst point solid, the panel's named."""
@@ -285,7 +279,7 @@ def error_figure(analyses: list, title: str | None = None, subject: str | None =
     ``subject`` names the function in the default title (``loss:probs`` for
     the from-probabilities variant)."""
     rowwise = analyses[0].sample.coord_name == GAP
-    subject = subject or analyses[0].function
+    subject = subject or _subject(analyses)
     if title is None:
         title = f"{_short_name(subject)}: worst ulp error of each row against its logit gap" if rowwise \
             else f"{subject.replace(':probs', ' (from probabilities)')}: ulp error against input"
@@ -360,7 +354,7 @@ def values_figure(analyses: list, title: str | None = None):
             ax.set_title(_label(a.fmt, a))
         legend(fig, axes, analyses, lines=False, reference=True)
         what = "the winner's output against its row's logit gap" if rowwise else "values against input"
-        fig.suptitle(title or f"{_short_name(analyses[0].function)}: {what} (\u00d7 = NaN/inf)")
+        fig.suptitle(title or f"{_short_name(_subject(analyses))}: {what} (\u00d7 = NaN/inf)")
         declutter(fig)
     return fig
 
@@ -395,6 +389,6 @@ def cdf_figure(analyses: list, title: str | None = None):
             ax.set_ylabel("share of outputs")
             ax.set_title(_label(a.fmt, a, per_row=False))
         legend(fig, axes, analyses)
-        fig.suptitle(title or f"{analyses[0].function}: cumulative ulp error")
+        fig.suptitle(title or f"{_subject(analyses).replace(':probs', ' (from probabilities)')}: cumulative ulp error")
         declutter(fig)
     return fig
