@@ -267,3 +267,17 @@ def test_from_probabilities_titles_say_so(worst_cases, kind):
     as the loss from logits."""
     fig = FIGURES[kind](worst_cases["binary_crossentropy:probs"])
     assert "prob" in fig.get_suptitle(), fig.get_suptitle()
+
+
+def test_cdf_says_where_a_curve_stops_at_nan(analyses):
+    """Naive softplus overflows to inf: its curve stops below 1, and a note
+    on the panel says at which share and why (it said nothing)."""
+    fig = plots.cdf_figure(analyses)
+    for ax, a in zip(fig.axes, analyses):
+        p = a.points["naive"]
+        u = p.ulp[~p.undefined]
+        share = np.isfinite(u).mean()
+        assert share < 1
+        texts = [t.get_text() for t in ax.texts]
+        assert f"naive stops at {share:.0%}:\nNaN/inf beyond" in texts, texts
+        assert not any(t.startswith(("stable stops", "accurate stops")) for t in texts)

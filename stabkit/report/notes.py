@@ -17,9 +17,10 @@ from matplotlib.cbook import STEP_LOOKUP_MAP
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
 
-__all__ = ["WORST", "place_clear", "place_notes", "make_room", "covered"]
+__all__ = ["STOPS", "WORST", "place_clear", "place_notes", "make_room", "covered"]
 
 WORST = "stabkit-worst"  # the gid of a panel's worst-case label
+STOPS = "stabkit-stops"  # the gid of a cdf panel's note on curves that stop at NaN/inf
 
 #: what covering one sampled point costs: a data line's, a dot's, a guide's (the 1 ulp line, a band)
 LINE, DOT, GUIDE = 1.0, 0.05, 0.2
@@ -82,7 +83,8 @@ def _obstacles(ax, skip) -> tuple[np.ndarray, np.ndarray]:
 
 def _box(note, r):
     """The note's text box in pixels (its arrow left out), grown by :data:`PAD_PX`."""
-    note.update_positions(r)
+    if hasattr(note, "update_positions"):  # an annotation: its text placed from its xy
+        note.update_positions(r)
     return Text.get_window_extent(note, r).padded(PAD_PX)
 
 
@@ -139,13 +141,14 @@ def _put(note, fx: float, ha: str, fy: float) -> None:
     note.set_va(_VA.get(fy, "center"))
 
 
-def place_notes(fig) -> None:
-    """Each panel's worst-case label (gid :data:`WORST`) moved where it
-    covers least of the data, on the laid-out figure; where every spot
-    covers a line, into a strip made for it above the data."""
+def place_notes(fig, gid: str = WORST) -> None:
+    """Each panel's note with ``gid`` (the worst-case label, or the cdf's
+    :data:`STOPS`) moved where it covers least of the data, on the laid-out
+    figure; where every spot covers a line, into a strip made for it above
+    the data."""
     fig.canvas.draw()
     for ax in fig.axes:
         for t in ax.texts:
-            if t.get_gid() == WORST and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= LINE:
+            if t.get_gid() == gid and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= LINE:
                 make_room(ax, t)
                 place_clear(ax, t, prefer_right=t.get_ha() == "right")

@@ -38,7 +38,7 @@ from stabkit.analysis.stats import KINDS as POINT_KINDS, classify
 
 from .axes import ULP_FLOOR, ErrorScale, _binned, _GapAxis, _log_ticks, _ordinal_ticks, _ordinals, _row_ids, rowwise_errors
 from .cells import max_cell
-from .notes import WORST, place_notes
+from .notes import STOPS, WORST, place_notes
 from stabkit.floats import get_format
 from .style import COLORS, MARKERS, STYLE, TIERS, color, declutter, legend, render, save, set_ticks, subplots
 
@@ -106,7 +106,7 @@ def _impls(a) -> list[str]:
 def _all_impls(analyses) -> list[str]:
     """:func:`_impls` over every panel (one may lack an implementation that errored)."""
     names = list(dict.fromkeys(k for a in analyses for k, p in a.points.items() if p is not None))
-    return [n for n in names if n not in TIERS] + [n for n in names if n in TIERS]
+    return sorted(names, key=lambda n: n in TIERS)  # stable: libraries first, then the tiers
 
 
 def _note_errors(ax, a) -> None:
@@ -361,12 +361,12 @@ def values_figure(analyses: list, title: str | None = None):
 
 def cdf_figure(analyses: list, title: str | None = None):
     """Share of inputs with ulp error <= e, per implementation; failures count
-    as infinite error, so a curve that stops below 1 has failures."""
+    as infinite error, so a curve that stops below 1 has failures (a note says where)."""
     with matplotlib.rc_context(STYLE):
         fig, axes = _panels(len(analyses))
         for ax, a in zip(axes, analyses):
             order = _impls(a)
-            hi = 10.0
+            hi, stops = 10.0, []
             for name in order:
                 p = a.points[name]
                 u = np.sort(np.clip(p.ulp[~p.undefined], ULP_FLOOR, None))
@@ -374,12 +374,16 @@ def cdf_figure(analyses: list, title: str | None = None):
                 keep = np.isfinite(u)
                 if keep.any():
                     hi = max(hi, float(u[keep][-1]))
+                if not keep.all():  # NaN/inf results (failures) sort last: the curve stops below 1
+                    stops.append(f"{name} stops at {keep.mean():.0%}:\nNaN/inf beyond")
                 _styled_line(ax, u[keep], frac[keep], name, order, drawstyle="steps-post")
+            ax.text(0.5, 0.5, "\n".join(stops), transform=ax.transAxes, zorder=7, gid=STOPS, in_layout=False,
+                    bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0}) if stops else None
             _note_errors(ax, a)
             ax.axvline(0.5, color="#333333", lw=1, ls="--", zorder=1)
             ax.axvline(1.0, color="#333333", lw=1, ls=":", zorder=1)
             ax.set_xscale("log")
-            hi = 10.0 ** math.ceil(math.log10(hi))
+            hi = 10.0 ** min(math.ceil(math.log10(hi)), 300)  # float64's counts reach 1e308
             ax.set_xlim(ULP_FLOOR / 1.5, hi * 1.5)
             set_ticks(ax.xaxis, _log_ticks(ULP_FLOOR, hi, 5))
             ax.xaxis.set_minor_locator(FixedLocator([10.0**k for k in range(-2, int(math.log10(hi)) + 1)]))
@@ -391,4 +395,5 @@ def cdf_figure(analyses: list, title: str | None = None):
         legend(fig, axes, analyses)
         fig.suptitle(title or f"{_subject(analyses).replace(':probs', ' (from probabilities)')}: cumulative ulp error")
         declutter(fig)
+        place_notes(fig, STOPS)
     return fig
