@@ -39,12 +39,23 @@ def _nice(k: float) -> int:
     return int(round(k / 10) * 10 if k >= 25 else round(k / 5) * 5 if k >= 8 else round(k))
 
 
-def _ordinal_ticks(fmt, lo: float, hi: float) -> list[tuple[float, str]]:
-    """Ticks for an axis spaced by ordinal over [lo, hi] (ordinals): 0, +-1,
-    then large and tiny powers of ten, in that priority."""
+def _one_digit(v: float) -> float:
+    """``v`` cut to one significant digit, toward zero (-86.86 -> -80)."""
+    if v == 0 or not math.isfinite(v):
+        return 0.0
+    m = 10.0 ** math.floor(math.log10(abs(v)))
+    return math.copysign(math.floor(abs(v) / m) * m, v)
+
+
+def _ordinal_ticks(fmt, lo: float, hi: float, focus=()) -> list[tuple[float, str]]:
+    """Ticks for an axis spaced by ordinal over [lo, hi] (ordinals): 0, a
+    round value beside each of ``focus`` (values, e.g. where the worst
+    errors are: an ordinal axis squeezes whole decades into a few pixels,
+    and powers of ten alone can leave that region unnamed), +-1, then large
+    and tiny powers of ten, in that priority."""
     f = get_format(fmt)
     big, tiny = math.log10(f.max), -math.log10(f.smallest_subnormal)
-    vals = [0.0, 1.0, -1.0]
+    vals = [0.0] + [_one_digit(float(v)) for v in focus] + [1.0, -1.0]
     for frac in (0.85, 0.45):
         for v in (10.0 ** _nice(frac * big), 10.0 ** -_nice(frac * tiny)):
             vals += [v, -v]
@@ -58,8 +69,8 @@ def _ordinal_ticks(fmt, lo: float, hi: float) -> list[tuple[float, str]]:
 
 
 def _short(v: float) -> str:
-    if v == 0 or abs(v) == 1:
-        return f"{v:g}"
+    if v == 0 or abs(v) == 1 or 10.0 ** round(math.log10(abs(v))) != abs(v):
+        return f"{v:g}".replace("e+", "e")  # 0, 1, a focus value (-80, 3e30)
     return f"{'-' if v < 0 else ''}1e{round(math.log10(abs(v)))}"
 
 

@@ -119,8 +119,7 @@ def _note_errors(ax, a) -> None:
 
 def _subject(analyses) -> str:
     """The function as a user names it: ``loss:probs`` for the from-probabilities variant."""
-    a = analyses[0]
-    return a.function + ("" if getattr(a.sample, "from_logits", True) else ":probs")
+    return analyses[0].function + ("" if getattr(analyses[0].sample, "from_logits", True) else ":probs")
 
 
 def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,15 +133,15 @@ def _moving_average(c: np.ndarray, v: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def _xpos(a, c: np.ndarray) -> np.ndarray:
-    """The *ordinal* of each input (x, logit z, logit(p)), so every float gets
-    the same width, as in Herbie's plots."""
+    """The *ordinal* of each input (x, logit z, logit(p)): every float as wide, as in Herbie's plots."""
     return _ordinals(np.where(np.isfinite(c), c, np.nan), a.sample.fmt)
 
 
-def _ordinal_xaxis(ax, a, xs: np.ndarray) -> None:
-    fin = xs[np.isfinite(xs)]
+def _ordinal_xaxis(ax, a, xs: np.ndarray, focus=()) -> None:
+    fin = np.r_[xs, _xpos(a, np.array(focus, dtype=float))] if len(focus) else xs
+    fin = fin[np.isfinite(fin)]
     lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (-1.0, 1.0)
-    set_ticks(ax.xaxis, _ordinal_ticks(a.sample.fmt, lo, hi))
+    set_ticks(ax.xaxis, _ordinal_ticks(a.sample.fmt, lo, hi, focus))
     ax.set_xlabel(a.sample.coord_name + " (spaced by ordinal)")
 
 
@@ -243,7 +242,8 @@ def _error_panel(ax, a) -> None:
     _shade_naive_failures(ax, a)
     scale.apply(ax)
     ax.set_ylabel("ulp error")
-    _ordinal_xaxis(ax, a, _xpos(a, a.sample.groups[0].coord))
+    worst = [a.points[n].coord[i] for n, i in _panel_max(a)[1][:1]]  # a tick beside the worst case (axes.py)
+    _ordinal_xaxis(ax, a, _xpos(a, a.sample.groups[0].coord), worst)
     _mark_max(ax, a, scale, lambda name, c: float(_xpos(a, np.array([c]))[0]))
 
 
