@@ -304,3 +304,29 @@ def test_ordinal_ticks_name_the_worst_region(worst_cases):
             except ValueError:
                 pass
         assert any(v * c > 0 and 0.5 <= v / c <= 1 for v in values), (a.fmt, c, values)
+
+
+def test_a_worst_label_wider_than_its_panel_is_shrunk_to_fit():
+    """In a 2x2 figure the float64 panel's label of binary_crossentropy:probs
+    ('at logit(p) = -689.77877 (stable, keras)') was wider than the panel and
+    reached into the figure's legend; its type now shrinks until it fits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stabkit.report import notes
+
+    fig, axes = plt.subplots(2, 2, figsize=(8, 4.5))
+    for ax in axes.flat:
+        ax.plot(np.arange(10), np.arange(10) ** 2)
+        ax.annotate("worst: too large (x3.7e+292)\nat logit(p) = -689.77877 (stable, keras, torch)", xy=(5, 25),
+                    xytext=(0.5, 0.5), textcoords="axes fraction", gid=notes.WORST, fontsize=14)
+    notes.place_notes(fig)
+    r = fig.canvas.get_renderer()
+    for ax in axes.flat:
+        (label,) = [t for t in ax.texts if t.get_gid() == notes.WORST]
+        box = label.get_window_extent(r)
+        assert ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1, (box, ax.bbox)
+        assert label.get_fontsize() < 14
+    plt.close(fig)

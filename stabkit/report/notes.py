@@ -17,7 +17,7 @@ from matplotlib.cbook import STEP_LOOKUP_MAP
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
 
-__all__ = ["STOPS", "WORST", "place_clear", "place_notes", "make_room", "covered"]
+__all__ = ["STOPS", "WORST", "place_clear", "place_notes", "make_room", "covered", "fit_width"]
 
 WORST = "stabkit-worst"  # the gid of a panel's worst-case label
 STOPS = "stabkit-stops"  # the gid of a cdf panel's note on curves that stop at NaN/inf
@@ -135,6 +135,17 @@ def make_room(ax, note) -> None:
     ax.set_ylim(ax.get_ylim()[0], float(tr.inverted().transform(top)))
 
 
+def fit_width(ax, note, floor: float = 0.6) -> None:
+    """Shrink ``note``'s type (to ``floor`` of its size at most) until its
+    box is no wider than ``ax``: a label wider than a half-width panel
+    otherwise reaches into its neighbour or the figure's legend."""
+    r = ax.figure.canvas.get_renderer()
+    size = start = note.get_fontsize()
+    while _box(note, r).width > ax.bbox.width and size > floor * start:
+        size *= 0.9
+        note.set_fontsize(size)
+
+
 def _put(note, fx: float, ha: str, fy: float) -> None:
     note.set_position((fx, fy))
     note.set_ha(ha)
@@ -149,6 +160,8 @@ def place_notes(fig, gid: str = WORST) -> None:
     fig.canvas.draw()
     for ax in fig.axes:
         for t in ax.texts:
+            if t.get_gid() == gid:
+                fit_width(ax, t)
             if t.get_gid() == gid and place_clear(ax, t, prefer_right=t.get_ha() == "right") >= LINE:
                 make_room(ax, t)
                 place_clear(ax, t, prefer_right=t.get_ha() == "right")
