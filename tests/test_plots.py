@@ -330,3 +330,16 @@ def test_a_worst_label_wider_than_its_panel_is_shrunk_to_fit():
         assert ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1, (box, ax.bbox)
         assert label.get_fontsize() < 14
     plt.close(fig)
+
+
+def test_values_axes_name_the_decades_below_1():
+    """softmax's values figure (--kind values) had one tick, 1, on the
+    bfloat16 and float32 panels' ordinal y axes, where the winners'
+    probabilities spread from 1e-2 to 1: a reader could not tell 0.5 from
+    0.01. Now 0.1 and 0.01 (and 0.5 where it fits) are named."""
+    fig = plots.values_figure([analyze("softmax", f, TIERS, 300, 0) for f in ("bfloat16", "float32")])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        labels = {t.get_text() for t in ax.get_yticklabels() if t.get_visible()}
+        assert {"0.1", "0.01"} <= labels, (ax.get_title(), labels)
+    assert not _overlapping_ticks(fig)

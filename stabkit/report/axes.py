@@ -52,13 +52,18 @@ def _ordinal_ticks(fmt, lo: float, hi: float, focus=()) -> list[tuple[float, str
     round value beside each of ``focus`` (values, e.g. where the worst
     errors are: an ordinal axis squeezes whole decades into a few pixels,
     and powers of ten alone can leave that region unnamed), +-1, then large
-    and tiny powers of ten, in that priority."""
+    and tiny powers of ten, then the values between 1e-4 and 1e4 that an
+    axis of probabilities or log-probabilities needs (an ordinal axis gives
+    [1e-3, 1] a third of its height: 0.5 and 0.1 named it, where only 1
+    was), in that priority."""
     f = get_format(fmt)
     big, tiny = math.log10(f.max), -math.log10(f.smallest_subnormal)
     vals = [0.0] + [_one_digit(float(v)) for v in focus] + [1.0, -1.0]
     for frac in (0.85, 0.45):
         for v in (10.0 ** _nice(frac * big), 10.0 ** -_nice(frac * tiny)):
             vals += [v, -v]
+    for v in (0.5, 0.1, 1e-2, 10.0, 100.0, 1e-4, 1e4):
+        vals += [v, -v]
     out, seen = [], set()
     for v in vals:
         o = float(ordinal(np.array([v]).astype(f.dtype), f)[0])
@@ -69,8 +74,9 @@ def _ordinal_ticks(fmt, lo: float, hi: float, focus=()) -> list[tuple[float, str
 
 
 def _short(v: float) -> str:
-    if v == 0 or abs(v) == 1 or 10.0 ** round(math.log10(abs(v))) != abs(v):
-        return f"{v:g}".replace("e+", "e")  # 0, 1, a focus value (-80, 3e30)
+    # 0, 1, values written plainly (0.01 to 1000: 0.1, 10), a focus value (-80, 3e30)
+    if v == 0 or 1e-2 <= abs(v) <= 1e3 or 10.0 ** round(math.log10(abs(v))) != abs(v):
+        return f"{v:g}".replace("e+", "e")
     return f"{'-' if v < 0 else ''}1e{round(math.log10(abs(v)))}"
 
 
