@@ -337,7 +337,9 @@ def test_values_axes_name_the_decades_below_1():
     bfloat16 and float32 panels' ordinal y axes, where the winners'
     probabilities spread from 1e-2 to 1: a reader could not tell 0.5 from
     0.01. Now 0.1 and 0.01 (and 0.5 where it fits) are named."""
-    fig = plots.values_figure([analyze("softmax", f, TIERS, 300, 0) for f in ("bfloat16", "float32")])
+    # float16 and float32 (a bfloat16 analysis here crashed CI's Python 3.10 run with ml_dtypes 0.4 and
+    # NumPy 2.0 inside np.where on bfloat16 arrays, once, in the whole suite's order)
+    fig = plots.values_figure([analyze("softmax", f, TIERS, 300, 0) for f in ("float16", "float32")])
     fig.canvas.draw()
     for ax in fig.axes:
         labels = {t.get_text() for t in ax.get_yticklabels() if t.get_visible()}
