@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import activations
+from . import activations, initializers
 from .errors import NNError
 from .layers import Layer, first_shape
 
@@ -151,7 +151,8 @@ class Conv2D(Layer):
     flat_input = False
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", activation=None,
-                 use_bias: bool = True, name: str | None = None, input_shape=None, trainable: bool = True):  # fmt: skip
+                 use_bias: bool = True, name: str | None = None, input_shape=None, trainable: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros"):  # fmt: skip
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise NNError(f"Conv2D needs a positive integer number of filters, got {filters!r}")
         self.filters = int(filters)
@@ -161,6 +162,8 @@ class Conv2D(Layer):
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.trainable = trainable
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.name = name
@@ -175,7 +178,8 @@ class Conv2D(Layer):
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias,
-                "trainable": self.trainable}  # fmt: skip
+                "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}  # fmt: skip
 
     def _geometry(self, H: int, W: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -195,13 +199,12 @@ class Conv2D(Layer):
         return {**kernel, "bias": (self.filters,)} if self.use_bias else kernel
 
     def initial_weights(self, input_shape, rng):
-        """Glorot-uniform kernel ``(kh, kw, channels, filters)`` and zero bias, in float64."""
+        """The kernel ``(kh, kw, channels, filters)``, then the bias, from their
+        initializers (Glorot-uniform and zeros by default), in float64."""
         _, _, C = image_shape(self, input_shape)
-        kh, kw = self.kernel_size
-        limit = np.sqrt(6.0 / (kh * kw * C + kh * kw * self.filters))
-        w = {"kernel": rng.uniform(-limit, limit, size=(kh, kw, C, self.filters))}
+        w = {"kernel": self.kernel_initializer((*self.kernel_size, C, self.filters), rng)}
         if self.use_bias:
-            w["bias"] = np.zeros(self.filters)
+            w["bias"] = self.bias_initializer((self.filters,), rng)
         return w
 
     def macs(self) -> int:

@@ -18,7 +18,7 @@ import importlib
 
 import numpy as np
 
-from . import activations
+from . import activations, initializers
 from .copying import CopyLayer
 from .errors import NNError
 
@@ -251,20 +251,24 @@ class Dense(Layer):
     trainable : bool
         False freezes the layer: ``fit`` leaves its weights as they are
         (Keras's; also ``layer.trainable = False`` later).
+    kernel_initializer, bias_initializer
+        Keras's names, classes or callables (:mod:`stabkit.nn.initializers`);
+        by default the kernel is Glorot-uniform (``U(-l, l)``,
+        ``l = sqrt(6 / (fan_in + fan_out))``) and the bias zero, Keras's defaults.
 
-    The input size is inferred on the first call, as in Keras; the kernel is
-    Glorot-uniform (``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``) and the
-    bias zero, Keras's defaults.
+    The input size is inferred on the first call, as in Keras.
     """
 
     weight_names = ("kernel", "bias")
 
     def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None, *,
-                 input_dim: int | None = None, use_bias: bool = True, trainable: bool = True, **unsupported):  # fmt: skip
+                 input_dim: int | None = None, use_bias: bool = True, trainable: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **unsupported):  # fmt: skip
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
-                            "units, activation, name, input_shape (or input_dim), use_bias and trainable")  # fmt: skip
+                            "units, activation, name, input_shape (or input_dim), use_bias, trainable, "
+                            "kernel_initializer and bias_initializer")  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         if not isinstance(use_bias, (bool, np.bool_)):
@@ -282,6 +286,8 @@ class Dense(Layer):
         self.input_dim: int | None = None
         self.use_bias = bool(use_bias)
         self.trainable = trainable
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.kernel = self.bias = None  # master weights (views; no bias without use_bias)
@@ -297,20 +303,20 @@ class Dense(Layer):
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
-                "trainable": self.trainable}  # fmt: skip
+                "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}  # fmt: skip
 
     def output_shape(self, input_shape):
         features(self, input_shape)  # NNError for images
         return (self.units,)
 
     def initial_weights(self, input_shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Glorot-uniform kernel and zero bias, in float64; ``input_shape`` is
-        a per-sample shape ``(n,)`` or an int."""
-        input_dim = features(self, input_shape)
-        limit = np.sqrt(6.0 / (input_dim + self.units))
-        w = {"kernel": rng.uniform(-limit, limit, size=(input_dim, self.units))}
+        """The kernel, then the bias, from their initializers (drawing from
+        ``rng`` in that order), in float64; ``input_shape`` is a per-sample
+        shape ``(n,)`` or an int."""
+        w = {"kernel": self.kernel_initializer((features(self, input_shape), self.units), rng)}
         if self.use_bias:
-            w["bias"] = np.zeros(self.units)
+            w["bias"] = self.bias_initializer((self.units,), rng)
         return w
 
     def macs(self) -> int:
