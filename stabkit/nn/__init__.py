@@ -43,6 +43,7 @@ _EXPORTS = {
     "SGD": ("optimizers", "SGD"),
     "RMSprop": ("optimizers", "RMSprop"),
     "Adam": ("optimizers", "Adam"),
+    "AdamW": ("optimizers", "AdamW"),
     "LearningRateSchedule": ("schedules", "LearningRateSchedule"),
     "CosineDecay": ("schedules", "CosineDecay"),
     "ExponentialDecay": ("schedules", "ExponentialDecay"),

@@ -4,9 +4,9 @@ A Keras user passes them by habit (``compile(..., jit_compile=False)``,
 ``Adam(1e-3, amsgrad=False)``, ``fit(..., validation_freq=1)``). Their
 Keras defaults, and the values that would change nothing in a NumPy trainer
 that runs eagerly, are taken; a value that would make Keras compute
-something this trainer does not (gradient clipping, weight decay, AMSGrad,
-loss weights, a limited number of steps per epoch) is one NNError naming
-it, never ignored.
+something this trainer does not (a moving average of the weights, loss
+scaling, loss weights, a limited number of steps per epoch) is one NNError
+naming it, never ignored.
 """
 
 from __future__ import annotations
@@ -63,13 +63,11 @@ def fit_extras(steps_per_epoch, validation_steps, validation_batch_size, validat
 
 
 #: Keras 3's optimizer options and their defaults: taken at these values only
-_DEFAULTS = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None, "use_ema": False,
-             "loss_scale_factor": None, "gradient_accumulation_steps": None}
+_DEFAULTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 #: options that act only with use_ema=True (refused above): any value
 _IDLE = ("ema_momentum", "ema_overwrite_frequency")
-_WHAT = {"weight_decay": "weight decay", "clipnorm": "gradient clipping", "clipvalue": "gradient clipping",
-         "global_clipnorm": "gradient clipping", "use_ema": "an exponential moving average of the weights",
-         "loss_scale_factor": "loss scaling", "gradient_accumulation_steps": "gradient accumulation"}
+_WHAT = {"use_ema": "an exponential moving average of the weights", "loss_scale_factor": "loss scaling",
+         "gradient_accumulation_steps": "gradient accumulation"}
 
 
 def optimizer_options(cls_name: str, name, options: dict) -> str:

@@ -23,11 +23,12 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from . import kerasargs, schedules, steps
+from . import gradopts, kerasargs, schedules, steps
+from .schedules import Rate, rate as _rate
 from .copying import CopyOptimizer
 from .errors import NNError
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "schedules"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "get", "schedules"]
 
 # Keras's path to the schedules, keras.optimizers.schedules: the same module
 # under a second name (as os.path is posixpath), so that
@@ -35,45 +36,16 @@ __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "schedules"]
 sys.modules.setdefault(f"{__name__}.schedules", schedules)
 
 
-def _rate(learning_rate) -> float:
-    # numbers.Real: NumPy's scalars too (np.float32 is no float)
-    if isinstance(learning_rate, (bool, np.bool_)) or not (
-            isinstance(learning_rate, numbers.Real) and math.isfinite(learning_rate) and learning_rate > 0):
-        raise NNError(f"learning_rate must be a positive number, got {learning_rate!r}")
-    return float(learning_rate)
+#: Keras's gradient clipping options (at most one of them), and weight decay
+_CLIPS = ("clipnorm", "global_clipnorm", "clipvalue")
 
 
-class Rate(float):
-    """``optimizer.learning_rate`` as read: the number itself (a float, for
-    arithmetic, formatting and the update), with Keras's variable methods
-    that callbacks call on it: ``assign(value)`` sets the optimizer's rate
-    (as ``optimizer.learning_rate = value`` does; refused under a schedule),
-    ``numpy()`` and ``value`` give the number. A copy or a pickle of it is a
-    plain float."""
-
-    __slots__ = ("_owner",)
-
-    def __new__(cls, value: float, owner):
-        self = super().__new__(cls, value)
-        self._owner = owner
-        return self
-
-    def assign(self, value):
-        self._owner.learning_rate = value
-        return self._owner.learning_rate
-
-    def numpy(self):
-        return np.float64(self)
-
-    @property
-    def value(self) -> float:
-        return float(self)
-
-    def __reduce__(self):
-        return (float, (float(self),))
-
-    def __deepcopy__(self, memo):
-        return float(self)
+def _option(cls_name: str, key: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and math.isfinite(value)):
+        raise NNError(f"{cls_name}({key}=...) takes None or a finite number, got {value!r}")
+    return float(value)
 
 
 class Optimizer(CopyOptimizer, ABC):
@@ -84,11 +56,28 @@ class Optimizer(CopyOptimizer, ABC):
     update ``k`` (0-based: ``iterations`` before it) uses ``schedule(k)``.
     Reading ``optimizer.learning_rate`` gives the rate the next update will
     use; assigning a number changes it, except under a schedule (refused, as
-    Keras refuses it)."""
+    Keras refuses it).
+
+    Keras's ``clipnorm`` (each weight's gradient scaled to an L2 norm of at
+    most that), ``global_clipnorm`` (all of them by one factor, to a joint
+    norm of at most that) and ``clipvalue`` (each entry clipped to
+    ``[-v, v]``), at most one of them and only where positive, act on the
+    gradients of the trained weights before the update, in a buffer of
+    their own (``model``'s gradients stay as computed); ``weight_decay``
+    takes ``p * weight_decay * lr`` off each trained weight before the update
+    (Keras 3's decoupled decay, biases included), as Keras orders them."""
 
     def __init__(self, learning_rate, name=None, options=None):
-        # Keras's other options (clipnorm=None, weight_decay=None, ...) at their defaults only
-        self.name = kerasargs.optimizer_options(type(self).__name__, name, options or {})
+        options = dict(options or {})
+        cls_name = type(self).__name__
+        extra = {k: _option(cls_name, k, options.pop(k, None)) for k in (*_CLIPS, "weight_decay")}
+        if sum(extra[k] is not None for k in _CLIPS) > 1:
+            set_ = ", ".join(f"{k}={extra[k]:g}" for k in _CLIPS if extra[k] is not None)
+            raise NNError(f"{cls_name}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {set_}")
+        self.clipnorm, self.global_clipnorm, self.clipvalue = (extra[k] for k in _CLIPS)
+        self.weight_decay = extra["weight_decay"]
+        # Keras's other options (use_ema=False, ...) at their defaults only
+        self.name = kerasargs.optimizer_options(cls_name, name, options)
         self._schedule = None
         if isinstance(learning_rate, (schedules.LearningRateSchedule, dict)):
             self._schedule = schedules.get(learning_rate)
@@ -103,6 +92,8 @@ class Optimizer(CopyOptimizer, ABC):
         self.iterations = 0
         self._size, self._dtype = size, np.dtype(dtype)
         self._tmp = np.empty(size, self._dtype)
+        self._slices = [sl for sl, _ in slots.values()]  # each weight's span, for clipping by norm
+        self._gclip = np.empty(size, self._dtype) if self._clip() else None
         self._scratch: dict[str, np.ndarray] = {}  # work space beside tmp (set by _allocate)
         self._parts_key = None  # the buffers and runs _parts was last built for
         flats = self._flats = self._allocate(size, self._dtype)
@@ -140,7 +131,15 @@ class Optimizer(CopyOptimizer, ABC):
 
     def get_config(self) -> dict:
         """The constructor's arguments (``model.save`` stores them)."""
-        return {"learning_rate": self._lr_config()}
+        return {"learning_rate": self._lr_config(), **self._options_config()}
+
+    def _options_config(self) -> dict:
+        """The clipping and weight decay options that are set, for ``get_config``."""
+        return {k: getattr(self, k) for k in (*_CLIPS, "weight_decay") if getattr(self, k) is not None}
+
+    def _clip(self) -> str | None:
+        """The clipping that acts (Keras's: only a positive value does)."""
+        return next((k for k in _CLIPS if getattr(self, k) is not None and getattr(self, k) > 0), None)
 
     def variables(self) -> dict[str, np.ndarray]:
         """The flat state vectors by name (empty before ``build``); ``model.save``
@@ -156,6 +155,10 @@ class Optimizer(CopyOptimizer, ABC):
         counts the update either way."""
         lr = self.learning_rate  # at iterations before this update (a schedule's step)
         self.iterations += 1
+        if self._gclip is not None:
+            grads = gradopts.clipped(self._gclip, grads, runs, self._slices, self._clip(), getattr(self, self._clip()))
+        if self.weight_decay is not None:
+            gradopts.decay(params, self._tmp, runs, self.weight_decay, float(lr))
         for part in self._parts(params, grads, runs):
             self._update(part, lr)
 
@@ -199,7 +202,8 @@ class SGD(Optimizer):
         return f"SGD(learning_rate={self._lr_text()}, momentum={self.momentum:g}{extra})"
 
     def get_config(self):
-        return {"learning_rate": self._lr_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+        return {"learning_rate": self._lr_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                **self._options_config()}  # fmt: skip
 
     def _allocate(self, size, dtype):
         return {"velocity": np.zeros(size, dtype)} if self.momentum else {}
@@ -250,7 +254,7 @@ class RMSprop(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self._lr_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}  # fmt: skip
+                "epsilon": self.epsilon, "centered": self.centered, **self._options_config()}  # fmt: skip
 
     def _allocate(self, size, dtype):
         flats = {"velocity": np.zeros(size, dtype)}
@@ -298,14 +302,17 @@ class Adam(Optimizer):
 
     (PyTorch adds ``epsilon`` to the bias-corrected ``sqrt(v / (1 -
     beta_2**t))`` instead; the two agree when PyTorch's epsilon is
-    ``epsilon / sqrt(1 - beta_2**t)``.)
+    ``epsilon / sqrt(1 - beta_2**t)``.) With ``amsgrad=True`` the step
+    divides by ``sqrt(v_hat) + epsilon``, ``v_hat`` the largest ``v`` so far,
+    as Keras (NumPy passes only: the C update knows plain Adam).
     """
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, *, name=None,
                  **options):
         super().__init__(learning_rate, name, options)
-        if amsgrad is not False and amsgrad is not np.False_:
-            raise NNError(f"Adam(amsgrad={amsgrad!r}): AMSGrad is not implemented by stabkit's Adam; leave it False")
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise NNError(f"{type(self).__name__}(amsgrad=...) takes True or False, got {amsgrad!r}")
+        self.amsgrad = bool(amsgrad)
         for arg, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not (0 <= b < 1):
                 raise NNError(f"{arg} must be in [0, 1), got {b!r}")
@@ -320,11 +327,15 @@ class Adam(Optimizer):
         )
 
     def _allocate(self, size, dtype):
-        return {"m": np.zeros(size, dtype), "v": np.zeros(size, dtype)}
+        flats = {"m": np.zeros(size, dtype), "v": np.zeros(size, dtype)}
+        if self.amsgrad:
+            flats["v_hat"] = np.zeros(size, dtype)
+        return flats
 
     def _prepare(self, part):
         # in C where it applies (bit-identical, ~7x faster), else NumPy: see steps
-        part["update"] = steps.adam_update(part["params"], part["grads"], part["m"], part["v"], part["tmp"])
+        p = (part["params"], part["grads"], part["m"], part["v"], part["tmp"])
+        part["update"] = steps.NumPyAdam(*p, v_hat=part["v_hat"]) if self.amsgrad else steps.adam_update(*p)
         return part
 
     def _update(self, part, lr):
@@ -333,10 +344,27 @@ class Adam(Optimizer):
         part["update"](1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
 
     def get_config(self):
-        return {"learning_rate": self._lr_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        amsgrad = {"amsgrad": True} if self.amsgrad else {}
+        return {"learning_rate": self._lr_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                **amsgrad, **self._options_config()}  # fmt: skip
 
 
-_BY_NAME = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+class AdamW(Adam):
+    """Keras's AdamW: :class:`Adam` whose ``weight_decay`` defaults to 0.004
+    (and must be a number): ``p - p * weight_decay * lr`` before each update."""
+
+    def __init__(self, learning_rate=1e-3, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, *, name=None, **options):  # fmt: skip
+        if weight_decay is None:
+            raise NNError("AdamW's weight_decay must be a number, got None (use Adam for none)")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name=name, weight_decay=weight_decay,
+                         **options)  # fmt: skip
+
+    def __repr__(self):
+        return super().__repr__().replace("Adam(", "AdamW(", 1)[:-1] + f", weight_decay={self.weight_decay:g})"
+
+
+_BY_NAME = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
 
 
 def get(optimizer) -> Optimizer:

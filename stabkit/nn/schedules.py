@@ -1,4 +1,5 @@
-"""Learning-rate schedules, Keras's ``keras.optimizers.schedules``.
+"""Learning-rate schedules, Keras's ``keras.optimizers.schedules``, and a
+fixed rate as an optimizer holds it (:func:`rate`, :class:`Rate`).
 
 A schedule is passed as an optimizer's ``learning_rate``
 (``Adam(learning_rate=CosineDecay(2e-2, 1250))``) and gives the rate of each
@@ -15,10 +16,13 @@ two agree to float32's rounding (about 1e-7 relative; tested).
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 from .errors import NNError
 
-__all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay", "get"]
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay", "get", "Rate", "rate"]
 
 
 def _number(value, name: str, *, positive: bool = False) -> int | float:
@@ -142,3 +146,45 @@ def get(value) -> LearningRateSchedule:
         except TypeError as e:
             raise NNError(f"learning-rate schedule {value['class_name']}: {e}") from None
     raise NNError(f"learning_rate must be a positive number or a schedule ({', '.join(_BY_NAME)}), got {value!r}")
+
+
+def rate(learning_rate) -> float:
+    """A fixed learning rate, checked: a positive finite number (NumPy's scalars too)."""
+    # numbers.Real: NumPy's scalars too (np.float32 is no float)
+    if isinstance(learning_rate, (bool, np.bool_)) or not (
+            isinstance(learning_rate, numbers.Real) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise NNError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    return float(learning_rate)
+
+
+class Rate(float):
+    """``optimizer.learning_rate`` as read: the number itself (a float, for
+    arithmetic, formatting and the update), with Keras's variable methods
+    that callbacks call on it: ``assign(value)`` sets the optimizer's rate
+    (as ``optimizer.learning_rate = value`` does; refused under a schedule),
+    ``numpy()`` and ``value`` give the number. A copy or a pickle of it is a
+    plain float."""
+
+    __slots__ = ("_owner",)
+
+    def __new__(cls, value: float, owner):
+        self = super().__new__(cls, value)
+        self._owner = owner
+        return self
+
+    def assign(self, value):
+        self._owner.learning_rate = value
+        return self._owner.learning_rate
+
+    def numpy(self):
+        return np.float64(self)
+
+    @property
+    def value(self) -> float:
+        return float(self)
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+    def __deepcopy__(self, memo):
+        return float(self)

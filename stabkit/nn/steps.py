@@ -158,10 +158,13 @@ def adam_update(P: np.ndarray, G: np.ndarray, m: np.ndarray, v: np.ndarray, tmp:
 
 
 class NumPyAdam:
-    """Adam's update in twelve in-place NumPy passes over one vector; no temporaries."""
+    """Adam's update in twelve in-place NumPy passes over one vector; no
+    temporaries. With ``v_hat`` (AMSGrad), the step divides by the square
+    root of ``v_hat = max(v_hat, v)`` instead of ``v``'s."""
 
-    def __init__(self, P, G, m, v, tmp):
+    def __init__(self, P, G, m, v, tmp, v_hat=None):
         self.buffers = (P, G, m, v, tmp)
+        self.v_hat = v_hat
 
     def __call__(self, c1, c2, alpha, eps):
         P, G, m, v, tmp = self.buffers
@@ -172,6 +175,9 @@ class NumPyAdam:
         tmp -= v
         tmp *= c2
         v += tmp
+        if self.v_hat is not None:
+            np.maximum(self.v_hat, v, out=self.v_hat)
+            v = self.v_hat
         np.sqrt(v, out=tmp)
         tmp += eps
         np.divide(m, tmp, out=tmp)

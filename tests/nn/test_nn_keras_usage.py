@@ -255,16 +255,18 @@ def test_compile_takes_kerass_execution_arguments_in_its_order():
 
 def test_optimizers_take_kerass_options_at_their_defaults():
     """Adam(amsgrad=False), name=, clipnorm=None ... were TypeErrors; what
-    would change the update (clipping, decay, AMSGrad) is refused by name."""
+    stabkit does not compute (an average of the weights) is refused by name.
+    (Clipping, weight decay and AMSGrad act: test_nn_optimizer_options.py.)"""
     opt = nn.Adam(1e-3, 0.9, 0.999, 1e-7, False, weight_decay=None, clipnorm=None, clipvalue=None,
                   global_clipnorm=None, use_ema=False, ema_momentum=0.9, loss_scale_factor=None,
                   gradient_accumulation_steps=None, name="my_adam")
     assert opt.name == "my_adam" and nn.Adam().name == "adam" and nn.SGD(name="s").name == "s"
     assert nn.RMSprop(clipnorm=None).name == "rmsprop"
-    for cls, kw, match in ((nn.Adam, {"amsgrad": True}, "AMSGrad is not implemented"),
-                           (nn.Adam, {"clipnorm": 1.0}, r"Adam\(clipnorm=1.0\): gradient clipping is not implemented"),
-                           (nn.SGD, {"weight_decay": 0.01}, "weight decay is not implemented"),
+    for cls, kw, match in ((nn.Adam, {"amsgrad": "yes"}, r"Adam\(amsgrad=...\) takes True or False"),
+                           (nn.Adam, {"clipnorm": 1.0, "clipvalue": 0.5}, "only one of clipnorm, clipvalue"),
+                           (nn.SGD, {"weight_decay": "0.01"}, r"SGD\(weight_decay=...\) takes None or a finite"),
                            (nn.RMSprop, {"use_ema": True}, "moving average"),
+                           (nn.RMSprop, {"gradient_accumulation_steps": 2}, "gradient accumulation is not"),
                            (nn.Adam, {"momentum": 0.9}, "Adam has no argument 'momentum'")):
         with pytest.raises(nn.NNError, match=match):
             cls(**kw)
