@@ -11,7 +11,8 @@ import numpy as np
 
 from .errors import NNError
 
-__all__ = ["Activation", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "get"]
+__all__ = ["Activation", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "ELU", "SELU", "GELU", "SiLU", "LeakyReLU",
+           "Softplus", "Softsign", "ReLU6", "HardSigmoid", "Exponential", "get"]
 
 
 class Activation:
@@ -101,7 +102,145 @@ class Softmax(Activation):
             return a * (dLda - np.sum(dLda * a, axis=-1, keepdims=True))
 
 
-_BY_NAME = {"linear": Linear, "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
+def _sig(z: np.ndarray) -> np.ndarray:
+    """sigmoid(z) in z's dtype, ``exp`` seeing only ``-|z|`` (as Sigmoid)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1, e).astype(z.dtype, copy=False) / (1 + e)
+
+
+class ELU(Activation):
+    """``a = z`` for ``z > 0``, else ``alpha (exp(z) - 1)`` (``expm1``, which
+    keeps small ``z`` exact); ``da/dz = 1``, else ``a + alpha``. Keras's
+    ``'elu'``, ``alpha = 1``."""
+
+    name = "elu"
+    alpha, scale = 1.0, 1.0
+
+    def forward(self, z):
+        return self.scale * np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
+
+    def backward(self, dLda, z, a):
+        return dLda * self.scale * np.where(z > 0, 1, self.alpha * np.exp(np.minimum(z, 0)))
+
+
+class SELU(ELU):
+    """``scale * elu(z, alpha)`` with Keras's (Klambauer et al.'s) constants."""
+
+    name = "selu"
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+
+
+class GELU(Activation):
+    """Keras's ``'gelu'`` (``approximate=False``): ``a = z Phi(z)``, Phi the
+    standard normal CDF (``scipy.special.ndtr``, accurate in both tails);
+    ``da/dz = Phi(z) + z phi(z)``."""
+
+    name = "gelu"
+
+    def forward(self, z):
+        from scipy.special import ndtr
+
+        return (z * ndtr(z)).astype(z.dtype, copy=False)
+
+    def backward(self, dLda, z, a):
+        from scipy.special import ndtr
+
+        pdf = np.exp(-0.5 * np.square(z, dtype=np.float64)) / np.sqrt(2 * np.pi)
+        return (dLda * (ndtr(z) + z * pdf)).astype(z.dtype, copy=False)
+
+
+class SiLU(Activation):
+    """``a = z sigmoid(z)`` (Keras's ``'silu'`` and ``'swish'``);
+    ``da/dz = s + z s (1 - s)``."""
+
+    name = "silu"
+
+    def forward(self, z):
+        return z * _sig(z)
+
+    def backward(self, dLda, z, a):
+        s = _sig(z)
+        return dLda * (s + z * s * (1 - s))
+
+
+class LeakyReLU(Activation):
+    """``a = z`` for ``z > 0``, else ``0.2 z`` (Keras 3's ``'leaky_relu'``
+    slope); the derivative at 0 is taken as the slope."""
+
+    name = "leaky_relu"
+    slope = 0.2
+
+    def forward(self, z):
+        return np.where(z > 0, z, self.slope * z).astype(z.dtype, copy=False)
+
+    def backward(self, dLda, z, a):
+        return dLda * np.where(z > 0, 1, self.slope).astype(z.dtype, copy=False)
+
+
+class Softplus(Activation):
+    """``a = log(1 + exp(z))`` as ``logaddexp(0, z)`` (no overflow);
+    ``da/dz = sigmoid(z)``."""
+
+    name = "softplus"
+
+    def forward(self, z):
+        return np.logaddexp(z.dtype.type(0), z)
+
+    def backward(self, dLda, z, a):
+        return dLda * _sig(z)
+
+
+class Softsign(Activation):
+    """``a = z / (1 + |z|)``; ``da/dz = 1 / (1 + |z|)**2``."""
+
+    name = "softsign"
+
+    def forward(self, z):
+        return z / (1 + np.abs(z))
+
+    def backward(self, dLda, z, a):
+        return dLda / np.square(1 + np.abs(z))
+
+
+class ReLU6(Activation):
+    """``a = min(max(z, 0), 6)``; derivative 1 on (0, 6), 0 elsewhere."""
+
+    name = "relu6"
+
+    def forward(self, z):
+        return np.clip(z, 0, 6)
+
+    def backward(self, dLda, z, a):
+        return dLda * ((z > 0) & (z < 6))
+
+
+class HardSigmoid(Activation):
+    """Keras 3's ``'hard_sigmoid'``: ``relu6(z + 3) / 6``; derivative 1/6 on (-3, 3)."""
+
+    name = "hard_sigmoid"
+
+    def forward(self, z):
+        return np.clip(z + 3, 0, 6) / 6
+
+    def backward(self, dLda, z, a):
+        return dLda * ((z > -3) & (z < 3)) / 6
+
+
+class Exponential(Activation):
+    """``a = exp(z)``; ``da/dz = a``."""
+
+    name = "exponential"
+
+    def forward(self, z):
+        return np.exp(z)
+
+    def backward(self, dLda, z, a):
+        return dLda * a
+
+
+_BY_NAME = {"linear": Linear, "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax, "elu": ELU,
+            "selu": SELU, "gelu": GELU, "silu": SiLU, "swish": SiLU, "leaky_relu": LeakyReLU, "softplus": Softplus,
+            "softsign": Softsign, "relu6": ReLU6, "hard_sigmoid": HardSigmoid, "exponential": Exponential}  # fmt: skip
 
 
 def get(activation) -> Activation:

@@ -143,7 +143,7 @@ def test_diagnostics_track_the_logit_gap():
     "make,message",
     [
         (lambda: Dense(0), "positive integer number of units"),
-        (lambda: Dense(4, activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: Dense(4, activation="mish"), "unknown activation 'mish'"),
         (lambda: SparseCategoricalCrossentropy(tier="exact"), "unknown tier 'exact'"),
         (lambda: Adam(learning_rate=0), "learning_rate must be a positive number"),
         (lambda: SGD(momentum=1.5), "momentum must be in"),
