@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import activations, initializers
+from . import activations, initializers, regularizers
 from .errors import NNError
 from .layers import Layer, first_shape
 
@@ -152,7 +152,8 @@ class Conv2D(Layer):
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", activation=None,
                  use_bias: bool = True, name: str | None = None, input_shape=None, trainable: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros"):  # fmt: skip
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None):  # fmt: skip
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise NNError(f"Conv2D needs a positive integer number of filters, got {filters!r}")
         self.filters = int(filters)
@@ -164,6 +165,8 @@ class Conv2D(Layer):
         self.trainable = trainable
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.name = name
@@ -179,7 +182,9 @@ class Conv2D(Layer):
         return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias,
                 "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}  # fmt: skip
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}  # fmt: skip
 
     def _geometry(self, H: int, W: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.strides

@@ -18,7 +18,7 @@ import importlib
 
 import numpy as np
 
-from . import activations, initializers
+from . import activations, initializers, regularizers
 from .copying import CopyLayer
 from .errors import NNError
 
@@ -255,6 +255,9 @@ class Dense(Layer):
         Keras's names, classes or callables (:mod:`stabkit.nn.initializers`);
         by default the kernel is Glorot-uniform (``U(-l, l)``,
         ``l = sqrt(6 / (fan_in + fan_out))``) and the bias zero, Keras's defaults.
+    kernel_regularizer, bias_regularizer
+        None (Keras's default), or a penalty on the weight added to the loss
+        (:mod:`stabkit.nn.regularizers`: ``'l2'``, ``L2(0.1)``, ...).
 
     The input size is inferred on the first call, as in Keras.
     """
@@ -263,12 +266,13 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None, *,
                  input_dim: int | None = None, use_bias: bool = True, trainable: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **unsupported):  # fmt: skip
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **unsupported):  # fmt: skip
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
                             "units, activation, name, input_shape (or input_dim), use_bias, trainable, "
-                            "kernel_initializer and bias_initializer")  # fmt: skip
+                            "kernel_initializer, bias_initializer, kernel_regularizer and bias_regularizer")  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         if not isinstance(use_bias, (bool, np.bool_)):
@@ -288,6 +292,8 @@ class Dense(Layer):
         self.trainable = trainable
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.kernel = self.bias = None  # master weights (views; no bias without use_bias)
@@ -304,7 +310,9 @@ class Dense(Layer):
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
                 "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}  # fmt: skip
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}  # fmt: skip
 
     def output_shape(self, input_shape):
         features(self, input_shape)  # NNError for images

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import kerasargs, saving, seeding, shapes
+from . import kerasargs, regularizers, saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
 from .layers import Layer, _shape
@@ -80,6 +80,7 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         self._input_shape = None  # from Input(shape) or input_shape=: the model is built at once
         self._in_shape = None  # the per-sample input shape, once built
         self._mixed = False
+        self._penalty = 0.0  # the regularizers' penalty at the last NumPy step's weights
         self._warned_logits = False  # LogitsWarning: once per compile
         layers = list(layers or [])
         self._uids = {}  # Keras's name counter, kept per model (see Structure._auto_name)
@@ -290,7 +291,9 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         """``evaluate`` on checked, converted data (see ``checked_data``)."""
         out = self.predict(X, batch_size=batch_size)
         values = self.loss.values(y, out)
-        logs = {"loss": float(np.mean(values if w is None else values * w, dtype=np.float64))}
+        # the weights' penalties (regularizers) join the loss, unweighted, as in Keras
+        loss = float(np.mean(values if w is None else values * w, dtype=np.float64)) + regularizers.penalty(self.layers)
+        logs = {"loss": loss}
         logs.update({m.name: m(y, out) for m in self._metrics})
         if return_dict:
             return logs
@@ -319,6 +322,8 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
             dLdout *= wb.astype(dLdout.dtype)[:, None]
         for i in range(len(self.layers) - 1, -1, -1):
             dLdout = self.layers[i].backward(dLdout, need_input_grad=i > 0)
+        # Keras's regularizers: the trained weights' penalties join the loss, their gradients the gradient
+        self._penalty = regularizers.penalty(self.layers, gradients=True)
         return out
 
     def gradients(self, x, y) -> list[np.ndarray]:

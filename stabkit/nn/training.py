@@ -172,7 +172,7 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         if opts.verbose >= 2 and opts.epochs > 1:  # Keras 3 names the epoch only when there are several
             fit.stream.write(f"Epoch {epoch + 1}/{opts.epochs}\n")
         callbacks.on_epoch_begin(epoch, {})
-        bad_steps, done = _train_epoch(fit, epoch + 1, order, bar)
+        bad_steps, done, penalties = _train_epoch(fit, epoch + 1, order, bar)
         # the epoch's losses, from the tier, on every output of the epoch
         Ye, We = Y[order[:done]], None if W is None else W[order[:done]]
         values = model.loss.values(Ye, obuf[:done])
@@ -180,6 +180,9 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         # validation_freq: Keras validates after the epochs whose 1-based number it divides
         val = opts.validation_data if (epoch + 1) % opts.validation_freq == 0 else None
         logs, seconds = _epoch_logs(fit, Ye, We, values, done, bad_steps, val, t0, opts.validation_batch_size)
+        if penalties:
+            # Keras's loss: the batches' (data loss + penalty) averaged by batch size
+            logs["loss"] += penalties / max(done, 1)
         history.append(epoch, seconds, logs)
         if bar:
             bar.finish(seconds, logs)
@@ -192,16 +195,17 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
     return history
 
 
-def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int], int]:
+def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int], int, float]:
     """The epoch's steps and updates, on the rows in ``order``: the steps
-    (0-based) whose gradient was not finite, and how many rows were trained
-    on (fewer than all when a callback stopped the fit). With
-    ``on_nonfinite='raise'`` the first non-finite step stops the fit before
-    its update."""
+    (0-based) whose gradient was not finite, how many rows were trained on
+    (fewer than all when a callback stopped the fit), and the regularizers'
+    penalties summed over the steps, each times its batch's size (0.0
+    without any). With ``on_nonfinite='raise'`` the first non-finite step
+    stops the fit before its update."""
     model, b = fit.model, fit.batch_size
     cbs = fit.callbacks if fit.callbacks else None  # None: no hook to call per batch
     bad_steps, running = set(), _Running(fit) if cbs is not None and cbs.batch_logs else None
-    stop = 0
+    stop, penalties = 0, 0.0
     with np.errstate(all="ignore"):  # non-finite values are detected, not warned about
         for k in range(-(-len(order) // b)):
             start, stop = k * b, min(len(order), (k + 1) * b)
@@ -211,6 +215,8 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
                 if fit.on_nonfinite == "raise":
                     _raise_nonfinite_gradient(fit, epoch, k + 1, bar)
                 bad_steps.add(k)
+            penalty = getattr(model, "_penalty", 0.0)  # set by the NumPy step's backprop (a regularized model runs it)
+            penalties += (stop - start) * penalty
             model.optimizer.apply(model._P, model._G, fit.runs)
             if model._mixed:
                 model._sync()
@@ -219,10 +225,10 @@ def _train_epoch(fit: _Fit, epoch: int, order: np.ndarray, bar) -> tuple[set[int
             if bar:
                 bar.update(k + 1)
             if cbs is not None:
-                cbs.on_train_batch_end(k, running.add(order, start, stop) if running else {})
+                cbs.on_train_batch_end(k, running.add(order, start, stop, penalty) if running else {})
                 if model.stop_training:
                     break
-    return bad_steps, stop
+    return bad_steps, stop, penalties
 
 
 class _Running:
@@ -232,11 +238,12 @@ class _Running:
     def __init__(self, fit: _Fit):
         self.fit, self.sums, self.count = fit, {}, 0
 
-    def add(self, order, start, stop) -> dict:
+    def add(self, order, start, stop, penalty: float = 0.0) -> dict:
         fit, idx = self.fit, order[start:stop]
         y, out = fit.Y[idx], fit.obuf[start:stop]
         loss = fit.model.loss.values(y, out).astype(np.float64)
-        batch = {"loss": loss if fit.W is None else loss * fit.W[idx]}
+        # the batch's regularizer penalty joins each row's loss (Keras's batch loss)
+        batch = {"loss": (loss if fit.W is None else loss * fit.W[idx]) + penalty}
         batch.update({m.name: m.values(y, out) for m in fit.model._metrics})
         self.count += stop - start
         for key, v in batch.items():

@@ -216,8 +216,8 @@ def test_dense_unsupported_arguments_are_named():
     with pytest.raises(NNError, match=r"Dense\(use_bias=...\) takes True or False, got 'no'"):
         Dense(2, use_bias="no")
     assert Dense(2, use_bias=False).weight_names == ("kernel",) and Dense(2).weight_names == ("kernel", "bias")
-    with pytest.raises(TypeError, match=r"Dense does not support the arguments 'bias_regularizer', 'kernel_regularizer'"):
-        Dense(2, kernel_regularizer="l2", bias_regularizer="l2")
+    with pytest.raises(TypeError, match=r"Dense does not support the arguments 'activity_regularizer', 'kernel_constraint'"):
+        Dense(2, kernel_constraint="non_neg", activity_regularizer="l2")
 
 
 def test_layer_get_weights():

@@ -98,6 +98,8 @@ def _unsupported_model(model) -> str | None:
             return f"layer {type(layer).__name__}"
         if not layer.use_bias:
             return "a Dense layer without a bias"
+        if layer.kernel_regularizer is not None or layer.bias_regularizer is not None:
+            return "a regularizer (the C step adds no penalty)"
     if model.layers[-1].activation.name != "linear":
         return f"a {model.layers[-1].activation.name} output layer"
     for layer in model.layers:
