@@ -68,7 +68,8 @@ _EXPORTS = {
 }
 
 #: submodules reachable as attributes before anything imported them, as keras.layers, keras.models, ...
-_SUBMODULES = ("layers", "models", "losses", "optimizers", "schedules", "callbacks", "activations", "metrics", "utils")
+_SUBMODULES = ("layers", "models", "losses", "optimizers", "schedules", "callbacks", "activations", "metrics", "utils",
+               "initializers", "regularizers")
 
 __all__ = list(_EXPORTS)
 
