@@ -243,6 +243,14 @@ _BY_NAME = {"linear": Linear, "relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "s
             "softsign": Softsign, "relu6": ReLU6, "hard_sigmoid": HardSigmoid, "exponential": Exponential}  # fmt: skip
 
 
+# Keras's functions by name (keras.activations.relu): an instance of each, which
+# a layer takes as activation= and which maps an array when called (Activation.__call__)
+linear, relu, sigmoid, tanh, softmax = Linear(), ReLU(), Sigmoid(), Tanh(), Softmax()
+elu, selu, gelu, silu, leaky_relu = ELU(), SELU(), GELU(), SiLU(), LeakyReLU()
+softplus, softsign, relu6, hard_sigmoid, exponential = Softplus(), Softsign(), ReLU6(), HardSigmoid(), Exponential()
+swish = silu
+
+
 def get(activation) -> Activation:
     """An :class:`Activation` from ``None``, a name or an instance."""
     if activation is None:

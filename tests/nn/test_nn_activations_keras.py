@@ -77,3 +77,14 @@ def test_unknown_names_list_the_known_ones():
     with pytest.raises(nn.NNError, match="unknown activation 'mish'; use one of .*gelu.*swish"):
         nn.Dense(2, activation="mish")
     assert isinstance(activations.get("Swish"), activations.SiLU)
+
+
+def test_keras_function_names_work_as_activations_and_on_arrays():
+    # keras.activations.relu is a function a layer takes and an array goes through
+    for name in ["relu", "sigmoid", "tanh", "softmax", *NAMES]:
+        fn = getattr(activations, name)
+        assert activations.get(fn) is fn and fn.__name__ == activations.get(name).name
+        z = Z[:12].reshape(3, 4)
+        assert np.array_equal(fn(z), activations.get(name).forward(z.copy()))
+    layer = nn.Dense(3, activation=activations.gelu)
+    assert layer.get_config()["activation"] == "gelu"
