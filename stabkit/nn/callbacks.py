@@ -16,15 +16,19 @@ the current batch (its epoch still ends, with logs over the batches run).
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import warnings
+
+import numpy as np
 
 from . import metrics as metrics_mod
 from .errors import NNError
 from .saving import _refuse_hdf5
 
-__all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "LambdaCallback"]
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "LearningRateScheduler",
+           "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger"]
 
 
 class Callback:
@@ -236,3 +240,137 @@ class ModelCheckpoint(_Monitor):
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saved the model to {path}")
+
+
+def _rate_of(model) -> float:
+    """The model's optimizer's rate of the next update, as a float."""
+    if model is None or model.optimizer is None:
+        raise NNError("this callback needs a compiled model (its optimizer's learning rate)")
+    return float(model.optimizer.learning_rate)
+
+
+class LearningRateScheduler(Callback):
+    """Keras's LearningRateScheduler: at the start of each epoch the rate
+    becomes ``schedule(epoch, lr)`` (or ``schedule(epoch)``, for a function
+    of one argument), ``epoch`` 0-based and ``lr`` the current rate; the
+    epoch's logs get ``learning_rate``. An optimizer built with a schedule
+    object refuses it, as Keras does."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise NNError(f"LearningRateScheduler needs a function schedule(epoch, lr), got {schedule!r}")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = _rate_of(self.model)
+        try:
+            new = self.schedule(epoch, lr)
+        except TypeError:  # a function of the epoch alone, as Keras's fallback
+            new = self.schedule(epoch)
+        if not isinstance(new, (float, np.floating)):  # Keras refuses an int too
+            raise NNError(f"the output of the schedule function should be a float, got {new!r} at epoch {epoch}")
+        self.model.optimizer.learning_rate = float(new)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = _rate_of(self.model)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Keras's ReduceLROnPlateau: where ``monitor`` has not improved by more
+    than ``min_delta`` for ``patience`` epochs, the rate becomes ``max(lr *
+    factor, min_lr)`` (if it is above ``min_lr``), then ``cooldown`` epochs
+    pass before counting again; the epoch's logs get ``learning_rate``."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):  # fmt: skip
+        super().__init__(monitor, mode, min_delta)
+        if kwargs.keys() - {"epsilon"}:
+            raise NNError(f"ReduceLROnPlateau has no argument {sorted(kwargs.keys() - {'epsilon'})[0]!r}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 <= factor < 1:
+            raise NNError(f"ReduceLROnPlateau does not support a factor >= 1.0 (or below 0), got {factor!r}")
+        for name, v in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise NNError(f"{name} must be a non-negative integer, got {v!r}")
+        self.factor, self.patience, self.verbose = float(factor), patience, verbose
+        self.cooldown, self.min_lr = cooldown, float(min_lr)
+        if "epsilon" in kwargs:  # Keras's old name for min_delta
+            self.min_delta = abs(float(kwargs["epsilon"]))
+        self.on_train_begin()
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter, self.best = 0, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _rate_of(self.model)
+        current = self._current(logs)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = _rate_of(self.model)
+                # Keras compares with min_lr in float32
+                if old > float(np.float32(self.min_lr)):
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class TerminateOnNaN(Callback):
+    """Keras's TerminateOnNaN: stop the fit after a batch whose running
+    loss is NaN or infinite (fit's ``on_nonfinite`` catches a non-finite
+    gradient before this sees it, unless ``on_nonfinite='continue'``)."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class CSVLogger(Callback):
+    """Keras's CSVLogger: one row per epoch (``epoch``, 0-based, then the
+    logs' keys in sorted order) written to ``filename`` as the epoch ends
+    (``append=True`` adds to an existing file, without a second header)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.sep, self.append = os.fspath(filename), separator, bool(append)
+        self._file = self._keys = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        try:
+            self._file = open(self.filename, "a" if self.append else "w", newline="")
+        except OSError as e:
+            raise NNError(f"CSVLogger cannot write {self.filename!r}: {e.strerror}") from None
+        self._keys = None
+        self._header = not exists
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+        row = csv.DictWriter(self._file, fieldnames=["epoch", *self._keys], delimiter=self.sep)
+        if self._header:
+            row.writeheader()
+            self._header = False
+        row.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -183,12 +183,14 @@ def fit_loop(model, X, Y, W, opts: FitOptions) -> History:
         if penalties:
             # Keras's loss: the batches' (data loss + penalty) averaged by batch size
             logs["loss"] += penalties / max(done, 1)
+        # the callbacks first, as Keras appends its History and progress bar after them: what a
+        # callback adds to the logs (the learning_rate of LearningRateScheduler) reaches both
+        callbacks.on_epoch_end(epoch, logs)
         history.append(epoch, seconds, logs)
         if bar:
             bar.finish(seconds, logs)
         elif opts.verbose == 2:  # Keras 3's line: its time counts the validation too
             fit.stream.write(final_line(nsteps, time.perf_counter() - t0, logs, 2))
-        callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
     callbacks.on_train_end(logs)
