@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stabkit.nn import Dense, Sequential
@@ -132,3 +133,17 @@ class MnistMirror:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def keras_optimizer_steps(cls: str, kw: dict, slots: dict, p0: np.ndarray, steps: list) -> np.ndarray:
+    """Keras 3's optimizer ``cls(**kw)`` applied to float32 variables cut
+    from the flat ``p0`` by ``slots`` (name: (slice, shape)), one
+    ``apply_gradients`` per flat gradient in ``steps``; the variables flat
+    again. Skips the test where Keras is not installed."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras", reason="Keras 3 is not installed")
+    variables = [keras.Variable(p0[sl].reshape(shape).astype("float32")) for sl, shape in slots.values()]
+    opt = getattr(keras.optimizers, cls)(**kw)
+    for g in steps:
+        opt.apply_gradients(zip([g[sl].reshape(shape).astype("float32") for sl, shape in slots.values()], variables))
+    return np.concatenate([np.asarray(keras.ops.convert_to_numpy(v)).ravel() for v in variables])

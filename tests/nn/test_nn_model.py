@@ -155,7 +155,7 @@ def test_diagnostics_track_the_logit_gap():
         (lambda: lecture_model().fit(X, y), "not compiled"),
         (lambda: _compiled(dtype="int8"), "unknown dtype 'int8'"),
         (lambda: lecture_model().compile(loss="mse"), "unknown loss 'mse'"),
-        (lambda: lecture_model().compile(loss="binary_crossentropy", optimizer="adagrad"), "unknown optimizer 'adagrad'"),
+        (lambda: lecture_model().compile(loss="binary_crossentropy", optimizer="ftrl"), "unknown optimizer 'ftrl'"),
         (lambda: lecture_model().compile(loss="binary_crossentropy", metrics=["auc"]), "unknown metric 'auc'"),
         (lambda: (m := _compiled(), m(X), m(X[:, :10])), "expects 64 input features, got 10"),
     ],
