@@ -163,6 +163,8 @@ OTHER_NAMES = {
     "expit": ("sigmoid", "", "SciPy's expit", ""),
     "log_expit": ("log_sigmoid", "", "SciPy's log_expit", ""),
     "logsigmoid": ("log_sigmoid", "", "PyTorch's logsigmoid", ""),
+    "reduce_logsumexp": ("logsumexp", "", "TensorFlow's reduce_logsumexp",
+                         "; axis=None reduces the whole array there too, and keepdims= is taken"),
     "cross_entropy": ("sparse_categorical_crossentropy", "(labels, logits, from_logits=True)",
                       "PyTorch's cross_entropy", "; its arguments come the other way round"),
     "binary_cross_entropy_with_logits": ("binary_crossentropy", "(labels, logits, from_logits=True)",

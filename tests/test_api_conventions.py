@@ -515,7 +515,8 @@ def test_torch_argument_order_is_named_in_the_error(tier):
                                         ("nll_loss", "sparse_categorical_crossentropy"),
                                         ("softmax_cross_entropy_with_integer_labels",
                                          "sparse_categorical_crossentropy"),
-                                        ("sigmoid_cross_entropy_with_logits", "binary_crossentropy")])
+                                        ("sigmoid_cross_entropy_with_logits", "binary_crossentropy"),
+                                        ("reduce_logsumexp", "logsumexp")])
 def test_other_libraries_names_point_to_ours(name, ours):
     import stabkit
 
