@@ -168,7 +168,9 @@ class LeakyReLU(Activation):
     slope); the derivative at 0 is taken as the slope."""
 
     name = "leaky_relu"
-    slope = 0.2
+
+    def __init__(self, slope: float = 0.2):
+        self.slope = float(slope)
 
     def forward(self, z):
         return np.where(z > 0, z, self.slope * z).astype(z.dtype, copy=False)

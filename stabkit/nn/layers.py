@@ -1,7 +1,8 @@
 """Layers: ``Dense`` (the only one the lecture needs) and ``Input`` (not a
 layer: the input shape a Sequential model is built for); ``Dropout``,
 ``Conv2D``, ``MaxPooling2D`` and ``Flatten`` live in :mod:`stabkit.nn.dropout`,
-:mod:`stabkit.nn.conv` and :mod:`stabkit.nn.pooling` and are importable from
+:mod:`stabkit.nn.conv` and :mod:`stabkit.nn.pooling`, the activation layers
+(``Activation``, ``ReLU``, ...) in :mod:`stabkit.nn.actlayers`; all are importable from
 here too, as every layer is from ``keras.layers`` (loaded on first use:
 those modules import this one).
 
@@ -22,10 +23,13 @@ from . import activations, initializers, regularizers
 from .copying import CopyLayer
 from .errors import NNError
 
-__all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "features", "keras_name"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "Activation", "ReLU", "LeakyReLU",
+           "ELU", "Softmax", "features", "keras_name"]
 
 #: layers defined in modules that import this one: re-exported on first use (PEP 562)
-_ELSEWHERE = {"Conv2D": "conv", "Flatten": "conv", "MaxPooling2D": "pooling", "Dropout": "dropout"}
+_ELSEWHERE = {"Conv2D": "conv", "Flatten": "conv", "MaxPooling2D": "pooling", "Dropout": "dropout",
+              "Activation": "actlayers", "ReLU": "actlayers", "LeakyReLU": "actlayers", "ELU": "actlayers",
+              "Softmax": "actlayers"}  # fmt: skip
 
 
 def __getattr__(name: str):

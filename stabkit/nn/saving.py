@@ -224,8 +224,11 @@ def _json(zf: zipfile.ZipFile, name: str, path) -> dict:
 def _class(name, base, kind: str):
     """The public class ``name`` of stabkit.nn if it is a ``base``, else DataError."""
     import stabkit.nn as nn
+    from stabkit.nn import layers
 
-    cls = getattr(nn, name, None) if isinstance(name, str) and name in nn.__all__ else None
+    # a layer's class by keras.layers' names first (nn.ReLU is the activation, layers.ReLU the layer)
+    space = layers if kind == "layer" and isinstance(name, str) and name in layers.__all__ else nn
+    cls = getattr(space, name, None) if isinstance(name, str) and name in space.__all__ else None
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise DataError(f"unknown {kind} class {name!r}")
     return cls
