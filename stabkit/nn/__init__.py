@@ -28,6 +28,7 @@ _EXPORTS = {
     "Conv2D": ("conv", "Conv2D"),
     "Flatten": ("conv", "Flatten"),
     "MaxPooling2D": ("pooling", "MaxPooling2D"),
+    "BatchNormalization": ("batchnorm", "BatchNormalization"),
     "load_model": ("saving", "load_model"),
     "Activation": ("activations", "Activation"),
     "Linear": ("activations", "Linear"),

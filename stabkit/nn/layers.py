@@ -24,12 +24,12 @@ from .copying import CopyLayer
 from .errors import NNError
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "Activation", "ReLU", "LeakyReLU",
-           "ELU", "Softmax", "features", "keras_name"]
+           "ELU", "Softmax", "BatchNormalization", "features", "keras_name"]
 
 #: layers defined in modules that import this one: re-exported on first use (PEP 562)
 _ELSEWHERE = {"Conv2D": "conv", "Flatten": "conv", "MaxPooling2D": "pooling", "Dropout": "dropout",
               "Activation": "actlayers", "ReLU": "actlayers", "LeakyReLU": "actlayers", "ELU": "actlayers",
-              "Softmax": "actlayers"}  # fmt: skip
+              "Softmax": "actlayers", "BatchNormalization": "batchnorm"}  # fmt: skip
 
 
 def __getattr__(name: str):
@@ -56,6 +56,7 @@ class Layer(CopyLayer):
 
     name: str | None = None
     weight_names: tuple[str, ...] = ()
+    fixed_names: tuple[str, ...] = ()  # weights fit never trains (BatchNormalization's moving statistics)
     flat_input: bool | None = True
     input_shape: tuple[int, ...] | None = None  # Keras's ``input_shape=`` on a first layer
     _trainable = True

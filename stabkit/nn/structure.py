@@ -184,14 +184,17 @@ class Structure:
         for layer in self.layers:
             layer.trainable = self._trainable
 
-    def _trains(self, layer) -> bool:
-        return self._trainable and layer.trainable
+    def _trains(self, layer, name: str | None = None) -> bool:
+        """Whether fit updates ``layer`` (with ``name``: that weight of it;
+        a layer's ``fixed_names``, BatchNormalization's moving statistics,
+        are never trained)."""
+        return self._trainable and layer.trainable and name not in layer.fixed_names
 
     def _weights_where(self, trained: bool) -> list[np.ndarray]:
         if not self.built:
             return []
-        return [self._P[sl].reshape(shape) for layer in self.layers if self._trains(layer) == trained
-                for sl, shape in (self._slots[f"{layer.name}/{n}"] for n in layer.weight_names)]  # fmt: skip
+        return [self._P[sl].reshape(shape) for layer in self.layers for n in layer.weight_names
+                if self._trains(layer, n) == trained for sl, shape in (self._slots[f"{layer.name}/{n}"],)]  # fmt: skip
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
@@ -237,7 +240,7 @@ class Structure:
         for layer in self.layers:
             for n in layer.weight_names:
                 sl = self._slots[f"{layer.name}/{n}"][0]
-                if not self._trains(layer):
+                if not self._trains(layer, n):
                     frozen = True
                 elif runs and runs[-1].stop == sl.start:
                     runs[-1] = slice(runs[-1].start, sl.stop)

@@ -4,8 +4,10 @@ Keras draws it with ``rich``: at its default width (76 characters, what it
 prints with no terminal or an 80-column one) the three columns take 45%, 35%
 and 20% of the line, less the borders. For the Dense, Dropout and
 convolutional models tested, the text is the same as Keras's
-(``tests/nn/test_nn_keras.py``). A name longer than its column is not
-wrapped here (rich wraps it).
+(``tests/nn/test_nn_keras.py``). A first cell longer than its column is
+wrapped at its spaces onto the lines below, as rich wraps it
+(``batch_normalization`` over ``(BatchNormalization)``); a word longer than
+the column is cut.
 """
 
 from __future__ import annotations
@@ -34,12 +36,36 @@ def _widths(line_length: int) -> list[int]:
     return [w - s for w, s in zip(raw, SHRINK)]
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, broken at spaces (a longer word cut)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    return lines + [line] if line or not lines else lines
+
+
 def _row(cells, widths, bar, right_last=True) -> str:
-    out = []
-    for i, (c, w) in enumerate(zip(cells, widths)):
-        body = c.rjust(w - 2) if right_last and i == len(cells) - 1 else c.ljust(w - 2)
-        out.append(f" {body} ")
-    return bar + bar.join(out) + bar
+    first = _wrap(cells[0], widths[0] - 2)
+    rows = []
+    for k, piece in enumerate(first):
+        out = []
+        for i, (c, w) in enumerate(zip((piece, *cells[1:]) if k == 0 else (piece, *("",) * (len(cells) - 1)), widths)):
+            body = c.rjust(w - 2) if right_last and i == len(cells) - 1 else c.ljust(w - 2)
+            out.append(f" {body} ")
+        rows.append(bar + bar.join(out) + bar)
+    return "\n".join(rows)
 
 
 def _rule(widths, left, mid, right, fill) -> str:
@@ -78,7 +104,9 @@ def text(model, line_length: int = 76) -> str:
     # Keras counts the optimizer's variables once it has stepped: its state
     # for each trainable weight (it keeps none for a frozen one), plus the
     # step count and the learning rate (4 bytes each)
-    n_opt = len(opt.variables()) * trained + 2 if opt is not None and opt.iterations > 0 else 0
+    # (a flat state vector counts its trained entries; a scalar, Nadam's product, counts once)
+    n_opt = (sum(trained if v.size == opt._size else v.size for v in opt.variables().values()) + 2
+             if opt is not None and opt.iterations > 0 else 0)  # fmt: skip
     total_bytes = n * itemsize + (n_opt - 2) * itemsize + 8 if n_opt else n * itemsize
     lines += [f" Total params: {n + n_opt:,} ({readable_size(total_bytes)})",
               f" Trainable params: {trained:,} ({readable_size(trained * itemsize)})",
