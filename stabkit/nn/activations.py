@@ -64,8 +64,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, z):
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1, e).astype(z.dtype, copy=False) / (1 + e)
+        return _sig(z)
 
     def backward(self, dLda, z, a):
         return dLda * a * (1 - a)
@@ -115,6 +114,10 @@ class ELU(Activation):
 
     name = "elu"
     alpha, scale = 1.0, 1.0
+
+    def __init__(self, alpha: float | None = None):
+        if alpha is not None:  # the ELU layer's; the function's (and SELU's) is the class's
+            self.alpha = float(alpha)
 
     def forward(self, z):
         return self.scale * np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))

@@ -110,9 +110,7 @@ class ELU(Activation):
 
     def __init__(self, alpha=1.0, name=None, input_shape=None, trainable=True):
         self.alpha = _number("alpha", alpha)
-        act = activations.ELU()
-        act.alpha = self.alpha
-        super().__init__(act, name, input_shape, trainable)
+        super().__init__(activations.ELU(self.alpha), name, input_shape, trainable)
 
     def get_config(self):
         return {"name": self.name, "alpha": self.alpha, "trainable": self.trainable}

@@ -76,14 +76,10 @@ class BatchNormalization(Layer):
     def initial_weights(self, input_shape, rng):
         return {n: self.inits[n]((int(input_shape[-1]),), rng) for n in self.weight_names}
 
-    def macs(self) -> int:
-        return 0
-
     def bind(self, params, grads, compute, mixed):
         for n in self.weight_names:
             setattr(self, n, params[n])
         self._grads = grads
-        self._mixed = mixed
 
     def forward(self, x, training=False):
         # a frozen layer normalises with its moving statistics, also in fit (Keras 3)
@@ -105,11 +101,9 @@ class BatchNormalization(Layer):
         y = xhat * gamma if self.scale else xhat.copy()
         if self.center:
             y += self.beta.astype(xs.dtype)
-        if training:
-            self._xhat, self._inv, self._train = xhat, inv, True
-        else:
-            self._train = False
-        self._inv_now, self._gamma_now = inv, gamma
+        # for backward: which statistics were used, and x_hat where they were the batch's
+        self._train, self._inv, self._gamma = training, inv, gamma
+        self._xhat = xhat if training else None
         return y.astype(x.dtype, copy=False)
 
     def backward(self, dLdy, need_input_grad=True):
@@ -125,7 +119,7 @@ class BatchNormalization(Layer):
                 self._grads["beta"][...] = np.sum(g, axis=axes)
             if not need_input_grad:
                 return None
-            dxhat = g * self._gamma_now if self.scale else g
+            dxhat = g * self._gamma if self.scale else g
             count = math.prod(g.shape[:-1])
             # the batch statistics' share: d/dx of (x - mean) / sqrt(var + eps), over the batch
             dx = (self._inv / count) * (count * dxhat - dxhat.sum(axis=axes) - xhat * np.sum(dxhat * xhat, axis=axes))
@@ -136,5 +130,5 @@ class BatchNormalization(Layer):
                     self._grads[n][...] = 0
             if not need_input_grad:
                 return None
-            dx = g * (self._inv_now * self._gamma_now if self.scale else self._inv_now)
+            dx = g * (self._inv * self._gamma if self.scale else self._inv)
         return dx.astype(dLdy.dtype, copy=False)

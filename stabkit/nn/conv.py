@@ -28,8 +28,9 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import activations, initializers, regularizers
+from . import activations
 from .errors import NNError
+from .kernelopts import KernelOptions
 from .layers import Layer, first_shape
 
 __all__ = ["Conv2D", "Flatten", "window", "pair", "padding_mode", "image_shape", "padded", "taps", "matmul_nt"]
@@ -124,7 +125,7 @@ def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-class Conv2D(Layer):
+class Conv2D(KernelOptions, Layer):
     """``y = activation(conv(x, kernel) + bias)``, Keras's ``Conv2D`` (channels last).
 
     Parameters
@@ -163,10 +164,7 @@ class Conv2D(Layer):
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.trainable = trainable
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self._kernel_options(kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.name = name
@@ -181,10 +179,7 @@ class Conv2D(Layer):
     def get_config(self):
         return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "activation": self.activation.name, "use_bias": self.use_bias,
-                "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}  # fmt: skip
+                "trainable": self.trainable, **self._kernel_config()}  # fmt: skip
 
     def _geometry(self, H: int, W: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -207,10 +202,7 @@ class Conv2D(Layer):
         """The kernel ``(kh, kw, channels, filters)``, then the bias, from their
         initializers (Glorot-uniform and zeros by default), in float64."""
         _, _, C = image_shape(self, input_shape)
-        w = {"kernel": self.kernel_initializer((*self.kernel_size, C, self.filters), rng)}
-        if self.use_bias:
-            w["bias"] = self.bias_initializer((self.filters,), rng)
-        return w
+        return self._kernel_weights((*self.kernel_size, C, self.filters), rng)
 
     def macs(self) -> int:
         return self._pixels * self.kernel.size

@@ -19,8 +19,9 @@ import importlib
 
 import numpy as np
 
-from . import activations, initializers, regularizers
+from . import activations
 from .copying import CopyLayer
+from .kernelopts import KernelOptions
 from .errors import NNError
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "Activation", "ReLU", "LeakyReLU",
@@ -234,7 +235,7 @@ def first_shape(shape) -> tuple[int, ...] | None:
     return None if shape is None else _shape(shape, "input_shape")
 
 
-class Dense(Layer):
+class Dense(KernelOptions, Layer):
     """``y = activation(x @ kernel + bias)``.
 
     Parameters
@@ -295,10 +296,7 @@ class Dense(Layer):
         self.input_dim: int | None = None
         self.use_bias = bool(use_bias)
         self.trainable = trainable
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self._kernel_options(kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         if not self.use_bias:
             self.weight_names = ("kernel",)
         self.kernel = self.bias = None  # master weights (views; no bias without use_bias)
@@ -314,10 +312,7 @@ class Dense(Layer):
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
-                "trainable": self.trainable, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}  # fmt: skip
+                "trainable": self.trainable, **self._kernel_config()}  # fmt: skip
 
     def output_shape(self, input_shape):
         features(self, input_shape)  # NNError for images
@@ -327,10 +322,7 @@ class Dense(Layer):
         """The kernel, then the bias, from their initializers (drawing from
         ``rng`` in that order), in float64; ``input_shape`` is a per-sample
         shape ``(n,)`` or an int."""
-        w = {"kernel": self.kernel_initializer((features(self, input_shape), self.units), rng)}
-        if self.use_bias:
-            w["bias"] = self.bias_initializer((self.units,), rng)
-        return w
+        return self._kernel_weights((features(self, input_shape), self.units), rng)
 
     def macs(self) -> int:
         return self.kernel.size

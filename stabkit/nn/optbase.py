@@ -140,7 +140,8 @@ class Optimizer(CopyOptimizer, ABC):
         lr = self.learning_rate  # at iterations before this update (a schedule's step)
         self.iterations += 1
         if self._gclip is not None:
-            grads = gradopts.clipped(self._gclip, grads, runs, self._slices, self._clip(), getattr(self, self._clip()))
+            kind = self._clip()
+            grads = gradopts.clipped(self._gclip, grads, runs, self._slices, kind, getattr(self, kind))
         if self.weight_decay is not None:
             gradopts.decay(params, self._tmp, runs, self.weight_decay, float(lr))
         for part in self._parts(params, grads, runs):
