@@ -222,7 +222,15 @@ class Input:
     model to build it at once for samples of this shape (no batch axis).
     It is not a layer: ``model.layers`` does not list it, as in Keras."""
 
-    def __init__(self, shape, name: str | None = None):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name: str | None = None,
+                 tensor=None, optional=False):  # fmt: skip
+        # Keras 3's signature: a fixed batch size changes nothing here (any batch is taken)
+        if batch_shape is not None and shape is None:
+            shape = tuple(batch_shape)[1:]
+        bad = {k: v for k, v in (("dtype", dtype), ("sparse", sparse), ("tensor", tensor), ("optional", optional)) if v}
+        if shape is None or set(bad) - {"dtype"} or dtype not in (None, "float32"):
+            raise NNError("Input needs shape=, the per-sample shape (or batch_shape=)" if shape is None else
+                          f"Input takes no {', '.join(bad)} here (compile's dtype= sets the model's); got {bad}")
         self.shape = _shape(shape, "Input shape")
         self.name = name
 

@@ -123,6 +123,13 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
             keras_rank = {True: 2, False: 4}.get(shapes.flat_first(self.layers))
             if input_shape[0] is None or len(input_shape) == keras_rank:
                 input_shape = input_shape[1:]
+        self._build(input_shape, seed)
+
+    def _build(self, input_shape, seed: int | None = None) -> None:
+        """:meth:`build` for the per-sample shape, never read as Keras's
+        ``(batch, ...)``: what ``fit``, a call, ``Input(shape)`` and
+        ``input_shape=`` know (``(28, 28)`` images are 784 features, not a
+        batch of 28)."""
         shape = _shape(input_shape, "input_shape")
         weights = shapes.initial_weights(self.layers, shape, seeding.rng(seed), self)
         self._in_shape = shape
@@ -233,7 +240,7 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         if x.dtype.kind not in "biuf":
             raise NNError(f"inputs must be numbers, got dtype {x.dtype}")
         if not self.built:
-            self.build(x.shape[1:])
+            self._build(x.shape[1:])
         shapes.check_input(x.shape[1:], self._in_shape, flat)
         return x.astype(self._compute, copy=False)
 
@@ -303,8 +310,8 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         if self.loss is None:
             raise NNError("the model is not compiled; call compile(optimizer=..., loss=...) first")
         shapes.check_logits(self.layers)
-        shapes.check_softmax(self.layers)
         shapes.check_loss_output(self.loss, self.layers[-1])
+        shapes.check_softmax(self.layers)
         if not self._warned_logits:  # the caller of fit, evaluate, ...
             self._warned_logits = shapes.warn_not_logits(self.loss, self.layers[-1], stacklevel=3)
 

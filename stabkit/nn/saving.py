@@ -254,7 +254,7 @@ def _rebuild(config: dict, arrays: dict[str, np.ndarray]):
     extra = set(arrays) - set(names) - {k for k in arrays if k.startswith("optimizer/")}
     if extra or not set(names) <= set(arrays):
         raise DataError(f"the weights {sorted(arrays)} do not match the layers' {names}")
-    model.build(tuple(cfg["input_shape"]))
+    model._build(tuple(cfg["input_shape"]))
     try:
         model.set_weights([arrays[n] for n in names])
     except NNError as e:

@@ -127,13 +127,21 @@ def check_loss_output(loss, last) -> None:
     softmax one (each output in [0, 1]). Any other activation gives values
     the loss refuses (and whose ``-1/p`` gradient would train on nonsense),
     so the model is refused here, before any update. (Keras trains on
-    silently in this case.)"""
+    silently in this case.) A categorical loss on one output is refused
+    first, whatever its ``from_logits``: one output is one class, so the
+    loss is 0 for label 0 and undefined for any other (the binary loss is
+    the one for a single output)."""
     from .losses import BinaryCrossentropy  # here: losses is not needed to build a model
 
+    binary = isinstance(loss, BinaryCrossentropy)
+    if not binary and getattr(last, "units", None) == 1:
+        layer = getattr(last, "name", None) or type(last).__name__
+        raise NNError(f"loss {type(loss).__name__} needs one output per class, but layer {layer!r} has 1 output; for "
+                      "one binary output use BinaryCrossentropy() with activation='sigmoid' (or BinaryCrossentropy("
+                      "from_logits=True) with no activation), or give the layer 2 units, one per class")  # fmt: skip
     if getattr(loss, "from_logits", True):
         return
     act = getattr(getattr(last, "activation", None), "name", None)
-    binary = isinstance(loss, BinaryCrossentropy)
     ok = ("softmax", "sigmoid") if binary else ("softmax",)
     if act in ok:
         return

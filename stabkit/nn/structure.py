@@ -81,6 +81,9 @@ class Structure:
         if isinstance(layer, Activation):  # stabkit.nn.Softmax is a function, Keras's keras.layers.Softmax a layer
             raise NNError(f"{layer!r} is an activation, not a layer: give it to the layer before it, "
                           f"Dense(units, activation={layer.name!r})")
+        if isinstance(layer, type(self)):  # the TF quickstart's Sequential([model, Softmax()])
+            raise NNError("Sequential takes layers, not a model: for its probabilities use stabkit.softmax(model.predict"
+                          "(x)); to extend it, Sequential(model.layers + [...]) (copies of the trained weights)")
         if not isinstance(layer, Layer):
             raise NNError(f"Sequential takes stabkit.nn layers, got {layer!r}")
         if layer.input_shape is not None:
@@ -104,7 +107,7 @@ class Structure:
             self._pack(old + [fresh[n] for n in layer.weight_names])
             self._unseeded |= drawn and not seeding.seeded()  # fit(seed=) cannot fix these
         elif self._input_shape is not None:
-            self.build(self._input_shape)
+            self._build(self._input_shape)
 
     def pop(self):
         """Remove the last layer and return it (Keras's ``model.pop()``). The

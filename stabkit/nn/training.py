@@ -85,7 +85,7 @@ def prepare_fit(model, x, y, *, epochs, batch_size, verbose, callbacks, validati
     x = np.asarray(x)
     check_samples(x, "x")
     if not model.built:
-        model.build(x.shape[1:], seed)
+        model._build(x.shape[1:], seed)
     elif seed is not None and model._unseeded and not all(l._weights_set for l in model.layers if l.weight_names):
         warnings.warn(f"fit(seed={seed!r}) fixes only the shuffling here: this model's weights were drawn unseeded "
                       "when it was built (Input or input_shape=, before fit); call stabkit.nn.utils.set_random_seed"

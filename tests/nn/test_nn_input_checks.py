@@ -72,6 +72,24 @@ def test_a_probability_loss_on_a_probability_output_trains(loss, act):
     assert np.isfinite(h.history["loss"]).all() and np.isfinite(model.evaluate(X, Y))
 
 
+@pytest.mark.parametrize("loss,act", [(SparseCategoricalCrossentropy(), "sigmoid"),
+                                      (SparseCategoricalCrossentropy(from_logits=True), None),
+                                      ("sparse_categorical_crossentropy", "softmax"),
+                                      (CategoricalCrossentropy(from_logits=True), None)])  # fmt: skip
+def test_a_categorical_loss_on_one_output_is_refused_with_the_binary_loss_as_the_way_out(loss, act):
+    """Dense(1, 'sigmoid') with a sparse loss, the usual binary-classifier
+    slip: once told to pass from_logits=True or use a softmax, each of which
+    led to another refusal; one output is one class, so the hint is the
+    binary loss (Keras trains on, its loss ~1e-7 and meaningless)."""
+    model = Sequential([Dense(1, activation=act)])
+    model.compile("adam", loss)
+    Y = y[:, None].astype(np.float32) if isinstance(loss, CategoricalCrossentropy) else y
+    with pytest.raises(NNError, match=r"needs one output per class, but layer 'dense' has 1 output; for one binary "
+                       r"output use BinaryCrossentropy\(\) with activation='sigmoid'"):  # fmt: skip
+        model.fit(X, Y, verbose=0)
+    assert not model.built
+
+
 # ------------------------------------------------------------ 2. a 1-D x
 
 

@@ -419,3 +419,50 @@ def test_keras_habits_on_activations_shuffle_and_history():
         model.fit(X, y, verbose=0, shuffle="batch")
     with pytest.raises(NNError, match=r"fit returns the History .*leave History\(\) out"):
         model.fit(X, y, verbose=0, callbacks=[nn.History(model)])
+
+
+def test_square_images_into_a_dense_model_are_samples_not_a_batch(tmp_path):
+    """(n, 28, 28) images, load_mnist's shape, into a Dense-first model: each
+    sample's (28, 28) is 784 features whichever call builds the model. fit
+    once read x.shape[1:] as Keras's (batch, features) and built 28 inputs,
+    and so did Input((28, 28)) and input_shape=(28, 28); a model.build call
+    keeps Keras's reading, (batch, features)."""
+    images = rng.random((32, 6, 6))
+    labels = rng.integers(0, 3, 32)
+    fitted = _compiled([nn.Dense(5), nn.Dense(3)])
+    fitted.fit(images, labels, epochs=1, verbose=0)
+    assert fitted.layers[0].get_weights()[0].shape == (36, 5)
+    assert fitted.predict(images).shape == (32, 3)
+    for model in (nn.Sequential([nn.Input((6, 6)), nn.Dense(5), nn.Dense(3)]),
+                  nn.Sequential([nn.Dense(5, input_shape=(6, 6)), nn.Dense(3)])):  # fmt: skip
+        assert model.layers[0].get_weights()[0].shape == (36, 5)
+        model.compile(optimizer=nn.SGD(0.1), loss=nn.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(images, labels, epochs=1, verbose=0)
+        model.save(tmp_path / "m.keras")
+        np.testing.assert_array_equal(nn.load_model(tmp_path / "m.keras").predict(images), model.predict(images))
+    built = nn.Sequential([nn.Dense(5)])
+    built.build((6, 6))  # Keras's (batch, features)
+    assert built.layers[0].get_weights()[0].shape == (6, 5)
+
+
+def test_input_takes_keras_3s_arguments_and_a_model_is_not_a_layer():
+    """Input(shape=(6,), batch_size=10) was a bare TypeError; Keras 3's
+    batch_size and batch_shape are taken (any batch trains here), the
+    arguments that would change the data are named. The TF quickstart's
+    Sequential([model, Softmax()]) is refused with the ways to do it here."""
+    for model in (nn.Sequential([nn.Input(shape=(6,), batch_size=10), nn.Dense(3)]),
+                  nn.Sequential([nn.Input(batch_shape=(None, 6)), nn.Dense(3)])):  # fmt: skip
+        assert model.layers[0].get_weights()[0].shape == (6, 3)
+        assert model.predict(rng.random((4, 6))).shape == (4, 3)
+    for kw, match in ((dict(shape=(6,), dtype="float64"), "takes no dtype here"),
+                      (dict(shape=(6,), sparse=True), "takes no sparse here"),
+                      ({}, "needs shape=")):  # fmt: skip
+        with pytest.raises(NNError, match=match):
+            nn.Input(**kw)
+    model = nn.Sequential([nn.Input((6,)), nn.Dense(3)])
+    with pytest.raises(NNError, match=r"takes layers, not a model: for its probabilities use stabkit.softmax"):
+        nn.Sequential([model, nn.layers.Softmax()])
+    probs = nn.Sequential(model.layers + [nn.layers.Softmax()])
+    x = rng.random((4, 6))
+    np.testing.assert_allclose(probs.predict(x), np.exp(model.predict(x)) / np.exp(model.predict(x)).sum(1, keepdims=True),
+                               rtol=1e-6)  # fmt: skip
