@@ -2,7 +2,7 @@
 
 ``compile(metrics=[...])`` takes the names below; each becomes a log key of
 the same name (``'acc'`` stays ``'acc'``, as in Keras). ``'accuracy'`` /
-``'acc'`` resolve by the loss, as Keras resolves them: sparse labels ->
+``'acc'`` resolve by the loss: sparse labels ->
 ``sparse_categorical_accuracy``, one-hot -> ``categorical_accuracy``, binary
 -> ``binary_accuracy``. Metrics are not weighted by ``sample_weight`` or
 ``class_weight`` (Keras weights only ``weighted_metrics``).
@@ -11,7 +11,13 @@ One difference, kept on purpose: Keras's ``binary_accuracy`` thresholds
 ``y_pred`` at 0.5 whatever the loss, so with ``from_logits=True`` it compares
 logits with 0.5. Here ``'accuracy'`` with a binary loss from logits
 thresholds the logits at 0 (the same decision as the probability at 0.5);
-the explicit name ``'binary_accuracy'`` behaves as Keras's.
+the explicit name ``'binary_accuracy'`` behaves as Keras's. Another, for
+the same reason: Keras resolves ``'accuracy'`` by the shapes, so a binary
+loss on several outputs (a multi-label model: the slides' car / bus /
+pedestrian detector) gets ``categorical_accuracy``, whether the argmax of
+the outputs is the first positive label, a number that says little about
+independent labels; here it stays ``binary_accuracy``, the fraction of
+labels right.
 """
 
 from __future__ import annotations

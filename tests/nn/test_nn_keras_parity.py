@@ -287,3 +287,28 @@ def test_empty_validation_data_is_refused_before_training():
     with pytest.raises(NNError, match="validation_data holds no samples; pass some or leave it out"):
         model.fit(X, y, epochs=1, verbose=0, validation_data=(X[:0], y[:0]))
     assert not model.built  # refused before the model was built for it
+
+
+def test_accuracy_with_a_binary_loss_on_several_outputs_is_binary_where_keras_picks_categorical():
+    """A documented difference (docs/trainer.md, compile): Keras resolves
+    'accuracy' by the shapes, so a binary loss on several outputs gets the
+    argmax comparison; stabkit keeps the fraction of labels right, what a
+    multi-label model's accuracy means. Both are checked here against their
+    definitions, and Keras's against Keras."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
+    kernel, bias = rng.normal(size=(4, 3)).astype(np.float32), np.zeros(3, np.float32)
+    argmax_right = np.mean(np.argmax(x @ kernel, axis=1) == np.argmax(labels, axis=1))
+    labels_right = np.mean((x @ kernel > 0) == (labels > 0.5))
+    for logits in (False, True):
+        model = nn.Sequential([nn.Dense(3, activation="linear" if logits else "sigmoid")])
+        model.compile(optimizer="adam", loss=nn.BinaryCrossentropy(from_logits=logits), metrics=["accuracy"])
+        model.build(4)
+        model.set_weights([kernel, bias])
+        assert model.evaluate(x, labels)[1] == pytest.approx(labels_right) != argmax_right
+    keras = pytest.importorskip("keras", reason="Keras 3 is not installed")
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+    theirs.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    theirs.set_weights([kernel, bias])
+    assert theirs.evaluate(x, labels, verbose=0)[1] == pytest.approx(argmax_right)
