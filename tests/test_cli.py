@@ -236,7 +236,7 @@ def test_list_and_report_agree_on_the_float8_formats(run, tmp_path):
     ([0.2, 1.03], [False, False], 53, "1.03 ulp off"),
     ([1.03e7, 0.1], [False, False], 24, "wrong: 1.03e+07 ulp"),  # 2**23 ulp: not one bit right
     ([1.03e7], [False], 53, "1.03e+07 ulp off"),
-    ([float("inf"), 0.0], [False, False], 11, "wrong: inf ulp"),  # a finite value where the exact one is infinite
+    ([float("inf"), 0.0], [False, False], 11, "wrong: over 1.8e+308 ulp"),  # 1e-7 where the exact value is 0
     ([float("inf"), 0.0], [True, False], 11, "FAIL: inf/NaN where the exact value is finite"),
     ([float("nan")], [False], 53, "exact value undefined (NaN)"),
 ])
@@ -244,6 +244,20 @@ def test_eval_status_rule(errs, bad, precision, status):
     from stabkit.cli.functions import _status
 
     assert _status(np.array(errs), np.array(bad), precision) == status
+
+
+def test_eval_says_which_side_is_infinite():
+    """A finite loss where the exact one is +inf (log 0) was reported as
+    "inf/NaN where the exact value is finite", the opposite of the case."""
+    from stabkit.cli.functions import _status
+
+    bad, errs = np.array([True, True]), np.array([np.inf, np.nan])
+    assert _status(errs, bad, 53, np.array([True, True])) == "FAIL: the exact value is infinite, the result is not"
+    assert _status(errs, bad, 53, np.array([True, False])) == "FAIL: inf/NaN where the exact value is finite"
+    r = CliRunner().invoke(app, ["eval", "binary_crossentropy", "0", "--labels", "1", "--from-probs", "--impls",
+                                 "stable,accurate", "--json"])  # fmt: skip
+    got = {name: row["status"] for name, row in json.loads(r.stdout)["implementations"].items()}
+    assert got == {"stable": "FAIL: the exact value is infinite, the result is not", "accurate": "correctly rounded"}
 
 
 def _status_column(stdout: str) -> dict[str, str]:

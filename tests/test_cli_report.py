@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -389,3 +390,27 @@ def test_one_function_commands_refuse_a_list_in_one_line(app, tmp_path, command)
         "error: Invalid value for 'FUNCTION': one function only, got 'sigmoid,softmax'; "
         "`stabkit report --functions sigmoid,softmax` takes several"]
     assert not (tmp_path / "f.png").exists()
+
+
+def test_report_without_png_links_the_figures_it_wrote_and_reproduces_itself(app, tmp_path, monkeypatch):
+    """--figure-format svg wrote no PNG, yet report.md linked figures/*.png;
+    the Reproduce line dropped --csv and --figure-format and left a folder
+    name with a space unquoted, so running it was a usage error."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    args = ["report", "--functions", "softplus", "--dtypes", "float16", "--impls", "accurate", "--samples", "20",
+            "--out", "my dir", "--csv", "--figure-format", "svg", "--quiet"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    text = (tmp_path / "my dir" / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all((tmp_path / "my dir" / link).is_file() and link.endswith(".svg") for link in links)
+    command = json.loads((tmp_path / "my dir" / "report.json").read_text())["command"]
+    assert f"Reproduce: `{command}`" in text
+    again = shlex.split(command)
+    assert again[0] == "stabkit" and again[again.index("--out") + 1] == "my dir"
+    assert "--csv" in again and again[again.index("--figure-format") + 1] == "svg"
+    (tmp_path / "my dir").rename(tmp_path / "first")
+    assert runner.invoke(app, again[1:] + ["--quiet"]).exit_code == 0
+    written = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())  # noqa: E731
+    assert written(tmp_path / "my dir") == written(tmp_path / "first")

@@ -143,9 +143,12 @@ def _label_text(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def _status(errs: np.ndarray, bad: np.ndarray, precision: int) -> str:
-    """One verdict for an implementation's outputs, from the worst of them."""
+def _status(errs: np.ndarray, bad: np.ndarray, precision: int, inf_exact: np.ndarray | None = None) -> str:
+    """One verdict for an implementation's outputs, from the worst of them
+    (``inf_exact``: where the exact value is infinite)."""
     if bad.any():
+        if inf_exact is not None and not (bad & ~inf_exact).any():
+            return "FAIL: the exact value is infinite, the result is not"
         return "FAIL: inf/NaN where the exact value is finite"
     defined = errs[~np.isnan(errs)]
     if defined.size == 0:
@@ -157,7 +160,8 @@ def _status(errs: np.ndarray, bad: np.ndarray, precision: int) -> str:
         return "faithful (< 1 ulp)"
     # an error of 2**(p-1) ulp(exact) is at least half of |exact|: not one bit of the value is right
     if worst >= 2.0 ** (precision - 1):
-        return f"wrong: {worst:.3g} ulp"
+        # past float64's range: a value far from an exact 0, whose ulp is the least subnormal
+        return "wrong: over 1.8e+308 ulp" if np.isinf(worst) else f"wrong: {worst:.3g} ulp"
     return f"{worst:.3g} ulp off"
 
 
@@ -266,7 +270,7 @@ def eval_cmd(
             rows[name] = (None, None, None, why)
             continue
         errs, bad = flat(ref.ulp_error(y_out)), flat(ref.failures(y_out))
-        rows[name] = (flat(y_out), errs, bad, _status(errs, bad, fmt.precision))
+        rows[name] = (flat(y_out), errs, bad, _status(errs, bad, fmt.precision, flat(np.isinf(ref.hi))))
     notes = {i.name: i.notes[(prim.name, fmt.name)] for i in impl_objs if (prim.name, fmt.name) in i.notes}
     if as_json:
         _print_json(prim, fmt, x, args, from_logits, ref, rows, notes, flat)

@@ -288,7 +288,7 @@ def report(
     figs = check_list("--figure-format", figure_format, _FIG_FORMATS, "figure format")
     check_samples(samples, len(names))
     device = device.value
-    cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report")
+    cfg = ReportConfig(tuple(fns), tuple(fmts), tuple(names), samples, seed, device, "report", csv, tuple(figs))
     _write_report(cfg, out, quiet, csv, figs, options)
 
 @app.command()

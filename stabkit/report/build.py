@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,10 +71,13 @@ class ReportConfig:
     seed: int = 0
     device: str = "cpu"
     command: str = "report"  # the CLI verb that reproduces the run
+    csv: bool = False  # errors.csv written too (report --csv)
+    figure_formats: tuple = ("png",)
 
     def command_line(self, out: str | None = None) -> str:
-        """The exact command that reproduces this run (options at their
-        defaults left out; ``--out`` only when relative; Keras's
+        """The exact command that reproduces this run, for a POSIX shell
+        (options at their defaults left out; ``--out`` only when relative,
+        quoted where it needs it; Keras's
         ``KERAS_BACKEND`` in front where Keras is measured)."""
         audit = self.command == "audit"
         fns = tuple(PRIMITIVES) if audit else DEFAULT_FUNCTIONS
@@ -92,8 +96,13 @@ class ReportConfig:
             parts.append(f"--seed {self.seed}")
         if self.device != "cpu":
             parts.append(f"--device {self.device}")
+        if self.csv:
+            parts.append("--csv")
+        if tuple(self.figure_formats) != ("png",):
+            parts.append("--figure-format " + ",".join(self.figure_formats))
         if out and not os.path.isabs(out):
-            parts.append(f"--out {out}")
+            # quoted for a POSIX shell: a folder name with spaces must stay one argument
+            parts.append(f"--out {shlex.quote(out)}")
         # Keras picks its backend from the environment: the run's is part of the command
         backend = os.environ.get("KERAS_BACKEND") if "keras" in self.impls else None
         return (f"KERAS_BACKEND={backend} " if backend else "") + " ".join(parts)

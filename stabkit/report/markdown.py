@@ -214,6 +214,16 @@ def document(data: dict, figures: bool = True) -> list[tuple]:
     return B
 
 
+def _written(src: str, files) -> str:
+    """The figure ``src`` (``figures/x.png``) in a format the run wrote:
+    ``--figure-format svg`` writes no PNG, so the link goes to the SVG (else
+    the PDF). Without the list of files (older JSON), ``src`` as it is."""
+    if not files or src in files:
+        return src
+    stem = src.rsplit(".", 1)[0]
+    return next((f"{stem}.{ext}" for ext in ("svg", "pdf") if f"{stem}.{ext}" in files), src)
+
+
 def markdown(data: dict, figures: bool = True) -> str:
     """The Markdown report for the JSON data ``data``."""
     L = []
@@ -223,7 +233,7 @@ def markdown(data: dict, figures: bool = True) -> str:
         elif b[0] == "p":
             L += [b[1]]
         elif b[0] == "img":
-            L += [f"![{b[1]}]({b[2]})"]
+            L += [f"![{b[1]}]({_written(b[2], data.get('files'))})"]
         elif b[0] == "table":
             L += _table(b[1], b[2])[:-1]
         else:
