@@ -225,6 +225,8 @@ def test_bad_options_name_the_argument(tier):
     sce, cce, bce = tier.sparse_categorical_crossentropy, tier.categorical_crossentropy, tier.binary_crossentropy
     cases = [
         (ValueError, "reduction must be one of 'none', 'sum', 'mean', 'sum_over_batch_size'", lambda: sce(y, z, True, reduction="avg")),
+        (ValueError, r"\(Keras's 'mean_with_sample_weight' is 'mean' here\)",
+         lambda: sce(y, z, True, reduction="mean_with_sample_weight")),
         (ValueError, r"label_smoothing must lie in \[0, 1\]", lambda: cce(np.eye(3)[y], z, True, 1.5)),
         (TypeError, "label_smoothing must be a number", lambda: bce(p, p, label_smoothing="0.1")),
         (ValueError, r"class_weight needs one weight per class \(3\)", lambda: sce(y, z, True, class_weight=[1, 2])),

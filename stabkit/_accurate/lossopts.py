@@ -61,7 +61,9 @@ def reduction(value) -> str:
     if value is None:
         return "none"
     if not isinstance(value, str) or value not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {value!r}")
+        # Keras 3's name for the weighted mean (its "mean" is sum_over_batch_size)
+        hint = " (Keras's 'mean_with_sample_weight' is 'mean' here)" if value == "mean_with_sample_weight" else ""
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {value!r}{hint}")
     return value
 
 
