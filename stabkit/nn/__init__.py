@@ -29,6 +29,7 @@ _EXPORTS = {
     "Flatten": ("conv", "Flatten"),
     "MaxPooling2D": ("pooling", "MaxPooling2D"),
     "BatchNormalization": ("batchnorm", "BatchNormalization"),
+    "Normalization": ("normalization", "Normalization"),
     "load_model": ("saving", "load_model"),
     "Activation": ("activations", "Activation"),
     "Linear": ("activations", "Linear"),

@@ -25,12 +25,12 @@ from .kernelopts import KernelOptions
 from .errors import NNError
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "Conv2D", "MaxPooling2D", "Flatten", "Activation", "ReLU", "LeakyReLU",
-           "ELU", "Softmax", "BatchNormalization", "features", "keras_name"]
+           "ELU", "Softmax", "BatchNormalization", "Normalization", "features", "keras_name"]
 
 #: layers defined in modules that import this one: re-exported on first use (PEP 562)
 _ELSEWHERE = {"Conv2D": "conv", "Flatten": "conv", "MaxPooling2D": "pooling", "Dropout": "dropout",
               "Activation": "actlayers", "ReLU": "actlayers", "LeakyReLU": "actlayers", "ELU": "actlayers",
-              "Softmax": "actlayers", "BatchNormalization": "batchnorm"}  # fmt: skip
+              "Softmax": "actlayers", "BatchNormalization": "batchnorm", "Normalization": "normalization"}  # fmt: skip
 
 
 def __getattr__(name: str):
