@@ -180,3 +180,64 @@ def test_the_scaling_is_the_accurate_tiers_alone():
         assert per[0] * w[0] > 2 * per[1] * w[1]
         want = np.sum(per * w, dtype=np.float32) / np.sum(w.astype(np.float32))
         assert got == np.float16(want), tier.__name__
+
+
+# ------------------------------------------------------------ losses past float64's range (outside search, session 33)
+
+_M = float(np.finfo(np.float64).max)
+
+
+def _categorical_exact(y, z, cw, ls=0.0, sw=None):
+    """Per-row ``sw * sum_j cw_j y'_j (lse - z_j)``, ``y'`` smoothed, in mpmath."""
+    out = []
+    for i, (yi, row) in enumerate(zip(y, z)):
+        xs = [_MP.mpf(float(v)) for v in row]
+        m = max(xs)
+        lse = m + _MP.log(sum(_MP.exp(v - m) for v in xs))
+        n = len(xs)
+        t = [_MP.mpf(float(cw[j])) * (_MP.mpf(float(yi[j])) * (1 - _MP.mpf(ls)) + _MP.mpf(ls) / n) for j in range(n)]
+        out.append((1 if sw is None else _MP.mpf(float(sw[i]))) * sum(tj * (lse - xj) for tj, xj in zip(t, xs)))
+    return out
+
+
+@pytest.mark.parametrize("red", ["sum_over_batch_size", "mean"])
+def test_a_mean_of_losses_past_the_range_is_finite(red):
+    # each loss 2M overflows, but the mean of 2M and ~0 is M: it came out inf
+    z = np.array([[-_M, _M], [-_M, _M]])
+    for fn, y in ((accurate.sparse_categorical_crossentropy, [0, 1]),
+                  (accurate.categorical_crossentropy, np.eye(2)[[0, 1]])):  # fmt: skip
+        got = fn(y, z, True, reduction=red)
+        assert ulps(got, _sparse_exact([0, 1], z, red=red)) <= 1, fn.__name__
+    # ten samples, one past the range under a weight of 2: 7.19e307, not inf
+    z10, sw = np.tile([[1.0, 0.0]], (10, 1)), np.r_[2.0, np.ones(9)]
+    z10[0] = [-_M, _M]
+    got = accurate.sparse_categorical_crossentropy(np.zeros(10, int), z10, True, sample_weight=sw, reduction=red)
+    assert ulps(got, _sparse_exact(np.zeros(10, int), z10, sw=sw, red=red)) <= 1
+    # an ignored sample past the range counts nowhere
+    got = accurate.sparse_categorical_crossentropy([0, 1], z, True, ignore_index=0, reduction=red)
+    assert got == accurate.sparse_categorical_crossentropy([1], z[1:], True)[0]
+
+
+def test_a_sparse_class_weight_below_one_brings_a_loss_back_into_range():
+    # the loss 2M under a class weight of 1/2 is M: it came out inf (the
+    # categorical loss and a sample weight of 1/2 gave M)
+    z = np.array([[-_M, _M]])
+    for cw in ([0.5, 1.0], {0: 0.5}):
+        assert accurate.sparse_categorical_crossentropy([0], z, True, class_weight=cw)[0] == _M
+    got = accurate.sparse_categorical_crossentropy([0, 0], np.repeat(z, 2, 0), True, class_weight=[0.25, 1.0],
+                                                   reduction="sum")  # fmt: skip
+    assert got == _M
+
+
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+@pytest.mark.parametrize("w0", [3.0, 4.0, 5.0, 8.0, 16.0])
+def test_wide_rows_under_large_class_weights_past_the_range_are_inf_not_nan(w0, ls):
+    # 17 classes (the wide path), the target on a logit of -M under a class
+    # weight of 4: the scaled pass's sum overflowed to NaN, and a sample
+    # weight of 0.1 could not bring the loss back (0.8M came out NaN)
+    for n in (16, 17, 40):
+        z = np.array([[-_M] * (n - 1) + [_M]])
+        y, cw = np.eye(n)[[0]], np.r_[w0, np.ones(n - 1)]
+        for sw in (None, [0.1]):
+            got = accurate.categorical_crossentropy(y, z, True, label_smoothing=ls, class_weight=cw, sample_weight=sw)
+            assert ulps(got[0], _categorical_exact(y, z, cw, ls, sw)[0]) <= 4, (n, sw)

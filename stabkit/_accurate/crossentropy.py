@@ -151,7 +151,7 @@ def _scaled_loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``sum_i y_i logp_i`` of float64 rows where ``x_i - m`` overflows
     (``[1.8e308, -1.8e308, 0]``: log-softmax -inf, loss 1.8e308), from
     ``logp_i = (x_i - m) - L`` with every term scaled by ``c = 2**-K``,
-    ``K = bit_length(n) + 4``.
+    ``K = bit_length(n) + 4`` plus the exponent of the largest target above 1.
 
     Scaled, ``|x_i c - m c| <= 3.6e308 c`` and ``n`` such terms stay below
     ``2.3e307``, so the extraction's sigma (at most 4 n M) is finite; the
@@ -166,7 +166,13 @@ def _scaled_loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     (at least ``y_i * 1.8e308``, the reason the row is here).
     """
     n = x.shape[-1]
-    k = n.bit_length() + 4
+    # targets above 1 (class weights: 4 on a shift of -2M) scale the terms
+    # too: K grows by their largest exponent, so that n terms of y_i |d_i|
+    # stay below M / 8 (sigma finite); a loss past M then comes back inf,
+    # not NaN (17 classes under a class weight of 4 gave NaN)
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(np.abs(np.where(np.isfinite(y), y, 0.0)), initial=1.0))
+    k = n.bit_length() + 4 + max(0, int(np.frexp(top)[1]))
     xs = np.ldexp(x, -k)
     ms = -rowmax(xs)[:, None]
     d = xs + ms

@@ -24,6 +24,10 @@ from . import double_double as _dd
 from .eft import sum_split_scaled
 
 
+#: the largest float64
+_M = float(np.finfo(np.float64).max)
+
+
 class Plan:
     """The weights and the reduction of one call, in the loss shape.
 
@@ -89,9 +93,26 @@ class Plan:
                 loss = self.tail(loss * sign, part, np.abs(sample)) * sign
             else:
                 loss = self.tail(loss, part, sample)
+        if self.serves != "none" and hasattr(self.tail, "past_range"):
+            self._note_past_range(loss, part, sample)
         if self.keep is not None:
             loss = np.where(self.keep.reshape(-1)[part], loss, 0.0)
         return loss
+
+    def _note_past_range(self, loss: np.ndarray, part, sample) -> None:
+        """Note 2**-1024 of the weighed losses that are infinite while
+        their rows are finite (a loss past float64's range, weighed or not:
+        a mean of such terms may be finite), as the loss's tail forms them
+        (``tail.past_range``); ignored samples are not noted."""
+        with np.errstate(invalid="ignore"):
+            if not np.isinf(loss).any():
+                return
+        at, vals = self.tail.past_range(loss, part, sample)
+        if self.keep is not None:
+            live = self.keep.reshape(-1)[part][at]
+            at, vals = at[live], vals[live]
+        if at.size:
+            self._over.append((np.arange(int(np.prod(self.shape)))[part][at], vals))
 
     def _note_overflow(self, loss: np.ndarray, sample: np.ndarray, weighted: np.ndarray, part) -> None:
         """Keep ``loss * sample * 2**-1024`` where the weighted loss
@@ -175,7 +196,13 @@ class Plan:
                 den = accurate_sum(w) if accurate else np.sum(w, dtype=acc)
                 total = 0.0 if zero_ok and den == 0 else np.divide(total, den)
             if scale:
-                total = np.ldexp(total, scale)
+                scaled, total = total, np.ldexp(total, scale)
+                # the terms carry up to ~4 ulp each (the losses' bound): a mean
+                # whose exact value is the largest float64 M can come out a few
+                # ulp above M + ulp/2, so ldexp gives inf; within M (1 + 2**-51),
+                # M is as good an answer (inf was found for a mean of M itself)
+                if np.isinf(total) and abs(scaled) <= math.ldexp(_M, -scale) * (1.0 + 2.0**-51):
+                    total = math.copysign(_M, scaled)
             if accurate:
                 return round_float64(np.asarray(total, dtype=np.float64), fmt) if fmt.name != "float64" else np.asarray(total)
             return np.asarray(total).astype(fmt.dtype)

@@ -84,6 +84,10 @@ class RowTail:
                 # weight below 1 may bring back (class weight 3, sample
                 # weight 0.25 on a loss of 1.8e308: inf for 1.35e308)
                 lifted |= np.isinf(loss) & (sample < 1.0)
+            if self.labels is not None and self.cw is not None:
+                # the sparse loss's class weight below 1 on a loss past the
+                # range (class weight 0.5 on [-M, M]: inf for M)
+                lifted |= np.isinf(loss) & (w < 1.0)
         total = int(np.prod(self.logits.shape[:-1]))
         # the block's rows (a slice without forming every row's index first)
         every = np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
@@ -135,6 +139,31 @@ class RowTail:
         out[at[ok]] = vals[ok]
         return out
 
+
+    def past_range(self, loss: np.ndarray, part, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """For a reduction: the positions in the block where the weighed
+        ``loss`` is infinite while its row is finite, and there 2**-1024 of
+        the exact weighted loss (MPFR, :func:`_logit_rows_mp` or
+        :func:`_prob_rows`), which ``Plan`` sums in place of the inf (two
+        samples, [-M, M] and [M, -M] with labels 0 and 1: each loss 2M is
+        past the range, their mean M is not; it came out inf). Rows the
+        MPFR pass refuses (a NaN, an infinite logit or weight) are left out."""
+        loss = np.asarray(loss, dtype=np.float64)
+        at = np.flatnonzero(np.isinf(loss))
+        if not at.size:
+            return at, np.zeros(0)
+        total = int(np.prod(self.logits.shape[:-1]))
+        every = np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
+        rows = every[at]
+        x = np.asarray(take_rows(self.logits, rows), dtype=np.float64)
+        if self.labels is None:
+            t = self.parts(rows) if self.parts is not None else self.targets(rows)
+        else:
+            t = np.zeros_like(x)
+            t[np.arange(rows.size), self.labels[rows]] = self._weights(part, loss.size)[at]
+        s = np.ones(at.size) if sample is None else sample[at]
+        vals, ok = (_prob_rows if self.probs else _logit_rows_mp)(x, t, s, -1024)
+        return at[ok], vals[ok]
 
     def _masked(self, loss: np.ndarray, every: np.ndarray, rows: np.ndarray, sample) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``rows`` (of the block's ``every``) whose lost target sits on
@@ -219,7 +248,7 @@ def _values(t) -> np.ndarray:
     return t[0] if isinstance(t, tuple) else t
 
 
-def _logit_rows_mp(x: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _logit_rows_mp(x: np.ndarray, t, s: np.ndarray, scale: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``s sum_j t_j ((x_k - x_j) + log1p(sum_{i != k} e^(x_i - x_k)))`` of
     rows of logits ``x`` (float64, classes last, ``k`` the first largest)
     with targets ``t``, whatever they are (soft, subnormal, on several
@@ -229,7 +258,9 @@ def _logit_rows_mp(x: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndar
     Every term is >= 0, so each carries MPFR's 2**-200 (a fresh context:
     thread-safe) into a sum that nothing cancels, rounded once to float64
     (``mpfr_get_d``: subnormals and overflow included). For the rows
-    :func:`_rows` does not take: a few, each an exp at 200 bits a class."""
+    :func:`_rows` does not take: a few, each an exp at 200 bits a class.
+    ``scale``: the values times ``2**scale`` before that rounding (a loss
+    past float64's range, 2**-1024 of it, for a reduction's sum)."""
     m = x.shape[0]
     vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
     tv = _values(t)
@@ -245,12 +276,12 @@ def _logit_rows_mp(x: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndar
             top = gmpy2.mpfr(float(row[k]))
             L = gmpy2.log1p(gmpy2.fsum([gmpy2.exp(gmpy2.mpfr(v) - top) for v in others]))
             acc = gmpy2.fsum([_target(t, i, j) * ((top - gmpy2.mpfr(float(row[j]))) + L) for j in on])
-            vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
+            vals[i] = float(gmpy2.mul_2exp(acc * gmpy2.mpfr(float(s[i])), scale))
         ok[i] = True
     return vals, ok
 
 
-def _prob_rows(p: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _prob_rows(p: np.ndarray, t, s: np.ndarray, scale: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``s sum_j t_j log(S / p_j)`` of rows of probabilities ``p`` (float64,
     classes last; ``S`` the row's sum) with targets ``t`` and sample weights
     ``s``, to a fraction of an ulp, subnormal targets and weights included;
@@ -262,7 +293,8 @@ def _prob_rows(p: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     where ``p_j`` is nearly all of ``S``) and the weighted terms, all >= 0,
     are carried to 2**-200 (MPFR, in a fresh context: thread-safe) and
     rounded once to float64 (``mpfr_get_d``: subnormals and overflow
-    included). A handful of rows, each some microseconds a class."""
+    included). A handful of rows, each some microseconds a class.
+    ``scale`` as for :func:`_logit_rows_mp`."""
     m = p.shape[0]
     vals, ok = np.zeros(m), np.zeros(m, dtype=bool)
     tv = _values(t)
@@ -285,5 +317,5 @@ def _prob_rows(p: np.ndarray, t, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             continue
         with gmpy2.context(precision=200):
             acc = gmpy2.fsum([_target(t, i, j) * gmpy2.log1p(gmpy2.mpfr(u)) for j, u in us])
-            vals[i] = float(acc * gmpy2.mpfr(float(s[i])))
+            vals[i] = float(gmpy2.mul_2exp(acc * gmpy2.mpfr(float(s[i])), scale))
     return vals, ok
