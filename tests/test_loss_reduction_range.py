@@ -241,3 +241,25 @@ def test_wide_rows_under_large_class_weights_past_the_range_are_inf_not_nan(w0, 
         for sw in (None, [0.1]):
             got = accurate.categorical_crossentropy(y, z, True, label_smoothing=ls, class_weight=cw, sample_weight=sw)
             assert ulps(got[0], _categorical_exact(y, z, cw, ls, sw)[0]) <= 4, (n, sw)
+
+
+@pytest.mark.parametrize("red", ["sum_over_batch_size", "mean", "sum"])
+def test_a_binary_loss_past_the_range_under_pos_weight_keeps_a_finite_reduction(red):
+    # a documented limit until now: a per-sample loss overflowing under its
+    # pos_weight gave inf where the mean is finite (3M / 8 from logits; a
+    # pos_weight of 1e306 on -log(5e-324) from probabilities)
+    def softplus(v):
+        return _MP.log1p(_MP.exp(v)) if v < 0 else v + _MP.log1p(_MP.exp(-v))
+
+    div = {"sum": 1, "sum_over_batch_size": 8, "mean": 8}[red]
+    for z, pos in ((-_M, 3.0), (-5.0, 1e308), (-_M / 2, 1.5)):
+        zz = np.full((8, 1), 40.0)
+        zz[0] = z
+        got = accurate.binary_crossentropy(np.ones((8, 1)), zz, True, pos_weight=pos, reduction=red)
+        exact = sum(_MP.mpf(pos) * softplus(-_MP.mpf(float(v))) for v in zz[:, 0]) / div
+        assert ulps(got, exact) <= 1, (z, pos)
+    p = np.full((8, 1), 0.5)
+    p[0] = 5e-324
+    got = accurate.binary_crossentropy(np.ones((8, 1)), p, False, pos_weight=1e306, reduction=red)
+    exact = sum(_MP.mpf(1e306) * -_MP.log(_MP.mpf(float(v))) for v in p[:, 0]) / div
+    assert ulps(got, exact) <= 1

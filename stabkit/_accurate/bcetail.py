@@ -39,7 +39,7 @@ def _frexp(a):
     return m, f.astype(np.int64)
 
 
-def weighted_exp(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray:
+def weighted_exp(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray, scale: int = 0) -> np.ndarray:
     """``a s e^(xh + xl)`` for ``xh + xl <= 0`` (finite; a double-double
     exponent, so that a difference of logits keeps its rounding error),
     ``a, s >= 0``, without forming the subnormal ``e^x`` (``e^-745`` keeps one
@@ -55,9 +55,10 @@ def weighted_exp(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray) -> np.ndarray
     ``hi + lo`` is one rounding of a value good to 2**-100; one ``ldexp``
     puts the exponents back (inf past float64, one more rounding only where
     the result is subnormal). 0 where a weight is 0 or ``x`` is below
-    ``-_TAIL_DEAD``."""
+    ``-_TAIL_DEAD``. ``scale``: the value times ``2**scale``, in the same
+    ``ldexp`` (2**-1024 of a loss past float64's range, for a reduction)."""
     frac, exp2 = weighted_exp_parts(a, s, xh, xl)
-    return np.ldexp(frac, exp2)
+    return np.ldexp(frac, exp2 + scale)
 
 
 def weighted_exp_parts(a, s: np.ndarray, xh: np.ndarray, xl: np.ndarray):
@@ -125,6 +126,28 @@ class BinaryTail:
         at = np.flatnonzero(far)
         if not at.size:
             return loss
+        out = np.array(loss, dtype=np.float64, copy=True)
+        out[at] = self._formed(z, part, at, sample)
+        return out
+
+    def past_range(self, loss: np.ndarray, part, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """For a reduction (``Plan``): the positions where the weighed loss
+        is infinite at a finite logit and weight, and there 2**-1024 of the
+        weighted loss, formed as :meth:`__call__` forms it (a loss past the
+        range under a ``pos_weight`` whose mean is finite came out inf)."""
+        z = self.z.reshape(-1)[part]
+        with np.errstate(invalid="ignore"):
+            at = np.isinf(loss) & np.isfinite(z) & (True if sample is None else np.isfinite(sample))
+        at = np.flatnonzero(at)
+        if not at.size:
+            return at, np.zeros(0)
+        vals = self._formed(z, part, at, sample, -1024)
+        ok = np.isfinite(vals)
+        return at[ok], vals[ok]
+
+    def _formed(self, z: np.ndarray, part, at: np.ndarray, sample, scale: int = 0) -> np.ndarray:
+        """The weighted losses of the entries ``at`` of the block, times
+        ``2**scale``, from the targets' parts (class docstring)."""
         z = np.asarray(z[at], dtype=np.float64)
         y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
         a, b = self.weights(y, self.ls, self._pos(part, at))
@@ -133,22 +156,20 @@ class BinaryTail:
         up = z > 0
         tiny_w = (np.where(up, a[0], b[0]), np.where(up, a[1], b[1]))
         big_w = (np.where(up, b[0], a[0]), np.where(up, b[1], a[1]))
-        out = np.array(loss, dtype=np.float64, copy=True)
         with np.errstate(all="ignore"):
             # softplus(|z|) = |z| + e^-|z| is |z| to 2**-1000 (relative): the
             # big term is the weighted product of |z|, rounded once; the tiny
             # one keeps both weights inside weighted_exp's scaling, so no
             # subnormal step loses bits. NaN weights propagate
-            vals = weighted_product(big_w, s, t) + weighted_exp(tiny_w, s, -t, np.zeros_like(t))
+            vals = weighted_product(big_w, s, t, scale) + weighted_exp(tiny_w, s, -t, np.zeros_like(t), scale)
             near = np.flatnonzero(t <= TAIL_LOGIT)
             if near.size:
                 # nearer: both softplus terms normal, each weighted product
                 # (the target's parts, the sample weight) rounded once
                 sn, sp = softplus_pair_f64(z[near])
                 an, bn = (a[0][near], a[1][near]), (b[0][near], b[1][near])
-                vals[near] = weighted_product(an, s[near], sn) + weighted_product(bn, s[near], sp)
-            out[at] = vals
-        return out
+                vals[near] = weighted_product(an, s[near], sn, scale) + weighted_product(bn, s[near], sp, scale)
+        return vals
 
 
 def lost_targets(tail, loss: np.ndarray, part, x: np.ndarray, sample, logits: bool):
@@ -240,7 +261,7 @@ def tiny_targets(y: np.ndarray, ls: float, pos: np.ndarray | None) -> np.ndarray
     return cand
 
 
-def weighted_product(a, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+def weighted_product(a, s: np.ndarray, t: np.ndarray, scale: int = 0) -> np.ndarray:
     """``a s t`` for ``a, s, t >= 0`` rounded once (twice where the result
     is subnormal): the three as ``frexp`` mantissas, whose product is exact
     in double-double (TwoProduct, then ``dd.mul``), and one ``ldexp``. A
@@ -248,10 +269,11 @@ def weighted_product(a, s: np.ndarray, t: np.ndarray) -> np.ndarray:
     before the weight lifts it (``a = 5e-324``, ``t = 727``: the plain
     products were 5.8e7 ulp off under ``s = 1e308``). NaN propagates; a zero
     ``a`` gives 0 (``xmul``'s ``0 * inf``), ``0 * inf`` weights NaN, as the
-    plain products."""
+    plain products. ``scale`` as for :func:`weighted_exp`."""
     ma, ea = _frexp(a)
     ms, es = np.frexp(s)
     mt, et = np.frexp(t)
+    et = et.astype(np.int64) + scale
     with np.errstate(invalid="ignore", over="ignore"):
         ph, pl = dd.two_prod(ma, ms)
         qh, ql = dd.mul(ph, pl, mt, np.zeros_like(mt))
@@ -293,12 +315,31 @@ class BinaryProbTail:
         at = np.flatnonzero(lift)
         if not at.size:  # the usual case: one comparison per entry
             return loss
+        out = np.array(loss, dtype=np.float64, copy=True)
+        vals, ok = self._formed(part, at, sample)
+        out[at[ok]] = vals[ok]
+        return out
+
+    def past_range(self, loss: np.ndarray, part, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`BinaryTail.past_range` from probabilities (a ``pos_weight``
+        of 1e307 on ``-log p`` of 740), in MPFR."""
+        at = np.flatnonzero(np.isinf(loss))
+        if not at.size:
+            return at, np.zeros(0)
+        vals, ok = self._formed(part, at, sample, -1024)
+        ok &= np.isfinite(vals)
+        return at[ok], vals[ok]
+
+    def _formed(self, part, at: np.ndarray, sample, scale: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The weighted losses of the entries ``at`` of the block, times
+        ``2**scale``, and which were formed (an exact 0, a NaN, an infinite
+        loss or weight stand)."""
         p = np.asarray(self.p.reshape(-1)[part][at], dtype=np.float64)
         y = np.asarray(self.y.reshape(-1)[part][at], dtype=np.float64)
         (fa, ea), (fb, eb) = self.weights(y, self.ls, self._pos(part, at))
         fa, ea, fb, eb = (np.broadcast_to(v, p.shape) for v in (fa, ea, fb, eb))
         s = np.ones(p.shape) if sample is None else sample[at]
-        out = np.array(loss, dtype=np.float64, copy=True)
+        vals, ok = np.zeros(at.size), np.zeros(at.size, dtype=bool)
         # an exact 0 (a target on a certain prediction: -log 1), the usual
         # entry a weight above 1 and a zero loss send here, stands as it is
         redo = np.flatnonzero(~(((fa == 0) | (p == 1)) & ((fb == 0) | (p == 0))))
@@ -312,5 +353,6 @@ class BinaryProbTail:
                 terms = [wa * -gmpy2.log(gmpy2.mpfr(pi))] if ai > 0 else []
                 terms += [wb * -gmpy2.log1p(-gmpy2.mpfr(pi))] if bi > 0 else []
                 # + 0.0: a certain prediction's -log 1 is -0, its loss +0
-                out[at[i]] = float(gmpy2.fsum(terms) * gmpy2.mpfr(si)) + 0.0 if terms else 0.0
-        return out
+                vals[i] = float(gmpy2.mul_2exp(gmpy2.fsum(terms) * gmpy2.mpfr(si), scale)) + 0.0 if terms else 0.0
+            ok[i] = True
+        return vals, ok
