@@ -226,16 +226,17 @@ def test_a_missing_folder_or_an_hdf5_checkpoint_is_named_before_anything_is_writ
 
 def test_weights_h5_round_trip_and_layout(tmp_path):
     """Keras 3 requires save_weights names ending in .weights.h5; they were
-    refused. The file has Keras's layout (layers/<name>/vars/<i>)."""
+    refused. The file has Keras's layout (layers/<key>/vars/<i>, the key
+    the class and its position among that class's layers, not the name)."""
     h5py = pytest.importorskip("h5py")
     model = _model()
     model.fit(X, y, epochs=1, batch_size=16, verbose=0)
     model.save_weights(tmp_path / "w.weights.h5")
     with h5py.File(tmp_path / "w.weights.h5", "r") as f:
-        assert sorted(f["layers"]) == ["dense", "dropout", "probs"]
-        assert len(f["layers/dropout/vars"]) == 0 and f["layers/probs/vars"].attrs["name"] == "probs"
+        assert sorted(f["layers"]) == ["dense", "dense_1", "dropout"]
+        assert len(f["layers/dropout/vars"]) == 0 and f["layers/dense_1/vars"].attrs["name"] == "probs"
         np.testing.assert_array_equal(f["layers/dense/vars/0"], model.layers[0].kernel)
-        np.testing.assert_array_equal(f["layers/probs/vars/1"], model.layers[2].bias)
+        np.testing.assert_array_equal(f["layers/dense_1/vars/1"], model.layers[2].bias)
         assert f["vars"].attrs["name"] == "tiny"
     other = nn.Sequential([nn.Dense(8, activation="tanh"), nn.Dropout(0.5), nn.Dense(3, name="probs")])
     other.load_weights(tmp_path / "w.weights.h5")  # builds it from the shapes
@@ -264,13 +265,49 @@ def test_weights_h5_between_keras_and_stabkit(tmp_path):
     np.testing.assert_allclose(back.predict(X), theirs.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_weights_h5_keys_are_class_and_position_whatever_the_names(tmp_path):
+    """Keras 3 keys a layer by its class and position (dense, dense_1, ...),
+    not its name. stabkit keyed by name: [Dense(4, name='L1'), Dense(2,
+    name='L2')] could not exchange files with Keras either way, and
+    [Dense(3), Dense(3, name='dense')] loaded Keras's file with its two
+    kernels swapped, silently. Files that older stabkit wrote by name still
+    load."""
+    h5py = pytest.importorskip("h5py")
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    # (Keras's names, stabkit's): stabkit's second pair names its layers dense_1, dense
+    for kn, sn in ((("L1", "L2"),) * 2, ((None, "dense_x"), (None, "dense")), (("dense_1", "dense_2"),) * 2):
+        keras.backend.clear_session()
+        theirs = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, name=kn[0]),
+                                   keras.layers.Dense(2, name=kn[1])])  # fmt: skip
+        theirs.save_weights(tmp_path / "theirs.weights.h5")
+        mine = nn.Sequential([nn.Input((3,)), nn.Dense(3, name=sn[0]), nn.Dense(2, name=sn[1])])
+        mine.load_weights(tmp_path / "theirs.weights.h5")
+        np.testing.assert_allclose(mine.predict(x), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+        mine.layers[1].set_weights([w * 2 for w in mine.layers[1].get_weights()])
+        mine.save_weights(tmp_path / "mine.weights.h5")
+        theirs.load_weights(tmp_path / "mine.weights.h5")
+        np.testing.assert_allclose(theirs.predict(x, verbose=0), mine.predict(x), rtol=1e-5, atol=1e-6)
+    # a file keyed by name, as older stabkit wrote it
+    with h5py.File(tmp_path / "old.weights.h5", "w") as f:
+        for layer in mine.layers:
+            group = f.create_group(f"layers/{layer.name}/vars")
+            for i, w in enumerate(layer.get_weights()):
+                group.create_dataset(str(i), data=w)
+    again = nn.Sequential([nn.Input((3,)), nn.Dense(3, name="dense_1"), nn.Dense(2, name="dense_2")])
+    again.load_weights(tmp_path / "old.weights.h5")
+    np.testing.assert_array_equal(again.predict(x), mine.predict(x))
+
+
 def test_weights_h5_errors_are_one_data_error(tmp_path, monkeypatch):
     pytest.importorskip("h5py")
     model = _model()
     model.save_weights(tmp_path / "w.weights.h5")
-    renamed = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dense(3, name="out")])
-    with pytest.raises(DataError, match=r"w\.weights\.h5: holds weights of the layers \['dense', 'probs'\].*'out'"):
-        renamed.load_weights(tmp_path / "w.weights.h5")
+    deeper = nn.Sequential([nn.Input((10,)), nn.Dense(8, activation="tanh"), nn.Dense(8), nn.Dense(3, name="out")])
+    with pytest.raises(DataError, match=r"w\.weights\.h5: holds weights under the keys \['dense', 'dense_1'\], but "
+                       r"this model's layers with weights are keyed \['dense', 'dense_1', 'dense_2'\] \(Keras 3 keys"):  # fmt: skip
+        deeper.load_weights(tmp_path / "w.weights.h5")
     (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5 at all")
     with pytest.raises(DataError, match=r"junk\.weights\.h5: not an HDF5 weights file"):
         model.load_weights(tmp_path / "junk.weights.h5")
