@@ -1,7 +1,8 @@
 """Keras's activation layers: ``Activation(name)``, ``ReLU``, ``LeakyReLU``,
 ``ELU`` and ``Softmax`` (importable from :mod:`stabkit.nn.layers`, as from
 ``keras.layers``). Each applies one of :mod:`stabkit.nn.activations` to its
-input, keeps the input's shape and has no weights; as the last layer it is
+input, keeps the input's shape and has no weights (``dtype`` None or
+``'float32'`` only: compile's ``dtype=`` sets the model's); as the last layer it is
 the model's output activation (``Dense(10)`` then ``Activation('softmax')``
 is the softmax-output network, its logits the Dense layer's outputs). A
 model with one runs the NumPy step.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import activations
+from . import activations, defaults
 from .errors import NNError
 from .layers import Layer, first_shape
 
@@ -30,7 +31,8 @@ class Activation(Layer):
 
     flat_input = None
 
-    def __init__(self, activation, name: str | None = None, input_shape=None, trainable: bool = True):
+    def __init__(self, activation, name: str | None = None, input_shape=None, trainable: bool = True, dtype=None):
+        defaults.check(type(self).__name__, dtype=dtype)
         self.activation = activations.get(activation)
         self.name, self.trainable = name, trainable
         self.input_shape = first_shape(input_shape)
@@ -70,7 +72,8 @@ class ReLU(Activation):
     ``relu``, ``relu6`` for ``max_value=6``, a leaky one for a positive
     slope; other combinations are refused by name."""
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None, input_shape=None, trainable=True):
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None, input_shape=None, trainable=True,
+                 dtype=None):  # fmt: skip
         slope = _number("negative_slope", negative_slope)
         if threshold != 0:
             raise NNError(f"ReLU(threshold={threshold!r}) is not supported by stabkit; leave it 0")
@@ -81,7 +84,7 @@ class ReLU(Activation):
         else:
             raise NNError(f"ReLU(max_value={max_value!r}, negative_slope={negative_slope!r}) is not supported by "
                           "stabkit; it takes max_value None or 6 (without a slope), or a negative_slope alone")  # fmt: skip
-        super().__init__(act, name, input_shape, trainable)
+        super().__init__(act, name, input_shape, trainable, dtype)
         self.max_value, self.negative_slope, self.threshold = max_value, slope, 0.0
 
     def get_config(self):
@@ -93,13 +96,13 @@ class LeakyReLU(Activation):
     """Keras's ``LeakyReLU(negative_slope=0.3)`` layer (the layer's default
     slope is 0.3 where the ``'leaky_relu'`` function's is 0.2, as in Keras 3)."""
 
-    def __init__(self, negative_slope=0.3, name=None, input_shape=None, trainable=True, **kwargs):
+    def __init__(self, negative_slope=0.3, name=None, input_shape=None, trainable=True, dtype=None, **kwargs):
         if "alpha" in kwargs:  # Keras 2's name for it
             negative_slope = kwargs.pop("alpha")
         if kwargs:
             raise TypeError(f"LeakyReLU does not support the argument {sorted(kwargs)[0]!r}")
         self.negative_slope = _number("negative_slope", negative_slope)
-        super().__init__(activations.LeakyReLU(self.negative_slope), name, input_shape, trainable)
+        super().__init__(activations.LeakyReLU(self.negative_slope), name, input_shape, trainable, dtype)
 
     def get_config(self):
         return {"name": self.name, "negative_slope": self.negative_slope, "trainable": self.trainable}
@@ -108,9 +111,9 @@ class LeakyReLU(Activation):
 class ELU(Activation):
     """Keras's ``ELU(alpha=1.0)`` layer."""
 
-    def __init__(self, alpha=1.0, name=None, input_shape=None, trainable=True):
+    def __init__(self, alpha=1.0, name=None, input_shape=None, trainable=True, dtype=None):
         self.alpha = _number("alpha", alpha)
-        super().__init__(activations.ELU(self.alpha), name, input_shape, trainable)
+        super().__init__(activations.ELU(self.alpha), name, input_shape, trainable, dtype)
 
     def get_config(self):
         return {"name": self.name, "alpha": self.alpha, "trainable": self.trainable}
@@ -119,10 +122,10 @@ class ELU(Activation):
 class Softmax(Activation):
     """Keras's ``Softmax(axis=-1)`` layer (the last axis only)."""
 
-    def __init__(self, axis=-1, name=None, input_shape=None, trainable=True):
+    def __init__(self, axis=-1, name=None, input_shape=None, trainable=True, dtype=None):
         if axis != -1:
             raise NNError(f"Softmax(axis={axis!r}): stabkit's softmax layer works along the last axis; leave axis=-1")
-        super().__init__(activations.Softmax(), name, input_shape, trainable)
+        super().__init__(activations.Softmax(), name, input_shape, trainable, dtype)
 
     def get_config(self):
         return {"name": self.name, "axis": -1, "trainable": self.trainable}

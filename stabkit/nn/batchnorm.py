@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from . import initializers
+from . import defaults, initializers
 from .errors import NNError
 from .layers import Layer, first_shape
 
@@ -36,14 +36,23 @@ def _number(name: str, value, low: float, high: float | None = None) -> float:
 
 
 class BatchNormalization(Layer):
-    """Keras 3's BatchNormalization (module docstring); ``axis=-1`` only."""
+    """Keras 3's BatchNormalization (module docstring); ``axis=-1`` only.
+    Keras's other arguments, in its order (regularizers and constraints of
+    ``beta`` and ``gamma``, ``renorm*``, ``synchronized``, ``dtype``), at
+    Keras's defaults only, else NNError naming them."""
 
     flat_input = None
     fixed_names = ("moving_mean", "moving_variance")
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 name=None, input_shape=None, trainable=True):  # fmt: skip
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 renorm=False, renorm_clipping=None, renorm_momentum=0.99, synchronized=False, name=None,
+                 input_shape=None, trainable=True, dtype=None):  # fmt: skip
+        defaults.check("BatchNormalization", beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                       beta_constraint=beta_constraint, gamma_constraint=gamma_constraint, renorm=renorm,
+                       renorm_clipping=renorm_clipping, renorm_momentum=renorm_momentum, synchronized=synchronized,
+                       dtype=dtype)  # fmt: skip
         if axis not in (-1,):
             raise NNError(f"BatchNormalization(axis={axis!r}): stabkit normalises the last axis only; leave axis=-1")
         self.axis = -1

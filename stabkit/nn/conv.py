@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import activations
+from . import activations, defaults
 from .errors import NNError
 from .kernelopts import KernelOptions
 from .layers import Layer, first_shape
@@ -141,6 +141,10 @@ class Conv2D(KernelOptions, Layer):
     input_shape : the per-sample shape, e.g. ``(28, 28, 1)``, on a first
         layer (Keras's; builds the model at once)
     trainable : bool, False freezes the layer (see ``Layer.trainable``)
+    data_format, dilation_rate, groups, activity_regularizer, kernel_constraint, bias_constraint, dtype
+        Keras's, in its order, taken at Keras's defaults only (``data_format``
+        ``'channels_last'`` too, ``dtype`` ``'float32'``); another value is
+        one NNError naming it (:func:`stabkit.nn.defaults.check`).
 
     ``y[b, r, c, f] = sum_{i, j, ch} xp[b, r*sh + i, c*sw + j, ch] * kernel[i, j, ch, f] + bias[f]``
     with ``xp`` the zero-padded input (a cross-correlation, as in every deep
@@ -151,10 +155,14 @@ class Conv2D(KernelOptions, Layer):
     weight_names = ("kernel", "bias")
     flat_input = False
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", activation=None,
-                 use_bias: bool = True, name: str | None = None, input_shape=None, trainable: bool = True,
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None):  # fmt: skip
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 name: str | None = None, input_shape=None, trainable: bool = True, dtype=None):  # fmt: skip
+        defaults.check("Conv2D", data_format=data_format, dilation_rate=dilation_rate, groups=groups,
+                       activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                       bias_constraint=bias_constraint, dtype=dtype)  # fmt: skip
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise NNError(f"Conv2D needs a positive integer number of filters, got {filters!r}")
         self.filters = int(filters)
@@ -278,14 +286,18 @@ class Conv2D(KernelOptions, Layer):
 
 class Flatten(Layer):
     """``(batch, ...)`` to ``(batch, features)`` in C order: for images,
-    Keras's ``(h, w, c)`` order, so a following Dense kernel is Keras's."""
+    Keras's ``(h, w, c)`` order, so a following Dense kernel is Keras's.
+    ``data_format`` None or ``'channels_last'`` and ``dtype`` None or
+    ``'float32'`` (Keras's defaults) only."""
 
     flat_input = False
 
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
-    def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True):
+    def __init__(self, data_format=None, name: str | None = None, input_shape=None, trainable: bool = True,
+                 dtype=None):  # fmt: skip
+        defaults.check("Flatten", data_format=data_format, dtype=dtype)
         self.name = name
         self.input_shape = first_shape(input_shape)
         self.trainable = trainable  # no weights: kept for Keras's API and the saved config

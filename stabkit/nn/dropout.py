@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import seeding
+from . import defaults, seeding
 from .errors import NNError
 from .layers import Layer
 
@@ -19,11 +19,15 @@ class Dropout(Layer):
     (``training=False``: ``predict``, ``evaluate``, ``model(x)``) is the
     identity. ``seed`` fixes the masks (else they are drawn fresh, or from
     :func:`stabkit.nn.utils.set_random_seed`'s seed). It takes
-    inputs of any shape (images too) and keeps it."""
+    inputs of any shape (images too) and keeps it. Keras's arguments in its
+    order; ``noise_shape`` and ``dtype`` at Keras's defaults only (None;
+    ``dtype='float32'`` too), else NNError naming them."""
 
     flat_input = None
 
-    def __init__(self, rate: float, seed: int | None = None, name: str | None = None, trainable: bool = True):
+    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, name: str | None = None,
+                 trainable: bool = True, dtype=None):  # fmt: skip
+        defaults.check("Dropout", noise_shape=noise_shape, dtype=dtype)
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
             raise NNError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate, self.seed, self.name = float(rate), seed, name

@@ -19,7 +19,7 @@ import importlib
 
 import numpy as np
 
-from . import activations
+from . import activations, defaults
 from .copying import CopyLayer
 from .kernelopts import KernelOptions
 from .errors import NNError
@@ -271,7 +271,9 @@ class Dense(KernelOptions, Layer):
         ``l = sqrt(6 / (fan_in + fan_out))``) and the bias zero, Keras's defaults.
     kernel_regularizer, bias_regularizer
         None (Keras's default), or a penalty on the weight added to the loss
-        (:mod:`stabkit.nn.regularizers`: ``'l2'``, ``L2(0.1)``, ...).
+        (:mod:`stabkit.nn.regularizers`: ``'l2'``, ``L2(0.1)``, ...);
+        ``activity_regularizer``, the constraints and ``dtype`` at Keras's
+        defaults only (:func:`stabkit.nn.defaults.check`).
 
     The input size is inferred on the first call, as in Keras.
     """
@@ -281,12 +283,16 @@ class Dense(KernelOptions, Layer):
     def __init__(self, units: int, activation=None, name: str | None = None, input_shape=None, *,
                  input_dim: int | None = None, use_bias: bool = True, trainable: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, **unsupported):  # fmt: skip
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 dtype=None, **unsupported):  # fmt: skip
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Dense does not support the argument{'s' * (len(unsupported) > 1)} {names}; it takes "
                             "units, activation, name, input_shape (or input_dim), use_bias, trainable, "
-                            "kernel_initializer, bias_initializer, kernel_regularizer and bias_regularizer")  # fmt: skip
+                            "kernel_initializer, bias_initializer, kernel_regularizer and bias_regularizer, and "
+                            "Keras's activity_regularizer, constraints and dtype at their defaults")  # fmt: skip
+        defaults.check("Dense", activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                       bias_constraint=bias_constraint, dtype=dtype)  # fmt: skip
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise NNError(f"Dense needs a positive integer number of units, got {units!r}")
         if not isinstance(use_bias, (bool, np.bool_)):

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from . import kerasargs, regularizers, saving, seeding, shapes
+from . import defaults, kerasargs, regularizers, saving, seeding, shapes
 from .errors import NNError
 from .history import History, final_line
 from .layers import Layer, _shape
@@ -256,11 +256,13 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         dtype; ``training=True`` runs the layers as in training (dropout on)."""
         return self._forward(self._input(x), training=bool(training))
 
-    def predict(self, x, batch_size: int | None = None, verbose=0) -> np.ndarray:
+    def predict(self, x, batch_size: int | None = None, verbose=0, steps=None, callbacks=None) -> np.ndarray:
         """``model(x)`` in batches of ``batch_size`` (None: 32, as Keras).
         ``verbose``: 0 (the default here; Keras's is ``'auto'``) prints
         nothing, 1 or ``'auto'`` Keras 3's final progress line (``16/16
-        ━━━━ 0s 2ms/step``), 2 its plain form (``16/16 - 0s - 2ms/step``)."""
+        ━━━━ 0s 2ms/step``), 2 its plain form (``16/16 - 0s - 2ms/step``).
+        Keras's ``steps`` None and ``callbacks`` None or empty only (NNError)."""
+        defaults.check("predict", steps=steps, callbacks=callbacks)
         batch_size, verbose, t0 = _batch_size(batch_size), verbosity(verbose), time.perf_counter()
         with unbuilt_on_error(self):
             x = self._input(x)
@@ -275,8 +277,8 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         then the compiled metrics (empty before compile)."""
         return [] if self.loss is None else ["loss", *(m.name for m in self._metrics)]
 
-    def evaluate(self, x, y=None, batch_size: int | None = None, verbose=0, sample_weight=None,
-                 return_dict: bool = False):  # fmt: skip
+    def evaluate(self, x, y=None, batch_size: int | None = None, verbose=0, sample_weight=None, steps=None,
+                 callbacks=None, return_dict: bool = False):  # fmt: skip
         """The mean loss (from the loss's tier; weighted by ``sample_weight``
         as Keras weights it: ``sum(w * loss) / n``) and the metrics, as Keras
         returns them: the loss alone without metrics, else ``[loss, *metrics]``
@@ -284,7 +286,8 @@ class Sequential(OnBatch, Structure, saving.Files, CopyModel):
         None means 32, as in Keras. ``verbose`` as in :meth:`predict`, the
         line ending in the loss and metrics (``- accuracy: 0.9500 - loss:
         0.1234``). NNError, before anything is computed, for a NaN or
-        infinite value in ``x`` or ``y``."""
+        infinite value in ``x`` or ``y``, and as :meth:`predict` for ``steps``, ``callbacks``."""
+        defaults.check("evaluate", steps=steps, callbacks=callbacks)
         self._need_compiled()
         batch_size, verbose, t0 = _batch_size(batch_size), verbosity(verbose), time.perf_counter()
         with unbuilt_on_error(self):

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import defaults
 from .errors import NNError
 from .layers import Layer, first_shape
 
@@ -110,17 +111,19 @@ class Normalization(Layer):
     """Keras 3's ``Normalization(axis=-1, mean=None, variance=None,
     invert=False)``: see the module docstring for the formulas and the edge
     contract. ``name``, ``input_shape`` (on a first layer) and ``trainable``
-    (which changes nothing: its weights are never trained) as on every layer."""
+    (which changes nothing: its weights are never trained) as on every layer;
+    ``dtype`` None or ``'float32'`` (its statistics are float32)."""
 
     flat_input = None  # keeps the shape: images stay images before a Conv2D
     fixed_names = _NAMES
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, name=None, input_shape=None, trainable=True,
-                 **unsupported):  # fmt: skip
+                 dtype=None, **unsupported):  # fmt: skip
         if unsupported:
             names = ", ".join(map(repr, sorted(unsupported)))
             raise TypeError(f"Normalization does not support the argument{'s' * (len(unsupported) > 1)} {names}; it "
-                            "takes axis, mean, variance, invert, name, input_shape and trainable")  # fmt: skip
+                            "takes axis, mean, variance, invert, name, input_shape, trainable and dtype")  # fmt: skip
+        defaults.check("Normalization", dtype=dtype)
         self.axis = _checked_axis(axis)
         if not isinstance(invert, (bool, np.bool_)):
             raise NNError(f"Normalization(invert=...) takes True or False, got {invert!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import defaults
 from .conv import image_shape, padded, padding_mode, pair, taps, window
 from .errors import NNError
 from .layers import Layer, first_shape
@@ -23,6 +24,8 @@ class MaxPooling2D(Layer):
         never wins a window)
     name : str, optional
     input_shape : the per-sample shape on a first layer (Keras's)
+    data_format, dtype : Keras's defaults only (None; ``'channels_last'``,
+        ``'float32'``), else NNError naming them
 
     The gradient of a window goes to its first maximum in row-major order
     (as PyTorch and XLA do), so ties are not counted twice. A NaN in a window
@@ -31,8 +34,9 @@ class MaxPooling2D(Layer):
 
     flat_input = False
 
-    def __init__(self, pool_size=2, strides=None, padding: str = "valid", name: str | None = None, input_shape=None,
-                 trainable: bool = True):  # fmt: skip
+    def __init__(self, pool_size=2, strides=None, padding: str = "valid", data_format=None, name: str | None = None,
+                 input_shape=None, trainable: bool = True, dtype=None):  # fmt: skip
+        defaults.check("MaxPooling2D", data_format=data_format, dtype=dtype)
         self.pool_size = pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else pair(strides, "strides")
         self.padding = padding_mode(padding)

@@ -31,7 +31,7 @@ import zipfile
 import numpy as np
 
 from stabkit._io import atomic_write, read_npz
-from . import h5weights, shapes
+from . import defaults, h5weights, shapes
 from .errors import DataError, NNError
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "checked_weights", "FORMAT", "Files"]
@@ -91,12 +91,31 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def save_weights(model, path) -> None:
+def _writable(model, path: str, overwrite) -> None:
+    """NNError, before anything is written, where ``overwrite`` is false and
+    ``path`` exists (Keras asks on the console then), or where a
+    Normalization layer of ``model`` has not been adapted (its statistics
+    are NaN until then; a file would carry them)."""
+    if not overwrite and os.path.exists(path):
+        raise NNError(f"{path} exists and overwrite=False: nothing written (Keras would ask whether to overwrite "
+                      "it); pass overwrite=True to replace it, or another name")  # fmt: skip
+    from .normalization import Normalization  # normalization imports layers, which stays below this module
+
+    for layer in model.layers:
+        stats = (layer.mean, layer.variance) if isinstance(layer, Normalization) else ()
+        if any(a is not None and np.isnan(a).any() for a in stats):
+            raise NNError(f"layer {layer.name!r} (Normalization) has no mean and variance yet: call "
+                          f"{layer.name}.adapt(x) with the training data before saving; nothing written")  # fmt: skip
+
+
+def save_weights(model, path, overwrite=True) -> None:
     """``model``'s weights as an ``.npz`` (``000_kernel``, ``000_bias``, ...:
-    the layer's index among the layers with weights), written atomically."""
+    the layer's index among the layers with weights), written atomically;
+    NNError, nothing written, as :func:`_writable` says."""
     path = _refuse_hdf5(path, "save_weights", weights_h5=True)
     if not model.built:
         raise NNError("the model has no weights yet; call it or fit it first")
+    _writable(model, path, overwrite)
     if h5weights.wanted(path):
         h5weights.save(model, path)
         return
@@ -145,13 +164,15 @@ def _read_arrays(source, path, limit: int, what: str) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not {what} ({e})") from None
 
 
-def save_model(model, path) -> None:
-    """``model`` in one file (see the module docstring), written atomically."""
+def save_model(model, path, overwrite=True) -> None:
+    """``model`` in one file (see the module docstring), written atomically;
+    NNError, nothing written, as :func:`_writable` says."""
     from stabkit import __version__
 
     path = _refuse_hdf5(path, "save")
     if not model.built:
         raise NNError("the model has no weights yet; build it (Input(shape), call it or fit it) before saving")
+    _writable(model, path, overwrite)
     layers = [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in model.layers]
     config = {"class_name": "Sequential", "config": {"name": model.name, "layers": layers,
                                                       "input_shape": list(model._in_shape)}}  # fmt: skip
@@ -175,11 +196,21 @@ def save_model(model, path) -> None:
     atomic_write(os.fspath(path), buf.getvalue())
 
 
-def load_model(path):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """The model saved by ``model.save(path)``: its layers, weights, and
     (when it was compiled) its loss, optimizer with its state, metrics and
-    dtype. One :class:`DataError` naming ``path`` for any problem."""
-    path = os.fspath(path)
+    dtype. One :class:`DataError` naming ``filepath`` for any problem.
+
+    Keras's arguments: ``compile=False`` gives the model uncompiled (no loss,
+    optimizer or metrics; the weights, in the format it was compiled for,
+    kept); ``safe_mode`` True or False changes nothing (the files hold JSON
+    and arrays, never code); ``custom_objects`` None or empty only (NNError:
+    the files hold only stabkit's own classes)."""
+    defaults.check("load_model", custom_objects=custom_objects)
+    for flag, name in ((compile, "compile"), (safe_mode, "safe_mode")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise NNError(f"load_model({name}=...) takes True or False, got {flag!r}")
+    path = os.fspath(filepath)
     try:
         with zipfile.ZipFile(path) as zf:
             members = set(zf.namelist())
@@ -201,7 +232,7 @@ def load_model(path):
                         f"this stabkit reads {FORMAT[0]!r} version {FORMAT[1]}")  # fmt: skip
     arrays = _read_arrays(io.BytesIO(weights), path, MAX_ARRAY_BYTES, "a model file (its model.weights.npz)")
     try:
-        return _rebuild(config, arrays)
+        return _rebuild(config, arrays, bool(compile))
     except (NNError, KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError):
             raise DataError(f"{path}: {e}") from None
@@ -234,10 +265,10 @@ def _class(name, base, kind: str):
     return cls
 
 
-def _rebuild(config: dict, arrays: dict[str, np.ndarray]):
+def _rebuild(config: dict, arrays: dict[str, np.ndarray], compile: bool = True):
     from .layers import Layer
     from .losses import Loss
-    from .model import Sequential
+    from .model import PRECISIONS, Sequential
     from .optimizers import Optimizer
 
     if config["class_name"] != "Sequential":
@@ -246,6 +277,10 @@ def _rebuild(config: dict, arrays: dict[str, np.ndarray]):
     layers = [_class(spec["class_name"], Layer, "layer")(**spec["config"]) for spec in cfg["layers"]]
     model = Sequential(layers, name=cfg["name"])
     compiled = config.get("compile_config")
+    if compiled is not None and not compile:  # uncompiled, its weights in the format they were saved in
+        compute, master = (np.dtype(d) for d in PRECISIONS[compiled["dtype"]])
+        model._compute, model._master, model._policy = compute, master, compiled["dtype"]
+        compiled = None
     if compiled is not None:
         opt = _class(compiled["optimizer"]["class_name"], Optimizer, "optimizer")(**compiled["optimizer"]["config"])
         loss = _class(compiled["loss"]["class_name"], Loss, "loss")(**compiled["loss"]["config"])
@@ -283,22 +318,29 @@ class Files:
     ``load_weights``, by this module's functions (the names inside the
     methods are the module's: a class body is no scope for them)."""
 
-    def save(self, filepath) -> None:
+    def save(self, filepath, overwrite=True, zipped=None) -> None:
         """The model in one file: its configuration as JSON, its compile
         settings, weights and optimizer state (see :mod:`stabkit.nn.saving`;
-        ``stabkit.nn.load_model`` reads it back). Written atomically."""
-        save_model(self, filepath)
+        ``stabkit.nn.load_model`` reads it back). Written atomically.
+        ``overwrite=False`` and an existing file: NNError, nothing written
+        (Keras asks); ``zipped`` None or True (one zip archive) only."""
+        defaults.check("save", zipped=zipped)
+        save_model(self, filepath, overwrite)
 
-    def save_weights(self, filepath) -> None:
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None) -> None:
         """Write the weights to an ``.npz`` file (plain arrays, no pickle), or
         to Keras 3's ``.weights.h5`` layout where the name ends so (needs
         h5py; :mod:`stabkit.nn.h5weights`), atomically; another ``.h5`` name
-        is refused."""
-        save_weights(self, filepath)
+        is refused. ``overwrite`` as in :meth:`save`; ``max_shard_size``
+        None only (one file)."""
+        defaults.check("save_weights", max_shard_size=max_shard_size)
+        save_weights(self, filepath, overwrite)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath, skip_mismatch=False) -> None:
         """Read weights written by :meth:`save_weights` (``allow_pickle=False``),
-        or a ``.weights.h5`` file of Keras 3 (layers matched by name)."""
+        or a ``.weights.h5`` file of Keras 3 (layers matched by Keras's keys);
+        ``skip_mismatch`` False only (every weight must fit its layer)."""
+        defaults.check("load_weights", skip_mismatch=skip_mismatch)
         load_weights(self, filepath)
 
     def get_config(self) -> dict:

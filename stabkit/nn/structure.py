@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import seeding, shapes, summary
+from . import defaults, seeding, shapes, summary
 from .activations import Activation
 from .errors import NNError
 from .saving import checked_weights
@@ -220,12 +220,22 @@ class Structure:
                           "or fit or call it once)")  # fmt: skip
         return int(self._P.size)
 
-    def summary(self, line_length: int = 76, print_fn=print) -> None:
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None) -> None:  # fmt: skip
         """Print the layer table as Keras 3 does: names and types, output
         shapes, parameter counts, totals (trainable and not) with their size
-        in memory (see :mod:`stabkit.nn.summary`); one string to ``print_fn``."""
-        text = summary.text(self, line_length)
-        print(text, end="") if print_fn is print else print_fn(text)
+        in memory (see :mod:`stabkit.nn.summary`); one string to ``print_fn``
+        (None: printed). Keras's arguments: ``line_length`` None is Keras's
+        width (:func:`stabkit.nn.summary.default_length`, 76 without a
+        terminal); ``show_trainable=True`` adds Keras 3's Trainable column;
+        ``expand_nested`` changes nothing (no layer here holds layers);
+        ``positions`` and ``layer_range`` None only (NNError)."""
+        defaults.check("summary", positions=positions, layer_range=layer_range)
+        for flag, name in ((expand_nested, "expand_nested"), (show_trainable, "show_trainable")):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise NNError(f"summary({name}=...) takes True or False, got {flag!r}")
+        text = summary.text(self, line_length, bool(show_trainable))
+        print(text, end="") if print_fn in (None, print) else print_fn(text)
 
     def _param_counts(self) -> tuple[int, int]:
         """``(trainable, non-trainable)`` parameter counts ((0, 0) unbuilt,

@@ -234,8 +234,13 @@ def test_dense_unsupported_arguments_are_named():
     with pytest.raises(NNError, match=r"Dense\(use_bias=...\) takes True or False, got 'no'"):
         Dense(2, use_bias="no")
     assert Dense(2, use_bias=False).weight_names == ("kernel",) and Dense(2).weight_names == ("kernel", "bias")
-    with pytest.raises(TypeError, match=r"Dense does not support the arguments 'activity_regularizer', 'kernel_constraint'"):
+    # Keras's arguments stabkit takes at their defaults only: another value is one NNError naming it
+    with pytest.raises(NNError, match=r"Dense\(activity_regularizer='l2'\): stabkit has no activity regularizers"):
         Dense(2, kernel_constraint="non_neg", activity_regularizer="l2")
+    with pytest.raises(NNError, match=r"Dense\(kernel_constraint='non_neg'\): stabkit has no weight constraints"):
+        Dense(2, kernel_constraint="non_neg", activity_regularizer=None)
+    with pytest.raises(TypeError, match=r"Dense does not support the arguments 'lora_alpha', 'lora_rank'"):
+        Dense(2, lora_rank=4, lora_alpha=8)
 
 
 def test_layer_get_weights():

@@ -234,8 +234,10 @@ def test_refusals():
             L.Normalization(**kw)
     with pytest.raises(NNError, match="adapt learns them"):
         L.Normalization(mean=0.0, variance=1.0).adapt(X)
-    with pytest.raises(TypeError, match="'dtype'"):
+    with pytest.raises(NNError, match=r"Normalization\(dtype='float64'\): compile's dtype= sets"):
         L.Normalization(dtype="float64")
+    with pytest.raises(TypeError, match="'sparse'"):
+        L.Normalization(sparse=True)
     # a refused adapt changes nothing
     assert np.array_equal(layer.get_weights()[0], np.mean(X, axis=0).astype(np.float32))
 
