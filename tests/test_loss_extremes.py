@@ -98,6 +98,20 @@ def test_tail_with_label_smoothing_and_far_logits():
     assert np.isnan(accurate.binary_crossentropy(np.array([1.0]), np.array([np.nan]), True, pos_weight=2.0)[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_an_infinite_or_nan_pos_weight_is_inf_or_nan_at_every_logit(dtype):
+    """Both softplus terms are > 0, so an infinite positive-class weight
+    makes every loss of a positive label inf, and a NaN one (or inf times a
+    zero label) NaN. The far logits' tail gave NaN at z = -1000 and 0 at
+    z = max (an outside search), where the nearer logits gave inf."""
+    big = float(np.finfo(dtype).max)
+    z = np.array([-big, -1000, -100, -10, 0, 10, 100, big], dtype)
+    ones, zeros = np.ones(8, dtype), np.zeros(8, dtype)
+    assert np.all(accurate.binary_crossentropy(ones, z, True, pos_weight=np.inf) == np.inf)
+    for y, pw in ((ones, np.nan), (zeros, np.inf), (zeros, np.nan)):
+        assert np.isnan(accurate.binary_crossentropy(y, z, True, pos_weight=pw)).all(), (y[0], pw)
+
+
 # ------------------------------------------------------------ smoothed rows whose loss is the largest float64
 
 

@@ -169,6 +169,14 @@ class BinaryTail:
                 sn, sp = softplus_pair_f64(z[near])
                 an, bn = (a[0][near], a[1][near]), (b[0][near], b[1][near])
                 vals[near] = weighted_product(an, s[near], sn, scale) + weighted_product(bn, s[near], sp, scale)
+            # an infinite or NaN target (pos_weight inf or NaN): both softplus
+            # terms are > 0, so the loss is inf (NaN where a target is NaN,
+            # pos_weight inf on y = 0 included), times s as the plain product;
+            # the scaled parts gave NaN (z = -1000) or 0 (z = max) there
+            fa, fb = np.broadcast_to(a[0], z.shape), np.broadcast_to(b[0], z.shape)
+            odd = ~(np.isfinite(fa) & np.isfinite(fb))
+            if odd.any():
+                vals[odd] = np.where(np.isnan(fa[odd]) | np.isnan(fb[odd]), np.nan, np.inf) * s[odd]
         return vals
 
 
