@@ -32,6 +32,25 @@ def test_in_process_cluster_has_one_worker_thread():
         assert len(ex._client.scheduler_info()["workers"]) == 1
 
 
+def test_a_local_cluster_takes_no_fixed_port():
+    # the scheduler's HTTP server (started without a dashboard too) took
+    # Dask's default port 8787: a run beside another cluster printed a
+    # four-line "Port 8787 is already in use" warning (a CI run found it)
+    import socket
+    import warnings
+
+    with socket.socket() as held:
+        try:
+            held.bind(("127.0.0.1", 8787))
+        except OSError:
+            pass  # taken already: the conflict is there either way
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with executor_for("local", 1, processes=False) as ex:
+                assert ex._client.scheduler_info()["services"].get("dashboard") != 8787
+                assert ex.submit(sum, [1, 2]).result() == 3
+
+
 def test_no_scheduler_means_local():
     with executor_for(None) as ex:
         assert ex is None

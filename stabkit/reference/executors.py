@@ -44,8 +44,13 @@ def executor_for(scheduler: str | None, workers: int | None = None, *, processes
                     # two worker threads in one process would change it under
                     # each other (wrong references, a leaked precision)
                     n = 1
+                # no dashboard; the scheduler's own HTTP server (health and
+                # metrics routes, started even so) on a free local port: on its
+                # default, 8787, a second run beside one printed Dask's
+                # four-line "Port 8787 is already in use" warning
                 cluster = stack.enter_context(LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None))
+                    n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}))
                 client = stack.enter_context(Client(cluster))
             else:
                 client = stack.enter_context(Client(scheduler, timeout=timeout))
