@@ -127,6 +127,15 @@ def test_list_on_a_20_column_terminal_shows_the_values():
 # ------------------------------------------------------------ 2: Ctrl-C with --scheduler local
 
 
+def _terminal_sigint() -> None:
+    # SIGINT at its default and unblocked, as a terminal's shell starts a
+    # command: a child inherits an ignored SIGINT (a pytest run in the
+    # background by a non-interactive shell) and the forking thread's mask,
+    # and then rightly ignores Ctrl-C; in one CI run both commands ran on
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["analyze", "report"])
 def test_interrupt_on_a_local_cluster_is_one_line(tmp_path, command):
@@ -137,7 +146,8 @@ def test_interrupt_on_a_local_cluster_is_one_line(tmp_path, command):
     p = subprocess.Popen([sys.executable, "-m", "stabkit", *args, "--samples", "1000000", "--no-cache", "--impls",
                           "naive", "--scheduler", "local", "--workers", "2", "-q"],
                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)  # its own process group, signalled as a terminal does
+                         start_new_session=True,  # its own process group, signalled as a terminal does
+                         preexec_fn=_terminal_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and p.poll() is None:
         workers = [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
