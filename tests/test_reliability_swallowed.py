@@ -113,6 +113,13 @@ def _interrupt_at(k: int, fn) -> bool:
     return seen >= k
 
 
+# An interrupt raised inside a generator's close (any() leaving one
+# suspended, in stabkit or in mpmath) is reported by Python as unraisable
+# and not propagated; the guard raises it at the end, which is what the
+# test checks. Which event lands there depends on the caches the run before
+# left (one CI run hit one in _Row, since made a list), so such reports are
+# not errors here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_an_interrupt_anywhere_in_a_reference_reaches_the_caller(name, monkeypatch):
     args, kw = CASES[name]

@@ -76,14 +76,17 @@ class _Row:
         self.row = row
         self.n = len(row)
         self.kind = "finite"
-        if any(mpmath.isnan(v) for v in row):
+        # lists, not generators that any()/all() leave suspended: a Ctrl-C
+        # landing in such a generator's close is "ignored" by Python, with a
+        # message on stderr (the interrupt guard still raises it after)
+        if any([mpmath.isnan(v) for v in row]):
             self.kind = "nan"
             return
         n_pinf = sum(1 for v in row if v == INF)
         if n_pinf:
             self.kind = "pinf1" if n_pinf == 1 else "pinf2"
             return
-        if self.n == 0 or all(v == NINF for v in row):
+        if self.n == 0 or all([v == NINF for v in row]):
             self.kind = "ninf"
             return
         self.m = max(row)
@@ -192,7 +195,7 @@ def _renormalised(row):
     """``log(p_i / S)`` for a row of probabilities, ``S`` its exact sum, as
     ``-log1p(R_i / p_i)`` with ``R_i = S - p_i`` exact (the sum of the other
     entries: >= 0, no cancellation); NaN for a NaN or negative entry."""
-    if any(mpmath.isnan(p) or p < 0 for p in row):
+    if any([mpmath.isnan(p) or p < 0 for p in row]):  # a list: see _Row
         return [NAN] * len(row)
     total = mpf(0)
     for p in row:
