@@ -112,7 +112,7 @@ class Plan:
             live = self.keep.reshape(-1)[part][at]
             at, vals = at[live], vals[live]
         if at.size:
-            self._over.append((np.arange(int(np.prod(self.shape)))[part][at], vals))
+            self._over.append((self._flat(part, at), vals))
 
     def _note_overflow(self, loss: np.ndarray, sample: np.ndarray, weighted: np.ndarray, part) -> None:
         """Keep ``loss * sample * 2**-1024`` where the weighted loss
@@ -126,8 +126,11 @@ class Plan:
             over &= self.keep.reshape(-1)[part]
         at = np.flatnonzero(over)
         if at.size:
-            flat = np.arange(int(np.prod(self.shape)))[part][at]
-            self._over.append((flat, (loss[at] * 2.0**-512) * (sample[at] * 2.0**-512)))
+            self._over.append((self._flat(part, at), (loss[at] * 2.0**-512) * (sample[at] * 2.0**-512)))
+
+    def _flat(self, part, at: np.ndarray) -> np.ndarray:
+        """The flat indices of the entries ``at`` of the block ``part``."""
+        return np.arange(int(np.prod(self.shape)))[part][at]
 
     def kept(self, loss: np.ndarray) -> np.ndarray:
         """``loss`` with the ignored samples set to exactly 0."""

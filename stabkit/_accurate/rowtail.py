@@ -88,9 +88,7 @@ class RowTail:
                 # the sparse loss's class weight below 1 on a loss past the
                 # range (class weight 0.5 on [-M, M]: inf for M)
                 lifted |= np.isinf(loss) & (w < 1.0)
-        total = int(np.prod(self.logits.shape[:-1]))
-        # the block's rows (a slice without forming every row's index first)
-        every = np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
+        every = self._rows_of(part)
         tiny = None
         if self.parts is not None:
             # targets whose float64 values lost bits below 2**-1022 (a tiny
@@ -140,6 +138,12 @@ class RowTail:
         return out
 
 
+    def _rows_of(self, part) -> np.ndarray:
+        """The flattened row indices of the block ``part`` (a slice without
+        forming every row's index first)."""
+        total = int(np.prod(self.logits.shape[:-1]))
+        return np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
+
     def past_range(self, loss: np.ndarray, part, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """For a reduction: the positions in the block where the weighed
         ``loss`` is infinite while its row is finite, and there 2**-1024 of
@@ -152,9 +156,7 @@ class RowTail:
         at = np.flatnonzero(np.isinf(loss))
         if not at.size:
             return at, np.zeros(0)
-        total = int(np.prod(self.logits.shape[:-1]))
-        every = np.arange(*part.indices(total)) if isinstance(part, slice) else np.arange(total)[part]
-        rows = every[at]
+        rows = self._rows_of(part)[at]
         x = np.asarray(take_rows(self.logits, rows), dtype=np.float64)
         if self.labels is None:
             t = self.parts(rows) if self.parts is not None else self.targets(rows)

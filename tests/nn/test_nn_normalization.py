@@ -249,15 +249,22 @@ def _lab_layers(M):
     return [M.Dense(3, activation="sigmoid"), M.Dense(1, activation="sigmoid")]
 
 
-def test_in_a_model_fits_as_keras_and_keeps_its_statistics():
-    keras = _keras()
-    X, Y = _coffee()
+def _lab_models(keras, X):
+    """The lab's network behind a Normalization adapted to ``X``, in stabkit
+    (seeded) and in Keras: (ours, its Normalization, theirs)."""
     ours_norm, theirs_norm = L.Normalization(), keras.layers.Normalization()
     ours_norm.adapt(X)
     theirs_norm.adapt(X)
     ours = nn.Sequential([nn.Input((2,)), ours_norm, *_lab_layers(L)])
     ours.build((2,), seed=0)
     theirs = keras.Sequential([keras.Input((2,)), theirs_norm, *_lab_layers(keras.layers)])
+    return ours, ours_norm, theirs
+
+
+def test_in_a_model_fits_as_keras_and_keeps_its_statistics():
+    keras = _keras()
+    X, Y = _coffee()
+    ours, ours_norm, theirs = _lab_models(keras, X)
     theirs.set_weights(ours.get_weights())
     before = ours_norm.get_weights()
     assert len(ours.get_weights()) == len(theirs.get_weights()) == 7
@@ -406,12 +413,7 @@ def test_weights_h5_both_ways_with_keras(tmp_path):
     keras = _keras()
     pytest.importorskip("h5py")
     X, _ = _coffee()
-    norm, theirs_norm = L.Normalization(), keras.layers.Normalization()
-    norm.adapt(X)
-    theirs_norm.adapt(X)
-    ours = nn.Sequential([nn.Input((2,)), norm, *_lab_layers(L)])
-    ours.build((2,), seed=0)
-    theirs = keras.Sequential([keras.Input((2,)), theirs_norm, *_lab_layers(keras.layers)])
+    ours, _, theirs = _lab_models(keras, X)
     ours.save_weights(tmp_path / "ours.weights.h5")
     theirs.load_weights(tmp_path / "ours.weights.h5")
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
