@@ -85,13 +85,27 @@ def installed() -> Iterator[None]:
 def guarded(fn: Callable) -> Callable:
     """``fn`` run under :func:`installed` (unless a handler is in place
     already, as under the CLI), with :func:`check` before it returns: a
-    Ctrl-C during the call is raised even if code inside caught it."""
+    Ctrl-C during the call is raised even if code inside caught it.
+
+    mpmath's working precision is the caller's again when ``fn`` ends, however
+    it ends."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        with installed():
-            out = fn(*args, **kwargs)
-            check()
-            return out
+        import mpmath
+
+        prec = mpmath.mp.prec
+        try:
+            with installed():
+                out = fn(*args, **kwargs)
+                check()
+                return out
+        finally:
+            # An interrupt that lands in mpmath's `workprec` exit before its
+            # assignment (or between setting a precision and entering the
+            # `try` that restores it) leaves the raised precision in place for
+            # the rest of the session: measured, 58 of ~3,000 interrupt points
+            # over five references. The outermost frame puts it back.
+            mpmath.mp.prec = prec
 
     return run

@@ -489,10 +489,11 @@ class TestPrecisionScoping:
             assert mpmath.mp.prec > 53
             raise RuntimeError("oracle failed")
 
+        before = mpmath.mp.prec
         monkeypatch.setitem(ORACLES, "boom", Oracle("elementwise", boom))
         with pytest.raises(RuntimeError, match="oracle failed"):
             reference("boom", np.array([1.0]))
-        assert mpmath.mp.prec == 53
+        assert mpmath.mp.prec == before
 
     def test_caller_low_precision_does_not_leak_in(self):
         # a caller working at 5 digits must get the same references: inputs

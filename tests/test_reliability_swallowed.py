@@ -131,6 +131,8 @@ def test_an_interrupt_anywhere_in_a_reference_reaches_the_caller(name, monkeypat
     # spread over the run; the same events on every run
     events = sorted(set(range(1, min(n, 300))) | set(np.linspace(300, n - 1, 300, dtype=int).tolist()))
     came = 0
+    prec = mpmath.mp.prec
+    leaked = []
     for k in events:
         monkeypatch.setattr(_interrupt, "_seen", False)
         # mpmath still swallows some (its own log1p multiplies by the float
@@ -143,7 +145,13 @@ def test_an_interrupt_anywhere_in_a_reference_reaches_the_caller(name, monkeypat
             # a run ended before event k: mpmath keeps constants (log 2 at the
             # highest precision asked) that an interrupted run already paid for
             assert not _interrupt.seen(), f"event {k} of {n}: interrupted, and the call returned"
+        # however it ended, the caller's mpmath precision is back (an
+        # interrupt inside mpmath's workprec exit left 75-106 bits before)
+        if mpmath.mp.prec != prec:
+            leaked.append((k, mpmath.mp.prec))
+            mpmath.mp.prec = prec
     monkeypatch.setattr(_interrupt, "_seen", False)
+    assert not leaked, f"precision left raised after interrupts at events {leaked[:5]} of {n}"
     assert came > 0.9 * len(events), (came, len(events))
 
 
