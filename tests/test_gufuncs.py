@@ -236,3 +236,17 @@ def test_masked_arrays_are_numpys_business_as_the_readme_says():
     with pytest.raises(TypeError, match="where="):
         accurate.logsumexp(x)
     assert accurate.logsumexp(x.data, where=~np.ma.getmaskarray(x)) == accurate.logsumexp([1.0, 3.0, 4.0])
+
+
+def test_pandas_frames_need_a_keyword_as_the_readme_says():
+    # pandas hands a one-input gufunc called without keywords its column
+    # blocks (stored transposed): down the columns. With a keyword it goes
+    # pandas' other route, row by row, as stabkit.softmax does.
+    pd = pytest.importorskip("pandas", reason="pandas not installed")
+    df = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 0.5]})
+    rows = accurate.softmax(df.to_numpy())
+    assert _same(np.asarray(ufuncs.softmax(df)), accurate.softmax(df.to_numpy().T).T)
+    y = ufuncs.softmax(df, axis=-1)
+    assert isinstance(y, pd.DataFrame) and list(y.columns) == ["x", "y"]
+    assert _same(y.to_numpy(), rows) and _same(np.asarray(accurate.softmax(df)), rows)
+    assert _same(np.asarray(ufuncs.logsumexp(df, axis=-1)), accurate.logsumexp(df.to_numpy(), axis=-1))
