@@ -125,6 +125,39 @@ def test_heatmap_and_vector_formats(tmp_path):
     assert all((tmp_path / f"h.{e}").stat().st_size > 1000 for e in ("png", "svg", "pdf"))
 
 
+def test_heatmap_cells_keep_their_text_inside():
+    # the report's full table (12 functions x 8 implementations) at 1920x1080:
+    # "9e15 \u21920" in bold ran across into the next cell's text
+    rows = ["sigmoid", "log_sigmoid", "softplus", "softmax", "log_softmax", "logsumexp", "binary_crossentropy",
+            "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy:probs",
+            "sparse_categorical_crossentropy:probs", "categorical_crossentropy:probs"]
+    impls = ["naive", "stable", "accurate", "scipy", "numpy", "torch", "jax", "keras"]
+    worst = np.full((12, 8), 9e15)
+    worst[:, 2] = 1.4
+    fails = np.where(np.arange(8) % 2 == 0, 40000, 0)[None, :].repeat(12, 0)
+    fails[:, 2] = 0
+    texts = np.full(worst.shape, "9e15 \u21920", dtype=object)
+    texts[:, 2] = ""
+    texts[5, 1] = "\u00d74e292"
+    fig = plots.heatmap_figure(rows, impls, worst, fails, texts=texts)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box = ax.get_window_extent(r)
+    cw, ch = box.width / 8, box.height / 12
+    cells = [(t, t.get_window_extent(r)) for t in ax.texts]
+    assert len(cells) == 96
+    for t, e in cells:
+        x, y = t.get_position()
+        cx, cy = ax.transData.transform((x, y))
+        assert e.x0 >= cx - cw / 2 and e.x1 <= cx + cw / 2, t.get_text()
+        assert e.y0 >= cy - ch / 2 and e.y1 <= cy + ch / 2, t.get_text()
+    assert not [(a.get_text(), b.get_text()) for i, (a, ea) in enumerate(cells) for b, eb in cells[i + 1:] if ea.overlaps(eb)]
+    # shrunk only as far as the cell needs: the accurate column's "1.4" keeps the slide size
+    sizes = {t.get_text(): t.get_fontsize() for t in ax.texts}
+    assert sizes["1.4"] == 18 and 13 <= min(sizes.values()) < 18
+
+
 def test_heatmap_shows_an_error_not_a_number():
     # a library that raised in some format has no worst error: "error", not the other formats' worst
     worst, fails = np.array([[2e3, 0.5]]), np.array([[3, 0]])

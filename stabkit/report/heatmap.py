@@ -64,6 +64,22 @@ def heatmap_figure(rows: list[str], impls: list[str], worst: np.ndarray, failure
         marks = texts is not None and any(m in str(t) for t in np.ravel(texts) for m in "\u2192\u00b1\u00d7")
         ax.set_title(title or "worst ulp error over all formats (\u2717 n: NaN/inf failures)"
                      + ("\n\u21920: flushed to 0, \u00b1: wrong sign, \u00d7k: k times too large" if marks else ""))
+        _fit_cells(fig, ax, len(rows), len(impls))
     return fig
+
+
+def _fit_cells(fig, ax, nrows: int, ncols: int, fill: float = 0.9) -> None:
+    """Shrink the type of each cell's text that would not fit its cell (with
+    eight implementations, "9e15 →0" in bold ran into the next cell's)."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box = ax.get_window_extent(r)
+    cw, ch = box.width / ncols, box.height / nrows
+    for t in ax.texts:
+        e = t.get_window_extent(r)
+        # type size scales the box linearly, so one step fits it
+        k = min(1.0, fill * cw / e.width, fill * ch / e.height) if e.width and e.height else 1.0
+        if k < 1.0:
+            t.set_fontsize(t.get_fontsize() * k)
 
 
