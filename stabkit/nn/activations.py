@@ -262,6 +262,9 @@ def get(activation) -> Activation:
         return Linear()
     if isinstance(activation, Activation):
         return activation
+    # an activation layer (stabkit.nn.ReLU(), as Keras takes activation=keras.layers.ReLU()): its function
+    if type(activation).__module__ == "stabkit.nn.actlayers":
+        return activation.activation
     if isinstance(activation, str) and activation.lower() in _BY_NAME:
         return _BY_NAME[activation.lower()]()
     raise NNError(f"unknown activation {activation!r}; use one of {', '.join(_BY_NAME)} or None")

@@ -257,7 +257,7 @@ def _class(name, base, kind: str):
     import stabkit.nn as nn
     from stabkit.nn import layers
 
-    # a layer's class by keras.layers' names first (nn.ReLU is the activation, layers.ReLU the layer)
+    # a layer's class by keras.layers' names first (nn.Sigmoid is an activation function, not a layer)
     space = layers if kind == "layer" and isinstance(name, str) and name in layers.__all__ else nn
     cls = getattr(space, name, None) if isinstance(name, str) and name in space.__all__ else None
     if not (isinstance(cls, type) and issubclass(cls, base)):

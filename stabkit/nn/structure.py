@@ -78,9 +78,9 @@ class Structure:
                 raise NNError("Input(shape) must come first, before any layer")
             self._input_shape = layer.shape
             return
-        if isinstance(layer, Activation):  # stabkit.nn.Softmax is a function, Keras's keras.layers.Softmax a layer
+        if isinstance(layer, Activation):  # a function of stabkit.nn.activations (Sigmoid, Tanh, ...), not a layer
             raise NNError(f"{layer!r} is an activation, not a layer: give it to the layer before it, "
-                          f"Dense(units, activation={layer.name!r})")
+                          f"Dense(units, activation={layer.name!r}), or add the layer Activation({layer.name!r})")
         if isinstance(layer, type(self)):  # the TF quickstart's Sequential([model, Softmax()])
             raise NNError("Sequential takes layers, not a model: for its probabilities use stabkit.softmax(model.predict"
                           "(x)); to extend it, Sequential(model.layers + [...]) (copies of the trained weights)")

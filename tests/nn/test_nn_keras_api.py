@@ -398,11 +398,26 @@ def test_compile_again_with_the_same_optimizer_keeps_its_state():
 
 
 def test_an_activation_object_in_the_layer_list_names_the_keras_spelling():
-    # stabkit.nn.Softmax is the activation function (keras.layers.Softmax is a
-    # layer): it was refused as "Sequential takes stabkit.nn layers, got Softmax()"
-    for act, name in ((nn.Softmax(), "softmax"), (nn.ReLU(), "relu")):
-        with pytest.raises(NNError, match=rf"is an activation, not a layer: .*Dense\(units, activation='{name}'\)"):
+    # a function of stabkit.nn.activations is not a layer: it was refused as
+    # "Sequential takes stabkit.nn layers, got Softmax()"
+    for act, name in ((nn.activations.Softmax(), "softmax"), (nn.Sigmoid(), "sigmoid")):
+        with pytest.raises(NNError, match=rf"is an activation, not a layer: .*Dense\(units, activation='{name}'\), "
+                                          rf"or add the layer Activation\('{name}'\)"):
             nn.Sequential([nn.Dense(3), act])
+
+
+def test_the_activation_names_of_stabkit_nn_are_the_layers_as_dense_is():
+    # `from stabkit.nn import Dense, Activation` then Activation('softmax'):
+    # TypeError "Activation() takes no arguments" (the activations' base class)
+    for name in ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"):
+        assert getattr(nn, name) is getattr(nn.layers, name)
+    model = nn.Sequential([nn.Input((4,)), nn.Dense(3, kernel_initializer="ones"), nn.Activation("softmax")])
+    p = model.predict(np.arange(8.0).reshape(2, 4), verbose=0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    # a layer as a Dense's activation, as Keras takes activation=keras.layers.ReLU()
+    assert nn.Dense(3, activation=nn.ReLU()).activation.name == "relu"
+    assert nn.Dense(3, activation=nn.LeakyReLU(0.1)).activation(np.array([-1.0])).tolist() == [-0.1]
+    np.testing.assert_allclose(nn.Softmax()(np.array([[1.0, 2.0, 3.0]])).sum(), 1.0, rtol=1e-6)
 
 
 def test_keras_habits_on_activations_shuffle_and_history():
@@ -412,7 +427,7 @@ def test_keras_habits_on_activations_shuffle_and_history():
     dense = nn.Dense(3, activation="relu")
     assert dense.activation(z).tolist() == [[0.0, 2.0, 0.5]] and z.tolist() == [[-1.0, 2.0, 0.5]]
     assert dense.activation.__name__ == "relu" and nn.Dense(2).activation.__name__ == "linear"
-    np.testing.assert_allclose(nn.Softmax()([1.0, 2.0, 3.0]).sum(), 1.0)
+    np.testing.assert_allclose(nn.activations.Softmax()([1.0, 2.0, 3.0]).sum(), 1.0)
     model = _compiled([nn.Dense(4)])
     # Keras's shuffle="batch" (batch-sized chunks) was read as a full shuffle
     with pytest.raises(NNError, match="shuffle must be True or False, got 'batch'"):

@@ -175,7 +175,7 @@ def test_reprs_and_summary():
     assert repr(SGD(momentum=0.9)) == "SGD(learning_rate=0.01, momentum=0.9)"
     assert repr(BinaryCrossentropy(from_logits=True)) == "BinaryCrossentropy(from_logits=True, tier='accurate')"
     assert repr(CategoricalCrossentropy(tier="naive")) == "CategoricalCrossentropy(from_logits=False, tier='naive')"
-    assert repr(nn.ReLU()) == "ReLU()"
+    assert repr(nn.activations.ReLU()) == "ReLU()" and repr(nn.ReLU()) == "ReLU('relu')"
     lines = []
     model.summary(print_fn=lines.append)
     assert "unbuilt" in lines[0]
