@@ -49,7 +49,7 @@ static const dd INV_FACT[9] = {
 #define SQUARINGS 10
 
 /* double_double._reduced: x = k ln2 + r, expm1(r) in double-double */
-static dd reduced(dd x, double *k_out)
+static CLONES dd reduced(dd x, double *k_out)
 {
     double k = nearbyint(x.hi / DD_LN2_1);
     dd r = dd_add(x, (dd){-k * DD_LN2_1, 0.0});
@@ -90,7 +90,7 @@ static dd expm1_small(double x)
 }
 
 /* double_double.log1p of e in [0, 1]: one Newton step from NumPy's log1p */
-static dd log1p_unit(dd e)
+static CLONES dd log1p_unit(dd e)
 {
     double y0 = stabkit_numpy_log1p(e.hi);
     dd m = expm1_small(-y0);
@@ -99,7 +99,7 @@ static dd log1p_unit(dd e)
     return fast_two_sum(y0, t.hi + t.lo);
 }
 
-NOINLINE double stabkit_bce_settle(double y, double z, double l, int fmt)
+CLONES NOINLINE double stabkit_bce_settle(double y, double z, double l, int fmt)
 {
     if (!(l > 0.0 && isfinite(l) && isfinite(z)))
         return l;

@@ -88,7 +88,7 @@ static const fmt_t BF16 = {8, -126, 0x7f80u, 0x8000u, 0x0040u, 1};
  * remainder r. Since the format's rounding boundaries are doubles, hi + lo
  * lies on hi's side of every boundary unless hi is one: only a tie
  * (r == half) looks at lo. */
-static uint32_t round_dd(double hi, double lo, const fmt_t *f)
+static CLONES uint32_t round_dd(double hi, double lo, const fmt_t *f)
 {
     uint64_t u = dbits(hi);
     uint32_t sign = (u >> 63) ? f->sign : 0;
@@ -213,7 +213,7 @@ static FORCE_INLINE uint32_t bf16_via32(float f)
 #include "_dd.h" /* double-double arithmetic, exp_dd, log1p_dd */
 
 /* the function in double-double for a finite or infinite x */
-static dd slow_eval(int fn, double x)
+static CLONES dd slow_eval(int fn, double x)
 {
     if (fn == F_LOG_SIGMOID)
         x = -x;
@@ -233,7 +233,7 @@ static dd slow_eval(int fn, double x)
 
 /* The result for one element in the slow pass; xbits are the input's bits
  * (for NaN), x its value. */
-static uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
+static CLONES uint32_t slow_bits(int fn, double x, uint32_t xbits, const fmt_t *f)
 {
     if (x != x) {
         /* NaN: the NumPy path passes the NaN through (made quiet); sigmoid's

@@ -111,7 +111,7 @@ static FORCE_INLINE double sigmoid_tail(double x)
 /* sigmoid below the table (the caller writes 1 above it): the tail, NaN
  * made quiet; kept out of line, so that the loop over a few such elements
  * branches past the tail instead of computing it for every lane */
-static NOINLINE double sigmoid_far(double x)
+static CLONES NOINLINE double sigmoid_far(double x)
 {
     return x != x ? quiet(x) : sigmoid_tail(x);
 }
@@ -326,7 +326,7 @@ double stabkit_add_nan(double u, double v)
 /* crossentropy.py's binary_terms from logits for one element, with the rare
  * cases: a (-log q) + b (-log(1 - q)) = xmul(a, softplus(-p)) + xmul(b,
  * softplus(p)), xmul(w, s) = 0 where w == 0 (0 log 0 = 0), else w s */
-static double bce_rare(double a, double b, double p, double t)
+static CLONES double bce_rare(double a, double b, double p, double t)
 {
     double sn, sp;
     if (p != p) {

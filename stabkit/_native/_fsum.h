@@ -70,7 +70,7 @@ static FORCE_INLINE void acc_carry(int64_t *t, int lo, int top)
 /* The sum rounded to the nearest double into *out: 1, or 0 where it cannot
  * (a value was out of range, or the result is subnormal). The
  * accumulator is left as it was. */
-static int acc_round(const acc_t *a, double *out)
+static CLONES int acc_round(const acc_t *a, double *out)
 {
     if (!a->ok)
         return 0;
@@ -118,7 +118,7 @@ static int acc_round(const acc_t *a, double *out)
     return 1;
 }
 #else
-static int acc_round(const acc_t *a, double *out)
+static CLONES int acc_round(const acc_t *a, double *out)
 {
     (void)a, (void)out;
     return 0; /* no 128-bit integers: the expansion does it */
@@ -155,7 +155,7 @@ static FORCE_INLINE void exact_add(double *p, int *len, double x)
  * partials below push the exact value past that midpoint, in lo's
  * direction: then hi moves one step towards lo (2 lo added, where that is
  * exact). The expansion is not changed. */
-static double exact_round(const double *p, int len)
+static CLONES double exact_round(const double *p, int len)
 {
     if (len == 0)
         return 0.0;
