@@ -137,7 +137,6 @@ class RowTail:
         out[at[ok]] = vals[ok]
         return out
 
-
     def _rows_of(self, part) -> np.ndarray:
         """The flattened row indices of the block ``part`` (a slice without
         forming every row's index first)."""

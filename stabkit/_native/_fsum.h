@@ -118,7 +118,7 @@ static CLONES int acc_round(const acc_t *a, double *out)
     return 1;
 }
 #else
-static CLONES int acc_round(const acc_t *a, double *out)
+static int acc_round(const acc_t *a, double *out)
 {
     (void)a, (void)out;
     return 0; /* no 128-bit integers: the expansion does it */

@@ -262,8 +262,10 @@ def get(activation) -> Activation:
         return Linear()
     if isinstance(activation, Activation):
         return activation
+    from .actlayers import Activation as ActivationLayer  # imports this module: here, not at the top
+
     # an activation layer (stabkit.nn.ReLU(), as Keras takes activation=keras.layers.ReLU()): its function
-    if type(activation).__module__ == "stabkit.nn.actlayers":
+    if isinstance(activation, ActivationLayer):
         return activation.activation
     if isinstance(activation, str) and activation.lower() in _BY_NAME:
         return _BY_NAME[activation.lower()]()

@@ -81,5 +81,3 @@ def _fit_cells(fig, ax, nrows: int, ncols: int, fill: float = 0.9) -> None:
         k = min(1.0, fill * cw / e.width, fill * ch / e.height) if e.width and e.height else 1.0
         if k < 1.0:
             t.set_fontsize(t.get_fontsize() * k)
-
-
