@@ -118,8 +118,9 @@ def test_million_entry_log_probability_row(no_mpfr):
 @pytest.mark.slow
 def test_many_narrow_log_probability_rows():
     # rows of 7 and 300 entries, several blocks of 2**16 entries each; the
-    # array path leaves to MPFR only results below ~2**-59.5 (a few 7-entry
-    # rows), where its bound (~2**-122) is a fair part of an ulp
+    # array path's Ziv test leaves under 1% of the rows (those whose bound,
+    # ~2**-122, reaches a rounding boundary: more often the smaller the
+    # result), and the steps after it settle them correctly rounded too
     rng = np.random.default_rng(2)
     for n in (7, 300):
         x = np.log(rng.dirichlet(np.ones(n), size=(1 << 17) // n + 3))
@@ -129,7 +130,9 @@ def test_many_narrow_log_probability_rows():
         assert np.max(ref.ulp_error(y[pick])) <= 0.5
         out, ok = _td.lse_near_zero(x, F64)
         assert np.all(out[ok] == y[ok]) and ok.mean() > 0.99
-        assert np.all(np.abs(y[~ok]) < 2.0**-59.5)
+        left = np.flatnonzero(~ok)[:40]
+        if left.size:  # the 7-entry rows leave some
+            assert np.max(reference("logsumexp", x[left]).ulp_error(y[left])) <= 0.5
 
 
 def test_results_near_2_to_the_minus_60_are_certified_by_the_ziv_test():

@@ -1,11 +1,17 @@
 """Exact fallbacks for the logsumexp rows that cancel: ``m + log1p(s)`` with
 a negative maximum about the size of the log term, where float64's error in
-the log term is amplified. In turn: 80-bit extended precision, MPFR for a
-few rows, then by the size of the result: rows whose logsumexp is about 0
-(log-probabilities) through :mod:`stabkit._accurate.near_zero`'s exact-sum
-path, the others through double-double
-(:mod:`stabkit._accurate.double_double`), and MPFR (gmpy2) for the rows that
-neither can settle.
+the log term is amplified.
+
+For a float64 result every row is correctly rounded: the compiled
+double-double step (``_lse_fast.c``, vectorised) settles nearly all of them
+where the extension runs; the rows it leaves, and every row without it, go
+through steps that each give the correctly rounded float64 or pass the row
+on (80-bit extended precision, rows whose logsumexp is about 0 through
+:mod:`stabkit._accurate.near_zero`'s exact sums, double-double in C or
+:mod:`stabkit._accurate.double_double`, and MPFR), so a row has the same
+bits whichever settles it. For narrower results (rounded from the float64
+value afterwards) the extended and near-zero steps accept within their
+error bounds, as before.
 """
 
 from __future__ import annotations
@@ -34,14 +40,19 @@ EXTENDED_AMP = 32.0
 MP_DIRECT = 64
 
 
-def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lse_extended(rows: np.ndarray, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``m + log1p(s)`` in the 80-bit extended format, and which rows it
-    settles (cancellation factor at most ``EXTENDED_AMP``).
+    settles: with ``exact``, those whose float64 rounding Ziv's test
+    certifies (correctly rounded); else those that cancel by a factor of at
+    most ``EXTENDED_AMP`` (within 0.75 ulp).
 
     Each shifted logit ``x_i - m`` rounds by at most 2**-64 of itself, so its
     exp by ``2**-64 |x_i - m|`` relative; weighted by the terms, that is below
     ``2**-64 (1 + log n)`` of s. ``expl`` and ``log1pl`` add a few 2**-64, so
-    L carries a relative error below 8 * 2**-63 for any n < 2**40.
+    L carries a relative error below 8 * 2**-63 for any n < 2**40, and
+    ``out = m + L`` (rounded in the format) is within
+    ``B = 2**-60 L + 2**-64 |out|`` of the exact value. Ziv: ``out -+ 2B``
+    (twice B, those subtractions round too) round to the same float64.
     """
     x = rows.astype(np.longdouble)
     r = np.arange(x.shape[0])
@@ -51,13 +62,53 @@ def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e[r, top] = 0.0
     L = np.log1p(e.sum(axis=-1))
     out = m + L
+    if exact:
+        two_b = 2 * (np.ldexp(L, -60) + np.ldexp(np.abs(out), -64))
+        lo, hi = (out - two_b).astype(np.float64), (out + two_b).astype(np.float64)
+        # equal ends of one sign: a zero's sign is decided too (lo == hi
+        # alone takes -0.0 == 0.0)
+        ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
+        return out.astype(np.float64), ok
     with np.errstate(divide="ignore", invalid="ignore"):
         ok = (np.abs(m) + L) <= EXTENDED_AMP * np.abs(out)
     return out.astype(np.float64), ok
 
 
-def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
-    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64.
+#: Rows whose first estimate is below this in magnitude skip the vectorised
+#: step: its terms' 2**-77 then spans several ulps of the result, and Ziv's
+#: test would turn the row down (it settles results above ~2**-23).
+FAST_FLOOR = 2.0**-26
+
+
+def logsumexp_cancelling(rows: np.ndarray, fmt: Format, guess: np.ndarray | None = None) -> np.ndarray:
+    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64:
+    correctly rounded where ``fmt`` is float64 (first through
+    :func:`stabkit._native.extended.lse_rows_fast` where the extension
+    runs: ~4-6 ns an entry; the rows it leaves, and all rows without it,
+    through :func:`_settle`), else :func:`_settle`'s value for ``fmt``.
+    ``guess``: the rows' first float64 values, if the caller has them (rows
+    of log-probabilities, below ``FAST_FLOOR``, then go straight on to the
+    exact sums); they only route, never decide a result."""
+    out = np.empty(rows.shape[0])
+    exact = fmt.name == "float64"
+    todo = np.ones(rows.shape[0], dtype=bool)
+    if exact:
+        # NaN guesses (never expected) try the fast step
+        tried = np.flatnonzero(~(np.abs(guess) < FAST_FLOOR)) if guess is not None else np.arange(rows.shape[0])
+        got = _native_extended.lse_rows_fast(rows if tried.size == rows.shape[0] else rows[tried])
+        if got is not None:
+            val, done = got
+            out[tried[done]] = val[done]
+            todo[tried[done]] = False
+    if todo.any():
+        idx = np.flatnonzero(todo)
+        out[idx] = _settle(rows[idx], fmt, exact, None if guess is None else guess[idx])
+    return out
+
+
+def _settle(rows: np.ndarray, fmt: Format, exact: bool, guess: np.ndarray | None = None) -> np.ndarray:
+    """logsumexp of cancelling rows, to float64, every step correctly
+    rounded where ``exact`` (a float64 result).
 
     Where the platform has 80-bit extended precision, every row first takes
     that step (:func:`_extended`: C, or NumPy's longdouble loops; cheap),
@@ -67,7 +118,11 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     costs time) is within ``NEAR / 2`` of 0, rows of log-probabilities, go
     to :func:`stabkit._td.lse_near_zero`, whose result replaces the
     extended step's: ~250 NumPy operations per entry (a row of 10**6:
-    0.1-0.3 s, where MPFR took 3-10 s). The rows left take the compiled
+    0.1-0.3 s, where MPFR took 3-10 s). With ``exact`` both steps accept
+    only what Ziv's test certifies, and the order is free: the rows are
+    routed by ``guess`` (else the float64 estimate), and the extended step
+    (NumPy's: the C twin gives only the float64 value, not the 80-bit one
+    the test needs) takes only the rows the exact sums leave. The rows left take the compiled
     double-double step where the extension runs
     (:func:`stabkit._native.extended.lse_rows_dd`, ~0.3 us an entry). Then
     a few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
@@ -79,17 +134,23 @@ def logsumexp_cancelling(rows: np.ndarray, fmt: Format) -> np.ndarray:
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
-    ext = _extended(rows) if EXTENDED else None
+    ext = _extended(rows) if EXTENDED and not exact else None
     # the array paths cost ~0.5 ms of NumPy calls whatever the size, MPFR
     # ~2-6 us per entry: a handful of entries go straight to MPFR
     if rows.size > MP_DIRECT:
         # routed by the extended step's value where there is one (within
         # ~2**-58 of the exact value; the float64 estimate is within ~2**-40)
-        near = np.flatnonzero(np.abs(ext[0] if ext is not None else _estimate(rows)) <= _td.NEAR / 2)
+        route = ext[0] if ext is not None else guess if guess is not None else _estimate(rows)
+        near = np.flatnonzero(np.abs(route) <= _td.NEAR / 2)
         if near.size:
             val, ok = _td.lse_near_zero(rows[near], fmt)
             out[near[ok]] = val[ok]
             todo[near[ok]] = False
+    if exact and EXTENDED and todo.any():
+        idx = np.flatnonzero(todo)
+        val, ok = _lse_extended(rows[idx], exact=True)
+        out[idx[ok]] = val[ok]
+        todo[idx[ok]] = False
     if ext is not None:
         val, ok = ext
         ok &= todo

@@ -13,6 +13,10 @@
 
 typedef struct { double hi, lo; } dd;
 
+/* on the functions some includers do not call (_lse_fast.c takes only the
+ * additions) */
+#define DD_MAYBE_UNUSED __attribute__((unused))
+
 /* Knuth's TwoSum: s + err = a + b exactly */
 static FORCE_INLINE dd two_sum(double a, double b)
 {
@@ -89,7 +93,7 @@ static dd expm1_dd(dd r)
  * TwoProduct), then 2^k (1 + expm1(r)); |k| <= 1010 keeps both halves
  * normal (the slow pass of _elementwise.c calls it for a <= 0, the
  * logsumexp rows of _extended.c for a up to ~45). */
-static CLONES dd exp_dd(double a)
+static CLONES DD_MAYBE_UNUSED dd exp_dd(double a)
 {
     double k = nearbyint(a * INV_LN2);
     dd r = two_sum(a - k * LN2_1, 0.0);
@@ -106,7 +110,7 @@ static CLONES dd exp_dd(double a)
  * formed in double-double from two values accurate to 2^-96 relative, so it
  * is accurate to 2^-95 t even for tiny t; the step's own error is of the
  * order of the square of y0's (2^-100). */
-static CLONES dd log1p_dd(dd t)
+static CLONES DD_MAYBE_UNUSED dd log1p_dd(dd t)
 {
     double y0 = log1p(t.hi);
     dd m = expm1_dd((dd){y0, 0.0});

@@ -1,7 +1,8 @@
 """The 80-bit extended step of the cancelling logsumexp rows in C
-(``_extended.c``), and the double-double step after it
-(:func:`lse_rows_dd`), from the one extension (their ctypes signatures with
-the row kernel's, :mod:`stabkit._native.rows`).
+(``_extended.c``), the double-double steps of the float64 rows
+(:func:`lse_rows_fast`, ``_lse_fast.c``, vectorised, and :func:`lse_rows_dd`
+for the rows it leaves), from the one extension (their ctypes signatures
+with the row kernel's, :mod:`stabkit._native.rows`).
 
 :func:`lse_extended` gives what the NumPy step (its ``oracle``, which the
 caller, stabkit._accurate.cancelling, passes down) gives, bit for bit, or
@@ -110,6 +111,34 @@ def lse_rows_dd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if x.shape[0]:
         lib.lse_rows_dd(_rows._ptr(x), x.shape[0], x.shape[1], _rows._ptr(out), _rows._ptr(done))
     return out, done.view(bool)
+
+
+def lse_rows_fast(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(out, done)`` of ``lse_rows_fast`` (``_lse_fast.c``) for the rows of
+    ``x`` (2-d float64, at least one column): where ``done``, ``out`` is the
+    correctly rounded logsumexp of the row (vectorised double-double, terms
+    to 2**-77, and Ziv's rounding test); elsewhere undecided (NaN there). None
+    where the extension is off or not built."""
+    lib = _rows.library()
+    if lib is None or x.ndim != 2 or x.shape[1] < 1:
+        return None
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out, done = np.full(x.shape[0], np.nan), np.zeros(x.shape[0], np.int8)
+    if x.shape[0]:
+        lib.lse_rows_fast(_rows._ptr(x), x.shape[0], x.shape[1], _rows._ptr(out), _rows._ptr(done))
+    return out, done.view(bool)
+
+
+def fast_terms(x: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``exp(x - m)`` as the pairs ``hi + lo`` that :func:`lse_rows_fast`
+    sums (1-d float64 ``x``; for the tests), or None without the extension."""
+    lib = _rows.library()
+    if lib is None:
+        return None
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    hi, lo = np.empty_like(x), np.empty_like(x)
+    lib.lse_fast_terms(_rows._ptr(x), x.size, float(m), _rows._ptr(hi), _rows._ptr(lo))
+    return hi, lo
 
 
 def status(oracle=None) -> str:

@@ -72,6 +72,8 @@ _SIGNATURES = {
     "row_fsum": ([_p, _i64, _i64, _i64, _p], None),
     "lse_extended": ([_p, _i64, _i64, _p, _p], _i64),
     "lse_rows_dd": ([_p, _i64, _i64, _p, _p], None),
+    "lse_rows_fast": ([_p, _i64, _i64, _p, _p], None),
+    "lse_fast_terms": ([_p, _i64, _f64, _p, _p], None),
     "ce_rest": ([_p] * 6 + [_i64, _i64] + [_p] * 4, None),
 }
 

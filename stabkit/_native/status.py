@@ -29,8 +29,10 @@ WIDE_SUFFIX = " (rows > 16, one call per block)"
 ROUNDING = "rounding to float16/bfloat16"
 #: the entries of the compiled steps of the logsumexp rows where m + log1p(s)
 #: cancels (stabkit._accurate.cancelling; every format, the rows in float64):
-#: the 80-bit step and the double-double one after it
-CANCELLING = ("logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)")
+#: the 80-bit step and the double-double one after it, and the vectorised
+#: double-double step that comes first for float64 results
+CANCELLING = ("logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)",
+              "logsumexp (cancelling float64 rows, vectorised double-double step)")
 #: the entry of the losses' smoothed and weighted targets (_targets.c; every
 #: format, the targets in float64)
 TARGETS = "loss targets (label smoothing, class and positive-class weights)"
@@ -73,7 +75,7 @@ def kernels(load: bool = True) -> dict[str, str]:
             out[f"{name}/{fmt}{WIDE_SUFFIX}"] = narrow
     out[ROUNDING] = rounding.status()
     out[CANCELLING[0]] = extended.status()
-    out[CANCELLING[1]] = row
+    out[CANCELLING[1]] = out[CANCELLING[2]] = row
     out[TARGETS] = targets.status()
     return out
 
