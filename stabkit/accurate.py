@@ -18,12 +18,13 @@ Tools used (each explained in a comment where it acts):
 * compensated row sums: Rump, Ogita & Oishi's extraction, TwoSum for the
   smallest sums (:mod:`stabkit._accurate.eft`);
 * for the logsumexp rows where ``m + log1p(s)`` cancels (a negative maximum
-  of about the size of the log term), 80-bit extended precision, then
-  double-double arithmetic (:mod:`stabkit._accurate.double_double`); rows
-  whose result is too close to 0 even for that (float64 log-probability rows,
-  logsumexp ~ 1e-17) are summed exactly in NumPy arrays
-  (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the few rows
-  that path cannot certify (:mod:`stabkit._accurate.cancelling`);
+  of about the size of the log term), the correctly rounded float64: a
+  vectorised double-double step in C, then 80-bit extended precision and
+  double-double arithmetic (:mod:`stabkit._accurate.double_double`) for the
+  rows it leaves; rows whose result is too close to 0 even for that (float64
+  log-probability rows, logsumexp ~ 1e-17) are summed exactly in NumPy
+  arrays (:mod:`stabkit._accurate.near_zero`), and MPFR (gmpy2) takes the
+  few rows no step can certify (:mod:`stabkit._accurate.cancelling`);
 * cache-sized blocks of rows, reused scratch: 2-3x faster than whole-array passes;
 * the row-wise functions run as fused C passes with the same bits, one call
   per block of rows (:mod:`stabkit._native.rows`, :mod:`stabkit._accurate.narrow`,

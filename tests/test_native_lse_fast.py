@@ -13,9 +13,7 @@ from helpers.bits import same_bits
 from helpers.native import each_path
 
 import stabkit
-from stabkit._accurate import cancelling
-from stabkit._native import extended, rows
-from stabkit.floats import get_format
+from stabkit._native import lserows, rows
 from stabkit.reference import reference
 
 needs_c = pytest.mark.skipif(rows.library() is None, reason="the extension is not built")
@@ -43,7 +41,7 @@ def test_each_term_is_within_the_bound_the_ziv_test_assumes():
     a = _arguments(rng)
     m = -0.3
     x = a + m
-    hi, lo = extended.fast_terms(x, m)
+    hi, lo = lserows.fast_terms(x, m)
     worst = gmpy2.mpfr(0)
     with gmpy2.context(precision=200):
         for xi, h, l in zip(x, hi, lo):
@@ -55,7 +53,7 @@ def test_each_term_is_within_the_bound_the_ziv_test_assumes():
 
 @needs_c
 def test_dead_entries_give_zero_and_the_threshold_is_at_minus_200():
-    hi, lo = extended.fast_terms(np.array([-np.inf, -200.5, -1e308, -200.0, -199.5]), 0.0)
+    hi, lo = lserows.fast_terms(np.array([-np.inf, -200.5, -1e308, -200.0, -199.5]), 0.0)
     assert np.all(hi[:3] == 0.0) and np.all(lo[:3] == 0.0)
     assert np.all(hi[3:] > 0.0)
 
@@ -83,7 +81,7 @@ def test_rows_it_decides_are_correctly_rounded(n):
     of a lane's 16-term renormalisation and of the 512-entry block."""
     rng = np.random.default_rng(1000 + n)
     x = _cancelling(rng, 123 if n <= 200 else 24, n, offset=3.0)
-    val, done = extended.lse_rows_fast(x)
+    val, done = lserows.fast(x)
     ref = reference("logsumexp", x)
     assert not ref.unsettled.any()
     same_bits(val[done], ref.rounded[done])
@@ -106,7 +104,7 @@ def test_rows_it_must_leave_undecided():
     special = np.full((4, 9), -1.0)
     special[0, 8], special[1, 3], special[2, :] = np.nan, np.inf, -np.inf
     special[3, 0] = np.nan  # NaN first: the scan's comparisons skip it
-    _, done = extended.lse_rows_fast(np.concatenate([y, special]))
+    _, done = lserows.fast(np.concatenate([y, special]))
     assert not done.any()
 
 
@@ -114,8 +112,8 @@ def test_rows_it_must_leave_undecided():
 def test_strided_rows_give_the_bits_of_their_contiguous_copy():
     rng = np.random.default_rng(8)
     x = _cancelling(rng, 40, 30, offset=2.0)
-    a = extended.lse_rows_fast(np.repeat(x, 2, axis=1)[:, ::2])
-    b = extended.lse_rows_fast(x)
+    a = lserows.fast(np.repeat(x, 2, axis=1)[:, ::2])
+    b = lserows.fast(x)
     same_bits(a[0], b[0])
     assert np.array_equal(a[1], b[1])
 
@@ -142,27 +140,17 @@ def test_float64_cancelling_rows_are_correctly_rounded_on_both_paths(n):
     same_bits(fast[cancel], reference("logsumexp", x[cancel]).rounded)
 
 
-def test_the_numpy_extended_step_accepts_only_certified_roundings():
-    """With exact=True the 80-bit step keeps a row only where Ziv's test
-    certifies its float64 rounding: each kept value is the correctly rounded
-    one, and rows that cancel by ~1e9 are not kept."""
-    if not cancelling.EXTENDED:
-        pytest.skip("long double is float64 on this platform")
-    rng = np.random.default_rng(9)
-    x = _cancelling(rng, 200, 12, offset=3.0)
-    val, ok = cancelling._lse_extended(x, exact=True)
-    ref = reference("logsumexp", x).rounded
-    same_bits(val[ok], ref[ok])
-    assert 0.2 < ok.mean() < 1.0
-    _, far = cancelling._lse_extended(x[:1] - reference("logsumexp", x[:1]).rounded[0] + 1e-9, exact=True)
-    assert not far.any()
+@pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
+def test_narrower_formats_round_the_correctly_rounded_float64(fmt):
+    """Rows of log-probabilities rounded to the format cancel past
+    CANCEL_NARROW: their result is the correctly rounded float64 rounded
+    once more, the same with and without the extension."""
+    import ml_dtypes
 
-
-def test_narrower_formats_keep_their_acceptance():
-    """float32 results: the fast step does not run (its rows are rounded
-    once more), the chain's float32 acceptance stands: values within the
-    float32 rounding's reach, the same on both paths."""
+    dtype = ml_dtypes.bfloat16 if fmt == "bfloat16" else np.dtype(fmt)
     rng = np.random.default_rng(12)
-    x = np.log(rng.dirichlet(np.ones(50), size=20))
-    fast, slow = each_path(cancelling.logsumexp_cancelling, x, get_format("float32"))
+    x = np.log(rng.dirichlet(np.ones(50), size=40)).astype(dtype)
+    fast, slow = each_path(stabkit.logsumexp, x, axis=-1)
     same_bits(fast, slow)
+    want = reference("logsumexp", x.astype(np.float64)).rounded.astype(dtype)
+    same_bits(fast, want)

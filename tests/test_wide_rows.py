@@ -15,10 +15,7 @@ import pytest
 import stabkit
 from stabkit._accurate import cancelling as _lse_exact
 from stabkit._accurate import near_zero as _td
-from stabkit.floats import get_format
 from stabkit.reference import reference
-
-F64 = get_format("float64")
 
 
 def _exact_lse(x: np.ndarray, prec: int = 256):
@@ -128,7 +125,7 @@ def test_many_narrow_log_probability_rows():
         pick = slice(None, None, max(1, x.shape[0] // 300))  # keep the reference cheap
         ref = reference("logsumexp", x[pick])
         assert np.max(ref.ulp_error(y[pick])) <= 0.5
-        out, ok = _td.lse_near_zero(x, F64)
+        out, ok = _td.lse_near_zero(x)
         assert np.all(out[ok] == y[ok]) and ok.mean() > 0.99
         left = np.flatnonzero(~ok)[:40]
         if left.size:  # the 7-entry rows leave some
@@ -142,7 +139,7 @@ def test_results_near_2_to_the_minus_60_are_certified_by_the_ziv_test():
     # accept a row
     eps = np.geomspace(1e-4, 1e-2, 40)
     x = np.concatenate([np.log1p(-eps)[:, None], np.log(eps)[:, None], np.full((40, 100), -np.inf)], axis=1)
-    out, ok = _td.lse_near_zero(x, F64)
+    out, ok = _td.lse_near_zero(x)
     exact = [_exact_lse(r) for r in x]
     assert all(out[i] == float(exact[i]) for i in np.flatnonzero(ok))
     small = np.array([0 < abs(float(e)) < 2.0**-59 for e in exact])
@@ -191,7 +188,7 @@ def test_a_row_cancelling_to_1e_minus_300_falls_back_to_mpfr(monkeypatch):
     # goes there first, then to MPFR
     eps = 1e-300
     x = np.concatenate([[-eps, math.log(eps)], np.full(100, -np.inf), np.full(100, -1000.0)])
-    _, ok = _td.lse_near_zero(x[None, :], F64)
+    _, ok = _td.lse_near_zero(x[None, :])
     assert not ok[0]
     calls = []
     real = _lse_exact._logsumexp_mp
@@ -206,7 +203,7 @@ def test_rows_far_from_zero_are_left_to_double_double():
     # a cancelling row whose logsumexp is ~0.05: not near 0, double-double
     rng = np.random.default_rng(5)
     x = rng.normal(size=(3, 400)) - math.log(400) - 0.2
-    _, ok = _td.lse_near_zero(x, F64)
+    _, ok = _td.lse_near_zero(x)
     assert not ok.any()
     ref = reference("logsumexp", x)
     assert np.max(ref.ulp_error(stabkit.logsumexp(x, axis=-1))) <= 1.0

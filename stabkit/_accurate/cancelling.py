@@ -2,16 +2,17 @@
 a negative maximum about the size of the log term, where float64's error in
 the log term is amplified.
 
-For a float64 result every row is correctly rounded: the compiled
-double-double step (``_lse_fast.c``, vectorised) settles nearly all of them
-where the extension runs; the rows it leaves, and every row without it, go
-through steps that each give the correctly rounded float64 or pass the row
-on (80-bit extended precision, rows whose logsumexp is about 0 through
-:mod:`stabkit._accurate.near_zero`'s exact sums, double-double in C or
-:mod:`stabkit._accurate.double_double`, and MPFR), so a row has the same
-bits whichever settles it. For narrower results (rounded from the float64
-value afterwards) the extended and near-zero steps accept within their
-error bounds, as before.
+Every such row gets its correctly rounded float64 logsumexp (which the
+caller rounds to a narrower format, if any): where the extension is built, a
+vectorised double-double step in C (``_lse_fast.c``) settles nearly all of
+them. The rows it leaves, and every row without the extension, go through
+steps that each give the correctly rounded float64 or pass the row on: rows
+whose logsumexp is about 0 (log-probabilities) through
+:mod:`stabkit._accurate.near_zero`'s exact sums, 80-bit extended precision
+where the platform has it, double-double (in C, or
+:mod:`stabkit._accurate.double_double`), and MPFR (gmpy2) for what none of
+them settles. So a row has the same bits whichever step settles it, with or
+without the extension.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import math
 import gmpy2
 import numpy as np
 
-from stabkit._native import extended as _native_extended
-from stabkit.floats import Format
+from stabkit._native import lserows as _native
 
 from . import double_double as _dd
 from . import near_zero as _td
@@ -31,20 +31,19 @@ from .eft import rowsum, sum2
 #: x86's 80-bit extended format (64-bit significand) where NumPy's longdouble
 #: is one; elsewhere (longdouble == double) the extended step is skipped.
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
-#: Largest cancellation factor the extended step may absorb: its result has a
-#: relative error below ~8 * 2**-63 before ``m + L``, so at this factor the
-#: float64 result gets at most 32 * 2**-60 = 2**-55 (0.25 ulp) of it.
-EXTENDED_AMP = 32.0
-#: Up to this many entries in all, the rows left after the extended step go
-#: to MPFR directly rather than through double-double.
+#: Up to this many entries in all, the rows left after the compiled steps go
+#: to MPFR directly rather than through the array steps.
 MP_DIRECT = 64
+#: Rows whose first estimate is below this in magnitude skip the vectorised
+#: step: its terms' 2**-77 then spans several ulps of the result, and Ziv's
+#: test would turn the row down (it settles results above ~2**-23).
+FAST_FLOOR = 2.0**-26
 
 
-def _lse_extended(rows: np.ndarray, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``m + log1p(s)`` in the 80-bit extended format, and which rows it
-    settles: with ``exact``, those whose float64 rounding Ziv's test
-    certifies (correctly rounded); else those that cancel by a factor of at
-    most ``EXTENDED_AMP`` (within 0.75 ulp).
+def _lse_extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``m + log1p(s)`` in the 80-bit extended format (NumPy's longdouble
+    loops), rounded to float64, and the rows whose rounding Ziv's test
+    certifies (correctly rounded).
 
     Each shifted logit ``x_i - m`` rounds by at most 2**-64 of itself, so its
     exp by ``2**-64 |x_i - m|`` relative; weighted by the terms, that is below
@@ -52,7 +51,8 @@ def _lse_extended(rows: np.ndarray, exact: bool = False) -> tuple[np.ndarray, np
     L carries a relative error below 8 * 2**-63 for any n < 2**40, and
     ``out = m + L`` (rounded in the format) is within
     ``B = 2**-60 L + 2**-64 |out|`` of the exact value. Ziv: ``out -+ 2B``
-    (twice B, those subtractions round too) round to the same float64.
+    (twice B, those subtractions round too) round to the same float64 (the
+    rows that cancel by up to ~8 mostly do).
     """
     x = rows.astype(np.longdouble)
     r = np.arange(x.shape[0])
@@ -62,104 +62,74 @@ def _lse_extended(rows: np.ndarray, exact: bool = False) -> tuple[np.ndarray, np
     e[r, top] = 0.0
     L = np.log1p(e.sum(axis=-1))
     out = m + L
-    if exact:
-        two_b = 2 * (np.ldexp(L, -60) + np.ldexp(np.abs(out), -64))
-        lo, hi = (out - two_b).astype(np.float64), (out + two_b).astype(np.float64)
-        # equal ends of one sign: a zero's sign is decided too (lo == hi
-        # alone takes -0.0 == 0.0)
-        ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
-        return out.astype(np.float64), ok
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = (np.abs(m) + L) <= EXTENDED_AMP * np.abs(out)
+    two_b = 2 * (np.ldexp(L, -60) + np.ldexp(np.abs(out), -64))
+    lo, hi = (out - two_b).astype(np.float64), (out + two_b).astype(np.float64)
+    # equal ends of one sign: a zero's sign is decided too (lo == hi alone
+    # takes -0.0 == 0.0)
+    ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
     return out.astype(np.float64), ok
 
 
-#: Rows whose first estimate is below this in magnitude skip the vectorised
-#: step: its terms' 2**-77 then spans several ulps of the result, and Ziv's
-#: test would turn the row down (it settles results above ~2**-23).
-FAST_FLOOR = 2.0**-26
-
-
-def logsumexp_cancelling(rows: np.ndarray, fmt: Format, guess: np.ndarray | None = None) -> np.ndarray:
-    """logsumexp of rows where ``m + log1p(s)`` cancels, to float64:
-    correctly rounded where ``fmt`` is float64 (first through
-    :func:`stabkit._native.extended.lse_rows_fast` where the extension
-    runs: ~4-6 ns an entry; the rows it leaves, and all rows without it,
-    through :func:`_settle`), else :func:`_settle`'s value for ``fmt``.
-    ``guess``: the rows' first float64 values, if the caller has them (rows
-    of log-probabilities, below ``FAST_FLOOR``, then go straight on to the
-    exact sums); they only route, never decide a result."""
+def logsumexp_cancelling(rows: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
+    """The correctly rounded float64 logsumexp of rows where ``m +
+    log1p(s)`` cancels: first through :func:`stabkit._native.lserows.fast`
+    where the extension runs (~4-6 ns an entry); the rows it leaves, and
+    all rows without it, through :func:`_settle`. ``guess``: the rows'
+    first float64 values, if the caller has them (rows below
+    ``FAST_FLOOR``, log-probabilities, then go straight on to the exact
+    sums); they only route, never decide a result."""
     out = np.empty(rows.shape[0])
-    exact = fmt.name == "float64"
     todo = np.ones(rows.shape[0], dtype=bool)
-    if exact:
-        # NaN guesses (never expected) try the fast step
-        tried = np.flatnonzero(~(np.abs(guess) < FAST_FLOOR)) if guess is not None else np.arange(rows.shape[0])
-        got = _native_extended.lse_rows_fast(rows if tried.size == rows.shape[0] else rows[tried])
-        if got is not None:
-            val, done = got
-            out[tried[done]] = val[done]
-            todo[tried[done]] = False
+    # NaN guesses (never expected) try the fast step
+    tried = np.flatnonzero(~(np.abs(guess) < FAST_FLOOR)) if guess is not None else np.arange(rows.shape[0])
+    got = _native.fast(rows if tried.size == rows.shape[0] else rows[tried])
+    if got is not None:
+        val, done = got
+        out[tried[done]] = val[done]
+        todo[tried[done]] = False
     if todo.any():
         idx = np.flatnonzero(todo)
-        out[idx] = _settle(rows[idx], fmt, exact, None if guess is None else guess[idx])
+        out[idx] = _settle(rows[idx], None if guess is None else guess[idx])
     return out
 
 
-def _settle(rows: np.ndarray, fmt: Format, exact: bool, guess: np.ndarray | None = None) -> np.ndarray:
-    """logsumexp of cancelling rows, to float64, every step correctly
-    rounded where ``exact`` (a float64 result).
+def _settle(rows: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
+    """The correctly rounded float64 logsumexp of cancelling rows, every step
+    keeping a row only where Ziv's test certifies it, so that the order of
+    the steps changes no bit.
 
-    Where the platform has 80-bit extended precision, every row first takes
-    that step (:func:`_extended`: C, or NumPy's longdouble loops; cheap),
-    which settles the rows that cancel by a factor of at most 32. Rows whose
-    value ``m + log1p(s)`` (the extended step's, else a float64 estimate
-    within ~2**-40, |m| and log1p(s) being below ~60; a misrouted row only
-    costs time) is within ``NEAR / 2`` of 0, rows of log-probabilities, go
-    to :func:`stabkit._td.lse_near_zero`, whose result replaces the
-    extended step's: ~250 NumPy operations per entry (a row of 10**6:
-    0.1-0.3 s, where MPFR took 3-10 s). With ``exact`` both steps accept
-    only what Ziv's test certifies, and the order is free: the rows are
-    routed by ``guess`` (else the float64 estimate), and the extended step
-    (NumPy's: the C twin gives only the float64 value, not the 80-bit one
-    the test needs) takes only the rows the exact sums leave. The rows left take the compiled
-    double-double step where the extension runs
-    (:func:`stabkit._native.extended.lse_rows_dd`, ~0.3 us an entry). Then
-    a few rows left (``MP_DIRECT`` entries) go to MPFR; more, to
-    double-double in NumPy (:func:`_lse_dd`), and MPFR for what that cannot
-    settle. Each of these last steps gives the correctly rounded float64
-    (Ziv's rounding test) or passes the row on, so a row has the same bits
-    whichever of them settles it, with or without the extension (the
-    extended and near-zero steps run the same way with or without it).
+    Rows whose value (``guess``, else a float64 estimate within ~2**-40,
+    |m| and log1p(s) being below ~60; a misrouted row only costs time) is
+    within ``NEAR / 2`` of 0, rows of log-probabilities, go to
+    :func:`stabkit._td.lse_near_zero`: ~250 NumPy operations per entry (a
+    row of 10**6: 0.1-0.3 s, where MPFR took 3-10 s). The rows left take
+    the 80-bit step where the platform has it (:func:`_lse_extended`), then
+    the compiled double-double step where the extension runs
+    (:func:`stabkit._native.lserows.dd`, ~0.3 us an entry). Then a few rows
+    left (``MP_DIRECT`` entries) go to MPFR; more, to double-double in
+    NumPy (:func:`_lse_dd`), and MPFR for what that cannot settle.
     """
     out = np.empty(rows.shape[0])
     todo = np.ones(rows.shape[0], dtype=bool)
-    ext = _extended(rows) if EXTENDED and not exact else None
     # the array paths cost ~0.5 ms of NumPy calls whatever the size, MPFR
     # ~2-6 us per entry: a handful of entries go straight to MPFR
     if rows.size > MP_DIRECT:
-        # routed by the extended step's value where there is one (within
-        # ~2**-58 of the exact value; the float64 estimate is within ~2**-40)
-        route = ext[0] if ext is not None else guess if guess is not None else _estimate(rows)
+        route = guess if guess is not None else _estimate(rows)
         near = np.flatnonzero(np.abs(route) <= _td.NEAR / 2)
         if near.size:
-            val, ok = _td.lse_near_zero(rows[near], fmt)
+            val, ok = _td.lse_near_zero(rows[near])
             out[near[ok]] = val[ok]
             todo[near[ok]] = False
-    if exact and EXTENDED and todo.any():
+    if EXTENDED and todo.any():
         idx = np.flatnonzero(todo)
-        val, ok = _lse_extended(rows[idx], exact=True)
+        with np.errstate(all="ignore"):
+            val, ok = _lse_extended(rows[idx])
         out[idx[ok]] = val[ok]
         todo[idx[ok]] = False
-    if ext is not None:
-        val, ok = ext
-        ok &= todo
-        out[ok] = val[ok]
-        todo &= ~ok
     if todo.any():
         # the compiled double-double step: correctly rounded, or undecided
         idx = np.flatnonzero(todo)
-        got = _native_extended.lse_rows_dd(rows[idx])
+        got = _native.dd(rows[idx])
         if got is not None:
             val, done = got
             out[idx[done]] = val[done]
@@ -168,14 +138,6 @@ def _settle(rows: np.ndarray, fmt: Format, exact: bool, guess: np.ndarray | None
         left = rows[todo]
         out[todo] = [_logsumexp_mp(row) for row in left] if left.size <= MP_DIRECT else _lse_dd(left)
     return out
-
-
-def _extended(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_lse_extended`'s values, from its C twin where that runs
-    (:mod:`stabkit._native.extended`: the same bits, checked against this
-    NumPy step), else from the NumPy step."""
-    got = _native_extended.lse_extended(rows, _lse_extended)
-    return got if got is not None else _lse_extended(rows)
 
 
 def _estimate(rows: np.ndarray) -> np.ndarray:
@@ -254,5 +216,3 @@ def _logsumexp_mp(row: np.ndarray) -> float:
                 return float(val)
         prec *= 2
 
-
-_native_extended.register(_lse_extended)  # kernels() reports the C step's check

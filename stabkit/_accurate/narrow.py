@@ -87,7 +87,9 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
         # row numbers: a boolean mask over x's rows costs a pass over x)
         cancel, rest = np.flatnonzero(redo == 2), np.flatnonzero(redo == 1)
         if cancel.size:
-            out[cancel] = logsumexp_cancelling(x[cancel].astype(np.float64), fmt, guess=out[cancel])
+            # every row (logits shifted well below 0): x itself, not a copy
+            sub = x if cancel.size == x.shape[0] else x[cancel]
+            out[cancel] = logsumexp_cancelling(sub.astype(np.float64, copy=False), guess=out[cancel])
         if rest.size:
             out[rest] = _rows(x[rest], exact).logsumexp(fmt)
     return out

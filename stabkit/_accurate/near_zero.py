@@ -26,7 +26,6 @@ import gmpy2
 import numpy as np
 
 from stabkit._native import nearzero as _native
-from stabkit.floats import Format
 
 #: exp(x) = 2**k 2**(j/4096) exp(r): the table has 2**B entries and
 #: |r| <= ln2 / 2**(B+1) (2**-13.52).
@@ -297,7 +296,7 @@ def _sums(rows: np.ndarray, top: np.ndarray, m: np.ndarray) -> tuple[np.ndarray,
     return S_o, Dh, Dl, left, dropped
 
 
-def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+def lse_near_zero(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``log(sum(exp(x)))`` of rows of finite-max, non-positive float64
     entries, and which rows it certifies.
 
@@ -310,11 +309,11 @@ def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray
     ``log1p(D) = D - D**2/2 + ... + D**5/5`` leaves D**6/6 < 2**-102 |D|,
     and its float64 evaluation (a correction below 2**-21 |D|) 2**-72 |D|:
     the result ``yh + yl`` (TwoSum) is within ``eps = eps_S (1 + 2**-19)
-    + 2**-70 |y|``. Accepted, float64: when ``y - eps`` and ``y + eps``
-    round to the same float64 (Ziv: then correctly rounded, so that the
-    steps around this one give the same bits). Narrower targets:
-    ``eps <= 2**-(p+12) |y|``. For a row of log-probabilities (S = 1 + D,
-    D ~ 1e-16) eps ~ 2**-122, ~2**-69 |y|: Ziv's test fails on about
+    + 2**-70 |y|``. Accepted when ``y - eps`` and ``y + eps`` round to the
+    same float64 (Ziv: then correctly rounded, so that the steps around this
+    one give the same bits; a narrower target rounds that float64). For a
+    row of log-probabilities (S = 1 + D, D ~ 1e-16) eps ~ 2**-122, ~2**-69
+    |y|: Ziv's test fails on about
     ``4 eps / ulp(y)`` of the rows, 2**-15 of them at |y| ~ 2**-56, more
     below (those go on to double-double or MPFR).
     """
@@ -334,12 +333,9 @@ def lse_near_zero(rows: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray
         eps_s = DELTA * np.abs(S_o) * (1.0 + 2.0**-50) + left * (1.0 + DELTA) + err_top + dropped * 2.0**-288
         eps = (eps_s + 2.0**-105 * np.abs(Dh)) * (1.0 + 2.0**-19) + 2.0**-70 * np.abs(yh)
         out = yh + yl
-        if fmt.name == "float64":
-            # Ziv: fl(yl -+ 2 e) lies outside yl -+ e once e >= 2 u |yl|
-            # (|yl| <= 2**-53 |yh|), so the two sums below bracket the
-            # rounding of every value within eps of y (rounding is monotone)
-            e2 = 2.0 * (eps + 2.0**-104 * np.abs(yh))
-            ok = (yh + (yl - e2)) == (yh + (yl + e2))
-        else:
-            ok = eps <= 2.0 ** -(fmt.precision + 12) * np.abs(out)
+        # Ziv: fl(yl -+ 2 e) lies outside yl -+ e once e >= 2 u |yl|
+        # (|yl| <= 2**-53 |yh|), so the two sums below bracket the rounding
+        # of every value within eps of y (rounding is monotone)
+        e2 = 2.0 * (eps + 2.0**-104 * np.abs(yh))
+        ok = (yh + (yl - e2)) == (yh + (yl + e2))
     return out, near & ok & np.isfinite(out)

@@ -337,7 +337,7 @@ class Rows:
                 amp, limit = (np.abs(self.m) + self.L) / np.abs(out), CANCEL_NARROW
         redo = (self.m < 0) & ~self.special & (amp > limit)
         if redo.any():
-            out[redo] = logsumexp_cancelling(self.x[redo].astype(np.float64), fmt, guess=out[redo])
+            out[redo] = logsumexp_cancelling(self.x[redo].astype(np.float64), guess=out[redo])
         out = np.where(self.nan, np.nan, out)
         out = np.where(self.pinf, np.inf, out)
         return np.where(self.ninf, -np.inf, out)

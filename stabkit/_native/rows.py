@@ -70,7 +70,6 @@ _SIGNATURES = {
     "wide_log_softmax": ([_p] + [_i64] * 6 + [_p] * 8, _i64),
     "near_zero_sums": ([_p, _i64, _i64] + [_p] * 9, _i64),
     "row_fsum": ([_p, _i64, _i64, _i64, _p], None),
-    "lse_extended": ([_p, _i64, _i64, _p, _p], _i64),
     "lse_rows_dd": ([_p, _i64, _i64, _p, _p], None),
     "lse_rows_fast": ([_p, _i64, _i64, _p, _p], None),
     "lse_fast_terms": ([_p, _i64, _f64, _p, _p], None),

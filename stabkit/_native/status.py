@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, extended, narrowrows, rounding, rows, targets
+from . import elementwise, narrowrows, rounding, rows, targets
 
 __all__ = ["kernels", "summary"]
 
@@ -29,10 +29,9 @@ WIDE_SUFFIX = " (rows > 16, one call per block)"
 ROUNDING = "rounding to float16/bfloat16"
 #: the entries of the compiled steps of the logsumexp rows where m + log1p(s)
 #: cancels (stabkit._accurate.cancelling; every format, the rows in float64):
-#: the 80-bit step and the double-double one after it, and the vectorised
-#: double-double step that comes first for float64 results
-CANCELLING = ("logsumexp (cancelling rows, 80-bit step)", "logsumexp (cancelling rows, double-double step)",
-              "logsumexp (cancelling float64 rows, vectorised double-double step)")
+#: the vectorised double-double step and the one-entry one after it
+CANCELLING = ("logsumexp (cancelling rows, vectorised double-double step)",
+              "logsumexp (cancelling rows, double-double step)")
 #: the entry of the losses' smoothed and weighted targets (_targets.c; every
 #: format, the targets in float64)
 TARGETS = "loss targets (label smoothing, class and positive-class weights)"
@@ -74,8 +73,7 @@ def kernels(load: bool = True) -> dict[str, str]:
         for fmt in fmts:
             out[f"{name}/{fmt}{WIDE_SUFFIX}"] = narrow
     out[ROUNDING] = rounding.status()
-    out[CANCELLING[0]] = extended.status()
-    out[CANCELLING[1]] = out[CANCELLING[2]] = row
+    out[CANCELLING[0]] = out[CANCELLING[1]] = row
     out[TARGETS] = targets.status()
     return out
 
