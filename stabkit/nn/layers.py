@@ -21,6 +21,7 @@ import numpy as np
 
 from . import activations, defaults
 from .copying import CopyLayer
+from .weightroles import WeightRoles
 from .kernelopts import KernelOptions
 from .errors import NNError
 
@@ -41,7 +42,7 @@ def __getattr__(name: str):
     return value
 
 
-class Layer(CopyLayer):
+class Layer(CopyLayer, WeightRoles):
     """Base class: ``forward(x, training)`` and ``backward(dLdy)``.
 
     The model builds a layer from the per-sample shape of its input

@@ -1,7 +1,8 @@
 """Keras's layer access and freezing on ``Sequential``: the layers'
 automatic names, ``add``, ``get_layer``, ``pop``, ``input_shape``, ``output_shape``,
 ``weights``, ``get_weights``, ``set_weights``, ``trainable``, ``trainable_weights``,
-``non_trainable_weights``, ``count_params`` and ``summary``.
+``non_trainable_weights`` (and Keras 3's ``*variables`` names for them,
+:mod:`stabkit.nn.weightroles`), ``count_params`` and ``summary``.
 
 A frozen layer (``layer.trainable = False``, or ``model.trainable = False``
 for all of them) keeps its weights through ``fit``: the trainer passes the
@@ -23,11 +24,12 @@ from .activations import Activation
 from .errors import NNError
 from .saving import checked_weights
 from .layers import Input, Layer, keras_name
+from .weightroles import WeightRoles
 
 __all__ = ["Structure"]
 
 
-class Structure:
+class Structure(WeightRoles):
     """Mixed into ``Sequential``: the methods that read its layer list."""
 
     _trainable = True

@@ -129,6 +129,25 @@ def test_model_trainable_false_freezes_every_layer():
     assert [l.trainable for l in model.layers] == [True, True, True] and len(model.trainable_weights) == 6
 
 
+def test_weight_roles_of_layers_and_models_are_live_views():
+    """Layers' trainable_weights / non_trainable_weights and Keras 3's
+    *variables names: the same arrays as ``weights``, split by role; a
+    BatchNormalization's moving statistics never train; writing into one
+    changes the model."""
+    model = nn.Sequential([nn.Input((5,)), nn.Dense(4), nn.BatchNormalization(), nn.Dense(2)])
+    dense, bn, _ = model.layers
+    assert [w.shape for w in bn.trainable_weights] == [(4,), (4,)]  # gamma, beta
+    assert [w.shape for w in bn.non_trainable_variables] == [(4,), (4,)]  # moving mean, variance
+    assert (len(model.variables), len(model.trainable_variables), len(model.non_trainable_variables)) == (8, 6, 2)
+    assert all(a is b for a, b in zip(dense.variables, dense.weights))
+    dense.trainable = False
+    assert dense.trainable_variables == [] and len(dense.non_trainable_weights) == 2
+    assert (len(model.trainable_variables), len(model.non_trainable_variables)) == (4, 4)
+    model.trainable_variables[-1][...] = 7.0  # the last Dense's bias
+    assert np.all(model.get_weights()[-1] == 7.0)
+    assert nn.Dense(3).trainable_weights == [] and nn.Dense(3).variables == []  # unbuilt
+
+
 def test_trainable_is_a_constructor_argument_and_survives_save_and_load(tmp_path):
     model = nn.Sequential([nn.Input((5,)), nn.Dense(4, activation="relu", trainable=False), nn.Dropout(0.1), nn.Dense(3)])
     assert [l.trainable for l in model.layers] == [False, True, True]
@@ -226,3 +245,16 @@ class TestAgainstKeras:
             keras.layers.Dense(3).count_params()
         with pytest.raises(nn.NNError, match="count_params.*isn't built"):
             nn.Dense(3).count_params()
+
+    @pytest.mark.parametrize("frozen", [[], [0], [1, 2]])
+    def test_weight_roles_as_keras(self, frozen):
+        keras = self.keras
+        ours = nn.Sequential([nn.Input((5,)), nn.Dense(4), nn.BatchNormalization(), nn.Dense(2)])
+        theirs = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.BatchNormalization(),
+                                   keras.layers.Dense(2)])  # fmt: skip
+        for i in frozen:
+            ours.layers[i].trainable = theirs.layers[i].trainable = False
+        for attr in ("variables", "trainable_variables", "non_trainable_variables", "trainable_weights",
+                     "non_trainable_weights", "weights"):  # fmt: skip
+            for a, b in zip([ours, *ours.layers], [theirs, *theirs.layers]):
+                assert [w.shape for w in getattr(a, attr)] == [tuple(v.shape) for v in getattr(b, attr)], attr
