@@ -589,3 +589,35 @@ def test_float32_log_softmax_calls_take_the_fast_pass(monkeypatch):
     """stabkit.log_softmax of float32 rows of 3 to 16 columns goes through
     the fast pass (views, another axis), with the NumPy path's bits."""
     _calls_take_the_fast_pass(monkeypatch, stabkit.log_softmax, "narrow_log_softmax32", 19)
+
+
+@pytest.mark.parametrize("fmt", ["float64", "float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rows_of_one_entry_give_the_numpy_passes_bits(fmt, dtype):
+    """Rows of width 1 skip the kernel (which sent each one to Rows): the
+    logsumexp is the entry (+0.0 for -0.0), the log-softmax +0 or NaN, the
+    bits of Rows' passes, special values included."""
+    from stabkit._accurate import narrow
+
+    rng = np.random.default_rng(1)
+    special = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -1e-45, 3e38, -3e38, 3.5, -700.0]
+    x = np.concatenate([special, rng.standard_normal(40) * 10.0 ** rng.uniform(-30, 30, 40)]).astype(dtype)[:, None]
+    f, exact = get_format(fmt), fmt == "float64"
+    with np.errstate(all="ignore"):
+        same_bits(narrow.logsumexp(x, f), narrow._rows(x, exact).logsumexp(f))
+        same_bits(narrow.log_softmax(x, f), narrow._rows(x, exact).log_softmax())
+        dst = np.full(x.shape, 5.0)
+        assert narrow.log_softmax(x, f, dst) is dst
+        same_bits(dst, narrow._rows(x, exact).log_softmax())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_public_functions_on_rows_of_one_entry(dtype):
+    import ml_dtypes
+
+    dt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+    x = np.array([[np.nan], [np.inf], [-np.inf], [-0.0], [2.5], [-3.0]]).astype(dt)
+    lse = stabkit.logsumexp(x, axis=-1)
+    assert lse.dtype == dt
+    same_bits(lse, np.array([np.nan, np.inf, -np.inf, 0.0, 2.5, -3.0]).astype(dt))
+    same_bits(stabkit.log_softmax(x, axis=-1), np.array([[np.nan], [0.0], [np.nan], [0.0], [0.0], [0.0]]).astype(dt))

@@ -70,6 +70,12 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
     (float32 rows and widened 16-bit ones may then take the kernels' fast
     passes, narrow float32 rows ``narrow_lse32``: the same values in
     ``fmt``, other float64s)."""
+    if x.shape[1] == 1:
+        # one entry a row: m + log1p(0) = x exactly (-0.0 gives m + 0.0 =
+        # +0.0; NaN the quiet NaN Rows gives), without the kernel's redo
+        # of every such row in NumPy
+        v = x[:, 0].astype(np.float64)
+        return np.where(v == v, v + 0.0, np.nan)
     exact = fmt.name == "float64"
     fast = native.narrow_lse32(x) if rounded and fmt.name == "float32" and x.shape[1] <= NARROW else None
     if fast is not None:  # float32 rows of 3 to 16 columns: exp_fast's rounding test, the rest below
@@ -103,6 +109,13 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     pass), else a new float64 array (the caller rounds it
     once, as NumPy's float64 loops round what they write into a float32 or
     float16 ``dst``)."""
+    if x.shape[1] == 1:
+        # one entry a row: (d - L) + r = 0 - 0 + 0 = +0 where the entry is
+        # finite or +inf (Rows' bits), NaN where it is NaN or -inf (no finite
+        # entry); the kernel would send every such row (L == 0) to NumPy
+        lp = dst if dst is not None and dst.dtype == np.float64 else np.empty(x.shape)
+        lp[...] = np.where((x == x) & (x > -np.inf), 0.0, np.nan)
+        return lp
     exact = fmt.name == "float64"
     if exact and x.shape[1] > NARROW:  # the wide-row kernel first (Rows.log_softmax's bits)
         return wide.log_softmax(x, True, dst, lambda q, d: _rows(q, True).log_softmax(d))
