@@ -112,7 +112,7 @@ def log_softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) 
     wide-row kernel (``Rows.log_softmax`` for float64 targets, the unshifted
     rows of ``log_softmax_unshifted`` for narrower ones), ``numpy_rows`` for
     the rows it hands back, as :func:`softmax`."""
-    return _kernel_first(native.wide_log_softmax, r, exact, dst, numpy_rows)
+    return _kernel_first(native.wide_log_softmax, r, exact, dst, numpy_rows, one_live_log_softmax)
 
 
 def softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
@@ -123,9 +123,26 @@ def softmax(r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> n
     return _kernel_first(native.wide_softmax, r, exact, dst, numpy_rows)
 
 
-def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows) -> np.ndarray:
+def one_live(x: np.ndarray) -> np.ndarray:
+    """Which rows hold one finite entry and -inf everywhere else (a mask
+    that leaves one class). The kernels hand them back (their sum of the
+    other terms is 0, as where those underflow), and ``Rows`` takes ~40 us
+    for a 1000-wide one; their values are plain: logsumexp the entry (+0.0
+    for -0.0), log-softmax +0 there and -inf elsewhere (``Rows``' bits)."""
+    with np.errstate(invalid="ignore"):
+        return (np.count_nonzero(x != -np.inf, axis=-1) == 1) & np.isfinite(x.max(axis=-1))
+
+
+def one_live_log_softmax(x: np.ndarray) -> np.ndarray:
+    """The log-softmax of rows that :func:`one_live` picks."""
+    return np.where(x == -np.inf, -np.inf, 0.0)
+
+
+def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows,
+                  single=None) -> np.ndarray:
     """``kernel``'s rows of a block (wide rows; ``numpy_rows`` for narrow
-    ones and where the kernel is off), ``numpy_rows`` for those it hands back."""
+    ones and where the kernel is off), ``numpy_rows`` for those it hands back
+    (``single`` for those of them :func:`one_live` picks, where given)."""
     if r.shape[-1] <= NARROW:
         return numpy_rows(r, dst)
     # without a float32/float64 dst (float16, bfloat16): a float64 buffer of
@@ -137,7 +154,15 @@ def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, nu
         return numpy_rows(r, dst)
     p, redo = got
     if np.count_nonzero(redo):
-        p[redo] = numpy_rows(r[redo], None)
+        idx = np.flatnonzero(redo)
+        back = r[idx]
+        if single is not None:
+            one = one_live(back)
+            if one.any():
+                p[idx[one]] = single(back[one])
+                idx, back = idx[~one], back[~one]
+        if idx.size:
+            p[idx] = numpy_rows(back, None)
     return p
 
 
