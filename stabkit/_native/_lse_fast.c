@@ -1,6 +1,7 @@
-/* The cancelling float64 logsumexp rows (stabkit/_accurate/cancelling.py)
- * in vectorised double-double: lse_rows_fast gives each row's correctly
- * rounded logsumexp, or says it could not decide (Ziv's rounding test), for
+/* The cancelling logsumexp rows (stabkit/_accurate/cancelling.py, every
+ * format's rows in float64) in vectorised double-double: lse_rows_fast
+ * gives each row's correctly rounded float64 logsumexp, or says it could
+ * not decide (Ziv's rounding test), for
  * the next step (lse_rows_dd, then MPFR) to settle. Every step of that
  * chain rounds correctly, so a row has the same bits whichever settles it.
  *
@@ -23,23 +24,25 @@
  *   arguments, tests/test_native_lse_fast.py);
  * - S in eight lanes of (hi, lo): TwoSum of each hi, the lo parts and the
  *   errors added, renormalised (Fast2Sum) every 16 terms of a lane, then
- *   the lanes folded in double-double;
+ *   the lanes folded in double-double (rows of up to 32 entries go eight
+ *   at a time, a row a lane: no fold);
  * - L from y0 = log(S.hi) (libm, within 2^-46 for S < 2^60) by one Newton
  *   step y0 + (S - exp(y0)) / exp(y0), exp(y0) by the same term (y0 <= 42);
  * - m + L by TwoSum, and Ziv's test.
  *
  * The bound B on |m + L - value| (absolute): the terms' relative error,
- * taken as 2^-77 (TERM_ERR), passes to L as 2^-77 absolute, the sum's roundings as n 2^-99
- * (each of 2n additions to a lo part rounds by 2^-53 of it, a lo part
- * staying below 17 2^-52 S between renormalisations), exp(y0) and Newton's
- * step 2^-90, the dropped terms n 2^-288, and the last additions 2^-103
+ * taken as 2^-77 (TERM_ERR), passes to L as 2^-77 absolute, the sum's
+ * roundings as n 2^-99 (each of 2n additions to a lo part rounds by 2^-53
+ * of it, a lo part staying below 17 2^-52 S between renormalisations),
+ * exp(y0) and Newton's step 2^-90, the dropped terms n 2^-288, and the last additions 2^-103
  * (|m| + L). With E = 2B, hi + (lo -+ E) both rounding to hi means that no
  * rounding boundary lies within B of the value: hi is the correctly
  * rounded result (E twice B: those additions round too).
  *
  * The loop forming a block's terms has no branch (the table read is a
- * gather), so GCC vectorises it in each clone; the files compile with
- * -ffp-contract=off, which keeps TwoSum and Dekker's products exact.
+ * gather, which GCC's generic tuning emulates with scalar loads), so GCC
+ * vectorises it in each clone; the files compile with -ffp-contract=off,
+ * which keeps TwoSum and Dekker's products exact.
  */
 #include <math.h>
 #include <stdint.h>
