@@ -97,11 +97,7 @@ def logsumexp(x: np.ndarray, fmt: Format, rounded: bool = False) -> np.ndarray:
             sub = x if cancel.size == x.shape[0] else x[cancel]
             out[cancel] = logsumexp_cancelling(sub.astype(np.float64, copy=False), guess=out[cancel])
         if rest.size:
-            back = x[rest]
-            one = wide.one_live(back)
-            out[rest[one]] = back[one].max(axis=-1).astype(np.float64) + 0.0
-            if not one.all():
-                out[rest[~one]] = _rows(back[~one], exact).logsumexp(fmt)
+            wide.hand_back(out, rest, x, lambda back: _rows(back, exact).logsumexp(fmt), wide.one_live_logsumexp)
     return out
 
 
@@ -141,12 +137,8 @@ def log_softmax(x: np.ndarray, fmt: Format, dst: np.ndarray | None = None) -> np
     native.narrow_log_softmax(d, r if exact else None, L, lp)
     redo |= L == 0
     if np.count_nonzero(redo):
-        idx = np.flatnonzero(redo)
-        back = x[idx]
-        one = wide.one_live(back)
-        lp[idx[one]] = wide.one_live_log_softmax(back[one])
-        if not one.all():
-            lp[idx[~one]] = _rows(back[~one], exact).log_softmax()
+        wide.hand_back(lp, np.flatnonzero(redo), x, lambda back: _rows(back, exact).log_softmax(),
+                       wide.one_live_log_softmax)
     return lp
 
 

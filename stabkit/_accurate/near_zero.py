@@ -313,9 +313,8 @@ def lse_near_zero(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     same float64 (Ziv: then correctly rounded, so that the steps around this
     one give the same bits; a narrower target rounds that float64). For a
     row of log-probabilities (S = 1 + D, D ~ 1e-16) eps ~ 2**-122, ~2**-69
-    |y|: Ziv's test fails on about
-    ``4 eps / ulp(y)`` of the rows, 2**-15 of them at |y| ~ 2**-56, more
-    below (those go on to double-double or MPFR).
+    |y|: Ziv's test fails on about ``4 eps / ulp(y)`` of the rows, 2**-15 of
+    them at |y| ~ 2**-56, more below (those go on to double-double or MPFR).
     """
     n_rows, n = rows.shape
     # the largest term apart: where m ~ 0, exp(m) - 1 keeps a relative bound

@@ -138,6 +138,25 @@ def one_live_log_softmax(x: np.ndarray) -> np.ndarray:
     return np.where(x == -np.inf, -np.inf, 0.0)
 
 
+def one_live_logsumexp(x: np.ndarray) -> np.ndarray:
+    """The logsumexp of rows that :func:`one_live` picks, in float64."""
+    return x.max(axis=-1).astype(np.float64) + 0.0
+
+
+def hand_back(out: np.ndarray, idx: np.ndarray, x: np.ndarray, numpy_rows, single=None) -> None:
+    """``out[idx]``, the values of the rows ``x[idx]`` a kernel handed back:
+    ``single`` for those :func:`one_live` picks (where given), ``numpy_rows``
+    (the rows -> their values) for the others."""
+    back = x[idx]
+    if single is not None:
+        one = one_live(back)
+        if one.any():
+            out[idx[one]] = single(back[one])
+            idx, back = idx[~one], back[~one]
+    if idx.size:
+        out[idx] = numpy_rows(back)
+
+
 def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, numpy_rows,
                   single=None) -> np.ndarray:
     """``kernel``'s rows of a block (wide rows; ``numpy_rows`` for narrow
@@ -154,15 +173,7 @@ def _kernel_first(kernel, r: np.ndarray, exact: bool, dst: np.ndarray | None, nu
         return numpy_rows(r, dst)
     p, redo = got
     if np.count_nonzero(redo):
-        idx = np.flatnonzero(redo)
-        back = r[idx]
-        if single is not None:
-            one = one_live(back)
-            if one.any():
-                p[idx[one]] = single(back[one])
-                idx, back = idx[~one], back[~one]
-        if idx.size:
-            p[idx] = numpy_rows(back, None)
+        hand_back(p, np.flatnonzero(redo), r, lambda back: numpy_rows(back, None), single)
     return p
 
 

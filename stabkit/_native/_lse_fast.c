@@ -286,21 +286,26 @@ static FORCE_INLINE vd8 load8(const double *p)
     return v;
 }
 
+/* Each lane's larger of m and v (v > m skips a NaN v), the NaN lanes of v
+ * marked in *nan */
+static FORCE_INLINE vd8 max_lanes(vd8 m, vd8 v, vi8 *nan)
+{
+    *nan |= v != v;
+    const vi8 gt = v > m;
+    return (vd8)((gt & (vi8)v) | (~gt & (vi8)m));
+}
+
 /* The row's maximum, or NaN if it holds a NaN (the lanes are folded at the
  * end; an order of comparisons that skips NaN, as x > m does, is caught by
  * the x != x lanes) */
 static FORCE_INLINE double row_max(const double *x, int64_t n)
 {
-    vd8 m = {0}, v;
+    vd8 m = {0};
     m += x[0];
     vi8 nan = {0};
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        v = load8(x + j);
-        nan |= v != v;
-        const vi8 gt = v > m;
-        m = (vd8)((gt & (vi8)v) | (~gt & (vi8)m));
-    }
+    for (; j + 8 <= n; j += 8)
+        m = max_lanes(m, load8(x + j), &nan);
     double top = m[0];
     int64_t bad = 0;
     for (int t = 0; t < 8; t++) {
@@ -370,8 +375,8 @@ static FORCE_INLINE int lse_row_fast(const double *x, int64_t n, double *out, do
     dd S = {lh[0], ll[0]};
     for (int t = 1; t < 8; t++)
         S = dd_add(S, (dd){lh[t], ll[t]});
-    if (!(S.hi >= 1.0 && S.hi < 0x1p60))
-        return 0;
+    /* a sum out of range gives a y0 whose exp_term is junk or 0 (no branch
+     * there can fail): lse_finish turns the row down */
     const double y0 = log(S.hi);
     return lse_finish(S, m, n, y0, exp_term(y0, 0.0), out);
 }
@@ -392,12 +397,8 @@ static FORCE_INLINE void lse_rows8(const double *x, int64_t n, double *out, int8
     vd8 m = {0};
     m -= INFINITY;
     vi8 nan = {0};
-    for (int64_t j = 0; j < n; j++) {
-        const vd8 v = load8(xt + 8 * j);
-        nan |= v != v;
-        const vi8 gt = v > m;
-        m = (vd8)((gt & (vi8)v) | (~gt & (vi8)m));
-    }
+    for (int64_t j = 0; j < n; j++)
+        m = max_lanes(m, load8(xt + 8 * j), &nan);
     for (int64_t j = 0; j < n; j++)
         memcpy(mt + 8 * j, &m, sizeof m);
     for (int64_t k = 0; k < 8 * n; k++) {
@@ -407,11 +408,11 @@ static FORCE_INLINE void lse_rows8(const double *x, int64_t n, double *out, int8
     }
     vd8 lh = {0}, ll = {0};
     add_groups(bh, bl, n, &lh, &ll);
-    /* exp(y0) for the eight rows in one vectorised pass (y0 = 0 where the
-     * sum is out of range: lse_finish turns those rows down) */
+    /* exp(y0) for the eight rows in one vectorised pass (a sum out of
+     * range, as in lse_row_fast: lse_finish turns the row down) */
     double y0[8], zero[8] = {0}, eh[8], el[8];
     for (int t = 0; t < 8; t++)
-        y0[t] = lh[t] >= 1.0 && lh[t] < 0x1p60 ? log(lh[t]) : 0.0;
+        y0[t] = log(lh[t]);
     for (int t = 0; t < 8; t++) {
         const dd e = exp_term(y0[t], zero[t]);
         eh[t] = e.hi;
