@@ -106,16 +106,29 @@ class _Shift(NamedTuple):
     K: np.ndarray  # k_T
 
 
-def _shift(x: np.ndarray, b: np.ndarray) -> _Shift:
+def _split(x: np.ndarray, b: np.ndarray):
+    """``(live, f, k, z)``: the entries in the sum, ``b = f 2**k`` exactly
+    (``1 <= |f| < 2``), and the estimate ``z = x + k ln 2`` (-inf off the
+    sum) that picks the leading term, up to ~1e-13."""
     live = (b != 0) & (x > -np.inf)
     fr, ex = np.frexp(b)
     f, k = 2.0 * fr, ex - 1  # exact
-    # z = x + k ln 2 estimated: picks the largest term, up to ~1e-13
-    z = np.where(live, x + k * _dd._LN2_1, -np.inf)
+    return live, f, k, np.where(live, x + k * _dd._LN2_1, -np.inf)
+
+
+def _shift(x: np.ndarray, b: np.ndarray) -> _Shift:
+    live, f, k, z = _split(x, b)
     top = np.argmax(z, axis=-1)
     rows = np.arange(x.shape[0])
     K = k[rows, top]
     return _Shift(live, np.where(live, f, 0.0), (k - K[:, None]).astype(np.float64), top, x[rows, top], K)
+
+
+def _shift_to(x: np.ndarray, b: np.ndarray, m: float, K: int) -> _Shift:
+    """A chunk of one row against the row's shift ``m, K`` (:mod:`.weighted_long`;
+    ``top`` is left to the caller)."""
+    live, f, k, _ = _split(x, b)
+    return _Shift(live, np.where(live, f, 0.0), (k - K).astype(np.float64), None, np.array([m]), np.array([K]))
 
 
 def _float_terms(x, sh: _Shift, exact: bool):
@@ -191,7 +204,12 @@ def _log_abs(sh, sl):
 def _coef(n: int, gamma: float, compensated: bool) -> float:
     """The sum's error as a fraction of ``A``: the terms' (``gamma``) and the
     summation's, ``n**2 2**-104`` compensated (:func:`.eft.sum2`), else
-    ``n u`` (a plain sum)."""
+    ``n u`` (a plain sum). Rows longer than ``BLOCK`` are summed a chunk of
+    ``BLOCK`` at a time (:mod:`.weighted_long`): that bound for a chunk, and
+    each of the chunks' double-double additions off by at most ``2**-104``
+    of the magnitudes added so far (``2**-103`` taken)."""
+    if n > BLOCK:
+        return _coef(BLOCK, gamma, compensated) + (n // BLOCK + 1) * 2.0**-103
     return gamma + (n * n * 2.0**-104 if compensated else n * U)
 
 
@@ -254,7 +272,12 @@ def _blocks(n_rows: int, n: int):
 
 def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarray) -> None:
     """The rows the float64 pass did not settle: double-double, then MPFR."""
-    for blk in _blocks(rows.size, x2.shape[1]):
+    n = x2.shape[1]
+    if n > BLOCK:
+        from .weighted_long import redo_long  # (lazily: that module builds on this one)
+
+        return redo_long(x2, w2, rows, fmt, out, sign)
+    for blk in _blocks(rows.size, n):
         idx = rows[blk]
         x, b = np.asarray(x2[idx], dtype=np.float64), w2[idx]
         sh = _shift(x, b)
@@ -267,12 +290,12 @@ def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarr
             out[idx[i]], sign[idx[i]] = weighted_row_mp(x[i][keep], b[i][keep])
 
 
-def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
-    """``(log|S|, sign S)`` in float64 for 2-d rows (n >= 1) of ``x`` and
-    float64 weights ``b``: the edges, the float64 pass block by block, one
-    vectorised log for all the rows, and the fallbacks."""
+def _first_pass(x2, w2, exact: bool):
+    """``(out, sign, fin, Sh, Sl, mag, m, K)`` of rows of at most ``BLOCK``
+    entries, a block of rows at a time: the edge rows' results, and for the
+    rows ``fin`` left to the arithmetic, the float64 pass's ``S'``, ``A``
+    and shift (steps 1-3)."""
     n_rows, n = x2.shape
-    exact = fmt.name == "float64"
     out, sign = np.full(n_rows, -np.inf), np.zeros(n_rows)
     fin = np.zeros(n_rows, dtype=bool)
     Sh, Sl, mag, m, K = (np.zeros(n_rows) for _ in range(5))
@@ -287,6 +310,21 @@ def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarr
             sh = _shift(x, b)
             Sh[rows], Sl[rows], mag[rows] = _sums(*_float_terms(x, sh, exact), sh)
             m[rows], K[rows] = sh.m, sh.K
+    return out, sign, fin, Sh, Sl, mag, m, K
+
+
+def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+    """``(log|S|, sign S)`` in float64 for 2-d rows (n >= 1) of ``x`` and
+    float64 weights ``b``: the edges, the float64 pass block by block, one
+    vectorised log for all the rows, and the fallbacks."""
+    n_rows, n = x2.shape
+    exact = fmt.name == "float64"
+    if n > BLOCK:
+        from .weighted_long import first_pass_long  # (lazily: that module builds on this one)
+
+        out, sign, fin, Sh, Sl, mag, m, K = first_pass_long(x2, w2, exact)
+    else:
+        out, sign, fin, Sh, Sl, mag, m, K = _first_pass(x2, w2, exact)
     rows = np.flatnonzero(fin)
     coef = _coef(n, GAMMA_FLOAT, True) if exact else _coef(n, GAMMA_NARROW, False)
     ok = np.zeros(rows.size, dtype=bool)
@@ -302,6 +340,18 @@ def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarr
     return out, sign
 
 
+def _is_mask(w: np.ndarray) -> bool:
+    """Whether every weight is 0 or 1, a chunk at a time (a few temporaries
+    of a chunk, not of the input; most weights are decided by the first)."""
+    flat = w.reshape(-1) if w.flags.c_contiguous else w.ravel()
+    step = 16 * BLOCK
+    for s in range(0, flat.size, step):
+        c = flat[s : s + step]
+        if not np.all((c == 0) | (c == 1)):
+            return False
+    return True
+
+
 def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool, plain):
     """The accurate tier's ``logsumexp`` with weights: inputs checked and
     broadcast (:func:`.weights.weights_in`, the exact weights), each result
@@ -310,7 +360,7 @@ def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool, plain
     at -inf, and gives the same bits as without weights."""
     a, fmt = as_input(x)
     a, w = weights_in(b, a, fmt, exact=True)
-    if np.all((w == 0) | (w == 1)):
+    if _is_mask(w):
         # keywords: the same call to a core or to a public wrapper around it
         return plain(np.where(w == 0, np.array(-np.inf, a.dtype), a), axis=axis, keepdims=keepdims, return_sign=return_sign)
     xl, wl = last_axis(a, axis), last_axis(w, axis)

@@ -17,9 +17,10 @@ def weights_in(b, x: np.ndarray, fmt: Format, exact: bool) -> tuple[np.ndarray, 
     TypeError, any other dtype or a shape that does not broadcast a
     ValueError naming ``b``.
 
-    With ``exact`` the weights are float64 copies of their exact values (the
-    accurate tier: every supported format converts to float64 exactly; an
-    integer beyond 2**53 is rounded once); otherwise they are rounded once to
+    With ``exact`` the weights are float64, their exact values (the accurate
+    tier: every supported format converts to float64 exactly; an integer
+    beyond 2**53 is rounded once; float64 weights are not copied, and the
+    caller only reads them); otherwise they are rounded once to
     ``x``'s format (the naive and stable tiers compute in that format), as
     the losses round their labels. Either way ``b``'s dtype never widens the
     result, which stays in ``x``'s format (SciPy promotes instead).
@@ -29,7 +30,7 @@ def weights_in(b, x: np.ndarray, fmt: Format, exact: bool) -> tuple[np.ndarray, 
         xb, wb = np.broadcast_arrays(x, w)
     except ValueError:
         raise ValueError(f"b has shape {w.shape}, which does not broadcast against x's shape {x.shape}") from None
-    return xb, (wb.astype(np.float64) if exact else targets_in(wb, fmt))
+    return xb, (wb.astype(np.float64, copy=False) if exact else targets_in(wb, fmt))
 
 
 def plain_sign(out: np.ndarray) -> np.ndarray:
