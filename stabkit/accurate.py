@@ -60,12 +60,12 @@ from ._accurate.blocks import BLOCK, ELEMENTWISE_BLOCK, NARROW_BLOCK_ROWS  # noq
 from ._accurate.blocks import blocks as _blocks, elementwise as _elementwise, finish as _finish, rowwise as _rowwise
 from ._accurate.blocks import step as _step, store as _store
 from ._accurate.rows import Rows
-from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, take_label, targets_in, silent, xmul
+from ._accurate.inputs import as_input, check_same_shape, last_axis, restore_axis, targets_in, silent, xmul
 from ._accurate.elementwise import log_sigmoid_f64, sigmoid_f64, softplus_f64
 from ._accurate.scaled import softplus_beta_f64
 from ._accurate.eft import NARROW, workspace
 from ._accurate.unshifted import softmax_unshifted, unshifted_rows
-from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_probs
+from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalised_log_prob_at, renormalised_log_probs
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, targets64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate import bceties as _ties, rowrest as _rest, wide as _wide
 from ._accurate.threads import workers
@@ -284,7 +284,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
     """Per-row ``-w_y log p[y]`` (``w`` the class weights). From logits:
     ``(log1p(s) - d_y) - r_y``, non-negative terms (a gap of 20 gives 2.1e-9,
     not 0). From probabilities: ``log(S / p[y])``, rows renormalised exactly
-    (``renormalised_log_probs``). Labels: integers in ``[0, n_classes)``, shaped
+    (``renormalised_log_prob_at``). Labels: integers in ``[0, n_classes)``, shaped
     as the rows or with a trailing 1 (ValueError naming the label otherwise).
     Label smoothing: the categorical loss of the smoothed one-hot rows."""
     p, fmt = as_input(y_pred, "y_pred")
@@ -307,7 +307,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         if lp is None:
             # plain: the loss 0 - lp goes straight into the output (one rounding)
             lp = (_narrow.log_softmax_at(r, fmt, labels[blk], rounded=o.plain, seen=seen) if from_logits
-                  else take_label(renormalised_log_probs(r, fmt.name != "float64"), labels[blk]))
+                  else renormalised_log_prob_at(r, labels[blk], fmt.name != "float64"))
         loss = 0.0 - lp if cwy is None else xmul(cwy[blk], 0.0 - lp)
         again = _rest.sparse(o, r, loss, labels[blk], None if cwy is None else cwy[blk], seen)
         return loss if o.plain else o.plan.apply64(loss, blk, again)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from stabkit._native import rows as native
+from stabkit._native import probrows as _probrows
 
 from .eft import NARROW, normalized, rowmax, rowsum, sum2, sum_split_scaled, two_sum_err
 from .elementwise import softplus_pair_f64
@@ -52,15 +53,54 @@ def renormalised_log_probs(p: np.ndarray, narrower: bool = False) -> np.ndarray:
     far below the narrower format's resolution elsewhere.
     """
     p = np.asarray(p, dtype=np.float64)
+    rows, k, pk, r = _winner_and_rest(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(p)
+        out -= np.log(pk + r)[:, None]
+        out[rows, k] = _winner_log(pk, r, narrower)
+    return out
+
+
+def renormalised_log_prob_at(p: np.ndarray, labels: np.ndarray, narrower: bool = False) -> np.ndarray:
+    """``renormalised_log_probs(p, narrower)[rows, labels]`` (the same
+    bits), without the log of every entry: the sparse loss keeps one."""
+    p = np.asarray(p, dtype=np.float64)
+    rows, k, pk, r = _winner_and_rest(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(p[rows, labels])
+        out -= np.log(pk + r)
+        top = labels == k
+        out[top] = _winner_log(pk[top], r[top], narrower)
+    return out
+
+
+def _winner_and_rest(p: np.ndarray):
+    """``(rows, k, p_k, R)``: each row's largest entry (the first of equal
+    ones) and the compensated sum ``R`` of the others (rows of finite
+    entries wider than ``NARROW`` in C, with the same bits)."""
+    rows = np.arange(p.shape[0])
+    fast = _probrows.winner_rest(p)
+    if fast is not None:
+        k, pk, r, done = fast
+        if not done.all():
+            left = np.flatnonzero(~done)
+            _, k[left], pk[left], r[left] = _winner_and_rest_np(p[left])
+        return rows, k, pk, r
+    return _winner_and_rest_np(p)
+
+
+def _winner_and_rest_np(p: np.ndarray):
     rows = np.arange(p.shape[0])
     k = np.argmax(p, axis=-1)
     pk = p[rows, k]
     others = p.copy()
     others[rows, k] = 0.0
-    r = np.add(*sum2(others))
+    return rows, k, pk, np.add(*sum2(others))
+
+
+def _winner_log(pk: np.ndarray, r: np.ndarray, narrower: bool) -> np.ndarray:
+    """The largest entry's ``-log1p(R / p_k)`` (module docstring above)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(p)
-        out -= np.log(pk + r)[:, None]
         t = r / pk
         lk = np.log1p(t)
         if narrower:
@@ -68,8 +108,7 @@ def renormalised_log_probs(p: np.ndarray, narrower: bool = False) -> np.ndarray:
             # back, the exact value lies below it (a tie of the narrower
             # format at t goes down, not to even)
             lk = np.where((lk == t) & (t > 0), np.nextafter(t, 0.0), lk)
-        out[rows, k] = -lk
-    return out
+    return -lk
 
 
 def crossentropy_rows(y: np.ndarray, logp: np.ndarray, exact: bool, scratch, logits: np.ndarray | None = None) -> np.ndarray:

@@ -720,6 +720,7 @@ EXPORT CLONES void sub_rows(const double *d, const double *L, int64_t rows, int6
 /* ---- wide rows (n > 16): one call per block (logsumexp, softmax, log-softmax, the cross-entropies) ---- */
 #include "_divide.h" /* the float64 softmax's quotients */
 #include "_sum2.h"   /* the float64 rows below sum_split's floor */
+#include "_winner_rest.h" /* the sparse loss from probabilities: argmax and sum2 of the rest */
 #include "_wide.h"
 #include "_ce_rest.h" /* the weighted categorical losses' rows in double-double (rowrest.py) */
 
