@@ -77,7 +77,7 @@ def renormalised_log_prob_at(p: np.ndarray, labels: np.ndarray, narrower: bool =
 def _winner_and_rest(p: np.ndarray):
     """``(rows, k, p_k, R)``: each row's largest entry (the first of equal
     ones) and the compensated sum ``R`` of the others (rows of finite
-    entries wider than ``NARROW`` in C, with the same bits)."""
+    entries in C, with the same bits)."""
     rows = np.arange(p.shape[0])
     fast = _probrows.winner_rest(p)
     if fast is not None:

@@ -11,18 +11,14 @@ import numpy as np
 
 from . import rows as _rows
 
-#: eft.NARROW: narrower rows are summed column by column, which the C side does not repeat
-NARROW = 16
-
-
 def winner_rest(p: np.ndarray):
     """``(k, p_k, R, done)`` for the rows of ``p`` (2-d float64, more than
     ``NARROW`` columns): where ``done``, the first largest entry, its value
     and ``np.add(*eft.sum2(others))``; rows with NaN or an infinity are left
     (not done) to the NumPy path. None where the extension is off or not
-    built, or the rows are too narrow."""
+    built."""
     lib = _rows.library()
-    if lib is None or p.ndim != 2 or p.shape[1] <= NARROW:
+    if lib is None or p.ndim != 2 or p.shape[1] < 1:
         return None
     p = np.ascontiguousarray(p, dtype=np.float64)
     rows, n = p.shape
