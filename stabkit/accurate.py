@@ -69,7 +69,7 @@ from ._accurate.crossentropy import binary_terms, crossentropy_rows, renormalise
 from ._accurate import longprobs as _longprobs, longrows as _long, lossopts, narrow as _narrow, native64, targets64, threads as _threads  # noqa: F401 - native64 binds float64 loops
 from ._accurate import bceties as _ties, rowrest as _rest, wide as _wide
 from ._accurate.threads import workers
-from ._accurate.weighted import logsumexp_weighted
+from ._accurate.weighted_front import logsumexp_weighted
 from ._accurate.weights import plain_sign
 from .floats import Format
 from ._native import elementwise as _native, narrowrows as _narrowrows

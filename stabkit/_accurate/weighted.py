@@ -24,29 +24,38 @@ Otherwise, per row of finite terms:
    off by at most ``GAMMA_FLOAT = 2.5u`` of itself (u = 2**-53). Results in
    float32 and narrower skip the residuals (``GAMMA_NARROW = 2**-38``).
 3. ``s`` is a compensated sum (:func:`stabkit._accurate.eft.sum2`: every
-   TwoSum error kept, off by at most ``n**2 2**-104`` of the sum of the
-   magnitudes ``A``; a plain sum, ``n u A``, for narrower results), then
+   TwoSum error kept, off by about ``n log2(n) 2**-106`` of the sum of
+   the magnitudes ``A``, :func:`_coef`; a plain sum, ``n u A``, for
+   narrower results), then
    ``S' = f_T + s`` in double-double, and ``m + K ln 2 + log|S'|`` in
    double-double (:mod:`.double_double`: ``log1p(S' - 1)`` for ``S'`` in
    [0.5, 2], where ``S' - 1`` is exact); narrower results try float64 first.
 4. Error bound: ``delta = (GAMMA + summation) A / |S'|`` is the relative
    error of the sum, so the log is off by at most ``delta / (1 - delta)``
    (delta <= 1/4), plus ``2**-86 (1 + |m| + |K| + |log S'|)`` for the
-   double-double steps (``4u`` for float64 ones). A row is settled when that
-   bound ``E`` is at most ``3u |out|`` for a float64 result (3.5 ulp at most
-   after the rounding; the unweighted tier's bound is 3.9) and
-   ``2**-(p+4) |out|`` for a format of p bits (0.57 ulp at most).
+   double-double steps (``4u`` for float64 ones). A row is settled by Ziv's
+   rounding test (:func:`_decided`): where every number within that bound
+   ``E`` of the value rounds alike, the result is the correctly rounded
+   float64 (then rounded once to a narrower format; for those the test
+   asks that the narrower rounding be decided).
 
-With ``b >= 0`` nothing cancels in the sum (``A <= |S'|``): ``E`` is about
-``2.5u`` and every row whose result is not small is settled; rows where
-``m + K ln 2 + log S'`` cancels (a result near 0) go on. With mixed signs the
-sum itself may cancel, and ``E`` grows as ``A / |S'|``. Rows that are not
-settled are computed again with every ``exp`` in double-double
-(``GAMMA_DD``, then ``E`` ~ ``2**-87 A / |S'|``), and the rest in MPFR
-(:mod:`.weighted_mp`, which also knows the exactly zero sums and the
-exact 0 results), so the result is accurate even when the sum cancels, down
-to 2**-8000 of its terms. The double-double pass stops short of subnormal
-terms: an absolute ``n 2**-1000`` is added to the sum's error.
+Since 2026-12-08 every step settles a row this way: the compiled pass
+(``_native/_lse_weighted.c``, :mod:`.weighted_native`), which comes first
+where the extension is built, the float64 pass, the double-double pass and
+MPFR, so a row has the same bits whichever settles it (before, a row was
+settled when ``E <= 3u |out|``: within 3.5 ulp, its bits those of the step
+that settled it). With ``b >= 0`` nothing cancels in the sum (``A <= |S'|``):
+``E`` is about ``2.5u`` in the float64 pass, and a float64 result that
+lies within about ``5u`` of a rounding boundary goes on (most do for
+results below 8); rows where ``m + K ln 2 + log S'`` cancels (a result near
+0) go on too. With mixed signs the sum itself may cancel, and ``E`` grows
+as ``A / |S'|``. Rows that are not settled are computed again with every
+``exp`` in double-double (``GAMMA_DD``, then ``E`` ~ ``2**-87 A / |S'|``),
+and the rest in MPFR (:mod:`.weighted_mp`, which also knows the exactly
+zero sums and the exact 0 results), so the result is accurate even when the
+sum cancels, down to 2**-8000 of its terms. The double-double pass stops
+short of subnormal terms: an absolute ``n 2**-1000`` is added to the sum's
+error.
 
 Cost (measured, float64 (1000, 1000) and (100000, 10), 2 busy cores): 4x
 SciPy's weighted logsumexp on ordinary rows with ``b >= 0`` (1.5-2.5x in
@@ -76,10 +85,8 @@ import numpy as np
 from stabkit.floats import Format, round_float64
 
 from . import double_double as _dd
-from .eft import rowsum, sum2, two_sum_err
-from .inputs import as_input, last_axis
+from .eft import NARROW, rowsum, sum2, two_sum_err
 from .weighted_mp import weighted_row_mp
-from .weights import signed_result, weights_in
 
 U = 2.0**-53
 _LN2 = float(np.log(2.0))
@@ -203,17 +210,28 @@ def _log_abs(sh, sl):
 
 def _coef(n: int, gamma: float, compensated: bool) -> float:
     """The sum's error as a fraction of ``A``: the terms' (``gamma``) and the
-    summation's, ``n**2 2**-104`` compensated (:func:`.eft.sum2`), else
-    ``n u`` (a plain sum). Rows longer than ``BLOCK`` are summed a chunk of
+    summation's. Compensated (:func:`.eft.sum2`, u = 2**-53): each TwoSum
+    error is at most u of its sum, and the sums of one halving (or of the
+    columns, up to ``NARROW`` terms) add up to at most ``A``, so the errors
+    total ``L u A`` with ``L = ceil(log2 n)`` halvings (``n u A`` column by
+    column); adding them up rounds by ``n u`` of that (any order) and
+    ``L u`` more into ``lo``: ``(n + L) L u**2`` (``n**2 u**2`` column by
+    column). The terms' low parts (below ``2**-51`` of each term) add
+    ``n 2**-104``, the last additions ``2**-101``. Plain (narrower
+    results): ``n u``. Rows longer than ``BLOCK`` are summed a chunk of
     ``BLOCK`` at a time (:mod:`.weighted_long`): that bound for a chunk, and
     each of the chunks' double-double additions off by at most ``2**-104``
     of the magnitudes added so far (``2**-103`` taken)."""
     if n > BLOCK:
         return _coef(BLOCK, gamma, compensated) + (n // BLOCK + 1) * 2.0**-103
-    return gamma + (n * n * 2.0**-104 if compensated else n * U)
+    if not compensated:
+        return gamma + n * U
+    levels = max(1, (n - 1).bit_length())
+    pairs = n * n if n <= NARROW else (n + levels) * levels
+    return gamma + pairs * 2.0**-106 + n * 2.0**-104 + 2.0**-101
 
 
-def _finish(Sh, Sl, mag, m, K, n: int, coef: float, tol: float, quick: bool = False):
+def _finish(Sh, Sl, mag, m, K, n: int, coef: float, fmt: Format, quick: bool = False):
     """Step 3's log and step 4's bound: ``(out, sign, settled)`` per row, from
     ``S' = Sh + Sl``, ``A = mag``, the shift ``m, K``, the row length and
     :func:`_coef`. ``quick`` takes the log and the sums in float64, which is
@@ -221,7 +239,7 @@ def _finish(Sh, Sl, mag, m, K, n: int, coef: float, tol: float, quick: bool = Fa
     Kf = K.astype(np.float64)
     if quick:
         lh = np.log(np.abs(Sh))
-        out = (m + Kf * _LN2) + lh
+        rh, rl = (m + Kf * _LN2) + lh, np.zeros_like(m)
         slop = 4 * U
     else:
         lh, ll = _log_abs(Sh, Sl)
@@ -229,7 +247,6 @@ def _finish(Sh, Sl, mag, m, K, n: int, coef: float, tol: float, quick: bool = Fa
         rh, rl = _dd.add(m, np.zeros_like(m), Kf * _dd._LN2_1, np.zeros_like(m))
         rh, rl = _dd.add(rh, rl, k2, k2_lo + Kf * _dd._LN2_3)
         rh, rl = _dd.add(rh, rl, lh, ll)
-        out = rh + rl
         slop = 2.0**-86
     with np.errstate(divide="ignore", invalid="ignore"):
         # the sum's error relative to S': the terms' and the summation's (the
@@ -237,8 +254,29 @@ def _finish(Sh, Sl, mag, m, K, n: int, coef: float, tol: float, quick: bool = Fa
         delta = (coef * mag + n * 2.0**-1000) / np.abs(Sh)
         # |log(1 + e)| <= delta / (1 - delta) for |e| <= delta
         bound = delta / (1 - delta) + slop * (1 + np.abs(m) + np.abs(Kf) + np.abs(lh))
-        settled = (delta <= 0.25) & (bound <= tol * np.abs(out))
-    return out, np.where(Sh < 0, -1.0, 1.0), settled
+        settled = (delta <= 0.25) & _decided(rh, rl, bound, fmt)
+    return rh + rl, np.where(Sh < 0, -1.0, 1.0), settled
+
+
+def _decided(hi, lo, bound, fmt: Format) -> np.ndarray:
+    """Ziv's rounding test (step 4): whether every number within ``bound`` of
+    ``hi + lo`` (a normalised pair, or ``lo = 0``) rounds alike, so that the
+    exact value, which lies there, rounds to ``fmt`` as ``hi + lo`` does:
+    for float64, ``hi + (lo -+ 2 bound)`` both ``hi`` (twice the bound: those
+    additions round too, and ``bound`` is at least ``2**-86`` of the value);
+    for a narrower format, ``v -+ (2 bound + 2**-52 |v|)`` (room for their
+    float64 roundings) round to it alike, sign of zero included. Either way
+    the result is the correctly rounded float64 rounded once more to
+    ``fmt``, the same bits as any other step that decides (``_lse_weighted.c``,
+    MPFR)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = 2 * bound
+        if fmt.name == "float64":
+            return (hi + (lo + e) == hi) & (hi + (lo - e) == hi)
+        v = hi + lo
+        e = e + 2.0**-52 * np.abs(v)
+        a, b = round_float64(v - e, fmt), round_float64(v + e, fmt)
+        return (a == b) & (np.signbit(a) == np.signbit(b))
 
 
 def _edges(x, b):
@@ -257,11 +295,6 @@ def _edges(x, b):
     out = np.where(nan, np.nan, np.where(pos | neg, np.inf, -np.inf))
     sign = np.where(nan, np.nan, np.where(neg, -1.0, np.where(pos, 1.0, 0.0)))
     return out, sign, ~(nan | pos | neg | empty)
-
-
-def _tolerance(fmt: Format) -> float:
-    """Step 4's acceptance: 3u for a float64 result, 2**-(p+4) for p bits."""
-    return 3 * U if fmt.name == "float64" else 2.0 ** -(fmt.precision + 4)
 
 
 def _blocks(n_rows: int, n: int):
@@ -283,7 +316,7 @@ def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarr
         sh = _shift(x, b)
         Sh, Sl, mag = _sums(*_dd_terms(x, sh), sh)
         n = x.shape[1]
-        o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_DD, True), _tolerance(fmt))
+        o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_DD, True), fmt)
         out[idx], sign[idx] = o, s
         for i in np.flatnonzero(~ok):
             keep = sh.live[i]
@@ -333,43 +366,8 @@ def weighted_rows(x2: np.ndarray, w2: np.ndarray, fmt: Format) -> tuple[np.ndarr
         todo = np.flatnonzero(~ok)
         if todo.size:
             r = rows[todo]
-            o, s, ok[todo] = _finish(Sh[r], Sl[r], mag[r], m[r], K[r], n, coef, _tolerance(fmt), quick)
+            o, s, ok[todo] = _finish(Sh[r], Sl[r], mag[r], m[r], K[r], n, coef, fmt, quick)
             out[r], sign[r] = o, s
     if not ok.all():
         _redo(x2, w2, rows[~ok], fmt, out, sign)
     return out, sign
-
-
-def _is_mask(w: np.ndarray) -> bool:
-    """Whether every weight is 0 or 1, a chunk at a time (a few temporaries
-    of a chunk, not of the input; most weights are decided by the first)."""
-    flat = w.reshape(-1) if w.flags.c_contiguous else w.ravel()
-    step = 16 * BLOCK
-    for s in range(0, flat.size, step):
-        c = flat[s : s + step]
-        if not np.all((c == 0) | (c == 1)):
-            return False
-    return True
-
-
-def logsumexp_weighted(x, axis: int, keepdims: bool, b, return_sign: bool, plain):
-    """The accurate tier's ``logsumexp`` with weights: inputs checked and
-    broadcast (:func:`.weights.weights_in`, the exact weights), each result
-    rounded once to ``x``'s format. Weights that are all 0 or 1 are a mask:
-    ``plain`` (the unweighted logsumexp) takes ``x`` with the dropped entries
-    at -inf, and gives the same bits as without weights."""
-    a, fmt = as_input(x)
-    a, w = weights_in(b, a, fmt, exact=True)
-    if _is_mask(w):
-        # keywords: the same call to a core or to a public wrapper around it
-        return plain(np.where(w == 0, np.array(-np.inf, a.dtype), a), axis=axis, keepdims=keepdims, return_sign=return_sign)
-    xl, wl = last_axis(a, axis), last_axis(w, axis)
-    n, n_rows = xl.shape[-1], int(np.prod(xl.shape[:-1]))
-    if n:
-        out, sign = weighted_rows(xl.reshape(n_rows, n), wl.reshape(n_rows, n), fmt)
-    else:
-        out, sign = np.full(n_rows, -np.inf), np.zeros(n_rows)
-    shape = xl.shape[:-1]
-    if fmt.name != "float64":
-        out, sign = round_float64(out, fmt), sign.astype(fmt.dtype)
-    return signed_result(out.reshape(shape), sign.reshape(shape), axis, keepdims, return_sign)

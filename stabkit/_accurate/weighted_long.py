@@ -36,7 +36,7 @@ from stabkit.floats import Format
 
 from . import double_double as _dd
 from .eft import rowsum, sum2
-from .weighted import BLOCK, GAMMA_DD, _coef, _dd_terms, _edges, _finish, _float_terms, _shift, _shift_to, _tolerance
+from .weighted import BLOCK, GAMMA_DD, _coef, _dd_terms, _edges, _finish, _float_terms, _shift, _shift_to
 from .weighted_mp import weighted_row_mp
 
 
@@ -127,7 +127,7 @@ def redo_long(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.n
     for r in rows:
         _, _, lead = _lead(x2[r], w2[r])
         Sh, Sl, mag = _row_sums(x2[r], w2[r], lead, True, dd_terms=True)
-        o, s, ok = _finish(*(np.array([v]) for v in (Sh, Sl, mag, lead[0], lead[1])), n, coef, _tolerance(fmt))
+        o, s, ok = _finish(*(np.array([v]) for v in (Sh, Sl, mag, lead[0], lead[1])), n, coef, fmt)
         out[r], sign[r] = o[0], s[0]
         if not ok[0]:
             x, b = np.asarray(x2[r], dtype=np.float64), w2[r]

@@ -84,10 +84,14 @@ def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     ``(4 + |x - m|) 2**-p |t|``; fsum adds them with one rounding. With
     ``delta`` = (sum of the terms' bounds + 2**-p |S|) / |S| <= 1/4, ``log|S|``
     is off by at most ``2 delta`` and ``m + log|S|`` by ``err = 2 delta +
-    2**(1-p) (|m| + |log S|)``. Settled when ``err <= 2**-62 |val|`` (the
-    float64 result is then within 0.51 ulp), or ``err <= 2**-1080 < |val|``
-    (a subnormal result); else p doubles, to ``MP_CAP``, where the value
-    found is returned (-inf and 0 if the sum still rounds to 0 there).
+    2**(1-p) (|m| + |log S|)``. Settled when every number within ``2 err``
+    of ``val`` rounds to the same float64 (Ziv's test: the result is then the
+    correctly rounded one, subnormal results included, as every step of the
+    weighted logsumexp gives it); else p doubles, to ``MP_CAP``, where the
+    value found is returned (-inf and 0 if the sum still rounds to 0 there).
+    The exact value is never a float64 midpoint, so the test ends: it is
+    transcendental unless the sum is one group with weights summing to 1,
+    whose logsumexp is its x, a float64 (Lindemann-Weierstrass).
     """
     groups = _groups(x, b)
     if not groups:
@@ -111,8 +115,10 @@ def weighted_row_mp(x: np.ndarray, b: np.ndarray) -> tuple[float, float]:
                 log_s = gmpy2.log(abs(s))
                 val = m + log_s
                 err = 2 * delta + gmpy2.mul_2exp(abs(m) + abs(log_s), 1 - prec)
-                tiny = gmpy2.mul_2exp(gmpy2.mpfr(1), -1080)
-                settled = delta <= 0.25 and (err <= gmpy2.mul_2exp(abs(val), -62) or (err <= tiny and abs(val) > err))
+                # Ziv's test: everything within 2 err of val rounds to one
+                # float64, on one side of 0 (val +- 2 err round by at most
+                # 2**(1-p) |val| <= err here: the exact value stays inside)
+                settled = delta <= 0.25 and abs(val) > 2 * err and float(val - 2 * err) == float(val + 2 * err)
                 if settled or prec >= MP_CAP:
                     # mpfr_get_d: one correct rounding, subnormals included
                     return float(val), (1.0 if s > 0 else -1.0)

@@ -75,6 +75,7 @@ _SIGNATURES = {
     "lse_fast_terms": ([_p, _i64, _f64, _p, _p], None),
     "ce_rest": ([_p] * 6 + [_i64, _i64] + [_p] * 4, None),
     "winner_rest": ([_p, _i64, _i64, _p, _p, _p, _p, _p], None),
+    "lse_weighted_rows": ([_p, _i64, _p, _i64, _i64, _p, _p, _p], None),
 }
 
 
