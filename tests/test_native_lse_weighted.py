@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from helpers.bits import same_bits
 from helpers.native import each_path
+from helpers.weighted import exact_lse
 
 from stabkit import accurate
 from stabkit._native import lserows
@@ -33,17 +34,7 @@ DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bflo
 
 
 def exact(x, b, prec=2400):
-    """(log|S|, sign S) of S = sum b_i exp(x_i) in mpmath; the weights of
-    equal x added first, so that an exact cancellation gives (-inf, 0)."""
-    groups: dict[float, list] = {}
-    for xi, bi in zip(np.asarray(x, np.float64).tolist(), np.asarray(b, np.float64).tolist()):
-        if bi != 0:
-            groups.setdefault(xi, []).append(mpmath.mpf(bi))
-    with mpmath.workprec(prec):
-        s = mpmath.fsum(mpmath.fsum(w) * mpmath.exp(mpmath.mpf(v)) for v, w in groups.items())
-        if s == 0:
-            return mpmath.mpf("-inf"), 0.0
-        return mpmath.log(abs(s)), (1.0 if s > 0 else -1.0)
+    return exact_lse(x, b, prec)
 
 
 def rounded(v, fmt: str) -> float:
@@ -193,3 +184,14 @@ def test_the_c_pass_leaves_edges_and_far_terms():
         same_bits(fast[1], slow[1])
     v, _ = exact([0.0, 300.0], [1.0, 2.0**-500])
     assert accurate.logsumexp(np.array([0.0, 300.0]), b=np.array([1.0, 2.0**-500])) == float(v)
+
+
+@needs_c
+def test_kernels_lists_the_pass(monkeypatch):
+    import stabkit
+
+    key = "logsumexp with weights b (correctly rounded pass)"
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    assert stabkit.kernels()[key] == "native"
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    assert stabkit.kernels()[key] == "STABKIT_NATIVE=0"

@@ -112,3 +112,14 @@ def test_the_public_loss_in_both_paths(dt, opts):
             kw["class_weight"] = rng.uniform(0.1, 3, shape[-1])
         fast, slow = each_path(accurate.sparse_categorical_crossentropy, y, p, **kw)
         same_bits(fast, slow)
+
+
+@needs_c
+def test_kernels_lists_the_step(monkeypatch):
+    import stabkit
+
+    key = "sparse_categorical_crossentropy (from probabilities: each row's winner and rest)"
+    monkeypatch.delenv("STABKIT_NATIVE", raising=False)
+    assert stabkit.kernels()[key] == "native"
+    monkeypatch.setenv("STABKIT_NATIVE", "0")
+    assert stabkit.kernels()[key] == "STABKIT_NATIVE=0"

@@ -32,6 +32,12 @@ ROUNDING = "rounding to float16/bfloat16"
 #: the vectorised double-double step and the one-entry one after it
 CANCELLING = ("logsumexp (cancelling rows, vectorised double-double step)",
               "logsumexp (cancelling rows, double-double step)")
+#: the entry of the weighted logsumexp's compiled pass (_lse_weighted.c;
+#: float32 and float64 rows read as they are, 16-bit ones converted)
+WEIGHTED = "logsumexp with weights b (correctly rounded pass)"
+#: the entry of the sparse cross-entropy from probabilities' winner and rest
+#: (_winner_rest.h; every format, the rows in float64)
+PROB_REST = "sparse_categorical_crossentropy (from probabilities: each row's winner and rest)"
 #: the entry of the losses' smoothed and weighted targets (_targets.c; every
 #: format, the targets in float64)
 TARGETS = "loss targets (label smoothing, class and positive-class weights)"
@@ -49,7 +55,9 @@ def kernels(load: bool = True) -> dict[str, str]:
     ...}`` for those whose wide rows the wide-row kernel runs (:data:`WIDE`),
     :data:`ROUNDING` for the rounding of float64
     results to float16 and bfloat16, :data:`CANCELLING` for the steps of
-    the logsumexp rows that cancel, and :data:`TARGETS` for the losses'
+    the logsumexp rows that cancel, :data:`WEIGHTED` for the weighted
+    logsumexp's pass, :data:`PROB_REST` for the sparse cross-entropy from
+    probabilities' row sums, and :data:`TARGETS` for the losses'
     smoothed and weighted targets. ``load=False`` does not import ml_dtypes to register
     the bfloat16 loops (see :func:`stabkit._native.elementwise.why_not`)."""
     out = {}
@@ -73,7 +81,7 @@ def kernels(load: bool = True) -> dict[str, str]:
         for fmt in fmts:
             out[f"{name}/{fmt}{WIDE_SUFFIX}"] = narrow
     out[ROUNDING] = rounding.status()
-    out[CANCELLING[0]] = out[CANCELLING[1]] = row
+    out[CANCELLING[0]] = out[CANCELLING[1]] = out[WEIGHTED] = out[PROB_REST] = row
     out[TARGETS] = targets.status()
     return out
 
