@@ -50,18 +50,22 @@ lies within about ``5u`` of a rounding boundary goes on (most do for
 results below 8); rows where ``m + K ln 2 + log S'`` cancels (a result near
 0) go on too. With mixed signs the sum itself may cancel, and ``E`` grows
 as ``A / |S'|``. Rows that are not settled are computed again with every
-``exp`` in double-double (``GAMMA_DD``, then ``E`` ~ ``2**-87 A / |S'|``),
-and the rest in MPFR (:mod:`.weighted_mp`, which also knows the exactly
+``exp`` as a pair within 2**-77.9 (:func:`_pair_terms`, ``GAMMA_PAIR``:
+the compiled pass's exp, in NumPy), then in double-double (``GAMMA_DD``,
+then ``E`` ~ ``2**-87 A / |S'|``), and the rest in MPFR (:mod:`.weighted_mp`, which also knows the exactly
 zero sums and the exact 0 results), so the result is accurate even when the
 sum cancels, down to 2**-8000 of its terms. The double-double pass stops
 short of subnormal terms: an absolute ``n 2**-1000`` is added to the sum's
 error.
 
-Cost (measured, float64 (1000, 1000) and (100000, 10), 2 busy cores): 4x
-SciPy's weighted logsumexp on ordinary rows with ``b >= 0`` (1.5-2.5x in
-float32), 5-10x on mixed-sign rows where many cancel enough for the
-double-double pass; an MPFR row costs ~30-50 us per entry (weights that
-undo their exps to a float64 result of ~1e-16, sums cancelling past 2**-90).
+Cost (2026-12-08, medians, float64 (1000, 1000) rows; benchmarks/RESULTS.md):
+the compiled pass 8-11 ms with positive or signed weights (before it, the
+NumPy steps: 50 ms positive, 805 ms signed). These NumPy steps alone (no
+extension): 210-240 ms positive (a float64 result whose rounding the
+float64 pass, its terms off by 2.5u, cannot decide goes on to the pair
+pass, ``exp_pairs`` at ~0.2 us an entry), 160-210 ms signed; an MPFR row
+costs ~30-50 us per entry (weights that undo their exps to a float64
+result of ~1e-16, sums cancelling past 2**-90).
 
 Edges (as SciPy's ``logsumexp``): a zero weight drops its entry, even an
 infinite or NaN one; a NaN weight, or a NaN ``x`` with a nonzero weight,
@@ -86,6 +90,7 @@ from stabkit.floats import Format, round_float64
 
 from . import double_double as _dd
 from .eft import NARROW, rowsum, sum2, two_sum_err
+from .exp_pairs import exp_pairs
 from .weighted_mp import weighted_row_mp
 
 U = 2.0**-53
@@ -96,6 +101,9 @@ GAMMA_FLOAT = 2.5 * U
 #: The same for narrower results, which skip the residuals: ``rho`` is
 #: dropped (``|rho| <= 2**-40``; w's three roundings, |w| < 2**12).
 GAMMA_NARROW = 2.0**-38
+#: The same for the pair pass (:func:`.exp_pairs.exp_pairs`, 2**-77.9; the
+#: product with ``f`` and ``2**j``, 2**-104).
+GAMMA_PAIR = 2.0**-77
 #: The same for the double-double pass (``_dd.exp``: 2**-90, the rest ~2**-93).
 GAMMA_DD = 2.0**-88
 #: Elements per block of rows (the float64 pass keeps ~10 temporaries).
@@ -231,11 +239,12 @@ def _coef(n: int, gamma: float, compensated: bool) -> float:
     return gamma + pairs * 2.0**-106 + n * 2.0**-104 + 2.0**-101
 
 
-def _finish(Sh, Sl, mag, m, K, n: int, coef: float, fmt: Format, quick: bool = False):
+def _finish(Sh, Sl, mag, m, K, n: int, coef: float, fmt: Format, quick: bool = False, dropped: float = 2.0**-1000):
     """Step 3's log and step 4's bound: ``(out, sign, settled)`` per row, from
     ``S' = Sh + Sl``, ``A = mag``, the shift ``m, K``, the row length and
     :func:`_coef`. ``quick`` takes the log and the sums in float64, which is
-    enough for narrower results (off by at most ``4u`` of each part)."""
+    enough for narrower results (off by at most ``4u`` of each part).
+    ``dropped``: the absolute error of each term a pass leaves out."""
     Kf = K.astype(np.float64)
     if quick:
         lh = np.log(np.abs(Sh))
@@ -251,7 +260,7 @@ def _finish(Sh, Sl, mag, m, K, n: int, coef: float, fmt: Format, quick: bool = F
     with np.errstate(divide="ignore", invalid="ignore"):
         # the sum's error relative to S': the terms' and the summation's (the
         # leading term f_T is exact and added exactly), subnormal terms'
-        delta = (coef * mag + n * 2.0**-1000) / np.abs(Sh)
+        delta = (coef * mag + n * dropped) / np.abs(Sh)
         # |log(1 + e)| <= delta / (1 - delta) for |e| <= delta
         bound = delta / (1 - delta) + slop * (1 + np.abs(m) + np.abs(Kf) + np.abs(lh))
         settled = (delta <= 0.25) & _decided(rh, rl, bound, fmt)
@@ -303,8 +312,30 @@ def _blocks(n_rows: int, n: int):
         yield slice(start, min(start + step, n_rows))
 
 
+def _pair_terms(x, sh: _Shift):
+    """``(p, lo, fine)``: the terms with ``exp`` in pairs within 2**-77.9
+    (:func:`.exp_pairs.exp_pairs`, the compiled pass's exp), and the rows
+    whose live terms all lie in its domain (``x - m`` in [-200, 177], ``w``
+    at most 2; the others are left to :func:`_dd_terms`). Terms with ``w <
+    -200`` are left out: each below ``2**-287``, absolute."""
+    m = sh.m[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = x - m
+        w = a + sh.j * _dd._LN2_1
+    live = sh.live & (w >= -200.0)
+    inside = (a >= -200.0) & (a <= 177.0) & (w <= 2.0)
+    fine = ~(live & ~inside).any(axis=-1)
+    keep = live & inside
+    eh, el = exp_pairs(np.where(keep, x, m), m)
+    # 2**j exactly: j in [-545, 292] where kept
+    p2 = np.ldexp(1.0, np.where(keep, sh.j, 0.0).astype(np.int64))
+    p, q = _dd.two_prod(sh.f, eh)
+    return np.where(keep, p * p2, 0.0), np.where(keep, (q + sh.f * el) * p2, 0.0), fine
+
+
 def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarray) -> None:
-    """The rows the float64 pass did not settle: double-double, then MPFR."""
+    """The rows the float64 pass did not settle: the terms in pairs to
+    2**-77, then in double-double, then MPFR."""
     n = x2.shape[1]
     if n > BLOCK:
         from .weighted_long import redo_long  # (lazily: that module builds on this one)
@@ -314,13 +345,26 @@ def _redo(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarr
         idx = rows[blk]
         x, b = np.asarray(x2[idx], dtype=np.float64), w2[idx]
         sh = _shift(x, b)
-        Sh, Sl, mag = _sums(*_dd_terms(x, sh), sh)
-        n = x.shape[1]
-        o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_DD, True), fmt)
-        out[idx], sign[idx] = o, s
-        for i in np.flatnonzero(~ok):
-            keep = sh.live[i]
-            out[idx[i]], sign[idx[i]] = weighted_row_mp(x[i][keep], b[i][keep])
+        p, lo, fine = _pair_terms(x, sh)
+        Sh, Sl, mag = _sums(p, lo, sh)
+        o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_PAIR, True), fmt, dropped=2.0**-287)
+        ok &= fine
+        out[idx[ok]], sign[idx[ok]] = o[ok], s[ok]
+        left = np.flatnonzero(~ok)
+        if left.size:
+            _redo_dd(x[left], b[left], idx[left], fmt, out, sign)
+
+
+def _redo_dd(x, b, idx: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarray) -> None:
+    """Rows in double-double (``exp`` to 2**-90), then MPFR."""
+    sh = _shift(x, b)
+    Sh, Sl, mag = _sums(*_dd_terms(x, sh), sh)
+    n = x.shape[1]
+    o, s, ok = _finish(Sh, Sl, mag, sh.m, sh.K, n, _coef(n, GAMMA_DD, True), fmt)
+    out[idx], sign[idx] = o, s
+    for i in np.flatnonzero(~ok):
+        keep = sh.live[i]
+        out[idx[i]], sign[idx[i]] = weighted_row_mp(x[i][keep], b[i][keep])
 
 
 def _first_pass(x2, w2, exact: bool):

@@ -24,8 +24,10 @@ Per row, two passes over its chunks:
    ``2**-103`` a chunk). The leading term ``f_T`` is left out of its chunk
    and added last, exactly, as :func:`.weighted._sums` does.
 
-Rows no chunk settles go on to MPFR whole (:mod:`.weighted_mp`), as shorter
-rows do: a sum that cancels past ~2**-60 of its terms.
+Rows the float64 pass does not settle are summed again, the terms in pairs
+(:func:`.weighted._pair_terms`), then in double-double, and the rest go to
+MPFR whole (:mod:`.weighted_mp`), as shorter rows do: a sum that cancels
+past ~2**-60 of its terms.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from stabkit.floats import Format
 
 from . import double_double as _dd
 from .eft import rowsum, sum2
-from .weighted import BLOCK, GAMMA_DD, _coef, _dd_terms, _edges, _finish, _float_terms, _shift, _shift_to
+from .weighted import (BLOCK, GAMMA_DD, GAMMA_PAIR, _coef, _dd_terms, _edges, _finish, _float_terms, _pair_terms,
+                       _shift, _shift_to)
 from .weighted_mp import weighted_row_mp
 
 
@@ -72,16 +75,24 @@ def _lead(x1, b1):
     return None, None, lead
 
 
-def _row_sums(x1, b1, lead, exact: bool, dd_terms: bool):
-    """Pass 2 for one row: ``(Sh, Sl, A)`` as :func:`.weighted._sums` gives
-    them, the terms in double-double where ``dd_terms``."""
+def _row_sums(x1, b1, lead, exact: bool, terms: str = "float"):
+    """Pass 2 for one row: ``(Sh, Sl, A, fine)``, the first three as
+    :func:`.weighted._sums` gives them, the terms in float64 (``terms=
+    "float"``), in pairs (``"pair"``: ``fine`` says whether every live term
+    lay in their domain, :func:`.weighted._pair_terms`) or in double-double
+    (``"dd"``)."""
     m, K, at, t = lead
     Sh = Sl = mag = 0.0
     f_top = 0.0
+    fine = True
     for i, c in enumerate(_chunks(x1.shape[0])):
         x, b = np.asarray(x1[c], dtype=np.float64)[None], b1[c][None]
         sh = _shift_to(x, b, m, K)
-        p, lo = _dd_terms(x, sh) if dd_terms else _float_terms(x, sh, exact)
+        if terms == "pair":
+            p, lo, ok = _pair_terms(x, sh)
+            fine &= bool(ok[0])
+        else:
+            p, lo = _dd_terms(x, sh) if terms == "dd" else _float_terms(x, sh, exact)
         if i == at:
             # the leading term, exact, is added back last
             f_top = float(sh.f[0, t])
@@ -98,7 +109,7 @@ def _row_sums(x1, b1, lead, exact: bool, dd_terms: bool):
     n = x1.shape[0]
     Sh, e = _dd.two_sum(f_top, Sh)
     Sh, Sl = _dd.fast_two_sum(Sh, e + Sl)
-    return Sh, Sl, mag * (1 + n * 2.0**-52)
+    return Sh, Sl, mag * (1 + n * 2.0**-52), fine
 
 
 def first_pass_long(x2, w2, exact: bool):
@@ -114,22 +125,26 @@ def first_pass_long(x2, w2, exact: bool):
             out[r], sign[r] = o, s
             continue
         fin[r] = True
-        Sh[r], Sl[r], mag[r] = _row_sums(x2[r], w2[r], lead, exact, dd_terms=False)
+        Sh[r], Sl[r], mag[r], _ = _row_sums(x2[r], w2[r], lead, exact)
         m[r], K[r] = lead[0], lead[1]
     return out, sign, fin, Sh, Sl, mag, m, K
 
 
 def redo_long(x2, w2, rows: np.ndarray, fmt: Format, out: np.ndarray, sign: np.ndarray) -> None:
     """:func:`.weighted._redo` for rows longer than ``BLOCK``: the terms in
-    double-double a chunk at a time, then MPFR on the whole row."""
+    pairs, then in double-double, a chunk at a time, then MPFR on the whole
+    row."""
     n = x2.shape[1]
-    coef = _coef(n, GAMMA_DD, True)
     for r in rows:
         _, _, lead = _lead(x2[r], w2[r])
-        Sh, Sl, mag = _row_sums(x2[r], w2[r], lead, True, dd_terms=True)
-        o, s, ok = _finish(*(np.array([v]) for v in (Sh, Sl, mag, lead[0], lead[1])), n, coef, fmt)
-        out[r], sign[r] = o[0], s[0]
-        if not ok[0]:
+        for terms, gamma, dropped in (("pair", GAMMA_PAIR, 2.0**-287), ("dd", GAMMA_DD, 2.0**-1000)):
+            Sh, Sl, mag, fine = _row_sums(x2[r], w2[r], lead, True, terms)
+            o, s, ok = _finish(*(np.array([v]) for v in (Sh, Sl, mag, lead[0], lead[1])), n, _coef(n, gamma, True), fmt,
+                               dropped=dropped)
+            if fine and ok[0]:
+                out[r], sign[r] = o[0], s[0]
+                break
+        else:
             x, b = np.asarray(x2[r], dtype=np.float64), w2[r]
             keep = (b != 0) & (x > -np.inf)
             out[r], sign[r] = weighted_row_mp(x[keep], b[keep])
