@@ -38,8 +38,8 @@ from stabkit.floats import Format
 
 from . import double_double as _dd
 from .eft import rowsum, sum2
-from .weighted import (BLOCK, GAMMA_DD, GAMMA_PAIR, _coef, _dd_terms, _edges, _finish, _float_terms, _pair_terms,
-                       _shift, _shift_to)
+from .weighted import BLOCK, GAMMA_DD, GAMMA_PAIR, _coef, _edges, _finish
+from .weighted_terms import _dd_terms, _float_terms, _pair_terms, _shift, _shift_to
 from .weighted_mp import weighted_row_mp
 
 
